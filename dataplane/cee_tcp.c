@@ -1,0 +1,1 @@
+/* placeholder: being written this session */ typedef int cee_placeholder_t;

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * TCP per RFC 9293, sans I/O: segments in, segments and lifecycle events out.
+ *
+ * This module knows no DPDK, no mbufs and no clock of its own: the caller
+ * (a shard, or a unit test) parses packets into struct cee_tcp_seg, passes
+ * the time, and receives output segments, lifecycle events and timer
+ * deadlines through struct cee_tcp_ops. That keeps the state machine
+ * testable without the EAL.
+ *
+ * One function in cee_tcp.c writes tcb->state; it checks each transition
+ * against a table and is the only place that reports the matching lifecycle
+ * event (open, established, closed, destroyed).
+ *
+ * After ops->lifecycle(..., CEE_EVT_DESTROYED) the caller may free the tcb:
+ * the TCP code never touches a tcb after reporting destroyed.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cee_event.h"
+
+/* X(enumerator suffix, printed name); states are named for what they wait on per RFC 9293. */
+#define CEE_TCP_STATE_LIST(X)                                                                      \
+	X(CLOSED, "CLOSED")                                                                        \
+	X(SYN_SENT, "SYN-SENT")                                                                    \
+	X(SYN_RECEIVED, "SYN-RECEIVED")                                                            \
+	X(ESTABLISHED, "ESTABLISHED")                                                              \
+	X(FIN_WAIT_1, "FIN-WAIT-1")                                                                \
+	X(FIN_WAIT_2, "FIN-WAIT-2")                                                                \
+	X(CLOSE_WAIT, "CLOSE-WAIT")                                                                \
+	X(CLOSING, "CLOSING")                                                                      \
+	X(LAST_ACK, "LAST-ACK")                                                                    \
+	X(TIME_WAIT, "TIME-WAIT")
+
+#define CEE_X_ENUM_TCP_STATE(e, s) CEE_TCP_##e,
+enum cee_tcp_state { CEE_TCP_STATE_LIST(CEE_X_ENUM_TCP_STATE) CEE_TCP_STATE__COUNT };
+const char *cee_tcp_state_str(enum cee_tcp_state s);
+
+/* TCP header flags, as on the wire. */
+#define CEE_TCP_FIN 0x01
+#define CEE_TCP_SYN 0x02
+#define CEE_TCP_RST 0x04
+#define CEE_TCP_PSH 0x08
+#define CEE_TCP_ACK 0x10
+#define CEE_TCP_URG 0x20
+#define CEE_TCP_ECE 0x40
+#define CEE_TCP_CWR 0x80
+
+/** What a listener does with the bytes it receives. */
+enum cee_tcp_service {
+	CEE_TCP_SVC_ECHO,    /**< send every received byte back; close after the peer's FIN */
+	CEE_TCP_SVC_DISCARD, /**< drop received bytes; close after the peer's FIN */
+};
+
+/** A parsed incoming segment (host byte order). */
+struct cee_tcp_seg {
+	uint32_t seq;
+	uint32_t ack;
+	uint16_t wnd;   /**< raw window field, not yet scaled */
+	uint8_t flags;  /**< CEE_TCP_* */
+	uint8_t wscale; /**< window-scale option shift, 0xff when absent */
+	uint16_t mss;   /**< MSS option, 0 when absent */
+	bool sack_ok;   /**< SACK-permitted option seen (not used yet) */
+	const uint8_t *data;
+	uint32_t len;   /**< payload bytes */
+};
+
+/** An outgoing segment. Payload comes in at most two pieces (the send buffer wraps). */
+struct cee_tcp_out {
+	uint32_t seq;
+	uint32_t ack;
+	uint16_t wnd;   /**< raw window field, already scaled down */
+	uint8_t flags;
+	uint8_t wscale; /**< window-scale option to send (SYN only), 0xff for none */
+	uint16_t mss;   /**< MSS option to send (SYN only), 0 for none */
+	const uint8_t *data[2];
+	uint32_t len[2];
+};
+
+/** Per-shard TCP settings. Times in nanoseconds. */
+struct cee_tcp_cfg {
+	uint16_t mss;            /**< our MSS (what we announce and the most we send) */
+	uint8_t rcv_wscale;      /**< shift we announce when the peer offers scaling */
+	uint32_t sndbuf;         /**< send-buffer bytes per connection (echo backlog) */
+	uint32_t rcv_wnd;        /**< receive window for services that consume at once */
+	uint32_t ooo_max_segs;   /**< most out-of-order segments held per connection */
+	uint64_t rto_initial_ns; /**< RFC 6298 2.1: 1 s */
+	uint64_t rto_min_ns;     /**< RFC 6298 2.4 (we allow below 1 s, e.g. 200 ms) */
+	uint64_t rto_max_ns;     /**< RFC 6298 2.5 upper bound, e.g. 60 s */
+	uint32_t max_retries;    /**< retransmissions of one segment before retransmit_timeout */
+	uint32_t synack_retries; /**< SYN-ACK retransmissions before handshake_timeout */
+	uint64_t handshake_timeout_ns; /**< SYN-RECEIVED for longer: handshake_timeout */
+	uint64_t idle_timeout_ns;      /**< 0 = none: no segment in or out for longer closes */
+	uint64_t time_wait_ns;         /**< TIME-WAIT duration (2*MSL by default 60 s; tests set ms) */
+	uint64_t fin_wait_2_ns;        /**< FIN-WAIT-2 with no peer FIN for longer: destroyed */
+};
+
+/** Fill @p c with defaults (MSS 1460, sndbuf 64 KiB, RTO 1 s/200 ms/60 s, ...). */
+void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
+
+/** Per-shard TCP counters (written by the shard's lcore only). */
+struct cee_tcp_stats {
+	uint64_t segs_in, segs_out;
+	uint64_t retransmits;
+	uint64_t rst_in, rst_out;
+	uint64_t challenge_acks;  /**< RFC 5961 challenge ACKs sent */
+	uint64_t bad_rst;         /**< RST outside the window: ignored */
+	uint64_t bad_syn;         /**< SYN on a synchronised connection */
+	uint64_t out_of_window;   /**< segments failing the acceptability test */
+	uint64_t bad_ack;         /**< ACK for data never sent */
+	uint64_t ooo_queued, ooo_dropped;
+	uint64_t no_sndbuf;       /**< data refused because no send buffer was free */
+	uint64_t zero_window_probes;
+};
+
+struct cee_tcb;
+
+/** Callbacks into the owner (the shard, or a test). @p owner is cee_tcp_ctx.owner. */
+struct cee_tcp_ops {
+	/** Transmit one segment for @p tcb. The payload pointers are valid only during the call. */
+	void (*output)(void *owner, struct cee_tcb *tcb, const struct cee_tcp_out *out);
+	/**
+	 * A lifecycle event for @p tcb: CEE_EVT_OPEN, _ESTABLISHED, _CLOSED (reason in
+	 * tcb->close_reason, counters final) or _DESTROYED (the owner frees the tcb).
+	 */
+	void (*lifecycle)(void *owner, struct cee_tcb *tcb, enum cee_evt_type type);
+	/** The earliest deadline of @p tcb changed: @p at_ns, or 0 for none. */
+	void (*timer_set)(void *owner, struct cee_tcb *tcb, uint64_t at_ns);
+	/** Send-buffer memory: @return a buffer of cfg.sndbuf bytes, or NULL when out. */
+	void *(*buf_alloc)(void *owner);
+	void (*buf_free)(void *owner, void *buf);
+};
+
+/** One shard's TCP context. */
+struct cee_tcp_ctx {
+	struct cee_tcp_cfg cfg;
+	const struct cee_tcp_ops *ops;
+	void *owner;
+	struct cee_tcp_stats stats;
+	/** Initial sequence numbers (RFC 9293 3.4.1 / RFC 6528): the owner supplies a keyed hash. */
+	uint32_t (*isn)(void *owner, const struct cee_tcb *tcb, uint64_t now_ns);
+};
+
+/**
+ * A range of out-of-order bytes already placed. Echo writes them straight
+ * into the send buffer at their final position (tail + seq - rcv_nxt), so
+ * reassembly needs no memory of its own; discard keeps only the range.
+ */
+struct cee_tcp_ooo {
+	uint32_t seq;
+	uint32_t len;
+};
+
+#define CEE_TCP_OOO_MAX 4
+
+/**
+ * Transmission control block. Embedded in the owner's connection; the
+ * owner finds its connection with container_of(). Written by the owning
+ * shard's lcore only.
+ */
+struct cee_tcb {
+	/* state machine */
+	uint8_t state;        /**< enum cee_tcp_state; written only by cee_tcp.c's set_state() */
+	uint8_t service;      /**< enum cee_tcp_service */
+	uint8_t close_reason; /**< enum cee_reason: the FIRST cause, set once */
+	uint8_t flags;        /**< CEE_TCB_F_* */
+	uint8_t snd_wscale;   /**< peer's shift (0 when not negotiated) */
+	uint8_t rcv_wscale;   /**< our shift (0 when not negotiated) */
+	uint8_t retries;      /**< consecutive RTO expiries of the oldest segment */
+	uint8_t ooo_n;        /**< entries used in ooo[] */
+	uint16_t snd_mss;     /**< effective send MSS */
+	uint16_t _pad;
+
+	/* send sequence space (RFC 9293 3.3.1) */
+	uint32_t iss, snd_una, snd_nxt, snd_max;
+	uint32_t snd_wnd; /**< scaled */
+	uint32_t snd_wl1, snd_wl2;
+	/* receive sequence space */
+	uint32_t irs, rcv_nxt;
+	uint32_t rcv_adv; /**< right edge we advertised (rcv_nxt + window) */
+
+	/* RFC 6298 */
+	uint32_t srtt_us, rttvar_us;
+	uint64_t rto_ns;
+	uint32_t rtt_seq;   /**< timing this sequence number (Karn), valid with CEE_TCB_F_RTT */
+	uint64_t rtt_ts_ns;
+
+	/* deadlines (0 = not armed); the owner's timer holds the earliest */
+	uint64_t rto_at_ns;
+	uint64_t idle_at_ns;  /**< also handshake, FIN-WAIT-2 and TIME-WAIT deadlines */
+	uint64_t timer_at_ns; /**< what was last passed to ops->timer_set */
+
+	/* send buffer: bytes [snd_una, snd_una + sb_len) live at sb + ((sb_head + i) % cfg.sndbuf) */
+	uint8_t *sb;
+	uint32_t sb_head;
+	uint32_t sb_len;
+
+	struct cee_tcp_ooo ooo[CEE_TCP_OOO_MAX];
+
+	/* accounting for the closed event */
+	uint64_t open_ns;
+	uint64_t last_activity_ns;
+	uint64_t bytes_in, bytes_out;
+	uint32_t segs_in, segs_out;
+	uint32_t retransmits;
+};
+
+#define CEE_TCB_F_FIN_RCVD 0x01   /**< the peer's FIN was accepted (rcv_nxt covers it) */
+#define CEE_TCB_F_FIN_QUEUED 0x02 /**< we will send FIN after the send buffer drains */
+#define CEE_TCB_F_FIN_SENT 0x04   /**< our FIN has sequence number snd_max - 1 */
+#define CEE_TCB_F_CLOSED 0x08     /**< the closed event was reported */
+#define CEE_TCB_F_RTT 0x10        /**< an RTT sample is running */
+#define CEE_TCB_F_WSCALE 0x20     /**< window scaling negotiated */
+#define CEE_TCB_F_ACK_NOW 0x40    /**< an ACK is owed */
+
+/**
+ * Passive open: @p syn (flags SYN only) arrived for a listener with @p service
+ * and the owner allocated @p tcb (zeroed). Reports open, sends SYN-ACK and
+ * arms the handshake timer.
+ */
+void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
+		    const struct cee_tcp_seg *syn, uint64_t now_ns);
+
+/** Process one segment for an existing connection (RFC 9293 3.10.7). */
+void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
+		   uint64_t now_ns);
+
+/** The owner's timer for @p tcb fired at or after its deadline. */
+void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns);
+
+/**
+ * Graceful local close with @p reason (local_close, idle_timeout, admin_kill,
+ * ...): FIN after the queued data. The reason is kept unless one is set already.
+ */
+void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
+		   uint64_t now_ns);
+
+/**
+ * Abort with @p reason (shutdown, port_down, no_resources, ...): send RST when
+ * synchronised, report closed (if not yet) and destroyed at once.
+ */
+void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
+		   uint64_t now_ns);
+
+/**
+ * The RST to answer @p seg with when no connection matches it (RFC 9293
+ * 3.10.7.1): fills @p out. @return false when @p seg itself carries RST (no reply).
+ */
+bool cee_tcp_rst_for(const struct cee_tcp_seg *seg, struct cee_tcp_out *out);

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * Audit of an exported event stream against the lifecycle contract:
+ *  - per shard, sseq is consecutive from 1 (gaps, duplicates, reordering);
+ *  - per connection, cseq is consecutive from 0, `open` first, types in
+ *    contract order (open < established < tls_up < ws_up < closed < destroyed),
+ *    exactly one `closed` then exactly one `destroyed`, nothing after;
+ *  - at the end (cee_audit_finish), every opened connection is destroyed
+ *    (connections still live are counted in `live`, not as lost, when
+ *    finishing with allow_live).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cee_event.h"
+
+struct cee_audit;
+
+struct cee_audit_result {
+	uint64_t events;
+	uint64_t opens, established, closes, destroys;
+	uint64_t gaps;         /**< sseq jumps forward (events missing) */
+	uint64_t duplicate;    /**< sseq or (conn, cseq) seen twice, or a second open/closed/destroyed */
+	uint64_t out_of_order; /**< sseq backwards, cseq skips, or types out of contract order */
+	uint64_t lost;         /**< open without closed/destroyed at finish */
+	uint64_t live;         /**< open without destroyed at finish, when allowed */
+	uint64_t by_reason[CEE_REASON__COUNT]; /**< closed events per reason */
+	bool ok;
+};
+
+/** NULL + errno ENOMEM. */
+struct cee_audit *cee_audit_create(void);
+void cee_audit_destroy(struct cee_audit *a);
+void cee_audit_feed(struct cee_audit *a, const struct cee_event *ev, uint32_t n);
+/** Fill @p res. @p allow_live: connections not yet destroyed are live, not lost. */
+void cee_audit_finish(struct cee_audit *a, bool allow_live, struct cee_audit_result *res);
+/** Print the first few violations seen (for diagnostics). */
+void cee_audit_print_violations(const struct cee_audit *a, FILE *f);
