@@ -1,1 +1,502 @@
-int main(void) { return 1; }
+/* SPDX-License-Identifier: BSD-3-Clause */
+// cee-audit: check an exported event stream (JSON Lines, or the binary sink's
+// file, told apart by its magic) against the lifecycle contract.
+//
+//   cee-audit [--allow-live] [--json] FILE      (FILE "-" reads stdin)
+//
+// Exit status: 0 the stream is sound, 1 violations, 2 usage or I/O error.
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cee_audit.h"
+#include "cee_event.h"
+#include "cee_sink.h"
+
+#define BATCH 1024
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cee-audit [--allow-live] [--json] FILE\n"
+		   "  FILE          JSON Lines or binary event file ('-' for stdin)\n"
+		   "  --allow-live  connections not yet destroyed are live, not lost\n"
+		   "  --json        print the result as one JSON object\n");
+}
+
+/* ---- JSON Lines: a parser for exactly what cee_evt_to_json() emits ---- */
+
+struct cursor {
+	const char *p;
+	const char *end;
+};
+
+static void skip_ws(struct cursor *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n'))
+		c->p++;
+}
+
+static bool eat(struct cursor *c, char ch)
+{
+	skip_ws(c);
+	if (c->p < c->end && *c->p == ch) {
+		c->p++;
+		return true;
+	}
+	return false;
+}
+
+// A string without escapes (our encoder never emits any). Copies into @p out.
+static bool parse_str(struct cursor *c, char *out, size_t len)
+{
+	if (!eat(c, '"'))
+		return false;
+	size_t n = 0;
+	while (c->p < c->end && *c->p != '"') {
+		if (*c->p == '\\' || n + 1 >= len)
+			return false;
+		out[n++] = *c->p++;
+	}
+	if (c->p == c->end)
+		return false;
+	c->p++;
+	out[n] = '\0';
+	return true;
+}
+
+static bool parse_u64(struct cursor *c, uint64_t *v)
+{
+	skip_ws(c);
+	uint64_t x = 0;
+	const char *start = c->p;
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+		unsigned d = (unsigned)(*c->p - '0');
+		if (x > (UINT64_MAX - d) / 10)
+			return false;
+		x = x * 10 + d;
+		c->p++;
+	}
+	*v = x;
+	return c->p > start;
+}
+
+// Skips a value of a field we do not know: string, number or literal.
+static bool skip_value(struct cursor *c)
+{
+	char tmp[256];
+	skip_ws(c);
+	if (c->p < c->end && *c->p == '"')
+		return parse_str(c, tmp, sizeof(tmp));
+	const char *start = c->p;
+	while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != '{' && *c->p != '[')
+		c->p++;
+	return c->p > start && c->p < c->end && *c->p != '{' && *c->p != '[';
+}
+
+static bool parse_hex64(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		char ch = s[n];
+		unsigned d;
+		if (ch >= '0' && ch <= '9')
+			d = (unsigned)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			d = (unsigned)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			d = (unsigned)(ch - 'A' + 10);
+		else
+			return false;
+		x = x << 4 | d;
+	}
+	*v = x;
+	return n >= 1 && n <= 16;
+}
+
+static bool parse_dec(const char **s, unsigned max, unsigned *v)
+{
+	unsigned x = 0;
+	const char *p = *s;
+	while (*p >= '0' && *p <= '9') {
+		x = x * 10 + (unsigned)(*p - '0');
+		if (x > max)
+			return false;
+		p++;
+	}
+	if (p == *s)
+		return false;
+	*s = p;
+	*v = x;
+	return true;
+}
+
+// "a.b.c.d:port" into host byte order.
+static bool parse_addr(const char *s, uint32_t *ip, uint16_t *port)
+{
+	uint32_t a = 0;
+	unsigned o;
+	for (int i = 0; i < 4; i++) {
+		if (!parse_dec(&s, 255, &o))
+			return false;
+		a = a << 8 | o;
+		if (*s++ != (i < 3 ? '.' : ':'))
+			return false;
+	}
+	if (!parse_dec(&s, 65535, &o) || *s != '\0')
+		return false;
+	*ip = a;
+	*port = (uint16_t)o;
+	return true;
+}
+
+enum {
+	F_V = 1u << 0,
+	F_TYPE = 1u << 1,
+	F_CONN = 1u << 2,
+	F_SSEQ = 1u << 3,
+	F_CSEQ = 1u << 4,
+};
+#define F_REQUIRED (F_V | F_TYPE | F_CONN | F_SSEQ | F_CSEQ)
+
+// @return NULL on success, or what is wrong with the line.
+static const char *parse_line(const char *line, size_t len, struct cee_event *e)
+{
+	struct cursor c = {line, line + len};
+	char key[32], sval[64];
+	unsigned have = 0;
+	uint64_t v, shard = UINT64_MAX;
+
+	memset(e, 0, sizeof(*e));
+	if (!eat(&c, '{'))
+		return "expected '{'";
+	if (eat(&c, '}'))
+		return "empty object";
+	do {
+		if (!parse_str(&c, key, sizeof(key)))
+			return "bad key";
+		if (!eat(&c, ':'))
+			return "expected ':'";
+		if (strcmp(key, "type") == 0 || strcmp(key, "conn") == 0 ||
+		    strcmp(key, "proto") == 0 || strcmp(key, "local") == 0 ||
+		    strcmp(key, "remote") == 0 || strcmp(key, "reason") == 0) {
+			if (!parse_str(&c, sval, sizeof(sval)))
+				return "bad string value";
+			if (strcmp(key, "type") == 0) {
+				int t = cee_evt_type_parse(sval);
+				if (t < 0)
+					return "unknown type";
+				e->type = (uint8_t)t;
+				have |= F_TYPE;
+			} else if (strcmp(key, "conn") == 0) {
+				if (!parse_hex64(sval, &e->conn))
+					return "bad conn";
+				have |= F_CONN;
+			} else if (strcmp(key, "proto") == 0) {
+				int p = -1;
+				for (int i = 0; i < CEE_PROTO__COUNT; i++)
+					if (strcmp(sval, cee_proto_str((enum cee_proto)i)) == 0)
+						p = i;
+				if (p < 0)
+					return "unknown proto";
+				e->proto = (uint8_t)p;
+			} else if (strcmp(key, "local") == 0) {
+				if (!parse_addr(sval, &e->local_ip, &e->local_port))
+					return "bad local address";
+			} else if (strcmp(key, "remote") == 0) {
+				if (!parse_addr(sval, &e->remote_ip, &e->remote_port))
+					return "bad remote address";
+			} else {
+				int r = cee_reason_parse(sval);
+				if (r < 0)
+					return "unknown reason";
+				e->reason = (uint8_t)r;
+			}
+		} else if (strcmp(key, "v") == 0 || strcmp(key, "shard") == 0 ||
+			   strcmp(key, "sseq") == 0 || strcmp(key, "cseq") == 0 ||
+			   strcmp(key, "ts_ns") == 0 || strcmp(key, "bytes_in") == 0 ||
+			   strcmp(key, "bytes_out") == 0 || strcmp(key, "duration_ns") == 0) {
+			if (!parse_u64(&c, &v))
+				return "bad number";
+			if (strcmp(key, "v") == 0) {
+				if (v != CEE_EVT_SCHEMA_VERSION)
+					return "unsupported schema version";
+				have |= F_V;
+			} else if (strcmp(key, "shard") == 0) {
+				shard = v;
+			} else if (strcmp(key, "sseq") == 0) {
+				e->sseq = v;
+				have |= F_SSEQ;
+			} else if (strcmp(key, "cseq") == 0) {
+				if (v > UINT8_MAX)
+					return "cseq out of range";
+				e->cseq = (uint8_t)v;
+				have |= F_CSEQ;
+			} else if (strcmp(key, "ts_ns") == 0) {
+				e->ts_ns = v;
+			} else if (strcmp(key, "bytes_in") == 0) {
+				e->bytes_in = v;
+			} else if (strcmp(key, "bytes_out") == 0) {
+				e->bytes_out = v;
+			} else {
+				e->duration_ns = v;
+			}
+		} else if (!skip_value(&c)) {
+			return "bad value";
+		}
+	} while (eat(&c, ','));
+	if (!eat(&c, '}'))
+		return "expected ',' or '}'";
+	skip_ws(&c);
+	if (c.p != c.end)
+		return "trailing characters";
+	if ((have & F_REQUIRED) != F_REQUIRED)
+		return "missing field (v, type, conn, sseq and cseq are required)";
+	if (shard != UINT64_MAX && shard != cee_id_shard(e->conn))
+		return "shard does not match conn id";
+	return NULL;
+}
+
+// Line reader over a FILE that may be a pipe: starts with the bytes already
+// taken to sniff the format.
+struct lines {
+	FILE *in;
+	char *buf;
+	size_t cap, start, end;
+	bool eof;
+};
+
+// @return 1 with a line (without '\n') in @p line/@p len, 0 at end, -errno.
+static int next_line(struct lines *lr, char **line, size_t *len)
+{
+	for (;;) {
+		char *nl = memchr(lr->buf + lr->start, '\n', lr->end - lr->start);
+		if (nl != NULL) {
+			*line = lr->buf + lr->start;
+			*len = (size_t)(nl - *line);
+			lr->start += *len + 1;
+			return 1;
+		}
+		if (lr->eof) {
+			if (lr->start == lr->end)
+				return 0;
+			*line = lr->buf + lr->start;
+			*len = lr->end - lr->start;
+			lr->start = lr->end;
+			return 1;
+		}
+		// Make room: slide the partial line down, grow if it fills the buffer.
+		memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
+		lr->end -= lr->start;
+		lr->start = 0;
+		if (lr->end == lr->cap) {
+			char *nb = realloc(lr->buf, lr->cap * 2);
+			if (nb == NULL)
+				return -ENOMEM;
+			lr->buf = nb;
+			lr->cap *= 2;
+		}
+		size_t got = fread(lr->buf + lr->end, 1, lr->cap - lr->end, lr->in);
+		lr->end += got;
+		if (got == 0) {
+			if (ferror(lr->in))
+				return -EIO;
+			lr->eof = true;
+		}
+	}
+}
+
+static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t plen,
+		      struct cee_audit *a)
+{
+	struct cee_event batch[BATCH];
+	struct lines lr = {.in = in, .cap = 1 << 20};
+	uint32_t n = 0;
+	uint64_t lineno = 0;
+	char *line;
+	size_t len;
+	int rc;
+
+	lr.buf = malloc(lr.cap);
+	if (lr.buf == NULL)
+		return -ENOMEM;
+	memcpy(lr.buf, prefix, plen);
+	lr.end = plen;
+
+	while ((rc = next_line(&lr, &line, &len)) > 0) {
+		lineno++;
+		while (len > 0 && line[len - 1] == '\r')
+			len--;
+		size_t i = 0;
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == len)
+			continue; // blank line
+		const char *err = parse_line(line, len, &batch[n]);
+		if (err != NULL) {
+			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": %s\n", name, lineno, err);
+			rc = -EINVAL;
+			break;
+		}
+		if (++n == BATCH) {
+			cee_audit_feed(a, batch, n);
+			n = 0;
+		}
+	}
+	if (rc == 0)
+		cee_audit_feed(a, batch, n);
+	else if (rc != -EINVAL)
+		fprintf(stderr, "cee-audit: %s: %s\n", name, strerror(-rc));
+	free(lr.buf);
+	return rc;
+}
+
+// @p in is positioned after the magic.
+static int read_binary(FILE *in, const char *name, struct cee_audit *a)
+{
+	struct cee_evbin_header h;
+	struct cee_event batch[BATCH];
+	size_t rest = sizeof(h) - sizeof(h.magic);
+
+	if (fread((char *)&h + sizeof(h.magic), 1, rest, in) != rest) {
+		fprintf(stderr, "cee-audit: %s: short header\n", name);
+		return -EINVAL;
+	}
+	if (h.version != CEE_EVT_SCHEMA_VERSION || h.record_size != sizeof(struct cee_event)) {
+		fprintf(stderr, "cee-audit: %s: unsupported version %u or record size %u\n", name,
+			h.version, h.record_size);
+		return -EINVAL;
+	}
+	size_t got;
+	do {
+		got = fread(batch, 1, sizeof(batch), in);
+		cee_audit_feed(a, batch, (uint32_t)(got / sizeof(batch[0])));
+		if (got % sizeof(batch[0]) != 0 && !ferror(in)) {
+			fprintf(stderr, "cee-audit: %s: truncated last record\n", name);
+			return -EINVAL;
+		}
+	} while (got == sizeof(batch));
+	if (ferror(in)) {
+		fprintf(stderr, "cee-audit: %s: read error\n", name);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int read_file(const char *path, struct cee_audit *a)
+{
+	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (in == NULL) {
+		int e = errno;
+		fprintf(stderr, "cee-audit: %s: %s\n", path, strerror(e));
+		return -e;
+	}
+
+	char magic[8];
+	size_t got = fread(magic, 1, sizeof(magic), in);
+	int rc;
+	if (ferror(in)) {
+		fprintf(stderr, "cee-audit: %s: read error\n", path);
+		rc = -EIO;
+	} else if (got == sizeof(magic) && memcmp(magic, CEE_EVBIN_MAGIC, sizeof(magic)) == 0) {
+		rc = read_binary(in, path, a);
+	} else {
+		rc = read_jsonl(in, path, magic, got, a);
+	}
+	if (in != stdin)
+		fclose(in);
+	return rc;
+}
+
+static void print_human(const struct cee_audit_result *r, FILE *f)
+{
+	fprintf(f,
+		"events        %" PRIu64 "\n"
+		"opens         %" PRIu64 "\n"
+		"established   %" PRIu64 "\n"
+		"closes        %" PRIu64 "\n"
+		"destroys      %" PRIu64 "\n"
+		"gaps          %" PRIu64 "\n"
+		"duplicate     %" PRIu64 "\n"
+		"out_of_order  %" PRIu64 "\n"
+		"lost          %" PRIu64 "\n"
+		"live          %" PRIu64 "\n",
+		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
+		r->duplicate, r->out_of_order, r->lost, r->live);
+	fprintf(f, "closed by reason:\n");
+	for (int i = 0; i < CEE_REASON__COUNT; i++)
+		if (r->by_reason[i] != 0)
+			fprintf(f, "  %-20s %" PRIu64 "\n", cee_reason_str((enum cee_reason)i),
+				r->by_reason[i]);
+	fprintf(f, "result: %s\n", r->ok ? "OK" : "VIOLATIONS");
+}
+
+static void print_json(const struct cee_audit_result *r, FILE *f)
+{
+	fprintf(f,
+		"{\"events\":%" PRIu64 ",\"opens\":%" PRIu64 ",\"established\":%" PRIu64
+		",\"closes\":%" PRIu64 ",\"destroys\":%" PRIu64 ",\"gaps\":%" PRIu64
+		",\"duplicate\":%" PRIu64 ",\"out_of_order\":%" PRIu64 ",\"lost\":%" PRIu64
+		",\"live\":%" PRIu64 ",\"ok\":%s,\"by_reason\":{",
+		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
+		r->duplicate, r->out_of_order, r->lost, r->live, r->ok ? "true" : "false");
+	for (int i = 0; i < CEE_REASON__COUNT; i++)
+		fprintf(f, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
+			cee_reason_str((enum cee_reason)i), r->by_reason[i]);
+	fprintf(f, "}}\n");
+}
+
+int main(int argc, char **argv)
+{
+	bool allow_live = false, json = false;
+	const char *path = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--allow-live") == 0) {
+			allow_live = true;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "cee-audit: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		} else if (path == NULL) {
+			path = argv[i];
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct cee_audit *a = cee_audit_create();
+	if (a == NULL) {
+		fprintf(stderr, "cee-audit: %s\n", strerror(errno));
+		return 2;
+	}
+	if (read_file(path, a) < 0) {
+		cee_audit_destroy(a);
+		return 2;
+	}
+
+	struct cee_audit_result r;
+	cee_audit_finish(a, allow_live, &r);
+	if (json) {
+		print_json(&r, stdout);
+		cee_audit_print_violations(a, stderr);
+	} else {
+		print_human(&r, stdout);
+		cee_audit_print_violations(a, stdout);
+	}
+	cee_audit_destroy(a);
+	return r.ok ? 0 : 1;
+}

@@ -1,1 +1,560 @@
-/* placeholder: being written this session */ typedef int cee_placeholder_t;
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "cee_engine.h"
+#include "cee_exporter.h"
+#include "cee_port.h"
+#include "cee_shard.h"
+#include "cee_sink.h"
+
+struct cee_engine {
+	struct cee_engine_cfg cfg;
+	unsigned nshards;
+	unsigned nports;
+	struct cee_port_info ports[CEE_MAX_PORTS];
+	struct rte_mempool *mp;
+	struct cee_shard *shards; // rte_zmalloc'd, cache aligned
+	struct rte_ring **handoff; // nshards * nshards
+	struct cee_sink *sinks[CEE_MAX_SINKS];
+	struct cee_exporter *exporter;
+	bool started;
+};
+
+/* ---- configuration -------------------------------------------------------- */
+
+void cee_engine_cfg_default(struct cee_engine_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->prefix_len = 24;
+	c->max_conns = 65536;
+	cee_tcp_cfg_default(&c->tcp);
+	c->tcp.sndbuf = 32768;
+}
+
+void cee_engine_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s [EAL options] -- --ip A.B.C.D/NN --listen tcp:PORT[:echo|discard]\n"
+		"          [--listen ...] --events SINK [--events SINK] [options]\n"
+		"  --ip A.B.C.D/NN          address the engine answers on (ARP, ICMP, TCP)\n"
+		"  --listen tcp:PORT[:SVC]  a TCP listener; SVC is echo (default) or discard\n"
+		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
+		"  --max-conns N            live connections, whole engine (default 65536)\n"
+		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
+		"  --handshake-timeout SEC  SYN-RECEIVED limit (default 10)\n"
+		"  --time-wait MS           TIME-WAIT duration (default 60000)\n"
+		"  --rto-min MS             lower bound of the retransmission timeout (default 200)\n"
+		"  --sndbuf BYTES           send buffer per connection (default 32768)\n"
+		"  --sndbufs N              send buffers per shard (default min(max-conns/shard, 4096))\n"
+		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
+		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
+		"  --stats PATH             write counters as JSON at exit\n"
+		"Each worker lcore runs one shard; the main lcore runs the control thread.\n",
+		prog);
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v > max || s[0] == '-')
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds_ns(const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end != '\0' || !(v >= 0) || v > 1e7)
+		return -EINVAL;
+	*out = (uint64_t)(v * 1e9);
+	return 0;
+}
+
+static int parse_listen(struct cee_engine_cfg *c, const char *arg)
+{
+	if (c->nlisteners == CEE_MAX_LISTENERS)
+		return -ENOSPC;
+	if (strncmp(arg, "tcp:", 4) != 0)
+		return -EINVAL;
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", arg + 4);
+	char *svc = strchr(buf, ':');
+	uint8_t service = CEE_TCP_SVC_ECHO;
+	if (svc) {
+		*svc++ = '\0';
+		if (strcmp(svc, "echo") == 0)
+			service = CEE_TCP_SVC_ECHO;
+		else if (strcmp(svc, "discard") == 0)
+			service = CEE_TCP_SVC_DISCARD;
+		else
+			return -EINVAL;
+	}
+	uint64_t port;
+	if (parse_u64(buf, 65535, &port) < 0 || port == 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].port == port)
+			return -EEXIST;
+	c->listeners[c->nlisteners++] = (struct cee_listener){.port = (uint16_t)port, .service = service};
+	return 0;
+}
+
+static int parse_ip(struct cee_engine_cfg *c, const char *arg)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%s", arg);
+	char *slash = strchr(buf, '/');
+	uint64_t prefix = 24;
+	if (slash) {
+		*slash++ = '\0';
+		if (parse_u64(slash, 32, &prefix) < 0)
+			return -EINVAL;
+	}
+	struct in_addr a;
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -EINVAL;
+	c->ip = ntohl(a.s_addr);
+	c->prefix_len = (uint8_t)prefix;
+	return 0;
+}
+
+int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
+{
+	enum {
+		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
+		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_HELP,
+	};
+	static const struct option opts[] = {
+		{"ip", required_argument, NULL, O_IP},
+		{"listen", required_argument, NULL, O_LISTEN},
+		{"events", required_argument, NULL, O_EVENTS},
+		{"max-conns", required_argument, NULL, O_MAX_CONNS},
+		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"handshake-timeout", required_argument, NULL, O_HANDSHAKE},
+		{"time-wait", required_argument, NULL, O_TIME_WAIT},
+		{"rto-min", required_argument, NULL, O_RTO_MIN},
+		{"sndbuf", required_argument, NULL, O_SNDBUF},
+		{"sndbufs", required_argument, NULL, O_SNDBUFS},
+		{"event-ring", required_argument, NULL, O_EVENT_RING},
+		{"poll-idle-us", required_argument, NULL, O_POLL_IDLE},
+		{"stats", required_argument, NULL, O_STATS},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	const char *prog = argc > 0 ? argv[0] : "cee-engine";
+	optind = 1;
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int rc = 0;
+		uint64_t v = 0;
+		switch (o) {
+		case O_IP:
+			rc = parse_ip(c, optarg);
+			break;
+		case O_LISTEN:
+			rc = parse_listen(c, optarg);
+			break;
+		case O_EVENTS:
+			if (c->nsinks == CEE_MAX_SINKS)
+				rc = -ENOSPC;
+			else
+				c->sinks[c->nsinks++] = optarg;
+			break;
+		case O_MAX_CONNS:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			if (rc == 0 && v == 0)
+				rc = -EINVAL;
+			c->max_conns = (uint32_t)v;
+			break;
+		case O_IDLE:
+			rc = parse_seconds_ns(optarg, &c->tcp.idle_timeout_ns);
+			break;
+		case O_HANDSHAKE:
+			rc = parse_seconds_ns(optarg, &c->tcp.handshake_timeout_ns);
+			break;
+		case O_TIME_WAIT:
+			rc = parse_u64(optarg, 3600000, &v);
+			c->tcp.time_wait_ns = v * 1000000;
+			break;
+		case O_RTO_MIN:
+			rc = parse_u64(optarg, 60000, &v);
+			if (rc == 0 && v == 0)
+				rc = -EINVAL;
+			c->tcp.rto_min_ns = v * 1000000;
+			break;
+		case O_SNDBUF:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			if (rc == 0 && v < 2048)
+				rc = -EINVAL;
+			c->tcp.sndbuf = (uint32_t)v;
+			break;
+		case O_SNDBUFS:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			c->sndbufs = (uint32_t)v;
+			break;
+		case O_EVENT_RING:
+			rc = parse_u64(optarg, 1u << 30, &v);
+			c->event_ring = (uint32_t)v;
+			break;
+		case O_POLL_IDLE:
+			rc = parse_u64(optarg, 1000000, &v);
+			c->poll_idle_us = (uint32_t)v;
+			break;
+		case O_STATS:
+			c->stats_path = optarg;
+			break;
+		case O_HELP:
+			cee_engine_usage(stdout, prog);
+			return 1;
+		default:
+			cee_engine_usage(stderr, prog);
+			return -EINVAL;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "%s: bad value for --%s: '%s'\n", prog, opts[o - O_IP].name,
+				optarg);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		return -EINVAL;
+	}
+	if (c->ip == 0 || c->nlisteners == 0 || c->nsinks == 0) {
+		fprintf(stderr, "%s: --ip, --listen and --events are required\n", prog);
+		cee_engine_usage(stderr, prog);
+		return -EINVAL;
+	}
+	if (c->tcp.rto_min_ns > c->tcp.rto_initial_ns)
+		c->tcp.rto_initial_ns = c->tcp.rto_min_ns;
+	return 0;
+}
+
+/* ---- life ----------------------------------------------------------------- */
+
+unsigned cee_engine_nshards(const struct cee_engine *e)
+{
+	return e->nshards;
+}
+
+static bool port_used(const struct cee_engine_cfg *cfg, uint16_t port_id)
+{
+	return cfg->port_mask == 0 || (port_id < 32 && (cfg->port_mask >> port_id) & 1);
+}
+
+struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
+{
+	unsigned nshards = rte_lcore_count() - 1;
+	if (nshards == 0 || nshards > CEE_MAX_SHARDS) {
+		fprintf(stderr, "cee: need 1..%u worker lcores (one per shard) besides the main "
+				"lcore, have %u (use e.g. -l 0,1)\n",
+			CEE_MAX_SHARDS, nshards);
+		errno = EINVAL;
+		return NULL;
+	}
+	unsigned nports = 0;
+	uint16_t port_id;
+	RTE_ETH_FOREACH_DEV(port_id)
+	{
+		if (port_used(cfg, port_id))
+			nports++;
+	}
+	if (nports == 0 || nports > CEE_MAX_PORTS) {
+		fprintf(stderr, "cee: need 1..%u ports, have %u (e.g. --vdev=net_af_packet0,iface=X)\n",
+			CEE_MAX_PORTS, nports);
+		errno = EINVAL;
+		return NULL;
+	}
+	struct cee_engine *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	e->cfg = *cfg;
+	e->nshards = nshards;
+	e->nports = nports;
+	(void)cee_clock_ns(); // fix the clock origin before any lcore runs
+
+	unsigned nmbufs = nshards * nports * 2048 + nshards * 8192 + 4096;
+	e->mp = rte_pktmbuf_pool_create("cee_mbufs", nmbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					(int)rte_socket_id());
+	if (e->mp == NULL) {
+		fprintf(stderr, "cee: mbuf pool of %u: %s\n", nmbufs, rte_strerror(rte_errno));
+		goto fail;
+	}
+	unsigned pi = 0;
+	RTE_ETH_FOREACH_DEV(port_id)
+	{
+		if (!port_used(cfg, port_id))
+			continue;
+		int rc = cee_port_setup(port_id, nshards, e->mp, &e->ports[pi]);
+		if (rc < 0) {
+			errno = -rc;
+			goto fail;
+		}
+		pi++;
+	}
+
+	e->shards = rte_zmalloc("cee_shards", sizeof(struct cee_shard) * nshards,
+				RTE_CACHE_LINE_SIZE);
+	e->handoff = calloc((size_t)nshards * nshards, sizeof(*e->handoff));
+	if (e->shards == NULL || e->handoff == NULL)
+		goto fail_nomem;
+	struct cee_evring *rings[CEE_MAX_SHARDS];
+	for (unsigned i = 0; i < nshards; i++) {
+		int rc = cee_shard_init(&e->shards[i], i, nshards, rte_socket_id(), &e->cfg,
+					e->ports, nports, e->mp);
+		if (rc < 0) {
+			fprintf(stderr, "cee: shard %u: %s\n", i, strerror(-rc));
+			errno = -rc;
+			goto fail;
+		}
+		rings[i] = e->shards[i].evring;
+	}
+	for (unsigned i = 0; i < nshards; i++)
+		for (unsigned j = 0; j < nshards; j++) {
+			if (i == j)
+				continue;
+			char name[RTE_RING_NAMESIZE];
+			snprintf(name, sizeof(name), "cee_ho_%u_%u", i, j);
+			struct rte_ring *r = rte_ring_create(name, CEE_HANDOFF_RING, SOCKET_ID_ANY,
+							     RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (r == NULL)
+				goto fail_nomem;
+			e->handoff[i * nshards + j] = r;
+			e->shards[i].handoff[j] = r;
+			e->shards[j].handoff_in[i] = r;
+		}
+	for (unsigned k = 0; k < cfg->nsinks; k++) {
+		e->sinks[k] = cee_sink_open(cfg->sinks[k]);
+		if (e->sinks[k] == NULL) {
+			fprintf(stderr, "cee: events sink '%s': %s\n", cfg->sinks[k], strerror(errno));
+			goto fail;
+		}
+	}
+	e->exporter = cee_exporter_create(rings, nshards, e->sinks, cfg->nsinks);
+	if (e->exporter == NULL)
+		goto fail;
+	return e;
+
+fail_nomem:
+	errno = ENOMEM;
+fail: {
+	int err = errno;
+	cee_engine_destroy(e);
+	errno = err;
+	return NULL;
+}
+}
+
+int cee_engine_start(struct cee_engine *e)
+{
+	unsigned lcore, i = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		e->shards[i].lcore = lcore;
+		int rc = rte_eal_remote_launch(cee_shard_main, &e->shards[i], lcore);
+		if (rc < 0)
+			return rc;
+		i++;
+	}
+	e->started = true;
+	return 0;
+}
+
+int cee_engine_export(struct cee_engine *e)
+{
+	return cee_exporter_poll(e->exporter, 4096);
+}
+
+static bool rings_empty(struct cee_engine *e)
+{
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct cee_evring_stats st;
+		cee_evring_stats(e->shards[i].evring, &st);
+		if (st.used)
+			return false;
+	}
+	return true;
+}
+
+int cee_engine_run(struct cee_engine *e, volatile bool *stop)
+{
+	int err = 0;
+	while (!*stop) {
+		int n = cee_engine_export(e);
+		if (n < 0) {
+			fprintf(stderr, "cee: event sink failed: %s; shutting down\n", strerror(-n));
+			err = n;
+			break;
+		}
+		if (n == 0) {
+			(void)cee_exporter_flush(e->exporter);
+			usleep(200);
+		}
+	}
+	// Shutdown: every shard closes its connections (reason shutdown)
+	// and reports done; keep exporting meanwhile so that no shard waits.
+	for (unsigned i = 0; i < e->nshards; i++)
+		atomic_store_explicit(&e->shards[i].stop, true, memory_order_release);
+	for (;;) {
+		bool all_done = true;
+		for (unsigned i = 0; i < e->nshards; i++)
+			all_done &= atomic_load_explicit(&e->shards[i].done, memory_order_acquire);
+		int n = err ? 0 : cee_engine_export(e);
+		if (n < 0)
+			err = n;
+		if (all_done && (err || rings_empty(e)))
+			break;
+		if (n == 0)
+			usleep(100);
+	}
+	rte_eal_mp_wait_lcore();
+	e->started = false;
+	int rc = cee_exporter_flush(e->exporter);
+	return err ? err : rc;
+}
+
+/* ---- stats ---------------------------------------------------------------- */
+
+struct stat_sum {
+	uint64_t live, opened, destroyed, refused, rx, tx, handoff, arp, icmp, rst_no_conn;
+	uint64_t drops[CEE_DROP__COUNT];
+	struct cee_tcp_stats tcp;
+	uint64_t events, ring_refused;
+};
+
+static void sum_shard(struct stat_sum *t, const struct cee_shard *s)
+{
+	t->live += cee_conn_live(s->pool);
+	t->opened += s->stats.opened;
+	t->destroyed += s->stats.destroyed;
+	t->refused += s->stats.refused;
+	t->rx += s->stats.rx_pkts;
+	t->tx += s->stats.tx_pkts;
+	t->handoff += s->stats.handoff_out;
+	t->arp += s->stats.arp_replies;
+	t->icmp += s->stats.icmp_replies;
+	t->rst_no_conn += s->stats.rst_no_conn;
+	for (unsigned d = 0; d < CEE_DROP__COUNT; d++)
+		t->drops[d] += s->stats.drops[d];
+	const struct cee_tcp_stats *a = &s->tcp.stats;
+	t->tcp.segs_in += a->segs_in;
+	t->tcp.segs_out += a->segs_out;
+	t->tcp.retransmits += a->retransmits;
+	t->tcp.rst_in += a->rst_in;
+	t->tcp.rst_out += a->rst_out;
+	t->tcp.challenge_acks += a->challenge_acks;
+	t->tcp.bad_rst += a->bad_rst;
+	t->tcp.bad_syn += a->bad_syn;
+	t->tcp.out_of_window += a->out_of_window;
+	t->tcp.bad_ack += a->bad_ack;
+	t->tcp.ooo_queued += a->ooo_queued;
+	t->tcp.ooo_dropped += a->ooo_dropped;
+	t->tcp.no_sndbuf += a->no_sndbuf;
+	t->tcp.zero_window_probes += a->zero_window_probes;
+	struct cee_evring_stats st;
+	cee_evring_stats(s->evring, &st);
+	t->events += st.pushed;
+	t->ring_refused += st.refused;
+}
+
+static void print_sum(FILE *f, const struct stat_sum *t)
+{
+	fprintf(f,
+		"\"live\":%" PRIu64 ",\"opened\":%" PRIu64 ",\"destroyed\":%" PRIu64
+		",\"refused\":%" PRIu64 ",\"rx_pkts\":%" PRIu64 ",\"tx_pkts\":%" PRIu64
+		",\"handoff\":%" PRIu64 ",\"arp_replies\":%" PRIu64 ",\"icmp_replies\":%" PRIu64
+		",\"rst_no_conn\":%" PRIu64 ",\"events\":%" PRIu64 ",\"event_ring_refused\":%" PRIu64,
+		t->live, t->opened, t->destroyed, t->refused, t->rx, t->tx, t->handoff, t->arp,
+		t->icmp, t->rst_no_conn, t->events, t->ring_refused);
+	const struct cee_tcp_stats *a = &t->tcp;
+	fprintf(f,
+		",\"tcp\":{\"segs_in\":%" PRIu64 ",\"segs_out\":%" PRIu64 ",\"retransmits\":%" PRIu64
+		",\"rst_in\":%" PRIu64 ",\"rst_out\":%" PRIu64 ",\"ooo_queued\":%" PRIu64
+		",\"ooo_dropped\":%" PRIu64 ",\"no_sndbuf\":%" PRIu64
+		",\"zero_window_probes\":%" PRIu64 "}",
+		a->segs_in, a->segs_out, a->retransmits, a->rst_in, a->rst_out, a->ooo_queued,
+		a->ooo_dropped, a->no_sndbuf, a->zero_window_probes);
+	fprintf(f, ",\"drops\":{");
+	for (unsigned d = 0; d < CEE_DROP__COUNT; d++)
+		fprintf(f, "\"%s\":%" PRIu64 ",", cee_drop_str(d), t->drops[d]);
+	// TCP-level drops belong with the packet drops for an operator.
+	fprintf(f,
+		"\"out_of_window\":%" PRIu64 ",\"bad_rst\":%" PRIu64 ",\"challenge_ack\":%" PRIu64
+		",\"bad_ack\":%" PRIu64 ",\"bad_syn\":%" PRIu64 "}",
+		a->out_of_window, a->bad_rst, a->challenge_acks, a->bad_ack, a->bad_syn);
+}
+
+void cee_engine_stats_json(struct cee_engine *e, FILE *f)
+{
+	struct stat_sum total;
+	memset(&total, 0, sizeof(total));
+	fprintf(f, "{\"v\":%d,\"shards\":[", CEE_EVT_SCHEMA_VERSION);
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct stat_sum one;
+		memset(&one, 0, sizeof(one));
+		sum_shard(&one, &e->shards[i]);
+		sum_shard(&total, &e->shards[i]);
+		fprintf(f, "%s{\"shard\":%u,", i ? "," : "", i);
+		print_sum(f, &one);
+		fprintf(f, "}");
+	}
+	fprintf(f, "],\"total\":{");
+	print_sum(f, &total);
+	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}}\n",
+		cee_exporter_exported(e->exporter),
+		e->nshards ? cee_conn_pool_bytes(e->shards[0].pool) * e->nshards : 0);
+}
+
+void cee_engine_destroy(struct cee_engine *e)
+{
+	if (e == NULL)
+		return;
+	if (e->started) {
+		for (unsigned i = 0; i < e->nshards; i++)
+			atomic_store(&e->shards[i].stop, true);
+		rte_eal_mp_wait_lcore();
+	}
+	if (e->exporter)
+		cee_exporter_destroy(e->exporter);
+	for (unsigned k = 0; k < CEE_MAX_SINKS; k++)
+		if (e->sinks[k])
+			cee_sink_close(e->sinks[k]);
+	for (unsigned pi = 0; pi < e->nports; pi++) {
+		rte_eth_dev_stop(e->ports[pi].port_id);
+		rte_eth_dev_close(e->ports[pi].port_id);
+	}
+	if (e->shards) {
+		for (unsigned i = 0; i < e->nshards; i++)
+			cee_shard_fini(&e->shards[i]);
+		rte_free(e->shards);
+	}
+	if (e->handoff) {
+		for (unsigned i = 0; i < e->nshards * e->nshards; i++)
+			if (e->handoff[i]) {
+				struct rte_mbuf *m;
+				while (rte_ring_dequeue(e->handoff[i], (void **)&m) == 0)
+					rte_pktmbuf_free(m);
+				rte_ring_free(e->handoff[i]);
+			}
+		free(e->handoff);
+	}
+	rte_mempool_free(e->mp);
+	free(e);
+}

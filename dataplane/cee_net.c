@@ -1,1 +1,312 @@
-/* placeholder: being written this session */ typedef int cee_placeholder_t;
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <string.h>
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+
+#include "cee_net.h"
+
+#define X_STR(e, s) s,
+static const char *const drop_names[] = {CEE_DROP_LIST(X_STR)};
+#undef X_STR
+
+const char *cee_drop_str(enum cee_drop d)
+{
+	return (unsigned)d < CEE_DROP__COUNT ? drop_names[d] : "?";
+}
+
+static inline int drop(struct cee_pkt *p, enum cee_drop cause)
+{
+	p->kind = CEE_PKT_DROP;
+	p->cause = (uint8_t)cause;
+	return 0;
+}
+
+// Bad source addresses (RFC 1122 3.2.1.3, RFC 1812 5.3.7): never answer them.
+static bool bad_src(uint32_t ip, uint32_t our_ip)
+{
+	uint8_t top = (uint8_t)(ip >> 24);
+	return ip == 0 || ip == 0xffffffffu || top == 127 || top >= 224 || ip == our_ip;
+}
+
+// TCP options (RFC 9293 3.1, RFC 7323 2.2). @return false if malformed.
+static bool parse_tcp_opts(const uint8_t *o, unsigned n, struct cee_tcp_seg *s)
+{
+	unsigned i = 0;
+	while (i < n) {
+		uint8_t kind = o[i];
+		if (kind == 0) // end of option list
+			return true;
+		if (kind == 1) { // NOP
+			i++;
+			continue;
+		}
+		if (i + 1 >= n)
+			return false;
+		uint8_t len = o[i + 1];
+		if (len < 2 || i + len > n)
+			return false;
+		switch (kind) {
+		case 2: // MSS
+			if (len != 4)
+				return false;
+			s->mss = (uint16_t)(o[i + 2] << 8 | o[i + 3]);
+			if (s->mss == 0)
+				return false;
+			break;
+		case 3: // window scale
+			if (len != 3)
+				return false;
+			s->wscale = o[i + 2];
+			break;
+		case 4: // SACK permitted
+			if (len != 2)
+				return false;
+			s->sack_ok = true;
+			break;
+		case 8: // timestamps: not used, but must be well-formed
+			if (len != 10)
+				return false;
+			break;
+		default:
+			break;
+		}
+		i += len;
+	}
+	return true;
+}
+
+static int parse_tcp(const struct rte_ipv4_hdr *ip, unsigned ihl, unsigned tot, uint64_t ol,
+		     struct cee_pkt *p)
+{
+	unsigned l4len = tot - ihl;
+	if (l4len < sizeof(struct rte_tcp_hdr))
+		return drop(p, CEE_DROP_BAD_TCP_LEN);
+	const struct rte_tcp_hdr *th = (const void *)((const uint8_t *)ip + ihl);
+	unsigned doff = (unsigned)(th->data_off >> 4) * 4;
+	if (doff < sizeof(*th) || doff > l4len)
+		return drop(p, CEE_DROP_BAD_TCP_LEN);
+	if ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+		uint32_t sum = rte_raw_cksum(th, l4len);
+		sum += rte_ipv4_phdr_cksum(ip, 0);
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		if (sum != 0xffff)
+			return drop(p, CEE_DROP_BAD_TCP_CSUM);
+	}
+	p->sport = rte_be_to_cpu_16(th->src_port);
+	p->dport = rte_be_to_cpu_16(th->dst_port);
+	if (p->sport == 0 || p->dport == 0)
+		return drop(p, CEE_DROP_BAD_TCP_PORT);
+
+	uint8_t f = th->tcp_flags;
+	// Invalid combinations: SYN with FIN or RST; a segment with none of
+	// SYN, ACK, RST (RFC 9293 3.10.7.4: "if the ACK bit is off drop the
+	// segment", and the no-flags/FIN-only probes of scanners).
+	if ((f & CEE_TCP_SYN) && (f & (CEE_TCP_FIN | CEE_TCP_RST)))
+		return drop(p, CEE_DROP_BAD_TCP_FLAGS);
+	if (!(f & (CEE_TCP_SYN | CEE_TCP_ACK | CEE_TCP_RST)))
+		return drop(p, CEE_DROP_BAD_TCP_FLAGS);
+
+	struct cee_tcp_seg *s = &p->seg;
+	s->seq = rte_be_to_cpu_32(th->sent_seq);
+	s->ack = rte_be_to_cpu_32(th->recv_ack);
+	s->wnd = rte_be_to_cpu_16(th->rx_win);
+	s->flags = f;
+	s->wscale = 0xff;
+	s->mss = 0;
+	s->sack_ok = false;
+	if (!parse_tcp_opts((const uint8_t *)(th + 1), doff - sizeof(*th), s))
+		return drop(p, CEE_DROP_BAD_TCP_OPTS);
+	s->data = (const uint8_t *)th + doff;
+	s->len = l4len - doff;
+	p->kind = CEE_PKT_TCP;
+	return 0;
+}
+
+static int parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p)
+{
+	uint32_t len = rte_pktmbuf_data_len(m);
+	if (len < sizeof(struct rte_ether_hdr) || m->nb_segs != 1)
+		return drop(p, CEE_DROP_BAD_ETH);
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	rte_ether_addr_copy(&eth->src_addr, &p->src_mac);
+	uint16_t et = rte_be_to_cpu_16(eth->ether_type);
+	p->l3_off = sizeof(*eth);
+	len -= sizeof(*eth);
+
+	if (et == RTE_ETHER_TYPE_ARP) {
+		const struct rte_arp_hdr *a = (const void *)(eth + 1);
+		if (len < sizeof(*a) || a->arp_hardware != rte_cpu_to_be_16(RTE_ARP_HRD_ETHER) ||
+		    a->arp_protocol != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) || a->arp_hlen != 6 ||
+		    a->arp_plen != 4)
+			return drop(p, CEE_DROP_BAD_ARP);
+		p->kind = CEE_PKT_ARP;
+		return 0;
+	}
+	if (et != RTE_ETHER_TYPE_IPV4)
+		return drop(p, CEE_DROP_UNSUPPORTED_ETHERTYPE);
+	if (rte_is_multicast_ether_addr(&eth->src_addr))
+		return drop(p, CEE_DROP_BAD_ETH);
+
+	const struct rte_ipv4_hdr *ip = (const void *)(eth + 1);
+	if (len < sizeof(*ip))
+		return drop(p, CEE_DROP_BAD_IP_LEN);
+	if ((ip->version_ihl >> 4) != 4)
+		return drop(p, CEE_DROP_BAD_IP_VERSION);
+	unsigned ihl = (unsigned)(ip->version_ihl & 0xf) * 4;
+	unsigned tot = rte_be_to_cpu_16(ip->total_length);
+	// Frames may carry Ethernet padding beyond total_length; never less.
+	if (ihl < sizeof(*ip) || tot < ihl || tot > len)
+		return drop(p, CEE_DROP_BAD_IP_LEN);
+	uint64_t ol = m->ol_flags;
+	if ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) != RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+	    rte_raw_cksum(ip, ihl) != 0xffff)
+		return drop(p, CEE_DROP_BAD_IP_CSUM);
+	// No reassembly: fragments are counted and dropped.
+	if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
+		return drop(p, CEE_DROP_IP_FRAGMENT);
+	p->src_ip = rte_be_to_cpu_32(ip->src_addr);
+	p->dst_ip = rte_be_to_cpu_32(ip->dst_addr);
+	if (p->dst_ip != our_ip)
+		return drop(p, CEE_DROP_NOT_FOR_US);
+	if (bad_src(p->src_ip, our_ip))
+		return drop(p, CEE_DROP_BAD_IP_ADDR);
+
+	switch (ip->next_proto_id) {
+	case IPPROTO_TCP:
+		return parse_tcp(ip, ihl, tot, ol, p);
+	case IPPROTO_ICMP: {
+		const struct rte_icmp_hdr *ic = (const void *)((const uint8_t *)ip + ihl);
+		if (tot - ihl < sizeof(*ic) || rte_raw_cksum(ic, tot - ihl) != 0xffff)
+			return drop(p, CEE_DROP_BAD_ICMP);
+		if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || ic->icmp_code != 0)
+			return drop(p, CEE_DROP_UNSUPPORTED_PROTO);
+		p->kind = CEE_PKT_ICMP_ECHO;
+		return 0;
+	}
+	default:
+		return drop(p, CEE_DROP_UNSUPPORTED_PROTO);
+	}
+}
+
+void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p)
+{
+	(void)parse(m, our_ip, p);
+}
+
+struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_addr *a,
+				   const struct cee_tcp_out *out)
+{
+	unsigned optlen = (out->mss ? 4u : 0u) + (out->wscale != 0xff ? 4u : 0u);
+	unsigned paylen = out->len[0] + out->len[1];
+	unsigned hdrs = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
+			sizeof(struct rte_tcp_hdr) + optlen;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+	if (m == NULL)
+		return NULL;
+	uint8_t *b = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hdrs + paylen));
+	if (b == NULL || hdrs + paylen > UINT16_MAX) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	struct rte_ether_hdr *eth = (void *)b;
+	rte_ether_addr_copy(&a->dst_mac, &eth->dst_addr);
+	rte_ether_addr_copy(&a->src_mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+
+	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->type_of_service = 0;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(hdrs + paylen - sizeof(*eth)));
+	ip->packet_id = 0;
+	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_TCP;
+	ip->hdr_checksum = 0;
+	ip->src_addr = rte_cpu_to_be_32(a->src_ip);
+	ip->dst_addr = rte_cpu_to_be_32(a->dst_ip);
+
+	struct rte_tcp_hdr *th = (void *)(ip + 1);
+	th->src_port = rte_cpu_to_be_16(a->sport);
+	th->dst_port = rte_cpu_to_be_16(a->dport);
+	th->sent_seq = rte_cpu_to_be_32(out->seq);
+	th->recv_ack = rte_cpu_to_be_32(out->ack);
+	th->data_off = (uint8_t)(((sizeof(*th) + optlen) / 4) << 4);
+	th->tcp_flags = out->flags;
+	th->rx_win = rte_cpu_to_be_16(out->wnd);
+	th->cksum = 0;
+	th->tcp_urp = 0;
+	uint8_t *o = (uint8_t *)(th + 1);
+	if (out->mss) {
+		o[0] = 2;
+		o[1] = 4;
+		o[2] = (uint8_t)(out->mss >> 8);
+		o[3] = (uint8_t)out->mss;
+		o += 4;
+	}
+	if (out->wscale != 0xff) {
+		o[0] = 1;
+		o[1] = 3;
+		o[2] = 3;
+		o[3] = out->wscale;
+		o += 4;
+	}
+	if (out->len[0])
+		memcpy(o, out->data[0], out->len[0]);
+	if (out->len[1])
+		memcpy(o + out->len[0], out->data[1], out->len[1]);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
+	m->l2_len = sizeof(*eth);
+	m->l3_len = sizeof(*ip);
+	return m;
+}
+
+int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, uint32_t our_ip)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_arp_hdr *a = (void *)(eth + 1);
+	if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
+	    a->arp_data.arp_tip != rte_cpu_to_be_32(our_ip))
+		return -EINVAL;
+	uint32_t sip = a->arp_data.arp_sip;
+	if (bad_src(rte_be_to_cpu_32(sip), our_ip))
+		return -EINVAL;
+	struct rte_ether_addr peer = a->arp_data.arp_sha;
+	rte_ether_addr_copy(&peer, &eth->dst_addr);
+	rte_ether_addr_copy(our_mac, &eth->src_addr);
+	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+	a->arp_data.arp_tha = peer;
+	a->arp_data.arp_tip = sip;
+	rte_ether_addr_copy(our_mac, &a->arp_data.arp_sha);
+	a->arp_data.arp_sip = rte_cpu_to_be_32(our_ip);
+	return 0;
+}
+
+int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct cee_pkt *p)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
+	unsigned ihl = (unsigned)(ip->version_ihl & 0xf) * 4;
+	unsigned tot = rte_be_to_cpu_16(ip->total_length);
+	struct rte_icmp_hdr *ic = (void *)((uint8_t *)ip + ihl);
+	struct rte_ether_addr tmp = eth->src_addr;
+	eth->src_addr = eth->dst_addr;
+	eth->dst_addr = tmp;
+	ip->src_addr = rte_cpu_to_be_32(p->dst_ip);
+	ip->dst_addr = rte_cpu_to_be_32(p->src_ip);
+	ip->time_to_live = 64;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	ic->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+	ic->icmp_cksum = 0;
+	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, tot - ihl);
+	// Trim Ethernet padding so the reply is exactly the datagram.
+	rte_pktmbuf_trim(m, (uint16_t)(rte_pktmbuf_data_len(m) - sizeof(*eth) - tot));
+	return 0;
+}

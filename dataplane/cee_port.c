@@ -1,1 +1,93 @@
-/* placeholder: being written this session */ typedef int cee_placeholder_t;
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+
+#include "cee_flow.h"
+#include "cee_port.h"
+
+#define RX_DESC 1024
+#define TX_DESC 1024
+
+static int program_reta(uint16_t port_id, uint16_t reta_size, unsigned nshards)
+{
+	struct rte_eth_rss_reta_entry64 reta[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE];
+	memset(reta, 0, sizeof(reta));
+	for (unsigned i = 0; i < reta_size; i++) {
+		reta[i / RTE_ETH_RETA_GROUP_SIZE].mask |= UINT64_C(1) << (i % RTE_ETH_RETA_GROUP_SIZE);
+		// Same function as cee_flow_owner(): software and NIC agree.
+		reta[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] =
+			(uint16_t)((i % CEE_RETA_SIZE) % nshards);
+	}
+	return rte_eth_dev_rss_reta_update(port_id, reta, reta_size);
+}
+
+int cee_port_setup(uint16_t port_id, unsigned nshards, struct rte_mempool *mp,
+		   struct cee_port_info *info)
+{
+	struct rte_eth_dev_info di;
+	int rc = rte_eth_dev_info_get(port_id, &di);
+	if (rc < 0)
+		return rc;
+	if (di.max_tx_queues < nshards) {
+		fprintf(stderr,
+			"cee: port %u (%s) has %u tx queues, %u shards need one each "
+			"(for net_af_packet add qpairs=%u)\n",
+			port_id, di.driver_name, di.max_tx_queues, nshards, nshards);
+		return -EINVAL;
+	}
+	memset(info, 0, sizeof(*info));
+	info->port_id = port_id;
+	info->nb_rxq = (uint16_t)(di.max_rx_queues < nshards ? di.max_rx_queues : nshards);
+
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	bool rss = nshards > 1 && info->nb_rxq == nshards &&
+		   (di.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP) &&
+		   di.hash_key_size == CEE_RSS_KEY_LEN && di.reta_size >= CEE_RETA_SIZE &&
+		   di.reta_size <= RTE_ETH_RSS_RETA_SIZE_512 && di.reta_size % CEE_RETA_SIZE == 0;
+	if (rss) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = (uint8_t *)(uintptr_t)cee_rss_key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = CEE_RSS_KEY_LEN;
+		conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_NONFRAG_IPV4_TCP;
+		if (di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH)
+			conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
+	}
+	rc = rte_eth_dev_configure(port_id, info->nb_rxq, (uint16_t)nshards, &conf);
+	if (rc < 0) {
+		fprintf(stderr, "cee: port %u: configure: %s\n", port_id, strerror(-rc));
+		return rc;
+	}
+	uint16_t nrx = RX_DESC, ntx = TX_DESC;
+	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nrx, &ntx);
+	int socket = rte_eth_dev_socket_id(port_id);
+	if (socket < 0)
+		socket = 0;
+	for (uint16_t q = 0; q < info->nb_rxq; q++) {
+		rc = rte_eth_rx_queue_setup(port_id, q, nrx, (unsigned)socket, NULL, mp);
+		if (rc < 0) {
+			fprintf(stderr, "cee: port %u: rx queue %u: %s\n", port_id, q, strerror(-rc));
+			return rc;
+		}
+	}
+	for (uint16_t q = 0; q < nshards; q++) {
+		rc = rte_eth_tx_queue_setup(port_id, q, ntx, (unsigned)socket, NULL);
+		if (rc < 0) {
+			fprintf(stderr, "cee: port %u: tx queue %u: %s\n", port_id, q, strerror(-rc));
+			return rc;
+		}
+	}
+	rc = rte_eth_dev_start(port_id);
+	if (rc < 0) {
+		fprintf(stderr, "cee: port %u: start: %s\n", port_id, strerror(-rc));
+		return rc;
+	}
+	if (rss && program_reta(port_id, di.reta_size, nshards) < 0)
+		rss = false; // software hand-off still delivers every flow to its owner
+	info->rss = rss;
+	rte_eth_macaddr_get(port_id, &info->mac);
+	return 0;
+}

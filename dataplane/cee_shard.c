@@ -1,1 +1,456 @@
-/* placeholder: being written this session */ typedef int cee_placeholder_t;
+/* SPDX-License-Identifier: BSD-3-Clause */
+// The shard poll loop: rx burst -> steer -> protocol -> timers -> tx flush.
+// Events are pushed to the shard's ring as they happen (push never blocks:
+// room was reserved at admission).
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_jhash.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_random.h>
+
+#include "cee_flow.h"
+#include "cee_shard.h"
+
+/* ---- clock ---------------------------------------------------------------- */
+
+static uint64_t clock_tsc0, clock_ns0;
+static double clock_ns_per_tsc;
+
+uint64_t cee_clock_ns(void)
+{
+	if (clock_ns_per_tsc == 0) {
+		// First call (engine start-up, before the lcores launch).
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		clock_ns0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		clock_tsc0 = rte_rdtsc();
+		clock_ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
+	}
+	return clock_ns0 + (uint64_t)((double)(rte_rdtsc() - clock_tsc0) * clock_ns_per_tsc);
+}
+
+/* ---- tx ------------------------------------------------------------------- */
+
+static void tx_flush_port(struct cee_shard *s, unsigned pi)
+{
+	uint16_t n = s->tx[pi].n;
+	if (n == 0)
+		return;
+	uint16_t sent = rte_eth_tx_burst(s->ports[pi].port_id, (uint16_t)s->id, s->tx[pi].pkts, n);
+	s->stats.tx_pkts += sent;
+	if (sent < n) {
+		// The segments are lost on the wire, as a full link would lose
+		// them; TCP retransmits.
+		s->stats.drops[CEE_DROP_TX_FULL] += n - sent;
+		rte_pktmbuf_free_bulk(&s->tx[pi].pkts[sent], n - sent);
+	}
+	s->tx[pi].n = 0;
+}
+
+static void tx_enqueue(struct cee_shard *s, unsigned pi, struct rte_mbuf *m)
+{
+	if (s->tx[pi].n == CEE_TX_BURST)
+		tx_flush_port(s, pi);
+	s->tx[pi].pkts[s->tx[pi].n++] = m;
+}
+
+static void tx_flush(struct cee_shard *s)
+{
+	for (unsigned pi = 0; pi < s->nports; pi++)
+		tx_flush_port(s, pi);
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+static void emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type)
+{
+	struct cee_event e = {
+		.conn = c->id,
+		.ts_ns = s->now_ns,
+		.local_ip = c->local_ip,
+		.remote_ip = c->remote_ip,
+		.local_port = c->local_port,
+		.remote_port = c->remote_port,
+		.type = (uint8_t)type,
+		.reason = CEE_REASON_NONE,
+		.proto = c->proto,
+		.cseq = c->cseq++,
+	};
+	if (type == CEE_EVT_CLOSED) {
+		e.reason = c->tcb.close_reason;
+		e.bytes_in = c->tcb.bytes_in;
+		e.bytes_out = c->tcb.bytes_out;
+		e.duration_ns = s->now_ns - c->tcb.open_ns;
+	}
+	// Admission reserved a credit for every event this connection can emit.
+	RTE_VERIFY(c->reserved > 0);
+	c->reserved--;
+	cee_evring_push(s->evring, &e);
+}
+
+/* ---- TCP callbacks -------------------------------------------------------- */
+
+static void tcp_output(void *owner, struct cee_tcb *tcb, const struct cee_tcp_out *out)
+{
+	struct cee_shard *s = owner;
+	struct cee_conn *c = cee_conn_of_tcb(tcb);
+	const struct cee_port_info *port = &s->ports[c->port_id];
+	struct cee_net_addr a = {
+		.src_ip = c->local_ip,
+		.dst_ip = c->remote_ip,
+		.sport = c->local_port,
+		.dport = c->remote_port,
+	};
+	rte_ether_addr_copy(&port->mac, &a.src_mac);
+	memcpy(a.dst_mac.addr_bytes, c->peer_mac, RTE_ETHER_ADDR_LEN);
+	struct rte_mbuf *m = cee_net_build_tcp(s->mp, &a, out);
+	if (m == NULL) {
+		s->stats.drops[CEE_DROP_NO_MBUF]++;
+		return;
+	}
+	tx_enqueue(s, c->port_id, m);
+}
+
+static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type type)
+{
+	struct cee_shard *s = owner;
+	struct cee_conn *c = cee_conn_of_tcb(tcb);
+	emit(s, c, type);
+	if (type == CEE_EVT_OPEN)
+		s->stats.opened++;
+	if (type != CEE_EVT_DESTROYED)
+		return;
+	// Terminal: give back the credits for events it never needed
+	// (e.g. established for a handshake that timed out), then the slot.
+	cee_evring_unreserve(s->evring, c->reserved);
+	cee_timer_cancel(s->wheel, &c->timer);
+	cee_conn_free(s->pool, c);
+	s->stats.destroyed++;
+}
+
+static void tcp_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
+{
+	struct cee_shard *s = owner;
+	struct cee_conn *c = cee_conn_of_tcb(tcb);
+	if (at_ns == 0)
+		cee_timer_cancel(s->wheel, &c->timer);
+	else
+		cee_timer_arm(s->wheel, &c->timer, at_ns);
+}
+
+static void *tcp_buf_alloc(void *owner)
+{
+	struct cee_shard *s = owner;
+	return s->sb_nfree ? s->sb_free[--s->sb_nfree] : NULL;
+}
+
+static void tcp_buf_free(void *owner, void *buf)
+{
+	struct cee_shard *s = owner;
+	s->sb_free[s->sb_nfree++] = buf;
+}
+
+// RFC 6528: ISN = M + F(4-tuple, secret), M a 4-microsecond clock.
+static uint32_t tcp_isn(void *owner, const struct cee_tcb *tcb, uint64_t now_ns)
+{
+	struct cee_shard *s = owner;
+	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
+	uint32_t f = rte_jhash_3words(c->local_ip, c->remote_ip,
+				      (uint32_t)c->local_port << 16 | c->remote_port,
+				      s->isn_secret[0]);
+	return f + (uint32_t)(now_ns >> 12);
+}
+
+static const struct cee_tcp_ops shard_tcp_ops = {
+	.output = tcp_output,
+	.lifecycle = tcp_lifecycle,
+	.timer_set = tcp_timer_set,
+	.buf_alloc = tcp_buf_alloc,
+	.buf_free = tcp_buf_free,
+};
+
+/* ---- rx ------------------------------------------------------------------- */
+
+static void reply_rst(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
+{
+	struct cee_tcp_out out;
+	if (!cee_tcp_rst_for(&p->seg, &out))
+		return;
+	struct cee_net_addr a = {
+		.src_ip = p->dst_ip,
+		.dst_ip = p->src_ip,
+		.sport = p->dport,
+		.dport = p->sport,
+	};
+	rte_ether_addr_copy(&s->ports[pi].mac, &a.src_mac);
+	rte_ether_addr_copy(&p->src_mac, &a.dst_mac);
+	struct rte_mbuf *m = cee_net_build_tcp(s->mp, &a, &out);
+	if (m == NULL) {
+		s->stats.drops[CEE_DROP_NO_MBUF]++;
+		return;
+	}
+	s->stats.rst_no_conn++;
+	tx_enqueue(s, pi, m);
+}
+
+static int find_listener(const struct cee_shard *s, uint16_t port)
+{
+	for (unsigned i = 0; i < s->cfg->nlisteners; i++)
+		if (s->cfg->listeners[i].port == port)
+			return (int)i;
+	return -1;
+}
+
+// A SYN for no connection: admit it if a listener, a connection slot and
+// event room for its whole lifecycle are all available; else refuse with RST.
+static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+			     uint32_t hash)
+{
+	int l = find_listener(s, p->dport);
+	if (l < 0) {
+		s->stats.drops[CEE_DROP_NO_LISTENER]++;
+		reply_rst(s, pi, p);
+		return;
+	}
+	if (cee_evring_reserve(s->evring, s->evt_per_conn) < 0) {
+		s->stats.refused++;
+		reply_rst(s, pi, p);
+		return;
+	}
+	struct cee_conn *c =
+		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport, hash);
+	if (c == NULL) {
+		cee_evring_unreserve(s->evring, s->evt_per_conn);
+		s->stats.refused++;
+		reply_rst(s, pi, p);
+		return;
+	}
+	c->reserved = (uint8_t)s->evt_per_conn;
+	c->port_id = (uint16_t)pi;
+	memcpy(c->peer_mac, p->src_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+	c->proto = CEE_PROTO_TCP;
+	c->listener = (uint8_t)l;
+	cee_tcp_accept(&s->tcp, &c->tcb, (enum cee_tcp_service)s->cfg->listeners[l].service,
+		       &p->seg, s->now_ns);
+}
+
+static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, uint32_t hash)
+{
+	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport,
+					       hash);
+	if (c != NULL) {
+		cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);
+		return;
+	}
+	uint8_t f = p->seg.flags;
+	if (f & CEE_TCP_RST) { // RFC 9293 3.10.7.1: an RST for nothing is dropped
+		s->stats.drops[CEE_DROP_NO_CONN]++;
+		return;
+	}
+	if ((f & (CEE_TCP_SYN | CEE_TCP_ACK)) == CEE_TCP_SYN) {
+		tcp_passive_open(s, pi, p, hash);
+		return;
+	}
+	s->stats.drops[CEE_DROP_NO_CONN]++;
+	reply_rst(s, pi, p);
+}
+
+static unsigned port_index(const struct cee_shard *s, uint16_t port_id)
+{
+	for (unsigned pi = 0; pi < s->nports; pi++)
+		if (s->ports[pi].port_id == port_id)
+			return pi;
+	return 0;
+}
+
+// @p owned: the packet came over a hand-off ring, so it is ours.
+static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned)
+{
+	unsigned pi = port_index(s, m->port);
+	struct cee_pkt p;
+	cee_net_parse(m, s->cfg->ip, &p);
+	switch ((enum cee_pkt_kind)p.kind) {
+	case CEE_PKT_DROP:
+		s->stats.drops[p.cause]++;
+		break;
+	case CEE_PKT_ARP:
+		if (cee_net_arp_reply(m, &s->ports[pi].mac, s->cfg->ip) == 0) {
+			s->stats.arp_replies++;
+			tx_enqueue(s, pi, m);
+			return;
+		}
+		s->stats.drops[CEE_DROP_NOT_FOR_US]++;
+		break;
+	case CEE_PKT_ICMP_ECHO:
+		cee_net_icmp_echo_reply(m, &p);
+		s->stats.icmp_replies++;
+		tx_enqueue(s, pi, m);
+		return;
+	case CEE_PKT_TCP: {
+		uint32_t h;
+		if (owned)
+			h = m->hash.rss;
+		else if (s->ports[pi].rss && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH))
+			h = m->hash.rss;
+		else
+			h = cee_flow_hash(p.src_ip, p.dst_ip, p.sport, p.dport);
+		unsigned owner = cee_flow_owner(h, s->nshards);
+		if (owner != s->id) {
+			m->hash.rss = h;
+			if (rte_ring_sp_enqueue(s->handoff[owner], m) == 0) {
+				s->stats.handoff_out++;
+				return;
+			}
+			s->stats.drops[CEE_DROP_HANDOFF_FULL]++;
+			break;
+		}
+		tcp_rx(s, pi, &p, h);
+		break;
+	}
+	}
+	rte_pktmbuf_free(m);
+}
+
+static void timer_fired(void *arg, struct cee_timer_node *n, uint64_t now_ns)
+{
+	struct cee_shard *s = arg;
+	struct cee_conn *c = cee_conn_of_timer(n);
+	c->tcb.timer_at_ns = 0; // disarmed by the wheel: any deadline re-arms it
+	cee_tcp_timer(&s->tcp, &c->tcb, now_ns);
+}
+
+unsigned cee_shard_poll(struct cee_shard *s)
+{
+	struct rte_mbuf *pkts[CEE_RX_BURST];
+	unsigned work = 0;
+	s->now_ns = cee_clock_ns();
+
+	for (unsigned pi = 0; pi < s->nports; pi++) {
+		if (s->id >= s->ports[pi].nb_rxq)
+			continue;
+		uint16_t n = rte_eth_rx_burst(s->ports[pi].port_id, (uint16_t)s->id, pkts,
+					      CEE_RX_BURST);
+		s->stats.rx_pkts += n;
+		for (uint16_t i = 0; i < n; i++)
+			rx_one(s, pkts[i], false);
+		work += n;
+	}
+	for (unsigned j = 0; j < s->nshards; j++) {
+		if (s->handoff_in[j] == NULL)
+			continue;
+		unsigned n = rte_ring_sc_dequeue_burst(s->handoff_in[j], (void **)pkts,
+						       CEE_RX_BURST, NULL);
+		for (unsigned i = 0; i < n; i++)
+			rx_one(s, pkts[i], true);
+		work += n;
+	}
+	work += cee_timer_expire(s->wheel, s->now_ns, CEE_TIMER_BUDGET, timer_fired, s);
+	tx_flush(s);
+	return work;
+}
+
+struct abort_ctx {
+	struct cee_shard *s;
+	enum cee_reason reason;
+};
+
+static void abort_one(void *arg, struct cee_conn *c)
+{
+	struct abort_ctx *a = arg;
+	cee_tcp_abort(&a->s->tcp, &c->tcb, a->reason, a->s->now_ns);
+}
+
+void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason)
+{
+	struct abort_ctx a = {.s = s, .reason = reason};
+	s->now_ns = cee_clock_ns();
+	cee_conn_foreach(s->pool, abort_one, &a);
+	tx_flush(s);
+}
+
+int cee_shard_main(void *arg)
+{
+	struct cee_shard *s = arg;
+	uint32_t idle_us = s->cfg->poll_idle_us;
+	while (!atomic_load_explicit(&s->stop, memory_order_acquire)) {
+		if (cee_shard_poll(s) == 0 && idle_us)
+			rte_delay_us_sleep(idle_us);
+	}
+	cee_shard_abort_all(s, CEE_REASON_SHUTDOWN);
+	atomic_store_explicit(&s->done, true, memory_order_release);
+	return 0;
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned socket,
+		   const struct cee_engine_cfg *cfg, const struct cee_port_info *ports,
+		   unsigned nports, struct rte_mempool *mp)
+{
+	(void)socket;
+	s->id = id;
+	s->nshards = nshards;
+	s->cfg = cfg;
+	s->ports = ports;
+	s->nports = nports;
+	s->mp = mp;
+	s->evt_per_conn = 4; // open, established, closed, destroyed (TCP listeners)
+	atomic_init(&s->stop, false);
+	atomic_init(&s->done, false);
+	for (unsigned i = 0; i < 4; i++)
+		s->isn_secret[i] = (uint32_t)rte_rand();
+
+	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
+	s->pool = cee_conn_pool_create(id, per_shard);
+	if (s->pool == NULL)
+		return -errno;
+	uint64_t ring = cfg->event_ring ? cfg->event_ring : (uint64_t)per_shard * s->evt_per_conn;
+	if (ring > (UINT32_C(1) << 30))
+		ring = UINT32_C(1) << 30;
+	s->evring = cee_evring_create(id, (uint32_t)ring);
+	if (s->evring == NULL)
+		return -errno;
+	s->now_ns = cee_clock_ns();
+	s->wheel = cee_timer_wheel_create(1000000, 4096, s->now_ns); // 1 ms ticks, 4 s per turn
+	if (s->wheel == NULL)
+		return -errno;
+
+	s->sb_count = cfg->sndbufs ? cfg->sndbufs : (per_shard < 4096 ? per_shard : 4096);
+	size_t bytes = (size_t)s->sb_count * cfg->tcp.sndbuf;
+	// Plain anonymous memory, touched on first use: an idle connection
+	// costs no send-buffer pages.
+	s->sb_block = malloc(bytes);
+	s->sb_free = malloc(s->sb_count * sizeof(void *));
+	if (s->sb_block == NULL || s->sb_free == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->sb_count; i++)
+		s->sb_free[i] = s->sb_block + (size_t)(s->sb_count - 1 - i) * cfg->tcp.sndbuf;
+	s->sb_nfree = s->sb_count;
+
+	s->tcp.cfg = cfg->tcp;
+	s->tcp.ops = &shard_tcp_ops;
+	s->tcp.owner = s;
+	s->tcp.isn = tcp_isn;
+	return 0;
+}
+
+void cee_shard_fini(struct cee_shard *s)
+{
+	if (s->wheel)
+		cee_timer_wheel_destroy(s->wheel);
+	cee_conn_pool_destroy(s->pool);
+	if (s->evring)
+		cee_evring_destroy(s->evring);
+	free(s->sb_block);
+	free(s->sb_free);
+	for (unsigned pi = 0; pi < s->nports; pi++) {
+		rte_pktmbuf_free_bulk(s->tx[pi].pkts, s->tx[pi].n);
+		s->tx[pi].n = 0;
+	}
+}

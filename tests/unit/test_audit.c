@@ -1,6 +1,437 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// The audit is the referee of the lifecycle contract: the integration tests
+// trust it to catch lost, duplicated and reordered events. Each test feeds a
+// stream with one defect and checks the audit names it.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
-int main(void) { return 1; }
+
+#include "cee_audit.h"
+
+// Builds streams the way shards would: sseq consecutive per shard.
+struct stream {
+	struct cee_event ev[4096];
+	uint32_t n;
+	uint64_t sseq[CEE_MAX_SHARDS];
+};
+
+struct fixture {
+	struct cee_audit *a;
+	struct stream s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -1;
+	f->a = cee_audit_create();
+	if (f->a == NULL) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	cee_audit_destroy(f->a);
+	free(f);
+	return 0;
+}
+
+static cee_conn_id_t conn(unsigned shard, uint64_t serial)
+{
+	return cee_id_make(shard, serial);
+}
+
+// Appends an event of @p c with the next sseq of its shard.
+static struct cee_event *emit(struct stream *s, cee_conn_id_t c, enum cee_evt_type t,
+			      uint8_t cseq)
+{
+	struct cee_event *e = &s->ev[s->n++];
+	memset(e, 0, sizeof(*e));
+	e->conn = c;
+	e->type = (uint8_t)t;
+	e->cseq = cseq;
+	e->sseq = ++s->sseq[cee_id_shard(c)];
+	if (t == CEE_EVT_CLOSED)
+		e->reason = CEE_REASON_PEER_FIN;
+	return e;
+}
+
+// A whole, correct lifecycle: open, established, closed, destroyed.
+static void lifecycle(struct stream *s, cee_conn_id_t c)
+{
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c, CEE_EVT_CLOSED, 2);
+	emit(s, c, CEE_EVT_DESTROYED, 3);
+}
+
+static struct cee_audit_result finish(struct fixture *f, bool allow_live)
+{
+	struct cee_audit_result r;
+	cee_audit_feed(f->a, f->s.ev, f->s.n);
+	cee_audit_finish(f->a, allow_live, &r);
+	return r;
+}
+
+static void assert_clean(const struct cee_audit_result *r)
+{
+	assert_int_equal(r->gaps, 0);
+	assert_int_equal(r->duplicate, 0);
+	assert_int_equal(r->out_of_order, 0);
+	assert_int_equal(r->lost, 0);
+	assert_true(r->ok);
+}
+
+// Guards against: the audit flagging a correct stream (interleaved
+// connections on several shards, every optional event, every reason), which
+// would make it useless as a referee.
+static void test_correct_stream_passes(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+
+	for (uint64_t i = 1; i <= 50; i++) {
+		cee_conn_id_t a = conn(0, i), b = conn(5, i);
+		emit(s, a, CEE_EVT_OPEN, 0);
+		emit(s, b, CEE_EVT_OPEN, 0);
+		emit(s, a, CEE_EVT_ESTABLISHED, 1);
+		emit(s, a, CEE_EVT_TLS_UP, 2);
+		emit(s, b, CEE_EVT_ESTABLISHED, 1);
+		emit(s, a, CEE_EVT_WS_UP, 3);
+		// b closes before the handshake completes at all layers
+		struct cee_event *e = emit(s, b, CEE_EVT_CLOSED, 2);
+		e->reason = (uint8_t)(i % CEE_REASON__COUNT);
+		emit(s, a, CEE_EVT_CLOSED, 4);
+		emit(s, b, CEE_EVT_DESTROYED, 3);
+		emit(s, a, CEE_EVT_DESTROYED, 5);
+	}
+	// A connection refused before the handshake: open, closed, destroyed.
+	cee_conn_id_t c = conn(9, 1);
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_NO_RESOURCES;
+	emit(s, c, CEE_EVT_DESTROYED, 2);
+
+	// Fed in uneven batches, as the exporter tap would.
+	uint32_t off = 0, step = 1;
+	while (off < s->n) {
+		uint32_t k = s->n - off < step ? s->n - off : step;
+		cee_audit_feed(f->a, s->ev + off, k);
+		off += k;
+		step = step * 3 % 17 + 1;
+	}
+	struct cee_audit_result r;
+	cee_audit_finish(f->a, false, &r);
+	assert_clean(&r);
+	assert_int_equal(r.events, s->n);
+	assert_int_equal(r.opens, 101);
+	assert_int_equal(r.established, 100);
+	assert_int_equal(r.closes, 101);
+	assert_int_equal(r.destroys, 101);
+	assert_int_equal(r.live, 0);
+	uint64_t sum = 0;
+	for (int i = 0; i < CEE_REASON__COUNT; i++)
+		sum += r.by_reason[i];
+	assert_int_equal(sum, 101);
+	assert_int_equal(r.by_reason[CEE_REASON_NO_RESOURCES], 1 + 50 / CEE_REASON__COUNT);
+}
+
+// Guards against: a lost event going unnoticed (design: every event carries
+// a consecutive (shard, sseq) so a consumer detects any gap).
+static void test_gap_detected(void **state)
+{
+	struct fixture *f = *state;
+	lifecycle(&f->s, conn(1, 1));
+	lifecycle(&f->s, conn(1, 2));
+	// Drop the second connection's open from the stream.
+	memmove(&f->s.ev[4], &f->s.ev[5], 3 * sizeof(f->s.ev[0]));
+	f->s.n--;
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.gaps, 1);
+	// The connection that lost its open is reported once, not per event.
+	assert_int_equal(r.out_of_order, 1);
+	assert_int_equal(r.duplicate, 0);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: an event delivered twice (e.g. a retried sink write)
+// being counted as a second, real event.
+static void test_duplicate_detected(void **state)
+{
+	struct fixture *f = *state;
+	lifecycle(&f->s, conn(2, 1));
+	// Re-deliver the established event right after itself.
+	memmove(&f->s.ev[3], &f->s.ev[2], 2 * sizeof(f->s.ev[0]));
+	f->s.ev[2] = f->s.ev[1];
+	f->s.n++;
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.duplicate, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: an old event re-delivered much later (not just the one
+// before) being taken for a late, reordered one.
+static void test_late_duplicate_is_duplicate(void **state)
+{
+	struct fixture *f = *state;
+	emit(&f->s, conn(2, 1), CEE_EVT_OPEN, 0);
+	emit(&f->s, conn(2, 1), CEE_EVT_ESTABLISHED, 1);
+	emit(&f->s, conn(2, 2), CEE_EVT_OPEN, 0);
+	emit(&f->s, conn(2, 2), CEE_EVT_ESTABLISHED, 1);
+	f->s.ev[f->s.n++] = f->s.ev[1]; // established of conn 1, again
+	struct cee_audit_result r = finish(f, true);
+	assert_int_equal(r.duplicate, 1);
+	assert_int_equal(r.out_of_order, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: two events delivered in swapped order passing as correct.
+static void test_reorder_detected(void **state)
+{
+	struct fixture *f = *state;
+	lifecycle(&f->s, conn(3, 1));
+	lifecycle(&f->s, conn(3, 2));
+	// Swap the last event of conn 1 with the first of conn 2.
+	struct cee_event t = f->s.ev[3];
+	f->s.ev[3] = f->s.ev[4];
+	f->s.ev[4] = t;
+	struct cee_audit_result r = finish(f, false);
+	assert_true(r.out_of_order >= 1);
+	assert_false(r.ok);
+}
+
+// Guards against: a shard emitting a connection's events out of contract
+// order (established after closed) with otherwise perfect numbering.
+static void test_type_order_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c = conn(4, 1);
+	emit(&f->s, c, CEE_EVT_OPEN, 0);
+	emit(&f->s, c, CEE_EVT_CLOSED, 1);
+	emit(&f->s, c, CEE_EVT_ESTABLISHED, 2);
+	emit(&f->s, c, CEE_EVT_DESTROYED, 3);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.duplicate, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: a cseq that skips (an event of the connection never
+// emitted) hiding behind consecutive sseq numbers.
+static void test_cseq_skip_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c = conn(4, 2);
+	emit(&f->s, c, CEE_EVT_OPEN, 0);
+	emit(&f->s, c, CEE_EVT_CLOSED, 2);
+	emit(&f->s, c, CEE_EVT_DESTROYED, 3);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 1);
+	assert_false(r.ok);
+}
+
+// Guards against: a connection whose first event is not `open` (cseq 0).
+static void test_missing_open_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c = conn(4, 3);
+	emit(&f->s, c, CEE_EVT_ESTABLISHED, 1);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 1);
+	assert_false(r.ok);
+}
+
+// Guards against: design fault 3, a connection that ends (destroyed)
+// without its `closed` event, e.g. a WebSocket dropped by TCP RST.
+static void test_missing_closed_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c = conn(6, 1);
+	emit(&f->s, c, CEE_EVT_OPEN, 0);
+	emit(&f->s, c, CEE_EVT_ESTABLISHED, 1);
+	emit(&f->s, c, CEE_EVT_WS_UP, 2);
+	emit(&f->s, c, CEE_EVT_DESTROYED, 3);
+	lifecycle(&f->s, conn(6, 2));
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.lost, 1);
+	assert_int_equal(r.destroys, 2);
+	assert_false(r.ok);
+}
+
+// Guards against: a connection that never finishes (no closed, no
+// destroyed) counted as fine, and live connections of a running engine
+// counted as lost when the caller allows them.
+static void test_unfinished_lost_or_live(void **state)
+{
+	struct fixture *f = *state;
+	emit(&f->s, conn(7, 1), CEE_EVT_OPEN, 0);
+	emit(&f->s, conn(7, 1), CEE_EVT_ESTABLISHED, 1);
+	emit(&f->s, conn(7, 2), CEE_EVT_OPEN, 0);
+	emit(&f->s, conn(7, 2), CEE_EVT_CLOSED, 1);
+	lifecycle(&f->s, conn(7, 3));
+	cee_audit_feed(f->a, f->s.ev, f->s.n);
+
+	struct cee_audit_result r;
+	cee_audit_finish(f->a, false, &r);
+	assert_int_equal(r.lost, 2);
+	assert_int_equal(r.live, 0);
+	assert_false(r.ok);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	assert_non_null(m);
+	cee_audit_print_violations(f->a, m);
+	fclose(m);
+	assert_non_null(strstr(text, "0700000000000001: never destroyed"));
+	assert_non_null(strstr(text, "0700000000000002: never destroyed"));
+	free(text);
+
+	cee_audit_finish(f->a, true, &r);
+	assert_int_equal(r.lost, 0);
+	assert_int_equal(r.live, 2);
+	assert_true(r.ok);
+}
+
+// Guards against: design fault 2, events for a connection after it was
+// destroyed (a ghost the control plane would resurrect).
+static void test_event_after_destroyed_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c = conn(8, 1);
+	lifecycle(&f->s, c);
+	emit(&f->s, c, CEE_EVT_ESTABLISHED, 4);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 1);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+
+	// A second destroyed is a duplicate.
+	struct cee_audit *a = cee_audit_create();
+	assert_non_null(a);
+	struct stream *s = calloc(1, sizeof(*s));
+	lifecycle(s, c);
+	emit(s, c, CEE_EVT_DESTROYED, 4);
+	cee_audit_feed(a, s->ev, s->n);
+	cee_audit_finish(a, false, &r);
+	assert_int_equal(r.duplicate, 1);
+	assert_false(r.ok);
+	free(s);
+	cee_audit_destroy(a);
+}
+
+// Guards against: a connection reporting `closed` twice (two terminal paths
+// taken, the fault the single terminal path exists to prevent).
+static void test_two_closed_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c = conn(8, 2);
+	emit(&f->s, c, CEE_EVT_OPEN, 0);
+	emit(&f->s, c, CEE_EVT_CLOSED, 1);
+	emit(&f->s, c, CEE_EVT_CLOSED, 2);
+	emit(&f->s, c, CEE_EVT_DESTROYED, 3);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.duplicate, 1);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.closes, 2);
+	assert_false(r.ok);
+}
+
+// Guards against: the audit not scaling to millions of connections or
+// keeping memory for destroyed ones (its map grows and shrinks), and
+// mistakes in removing entries from its hash map.
+static void test_many_connections(void **state)
+{
+	struct fixture *f = *state;
+	enum { CONNS = 1000000, LIVE = 50000 };
+	struct stream *s = &f->s;
+	uint64_t opened = 0, closed = 0;
+
+	// Keep LIVE connections open at any time, spread over 4 shards; close
+	// them in FIFO order so the map sees many inserts and removals.
+	while (closed < CONNS) {
+		s->n = 0;
+		while (s->n + 8 <= 4096 && closed < CONNS) {
+			if (opened < CONNS && opened - closed < LIVE) {
+				opened++;
+				emit(s, conn((unsigned)(opened % 4), opened), CEE_EVT_OPEN, 0);
+			} else {
+				closed++;
+				cee_conn_id_t c = conn((unsigned)(closed % 4), closed);
+				emit(s, c, CEE_EVT_CLOSED, 1);
+				emit(s, c, CEE_EVT_DESTROYED, 2);
+			}
+		}
+		cee_audit_feed(f->a, s->ev, s->n);
+	}
+	s->n = 0;
+	struct cee_audit_result r;
+	cee_audit_finish(f->a, false, &r);
+	assert_clean(&r);
+	assert_int_equal(r.opens, CONNS);
+	assert_int_equal(r.destroys, CONNS);
+	assert_int_equal(r.events, 3ull * CONNS);
+}
+
+// Guards against: violations reported only as counts, with nothing to tell
+// which connection or shard broke the contract, or unbounded output.
+static void test_print_violations(void **state)
+{
+	struct fixture *f = *state;
+	for (uint64_t i = 1; i <= 30; i++)
+		emit(&f->s, conn(1, i), CEE_EVT_CLOSED, 1); // 30 events without open
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 30);
+
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	assert_non_null(m);
+	cee_audit_print_violations(f->a, m);
+	fclose(m);
+	assert_non_null(strstr(text, "0100000000000001"));
+	assert_non_null(strstr(text, "unknown or destroyed"));
+	assert_non_null(strstr(text, "10 more"));
+	int lines = 0;
+	for (char *p = text; *p != '\0'; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 21);
+	free(text);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_correct_stream_passes),
+		T(test_gap_detected),
+		T(test_duplicate_detected),
+		T(test_late_duplicate_is_duplicate),
+		T(test_reorder_detected),
+		T(test_type_order_detected),
+		T(test_cseq_skip_detected),
+		T(test_missing_open_detected),
+		T(test_missing_closed_detected),
+		T(test_unfinished_lost_or_live),
+		T(test_event_after_destroyed_detected),
+		T(test_two_closed_detected),
+		T(test_many_connections),
+		T(test_print_violations),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * A shard's connection slots and its 4-tuple table.
+ *
+ * Storage is one array allocated at start-up and never moved. A connection's
+ * slot is derived from its id (see cee_id.h): lookup by id is an index and
+ * a compare, so an id whose connection is gone matches nothing, even when
+ * its slot now holds another connection. Written by the owning shard only.
+ * No DPDK.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cee_id.h"
+#include "cee_tcp.h"
+#include "cee_timer.h"
+
+/** A connection. Owner: its shard's lcore (reads and writes); nobody else. */
+struct cee_conn {
+	struct cee_tcb tcb;
+	struct cee_timer_node timer;
+	cee_conn_id_t id; /**< 0 while the slot is free */
+	uint32_t local_ip, remote_ip; /**< host order */
+	uint16_t local_port, remote_port;
+	uint32_t hnext;   /**< next slot + 1 in the same 4-tuple bucket, 0 = end */
+	uint32_t hash;    /**< cee_flow_hash of the tuple */
+	uint16_t port_id; /**< ethdev it arrived on */
+	uint8_t peer_mac[6];
+	uint8_t cseq;      /**< next per-connection event sequence number */
+	uint8_t proto;     /**< enum cee_proto */
+	uint8_t reserved;  /**< event-ring credits still held */
+	uint8_t listener;  /**< index of the listener that accepted it */
+};
+
+struct cee_conn_pool;
+
+/**
+ * Pool for shard @p shard holding at most @p max_conns live connections.
+ * @return the pool, or NULL with errno EINVAL (0 or too many) / ENOMEM.
+ */
+struct cee_conn_pool *cee_conn_pool_create(unsigned shard, uint32_t max_conns);
+void cee_conn_pool_destroy(struct cee_conn_pool *p);
+
+/**
+ * Allocate a zeroed connection for the tuple, give it a fresh id and insert it
+ * in the 4-tuple table. @return it, or NULL with errno ENOSPC when max_conns are live.
+ */
+struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
+				uint32_t remote_ip, uint16_t remote_port, uint32_t hash);
+/** Remove @p c from the table and free its slot (poisoned in debug builds). */
+void cee_conn_free(struct cee_conn_pool *p, struct cee_conn *c);
+
+/** @return the live connection named @p id, or NULL (stale, unknown, other shard). */
+struct cee_conn *cee_conn_by_id(struct cee_conn_pool *p, cee_conn_id_t id);
+/** @return the live connection with this tuple, or NULL. */
+struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
+				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port,
+				   uint32_t hash);
+
+uint32_t cee_conn_live(const struct cee_conn_pool *p);
+uint32_t cee_conn_capacity(const struct cee_conn_pool *p);
+uint32_t cee_conn_max(const struct cee_conn_pool *p);
+/** Bytes the pool allocated (slots, table, bitmap). */
+uint64_t cee_conn_pool_bytes(const struct cee_conn_pool *p);
+
+/** Call @p fn for every live connection (it may free the one it is given). */
+void cee_conn_foreach(struct cee_conn_pool *p, void (*fn)(void *arg, struct cee_conn *c),
+		      void *arg);
+
+/** The connection that embeds @p tcb. */
+static inline struct cee_conn *cee_conn_of_tcb(struct cee_tcb *tcb)
+{
+	return (struct cee_conn *)(void *)((char *)tcb - __builtin_offsetof(struct cee_conn, tcb));
+}
+
+static inline struct cee_conn *cee_conn_of_timer(struct cee_timer_node *n)
+{
+	return (struct cee_conn *)(void *)((char *)n - __builtin_offsetof(struct cee_conn, timer));
+}

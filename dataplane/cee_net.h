@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * Ethernet, ARP, IPv4, ICMP and TCP header parsing and building on mbufs.
+ * Every malformed input maps to one drop cause, counted by the shard.
+ */
+
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "cee_tcp.h"
+
+/* X(enumerator suffix, printed name): why a received frame was dropped. */
+#define CEE_DROP_LIST(X)                                                                           \
+	X(BAD_ETH, "bad_eth")                                                                      \
+	X(UNSUPPORTED_ETHERTYPE, "unsupported_ethertype")                                          \
+	X(BAD_ARP, "bad_arp")                                                                      \
+	X(BAD_IP_VERSION, "bad_ip_version")                                                        \
+	X(BAD_IP_LEN, "bad_ip_len")                                                                \
+	X(BAD_IP_CSUM, "bad_ip_csum")                                                              \
+	X(IP_FRAGMENT, "ip_fragment")                                                              \
+	X(BAD_IP_ADDR, "bad_ip_addr")                                                              \
+	X(NOT_FOR_US, "not_for_us")                                                                \
+	X(UNSUPPORTED_PROTO, "unsupported_proto")                                                  \
+	X(BAD_ICMP, "bad_icmp")                                                                    \
+	X(BAD_TCP_LEN, "bad_tcp_len")                                                              \
+	X(BAD_TCP_CSUM, "bad_tcp_csum")                                                            \
+	X(BAD_TCP_OPTS, "bad_tcp_opts")                                                            \
+	X(BAD_TCP_FLAGS, "bad_tcp_flags")                                                          \
+	X(BAD_TCP_PORT, "bad_tcp_port")                                                            \
+	X(NO_CONN, "no_conn")                                                                      \
+	X(NO_LISTENER, "no_listener")                                                              \
+	X(HANDOFF_FULL, "handoff_full")                                                            \
+	X(NO_MBUF, "no_mbuf")                                                                      \
+	X(TX_FULL, "tx_full")
+
+#define CEE_X_ENUM_DROP(e, s) CEE_DROP_##e,
+enum cee_drop { CEE_DROP_LIST(CEE_X_ENUM_DROP) CEE_DROP__COUNT };
+const char *cee_drop_str(enum cee_drop d);
+
+/** What the parser found in a frame. */
+enum cee_pkt_kind {
+	CEE_PKT_DROP, /**< malformed or not ours: see cause */
+	CEE_PKT_ARP,
+	CEE_PKT_ICMP_ECHO,
+	CEE_PKT_TCP,
+};
+
+/** A parsed TCP/IPv4 frame. Addresses and ports in host order. */
+struct cee_pkt {
+	uint8_t kind;  /**< enum cee_pkt_kind */
+	uint8_t cause; /**< enum cee_drop when kind == CEE_PKT_DROP */
+	uint16_t l3_off;
+	uint32_t src_ip, dst_ip;
+	uint16_t sport, dport;
+	struct rte_ether_addr src_mac;
+	struct cee_tcp_seg seg;
+};
+
+/**
+ * Parse and validate @p m (checksums unless the port vouched for them,
+ * lengths, header fields, TCP options, flag combinations) for local
+ * address @p our_ip (host order).
+ */
+void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p);
+
+/** Where a built segment goes. */
+struct cee_net_addr {
+	struct rte_ether_addr src_mac, dst_mac;
+	uint32_t src_ip, dst_ip; /**< host order */
+	uint16_t sport, dport;   /**< host order */
+};
+
+/**
+ * Build a full Ethernet/IPv4/TCP frame for @p out (options and payload
+ * included, checksums computed) in a new mbuf from @p mp.
+ * @return the mbuf, or NULL when the pool is empty or the payload does not fit.
+ */
+struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_addr *a,
+				   const struct cee_tcp_out *out);
+
+/**
+ * Turn an ARP request for @p our_ip in @p m into the reply, in place.
+ * @return 0, or -EINVAL when @p m is not a request for us (caller drops it).
+ */
+int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, uint32_t our_ip);
+
+/** Turn an ICMP echo request in @p m into the reply, in place. @return 0 or -EINVAL. */
+int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct cee_pkt *p);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the Debian packages cee needs to build and test (idempotent).
+# Run as root on Debian 12; does nothing when everything is present.
+set -euo pipefail
+pkgs=(
+	build-essential pkg-config meson ninja-build
+	libdpdk-dev dpdk libwolfssl-dev libcmocka-dev
+	iproute2 ethtool procps python3 python3-websockets openssl curl
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null || echo "deps: apt-get update failed; trying the cached lists" >&2
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

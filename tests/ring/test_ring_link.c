@@ -1,0 +1,532 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// In-memory link (net_ring) with a scripted TCP peer.
+//
+// The engine runs unchanged (ports, shard lcore, steering, TCP, timers,
+// exporter) on one end of a pair of rte_rings; this program plays the peer on
+// the other end, frame by frame, and checks both what comes back on the wire
+// and the exported events. Faults guarded against:
+//  - handshake, echo or close paths that emit the wrong events, in the wrong
+//    order, or more than once (open/established/closed/destroyed contract);
+//  - a close path whose `closed` never comes (FIN, RST, idle timeout,
+//    retransmission give-up, shutdown), the lost-close-event fault;
+//  - retransmission that never happens after a dropped segment;
+//  - ARP/ICMP not answered (the peer could never reach the engine).
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_arp.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_eth_ring.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_tcp.h>
+
+#include "cee_audit.h"
+#include "cee_engine.h"
+#include "cee_net.h"
+#include "cee_shard.h"
+#include "cee_sink.h"
+
+#define ENGINE_IP 0x0a000001u /* 10.0.0.1 */
+#define PEER_IP 0x0a000002u   /* 10.0.0.2 */
+#define ECHO_PORT 7
+
+static int failures;
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+/* ---- in-memory event sink ------------------------------------------------ */
+
+static struct cee_event *evs;
+static size_t nevs, cap_evs;
+
+static int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
+{
+	(void)s;
+	if (nevs + n > cap_evs) {
+		cap_evs = (nevs + n) * 2;
+		evs = realloc(evs, cap_evs * sizeof(*evs));
+		if (evs == NULL)
+			return -ENOMEM;
+	}
+	memcpy(evs + nevs, ev, n * sizeof(*ev));
+	nevs += n;
+	return 0;
+}
+static int mem_flush(struct cee_sink *s)
+{
+	(void)s;
+	return 0;
+}
+static void mem_close(struct cee_sink *s)
+{
+	free(s);
+}
+static const struct cee_sink_ops mem_ops = {mem_write, mem_flush, mem_close};
+static struct cee_sink *mem_open(const char *arg)
+{
+	(void)arg;
+	struct cee_sink *s = calloc(1, sizeof(*s));
+	if (s)
+		s->ops = &mem_ops;
+	return s;
+}
+
+/* ---- the peer ------------------------------------------------------------- */
+
+static struct cee_engine *eng;
+static uint16_t peer_port;
+static struct rte_mempool *peer_mp;
+static struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 2}};
+static struct rte_ether_addr engine_mac;
+
+static uint64_t now_ms(void)
+{
+	return cee_clock_ns() / 1000000;
+}
+
+static void pump(void)
+{
+	CHECK(cee_engine_export(eng) >= 0, "export failed");
+}
+
+static void send_frame(struct rte_mbuf *m)
+{
+	CHECK(rte_eth_tx_burst(peer_port, 0, &m, 1) == 1, "peer tx");
+}
+
+// Next frame from the engine within @p ms, or NULL.
+static struct rte_mbuf *recv_frame(unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		struct rte_mbuf *m;
+		if (rte_eth_rx_burst(peer_port, 0, &m, 1) == 1)
+			return m;
+		pump();
+		usleep(100);
+	} while (now_ms() < end);
+	return NULL;
+}
+
+struct seg {
+	uint8_t flags;
+	uint32_t seq, ack;
+	uint16_t wnd;
+	uint8_t data[2048];
+	uint32_t len;
+	bool ok;
+};
+
+// Next TCP segment from the engine to @p cport, parsed with the engine's own parser
+// (after the checksums, which the parser verifies).
+static struct seg recv_seg(uint16_t cport, unsigned ms)
+{
+	struct seg s;
+	memset(&s, 0, sizeof(s));
+	uint64_t end = now_ms() + ms;
+	while (now_ms() < end) {
+		struct rte_mbuf *m = recv_frame((unsigned)(end - now_ms()) + 1);
+		if (m == NULL)
+			break;
+		struct cee_pkt p;
+		cee_net_parse(m, PEER_IP, &p);
+		if (p.kind == CEE_PKT_TCP && p.dport == cport) {
+			s.ok = true;
+			s.flags = p.seg.flags;
+			s.seq = p.seg.seq;
+			s.ack = p.seg.ack;
+			s.wnd = p.seg.wnd;
+			s.len = p.seg.len < sizeof(s.data) ? p.seg.len : sizeof(s.data);
+			memcpy(s.data, p.seg.data, s.len);
+			rte_pktmbuf_free(m);
+			return s;
+		}
+		rte_pktmbuf_free(m);
+	}
+	return s;
+}
+
+static void send_seg(uint16_t cport, uint8_t flags, uint32_t seq, uint32_t ack, const void *data,
+		     uint32_t len, bool syn_opts)
+{
+	struct cee_net_addr a = {
+		.src_mac = peer_mac,
+		.dst_mac = engine_mac,
+		.src_ip = PEER_IP,
+		.dst_ip = ENGINE_IP,
+		.sport = cport,
+		.dport = ECHO_PORT,
+	};
+	struct cee_tcp_out o = {
+		.seq = seq,
+		.ack = ack,
+		.wnd = 65535,
+		.flags = flags,
+		.wscale = syn_opts ? 7 : 0xff,
+		.mss = syn_opts ? 1460 : 0,
+		.data = {data, NULL},
+		.len = {len, 0},
+	};
+	struct rte_mbuf *m = cee_net_build_tcp(peer_mp, &a, &o);
+	CHECK(m != NULL, "build");
+	if (m)
+		send_frame(m);
+}
+
+// Wait until an event of @p type for a connection with remote port @p cport is exported.
+static const struct cee_event *wait_event(uint16_t cport, enum cee_evt_type type, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		pump();
+		for (size_t i = 0; i < nevs; i++)
+			if (evs[i].remote_port == cport && evs[i].type == type)
+				return &evs[i];
+		usleep(200);
+	} while (now_ms() < end);
+	return NULL;
+}
+
+struct conn {
+	uint16_t cport;
+	uint32_t snd_nxt; // peer's next sequence number
+	uint32_t rcv_nxt; // next byte expected from the engine
+};
+
+static bool handshake(struct conn *c, uint16_t cport)
+{
+	c->cport = cport;
+	uint32_t iss = 1000u * cport;
+	send_seg(cport, CEE_TCP_SYN, iss, 0, NULL, 0, true);
+	struct seg sa = recv_seg(cport, 2000);
+	CHECK(sa.ok && sa.flags == (CEE_TCP_SYN | CEE_TCP_ACK) && sa.ack == iss + 1,
+	      "SYN-ACK for port %u (ok=%d flags=%#x ack=%u)", cport, sa.ok, sa.flags, sa.ack);
+	if (!sa.ok)
+		return false;
+	c->snd_nxt = iss + 1;
+	c->rcv_nxt = sa.seq + 1;
+	send_seg(cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0, false);
+	CHECK(wait_event(cport, CEE_EVT_ESTABLISHED, 2000) != NULL, "established for %u", cport);
+	return true;
+}
+
+// Send @p len bytes and check they come back.
+static void echo_roundtrip(struct conn *c, uint32_t len)
+{
+	uint8_t buf[1024];
+	for (uint32_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 7 + c->cport);
+	send_seg(c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, buf, len, false);
+	c->snd_nxt += len;
+	struct seg e = recv_seg(c->cport, 2000);
+	CHECK(e.ok && e.len == len && e.seq == c->rcv_nxt && e.ack == c->snd_nxt &&
+		      memcmp(e.data, buf, len) == 0,
+	      "echo of %u bytes on %u (ok=%d len=%u seq=%u/%u)", len, c->cport, e.ok, e.len, e.seq,
+	      c->rcv_nxt);
+	c->rcv_nxt += e.len;
+	send_seg(c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0, false);
+}
+
+static void expect_closed(uint16_t cport, enum cee_reason reason, uint64_t bytes, unsigned ms)
+{
+	const struct cee_event *e = wait_event(cport, CEE_EVT_CLOSED, ms);
+	CHECK(e != NULL, "closed for %u", cport);
+	if (e) {
+		CHECK(e->reason == reason, "reason for %u: %s, want %s", cport,
+		      cee_reason_str(e->reason), cee_reason_str(reason));
+		CHECK(e->bytes_in == bytes && e->bytes_out == bytes,
+		      "bytes for %u: in %lu out %lu want %lu", cport, (unsigned long)e->bytes_in,
+		      (unsigned long)e->bytes_out, (unsigned long)bytes);
+	}
+	CHECK(wait_event(cport, CEE_EVT_DESTROYED, ms) != NULL, "destroyed for %u", cport);
+}
+
+/* ---- scenarios ------------------------------------------------------------ */
+
+static void arp_and_icmp(void)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
+	struct rte_ether_hdr *eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + sizeof(struct rte_arp_hdr));
+	memset(&eth->dst_addr, 0xff, 6);
+	eth->src_addr = peer_mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	struct rte_arp_hdr *a = (void *)(eth + 1);
+	a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	a->arp_hlen = 6;
+	a->arp_plen = 4;
+	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	a->arp_data.arp_sha = peer_mac;
+	a->arp_data.arp_sip = rte_cpu_to_be_32(PEER_IP);
+	memset(&a->arp_data.arp_tha, 0, 6);
+	a->arp_data.arp_tip = rte_cpu_to_be_32(ENGINE_IP);
+	send_frame(m);
+	struct rte_mbuf *r = recv_frame(2000);
+	CHECK(r != NULL, "ARP reply");
+	if (r) {
+		struct rte_ether_hdr *re = rte_pktmbuf_mtod(r, struct rte_ether_hdr *);
+		struct rte_arp_hdr *ra = (void *)(re + 1);
+		CHECK(ra->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REPLY) &&
+			      ra->arp_data.arp_sip == rte_cpu_to_be_32(ENGINE_IP),
+		      "ARP reply content");
+		engine_mac = ra->arp_data.arp_sha;
+		rte_pktmbuf_free(r);
+	}
+
+	m = rte_pktmbuf_alloc(peer_mp);
+	uint16_t len = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) + 8;
+	eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + len);
+	eth->dst_addr = engine_mac;
+	eth->src_addr = peer_mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
+	memset(ip, 0, len);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16(len);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_ICMP;
+	ip->src_addr = rte_cpu_to_be_32(PEER_IP);
+	ip->dst_addr = rte_cpu_to_be_32(ENGINE_IP);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	struct rte_icmp_hdr *ic = (void *)(ip + 1);
+	ic->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
+	ic->icmp_ident = rte_cpu_to_be_16(77);
+	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, sizeof(*ic) + 8);
+	send_frame(m);
+	r = recv_frame(2000);
+	CHECK(r != NULL, "ICMP echo reply");
+	if (r) {
+		struct rte_ipv4_hdr *rip = (void *)(rte_pktmbuf_mtod(r, struct rte_ether_hdr *) + 1);
+		struct rte_icmp_hdr *ric = (void *)(rip + 1);
+		CHECK(ric->icmp_type == RTE_IP_ICMP_ECHO_REPLY && ric->icmp_ident == rte_cpu_to_be_16(77),
+		      "ICMP reply content");
+		rte_pktmbuf_free(r);
+	}
+}
+
+// Client FIN after echo: peer_fin, engine FIN, LAST-ACK, destroyed on our ACK.
+static void client_fin(void)
+{
+	struct conn c;
+	if (!handshake(&c, 40001))
+		return;
+	echo_roundtrip(&c, 100);
+	echo_roundtrip(&c, 1000);
+	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK, c.snd_nxt, c.rcv_nxt, NULL, 0, false);
+	c.snd_nxt++;
+	struct seg f = recv_seg(c.cport, 2000);
+	CHECK(f.ok && (f.flags & CEE_TCP_FIN) && f.ack == c.snd_nxt, "engine FIN after peer FIN");
+	send_seg(c.cport, CEE_TCP_ACK, c.snd_nxt, f.seq + 1, NULL, 0, false);
+	expect_closed(c.cport, CEE_REASON_PEER_FIN, 1100, 2000);
+}
+
+// Half-close: data and FIN in one segment; the echo still comes, then FIN.
+static void half_close(void)
+{
+	struct conn c;
+	if (!handshake(&c, 40002))
+		return;
+	uint8_t buf[300];
+	memset(buf, 'h', sizeof(buf));
+	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK | CEE_TCP_PSH, c.snd_nxt, c.rcv_nxt, buf,
+		 sizeof(buf), false);
+	c.snd_nxt += sizeof(buf) + 1;
+	uint32_t got = 0;
+	bool fin = false;
+	uint32_t fin_seq = 0;
+	for (int i = 0; i < 4 && !fin; i++) {
+		struct seg s = recv_seg(c.cport, 2000);
+		if (!s.ok)
+			break;
+		got += s.len;
+		if (s.flags & CEE_TCP_FIN) {
+			fin = true;
+			fin_seq = s.seq + s.len;
+		}
+	}
+	CHECK(got == sizeof(buf) && fin, "half-close: echoed %u bytes, fin=%d", got, fin);
+	send_seg(c.cport, CEE_TCP_ACK, c.snd_nxt, fin_seq + 1, NULL, 0, false);
+	expect_closed(c.cport, CEE_REASON_PEER_FIN, sizeof(buf), 2000);
+}
+
+// RST at exactly rcv_nxt: peer_rst, destroyed at once.
+static void client_rst(void)
+{
+	struct conn c;
+	if (!handshake(&c, 40003))
+		return;
+	echo_roundtrip(&c, 10);
+	// RFC 5961: an in-window RST with the wrong sequence gets a challenge ACK
+	// and kills nothing.
+	send_seg(c.cport, CEE_TCP_RST, c.snd_nxt + 5, 0, NULL, 0, false);
+	struct seg ch = recv_seg(c.cport, 2000);
+	CHECK(ch.ok && ch.flags == CEE_TCP_ACK && ch.ack == c.snd_nxt, "challenge ACK");
+	CHECK(wait_event(c.cport, CEE_EVT_CLOSED, 50) == NULL, "blind RST closed the connection");
+	send_seg(c.cport, CEE_TCP_RST, c.snd_nxt, 0, NULL, 0, false);
+	expect_closed(c.cport, CEE_REASON_PEER_RST, 10, 2000);
+}
+
+// A dropped segment is retransmitted after the RTO; if never acknowledged the
+// engine gives up with retransmit_timeout and an RST.
+static void retransmission(void)
+{
+	struct conn c;
+	if (!handshake(&c, 40004))
+		return;
+	uint8_t buf[200];
+	memset(buf, 'r', sizeof(buf));
+	send_seg(c.cport, CEE_TCP_ACK | CEE_TCP_PSH, c.snd_nxt, c.rcv_nxt, buf, sizeof(buf), false);
+	c.snd_nxt += sizeof(buf);
+	struct seg first = recv_seg(c.cport, 2000);
+	CHECK(first.ok && first.len == sizeof(buf), "echo before loss");
+	// "Drop" it: never ACK. The same bytes must come again.
+	struct seg again = recv_seg(c.cport, 3000);
+	CHECK(again.ok && again.seq == first.seq && again.len == first.len,
+	      "retransmission (ok=%d seq=%u/%u len=%u)", again.ok, again.seq, first.seq, again.len);
+	// Keep dropping: the engine must give up and say why.
+	bool rst = false;
+	for (int i = 0; i < 20 && !rst; i++) {
+		struct seg s = recv_seg(c.cport, 3000);
+		if (!s.ok)
+			break;
+		rst = (s.flags & CEE_TCP_RST) != 0;
+	}
+	CHECK(rst, "RST after retransmission give-up");
+	expect_closed(c.cport, CEE_REASON_RETRANSMIT_TIMEOUT, sizeof(buf), 3000);
+}
+
+// Idle connection: the engine closes it (FIN), the peer answers, TIME-WAIT
+// expires, destroyed.
+static void idle_timeout(void)
+{
+	struct conn c;
+	if (!handshake(&c, 40005))
+		return;
+	echo_roundtrip(&c, 20);
+	// The idle timeout (2.5 s) is longer than the retransmission give-up
+	// (about 1.5 s), so that scenario ends for its own reason.
+	struct seg f = recv_seg(c.cport, 5000);
+	CHECK(f.ok && (f.flags & CEE_TCP_FIN), "engine FIN on idle timeout");
+	if (!f.ok)
+		return;
+	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK, c.snd_nxt, f.seq + 1, NULL, 0, false);
+	struct seg ack = recv_seg(c.cport, 2000);
+	CHECK(ack.ok && ack.ack == c.snd_nxt + 1, "ACK of peer FIN in FIN-WAIT");
+	expect_closed(c.cport, CEE_REASON_IDLE_TIMEOUT, 20, 3000);
+}
+
+static void no_listener_and_stray_ack(void)
+{
+	// ACK for no connection: RST with seq = its ack, and no state.
+	send_seg(40006, CEE_TCP_ACK, 5, 777, NULL, 0, false);
+	struct seg r = recv_seg(40006, 2000);
+	CHECK(r.ok && (r.flags & CEE_TCP_RST) && r.seq == 777, "RST for stray ACK");
+	CHECK(wait_event(40006, CEE_EVT_OPEN, 50) == NULL, "stray ACK created state");
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=cee-ring-%d", getpid());
+	char *eal[] = {argv[0], "--no-huge", "-m", "512", prefix, "-l", "0,1", "--no-pci",
+		       "--no-telemetry", "--log-level=*:warning", NULL};
+	if (rte_eal_init(10, eal) < 0) {
+		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	if (rte_lcore_count() < 2) {
+		fprintf(stderr, "SKIP: needs 2 lcores\n");
+		return 77;
+	}
+	struct rte_ring *a2b = rte_ring_create("a2b", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	struct rte_ring *b2a = rte_ring_create("b2a", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	int pa = rte_eth_from_rings("cee_a", &b2a, 1, &a2b, 1, 0);
+	int pb = rte_eth_from_rings("cee_b", &a2b, 1, &b2a, 1, 0);
+	if (pa < 0 || pb < 0) {
+		fprintf(stderr, "rte_eth_from_rings failed\n");
+		return 1;
+	}
+	peer_port = (uint16_t)pb;
+	peer_mp = rte_pktmbuf_pool_create("peer", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	if (peer_mp == NULL || rte_eth_dev_configure(peer_port, 1, 1, &conf) < 0 ||
+	    rte_eth_rx_queue_setup(peer_port, 0, 512, 0, NULL, peer_mp) < 0 ||
+	    rte_eth_tx_queue_setup(peer_port, 0, 512, 0, NULL) < 0 ||
+	    rte_eth_dev_start(peer_port) < 0) {
+		fprintf(stderr, "peer port set-up failed\n");
+		return 1;
+	}
+	cee_sink_register("mem", mem_open);
+
+	struct cee_engine_cfg cfg;
+	cee_engine_cfg_default(&cfg);
+	char *args[] = {"test", "--ip", "10.0.0.1/24", "--listen", "tcp:7:echo", "--events",
+			"mem:", "--idle-timeout", "2.5", "--time-wait", "100", "--rto-min", "50",
+			"--max-conns", "64", NULL};
+	if (cee_engine_parse_args(&cfg, 15, args) != 0)
+		return 1;
+	cfg.port_mask = 1u << pa;
+	cfg.tcp.rto_initial_ns = 100000000; // 100 ms
+	cfg.tcp.rto_max_ns = 400000000;
+	cfg.tcp.max_retries = 4;
+	eng = cee_engine_create(&cfg);
+	if (eng == NULL || cee_engine_start(eng) < 0) {
+		fprintf(stderr, "engine failed\n");
+		return 1;
+	}
+
+	arp_and_icmp();
+	client_fin();
+	half_close();
+	client_rst();
+	no_listener_and_stray_ack();
+	idle_timeout();
+	retransmission();
+
+	// Still open at shutdown: closed(shutdown) and destroyed, and the peer gets an RST.
+	struct conn c;
+	if (handshake(&c, 40010)) {
+		echo_roundtrip(&c, 5);
+		volatile bool stop = true;
+		CHECK(cee_engine_run(eng, (bool *)&stop) == 0, "shutdown run");
+		expect_closed(c.cport, CEE_REASON_SHUTDOWN, 5, 100);
+		struct seg r = recv_seg(c.cport, 500);
+		CHECK(r.ok && (r.flags & CEE_TCP_RST), "RST at shutdown");
+	}
+
+	struct cee_audit *au = cee_audit_create();
+	cee_audit_feed(au, evs, (uint32_t)nevs);
+	struct cee_audit_result res;
+	cee_audit_finish(au, false, &res);
+	CHECK(res.ok && res.lost == 0 && res.gaps == 0 && res.duplicate == 0 &&
+		      res.out_of_order == 0,
+	      "audit: ok=%d lost=%lu gaps=%lu dup=%lu ooo=%lu", res.ok, (unsigned long)res.lost,
+	      (unsigned long)res.gaps, (unsigned long)res.duplicate,
+	      (unsigned long)res.out_of_order);
+	if (!res.ok)
+		cee_audit_print_violations(au, stderr);
+	cee_audit_destroy(au);
+	printf("ring link: %zu events, %lu opens, %d failures\n", nevs, (unsigned long)res.opens,
+	       failures);
+	cee_engine_stats_json(eng, stdout);
+	cee_engine_destroy(eng);
+	rte_eal_cleanup();
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Connection slots and identity (dataplane/cee_conn.c).
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cee_conn.h"
+
+static int setup(void **state)
+{
+	*state = cee_conn_pool_create(3, 100);
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	cee_conn_pool_destroy(*state);
+	return 0;
+}
+
+// Fault: identity confusion. A stale id (connection destroyed, slot reused by
+// a new connection from the same address and port) must not find the new one.
+static void stale_id_does_not_match_reused_slot(void **state)
+{
+	struct cee_conn_pool *p = *state;
+	struct cee_conn *a = cee_conn_alloc(p, 1, 5060, 2, 40000, 77);
+	assert_non_null(a);
+	cee_conn_id_t old = a->id;
+	cee_conn_free(p, a);
+	assert_null(cee_conn_by_id(p, old));
+
+	// Cycle until the old slot is reused by a connection with the same tuple.
+	uint32_t cap = cee_conn_capacity(p);
+	struct cee_conn *b = NULL;
+	for (uint32_t i = 0; i < 2 * cap; i++) {
+		b = cee_conn_alloc(p, 1, 5060, 2, 40000, 77);
+		assert_non_null(b);
+		if (cee_id_slot(b->id, cap) == cee_id_slot(old, cap))
+			break;
+		cee_conn_free(p, b);
+		b = NULL;
+	}
+	assert_non_null(b);
+	assert_int_not_equal(b->id, old);
+	assert_null(cee_conn_by_id(p, old));
+	assert_ptr_equal(cee_conn_by_id(p, b->id), b);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 5060, 2, 40000, 77), b);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+// Fault: an id repeating after slot reuse (a generation that wraps quickly).
+// Ids must be unique across many allocate/free cycles with a few long-lived
+// connections pinning slots.
+static void ids_unique_across_reuse(void **state)
+{
+	struct cee_conn_pool *p = *state;
+	enum { N = 200000 };
+	uint64_t *ids = malloc(N * sizeof(*ids));
+	assert_non_null(ids);
+	struct cee_conn *pinned[50];
+	for (int i = 0; i < 50; i++)
+		pinned[i] = cee_conn_alloc(p, 1, 80, 9, (uint16_t)i, (uint32_t)i);
+	for (int i = 0; i < N; i++) {
+		struct cee_conn *c = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i, (uint32_t)i * 7u);
+		assert_non_null(c);
+		assert_int_equal(cee_id_shard(c->id), 3);
+		ids[i] = c->id;
+		cee_conn_free(p, c);
+	}
+	for (int i = 0; i < 50; i++) {
+		assert_ptr_equal(cee_conn_by_id(p, pinned[i]->id), pinned[i]);
+		ids[i] = pinned[i]->id; // include them in the uniqueness check
+	}
+	qsort(ids, N, sizeof(*ids), cmp_u64);
+	for (int i = 1; i < N; i++)
+		assert_true(ids[i] != ids[i - 1]);
+	free(ids);
+}
+
+// Fault: the pool admitting more than its bound (unbounded memory) or
+// failing to admit again once a connection is freed.
+static void bounded_and_recovers(void **state)
+{
+	struct cee_conn_pool *p = *state;
+	struct cee_conn *c[100];
+	for (int i = 0; i < 100; i++)
+		assert_non_null(c[i] = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i, (uint32_t)i));
+	errno = 0;
+	assert_null(cee_conn_alloc(p, 1, 80, 2, 999, 999));
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(cee_conn_live(p), 100);
+	cee_conn_free(p, c[42]);
+	assert_non_null(cee_conn_alloc(p, 1, 80, 2, 999, 999));
+}
+
+// Fault: a lookup by tuple finding a connection with a different tuple that
+// shares the bucket, or missing one after another in its chain is freed.
+static void tuple_lookup_exact(void **state)
+{
+	struct cee_conn_pool *p = *state;
+	// Same steering hash, different tuples.
+	struct cee_conn *a = cee_conn_alloc(p, 1, 80, 2, 1000, 5);
+	struct cee_conn *b = cee_conn_alloc(p, 1, 80, 2, 1001, 5);
+	struct cee_conn *c = cee_conn_alloc(p, 1, 80, 3, 1000, 5);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1000, 5), a);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1001, 5), b);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 3, 1000, 5), c);
+	assert_null(cee_conn_by_tuple(p, 1, 81, 2, 1000, 5));
+	cee_conn_free(p, b);
+	assert_null(cee_conn_by_tuple(p, 1, 80, 2, 1001, 5));
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1000, 5), a);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 3, 1000, 5), c);
+}
+
+// Fault: an id from another shard, or id 0, resolving to a local slot.
+static void foreign_and_zero_ids_rejected(void **state)
+{
+	struct cee_conn_pool *p = *state;
+	struct cee_conn *a = cee_conn_alloc(p, 1, 80, 2, 1000, 5);
+	assert_null(cee_conn_by_id(p, 0));
+	assert_null(cee_conn_by_id(p, cee_id_make(4, cee_id_serial(a->id))));
+	assert_ptr_equal(cee_conn_by_id(p, a->id), a);
+}
+
+static unsigned counted;
+static void count_cb(void *arg, struct cee_conn *c)
+{
+	(void)arg;
+	(void)c;
+	counted++;
+}
+
+// Fault: iteration listing freed slots (ghost connections in queries).
+static void foreach_lists_live_only(void **state)
+{
+	struct cee_conn_pool *p = *state;
+	struct cee_conn *c[10];
+	for (int i = 0; i < 10; i++)
+		c[i] = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i, (uint32_t)i);
+	for (int i = 0; i < 10; i += 2)
+		cee_conn_free(p, c[i]);
+	counted = 0;
+	cee_conn_foreach(p, count_cb, NULL);
+	assert_int_equal(counted, 5);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(stale_id_does_not_match_reused_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(ids_unique_across_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(bounded_and_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(tuple_lookup_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(foreign_and_zero_ids_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(foreach_lists_live_only, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
