@@ -30,6 +30,7 @@
  * - Receive window: echo mode cfg.sndbuf - sb_len, otherwise cfg.rcv_wnd;
  *   the right edge never moves left (rcv_adv; when window scaling would
  *   round it left, we round up and trim the < 2^shift excess on arrival).
+ *   The SYN-ACK window is a multiple of 2^rcv_wscale, which makes that rare.
  * - Data on a SYN is ignored (not acked; the peer sends it again after the
  *   handshake). A FIN in an out-of-order segment is forgotten (not acked; the
  *   peer retransmits it). A FIN needs no window: a FIN at RCV.NXT is
@@ -53,6 +54,8 @@
  *   queued, the RTO timer is the persist timer; on expiry one byte is sent
  *   beyond the window (zero_window_probes). Any ACK that leaves the window at
  *   0 resets the retry count, so only an unresponsive peer is given up on.
+ *   When the window reopens with the probe byte unacked, sending restarts
+ *   from snd_una at once instead of waiting for the RTO.
  * - Aborts follow RFC 9293 3.10.5: RST <SEQ=SND.MAX><ACK=RCV.NXT> in
  *   SYN-RECEIVED, ESTABLISHED, FIN-WAIT-1/2 and CLOSE-WAIT; none in CLOSING,
  *   LAST-ACK and TIME-WAIT. SND.MAX rather than SND.NXT: they differ only
@@ -120,20 +123,20 @@ const char *cee_tcp_state_str(enum cee_tcp_state s)
 void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 {
 	*c = (struct cee_tcp_cfg){
-		.mss = 1460,
-		.rcv_wscale = 7,
-		.sndbuf = 65536,
-		.rcv_wnd = 65535,
-		.ooo_max_segs = 4,
-		.rto_initial_ns = 1000000000ull,
-		.rto_min_ns = 200000000ull,
-		.rto_max_ns = 60000000000ull,
-		.max_retries = 8,
-		.synack_retries = 5,
-		.handshake_timeout_ns = 10000000000ull,
-		.idle_timeout_ns = 0,
-		.time_wait_ns = 60000000000ull,
-		.fin_wait_2_ns = 60000000000ull,
+	    .mss = 1460,
+	    .rcv_wscale = 7,
+	    .sndbuf = 65536,
+	    .rcv_wnd = 65535,
+	    .ooo_max_segs = 4,
+	    .rto_initial_ns = 1000000000ull,
+	    .rto_min_ns = 200000000ull,
+	    .rto_max_ns = 60000000000ull,
+	    .max_retries = 8,
+	    .synack_retries = 5,
+	    .handshake_timeout_ns = 10000000000ull,
+	    .idle_timeout_ns = 0,
+	    .time_wait_ns = 60000000000ull,
+	    .fin_wait_2_ns = 60000000000ull,
 	};
 }
 
@@ -142,31 +145,20 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
  * state for RST, timeouts and aborts). Some are for the later active open.
  */
 #define T(from, to) [CEE_TCP_##from][CEE_TCP_##to] = true
+// clang-format off
 static const bool transition_ok[CEE_TCP_STATE__COUNT][CEE_TCP_STATE__COUNT] = {
-	T(CLOSED, SYN_SENT),
-	T(CLOSED, SYN_RECEIVED),
-	T(SYN_SENT, SYN_RECEIVED),
-	T(SYN_SENT, ESTABLISHED),
-	T(SYN_SENT, CLOSED),
-	T(SYN_RECEIVED, ESTABLISHED),
-	T(SYN_RECEIVED, FIN_WAIT_1),
-	T(SYN_RECEIVED, CLOSED),
-	T(ESTABLISHED, FIN_WAIT_1),
-	T(ESTABLISHED, CLOSE_WAIT),
-	T(ESTABLISHED, CLOSED),
-	T(FIN_WAIT_1, FIN_WAIT_2),
-	T(FIN_WAIT_1, CLOSING),
-	T(FIN_WAIT_1, TIME_WAIT),
-	T(FIN_WAIT_1, CLOSED),
-	T(FIN_WAIT_2, TIME_WAIT),
-	T(FIN_WAIT_2, CLOSED),
-	T(CLOSE_WAIT, LAST_ACK),
-	T(CLOSE_WAIT, CLOSED),
-	T(CLOSING, TIME_WAIT),
-	T(CLOSING, CLOSED),
+	T(CLOSED, SYN_SENT), T(CLOSED, SYN_RECEIVED),
+	T(SYN_SENT, SYN_RECEIVED), T(SYN_SENT, ESTABLISHED), T(SYN_SENT, CLOSED),
+	T(SYN_RECEIVED, ESTABLISHED), T(SYN_RECEIVED, FIN_WAIT_1), T(SYN_RECEIVED, CLOSED),
+	T(ESTABLISHED, FIN_WAIT_1), T(ESTABLISHED, CLOSE_WAIT), T(ESTABLISHED, CLOSED),
+	T(FIN_WAIT_1, FIN_WAIT_2), T(FIN_WAIT_1, CLOSING), T(FIN_WAIT_1, TIME_WAIT), T(FIN_WAIT_1, CLOSED),
+	T(FIN_WAIT_2, TIME_WAIT), T(FIN_WAIT_2, CLOSED),
+	T(CLOSE_WAIT, LAST_ACK), T(CLOSE_WAIT, CLOSED),
+	T(CLOSING, TIME_WAIT), T(CLOSING, CLOSED),
 	T(LAST_ACK, CLOSED),
 	T(TIME_WAIT, CLOSED),
 };
+// clang-format on
 #undef T
 
 static void set_reason(struct cee_tcb *tcb, enum cee_reason r)
@@ -405,8 +397,8 @@ static bool ranges_touch(uint32_t s1, uint32_t e1, uint32_t s2, uint32_t e2)
 }
 
 /* An out-of-order segment [seq, seq + len), seq > rcv_nxt, within the window. */
-static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
-		    const uint8_t *data, uint32_t len)
+static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, const uint8_t *data,
+		    uint32_t len)
 {
 	uint32_t cap = min_u32(ctx->cfg.ooo_max_segs, CEE_TCP_OOO_MAX);
 	uint32_t off = seq - tcb->rcv_nxt;
@@ -424,7 +416,8 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
 	uint32_t end = seq + len;
 	bool touches = false;
 	for (unsigned i = 0; i < tcb->ooo_n; i++)
-		touches |= ranges_touch(seq, end, tcb->ooo[i].seq, tcb->ooo[i].seq + tcb->ooo[i].len);
+		touches |=
+		    ranges_touch(seq, end, tcb->ooo[i].seq, tcb->ooo[i].seq + tcb->ooo[i].len);
 	if (!touches && tcb->ooo_n >= cap) {
 		ctx->stats.ooo_dropped++;
 		return;
@@ -432,7 +425,8 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
 	if (echo) {
 		if (!ensure_sb(ctx, tcb))
 			return;
-		// at its final place: tail + (seq - rcv_nxt); stays valid as rcv_nxt and sb_len move together
+		// at its final place: tail + (seq - rcv_nxt); stays valid as rcv_nxt and sb_len
+		// move together
 		sb_write(ctx, tcb, tcb->sb_len + off, data, len);
 	}
 
@@ -549,14 +543,20 @@ static void arm_rto(struct cee_tcb *tcb, uint64_t now_ns)
 static void output_syn_received(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	if (tcb->snd_nxt == tcb->iss) {
-		// RFC 9293 3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, options per RFC 9293 3.7.1, RFC 7323 2.2
+		// RFC 9293 3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, options per RFC
+		// 9293 3.7.1, RFC 7323 2.2
 		struct cee_tcp_out out;
 		bool rexmit = tcb->snd_max != tcb->iss;
 
 		out_init(&out, tcb->iss, tcb->rcv_nxt, CEE_TCP_SYN | CEE_TCP_ACK);
 		out.mss = ctx->cfg.mss;
 		out.wscale = (tcb->flags & CEE_TCB_F_WSCALE) ? tcb->rcv_wscale : 0xff;
-		out.wnd = (uint16_t)min_u32(rcv_window(ctx, tcb), 65535); /* never scaled in a SYN */
+		// never scaled in a SYN (RFC 7323 2.2); a multiple of our scale so that
+		// later scaled windows need not round the right edge
+		uint32_t wnd = min_u32(rcv_window(ctx, tcb), 65535);
+		if (tcb->flags & CEE_TCB_F_WSCALE)
+			wnd &= ~((1u << tcb->rcv_wscale) - 1);
+		out.wnd = (uint16_t)wnd;
 		if (seq_gt(tcb->rcv_nxt + out.wnd, tcb->rcv_adv))
 			tcb->rcv_adv = tcb->rcv_nxt + out.wnd;
 		if (rexmit) {
@@ -649,7 +649,8 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 		if (seq_gt(end, tcb->snd_max)) {
 			uint32_t from = seq_gt(tcb->snd_max, seq) ? tcb->snd_max : seq;
 			tcb->bytes_out += end - from;
-			tcb->last_activity_ns = now_ns;
+			if (!probe)
+				tcb->last_activity_ns = now_ns;
 		}
 		if (fin && !(tcb->flags & CEE_TCB_F_FIN_SENT))
 			tcb->last_activity_ns = now_ns;
@@ -689,7 +690,7 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 			case CEE_TCP_LAST_ACK:
 			case CEE_TCP_TIME_WAIT:
 			case CEE_TCP_STATE__COUNT:
-				abort(); /* FIN_SENT is set on the first FIN, sent from the two above */
+				abort(); /* a first FIN leaves only from the two above */
 			}
 		}
 		if (fin || probe)
@@ -708,17 +709,16 @@ static void update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_SYN_RECEIVED:
 		tcb->idle_at_ns = ctx->cfg.handshake_timeout_ns
-					  ? tcb->open_ns + ctx->cfg.handshake_timeout_ns
-					  : 0;
+				      ? tcb->open_ns + ctx->cfg.handshake_timeout_ns
+				      : 0;
 		break;
 	case CEE_TCP_ESTABLISHED:
 	case CEE_TCP_CLOSE_WAIT:
 	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_CLOSING:
 	case CEE_TCP_LAST_ACK:
-		tcb->idle_at_ns = ctx->cfg.idle_timeout_ns
-					  ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns
-					  : 0;
+		tcb->idle_at_ns =
+		    ctx->cfg.idle_timeout_ns ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns : 0;
 		break;
 	case CEE_TCP_FIN_WAIT_2:
 	case CEE_TCP_TIME_WAIT:
@@ -876,13 +876,14 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 	// RFC 9293 3.10.7.4 first: sequence number check
 	if (!acceptable(seq, len + (fin ? 1 : 0), tcb->rcv_nxt, wnd)) {
 		if (wnd == 0 && seq == tcb->rcv_nxt) {
-			// zero window: "special allowance" for ACKs (and a FIN, which needs no room);
-			// the text is dropped and our window goes back to the prober
+			// zero window: "special allowance" for ACKs (and a FIN, which needs no
+			// room); the text is dropped and our window goes back to the prober
 			len = 0;
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
 		} else {
 			if (tcb->state == CEE_TCP_TIME_WAIT && fin)
-				// RFC 9293 3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN; ack, restart 2 MSL
+				// RFC 9293 3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN; ack,
+				// restart 2 MSL
 				tcb->idle_at_ns = now_ns + ctx->cfg.time_wait_ns;
 			else
 				ctx->stats.out_of_window++;
@@ -936,9 +937,15 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 		if (seq_leq(tcb->snd_una, seg->ack) &&
 		    (seq_lt(tcb->snd_wl1, seg->seq) ||
 		     (tcb->snd_wl1 == seg->seq && seq_leq(tcb->snd_wl2, seg->ack)))) {
+			uint32_t old_wnd = tcb->snd_wnd;
 			tcb->snd_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
 			tcb->snd_wl1 = seg->seq;
 			tcb->snd_wl2 = seg->ack;
+			if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
+				// the window reopened with a probe byte unacked: resend from it now
+				tcb->snd_nxt = tcb->snd_una;
+				*advanced = true;
+			}
 		}
 		if (tcb->snd_wnd == 0)
 			tcb->retries = 0; /* a zero-window peer that answers is alive */
@@ -1092,8 +1099,8 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	}
 	tcb->retries++;
 	tcb->rto_ns = min_u64(tcb->rto_ns * 2, ctx->cfg.rto_max_ns); // 5.5
-	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;                       // Karn
-	tcb->snd_nxt = tcb->snd_una;                                 // 5.4, go-back-N
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;			     // Karn
+	tcb->snd_nxt = tcb->snd_una;				     // 5.4, go-back-N
 	*probe = !syn_rcvd && tcb->snd_wnd == 0;
 	return false;
 }

@@ -1,6 +1,1560 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests for the sans-I/O TCP (cee_tcp.c). A fake owner records every
+ * segment, lifecycle event and timer deadline; a fake peer feeds segments.
+ * The owner itself checks the lifecycle contract on every event (open first,
+ * closed once, destroyed once and last, nothing after destroyed), and each
+ * teardown checks it again for the whole test.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
-int main(void) { return 1; }
+
+#include "cee_tcp.h"
+
+#define IRS 0x10000000u /* the peer's ISN */
+#define ISS 0x20000000u /* ours, via ctx->isn */
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define T0 (100 * SEC)
+
+#define MAX_SEGS 512
+#define MAX_EVTS 16
+
+struct seg_rec {
+	struct cee_tcp_out out; /* data pointers cleared: the payload is copied below */
+	uint32_t len;
+	uint8_t payload[2048];
+};
+
+struct evt_rec {
+	enum cee_evt_type type;
+	enum cee_reason reason;
+	enum cee_tcp_state state;
+	uint64_t bytes_in, bytes_out;
+};
+
+struct fake {
+	struct cee_tcp_ctx ctx;
+	struct cee_tcp_ops ops;
+	struct cee_tcb tcb;
+	uint64_t now;
+	uint32_t iss;
+
+	struct seg_rec segs[MAX_SEGS];
+	unsigned nsegs;
+	struct evt_rec evts[MAX_EVTS];
+	unsigned nevts;
+	bool destroyed;
+
+	uint64_t timer_at; /* the owner's one-shot timer (0 = not armed) */
+	int bufs_live;
+	bool buf_fail;
+
+	/* the peer */
+	uint32_t p_seq; /* next sequence number it sends */
+	uint32_t p_rcv; /* end of what we sent, as if all arrived */
+	bool p_rcv_set;
+	uint16_t p_wnd; /* window field it sends */
+};
+
+static bool seq_after(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
+}
+
+/* Fake owner ---------------------------------------------------------------------------- */
+
+static void fake_output(void *owner, struct cee_tcb *tcb, const struct cee_tcp_out *out)
+{
+	struct fake *f = owner;
+
+	assert_ptr_equal(tcb, &f->tcb);
+	assert_false(f->destroyed);
+	assert_true(f->nsegs < MAX_SEGS);
+	struct seg_rec *r = &f->segs[f->nsegs++];
+	r->out = *out;
+	r->len = out->len[0] + out->len[1];
+	assert_true(r->len <= sizeof(r->payload));
+	if (out->len[0])
+		memcpy(r->payload, out->data[0], out->len[0]);
+	if (out->len[1])
+		memcpy(r->payload + out->len[0], out->data[1], out->len[1]);
+	r->out.data[0] = r->out.data[1] = NULL;
+	if (!(out->flags & CEE_TCP_SYN)) {
+		assert_int_equal(out->wscale, 0xff);
+		assert_int_equal(out->mss, 0);
+	}
+	if (!(out->flags & CEE_TCP_RST)) {
+		uint32_t end =
+		    out->seq + r->len + !!(out->flags & CEE_TCP_SYN) + !!(out->flags & CEE_TCP_FIN);
+		if (!f->p_rcv_set || seq_after(end, f->p_rcv))
+			f->p_rcv = end;
+		f->p_rcv_set = true;
+	}
+}
+
+static unsigned nevt(const struct fake *f, enum cee_evt_type t)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < f->nevts; i++)
+		n += f->evts[i].type == t;
+	return n;
+}
+
+static void fake_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type type)
+{
+	struct fake *f = owner;
+
+	assert_ptr_equal(tcb, &f->tcb);
+	assert_false(f->destroyed); /* nothing after destroyed */
+	assert_true(f->nevts < MAX_EVTS);
+	switch (type) {
+	case CEE_EVT_OPEN:
+		assert_int_equal(f->nevts, 0);
+		break;
+	case CEE_EVT_ESTABLISHED:
+		assert_int_equal(f->nevts, 1);
+		break;
+	case CEE_EVT_CLOSED:
+		assert_int_equal(nevt(f, CEE_EVT_CLOSED), 0);
+		assert_int_not_equal(tcb->close_reason, CEE_REASON_NONE);
+		break;
+	case CEE_EVT_DESTROYED:
+		assert_int_equal(nevt(f, CEE_EVT_CLOSED), 1);
+		assert_int_equal(f->evts[f->nevts - 1].type, CEE_EVT_CLOSED);
+		assert_int_equal(tcb->state, CEE_TCP_CLOSED);
+		assert_int_equal(f->bufs_live, 0); /* buffer back before the tcb goes */
+		assert_int_equal(f->timer_at, 0);  /* timer cancelled before the tcb goes */
+		f->destroyed = true;
+		break;
+	case CEE_EVT_TLS_UP:
+	case CEE_EVT_WS_UP:
+	case CEE_EVT__COUNT:
+		fail_msg("TCP reported event %d", type);
+	}
+	f->evts[f->nevts++] = (struct evt_rec){
+	    .type = type,
+	    .reason = type == CEE_EVT_CLOSED ? tcb->close_reason : CEE_REASON_NONE,
+	    .state = tcb->state,
+	    .bytes_in = tcb->bytes_in,
+	    .bytes_out = tcb->bytes_out,
+	};
+}
+
+static void fake_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
+{
+	struct fake *f = owner;
+
+	assert_ptr_equal(tcb, &f->tcb);
+	assert_false(f->destroyed);
+	f->timer_at = at_ns;
+}
+
+static void *fake_buf_alloc(void *owner)
+{
+	struct fake *f = owner;
+
+	if (f->buf_fail)
+		return NULL;
+	f->bufs_live++;
+	return malloc(f->ctx.cfg.sndbuf);
+}
+
+static void fake_buf_free(void *owner, void *buf)
+{
+	struct fake *f = owner;
+
+	assert_non_null(buf);
+	f->bufs_live--;
+	assert_true(f->bufs_live >= 0);
+	free(buf);
+}
+
+static uint32_t fake_isn(void *owner, const struct cee_tcb *tcb, uint64_t now_ns)
+{
+	struct fake *f = owner;
+	(void)tcb;
+	(void)now_ns;
+	return f->iss;
+}
+
+/* The whole-connection contract: open first, then at most established, exactly one
+ * closed, exactly one destroyed, last. */
+static void check_lifecycle(const struct fake *f)
+{
+	if (f->nevts == 0)
+		return;
+	assert_int_equal(f->evts[0].type, CEE_EVT_OPEN);
+	assert_int_equal(nevt(f, CEE_EVT_OPEN), 1);
+	assert_true(nevt(f, CEE_EVT_ESTABLISHED) <= 1);
+	assert_int_equal(nevt(f, CEE_EVT_CLOSED), 1);
+	assert_int_equal(nevt(f, CEE_EVT_DESTROYED), 1);
+	assert_int_equal(f->evts[f->nevts - 1].type, CEE_EVT_DESTROYED);
+	assert_int_equal(f->evts[f->nevts - 2].type, CEE_EVT_CLOSED);
+	assert_true(f->destroyed);
+}
+
+static int setup(void **state)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->ops = (struct cee_tcp_ops){
+	    .output = fake_output,
+	    .lifecycle = fake_lifecycle,
+	    .timer_set = fake_timer_set,
+	    .buf_alloc = fake_buf_alloc,
+	    .buf_free = fake_buf_free,
+	};
+	cee_tcp_cfg_default(&f->ctx.cfg);
+	f->ctx.ops = &f->ops;
+	f->ctx.owner = f;
+	f->ctx.isn = fake_isn;
+	f->iss = ISS;
+	f->now = T0;
+	f->p_seq = IRS;
+	f->p_wnd = 512; /* << 7 = 64 KiB */
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fake *f = *state;
+
+	// every test ends with the connection gone: shut down what is still alive
+	if (f->nevts > 0 && !f->destroyed)
+		cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_SHUTDOWN, f->now);
+	check_lifecycle(f);
+	assert_int_equal(f->bufs_live, 0);
+	free(f);
+	return 0;
+}
+
+/* Fake peer ----------------------------------------------------------------------------- */
+
+static void seg_in(struct fake *f, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t wnd,
+		   const void *data, uint32_t len)
+{
+	struct cee_tcp_seg s = {
+	    .seq = seq,
+	    .ack = ack,
+	    .wnd = wnd,
+	    .flags = flags,
+	    .wscale = 0xff,
+	    .data = data,
+	    .len = len,
+	};
+	cee_tcp_input(&f->ctx, &f->tcb, &s, f->now);
+}
+
+/* The peer sends in order, acking everything we sent. */
+static void peer(struct fake *f, uint8_t flags, const void *data, uint32_t len)
+{
+	seg_in(f, flags | CEE_TCP_ACK, f->p_seq, f->p_rcv, f->p_wnd, data, len);
+	f->p_seq += len + !!(flags & CEE_TCP_FIN);
+}
+
+static void syn_opts(struct fake *f, enum cee_tcp_service svc, uint16_t mss, uint8_t wscale)
+{
+	struct cee_tcp_seg s = {
+	    .seq = f->p_seq,
+	    .wnd = 65535,
+	    .flags = CEE_TCP_SYN,
+	    .wscale = wscale,
+	    .mss = mss,
+	};
+	cee_tcp_accept(&f->ctx, &f->tcb, svc, &s, f->now);
+	f->p_seq++;
+}
+
+static void establish_svc(struct fake *f, enum cee_tcp_service svc)
+{
+	syn_opts(f, svc, 1460, 7);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	f->nsegs = 0;
+}
+
+static void establish(struct fake *f)
+{
+	establish_svc(f, CEE_TCP_SVC_ECHO);
+}
+
+static const struct seg_rec *last(const struct fake *f)
+{
+	assert_true(f->nsegs > 0);
+	return &f->segs[f->nsegs - 1];
+}
+
+/* The owner's timer fires at its deadline. */
+static void fire(struct fake *f)
+{
+	assert_int_not_equal(f->timer_at, 0);
+	if (f->now < f->timer_at)
+		f->now = f->timer_at;
+	f->timer_at = 0;
+	cee_tcp_timer(&f->ctx, &f->tcb, f->now);
+}
+
+static const struct evt_rec *closed_evt(const struct fake *f)
+{
+	for (unsigned i = 0; i < f->nevts; i++)
+		if (f->evts[i].type == CEE_EVT_CLOSED)
+			return &f->evts[i];
+	fail_msg("no closed event");
+	return NULL;
+}
+
+static void assert_types(const struct fake *f, const enum cee_evt_type *want, unsigned n)
+{
+	assert_int_equal(f->nevts, n);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(f->evts[i].type, want[i]);
+}
+
+static const enum cee_evt_type full_life[] = {CEE_EVT_OPEN, CEE_EVT_ESTABLISHED, CEE_EVT_CLOSED,
+					      CEE_EVT_DESTROYED};
+
+/* Tests --------------------------------------------------------------------------------- */
+
+/* Fault: printed state names or defaults drift from the spec. */
+static void test_cfg_and_names(void **state)
+{
+	(void)state;
+	struct cee_tcp_cfg c;
+	cee_tcp_cfg_default(&c);
+	assert_int_equal(c.mss, 1460);
+	assert_int_equal(c.rcv_wscale, 7);
+	assert_int_equal(c.sndbuf, 65536);
+	assert_int_equal(c.rcv_wnd, 65535);
+	assert_int_equal(c.ooo_max_segs, 4);
+	assert_int_equal(c.rto_initial_ns, SEC);
+	assert_int_equal(c.rto_min_ns, 200 * MS);
+	assert_int_equal(c.rto_max_ns, 60 * SEC);
+	assert_int_equal(c.max_retries, 8);
+	assert_int_equal(c.synack_retries, 5);
+	assert_int_equal(c.handshake_timeout_ns, 10 * SEC);
+	assert_int_equal(c.idle_timeout_ns, 0);
+	assert_int_equal(c.time_wait_ns, 60 * SEC);
+	assert_int_equal(c.fin_wait_2_ns, 60 * SEC);
+	assert_string_equal(cee_tcp_state_str(CEE_TCP_SYN_RECEIVED), "SYN-RECEIVED");
+	assert_string_equal(cee_tcp_state_str(CEE_TCP_TIME_WAIT), "TIME-WAIT");
+	assert_string_equal(cee_tcp_state_str(CEE_TCP_STATE__COUNT), "?");
+}
+
+/* Fault: wrong SYN-ACK numbers or options, or open/established not reported. */
+static void test_handshake(void **state)
+{
+	struct fake *f = *state;
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	assert_int_equal(f->nevts, 1);
+	assert_int_equal(f->evts[0].type, CEE_EVT_OPEN);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_RECEIVED);
+	assert_int_equal(f->nsegs, 1);
+	const struct seg_rec *s = last(f);
+	assert_int_equal(s->out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
+	assert_int_equal(s->out.seq, ISS);
+	assert_int_equal(s->out.ack, IRS + 1);
+	assert_int_equal(s->out.mss, 1460);
+	assert_int_equal(s->out.wscale, 7);
+	assert_int_equal(s->out.wnd, 65535 & ~127); /* unscaled in a SYN, on the scale grid */
+	assert_int_equal(s->len, 0);
+	assert_int_equal(f->timer_at, T0 + SEC); /* SYN-ACK retransmission */
+
+	f->now += 10 * MS;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->nevts, 2);
+	assert_int_equal(f->evts[1].type, CEE_EVT_ESTABLISHED);
+	assert_int_equal(f->nsegs, 1); /* nothing owed */
+	assert_int_equal(f->timer_at, 0);
+	assert_int_equal(f->ctx.stats.segs_in, 2);
+	assert_int_equal(f->ctx.stats.segs_out, 1);
+}
+
+/* Fault: echoed bytes with wrong sequence/ack numbers, counters or window. */
+static void test_echo(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, CEE_TCP_PSH, "hello", 5);
+	assert_int_equal(f->nsegs, 1);
+	const struct seg_rec *s = last(f);
+	assert_int_equal(s->out.seq, ISS + 1);
+	assert_int_equal(s->out.ack, IRS + 1 + 5);
+	assert_int_equal(s->out.flags, CEE_TCP_ACK | CEE_TCP_PSH);
+	assert_int_equal(s->len, 5);
+	assert_memory_equal(s->payload, "hello", 5);
+	assert_int_equal(s->out.wnd, (65536 - 5) >> 7); /* echo window: sndbuf - queued */
+	assert_int_equal(f->tcb.bytes_in, 5);
+	assert_int_equal(f->tcb.bytes_out, 5);
+	assert_int_equal(f->bufs_live, 1);
+	assert_int_equal(f->timer_at, f->now + f->tcb.rto_ns);
+
+	peer(f, 0, NULL, 0); /* ack the echo */
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->bufs_live, 0); /* empty and acked: back to the pool */
+	assert_int_equal(f->timer_at, 0);
+
+	// more than one MSS: split into MSS pieces, PSH on the last, in order
+	static uint8_t big[3000];
+	for (unsigned i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	f->nsegs = 0;
+	peer(f, 0, big, 1500);
+	peer(f, 0, big + 1500, 1500);
+	uint32_t seq = ISS + 6, off = 0;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		s = &f->segs[i];
+		assert_int_equal(s->out.seq, seq);
+		assert_true(s->len <= 1460);
+		assert_memory_equal(s->payload, big + off, s->len);
+		seq += s->len;
+		off += s->len;
+	}
+	assert_int_equal(off, 3000);
+	assert_true(last(f)->out.flags & CEE_TCP_PSH);
+	assert_int_equal(f->tcb.bytes_in, 3005);
+	assert_int_equal(f->tcb.bytes_out, 3005);
+}
+
+/* Fault: the peer's FIN after echo loses data or reports closed too early/late or twice. */
+static void test_client_fin_after_echo(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, CEE_TCP_PSH | CEE_TCP_FIN, "abc", 3);
+	// echo finishes its data, then closes: data and FIN in one segment
+	assert_int_equal(f->nsegs, 1);
+	const struct seg_rec *s = last(f);
+	assert_int_equal(s->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_int_equal(s->out.seq, ISS + 1);
+	assert_int_equal(s->out.ack, IRS + 1 + 3 + 1);
+	assert_memory_equal(s->payload, "abc", 3);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	const enum cee_evt_type so_far[] = {CEE_EVT_OPEN, CEE_EVT_ESTABLISHED, CEE_EVT_CLOSED};
+	assert_types(f, so_far, 3);
+	assert_int_equal(f->evts[2].reason, CEE_REASON_PEER_FIN);
+	assert_int_equal(f->evts[2].bytes_in, 3);
+	assert_int_equal(f->evts[2].bytes_out, 3);
+
+	peer(f, 0, NULL, 0); /* acks data and FIN */
+	assert_types(f, full_life, 4);
+}
+
+/* Fault: a FIN arriving after the echo was acked is not answered with our FIN. */
+static void test_client_fin_separate(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, 0, "abc", 3);
+	peer(f, 0, NULL, 0);
+	f->nsegs = 0;
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(last(f)->out.seq, ISS + 4);
+	assert_int_equal(last(f)->out.ack, IRS + 5);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_FIN);
+	// our FIN is lost: retransmitted by the timer
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(last(f)->out.seq, ISS + 4);
+	peer(f, 0, NULL, 0);
+	assert_types(f, full_life, 4);
+}
+
+/* Fault: server close does not go through FIN-WAIT-1/2 and TIME-WAIT, or TIME-WAIT never ends. */
+static void test_server_close_time_wait(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	assert_int_equal(nevt(f, CEE_EVT_CLOSED), 0); /* the peer may still send */
+
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_2);
+	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.fin_wait_2_ns);
+
+	// half-close: the peer's data is still taken (not echoed after our FIN)
+	peer(f, 0, "late", 4);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 5);
+	assert_int_equal(f->tcb.bytes_in, 4);
+
+	f->nsegs = 0;
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 6);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+	assert_int_equal(closed_evt(f)->bytes_in, 4);
+	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
+
+	// the peer did not get our ACK: its FIN again is re-acked and restarts TIME-WAIT
+	f->now += 10 * SEC;
+	seg_in(f, CEE_TCP_FIN | CEE_TCP_ACK, IRS + 5, ISS + 2, 512, NULL, 0);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 6);
+	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
+
+	// a new SYN on the same tuple: ACK, no reuse
+	seg_in(f, CEE_TCP_SYN, IRS + 100000, 0, 65535, NULL, 0);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->nsegs, 0);
+	assert_types(f, full_life, 4);
+}
+
+/* Fault: a close with data still queued sends the FIN before the data. */
+static void test_close_after_queued_data(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	f->p_wnd = 0;
+	peer(f, 0, "queued", 6); /* peer window 0: the echo waits */
+	assert_int_equal(last(f)->len, 0);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_ADMIN_KILL, f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED); /* FIN waits for the data */
+	f->nsegs = 0;
+	f->p_wnd = 512;
+	peer(f, 0, NULL, 0); /* window opens */
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_memory_equal(last(f)->payload, "queued", 6);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ADMIN_KILL);
+	assert_int_equal(closed_evt(f)->bytes_out, 6);
+}
+
+/* Fault: FINs that cross are not handled (CLOSING), or closed is reported twice. */
+static void test_simultaneous_close(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	// the peer's FIN crosses ours: it does not ack our FIN
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_FIN | CEE_TCP_ACK, IRS + 1, ISS + 1, 512, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_CLOSING);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 2);
+	assert_int_equal(nevt(f, CEE_EVT_CLOSED), 1);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+
+	seg_in(f, CEE_TCP_ACK, IRS + 2, ISS + 2, 512, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(nevt(f, CEE_EVT_CLOSED), 1);
+	fire(f);
+	assert_types(f, full_life, 4);
+}
+
+/* Drive a fresh connection into @p st. */
+static void drive(struct fake *f, enum cee_tcp_state st)
+{
+	switch (st) {
+	case CEE_TCP_SYN_RECEIVED:
+		syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+		break;
+	case CEE_TCP_ESTABLISHED:
+		establish(f);
+		break;
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_TIME_WAIT:
+		establish(f);
+		cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+		if (st == CEE_TCP_CLOSING) {
+			seg_in(f, CEE_TCP_FIN | CEE_TCP_ACK, IRS + 1, ISS + 1, 512, NULL, 0);
+			f->p_seq++;
+			break;
+		}
+		if (st == CEE_TCP_FIN_WAIT_1)
+			break;
+		peer(f, 0, NULL, 0);
+		if (st == CEE_TCP_TIME_WAIT)
+			peer(f, CEE_TCP_FIN, NULL, 0);
+		break;
+	case CEE_TCP_CLOSE_WAIT:
+		// echo data stuck behind a zero window keeps our FIN back
+		establish(f);
+		f->p_wnd = 0;
+		peer(f, 0, "abc", 3);
+		peer(f, CEE_TCP_FIN, NULL, 0);
+		break;
+	case CEE_TCP_LAST_ACK:
+		establish(f);
+		peer(f, CEE_TCP_FIN, NULL, 0);
+		break;
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_STATE__COUNT:
+		fail();
+	}
+	assert_int_equal(f->tcb.state, st);
+}
+
+/*
+ * Fault: a RST in some state loses the closed event, reports it twice, or leaves
+ * the tcb alive. The reason is the first cause: peer_rst unless a close (ours or
+ * the peer's FIN) came first.
+ */
+static void rst_in_state(struct fake *f, enum cee_tcp_state st, enum cee_reason reason)
+{
+	drive(f, st);
+	uint64_t rst_out = f->ctx.stats.rst_out;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_RST, f->p_seq, 0, 0, NULL, 0);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 0);
+	assert_int_equal(f->ctx.stats.rst_out, rst_out);
+	assert_int_equal(nevt(f, CEE_EVT_CLOSED), 1);
+	assert_int_equal(nevt(f, CEE_EVT_DESTROYED), 1);
+	assert_int_equal(closed_evt(f)->reason, reason);
+	check_lifecycle(f);
+}
+
+static void test_rst_syn_received(void **state)
+{
+	rst_in_state(*state, CEE_TCP_SYN_RECEIVED, CEE_REASON_PEER_RST);
+}
+
+static void test_rst_established(void **state)
+{
+	rst_in_state(*state, CEE_TCP_ESTABLISHED, CEE_REASON_PEER_RST);
+}
+
+static void test_rst_fin_wait_1(void **state)
+{
+	rst_in_state(*state, CEE_TCP_FIN_WAIT_1, CEE_REASON_LOCAL_CLOSE);
+}
+
+static void test_rst_fin_wait_2(void **state)
+{
+	rst_in_state(*state, CEE_TCP_FIN_WAIT_2, CEE_REASON_LOCAL_CLOSE);
+}
+
+static void test_rst_close_wait(void **state)
+{
+	rst_in_state(*state, CEE_TCP_CLOSE_WAIT, CEE_REASON_PEER_FIN);
+}
+
+static void test_rst_closing(void **state)
+{
+	rst_in_state(*state, CEE_TCP_CLOSING, CEE_REASON_LOCAL_CLOSE);
+}
+
+static void test_rst_last_ack(void **state)
+{
+	rst_in_state(*state, CEE_TCP_LAST_ACK, CEE_REASON_PEER_FIN);
+}
+
+static void test_rst_time_wait(void **state)
+{
+	rst_in_state(*state, CEE_TCP_TIME_WAIT, CEE_REASON_LOCAL_CLOSE);
+}
+
+/* Fault: a blind in-window RST resets the connection (RFC 5961 3.2). */
+static void test_rst_in_window_challenge(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	seg_in(f, CEE_TCP_RST, IRS + 1 + 100, 0, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(f->ctx.stats.challenge_acks, 1);
+	assert_int_equal(f->nevts, 2);
+	// the real peer answers the challenge with the exact RST
+	seg_in(f, CEE_TCP_RST, IRS + 1, 0, 0, NULL, 0);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_RST);
+	assert_types(f, full_life, 4);
+}
+
+/* Fault: an out-of-window RST is acted on or answered. */
+static void test_rst_out_of_window(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	seg_in(f, CEE_TCP_RST, IRS + 1 + 1000000, 0, 0, NULL, 0);
+	seg_in(f, CEE_TCP_RST | CEE_TCP_ACK, IRS + 1 - 10, ISS + 1, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->nsegs, 0);
+	assert_int_equal(f->ctx.stats.bad_rst, 2);
+	assert_int_equal(f->ctx.stats.rst_in, 2);
+	assert_int_equal(f->nevts, 2);
+}
+
+/* Fault: a SYN on an established connection resets or confuses it (RFC 5961 4). */
+static void test_syn_on_established(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	seg_in(f, CEE_TCP_SYN, IRS + 5000, 0, 65535, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(f->ctx.stats.bad_syn, 1);
+	assert_int_equal(f->ctx.stats.challenge_acks, 1);
+	assert_int_equal(f->nevts, 2);
+}
+
+/* Fault: a SYN retransmitted by the peer (our SYN-ACK lost) is not answered again. */
+static void test_dup_syn_in_syn_received(void **state)
+{
+	struct fake *f = *state;
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	struct cee_tcp_seg s = {
+	    .seq = IRS, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 7, .mss = 1460};
+	cee_tcp_input(&f->ctx, &f->tcb, &s, f->now);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(f->ctx.stats.retransmits, 1);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_RECEIVED);
+	// a SYN with another ISN: challenge ACK only
+	s.seq = IRS + 77777;
+	cee_tcp_input(&f->ctx, &f->tcb, &s, f->now);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(f->ctx.stats.bad_syn, 1);
+	// a wrong ACK in SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST>, connection kept
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 50, 512, NULL, 0);
+	assert_int_equal(f->nsegs, 4);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST);
+	assert_int_equal(last(f)->out.seq, ISS + 50);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_RECEIVED);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+}
+
+/* Fault: an ACK for data never sent is taken (RFC 5961 5), with its payload. */
+static void test_bad_ack(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1000, 512, "hi", 2);
+	assert_int_equal(f->ctx.stats.bad_ack, 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(f->tcb.bytes_in, 0);
+	// an ACK far behind snd_una (older than any window) is refused too
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS - 0x01000000, 512, "hi", 2);
+	assert_int_equal(f->ctx.stats.bad_ack, 2);
+	assert_int_equal(f->tcb.bytes_in, 0);
+}
+
+/* Fault: a lost segment is never resent, resent with other numbers, or RTO not backed off. */
+static void test_retransmit_lost_segment(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, 0, "hello", 5);
+	uint64_t rto = f->tcb.rto_ns;
+	assert_int_equal(f->timer_at, f->now + rto);
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->len, 5);
+	assert_memory_equal(last(f)->payload, "hello", 5);
+	assert_int_equal(f->ctx.stats.retransmits, 1);
+	assert_int_equal(f->tcb.bytes_out, 5); /* retransmits are not new bytes */
+	assert_int_equal(f->timer_at, f->now + 2 * rto);
+	fire(f);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(f->timer_at, f->now + 4 * rto);
+	// the retransmission gets through: the RTO timer stops
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->timer_at, 0);
+	assert_int_equal(f->tcb.snd_una, ISS + 6);
+}
+
+/* Fault: go-back-N after a loss resends everything at once or loses a segment. */
+static void test_retransmit_go_back_n(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4 * 1460];
+
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)i;
+	establish(f);
+	for (unsigned i = 0; i < 4; i++) { /* the peer never sees our echo: acks stay at ISS + 1 */
+		seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 512, buf + i * 1460, 1460);
+		f->p_seq += 1460;
+	}
+	assert_int_equal(f->nsegs, 4);
+	// all four lost
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->nsegs, 1); /* RFC 6298 5.4: the earliest segment only */
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	// its ACK releases the next two (acked data clock), in order
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 1460, 512, NULL, 0);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(f->segs[1].out.seq, ISS + 1 + 1460);
+	assert_int_equal(f->segs[2].out.seq, ISS + 1 + 2920);
+	assert_memory_equal(f->segs[2].payload, buf + 2920, 1460);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 4380, 512, NULL, 0);
+	assert_int_equal(f->nsegs, 4);
+	assert_int_equal(last(f)->out.seq, ISS + 1 + 4380);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 512, NULL, 0);
+	assert_int_equal(f->timer_at, 0);
+	assert_int_equal(f->tcb.bytes_out, 5840);
+	assert_int_equal(f->ctx.stats.retransmits, 4);
+}
+
+/* Fault: a dead peer keeps the connection forever, or give-up loses the events. */
+static void test_retransmit_give_up(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.max_retries = 3;
+	establish(f);
+	peer(f, 0, "hello", 5);
+	for (unsigned i = 0; i < 3; i++) {
+		fire(f);
+		assert_false(f->destroyed);
+	}
+	assert_int_equal(f->ctx.stats.retransmits, 3);
+	f->nsegs = 0;
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 6);
+	assert_int_equal(last(f)->out.ack, IRS + 6);
+	assert_int_equal(f->ctx.stats.rst_out, 1);
+	assert_types(f, full_life, 4);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_RETRANSMIT_TIMEOUT);
+	assert_int_equal(closed_evt(f)->bytes_in, 5);
+	assert_int_equal(closed_evt(f)->bytes_out, 5);
+}
+
+/* Fault: SYN-ACK retries never end, or end without closed/destroyed. */
+static void test_handshake_synack_retries(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.synack_retries = 2;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	fire(f);
+	fire(f);
+	assert_int_equal(f->nsegs, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(f->segs[i].out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
+		assert_int_equal(f->segs[i].out.seq, ISS);
+	}
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	const enum cee_evt_type want[] = {CEE_EVT_OPEN, CEE_EVT_CLOSED, CEE_EVT_DESTROYED};
+	assert_types(f, want, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_HANDSHAKE_TIMEOUT);
+}
+
+/* Fault: a half-open connection outlives the handshake deadline. */
+static void test_handshake_deadline(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.rto_initial_ns = 2 * SEC;
+	f->ctx.cfg.handshake_timeout_ns = 3 * SEC;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	assert_int_equal(f->timer_at, T0 + 2 * SEC);
+	fire(f); /* SYN-ACK again; next RTO at +6 s, the deadline at +3 s comes first */
+	assert_int_equal(f->timer_at, T0 + 3 * SEC);
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_HANDSHAKE_TIMEOUT);
+	assert_int_equal(nevt(f, CEE_EVT_ESTABLISHED), 0);
+}
+
+/* Fault: an idle connection is never closed, or closed with the wrong reason. */
+static void test_idle_timeout(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.idle_timeout_ns = 30 * SEC;
+	establish(f);
+	assert_int_equal(f->timer_at, T0 + 30 * SEC);
+	f->now += 10 * SEC;
+	peer(f, 0, "x", 1); /* activity moves the deadline */
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->timer_at, T0 + 40 * SEC);
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->now, T0 + 40 * SEC);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_IDLE_TIMEOUT);
+	fire(f);
+	assert_types(f, full_life, 4);
+}
+
+/* Fault: an idle close that cannot finish (peer gone) lingers forever. */
+static void test_idle_timeout_unanswered(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.idle_timeout_ns = 5 * SEC;
+	f->ctx.cfg.rto_initial_ns = 10 * SEC;
+	establish(f);
+	fire(f); /* idle: FIN out */
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	for (unsigned i = 0; i < 20 && !f->destroyed; i++)
+		fire(f); /* FIN retransmissions, then one more idle period: abort */
+	assert_true(f->destroyed);
+	assert_int_equal(f->now, T0 + 10 * SEC);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_IDLE_TIMEOUT);
+}
+
+/* Fault: FIN-WAIT-2 with a silent peer is never reclaimed. */
+static void test_fin_wait_2_timeout(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.fin_wait_2_ns = 5 * SEC;
+	drive(f, CEE_TCP_FIN_WAIT_2);
+	f->nsegs = 0;
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+}
+
+/* Fault: out-of-order bytes are lost, echoed out of order, or the buffer is freed under them. */
+static void test_out_of_order(void **state)
+{
+	struct fake *f = *state;
+	const char *d = "0123456789ABCDEF";
+
+	establish(f);
+	seg_in(f, CEE_TCP_ACK, IRS + 11, ISS + 1, 512, d + 10, 6);
+	assert_int_equal(f->nsegs, 1); /* duplicate ACK */
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(last(f)->len, 0);
+	seg_in(f, CEE_TCP_ACK, IRS + 6, ISS + 1, 512, d + 5, 3);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(f->tcb.bytes_in, 0);
+	assert_int_equal(f->ctx.stats.ooo_queued, 2);
+
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, d, 5);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(last(f)->len, 8);
+	assert_memory_equal(last(f)->payload, "01234567", 8);
+	assert_int_equal(last(f)->out.ack, IRS + 9);
+	assert_int_equal(f->tcb.bytes_in, 8);
+	// all echoed bytes acked while [10,16) is still held: the buffer must stay
+	seg_in(f, CEE_TCP_ACK, IRS + 9, ISS + 9, 512, NULL, 0);
+	assert_int_equal(f->bufs_live, 1);
+
+	seg_in(f, CEE_TCP_ACK, IRS + 9, ISS + 9, 512, d + 8, 2);
+	assert_int_equal(last(f)->len, 8);
+	assert_int_equal(last(f)->out.seq, ISS + 9);
+	assert_memory_equal(last(f)->payload, "89ABCDEF", 8);
+	assert_int_equal(last(f)->out.ack, IRS + 17);
+	assert_int_equal(f->tcb.bytes_in, 16);
+	assert_int_equal(f->tcb.bytes_out, 16);
+	seg_in(f, CEE_TCP_ACK, IRS + 17, ISS + 17, 512, NULL, 0);
+	assert_int_equal(f->bufs_live, 0);
+}
+
+/* Fault: the out-of-order store grows past its bound or merges wrongly. */
+static void test_out_of_order_capacity(void **state)
+{
+	struct fake *f = *state;
+	const char *d = "0123456789";
+
+	f->ctx.cfg.ooo_max_segs = 2;
+	establish(f);
+	seg_in(f, CEE_TCP_ACK, IRS + 3, ISS + 1, 512, d + 2, 1);
+	seg_in(f, CEE_TCP_ACK, IRS + 6, ISS + 1, 512, d + 5, 1);
+	seg_in(f, CEE_TCP_ACK, IRS + 9, ISS + 1, 512, d + 8, 1); /* no room */
+	assert_int_equal(f->ctx.stats.ooo_dropped, 1);
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, d + 3, 1); /* adjacent: merges */
+	assert_int_equal(f->ctx.stats.ooo_dropped, 1);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, d, 2);
+	assert_int_equal(last(f)->len, 4);
+	assert_memory_equal(last(f)->payload, "0123", 4);
+	seg_in(f, CEE_TCP_ACK, IRS + 5, ISS + 5, 512, d + 4, 1);
+	assert_int_equal(last(f)->len, 2);
+	assert_memory_equal(last(f)->payload, "45", 2);
+	assert_int_equal(last(f)->out.ack, IRS + 7); /* the dropped byte 8 is not acked */
+	assert_int_equal(f->tcb.bytes_in, 6);
+}
+
+/* Fault: discard keeps state for out-of-order data wrongly or echoes. */
+static void test_discard(void **state)
+{
+	struct fake *f = *state;
+
+	establish_svc(f, CEE_TCP_SVC_DISCARD);
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abc", 3);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->len, 0);
+	assert_int_equal(last(f)->out.ack, IRS + 7);
+	assert_int_equal(last(f)->out.wnd, 65535 >> 7); /* cfg.rcv_wnd, not a buffer */
+	assert_int_equal(f->tcb.bytes_in, 6);
+	assert_int_equal(f->tcb.bytes_out, 0);
+	assert_int_equal(f->bufs_live, 0);
+	f->p_seq = IRS + 7;
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	peer(f, 0, NULL, 0);
+	assert_types(f, full_life, 4);
+	assert_int_equal(f->evts[2].reason, CEE_REASON_PEER_FIN);
+	assert_int_equal(f->evts[2].bytes_in, 6);
+}
+
+/* Fault: a segment overlapping bytes already taken is echoed twice. */
+static void test_trim_overlap(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, 0, "hello", 5);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 6, 512, "hello world", 11);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 6);
+	assert_memory_equal(last(f)->payload, " world", 6);
+	assert_int_equal(f->tcb.bytes_in, 11);
+	// an old duplicate is only acked
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 6, 512, "hello", 5);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->len, 0);
+	assert_int_equal(last(f)->out.ack, IRS + 12);
+	assert_int_equal(f->ctx.stats.out_of_window, 1);
+}
+
+/* Fault: window scaling used when not offered, or the shifts applied the wrong way. */
+static void test_wscale_negotiated(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[1000];
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 8);
+	assert_int_equal(last(f)->out.wscale, 7);
+	f->p_wnd = 2; /* << 8 = 512 bytes */
+	peer(f, 0, NULL, 0);
+	f->nsegs = 0;
+	peer(f, 0, buf, 1000);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 512); /* the peer's window, scaled */
+	// our window, scaled by 7: no more than the buffer room (plus rounding), edge not moved
+	// left
+	uint32_t w = (uint32_t)last(f)->out.wnd << 7;
+	assert_true(w + 127 >= 65536 - 1000);
+	assert_true(w <= 65536 - 1000 + 127);
+	assert_true(IRS + 1001 + w >= IRS + 1 + (65535 & ~127));
+	// a huge shift is capped at 14 (RFC 7323 2.3)
+	assert_int_equal(f->tcb.snd_wscale, 8);
+}
+
+static void test_wscale_capped(void **state)
+{
+	struct fake *f = *state;
+
+	// Fault: a peer shift above 14 overflows the window.
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 20);
+	assert_int_equal(f->tcb.snd_wscale, 14);
+}
+
+/* Fault: scaling applied without the peer's option; window field overflows 16 bits. */
+static void test_wscale_not_negotiated(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[3000];
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 0, 0xff);
+	assert_int_equal(last(f)->out.wscale, 0xff);
+	assert_int_equal(last(f)->out.wnd, 65535); /* capped, unscaled */
+	f->p_wnd = 1000;
+	peer(f, 0, NULL, 0);
+	f->nsegs = 0;
+	peer(f, 0, buf, 3000);
+	// no MSS option: 536 (RFC 9293 3.7.1); peer window 1000 unscaled
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(f->segs[0].len, 536);
+	assert_int_equal(f->segs[1].len, 1000 - 536);
+	assert_int_equal(last(f)->out.wnd, 65536 - 3000);
+}
+
+/* Fault: flow control: echo accepts more than its buffer holds. */
+static void test_flow_control(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	f->ctx.cfg.sndbuf = 4000;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 0xff);
+	assert_int_equal(last(f)->out.wnd, 4000);
+	f->p_wnd = 0; /* the peer reads nothing: our buffer fills */
+	peer(f, 0, NULL, 0);
+	peer(f, 0, buf, 1000);
+	assert_int_equal(last(f)->out.wnd, 3000);
+	// more than the window: the excess is trimmed, not taken (RFC 9293 3.10.7.4)
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, buf, 3000 + 500);
+	f->p_seq += 3000;
+	assert_int_equal(last(f)->out.ack, f->p_seq);
+	assert_int_equal(last(f)->out.wnd, 0);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, buf, 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.ack, f->p_seq); /* not taken */
+	assert_int_equal(last(f)->out.wnd, 0);
+	assert_int_equal(f->tcb.bytes_in, 4000);
+}
+
+/* Fault: a zero window stalls the connection forever, or probes count as a dead peer. */
+static void test_zero_window_probe(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.max_retries = 2;
+	establish(f);
+	f->p_wnd = 0;
+	peer(f, 0, "xyz", 3);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 0);    /* only an ACK: no window */
+	assert_int_not_equal(f->timer_at, 0); /* persist timer */
+	for (unsigned i = 0; i < 5; i++) {
+		f->nsegs = 0;
+		fire(f);
+		assert_int_equal(f->nsegs, 1);
+		assert_int_equal(last(f)->out.seq, ISS + 1);
+		assert_int_equal(last(f)->len, 1);
+		assert_memory_equal(last(f)->payload, "x", 1);
+		// the peer answers, window still 0, probe byte not taken
+		seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
+		assert_false(f->destroyed);
+	}
+	assert_int_equal(f->ctx.stats.zero_window_probes, 5);
+	assert_int_equal(f->ctx.stats.retransmits, 0);
+	// the window opens: everything goes at once
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 512, NULL, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->len, 3);
+	assert_memory_equal(last(f)->payload, "xyz", 3);
+	assert_int_equal(f->tcb.bytes_out, 3);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 4, 512, NULL, 0);
+	assert_int_equal(f->timer_at, 0);
+}
+
+/* Fault: a zero-window peer that stops answering is probed forever. */
+static void test_zero_window_dead_peer(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.max_retries = 2;
+	establish(f);
+	f->p_wnd = 0;
+	peer(f, 0, "xyz", 3);
+	fire(f);
+	fire(f);
+	assert_false(f->destroyed);
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_RETRANSMIT_TIMEOUT);
+}
+
+/* Fault: shutdown abort sends no RST or loses closed/destroyed. */
+static void test_abort_shutdown(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, 0, "hello", 5);
+	peer(f, 0, NULL, 0);
+	f->nsegs = 0;
+	cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_SHUTDOWN, f->now);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 6);
+	assert_int_equal(last(f)->out.ack, IRS + 6);
+	assert_types(f, full_life, 4);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_SHUTDOWN);
+	assert_int_equal(closed_evt(f)->bytes_in, 5);
+	assert_int_equal(closed_evt(f)->bytes_out, 5);
+	assert_int_equal(f->timer_at, 0);
+}
+
+/* Fault: abort in TIME-WAIT sends a RST or reports closed again. */
+static void test_abort_time_wait(void **state)
+{
+	struct fake *f = *state;
+
+	drive(f, CEE_TCP_TIME_WAIT);
+	f->nsegs = 0;
+	cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_SHUTDOWN, f->now);
+	assert_int_equal(f->nsegs, 0);
+	assert_types(f, full_life, 4);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+}
+
+/* Fault: a close during the handshake is lost or sends a FIN before the handshake. */
+static void test_close_in_syn_received(void **state)
+{
+	struct fake *f = *state;
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_ADMIN_KILL, f->now);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_RECEIVED);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ADMIN_KILL);
+}
+
+/* Fault: no send buffer: data is acked (so lost) instead of refused. */
+static void test_no_sndbuf(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	f->buf_fail = true;
+	peer(f, 0, "hello", 5);
+	assert_int_equal(f->nsegs, 0); /* not acked */
+	assert_int_equal(f->ctx.stats.no_sndbuf, 1);
+	assert_int_equal(f->tcb.bytes_in, 0);
+	f->buf_fail = false;
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "hello", 5); /* the peer resends */
+	assert_int_equal(f->nsegs, 1);
+	assert_memory_equal(last(f)->payload, "hello", 5);
+	assert_int_equal(f->tcb.bytes_in, 5);
+}
+
+/* Fault: RTT samples ignored, or taken from retransmissions (Karn). */
+static void test_rtt_estimate(void **state)
+{
+	struct fake *f = *state;
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	f->now += 100 * MS;
+	peer(f, 0, NULL, 0);
+	// RFC 6298 2.2: SRTT 100 ms, RTTVAR 50 ms, RTO 100 + 4*50 = 300 ms
+	assert_int_equal(f->tcb.rto_ns, 300 * MS);
+	peer(f, 0, "a", 1);
+	assert_int_equal(f->timer_at, f->now + 300 * MS);
+	fire(f);
+	assert_int_equal(f->tcb.rto_ns, 600 * MS);
+	f->now += 10 * MS;
+	peer(f, 0, NULL, 0); /* ambiguous: no sample, backed-off RTO kept */
+	assert_int_equal(f->tcb.rto_ns, 600 * MS);
+	peer(f, 0, "b", 1);
+	f->now += 100 * MS;
+	peer(f, 0, NULL, 0); /* clean sample: RTO recomputed */
+	assert_true(f->tcb.rto_ns < 600 * MS);
+	assert_true(f->tcb.rto_ns >= f->ctx.cfg.rto_min_ns);
+}
+
+/* Fault: sequence comparisons break at 2^32 wrap. */
+static void test_sequence_wrap(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[100];
+
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i + 1);
+	f->iss = 0xffffffe0u;
+	f->p_seq = 0xffffffd0u;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	peer(f, 0, NULL, 0);
+	peer(f, 0, buf, 100);
+	assert_int_equal(last(f)->out.seq, 0xffffffe1u);
+	assert_int_equal(last(f)->out.ack, (uint32_t)(0xffffffd1u + 100));
+	assert_memory_equal(last(f)->payload, buf, 100);
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	peer(f, 0, NULL, 0);
+	assert_types(f, full_life, 4);
+	assert_int_equal(f->evts[2].bytes_out, 100);
+}
+
+/* Fault: data on the handshake's final ACK is lost. */
+static void test_data_on_third_ack(void **state)
+{
+	struct fake *f = *state;
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	peer(f, CEE_TCP_PSH, "early", 5);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_memory_equal(last(f)->payload, "early", 5);
+	assert_int_equal(last(f)->out.ack, IRS + 6);
+}
+
+/*
+ * Fault: the send-buffer ring corrupts bytes when it wraps, when segments
+ * straddle its end, or when out-of-order bytes are placed across it.
+ */
+static void test_echo_stream_wrap(void **state)
+{
+	struct fake *f = *state;
+	enum { TOTAL = 200000, CHUNK = 700 };
+	static uint8_t stream[TOTAL];
+	uint32_t x = 12345, covered = 0;
+
+	for (unsigned i = 0; i < TOTAL; i++) {
+		x = x * 1103515245u + 12345u;
+		stream[i] = (uint8_t)(x >> 16);
+	}
+	f->ctx.cfg.sndbuf = 3000;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 0xff);
+	peer(f, 0, NULL, 0);
+	f->nsegs = 0;
+	uint32_t sent = 0, ack = ISS + 1, their_ack = IRS + 1, their_wnd = 3000;
+	unsigned checked = 0;
+	for (unsigned round = 0; sent < TOTAL; round++) {
+		assert_true(round < 100000);
+		uint32_t win = their_ack + their_wnd - f->p_seq;
+		uint32_t n = TOTAL - sent;
+		if (n > CHUNK)
+			n = CHUNK;
+		if (n > win)
+			n = win;
+		if (round % 3 == 0 || n == 0)
+			ack = f->p_rcv; /* the peer acks our echo now and then */
+		if (n >= 2 && round % 5 == 0) {
+			uint32_t h = n / 2; /* second half first: out of order */
+			seg_in(f, CEE_TCP_ACK, f->p_seq + h, ack, 65535, stream + sent + h, n - h);
+			seg_in(f, CEE_TCP_ACK, f->p_seq, ack, 65535, stream + sent, h);
+		} else {
+			seg_in(f, CEE_TCP_ACK, f->p_seq, ack, 65535, stream + sent, n);
+		}
+		f->p_seq += n;
+		sent += n;
+		for (; checked < f->nsegs; checked++) {
+			const struct seg_rec *r = &f->segs[checked];
+			uint32_t off = r->out.seq - (ISS + 1);
+			their_ack = r->out.ack;
+			their_wnd = r->out.wnd;
+			if (r->len == 0)
+				continue;
+			assert_true(off + r->len <= TOTAL);
+			assert_memory_equal(r->payload, stream + off, r->len);
+			if (off + r->len > covered)
+				covered = off + r->len;
+		}
+		if (f->nsegs > MAX_SEGS - 16) {
+			f->nsegs = 0;
+			checked = 0;
+		}
+	}
+	assert_int_equal(f->tcb.bytes_in, TOTAL);
+	// drain: ack until everything came back
+	for (unsigned i = 0; i < 100 && covered < TOTAL; i++) {
+		f->nsegs = 0;
+		seg_in(f, CEE_TCP_ACK, f->p_seq, f->p_rcv, 65535, NULL, 0);
+		for (unsigned k = 0; k < f->nsegs; k++) {
+			const struct seg_rec *r = &f->segs[k];
+			uint32_t off = r->out.seq - (ISS + 1);
+			if (r->len == 0)
+				continue;
+			assert_memory_equal(r->payload, stream + off, r->len);
+			if (off + r->len > covered)
+				covered = off + r->len;
+		}
+	}
+	assert_int_equal(covered, TOTAL);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, f->p_rcv, 65535, NULL, 0);
+	assert_int_equal(f->tcb.bytes_out, TOTAL);
+	assert_int_equal(f->ctx.stats.retransmits, 0);
+	assert_int_equal(f->bufs_live, 0);
+	assert_true(f->ctx.stats.ooo_queued > 0);
+}
+
+/* Fault: a segment without ACK on a synchronised connection is acted on (RFC 9293 3.10.7.4 fifth).
+ */
+static void test_no_ack_flag_dropped(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	seg_in(f, CEE_TCP_PSH, IRS + 1, 0, 512, "data", 4);
+	assert_int_equal(f->nsegs, 0);
+	assert_int_equal(f->tcb.bytes_in, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+}
+
+/* Fault: a second close overwrites the first cause. */
+static void test_close_twice_keeps_reason(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_ADMIN_KILL, f->now);
+	assert_int_equal(f->nsegs, 1); /* one FIN */
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+}
+
+/* Fault: an ACK that covers more than was resent after a rewind is refused or miscounted. */
+static void test_retransmit_ack_beyond_resent(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[3 * 1000];
+
+	establish(f);
+	for (unsigned i = 0; i < 3; i++) {
+		seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 512, buf + i * 1000, 1000);
+		f->p_seq += 1000;
+	}
+	fire(f); /* only the ACKs were lost: rewind, resend the first */
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 3001, 512, NULL, 0);
+	assert_int_equal(f->nsegs, 0); /* nothing left to resend */
+	assert_int_equal(f->timer_at, 0);
+	assert_int_equal(f->tcb.bytes_out, 3000);
+	assert_int_equal(f->bufs_live, 0);
+	peer(f, 0, "more", 4);
+	assert_int_equal(last(f)->out.seq, ISS + 3001);
+}
+
+/* Fault: the RST for an unknown segment has the wrong numbers (RFC 9293 3.10.7.1). */
+static void test_rst_for(void **state)
+{
+	(void)state;
+	struct cee_tcp_out out;
+	struct cee_tcp_seg s = {.seq = 100, .ack = 5000, .flags = CEE_TCP_ACK, .len = 10};
+
+	assert_true(cee_tcp_rst_for(&s, &out));
+	assert_int_equal(out.flags, CEE_TCP_RST);
+	assert_int_equal(out.seq, 5000);
+
+	s = (struct cee_tcp_seg){.seq = 100, .flags = CEE_TCP_SYN};
+	assert_true(cee_tcp_rst_for(&s, &out));
+	assert_int_equal(out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(out.seq, 0);
+	assert_int_equal(out.ack, 101);
+
+	s = (struct cee_tcp_seg){.seq = 100, .flags = CEE_TCP_FIN | CEE_TCP_PSH, .len = 7};
+	assert_true(cee_tcp_rst_for(&s, &out));
+	assert_int_equal(out.ack, 108);
+
+	s = (struct cee_tcp_seg){.seq = 100, .flags = CEE_TCP_RST | CEE_TCP_ACK};
+	assert_false(cee_tcp_rst_for(&s, &out));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_cfg_and_names),
+	    T(test_handshake),
+	    T(test_echo),
+	    T(test_client_fin_after_echo),
+	    T(test_client_fin_separate),
+	    T(test_server_close_time_wait),
+	    T(test_close_after_queued_data),
+	    T(test_simultaneous_close),
+	    T(test_rst_syn_received),
+	    T(test_rst_established),
+	    T(test_rst_fin_wait_1),
+	    T(test_rst_fin_wait_2),
+	    T(test_rst_close_wait),
+	    T(test_rst_closing),
+	    T(test_rst_last_ack),
+	    T(test_rst_time_wait),
+	    T(test_rst_in_window_challenge),
+	    T(test_rst_out_of_window),
+	    T(test_syn_on_established),
+	    T(test_dup_syn_in_syn_received),
+	    T(test_bad_ack),
+	    T(test_retransmit_lost_segment),
+	    T(test_retransmit_go_back_n),
+	    T(test_retransmit_give_up),
+	    T(test_handshake_synack_retries),
+	    T(test_handshake_deadline),
+	    T(test_idle_timeout),
+	    T(test_idle_timeout_unanswered),
+	    T(test_fin_wait_2_timeout),
+	    T(test_out_of_order),
+	    T(test_out_of_order_capacity),
+	    T(test_discard),
+	    T(test_trim_overlap),
+	    T(test_wscale_negotiated),
+	    T(test_wscale_capped),
+	    T(test_wscale_not_negotiated),
+	    T(test_flow_control),
+	    T(test_zero_window_probe),
+	    T(test_zero_window_dead_peer),
+	    T(test_abort_shutdown),
+	    T(test_abort_time_wait),
+	    T(test_close_in_syn_received),
+	    T(test_no_sndbuf),
+	    T(test_rtt_estimate),
+	    T(test_sequence_wrap),
+	    T(test_data_on_third_ack),
+	    T(test_echo_stream_wrap),
+	    T(test_no_ack_flag_dropped),
+	    T(test_close_twice_keeps_reason),
+	    T(test_retransmit_ack_beyond_resent),
+	    T(test_rst_for),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
