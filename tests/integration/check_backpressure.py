@@ -10,7 +10,6 @@ or reasons wrong for connections admitted under pressure.
 
 import argparse
 import json
-import sys
 
 from ceeit import Report, check_contract, conn_summary, load_events, load_stats, main_guard, match_by_port
 

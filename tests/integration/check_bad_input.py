@@ -12,7 +12,6 @@ killed by a blind RST.
 import argparse
 import collections
 import json
-import sys
 
 from ceeit import Report, check_contract, conn_summary, load_events, load_stats, main_guard
 

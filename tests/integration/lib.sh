@@ -19,6 +19,7 @@ source "$IT_ROOT/scripts/netns.sh"
 CEE_ENGINE=${CEE_ENGINE:-}
 CEE_AUDIT=${CEE_AUDIT:-}
 CEE_PYTHON=${CEE_PYTHON:-/usr/bin/python3}
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 IT_KEEP=${CEE_IT_KEEP:-0}
 IT_ARGS=()       # positional arguments left after the common options
 IT_PIDS=()       # background helpers to end at exit (by pid)
