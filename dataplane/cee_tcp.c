@@ -1050,19 +1050,14 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 	return false;
 }
 
-void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
-		   uint64_t now_ns)
+// States in which a passively opened connection takes segments and timers.
+static bool serves_input(enum cee_tcp_state st)
 {
-	ctx->stats.segs_in++;
-	tcb->segs_in++;
-	if (seg->flags & CEE_TCP_RST)
-		ctx->stats.rst_in++;
-
-	switch ((enum cee_tcp_state)tcb->state) {
+	switch (st) {
 	case CEE_TCP_CLOSED:
 	case CEE_TCP_SYN_SENT: /* no active open yet */
 	case CEE_TCP_STATE__COUNT:
-		return;
+		return false;
 	case CEE_TCP_SYN_RECEIVED:
 	case CEE_TCP_ESTABLISHED:
 	case CEE_TCP_FIN_WAIT_1:
@@ -1071,8 +1066,21 @@ void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 	case CEE_TCP_CLOSING:
 	case CEE_TCP_LAST_ACK:
 	case CEE_TCP_TIME_WAIT:
-		break;
+		return true;
 	}
+	return false;
+}
+
+void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
+		   uint64_t now_ns)
+{
+	ctx->stats.segs_in++;
+	tcb->segs_in++;
+	if (seg->flags & CEE_TCP_RST)
+		ctx->stats.rst_in++;
+
+	if (!serves_input((enum cee_tcp_state)tcb->state))
+		return;
 
 	bool advanced = false;
 	if (input_sync(ctx, tcb, seg, now_ns, &advanced))
@@ -1141,21 +1149,8 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 
 void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
-	switch ((enum cee_tcp_state)tcb->state) {
-	case CEE_TCP_CLOSED:
-	case CEE_TCP_SYN_SENT:
-	case CEE_TCP_STATE__COUNT:
+	if (!serves_input((enum cee_tcp_state)tcb->state))
 		return;
-	case CEE_TCP_SYN_RECEIVED:
-	case CEE_TCP_ESTABLISHED:
-	case CEE_TCP_FIN_WAIT_1:
-	case CEE_TCP_FIN_WAIT_2:
-	case CEE_TCP_CLOSE_WAIT:
-	case CEE_TCP_CLOSING:
-	case CEE_TCP_LAST_ACK:
-	case CEE_TCP_TIME_WAIT:
-		break;
-	}
 
 	unsigned budget = 0;
 	bool probe = false;

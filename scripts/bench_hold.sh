@@ -7,13 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
-scripts/deps.sh
-[ -f build-run/build.ninja ] || meson setup build-run --buildtype=release >/dev/null
-ninja -C build-run apps/cee-engine apps/cee-audit >/dev/null
-source tests/integration/lib.sh
-it_parse_args --engine build-run/apps/cee-engine --audit build-run/apps/cee-audit
-it_require
-it_setup hold
+source scripts/engine-env.sh hold
 sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" 2>/dev/null || true
 MAX=$((N * 2))
 it_start_engine 1 "$WORK/engine.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen tcp:7:echo \

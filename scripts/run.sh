@@ -7,14 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${1:-300}
-scripts/deps.sh
-[ -f build-run/build.ninja ] || meson setup build-run --buildtype=release >/dev/null
-ninja -C build-run apps/cee-engine apps/cee-audit >/dev/null
-
-source tests/integration/lib.sh
-it_parse_args --engine build-run/apps/cee-engine --audit build-run/apps/cee-audit
-it_require
-it_setup run
+source scripts/engine-env.sh run
 
 EVENTS=$WORK/events.jsonl
 STATS=$WORK/stats.json
