@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 	struct in_addr a = {.s_addr = htonl(cfg.ip)};
 	inet_ntop(AF_INET, &a, ip, sizeof(ip));
 	fprintf(stderr, "cee-engine: ready ip=%s/%u shards=%u ports=%u listeners=%u\n", ip,
-		cfg.prefix_len, cee_engine_nshards(e), rte_eth_dev_count_avail(), cfg.nlisteners);
+		cfg.prefix_len, cee_engine_nshards(e), cee_engine_nports(e), cfg.nlisteners);
 
 	rc = cee_engine_run(e, &stop_requested);
 	if (cfg.stats_path) {

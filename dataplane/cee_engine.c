@@ -254,6 +254,11 @@ unsigned cee_engine_nshards(const struct cee_engine *e)
 	return e->nshards;
 }
 
+unsigned cee_engine_nports(const struct cee_engine *e)
+{
+	return e->nports;
+}
+
 static bool port_used(const struct cee_engine_cfg *cfg, uint16_t port_id)
 {
 	return cfg->port_mask == 0 || (port_id < 32 && (cfg->port_mask >> port_id) & 1);

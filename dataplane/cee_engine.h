@@ -69,3 +69,5 @@ int cee_engine_export(struct cee_engine *e);
 void cee_engine_stats_json(struct cee_engine *e, FILE *f);
 void cee_engine_destroy(struct cee_engine *e);
 unsigned cee_engine_nshards(const struct cee_engine *e);
+/** Ports the engine uses (after --port mask filtering). */
+unsigned cee_engine_nports(const struct cee_engine *e);
