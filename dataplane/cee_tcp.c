@@ -7,7 +7,7 @@
  * - State: set_state() is the only writer of tcb->state. It checks every
  *   transition against transition_ok[][] (abort() on an illegal one: a bug)
  *   and is the only place that reports lifecycle events:
- *     open         CLOSED -> SYN-RECEIVED (or SYN-SENT, for a later active open);
+ *     open         CLOSED -> SYN-RECEIVED (passive) or SYN-SENT (active);
  *     established  entering ESTABLISHED;
  *     closed       once (CEE_TCB_F_CLOSED), when the connection can carry no
  *                  more data either way: entering LAST-ACK, CLOSING or
@@ -23,10 +23,35 @@
  *   close and move to FIN-WAIT-1 / LAST-ACK when the FIN is actually sent
  *   (RFC 9293 3.10.4 queues the FIN "until all preceding SENDs have been
  *   segmentized"), so that closed (on LAST-ACK) carries the final bytes_out.
- * - Services: echo and discard both close (FIN) after the peer's FIN; echo
- *   first drains what it queued. Once our FIN is queued (local close or peer
- *   FIN) echo stops echoing: further in-order bytes are acked, counted in
- *   bytes_in and dropped, as in discard ("echo mode" = echo && !FIN_QUEUED).
+ * - Active open (RFC 9293 3.10.4, 3.10.7.3): SYN with MSS and window scale
+ *   (always offered; used only if the SYN-ACK has it too); a window on the
+ *   scale grid. SYN-SENT takes: a bad ACK -> <SEQ=SEG.ACK><CTL=RST> (none to
+ *   a RST), counted in bad_ack; a RST only with an acceptable ACK (peer_rst),
+ *   else bad_rst; a SYN-ACK -> ESTABLISHED and an ACK; a SYN without ACK
+ *   (simultaneous open) -> SYN-RECEIVED and a SYN-ACK by the passive path,
+ *   which then takes the peer's SYN-ACK (same IRS, our SYN acked) or a plain
+ *   ACK to ESTABLISHED. The SYN is resent per RFC 6298 up to synack_retries
+ *   times and the handshake deadline applies, both -> handshake_timeout with
+ *   no segment (nothing synchronised); close/abort in SYN-SENT send nothing.
+ *   CEE_TCB_U_ACTIVE marks the role; from ESTABLISHED on, both roles run
+ *   the same code (the active closer ends in TIME-WAIT either way).
+ * - Services: echo, echo-close, discard and app all close (FIN) after the
+ *   peer's FIN; echo first drains what it queued. Once our FIN is queued
+ *   (local close or peer FIN) echo stops echoing: further in-order bytes are
+ *   acked, counted in bytes_in and dropped, as in discard ("echo mode" =
+ *   echo/echo-close && !FIN_QUEUED). Echo-close closes (local_close) right
+ *   after the first in-order bytes it takes: they are echoed, then our FIN.
+ *   App hands in-order bytes to ops->recv (counted in bytes_in and acked
+ *   first), drops out-of-order ones (ooo_dropped: recv never sees a gap),
+ *   and sends what the owner queues with cee_tcp_send() (send buffer taken
+ *   at the first send, given back when empty and acked, as for echo).
+ *   bytes_out counts every payload byte once, at its first transmission.
+ * - Re-entrancy (see enter()/leave()): the owner may call send, close and
+ *   abort on the tcb from its lifecycle and recv callbacks; such calls only
+ *   record their effect while a call is running (CEE_TCB_U_BUSY), and the
+ *   running call sends, or stops and aborts, when the callback returns. So
+ *   nothing is destroyed under a caller, and nothing is reported after
+ *   destroyed.
  * - Receive window: echo mode cfg.sndbuf - sb_len, otherwise cfg.rcv_wnd;
  *   the right edge never moves left (rcv_adv; when window scaling would
  *   round it left, we round up and trim the < 2^shift excess on arrival).
@@ -49,7 +74,9 @@
  *   each later ACK that advances snd_una releases two more segments of the
  *   old sequence space (a slow-start-like clock); new data is not limited.
  *   There is no congestion window (RFC 5681) yet. Give-up after
- *   cfg.max_retries (synack_retries in SYN-RECEIVED) retransmissions.
+ *   cfg.max_retries (synack_retries in SYN-SENT and SYN-RECEIVED)
+ *   retransmissions. No RFC 6298 5.7 (RTO back to 3 s after a lost SYN): the
+ *   backed-off RTO stays until the first valid sample.
  * - Zero window (RFC 9293 3.8.6.1): when the peer's window is 0 and data is
  *   queued, the RTO timer is the persist timer; on expiry one byte is sent
  *   beyond the window (zero_window_probes). Any ACK that leaves the window at
@@ -62,7 +89,8 @@
  *   after a go-back-N rewind, and SND.MAX is never left of the peer's RCV.NXT.
  * - Deadlines: one per tcb, min(rto_at_ns, idle_at_ns); timer_set() is called
  *   only when it changes. idle_at_ns means, by state:
- *     SYN-RECEIVED   open_ns + handshake_timeout_ns -> abort, handshake_timeout;
+ *     SYN-SENT, SYN-RECEIVED
+ *                    open_ns + handshake_timeout_ns -> abort, handshake_timeout;
  *     ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1, CLOSING, LAST-ACK:
  *                    last_activity_ns + idle_timeout_ns (0 = none). Activity is
  *                    a segment in with payload or FIN that passed the
@@ -76,9 +104,9 @@
  *                    at once (RFC 9293; no RFC 1337 protection).
  * - Close in SYN-RECEIVED queues the FIN; it goes out after the handshake
  *   (the handshake deadline still bounds it).
- * - Output happens once at the end of every accept/input/timer/close call;
- *   no delayed ACK, no Nagle, no sender SWS avoidance, no SACK.
- * - No active open yet: SYN-SENT is in the table, input and timers ignore it.
+ * - Output happens once at the end of every accept/connect/input/timer/
+ *   close/send call; no delayed ACK, no Nagle, no sender SWS avoidance, no
+ *   SACK. The send ring wraps by compare-and-subtract, not division.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -142,7 +170,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 
 /*
  * Legal transitions (RFC 9293 3.3.2 figure 5, plus -> CLOSED from every
- * state for RST, timeouts and aborts). Some are for the later active open.
+ * state for RST, timeouts and aborts).
  */
 #define T(from, to) [CEE_TCP_##from][CEE_TCP_##to] = true
 // clang-format off
@@ -169,7 +197,14 @@ static void set_reason(struct cee_tcb *tcb, enum cee_reason r)
 
 static bool echo_mode(const struct cee_tcb *tcb)
 {
-	return tcb->service == CEE_TCP_SVC_ECHO && !(tcb->flags & CEE_TCB_F_FIN_QUEUED);
+	return (tcb->service == CEE_TCP_SVC_ECHO || tcb->service == CEE_TCP_SVC_ECHO_CLOSE) &&
+	       !(tcb->flags & CEE_TCB_F_FIN_QUEUED);
+}
+
+/* An abort was requested from inside a callback: the running call stops and aborts. */
+static inline bool abort_requested(const struct cee_tcb *tcb)
+{
+	return tcb->uflags & CEE_TCB_U_ABORT;
 }
 
 static void report_closed(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
@@ -345,12 +380,21 @@ static bool ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	return true;
 }
 
+/* Ring index of the byte @p off after the head; off <= cfg.sndbuf, so no division. */
+static inline uint32_t sb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
+			      uint32_t off)
+{
+	uint64_t pos = (uint64_t)tcb->sb_head + off;
+
+	return (uint32_t)(pos >= ctx->cfg.sndbuf ? pos - ctx->cfg.sndbuf : pos);
+}
+
 /* Copy @p len bytes to offset @p off from the head (wrapping). */
 static void sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t off,
 		     const uint8_t *data, uint32_t len)
 {
 	uint32_t size = ctx->cfg.sndbuf;
-	uint32_t pos = (uint32_t)(((uint64_t)tcb->sb_head + off) % size);
+	uint32_t pos = sb_pos(ctx, tcb, off);
 	uint32_t first = min_u32(len, size - pos);
 
 	memcpy(tcb->sb + pos, data, first);
@@ -369,7 +413,8 @@ static uint32_t unsent_bytes(const struct cee_tcb *tcb)
 {
 	uint32_t off = tcb->snd_nxt - tcb->snd_una;
 
-	if (tcb->state == CEE_TCP_SYN_RECEIVED || off >= tcb->sb_len)
+	if (tcb->state == CEE_TCP_SYN_RECEIVED || tcb->state == CEE_TCP_SYN_SENT ||
+	    off >= tcb->sb_len)
 		return 0;
 	return tcb->sb_len - off;
 }
@@ -403,6 +448,12 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 	uint32_t cap = min_u32(ctx->cfg.ooo_max_segs, CEE_TCP_OOO_MAX);
 	uint32_t off = seq - tcb->rcv_nxt;
 	bool echo = echo_mode(tcb);
+
+	if (tcb->service == CEE_TCP_SVC_APP) {
+		// recv sees in-order bytes only; the peer retransmits these
+		ctx->stats.ooo_dropped++;
+		return;
+	}
 
 	if (echo) {
 		uint32_t space = ctx->cfg.sndbuf - tcb->sb_len;
@@ -540,25 +591,44 @@ static void arm_rto(struct cee_tcb *tcb, uint64_t now_ns)
 	}
 }
 
-static void output_syn_received(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+/*
+ * The window field of our SYN or SYN-ACK: never scaled (RFC 7323 2.2); with
+ * @p on_grid a multiple of our scale, so that later scaled windows need not
+ * round the right edge.
+ */
+static uint32_t syn_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb, bool on_grid)
+{
+	uint32_t wnd = min_u32(rcv_window(ctx, tcb), 65535);
+
+	if (on_grid)
+		wnd &= ~((1u << tcb->rcv_wscale) - 1);
+	return wnd;
+}
+
+/* SYN-SENT: our SYN; SYN-RECEIVED: our SYN-ACK; (re)sent when snd_nxt is back at ISS. */
+static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	if (tcb->snd_nxt == tcb->iss) {
-		// RFC 9293 3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, options per RFC
-		// 9293 3.7.1, RFC 7323 2.2
 		struct cee_tcp_out out;
 		bool rexmit = tcb->snd_max != tcb->iss;
 
-		out_init(&out, tcb->iss, tcb->rcv_nxt, CEE_TCP_SYN | CEE_TCP_ACK);
-		out.mss = ctx->cfg.mss;
-		out.wscale = (tcb->flags & CEE_TCB_F_WSCALE) ? tcb->rcv_wscale : 0xff;
-		// never scaled in a SYN (RFC 7323 2.2); a multiple of our scale so that
-		// later scaled windows need not round the right edge
-		uint32_t wnd = min_u32(rcv_window(ctx, tcb), 65535);
-		if (tcb->flags & CEE_TCB_F_WSCALE)
-			wnd &= ~((1u << tcb->rcv_wscale) - 1);
-		out.wnd = (uint16_t)wnd;
-		if (seq_gt(tcb->rcv_nxt + out.wnd, tcb->rcv_adv))
-			tcb->rcv_adv = tcb->rcv_nxt + out.wnd;
+		if (tcb->state == CEE_TCP_SYN_SENT) {
+			// RFC 9293 3.10.4 OPEN: <SEQ=ISS><CTL=SYN>; we always offer window
+			// scaling (RFC 7323 2.2); rcv_nxt is unknown yet
+			out_init(&out, tcb->iss, 0, CEE_TCP_SYN);
+			out.wscale = tcb->rcv_wscale;
+			out.wnd = (uint16_t)syn_window(ctx, tcb, true);
+		} else {
+			// RFC 9293 3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>; scale
+			// option only when the peer's SYN had one (RFC 7323 1.3)
+			bool scaled = tcb->flags & CEE_TCB_F_WSCALE;
+			out_init(&out, tcb->iss, tcb->rcv_nxt, CEE_TCP_SYN | CEE_TCP_ACK);
+			out.wscale = scaled ? tcb->rcv_wscale : 0xff;
+			out.wnd = (uint16_t)syn_window(ctx, tcb, scaled);
+			if (seq_gt(tcb->rcv_nxt + out.wnd, tcb->rcv_adv))
+				tcb->rcv_adv = tcb->rcv_nxt + out.wnd;
+		}
+		out.mss = ctx->cfg.mss; // RFC 9293 3.7.1
 		if (rexmit) {
 			ctx->stats.retransmits++;
 			tcb->retransmits++;
@@ -585,11 +655,11 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 {
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_CLOSED:
-	case CEE_TCP_SYN_SENT:
 	case CEE_TCP_STATE__COUNT:
 		return;
+	case CEE_TCP_SYN_SENT:
 	case CEE_TCP_SYN_RECEIVED:
-		output_syn_received(ctx, tcb, now_ns);
+		output_syn(ctx, tcb, now_ns);
 		return;
 	case CEE_TCP_ESTABLISHED:
 	case CEE_TCP_FIN_WAIT_1:
@@ -634,7 +704,7 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 		out.wnd = wnd_field(ctx, tcb);
 		if (n > 0) {
 			uint32_t size = ctx->cfg.sndbuf;
-			uint32_t pos = (uint32_t)(((uint64_t)tcb->sb_head + off) % size);
+			uint32_t pos = sb_pos(ctx, tcb, off);
 			uint32_t first = min_u32(n, size - pos);
 			out.data[0] = tcb->sb + pos;
 			out.len[0] = first;
@@ -707,6 +777,7 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 static void update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_SYN_SENT:
 	case CEE_TCP_SYN_RECEIVED:
 		tcb->idle_at_ns = ctx->cfg.handshake_timeout_ns
 				      ? tcb->open_ns + ctx->cfg.handshake_timeout_ns
@@ -724,7 +795,6 @@ static void update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	case CEE_TCP_TIME_WAIT:
 		break; /* set on entry */
 	case CEE_TCP_CLOSED:
-	case CEE_TCP_SYN_SENT:
 	case CEE_TCP_STATE__COUNT:
 		return;
 	}
@@ -754,7 +824,49 @@ static void queue_fin(struct cee_tcb *tcb, enum cee_reason reason)
 	tcb->flags |= CEE_TCB_F_FIN_QUEUED;
 }
 
-/* Passive open ----------------------------------------------------------------------------- */
+/* This side closes (owner, service or idle timeout): FIN queued, no more sends. */
+static void local_close(struct cee_tcb *tcb, enum cee_reason reason)
+{
+	queue_fin(tcb, reason);
+	tcb->uflags |= CEE_TCB_U_CLOSE;
+}
+
+/* Entry points ------------------------------------------------------------------------------ */
+
+/*
+ * Every public call that may report a callback on a live tcb runs between
+ * enter() and leave(). Calls made from inside those callbacks for the same
+ * tcb see CEE_TCB_U_BUSY and only record their effect (bytes queued, FIN
+ * queued, CEE_TCB_U_ABORT); the running call sends what was queued, stops at
+ * the first callback after which an abort is requested, and leave() performs
+ * the abort. So nothing is destroyed while a caller up the stack still holds
+ * the tcb.
+ */
+static inline void enter(struct cee_tcb *tcb)
+{
+	tcb->uflags |= CEE_TCB_U_BUSY;
+}
+
+/* The end of an entry point whose tcb is alive. */
+static void leave(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	if (abort_requested(tcb)) {
+		abort_conn(ctx, tcb, (enum cee_reason)tcb->close_reason, now_ns);
+		return; /* destroyed */
+	}
+	tcb->uflags &= (uint8_t)~CEE_TCB_U_BUSY;
+}
+
+/* finish() unless an abort is pending, then leave(). */
+static void finish_leave(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+			 unsigned rexmit_budget, bool probe)
+{
+	if (!abort_requested(tcb))
+		finish(ctx, tcb, now_ns, rexmit_budget, probe);
+	leave(ctx, tcb, now_ns);
+}
+
+/* Opens ------------------------------------------------------------------------------------ */
 
 static uint32_t fallback_isn(const struct cee_tcb *tcb, uint64_t now_ns)
 {
@@ -765,6 +877,29 @@ static uint32_t fallback_isn(const struct cee_tcb *tcb, uint64_t now_ns)
 	x *= 0xff51afd7ed558ccdull;
 	x ^= x >> 33;
 	return (uint32_t)x + (uint32_t)(now_ns / 4000);
+}
+
+/* The peer's SYN options: MSS (RFC 9293 3.7.1) and window scale (RFC 7323 2.2/2.3). */
+static void take_syn_options(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			     const struct cee_tcp_seg *syn)
+{
+	// 536 when the SYN carries no MSS option
+	uint16_t peer_mss = syn->mss ? syn->mss : 536;
+	tcb->snd_mss = peer_mss < ctx->cfg.mss ? peer_mss : ctx->cfg.mss;
+	if (tcb->snd_mss == 0)
+		tcb->snd_mss = 536;
+
+	// scale only when both SYNs carry the option (ours always does in an active
+	// open, a SYN-ACK only answers one); shifts above 14 are taken as 14
+	if (syn->wscale != 0xff) {
+		tcb->flags |= CEE_TCB_F_WSCALE;
+		tcb->snd_wscale = syn->wscale > 14 ? 14 : syn->wscale;
+		tcb->rcv_wscale = ctx->cfg.rcv_wscale > 14 ? 14 : ctx->cfg.rcv_wscale;
+	} else {
+		tcb->flags &= (uint8_t)~CEE_TCB_F_WSCALE;
+		tcb->snd_wscale = 0;
+		tcb->rcv_wscale = 0;
+	}
 }
 
 void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
@@ -788,22 +923,34 @@ void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_s
 	tcb->snd_wl1 = syn->seq;
 	tcb->snd_wl2 = tcb->iss;
 
-	// RFC 9293 3.7.1: 536 when the SYN carries no MSS option
-	uint16_t peer_mss = syn->mss ? syn->mss : 536;
-	tcb->snd_mss = peer_mss < ctx->cfg.mss ? peer_mss : ctx->cfg.mss;
-	if (tcb->snd_mss == 0)
-		tcb->snd_mss = 536;
-
-	// RFC 7323 2.2/2.3: scale only when the SYN offered it; shifts above 14 are taken as 14
-	if (syn->wscale != 0xff) {
-		tcb->flags |= CEE_TCB_F_WSCALE;
-		tcb->snd_wscale = syn->wscale > 14 ? 14 : syn->wscale;
-		tcb->rcv_wscale = ctx->cfg.rcv_wscale > 14 ? 14 : ctx->cfg.rcv_wscale;
-	}
+	take_syn_options(ctx, tcb, syn);
 
 	tcb->rto_ns = ctx->cfg.rto_initial_ns; // RFC 6298 2.1
+	enter(tcb);
 	set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
-	finish(ctx, tcb, now_ns, 0, false);
+	finish_leave(ctx, tcb, now_ns, 0, false);
+}
+
+void cee_tcp_connect(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
+		     uint64_t now_ns)
+{
+	tcb->service = (uint8_t)service;
+	tcb->close_reason = CEE_REASON_NONE;
+	tcb->uflags = CEE_TCB_U_ACTIVE;
+	tcb->open_ns = now_ns;
+	tcb->last_activity_ns = now_ns;
+
+	// RFC 9293 3.10.4 OPEN: ISS, SND.UNA = ISS, SND.NXT = ISS + 1 once the SYN is out
+	tcb->iss = ctx->isn ? ctx->isn(ctx->owner, tcb, now_ns) : fallback_isn(tcb, now_ns);
+	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = tcb->iss;
+	tcb->snd_mss = 536; /* until the SYN-ACK tells (RFC 9293 3.7.1) */
+	// the shift we offer; kept only if the peer's SYN offers one too (RFC 7323 2.2)
+	tcb->rcv_wscale = ctx->cfg.rcv_wscale > 14 ? 14 : ctx->cfg.rcv_wscale;
+
+	tcb->rto_ns = ctx->cfg.rto_initial_ns; // RFC 6298 2.1
+	enter(tcb);
+	set_state(ctx, tcb, CEE_TCP_SYN_SENT, now_ns);
+	finish_leave(ctx, tcb, now_ns, 0, false); /* SYN, RTO, handshake deadline */
 }
 
 /* Input ------------------------------------------------------------------------------------ */
@@ -816,7 +963,7 @@ static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t a
 		acked--; /* the FIN's sequence number */
 	acked = min_u32(acked, tcb->sb_len);
 	if (acked > 0) {
-		tcb->sb_head = (uint32_t)(((uint64_t)tcb->sb_head + acked) % ctx->cfg.sndbuf);
+		tcb->sb_head = sb_pos(ctx, tcb, acked);
 		tcb->sb_len -= acked;
 	}
 	tcb->snd_una = ack;
@@ -833,8 +980,69 @@ static bool fin_acked(const struct cee_tcb *tcb)
 }
 
 /*
+ * RFC 9293 3.10.7.3, SYN-SENT. @return true when the tcb was destroyed.
+ * Data and FIN on the SYN are not taken (as in a passive open): the peer
+ * sends them again.
+ */
+static bool input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			   const struct cee_tcp_seg *seg, uint64_t now_ns)
+{
+	bool ack = seg->flags & CEE_TCP_ACK;
+
+	// first: an ACK outside ISS < SEG.ACK =< SND.NXT: <SEQ=SEG.ACK><CTL=RST> unless RST
+	if (ack && (seq_leq(seg->ack, tcb->iss) || seq_gt(seg->ack, tcb->snd_max))) {
+		ctx->stats.bad_ack++;
+		if (!(seg->flags & CEE_TCP_RST)) {
+			struct cee_tcp_out out;
+			out_init(&out, seg->ack, 0, CEE_TCP_RST);
+			emit(ctx, tcb, &out);
+		}
+		return false;
+	}
+	// second: RST counts only with an acceptable ACK (it then names our SYN)
+	if (seg->flags & CEE_TCP_RST) {
+		if (!ack) {
+			ctx->stats.bad_rst++;
+			return false;
+		}
+		set_reason(tcb, CEE_REASON_PEER_RST);
+		set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
+		return true;
+	}
+	// fourth (third, security, does not apply): SYN; neither SYN nor RST: drop
+	if (!(seg->flags & CEE_TCP_SYN))
+		return false;
+	tcb->irs = seg->seq;
+	tcb->rcv_nxt = seg->seq + 1;
+	tcb->rcv_adv = tcb->rcv_nxt; /* no edge yet: rcv_window() is the plain space */
+	tcb->rcv_adv += syn_window(ctx, tcb, true); /* the edge our SYN announced */
+	take_syn_options(ctx, tcb, seg);
+	tcb->snd_wnd = seg->wnd; // RFC 7323 2.2: the window in a SYN is never scaled
+	tcb->snd_wl1 = seg->seq;
+
+	if (ack) {
+		// our SYN is acked: ESTABLISHED, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+		ack_advance(ctx, tcb, seg->ack, now_ns); /* RTT sample unless the SYN was resent */
+		tcb->snd_wl2 = seg->ack;
+		tcb->last_activity_ns = now_ns;
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		set_state(ctx, tcb, CEE_TCP_ESTABLISHED, now_ns);
+		return false;
+	}
+	// simultaneous open: SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> through the
+	// passive-open path; the SYN-ACK is a first transmission (a fresh RTT sample and RTO)
+	tcb->snd_wl2 = tcb->iss;
+	tcb->snd_nxt = tcb->snd_max = tcb->iss;
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+	tcb->rto_at_ns = 0;
+	set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
+	return false;
+}
+
+/*
  * RFC 9293 3.10.7.4 for SYN-RECEIVED .. TIME-WAIT. @return true when the tcb
- * was destroyed. *advanced: snd_una moved (releases retransmissions).
+ * was destroyed (false with an abort requested from a callback: the caller
+ * aborts). *advanced: snd_una moved (releases retransmissions).
  */
 static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 		       uint64_t now_ns, bool *advanced)
@@ -866,6 +1074,20 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 			// the peer did not get our SYN-ACK: send it again
 			tcb->snd_nxt = tcb->iss;
 			tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+			return false;
+		}
+		if (tcb->state == CEE_TCP_SYN_RECEIVED && (tcb->uflags & CEE_TCB_U_ACTIVE) &&
+		    seq == tcb->irs && (seg->flags & CEE_TCP_ACK) && seg->ack == tcb->snd_max) {
+			// simultaneous open (RFC 9293 3.5): the peer's SYN-ACK acks our
+			// SYN; its SYN is the one we took in SYN-SENT
+			ack_advance(ctx, tcb, seg->ack, now_ns);
+			*advanced = true;
+			tcb->snd_wnd = seg->wnd; /* never scaled in a SYN */
+			tcb->snd_wl1 = seq;
+			tcb->snd_wl2 = seg->ack;
+			tcb->last_activity_ns = now_ns;
+			tcb->flags |= CEE_TCB_F_ACK_NOW;
+			set_state(ctx, tcb, CEE_TCP_ESTABLISHED, now_ns);
 			return false;
 		}
 		ctx->stats.bad_syn++;
@@ -921,6 +1143,8 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 		tcb->snd_wl2 = seg->ack;
 		tcb->last_activity_ns = now_ns;
 		set_state(ctx, tcb, CEE_TCP_ESTABLISHED, now_ns);
+		if (abort_requested(tcb))
+			return false; /* from the established callback */
 	} else {
 		// RFC 5961 5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT (SND.MAX here)
 		uint32_t max_wnd = (uint32_t)65535 << tcb->snd_wscale;
@@ -1001,7 +1225,16 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 		len = 0;
 		fin = false;
 	}
-	if (len > 0 && seq == tcb->rcv_nxt) {
+	if (len > 0 && seq == tcb->rcv_nxt && tcb->service == CEE_TCP_SVC_APP) {
+		// counted and acked before the owner sees them (it may send or close from recv)
+		tcb->rcv_nxt += len;
+		tcb->bytes_in += len;
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		if (ctx->ops->recv != NULL)
+			ctx->ops->recv(ctx->owner, tcb, data, len);
+		if (abort_requested(tcb))
+			return false;
+	} else if (len > 0 && seq == tcb->rcv_nxt) {
 		uint32_t n = deliver(ctx, tcb, data, len);
 		if (n < len)
 			fin = false;
@@ -1010,6 +1243,10 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 			tcb->bytes_in += n;
 			ooo_advance(tcb);
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
+			// echo-close: what was just echoed is all; FIN after it
+			if (tcb->service == CEE_TCP_SVC_ECHO_CLOSE &&
+			    !(tcb->flags & CEE_TCB_F_FIN_QUEUED))
+				local_close(tcb, CEE_REASON_LOCAL_CLOSE);
 		}
 	} else if ((len > 0 || fin) && seq != tcb->rcv_nxt) {
 		if (len > 0)
@@ -1050,14 +1287,14 @@ static bool input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struc
 	return false;
 }
 
-// States in which a passively opened connection takes segments and timers.
+// States in which a connection takes segments and timers.
 static bool serves_input(enum cee_tcp_state st)
 {
 	switch (st) {
 	case CEE_TCP_CLOSED:
-	case CEE_TCP_SYN_SENT: /* no active open yet */
 	case CEE_TCP_STATE__COUNT:
 		return false;
+	case CEE_TCP_SYN_SENT:
 	case CEE_TCP_SYN_RECEIVED:
 	case CEE_TCP_ESTABLISHED:
 	case CEE_TCP_FIN_WAIT_1:
@@ -1083,9 +1320,11 @@ void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 		return;
 
 	bool advanced = false;
-	if (input_sync(ctx, tcb, seg, now_ns, &advanced))
+	enter(tcb);
+	if (tcb->state == CEE_TCP_SYN_SENT ? input_syn_sent(ctx, tcb, seg, now_ns)
+					   : input_sync(ctx, tcb, seg, now_ns, &advanced))
 		return;
-	finish(ctx, tcb, now_ns, advanced ? 2 : 0, false);
+	finish_leave(ctx, tcb, now_ns, advanced ? 2 : 0, false);
 }
 
 /* Timers ----------------------------------------------------------------------------------- */
@@ -1093,15 +1332,15 @@ void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 /* RFC 6298 5.4-5.7. @return true when the tcb was destroyed. */
 static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns, bool *probe)
 {
-	bool syn_rcvd = tcb->state == CEE_TCP_SYN_RECEIVED;
-	uint32_t limit = syn_rcvd ? ctx->cfg.synack_retries : ctx->cfg.max_retries;
+	bool handshake = tcb->state == CEE_TCP_SYN_RECEIVED || tcb->state == CEE_TCP_SYN_SENT;
+	uint32_t limit = handshake ? ctx->cfg.synack_retries : ctx->cfg.max_retries;
 
 	tcb->rto_at_ns = 0;
 	if (tcb->snd_una == tcb->snd_max && unsent_bytes(tcb) == 0)
 		return false; /* nothing to do (stale deadline) */
 	if (tcb->retries >= min_u32(limit, UINT8_MAX)) {
 		abort_conn(ctx, tcb,
-			   syn_rcvd ? CEE_REASON_HANDSHAKE_TIMEOUT : CEE_REASON_RETRANSMIT_TIMEOUT,
+			   handshake ? CEE_REASON_HANDSHAKE_TIMEOUT : CEE_REASON_RETRANSMIT_TIMEOUT,
 			   now_ns);
 		return true;
 	}
@@ -1109,7 +1348,7 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	tcb->rto_ns = min_u64(tcb->rto_ns * 2, ctx->cfg.rto_max_ns); // 5.5
 	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;			     // Karn
 	tcb->snd_nxt = tcb->snd_una;				     // 5.4, go-back-N
-	*probe = !syn_rcvd && tcb->snd_wnd == 0;
+	*probe = !handshake && tcb->snd_wnd == 0;
 	return false;
 }
 
@@ -1117,12 +1356,13 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_SYN_SENT:
 	case CEE_TCP_SYN_RECEIVED:
 		abort_conn(ctx, tcb, CEE_REASON_HANDSHAKE_TIMEOUT, now_ns);
 		return true;
 	case CEE_TCP_ESTABLISHED:
 		if (!(tcb->flags & CEE_TCB_F_FIN_QUEUED)) {
-			queue_fin(tcb, CEE_REASON_IDLE_TIMEOUT);
+			local_close(tcb, CEE_REASON_IDLE_TIMEOUT);
 			tcb->last_activity_ns = now_ns; /* one more idle period to finish */
 			return false;
 		}
@@ -1139,7 +1379,6 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 		abort_conn(ctx, tcb, CEE_REASON_LOCAL_CLOSE, now_ns); /* reason set already */
 		return true;
 	case CEE_TCP_CLOSED:
-	case CEE_TCP_SYN_SENT:
 	case CEE_TCP_STATE__COUNT:
 		break;
 	}
@@ -1154,6 +1393,7 @@ void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 
 	unsigned budget = 0;
 	bool probe = false;
+	enter(tcb);
 	if (tcb->rto_at_ns != 0 && now_ns >= tcb->rto_at_ns) {
 		if (rto_expired(ctx, tcb, now_ns, &probe))
 			return;
@@ -1166,7 +1406,7 @@ void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	// the owner's timer is spent: make update_timer re-arm even an unchanged deadline
 	if (tcb->timer_at_ns != 0 && now_ns >= tcb->timer_at_ns)
 		tcb->timer_at_ns = 0;
-	finish(ctx, tcb, now_ns, budget, probe);
+	finish_leave(ctx, tcb, now_ns, budget, probe);
 }
 
 /* User calls ------------------------------------------------------------------------------- */
@@ -1179,8 +1419,8 @@ void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 	case CEE_TCP_STATE__COUNT:
 		return;
 	case CEE_TCP_SYN_SENT:
-		// RFC 9293 3.10.4: delete the TCB
-		abort_conn(ctx, tcb, reason, now_ns);
+		// RFC 9293 3.10.4: delete the TCB (nothing synchronised: no segment)
+		cee_tcp_abort(ctx, tcb, reason, now_ns);
 		return;
 	case CEE_TCP_SYN_RECEIVED:
 		// RFC 9293 3.10.4: FIN after entering ESTABLISHED
@@ -1188,7 +1428,7 @@ void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 		// RFC 9293 3.10.4: FIN after the queued data, then FIN-WAIT-1
 	case CEE_TCP_CLOSE_WAIT:
 		// RFC 9293 3.10.4: FIN after the queued data, then LAST-ACK (already queued)
-		queue_fin(tcb, reason);
+		local_close(tcb, reason);
 		break;
 	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_FIN_WAIT_2:
@@ -1196,15 +1436,66 @@ void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 	case CEE_TCP_LAST_ACK:
 	case CEE_TCP_TIME_WAIT:
 		set_reason(tcb, reason); /* closing already */
+		tcb->uflags |= CEE_TCB_U_CLOSE;
 		break;
 	}
-	finish(ctx, tcb, now_ns, 0, false);
+	if (tcb->uflags & CEE_TCB_U_BUSY)
+		return; /* from a callback: the running call sends the FIN */
+	enter(tcb);
+	finish_leave(ctx, tcb, now_ns, 0, false);
 }
 
 void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
 		   uint64_t now_ns)
 {
+	if (tcb->state == CEE_TCP_CLOSED || tcb->state >= CEE_TCP_STATE__COUNT)
+		return; /* destroyed already (e.g. from the closed callback), or never opened */
+	if (tcb->uflags & CEE_TCB_U_BUSY) {
+		// from a callback: the running call stops and aborts when it returns
+		set_reason(tcb, reason);
+		tcb->uflags |= CEE_TCB_U_ABORT;
+		return;
+	}
 	abort_conn(ctx, tcb, reason, now_ns);
+}
+
+int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data, uint32_t len,
+		 uint64_t now_ns)
+{
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_ESTABLISHED:
+	case CEE_TCP_CLOSE_WAIT:
+		break;
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+	case CEE_TCP_TIME_WAIT:
+	case CEE_TCP_STATE__COUNT:
+		return -ENOTCONN;
+	}
+	// after our FIN was queued by a close, nothing may follow it; after the
+	// peer's FIN alone (CLOSE-WAIT) bytes still go before ours
+	if (tcb->uflags & (CEE_TCB_U_CLOSE | CEE_TCB_U_ABORT))
+		return -ENOTCONN;
+	if (tcb->service == CEE_TCP_SVC_ECHO || tcb->service == CEE_TCP_SVC_ECHO_CLOSE)
+		return -EINVAL; /* the send buffer holds the echo (and out-of-order bytes) */
+
+	uint32_t n = min_u32(min_u32(len, ctx->cfg.sndbuf - tcb->sb_len), INT32_MAX);
+	if (n == 0)
+		return 0;
+	if (!ensure_sb(ctx, tcb))
+		return -ENOBUFS;
+	sb_write(ctx, tcb, tcb->sb_len, data, n);
+	tcb->sb_len += n;
+	if (!(tcb->uflags & CEE_TCB_U_BUSY)) {
+		enter(tcb);
+		finish_leave(ctx, tcb, now_ns, 0, false);
+	} /* else from a callback: the running call sends it */
+	return (int)n;
 }
 
 bool cee_tcp_rst_for(const struct cee_tcp_seg *seg, struct cee_tcp_out *out)

@@ -17,8 +17,23 @@
  *
  * After ops->lifecycle(..., CEE_EVT_DESTROYED) the caller may free the tcb:
  * the TCP code never touches a tcb after reporting destroyed.
+ *
+ * Opens: cee_tcp_accept() (passive, a SYN for a listener) and
+ * cee_tcp_connect() (active). Both roles run the same code afterwards.
+ *
+ * Re-entrancy: from inside ops->lifecycle (open, established, closed) and
+ * ops->recv, the owner may call cee_tcp_send(), cee_tcp_close() and
+ * cee_tcp_abort() on the same tcb, and any function on other tcbs. Calls on
+ * the same tcb take effect when the callback returns: bytes and a FIN are
+ * sent by the running call before it returns; an abort stops the running
+ * call's processing at once (no further callbacks but closed and destroyed)
+ * and reports closed (if not yet) and destroyed before the running call
+ * returns. The tcb therefore stays valid until the callback returns. Never
+ * call into this module for the same tcb from ops->output, ops->timer_set,
+ * ops->buf_alloc, ops->buf_free or lifecycle(CEE_EVT_DESTROYED).
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,10 +66,22 @@ const char *cee_tcp_state_str(enum cee_tcp_state s);
 #define CEE_TCP_ECE 0x40
 #define CEE_TCP_CWR 0x80
 
-/** What a listener does with the bytes it receives. */
+/** What a connection does with the bytes it receives. */
 enum cee_tcp_service {
 	CEE_TCP_SVC_ECHO,    /**< send every received byte back; close after the peer's FIN */
 	CEE_TCP_SVC_DISCARD, /**< drop received bytes; close after the peer's FIN */
+	/**
+	 * Echo the in-order bytes of the first data segment(s) accepted, then close
+	 * (FIN after them, as cee_tcp_close(local_close)): this side closes first.
+	 * Later bytes are acked and counted in bytes_in, not echoed.
+	 */
+	CEE_TCP_SVC_ECHO_CLOSE,
+	/**
+	 * In-order bytes go to ops->recv (out-of-order segments are dropped and
+	 * counted in ooo_dropped); the owner sends with cee_tcp_send(). Closes
+	 * after the peer's FIN like the others (FIN after the queued bytes).
+	 */
+	CEE_TCP_SVC_APP,
 };
 
 /** A parsed incoming segment (host byte order). */
@@ -134,6 +161,13 @@ struct cee_tcp_ops {
 	/** Send-buffer memory: @return a buffer of cfg.sndbuf bytes, or NULL when out. */
 	void *(*buf_alloc)(void *owner);
 	void (*buf_free)(void *owner, void *buf);
+	/**
+	 * In-order payload of a CEE_TCP_SVC_APP connection, once per accepted
+	 * chunk, already counted in tcb->bytes_in and acknowledged by the next
+	 * segment out. @p data is valid only during the call. NULL allowed when
+	 * no tcb uses CEE_TCP_SVC_APP.
+	 */
+	void (*recv)(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint32_t len);
 };
 
 /** One shard's TCP context. */
@@ -170,11 +204,12 @@ struct cee_tcb {
 	uint8_t close_reason; /**< enum cee_reason: the FIRST cause, set once */
 	uint8_t flags;        /**< CEE_TCB_F_* */
 	uint8_t snd_wscale;   /**< peer's shift (0 when not negotiated) */
-	uint8_t rcv_wscale;   /**< our shift (0 when not negotiated) */
+	uint8_t rcv_wscale;   /**< our shift (0 when not negotiated; in SYN-SENT the one offered) */
 	uint8_t retries;      /**< consecutive RTO expiries of the oldest segment */
 	uint8_t ooo_n;        /**< entries used in ooo[] */
 	uint16_t snd_mss;     /**< effective send MSS */
-	uint16_t _pad;
+	uint8_t uflags;       /**< CEE_TCB_U_*: open role and user calls */
+	uint8_t _pad;
 
 	/* send sequence space (RFC 9293 3.3.1) */
 	uint32_t iss, snd_una, snd_nxt, snd_max;
@@ -218,6 +253,11 @@ struct cee_tcb {
 #define CEE_TCB_F_WSCALE 0x20     /**< window scaling negotiated */
 #define CEE_TCB_F_ACK_NOW 0x40    /**< an ACK is owed */
 
+#define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
+#define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */
+#define CEE_TCB_U_ABORT 0x04  /**< abort requested from a callback: done when it returns */
+#define CEE_TCB_U_CLOSE 0x08  /**< local close requested (owner, service or idle timeout) */
+
 /**
  * Passive open: @p syn (flags SYN only) arrived for a listener with @p service
  * and the owner allocated @p tcb (zeroed). Reports open, sends SYN-ACK and
@@ -225,6 +265,30 @@ struct cee_tcb {
  */
 void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
 		    const struct cee_tcp_seg *syn, uint64_t now_ns);
+
+/**
+ * Active open. The owner allocated @p tcb zeroed inside its connection with
+ * the 4-tuple set (ctx->isn sees the connection). Reports open, sends SYN
+ * (MSS, window scale), arms the retransmission timer (the SYN is sent again
+ * with RFC 6298 backoff up to cfg.synack_retries times, then the connection
+ * closes with handshake_timeout) and the handshake deadline
+ * (cfg.handshake_timeout_ns, also handshake_timeout).
+ */
+void cee_tcp_connect(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
+		     uint64_t now_ns);
+
+/**
+ * Queue up to @p len bytes for an ESTABLISHED or CLOSE-WAIT connection and
+ * transmit what the peer's window allows (from inside a callback: when the
+ * callback returns). bytes_out counts them when first transmitted.
+ * @return bytes accepted (< @p len when the send buffer is full, 0 when it
+ * is), -ENOTCONN in other states or once a close or abort was requested,
+ * -ENOBUFS when no send buffer could be allocated (stats.no_sndbuf),
+ * -EINVAL for CEE_TCP_SVC_ECHO and _ECHO_CLOSE (their send buffer holds the
+ * echo).
+ */
+int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data, uint32_t len,
+		 uint64_t now_ns);
 
 /** Process one segment for an existing connection (RFC 9293 3.10.7). */
 void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
@@ -236,13 +300,16 @@ void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 /**
  * Graceful local close with @p reason (local_close, idle_timeout, admin_kill,
  * ...): FIN after the queued data. The reason is kept unless one is set already.
+ * In SYN-SENT nothing is synchronised: no segment, closed and destroyed at once
+ * (from inside a callback: when it returns).
  */
 void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
 		   uint64_t now_ns);
 
 /**
  * Abort with @p reason (shutdown, port_down, no_resources, ...): send RST when
- * synchronised, report closed (if not yet) and destroyed at once.
+ * synchronised (not in SYN-SENT), report closed (if not yet) and destroyed at
+ * once; from inside a callback for @p tcb, when the callback returns.
  */
 void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
 		   uint64_t now_ns);

@@ -4,7 +4,13 @@
  * segment, lifecycle event and timer deadline; a fake peer feeds segments.
  * The owner itself checks the lifecycle contract on every event (open first,
  * closed once, destroyed once and last, nothing after destroyed), and each
- * teardown checks it again for the whole test.
+ * teardown checks it again for the whole test. On destroyed the owner poisons
+ * the tcb and teardown checks the poison is intact: the TCP code wrote
+ * nothing to a tcb after reporting it destroyed.
+ *
+ * Active-open tests pair two fakes (client and server, each its own ctx) and
+ * pump each one's recorded output into the other's input, as a wire would;
+ * a segment for a fake without a connection gets the RFC 9293 3.10.7.1 RST.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,8 +23,10 @@
 
 #include "cee_tcp.h"
 
-#define IRS 0x10000000u /* the peer's ISN */
-#define ISS 0x20000000u /* ours, via ctx->isn */
+#define IRS 0x10000000u	 /* the peer's ISN */
+#define ISS 0x20000000u	 /* ours, via ctx->isn */
+#define CISS 0x30000000u /* a paired client's */
+#define POISON 0xa5
 #define MS 1000000ull
 #define SEC 1000000000ull
 #define T0 (100 * SEC)
@@ -61,6 +69,20 @@ struct fake {
 	uint32_t p_rcv; /* end of what we sent, as if all arrived */
 	bool p_rcv_set;
 	uint16_t p_wnd; /* window field it sends */
+
+	/* APP service: what ops->recv delivered */
+	uint8_t rbuf[16384];
+	uint32_t rlen;
+	unsigned nrecv;
+
+	/* the owner's reactions, run from inside the callbacks */
+	void (*on_event)(struct fake *f, enum cee_evt_type type);
+	void (*on_recv)(struct fake *f, const uint8_t *data, uint32_t len);
+
+	/* a paired fake (client <-> server) and how much of our output it got */
+	struct fake *other;
+	enum cee_tcp_service listen_svc; /* what a SYN for us (without a connection) opens */
+	unsigned pumped;
 };
 
 static bool seq_after(uint32_t a, uint32_t b)
@@ -145,6 +167,26 @@ static void fake_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type t
 	    .bytes_in = tcb->bytes_in,
 	    .bytes_out = tcb->bytes_out,
 	};
+	if (type == CEE_EVT_DESTROYED)
+		memset(tcb, POISON, sizeof(*tcb)); /* the owner frees it */
+	else if (f->on_event != NULL)
+		f->on_event(f, type);
+}
+
+static void fake_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint32_t len)
+{
+	struct fake *f = owner;
+
+	assert_ptr_equal(tcb, &f->tcb);
+	assert_false(f->destroyed);
+	assert_int_equal(tcb->service, CEE_TCP_SVC_APP);
+	assert_true(len > 0);
+	assert_true(f->rlen + len <= sizeof(f->rbuf));
+	memcpy(f->rbuf + f->rlen, data, len);
+	f->rlen += len;
+	f->nrecv++;
+	if (f->on_recv != NULL)
+		f->on_recv(f, data, len);
 }
 
 static void fake_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
@@ -200,7 +242,7 @@ static void check_lifecycle(const struct fake *f)
 	assert_true(f->destroyed);
 }
 
-static int setup(void **state)
+static struct fake *fake_new(void)
 {
 	struct fake *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
@@ -210,6 +252,7 @@ static int setup(void **state)
 	    .timer_set = fake_timer_set,
 	    .buf_alloc = fake_buf_alloc,
 	    .buf_free = fake_buf_free,
+	    .recv = fake_recv,
 	};
 	cee_tcp_cfg_default(&f->ctx.cfg);
 	f->ctx.ops = &f->ops;
@@ -219,20 +262,37 @@ static int setup(void **state)
 	f->now = T0;
 	f->p_seq = IRS;
 	f->p_wnd = 512; /* << 7 = 64 KiB */
-	*state = f;
+	return f;
+}
+
+static int setup(void **state)
+{
+	*state = fake_new();
 	return 0;
+}
+
+static void fake_end(struct fake *f)
+{
+	// every test ends with the connection gone: shut down what is still alive
+	f->on_event = NULL;
+	f->on_recv = NULL;
+	if (f->nevts > 0 && !f->destroyed)
+		cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_SHUTDOWN, f->now);
+	check_lifecycle(f);
+	assert_int_equal(f->bufs_live, 0);
+	if (f->destroyed) /* nothing written to the tcb after destroyed */
+		for (size_t i = 0; i < sizeof(f->tcb); i++)
+			assert_int_equal(((const uint8_t *)&f->tcb)[i], POISON);
+	free(f);
 }
 
 static int teardown(void **state)
 {
 	struct fake *f = *state;
 
-	// every test ends with the connection gone: shut down what is still alive
-	if (f->nevts > 0 && !f->destroyed)
-		cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_SHUTDOWN, f->now);
-	check_lifecycle(f);
-	assert_int_equal(f->bufs_live, 0);
-	free(f);
+	if (f->other != NULL)
+		fake_end(f->other);
+	fake_end(f);
 	return 0;
 }
 
@@ -1499,6 +1559,852 @@ static void test_rst_for(void **state)
 	assert_false(cee_tcp_rst_for(&s, &out));
 }
 
+/* Active open ---------------------------------------------------------------------------- */
+
+/* The peer's answer to our SYN: SYN-ACK (or SYN alone) with its ISN p_seq. */
+static void syn_in(struct fake *f, uint8_t flags, uint32_t ack, uint16_t mss, uint8_t wscale)
+{
+	struct cee_tcp_seg s = {
+	    .seq = f->p_seq,
+	    .ack = ack,
+	    .wnd = 65535,
+	    .flags = flags,
+	    .wscale = wscale,
+	    .mss = mss,
+	};
+	cee_tcp_input(&f->ctx, &f->tcb, &s, f->now);
+}
+
+static void assert_syn(const struct seg_rec *r, uint32_t iss)
+{
+	assert_int_equal(r->out.flags, CEE_TCP_SYN);
+	assert_int_equal(r->out.seq, iss);
+	assert_int_equal(r->out.ack, 0);
+	assert_int_equal(r->out.mss, 1460);
+	assert_int_equal(r->out.wscale, 7);
+	assert_int_equal(r->out.wnd, 65535 & ~127); /* unscaled, on our scale grid */
+	assert_int_equal(r->len, 0);
+}
+
+static const enum cee_evt_type no_handshake[] = {CEE_EVT_OPEN, CEE_EVT_CLOSED, CEE_EVT_DESTROYED};
+
+/*
+ * Fault: the SYN lacks its MSS/window-scale options or has wrong numbers, the
+ * SYN-ACK is not acked, established is not reported exactly once, or the
+ * peer's options and the SYN's RTT sample are not taken.
+ */
+static void test_connect_handshake(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
+	const enum cee_evt_type opened[] = {CEE_EVT_OPEN};
+	assert_types(f, opened, 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_syn(last(f), ISS);
+	assert_int_equal(f->timer_at, T0 + SEC); /* SYN retransmission (RFC 6298 2.1) */
+
+	f->now += 10 * MS;
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1000, 8);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	const enum cee_evt_type est[] = {CEE_EVT_OPEN, CEE_EVT_ESTABLISHED};
+	assert_types(f, est, 2);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(last(f)->out.wnd, 65535 >> 7); /* app: cfg.rcv_wnd, scaled */
+	assert_int_equal(last(f)->len, 0);
+	assert_int_equal(f->tcb.snd_mss, 1000);
+	assert_int_equal(f->tcb.snd_wscale, 8);
+	assert_int_equal(f->tcb.rcv_wscale, 7);
+	assert_int_equal(f->tcb.rto_ns, 200 * MS); /* 10 ms sample, clamped to rto_min */
+	assert_int_equal(f->timer_at, 0);
+
+	// our ACK was lost: the SYN-ACK again gets an ACK, not a second established
+	f->p_seq--;
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1000, 8);
+	f->p_seq++;
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(nevt(f, CEE_EVT_ESTABLISHED), 1);
+
+	// from here the passive-open code paths: data both ways
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "hi", 2, f->now), 2);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_memory_equal(last(f)->payload, "hi", 2);
+	peer(f, 0, "yo", 2);
+	assert_int_equal(f->rlen, 2);
+	assert_memory_equal(f->rbuf, "yo", 2);
+	assert_int_equal(last(f)->out.ack, IRS + 3);
+	assert_int_equal(f->tcb.bytes_in, 2);
+	assert_int_equal(f->tcb.bytes_out, 2);
+	assert_int_equal(f->bufs_live, 0); /* acked: buffer back */
+}
+
+/* Fault: window scaling used though the SYN-ACK did not agree, or MSS not 536 without option. */
+static void test_connect_no_options(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[3000];
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	struct cee_tcp_seg s = {.seq = IRS,
+				.ack = ISS + 1,
+				.wnd = 1000,
+				.flags = CEE_TCP_SYN | CEE_TCP_ACK,
+				.wscale = 0xff};
+	cee_tcp_input(&f->ctx, &f->tcb, &s, f->now);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(last(f)->out.wnd, 65535); /* unscaled */
+	assert_int_equal(f->tcb.snd_mss, 536);
+	assert_int_equal(f->tcb.snd_wscale, 0);
+	assert_int_equal(f->tcb.rcv_wscale, 0);
+	f->nsegs = 0;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 3000, f->now), 3000);
+	// the peer's window 1000, unscaled, in 536-byte pieces
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(f->segs[0].len, 536);
+	assert_int_equal(f->segs[1].len, 1000 - 536);
+}
+
+/* Fault: a lost SYN is never resent, resent without backoff, or retried forever. */
+static void test_connect_syn_retries(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.synack_retries = 3;
+	f->ctx.cfg.handshake_timeout_ns = 0;
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	uint64_t rto = SEC;
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(f->timer_at, f->now + rto);
+		fire(f);
+		assert_int_equal(f->nsegs, i + 2);
+		assert_syn(last(f), ISS);
+		rto *= 2; /* RFC 6298 5.5 */
+	}
+	assert_int_equal(f->timer_at, f->now + rto);
+	assert_int_equal(f->ctx.stats.retransmits, 3);
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 4); /* nothing synchronised: no RST */
+	assert_int_equal(f->ctx.stats.rst_out, 0);
+	assert_types(f, no_handshake, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_HANDSHAKE_TIMEOUT);
+}
+
+/* Fault: an unanswered active open outlives the handshake deadline. */
+static void test_connect_deadline(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.rto_initial_ns = 2 * SEC;
+	f->ctx.cfg.handshake_timeout_ns = 3 * SEC;
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	fire(f); /* SYN again; next RTO at +6 s, the deadline at +3 s comes first */
+	assert_int_equal(f->timer_at, T0 + 3 * SEC);
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 2);
+	assert_types(f, no_handshake, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_HANDSHAKE_TIMEOUT);
+}
+
+/* Fault: an RTT sample is taken from a retransmitted SYN (Karn). */
+static void test_connect_karn(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	fire(f);
+	f->now += 10 * MS;
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1460, 7);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->tcb.rto_ns, 2 * SEC); /* backed off, no sample */
+	assert_int_equal(f->tcb.srtt_us, 0);
+}
+
+/*
+ * Fault: a RST in SYN-SENT is believed without an acceptable ACK (blind reset),
+ * or one with an acceptable ACK is ignored or answered.
+ */
+static void test_syn_sent_rst(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	seg_in(f, CEE_TCP_RST, IRS, 0, 0, NULL, 0); /* no ACK */
+	assert_int_equal(f->ctx.stats.bad_rst, 1);
+	seg_in(f, CEE_TCP_RST | CEE_TCP_ACK, 0, ISS + 7, 0, NULL, 0); /* bad ACK */
+	assert_int_equal(f->ctx.stats.bad_ack, 1);
+	seg_in(f, CEE_TCP_RST | CEE_TCP_ACK, 0, ISS, 0, NULL, 0); /* ACK =< ISS */
+	assert_int_equal(f->ctx.stats.bad_ack, 2);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
+	assert_int_equal(f->nsegs, 1); /* no reply to any RST */
+	assert_int_equal(f->nevts, 1);
+
+	seg_in(f, CEE_TCP_RST | CEE_TCP_ACK, 0, ISS + 1, 0, NULL, 0); /* connection refused */
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 1);
+	assert_types(f, no_handshake, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_RST);
+	assert_int_equal(f->ctx.stats.rst_in, 4);
+	assert_int_equal(f->ctx.stats.rst_out, 0);
+}
+
+/* Fault: an ACK for something we never sent in SYN-SENT is not reset (RFC 9293 3.10.7.3). */
+static void test_syn_sent_bad_ack(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	seg_in(f, CEE_TCP_ACK, IRS, ISS, 512, NULL, 0); /* SEG.ACK =< ISS */
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST);
+	assert_int_equal(last(f)->out.seq, ISS);
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 2, 1460, 7); /* SEG.ACK > SND.NXT */
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST);
+	assert_int_equal(last(f)->out.seq, ISS + 2);
+	assert_int_equal(f->ctx.stats.bad_ack, 2);
+	// an acceptable ACK without SYN or RST: dropped, no answer
+	seg_in(f, CEE_TCP_ACK, IRS, ISS + 1, 512, "x", 1);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
+	assert_int_equal(f->nevts, 1);
+	assert_int_equal(f->rlen, 0);
+	// the real SYN-ACK still completes the handshake
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1460, 7);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+}
+
+/*
+ * Fault: a SYN crossing ours (simultaneous open) is reset or ignored, the
+ * SYN-ACK is wrong, open/established is reported twice, or the peer's SYN-ACK
+ * in SYN-RECEIVED is taken as an attack instead of completing the handshake.
+ */
+static void test_simultaneous_open(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	syn_in(f, CEE_TCP_SYN, 0, 1400, 6);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_RECEIVED);
+	assert_int_equal(f->nevts, 1);
+	assert_int_equal(f->nsegs, 2);
+	const struct seg_rec *s = last(f);
+	assert_int_equal(s->out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
+	assert_int_equal(s->out.seq, ISS);
+	assert_int_equal(s->out.ack, IRS + 1);
+	assert_int_equal(s->out.mss, 1460);
+	assert_int_equal(s->out.wscale, 7);
+	assert_int_equal(f->ctx.stats.retransmits, 0);
+	assert_int_equal(f->tcb.snd_mss, 1400);
+	assert_int_equal(f->tcb.snd_wscale, 6);
+
+	// the peer's SYN-ACK (same ISN, acks our SYN)
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1400, 6);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_types(f, (const enum cee_evt_type[]){CEE_EVT_OPEN, CEE_EVT_ESTABLISHED}, 2);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(f->ctx.stats.bad_syn, 0);
+	assert_int_equal(f->ctx.stats.challenge_acks, 0);
+	// its ACK of our SYN-ACK changes nothing
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(nevt(f, CEE_EVT_ESTABLISHED), 1);
+	peer(f, 0, "ab", 2);
+	assert_int_equal(f->rlen, 2);
+}
+
+/* Fault: a simultaneous open finished by a plain ACK never reports established. */
+static void test_simultaneous_open_ack(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	syn_in(f, CEE_TCP_SYN, 0, 1460, 7);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_RECEIVED);
+	peer(f, 0, "hey", 3);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(nevt(f, CEE_EVT_ESTABLISHED), 1);
+	assert_int_equal(f->rlen, 3);
+	assert_int_equal(last(f)->out.ack, IRS + 4);
+}
+
+/* Fault: a close in SYN-SENT sends a FIN or RST (nothing is synchronised) or loses events. */
+static void test_close_in_syn_sent(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 1); /* the SYN only */
+	assert_types(f, no_handshake, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+}
+
+/* Fault: an abort in SYN-SENT sends a RST or loses events. */
+static void test_abort_in_syn_sent(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_SHUTDOWN, f->now);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->ctx.stats.rst_out, 0);
+	assert_types(f, no_handshake, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_SHUTDOWN);
+}
+
+static void close_on_open(struct fake *f, enum cee_evt_type type)
+{
+	if (type == CEE_EVT_OPEN)
+		cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_ADMIN_KILL, f->now);
+	assert_false(f->destroyed); /* the tcb stays valid until the callback returns */
+}
+
+/* Fault: a close from inside the open callback sends the SYN anyway or frees the tcb under it. */
+static void test_close_in_open_callback(void **state)
+{
+	struct fake *f = *state;
+
+	f->on_event = close_on_open;
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 0);
+	assert_types(f, no_handshake, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ADMIN_KILL);
+}
+
+/* Client and server in memory ------------------------------------------------------------ */
+
+/* @p c becomes a client (ISS CISS) paired with a new server that answers SYNs with @p svc. */
+static struct fake *pair(struct fake *c, enum cee_tcp_service svc)
+{
+	struct fake *s = fake_new();
+
+	c->other = s;
+	s->other = c;
+	c->iss = CISS;
+	s->listen_svc = svc;
+	return s;
+}
+
+static struct cee_tcp_seg seg_of(const struct seg_rec *r)
+{
+	return (struct cee_tcp_seg){
+	    .seq = r->out.seq,
+	    .ack = r->out.ack,
+	    .wnd = r->out.wnd,
+	    .flags = r->out.flags,
+	    .wscale = r->out.wscale,
+	    .mss = r->out.mss,
+	    .data = r->payload,
+	    .len = r->len,
+	};
+}
+
+/* One segment from @p from arrives at @p to: its connection, its listener, or a RST. */
+static void wire(struct fake *from, struct fake *to, const struct cee_tcp_seg *s)
+{
+	if (to->nevts == 0 && s->flags == CEE_TCP_SYN) {
+		cee_tcp_accept(&to->ctx, &to->tcb, to->listen_svc, s, to->now);
+		return;
+	}
+	if (to->nevts == 0 || to->destroyed) {
+		struct cee_tcp_out out;
+		if (cee_tcp_rst_for(s, &out) && from->nevts > 0 && !from->destroyed) {
+			struct cee_tcp_seg r = {
+			    .seq = out.seq, .ack = out.ack, .flags = out.flags, .wscale = 0xff};
+			cee_tcp_input(&from->ctx, &from->tcb, &r, from->now);
+		}
+		return;
+	}
+	cee_tcp_input(&to->ctx, &to->tcb, s, to->now);
+}
+
+/* Deliver what both sides sent, in order, until neither sends more (a lossless wire). */
+static void pump(struct fake *a)
+{
+	struct fake *b = a->other;
+
+	for (unsigned round = 0;; round++) {
+		bool moved = false;
+		assert_true(round < 1000);
+		while (a->pumped < a->nsegs) {
+			struct cee_tcp_seg s = seg_of(&a->segs[a->pumped++]);
+			wire(a, b, &s);
+			moved = true;
+		}
+		while (b->pumped < b->nsegs) {
+			struct cee_tcp_seg s = seg_of(&b->segs[b->pumped++]);
+			wire(b, a, &s);
+			moved = true;
+		}
+		if (!moved)
+			return;
+	}
+}
+
+static void pair_time(struct fake *a, uint64_t now)
+{
+	a->now = a->other->now = now;
+}
+
+/* Connect @p c (app) to its paired server and echo "hello" through it. */
+static struct fake *pair_hello(struct fake *c, enum cee_tcp_service svc)
+{
+	struct fake *s = pair(c, svc);
+
+	cee_tcp_connect(&c->ctx, &c->tcb, CEE_TCP_SVC_APP, c->now);
+	pump(c);
+	assert_int_equal(c->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(s->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(s->tcb.iss, ISS);
+	assert_int_equal(s->tcb.irs, CISS);
+	assert_int_equal(c->tcb.irs, ISS);
+	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "hello", 5, c->now), 5);
+	pump(c);
+	assert_int_equal(c->rlen, 5);
+	assert_memory_equal(c->rbuf, "hello", 5);
+	return s;
+}
+
+/*
+ * Fault: the active opener cannot close first: its FIN is lost, it does not
+ * end in TIME-WAIT, or the server's close is not peer_fin.
+ */
+static void test_pair_client_fin_after_echo(void **state)
+{
+	struct fake *c = *state;
+	struct fake *s = pair_hello(c, CEE_TCP_SVC_ECHO);
+
+	cee_tcp_close(&c->ctx, &c->tcb, CEE_REASON_LOCAL_CLOSE, c->now);
+	pump(c);
+	assert_int_equal(c->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(closed_evt(c)->reason, CEE_REASON_LOCAL_CLOSE);
+	assert_types(s, full_life, 4);
+	assert_int_equal(closed_evt(s)->reason, CEE_REASON_PEER_FIN);
+	assert_int_equal(closed_evt(s)->bytes_in, 5);
+	assert_int_equal(closed_evt(s)->bytes_out, 5);
+	assert_int_equal(c->timer_at, c->now + c->ctx.cfg.time_wait_ns);
+	fire(c);
+	assert_types(c, full_life, 4);
+	assert_int_equal(closed_evt(c)->bytes_in, 5);
+	assert_int_equal(closed_evt(c)->bytes_out, 5);
+}
+
+/*
+ * Fault: echo-close does not close first after echoing, echoes bytes that
+ * came after its close, or leaves the server outside TIME-WAIT.
+ */
+static void test_pair_echo_close_server_fin_first(void **state)
+{
+	struct fake *c = *state;
+	struct fake *s = pair(c, CEE_TCP_SVC_ECHO_CLOSE);
+
+	cee_tcp_connect(&c->ctx, &c->tcb, CEE_TCP_SVC_APP, c->now);
+	pump(c);
+	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "hello", 5, c->now), 5);
+	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "world", 5, c->now), 5);
+	pump(c);
+	assert_int_equal(c->rlen, 5); /* only the first bytes come back */
+	assert_memory_equal(c->rbuf, "hello", 5);
+	assert_int_equal(s->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(closed_evt(s)->reason, CEE_REASON_LOCAL_CLOSE);
+	assert_int_equal(closed_evt(s)->bytes_in, 10);
+	assert_int_equal(closed_evt(s)->bytes_out, 5);
+	assert_types(c, full_life, 4);
+	assert_int_equal(closed_evt(c)->reason, CEE_REASON_PEER_FIN);
+	assert_int_equal(closed_evt(c)->bytes_in, 5);
+	assert_int_equal(closed_evt(c)->bytes_out, 10);
+	fire(s);
+	assert_types(s, full_life, 4);
+}
+
+/* Fault: a client abort does not reset the server, or reports the wrong reasons. */
+static void test_pair_client_rst(void **state)
+{
+	struct fake *c = *state;
+	struct fake *s = pair_hello(c, CEE_TCP_SVC_ECHO);
+
+	cee_tcp_abort(&c->ctx, &c->tcb, CEE_REASON_ADMIN_KILL, c->now);
+	assert_types(c, full_life, 4);
+	assert_int_equal(last(c)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	pump(c);
+	assert_types(s, full_life, 4);
+	assert_int_equal(closed_evt(s)->reason, CEE_REASON_PEER_RST);
+	assert_int_equal(closed_evt(c)->reason, CEE_REASON_ADMIN_KILL);
+}
+
+/* Fault: simultaneous open between two of our stacks stalls or reports established twice. */
+static void test_pair_simultaneous_open(void **state)
+{
+	struct fake *c = *state;
+	struct fake *s = pair(c, CEE_TCP_SVC_APP);
+
+	cee_tcp_connect(&c->ctx, &c->tcb, CEE_TCP_SVC_APP, c->now);
+	cee_tcp_connect(&s->ctx, &s->tcb, CEE_TCP_SVC_APP, s->now);
+	pump(c);
+	assert_int_equal(c->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(s->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(nevt(c, CEE_EVT_ESTABLISHED), 1);
+	assert_int_equal(nevt(s, CEE_EVT_ESTABLISHED), 1);
+	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "ping", 4, c->now), 4);
+	pump(c);
+	assert_int_equal(s->rlen, 4);
+	assert_memory_equal(s->rbuf, "ping", 4);
+	cee_tcp_close(&c->ctx, &c->tcb, CEE_REASON_LOCAL_CLOSE, c->now);
+	pump(c);
+	assert_types(s, full_life, 4);
+	assert_int_equal(c->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(c->ctx.stats.challenge_acks + s->ctx.stats.challenge_acks, 0);
+}
+
+/* Fault: recv loses, repeats or reorders bytes of a stream larger than one segment. */
+static void test_pair_recv_exact(void **state)
+{
+	struct fake *c = *state;
+	static uint8_t stream[10000];
+	uint32_t x = 777;
+
+	for (unsigned i = 0; i < sizeof(stream); i++) {
+		x = x * 1103515245u + 12345u;
+		stream[i] = (uint8_t)(x >> 16);
+	}
+	struct fake *s = pair(c, CEE_TCP_SVC_ECHO);
+	cee_tcp_connect(&c->ctx, &c->tcb, CEE_TCP_SVC_APP, c->now);
+	pump(c);
+	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, stream, sizeof(stream), c->now),
+			 (int)sizeof(stream));
+	pump(c);
+	assert_int_equal(c->rlen, sizeof(stream));
+	assert_memory_equal(c->rbuf, stream, sizeof(stream));
+	assert_true(c->nrecv >= sizeof(stream) / 1460);
+	assert_int_equal(c->tcb.bytes_in, sizeof(stream));
+	assert_int_equal(c->tcb.bytes_out, sizeof(stream));
+	assert_int_equal(s->tcb.bytes_in, sizeof(stream));
+	assert_int_equal(c->bufs_live, 0);
+	assert_int_equal(s->bufs_live, 0);
+	pair_time(c, c->now + SEC);
+	assert_int_equal(c->ctx.stats.retransmits + s->ctx.stats.retransmits, 0);
+}
+
+/* Send ----------------------------------------------------------------------------------- */
+
+/* A passively opened app connection whose peer's window is @p wnd (scaled by 7). */
+static void establish_app(struct fake *f, uint16_t wnd)
+{
+	establish_svc(f, CEE_TCP_SVC_APP);
+	f->p_wnd = wnd;
+	peer(f, 0, NULL, 0); /* window update */
+	f->nsegs = 0;
+}
+
+/* Fault: a full send buffer overflows, or refuses instead of taking what fits. */
+static void test_send_partial(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[5000];
+
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 13);
+	f->ctx.cfg.sndbuf = 4000;
+	establish_app(f, 0);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 5000, f->now), 4000);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf + 4000, 1000, f->now), 0);
+	assert_int_equal(f->nsegs, 0);	      /* zero window: nothing out yet */
+	assert_int_not_equal(f->timer_at, 0); /* persist timer */
+	assert_int_equal(f->tcb.bytes_out, 0);
+	assert_int_equal(f->bufs_live, 1);
+	f->p_wnd = 512;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 3);
+	uint32_t off = 0;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		assert_int_equal(f->segs[i].out.seq, ISS + 1 + off);
+		assert_memory_equal(f->segs[i].payload, buf + off, f->segs[i].len);
+		off += f->segs[i].len;
+	}
+	assert_int_equal(off, 4000);
+	assert_int_equal(f->tcb.bytes_out, 4000);
+	// acked part frees room for the rest
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 1460, 512, NULL, 0);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf + 4000, 1000, f->now), 1000);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->bufs_live, 0); /* empty and acked: back to the pool */
+	assert_int_equal(f->tcb.bytes_out, 5000);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 1, f->now), 1);
+	assert_int_equal(f->bufs_live, 1);
+}
+
+/* Fault: send accepted where it cannot be delivered, or buffer exhaustion not reported. */
+static void test_send_errors(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 1, f->now), -ENOTCONN);
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1460, 7);
+	f->p_seq++;
+	f->buf_fail = true;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 1, f->now), -ENOBUFS);
+	assert_int_equal(f->ctx.stats.no_sndbuf, 1);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 0, f->now), 0);
+	f->buf_fail = false;
+	// the peer's window closes: our data and then the FIN wait
+	f->p_wnd = 0;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "abc", 3, f->now), 3);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "d", 1, f->now), -ENOTCONN);
+	f->nsegs = 0;
+	f->p_wnd = 512;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_memory_equal(last(f)->payload, "abc", 3);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "d", 1, f->now), -ENOTCONN);
+}
+
+/* Fault: owner bytes get mixed into an echo stream (echo owns its send buffer). */
+static void test_send_echo_refused(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 1, f->now), -EINVAL);
+	assert_int_equal(f->nsegs, 0);
+	assert_int_equal(f->bufs_live, 0);
+}
+
+/* Fault: after the peer's FIN, bytes the owner still sends are lost or follow our FIN. */
+static void test_send_close_wait(void **state)
+{
+	struct fake *f = *state;
+
+	establish_app(f, 0);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "abc", 3, f->now), 3);
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_CLOSE_WAIT); /* our FIN waits for the data */
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "def", 3, f->now), 3);
+	f->nsegs = 0;
+	f->p_wnd = 512;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_memory_equal(last(f)->payload, "abcdef", 6);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_FIN);
+	assert_int_equal(closed_evt(f)->bytes_out, 6);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "g", 1, f->now), -ENOTCONN);
+	peer(f, 0, NULL, 0);
+	assert_types(f, full_life, 4);
+}
+
+/* Fault: recv sees out-of-order bytes (a gap), or in-order bytes are not all delivered. */
+static void test_app_out_of_order_dropped(void **state)
+{
+	struct fake *f = *state;
+
+	establish_svc(f, CEE_TCP_SVC_APP);
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
+	assert_int_equal(f->nrecv, 0);
+	assert_int_equal(f->ctx.stats.ooo_dropped, 1);
+	assert_int_equal(last(f)->out.ack, IRS + 1); /* duplicate ACK */
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abc", 3);
+	assert_int_equal(f->nrecv, 1);
+	assert_int_equal(f->rlen, 3);
+	assert_memory_equal(f->rbuf, "abc", 3);
+	assert_int_equal(last(f)->out.ack, IRS + 4); /* "def" was not kept */
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
+	assert_int_equal(f->rlen, 6);
+	assert_memory_equal(f->rbuf, "abcdef", 6);
+	assert_int_equal(f->tcb.bytes_in, 6);
+	assert_int_equal(f->bufs_live, 0);
+}
+
+/* Re-entrancy ---------------------------------------------------------------------------- */
+
+static void abort_on_recv(struct fake *f, const uint8_t *data, uint32_t len)
+{
+	(void)data;
+	(void)len;
+	cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_ADMIN_KILL, f->now);
+	assert_false(f->destroyed); /* the tcb stays valid until the callback returns */
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 1, f->now), -ENOTCONN);
+}
+
+/*
+ * Fault: an abort from inside recv destroys the tcb while input() still uses
+ * it, or input() goes on (takes the FIN, acks, calls back) after it.
+ */
+static void test_abort_in_recv(void **state)
+{
+	struct fake *f = *state;
+
+	establish_svc(f, CEE_TCP_SVC_APP);
+	f->on_recv = abort_on_recv;
+	peer(f, CEE_TCP_FIN, "hello", 5);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nrecv, 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->out.ack, IRS + 6); /* the data, not the FIN */
+	assert_types(f, full_life, 4);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ADMIN_KILL);
+	assert_int_equal(closed_evt(f)->bytes_in, 5);
+}
+
+static void abort_on_established(struct fake *f, enum cee_evt_type type)
+{
+	if (type != CEE_EVT_ESTABLISHED)
+		return;
+	cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_ADMIN_KILL, f->now);
+	assert_false(f->destroyed);
+}
+
+/* Fault: an abort from inside established (active open) sends the ACK or touches a freed tcb. */
+static void test_abort_in_established_active(void **state)
+{
+	struct fake *f = *state;
+
+	f->on_event = abort_on_established;
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1460, 7);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 2); /* SYN, RST: no ACK in between */
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_types(f, full_life, 4);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ADMIN_KILL);
+}
+
+/* Fault: data on the handshake's last ACK reaches recv after the owner aborted in established. */
+static void test_abort_in_established_passive(void **state)
+{
+	struct fake *f = *state;
+
+	f->on_event = abort_on_established;
+	syn_opts(f, CEE_TCP_SVC_APP, 1460, 7);
+	peer(f, CEE_TCP_PSH, "early", 5);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nrecv, 0);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(closed_evt(f)->bytes_in, 0);
+	assert_types(f, full_life, 4);
+}
+
+static void send_on_established(struct fake *f, enum cee_evt_type type)
+{
+	if (type == CEE_EVT_ESTABLISHED)
+		assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "ping", 4, f->now), 4);
+}
+
+/* Fault: bytes sent from inside established are lost, doubled, or sent before the handshake ACK. */
+static void test_send_in_established(void **state)
+{
+	struct fake *f = *state;
+
+	f->on_event = send_on_established;
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1460, 7);
+	assert_int_equal(f->nsegs, 2); /* the data carries the handshake's ACK */
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_memory_equal(last(f)->payload, "ping", 4);
+	assert_int_equal(f->tcb.bytes_out, 4);
+}
+
+static void reply_and_close(struct fake *f, const uint8_t *data, uint32_t len)
+{
+	assert_int_equal(len, 4);
+	assert_memory_equal(data, "ping", 4);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "pong", 4, f->now), 4);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	assert_int_equal(f->nsegs, 0); /* sent when recv returns */
+}
+
+/* Fault: a reply and close from inside recv go out in pieces, out of order, or not at all. */
+static void test_send_close_in_recv(void **state)
+{
+	struct fake *f = *state;
+
+	establish_svc(f, CEE_TCP_SVC_APP);
+	f->on_recv = reply_and_close;
+	peer(f, CEE_TCP_PSH, "ping", 4);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_int_equal(last(f)->out.ack, IRS + 5);
+	assert_memory_equal(last(f)->payload, "pong", 4);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	f->on_recv = NULL;
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+}
+
+static void abort_on_closed(struct fake *f, enum cee_evt_type type)
+{
+	if (type == CEE_EVT_CLOSED)
+		cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_ADMIN_KILL, f->now);
+}
+
+/* Fault: an abort from inside closed (reported mid-output) reports closed twice or frees early. */
+static void test_abort_in_closed_callback(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	f->on_event = abort_on_closed;
+	peer(f, CEE_TCP_FIN, NULL, 0); /* our FIN goes out: LAST-ACK, closed */
+	assert_true(f->destroyed);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(f->ctx.stats.rst_out, 0); /* none in LAST-ACK (RFC 9293 3.10.5) */
+	assert_types(f, full_life, 4);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_FIN);
+}
+
+static void abort_on_open(struct fake *f, enum cee_evt_type type)
+{
+	if (type == CEE_EVT_OPEN)
+		cee_tcp_abort(&f->ctx, &f->tcb, CEE_REASON_NO_RESOURCES, f->now);
+}
+
+/* Fault: an owner refusing a passive open from inside open still sends the SYN-ACK. */
+static void test_abort_in_open_callback(void **state)
+{
+	struct fake *f = *state;
+
+	f->on_event = abort_on_open;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	assert_true(f->destroyed);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_types(f, no_handshake, 3);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_NO_RESOURCES);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1555,6 +2461,35 @@ int main(void)
 	    T(test_close_twice_keeps_reason),
 	    T(test_retransmit_ack_beyond_resent),
 	    T(test_rst_for),
+	    T(test_connect_handshake),
+	    T(test_connect_no_options),
+	    T(test_connect_syn_retries),
+	    T(test_connect_deadline),
+	    T(test_connect_karn),
+	    T(test_syn_sent_rst),
+	    T(test_syn_sent_bad_ack),
+	    T(test_simultaneous_open),
+	    T(test_simultaneous_open_ack),
+	    T(test_close_in_syn_sent),
+	    T(test_abort_in_syn_sent),
+	    T(test_close_in_open_callback),
+	    T(test_pair_client_fin_after_echo),
+	    T(test_pair_echo_close_server_fin_first),
+	    T(test_pair_client_rst),
+	    T(test_pair_simultaneous_open),
+	    T(test_pair_recv_exact),
+	    T(test_send_partial),
+	    T(test_send_errors),
+	    T(test_send_echo_refused),
+	    T(test_send_close_wait),
+	    T(test_app_out_of_order_dropped),
+	    T(test_abort_in_recv),
+	    T(test_abort_in_established_active),
+	    T(test_abort_in_established_passive),
+	    T(test_send_in_established),
+	    T(test_send_close_in_recv),
+	    T(test_abort_in_closed_callback),
+	    T(test_abort_in_open_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
