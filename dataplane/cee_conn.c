@@ -193,3 +193,23 @@ void cee_conn_foreach(struct cee_conn_pool *p, void (*fn)(void *arg, struct cee_
 		}
 	}
 }
+
+struct cee_conn *cee_conn_next(struct cee_conn_pool *p, uint32_t *slot, uint32_t end)
+{
+	if (end > p->capacity)
+		end = p->capacity;
+	for (uint32_t s = *slot; s < end;) {
+		uint64_t bits = p->busy[s >> 6] >> (s & 63);
+		if (bits == 0) {
+			s = (s | 63) + 1; // rest of this word is free
+			continue;
+		}
+		s += (uint32_t)__builtin_ctzll(bits);
+		if (s >= end)
+			break;
+		*slot = s + 1;
+		return &p->slots[s];
+	}
+	*slot = end;
+	return NULL;
+}

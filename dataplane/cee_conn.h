@@ -67,6 +67,15 @@ uint32_t cee_conn_max(const struct cee_conn_pool *p);
 /** Bytes the pool allocated (slots, table, bitmap). */
 uint64_t cee_conn_pool_bytes(const struct cee_conn_pool *p);
 
+/**
+ * Resumable walk over the slots: @return the first live connection in a slot
+ * in [*@p slot, @p end) and set *@p slot just past it, or NULL with *@p slot =
+ * @p end when there is none (@p end is clamped to the capacity). A walk in
+ * bounded steps visits every connection that stays live throughout exactly
+ * once (slots never move).
+ */
+struct cee_conn *cee_conn_next(struct cee_conn_pool *p, uint32_t *slot, uint32_t end);
+
 /** Call @p fn for every live connection (it may free the one it is given). */
 void cee_conn_foreach(struct cee_conn_pool *p, void (*fn)(void *arg, struct cee_conn *c),
 		      void *arg);

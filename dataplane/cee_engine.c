@@ -14,6 +14,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "cee_ctl.h"
 #include "cee_engine.h"
 #include "cee_exporter.h"
 #include "cee_port.h"
@@ -30,6 +31,7 @@ struct cee_engine {
 	struct rte_ring **handoff; // nshards * nshards
 	struct cee_sink *sinks[CEE_MAX_SINKS];
 	struct cee_exporter *exporter;
+	struct cee_ctl *ctl; // queries and commands through the shards' mailboxes
 	bool started;
 };
 
@@ -42,6 +44,8 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->max_conns = 65536;
 	cee_tcp_cfg_default(&c->tcp);
 	c->tcp.sndbuf = 32768;
+	c->name = "cee";
+	c->ip_count = 1;
 }
 
 void cee_engine_usage(FILE *f, const char *prog)
@@ -50,7 +54,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"usage: %s [EAL options] -- --ip A.B.C.D/NN --listen tcp:PORT[:echo|discard]\n"
 		"          [--listen ...] --events SINK [--events SINK] [options]\n"
 		"  --ip A.B.C.D/NN          address the engine answers on (ARP, ICMP, TCP)\n"
-		"  --listen tcp:PORT[:SVC]  a TCP listener; SVC is echo (default) or discard\n"
+		"  --listen tcp:PORT[:SVC]  a TCP listener; SVC is echo (default), discard or\n"
+		"                           echo-close (echo the first data, then close first)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
@@ -62,6 +67,7 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --stats PATH             write counters as JSON at exit\n"
+		"  --ctl-socket PATH|none   command socket for cee-ctl (default <EAL runtime dir>/cee_ctl.sock)\n"
 		"Each worker lcore runs one shard; the main lcore runs the control thread.\n",
 		prog);
 }
@@ -103,6 +109,8 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 			service = CEE_TCP_SVC_ECHO;
 		else if (strcmp(svc, "discard") == 0)
 			service = CEE_TCP_SVC_DISCARD;
+		else if (strcmp(svc, "echo-close") == 0)
+			service = CEE_TCP_SVC_ECHO_CLOSE;
 		else
 			return -EINVAL;
 	}
@@ -139,7 +147,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 {
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
-		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_HELP,
+		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
+		O_HELP,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -155,6 +164,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"event-ring", required_argument, NULL, O_EVENT_RING},
 		{"poll-idle-us", required_argument, NULL, O_POLL_IDLE},
 		{"stats", required_argument, NULL, O_STATS},
+		{"ctl-socket", required_argument, NULL, O_CTL_SOCKET},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -217,6 +227,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			rc = parse_u64(optarg, 1000000, &v);
 			c->poll_idle_us = (uint32_t)v;
 			break;
+		case O_CTL_SOCKET:
+			c->ctl_socket = strcmp(optarg, "none") == 0 ? "" : optarg;
+			break;
 		case O_STATS:
 			c->stats_path = optarg;
 			break;
@@ -264,13 +277,25 @@ static bool port_used(const struct cee_engine_cfg *cfg, uint16_t port_id)
 	return cfg->port_mask == 0 || (port_id < 32 && (cfg->port_mask >> port_id) & 1);
 }
 
+struct cee_shard *cee_engine_shard(struct cee_engine *e, unsigned i)
+{
+	return i < e->nshards ? &e->shards[i] : NULL;
+}
+
 struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 {
-	unsigned nshards = rte_lcore_count() - 1;
-	if (nshards == 0 || nshards > CEE_MAX_SHARDS) {
+	unsigned workers = rte_lcore_count() - 1;
+	unsigned nshards = cfg->nshards ? cfg->nshards
+					: (workers > cfg->first_worker ? workers - cfg->first_worker : 0);
+	if (nshards == 0 || nshards > CEE_MAX_SHARDS || cfg->first_worker + nshards > workers) {
 		fprintf(stderr, "cee: need 1..%u worker lcores (one per shard) besides the main "
 				"lcore, have %u (use e.g. -l 0,1)\n",
-			CEE_MAX_SHARDS, nshards);
+			CEE_MAX_SHARDS, workers);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (cfg->ip_count == 0 || cfg->ip + (uint64_t)cfg->ip_count - 1 > UINT32_MAX) {
+		fprintf(stderr, "cee: bad address range\n");
 		errno = EINVAL;
 		return NULL;
 	}
@@ -295,8 +320,11 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	e->nports = nports;
 	(void)cee_clock_ns(); // fix the clock origin before any lcore runs
 
-	unsigned nmbufs = nshards * nports * 2048 + nshards * 8192 + 4096;
-	e->mp = rte_pktmbuf_pool_create("cee_mbufs", nmbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	unsigned nmbufs = cfg->nmbufs ? cfg->nmbufs
+				      : nshards * nports * 2048 + nshards * 8192 + 4096;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	snprintf(name, sizeof(name), "%s_mbufs", cfg->name);
+	e->mp = rte_pktmbuf_pool_create(name, nmbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					(int)rte_socket_id());
 	if (e->mp == NULL) {
 		fprintf(stderr, "cee: mbuf pool of %u: %s\n", nmbufs, rte_strerror(rte_errno));
@@ -335,9 +363,9 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		for (unsigned j = 0; j < nshards; j++) {
 			if (i == j)
 				continue;
-			char name[RTE_RING_NAMESIZE];
-			snprintf(name, sizeof(name), "cee_ho_%u_%u", i, j);
-			struct rte_ring *r = rte_ring_create(name, CEE_HANDOFF_RING, SOCKET_ID_ANY,
+			char rname[RTE_RING_NAMESIZE];
+			snprintf(rname, sizeof(rname), "%s_ho_%u_%u", cfg->name, i, j);
+			struct rte_ring *r = rte_ring_create(rname, CEE_HANDOFF_RING, SOCKET_ID_ANY,
 							     RING_F_SP_ENQ | RING_F_SC_DEQ);
 			if (r == NULL)
 				goto fail_nomem;
@@ -352,8 +380,23 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 			goto fail;
 		}
 	}
-	e->exporter = cee_exporter_create(rings, nshards, e->sinks, cfg->nsinks);
-	if (e->exporter == NULL)
+	if (!cfg->no_events) {
+		e->exporter = cee_exporter_create(rings, nshards, e->sinks, cfg->nsinks);
+		if (e->exporter == NULL)
+			goto fail;
+	}
+	struct cee_mbox *mbox[CEE_MAX_SHARDS];
+	for (unsigned i = 0; i < nshards; i++)
+		mbox[i] = &e->shards[i].mbox;
+	e->ctl = cee_ctl_create(&(struct cee_ctl_cfg){
+		.name = cfg->name,
+		.sock_path = cfg->ctl_socket,
+		.nshards = nshards,
+		.mbox = mbox,
+		.max_conns_per_shard = cee_conn_max(e->shards[0].pool),
+		.telemetry = true,
+	});
+	if (e->ctl == NULL)
 		goto fail;
 	return e;
 
@@ -369,9 +412,13 @@ fail: {
 
 int cee_engine_start(struct cee_engine *e)
 {
-	unsigned lcore, i = 0;
+	unsigned lcore, i = 0, w = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
+		if (w++ < e->cfg.first_worker)
+			continue;
+		if (i == e->nshards)
+			break;
 		e->shards[i].lcore = lcore;
 		int rc = rte_eal_remote_launch(cee_shard_main, &e->shards[i], lcore);
 		if (rc < 0)
@@ -384,12 +431,24 @@ int cee_engine_start(struct cee_engine *e)
 
 int cee_engine_export(struct cee_engine *e)
 {
-	return cee_exporter_poll(e->exporter, 4096);
+	return e->exporter ? cee_exporter_poll(e->exporter, 4096) : 0;
+}
+
+int cee_engine_poll(struct cee_engine *e)
+{
+	int n = cee_engine_export(e);
+	if (n == 0 && e->exporter)
+		(void)cee_exporter_flush(e->exporter);
+	if (n >= 0)
+		n += cee_ctl_poll(e->ctl); // command socket, drain
+	return n;
 }
 
 static bool rings_empty(struct cee_engine *e)
 {
 	for (unsigned i = 0; i < e->nshards; i++) {
+		if (e->shards[i].evring == NULL)
+			continue;
 		struct cee_evring_stats st;
 		cee_evring_stats(e->shards[i].evring, &st);
 		if (st.used)
@@ -400,19 +459,26 @@ static bool rings_empty(struct cee_engine *e)
 
 int cee_engine_run(struct cee_engine *e, volatile bool *stop)
 {
-	int err = 0;
-	while (!*stop) {
-		int n = cee_engine_export(e);
+	while (!*stop && !cee_ctl_drained(e->ctl)) {
+		int n = cee_engine_poll(e);
 		if (n < 0) {
 			fprintf(stderr, "cee: event sink failed: %s; shutting down\n", strerror(-n));
-			err = n;
-			break;
+			(void)cee_engine_shutdown(e);
+			return n;
 		}
-		if (n == 0) {
-			(void)cee_exporter_flush(e->exporter);
+		if (n == 0)
 			usleep(200);
-		}
 	}
+	if (cee_ctl_drained(e->ctl))
+		fprintf(stderr, "cee: drained: no connection left; stopping\n");
+	return cee_engine_shutdown(e);
+}
+
+int cee_engine_shutdown(struct cee_engine *e)
+{
+	int err = 0;
+	if (!e->started)
+		return 0;
 	// Shutdown: every shard closes its connections (reason shutdown)
 	// and reports done; keep exporting meanwhile so that no shard waits.
 	for (unsigned i = 0; i < e->nshards; i++)
@@ -429,9 +495,10 @@ int cee_engine_run(struct cee_engine *e, volatile bool *stop)
 		if (n == 0)
 			usleep(100);
 	}
-	rte_eal_mp_wait_lcore();
+	for (unsigned i = 0; i < e->nshards; i++)
+		rte_eal_wait_lcore(e->shards[i].lcore);
 	e->started = false;
-	int rc = cee_exporter_flush(e->exporter);
+	int rc = e->exporter ? cee_exporter_flush(e->exporter) : 0;
 	return err ? err : rc;
 }
 
@@ -473,10 +540,12 @@ static void sum_shard(struct stat_sum *t, const struct cee_shard *s)
 	t->tcp.ooo_dropped += a->ooo_dropped;
 	t->tcp.no_sndbuf += a->no_sndbuf;
 	t->tcp.zero_window_probes += a->zero_window_probes;
-	struct cee_evring_stats st;
-	cee_evring_stats(s->evring, &st);
-	t->events += st.pushed;
-	t->ring_refused += st.refused;
+	if (s->evring != NULL) {
+		struct cee_evring_stats st;
+		cee_evring_stats(s->evring, &st);
+		t->events += st.pushed;
+		t->ring_refused += st.refused;
+	}
 }
 
 static void print_sum(FILE *f, const struct stat_sum *t)
@@ -523,7 +592,7 @@ void cee_engine_stats_json(struct cee_engine *e, FILE *f)
 	fprintf(f, "],\"total\":{");
 	print_sum(f, &total);
 	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}}\n",
-		cee_exporter_exported(e->exporter),
+		e->exporter ? cee_exporter_exported(e->exporter) : 0,
 		e->nshards ? cee_conn_pool_bytes(e->shards[0].pool) * e->nshards : 0);
 }
 
@@ -534,8 +603,10 @@ void cee_engine_destroy(struct cee_engine *e)
 	if (e->started) {
 		for (unsigned i = 0; i < e->nshards; i++)
 			atomic_store(&e->shards[i].stop, true);
-		rte_eal_mp_wait_lcore();
+		for (unsigned i = 0; i < e->nshards; i++)
+			rte_eal_wait_lcore(e->shards[i].lcore);
 	}
+	cee_ctl_destroy(e->ctl); // before the shards' mailboxes go
 	if (e->exporter)
 		cee_exporter_destroy(e->exporter);
 	for (unsigned k = 0; k < CEE_MAX_SINKS; k++)

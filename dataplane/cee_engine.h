@@ -17,6 +17,28 @@
 #define CEE_MAX_SINKS 4
 #define CEE_MAX_PORTS 4
 
+struct cee_shard;
+struct cee_conn;
+
+/**
+ * Application hooks: a program embedding the engine (cee-bench's traffic
+ * generator) drives connections of the APP service through these. All run
+ * on the shard's lcore; the connection may be closed or aborted from inside
+ * them (cee_shard_close/abort), except from destroyed.
+ */
+struct cee_app_ops {
+	/** Once per poll iteration, after rx and before timers: open connections here. */
+	void (*poll)(void *arg, struct cee_shard *s);
+	void (*established)(void *arg, struct cee_shard *s, struct cee_conn *c);
+	/** In-order payload of an APP connection. */
+	void (*recv)(void *arg, struct cee_shard *s, struct cee_conn *c, const uint8_t *data,
+		     uint32_t len);
+	/** The closed lifecycle step (reason in c->tcb.close_reason). */
+	void (*closed)(void *arg, struct cee_shard *s, struct cee_conn *c);
+	/** Last call for @p c: its slot is freed when this returns. */
+	void (*destroyed)(void *arg, struct cee_shard *s, struct cee_conn *c);
+};
+
 struct cee_listener {
 	uint16_t port;   /**< host order */
 	uint8_t service; /**< enum cee_tcp_service */
@@ -37,6 +59,19 @@ struct cee_engine_cfg {
 	const char *stats_path; /**< write final stats JSON here at exit */
 	uint32_t port_mask;     /**< ethdev ports to use (bit per port id); 0 = all */
 	struct cee_tcp_cfg tcp;
+
+	/* Embedding (defaults suit cee-engine). */
+	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */
+	unsigned nshards;       /**< shards; 0 = one per worker lcore from first_worker on */
+	unsigned first_worker;  /**< index of the first worker lcore (in RTE_LCORE_FOREACH_WORKER order) */
+	uint32_t ip_count;      /**< addresses ip .. ip + ip_count - 1 are ours (default 1) */
+	uint32_t gateway;       /**< next hop for off-link destinations of active opens; 0 = none */
+	uint32_t nmbufs;        /**< packet buffers in the engine's pool; 0 = sized from shards and ports */
+	bool no_events;         /**< no event rings or sinks: lifecycle only reaches the app hooks */
+	const struct cee_app_ops *app; /**< NULL: none */
+	void *app_arg;
+	/** Command socket (docs/control.md): NULL = <EAL runtime dir>/<name>_ctl.sock, "" = none. */
+	const char *ctl_socket;
 };
 
 void cee_engine_cfg_default(struct cee_engine_cfg *c);
@@ -65,6 +100,20 @@ int cee_engine_start(struct cee_engine *e);
 int cee_engine_run(struct cee_engine *e, volatile bool *stop);
 /** One export pass (for embedders and tests that drive the control side). @return events or -errno. */
 int cee_engine_export(struct cee_engine *e);
+/**
+ * One control-loop iteration for embedders that run their own loop instead
+ * of cee_engine_run(): export events and do the periodic control work.
+ * @return work done (0 = idle), or -errno when a sink failed.
+ */
+int cee_engine_poll(struct cee_engine *e);
+/**
+ * Stop the shards (every connection closed with reason `shutdown`), export
+ * every remaining event, wait for the lcores and flush the sinks.
+ * @return 0, or -errno when a sink failed.
+ */
+int cee_engine_shutdown(struct cee_engine *e);
+/** Shard @p i (for embedders: counters, cee_shard_connect()). */
+struct cee_shard *cee_engine_shard(struct cee_engine *e, unsigned i);
 /** Write the stats JSON object to @p f. */
 void cee_engine_stats_json(struct cee_engine *e, FILE *f);
 void cee_engine_destroy(struct cee_engine *e);

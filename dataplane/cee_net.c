@@ -27,10 +27,16 @@ static inline int drop(struct cee_pkt *p, enum cee_drop cause)
 }
 
 // Bad source addresses (RFC 1122 3.2.1.3, RFC 1812 5.3.7): never answer them.
-static bool bad_src(uint32_t ip, uint32_t our_ip)
+static bool ours(uint32_t ip, uint32_t our_ip, uint32_t ip_count)
+{
+	return ip - our_ip < ip_count;
+}
+
+static bool bad_src(uint32_t ip, uint32_t our_ip, uint32_t ip_count)
 {
 	uint8_t top = (uint8_t)(ip >> 24);
-	return ip == 0 || ip == 0xffffffffu || top == 127 || top >= 224 || ip == our_ip;
+	return ip == 0 || ip == 0xffffffffu || top == 127 || top >= 224 ||
+	       ours(ip, our_ip, ip_count);
 }
 
 // TCP options (RFC 9293 3.1, RFC 7323 2.2). @return false if malformed.
@@ -128,7 +134,7 @@ static int parse_tcp(const struct rte_ipv4_hdr *ip, unsigned ihl, unsigned tot, 
 	return 0;
 }
 
-static int parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p)
+static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct cee_pkt *p)
 {
 	uint32_t len = rte_pktmbuf_data_len(m);
 	if (len < sizeof(struct rte_ether_hdr) || m->nb_segs != 1)
@@ -172,9 +178,9 @@ static int parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p)
 		return drop(p, CEE_DROP_IP_FRAGMENT);
 	p->src_ip = rte_be_to_cpu_32(ip->src_addr);
 	p->dst_ip = rte_be_to_cpu_32(ip->dst_addr);
-	if (p->dst_ip != our_ip)
+	if (!ours(p->dst_ip, our_ip, ip_count))
 		return drop(p, CEE_DROP_NOT_FOR_US);
-	if (bad_src(p->src_ip, our_ip))
+	if (bad_src(p->src_ip, our_ip, ip_count))
 		return drop(p, CEE_DROP_BAD_IP_ADDR);
 
 	switch (ip->next_proto_id) {
@@ -194,9 +200,9 @@ static int parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p)
 	}
 }
 
-void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p)
+void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct cee_pkt *p)
 {
-	(void)parse(m, our_ip, p);
+	(void)parse(m, our_ip, ip_count, p);
 }
 
 struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_addr *a,
@@ -267,15 +273,62 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
 	return m;
 }
 
-int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, uint32_t our_ip)
+int cee_net_arp_info(const struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count,
+		     struct cee_arp_info *ai)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	const struct rte_arp_hdr *a = (const void *)(eth + 1);
+	ai->op = rte_be_to_cpu_16(a->arp_opcode);
+	ai->sip = rte_be_to_cpu_32(a->arp_data.arp_sip);
+	ai->tip = rte_be_to_cpu_32(a->arp_data.arp_tip);
+	rte_ether_addr_copy(&a->arp_data.arp_sha, &ai->sha);
+	if (ai->op != RTE_ARP_OP_REQUEST && ai->op != RTE_ARP_OP_REPLY)
+		return -EINVAL;
+	if (bad_src(ai->sip, our_ip, ip_count) || !rte_is_unicast_ether_addr(&ai->sha) ||
+	    rte_is_zero_ether_addr(&ai->sha))
+		return -EINVAL;
+	return 0;
+}
+
+struct rte_mbuf *cee_net_build_arp_request(struct rte_mempool *mp,
+					   const struct rte_ether_addr *our_mac, uint32_t our_ip,
+					   uint32_t target_ip)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+	if (m == NULL)
+		return NULL;
+	struct rte_ether_hdr *eth =
+		(void *)rte_pktmbuf_append(m, sizeof(*eth) + sizeof(struct rte_arp_hdr));
+	if (eth == NULL) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	memset(&eth->dst_addr, 0xff, sizeof(eth->dst_addr));
+	rte_ether_addr_copy(our_mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	struct rte_arp_hdr *a = (void *)(eth + 1);
+	a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	a->arp_hlen = RTE_ETHER_ADDR_LEN;
+	a->arp_plen = 4;
+	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	rte_ether_addr_copy(our_mac, &a->arp_data.arp_sha);
+	a->arp_data.arp_sip = rte_cpu_to_be_32(our_ip);
+	memset(&a->arp_data.arp_tha, 0, sizeof(a->arp_data.arp_tha));
+	a->arp_data.arp_tip = rte_cpu_to_be_32(target_ip);
+	return m;
+}
+
+int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, uint32_t our_ip,
+		      uint32_t ip_count)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_arp_hdr *a = (void *)(eth + 1);
-	if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) ||
-	    a->arp_data.arp_tip != rte_cpu_to_be_32(our_ip))
+	uint32_t tip = rte_be_to_cpu_32(a->arp_data.arp_tip);
+	if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) || !ours(tip, our_ip, ip_count))
 		return -EINVAL;
 	uint32_t sip = a->arp_data.arp_sip;
-	if (bad_src(rte_be_to_cpu_32(sip), our_ip))
+	if (bad_src(rte_be_to_cpu_32(sip), our_ip, ip_count))
 		return -EINVAL;
 	struct rte_ether_addr peer = a->arp_data.arp_sha;
 	rte_ether_addr_copy(&peer, &eth->dst_addr);
@@ -284,7 +337,7 @@ int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, 
 	a->arp_data.arp_tha = peer;
 	a->arp_data.arp_tip = sip;
 	rte_ether_addr_copy(our_mac, &a->arp_data.arp_sha);
-	a->arp_data.arp_sip = rte_cpu_to_be_32(our_ip);
+	a->arp_data.arp_sip = rte_cpu_to_be_32(tip);
 	return 0;
 }
 

@@ -66,7 +66,7 @@ struct cee_pkt {
  * lengths, header fields, TCP options, flag combinations) for local
  * address @p our_ip (host order).
  */
-void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, struct cee_pkt *p);
+void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct cee_pkt *p);
 
 /** Where a built segment goes. */
 struct cee_net_addr {
@@ -84,10 +84,32 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
 				   const struct cee_tcp_out *out);
 
 /**
- * Turn an ARP request for @p our_ip in @p m into the reply, in place.
+ * Turn an ARP request for one of our addresses (@p our_ip .. + @p ip_count - 1)
+ * in @p m into the reply, in place.
  * @return 0, or -EINVAL when @p m is not a request for us (caller drops it).
  */
-int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, uint32_t our_ip);
+int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, uint32_t our_ip,
+		      uint32_t ip_count);
+
+/** The fields of an ARP packet (host order) that the resolver learns from. */
+struct cee_arp_info {
+	uint16_t op; /**< RTE_ARP_OP_REQUEST or _REPLY */
+	uint32_t sip, tip;
+	struct rte_ether_addr sha;
+};
+
+/**
+ * Read the ARP packet in @p m (already validated by cee_net_parse()).
+ * @return 0, or -EINVAL for an opcode other than request/reply or a sender
+ * that must not be learned (ours, broadcast, multicast, zero MAC).
+ */
+int cee_net_arp_info(const struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count,
+		     struct cee_arp_info *ai);
+
+/** A broadcast ARP request for @p target_ip from @p our_ip. @return the mbuf or NULL. */
+struct rte_mbuf *cee_net_build_arp_request(struct rte_mempool *mp,
+					   const struct rte_ether_addr *our_mac, uint32_t our_ip,
+					   uint32_t target_ip);
 
 /** Turn an ICMP echo request in @p m into the reply, in place. @return 0 or -EINVAL. */
 int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct cee_pkt *p);

@@ -89,5 +89,15 @@ int cee_port_setup(uint16_t port_id, unsigned nshards, struct rte_mempool *mp,
 		rss = false; // software hand-off still delivers every flow to its owner
 	info->rss = rss;
 	rte_eth_macaddr_get(port_id, &info->mac);
+	if (rte_is_zero_ether_addr(&info->mac)) {
+		// Some virtual ports (net_ring) have no address; ARP cannot
+		// learn a zero MAC, so use a locally administered one derived
+		// from the port id, in the port if it accepts it, else in our
+		// frames only.
+		struct rte_ether_addr mac = {{0x02, 0xce, 0xe0, 0x00, (uint8_t)(port_id >> 8),
+					      (uint8_t)port_id}};
+		(void)rte_eth_dev_default_mac_addr_set(port_id, &mac);
+		info->mac = mac;
+	}
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_jhash.h>
@@ -14,6 +15,7 @@
 #include <rte_malloc.h>
 #include <rte_random.h>
 
+#include "cee_ctl.h"
 #include "cee_flow.h"
 #include "cee_shard.h"
 
@@ -66,10 +68,103 @@ static void tx_flush(struct cee_shard *s)
 		tx_flush_port(s, pi);
 }
 
+/* ---- neighbours ----------------------------------------------------------- */
+
+#define ARP_TICK_NS 1000000 // resolver housekeeping every millisecond
+#define ARP_TICK_BUDGET 64
+
+static uint32_t next_hop(const struct cee_shard *s, uint32_t dst_ip)
+{
+	uint32_t mask = s->cfg->prefix_len ? ~UINT32_C(0) << (32 - s->cfg->prefix_len) : 0;
+	if (((dst_ip ^ s->cfg->ip) & mask) == 0)
+		return dst_ip;
+	return s->cfg->gateway; // 0: no route
+}
+
+static void arp_request(struct cee_shard *s, unsigned pi, uint32_t ip)
+{
+	struct rte_mbuf *m = cee_net_build_arp_request(s->mp, &s->ports[pi].mac, s->cfg->ip, ip);
+	if (m == NULL) {
+		s->stats.drops[CEE_DROP_NO_MBUF]++;
+		return;
+	}
+	tx_enqueue(s, pi, m);
+}
+
+static void arp_request_cb(void *arg, uint32_t ip)
+{
+	arp_request(arg, 0, ip);
+}
+
+static void arp_drop_cb(void *arg, void *frame)
+{
+	(void)arg;
+	rte_pktmbuf_free(frame);
+}
+
+static void set_dst_mac(struct rte_mbuf *m, const uint8_t mac[6])
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	memcpy(eth->dst_addr.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+}
+
+/*
+ * Send an IPv4 frame whose destination MAC is not known yet: resolve the
+ * next hop of @p dst_ip; the frame waits in the resolver when the answer is
+ * pending. @p cache (may be NULL) receives the MAC once known.
+ */
+static void tx_resolve(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, uint32_t dst_ip,
+		       uint8_t cache[6])
+{
+	uint32_t nh = next_hop(s, dst_ip);
+	if (nh == 0) {
+		s->stats.no_route++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	uint8_t mac[6];
+	bool req;
+	m->port = (uint16_t)pi; // where it goes once resolved
+	switch (cee_arp_resolve(s->arp, nh, s->now_ns, mac, m, &req)) {
+	case CEE_ARP_OK:
+		set_dst_mac(m, mac);
+		if (cache)
+			memcpy(cache, mac, 6);
+		tx_enqueue(s, pi, m);
+		break;
+	case CEE_ARP_QUEUED:
+		break;
+	case CEE_ARP_DROP: // counted by the resolver
+		rte_pktmbuf_free(m);
+		break;
+	}
+	if (req)
+		arp_request(s, pi, nh);
+}
+
+static bool mac_known(const uint8_t mac[6])
+{
+	return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) != 0;
+}
+
 /* ---- events --------------------------------------------------------------- */
+
+// Reserve event room for a new connection's whole lifecycle.
+static bool reserve_events(struct cee_shard *s)
+{
+	return s->evring == NULL || cee_evring_reserve(s->evring, s->evt_per_conn) == 0;
+}
+
+static void unreserve_events(struct cee_shard *s, uint32_t n)
+{
+	if (s->evring != NULL && n)
+		cee_evring_unreserve(s->evring, n);
+}
 
 static void emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type)
 {
+	if (s->evring == NULL) // an engine without events (cee-bench's generator)
+		return;
 	struct cee_event e = {
 		.conn = c->id,
 		.ts_ns = s->now_ns,
@@ -114,6 +209,10 @@ static void tcp_output(void *owner, struct cee_tcb *tcb, const struct cee_tcp_ou
 		s->stats.drops[CEE_DROP_NO_MBUF]++;
 		return;
 	}
+	if (unlikely(!mac_known(c->peer_mac))) { // active open: next hop not resolved yet
+		tx_resolve(s, c->port_id, m, c->remote_ip, c->peer_mac);
+		return;
+	}
 	tx_enqueue(s, c->port_id, m);
 }
 
@@ -122,13 +221,32 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	struct cee_shard *s = owner;
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
 	emit(s, c, type);
-	if (type == CEE_EVT_OPEN)
+	cee_mbox_lifecycle(&s->mbox, s->pool, c, type); // before a destroyed slot is freed
+	const struct cee_app_ops *app = s->cfg->app;
+	switch (type) {
+	case CEE_EVT_OPEN:
 		s->stats.opened++;
-	if (type != CEE_EVT_DESTROYED)
 		return;
+	case CEE_EVT_ESTABLISHED:
+		if (app && app->established)
+			app->established(s->cfg->app_arg, s, c);
+		return;
+	case CEE_EVT_CLOSED:
+		if (app && app->closed)
+			app->closed(s->cfg->app_arg, s, c);
+		return;
+	case CEE_EVT_TLS_UP:
+	case CEE_EVT_WS_UP:
+	case CEE_EVT__COUNT:
+		return;
+	case CEE_EVT_DESTROYED:
+		break;
+	}
+	if (app && app->destroyed)
+		app->destroyed(s->cfg->app_arg, s, c);
 	// Terminal: give back the credits for events it never needed
 	// (e.g. established for a handshake that timed out), then the slot.
-	cee_evring_unreserve(s->evring, c->reserved);
+	unreserve_events(s, c->reserved);
 	cee_timer_cancel(s->wheel, &c->timer);
 	cee_conn_free(s->pool, c);
 	s->stats.destroyed++;
@@ -142,6 +260,14 @@ static void tcp_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
 		cee_timer_cancel(s->wheel, &c->timer);
 	else
 		cee_timer_arm(s->wheel, &c->timer, at_ns);
+}
+
+static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint32_t len)
+{
+	struct cee_shard *s = owner;
+	const struct cee_app_ops *app = s->cfg->app;
+	if (app && app->recv)
+		app->recv(s->cfg->app_arg, s, cee_conn_of_tcb(tcb), data, len);
 }
 
 static void *tcp_buf_alloc(void *owner)
@@ -173,6 +299,7 @@ static const struct cee_tcp_ops shard_tcp_ops = {
 	.timer_set = tcp_timer_set,
 	.buf_alloc = tcp_buf_alloc,
 	.buf_free = tcp_buf_free,
+	.recv = tcp_recv,
 };
 
 /* ---- rx ------------------------------------------------------------------- */
@@ -218,7 +345,13 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		reply_rst(s, pi, p);
 		return;
 	}
-	if (cee_evring_reserve(s->evring, s->evt_per_conn) < 0) {
+	if (s->mbox.draining) { // cee-ctl drain: no new connections
+		s->mbox.stats.drain_refused++;
+		s->stats.refused++;
+		reply_rst(s, pi, p);
+		return;
+	}
+	if (!reserve_events(s)) {
 		s->stats.refused++;
 		reply_rst(s, pi, p);
 		return;
@@ -226,7 +359,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 	struct cee_conn *c =
 		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport, hash);
 	if (c == NULL) {
-		cee_evring_unreserve(s->evring, s->evt_per_conn);
+		unreserve_events(s, s->evt_per_conn);
 		s->stats.refused++;
 		reply_rst(s, pi, p);
 		return;
@@ -269,23 +402,67 @@ static unsigned port_index(const struct cee_shard *s, uint16_t port_id)
 	return 0;
 }
 
+/*
+ * ARP (RFC 826): learn the sender (create an entry only when it asks for one
+ * of our addresses), release frames waiting for it, answer requests for us.
+ * Every shard keeps its own neighbour table, so the shard that receives an
+ * ARP packet passes a copy to the others. @return true when @p m was reused.
+ */
+static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool owned)
+{
+	struct cee_arp_info ai;
+	if (cee_net_arp_info(m, s->cfg->ip, s->cfg->ip_count, &ai) < 0) {
+		s->stats.drops[CEE_DROP_BAD_ARP]++;
+		return false;
+	}
+	if (!owned)
+		for (unsigned j = 0; j < s->nshards; j++) {
+			if (j == s->id)
+				continue;
+			struct rte_mbuf *copy = rte_pktmbuf_copy(m, s->mp, 0, UINT32_MAX);
+			if (copy == NULL) {
+				s->stats.drops[CEE_DROP_NO_MBUF]++;
+				continue;
+			}
+			copy->port = m->port;
+			if (rte_ring_sp_enqueue(s->handoff[j], copy) < 0) {
+				s->stats.drops[CEE_DROP_HANDOFF_FULL]++;
+				rte_pktmbuf_free(copy);
+			}
+		}
+	bool for_us = ai.tip - s->cfg->ip < s->cfg->ip_count;
+	void *ready[CEE_ARP_QUEUE];
+	unsigned n = cee_arp_input(s->arp, ai.sip, ai.sha.addr_bytes,
+				   for_us && ai.op == RTE_ARP_OP_REQUEST, s->now_ns, ready);
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *f = ready[i];
+		set_dst_mac(f, ai.sha.addr_bytes);
+		tx_enqueue(s, f->port, f);
+	}
+	if (!owned && ai.op == RTE_ARP_OP_REQUEST && for_us &&
+	    cee_net_arp_reply(m, &s->ports[pi].mac, s->cfg->ip, s->cfg->ip_count) == 0) {
+		s->stats.arp_replies++;
+		tx_enqueue(s, pi, m);
+		return true;
+	}
+	if (!for_us && ai.op == RTE_ARP_OP_REQUEST)
+		s->stats.drops[CEE_DROP_NOT_FOR_US]++;
+	return false;
+}
+
 // @p owned: the packet came over a hand-off ring, so it is ours.
 static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned)
 {
 	unsigned pi = port_index(s, m->port);
 	struct cee_pkt p;
-	cee_net_parse(m, s->cfg->ip, &p);
+	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, &p);
 	switch ((enum cee_pkt_kind)p.kind) {
 	case CEE_PKT_DROP:
 		s->stats.drops[p.cause]++;
 		break;
 	case CEE_PKT_ARP:
-		if (cee_net_arp_reply(m, &s->ports[pi].mac, s->cfg->ip) == 0) {
-			s->stats.arp_replies++;
-			tx_enqueue(s, pi, m);
+		if (arp_rx(s, pi, m, owned))
 			return;
-		}
-		s->stats.drops[CEE_DROP_NOT_FOR_US]++;
 		break;
 	case CEE_PKT_ICMP_ECHO:
 		cee_net_icmp_echo_reply(m, &p);
@@ -350,7 +527,15 @@ unsigned cee_shard_poll(struct cee_shard *s)
 			rx_one(s, pkts[i], true);
 		work += n;
 	}
+	const struct cee_app_ops *app = s->cfg->app;
+	if (app && app->poll)
+		app->poll(s->cfg->app_arg, s);
+	if (s->now_ns >= s->arp_tick_ns) {
+		cee_arp_tick(s->arp, s->now_ns, ARP_TICK_BUDGET, arp_request_cb, arp_drop_cb, s);
+		s->arp_tick_ns = s->now_ns + ARP_TICK_NS;
+	}
 	work += cee_timer_expire(s->wheel, s->now_ns, CEE_TIMER_BUDGET, timer_fired, s);
+	work += cee_ctl_shard_poll(s); // mailbox: bounded, see cee_ctl.h
 	tx_flush(s);
 	return work;
 }
@@ -383,8 +568,92 @@ int cee_shard_main(void *arg)
 			rte_delay_us_sleep(idle_us);
 	}
 	cee_shard_abort_all(s, CEE_REASON_SHUTDOWN);
+	cee_ctl_shard_close(s);
 	atomic_store_explicit(&s->done, true, memory_order_release);
 	return 0;
+}
+
+/* ---- active open ---------------------------------------------------------- */
+
+#define SPORT_FIRST 1024
+#define SPORT_COUNT (65536 - SPORT_FIRST)
+#define SRC_TRIES 512
+
+struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+				   uint16_t dst_port, enum cee_tcp_service service)
+{
+	// A source (address, port) whose flow this shard owns (the same owner
+	// function as steering) and whose tuple is free.
+	uint64_t space = (uint64_t)s->cfg->ip_count * SPORT_COUNT;
+	uint32_t src_ip = 0, hash = 0;
+	uint16_t sport = 0;
+	bool found = false;
+	for (unsigned t = 0; t < SRC_TRIES; t++) {
+		uint64_t k = s->src_cursor;
+		s->src_cursor = (uint32_t)((k + 1) % space);
+		src_ip = s->cfg->ip + (uint32_t)(k / SPORT_COUNT);
+		sport = (uint16_t)(SPORT_FIRST + k % SPORT_COUNT);
+		hash = cee_flow_hash(src_ip, dst_ip, sport, dst_port);
+		if (cee_flow_owner(hash, s->nshards) != s->id)
+			continue;
+		if (cee_conn_by_tuple(s->pool, src_ip, sport, dst_ip, dst_port, hash) != NULL)
+			continue;
+		found = true;
+		break;
+	}
+	if (!found) {
+		s->stats.connect_fail++;
+		errno = EADDRNOTAVAIL;
+		return NULL;
+	}
+	if (!reserve_events(s)) {
+		s->stats.connect_fail++;
+		errno = ENOBUFS;
+		return NULL;
+	}
+	struct cee_conn *c = cee_conn_alloc(s->pool, src_ip, sport, dst_ip, dst_port, hash);
+	if (c == NULL) {
+		unreserve_events(s, s->evt_per_conn);
+		s->stats.connect_fail++;
+		errno = ENOSPC;
+		return NULL;
+	}
+	c->reserved = (uint8_t)s->evt_per_conn;
+	c->port_id = (uint16_t)pi;
+	c->proto = CEE_PROTO_TCP;
+	c->listener = 0xff; // none: an active open
+	s->stats.connected++;
+	cee_tcp_connect(&s->tcp, &c->tcb, service, s->now_ns);
+	return c;
+}
+
+bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip)
+{
+	uint32_t nh = next_hop(s, dst_ip);
+	if (nh == 0)
+		return false;
+	uint8_t mac[6];
+	bool req;
+	if (cee_arp_resolve(s->arp, nh, s->now_ns, mac, NULL, &req) == CEE_ARP_OK)
+		return true;
+	if (req)
+		arp_request(s, pi, nh);
+	return false;
+}
+
+int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
+{
+	return cee_tcp_send(&s->tcp, &c->tcb, data, len, s->now_ns);
+}
+
+void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
+{
+	cee_tcp_close(&s->tcp, &c->tcb, reason, s->now_ns);
+}
+
+void cee_shard_abort(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
+{
+	cee_tcp_abort(&s->tcp, &c->tcb, reason, s->now_ns);
 }
 
 /* ---- set-up --------------------------------------------------------------- */
@@ -400,7 +669,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->ports = ports;
 	s->nports = nports;
 	s->mp = mp;
-	s->evt_per_conn = 4; // open, established, closed, destroyed (TCP listeners)
+	// open, established, closed, destroyed (TCP); none without events
+	s->evt_per_conn = cfg->no_events ? 0 : 4;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
 	for (unsigned i = 0; i < 4; i++)
@@ -410,11 +680,22 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->pool = cee_conn_pool_create(id, per_shard);
 	if (s->pool == NULL)
 		return -errno;
-	uint64_t ring = cfg->event_ring ? cfg->event_ring : (uint64_t)per_shard * s->evt_per_conn;
-	if (ring > (UINT32_C(1) << 30))
-		ring = UINT32_C(1) << 30;
-	s->evring = cee_evring_create(id, (uint32_t)ring);
-	if (s->evring == NULL)
+	int rc = cee_ctl_shard_init(s);
+	if (rc < 0)
+		return rc;
+	if (!cfg->no_events) {
+		uint64_t ring = cfg->event_ring ? cfg->event_ring
+						: (uint64_t)per_shard * s->evt_per_conn;
+		if (ring > (UINT32_C(1) << 30))
+			ring = UINT32_C(1) << 30;
+		s->evring = cee_evring_create(id, (uint32_t)ring);
+		if (s->evring == NULL)
+			return -errno;
+	}
+	struct cee_arp_cfg acfg;
+	cee_arp_cfg_default(&acfg);
+	s->arp = cee_arp_create(1024, &acfg);
+	if (s->arp == NULL)
 		return -errno;
 	s->now_ns = cee_clock_ns();
 	s->wheel = cee_timer_wheel_create(1000000, 4096, s->now_ns); // 1 ms ticks, 4 s per turn
@@ -442,9 +723,12 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 
 void cee_shard_fini(struct cee_shard *s)
 {
+	cee_ctl_shard_fini(s);
 	if (s->wheel)
 		cee_timer_wheel_destroy(s->wheel);
 	cee_conn_pool_destroy(s->pool);
+	cee_arp_destroy(s->arp, arp_drop_cb, NULL);
+	s->arp = NULL;
 	if (s->evring)
 		cee_evring_destroy(s->evring);
 	free(s->sb_block);

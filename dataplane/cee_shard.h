@@ -18,9 +18,11 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "cee_arp.h"
 #include "cee_conn.h"
 #include "cee_engine.h"
 #include "cee_evring.h"
+#include "cee_mbox.h"
 #include "cee_net.h"
 #include "cee_tcp.h"
 #include "cee_timer.h"
@@ -39,6 +41,9 @@ struct cee_shard_stats {
 	uint64_t handoff_out; /**< packets passed to their owner shard */
 	uint64_t arp_replies, icmp_replies;
 	uint64_t rst_no_conn; /**< RSTs sent for segments matching no connection */
+	uint64_t connected;   /**< active opens started (cee_shard_connect) */
+	uint64_t connect_fail; /**< active opens refused: no slot, no event room, no source port */
+	uint64_t no_route;    /**< frames for destinations with no next hop (off-link, no gateway) */
 	uint64_t drops[CEE_DROP__COUNT];
 };
 
@@ -78,11 +83,20 @@ struct cee_shard {
 		uint16_t n;
 	} tx[CEE_MAX_PORTS];
 
+	// Neighbours (ARP resolver) and active-open source choice.
+	struct cee_arp *arp;
+	uint64_t arp_tick_ns;
+	uint32_t src_cursor; /**< next source (address offset, port) tried by cee_shard_connect */
+
 	uint64_t now_ns;
 	uint32_t isn_secret[4];
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
 
 	struct cee_shard_stats stats;
+
+	// Control -> shard queries and commands (cee_ctl.h): the ring and the
+	// closed flag are shared (see cee_mbox.h); the rest is the shard's.
+	struct cee_mbox mbox;
 
 	// Control -> shard: stop request (control writes, shard reads).
 	atomic_bool stop;
@@ -101,5 +115,30 @@ int cee_shard_main(void *arg);
 unsigned cee_shard_poll(struct cee_shard *s);
 /** Abort every live connection with @p reason and flush tx. */
 void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason);
+/**
+ * Active open from one of our addresses to @p dst_ip:@p dst_port on port
+ * index @p pi, with @p service (CEE_TCP_SVC_APP for an application-driven
+ * client). The source (address in the engine's range, port 1024..65535) is
+ * chosen so the flow hashes to this shard and its tuple is free. The next
+ * hop is resolved by ARP (the SYN waits in the resolver's queue).
+ * Shard lcore only. @return the connection, or NULL with errno ENOSPC (no
+ * slot), ENOBUFS (no event room), EADDRNOTAVAIL (no free source).
+ */
+struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+				   uint16_t dst_port, enum cee_tcp_service service);
+/**
+ * @return true when the next hop towards @p dst_ip is resolved; otherwise
+ * start (or keep) resolving it and return false. Lets an application wait
+ * for ARP before opening a burst of connections (the resolver holds only
+ * CEE_ARP_QUEUE frames per neighbour).
+ */
+bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip);
+/** cee_tcp_send() at the shard's current time. */
+int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len);
+/** cee_tcp_close() at the shard's current time. */
+void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason);
+/** cee_tcp_abort() at the shard's current time. */
+void cee_shard_abort(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason);
+
 /** Engine clock in ns (monotonic). */
 uint64_t cee_clock_ns(void);

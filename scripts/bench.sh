@@ -81,7 +81,7 @@ trap 'rm -rf -- "$WORK"' EXIT
 # 1. cee-bench, default scenario. Its live lines (stderr) go to the terminal;
 # its report is the last line of its stdout.
 CEE_BENCH=build-bench/apps/cee-bench
-read -r -a EAL <<<"${CEE_BENCH_EAL:---no-huge -m 4096 --no-pci --file-prefix cee-bench-$$ --lcores 0@0,1@1,2@0}"
+read -r -a EAL <<<"${CEE_BENCH_EAL:---no-huge -m 1024 --no-pci --file-prefix cee-bench-$$ --lcores 0@1,1@1,2@0 --log-level=lib.eal:error}"
 CEE_STATUS=ok
 if [[ ! -x $CEE_BENCH ]]; then
 	CEE_STATUS="not run: $CEE_BENCH is missing (not built)"

@@ -2,9 +2,10 @@
 # Install the Debian packages cee needs to build and test (idempotent).
 # Run as root on Debian 12; does nothing when everything is present.
 set -euo pipefail
+# dpdk-dev: /usr/bin/dpdk-telemetry.py (the control-plane tests query telemetry with it)
 pkgs=(
 	build-essential pkg-config meson ninja-build
-	libdpdk-dev dpdk libwolfssl-dev libcmocka-dev
+	libdpdk-dev dpdk dpdk-dev libwolfssl-dev libcmocka-dev
 	iproute2 ethtool procps python3 python3-websockets openssl curl
 )
 missing=()

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Shared prelude of the scripts that run cee-engine against Linux clients
-# (run.sh, bench_hold.sh): dependencies, a release build in build-run/, the
+# (run-linux-peers.sh, bench_hold.sh): dependencies, a release build in build-run/, the
 # integration helpers, root check, namespace. Source it from the repo root;
 # @1: a name for the work directory.
 scripts/deps.sh

@@ -1,42 +1,21 @@
 #!/usr/bin/env bash
-# The main job: cee-engine on one end of a veth pair (net_af_packet), real
-# Linux TCP clients in a network namespace on the other end, then SIGTERM.
-# Prints the head of the exported event stream, its audit against the
-# lifecycle contract, the close reasons and the engine's counters.
-#   scripts/run.sh [CONNECTIONS]     (default 300; needs root)
+# The main job: cee-bench's default scenario on the built-in in-memory link.
+# One engine shard and one generator lcore run the same dataplane (TCP,
+# steering, timers, exporter) over two net_ring ports; every event goes
+# through the exporter into an in-process audit. Prints a live line per
+# second, then the report: lifecycles, connections/s, events/s, handshake and
+# event latency, memory, and the exactly-once audit (exit 1 if it fails).
+#   scripts/run.sh [cee-bench options...]     e.g. --duration 10 --close mix
+# EAL arguments: $CEE_BENCH_EAL (default: --no-huge, 2 cores as below).
+# Real Linux TCP peers over a veth pair: scripts/run-linux-peers.sh (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COUNT=${1:-300}
-source scripts/engine-env.sh run
-
-EVENTS=$WORK/events.jsonl
-STATS=$WORK/stats.json
-it_start_engine 1 "$WORK/engine.log" \
-	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen tcp:7:echo --listen tcp:9:discard \
-	--events "jsonl:$EVENTS" --stats "$STATS" --idle-timeout 2 --time-wait 100 --poll-idle-us 50
-
-it_log "Linux clients: $COUNT connections (echo, FIN, RST, half-close, idle) + 5 held open"
-it_ns "$CEE_PYTHON" "$IT_DIR/peer.py" --server "$NETNS_ENGINE_IP:7" --count "$COUNT" --hold 5 \
-	--concurrency 32 --log "$WORK/peer.json" --ready "$WORK/peer.ready" --stop "$WORK/peer.stop" &
-PEER_PID=$!
-IT_PIDS+=("$PEER_PID")
-peer_ready() { [[ -e $WORK/peer.ready ]] || ! kill -0 "$PEER_PID" 2>/dev/null; }
-it_wait_until 300 "clients" peer_ready || it_fail "clients did not finish"
-ACCEPTED=$("$CEE_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["accepted"])' "$WORK/peer.ready")
-it_wait_until 30 "closed events" it_at_least "$EVENTS" "$(it_type_re closed)" "$ACCEPTED" || true
-
-it_log "SIGTERM: the 5 held connections close with reason shutdown"
-it_stop_engine || it_fail "engine exit status not 0"
-touch "$WORK/peer.stop"
-wait "$PEER_PID" || true
-
-echo
-echo "== event stream ($(wc -l <"$EVENTS") events; first 12 lines; whole file: $EVENTS) =="
-head -n 12 "$EVENTS"
-echo
-echo "== audit =="
-"$CEE_AUDIT" "$EVENTS"
-echo
-echo "== engine counters (--stats) =="
-cat "$STATS"
-IT_KEEP=1
+scripts/deps.sh >/dev/null
+if [[ ! -f build-bench/build.ninja ]]; then
+	meson setup build-bench -Dbuildtype=release >/dev/null
+fi
+ninja -C build-bench apps/cee-bench >/dev/null
+# Control thread beside the engine shard on cpu 1, the generator alone on cpu 0.
+if [[ $(nproc) -ge 2 ]]; then LCORES=0@1,1@1,2@0; else LCORES=0@0,1@0,2@0; fi
+read -r -a EAL <<<"${CEE_BENCH_EAL:---no-huge -m 1024 --no-pci --file-prefix cee-run-$$ --lcores $LCORES --log-level=lib.eal:error}"
+exec build-bench/apps/cee-bench "${EAL[@]}" -- "$@"

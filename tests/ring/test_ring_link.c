@@ -144,7 +144,7 @@ static struct seg recv_seg(uint16_t cport, unsigned ms)
 		if (m == NULL)
 			break;
 		struct cee_pkt p;
-		cee_net_parse(m, PEER_IP, &p);
+		cee_net_parse(m, PEER_IP, 1, &p);
 		if (p.kind == CEE_PKT_TCP && p.dport == cport) {
 			s.ok = true;
 			s.flags = p.seg.flags;

@@ -1,0 +1,1040 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// cee-bench: testpmd-style connection-churn benchmark with an exactly-once
+// audit of the exported event stream.
+//
+// One process, two engines built from the same dataplane code:
+//  - the engine under test ("eng": shards on the first worker lcores, TCP
+//    listeners, events exported through the real exporter into sinks, one of
+//    which is an in-process audit consumer on the control thread), and
+//  - the generator ("gen": the same shards, TCP and timers on the next worker
+//    lcores, with events off and an application that opens connections,
+//    sends the payload, checks the echo and closes as asked).
+// They are joined by an in-memory link: two net_ring ports over rte_rings,
+// one queue pair per shard. Loss, reordering and duplication are applied in
+// rx callbacks on both ports, i.e. in both directions.
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_eth_ring.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "cee_audit.h"
+#include "cee_engine.h"
+#include "cee_shard.h"
+#include "cee_sink.h"
+
+#define ENG_IP 0x0a000001u  // 10.0.0.1
+#define GEN_IP 0x0a010000u  // 10.1.0.0 .. : the generator's source addresses
+#define GEN_IPS 1024u
+#define PORT_ECHO 7
+#define PORT_ECHO_CLOSE 8
+#define LINK_RING 16384
+#define OPEN_BURST 32
+#define MAX_SECONDS 100000
+
+enum close_mode { CLOSE_CLIENT_FIN, CLOSE_SERVER_FIN, CLOSE_CLIENT_RST, CLOSE_MIX };
+static const char *const close_names[] = {"client-fin", "server-fin", "client-rst", "mix"};
+
+struct opts {
+	double duration; // seconds; 0 with conns
+	uint64_t conns;  // lifecycles; 0 = duration decides
+	uint32_t concurrency;
+	double rate; // new connections per second, 0 = as fast as possible
+	uint32_t payload;
+	enum close_mode close;
+	double loss, reorder, dup;
+	bool json;
+	bool verbose;
+	bool hold; // open `concurrency` connections and keep them (memory figure)
+	unsigned shards;
+	uint32_t time_wait_ms;
+	uint32_t max_conns;
+	const char *sinks[CEE_MAX_SINKS - 1];
+	unsigned nsinks;
+	double drain_s;
+};
+
+/* ---- histograms (log-linear, 16 sub-buckets per power of two) ------------- */
+
+#define HBUCKETS 976
+
+struct hist {
+	uint64_t n;
+	uint64_t b[HBUCKETS];
+};
+
+static unsigned hbucket(uint64_t v)
+{
+	if (v < 16)
+		return (unsigned)v;
+	unsigned m = 63u - (unsigned)__builtin_clzll(v);
+	return (m - 3) * 16 + (unsigned)((v >> (m - 4)) & 15);
+}
+
+static uint64_t hvalue(unsigned i)
+{
+	if (i < 16)
+		return i;
+	unsigned m = i / 16 + 3, sub = i % 16;
+	return (uint64_t)(16 + sub) << (m - 4);
+}
+
+static void hadd(struct hist *h, uint64_t v)
+{
+	h->b[hbucket(v)]++;
+	h->n++;
+}
+
+static void hmerge(struct hist *to, const struct hist *from)
+{
+	for (unsigned i = 0; i < HBUCKETS; i++)
+		to->b[i] += from->b[i];
+	to->n += from->n;
+}
+
+static uint64_t hpct(const struct hist *h, double p)
+{
+	if (h->n == 0)
+		return 0;
+	uint64_t want = (uint64_t)ceil(p * (double)h->n), seen = 0;
+	if (want == 0)
+		want = 1;
+	for (unsigned i = 0; i < HBUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= want)
+			return hvalue(i);
+	}
+	return hvalue(HBUCKETS - 1);
+}
+
+/* ---- the generator application ------------------------------------------- */
+
+// Per generator shard. Written by its lcore; the control thread reads the
+// counters for the live line (relaxed loads of aligned 64-bit words).
+struct gen_shard {
+	uint64_t quota;       // connections to open (UINT64_MAX: until told to stop)
+	uint64_t opened;      // connect() calls that succeeded
+	uint64_t established;
+	uint64_t lifecycles;  // echo complete and closed as asked
+	uint64_t errors;      // anything else (timeouts, unexpected resets, short echo)
+	uint64_t connect_fail;
+	uint64_t active;      // opened and not yet closed
+	uint64_t hold_established; // hold mode: live established connections
+	uint64_t rng;
+	bool neigh_ok;
+	double tokens;
+	uint64_t last_ns;
+	struct hist handshake;
+} __rte_cache_aligned;
+
+struct bench {
+	struct opts o;
+	struct cee_engine *eng, *gen;
+	struct gen_shard gs[CEE_MAX_SHARDS];
+	atomic_bool stop_opening;
+	atomic_bool teardown; // shutting down: closes now are not the scenario's
+	uint8_t payload[65536];
+	struct cee_audit *audit;
+	struct hist evt_latency;
+	uint64_t audited;
+};
+
+static struct bench B;
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static enum close_mode conn_mode(const struct cee_conn *c)
+{
+	if (B.o.close != CLOSE_MIX)
+		return B.o.close;
+	if (c->remote_port == PORT_ECHO_CLOSE)
+		return CLOSE_SERVER_FIN;
+	return (c->local_port & 1) ? CLOSE_CLIENT_RST : CLOSE_CLIENT_FIN;
+}
+
+static void finish_conn(struct cee_shard *s, struct cee_conn *c)
+{
+	if (B.o.hold)
+		return;
+	switch (conn_mode(c)) {
+	case CLOSE_CLIENT_FIN:
+		cee_shard_close(s, c, CEE_REASON_LOCAL_CLOSE);
+		break;
+	case CLOSE_CLIENT_RST:
+		cee_shard_abort(s, c, CEE_REASON_LOCAL_CLOSE);
+		break;
+	case CLOSE_SERVER_FIN: // the server closes after its echo; we close after its FIN
+	case CLOSE_MIX:
+		break;
+	}
+}
+
+static void gen_poll(void *arg, struct cee_shard *s)
+{
+	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
+	if (atomic_load_explicit(&B.stop_opening, memory_order_relaxed) || g->opened >= g->quota)
+		return;
+	if (!g->neigh_ok) {
+		// One ARP exchange before the first burst: the resolver would
+		// hold only a few SYNs and drop the rest.
+		if (!cee_shard_neigh_ready(s, 0, ENG_IP))
+			return;
+		g->neigh_ok = true;
+	}
+	uint64_t room = B.o.concurrency / B.o.shards + (s->id < B.o.concurrency % B.o.shards);
+	if (g->active >= room)
+		return;
+	uint64_t n = room - g->active;
+	if (n > OPEN_BURST)
+		n = OPEN_BURST;
+	if (n > g->quota - g->opened)
+		n = g->quota - g->opened;
+	if (B.o.rate > 0) {
+		double per_shard = B.o.rate / B.o.shards;
+		if (g->last_ns)
+			g->tokens += (double)(s->now_ns - g->last_ns) * per_shard / 1e9;
+		g->last_ns = s->now_ns;
+		if (g->tokens > per_shard / 100 + OPEN_BURST) // at most 10 ms of burst
+			g->tokens = per_shard / 100 + OPEN_BURST;
+		if (g->tokens < (double)n)
+			n = (uint64_t)g->tokens;
+		g->tokens -= (double)n;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint16_t dport = PORT_ECHO;
+		if (B.o.close == CLOSE_SERVER_FIN ||
+		    (B.o.close == CLOSE_MIX && xorshift(&g->rng) % 3 == 0))
+			dport = PORT_ECHO_CLOSE;
+		struct cee_conn *c = cee_shard_connect(s, 0, ENG_IP, dport, CEE_TCP_SVC_APP);
+		if (c == NULL) {
+			g->connect_fail++;
+			return;
+		}
+		g->opened++;
+		g->active++;
+	}
+}
+
+static void gen_established(void *arg, struct cee_shard *s, struct cee_conn *c)
+{
+	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
+	g->established++;
+	hadd(&g->handshake, s->now_ns - c->tcb.open_ns);
+	if (B.o.hold) {
+		g->hold_established++;
+		return;
+	}
+	if (B.o.payload == 0) {
+		finish_conn(s, c);
+		return;
+	}
+	int rc = cee_shard_send(s, c, B.payload, B.o.payload);
+	if (rc != (int)B.o.payload) // the send buffer is sized for the payload
+		cee_shard_abort(s, c, CEE_REASON_NO_RESOURCES);
+}
+
+static void gen_recv(void *arg, struct cee_shard *s, struct cee_conn *c, const uint8_t *data,
+		     uint32_t len)
+{
+	(void)arg;
+	(void)data;
+	(void)len;
+	if (c->tcb.bytes_in == B.o.payload)
+		finish_conn(s, c);
+}
+
+static void gen_closed(void *arg, struct cee_shard *s, struct cee_conn *c)
+{
+	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
+	g->active--;
+	enum cee_reason want =
+		conn_mode(c) == CLOSE_SERVER_FIN ? CEE_REASON_PEER_FIN : CEE_REASON_LOCAL_CLOSE;
+	if (c->tcb.close_reason == want && c->tcb.bytes_in == B.o.payload)
+		g->lifecycles++;
+	else if (!atomic_load_explicit(&B.teardown, memory_order_relaxed))
+		g->errors++;
+}
+
+static const struct cee_app_ops gen_app = {
+	.poll = gen_poll,
+	.established = gen_established,
+	.recv = gen_recv,
+	.closed = gen_closed,
+};
+
+/* ---- the audit sink (control thread) -------------------------------------- */
+
+static int audit_write(struct cee_sink *sk, const struct cee_event *ev, uint32_t n)
+{
+	(void)sk;
+	uint64_t now = cee_clock_ns();
+	for (uint32_t i = 0; i < n; i++)
+		hadd(&B.evt_latency, now > ev[i].ts_ns ? now - ev[i].ts_ns : 0);
+	cee_audit_feed(B.audit, ev, n);
+	B.audited += n;
+	return 0;
+}
+
+static int audit_flush(struct cee_sink *sk)
+{
+	(void)sk;
+	return 0;
+}
+
+static void audit_close(struct cee_sink *sk)
+{
+	free(sk);
+}
+
+static const struct cee_sink_ops audit_sink_ops = {
+	.write = audit_write,
+	.flush = audit_flush,
+	.close = audit_close,
+};
+
+static struct cee_sink *audit_open(const char *arg)
+{
+	(void)arg;
+	struct cee_sink *sk = calloc(1, sizeof(*sk));
+	if (sk != NULL)
+		sk->ops = &audit_sink_ops;
+	return sk;
+}
+
+/* ---- the link: two net_ring ports, impaired on receive -------------------- */
+
+#define IMP_LATE 64
+
+struct impair {
+	double loss, reorder, dup;
+	uint64_t rng;
+	struct rte_mempool *mp;
+	struct rte_mbuf *late[IMP_LATE]; // held back: delivered after the next burst
+	unsigned nlate;
+	uint64_t lost, reordered, duplicated;
+} __rte_cache_aligned;
+
+static struct impair imps[2][CEE_MAX_SHARDS];
+static const struct rte_eth_rxtx_callback *imp_cb[2][CEE_MAX_SHARDS];
+static uint16_t link_port[2];
+static struct rte_ring *link_rings[2][CEE_MAX_SHARDS];
+
+static double rnd01(uint64_t *s)
+{
+	return (double)(xorshift(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void imp_emit(struct impair *im, struct rte_mbuf **pkts, uint16_t *n, uint16_t max,
+		     struct rte_mbuf *m)
+{
+	if (*n < max)
+		pkts[(*n)++] = m;
+	else if (im->nlate < IMP_LATE)
+		im->late[im->nlate++] = m;
+	else {
+		rte_pktmbuf_free(m);
+		im->lost++;
+	}
+}
+
+static uint16_t impair_rx(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t nb,
+			  uint16_t max, void *arg)
+{
+	(void)port;
+	(void)queue;
+	struct impair *im = arg;
+	struct rte_mbuf *in[64], *held[IMP_LATE];
+	if (nb > 64)
+		nb = 64;
+	memcpy(in, pkts, nb * sizeof(*in));
+	unsigned nheld = im->nlate;
+	memcpy(held, im->late, nheld * sizeof(*held));
+	im->nlate = 0;
+	uint16_t n = 0;
+	for (uint16_t i = 0; i < nb; i++) {
+		struct rte_mbuf *m = in[i];
+		if (rnd01(&im->rng) < im->loss) {
+			rte_pktmbuf_free(m);
+			im->lost++;
+			continue;
+		}
+		if (rnd01(&im->rng) < im->reorder && im->nlate < IMP_LATE) {
+			im->late[im->nlate++] = m;
+			im->reordered++;
+			continue;
+		}
+		imp_emit(im, pkts, &n, max, m);
+		if (rnd01(&im->rng) < im->dup) {
+			struct rte_mbuf *d = rte_pktmbuf_copy(m, im->mp, 0, UINT32_MAX);
+			if (d != NULL) {
+				imp_emit(im, pkts, &n, max, d);
+				im->duplicated++;
+			}
+		}
+	}
+	for (unsigned i = 0; i < nheld; i++) // later than packets sent after them
+		imp_emit(im, pkts, &n, max, held[i]);
+	return n;
+}
+
+// Side 0 is the engine's port, side 1 the generator's: ring [0][q] carries
+// generator -> engine, ring [1][q] engine -> generator.
+static int link_create(unsigned nq)
+{
+	for (unsigned side = 0; side < 2; side++)
+		for (unsigned q = 0; q < nq; q++) {
+			char name[RTE_RING_NAMESIZE];
+			snprintf(name, sizeof(name), "bench_l%u_%u", side, q);
+			link_rings[side][q] = rte_ring_create(name, LINK_RING, (int)rte_socket_id(),
+							      RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (link_rings[side][q] == NULL)
+				return -rte_errno;
+		}
+	int e = rte_eth_from_rings("bench_eng", link_rings[0], nq, link_rings[1], nq,
+				   rte_socket_id());
+	int g = rte_eth_from_rings("bench_gen", link_rings[1], nq, link_rings[0], nq,
+				   rte_socket_id());
+	if (e < 0 || g < 0)
+		return -EINVAL;
+	link_port[0] = (uint16_t)e;
+	link_port[1] = (uint16_t)g;
+	return 0;
+}
+
+static int impair_install(unsigned nq, struct rte_mempool *mp)
+{
+	if (B.o.loss == 0 && B.o.reorder == 0 && B.o.dup == 0)
+		return 0;
+	for (unsigned side = 0; side < 2; side++)
+		for (unsigned q = 0; q < nq; q++) {
+			struct impair *im = &imps[side][q];
+			im->loss = B.o.loss;
+			im->reorder = B.o.reorder;
+			im->dup = B.o.dup;
+			im->rng = 0x9e3779b97f4a7c15ull * (side * CEE_MAX_SHARDS + q + 1);
+			im->mp = mp;
+			imp_cb[side][q] = rte_eth_add_rx_callback(link_port[side], (uint16_t)q,
+								  impair_rx, im);
+			if (imp_cb[side][q] == NULL)
+				return -rte_errno;
+		}
+	return 0;
+}
+
+static void impair_remove(unsigned nq)
+{
+	for (unsigned side = 0; side < 2; side++)
+		for (unsigned q = 0; q < nq; q++) {
+			if (imp_cb[side][q] != NULL)
+				rte_eth_remove_rx_callback(link_port[side], (uint16_t)q,
+							   imp_cb[side][q]);
+			struct impair *im = &imps[side][q];
+			rte_pktmbuf_free_bulk(im->late, im->nlate);
+			im->nlate = 0;
+		}
+}
+
+/* ---- options --------------------------------------------------------------- */
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s [EAL options] -- [options]\n"
+		"  --duration S        run S seconds (default 5; ignored with --conns)\n"
+		"  --conns N           run until N lifecycles were started and finished\n"
+		"  --concurrency C     connections in flight (default 1024)\n"
+		"  --rate R            new connections per second, 0 = as fast as possible (default)\n"
+		"  --payload BYTES     sent by the client and echoed (default 64, at most 65535)\n"
+		"  --close MODE        client-fin (default), server-fin, client-rst or mix\n"
+		"  --loss P --reorder P --dup P   link impairment, both directions (0..1)\n"
+		"  --time-wait MS      TIME-WAIT on both sides (default 100)\n"
+		"  --hold              open C connections, hold them idle for the duration, report memory\n"
+		"  --shards N          engine shards = generator lcores (default 1); needs 2N workers\n"
+		"  --max-conns N       engine connection slots (default: from C and the time-wait)\n"
+		"  --events SINK       also export to SINK (e.g. binary:/tmp/ev.bin); repeatable\n"
+		"  --json              final report as one JSON object on stdout\n"
+		"  --verbose           also print both engines' counters (JSON) on stderr\n"
+		"Lcores: main = control thread (exporter, audit); workers 0..N-1 = engine shards;\n"
+		"workers N..2N-1 = generators. On 2 cores: --lcores 0@1,1@1,2@0 (the\n"
+		"control thread beside the engine shard, the generator alone on cpu 0).\n",
+		prog);
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end != '\0' || !(v >= lo) || !(v <= hi))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_opts(struct opts *o, int argc, char **argv)
+{
+	enum {
+		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
+		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
+	};
+	static const struct option lo[] = {
+		{"duration", required_argument, NULL, O_DURATION},
+		{"conns", required_argument, NULL, O_CONNS},
+		{"concurrency", required_argument, NULL, O_CONC},
+		{"rate", required_argument, NULL, O_RATE},
+		{"payload", required_argument, NULL, O_PAYLOAD},
+		{"close", required_argument, NULL, O_CLOSE},
+		{"loss", required_argument, NULL, O_LOSS},
+		{"reorder", required_argument, NULL, O_REORDER},
+		{"dup", required_argument, NULL, O_DUP},
+		{"json", no_argument, NULL, O_JSON},
+		{"hold", no_argument, NULL, O_HOLD},
+		{"shards", required_argument, NULL, O_SHARDS},
+		{"time-wait", required_argument, NULL, O_TW},
+		{"max-conns", required_argument, NULL, O_MAX},
+		{"events", required_argument, NULL, O_EVENTS},
+		{"drain", required_argument, NULL, O_DRAIN},
+		{"verbose", no_argument, NULL, O_VERBOSE},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof(*o));
+	o->duration = 5;
+	o->concurrency = 1024;
+	o->payload = 64;
+	o->close = CLOSE_CLIENT_FIN;
+	o->shards = 1;
+	o->time_wait_ms = 100;
+	o->drain_s = 10;
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		double v = 0;
+		int rc = 0;
+		switch (c) {
+		case O_DURATION:
+			rc = parse_double(optarg, 0.1, MAX_SECONDS, &o->duration);
+			break;
+		case O_CONNS:
+			rc = parse_double(optarg, 1, 1e15, &v);
+			o->conns = (uint64_t)v;
+			break;
+		case O_CONC:
+			rc = parse_double(optarg, 1, 16e6, &v);
+			o->concurrency = (uint32_t)v;
+			break;
+		case O_RATE:
+			rc = parse_double(optarg, 0, 1e9, &o->rate);
+			break;
+		case O_PAYLOAD:
+			rc = parse_double(optarg, 0, 65535, &v);
+			o->payload = (uint32_t)v;
+			break;
+		case O_CLOSE:
+			rc = -EINVAL;
+			for (unsigned i = 0; i < 4; i++)
+				if (strcmp(optarg, close_names[i]) == 0) {
+					o->close = (enum close_mode)i;
+					rc = 0;
+				}
+			break;
+		case O_LOSS:
+			rc = parse_double(optarg, 0, 0.5, &o->loss);
+			break;
+		case O_REORDER:
+			rc = parse_double(optarg, 0, 0.5, &o->reorder);
+			break;
+		case O_DUP:
+			rc = parse_double(optarg, 0, 0.5, &o->dup);
+			break;
+		case O_JSON:
+			o->json = true;
+			break;
+		case O_HOLD:
+			o->hold = true;
+			break;
+		case O_SHARDS:
+			rc = parse_double(optarg, 1, CEE_MAX_SHARDS / 2, &v);
+			o->shards = (unsigned)v;
+			break;
+		case O_TW:
+			rc = parse_double(optarg, 0, 600000, &v);
+			o->time_wait_ms = (uint32_t)v;
+			break;
+		case O_MAX:
+			rc = parse_double(optarg, 1, 1 << 24, &v);
+			o->max_conns = (uint32_t)v;
+			break;
+		case O_EVENTS:
+			if (o->nsinks == CEE_MAX_SINKS - 1)
+				rc = -ENOSPC;
+			else
+				o->sinks[o->nsinks++] = optarg;
+			break;
+		case O_DRAIN:
+			rc = parse_double(optarg, 0, 3600, &o->drain_s);
+			break;
+		case O_VERBOSE:
+			o->verbose = true;
+			break;
+		case O_HELP:
+			usage(stdout, argv[0]);
+			return 1;
+		default:
+			usage(stderr, argv[0]);
+			return -EINVAL;
+		}
+		if (rc < 0) {
+			fprintf(stderr, "cee-bench: bad value for --%s: '%s'\n", lo[c - 256].name,
+				optarg);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "cee-bench: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->close == CLOSE_SERVER_FIN && o->payload == 0) {
+		fprintf(stderr, "cee-bench: --close server-fin needs --payload > 0 (the server "
+				"closes after echoing it)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- figures ---------------------------------------------------------------- */
+
+static uint64_t rd(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static uint64_t rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, res = 0;
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct totals {
+	uint64_t opened, established, lifecycles, errors, connect_fail, active, hold_est;
+	uint64_t eng_rx, eng_tx, eng_live, gen_live, refused, retransmits, eng_drops;
+};
+
+static void totals(struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned i = 0; i < B.o.shards; i++) {
+		const struct gen_shard *g = &B.gs[i];
+		t->opened += rd(&g->opened);
+		t->established += rd(&g->established);
+		t->lifecycles += rd(&g->lifecycles);
+		t->errors += rd(&g->errors);
+		t->connect_fail += rd(&g->connect_fail);
+		t->active += rd(&g->active);
+		t->hold_est += rd(&g->hold_established);
+		struct cee_shard *e = cee_engine_shard(B.eng, i), *gs = cee_engine_shard(B.gen, i);
+		t->eng_rx += rd(&e->stats.rx_pkts);
+		t->eng_tx += rd(&e->stats.tx_pkts);
+		t->refused += rd(&e->stats.refused);
+		t->retransmits += rd(&e->tcp.stats.retransmits) + rd(&gs->tcp.stats.retransmits);
+		t->eng_live += rd(&e->stats.opened) - rd(&e->stats.destroyed);
+		t->gen_live += rd(&gs->stats.opened) - rd(&gs->stats.destroyed);
+		for (unsigned d = 0; d < CEE_DROP__COUNT; d++)
+			t->eng_drops += rd(&e->stats.drops[d]);
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(uint64_t *v, unsigned n)
+{
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+static uint32_t round_up(uint32_t v, uint32_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
+static struct cee_engine *make_engine(bool gen)
+{
+	struct cee_engine_cfg c;
+	cee_engine_cfg_default(&c);
+	const struct opts *o = &B.o;
+	c.name = gen ? "gen" : "eng";
+	c.nshards = o->shards;
+	c.first_worker = gen ? o->shards : 0;
+	c.port_mask = UINT32_C(1) << link_port[gen ? 1 : 0];
+	c.prefix_len = 8;
+	c.poll_idle_us = 0;
+	c.nmbufs = 32768 * o->shards;
+	c.tcp.time_wait_ns = (uint64_t)o->time_wait_ms * 1000000;
+	c.tcp.sndbuf = round_up(o->payload > 1024 ? o->payload : 1024, 1024);
+	// Slots: the connections in flight plus those in TIME-WAIT on the side
+	// that closes first (the generator for client-fin, the engine for
+	// server-fin; mix has both). Sized tight: slots are used round robin,
+	// so a larger table only spreads the working set over more memory.
+	uint64_t conc = o->concurrency;
+	uint64_t tw = o->time_wait_ms ? 131072 : 0;
+	bool closes_first = gen ? o->close != CLOSE_SERVER_FIN : o->close == CLOSE_SERVER_FIN ||
+									o->close == CLOSE_MIX;
+	uint64_t slots = o->hold ? conc : 2 * conc + 8192 + (closes_first ? tw : 0);
+	if (!gen && o->max_conns)
+		slots = o->max_conns;
+	c.max_conns = (uint32_t)(slots < (1u << 24) ? slots : 1u << 24);
+	uint64_t bufs = (uint64_t)o->concurrency / o->shards + 1024;
+	c.sndbufs = (uint32_t)(bufs < (1u << 20) ? bufs : 1u << 20);
+	if (gen) {
+		c.ip = GEN_IP;
+		c.ip_count = GEN_IPS;
+		c.no_events = true;
+		c.app = &gen_app;
+		c.app_arg = &B;
+	} else {
+		c.ip = ENG_IP;
+		c.listeners[0] = (struct cee_listener){.port = PORT_ECHO, .service = CEE_TCP_SVC_ECHO};
+		c.listeners[1] = (struct cee_listener){.port = PORT_ECHO_CLOSE,
+						       .service = CEE_TCP_SVC_ECHO_CLOSE};
+		c.nlisteners = 2;
+		c.sinks[c.nsinks++] = "audit:";
+		for (unsigned i = 0; i < o->nsinks; i++)
+			c.sinks[c.nsinks++] = o->sinks[i];
+	}
+	return cee_engine_create(&c);
+}
+
+static volatile bool interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = true;
+}
+
+/* ---- report ------------------------------------------------------------------- */
+
+struct report {
+	double seconds, cps, cps_mean;
+	uint64_t lifecycles, errors, connect_fail, refused, retransmits, drops;
+	uint64_t rss_base, rss_max, conns_peak, bytes_per_conn;
+	struct hist hs;
+	struct cee_audit_result ar;
+	uint64_t exported;
+	uint64_t imp_lost, imp_reordered, imp_dup;
+};
+
+static void print_report(const struct report *r)
+{
+	const struct opts *o = &B.o;
+	double evs = r->seconds > 0 ? (double)r->exported / r->seconds : 0;
+	if (o->json) {
+		printf("{\"name\":\"cee-bench\",\"shards\":%u,\"seconds\":%.3f,\"concurrency\":%u,"
+		       "\"payload\":%u,\"close\":\"%s\",\"rate\":%.0f,\"loss\":%g,\"reorder\":%g,"
+		       "\"dup\":%g,\"time_wait_ms\":%u,\"hold\":%s,",
+		       o->shards, r->seconds, o->concurrency, o->payload, close_names[o->close],
+		       o->rate, o->loss, o->reorder, o->dup, o->time_wait_ms,
+		       o->hold ? "true" : "false");
+		printf("\"lifecycles\":%" PRIu64 ",\"cps\":%.0f,\"cps_mean\":%.0f,\"events\":%" PRIu64
+		       ",\"events_per_s\":%.0f,\"errors\":%" PRIu64 ",\"connect_fail\":%" PRIu64
+		       ",\"refused\":%" PRIu64 ",\"retransmits\":%" PRIu64 ",\"drops\":%" PRIu64 ",",
+		       r->lifecycles, r->cps, r->cps_mean, r->exported, evs, r->errors,
+		       r->connect_fail, r->refused, r->retransmits, r->drops);
+		printf("\"link\":{\"lost\":%" PRIu64 ",\"reordered\":%" PRIu64
+		       ",\"duplicated\":%" PRIu64 "},",
+		       r->imp_lost, r->imp_reordered, r->imp_dup);
+		printf("\"handshake_ns\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
+		       "},\"event_latency_ns\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 "},",
+		       hpct(&r->hs, 0.5), hpct(&r->hs, 0.99), hpct(&r->hs, 0.999),
+		       hpct(&B.evt_latency, 0.5), hpct(&B.evt_latency, 0.99));
+		printf("\"rss_bytes\":%" PRIu64 ",\"rss_base_bytes\":%" PRIu64
+		       ",\"conns_peak\":%" PRIu64 ",\"bytes_per_conn\":%" PRIu64 ",",
+		       r->rss_max, r->rss_base, r->conns_peak, r->bytes_per_conn);
+		printf("\"audit\":{\"ok\":%s,\"events\":%" PRIu64 ",\"opens\":%" PRIu64
+		       ",\"closes\":%" PRIu64 ",\"destroys\":%" PRIu64 ",\"lost\":%" PRIu64
+		       ",\"duplicate\":%" PRIu64 ",\"out_of_order\":%" PRIu64 ",\"gaps\":%" PRIu64
+		       "}}\n",
+		       r->ar.ok ? "true" : "false", r->ar.events, r->ar.opens, r->ar.closes,
+		       r->ar.destroys, r->ar.lost, r->ar.duplicate, r->ar.out_of_order, r->ar.gaps);
+		return;
+	}
+	printf("\n==== cee-bench: %u engine shard(s), %u generator(s), %.2f s ====\n", o->shards,
+	       o->shards, r->seconds);
+	printf("scenario       close=%s payload=%u concurrency=%u rate=%s time-wait=%ums "
+	       "loss=%g reorder=%g dup=%g%s\n",
+	       close_names[o->close], o->payload, o->concurrency, o->rate > 0 ? "limited" : "max",
+	       o->time_wait_ms, o->loss, o->reorder, o->dup, o->hold ? " hold" : "");
+	printf("lifecycles     %" PRIu64 " (errors %" PRIu64 ", connect refused locally %" PRIu64
+	       ", refused by engine %" PRIu64 ")\n",
+	       r->lifecycles, r->errors, r->connect_fail, r->refused);
+	printf("conns/s        %.0f median of seconds, %.0f mean\n", r->cps, r->cps_mean);
+	printf("events         %" PRIu64 " exported, %.0f/s\n", r->exported, evs);
+	printf("handshake      p50 %.1f us  p99 %.1f us  p99.9 %.1f us (generator's view)\n",
+	       (double)hpct(&r->hs, 0.5) / 1e3, (double)hpct(&r->hs, 0.99) / 1e3,
+	       (double)hpct(&r->hs, 0.999) / 1e3);
+	printf("event latency  p50 %.1f us  p99 %.1f us (engine rx poll -> exported)\n",
+	       (double)hpct(&B.evt_latency, 0.5) / 1e3, (double)hpct(&B.evt_latency, 0.99) / 1e3);
+	printf("retransmits    %" PRIu64 "   link: lost %" PRIu64 " reordered %" PRIu64
+	       " duplicated %" PRIu64 "   engine drops %" PRIu64 "\n",
+	       r->retransmits, r->imp_lost, r->imp_reordered, r->imp_dup, r->drops);
+	printf("memory         RSS %.1f MiB (%.1f MiB before traffic), peak %" PRIu64
+	       " connection ends live, %" PRIu64 " B each\n",
+	       (double)r->rss_max / 1048576.0, (double)r->rss_base / 1048576.0, r->conns_peak,
+	       r->bytes_per_conn);
+	printf("audit          %s: %" PRIu64 " events, %" PRIu64 " opens, %" PRIu64 " closes, %" PRIu64
+	       " destroys; lost %" PRIu64 ", duplicate %" PRIu64 ", out of order %" PRIu64
+	       ", gaps %" PRIu64 "\n",
+	       r->ar.ok ? "PASS" : "FAIL", r->ar.events, r->ar.opens, r->ar.closes, r->ar.destroys,
+	       r->ar.lost, r->ar.duplicate, r->ar.out_of_order, r->ar.gaps);
+}
+
+/* ---- main ----------------------------------------------------------------------- */
+
+static int export_once(void)
+{
+	int n = cee_engine_poll(B.eng);
+	if (n < 0) {
+		fprintf(stderr, "cee-bench: event sink failed: %s\n", strerror(-n));
+		return n;
+	}
+	if (n == 0)
+		usleep(50);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	int rc = rte_eal_init(argc, argv);
+	if (rc < 0) {
+		fprintf(stderr, "cee-bench: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 2;
+	}
+	argc -= rc;
+	argv += rc;
+	argv[0] = (char *)"cee-bench";
+	rc = parse_opts(&B.o, argc, argv);
+	if (rc != 0) {
+		rte_eal_cleanup();
+		return rc > 0 ? 0 : 2;
+	}
+	struct opts *o = &B.o;
+	if (rte_lcore_count() < 1 + 2 * o->shards) {
+		fprintf(stderr,
+			"cee-bench: %u shard(s) need %u worker lcores (engine + generator) besides "
+			"the main one; have %u (e.g. --lcores 0@1,1@1,2@0)\n",
+			o->shards, 2 * o->shards, rte_lcore_count() - 1);
+		rte_eal_cleanup();
+		return 2;
+	}
+	if ((o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX) && o->payload > 1460) {
+		fprintf(stderr, "cee-bench: server-fin and mix echo one segment: --payload <= 1460\n");
+		rte_eal_cleanup();
+		return 2;
+	}
+	memset(B.payload, 'x', sizeof(B.payload));
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	B.audit = cee_audit_create();
+	if (B.audit == NULL || cee_sink_register("audit", audit_open) < 0 ||
+	    link_create(o->shards) < 0) {
+		fprintf(stderr, "cee-bench: set-up failed: %s\n", strerror(errno));
+		return 1;
+	}
+	B.eng = make_engine(false);
+	B.gen = B.eng ? make_engine(true) : NULL;
+	if (B.gen == NULL) {
+		fprintf(stderr, "cee-bench: engine set-up failed\n");
+		return 1;
+	}
+	struct rte_mempool *imp_mp = rte_pktmbuf_pool_create("bench_dup", 16384, 256, 0,
+							     RTE_MBUF_DEFAULT_BUF_SIZE,
+							     (int)rte_socket_id());
+	if (imp_mp == NULL || impair_install(o->shards, imp_mp) < 0) {
+		fprintf(stderr, "cee-bench: link impairment set-up failed\n");
+		return 1;
+	}
+	for (unsigned i = 0; i < o->shards; i++) {
+		B.gs[i].quota = o->conns ? o->conns / o->shards + (i < o->conns % o->shards)
+					 : UINT64_MAX;
+		if (o->hold && B.gs[i].quota == UINT64_MAX)
+			B.gs[i].quota = o->concurrency / o->shards + (i < o->concurrency % o->shards);
+		B.gs[i].rng = 0x2545F4914F6CDD1Dull + i;
+	}
+
+	struct report r;
+	memset(&r, 0, sizeof(r));
+	r.rss_base = rss_bytes();
+	r.rss_max = r.rss_base;
+	if (cee_engine_start(B.eng) < 0 || cee_engine_start(B.gen) < 0) {
+		fprintf(stderr, "cee-bench: cannot launch the lcores\n");
+		return 1;
+	}
+
+	unsigned max_samples = (unsigned)(o->duration > 0 ? o->duration : 0) + 3600;
+	uint64_t *samples = calloc(max_samples, sizeof(*samples));
+	unsigned nsamples = 0;
+	double t0 = now_s(), next = t0 + 1, t_end_open = t0;
+	struct totals prev, cur;
+	memset(&prev, 0, sizeof(prev));
+	uint64_t prev_events = 0;
+	bool failed = false;
+	for (;;) {
+		if (export_once() < 0) {
+			failed = true;
+			break;
+		}
+		double t = now_s();
+		if (t >= next) {
+			totals(&cur);
+			uint64_t ev = B.audited;
+			double dt = t - (next - 1);
+			uint64_t life = cur.lifecycles - prev.lifecycles;
+			if (nsamples < max_samples)
+				samples[nsamples++] = (uint64_t)((double)life / dt);
+			uint64_t live = cur.eng_live + cur.gen_live;
+			if (live > r.conns_peak)
+				r.conns_peak = live;
+			uint64_t rss = rss_bytes();
+			if (rss > r.rss_max)
+				r.rss_max = rss;
+			fprintf(stderr,
+				"cee-bench: t=%.0fs new=%.0f/s done=%.0f/s active=%" PRIu64
+				" rx=%.2fMpps tx=%.2fMpps events=%.0f/s refused=%" PRIu64
+				" retrans=%" PRIu64 " errors=%" PRIu64 "\n",
+				t - t0, (double)(cur.opened - prev.opened) / dt, (double)life / dt,
+				o->hold ? cur.hold_est : cur.active,
+				(double)(cur.eng_rx - prev.eng_rx) / dt / 1e6,
+				(double)(cur.eng_tx - prev.eng_tx) / dt / 1e6,
+				(double)(ev - prev_events) / dt, cur.refused, cur.retransmits, cur.errors);
+			prev = cur;
+			prev_events = ev;
+			next += 1;
+		}
+		if (interrupted)
+			break;
+		if (o->conns) {
+			totals(&cur);
+			if (cur.opened + cur.connect_fail >= o->conns && cur.active == 0)
+				break;
+		} else if (t - t0 >= o->duration) {
+			break;
+		}
+	}
+	t_end_open = now_s();
+	atomic_store(&B.stop_opening, true);
+	// Let the connections in flight finish (not counted in the rate).
+	double drain_until = now_s() + (o->hold ? 0 : o->drain_s);
+	while (!failed && now_s() < drain_until) {
+		totals(&cur);
+		if (cur.active == 0 && cur.eng_live == 0)
+			break;
+		if (export_once() < 0)
+			failed = true;
+	}
+	totals(&cur);
+	if (o->hold) {
+		uint64_t live = cur.eng_live + cur.gen_live;
+		r.conns_peak = live;
+		r.rss_max = rss_bytes();
+	}
+	atomic_store(&B.teardown, true);
+	// Engine first: whatever it still holds closes with `shutdown` and
+	// every event reaches the audit; then the generator.
+	int src = cee_engine_shutdown(B.eng);
+	(void)cee_engine_shutdown(B.gen);
+	if (src < 0)
+		failed = true;
+
+	totals(&cur);
+	r.seconds = t_end_open - t0;
+	r.lifecycles = cur.lifecycles;
+	r.errors = cur.errors;
+	r.connect_fail = cur.connect_fail;
+	r.refused = cur.refused;
+	r.retransmits = cur.retransmits;
+	r.drops = cur.eng_drops;
+	r.cps_mean = r.seconds > 0 ? (double)cur.lifecycles / r.seconds : 0;
+	// Whole seconds of the measured phase only (the last partial one is out).
+	r.cps = nsamples ? median(samples, nsamples) : r.cps_mean;
+	if (r.conns_peak)
+		r.bytes_per_conn = (r.rss_max - r.rss_base) / r.conns_peak;
+	for (unsigned i = 0; i < o->shards; i++)
+		hmerge(&r.hs, &B.gs[i].handshake);
+	for (unsigned side = 0; side < 2; side++)
+		for (unsigned q = 0; q < o->shards; q++) {
+			r.imp_lost += imps[side][q].lost;
+			r.imp_reordered += imps[side][q].reordered;
+			r.imp_dup += imps[side][q].duplicated;
+		}
+	r.exported = B.audited;
+	cee_audit_finish(B.audit, false, &r.ar);
+	print_report(&r);
+	if (o->verbose) {
+		fprintf(stderr, "engine: ");
+		cee_engine_stats_json(B.eng, stderr);
+		fprintf(stderr, "generator: ");
+		cee_engine_stats_json(B.gen, stderr);
+	}
+	if (!r.ar.ok)
+		cee_audit_print_violations(B.audit, stderr);
+
+	impair_remove(o->shards);
+	cee_engine_destroy(B.eng);
+	cee_engine_destroy(B.gen);
+	rte_mempool_free(imp_mp);
+	for (unsigned side = 0; side < 2; side++)
+		for (unsigned q = 0; q < o->shards; q++)
+			rte_ring_free(link_rings[side][q]);
+	cee_audit_destroy(B.audit);
+	free(samples);
+	rte_eal_cleanup();
+	if (failed)
+		return 1;
+	if (r.ar.opens == 0) {
+		fprintf(stderr, "cee-bench: no connection reached the engine: nothing measured\n");
+		return 1;
+	}
+	return r.ar.ok ? 0 : 1;
+}

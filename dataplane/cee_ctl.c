@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// The control plane: the shard's mailbox phase, jobs (requests fanned out to
+// the owning shards), rendering, drain. The socket server is in
+// cee_ctl_sock.c, the telemetry handlers in cee_ctl_tel.c.
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ring.h>
+
+#include "cee_ctl_priv.h"
+#include "cee_shard.h"
+
+/* ---- shard side: the mailbox phase --------------------------------------- */
+
+int cee_ctl_shard_init(struct cee_shard *s)
+{
+	struct cee_mbox *m = &s->mbox;
+	char name[RTE_RING_NAMESIZE];
+	snprintf(name, sizeof(name), "%s_mbox_%u", s->cfg->name ? s->cfg->name : "cee", s->id);
+	// Multi-producer: the control thread and the telemetry thread post.
+	m->ring = rte_ring_create(name, CEE_MBOX_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (m->ring == NULL)
+		return -rte_errno;
+	atomic_init(&m->closed, false);
+	return 0;
+}
+
+void cee_ctl_shard_fini(struct cee_shard *s)
+{
+	struct cee_mbox *m = &s->mbox;
+	// Nobody waits any more (the control side is gone or gave up): free
+	// whatever is left, answered or not.
+	if (m->walk.req != NULL) {
+		cee_mbox_req_free(m->walk.req);
+		m->walk.req = NULL;
+	}
+	if (m->ring == NULL)
+		return;
+	void *p;
+	while (rte_ring_sc_dequeue(m->ring, &p) == 0)
+		cee_mbox_req_free(p);
+	rte_ring_free(m->ring);
+	m->ring = NULL;
+}
+
+static void fill_stats(struct cee_shard *s, struct cee_ctl_shard_stats *st)
+{
+	st->shard = s->stats;
+	st->tcp = s->tcp.stats;
+	if (s->evring != NULL)
+		cee_evring_stats(s->evring, &st->ring);
+	st->mbox = s->mbox.stats;
+	st->live = cee_conn_live(s->pool);
+	st->max_conns = cee_conn_max(s->pool);
+	st->draining = s->mbox.draining;
+}
+
+static uint64_t shard_sseq(const struct cee_shard *s)
+{
+	return s->evring != NULL ? cee_evring_last_sseq(s->evring) : 0;
+}
+
+// One request: everything but LIST is answered at once; LIST starts a walk
+// that later visits finish.
+static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
+{
+	struct cee_mbox *m = &s->mbox;
+	if (cee_mbox_req_abandoned(r)) {
+		cee_mbox_req_free(r);
+		return;
+	}
+	r->rc = 0;
+	r->now_ns = s->now_ns;
+	r->sseq = shard_sseq(s);
+	r->live = cee_conn_live(s->pool);
+	m->stats.requests++;
+	struct cee_conn *c = NULL;
+	switch ((enum cee_mbox_op)r->op) {
+	case CEE_MBOX_OP_STATS:
+		if (r->stats != NULL)
+			fill_stats(s, r->stats);
+		break;
+	case CEE_MBOX_OP_CONN:
+	case CEE_MBOX_OP_KILL:
+		// By id only: a stale id (its connection gone, the slot perhaps
+		// reused by the same peer address) matches nothing.
+		c = cee_conn_by_id(s->pool, r->id);
+		if (c == NULL) {
+			m->stats.stale_id++;
+			r->rc = -ENOENT;
+			break;
+		}
+		cee_mbox_conn_fill(&r->conn, c);
+		if (r->op == CEE_MBOX_OP_KILL) {
+			// RST to the peer; closed (admin_kill, unless it had
+			// closed already) and destroyed are pushed now.
+			m->stats.kills++;
+			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_ADMIN_KILL, s->now_ns);
+			r->live = cee_conn_live(s->pool);
+			r->sseq = shard_sseq(s);
+		}
+		break;
+	case CEE_MBOX_OP_LIST:
+		cee_mbox_walk_begin(&m->walk, r, s->pool, m->last_open_serial, r->sseq, s->now_ns);
+		return; // finished by the walk
+	case CEE_MBOX_OP_DRAIN:
+		m->draining = true;
+		break;
+	case CEE_MBOX_OP__COUNT:
+		r->rc = -EINVAL;
+		break;
+	}
+	cee_mbox_req_finish(r);
+}
+
+static double tsc_ns;
+
+unsigned cee_ctl_shard_poll(struct cee_shard *s)
+{
+	struct cee_mbox *m = &s->mbox;
+	if (m->walk.req == NULL && rte_ring_empty(m->ring))
+		return 0;
+	// Wall time (TSC) is what the poll loop waits; thread CPU time tells
+	// the work apart from preemption on a shared CPU.
+	struct timespec c0, c1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	uint64_t t0 = rte_rdtsc();
+	unsigned work = 0;
+	if (m->walk.req != NULL) {
+		struct cee_mbox_req *r = m->walk.req;
+		m->stats.list_steps++;
+		if (cee_mbox_req_abandoned(r)) {
+			m->walk.req = NULL;
+			cee_mbox_req_free(r);
+		} else if (cee_mbox_walk_step(&m->walk, s->pool, CEE_MBOX_WALK_SLOTS)) {
+			m->walk.req = NULL;
+			cee_mbox_req_finish(r);
+		}
+		work = 1;
+	} else {
+		// Requests behind a list wait for it: at most one walk at a time.
+		void *p;
+		while (work < CEE_MBOX_BUDGET && m->walk.req == NULL &&
+		       rte_ring_sc_dequeue(m->ring, &p) == 0) {
+			serve_one(s, p);
+			work++;
+		}
+	}
+	if (tsc_ns == 0)
+		tsc_ns = 1e9 / (double)rte_get_tsc_hz();
+	uint64_t ns = (uint64_t)((double)(rte_rdtsc() - t0) * tsc_ns);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	uint64_t cpu = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec -
+		       (uint64_t)c0.tv_nsec;
+	m->stats.visits++;
+	m->stats.ns_total += ns;
+	if (ns > m->stats.ns_max)
+		m->stats.ns_max = ns;
+	m->stats.cpu_ns_total += cpu;
+	if (cpu > m->stats.cpu_ns_max)
+		m->stats.cpu_ns_max = cpu;
+	return work;
+}
+
+void cee_ctl_shard_close(struct cee_shard *s)
+{
+	struct cee_mbox *m = &s->mbox;
+	if (m->ring == NULL)
+		return;
+	if (m->walk.req != NULL) {
+		m->walk.req->rc = -ESHUTDOWN;
+		cee_mbox_req_finish(m->walk.req);
+		m->walk.req = NULL;
+	}
+	void *p;
+	while (rte_ring_sc_dequeue(m->ring, &p) == 0) {
+		struct cee_mbox_req *r = p;
+		r->rc = -ESHUTDOWN;
+		cee_mbox_req_finish(r);
+	}
+	// Requests posted from now on are abandoned by their requesters when
+	// they see this; cee_ctl_shard_fini() frees them.
+	atomic_store_explicit(&m->closed, true, memory_order_release);
+}
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	return cee_clock_ns();
+}
+
+void cee_ctl_job_start(struct cee_ctl *c, struct ctl_job *j, enum cee_mbox_op op,
+		       cee_conn_id_t id)
+{
+	memset(j, 0, sizeof(*j));
+	j->op = (uint8_t)op;
+	j->active = true;
+	j->deadline_ns = now_ns() + (uint64_t)CEE_CTL_TIMEOUT_MS * 1000000;
+	unsigned first = 0, count = c->nshards;
+	if (op == CEE_MBOX_OP_CONN || op == CEE_MBOX_OP_KILL) {
+		// The owner is encoded in the id; an id of no shard of ours
+		// names no connection.
+		first = cee_id_shard(id);
+		count = 1;
+		if (id == 0 || first >= c->nshards) {
+			j->rc = -ENOENT;
+			return;
+		}
+	}
+	j->first = first;
+	for (unsigned i = 0; i < count; i++) {
+		struct cee_mbox *m = c->mbox[first + i];
+		if (atomic_load_explicit(&m->closed, memory_order_acquire)) {
+			j->rc = -ESHUTDOWN;
+			break;
+		}
+		struct cee_mbox_req *r =
+			cee_mbox_req_alloc(op, op == CEE_MBOX_OP_LIST ? c->list_cap : 0,
+					   op == CEE_MBOX_OP_STATS ? sizeof(struct cee_ctl_shard_stats) : 0);
+		if (r == NULL) {
+			j->rc = -ENOMEM;
+			break;
+		}
+		r->id = id;
+		if (rte_ring_mp_enqueue(m->ring, r) != 0) {
+			cee_mbox_req_free(r);
+			j->rc = -EBUSY;
+			break;
+		}
+		j->req[j->count++] = r;
+	}
+}
+
+bool cee_ctl_job_poll(struct ctl_job *j, const struct cee_ctl *c)
+{
+	if (!j->active)
+		return true;
+	bool all = true;
+	for (unsigned i = 0; i < j->count; i++) {
+		struct cee_mbox_req *r = j->req[i];
+		if (r == NULL || cee_mbox_req_done(r))
+			continue;
+		all = false;
+		struct cee_mbox *m = c->mbox[j->first + i];
+		bool closed = atomic_load_explicit(&m->closed, memory_order_acquire);
+		if (j->rc == 0 && !closed && now_ns() < j->deadline_ns)
+			continue;
+		// Give up on it: failed already elsewhere, shard stopped, or too slow.
+		if (cee_mbox_req_abandon(r)) {
+			j->req[i] = NULL;
+			if (j->rc == 0)
+				j->rc = closed ? -ESHUTDOWN : -ETIMEDOUT;
+		}
+	}
+	if (!all && j->rc == 0)
+		return false;
+	// Finished when every request is answered or given up.
+	for (unsigned i = 0; i < j->count; i++)
+		if (j->req[i] != NULL && !cee_mbox_req_done(j->req[i]))
+			return false;
+	for (unsigned i = 0; i < j->count && j->rc == 0; i++)
+		if (j->req[i] != NULL && j->req[i]->rc < 0)
+			j->rc = j->req[i]->rc;
+	return true;
+}
+
+int cee_ctl_job_wait(struct ctl_job *j, const struct cee_ctl *c)
+{
+	while (!cee_ctl_job_poll(j, c))
+		usleep(20);
+	return j->rc;
+}
+
+void cee_ctl_job_release(struct ctl_job *j)
+{
+	for (unsigned i = 0; i < j->count; i++) {
+		cee_mbox_req_free(j->req[i]);
+		j->req[i] = NULL;
+	}
+	j->count = 0;
+	j->active = false;
+}
+
+/* ---- counters ------------------------------------------------------------- */
+
+static unsigned put(struct ctl_stat *out, unsigned n, const char *name, uint64_t v, bool max)
+{
+	if (n >= CTL_STATS_MAX)
+		return n;
+	snprintf(out[n].name, sizeof(out[n].name), "%s", name);
+	out[n].v = v;
+	out[n].max = max;
+	return n + 1;
+}
+
+unsigned cee_ctl_stat_fields(const struct cee_ctl_shard_stats *st, struct ctl_stat *out)
+{
+	unsigned n = 0;
+	const struct cee_shard_stats *sh = &st->shard;
+	n = put(out, n, "live", st->live, false);
+	n = put(out, n, "max_conns", st->max_conns, false);
+	n = put(out, n, "opened", sh->opened, false);
+	n = put(out, n, "destroyed", sh->destroyed, false);
+	n = put(out, n, "refused", sh->refused, false);
+	n = put(out, n, "refused_draining", st->mbox.drain_refused, false);
+	n = put(out, n, "draining", st->draining, true);
+	n = put(out, n, "rx_pkts", sh->rx_pkts, false);
+	n = put(out, n, "tx_pkts", sh->tx_pkts, false);
+	n = put(out, n, "handoff", sh->handoff_out, false);
+	n = put(out, n, "arp_replies", sh->arp_replies, false);
+	n = put(out, n, "icmp_replies", sh->icmp_replies, false);
+	n = put(out, n, "rst_no_conn", sh->rst_no_conn, false);
+	// Events: pushed by the shard, exported (released) by the control thread.
+	n = put(out, n, "events", st->ring.pushed, false);
+	n = put(out, n, "events_exported", st->ring.consumed, false);
+	n = put(out, n, "ring_used", st->ring.used, false);
+	n = put(out, n, "ring_reserved", st->ring.reserved, false);
+	n = put(out, n, "ring_capacity", st->ring.capacity, false);
+	n = put(out, n, "ring_used_max", st->ring.used_max, true);
+	n = put(out, n, "ring_refused", st->ring.refused, false);
+	for (unsigned d = 0; d < CEE_DROP__COUNT; d++) {
+		char name[40];
+		snprintf(name, sizeof(name), "drop_%s", cee_drop_str((enum cee_drop)d));
+		n = put(out, n, name, sh->drops[d], false);
+	}
+	const struct cee_tcp_stats *t = &st->tcp;
+	n = put(out, n, "drop_out_of_window", t->out_of_window, false);
+	n = put(out, n, "drop_bad_rst", t->bad_rst, false);
+	n = put(out, n, "drop_bad_ack", t->bad_ack, false);
+	n = put(out, n, "drop_bad_syn", t->bad_syn, false);
+	n = put(out, n, "tcp_segs_in", t->segs_in, false);
+	n = put(out, n, "tcp_segs_out", t->segs_out, false);
+	n = put(out, n, "tcp_retransmits", t->retransmits, false);
+	n = put(out, n, "tcp_rst_in", t->rst_in, false);
+	n = put(out, n, "tcp_rst_out", t->rst_out, false);
+	n = put(out, n, "tcp_challenge_acks", t->challenge_acks, false);
+	n = put(out, n, "mailbox_requests", st->mbox.requests, false);
+	n = put(out, n, "mailbox_stale_id", st->mbox.stale_id, false);
+	n = put(out, n, "mailbox_kills", st->mbox.kills, false);
+	n = put(out, n, "mailbox_list_steps", st->mbox.list_steps, false);
+	n = put(out, n, "mailbox_visits", st->mbox.visits, false);
+	n = put(out, n, "mailbox_total_ns", st->mbox.ns_total, false);
+	n = put(out, n, "mailbox_max_ns", st->mbox.ns_max, true);
+	n = put(out, n, "mailbox_cpu_total_ns", st->mbox.cpu_ns_total, false);
+	n = put(out, n, "mailbox_cpu_max_ns", st->mbox.cpu_ns_max, true);
+	return n;
+}
+
+void cee_ctl_stat_add(struct ctl_stat *total, const struct ctl_stat *one, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (total[i].name[0] == '\0') {
+			total[i] = one[i];
+			continue;
+		}
+		if (one[i].max)
+			total[i].v = one[i].v > total[i].v ? one[i].v : total[i].v;
+		else
+			total[i].v += one[i].v;
+	}
+}
+
+/* ---- rendering ------------------------------------------------------------ */
+
+void cee_ctl_buf_printf(struct ctl_buf *b, const char *fmt, ...)
+{
+	if (b->oom)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->p != NULL && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap <= b->len + (size_t)n)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+void cee_ctl_buf_free(struct ctl_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+void cee_ctl_addr_str(char *buf, size_t size, uint32_t ip, uint16_t port)
+{
+	snprintf(buf, size, "%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff,
+		 ip & 0xff, port);
+}
+
+uint64_t cee_ctl_age_ms(uint64_t open_ns, uint64_t now)
+{
+	return now > open_ns ? (now - open_ns) / 1000000 : 0;
+}
+
+int cee_ctl_parse_id(const char *s, cee_conn_id_t *id)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 16 || strspn(s, "0123456789abcdefABCDEF") != n)
+		return -EINVAL;
+	*id = strtoull(s, NULL, 16);
+	return 0;
+}
+
+static void render_conn(struct ctl_buf *b, const struct cee_mbox_conn *x, uint64_t now,
+			bool snapshot)
+{
+	char local[32], remote[32];
+	cee_ctl_addr_str(local, sizeof(local), x->local_ip, x->local_port);
+	cee_ctl_addr_str(remote, sizeof(remote), x->remote_ip, x->remote_port);
+	cee_ctl_buf_printf(b,
+			   "{\"id\":\"%016" PRIx64 "\",\"shard\":%u,\"state\":\"%s\",\"proto\":\"%s\","
+			   "\"local\":\"%s\",\"remote\":\"%s\",\"age_ms\":%" PRIu64
+			   ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64,
+			   x->id, cee_id_shard(x->id), cee_tcp_state_str((enum cee_tcp_state)x->state),
+			   cee_proto_str((enum cee_proto)x->proto), local, remote,
+			   cee_ctl_age_ms(x->open_ns, now), x->bytes_in, x->bytes_out);
+	if (x->close_reason != CEE_REASON_NONE)
+		cee_ctl_buf_printf(b, ",\"reason\":\"%s\"",
+				   cee_reason_str((enum cee_reason)x->close_reason));
+	if (snapshot && x->departed)
+		cee_ctl_buf_printf(b, ",\"departed\":true");
+	cee_ctl_buf_printf(b, "}");
+}
+
+static const char *err_msg(int rc)
+{
+	switch (-rc) {
+	case ENOENT:
+		return "no such connection";
+	case ETIMEDOUT:
+		return "a shard did not answer in time";
+	case ESHUTDOWN:
+		return "the engine is stopping";
+	case EBUSY:
+		return "a shard's mailbox is full; try again";
+	case ENOSPC:
+		return "list overflow";
+	default:
+		return strerror(-rc);
+	}
+}
+
+void cee_ctl_render_error(struct ctl_buf *b, const char *msg, cee_conn_id_t id)
+{
+	cee_ctl_buf_printf(b, "{\"ok\":false,\"error\":\"%s\"", msg);
+	if (id != 0)
+		cee_ctl_buf_printf(b, ",\"conn\":\"%016" PRIx64 "\"", id);
+	cee_ctl_buf_printf(b, "}\n");
+}
+
+static void render_stats(struct ctl_buf *b, const struct ctl_job *j)
+{
+	struct ctl_stat total[CTL_STATS_MAX], one[CTL_STATS_MAX];
+	memset(total, 0, sizeof(total));
+	unsigned n = 0;
+	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"shards\":[");
+	for (unsigned i = 0; i < j->count; i++) {
+		n = cee_ctl_stat_fields(j->req[i]->stats, one);
+		cee_ctl_stat_add(total, one, n);
+		cee_ctl_buf_printf(b, "%s{\"shard\":%u", i ? "," : "", j->first + i);
+		for (unsigned k = 0; k < n; k++)
+			cee_ctl_buf_printf(b, ",\"%s\":%" PRIu64, one[k].name, one[k].v);
+		cee_ctl_buf_printf(b, "}");
+	}
+	cee_ctl_buf_printf(b, "],\"total\":{");
+	for (unsigned k = 0; k < n; k++)
+		cee_ctl_buf_printf(b, "%s\"%s\":%" PRIu64, k ? "," : "", total[k].name, total[k].v);
+	cee_ctl_buf_printf(b, "}}\n");
+}
+
+void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_conn_id_t id,
+		    const struct ctl_job *j)
+{
+	(void)c;
+	if (j->rc < 0) {
+		cee_ctl_render_error(b, err_msg(j->rc), j->rc == -ENOENT ? id : 0);
+		return;
+	}
+	switch (cmd) {
+	case CTL_CMD_STATS:
+		render_stats(b, j);
+		break;
+	case CTL_CMD_CONN:
+	case CTL_CMD_KILL: {
+		const struct cee_mbox_req *r = j->req[0];
+		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"%s\":",
+				   cmd == CTL_CMD_KILL ? "killed" : "conn");
+		render_conn(b, &r->conn, r->now_ns, false);
+		if (cmd == CTL_CMD_KILL)
+			cee_ctl_buf_printf(b, ",\"closed_before\":%s",
+					   r->conn.closed ? "true" : "false");
+		cee_ctl_buf_printf(b, "}\n");
+		break;
+	}
+	case CTL_CMD_CONNS: {
+		uint64_t count = 0;
+		for (unsigned i = 0; i < j->count; i++)
+			count += j->req[i]->n;
+		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"count\":%" PRIu64 ",\"cuts\":[",
+				   count);
+		for (unsigned i = 0; i < j->count; i++)
+			cee_ctl_buf_printf(b, "%s{\"shard\":%u,\"sseq\":%" PRIu64 "}", i ? "," : "",
+					   j->first + i, j->req[i]->sseq);
+		cee_ctl_buf_printf(b, "],\"conns\":[");
+		bool first = true;
+		for (unsigned i = 0; i < j->count; i++) {
+			const struct cee_mbox_req *r = j->req[i];
+			for (uint32_t k = 0; k < r->n; k++) {
+				if (!first)
+					cee_ctl_buf_printf(b, ",\n");
+				first = false;
+				render_conn(b, &r->conns[k], r->now_ns, false);
+			}
+		}
+		cee_ctl_buf_printf(b, "]}\n");
+		break;
+	}
+	case CTL_CMD_SNAPSHOT:
+		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"shards\":[");
+		for (unsigned i = 0; i < j->count; i++) {
+			const struct cee_mbox_req *r = j->req[i];
+			cee_ctl_buf_printf(b,
+					   "%s\n{\"shard\":%u,\"sseq\":%" PRIu64 ",\"ts_ns\":%" PRIu64
+					   ",\"live\":%u,\"conns\":[",
+					   i ? "," : "", j->first + i, r->sseq, r->now_ns, r->n);
+			for (uint32_t k = 0; k < r->n; k++) {
+				cee_ctl_buf_printf(b, k ? ",\n" : "\n");
+				render_conn(b, &r->conns[k], r->now_ns, true);
+			}
+			cee_ctl_buf_printf(b, "]}");
+		}
+		cee_ctl_buf_printf(b, "]}\n");
+		break;
+	case CTL_CMD_DRAIN: {
+		uint64_t live = 0;
+		for (unsigned i = 0; i < j->count; i++)
+			live += j->req[i]->live;
+		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"draining\":true,\"live\":%" PRIu64 "}\n",
+				   live);
+		break;
+	}
+	case CTL_CMD__COUNT:
+		cee_ctl_render_error(b, "bad command", 0);
+		break;
+	}
+}
+
+/* ---- life ----------------------------------------------------------------- */
+
+struct cee_ctl *cee_ctl_create(const struct cee_ctl_cfg *cfg)
+{
+	if (cfg->nshards == 0 || cfg->nshards > CEE_MAX_SHARDS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct cee_ctl *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	snprintf(c->name, sizeof(c->name), "%s", cfg->name ? cfg->name : "cee");
+	c->nshards = cfg->nshards;
+	for (unsigned i = 0; i < cfg->nshards; i++)
+		c->mbox[i] = cfg->mbox[i];
+	c->list_cap = cfg->max_conns_per_shard;
+	c->listen_fd = -1;
+	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++)
+		c->clients[i].fd = -1;
+
+	char path[sizeof(c->sock_path)];
+	if (cfg->sock_path == NULL)
+		snprintf(path, sizeof(path), "%s/%s_ctl.sock", rte_eal_get_runtime_dir(), c->name);
+	else
+		snprintf(path, sizeof(path), "%s", cfg->sock_path);
+	if (path[0] != '\0' && cee_ctl_sock_open(c, path) < 0) {
+		int err = errno;
+		cee_ctl_destroy(c);
+		errno = err;
+		return NULL;
+	}
+	if (cfg->telemetry) {
+		int rc = cee_ctl_tel_attach(c);
+		if (rc < 0)
+			fprintf(stderr, "cee: telemetry commands: %s (going on without)\n",
+				strerror(-rc));
+		else
+			c->telemetry = true;
+	}
+	return c;
+}
+
+void cee_ctl_destroy(struct cee_ctl *c)
+{
+	if (c == NULL)
+		return;
+	if (c->telemetry)
+		(void)cee_ctl_tel_attach(NULL);
+	cee_ctl_sock_close(c);
+	if (c->drain_job.active) {
+		// Whatever is not answered yet belongs to the shards now.
+		for (unsigned i = 0; i < c->drain_job.count; i++)
+			if (c->drain_job.req[i] != NULL && cee_mbox_req_abandon(c->drain_job.req[i]))
+				c->drain_job.req[i] = NULL;
+		cee_ctl_job_release(&c->drain_job);
+	}
+	free(c);
+}
+
+const char *cee_ctl_socket_path(const struct cee_ctl *c)
+{
+	return c->sock_path;
+}
+
+bool cee_ctl_drained(const struct cee_ctl *c)
+{
+	return c != NULL && c->drain == CTL_DRAIN_DONE;
+}
+
+// After every shard acknowledged DRAIN: ask them (DRAIN again, idempotent,
+// answers the live count) every 10 ms until none has a connection left.
+static int drain_poll(struct cee_ctl *c)
+{
+	if (c->drain != CTL_DRAIN_WAIT)
+		return 0;
+	struct ctl_job *j = &c->drain_job;
+	uint64_t now = now_ns();
+	if (!j->active) {
+		if (now < c->drain_next_ns)
+			return 0;
+		cee_ctl_job_start(c, j, CEE_MBOX_OP_DRAIN, 0);
+		return 1;
+	}
+	if (!cee_ctl_job_poll(j, c))
+		return 0;
+	uint64_t live = 0;
+	for (unsigned i = 0; i < j->count; i++)
+		live += j->req[i] ? j->req[i]->live : 1;
+	if (j->rc == 0 && live == 0)
+		c->drain = CTL_DRAIN_DONE;
+	cee_ctl_job_release(j);
+	c->drain_next_ns = now + 10 * 1000000;
+	return 1;
+}
+
+int cee_ctl_poll(struct cee_ctl *c)
+{
+	if (c == NULL)
+		return 0;
+	return cee_ctl_sock_poll(c) + drain_poll(c);
+}

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * Inside the control plane (cee_ctl*.c only): jobs (one request fanned out
+ * to one shard or all), rendering, the socket server's state.
+ */
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cee_ctl.h"
+
+#define CEE_CTL_MAX_CLIENTS 8
+#define CEE_CTL_LINE_MAX 256
+
+/** One request fanned out to one shard (by id) or to every shard. */
+struct ctl_job {
+	uint8_t op;       /**< enum cee_mbox_op */
+	unsigned first;   /**< shard of req[0] */
+	unsigned count;   /**< requests posted (0 when rc was decided at start) */
+	struct cee_mbox_req *req[CEE_MAX_SHARDS];
+	uint64_t deadline_ns;
+	int rc;           /**< 0, or the first failure (-ENOENT, -ETIMEDOUT, -ESHUTDOWN, ...) */
+	bool active;
+};
+
+/* X(enumerator suffix, request word, mailbox op, takes an id) */
+#define CEE_CTL_CMD_LIST(X)                                                                        \
+	X(STATS, "stats", STATS, false)                                                            \
+	X(CONNS, "conns", LIST, false)                                                             \
+	X(CONN, "conn", CONN, true)                                                                \
+	X(SNAPSHOT, "snapshot", LIST, false)                                                       \
+	X(KILL, "kill", KILL, true)                                                                \
+	X(DRAIN, "drain", DRAIN, false)
+
+#define CEE_X_ENUM_CTL_CMD(e, s, op, id) CTL_CMD_##e,
+enum ctl_cmd { CEE_CTL_CMD_LIST(CEE_X_ENUM_CTL_CMD) CTL_CMD__COUNT };
+
+enum ctl_drain { CTL_DRAIN_NONE, CTL_DRAIN_WAIT, CTL_DRAIN_DONE };
+
+/** A growing text buffer. */
+struct ctl_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+struct ctl_client {
+	int fd; /**< -1: free */
+	char line[CEE_CTL_LINE_MAX];
+	size_t line_len;
+	enum ctl_cmd cmd;
+	cee_conn_id_t id;
+	struct ctl_job job;
+	struct ctl_buf out;
+	size_t out_off;
+	uint64_t deadline_ns; /**< whole exchange */
+};
+
+struct cee_ctl {
+	char name[32];
+	unsigned nshards;
+	struct cee_mbox *mbox[CEE_MAX_SHARDS]; // ring (immutable) and closed (atomic) only
+	uint32_t list_cap;
+	bool telemetry;
+
+	// Control thread only.
+	char sock_path[108];
+	int listen_fd;
+	struct ctl_client clients[CEE_CTL_MAX_CLIENTS];
+	enum ctl_drain drain;
+	struct ctl_job drain_job;
+	uint64_t drain_next_ns;
+};
+
+/** Post @p op for connection @p id (routed to its shard) or, with id 0, to every shard. */
+void cee_ctl_job_start(struct cee_ctl *c, struct ctl_job *j, enum cee_mbox_op op,
+		       cee_conn_id_t id);
+/** @return true when every request was answered or the job failed (abandoned what was left). */
+bool cee_ctl_job_poll(struct ctl_job *j, const struct cee_ctl *c);
+/** Blocking cee_ctl_job_poll() (telemetry thread). @return j->rc. */
+int cee_ctl_job_wait(struct ctl_job *j, const struct cee_ctl *c);
+/** Free the answered requests. */
+void cee_ctl_job_release(struct ctl_job *j);
+
+/** A counter by name, in the order every renderer prints them. */
+struct ctl_stat {
+	char name[40];
+	uint64_t v;
+	bool max; /**< the total is the maximum over shards, not the sum */
+};
+#define CTL_STATS_MAX 96
+/** Flatten @p st. @return entries written to @p out (at most CTL_STATS_MAX). */
+unsigned cee_ctl_stat_fields(const struct cee_ctl_shard_stats *st, struct ctl_stat *out);
+/** @p total += @p one (sums, or maxima where marked). */
+void cee_ctl_stat_add(struct ctl_stat *total, const struct ctl_stat *one, unsigned n);
+
+/** "a.b.c.d:port" into @p buf (at least 22 bytes). */
+void cee_ctl_addr_str(char *buf, size_t size, uint32_t ip, uint16_t port);
+/** Milliseconds from @p open_ns to @p now_ns (0 when the clock went back). */
+uint64_t cee_ctl_age_ms(uint64_t open_ns, uint64_t now_ns);
+/** Parse 1..16 hex digits. @return 0 or -EINVAL. */
+int cee_ctl_parse_id(const char *s, cee_conn_id_t *id);
+
+void cee_ctl_buf_printf(struct ctl_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cee_ctl_buf_free(struct ctl_buf *b);
+
+/** Render the reply to @p cmd from finished job @p j (JSON object + "\n"). */
+void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_conn_id_t id,
+		    const struct ctl_job *j);
+/** Render an error reply. */
+void cee_ctl_render_error(struct ctl_buf *b, const char *msg, cee_conn_id_t id);
+
+/** Socket server (cee_ctl_sock.c). */
+int cee_ctl_sock_open(struct cee_ctl *c, const char *path);
+void cee_ctl_sock_close(struct cee_ctl *c);
+int cee_ctl_sock_poll(struct cee_ctl *c);
+
+/** Telemetry (cee_ctl_tel.c): serve @p c (NULL detaches). @return 0 or -errno. */
+int cee_ctl_tel_attach(struct cee_ctl *c);

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// The command socket: a Unix stream socket (mode 0600) served from the
+// control thread without blocking. Per connection: one request line in
+// ("stats", "conns", "conn ID", "snapshot", "kill ID", "drain"), one JSON
+// reply out (it may span lines), then the server closes.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cee_ctl_priv.h"
+
+#define CLIENT_TIMEOUT_NS (UINT64_C(10) * 1000000000) // a whole exchange
+
+struct cmd_desc {
+	const char *word;
+	uint8_t op;
+	bool takes_id;
+};
+
+#define CEE_X_CMD_DESC(e, s, op, id) [CTL_CMD_##e] = {s, CEE_MBOX_OP_##op, id},
+static const struct cmd_desc cmds[CTL_CMD__COUNT] = {CEE_CTL_CMD_LIST(CEE_X_CMD_DESC)};
+#undef CEE_X_CMD_DESC
+
+int cee_ctl_sock_open(struct cee_ctl *c, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "cee: control socket path too long: %s\n", path);
+		errno = ENAMETOOLONG;
+		return -ENAMETOOLONG;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	// The EAL's file-prefix lock makes this process the only owner of the
+	// runtime directory: a socket left there is from a dead predecessor.
+	(void)unlink(path);
+	// Owner only from the start (no window with the default umask).
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, CEE_CTL_MAX_CLIENTS) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		goto fail;
+	}
+	c->listen_fd = fd;
+	snprintf(c->sock_path, sizeof(c->sock_path), "%s", path);
+	return 0;
+fail:
+	fprintf(stderr, "cee: control socket %s: %s\n", path, strerror(errno));
+	return -errno;
+}
+
+static void client_close(struct ctl_client *k)
+{
+	if (k->fd < 0)
+		return;
+	close(k->fd);
+	k->fd = -1;
+	if (k->job.active) {
+		// Requests not answered yet belong to the shards now.
+		for (unsigned i = 0; i < k->job.count; i++)
+			if (k->job.req[i] != NULL && cee_mbox_req_abandon(k->job.req[i]))
+				k->job.req[i] = NULL;
+		cee_ctl_job_release(&k->job);
+	}
+	cee_ctl_buf_free(&k->out);
+	k->line_len = 0;
+	k->out_off = 0;
+}
+
+void cee_ctl_sock_close(struct cee_ctl *c)
+{
+	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++)
+		client_close(&c->clients[i]);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		c->listen_fd = -1;
+		(void)unlink(c->sock_path);
+	}
+}
+
+// Parse the request line and post it. Errors become replies at once.
+static void client_request(struct cee_ctl *c, struct ctl_client *k)
+{
+	char *line = k->line;
+	line[k->line_len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	char *save = NULL;
+	char *word = strtok_r(line, " \t", &save);
+	char *arg = word ? strtok_r(NULL, " \t", &save) : NULL;
+	char *extra = arg ? strtok_r(NULL, " \t", &save) : NULL;
+	unsigned i;
+	for (i = 0; i < CTL_CMD__COUNT; i++)
+		if (word != NULL && strcmp(word, cmds[i].word) == 0)
+			break;
+	if (i == CTL_CMD__COUNT) {
+		cee_ctl_buf_printf(&k->out,
+				   "{\"ok\":false,\"error\":\"unknown request '%.32s' (stats, conns, "
+				   "conn ID, snapshot, kill ID, drain)\"}\n",
+				   word ? word : "");
+		return;
+	}
+	k->cmd = (enum ctl_cmd)i;
+	k->id = 0;
+	if (cmds[i].takes_id != (arg != NULL) || extra != NULL ||
+	    (arg != NULL && cee_ctl_parse_id(arg, &k->id) < 0)) {
+		cee_ctl_buf_printf(&k->out, "{\"ok\":false,\"error\":\"usage: %s%s\"}\n",
+				   cmds[i].word, cmds[i].takes_id ? " ID (16 hex digits)" : "");
+		return;
+	}
+	cee_ctl_job_start(c, &k->job, (enum cee_mbox_op)cmds[i].op, k->id);
+}
+
+static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
+{
+	int work = 0;
+	if (now > k->deadline_ns) {
+		client_close(k);
+		return 1;
+	}
+	// 1. the request line
+	if (!k->job.active && k->out.len == 0) {
+		ssize_t n = read(k->fd, k->line + k->line_len, sizeof(k->line) - 1 - k->line_len);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			client_close(k);
+			return 1;
+		}
+		if (n < 0)
+			return 0;
+		k->line_len += (size_t)n;
+		work = 1;
+		if (memchr(k->line, '\n', k->line_len) != NULL)
+			client_request(c, k);
+		else if (k->line_len == sizeof(k->line) - 1)
+			cee_ctl_buf_printf(&k->out, "{\"ok\":false,\"error\":\"request line too long\"}\n");
+		else
+			return work;
+	}
+	// 2. the shards' answers
+	if (k->job.active) {
+		if (!cee_ctl_job_poll(&k->job, c))
+			return work;
+		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job);
+		if (k->cmd == CTL_CMD_DRAIN && k->job.rc == 0 && c->drain == CTL_DRAIN_NONE)
+			c->drain = CTL_DRAIN_WAIT;
+		cee_ctl_job_release(&k->job);
+		work = 1;
+	}
+	// 3. the reply, as fast as the client reads it
+	if (k->out.oom) {
+		client_close(k);
+		return 1;
+	}
+	while (k->out_off < k->out.len) {
+		ssize_t n = send(k->fd, k->out.p + k->out_off, k->out.len - k->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return work;
+			break;
+		}
+		k->out_off += (size_t)n;
+		work = 1;
+	}
+	client_close(k);
+	return 1;
+}
+
+int cee_ctl_sock_poll(struct cee_ctl *c)
+{
+	if (c->listen_fd < 0)
+		return 0;
+	int work = 0;
+	uint64_t now = cee_clock_ns();
+	bool accepted = false; // one accept() a pass: an idle pass costs one syscall
+	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *k = &c->clients[i];
+		if (k->fd < 0) {
+			if (accepted)
+				continue;
+			accepted = true;
+			int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd < 0)
+				continue;
+			k->fd = fd;
+			k->line_len = 0;
+			k->out_off = 0;
+			k->deadline_ns = now + CLIENT_TIMEOUT_NS;
+			work++;
+		}
+		work += client_poll(c, k, now);
+	}
+	return work;
+}

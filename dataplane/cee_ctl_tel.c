@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// DPDK telemetry commands. They run on DPDK's telemetry thread: each posts
+// requests to the shards' mailboxes and waits for the answers (never reading
+// shard memory). Telemetry replies are limited (16 KiB of JSON per reply in
+// DPDK 22.11, RTE_TEL_MAX_DICT_ENTRIES/RTE_TEL_MAX_ARRAY_ENTRIES per level,
+// one level of nesting), so connection lists are capped and say so; the
+// command socket (cee-ctl) has no cap.
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_common.h>
+#include <rte_telemetry.h>
+
+#include "cee_ctl_priv.h"
+
+/** Connections /cee/conns details at most (each ~200 bytes of the 16 KiB reply). */
+#define TEL_CONNS_MAX 48
+/** Connection ids /cee/snapshot lists at most. */
+#define TEL_IDS_MAX 400
+
+// The engine served: registration is once per process and cannot be undone,
+// so handlers find their control plane here, under the lock that destroy
+// takes to detach it.
+static pthread_mutex_t tel_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cee_ctl *tel_ctl;
+static bool tel_registered;
+
+static int tel_error(struct rte_tel_data *d, const char *msg, const char *conn)
+{
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "error", msg);
+	if (conn != NULL)
+		rte_tel_data_add_dict_string(d, "conn", conn);
+	return 0;
+}
+
+static void add_stats(struct rte_tel_data *d, const struct ctl_stat *st, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		rte_tel_data_add_dict_u64(d, st[k].name, st[k].v);
+}
+
+static int do_stats(struct cee_ctl *c, struct rte_tel_data *d)
+{
+	struct ctl_job j;
+	cee_ctl_job_start(c, &j, CEE_MBOX_OP_STATS, 0);
+	if (cee_ctl_job_wait(&j, c) < 0) {
+		cee_ctl_job_release(&j);
+		return tel_error(d, strerror(-j.rc), NULL);
+	}
+	struct ctl_stat total[CTL_STATS_MAX], one[CTL_STATS_MAX];
+	memset(total, 0, sizeof(total));
+	unsigned n = 0;
+	rte_tel_data_start_dict(d);
+	for (unsigned i = 0; i < j.count; i++) {
+		n = cee_ctl_stat_fields(j.req[i]->stats, one);
+		cee_ctl_stat_add(total, one, n);
+		struct rte_tel_data *sd = rte_tel_data_alloc();
+		if (sd == NULL)
+			continue;
+		rte_tel_data_start_dict(sd);
+		add_stats(sd, one, n);
+		char name[16];
+		snprintf(name, sizeof(name), "shard_%u", j.first + i);
+		if (rte_tel_data_add_dict_container(d, name, sd, 0) < 0)
+			rte_tel_data_free(sd);
+	}
+	struct rte_tel_data *td = rte_tel_data_alloc();
+	if (td != NULL) {
+		rte_tel_data_start_dict(td);
+		add_stats(td, total, n);
+		if (rte_tel_data_add_dict_container(d, "total", td, 0) < 0)
+			rte_tel_data_free(td);
+	}
+	cee_ctl_job_release(&j);
+	return 0;
+}
+
+static struct rte_tel_data *conn_dict(const struct cee_mbox_conn *x, uint64_t now)
+{
+	struct rte_tel_data *cd = rte_tel_data_alloc();
+	if (cd == NULL)
+		return NULL;
+	char local[32], remote[32];
+	cee_ctl_addr_str(local, sizeof(local), x->local_ip, x->local_port);
+	cee_ctl_addr_str(remote, sizeof(remote), x->remote_ip, x->remote_port);
+	rte_tel_data_start_dict(cd);
+	rte_tel_data_add_dict_u64(cd, "shard", cee_id_shard(x->id));
+	rte_tel_data_add_dict_string(cd, "state", cee_tcp_state_str((enum cee_tcp_state)x->state));
+	rte_tel_data_add_dict_string(cd, "proto", cee_proto_str((enum cee_proto)x->proto));
+	rte_tel_data_add_dict_string(cd, "local", local);
+	rte_tel_data_add_dict_string(cd, "remote", remote);
+	rte_tel_data_add_dict_u64(cd, "age_ms", cee_ctl_age_ms(x->open_ns, now));
+	rte_tel_data_add_dict_u64(cd, "bytes_in", x->bytes_in);
+	rte_tel_data_add_dict_u64(cd, "bytes_out", x->bytes_out);
+	return cd;
+}
+
+// /cee/conns: {"count": N, "shown": K, "truncated": 0|1, "<id>": {...}, ...}
+// /cee/snapshot: {"shard_<i>": {"sseq", "live"}, "count", "truncated", "ids": [...]}
+static int do_list(struct cee_ctl *c, struct rte_tel_data *d, bool snapshot)
+{
+	struct ctl_job j;
+	cee_ctl_job_start(c, &j, CEE_MBOX_OP_LIST, 0);
+	if (cee_ctl_job_wait(&j, c) < 0) {
+		cee_ctl_job_release(&j);
+		return tel_error(d, strerror(-j.rc), NULL);
+	}
+	uint64_t count = 0;
+	for (unsigned i = 0; i < j.count; i++)
+		count += j.req[i]->n;
+	unsigned cap = snapshot ? TEL_IDS_MAX : TEL_CONNS_MAX;
+	unsigned shown = 0;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "count", count);
+	rte_tel_data_add_dict_u64(d, "truncated", count > cap);
+	struct rte_tel_data *ids = NULL;
+	if (snapshot) {
+		for (unsigned i = 0; i < j.count; i++) {
+			struct rte_tel_data *sd = rte_tel_data_alloc();
+			if (sd == NULL)
+				continue;
+			rte_tel_data_start_dict(sd);
+			rte_tel_data_add_dict_u64(sd, "sseq", j.req[i]->sseq);
+			rte_tel_data_add_dict_u64(sd, "live", j.req[i]->n);
+			char name[16];
+			snprintf(name, sizeof(name), "shard_%u", j.first + i);
+			if (rte_tel_data_add_dict_container(d, name, sd, 0) < 0)
+				rte_tel_data_free(sd);
+		}
+		ids = rte_tel_data_alloc();
+		if (ids != NULL)
+			rte_tel_data_start_array(ids, RTE_TEL_STRING_VAL);
+	}
+	for (unsigned i = 0; i < j.count; i++) {
+		const struct cee_mbox_req *r = j.req[i];
+		for (uint32_t k = 0; k < r->n && shown < cap; k++, shown++) {
+			char id[20];
+			snprintf(id, sizeof(id), "%016" PRIx64, r->conns[k].id);
+			if (snapshot) {
+				if (ids != NULL)
+					rte_tel_data_add_array_string(ids, id);
+				continue;
+			}
+			struct rte_tel_data *cd = conn_dict(&r->conns[k], r->now_ns);
+			if (cd != NULL && rte_tel_data_add_dict_container(d, id, cd, 0) < 0)
+				rte_tel_data_free(cd);
+		}
+	}
+	rte_tel_data_add_dict_u64(d, "shown", shown);
+	if (ids != NULL && rte_tel_data_add_dict_container(d, "ids", ids, 0) < 0)
+		rte_tel_data_free(ids);
+	cee_ctl_job_release(&j);
+	return 0;
+}
+
+static int do_conn(struct cee_ctl *c, const char *params, struct rte_tel_data *d)
+{
+	cee_conn_id_t id;
+	if (params == NULL || cee_ctl_parse_id(params, &id) < 0)
+		return tel_error(d, "usage: /cee/conn,<id> (16 hex digits)", NULL);
+	struct ctl_job j;
+	cee_ctl_job_start(c, &j, CEE_MBOX_OP_CONN, id);
+	int rc = cee_ctl_job_wait(&j, c);
+	if (rc < 0) {
+		cee_ctl_job_release(&j);
+		char idstr[20];
+		snprintf(idstr, sizeof(idstr), "%016" PRIx64, id);
+		return tel_error(d, rc == -ENOENT ? "no such connection" : strerror(-rc), idstr);
+	}
+	const struct cee_mbox_req *r = j.req[0];
+	char local[32], remote[32], idstr[20];
+	snprintf(idstr, sizeof(idstr), "%016" PRIx64, r->conn.id);
+	cee_ctl_addr_str(local, sizeof(local), r->conn.local_ip, r->conn.local_port);
+	cee_ctl_addr_str(remote, sizeof(remote), r->conn.remote_ip, r->conn.remote_port);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "id", idstr);
+	rte_tel_data_add_dict_u64(d, "shard", cee_id_shard(r->conn.id));
+	rte_tel_data_add_dict_string(d, "state",
+				     cee_tcp_state_str((enum cee_tcp_state)r->conn.state));
+	rte_tel_data_add_dict_string(d, "proto", cee_proto_str((enum cee_proto)r->conn.proto));
+	rte_tel_data_add_dict_string(d, "local", local);
+	rte_tel_data_add_dict_string(d, "remote", remote);
+	rte_tel_data_add_dict_u64(d, "age_ms", cee_ctl_age_ms(r->conn.open_ns, r->now_ns));
+	rte_tel_data_add_dict_u64(d, "bytes_in", r->conn.bytes_in);
+	rte_tel_data_add_dict_u64(d, "bytes_out", r->conn.bytes_out);
+	cee_ctl_job_release(&j);
+	return 0;
+}
+
+static int handle(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	int rc;
+	pthread_mutex_lock(&tel_lock);
+	struct cee_ctl *c = tel_ctl;
+	if (c == NULL)
+		rc = tel_error(d, "no engine running", NULL);
+	else if (strcmp(cmd, "/cee/stats") == 0)
+		rc = do_stats(c, d);
+	else if (strcmp(cmd, "/cee/conns") == 0)
+		rc = do_list(c, d, false);
+	else if (strcmp(cmd, "/cee/snapshot") == 0)
+		rc = do_list(c, d, true);
+	else if (strcmp(cmd, "/cee/conn") == 0)
+		rc = do_conn(c, params, d);
+	else
+		rc = -EINVAL;
+	pthread_mutex_unlock(&tel_lock);
+	return rc;
+}
+
+int cee_ctl_tel_attach(struct cee_ctl *c)
+{
+	pthread_mutex_lock(&tel_lock);
+	int rc = 0;
+	if (c != NULL && tel_ctl != NULL) {
+		rc = -EBUSY; // another engine of this process has them
+		goto out;
+	}
+	tel_ctl = c;
+	if (c == NULL || tel_registered)
+		goto out;
+	static const struct {
+		const char *cmd, *help;
+	} tel_cmds[] = {
+		{"/cee/stats", "cee counters per shard and total. No parameters"},
+		{"/cee/conns", "cee live connections (capped; cee-ctl conns lists all). No parameters"},
+		{"/cee/conn", "one cee connection. Parameter: connection id (16 hex digits)"},
+		{"/cee/snapshot", "cee snapshot: each shard's sseq at the cut and the live ids (capped)"},
+	};
+	for (unsigned i = 0; i < RTE_DIM(tel_cmds) && rc == 0; i++)
+		rc = rte_telemetry_register_cmd(tel_cmds[i].cmd, handle, tel_cmds[i].help);
+	if (rc == 0)
+		tel_registered = true;
+	else
+		tel_ctl = NULL;
+out:
+	pthread_mutex_unlock(&tel_lock);
+	return rc;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Mailbox requests and the exact-cut connection walk (pure; see cee_mbox.h).
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cee_mbox.h"
+
+#define CEE_X_NAME(e, s) [CEE_MBOX_OP_##e] = s,
+static const char *const op_names[] = {CEE_MBOX_OP_LIST(CEE_X_NAME)};
+#undef CEE_X_NAME
+
+const char *cee_mbox_op_str(enum cee_mbox_op op)
+{
+	return (unsigned)op < CEE_MBOX_OP__COUNT ? op_names[op] : "?";
+}
+
+struct cee_mbox_req *cee_mbox_req_alloc(enum cee_mbox_op op, uint32_t cap, size_t stats_size)
+{
+	struct cee_mbox_req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->op = (uint8_t)op;
+	r->cap = cap;
+	// malloc, not calloc: a big array stays untouched beyond what is filled.
+	if (cap != 0 && (r->conns = malloc((size_t)cap * sizeof(*r->conns))) == NULL)
+		goto fail;
+	if (stats_size != 0 && (r->stats = calloc(1, stats_size)) == NULL)
+		goto fail;
+	atomic_init(&r->state, CEE_MBOX_POSTED);
+	return r;
+fail:
+	cee_mbox_req_free(r);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void cee_mbox_req_free(struct cee_mbox_req *r)
+{
+	if (r == NULL)
+		return;
+	free(r->conns);
+	free(r->stats);
+	free(r);
+}
+
+bool cee_mbox_req_abandon(struct cee_mbox_req *r)
+{
+	int expect = CEE_MBOX_POSTED;
+	return atomic_compare_exchange_strong_explicit(&r->state, &expect, CEE_MBOX_ABANDONED,
+						       memory_order_acq_rel, memory_order_acquire);
+}
+
+void cee_mbox_req_finish(struct cee_mbox_req *r)
+{
+	int expect = CEE_MBOX_POSTED;
+	if (!atomic_compare_exchange_strong_explicit(&r->state, &expect, CEE_MBOX_DONE,
+						     memory_order_acq_rel, memory_order_acquire))
+		cee_mbox_req_free(r); // abandoned: nobody else holds it
+}
+
+void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c)
+{
+	*out = (struct cee_mbox_conn){
+		.id = c->id,
+		.open_ns = c->tcb.open_ns,
+		.bytes_in = c->tcb.bytes_in,
+		.bytes_out = c->tcb.bytes_out,
+		.local_ip = c->local_ip,
+		.remote_ip = c->remote_ip,
+		.local_port = c->local_port,
+		.remote_port = c->remote_port,
+		.state = c->tcb.state,
+		.proto = c->proto,
+		.close_reason = c->tcb.close_reason,
+		.closed = (c->tcb.flags & CEE_TCB_F_CLOSED) != 0,
+	};
+}
+
+void cee_mbox_walk_begin(struct cee_mbox_walk *w, struct cee_mbox_req *r,
+			 const struct cee_conn_pool *p, uint64_t last_open_serial, uint64_t sseq,
+			 uint64_t now_ns)
+{
+	w->req = r;
+	w->cut_serial = last_open_serial;
+	w->next_slot = 0;
+	r->rc = 0;
+	r->n = 0;
+	r->sseq = sseq;
+	r->now_ns = now_ns;
+	r->live = cee_conn_live(p);
+}
+
+bool cee_mbox_walk_step(struct cee_mbox_walk *w, struct cee_conn_pool *p, uint32_t slots)
+{
+	struct cee_mbox_req *r = w->req;
+	uint32_t cap = cee_conn_capacity(p);
+	uint32_t end = cap - w->next_slot > slots ? w->next_slot + slots : cap;
+	struct cee_conn *c;
+	while ((c = cee_conn_next(p, &w->next_slot, end)) != NULL) {
+		// Opened after the cut: not part of it (its slot was free or
+		// held a connection already recorded as departed).
+		if (cee_id_serial(c->id) > w->cut_serial)
+			continue;
+		if (r->n == r->cap) {
+			r->rc = -ENOSPC;
+			continue;
+		}
+		cee_mbox_conn_fill(&r->conns[r->n++], c);
+	}
+	return w->next_slot >= cap;
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * A shard's mailbox: requests from the control side (the control thread and
+ * DPDK's telemetry thread) to the shard that owns what they ask about, and
+ * the shard's answers. The control side never reads shard memory: it posts a
+ * request and waits for the owner to fill in the reply.
+ *
+ * This header is the pure part (no DPDK), unit-tested without the EAL: the
+ * request record and its completion protocol, and the walk that answers list
+ * and snapshot requests as an exact cut in bounded steps. The ring that
+ * carries request pointers and the serving phase are in cee_ctl.h.
+ *
+ * Completion protocol (one atomic per request), so that exactly one side
+ * frees a request and nobody touches it afterwards:
+ *
+ *   requester: fill it, post it (state POSTED), poll cee_mbox_req_done();
+ *              after a timeout cee_mbox_req_abandon(): when that wins, the
+ *              request belongs to the shard, which frees it;
+ *   shard:     serve it, then cee_mbox_req_finish(): POSTED -> DONE, or
+ *              free it when the requester abandoned it.
+ *
+ * Snapshot cut (cee_mbox_walk_*): at the first visit the shard records its
+ * last sseq and the serial of the last connection it opened (ids only grow,
+ * see cee_id.h); each later visit walks a bounded number of slots. A
+ * connection is in the answer iff it was open at the cut: its serial is at
+ * most the cut serial and it was not destroyed before the cut. Connections
+ * opened after the cut are skipped by serial; a connection live at the cut
+ * but destroyed before the walk reached its slot is recorded by the
+ * destroyed hook (cee_mbox_lifecycle()) at the moment it goes. So the answer
+ * is exactly the set live at the cut, whatever churn happens meanwhile.
+ * This relies on a connection's open event being pushed in the same shard
+ * step as its slot allocation (true for passive and active opens).
+ */
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cee_conn.h"
+#include "cee_event.h"
+#include "cee_id.h"
+
+struct rte_ring;
+
+/* X(enumerator suffix, printed name) */
+#define CEE_MBOX_OP_LIST(X)                                                                        \
+	X(STATS, "stats")                                                                          \
+	X(CONN, "conn")                                                                            \
+	X(KILL, "kill")                                                                            \
+	X(LIST, "list")                                                                            \
+	X(DRAIN, "drain")
+
+#define CEE_X_ENUM_MBOX_OP(e, s) CEE_MBOX_OP_##e,
+/** What a request asks its shard for. */
+enum cee_mbox_op { CEE_MBOX_OP_LIST(CEE_X_ENUM_MBOX_OP) CEE_MBOX_OP__COUNT };
+/** @return the printed name of @p op, or "?". */
+const char *cee_mbox_op_str(enum cee_mbox_op op);
+
+/** Request states (cee_mbox_req.state). */
+enum cee_mbox_state {
+	CEE_MBOX_POSTED,    /**< waiting for or being served by the shard */
+	CEE_MBOX_DONE,      /**< answered: the requester owns it again */
+	CEE_MBOX_ABANDONED, /**< the requester gave up: the shard frees it */
+};
+
+/** One connection as its shard reports it (host byte order). */
+struct cee_mbox_conn {
+	cee_conn_id_t id;
+	uint64_t open_ns;   /**< engine clock at open */
+	uint64_t bytes_in, bytes_out;
+	uint32_t local_ip, remote_ip;
+	uint16_t local_port, remote_port;
+	uint8_t state;        /**< enum cee_tcp_state when read */
+	uint8_t proto;        /**< enum cee_proto */
+	uint8_t close_reason; /**< enum cee_reason, NONE while open */
+	uint8_t closed;       /**< its closed event was pushed (e.g. TIME-WAIT, LAST-ACK) */
+	uint8_t departed;     /**< LIST: destroyed after the cut, before the walk reached it */
+};
+
+/** Counters of one mailbox. Writer: the shard; read through a STATS request. */
+struct cee_mbox_stats {
+	uint64_t requests;      /**< requests answered */
+	uint64_t stale_id;      /**< CONN/KILL naming no live connection of this shard */
+	uint64_t kills;         /**< connections closed by KILL (reason admin_kill) */
+	uint64_t drain_refused; /**< SYNs refused (RST) because the shard is draining */
+	uint64_t list_steps;    /**< mailbox visits spent walking slots for LIST */
+	uint64_t visits;        /**< mailbox phases that found work */
+	uint64_t ns_total;      /**< wall time spent in those phases */
+	uint64_t ns_max;        /**< longest phase (wall): the most a poll iteration was held up */
+	uint64_t cpu_ns_total;  /**< the shard thread's CPU time in those phases */
+	uint64_t cpu_ns_max;    /**< longest phase in CPU time: the work itself, without preemption */
+};
+
+/**
+ * A request. Requester writes the "in" fields before posting; the shard
+ * writes the "out" fields before finishing; after cee_mbox_req_done() the
+ * requester reads them.
+ */
+struct cee_mbox_req {
+	/* in */
+	uint8_t op;          /**< enum cee_mbox_op */
+	cee_conn_id_t id;    /**< CONN, KILL */
+	struct cee_mbox_conn *conns; /**< LIST: room for cap records (freed with the request) */
+	uint32_t cap;
+	void *stats;         /**< STATS: the serving side's counters record (freed with the request) */
+	/* out */
+	int rc;              /**< 0, -ENOENT (no such connection), -ENOSPC, -ESHUTDOWN */
+	uint32_t n;          /**< LIST: records written */
+	uint32_t live;       /**< live connections (LIST: at the cut) */
+	uint64_t sseq;       /**< the shard's last sseq (LIST: at the cut) */
+	uint64_t now_ns;     /**< the shard's clock (LIST: at the cut) */
+	struct cee_mbox_conn conn; /**< CONN, KILL: the connection (KILL: as it was before) */
+	/* requester and shard: enum cee_mbox_state */
+	_Atomic int state;
+};
+
+/**
+ * Allocate a request for @p op with room for @p cap connection records
+ * (LIST) and a zeroed counters record of @p stats_size bytes (STATS).
+ * Large record arrays are touched only as far as they are filled.
+ * @return the request (state POSTED), or NULL with errno ENOMEM.
+ */
+struct cee_mbox_req *cee_mbox_req_alloc(enum cee_mbox_op op, uint32_t cap, size_t stats_size);
+/** Free @p r and its buffers (NULL is fine). */
+void cee_mbox_req_free(struct cee_mbox_req *r);
+
+/** Requester: @return true once the shard answered (acquire: the out fields are visible). */
+static inline bool cee_mbox_req_done(struct cee_mbox_req *r)
+{
+	return atomic_load_explicit(&r->state, memory_order_acquire) == CEE_MBOX_DONE;
+}
+
+/**
+ * Requester: give up waiting. @return true when the request now belongs to
+ * the shard (it frees it; forget the pointer), false when it was answered
+ * meanwhile (the requester still owns and frees it).
+ */
+bool cee_mbox_req_abandon(struct cee_mbox_req *r);
+
+/**
+ * Shard: the answer is complete. Publishes it (release), or frees @p r when
+ * the requester abandoned it. @p r must not be used afterwards.
+ */
+void cee_mbox_req_finish(struct cee_mbox_req *r);
+
+/** Shard: @return true when the requester gave up on @p r (the shard may free it at once). */
+static inline bool cee_mbox_req_abandoned(struct cee_mbox_req *r)
+{
+	return atomic_load_explicit(&r->state, memory_order_acquire) == CEE_MBOX_ABANDONED;
+}
+
+/** Fill @p out from live connection @p c. */
+void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c);
+
+/** A LIST answer in progress. Shard only. */
+struct cee_mbox_walk {
+	struct cee_mbox_req *req; /**< the LIST being answered; NULL when none */
+	uint64_t cut_serial;      /**< serials <= this were opened at or before the cut */
+	uint32_t next_slot;       /**< slots below it have been visited */
+};
+
+/**
+ * Start answering LIST request @p r against pool @p p: the cut is now
+ * (@p sseq, @p last_open_serial). Records r->sseq, r->now_ns, r->live.
+ */
+void cee_mbox_walk_begin(struct cee_mbox_walk *w, struct cee_mbox_req *r,
+			 const struct cee_conn_pool *p, uint64_t last_open_serial, uint64_t sseq,
+			 uint64_t now_ns);
+/**
+ * Visit at most @p slots more slots. @return true when the walk is complete
+ * (w->req is left set: the caller finishes the request and clears it).
+ */
+bool cee_mbox_walk_step(struct cee_mbox_walk *w, struct cee_conn_pool *p, uint32_t slots);
+
+/** Shard: the mailbox's own state. */
+struct cee_mbox {
+	/** Request pointers, control side (multi-producer) -> shard (single consumer). Set at init. */
+	struct rte_ring *ring;
+	/** Shard writes (release) when it stops serving; requesters read it to stop waiting. */
+	_Atomic bool closed;
+	/* shard only */
+	bool draining;             /**< admission stopped by DRAIN */
+	uint64_t last_open_serial; /**< serial of the last connection that emitted open */
+	struct cee_mbox_walk walk;
+	struct cee_mbox_stats stats;
+};
+
+/**
+ * Shard: lifecycle hook, called for every event a connection of pool @p p
+ * emits, before a destroyed connection's slot is freed. Keeps the cut
+ * serial and records connections that leave during a LIST walk. O(1).
+ */
+static inline void cee_mbox_lifecycle(struct cee_mbox *m, const struct cee_conn_pool *p,
+				      const struct cee_conn *c, enum cee_evt_type type)
+{
+	if (type == CEE_EVT_OPEN) {
+		m->last_open_serial = cee_id_serial(c->id);
+		return;
+	}
+	if (type != CEE_EVT_DESTROYED || m->walk.req == NULL)
+		return;
+	// Live at the cut (opened by then, not destroyed yet) and not yet
+	// visited: record it now, or the walk would miss it.
+	struct cee_mbox_walk *w = &m->walk;
+	struct cee_mbox_req *r = w->req;
+	if (cee_id_serial(c->id) > w->cut_serial ||
+	    cee_id_slot(c->id, cee_conn_capacity(p)) < w->next_slot)
+		return;
+	if (r->n == r->cap) {
+		r->rc = -ENOSPC;
+		return;
+	}
+	cee_mbox_conn_fill(&r->conns[r->n], c);
+	r->conns[r->n++].departed = 1;
+}

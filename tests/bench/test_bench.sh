@@ -1,0 +1,78 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# A short cee-bench run must pass its exactly-once audit, on a clean link
+# and on one that loses, reorders and duplicates 1% of packets each way.
+# The speed is not asserted (benchmarks report figures; tests assert
+# behaviour).
+#
+# Guards against: events lost, duplicated or reordered at churn rates
+# (fault 3), a `closed` missing for connections that end by RST or by the
+# server's FIN, retransmission/reassembly paths that leave connections
+# behind (open without destroyed) when the link misbehaves, and a bench whose
+# audit passes vacuously (no lifecycles, or counts that do not add up).
+#
+# Usage: test_bench.sh CEE_BENCH PYTHON
+set -euo pipefail
+BENCH=$1
+PY=${2:-/usr/bin/python3}
+WORK=$(mktemp -d /tmp/cee-bench-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# Two cores: control + engine shard share cpu 1, the generator has cpu 0.
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ]; then LCORES="0@1,1@1,2@0"; else LCORES="0@0,1@0,2@0"; fi
+
+run() {
+	local name=$1
+	shift
+	echo "== $name: cee-bench $*"
+	local rc=0
+	"$BENCH" --no-huge -m 1024 --no-pci --file-prefix "cee-bt-$$-$name" --lcores "$LCORES" \
+		--log-level=lib.eal:error -- --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" || rc=$?
+	tail -n 5 "$WORK/$name.err"
+	if [ "$rc" -ne 0 ]; then
+		echo "FAIL: $name: cee-bench exited $rc"
+		cat "$WORK/$name.err"
+		cat "$WORK/$name.json"
+		exit 1
+	fi
+	"$PY" - "$WORK/$name.json" "$name" <<'PYEOF'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+name = sys.argv[2]
+a = r["audit"]
+errs = []
+def need(cond, what):
+    if not cond:
+        errs.append(what)
+need(a["ok"] is True, "audit not ok")
+for k in ("lost", "duplicate", "out_of_order", "gaps"):
+    need(a[k] == 0, f"audit {k}={a[k]}")
+need(r["lifecycles"] >= 1000, f"only {r['lifecycles']} lifecycles")
+# Every connection the engine opened was closed and destroyed exactly once,
+# and the exported count is exactly four events per connection (open,
+# established, closed, destroyed) less the established of any connection
+# that never completed its handshake.
+need(a["opens"] == a["closes"] == a["destroys"], f"opens/closes/destroys {a['opens']}/{a['closes']}/{a['destroys']}")
+need(a["opens"] >= r["lifecycles"], "fewer engine opens than client lifecycles")
+need(r["events"] == a["events"], "exported != audited")
+need(a["events"] <= 4 * a["opens"] and a["events"] >= 3 * a["opens"], "events per connection not in [3,4]")
+if name == "impaired":
+    need(r["link"]["lost"] > 0 and r["link"]["reordered"] > 0 and r["link"]["duplicated"] > 0,
+         f"impairment not applied: {r['link']}")
+    need(r["retransmits"] > 0, "no retransmissions on a lossy link")
+else:
+    need(r["errors"] == 0, f"{r['errors']} client errors on a clean link")
+print(f"{name}: lifecycles={r['lifecycles']} cps={r['cps']} events={r['events']} "
+      f"audit ok={a['ok']} errors={r['errors']} link={r['link']}")
+if errs:
+    print("FAIL: " + "; ".join(errs))
+    sys.exit(1)
+PYEOF
+}
+
+run clean --duration 2 --concurrency 256
+run mix --duration 2 --concurrency 256 --close mix
+run impaired --duration 3 --concurrency 256 --close mix --loss 0.01 --reorder 0.01 --dup 0.01
+echo "test_bench: all runs passed their audit"

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Mailbox requests and the exact-cut connection walk (dataplane/cee_mbox.c).
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cee_mbox.h"
+
+#define MAXC 1000
+
+struct fixture {
+	struct cee_conn_pool *pool;
+	struct cee_mbox mb;
+	struct cee_conn *live[MAXC]; // the model: every live connection
+	unsigned nlive;
+	uint64_t sseq; // events "pushed" (one per open, one per destroyed)
+	uint16_t port;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -1;
+	f->pool = cee_conn_pool_create(2, MAXC);
+	*state = f;
+	return f->pool ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_pool_destroy(f->pool);
+	free(f);
+	return 0;
+}
+
+// What a shard does: allocate and emit open in one step; emit destroyed
+// (the hook runs first) then free.
+static void open_one(struct fixture *f)
+{
+	struct cee_conn *c = cee_conn_alloc(f->pool, 1, 7, 2, f->port++, 0);
+	assert_non_null(c);
+	f->sseq++;
+	cee_mbox_lifecycle(&f->mb, f->pool, c, CEE_EVT_OPEN);
+	f->live[f->nlive++] = c;
+}
+
+static void destroy_at(struct fixture *f, unsigned i)
+{
+	struct cee_conn *c = f->live[i];
+	f->sseq++;
+	cee_mbox_lifecycle(&f->mb, f->pool, c, CEE_EVT_DESTROYED);
+	cee_conn_free(f->pool, c);
+	f->live[i] = f->live[--f->nlive];
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+// Fault: orphaned state / a snapshot that disagrees with the stream. Under
+// churn between the bounded walk steps, a LIST answer must hold exactly the
+// connections live at the cut: none opened later, none missing because it
+// was destroyed before the walk reached its slot, none twice.
+static void walk_is_an_exact_cut_under_churn(void **state)
+{
+	struct fixture *f = *state;
+	srand(42);
+	for (unsigned i = 0; i < 600; i++)
+		open_one(f);
+	for (unsigned round = 0; round < 50; round++) {
+		struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
+		assert_non_null(r);
+		uint64_t expect[MAXC];
+		unsigned nexpect = f->nlive;
+		for (unsigned i = 0; i < f->nlive; i++)
+			expect[i] = f->live[i]->id;
+		uint64_t cut = f->sseq;
+		cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->mb.last_open_serial, f->sseq, 5);
+		assert_int_equal(r->live, nexpect);
+		unsigned steps = 0;
+		for (;;) {
+			// churn between steps: destroy some, open some (slots get reused)
+			unsigned k = (unsigned)rand() % 12;
+			for (unsigned j = 0; j < k && f->nlive > 0; j++)
+				destroy_at(f, (unsigned)rand() % f->nlive);
+			k = (unsigned)rand() % 12;
+			for (unsigned j = 0; j < k && f->nlive < MAXC - 1; j++)
+				open_one(f);
+			steps++;
+			if (cee_mbox_walk_step(&f->mb.walk, f->pool, 37))
+				break;
+		}
+		f->mb.walk.req = NULL;
+		assert_int_equal(r->rc, 0);
+		assert_int_equal(r->sseq, cut);
+		assert_true(steps >= cee_conn_capacity(f->pool) / 37);
+		uint64_t got[MAXC];
+		for (unsigned i = 0; i < r->n; i++)
+			got[i] = r->conns[i].id;
+		qsort(expect, nexpect, sizeof(uint64_t), cmp_id);
+		qsort(got, r->n, sizeof(uint64_t), cmp_id);
+		assert_int_equal(r->n, nexpect);
+		assert_memory_equal(got, expect, nexpect * sizeof(uint64_t));
+		cee_mbox_req_free(r);
+	}
+}
+
+// Fault: a walk step that is unbounded. Each step visits at most the slots it
+// is given, and the walk still ends.
+static void walk_steps_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 0; i < 900; i++)
+		open_one(f);
+	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
+	assert_non_null(r);
+	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->mb.last_open_serial, f->sseq, 0);
+	uint32_t before = 0;
+	unsigned steps = 0;
+	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 64)) {
+		assert_true(r->n - before <= 64);
+		assert_int_equal(f->mb.walk.next_slot, (steps + 1) * 64);
+		before = r->n;
+		steps++;
+	}
+	assert_int_equal(r->n, 900);
+	assert_int_equal(steps + 1, cee_conn_capacity(f->pool) / 64);
+	cee_mbox_req_free(r);
+}
+
+// Fault: a list answer overflowing its buffer instead of failing.
+static void walk_overflow_is_reported(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 0; i < 10; i++)
+		open_one(f);
+	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, 4, 0);
+	assert_non_null(r);
+	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->mb.last_open_serial, f->sseq, 0);
+	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 1024))
+		;
+	assert_int_equal(r->rc, -ENOSPC);
+	assert_int_equal(r->n, 4);
+	cee_mbox_req_free(r);
+}
+
+// Fault: a request freed twice or never (requester timed out while the shard
+// answered). Whoever loses the race frees; ASan/LSan checks the rest.
+static void abandon_and_finish_free_exactly_once(void **state)
+{
+	(void)state;
+	struct cee_mbox_req *a = cee_mbox_req_alloc(CEE_MBOX_OP_STATS, 0, 64);
+	assert_non_null(a);
+	assert_false(cee_mbox_req_done(a));
+	assert_true(cee_mbox_req_abandon(a)); // the shard owns it now
+	assert_true(cee_mbox_req_abandoned(a));
+	cee_mbox_req_finish(a); // ... and frees it
+
+	struct cee_mbox_req *b = cee_mbox_req_alloc(CEE_MBOX_OP_KILL, 0, 0);
+	assert_non_null(b);
+	cee_mbox_req_finish(b);
+	assert_true(cee_mbox_req_done(b));
+	assert_false(cee_mbox_req_abandon(b)); // answered meanwhile: still ours
+	cee_mbox_req_free(b);
+}
+
+static void op_names(void **state)
+{
+	(void)state;
+	assert_string_equal(cee_mbox_op_str(CEE_MBOX_OP_KILL), "kill");
+	assert_string_equal(cee_mbox_op_str(CEE_MBOX_OP__COUNT), "?");
+}
+
+// cee_conn_next: a resumable slot walk visits each live connection once.
+static void conn_next_visits_each_once(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 0; i < 300; i++)
+		open_one(f);
+	for (unsigned i = 0; i < 100; i++)
+		destroy_at(f, (unsigned)rand() % f->nlive);
+	uint32_t slot = 0, seen = 0, cap = cee_conn_capacity(f->pool);
+	while (slot < cap) {
+		uint32_t end = slot + 5;
+		struct cee_conn *c;
+		while ((c = cee_conn_next(f->pool, &slot, end)) != NULL) {
+			assert_ptr_equal(cee_conn_by_id(f->pool, c->id), c);
+			seen++;
+		}
+		assert_int_equal(slot, end < cap ? end : cap);
+	}
+	assert_int_equal(seen, 200);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// A figure, not a timed assertion: what one walk step costs by itself (no
+// EAL, no preemption to speak of), with a full pool of 65536 connections and
+// the engine's step of 512 slots (CEE_MBOX_WALK_SLOTS). docs/control.md
+// quotes it; the run prints it.
+static void walk_step_cost(void **state)
+{
+	(void)state;
+	struct cee_conn_pool *p = cee_conn_pool_create(0, 65536);
+	assert_non_null(p);
+	for (uint32_t i = 0; i < 65536; i++)
+		assert_non_null(cee_conn_alloc(p, 1, 7, i, (uint16_t)i, 0));
+	struct cee_mbox_walk w = {0};
+	uint64_t max = 0, total = 0, steps = 0;
+	for (int round = 0; round < 5; round++) {
+		struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, 65536, 0);
+		assert_non_null(r);
+		cee_mbox_walk_begin(&w, r, p, UINT64_MAX, 0, 0);
+		for (bool done = false; !done; steps++) {
+			uint64_t t0 = mono_ns();
+			done = cee_mbox_walk_step(&w, p, 512);
+			uint64_t ns = mono_ns() - t0;
+			total += ns;
+			max = ns > max ? ns : max;
+		}
+		assert_int_equal(r->n, 65536);
+		cee_mbox_req_free(r);
+	}
+	printf("walk step (512 slots, 65536 live of %u slots): mean %llu ns, max %llu ns over %llu "
+	       "steps\n",
+	       cee_conn_capacity(p), (unsigned long long)(total / steps), (unsigned long long)max,
+	       (unsigned long long)steps);
+	cee_conn_pool_destroy(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(walk_is_an_exact_cut_under_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(walk_steps_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(walk_overflow_is_reported, setup, teardown),
+		cmocka_unit_test(abandon_and_finish_free_exactly_once),
+		cmocka_unit_test(op_names),
+		cmocka_unit_test_setup_teardown(conn_next_visits_each_once, setup, teardown),
+		cmocka_unit_test(walk_step_cost),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
