@@ -224,7 +224,11 @@ static const struct jv *jget(const struct jv *o, const char *key)
 static const char *jstr(const struct jv *o, const char *key)
 {
 	const struct jv *v = jget(o, key);
-	return v && (v->t == J_STR || v->t == J_NUM) ? v->s : v && v->t == J_BOOL ? (v->b ? "true" : "false") : "-";
+	if (v != NULL && (v->t == J_STR || v->t == J_NUM))
+		return v->s;
+	if (v != NULL && v->t == J_BOOL)
+		return v->b ? "true" : "false";
+	return "-";
 }
 
 /* ---- printing ------------------------------------------------------------- */
