@@ -208,18 +208,28 @@ void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struc
 struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_addr *a,
 				   const struct cee_tcp_out *out)
 {
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+	if (m == NULL)
+		return NULL;
+	if (cee_net_fill_tcp(m, a, out) < 0) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
+		     const struct cee_tcp_out *out)
+{
 	unsigned optlen = (out->mss ? 4u : 0u) + (out->wscale != 0xff ? 4u : 0u);
 	unsigned paylen = out->len[0] + out->len[1];
 	unsigned hdrs = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
 			sizeof(struct rte_tcp_hdr) + optlen;
-	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
-	if (m == NULL)
-		return NULL;
+	if (hdrs + paylen > UINT16_MAX)
+		return -EMSGSIZE;
 	uint8_t *b = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hdrs + paylen));
-	if (b == NULL || hdrs + paylen > UINT16_MAX) {
-		rte_pktmbuf_free(m);
-		return NULL;
-	}
+	if (b == NULL)
+		return -EMSGSIZE;
 	struct rte_ether_hdr *eth = (void *)b;
 	rte_ether_addr_copy(&a->dst_mac, &eth->dst_addr);
 	rte_ether_addr_copy(&a->src_mac, &eth->src_addr);
@@ -270,7 +280,7 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
 	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
 	m->l2_len = sizeof(*eth);
 	m->l3_len = sizeof(*ip);
-	return m;
+	return 0;
 }
 
 int cee_net_arp_info(const struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count,

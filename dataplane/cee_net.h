@@ -84,6 +84,13 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
 				   const struct cee_tcp_out *out);
 
 /**
+ * Write the frame of cee_net_build_tcp() into @p m, an empty (reset) mbuf.
+ * @return 0, or -EMSGSIZE when it does not fit (@p m is left to the caller).
+ */
+int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
+		     const struct cee_tcp_out *out);
+
+/**
  * Turn an ARP request for one of our addresses (@p our_ip .. + @p ip_count - 1)
  * in @p m into the reply, in place.
  * @return 0, or -EINVAL when @p m is not a request for us (caller drops it).

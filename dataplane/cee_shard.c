@@ -13,6 +13,7 @@
 #include <rte_jhash.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 #include <rte_random.h>
 
 #include "cee_ctl.h"
@@ -66,6 +67,51 @@ static void tx_flush(struct cee_shard *s)
 {
 	for (unsigned pi = 0; pi < s->nports; pi++)
 		tx_flush_port(s, pi);
+}
+
+/* ---- mbufs ---------------------------------------------------------------- */
+
+static struct rte_mbuf *mbuf_get(struct cee_shard *s)
+{
+	if (s->nrecycle) {
+		struct rte_mbuf *m = s->recycle[--s->nrecycle];
+		rte_pktmbuf_reset(m);
+		return m;
+	}
+	return rte_pktmbuf_alloc(s->mp);
+}
+
+// Done with a received mbuf: keep it for the next frame built if it is a
+// plain one (direct, one segment, ours alone, large enough), else free it.
+static void mbuf_put(struct cee_shard *s, struct rte_mbuf *m)
+{
+	if (s->nrecycle < CEE_RECYCLE && RTE_MBUF_DIRECT(m) && m->nb_segs == 1 &&
+	    m->next == NULL && rte_mbuf_refcnt_read(m) == 1 && m->buf_len >= s->min_buf_len) {
+		s->recycle[s->nrecycle++] = m;
+		return;
+	}
+	rte_pktmbuf_free(m);
+}
+
+// Give the kept mbufs back to their pools (before any pool is freed).
+static void mbuf_recycle_drain(struct cee_shard *s)
+{
+	rte_pktmbuf_free_bulk(s->recycle, s->nrecycle);
+	s->nrecycle = 0;
+}
+
+// A TCP frame for @p out, in a kept mbuf when there is one.
+static struct rte_mbuf *build_tcp(struct cee_shard *s, const struct cee_net_addr *a,
+				  const struct cee_tcp_out *out)
+{
+	struct rte_mbuf *m = mbuf_get(s);
+	if (m == NULL)
+		return NULL;
+	if (cee_net_fill_tcp(m, a, out) < 0) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	return m;
 }
 
 /* ---- neighbours ----------------------------------------------------------- */
@@ -204,7 +250,7 @@ static void tcp_output(void *owner, struct cee_tcb *tcb, const struct cee_tcp_ou
 	};
 	rte_ether_addr_copy(&port->mac, &a.src_mac);
 	memcpy(a.dst_mac.addr_bytes, c->peer_mac, RTE_ETHER_ADDR_LEN);
-	struct rte_mbuf *m = cee_net_build_tcp(s->mp, &a, out);
+	struct rte_mbuf *m = build_tcp(s, &a, out);
 	if (m == NULL) {
 		s->stats.drops[CEE_DROP_NO_MBUF]++;
 		return;
@@ -317,7 +363,7 @@ static void reply_rst(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 	};
 	rte_ether_addr_copy(&s->ports[pi].mac, &a.src_mac);
 	rte_ether_addr_copy(&p->src_mac, &a.dst_mac);
-	struct rte_mbuf *m = cee_net_build_tcp(s->mp, &a, &out);
+	struct rte_mbuf *m = build_tcp(s, &a, &out);
 	if (m == NULL) {
 		s->stats.drops[CEE_DROP_NO_MBUF]++;
 		return;
@@ -450,10 +496,10 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	return false;
 }
 
-// @p owned: the packet came over a hand-off ring, so it is ours.
-static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned)
+// @p owned: the packet came over a hand-off ring, so it is ours. @p pi: the
+// port index it arrived on.
+static void rx_one(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool owned)
 {
-	unsigned pi = port_index(s, m->port);
 	struct cee_pkt p;
 	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, &p);
 	switch ((enum cee_pkt_kind)p.kind) {
@@ -480,6 +526,7 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned)
 		unsigned owner = cee_flow_owner(h, s->nshards);
 		if (owner != s->id) {
 			m->hash.rss = h;
+			m->port = s->ports[pi].port_id; // PMDs such as net_ring leave it unset
 			if (rte_ring_sp_enqueue(s->handoff[owner], m) == 0) {
 				s->stats.handoff_out++;
 				return;
@@ -491,7 +538,17 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned)
 		break;
 	}
 	}
-	rte_pktmbuf_free(m);
+	mbuf_put(s, m);
+}
+
+// Start loading the mbufs of a burst: their lines were last written by
+// another core (the peer's tx, or the shard that handed them over).
+static void prefetch_burst(struct rte_mbuf **pkts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		rte_prefetch0(pkts[i]);
+	for (unsigned i = 0; i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 }
 
 static void timer_fired(void *arg, struct cee_timer_node *n, uint64_t now_ns)
@@ -514,8 +571,9 @@ unsigned cee_shard_poll(struct cee_shard *s)
 		uint16_t n = rte_eth_rx_burst(s->ports[pi].port_id, (uint16_t)s->id, pkts,
 					      CEE_RX_BURST);
 		s->stats.rx_pkts += n;
+		prefetch_burst(pkts, n);
 		for (uint16_t i = 0; i < n; i++)
-			rx_one(s, pkts[i], false);
+			rx_one(s, pi, pkts[i], false);
 		work += n;
 	}
 	for (unsigned j = 0; j < s->nshards; j++) {
@@ -523,8 +581,9 @@ unsigned cee_shard_poll(struct cee_shard *s)
 			continue;
 		unsigned n = rte_ring_sc_dequeue_burst(s->handoff_in[j], (void **)pkts,
 						       CEE_RX_BURST, NULL);
+		prefetch_burst(pkts, n);
 		for (unsigned i = 0; i < n; i++)
-			rx_one(s, pkts[i], true);
+			rx_one(s, port_index(s, pkts[i]->port), pkts[i], true);
 		work += n;
 	}
 	const struct cee_app_ops *app = s->cfg->app;
@@ -568,6 +627,7 @@ int cee_shard_main(void *arg)
 			rte_delay_us_sleep(idle_us);
 	}
 	cee_shard_abort_all(s, CEE_REASON_SHUTDOWN);
+	mbuf_recycle_drain(s);
 	cee_ctl_shard_close(s);
 	atomic_store_explicit(&s->done, true, memory_order_release);
 	return 0;
@@ -669,6 +729,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->ports = ports;
 	s->nports = nports;
 	s->mp = mp;
+	s->min_buf_len = rte_pktmbuf_data_room_size(mp);
 	// open, established, closed, destroyed (TCP); none without events
 	s->evt_per_conn = cfg->no_events ? 0 : 4;
 	atomic_init(&s->stop, false);
@@ -733,6 +794,7 @@ void cee_shard_fini(struct cee_shard *s)
 		cee_evring_destroy(s->evring);
 	free(s->sb_block);
 	free(s->sb_free);
+	mbuf_recycle_drain(s);
 	for (unsigned pi = 0; pi < s->nports; pi++) {
 		rte_pktmbuf_free_bulk(s->tx[pi].pkts, s->tx[pi].n);
 		s->tx[pi].n = 0;

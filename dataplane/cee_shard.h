@@ -31,6 +31,7 @@
 #define CEE_TX_BURST 32
 #define CEE_TIMER_BUDGET 256
 #define CEE_HANDOFF_RING 4096
+#define CEE_RECYCLE 64 /**< received mbufs kept for the frames the shard builds next */
 
 /** Counters of one shard. Writer: the shard's lcore. */
 struct cee_shard_stats {
@@ -82,6 +83,13 @@ struct cee_shard {
 		struct rte_mbuf *pkts[CEE_TX_BURST];
 		uint16_t n;
 	} tx[CEE_MAX_PORTS];
+
+	// Received mbufs, once processed, become the next frames this shard
+	// builds: their header and first data lines are still in this core's
+	// cache, where a fresh one from the pool is cold. A stack (LIFO).
+	struct rte_mbuf *recycle[CEE_RECYCLE];
+	uint16_t nrecycle;
+	uint16_t min_buf_len; /**< an mbuf smaller than our pool's is not kept */
 
 	// Neighbours (ARP resolver) and active-open source choice.
 	struct cee_arp *arp;
