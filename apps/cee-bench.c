@@ -652,6 +652,7 @@ static double now_s(void)
 struct totals {
 	uint64_t opened, established, lifecycles, errors, connect_fail, active, hold_est;
 	uint64_t eng_rx, eng_tx, eng_live, gen_live, refused, retransmits, eng_drops;
+	uint64_t eng_busy, gen_busy; /**< TSC cycles in poll iterations that found work */
 };
 
 static void totals(struct totals *t)
@@ -668,6 +669,8 @@ static void totals(struct totals *t)
 		t->hold_est += rd(&g->hold_established);
 		struct cee_shard *e = cee_engine_shard(B.eng, i), *gs = cee_engine_shard(B.gen, i);
 		t->eng_rx += rd(&e->stats.rx_pkts);
+		t->eng_busy += rd(&e->stats.busy_tsc);
+		t->gen_busy += rd(&gs->stats.busy_tsc);
 		t->eng_tx += rd(&e->stats.tx_pkts);
 		t->refused += rd(&e->stats.refused);
 		t->retransmits += rd(&e->tcp.stats.retransmits) + rd(&gs->tcp.stats.retransmits);
@@ -676,6 +679,13 @@ static void totals(struct totals *t)
 		for (unsigned d = 0; d < CEE_DROP__COUNT; d++)
 			t->eng_drops += rd(&e->stats.drops[d]);
 	}
+}
+
+// TSC cycles over @p seconds of all shards' lcores, in percent of their time.
+static double busy_pct(uint64_t tsc, double seconds)
+{
+	double all = seconds * (double)rte_get_tsc_hz() * B.o.shards;
+	return all > 0 ? 100.0 * (double)tsc / all : 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -764,6 +774,7 @@ struct report {
 	struct cee_audit_result ar;
 	uint64_t exported;
 	uint64_t imp_lost, imp_reordered, imp_dup;
+	double busy_eng, busy_gen; /**< share of the lcores' time spent on work, 0..1 */
 };
 
 static void print_report(const struct report *r)
@@ -789,6 +800,7 @@ static void print_report(const struct report *r)
 		       "},\"event_latency_ns\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 "},",
 		       hpct(&r->hs, 0.5), hpct(&r->hs, 0.99), hpct(&r->hs, 0.999),
 		       hpct(&B.evt_latency, 0.5), hpct(&B.evt_latency, 0.99));
+		printf("\"busy\":{\"engine\":%.3f,\"generator\":%.3f},", r->busy_eng, r->busy_gen);
 		printf("\"rss_bytes\":%" PRIu64 ",\"rss_base_bytes\":%" PRIu64
 		       ",\"conns_peak\":%" PRIu64 ",\"bytes_per_conn\":%" PRIu64 ",",
 		       r->rss_max, r->rss_base, r->conns_peak, r->bytes_per_conn);
@@ -819,6 +831,8 @@ static void print_report(const struct report *r)
 	printf("retransmits    %" PRIu64 "   link: lost %" PRIu64 " reordered %" PRIu64
 	       " duplicated %" PRIu64 "   engine drops %" PRIu64 "\n",
 	       r->retransmits, r->imp_lost, r->imp_reordered, r->imp_dup, r->drops);
+	printf("lcores busy    engine %.0f%%  generator %.0f%% (poll iterations that found work)\n",
+	       r->busy_eng * 100, r->busy_gen * 100);
 	printf("memory         RSS %.1f MiB (%.1f MiB before traffic), peak %" PRIu64
 	       " connection ends live, %" PRIu64 " B each\n",
 	       (double)r->rss_max / 1048576.0, (double)r->rss_base / 1048576.0, r->conns_peak,
@@ -942,12 +956,14 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"cee-bench: t=%.0fs new=%.0f/s done=%.0f/s active=%" PRIu64
 				" rx=%.2fMpps tx=%.2fMpps events=%.0f/s refused=%" PRIu64
-				" retrans=%" PRIu64 " errors=%" PRIu64 "\n",
+				" retrans=%" PRIu64 " errors=%" PRIu64 " busy eng=%.0f%% gen=%.0f%%\n",
 				t - t0, (double)(cur.opened - prev.opened) / dt, (double)life / dt,
 				o->hold ? cur.hold_est : cur.active,
 				(double)(cur.eng_rx - prev.eng_rx) / dt / 1e6,
 				(double)(cur.eng_tx - prev.eng_tx) / dt / 1e6,
-				(double)(ev - prev_events) / dt, cur.refused, cur.retransmits, cur.errors);
+				(double)(ev - prev_events) / dt, cur.refused, cur.retransmits, cur.errors,
+				busy_pct(cur.eng_busy - prev.eng_busy, dt),
+				busy_pct(cur.gen_busy - prev.gen_busy, dt));
 			prev = cur;
 			prev_events = ev;
 			next += 1;
@@ -963,6 +979,8 @@ int main(int argc, char **argv)
 		}
 	}
 	t_end_open = now_s();
+	struct totals at_end;
+	totals(&at_end);
 	atomic_store(&B.stop_opening, true);
 	// Let the connections in flight finish (not counted in the rate).
 	double drain_until = now_s() + (o->hold ? 0 : o->drain_s);
@@ -989,6 +1007,8 @@ int main(int argc, char **argv)
 
 	totals(&cur);
 	r.seconds = t_end_open - t0;
+	r.busy_eng = busy_pct(at_end.eng_busy, r.seconds) / 100;
+	r.busy_gen = busy_pct(at_end.gen_busy, r.seconds) / 100;
 	r.lifecycles = cur.lifecycles;
 	r.errors = cur.errors;
 	r.connect_fail = cur.connect_fail;

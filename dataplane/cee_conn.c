@@ -77,6 +77,15 @@ static inline uint32_t bucket_of(const struct cee_conn_pool *p, uint32_t local_i
 	return (uint32_t)h >> p->bucket_shift;
 }
 
+// Prefetch the lines of one slot (for writing: it is about to change).
+static inline void prefetch_slot(const struct cee_conn *c)
+{
+	const char *b = (const char *)c;
+	for (size_t off = 0; off < sizeof(*c); off += 64)
+		__builtin_prefetch(b + off, 1, 3);
+	__builtin_prefetch(b + sizeof(*c) - 1, 1, 3);
+}
+
 static inline bool slot_busy(const struct cee_conn_pool *p, uint32_t s)
 {
 	return (p->busy[s >> 6] >> (s & 63)) & 1;
@@ -102,6 +111,8 @@ struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint
 	}
 	uint32_t s = (uint32_t)serial & (p->capacity - 1);
 	p->next_serial = serial + 1;
+	// Slots are taken in serial order: start loading one a few ahead.
+	prefetch_slot(&p->slots[(s + 4) & (p->capacity - 1)]);
 	p->busy[s >> 6] |= UINT64_C(1) << (s & 63);
 	p->live++;
 
@@ -143,6 +154,21 @@ struct cee_conn *cee_conn_by_id(struct cee_conn_pool *p, cee_conn_id_t id)
 	uint32_t s = cee_id_slot(id, p->capacity);
 	struct cee_conn *c = &p->slots[s];
 	return slot_busy(p, s) && c->id == id ? c : NULL;
+}
+
+void cee_conn_prefetch_bucket(const struct cee_conn_pool *p, uint32_t local_ip,
+			      uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
+{
+	__builtin_prefetch(&p->buckets[bucket_of(p, local_ip, local_port, remote_ip, remote_port)],
+			   0, 3);
+}
+
+void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
+			     uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
+{
+	uint32_t i = p->buckets[bucket_of(p, local_ip, local_port, remote_ip, remote_port)];
+	if (i != 0)
+		prefetch_slot(&p->slots[i - 1]);
 }
 
 struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,

@@ -56,6 +56,14 @@ void cee_conn_free(struct cee_conn_pool *p, struct cee_conn *c);
 
 /** @return the live connection named @p id, or NULL (stale, unknown, other shard). */
 struct cee_conn *cee_conn_by_id(struct cee_conn_pool *p, cee_conn_id_t id);
+/**
+ * Start loading what cee_conn_by_tuple() will read for this tuple, in two
+ * steps a burst apart: the bucket, then (bucket loaded) its first slot.
+ */
+void cee_conn_prefetch_bucket(const struct cee_conn_pool *p, uint32_t local_ip,
+			      uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
+void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
+			     uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
 /** @return the live connection with this tuple, or NULL. */
 struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
 				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port,

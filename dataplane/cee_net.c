@@ -218,6 +218,32 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
 	return m;
 }
 
+// Ones' complement sums (RFC 1071) of 16-bit words in network order, taken
+// from values rather than read back from the frame just written: reading a
+// header right after its byte and word stores stalls on store forwarding
+// and on the line's ownership. Folded once at the end.
+static inline uint16_t csum_fold(uint64_t sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static inline uint32_t csum_u32(uint32_t v)
+{
+	return (v >> 16) + (v & 0xffff);
+}
+
+// Sum of a buffer in network order. rte_raw_cksum() loads words in host
+// (little-endian) order; the byte swap of a ones' complement sum is the sum
+// of the byte-swapped words.
+static inline uint32_t csum_buf(const void *p, uint32_t len)
+{
+	return rte_be_to_cpu_16(rte_raw_cksum(p, len));
+}
+
 int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		     const struct cee_tcp_out *out)
 {
@@ -235,28 +261,39 @@ int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 	rte_ether_addr_copy(&a->src_mac, &eth->src_addr);
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 
+	uint16_t ip_len = (uint16_t)(hdrs + paylen - sizeof(*eth));
+	uint16_t tcp_len = (uint16_t)(ip_len - sizeof(struct rte_ipv4_hdr));
+	uint32_t addrs = csum_u32(a->src_ip) + csum_u32(a->dst_ip);
+
 	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
 	ip->type_of_service = 0;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(hdrs + paylen - sizeof(*eth)));
+	ip->total_length = rte_cpu_to_be_16(ip_len);
 	ip->packet_id = 0;
 	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
 	ip->time_to_live = 64;
 	ip->next_proto_id = IPPROTO_TCP;
-	ip->hdr_checksum = 0;
 	ip->src_addr = rte_cpu_to_be_32(a->src_ip);
 	ip->dst_addr = rte_cpu_to_be_32(a->dst_ip);
+	uint64_t ipsum = (uint32_t)RTE_IPV4_VHL_DEF << 8 | 0; // version/ihl, tos
+	ipsum += ip_len + RTE_IPV4_HDR_DF_FLAG + (64u << 8 | IPPROTO_TCP) + addrs;
+	ip->hdr_checksum = rte_cpu_to_be_16((uint16_t)~csum_fold(ipsum));
 
 	struct rte_tcp_hdr *th = (void *)(ip + 1);
+	uint8_t doff = (uint8_t)(((sizeof(*th) + optlen) / 4) << 4);
 	th->src_port = rte_cpu_to_be_16(a->sport);
 	th->dst_port = rte_cpu_to_be_16(a->dport);
 	th->sent_seq = rte_cpu_to_be_32(out->seq);
 	th->recv_ack = rte_cpu_to_be_32(out->ack);
-	th->data_off = (uint8_t)(((sizeof(*th) + optlen) / 4) << 4);
+	th->data_off = doff;
 	th->tcp_flags = out->flags;
 	th->rx_win = rte_cpu_to_be_16(out->wnd);
-	th->cksum = 0;
 	th->tcp_urp = 0;
+	// Pseudo-header (RFC 9293 3.1), then the header (checksum field 0).
+	uint64_t sum = addrs + IPPROTO_TCP + tcp_len;
+	sum += (uint32_t)a->sport + a->dport + csum_u32(out->seq) + csum_u32(out->ack);
+	sum += (uint32_t)doff << 8 | out->flags;
+	sum += out->wnd;
 	uint8_t *o = (uint8_t *)(th + 1);
 	if (out->mss) {
 		o[0] = 2;
@@ -264,6 +301,7 @@ int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		o[2] = (uint8_t)(out->mss >> 8);
 		o[3] = (uint8_t)out->mss;
 		o += 4;
+		sum += (2u << 8 | 4) + out->mss;
 	}
 	if (out->wscale != 0xff) {
 		o[0] = 1;
@@ -271,13 +309,20 @@ int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		o[2] = 3;
 		o[3] = out->wscale;
 		o += 4;
+		sum += (1u << 8 | 3) + (3u << 8 | out->wscale);
 	}
-	if (out->len[0])
+	// The payload starts at an even offset; a second piece after an odd
+	// first one sits at odd offsets, so its word sum is byte-swapped.
+	if (out->len[0]) {
 		memcpy(o, out->data[0], out->len[0]);
-	if (out->len[1])
+		sum += csum_buf(out->data[0], out->len[0]);
+	}
+	if (out->len[1]) {
 		memcpy(o + out->len[0], out->data[1], out->len[1]);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
+		uint32_t s1 = csum_buf(out->data[1], out->len[1]);
+		sum += (out->len[0] & 1) ? (uint32_t)rte_bswap16((uint16_t)s1) : s1;
+	}
+	th->cksum = rte_cpu_to_be_16((uint16_t)~csum_fold(sum));
 	m->l2_len = sizeof(*eth);
 	m->l3_len = sizeof(*ip);
 	return 0;

@@ -25,6 +25,11 @@
 static uint64_t clock_tsc0, clock_ns0;
 static double clock_ns_per_tsc;
 
+static uint64_t clock_of_tsc(uint64_t tsc)
+{
+	return clock_ns0 + (uint64_t)((double)(tsc - clock_tsc0) * clock_ns_per_tsc);
+}
+
 uint64_t cee_clock_ns(void)
 {
 	if (clock_ns_per_tsc == 0) {
@@ -35,7 +40,7 @@ uint64_t cee_clock_ns(void)
 		clock_tsc0 = rte_rdtsc();
 		clock_ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
 	}
-	return clock_ns0 + (uint64_t)((double)(rte_rdtsc() - clock_tsc0) * clock_ns_per_tsc);
+	return clock_of_tsc(rte_rdtsc());
 }
 
 /* ---- tx ------------------------------------------------------------------- */
@@ -496,36 +501,55 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	return false;
 }
 
-// @p owned: the packet came over a hand-off ring, so it is ours. @p pi: the
-// port index it arrived on.
-static void rx_one(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool owned)
-{
+/* A received frame between the stages of rx_burst(). */
+struct rx_item {
 	struct cee_pkt p;
-	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, &p);
-	switch ((enum cee_pkt_kind)p.kind) {
+	uint32_t hash;  /**< steering hash (TCP) */
+	uint16_t pi;    /**< port index it arrived on */
+	bool ours;      /**< TCP owned by this shard */
+};
+
+// Stage 1: parse; for TCP, the steering hash and its owner.
+static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct rx_item *it)
+{
+	struct cee_pkt *p = &it->p;
+	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, p);
+	it->ours = false;
+	if (p->kind != CEE_PKT_TCP)
+		return;
+	uint32_t h;
+	if (owned)
+		h = m->hash.rss;
+	else if (s->ports[it->pi].rss && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH))
+		h = m->hash.rss;
+	else
+		h = cee_flow_hash(p->src_ip, p->dst_ip, p->sport, p->dport);
+	it->hash = h;
+	it->ours = cee_flow_owner(h, s->nshards) == s->id;
+}
+
+// Stage 3: act on one parsed frame. @p owned: it came over a hand-off ring.
+static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const struct rx_item *it)
+{
+	unsigned pi = it->pi;
+	const struct cee_pkt *p = &it->p;
+	switch ((enum cee_pkt_kind)p->kind) {
 	case CEE_PKT_DROP:
-		s->stats.drops[p.cause]++;
+		s->stats.drops[p->cause]++;
 		break;
 	case CEE_PKT_ARP:
 		if (arp_rx(s, pi, m, owned))
 			return;
 		break;
 	case CEE_PKT_ICMP_ECHO:
-		cee_net_icmp_echo_reply(m, &p);
+		cee_net_icmp_echo_reply(m, p);
 		s->stats.icmp_replies++;
 		tx_enqueue(s, pi, m);
 		return;
-	case CEE_PKT_TCP: {
-		uint32_t h;
-		if (owned)
-			h = m->hash.rss;
-		else if (s->ports[pi].rss && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH))
-			h = m->hash.rss;
-		else
-			h = cee_flow_hash(p.src_ip, p.dst_ip, p.sport, p.dport);
-		unsigned owner = cee_flow_owner(h, s->nshards);
-		if (owner != s->id) {
-			m->hash.rss = h;
+	case CEE_PKT_TCP:
+		if (!it->ours) {
+			unsigned owner = cee_flow_owner(it->hash, s->nshards);
+			m->hash.rss = it->hash;
 			m->port = s->ports[pi].port_id; // PMDs such as net_ring leave it unset
 			if (rte_ring_sp_enqueue(s->handoff[owner], m) == 0) {
 				s->stats.handoff_out++;
@@ -534,21 +558,42 @@ static void rx_one(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 			s->stats.drops[CEE_DROP_HANDOFF_FULL]++;
 			break;
 		}
-		tcp_rx(s, pi, &p, h);
+		tcp_rx(s, pi, p, it->hash);
 		break;
-	}
 	}
 	mbuf_put(s, m);
 }
 
-// Start loading the mbufs of a burst: their lines were last written by
-// another core (the peer's tx, or the shard that handed them over).
-static void prefetch_burst(struct rte_mbuf **pkts, unsigned n)
+/*
+ * A burst in three passes, so that the cache misses of its frames overlap
+ * instead of following one another: (1) the mbufs and their headers were
+ * last written by another core: load them all, parse, and start loading
+ * each connection's 4-tuple bucket; (2) start loading the slot each bucket
+ * points at; (3) process. @p pi: the port polled, or -1 for a hand-off ring
+ * (the frame's port field says).
+ */
+static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsigned n)
 {
+	struct rx_item it[CEE_RX_BURST];
+	bool owned = pi < 0;
 	for (unsigned i = 0; i < n; i++)
-		rte_prefetch0(pkts[i]);
+		__builtin_prefetch(pkts[i], 1, 3); // for writing: reset and rebuilt here
 	for (unsigned i = 0; i < n; i++)
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+		__builtin_prefetch(rte_pktmbuf_mtod(pkts[i], void *), 1, 3);
+	for (unsigned i = 0; i < n; i++) {
+		it[i].pi = (uint16_t)(owned ? port_index(s, pkts[i]->port) : (unsigned)pi);
+		rx_parse(s, pkts[i], owned, &it[i]);
+		const struct cee_pkt *p = &it[i].p;
+		if (it[i].ours)
+			cee_conn_prefetch_bucket(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct cee_pkt *p = &it[i].p;
+		if (it[i].ours)
+			cee_conn_prefetch_chain(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+	}
+	for (unsigned i = 0; i < n; i++)
+		rx_one(s, pkts[i], owned, &it[i]);
 }
 
 static void timer_fired(void *arg, struct cee_timer_node *n, uint64_t now_ns)
@@ -563,7 +608,13 @@ unsigned cee_shard_poll(struct cee_shard *s)
 {
 	struct rte_mbuf *pkts[CEE_RX_BURST];
 	unsigned work = 0;
-	s->now_ns = cee_clock_ns();
+	// One clock read per iteration; the time since the previous one counts
+	// as busy when that iteration found work.
+	uint64_t tsc = rte_rdtsc();
+	if (s->poll_worked)
+		s->stats.busy_tsc += tsc - s->poll_tsc;
+	s->poll_tsc = tsc;
+	s->now_ns = clock_of_tsc(tsc);
 
 	for (unsigned pi = 0; pi < s->nports; pi++) {
 		if (s->id >= s->ports[pi].nb_rxq)
@@ -571,9 +622,7 @@ unsigned cee_shard_poll(struct cee_shard *s)
 		uint16_t n = rte_eth_rx_burst(s->ports[pi].port_id, (uint16_t)s->id, pkts,
 					      CEE_RX_BURST);
 		s->stats.rx_pkts += n;
-		prefetch_burst(pkts, n);
-		for (uint16_t i = 0; i < n; i++)
-			rx_one(s, pi, pkts[i], false);
+		rx_burst(s, (int)pi, pkts, n);
 		work += n;
 	}
 	for (unsigned j = 0; j < s->nshards; j++) {
@@ -581,9 +630,7 @@ unsigned cee_shard_poll(struct cee_shard *s)
 			continue;
 		unsigned n = rte_ring_sc_dequeue_burst(s->handoff_in[j], (void **)pkts,
 						       CEE_RX_BURST, NULL);
-		prefetch_burst(pkts, n);
-		for (unsigned i = 0; i < n; i++)
-			rx_one(s, port_index(s, pkts[i]->port), pkts[i], true);
+		rx_burst(s, -1, pkts, n);
 		work += n;
 	}
 	const struct cee_app_ops *app = s->cfg->app;
@@ -596,6 +643,8 @@ unsigned cee_shard_poll(struct cee_shard *s)
 	work += cee_timer_expire(s->wheel, s->now_ns, CEE_TIMER_BUDGET, timer_fired, s);
 	work += cee_ctl_shard_poll(s); // mailbox: bounded, see cee_ctl.h
 	tx_flush(s);
+	s->poll_worked = work != 0;
+	s->stats.polls++;
 	return work;
 }
 

@@ -36,6 +36,8 @@
 /** Counters of one shard. Writer: the shard's lcore. */
 struct cee_shard_stats {
 	uint64_t rx_pkts, tx_pkts;
+	uint64_t polls;       /**< poll loop iterations */
+	uint64_t busy_tsc;    /**< TSC cycles in iterations that found work */
 	uint64_t opened;      /**< connections admitted (open events) */
 	uint64_t destroyed;
 	uint64_t refused;     /**< SYNs refused: no event room or max_conns */
@@ -97,6 +99,8 @@ struct cee_shard {
 	uint32_t src_cursor; /**< next source (address offset, port) tried by cee_shard_connect */
 
 	uint64_t now_ns;
+	uint64_t poll_tsc;  /**< TSC at the start of the current iteration */
+	bool poll_worked;   /**< the previous iteration found work */
 	uint32_t isn_secret[4];
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
 
