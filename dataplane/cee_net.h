@@ -68,6 +68,12 @@ struct cee_pkt {
  */
 void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct cee_pkt *p);
 
+/**
+ * Ones' complement sum (RFC 1071) of @p len bytes, folded to 16 bits, of
+ * 16-bit words loaded in host order: what rte_raw_cksum() returns.
+ */
+uint16_t cee_net_cksum(const void *buf, uint32_t len);
+
 /** Where a built segment goes. */
 struct cee_net_addr {
 	struct rte_ether_addr src_mac, dst_mac;

@@ -76,14 +76,34 @@ static void tx_flush(struct cee_shard *s)
 
 /* ---- mbufs ---------------------------------------------------------------- */
 
+#define FRESH_AHEAD 4 // prefetch distance, in frames built
+
+static void fresh_prefetch(const struct cee_shard *s, const struct rte_mbuf *m)
+{
+	__builtin_prefetch(m, 1, 3);
+	__builtin_prefetch((const char *)m + s->data_off0, 1, 3);
+}
+
 static struct rte_mbuf *mbuf_get(struct cee_shard *s)
 {
+	struct rte_mbuf *m;
 	if (s->nrecycle) {
-		struct rte_mbuf *m = s->recycle[--s->nrecycle];
-		rte_pktmbuf_reset(m);
-		return m;
+		m = s->recycle[--s->nrecycle];
+	} else {
+		if (s->nfresh == 0) {
+			// Raw objects (refcnt 1), as rte_pktmbuf_alloc() takes them.
+			if (rte_mempool_get_bulk(s->mp, (void **)s->fresh, CEE_FRESH) < 0)
+				return rte_pktmbuf_alloc(s->mp); // the last few, one by one
+			s->nfresh = CEE_FRESH;
+			for (unsigned i = 1; i <= FRESH_AHEAD; i++)
+				fresh_prefetch(s, s->fresh[CEE_FRESH - i]);
+		}
+		m = s->fresh[--s->nfresh];
+		if (s->nfresh >= FRESH_AHEAD)
+			fresh_prefetch(s, s->fresh[s->nfresh - FRESH_AHEAD]);
 	}
-	return rte_pktmbuf_alloc(s->mp);
+	rte_pktmbuf_reset(m);
+	return m;
 }
 
 // Done with a received mbuf: keep it for the next frame built if it is a
@@ -103,6 +123,9 @@ static void mbuf_recycle_drain(struct cee_shard *s)
 {
 	rte_pktmbuf_free_bulk(s->recycle, s->nrecycle);
 	s->nrecycle = 0;
+	if (s->nfresh)
+		rte_mempool_put_bulk(s->mp, (void **)s->fresh, s->nfresh);
+	s->nfresh = 0;
 }
 
 // A TCP frame for @p out, in a kept mbuf when there is one.
@@ -578,8 +601,11 @@ static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsign
 	bool owned = pi < 0;
 	for (unsigned i = 0; i < n; i++)
 		__builtin_prefetch(pkts[i], 1, 3); // for writing: reset and rebuilt here
-	for (unsigned i = 0; i < n; i++)
-		__builtin_prefetch(rte_pktmbuf_mtod(pkts[i], void *), 1, 3);
+	for (unsigned i = 0; i < n; i++) { // headers and a short payload
+		const char *d = rte_pktmbuf_mtod(pkts[i], const char *);
+		__builtin_prefetch(d, 1, 3);
+		__builtin_prefetch(d + RTE_CACHE_LINE_SIZE, 1, 3);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		it[i].pi = (uint16_t)(owned ? port_index(s, pkts[i]->port) : (unsigned)pi);
 		rx_parse(s, pkts[i], owned, &it[i]);
@@ -779,6 +805,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->nports = nports;
 	s->mp = mp;
 	s->min_buf_len = rte_pktmbuf_data_room_size(mp);
+	s->data_off0 = (uint16_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(mp) +
+				  RTE_MIN(RTE_PKTMBUF_HEADROOM, s->min_buf_len));
 	// open, established, closed, destroyed (TCP); none without events
 	s->evt_per_conn = cfg->no_events ? 0 : 4;
 	atomic_init(&s->stop, false);

@@ -32,6 +32,7 @@
 #define CEE_TIMER_BUDGET 256
 #define CEE_HANDOFF_RING 4096
 #define CEE_RECYCLE 64 /**< received mbufs kept for the frames the shard builds next */
+#define CEE_FRESH 32   /**< mbufs taken from the pool at once */
 
 /** Counters of one shard. Writer: the shard's lcore. */
 struct cee_shard_stats {
@@ -92,6 +93,11 @@ struct cee_shard {
 	struct rte_mbuf *recycle[CEE_RECYCLE];
 	uint16_t nrecycle;
 	uint16_t min_buf_len; /**< an mbuf smaller than our pool's is not kept */
+	// Raw mbufs taken from the pool in bulk when no received one is left,
+	// each prefetched a few frames before it is used.
+	struct rte_mbuf *fresh[CEE_FRESH];
+	uint16_t nfresh;
+	uint16_t data_off0;   /**< from the mbuf to its data room start (+ headroom) */
 
 	// Neighbours (ARP resolver) and active-open source choice.
 	struct cee_arp *arp;
