@@ -156,6 +156,11 @@ struct cee_conn *cee_conn_by_id(struct cee_conn_pool *p, cee_conn_id_t id)
 	return slot_busy(p, s) && c->id == id ? c : NULL;
 }
 
+void cee_conn_prefetch(const struct cee_conn *c)
+{
+	prefetch_slot(c);
+}
+
 void cee_conn_prefetch_bucket(const struct cee_conn_pool *p, uint32_t local_ip,
 			      uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
 {

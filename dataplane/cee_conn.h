@@ -56,6 +56,8 @@ void cee_conn_free(struct cee_conn_pool *p, struct cee_conn *c);
 
 /** @return the live connection named @p id, or NULL (stale, unknown, other shard). */
 struct cee_conn *cee_conn_by_id(struct cee_conn_pool *p, cee_conn_id_t id);
+/** Start loading the lines of @p c (a hint; @p c need not be live). */
+void cee_conn_prefetch(const struct cee_conn *c);
 /**
  * Start loading what cee_conn_by_tuple() will read for this tuple, in two
  * steps a burst apart: the bucket, then (bucket loaded) its first slot.

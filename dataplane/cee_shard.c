@@ -622,6 +622,11 @@ static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsign
 		rx_one(s, pkts[i], owned, &it[i]);
 }
 
+static void timer_prefetch(const struct cee_timer_node *n)
+{
+	cee_conn_prefetch(cee_conn_of_timer((struct cee_timer_node *)(uintptr_t)n));
+}
+
 static void timer_fired(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 {
 	struct cee_shard *s = arg;
@@ -758,6 +763,11 @@ struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t ds
 	c->proto = CEE_PROTO_TCP;
 	c->listener = 0xff; // none: an active open
 	s->stats.connected++;
+	// The next open most likely tries the next source towards the same
+	// peer: start loading the bucket its free-tuple check reads.
+	uint64_t k = s->src_cursor;
+	cee_conn_prefetch_bucket(s->pool, s->cfg->ip + (uint32_t)(k / SPORT_COUNT),
+				 (uint16_t)(SPORT_FIRST + k % SPORT_COUNT), dst_ip, dst_port);
 	cee_tcp_connect(&s->tcp, &c->tcb, service, s->now_ns);
 	return c;
 }
@@ -839,6 +849,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->wheel = cee_timer_wheel_create(1000000, 4096, s->now_ns); // 1 ms ticks, 4 s per turn
 	if (s->wheel == NULL)
 		return -errno;
+	cee_timer_wheel_set_prefetch(s->wheel, timer_prefetch);
 
 	s->sb_count = cfg->sndbufs ? cfg->sndbufs : (per_shard < 4096 ? per_shard : 4096);
 	size_t bytes = (size_t)s->sb_count * cfg->tcp.sndbuf;

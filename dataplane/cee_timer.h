@@ -30,6 +30,14 @@ typedef void (*cee_timer_fn)(void *arg, struct cee_timer_node *node, uint64_t no
  * @return the wheel, or NULL with errno EINVAL / ENOMEM.
  */
 struct cee_timer_wheel *cee_timer_wheel_create(uint64_t tick_ns, uint32_t nslots, uint64_t now_ns);
+
+/** Starts loading the object that holds @p n (a hint: must not write). */
+typedef void (*cee_timer_prefetch_fn)(const struct cee_timer_node *n);
+/**
+ * While cee_timer_expire() runs one due node's callback, let @p fn start
+ * loading the next due node's owner (NULL: no hint).
+ */
+void cee_timer_wheel_set_prefetch(struct cee_timer_wheel *w, cee_timer_prefetch_fn fn);
 void cee_timer_wheel_destroy(struct cee_timer_wheel *w);
 
 /** Arm (or move) @p n to fire at @p at_ns (a deadline in the past fires at the next expire). */
