@@ -737,7 +737,10 @@ static struct cee_engine *make_engine(bool gen)
 	// server-fin; mix has both). Sized tight: slots are used round robin,
 	// so a larger table only spreads the working set over more memory.
 	uint64_t conc = o->concurrency;
-	uint64_t tw = o->time_wait_ms ? 131072 : 0;
+	// TIME-WAIT holds a slot for time_wait_ms: room for 4M closes per
+	// second per shard (fewer slots cap the rate: opens fail with ENOSPC,
+	// reported as "connect refused locally").
+	uint64_t tw = (uint64_t)o->time_wait_ms * 4000;
 	bool closes_first = gen ? o->close != CLOSE_SERVER_FIN : o->close == CLOSE_SERVER_FIN ||
 									o->close == CLOSE_MIX;
 	uint64_t slots = o->hold ? conc : 2 * conc + 8192 + (closes_first ? tw : 0);

@@ -324,8 +324,16 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 				      : nshards * nports * 2048 + nshards * 8192 + 4096;
 	char name[RTE_MEMPOOL_NAMESIZE];
 	snprintf(name, sizeof(name), "%s_mbufs", cfg->name);
-	e->mp = rte_pktmbuf_pool_create(name, nmbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-					(int)rte_socket_id());
+	// A LIFO pool by default: the mbuf freed last is handed out next, still
+	// warm in some cache, where a FIFO ring returns the coldest one. Worth
+	// 14% in cee-bench (docs/performance.md). Falls back to the platform's
+	// default when the driver is missing.
+	const char *ops = cfg->mbuf_ops ? cfg->mbuf_ops : "stack";
+	e->mp = rte_pktmbuf_pool_create_by_ops(name, nmbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					       (int)rte_socket_id(), ops);
+	if (e->mp == NULL && cfg->mbuf_ops == NULL)
+		e->mp = rte_pktmbuf_pool_create(name, nmbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+						(int)rte_socket_id());
 	if (e->mp == NULL) {
 		fprintf(stderr, "cee: mbuf pool of %u: %s\n", nmbufs, rte_strerror(rte_errno));
 		goto fail;

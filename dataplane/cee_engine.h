@@ -67,6 +67,7 @@ struct cee_engine_cfg {
 	uint32_t ip_count;      /**< addresses ip .. ip + ip_count - 1 are ours (default 1) */
 	uint32_t gateway;       /**< next hop for off-link destinations of active opens; 0 = none */
 	uint32_t nmbufs;        /**< packet buffers in the engine's pool; 0 = sized from shards and ports */
+	const char *mbuf_ops;   /**< mempool driver of that pool; NULL = "stack" (LIFO), else the default */
 	bool no_events;         /**< no event rings or sinks: lifecycle only reaches the app hooks */
 	const struct cee_app_ops *app; /**< NULL: none */
 	void *app_arg;
