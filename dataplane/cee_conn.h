@@ -26,6 +26,7 @@ struct cee_conn {
 	cee_conn_id_t id; /**< 0 while the slot is free */
 	uint32_t local_ip, remote_ip; /**< host order */
 	uint16_t local_port, remote_port;
+	uint32_t hnext;   /**< next slot + 1 in the same 4-tuple bucket, 0 = end */
 	uint32_t hash;    /**< cee_flow_hash of the tuple */
 	uint16_t port_id; /**< ethdev it arrived on */
 	uint8_t peer_mac[6];
@@ -59,28 +60,17 @@ struct cee_conn *cee_conn_by_id(struct cee_conn_pool *p, cee_conn_id_t id);
 void cee_conn_prefetch(const struct cee_conn *c);
 /**
  * Start loading what cee_conn_by_tuple() will read for this tuple, in two
- * steps a burst apart: its bucket, then (bucket loaded) the slot whose
- * signature matches, if any.
+ * steps a burst apart: the bucket, then (bucket loaded) its first slot.
  */
 void cee_conn_prefetch_bucket(const struct cee_conn_pool *p, uint32_t local_ip,
 			      uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
-void cee_conn_prefetch_match(const struct cee_conn_pool *p, uint32_t local_ip,
+void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
 			     uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
 /** @return the live connection with this tuple, or NULL. */
 struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
 				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port,
 				   uint32_t hash);
 
-/** How the 4-tuple table placed tuples (insertions since creation). */
-struct cee_conn_table_stats {
-	uint64_t secondary; /**< placed in their second bucket (the first was full) */
-	uint64_t moved;     /**< residents moved to their other bucket to make room */
-	uint64_t full;      /**< refused: both buckets full and nothing could move */
-};
-void cee_conn_table_stats(const struct cee_conn_pool *p, struct cee_conn_table_stats *st);
-/** The two buckets of a tuple (diagnostics and tests). */
-void cee_conn_tuple_buckets(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
-			    uint32_t remote_ip, uint16_t remote_port, uint32_t *b1, uint32_t *b2);
 uint32_t cee_conn_live(const struct cee_conn_pool *p);
 uint32_t cee_conn_capacity(const struct cee_conn_pool *p);
 uint32_t cee_conn_max(const struct cee_conn_pool *p);

@@ -616,7 +616,7 @@ static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsign
 	for (unsigned i = 0; i < n; i++) {
 		const struct cee_pkt *p = &it[i].p;
 		if (it[i].ours)
-			cee_conn_prefetch_match(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+			cee_conn_prefetch_chain(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	}
 	for (unsigned i = 0; i < n; i++)
 		rx_one(s, pkts[i], owned, &it[i]);

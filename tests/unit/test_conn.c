@@ -148,11 +148,10 @@ static bool tuple_used(const struct model *m, uint32_t n, uint32_t rip, uint16_t
 	return false;
 }
 
-// Fault: the two-bucket table losing a tuple when one is placed in its
-// second bucket (a live connection whose segments then match nothing, or a
-// freed one still found). Churn at the pool's full load against a plain
-// list: every live tuple is found, every freed one is not, and tuples were
-// really placed in their second bucket.
+// Fault: the 4-tuple table losing a tuple when chains are relinked under
+// churn (a live connection whose segments then match nothing, or a freed
+// one still found). Churn at the pool's full load against a plain list:
+// every live tuple is found, every freed one is not.
 static void tuple_table_churn_full_load(void **state)
 {
 	(void)state;
@@ -168,13 +167,7 @@ static void tuple_table_churn_full_load(void **state)
 			if (tuple_used(m, n, rip, rport, lport))
 				continue;
 			struct cee_conn *c = cee_conn_alloc(p, 7, lport, rip, rport, 0);
-			if (c == NULL) { // only a full table may refuse, and it counts it
-				struct cee_conn_table_stats st;
-				cee_conn_table_stats(p, &st);
-				assert_int_equal(errno, ENOSPC);
-				assert_true(st.full > 0 || cee_conn_live(p) == MAX);
-				continue;
-			}
+			assert_non_null(c); // below max_conns: always admitted
 			m[n++] = (struct model){c, rip, rport, lport};
 		} else if (n > 0) {
 			uint32_t i = rnd() % n;
@@ -189,83 +182,7 @@ static void tuple_table_churn_full_load(void **state)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		assert_ptr_equal(cee_conn_by_tuple(p, 7, m[i].lport, m[i].rip, m[i].rport, 0), m[i].c);
-	struct cee_conn_table_stats st;
-	cee_conn_table_stats(p, &st);
-	assert_true(st.secondary > 0);
-	assert_true(st.full * 1000 < OPS); // refusals stay rare at full load
 	free(m);
-	cee_conn_pool_destroy(p);
-}
-
-// Remote ports (from *next) whose tuple's primary bucket is @p b1 (and, if
-// @p b2 != UINT32_MAX, whose secondary is @p b2).
-static uint16_t port_with_buckets(struct cee_conn_pool *p, uint32_t *next, uint32_t b1, uint32_t b2)
-{
-	for (;; (*next)++) {
-		uint32_t x1, x2;
-		assert_true(*next < 4000000);
-		uint32_t rip = 0x0a000000u + (*next >> 16);
-		cee_conn_tuple_buckets(p, 7, 80, rip, (uint16_t)*next, &x1, &x2);
-		if (x1 == b1 && (b2 == UINT32_MAX || x2 == b2))
-			return (uint16_t)(*next)++;
-	}
-}
-
-#define RIP(k) (0x0a000000u + ((k) >> 16))
-
-// Fault: the move that makes room (both buckets of a new tuple full) losing
-// or duplicating the resident it moves, or its bookkeeping (the count that
-// sends lookups to the second bucket) going wrong so that the moved tuple,
-// or one removed after it, is found wrongly. Built on purpose: a full
-// bucket A, and a new tuple whose second bucket B is full too.
-static void tuple_table_move_resident(void **state)
-{
-	(void)state;
-	struct cee_conn_pool *p = cee_conn_pool_create(1, 1000); // 256 buckets
-	assert_non_null(p);
-	uint32_t k = 1, keys[17];
-	struct cee_conn *cs[17];
-	// A new tuple T: its buckets A (primary) and B (secondary).
-	uint32_t a, b;
-	cee_conn_tuple_buckets(p, 7, 80, RIP(k), (uint16_t)k, &a, &b);
-	uint32_t t = k++;
-	// Fill A and B with eight tuples each whose primary they are.
-	for (unsigned i = 0; i < 16; i++) {
-		uint32_t before = k;
-		uint16_t port = port_with_buckets(p, &k, i < 8 ? a : b, UINT32_MAX);
-		(void)before;
-		keys[i] = k - 1;
-		cs[i] = cee_conn_alloc(p, 7, 80, RIP(keys[i]), port, 0);
-		assert_non_null(cs[i]);
-	}
-	struct cee_conn_table_stats st;
-	cee_conn_table_stats(p, &st);
-	assert_int_equal(st.secondary, 0);
-	assert_int_equal(st.moved, 0);
-	// T: both its buckets are full, so one resident moves away.
-	cs[16] = cee_conn_alloc(p, 7, 80, RIP(t), (uint16_t)t, 0);
-	keys[16] = t;
-	assert_non_null(cs[16]);
-	cee_conn_table_stats(p, &st);
-	assert_int_equal(st.moved, 1);
-	assert_int_equal(st.full, 0);
-	for (unsigned i = 0; i < 17; i++)
-		assert_ptr_equal(cee_conn_by_tuple(p, 7, 80, RIP(keys[i]), (uint16_t)keys[i], 0),
-				 cs[i]);
-	// Remove them in an order that takes the moved resident out first or
-	// last depending on which one moved: all found until freed, none after.
-	for (unsigned i = 0; i < 17; i++) {
-		unsigned j = (i * 7) % 17;
-		cee_conn_free(p, cs[j]);
-		assert_null(cee_conn_by_tuple(p, 7, 80, RIP(keys[j]), (uint16_t)keys[j], 0));
-		cs[j] = NULL;
-		for (unsigned q = 0; q < 17; q++)
-			if (cs[q] != NULL)
-				assert_ptr_equal(cee_conn_by_tuple(p, 7, 80, RIP(keys[q]),
-								   (uint16_t)keys[q], 0),
-						 cs[q]);
-	}
-	assert_int_equal(cee_conn_live(p), 0);
 	cee_conn_pool_destroy(p);
 }
 
@@ -311,7 +228,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(foreign_and_zero_ids_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(foreach_lists_live_only, setup, teardown),
 		cmocka_unit_test(tuple_table_churn_full_load),
-		cmocka_unit_test(tuple_table_move_resident),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
