@@ -136,8 +136,13 @@ static int parse_tcp(const struct rte_ipv4_hdr *ip, unsigned ihl, unsigned tot, 
 	if (doff < sizeof(*th) || doff > l4len)
 		return drop(p, CEE_DROP_BAD_TCP_LEN);
 	if ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) != RTE_MBUF_F_RX_L4_CKSUM_GOOD) {
+		// Pseudo-header (RFC 9293 3.1) from the header's words, in the
+		// same host-order loads as cee_net_cksum(): rte_ipv4_phdr_cksum()
+		// copies it to the stack first and stalls reading it back.
 		uint32_t sum = cee_net_cksum(th, l4len);
-		sum += rte_ipv4_phdr_cksum(ip, 0);
+		sum += (ip->src_addr & 0xffff) + (ip->src_addr >> 16);
+		sum += (ip->dst_addr & 0xffff) + (ip->dst_addr >> 16);
+		sum += rte_cpu_to_be_16((uint16_t)IPPROTO_TCP) + rte_cpu_to_be_16((uint16_t)l4len);
 		sum = (sum & 0xffff) + (sum >> 16);
 		sum = (sum & 0xffff) + (sum >> 16);
 		if (sum != 0xffff)

@@ -117,7 +117,7 @@ void cee_evring_unreserve(struct cee_evring *r, uint32_t n)
 	atomic_store_explicit(&r->reserved, reserved - n, memory_order_relaxed);
 }
 
-uint64_t cee_evring_push(struct cee_evring *r, const struct cee_event *e)
+struct cee_event *cee_evring_claim(struct cee_evring *r)
 {
 	uint32_t reserved = atomic_load_explicit(&r->reserved, memory_order_relaxed);
 	if (reserved == 0) {
@@ -126,20 +126,28 @@ uint64_t cee_evring_push(struct cee_evring *r, const struct cee_event *e)
 		fprintf(stderr, "cee_evring: shard %u push without a reserved credit\n", r->shard);
 		abort();
 	}
+	atomic_store_explicit(&r->reserved, reserved - 1, memory_order_relaxed);
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint64_t sseq = head + 1;
-	struct cee_event *slot = &r->recs[head & r->mask];
 	// The ring is written once per lap: its records are cold. Ask for the
-	// line of a record a few pushes ahead now, so that its store does not
+	// line of a record a few pushes ahead now, so that its stores do not
 	// wait for the line then.
 	__builtin_prefetch(&r->recs[(head + 8) & r->mask], 1, 3);
+	return &r->recs[head & r->mask];
+}
 
-	*slot = *e;
-	slot->sseq = sseq;
-	atomic_store_explicit(&r->reserved, reserved - 1, memory_order_relaxed);
+uint64_t cee_evring_publish(struct cee_evring *r)
+{
+	uint64_t sseq = atomic_load_explicit(&r->head, memory_order_relaxed) + 1;
+	r->recs[(sseq - 1) & r->mask].sseq = sseq;
 	// Publishes the record to the consumer.
 	atomic_store_explicit(&r->head, sseq, memory_order_release);
 	return sseq;
+}
+
+uint64_t cee_evring_push(struct cee_evring *r, const struct cee_event *e)
+{
+	*cee_evring_claim(r) = *e;
+	return cee_evring_publish(r);
 }
 
 uint64_t cee_evring_last_sseq(const struct cee_evring *r)

@@ -54,6 +54,16 @@ void cee_evring_unreserve(struct cee_evring *r, uint32_t n);
  * credit is a bug and aborts.
  */
 uint64_t cee_evring_push(struct cee_evring *r, const struct cee_event *e);
+/**
+ * Producer: cee_evring_push() in two steps, so the record is written in
+ * place (a copy of a record just built field by field on the stack stalls
+ * on store forwarding). cee_evring_claim() spends a credit (aborts without
+ * one) and returns the next record; the caller fills every field except
+ * sseq; cee_evring_publish() sets sseq, hands it to the consumer and
+ * returns it. Nothing else may happen on the ring in between.
+ */
+struct cee_event *cee_evring_claim(struct cee_evring *r);
+uint64_t cee_evring_publish(struct cee_evring *r);
 /** Producer: sseq of the last pushed event (0 before any). */
 uint64_t cee_evring_last_sseq(const struct cee_evring *r);
 

@@ -110,6 +110,23 @@ static void check_one(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale
 	assert_memory_equal(p.seg.data, src[0], len0);
 	if (len1)
 		assert_memory_equal(p.seg.data + len0, src[1], len1);
+
+	// One flipped bit anywhere in the segment (header, options, payload)
+	// or in the addresses the pseudo-header covers is refused.
+	uint8_t *seg = (uint8_t *)th;
+	unsigned seglen = rte_be_to_cpu_16(ip->total_length) - sizeof(*ip);
+	unsigned at = rnd() % seglen, bit = rnd() % 8;
+	seg[at] ^= (uint8_t)(1u << bit);
+	cee_net_parse(m, PEER_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_DROP);
+	seg[at] ^= (uint8_t)(1u << bit);
+	struct rte_ipv4_hdr *wip = (void *)(uintptr_t)ip;
+	wip->src_addr ^= rte_cpu_to_be_32(0x100); // still ours to parse, sum now wrong
+	wip->hdr_checksum = 0;
+	wip->hdr_checksum = rte_ipv4_cksum(wip);
+	cee_net_parse(m, PEER_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_DROP);
+	assert_int_equal(p.cause, CEE_DROP_BAD_TCP_CSUM);
 }
 
 // Every split of a payload in two pieces, odd and even, with and without
