@@ -728,6 +728,12 @@ int cee_shard_main(void *arg)
 struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				   uint16_t dst_port, enum cee_tcp_service service)
 {
+	if (s->mbox.draining) { // cee-ctl drain: no new connections, ours included
+		s->mbox.stats.drain_refused++;
+		s->stats.connect_fail++;
+		errno = ESHUTDOWN;
+		return NULL;
+	}
 	// A source (address, port) whose flow this shard owns (the same owner
 	// function as steering) and whose tuple is free.
 	uint64_t space = (uint64_t)s->cfg->ip_count * SPORT_COUNT;

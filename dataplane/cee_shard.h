@@ -140,7 +140,8 @@ void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason);
  * chosen so the flow hashes to this shard and its tuple is free. The next
  * hop is resolved by ARP (the SYN waits in the resolver's queue).
  * Shard lcore only. @return the connection, or NULL with errno ENOSPC (no
- * slot), ENOBUFS (no event room), EADDRNOTAVAIL (no free source).
+ * slot), ENOBUFS (no event room), EADDRNOTAVAIL (no free source),
+ * ESHUTDOWN (the engine is draining: no new connections).
  */
 struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				   uint16_t dst_port, enum cee_tcp_service service);
