@@ -249,10 +249,9 @@ void cee_net_parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struc
 	(void)parse(m, our_ip, ip_count, p);
 }
 
-struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_addr *a,
-				   const struct cee_tcp_out *out)
+struct rte_mbuf *cee_net_build_tcp_in(struct rte_mbuf *m, const struct cee_net_addr *a,
+				      const struct cee_tcp_out *out)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
 	if (m == NULL)
 		return NULL;
 	if (cee_net_fill_tcp(m, a, out) < 0) {
@@ -260,6 +259,12 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
 		return NULL;
 	}
 	return m;
+}
+
+struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_addr *a,
+				   const struct cee_tcp_out *out)
+{
+	return cee_net_build_tcp_in(rte_pktmbuf_alloc(mp), a, out);
 }
 
 // Ones' complement sums (RFC 1071) of 16-bit words in network order, taken

@@ -95,6 +95,12 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
  */
 int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		     const struct cee_tcp_out *out);
+/**
+ * cee_net_fill_tcp() into @p m (an empty mbuf, or NULL when none could be
+ * had). @return @p m, or NULL (@p m freed) when it does not fit.
+ */
+struct rte_mbuf *cee_net_build_tcp_in(struct rte_mbuf *m, const struct cee_net_addr *a,
+				      const struct cee_tcp_out *out);
 
 /**
  * Turn an ARP request for one of our addresses (@p our_ip .. + @p ip_count - 1)

@@ -132,14 +132,7 @@ static void mbuf_recycle_drain(struct cee_shard *s)
 static struct rte_mbuf *build_tcp(struct cee_shard *s, const struct cee_net_addr *a,
 				  const struct cee_tcp_out *out)
 {
-	struct rte_mbuf *m = mbuf_get(s);
-	if (m == NULL)
-		return NULL;
-	if (cee_net_fill_tcp(m, a, out) < 0) {
-		rte_pktmbuf_free(m);
-		return NULL;
-	}
-	return m;
+	return cee_net_build_tcp_in(mbuf_get(s), a, out);
 }
 
 /* ---- neighbours ----------------------------------------------------------- */
