@@ -491,6 +491,39 @@ static void run_random(bool tight_budget)
 	free(o);
 }
 
+static struct owner *hinted[MAX_LOG];
+static unsigned nhinted;
+
+static void record_hint(const struct cee_timer_node *n)
+{
+	if (nhinted < MAX_LOG)
+		hinted[nhinted++] = owner_of((struct cee_timer_node *)(uintptr_t)n);
+}
+
+// Fault: the prefetch hint handed something that is not a due node (the
+// list head, a node not due, a node already fired): an owner that reads
+// through it (to load what firing will touch) would read garbage. With
+// three due nodes and one later, the hint names the 2nd while the 1st
+// fires and the 3rd while the 2nd fires, and nothing else.
+static void test_prefetch_hint_names_next_due(void **state)
+{
+	struct ctx *c = *state;
+	cee_timer_wheel_set_prefetch(c->w, record_hint);
+	nhinted = 0;
+	cee_timer_arm(c->w, &c->o[1].node, T0 + 2 * TICK);
+	cee_timer_arm(c->w, &c->o[2].node, T0 + 2 * TICK);
+	cee_timer_arm(c->w, &c->o[3].node, T0 + 2 * TICK);
+	cee_timer_arm(c->w, &c->o[4].node, T0 + 9 * TICK);
+	assert_int_equal(expire(c, T0 + 3 * TICK, 100), 3);
+	assert_int_equal(c->nlog, 3);
+	assert_int_equal(nhinted, 2);
+	for (unsigned i = 0; i < nhinted; i++) {
+		assert_ptr_equal(hinted[i], &c->o[c->log[i + 1]]); // the one fired next
+		assert_true(hinted[i]->id >= 1 && hinted[i]->id <= 3);
+	}
+	assert_int_equal(c->o[4].fires, 0);
+}
+
 static void test_random_100k(void **state)
 {
 	(void)state;
@@ -507,6 +540,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_fires_at_deadline_never_early, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_prefetch_hint_names_next_due, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fires_in_deadline_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_prevents_firing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rearm_moves, setup, teardown),
