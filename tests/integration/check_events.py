@@ -78,7 +78,8 @@ def check_client(rec, report, args):
         report.fail(f"{who}: connect failed: {rec['outcome']} {rec['error']}")
         return
     if rec["echo_ok"] is False:
-        report.fail(f"{who}: echo differs from what was sent (sent {rec['sent']}, got {rec['recv']})")
+        report.fail(f"{who}: echo differs from what was sent (sent {rec['sent']}, got {rec['recv']}; "
+                    f"outcome {rec['outcome']}, {rec['error']})")
     if b in ("fin", "rst", "halfclose", "reuse") and rec["outcome"] != "ok":
         report.fail(f"{who}: outcome {rec['outcome']} {rec['error'] or ''}")
     if b == "idle":

@@ -204,7 +204,12 @@ def hold_main(args, server, established, result_path):
                 if echo != ping:
                     rec["echo_ok"] = False
                 if len(echo) < len(ping):
+                    # A FIN where the shutdown's RST was expected: say what the
+                    # socket knew, for the failure message (seen once, rare).
                     rec["outcome"] = "eof"
+                    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    rec["error"] = (f"EOF after {len(echo)} of {len(ping)} echo bytes, "
+                                    f"SO_ERROR {err}, t={time.monotonic():.3f}")
             except (ConnectionResetError, BrokenPipeError):
                 rec["outcome"] = "reset"
             except OSError as e:
