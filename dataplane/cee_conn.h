@@ -27,7 +27,6 @@ struct cee_conn {
 	uint32_t local_ip, remote_ip; /**< host order */
 	uint16_t local_port, remote_port;
 	uint32_t hnext;   /**< next slot + 1 in the same 4-tuple bucket, 0 = end */
-	uint32_t hash;    /**< cee_flow_hash of the tuple */
 	uint16_t port_id; /**< ethdev it arrived on */
 	uint8_t peer_mac[6];
 	uint8_t cseq;      /**< next per-connection event sequence number */

@@ -276,7 +276,6 @@ static void set_state(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp
 static void emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_out *out)
 {
 	ctx->stats.segs_out++;
-	tcb->segs_out++;
 	if (out->flags & CEE_TCP_RST)
 		ctx->stats.rst_out++;
 	ctx->ops->output(ctx->owner, tcb, out);
@@ -906,7 +905,6 @@ void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_s
 		    const struct cee_tcp_seg *syn, uint64_t now_ns)
 {
 	ctx->stats.segs_in++;
-	tcb->segs_in++;
 	tcb->service = (uint8_t)service;
 	tcb->close_reason = CEE_REASON_NONE;
 	tcb->open_ns = now_ns;
@@ -1312,7 +1310,6 @@ void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 		   uint64_t now_ns)
 {
 	ctx->stats.segs_in++;
-	tcb->segs_in++;
 	if (seg->flags & CEE_TCP_RST)
 		ctx->stats.rst_in++;
 

@@ -221,8 +221,8 @@ struct cee_tcb {
 
 	/* RFC 6298 */
 	uint32_t srtt_us, rttvar_us;
-	uint64_t rto_ns;
 	uint32_t rtt_seq;   /**< timing this sequence number (Karn), valid with CEE_TCB_F_RTT */
+	uint64_t rto_ns;
 	uint64_t rtt_ts_ns;
 
 	/* deadlines (0 = not armed); the owner's timer holds the earliest */
@@ -241,7 +241,6 @@ struct cee_tcb {
 	uint64_t open_ns;
 	uint64_t last_activity_ns;
 	uint64_t bytes_in, bytes_out;
-	uint32_t segs_in, segs_out;
 	uint32_t retransmits;
 };
 
