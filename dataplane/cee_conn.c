@@ -103,7 +103,7 @@ static inline bool slot_busy(const struct cee_conn_pool *p, uint32_t s)
 }
 
 struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
-				uint32_t remote_ip, uint16_t remote_port, uint32_t hash)
+				uint32_t remote_ip, uint16_t remote_port)
 {
 	if (p->live >= p->max) {
 		errno = ENOSPC;
@@ -134,7 +134,6 @@ struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint
 	c->remote_ip = remote_ip;
 	c->local_port = local_port;
 	c->remote_port = remote_port;
-	(void)hash;
 	uint32_t b = bucket_of(p, local_ip, local_port, remote_ip, remote_port);
 	c->hnext = p->buckets[b];
 	p->buckets[b] = s + 1;
@@ -188,10 +187,8 @@ void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
 }
 
 struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
-				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port,
-				   uint32_t hash)
+				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
 {
-	(void)hash;
 	uint32_t b = bucket_of(p, local_ip, local_port, remote_ip, remote_port);
 	for (uint32_t i = p->buckets[b]; i != 0; i = p->slots[i - 1].hnext) {
 		struct cee_conn *c = &p->slots[i - 1];

@@ -49,7 +49,7 @@ void cee_conn_pool_destroy(struct cee_conn_pool *p);
  * in the 4-tuple table. @return it, or NULL with errno ENOSPC when max_conns are live.
  */
 struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
-				uint32_t remote_ip, uint16_t remote_port, uint32_t hash);
+				uint32_t remote_ip, uint16_t remote_port);
 /** Remove @p c from the table and free its slot (poisoned in debug builds). */
 void cee_conn_free(struct cee_conn_pool *p, struct cee_conn *c);
 
@@ -67,8 +67,7 @@ void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
 			     uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
 /** @return the live connection with this tuple, or NULL. */
 struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
-				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port,
-				   uint32_t hash);
+				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
 
 uint32_t cee_conn_live(const struct cee_conn_pool *p);
 uint32_t cee_conn_capacity(const struct cee_conn_pool *p);

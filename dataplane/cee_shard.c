@@ -407,8 +407,7 @@ static int find_listener(const struct cee_shard *s, uint16_t port)
 
 // A SYN for no connection: admit it if a listener, a connection slot and
 // event room for its whole lifecycle are all available; else refuse with RST.
-static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
-			     uint32_t hash)
+static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 {
 	int l = find_listener(s, p->dport);
 	if (l < 0) {
@@ -428,7 +427,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		return;
 	}
 	struct cee_conn *c =
-		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport, hash);
+		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c == NULL) {
 		unreserve_events(s, s->evt_per_conn);
 		s->stats.refused++;
@@ -444,10 +443,9 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		       &p->seg, s->now_ns);
 }
 
-static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, uint32_t hash)
+static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 {
-	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport,
-					       hash);
+	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c != NULL) {
 		cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);
 		return;
@@ -458,7 +456,7 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 		return;
 	}
 	if ((f & (CEE_TCP_SYN | CEE_TCP_ACK)) == CEE_TCP_SYN) {
-		tcp_passive_open(s, pi, p, hash);
+		tcp_passive_open(s, pi, p);
 		return;
 	}
 	s->stats.drops[CEE_DROP_NO_CONN]++;
@@ -578,7 +576,7 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 			s->stats.drops[CEE_DROP_HANDOFF_FULL]++;
 			break;
 		}
-		tcp_rx(s, pi, p, it->hash);
+		tcp_rx(s, pi, p);
 		break;
 	}
 	mbuf_put(s, m);
@@ -741,7 +739,7 @@ struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t ds
 		hash = cee_flow_hash(src_ip, dst_ip, sport, dst_port);
 		if (cee_flow_owner(hash, s->nshards) != s->id)
 			continue;
-		if (cee_conn_by_tuple(s->pool, src_ip, sport, dst_ip, dst_port, hash) != NULL)
+		if (cee_conn_by_tuple(s->pool, src_ip, sport, dst_ip, dst_port) != NULL)
 			continue;
 		found = true;
 		break;
@@ -756,7 +754,7 @@ struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t ds
 		errno = ENOBUFS;
 		return NULL;
 	}
-	struct cee_conn *c = cee_conn_alloc(s->pool, src_ip, sport, dst_ip, dst_port, hash);
+	struct cee_conn *c = cee_conn_alloc(s->pool, src_ip, sport, dst_ip, dst_port);
 	if (c == NULL) {
 		unreserve_events(s, s->evt_per_conn);
 		s->stats.connect_fail++;

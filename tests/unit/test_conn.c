@@ -30,7 +30,7 @@ static int teardown(void **state)
 static void stale_id_does_not_match_reused_slot(void **state)
 {
 	struct cee_conn_pool *p = *state;
-	struct cee_conn *a = cee_conn_alloc(p, 1, 5060, 2, 40000, 77);
+	struct cee_conn *a = cee_conn_alloc(p, 1, 5060, 2, 40000);
 	assert_non_null(a);
 	cee_conn_id_t old = a->id;
 	cee_conn_free(p, a);
@@ -40,7 +40,7 @@ static void stale_id_does_not_match_reused_slot(void **state)
 	uint32_t cap = cee_conn_capacity(p);
 	struct cee_conn *b = NULL;
 	for (uint32_t i = 0; i < 2 * cap; i++) {
-		b = cee_conn_alloc(p, 1, 5060, 2, 40000, 77);
+		b = cee_conn_alloc(p, 1, 5060, 2, 40000);
 		assert_non_null(b);
 		if (cee_id_slot(b->id, cap) == cee_id_slot(old, cap))
 			break;
@@ -51,7 +51,7 @@ static void stale_id_does_not_match_reused_slot(void **state)
 	assert_int_not_equal(b->id, old);
 	assert_null(cee_conn_by_id(p, old));
 	assert_ptr_equal(cee_conn_by_id(p, b->id), b);
-	assert_ptr_equal(cee_conn_by_tuple(p, 1, 5060, 2, 40000, 77), b);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 5060, 2, 40000), b);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -71,9 +71,9 @@ static void ids_unique_across_reuse(void **state)
 	assert_non_null(ids);
 	struct cee_conn *pinned[50];
 	for (int i = 0; i < 50; i++)
-		pinned[i] = cee_conn_alloc(p, 1, 80, 9, (uint16_t)i, (uint32_t)i);
+		pinned[i] = cee_conn_alloc(p, 1, 80, 9, (uint16_t)i);
 	for (int i = 0; i < N; i++) {
-		struct cee_conn *c = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i, (uint32_t)i * 7u);
+		struct cee_conn *c = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i);
 		assert_non_null(c);
 		assert_int_equal(cee_id_shard(c->id), 3);
 		ids[i] = c->id;
@@ -96,13 +96,13 @@ static void bounded_and_recovers(void **state)
 	struct cee_conn_pool *p = *state;
 	struct cee_conn *c[100];
 	for (int i = 0; i < 100; i++)
-		assert_non_null(c[i] = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i, (uint32_t)i));
+		assert_non_null(c[i] = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i));
 	errno = 0;
-	assert_null(cee_conn_alloc(p, 1, 80, 2, 999, 999));
+	assert_null(cee_conn_alloc(p, 1, 80, 2, 999));
 	assert_int_equal(errno, ENOSPC);
 	assert_int_equal(cee_conn_live(p), 100);
 	cee_conn_free(p, c[42]);
-	assert_non_null(cee_conn_alloc(p, 1, 80, 2, 999, 999));
+	assert_non_null(cee_conn_alloc(p, 1, 80, 2, 999));
 }
 
 // Fault: a lookup by tuple finding a connection with a different tuple that
@@ -110,18 +110,18 @@ static void bounded_and_recovers(void **state)
 static void tuple_lookup_exact(void **state)
 {
 	struct cee_conn_pool *p = *state;
-	// Same steering hash, different tuples.
-	struct cee_conn *a = cee_conn_alloc(p, 1, 80, 2, 1000, 5);
-	struct cee_conn *b = cee_conn_alloc(p, 1, 80, 2, 1001, 5);
-	struct cee_conn *c = cee_conn_alloc(p, 1, 80, 3, 1000, 5);
-	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1000, 5), a);
-	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1001, 5), b);
-	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 3, 1000, 5), c);
-	assert_null(cee_conn_by_tuple(p, 1, 81, 2, 1000, 5));
+	// Tuples that differ in one field each.
+	struct cee_conn *a = cee_conn_alloc(p, 1, 80, 2, 1000);
+	struct cee_conn *b = cee_conn_alloc(p, 1, 80, 2, 1001);
+	struct cee_conn *c = cee_conn_alloc(p, 1, 80, 3, 1000);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1000), a);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1001), b);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 3, 1000), c);
+	assert_null(cee_conn_by_tuple(p, 1, 81, 2, 1000));
 	cee_conn_free(p, b);
-	assert_null(cee_conn_by_tuple(p, 1, 80, 2, 1001, 5));
-	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1000, 5), a);
-	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 3, 1000, 5), c);
+	assert_null(cee_conn_by_tuple(p, 1, 80, 2, 1001));
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 2, 1000), a);
+	assert_ptr_equal(cee_conn_by_tuple(p, 1, 80, 3, 1000), c);
 }
 
 struct model {
@@ -166,22 +166,22 @@ static void tuple_table_churn_full_load(void **state)
 			uint16_t rport = (uint16_t)(1024 + rnd() % 64512), lport = rnd() % 2 ? 80 : 443;
 			if (tuple_used(m, n, rip, rport, lport))
 				continue;
-			struct cee_conn *c = cee_conn_alloc(p, 7, lport, rip, rport, 0);
+			struct cee_conn *c = cee_conn_alloc(p, 7, lport, rip, rport);
 			assert_non_null(c); // below max_conns: always admitted
 			m[n++] = (struct model){c, rip, rport, lport};
 		} else if (n > 0) {
 			uint32_t i = rnd() % n;
 			cee_conn_free(p, m[i].c);
-			assert_null(cee_conn_by_tuple(p, 7, m[i].lport, m[i].rip, m[i].rport, 0));
+			assert_null(cee_conn_by_tuple(p, 7, m[i].lport, m[i].rip, m[i].rport));
 			m[i] = m[--n];
 		}
 		if (op % 1000 == 0)
 			for (uint32_t i = 0; i < n; i++)
-				assert_ptr_equal(cee_conn_by_tuple(p, 7, m[i].lport, m[i].rip, m[i].rport, 0),
+				assert_ptr_equal(cee_conn_by_tuple(p, 7, m[i].lport, m[i].rip, m[i].rport),
 						 m[i].c);
 	}
 	for (uint32_t i = 0; i < n; i++)
-		assert_ptr_equal(cee_conn_by_tuple(p, 7, m[i].lport, m[i].rip, m[i].rport, 0), m[i].c);
+		assert_ptr_equal(cee_conn_by_tuple(p, 7, m[i].lport, m[i].rip, m[i].rport), m[i].c);
 	free(m);
 	cee_conn_pool_destroy(p);
 }
@@ -190,7 +190,7 @@ static void tuple_table_churn_full_load(void **state)
 static void foreign_and_zero_ids_rejected(void **state)
 {
 	struct cee_conn_pool *p = *state;
-	struct cee_conn *a = cee_conn_alloc(p, 1, 80, 2, 1000, 5);
+	struct cee_conn *a = cee_conn_alloc(p, 1, 80, 2, 1000);
 	assert_null(cee_conn_by_id(p, 0));
 	assert_null(cee_conn_by_id(p, cee_id_make(4, cee_id_serial(a->id))));
 	assert_ptr_equal(cee_conn_by_id(p, a->id), a);
@@ -210,7 +210,7 @@ static void foreach_lists_live_only(void **state)
 	struct cee_conn_pool *p = *state;
 	struct cee_conn *c[10];
 	for (int i = 0; i < 10; i++)
-		c[i] = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i, (uint32_t)i);
+		c[i] = cee_conn_alloc(p, 1, 80, 2, (uint16_t)i);
 	for (int i = 0; i < 10; i += 2)
 		cee_conn_free(p, c[i]);
 	counted = 0;

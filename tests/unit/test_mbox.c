@@ -46,7 +46,7 @@ static int teardown(void **state)
 // (the hook runs first) then free.
 static void open_one(struct fixture *f)
 {
-	struct cee_conn *c = cee_conn_alloc(f->pool, 1, 7, 2, f->port++, 0);
+	struct cee_conn *c = cee_conn_alloc(f->pool, 1, 7, 2, f->port++);
 	assert_non_null(c);
 	f->sseq++;
 	cee_mbox_lifecycle(&f->mb, f->pool, c, CEE_EVT_OPEN);
@@ -220,7 +220,7 @@ static void walk_step_cost(void **state)
 	struct cee_conn_pool *p = cee_conn_pool_create(0, 65536);
 	assert_non_null(p);
 	for (uint32_t i = 0; i < 65536; i++)
-		assert_non_null(cee_conn_alloc(p, 1, 7, i, (uint16_t)i, 0));
+		assert_non_null(cee_conn_alloc(p, 1, 7, i, (uint16_t)i));
 	struct cee_mbox_walk w = {0};
 	uint64_t max = 0, total = 0, steps = 0;
 	for (int round = 0; round < 5; round++) {
