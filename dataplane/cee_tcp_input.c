@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TCP segment arrival (RFC 9293 3.10.7) for a connection that exists.
+ *
+ * SYN-SENT has its own function (3.10.7.3). A synchronised connection runs
+ * the RFC's checks in the RFC's order, one function per step; each returns
+ * STEP_NEXT (go on), STEP_DONE (stop here; the caller still sends what is
+ * owed) or STEP_GONE (the tcb was destroyed: touch nothing).
+ *
+ * - RFC 5961: RST exactly at RCV.NXT resets, elsewhere in the window gets a
+ *   challenge ACK, outside is dropped (bad_rst); this applies in
+ *   SYN-RECEIVED and TIME-WAIT too. Any SYN on a synchronised connection
+ *   (also TIME-WAIT: no reuse) gets a challenge ACK (bad_syn), except a
+ *   duplicate of the original SYN in SYN-RECEIVED, which resends SYN-ACK.
+ *   ACK validation: MAX.SND.WND is bounded by 65535 << snd_wscale (the most
+ *   the peer can announce), so no extra field is needed. Challenge ACKs are
+ *   not rate limited (RFC 5961 7) yet.
+ * - Data on a SYN is ignored (not acked; the peer sends it again after the
+ *   handshake). A FIN in an out-of-order segment is forgotten (not acked;
+ *   the peer retransmits it). A FIN needs no window: a FIN at RCV.NXT is
+ *   accepted even when the window is 0.
+ * - Services: echo, echo-close, discard and app all close (FIN) after the
+ *   peer's FIN; echo first drains what it queued. Once our FIN is queued
+ *   (local close or peer FIN) echo stops echoing: further in-order bytes are
+ *   acked, counted in bytes_in and dropped, as in discard ("echo mode" =
+ *   echo/echo-close && !FIN_QUEUED). Echo-close closes (local_close) right
+ *   after the first in-order bytes it takes: they are echoed, then our FIN.
+ *   App hands in-order bytes to ops->recv (counted in bytes_in and acked
+ *   first) and drops out-of-order ones (ooo_dropped: recv never sees a gap).
+ * - Out-of-order data: up to cfg.ooo_max_segs ranges; echo writes the bytes
+ *   straight into the send buffer at their final position (tail + seq -
+ *   rcv_nxt), so reassembly needs no memory of its own; discard keeps only
+ *   the ranges.
+ */
+#include <stdlib.h>
+
+#include "cee_tcp_priv.h"
+
+enum step {
+	STEP_NEXT, /**< go on with the next check */
+	STEP_DONE, /**< stop processing the segment (output still runs) */
+	STEP_GONE, /**< the tcb was destroyed */
+};
+
+/* What is left of the segment as the checks trim it. */
+struct seg_view {
+	uint32_t seq;
+	const uint8_t *data;
+	uint32_t len;
+	bool fin;
+	uint32_t wnd; /**< RCV.WND when the segment arrived */
+};
+
+/* New data acked: move snd_una, free acked bytes, take an RTT sample (RFC 9293 3.10.7.4 fifth). */
+static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack, uint64_t now_ns)
+{
+	uint32_t acked = ack - tcb->snd_una;
+	if ((tcb->flags & CEE_TCB_F_FIN_SENT) && ack == tcb->snd_max)
+		acked--; /* the FIN's sequence number */
+	acked = min_u32(acked, tcb->sb_len);
+	if (acked > 0) {
+		tcb->sb_head = tcp_sb_pos(ctx, tcb, acked);
+		tcb->sb_len -= acked;
+	}
+	tcb->snd_una = ack;
+	if (seq_lt(tcb->snd_nxt, ack))
+		tcb->snd_nxt = ack;
+	tcp_rtt_sample(ctx, tcb, ack, now_ns);
+	tcb->retries = 0;
+	tcb->rto_at_ns = 0; // RFC 6298 5.3: restarted by arm_rto when data is still out
+}
+
+/* The peer's SYN moved the handshake to ESTABLISHED: the common part of both roles. */
+static void synced(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
+		   uint32_t wnd, uint64_t now_ns)
+{
+	ack_advance(ctx, tcb, seg->ack, now_ns); /* RTT sample unless the SYN was resent */
+	tcb->snd_wnd = wnd;
+	tcb->snd_wl1 = seg->seq;
+	tcb->snd_wl2 = seg->ack;
+	tcb->last_activity_ns = now_ns;
+	tcp_set_state(ctx, tcb, CEE_TCP_ESTABLISHED, now_ns);
+}
+
+/* SYN-SENT ---------------------------------------------------------------------------------- */
+
+/*
+ * RFC 9293 3.10.7.3. Data and FIN on the SYN are not taken (as in a passive
+ * open): the peer sends them again.
+ */
+bool tcp_input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			const struct cee_tcp_seg *seg, uint64_t now_ns)
+{
+	bool ack = seg->flags & CEE_TCP_ACK;
+
+	// first: an ACK outside ISS < SEG.ACK =< SND.NXT: <SEQ=SEG.ACK><CTL=RST> unless RST
+	if (ack && (seq_leq(seg->ack, tcb->iss) || seq_gt(seg->ack, tcb->snd_max))) {
+		ctx->stats.bad_ack++;
+		if (!(seg->flags & CEE_TCP_RST)) {
+			struct cee_tcp_out out;
+			tcp_out_init(&out, seg->ack, 0, CEE_TCP_RST);
+			tcp_emit(ctx, tcb, &out);
+		}
+		return false;
+	}
+	// second: RST counts only with an acceptable ACK (it then names our SYN)
+	if (seg->flags & CEE_TCP_RST) {
+		if (!ack) {
+			ctx->stats.bad_rst++;
+			return false;
+		}
+		tcp_set_reason(tcb, CEE_REASON_PEER_RST);
+		tcp_set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
+		return true;
+	}
+	// fourth (third, security, does not apply): SYN; neither SYN nor RST: drop
+	if (!(seg->flags & CEE_TCP_SYN))
+		return false;
+	tcb->irs = seg->seq;
+	tcb->rcv_nxt = seg->seq + 1;
+	tcb->rcv_adv = tcb->rcv_nxt; /* no edge yet: rcv_window() is the plain space */
+	tcb->rcv_adv += tcp_syn_window(ctx, tcb, true); /* the edge our SYN announced */
+	tcp_take_syn_options(ctx, tcb, seg);
+	tcb->snd_wnd = seg->wnd; // RFC 7323 2.2: the window in a SYN is never scaled
+	tcb->snd_wl1 = seg->seq;
+
+	if (ack) {
+		// our SYN is acked: ESTABLISHED, <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		synced(ctx, tcb, seg, seg->wnd, now_ns);
+		return false;
+	}
+	// simultaneous open: SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> through the
+	// passive-open path; the SYN-ACK is a first transmission (a fresh RTT sample and RTO)
+	tcb->snd_wl2 = tcb->iss;
+	tcb->snd_nxt = tcb->snd_max = tcb->iss;
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+	tcb->rto_at_ns = 0;
+	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
+	return false;
+}
+
+/* Synchronised states: the checks in order ----------------------------------------------- */
+
+/* RFC 5961 3.2 (replaces RFC 9293 3.10.7.4 second): RST. */
+static enum step check_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			   const struct seg_view *v, uint64_t now_ns)
+{
+	if (v->seq == tcb->rcv_nxt) {
+		tcp_set_reason(tcb, CEE_REASON_PEER_RST);
+		tcp_set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
+		return STEP_GONE;
+	}
+	if (seq_leq(tcb->rcv_nxt, v->seq) && seq_lt(v->seq, tcb->rcv_nxt + (v->wnd ? v->wnd : 1)))
+		tcp_challenge_ack(ctx, tcb);
+	else
+		ctx->stats.bad_rst++;
+	return STEP_DONE;
+}
+
+/* RFC 5961 4.2 (RFC 9293 3.10.7.4 fourth): SYN on a synchronised connection. */
+static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			   const struct cee_tcp_seg *seg, uint64_t now_ns, bool *advanced)
+{
+	if (tcb->state == CEE_TCP_SYN_RECEIVED && !(seg->flags & CEE_TCP_ACK) &&
+	    seg->seq == tcb->irs) {
+		// the peer did not get our SYN-ACK: send it again
+		tcb->snd_nxt = tcb->iss;
+		tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+		return STEP_DONE;
+	}
+	if (tcb->state == CEE_TCP_SYN_RECEIVED && (tcb->uflags & CEE_TCB_U_ACTIVE) &&
+	    seg->seq == tcb->irs && (seg->flags & CEE_TCP_ACK) && seg->ack == tcb->snd_max) {
+		// simultaneous open (RFC 9293 3.5): the peer's SYN-ACK acks our SYN; its
+		// SYN is the one we took in SYN-SENT; its window is never scaled
+		*advanced = true;
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		synced(ctx, tcb, seg, seg->wnd, now_ns);
+		return STEP_DONE;
+	}
+	ctx->stats.bad_syn++;
+	tcp_challenge_ack(ctx, tcb);
+	return STEP_DONE;
+}
+
+/* RFC 9293 3.10.7.4 first: sequence number check, then trim to the window. */
+static bool acceptable(uint32_t seq, uint32_t seg_len, uint32_t rcv_nxt, uint32_t wnd)
+{
+	if (wnd == 0)
+		return seg_len == 0 && seq == rcv_nxt;
+	bool first_in = seq_leq(rcv_nxt, seq) && seq_lt(seq, rcv_nxt + wnd);
+	if (seg_len == 0)
+		return first_in;
+	uint32_t last = seq + seg_len - 1;
+	return first_in || (seq_leq(rcv_nxt, last) && seq_lt(last, rcv_nxt + wnd));
+}
+
+static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct seg_view *v,
+			   uint64_t now_ns)
+{
+	if (!acceptable(v->seq, v->len + (v->fin ? 1 : 0), tcb->rcv_nxt, v->wnd)) {
+		if (v->wnd == 0 && v->seq == tcb->rcv_nxt) {
+			// zero window: "special allowance" for ACKs (and a FIN, which needs no
+			// room); the text is dropped and our window goes back to the prober
+			v->len = 0;
+			tcb->flags |= CEE_TCB_F_ACK_NOW;
+		} else {
+			if (tcb->state == CEE_TCP_TIME_WAIT && v->fin)
+				// RFC 9293 3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN; ack,
+				// restart 2 MSL
+				tcb->idle_at_ns = now_ns + ctx->cfg.time_wait_ns;
+			else
+				ctx->stats.out_of_window++;
+			tcb->flags |= CEE_TCB_F_ACK_NOW;
+			return STEP_DONE;
+		}
+	}
+	// trim to the window ("trimmed ... to fit")
+	if (seq_lt(v->seq, tcb->rcv_nxt)) {
+		uint32_t skip = min_u32(tcb->rcv_nxt - v->seq, v->len);
+		v->data += skip;
+		v->len -= skip;
+		v->seq = tcb->rcv_nxt;
+	}
+	if (v->len > 0 && seq_gt(v->seq + v->len, tcb->rcv_nxt + v->wnd)) {
+		v->len = tcb->rcv_nxt + v->wnd - v->seq;
+		v->fin = false;
+	}
+	return STEP_NEXT;
+}
+
+/* RFC 9293 3.10.7.4 fifth, SYN-RECEIVED: the ACK that completes a passive open. */
+static enum step ack_syn_received(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				  const struct cee_tcp_seg *seg, uint64_t now_ns, bool *advanced)
+{
+	if (seg->ack != tcb->snd_max) {
+		// SND.UNA < SEG.ACK =< SND.NXT fails: <SEQ=SEG.ACK><CTL=RST>
+		struct cee_tcp_out out;
+		tcp_out_init(&out, seg->ack, 0, CEE_TCP_RST);
+		tcp_emit(ctx, tcb, &out);
+		return STEP_DONE;
+	}
+	*advanced = true;
+	synced(ctx, tcb, seg, (uint32_t)seg->wnd << tcb->snd_wscale, now_ns);
+	return tcp_abort_requested(tcb) ? STEP_DONE : STEP_NEXT; /* from the established callback */
+}
+
+/* RFC 9293 3.10.7.4 fifth: the ACK field, in ESTABLISHED and later states. */
+static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			   const struct cee_tcp_seg *seg, uint64_t now_ns, bool *advanced)
+{
+	if (!(seg->flags & CEE_TCP_ACK))
+		return STEP_DONE;
+	if (tcb->state == CEE_TCP_SYN_RECEIVED)
+		return ack_syn_received(ctx, tcb, seg, now_ns, advanced);
+
+	// RFC 5961 5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT (SND.MAX here)
+	uint32_t max_wnd = (uint32_t)65535 << tcb->snd_wscale;
+	if (seq_gt(seg->ack, tcb->snd_max) || seq_lt(seg->ack, tcb->snd_una - max_wnd)) {
+		ctx->stats.bad_ack++;
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		return STEP_DONE;
+	}
+	if (seq_gt(seg->ack, tcb->snd_una)) {
+		ack_advance(ctx, tcb, seg->ack, now_ns);
+		*advanced = true;
+	}
+	// window update from the newest segment (SND.WL1, SND.WL2)
+	if (seq_leq(tcb->snd_una, seg->ack) &&
+	    (seq_lt(tcb->snd_wl1, seg->seq) ||
+	     (tcb->snd_wl1 == seg->seq && seq_leq(tcb->snd_wl2, seg->ack)))) {
+		uint32_t old_wnd = tcb->snd_wnd;
+		tcb->snd_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
+		tcb->snd_wl1 = seg->seq;
+		tcb->snd_wl2 = seg->ack;
+		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
+			// the window reopened with a probe byte unacked: resend from it now
+			tcb->snd_nxt = tcb->snd_una;
+			*advanced = true;
+		}
+	}
+	if (tcb->snd_wnd == 0)
+		tcb->retries = 0; /* a zero-window peer that answers is alive */
+
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_FIN_WAIT_1:
+		if (tcp_fin_acked(tcb))
+			tcp_set_state(ctx, tcb, CEE_TCP_FIN_WAIT_2, now_ns);
+		break;
+	case CEE_TCP_CLOSING:
+		if (tcp_fin_acked(tcb))
+			tcp_set_state(ctx, tcb, CEE_TCP_TIME_WAIT, now_ns);
+		break;
+	case CEE_TCP_LAST_ACK:
+		if (tcp_fin_acked(tcb)) {
+			tcp_set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
+			return STEP_GONE;
+		}
+		break;
+	case CEE_TCP_ESTABLISHED:
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_CLOSE_WAIT:
+	case CEE_TCP_TIME_WAIT:
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+	case CEE_TCP_STATE__COUNT:
+		break;
+	}
+	return STEP_NEXT;
+}
+
+/* Receive side ----------------------------------------------------------------------------- */
+
+/* In-order bytes at rcv_nxt: @return how many were taken (echo may be short of room). */
+static uint32_t deliver(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const uint8_t *data,
+			uint32_t len)
+{
+	if (!tcp_echo_mode(tcb))
+		return len; /* discard, or echo after our FIN was queued */
+
+	uint32_t n = min_u32(len, ctx->cfg.sndbuf - tcb->sb_len);
+	if (n == 0 || !tcp_ensure_sb(ctx, tcb))
+		return 0; /* not acked: the peer sends it again */
+	tcp_sb_write(ctx, tcb, tcb->sb_len, data, n);
+	tcb->sb_len += n;
+	return n;
+}
+
+static bool ranges_touch(uint32_t s1, uint32_t e1, uint32_t s2, uint32_t e2)
+{
+	return seq_leq(s1, e2) && seq_leq(s2, e1);
+}
+
+/* An out-of-order segment [seq, seq + len), seq > rcv_nxt, within the window. */
+static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, const uint8_t *data,
+		    uint32_t len)
+{
+	uint32_t cap = min_u32(ctx->cfg.ooo_max_segs, CEE_TCP_OOO_MAX);
+	uint32_t off = seq - tcb->rcv_nxt;
+	bool echo = tcp_echo_mode(tcb);
+
+	if (tcb->service == CEE_TCP_SVC_APP) {
+		// recv sees in-order bytes only; the peer retransmits these
+		ctx->stats.ooo_dropped++;
+		return;
+	}
+
+	if (echo) {
+		uint32_t space = ctx->cfg.sndbuf - tcb->sb_len;
+		if (off >= space) {
+			ctx->stats.ooo_dropped++;
+			return;
+		}
+		len = min_u32(len, space - off);
+	}
+
+	uint32_t end = seq + len;
+	bool touches = false;
+	for (unsigned i = 0; i < tcb->ooo_n; i++)
+		touches |=
+		    ranges_touch(seq, end, tcb->ooo[i].seq, tcb->ooo[i].seq + tcb->ooo[i].len);
+	if (!touches && tcb->ooo_n >= cap) {
+		ctx->stats.ooo_dropped++;
+		return;
+	}
+	if (echo) {
+		if (!tcp_ensure_sb(ctx, tcb))
+			return;
+		// at its final place: tail + (seq - rcv_nxt); stays valid as rcv_nxt and sb_len
+		// move together
+		tcp_sb_write(ctx, tcb, tcb->sb_len + off, data, len);
+	}
+
+	// merge every range it touches (restart after a merge: the union may touch more)
+	for (unsigned i = 0; i < tcb->ooo_n;) {
+		uint32_t rs = tcb->ooo[i].seq, re = rs + tcb->ooo[i].len;
+		if (!ranges_touch(seq, end, rs, re)) {
+			i++;
+			continue;
+		}
+		if (seq_lt(rs, seq))
+			seq = rs;
+		if (seq_gt(re, end))
+			end = re;
+		tcb->ooo[i] = tcb->ooo[--tcb->ooo_n];
+		i = 0;
+	}
+	tcb->ooo[tcb->ooo_n++] = (struct cee_tcp_ooo){.seq = seq, .len = end - seq};
+	ctx->stats.ooo_queued++;
+}
+
+/* rcv_nxt moved: take every held range it reaches. */
+static void ooo_advance(struct cee_tcb *tcb)
+{
+	bool echo = tcp_echo_mode(tcb);
+
+	for (unsigned i = 0; i < tcb->ooo_n;) {
+		uint32_t rs = tcb->ooo[i].seq, re = rs + tcb->ooo[i].len;
+		if (seq_gt(rs, tcb->rcv_nxt)) {
+			i++;
+			continue;
+		}
+		if (seq_gt(re, tcb->rcv_nxt)) {
+			uint32_t n = re - tcb->rcv_nxt;
+			if (echo)
+				tcb->sb_len += n; /* bytes already in place */
+			tcb->bytes_in += n;
+			tcb->rcv_nxt = re;
+		}
+		tcb->ooo[i] = tcb->ooo[--tcb->ooo_n];
+		i = 0;
+	}
+}
+
+/* RFC 9293 3.10.7.4 seventh: segment text. */
+static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct seg_view *v,
+			   uint64_t now_ns)
+{
+	if (v->len > 0 || v->fin)
+		tcb->last_activity_ns = now_ns;
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_ESTABLISHED:
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_FIN_WAIT_2:
+		break;
+	case CEE_TCP_CLOSE_WAIT:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+	case CEE_TCP_TIME_WAIT:
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+	case CEE_TCP_STATE__COUNT:
+		return STEP_DONE; /* after the peer's FIN: ignored */
+	}
+
+	if (v->len > 0 && v->seq == tcb->rcv_nxt && tcb->service == CEE_TCP_SVC_APP) {
+		// counted and acked before the owner sees them (it may send or close from recv)
+		tcb->rcv_nxt += v->len;
+		tcb->bytes_in += v->len;
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		if (ctx->ops->recv != NULL)
+			ctx->ops->recv(ctx->owner, tcb, v->data, v->len);
+		if (tcp_abort_requested(tcb))
+			return STEP_DONE;
+	} else if (v->len > 0 && v->seq == tcb->rcv_nxt) {
+		uint32_t n = deliver(ctx, tcb, v->data, v->len);
+		if (n < v->len)
+			v->fin = false;
+		if (n > 0) {
+			tcb->rcv_nxt += n;
+			tcb->bytes_in += n;
+			ooo_advance(tcb);
+			tcb->flags |= CEE_TCB_F_ACK_NOW;
+			// echo-close: what was just echoed is all; FIN after it
+			if (tcb->service == CEE_TCP_SVC_ECHO_CLOSE &&
+			    !(tcb->flags & CEE_TCB_F_FIN_QUEUED))
+				tcp_local_close(tcb, CEE_REASON_LOCAL_CLOSE);
+		}
+	} else if ((v->len > 0 || v->fin) && v->seq != tcb->rcv_nxt) {
+		if (v->len > 0)
+			ooo_add(ctx, tcb, v->seq, v->data, v->len);
+		v->fin = false;
+		tcb->flags |= CEE_TCB_F_ACK_NOW; /* duplicate ACK for out-of-order data */
+	}
+	return STEP_NEXT;
+}
+
+/* RFC 9293 3.10.7.4 eighth: FIN. */
+static void take_fin(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct seg_view *v,
+		     uint64_t now_ns)
+{
+	if (!v->fin || v->seq + v->len != tcb->rcv_nxt)
+		return;
+	tcb->rcv_nxt++;
+	tcb->flags |= CEE_TCB_F_FIN_RCVD | CEE_TCB_F_ACK_NOW;
+	tcb->ooo_n = 0; /* nothing can follow the FIN */
+	tcp_set_reason(tcb, CEE_REASON_PEER_FIN);
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_ESTABLISHED:
+		tcb->flags |= CEE_TCB_F_FIN_QUEUED; /* every service closes after the peer's FIN */
+		tcp_set_state(ctx, tcb, CEE_TCP_CLOSE_WAIT, now_ns);
+		break;
+	case CEE_TCP_FIN_WAIT_1:
+		// our FIN not acked yet (else we would be in FIN-WAIT-2 by now)
+		tcp_set_state(ctx, tcb, tcp_fin_acked(tcb) ? CEE_TCP_TIME_WAIT : CEE_TCP_CLOSING,
+			      now_ns);
+		break;
+	case CEE_TCP_FIN_WAIT_2:
+		tcp_set_state(ctx, tcb, CEE_TCP_TIME_WAIT, now_ns);
+		break;
+	case CEE_TCP_CLOSE_WAIT:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+	case CEE_TCP_TIME_WAIT:
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+	case CEE_TCP_STATE__COUNT:
+		abort(); /* take_text excluded these */
+	}
+}
+
+/*
+ * RFC 9293 3.10.7.4 for SYN-RECEIVED .. TIME-WAIT. @return true when the tcb
+ * was destroyed (false with an abort requested from a callback: the caller
+ * aborts). *advanced: snd_una moved (releases retransmissions).
+ */
+bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
+		    uint64_t now_ns, bool *advanced)
+{
+	struct seg_view v = {
+	    .seq = seg->seq,
+	    .data = seg->data,
+	    .len = seg->len,
+	    .fin = seg->flags & CEE_TCP_FIN,
+	    .wnd = tcp_rcv_window(ctx, tcb),
+	};
+	enum step st;
+
+	if (seg->flags & CEE_TCP_RST)
+		return check_rst(ctx, tcb, &v, now_ns) == STEP_GONE;
+	if (seg->flags & CEE_TCP_SYN)
+		return check_syn(ctx, tcb, seg, now_ns, advanced) == STEP_GONE;
+	if ((st = check_seq(ctx, tcb, &v, now_ns)) != STEP_NEXT)
+		return st == STEP_GONE;
+	if ((st = check_ack(ctx, tcb, seg, now_ns, advanced)) != STEP_NEXT)
+		return st == STEP_GONE;
+	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)
+		return st == STEP_GONE;
+	take_fin(ctx, tcb, &v, now_ns);
+	return false;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Options negotiated on the SYN (the parser is in cee_net.c; this is what
+ * the connection keeps of them).
+ *
+ * - MSS (RFC 9293 3.7.1): we send at most min(peer's MSS, cfg.mss); 536
+ *   when the SYN carries none.
+ * - Window scale (RFC 7323 2.2/2.3): used only when both SYNs carry it
+ *   (ours always does in an active open, a SYN-ACK only answers one); shifts
+ *   above 14 are taken as 14.
+ */
+#include "cee_tcp_priv.h"
+
+void tcp_take_syn_options(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			  const struct cee_tcp_seg *syn)
+{
+	uint16_t peer_mss = syn->mss ? syn->mss : 536;
+	tcb->snd_mss = peer_mss < ctx->cfg.mss ? peer_mss : ctx->cfg.mss;
+	if (tcb->snd_mss == 0)
+		tcb->snd_mss = 536;
+
+	if (syn->wscale != 0xff) {
+		tcb->flags |= CEE_TCB_F_WSCALE;
+		tcb->snd_wscale = syn->wscale > 14 ? 14 : syn->wscale;
+		tcb->rcv_wscale = ctx->cfg.rcv_wscale > 14 ? 14 : ctx->cfg.rcv_wscale;
+	} else {
+		tcb->flags &= (uint8_t)~CEE_TCB_F_WSCALE;
+		tcb->snd_wscale = 0;
+		tcb->rcv_wscale = 0;
+	}
+}

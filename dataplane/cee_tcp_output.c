@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TCP output: the send buffer, the windows we announce, segments out and
+ * the RTT estimator (RFC 9293 3.8, RFC 6298, RFC 7323 2).
+ *
+ * - The send buffer is a ring of cfg.sndbuf bytes holding [snd_una,
+ *   snd_una + sb_len): the owner's bytes (app), or the echo (echo services,
+ *   which also place out-of-order bytes at their final position). It is
+ *   taken when the first byte is queued and given back once empty and acked.
+ * - Receive window: echo mode cfg.sndbuf - sb_len, otherwise cfg.rcv_wnd;
+ *   the right edge never moves left (rcv_adv; when window scaling would
+ *   round it left, we round up and trim the < 2^shift excess on arrival).
+ *   The SYN-ACK window is a multiple of 2^rcv_wscale, which makes that rare.
+ * - Output happens once at the end of every accept/connect/input/timer/
+ *   close/send call: data from snd_nxt in snd_mss pieces within the peer's
+ *   window, FIN after the last byte when queued, else a pure ACK if owed.
+ *   Segments in already-sent sequence space (after a go-back-N rewind) take
+ *   one unit of the caller's retransmission budget each.
+ * - RTT (RFC 6298): one sample at a time, none from retransmitted sequence
+ *   space (Karn); a backed-off RTO stays until a valid sample.
+ * - bytes_out counts every payload byte once, at its first transmission.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cee_tcp_priv.h"
+
+void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_out *out)
+{
+	ctx->stats.segs_out++;
+	if (out->flags & CEE_TCP_RST)
+		ctx->stats.rst_out++;
+	ctx->ops->output(ctx->owner, tcb, out);
+}
+
+/* Windows ----------------------------------------------------------------------------------- */
+
+/* RCV.WND: what we accept now (at least up to the right edge we announced). */
+uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	uint32_t space = tcp_echo_mode(tcb) ? ctx->cfg.sndbuf - tcb->sb_len : ctx->cfg.rcv_wnd;
+	uint32_t adv = seq_gt(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+
+	return space > adv ? space : adv;
+}
+
+/* Window field for a non-SYN segment; moves rcv_adv (RFC 7323 2.3, RFC 9293 3.8.6.2.2). */
+static uint16_t wnd_field(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	unsigned shift = (tcb->flags & CEE_TCB_F_WSCALE) ? tcb->rcv_wscale : 0;
+	uint32_t adv = seq_gt(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+	uint64_t f = tcp_rcv_window(ctx, tcb) >> shift;
+
+	// never shrink: round up when rounding down would pull the right edge left
+	if ((f << shift) < adv)
+		f = ((uint64_t)adv + (1u << shift) - 1) >> shift;
+	if (f > 65535)
+		f = 65535;
+	uint32_t right = tcb->rcv_nxt + (uint32_t)(f << shift);
+	if (seq_gt(right, tcb->rcv_adv))
+		tcb->rcv_adv = right;
+	return (uint16_t)f;
+}
+
+/*
+ * The window field of our SYN or SYN-ACK: never scaled (RFC 7323 2.2); with
+ * @p on_grid a multiple of our scale, so that later scaled windows need not
+ * round the right edge.
+ */
+uint32_t tcp_syn_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb, bool on_grid)
+{
+	uint32_t wnd = min_u32(tcp_rcv_window(ctx, tcb), 65535);
+
+	if (on_grid)
+		wnd &= ~((1u << tcb->rcv_wscale) - 1);
+	return wnd;
+}
+
+/* Control segments -------------------------------------------------------------------------- */
+
+static void send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	struct cee_tcp_out out;
+
+	tcp_out_init(&out, tcb->snd_nxt, tcb->rcv_nxt, CEE_TCP_ACK);
+	out.wnd = wnd_field(ctx, tcb);
+	tcp_emit(ctx, tcb, &out);
+}
+
+void tcp_send_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	struct cee_tcp_out out;
+
+	tcp_out_init(&out, tcb->snd_max, tcb->rcv_nxt, CEE_TCP_RST | CEE_TCP_ACK);
+	tcp_emit(ctx, tcb, &out);
+}
+
+/* RFC 5961 3.2, 4.2, 5.2: answer with an ACK at the end of this call. */
+void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	ctx->stats.challenge_acks++;
+	tcb->flags |= CEE_TCB_F_ACK_NOW;
+}
+
+/* Send buffer ------------------------------------------------------------------------------ */
+
+bool tcp_ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	if (tcb->sb != NULL)
+		return true;
+	tcb->sb = ctx->ops->buf_alloc(ctx->owner);
+	tcb->sb_head = 0;
+	if (tcb->sb == NULL) {
+		ctx->stats.no_sndbuf++;
+		return false;
+	}
+	return true;
+}
+
+void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	if (tcb->sb == NULL)
+		return;
+	ctx->ops->buf_free(ctx->owner, tcb->sb);
+	tcb->sb = NULL;
+	tcb->sb_head = 0;
+}
+
+/* Copy @p len bytes to offset @p off from the head (wrapping). */
+void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t off,
+		  const uint8_t *data, uint32_t len)
+{
+	uint32_t size = ctx->cfg.sndbuf;
+	uint32_t pos = tcp_sb_pos(ctx, tcb, off);
+	uint32_t first = min_u32(len, size - pos);
+
+	memcpy(tcb->sb + pos, data, first);
+	memcpy(tcb->sb, data + first, len - first);
+}
+
+/* The buffer goes back to the pool once empty and fully acked (and holds no out-of-order bytes). */
+static void maybe_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	if (tcb->sb != NULL && tcb->sb_len == 0 && (tcb->ooo_n == 0 || !tcp_echo_mode(tcb)))
+		tcp_free_sb(ctx, tcb);
+}
+
+/* Bytes queued but not yet (re)sent from snd_nxt. */
+uint32_t tcp_unsent_bytes(const struct cee_tcb *tcb)
+{
+	uint32_t off = tcb->snd_nxt - tcb->snd_una;
+
+	if (tcb->state == CEE_TCP_SYN_RECEIVED || tcb->state == CEE_TCP_SYN_SENT ||
+	    off >= tcb->sb_len)
+		return 0;
+	return tcb->sb_len - off;
+}
+
+/* RTT and RTO (RFC 6298) ------------------------------------------------------------------- */
+
+void tcp_rtt_start(struct cee_tcb *tcb, uint32_t seq, uint64_t now_ns)
+{
+	tcb->flags |= CEE_TCB_F_RTT;
+	tcb->rtt_seq = seq;
+	tcb->rtt_ts_ns = now_ns;
+}
+
+void tcp_rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack,
+		    uint64_t now_ns)
+{
+	if (!(tcb->flags & CEE_TCB_F_RTT) || !seq_gt(ack, tcb->rtt_seq))
+		return;
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+
+	uint64_t r = (now_ns - tcb->rtt_ts_ns) / 1000;
+	if (r == 0)
+		r = 1;
+	if (r > UINT32_MAX / 8)
+		r = UINT32_MAX / 8;
+	if (tcb->srtt_us == 0) {
+		// RFC 6298 2.2: first measurement
+		tcb->srtt_us = (uint32_t)r;
+		tcb->rttvar_us = (uint32_t)(r / 2);
+	} else {
+		// RFC 6298 2.3: beta = 1/4, alpha = 1/8
+		uint64_t delta = tcb->srtt_us > r ? tcb->srtt_us - r : r - tcb->srtt_us;
+		tcb->rttvar_us = (uint32_t)((3 * (uint64_t)tcb->rttvar_us + delta) / 4);
+		tcb->srtt_us = (uint32_t)((7 * (uint64_t)tcb->srtt_us + r) / 8);
+	}
+	// RFC 6298 2.4/2.5: RTO = SRTT + max(G, 4 * RTTVAR), G = 1 us, clamped
+	uint64_t var = 4 * (uint64_t)tcb->rttvar_us;
+	uint64_t rto = ((uint64_t)tcb->srtt_us + (var ? var : 1)) * 1000;
+	if (rto < ctx->cfg.rto_min_ns)
+		rto = ctx->cfg.rto_min_ns;
+	if (rto > ctx->cfg.rto_max_ns)
+		rto = ctx->cfg.rto_max_ns;
+	tcb->rto_ns = rto;
+}
+
+/* Segments out ----------------------------------------------------------------------------- */
+
+/* SYN-SENT: our SYN; SYN-RECEIVED: our SYN-ACK; (re)sent when snd_nxt is back at ISS. */
+static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	if (tcb->snd_nxt == tcb->iss) {
+		struct cee_tcp_out out;
+		bool rexmit = tcb->snd_max != tcb->iss;
+
+		if (tcb->state == CEE_TCP_SYN_SENT) {
+			// RFC 9293 3.10.4 OPEN: <SEQ=ISS><CTL=SYN>; we always offer window
+			// scaling (RFC 7323 2.2); rcv_nxt is unknown yet
+			tcp_out_init(&out, tcb->iss, 0, CEE_TCP_SYN);
+			out.wscale = tcb->rcv_wscale;
+			out.wnd = (uint16_t)tcp_syn_window(ctx, tcb, true);
+		} else {
+			// RFC 9293 3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>; scale
+			// option only when the peer's SYN had one (RFC 7323 1.3)
+			bool scaled = tcb->flags & CEE_TCB_F_WSCALE;
+			tcp_out_init(&out, tcb->iss, tcb->rcv_nxt, CEE_TCP_SYN | CEE_TCP_ACK);
+			out.wscale = scaled ? tcb->rcv_wscale : 0xff;
+			out.wnd = (uint16_t)tcp_syn_window(ctx, tcb, scaled);
+			if (seq_gt(tcb->rcv_nxt + out.wnd, tcb->rcv_adv))
+				tcb->rcv_adv = tcb->rcv_nxt + out.wnd;
+		}
+		out.mss = ctx->cfg.mss; // RFC 9293 3.7.1
+		if (rexmit) {
+			ctx->stats.retransmits++;
+			tcb->retransmits++;
+		} else {
+			tcp_rtt_start(tcb, tcb->iss, now_ns);
+		}
+		tcb->snd_nxt = tcb->snd_max = tcb->iss + 1;
+		tcp_emit(ctx, tcb, &out);
+	} else if (tcb->flags & CEE_TCB_F_ACK_NOW) {
+		send_ack(ctx, tcb);
+	}
+	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
+	tcp_arm_rto(tcb, now_ns);
+}
+
+/* After our first FIN went out: RFC 9293 3.10.4 CLOSE, FIN-WAIT-1 or LAST-ACK. */
+static void fin_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	tcb->flags |= CEE_TCB_F_FIN_SENT;
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_ESTABLISHED:
+		tcp_set_state(ctx, tcb, CEE_TCP_FIN_WAIT_1, now_ns);
+		break;
+	case CEE_TCP_CLOSE_WAIT:
+		tcp_set_state(ctx, tcb, CEE_TCP_LAST_ACK, now_ns);
+		break;
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+	case CEE_TCP_TIME_WAIT:
+	case CEE_TCP_STATE__COUNT:
+		abort(); /* a first FIN leaves only from the two above */
+	}
+}
+
+/*
+ * Send what the window allows: data from snd_nxt in snd_mss pieces, FIN after
+ * the last byte when queued, else a pure ACK if one is owed. Segments in
+ * already-sent sequence space (after a go-back-N rewind) take one unit of
+ * @p rexmit_budget each. @p probe: one segment of one byte past a zero window.
+ */
+static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+		   unsigned rexmit_budget, bool probe)
+{
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_STATE__COUNT:
+		return;
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+		output_syn(ctx, tcb, now_ns);
+		return;
+	case CEE_TCP_ESTABLISHED:
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_CLOSE_WAIT:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+	case CEE_TCP_TIME_WAIT:
+		break;
+	}
+
+	unsigned nsent = 0;
+	for (;;) {
+		if (tcp_fin_acked(tcb))
+			break; /* everything, FIN included, acked */
+		uint32_t off = tcb->snd_nxt - tcb->snd_una;
+		if (off > tcb->sb_len)
+			break; /* FIN already sent from here */
+		bool rexmit = seq_lt(tcb->snd_nxt, tcb->snd_max);
+		if (rexmit && rexmit_budget == 0)
+			break;
+
+		uint32_t unsent = tcb->sb_len - off;
+		uint32_t right = tcb->snd_una + tcb->snd_wnd;
+		uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
+		if (probe && usable == 0)
+			usable = 1; // RFC 9293 3.8.6.1: zero-window probe
+		uint32_t n = min_u32(min_u32(unsent, usable), tcb->snd_mss);
+		// a FIN needs no window (the peer takes it at RCV.NXT even when full)
+		bool fin = (tcb->flags & CEE_TCB_F_FIN_QUEUED) && n == unsent;
+		if (n == 0 && !fin)
+			break;
+
+		struct cee_tcp_out out;
+		uint32_t seq = tcb->snd_nxt;
+		uint8_t flags = CEE_TCP_ACK;
+		if (fin)
+			flags |= CEE_TCP_FIN;
+		if (n > 0 && n == unsent)
+			flags |= CEE_TCP_PSH;
+		tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
+		out.wnd = wnd_field(ctx, tcb);
+		if (n > 0) {
+			uint32_t size = ctx->cfg.sndbuf;
+			uint32_t pos = tcp_sb_pos(ctx, tcb, off);
+			uint32_t first = min_u32(n, size - pos);
+			out.data[0] = tcb->sb + pos;
+			out.len[0] = first;
+			if (n > first) {
+				out.data[1] = tcb->sb;
+				out.len[1] = n - first;
+			}
+		}
+
+		// accounting: bytes_out counts each payload byte once, at its first transmission
+		uint32_t end = seq + n;
+		if (seq_gt(end, tcb->snd_max)) {
+			uint32_t from = seq_gt(tcb->snd_max, seq) ? tcb->snd_max : seq;
+			tcb->bytes_out += end - from;
+			if (!probe)
+				tcb->last_activity_ns = now_ns;
+		}
+		if (fin && !(tcb->flags & CEE_TCB_F_FIN_SENT))
+			tcb->last_activity_ns = now_ns;
+		if (probe) {
+			ctx->stats.zero_window_probes++;
+		} else if (rexmit) {
+			ctx->stats.retransmits++;
+			tcb->retransmits++;
+		}
+		if (!rexmit && !probe && !(tcb->flags & CEE_TCB_F_RTT))
+			tcp_rtt_start(tcb, seq, now_ns); // Karn: only first transmissions are timed
+
+		tcb->snd_nxt = end + (fin ? 1 : 0);
+		if (seq_gt(tcb->snd_nxt, tcb->snd_max))
+			tcb->snd_max = tcb->snd_nxt;
+		if (rexmit)
+			rexmit_budget--;
+		nsent++;
+		tcp_emit(ctx, tcb, &out);
+
+		if (fin && !(tcb->flags & CEE_TCB_F_FIN_SENT))
+			fin_sent(ctx, tcb, now_ns);
+		if (fin || probe)
+			break;
+	}
+	if (nsent == 0 && (tcb->flags & CEE_TCB_F_ACK_NOW))
+		send_ack(ctx, tcb);
+	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
+	tcp_arm_rto(tcb, now_ns);
+}
+
+void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+		unsigned rexmit_budget, bool probe)
+{
+	output(ctx, tcb, now_ns, rexmit_budget, probe);
+	maybe_free_sb(ctx, tcb);
+	tcp_update_timer(ctx, tcb);
+}

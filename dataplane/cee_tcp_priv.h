@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/*
+ * Internal to the TCP module (cee_tcp*.c); not part of the API.
+ *
+ * The module is split by what each part does (RFC 9293 3.10 names the same
+ * parts):
+ *   cee_tcp.c         the state machine (set_state: the one writer of
+ *                     tcb->state and the one reporter of lifecycle events),
+ *                     opens, user calls (send, close, abort), re-entrancy;
+ *   cee_tcp_input.c   segment arrival (3.10.7): SYN-SENT, then the checks
+ *                     of a synchronised connection in the RFC's order, one
+ *                     function per step; reassembly of out-of-order data;
+ *   cee_tcp_output.c  the send buffer, windows, segment output, the RTT
+ *                     estimator (RFC 6298);
+ *   cee_tcp_timer.c   deadlines: retransmission, persist, handshake, idle,
+ *                     FIN-WAIT-2, TIME-WAIT;
+ *   cee_tcp_opt.c     options negotiated on the SYN (MSS, window scale).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cee_tcp.h"
+
+#define CEE_TCP_INTERNAL __attribute__((visibility("hidden")))
+
+/* Sequence-number comparisons modulo 2^32 (RFC 9293 3.4). */
+static inline bool seq_lt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline bool seq_leq(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) <= 0;
+}
+
+static inline bool seq_gt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
+}
+
+static inline bool seq_geq(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) >= 0;
+}
+
+static inline uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+static inline uint32_t max_u32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The first close cause is kept: a later one never replaces it. */
+static inline void tcp_set_reason(struct cee_tcb *tcb, enum cee_reason r)
+{
+	if (tcb->close_reason == CEE_REASON_NONE)
+		tcb->close_reason = (uint8_t)r;
+}
+
+/* Echo services put received bytes in the send buffer until our FIN is queued. */
+static inline bool tcp_echo_mode(const struct cee_tcb *tcb)
+{
+	return (tcb->service == CEE_TCP_SVC_ECHO || tcb->service == CEE_TCP_SVC_ECHO_CLOSE) &&
+	       !(tcb->flags & CEE_TCB_F_FIN_QUEUED);
+}
+
+/* An abort was requested from inside a callback: the running call stops and aborts. */
+static inline bool tcp_abort_requested(const struct cee_tcb *tcb)
+{
+	return tcb->uflags & CEE_TCB_U_ABORT;
+}
+
+static inline void tcp_out_init(struct cee_tcp_out *out, uint32_t seq, uint32_t ack,
+				uint8_t flags)
+{
+	*out = (struct cee_tcp_out){.seq = seq, .ack = ack, .flags = flags, .wscale = 0xff};
+}
+
+static inline bool tcp_fin_acked(const struct cee_tcb *tcb)
+{
+	return (tcb->flags & CEE_TCB_F_FIN_SENT) && tcb->snd_una == tcb->snd_max;
+}
+
+/* Ring index of the byte @p off after the head; off <= cfg.sndbuf, so no division. */
+static inline uint32_t tcp_sb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
+				  uint32_t off)
+{
+	uint64_t pos = (uint64_t)tcb->sb_head + off;
+
+	return (uint32_t)(pos >= ctx->cfg.sndbuf ? pos - ctx->cfg.sndbuf : pos);
+}
+
+/* cee_tcp.c: the state machine */
+CEE_TCP_INTERNAL void tcp_set_state(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				    enum cee_tcp_state to, uint64_t now_ns);
+CEE_TCP_INTERNAL void tcp_abort_conn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				     enum cee_reason reason, uint64_t now_ns);
+CEE_TCP_INTERNAL void tcp_local_close(struct cee_tcb *tcb, enum cee_reason reason);
+
+/* cee_tcp_input.c: segment arrival; @return true when the tcb was destroyed */
+CEE_TCP_INTERNAL bool tcp_input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					 const struct cee_tcp_seg *seg, uint64_t now_ns);
+/* *advanced: snd_una moved (releases retransmissions after a rewind) */
+CEE_TCP_INTERNAL bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				     const struct cee_tcp_seg *seg, uint64_t now_ns,
+				     bool *advanced);
+
+/* cee_tcp_output.c */
+CEE_TCP_INTERNAL void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			       const struct cee_tcp_out *out);
+CEE_TCP_INTERNAL void tcp_send_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+CEE_TCP_INTERNAL void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+CEE_TCP_INTERNAL uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
+CEE_TCP_INTERNAL uint32_t tcp_syn_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
+					 bool on_grid);
+CEE_TCP_INTERNAL bool tcp_ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+CEE_TCP_INTERNAL void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+CEE_TCP_INTERNAL void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				   uint32_t off, const uint8_t *data, uint32_t len);
+CEE_TCP_INTERNAL uint32_t tcp_unsent_bytes(const struct cee_tcb *tcb);
+CEE_TCP_INTERNAL void tcp_rtt_start(struct cee_tcb *tcb, uint32_t seq, uint64_t now_ns);
+CEE_TCP_INTERNAL void tcp_rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				     uint32_t ack, uint64_t now_ns);
+/*
+ * Output what is owed, give back an empty send buffer, re-arm the deadline.
+ * @p rexmit_budget: segments of already-sent sequence space allowed out
+ * (after a go-back-N rewind); @p probe: one byte past a zero window.
+ */
+CEE_TCP_INTERNAL void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+				 unsigned rexmit_budget, bool probe);
+
+/* cee_tcp_timer.c */
+CEE_TCP_INTERNAL void tcp_arm_rto(struct cee_tcb *tcb, uint64_t now_ns);
+CEE_TCP_INTERNAL void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+/*
+ * The owner's timer fired: @return true when the tcb was destroyed;
+ * *budget: retransmissions allowed now, *probe: send a window probe.
+ */
+CEE_TCP_INTERNAL bool tcp_timer_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					uint64_t now_ns, unsigned *budget, bool *probe);
+
+/* cee_tcp_opt.c */
+CEE_TCP_INTERNAL void tcp_take_syn_options(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					   const struct cee_tcp_seg *syn);

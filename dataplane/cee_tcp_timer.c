@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TCP deadlines. One per tcb, min(rto_at_ns, idle_at_ns); ops->timer_set()
+ * is called only when it changes.
+ *
+ * rto_at_ns is the retransmission timer (RFC 6298 5) and, when the peer's
+ * window is 0 with data queued, the persist timer (RFC 9293 3.8.6.1).
+ *   On expiry: go-back-N (snd_nxt = snd_una) and one segment out; each
+ *   later ACK that advances snd_una releases two more segments of the old
+ *   sequence space; new data is not limited. Give-up after cfg.max_retries
+ *   (synack_retries in SYN-SENT and SYN-RECEIVED) retransmissions. No RFC
+ *   6298 5.7 (RTO back to 3 s after a lost SYN): the backed-off RTO stays
+ *   until the first valid sample. With a zero window, one byte is sent
+ *   beyond it instead (zero_window_probes); any ACK that leaves the window
+ *   at 0 resets the retry count, so only an unresponsive peer is given up on.
+ *
+ * idle_at_ns means, by state:
+ *   SYN-SENT, SYN-RECEIVED
+ *                  open_ns + handshake_timeout_ns -> abort, handshake_timeout;
+ *   ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1, CLOSING, LAST-ACK:
+ *                  last_activity_ns + idle_timeout_ns (0 = none). Activity is
+ *                  a segment in with payload or FIN that passed the
+ *                  acceptability test, or new payload / our first FIN out
+ *                  (not retransmissions or probes). ESTABLISHED without a
+ *                  FIN queued -> graceful close with idle_timeout (one more
+ *                  idle period to finish it); otherwise -> abort;
+ *   FIN-WAIT-2     entry + fin_wait_2_ns (0 = none) -> abort (RST);
+ *   TIME-WAIT      entry + time_wait_ns, restarted by a retransmitted FIN
+ *                  -> destroyed. A RST at RCV.NXT in TIME-WAIT destroys at
+ *                  once (RFC 9293; no RFC 1337 protection).
+ */
+#include "cee_tcp_priv.h"
+
+void tcp_arm_rto(struct cee_tcb *tcb, uint64_t now_ns)
+{
+	bool inflight = tcb->snd_una != tcb->snd_max;
+	bool persist = tcb->snd_wnd == 0 && tcp_unsent_bytes(tcb) > 0;
+
+	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer
+	if (inflight || persist) {
+		if (tcb->rto_at_ns == 0)
+			tcb->rto_at_ns = now_ns + tcb->rto_ns;
+	} else {
+		tcb->rto_at_ns = 0; // RFC 6298 5.2
+	}
+}
+
+void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+		tcb->idle_at_ns = ctx->cfg.handshake_timeout_ns
+				      ? tcb->open_ns + ctx->cfg.handshake_timeout_ns
+				      : 0;
+		break;
+	case CEE_TCP_ESTABLISHED:
+	case CEE_TCP_CLOSE_WAIT:
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+		tcb->idle_at_ns =
+		    ctx->cfg.idle_timeout_ns ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns : 0;
+		break;
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_TIME_WAIT:
+		break; /* set on entry */
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_STATE__COUNT:
+		return;
+	}
+
+	uint64_t at = tcb->rto_at_ns;
+	if (tcb->idle_at_ns != 0 && (at == 0 || tcb->idle_at_ns < at))
+		at = tcb->idle_at_ns;
+	if (at != tcb->timer_at_ns) {
+		tcb->timer_at_ns = at;
+		ctx->ops->timer_set(ctx->owner, tcb, at);
+	}
+}
+
+/* RFC 6298 5.4-5.7. @return true when the tcb was destroyed. */
+static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns, bool *probe)
+{
+	bool handshake = tcb->state == CEE_TCP_SYN_RECEIVED || tcb->state == CEE_TCP_SYN_SENT;
+	uint32_t limit = handshake ? ctx->cfg.synack_retries : ctx->cfg.max_retries;
+
+	tcb->rto_at_ns = 0;
+	if (tcb->snd_una == tcb->snd_max && tcp_unsent_bytes(tcb) == 0)
+		return false; /* nothing to do (stale deadline) */
+	if (tcb->retries >= min_u32(limit, UINT8_MAX)) {
+		tcp_abort_conn(ctx, tcb,
+			       handshake ? CEE_REASON_HANDSHAKE_TIMEOUT
+					 : CEE_REASON_RETRANSMIT_TIMEOUT,
+			       now_ns);
+		return true;
+	}
+	tcb->retries++;
+	tcb->rto_ns = min_u64(tcb->rto_ns * 2, ctx->cfg.rto_max_ns); // 5.5
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;			     // Karn
+	tcb->snd_nxt = tcb->snd_una;				     // 5.4, go-back-N
+	*probe = !handshake && tcb->snd_wnd == 0;
+	return false;
+}
+
+/* idle_at_ns passed; its meaning depends on the state. @return true when destroyed. */
+static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	switch ((enum cee_tcp_state)tcb->state) {
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+		tcp_abort_conn(ctx, tcb, CEE_REASON_HANDSHAKE_TIMEOUT, now_ns);
+		return true;
+	case CEE_TCP_ESTABLISHED:
+		if (!(tcb->flags & CEE_TCB_F_FIN_QUEUED)) {
+			tcp_local_close(tcb, CEE_REASON_IDLE_TIMEOUT);
+			tcb->last_activity_ns = now_ns; /* one more idle period to finish */
+			return false;
+		}
+		tcp_abort_conn(ctx, tcb, CEE_REASON_IDLE_TIMEOUT, now_ns);
+		return true;
+	case CEE_TCP_CLOSE_WAIT:
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+		tcp_abort_conn(ctx, tcb, CEE_REASON_IDLE_TIMEOUT, now_ns);
+		return true;
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_TIME_WAIT:
+		tcp_abort_conn(ctx, tcb, CEE_REASON_LOCAL_CLOSE, now_ns); /* reason set already */
+		return true;
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_STATE__COUNT:
+		break;
+	}
+	tcb->idle_at_ns = 0;
+	return false;
+}
+
+bool tcp_timer_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+		       unsigned *budget, bool *probe)
+{
+	*budget = 0;
+	*probe = false;
+	if (tcb->rto_at_ns != 0 && now_ns >= tcb->rto_at_ns) {
+		if (rto_expired(ctx, tcb, now_ns, probe))
+			return true;
+		*budget = 1;
+	}
+	if (tcb->idle_at_ns != 0 && now_ns >= tcb->idle_at_ns) {
+		if (deadline_expired(ctx, tcb, now_ns))
+			return true;
+	}
+	// the owner's timer is spent: make update_timer re-arm even an unchanged deadline
+	if (tcb->timer_at_ns != 0 && now_ns >= tcb->timer_at_ns)
+		tcb->timer_at_ns = 0;
+	return false;
+}
