@@ -18,6 +18,7 @@
 
 #include "cee_ctl_priv.h"
 #include "cee_shard.h"
+#include "cee_stats.h"
 
 /* ---- shard side: the mailbox phase --------------------------------------- */
 
@@ -52,18 +53,6 @@ void cee_ctl_shard_fini(struct cee_shard *s)
 	m->ring = NULL;
 }
 
-static void fill_stats(struct cee_shard *s, struct cee_ctl_shard_stats *st)
-{
-	st->shard = s->stats;
-	st->tcp = s->tcp.stats;
-	if (s->evring != NULL)
-		cee_evring_stats(s->evring, &st->ring);
-	st->mbox = s->mbox.stats;
-	st->live = cee_conn_live(s->pool);
-	st->max_conns = cee_conn_max(s->pool);
-	st->draining = s->mbox.draining;
-}
-
 static uint64_t shard_sseq(const struct cee_shard *s)
 {
 	return s->evring != NULL ? cee_evring_last_sseq(s->evring) : 0;
@@ -87,7 +76,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 	switch ((enum cee_mbox_op)r->op) {
 	case CEE_MBOX_OP_STATS:
 		if (r->stats != NULL)
-			fill_stats(s, r->stats);
+			cee_stat_snapshot(s, r->stats);
 		break;
 	case CEE_MBOX_OP_CONN:
 	case CEE_MBOX_OP_KILL:
@@ -293,66 +282,15 @@ void cee_ctl_job_release(struct ctl_job *j)
 
 /* ---- counters ------------------------------------------------------------- */
 
-static unsigned put(struct ctl_stat *out, unsigned n, const char *name, uint64_t v, bool max)
-{
-	if (n >= CTL_STATS_MAX)
-		return n;
-	snprintf(out[n].name, sizeof(out[n].name), "%s", name);
-	out[n].v = v;
-	out[n].max = max;
-	return n + 1;
-}
-
 unsigned cee_ctl_stat_fields(const struct cee_ctl_shard_stats *st, struct ctl_stat *out)
 {
 	unsigned n = 0;
-	const struct cee_shard_stats *sh = &st->shard;
-	n = put(out, n, "live", st->live, false);
-	n = put(out, n, "max_conns", st->max_conns, false);
-	n = put(out, n, "opened", sh->opened, false);
-	n = put(out, n, "destroyed", sh->destroyed, false);
-	n = put(out, n, "refused", sh->refused, false);
-	n = put(out, n, "refused_draining", st->mbox.drain_refused, false);
-	n = put(out, n, "draining", st->draining, true);
-	n = put(out, n, "rx_pkts", sh->rx_pkts, false);
-	n = put(out, n, "tx_pkts", sh->tx_pkts, false);
-	n = put(out, n, "handoff", sh->handoff_out, false);
-	n = put(out, n, "arp_replies", sh->arp_replies, false);
-	n = put(out, n, "icmp_replies", sh->icmp_replies, false);
-	n = put(out, n, "rst_no_conn", sh->rst_no_conn, false);
-	// Events: pushed by the shard, exported (released) by the control thread.
-	n = put(out, n, "events", st->ring.pushed, false);
-	n = put(out, n, "events_exported", st->ring.consumed, false);
-	n = put(out, n, "ring_used", st->ring.used, false);
-	n = put(out, n, "ring_reserved", st->ring.reserved, false);
-	n = put(out, n, "ring_capacity", st->ring.capacity, false);
-	n = put(out, n, "ring_used_max", st->ring.used_max, true);
-	n = put(out, n, "ring_refused", st->ring.refused, false);
-	for (unsigned d = 0; d < CEE_DROP__COUNT; d++) {
-		char name[40];
-		snprintf(name, sizeof(name), "drop_%s", cee_drop_str((enum cee_drop)d));
-		n = put(out, n, name, sh->drops[d], false);
+
+	for (unsigned i = 0; i < cee_stat_count() && n < CTL_STATS_MAX; i++, n++) {
+		cee_stat_flat_name(i, out[n].name, sizeof(out[n].name));
+		out[n].v = cee_stat_value(i, st);
+		out[n].max = cee_stat_def(i)->max;
 	}
-	const struct cee_tcp_stats *t = &st->tcp;
-	n = put(out, n, "drop_out_of_window", t->out_of_window, false);
-	n = put(out, n, "drop_bad_rst", t->bad_rst, false);
-	n = put(out, n, "drop_bad_ack", t->bad_ack, false);
-	n = put(out, n, "drop_bad_syn", t->bad_syn, false);
-	n = put(out, n, "tcp_segs_in", t->segs_in, false);
-	n = put(out, n, "tcp_segs_out", t->segs_out, false);
-	n = put(out, n, "tcp_retransmits", t->retransmits, false);
-	n = put(out, n, "tcp_rst_in", t->rst_in, false);
-	n = put(out, n, "tcp_rst_out", t->rst_out, false);
-	n = put(out, n, "tcp_challenge_acks", t->challenge_acks, false);
-	n = put(out, n, "mailbox_requests", st->mbox.requests, false);
-	n = put(out, n, "mailbox_stale_id", st->mbox.stale_id, false);
-	n = put(out, n, "mailbox_kills", st->mbox.kills, false);
-	n = put(out, n, "mailbox_list_steps", st->mbox.list_steps, false);
-	n = put(out, n, "mailbox_visits", st->mbox.visits, false);
-	n = put(out, n, "mailbox_total_ns", st->mbox.ns_total, false);
-	n = put(out, n, "mailbox_max_ns", st->mbox.ns_max, true);
-	n = put(out, n, "mailbox_cpu_total_ns", st->mbox.cpu_ns_total, false);
-	n = put(out, n, "mailbox_cpu_max_ns", st->mbox.cpu_ns_max, true);
 	return n;
 }
 

@@ -20,6 +20,7 @@
 #include "cee_port.h"
 #include "cee_shard.h"
 #include "cee_sink.h"
+#include "cee_stats.h"
 
 struct cee_engine {
 	struct cee_engine_cfg cfg;
@@ -512,96 +513,60 @@ int cee_engine_shutdown(struct cee_engine *e)
 
 /* ---- stats ---------------------------------------------------------------- */
 
-struct stat_sum {
-	uint64_t live, opened, destroyed, refused, rx, tx, handoff, arp, icmp, rst_no_conn;
-	uint64_t drops[CEE_DROP__COUNT];
-	struct cee_tcp_stats tcp;
-	uint64_t events, ring_refused;
-};
-
-static void sum_shard(struct stat_sum *t, const struct cee_shard *s)
+/* The counters of cee_stats.h, groups nested: {"live":..,"tcp":{..},"drops":{..},"mailbox":{..}}. */
+static void print_counters(FILE *f, const uint64_t *v)
 {
-	t->live += cee_conn_live(s->pool);
-	t->opened += s->stats.opened;
-	t->destroyed += s->stats.destroyed;
-	t->refused += s->stats.refused;
-	t->rx += s->stats.rx_pkts;
-	t->tx += s->stats.tx_pkts;
-	t->handoff += s->stats.handoff_out;
-	t->arp += s->stats.arp_replies;
-	t->icmp += s->stats.icmp_replies;
-	t->rst_no_conn += s->stats.rst_no_conn;
-	for (unsigned d = 0; d < CEE_DROP__COUNT; d++)
-		t->drops[d] += s->stats.drops[d];
-	const struct cee_tcp_stats *a = &s->tcp.stats;
-	t->tcp.segs_in += a->segs_in;
-	t->tcp.segs_out += a->segs_out;
-	t->tcp.retransmits += a->retransmits;
-	t->tcp.rst_in += a->rst_in;
-	t->tcp.rst_out += a->rst_out;
-	t->tcp.challenge_acks += a->challenge_acks;
-	t->tcp.bad_rst += a->bad_rst;
-	t->tcp.bad_syn += a->bad_syn;
-	t->tcp.out_of_window += a->out_of_window;
-	t->tcp.bad_ack += a->bad_ack;
-	t->tcp.ooo_queued += a->ooo_queued;
-	t->tcp.ooo_dropped += a->ooo_dropped;
-	t->tcp.no_sndbuf += a->no_sndbuf;
-	t->tcp.zero_window_probes += a->zero_window_probes;
-	if (s->evring != NULL) {
-		struct cee_evring_stats st;
-		cee_evring_stats(s->evring, &st);
-		t->events += st.pushed;
-		t->ring_refused += st.refused;
+	for (unsigned g = 0; g < CEE_STAT__GROUPS; g++) {
+		const char *key = cee_stat_group_key((enum cee_stat_group)g);
+		bool first = true;
+		if (key != NULL)
+			fprintf(f, ",\"%s\":{", key);
+		for (unsigned i = 0; i < cee_stat_count(); i++) {
+			const struct cee_stat_def *d = cee_stat_def(i);
+			if (d->group != g)
+				continue;
+			fprintf(f, "%s\"%s\":%" PRIu64, first && (key != NULL || g == 0) ? "" : ",",
+				d->name, v[i]);
+			first = false;
+		}
+		if (key != NULL)
+			fprintf(f, "}");
 	}
-}
-
-static void print_sum(FILE *f, const struct stat_sum *t)
-{
-	fprintf(f,
-		"\"live\":%" PRIu64 ",\"opened\":%" PRIu64 ",\"destroyed\":%" PRIu64
-		",\"refused\":%" PRIu64 ",\"rx_pkts\":%" PRIu64 ",\"tx_pkts\":%" PRIu64
-		",\"handoff\":%" PRIu64 ",\"arp_replies\":%" PRIu64 ",\"icmp_replies\":%" PRIu64
-		",\"rst_no_conn\":%" PRIu64 ",\"events\":%" PRIu64 ",\"event_ring_refused\":%" PRIu64,
-		t->live, t->opened, t->destroyed, t->refused, t->rx, t->tx, t->handoff, t->arp,
-		t->icmp, t->rst_no_conn, t->events, t->ring_refused);
-	const struct cee_tcp_stats *a = &t->tcp;
-	fprintf(f,
-		",\"tcp\":{\"segs_in\":%" PRIu64 ",\"segs_out\":%" PRIu64 ",\"retransmits\":%" PRIu64
-		",\"rst_in\":%" PRIu64 ",\"rst_out\":%" PRIu64 ",\"ooo_queued\":%" PRIu64
-		",\"ooo_dropped\":%" PRIu64 ",\"no_sndbuf\":%" PRIu64
-		",\"zero_window_probes\":%" PRIu64 "}",
-		a->segs_in, a->segs_out, a->retransmits, a->rst_in, a->rst_out, a->ooo_queued,
-		a->ooo_dropped, a->no_sndbuf, a->zero_window_probes);
-	fprintf(f, ",\"drops\":{");
-	for (unsigned d = 0; d < CEE_DROP__COUNT; d++)
-		fprintf(f, "\"%s\":%" PRIu64 ",", cee_drop_str(d), t->drops[d]);
-	// TCP-level drops belong with the packet drops for an operator.
-	fprintf(f,
-		"\"out_of_window\":%" PRIu64 ",\"bad_rst\":%" PRIu64 ",\"challenge_ack\":%" PRIu64
-		",\"bad_ack\":%" PRIu64 ",\"bad_syn\":%" PRIu64 "}",
-		a->out_of_window, a->bad_rst, a->challenge_acks, a->bad_ack, a->bad_syn);
 }
 
 void cee_engine_stats_json(struct cee_engine *e, FILE *f)
 {
-	struct stat_sum total;
-	memset(&total, 0, sizeof(total));
+	unsigned n = cee_stat_count();
+	uint64_t *total = calloc(n, sizeof(*total)), *one = calloc(n, sizeof(*one));
+	struct cee_ctl_shard_stats st;
+
+	if (total == NULL || one == NULL) {
+		free(total);
+		free(one);
+		fprintf(f, "{\"v\":%d,\"error\":\"out of memory\"}\n", CEE_EVT_SCHEMA_VERSION);
+		return;
+	}
 	fprintf(f, "{\"v\":%d,\"shards\":[", CEE_EVT_SCHEMA_VERSION);
-	for (unsigned i = 0; i < e->nshards; i++) {
-		struct stat_sum one;
-		memset(&one, 0, sizeof(one));
-		sum_shard(&one, &e->shards[i]);
-		sum_shard(&total, &e->shards[i]);
-		fprintf(f, "%s{\"shard\":%u,", i ? "," : "", i);
-		print_sum(f, &one);
+	for (unsigned s = 0; s < e->nshards; s++) {
+		cee_stat_snapshot(&e->shards[s], &st);
+		for (unsigned i = 0; i < n; i++) {
+			one[i] = cee_stat_value(i, &st);
+			if (!cee_stat_def(i)->max)
+				total[i] += one[i];
+			else if (one[i] > total[i])
+				total[i] = one[i];
+		}
+		fprintf(f, "%s{\"shard\":%u,", s ? "," : "", s);
+		print_counters(f, one);
 		fprintf(f, "}");
 	}
 	fprintf(f, "],\"total\":{");
-	print_sum(f, &total);
+	print_counters(f, total);
 	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}}\n",
 		e->exporter ? cee_exporter_exported(e->exporter) : 0,
 		e->nshards ? cee_conn_pool_bytes(e->shards[0].pool) * e->nshards : 0);
+	free(total);
+	free(one);
 }
 
 void cee_engine_destroy(struct cee_engine *e)

@@ -34,22 +34,34 @@
 #define CEE_RECYCLE 64 /**< received mbufs kept for the frames the shard builds next */
 #define CEE_FRESH 32   /**< mbufs taken from the pool at once */
 
+/**
+ * Counters of one shard: X(field, total, meaning); total SUM or MAX over
+ * shards. Exported under the field's name (cee_stats.c), with drops[] as
+ * drops.<cause> (cee-ctl: drop_<cause>).
+ */
+#define CEE_SHARD_STATS_LIST(X)                                                                    \
+	X(opened, SUM, "connections admitted (open events)")                                       \
+	X(destroyed, SUM, "connections freed (destroyed events)")                                  \
+	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
+	X(connected, SUM, "active opens started (cee_shard_connect)")                              \
+	X(connect_fail, SUM, "active opens refused: no slot, no event room, no source port")       \
+	X(rx_pkts, SUM, "frames received")                                                         \
+	X(tx_pkts, SUM, "frames sent")                                                             \
+	X(handoff_out, SUM, "frames passed to their owner shard")                                  \
+	X(arp_replies, SUM, "ARP replies sent")                                                    \
+	X(icmp_replies, SUM, "ICMP echo replies sent")                                             \
+	X(rst_no_conn, SUM, "RSTs sent for segments matching no connection")                       \
+	X(no_route, SUM, "frames for destinations with no next hop")                               \
+	X(polls, SUM, "poll loop iterations")                                                      \
+	X(busy_tsc, SUM, "TSC cycles in iterations that found work")
+
 /** Counters of one shard. Writer: the shard's lcore. */
+#define CEE_X_SHARD_STAT_FIELD(f, t, d) uint64_t f;
 struct cee_shard_stats {
-	uint64_t rx_pkts, tx_pkts;
-	uint64_t polls;       /**< poll loop iterations */
-	uint64_t busy_tsc;    /**< TSC cycles in iterations that found work */
-	uint64_t opened;      /**< connections admitted (open events) */
-	uint64_t destroyed;
-	uint64_t refused;     /**< SYNs refused: no event room or max_conns */
-	uint64_t handoff_out; /**< packets passed to their owner shard */
-	uint64_t arp_replies, icmp_replies;
-	uint64_t rst_no_conn; /**< RSTs sent for segments matching no connection */
-	uint64_t connected;   /**< active opens started (cee_shard_connect) */
-	uint64_t connect_fail; /**< active opens refused: no slot, no event room, no source port */
-	uint64_t no_route;    /**< frames for destinations with no next hop (off-link, no gateway) */
+	CEE_SHARD_STATS_LIST(CEE_X_SHARD_STAT_FIELD)
 	uint64_t drops[CEE_DROP__COUNT];
 };
+#undef CEE_X_SHARD_STAT_FIELD
 
 struct cee_port_info {
 	uint16_t port_id;

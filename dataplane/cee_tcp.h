@@ -130,20 +130,34 @@ struct cee_tcp_cfg {
 /** Fill @p c with defaults (MSS 1460, sndbuf 64 KiB, RTO 1 s/200 ms/60 s, ...). */
 void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 
+/**
+ * Per-shard TCP counters: X(field, group, exported name, meaning). Group
+ * TCP is exported as tcp.<name> (cee-ctl: tcp_<name>), DROP as
+ * drops.<name> (cee-ctl: drop_<name>): a segment that was not accepted.
+ * cee_stats.c exports every entry; adding one here is all it takes.
+ */
+#define CEE_TCP_STATS_LIST(X)                                                                      \
+	X(segs_in, TCP, "segs_in", "segments received")                                            \
+	X(segs_out, TCP, "segs_out", "segments sent")                                              \
+	X(retransmits, TCP, "retransmits", "segments sent again (RTO, fast retransmit, rewind)")   \
+	X(rst_in, TCP, "rst_in", "RST segments received")                                          \
+	X(rst_out, TCP, "rst_out", "RST segments sent")                                            \
+	X(ooo_queued, TCP, "ooo_queued", "out-of-order segments held for reassembly")              \
+	X(ooo_dropped, TCP, "ooo_dropped", "out-of-order segments dropped (no room, app service)") \
+	X(no_sndbuf, TCP, "no_sndbuf", "data refused: no send buffer free")                        \
+	X(zero_window_probes, TCP, "zero_window_probes", "zero-window probes sent")                \
+	X(challenge_acks, DROP, "challenge_ack", "RFC 5961 challenge ACKs sent")                   \
+	X(bad_rst, DROP, "bad_rst", "RST outside the window: ignored")                             \
+	X(bad_syn, DROP, "bad_syn", "SYN on a synchronised connection")                            \
+	X(out_of_window, DROP, "out_of_window", "segments failing the acceptability test")         \
+	X(bad_ack, DROP, "bad_ack", "ACK for data never sent (or too old)")
+
 /** Per-shard TCP counters (written by the shard's lcore only). */
+#define CEE_X_TCP_STAT_FIELD(f, g, n, d) uint64_t f;
 struct cee_tcp_stats {
-	uint64_t segs_in, segs_out;
-	uint64_t retransmits;
-	uint64_t rst_in, rst_out;
-	uint64_t challenge_acks;  /**< RFC 5961 challenge ACKs sent */
-	uint64_t bad_rst;         /**< RST outside the window: ignored */
-	uint64_t bad_syn;         /**< SYN on a synchronised connection */
-	uint64_t out_of_window;   /**< segments failing the acceptability test */
-	uint64_t bad_ack;         /**< ACK for data never sent */
-	uint64_t ooo_queued, ooo_dropped;
-	uint64_t no_sndbuf;       /**< data refused because no send buffer was free */
-	uint64_t zero_window_probes;
+	CEE_TCP_STATS_LIST(CEE_X_TCP_STAT_FIELD)
 };
+#undef CEE_X_TCP_STAT_FIELD
 
 struct cee_tcb;
 

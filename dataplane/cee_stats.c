@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cee_stats.h"
+
+#define FIELD(f) .width = sizeof(((struct cee_ctl_shard_stats *)0)->f),                            \
+		 .off = offsetof(struct cee_ctl_shard_stats, f)
+#define TOP(n, f, m) {.name = n, .group = CEE_STAT_TOP, .max = m, FIELD(f)},
+#define X_SHARD(f, t, d) {.name = #f, .group = CEE_STAT_TOP, .max = CEE_STAT_AGG_##t, FIELD(shard.f)},
+#define X_TCP(f, g, n, d) {.name = n, .group = CEE_STAT_##g, .max = false, FIELD(tcp.f)},
+#define X_DROP(e, s) {.name = s, .group = CEE_STAT_DROP, .max = false, FIELD(shard.drops[CEE_DROP_##e])},
+#define MBOX(n, f, m) {.name = n, .group = CEE_STAT_MAILBOX, .max = m, FIELD(mbox.f)},
+#define CEE_STAT_AGG_SUM false
+#define CEE_STAT_AGG_MAX true
+
+// clang-format off
+static const struct cee_stat_def defs[] = {
+	TOP("live", live, false)
+	TOP("max_conns", max_conns, false)
+	CEE_SHARD_STATS_LIST(X_SHARD)
+	TOP("refused_draining", mbox.drain_refused, false)
+	TOP("draining", draining, true)
+	TOP("events", ring.pushed, false)
+	TOP("events_exported", ring.consumed, false)
+	TOP("ring_used", ring.used, false)
+	TOP("ring_reserved", ring.reserved, false)
+	TOP("ring_capacity", ring.capacity, false)
+	TOP("ring_used_max", ring.used_max, true)
+	TOP("ring_refused", ring.refused, false)
+	CEE_TCP_STATS_LIST(X_TCP)
+	CEE_DROP_LIST(X_DROP)
+	MBOX("requests", requests, false)
+	MBOX("stale_id", stale_id, false)
+	MBOX("kills", kills, false)
+	MBOX("list_steps", list_steps, false)
+	MBOX("visits", visits, false)
+	MBOX("total_ns", ns_total, false)
+	MBOX("max_ns", ns_max, true)
+	MBOX("cpu_total_ns", cpu_ns_total, false)
+	MBOX("cpu_max_ns", cpu_ns_max, true)
+};
+// clang-format on
+
+unsigned cee_stat_count(void)
+{
+	return sizeof(defs) / sizeof(defs[0]);
+}
+
+const struct cee_stat_def *cee_stat_def(unsigned i)
+{
+	return &defs[i];
+}
+
+uint64_t cee_stat_value(unsigned i, const struct cee_ctl_shard_stats *st)
+{
+	const char *p = (const char *)st + defs[i].off;
+
+	switch (defs[i].width) {
+	case 1: {
+		uint8_t v;
+		memcpy(&v, p, 1);
+		return v;
+	}
+	case 4: {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		return v;
+	}
+	default: {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		return v;
+	}
+	}
+}
+
+const char *cee_stat_group_key(enum cee_stat_group g)
+{
+	switch (g) {
+	case CEE_STAT_TOP:
+	case CEE_STAT__GROUPS:
+		return NULL;
+	case CEE_STAT_TCP:
+		return "tcp";
+	case CEE_STAT_DROP:
+		return "drops";
+	case CEE_STAT_MAILBOX:
+		return "mailbox";
+	}
+	return NULL;
+}
+
+const char *cee_stat_group_prefix(enum cee_stat_group g)
+{
+	switch (g) {
+	case CEE_STAT_TOP:
+	case CEE_STAT__GROUPS:
+		return "";
+	case CEE_STAT_TCP:
+		return "tcp_";
+	case CEE_STAT_DROP:
+		return "drop_";
+	case CEE_STAT_MAILBOX:
+		return "mailbox_";
+	}
+	return "";
+}
+
+const char *cee_stat_flat_name(unsigned i, char *buf, unsigned size)
+{
+	snprintf(buf, size, "%s%s", cee_stat_group_prefix((enum cee_stat_group)defs[i].group),
+		 defs[i].name);
+	return buf;
+}
+
+void cee_stat_snapshot(const struct cee_shard *s, struct cee_ctl_shard_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->shard = s->stats;
+	st->tcp = s->tcp.stats;
+	if (s->evring != NULL)
+		cee_evring_stats(s->evring, &st->ring);
+	st->mbox = s->mbox.stats;
+	st->live = cee_conn_live(s->pool);
+	st->max_conns = cee_conn_max(s->pool);
+	st->draining = s->mbox.draining;
+}
