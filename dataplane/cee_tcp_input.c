@@ -200,14 +200,19 @@ static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 {
 	if (!acceptable(v->seq, v->len + (v->fin ? 1 : 0), tcb->rcv_nxt, v->wnd)) {
 		if (v->wnd == 0 && v->seq == tcb->rcv_nxt) {
-			// zero window: "special allowance" for ACKs (and a FIN, which needs no
-			// room); the text is dropped and our window goes back to the prober
+			// zero window: "special allowance" for ACKs (and a bare FIN, which
+			// needs no room); the text is dropped, and with it a FIN that
+			// follows the text; our window goes back to the prober
+			if (v->len > 0)
+				v->fin = false;
 			v->len = 0;
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
 		} else {
-			if (tcb->state == CEE_TCP_TIME_WAIT && v->fin)
-				// RFC 9293 3.10.7.4 eighth, TIME-WAIT: a retransmitted FIN; ack,
-				// restart 2 MSL
+			if (tcb->state == CEE_TCP_TIME_WAIT && v->fin &&
+			    v->seq + v->len + 1 == tcb->rcv_nxt)
+				// RFC 9293 3.10.7.4 eighth, TIME-WAIT: the peer's FIN again (it
+				// sits just below RCV.NXT); ack, restart 2 MSL. Any other FIN
+				// is out of window and must not pin the slot.
 				tcb->idle_at_ns = now_ns + ctx->cfg.time_wait_ns;
 			else
 				ctx->stats.out_of_window++;
@@ -274,8 +279,10 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		tcb->snd_wl1 = seg->seq;
 		tcb->snd_wl2 = seg->ack;
 		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
-			// the window reopened with a probe byte unacked: resend from it now
+			// the window reopened with bytes unacked: resend from snd_una now;
+			// a running RTT sample covers resent bytes (RFC 6298 3, Karn)
 			tcb->snd_nxt = tcb->snd_una;
+			tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
 			*advanced = true;
 		}
 	}
@@ -422,7 +429,11 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_ESTABLISHED:
 	case CEE_TCP_FIN_WAIT_1:
+		break;
 	case CEE_TCP_FIN_WAIT_2:
+		// a half-closed peer that still sends is alive: its deadline starts again
+		if (v->len > 0 && ctx->cfg.fin_wait_2_ns)
+			tcb->idle_at_ns = now_ns + ctx->cfg.fin_wait_2_ns;
 		break;
 	case CEE_TCP_CLOSE_WAIT:
 	case CEE_TCP_CLOSING:
@@ -451,6 +462,9 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 		if (n > 0) {
 			tcb->rcv_nxt += n;
 			tcb->bytes_in += n;
+			// nothing follows the FIN: held ranges beyond it are not data
+			if (v->fin)
+				tcb->ooo_n = 0;
 			ooo_advance(tcb);
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
 			// echo-close: what was just echoed is all; FIN after it

@@ -24,9 +24,11 @@
  *                  (not retransmissions or probes). ESTABLISHED without a
  *                  FIN queued -> graceful close with idle_timeout (one more
  *                  idle period to finish it); otherwise -> abort;
- *   FIN-WAIT-2     entry + fin_wait_2_ns (0 = none) -> abort (RST);
- *   TIME-WAIT      entry + time_wait_ns, restarted by a retransmitted FIN
- *                  -> destroyed. A RST at RCV.NXT in TIME-WAIT destroys at
+ *   FIN-WAIT-2     entry + fin_wait_2_ns (0 = none), restarted by data from
+ *                  the half-closed peer -> abort (RST);
+ *   TIME-WAIT      entry + time_wait_ns, restarted by the peer's FIN sent
+ *                  again (exactly at RCV.NXT - 1; any other FIN is out of
+ *                  window and changes nothing) -> destroyed. A RST at RCV.NXT in TIME-WAIT destroys at
  *                  once (RFC 9293; no RFC 1337 protection).
  */
 #include "cee_tcp_priv.h"

@@ -2405,12 +2405,148 @@ static void test_abort_in_open_callback(void **state)
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_NO_RESOURCES);
 }
 
+/* Defects found by reading the code (issue 9); each test failed before its fix. ---------- */
+
+/*
+ * Fault: a FIN that comes with data while our receive window is 0 was taken
+ * at the wrong sequence number (the zero-window allowance dropped the data
+ * and kept the FIN): a wrong ACK, lost bytes and a short bytes_in.
+ */
+static void test_zero_window_fin_with_data(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	f->ctx.cfg.sndbuf = 4000;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 0xff);
+	f->p_wnd = 0; /* the peer reads nothing: our echo buffer fills */
+	peer(f, 0, NULL, 0);
+	peer(f, 0, buf, 4000);
+	assert_int_equal(last(f)->out.wnd, 0);
+	uint32_t rcv = f->p_seq;
+
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, rcv, ISS + 1, 0, "tail", 4);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.ack, rcv); /* neither the bytes nor the FIN after them */
+	assert_int_equal(last(f)->out.wnd, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->tcb.bytes_in, 4000);
+
+	// the peer opens its window and takes the echo; ours opens; both come again and are taken
+	seg_in(f, CEE_TCP_ACK, rcv, ISS + 1, 65535, NULL, 0); /* no window scaling here */
+	assert_int_equal(f->tcb.bytes_out, 4000);
+	seg_in(f, CEE_TCP_ACK, rcv, ISS + 4001, 65535, NULL, 0);
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, rcv, ISS + 4001, 65535, "tail", 4);
+	assert_int_equal(f->tcb.bytes_in, 4004);
+	assert_int_equal(f->tcb.rcv_nxt, rcv + 5);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_memory_equal(last(f)->payload, "tail", 4); /* echoed, then our FIN */
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+}
+
+/*
+ * Fault: after the window-reopen rewind, the RTT sample still running on the
+ * rewound bytes was taken from their retransmission's ACK (RFC 6298 3, Karn),
+ * so the time spent behind the zero window became the RTT.
+ */
+static void test_karn_after_window_reopen(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, 0, "hello", 5); /* echoed: the RTT sample starts on ISS + 1 */
+	assert_int_equal(last(f)->len, 5);
+	uint32_t srtt = f->tcb.srtt_us;
+	uint64_t rto = f->tcb.rto_ns;
+
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0); /* window 0, nothing acked */
+	f->now += 30 * SEC;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 512, NULL, 0); /* reopens: resent at once */
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->len, 5);
+	f->now += 10 * MS;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 6, 512, NULL, 0);
+	assert_int_equal(f->tcb.srtt_us, srtt); /* no sample from a retransmission */
+	assert_int_equal(f->tcb.rto_ns, rto);
+}
+
+/* Fault: a peer still sending in FIN-WAIT-2 (half-close) was reset when the deadline set on entry passed. */
+static void test_fin_wait_2_refreshed_by_data(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.fin_wait_2_ns = 5 * SEC;
+	drive(f, CEE_TCP_FIN_WAIT_2);
+	f->now += 4 * SEC;
+	peer(f, 0, "more", 4);
+	assert_int_equal(f->tcb.bytes_in, 4);
+	assert_int_equal(f->timer_at, f->now + 5 * SEC);
+	f->now += 4 * SEC; /* 8 s after entry, 4 s after the data */
+	peer(f, 0, "even more", 9);
+	assert_false(f->destroyed);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_2);
+	assert_int_equal(f->tcb.bytes_in, 13);
+	// a peer that goes quiet is still given up on
+	f->nsegs = 0;
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+}
+
+/* Fault: out-of-order bytes held beyond the peer's FIN moved RCV.NXT past the FIN, which was lost. */
+static void test_ooo_beyond_fin(void **state)
+{
+	struct fake *f = *state;
+	const char *d = "0123456789ABCDEF";
+
+	establish(f);
+	seg_in(f, CEE_TCP_ACK, IRS + 11, ISS + 1, 512, d + 10, 6); /* a bogus range past the FIN */
+	assert_int_equal(f->ctx.stats.ooo_queued, 1);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, IRS + 1, ISS + 1, 512, d, 10); /* FIN at IRS + 11 */
+	assert_int_equal(f->tcb.bytes_in, 10);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 12);
+	assert_true(f->tcb.state == CEE_TCP_CLOSE_WAIT || f->tcb.state == CEE_TCP_LAST_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 12);
+	assert_int_equal(f->tcb.bytes_out, 10); /* only the bytes before the FIN are echoed */
+	assert_int_equal(f->segs[0].len, 10);
+	assert_memory_equal(f->segs[0].payload, d, 10);
+}
+
+/* Fault: any out-of-window FIN|ACK restarted 2MSL in TIME-WAIT, so a blind sender could pin the slot. */
+static void test_time_wait_blind_fin(void **state)
+{
+	struct fake *f = *state;
+
+	drive(f, CEE_TCP_TIME_WAIT);
+	uint64_t deadline = f->timer_at;
+	assert_int_equal(deadline, f->now + f->ctx.cfg.time_wait_ns);
+	uint64_t oow = f->ctx.stats.out_of_window;
+	for (unsigned i = 1; i <= 5; i++) {
+		f->now += 10 * SEC;
+		seg_in(f, CEE_TCP_FIN | CEE_TCP_ACK, IRS + i * 100000, ISS + 2, 512, NULL, 0);
+		assert_int_equal(f->timer_at, deadline);
+	}
+	assert_int_equal(f->ctx.stats.out_of_window, oow + 5);
+	// the peer's real FIN retransmitted (one below RCV.NXT) still restarts it
+	seg_in(f, CEE_TCP_FIN | CEE_TCP_ACK, f->tcb.rcv_nxt - 1, ISS + 2, 512, NULL, 0);
+	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_cfg_and_names),
+	    T(test_zero_window_fin_with_data),
+	    T(test_karn_after_window_reopen),
+	    T(test_fin_wait_2_refreshed_by_data),
+	    T(test_ooo_beyond_fin),
+	    T(test_time_wait_blind_fin),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),
