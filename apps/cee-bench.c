@@ -68,6 +68,7 @@ struct opts {
 	unsigned nsinks;
 	double drain_s;
 	uint32_t export_sleep_us; // control thread's sleep when it found no event
+	uint8_t cc;               // enum cee_tcp_cc, both sides
 };
 
 /* ---- histograms (log-linear, 16 sub-buckets per power of two) ------------- */
@@ -478,6 +479,7 @@ static void usage(FILE *f, const char *prog)
 		"  --json              final report as one JSON object on stdout\n"
 		"  --verbose           also print both engines' counters (JSON) on stderr\n"
 		"  --export-sleep US   control thread's sleep when no event is waiting (default 300)\n"
+		"  --cc cubic|newreno  congestion control on both sides (default cubic)\n"
 		"Lcores: main = control thread (exporter, audit); workers 0..N-1 = engine shards;\n"
 		"workers N..2N-1 = generators. On 2 cores: --lcores 0@1,1@1,2@0 (the\n"
 		"control thread beside the engine shard, the generator alone on cpu 0).\n",
@@ -499,7 +501,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	enum {
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
-		O_EXPORT_SLEEP,
+		O_EXPORT_SLEEP, O_CC,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -520,6 +522,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"drain", required_argument, NULL, O_DRAIN},
 		{"export-sleep", required_argument, NULL, O_EXPORT_SLEEP},
 		{"verbose", no_argument, NULL, O_VERBOSE},
+		{"cc", required_argument, NULL, O_CC},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -607,6 +610,13 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		case O_VERBOSE:
 			o->verbose = true;
 			break;
+		case O_CC:
+			rc = cee_tcp_cc_parse(optarg);
+			if (rc >= 0) {
+				o->cc = (uint8_t)rc;
+				rc = 0;
+			}
+			break;
 		case O_HELP:
 			usage(stdout, argv[0]);
 			return 1;
@@ -615,8 +625,11 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			return -EINVAL;
 		}
 		if (rc < 0) {
-			fprintf(stderr, "cee-bench: bad value for --%s: '%s'\n", lo[c - 256].name,
-				optarg);
+			const char *name = "?";
+			for (const struct option *p = lo; p->name != NULL; p++)
+				if (p->val == c)
+					name = p->name;
+			fprintf(stderr, "cee-bench: bad value for --%s: '%s'\n", name, optarg);
 			return -EINVAL;
 		}
 	}
@@ -731,6 +744,7 @@ static struct cee_engine *make_engine(bool gen)
 	c.poll_idle_us = 0;
 	c.nmbufs = 32768 * o->shards;
 	c.tcp.time_wait_ns = (uint64_t)o->time_wait_ms * 1000000;
+	c.tcp.cc = o->cc;
 	c.tcp.sndbuf = round_up(o->payload > 1024 ? o->payload : 1024, 1024);
 	// Slots: the connections in flight plus those in TIME-WAIT on the side
 	// that closes first (the generator for client-fin, the engine for

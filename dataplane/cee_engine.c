@@ -64,6 +64,9 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --time-wait MS           TIME-WAIT duration (default 60000)\n"
 		"  --rto-min MS             lower bound of the retransmission timeout (default 200)\n"
 		"  --sndbuf BYTES           send buffer per connection (default 32768)\n"
+		"  --cc cubic|newreno       congestion control (default cubic)\n"
+		"  --mss BYTES              largest MSS announced (default 1460, and at most\n"
+		"                           the smallest port MTU - 40)\n"
 		"  --sndbufs N              send buffers per shard (default min(max-conns/shard, 4096))\n"
 		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
@@ -149,7 +152,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
-		O_HELP,
+		O_HELP, O_CC, O_MSS,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -167,6 +170,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"stats", required_argument, NULL, O_STATS},
 		{"ctl-socket", required_argument, NULL, O_CTL_SOCKET},
 		{"help", no_argument, NULL, O_HELP},
+		{"cc", required_argument, NULL, O_CC},
+		{"mss", required_argument, NULL, O_MSS},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -233,6 +238,17 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_STATS:
 			c->stats_path = optarg;
+			break;
+		case O_CC:
+			rc = cee_tcp_cc_parse(optarg);
+			if (rc >= 0)
+				c->tcp.cc = (uint8_t)rc;
+			break;
+		case O_MSS:
+			rc = parse_u64(optarg, 65495, &v);
+			if (rc == 0 && v < CEE_TCP_MIN_ANNOUNCED_MSS)
+				rc = -EINVAL;
+			c->tcp.mss = (uint16_t)v;
 			break;
 		case O_HELP:
 			cee_engine_usage(stdout, prog);
@@ -349,6 +365,11 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 			errno = -rc;
 			goto fail;
 		}
+		// the MSS we announce fits the smallest MTU of our ports (IPv4 + TCP: 40 bytes)
+		uint16_t mtu;
+		if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu > 40 + CEE_TCP_MIN_ANNOUNCED_MSS &&
+		    mtu - 40 < e->cfg.tcp.mss)
+			e->cfg.tcp.mss = (uint16_t)(mtu - 40);
 		pi++;
 	}
 

@@ -855,15 +855,17 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	cee_timer_wheel_set_prefetch(s->wheel, timer_prefetch);
 
 	s->sb_count = cfg->sndbufs ? cfg->sndbufs : (per_shard < 4096 ? per_shard : 4096);
-	size_t bytes = (size_t)s->sb_count * cfg->tcp.sndbuf;
+	// each buffer: the TCP loss-recovery state, then the ring; cache-line strides
+	size_t stride = RTE_ALIGN_CEIL((size_t)cee_tcp_buf_size(&cfg->tcp), RTE_CACHE_LINE_SIZE);
+	size_t bytes = (size_t)s->sb_count * stride;
 	// Plain anonymous memory, touched on first use: an idle connection
 	// costs no send-buffer pages.
-	s->sb_block = malloc(bytes);
+	s->sb_block = aligned_alloc(RTE_CACHE_LINE_SIZE, bytes);
 	s->sb_free = malloc(s->sb_count * sizeof(void *));
 	if (s->sb_block == NULL || s->sb_free == NULL)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < s->sb_count; i++)
-		s->sb_free[i] = s->sb_block + (size_t)(s->sb_count - 1 - i) * cfg->tcp.sndbuf;
+		s->sb_free[i] = s->sb_block + (size_t)(s->sb_count - 1 - i) * stride;
 	s->sb_nfree = s->sb_count;
 
 	s->tcp.cfg = cfg->tcp;

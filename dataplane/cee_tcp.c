@@ -234,10 +234,10 @@ static void leave(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 
 /* tcp_finish() unless an abort is pending, then leave(). */
 static void finish_leave(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
-			 unsigned rexmit_budget, bool probe)
+			 bool probe)
 {
 	if (!tcp_abort_requested(tcb))
-		tcp_finish(ctx, tcb, now_ns, rexmit_budget, probe);
+		tcp_finish(ctx, tcb, now_ns, probe);
 	leave(ctx, tcb, now_ns);
 }
 
@@ -276,10 +276,10 @@ void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_s
 
 	tcp_take_syn_options(ctx, tcb, syn);
 
-	tcb->rto_ns = ctx->cfg.rto_initial_ns; // RFC 6298 2.1
+	tcb->rto_us = (uint32_t)(ctx->cfg.rto_initial_ns / 1000); // RFC 6298 2.1
 	enter(tcb);
 	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
-	finish_leave(ctx, tcb, now_ns, 0, false);
+	finish_leave(ctx, tcb, now_ns, false);
 }
 
 void cee_tcp_connect(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
@@ -298,10 +298,10 @@ void cee_tcp_connect(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_
 	// the shift we offer; kept only if the peer's SYN offers one too (RFC 7323 2.2)
 	tcb->rcv_wscale = ctx->cfg.rcv_wscale > 14 ? 14 : ctx->cfg.rcv_wscale;
 
-	tcb->rto_ns = ctx->cfg.rto_initial_ns; // RFC 6298 2.1
+	tcb->rto_us = (uint32_t)(ctx->cfg.rto_initial_ns / 1000); // RFC 6298 2.1
 	enter(tcb);
 	tcp_set_state(ctx, tcb, CEE_TCP_SYN_SENT, now_ns);
-	finish_leave(ctx, tcb, now_ns, 0, false); /* SYN, RTO, handshake deadline */
+	finish_leave(ctx, tcb, now_ns, false); /* SYN, RTO, handshake deadline */
 }
 
 /* Input ------------------------------------------------------------------------------------ */
@@ -337,12 +337,11 @@ void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 	if (!serves_input((enum cee_tcp_state)tcb->state))
 		return;
 
-	bool advanced = false;
 	enter(tcb);
 	if (tcb->state == CEE_TCP_SYN_SENT ? tcp_input_syn_sent(ctx, tcb, seg, now_ns)
-					   : tcp_input_sync(ctx, tcb, seg, now_ns, &advanced))
+					   : tcp_input_sync(ctx, tcb, seg, now_ns))
 		return;
-	finish_leave(ctx, tcb, now_ns, advanced ? 2 : 0, false);
+	finish_leave(ctx, tcb, now_ns, false);
 }
 
 void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
@@ -350,12 +349,11 @@ void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	if (!serves_input((enum cee_tcp_state)tcb->state))
 		return;
 
-	unsigned budget;
 	bool probe;
 	enter(tcb);
-	if (tcp_timer_expired(ctx, tcb, now_ns, &budget, &probe))
+	if (tcp_timer_expired(ctx, tcb, now_ns, &probe))
 		return;
-	finish_leave(ctx, tcb, now_ns, budget, probe);
+	finish_leave(ctx, tcb, now_ns, probe);
 }
 
 /* User calls ------------------------------------------------------------------------------- */
@@ -391,7 +389,7 @@ void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 	if (tcb->uflags & CEE_TCB_U_BUSY)
 		return; /* from a callback: the running call sends the FIN */
 	enter(tcb);
-	finish_leave(ctx, tcb, now_ns, 0, false);
+	finish_leave(ctx, tcb, now_ns, false);
 }
 
 void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
@@ -442,7 +440,7 @@ int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data,
 	tcb->sb_len += n;
 	if (!(tcb->uflags & CEE_TCB_U_BUSY)) {
 		enter(tcb);
-		finish_leave(ctx, tcb, now_ns, 0, false);
+		finish_leave(ctx, tcb, now_ns, false);
 	} /* else from a callback: the running call sends it */
 	return (int)n;
 }

@@ -109,9 +109,24 @@ struct cee_tcp_out {
 	uint32_t len[2];
 };
 
+/** Congestion control algorithm (RFC 5681 framework). */
+enum cee_tcp_cc {
+	CEE_TCP_CC_CUBIC,   /**< RFC 9438 (default) */
+	CEE_TCP_CC_NEWRENO, /**< RFC 5681 + RFC 6582 */
+};
+
+/** @return the enum cee_tcp_cc named @p name ("cubic", "newreno"), or -EINVAL. */
+int cee_tcp_cc_parse(const char *name);
+/** @return the name of @p cc. */
+const char *cee_tcp_cc_str(enum cee_tcp_cc cc);
+
+/** The smallest MSS the engine announces (RFC 9293 3.7.1: IPv4 hosts take 536). */
+#define CEE_TCP_MIN_ANNOUNCED_MSS 536
+
 /** Per-shard TCP settings. Times in nanoseconds. */
 struct cee_tcp_cfg {
 	uint16_t mss;            /**< our MSS (what we announce and the most we send) */
+	uint8_t cc;              /**< enum cee_tcp_cc */
 	uint8_t rcv_wscale;      /**< shift we announce when the peer offers scaling */
 	uint32_t sndbuf;         /**< send-buffer bytes per connection (echo backlog) */
 	uint32_t rcv_wnd;        /**< receive window for services that consume at once */
@@ -146,6 +161,11 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(ooo_dropped, TCP, "ooo_dropped", "out-of-order segments dropped (no room, app service)") \
 	X(no_sndbuf, TCP, "no_sndbuf", "data refused: no send buffer free")                        \
 	X(zero_window_probes, TCP, "zero_window_probes", "zero-window probes sent")                \
+	X(fast_retransmits, TCP, "fast_retransmits", "losses repaired after 3 duplicate ACKs")     \
+	X(partial_acks, TCP, "partial_acks", "NewReno partial ACKs (another hole resent)")         \
+	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
+	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
+	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
 	X(challenge_acks, DROP, "challenge_ack", "RFC 5961 challenge ACKs sent")                   \
 	X(bad_rst, DROP, "bad_rst", "RST outside the window: ignored")                             \
 	X(bad_syn, DROP, "bad_syn", "SYN on a synchronised connection")                            \
@@ -172,7 +192,7 @@ struct cee_tcp_ops {
 	void (*lifecycle)(void *owner, struct cee_tcb *tcb, enum cee_evt_type type);
 	/** The earliest deadline of @p tcb changed: @p at_ns, or 0 for none. */
 	void (*timer_set)(void *owner, struct cee_tcb *tcb, uint64_t at_ns);
-	/** Send-buffer memory: @return a buffer of cfg.sndbuf bytes, or NULL when out. */
+	/** Send-buffer memory: @return a buffer of cee_tcp_buf_size(&cfg) bytes, 8-byte aligned, or NULL when out. */
 	void *(*buf_alloc)(void *owner);
 	void (*buf_free)(void *owner, void *buf);
 	/**
@@ -193,6 +213,33 @@ struct cee_tcp_ctx {
 	/** Initial sequence numbers (RFC 9293 3.4.1 / RFC 6528): the owner supplies a keyed hash. */
 	uint32_t (*isn)(void *owner, const struct cee_tcb *tcb, uint64_t now_ns);
 };
+
+/**
+ * Loss-recovery and congestion-avoidance state of a connection that has a
+ * send buffer (data queued or in flight): it lives at the head of that
+ * buffer, so an idle connection pays nothing for it. Lost with the buffer
+ * once everything is acked; cwnd and ssthresh stay in the tcb.
+ */
+struct cee_tcp_xmit {
+	uint32_t recover;   /**< RFC 6582: snd_max when recovery began */
+	uint8_t dupacks;    /**< consecutive duplicate ACKs (RFC 5681 2) */
+	uint8_t in_recovery;
+	uint16_t _pad;
+	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
+	/* CUBIC (RFC 9438), windows in bytes */
+	uint32_t w_max;     /**< window before the last reduction */
+	uint32_t origin;    /**< W_cubic(K) of this epoch */
+	uint32_t w_est;     /**< Reno-friendly estimate (4.3) */
+	uint32_t k_us;      /**< K: time to reach origin, microseconds */
+	uint32_t _pad2;
+	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
+};
+
+/** Bytes ops->buf_alloc must return under @p cfg: struct cee_tcp_xmit, then the send ring. */
+static inline uint32_t cee_tcp_buf_size(const struct cee_tcp_cfg *cfg)
+{
+	return (uint32_t)sizeof(struct cee_tcp_xmit) + cfg->sndbuf;
+}
 
 /**
  * A range of out-of-order bytes already placed. Echo writes them straight
@@ -236,15 +283,24 @@ struct cee_tcb {
 	/* RFC 6298 */
 	uint32_t srtt_us, rttvar_us;
 	uint32_t rtt_seq;   /**< timing this sequence number (Karn), valid with CEE_TCB_F_RTT */
-	uint64_t rto_ns;
-	uint64_t rtt_ts_ns;
+	uint32_t rto_us;    /**< current RTO (backed off), at most 4294 s */
+	uint32_t rtt_ts_us; /**< when rtt_seq was sent (now_ns / 1000, wrapping) */
+
+	/* RFC 5681 congestion control (bytes); the rest of it is in struct cee_tcp_xmit */
+	uint32_t cwnd;
+	uint32_t ssthresh;
+	uint32_t snd_ts; /**< last new data sent, in 2^20 ns units (restart after idle) */
+	uint32_t retransmits; /**< segments sent again, for the closed event */
 
 	/* deadlines (0 = not armed); the owner's timer holds the earliest */
 	uint64_t rto_at_ns;
 	uint64_t idle_at_ns;  /**< also handshake, FIN-WAIT-2 and TIME-WAIT deadlines */
 	uint64_t timer_at_ns; /**< what was last passed to ops->timer_set */
 
-	/* send buffer: bytes [snd_una, snd_una + sb_len) live at sb + ((sb_head + i) % cfg.sndbuf) */
+	/*
+	 * send buffer: struct cee_tcp_xmit, then the ring: bytes [snd_una,
+	 * snd_una + sb_len) at ring + ((sb_head + i) % cfg.sndbuf)
+	 */
 	uint8_t *sb;
 	uint32_t sb_head;
 	uint32_t sb_len;
@@ -255,7 +311,6 @@ struct cee_tcb {
 	uint64_t open_ns;
 	uint64_t last_activity_ns;
 	uint64_t bytes_in, bytes_out;
-	uint32_t retransmits;
 };
 
 #define CEE_TCB_F_FIN_RCVD 0x01   /**< the peer's FIN was accepted (rcv_nxt covers it) */

@@ -79,6 +79,7 @@ static void synced(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 	tcb->snd_wl1 = seg->seq;
 	tcb->snd_wl2 = seg->ack;
 	tcb->last_activity_ns = now_ns;
+	tcp_cc_init(ctx, tcb);
 	tcp_set_state(ctx, tcb, CEE_TCP_ESTABLISHED, now_ns);
 }
 
@@ -160,7 +161,7 @@ static enum step check_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 
 /* RFC 5961 4.2 (RFC 9293 3.10.7.4 fourth): SYN on a synchronised connection. */
 static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-			   const struct cee_tcp_seg *seg, uint64_t now_ns, bool *advanced)
+			   const struct cee_tcp_seg *seg, uint64_t now_ns)
 {
 	if (tcb->state == CEE_TCP_SYN_RECEIVED && !(seg->flags & CEE_TCP_ACK) &&
 	    seg->seq == tcb->irs) {
@@ -173,7 +174,6 @@ static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	    seg->seq == tcb->irs && (seg->flags & CEE_TCP_ACK) && seg->ack == tcb->snd_max) {
 		// simultaneous open (RFC 9293 3.5): the peer's SYN-ACK acks our SYN; its
 		// SYN is the one we took in SYN-SENT; its window is never scaled
-		*advanced = true;
 		tcb->flags |= CEE_TCB_F_ACK_NOW;
 		synced(ctx, tcb, seg, seg->wnd, now_ns);
 		return STEP_DONE;
@@ -236,7 +236,7 @@ static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 
 /* RFC 9293 3.10.7.4 fifth, SYN-RECEIVED: the ACK that completes a passive open. */
 static enum step ack_syn_received(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-				  const struct cee_tcp_seg *seg, uint64_t now_ns, bool *advanced)
+				  const struct cee_tcp_seg *seg, uint64_t now_ns)
 {
 	if (seg->ack != tcb->snd_max) {
 		// SND.UNA < SEG.ACK =< SND.NXT fails: <SEQ=SEG.ACK><CTL=RST>
@@ -245,19 +245,18 @@ static enum step ack_syn_received(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		tcp_emit(ctx, tcb, &out);
 		return STEP_DONE;
 	}
-	*advanced = true;
 	synced(ctx, tcb, seg, (uint32_t)seg->wnd << tcb->snd_wscale, now_ns);
 	return tcp_abort_requested(tcb) ? STEP_DONE : STEP_NEXT; /* from the established callback */
 }
 
 /* RFC 9293 3.10.7.4 fifth: the ACK field, in ESTABLISHED and later states. */
 static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-			   const struct cee_tcp_seg *seg, uint64_t now_ns, bool *advanced)
+			   const struct cee_tcp_seg *seg, uint64_t now_ns)
 {
 	if (!(seg->flags & CEE_TCP_ACK))
 		return STEP_DONE;
 	if (tcb->state == CEE_TCP_SYN_RECEIVED)
-		return ack_syn_received(ctx, tcb, seg, now_ns, advanced);
+		return ack_syn_received(ctx, tcb, seg, now_ns);
 
 	// RFC 5961 5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT (SND.MAX here)
 	uint32_t max_wnd = (uint32_t)65535 << tcb->snd_wscale;
@@ -266,16 +265,23 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		tcb->flags |= CEE_TCB_F_ACK_NOW;
 		return STEP_DONE;
 	}
+	uint32_t seg_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
 	if (seq_gt(seg->ack, tcb->snd_una)) {
+		uint32_t acked = seg->ack - tcb->snd_una;
 		ack_advance(ctx, tcb, seg->ack, now_ns);
-		*advanced = true;
+		tcp_cc_on_ack(ctx, tcb, acked, now_ns);
+	} else if (seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max && seg->len == 0 &&
+		   !(seg->flags & CEE_TCP_FIN) && seg_wnd == tcb->snd_wnd && seg_wnd != 0) {
+		// RFC 5681 2, DUPLICATE ACKNOWLEDGMENT (a zero window's answers to probes
+		// are not: nothing was lost)
+		tcp_cc_on_dupack(ctx, tcb, now_ns);
 	}
 	// window update from the newest segment (SND.WL1, SND.WL2)
 	if (seq_leq(tcb->snd_una, seg->ack) &&
 	    (seq_lt(tcb->snd_wl1, seg->seq) ||
 	     (tcb->snd_wl1 == seg->seq && seq_leq(tcb->snd_wl2, seg->ack)))) {
 		uint32_t old_wnd = tcb->snd_wnd;
-		tcb->snd_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
+		tcb->snd_wnd = seg_wnd;
 		tcb->snd_wl1 = seg->seq;
 		tcb->snd_wl2 = seg->ack;
 		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
@@ -283,7 +289,6 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			// a running RTT sample covers resent bytes (RFC 6298 3, Karn)
 			tcb->snd_nxt = tcb->snd_una;
 			tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
-			*advanced = true;
 		}
 	}
 	if (tcb->snd_wnd == 0)
@@ -519,10 +524,10 @@ static void take_fin(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct 
 /*
  * RFC 9293 3.10.7.4 for SYN-RECEIVED .. TIME-WAIT. @return true when the tcb
  * was destroyed (false with an abort requested from a callback: the caller
- * aborts). *advanced: snd_una moved (releases retransmissions).
+ * aborts).
  */
 bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
-		    uint64_t now_ns, bool *advanced)
+		    uint64_t now_ns)
 {
 	struct seg_view v = {
 	    .seq = seg->seq,
@@ -536,10 +541,10 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	if (seg->flags & CEE_TCP_RST)
 		return check_rst(ctx, tcb, &v, now_ns) == STEP_GONE;
 	if (seg->flags & CEE_TCP_SYN)
-		return check_syn(ctx, tcb, seg, now_ns, advanced) == STEP_GONE;
+		return check_syn(ctx, tcb, seg, now_ns) == STEP_GONE;
 	if ((st = check_seq(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
-	if ((st = check_ack(ctx, tcb, seg, now_ns, advanced)) != STEP_NEXT)
+	if ((st = check_ack(ctx, tcb, seg, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
 	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;

@@ -4,20 +4,24 @@
  * the connection keeps of them).
  *
  * - MSS (RFC 9293 3.7.1): we send at most min(peer's MSS, cfg.mss); 536
- *   when the SYN carries none.
+ *   when the SYN carries none; a peer's MSS below 64 is taken as 64
+ *   (mss_clamped).
  * - Window scale (RFC 7323 2.2/2.3): used only when both SYNs carry it
  *   (ours always does in an active open, a SYN-ACK only answers one); shifts
  *   above 14 are taken as 14.
  */
 #include "cee_tcp_priv.h"
 
-void tcp_take_syn_options(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+void tcp_take_syn_options(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			  const struct cee_tcp_seg *syn)
 {
 	uint16_t peer_mss = syn->mss ? syn->mss : 536;
+	if (peer_mss < CEE_TCP_MIN_MSS) {
+		// a tiny MSS would turn each segment into a storm of frames (Linux: 48)
+		peer_mss = CEE_TCP_MIN_MSS;
+		ctx->stats.mss_clamped++;
+	}
 	tcb->snd_mss = peer_mss < ctx->cfg.mss ? peer_mss : ctx->cfg.mss;
-	if (tcb->snd_mss == 0)
-		tcb->snd_mss = 536;
 
 	if (syn->wscale != 0xff) {
 		tcb->flags |= CEE_TCB_F_WSCALE;

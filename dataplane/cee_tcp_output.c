@@ -13,9 +13,11 @@
  *   The SYN-ACK window is a multiple of 2^rcv_wscale, which makes that rare.
  * - Output happens once at the end of every accept/connect/input/timer/
  *   close/send call: data from snd_nxt in snd_mss pieces within the peer's
- *   window, FIN after the last byte when queued, else a pure ACK if owed.
- *   Segments in already-sent sequence space (after a go-back-N rewind) take
- *   one unit of the caller's retransmission budget each.
+ *   window and the congestion window (cee_tcp_cc.c), FIN after the last
+ *   byte when queued, else a pure ACK if owed. After a go-back-N rewind the
+ *   congestion window (one MSS after an RTO) paces the resent bytes. Fast
+ *   retransmit and partial ACKs resend the segment at SND.UNA alone
+ *   (tcp_retransmit_head).
  * - RTT (RFC 6298): one sample at a time, none from retransmitted sequence
  *   space (Karn); a backed-off RTO stays until a valid sample.
  * - bytes_out counts every payload byte once, at its first transmission.
@@ -114,6 +116,7 @@ bool tcp_ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		ctx->stats.no_sndbuf++;
 		return false;
 	}
+	tcp_cc_xmit_init(tcb);
 	return true;
 }
 
@@ -134,8 +137,8 @@ void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t o
 	uint32_t pos = tcp_sb_pos(ctx, tcb, off);
 	uint32_t first = min_u32(len, size - pos);
 
-	memcpy(tcb->sb + pos, data, first);
-	memcpy(tcb->sb, data + first, len - first);
+	memcpy(tcp_ring(tcb) + pos, data, first);
+	memcpy(tcp_ring(tcb), data + first, len - first);
 }
 
 /* The buffer goes back to the pool once empty and fully acked (and holds no out-of-order bytes). */
@@ -162,7 +165,7 @@ void tcp_rtt_start(struct cee_tcb *tcb, uint32_t seq, uint64_t now_ns)
 {
 	tcb->flags |= CEE_TCB_F_RTT;
 	tcb->rtt_seq = seq;
-	tcb->rtt_ts_ns = now_ns;
+	tcb->rtt_ts_us = (uint32_t)(now_ns / 1000);
 }
 
 void tcp_rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack,
@@ -172,7 +175,7 @@ void tcp_rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t
 		return;
 	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
 
-	uint64_t r = (now_ns - tcb->rtt_ts_ns) / 1000;
+	uint64_t r = (uint32_t)((uint32_t)(now_ns / 1000) - tcb->rtt_ts_us);
 	if (r == 0)
 		r = 1;
 	if (r > UINT32_MAX / 8)
@@ -194,7 +197,7 @@ void tcp_rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t
 		rto = ctx->cfg.rto_min_ns;
 	if (rto > ctx->cfg.rto_max_ns)
 		rto = ctx->cfg.rto_max_ns;
-	tcb->rto_ns = rto;
+	tcb->rto_us = (uint32_t)(rto / 1000);
 }
 
 /* Segments out ----------------------------------------------------------------------------- */
@@ -263,13 +266,98 @@ static void fin_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_
 }
 
 /*
- * Send what the window allows: data from snd_nxt in snd_mss pieces, FIN after
- * the last byte when queued, else a pure ACK if one is owed. Segments in
- * already-sent sequence space (after a go-back-N rewind) take one unit of
- * @p rexmit_budget each. @p probe: one segment of one byte past a zero window.
+ * Send the segment at snd_nxt: up to @p max payload bytes of what is queued,
+ * with FIN when it ends the queue and a FIN is queued. @p probe: a zero-window
+ * probe (not activity, not a retransmission). @return false when there was
+ * nothing to send.
  */
-static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
-		   unsigned rexmit_budget, bool probe)
+static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+			 uint32_t max, bool probe)
+{
+	uint32_t off = tcb->snd_nxt - tcb->snd_una;
+	if (tcp_fin_acked(tcb) || off > tcb->sb_len)
+		return false; /* everything acked, or the FIN was sent from here */
+	uint32_t unsent = tcb->sb_len - off;
+	uint32_t n = min_u32(min_u32(unsent, max), tcb->snd_mss);
+	// a FIN needs no window (the peer takes it at RCV.NXT even when full)
+	bool fin = (tcb->flags & CEE_TCB_F_FIN_QUEUED) && n == unsent;
+	if (n == 0 && !fin)
+		return false;
+
+	struct cee_tcp_out out;
+	uint32_t seq = tcb->snd_nxt;
+	bool rexmit = seq_lt(seq, tcb->snd_max);
+	uint8_t flags = CEE_TCP_ACK;
+	if (fin)
+		flags |= CEE_TCP_FIN;
+	if (n > 0 && n == unsent)
+		flags |= CEE_TCP_PSH;
+	tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
+	out.wnd = wnd_field(ctx, tcb);
+	if (n > 0) {
+		uint32_t size = ctx->cfg.sndbuf;
+		uint32_t pos = tcp_sb_pos(ctx, tcb, off);
+		uint32_t first = min_u32(n, size - pos);
+		out.data[0] = tcp_ring(tcb) + pos;
+		out.len[0] = first;
+		if (n > first) {
+			out.data[1] = tcp_ring(tcb);
+			out.len[1] = n - first;
+		}
+	}
+
+	// accounting: bytes_out counts each payload byte once, at its first transmission
+	uint32_t end = seq + n;
+	if (seq_gt(end, tcb->snd_max)) {
+		uint32_t from = seq_gt(tcb->snd_max, seq) ? tcb->snd_max : seq;
+		tcb->bytes_out += end - from;
+		if (!probe) {
+			tcb->last_activity_ns = now_ns;
+			tcb->snd_ts = (uint32_t)(now_ns >> 20);
+		}
+	}
+	if (fin && !(tcb->flags & CEE_TCB_F_FIN_SENT))
+		tcb->last_activity_ns = now_ns;
+	if (probe) {
+		ctx->stats.zero_window_probes++;
+	} else if (rexmit) {
+		ctx->stats.retransmits++;
+		tcb->retransmits++;
+		// Karn (RFC 6298 3): a sample running on these bytes would time the copy
+		if ((tcb->flags & CEE_TCB_F_RTT) && seq_leq(seq, tcb->rtt_seq) &&
+		    seq_lt(tcb->rtt_seq, end + (fin ? 1 : 0)))
+			tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+	}
+	if (!rexmit && !probe && !(tcb->flags & CEE_TCB_F_RTT))
+		tcp_rtt_start(tcb, seq, now_ns); // Karn: only first transmissions are timed
+
+	tcb->snd_nxt = end + (fin ? 1 : 0);
+	if (seq_gt(tcb->snd_nxt, tcb->snd_max))
+		tcb->snd_max = tcb->snd_nxt;
+	tcp_emit(ctx, tcb, &out);
+
+	if (fin && !(tcb->flags & CEE_TCB_F_FIN_SENT))
+		fin_sent(ctx, tcb, now_ns);
+	return true;
+}
+
+void tcp_retransmit_head(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	uint32_t nxt = tcb->snd_nxt;
+
+	tcb->snd_nxt = tcb->snd_una;
+	send_segment(ctx, tcb, now_ns, tcb->snd_mss, false);
+	if (seq_gt(nxt, tcb->snd_nxt))
+		tcb->snd_nxt = nxt;
+}
+
+/*
+ * Send what the windows allow: data from snd_nxt in snd_mss pieces within
+ * min(peer's window, cwnd) (RFC 5681 2: at most cwnd bytes beyond SND.UNA),
+ * FIN after the last byte when queued, else a pure ACK if one is owed.
+ * @p probe: one segment of one byte past a zero window.
+ */
+static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns, bool probe)
 {
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_CLOSED:
@@ -290,79 +378,19 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	}
 
 	unsigned nsent = 0;
-	for (;;) {
-		if (tcp_fin_acked(tcb))
-			break; /* everything, FIN included, acked */
-		uint32_t off = tcb->snd_nxt - tcb->snd_una;
-		if (off > tcb->sb_len)
-			break; /* FIN already sent from here */
-		bool rexmit = seq_lt(tcb->snd_nxt, tcb->snd_max);
-		if (rexmit && rexmit_budget == 0)
-			break;
-
-		uint32_t unsent = tcb->sb_len - off;
-		uint32_t right = tcb->snd_una + tcb->snd_wnd;
-		uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
-		if (probe && usable == 0)
-			usable = 1; // RFC 9293 3.8.6.1: zero-window probe
-		uint32_t n = min_u32(min_u32(unsent, usable), tcb->snd_mss);
-		// a FIN needs no window (the peer takes it at RCV.NXT even when full)
-		bool fin = (tcb->flags & CEE_TCB_F_FIN_QUEUED) && n == unsent;
-		if (n == 0 && !fin)
-			break;
-
-		struct cee_tcp_out out;
-		uint32_t seq = tcb->snd_nxt;
-		uint8_t flags = CEE_TCP_ACK;
-		if (fin)
-			flags |= CEE_TCP_FIN;
-		if (n > 0 && n == unsent)
-			flags |= CEE_TCP_PSH;
-		tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
-		out.wnd = wnd_field(ctx, tcb);
-		if (n > 0) {
-			uint32_t size = ctx->cfg.sndbuf;
-			uint32_t pos = tcp_sb_pos(ctx, tcb, off);
-			uint32_t first = min_u32(n, size - pos);
-			out.data[0] = tcb->sb + pos;
-			out.len[0] = first;
-			if (n > first) {
-				out.data[1] = tcb->sb;
-				out.len[1] = n - first;
-			}
+	if (probe) {
+		// RFC 9293 3.8.6.1: one byte past the zero window
+		nsent = send_segment(ctx, tcb, now_ns, 1, true);
+	} else {
+		if (tcp_unsent_bytes(tcb) > 0)
+			tcp_cc_before_send(ctx, tcb, now_ns);
+		for (;;) {
+			uint32_t right = tcb->snd_una + min_u32(tcb->snd_wnd, tcb->cwnd);
+			uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
+			if (!send_segment(ctx, tcb, now_ns, usable, false))
+				break;
+			nsent++;
 		}
-
-		// accounting: bytes_out counts each payload byte once, at its first transmission
-		uint32_t end = seq + n;
-		if (seq_gt(end, tcb->snd_max)) {
-			uint32_t from = seq_gt(tcb->snd_max, seq) ? tcb->snd_max : seq;
-			tcb->bytes_out += end - from;
-			if (!probe)
-				tcb->last_activity_ns = now_ns;
-		}
-		if (fin && !(tcb->flags & CEE_TCB_F_FIN_SENT))
-			tcb->last_activity_ns = now_ns;
-		if (probe) {
-			ctx->stats.zero_window_probes++;
-		} else if (rexmit) {
-			ctx->stats.retransmits++;
-			tcb->retransmits++;
-		}
-		if (!rexmit && !probe && !(tcb->flags & CEE_TCB_F_RTT))
-			tcp_rtt_start(tcb, seq, now_ns); // Karn: only first transmissions are timed
-
-		tcb->snd_nxt = end + (fin ? 1 : 0);
-		if (seq_gt(tcb->snd_nxt, tcb->snd_max))
-			tcb->snd_max = tcb->snd_nxt;
-		if (rexmit)
-			rexmit_budget--;
-		nsent++;
-		tcp_emit(ctx, tcb, &out);
-
-		if (fin && !(tcb->flags & CEE_TCB_F_FIN_SENT))
-			fin_sent(ctx, tcb, now_ns);
-		if (fin || probe)
-			break;
 	}
 	if (nsent == 0 && (tcb->flags & CEE_TCB_F_ACK_NOW))
 		send_ack(ctx, tcb);
@@ -370,10 +398,9 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	tcp_arm_rto(tcb, now_ns);
 }
 
-void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
-		unsigned rexmit_budget, bool probe)
+void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns, bool probe)
 {
-	output(ctx, tcb, now_ns, rexmit_budget, probe);
+	output(ctx, tcb, now_ns, probe);
 	maybe_free_sb(ctx, tcb);
 	tcp_update_timer(ctx, tcb);
 }

@@ -14,6 +14,8 @@
  *                     function per step; reassembly of out-of-order data;
  *   cee_tcp_output.c  the send buffer, windows, segment output, the RTT
  *                     estimator (RFC 6298);
+ *   cee_tcp_cc.c      congestion control (RFC 5681, NewReno RFC 6582,
+ *                     CUBIC RFC 9438);
  *   cee_tcp_timer.c   deadlines: retransmission, persist, handshake, idle,
  *                     FIN-WAIT-2, TIME-WAIT;
  *   cee_tcp_opt.c     options negotiated on the SYN (MSS, window scale).
@@ -25,6 +27,9 @@
 #include "cee_tcp.h"
 
 #define CEE_TCP_INTERNAL __attribute__((visibility("hidden")))
+
+/* The smallest peer MSS we send by (a smaller announced one is raised to it). */
+#define CEE_TCP_MIN_MSS 64
 
 /* Sequence-number comparisons modulo 2^32 (RFC 9293 3.4). */
 static inline bool seq_lt(uint32_t a, uint32_t b)
@@ -93,6 +98,18 @@ static inline bool tcp_fin_acked(const struct cee_tcb *tcb)
 	return (tcb->flags & CEE_TCB_F_FIN_SENT) && tcb->snd_una == tcb->snd_max;
 }
 
+/* The loss-recovery state at the head of the send buffer (NULL without one). */
+static inline struct cee_tcp_xmit *tcp_xmit(const struct cee_tcb *tcb)
+{
+	return (struct cee_tcp_xmit *)(void *)tcb->sb;
+}
+
+/* The send ring, after the loss-recovery state. */
+static inline uint8_t *tcp_ring(const struct cee_tcb *tcb)
+{
+	return tcb->sb + sizeof(struct cee_tcp_xmit);
+}
+
 /* Ring index of the byte @p off after the head; off <= cfg.sndbuf, so no division. */
 static inline uint32_t tcp_sb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
 				  uint32_t off)
@@ -112,10 +129,8 @@ CEE_TCP_INTERNAL void tcp_local_close(struct cee_tcb *tcb, enum cee_reason reaso
 /* cee_tcp_input.c: segment arrival; @return true when the tcb was destroyed */
 CEE_TCP_INTERNAL bool tcp_input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 					 const struct cee_tcp_seg *seg, uint64_t now_ns);
-/* *advanced: snd_una moved (releases retransmissions after a rewind) */
 CEE_TCP_INTERNAL bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-				     const struct cee_tcp_seg *seg, uint64_t now_ns,
-				     bool *advanced);
+				     const struct cee_tcp_seg *seg, uint64_t now_ns);
 
 /* cee_tcp_output.c */
 CEE_TCP_INTERNAL void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
@@ -134,23 +149,39 @@ CEE_TCP_INTERNAL void tcp_rtt_start(struct cee_tcb *tcb, uint32_t seq, uint64_t 
 CEE_TCP_INTERNAL void tcp_rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     uint32_t ack, uint64_t now_ns);
 /*
- * Output what is owed, give back an empty send buffer, re-arm the deadline.
- * @p rexmit_budget: segments of already-sent sequence space allowed out
- * (after a go-back-N rewind); @p probe: one byte past a zero window.
+ * Output what the windows allow and what is owed, give back an empty send
+ * buffer, re-arm the deadline. @p probe: one byte past a zero window.
  */
 CEE_TCP_INTERNAL void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
-				 unsigned rexmit_budget, bool probe);
+				 bool probe);
+/* Send the segment at SND.UNA again, whatever the windows (fast retransmit, partial ACK). */
+CEE_TCP_INTERNAL void tcp_retransmit_head(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					  uint64_t now_ns);
+
+/* cee_tcp_cc.c: congestion control (windows in bytes) */
+/* The connection is synchronised: initial window (RFC 6928), ssthresh. */
+CEE_TCP_INTERNAL void tcp_cc_init(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+/* A send buffer was just taken: fresh loss-recovery state at its head. */
+CEE_TCP_INTERNAL void tcp_cc_xmit_init(struct cee_tcb *tcb);
+/* SND.UNA advanced by @p acked bytes (may resend a hole: NewReno partial ACK). */
+CEE_TCP_INTERNAL void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
+				    uint64_t now_ns);
+/* A duplicate ACK (RFC 5681 2); the third resends the segment at SND.UNA. */
+CEE_TCP_INTERNAL void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				       uint64_t now_ns);
+/* The retransmission timer expired with data in flight. */
+CEE_TCP_INTERNAL void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+/* New data is about to go out: restart after idle (RFC 5681 4.1). */
+CEE_TCP_INTERNAL void tcp_cc_before_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					 uint64_t now_ns);
 
 /* cee_tcp_timer.c */
 CEE_TCP_INTERNAL void tcp_arm_rto(struct cee_tcb *tcb, uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
-/*
- * The owner's timer fired: @return true when the tcb was destroyed;
- * *budget: retransmissions allowed now, *probe: send a window probe.
- */
+/* The owner's timer fired: @return true when the tcb was destroyed; *probe: send a window probe. */
 CEE_TCP_INTERNAL bool tcp_timer_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-					uint64_t now_ns, unsigned *budget, bool *probe);
+					uint64_t now_ns, bool *probe);
 
 /* cee_tcp_opt.c */
-CEE_TCP_INTERNAL void tcp_take_syn_options(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+CEE_TCP_INTERNAL void tcp_take_syn_options(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 					   const struct cee_tcp_seg *syn);

@@ -5,9 +5,9 @@
  *
  * rto_at_ns is the retransmission timer (RFC 6298 5) and, when the peer's
  * window is 0 with data queued, the persist timer (RFC 9293 3.8.6.1).
- *   On expiry: go-back-N (snd_nxt = snd_una) and one segment out; each
- *   later ACK that advances snd_una releases two more segments of the old
- *   sequence space; new data is not limited. Give-up after cfg.max_retries
+ *   On expiry: go-back-N (snd_nxt = snd_una) with the congestion window at
+ *   one MSS (cee_tcp_cc.c), so one segment goes out and slow start paces
+ *   the rest. Give-up after cfg.max_retries
  *   (synack_retries in SYN-SENT and SYN-RECEIVED) retransmissions. No RFC
  *   6298 5.7 (RTO back to 3 s after a lost SYN): the backed-off RTO stays
  *   until the first valid sample. With a zero window, one byte is sent
@@ -41,7 +41,7 @@ void tcp_arm_rto(struct cee_tcb *tcb, uint64_t now_ns)
 	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer
 	if (inflight || persist) {
 		if (tcb->rto_at_ns == 0)
-			tcb->rto_at_ns = now_ns + tcb->rto_ns;
+			tcb->rto_at_ns = now_ns + (uint64_t)tcb->rto_us * 1000;
 	} else {
 		tcb->rto_at_ns = 0; // RFC 6298 5.2
 	}
@@ -97,11 +97,14 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 			       now_ns);
 		return true;
 	}
-	tcb->retries++;
-	tcb->rto_ns = min_u64(tcb->rto_ns * 2, ctx->cfg.rto_max_ns); // 5.5
-	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;			     // Karn
-	tcb->snd_nxt = tcb->snd_una;				     // 5.4, go-back-N
 	*probe = !handshake && tcb->snd_wnd == 0;
+	if (!handshake && !*probe)
+		tcp_cc_on_rto(ctx, tcb); /* before retries moves: eq. 4 on the first expiry only */
+	tcb->retries++;
+	uint64_t rto = min_u64((uint64_t)tcb->rto_us * 2000, ctx->cfg.rto_max_ns); // 5.5
+	tcb->rto_us = (uint32_t)min_u64(rto / 1000, UINT32_MAX);
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT; // Karn
+	tcb->snd_nxt = tcb->snd_una;	       // 5.4, go-back-N (paced by cwnd = 1 MSS)
 	return false;
 }
 
@@ -140,14 +143,12 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 }
 
 bool tcp_timer_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
-		       unsigned *budget, bool *probe)
+		       bool *probe)
 {
-	*budget = 0;
 	*probe = false;
 	if (tcb->rto_at_ns != 0 && now_ns >= tcb->rto_at_ns) {
 		if (rto_expired(ctx, tcb, now_ns, probe))
 			return true;
-		*budget = 1;
 	}
 	if (tcb->idle_at_ns != 0 && now_ns >= tcb->idle_at_ns) {
 		if (deadline_expired(ctx, tcb, now_ns))

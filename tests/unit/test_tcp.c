@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <cmocka.h>
 
 #include "cee_tcp.h"
@@ -30,6 +31,7 @@
 #define MS 1000000ull
 #define SEC 1000000000ull
 #define T0 (100 * SEC)
+#define RTO_NS(f) ((uint64_t)(f)->tcb.rto_us * 1000)
 
 #define MAX_SEGS 512
 #define MAX_EVTS 16
@@ -205,7 +207,7 @@ static void *fake_buf_alloc(void *owner)
 	if (f->buf_fail)
 		return NULL;
 	f->bufs_live++;
-	return malloc(f->ctx.cfg.sndbuf);
+	return malloc(cee_tcp_buf_size(&f->ctx.cfg));
 }
 
 static void fake_buf_free(void *owner, void *buf)
@@ -457,7 +459,7 @@ static void test_echo(void **state)
 	assert_int_equal(f->tcb.bytes_in, 5);
 	assert_int_equal(f->tcb.bytes_out, 5);
 	assert_int_equal(f->bufs_live, 1);
-	assert_int_equal(f->timer_at, f->now + f->tcb.rto_ns);
+	assert_int_equal(f->timer_at, f->now + RTO_NS(f));
 
 	peer(f, 0, NULL, 0); /* ack the echo */
 	assert_int_equal(f->nsegs, 1);
@@ -853,7 +855,7 @@ static void test_retransmit_lost_segment(void **state)
 
 	establish(f);
 	peer(f, 0, "hello", 5);
-	uint64_t rto = f->tcb.rto_ns;
+	uint64_t rto = RTO_NS(f);
 	assert_int_equal(f->timer_at, f->now + rto);
 	f->nsegs = 0;
 	fire(f);
@@ -1355,19 +1357,19 @@ static void test_rtt_estimate(void **state)
 	f->now += 100 * MS;
 	peer(f, 0, NULL, 0);
 	// RFC 6298 2.2: SRTT 100 ms, RTTVAR 50 ms, RTO 100 + 4*50 = 300 ms
-	assert_int_equal(f->tcb.rto_ns, 300 * MS);
+	assert_int_equal(RTO_NS(f), 300 * MS);
 	peer(f, 0, "a", 1);
 	assert_int_equal(f->timer_at, f->now + 300 * MS);
 	fire(f);
-	assert_int_equal(f->tcb.rto_ns, 600 * MS);
+	assert_int_equal(RTO_NS(f), 600 * MS);
 	f->now += 10 * MS;
 	peer(f, 0, NULL, 0); /* ambiguous: no sample, backed-off RTO kept */
-	assert_int_equal(f->tcb.rto_ns, 600 * MS);
+	assert_int_equal(RTO_NS(f), 600 * MS);
 	peer(f, 0, "b", 1);
 	f->now += 100 * MS;
 	peer(f, 0, NULL, 0); /* clean sample: RTO recomputed */
-	assert_true(f->tcb.rto_ns < 600 * MS);
-	assert_true(f->tcb.rto_ns >= f->ctx.cfg.rto_min_ns);
+	assert_true(RTO_NS(f) < 600 * MS);
+	assert_true(RTO_NS(f) >= f->ctx.cfg.rto_min_ns);
 }
 
 /* Fault: sequence comparisons break at 2^32 wrap. */
@@ -1620,7 +1622,7 @@ static void test_connect_handshake(void **state)
 	assert_int_equal(f->tcb.snd_mss, 1000);
 	assert_int_equal(f->tcb.snd_wscale, 8);
 	assert_int_equal(f->tcb.rcv_wscale, 7);
-	assert_int_equal(f->tcb.rto_ns, 200 * MS); /* 10 ms sample, clamped to rto_min */
+	assert_int_equal(RTO_NS(f), 200 * MS); /* 10 ms sample, clamped to rto_min */
 	assert_int_equal(f->timer_at, 0);
 
 	// our ACK was lost: the SYN-ACK again gets an ACK, not a second established
@@ -1725,7 +1727,7 @@ static void test_connect_karn(void **state)
 	f->now += 10 * MS;
 	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1460, 7);
 	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
-	assert_int_equal(f->tcb.rto_ns, 2 * SEC); /* backed off, no sample */
+	assert_int_equal(RTO_NS(f), 2 * SEC); /* backed off, no sample */
 	assert_int_equal(f->tcb.srtt_us, 0);
 }
 
@@ -2458,7 +2460,7 @@ static void test_karn_after_window_reopen(void **state)
 	peer(f, 0, "hello", 5); /* echoed: the RTT sample starts on ISS + 1 */
 	assert_int_equal(last(f)->len, 5);
 	uint32_t srtt = f->tcb.srtt_us;
-	uint64_t rto = f->tcb.rto_ns;
+	uint64_t rto = RTO_NS(f);
 
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0); /* window 0, nothing acked */
 	f->now += 30 * SEC;
@@ -2470,7 +2472,7 @@ static void test_karn_after_window_reopen(void **state)
 	f->now += 10 * MS;
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 6, 512, NULL, 0);
 	assert_int_equal(f->tcb.srtt_us, srtt); /* no sample from a retransmission */
-	assert_int_equal(f->tcb.rto_ns, rto);
+	assert_int_equal(RTO_NS(f), rto);
 }
 
 /* Fault: a peer still sending in FIN-WAIT-2 (half-close) was reset when the deadline set on entry passed. */
@@ -2536,6 +2538,307 @@ static void test_time_wait_blind_fin(void **state)
 	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
 }
 
+/* Congestion control (RFC 5681, RFC 6582, RFC 6928, RFC 9438) --------------------------- */
+
+#define MSS 1460u
+static uint8_t bulk[1 << 20];
+
+/* An app connection with @p cc, the peer's window 8 MiB, @p sndbuf bytes of send buffer. */
+static void cc_establish(struct fake *f, enum cee_tcp_cc cc, uint32_t sndbuf)
+{
+	f->ctx.cfg.cc = (uint8_t)cc;
+	f->ctx.cfg.sndbuf = sndbuf;
+	f->p_wnd = 65535; /* << 7 */
+	establish_svc(f, CEE_TCP_SVC_APP);
+	for (size_t i = 0; i < sizeof(bulk); i++)
+		bulk[i] = (uint8_t)(i * 7 + 3);
+}
+
+/* The peer acknowledges up to @p ack (no data, its window unchanged). */
+static void ack_to(struct fake *f, uint32_t ack)
+{
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ack, f->p_wnd, NULL, 0);
+}
+
+/* Fault: a new connection sends the peer's whole window at once (no initial window, RFC 6928). */
+static void test_cc_initial_window(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 65536);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, bulk, 60000, f->now), 60000);
+	assert_int_equal(f->nsegs, 10);
+	for (unsigned i = 0; i < 10; i++) {
+		assert_int_equal(f->segs[i].out.seq, ISS + 1 + i * MSS);
+		assert_int_equal(f->segs[i].len, MSS);
+	}
+	assert_int_equal(f->tcb.cwnd, 10 * MSS);
+}
+
+/*
+ * Fault: the window does not grow per ACK in slow start (RFC 5681 3.1:
+ * cwnd += min(N, SMSS); RFC 3465 allows 2 SMSS per ACK).
+ */
+static void test_cc_slow_start(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + MSS); /* one segment acked: cwnd 11 MSS, two more out */
+	assert_int_equal(f->tcb.cwnd, 11 * MSS);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 10 * MSS);
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 3 * MSS); /* a delayed ACK of two: +2 MSS, four out */
+	assert_int_equal(f->tcb.cwnd, 13 * MSS);
+	assert_int_equal(f->nsegs, 4);
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 7 * MSS); /* a stretch ACK of four counts as two (L = 2) */
+	assert_int_equal(f->tcb.cwnd, 15 * MSS);
+	assert_int_equal(f->nsegs, 6);
+	// a full window acked per RTT doubles it
+	uint32_t before = f->tcb.cwnd;
+	uint32_t una = f->tcb.snd_una;
+	while (f->tcb.snd_una != f->tcb.snd_max && f->tcb.snd_una - una < before) {
+		f->nsegs = 0;
+		ack_to(f, f->tcb.snd_una + MSS);
+	}
+	assert_int_equal(f->tcb.cwnd, 2 * before);
+}
+
+/* Fault: an RTO leaves the window open, so the whole flight is resent at once into a congested path. */
+static void test_cc_rto_one_segment(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 65536);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 60000, f->now);
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->nsegs, 1); /* RFC 5681 3.1: cwnd = LW = 1 SMSS */
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->len, MSS);
+	assert_int_equal(f->tcb.cwnd, MSS);
+	assert_int_equal(f->tcb.ssthresh, 5 * MSS); /* eq. 4: FlightSize / 2 */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	// a second expiry of the same segment keeps ssthresh (eq. 4 applies once)
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->tcb.ssthresh, 5 * MSS);
+	// go-back-N in slow start: the ACK of the resent segment releases two
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + MSS);
+	assert_int_equal(f->tcb.cwnd, 2 * MSS);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + MSS);
+	assert_int_equal(f->segs[1].out.seq, ISS + 1 + 2 * MSS);
+	assert_int_equal(f->ctx.stats.retransmits, 4);
+}
+
+/*
+ * Fault: a single loss waits for the RTO (at least 200 ms) and resends the
+ * whole flight: no fast retransmit after three duplicate ACKs (RFC 5681 3.2).
+ */
+static void test_cc_fast_retransmit(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	// the first segment is lost; each later one draws a duplicate ACK
+	f->nsegs = 0;
+	ack_to(f, ISS + 1);
+	ack_to(f, ISS + 1);
+	assert_int_equal(f->nsegs, 0);
+	ack_to(f, ISS + 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_int_equal(last(f)->len, MSS);
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	assert_int_equal(f->tcb.ssthresh, 5 * MSS);
+	assert_int_equal(f->tcb.cwnd, 8 * MSS); /* ssthresh + 3 SMSS */
+	// six more duplicates inflate the window: new data flows during recovery
+	f->nsegs = 0;
+	for (unsigned i = 0; i < 6; i++)
+		ack_to(f, ISS + 1);
+	assert_int_equal(f->tcb.cwnd, 14 * MSS);
+	assert_int_equal(f->nsegs, 4); /* 14 - 10 in flight */
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 10 * MSS);
+	// the resent segment fills the hole: a full ACK ends recovery, cwnd = ssthresh
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 10 * MSS);
+	assert_int_equal(f->tcb.cwnd, 5 * MSS);
+	assert_int_equal(f->ctx.stats.retransmits, 1);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	// and no second fast retransmit for duplicates of the recovered window
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+}
+
+/* Fault: with two losses in one window the second waits for an RTO (RFC 6582 partial ACK). */
+static void test_cc_newreno_partial_ack(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	// segments 1 and 3 are lost
+	for (unsigned i = 0; i < 3; i++)
+		ack_to(f, ISS + 1);
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 2 * MSS); /* the resent 1 and the original 2: a partial ACK */
+	assert_int_equal(f->ctx.stats.partial_acks, 1);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 2 * MSS); /* hole 3, at once */
+	assert_int_equal(f->segs[0].len, MSS);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 10 * MSS); /* full ACK, nothing else in flight */
+	assert_int_equal(f->tcb.cwnd, 2 * MSS); /* min(ssthresh, max(FlightSize, SMSS) + SMSS) */
+	assert_int_equal(f->ctx.stats.retransmits, 2);
+}
+
+/*
+ * Fault: CUBIC's window does not follow W_cubic(t) = C (t - K)^3 + W_max
+ * after a loss (RFC 9438 4.2): it must fall to 0.7 W_max, come back to W_max
+ * around t = K (concave), and grow past it afterwards (convex).
+ */
+static void test_cc_cubic_curve(void **state)
+{
+	struct fake *f = *state;
+	const uint64_t rtt = 100 * MS;
+
+	cc_establish(f, CEE_TCP_CC_CUBIC, 1 << 20);
+	f->ctx.cfg.rto_min_ns = 10 * SEC; /* no RTO in this simulation */
+	// slow start to about 100 segments, one window per RTT
+	uint32_t sent = 0;
+	sent += (uint32_t)cee_tcp_send(&f->ctx, &f->tcb, bulk, sizeof(bulk), f->now);
+	while (f->tcb.cwnd < 100 * MSS) {
+		f->now += rtt;
+		uint32_t end = f->tcb.snd_nxt;
+		while (f->tcb.snd_una != end) {
+			f->nsegs = 0;
+			ack_to(f, f->tcb.snd_una + MSS);
+		}
+	}
+	uint32_t w_max = f->tcb.cwnd;
+	// a loss: three duplicates, then the full ACK
+	f->now += rtt;
+	for (unsigned i = 0; i < 3; i++) {
+		f->nsegs = 0;
+		ack_to(f, f->tcb.snd_una);
+	}
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	uint32_t flight = f->tcb.snd_max - f->tcb.snd_una;
+	assert_int_equal(f->tcb.ssthresh, (uint32_t)((w_max < flight ? w_max : flight) * 0.7));
+	f->nsegs = 0;
+	ack_to(f, f->tcb.snd_max);
+	assert_true(f->tcb.cwnd <= f->tcb.ssthresh);
+	uint64_t t0 = f->now;
+	double w = w_max / (double)MSS;
+	double k = cbrt(w * (1 - 0.7) / 0.4); /* seconds */
+
+	// congestion avoidance: one window acked per RTT; follow cwnd against W_cubic
+	double at_k = 0;
+	while (f->now - t0 < (uint64_t)((k + 3) * 1e9)) {
+		f->now += rtt;
+		if (f->tcb.snd_max - f->tcb.snd_una < f->tcb.cwnd)
+			sent += (uint32_t)cee_tcp_send(&f->ctx, &f->tcb, bulk, sizeof(bulk), f->now);
+		uint32_t end = f->tcb.snd_nxt;
+		while (seq_after(end, f->tcb.snd_una)) {
+			f->nsegs = 0;
+			ack_to(f, f->tcb.snd_una + MSS);
+		}
+		double t = (f->now - t0) / 1e9;
+		double cw = f->tcb.cwnd / (double)MSS;
+		double wc = 0.4 * (t + 0.1 - k) * (t + 0.1 - k) * (t + 0.1 - k) + w;
+		if (getenv("CUBIC_TRACE"))
+			print_message("t %.2f cwnd %.1f W_cubic(t + RTT) %.1f\n", t, cw, wc);
+		if (at_k == 0 && t >= k)
+			at_k = cw;
+		// never above the curve one RTT ahead (beyond the ACK clock's rounding), and
+		// once slow start has brought it to ssthresh, close below it: concave
+		// towards W_max, then convex beyond
+		assert_true(cw <= wc * 1.02 + 1);
+		if (t > 1)
+			assert_true(cw >= wc * 0.9);
+	}
+	assert_true(at_k > 0.97 * w && at_k < 1.02 * w); /* back at W_max at K */
+	assert_true(f->tcb.cwnd / (double)MSS > w + 6); /* K + 3 s: W_max + 0.4 * 27 */
+	(void)sent;
+}
+
+/* Fault: after an idle period a connection bursts its old, large window (RFC 5681 4.1). */
+static void test_cc_restart_after_idle(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 40 * MSS, f->now);
+	while (f->tcb.snd_una != f->tcb.snd_max)
+		ack_to(f, f->tcb.snd_una + MSS);
+	assert_true(f->tcb.cwnd > 30 * MSS);
+	f->now += 5 * SEC; /* much longer than the RTO */
+	f->nsegs = 0;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 40 * MSS, f->now);
+	assert_int_equal(f->nsegs, 10);
+	assert_int_equal(f->tcb.cwnd, 10 * MSS);
+	assert_int_equal(f->ctx.stats.cwnd_restarts, 1);
+	// without the idle period the window stays
+	while (f->tcb.snd_una != f->tcb.snd_max)
+		ack_to(f, f->tcb.snd_una + MSS);
+	uint32_t cwnd = f->tcb.cwnd;
+	f->nsegs = 0;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 40 * MSS, f->now);
+	assert_int_equal(f->tcb.cwnd, cwnd);
+	assert_int_equal(f->ctx.stats.cwnd_restarts, 1);
+}
+
+/* Fault: a lost SYN-ACK is followed by a full initial window (RFC 5681 3.1: IW = 1 SMSS). */
+static void test_cc_iw_after_lost_synack(void **state)
+{
+	struct fake *f = *state;
+
+	f->p_wnd = 65535;
+	syn_opts(f, CEE_TCP_SVC_APP, 1460, 7);
+	fire(f); /* the SYN-ACK again */
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->tcb.cwnd, MSS);
+	f->nsegs = 0;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now);
+	assert_int_equal(f->nsegs, 1);
+}
+
+/* Fault: a peer announcing MSS 1 turns 1,000 bytes into 1,000 frames (issue 9). */
+static void test_mss_clamped(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[1000];
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1, 7);
+	assert_int_equal(f->tcb.snd_mss, 64);
+	assert_int_equal(f->ctx.stats.mss_clamped, 1);
+	peer(f, 0, NULL, 0);
+	f->nsegs = 0;
+	peer(f, 0, buf, 1000);
+	assert_int_equal(f->nsegs, 10); /* the initial window: 10 segments of 64 bytes */
+	for (unsigned i = 0; i < f->nsegs; i++)
+		assert_int_equal(f->segs[i].len, 64);
+	// the rest follows the ACKs, still in 64-byte segments: 16 in all
+	unsigned total = f->nsegs;
+	while (f->tcb.snd_una != f->tcb.snd_max) {
+		f->nsegs = 0;
+		seg_in(f, CEE_TCP_ACK, f->p_seq, f->tcb.snd_max, f->p_wnd, NULL, 0);
+		total += f->nsegs;
+	}
+	assert_int_equal(total, 16);
+	assert_int_equal(f->tcb.bytes_out, 1000);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2547,6 +2850,15 @@ int main(void)
 	    T(test_fin_wait_2_refreshed_by_data),
 	    T(test_ooo_beyond_fin),
 	    T(test_time_wait_blind_fin),
+	    T(test_cc_initial_window),
+	    T(test_cc_slow_start),
+	    T(test_cc_rto_one_segment),
+	    T(test_cc_fast_retransmit),
+	    T(test_cc_newreno_partial_ack),
+	    T(test_cc_cubic_curve),
+	    T(test_cc_restart_after_idle),
+	    T(test_cc_iw_after_lost_synack),
+	    T(test_mss_clamped),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),

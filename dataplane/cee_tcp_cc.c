@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Congestion control: RFC 5681 (slow start, congestion avoidance, fast
+ * retransmit, fast recovery) with NewReno's recovery (RFC 6582), and CUBIC
+ * (RFC 9438) or NewReno for the window's growth and its cut on loss.
+ *
+ * - cwnd and ssthresh (bytes) live in the tcb; everything else (recovery
+ *   point, duplicate ACKs, the CUBIC epoch) lives at the head of the send
+ *   buffer (struct cee_tcp_xmit), which exists exactly while data is queued
+ *   or in flight. A connection without one has nothing to recover; when a
+ *   buffer is taken again, CUBIC starts a new epoch (as after idle, RFC 9438
+ *   5.8) and forgets W_max.
+ * - Initial window (RFC 6928): min(10 MSS, max(2 MSS, 14600)); one MSS when
+ *   the SYN or SYN-ACK had to be sent again (RFC 5681 3.1). Restart after
+ *   idle (RFC 5681 4.1): nothing in flight and no new data sent for an RTO
+ *   -> cwnd = min(cwnd, IW) before sending.
+ * - Slow start: cwnd += min(acked, 2 MSS) per ACK (RFC 3465, L = 2).
+ * - Fast retransmit (RFC 5681 3.2, RFC 6582 3.2): the third duplicate ACK
+ *   (outstanding data, no payload, no SYN/FIN, ACK = SND.UNA, same window)
+ *   resends the segment at SND.UNA, unless it covers no more than `recover`
+ *   (the losses of a window already handled). ssthresh from the algorithm
+ *   (NewReno: max(FlightSize / 2, 2 MSS); CUBIC: max(cwnd * 0.7, 2 MSS)),
+ *   cwnd = ssthresh + 3 MSS, recover = SND.MAX. Each further duplicate ACK
+ *   inflates cwnd by one MSS. A partial ACK (below recover) resends the next
+ *   hole and deflates cwnd by the bytes acked (plus one MSS back when that
+ *   was at least one MSS); a full ACK leaves recovery with cwnd =
+ *   min(ssthresh, max(FlightSize, MSS) + MSS).
+ * - RTO (RFC 5681 3.1 eq. 4, RFC 6298 5.5): on the first expiry of a
+ *   segment ssthresh = as above, then cwnd = 1 MSS (the loss window);
+ *   recover = SND.MAX (RFC 6582 4: no fast retransmit for ACKs of the old
+ *   window). Go-back-N then proceeds at the pace of slow start.
+ * - CUBIC (RFC 9438 4): W_cubic(t) = C (t - K)^3 + W_max, C = 0.4, beta =
+ *   0.7, windows in MSS and t in seconds; each ACK in congestion avoidance
+ *   moves cwnd towards W_cubic(t + RTT) (clamped to 1.5 cwnd), or to the
+ *   Reno-friendly estimate W_est when that is larger (4.3); fast convergence
+ *   (4.7). Floating point only here, on ACKs in congestion avoidance.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "cee_tcp_priv.h"
+
+int cee_tcp_cc_parse(const char *name)
+{
+	if (strcmp(name, "cubic") == 0)
+		return CEE_TCP_CC_CUBIC;
+	if (strcmp(name, "newreno") == 0)
+		return CEE_TCP_CC_NEWRENO;
+	return -EINVAL;
+}
+
+const char *cee_tcp_cc_str(enum cee_tcp_cc cc)
+{
+	switch (cc) {
+	case CEE_TCP_CC_CUBIC:
+		return "cubic";
+	case CEE_TCP_CC_NEWRENO:
+		return "newreno";
+	}
+	return "?";
+}
+
+#define CUBIC_C 0.4
+#define CUBIC_BETA 0.7
+
+static uint32_t initial_window(uint32_t mss)
+{
+	// RFC 6928 2: min(10 * MSS, max(2 * MSS, 14600))
+	return min_u32(10 * mss, max_u32(2 * mss, 14600));
+}
+
+void tcp_cc_init(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	(void)ctx;
+	tcb->cwnd = tcb->retransmits ? tcb->snd_mss : initial_window(tcb->snd_mss);
+	tcb->ssthresh = UINT32_MAX; // RFC 5681 3.1: arbitrarily high
+}
+
+void tcp_cc_xmit_init(struct cee_tcb *tcb)
+{
+	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+
+	memset(x, 0, sizeof(*x));
+	x->recover = tcb->snd_una - 1; /* RFC 6582 3.2: an ACK at SND.UNA covers more than it */
+}
+
+/* Restart after idle (RFC 5681 4.1), before new data goes out with nothing in flight. */
+void tcp_cc_before_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	uint32_t now = (uint32_t)(now_ns >> 20);
+	uint32_t rto = (uint32_t)(((uint64_t)tcb->rto_us * 1000) >> 20);
+	uint32_t iw = initial_window(tcb->snd_mss);
+
+	if (tcb->snd_una == tcb->snd_max && now - tcb->snd_ts > rto && tcb->cwnd > iw) {
+		tcb->cwnd = iw;
+		ctx->stats.cwnd_restarts++;
+	}
+}
+
+/* The window after a loss (ssthresh); CUBIC also starts its next epoch here. */
+static uint32_t loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	uint32_t mss = tcb->snd_mss;
+	uint32_t flight = tcb->snd_max - tcb->snd_una;
+	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+
+	switch ((enum cee_tcp_cc)ctx->cfg.cc) {
+	case CEE_TCP_CC_NEWRENO:
+		return max_u32(flight / 2, 2 * mss); // RFC 5681 eq. 4
+	case CEE_TCP_CC_CUBIC:
+		break;
+	}
+	// RFC 9438 4.6 (cwnd, not FlightSize) and 4.7 fast convergence
+	uint32_t cwnd = min_u32(tcb->cwnd, max_u32(flight, mss));
+	if (x != NULL) {
+		if (cwnd < x->w_max)
+			x->w_max = (uint32_t)(cwnd * (1.0 + CUBIC_BETA) / 2.0);
+		else
+			x->w_max = cwnd;
+		x->epoch_ns = 0;
+	}
+	return max_u32((uint32_t)(cwnd * CUBIC_BETA), 2 * mss);
+}
+
+/* RFC 9438 4.2-4.4: growth in congestion avoidance for @p acked bytes. */
+static void cubic_grow(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint32_t acked,
+		       uint64_t now_ns)
+{
+	double mss = tcb->snd_mss;
+	double cwnd = tcb->cwnd / mss;
+
+	if (x->epoch_ns == 0) {
+		x->epoch_ns = now_ns;
+		double w_max = x->w_max / mss;
+		if (cwnd < w_max) {
+			x->k_us = (uint32_t)(cbrt((w_max - cwnd) / CUBIC_C) * 1e6);
+			x->origin = x->w_max;
+		} else {
+			x->k_us = 0;
+			x->origin = tcb->cwnd;
+		}
+		x->w_est = tcb->cwnd;
+	}
+	double rtt = (tcb->srtt_us ? tcb->srtt_us : 100000) / 1e6;
+	double t = (now_ns - x->epoch_ns) / 1e9 + rtt - x->k_us / 1e6;
+	double target = x->origin / mss + CUBIC_C * t * t * t;
+	if (target < cwnd)
+		target = cwnd;
+	if (target > 1.5 * cwnd)
+		target = 1.5 * cwnd;
+
+	// Reno-friendly region (4.3): alpha = 3 (1 - beta) / (1 + beta)
+	double alpha = 3.0 * (1.0 - CUBIC_BETA) / (1.0 + CUBIC_BETA);
+	x->w_est += (uint32_t)(alpha * mss * acked / tcb->cwnd + 0.5);
+
+	double grow = (target - cwnd) / cwnd * acked; /* bytes */
+	uint64_t next = tcb->cwnd + (uint64_t)(grow + 0.5);
+	if (x->w_est > next)
+		next = x->w_est;
+	tcb->cwnd = (uint32_t)(next > UINT32_MAX / 2 ? UINT32_MAX / 2 : next);
+}
+
+static void newreno_grow(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint32_t acked)
+{
+	// RFC 5681 3.1 (byte counting): one MSS per window of bytes acked
+	x->ca_acked += acked;
+	if (x->ca_acked >= tcb->cwnd) {
+		x->ca_acked -= tcb->cwnd;
+		tcb->cwnd += tcb->snd_mss;
+	}
+}
+
+void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked, uint64_t now_ns)
+{
+	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+	uint32_t mss = tcb->snd_mss;
+
+	if (x == NULL)
+		return; /* only a FIN was in flight */
+	x->dupacks = 0;
+	if (x->in_recovery) {
+		if (seq_geq(tcb->snd_una, x->recover)) {
+			// RFC 6582 3.2 step 3, full acknowledgment
+			uint32_t flight = tcb->snd_max - tcb->snd_una;
+			tcb->cwnd = min_u32(tcb->ssthresh, max_u32(flight, mss) + mss);
+			x->in_recovery = 0;
+			return;
+		}
+		// partial acknowledgment: the next hole is lost too; deflate
+		ctx->stats.partial_acks++;
+		tcp_retransmit_head(ctx, tcb, now_ns);
+		tcb->cwnd = tcb->cwnd > acked ? tcb->cwnd - acked : mss;
+		if (acked >= mss)
+			tcb->cwnd += mss;
+		return;
+	}
+	if (tcb->cwnd < tcb->ssthresh) {
+		tcb->cwnd += min_u32(acked, 2 * mss); // slow start
+		return;
+	}
+	switch ((enum cee_tcp_cc)ctx->cfg.cc) {
+	case CEE_TCP_CC_CUBIC:
+		cubic_grow(tcb, x, acked, now_ns);
+		break;
+	case CEE_TCP_CC_NEWRENO:
+		newreno_grow(tcb, x, acked);
+		break;
+	}
+}
+
+void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+	uint32_t mss = tcb->snd_mss;
+
+	if (x == NULL)
+		return;
+	if (x->in_recovery) {
+		tcb->cwnd += mss; // RFC 5681 3.2 step 4: a segment left the network
+		return;
+	}
+	if (++x->dupacks < 3)
+		return; /* RFC 5681 3.2 step 1: limited transmit is not used */
+	x->dupacks = 0;
+	// RFC 6582 3.2 step 2: not for losses of a window already recovered
+	if (!seq_gt(tcb->snd_una, x->recover))
+		return;
+	ctx->stats.fast_retransmits++;
+	tcb->ssthresh = loss_ssthresh(ctx, tcb);
+	x->recover = tcb->snd_max;
+	x->in_recovery = 1;
+	x->ca_acked = 0;
+	tcp_retransmit_head(ctx, tcb, now_ns);
+	tcb->cwnd = tcb->ssthresh + 3 * mss;
+}
+
+void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+
+	ctx->stats.rto_timeouts++;
+	if (tcb->retries == 0) // first expiry for this segment (RFC 5681 eq. 4)
+		tcb->ssthresh = loss_ssthresh(ctx, tcb);
+	tcb->cwnd = tcb->snd_mss; // the loss window
+	if (x != NULL) {
+		x->in_recovery = 0;
+		x->dupacks = 0;
+		x->ca_acked = 0;
+		x->recover = tcb->snd_max;
+	}
+}
