@@ -216,9 +216,11 @@ struct cee_tcp_ctx {
 
 /**
  * Loss-recovery and congestion-avoidance state of a connection that has a
- * send buffer (data queued or in flight): it lives at the head of that
- * buffer, so an idle connection pays nothing for it. Lost with the buffer
- * once everything is acked; cwnd and ssthresh stay in the tcb.
+ * send buffer (data queued or in flight): it lives after the ring in that
+ * buffer, so an idle connection pays nothing for it, and it is written only
+ * when first needed (a duplicate ACK, an RTO, congestion avoidance), so a
+ * short exchange in slow start never touches it. Lost with the buffer once
+ * everything is acked; cwnd and ssthresh stay in the tcb.
  */
 struct cee_tcp_xmit {
 	uint32_t recover;   /**< RFC 6582: snd_max when recovery began */
@@ -235,10 +237,16 @@ struct cee_tcp_xmit {
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 };
 
-/** Bytes ops->buf_alloc must return under @p cfg: struct cee_tcp_xmit, then the send ring. */
+/** Offset of struct cee_tcp_xmit in a send buffer: after the ring, 8-byte aligned. */
+static inline uint32_t cee_tcp_xmit_off(const struct cee_tcp_cfg *cfg)
+{
+	return (cfg->sndbuf + 7u) & ~7u;
+}
+
+/** Bytes ops->buf_alloc must return under @p cfg: the send ring, then struct cee_tcp_xmit. */
 static inline uint32_t cee_tcp_buf_size(const struct cee_tcp_cfg *cfg)
 {
-	return (uint32_t)sizeof(struct cee_tcp_xmit) + cfg->sndbuf;
+	return cee_tcp_xmit_off(cfg) + (uint32_t)sizeof(struct cee_tcp_xmit);
 }
 
 /**
@@ -298,8 +306,8 @@ struct cee_tcb {
 	uint64_t timer_at_ns; /**< what was last passed to ops->timer_set */
 
 	/*
-	 * send buffer: struct cee_tcp_xmit, then the ring: bytes [snd_una,
-	 * snd_una + sb_len) at ring + ((sb_head + i) % cfg.sndbuf)
+	 * send buffer: the ring, bytes [snd_una, snd_una + sb_len) at
+	 * sb + ((sb_head + i) % cfg.sndbuf); then struct cee_tcp_xmit
 	 */
 	uint8_t *sb;
 	uint32_t sb_head;
@@ -325,6 +333,7 @@ struct cee_tcb {
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */
 #define CEE_TCB_U_ABORT 0x04  /**< abort requested from a callback: done when it returns */
 #define CEE_TCB_U_CLOSE 0x08  /**< local close requested (owner, service or idle timeout) */
+#define CEE_TCB_U_XMIT 0x10   /**< the send buffer's struct cee_tcp_xmit is initialised */
 
 /**
  * Passive open: @p syn (flags SYN only) arrived for a listener with @p service

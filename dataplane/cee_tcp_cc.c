@@ -5,9 +5,9 @@
  * (RFC 9438) or NewReno for the window's growth and its cut on loss.
  *
  * - cwnd and ssthresh (bytes) live in the tcb; everything else (recovery
- *   point, duplicate ACKs, the CUBIC epoch) lives at the head of the send
+ *   point, duplicate ACKs, the CUBIC epoch) lives after the ring in the send
  *   buffer (struct cee_tcp_xmit), which exists exactly while data is queued
- *   or in flight. A connection without one has nothing to recover; when a
+ *   or in flight, and is written only once needed. A connection without one has nothing to recover; when a
  *   buffer is taken again, CUBIC starts a new epoch (as after idle, RFC 9438
  *   5.8) and forgets W_max.
  * - Initial window (RFC 6928): min(10 MSS, max(2 MSS, 14600)); one MSS when
@@ -77,10 +77,9 @@ void tcp_cc_init(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	tcb->ssthresh = UINT32_MAX; // RFC 5681 3.1: arbitrarily high
 }
 
-void tcp_cc_xmit_init(struct cee_tcb *tcb)
+void tcp_cc_xmit_init(struct cee_tcb *tcb, struct cee_tcp_xmit *x)
 {
-	struct cee_tcp_xmit *x = tcp_xmit(tcb);
-
+	tcb->uflags |= CEE_TCB_U_XMIT;
 	memset(x, 0, sizeof(*x));
 	x->recover = tcb->snd_una - 1; /* RFC 6582 3.2: an ACK at SND.UNA covers more than it */
 }
@@ -103,7 +102,7 @@ static uint32_t loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb
 {
 	uint32_t mss = tcb->snd_mss;
 	uint32_t flight = tcb->snd_max - tcb->snd_una;
-	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 
 	switch ((enum cee_tcp_cc)ctx->cfg.cc) {
 	case CEE_TCP_CC_NEWRENO:
@@ -173,11 +172,22 @@ static void newreno_grow(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint32_t a
 
 void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked, uint64_t now_ns)
 {
-	struct cee_tcp_xmit *x = tcp_xmit(tcb);
 	uint32_t mss = tcb->snd_mss;
 
-	if (x == NULL)
-		return; /* only a FIN was in flight */
+	if (!(tcb->uflags & CEE_TCB_U_XMIT)) {
+		// nothing lost yet on this buffer: slow start needs no more state
+		if (tcb->cwnd < tcb->ssthresh) {
+			tcb->cwnd += min_u32(acked, 2 * mss);
+			return;
+		}
+	}
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
+	if (x == NULL) {
+		// only a FIN was in flight (no buffer, nothing to recover)
+		if (tcb->cwnd < tcb->ssthresh)
+			tcb->cwnd += min_u32(acked, 2 * mss);
+		return;
+	}
 	x->dupacks = 0;
 	if (x->in_recovery) {
 		if (seq_geq(tcb->snd_una, x->recover)) {
@@ -211,7 +221,7 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 
 void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
-	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 	uint32_t mss = tcb->snd_mss;
 
 	if (x == NULL)
@@ -237,7 +247,7 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 
 void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
-	struct cee_tcp_xmit *x = tcp_xmit(tcb);
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 
 	ctx->stats.rto_timeouts++;
 	if (tcb->retries == 0) // first expiry for this segment (RFC 5681 eq. 4)

@@ -51,6 +51,39 @@ struct seg_view {
 	uint32_t wnd; /**< RCV.WND when the segment arrived */
 };
 
+/* RFC 6298 2: an ACK beyond the timed sequence number: a sample, a new RTO. */
+static void rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack,
+		       uint64_t now_ns)
+{
+	if (!(tcb->flags & CEE_TCB_F_RTT) || !seq_gt(ack, tcb->rtt_seq))
+		return;
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+
+	uint64_t r = (uint32_t)((uint32_t)(now_ns / 1000) - tcb->rtt_ts_us);
+	if (r == 0)
+		r = 1;
+	if (r > UINT32_MAX / 8)
+		r = UINT32_MAX / 8;
+	if (tcb->srtt_us == 0) {
+		// RFC 6298 2.2: first measurement
+		tcb->srtt_us = (uint32_t)r;
+		tcb->rttvar_us = (uint32_t)(r / 2);
+	} else {
+		// RFC 6298 2.3: beta = 1/4, alpha = 1/8
+		uint64_t delta = tcb->srtt_us > r ? tcb->srtt_us - r : r - tcb->srtt_us;
+		tcb->rttvar_us = (uint32_t)((3 * (uint64_t)tcb->rttvar_us + delta) / 4);
+		tcb->srtt_us = (uint32_t)((7 * (uint64_t)tcb->srtt_us + r) / 8);
+	}
+	// RFC 6298 2.4/2.5: RTO = SRTT + max(G, 4 * RTTVAR), G = 1 us, clamped
+	uint64_t var = 4 * (uint64_t)tcb->rttvar_us;
+	uint64_t rto = ((uint64_t)tcb->srtt_us + (var ? var : 1)) * 1000;
+	if (rto < ctx->cfg.rto_min_ns)
+		rto = ctx->cfg.rto_min_ns;
+	if (rto > ctx->cfg.rto_max_ns)
+		rto = ctx->cfg.rto_max_ns;
+	tcb->rto_us = (uint32_t)(rto / 1000);
+}
+
 /* New data acked: move snd_una, free acked bytes, take an RTT sample (RFC 9293 3.10.7.4 fifth). */
 static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack, uint64_t now_ns)
 {
@@ -65,7 +98,7 @@ static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t a
 	tcb->snd_una = ack;
 	if (seq_lt(tcb->snd_nxt, ack))
 		tcb->snd_nxt = ack;
-	tcp_rtt_sample(ctx, tcb, ack, now_ns);
+	rtt_sample(ctx, tcb, ack, now_ns);
 	tcb->retries = 0;
 	tcb->rto_at_ns = 0; // RFC 6298 5.3: restarted by arm_rto when data is still out
 }

@@ -18,8 +18,8 @@
  *   congestion window (one MSS after an RTO) paces the resent bytes. Fast
  *   retransmit and partial ACKs resend the segment at SND.UNA alone
  *   (tcp_retransmit_head).
- * - RTT (RFC 6298): one sample at a time, none from retransmitted sequence
- *   space (Karn); a backed-off RTO stays until a valid sample.
+ * - RTT (RFC 6298): one sample at a time (started here, taken on the ACK in
+ *   cee_tcp_input.c), none from retransmitted sequence space (Karn).
  * - bytes_out counts every payload byte once, at its first transmission.
  */
 #include <stdlib.h>
@@ -116,7 +116,7 @@ bool tcp_ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		ctx->stats.no_sndbuf++;
 		return false;
 	}
-	tcp_cc_xmit_init(tcb);
+	tcb->uflags &= (uint8_t)~CEE_TCB_U_XMIT; /* written when first needed */
 	return true;
 }
 
@@ -127,6 +127,7 @@ void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	ctx->ops->buf_free(ctx->owner, tcb->sb);
 	tcb->sb = NULL;
 	tcb->sb_head = 0;
+	tcb->uflags &= (uint8_t)~CEE_TCB_U_XMIT;
 }
 
 /* Copy @p len bytes to offset @p off from the head (wrapping). */
@@ -157,47 +158,6 @@ uint32_t tcp_unsent_bytes(const struct cee_tcb *tcb)
 	    off >= tcb->sb_len)
 		return 0;
 	return tcb->sb_len - off;
-}
-
-/* RTT and RTO (RFC 6298) ------------------------------------------------------------------- */
-
-void tcp_rtt_start(struct cee_tcb *tcb, uint32_t seq, uint64_t now_ns)
-{
-	tcb->flags |= CEE_TCB_F_RTT;
-	tcb->rtt_seq = seq;
-	tcb->rtt_ts_us = (uint32_t)(now_ns / 1000);
-}
-
-void tcp_rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack,
-		    uint64_t now_ns)
-{
-	if (!(tcb->flags & CEE_TCB_F_RTT) || !seq_gt(ack, tcb->rtt_seq))
-		return;
-	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
-
-	uint64_t r = (uint32_t)((uint32_t)(now_ns / 1000) - tcb->rtt_ts_us);
-	if (r == 0)
-		r = 1;
-	if (r > UINT32_MAX / 8)
-		r = UINT32_MAX / 8;
-	if (tcb->srtt_us == 0) {
-		// RFC 6298 2.2: first measurement
-		tcb->srtt_us = (uint32_t)r;
-		tcb->rttvar_us = (uint32_t)(r / 2);
-	} else {
-		// RFC 6298 2.3: beta = 1/4, alpha = 1/8
-		uint64_t delta = tcb->srtt_us > r ? tcb->srtt_us - r : r - tcb->srtt_us;
-		tcb->rttvar_us = (uint32_t)((3 * (uint64_t)tcb->rttvar_us + delta) / 4);
-		tcb->srtt_us = (uint32_t)((7 * (uint64_t)tcb->srtt_us + r) / 8);
-	}
-	// RFC 6298 2.4/2.5: RTO = SRTT + max(G, 4 * RTTVAR), G = 1 us, clamped
-	uint64_t var = 4 * (uint64_t)tcb->rttvar_us;
-	uint64_t rto = ((uint64_t)tcb->srtt_us + (var ? var : 1)) * 1000;
-	if (rto < ctx->cfg.rto_min_ns)
-		rto = ctx->cfg.rto_min_ns;
-	if (rto > ctx->cfg.rto_max_ns)
-		rto = ctx->cfg.rto_max_ns;
-	tcb->rto_us = (uint32_t)(rto / 1000);
 }
 
 /* Segments out ----------------------------------------------------------------------------- */
