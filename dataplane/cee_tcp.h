@@ -166,6 +166,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
 	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
+	X(window_updates, TCP, "window_updates", "ACKs sent only to reopen a peer's window")        \
 	X(challenge_acks, DROP, "challenge_ack", "RFC 5961 challenge ACKs sent")                   \
 	X(bad_rst, DROP, "bad_rst", "RST outside the window: ignored")                             \
 	X(bad_syn, DROP, "bad_syn", "SYN on a synchronised connection")                            \

@@ -37,20 +37,48 @@ void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp
 
 /* Windows ----------------------------------------------------------------------------------- */
 
-/* RCV.WND: what we accept now (at least up to the right edge we announced). */
-uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+/* RCV.BUFF: the receive space when nothing is held (the echo buffer, or cfg.rcv_wnd). */
+static uint32_t rcv_buff(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
-	uint32_t space = tcp_echo_mode(tcb) ? ctx->cfg.sndbuf - tcb->sb_len : ctx->cfg.rcv_wnd;
-	uint32_t adv = seq_gt(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
-
-	return space > adv ? space : adv;
+	return tcp_echo_mode(tcb) ? ctx->cfg.sndbuf : ctx->cfg.rcv_wnd;
 }
 
-/* Window field for a non-SYN segment; moves rcv_adv (RFC 7323 2.3, RFC 9293 3.8.6.2.2). */
+/* The room we have now for new bytes at RCV.NXT. */
+static uint32_t rcv_space(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	return tcp_echo_mode(tcb) ? ctx->cfg.sndbuf - tcb->sb_len : ctx->cfg.rcv_wnd;
+}
+
+/* What the peer was last told it may send beyond RCV.NXT. */
+static uint32_t rcv_advertised(const struct cee_tcb *tcb)
+{
+	return seq_gt(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+}
+
+/*
+ * RCV.WND, what we announce and accept (RFC 9293 3.8.6.2.2, receiver SWS
+ * avoidance): the right edge moves only once it can move by min(RCV.BUFF /
+ * 2, Eff.snd.MSS); until then it stays where it was. A peer is never
+ * offered a sub-segment window it would not use (Linux waits for its
+ * persist timer), and a probe into it is not taken.
+ */
+uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	uint32_t space = rcv_space(ctx, tcb);
+	uint32_t adv = rcv_advertised(tcb);
+	uint32_t step = min_u32(rcv_buff(ctx, tcb) / 2, tcb->snd_mss);
+
+	return space > adv && space - adv >= step ? space : adv;
+}
+
+/*
+ * Window field for a non-SYN segment; moves rcv_adv (RFC 7323 2.3, RFC 9293
+ * 3.8.6.2.2).
+ */
 static uint16_t wnd_field(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	unsigned shift = (tcb->flags & CEE_TCB_F_WSCALE) ? tcb->rcv_wscale : 0;
-	uint32_t adv = seq_gt(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+	uint32_t adv = rcv_advertised(tcb);
 	uint64_t f = tcp_rcv_window(ctx, tcb) >> shift;
 
 	// never shrink: round up when rounding down would pull the right edge left
@@ -62,6 +90,20 @@ static uint16_t wnd_field(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	if (seq_gt(right, tcb->rcv_adv))
 		tcb->rcv_adv = right;
 	return (uint16_t)f;
+}
+
+/*
+ * A window update is owed when the peer was left less than a segment (it
+ * may be waiting for its persist timer) and the edge can now move by the
+ * SWS step: it goes out at once, even with nothing else to send.
+ */
+static bool window_update_due(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	uint32_t adv = rcv_advertised(tcb);
+
+	if (adv >= tcb->snd_mss || (tcb->flags & CEE_TCB_F_FIN_RCVD))
+		return false;
+	return tcp_rcv_window(ctx, tcb) > adv;
 }
 
 /*
@@ -352,8 +394,11 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 			nsent++;
 		}
 	}
-	if (nsent == 0 && (tcb->flags & CEE_TCB_F_ACK_NOW))
+	if (nsent == 0 && ((tcb->flags & CEE_TCB_F_ACK_NOW) || window_update_due(ctx, tcb))) {
+		if (!(tcb->flags & CEE_TCB_F_ACK_NOW))
+			ctx->stats.window_updates++;
 		send_ack(ctx, tcb);
+	}
 	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
 	tcp_arm_rto(tcb, now_ns);
 }

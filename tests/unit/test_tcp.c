@@ -1195,7 +1195,8 @@ static void test_wscale_not_negotiated(void **state)
 	assert_int_equal(f->nsegs, 2);
 	assert_int_equal(f->segs[0].len, 536);
 	assert_int_equal(f->segs[1].len, 1000 - 536);
-	assert_int_equal(last(f)->out.wnd, 65536 - 3000);
+	// the edge stays where the SYN-ACK put it: one more byte is below the SWS step
+	assert_int_equal(last(f)->out.wnd, 65535 - 3000);
 }
 
 /* Fault: flow control: echo accepts more than its buffer holds. */
@@ -1662,7 +1663,9 @@ static void test_connect_no_options(void **state)
 	cee_tcp_input(&f->ctx, &f->tcb, &s, f->now);
 	f->p_seq++;
 	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
-	assert_int_equal(last(f)->out.wnd, 65535); /* unscaled */
+	// unscaled; the edge our SYN announced (65535 on the 2^7 grid): 127 more bytes
+	// would be below the SWS step (RFC 9293 3.8.6.2.2)
+	assert_int_equal(last(f)->out.wnd, 65408);
 	assert_int_equal(f->tcb.snd_mss, 536);
 	assert_int_equal(f->tcb.snd_wscale, 0);
 	assert_int_equal(f->tcb.rcv_wscale, 0);
@@ -2839,6 +2842,53 @@ static void test_mss_clamped(void **state)
 	assert_int_equal(f->tcb.bytes_out, 1000);
 }
 
+/* Receiver silly window syndrome avoidance and window updates (RFC 9293 3.8.6.2.2) --------- */
+
+/*
+ * Fault: as the echo buffer drained the right edge crept by a few hundred
+ * bytes at a time (sub-segment windows a Linux sender will not use), and
+ * nothing told a peer behind a zero window that room came back: it waited
+ * for its persist timer (up to seconds).
+ */
+static void test_rcv_sws_and_window_update(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	f->ctx.cfg.sndbuf = 4000;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 0xff); /* unscaled, window 4000 */
+	f->p_wnd = 1460;                          /* the peer takes one segment of echo */
+	peer(f, 0, NULL, 0);
+	peer(f, 0, buf, 4000); /* our buffer is full: 1460 echoed, 2540 wait */
+	assert_int_equal(last(f)->out.wnd, 0);
+	uint32_t una = ISS + 1;
+
+	// the peer acks 400 echoed bytes: 400 bytes of room, less than a segment: no update
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, una + 400, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 0);
+	// its window probe is answered with the old edge (0), not with 400
+	seg_in(f, CEE_TCP_ACK, f->p_seq, una + 400, 0, NULL, 0);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, una + 400, 0, buf, 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.wnd, 0);
+	assert_int_equal(last(f)->out.ack, f->p_seq); /* the probe byte is not taken */
+
+	// 1460 acked in all: a whole segment of room: the update goes out at once, alone
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, una + 1460, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 0);
+	assert_int_equal(last(f)->out.wnd, 1460);
+	assert_int_equal(f->ctx.stats.window_updates, 1);
+	// and only once
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, una + 1460, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 0);
+	assert_int_equal(f->ctx.stats.window_updates, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2859,6 +2909,7 @@ int main(void)
 	    T(test_cc_restart_after_idle),
 	    T(test_cc_iw_after_lost_synack),
 	    T(test_mss_clamped),
+	    T(test_rcv_sws_and_window_update),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),
