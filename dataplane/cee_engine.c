@@ -45,6 +45,8 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->max_conns = 65536;
 	cee_tcp_cfg_default(&c->tcp);
 	c->tcp.sndbuf = 32768;
+	c->tcp.sndbuf_max = 2u << 20;
+	c->sndbufs_max = 32;
 	c->name = "cee";
 	c->ip_count = 1;
 }
@@ -68,6 +70,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --mss BYTES              largest MSS announced (default 1460, and at most\n"
 		"                           the smallest port MTU - 40)\n"
 		"  --sndbufs N              send buffers per shard (default min(max-conns/shard, 4096))\n"
+		"  --sndbuf-max BYTES       a buffer grows to this on a long path (default 2 MiB; 0: never)\n"
+		"  --sndbufs-max N          such buffers per shard (default 32)\n"
 		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --stats PATH             write counters as JSON at exit\n"
@@ -152,7 +156,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
-		O_HELP, O_CC, O_MSS,
+		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -172,6 +176,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"help", no_argument, NULL, O_HELP},
 		{"cc", required_argument, NULL, O_CC},
 		{"mss", required_argument, NULL, O_MSS},
+		{"sndbuf-max", required_argument, NULL, O_SNDBUF_MAX},
+		{"sndbufs-max", required_argument, NULL, O_SNDBUFS_MAX},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -249,6 +255,14 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			if (rc == 0 && v < CEE_TCP_MIN_ANNOUNCED_MSS)
 				rc = -EINVAL;
 			c->tcp.mss = (uint16_t)v;
+			break;
+		case O_SNDBUF_MAX:
+			rc = parse_u64(optarg, 1u << 26, &v);
+			c->tcp.sndbuf_max = (uint32_t)v;
+			break;
+		case O_SNDBUFS_MAX:
+			rc = parse_u64(optarg, 1u << 20, &v);
+			c->sndbufs_max = (uint32_t)v;
 			break;
 		case O_HELP:
 			cee_engine_usage(stdout, prog);

@@ -55,6 +55,7 @@ struct cee_engine_cfg {
 	uint32_t max_conns;    /**< live connections, whole engine (split evenly over shards) */
 	uint32_t event_ring;   /**< records per shard ring; 0 = 4 * per-shard max_conns */
 	uint32_t sndbufs;      /**< send buffers per shard; 0 = per-shard max_conns, at most 4096 */
+	uint32_t sndbufs_max;  /**< buffers of tcp.sndbuf_max bytes per shard (long fat paths) */
 	uint32_t poll_idle_us; /**< sleep this long when a poll finds no work; 0 = busy poll */
 	const char *stats_path; /**< write final stats JSON here at exit */
 	uint32_t port_mask;     /**< ethdev ports to use (bit per port id); 0 = all */

@@ -341,16 +341,40 @@ static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint
 		app->recv(s->cfg->app_arg, s, cee_conn_of_tcb(tcb), data, len);
 }
 
-static void *tcp_buf_alloc(void *owner)
+static void *tcp_buf_alloc(void *owner, unsigned cls)
 {
 	struct cee_shard *s = owner;
-	return s->sb_nfree ? s->sb_free[--s->sb_nfree] : NULL;
+	return s->sb[cls].nfree ? s->sb[cls].free[--s->sb[cls].nfree] : NULL;
 }
 
-static void tcp_buf_free(void *owner, void *buf)
+static void tcp_buf_free(void *owner, void *buf, unsigned cls)
 {
 	struct cee_shard *s = owner;
-	s->sb_free[s->sb_nfree++] = buf;
+	s->sb[cls].free[s->sb[cls].nfree++] = buf;
+}
+
+/*
+ * @p count buffers of class @p cls from one block; plain anonymous memory,
+ * touched on first use: an idle connection costs no send-buffer pages.
+ */
+static int sb_pool_init(struct cee_shard *s, unsigned cls, uint32_t count)
+{
+	// each buffer: the ring, then the TCP loss-recovery state; cache-line strides
+	size_t stride = RTE_ALIGN_CEIL((size_t)cee_tcp_buf_size(&s->cfg->tcp, cls),
+				       RTE_CACHE_LINE_SIZE);
+
+	s->sb[cls].count = count;
+	s->sb[cls].nfree = 0;
+	if (count == 0)
+		return 0;
+	s->sb[cls].block = aligned_alloc(RTE_CACHE_LINE_SIZE, (size_t)count * stride);
+	s->sb[cls].free = malloc(count * sizeof(void *));
+	if (s->sb[cls].block == NULL || s->sb[cls].free == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < count; i++)
+		s->sb[cls].free[i] = s->sb[cls].block + (size_t)(count - 1 - i) * stride;
+	s->sb[cls].nfree = count;
+	return 0;
 }
 
 // RFC 6528: ISN = M + F(4-tuple, secret), M a 4-microsecond clock.
@@ -854,19 +878,10 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 		return -errno;
 	cee_timer_wheel_set_prefetch(s->wheel, timer_prefetch);
 
-	s->sb_count = cfg->sndbufs ? cfg->sndbufs : (per_shard < 4096 ? per_shard : 4096);
-	// each buffer: the TCP loss-recovery state, then the ring; cache-line strides
-	size_t stride = RTE_ALIGN_CEIL((size_t)cee_tcp_buf_size(&cfg->tcp), RTE_CACHE_LINE_SIZE);
-	size_t bytes = (size_t)s->sb_count * stride;
-	// Plain anonymous memory, touched on first use: an idle connection
-	// costs no send-buffer pages.
-	s->sb_block = aligned_alloc(RTE_CACHE_LINE_SIZE, bytes);
-	s->sb_free = malloc(s->sb_count * sizeof(void *));
-	if (s->sb_block == NULL || s->sb_free == NULL)
+	uint32_t nsb = cfg->sndbufs ? cfg->sndbufs : (per_shard < 4096 ? per_shard : 4096);
+	uint32_t nlarge = cfg->tcp.sndbuf_max > cfg->tcp.sndbuf ? cfg->sndbufs_max : 0;
+	if (sb_pool_init(s, 0, nsb) < 0 || sb_pool_init(s, 1, nlarge) < 0)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < s->sb_count; i++)
-		s->sb_free[i] = s->sb_block + (size_t)(s->sb_count - 1 - i) * stride;
-	s->sb_nfree = s->sb_count;
 
 	s->tcp.cfg = cfg->tcp;
 	s->tcp.ops = &shard_tcp_ops;
@@ -885,8 +900,12 @@ void cee_shard_fini(struct cee_shard *s)
 	s->arp = NULL;
 	if (s->evring)
 		cee_evring_destroy(s->evring);
-	free(s->sb_block);
-	free(s->sb_free);
+	for (unsigned k = 0; k < 2; k++) {
+		free(s->sb[k].block);
+		free(s->sb[k].free);
+		s->sb[k].block = NULL;
+		s->sb[k].free = NULL;
+	}
 	mbuf_recycle_drain(s);
 	for (unsigned pi = 0; pi < s->nports; pi++) {
 		rte_pktmbuf_free_bulk(s->tx[pi].pkts, s->tx[pi].n);

@@ -84,10 +84,14 @@ struct cee_shard {
 	struct cee_tcp_ctx tcp;
 	struct rte_mempool *mp;
 
-	// Send buffers: a stack of free fixed-size buffers carved from one block.
-	uint8_t *sb_block;
-	void **sb_free;
-	uint32_t sb_nfree, sb_count;
+	// Send buffers: per class (0: tcp.sndbuf, 1: tcp.sndbuf_max, the
+	// per-shard budget for long fat paths), a stack of free fixed-size
+	// buffers carved from one block.
+	struct {
+		uint8_t *block;
+		void **free;
+		uint32_t nfree, count;
+	} sb[2];
 
 	// Software steering: handoff[j] carries packets from this shard to
 	// shard j (single producer: us; single consumer: j).

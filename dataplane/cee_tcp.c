@@ -72,6 +72,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 	    .mss = 1460,
 	    .rcv_wscale = 7,
 	    .sndbuf = 65536,
+	    .sndbuf_max = 0,
+	    .grow_rtt_us = 1000,
 	    .rcv_wnd = 65535,
 	    .ooo_max_segs = 4,
 	    .rto_initial_ns = 1000000000ull,
@@ -431,7 +433,8 @@ int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data,
 	if (tcb->service == CEE_TCP_SVC_ECHO || tcb->service == CEE_TCP_SVC_ECHO_CLOSE)
 		return -EINVAL; /* the send buffer holds the echo (and out-of-order bytes) */
 
-	uint32_t n = min_u32(min_u32(len, ctx->cfg.sndbuf - tcb->sb_len), INT32_MAX);
+	tcp_maybe_grow_sb(ctx, tcb);
+	uint32_t n = min_u32(min_u32(len, tcp_sb_size(ctx, tcb) - tcb->sb_len), INT32_MAX);
 	if (n == 0)
 		return 0;
 	if (!tcp_ensure_sb(ctx, tcb))

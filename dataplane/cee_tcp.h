@@ -129,6 +129,15 @@ struct cee_tcp_cfg {
 	uint8_t cc;              /**< enum cee_tcp_cc */
 	uint8_t rcv_wscale;      /**< shift we announce when the peer offers scaling */
 	uint32_t sndbuf;         /**< send-buffer bytes per connection (echo backlog) */
+	/**
+	 * Bytes a connection's send buffer grows to on a long path (0 or
+	 * <= sndbuf: never): when it is 3/4 full, the smoothed RTT is at least
+	 * grow_rtt_us and the peer's window is at least half the buffer (it
+	 * reads: a peer that does not read never gets one). Its receive window
+	 * (echo) grows with it.
+	 */
+	uint32_t sndbuf_max;
+	uint32_t grow_rtt_us;
 	uint32_t rcv_wnd;        /**< receive window for services that consume at once */
 	uint32_t ooo_max_segs;   /**< most out-of-order segments held per connection */
 	uint64_t rto_initial_ns; /**< RFC 6298 2.1: 1 s */
@@ -167,6 +176,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
 	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
 	X(window_updates, TCP, "window_updates", "ACKs sent only to reopen a peer's window")        \
+	X(sndbuf_grown, TCP, "sndbuf_grown", "send buffers grown to sndbuf_max (long fat path)")    \
+	X(sndbuf_grow_refused, TCP, "sndbuf_grow_refused", "growths refused: no large buffer free") \
 	X(challenge_acks, DROP, "challenge_ack", "RFC 5961 challenge ACKs sent")                   \
 	X(bad_rst, DROP, "bad_rst", "RST outside the window: ignored")                             \
 	X(bad_syn, DROP, "bad_syn", "SYN on a synchronised connection")                            \
@@ -193,9 +204,13 @@ struct cee_tcp_ops {
 	void (*lifecycle)(void *owner, struct cee_tcb *tcb, enum cee_evt_type type);
 	/** The earliest deadline of @p tcb changed: @p at_ns, or 0 for none. */
 	void (*timer_set)(void *owner, struct cee_tcb *tcb, uint64_t at_ns);
-	/** Send-buffer memory: @return a buffer of cee_tcp_buf_size(&cfg) bytes, 8-byte aligned, or NULL when out. */
-	void *(*buf_alloc)(void *owner);
-	void (*buf_free)(void *owner, void *buf);
+	/**
+	 * Send-buffer memory of class @p cls (0: cfg.sndbuf, 1: cfg.sndbuf_max):
+	 * @return a buffer of cee_tcp_buf_size(&cfg, cls) bytes, 8-byte aligned,
+	 * or NULL when that class has none left.
+	 */
+	void *(*buf_alloc)(void *owner, unsigned cls);
+	void (*buf_free)(void *owner, void *buf, unsigned cls);
 	/**
 	 * In-order payload of a CEE_TCP_SVC_APP connection, once per accepted
 	 * chunk, already counted in tcb->bytes_in and acknowledged by the next
@@ -238,16 +253,22 @@ struct cee_tcp_xmit {
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 };
 
-/** Offset of struct cee_tcp_xmit in a send buffer: after the ring, 8-byte aligned. */
-static inline uint32_t cee_tcp_xmit_off(const struct cee_tcp_cfg *cfg)
+/** Ring bytes of a send buffer of class @p cls (0: cfg.sndbuf, 1: cfg.sndbuf_max). */
+static inline uint32_t cee_tcp_ring_size(const struct cee_tcp_cfg *cfg, unsigned cls)
 {
-	return (cfg->sndbuf + 7u) & ~7u;
+	return cls ? cfg->sndbuf_max : cfg->sndbuf;
 }
 
-/** Bytes ops->buf_alloc must return under @p cfg: the send ring, then struct cee_tcp_xmit. */
-static inline uint32_t cee_tcp_buf_size(const struct cee_tcp_cfg *cfg)
+/** Offset of struct cee_tcp_xmit in a send buffer: after the ring, 8-byte aligned. */
+static inline uint32_t cee_tcp_xmit_off(const struct cee_tcp_cfg *cfg, unsigned cls)
 {
-	return cee_tcp_xmit_off(cfg) + (uint32_t)sizeof(struct cee_tcp_xmit);
+	return (cee_tcp_ring_size(cfg, cls) + 7u) & ~7u;
+}
+
+/** Bytes ops->buf_alloc must return for class @p cls: the send ring, then struct cee_tcp_xmit. */
+static inline uint32_t cee_tcp_buf_size(const struct cee_tcp_cfg *cfg, unsigned cls)
+{
+	return cee_tcp_xmit_off(cfg, cls) + (uint32_t)sizeof(struct cee_tcp_xmit);
 }
 
 /**
@@ -279,7 +300,7 @@ struct cee_tcb {
 	uint8_t ooo_n;        /**< entries used in ooo[] */
 	uint16_t snd_mss;     /**< effective send MSS */
 	uint8_t uflags;       /**< CEE_TCB_U_*: open role and user calls */
-	uint8_t _pad;
+	uint8_t sb_class;     /**< send-buffer class: 0 cfg.sndbuf, 1 cfg.sndbuf_max (grown; sticky) */
 
 	/* send sequence space (RFC 9293 3.3.1) */
 	uint32_t iss, snd_una, snd_nxt, snd_max;
@@ -308,7 +329,7 @@ struct cee_tcb {
 
 	/*
 	 * send buffer: the ring, bytes [snd_una, snd_una + sb_len) at
-	 * sb + ((sb_head + i) % cfg.sndbuf); then struct cee_tcp_xmit
+	 * sb + ((sb_head + i) % ring size); then struct cee_tcp_xmit
 	 */
 	uint8_t *sb;
 	uint32_t sb_head;
@@ -335,6 +356,7 @@ struct cee_tcb {
 #define CEE_TCB_U_ABORT 0x04  /**< abort requested from a callback: done when it returns */
 #define CEE_TCB_U_CLOSE 0x08  /**< local close requested (owner, service or idle timeout) */
 #define CEE_TCB_U_XMIT 0x10   /**< the send buffer's struct cee_tcp_xmit is initialised */
+#define CEE_TCB_U_NOGROW 0x20 /**< growing this buffer was refused (none free): not again */
 
 /**
  * Passive open: @p syn (flags SYN only) arrived for a listener with @p service

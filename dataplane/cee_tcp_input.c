@@ -364,7 +364,7 @@ static uint32_t deliver(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const uint
 	if (!tcp_echo_mode(tcb))
 		return len; /* discard, or echo after our FIN was queued */
 
-	uint32_t n = min_u32(len, ctx->cfg.sndbuf - tcb->sb_len);
+	uint32_t n = min_u32(len, tcp_sb_size(ctx, tcb) - tcb->sb_len);
 	if (n == 0 || !tcp_ensure_sb(ctx, tcb))
 		return 0; /* not acked: the peer sends it again */
 	tcp_sb_write(ctx, tcb, tcb->sb_len, data, n);
@@ -392,7 +392,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 	}
 
 	if (echo) {
-		uint32_t space = ctx->cfg.sndbuf - tcb->sb_len;
+		uint32_t space = tcp_sb_size(ctx, tcb) - tcb->sb_len;
 		if (off >= space) {
 			ctx->stats.ooo_dropped++;
 			return;
@@ -505,6 +505,7 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 				tcb->ooo_n = 0;
 			ooo_advance(tcb);
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
+			tcp_maybe_grow_sb(ctx, tcb);
 			// echo-close: what was just echoed is all; FIN after it
 			if (tcb->service == CEE_TCP_SVC_ECHO_CLOSE &&
 			    !(tcb->flags & CEE_TCB_F_FIN_QUEUED))

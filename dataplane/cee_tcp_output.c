@@ -3,11 +3,12 @@
  * TCP output: the send buffer, the windows we announce, segments out and
  * the RTT estimator (RFC 9293 3.8, RFC 6298, RFC 7323 2).
  *
- * - The send buffer is a ring of cfg.sndbuf bytes holding [snd_una,
+ * - The send buffer is a ring of cfg.sndbuf bytes (cfg.sndbuf_max once
+ *   grown, tcp_maybe_grow_sb()) holding [snd_una,
  *   snd_una + sb_len): the owner's bytes (app), or the echo (echo services,
  *   which also place out-of-order bytes at their final position). It is
  *   taken when the first byte is queued and given back once empty and acked.
- * - Receive window: echo mode cfg.sndbuf - sb_len, otherwise cfg.rcv_wnd;
+ * - Receive window: echo mode ring size - sb_len, otherwise cfg.rcv_wnd;
  *   the right edge never moves left (rcv_adv; when window scaling would
  *   round it left, we round up and trim the < 2^shift excess on arrival).
  *   The SYN-ACK window is a multiple of 2^rcv_wscale, which makes that rare.
@@ -40,13 +41,13 @@ void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp
 /* RCV.BUFF: the receive space when nothing is held (the echo buffer, or cfg.rcv_wnd). */
 static uint32_t rcv_buff(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
-	return tcp_echo_mode(tcb) ? ctx->cfg.sndbuf : ctx->cfg.rcv_wnd;
+	return tcp_echo_mode(tcb) ? tcp_sb_size(ctx, tcb) : ctx->cfg.rcv_wnd;
 }
 
 /* The room we have now for new bytes at RCV.NXT. */
 static uint32_t rcv_space(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
-	return tcp_echo_mode(tcb) ? ctx->cfg.sndbuf - tcb->sb_len : ctx->cfg.rcv_wnd;
+	return tcp_echo_mode(tcb) ? tcp_sb_size(ctx, tcb) - tcb->sb_len : ctx->cfg.rcv_wnd;
 }
 
 /* What the peer was last told it may send beyond RCV.NXT. */
@@ -152,7 +153,12 @@ bool tcp_ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	if (tcb->sb != NULL)
 		return true;
-	tcb->sb = ctx->ops->buf_alloc(ctx->owner);
+	// a connection that grew asks for a large buffer again, else a plain one
+	tcb->sb = tcb->sb_class ? ctx->ops->buf_alloc(ctx->owner, 1) : NULL;
+	if (tcb->sb == NULL) {
+		tcb->sb_class = 0;
+		tcb->sb = ctx->ops->buf_alloc(ctx->owner, 0);
+	}
 	tcb->sb_head = 0;
 	if (tcb->sb == NULL) {
 		ctx->stats.no_sndbuf++;
@@ -166,22 +172,62 @@ void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	if (tcb->sb == NULL)
 		return;
-	ctx->ops->buf_free(ctx->owner, tcb->sb);
+	ctx->ops->buf_free(ctx->owner, tcb->sb, tcb->sb_class);
 	tcb->sb = NULL;
 	tcb->sb_head = 0;
-	tcb->uflags &= (uint8_t)~CEE_TCB_U_XMIT;
+	tcb->uflags &= (uint8_t)~(CEE_TCB_U_XMIT | CEE_TCB_U_NOGROW);
 }
 
 /* Copy @p len bytes to offset @p off from the head (wrapping). */
 void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t off,
 		  const uint8_t *data, uint32_t len)
 {
-	uint32_t size = ctx->cfg.sndbuf;
+	uint32_t size = tcp_sb_size(ctx, tcb);
 	uint32_t pos = tcp_sb_pos(ctx, tcb, off);
 	uint32_t first = min_u32(len, size - pos);
 
 	memcpy(tcp_ring(tcb) + pos, data, first);
 	memcpy(tcp_ring(tcb), data + first, len - first);
+}
+
+/*
+ * Growth towards the path's bandwidth-delay product. A ring of S bytes
+ * caps an echo at about S / (2 RTT) (the bytes in flight each way share
+ * it), a sender at S / RTT: 32 KiB is 3 Mbit/s at 40 ms. So a buffer that
+ * is 3/4 full on a path of at least cfg.grow_rtt_us, towards a peer whose
+ * window is at least half the buffer (it reads; a peer that does not read
+ * never pins a large buffer), moves into one of cfg.sndbuf_max bytes: the
+ * ring (out-of-order bytes included) is copied to the start of the new one,
+ * the loss-recovery state after it. Large buffers are a per-shard budget
+ * (the owner's class-1 pool); none free: counted, tried again with the next
+ * buffer. The class stays with the connection: its next buffer is a large
+ * one while any is free.
+ */
+void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	uint32_t size = ctx->cfg.sndbuf;
+
+	if (tcb->sb == NULL || tcb->sb_class != 0 || ctx->cfg.sndbuf_max <= size ||
+	    tcb->sb_len < size / 4 * 3 || tcb->srtt_us < ctx->cfg.grow_rtt_us ||
+	    tcb->snd_wnd < size / 2 || (tcb->uflags & CEE_TCB_U_NOGROW))
+		return;
+	uint8_t *big = ctx->ops->buf_alloc(ctx->owner, 1);
+	if (big == NULL) {
+		ctx->stats.sndbuf_grow_refused++;
+		tcb->uflags |= CEE_TCB_U_NOGROW;
+		return;
+	}
+	uint32_t first = size - tcb->sb_head;
+	memcpy(big, tcb->sb + tcb->sb_head, first);
+	memcpy(big + first, tcb->sb, size - first);
+	if (tcb->uflags & CEE_TCB_U_XMIT)
+		memcpy(big + cee_tcp_xmit_off(&ctx->cfg, 1), tcb->sb + cee_tcp_xmit_off(&ctx->cfg, 0),
+		       sizeof(struct cee_tcp_xmit));
+	ctx->ops->buf_free(ctx->owner, tcb->sb, 0);
+	tcb->sb = big;
+	tcb->sb_head = 0;
+	tcb->sb_class = 1;
+	ctx->stats.sndbuf_grown++;
 }
 
 /* The buffer goes back to the pool once empty and fully acked (and holds no out-of-order bytes). */
@@ -297,7 +343,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 	tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
 	out.wnd = wnd_field(ctx, tcb);
 	if (n > 0) {
-		uint32_t size = ctx->cfg.sndbuf;
+		uint32_t size = tcp_sb_size(ctx, tcb);
 		uint32_t pos = tcp_sb_pos(ctx, tcb, off);
 		uint32_t first = min_u32(n, size - pos);
 		out.data[0] = tcp_ring(tcb) + pos;

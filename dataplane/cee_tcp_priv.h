@@ -125,7 +125,8 @@ static inline struct cee_tcp_xmit *tcp_xmit(const struct cee_tcp_ctx *ctx, struc
 	if (tcb->sb == NULL)
 		return NULL;
 	struct cee_tcp_xmit *x = (struct cee_tcp_xmit *)(void *)(tcb->sb +
-								  cee_tcp_xmit_off(&ctx->cfg));
+								  cee_tcp_xmit_off(&ctx->cfg,
+										   tcb->sb_class));
 	if (!(tcb->uflags & CEE_TCB_U_XMIT))
 		tcp_cc_xmit_init(tcb, x);
 	return x;
@@ -137,13 +138,20 @@ static inline uint8_t *tcp_ring(const struct cee_tcb *tcb)
 	return tcb->sb;
 }
 
-/* Ring index of the byte @p off after the head; off <= cfg.sndbuf, so no division. */
+/* Ring bytes of this connection's send buffer (its class's size, also before it has one). */
+static inline uint32_t tcp_sb_size(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	return cee_tcp_ring_size(&ctx->cfg, tcb->sb_class);
+}
+
+/* Ring index of the byte @p off after the head; off <= ring size, so no division. */
 static inline uint32_t tcp_sb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
 				  uint32_t off)
 {
 	uint64_t pos = (uint64_t)tcb->sb_head + off;
+	uint32_t size = tcp_sb_size(ctx, tcb);
 
-	return (uint32_t)(pos >= ctx->cfg.sndbuf ? pos - ctx->cfg.sndbuf : pos);
+	return (uint32_t)(pos >= size ? pos - size : pos);
 }
 
 /* cee_tcp.c: the state machine */
@@ -172,6 +180,8 @@ CEE_TCP_INTERNAL void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 CEE_TCP_INTERNAL void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				   uint32_t off, const uint8_t *data, uint32_t len);
 CEE_TCP_INTERNAL uint32_t tcp_unsent_bytes(const struct cee_tcb *tcb);
+/* A full buffer on a long path with a reading peer grows to cfg.sndbuf_max (if one is free). */
+CEE_TCP_INTERNAL void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 /*
  * Output what the windows allow and what is owed, give back an empty send
  * buffer, re-arm the deadline. @p probe: one byte past a zero window.

@@ -65,6 +65,7 @@ struct fake {
 	uint64_t timer_at; /* the owner's one-shot timer (0 = not armed) */
 	int bufs_live;
 	bool buf_fail;
+	int large_free; /* buffers of cfg.sndbuf_max left (class 1) */
 
 	/* the peer */
 	uint32_t p_seq; /* next sequence number it sends */
@@ -200,21 +201,30 @@ static void fake_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
 	f->timer_at = at_ns;
 }
 
-static void *fake_buf_alloc(void *owner)
+static void *fake_buf_alloc(void *owner, unsigned cls)
 {
 	struct fake *f = owner;
 
-	if (f->buf_fail)
+	assert_true(cls <= 1);
+	if (f->buf_fail || (cls == 1 && f->large_free == 0))
 		return NULL;
+	if (cls == 1)
+		f->large_free--;
 	f->bufs_live++;
-	return malloc(cee_tcp_buf_size(&f->ctx.cfg));
+	// poisoned: the TCP code must not read what it did not write
+	void *b = malloc(cee_tcp_buf_size(&f->ctx.cfg, cls));
+	assert_non_null(b);
+	memset(b, 0x5a, cee_tcp_buf_size(&f->ctx.cfg, cls));
+	return b;
 }
 
-static void fake_buf_free(void *owner, void *buf)
+static void fake_buf_free(void *owner, void *buf, unsigned cls)
 {
 	struct fake *f = owner;
 
 	assert_non_null(buf);
+	if (cls == 1)
+		f->large_free++;
 	f->bufs_live--;
 	assert_true(f->bufs_live >= 0);
 	free(buf);
@@ -2889,6 +2899,126 @@ static void test_rcv_sws_and_window_update(void **state)
 	assert_int_equal(f->ctx.stats.window_updates, 1);
 }
 
+/* Send buffers that grow on long paths ----------------------------------------------------- */
+
+/* An echo connection with a 4000-byte buffer that may grow to 64000, an RTT of @p rtt. */
+static void grow_establish(struct fake *f, uint64_t rtt, int large)
+{
+	f->ctx.cfg.sndbuf = 4000;
+	f->ctx.cfg.sndbuf_max = 64000;
+	f->ctx.cfg.grow_rtt_us = 1000;
+	f->large_free = large;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	f->now += rtt;
+	peer(f, 0, NULL, 0); /* the RTT sample: rtt */
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	f->nsegs = 0;
+}
+
+static void pattern(uint8_t *p, uint32_t n, uint32_t from)
+{
+	for (uint32_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((from + i) * 131 + 7);
+}
+
+/*
+ * Fault: the echo buffer (and so the window) stays at its small size on a
+ * long path, capping a connection at buffer / (2 RTT) (issue 9: 3 Mbit/s at
+ * 40 ms); or the bytes it held (wrapped, out of order) are lost or reordered
+ * by the move into the large buffer.
+ */
+static void test_sndbuf_grows_on_long_path(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	grow_establish(f, 50 * MS, 1);
+	// 2500 bytes echoed, 2000 of them acked: the ring's head is at 2000, 500 in flight
+	pattern(buf, 2500, 0);
+	peer(f, 0, buf, 2500);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2000, f->p_wnd, NULL, 0);
+	assert_int_equal(f->bufs_live, 1);
+	uint32_t base = f->p_seq;
+	// a segment out of order (held past the tail), then 3000 in order: the ring wraps
+	pattern(buf, 400, 2500 + 3000);
+	seg_in(f, CEE_TCP_ACK, base + 3000, ISS + 2001, f->p_wnd, buf, 400);
+	f->nsegs = 0;
+	pattern(buf, 3000, 2500);
+	seg_in(f, CEE_TCP_ACK, base, ISS + 2001, f->p_wnd, buf, 3000);
+	// 3900 bytes held (> 3/4 of 4000), RTT 50 ms, the peer reads: grown
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 1);
+	assert_int_equal(f->tcb.sb_class, 1);
+	assert_int_equal(f->large_free, 0);
+	assert_int_equal(f->tcb.rcv_nxt, base + 3400);
+	// the new echo comes out whole and in order from the new buffer
+	uint8_t got[3400];
+	uint32_t n = 0;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		assert_int_equal(f->segs[i].out.seq, ISS + 2501 + n);
+		memcpy(got + n, f->segs[i].payload, f->segs[i].len);
+		n += f->segs[i].len;
+	}
+	assert_int_equal(n, 3400);
+	pattern(buf, 3400, 2500);
+	assert_memory_equal(got, buf, 3400);
+	// and the 500 bytes in flight before the move are resent intact
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->segs[0].out.seq, ISS + 2001);
+	assert_int_equal(f->segs[0].len, 1460);
+	pattern(buf, 1460, 2000);
+	assert_memory_equal(f->segs[0].payload, buf, 1460);
+	seg_in(f, CEE_TCP_ACK, base + 3400, ISS + 2501, f->p_wnd, NULL, 0);
+	// the window offered now comes from the large buffer
+	assert_int_equal((uint32_t)last(f)->out.wnd << 7, (64000 - 3900) & ~127u); /* 3900 held */
+	// all acked: the buffer goes back; the next one is large again (the class stays)
+	seg_in(f, CEE_TCP_ACK, base + 3400, ISS + 2501 + 3400, f->p_wnd, NULL, 0);
+	assert_int_equal(f->bufs_live, 0);
+	assert_int_equal(f->large_free, 1);
+	f->p_seq = base + 3400;
+	peer(f, 0, buf, 10);
+	assert_int_equal(f->large_free, 0);
+	assert_int_equal(f->tcb.sb_class, 1);
+}
+
+/* Fault: a peer that does not read (zero window), or a LAN path, takes a large buffer. */
+static void test_sndbuf_no_growth(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	grow_establish(f, 50 * MS, 1);
+	f->p_wnd = 0; /* does not read */
+	peer(f, 0, buf, 3500);
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 0);
+	assert_int_equal(f->tcb.sb_class, 0);
+	assert_int_equal(f->large_free, 1);
+	fake_end(f);
+
+	f = fake_new();
+	*state = f;
+	grow_establish(f, 100 * 1000, 1); /* 100 us */
+	peer(f, 0, buf, 3500);
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 0);
+	assert_int_equal(f->tcb.sb_class, 0);
+}
+
+/* Fault: with the per-shard budget spent the connection fails, or retries on every segment. */
+static void test_sndbuf_growth_refused(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	grow_establish(f, 50 * MS, 0);
+	peer(f, 0, buf, 3100);
+	peer(f, 0, buf, 100);
+	peer(f, 0, buf, 100);
+	assert_int_equal(f->ctx.stats.sndbuf_grow_refused, 1);
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 0);
+	assert_int_equal(f->tcb.bytes_in, 3300); /* still served from the small one */
+	assert_int_equal(f->tcb.sb_class, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2910,6 +3040,9 @@ int main(void)
 	    T(test_cc_iw_after_lost_synack),
 	    T(test_mss_clamped),
 	    T(test_rcv_sws_and_window_update),
+	    T(test_sndbuf_grows_on_long_path),
+	    T(test_sndbuf_no_growth),
+	    T(test_sndbuf_growth_refused),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),
