@@ -67,6 +67,7 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --rto-min MS             lower bound of the retransmission timeout (default 200)\n"
 		"  --sndbuf BYTES           send buffer per connection (default 32768)\n"
 		"  --cc cubic|newreno       congestion control (default cubic)\n"
+		"  --sack on|off            offer and use SACK (RFC 2018/6675; default on)\n"
 		"  --mss BYTES              largest MSS announced (default 1460, and at most\n"
 		"                           the smallest port MTU - 40)\n"
 		"  --sndbufs N              send buffers per shard (default min(max-conns/shard, 4096))\n"
@@ -156,7 +157,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
-		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX,
+		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -178,6 +179,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"mss", required_argument, NULL, O_MSS},
 		{"sndbuf-max", required_argument, NULL, O_SNDBUF_MAX},
 		{"sndbufs-max", required_argument, NULL, O_SNDBUFS_MAX},
+		{"sack", required_argument, NULL, O_SACK},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -255,6 +257,14 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			if (rc == 0 && v < CEE_TCP_MIN_ANNOUNCED_MSS)
 				rc = -EINVAL;
 			c->tcp.mss = (uint16_t)v;
+			break;
+		case O_SACK:
+			if (strcmp(optarg, "on") == 0)
+				c->tcp.sack = true;
+			else if (strcmp(optarg, "off") == 0)
+				c->tcp.sack = false;
+			else
+				rc = -EINVAL;
 			break;
 		case O_SNDBUF_MAX:
 			rc = parse_u64(optarg, 1u << 26, &v);

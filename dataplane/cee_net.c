@@ -113,6 +113,20 @@ static bool parse_tcp_opts(const uint8_t *o, unsigned n, struct cee_tcp_seg *s)
 				return false;
 			s->sack_ok = true;
 			break;
+		case 5: { // SACK (RFC 2018 3): 1 to 4 blocks of two 32-bit edges
+			unsigned nb = (len - 2u) / 8u;
+			if (len < 10 || (len - 2u) % 8u != 0 || nb > CEE_TCP_SACK_IN_MAX)
+				return false;
+			for (unsigned b = 0; b < nb; b++) {
+				const uint8_t *e = o + i + 2 + 8 * b;
+				s->sack[b].start = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 |
+						   (uint32_t)e[2] << 8 | e[3];
+				s->sack[b].end = (uint32_t)e[4] << 24 | (uint32_t)e[5] << 16 |
+						 (uint32_t)e[6] << 8 | e[7];
+			}
+			s->nsack = (uint8_t)nb;
+			break;
+		}
 		case 8: // timestamps: not used, but must be well-formed
 			if (len != 10)
 				return false;
@@ -170,6 +184,7 @@ static int parse_tcp(const struct rte_ipv4_hdr *ip, unsigned ihl, unsigned tot, 
 	s->wscale = 0xff;
 	s->mss = 0;
 	s->sack_ok = false;
+	s->nsack = 0;
 	if (!parse_tcp_opts((const uint8_t *)(th + 1), doff - sizeof(*th), s))
 		return drop(p, CEE_DROP_BAD_TCP_OPTS);
 	s->data = (const uint8_t *)th + doff;
@@ -296,7 +311,8 @@ static inline uint32_t csum_buf(const void *p, uint32_t len)
 int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		     const struct cee_tcp_out *out)
 {
-	unsigned optlen = (out->mss ? 4u : 0u) + (out->wscale != 0xff ? 4u : 0u);
+	unsigned optlen = (out->mss ? 4u : 0u) + (out->wscale != 0xff ? 4u : 0u) +
+			  (out->sack_ok ? 4u : 0u) + (out->nsack ? 4u + 8u * out->nsack : 0u);
 	unsigned paylen = out->len[0] + out->len[1];
 	unsigned hdrs = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
 			sizeof(struct rte_tcp_hdr) + optlen;
@@ -359,6 +375,29 @@ int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		o[3] = out->wscale;
 		o += 4;
 		sum += (1u << 8 | 3) + (3u << 8 | out->wscale);
+	}
+	if (out->sack_ok) { // NOP NOP SACK-permitted
+		o[0] = 1;
+		o[1] = 1;
+		o[2] = 4;
+		o[3] = 2;
+		o += 4;
+		sum += (1u << 8 | 1) + (4u << 8 | 2);
+	}
+	if (out->nsack) { // NOP NOP SACK len blocks
+		unsigned len = 2u + 8u * out->nsack;
+		o[0] = 1;
+		o[1] = 1;
+		o[2] = 5;
+		o[3] = (uint8_t)len;
+		sum += (1u << 8 | 1) + (5u << 8 | len);
+		for (unsigned k = 0; k < out->nsack; k++) {
+			uint32_t e[2] = {rte_cpu_to_be_32(out->sack[k].start),
+					 rte_cpu_to_be_32(out->sack[k].end)};
+			memcpy(o + 4 + 8 * k, e, 8);
+			sum += csum_u32(out->sack[k].start) + csum_u32(out->sack[k].end);
+		}
+		o += 4 + 8 * out->nsack;
 	}
 	// The payload starts at an even offset; a second piece after an odd
 	// first one sits at odd offsets, so its word sum is byte-swapped.

@@ -73,6 +73,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 	    .rcv_wscale = 7,
 	    .sndbuf = 65536,
 	    .sndbuf_max = 0,
+	    .sack = true,
 	    .grow_rtt_us = 1000,
 	    .rcv_wnd = 65535,
 	    .ooo_max_segs = 4,

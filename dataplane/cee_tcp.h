@@ -84,6 +84,14 @@ enum cee_tcp_service {
 	CEE_TCP_SVC_APP,
 };
 
+/** A SACK block (RFC 2018): bytes [start, end) received. */
+struct cee_tcp_sack {
+	uint32_t start, end;
+};
+
+#define CEE_TCP_SACK_IN_MAX 4  /**< blocks a segment can carry (40 option bytes) */
+#define CEE_TCP_SACK_OUT_MAX 3 /**< blocks we send (room left for timestamps) */
+
 /** A parsed incoming segment (host byte order). */
 struct cee_tcp_seg {
 	uint32_t seq;
@@ -92,9 +100,11 @@ struct cee_tcp_seg {
 	uint8_t flags;  /**< CEE_TCP_* */
 	uint8_t wscale; /**< window-scale option shift, 0xff when absent */
 	uint16_t mss;   /**< MSS option, 0 when absent */
-	bool sack_ok;   /**< SACK-permitted option seen (not used yet) */
+	bool sack_ok;   /**< SACK-permitted option seen (RFC 2018, on a SYN) */
+	uint8_t nsack;  /**< SACK blocks in sack[] */
 	const uint8_t *data;
 	uint32_t len;   /**< payload bytes */
+	struct cee_tcp_sack sack[CEE_TCP_SACK_IN_MAX];
 };
 
 /** An outgoing segment. Payload comes in at most two pieces (the send buffer wraps). */
@@ -105,8 +115,11 @@ struct cee_tcp_out {
 	uint8_t flags;
 	uint8_t wscale; /**< window-scale option to send (SYN only), 0xff for none */
 	uint16_t mss;   /**< MSS option to send (SYN only), 0 for none */
+	bool sack_ok;   /**< SACK-permitted option to send (SYN only) */
+	uint8_t nsack;  /**< SACK blocks to send (RFC 2018), most recent first */
 	const uint8_t *data[2];
 	uint32_t len[2];
+	struct cee_tcp_sack sack[CEE_TCP_SACK_OUT_MAX];
 };
 
 /** Congestion control algorithm (RFC 5681 framework). */
@@ -127,6 +140,7 @@ const char *cee_tcp_cc_str(enum cee_tcp_cc cc);
 struct cee_tcp_cfg {
 	uint16_t mss;            /**< our MSS (what we announce and the most we send) */
 	uint8_t cc;              /**< enum cee_tcp_cc */
+	bool sack;               /**< offer and use SACK (RFC 2018, RFC 6675); default on */
 	uint8_t rcv_wscale;      /**< shift we announce when the peer offers scaling */
 	uint32_t sndbuf;         /**< send-buffer bytes per connection (echo backlog) */
 	/**
@@ -172,6 +186,9 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(zero_window_probes, TCP, "zero_window_probes", "zero-window probes sent")                \
 	X(fast_retransmits, TCP, "fast_retransmits", "losses repaired after 3 duplicate ACKs")     \
 	X(partial_acks, TCP, "partial_acks", "NewReno partial ACKs (another hole resent)")         \
+	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
+	X(sack_rexmits, TCP, "sack_rexmits", "holes resent from the SACK scoreboard")              \
+	X(bad_sack, DROP, "bad_sack", "SACK blocks beyond what was sent: ignored")                 \
 	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
 	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
@@ -241,17 +258,23 @@ struct cee_tcp_ctx {
 struct cee_tcp_xmit {
 	uint32_t recover;   /**< RFC 6582: snd_max when recovery began */
 	uint8_t dupacks;    /**< consecutive duplicate ACKs (RFC 5681 2) */
-	uint8_t in_recovery;
-	uint16_t _pad;
+	uint8_t in_recovery; /**< 0, CEE_TCP_REC_NEWRENO or CEE_TCP_REC_SACK */
+	uint8_t nsacked;    /**< ranges in sacked[] */
+	uint8_t _pad;
 	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
 	/* CUBIC (RFC 9438), windows in bytes */
 	uint32_t w_max;     /**< window before the last reduction */
 	uint32_t origin;    /**< W_cubic(K) of this epoch */
 	uint32_t w_est;     /**< Reno-friendly estimate (4.3) */
 	uint32_t k_us;      /**< K: time to reach origin, microseconds */
-	uint32_t _pad2;
+	uint32_t high_rxt;  /**< RFC 6675 HighRxt: end of the last hole resent */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
+	/** RFC 6675 scoreboard: SACKed ranges above SND.UNA, sorted, disjoint */
+	struct cee_tcp_sack sacked[CEE_TCP_SACK_IN_MAX];
 };
+
+#define CEE_TCP_REC_NEWRENO 1 /**< fast recovery by NewReno (RFC 6582): no SACK */
+#define CEE_TCP_REC_SACK 2    /**< loss recovery by the SACK scoreboard (RFC 6675) */
 
 /** Ring bytes of a send buffer of class @p cls (0: cfg.sndbuf, 1: cfg.sndbuf_max). */
 static inline uint32_t cee_tcp_ring_size(const struct cee_tcp_cfg *cfg, unsigned cls)
@@ -350,6 +373,7 @@ struct cee_tcb {
 #define CEE_TCB_F_RTT 0x10        /**< an RTT sample is running */
 #define CEE_TCB_F_WSCALE 0x20     /**< window scaling negotiated */
 #define CEE_TCB_F_ACK_NOW 0x40    /**< an ACK is owed */
+#define CEE_TCB_F_SACK 0x80       /**< SACK permitted both ways (RFC 2018) */
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */

@@ -98,7 +98,7 @@ void tcp_cc_before_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 }
 
 /* The window after a loss (ssthresh); CUBIC also starts its next epoch here. */
-static uint32_t loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+uint32_t tcp_cc_loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	uint32_t mss = tcb->snd_mss;
 	uint32_t flight = tcb->snd_max - tcb->snd_una;
@@ -189,6 +189,15 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		return;
 	}
 	x->dupacks = 0;
+	if (x->in_recovery == CEE_TCP_REC_SACK) {
+		// RFC 6675: ends when SND.UNA reaches the recovery point; cwnd stays
+		// at ssthresh; holes and new data go out from tcp_sack_output()
+		if (seq_geq(tcb->snd_una, x->recover))
+			x->in_recovery = 0;
+		else if (seq_lt(x->high_rxt, tcb->snd_una))
+			x->high_rxt = tcb->snd_una;
+		return;
+	}
 	if (x->in_recovery) {
 		if (seq_geq(tcb->snd_una, x->recover)) {
 			// RFC 6582 3.2 step 3, full acknowledgment
@@ -199,12 +208,15 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		}
 		// partial acknowledgment: the next hole is lost too; deflate
 		ctx->stats.partial_acks++;
-		tcp_retransmit_head(ctx, tcb, now_ns);
+		tcp_retransmit_at(ctx, tcb, tcb->snd_una, mss, now_ns);
 		tcb->cwnd = tcb->cwnd > acked ? tcb->cwnd - acked : mss;
 		if (acked >= mss)
 			tcb->cwnd += mss;
 		return;
 	}
+	// SACK: the ACK may show holes deemed lost (RFC 6675 IsLost) before 3 duplicates
+	if ((tcb->flags & CEE_TCB_F_SACK) && x->nsacked && tcp_sack_enter(ctx, tcb, x, now_ns))
+		return;
 	if (tcb->cwnd < tcb->ssthresh) {
 		tcb->cwnd += min_u32(acked, 2 * mss); // slow start
 		return;
@@ -226,22 +238,29 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 
 	if (x == NULL)
 		return;
+	if (x->in_recovery == CEE_TCP_REC_SACK)
+		return; /* the scoreboard moved: tcp_sack_output() decides */
 	if (x->in_recovery) {
 		tcb->cwnd += mss; // RFC 5681 3.2 step 4: a segment left the network
 		return;
 	}
-	if (++x->dupacks < 3)
+	x->dupacks++;
+	if (tcb->flags & CEE_TCB_F_SACK) {
+		tcp_sack_enter(ctx, tcb, x, now_ns); // RFC 6675 5
+		return;
+	}
+	if (x->dupacks < 3)
 		return; /* RFC 5681 3.2 step 1: limited transmit is not used */
 	x->dupacks = 0;
 	// RFC 6582 3.2 step 2: not for losses of a window already recovered
 	if (!seq_gt(tcb->snd_una, x->recover))
 		return;
 	ctx->stats.fast_retransmits++;
-	tcb->ssthresh = loss_ssthresh(ctx, tcb);
+	tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
 	x->recover = tcb->snd_max;
-	x->in_recovery = 1;
+	x->in_recovery = CEE_TCP_REC_NEWRENO;
 	x->ca_acked = 0;
-	tcp_retransmit_head(ctx, tcb, now_ns);
+	tcp_retransmit_at(ctx, tcb, tcb->snd_una, mss, now_ns);
 	tcb->cwnd = tcb->ssthresh + 3 * mss;
 }
 
@@ -251,12 +270,14 @@ void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 
 	ctx->stats.rto_timeouts++;
 	if (tcb->retries == 0) // first expiry for this segment (RFC 5681 eq. 4)
-		tcb->ssthresh = loss_ssthresh(ctx, tcb);
+		tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
 	tcb->cwnd = tcb->snd_mss; // the loss window
 	if (x != NULL) {
 		x->in_recovery = 0;
 		x->dupacks = 0;
 		x->ca_acked = 0;
 		x->recover = tcb->snd_max;
+		x->nsacked = 0; // RFC 2018 8: SACK information is not trusted past an RTO
+		x->high_rxt = tcb->snd_una;
 	}
 }

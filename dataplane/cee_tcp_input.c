@@ -299,9 +299,13 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		return STEP_DONE;
 	}
 	uint32_t seg_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
-	if (seq_gt(seg->ack, tcb->snd_una)) {
-		uint32_t acked = seg->ack - tcb->snd_una;
+	bool advanced = seq_gt(seg->ack, tcb->snd_una);
+	uint32_t acked = seg->ack - tcb->snd_una;
+	if (advanced)
 		ack_advance(ctx, tcb, seg->ack, now_ns);
+	if (seg->nsack && (tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL)
+		tcp_sack_update(ctx, tcb, tcp_xmit(ctx, tcb), seg); // RFC 6675 scoreboard
+	if (advanced) {
 		tcp_cc_on_ack(ctx, tcb, acked, now_ns);
 	} else if (seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max && seg->len == 0 &&
 		   !(seg->flags & CEE_TCP_FIN) && seg_wnd == tcb->snd_wnd && seg_wnd != 0) {
@@ -428,10 +432,16 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 			seq = rs;
 		if (seq_gt(re, end))
 			end = re;
-		tcb->ooo[i] = tcb->ooo[--tcb->ooo_n];
+		for (unsigned j = i + 1; j < tcb->ooo_n; j++) // keep the recency order
+			tcb->ooo[j - 1] = tcb->ooo[j];
+		tcb->ooo_n--;
 		i = 0;
 	}
-	tcb->ooo[tcb->ooo_n++] = (struct cee_tcp_ooo){.seq = seq, .len = end - seq};
+	// the newest range first: the first SACK block names the latest arrival (RFC 2018 4)
+	for (unsigned i = tcb->ooo_n; i > 0; i--)
+		tcb->ooo[i] = tcb->ooo[i - 1];
+	tcb->ooo[0] = (struct cee_tcp_ooo){.seq = seq, .len = end - seq};
+	tcb->ooo_n++;
 	ctx->stats.ooo_queued++;
 }
 
@@ -453,7 +463,9 @@ static void ooo_advance(struct cee_tcb *tcb)
 			tcb->bytes_in += n;
 			tcb->rcv_nxt = re;
 		}
-		tcb->ooo[i] = tcb->ooo[--tcb->ooo_n];
+		for (unsigned j = i + 1; j < tcb->ooo_n; j++) // keep the recency order
+			tcb->ooo[j - 1] = tcb->ooo[j];
+		tcb->ooo_n--;
 		i = 0;
 	}
 }

@@ -6,6 +6,8 @@
  * - MSS (RFC 9293 3.7.1): we send at most min(peer's MSS, cfg.mss); 536
  *   when the SYN carries none; a peer's MSS below 64 is taken as 64
  *   (mss_clamped).
+ * - SACK permitted (RFC 2018 2): used when both SYNs carry it and
+ *   cfg.sack is set.
  * - Window scale (RFC 7323 2.2/2.3): used only when both SYNs carry it
  *   (ours always does in an active open, a SYN-ACK only answers one); shifts
  *   above 14 are taken as 14.
@@ -22,6 +24,13 @@ void tcp_take_syn_options(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		ctx->stats.mss_clamped++;
 	}
 	tcb->snd_mss = peer_mss < ctx->cfg.mss ? peer_mss : ctx->cfg.mss;
+
+	// RFC 2018 2: SACK only when both SYNs carry SACK-permitted (ours always does
+	// in an active open; a SYN-ACK answers the peer's SYN)
+	if (syn->sack_ok && ctx->cfg.sack)
+		tcb->flags |= CEE_TCB_F_SACK;
+	else
+		tcb->flags &= (uint8_t)~CEE_TCB_F_SACK;
 
 	if (syn->wscale != 0xff) {
 		tcb->flags |= CEE_TCB_F_WSCALE;

@@ -18,7 +18,7 @@
  *   byte when queued, else a pure ACK if owed. After a go-back-N rewind the
  *   congestion window (one MSS after an RTO) paces the resent bytes. Fast
  *   retransmit and partial ACKs resend the segment at SND.UNA alone
- *   (tcp_retransmit_head).
+ *   (tcp_retransmit_at; SACK recovery: cee_tcp_sack.c).
  * - RTT (RFC 6298): one sample at a time (started here, taken on the ACK in
  *   cee_tcp_input.c), none from retransmitted sequence space (Karn).
  * - bytes_out counts every payload byte once, at its first transmission.
@@ -123,12 +123,28 @@ uint32_t tcp_syn_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb
 
 /* Control segments -------------------------------------------------------------------------- */
 
+/*
+ * RFC 2018 4: while out-of-order data is held, every ACK reports it, the
+ * block of the most recent arrival first (ooo[] is kept in that order).
+ */
+static inline void add_sack_blocks(const struct cee_tcb *tcb, struct cee_tcp_out *out)
+{
+	if (!(tcb->flags & CEE_TCB_F_SACK) || tcb->ooo_n == 0)
+		return;
+	unsigned n = min_u32(tcb->ooo_n, CEE_TCP_SACK_OUT_MAX);
+	for (unsigned i = 0; i < n; i++)
+		out->sack[i] = (struct cee_tcp_sack){tcb->ooo[i].seq,
+						     tcb->ooo[i].seq + tcb->ooo[i].len};
+	out->nsack = (uint8_t)n;
+}
+
 static void send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	struct cee_tcp_out out;
 
 	tcp_out_init(&out, tcb->snd_nxt, tcb->rcv_nxt, CEE_TCP_ACK);
 	out.wnd = wnd_field(ctx, tcb);
+	add_sack_blocks(tcb, &out);
 	tcp_emit(ctx, tcb, &out);
 }
 
@@ -274,6 +290,9 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 				tcb->rcv_adv = tcb->rcv_nxt + out.wnd;
 		}
 		out.mss = ctx->cfg.mss; // RFC 9293 3.7.1
+		// RFC 2018 2: offered in a SYN; in a SYN-ACK only to a SYN that offered it
+		out.sack_ok = tcb->state == CEE_TCP_SYN_SENT ? ctx->cfg.sack
+							      : (tcb->flags & CEE_TCB_F_SACK) != 0;
 		if (rexmit) {
 			ctx->stats.retransmits++;
 			tcb->retransmits++;
@@ -342,6 +361,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 		flags |= CEE_TCP_PSH;
 	tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
 	out.wnd = wnd_field(ctx, tcb);
+	add_sack_blocks(tcb, &out);
 	if (n > 0) {
 		uint32_t size = tcp_sb_size(ctx, tcb);
 		uint32_t pos = tcp_sb_pos(ctx, tcb, off);
@@ -389,14 +409,20 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 	return true;
 }
 
-void tcp_retransmit_head(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+void tcp_retransmit_at(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint32_t max,
+		       uint64_t now_ns)
 {
 	uint32_t nxt = tcb->snd_nxt;
 
-	tcb->snd_nxt = tcb->snd_una;
-	send_segment(ctx, tcb, now_ns, tcb->snd_mss, false);
+	tcb->snd_nxt = seq;
+	send_segment(ctx, tcb, now_ns, max, false);
 	if (seq_gt(nxt, tcb->snd_nxt))
 		tcb->snd_nxt = nxt;
+}
+
+bool tcp_send_new(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns, uint32_t max)
+{
+	return send_segment(ctx, tcb, now_ns, max, false);
 }
 
 /*
@@ -429,6 +455,11 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	if (probe) {
 		// RFC 9293 3.8.6.1: one byte past the zero window
 		nsent = send_segment(ctx, tcb, now_ns, 1, true);
+	} else if ((tcb->uflags & CEE_TCB_U_XMIT) &&
+		   tcp_xmit(ctx, tcb)->in_recovery == CEE_TCP_REC_SACK) {
+		uint64_t before = ctx->stats.segs_out;
+		tcp_sack_output(ctx, tcb, tcp_xmit(ctx, tcb), now_ns);
+		nsent = (unsigned)(ctx->stats.segs_out - before);
 	} else {
 		if (tcp_unsent_bytes(tcb) > 0)
 			tcp_cc_before_send(ctx, tcb, now_ns);

@@ -188,9 +188,23 @@ CEE_TCP_INTERNAL void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb 
  */
 CEE_TCP_INTERNAL void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
 				 bool probe);
-/* Send the segment at SND.UNA again, whatever the windows (fast retransmit, partial ACK). */
-CEE_TCP_INTERNAL void tcp_retransmit_head(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-					  uint64_t now_ns);
+/* Send up to @p max bytes at @p seq again, whatever the windows (fast retransmit, holes). */
+CEE_TCP_INTERNAL void tcp_retransmit_at(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
+					uint32_t max, uint64_t now_ns);
+/* Send the segment at SND.NXT (up to @p max bytes). @return false when nothing went. */
+CEE_TCP_INTERNAL bool tcp_send_new(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+				   uint32_t max);
+
+/* cee_tcp_sack.c: SACK-based loss recovery (RFC 2018, RFC 6675) */
+/* Merge @p seg's SACK blocks into the scoreboard (and drop what SND.UNA passed). */
+CEE_TCP_INTERNAL void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				      struct cee_tcp_xmit *x, const struct cee_tcp_seg *seg);
+/* Start SACK recovery if a loss is detected: @return true when it started. */
+CEE_TCP_INTERNAL bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				     struct cee_tcp_xmit *x, uint64_t now_ns);
+/* In SACK recovery: send lost holes, then new data, while cwnd - pipe >= 1 MSS. */
+CEE_TCP_INTERNAL void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				      struct cee_tcp_xmit *x, uint64_t now_ns);
 
 /* cee_tcp_cc.c: congestion control (windows in bytes) */
 /* The connection is synchronised: initial window (RFC 6928), ssthresh. */
@@ -201,6 +215,9 @@ CEE_TCP_INTERNAL void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb
 /* A duplicate ACK (RFC 5681 2); the third resends the segment at SND.UNA. */
 CEE_TCP_INTERNAL void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				       uint64_t now_ns);
+/* ssthresh after a loss (the algorithm's decrease; CUBIC starts a new epoch). */
+CEE_TCP_INTERNAL uint32_t tcp_cc_loss_ssthresh(const struct cee_tcp_ctx *ctx,
+					       struct cee_tcb *tcb);
 /* The retransmission timer expired with data in flight. */
 CEE_TCP_INTERNAL void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 /* New data is about to go out: restart after idle (RFC 5681 4.1). */

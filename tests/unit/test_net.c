@@ -49,7 +49,8 @@ static uint32_t rnd(void)
 }
 
 // Build one frame and check it byte for byte.
-static void check_one(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale)
+static void check_one_opts(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale, bool sack_ok,
+			   unsigned nsack)
 {
 	static uint8_t src[2][1600];
 	for (unsigned i = 0; i < sizeof(src); i++)
@@ -70,6 +71,12 @@ static void check_one(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale
 	out.flags = CEE_TCP_ACK | (len0 + len1 ? CEE_TCP_PSH : 0) | (mss ? CEE_TCP_SYN : 0);
 	out.mss = mss;
 	out.wscale = wscale;
+	out.sack_ok = sack_ok;
+	out.nsack = (uint8_t)nsack;
+	for (unsigned k = 0; k < nsack; k++) {
+		out.sack[k].start = rnd();
+		out.sack[k].end = rnd();
+	}
 	out.data[0] = src[0];
 	out.len[0] = len0;
 	out.data[1] = src[1];
@@ -106,6 +113,12 @@ static void check_one(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale
 	assert_int_equal(p.seg.flags, out.flags);
 	assert_int_equal(p.seg.mss, mss);
 	assert_int_equal(p.seg.wscale, wscale);
+	assert_int_equal(p.seg.sack_ok, sack_ok);
+	assert_int_equal(p.seg.nsack, nsack);
+	for (unsigned k = 0; k < nsack; k++) {
+		assert_int_equal(p.seg.sack[k].start, out.sack[k].start);
+		assert_int_equal(p.seg.sack[k].end, out.sack[k].end);
+	}
 	assert_int_equal(p.seg.len, len0 + len1);
 	assert_memory_equal(p.seg.data, src[0], len0);
 	if (len1)
@@ -129,6 +142,11 @@ static void check_one(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale
 	assert_int_equal(p.cause, CEE_DROP_BAD_TCP_CSUM);
 }
 
+static void check_one(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale)
+{
+	check_one_opts(len0, len1, mss, wscale, false, 0);
+}
+
 // Every split of a payload in two pieces, odd and even, with and without
 // SYN options: the case a send-buffer wrap produces.
 static void test_fill_tcp_checksums(void **state)
@@ -141,6 +159,10 @@ static void test_fill_tcp_checksums(void **state)
 			check_one(lens[i], lens[j], 1460, 0xff);
 			check_one(lens[i], lens[j], 1460, 7);
 			check_one(lens[i], lens[j], 0, 14);
+			// RFC 2018: SACK-permitted on a SYN, 1 to 3 blocks on others
+			check_one_opts(lens[i], lens[j], 1460, 7, true, 0);
+			for (unsigned k = 1; k <= CEE_TCP_SACK_OUT_MAX; k++)
+				check_one_opts(lens[i], lens[j], 0, 0xff, false, k);
 		}
 }
 
@@ -149,8 +171,9 @@ static void test_fill_tcp_random(void **state)
 {
 	(void)state;
 	for (unsigned i = 0; i < 20000; i++)
-		check_one(rnd() % 1461, rnd() % 2 ? rnd() % 140 : 0, rnd() % 3 ? 0 : (uint16_t)(1 + rnd() % 65535),
-			  rnd() % 2 ? 0xff : (uint8_t)(rnd() % 15));
+		check_one_opts(rnd() % 1461, rnd() % 2 ? rnd() % 140 : 0,
+			       rnd() % 3 ? 0 : (uint16_t)(1 + rnd() % 65535),
+			       rnd() % 2 ? 0xff : (uint8_t)(rnd() % 15), rnd() % 2, rnd() % 4);
 }
 
 // A frame too large for the mbuf is refused, not truncated.

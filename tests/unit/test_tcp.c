@@ -72,6 +72,7 @@ struct fake {
 	uint32_t p_rcv; /* end of what we sent, as if all arrived */
 	bool p_rcv_set;
 	uint16_t p_wnd; /* window field it sends */
+	bool p_sack;    /* its SYN offers SACK */
 
 	/* APP service: what ops->recv delivered */
 	uint8_t rbuf[16384];
@@ -340,6 +341,7 @@ static void syn_opts(struct fake *f, enum cee_tcp_service svc, uint16_t mss, uin
 	    .flags = CEE_TCP_SYN,
 	    .wscale = wscale,
 	    .mss = mss,
+	    .sack_ok = f->p_sack,
 	};
 	cee_tcp_accept(&f->ctx, &f->tcb, svc, &s, f->now);
 	f->p_seq++;
@@ -3019,6 +3021,183 @@ static void test_sndbuf_growth_refused(void **state)
 	assert_int_equal(f->tcb.sb_class, 0);
 }
 
+/* SACK (RFC 2018) and SACK-based loss recovery (RFC 6675) ---------------------------------- */
+
+/* Ranges in the send buffer's SACK scoreboard (0 without one). */
+static unsigned tcp_sacked_for_test(const struct fake *f)
+{
+	if (f->tcb.sb == NULL || !(f->tcb.uflags & CEE_TCB_U_XMIT))
+		return 0;
+	const struct cee_tcp_xmit *x =
+	    (const void *)(f->tcb.sb + cee_tcp_xmit_off(&f->ctx.cfg, f->tcb.sb_class));
+	return x->nsacked;
+}
+
+/* The peer acknowledges @p ack and reports @p n SACK blocks (start, end pairs). */
+static void ack_sack(struct fake *f, uint32_t ack, unsigned n, const uint32_t *blocks)
+{
+	struct cee_tcp_seg sg = {
+	    .seq = f->p_seq,
+	    .ack = ack,
+	    .wnd = f->p_wnd,
+	    .flags = CEE_TCP_ACK,
+	    .wscale = 0xff,
+	    .nsack = (uint8_t)n,
+	};
+	for (unsigned i = 0; i < n; i++)
+		sg.sack[i] = (struct cee_tcp_sack){blocks[2 * i], blocks[2 * i + 1]};
+	cee_tcp_input(&f->ctx, &f->tcb, &sg, f->now);
+}
+
+/* Fault: SACK used without both SYNs agreeing, or not offered (RFC 2018 2). */
+static void test_sack_negotiation(void **state)
+{
+	struct fake *f = *state;
+
+	f->p_sack = true;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	assert_true(last(f)->out.sack_ok);
+	assert_true(f->tcb.flags & CEE_TCB_F_SACK);
+	fake_end(f);
+
+	f = fake_new();
+	*state = f;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7); /* no SACK-permitted */
+	assert_false(last(f)->out.sack_ok);
+	assert_false(f->tcb.flags & CEE_TCB_F_SACK);
+	fake_end(f);
+
+	f = fake_new();
+	*state = f;
+	f->ctx.cfg.sack = false; /* switched off: not answered */
+	f->p_sack = true;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	assert_false(last(f)->out.sack_ok);
+	assert_false(f->tcb.flags & CEE_TCB_F_SACK);
+	fake_end(f);
+
+	f = fake_new();
+	*state = f;
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	assert_true(last(f)->out.sack_ok); /* an active open offers it */
+}
+
+/*
+ * Fault: a receiver holding out-of-order data does not tell the sender
+ * which bytes it has (RFC 2018 4): the sender resends what arrived, or
+ * waits for an RTO. The newest block comes first.
+ */
+static void test_sack_blocks_sent(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	f->p_sack = true;
+	establish(f);
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 1000, ISS + 1, 512, buf, 500);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(last(f)->out.nsack, 1);
+	assert_int_equal(last(f)->out.sack[0].start, IRS + 1001);
+	assert_int_equal(last(f)->out.sack[0].end, IRS + 1501);
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 3000, ISS + 1, 512, buf, 500);
+	assert_int_equal(last(f)->out.nsack, 2);
+	assert_int_equal(last(f)->out.sack[0].start, IRS + 3001); /* the latest first */
+	assert_int_equal(last(f)->out.sack[1].start, IRS + 1001);
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 1500, ISS + 1, 512, buf, 500); /* extends the first */
+	assert_int_equal(last(f)->out.nsack, 2);
+	assert_int_equal(last(f)->out.sack[0].start, IRS + 1001);
+	assert_int_equal(last(f)->out.sack[0].end, IRS + 2001);
+	assert_int_equal(last(f)->out.sack[1].start, IRS + 3001);
+	// the hole filled: the ACK covers the first range, one block left
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, buf, 1000);
+	const struct seg_rec *r = &f->segs[f->nsegs - 1];
+	assert_int_equal(r->out.ack, IRS + 2001);
+	assert_int_equal(r->out.nsack, 1);
+	assert_int_equal(r->out.sack[0].start, IRS + 3001);
+	// and none once everything is in
+	seg_in(f, CEE_TCP_ACK, IRS + 2001, ISS + 1, 512, buf, 1000);
+	assert_int_equal(last(f)->out.ack, IRS + 3501);
+	assert_int_equal(last(f)->out.nsack, 0);
+}
+
+/*
+ * Fault: two losses in one window cost one RTT each (NewReno) or an RTO:
+ * with SACK both holes are resent as soon as they are known lost (RFC 6675
+ * IsLost / NextSeg), nothing SACKed is sent again, and pipe paces the rest.
+ */
+static void test_sack_recovery(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1; /* segment k covers [b + k MSS, b + (k + 1) MSS) */
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	assert_true(f->tcb.flags & CEE_TCB_F_SACK);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
+	// segments 1 and 4 are lost; 0 arrives, then 2, 3, 5, 6 ... each draw a SACK
+	ack_to(f, b + MSS);
+	f->nsegs = 0;
+	uint32_t blk[4];
+	blk[0] = b + 2 * MSS;
+	blk[1] = b + 3 * MSS;
+	ack_sack(f, b + MSS, 1, blk); /* 2 */
+	blk[1] = b + 4 * MSS;
+	ack_sack(f, b + MSS, 1, blk); /* 3: 2 MSS SACKed above 1: not lost yet */
+	assert_int_equal(f->ctx.stats.sack_recoveries, 0);
+	assert_int_equal(f->nsegs, 0);
+	uint32_t blk2[4] = {b + 5 * MSS, b + 6 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk2); /* 5: 3 MSS above 1, two ranges: 1 is lost */
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->segs[0].out.seq, b + MSS); /* hole 1, at once */
+	assert_int_equal(f->segs[0].len, MSS);
+	assert_int_equal(f->tcb.ssthresh, 11 * MSS / 2); /* FlightSize (11 MSS) / 2 */
+	assert_int_equal(f->tcb.cwnd, f->tcb.ssthresh);
+	// 6, then 7: three ranges (or > 2 MSS) above 4: hole 4 is lost and resent,
+	// without waiting for the ACK of 1
+	f->nsegs = 0;
+	uint32_t blk3[4] = {b + 5 * MSS, b + 7 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk3);
+	uint32_t blk4[4] = {b + 5 * MSS, b + 8 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk4); /* 4 is lost now, but pipe (5 MSS) fills cwnd */
+	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
+	uint32_t blk5[4] = {b + 5 * MSS, b + 9 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk5); /* 8 left the network: room for hole 4 */
+	bool hole4 = false;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		assert_false(seq_after(b + 4 * MSS, f->segs[i].out.seq) &&
+			     seq_after(f->segs[i].out.seq + 1, b + 2 * MSS)); /* SACKed: not resent */
+		hole4 |= f->segs[i].out.seq == b + 4 * MSS;
+	}
+	assert_true(hole4);
+	assert_int_equal(f->ctx.stats.sack_rexmits, 2);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	// everything up to the recovery point acknowledged: recovery ends
+	ack_to(f, b + 12 * MSS);
+	assert_int_equal(f->ctx.stats.retransmits, 2);
+	assert_int_equal(f->ctx.stats.partial_acks, 0);
+	f->nsegs = 0;
+	fire(f); /* an RTO clears the scoreboard (RFC 2018 8) */
+	assert_int_equal(tcp_sacked_for_test(f), 0);
+}
+
+/* Fault: a SACK block naming bytes never sent is believed (a blind or broken peer). */
+static void test_sack_bad_block(void **state)
+{
+	struct fake *f = *state;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now);
+	uint32_t blk[2] = {ISS + 1 + 20 * MSS, ISS + 1 + 30 * MSS};
+	for (unsigned i = 0; i < 5; i++)
+		ack_sack(f, ISS + 1, 1, blk);
+	assert_int_equal(f->ctx.stats.bad_sack, 5);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1); /* the 3 duplicates alone */
+	assert_int_equal(tcp_sacked_for_test(f), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -3043,6 +3222,10 @@ int main(void)
 	    T(test_sndbuf_grows_on_long_path),
 	    T(test_sndbuf_no_growth),
 	    T(test_sndbuf_growth_refused),
+	    T(test_sack_negotiation),
+	    T(test_sack_blocks_sent),
+	    T(test_sack_recovery),
+	    T(test_sack_bad_block),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * SACK-based loss recovery (RFC 2018, RFC 6675) for the sending side.
+ *
+ * Why SACK (and not RACK-TLP, RFC 8985): the send buffer is a byte ring
+ * without per-segment records, so RACK's per-segment transmit times would
+ * need new per-segment state; a SACK scoreboard is a handful of ranges, like
+ * the out-of-order ranges the receiving side already keeps, and every peer
+ * an SBC meets (Linux, Windows, BSD, mobile stacks) offers SACK. Linux
+ * clients also recover their own losses towards us faster with the blocks
+ * we send (cee_tcp_output.c).
+ *
+ * - Scoreboard: up to CEE_TCP_SACK_IN_MAX SACKed ranges above SND.UNA,
+ *   sorted and disjoint, in struct cee_tcp_xmit (the send buffer's tail:
+ *   only a connection with data in flight has one). Blocks at or below
+ *   SND.UNA are trimmed (D-SACK carries nothing we use); blocks beyond
+ *   SND.MAX are ignored and counted (bad_sack). When the ranges do not fit,
+ *   the highest is dropped: the holes near SND.UNA matter first. The
+ *   scoreboard is cleared on an RTO (RFC 2018 8).
+ * - IsLost (RFC 6675 4): an unSACKed byte is lost once DupThresh (3)
+ *   discontiguous ranges or more than 2 MSS are SACKed above it. That gives
+ *   one edge: every unSACKed byte below it is lost.
+ * - Recovery starts (RFC 6675 5) on the third duplicate ACK or when
+ *   SND.UNA + 1 is lost, unless SND.UNA has not passed the last recovery
+ *   point: ssthresh from the congestion control, cwnd = ssthresh, recover
+ *   = SND.MAX, HighRxt = SND.UNA, and the first lost segment is resent at
+ *   once. Then, on every ACK: while cwnd - pipe >= 1 MSS, NextSeg (rule 1:
+ *   the first lost, unSACKed, not yet resent bytes, up to an MSS and the
+ *   next SACKed range), else new data within the peer's window (rule 2).
+ *   pipe (SetPipe) = unSACKed bytes not deemed lost + resent bytes.
+ *   Recovery ends when SND.UNA reaches recover.
+ */
+#include "cee_tcp_priv.h"
+
+#define DUPTHRESH 3
+
+static uint32_t range_len(const struct cee_tcp_sack *r)
+{
+	return r->end - r->start;
+}
+
+void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
+		     const struct cee_tcp_seg *seg)
+{
+	struct cee_tcp_sack r[2 * CEE_TCP_SACK_IN_MAX];
+	unsigned n = 0;
+
+	// what is still above SND.UNA
+	for (unsigned i = 0; i < x->nsacked; i++) {
+		struct cee_tcp_sack a = x->sacked[i];
+		if (seq_leq(a.end, tcb->snd_una))
+			continue;
+		if (seq_lt(a.start, tcb->snd_una))
+			a.start = tcb->snd_una;
+		r[n++] = a;
+	}
+	for (unsigned b = 0; b < seg->nsack; b++) {
+		struct cee_tcp_sack a = seg->sack[b];
+		if (!seq_lt(a.start, a.end) || seq_gt(a.end, tcb->snd_max)) {
+			ctx->stats.bad_sack++;
+			continue;
+		}
+		if (seq_leq(a.end, tcb->snd_una))
+			continue; /* D-SACK (RFC 2883) or stale: nothing left to learn */
+		if (seq_lt(a.start, tcb->snd_una))
+			a.start = tcb->snd_una;
+		r[n++] = a;
+	}
+	// sort by start (at most 8), then merge what touches
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && seq_lt(r[j].start, r[j - 1].start); j--) {
+			struct cee_tcp_sack t = r[j];
+			r[j] = r[j - 1];
+			r[j - 1] = t;
+		}
+	unsigned m = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (m > 0 && seq_leq(r[i].start, r[m - 1].end)) {
+			if (seq_gt(r[i].end, r[m - 1].end))
+				r[m - 1].end = r[i].end;
+			continue;
+		}
+		r[m++] = r[i];
+	}
+	x->nsacked = (uint8_t)min_u32(m, CEE_TCP_SACK_IN_MAX); /* the lowest ranges */
+	for (unsigned i = 0; i < x->nsacked; i++)
+		x->sacked[i] = r[i];
+}
+
+/* RFC 6675 IsLost as one edge: every unSACKed byte below it is lost (SND.UNA: none). */
+static uint32_t lost_edge(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x)
+{
+	uint32_t above = 0;
+
+	for (unsigned i = x->nsacked; i > 0; i--) {
+		above += range_len(&x->sacked[i - 1]);
+		if (x->nsacked - (i - 1) >= DUPTHRESH || above > (DUPTHRESH - 1) * tcb->snd_mss)
+			return x->sacked[i - 1].start;
+	}
+	return tcb->snd_una;
+}
+
+/* SACKed bytes below @p edge (ranges are sorted; an edge is a range start or SND.UNA). */
+static uint32_t sacked_below(const struct cee_tcp_xmit *x, uint32_t edge)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < x->nsacked && seq_lt(x->sacked[i].start, edge); i++)
+		n += seq_lt(x->sacked[i].end, edge) ? range_len(&x->sacked[i])
+						    : edge - x->sacked[i].start;
+	return n;
+}
+
+/* RFC 6675 SetPipe: unSACKed bytes not deemed lost, plus the lost ones resent. */
+static uint32_t pipe(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x)
+{
+	uint32_t edge = lost_edge(tcb, x);
+	uint32_t flight = tcb->snd_max - tcb->snd_una;
+	uint32_t sacked = sacked_below(x, tcb->snd_max);
+	uint32_t lost = (edge - tcb->snd_una) - sacked_below(x, edge);
+	uint32_t rxt_end = seq_lt(x->high_rxt, edge) ? x->high_rxt : edge;
+	uint32_t resent = seq_gt(rxt_end, tcb->snd_una)
+			      ? (rxt_end - tcb->snd_una) - sacked_below(x, rxt_end)
+			      : 0;
+
+	return flight - sacked - lost + resent;
+}
+
+/* RFC 6675 NextSeg rule 1: the first lost, unSACKed bytes not resent yet. */
+static bool next_lost(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x, uint32_t *seq,
+		      uint32_t *len)
+{
+	uint32_t edge = lost_edge(tcb, x);
+	uint32_t s = seq_gt(x->high_rxt, tcb->snd_una) ? x->high_rxt : tcb->snd_una;
+
+	for (unsigned i = 0; i < x->nsacked; i++) {
+		const struct cee_tcp_sack *r = &x->sacked[i];
+		if (seq_leq(r->end, s))
+			continue;
+		if (seq_leq(r->start, s)) {
+			s = r->end; /* inside a SACKed range: skip it */
+			continue;
+		}
+		if (!seq_lt(s, edge))
+			return false;
+		*seq = s;
+		*len = min_u32(min_u32(r->start, edge) - s, tcb->snd_mss);
+		return true;
+	}
+	return false; /* nothing SACKed above s: not deemed lost */
+}
+
+bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
+		    uint64_t now_ns)
+{
+	if (x->in_recovery || !seq_gt(tcb->snd_una, x->recover))
+		return false;
+	if (x->dupacks < DUPTHRESH && lost_edge(tcb, x) == tcb->snd_una)
+		return false;
+	ctx->stats.fast_retransmits++;
+	ctx->stats.sack_recoveries++;
+	tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
+	tcb->cwnd = tcb->ssthresh;
+	x->recover = tcb->snd_max;
+	x->in_recovery = CEE_TCP_REC_SACK;
+	x->dupacks = 0;
+	x->ca_acked = 0;
+	// RFC 6675 5 (4.3): the first lost segment goes at once, whatever pipe says
+	x->high_rxt = tcb->snd_una;
+	uint32_t seq, len;
+	if (!next_lost(tcb, x, &seq, &len)) {
+		seq = tcb->snd_una;
+		len = tcb->snd_mss;
+	}
+	tcp_retransmit_at(ctx, tcb, seq, len, now_ns);
+	x->high_rxt = seq + len;
+	ctx->stats.sack_rexmits++;
+	return true;
+}
+
+void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
+		     uint64_t now_ns)
+{
+	for (;;) {
+		uint32_t p = pipe(tcb, x);
+		if (p >= tcb->cwnd || tcb->cwnd - p < tcb->snd_mss)
+			return;
+		uint32_t seq, len;
+		if (next_lost(tcb, x, &seq, &len)) {
+			tcp_retransmit_at(ctx, tcb, seq, len, now_ns);
+			x->high_rxt = seq + len;
+			ctx->stats.sack_rexmits++;
+			continue;
+		}
+		// rule 2: new data the peer's window allows
+		uint32_t right = tcb->snd_una + tcb->snd_wnd;
+		uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
+		if (!tcp_send_new(ctx, tcb, now_ns, usable))
+			return;
+	}
+}
