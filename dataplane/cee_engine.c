@@ -68,6 +68,7 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --sndbuf BYTES           send buffer per connection (default 32768)\n"
 		"  --cc cubic|newreno       congestion control (default cubic)\n"
 		"  --sack on|off            offer and use SACK (RFC 2018/6675; default on)\n"
+		"  --timestamps on|off      offer and use timestamps (RFC 7323; default on)\n"
 		"  --mss BYTES              largest MSS announced (default 1460, and at most\n"
 		"                           the smallest port MTU - 40)\n"
 		"  --sndbufs N              send buffers per shard (default min(max-conns/shard, 4096))\n"
@@ -89,6 +90,17 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	if (errno || end == s || *end != '\0' || v > max || s[0] == '-')
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+static int parse_on_off(const char *s, bool *out)
+{
+	if (strcmp(s, "on") == 0)
+		*out = true;
+	else if (strcmp(s, "off") == 0)
+		*out = false;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -157,7 +169,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
-		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK,
+		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -180,6 +192,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"sndbuf-max", required_argument, NULL, O_SNDBUF_MAX},
 		{"sndbufs-max", required_argument, NULL, O_SNDBUFS_MAX},
 		{"sack", required_argument, NULL, O_SACK},
+		{"timestamps", required_argument, NULL, O_TIMESTAMPS},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -259,12 +272,10 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			c->tcp.mss = (uint16_t)v;
 			break;
 		case O_SACK:
-			if (strcmp(optarg, "on") == 0)
-				c->tcp.sack = true;
-			else if (strcmp(optarg, "off") == 0)
-				c->tcp.sack = false;
-			else
-				rc = -EINVAL;
+			rc = parse_on_off(optarg, &c->tcp.sack);
+			break;
+		case O_TIMESTAMPS:
+			rc = parse_on_off(optarg, &c->tcp.timestamps);
 			break;
 		case O_SNDBUF_MAX:
 			rc = parse_u64(optarg, 1u << 26, &v);

@@ -127,10 +127,15 @@ static bool parse_tcp_opts(const uint8_t *o, unsigned n, struct cee_tcp_seg *s)
 			s->nsack = (uint8_t)nb;
 			break;
 		}
-		case 8: // timestamps: not used, but must be well-formed
+		case 8: { // timestamps (RFC 7323 3)
 			if (len != 10)
 				return false;
+			const uint8_t *e = o + i + 2;
+			s->tsval = (uint32_t)e[0] << 24 | (uint32_t)e[1] << 16 | (uint32_t)e[2] << 8 | e[3];
+			s->tsecr = (uint32_t)e[4] << 24 | (uint32_t)e[5] << 16 | (uint32_t)e[6] << 8 | e[7];
+			s->ts_ok = true;
 			break;
+		}
 		default:
 			break;
 		}
@@ -185,6 +190,7 @@ static int parse_tcp(const struct rte_ipv4_hdr *ip, unsigned ihl, unsigned tot, 
 	s->mss = 0;
 	s->sack_ok = false;
 	s->nsack = 0;
+	s->ts_ok = false;
 	if (!parse_tcp_opts((const uint8_t *)(th + 1), doff - sizeof(*th), s))
 		return drop(p, CEE_DROP_BAD_TCP_OPTS);
 	s->data = (const uint8_t *)th + doff;
@@ -312,7 +318,10 @@ int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		     const struct cee_tcp_out *out)
 {
 	unsigned optlen = (out->mss ? 4u : 0u) + (out->wscale != 0xff ? 4u : 0u) +
-			  (out->sack_ok ? 4u : 0u) + (out->nsack ? 4u + 8u * out->nsack : 0u);
+			  (out->sack_ok ? 4u : 0u) + (out->nsack ? 4u + 8u * out->nsack : 0u) +
+			  (out->ts ? 12u : 0u);
+	if (optlen > 40)
+		return -EINVAL; /* more options than a TCP header holds (RFC 9293 3.1) */
 	unsigned paylen = out->len[0] + out->len[1];
 	unsigned hdrs = sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
 			sizeof(struct rte_tcp_hdr) + optlen;
@@ -375,6 +384,16 @@ int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		o[3] = out->wscale;
 		o += 4;
 		sum += (1u << 8 | 3) + (3u << 8 | out->wscale);
+	}
+	if (out->ts) { // NOP NOP TS 10 TSval TSecr
+		uint32_t e[2] = {rte_cpu_to_be_32(out->tsval), rte_cpu_to_be_32(out->tsecr)};
+		o[0] = 1;
+		o[1] = 1;
+		o[2] = 8;
+		o[3] = 10;
+		memcpy(o + 4, e, 8);
+		o += 12;
+		sum += (1u << 8 | 1) + (8u << 8 | 10) + csum_u32(out->tsval) + csum_u32(out->tsecr);
 	}
 	if (out->sack_ok) { // NOP NOP SACK-permitted
 		o[0] = 1;

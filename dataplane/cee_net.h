@@ -91,7 +91,8 @@ struct rte_mbuf *cee_net_build_tcp(struct rte_mempool *mp, const struct cee_net_
 
 /**
  * Write the frame of cee_net_build_tcp() into @p m, an empty (reset) mbuf.
- * @return 0, or -EMSGSIZE when it does not fit (@p m is left to the caller).
+ * @return 0, -EMSGSIZE when it does not fit, or -EINVAL when the options
+ * need more than 40 bytes (@p m is left to the caller).
  */
 int cee_net_fill_tcp(struct rte_mbuf *m, const struct cee_net_addr *a,
 		     const struct cee_tcp_out *out);

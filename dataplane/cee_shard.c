@@ -471,7 +471,9 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 {
 	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c != NULL) {
-		cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);
+		// a SYN that ended a TIME-WAIT (RFC 6191) opens a new connection
+		if (cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns))
+			tcp_passive_open(s, pi, p);
 		return;
 	}
 	uint8_t f = p->seg.flags;

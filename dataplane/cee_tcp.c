@@ -74,6 +74,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 	    .sndbuf = 65536,
 	    .sndbuf_max = 0,
 	    .sack = true,
+	    .timestamps = true,
 	    .grow_rtt_us = 1000,
 	    .rcv_wnd = 65535,
 	    .ooo_max_segs = 4,
@@ -250,7 +251,7 @@ static uint32_t fallback_isn(const struct cee_tcb *tcb, uint64_t now_ns)
 {
 	// RFC 9293 3.4.1 clock (4 us) plus a mix of the peer's ISN and the tcb address.
 	// Predictable: owners should supply a keyed hash (RFC 6528) in ctx->isn.
-	uint64_t x = ((uint64_t)tcb->irs << 32) ^ (uint64_t)(uintptr_t)tcb;
+	uint64_t x = ((uint64_t)(tcb->rcv_nxt - 1) << 32) ^ (uint64_t)(uintptr_t)tcb;
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdull;
 	x ^= x >> 33;
@@ -267,7 +268,6 @@ void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_s
 	tcb->last_activity_ns = now_ns;
 
 	// RFC 9293 3.10.7.2: RCV.NXT = SEG.SEQ + 1, IRS = SEG.SEQ; SYN payload is not taken
-	tcb->irs = syn->seq;
 	tcb->rcv_nxt = syn->seq + 1;
 	tcb->rcv_adv = tcb->rcv_nxt;
 	tcb->iss = ctx->isn ? ctx->isn(ctx->owner, tcb, now_ns) : fallback_isn(tcb, now_ns);
@@ -330,7 +330,7 @@ static bool serves_input(enum cee_tcp_state st)
 	return false;
 }
 
-void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
+bool cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 		   uint64_t now_ns)
 {
 	ctx->stats.segs_in++;
@@ -338,13 +338,15 @@ void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 		ctx->stats.rst_in++;
 
 	if (!serves_input((enum cee_tcp_state)tcb->state))
-		return;
+		return false;
 
+	bool reopen = false;
 	enter(tcb);
 	if (tcb->state == CEE_TCP_SYN_SENT ? tcp_input_syn_sent(ctx, tcb, seg, now_ns)
-					   : tcp_input_sync(ctx, tcb, seg, now_ns))
-		return;
+					   : tcp_input_sync(ctx, tcb, seg, now_ns, &reopen))
+		return reopen;
 	finish_leave(ctx, tcb, now_ns, false);
+	return false;
 }
 
 void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)

@@ -102,6 +102,8 @@ struct cee_tcp_seg {
 	uint16_t mss;   /**< MSS option, 0 when absent */
 	bool sack_ok;   /**< SACK-permitted option seen (RFC 2018, on a SYN) */
 	uint8_t nsack;  /**< SACK blocks in sack[] */
+	bool ts_ok;     /**< a timestamps option (RFC 7323): tsval, tsecr */
+	uint32_t tsval, tsecr;
 	const uint8_t *data;
 	uint32_t len;   /**< payload bytes */
 	struct cee_tcp_sack sack[CEE_TCP_SACK_IN_MAX];
@@ -117,6 +119,8 @@ struct cee_tcp_out {
 	uint16_t mss;   /**< MSS option to send (SYN only), 0 for none */
 	bool sack_ok;   /**< SACK-permitted option to send (SYN only) */
 	uint8_t nsack;  /**< SACK blocks to send (RFC 2018), most recent first */
+	bool ts;        /**< send a timestamps option (RFC 7323): tsval, tsecr */
+	uint32_t tsval, tsecr;
 	const uint8_t *data[2];
 	uint32_t len[2];
 	struct cee_tcp_sack sack[CEE_TCP_SACK_OUT_MAX];
@@ -141,6 +145,7 @@ struct cee_tcp_cfg {
 	uint16_t mss;            /**< our MSS (what we announce and the most we send) */
 	uint8_t cc;              /**< enum cee_tcp_cc */
 	bool sack;               /**< offer and use SACK (RFC 2018, RFC 6675); default on */
+	bool timestamps;         /**< offer and use timestamps (RFC 7323: RTTM, PAWS); default on */
 	uint8_t rcv_wscale;      /**< shift we announce when the peer offers scaling */
 	uint32_t sndbuf;         /**< send-buffer bytes per connection (echo backlog) */
 	/**
@@ -189,6 +194,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
 	X(sack_rexmits, TCP, "sack_rexmits", "holes resent from the SACK scoreboard")              \
 	X(bad_sack, DROP, "bad_sack", "SACK blocks beyond what was sent: ignored")                 \
+	X(paws_rejected, DROP, "paws", "segments with an old timestamp (RFC 7323 PAWS)")           \
+	X(time_wait_reused, TCP, "time_wait_reused", "TIME-WAIT ended by a new SYN (RFC 6191)")    \
 	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
 	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
@@ -330,7 +337,8 @@ struct cee_tcb {
 	uint32_t snd_wnd; /**< scaled */
 	uint32_t snd_wl1, snd_wl2;
 	/* receive sequence space */
-	uint32_t irs, rcv_nxt;
+	uint32_t ts_recent; /**< RFC 7323 TS.Recent, valid with CEE_TCB_U_TS */
+	uint32_t rcv_nxt;   /**< (IRS is rcv_nxt - 1 until the handshake is done) */
 	uint32_t rcv_adv; /**< right edge we advertised (rcv_nxt + window) */
 
 	/* RFC 6298 */
@@ -381,6 +389,8 @@ struct cee_tcb {
 #define CEE_TCB_U_CLOSE 0x08  /**< local close requested (owner, service or idle timeout) */
 #define CEE_TCB_U_XMIT 0x10   /**< the send buffer's struct cee_tcp_xmit is initialised */
 #define CEE_TCB_U_NOGROW 0x20 /**< growing this buffer was refused (none free): not again */
+#define CEE_TCB_U_TS 0x40     /**< timestamps negotiated (RFC 7323) */
+#define CEE_TCB_U_KARN 0x80   /**< an RTT sample was dropped (Karn): a TSecr may replace it */
 
 /**
  * Passive open: @p syn (flags SYN only) arrived for a listener with @p service
@@ -414,8 +424,14 @@ void cee_tcp_connect(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_
 int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data, uint32_t len,
 		 uint64_t now_ns);
 
-/** Process one segment for an existing connection (RFC 9293 3.10.7). */
-void cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
+/**
+ * Process one segment for an existing connection (RFC 9293 3.10.7).
+ * @return true when @p seg is a SYN that ends @p tcb's TIME-WAIT (RFC 6191:
+ * a newer timestamp, or a higher sequence number without timestamps): the
+ * tcb was reported destroyed, and the owner opens a new connection with
+ * @p seg as for a SYN that matched none.
+ */
+bool cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 		   uint64_t now_ns);
 
 /** The owner's timer for @p tcb fired at or after its deadline. */

@@ -51,15 +51,9 @@ struct seg_view {
 	uint32_t wnd; /**< RCV.WND when the segment arrived */
 };
 
-/* RFC 6298 2: an ACK beyond the timed sequence number: a sample, a new RTO. */
-static void rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack,
-		       uint64_t now_ns)
+/* RFC 6298 2.2-2.5: a measurement of @p r microseconds: SRTT, RTTVAR, RTO. */
+static void rtt_update(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t r)
 {
-	if (!(tcb->flags & CEE_TCB_F_RTT) || !seq_gt(ack, tcb->rtt_seq))
-		return;
-	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
-
-	uint64_t r = (uint32_t)((uint32_t)(now_ns / 1000) - tcb->rtt_ts_us);
 	if (r == 0)
 		r = 1;
 	if (r > UINT32_MAX / 8)
@@ -84,8 +78,35 @@ static void rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint3
 	tcb->rto_us = (uint32_t)(rto / 1000);
 }
 
+/*
+ * An ACK that advances SND.UNA: the timed segment's sample (microseconds,
+ * Karn) when it is covered; else, after Karn dropped one, the echo of our
+ * TSval (RFC 7323 4: the echo names the transmission that was acked, so a
+ * retransmission measures too; about 1 ms resolution).
+ */
+static void rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack,
+		       const struct cee_tcp_seg *seg, uint64_t now_ns)
+{
+	if (tcb->flags & CEE_TCB_F_RTT) {
+		if (!seq_gt(ack, tcb->rtt_seq))
+			return;
+		tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+		rtt_update(ctx, tcb, (uint32_t)((uint32_t)(now_ns / 1000) - tcb->rtt_ts_us));
+		return;
+	}
+	if (!(tcb->uflags & CEE_TCB_U_KARN) || !(tcb->uflags & CEE_TCB_U_TS) || seg == NULL ||
+	    !seg->ts_ok || seg->tsecr == 0)
+		return;
+	uint32_t ticks = tcp_ts_now(tcb, now_ns) - seg->tsecr;
+	if (ticks > (60u << 10))
+		return; /* not an echo of ours (more than a minute) */
+	tcb->uflags &= (uint8_t)~CEE_TCB_U_KARN;
+	rtt_update(ctx, tcb, ((uint64_t)ticks << 20) / 1000);
+}
+
 /* New data acked: move snd_una, free acked bytes, take an RTT sample (RFC 9293 3.10.7.4 fifth). */
-static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack, uint64_t now_ns)
+static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t ack,
+			const struct cee_tcp_seg *seg, uint64_t now_ns)
 {
 	uint32_t acked = ack - tcb->snd_una;
 	if ((tcb->flags & CEE_TCB_F_FIN_SENT) && ack == tcb->snd_max)
@@ -98,7 +119,7 @@ static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t a
 	tcb->snd_una = ack;
 	if (seq_lt(tcb->snd_nxt, ack))
 		tcb->snd_nxt = ack;
-	rtt_sample(ctx, tcb, ack, now_ns);
+	rtt_sample(ctx, tcb, ack, seg, now_ns);
 	tcb->retries = 0;
 	tcb->rto_at_ns = 0; // RFC 6298 5.3: restarted by arm_rto when data is still out
 }
@@ -107,7 +128,7 @@ static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t a
 static void synced(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 		   uint32_t wnd, uint64_t now_ns)
 {
-	ack_advance(ctx, tcb, seg->ack, now_ns); /* RTT sample unless the SYN was resent */
+	ack_advance(ctx, tcb, seg->ack, seg, now_ns); /* RTT sample unless the SYN was resent */
 	tcb->snd_wnd = wnd;
 	tcb->snd_wl1 = seg->seq;
 	tcb->snd_wl2 = seg->ack;
@@ -150,7 +171,6 @@ bool tcp_input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	// fourth (third, security, does not apply): SYN; neither SYN nor RST: drop
 	if (!(seg->flags & CEE_TCP_SYN))
 		return false;
-	tcb->irs = seg->seq;
 	tcb->rcv_nxt = seg->seq + 1;
 	tcb->rcv_adv = tcb->rcv_nxt; /* no edge yet: rcv_window() is the plain space */
 	tcb->rcv_adv += tcp_syn_window(ctx, tcb, true); /* the edge our SYN announced */
@@ -169,6 +189,7 @@ bool tcp_input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	tcb->snd_wl2 = tcb->iss;
 	tcb->snd_nxt = tcb->snd_max = tcb->iss;
 	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+	tcb->uflags &= (uint8_t)~CEE_TCB_U_KARN;
 	tcb->rto_at_ns = 0;
 	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
 	return false;
@@ -192,24 +213,47 @@ static enum step check_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	return STEP_DONE;
 }
 
+/*
+ * A SYN in TIME-WAIT may start a new incarnation when it cannot be taken for
+ * an old duplicate: with timestamps on both (RFC 6191 3), its TSval is newer
+ * than TS.Recent; without them on either side, its sequence number is
+ * beyond RCV.NXT (RFC 1122 4.2.2.13).
+ */
+static bool tw_reusable(const struct cee_tcb *tcb, const struct cee_tcp_seg *seg)
+{
+	if ((tcb->uflags & CEE_TCB_U_TS) && seg->ts_ok)
+		return seq_gt(seg->tsval, tcb->ts_recent);
+	if (!(tcb->uflags & CEE_TCB_U_TS) && !seg->ts_ok)
+		return seq_gt(seg->seq, tcb->rcv_nxt);
+	return false;
+}
+
 /* RFC 5961 4.2 (RFC 9293 3.10.7.4 fourth): SYN on a synchronised connection. */
 static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			   const struct cee_tcp_seg *seg, uint64_t now_ns)
 {
 	if (tcb->state == CEE_TCP_SYN_RECEIVED && !(seg->flags & CEE_TCP_ACK) &&
-	    seg->seq == tcb->irs) {
+	    seg->seq == tcb->rcv_nxt - 1) { /* rcv_nxt - 1 is IRS in SYN-RECEIVED */
 		// the peer did not get our SYN-ACK: send it again
 		tcb->snd_nxt = tcb->iss;
-		tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+		tcp_rtt_cancel(tcb);
 		return STEP_DONE;
 	}
 	if (tcb->state == CEE_TCP_SYN_RECEIVED && (tcb->uflags & CEE_TCB_U_ACTIVE) &&
-	    seg->seq == tcb->irs && (seg->flags & CEE_TCP_ACK) && seg->ack == tcb->snd_max) {
+	    seg->seq == tcb->rcv_nxt - 1 && (seg->flags & CEE_TCP_ACK) &&
+	    seg->ack == tcb->snd_max) {
 		// simultaneous open (RFC 9293 3.5): the peer's SYN-ACK acks our SYN; its
 		// SYN is the one we took in SYN-SENT; its window is never scaled
 		tcb->flags |= CEE_TCB_F_ACK_NOW;
 		synced(ctx, tcb, seg, seg->wnd, now_ns);
 		return STEP_DONE;
+	}
+	if (tcb->state == CEE_TCP_TIME_WAIT && !(seg->flags & CEE_TCP_ACK) && tw_reusable(tcb, seg)) {
+		// RFC 6191 (timestamps) / RFC 1122 4.2.2.13 (sequence numbers): a new
+		// incarnation; this one ends now and the owner opens the next
+		ctx->stats.time_wait_reused++;
+		tcp_set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
+		return STEP_GONE;
 	}
 	ctx->stats.bad_syn++;
 	tcp_challenge_ack(ctx, tcb);
@@ -302,7 +346,7 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	bool advanced = seq_gt(seg->ack, tcb->snd_una);
 	uint32_t acked = seg->ack - tcb->snd_una;
 	if (advanced)
-		ack_advance(ctx, tcb, seg->ack, now_ns);
+		ack_advance(ctx, tcb, seg->ack, seg, now_ns);
 	if (seg->nsack && (tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL)
 		tcp_sack_update(ctx, tcb, tcp_xmit(ctx, tcb), seg); // RFC 6675 scoreboard
 	if (advanced) {
@@ -325,7 +369,7 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			// the window reopened with bytes unacked: resend from snd_una now;
 			// a running RTT sample covers resent bytes (RFC 6298 3, Karn)
 			tcb->snd_nxt = tcb->snd_una;
-			tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+			tcp_rtt_cancel(tcb);
 		}
 	}
 	if (tcb->snd_wnd == 0)
@@ -572,8 +616,38 @@ static void take_fin(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct 
  * was destroyed (false with an abort requested from a callback: the caller
  * aborts).
  */
+/* TS.Recent is not trusted after this long without traffic (RFC 7323 5.5: 24 days). */
+#define PAWS_IDLE_NS (24ull * 86400 * 1000000000)
+
+/*
+ * RFC 7323 5.3 R1 (PAWS): a non-RST segment whose TSval is older than
+ * TS.Recent is an old duplicate: not acceptable, answered with an ACK.
+ * Segments without the option are taken (as Linux does; RFC 7323 3.2 says
+ * SHOULD drop). A SYN in TIME-WAIT goes through: its timestamp decides reuse.
+ */
+static bool paws_rejects(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			 const struct cee_tcp_seg *seg, uint64_t now_ns)
+{
+	if (!(tcb->uflags & CEE_TCB_U_TS) || !seg->ts_ok || (seg->flags & CEE_TCP_RST) ||
+	    !seq_lt(seg->tsval, tcb->ts_recent) || now_ns - tcb->last_activity_ns > PAWS_IDLE_NS)
+		return false;
+	if ((seg->flags & CEE_TCP_SYN) && tcb->state == CEE_TCP_TIME_WAIT)
+		return false;
+	ctx->stats.paws_rejected++;
+	tcb->flags |= CEE_TCB_F_ACK_NOW;
+	return true;
+}
+
+/* RFC 7323 4.3: TS.Recent follows the segments that are in order. */
+static void ts_recent_update(struct cee_tcb *tcb, const struct cee_tcp_seg *seg)
+{
+	if ((tcb->uflags & CEE_TCB_U_TS) && seg->ts_ok && seq_leq(seg->seq, tcb->rcv_nxt) &&
+	    seq_geq(seg->tsval, tcb->ts_recent))
+		tcb->ts_recent = seg->tsval;
+}
+
 bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
-		    uint64_t now_ns)
+		    uint64_t now_ns, bool *reopen)
 {
 	struct seg_view v = {
 	    .seq = seg->seq,
@@ -584,12 +658,17 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	};
 	enum step st;
 
+	if (paws_rejects(ctx, tcb, seg, now_ns))
+		return false;
 	if (seg->flags & CEE_TCP_RST)
 		return check_rst(ctx, tcb, &v, now_ns) == STEP_GONE;
-	if (seg->flags & CEE_TCP_SYN)
-		return check_syn(ctx, tcb, seg, now_ns) == STEP_GONE;
+	if (seg->flags & CEE_TCP_SYN) {
+		*reopen = check_syn(ctx, tcb, seg, now_ns) == STEP_GONE;
+		return *reopen;
+	}
 	if ((st = check_seq(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
+	ts_recent_update(tcb, seg);
 	if ((st = check_ack(ctx, tcb, seg, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
 	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)

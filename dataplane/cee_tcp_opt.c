@@ -8,6 +8,8 @@
  *   (mss_clamped).
  * - SACK permitted (RFC 2018 2): used when both SYNs carry it and
  *   cfg.sack is set.
+ * - Timestamps (RFC 7323 3.2): likewise with cfg.timestamps; TS.Recent
+ *   starts at the SYN's TSval.
  * - Window scale (RFC 7323 2.2/2.3): used only when both SYNs carry it
  *   (ours always does in an active open, a SYN-ACK only answers one); shifts
  *   above 14 are taken as 14.
@@ -31,6 +33,14 @@ void tcp_take_syn_options(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		tcb->flags |= CEE_TCB_F_SACK;
 	else
 		tcb->flags &= (uint8_t)~CEE_TCB_F_SACK;
+
+	// RFC 7323 3.2: timestamps only when both SYNs carry them; TS.Recent from the SYN
+	if (syn->ts_ok && ctx->cfg.timestamps) {
+		tcb->uflags |= CEE_TCB_U_TS;
+		tcb->ts_recent = syn->tsval;
+	} else {
+		tcb->uflags &= (uint8_t)~CEE_TCB_U_TS;
+	}
 
 	if (syn->wscale != 0xff) {
 		tcb->flags |= CEE_TCB_F_WSCALE;

@@ -138,12 +138,13 @@ static inline void add_sack_blocks(const struct cee_tcb *tcb, struct cee_tcp_out
 	out->nsack = (uint8_t)n;
 }
 
-static void send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+static void send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_tcp_out out;
 
 	tcp_out_init(&out, tcb->snd_nxt, tcb->rcv_nxt, CEE_TCP_ACK);
 	out.wnd = wnd_field(ctx, tcb);
+	tcp_add_ts(tcb, &out, now_ns);
 	add_sack_blocks(tcb, &out);
 	tcp_emit(ctx, tcb, &out);
 }
@@ -279,6 +280,10 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 			tcp_out_init(&out, tcb->iss, 0, CEE_TCP_SYN);
 			out.wscale = tcb->rcv_wscale;
 			out.wnd = (uint16_t)tcp_syn_window(ctx, tcb, true);
+			if (ctx->cfg.timestamps) { // RFC 7323 3.2: offered, TSecr 0
+				out.ts = true;
+				out.tsval = tcp_ts_now(tcb, now_ns);
+			}
 		} else {
 			// RFC 9293 3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>; scale
 			// option only when the peer's SYN had one (RFC 7323 1.3)
@@ -288,6 +293,7 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 			out.wnd = (uint16_t)tcp_syn_window(ctx, tcb, scaled);
 			if (seq_gt(tcb->rcv_nxt + out.wnd, tcb->rcv_adv))
 				tcb->rcv_adv = tcb->rcv_nxt + out.wnd;
+			tcp_add_ts(tcb, &out, now_ns); /* only if the SYN offered them */
 		}
 		out.mss = ctx->cfg.mss; // RFC 9293 3.7.1
 		// RFC 2018 2: offered in a SYN; in a SYN-ACK only to a SYN that offered it
@@ -302,7 +308,7 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 		tcb->snd_nxt = tcb->snd_max = tcb->iss + 1;
 		tcp_emit(ctx, tcb, &out);
 	} else if (tcb->flags & CEE_TCB_F_ACK_NOW) {
-		send_ack(ctx, tcb);
+		send_ack(ctx, tcb, now_ns);
 	}
 	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
 	tcp_arm_rto(tcb, now_ns);
@@ -361,6 +367,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 		flags |= CEE_TCP_PSH;
 	tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
 	out.wnd = wnd_field(ctx, tcb);
+	tcp_add_ts(tcb, &out, now_ns);
 	add_sack_blocks(tcb, &out);
 	if (n > 0) {
 		uint32_t size = tcp_sb_size(ctx, tcb);
@@ -394,7 +401,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 		// Karn (RFC 6298 3): a sample running on these bytes would time the copy
 		if ((tcb->flags & CEE_TCB_F_RTT) && seq_leq(seq, tcb->rtt_seq) &&
 		    seq_lt(tcb->rtt_seq, end + (fin ? 1 : 0)))
-			tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+			tcp_rtt_cancel(tcb);
 	}
 	if (!rexmit && !probe && !(tcb->flags & CEE_TCB_F_RTT))
 		tcp_rtt_start(tcb, seq, now_ns); // Karn: only first transmissions are timed
@@ -474,7 +481,7 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	if (nsent == 0 && ((tcb->flags & CEE_TCB_F_ACK_NOW) || window_update_due(ctx, tcb))) {
 		if (!(tcb->flags & CEE_TCB_F_ACK_NOW))
 			ctx->stats.window_updates++;
-		send_ack(ctx, tcb);
+		send_ack(ctx, tcb, now_ns);
 	}
 	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
 	tcp_arm_rto(tcb, now_ns);

@@ -100,10 +100,41 @@ static inline void tcp_out_init(struct cee_tcp_out *out, uint32_t seq, uint32_t 
 	*out = (struct cee_tcp_out){.seq = seq, .ack = ack, .flags = flags, .wscale = 0xff};
 }
 
+/*
+ * Our TSval (RFC 7323 5.4): a 2^20 ns (about 1 ms) clock, offset per
+ * connection by its ISS so that it reveals nothing of the engine's uptime.
+ */
+static inline uint32_t tcp_ts_now(const struct cee_tcb *tcb, uint64_t now_ns)
+{
+	return (uint32_t)(now_ns >> 20) + tcb->iss;
+}
+
+/* Add the timestamps option to a segment of a connection that negotiated it. */
+static inline void tcp_add_ts(const struct cee_tcb *tcb, struct cee_tcp_out *out, uint64_t now_ns)
+{
+	if (!(tcb->uflags & CEE_TCB_U_TS))
+		return;
+	out->ts = true;
+	out->tsval = tcp_ts_now(tcb, now_ns);
+	out->tsecr = tcb->ts_recent;
+}
+
+/*
+ * Karn (RFC 6298 3): the running RTT sample covers bytes sent again, so it
+ * is dropped; with timestamps the next echo of a TSval measures instead.
+ */
+static inline void tcp_rtt_cancel(struct cee_tcb *tcb)
+{
+	if (tcb->flags & CEE_TCB_F_RTT)
+		tcb->uflags |= CEE_TCB_U_KARN;
+	tcb->flags &= (uint8_t)~CEE_TCB_F_RTT;
+}
+
 /* RFC 6298: time the segment starting at @p seq (its ACK is sampled in cee_tcp_input.c). */
 static inline void tcp_rtt_start(struct cee_tcb *tcb, uint32_t seq, uint64_t now_ns)
 {
 	tcb->flags |= CEE_TCB_F_RTT;
+	tcb->uflags &= (uint8_t)~CEE_TCB_U_KARN;
 	tcb->rtt_seq = seq;
 	tcb->rtt_ts_us = (uint32_t)(now_ns / 1000);
 }
@@ -164,8 +195,9 @@ CEE_TCP_INTERNAL void tcp_local_close(struct cee_tcb *tcb, enum cee_reason reaso
 /* cee_tcp_input.c: segment arrival; @return true when the tcb was destroyed */
 CEE_TCP_INTERNAL bool tcp_input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 					 const struct cee_tcp_seg *seg, uint64_t now_ns);
+/* *reopen: destroyed by a SYN that reuses TIME-WAIT (RFC 6191), which opens anew */
 CEE_TCP_INTERNAL bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-				     const struct cee_tcp_seg *seg, uint64_t now_ns);
+				     const struct cee_tcp_seg *seg, uint64_t now_ns, bool *reopen);
 
 /* cee_tcp_output.c */
 CEE_TCP_INTERNAL void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,

@@ -50,7 +50,7 @@ static uint32_t rnd(void)
 
 // Build one frame and check it byte for byte.
 static void check_one_opts(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale, bool sack_ok,
-			   unsigned nsack)
+			   unsigned nsack, bool ts)
 {
 	static uint8_t src[2][1600];
 	for (unsigned i = 0; i < sizeof(src); i++)
@@ -73,6 +73,9 @@ static void check_one_opts(unsigned len0, unsigned len1, uint16_t mss, uint8_t w
 	out.wscale = wscale;
 	out.sack_ok = sack_ok;
 	out.nsack = (uint8_t)nsack;
+	out.ts = ts;
+	out.tsval = rnd();
+	out.tsecr = rnd();
 	for (unsigned k = 0; k < nsack; k++) {
 		out.sack[k].start = rnd();
 		out.sack[k].end = rnd();
@@ -115,6 +118,11 @@ static void check_one_opts(unsigned len0, unsigned len1, uint16_t mss, uint8_t w
 	assert_int_equal(p.seg.wscale, wscale);
 	assert_int_equal(p.seg.sack_ok, sack_ok);
 	assert_int_equal(p.seg.nsack, nsack);
+	assert_int_equal(p.seg.ts_ok, ts);
+	if (ts) {
+		assert_int_equal(p.seg.tsval, out.tsval);
+		assert_int_equal(p.seg.tsecr, out.tsecr);
+	}
 	for (unsigned k = 0; k < nsack; k++) {
 		assert_int_equal(p.seg.sack[k].start, out.sack[k].start);
 		assert_int_equal(p.seg.sack[k].end, out.sack[k].end);
@@ -144,7 +152,7 @@ static void check_one_opts(unsigned len0, unsigned len1, uint16_t mss, uint8_t w
 
 static void check_one(unsigned len0, unsigned len1, uint16_t mss, uint8_t wscale)
 {
-	check_one_opts(len0, len1, mss, wscale, false, 0);
+	check_one_opts(len0, len1, mss, wscale, false, 0, false);
 }
 
 // Every split of a payload in two pieces, odd and even, with and without
@@ -160,9 +168,9 @@ static void test_fill_tcp_checksums(void **state)
 			check_one(lens[i], lens[j], 1460, 7);
 			check_one(lens[i], lens[j], 0, 14);
 			// RFC 2018: SACK-permitted on a SYN, 1 to 3 blocks on others
-			check_one_opts(lens[i], lens[j], 1460, 7, true, 0);
-			for (unsigned k = 1; k <= CEE_TCP_SACK_OUT_MAX; k++)
-				check_one_opts(lens[i], lens[j], 0, 0xff, false, k);
+			check_one_opts(lens[i], lens[j], 1460, 7, true, 0, true);
+			for (unsigned k = 1; k <= CEE_TCP_SACK_OUT_MAX; k++) // with RFC 7323 TS: 40 bytes
+				check_one_opts(lens[i], lens[j], 0, 0xff, false, k, k % 2);
 		}
 }
 
@@ -173,7 +181,11 @@ static void test_fill_tcp_random(void **state)
 	for (unsigned i = 0; i < 20000; i++)
 		check_one_opts(rnd() % 1461, rnd() % 2 ? rnd() % 140 : 0,
 			       rnd() % 3 ? 0 : (uint16_t)(1 + rnd() % 65535),
-			       rnd() % 2 ? 0xff : (uint8_t)(rnd() % 15), rnd() % 2, rnd() % 4);
+			       rnd() % 2 ? 0xff : (uint8_t)(rnd() % 15), rnd() % 2, 0, rnd() % 2);
+	// segments after the SYN: SACK blocks and timestamps (at most 40 option bytes)
+	for (unsigned i = 0; i < 20000; i++)
+		check_one_opts(rnd() % 1461, rnd() % 2 ? rnd() % 140 : 0, 0, 0xff, false,
+			       rnd() % (CEE_TCP_SACK_OUT_MAX + 1), rnd() % 2);
 }
 
 // A frame too large for the mbuf is refused, not truncated.

@@ -592,8 +592,8 @@ static void test_server_close_time_wait(void **state)
 	assert_int_equal(last(f)->out.ack, IRS + 6);
 	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
 
-	// a new SYN on the same tuple: ACK, no reuse
-	seg_in(f, CEE_TCP_SYN, IRS + 100000, 0, 65535, NULL, 0);
+	// a SYN on the same tuple below RCV.NXT (an old duplicate): ACK, no reuse
+	seg_in(f, CEE_TCP_SYN, IRS - 100000, 0, 65535, NULL, 0);
 	assert_int_equal(f->nsegs, 3);
 	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
 	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
@@ -1992,8 +1992,8 @@ static struct fake *pair_hello(struct fake *c, enum cee_tcp_service svc)
 	assert_int_equal(c->tcb.state, CEE_TCP_ESTABLISHED);
 	assert_int_equal(s->tcb.state, CEE_TCP_ESTABLISHED);
 	assert_int_equal(s->tcb.iss, ISS);
-	assert_int_equal(s->tcb.irs, CISS);
-	assert_int_equal(c->tcb.irs, ISS);
+	assert_int_equal(s->tcb.rcv_nxt - 1, CISS);
+	assert_int_equal(c->tcb.rcv_nxt - 1, ISS);
 	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "hello", 5, c->now), 5);
 	pump(c);
 	assert_int_equal(c->rlen, 5);
@@ -3198,6 +3198,159 @@ static void test_sack_bad_block(void **state)
 	assert_int_equal(tcp_sacked_for_test(f), 0);
 }
 
+/* Timestamps (RFC 7323), PAWS and TIME-WAIT reuse (RFC 6191) ------------------------------- */
+
+/* A segment from the peer with a timestamps option. */
+static bool seg_ts(struct fake *f, uint8_t flags, uint32_t seq, uint32_t ack, const void *data,
+		   uint32_t len, uint32_t tsval, uint32_t tsecr)
+{
+	struct cee_tcp_seg sg = {
+	    .seq = seq,
+	    .ack = ack,
+	    .wnd = f->p_wnd,
+	    .flags = flags,
+	    .wscale = 0xff,
+	    .ts_ok = true,
+	    .tsval = tsval,
+	    .tsecr = tsecr,
+	    .data = data,
+	    .len = len,
+	};
+	return cee_tcp_input(&f->ctx, &f->tcb, &sg, f->now);
+}
+
+/* A passive open whose SYN carries TSval @p tsval. */
+static void ts_establish(struct fake *f, uint32_t tsval)
+{
+	struct cee_tcp_seg sg = {.seq = f->p_seq, .wnd = 65535, .flags = CEE_TCP_SYN,
+				 .wscale = 7, .mss = 1460, .ts_ok = true, .tsval = tsval};
+	cee_tcp_accept(&f->ctx, &f->tcb, CEE_TCP_SVC_ECHO, &sg, f->now);
+	f->p_seq++;
+	assert_true(last(f)->out.ts);
+	assert_int_equal(last(f)->out.tsecr, tsval); /* the SYN-ACK echoes it */
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, NULL, 0, tsval + 1, last(f)->out.tsval);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	f->nsegs = 0;
+}
+
+/*
+ * Fault: timestamps not negotiated or not echoed (RFC 7323 3, 4.3): every
+ * segment carries TSval and the latest in-order TSval as TSecr; a SYN
+ * without the option gets none.
+ */
+static void test_ts_negotiated_and_echoed(void **state)
+{
+	struct fake *f = *state;
+
+	ts_establish(f, 1000);
+	assert_true(f->tcb.uflags & CEE_TCB_U_TS);
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "abc", 3, 1005, 0);
+	f->p_seq += 3;
+	assert_true(last(f)->out.ts);
+	assert_int_equal(last(f)->out.tsecr, 1005);
+	// an out-of-order segment's TSval does not become TS.Recent (4.3)
+	seg_ts(f, CEE_TCP_ACK, f->p_seq + 100, ISS + 4, "x", 1, 1010, 0);
+	assert_int_equal(last(f)->out.tsecr, 1005);
+	fake_end(f);
+
+	f = fake_new();
+	*state = f;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7); /* no timestamps offered */
+	assert_false(last(f)->out.ts);
+	assert_false(f->tcb.uflags & CEE_TCB_U_TS);
+	fake_end(f);
+
+	f = fake_new();
+	*state = f;
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	assert_true(last(f)->out.ts); /* an active open offers them, TSecr 0 */
+	assert_int_equal(last(f)->out.tsecr, 0);
+}
+
+/* Fault: an old duplicate segment with a stale timestamp is taken as new data (RFC 7323 5, PAWS). */
+static void test_paws(void **state)
+{
+	struct fake *f = *state;
+
+	ts_establish(f, 1000);
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "new", 3, 2000, 0);
+	f->p_seq += 3;
+	uint64_t in = f->tcb.bytes_in;
+	// an old segment (TSval 1500 < TS.Recent 2000) in the window: rejected with an ACK
+	f->nsegs = 0;
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "old", 3, 1500, 0);
+	assert_int_equal(f->tcb.bytes_in, in);
+	assert_int_equal(f->ctx.stats.paws_rejected, 1);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.ack, f->p_seq);
+	// an RST is never rejected by PAWS (RFC 7323 5.3 R1)
+	seg_ts(f, CEE_TCP_RST | CEE_TCP_ACK, f->p_seq, ISS + 4, NULL, 0, 1, 0);
+	assert_true(f->destroyed);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_RST);
+}
+
+/*
+ * Fault: a client reconnecting with the same 4-tuple while our side holds
+ * TIME-WAIT gets a challenge ACK and loses a second (issue 9); an old
+ * duplicate SYN must still not reopen it (RFC 6191: TSval newer than
+ * TS.Recent; without timestamps, RFC 1122: sequence number beyond RCV.NXT).
+ */
+static void test_time_wait_reuse(void **state)
+{
+	struct fake *f = *state;
+
+	ts_establish(f, 1000);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	seg_ts(f, CEE_TCP_ACK | CEE_TCP_FIN, f->p_seq, ISS + 2, NULL, 0, 1100, 0);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	// an old SYN (TSval not newer): challenge ACK, TIME-WAIT stays
+	assert_false(seg_ts(f, CEE_TCP_SYN, f->p_seq + 5000, 0, NULL, 0, 1100, 0));
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_false(f->destroyed);
+	// a new one: TIME-WAIT ends (destroyed) and the owner is told to open anew
+	f->now += SEC;
+	assert_true(seg_ts(f, CEE_TCP_SYN, f->p_seq + 5000, 0, NULL, 0, 2100, 0));
+	assert_true(f->destroyed);
+	assert_types(f, full_life, 4);
+	assert_int_equal(f->ctx.stats.time_wait_reused, 1);
+	fake_end(f);
+
+	// without timestamps: a SYN beyond RCV.NXT reopens, one below does not
+	f = fake_new();
+	*state = f;
+	drive(f, CEE_TCP_TIME_WAIT);
+	uint32_t rcv = f->tcb.rcv_nxt;
+	assert_false(seg_ts(f, CEE_TCP_SYN, rcv + 1, 0, NULL, 0, 5000, 0)); /* TS now: mismatch */
+	struct cee_tcp_seg sg = {.seq = rcv - 1, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 0xff};
+	assert_false(cee_tcp_input(&f->ctx, &f->tcb, &sg, f->now));
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	sg.seq = rcv + 64000;
+	assert_true(cee_tcp_input(&f->ctx, &f->tcb, &sg, f->now));
+	assert_true(f->destroyed);
+}
+
+/*
+ * Fault: after a retransmission (Karn drops the sample), the RTO stays
+ * backed off until new data is timed; the echo of a TSval measures the
+ * retransmission's round trip (RFC 7323 4).
+ */
+static void test_ts_rtt_after_retransmission(void **state)
+{
+	struct fake *f = *state;
+
+	ts_establish(f, 1000);
+	peer(f, 0, "ping", 4); /* echoed, timed */
+	fire(f); /* RTO: resent, the sample dropped, the RTO doubled */
+	uint64_t backed = RTO_NS(f);
+	uint32_t echo = last(f)->out.tsval; /* the retransmission's TSval */
+	f->now += 50 * MS;
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 5, NULL, 0, 1200, echo);
+	assert_true(RTO_NS(f) < backed);       /* a valid sample: the backoff is gone */
+	// one 50 ms measurement (about 1 ms resolution) into SRTT 1 us: 1/8 of it
+	assert_true(f->tcb.srtt_us > 6000 && f->tcb.srtt_us < 6500);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -3226,6 +3379,10 @@ int main(void)
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
 	    T(test_sack_bad_block),
+	    T(test_ts_negotiated_and_echoed),
+	    T(test_paws),
+	    T(test_time_wait_reuse),
+	    T(test_ts_rtt_after_retransmission),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),
