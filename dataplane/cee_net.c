@@ -199,6 +199,39 @@ static int parse_tcp(const struct rte_ipv4_hdr *ip, unsigned ihl, unsigned tot, 
 	return 0;
 }
 
+/*
+ * ICMP destination unreachable, fragmentation needed (RFC 792, RFC 1191 4):
+ * the next-hop MTU, then the IP header and at least 8 bytes of the datagram
+ * it was about, which must be a TCP segment from one of our addresses. The
+ * quoted tuple becomes the packet's, in the orientation of the connection's
+ * incoming segments, so that it steers to the shard that owns it.
+ */
+static int parse_icmp_ptb(const struct rte_icmp_hdr *ic, unsigned len, uint32_t our_ip,
+			  uint32_t ip_count, struct cee_pkt *p)
+{
+	const struct rte_ipv4_hdr *in = (const void *)(ic + 1);
+	if (len < sizeof(*ic) + sizeof(*in) + 8)
+		return drop(p, CEE_DROP_BAD_ICMP);
+	unsigned ihl = (unsigned)(in->version_ihl & 0xf) * 4;
+	if ((in->version_ihl >> 4) != 4 || ihl < sizeof(*in) ||
+	    len < sizeof(*ic) + ihl + 8 || in->next_proto_id != IPPROTO_TCP)
+		return drop(p, CEE_DROP_BAD_ICMP);
+	uint32_t src = rte_be_to_cpu_32(in->src_addr), dst = rte_be_to_cpu_32(in->dst_addr);
+	if (!ours(src, our_ip, ip_count))
+		return drop(p, CEE_DROP_BAD_ICMP); /* about a datagram we did not send */
+	const uint8_t *t = (const uint8_t *)in + ihl;
+	p->src_ip = dst;
+	p->dst_ip = src;
+	p->sport = (uint16_t)(t[2] << 8 | t[3]);
+	p->dport = (uint16_t)(t[0] << 8 | t[1]);
+	memset(&p->seg, 0, sizeof(p->seg));
+	p->seg.seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
+	// RFC 1191 4: the MTU is the low 16 bits of the second word (the "unused" half before)
+	p->icmp_mtu = rte_be_to_cpu_16(ic->icmp_seq_nb);
+	p->kind = CEE_PKT_ICMP_PTB;
+	return 0;
+}
+
 static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct cee_pkt *p)
 {
 	uint32_t len = rte_pktmbuf_data_len(m);
@@ -255,6 +288,8 @@ static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct 
 		const struct rte_icmp_hdr *ic = (const void *)((const uint8_t *)ip + ihl);
 		if (tot - ihl < sizeof(*ic) || cee_net_cksum(ic, tot - ihl) != 0xffff)
 			return drop(p, CEE_DROP_BAD_ICMP);
+		if (ic->icmp_type == 3 && ic->icmp_code == 4)
+			return parse_icmp_ptb(ic, tot - ihl, our_ip, ip_count, p);
 		if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || ic->icmp_code != 0)
 			return drop(p, CEE_DROP_UNSUPPORTED_PROTO);
 		p->kind = CEE_PKT_ICMP_ECHO;

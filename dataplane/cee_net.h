@@ -48,6 +48,13 @@ enum cee_pkt_kind {
 	CEE_PKT_ARP,
 	CEE_PKT_ICMP_ECHO,
 	CEE_PKT_TCP,
+	/**
+	 * ICMP fragmentation needed (RFC 1191) about a TCP segment we sent: the
+	 * addresses and ports are that connection's, as its incoming segments
+	 * carry them (src = the peer); seg.seq is the quoted segment's sequence
+	 * number, icmp_mtu the next-hop MTU.
+	 */
+	CEE_PKT_ICMP_PTB,
 };
 
 /** A parsed TCP/IPv4 frame. Addresses and ports in host order. */
@@ -58,6 +65,7 @@ struct cee_pkt {
 	uint32_t src_ip, dst_ip;
 	uint16_t sport, dport;
 	struct rte_ether_addr src_mac;
+	uint16_t icmp_mtu; /**< CEE_PKT_ICMP_PTB: the next-hop MTU (0 when the router gave none) */
 	struct cee_tcp_seg seg;
 };
 

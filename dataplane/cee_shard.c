@@ -489,6 +489,17 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 	reply_rst(s, pi, p);
 }
 
+// ICMP fragmentation needed, steered here by the connection it quotes.
+static void icmp_ptb_rx(struct cee_shard *s, const struct cee_pkt *p)
+{
+	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+	if (c == NULL) {
+		s->stats.drops[CEE_DROP_NO_CONN]++;
+		return;
+	}
+	cee_tcp_pmtu(&s->tcp, &c->tcb, p->seg.seq, p->icmp_mtu, s->now_ns);
+}
+
 static unsigned port_index(const struct cee_shard *s, uint16_t port_id)
 {
 	for (unsigned pi = 0; pi < s->nports; pi++)
@@ -559,13 +570,14 @@ static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct
 	struct cee_pkt *p = &it->p;
 	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, p);
 	it->ours = false;
-	if (p->kind != CEE_PKT_TCP)
+	if (p->kind != CEE_PKT_TCP && p->kind != CEE_PKT_ICMP_PTB)
 		return;
 	uint32_t h;
 	if (owned)
 		h = m->hash.rss;
-	else if (s->ports[it->pi].rss && (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH))
-		h = m->hash.rss;
+	else if (p->kind == CEE_PKT_TCP && s->ports[it->pi].rss &&
+		 (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH))
+		h = m->hash.rss; // an ICMP message's RSS hash is not its connection's
 	else
 		h = cee_flow_hash(p->src_ip, p->dst_ip, p->sport, p->dport);
 	it->hash = h;
@@ -591,6 +603,7 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 		tx_enqueue(s, pi, m);
 		return;
 	case CEE_PKT_TCP:
+	case CEE_PKT_ICMP_PTB:
 		if (!it->ours) {
 			unsigned owner = cee_flow_owner(it->hash, s->nshards);
 			m->hash.rss = it->hash;
@@ -602,7 +615,10 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 			s->stats.drops[CEE_DROP_HANDOFF_FULL]++;
 			break;
 		}
-		tcp_rx(s, pi, p);
+		if (p->kind == CEE_PKT_TCP)
+			tcp_rx(s, pi, p);
+		else
+			icmp_ptb_rx(s, p);
 		break;
 	}
 	mbuf_put(s, m);

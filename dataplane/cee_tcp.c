@@ -361,6 +361,35 @@ void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	finish_leave(ctx, tcb, now_ns, probe);
 }
 
+/* Path MTU (RFC 1191, RFC 5927) ------------------------------------------------------------ */
+
+void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint16_t mtu,
+		  uint64_t now_ns)
+{
+	if (!serves_input((enum cee_tcp_state)tcb->state) || tcb->state == CEE_TCP_SYN_SENT)
+		return;
+	// RFC 5927 4.1: only a segment in flight (SND.UNA <= seq < SND.MAX) is believed
+	if (!seq_geq(seq, tcb->snd_una) || !seq_lt(seq, tcb->snd_max)) {
+		ctx->stats.bad_icmp_seq++;
+		return;
+	}
+	uint32_t mss = mtu > 40 ? mtu - 40u : 0;
+	if (mss < CEE_TCP_MIN_PMTU_MSS)
+		mss = CEE_TCP_MIN_PMTU_MSS; /* a router that names a tiny MTU (or none) */
+	if (mss >= tcb->snd_mss)
+		return; /* nothing to lower */
+	ctx->stats.pmtu_lowered++;
+	tcb->snd_mss = (uint16_t)mss;
+	// the larger segments in flight were dropped: send them again, smaller, now
+	// (not a congestion signal, RFC 1191 6.5; Karn applies to the copies)
+	tcb->snd_nxt = tcb->snd_una;
+	tcp_rtt_cancel(tcb);
+	if (tcb->uflags & CEE_TCB_U_BUSY)
+		return;
+	enter(tcb);
+	finish_leave(ctx, tcb, now_ns, false);
+}
+
 /* User calls ------------------------------------------------------------------------------- */
 
 void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,

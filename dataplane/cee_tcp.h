@@ -196,6 +196,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(bad_sack, DROP, "bad_sack", "SACK blocks beyond what was sent: ignored")                 \
 	X(paws_rejected, DROP, "paws", "segments with an old timestamp (RFC 7323 PAWS)")           \
 	X(time_wait_reused, TCP, "time_wait_reused", "TIME-WAIT ended by a new SYN (RFC 6191)")    \
+	X(pmtu_lowered, TCP, "pmtu_lowered", "segment sizes lowered by ICMP frag-needed (RFC 1191)") \
+	X(bad_icmp_seq, DROP, "bad_icmp_seq", "ICMP about no data in flight (RFC 5927): ignored") \
 	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
 	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
@@ -433,6 +435,21 @@ int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data,
  */
 bool cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 		   uint64_t now_ns);
+
+/**
+ * ICMP fragmentation needed (RFC 1191) quoting our segment at @p seq with
+ * next-hop MTU @p mtu. Taken only when @p seq is unacknowledged data in
+ * flight (RFC 5927 4.1: a blind attacker cannot guess it) and the MTU is
+ * below the current segment size: snd_mss becomes mtu - 40 (at least
+ * CEE_TCP_MIN_PMTU_MSS), and the bytes in flight are sent again at once
+ * in the smaller size (the larger ones were dropped), without a
+ * congestion response (RFC 1191 6.5). Otherwise counted and ignored.
+ */
+void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint16_t mtu,
+		  uint64_t now_ns);
+
+/** The smallest segment size a path-MTU message can bring us to (Linux: min_pmtu 552). */
+#define CEE_TCP_MIN_PMTU_MSS 512
 
 /** The owner's timer for @p tcb fired at or after its deadline. */
 void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns);

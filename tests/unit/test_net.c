@@ -223,6 +223,79 @@ static void test_cksum_matches_dpdk(void **state)
 	}
 }
 
+// ICMP fragmentation needed (RFC 1191) from router @p router about our segment
+// OUR_IP:7 -> PEER_IP:40000 with sequence number @p seq; @p quoted_src: the
+// quoted datagram's source. @return the frame.
+static struct rte_mbuf *icmp_ptb(struct frame *f, uint32_t router, uint32_t quoted_src,
+				 uint32_t seq, uint16_t mtu, unsigned quoted_tcp_bytes)
+{
+	struct rte_mbuf *m = frame_reset(f);
+	unsigned icmp_len = 8 + 20 + quoted_tcp_bytes;
+	uint8_t *b = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(14 + 20 + icmp_len));
+	memset(b, 0, 14 + 20 + icmp_len);
+	b[12] = 0x08; // IPv4
+	struct rte_ipv4_hdr *ip = (void *)(b + 14);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + icmp_len));
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_ICMP;
+	ip->src_addr = rte_cpu_to_be_32(router);
+	ip->dst_addr = rte_cpu_to_be_32(OUR_IP);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	uint8_t *ic = (uint8_t *)(ip + 1);
+	ic[0] = 3; // destination unreachable
+	ic[1] = 4; // fragmentation needed and DF set
+	ic[6] = (uint8_t)(mtu >> 8);
+	ic[7] = (uint8_t)mtu;
+	struct rte_ipv4_hdr *in = (void *)(ic + 8);
+	in->version_ihl = RTE_IPV4_VHL_DEF;
+	in->total_length = rte_cpu_to_be_16(1500);
+	in->time_to_live = 64;
+	in->next_proto_id = IPPROTO_TCP;
+	in->src_addr = rte_cpu_to_be_32(quoted_src);
+	in->dst_addr = rte_cpu_to_be_32(PEER_IP);
+	uint8_t *t = (uint8_t *)(in + 1);
+	t[0] = 0, t[1] = 7, t[2] = 40000 >> 8, t[3] = 40000 & 0xff;
+	t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8);
+	t[7] = (uint8_t)seq;
+	uint16_t ck = (uint16_t)~rte_raw_cksum(ic, icmp_len);
+	memcpy(ic + 2, &ck, 2);
+	return m;
+}
+
+// Fault: ICMP fragmentation needed is dropped (a path with a smaller MTU
+// black-holes full-size segments), or one quoting a datagram that is not
+// ours, or that is malformed, is believed.
+static void test_icmp_ptb(void **state)
+{
+	(void)state;
+	static struct frame f;
+	struct cee_pkt p;
+
+	cee_net_parse(icmp_ptb(&f, 0x0b000001u, OUR_IP, 0x12345678u, 1280, 8), OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_ICMP_PTB);
+	assert_int_equal(p.src_ip, PEER_IP); // the connection, as its segments come in
+	assert_int_equal(p.dst_ip, OUR_IP);
+	assert_int_equal(p.sport, 40000);
+	assert_int_equal(p.dport, 7);
+	assert_int_equal(p.seg.seq, 0x12345678u);
+	assert_int_equal(p.icmp_mtu, 1280);
+	cee_net_parse(icmp_ptb(&f, 0x0b000001u, OUR_IP, 1, 1280, 28), OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_ICMP_PTB); // more of the datagram quoted: fine
+
+	cee_net_parse(icmp_ptb(&f, 0x0b000001u, PEER_IP, 1, 1280, 8), OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_DROP); // not a datagram of ours
+	assert_int_equal(p.cause, CEE_DROP_BAD_ICMP);
+	cee_net_parse(icmp_ptb(&f, 0x0b000001u, OUR_IP, 1, 1280, 4), OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_DROP); // fewer than 8 bytes of it
+	assert_int_equal(p.cause, CEE_DROP_BAD_ICMP);
+	struct rte_mbuf *m = icmp_ptb(&f, 0x0b000001u, OUR_IP, 1, 1280, 8);
+	rte_pktmbuf_mtod(m, uint8_t *)[14 + 20 + 7] ^= 1; // the MTU, after the checksum
+	cee_net_parse(m, OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_DROP);
+	assert_int_equal(p.cause, CEE_DROP_BAD_ICMP);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_fill_tcp_random),
 		cmocka_unit_test(test_fill_tcp_too_big),
 		cmocka_unit_test(test_cksum_matches_dpdk),
+		cmocka_unit_test(test_icmp_ptb),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

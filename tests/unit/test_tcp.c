@@ -3351,6 +3351,51 @@ static void test_ts_rtt_after_retransmission(void **state)
 	assert_true(f->tcb.srtt_us > 6000 && f->tcb.srtt_us < 6500);
 }
 
+/* Path MTU (RFC 1191, RFC 5927) ----------------------------------------------------------- */
+
+/*
+ * Fault: ICMP fragmentation-needed was dropped, so full-size segments were
+ * lost at a smaller-MTU hop until the connection died; or a blind ICMP
+ * message naming no data in flight shrank a connection's segments.
+ */
+static void test_pmtu(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now); /* 10 x 1460 in flight */
+	// a message about bytes already acknowledged, or never sent: ignored
+	f->nsegs = 0;
+	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS, 1280, f->now);
+	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1 + 10 * MSS, 1280, f->now);
+	assert_int_equal(f->ctx.stats.bad_icmp_seq, 2);
+	assert_int_equal(f->tcb.snd_mss, MSS);
+	assert_int_equal(f->nsegs, 0);
+	// a 1280-byte hop, quoting a segment in flight: everything again in 1240-byte segments
+	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1 + 3 * MSS, 1280, f->now);
+	assert_int_equal(f->tcb.snd_mss, 1240);
+	assert_int_equal(f->ctx.stats.pmtu_lowered, 1);
+	assert_true(f->nsegs > 0);
+	uint32_t at = ISS + 1;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		assert_int_equal(f->segs[i].out.seq, at);
+		assert_true(f->segs[i].len <= 1240);
+		assert_memory_equal(f->segs[i].payload, bulk + (at - ISS - 1), f->segs[i].len);
+		at += f->segs[i].len;
+	}
+	assert_int_equal(f->tcb.cwnd, 10 * MSS); /* not a congestion signal */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	// a larger MTU later changes nothing; a tiny one stops at the floor
+	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1, 1500, f->now);
+	assert_int_equal(f->tcb.snd_mss, 1240);
+	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1, 68, f->now);
+	assert_int_equal(f->tcb.snd_mss, CEE_TCP_MIN_PMTU_MSS);
+	// the transfer completes at the new size
+	while (f->tcb.snd_una != f->tcb.snd_max)
+		ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->tcb.bytes_out, 10 * MSS);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -3383,6 +3428,7 @@ int main(void)
 	    T(test_paws),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
+	    T(test_pmtu),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),
