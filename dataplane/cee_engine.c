@@ -46,6 +46,7 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	cee_tcp_cfg_default(&c->tcp);
 	c->tcp.sndbuf = 32768;
 	c->tcp.sndbuf_max = 2u << 20;
+	c->tcp.rcv_wnd = 1u << 20; // discard and app consume at once: no buffer behind it
 	c->sndbufs_max = 32;
 	c->name = "cee";
 	c->ip_count = 1;
@@ -74,6 +75,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --sndbufs N              send buffers per shard (default min(max-conns/shard, 4096))\n"
 		"  --sndbuf-max BYTES       a buffer grows to this on a long path (default 2 MiB; 0: never)\n"
 		"  --sndbufs-max N          such buffers per shard (default 32)\n"
+		"  --rcv-wnd BYTES          receive window of services that consume at once\n"
+		"                           (discard; default 1 MiB)\n"
 		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --stats PATH             write counters as JSON at exit\n"
@@ -169,7 +172,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
-		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS,
+		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_RCV_WND,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -193,6 +196,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"sndbufs-max", required_argument, NULL, O_SNDBUFS_MAX},
 		{"sack", required_argument, NULL, O_SACK},
 		{"timestamps", required_argument, NULL, O_TIMESTAMPS},
+		{"rcv-wnd", required_argument, NULL, O_RCV_WND},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -280,6 +284,12 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		case O_SNDBUF_MAX:
 			rc = parse_u64(optarg, 1u << 26, &v);
 			c->tcp.sndbuf_max = (uint32_t)v;
+			break;
+		case O_RCV_WND:
+			rc = parse_u64(optarg, 1u << 23, &v); // 65535 << 7
+			if (rc == 0 && v < 1024)
+				rc = -EINVAL;
+			c->tcp.rcv_wnd = (uint32_t)v;
 			break;
 		case O_SNDBUFS_MAX:
 			rc = parse_u64(optarg, 1u << 20, &v);
