@@ -215,17 +215,21 @@ static enum step check_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 
 /*
  * A SYN in TIME-WAIT may start a new incarnation when it cannot be taken for
- * an old duplicate: with timestamps on both (RFC 6191 3), its TSval is newer
- * than TS.Recent; without them on either side, its sequence number is
- * beyond RCV.NXT (RFC 1122 4.2.2.13).
+ * an old duplicate: its TSval is newer than TS.Recent (RFC 6191 3), or, the
+ * timestamp not older (PAWS) or absent, its sequence number is beyond
+ * RCV.NXT (RFC 1122 4.2.2.13). The second rule, as in Linux, covers a client
+ * that reconnects within one tick of its timestamp clock (seen with real
+ * Linux clients: about 1 ms, so an equal TSval is common).
  */
 static bool tw_reusable(const struct cee_tcb *tcb, const struct cee_tcp_seg *seg)
 {
-	if ((tcb->uflags & CEE_TCB_U_TS) && seg->ts_ok)
-		return seq_gt(seg->tsval, tcb->ts_recent);
-	if (!(tcb->uflags & CEE_TCB_U_TS) && !seg->ts_ok)
-		return seq_gt(seg->seq, tcb->rcv_nxt);
-	return false;
+	bool ts = (tcb->uflags & CEE_TCB_U_TS) && seg->ts_ok;
+
+	if (ts && seq_lt(seg->tsval, tcb->ts_recent))
+		return false; /* an old duplicate by its timestamp */
+	if (ts && seq_gt(seg->tsval, tcb->ts_recent))
+		return true;
+	return seq_gt(seg->seq, tcb->rcv_nxt);
 }
 
 /* RFC 5961 4.2 (RFC 9293 3.10.7.4 fourth): SYN on a synchronised connection. */

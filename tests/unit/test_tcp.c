@@ -3304,16 +3304,32 @@ static void test_time_wait_reuse(void **state)
 	seg_ts(f, CEE_TCP_ACK | CEE_TCP_FIN, f->p_seq, ISS + 2, NULL, 0, 1100, 0);
 	f->p_seq++;
 	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
-	// an old SYN (TSval not newer): challenge ACK, TIME-WAIT stays
-	assert_false(seg_ts(f, CEE_TCP_SYN, f->p_seq + 5000, 0, NULL, 0, 1100, 0));
+	// an old SYN (TSval older than TS.Recent), even with a sequence number beyond
+	// RCV.NXT: challenge ACK, TIME-WAIT stays; so for an equal TSval and an old
+	// sequence number
+	assert_false(seg_ts(f, CEE_TCP_SYN, f->p_seq + 5000, 0, NULL, 0, 1050, 0));
+	assert_false(seg_ts(f, CEE_TCP_SYN, f->p_seq - 5000, 0, NULL, 0, 1100, 0));
 	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
 	assert_false(f->destroyed);
+	assert_int_equal(f->ctx.stats.bad_syn, 2);
+	assert_int_equal(f->ctx.stats.paws_rejected, 0); /* a SYN in TIME-WAIT is not PAWS' */
 	// a new one: TIME-WAIT ends (destroyed) and the owner is told to open anew
 	f->now += SEC;
-	assert_true(seg_ts(f, CEE_TCP_SYN, f->p_seq + 5000, 0, NULL, 0, 2100, 0));
+	assert_true(seg_ts(f, CEE_TCP_SYN, f->p_seq - 5000, 0, NULL, 0, 2100, 0));
 	assert_true(f->destroyed);
 	assert_types(f, full_life, 4);
 	assert_int_equal(f->ctx.stats.time_wait_reused, 1);
+	fake_end(f);
+
+	// a client reconnecting within one tick of its clock: equal TSval, higher sequence
+	f = fake_new();
+	*state = f;
+	ts_establish(f, 1000);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	seg_ts(f, CEE_TCP_ACK | CEE_TCP_FIN, f->p_seq, ISS + 2, NULL, 0, 1100, 0);
+	f->p_seq++;
+	assert_true(seg_ts(f, CEE_TCP_SYN, f->p_seq + 5000, 0, NULL, 0, 1100, 0));
+	assert_true(f->destroyed);
 	fake_end(f);
 
 	// without timestamps: a SYN beyond RCV.NXT reopens, one below does not
@@ -3321,7 +3337,6 @@ static void test_time_wait_reuse(void **state)
 	*state = f;
 	drive(f, CEE_TCP_TIME_WAIT);
 	uint32_t rcv = f->tcb.rcv_nxt;
-	assert_false(seg_ts(f, CEE_TCP_SYN, rcv + 1, 0, NULL, 0, 5000, 0)); /* TS now: mismatch */
 	struct cee_tcp_seg sg = {.seq = rcv - 1, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 0xff};
 	assert_false(cee_tcp_input(&f->ctx, &f->tcb, &sg, f->now));
 	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
