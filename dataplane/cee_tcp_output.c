@@ -210,23 +210,32 @@ void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t o
 /*
  * Growth towards the path's bandwidth-delay product. A ring of S bytes
  * caps an echo at about S / (2 RTT) (the bytes in flight each way share
- * it), a sender at S / RTT: 32 KiB is 3 Mbit/s at 40 ms. So a buffer that
- * is 3/4 full on a path of at least cfg.grow_rtt_us, towards a peer whose
- * window is at least half the buffer (it reads; a peer that does not read
- * never pins a large buffer), moves into one of cfg.sndbuf_max bytes: the
- * ring (out-of-order bytes included) is copied to the start of the new one,
- * the loss-recovery state after it. Large buffers are a per-shard budget
- * (the owner's class-1 pool); none free: counted, tried again with the next
- * buffer. The class stays with the connection: its next buffer is a large
- * one while any is free.
+ * it), a sender at S / RTT: 32 KiB is 3 Mbit/s at 40 ms. So on a path of at
+ * least cfg.grow_rtt_us, a buffer that limits the connection (the peer used
+ * all but a segment of the window we offered, or the buffer is 3/4 full),
+ * towards a peer that reads (its window holds two segments: a peer that
+ * does not read closes it and never pins a large buffer), moves into one of
+ * cfg.sndbuf_max bytes: the ring (out-of-order bytes included) is copied to
+ * the start of the new one, the loss-recovery state after it. Large buffers
+ * are a per-shard budget (the owner's class-1 pool); none free: counted,
+ * tried again with the next buffer. The class stays with the connection:
+ * its next buffer is a large one while any is free.
+ *
+ * (The window test is what an echo meets: a reading peer's data carries the
+ * ACK of the echo before it, which frees the ring before the data lands, so
+ * the ring seldom looks full while the window is what holds the peer back;
+ * seen against real Linux clients on a 40 ms path.)
  */
 void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	uint32_t size = ctx->cfg.sndbuf;
 
 	if (tcb->sb == NULL || tcb->sb_class != 0 || ctx->cfg.sndbuf_max <= size ||
-	    tcb->sb_len < size / 4 * 3 || tcb->srtt_us < ctx->cfg.grow_rtt_us ||
-	    tcb->snd_wnd < size / 2 || (tcb->uflags & CEE_TCB_U_NOGROW))
+	    tcb->srtt_us < ctx->cfg.grow_rtt_us || tcb->snd_wnd < 2u * tcb->snd_mss ||
+	    (tcb->uflags & CEE_TCB_U_NOGROW))
+		return;
+	bool window_limited = tcp_echo_mode(tcb) && rcv_advertised(tcb) < tcb->snd_mss;
+	if (!window_limited && tcb->sb_len < size / 4 * 3)
 		return;
 	uint8_t *big = ctx->ops->buf_alloc(ctx->owner, 1);
 	if (big == NULL) {

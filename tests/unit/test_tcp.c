@@ -2983,6 +2983,30 @@ static void test_sndbuf_grows_on_long_path(void **state)
 	assert_int_equal(f->tcb.sb_class, 1);
 }
 
+/*
+ * Fault: an echo peer held back by our window never looked like a full
+ * buffer (its data carries the ACK of our echo, freeing the ring first), so
+ * the buffer never grew on a long path (seen with Linux clients at 40 ms:
+ * 3 Mbit/s per connection).
+ */
+static void test_sndbuf_grows_when_window_limited(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	grow_establish(f, 50 * MS, 1);
+	f->p_wnd = 512; /* a reading peer: 64 KiB */
+	peer(f, 0, buf, 2000); /* echoed; 2000 of our 4000-byte window left */
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 0);
+	// the peer acks the echo and fills the window we offered: the ring holds only
+	// 2000 bytes, but the window is what limits it
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 2001, f->p_wnd, buf, 2000);
+	f->p_seq += 2000;
+	assert_int_equal(f->tcb.sb_len, 2000);
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 1);
+	assert_true(((uint32_t)last(f)->out.wnd << 7) > 4000); /* the window opens */
+}
+
 /* Fault: a peer that does not read (zero window), or a LAN path, takes a large buffer. */
 static void test_sndbuf_no_growth(void **state)
 {
@@ -3433,6 +3457,7 @@ int main(void)
 	    T(test_mss_clamped),
 	    T(test_rcv_sws_and_window_update),
 	    T(test_sndbuf_grows_on_long_path),
+	    T(test_sndbuf_grows_when_window_limited),
 	    T(test_sndbuf_no_growth),
 	    T(test_sndbuf_growth_refused),
 	    T(test_sack_negotiation),
