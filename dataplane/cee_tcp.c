@@ -465,7 +465,7 @@ int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data,
 	if (tcb->service == CEE_TCP_SVC_ECHO || tcb->service == CEE_TCP_SVC_ECHO_CLOSE)
 		return -EINVAL; /* the send buffer holds the echo (and out-of-order bytes) */
 
-	tcp_maybe_grow_sb(ctx, tcb);
+	tcp_maybe_grow_sb(ctx, tcb, now_ns);
 	uint32_t n = min_u32(min_u32(len, tcp_sb_size(ctx, tcb) - tcb->sb_len), INT32_MAX);
 	if (n == 0)
 		return 0;

@@ -277,6 +277,8 @@ struct cee_tcp_xmit {
 	uint32_t w_est;     /**< Reno-friendly estimate (4.3) */
 	uint32_t k_us;      /**< K: time to reach origin, microseconds */
 	uint32_t high_rxt;  /**< RFC 6675 HighRxt: end of the last hole resent */
+	uint32_t drs_seq;   /**< echo growth: RCV.NXT when this RTT's count began */
+	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	/** RFC 6675 scoreboard: SACKed ranges above SND.UNA, sorted, disjoint */
 	struct cee_tcp_sack sacked[CEE_TCP_SACK_IN_MAX];

@@ -565,7 +565,7 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 				tcb->ooo_n = 0;
 			ooo_advance(tcb);
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
-			tcp_maybe_grow_sb(ctx, tcb);
+			tcp_maybe_grow_sb(ctx, tcb, now_ns);
 			// echo-close: what was just echoed is all; FIN after it
 			if (tcb->service == CEE_TCP_SVC_ECHO_CLOSE &&
 			    !(tcb->flags & CEE_TCB_F_FIN_QUEUED))

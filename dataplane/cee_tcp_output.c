@@ -208,25 +208,47 @@ void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t o
 }
 
 /*
- * Growth towards the path's bandwidth-delay product. A ring of S bytes
- * caps an echo at about S / (2 RTT) (the bytes in flight each way share
- * it), a sender at S / RTT: 32 KiB is 3 Mbit/s at 40 ms. So on a path of at
- * least cfg.grow_rtt_us, a buffer that limits the connection (the peer used
- * all but a segment of the window we offered, or the buffer is 3/4 full),
- * towards a peer that reads (its window holds two segments: a peer that
- * does not read closes it and never pins a large buffer), moves into one of
- * cfg.sndbuf_max bytes: the ring (out-of-order bytes included) is copied to
- * the start of the new one, the loss-recovery state after it. Large buffers
- * are a per-shard budget (the owner's class-1 pool); none free: counted,
- * tried again with the next buffer. The class stays with the connection:
- * its next buffer is a large one while any is free.
- *
- * (The window test is what an echo meets: a reading peer's data carries the
- * ACK of the echo before it, which frees the ring before the data lands, so
- * the ring seldom looks full while the window is what holds the peer back;
- * seen against real Linux clients on a 40 ms path.)
+ * Echo: did the peer deliver at least a quarter of the ring in the last
+ * smoothed RTT? (Dynamic right-sizing, as Linux's receive-buffer tuning
+ * measures it.) An echo shares its ring between the bytes in flight each
+ * way, so a busy peer on a long path gets about half the ring per RTT
+ * however fast it could go; the ring never looks full, because the peer's
+ * data carries the ACK of our echo and frees room before it lands (seen
+ * with real Linux clients at 40 ms: 3 Mbit/s).
  */
-void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+static bool echo_rate_high(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
+	uint32_t now = (uint32_t)(now_ns >> 20) | 1;
+
+	if (x->drs_ts == 0 || seq_lt(tcb->rcv_nxt, x->drs_seq)) {
+		x->drs_ts = now;
+		x->drs_seq = tcb->rcv_nxt;
+		return false;
+	}
+	if ((uint64_t)(now - x->drs_ts) << 20 < (uint64_t)tcb->srtt_us * 1000)
+		return false; /* less than an RTT counted yet */
+	uint32_t got = tcb->rcv_nxt - x->drs_seq;
+	x->drs_ts = now;
+	x->drs_seq = tcb->rcv_nxt;
+	return got >= ctx->cfg.sndbuf / 4;
+}
+
+/*
+ * Growth towards the path's bandwidth-delay product. A ring of S bytes
+ * caps an echo at about S / (2 RTT), a sender at S / RTT: 32 KiB is
+ * 3 Mbit/s at 40 ms. So on a path of at least cfg.grow_rtt_us, a buffer
+ * that limits its connection (an echo peer delivering a quarter of the ring
+ * per RTT, or a sender's ring 3/4 full), towards a peer that reads (its
+ * window holds two segments: a peer that does not read closes it and never
+ * pins a large buffer), moves into one of cfg.sndbuf_max bytes: the ring
+ * (out-of-order bytes included) is copied to the start of the new one, the
+ * loss-recovery state after it. Large buffers are a per-shard budget (the
+ * owner's class-1 pool); none free: counted, tried again with the next
+ * buffer. The class stays with the connection: its next buffer is a large
+ * one while any is free.
+ */
+void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	uint32_t size = ctx->cfg.sndbuf;
 
@@ -234,8 +256,7 @@ void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	    tcb->srtt_us < ctx->cfg.grow_rtt_us || tcb->snd_wnd < 2u * tcb->snd_mss ||
 	    (tcb->uflags & CEE_TCB_U_NOGROW))
 		return;
-	bool window_limited = tcp_echo_mode(tcb) && rcv_advertised(tcb) < tcb->snd_mss;
-	if (!window_limited && tcb->sb_len < size / 4 * 3)
+	if (tcb->sb_len < size / 4 * 3 && !(tcp_echo_mode(tcb) && echo_rate_high(ctx, tcb, now_ns)))
 		return;
 	uint8_t *big = ctx->ops->buf_alloc(ctx->owner, 1);
 	if (big == NULL) {
@@ -348,6 +369,21 @@ static void fin_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_
 }
 
 /*
+ * Payload a segment may carry: the MSS less the options it carries (RFC
+ * 6691: timestamps, SACK blocks), so that the frame fits the MTU the MSS was
+ * derived from. (Found with real Linux clients: 1460 bytes + timestamps made
+ * 1526-byte frames that the 1500-byte hop dropped.)
+ */
+static uint32_t seg_payload_max(const struct cee_tcb *tcb)
+{
+	uint32_t opt = (tcb->uflags & CEE_TCB_U_TS) ? 12 : 0;
+
+	if ((tcb->flags & CEE_TCB_F_SACK) && tcb->ooo_n)
+		opt += 4 + 8 * min_u32(tcb->ooo_n, CEE_TCP_SACK_OUT_MAX);
+	return tcb->snd_mss > opt ? tcb->snd_mss - opt : 1;
+}
+
+/*
  * Send the segment at snd_nxt: up to @p max payload bytes of what is queued,
  * with FIN when it ends the queue and a FIN is queued. @p probe: a zero-window
  * probe (not activity, not a retransmission). @return false when there was
@@ -360,7 +396,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 	if (tcp_fin_acked(tcb) || off > tcb->sb_len)
 		return false; /* everything acked, or the FIN was sent from here */
 	uint32_t unsent = tcb->sb_len - off;
-	uint32_t n = min_u32(min_u32(unsent, max), tcb->snd_mss);
+	uint32_t n = min_u32(min_u32(unsent, max), seg_payload_max(tcb));
 	// a FIN needs no window (the peer takes it at RCV.NXT even when full)
 	bool fin = (tcb->flags & CEE_TCB_F_FIN_QUEUED) && n == unsent;
 	if (n == 0 && !fin)

@@ -213,7 +213,8 @@ CEE_TCP_INTERNAL void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb
 				   uint32_t off, const uint8_t *data, uint32_t len);
 CEE_TCP_INTERNAL uint32_t tcp_unsent_bytes(const struct cee_tcb *tcb);
 /* A full buffer on a long path with a reading peer grows to cfg.sndbuf_max (if one is free). */
-CEE_TCP_INTERNAL void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+CEE_TCP_INTERNAL void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					uint64_t now_ns);
 /*
  * Output what the windows allow and what is owed, give back an empty send
  * buffer, re-arm the deadline. @p probe: one byte past a zero window.

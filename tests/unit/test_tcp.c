@@ -2984,25 +2984,30 @@ static void test_sndbuf_grows_on_long_path(void **state)
 }
 
 /*
- * Fault: an echo peer held back by our window never looked like a full
- * buffer (its data carries the ACK of our echo, freeing the ring first), so
- * the buffer never grew on a long path (seen with Linux clients at 40 ms:
- * 3 Mbit/s per connection).
+ * Fault: an echo peer held back by the ring never made it look full (its
+ * data carries the ACK of our echo, freeing room first), so the buffer
+ * never grew on a long path (seen with Linux clients at 40 ms: 3 Mbit/s per
+ * connection). Growth follows the rate instead: a quarter of the ring per
+ * RTT; a peer that sends little per RTT (signalling) keeps its small ring.
  */
-static void test_sndbuf_grows_when_window_limited(void **state)
+static void test_sndbuf_grows_with_echo_rate(void **state)
 {
 	struct fake *f = *state;
 	static uint8_t buf[4000];
+	uint32_t acked = ISS + 1;
 
 	grow_establish(f, 50 * MS, 1);
 	f->p_wnd = 512; /* a reading peer: 64 KiB */
-	peer(f, 0, buf, 2000); /* echoed; 2000 of our 4000-byte window left */
+	for (unsigned i = 0; i < 5; i++) { /* 600 bytes per RTT: 15% of the ring */
+		seg_in(f, CEE_TCP_ACK, f->p_seq, acked, f->p_wnd, buf, 600);
+		f->p_seq += 600;
+		acked += 600;
+		f->now += 60 * MS;
+	}
 	assert_int_equal(f->ctx.stats.sndbuf_grown, 0);
-	// the peer acks the echo and fills the window we offered: the ring holds only
-	// 2000 bytes, but the window is what limits it
-	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 2001, f->p_wnd, buf, 2000);
-	f->p_seq += 2000;
-	assert_int_equal(f->tcb.sb_len, 2000);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, acked, f->p_wnd, buf, 1200); /* 30% in an RTT */
+	f->p_seq += 1200;
+	assert_int_equal(f->tcb.sb_len, 1200); /* the ring is far from full */
 	assert_int_equal(f->ctx.stats.sndbuf_grown, 1);
 	assert_true(((uint32_t)last(f)->out.wnd << 7) > 4000); /* the window opens */
 }
@@ -3435,6 +3440,31 @@ static void test_pmtu(void **state)
 	assert_int_equal(f->tcb.bytes_out, 10 * MSS);
 }
 
+/*
+ * Fault: a full-size segment carried its options on top of the MSS (RFC
+ * 6691): 1460 bytes + 12 of timestamps made 1526-byte frames that a
+ * 1500-byte hop dropped (seen with Linux clients once segments coalesced).
+ */
+static void test_segment_fits_mss_with_options(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	ts_establish(f, 1000); /* MSS 1460, timestamps */
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, buf, 4000, 1001, 0);
+	f->p_seq += 4000;
+	for (unsigned i = 0; i < f->nsegs; i++)
+		assert_true(f->segs[i].len + 12 <= 1460);
+	assert_int_equal(f->segs[0].len, 1448);
+	// with out-of-order data held, the SACK blocks take room too
+	f->nsegs = 0;
+	f->tcb.flags |= CEE_TCB_F_SACK;
+	seg_ts(f, CEE_TCP_ACK, f->p_seq + 500, ISS + 1, buf, 100, 1002, 0); /* a hole */
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 4001, buf, 400, 1003, 0);
+	for (unsigned i = 0; i < f->nsegs; i++)
+		assert_true(f->segs[i].len + 12 + 4 + 8u * f->segs[i].out.nsack <= 1460);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -3457,7 +3487,7 @@ int main(void)
 	    T(test_mss_clamped),
 	    T(test_rcv_sws_and_window_update),
 	    T(test_sndbuf_grows_on_long_path),
-	    T(test_sndbuf_grows_when_window_limited),
+	    T(test_sndbuf_grows_with_echo_rate),
 	    T(test_sndbuf_no_growth),
 	    T(test_sndbuf_growth_refused),
 	    T(test_sack_negotiation),
@@ -3469,6 +3499,7 @@ int main(void)
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
+	    T(test_segment_fits_mss_with_options),
 	    T(test_handshake),
 	    T(test_echo),
 	    T(test_client_fin_after_echo),
