@@ -77,7 +77,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 	    .timestamps = true,
 	    .grow_rtt_us = 1000,
 	    .rcv_wnd = 65535,
-	    .ooo_max_segs = 4,
+	    .ooo_max_segs = CEE_TCP_OOO_MAX,
 	    .rto_initial_ns = 1000000000ull,
 	    .rto_min_ns = 200000000ull,
 	    .rto_max_ns = 60000000000ull,

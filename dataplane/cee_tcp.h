@@ -257,8 +257,21 @@ struct cee_tcp_ctx {
 };
 
 /**
- * Loss-recovery and congestion-avoidance state of a connection that has a
- * send buffer (data queued or in flight): it lives after the ring in that
+ * A range of out-of-order bytes already placed. Echo writes them straight
+ * into the send buffer at their final position (tail + seq - rcv_nxt), so
+ * reassembly needs no memory of its own; discard keeps only the range.
+ */
+struct cee_tcp_ooo {
+	uint32_t seq;
+	uint32_t len;
+};
+
+#define CEE_TCP_OOO_MAX 16       /**< out-of-order ranges a connection can hold */
+#define CEE_TCP_SCOREBOARD_MAX 16 /**< SACKed ranges a sender keeps (RFC 6675) */
+
+/**
+ * Loss-recovery, congestion-avoidance and reassembly state of a connection
+ * that has a send buffer (data queued or in flight, or out-of-order data held): it lives after the ring in that
  * buffer, so an idle connection pays nothing for it, and it is written only
  * when first needed (a duplicate ACK, an RTO, congestion avoidance), so a
  * short exchange in slow start never touches it. Lost with the buffer once
@@ -269,7 +282,7 @@ struct cee_tcp_xmit {
 	uint8_t dupacks;    /**< consecutive duplicate ACKs (RFC 5681 2) */
 	uint8_t in_recovery; /**< 0, CEE_TCP_REC_NEWRENO or CEE_TCP_REC_SACK */
 	uint8_t nsacked;    /**< ranges in sacked[] */
-	uint8_t _pad;
+	uint8_t ooo_n;      /**< ranges in ooo[] */
 	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
 	/* CUBIC (RFC 9438), windows in bytes */
 	uint32_t w_max;     /**< window before the last reduction */
@@ -281,7 +294,12 @@ struct cee_tcp_xmit {
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	/** RFC 6675 scoreboard: SACKed ranges above SND.UNA, sorted, disjoint */
-	struct cee_tcp_sack sacked[CEE_TCP_SACK_IN_MAX];
+	struct cee_tcp_sack sacked[CEE_TCP_SCOREBOARD_MAX];
+	/**
+	 * Out-of-order data held (receiving side), the newest first: echo's bytes
+	 * are in the ring at their place; discard keeps the ranges alone.
+	 */
+	struct cee_tcp_ooo ooo[CEE_TCP_OOO_MAX];
 };
 
 #define CEE_TCP_REC_NEWRENO 1 /**< fast recovery by NewReno (RFC 6582): no SACK */
@@ -305,17 +323,6 @@ static inline uint32_t cee_tcp_buf_size(const struct cee_tcp_cfg *cfg, unsigned 
 	return cee_tcp_xmit_off(cfg, cls) + (uint32_t)sizeof(struct cee_tcp_xmit);
 }
 
-/**
- * A range of out-of-order bytes already placed. Echo writes them straight
- * into the send buffer at their final position (tail + seq - rcv_nxt), so
- * reassembly needs no memory of its own; discard keeps only the range.
- */
-struct cee_tcp_ooo {
-	uint32_t seq;
-	uint32_t len;
-};
-
-#define CEE_TCP_OOO_MAX 4
 
 /**
  * Transmission control block. Embedded in the owner's connection; the
@@ -331,7 +338,7 @@ struct cee_tcb {
 	uint8_t snd_wscale;   /**< peer's shift (0 when not negotiated) */
 	uint8_t rcv_wscale;   /**< our shift (0 when not negotiated; in SYN-SENT the one offered) */
 	uint8_t retries;      /**< consecutive RTO expiries of the oldest segment */
-	uint8_t ooo_n;        /**< entries used in ooo[] */
+	uint8_t _pad1;
 	uint16_t snd_mss;     /**< effective send MSS */
 	uint8_t uflags;       /**< CEE_TCB_U_*: open role and user calls */
 	uint8_t sb_class;     /**< send-buffer class: 0 cfg.sndbuf, 1 cfg.sndbuf_max (grown; sticky) */
@@ -370,7 +377,8 @@ struct cee_tcb {
 	uint32_t sb_head;
 	uint32_t sb_len;
 
-	struct cee_tcp_ooo ooo[CEE_TCP_OOO_MAX];
+	/* free: keeps the connection slot at 256 bytes (four cache lines) */
+	uint8_t spare[32];
 
 	/* accounting for the closed event */
 	uint64_t open_ns;

@@ -442,6 +442,10 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 		ctx->stats.ooo_dropped++;
 		return;
 	}
+	// the ranges live with the send buffer (echo's bytes too): none, nothing held
+	if (!tcp_ensure_sb(ctx, tcb))
+		return;
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 
 	if (echo) {
 		uint32_t space = tcp_sb_size(ctx, tcb) - tcb->sb_len;
@@ -454,24 +458,20 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 
 	uint32_t end = seq + len;
 	bool touches = false;
-	for (unsigned i = 0; i < tcb->ooo_n; i++)
-		touches |=
-		    ranges_touch(seq, end, tcb->ooo[i].seq, tcb->ooo[i].seq + tcb->ooo[i].len);
-	if (!touches && tcb->ooo_n >= cap) {
+	for (unsigned i = 0; i < x->ooo_n; i++)
+		touches |= ranges_touch(seq, end, x->ooo[i].seq, x->ooo[i].seq + x->ooo[i].len);
+	if (!touches && x->ooo_n >= cap) {
 		ctx->stats.ooo_dropped++;
 		return;
 	}
-	if (echo) {
-		if (!tcp_ensure_sb(ctx, tcb))
-			return;
+	if (echo)
 		// at its final place: tail + (seq - rcv_nxt); stays valid as rcv_nxt and sb_len
 		// move together
 		tcp_sb_write(ctx, tcb, tcb->sb_len + off, data, len);
-	}
 
 	// merge every range it touches (restart after a merge: the union may touch more)
-	for (unsigned i = 0; i < tcb->ooo_n;) {
-		uint32_t rs = tcb->ooo[i].seq, re = rs + tcb->ooo[i].len;
+	for (unsigned i = 0; i < x->ooo_n;) {
+		uint32_t rs = x->ooo[i].seq, re = rs + x->ooo[i].len;
 		if (!ranges_touch(seq, end, rs, re)) {
 			i++;
 			continue;
@@ -480,26 +480,29 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 			seq = rs;
 		if (seq_gt(re, end))
 			end = re;
-		for (unsigned j = i + 1; j < tcb->ooo_n; j++) // keep the recency order
-			tcb->ooo[j - 1] = tcb->ooo[j];
-		tcb->ooo_n--;
+		for (unsigned j = i + 1; j < x->ooo_n; j++) // keep the recency order
+			x->ooo[j - 1] = x->ooo[j];
+		x->ooo_n--;
 		i = 0;
 	}
 	// the newest range first: the first SACK block names the latest arrival (RFC 2018 4)
-	for (unsigned i = tcb->ooo_n; i > 0; i--)
-		tcb->ooo[i] = tcb->ooo[i - 1];
-	tcb->ooo[0] = (struct cee_tcp_ooo){.seq = seq, .len = end - seq};
-	tcb->ooo_n++;
+	for (unsigned i = x->ooo_n; i > 0; i--)
+		x->ooo[i] = x->ooo[i - 1];
+	x->ooo[0] = (struct cee_tcp_ooo){.seq = seq, .len = end - seq};
+	x->ooo_n++;
 	ctx->stats.ooo_queued++;
 }
 
 /* rcv_nxt moved: take every held range it reaches. */
-static void ooo_advance(struct cee_tcb *tcb)
+static void ooo_advance(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
 	bool echo = tcp_echo_mode(tcb);
 
-	for (unsigned i = 0; i < tcb->ooo_n;) {
-		uint32_t rs = tcb->ooo[i].seq, re = rs + tcb->ooo[i].len;
+	if (x == NULL)
+		return;
+	for (unsigned i = 0; i < x->ooo_n;) {
+		uint32_t rs = x->ooo[i].seq, re = rs + x->ooo[i].len;
 		if (seq_gt(rs, tcb->rcv_nxt)) {
 			i++;
 			continue;
@@ -511,11 +514,19 @@ static void ooo_advance(struct cee_tcb *tcb)
 			tcb->bytes_in += n;
 			tcb->rcv_nxt = re;
 		}
-		for (unsigned j = i + 1; j < tcb->ooo_n; j++) // keep the recency order
-			tcb->ooo[j - 1] = tcb->ooo[j];
-		tcb->ooo_n--;
+		for (unsigned j = i + 1; j < x->ooo_n; j++) // keep the recency order
+			x->ooo[j - 1] = x->ooo[j];
+		x->ooo_n--;
 		i = 0;
 	}
+}
+
+/* Nothing follows the peer's FIN: held ranges are not data. */
+static void ooo_clear(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x != NULL)
+		x->ooo_n = 0;
 }
 
 /* RFC 9293 3.10.7.4 seventh: segment text. */
@@ -562,8 +573,8 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			tcb->bytes_in += n;
 			// nothing follows the FIN: held ranges beyond it are not data
 			if (v->fin)
-				tcb->ooo_n = 0;
-			ooo_advance(tcb);
+				ooo_clear(ctx, tcb);
+			ooo_advance(ctx, tcb);
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
 			tcp_maybe_grow_sb(ctx, tcb, now_ns);
 			// echo-close: what was just echoed is all; FIN after it
@@ -588,7 +599,7 @@ static void take_fin(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct 
 		return;
 	tcb->rcv_nxt++;
 	tcb->flags |= CEE_TCB_F_FIN_RCVD | CEE_TCB_F_ACK_NOW;
-	tcb->ooo_n = 0; /* nothing can follow the FIN */
+	ooo_clear(ctx, tcb); /* nothing can follow the FIN */
 	tcp_set_reason(tcb, CEE_REASON_PEER_FIN);
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_ESTABLISHED:

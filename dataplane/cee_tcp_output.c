@@ -127,14 +127,15 @@ uint32_t tcp_syn_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb
  * RFC 2018 4: while out-of-order data is held, every ACK reports it, the
  * block of the most recent arrival first (ooo[] is kept in that order).
  */
-static inline void add_sack_blocks(const struct cee_tcb *tcb, struct cee_tcp_out *out)
+static inline void add_sack_blocks(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
+				   struct cee_tcp_out *out)
 {
-	if (!(tcb->flags & CEE_TCB_F_SACK) || tcb->ooo_n == 0)
+	const struct cee_tcp_xmit *x;
+	if (!(tcb->flags & CEE_TCB_F_SACK) || (x = tcp_xmit_if(ctx, tcb)) == NULL || x->ooo_n == 0)
 		return;
-	unsigned n = min_u32(tcb->ooo_n, CEE_TCP_SACK_OUT_MAX);
+	unsigned n = min_u32(x->ooo_n, CEE_TCP_SACK_OUT_MAX);
 	for (unsigned i = 0; i < n; i++)
-		out->sack[i] = (struct cee_tcp_sack){tcb->ooo[i].seq,
-						     tcb->ooo[i].seq + tcb->ooo[i].len};
+		out->sack[i] = (struct cee_tcp_sack){x->ooo[i].seq, x->ooo[i].seq + x->ooo[i].len};
 	out->nsack = (uint8_t)n;
 }
 
@@ -145,7 +146,7 @@ static void send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_
 	tcp_out_init(&out, tcb->snd_nxt, tcb->rcv_nxt, CEE_TCP_ACK);
 	out.wnd = wnd_field(ctx, tcb);
 	tcp_add_ts(tcb, &out, now_ns);
-	add_sack_blocks(tcb, &out);
+	add_sack_blocks(ctx, tcb, &out);
 	tcp_emit(ctx, tcb, &out);
 }
 
@@ -280,7 +281,7 @@ void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 /* The buffer goes back to the pool once empty and fully acked (and holds no out-of-order bytes). */
 static void maybe_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
-	if (tcb->sb != NULL && tcb->sb_len == 0 && (tcb->ooo_n == 0 || !tcp_echo_mode(tcb)))
+	if (tcb->sb != NULL && tcb->sb_len == 0 && tcp_ooo_n(ctx, tcb) == 0)
 		tcp_free_sb(ctx, tcb);
 }
 
@@ -374,12 +375,13 @@ static void fin_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_
  * derived from. (Found with real Linux clients: 1460 bytes + timestamps made
  * 1526-byte frames that the 1500-byte hop dropped.)
  */
-static uint32_t seg_payload_max(const struct cee_tcb *tcb)
+static uint32_t seg_payload_max(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
 	uint32_t opt = (tcb->uflags & CEE_TCB_U_TS) ? 12 : 0;
+	unsigned ooo = (tcb->flags & CEE_TCB_F_SACK) ? tcp_ooo_n(ctx, tcb) : 0;
 
-	if ((tcb->flags & CEE_TCB_F_SACK) && tcb->ooo_n)
-		opt += 4 + 8 * min_u32(tcb->ooo_n, CEE_TCP_SACK_OUT_MAX);
+	if (ooo)
+		opt += 4 + 8 * min_u32(ooo, CEE_TCP_SACK_OUT_MAX);
 	return tcb->snd_mss > opt ? tcb->snd_mss - opt : 1;
 }
 
@@ -396,7 +398,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 	if (tcp_fin_acked(tcb) || off > tcb->sb_len)
 		return false; /* everything acked, or the FIN was sent from here */
 	uint32_t unsent = tcb->sb_len - off;
-	uint32_t n = min_u32(min_u32(unsent, max), seg_payload_max(tcb));
+	uint32_t n = min_u32(min_u32(unsent, max), seg_payload_max(ctx, tcb));
 	// a FIN needs no window (the peer takes it at RCV.NXT even when full)
 	bool fin = (tcb->flags & CEE_TCB_F_FIN_QUEUED) && n == unsent;
 	if (n == 0 && !fin)
@@ -413,7 +415,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 	tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
 	out.wnd = wnd_field(ctx, tcb);
 	tcp_add_ts(tcb, &out, now_ns);
-	add_sack_blocks(tcb, &out);
+	add_sack_blocks(ctx, tcb, &out);
 	if (n > 0) {
 		uint32_t size = tcp_sb_size(ctx, tcb);
 		uint32_t pos = tcp_sb_pos(ctx, tcb, off);

@@ -163,6 +163,22 @@ static inline struct cee_tcp_xmit *tcp_xmit(const struct cee_tcp_ctx *ctx, struc
 	return x;
 }
 
+/* The loss-recovery state if it was initialised, else NULL (never initialises it). */
+static inline struct cee_tcp_xmit *tcp_xmit_if(const struct cee_tcp_ctx *ctx,
+					       const struct cee_tcb *tcb)
+{
+	if (!(tcb->uflags & CEE_TCB_U_XMIT))
+		return NULL;
+	return (struct cee_tcp_xmit *)(void *)(tcb->sb + cee_tcp_xmit_off(&ctx->cfg, tcb->sb_class));
+}
+
+/* Out-of-order ranges held. */
+static inline unsigned tcp_ooo_n(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	const struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	return x ? x->ooo_n : 0;
+}
+
 /* The send ring. */
 static inline uint8_t *tcp_ring(const struct cee_tcb *tcb)
 {

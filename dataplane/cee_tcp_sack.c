@@ -10,7 +10,7 @@
  * clients also recover their own losses towards us faster with the blocks
  * we send (cee_tcp_output.c).
  *
- * - Scoreboard: up to CEE_TCP_SACK_IN_MAX SACKed ranges above SND.UNA,
+ * - Scoreboard: up to CEE_TCP_SCOREBOARD_MAX SACKed ranges above SND.UNA,
  *   sorted and disjoint, in struct cee_tcp_xmit (the send buffer's tail:
  *   only a connection with data in flight has one). Blocks at or below
  *   SND.UNA are trimmed (D-SACK carries nothing we use); blocks beyond
@@ -42,7 +42,7 @@ static uint32_t range_len(const struct cee_tcp_sack *r)
 void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
 		     const struct cee_tcp_seg *seg)
 {
-	struct cee_tcp_sack r[2 * CEE_TCP_SACK_IN_MAX];
+	struct cee_tcp_sack r[CEE_TCP_SCOREBOARD_MAX + CEE_TCP_SACK_IN_MAX];
 	unsigned n = 0;
 
 	// what is still above SND.UNA
@@ -82,7 +82,7 @@ void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 		}
 		r[m++] = r[i];
 	}
-	x->nsacked = (uint8_t)min_u32(m, CEE_TCP_SACK_IN_MAX); /* the lowest ranges */
+	x->nsacked = (uint8_t)min_u32(m, CEE_TCP_SCOREBOARD_MAX); /* the lowest ranges */
 	for (unsigned i = 0; i < x->nsacked; i++)
 		x->sacked[i] = r[i];
 }

@@ -407,7 +407,7 @@ static void test_cfg_and_names(void **state)
 	assert_int_equal(c.rcv_wscale, 7);
 	assert_int_equal(c.sndbuf, 65536);
 	assert_int_equal(c.rcv_wnd, 65535);
-	assert_int_equal(c.ooo_max_segs, 4);
+	assert_int_equal(c.ooo_max_segs, 16);
 	assert_int_equal(c.rto_initial_ns, SEC);
 	assert_int_equal(c.rto_min_ns, 200 * MS);
 	assert_int_equal(c.rto_max_ns, 60 * SEC);
