@@ -199,6 +199,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(pmtu_lowered, TCP, "pmtu_lowered", "segment sizes lowered by ICMP frag-needed (RFC 1191)") \
 	X(bad_icmp_seq, DROP, "bad_icmp_seq", "ICMP about no data in flight (RFC 5927): ignored") \
 	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
+	X(tlp_probes, TCP, "tlp_probes", "tail-loss probes sent (RFC 8985 7)")                     \
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
 	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
 	X(window_updates, TCP, "window_updates", "ACKs sent only to reopen a peer's window")        \
@@ -283,6 +284,8 @@ struct cee_tcp_xmit {
 	uint8_t in_recovery; /**< 0, CEE_TCP_REC_NEWRENO or CEE_TCP_REC_SACK */
 	uint8_t nsacked;    /**< ranges in sacked[] */
 	uint8_t ooo_n;      /**< ranges in ooo[] */
+	uint8_t tlp;        /**< CEE_TCP_TLP_*: the tail-loss probe of this flight */
+	uint8_t _pad[3];
 	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
 	/* CUBIC (RFC 9438), windows in bytes */
 	uint32_t w_max;     /**< window before the last reduction */
@@ -304,6 +307,8 @@ struct cee_tcp_xmit {
 
 #define CEE_TCP_REC_NEWRENO 1 /**< fast recovery by NewReno (RFC 6582): no SACK */
 #define CEE_TCP_REC_SACK 2    /**< loss recovery by the SACK scoreboard (RFC 6675) */
+#define CEE_TCP_TLP_ARMED 1   /**< the retransmission timer is a probe timeout (RFC 8985 7.2) */
+#define CEE_TCP_TLP_SENT 2    /**< the probe went; the timer is the RTO again */
 
 /** Ring bytes of a send buffer of class @p cls (0: cfg.sndbuf, 1: cfg.sndbuf_max). */
 static inline uint32_t cee_tcp_ring_size(const struct cee_tcp_cfg *cfg, unsigned cls)

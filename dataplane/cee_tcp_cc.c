@@ -189,6 +189,7 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		return;
 	}
 	x->dupacks = 0;
+	x->tlp = 0; /* progress: the next flight may probe again (RFC 8985 7.4) */
 	if (x->in_recovery == CEE_TCP_REC_SACK) {
 		// RFC 6675: ends when SND.UNA reaches the recovery point; cwnd stays
 		// at ssthresh; holes and new data go out from tcp_sack_output()

@@ -342,7 +342,7 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 		send_ack(ctx, tcb, now_ns);
 	}
 	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
-	tcp_arm_rto(tcb, now_ns);
+	tcp_arm_rto(ctx, tcb, now_ns);
 }
 
 /* After our first FIN went out: RFC 9293 3.10.4 CLOSE, FIN-WAIT-1 or LAST-ACK. */
@@ -531,7 +531,7 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 		send_ack(ctx, tcb, now_ns);
 	}
 	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
-	tcp_arm_rto(tcb, now_ns);
+	tcp_arm_rto(ctx, tcb, now_ns);
 }
 
 void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns, bool probe)

@@ -274,7 +274,8 @@ CEE_TCP_INTERNAL void tcp_cc_before_send(struct cee_tcp_ctx *ctx, struct cee_tcb
 					 uint64_t now_ns);
 
 /* cee_tcp_timer.c */
-CEE_TCP_INTERNAL void tcp_arm_rto(struct cee_tcb *tcb, uint64_t now_ns);
+CEE_TCP_INTERNAL void tcp_arm_rto(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				  uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 /* The owner's timer fired: @return true when the tcb was destroyed; *probe: send a window probe. */
 CEE_TCP_INTERNAL bool tcp_timer_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,

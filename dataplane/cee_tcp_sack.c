@@ -19,7 +19,12 @@
  *   scoreboard is cleared on an RTO (RFC 2018 8).
  * - IsLost (RFC 6675 4): an unSACKed byte is lost once DupThresh (3)
  *   discontiguous ranges or more than 2 MSS are SACKed above it. That gives
- *   one edge: every unSACKed byte below it is lost.
+ *   one edge: every unSACKed byte below it is lost. A flight of fewer than
+ *   four segments with nothing new to send uses DupThresh = segments - 1
+ *   (RFC 5827 early retransmit).
+ * - Tail-loss probe (RFC 8985 7, cee_tcp_timer.c): with data in flight the
+ *   first timer is 2 SRTT; it resends the last segment (or sends new data)
+ *   so that the peer's SACK shows a tail loss for the rules above.
  * - Recovery starts (RFC 6675 5) on the third duplicate ACK or when
  *   SND.UNA + 1 is lost, unless SND.UNA has not passed the last recovery
  *   point: ssthresh from the congestion control, cwnd = ssthresh, recover
@@ -87,14 +92,29 @@ void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 		x->sacked[i] = r[i];
 }
 
+/*
+ * DupThresh: 3, or fewer for a small flight with nothing new to send (RFC
+ * 5827 early retransmit: outstanding segments - 1, at least 1), where three
+ * duplicates can never come (a short exchange, the tail after a probe).
+ */
+static unsigned dupthresh(const struct cee_tcb *tcb)
+{
+	uint32_t segs = (tcb->snd_max - tcb->snd_una + tcb->snd_mss - 1) / tcb->snd_mss;
+
+	if (segs >= DUPTHRESH + 1 || tcp_unsent_bytes(tcb) > 0)
+		return DUPTHRESH;
+	return segs > 1 ? segs - 1 : 1;
+}
+
 /* RFC 6675 IsLost as one edge: every unSACKed byte below it is lost (SND.UNA: none). */
 static uint32_t lost_edge(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x)
 {
+	unsigned thresh = dupthresh(tcb);
 	uint32_t above = 0;
 
 	for (unsigned i = x->nsacked; i > 0; i--) {
 		above += range_len(&x->sacked[i - 1]);
-		if (x->nsacked - (i - 1) >= DUPTHRESH || above > (DUPTHRESH - 1) * tcb->snd_mss)
+		if (x->nsacked - (i - 1) >= thresh || above > (thresh - 1) * tcb->snd_mss)
 			return x->sacked[i - 1].start;
 	}
 	return tcb->snd_una;

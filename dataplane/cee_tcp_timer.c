@@ -33,15 +33,43 @@
  */
 #include "cee_tcp_priv.h"
 
-void tcp_arm_rto(struct cee_tcb *tcb, uint64_t now_ns)
+/*
+ * RFC 8985 7.2 (TLP): with SACK, data in flight and no recovery running, the
+ * first expiry is a probe timeout: 2 SRTT (plus a delayed ACK's 200 ms when
+ * a single segment is out), at least 10 ms, at most the RTO. A lost last
+ * segment of a flight draws no duplicate ACK; the probe makes the peer's
+ * SACK show it, and SACK recovery repairs it instead of an RTO.
+ */
+static uint64_t pto_ns(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	uint64_t rto = (uint64_t)tcb->rto_us * 1000;
+
+	if (!(tcb->flags & CEE_TCB_F_SACK) || tcb->srtt_us == 0 || tcb->retries || tcb->sb == NULL)
+		return rto;
+	uint64_t pto = 2 * (uint64_t)tcb->srtt_us * 1000;
+	if (tcb->snd_max - tcb->snd_una <= tcb->snd_mss)
+		pto += 200000000ull; /* WCDelAckT */
+	if (pto < 10000000ull)
+		pto = 10000000ull;
+	if (pto >= rto)
+		return rto; /* (a short path: the recovery state is not even touched) */
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
+	if (x->in_recovery || x->tlp)
+		return rto;
+	x->tlp = CEE_TCP_TLP_ARMED;
+	return pto;
+}
+
+void tcp_arm_rto(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	bool inflight = tcb->snd_una != tcb->snd_max;
 	bool persist = tcb->snd_wnd == 0 && tcp_unsent_bytes(tcb) > 0;
 
-	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer
+	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer; RFC 8985 7.2 probe timeout
 	if (inflight || persist) {
 		if (tcb->rto_at_ns == 0)
-			tcb->rto_at_ns = now_ns + (uint64_t)tcb->rto_us * 1000;
+			tcb->rto_at_ns = now_ns + (persist ? (uint64_t)tcb->rto_us * 1000
+							   : pto_ns(ctx, tcb));
 	} else {
 		tcb->rto_at_ns = 0; // RFC 6298 5.2
 	}
@@ -90,6 +118,26 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	tcb->rto_at_ns = 0;
 	if (tcb->snd_una == tcb->snd_max && tcp_unsent_bytes(tcb) == 0)
 		return false; /* nothing to do (stale deadline) */
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED) {
+		// RFC 8985 7.3: the probe: new data if the windows allow, else the
+		// last segment again; then the timer is the RTO (no backoff, no cwnd change)
+		x->tlp = CEE_TCP_TLP_SENT;
+		ctx->stats.tlp_probes++;
+		uint32_t right = tcb->snd_una + tcb->snd_wnd;
+		if (!(tcp_unsent_bytes(tcb) > 0 && seq_lt(tcb->snd_nxt, right) &&
+		      tcp_send_new(ctx, tcb, now_ns, min_u32(right - tcb->snd_nxt, tcb->snd_mss)))) {
+			uint32_t data_end = tcb->snd_una + tcb->sb_len; /* before a FIN */
+			uint32_t end = seq_lt(data_end, tcb->snd_max) ? data_end : tcb->snd_max;
+			uint32_t len = min_u32(end - tcb->snd_una, tcb->snd_mss);
+			if (len == 0) /* only a FIN out: send it again */
+				tcp_retransmit_at(ctx, tcb, tcb->snd_una, tcb->snd_mss, now_ns);
+			else
+				tcp_retransmit_at(ctx, tcb, end - len, len, now_ns);
+		}
+		tcb->rto_at_ns = now_ns + (uint64_t)tcb->rto_us * 1000;
+		return false;
+	}
 	if (tcb->retries >= min_u32(limit, UINT8_MAX)) {
 		tcp_abort_conn(ctx, tcb,
 			       handshake ? CEE_REASON_HANDSHAKE_TIMEOUT

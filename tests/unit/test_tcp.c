@@ -3207,7 +3207,10 @@ static void test_sack_recovery(void **state)
 	assert_int_equal(f->ctx.stats.retransmits, 2);
 	assert_int_equal(f->ctx.stats.partial_acks, 0);
 	f->nsegs = 0;
+	fire(f); /* the tail-loss probe (RFC 8985 7): the scoreboard stays */
+	assert_int_equal(f->ctx.stats.tlp_probes, 1);
 	fire(f); /* an RTO clears the scoreboard (RFC 2018 8) */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
 	assert_int_equal(tcp_sacked_for_test(f), 0);
 }
 
@@ -3465,6 +3468,55 @@ static void test_segment_fits_mss_with_options(void **state)
 		assert_true(f->segs[i].len + 12 + 4 + 8u * f->segs[i].out.nsack <= 1460);
 }
 
+/*
+ * Fault: a lost last segment (a tail loss: nothing after it draws a
+ * duplicate ACK) waited for the RTO (at least 200 ms, cwnd back to one
+ * segment); RFC 8985 7: a probe after 2 SRTT resends it, the peer's SACK
+ * or cumulative ACK repairs it, and the congestion window is untouched.
+ */
+static void test_tail_loss_probe(void **state)
+{
+	struct fake *f = *state;
+	const uint64_t rtt = 40 * MS;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	// an RTT of 40 ms first (the handshake's sample was ~0)
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	for (unsigned i = 0; i < 20; i++) {
+		f->now += rtt;
+		ack_to(f, f->tcb.snd_max);
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	}
+	f->now += rtt;
+	ack_to(f, f->tcb.snd_max);
+	assert_true(f->tcb.srtt_us > 30000);
+	// three segments, the last two lost (the first one's ACK too): nothing comes back
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 3 * MSS, f->now);
+	uint32_t last_seq = f->tcb.snd_max - MSS;
+	uint32_t cwnd = f->tcb.cwnd;
+	// the timer is the probe timeout (2 SRTT), well before the RTO (>= 200 ms)
+	assert_true(f->timer_at - f->now < 100 * MS);
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->ctx.stats.tlp_probes, 1);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->segs[0].out.seq, last_seq); /* the last segment again */
+	assert_int_equal(f->tcb.cwnd, cwnd);
+	// the probe's ACK (SACK of the last, the first acked) shows the hole: SACK recovery
+	// resends it at once, no RTO
+	uint32_t blk[2] = {last_seq, last_seq + MSS};
+	f->nsegs = 0;
+	ack_sack(f, last_seq - 2 * MSS + MSS, 1, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_int_equal(f->segs[0].out.seq, last_seq - MSS);
+	ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->tcb.snd_una, f->tcb.snd_max);
+	assert_int_equal(f->timer_at, 0);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -3494,6 +3546,7 @@ int main(void)
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
 	    T(test_sack_bad_block),
+	    T(test_tail_loss_probe),
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
 	    T(test_time_wait_reuse),
