@@ -69,6 +69,7 @@ struct opts {
 	double drain_s;
 	uint32_t export_sleep_us; // control thread's sleep when it found no event
 	uint8_t cc;               // enum cee_tcp_cc, both sides
+	bool ts, no_sack;         // timestamps on / SACK off, both sides
 };
 
 /* ---- histograms (log-linear, 16 sub-buckets per power of two) ------------- */
@@ -480,6 +481,7 @@ static void usage(FILE *f, const char *prog)
 		"  --verbose           also print both engines' counters (JSON) on stderr\n"
 		"  --export-sleep US   control thread's sleep when no event is waiting (default 300)\n"
 		"  --cc cubic|newreno  congestion control on both sides (default cubic)\n"
+		"  --timestamps on|off --sack on|off   TCP options on both sides (default off, on)\n"
 		"Lcores: main = control thread (exporter, audit); workers 0..N-1 = engine shards;\n"
 		"workers N..2N-1 = generators. On 2 cores: --lcores 0@1,1@1,2@0 (the\n"
 		"control thread beside the engine shard, the generator alone on cpu 0).\n",
@@ -501,7 +503,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	enum {
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
-		O_EXPORT_SLEEP, O_CC,
+		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -523,6 +525,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"export-sleep", required_argument, NULL, O_EXPORT_SLEEP},
 		{"verbose", no_argument, NULL, O_VERBOSE},
 		{"cc", required_argument, NULL, O_CC},
+		{"timestamps", required_argument, NULL, O_TS},
+		{"sack", required_argument, NULL, O_SACK},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -610,6 +614,17 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		case O_VERBOSE:
 			o->verbose = true;
 			break;
+		case O_TS:
+		case O_SACK: {
+			bool off = strcmp(optarg, "off") == 0;
+			if (!off && strcmp(optarg, "on") != 0)
+				rc = -EINVAL;
+			else if (c == O_TS)
+				o->ts = !off;
+			else
+				o->no_sack = off;
+			break;
+		}
 		case O_CC:
 			rc = cee_tcp_cc_parse(optarg);
 			if (rc >= 0) {
@@ -745,6 +760,8 @@ static struct cee_engine *make_engine(bool gen)
 	c.nmbufs = 32768 * o->shards;
 	c.tcp.time_wait_ns = (uint64_t)o->time_wait_ms * 1000000;
 	c.tcp.cc = o->cc;
+	c.tcp.timestamps = o->ts;
+	c.tcp.sack = !o->no_sack;
 	c.tcp.sndbuf = round_up(o->payload > 1024 ? o->payload : 1024, 1024);
 	// Slots: the connections in flight plus those in TIME-WAIT on the side
 	// that closes first (the generator for client-fin, the engine for

@@ -314,6 +314,7 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 			if (ctx->cfg.timestamps) { // RFC 7323 3.2: offered, TSecr 0
 				out.ts = true;
 				out.tsval = tcp_ts_now(tcb, now_ns);
+				out.tsecr = 0;
 			}
 		} else {
 			// RFC 9293 3.10.7.2: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>; scale

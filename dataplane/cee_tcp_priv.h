@@ -97,7 +97,19 @@ static inline bool tcp_abort_requested(const struct cee_tcb *tcb)
 static inline void tcp_out_init(struct cee_tcp_out *out, uint32_t seq, uint32_t ack,
 				uint8_t flags)
 {
-	*out = (struct cee_tcp_out){.seq = seq, .ack = ack, .flags = flags, .wscale = 0xff};
+	// field by field: the SACK blocks and timestamps are read only when their
+	// count or flag says so, and zeroing the whole struct per segment shows
+	out->seq = seq;
+	out->ack = ack;
+	out->wnd = 0;
+	out->flags = flags;
+	out->wscale = 0xff;
+	out->mss = 0;
+	out->sack_ok = false;
+	out->nsack = 0;
+	out->ts = false;
+	out->data[0] = out->data[1] = NULL;
+	out->len[0] = out->len[1] = 0;
 }
 
 /*
