@@ -193,10 +193,18 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	if (x->in_recovery == CEE_TCP_REC_SACK) {
 		// RFC 6675: ends when SND.UNA reaches the recovery point; cwnd stays
 		// at ssthresh; holes and new data go out from tcp_sack_output()
-		if (seq_geq(tcb->snd_una, x->recover))
+		if (seq_geq(tcb->snd_una, x->recover)) {
 			x->in_recovery = 0;
-		else if (seq_lt(x->high_rxt, tcb->snd_una))
-			x->high_rxt = tcb->snd_una;
+			return;
+		}
+		// a partial ACK: the bytes at the new SND.UNA were lost too (RFC 6582's
+		// rule, for a peer whose SACK blocks do not show it: one that drops
+		// out-of-order data reports none); resent unless already
+		if (seq_leq(x->high_rxt, tcb->snd_una)) {
+			ctx->stats.partial_acks++;
+			tcp_retransmit_at(ctx, tcb, tcb->snd_una, mss, now_ns);
+			x->high_rxt = tcb->snd_una + mss;
+		}
 		return;
 	}
 	if (x->in_recovery) {

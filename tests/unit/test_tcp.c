@@ -3517,6 +3517,32 @@ static void test_tail_loss_probe(void **state)
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 }
 
+/*
+ * Fault: a peer that negotiated SACK but reports no blocks (it drops
+ * out-of-order data, as cee-bench's generator does) left the second hole
+ * of a window to the RTO: SACK recovery found nothing lost beyond the first.
+ * A partial ACK resends the next hole, as NewReno would.
+ */
+static void test_sack_recovery_without_blocks(void **state)
+{
+	struct fake *f = *state;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	for (unsigned i = 0; i < 3; i++)
+		ack_to(f, ISS + 1); /* segments 1 and 3 lost; no SACK blocks */
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 2 * MSS); /* the resent 1 and the original 2 */
+	assert_int_equal(f->ctx.stats.partial_acks, 1);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 2 * MSS); /* hole 3, at once */
+	ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	assert_int_equal(f->ctx.stats.retransmits, 2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -3546,6 +3572,7 @@ int main(void)
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
 	    T(test_sack_bad_block),
+	    T(test_sack_recovery_without_blocks),
 	    T(test_tail_loss_probe),
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
