@@ -38,18 +38,6 @@ void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp
 
 /* Windows ----------------------------------------------------------------------------------- */
 
-/* RCV.BUFF: the receive space when nothing is held (the echo buffer, or cfg.rcv_wnd). */
-static uint32_t rcv_buff(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
-{
-	return tcp_echo_mode(tcb) ? tcp_sb_size(ctx, tcb) : ctx->cfg.rcv_wnd;
-}
-
-/* The room we have now for new bytes at RCV.NXT. */
-static uint32_t rcv_space(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
-{
-	return tcp_echo_mode(tcb) ? tcp_sb_size(ctx, tcb) - tcb->sb_len : ctx->cfg.rcv_wnd;
-}
-
 /* What the peer was last told it may send beyond RCV.NXT. */
 static uint32_t rcv_advertised(const struct cee_tcb *tcb)
 {
@@ -63,13 +51,19 @@ static uint32_t rcv_advertised(const struct cee_tcb *tcb)
  * offered a sub-segment window it would not use (Linux waits for its
  * persist timer), and a probe into it is not taken.
  */
-uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+__attribute__((always_inline)) inline uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx,
+								 const struct cee_tcb *tcb)
 {
-	uint32_t space = rcv_space(ctx, tcb);
+	bool echo = tcp_echo_mode(tcb);
+	// RCV.BUFF (the echo ring, or cfg.rcv_wnd for services that consume at
+	// once) and the room in it now
+	uint32_t buff = echo ? tcp_sb_size(ctx, tcb) : ctx->cfg.rcv_wnd;
+	uint32_t space = echo ? buff - tcb->sb_len : buff;
 	uint32_t adv = rcv_advertised(tcb);
-	uint32_t step = min_u32(rcv_buff(ctx, tcb) / 2, tcb->snd_mss);
 
-	return space > adv && space - adv >= step ? space : adv;
+	if (space <= adv)
+		return adv;
+	return space - adv >= min_u32(buff / 2, tcb->snd_mss) ? space : adv;
 }
 
 /*
@@ -518,7 +512,11 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	} else {
 		if (tcp_unsent_bytes(tcb) > 0)
 			tcp_cc_before_send(ctx, tcb, now_ns);
-		for (;;) {
+		// nothing queued past SND.NXT and no FIN to send: no segment (the common
+		// case of an ACK or of the call after the last segment went)
+		while (tcp_unsent_bytes(tcb) > 0 ||
+		       (tcb->flags & (CEE_TCB_F_FIN_QUEUED | CEE_TCB_F_FIN_SENT)) == CEE_TCB_F_FIN_QUEUED ||
+		       seq_lt(tcb->snd_nxt, tcb->snd_max)) {
 			uint32_t right = tcb->snd_una + min_u32(tcb->snd_wnd, tcb->cwnd);
 			uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
 			if (!send_segment(ctx, tcb, now_ns, usable, false))

@@ -44,11 +44,12 @@ static uint64_t pto_ns(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	uint64_t rto = (uint64_t)tcb->rto_us * 1000;
 
-	if (!(tcb->flags & CEE_TCB_F_SACK) || tcb->srtt_us == 0 || tcb->retries || tcb->sb == NULL)
+	// a single segment out waits for a delayed ACK too (+200 ms): never before the
+	// RTO's 200 ms floor, so not worth computing (the common request-response case)
+	if (tcb->snd_max - tcb->snd_una <= tcb->snd_mss || !(tcb->flags & CEE_TCB_F_SACK) ||
+	    tcb->srtt_us == 0 || tcb->retries || tcb->sb == NULL)
 		return rto;
 	uint64_t pto = 2 * (uint64_t)tcb->srtt_us * 1000;
-	if (tcb->snd_max - tcb->snd_una <= tcb->snd_mss)
-		pto += 200000000ull; /* WCDelAckT */
 	if (pto < 10000000ull)
 		pto = 10000000ull;
 	if (pto >= rto)
