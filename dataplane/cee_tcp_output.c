@@ -217,16 +217,18 @@ static bool echo_rate_high(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, u
 	uint32_t now = (uint32_t)(now_ns >> 20) | 1;
 
 	if (x->drs_ts == 0 || seq_lt(tcb->rcv_nxt, x->drs_seq)) {
-		x->drs_ts = now;
-		x->drs_seq = tcb->rcv_nxt;
-		return false;
+		// the first count runs from the open: a peer that fills the ring in its
+		// first round trips grows it at once, before a loss can pin cwnd low
+		x->drs_ts = (uint32_t)(tcb->open_ns >> 20) | 1;
+		x->drs_seq = tcb->rcv_nxt - (uint32_t)tcb->bytes_in;
 	}
-	if ((uint64_t)(now - x->drs_ts) << 20 < (uint64_t)tcb->srtt_us * 1000)
+	uint64_t elapsed = (uint64_t)(now - x->drs_ts) << 20, srtt = (uint64_t)tcb->srtt_us * 1000;
+	if (elapsed < srtt)
 		return false; /* less than an RTT counted yet */
-	uint32_t got = tcb->rcv_nxt - x->drs_seq;
+	uint64_t got = tcb->rcv_nxt - x->drs_seq;
 	x->drs_ts = now;
 	x->drs_seq = tcb->rcv_nxt;
-	return got >= ctx->cfg.sndbuf / 4;
+	return got * srtt >= (uint64_t)(ctx->cfg.sndbuf / 4) * elapsed; /* per RTT */
 }
 
 /*

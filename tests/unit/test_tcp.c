@@ -2935,6 +2935,7 @@ static void test_sndbuf_grows_on_long_path(void **state)
 	static uint8_t buf[8000];
 
 	grow_establish(f, 50 * MS, 1);
+	f->now += 10 * SEC; /* a quiet start: the rate since the open says nothing */
 	// 2500 bytes echoed, 2000 of them acked: the ring's head is at 2000, 500 in flight
 	pattern(buf, 2500, 0);
 	peer(f, 0, buf, 2500);
@@ -3010,6 +3011,23 @@ static void test_sndbuf_grows_with_echo_rate(void **state)
 	assert_int_equal(f->tcb.sb_len, 1200); /* the ring is far from full */
 	assert_int_equal(f->ctx.stats.sndbuf_grown, 1);
 	assert_true(((uint32_t)last(f)->out.wnd << 7) > 4000); /* the window opens */
+}
+
+/*
+ * Fault: on a long path the ring grew only after a whole RTT of measuring,
+ * so a first loss could pin the congestion window at what the small ring
+ * allowed. A peer that fills a quarter of the ring per RTT from the open
+ * gets the large one with its first burst.
+ */
+static void test_sndbuf_grows_with_first_burst(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	grow_establish(f, 50 * MS, 1); /* the open was one RTT ago */
+	f->p_wnd = 512;
+	peer(f, 0, buf, 2000);
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 1);
 }
 
 /* Fault: a peer that does not read (zero window), or a LAN path, takes a large buffer. */
@@ -3566,6 +3584,7 @@ int main(void)
 	    T(test_rcv_sws_and_window_update),
 	    T(test_sndbuf_grows_on_long_path),
 	    T(test_sndbuf_grows_with_echo_rate),
+	    T(test_sndbuf_grows_with_first_burst),
 	    T(test_sndbuf_no_growth),
 	    T(test_sndbuf_growth_refused),
 	    T(test_sack_negotiation),
