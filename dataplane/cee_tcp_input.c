@@ -351,8 +351,13 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	uint32_t acked = seg->ack - tcb->snd_una;
 	if (advanced)
 		ack_advance(ctx, tcb, seg->ack, seg, now_ns);
-	if (seg->nsack && (tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL)
-		tcp_sack_update(ctx, tcb, tcp_xmit(ctx, tcb), seg); // RFC 6675 scoreboard
+	// RFC 6675 scoreboard: new blocks, and what SND.UNA passed dropped at once
+	// (a range left below SND.UNA would make IsLost and pipe nonsense)
+	struct cee_tcp_xmit *x = NULL;
+	if ((tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL &&
+	    (seg->nsack ? (x = tcp_xmit(ctx, tcb)) != NULL
+			: (advanced && (x = tcp_xmit_if(ctx, tcb)) != NULL && x->nsacked)))
+		tcp_sack_update(ctx, tcb, x, seg);
 	if (advanced) {
 		tcp_cc_on_ack(ctx, tcb, acked, now_ns);
 	} else if (seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max && seg->len == 0 &&
@@ -360,6 +365,10 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		// RFC 5681 2, DUPLICATE ACKNOWLEDGMENT (a zero window's answers to probes
 		// are not: nothing was lost)
 		tcp_cc_on_dupack(ctx, tcb, now_ns);
+	} else if (seg->nsack && x != NULL && !x->in_recovery) {
+		// not a duplicate ACK by RFC 5681 (it carries data: an echo's peer sends
+		// while it acknowledges), but its blocks may show a loss (RFC 6675 IsLost)
+		tcp_sack_enter(ctx, tcb, x, now_ns);
 	}
 	// window update from the newest segment (SND.WL1, SND.WL2)
 	if (seq_leq(tcb->snd_una, seg->ack) &&
