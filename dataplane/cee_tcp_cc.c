@@ -173,21 +173,16 @@ static void newreno_grow(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint32_t a
 void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked, uint64_t now_ns)
 {
 	uint32_t mss = tcb->snd_mss;
+	bool slow_start = tcb->cwnd < tcb->ssthresh;
 
-	if (!(tcb->uflags & CEE_TCB_U_XMIT)) {
-		// nothing lost yet on this buffer: slow start needs no more state
-		if (tcb->cwnd < tcb->ssthresh) {
-			tcb->cwnd += min_u32(acked, 2 * mss);
-			return;
-		}
-	}
-	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
-	if (x == NULL) {
-		// only a FIN was in flight (no buffer, nothing to recover)
-		if (tcb->cwnd < tcb->ssthresh)
+	// no buffer (only a FIN was in flight), or nothing lost yet on this one:
+	// slow start needs no more state than cwnd
+	if (tcb->sb == NULL || (slow_start && !(tcb->uflags & CEE_TCB_U_XMIT))) {
+		if (slow_start)
 			tcb->cwnd += min_u32(acked, 2 * mss);
 		return;
 	}
+	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 	x->dupacks = 0;
 	x->tlp = 0; /* progress: the next flight may probe again (RFC 8985 7.4) */
 	if (x->in_recovery == CEE_TCP_REC_SACK) {

@@ -354,10 +354,11 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	// RFC 6675 scoreboard: new blocks, and what SND.UNA passed dropped at once
 	// (a range left below SND.UNA would make IsLost and pipe nonsense)
 	struct cee_tcp_xmit *x = NULL;
-	if ((tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL &&
-	    (seg->nsack ? (x = tcp_xmit(ctx, tcb)) != NULL
-			: (advanced && (x = tcp_xmit_if(ctx, tcb)) != NULL && x->nsacked)))
-		tcp_sack_update(ctx, tcb, x, seg);
+	if ((tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL) {
+		x = seg->nsack ? tcp_xmit(ctx, tcb) : tcp_xmit_if(ctx, tcb);
+		if (x != NULL && (seg->nsack || (advanced && x->nsacked)))
+			tcp_sack_update(ctx, tcb, x, seg);
+	}
 	if (advanced) {
 		tcp_cc_on_ack(ctx, tcb, acked, now_ns);
 	} else if (seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max && seg->len == 0 &&
