@@ -361,6 +361,16 @@ void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	finish_leave(ctx, tcb, now_ns, probe);
 }
 
+void cee_tcp_set_deadline(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t at_ns,
+			  enum cee_reason reason)
+{
+	tcb->user_at_ns = at_ns;
+	tcb->user_reason = (uint8_t)reason;
+	// from a callback, the running call re-arms the owner's timer when it leaves
+	if (!(tcb->uflags & CEE_TCB_U_BUSY) && serves_input((enum cee_tcp_state)tcb->state))
+		tcp_update_timer(ctx, tcb);
+}
+
 /* Path MTU (RFC 1191, RFC 5927) ------------------------------------------------------------ */
 
 void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint16_t mtu,

@@ -82,6 +82,15 @@ enum cee_tcp_service {
 	 * after the peer's FIN like the others (FIN after the queued bytes).
 	 */
 	CEE_TCP_SVC_APP,
+	/**
+	 * As CEE_TCP_SVC_APP, for an owner that answers what it receives from
+	 * the send buffer (a TLS layer echoing, or anything that writes about
+	 * as much as it reads): the receive window is the send buffer's free
+	 * room less a quarter of it (room for a handshake flight and what the
+	 * answer adds), not cfg.rcv_wnd, so a peer that does not read what we
+	 * send stops being given window instead of overflowing the buffer.
+	 */
+	CEE_TCP_SVC_PACED,
 };
 
 /** A SACK block (RFC 2018): bytes [start, end) received. */
@@ -382,8 +391,13 @@ struct cee_tcb {
 	uint32_t sb_head;
 	uint32_t sb_len;
 
+	/* the owner's deadline (cee_tcp_set_deadline), 0 = none */
+	uint64_t user_at_ns;
+	/* the owner's per-connection state (its layer stack); TCP never reads it */
+	void *user;
+	uint8_t user_reason;
 	/* free: keeps the connection slot at 256 bytes (four cache lines) */
-	uint8_t spare[32];
+	uint8_t spare[15];
 
 	/* accounting for the closed event */
 	uint64_t open_ns;
@@ -465,6 +479,15 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 
 /** The smallest segment size a path-MTU message can bring us to (Linux: min_pmtu 552). */
 #define CEE_TCP_MIN_PMTU_MSS 512
+
+/**
+ * An owner's deadline for @p tcb (e.g. a TLS handshake limit): at @p at_ns
+ * the connection is aborted with @p reason (RST when synchronised; closed,
+ * if not yet, and destroyed). @p at_ns 0 cancels it. At most one per tcb;
+ * a later call replaces it.
+ */
+void cee_tcp_set_deadline(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t at_ns,
+			  enum cee_reason reason);
 
 /** The owner's timer for @p tcb fired at or after its deadline. */
 void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns);

@@ -447,7 +447,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 	uint32_t off = seq - tcb->rcv_nxt;
 	bool echo = tcp_echo_mode(tcb);
 
-	if (tcb->service == CEE_TCP_SVC_APP) {
+	if (tcp_app_mode(tcb)) {
 		// recv sees in-order bytes only; the peer retransmits these
 		ctx->stats.ooo_dropped++;
 		return;
@@ -565,7 +565,7 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 		return STEP_DONE; /* after the peer's FIN: ignored */
 	}
 
-	if (v->len > 0 && v->seq == tcb->rcv_nxt && tcb->service == CEE_TCP_SVC_APP) {
+	if (v->len > 0 && v->seq == tcb->rcv_nxt && tcp_app_mode(tcb)) {
 		// counted and acked before the owner sees them (it may send or close from recv)
 		tcb->rcv_nxt += v->len;
 		tcb->bytes_in += v->len;

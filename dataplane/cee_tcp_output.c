@@ -61,6 +61,14 @@ __attribute__((always_inline)) inline uint32_t tcp_rcv_window(const struct cee_t
 	uint32_t space = echo ? buff - tcb->sb_len : buff;
 	uint32_t adv = rcv_advertised(tcb);
 
+	if (__builtin_expect(tcb->service == CEE_TCP_SVC_PACED, 0)) {
+		// what the owner answers goes into the send buffer: offer only
+		// its free room, less a quarter kept for a handshake flight
+		buff = tcp_sb_size(ctx, tcb);
+		uint32_t cap = buff - buff / 4;
+		space = tcb->sb_len < cap ? cap - tcb->sb_len : 0;
+	}
+
 	if (space <= adv)
 		return adv;
 	return space - adv >= min_u32(buff / 2, tcb->snd_mss) ? space : adv;

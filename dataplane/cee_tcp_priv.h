@@ -88,6 +88,12 @@ static inline bool tcp_echo_mode(const struct cee_tcb *tcb)
 	       !(tcb->flags & CEE_TCB_F_FIN_QUEUED);
 }
 
+/* In-order bytes go to ops->recv (the app and paced services). */
+static inline bool tcp_app_mode(const struct cee_tcb *tcb)
+{
+	return tcb->service >= CEE_TCP_SVC_APP;
+}
+
 /* An abort was requested from inside a callback: the running call stops and aborts. */
 static inline bool tcp_abort_requested(const struct cee_tcb *tcb)
 {

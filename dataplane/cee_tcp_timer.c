@@ -14,6 +14,9 @@
  *   beyond it instead (zero_window_probes); any ACK that leaves the window
  *   at 0 resets the retry count, so only an unresponsive peer is given up on.
  *
+ * user_at_ns is the owner's deadline (cee_tcp_set_deadline, e.g. a TLS
+ * handshake limit): it aborts with the owner's reason, in any state.
+ *
  * idle_at_ns means, by state:
  *   SYN-SENT, SYN-RECEIVED
  *                  open_ns + handshake_timeout_ns -> abort, handshake_timeout;
@@ -104,6 +107,8 @@ void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	uint64_t at = tcb->rto_at_ns;
 	if (tcb->idle_at_ns != 0 && (at == 0 || tcb->idle_at_ns < at))
 		at = tcb->idle_at_ns;
+	if (tcb->user_at_ns != 0 && (at == 0 || tcb->user_at_ns < at))
+		at = tcb->user_at_ns;
 	if (at != tcb->timer_at_ns) {
 		tcb->timer_at_ns = at;
 		ctx->ops->timer_set(ctx->owner, tcb, at);
@@ -195,6 +200,12 @@ bool tcp_timer_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 		       bool *probe)
 {
 	*probe = false;
+	if (tcb->user_at_ns != 0 && now_ns >= tcb->user_at_ns) {
+		// the owner's deadline (cee_tcp_set_deadline): abort with its reason
+		tcb->user_at_ns = 0;
+		tcp_abort_conn(ctx, tcb, (enum cee_reason)tcb->user_reason, now_ns);
+		return true;
+	}
 	if (tcb->rto_at_ns != 0 && now_ns >= tcb->rto_at_ns) {
 		if (rto_expired(ctx, tcb, now_ns, probe))
 			return true;

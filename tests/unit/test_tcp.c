@@ -183,7 +183,7 @@ static void fake_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uin
 
 	assert_ptr_equal(tcb, &f->tcb);
 	assert_false(f->destroyed);
-	assert_int_equal(tcb->service, CEE_TCP_SVC_APP);
+	assert_true(tcb->service == CEE_TCP_SVC_APP || tcb->service == CEE_TCP_SVC_PACED);
 	assert_true(len > 0);
 	assert_true(f->rlen + len <= sizeof(f->rbuf));
 	memcpy(f->rbuf + f->rlen, data, len);
@@ -3614,12 +3614,82 @@ static void test_sack_scoreboard_pruned_by_ack(void **state)
 	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
 }
 
+/*
+ * Fault: a layer that answers what it receives (TLS echo) is offered the
+ * app service's large receive window, so a peer that does not read our
+ * answers overflows the send buffer and the connection must be aborted.
+ * The paced service offers only the send buffer's free room less a quarter.
+ */
+static void test_paced_window(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.sndbuf = 8192;
+	f->ctx.cfg.rcv_wnd = 1u << 20;
+	syn_opts(f, CEE_TCP_SVC_PACED, 1460, 0xff); /* no scaling: window fields are bytes */
+	assert_int_equal(last(f)->out.wnd, 8192 - 2048);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+
+	// the owner answers 1000 bytes; the peer reads nothing (window 0)
+	static uint8_t buf[8192];
+	f->p_wnd = 0;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 1000, f->now), 1000);
+	f->nsegs = 0;
+	peer(f, CEE_TCP_PSH, buf, 100);
+	assert_int_equal(f->rlen, 100);
+	// right edge unchanged (6144 from the SYN-ACK): 6044 left, and the room
+	// now is 6144 - 1000, less than the edge: no new window offered
+	assert_int_equal(last(f)->out.wnd, 6144 - 100);
+	// the peer fills what it was offered: the window is the room left in
+	// the send buffer (6144 - the 1000 queued), not cfg.rcv_wnd
+	peer(f, 0, buf, 6044);
+	assert_int_equal(f->rlen, 6144);
+	assert_int_equal(last(f)->out.wnd, 6144 - 1000);
+	// the owner's answers fill the rest; once the peer used it, none is offered
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 5144, f->now), 5144);
+	peer(f, 0, buf, 5144);
+	assert_int_equal(f->rlen, 6144 + 5144);
+	assert_int_equal(last(f)->out.wnd, 0);
+	assert_int_equal(f->tcb.sb_len, 6144);
+}
+
+/*
+ * Fault: an owner's deadline (a TLS handshake limit) is lost behind TCP's
+ * own timers, or fires without closing exactly once with its reason.
+ */
+static void test_owner_deadline(void **state)
+{
+	struct fake *f = *state;
+
+	establish_svc(f, CEE_TCP_SVC_PACED);
+	assert_int_equal(f->timer_at, 0);
+	cee_tcp_set_deadline(&f->ctx, &f->tcb, f->now + 5 * SEC, CEE_REASON_HANDSHAKE_TIMEOUT);
+	assert_int_equal(f->timer_at, f->now + 5 * SEC);
+	cee_tcp_set_deadline(&f->ctx, &f->tcb, 0, CEE_REASON_HANDSHAKE_TIMEOUT);
+	assert_int_equal(f->timer_at, 0);
+
+	cee_tcp_set_deadline(&f->ctx, &f->tcb, f->now + 5 * SEC, CEE_REASON_HANDSHAKE_TIMEOUT);
+	f->now += 4 * SEC;
+	peer(f, CEE_TCP_PSH, "x", 1); /* traffic does not move it */
+	assert_int_equal(f->timer_at, f->now + SEC);
+	f->nsegs = 0;
+	fire(f);
+	assert_true(f->destroyed);
+	assert_true(last(f)->out.flags & CEE_TCP_RST);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_HANDSHAKE_TIMEOUT);
+	assert_types(f, full_life, 4);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_cfg_and_names),
+	    T(test_paced_window),
+	    T(test_owner_deadline),
 	    T(test_zero_window_fin_with_data),
 	    T(test_karn_after_window_reopen),
 	    T(test_fin_wait_2_refreshed_by_data),
