@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // cee-audit: check an exported event stream (JSON Lines, or the binary sink's
-// file, told apart by its magic) against the lifecycle contract.
+// file, told apart by its magic) against the lifecycle contract. Schema 1
+// and 2 (extension records: in JSON merged into their event's line, which
+// covers the sseq range [xseq .. sseq]) are both read.
 //
 //   cee-audit [--allow-live] [--json] FILE      (FILE "-" reads stdin)
 //
@@ -26,7 +28,8 @@ static void usage(FILE *f)
 		   "  --json        print the result as one JSON object\n");
 }
 
-/* ---- JSON Lines: a parser for exactly what cee_evt_to_json() emits ---- */
+/* ---- JSON Lines: a parser for what cee_evt_to_json() and the jsonl sink emit
+ * (schema 1 and 2); extension keys are skipped, their records rebuilt from xseq ---- */
 
 struct cursor {
 	const char *p;
@@ -83,13 +86,32 @@ static bool parse_u64(struct cursor *c, uint64_t *v)
 	return c->p > start;
 }
 
+// Skips a string with any escapes and any length (extension values: SNI,
+// subjects, ciphers).
+static bool skip_str(struct cursor *c)
+{
+	if (!eat(c, '"'))
+		return false;
+	while (c->p < c->end && *c->p != '"') {
+		if (*c->p == '\\') {
+			c->p++;
+			if (c->p == c->end)
+				return false;
+		}
+		c->p++;
+	}
+	if (c->p == c->end)
+		return false;
+	c->p++;
+	return true;
+}
+
 // Skips a value of a field we do not know: string, number or literal.
 static bool skip_value(struct cursor *c)
 {
-	char tmp[256];
 	skip_ws(c);
 	if (c->p < c->end && *c->p == '"')
-		return parse_str(c, tmp, sizeof(tmp));
+		return skip_str(c);
 	const char *start = c->p;
 	while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != '{' && *c->p != '[')
 		c->p++;
@@ -159,18 +181,32 @@ enum {
 	F_CONN = 1u << 2,
 	F_SSEQ = 1u << 3,
 	F_CSEQ = 1u << 4,
+	F_XSEQ = 1u << 5,
+	F_OF = 1u << 6,
 };
 #define F_REQUIRED (F_V | F_TYPE | F_CONN | F_SSEQ | F_CSEQ)
+// A line of type "ext": extension records the sink could not merge.
+#define F_REQUIRED_EXT (F_V | F_TYPE | F_CONN | F_SSEQ | F_OF)
+
+// One line: an event, or (ext) extension records on their own; xseq: the
+// sseq of the first record the line covers (schema 2), else sseq.
+struct line_rec {
+	struct cee_event e;
+	uint64_t xseq;
+	bool ext;
+	uint8_t of;
+};
 
 // @return NULL on success, or what is wrong with the line.
-static const char *parse_line(const char *line, size_t len, struct cee_event *e)
+static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 {
 	struct cursor c = {line, line + len};
+	struct cee_event *e = &lr->e;
 	char key[32], sval[64];
 	unsigned have = 0;
 	uint64_t v, shard = UINT64_MAX;
 
-	memset(e, 0, sizeof(*e));
+	memset(lr, 0, sizeof(*lr));
 	if (!eat(&c, '{'))
 		return "expected '{'";
 	if (eat(&c, '}'))
@@ -182,15 +218,22 @@ static const char *parse_line(const char *line, size_t len, struct cee_event *e)
 			return "expected ':'";
 		if (strcmp(key, "type") == 0 || strcmp(key, "conn") == 0 ||
 		    strcmp(key, "proto") == 0 || strcmp(key, "local") == 0 ||
-		    strcmp(key, "remote") == 0 || strcmp(key, "reason") == 0) {
+		    strcmp(key, "remote") == 0 || strcmp(key, "reason") == 0 ||
+		    strcmp(key, "of") == 0) {
 			if (!parse_str(&c, sval, sizeof(sval)))
 				return "bad string value";
 			if (strcmp(key, "type") == 0) {
-				int t = cee_evt_type_parse(sval);
+				int t = strcmp(sval, "ext") == 0 ? CEE_EVT_EXT : cee_evt_type_parse(sval);
 				if (t < 0)
 					return "unknown type";
 				e->type = (uint8_t)t;
+				lr->ext = t == CEE_EVT_EXT;
 				have |= F_TYPE;
+			} else if (strcmp(key, "of") == 0) {
+				int t = cee_evt_type_parse(sval);
+				// An unknown "of" is kept out of range: the audit flags it.
+				lr->of = t < 0 ? UINT8_MAX : (uint8_t)t;
+				have |= F_OF;
 			} else if (strcmp(key, "conn") == 0) {
 				if (!parse_hex64(sval, &e->conn))
 					return "bad conn";
@@ -218,13 +261,18 @@ static const char *parse_line(const char *line, size_t len, struct cee_event *e)
 		} else if (strcmp(key, "v") == 0 || strcmp(key, "shard") == 0 ||
 			   strcmp(key, "sseq") == 0 || strcmp(key, "cseq") == 0 ||
 			   strcmp(key, "ts_ns") == 0 || strcmp(key, "bytes_in") == 0 ||
-			   strcmp(key, "bytes_out") == 0 || strcmp(key, "duration_ns") == 0) {
+			   strcmp(key, "bytes_out") == 0 || strcmp(key, "duration_ns") == 0 ||
+			   strcmp(key, "xseq") == 0) {
 			if (!parse_u64(&c, &v))
 				return "bad number";
 			if (strcmp(key, "v") == 0) {
-				if (v != CEE_EVT_SCHEMA_VERSION)
+				// 1: lifecycle events only; 2: adds extension keys and xseq.
+				if (v != 1 && v != CEE_EVT_SCHEMA_VERSION)
 					return "unsupported schema version";
 				have |= F_V;
+			} else if (strcmp(key, "xseq") == 0) {
+				lr->xseq = v;
+				have |= F_XSEQ;
 			} else if (strcmp(key, "shard") == 0) {
 				shard = v;
 			} else if (strcmp(key, "sseq") == 0) {
@@ -253,11 +301,54 @@ static const char *parse_line(const char *line, size_t len, struct cee_event *e)
 	skip_ws(&c);
 	if (c.p != c.end)
 		return "trailing characters";
-	if ((have & F_REQUIRED) != F_REQUIRED)
-		return "missing field (v, type, conn, sseq and cseq are required)";
+	if (lr->ext) {
+		if ((have & F_REQUIRED_EXT) != F_REQUIRED_EXT)
+			return "missing field (v, type, of, conn and sseq are required on ext)";
+		if (!(have & F_XSEQ))
+			lr->xseq = e->sseq;
+		// The records it covers: [xseq .. sseq], one group at most.
+		if (lr->xseq == 0 || lr->xseq > e->sseq || e->sseq - lr->xseq >= CEE_EVT_EXT_MAX)
+			return "xseq out of range";
+	} else {
+		if ((have & F_REQUIRED) != F_REQUIRED)
+			return "missing field (v, type, conn, sseq and cseq are required)";
+		if (!(have & F_XSEQ))
+			lr->xseq = e->sseq;
+		// Extension records [xseq .. sseq - 1], then the event at sseq.
+		if (lr->xseq == 0 || lr->xseq > e->sseq || e->sseq - lr->xseq > CEE_EVT_EXT_MAX ||
+		    ((have & F_XSEQ) && lr->xseq == e->sseq))
+			return "xseq out of range";
+	}
 	if (shard != UINT64_MAX && shard != cee_id_shard(e->conn))
 		return "shard does not match conn id";
 	return NULL;
+}
+
+// The records a line stands for, as the binary sink would have them: the
+// audit then checks sseq ranges and groups the same way for both formats.
+// An event line with xseq: a complete group (its keys are not needed), then
+// the event. An "ext" line (records the sink could not merge): records with
+// no valid group shape, so the audit counts them as broken.
+// @return records written at @p out (room for CEE_EVT_EXT_MAX + 1).
+static uint32_t line_records(const struct line_rec *lr, struct cee_event *out)
+{
+	uint64_t last = lr->ext ? lr->e.sseq + 1 : lr->e.sseq;
+	uint32_t n = 0, parts = (uint32_t)(last - lr->xseq);
+
+	for (uint64_t s = lr->xseq; s < last; s++, n++) {
+		union cee_record r;
+		memset(&r, 0, sizeof(r));
+		r.ext.sseq = s;
+		r.ext.conn = lr->e.conn;
+		r.ext.type = CEE_EVT_EXT;
+		r.ext.of = lr->ext ? lr->of : lr->e.type;
+		r.ext.part = (uint8_t)n;
+		r.ext.parts = lr->ext ? 0 : (uint8_t)parts;
+		memcpy(&out[n], &r, sizeof(out[n]));
+	}
+	if (!lr->ext)
+		out[n++] = lr->e;
+	return n;
 }
 
 // Line reader over a FILE that may be a pipe: starts with the bytes already
@@ -314,6 +405,7 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 {
 	struct cee_event batch[BATCH];
 	struct lines lr = {.in = in, .cap = 1 << 20};
+	struct line_rec rec;
 	uint32_t n = 0;
 	uint64_t lineno = 0;
 	char *line;
@@ -335,16 +427,17 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			i++;
 		if (i == len)
 			continue; // blank line
-		const char *err = parse_line(line, len, &batch[n]);
+		const char *err = parse_line(line, len, &rec);
 		if (err != NULL) {
 			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": %s\n", name, lineno, err);
 			rc = -EINVAL;
 			break;
 		}
-		if (++n == BATCH) {
+		if (n + CEE_EVT_EXT_MAX + 1 > BATCH) {
 			cee_audit_feed(a, batch, n);
 			n = 0;
 		}
+		n += line_records(&rec, &batch[n]);
 	}
 	if (rc == 0)
 		cee_audit_feed(a, batch, n);
@@ -365,7 +458,9 @@ static int read_binary(FILE *in, const char *name, struct cee_audit *a)
 		fprintf(stderr, "cee-audit: %s: short header\n", name);
 		return -EINVAL;
 	}
-	if (h.version != CEE_EVT_SCHEMA_VERSION || h.record_size != sizeof(struct cee_event)) {
+	// Version 1 files have no extension records; the layout is the same.
+	if ((h.version != 1 && h.version != CEE_EVT_SCHEMA_VERSION) ||
+	    h.record_size != sizeof(struct cee_event)) {
 		fprintf(stderr, "cee-audit: %s: unsupported version %u or record size %u\n", name,
 			h.version, h.record_size);
 		return -EINVAL;
@@ -423,9 +518,13 @@ static void print_human(const struct cee_audit_result *r, FILE *f)
 		"duplicate     %" PRIu64 "\n"
 		"out_of_order  %" PRIu64 "\n"
 		"lost          %" PRIu64 "\n"
-		"live          %" PRIu64 "\n",
+		"live          %" PRIu64 "\n"
+		"ext           %" PRIu64 "\n"
+		"ext_bad       %" PRIu64 "\n"
+		"inconsistent  %" PRIu64 "\n",
 		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
-		r->duplicate, r->out_of_order, r->lost, r->live);
+		r->duplicate, r->out_of_order, r->lost, r->live, r->ext, r->ext_bad,
+		r->inconsistent);
 	fprintf(f, "closed by reason:\n");
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		if (r->by_reason[i] != 0)
@@ -440,9 +539,11 @@ static void print_json(const struct cee_audit_result *r, FILE *f)
 		"{\"events\":%" PRIu64 ",\"opens\":%" PRIu64 ",\"established\":%" PRIu64
 		",\"closes\":%" PRIu64 ",\"destroys\":%" PRIu64 ",\"gaps\":%" PRIu64
 		",\"duplicate\":%" PRIu64 ",\"out_of_order\":%" PRIu64 ",\"lost\":%" PRIu64
-		",\"live\":%" PRIu64 ",\"ok\":%s,\"by_reason\":{",
+		",\"live\":%" PRIu64 ",\"ext\":%" PRIu64 ",\"ext_bad\":%" PRIu64
+		",\"inconsistent\":%" PRIu64 ",\"ok\":%s,\"by_reason\":{",
 		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
-		r->duplicate, r->out_of_order, r->lost, r->live, r->ok ? "true" : "false");
+		r->duplicate, r->out_of_order, r->lost, r->live, r->ext, r->ext_bad,
+		r->inconsistent, r->ok ? "true" : "false");
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
 			cee_reason_str((enum cee_reason)i), r->by_reason[i]);

@@ -24,6 +24,20 @@
 //    Such a connection is then tracked as a "ghost" from that event on, so
 //    its later events are checked against it rather than each flagged again;
 //    ghosts are not counted as lost or live at finish (already reported).
+//  - Layers: tls_up only right after established, ws_up right after
+//    established or tls_up (out_of_order otherwise); every type at most once
+//    (a second one with a fresh cseq is a duplicate).
+//  - `closed` with a TLS reason on a connection whose proto is neither tls
+//    nor wss: inconsistent.
+//
+// Extension records (schema 2) are records of the shard stream: they get
+// the same sseq check (gap, duplicate, backwards) but no connection check.
+// Per shard, at most one group is open: its records must come in order
+// (part 0 .. parts-1, one conn, one `of`), and the next record of the shard
+// after the last part must be that conn's event of type `of`. Anything else
+// breaks the group: counted once in ext_bad, and the group is forgotten.
+// Records that fail the sseq check as duplicate or backwards take no part
+// in the group check (they were reported already).
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -48,12 +62,23 @@ struct conn {
 
 enum verdict { V_OK, V_DUP, V_ORDER };
 
+// The extension group a shard has open. parts == 0: none.
+struct ext_group {
+	cee_conn_id_t conn;
+	uint64_t first_sseq;
+	uint8_t of;
+	uint8_t parts;
+	uint8_t got;      // records seen: the next part expected
+	uint8_t reported; // already counted broken (parts missing at its start)
+};
+
 struct cee_audit {
 	struct conn *map; // open addressing, linear probing, backward-shift delete
 	uint32_t cap;     // power of two
 	uint32_t count;
 	uint32_t ghosts; // entries with ghost set
 	uint64_t last_sseq[CEE_MAX_SHARDS];
+	struct ext_group ext[CEE_MAX_SHARDS];
 	struct cee_audit_result r; // running counters; lost/live/ok at finish
 	uint64_t lost_close;       // destroyed without closed
 	uint64_t nviolations;
@@ -279,12 +304,19 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			 cs, c->last_cseq);
 		v = V_ORDER;
 	} else if (t <= c->last_type) {
-		bool once = t == CEE_EVT_OPEN || t == CEE_EVT_CLOSED || t == CEE_EVT_DESTROYED;
+		// Every type at most once: the same type again is a second one.
 		snprintf(why, wlen, "%s (cseq %u) after %s", type_name(t), cs,
 			 type_name(c->last_type));
-		v = once && t == c->last_type ? V_DUP : V_ORDER;
+		v = t == c->last_type ? V_DUP : V_ORDER;
 		if (t == CEE_EVT_OPEN || (t == CEE_EVT_CLOSED && c->closed))
 			v = V_DUP;
+	} else if ((t == CEE_EVT_TLS_UP && c->last_type != CEE_EVT_ESTABLISHED) ||
+		   (t == CEE_EVT_WS_UP && c->last_type != CEE_EVT_ESTABLISHED &&
+		    c->last_type != CEE_EVT_TLS_UP)) {
+		// A layer completes on top of an established TCP connection.
+		snprintf(why, wlen, "%s (cseq %u) right after %s", type_name(t), cs,
+			 type_name(c->last_type));
+		v = V_ORDER;
 	}
 	c->last_cseq = cs;
 	if (cs < 8)
@@ -306,12 +338,123 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 	return v;
 }
 
+static void ext_broken(struct cee_audit *a, unsigned shard, struct ext_group *g, const char *what,
+		       const struct cee_event *next)
+{
+	if (!g->reported) {
+		a->r.ext_bad++;
+		violation(a,
+			  "shard %u: ext group of conn %016" PRIx64 " for %s (sseq %" PRIu64
+			  ", %u of %u parts) %s %s of conn %016" PRIx64 " (sseq %" PRIu64 ")",
+			  shard, g->conn, type_name(g->of), g->first_sseq, g->got, g->parts, what,
+			  next->type == CEE_EVT_EXT ? "ext" : type_name(next->type), next->conn,
+			  next->sseq);
+	}
+	g->parts = 0;
+}
+
+// The shard's next record after an open group is the event @p e (in sequence).
+static void ext_event(struct cee_audit *a, unsigned shard, const struct cee_event *e)
+{
+	struct ext_group *g = &a->ext[shard];
+	if (g->parts == 0)
+		return;
+	if (g->conn != e->conn || g->of != e->type)
+		ext_broken(a, shard, g, "not followed by its event but by", e);
+	else if (g->got != g->parts)
+		ext_broken(a, shard, g, "missing parts before", e);
+	else
+		g->parts = 0;
+}
+
+static void feed_ext(struct cee_audit *a, const struct cee_event *e)
+{
+	const struct cee_event_ext *x = cee_event_as_ext(e);
+	unsigned shard = cee_event_shard(e);
+	uint64_t *last = &a->last_sseq[shard];
+	uint64_t prev = *last;
+	struct ext_group *g = &a->ext[shard];
+
+	a->r.ext++;
+	if (x->sseq > prev + 1) {
+		a->r.gaps++;
+		violation(a, "shard %u: sseq jumps from %" PRIu64 " to %" PRIu64 " (%" PRIu64 " missing)",
+			  shard, prev, x->sseq, x->sseq - prev - 1);
+	}
+	if (x->sseq <= prev) {
+		// No cseq to tell a re-delivery from a late record: by sseq alone.
+		if (x->sseq == prev)
+			a->r.duplicate++;
+		else
+			a->r.out_of_order++;
+		violation(a, "shard %u: ext sseq %" PRIu64 " after %" PRIu64 " (%s)", shard, x->sseq,
+			  prev, x->sseq == prev ? "duplicate" : "backwards");
+		return;
+	}
+	*last = x->sseq;
+
+	if (g->parts != 0) {
+		bool same = x->conn == g->conn && x->of == g->of && x->parts == g->parts &&
+			    x->part < x->parts;
+		if (same && x->part == g->got) {
+			g->got++;
+			return;
+		}
+		if (same && x->part > g->got) {
+			// Parts missing inside the group: counted once, and the rest
+			// of the group is still checked.
+			if (!g->reported) {
+				a->r.ext_bad++;
+				violation(a,
+					  "shard %u: ext group of conn %016" PRIx64 " for %s (sseq %" PRIu64
+					  ") misses parts %u..%u",
+					  shard, g->conn, type_name(g->of), g->first_sseq, g->got,
+					  x->part - 1);
+			}
+			g->reported = 1;
+			g->got = (uint8_t)(x->part + 1);
+			return;
+		}
+		ext_broken(a, shard, g, g->got == g->parts ? "not followed by its event but by"
+							   : "interrupted by",
+			   e);
+	}
+	if (x->conn == 0 || x->of >= CEE_EVT__COUNT || x->parts == 0 ||
+	    x->parts > CEE_EVT_EXT_MAX || x->part >= x->parts) {
+		a->r.ext_bad++;
+		violation(a,
+			  "shard %u sseq %" PRIu64 ": ext record outside any valid group (conn %016" PRIx64
+			  ", of %u, part %u of %u)",
+			  shard, x->sseq, x->conn, x->of, x->part, x->parts);
+		return;
+	}
+	g->conn = x->conn;
+	g->first_sseq = x->sseq;
+	g->of = x->of;
+	g->parts = x->parts;
+	g->got = (uint8_t)(x->part + 1);
+	g->reported = 0;
+	if (x->part != 0) {
+		// Counted here, once: the rest of the group is still checked.
+		a->r.ext_bad++;
+		g->reported = 1;
+		violation(a,
+			  "shard %u sseq %" PRIu64 ": ext part %u of %u of conn %016" PRIx64
+			  " for %s without the parts before it",
+			  shard, x->sseq, x->part, x->parts, x->conn, type_name(x->of));
+	}
+}
+
 static void feed_one(struct cee_audit *a, const struct cee_event *e)
 {
 	unsigned shard = cee_event_shard(e);
 	uint64_t *last = &a->last_sseq[shard];
 	char why[VIOLATION_LEN - 48];
 
+	if (e->type == CEE_EVT_EXT) {
+		feed_ext(a, e);
+		return;
+	}
 	a->r.events++;
 	count_type(a, e);
 
@@ -319,8 +462,10 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 		a->r.out_of_order++;
 		violation(a, "shard %u sseq %" PRIu64 ": invalid event (conn %016" PRIx64 ", type %u)",
 			  shard, e->sseq, e->conn, e->type);
-		if (e->sseq > *last)
+		if (e->sseq > *last) {
 			*last = e->sseq;
+			ext_event(a, shard, e);
+		}
 		return;
 	}
 
@@ -335,6 +480,15 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 
 	if (e->sseq > prev) {
 		*last = e->sseq;
+		ext_event(a, shard, e);
+		if (e->type == CEE_EVT_CLOSED &&
+		    (e->reason == CEE_REASON_TLS_ALERT || e->reason == CEE_REASON_TLS_CLOSE_NOTIFY) &&
+		    e->proto != CEE_PROTO_TLS && e->proto != CEE_PROTO_WSS) {
+			a->r.inconsistent++;
+			violation(a, "conn %016" PRIx64 ": closed with reason %s on proto %s", e->conn,
+				  cee_reason_str((enum cee_reason)e->reason),
+				  cee_proto_str((enum cee_proto)e->proto));
+		}
 	} else if (e->sseq == prev || v == V_DUP) {
 		a->r.duplicate++;
 		violation(a, "shard %u: sseq %" PRIu64 " after %" PRIu64 " (duplicate)", shard,
@@ -373,11 +527,16 @@ void cee_audit_finish(struct cee_audit *a, bool allow_live, struct cee_audit_res
 	res->lost = a->lost_close;
 	res->live = 0;
 	a->strict_finish = !allow_live;
-	if (allow_live)
+	if (allow_live) {
 		res->live = a->count - a->ghosts;
-	else
+	} else {
 		res->lost += a->count - a->ghosts;
-	res->ok = res->gaps == 0 && res->duplicate == 0 && res->out_of_order == 0 && res->lost == 0;
+		// A group still waiting for its event: the event never came.
+		for (unsigned sh = 0; sh < CEE_MAX_SHARDS; sh++)
+			res->ext_bad += a->ext[sh].parts != 0 && !a->ext[sh].reported;
+	}
+	res->ok = res->gaps == 0 && res->duplicate == 0 && res->out_of_order == 0 &&
+		  res->lost == 0 && res->ext_bad == 0 && res->inconsistent == 0;
 }
 
 void cee_audit_print_violations(const struct cee_audit *a, FILE *f)
@@ -387,7 +546,17 @@ void cee_audit_print_violations(const struct cee_audit *a, FILE *f)
 		fprintf(f, "violation: %s\n", a->violations[i]);
 	if (a->nviolations > kept)
 		fprintf(f, "... and %" PRIu64 " more violations\n", a->nviolations - kept);
-	if (!a->strict_finish || a->count == a->ghosts)
+	if (!a->strict_finish)
+		return;
+	for (unsigned sh = 0; sh < CEE_MAX_SHARDS; sh++) {
+		const struct ext_group *g = &a->ext[sh];
+		if (g->parts != 0 && !g->reported)
+			fprintf(f,
+				"violation: shard %u: ext group of conn %016" PRIx64
+				" for %s (sseq %" PRIu64 ", %u of %u parts) at the end, without its event\n",
+				sh, g->conn, type_name(g->of), g->first_sseq, g->got, g->parts);
+	}
+	if (a->count == a->ghosts)
 		return;
 
 	// Connections still open at a strict finish: name the first few.

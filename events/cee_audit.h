@@ -8,9 +8,17 @@
  *  - per connection, cseq is consecutive from 0, `open` first, types in
  *    contract order (open < established < tls_up < ws_up < closed < destroyed),
  *    exactly one `closed` then exactly one `destroyed`, nothing after;
+ *    tls_up only right after established, ws_up right after established or
+ *    tls_up; `closed` with reason tls_alert or tls_close_notify only with
+ *    proto tls or wss;
+ *  - extension records (schema 2) take part in the sseq check like any
+ *    record; each group is complete (parts 0 .. parts-1 in order, one conn
+ *    and one `of`) and immediately followed, in its shard's stream, by its
+ *    connection's event of type `of`;
  *  - at the end (cee_audit_finish), every opened connection is destroyed
  *    (connections still live are counted in `live`, not as lost, when
- *    finishing with allow_live).
+ *    finishing with allow_live), and no extension group waits for its event
+ *    (allowed with allow_live: the stream may end between the two).
  */
 
 #include <stdbool.h>
@@ -22,13 +30,20 @@
 struct cee_audit;
 
 struct cee_audit_result {
-	uint64_t events;
+	uint64_t events;       /**< lifecycle events (extension records not counted) */
+	uint64_t ext;          /**< extension records */
 	uint64_t opens, established, closes, destroys;
 	uint64_t gaps;         /**< sseq jumps forward (events missing) */
 	uint64_t duplicate;    /**< sseq or (conn, cseq) seen twice, or a second open/closed/destroyed */
 	uint64_t out_of_order; /**< sseq backwards, cseq skips, or types out of contract order */
 	uint64_t lost;         /**< open without closed/destroyed at finish */
 	uint64_t live;         /**< open without destroyed at finish, when allowed */
+	/**
+	 * extension groups broken: malformed or incomplete, not followed by
+	 * their event, or (at a strict finish) waiting for it at the end
+	 */
+	uint64_t ext_bad;
+	uint64_t inconsistent; /**< events whose fields contradict (a TLS reason without TLS) */
 	uint64_t by_reason[CEE_REASON__COUNT]; /**< closed events per reason */
 	bool ok;
 };
@@ -36,6 +51,7 @@ struct cee_audit_result {
 /** NULL + errno ENOMEM. */
 struct cee_audit *cee_audit_create(void);
 void cee_audit_destroy(struct cee_audit *a);
+/** Check @p n records (events and extension records), in stream order. */
 void cee_audit_feed(struct cee_audit *a, const struct cee_event *ev, uint32_t n);
 /** Fill @p res. @p allow_live: connections not yet destroyed are live, not lost. */
 void cee_audit_finish(struct cee_audit *a, bool allow_live, struct cee_audit_result *res);

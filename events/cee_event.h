@@ -3,17 +3,19 @@
 
 /**
  * @file
- * Lifecycle event records, and the one list of event types, close reasons
- * and protocols that every printer and parser uses.
+ * Lifecycle event records, extension records, and the one list of event
+ * types, close reasons, protocols and extension keys that every printer and
+ * parser uses.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
 #include "cee_id.h"
 
 /** Version of the exported event schema (JSON "v", binary header). */
-#define CEE_EVT_SCHEMA_VERSION 1
+#define CEE_EVT_SCHEMA_VERSION 2
 
 /* X(enumerator suffix, printed name) */
 #define CEE_EVT_TYPE_LIST(X)                                                                       \
@@ -101,7 +103,160 @@ static inline unsigned cee_event_shard(const struct cee_event *e)
 }
 
 /**
- * Most events one connection can emit (open, established, tls_up, ws_up,
- * closed, destroyed). Admission reserves this much ring space.
+ * Most lifecycle events one connection can emit (open, established, tls_up,
+ * ws_up, closed, destroyed). Admission reserves this much ring space, plus
+ * room for the extension records of the events that carry them (up to
+ * CEE_EVT_EXT_MAX each).
  */
 #define CEE_EVT_PER_CONN_MAX CEE_EVT__COUNT
+
+/* ---- extension records (schema version 2) ---- */
+
+/**
+ * Record type of an extension record (struct cee_event_ext). Not a lifecycle
+ * event: it is outside enum cee_evt_type and its counts.
+ */
+#define CEE_EVT_EXT 0x1f
+_Static_assert(CEE_EVT_EXT >= CEE_EVT__COUNT, "ext type is not a lifecycle type");
+
+/** Most extension records one event carries. */
+#define CEE_EVT_EXT_MAX 4
+/** TLV bytes in one extension record. */
+#define CEE_EVT_EXT_DATA 44
+
+/* Kinds of extension values: how a value is stored and printed. */
+#define CEE_EXT_KIND_LIST(X)                                                                       \
+	X(STR)     /* bytes of a string (any bytes; JSON-escaped when printed) */                  \
+	X(BOOL)    /* 1 byte, 0 or 1 */                                                            \
+	X(U8)      /* 1 byte number */                                                             \
+	X(VERSION) /* 2 bytes little-endian TLS version; printed "1.2"/"1.3", else the number */  \
+	X(ALERT)   /* 1 byte TLS alert; printed "alert":N,"alert_name":"..." */                   \
+	X(BY)      /* 1 byte: 1 "local", 0 "peer" */
+
+/* X(enumerator suffix, JSON key, kind) */
+#define CEE_EXT_KEY_LIST(X)                                                                        \
+	X(TLS_VERSION, "tls_version", VERSION)                                                     \
+	X(CIPHER, "cipher", STR)                                                                   \
+	X(SNI, "sni", STR)                                                                         \
+	X(ALPN, "alpn", STR)                                                                       \
+	X(RESUMED, "resumed", BOOL)                                                                \
+	X(PEER_SUBJECT, "peer_subject", STR)                                                       \
+	X(ALERT, "alert", ALERT)                                                                   \
+	X(ALERT_BY, "alert_by", BY)                                                                \
+	X(TLS_TRUNCATED, "tls_truncated", BOOL)                                                    \
+	X(EXT_TRUNCATED, "ext_truncated", BOOL)
+
+#define CEE_X_ENUM_EXT_KIND(k) CEE_EXT_KIND_##k,
+#define CEE_X_ENUM_EXT_KEY(e, s, k) CEE_EXT_##e,
+
+/** How an extension value is stored and printed. */
+enum cee_ext_kind { CEE_EXT_KIND_LIST(CEE_X_ENUM_EXT_KIND) CEE_EXT_KIND__COUNT };
+/** Keys of extension TLVs. 0 ends a record's list. */
+enum cee_ext_key { CEE_EXT__END = 0, CEE_EXT_KEY_LIST(CEE_X_ENUM_EXT_KEY) CEE_EXT__COUNT };
+
+/** @return the JSON key of @p k, or "?" when out of range. */
+const char *cee_ext_key_str(enum cee_ext_key k);
+/** @return the kind of @p k; -EINVAL when out of range. */
+int cee_ext_key_kind(enum cee_ext_key k);
+/**
+ * @return the RFC 8446 section 6 name of TLS alert @p alert ("close_notify",
+ * "unknown_ca", ...), or "unknown".
+ */
+const char *cee_evt_alert_str(uint8_t alert);
+
+/**
+ * Extension record: strings and extra fields of the lifecycle event it
+ * extends, as TLVs. The records of one event (its group: part 0 .. parts-1)
+ * immediately precede the event in its shard's stream, each with its own
+ * sseq, consecutive with the events around them. Same size as struct
+ * cee_event, and `type` at the same offset, so the ring, the binary sink and
+ * the audit carry both kinds of record as one array.
+ *
+ * TLV: key (enum cee_ext_key, nonzero), len (1 byte), len bytes of value.
+ * Key 0 or the end of data ends the list. A value continues in the next
+ * record as another TLV with the same key; readers concatenate consecutive
+ * TLVs of one key.
+ */
+struct cee_event_ext {
+	uint64_t sseq;      /**< shard sequence number of this record */
+	cee_conn_id_t conn; /**< the connection of the event it extends */
+	uint8_t data[CEE_EVT_EXT_DATA]; /**< TLVs */
+	uint8_t type;       /**< CEE_EVT_EXT */
+	uint8_t of;         /**< enum cee_evt_type of the event it extends */
+	uint8_t part;       /**< 0 .. parts-1 */
+	uint8_t parts;      /**< records in the group, 1 .. CEE_EVT_EXT_MAX */
+};
+
+_Static_assert(sizeof(struct cee_event_ext) == 64, "extension record is one cache line");
+_Static_assert(offsetof(struct cee_event_ext, type) == offsetof(struct cee_event, type),
+	       "type at the same offset in both records");
+_Static_assert(offsetof(struct cee_event_ext, sseq) == offsetof(struct cee_event, sseq) &&
+		       offsetof(struct cee_event_ext, conn) == offsetof(struct cee_event, conn),
+	       "sseq and conn at the same offsets in both records");
+
+/** One record of a shard stream: a lifecycle event or an extension record. */
+union cee_record {
+	struct cee_event ev;
+	struct cee_event_ext ext;
+};
+
+_Static_assert(sizeof(union cee_record) == 64, "a record is one cache line");
+
+/**
+ * @return @p e viewed as an extension record, or NULL when it is a
+ * lifecycle event. Records live in arrays of struct cee_event (ring, files);
+ * the view goes through union cee_record, whose members share sseq and conn
+ * at the same offsets and type, and otherwise differ only in byte fields.
+ */
+static inline const struct cee_event_ext *cee_event_as_ext(const struct cee_event *e)
+{
+	if (e->type != CEE_EVT_EXT)
+		return NULL;
+	return &((const union cee_record *)(const void *)e)->ext;
+}
+
+/**
+ * Builder of one event's extension group, on the producer's stack:
+ *
+ *     struct cee_ext_builder b;
+ *     cee_ext_begin(&b, conn, CEE_EVT_TLS_UP);
+ *     cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, 0x0304);
+ *     cee_ext_put_str(&b, CEE_EXT_SNI, sni);
+ *     unsigned n = cee_ext_end(&b);
+ *     for (unsigned i = 0; i < n; i++)
+ *             cee_evring_push_ext(ring, &b.rec[i].ext);
+ *     ... then the event itself, with nothing in between.
+ *
+ * Values are packed in order; a value longer than the room left continues in
+ * the next record. When all CEE_EVT_EXT_MAX records are full, the value is
+ * cut and the group carries CEE_EXT_EXT_TRUNCATED (room for it is kept).
+ * Fields are the builder's own: read only rec[] and the result of end.
+ */
+struct cee_ext_builder {
+	union cee_record rec[CEE_EVT_EXT_MAX]; /**< the records; valid after cee_ext_end() */
+	unsigned n;          /**< records in use (0 before the first value) */
+	unsigned off;        /**< data bytes used in rec[n - 1] */
+	bool truncated;      /**< a value (or its end) did not fit */
+	cee_conn_id_t conn;  /**< connection of the event */
+	uint8_t of;          /**< enum cee_evt_type of the event */
+};
+
+/** Start a group for the event of type @p of of connection @p conn. */
+void cee_ext_begin(struct cee_ext_builder *b, cee_conn_id_t conn, enum cee_evt_type of);
+/**
+ * Add @p len bytes at @p val under @p key. An empty value or a key out of
+ * range adds nothing.
+ */
+void cee_ext_put(struct cee_ext_builder *b, enum cee_ext_key key, const void *val, uint32_t len);
+/** Add the string @p s (without its NUL); NULL or "" adds nothing. */
+void cee_ext_put_str(struct cee_ext_builder *b, enum cee_ext_key key, const char *s);
+/** Add a 1-byte value (BOOL, U8, ALERT, BY keys). */
+void cee_ext_put_u8(struct cee_ext_builder *b, enum cee_ext_key key, uint8_t v);
+/** Add a 2-byte value, little-endian (VERSION keys). */
+void cee_ext_put_u16(struct cee_ext_builder *b, enum cee_ext_key key, uint16_t v);
+/**
+ * Finish the group: sets type, of, conn, part and parts of every record
+ * (sseq is set by the ring).
+ * @return the number of records, 0 when nothing was put.
+ */
+unsigned cee_ext_end(struct cee_ext_builder *b);

@@ -150,6 +150,20 @@ uint64_t cee_evring_push(struct cee_evring *r, const struct cee_event *e)
 	return cee_evring_publish(r);
 }
 
+uint64_t cee_evring_push_ext(struct cee_evring *r, const struct cee_event_ext *x)
+{
+	if (x->type != CEE_EVT_EXT) {
+		// Pushed as ext, read as an event (or the reverse): the stream would lie.
+		fprintf(stderr, "cee_evring: shard %u push_ext of a record of type %u\n", r->shard,
+			x->type);
+		abort();
+	}
+	// Copied as bytes: the slot is typed struct cee_event, the record is the
+	// other member of union cee_record.
+	memcpy(cee_evring_claim(r), x, sizeof(*x));
+	return cee_evring_publish(r);
+}
+
 uint64_t cee_evring_last_sseq(const struct cee_evring *r)
 {
 	return atomic_load_explicit(&((struct cee_evring *)r)->head, memory_order_relaxed);

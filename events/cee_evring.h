@@ -4,7 +4,9 @@
 /**
  * @file
  * Per-shard event ring: single producer (the shard's lcore), single consumer
- * (the control thread), fixed 64-byte records.
+ * (the control thread), fixed 64-byte records: lifecycle events and the
+ * extension records (struct cee_event_ext) that precede some of them. Both
+ * kinds are records of the shard stream: each takes a credit and an sseq.
  *
  * Events are never dropped. A connection reserves ring space for every event
  * it may emit when it is admitted (cee_evring_reserve()); each push spends
@@ -26,8 +28,8 @@ struct cee_evring;
 
 /** Counters of one ring. */
 struct cee_evring_stats {
-	uint64_t pushed;      /**< events pushed (== last sseq) */
-	uint64_t consumed;    /**< events released by the consumer */
+	uint64_t pushed;      /**< records pushed (== last sseq) */
+	uint64_t consumed;    /**< records released by the consumer */
 	uint64_t refused;     /**< failed reservations */
 	uint32_t capacity;    /**< records */
 	uint32_t used;        /**< pushed, not yet consumed */
@@ -64,7 +66,15 @@ uint64_t cee_evring_push(struct cee_evring *r, const struct cee_event *e);
  */
 struct cee_event *cee_evring_claim(struct cee_evring *r);
 uint64_t cee_evring_publish(struct cee_evring *r);
-/** Producer: sseq of the last pushed event (0 before any). */
+/**
+ * Producer: push the extension record @p x (x->type CEE_EVT_EXT), spending
+ * one reserved credit like cee_evring_push(); sets sseq in the stored copy
+ * and returns it. The records of one group are pushed together, right
+ * before their event, with nothing else pushed in between. Aborts without a
+ * credit or when @p x is not an extension record.
+ */
+uint64_t cee_evring_push_ext(struct cee_evring *r, const struct cee_event_ext *x);
+/** Producer: sseq of the last pushed record (0 before any). */
 uint64_t cee_evring_last_sseq(const struct cee_evring *r);
 
 /**

@@ -4,7 +4,9 @@
 /**
  * @file
  * The exporter: on the control thread, drains every shard's event ring into
- * every sink, in sseq order per shard.
+ * every sink, in sseq order per shard. Records are handed on as they are in
+ * the ring (events and extension records); a batch may end inside an
+ * extension group, the sinks keep the rest for the next batch.
  */
 
 #include <stdint.h>
@@ -25,8 +27,9 @@ struct cee_exporter *cee_exporter_create(struct cee_evring *const *rings, unsign
 					 struct cee_sink *const *sinks, unsigned nsinks);
 void cee_exporter_set_tap(struct cee_exporter *x, cee_exporter_tap_fn fn, void *arg);
 /**
- * Drain at most @p budget events from each ring once.
- * @return events exported, or -errno when a sink failed (the events stay in the ring).
+ * Drain at most @p budget records from each ring once.
+ * @return records exported (extension records included), or -errno when a
+ * sink failed (the records stay in the ring).
  */
 int cee_exporter_poll(struct cee_exporter *x, uint32_t budget);
 /** Flush all sinks. @return 0 or -errno. */

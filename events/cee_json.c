@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // JSON Lines encoding of one event, on the export path: no printf, no
-// allocation, hand-rolled integer formatting.
+// allocation, hand-rolled integer formatting. Plain events take the fixed
+// path (encode()); an event with extension records, or extension records on
+// their own, take the ext path, which escapes strings from the network.
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "cee_sink.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 // Longest line: fixed text (~200 bytes) + 7 uint64 at 20 digits + two
 // addresses at 21 + names. Writing straight into the caller's buffer is safe
@@ -102,12 +108,15 @@ static char *put_hex64(char *p, uint64_t v)
 	return p + 16;
 }
 
-// Writes the line at @p out, which has at least JSON_MAX bytes. Returns the end.
-static char *encode(const struct cee_event *e, char *out)
+// Writes every field of @p e at @p out, without the closing brace. At most
+// JSON_MAX - 3 bytes. Returns the end. Inlined in encode(), the plain path,
+// as it was before the ext path shared it.
+__attribute__((always_inline)) static inline char *encode_fields(const struct cee_event *e,
+								  char *out)
 {
 	char *p = out;
 
-	PUT_LIT(p, "{\"v\":1,\"type\":\"");
+	PUT_LIT(p, "{\"v\":" STR(CEE_EVT_SCHEMA_VERSION) ",\"type\":\"");
 	p = put_str(p, cee_evt_type_str((enum cee_evt_type)e->type));
 	PUT_LIT(p, "\",\"conn\":\"");
 	p = put_hex64(p, e->conn);
@@ -135,15 +144,285 @@ static char *encode(const struct cee_event *e, char *out)
 		PUT_LIT(p, ",\"duration_ns\":");
 		p = put_u64(p, e->duration_ns);
 	}
+	return p;
+}
+
+// Writes the line at @p out, which has at least JSON_MAX bytes. Returns the end.
+static char *encode(const struct cee_event *e, char *out)
+{
+	char *p = encode_fields(e, out);
 	PUT_LIT(p, "}\n");
 	*p = '\0';
 	return p;
 }
 
-int cee_evt_to_json(const struct cee_event *e, char *buf, size_t len)
+/* ---- extension records ---- */
+
+// Length of the valid UTF-8 sequence at @p s (RFC 3629 section 4: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+static unsigned utf8_len(const uint8_t *s, size_t n)
 {
-	if (len >= JSON_MAX)
-		return (int)(encode(e, buf) - buf);
+	uint8_t c = s[0];
+	unsigned len;
+	uint8_t lo = 0x80, hi = 0xbf; // range of the second byte
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (unsigned i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+// @p s as the inside of a JSON string (RFC 8259 section 7): '"', '\\' and
+// control characters escaped, valid UTF-8 as is, every byte of invalid
+// UTF-8 as U+FFFD. At most 6 bytes per input byte.
+static char *put_escaped(char *p, const uint8_t *s, size_t n)
+{
+	static const char hex[16] = "0123456789abcdef";
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*p++ = (char)c;
+			i++;
+		} else if (c == '"' || c == '\\') {
+			*p++ = '\\';
+			*p++ = (char)c;
+			i++;
+		} else if (c < 0x20) {
+			PUT_LIT(p, "\\u00");
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 0xf];
+			i++;
+		} else {
+			unsigned len = utf8_len(s + i, n - i);
+			if (len == 0) {
+				PUT_LIT(p, "\\ufffd");
+				i++;
+			} else {
+				memcpy(p, s + i, len);
+				p += len;
+				i += len;
+			}
+		}
+	}
+	return p;
+}
+
+// Walks the TLVs of a group in order, across its records.
+struct tlv_iter {
+	const struct cee_event_ext *const *rec;
+	unsigned nrec;
+	unsigned r;   // record
+	unsigned off; // offset in its data
+};
+
+// @return the next key (0 at the end) with its value in @p val / @p len.
+static unsigned tlv_next(struct tlv_iter *it, const uint8_t **val, unsigned *len)
+{
+	while (it->r < it->nrec) {
+		const uint8_t *d = it->rec[it->r]->data;
+		unsigned off = it->off;
+		// Key 0, the end of data, or a length running past it end the record.
+		if (off + 2 <= CEE_EVT_EXT_DATA && d[off] != 0 &&
+		    off + 2 + d[off + 1] <= CEE_EVT_EXT_DATA) {
+			*val = d + off + 2;
+			*len = d[off + 1];
+			it->off = off + 2 + d[off + 1];
+			return d[off];
+		}
+		it->r++;
+		it->off = 0;
+	}
+	return 0;
+}
+
+// Room one key may take besides 6 bytes per value byte: the longest key
+// twice (ALERT prints "key" and "key_name"), quotes and punctuation, and the
+// longest alert name (31).
+#define FIELD_FIXED_MAX 80
+// Room kept for what follows the keys: ,"xseq":N}\n and the NUL.
+#define TAIL_MAX 40
+
+static char *put_key(char *p, const char *key)
+{
+	*p++ = ',';
+	*p++ = '"';
+	p = put_str(p, key);
+	*p++ = '"';
+	*p++ = ':';
+	return p;
+}
+
+// One key with its whole (concatenated) value.
+static char *put_field(char *p, enum cee_ext_key k, const uint8_t *v, unsigned n)
+{
+	const char *key = cee_ext_key_str(k);
+	int kind = cee_ext_key_kind(k);
+
+	if (kind < 0 || n == 0)
+		return p; // unknown key (a newer producer) or empty value: skipped
+	switch ((enum cee_ext_kind)kind) {
+	case CEE_EXT_KIND_STR:
+		p = put_key(p, key);
+		*p++ = '"';
+		p = put_escaped(p, v, n);
+		*p++ = '"';
+		break;
+	case CEE_EXT_KIND_BOOL:
+		p = put_key(p, key);
+		if (v[0] != 0)
+			PUT_LIT(p, "true");
+		else
+			PUT_LIT(p, "false");
+		break;
+	case CEE_EXT_KIND_U8:
+		p = put_key(p, key);
+		p = put_u8(p, v[0]);
+		break;
+	case CEE_EXT_KIND_VERSION: {
+		if (n < 2)
+			break;
+		unsigned ver = (unsigned)v[0] | (unsigned)v[1] << 8;
+		p = put_key(p, key);
+		if (ver == 0x0303)
+			PUT_LIT(p, "\"1.2\"");
+		else if (ver == 0x0304)
+			PUT_LIT(p, "\"1.3\"");
+		else
+			p = put_u64(p, ver);
+		break;
+	}
+	case CEE_EXT_KIND_ALERT:
+		p = put_key(p, key);
+		p = put_u8(p, v[0]);
+		*p++ = ',';
+		*p++ = '"';
+		p = put_str(p, key);
+		PUT_LIT(p, "_name\":\"");
+		p = put_str(p, cee_evt_alert_str(v[0]));
+		*p++ = '"';
+		break;
+	case CEE_EXT_KIND_BY:
+		p = put_key(p, key);
+		if (v[0] != 0)
+			PUT_LIT(p, "\"local\"");
+		else
+			PUT_LIT(p, "\"peer\"");
+		break;
+	case CEE_EXT_KIND__COUNT:
+		break;
+	}
+	return p;
+}
+
+// The keys of @p nrec records, flattened: consecutive TLVs of one key make
+// one value. Stops (drops the remaining keys) rather than pass @p end.
+static char *put_fields(char *p, char *end, const struct cee_event_ext *const *rec, unsigned nrec)
+{
+	uint8_t val[CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA];
+	struct tlv_iter it = {rec, nrec < CEE_EVT_EXT_MAX ? nrec : CEE_EVT_EXT_MAX, 0, 0};
+	const uint8_t *v;
+	unsigned len, k = tlv_next(&it, &v, &len);
+
+	while (k != 0) {
+		unsigned n = len, next;
+		memcpy(val, v, len);
+		while ((next = tlv_next(&it, &v, &len)) == k) {
+			memcpy(val + n, v, len); // the group holds at most sizeof(val) bytes
+			n += len;
+		}
+		if ((size_t)(end - p) < FIELD_FIXED_MAX + 6 * (size_t)n + TAIL_MAX)
+			break; // cannot happen with CEE_EVT_JSON_EXT_MAX of room
+		p = put_field(p, (enum cee_ext_key)k, val, n);
+		k = next;
+	}
+	return p;
+}
+
+// The line of @p e (NULL: the records on their own) with @p next records,
+// at @p out, which has CEE_EVT_JSON_EXT_MAX bytes. Returns the end.
+static char *encode_ext(const struct cee_event *e, const struct cee_event_ext *const *ext,
+			unsigned next, char *out)
+{
+	char *end = out + CEE_EVT_JSON_EXT_MAX;
+	const struct cee_event_ext *first = ext[0], *last = ext[next - 1];
+	char *p;
+
+	if (e != NULL) {
+		p = encode_fields(e, out);
+	} else {
+		p = out;
+		PUT_LIT(p, "{\"v\":" STR(CEE_EVT_SCHEMA_VERSION) ",\"type\":\"ext\",\"of\":\"");
+		p = put_str(p, cee_evt_type_str((enum cee_evt_type)first->of));
+		PUT_LIT(p, "\",\"conn\":\"");
+		p = put_hex64(p, first->conn);
+		PUT_LIT(p, "\",\"shard\":");
+		p = put_u64(p, cee_id_shard(first->conn));
+		PUT_LIT(p, ",\"sseq\":");
+		p = put_u64(p, last->sseq);
+	}
+	p = put_fields(p, end, ext, next);
+	PUT_LIT(p, ",\"xseq\":");
+	p = put_u64(p, first->sseq);
+	PUT_LIT(p, "}\n");
+	*p = '\0';
+	return p;
+}
+
+// The event's fields take at most JSON_MAX; each key at most FIELD_FIXED_MAX
+// + 6 per value byte and at least 3 bytes of TLV (empty values are skipped),
+// so the keys of a whole group fit, and put_fields() never stops early.
+_Static_assert(CEE_EVT_JSON_EXT_MAX >= JSON_MAX +
+					       (CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA / 3) *
+						       (FIELD_FIXED_MAX + 6) +
+					       TAIL_MAX,
+	       "room for the longest line with extension records");
+
+int cee_evt_to_json_ext(const struct cee_event *e, const struct cee_event_ext *const *ext,
+			unsigned next, char *buf, size_t len)
+{
+	if (next > CEE_EVT_EXT_MAX || (next > 0 && ext == NULL))
+		return -EINVAL;
+	if (next == 0)
+		return e != NULL ? cee_evt_to_json(e, buf, len) : -EINVAL;
+	if (len >= CEE_EVT_JSON_EXT_MAX)
+		return (int)(encode_ext(e, ext, next, buf) - buf);
+
+	char tmp[CEE_EVT_JSON_EXT_MAX];
+	size_t n = (size_t)(encode_ext(e, ext, next, tmp) - tmp);
+	if (n + 1 > len)
+		return -ENOSPC;
+	memcpy(buf, tmp, n + 1);
+	return (int)n;
+}
+
+// Everything but the plain path: a small buffer, or an extension record.
+__attribute__((noinline)) static int to_json_other(const struct cee_event *e, char *buf,
+						   size_t len)
+{
+	const struct cee_event_ext *x = cee_event_as_ext(e);
+	if (x != NULL)
+		return cee_evt_to_json_ext(NULL, &x, 1, buf, len);
 
 	char tmp[JSON_MAX];
 	size_t n = (size_t)(encode(e, tmp) - tmp);
@@ -151,4 +430,12 @@ int cee_evt_to_json(const struct cee_event *e, char *buf, size_t len)
 		return -ENOSPC;
 	memcpy(buf, tmp, n + 1);
 	return (int)n;
+}
+
+int cee_evt_to_json(const struct cee_event *e, char *buf, size_t len)
+{
+	// The plain path has no stack frame of its own: the sink calls it per event.
+	if (__builtin_expect(len >= JSON_MAX && e->type != CEE_EVT_EXT, 1))
+		return (int)(encode(e, buf) - buf);
+	return to_json_other(e, buf, len);
 }

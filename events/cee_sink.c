@@ -22,8 +22,10 @@
 #define SINK_BUF_SIZE (64 * 1024)
 #define SINK_SCHEMES_MAX 16
 #define SINK_SCHEME_LEN 32
-// Room cee_evt_to_json() needs to write straight into the buffer.
+// Room cee_evt_to_json() needs to write straight into the buffer (a plain
+// event); a line with extension records needs CEE_EVT_JSON_EXT_MAX.
 #define JSON_LINE_ROOM 512
+_Static_assert(SINK_BUF_SIZE >= CEE_EVT_JSON_EXT_MAX, "a line with extension records fits");
 
 /* ---- registry ---- */
 
@@ -118,8 +120,14 @@ int cee_sink_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 	if (n == 0)
 		return 0;
 	int rc = s->ops->write(s, ev, n);
-	if (rc == 0)
-		s->written += n;
+	if (rc == 0) {
+		// written counts lifecycle events: one byte compare per record the
+		// sink has just read anyway.
+		uint32_t events = 0;
+		for (uint32_t i = 0; i < n; i++)
+			events += ev[i].type != CEE_EVT_EXT;
+		s->written += events;
+	}
 	return rc;
 }
 
@@ -275,29 +283,163 @@ static struct cee_sink *fd_sink_new(const struct cee_sink_ops *ops, int fd, bool
 
 /* ---- jsonl ---- */
 
+// Extension records of one shard waiting for their event: a group may be
+// split across two write() calls (ring wrap, exporter budget), and calls
+// for different shards interleave, so each shard has its own.
+struct ext_pending {
+	struct cee_event_ext rec[CEE_EVT_EXT_MAX];
+	unsigned n;
+};
+
+struct jsonl {
+	struct fdout *o;
+	uint32_t npending; // records held in pend[], over all shards
+	struct ext_pending pend[CEE_MAX_SHARDS];
+};
+
+static int jsonl_room(struct fdout *o, size_t room)
+{
+	if (sizeof(o->buf) - o->len < room)
+		return fdout_flush(o);
+	return 0;
+}
+
+// Writes @p e (NULL: none) merged with @p nrec records.
+static int jsonl_put_ext(struct fdout *o, const struct cee_event *e,
+			 const struct cee_event_ext *rec, unsigned nrec)
+{
+	const struct cee_event_ext *ptr[CEE_EVT_EXT_MAX];
+	for (unsigned i = 0; i < nrec; i++)
+		ptr[i] = &rec[i];
+	int rc = jsonl_room(o, CEE_EVT_JSON_EXT_MAX);
+	if (rc < 0)
+		return rc;
+	int w = cee_evt_to_json_ext(e, ptr, nrec, o->buf + o->len, sizeof(o->buf) - o->len);
+	if (w < 0)
+		return w; // cannot happen with CEE_EVT_JSON_EXT_MAX free
+	o->len += (size_t)w;
+	return 0;
+}
+
+// A group that did not reach its event: written on its own and counted.
+static int jsonl_put_bad(struct cee_sink *s, struct jsonl *j, const struct cee_event_ext *rec,
+			 unsigned nrec)
+{
+	s->bad_ext++;
+	return jsonl_put_ext(j->o, NULL, rec, nrec);
+}
+
+static int jsonl_drop_pending(struct cee_sink *s, struct jsonl *j, struct ext_pending *pd)
+{
+	unsigned n = pd->n;
+	if (n == 0)
+		return 0;
+	pd->n = 0;
+	j->npending -= n;
+	return jsonl_put_bad(s, j, pd->rec, n);
+}
+
+// Does @p x continue the group held in @p pd? Never past its parts: a
+// record claiming part == parts after a full group must not be taken (nor
+// stored past rec[CEE_EVT_EXT_MAX - 1]).
+static bool ext_continues(const struct ext_pending *pd, const struct cee_event_ext *x)
+{
+	const struct cee_event_ext *first = &pd->rec[0];
+	return pd->n < first->parts && x->conn == first->conn && x->of == first->of &&
+	       x->parts == first->parts && x->part == pd->n &&
+	       x->sseq == pd->rec[pd->n - 1].sseq + 1;
+}
+
+static int jsonl_ext(struct cee_sink *s, struct jsonl *j, const struct cee_event_ext *x)
+{
+	struct ext_pending *pd = &j->pend[cee_id_shard(x->conn)];
+	int rc;
+
+	if (pd->n > 0 && !ext_continues(pd, x) && (rc = jsonl_drop_pending(s, j, pd)) < 0)
+		return rc;
+	if (pd->n == 0 && (x->part != 0 || x->parts == 0 || x->parts > CEE_EVT_EXT_MAX))
+		return jsonl_put_bad(s, j, x, 1); // a group cannot start here
+	pd->rec[pd->n++] = *x;
+	j->npending++;
+	return 0;
+}
+
+static int jsonl_event(struct cee_sink *s, struct jsonl *j, const struct cee_event *e)
+{
+	struct ext_pending *pd = &j->pend[cee_id_shard(e->conn)];
+	int rc;
+
+	if (pd->n > 0) {
+		const struct cee_event_ext *first = &pd->rec[0];
+		if (pd->n == first->parts && first->conn == e->conn && first->of == e->type &&
+		    e->sseq == pd->rec[pd->n - 1].sseq + 1) {
+			unsigned n = pd->n;
+			pd->n = 0;
+			j->npending -= n;
+			return jsonl_put_ext(j->o, e, pd->rec, n);
+		}
+		if ((rc = jsonl_drop_pending(s, j, pd)) < 0)
+			return rc;
+	}
+	if ((rc = jsonl_room(j->o, JSON_LINE_ROOM)) < 0)
+		return rc;
+	int w = cee_evt_to_json(e, j->o->buf + j->o->len, sizeof(j->o->buf) - j->o->len);
+	if (w < 0)
+		return w;
+	j->o->len += (size_t)w;
+	return 0;
+}
+
 static int jsonl_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 {
-	struct fdout *o = s->priv;
+	struct jsonl *j = s->priv;
+	struct fdout *o = j->o;
 	if (o->err != 0)
 		return o->err;
 	for (uint32_t i = 0; i < n; i++) {
-		if (sizeof(o->buf) - o->len < JSON_LINE_ROOM) {
-			int rc = fdout_flush(o);
-			if (rc < 0)
-				return rc;
+		const struct cee_event *e = &ev[i];
+		if (j->npending == 0 && e->type != CEE_EVT_EXT) {
+			// The plain path: no extension records around.
+			if (sizeof(o->buf) - o->len < JSON_LINE_ROOM) {
+				int rc = fdout_flush(o);
+				if (rc < 0)
+					return rc;
+			}
+			int w = cee_evt_to_json(e, o->buf + o->len, sizeof(o->buf) - o->len);
+			if (w < 0)
+				return w; // cannot happen with JSON_LINE_ROOM free
+			o->len += (size_t)w;
+			continue;
 		}
-		int w = cee_evt_to_json(&ev[i], o->buf + o->len, sizeof(o->buf) - o->len);
-		if (w < 0)
-			return w; // cannot happen with JSON_LINE_ROOM free
-		o->len += (size_t)w;
+		const struct cee_event_ext *x = cee_event_as_ext(e);
+		int rc = x != NULL ? jsonl_ext(s, j, x) : jsonl_event(s, j, e);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
 
+static int jsonl_flush(struct cee_sink *s)
+{
+	return fdout_flush(((struct jsonl *)s->priv)->o);
+}
+
+static void jsonl_close(struct cee_sink *s)
+{
+	struct jsonl *j = s->priv;
+	// Records whose event never came: written, not dropped.
+	for (unsigned sh = 0; sh < CEE_MAX_SHARDS && j->npending > 0; sh++)
+		(void)jsonl_drop_pending(s, j, &j->pend[sh]);
+	fdout_flush(j->o);
+	fdout_free(j->o);
+	free(j);
+	free(s);
+}
+
 static const struct cee_sink_ops jsonl_ops = {
 	.write = jsonl_write,
-	.flush = fd_sink_flush,
-	.close = fd_sink_close,
+	.flush = jsonl_flush,
+	.close = jsonl_close,
 };
 
 static int unix_connect(const char *path)
@@ -347,7 +489,21 @@ static struct cee_sink *jsonl_open(const char *arg)
 		if (fd < 0)
 			return NULL;
 	}
-	return fd_sink_new(&jsonl_ops, fd, own);
+	struct jsonl *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		if (own)
+			close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct cee_sink *s = fd_sink_new(&jsonl_ops, fd, own);
+	if (s == NULL) {
+		free(j);
+		return NULL;
+	}
+	j->o = s->priv;
+	s->priv = j;
+	return s;
 }
 
 /* ---- binary ---- */

@@ -124,16 +124,18 @@ def check_contract(events, report, allow_live=False):
         if missing:
             report.fail(f"{where}: missing fields {missing}: {ev}")
             continue
-        if ev["v"] != 1:
-            report.fail(f"{where}: schema version {ev['v']} (expected 1)")
+        if ev["v"] not in (1, 2):
+            report.fail(f"{where}: schema version {ev['v']} (expected 1 or 2)")
         if ev["type"] not in TYPE_RANK:
             report.fail(f"{where}: unknown type {ev['type']!r}")
             continue
+        # v2: a line with extension records covers sseq [xseq .. sseq].
         shard, sseq = ev["shard"], ev["sseq"]
+        first = ev.get("xseq", sseq)
         exp = next_sseq.get(shard, 1)
-        if sseq != exp:
-            report.fail(f"{where}: shard {shard} sseq {sseq}, expected {exp} "
-                        f"({'gap' if sseq > exp else 'duplicate or reordered'})")
+        if first != exp:
+            report.fail(f"{where}: shard {shard} sseq {first}, expected {exp} "
+                        f"({'gap' if first > exp else 'duplicate or reordered'})")
         next_sseq[shard] = sseq + 1
         try:
             owner = conn_shard(ev["conn"])

@@ -111,7 +111,8 @@ class EventTail:
             ev = json.loads(line)
             self.events.append(ev)
             sh = ev["shard"]
-            check(ev["sseq"] == self.max_sseq.get(sh, 0) + 1,
+            # v2: a line with extension records covers sseq [xseq .. sseq].
+            check(ev.get("xseq", ev["sseq"]) == self.max_sseq.get(sh, 0) + 1,
                   f"shard {sh}: sseq {ev['sseq']} after {self.max_sseq.get(sh, 0)} (gap or duplicate)")
             self.max_sseq[sh] = ev["sseq"]
             self.by_conn.setdefault(ev["conn"], []).append(ev)

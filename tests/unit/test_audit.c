@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // The audit is the referee of the lifecycle contract: the integration tests
-// trust it to catch lost, duplicated and reordered events. Each test feeds a
-// stream with one defect and checks the audit names it.
+// trust it to catch lost, duplicated and reordered events, and (schema 2)
+// broken extension groups. Each test feeds a stream with one defect and
+// checks the audit names it.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ struct stream {
 	struct cee_event ev[4096];
 	uint32_t n;
 	uint64_t sseq[CEE_MAX_SHARDS];
+	uint8_t proto; // of the events emitted
 };
 
 struct fixture {
@@ -62,9 +64,59 @@ static struct cee_event *emit(struct stream *s, cee_conn_id_t c, enum cee_evt_ty
 	e->type = (uint8_t)t;
 	e->cseq = cseq;
 	e->sseq = ++s->sseq[cee_id_shard(c)];
+	e->proto = s->proto;
 	if (t == CEE_EVT_CLOSED)
 		e->reason = CEE_REASON_PEER_FIN;
 	return e;
+}
+
+// Appends the extension group of @p b (finished) with the next sseqs of its
+// shard. @return the number of records.
+static unsigned emit_group(struct stream *s, struct cee_ext_builder *b)
+{
+	unsigned n = cee_ext_end(b);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(&s->ev[s->n], &b->rec[i], sizeof(s->ev[0]));
+		s->ev[s->n].sseq = ++s->sseq[cee_id_shard(b->conn)];
+		s->n++;
+	}
+	return n;
+}
+
+// A group for the event @p t of @p c: @p subject_len bytes of subject make
+// it span several records.
+static unsigned ext_for(struct stream *s, cee_conn_id_t c, enum cee_evt_type t,
+			size_t subject_len)
+{
+	struct cee_ext_builder b;
+	char subject[200];
+	memset(subject, 'x', subject_len);
+	subject[subject_len] = '\0';
+	cee_ext_begin(&b, c, t);
+	if (t == CEE_EVT_TLS_UP) {
+		cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, 0x0304);
+		cee_ext_put_str(&b, CEE_EXT_SNI, "sip.example.com");
+	} else {
+		cee_ext_put_u8(&b, CEE_EXT_ALERT, 0);
+		cee_ext_put_u8(&b, CEE_EXT_ALERT_BY, 0);
+	}
+	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, subject);
+	return emit_group(s, &b);
+}
+
+// A whole TLS connection: groups before tls_up and closed.
+static void tls_lifecycle(struct stream *s, cee_conn_id_t c, size_t subject_len)
+{
+	uint8_t proto = s->proto;
+	s->proto = CEE_PROTO_TLS;
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	ext_for(s, c, CEE_EVT_TLS_UP, subject_len);
+	emit(s, c, CEE_EVT_TLS_UP, 2);
+	ext_for(s, c, CEE_EVT_CLOSED, 0);
+	emit(s, c, CEE_EVT_CLOSED, 3)->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
+	emit(s, c, CEE_EVT_DESTROYED, 4);
+	s->proto = proto;
 }
 
 // A whole, correct lifecycle: open, established, closed, destroyed.
@@ -101,6 +153,7 @@ static void test_correct_stream_passes(void **state)
 	struct fixture *f = *state;
 	struct stream *s = &f->s;
 
+	s->proto = CEE_PROTO_WSS; // every reason, TLS ones included, is valid on wss
 	for (uint64_t i = 1; i <= 50; i++) {
 		cee_conn_id_t a = conn(0, i), b = conn(5, i);
 		emit(s, a, CEE_EVT_OPEN, 0);
@@ -413,6 +466,303 @@ static void test_print_violations(void **state)
 	free(text);
 }
 
+/* ---- extension records and TLS (schema 2) ---- */
+
+static void feed_uneven(struct fixture *f)
+{
+	uint32_t off = 0, step = 1;
+	while (off < f->s.n) {
+		uint32_t k = f->s.n - off < step ? f->s.n - off : step;
+		cee_audit_feed(f->a, f->s.ev + off, k);
+		off += k;
+		step = step * 5 % 7 + 1;
+	}
+}
+
+// Guards against: the audit flagging a correct TLS stream: extension groups
+// of one and of several records before tls_up and closed, on two shards
+// interleaved, fed in batches that cut groups; the records take part in the
+// sseq check, so the shard streams are gapless only if they are counted.
+static void test_tls_stream_with_ext_passes(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	uint64_t exts = 0;
+
+	for (uint64_t i = 1; i <= 40; i++) {
+		// Interleave two shards' connections record by record.
+		struct stream a, b;
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		memcpy(a.sseq, s->sseq, sizeof(a.sseq));
+		tls_lifecycle(&a, conn(1, i), (size_t)(i * 4));
+		memcpy(b.sseq, a.sseq, sizeof(b.sseq));
+		tls_lifecycle(&b, conn(2, i), 30);
+		for (uint32_t k = 0; k < a.n || k < b.n; k++) {
+			if (k < a.n)
+				s->ev[s->n++] = a.ev[k];
+			if (k < b.n)
+				s->ev[s->n++] = b.ev[k];
+		}
+		memcpy(s->sseq, b.sseq, sizeof(s->sseq));
+		for (uint32_t k = 0; k < a.n; k++)
+			exts += a.ev[k].type == CEE_EVT_EXT;
+		for (uint32_t k = 0; k < b.n; k++)
+			exts += b.ev[k].type == CEE_EVT_EXT;
+	}
+	feed_uneven(f);
+	struct cee_audit_result r;
+	cee_audit_finish(f->a, false, &r);
+	assert_clean(&r);
+	assert_int_equal(r.ext_bad, 0);
+	assert_int_equal(r.inconsistent, 0);
+	assert_int_equal(r.ext, exts);
+	assert_true(exts > 80 * 2); // some groups have several records
+	assert_int_equal(r.events, s->n - exts);
+	assert_int_equal(r.opens, 80);
+	assert_int_equal(r.by_reason[CEE_REASON_TLS_CLOSE_NOTIFY], 80);
+}
+
+// Guards against: an incomplete group (a part the producer never wrote,
+// with sseq still consecutive) passing because its event follows.
+static void test_ext_missing_part_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(3, 1);
+	s->proto = CEE_PROTO_TLS;
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	assert_int_equal(ext_for(s, c, CEE_EVT_TLS_UP, 100), 3);
+	// Drop the last part and renumber: no gap, just a group short of a part.
+	s->n--;
+	s->sseq[3]--;
+	emit(s, c, CEE_EVT_TLS_UP, 2);
+	emit(s, c, CEE_EVT_CLOSED, 3);
+	emit(s, c, CEE_EVT_DESTROYED, 4);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.ext_bad, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.out_of_order, 0);
+	assert_false(r.ok);
+
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	cee_audit_print_violations(f->a, m);
+	fclose(m);
+	assert_non_null(strstr(text, "2 of 3 parts"));
+	assert_non_null(strstr(text, "0300000000000001"));
+	free(text);
+}
+
+// Guards against: a group whose first part is missing being taken for a
+// whole one, and the remaining parts each reported again.
+static void test_ext_first_part_missing_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(3, 2);
+	s->proto = CEE_PROTO_TLS;
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	assert_int_equal(ext_for(s, c, CEE_EVT_TLS_UP, 100), 3);
+	memmove(&s->ev[2], &s->ev[3], 2 * sizeof(s->ev[0]));
+	s->n--;
+	s->ev[2].sseq--;
+	s->ev[3].sseq--;
+	s->sseq[3]--;
+	emit(s, c, CEE_EVT_TLS_UP, 2);
+	struct cee_audit_result r = finish(f, true);
+	assert_int_equal(r.ext_bad, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: a group not immediately followed by its own event (the
+// producer published something in between, or the event of another
+// connection or another type came next) going unnoticed.
+static void test_ext_not_followed_by_event_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(4, 1), d = conn(4, 2);
+	s->proto = CEE_PROTO_TLS;
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, d, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	ext_for(s, c, CEE_EVT_TLS_UP, 10);
+	emit(s, d, CEE_EVT_ESTABLISHED, 1); // another connection's event in between
+	emit(s, c, CEE_EVT_TLS_UP, 2);
+	ext_for(s, c, CEE_EVT_CLOSED, 0);
+	emit(s, c, CEE_EVT_CLOSED, 3)->reason = CEE_REASON_TLS_ALERT;
+	ext_for(s, d, CEE_EVT_TLS_UP, 10);
+	emit(s, d, CEE_EVT_CLOSED, 2); // its own connection, but not tls_up
+	emit(s, c, CEE_EVT_DESTROYED, 4);
+	emit(s, d, CEE_EVT_DESTROYED, 3);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.ext_bad, 2);
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.duplicate, 0);
+	assert_false(r.ok);
+
+	// A group at the very end: bad at a strict finish, not with live
+	// connections allowed (the stream may stop between group and event).
+	struct cee_audit *a = cee_audit_create();
+	struct stream *t = calloc(1, sizeof(*t));
+	t->proto = CEE_PROTO_TLS;
+	emit(t, c, CEE_EVT_OPEN, 0);
+	emit(t, c, CEE_EVT_ESTABLISHED, 1);
+	ext_for(t, c, CEE_EVT_TLS_UP, 10);
+	cee_audit_feed(a, t->ev, t->n);
+	cee_audit_finish(a, true, &r);
+	assert_true(r.ok);
+	cee_audit_finish(a, false, &r);
+	assert_int_equal(r.ext_bad, 1);
+	assert_false(r.ok);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	cee_audit_print_violations(a, m);
+	fclose(m);
+	assert_non_null(strstr(text, "at the end, without its event"));
+	free(text);
+	free(t);
+	cee_audit_destroy(a);
+}
+
+// Guards against: a lost or re-delivered extension record going unnoticed:
+// extension records carry sseq like events, so a consumer's gap check
+// covers them.
+static void test_ext_gap_and_duplicate_detected(void **state)
+{
+	struct fixture *f = *state;
+	tls_lifecycle(&f->s, conn(6, 1), 100);
+	tls_lifecycle(&f->s, conn(6, 2), 10);
+	// Lose the second record of conn 1's tls_up group (index 3).
+	assert_int_equal(f->s.ev[3].type, CEE_EVT_EXT);
+	memmove(&f->s.ev[3], &f->s.ev[4], (f->s.n - 4) * sizeof(f->s.ev[0]));
+	f->s.n--;
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.gaps, 1);
+	assert_int_equal(r.ext_bad, 1); // and the group lacks a part
+	assert_false(r.ok);
+
+	struct cee_audit *a = cee_audit_create();
+	struct stream *t = calloc(1, sizeof(*t));
+	tls_lifecycle(t, conn(6, 3), 10);
+	// Re-deliver the tls_up group's record right after itself.
+	memmove(&t->ev[3], &t->ev[2], (t->n - 2) * sizeof(t->ev[0]));
+	t->n++;
+	assert_int_equal(t->ev[2].type, CEE_EVT_EXT);
+	cee_audit_feed(a, t->ev, t->n);
+	cee_audit_finish(a, false, &r);
+	assert_int_equal(r.duplicate, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.ext_bad, 0);
+	assert_false(r.ok);
+	free(t);
+	cee_audit_destroy(a);
+}
+
+// Guards against: layer milestones out of place: tls_up without an
+// established TCP connection, ws_up before the TCP/TLS layers, or either
+// reported twice.
+static void test_tls_ws_order_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	s->proto = CEE_PROTO_WSS;
+	cee_conn_id_t c1 = conn(7, 1), c2 = conn(7, 2), c3 = conn(7, 3), c4 = conn(7, 4);
+	emit(s, c1, CEE_EVT_OPEN, 0);
+	emit(s, c1, CEE_EVT_TLS_UP, 1); // without established
+	emit(s, c2, CEE_EVT_OPEN, 0);
+	emit(s, c2, CEE_EVT_WS_UP, 1); // without established
+	emit(s, c3, CEE_EVT_OPEN, 0);
+	emit(s, c3, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c3, CEE_EVT_TLS_UP, 2);
+	emit(s, c3, CEE_EVT_TLS_UP, 3); // twice
+	emit(s, c4, CEE_EVT_OPEN, 0);
+	emit(s, c4, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c4, CEE_EVT_WS_UP, 2); // ws over plain TCP: fine
+	struct cee_audit_result r = finish(f, true);
+	assert_int_equal(r.out_of_order, 2);
+	assert_int_equal(r.duplicate, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: a TLS close reason on a connection that never ran TLS
+// (a cause recorded on the wrong connection or layer).
+static void test_tls_reason_needs_tls_proto(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(8, 1), d = conn(8, 2), w = conn(8, 3);
+	s->proto = CEE_PROTO_TCP;
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_ALERT;
+	emit(s, c, CEE_EVT_DESTROYED, 2);
+	s->proto = CEE_PROTO_WS;
+	emit(s, w, CEE_EVT_OPEN, 0);
+	emit(s, w, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
+	emit(s, w, CEE_EVT_DESTROYED, 2);
+	s->proto = CEE_PROTO_TLS;
+	emit(s, d, CEE_EVT_OPEN, 0);
+	emit(s, d, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_ALERT; // fine
+	emit(s, d, CEE_EVT_DESTROYED, 2);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.inconsistent, 2);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: malformed extension records (no valid group shape, or
+// one part past a complete group) being accepted or crashing the audit.
+static void test_ext_malformed_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(9, 1);
+	s->proto = CEE_PROTO_TLS;
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	ext_for(s, c, CEE_EVT_TLS_UP, 10);
+	struct cee_event_ext x;
+	memcpy(&x, &s->ev[s->n - 1], sizeof(x));
+	x.parts = CEE_EVT_EXT_MAX + 1; // more parts than a group may have
+	x.part = 0;
+	memcpy(&s->ev[s->n - 1], &x, sizeof(x));
+	emit(s, c, CEE_EVT_TLS_UP, 2);
+	struct cee_audit_result r = finish(f, true);
+	assert_int_equal(r.ext_bad, 1);
+	assert_int_equal(r.ext, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_false(r.ok);
+
+	// A record past a complete group (part == parts) is not one more part.
+	struct cee_audit *a = cee_audit_create();
+	struct stream *t = calloc(1, sizeof(*t));
+	t->proto = CEE_PROTO_TLS;
+	emit(t, c, CEE_EVT_OPEN, 0);
+	emit(t, c, CEE_EVT_ESTABLISHED, 1);
+	unsigned n = ext_for(t, c, CEE_EVT_TLS_UP, 10);
+	memcpy(&x, &t->ev[t->n - 1], sizeof(x));
+	x.part = (uint8_t)n;
+	x.sseq = ++t->sseq[9];
+	memcpy(&t->ev[t->n++], &x, sizeof(x));
+	emit(t, c, CEE_EVT_TLS_UP, 2);
+	cee_audit_feed(a, t->ev, t->n);
+	cee_audit_finish(a, true, &r);
+	assert_true(r.ext_bad >= 1);
+	assert_int_equal(r.gaps, 0);
+	assert_false(r.ok);
+	free(t);
+	cee_audit_destroy(a);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -431,6 +781,14 @@ int main(void)
 		T(test_two_closed_detected),
 		T(test_many_connections),
 		T(test_print_violations),
+		T(test_tls_stream_with_ext_passes),
+		T(test_ext_missing_part_detected),
+		T(test_ext_first_part_missing_detected),
+		T(test_ext_not_followed_by_event_detected),
+		T(test_ext_gap_and_duplicate_detected),
+		T(test_tls_ws_order_detected),
+		T(test_tls_reason_needs_tls_proto),
+		T(test_ext_malformed_detected),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -258,6 +258,93 @@ static void test_push_without_credit_aborts(void **state)
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+// Guards against: extension records bypassing the credit accounting (a
+// group could then find the ring full and be lost, or take the room
+// reserved for a closed event), getting no sseq of their own, or being
+// altered in the ring.
+static void test_push_ext_credits_and_sseq(void **state)
+{
+	struct cee_evring *r = *state;
+	struct cee_evring_stats st;
+	const struct cee_event *p;
+
+	struct cee_event open = ev_for(1, 0);
+	assert_int_equal(cee_evring_reserve(r, 4), 0);
+	assert_int_equal(cee_evring_push(r, &open), 1);
+
+	struct cee_ext_builder b;
+	char subject[61];
+	memset(subject, 's', 60);
+	subject[60] = '\0';
+	cee_ext_begin(&b, open.conn, CEE_EVT_TLS_UP);
+	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, subject);
+	assert_int_equal(cee_ext_end(&b), 2);
+	b.rec[0].ext.sseq = 999; // ignored: the ring assigns it
+	assert_int_equal(cee_evring_push_ext(r, &b.rec[0].ext), 2);
+	assert_int_equal(b.rec[0].ext.sseq, 999);
+	assert_int_equal(cee_evring_push_ext(r, &b.rec[1].ext), 3);
+	cee_evring_stats(r, &st);
+	assert_int_equal(st.reserved, 1);
+	assert_int_equal(st.used, 3);
+	assert_int_equal(st.pushed, 3);
+
+	// The event itself, through claim/publish as the shard does.
+	struct cee_event *slot = cee_evring_claim(r);
+	*slot = ev_for(1, 1);
+	slot->type = CEE_EVT_TLS_UP;
+	assert_int_equal(cee_evring_publish(r), 4);
+	cee_evring_stats(r, &st);
+	assert_int_equal(st.reserved, 0);
+	assert_int_equal(cee_evring_last_sseq(r), 4);
+
+	assert_int_equal(cee_evring_peek(r, &p, 64), 4);
+	assert_null(cee_event_as_ext(&p[0]));
+	for (unsigned i = 0; i < 2; i++) {
+		const struct cee_event_ext *x = cee_event_as_ext(&p[1 + i]);
+		assert_non_null(x);
+		assert_int_equal(x->sseq, 2 + i);
+		assert_int_equal(x->part, i);
+		assert_int_equal(x->parts, 2);
+		assert_int_equal(x->of, CEE_EVT_TLS_UP);
+		assert_int_equal(x->conn, open.conn);
+		assert_memory_equal(x->data, b.rec[i].ext.data, CEE_EVT_EXT_DATA);
+	}
+	assert_int_equal(p[3].sseq, 4);
+	assert_int_equal(p[3].type, CEE_EVT_TLS_UP);
+	cee_evring_release(r, 4);
+}
+
+// Guards against: an extension record pushed without a credit (it could
+// overwrite an unread record), or an event pushed as an extension record
+// (readers would misparse it): both are bugs and stop the process.
+static void test_push_ext_misuse_aborts(void **state)
+{
+	struct cee_evring *r = *state;
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, cee_id_make(3, 1), CEE_EVT_CLOSED);
+	cee_ext_put_u8(&b, CEE_EXT_ALERT, 40);
+	assert_int_equal(cee_ext_end(&b), 1);
+
+	for (int which = 0; which < 2; which++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(STDERR_FILENO);
+			if (which == 1) {
+				if (cee_evring_reserve(r, 1) != 0)
+					_exit(1);
+				b.rec[0].ext.type = CEE_EVT_CLOSED;
+			}
+			cee_evring_push_ext(r, &b.rec[0].ext);
+			_exit(0);
+		}
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGABRT);
+	}
+}
+
 /* ---- two threads ---- */
 
 #define STRESS_EVENTS 2000000u
@@ -349,6 +436,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sseq_consecutive, setup_ring64, teardown_ring),
 		cmocka_unit_test_setup_teardown(test_wrap_around, setup_ring64, teardown_ring),
 		cmocka_unit_test_setup_teardown(test_push_without_credit_aborts, setup_ring64,
+						teardown_ring),
+		cmocka_unit_test_setup_teardown(test_push_ext_credits_and_sseq, setup_ring64,
+						teardown_ring),
+		cmocka_unit_test_setup_teardown(test_push_ext_misuse_aborts, setup_ring64,
 						teardown_ring),
 		cmocka_unit_test(test_two_thread_stress),
 	};

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -591,6 +592,384 @@ static void test_exporter_sink_failure_keeps_events(void **state)
 	cee_evring_destroy(r);
 }
 
+/* ---- extension records (schema 2) ---- */
+
+// One shard stream as a shard would emit it: sseq consecutive per shard,
+// extension groups right before their event.
+struct tstream {
+	struct cee_event ev[1024];
+	uint32_t n;
+	uint64_t sseq[CEE_MAX_SHARDS];
+	uint8_t cseq; // of the connection being built
+};
+
+static void ts_event(struct tstream *t, cee_conn_id_t c, enum cee_evt_type type)
+{
+	struct cee_event *e = &t->ev[t->n++];
+	memset(e, 0, sizeof(*e));
+	e->conn = c;
+	e->type = (uint8_t)type;
+	e->cseq = type == CEE_EVT_OPEN ? 0 : ++t->cseq;
+	if (type == CEE_EVT_OPEN)
+		t->cseq = 0;
+	e->proto = CEE_PROTO_TLS;
+	e->sseq = ++t->sseq[cee_id_shard(c)];
+	e->local_ip = 0x0a000001;
+	e->local_port = 5061;
+	e->remote_ip = 0x0a000002;
+	e->remote_port = (uint16_t)(40000 + cee_id_serial(c));
+	if (type == CEE_EVT_CLOSED)
+		e->reason = CEE_REASON_TLS_ALERT;
+}
+
+// Appends the records of @p b (finished), numbered in the stream.
+static void ts_group(struct tstream *t, struct cee_ext_builder *b)
+{
+	unsigned n = cee_ext_end(b);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(&t->ev[t->n], &b->rec[i], sizeof(t->ev[0]));
+		t->ev[t->n].sseq = ++t->sseq[cee_id_shard(b->conn)];
+		t->n++;
+	}
+}
+
+// A TLS connection's whole life, with groups on tls_up (several records)
+// and closed. @return the index of the tls_up group's first record.
+static uint32_t ts_tls_conn(struct tstream *t, cee_conn_id_t c)
+{
+	struct cee_ext_builder b;
+	char subject[100];
+	snprintf(subject, sizeof(subject),
+		 "CN=peer %016llx,OU=\"quoted\" unit,O=Example \xc3\x85sa,C=SE",
+		 (unsigned long long)c);
+	ts_event(t, c, CEE_EVT_OPEN);
+	ts_event(t, c, CEE_EVT_ESTABLISHED);
+	uint32_t group = t->n;
+	cee_ext_begin(&b, c, CEE_EVT_TLS_UP);
+	cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, 0x0304);
+	cee_ext_put_str(&b, CEE_EXT_CIPHER, "TLS_AES_256_GCM_SHA384");
+	cee_ext_put_str(&b, CEE_EXT_SNI, "sip.example.com");
+	cee_ext_put_str(&b, CEE_EXT_ALPN, "sip");
+	cee_ext_put_u8(&b, CEE_EXT_RESUMED, 0);
+	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, subject);
+	ts_group(t, &b);
+	ts_event(t, c, CEE_EVT_TLS_UP);
+	cee_ext_begin(&b, c, CEE_EVT_CLOSED);
+	cee_ext_put_u8(&b, CEE_EXT_ALERT, 48);
+	cee_ext_put_u8(&b, CEE_EXT_ALERT_BY, 0);
+	ts_group(t, &b);
+	ts_event(t, c, CEE_EVT_CLOSED);
+	ts_event(t, c, CEE_EVT_DESTROYED);
+	return group;
+}
+
+// What a correct merging reader makes of @p n records of one shard that
+// hold whole groups: one line per event, its group merged.
+static void ref_lines(const struct cee_event *ev, uint32_t n, char *out, size_t *len)
+{
+	const struct cee_event_ext *grp[CEE_EVT_EXT_MAX];
+	unsigned ng = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct cee_event_ext *x = cee_event_as_ext(&ev[i]);
+		if (x != NULL) {
+			assert_true(ng < CEE_EVT_EXT_MAX);
+			grp[ng++] = x;
+			continue;
+		}
+		int w = cee_evt_to_json_ext(&ev[i], grp, ng, out + *len, CEE_EVT_JSON_EXT_MAX);
+		assert_true(w > 0);
+		*len += (size_t)w;
+		ng = 0;
+	}
+	assert_int_equal(ng, 0);
+	out[*len] = '\0';
+}
+
+static uint64_t num_field(const char *line, const char *key, bool *found)
+{
+	char pat[32];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(line, pat);
+	*found = p != NULL;
+	return p != NULL ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+// The consumer's gap rule on @p text: each line covers [xseq (or sseq)
+// .. sseq] of its shard, and the ranges are consecutive per shard from 1.
+// @return the number of lines; @p ext_lines gets those of type "ext".
+static unsigned check_ranges(char *text, const uint64_t *last_sseq, unsigned *ext_lines)
+{
+	uint64_t next[CEE_MAX_SHARDS];
+	unsigned lines = 0;
+	for (unsigned i = 0; i < CEE_MAX_SHARDS; i++)
+		next[i] = 1;
+	*ext_lines = 0;
+	for (char *line = text, *nl; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		assert_non_null(nl);
+		*nl = '\0';
+		bool f;
+		unsigned shard = (unsigned)num_field(line, "shard", &f);
+		assert_true(f);
+		uint64_t sseq = num_field(line, "sseq", &f);
+		assert_true(f);
+		uint64_t xseq = num_field(line, "xseq", &f);
+		if (!f)
+			xseq = sseq;
+		assert_int_equal(xseq, next[shard]);
+		assert_true(sseq >= xseq && sseq - xseq <= CEE_EVT_EXT_MAX);
+		next[shard] = sseq + 1;
+		*ext_lines += strstr(line, "\"type\":\"ext\"") != NULL;
+		assert_non_null(strstr(line, "\"v\":2,"));
+		*nl = '\n';
+		lines++;
+	}
+	for (unsigned i = 0; i < CEE_MAX_SHARDS; i++)
+		assert_int_equal(next[i], last_sseq[i] + 1);
+	return lines;
+}
+
+// Guards against: extension records printed as lines of their own or lost
+// instead of merged into their event's line, when a group is split across
+// two write() calls (ring wrap, exporter budget) and another shard's batch
+// comes in between; and `written` counting records instead of events.
+static void test_jsonl_merges_ext_groups(void **state)
+{
+	struct fixture *f = *state;
+	static struct tstream a, b;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	ts_event(&a, cee_id_make(1, 1), CEE_EVT_OPEN); // a plain one first
+	uint32_t ga = ts_tls_conn(&a, cee_id_make(1, 2));
+	ts_tls_conn(&b, cee_id_make(2, 1));
+	ts_tls_conn(&b, cee_id_make(2, 2));
+	assert_non_null(cee_event_as_ext(&a.ev[ga + 1])); // the group has 2+ records
+
+	char spec[256];
+	snprintf(spec, sizeof(spec), "jsonl:%s", in_dir(f, "ext.jsonl"));
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	// Shard 1 up to the middle of its group, all of shard 2, the rest.
+	assert_int_equal(cee_sink_write(s, a.ev, ga + 1), 0);
+	assert_int_equal(cee_sink_write(s, b.ev, b.n), 0);
+	assert_int_equal(cee_sink_write(s, a.ev + ga + 1, a.n - ga - 1), 0);
+	uint64_t events = 0;
+	for (uint32_t i = 0; i < a.n; i++)
+		events += cee_event_as_ext(&a.ev[i]) == NULL;
+	for (uint32_t i = 0; i < b.n; i++)
+		events += cee_event_as_ext(&b.ev[i]) == NULL;
+	assert_int_equal(s->written, events);
+	assert_int_equal(s->bad_ext, 0);
+	cee_sink_close(s);
+
+	size_t len;
+	char *got = slurp(in_dir(f, "ext.jsonl"), &len);
+	char *want = malloc(64 * CEE_EVT_JSON_EXT_MAX);
+	size_t wl = 0;
+	ref_lines(a.ev, ga, want, &wl);
+	ref_lines(b.ev, b.n, want, &wl);
+	ref_lines(a.ev + ga, a.n - ga, want, &wl);
+	assert_string_equal(got, want);
+	assert_non_null(strstr(got, "\"type\":\"tls_up\""));
+	assert_non_null(strstr(got, ",\"alert\":48,\"alert_name\":\"unknown_ca\",\"alert_by\":\"peer\""));
+	assert_non_null(strstr(got, "OU=\\\"quoted\\\" unit,O=Example \xc3\x85sa,C=SE"));
+
+	uint64_t last[CEE_MAX_SHARDS] = {0};
+	last[1] = a.sseq[1];
+	last[2] = b.sseq[2];
+	unsigned ext_lines;
+	assert_int_equal(check_ranges(got, last, &ext_lines), events);
+	assert_int_equal(ext_lines, 0);
+	free(got);
+	free(want);
+}
+
+// Guards against: a broken group (not followed by its event, incomplete,
+// starting at a later part, or a record past a full group; a producer bug)
+// dropping records, overrunning the sink's per-shard store, or attaching
+// them to the wrong event: each must come out as an "ext" line of its own,
+// counted in bad_ext, with every sseq still covered once; records still
+// waiting at close are written too.
+static void test_jsonl_bad_ext_group_standalone(void **state)
+{
+	struct fixture *f = *state;
+	static struct tstream t;
+	memset(&t, 0, sizeof(t));
+	cee_conn_id_t a = cee_id_make(1, 1), b = cee_id_make(1, 2);
+	struct cee_ext_builder eb;
+
+	ts_event(&t, a, CEE_EVT_OPEN);
+	ts_event(&t, a, CEE_EVT_ESTABLISHED);
+	// 1: a's group, then another connection's event.
+	cee_ext_begin(&eb, a, CEE_EVT_TLS_UP);
+	cee_ext_put_str(&eb, CEE_EXT_SNI, "one");
+	ts_group(&t, &eb);
+	ts_event(&t, b, CEE_EVT_OPEN);
+	ts_event(&t, a, CEE_EVT_TLS_UP);
+	// 2: a group of two with its second part missing, then its event.
+	cee_ext_begin(&eb, a, CEE_EVT_CLOSED);
+	char big[70];
+	memset(big, 'q', 69);
+	big[69] = '\0';
+	cee_ext_put_str(&eb, CEE_EXT_PEER_SUBJECT, big);
+	ts_group(&t, &eb);
+	t.n--;
+	t.sseq[1]--;
+	ts_event(&t, a, CEE_EVT_CLOSED);
+	// 3: a group that starts at part 1.
+	cee_ext_begin(&eb, a, CEE_EVT_DESTROYED);
+	cee_ext_put_str(&eb, CEE_EXT_PEER_SUBJECT, big);
+	ts_group(&t, &eb);
+	t.ev[t.n - 2] = t.ev[t.n - 1];
+	t.ev[t.n - 2].sseq--;
+	t.n--;
+	t.sseq[1]--;
+	ts_event(&t, a, CEE_EVT_DESTROYED);
+	// 5: a full group of CEE_EVT_EXT_MAX records, then a malformed record
+	// claiming one part more (part == parts), then the event.
+	cee_ext_begin(&eb, b, CEE_EVT_TLS_UP);
+	char huge[200];
+	memset(huge, 'h', 199);
+	huge[199] = '\0';
+	cee_ext_put_str(&eb, CEE_EXT_PEER_SUBJECT, huge);
+	ts_group(&t, &eb);
+	assert_int_equal(eb.n, CEE_EVT_EXT_MAX);
+	t.ev[t.n] = t.ev[t.n - 1];
+	memcpy(&eb.rec[0], &t.ev[t.n], sizeof(eb.rec[0]));
+	eb.rec[0].ext.part = CEE_EVT_EXT_MAX;
+	eb.rec[0].ext.sseq = ++t.sseq[1];
+	memcpy(&t.ev[t.n++], &eb.rec[0], sizeof(t.ev[0]));
+	ts_event(&t, b, CEE_EVT_TLS_UP);
+	// 4: a group whose event never comes before close.
+	cee_ext_begin(&eb, b, CEE_EVT_ESTABLISHED);
+	cee_ext_put_str(&eb, CEE_EXT_ALPN, "four");
+	ts_group(&t, &eb);
+
+	char spec[256];
+	snprintf(spec, sizeof(spec), "jsonl:%s", in_dir(f, "bad.jsonl"));
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	for (uint32_t i = 0; i < t.n; i++) // one record per call: the worst split
+		assert_int_equal(cee_sink_write(s, &t.ev[i], 1), 0);
+	assert_int_equal(s->written, 7);
+	assert_int_equal(s->bad_ext, 5); // group 5: the full group, then the stray record
+	cee_sink_close(s); // writes group 4
+
+	size_t len;
+	char *got = slurp(in_dir(f, "bad.jsonl"), &len);
+	assert_non_null(strstr(got, "{\"v\":2,\"type\":\"ext\",\"of\":\"tls_up\",\"conn\":\"0100000000000001\","
+				    "\"shard\":1,\"sseq\":3,\"sni\":\"one\",\"xseq\":3}\n"
+				    "{\"v\":2,\"type\":\"open\",\"conn\":\"0100000000000002\""));
+	assert_non_null(strstr(got, "\"type\":\"ext\",\"of\":\"closed\""));
+	assert_non_null(strstr(got, "\"type\":\"ext\",\"of\":\"destroyed\""));
+	assert_non_null(strstr(got, "\"type\":\"ext\",\"of\":\"established\",\"conn\":\"0100000000000002\""));
+	// The events keep their own lines, without the broken groups' keys.
+	assert_non_null(strstr(got, "\"type\":\"tls_up\",\"conn\":\"0100000000000001\""));
+	assert_null(strstr(strstr(got, "\"type\":\"tls_up\""), "\"sni\":\"one\""));
+	uint64_t last[CEE_MAX_SHARDS] = {0};
+	last[1] = t.sseq[1];
+	unsigned ext_lines;
+	assert_int_equal(check_ranges(got, last, &ext_lines), 7 + 6);
+	assert_int_equal(ext_lines, 6);
+	free(got);
+}
+
+// Guards against: the JSON merge failing on the split the exporter really
+// makes: groups cut by the ring's wrap and by a small per-poll budget.
+static void test_exporter_jsonl_ext_wrap(void **state)
+{
+	struct fixture *f = *state;
+	static struct tstream t;
+	memset(&t, 0, sizeof(t));
+	for (uint64_t i = 1; i <= 40; i++)
+		ts_tls_conn(&t, cee_id_make(0, i));
+	assert_true(t.n > 64 * 3);
+
+	struct cee_evring *r = cee_evring_create(0, 64);
+	assert_non_null(r);
+	char spec[256];
+	snprintf(spec, sizeof(spec), "jsonl:%s", in_dir(f, "x.jsonl"));
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	struct cee_exporter *x = cee_exporter_create(&r, 1, &s, 1);
+	assert_non_null(x);
+
+	uint32_t pushed = 0;
+	while (pushed < t.n) {
+		// Push what fits (ring of 64, odd sizes so groups straddle the
+		// wrap), then drain with a budget of 5.
+		uint32_t k = t.n - pushed < 23 ? t.n - pushed : 23;
+		assert_int_equal(cee_evring_reserve(r, k), 0);
+		for (uint32_t i = 0; i < k; i++) {
+			const struct cee_event_ext *ext = cee_event_as_ext(&t.ev[pushed + i]);
+			uint64_t sq = ext != NULL ? cee_evring_push_ext(r, ext)
+						  : cee_evring_push(r, &t.ev[pushed + i]);
+			assert_int_equal(sq, t.ev[pushed + i].sseq);
+		}
+		pushed += k;
+		while (cee_exporter_poll(x, 5) > 0)
+			;
+	}
+	assert_int_equal(s->bad_ext, 0);
+	cee_exporter_destroy(x);
+	cee_sink_close(s);
+	cee_evring_destroy(r);
+
+	size_t len;
+	char *got = slurp(in_dir(f, "x.jsonl"), &len);
+	char *want = malloc(t.n * 1024);
+	size_t wl = 0;
+	ref_lines(t.ev, t.n, want, &wl);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
+// Guards against: the binary sink dropping or altering extension records
+// (it keeps every record raw, in order) or writing the old header version.
+static void test_binary_ext_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	static struct tstream t;
+	memset(&t, 0, sizeof(t));
+	uint32_t g = ts_tls_conn(&t, cee_id_make(5, 1));
+	ts_tls_conn(&t, cee_id_make(5, 2));
+
+	char spec[256];
+	snprintf(spec, sizeof(spec), "binary:%s", in_dir(f, "ext.bin"));
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(cee_sink_write(s, t.ev, g + 1), 0); // a group split
+	assert_int_equal(cee_sink_write(s, t.ev + g + 1, t.n - g - 1), 0);
+	uint64_t events = 0;
+	for (uint32_t i = 0; i < t.n; i++)
+		events += t.ev[i].type != CEE_EVT_EXT;
+	assert_int_equal(s->written, events);
+	cee_sink_close(s);
+
+	size_t len;
+	char *got = slurp(in_dir(f, "ext.bin"), &len);
+	struct cee_evbin_header h;
+	assert_int_equal(len, sizeof(h) + t.n * sizeof(struct cee_event));
+	memcpy(&h, got, sizeof(h));
+	assert_int_equal(h.version, 2);
+	assert_int_equal(h.record_size, 64);
+	assert_memory_equal(got + sizeof(h), t.ev, t.n * sizeof(struct cee_event));
+	struct cee_event back[1024];
+	memcpy(back, got + sizeof(h), t.n * sizeof(back[0]));
+	unsigned ext = 0;
+	for (uint32_t i = 0; i < t.n; i++) {
+		const struct cee_event_ext *x = cee_event_as_ext(&back[i]);
+		if (x == NULL)
+			continue;
+		ext++;
+		assert_int_equal(x->sseq, t.ev[i].sseq);
+		assert_true(x->part < x->parts);
+	}
+	assert_int_equal(ext, t.n - events);
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +981,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jsonl_fifo, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
+		cmocka_unit_test_setup_teardown(test_jsonl_merges_ext_groups, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_jsonl_bad_ext_group_standalone, setup_dir,
+						teardown_dir),
+		cmocka_unit_test_setup_teardown(test_exporter_jsonl_ext_wrap, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_binary_ext_round_trip, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
