@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Test-only PKI for tests/unit/test_tls.c and bench/cee-tlscrypto (see
+# README.md). Regenerates every file in this directory; the outputs are
+# committed so that builds do not need openssl. Keys are unencrypted.
+set -eu
+cd "$(dirname "$0")"
+
+DAYS=36500
+SAN="subjectAltName=DNS:server.cee.test,DNS:localhost,IP:10.77.0.1,IP:127.0.0.1"
+
+ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	-pkeyopt ec_param_enc:named_curve -out "$1"; }
+
+# ca_cert NAME CN: a self-signed CA
+ca_cert() {
+	ec_key "$1.key"
+	openssl req -new -x509 -key "$1.key" -out "$1.pem" -days "$DAYS" -sha256 \
+		-subj "/O=cee/CN=$2" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# leaf NAME CA CN EKU [SAN]: a certificate for NAME.key signed by CA
+leaf() {
+	name=$1 ca=$2 cn=$3 eku=$4 san=${5:-}
+	ext=$(mktemp)
+	{
+		echo "basicConstraints=critical,CA:FALSE"
+		echo "keyUsage=critical,digitalSignature,keyEncipherment"
+		echo "extendedKeyUsage=$eku"
+		[ -n "$san" ] && echo "$san"
+	} >"$ext"
+	openssl req -new -key "$name.key" -subj "/O=cee/CN=$cn" -out "$name.csr"
+	openssl x509 -req -in "$name.csr" -CA "$ca.pem" -CAkey "$ca.key" \
+		-CAcreateserial -CAserial "$ca.srl" -days "$DAYS" -sha256 \
+		-extfile "$ext" -out "$name.pem"
+	rm -f "$name.csr" "$ext"
+}
+
+ca_cert ca "cee test CA"
+ca_cert other-ca "cee other test CA"
+
+ec_key server.key
+leaf server ca server.cee.test serverAuth "$SAN"
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out server-rsa.key
+leaf server-rsa ca server.cee.test serverAuth "$SAN"
+
+ec_key client.key
+leaf client ca client.cee.test clientAuth
+
+ec_key other-client.key
+leaf other-client other-ca client.cee.test clientAuth
+
+rm -f ca.srl other-ca.srl
+chmod 0644 ./*.key ./*.pem

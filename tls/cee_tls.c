@@ -1,0 +1,1132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// TLS as a sans-I/O layer over wolfSSL (cee_tls.h). One WOLFSSL_CTX per
+// cee_tls_ctx; a context and its connections are used by one thread (its
+// shard), so nothing here locks except the process-wide heap counter.
+
+#include <assert.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+#include <wolfssl/wolfcrypt/memory.h>
+#include <wolfssl/wolfcrypt/random.h>
+
+#include "cee_tls.h"
+
+// ECDHE key exchange with AEAD only (RFC 8446 B.4 for 1.3; RFC 8422 and
+// RFC 7905 for 1.2), ECDSA before RSA authentication.
+static const char default_ciphers[] = "TLS13-AES128-GCM-SHA256:"
+				      "TLS13-AES256-GCM-SHA384:"
+				      "TLS13-CHACHA20-POLY1305-SHA256:"
+				      "ECDHE-ECDSA-AES128-GCM-SHA256:"
+				      "ECDHE-RSA-AES128-GCM-SHA256:"
+				      "ECDHE-ECDSA-AES256-GCM-SHA384:"
+				      "ECDHE-RSA-AES256-GCM-SHA384:"
+				      "ECDHE-ECDSA-CHACHA20-POLY1305:"
+				      "ECDHE-RSA-CHACHA20-POLY1305";
+
+// In preference order: the first is the key share a wolfSSL client sends.
+// Set through the OpenSSL-style list, which also disables every other
+// curve for TLS 1.2 ECDHE (wolfSSL_CTX_set_groups alone restricts only
+// what we offer and the TLS 1.3 key shares).
+static const char groups[] = "X25519:P-256:P-384";
+
+enum {
+	ALERT_LEVEL_FATAL = 2, // RFC 5246 7.2
+	READ_CHUNK = 16384,    // one record's plaintext at most (RFC 8446 5.1)
+};
+
+struct cee_tls_ctx {
+	WOLFSSL_CTX *wctx;
+	bool server;
+	char *alpn; // comma separated; NULL = none
+	uint32_t alpn_len;
+	// Ticket protection derived from cfg.ticket_key: every context built
+	// from the same key derives the same name and key.
+	uint8_t ticket_name[WOLFSSL_TICKET_NAME_SZ];
+	uint8_t ticket_aead_key[CHACHA20_POLY1305_AEAD_KEYSIZE];
+	WC_RNG rng; // ticket nonces
+	bool rng_ready;
+	struct cee_tls_stats stats;
+	struct cee_tls *pool; // max_conns slots, never moves
+	struct cee_tls *free_head;
+	uint32_t max_conns;
+};
+
+// What the connection waits on; tls_set_state() is the only writer.
+enum tls_state {
+	TLS_EXPECT_START,     // client: cee_tls_start() not called yet
+	TLS_EXPECT_HANDSHAKE, // handshake messages from the peer
+	TLS_EXPECT_DATA,      // up: records from the peer
+	TLS_ENDED,	      // io.close called, or the stream below failed or ended
+};
+
+struct cee_tls {
+	struct cee_tls_ctx *ctx;
+	WOLFSSL *ssl;
+	struct cee_layer_io io;
+	enum tls_state state;
+	bool in_use;
+	bool close_sent;  // our close_notify went down
+	bool down_failed; // io.down refused bytes: the record stream is broken
+	bool eof;	  // cee_tls_eof() was called
+	// Ciphertext handed to cee_tls_input() and not yet read by wolfSSL;
+	// valid only during that call.
+	const uint8_t *in;
+	uint32_t in_len;
+	// Record framing of the input (RFC 8446 5.1), to recognise an
+	// unprotected alert record (2 bytes): a TLS 1.3 peer that rejects our
+	// certificate before it has its handshake keys sends one, and wolfSSL
+	// answers it with unexpected_message instead of reporting it.
+	uint8_t rec_hdr[5];
+	uint8_t rec_nh;        // header bytes seen of the current record
+	bool rec_alert;        // the current record is a 2-byte alert
+	uint16_t rec_left;     // body bytes of the current record still to come
+	uint8_t plain_alert[2];
+	uint8_t plain_alert_rx; // fatal alert code received unprotected, 0 = none
+	// The start of such a record when the input ends inside it: held back
+	// so that wolfSSL sees the record whole (with its code), and handed in
+	// (pre) before the next input.
+	uint8_t hold[7];
+	uint8_t hold_len;
+	const uint8_t *pre;
+	uint32_t pre_len;
+	struct cee_tls_info info;
+	struct cee_tls *next_free;
+};
+
+// ---- the counting allocator behind cee_tls_heap_bytes() ----
+
+static atomic_int_fast64_t heap_bytes;
+
+static void *count_malloc(size_t size)
+{
+	void *p = malloc(size);
+
+	if (p != NULL)
+		atomic_fetch_add_explicit(&heap_bytes, (int64_t)malloc_usable_size(p),
+					  memory_order_relaxed);
+	return p;
+}
+
+static void count_free(void *p)
+{
+	if (p == NULL)
+		return;
+	atomic_fetch_sub_explicit(&heap_bytes, (int64_t)malloc_usable_size(p),
+				  memory_order_relaxed);
+	free(p);
+}
+
+static void *count_realloc(void *p, size_t size)
+{
+	size_t old = p != NULL ? malloc_usable_size(p) : 0;
+	void *q;
+
+	if (size == 0) {
+		count_free(p);
+		return NULL;
+	}
+	q = realloc(p, size);
+	if (q != NULL)
+		atomic_fetch_add_explicit(&heap_bytes,
+					  (int64_t)malloc_usable_size(q) - (int64_t)old,
+					  memory_order_relaxed);
+	return q;
+}
+
+int64_t cee_tls_heap_bytes(void)
+{
+	return atomic_load_explicit(&heap_bytes, memory_order_relaxed);
+}
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int global_rc;
+
+static void global_init_once(void)
+{
+	// Before wolfSSL_Init: every block wolfSSL allocates is then counted,
+	// and none is freed by the counter that it did not count.
+	if (wolfSSL_SetAllocators(count_malloc, count_free, count_realloc) != 0) {
+		global_rc = -EINVAL;
+		return;
+	}
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS)
+		global_rc = -ENOMEM;
+}
+
+int cee_tls_global_init(void)
+{
+	int rc = pthread_once(&global_once, global_init_once);
+
+	return rc != 0 ? -rc : global_rc;
+}
+
+// ---- session tickets ----
+
+// Ticket = key_name | nonce (16, first 12 used) | ChaCha20-Poly1305(state)
+// | tag (16, then 16 zero bytes: wolfSSL reserves 32 for the MAC).
+// AAD = key_name | nonce | length (16 bits, network order), as wolfSSL's
+// own default callback. A ticket made by any context with the same
+// cfg.ticket_key opens here; any other is rejected (full handshake).
+static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+		     unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+		     unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
+		     int in_len, int *out_len, void *arg)
+{
+	struct cee_tls_ctx *ctx = arg;
+	uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
+	int rc;
+
+	if (in_len <= 0 || in_len > 0xffff)
+		return WOLFSSL_TICKET_RET_REJECT;
+	if (enc) {
+		memcpy(key_name, ctx->ticket_name, WOLFSSL_TICKET_NAME_SZ);
+		if (wc_RNG_GenerateBlock(&ctx->rng, iv, WOLFSSL_TICKET_IV_SZ) != 0)
+			return WOLFSSL_TICKET_RET_FATAL;
+	} else if (memcmp(key_name, ctx->ticket_name, WOLFSSL_TICKET_NAME_SZ) != 0) {
+		return WOLFSSL_TICKET_RET_REJECT;
+	}
+	memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
+	memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+	aad[sizeof(aad) - 2] = (uint8_t)(in_len >> 8);
+	aad[sizeof(aad) - 1] = (uint8_t)in_len;
+	if (enc) {
+		memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
+		rc = wc_ChaCha20Poly1305_Encrypt(ctx->ticket_aead_key, iv, aad, sizeof(aad), ticket,
+						 (word32)in_len, ticket, mac);
+		if (rc != 0)
+			return WOLFSSL_TICKET_RET_FATAL;
+	} else {
+		rc = wc_ChaCha20Poly1305_Decrypt(ctx->ticket_aead_key, iv, aad, sizeof(aad), ticket,
+						 (word32)in_len, mac, ticket);
+		if (rc != 0)
+			return WOLFSSL_TICKET_RET_REJECT;
+	}
+	*out_len = in_len;
+	(void)ssl;
+	return WOLFSSL_TICKET_RET_OK;
+}
+
+static int ticket_setup(struct cee_tls_ctx *ctx, const uint8_t key[32])
+{
+	static const uint8_t info[] = "cee tls ticket v1";
+	uint8_t okm[WOLFSSL_TICKET_NAME_SZ + CHACHA20_POLY1305_AEAD_KEYSIZE];
+	int rc;
+
+	rc = wc_HKDF(WC_SHA256, key, 32, NULL, 0, info, sizeof(info) - 1, okm, sizeof(okm));
+	if (rc != 0)
+		return -EINVAL;
+	memcpy(ctx->ticket_name, okm, sizeof(ctx->ticket_name));
+	memcpy(ctx->ticket_aead_key, okm + sizeof(ctx->ticket_name), sizeof(ctx->ticket_aead_key));
+	memset(okm, 0, sizeof(okm));
+	if (wc_InitRng(&ctx->rng) != 0)
+		return -ENOMEM;
+	ctx->rng_ready = true;
+	if (wolfSSL_CTX_set_TicketEncCb(ctx->wctx, ticket_cb) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, ctx) != WOLFSSL_SUCCESS)
+		return -EINVAL;
+	return 0;
+}
+
+// ---- custom I/O: wolfSSL reads what cee_tls_input() handed in ----
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct cee_tls *t = arg;
+	uint32_t n;
+
+	(void)ssl;
+	if (t->pre_len > 0 && sz > 0) { // held bytes first: they came first
+		n = t->pre_len < (uint32_t)sz ? t->pre_len : (uint32_t)sz;
+		memcpy(buf, t->pre, n);
+		t->pre += n;
+		t->pre_len -= n;
+		return (int)n;
+	}
+	if (t->in_len == 0 || sz <= 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	n = t->in_len < (uint32_t)sz ? t->in_len : (uint32_t)sz;
+	memcpy(buf, t->in, n);
+	t->in += n;
+	t->in_len -= n;
+	return (int)n;
+}
+
+// A record taken in part cannot be taken back: anything but all of it
+// breaks the stream for good.
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct cee_tls *t = arg;
+	int n;
+
+	(void)ssl;
+	if (t->down_failed || sz < 0)
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	n = t->io.down(t->io.arg, (const uint8_t *)buf, (uint32_t)sz);
+	if (n != sz) {
+		t->down_failed = true;
+		return WOLFSSL_CBIO_ERR_GENERAL;
+	}
+	return n;
+}
+
+// ---- context ----
+
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -e;
+}
+
+static const char *wolf_strerror(int code, char *buf, size_t len)
+{
+	wolfSSL_ERR_error_string_n((unsigned long)code, buf, len);
+	return buf;
+}
+
+// A file that cannot be opened is reported with its errno, not as a
+// wolfSSL parse error.
+static int check_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+
+	if (f == NULL) {
+		int e = errno;
+
+		return fail(err, errlen, e, "%s %s: %s", what, path, strerror(e));
+	}
+	fclose(f);
+	return 0;
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 4096, n = 0;
+	uint8_t *b = NULL;
+
+	if (f == NULL)
+		return -errno;
+	for (;;) {
+		uint8_t *nb = realloc(b, cap);
+
+		if (nb == NULL) {
+			free(b);
+			fclose(f);
+			return -ENOMEM;
+		}
+		b = nb;
+		n += fread(b + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		cap *= 2;
+	}
+	fclose(f);
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+// wolfSSL_CTX_check_private_key compares RSA moduli but, in this wolfSSL
+// (no WOLFSSL_VALIDATE_ECC_IMPORT), passes any EC key on the same curve.
+// For an EC certificate, derive the public point from the private key
+// and compare. @return 1 match or not EC, 0 mismatch, -errno.
+static int ecc_key_matches(const char *cert_file, const char *key_file)
+{
+	WOLFSSL_X509 *x509 = wolfSSL_X509_load_certificate_file(cert_file, WOLFSSL_FILETYPE_PEM);
+	uint8_t spki[1024], cert_pub[160], key_pub[160], der[8192];
+	word32 cert_len = sizeof(cert_pub), key_len = sizeof(key_pub), idx = 0;
+	int spki_len = sizeof(spki), der_len, rc = -EINVAL;
+	ecc_key pub, priv;
+	uint8_t *pem = NULL;
+	size_t pem_len = 0;
+	WC_RNG rng;
+
+	if (x509 == NULL)
+		return -EINVAL;
+	if (wolfSSL_X509_get_pubkey_buffer(x509, spki, &spki_len) != WOLFSSL_SUCCESS) {
+		wolfSSL_X509_free(x509);
+		return -EINVAL;
+	}
+	wolfSSL_X509_free(x509);
+	if (wc_ecc_init(&pub) != 0)
+		return -ENOMEM;
+	if (wc_EccPublicKeyDecode(spki, &idx, &pub, (word32)spki_len) != 0) {
+		wc_ecc_free(&pub);
+		return 1; // not EC: wolfSSL's check stands
+	}
+	if (wc_ecc_export_x963(&pub, cert_pub, &cert_len) != 0) {
+		wc_ecc_free(&pub);
+		return -EINVAL;
+	}
+	wc_ecc_free(&pub);
+	if ((rc = read_file(key_file, &pem, &pem_len)) < 0)
+		return rc;
+	der_len = wc_KeyPemToDer(pem, (int)pem_len, der, sizeof(der), NULL);
+	free(pem);
+	if (der_len <= 0)
+		return 0;
+	if (wc_InitRng(&rng) != 0)
+		return -ENOMEM;
+	if (wc_ecc_init(&priv) != 0) {
+		wc_FreeRng(&rng);
+		return -ENOMEM;
+	}
+	idx = 0;
+	rc = 0;
+	if (wc_EccPrivateKeyDecode(der, &idx, &priv, (word32)der_len) == 0 &&
+	    wc_ecc_make_pub_ex(&priv, NULL, &rng) == 0 &&
+	    wc_ecc_export_x963(&priv, key_pub, &key_len) == 0)
+		rc = key_len == cert_len && memcmp(key_pub, cert_pub, key_len) == 0;
+	wc_ecc_free(&priv);
+	wc_FreeRng(&rng);
+	memset(der, 0, sizeof(der));
+	return rc;
+}
+
+static int load_files(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, char *err,
+		      size_t errlen)
+{
+	char why[96];
+	int rc;
+
+	if (cfg->cert_file != NULL) {
+		if ((rc = check_readable("cert_file", cfg->cert_file, err, errlen)) < 0)
+			return rc;
+		rc = wolfSSL_CTX_use_certificate_chain_file(ctx->wctx, cfg->cert_file);
+		if (rc != WOLFSSL_SUCCESS)
+			return fail(err, errlen, EINVAL,
+				    "cert_file %s: not a PEM certificate chain (%s)",
+				    cfg->cert_file, wolf_strerror(rc, why, sizeof(why)));
+	}
+	if (cfg->key_file != NULL) {
+		if ((rc = check_readable("key_file", cfg->key_file, err, errlen)) < 0)
+			return rc;
+		rc =
+		    wolfSSL_CTX_use_PrivateKey_file(ctx->wctx, cfg->key_file, WOLFSSL_FILETYPE_PEM);
+		if (rc != WOLFSSL_SUCCESS)
+			return fail(err, errlen, EINVAL, "key_file %s: not a PEM private key (%s)",
+				    cfg->key_file, wolf_strerror(rc, why, sizeof(why)));
+		if (wolfSSL_CTX_check_private_key(ctx->wctx) != WOLFSSL_SUCCESS ||
+		    (rc = ecc_key_matches(cfg->cert_file, cfg->key_file)) == 0)
+			return fail(err, errlen, EINVAL, "key_file %s does not match cert_file %s",
+				    cfg->key_file, cfg->cert_file);
+		if (rc < 0)
+			return fail(err, errlen, -rc, "key_file %s: cannot be checked against %s",
+				    cfg->key_file, cfg->cert_file);
+	}
+	if (cfg->ca_file != NULL) {
+		if ((rc = check_readable("ca_file", cfg->ca_file, err, errlen)) < 0)
+			return rc;
+		rc = wolfSSL_CTX_load_verify_locations(ctx->wctx, cfg->ca_file, NULL);
+		if (rc != WOLFSSL_SUCCESS)
+			return fail(err, errlen, EINVAL, "ca_file %s: not a PEM CA bundle (%s)",
+				    cfg->ca_file, wolf_strerror(rc, why, sizeof(why)));
+	}
+	return 0;
+}
+
+// Every suite the list names must be TLS 1.3 or TLS 1.2 with ECDHE key
+// exchange and encryption; keywords ("ALL", "HIGH") are refused because
+// what they enable cannot be checked here.
+static int check_ciphers(const char *list, char *err, size_t errlen)
+{
+	char tok[128];
+	const char *p = list;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, ":");
+		unsigned char cs0, cs;
+		int flags = 0;
+
+		if (n == 0 || n >= sizeof(tok))
+			return fail(err, errlen, EINVAL, "ciphers: bad entry in \"%s\"", list);
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n + (p[n] == ':');
+		if (tok[0] == '!' || tok[0] == '-')
+			continue; // removes suites, cannot enable one
+		if (wolfSSL_get_cipher_suite_from_name(tok, &cs0, &cs, &flags) != 0)
+			return fail(err, errlen, EINVAL,
+				    "ciphers: \"%s\" is not a cipher suite this wolfSSL knows",
+				    tok);
+		if (cs0 == 0x13) // TLS13_BYTE: RFC 8446 B.4
+			continue;
+		if (strncmp(tok, "ECDHE-", 6) != 0 && strncmp(tok, "TLS_ECDHE_", 10) != 0)
+			return fail(
+			    err, errlen, EINVAL,
+			    "ciphers: \"%s\" is not ECDHE (only ECDHE key exchange is allowed)",
+			    tok);
+		if (strstr(tok, "NULL") != NULL)
+			return fail(err, errlen, EINVAL, "ciphers: \"%s\" does not encrypt", tok);
+	}
+	return 0;
+}
+
+// ALPN list as wolfSSL_UseALPN takes it: 1..255-byte names (RFC 7301 3.1).
+static int check_alpn(const char *list, char *err, size_t errlen)
+{
+	const char *p = list;
+
+	if (*p == '\0')
+		return fail(err, errlen, EINVAL, "alpn: empty list");
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || n > 255)
+			return fail(err, errlen, EINVAL, "alpn: bad protocol name in \"%s\"", list);
+		p += n + (p[n] == ',');
+	}
+	if (strlen(list) > (size_t)WOLFSSL_MAX_ALPN_NUMBER * (WOLFSSL_MAX_ALPN_PROTO_NAME_LEN + 1))
+		return fail(err, errlen, EINVAL, "alpn: list too long");
+	return 0;
+}
+
+static int version_code(uint16_t v, int *wolf_version)
+{
+	switch (v) {
+	case CEE_TLS_V12:
+		*wolf_version = WOLFSSL_TLSV1_2;
+		return 0;
+	case CEE_TLS_V13:
+		*wolf_version = WOLFSSL_TLSV1_3;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+// Accept any server name and keep it for cee_tls_get_info(): with a
+// receive callback set, wolfSSL stores the client's SNI without matching
+// it against a configured name.
+static int sni_accept_any(WOLFSSL *ssl, int *alert, void *arg)
+{
+	(void)ssl;
+	(void)alert;
+	(void)arg;
+	return 0;
+}
+
+static int ctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bool server, char *err,
+		     size_t errlen)
+{
+	uint16_t minv = cfg->min_version != 0 ? cfg->min_version : CEE_TLS_V12;
+	uint16_t maxv = cfg->max_version != 0 ? cfg->max_version : CEE_TLS_V13;
+	const char *ciphers = cfg->ciphers != NULL ? cfg->ciphers : default_ciphers;
+	static const uint8_t zero_key[32];
+	int wolf_min, wolf_max, rc;
+
+	if (version_code(minv, &wolf_min) < 0)
+		return fail(err, errlen, EINVAL,
+			    "min_version 0x%04x: only 0x0303 (TLS 1.2) and "
+			    "0x0304 (TLS 1.3)",
+			    minv);
+	if (version_code(maxv, &wolf_max) < 0 || maxv < minv)
+		return fail(err, errlen, EINVAL,
+			    "max_version 0x%04x: TLS 1.2 or 1.3, not below "
+			    "min_version",
+			    maxv);
+	if (cfg->max_conns == 0)
+		return fail(err, errlen, EINVAL, "max_conns: 0");
+	if (server && (cfg->cert_file == NULL || cfg->key_file == NULL))
+		return fail(err, errlen, EINVAL, "server: cert_file and key_file are required");
+	if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
+		return fail(err, errlen, EINVAL, "cert_file and key_file go together");
+	if ((rc = check_ciphers(ciphers, err, errlen)) < 0)
+		return rc;
+	if (cfg->alpn != NULL && (rc = check_alpn(cfg->alpn, err, errlen)) < 0)
+		return rc;
+
+	ctx->wctx =
+	    wolfSSL_CTX_new(server ? wolfSSLv23_server_method() : wolfSSLv23_client_method());
+	if (ctx->wctx == NULL)
+		return fail(err, errlen, ENOMEM, "wolfSSL_CTX_new failed");
+	if (wolfSSL_CTX_SetMinVersion(ctx->wctx, wolf_min) != WOLFSSL_SUCCESS ||
+	    (wolf_max == WOLFSSL_TLSV1_2 &&
+	     wolfSSL_CTX_set_max_proto_version(ctx->wctx, TLS1_2_VERSION) != WOLFSSL_SUCCESS))
+		return fail(err, errlen, EINVAL, "wolfSSL refused the version range");
+	if (wolfSSL_CTX_set_cipher_list(ctx->wctx, ciphers) != WOLFSSL_SUCCESS)
+		return fail(err, errlen, EINVAL, "ciphers: wolfSSL refused \"%s\"", ciphers);
+	if (wolfSSL_CTX_set1_curves_list(ctx->wctx, groups) != WOLFSSL_SUCCESS)
+		return fail(err, errlen, EINVAL, "wolfSSL refused the groups %s", groups);
+	// The session cache is process-wide and locked: resumption is by
+	// tickets only, and the client keeps its sessions itself. "Off" alone
+	// is not enough: this wolfSSL (WOLFSSL_FORCE_CACHE_ON_TICKET) still
+	// stores every session it issues a ticket for, and would resume a
+	// TLS 1.2 session by id on any context, whatever its ticket key.
+	wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_OFF);
+	wolfSSL_CTX_set_session_cache_mode(ctx->wctx, WOLFSSL_SESS_CACHE_NO_INTERNAL_STORE |
+							  WOLFSSL_SESS_CACHE_NO_INTERNAL_LOOKUP);
+	wolfSSL_CTX_SetIORecv(ctx->wctx, io_recv);
+	wolfSSL_CTX_SetIOSend(ctx->wctx, io_send);
+
+	if ((rc = load_files(ctx, cfg, err, errlen)) < 0)
+		return rc;
+	if (server && cfg->ca_file != NULL) {
+		wolfSSL_CTX_set_verify(
+		    ctx->wctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		// Without it a TLS 1.2 client that sends no certificate is
+		// refused with no alert at all; with it, handshake_failure
+		// (RFC 5246 7.4.6).
+		wolfSSL_CTX_mutual_auth(ctx->wctx, 1);
+	} else if (!server && cfg->ca_file != NULL)
+		wolfSSL_CTX_set_verify(ctx->wctx, WOLFSSL_VERIFY_PEER, NULL);
+	else
+		wolfSSL_CTX_set_verify(ctx->wctx, WOLFSSL_VERIFY_NONE, NULL);
+
+	if (server) {
+		wolfSSL_CTX_set_servername_callback(ctx->wctx, sni_accept_any);
+		if (memcmp(cfg->ticket_key, zero_key, sizeof(zero_key)) != 0) {
+			if ((rc = ticket_setup(ctx, cfg->ticket_key)) < 0)
+				return fail(err, errlen, -rc, "ticket_key: set-up failed");
+		} else {
+			wolfSSL_CTX_NoTicketTLSv12(ctx->wctx);
+			wolfSSL_CTX_set_num_tickets(ctx->wctx, 0);
+		}
+	} else if (wolfSSL_CTX_UseSessionTicket(ctx->wctx) != WOLFSSL_SUCCESS) {
+		return fail(err, errlen, ENOMEM, "wolfSSL_CTX_UseSessionTicket failed");
+	}
+
+	if (cfg->alpn != NULL) {
+		ctx->alpn_len = (uint32_t)strlen(cfg->alpn);
+		ctx->alpn = strdup(cfg->alpn);
+		if (ctx->alpn == NULL)
+			return fail(err, errlen, ENOMEM, "alpn: out of memory");
+	}
+
+	ctx->pool = calloc(cfg->max_conns, sizeof(*ctx->pool));
+	if (ctx->pool == NULL)
+		return fail(err, errlen, ENOMEM, "max_conns %u: out of memory", cfg->max_conns);
+	ctx->max_conns = cfg->max_conns;
+	for (uint32_t i = cfg->max_conns; i-- > 0;) {
+		ctx->pool[i].ctx = ctx;
+		ctx->pool[i].next_free = ctx->free_head;
+		ctx->free_head = &ctx->pool[i];
+	}
+	return 0;
+}
+
+struct cee_tls_ctx *cee_tls_ctx_create(const struct cee_tls_cfg *cfg, bool server, char *err,
+				       size_t errlen)
+{
+	struct cee_tls_ctx *ctx;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (cfg == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((rc = cee_tls_global_init()) < 0) {
+		fail(err, errlen, -rc, "wolfSSL initialisation failed");
+		errno = -rc;
+		return NULL;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		fail(err, errlen, ENOMEM, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	ctx->server = server;
+	rc = ctx_setup(ctx, cfg, server, err, errlen);
+	if (rc < 0) {
+		cee_tls_ctx_destroy(ctx);
+		errno = -rc;
+		return NULL;
+	}
+	return ctx;
+}
+
+void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	for (uint32_t i = 0; ctx->pool != NULL && i < ctx->max_conns; i++)
+		if (ctx->pool[i].in_use)
+			cee_tls_free(&ctx->pool[i]);
+	if (ctx->wctx != NULL)
+		wolfSSL_CTX_free(ctx->wctx);
+	if (ctx->rng_ready)
+		wc_FreeRng(&ctx->rng);
+	memset(ctx->ticket_aead_key, 0, sizeof(ctx->ticket_aead_key));
+	free(ctx->alpn);
+	free(ctx->pool);
+	free(ctx);
+}
+
+const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx)
+{
+	return &ctx->stats;
+}
+
+// ---- connections ----
+
+static const bool transition_ok[][TLS_ENDED + 1] = {
+    [TLS_EXPECT_START] = {[TLS_EXPECT_HANDSHAKE] = true, [TLS_ENDED] = true},
+    [TLS_EXPECT_HANDSHAKE] = {[TLS_EXPECT_DATA] = true, [TLS_ENDED] = true},
+    [TLS_EXPECT_DATA] = {[TLS_ENDED] = true},
+    [TLS_ENDED] = {false},
+};
+
+// The one writer of t->state, and the one caller of io.milestone and
+// io.close: each transition happens once, so each callback is made at
+// most once. @p why: the reason given to io.close on the way to ENDED;
+// CEE_REASON_NONE when the end is not the TLS layer's to report (a local
+// close, or io.down failing in cee_tls_send: the caller knows).
+static void tls_set_state(struct cee_tls *t, enum tls_state next, enum cee_reason why)
+{
+	assert(transition_ok[t->state][next]);
+	if (!transition_ok[t->state][next])
+		return;
+	switch (next) {
+	case TLS_EXPECT_DATA:
+		t->info.up = true;
+		t->ctx->stats.handshakes++;
+		if (t->info.resumed)
+			t->ctx->stats.resumed++;
+		break;
+	case TLS_ENDED:
+		if (t->state == TLS_EXPECT_HANDSHAKE && why != CEE_REASON_NONE)
+			t->ctx->stats.handshake_failures++;
+		break;
+	case TLS_EXPECT_START:
+	case TLS_EXPECT_HANDSHAKE:
+		break;
+	}
+	t->state = next;
+	if (next == TLS_EXPECT_DATA && t->io.milestone != NULL)
+		t->io.milestone(t->io.arg, CEE_EVT_TLS_UP);
+	else if (next == TLS_ENDED && why != CEE_REASON_NONE)
+		t->io.close(t->io.arg, why);
+}
+
+struct cee_tls *cee_tls_new(struct cee_tls_ctx *ctx, const struct cee_layer_io *io, const char *sni)
+{
+	struct cee_tls *t = ctx->free_head;
+	int rc;
+
+	if (t == NULL) {
+		ctx->stats.no_slot++;
+		errno = ENOSPC;
+		return NULL;
+	}
+	if (io == NULL || io->down == NULL || io->up == NULL || io->close == NULL ||
+	    (sni != NULL && strlen(sni) >= sizeof(t->info.sni))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ctx->free_head = t->next_free;
+	memset(t, 0, sizeof(*t));
+	t->ctx = ctx;
+	t->io = *io;
+	t->in_use = true;
+	t->state = ctx->server ? TLS_EXPECT_HANDSHAKE : TLS_EXPECT_START;
+
+	t->ssl = wolfSSL_new(ctx->wctx);
+	if (t->ssl == NULL) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	wolfSSL_SetIOReadCtx(t->ssl, t);
+	wolfSSL_SetIOWriteCtx(t->ssl, t);
+	if (ctx->alpn != NULL &&
+	    wolfSSL_UseALPN(t->ssl, ctx->alpn, ctx->alpn_len, WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) !=
+		WOLFSSL_SUCCESS) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	if (!ctx->server && sni != NULL && sni[0] != '\0') {
+		if (wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, sni,
+				   (unsigned short)strlen(sni)) != WOLFSSL_SUCCESS) {
+			rc = -ENOMEM;
+			goto err;
+		}
+		// Only checked when the chain is verified (ctx has a ca_file).
+		if (wolfSSL_check_domain_name(t->ssl, sni) != WOLFSSL_SUCCESS) {
+			rc = -ENOMEM;
+			goto err;
+		}
+		snprintf(t->info.sni, sizeof(t->info.sni), "%s", sni);
+	}
+	return t;
+err:
+	cee_tls_free(t);
+	errno = -rc;
+	return NULL;
+}
+
+void cee_tls_free(struct cee_tls *t)
+{
+	struct cee_tls_ctx *ctx;
+
+	if (t == NULL || !t->in_use)
+		return;
+	ctx = t->ctx;
+	if (t->ssl != NULL)
+		wolfSSL_free(t->ssl);
+	memset(t, 0, sizeof(*t));
+	t->ctx = ctx;
+	t->next_free = ctx->free_head;
+	ctx->free_head = t;
+}
+
+int cee_tls_set_session(struct cee_tls *t, const struct cee_tls_session *s)
+{
+	if (t->ctx->server || s == NULL)
+		return -EINVAL;
+	if (t->state != TLS_EXPECT_START)
+		return -EALREADY;
+	// wolfSSL copies the session; it takes a non-const pointer only.
+	if (wolfSSL_set_session(t->ssl, (WOLFSSL_SESSION *)(uintptr_t)s) != WOLFSSL_SUCCESS)
+		return -EINVAL;
+	return 0;
+}
+
+struct cee_tls_session *cee_tls_session_get(struct cee_tls *t)
+{
+	WOLFSSL_SESSION *s;
+
+	if (t->ctx->server || !t->info.up)
+		return NULL;
+	// A reference, not a copy (a session holds a 37 KB certificate chain
+	// array in this wolfSSL): until @p t is freed it is the connection's
+	// own session, which a later NewSessionTicket updates in place.
+	s = wolfSSL_get1_session(t->ssl);
+	if (s == NULL)
+		return NULL;
+	// Without a ticket there is nothing to resume (the cache is off).
+	if (!wolfSSL_SESSION_has_ticket(s)) {
+		wolfSSL_SESSION_free(s);
+		return NULL;
+	}
+	return (struct cee_tls_session *)s;
+}
+
+void cee_tls_session_free(struct cee_tls_session *s)
+{
+	if (s != NULL)
+		wolfSSL_SESSION_free((WOLFSSL_SESSION *)s);
+}
+
+// What the handshake negotiated, kept before wolfSSL frees what it used.
+static void capture_info(struct cee_tls *t)
+{
+	struct cee_tls_info *info = &t->info;
+	WOLFSSL *ssl = t->ssl;
+	WOLFSSL_X509 *peer;
+	const char *name;
+	char *proto = NULL;
+	unsigned short len = 0;
+	void *sni = NULL;
+	int suite;
+
+	info->version = (uint16_t)wolfSSL_version(ssl);
+	info->resumed = wolfSSL_session_reused(ssl) == 1;
+	suite = wolfSSL_get_current_cipher_suite(ssl);
+	name = wolfSSL_get_cipher_name_iana_from_suite((unsigned char)(suite >> 8),
+						       (unsigned char)suite);
+	snprintf(info->cipher, sizeof(info->cipher), "%s", name != NULL ? name : "");
+	if (t->ctx->server) {
+		len = wolfSSL_SNI_GetRequest(ssl, WOLFSSL_SNI_HOST_NAME, &sni);
+		if (sni != NULL && len < sizeof(info->sni)) {
+			memcpy(info->sni, sni, len);
+			info->sni[len] = '\0';
+		}
+	}
+	if (wolfSSL_ALPN_GetProtocol(ssl, &proto, &len) == WOLFSSL_SUCCESS && proto != NULL &&
+	    len < sizeof(info->alpn)) {
+		memcpy(info->alpn, proto, len);
+		info->alpn[len] = '\0';
+	}
+	peer = wolfSSL_get_peer_certificate(ssl);
+	if (peer != NULL) {
+		WOLFSSL_X509_NAME *subject = wolfSSL_X509_get_subject_name(peer);
+
+		if (subject != NULL)
+			wolfSSL_X509_NAME_oneline(subject, info->peer_subject,
+						  (int)sizeof(info->peer_subject));
+		wolfSSL_X509_free(peer);
+	}
+}
+
+static void handshake_done(struct cee_tls *t)
+{
+	capture_info(t);
+	// wolfSSL frees most handshake state itself when accept/connect
+	// returns; this drops what its defaults keep for TLS 1.3 (the arrays
+	// with the handshake secrets), except on a client, which still needs
+	// them for the NewSessionTicket that follows the handshake.
+	wolfSSL_FreeHandshakeResources(t->ssl);
+	if (t->ctx->server)
+		wolfSSL_FreeArrays(t->ssl);
+	tls_set_state(t, TLS_EXPECT_DATA, CEE_REASON_NONE);
+}
+
+static int end_with(struct cee_tls *t, enum cee_reason reason, int rc)
+{
+	tls_set_state(t, TLS_ENDED, reason);
+	return rc;
+}
+
+// wolfSSL stopped with @p err (not WANT_READ): decide what ended it.
+static int end_on_error(struct cee_tls *t, int err)
+{
+	WOLFSSL_ALERT_HISTORY h;
+
+	if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+		// RFC 8446 6.1 / RFC 5246 7.2.1: answer close_notify with ours.
+		t->info.close_notify = true;
+		t->ctx->stats.close_notify_received++;
+		if (!t->close_sent && !t->down_failed) {
+			t->close_sent = true;
+			wolfSSL_shutdown(t->ssl);
+		}
+		return end_with(t, CEE_REASON_TLS_CLOSE_NOTIFY, -EPROTO);
+	}
+	wolfSSL_get_alert_history(t->ssl, &h);
+	if (err == FATAL_ERROR) {
+		t->info.alert = (uint8_t)h.last_rx.code;
+		t->info.alert_local = false;
+		t->ctx->stats.alerts_received++;
+		return end_with(t, CEE_REASON_TLS_ALERT, -EPROTO);
+	}
+	if (t->plain_alert_rx != 0) {
+		// the peer's unprotected fatal alert came first; whatever wolfSSL
+		// answered (unexpected_message) was a reaction to it
+		t->info.alert = t->plain_alert_rx;
+		t->info.alert_local = false;
+		t->ctx->stats.alerts_received++;
+		return end_with(t, CEE_REASON_TLS_ALERT, -EPROTO);
+	}
+	if (t->down_failed)
+		return end_with(t, CEE_REASON_NO_RESOURCES, -ENOBUFS);
+	if (h.last_tx.level == ALERT_LEVEL_FATAL) {
+		// The alert went down through io_send inside the failed call.
+		t->info.alert = (uint8_t)h.last_tx.code;
+		t->info.alert_local = true;
+		t->ctx->stats.alerts_sent++;
+		return end_with(t, CEE_REASON_TLS_ALERT, -EPROTO);
+	}
+	return end_with(t, CEE_REASON_PROTOCOL_ERROR, -EPROTO);
+}
+
+// Run wolfSSL over the bytes handed in until it wants more. The io
+// callbacks run inside this loop: they may call cee_tls_send and
+// cee_tls_shutdown on @p t, not cee_tls_free (the stack frees layer state
+// at destroyed, after it is done with it).
+static int pump(struct cee_tls *t)
+{
+	uint8_t buf[READ_CHUNK];
+	int ret = 0, err;
+
+	for (;;) {
+		uint32_t in_len_before = t->in_len + t->pre_len;
+
+		switch (t->state) {
+		case TLS_EXPECT_HANDSHAKE:
+			ret = t->ctx->server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
+			if (ret == WOLFSSL_SUCCESS) {
+				handshake_done(t);
+				continue;
+			}
+			break;
+		case TLS_EXPECT_DATA:
+			ret = wolfSSL_read(t->ssl, buf, sizeof(buf));
+			if (ret > 0) {
+				t->io.up(t->io.arg, buf, (uint32_t)ret);
+				continue;
+			}
+			break;
+		case TLS_EXPECT_START:
+			return -EINVAL;
+		case TLS_ENDED:
+			return 0; // a callback ended it
+		}
+		err = wolfSSL_get_error(t->ssl, ret);
+		if (err == WOLFSSL_ERROR_WANT_READ && !t->down_failed) {
+			// io_recv says WANT_READ only when it has nothing left:
+			// the input is used up (wolfSSL keeps a partial record in
+			// its own buffer until the rest comes).
+			if (t->in_len + t->pre_len == 0)
+				return 0;
+			if (t->in_len + t->pre_len != in_len_before)
+				continue;
+			// WANT_READ with unread input and no progress: wolfSSL
+			// stopped reading for a reason of its own.
+			return end_with(t, CEE_REASON_PROTOCOL_ERROR, -EPROTO);
+		}
+		return end_on_error(t, err);
+	}
+}
+
+// Follow record boundaries over @p n input bytes (headers only; bodies
+// are skipped) and note a fatal alert record sent without protection.
+static void track_records(struct cee_tls *t, const uint8_t *p, uint32_t n)
+{
+	while (n > 0) {
+		if (t->rec_nh < 5) {
+			t->rec_hdr[t->rec_nh++] = *p++;
+			n--;
+			if (t->rec_nh == 5) {
+				t->rec_left = (uint16_t)(t->rec_hdr[3] << 8 | t->rec_hdr[4]);
+				t->rec_alert = t->rec_hdr[0] == 21 && t->rec_left == 2;
+				if (t->rec_left == 0)
+					t->rec_nh = 0;
+			}
+			continue;
+		}
+		uint32_t k = n < t->rec_left ? n : t->rec_left;
+		if (t->rec_alert) {
+			memcpy(t->plain_alert + (2 - t->rec_left), p, k);
+			if (k == t->rec_left && t->plain_alert[0] == 2 /* fatal */)
+				t->plain_alert_rx = t->plain_alert[1];
+		}
+		p += k;
+		n -= k;
+		t->rec_left = (uint16_t)(t->rec_left - k);
+		if (t->rec_left == 0)
+			t->rec_nh = 0;
+	}
+}
+
+int cee_tls_input(struct cee_tls *t, const uint8_t *data, uint32_t len)
+{
+	int rc;
+
+	if (t->state == TLS_ENDED || t->eof)
+		return -ENOTCONN;
+	if (t->state == TLS_EXPECT_START)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	// What wolfSSL gets now: the bytes held before, then the input, less
+	// the start of a clear alert record still incomplete at its end.
+	uint8_t pre[sizeof(t->hold)];
+	uint32_t npre = t->hold_len;
+	memcpy(pre, t->hold, npre);
+	track_records(t, data, len);
+	bool partial_alert = (t->rec_nh > 0 && t->rec_nh < 5 && t->rec_hdr[0] == 21) ||
+			     (t->rec_nh == 5 && t->rec_alert && t->rec_left > 0);
+	uint32_t cur = t->rec_nh < 5 ? t->rec_nh : 5u + (2u - t->rec_left);
+	t->hold_len = 0;
+	if (partial_alert) {
+		if (cur > len) { // it began in the bytes held: keep holding them all
+			memcpy(t->hold, pre, npre);
+			memcpy(t->hold + npre, data, len);
+			t->hold_len = (uint8_t)(npre + len);
+			return 0;
+		}
+		memcpy(t->hold, data + len - cur, cur);
+		t->hold_len = (uint8_t)cur;
+		len -= cur;
+	}
+	t->pre = pre;
+	t->pre_len = npre;
+	t->in = data;
+	t->in_len = len;
+	rc = pump(t);
+	t->pre = NULL;
+	t->pre_len = 0;
+	t->in = NULL;
+	t->in_len = 0;
+	return rc;
+}
+
+int cee_tls_start(struct cee_tls *t)
+{
+	int ret, err;
+
+	if (t->ctx->server)
+		return -EINVAL;
+	if (t->state != TLS_EXPECT_START)
+		return -EALREADY;
+	tls_set_state(t, TLS_EXPECT_HANDSHAKE, CEE_REASON_NONE);
+	ret = wolfSSL_connect(t->ssl);
+	err = wolfSSL_get_error(t->ssl, ret);
+	if (ret != WOLFSSL_SUCCESS && err == WOLFSSL_ERROR_WANT_READ && !t->down_failed)
+		return 0;
+	// Nothing came from the peer yet: only our own side can have failed,
+	// and the caller learns it from the return code.
+	tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
+	return t->down_failed ? -ENOBUFS : -EIO;
+}
+
+int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len)
+{
+	uint32_t off = 0;
+
+	if (t->state != TLS_EXPECT_DATA || t->close_sent)
+		return -ENOTCONN;
+	if (len > INT32_MAX)
+		return -EINVAL;
+	while (off < len) {
+		uint32_t chunk = len - off < (1u << 20) ? len - off : (1u << 20);
+		int ret = wolfSSL_write(t->ssl, data + off, (int)chunk);
+
+		if (ret <= 0) {
+			// Part of the data may be on the wire already: the
+			// connection cannot continue.
+			tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
+			return t->down_failed ? -ENOBUFS : -EIO;
+		}
+		off += (uint32_t)ret;
+	}
+	return (int)len;
+}
+
+void cee_tls_shutdown(struct cee_tls *t)
+{
+	if (t->close_sent || t->down_failed || t->state == TLS_ENDED)
+		return;
+	t->close_sent = true;
+	if (t->state == TLS_EXPECT_START) {
+		tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
+		return;
+	}
+	wolfSSL_shutdown(t->ssl);
+	// Before the handshake is done nothing more can follow (RFC 8446 6.1).
+	if (t->state == TLS_EXPECT_HANDSHAKE)
+		tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
+}
+
+bool cee_tls_eof(struct cee_tls *t)
+{
+	if (t->eof)
+		return t->info.truncated;
+	t->eof = true;
+	// Ended by an alert or close_notify already: not a truncation.
+	if (t->info.close_notify || t->info.alert != 0 || t->state == TLS_ENDED)
+		return false;
+	t->info.truncated = true;
+	t->ctx->stats.truncated++;
+	return true;
+}
+
+void cee_tls_get_info(const struct cee_tls *t, struct cee_tls_info *info)
+{
+	*info = t->info;
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * TLS as a sans-I/O layer over wolfSSL (see cee_layer.h for the shape).
+ *
+ * Ciphertext from the TCP byte stream comes in through cee_tls_input();
+ * wolfSSL reads it through custom I/O callbacks that return WANT_READ when
+ * the bytes handed in are used up. Plaintext goes up through
+ * cee_layer_io.up; ciphertext (handshake, records, alerts, close_notify)
+ * goes down through cee_layer_io.down. No DPDK, no sockets, no locks.
+ *
+ * Contexts: one server and one client context per shard (a WOLFSSL_CTX is
+ * then used by one thread only). Connections of a context come from its
+ * fixed pool (cfg.max_conns); running out is -ENOSPC, not a crash.
+ *
+ * Versions: TLS 1.2 and 1.3 only; key exchange ECDHE only (groups P-256,
+ * X25519, P-384). Session resumption by tickets: every context built with
+ * the same cfg.ticket_key accepts the others' tickets (one key per engine,
+ * so a resumed session works on any shard). wolfSSL's server-side session
+ * cache is off (it is process-wide and locked).
+ *
+ * Handshake resources (wolfSSL's arrays, the peer's certificate chain
+ * beyond the subject we keep) are freed as soon as the handshake is done.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cee_layer.h"
+
+#define CEE_TLS_V12 0x0303
+#define CEE_TLS_V13 0x0304
+
+/** Settings of one context. Strings are copied or used during create only. */
+struct cee_tls_cfg {
+	const char *cert_file; /**< PEM chain (server: required; client: optional, for mutual TLS) */
+	const char *key_file;  /**< PEM private key matching cert_file */
+	/**
+	 * PEM CA bundle. Server: clients must present a certificate that
+	 * chains to it (mutual TLS). Client: the server's chain must verify
+	 * against it (and its name match the SNI); NULL = no verification.
+	 */
+	const char *ca_file;
+	uint16_t min_version;  /**< CEE_TLS_V12 (default when 0) or CEE_TLS_V13 */
+	const char *ciphers;   /**< wolfSSL cipher list; NULL = cee's ECDHE AEAD default */
+	/**
+	 * ALPN: server: protocols accepted, in preference order, comma
+	 * separated ("sip,http/1.1"); a client offering none of them gets no
+	 * ALPN (not an alert). Client: protocols offered. NULL = no ALPN.
+	 */
+	const char *alpn;
+	/** Engine-wide ticket key (server); all zero = tickets off. */
+	uint8_t ticket_key[32];
+	uint32_t max_conns;    /**< pool size: connections this context holds at once */
+	/**
+	 * CEE_TLS_V12 or CEE_TLS_V13 (default when 0): the highest version
+	 * offered or accepted. Mostly for tests: a TLS 1.2-only client.
+	 */
+	uint16_t max_version;
+};
+
+/** Counters of one context (one shard, one role). Writer: its shard. */
+#define CEE_TLS_STATS_LIST(X)                                                                      \
+	X(handshakes, "handshakes completed")                                                      \
+	X(resumed, "handshakes that resumed a session (ticket)")                                   \
+	X(handshake_failures, "handshakes that ended in an alert or an error")                     \
+	X(alerts_sent, "fatal alerts we sent")                                                     \
+	X(alerts_received, "alerts the peer sent (close_notify excluded)")                         \
+	X(close_notify_received, "close_notify received")                                          \
+	X(truncated, "streams that ended (FIN) without close_notify")                              \
+	X(no_slot, "connections refused: the context's pool was full")
+
+#define CEE_X_TLS_STAT_FIELD(f, d) uint64_t f;
+struct cee_tls_stats {
+	CEE_TLS_STATS_LIST(CEE_X_TLS_STAT_FIELD)
+};
+#undef CEE_X_TLS_STAT_FIELD
+
+/** What a connection negotiated and how it ended; strings NUL-terminated. */
+struct cee_tls_info {
+	uint16_t version;     /**< CEE_TLS_V12 / CEE_TLS_V13 once up, else 0 */
+	bool up;              /**< the handshake completed */
+	bool resumed;         /**< by a session ticket */
+	bool close_notify;    /**< the peer sent close_notify */
+	bool truncated;       /**< the stream ended (cee_tls_eof) without close_notify */
+	bool alert_local;     /**< alert: sent by us (true) or by the peer */
+	uint8_t alert;        /**< fatal alert number (RFC 8446 6), 0 = none */
+	char cipher[48];      /**< IANA name, e.g. "TLS_AES_128_GCM_SHA256" */
+	char sni[256];        /**< server name (server: what the client asked for) */
+	char alpn[32];        /**< negotiated protocol, "" when none */
+	char peer_subject[256]; /**< peer certificate subject (mutual TLS / client), "" when none */
+};
+
+struct cee_tls_ctx;
+struct cee_tls;
+struct cee_tls_session;
+
+/**
+ * Process-wide set-up (wolfSSL_Init, the counting allocator behind
+ * cee_tls_heap_bytes()). Call once before any context; idempotent.
+ * @return 0 or -errno.
+ */
+int cee_tls_global_init(void);
+
+/**
+ * A context for @p server (true) or client connections. Unreadable or
+ * mismatched files, bad versions or cipher lists are errors: NULL, errno
+ * set, and a message that names the file or option in @p err.
+ */
+struct cee_tls_ctx *cee_tls_ctx_create(const struct cee_tls_cfg *cfg, bool server, char *err,
+				       size_t errlen);
+void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx);
+const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx);
+
+/**
+ * A connection of @p ctx talking through @p io (copied). @p sni: client
+ * only, the server name to send and verify (NULL: none). The server waits
+ * for the ClientHello; a client sends it in cee_tls_start().
+ * @return it, or NULL with errno ENOSPC (pool full, counted) / ENOMEM.
+ */
+struct cee_tls *cee_tls_new(struct cee_tls_ctx *ctx, const struct cee_layer_io *io,
+			    const char *sni);
+/** Return @p t to its pool (no bytes are sent: close first). */
+void cee_tls_free(struct cee_tls *t);
+
+/** Client: offer @p s (from cee_tls_session_get) for resumption; before cee_tls_start. */
+int cee_tls_set_session(struct cee_tls *t, const struct cee_tls_session *s);
+/** Client: the session to resume later (a ticket), or NULL. Free with cee_tls_session_free. */
+struct cee_tls_session *cee_tls_session_get(struct cee_tls *t);
+void cee_tls_session_free(struct cee_tls_session *s);
+
+/** Client: send the ClientHello. @return 0 or -errno. */
+int cee_tls_start(struct cee_tls *t);
+
+/**
+ * Ciphertext from below. Drives the handshake (milestone CEE_EVT_TLS_UP
+ * when done), passes plaintext up, and reports the end through io.close:
+ * tls_close_notify (our close_notify is sent back), tls_alert (a fatal
+ * alert from the peer, or one we sent for bad input: bad certificate,
+ * unknown CA, protocol version, decode error), protocol_error (garbage
+ * that is not TLS). Split records are fine: bytes are kept until whole.
+ * @return 0, or -errno after io.close was called (-EPROTO) or when
+ * called after the end (-ENOTCONN).
+ */
+int cee_tls_input(struct cee_tls *t, const uint8_t *data, uint32_t len);
+
+/**
+ * Plaintext from above, sent as records through io.down.
+ * @return @p len, -ENOTCONN before tls_up or after the end, -ENOBUFS when
+ * io.down could not take the records (the connection must then be
+ * aborted: TLS records cannot be taken back).
+ */
+int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len);
+
+/** Local close (from above): send close_notify once. Does not call io.close. */
+void cee_tls_shutdown(struct cee_tls *t);
+
+/**
+ * The stream below ended (the peer's FIN). @return true when it ended
+ * without close_notify (truncation: counted, info.truncated set).
+ */
+bool cee_tls_eof(struct cee_tls *t);
+
+/** Fill @p info. Strings stay valid after the handshake resources are freed. */
+void cee_tls_get_info(const struct cee_tls *t, struct cee_tls_info *info);
+
+/** Bytes wolfSSL holds on the heap now, all threads (the counting allocator). */
+int64_t cee_tls_heap_bytes(void);
