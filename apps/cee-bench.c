@@ -70,7 +70,15 @@ struct opts {
 	uint32_t export_sleep_us; // control thread's sleep when it found no event
 	uint8_t cc;               // enum cee_tcp_cc, both sides
 	bool ts, no_sack;         // timestamps on / SACK off, both sides
+	bool tls;                 // TLS listeners and TLS clients
+	bool tls_resume;          // clients offer a session ticket (after the first)
+	const char *tls_cert, *tls_key, *tls_ca;
 };
+
+#ifndef CEE_CERT_DIR
+#define CEE_CERT_DIR "tests/certs"
+#endif
+#define TLS_SNI "server.cee.test"
 
 /* ---- histograms (log-linear, 16 sub-buckets per power of two) ------------- */
 
@@ -143,6 +151,8 @@ struct gen_shard {
 	double tokens;
 	uint64_t last_ns;
 	struct hist handshake;
+	struct cee_tls_session *session; // --tls-resume: offered by the next connections
+	uint64_t resumed;                // tls_up with a resumed session
 } __rte_cache_aligned;
 
 struct bench {
@@ -230,7 +240,9 @@ static void gen_poll(void *arg, struct cee_shard *s)
 		if (B.o.close == CLOSE_SERVER_FIN ||
 		    (B.o.close == CLOSE_MIX && xorshift(&g->rng) % 3 == 0))
 			dport = PORT_ECHO_CLOSE;
-		struct cee_conn *c = cee_shard_connect(s, 0, ENG_IP, dport, CEE_TCP_SVC_APP);
+		struct cee_conn *c =
+			B.o.tls ? cee_shard_connect_tls(s, 0, ENG_IP, dport, TLS_SNI, g->session)
+				: cee_shard_connect(s, 0, ENG_IP, dport, CEE_TCP_SVC_APP);
 		if (c == NULL) {
 			g->connect_fail++;
 			return;
@@ -244,7 +256,13 @@ static void gen_established(void *arg, struct cee_shard *s, struct cee_conn *c)
 {
 	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
 	g->established++;
+	// with TLS this runs at tls_up: TCP and TLS handshakes together
 	hadd(&g->handshake, s->now_ns - c->tcb.open_ns);
+	if (B.o.tls) {
+		struct cee_tls_info info;
+		cee_tls_get_info(cee_shard_tls(c), &info);
+		g->resumed += info.resumed;
+	}
 	if (B.o.hold) {
 		g->hold_established++;
 		return;
@@ -261,20 +279,27 @@ static void gen_established(void *arg, struct cee_shard *s, struct cee_conn *c)
 static void gen_recv(void *arg, struct cee_shard *s, struct cee_conn *c, const uint8_t *data,
 		     uint32_t len)
 {
-	(void)arg;
+	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
 	(void)data;
 	(void)len;
-	if (c->tcb.bytes_in == B.o.payload)
-		finish_conn(s, c);
+	if (cee_shard_conn_bytes_in(c) != B.o.payload)
+		return;
+	// the first echo done: its session (a TLS 1.3 ticket came before it) is
+	// the one the next connections offer
+	if (B.o.tls_resume && g->session == NULL)
+		g->session = cee_tls_session_get(cee_shard_tls(c));
+	finish_conn(s, c);
 }
 
 static void gen_closed(void *arg, struct cee_shard *s, struct cee_conn *c)
 {
 	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
 	g->active--;
-	enum cee_reason want =
-		conn_mode(c) == CLOSE_SERVER_FIN ? CEE_REASON_PEER_FIN : CEE_REASON_LOCAL_CLOSE;
-	if (c->tcb.close_reason == want && c->tcb.bytes_in == B.o.payload)
+	// the server's close over TLS is its close_notify, then its FIN
+	enum cee_reason want = conn_mode(c) != CLOSE_SERVER_FIN ? CEE_REASON_LOCAL_CLOSE
+			       : B.o.tls			 ? CEE_REASON_TLS_CLOSE_NOTIFY
+								 : CEE_REASON_PEER_FIN;
+	if (c->tcb.close_reason == want && cee_shard_conn_bytes_in(c) == B.o.payload)
 		g->lifecycles++;
 	else if (!atomic_load_explicit(&B.teardown, memory_order_relaxed))
 		g->errors++;
@@ -482,6 +507,10 @@ static void usage(FILE *f, const char *prog)
 		"  --export-sleep US   control thread's sleep when no event is waiting (default 300)\n"
 		"  --cc cubic|newreno  congestion control on both sides (default cubic)\n"
 		"  --timestamps on|off --sack on|off   TCP options on both sides (default off, on)\n"
+		"  --tls               TLS listeners and TLS clients (full handshakes)\n"
+		"  --tls-resume        clients resume the first connection's session (tickets)\n"
+		"  --tls-cert FILE --tls-key FILE   the engine's certificate (default test ECDSA P-256)\n"
+		"  --tls-ca FILE       CA the clients verify the engine against (default test CA)\n"
 		"Lcores: main = control thread (exporter, audit); workers 0..N-1 = engine shards;\n"
 		"workers N..2N-1 = generators. On 2 cores: --lcores 0@1,1@1,2@0 (the\n"
 		"control thread beside the engine shard, the generator alone on cpu 0).\n",
@@ -503,7 +532,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	enum {
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
-		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK,
+		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
+		O_TLS_CA,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -527,6 +557,11 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"cc", required_argument, NULL, O_CC},
 		{"timestamps", required_argument, NULL, O_TS},
 		{"sack", required_argument, NULL, O_SACK},
+		{"tls", no_argument, NULL, O_TLS},
+		{"tls-resume", no_argument, NULL, O_TLS_RESUME},
+		{"tls-cert", required_argument, NULL, O_TLS_CERT},
+		{"tls-key", required_argument, NULL, O_TLS_KEY},
+		{"tls-ca", required_argument, NULL, O_TLS_CA},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -539,6 +574,9 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	o->time_wait_ms = 100;
 	o->drain_s = 10;
 	o->export_sleep_us = 300;
+	o->tls_cert = CEE_CERT_DIR "/server.pem";
+	o->tls_key = CEE_CERT_DIR "/server.key";
+	o->tls_ca = CEE_CERT_DIR "/ca.pem";
 	optind = 1;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -631,6 +669,21 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 				o->cc = (uint8_t)rc;
 				rc = 0;
 			}
+			break;
+		case O_TLS:
+			o->tls = true;
+			break;
+		case O_TLS_RESUME:
+			o->tls = o->tls_resume = true;
+			break;
+		case O_TLS_CERT:
+			o->tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			o->tls_key = optarg;
+			break;
+		case O_TLS_CA:
+			o->tls_ca = optarg;
 			break;
 		case O_HELP:
 			usage(stdout, argv[0]);
@@ -763,6 +816,10 @@ static struct cee_engine *make_engine(bool gen)
 	c.tcp.timestamps = o->ts;
 	c.tcp.sack = !o->no_sack;
 	c.tcp.sndbuf = round_up(o->payload > 1024 ? o->payload : 1024, 1024);
+	// TLS: a handshake flight (certificates) and whole records (16 KiB + 5 +
+	// 256) must fit, and a quarter is kept back by the paced window
+	if (o->tls && c.tcp.sndbuf < 32768)
+		c.tcp.sndbuf = 32768;
 	// Slots: the connections in flight plus those in TIME-WAIT on the side
 	// that closes first (the generator for client-fin, the engine for
 	// server-fin; mix has both). Sized tight: slots are used round robin,
@@ -786,12 +843,17 @@ static struct cee_engine *make_engine(bool gen)
 		c.no_events = true;
 		c.app = &gen_app;
 		c.app_arg = &B;
+		c.tls_client_on = o->tls;
+		c.tls_client.ca_file = o->tls_ca;
 	} else {
 		c.ip = ENG_IP;
-		c.listeners[0] = (struct cee_listener){.port = PORT_ECHO, .service = CEE_TCP_SVC_ECHO};
-		c.listeners[1] = (struct cee_listener){.port = PORT_ECHO_CLOSE,
-						       .service = CEE_TCP_SVC_ECHO_CLOSE};
+		c.listeners[0] = (struct cee_listener){
+		    .port = PORT_ECHO, .service = CEE_TCP_SVC_ECHO, .tls = o->tls};
+		c.listeners[1] = (struct cee_listener){
+		    .port = PORT_ECHO_CLOSE, .service = CEE_TCP_SVC_ECHO_CLOSE, .tls = o->tls};
 		c.nlisteners = 2;
+		c.tls.cert_file = o->tls_cert;
+		c.tls.key_file = o->tls_key;
 		c.sinks[c.nsinks++] = "audit:";
 		for (unsigned i = 0; i < o->nsinks; i++)
 			c.sinks[c.nsinks++] = o->sinks[i];
@@ -818,6 +880,13 @@ struct report {
 	uint64_t exported;
 	uint64_t imp_lost, imp_reordered, imp_dup;
 	double busy_eng, busy_gen; /**< share of the lcores' time spent on work, 0..1 */
+	/* --tls */
+	uint64_t tls_handshakes, tls_resumed, tls_failures; /**< the engine's TLS counters */
+	double per_busy_s;    /**< lifecycles per second of engine-shard busy time */
+	double tls_max_us;    /**< longest single TLS input on an engine shard */
+	double tls_mean_us;   /**< engine TLS time per handshake */
+	double poll_max_us;   /**< longest engine poll iteration that found work */
+	int64_t tls_heap;     /**< wolfSSL heap bytes at the end of the measured phase */
 };
 
 static void print_report(const struct report *r)
@@ -844,6 +913,16 @@ static void print_report(const struct report *r)
 		       hpct(&r->hs, 0.5), hpct(&r->hs, 0.99), hpct(&r->hs, 0.999),
 		       hpct(&B.evt_latency, 0.5), hpct(&B.evt_latency, 0.99));
 		printf("\"busy\":{\"engine\":%.3f,\"generator\":%.3f},", r->busy_eng, r->busy_gen);
+		if (o->tls)
+			printf("\"tls\":{\"resume\":%s,\"handshakes\":%" PRIu64
+			       ",\"resumed\":%" PRIu64 ",\"failures\":%" PRIu64
+			       ",\"per_engine_busy_s\":%.0f,\"engine_tls_us_per_hs\":%.1f,"
+			       "\"max_stall_us\":%.1f,\"poll_max_us\":%.1f,\"heap_bytes\":%" PRId64
+			       ",\"heap_per_conn_end\":%.0f},",
+			       o->tls_resume ? "true" : "false", r->tls_handshakes, r->tls_resumed,
+			       r->tls_failures, r->per_busy_s, r->tls_mean_us, r->tls_max_us,
+			       r->poll_max_us, r->tls_heap,
+			       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
 		printf("\"rss_bytes\":%" PRIu64 ",\"rss_base_bytes\":%" PRIu64
 		       ",\"conns_peak\":%" PRIu64 ",\"bytes_per_conn\":%" PRIu64 ",",
 		       r->rss_max, r->rss_base, r->conns_peak, r->bytes_per_conn);
@@ -876,6 +955,15 @@ static void print_report(const struct report *r)
 	       r->retransmits, r->imp_lost, r->imp_reordered, r->imp_dup, r->drops);
 	printf("lcores busy    engine %.0f%%  generator %.0f%% (poll iterations that found work)\n",
 	       r->busy_eng * 100, r->busy_gen * 100);
+	if (o->tls)
+		printf("tls            %" PRIu64 " handshakes (%" PRIu64 " resumed, %" PRIu64
+		       " failed); %.0f lifecycles per engine-shard busy second;\n"
+		       "               engine TLS %.1f us per handshake, longest TLS input %.1f us, "
+		       "longest poll %.1f us;\n"
+		       "               wolfSSL heap %.1f MiB (%.0f B per connection end)\n",
+		       r->tls_handshakes, r->tls_resumed, r->tls_failures, r->per_busy_s,
+		       r->tls_mean_us, r->tls_max_us, r->poll_max_us, (double)r->tls_heap / 1048576.0,
+		       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
 	printf("memory         RSS %.1f MiB (%.1f MiB before traffic), peak %" PRIu64
 	       " connection ends live, %" PRIu64 " B each\n",
 	       (double)r->rss_max / 1048576.0, (double)r->rss_base / 1048576.0, r->conns_peak,
@@ -1043,6 +1131,8 @@ int main(int argc, char **argv)
 		r.conns_peak = live;
 		r.rss_max = rss_bytes();
 	}
+	if (o->tls)
+		r.tls_heap = cee_tls_heap_bytes();
 	atomic_store(&B.teardown, true);
 	// Engine first: whatever it still holds closes with `shutdown` and
 	// every event reaches the audit; then the generator.
@@ -1062,6 +1152,24 @@ int main(int argc, char **argv)
 	r.retransmits = cur.retransmits;
 	r.drops = cur.eng_drops;
 	r.cps_mean = r.seconds > 0 ? (double)cur.lifecycles / r.seconds : 0;
+	double hz = (double)rte_get_tsc_hz();
+	if (at_end.eng_busy)
+		r.per_busy_s = (double)at_end.lifecycles / ((double)at_end.eng_busy / hz);
+	for (unsigned i = 0; i < o->shards; i++) {
+		struct cee_shard *e = cee_engine_shard(B.eng, i);
+		if (e->tls_srv != NULL) {
+			const struct cee_tls_stats *ts = cee_tls_ctx_stats(e->tls_srv);
+			r.tls_handshakes += ts->handshakes;
+			r.tls_resumed += ts->resumed;
+			r.tls_failures += ts->handshake_failures;
+		}
+		double mx = (double)e->stats.tls_max_tsc / hz * 1e6;
+		double pm = (double)e->stats.poll_max_tsc / hz * 1e6;
+		r.tls_max_us = mx > r.tls_max_us ? mx : r.tls_max_us;
+		r.poll_max_us = pm > r.poll_max_us ? pm : r.poll_max_us;
+		r.tls_mean_us += (double)e->stats.tls_tsc / hz * 1e6;
+	}
+	r.tls_mean_us = r.tls_handshakes ? r.tls_mean_us / (double)r.tls_handshakes : 0;
 	// Whole seconds of the measured phase only (the last partial one is out).
 	r.cps = nsamples ? median(samples, nsamples) : r.cps_mean;
 	if (r.conns_peak)
@@ -1087,6 +1195,8 @@ int main(int argc, char **argv)
 		cee_audit_print_violations(B.audit, stderr);
 
 	impair_remove(o->shards);
+	for (unsigned i = 0; i < o->shards; i++)
+		cee_tls_session_free(B.gs[i].session);
 	cee_engine_destroy(B.eng);
 	cee_engine_destroy(B.gen);
 	rte_mempool_free(imp_mp);

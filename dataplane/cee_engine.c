@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <sys/random.h>
 
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -52,6 +53,7 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	// TIME-WAIT reuse works by sequence number without them, RTT by Karn.
 	c->tcp.timestamps = false;
 	c->sndbufs_max = 32;
+	c->tls_budget_us = 1000;
 	c->name = "cee";
 	c->ip_count = 1;
 }
@@ -64,10 +66,22 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --ip A.B.C.D/NN          address the engine answers on (ARP, ICMP, TCP)\n"
 		"  --listen tcp:PORT[:SVC]  a TCP listener; SVC is echo (default), discard or\n"
 		"                           echo-close (echo the first data, then close first)\n"
+		"  --listen tls:PORT[:SVC]  a TLS listener (TLS 1.2/1.3 on the owning shard),\n"
+		"                           the same services over plaintext\n"
+		"  --tls-cert FILE          PEM certificate chain of tls: listeners\n"
+		"  --tls-key FILE           PEM private key matching --tls-cert\n"
+		"  --tls-ca FILE            PEM CAs: clients must present a certificate that\n"
+		"                           chains to one of them (mutual TLS)\n"
+		"  --tls-min-version V      1.2 (default) or 1.3\n"
+		"  --tls-ciphers LIST       wolfSSL cipher list (ECDHE suites only)\n"
+		"  --tls-alpn LIST          protocols accepted by ALPN, comma separated (e.g. sip)\n"
+		"  --tls-budget-us US       TLS handshake work per shard per poll iteration;\n"
+		"                           more waits for the next one (default 1000; 0: none)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
-		"  --handshake-timeout SEC  SYN-RECEIVED limit (default 10)\n"
+		"  --handshake-timeout SEC  SYN-RECEIVED limit, and TLS handshake limit from\n"
+		"                           established (default 10)\n"
 		"  --time-wait MS           TIME-WAIT duration (default 60000)\n"
 		"  --rto-min MS             lower bound of the retransmission timeout (default 200)\n"
 		"  --sndbuf BYTES           send buffer per connection (default 32768)\n"
@@ -125,7 +139,8 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 {
 	if (c->nlisteners == CEE_MAX_LISTENERS)
 		return -ENOSPC;
-	if (strncmp(arg, "tcp:", 4) != 0)
+	bool tls = strncmp(arg, "tls:", 4) == 0;
+	if (strncmp(arg, "tcp:", 4) != 0 && !tls)
 		return -EINVAL;
 	char buf[64];
 	snprintf(buf, sizeof(buf), "%s", arg + 4);
@@ -148,7 +163,8 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 	for (unsigned i = 0; i < c->nlisteners; i++)
 		if (c->listeners[i].port == port)
 			return -EEXIST;
-	c->listeners[c->nlisteners++] = (struct cee_listener){.port = (uint16_t)port, .service = service};
+	c->listeners[c->nlisteners++] =
+	    (struct cee_listener){.port = (uint16_t)port, .service = service, .tls = tls};
 	return 0;
 }
 
@@ -177,6 +193,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
 		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_RCV_WND,
+		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -201,6 +218,13 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"sack", required_argument, NULL, O_SACK},
 		{"timestamps", required_argument, NULL, O_TIMESTAMPS},
 		{"rcv-wnd", required_argument, NULL, O_RCV_WND},
+		{"tls-cert", required_argument, NULL, O_TLS_CERT},
+		{"tls-key", required_argument, NULL, O_TLS_KEY},
+		{"tls-ca", required_argument, NULL, O_TLS_CA},
+		{"tls-min-version", required_argument, NULL, O_TLS_MIN},
+		{"tls-ciphers", required_argument, NULL, O_TLS_CIPHERS},
+		{"tls-alpn", required_argument, NULL, O_TLS_ALPN},
+		{"tls-budget-us", required_argument, NULL, O_TLS_BUDGET},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -299,6 +323,33 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			rc = parse_u64(optarg, 1u << 20, &v);
 			c->sndbufs_max = (uint32_t)v;
 			break;
+		case O_TLS_CERT:
+			c->tls.cert_file = optarg;
+			break;
+		case O_TLS_KEY:
+			c->tls.key_file = optarg;
+			break;
+		case O_TLS_CA:
+			c->tls.ca_file = optarg;
+			break;
+		case O_TLS_MIN:
+			if (strcmp(optarg, "1.2") == 0)
+				c->tls.min_version = CEE_TLS_V12;
+			else if (strcmp(optarg, "1.3") == 0)
+				c->tls.min_version = CEE_TLS_V13;
+			else
+				rc = -EINVAL;
+			break;
+		case O_TLS_CIPHERS:
+			c->tls.ciphers = optarg;
+			break;
+		case O_TLS_ALPN:
+			c->tls.alpn = optarg;
+			break;
+		case O_TLS_BUDGET:
+			rc = parse_u64(optarg, 1000000, &v);
+			c->tls_budget_us = (uint32_t)v;
+			break;
 		case O_HELP:
 			cee_engine_usage(stdout, prog);
 			return 1;
@@ -321,6 +372,12 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		cee_engine_usage(stderr, prog);
 		return -EINVAL;
 	}
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].tls && (c->tls.cert_file == NULL || c->tls.key_file == NULL)) {
+			fprintf(stderr, "%s: tls:%u needs --tls-cert and --tls-key\n", prog,
+				c->listeners[i].port);
+			return -EINVAL;
+		}
 	if (c->tcp.rto_min_ns > c->tcp.rto_initial_ns)
 		c->tcp.rto_initial_ns = c->tcp.rto_min_ns;
 	return 0;
@@ -346,6 +403,35 @@ static bool port_used(const struct cee_engine_cfg *cfg, uint16_t port_id)
 struct cee_shard *cee_engine_shard(struct cee_engine *e, unsigned i)
 {
 	return i < e->nshards ? &e->shards[i] : NULL;
+}
+
+static bool tls_listening(const struct cee_engine_cfg *cfg)
+{
+	for (unsigned i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].tls)
+			return true;
+	return false;
+}
+
+// TLS set-up common to every shard: wolfSSL, and one session-ticket key per
+// engine, so a session resumes on whichever shard its next connection hashes to.
+static int engine_tls_init(struct cee_engine *e)
+{
+	if (!tls_listening(&e->cfg) && !e->cfg.tls_client_on)
+		return 0;
+	int rc = cee_tls_global_init();
+	if (rc < 0) {
+		fprintf(stderr, "cee: wolfSSL initialisation failed: %s\n", strerror(-rc));
+		errno = -rc;
+		return rc;
+	}
+	if (getrandom(e->cfg.tls.ticket_key, sizeof(e->cfg.tls.ticket_key), 0) !=
+	    (ssize_t)sizeof(e->cfg.tls.ticket_key)) {
+		fprintf(stderr, "cee: no randomness for the session-ticket key: %s\n",
+			strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
@@ -385,6 +471,8 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	e->nshards = nshards;
 	e->nports = nports;
 	(void)cee_clock_ns(); // fix the clock origin before any lcore runs
+	if (engine_tls_init(e) < 0)
+		goto fail;
 
 	unsigned nmbufs = cfg->nmbufs ? cfg->nmbufs
 				      : nshards * nports * 2048 + nshards * 8192 + 4096;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "cee_tcp.h"
+#include "cee_tls.h"
 
 #define CEE_MAX_LISTENERS 16
 #define CEE_MAX_SINKS 4
@@ -33,6 +34,10 @@ struct cee_app_ops {
 	/** In-order payload of an APP connection. */
 	void (*recv)(void *arg, struct cee_shard *s, struct cee_conn *c, const uint8_t *data,
 		     uint32_t len);
+	/**
+	 * Plaintext of a TLS connection: TLS connections get established when
+	 * their TLS handshake is done (tls_up), and recv with plaintext.
+	 */
 	/** The closed lifecycle step (reason in c->tcb.close_reason). */
 	void (*closed)(void *arg, struct cee_shard *s, struct cee_conn *c);
 	/** Last call for @p c: its slot is freed when this returns. */
@@ -41,7 +46,8 @@ struct cee_app_ops {
 
 struct cee_listener {
 	uint16_t port;   /**< host order */
-	uint8_t service; /**< enum cee_tcp_service */
+	uint8_t service; /**< enum cee_tcp_service of the service (above TLS when tls) */
+	bool tls;        /**< tls:PORT: TLS terminated on the owning shard, then the service */
 };
 
 /** Engine settings: filled by cee_engine_cfg_default() then cee_engine_parse_args(). */
@@ -60,6 +66,25 @@ struct cee_engine_cfg {
 	const char *stats_path; /**< write final stats JSON here at exit */
 	uint32_t port_mask;     /**< ethdev ports to use (bit per port id); 0 = all */
 	struct cee_tcp_cfg tcp;
+	/**
+	 * TLS listeners (--tls-cert, --tls-key, --tls-ca, ...): one server
+	 * context per shard; ticket_key is set by the engine (one per engine).
+	 * The TLS handshake must finish within tcp.handshake_timeout_ns of
+	 * established (handshake_timeout).
+	 */
+	struct cee_tls_cfg tls;
+	/**
+	 * Active opens with TLS (cee_shard_connect_tls; cee-bench): one client
+	 * context per shard when tls_client_on. ca_file verifies the server.
+	 */
+	struct cee_tls_cfg tls_client;
+	bool tls_client_on;
+	/**
+	 * TLS handshake work per shard per poll iteration, microseconds
+	 * (--tls-budget-us); handshakes beyond it wait for the next iteration.
+	 * 0 = no bound.
+	 */
+	uint32_t tls_budget_us;
 
 	/* Embedding (defaults suit cee-engine). */
 	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */

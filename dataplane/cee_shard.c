@@ -19,6 +19,7 @@
 #include "cee_ctl.h"
 #include "cee_flow.h"
 #include "cee_shard.h"
+#include "cee_shard_priv.h"
 
 /* ---- clock ---------------------------------------------------------------- */
 
@@ -217,15 +218,28 @@ static bool mac_known(const uint8_t mac[6])
 /* ---- events --------------------------------------------------------------- */
 
 // Reserve event room for a new connection's whole lifecycle.
-static bool reserve_events(struct cee_shard *s)
+bool cee_shard_reserve_events(struct cee_shard *s, unsigned n)
 {
-	return s->evring == NULL || cee_evring_reserve(s->evring, s->evt_per_conn) == 0;
+	return s->evring == NULL || n == 0 || cee_evring_reserve(s->evring, n) == 0;
+}
+
+void cee_shard_unreserve_events(struct cee_shard *s, uint32_t n)
+{
+	if (s->evring != NULL && n)
+		cee_evring_unreserve(s->evring, n);
 }
 
 static void unreserve_events(struct cee_shard *s, uint32_t n)
 {
-	if (s->evring != NULL && n)
-		cee_evring_unreserve(s->evring, n);
+	cee_shard_unreserve_events(s, n);
+}
+
+// The closed event's byte counts: the service's bytes (plaintext above TLS).
+static inline void closed_bytes(const struct cee_conn *c, uint64_t *in, uint64_t *out)
+{
+	const struct cee_stack *st = c->tcb.user;
+	*in = st ? st->plain_in : c->tcb.bytes_in;
+	*out = st ? st->plain_out : c->tcb.bytes_out;
 }
 
 static void emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type)
@@ -248,8 +262,7 @@ static void emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type
 	e->cseq = c->cseq++;
 	if (type == CEE_EVT_CLOSED) {
 		e->reason = c->tcb.close_reason;
-		e->bytes_in = c->tcb.bytes_in;
-		e->bytes_out = c->tcb.bytes_out;
+		closed_bytes(c, &e->bytes_in, &e->bytes_out);
 		e->duration_ns = s->now_ns - c->tcb.open_ns;
 	} else {
 		e->reason = CEE_REASON_NONE;
@@ -258,6 +271,21 @@ static void emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type
 		e->duration_ns = 0;
 	}
 	cee_evring_publish(s->evring);
+}
+
+void cee_shard_emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type,
+		    struct cee_ext_builder *ext)
+{
+	if (s->evring != NULL && ext != NULL) {
+		// the extension records go first, each on a credit of its own
+		unsigned n = cee_ext_end(ext);
+		RTE_VERIFY(c->reserved > n);
+		for (unsigned i = 0; i < n; i++) {
+			c->reserved--;
+			cee_evring_push_ext(s->evring, &ext->rec[i].ext);
+		}
+	}
+	emit(s, c, type);
 }
 
 /* ---- TCP callbacks -------------------------------------------------------- */
@@ -291,7 +319,11 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 {
 	struct cee_shard *s = owner;
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
-	emit(s, c, type);
+	bool tls = c->proto == CEE_PROTO_TLS;
+	if (unlikely(tls && type == CEE_EVT_CLOSED))
+		cee_shard_tls_closed(s, c); // closed with the TLS layer's extension
+	else
+		emit(s, c, type);
 	cee_mbox_lifecycle(&s->mbox, s->pool, c, type); // before a destroyed slot is freed
 	const struct cee_app_ops *app = s->cfg->app;
 	switch (type) {
@@ -299,7 +331,9 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 		s->stats.opened++;
 		return;
 	case CEE_EVT_ESTABLISHED:
-		if (app && app->established)
+		if (unlikely(tls))
+			cee_shard_tls_established(s, c); // the app's hook runs at tls_up
+		else if (app && app->established)
 			app->established(s->cfg->app_arg, s, c);
 		return;
 	case CEE_EVT_CLOSED:
@@ -315,6 +349,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	}
 	if (app && app->destroyed)
 		app->destroyed(s->cfg->app_arg, s, c);
+	if (unlikely(c->tcb.user != NULL))
+		cee_shard_tls_destroyed(s, c);
 	// Terminal: give back the credits for events it never needed
 	// (e.g. established for a handshake that timed out), then the slot.
 	unreserve_events(s, c->reserved);
@@ -336,9 +372,14 @@ static void tcp_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
 static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint32_t len)
 {
 	struct cee_shard *s = owner;
+	struct cee_conn *c = cee_conn_of_tcb(tcb);
+	if (c->proto == CEE_PROTO_TLS) {
+		cee_shard_tls_recv(s, c, data, len);
+		return;
+	}
 	const struct cee_app_ops *app = s->cfg->app;
 	if (app && app->recv)
-		app->recv(s->cfg->app_arg, s, cee_conn_of_tcb(tcb), data, len);
+		app->recv(s->cfg->app_arg, s, c, data, len);
 }
 
 static void *tcp_buf_alloc(void *owner, unsigned cls)
@@ -445,7 +486,9 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		reply_rst(s, pi, p);
 		return;
 	}
-	if (!reserve_events(s)) {
+	const struct cee_listener *ls = &s->cfg->listeners[l];
+	unsigned credits = ls->tls ? s->evt_per_conn_tls : s->evt_per_conn;
+	if (!cee_shard_reserve_events(s, credits)) {
 		s->stats.refused++;
 		reply_rst(s, pi, p);
 		return;
@@ -453,24 +496,29 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 	struct cee_conn *c =
 		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c == NULL) {
-		unreserve_events(s, s->evt_per_conn);
+		unreserve_events(s, credits);
 		s->stats.refused++;
 		reply_rst(s, pi, p);
 		return;
 	}
-	c->reserved = (uint8_t)s->evt_per_conn;
+	c->reserved = (uint8_t)credits;
 	c->port_id = (uint16_t)pi;
 	memcpy(c->peer_mac, p->src_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-	c->proto = CEE_PROTO_TCP;
 	c->listener = (uint8_t)l;
-	cee_tcp_accept(&s->tcp, &c->tcb, (enum cee_tcp_service)s->cfg->listeners[l].service,
-		       &p->seg, s->now_ns);
+	// TLS: TCP carries ciphertext for the layer above (paced: the answers go
+	// into the send buffer); the service runs on the plaintext
+	c->proto = ls->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP;
+	cee_tcp_accept(&s->tcp, &c->tcb,
+		       ls->tls ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service, &p->seg,
+		       s->now_ns);
 }
 
 static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 {
 	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c != NULL) {
+		if (unlikely(c->tcb.user != NULL && (p->seg.flags & (CEE_TCP_RST | CEE_TCP_FIN))))
+			cee_shard_tls_flush(s, c); // deferred handshake bytes came first
 		// a SYN that ended a TIME-WAIT (RFC 6191) opens a new connection
 		if (cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns))
 			tcp_passive_open(s, pi, p);
@@ -681,10 +729,16 @@ unsigned cee_shard_poll(struct cee_shard *s)
 	// One clock read per iteration; the time since the previous one counts
 	// as busy when that iteration found work.
 	uint64_t tsc = rte_rdtsc();
-	if (s->poll_worked)
-		s->stats.busy_tsc += tsc - s->poll_tsc;
+	if (s->poll_worked) {
+		uint64_t d = tsc - s->poll_tsc;
+		s->stats.busy_tsc += d;
+		if (d > s->stats.poll_max_tsc)
+			s->stats.poll_max_tsc = d;
+	}
 	s->poll_tsc = tsc;
 	s->now_ns = clock_of_tsc(tsc);
+	if (unlikely(s->stacks != NULL)) // TLS: deferred handshakes first, a fresh budget
+		work += cee_shard_tls_poll(s);
 
 	for (unsigned pi = 0; pi < s->nports; pi++) {
 		if (s->id >= s->ports[pi].nb_rxq)
@@ -761,6 +815,14 @@ int cee_shard_main(void *arg)
 struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				   uint16_t dst_port, enum cee_tcp_service service)
 {
+	return cee_shard_open_active(s, pi, dst_ip, dst_port, service, CEE_PROTO_TCP, NULL);
+}
+
+struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+				       uint16_t dst_port, enum cee_tcp_service service,
+				       enum cee_proto proto, void *user)
+{
+	unsigned credits = proto == CEE_PROTO_TLS ? s->evt_per_conn_tls : s->evt_per_conn;
 	if (s->mbox.draining) { // cee-ctl drain: no new connections, ours included
 		s->mbox.stats.drain_refused++;
 		s->stats.connect_fail++;
@@ -791,21 +853,22 @@ struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t ds
 		errno = EADDRNOTAVAIL;
 		return NULL;
 	}
-	if (!reserve_events(s)) {
+	if (!cee_shard_reserve_events(s, credits)) {
 		s->stats.connect_fail++;
 		errno = ENOBUFS;
 		return NULL;
 	}
 	struct cee_conn *c = cee_conn_alloc(s->pool, src_ip, sport, dst_ip, dst_port);
 	if (c == NULL) {
-		unreserve_events(s, s->evt_per_conn);
+		unreserve_events(s, credits);
 		s->stats.connect_fail++;
 		errno = ENOSPC;
 		return NULL;
 	}
-	c->reserved = (uint8_t)s->evt_per_conn;
+	c->reserved = (uint8_t)credits;
 	c->port_id = (uint16_t)pi;
-	c->proto = CEE_PROTO_TCP;
+	c->proto = (uint8_t)proto;
+	c->tcb.user = user;
 	c->listener = 0xff; // none: an active open
 	s->stats.connected++;
 	// The next open most likely tries the next source towards the same
@@ -833,11 +896,15 @@ bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip)
 
 int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
+	if (c->tcb.user != NULL)
+		return cee_shard_tls_send(s, c, data, len);
 	return cee_tcp_send(&s->tcp, &c->tcb, data, len, s->now_ns);
 }
 
 void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
+	if (c->tcb.user != NULL)
+		cee_shard_tls_close(s, c, reason); // close_notify before the FIN
 	cee_tcp_close(&s->tcp, &c->tcb, reason, s->now_ns);
 }
 
@@ -864,6 +931,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 				  RTE_MIN(RTE_PKTMBUF_HEADROOM, s->min_buf_len));
 	// open, established, closed, destroyed (TCP); none without events
 	s->evt_per_conn = cfg->no_events ? 0 : 4;
+	// TLS adds tls_up and the extension records of tls_up and closed
+	s->evt_per_conn_tls = cfg->no_events ? 0 : 5 + 2 * CEE_EVT_EXT_MAX;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
 	for (unsigned i = 0; i < 4; i++)
@@ -877,8 +946,12 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	if (rc < 0)
 		return rc;
 	if (!cfg->no_events) {
-		uint64_t ring = cfg->event_ring ? cfg->event_ring
-						: (uint64_t)per_shard * s->evt_per_conn;
+		bool tls = cfg->tls_client_on;
+		for (unsigned i = 0; i < cfg->nlisteners; i++)
+			tls |= cfg->listeners[i].tls;
+		uint64_t ring = cfg->event_ring
+				    ? cfg->event_ring
+				    : (uint64_t)per_shard * (tls ? s->evt_per_conn_tls : s->evt_per_conn);
 		if (ring > (UINT32_C(1) << 30))
 			ring = UINT32_C(1) << 30;
 		s->evring = cee_evring_create(id, (uint32_t)ring);
@@ -905,12 +978,13 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->tcp.ops = &shard_tcp_ops;
 	s->tcp.owner = s;
 	s->tcp.isn = tcp_isn;
-	return 0;
+	return cee_shard_tls_init(s, per_shard);
 }
 
 void cee_shard_fini(struct cee_shard *s)
 {
 	cee_ctl_shard_fini(s);
+	cee_shard_tls_fini(s);
 	if (s->wheel)
 		cee_timer_wheel_destroy(s->wheel);
 	cee_conn_pool_destroy(s->pool);

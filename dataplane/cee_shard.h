@@ -44,6 +44,7 @@
 	X(tx_pkts, SUM, "frames sent")                                                             \
 	X(polls, SUM, "poll loop iterations")                                                      \
 	X(busy_tsc, SUM, "TSC cycles in iterations that found work")                               \
+	X(poll_max_tsc, MAX, "longest iteration that found work, TSC cycles (preemption included)") \
 	X(opened, SUM, "connections admitted (open events)")                                       \
 	X(destroyed, SUM, "connections freed (destroyed events)")                                  \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
@@ -53,7 +54,13 @@
 	X(arp_replies, SUM, "ARP replies sent")                                                    \
 	X(icmp_replies, SUM, "ICMP echo replies sent")                                             \
 	X(rst_no_conn, SUM, "RSTs sent for segments matching no connection")                       \
-	X(no_route, SUM, "frames for destinations with no next hop")
+	X(no_route, SUM, "frames for destinations with no next hop")                              \
+	X(tls_no_layer, SUM, "TLS connections aborted: no TLS state (pool or memory)")             \
+	X(tls_send_fail, SUM, "TLS connections aborted: records did not fit the send buffer")      \
+	X(tls_tsc, SUM, "TSC cycles spent in the TLS layer's input (handshakes, decryption)")      \
+	X(tls_max_tsc, MAX, "longest single TLS input, TSC cycles (the stall one handshake causes)") \
+	X(tls_deferred, SUM, "TLS handshake inputs deferred to a later poll by the budget")        \
+	X(tls_over_budget, SUM, "handshake inputs run beyond the budget: no staging room")
 
 /** Counters of one shard. Writer: the shard's lcore. */
 #define CEE_X_SHARD_STAT_FIELD(f, t, d) uint64_t f;
@@ -128,6 +135,23 @@ struct cee_shard {
 
 	struct cee_shard_stats stats;
 
+	// TLS (cee_shard_tls.c): this shard's contexts (server for tls:
+	// listeners, client for cee_shard_connect_tls) and the per-connection
+	// layer stacks, a fixed pool (tcb.user points at a connection's).
+	struct cee_tls_ctx *tls_srv, *tls_cli;
+	struct cee_stack *stacks;
+	struct cee_stack *stack_free; /**< free list through cee_stack.next */
+	unsigned evt_per_conn_tls;   /**< credits of a TLS connection (tls_up, extensions) */
+	// Handshake budget: TSC cycles of TLS handshake work per poll iteration
+	// (public-key operations cost hundreds of microseconds); handshake
+	// bytes beyond it wait in a staging buffer for the next iteration, so
+	// a burst of ClientHellos cannot stall every other connection.
+	uint64_t tls_budget_tsc, tls_spent_tsc;
+	struct cee_stack *pend_head, *pend_tail;
+	uint8_t *stage_block;
+	uint8_t **stage_free;
+	uint32_t nstage_free;
+
 	// Control -> shard queries and commands (cee_ctl.h): the ring and the
 	// closed flag are shared (see cee_mbox.h); the rest is the shard's.
 	struct cee_mbox mbox;
@@ -168,6 +192,21 @@ struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t ds
  * CEE_ARP_QUEUE frames per neighbour).
  */
 bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip);
+/**
+ * cee_shard_connect() with TLS above TCP (the engine's tls_client
+ * context): the ClientHello goes once TCP is established, with @p sni
+ * (may be NULL) and, when @p session is not NULL, that session offered for
+ * resumption. The app's established hook runs at tls_up, recv gets
+ * plaintext, cee_shard_send() sends plaintext. errno also ENOTSUP (no
+ * client context) and ENOSPC (no TLS slot).
+ */
+struct cee_conn *cee_shard_connect_tls(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+				       uint16_t dst_port, const char *sni,
+				       const struct cee_tls_session *session);
+/** In-order bytes @p c received, for its service: plaintext above TLS. */
+uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c);
+/** The TLS layer of @p c (NULL for plain TCP): cee_tls_get_info(), cee_tls_session_get(). */
+struct cee_tls *cee_shard_tls(struct cee_conn *c);
 /** cee_tcp_send() at the shard's current time. */
 int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len);
 /** cee_tcp_close() at the shard's current time. */

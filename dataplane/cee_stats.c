@@ -11,6 +11,7 @@
 #define X_SHARD(f, t, d) {.name = #f, .group = CEE_STAT_TOP, .max = CEE_STAT_AGG_##t, FIELD(shard.f)},
 #define X_TCP(f, g, n, d) {.name = n, .group = CEE_STAT_##g, .max = false, FIELD(tcp.f)},
 #define X_DROP(e, s) {.name = s, .group = CEE_STAT_DROP, .max = false, FIELD(shard.drops[CEE_DROP_##e])},
+#define X_TLS(f, d) {.name = #f, .group = CEE_STAT_TLS, .max = false, FIELD(tls.f)},
 #define MBOX(n, f, m) {.name = n, .group = CEE_STAT_MAILBOX, .max = m, FIELD(mbox.f)},
 #define CEE_STAT_AGG_SUM false
 #define CEE_STAT_AGG_MAX true
@@ -31,6 +32,7 @@ static const struct cee_stat_def defs[] = {
 	TOP("ring_refused", ring.refused, false)
 	CEE_TCP_STATS_LIST(X_TCP)
 	CEE_DROP_LIST(X_DROP)
+	CEE_TLS_STATS_LIST(X_TLS)
 	MBOX("requests", requests, false)
 	MBOX("stale_id", stale_id, false)
 	MBOX("kills", kills, false)
@@ -88,6 +90,8 @@ const char *cee_stat_group_key(enum cee_stat_group g)
 		return "drops";
 	case CEE_STAT_MAILBOX:
 		return "mailbox";
+	case CEE_STAT_TLS:
+		return "tls";
 	}
 	return NULL;
 }
@@ -104,6 +108,8 @@ const char *cee_stat_group_prefix(enum cee_stat_group g)
 		return "drop_";
 	case CEE_STAT_MAILBOX:
 		return "mailbox_";
+	case CEE_STAT_TLS:
+		return "tls_";
 	}
 	return "";
 }
@@ -120,6 +126,16 @@ void cee_stat_snapshot(const struct cee_shard *s, struct cee_ctl_shard_stats *st
 	memset(st, 0, sizeof(*st));
 	st->shard = s->stats;
 	st->tcp = s->tcp.stats;
+	// the TLS counters of both roles, one group
+	const struct cee_tls_ctx *ctx[2] = {s->tls_srv, s->tls_cli};
+	for (unsigned k = 0; k < 2; k++) {
+		if (ctx[k] == NULL)
+			continue;
+		const struct cee_tls_stats *t = cee_tls_ctx_stats(ctx[k]);
+#define X_TLS_ADD(f, d) st->tls.f += t->f;
+		CEE_TLS_STATS_LIST(X_TLS_ADD)
+#undef X_TLS_ADD
+	}
 	if (s->evring != NULL)
 		cee_evring_stats(s->evring, &st->ring);
 	st->mbox = s->mbox.stats;

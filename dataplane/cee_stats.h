@@ -25,6 +25,7 @@ enum cee_stat_group {
 	CEE_STAT_TCP,
 	CEE_STAT_DROP,
 	CEE_STAT_MAILBOX,
+	CEE_STAT_TLS,
 	CEE_STAT__GROUPS,
 };
 
