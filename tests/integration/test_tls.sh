@@ -1,0 +1,148 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# TLS termination (tls: listeners) against real clients: `openssl s_client`
+# and Python ssl in the test namespace.
+#
+# Guards against: lost close events of TLS connections under ~600 concurrent
+# ones ending at once in every way a TLS connection ends (fault 3: close_notify
+# then FIN, FIN without close_notify, RST, idle timeout, fatal alerts in
+# either direction, garbage instead of a ClientHello, a stalled handshake);
+# the wrong reason, alert, alert side or tls_truncated flag for any of them;
+# tls_up missing, doubled, before established, on a failed handshake, or with
+# a version, cipher, SNI, ALPN, resumed flag or peer subject that disagrees
+# with the client; session tickets that do not resume (TLS 1.2, 1.3); TLS 1.0
+# accepted; mutual TLS letting a client without a certificate, or with one
+# from another CA, through; plaintext byte counters or echo wrong; sseq gaps
+# in v2 streams (xseq ranges); connections not spread over two shards; an
+# engine that starts with a key that does not match its certificate, or a
+# missing certificate file, or that does not say which file is wrong.
+#
+# Usage: test_tls.sh [--engine P --audit P --python P] [--keep] openssl|mix
+#   openssl  one shard: s_client TLS 1.2 and 1.3 with resumption, ALPN, a
+#            client rejecting the server, a TLS 1.0 client (tls_openssl.py);
+#            start-up failures on bad --tls-cert/--tls-key
+#   mix      two shards: tls_mix.py, 520 held connections live at once then
+#            ended by the mix, beside handshake failures; then a second engine
+#            with --tls-ca (mutual TLS): client.pem, no certificate, other-client.pem
+# Synchronisation: the engine's ready line; the clients' own completion
+# (tls_mix.py releases the held connections only when all are established and
+# echoing); then as many `closed` events as the clients made connections,
+# polled with a deadline.
+
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+it_parse_args "$@"
+set -- "${IT_ARGS[@]}"
+MODE=${1:-}
+[[ $MODE == openssl || $MODE == mix ]] || it_fail "usage: test_tls.sh [options] openssl|mix"
+PORT=5061
+CERTS=$IT_ROOT/tests/certs
+IDLE_TIMEOUT=3
+HANDSHAKE_TIMEOUT=2
+# held connections (notify+fin+rst+idle) at once; the checker requires 500
+MIX_MAIN="notify=140,fin=140,rst=120,idle=120,tls10=20,http=10,badhello=10,stall=20,badca=20"
+MIX_MTLS="mtls=40,nocert=20,badcert=20"
+
+it_require
+command -v openssl >/dev/null || it_fail "'openssl' not installed (Debian package openssl)"
+command -v ss >/dev/null || it_fail "'ss' not installed (Debian package iproute2)"
+it_setup "tls-$MODE"
+FAILED=0
+fail_soft() {
+	echo "FAIL: $*"
+	FAILED=1
+}
+
+# engine_must_fail NAME NEEDLE ENGINE_ARGS...: the engine must exit non-zero
+# at start (not time out, not become ready) and name NEEDLE on stderr.
+engine_must_fail() {
+	local name=$1 needle=$2
+	shift 2
+	local log=$WORK/bad-$name.log rc=0
+	ENGINE_SEQ=$((ENGINE_SEQ + 1))
+	it_log "engine must refuse to start ($name): -- $*"
+	timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" \
+		"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- "$@" >"$log" 2>&1 || rc=$?
+	if [[ $rc -eq 0 || $rc -eq 124 ]]; then
+		fail_soft "$name: engine exit status $rc, expected a start-up failure"
+	elif grep -q "cee-engine: ready" "$log"; then
+		fail_soft "$name: engine became ready before failing (status $rc)"
+	elif ! grep -qF -- "$needle" "$log"; then
+		fail_soft "$name: engine exited $rc without naming $needle: $(tail -n 5 "$log")"
+	else
+		it_log "$name: exit status $rc, message: $(grep -F -- "$needle" "$log" | head -n 1)"
+	fi
+}
+
+# connected LOG: client connections that reached the engine (TCP connected)
+connected() {
+	"$CEE_PYTHON" -c 'import json,sys; print(sum(1 for r in json.load(open(sys.argv[1]))["conns"] if r.get("connected", True)))' "$1"
+}
+
+# finish_phase NAME EVENTS CLIENT_LOG CHECK_ARGS...: wait for every client
+# connection's closed event, SIGTERM the engine, check and audit the stream.
+finish_phase() {
+	local name=$1 events=$2 clog=$3
+	shift 3
+	local n
+	n=$(connected "$clog")
+	it_wait_until 30 "$n closed events in $events" it_at_least "$events" "$(it_type_re closed)" "$n" ||
+		it_log "$name: only $(it_count "$events" "$(it_type_re closed)") closed events of $n before SIGTERM; going on (the checker says which)"
+	local rc=0
+	it_stop_engine || rc=$?
+	[[ $rc -eq 0 ]] || fail_soft "$name: engine exit status $rc after SIGTERM (expected 0)"
+	"$CEE_PYTHON" "$IT_DIR/tls_check.py" --events "$events" --clients "$clog" \
+		--engine-ip "$NETNS_ENGINE_IP" --peer-ip "$NETNS_PEER_IP" --port "$PORT" "$@" ||
+		fail_soft "$name: tls_check.py"
+	it_log "cee-audit $events"
+	"$CEE_AUDIT" "$events" || fail_soft "$name: cee-audit rejected the event stream"
+}
+
+TLS_ARGS=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tls:$PORT:echo"
+	--tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" --tls-alpn sip
+	--time-wait 100 --poll-idle-us 50)
+
+if [[ $MODE == openssl ]]; then
+	# start-up failures: a key that is not the certificate's, a missing file
+	engine_must_fail key-mismatch "client.key" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tls:$PORT:echo" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/client.key" \
+		--events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail cert-missing "$WORK/missing.pem" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tls:$PORT:echo" --tls-cert "$WORK/missing.pem" --tls-key "$CERTS/server.key" \
+		--events "jsonl:$WORK/bad.jsonl"
+
+	EVENTS=$WORK/events.jsonl
+	it_start_engine 1 "$WORK/engine.log" "${TLS_ARGS[@]}" \
+		--events "jsonl:$EVENTS" --stats "$WORK/stats.json"
+	it_ns "$CEE_PYTHON" "$IT_DIR/tls_openssl.py" --server "$NETNS_ENGINE_IP:$PORT" --certs "$CERTS" \
+		--work "$WORK" --log "$WORK/openssl.json" || fail_soft "tls_openssl.py exit status $?"
+	finish_phase openssl "$EVENTS" "$WORK/openssl.json" --order --shards 1 --stats "$WORK/stats.json"
+else
+	SHARDS=2
+	T0=$SECONDS
+	EVENTS=$WORK/events.jsonl
+	it_start_engine "$SHARDS" "$WORK/engine.log" "${TLS_ARGS[@]}" \
+		--idle-timeout "$IDLE_TIMEOUT" --handshake-timeout "$HANDSHAKE_TIMEOUT" \
+		--events "jsonl:$EVENTS" --stats "$WORK/stats.json"
+	it_log "tls_mix.py: $MIX_MAIN"
+	it_ns "$CEE_PYTHON" "$IT_DIR/tls_mix.py" --server "$NETNS_ENGINE_IP:$PORT" --certs "$CERTS" \
+		--mix "$MIX_MAIN" --idle-timeout "$IDLE_TIMEOUT" --handshake-timeout "$HANDSHAKE_TIMEOUT" \
+		--log "$WORK/mix.json" || fail_soft "tls_mix.py exit status $?"
+	finish_phase mix "$EVENTS" "$WORK/mix.json" --shards "$SHARDS" --stats "$WORK/stats.json" \
+		--idle-timeout "$IDLE_TIMEOUT" --handshake-timeout "$HANDSHAKE_TIMEOUT" --min-concurrent 500
+
+	it_log "mutual TLS: a second engine with --tls-ca"
+	EVENTS=$WORK/events-mtls.jsonl
+	it_start_engine "$SHARDS" "$WORK/engine-mtls.log" "${TLS_ARGS[@]}" --tls-ca "$CERTS/ca.pem" \
+		--idle-timeout 30 --events "jsonl:$EVENTS" --stats "$WORK/stats-mtls.json"
+	it_log "tls_mix.py: $MIX_MTLS"
+	it_ns "$CEE_PYTHON" "$IT_DIR/tls_mix.py" --server "$NETNS_ENGINE_IP:$PORT" --certs "$CERTS" \
+		--mix "$MIX_MTLS" --idle-timeout 30 --handshake-timeout 10 \
+		--log "$WORK/mtls.json" || fail_soft "tls_mix.py (mutual TLS) exit status $?"
+	finish_phase mtls "$EVENTS" "$WORK/mtls.json" --shards "$SHARDS" --stats "$WORK/stats-mtls.json"
+	it_log "mix: $((SECONDS - T0)) s"
+fi
+
+[[ $FAILED -eq 0 ]] || it_fail "test_tls $MODE failed"
+it_log "PASS test_tls $MODE"
