@@ -73,6 +73,7 @@ struct opts {
 	bool tls;                 // TLS listeners and TLS clients
 	bool tls_resume;          // clients offer a session ticket (after the first)
 	const char *tls_cert, *tls_key, *tls_ca;
+	uint32_t tls_budget_us;   // the engine's per-poll handshake budget
 };
 
 #ifndef CEE_CERT_DIR
@@ -511,6 +512,7 @@ static void usage(FILE *f, const char *prog)
 		"  --tls-resume        clients resume the first connection's session (tickets)\n"
 		"  --tls-cert FILE --tls-key FILE   the engine's certificate (default test ECDSA P-256)\n"
 		"  --tls-ca FILE       CA the clients verify the engine against (default test CA)\n"
+		"  --tls-budget-us US  the engine's TLS handshake work per poll (default 1000; 0: none)\n"
 		"Lcores: main = control thread (exporter, audit); workers 0..N-1 = engine shards;\n"
 		"workers N..2N-1 = generators. On 2 cores: --lcores 0@1,1@1,2@0 (the\n"
 		"control thread beside the engine shard, the generator alone on cpu 0).\n",
@@ -533,7 +535,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
 		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
-		O_TLS_CA,
+		O_TLS_CA, O_TLS_BUDGET,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -562,6 +564,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"tls-cert", required_argument, NULL, O_TLS_CERT},
 		{"tls-key", required_argument, NULL, O_TLS_KEY},
 		{"tls-ca", required_argument, NULL, O_TLS_CA},
+		{"tls-budget-us", required_argument, NULL, O_TLS_BUDGET},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -577,6 +580,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	o->tls_cert = CEE_CERT_DIR "/server.pem";
 	o->tls_key = CEE_CERT_DIR "/server.key";
 	o->tls_ca = CEE_CERT_DIR "/ca.pem";
+	o->tls_budget_us = 1000;
 	optind = 1;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -684,6 +688,10 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			break;
 		case O_TLS_CA:
 			o->tls_ca = optarg;
+			break;
+		case O_TLS_BUDGET:
+			rc = parse_double(optarg, 0, 1000000, &v);
+			o->tls_budget_us = (uint32_t)v;
 			break;
 		case O_HELP:
 			usage(stdout, argv[0]);
@@ -852,6 +860,7 @@ static struct cee_engine *make_engine(bool gen)
 		c.listeners[1] = (struct cee_listener){
 		    .port = PORT_ECHO_CLOSE, .service = CEE_TCP_SVC_ECHO_CLOSE, .tls = o->tls};
 		c.nlisteners = 2;
+		c.tls_budget_us = o->tls_budget_us;
 		c.tls.cert_file = o->tls_cert;
 		c.tls.key_file = o->tls_key;
 		c.sinks[c.nsinks++] = "audit:";
@@ -886,6 +895,7 @@ struct report {
 	double tls_max_us;    /**< longest single TLS input on an engine shard */
 	double tls_mean_us;   /**< engine TLS time per handshake */
 	double poll_max_us;   /**< longest engine poll iteration that found work */
+	uint64_t polls_over_2ms, tls_deferred; /**< engine iterations > 2 ms; handshakes deferred */
 	int64_t tls_heap;     /**< wolfSSL heap bytes at the end of the measured phase */
 };
 
@@ -917,11 +927,12 @@ static void print_report(const struct report *r)
 			printf("\"tls\":{\"resume\":%s,\"handshakes\":%" PRIu64
 			       ",\"resumed\":%" PRIu64 ",\"failures\":%" PRIu64
 			       ",\"per_engine_busy_s\":%.0f,\"engine_tls_us_per_hs\":%.1f,"
-			       "\"max_stall_us\":%.1f,\"poll_max_us\":%.1f,\"heap_bytes\":%" PRId64
+			       "\"max_stall_us\":%.1f,\"poll_max_us\":%.1f,\"polls_over_2ms\":%" PRIu64
+			       ",\"deferred\":%" PRIu64 ",\"heap_bytes\":%" PRId64
 			       ",\"heap_per_conn_end\":%.0f},",
 			       o->tls_resume ? "true" : "false", r->tls_handshakes, r->tls_resumed,
 			       r->tls_failures, r->per_busy_s, r->tls_mean_us, r->tls_max_us,
-			       r->poll_max_us, r->tls_heap,
+			       r->poll_max_us, r->polls_over_2ms, r->tls_deferred, r->tls_heap,
 			       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
 		printf("\"rss_bytes\":%" PRIu64 ",\"rss_base_bytes\":%" PRIu64
 		       ",\"conns_peak\":%" PRIu64 ",\"bytes_per_conn\":%" PRIu64 ",",
@@ -959,10 +970,12 @@ static void print_report(const struct report *r)
 		printf("tls            %" PRIu64 " handshakes (%" PRIu64 " resumed, %" PRIu64
 		       " failed); %.0f lifecycles per engine-shard busy second;\n"
 		       "               engine TLS %.1f us per handshake, longest TLS input %.1f us, "
-		       "longest poll %.1f us;\n"
+		       "longest poll %.1f us,\n"
+		       "               %" PRIu64 " polls over 2 ms, %" PRIu64 " handshake inputs deferred;\n"
 		       "               wolfSSL heap %.1f MiB (%.0f B per connection end)\n",
 		       r->tls_handshakes, r->tls_resumed, r->tls_failures, r->per_busy_s,
-		       r->tls_mean_us, r->tls_max_us, r->poll_max_us, (double)r->tls_heap / 1048576.0,
+		       r->tls_mean_us, r->tls_max_us, r->poll_max_us, r->polls_over_2ms, r->tls_deferred,
+		       (double)r->tls_heap / 1048576.0,
 		       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
 	printf("memory         RSS %.1f MiB (%.1f MiB before traffic), peak %" PRIu64
 	       " connection ends live, %" PRIu64 " B each\n",
@@ -1168,6 +1181,8 @@ int main(int argc, char **argv)
 		r.tls_max_us = mx > r.tls_max_us ? mx : r.tls_max_us;
 		r.poll_max_us = pm > r.poll_max_us ? pm : r.poll_max_us;
 		r.tls_mean_us += (double)e->stats.tls_tsc / hz * 1e6;
+		r.polls_over_2ms += e->stats.polls_over_2ms;
+		r.tls_deferred += e->stats.tls_deferred;
 	}
 	r.tls_mean_us = r.tls_handshakes ? r.tls_mean_us / (double)r.tls_handshakes : 0;
 	// Whole seconds of the measured phase only (the last partial one is out).

@@ -382,6 +382,13 @@ static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint
 		app->recv(s->cfg->app_arg, s, c, data, len);
 }
 
+// TCP closes on its own (idle timeout): TLS says close_notify first.
+static void tcp_closing(void *owner, struct cee_tcb *tcb, enum cee_reason reason)
+{
+	if (tcb->user != NULL)
+		(void)cee_shard_tls_close(owner, cee_conn_of_tcb(tcb), reason);
+}
+
 static void *tcp_buf_alloc(void *owner, unsigned cls)
 {
 	struct cee_shard *s = owner;
@@ -436,6 +443,7 @@ static const struct cee_tcp_ops shard_tcp_ops = {
 	.buf_alloc = tcp_buf_alloc,
 	.buf_free = tcp_buf_free,
 	.recv = tcp_recv,
+	.closing = tcp_closing,
 };
 
 /* ---- rx ------------------------------------------------------------------- */
@@ -517,8 +525,23 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 {
 	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c != NULL) {
-		if (unlikely(c->tcb.user != NULL && (p->seg.flags & (CEE_TCP_RST | CEE_TCP_FIN))))
-			cee_shard_tls_flush(s, c); // deferred handshake bytes came first
+		if (unlikely(c->tcb.user != NULL && (p->seg.flags & (CEE_TCP_RST | CEE_TCP_FIN)))) {
+			// TLS: bytes the handshake budget deferred, then this
+			// segment's own, run before TCP acts on its FIN or RST, so
+			// the first cause is what came first on the wire
+			cee_conn_id_t id = c->id;
+			cee_shard_tls_flush(s, c); // outside TCP's callbacks: it may end c
+			if (cee_conn_by_id(s->pool, id) != c) {
+				s->stats.drops[CEE_DROP_NO_CONN]++;
+				return;
+			}
+			s->tls_no_defer = true;
+			bool reuse = cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);
+			s->tls_no_defer = false;
+			if (reuse)
+				tcp_passive_open(s, pi, p);
+			return;
+		}
 		// a SYN that ended a TIME-WAIT (RFC 6191) opens a new connection
 		if (cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns))
 			tcp_passive_open(s, pi, p);
@@ -734,6 +757,8 @@ unsigned cee_shard_poll(struct cee_shard *s)
 		s->stats.busy_tsc += d;
 		if (d > s->stats.poll_max_tsc)
 			s->stats.poll_max_tsc = d;
+		if (d > 2 * s->ms_tsc)
+			s->stats.polls_over_2ms++;
 	}
 	s->poll_tsc = tsc;
 	s->now_ns = clock_of_tsc(tsc);
@@ -903,8 +928,9 @@ int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, ui
 
 void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
-	if (c->tcb.user != NULL)
-		cee_shard_tls_close(s, c, reason); // close_notify before the FIN
+	// close_notify before the FIN (it may end the connection: then nothing is left to close)
+	if (c->tcb.user != NULL && !cee_shard_tls_close(s, c, reason))
+		return;
 	cee_tcp_close(&s->tcp, &c->tcb, reason, s->now_ns);
 }
 
@@ -964,6 +990,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	if (s->arp == NULL)
 		return -errno;
 	s->now_ns = cee_clock_ns();
+	s->ms_tsc = rte_get_tsc_hz() / 1000;
 	s->wheel = cee_timer_wheel_create(1000000, 4096, s->now_ns); // 1 ms ticks, 4 s per turn
 	if (s->wheel == NULL)
 		return -errno;

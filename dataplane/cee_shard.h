@@ -45,6 +45,7 @@
 	X(polls, SUM, "poll loop iterations")                                                      \
 	X(busy_tsc, SUM, "TSC cycles in iterations that found work")                               \
 	X(poll_max_tsc, MAX, "longest iteration that found work, TSC cycles (preemption included)") \
+	X(polls_over_2ms, SUM, "iterations that found work and took more than 2 ms")               \
 	X(opened, SUM, "connections admitted (open events)")                                       \
 	X(destroyed, SUM, "connections freed (destroyed events)")                                  \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
@@ -129,6 +130,7 @@ struct cee_shard {
 
 	uint64_t now_ns;
 	uint64_t poll_tsc;  /**< TSC at the start of the current iteration */
+	uint64_t ms_tsc;    /**< TSC cycles in a millisecond */
 	bool poll_worked;   /**< the previous iteration found work */
 	uint32_t isn_secret[4];
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
@@ -147,6 +149,7 @@ struct cee_shard {
 	// bytes beyond it wait in a staging buffer for the next iteration, so
 	// a burst of ClientHellos cannot stall every other connection.
 	uint64_t tls_budget_tsc, tls_spent_tsc;
+	bool tls_no_defer; /**< a FIN or RST segment is being processed: its bytes run now */
 	struct cee_stack *pend_head, *pend_tail;
 	uint8_t *stage_block;
 	uint8_t **stage_free;

@@ -33,8 +33,9 @@ struct cee_stack {
 	bool client;            /**< an active open (cee_shard_connect_tls) */
 	bool up;                /**< tls_up reported */
 	bool echoed;            /**< echo-close: the first data went back */
-	bool in_input;          /**< cee_tls_input() is running for it */
-	bool dead;              /**< destroyed meanwhile: freed when the input returns */
+	bool in_layer;          /**< a cee_tls_* call is running for it */
+	bool dead;              /**< destroyed meanwhile: freed when that call returns */
+	bool quiet;             /**< closed (or closing before tls_up): nothing more goes up */
 };
 
 /**
@@ -81,5 +82,8 @@ void cee_shard_tls_closed(struct cee_shard *s, struct cee_conn *c);
 void cee_shard_tls_destroyed(struct cee_shard *s, struct cee_conn *c);
 /** Plaintext from the app (cee_shard_send). @return bytes taken or -errno. */
 int cee_shard_tls_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len);
-/** Local close from the app: close_notify first. */
-void cee_shard_tls_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason);
+/**
+ * Local close from the app: close_notify first (before tls_up: the layer
+ * just stops). @return false when the connection went away meanwhile.
+ */
+bool cee_shard_tls_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason);

@@ -126,7 +126,7 @@ static void echo(struct cee_stack *st, const uint8_t *data, uint32_t len)
 static void io_up(void *arg, const uint8_t *data, uint32_t len)
 {
 	struct cee_stack *st = arg;
-	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
+	if (unlikely(st->dead || st->quiet)) // gone or closed: the layer finishes its call
 		return;
 	struct cee_shard *s = st->s;
 	const struct cee_app_ops *app = s->cfg->app;
@@ -161,7 +161,9 @@ static void io_up(void *arg, const uint8_t *data, uint32_t len)
 static void io_milestone(void *arg, enum cee_evt_type type)
 {
 	struct cee_stack *st = arg;
-	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
+	// gone, closed, or closed by the app before the handshake was done:
+	// tls_up never comes after closed
+	if (unlikely(st->dead || st->quiet))
 		return;
 	struct cee_shard *s = st->s;
 	struct cee_conn *c = st->c;
@@ -196,7 +198,16 @@ static void io_close(void *arg, enum cee_reason reason)
 	struct cee_stack *st = arg;
 	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
 		return;
-	cee_tcp_close(&st->s->tcp, &st->c->tcb, reason, st->s->now_ns);
+	struct cee_shard *s = st->s;
+	// the layer is done: its handshake limit with it
+	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
+	if (reason == CEE_REASON_NO_RESOURCES) {
+		// part of a record may be queued already: no FIN after it, an RST
+		s->stats.tls_send_fail++;
+		cee_tcp_abort(&s->tcp, &st->c->tcb, reason, s->now_ns);
+		return;
+	}
+	cee_tcp_close(&s->tcp, &st->c->tcb, reason, s->now_ns);
 }
 
 static struct cee_stack *stack_alloc(struct cee_shard *s)
@@ -264,25 +275,41 @@ void cee_shard_tls_established(struct cee_shard *s, struct cee_conn *c)
 				     CEE_REASON_HANDSHAKE_TIMEOUT);
 }
 
+// Around every call into the layer: the connection may be aborted and
+// destroyed from inside it (outside TCP's callbacks an abort is at once);
+// its stack and layer are then freed when the call returns.
+static inline void layer_enter(struct cee_stack *st)
+{
+	st->in_layer = true;
+}
+
+// @return false when the connection went away during the call (@p st freed).
+static bool layer_leave(struct cee_shard *s, struct cee_stack *st)
+{
+	st->in_layer = false;
+	if (likely(!st->dead))
+		return true;
+	cee_tls_free(st->tls);
+	stack_free(s, st);
+	return false;
+}
+
 // TLS input, timed: one TSC read each side gives what a handshake costs
 // this shard's loop, and what the budget counts.
 static void tls_input(struct cee_shard *s, struct cee_stack *st, const uint8_t *data,
 		      uint32_t len)
 {
+	bool handshake = !st->up; // the input that completes it is handshake work too
 	uint64_t t0 = rte_rdtsc();
-	st->in_input = true;
+	layer_enter(st);
 	cee_tls_input(st->tls, data, len); // outcomes come back through the io calls
-	st->in_input = false;
 	uint64_t d = rte_rdtsc() - t0;
 	s->stats.tls_tsc += d;
 	if (d > s->stats.tls_max_tsc)
 		s->stats.tls_max_tsc = d;
-	if (!st->up)
+	if (handshake)
 		s->tls_spent_tsc += d;
-	if (unlikely(st->dead)) { // aborted from inside (outside TCP's callbacks)
-		cee_tls_free(st->tls);
-		stack_free(s, st);
-	}
+	layer_leave(s, st);
 }
 
 static void pend_unlink(struct cee_shard *s, struct cee_stack *st)
@@ -338,12 +365,22 @@ void cee_shard_tls_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *
 			uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (unlikely(st == NULL)) // its layer could not start: aborting already
+	if (unlikely(st == NULL || st->quiet)) // no layer (aborting), or closed already
 		return;
 	// A handshake beyond this iteration's budget waits for the next one
-	// (and anything behind bytes that wait, waits too: order is kept).
+	// (and anything behind bytes that wait, waits too: order is kept), except
+	// the bytes of a segment that ends the stream: they run before TCP acts
+	// on its FIN or RST.
 	if (unlikely(st->pend != NULL ||
-		     (!st->up && s->tls_budget_tsc && s->tls_spent_tsc >= s->tls_budget_tsc))) {
+		     (!st->up && !s->tls_no_defer && s->tls_budget_tsc &&
+		      s->tls_spent_tsc >= s->tls_budget_tsc))) {
+		if (s->tls_no_defer) {
+			pend_run(s, st);
+			if (c->tcb.user != st) // it ended while the old bytes ran
+				return;
+			tls_input(s, st, data, len);
+			return;
+		}
 		if (pend_add(s, st, data, len)) {
 			s->stats.tls_deferred++;
 			return;
@@ -388,6 +425,9 @@ void cee_shard_tls_closed(struct cee_shard *s, struct cee_conn *c)
 		cee_shard_emit(s, c, CEE_EVT_CLOSED, NULL);
 		return;
 	}
+	// the layer's handshake limit ends with the connection (it would cut
+	// TIME-WAIT or FIN-WAIT short)
+	cee_tcp_set_deadline(&s->tcp, &c->tcb, 0, CEE_REASON_NONE);
 	// deferred bytes came before the end: the layer sees them first
 	if (st->pend != NULL) {
 		if (c->tcb.close_reason == CEE_REASON_PEER_FIN)
@@ -398,6 +438,7 @@ void cee_shard_tls_closed(struct cee_shard *s, struct cee_conn *c)
 	// the peer's FIN ended the stream: without close_notify it is a truncation
 	if (c->tcb.close_reason == CEE_REASON_PEER_FIN)
 		cee_tls_eof(st->tls);
+	st->quiet = true; // closed: no tls_up, no plaintext after it
 	struct cee_tls_info info;
 	cee_tls_get_info(st->tls, &info);
 	struct cee_ext_builder b;
@@ -417,7 +458,7 @@ void cee_shard_tls_destroyed(struct cee_shard *s, struct cee_conn *c)
 	if (st->pend != NULL)
 		pend_unlink(s, st);
 	c->tcb.user = NULL;
-	if (st->in_input) { // an abort from inside the layer's own call: freed when it returns
+	if (st->in_layer) { // an abort from inside the layer's own call: freed when it returns
 		st->dead = true;
 		return;
 	}
@@ -430,22 +471,34 @@ void cee_shard_tls_destroyed(struct cee_shard *s, struct cee_conn *c)
 int cee_shard_tls_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
-	(void)s;
-	if (!st->up)
+	if (!st->up || st->quiet || st->in_layer) // not up, closed, or re-entered
 		return -ENOTCONN;
+	layer_enter(st);
 	int rc = cee_tls_send(st->tls, data, len);
 	if (rc > 0)
 		st->plain_out += (uint32_t)rc;
-	return rc;
+	return layer_leave(s, st) ? rc : -ENOTCONN;
 }
 
-void cee_shard_tls_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
+bool cee_shard_tls_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
 	struct cee_stack *st = c->tcb.user;
-	(void)s;
 	(void)reason;
-	if (st->up)
-		cee_tls_shutdown(st->tls);
+	if (st->quiet)
+		return true;
+	if (!st->up) {
+		// closed before the handshake was done: the layer stops here (no
+		// tls_up after our FIN, no deferred work charged to the budget)
+		st->quiet = true;
+		if (st->pend != NULL)
+			pend_unlink(s, st);
+		return true;
+	}
+	if (st->in_layer)
+		return true; // from inside the layer's own call: TCP's FIN follows its output
+	layer_enter(st);
+	cee_tls_shutdown(st->tls);
+	return layer_leave(s, st);
 }
 
 struct cee_tls *cee_shard_tls(struct cee_conn *c)

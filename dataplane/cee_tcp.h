@@ -254,6 +254,13 @@ struct cee_tcp_ops {
 	 * no tcb uses CEE_TCP_SVC_APP.
 	 */
 	void (*recv)(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint32_t len);
+	/**
+	 * TCP is about to close @p tcb on its own (the idle timeout; and, for
+	 * the app and paced services, the peer's FIN): our FIN is queued when
+	 * this returns, so the owner may still send its last bytes (a TLS
+	 * close_notify) with cee_tcp_send(). NULL allowed.
+	 */
+	void (*closing)(void *owner, struct cee_tcb *tcb, enum cee_reason reason);
 };
 
 /** One shard's TCP context. */

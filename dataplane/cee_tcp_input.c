@@ -613,6 +613,9 @@ static void take_fin(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct 
 	tcp_set_reason(tcb, CEE_REASON_PEER_FIN);
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_ESTABLISHED:
+		// a layer above (TLS) says its last words (close_notify) before our FIN
+		if (tcp_app_mode(tcb) && ctx->ops->closing != NULL && !(tcb->uflags & CEE_TCB_U_CLOSE))
+			ctx->ops->closing(ctx->owner, tcb, CEE_REASON_PEER_FIN);
 		tcb->flags |= CEE_TCB_F_FIN_QUEUED; /* every service closes after the peer's FIN */
 		tcp_set_state(ctx, tcb, CEE_TCP_CLOSE_WAIT, now_ns);
 		break;

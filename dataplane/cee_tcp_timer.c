@@ -172,6 +172,10 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 		return true;
 	case CEE_TCP_ESTABLISHED:
 		if (!(tcb->flags & CEE_TCB_F_FIN_QUEUED)) {
+			if (ctx->ops->closing != NULL) // the owner's last words go before our FIN
+				ctx->ops->closing(ctx->owner, tcb, CEE_REASON_IDLE_TIMEOUT);
+			if (tcp_abort_requested(tcb))
+				return false; /* the running call aborts when it leaves */
 			tcp_local_close(tcb, CEE_REASON_IDLE_TIMEOUT);
 			tcb->last_activity_ns = now_ns; /* one more idle period to finish */
 			return false;

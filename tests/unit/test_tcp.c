@@ -82,6 +82,7 @@ struct fake {
 	/* the owner's reactions, run from inside the callbacks */
 	void (*on_event)(struct fake *f, enum cee_evt_type type);
 	void (*on_recv)(struct fake *f, const uint8_t *data, uint32_t len);
+	void (*on_closing)(struct fake *f, enum cee_reason reason);
 
 	/* a paired fake (client <-> server) and how much of our output it got */
 	struct fake *other;
@@ -193,6 +194,15 @@ static void fake_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uin
 		f->on_recv(f, data, len);
 }
 
+static void fake_closing(void *owner, struct cee_tcb *tcb, enum cee_reason reason)
+{
+	struct fake *f = owner;
+
+	assert_ptr_equal(tcb, &f->tcb);
+	if (f->on_closing != NULL)
+		f->on_closing(f, reason);
+}
+
 static void fake_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
 {
 	struct fake *f = owner;
@@ -266,6 +276,7 @@ static struct fake *fake_new(void)
 	    .buf_alloc = fake_buf_alloc,
 	    .buf_free = fake_buf_free,
 	    .recv = fake_recv,
+	    .closing = fake_closing,
 	};
 	cee_tcp_cfg_default(&f->ctx.cfg);
 	f->ctx.ops = &f->ops;
@@ -1012,6 +1023,34 @@ static void test_idle_timeout(void **state)
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_IDLE_TIMEOUT);
 	fire(f);
 	assert_types(f, full_life, 4);
+}
+
+static void say_bye(struct fake *f, enum cee_reason reason)
+{
+	assert_int_equal(reason, CEE_REASON_IDLE_TIMEOUT);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "bye", 3, f->now), 3);
+}
+
+/*
+ * Fault: TCP closes an idle connection on its own and the layer above
+ * (TLS) never gets to send its close_notify before our FIN: the peer sees
+ * a truncated stream. The owner's closing hook runs first; what it sends
+ * goes out before (or with) the FIN.
+ */
+static void test_idle_timeout_closing_hook(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.idle_timeout_ns = 5 * SEC;
+	establish_svc(f, CEE_TCP_SVC_PACED);
+	f->on_closing = say_bye;
+	fire(f);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_int_equal(last(f)->len, 3);
+	assert_memory_equal(last(f)->payload, "bye", 3);
+	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_1);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 1, f->now), -ENOTCONN);
 }
 
 /* Fault: an idle close that cannot finish (peer gone) lingers forever. */
@@ -3690,6 +3729,7 @@ int main(void)
 	    T(test_cfg_and_names),
 	    T(test_paced_window),
 	    T(test_owner_deadline),
+	    T(test_idle_timeout_closing_hook),
 	    T(test_zero_window_fin_with_data),
 	    T(test_karn_after_window_reopen),
 	    T(test_fin_wait_2_refreshed_by_data),
