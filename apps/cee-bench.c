@@ -940,9 +940,10 @@ static void print_report(const struct report *r)
 		printf("\"audit\":{\"ok\":%s,\"events\":%" PRIu64 ",\"opens\":%" PRIu64
 		       ",\"closes\":%" PRIu64 ",\"destroys\":%" PRIu64 ",\"lost\":%" PRIu64
 		       ",\"duplicate\":%" PRIu64 ",\"out_of_order\":%" PRIu64 ",\"gaps\":%" PRIu64
-		       "}}\n",
+		       ",\"ext\":%" PRIu64 ",\"ext_bad\":%" PRIu64 "}}\n",
 		       r->ar.ok ? "true" : "false", r->ar.events, r->ar.opens, r->ar.closes,
-		       r->ar.destroys, r->ar.lost, r->ar.duplicate, r->ar.out_of_order, r->ar.gaps);
+		       r->ar.destroys, r->ar.lost, r->ar.duplicate, r->ar.out_of_order, r->ar.gaps,
+		       r->ar.ext, r->ar.ext_bad);
 		return;
 	}
 	printf("\n==== cee-bench: %u engine shard(s), %u generator(s), %.2f s ====\n", o->shards,

@@ -33,8 +33,9 @@ struct cee_stack {
 	bool client;            /**< an active open (cee_shard_connect_tls) */
 	bool up;                /**< tls_up reported */
 	bool echoed;            /**< echo-close: the first data went back */
-	bool in_layer;          /**< a cee_tls_* call is running for it */
-	bool dead;              /**< destroyed meanwhile: freed when that call returns */
+	uint8_t depth;          /**< cee_tls_* calls running for it (they nest: send from up) */
+	bool in_down;           /**< inside wolfSSL, handing bytes to TCP (no re-entry) */
+	bool dead;              /**< destroyed meanwhile: freed when the outer call returns */
 	bool quiet;             /**< closed (or closing before tls_up): nothing more goes up */
 };
 

@@ -104,7 +104,12 @@ static int io_down(void *arg, const uint8_t *data, uint32_t len)
 	struct cee_stack *st = arg;
 	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
 		return -ENOTCONN;
-	return cee_tcp_send(&st->s->tcp, &st->c->tcb, data, len, st->s->now_ns);
+	// inside wolfSSL: what TCP reports meanwhile (closed, to the app) must
+	// not call into this layer again
+	st->in_down = true;
+	int rc = cee_tcp_send(&st->s->tcp, &st->c->tcb, data, len, st->s->now_ns);
+	st->in_down = false;
+	return rc;
 }
 
 // Answers of the echo services: TLS records cannot be taken back, so a
@@ -280,17 +285,21 @@ void cee_shard_tls_established(struct cee_shard *s, struct cee_conn *c)
 // its stack and layer are then freed when the call returns.
 static inline void layer_enter(struct cee_stack *st)
 {
-	st->in_layer = true;
+	st->depth++;
 }
 
-// @return false when the connection went away during the call (@p st freed).
+// @return false when the connection went away during the call (@p st is
+// freed once the outermost call returns).
 static bool layer_leave(struct cee_shard *s, struct cee_stack *st)
 {
-	st->in_layer = false;
-	if (likely(!st->dead))
+	if (likely(!st->dead)) {
+		st->depth--;
 		return true;
-	cee_tls_free(st->tls);
-	stack_free(s, st);
+	}
+	if (--st->depth == 0) {
+		cee_tls_free(st->tls);
+		stack_free(s, st);
+	}
 	return false;
 }
 
@@ -458,7 +467,7 @@ void cee_shard_tls_destroyed(struct cee_shard *s, struct cee_conn *c)
 	if (st->pend != NULL)
 		pend_unlink(s, st);
 	c->tcb.user = NULL;
-	if (st->in_layer) { // an abort from inside the layer's own call: freed when it returns
+	if (st->depth > 0) { // an abort from inside the layer's own call: freed when it returns
 		st->dead = true;
 		return;
 	}
@@ -471,7 +480,7 @@ void cee_shard_tls_destroyed(struct cee_shard *s, struct cee_conn *c)
 int cee_shard_tls_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (!st->up || st->quiet || st->in_layer) // not up, closed, or re-entered
+	if (!st->up || st->quiet || st->in_down) // not up, closed, or from inside wolfSSL
 		return -ENOTCONN;
 	layer_enter(st);
 	int rc = cee_tls_send(st->tls, data, len);
@@ -494,8 +503,8 @@ bool cee_shard_tls_close(struct cee_shard *s, struct cee_conn *c, enum cee_reaso
 			pend_unlink(s, st);
 		return true;
 	}
-	if (st->in_layer)
-		return true; // from inside the layer's own call: TCP's FIN follows its output
+	if (st->in_down)
+		return true; // from inside wolfSSL: TCP's FIN follows what it sends
 	layer_enter(st);
 	cee_tls_shutdown(st->tls);
 	return layer_leave(s, st);

@@ -7,6 +7,7 @@
 # behaviour).
 #
 # Guards against: events lost, duplicated or reordered at churn rates
+# (plain TCP and TLS, whose tls_up and closed carry extension records)
 # (fault 3), a `closed` missing for connections that end by RST or by the
 # server's FIN, retransmission/reassembly paths that leave connections
 # behind (open without destroyed) when the link misbehaves, and a bench whose
@@ -56,9 +57,27 @@ need(r["lifecycles"] >= 1000, f"only {r['lifecycles']} lifecycles")
 # that never completed its handshake.
 need(a["opens"] == a["closes"] == a["destroys"], f"opens/closes/destroys {a['opens']}/{a['closes']}/{a['destroys']}")
 need(a["opens"] >= r["lifecycles"], "fewer engine opens than client lifecycles")
-need(r["events"] == a["events"], "exported != audited")
-need(a["events"] <= 4 * a["opens"] and a["events"] >= 3 * a["opens"], "events per connection not in [3,4]")
-if name == "impaired":
+# exported records: lifecycle events and, with TLS, their extension records
+need(r["events"] == a["events"] + a["ext"], "exported != audited")
+need(a["ext_bad"] == 0, f"{a['ext_bad']} bad extension groups")
+if "tls" in r:
+    need(a["ext"] >= a["opens"], f"{a['ext']} extension records for {a['opens']} TLS connections")
+else:
+    need(a["ext"] == 0, f"{a['ext']} extension records without TLS")
+tls = "tls" in r
+# TLS adds tls_up: [3,5] lifecycle events per connection (extension records
+# are records of the stream, not events)
+top = 5 if tls else 4
+need(a["events"] <= top * a["opens"] and a["events"] >= 3 * a["opens"],
+     f"events per connection not in [3,{top}]")
+if tls:
+    t = r["tls"]
+    need(t["handshakes"] >= r["lifecycles"], f"{t['handshakes']} TLS handshakes for {r['lifecycles']} lifecycles")
+    if name == "tls_resume":
+        need(t["resumed"] >= 0.9 * t["handshakes"], f"only {t['resumed']} of {t['handshakes']} resumed")
+    else:
+        need(t["resumed"] == 0, f"{t['resumed']} resumed without --tls-resume")
+if name.endswith("impaired"):
     need(r["link"]["lost"] > 0 and r["link"]["reordered"] > 0 and r["link"]["duplicated"] > 0,
          f"impairment not applied: {r['link']}")
     need(r["retransmits"] > 0, "no retransmissions on a lossy link")
@@ -75,4 +94,8 @@ PYEOF
 run clean --duration 2 --concurrency 256
 run mix --duration 2 --concurrency 256 --close mix
 run impaired --duration 3 --concurrency 256 --close mix --loss 0.01 --reorder 0.01 --dup 0.01
+# TLS on both sides: tls_up and closed carry extension records the audit checks
+run tls --duration 2 --concurrency 64 --tls --close mix
+run tls_resume --duration 2 --concurrency 64 --tls-resume
+run tls_impaired --duration 3 --concurrency 64 --tls --close mix --loss 0.01 --reorder 0.01 --dup 0.01
 echo "test_bench: all runs passed their audit"
