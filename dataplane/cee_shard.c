@@ -820,6 +820,10 @@ int cee_shard_main(void *arg)
 {
 	struct cee_shard *s = arg;
 	uint32_t idle_us = s->cfg->poll_idle_us;
+	// wolfSSL's lazy set-up (milliseconds, partly per thread) here, on this
+	// lcore, rather than in the first client's handshake
+	if (s->tls_srv != NULL)
+		(void)cee_tls_ctx_warm(s->tls_srv);
 	while (!atomic_load_explicit(&s->stop, memory_order_acquire)) {
 		if (cee_shard_poll(s) == 0 && idle_us)
 			rte_delay_us_sleep(idle_us);

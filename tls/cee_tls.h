@@ -116,6 +116,15 @@ void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx);
 const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx);
 
 /**
+ * Run one handshake against the server context @p ctx in memory, with a
+ * throwaway client, so that wolfSSL's lazy set-up (a few milliseconds,
+ * part of it per thread) happens now and not in the first client's
+ * handshake. Call it on the thread that will use @p ctx. Counters are left
+ * as they were. @return 0, or -errno when the handshake could not run.
+ */
+int cee_tls_ctx_warm(struct cee_tls_ctx *ctx);
+
+/**
  * A connection of @p ctx talking through @p io (copied). @p sni: client
  * only, the server name to send and verify (NULL: none). The server waits
  * for the ClientHello; a client sends it in cee_tls_start().

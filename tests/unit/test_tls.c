@@ -1186,6 +1186,37 @@ static void test_pool_exhaustion(void **state)
 	cee_tls_free(c);
 }
 
+// Guards against: the warm-up handshake (run on each shard's lcore at
+// start) leaking a pool slot, changing the counters, or leaving the
+// context unable to serve real clients, with or without mutual TLS.
+static void test_ctx_warm(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(0);
+	struct cee_layer_io io = end_io(&f->s);
+	struct cee_tls *a, *b;
+
+	scfg.max_conns = 2;
+	f->sctx = make_ctx(f, &scfg, true);
+	scfg.ca_file = CERT("ca.pem"); // mutual TLS: the throwaway client has no certificate
+	f->sctx2 = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	assert_int_equal(cee_tls_ctx_warm(f->sctx), 0);
+	assert_int_equal(cee_tls_ctx_warm(f->sctx2), 0);
+	assert_int_equal(cee_tls_ctx_warm(f->cctx), -EINVAL);
+	static const struct cee_tls_stats zero;
+	assert_memory_equal(cee_tls_ctx_stats(f->sctx), &zero, sizeof(zero));
+	assert_memory_equal(cee_tls_ctx_stats(f->sctx2), &zero, sizeof(zero));
+	a = cee_tls_new(f->sctx, &io, NULL); // both slots are free again
+	b = cee_tls_new(f->sctx, &io, NULL);
+	assert_non_null(a);
+	assert_non_null(b);
+	cee_tls_free(a);
+	cee_tls_free(b);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->handshakes, 1);
+}
+
 // Guards against: bad files passing create, or failing without saying
 // which file: missing, garbage, key not matching the certificate.
 static void test_bad_files(void **state)
@@ -1458,6 +1489,7 @@ int main(void)
 	    T(test_many_records_one_call),
 	    T(test_down_full),
 	    T(test_pool_exhaustion),
+	    T(test_ctx_warm),
 	    T(test_bad_files),
 	    T(test_bad_options),
 	    T(test_user_ciphers),
