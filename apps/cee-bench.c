@@ -896,6 +896,7 @@ struct report {
 	double tls_mean_us;   /**< engine TLS time per handshake */
 	double poll_max_us;   /**< longest engine poll iteration that found work */
 	uint64_t polls_over_2ms, tls_deferred; /**< engine iterations > 2 ms; handshakes deferred */
+	uint64_t tls_over_1ms; /**< engine TLS inputs over 1 ms */
 	int64_t tls_heap;     /**< wolfSSL heap bytes at the end of the measured phase */
 };
 
@@ -928,11 +929,13 @@ static void print_report(const struct report *r)
 			       ",\"resumed\":%" PRIu64 ",\"failures\":%" PRIu64
 			       ",\"per_engine_busy_s\":%.0f,\"engine_tls_us_per_hs\":%.1f,"
 			       "\"max_stall_us\":%.1f,\"poll_max_us\":%.1f,\"polls_over_2ms\":%" PRIu64
-			       ",\"deferred\":%" PRIu64 ",\"heap_bytes\":%" PRId64
+			       ",\"deferred\":%" PRIu64 ",\"inputs_over_1ms\":%" PRIu64
+			       ",\"heap_bytes\":%" PRId64
 			       ",\"heap_per_conn_end\":%.0f},",
 			       o->tls_resume ? "true" : "false", r->tls_handshakes, r->tls_resumed,
 			       r->tls_failures, r->per_busy_s, r->tls_mean_us, r->tls_max_us,
-			       r->poll_max_us, r->polls_over_2ms, r->tls_deferred, r->tls_heap,
+			       r->poll_max_us, r->polls_over_2ms, r->tls_deferred, r->tls_over_1ms,
+			       r->tls_heap,
 			       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
 		printf("\"rss_bytes\":%" PRIu64 ",\"rss_base_bytes\":%" PRIu64
 		       ",\"conns_peak\":%" PRIu64 ",\"bytes_per_conn\":%" PRIu64 ",",
@@ -972,10 +975,12 @@ static void print_report(const struct report *r)
 		       " failed); %.0f lifecycles per engine-shard busy second;\n"
 		       "               engine TLS %.1f us per handshake, longest TLS input %.1f us, "
 		       "longest poll %.1f us,\n"
-		       "               %" PRIu64 " polls over 2 ms, %" PRIu64 " handshake inputs deferred;\n"
+		       "               %" PRIu64 " polls over 2 ms, %" PRIu64 " handshake inputs deferred, %" PRIu64
+		       " TLS inputs over 1 ms;\n"
 		       "               wolfSSL heap %.1f MiB (%.0f B per connection end)\n",
 		       r->tls_handshakes, r->tls_resumed, r->tls_failures, r->per_busy_s,
 		       r->tls_mean_us, r->tls_max_us, r->poll_max_us, r->polls_over_2ms, r->tls_deferred,
+		       r->tls_over_1ms,
 		       (double)r->tls_heap / 1048576.0,
 		       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
 	printf("memory         RSS %.1f MiB (%.1f MiB before traffic), peak %" PRIu64
@@ -1184,6 +1189,7 @@ int main(int argc, char **argv)
 		r.tls_mean_us += (double)e->stats.tls_tsc / hz * 1e6;
 		r.polls_over_2ms += e->stats.polls_over_2ms;
 		r.tls_deferred += e->stats.tls_deferred;
+		r.tls_over_1ms += e->stats.tls_over_1ms;
 	}
 	r.tls_mean_us = r.tls_handshakes ? r.tls_mean_us / (double)r.tls_handshakes : 0;
 	// Whole seconds of the measured phase only (the last partial one is out).

@@ -60,6 +60,7 @@
 	X(tls_send_fail, SUM, "TLS connections aborted: records did not fit the send buffer")      \
 	X(tls_tsc, SUM, "TSC cycles spent in the TLS layer's input (handshakes, decryption)")      \
 	X(tls_max_tsc, MAX, "longest single TLS input, TSC cycles (the stall one handshake causes)") \
+	X(tls_over_1ms, SUM, "TLS inputs that took more than 1 ms")                               \
 	X(tls_deferred, SUM, "TLS handshake inputs deferred to a later poll by the budget")        \
 	X(tls_over_budget, SUM, "handshake inputs run beyond the budget: no staging room")
 

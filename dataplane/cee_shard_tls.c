@@ -316,6 +316,8 @@ static void tls_input(struct cee_shard *s, struct cee_stack *st, const uint8_t *
 	s->stats.tls_tsc += d;
 	if (d > s->stats.tls_max_tsc)
 		s->stats.tls_max_tsc = d;
+	if (d > s->ms_tsc)
+		s->stats.tls_over_1ms++;
 	if (handshake)
 		s->tls_spent_tsc += d;
 	layer_leave(s, st);

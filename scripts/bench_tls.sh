@@ -108,7 +108,9 @@ for n in ("ecdsa", "rsa", "resumed"):
 l = runs["latency"]
 print(f"handshake latency at {l['cps']:.0f}/s (TCP + TLS, generator's view): "
       f"p50 {l['handshake_ns']['p50']/1e3:.0f} us, p99 {l['handshake_ns']['p99']/1e3:.0f} us; "
-      f"engine: longest TLS input {l['tls']['max_stall_us']:.0f} us, longest poll {l['tls']['poll_max_us']:.0f} us")
+      f"engine: longest TLS input {l['tls']['max_stall_us']:.0f} us "
+      f"({l['tls']['inputs_over_1ms']} of {l['tls']['handshakes']} handshakes had an input over 1 ms), "
+      f"longest poll {l['tls']['poll_max_us']:.0f} us")
 h = runs["hold"]
 print(f"idle TLS connections: {h['conns_peak']} ends live (engine + generator), RSS "
       f"{h['bytes_per_conn']} B per end, wolfSSL heap {h['tls']['heap_per_conn_end']:.0f} B per end")
