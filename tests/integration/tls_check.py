@@ -37,12 +37,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ceeit import REASONS, TYPE_RANK, Report, conn_shard, load_events, load_stats, main_guard, split_addr  # noqa: E402
+from ceeit import Report, check_contract, load_events, load_stats, main_guard, split_addr  # noqa: E402
 from tls_common import ALERT_NAMES, iana_cipher  # noqa: E402
 
 SCHEMA = 2
 SNI = "server.cee.test"
-REQUIRED = ("v", "type", "conn", "shard", "sseq", "cseq", "ts_ns", "proto", "local", "remote")
 UP_KINDS = {"notify", "fin", "rst", "idle", "mtls", "s12", "s12_resume", "s13", "s13_resume", "s13_alpn"}
 TLS_FIELDS = ("tls_version", "cipher", "sni", "alpn", "resumed", "peer_subject")
 CLOSE_TLS_FIELDS = ("alert", "alert_name", "alert_by", "tls_truncated")
@@ -97,91 +96,32 @@ def expected(rec):
 
 
 def check_stream(events, rep):
-    """v2 lines: version, fields, per-shard sseq coverage without gaps (with
-    xseq), owner shard; "ext" lines are merged into the event they precede.
-    @return {conn: [lifecycle events in order]}."""
-    next_sseq = {}
-    conns = {}
-    pending_ext = {}
+    """v2 lines; a standalone "ext" line (extension records the sink could
+    not join to their event: a producer fault) fails the check; the rest
+    goes through ceeit.check_contract (per-shard sseq coverage with xseq,
+    owner shard, per-connection order and exactly-once), then the TLS
+    rules. @return {conn: [lifecycle events in order]}."""
+    lifecycle = []
     for ev in events:
         where = f"line {ev['_line']}"
         if ev.get("v") != SCHEMA:
             rep.fail(f"{where}: schema version {ev.get('v')} (expected {SCHEMA})")
-        shard, sseq = ev.get("shard"), ev.get("sseq")
-        if not isinstance(shard, int) or not isinstance(sseq, int):
-            rep.fail(f"{where}: no shard/sseq: {ev}")
-            continue
-        first = ev.get("xseq", sseq)
-        if not isinstance(first, int) or first > sseq:
-            rep.fail(f"{where}: xseq {ev.get('xseq')!r} not an sseq at or before {sseq}")
-            first = sseq
-        exp = next_sseq.get(shard, 1)
-        if first != exp:
-            rep.fail(f"{where}: shard {shard} line covers sseq {first}..{sseq}, expected to start at "
-                     f"{exp} ({'gap' if first > exp else 'overlap or reordered'})")
-        next_sseq[shard] = sseq + 1
-        try:
-            owner = conn_shard(ev.get("conn", ""))
-        except ValueError:
-            rep.fail(f"{where}: conn {ev.get('conn')!r} is not hex")
-            continue
-        if owner != shard:
-            rep.fail(f"{where}: event of conn {ev['conn']} (owner shard {owner}) emitted by shard {shard}")
         if ev.get("type") == "ext":
-            pending_ext.setdefault(ev["conn"], []).append(ev)
+            rep.fail(f"{where}: extension records that extend no event: {ev}")
             continue
-        missing = [k for k in REQUIRED if k not in ev]
-        if missing:
-            rep.fail(f"{where}: missing fields {missing}: {ev}")
-            continue
-        if ev["type"] not in TYPE_RANK:
-            rep.fail(f"{where}: unknown type {ev['type']!r}")
-            continue
-        for x in pending_ext.pop(ev["conn"], []):
-            if x.get("of") != ev["type"]:
-                rep.fail(f"line {x['_line']}: ext of {x.get('of')} followed by a {ev['type']} ({where})")
-            for k, val in x.items():
-                if k not in ("v", "type", "of", "conn", "shard", "sseq", "xseq", "_line"):
-                    ev.setdefault(k, val)
-        if ev["type"] == "closed":
-            miss = [k for k in ("reason", "bytes_in", "bytes_out", "duration_ns") if k not in ev]
-            if miss:
-                rep.fail(f"{where}: closed without {miss}")
-            elif ev["reason"] not in REASONS:
-                rep.fail(f"{where}: unknown reason {ev['reason']!r}")
         if ev.get("ext_truncated"):
             rep.fail(f"{where}: ext_truncated: extension fields were cut: {ev}")
-        conns.setdefault(ev["conn"], []).append(ev)
-    for conn, xs in pending_ext.items():
-        rep.fail(f"conn {conn}: ext line(s) {[x['_line'] for x in xs]} extend no later event")
-
+        lifecycle.append(ev)
     good = {}
-    for conn, evs in conns.items():
+    for conn, evs in check_contract(lifecycle, rep).items():
         types = [e["type"] for e in evs]
         bad = False
-        if types[0] != "open":
-            rep.fail(f"conn {conn}: first event {types[0]} (line {evs[0]['_line']}), not open")
-            continue
-        for i, e in enumerate(evs):
-            if e["cseq"] != i:
-                rep.fail(f"conn {conn}: cseq {e['cseq']} at position {i} (line {e['_line']})")
-                bad = True
-                break
-        for a, b in zip(evs, evs[1:]):
-            if TYPE_RANK[b["type"]] <= TYPE_RANK[a["type"]]:
-                rep.fail(f"conn {conn}: {b['type']} after {a['type']} (line {b['_line']}): {types}")
-                bad = True
-                break
-        if "closed" not in types or "destroyed" not in types:
-            rep.fail(f"conn {conn}: lost terminal events, has only {types}")
-            bad = True
         if "tls_up" in types and "established" not in types:
             rep.fail(f"conn {conn}: tls_up without established: {types}")
             bad = True
         if "ws_up" in types:
             rep.fail(f"conn {conn}: ws_up on a tls: echo listener")
-        if {e["remote"] for e in evs} != {evs[0]["remote"]} or {e["local"] for e in evs} != {evs[0]["local"]}:
-            rep.fail(f"conn {conn}: addresses change between its events")
+            bad = True
         if {e["proto"] for e in evs} != {"tls"}:
             rep.fail(f"conn {conn}: proto {sorted({e['proto'] for e in evs})}, expected tls")
         if not bad:
