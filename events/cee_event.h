@@ -41,7 +41,9 @@
 	X(ADMIN_KILL, "admin_kill")                                                                \
 	X(PORT_DOWN, "port_down")                                                                  \
 	X(SHUTDOWN, "shutdown")                                                                    \
-	X(NO_RESOURCES, "no_resources")
+	X(NO_RESOURCES, "no_resources")                                                            \
+	X(WS_UPGRADE_FAILED, "ws_upgrade_failed")                                                  \
+	X(WS_PING_TIMEOUT, "ws_ping_timeout")
 
 #define CEE_PROTO_LIST(X)                                                                          \
 	X(TCP, "tcp")                                                                              \
@@ -131,7 +133,8 @@ _Static_assert(CEE_EVT_EXT >= CEE_EVT__COUNT, "ext type is not a lifecycle type"
 	X(U8)      /* 1 byte number */                                                             \
 	X(VERSION) /* 2 bytes little-endian TLS version; printed "1.2"/"1.3", else the number */  \
 	X(ALERT)   /* 1 byte TLS alert; printed "alert":N,"alert_name":"..." */                   \
-	X(BY)      /* 1 byte: 1 "local", 0 "peer" */
+	X(BY)      /* 1 byte: 1 "local", 0 "peer" */                                              \
+	X(U16)     /* 2 bytes little-endian number */
 
 /* X(enumerator suffix, JSON key, kind) */
 #define CEE_EXT_KEY_LIST(X)                                                                        \
@@ -144,7 +147,15 @@ _Static_assert(CEE_EVT_EXT >= CEE_EVT__COUNT, "ext type is not a lifecycle type"
 	X(ALERT, "alert", ALERT)                                                                   \
 	X(ALERT_BY, "alert_by", BY)                                                                \
 	X(TLS_TRUNCATED, "tls_truncated", BOOL)                                                    \
-	X(EXT_TRUNCATED, "ext_truncated", BOOL)
+	X(EXT_TRUNCATED, "ext_truncated", BOOL)                                                    \
+	X(WS_PATH, "path", STR)                                                                    \
+	X(WS_SUBPROTOCOL, "subprotocol", STR)                                                      \
+	X(WS_ORIGIN, "origin", STR)                                                                \
+	X(WS_USER_AGENT, "user_agent", STR)                                                        \
+	X(WS_CODE, "ws_code", U16)                                                                 \
+	X(WS_REASON, "ws_reason", STR)                                                             \
+	X(WS_CLEAN, "ws_clean", BOOL)                                                              \
+	X(HTTP_STATUS, "http_status", U16)
 
 #define CEE_X_ENUM_EXT_KIND(k) CEE_EXT_KIND_##k,
 #define CEE_X_ENUM_EXT_KEY(e, s, k) CEE_EXT_##e,

@@ -329,6 +329,12 @@ static char *put_field(char *p, enum cee_ext_key k, const uint8_t *v, unsigned n
 		else
 			PUT_LIT(p, "\"peer\"");
 		break;
+	case CEE_EXT_KIND_U16:
+		if (n < 2)
+			break;
+		p = put_key(p, key);
+		p = put_u64(p, (unsigned)v[0] | (unsigned)v[1] << 8);
+		break;
 	case CEE_EXT_KIND__COUNT:
 		break;
 	}

@@ -16,7 +16,8 @@ TYPE_ORDER = ["open", "established", "tls_up", "ws_up", "closed", "destroyed"]
 TYPE_RANK = {t: i for i, t in enumerate(TYPE_ORDER)}
 REASONS = {"peer_fin", "peer_rst", "local_close", "idle_timeout", "handshake_timeout",
            "retransmit_timeout", "tls_alert", "tls_close_notify", "ws_close",
-           "protocol_error", "admin_kill", "port_down", "shutdown", "no_resources"}
+           "protocol_error", "admin_kill", "port_down", "shutdown", "no_resources",
+           "ws_upgrade_failed", "ws_ping_timeout"}
 ID_SHARD_SHIFT = 56
 
 
