@@ -1,0 +1,1705 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// WebSocket (RFC 6455) as a sans-I/O layer (cee_ws.h). A context and its
+// connections are used by one thread (its shard). All memory is taken in
+// cee_ws_ctx_create(): a pool of connections and a pool of buffers. A
+// connection holds a buffer only while an upgrade request (or, client
+// side, the request to send and the 101) or a message or control frame is
+// incomplete across inputs; a whole masked frame is unmasked into the
+// context's scratch area, so an idle connection holds none.
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cee_ws.h"
+
+enum {
+	OP_CONT = 0x0,
+	OP_TEXT = 0x1,
+	OP_BINARY = 0x2,
+	OP_CLOSE = 0x8,
+	OP_PING = 0x9,
+	OP_PONG = 0xa,
+	HDR_MAX = 14,	  // 2 + 8 (64-bit length) + 4 (mask), RFC 6455 5.2
+	CTL_MAX = 125,	  // control frame payload, RFC 6455 5.5
+	REASON_MAX = 123, // close reason: CTL_MAX less the code
+	BUF_EXTRA = 128,  // per buffer: control payload area / client prefix
+	KEY_B64 = 24,	  // base64 of 16 bytes
+	SUB_MAX = 32,	  // sizeof(info.subprotocol)
+};
+
+// Header and payload up to this many bytes go down in one io.down call.
+#ifndef CEE_WS_SEND_COALESCE
+#define CEE_WS_SEND_COALESCE 4096
+#endif
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; // RFC 6455 1.3
+
+struct cee_ws_ctx {
+	struct cee_ws_cfg cfg; // strings point into the copies below
+	char *path, *subprotocol, *origins;
+	struct cee_ws_stats stats;
+	struct cee_ws *pool; // max_conns slots, never moves
+	struct cee_ws *free_head;
+	uint8_t *buf_mem;   // nbufs * buf_size, never moves
+	uint8_t **buf_free; // stack of free buffers
+	uint32_t nbufs, nfree, buf_size;
+	uint8_t *scratch;  // a whole masked frame, unmasked (max_frame bytes)
+	bool scratch_busy; // in use by a message being delivered
+	uint64_t rng;	   // xorshift64*: client keys and masks
+};
+
+// What the connection waits on; ws_set_state() is the only writer.
+enum ws_state {
+	WS_EXPECT_START,    // client: cee_ws_start() not called yet
+	WS_EXPECT_REQUEST,  // server: the upgrade request
+	WS_EXPECT_RESPONSE, // client: the server's 101
+	WS_EXPECT_FRAMES,   // up
+	WS_EXPECT_CLOSE,    // our Close went down: the peer's Close
+	WS_ENDED,	    // io.close called, or ended from above or below
+};
+
+// How the payload of the current frame is taken.
+enum ws_payload {
+	PAY_DATA,    // text/binary/continuation: to the message
+	PAY_CONTROL, // close/ping/pong: whole, then acted on
+	PAY_DISCARD, // data after our Close: skipped
+};
+
+// Incremental UTF-8 check (RFC 3629 table 4.1): the bytes still due in
+// the current character and the range of the next one.
+struct utf8 {
+	uint8_t need, lo, hi;
+};
+
+struct cee_ws {
+	struct cee_ws_ctx *ctx;
+	struct cee_layer_io io;
+	uint8_t *buf;	  // from ctx's pool, or NULL
+	uint32_t buf_len; // upgrade bytes in buf + BUF_EXTRA / control bytes
+	uint32_t msg_len; // bytes of the message so far (in buf)
+	// Frame being parsed: the header inline until complete.
+	uint64_t left; // payload bytes still to come
+	uint32_t got;  // payload bytes seen (mask offset, control payload)
+	uint8_t hdr[HDR_MAX];
+	uint8_t hdr_len;
+	uint8_t mask[4];
+	uint8_t op;
+	uint8_t msg_op; // OP_TEXT/OP_BINARY while a message is open, else 0
+	struct utf8 u8;
+	bool fin, masked, in_payload;
+	uint8_t payload; // enum ws_payload
+	uint8_t state;	 // enum ws_state
+	bool client;
+	bool in_use;
+	bool up_text; // during io.up
+	bool in_up;
+	bool ping_outstanding;
+	bool eof;
+	// FRAMES: last input from the peer, or our ping when one is
+	// outstanding; CLOSE: our Close.
+	uint64_t t_ref;
+	struct cee_ws_info info;
+	struct cee_ws *next_free;
+};
+
+// ---- SHA-1 (FIPS 180-4) and base64 (RFC 4648), for the handshake only ----
+
+struct sha1 {
+	uint32_t h[5];
+	uint64_t len;
+	uint8_t blk[64];
+	uint32_t n;
+};
+
+static uint32_t rol(uint32_t x, int k)
+{
+	return x << k | x >> (32 - k);
+}
+
+static void sha1_block(struct sha1 *s, const uint8_t *p)
+{
+	uint32_t w[80], a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3], e = s->h[4];
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 80; i++)
+		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+	for (int i = 0; i < 80; i++) {
+		uint32_t f, k, t;
+
+		if (i < 20) {
+			f = (b & c) | (~b & d);
+			k = 0x5a827999;
+		} else if (i < 40) {
+			f = b ^ c ^ d;
+			k = 0x6ed9eba1;
+		} else if (i < 60) {
+			f = (b & c) | (b & d) | (c & d);
+			k = 0x8f1bbcdc;
+		} else {
+			f = b ^ c ^ d;
+			k = 0xca62c1d6;
+		}
+		t = rol(a, 5) + f + e + k + w[i];
+		e = d;
+		d = c;
+		c = rol(b, 30);
+		b = a;
+		a = t;
+	}
+	s->h[0] += a;
+	s->h[1] += b;
+	s->h[2] += c;
+	s->h[3] += d;
+	s->h[4] += e;
+}
+
+static void sha1_init(struct sha1 *s)
+{
+	*s = (struct sha1){.h = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0}};
+}
+
+static void sha1_update(struct sha1 *s, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+
+	s->len += n;
+	while (n > 0) {
+		uint32_t k = 64 - s->n < n ? 64 - s->n : (uint32_t)n;
+
+		memcpy(s->blk + s->n, p, k);
+		s->n += k;
+		p += k;
+		n -= k;
+		if (s->n == 64) {
+			sha1_block(s, s->blk);
+			s->n = 0;
+		}
+	}
+}
+
+static void sha1_final(struct sha1 *s, uint8_t out[20])
+{
+	uint64_t bits = s->len * 8;
+	uint8_t pad = 0x80, zero = 0, be[8];
+
+	sha1_update(s, &pad, 1);
+	while (s->n != 56)
+		sha1_update(s, &zero, 1);
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(bits >> (56 - 8 * i));
+	sha1_update(s, be, 8);
+	for (int i = 0; i < 20; i++)
+		out[i] = (uint8_t)(s->h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// @p out gets 4 * ceil(n / 3) characters and a NUL.
+static void b64_encode(const uint8_t *p, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[o++] = b64_alphabet[v >> 18 & 63];
+		out[o++] = b64_alphabet[v >> 12 & 63];
+		out[o++] = i + 1 < n ? b64_alphabet[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? b64_alphabet[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+// RFC 6455 4.2.1 item 5: base64 that decodes to 16 bytes.
+static bool key_valid(const char *k, size_t n)
+{
+	if (n != KEY_B64 || k[22] != '=' || k[23] != '=')
+		return false;
+	for (size_t i = 0; i < 22; i++)
+		if (k[i] == '\0' || strchr(b64_alphabet, k[i]) == NULL)
+			return false;
+	return true;
+}
+
+static void accept_key(const char *key, size_t n, char out[29])
+{
+	struct sha1 s;
+	uint8_t d[20];
+
+	sha1_init(&s);
+	sha1_update(&s, key, n);
+	sha1_update(&s, ws_guid, sizeof(ws_guid) - 1);
+	sha1_final(&s, d);
+	b64_encode(d, sizeof(d), out);
+}
+
+void cee_ws_accept_key(const char *key_b64, char out[29])
+{
+	accept_key(key_b64, strlen(key_b64), out);
+}
+
+// ---- UTF-8 ----
+
+static bool utf8_step(struct utf8 *u, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t b = p[i];
+
+		if (u->need == 0) {
+			// ASCII runs: 8 bytes at a time
+			while (i + 8 <= n) {
+				uint64_t w;
+
+				memcpy(&w, p + i, 8);
+				if (w & 0x8080808080808080ull)
+					break;
+				i += 8;
+			}
+			if (i == n)
+				break;
+			b = p[i++];
+			if (b < 0x80)
+				continue;
+			u->lo = 0x80;
+			u->hi = 0xbf;
+			if (b >= 0xc2 && b <= 0xdf) {
+				u->need = 1;
+			} else if (b >= 0xe0 && b <= 0xef) {
+				u->need = 2;
+				if (b == 0xe0)
+					u->lo = 0xa0; // overlong
+				else if (b == 0xed)
+					u->hi = 0x9f; // surrogates
+			} else if (b >= 0xf0 && b <= 0xf4) {
+				u->need = 3;
+				if (b == 0xf0)
+					u->lo = 0x90; // overlong
+				else if (b == 0xf4)
+					u->hi = 0x8f; // above U+10FFFF
+			} else {
+				return false;
+			}
+			continue;
+		}
+		if (b < u->lo || b > u->hi)
+			return false;
+		u->need--;
+		u->lo = 0x80;
+		u->hi = 0xbf;
+		i++;
+	}
+	return true;
+}
+
+static bool utf8_whole(const uint8_t *p, size_t n)
+{
+	struct utf8 u = {0};
+
+	return utf8_step(&u, p, n) && u.need == 0;
+}
+
+// ---- small helpers ----
+
+static uint64_t rng_next(struct cee_ws_ctx *ctx)
+{
+	uint64_t x = ctx->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	ctx->rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+// Copy @p n bytes into a NUL-terminated field of @p cap bytes, cut to fit.
+static void set_field(char *dst, size_t cap, const char *src, size_t n)
+{
+	if (n > cap - 1)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+// Append to a field (a folded header line continues it after one space).
+static void add_field(char *dst, size_t cap, const char *src, size_t n, bool cont)
+{
+	size_t have = strlen(dst);
+
+	if (cont && have > 0 && have + 1 < cap)
+		dst[have++] = ' ';
+	if (have + n > cap - 1)
+		n = cap - 1 - have;
+	memcpy(dst + have, src, n);
+	dst[have + n] = '\0';
+}
+
+static void unmask(uint8_t *dst, const uint8_t *src, uint32_t n, const uint8_t mask[4],
+		   uint32_t off)
+{
+	uint8_t m[8];
+	uint64_t m64, w;
+	uint32_t i = 0;
+
+	for (int j = 0; j < 8; j++)
+		m[j] = mask[(off + (uint32_t)j) & 3];
+	memcpy(&m64, m, 8);
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, src + i, 8);
+		w ^= m64;
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = src[i] ^ m[i & 7];
+}
+
+// ---- buffers ----
+
+static bool buf_take(struct cee_ws *ws)
+{
+	struct cee_ws_ctx *ctx = ws->ctx;
+
+	assert(ws->buf == NULL);
+	if (ctx->nfree == 0)
+		return false;
+	ws->buf = ctx->buf_free[--ctx->nfree];
+	ws->buf_len = 0;
+	return true;
+}
+
+static void buf_give(struct cee_ws *ws)
+{
+	struct cee_ws_ctx *ctx = ws->ctx;
+
+	if (ws->buf == NULL)
+		return;
+	ctx->buf_free[ctx->nfree++] = ws->buf;
+	ws->buf = NULL;
+	ws->buf_len = 0;
+}
+
+// The area of a buffer for the upgrade request or response.
+static uint8_t *hs_area(const struct cee_ws *ws)
+{
+	return ws->buf + BUF_EXTRA;
+}
+
+static uint32_t hs_cap(const struct cee_ws *ws)
+{
+	return ws->ctx->buf_size - BUF_EXTRA;
+}
+
+// The area for a control frame's payload: after the largest message.
+static uint8_t *ctl_area(const struct cee_ws *ws)
+{
+	return ws->buf + ws->ctx->buf_size - BUF_EXTRA;
+}
+
+// Nothing in the buffer is needed any more: no message open, no control
+// frame partial, no upgrade (the buffer is not the one io.up is reading).
+static void buf_release_idle(struct cee_ws *ws)
+{
+	if (ws->msg_op == 0 && !ws->in_up && !(ws->in_payload && ws->payload == PAY_CONTROL) &&
+	    (ws->state == WS_EXPECT_FRAMES || ws->state == WS_EXPECT_CLOSE))
+		buf_give(ws);
+}
+
+// ---- context ----
+
+static struct cee_ws_ctx *ctx_fail(struct cee_ws_ctx *ctx, char *err, size_t errlen, int e,
+				   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static struct cee_ws_ctx *ctx_fail(struct cee_ws_ctx *ctx, char *err, size_t errlen, int e,
+				   const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	cee_ws_ctx_destroy(ctx);
+	errno = e;
+	return NULL;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		*oom = true;
+	return d;
+}
+
+struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, size_t errlen)
+{
+	struct cee_ws_ctx *ctx;
+	struct cee_ws_cfg c;
+	bool oom = false;
+	size_t big;
+
+	if (cfg == NULL)
+		return ctx_fail(NULL, err, errlen, EINVAL, "no configuration");
+	c = *cfg;
+	if (c.path == NULL)
+		c.path = "/";
+	if (c.subprotocol == NULL)
+		c.subprotocol = "sip";
+	if (c.max_header == 0)
+		c.max_header = 8192;
+	if (c.max_frame == 0)
+		c.max_frame = 65536;
+	if (c.max_message == 0)
+		c.max_message = 65536;
+	if (c.close_timeout_ns == 0)
+		c.close_timeout_ns = 5000000000ull;
+	if (c.pong_timeout_ns == 0)
+		c.pong_timeout_ns = 10000000000ull;
+	if (c.buffers == 0)
+		c.buffers = c.max_conns / 8 + 16;
+	if (c.max_conns == 0)
+		return ctx_fail(NULL, err, errlen, EINVAL, "max_conns is 0");
+	if (c.path[0] != '/' || strlen(c.path) >= sizeof(((struct cee_ws_info *)0)->path))
+		return ctx_fail(NULL, err, errlen, EINVAL,
+				"path must start with / and be < 128 bytes");
+	if (strlen(c.subprotocol) >= SUB_MAX)
+		return ctx_fail(NULL, err, errlen, EINVAL, "subprotocol longer than %d bytes",
+				SUB_MAX - 1);
+	if (c.max_header < 256 || c.max_header > (1u << 20))
+		return ctx_fail(NULL, err, errlen, EINVAL, "max_header not in [256, 1 MiB]");
+	if (c.max_message > (1u << 30) || c.max_frame > c.max_message)
+		return ctx_fail(NULL, err, errlen, EINVAL,
+				"max_frame must be <= max_message <= 1 GiB");
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		return ctx_fail(NULL, err, errlen, ENOMEM, "out of memory");
+	ctx->path = dup_or_null(c.path, &oom);
+	ctx->subprotocol = dup_or_null(c.subprotocol, &oom);
+	ctx->origins = dup_or_null(c.origins, &oom);
+	c.path = ctx->path;
+	c.subprotocol = ctx->subprotocol;
+	c.origins = ctx->origins;
+	ctx->cfg = c;
+	big = c.max_header > c.max_message ? c.max_header : c.max_message;
+	ctx->buf_size = (uint32_t)((big + BUF_EXTRA + 63) & ~(size_t)63);
+	ctx->nbufs = c.buffers;
+	ctx->pool = calloc(c.max_conns, sizeof(*ctx->pool));
+	ctx->buf_mem = aligned_alloc(64, (size_t)ctx->nbufs * ctx->buf_size);
+	ctx->buf_free = calloc(ctx->nbufs, sizeof(*ctx->buf_free));
+	ctx->scratch = malloc(c.max_frame > 0 ? c.max_frame : 1);
+	if (oom || ctx->pool == NULL || ctx->buf_mem == NULL || ctx->buf_free == NULL ||
+	    ctx->scratch == NULL)
+		return ctx_fail(ctx, err, errlen, ENOMEM,
+				"out of memory for %u connections, %u buffers", c.max_conns,
+				c.buffers);
+	for (uint32_t i = c.max_conns; i-- > 0;) {
+		ctx->pool[i].ctx = ctx;
+		ctx->pool[i].next_free = ctx->free_head;
+		ctx->free_head = &ctx->pool[i];
+	}
+	for (uint32_t i = 0; i < ctx->nbufs; i++)
+		ctx->buf_free[i] = ctx->buf_mem + (size_t)(ctx->nbufs - 1 - i) * ctx->buf_size;
+	ctx->nfree = ctx->nbufs;
+	ctx->rng = c.seed != 0 ? c.seed : 0x9e3779b97f4a7c15ull;
+	return ctx;
+}
+
+void cee_ws_ctx_destroy(struct cee_ws_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	free(ctx->path);
+	free(ctx->subprotocol);
+	free(ctx->origins);
+	free(ctx->pool);
+	free(ctx->buf_mem);
+	free(ctx->buf_free);
+	free(ctx->scratch);
+	free(ctx);
+}
+
+const struct cee_ws_stats *cee_ws_ctx_stats(const struct cee_ws_ctx *ctx)
+{
+	return &ctx->stats;
+}
+
+uint32_t cee_ws_ctx_buffers_free(const struct cee_ws_ctx *ctx)
+{
+	return ctx->nfree;
+}
+
+size_t cee_ws_ctx_memory(const struct cee_ws_ctx *ctx, size_t *conn_size, size_t *buf_size)
+{
+	if (conn_size != NULL)
+		*conn_size = sizeof(struct cee_ws);
+	if (buf_size != NULL)
+		*buf_size = ctx->buf_size;
+	return (size_t)ctx->cfg.max_conns * sizeof(struct cee_ws) +
+	       (size_t)ctx->nbufs * ctx->buf_size + ctx->nbufs * sizeof(*ctx->buf_free) +
+	       ctx->cfg.max_frame;
+}
+
+// ---- state ----
+
+static const bool transition_ok[][WS_ENDED + 1] = {
+    [WS_EXPECT_START] = {[WS_EXPECT_RESPONSE] = true, [WS_ENDED] = true},
+    [WS_EXPECT_REQUEST] = {[WS_EXPECT_FRAMES] = true, [WS_ENDED] = true},
+    [WS_EXPECT_RESPONSE] = {[WS_EXPECT_FRAMES] = true, [WS_ENDED] = true},
+    [WS_EXPECT_FRAMES] = {[WS_EXPECT_CLOSE] = true, [WS_ENDED] = true},
+    [WS_EXPECT_CLOSE] = {[WS_ENDED] = true},
+    [WS_ENDED] = {false},
+};
+
+// The one writer of ws->state, and the one caller of io.milestone and
+// io.close: each transition happens once, so each callback is made at most
+// once. @p why: the reason given to io.close on the way to ENDED;
+// CEE_REASON_NONE when the end is not this layer's to report (from above:
+// cee_ws_shutdown before ws_up, a failed cee_ws_send; from below: eof).
+static void ws_set_state(struct cee_ws *ws, enum ws_state next, enum cee_reason why)
+{
+	enum ws_state prev = (enum ws_state)ws->state;
+
+	assert(transition_ok[prev][next]);
+	if (!transition_ok[prev][next])
+		return;
+	switch (next) {
+	case WS_EXPECT_FRAMES:
+		ws->info.up = true;
+		ws->ctx->stats.upgrades++;
+		buf_give(ws);
+		break;
+	case WS_ENDED:
+		if (prev == WS_EXPECT_REQUEST || prev == WS_EXPECT_RESPONSE)
+			ws->ctx->stats.upgrade_failures++;
+		if (ws->info.code == 0)
+			ws->info.code = CEE_WS_ABNORMAL;
+		if (!ws->in_up)
+			buf_give(ws);
+		break;
+	case WS_EXPECT_START:
+	case WS_EXPECT_REQUEST:
+	case WS_EXPECT_RESPONSE:
+	case WS_EXPECT_CLOSE:
+		break;
+	}
+	ws->state = (uint8_t)next;
+	if (next == WS_EXPECT_FRAMES && ws->io.milestone != NULL)
+		ws->io.milestone(ws->io.arg, CEE_EVT_WS_UP);
+	else if (next == WS_ENDED && why != CEE_REASON_NONE)
+		ws->io.close(ws->io.arg, why);
+}
+
+// ---- output ----
+
+static int down_all(struct cee_ws *ws, const uint8_t *p, uint32_t n)
+{
+	int rc = ws->io.down(ws->io.arg, p, n);
+
+	return rc == (int)n ? 0 : -ENOBUFS;
+}
+
+// One frame with FIN (RFC 6455 5.2): unmasked from a server, masked with a
+// fresh key from a client (5.3). Up to CEE_WS_SEND_COALESCE bytes go down in one
+// call (over TLS: one record); a larger payload follows its header in a
+// second call (server) or in masked chunks (client).
+static int send_frame(struct cee_ws *ws, uint8_t op, const uint8_t *data, uint32_t len)
+{
+	uint8_t out[CEE_WS_SEND_COALESCE + HDR_MAX];
+	uint32_t h = 2, off = 0;
+	uint8_t mask[4];
+
+	out[0] = (uint8_t)(0x80 | op);
+	if (len < 126) {
+		out[1] = (uint8_t)len;
+	} else if (len <= 0xffff) {
+		out[1] = 126;
+		out[2] = (uint8_t)(len >> 8);
+		out[3] = (uint8_t)len;
+		h = 4;
+	} else {
+		out[1] = 127;
+		for (int i = 0; i < 8; i++)
+			out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		h = 10;
+	}
+	if (!ws->client) {
+		if (len <= CEE_WS_SEND_COALESCE) {
+			if (len > 0)
+				memcpy(out + h, data, len);
+			return down_all(ws, out, h + len);
+		}
+		int rc = down_all(ws, out, h);
+		return rc < 0 ? rc : down_all(ws, data, len);
+	}
+	uint32_t r = (uint32_t)rng_next(ws->ctx);
+	memcpy(mask, &r, 4);
+	out[1] |= 0x80;
+	memcpy(out + h, mask, 4);
+	h += 4;
+	do {
+		uint32_t k = len - off < sizeof(out) - h ? len - off : (uint32_t)sizeof(out) - h;
+
+		unmask(out + h, data + off, k, mask, off);
+		if (down_all(ws, out, h + k) < 0)
+			return -ENOBUFS;
+		off += k;
+		h = 0;
+	} while (off < len);
+	return 0;
+}
+
+// Our Close (RFC 6455 5.5.1): no payload for @p code 0, else the code and
+// the reason cut to fit at a character boundary.
+static int send_close(struct cee_ws *ws, uint16_t code, const char *reason)
+{
+	uint8_t p[2 + REASON_MAX];
+	uint32_t n = 0;
+
+	ws->info.close_sent = true;
+	ws->ctx->stats.closes_sent++;
+	if (code != 0) {
+		size_t r = reason != NULL ? strlen(reason) : 0;
+
+		if (r > REASON_MAX) {
+			r = REASON_MAX;
+			while (r > 0 && ((uint8_t)reason[r] & 0xc0) == 0x80)
+				r--;
+		}
+		p[0] = (uint8_t)(code >> 8);
+		p[1] = (uint8_t)code;
+		if (r > 0)
+			memcpy(p + 2, reason, r);
+		n = 2 + (uint32_t)r;
+		set_field(ws->info.reason, sizeof(ws->info.reason), reason != NULL ? reason : "",
+			  r);
+	}
+	return send_frame(ws, OP_CLOSE, p, n);
+}
+
+// A protocol error (or no buffer): our Close with @p code, then the end.
+static void fail(struct cee_ws *ws, uint16_t code, const char *reason)
+{
+	bool no_buf = code == CEE_WS_TRY_AGAIN;
+
+	if (no_buf)
+		ws->ctx->stats.no_buffer++;
+	else
+		ws->ctx->stats.protocol_errors++;
+	if (ws->state == WS_EXPECT_FRAMES) {
+		ws->info.code = code;
+		send_close(ws, code, reason);
+	}
+	ws->info.clean = false;
+	ws_set_state(ws, WS_ENDED, no_buf ? CEE_REASON_NO_RESOURCES : CEE_REASON_PROTOCOL_ERROR);
+}
+
+// ---- the upgrade (RFC 6455 4.1, 4.2) ----
+
+enum hdr_id {
+	H_OTHER,
+	H_HOST,
+	H_UPGRADE,
+	H_CONNECTION,
+	H_KEY,
+	H_VERSION,
+	H_PROTOCOL,
+	H_ORIGIN,
+	H_USER_AGENT,
+	H_ACCEPT,
+};
+
+static const struct {
+	const char *name;
+	enum hdr_id id;
+} hdr_names[] = {
+    {"host", H_HOST},
+    {"upgrade", H_UPGRADE},
+    {"connection", H_CONNECTION},
+    {"sec-websocket-key", H_KEY},
+    {"sec-websocket-version", H_VERSION},
+    {"sec-websocket-protocol", H_PROTOCOL},
+    {"origin", H_ORIGIN},
+    {"user-agent", H_USER_AGENT},
+    {"sec-websocket-accept", H_ACCEPT},
+};
+
+// What the header fields said (server: the request; client: the 101).
+struct hs_fields {
+	bool host, upgrade, connection, bad;
+	bool key_seen, version_seen, proto_offered, proto_match, proto_seen;
+	char key[32];
+	char version[8];
+	char accept[32];
+	char proto[SUB_MAX + 1];
+};
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static void trim(const char **p, size_t *n)
+{
+	while (*n > 0 && is_ows(**p)) {
+		(*p)++;
+		(*n)--;
+	}
+	while (*n > 0 && is_ows((*p)[*n - 1]))
+		(*n)--;
+}
+
+// Does the comma-separated list @p v contain @p tok (RFC 7230 7)?
+static bool list_has(const char *v, size_t n, const char *tok, bool nocase)
+{
+	size_t tl = strlen(tok);
+
+	while (n > 0) {
+		const char *comma = memchr(v, ',', n);
+		size_t k = comma != NULL ? (size_t)(comma - v) : n;
+		const char *e = v;
+		size_t en = k;
+
+		trim(&e, &en);
+		if (en == tl && en > 0 &&
+		    (nocase ? strncasecmp(e, tok, tl) == 0 : memcmp(e, tok, tl) == 0))
+			return true;
+		if (comma == NULL)
+			break;
+		v += k + 1;
+		n -= k + 1;
+	}
+	return false;
+}
+
+static bool list_nonempty(const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_ows(v[i]) && v[i] != ',')
+			return true;
+	return false;
+}
+
+static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, const char *v,
+		      size_t n, bool cont)
+{
+	const char *sub = ws->ctx->cfg.subprotocol;
+
+	switch (id) {
+	case H_HOST:
+		f->host = true;
+		break;
+	case H_UPGRADE:
+		f->upgrade |= list_has(v, n, "websocket", true);
+		break;
+	case H_CONNECTION:
+		f->connection |= list_has(v, n, "upgrade", true);
+		break;
+	case H_KEY:
+		if (f->key_seen && !cont)
+			f->bad = true; // two keys
+		f->key_seen = true;
+		if (strlen(f->key) + n + 1 >= sizeof(f->key))
+			f->bad = true;
+		else
+			add_field(f->key, sizeof(f->key), v, n, cont);
+		break;
+	case H_VERSION:
+		f->version_seen = true;
+		if (!cont)
+			f->version[0] = '\0';
+		add_field(f->version, sizeof(f->version), v, n, cont);
+		break;
+	case H_PROTOCOL:
+		if (ws->client) {
+			// RFC 6455 4.1 item 6: one value, one we offered
+			f->proto_seen = true;
+			if (n >= sizeof(f->proto) || f->proto[0] != '\0')
+				f->bad = true;
+			else
+				set_field(f->proto, sizeof(f->proto), v, n);
+			break;
+		}
+		f->proto_offered |= list_nonempty(v, n);
+		f->proto_match |= sub[0] != '\0' && list_has(v, n, sub, false);
+		break;
+	case H_ORIGIN:
+		if (!cont)
+			ws->info.origin[0] = '\0';
+		add_field(ws->info.origin, sizeof(ws->info.origin), v, n, cont);
+		break;
+	case H_USER_AGENT:
+		if (!cont)
+			ws->info.user_agent[0] = '\0';
+		add_field(ws->info.user_agent, sizeof(ws->info.user_agent), v, n, cont);
+		break;
+	case H_ACCEPT:
+		if (!cont)
+			f->accept[0] = '\0';
+		add_field(f->accept, sizeof(f->accept), v, n, cont);
+		break;
+	case H_OTHER:
+		break;
+	}
+}
+
+// The header fields after the start line, up to the empty line; @p p..end
+// is the message less its start line, ending with CRLF CRLF.
+static void parse_fields(struct cee_ws *ws, struct hs_fields *f, const char *p, const char *end)
+{
+	enum hdr_id last = H_OTHER;
+	bool have_last = false;
+
+	for (;;) {
+		const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+		size_t n;
+
+		if (eol == NULL || eol == p)
+			return; // the empty line
+		n = (size_t)(eol - p);
+		if (is_ows(p[0])) {
+			// obs-fold (RFC 7230 3.2.4): continues the previous field
+			const char *v = p;
+
+			if (!have_last) {
+				f->bad = true;
+				return;
+			}
+			trim(&v, &n);
+			on_header(ws, f, last, v, n, true);
+		} else {
+			const char *colon = memchr(p, ':', n);
+			const char *v;
+			size_t nl, vn;
+
+			if (colon == NULL || colon == p || is_ows(colon[-1])) {
+				f->bad = true;
+				return;
+			}
+			nl = (size_t)(colon - p);
+			v = colon + 1;
+			vn = n - nl - 1;
+			trim(&v, &vn);
+			last = H_OTHER;
+			for (size_t i = 0; i < sizeof(hdr_names) / sizeof(hdr_names[0]); i++)
+				if (strlen(hdr_names[i].name) == nl &&
+				    strncasecmp(hdr_names[i].name, p, nl) == 0)
+					last = hdr_names[i].id;
+			have_last = true;
+			on_header(ws, f, last, v, vn, false);
+		}
+		p = eol + 2;
+	}
+}
+
+static const char *status_text(uint16_t status)
+{
+	switch (status) {
+	case 101:
+		return "Switching Protocols";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 426:
+		return "Upgrade Required";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
+	}
+}
+
+// A refused upgrade: the response, then the end.
+static void refuse(struct cee_ws *ws, uint16_t status, enum cee_reason why)
+{
+	char r[256];
+	int n = snprintf(
+	    r, sizeof(r), "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Length: 0\r\n%s%s\r\n",
+	    status, status_text(status), status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "",
+	    status == 405 ? "Allow: GET\r\n" : "");
+
+	ws->info.http_status = status;
+	down_all(ws, (const uint8_t *)r, (uint32_t)n);
+	ws_set_state(ws, WS_ENDED, why);
+}
+
+static bool origin_allowed(const struct cee_ws *ws)
+{
+	const char *o = ws->info.origin;
+
+	if (ws->ctx->cfg.origins == NULL || o[0] == '\0')
+		return true;
+	return list_has(ws->ctx->cfg.origins, strlen(ws->ctx->cfg.origins), o, true);
+}
+
+// RFC 6455 4.2.1 and 4.2.2: @return the status to answer with.
+static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, struct hs_fields *f)
+{
+	const char *end = m + len, *eol = memmem(m, len, "\r\n", 2);
+	const char *sp1, *sp2, *q;
+	size_t ln, tl;
+
+	ln = (size_t)(eol - m);
+	sp1 = memchr(m, ' ', ln);
+	if (sp1 == NULL)
+		return 400;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
+	if (sp2 == NULL || sp2 == sp1 + 1 || (size_t)(eol - sp2 - 1) != 8 ||
+	    memcmp(sp2 + 1, "HTTP/1.1", 8) != 0)
+		return 400;
+	tl = (size_t)(sp2 - sp1 - 1);
+	set_field(ws->info.path, sizeof(ws->info.path), sp1 + 1, tl);
+	if ((size_t)(sp1 - m) != 3 || memcmp(m, "GET", 3) != 0)
+		return 405;
+	parse_fields(ws, f, eol + 2, end);
+	if (f->bad || !f->host || !f->upgrade || !f->connection || !f->key_seen || !f->version_seen)
+		return 400;
+	if (strcmp(f->version, "13") != 0)
+		return 426;
+	if (!key_valid(f->key, strlen(f->key)))
+		return 400;
+	if (sp1[1] != '/')
+		return 400;
+	q = memchr(sp1 + 1, '?', tl);
+	if (q != NULL)
+		tl = (size_t)(q - sp1 - 1);
+	if (tl != strlen(ws->ctx->cfg.path) || memcmp(sp1 + 1, ws->ctx->cfg.path, tl) != 0)
+		return 404;
+	if (!origin_allowed(ws))
+		return 403;
+	return 101;
+}
+
+static void answer_request(struct cee_ws *ws, const uint8_t *m, uint32_t len)
+{
+	struct hs_fields f = {0};
+	uint16_t status = check_request(ws, (const char *)m, len, &f);
+	char accept[29], r[256];
+	int n;
+
+	if (status != 101) {
+		refuse(ws, status, CEE_REASON_WS_UPGRADE_FAILED);
+		return;
+	}
+	if (f.proto_match)
+		set_field(ws->info.subprotocol, sizeof(ws->info.subprotocol),
+			  ws->ctx->cfg.subprotocol, strlen(ws->ctx->cfg.subprotocol));
+	accept_key(f.key, strlen(f.key), accept);
+	n = snprintf(r, sizeof(r),
+		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+		     accept, f.proto_match ? "Sec-WebSocket-Protocol: " : "",
+		     f.proto_match ? ws->info.subprotocol : "", f.proto_match ? "\r\n" : "");
+	ws->info.http_status = 101;
+	if (down_all(ws, (const uint8_t *)r, (uint32_t)n) < 0) {
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+		return;
+	}
+	ws_set_state(ws, WS_EXPECT_FRAMES, CEE_REASON_NONE);
+}
+
+// Client prefix of its buffer: the Sec-WebSocket-Accept expected, then the
+// subprotocol offered.
+enum { PREFIX_ACCEPT = 0, PREFIX_SUB = 32 };
+
+// RFC 6455 4.1, the client's checks of the server's handshake.
+static void check_response(struct cee_ws *ws, const uint8_t *mu, uint32_t len)
+{
+	const char *m = (const char *)mu, *eol = memmem(m, len, "\r\n", 2);
+	const char *offered = (const char *)ws->buf + PREFIX_SUB;
+	struct hs_fields f = {0};
+	unsigned status = 0;
+
+	// status-line = HTTP-version SP 3DIGIT SP reason-phrase (RFC 7230 3.1.2)
+	if (eol - m >= 12 && memcmp(m, "HTTP/1.1 ", 9) == 0 && (eol == m + 12 || m[12] == ' '))
+		for (int i = 9; i < 12; i++)
+			status = m[i] >= '0' && m[i] <= '9' ? status * 10 + (unsigned)(m[i] - '0')
+							    : 1000;
+	ws->info.http_status = status < 1000 ? (uint16_t)status : 0;
+	if (status != 101) {
+		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);
+		return;
+	}
+	parse_fields(ws, &f, eol + 2, m + len);
+	if (f.bad || !f.upgrade || !f.connection ||
+	    strcmp(f.accept, (const char *)ws->buf + PREFIX_ACCEPT) != 0 ||
+	    (f.proto_seen &&
+	     (offered[0] == '\0' || !list_has(offered, strlen(offered), f.proto, false)))) {
+		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);
+		return;
+	}
+	set_field(ws->info.subprotocol, sizeof(ws->info.subprotocol), f.proto, strlen(f.proto));
+	ws_set_state(ws, WS_EXPECT_FRAMES, CEE_REASON_NONE);
+}
+
+static void handshake_done(struct cee_ws *ws, const uint8_t *m, uint32_t len)
+{
+	if (ws->client)
+		check_response(ws, m, len);
+	else
+		answer_request(ws, m, len);
+}
+
+// End of the header block in @p p[0, n), searching from @p from.
+// @return the offset after CRLF CRLF, 0 = not there.
+static uint32_t find_end(const uint8_t *p, uint32_t n, uint32_t from)
+{
+	const uint8_t *e = n > from ? memmem(p + from, n - from, "\r\n\r\n", 4) : NULL;
+
+	return e != NULL ? (uint32_t)(e - p) + 4 : 0;
+}
+
+// Upgrade bytes. @return the bytes of @p data used (the rest are frames).
+static uint32_t handshake_input(struct cee_ws *ws, const uint8_t *data, uint32_t len)
+{
+	uint32_t limit = ws->ctx->cfg.max_header, old, k, end;
+
+	if (ws->buf == NULL) {
+		// The whole request in one input (the usual case): no buffer.
+		end = find_end(data, len < limit ? len : limit, 0);
+		if (end != 0) {
+			handshake_done(ws, data, end);
+			return end;
+		}
+		if (len >= limit) {
+			refuse(ws, 431, CEE_REASON_WS_UPGRADE_FAILED);
+			return len;
+		}
+		if (!buf_take(ws)) {
+			ws->ctx->stats.no_buffer++;
+			refuse(ws, 503, CEE_REASON_NO_RESOURCES);
+			return len;
+		}
+	}
+	old = ws->buf_len;
+	k = len < limit - old ? len : limit - old;
+	memcpy(hs_area(ws) + old, data, k);
+	ws->buf_len = old + k;
+	end = find_end(hs_area(ws), ws->buf_len, old > 3 ? old - 3 : 0);
+	if (end != 0) {
+		handshake_done(ws, hs_area(ws), end);
+		return end - old;
+	}
+	if (ws->buf_len >= limit) {
+		if (ws->client)
+			ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);
+		else
+			refuse(ws, 431, CEE_REASON_WS_UPGRADE_FAILED);
+	}
+	return len;
+}
+
+// ---- frames (RFC 6455 5) ----
+
+static bool close_code_ok(uint16_t c)
+{
+	// RFC 6455 7.4.1 and the IANA registry: 1004-1006 and 1015 are never
+	// sent; 1016-2999 are unassigned.
+	return (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
+}
+
+static bool is_control(uint8_t op)
+{
+	return (op & 0x8) != 0;
+}
+
+// RFC 6455 5.5.1: the peer's Close.
+static void on_close(struct cee_ws *ws, const uint8_t *p, uint32_t n)
+{
+	uint16_t code = CEE_WS_NO_STATUS;
+	bool ok = n != 1;
+
+	ws->ctx->stats.closes_received++;
+	ws->info.close_received = true;
+	if (n >= 2) {
+		code = (uint16_t)(p[0] << 8 | p[1]);
+		ok = close_code_ok(code) && utf8_whole(p + 2, n - 2);
+	}
+	if (ws->state == WS_EXPECT_CLOSE) {
+		// the answer to ours: info.code stays ours
+		if (!ok) {
+			ws->ctx->stats.protocol_errors++;
+			ws_set_state(ws, WS_ENDED, CEE_REASON_PROTOCOL_ERROR);
+			return;
+		}
+		ws->info.clean = true;
+		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_CLOSE);
+		return;
+	}
+	if (!ok) {
+		fail(ws, CEE_WS_PROTOCOL_ERROR,
+		     n == 1 ? "close payload of 1 byte" : "bad close frame");
+		return;
+	}
+	ws->info.code = code;
+	// Echo the code (none when the peer sent none), without a reason.
+	ws->info.clean = send_close(ws, n >= 2 ? code : 0, NULL) == 0;
+	if (n > 2)
+		set_field(ws->info.reason, sizeof(ws->info.reason), (const char *)p + 2, n - 2);
+	ws_set_state(ws, WS_ENDED, CEE_REASON_WS_CLOSE);
+}
+
+static void on_control(struct cee_ws *ws, const uint8_t *p, uint32_t n)
+{
+	switch (ws->op) {
+	case OP_CLOSE:
+		on_close(ws, p, n);
+		break;
+	case OP_PING:
+		// RFC 6455 5.5.3: a Pong with the same payload, also in the
+		// middle of a fragmented message; none after our Close.
+		if (ws->state == WS_EXPECT_FRAMES && send_frame(ws, OP_PONG, p, n) < 0)
+			ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+		break;
+	default: // pong: the input already cleared the wait for it
+		break;
+	}
+}
+
+// The first two header bytes are in: fail fast on what they say.
+static bool check_start(struct cee_ws *ws)
+{
+	uint8_t b0 = ws->hdr[0], b1 = ws->hdr[1], op = b0 & 0x0f;
+	bool data_ok = ws->state == WS_EXPECT_CLOSE; // data is discarded then
+
+	if (b0 & 0x70)
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "reserved bits set");
+	else if ((op > OP_BINARY && op < OP_CLOSE) || op > OP_PONG)
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "reserved opcode");
+	else if (!ws->client && !(b1 & 0x80))
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "unmasked frame"); // 5.1
+	else if (ws->client && (b1 & 0x80))
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "masked frame");
+	else if (is_control(op) && !(b0 & 0x80))
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "fragmented control frame"); // 5.5
+	else if (is_control(op) && (b1 & 0x7f) > CTL_MAX)
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "control frame too long");
+	else if (!data_ok && op == OP_CONT && ws->msg_op == 0)
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "continuation without a message"); // 5.4
+	else if (!data_ok && (op == OP_TEXT || op == OP_BINARY) && ws->msg_op != 0)
+		fail(ws, CEE_WS_PROTOCOL_ERROR, "new message inside a fragmented one");
+	else
+		return true;
+	return false;
+}
+
+static uint32_t hdr_need(const struct cee_ws *ws)
+{
+	uint8_t l7;
+
+	if (ws->hdr_len < 2)
+		return 2;
+	l7 = ws->hdr[1] & 0x7f;
+	return 2u + (l7 == 126 ? 2u : l7 == 127 ? 8u : 0u) + ((ws->hdr[1] & 0x80) ? 4u : 0u);
+}
+
+// The header is complete. @return false when the connection ended.
+static bool frame_begin(struct cee_ws *ws)
+{
+	const uint8_t *h = ws->hdr;
+	uint64_t len = h[1] & 0x7f;
+	uint32_t off = 2;
+
+	if (len == 126) {
+		len = (uint64_t)h[2] << 8 | h[3];
+		off = 4;
+	} else if (len == 127) {
+		len = 0;
+		for (int i = 0; i < 8; i++)
+			len = len << 8 | h[2 + i];
+		off = 10;
+		if (len >> 63) { // 5.2: the most significant bit MUST be 0
+			fail(ws, CEE_WS_PROTOCOL_ERROR, "64-bit length with the top bit set");
+			return false;
+		}
+	}
+	ws->op = h[0] & 0x0f;
+	ws->fin = (h[0] & 0x80) != 0;
+	ws->masked = (h[1] & 0x80) != 0;
+	if (ws->masked)
+		memcpy(ws->mask, h + off, 4);
+	ws->hdr_len = 0;
+	ws->left = len;
+	ws->got = 0;
+	if (is_control(ws->op)) {
+		ws->payload = PAY_CONTROL;
+	} else if (ws->state == WS_EXPECT_CLOSE) {
+		ws->payload = PAY_DISCARD;
+	} else {
+		if (len > ws->ctx->cfg.max_frame) {
+			fail(ws, CEE_WS_TOO_BIG, "frame too big");
+			return false;
+		}
+		if (ws->msg_len + len > ws->ctx->cfg.max_message) {
+			fail(ws, CEE_WS_TOO_BIG, "message too big");
+			return false;
+		}
+		if (ws->op != OP_CONT) {
+			ws->msg_op = ws->op;
+			ws->msg_len = 0;
+			ws->u8 = (struct utf8){0};
+		}
+		ws->payload = PAY_DATA;
+	}
+	ws->in_payload = true;
+	return true;
+}
+
+// A complete message: one io.up (RFC 6455 6.2).
+static void message_done(struct cee_ws *ws, const uint8_t *p, uint32_t n)
+{
+	bool text = ws->msg_op == OP_TEXT;
+
+	if (text && ws->u8.need != 0) {
+		fail(ws, CEE_WS_BAD_DATA, "invalid UTF-8"); // 8.1: ends inside a character
+		return;
+	}
+	ws->msg_op = 0;
+	ws->msg_len = 0;
+	ws->ctx->stats.messages_in++;
+	ws->up_text = text;
+	ws->in_up = true;
+	ws->io.up(ws->io.arg, p, n);
+	ws->in_up = false;
+	if (ws->state == WS_ENDED)
+		buf_give(ws);
+	else
+		buf_release_idle(ws);
+}
+
+// Payload bytes of a data frame. @return bytes used.
+static uint32_t data_payload(struct cee_ws *ws, const uint8_t *p, uint32_t n)
+{
+	struct cee_ws_ctx *ctx = ws->ctx;
+	bool text = ws->msg_op == OP_TEXT;
+	uint32_t left = (uint32_t)ws->left, k;
+	uint8_t *dst;
+
+	if (ws->fin && ws->msg_len == 0 && ws->got == 0 && left <= n && ws->buf == NULL) {
+		// A whole one-frame message in this input: no buffer. Unmasked
+		// (client side) it goes up in place; masked, through scratch.
+		const uint8_t *m = p;
+		bool scratch = false;
+
+		if (ws->masked && left > 0) {
+			if (!ctx->scratch_busy) {
+				scratch = ctx->scratch_busy = true;
+				dst = ctx->scratch;
+			} else if (buf_take(ws)) {
+				dst = ws->buf;
+			} else {
+				fail(ws, CEE_WS_TRY_AGAIN, "no buffer");
+				return n;
+			}
+			unmask(dst, p, left, ws->mask, 0);
+			m = dst;
+		}
+		ws->left = 0;
+		ws->in_payload = false;
+		if (text && !utf8_step(&ws->u8, m, left))
+			fail(ws, CEE_WS_BAD_DATA, "invalid UTF-8");
+		else
+			message_done(ws, left > 0 ? m : (const uint8_t *)"", left);
+		if (scratch)
+			ctx->scratch_busy = false;
+		if (ws->state == WS_ENDED)
+			buf_give(ws);
+		else
+			buf_release_idle(ws);
+		return left;
+	}
+	k = left < n ? left : n;
+	if (k > 0 && ws->buf == NULL && !buf_take(ws)) {
+		fail(ws, CEE_WS_TRY_AGAIN, "no buffer");
+		return n;
+	}
+	if (k > 0) {
+		dst = ws->buf + ws->msg_len;
+		if (ws->masked)
+			unmask(dst, p, k, ws->mask, ws->got);
+		else
+			memcpy(dst, p, k);
+		if (text && !utf8_step(&ws->u8, dst, k)) {
+			fail(ws, CEE_WS_BAD_DATA, "invalid UTF-8"); // 8.1: fail fast
+			return n;
+		}
+		ws->msg_len += k;
+		ws->got += k;
+		ws->left -= k;
+	}
+	if (ws->left == 0) {
+		ws->in_payload = false;
+		if (ws->fin)
+			message_done(ws, ws->buf != NULL ? ws->buf : (const uint8_t *)"",
+				     ws->msg_len);
+	}
+	return k;
+}
+
+// Payload bytes of a control frame. @return bytes used.
+static uint32_t control_payload(struct cee_ws *ws, const uint8_t *p, uint32_t n)
+{
+	uint8_t c[CTL_MAX];
+	uint32_t left = (uint32_t)ws->left, k;
+
+	if (ws->got == 0 && left <= n) {
+		unmask(c, p, left, ws->masked ? ws->mask : (const uint8_t[4]){0}, 0);
+		ws->left = 0;
+		ws->in_payload = false;
+		on_control(ws, c, left);
+		return left;
+	}
+	// Split across inputs: the tail of a buffer keeps it (the message
+	// area, if one is open, stays as it is).
+	if (ws->buf == NULL && !buf_take(ws)) {
+		fail(ws, CEE_WS_TRY_AGAIN, "no buffer");
+		return n;
+	}
+	k = left < n ? left : n;
+	unmask(ctl_area(ws) + ws->got, p, k, ws->masked ? ws->mask : (const uint8_t[4]){0},
+	       ws->got);
+	ws->got += k;
+	ws->left -= k;
+	if (ws->left == 0) {
+		memcpy(c, ctl_area(ws), ws->got);
+		ws->in_payload = false;
+		buf_release_idle(ws);
+		on_control(ws, c, ws->got);
+	}
+	return k;
+}
+
+static bool receiving(const struct cee_ws *ws)
+{
+	return ws->state == WS_EXPECT_FRAMES || ws->state == WS_EXPECT_CLOSE;
+}
+
+static void frames_input(struct cee_ws *ws, const uint8_t *p, uint32_t n)
+{
+	while (receiving(ws)) {
+		uint32_t k = 0;
+
+		if (!ws->in_payload) {
+			uint32_t before = ws->hdr_len;
+
+			if (n == 0)
+				return;
+			k = hdr_need(ws) - ws->hdr_len;
+			k = k < n ? k : n;
+			memcpy(ws->hdr + ws->hdr_len, p, k);
+			ws->hdr_len = (uint8_t)(ws->hdr_len + k);
+			p += k;
+			n -= k;
+			if (before < 2 && ws->hdr_len >= 2 && !check_start(ws))
+				return;
+			if (ws->hdr_len == hdr_need(ws) && !frame_begin(ws))
+				return;
+			continue;
+		}
+		switch ((enum ws_payload)ws->payload) {
+		case PAY_DATA:
+			k = data_payload(ws, p, n);
+			break;
+		case PAY_CONTROL:
+			k = control_payload(ws, p, n);
+			break;
+		case PAY_DISCARD:
+			k = ws->left < n ? (uint32_t)ws->left : n;
+			ws->left -= k;
+			if (ws->left == 0)
+				ws->in_payload = false;
+			break;
+		}
+		p += k;
+		n -= k;
+		if (ws->in_payload && n == 0)
+			return;
+	}
+}
+
+// ---- connections ----
+
+static struct cee_ws *conn_alloc(struct cee_ws_ctx *ctx, const struct cee_layer_io *io)
+{
+	struct cee_ws *ws = ctx->free_head;
+
+	if (io == NULL || io->down == NULL || io->up == NULL || io->close == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (ws == NULL) {
+		ctx->stats.no_slot++;
+		errno = ENOSPC;
+		return NULL;
+	}
+	ctx->free_head = ws->next_free;
+	memset(ws, 0, sizeof(*ws));
+	ws->ctx = ctx;
+	ws->io = *io;
+	ws->in_use = true;
+	return ws;
+}
+
+struct cee_ws *cee_ws_new(struct cee_ws_ctx *ctx, const struct cee_layer_io *io, uint64_t now_ns)
+{
+	struct cee_ws *ws = conn_alloc(ctx, io);
+
+	if (ws == NULL)
+		return NULL;
+	ws->state = WS_EXPECT_REQUEST;
+	ws->t_ref = now_ns;
+	return ws;
+}
+
+void cee_ws_free(struct cee_ws *ws)
+{
+	struct cee_ws_ctx *ctx;
+
+	if (ws == NULL || !ws->in_use)
+		return;
+	ctx = ws->ctx;
+	buf_give(ws);
+	memset(ws, 0, sizeof(*ws));
+	ws->ctx = ctx;
+	ws->next_free = ctx->free_head;
+	ctx->free_head = ws;
+}
+
+int cee_ws_input(struct cee_ws *ws, const uint8_t *data, uint32_t len, uint64_t now_ns)
+{
+	uint32_t used;
+
+	switch ((enum ws_state)ws->state) {
+	case WS_EXPECT_START:
+		return -EINVAL;
+	case WS_ENDED:
+		return -ENOTCONN;
+	case WS_EXPECT_REQUEST:
+	case WS_EXPECT_RESPONSE:
+		if (len == 0)
+			return 0;
+		used = handshake_input(ws, data, len);
+		data += used;
+		len -= used;
+		if (ws->state == WS_EXPECT_FRAMES)
+			ws->t_ref = now_ns;
+		break;
+	case WS_EXPECT_FRAMES:
+		if (len == 0)
+			return 0;
+		// any byte from the peer answers our ping (pong_timeout_ns)
+		ws->t_ref = now_ns;
+		ws->ping_outstanding = false;
+		break;
+	case WS_EXPECT_CLOSE:
+		break;
+	}
+	if (len > 0 && receiving(ws))
+		frames_input(ws, data, len);
+	return ws->state == WS_ENDED ? -EPROTO : 0;
+}
+
+bool cee_ws_msg_text(const struct cee_ws *ws)
+{
+	return ws->up_text;
+}
+
+int cee_ws_send(struct cee_ws *ws, const uint8_t *data, uint32_t len, bool text, uint64_t now_ns)
+{
+	(void)now_ns;
+	if (ws->state != WS_EXPECT_FRAMES)
+		return -ENOTCONN;
+	if (len > INT32_MAX)
+		return -EINVAL;
+	if (send_frame(ws, text ? OP_TEXT : OP_BINARY, data, len) < 0) {
+		// part of the frame may be on the wire: the stream is broken
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NONE);
+		return -ENOBUFS;
+	}
+	ws->ctx->stats.messages_out++;
+	return (int)len;
+}
+
+void cee_ws_shutdown(struct cee_ws *ws, uint16_t code, const char *reason, uint64_t now_ns)
+{
+	switch ((enum ws_state)ws->state) {
+	case WS_EXPECT_START:
+	case WS_EXPECT_REQUEST:
+	case WS_EXPECT_RESPONSE:
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NONE);
+		return;
+	case WS_EXPECT_CLOSE:
+	case WS_ENDED:
+		return;
+	case WS_EXPECT_FRAMES:
+		break;
+	}
+	// 7.4.1: 1005, 1006 and 1015 are never sent: a Close without a code.
+	if (code == CEE_WS_NO_STATUS || code == CEE_WS_ABNORMAL || code == 1015)
+		code = 0;
+	ws->info.code = code != 0 ? code : CEE_WS_NO_STATUS;
+	if (send_close(ws, code, reason) < 0) {
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+		return;
+	}
+	// A message still open will never complete: data is discarded now.
+	ws->msg_op = 0;
+	ws->msg_len = 0;
+	ws->ping_outstanding = false;
+	ws->t_ref = now_ns;
+	ws_set_state(ws, WS_EXPECT_CLOSE, CEE_REASON_NONE);
+	buf_release_idle(ws);
+}
+
+bool cee_ws_eof(struct cee_ws *ws)
+{
+	bool abnormal = !ws->info.close_received;
+
+	if (ws->eof)
+		return abnormal;
+	ws->eof = true;
+	if (abnormal)
+		ws->info.clean = false;
+	if (ws->state != WS_ENDED)
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NONE); // info.code 1006 unless set
+	return abnormal;
+}
+
+uint64_t cee_ws_deadline(const struct cee_ws *ws)
+{
+	const struct cee_ws_cfg *cfg = &ws->ctx->cfg;
+
+	switch ((enum ws_state)ws->state) {
+	case WS_EXPECT_FRAMES:
+		if (ws->ping_outstanding)
+			return ws->t_ref + cfg->pong_timeout_ns;
+		return cfg->ping_interval_ns != 0 ? ws->t_ref + cfg->ping_interval_ns : 0;
+	case WS_EXPECT_CLOSE:
+		return ws->t_ref + cfg->close_timeout_ns;
+	case WS_EXPECT_START:
+	case WS_EXPECT_REQUEST:
+	case WS_EXPECT_RESPONSE:
+	case WS_ENDED:
+		return 0;
+	}
+	return 0;
+}
+
+void cee_ws_timer(struct cee_ws *ws, uint64_t now_ns)
+{
+	uint64_t due = cee_ws_deadline(ws);
+
+	if (due == 0 || now_ns < due)
+		return;
+	if (ws->state == WS_EXPECT_CLOSE) {
+		ws->info.clean = false; // no answer to our Close
+		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_CLOSE);
+	} else if (ws->ping_outstanding) {
+		ws->ctx->stats.ping_timeouts++;
+		ws->info.code = CEE_WS_ABNORMAL;
+		ws->info.clean = false;
+		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_PING_TIMEOUT);
+	} else if (send_frame(ws, OP_PING, NULL, 0) < 0) {
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+	} else {
+		ws->ctx->stats.pings_sent++;
+		ws->ping_outstanding = true;
+		ws->t_ref = now_ns;
+	}
+}
+
+void cee_ws_get_info(const struct cee_ws *ws, struct cee_ws_info *info)
+{
+	*info = ws->info;
+}
+
+// ---- client role ----
+
+struct cee_ws *cee_ws_new_client(struct cee_ws_ctx *ctx, const struct cee_layer_io *io,
+				 const char *host, const char *path, const char *subprotocol,
+				 uint64_t now_ns)
+{
+	struct cee_ws *ws;
+	uint8_t raw[16];
+	char key[KEY_B64 + 1];
+	int n;
+
+	if (host == NULL || path == NULL || path[0] != '/' ||
+	    strlen(host) + strlen(path) > ctx->cfg.max_header - 256 ||
+	    (subprotocol != NULL && strlen(subprotocol) >= BUF_EXTRA - PREFIX_SUB)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ws = conn_alloc(ctx, io);
+	if (ws == NULL)
+		return NULL;
+	ws->client = true;
+	ws->state = WS_EXPECT_START;
+	ws->t_ref = now_ns;
+	if (!buf_take(ws)) {
+		ctx->stats.no_buffer++;
+		cee_ws_free(ws);
+		errno = ENOSPC;
+		return NULL;
+	}
+	for (int i = 0; i < 16; i += 8) {
+		uint64_t r = rng_next(ctx);
+		memcpy(raw + i, &r, 8);
+	}
+	b64_encode(raw, sizeof(raw), key);
+	accept_key(key, KEY_B64, (char *)ws->buf + PREFIX_ACCEPT);
+	set_field((char *)ws->buf + PREFIX_SUB, BUF_EXTRA - PREFIX_SUB,
+		  subprotocol != NULL ? subprotocol : "",
+		  subprotocol != NULL ? strlen(subprotocol) : 0);
+	set_field(ws->info.path, sizeof(ws->info.path), path, strlen(path));
+	n = snprintf((char *)hs_area(ws), hs_cap(ws),
+		     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+		     path, host, key, subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
+		     subprotocol != NULL ? subprotocol : "", subprotocol != NULL ? "\r\n" : "");
+	ws->buf_len = (uint32_t)n;
+	return ws;
+}
+
+int cee_ws_start(struct cee_ws *ws, uint64_t now_ns)
+{
+	uint32_t n = ws->buf_len;
+
+	if (!ws->client)
+		return -EINVAL;
+	if (ws->state != WS_EXPECT_START)
+		return -EALREADY;
+	ws->t_ref = now_ns;
+	ws->buf_len = 0; // the area now collects the response
+	ws_set_state(ws, WS_EXPECT_RESPONSE, CEE_REASON_NONE);
+	if (down_all(ws, hs_area(ws), n) < 0) {
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NONE);
+		return -ENOBUFS;
+	}
+	return 0;
+}

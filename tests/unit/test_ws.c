@@ -1,0 +1,1451 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// dataplane/ws/: a client and a server cee_ws pumped through each other in
+// memory, and a server fed hand-made bytes; fake time, no EAL. Each test
+// names the fault it guards against.
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "cee_ws.h"
+
+#define SEC 1000000000ull
+
+// ---- one end: what its cee_ws gave to the io callbacks ----
+
+struct end {
+	struct cee_ws *ws;
+	uint8_t *out; // sent down, not yet delivered to the peer
+	size_t out_len, out_cap;
+	int down_calls;
+	uint8_t *msg; // the last message that went up
+	size_t msg_len, msg_cap;
+	bool msg_text;
+	int up_calls;
+	int milestones;
+	enum cee_evt_type milestone;
+	int closes;
+	enum cee_reason reason;
+	long down_budget;	 // bytes io.down still takes; <0: unlimited
+	bool echo;		 // send every message back
+	uint16_t shutdown_in_up; // cee_ws_shutdown with this code from io.up
+	uint64_t *now;
+};
+
+static void grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	size_t c = *cap ? *cap : 256;
+	while (c < need)
+		c *= 2;
+	*buf = realloc(*buf, c);
+	assert_non_null(*buf);
+	*cap = c;
+}
+
+static int end_down(void *arg, const uint8_t *data, uint32_t len)
+{
+	struct end *e = arg;
+	uint32_t n = len;
+
+	assert_int_equal(e->closes, 0); // nothing goes down after io.close
+	if (e->down_budget >= 0) {
+		if (e->down_budget == 0)
+			return -ENOBUFS;
+		if ((long)n > e->down_budget)
+			n = (uint32_t)e->down_budget;
+		e->down_budget -= n;
+	}
+	grow(&e->out, &e->out_cap, e->out_len + n);
+	memcpy(e->out + e->out_len, data, n);
+	e->out_len += n;
+	e->down_calls++;
+	return (int)n;
+}
+
+static void end_up(void *arg, const uint8_t *data, uint32_t len)
+{
+	struct end *e = arg;
+
+	grow(&e->msg, &e->msg_cap, len + 1);
+	memcpy(e->msg, data, len);
+	e->msg_len = len;
+	e->msg_text = cee_ws_msg_text(e->ws);
+	e->up_calls++;
+	if (e->echo)
+		assert_int_equal(cee_ws_send(e->ws, data, len, e->msg_text, *e->now), (int)len);
+	if (e->shutdown_in_up)
+		cee_ws_shutdown(e->ws, e->shutdown_in_up, "done", *e->now);
+}
+
+static void end_milestone(void *arg, enum cee_evt_type type)
+{
+	struct end *e = arg;
+
+	e->milestones++;
+	e->milestone = type;
+}
+
+static void end_close(void *arg, enum cee_reason reason)
+{
+	struct end *e = arg;
+
+	e->closes++;
+	e->reason = reason;
+}
+
+static struct cee_layer_io end_io(struct end *e)
+{
+	return (struct cee_layer_io){
+	    .down = end_down,
+	    .up = end_up,
+	    .milestone = end_milestone,
+	    .close = end_close,
+	    .arg = e,
+	};
+}
+
+static void end_reset(struct end *e, uint64_t *now)
+{
+	if (e->ws != NULL)
+		cee_ws_free(e->ws);
+	free(e->out);
+	free(e->msg);
+	memset(e, 0, sizeof(*e));
+	e->down_budget = -1;
+	e->now = now;
+}
+
+struct fx {
+	struct cee_ws_ctx *sctx, *cctx;
+	struct end c, s;
+	uint64_t now;
+	char err[256];
+	// every context made, and its free buffers when new: all must be
+	// back at the end of each test, whatever path it took
+	struct cee_ws_ctx *made[4];
+	uint32_t made_bufs[4];
+	int nmade;
+};
+
+// Hand what @p from sent down to @p to, @p step bytes per call (0: all at once).
+static void deliver(struct fx *f, struct end *from, struct end *to, size_t step)
+{
+	size_t n = from->out_len;
+	uint8_t *copy;
+
+	if (n == 0)
+		return;
+	copy = malloc(n);
+	assert_non_null(copy);
+	memcpy(copy, from->out, n);
+	from->out_len = 0;
+	for (size_t off = 0; off < n;) {
+		size_t k = step == 0 || n - off < step ? n - off : step;
+
+		if (cee_ws_input(to->ws, copy + off, (uint32_t)k, f->now) < 0)
+			break;
+		off += k;
+	}
+	free(copy);
+}
+
+static void pump(struct fx *f)
+{
+	for (int i = 0; i < 16 && (f->c.out_len > 0 || f->s.out_len > 0); i++) {
+		deliver(f, &f->c, &f->s, 0);
+		deliver(f, &f->s, &f->c, 0);
+	}
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->c.down_budget = f->s.down_budget = -1;
+	f->c.now = f->s.now = &f->now;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	end_reset(&f->c, &f->now);
+	end_reset(&f->s, &f->now);
+	for (int i = 0; i < f->nmade; i++)
+		assert_int_equal(cee_ws_ctx_buffers_free(f->made[i]), f->made_bufs[i]);
+	cee_ws_ctx_destroy(f->sctx);
+	cee_ws_ctx_destroy(f->cctx);
+	free(f);
+	return 0;
+}
+
+static struct cee_ws_cfg base_cfg(void)
+{
+	return (struct cee_ws_cfg){.max_conns = 8, .seed = 42};
+}
+
+static struct cee_ws_ctx *make_ctx(struct fx *f, const struct cee_ws_cfg *cfg)
+{
+	struct cee_ws_ctx *ctx = cee_ws_ctx_create(cfg, f->err, sizeof(f->err));
+
+	if (ctx == NULL)
+		fail_msg("cee_ws_ctx_create: %s (errno %d)", f->err, errno);
+	assert_true(f->nmade < 4);
+	f->made[f->nmade] = ctx;
+	f->made_bufs[f->nmade++] = cee_ws_ctx_buffers_free(ctx);
+	return ctx;
+}
+
+static void make_ctxs(struct fx *f, const struct cee_ws_cfg *scfg)
+{
+	struct cee_ws_cfg c = base_cfg();
+
+	f->sctx = make_ctx(f, scfg);
+	f->cctx = make_ctx(f, &c);
+}
+
+// A client offering @p sub (NULL: none) and a server, pumped to the end of
+// the upgrade.
+static void open_pair(struct fx *f, const char *sub)
+{
+	struct cee_layer_io cio, sio;
+
+	end_reset(&f->c, &f->now);
+	end_reset(&f->s, &f->now);
+	cio = end_io(&f->c);
+	sio = end_io(&f->s);
+	f->s.ws = cee_ws_new(f->sctx, &sio, f->now);
+	assert_non_null(f->s.ws);
+	f->c.ws = cee_ws_new_client(f->cctx, &cio, "sbc.example.test", "/", sub, f->now);
+	assert_non_null(f->c.ws);
+	assert_int_equal(cee_ws_start(f->c.ws, f->now), 0);
+	pump(f);
+}
+
+static void assert_up(struct end *e, const char *sub)
+{
+	struct cee_ws_info info;
+
+	assert_int_equal(e->milestones, 1);
+	assert_int_equal(e->milestone, CEE_EVT_WS_UP);
+	assert_int_equal(e->closes, 0);
+	cee_ws_get_info(e->ws, &info);
+	assert_true(info.up);
+	assert_int_equal(info.http_status, 101);
+	assert_string_equal(info.subprotocol, sub);
+}
+
+// io.close exactly once with @p reason; nothing more is taken or sent.
+static void assert_ended(struct fx *f, struct end *e, enum cee_reason reason)
+{
+	uint8_t b = 0x81;
+
+	assert_int_equal(e->closes, 1);
+	assert_int_equal(e->reason, reason);
+	assert_int_equal(cee_ws_input(e->ws, &b, 1, f->now), -ENOTCONN);
+	assert_int_equal(cee_ws_send(e->ws, &b, 1, false, f->now), -ENOTCONN);
+	cee_ws_shutdown(e->ws, 1000, NULL, f->now);
+	cee_ws_timer(e->ws, f->now + 1000 * SEC);
+	assert_int_equal(cee_ws_deadline(e->ws), 0);
+	assert_int_equal(e->closes, 1);
+}
+
+// ---- frames on the wire ----
+
+static const uint8_t mask_key[4] = {0x37, 0xfa, 0x21, 0x3d};
+
+// A frame: @p b0 (FIN, RSV, opcode), masked or not, with the length in
+// 7, 16 or 64 bits (@p lenbytes 0: the shortest). @p payload NULL: the
+// header only. @return its size.
+static size_t mkframe(uint8_t *out, uint8_t b0, bool masked, const void *payload, uint64_t len,
+		      int lenbytes)
+{
+	size_t h = 2;
+
+	out[0] = b0;
+	if (lenbytes == 0)
+		lenbytes = len < 126 ? 0 : len <= 0xffff ? 2 : 8;
+	if (lenbytes == 0) {
+		out[1] = (uint8_t)len;
+	} else if (lenbytes == 2) {
+		out[1] = 126;
+		out[2] = (uint8_t)(len >> 8);
+		out[3] = (uint8_t)len;
+		h = 4;
+	} else {
+		out[1] = 127;
+		for (int i = 0; i < 8; i++)
+			out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+		h = 10;
+	}
+	if (masked) {
+		out[1] |= 0x80;
+		memcpy(out + h, mask_key, 4);
+		h += 4;
+	}
+	if (payload != NULL)
+		for (uint64_t i = 0; i < len; i++)
+			out[h + i] = ((const uint8_t *)payload)[i] ^ (masked ? mask_key[i & 3] : 0);
+	return h + (payload != NULL ? len : 0);
+}
+
+struct frm {
+	uint8_t b0;
+	const uint8_t *p;
+	uint64_t len;
+};
+
+// The unmasked frame at @p b. @return its size, 0 when incomplete.
+static size_t parse_frame(const uint8_t *b, size_t n, struct frm *fr)
+{
+	size_t h = 2;
+
+	if (n < 2)
+		return 0;
+	assert_int_equal(b[1] & 0x80, 0);
+	fr->b0 = b[0];
+	fr->len = b[1] & 0x7f;
+	if (fr->len == 126) {
+		fr->len = (uint64_t)b[2] << 8 | b[3];
+		h = 4;
+	} else if (fr->len == 127) {
+		fr->len = 0;
+		for (int i = 0; i < 8; i++)
+			fr->len = fr->len << 8 | b[2 + i];
+		h = 10;
+	}
+	if (n < h + fr->len)
+		return 0;
+	fr->p = b + h;
+	return h + fr->len;
+}
+
+// The Close frames in @p e's output: @return the code of the last (0: no
+// payload), -1: none.
+static int close_code_sent(const struct end *e, char *reason, size_t cap)
+{
+	struct frm fr;
+	int code = -1;
+
+	for (size_t off = 0, k; off < e->out_len; off += k) {
+		k = parse_frame(e->out + off, e->out_len - off, &fr);
+		if (k == 0)
+			break;
+		if ((fr.b0 & 0x0f) != 0x8)
+			continue;
+		assert_true(fr.b0 & 0x80);
+		code = fr.len >= 2 ? (fr.p[0] << 8 | fr.p[1]) : 0;
+		if (reason != NULL)
+			snprintf(reason, cap, "%.*s", fr.len > 2 ? (int)fr.len - 2 : 0,
+				 (const char *)fr.p + 2);
+	}
+	return code;
+}
+
+static const char good_request[] = "GET /?transport=ws HTTP/1.1\r\n"
+				   "Host: sbc.example.test\r\n"
+				   "Upgrade: websocket\r\n"
+				   "Connection: Upgrade\r\n"
+				   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+				   "Sec-WebSocket-Version: 13\r\n"
+				   "Sec-WebSocket-Protocol: sip\r\n"
+				   "\r\n";
+
+static void new_server(struct fx *f)
+{
+	struct cee_layer_io sio;
+
+	end_reset(&f->s, &f->now);
+	sio = end_io(&f->s);
+	f->s.ws = cee_ws_new(f->sctx, &sio, f->now);
+	assert_non_null(f->s.ws);
+}
+
+static int feed(struct fx *f, const void *p, size_t n)
+{
+	return cee_ws_input(f->s.ws, p, (uint32_t)n, f->now);
+}
+
+// A server past the upgrade, its output cleared.
+static void raw_server(struct fx *f)
+{
+	new_server(f);
+	assert_int_equal(feed(f, good_request, strlen(good_request)), 0);
+	assert_up(&f->s, "sip");
+	f->s.out_len = 0;
+}
+
+static void raw_ctx(struct fx *f)
+{
+	struct cee_ws_cfg cfg = base_cfg();
+
+	f->sctx = make_ctx(f, &cfg);
+}
+
+// The server failed the connection with @p code (Close sent, then io.close).
+static void assert_failed(struct fx *f, uint16_t code)
+{
+	struct cee_ws_info info;
+
+	assert_int_equal(close_code_sent(&f->s, NULL, 0), code);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_int_equal(info.code, code);
+	assert_false(info.clean);
+	assert_true(info.close_sent);
+	assert_ended(f, &f->s,
+		     code == CEE_WS_TRY_AGAIN ? CEE_REASON_NO_RESOURCES
+					      : CEE_REASON_PROTOCOL_ERROR);
+}
+
+static void send_check(struct fx *f, struct end *from, struct end *to, const uint8_t *p, uint32_t n,
+		       bool text);
+
+// ---- handshake ----
+
+// Guards against: a wrong SHA-1 or base64 making every client refuse the
+// 101 (RFC 6455 1.3's example).
+static void test_accept_key(void **state)
+{
+	char out[29];
+
+	(void)state;
+	cee_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out);
+	assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+// Guards against: "sip" not chosen when offered (RFC 7118 clients drop
+// the connection), ws_up not reported exactly once, the client not
+// accepting a correct 101.
+static void test_upgrade_sip(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct cee_ws_info info;
+
+	make_ctxs(f, &cfg);
+	open_pair(f, "sip");
+	assert_up(&f->s, "sip");
+	assert_up(&f->c, "sip");
+	cee_ws_get_info(f->s.ws, &info);
+	assert_string_equal(info.path, "/");
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrades, 1);
+	assert_int_equal(cee_ws_ctx_stats(f->cctx)->upgrades, 1);
+	static const char req[] = "OPTIONS sip:a SIP/2.0\r\n\r\n",
+			  resp[] = "SIP/2.0 200 OK\r\n\r\n";
+	send_check(f, &f->c, &f->s, (const uint8_t *)req, (uint32_t)strlen(req), true);
+	send_check(f, &f->s, &f->c, (const uint8_t *)resp, (uint32_t)strlen(resp), true);
+}
+
+// Guards against: refusing a client that offers no subprotocol, or
+// answering it with one.
+static void test_upgrade_none_offered(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+
+	make_ctxs(f, &cfg);
+	open_pair(f, NULL);
+	assert_up(&f->s, "");
+	assert_up(&f->c, "");
+}
+
+// Guards against: refusing a client that offers only other subprotocols
+// (it is accepted without one; the client decides).
+static void test_upgrade_other_offered(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+
+	make_ctxs(f, &cfg);
+	open_pair(f, "chat");
+	assert_up(&f->s, "");
+	assert_up(&f->c, "");
+}
+
+// ---- data ----
+
+static void send_check(struct fx *f, struct end *from, struct end *to, const uint8_t *p, uint32_t n,
+		       bool text)
+{
+	int before = to->up_calls;
+
+	assert_int_equal(cee_ws_send(from->ws, p, n, text, f->now), (int)n);
+	pump(f);
+	assert_int_equal(to->up_calls, before + 1);
+	assert_int_equal(to->msg_len, n);
+	assert_int_equal(to->msg_text, text);
+	if (n > 0)
+		assert_memory_equal(to->msg, p, n);
+}
+
+// Guards against: wrong 7/16/64-bit length encodings at 125/126 and
+// 65535/65536, masking errors, a message split over several io.up calls,
+// the text flag lost, send from inside io.up (echo) breaking the
+// receiver, and a buffer kept by an idle connection.
+static void test_echo_lengths(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	static const uint32_t lens[] = {0, 1, 125, 126, 4000, 65535, 65536};
+	uint8_t *p = malloc(65536);
+	uint32_t nbufs;
+
+	assert_non_null(p);
+	make_ctxs(f, &cfg);
+	nbufs = cee_ws_ctx_buffers_free(f->sctx);
+	open_pair(f, "sip");
+	f->s.echo = true;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		for (int text = 0; text < 2; text++) {
+			uint32_t n = lens[i];
+			int cups = f->c.up_calls, sups = f->s.up_calls;
+
+			for (uint32_t j = 0; j < n; j++)
+				p[j] = text ? (uint8_t)('a' + j % 26) : (uint8_t)(j * 7 + i);
+			assert_int_equal(cee_ws_send(f->c.ws, p, n, text, f->now), (int)n);
+			// the client's header: masked, shortest length encoding
+			assert_int_equal(f->c.out[1] & 0x80, 0x80);
+			assert_int_equal(f->c.out[1] & 0x7f, n < 126 ? n : n <= 0xffff ? 126 : 127);
+			deliver(f, &f->c, &f->s, 0);
+			assert_int_equal(f->s.up_calls, sups + 1);
+			assert_int_equal(f->s.msg_len, n);
+			assert_int_equal(f->s.msg_text, (bool)text);
+			// the server's echo: unmasked, same encoding
+			assert_int_equal(f->s.out[0], text ? 0x81 : 0x82);
+			assert_int_equal(f->s.out[1], n < 126 ? n : n <= 0xffff ? 126 : 127);
+			deliver(f, &f->s, &f->c, 0);
+			assert_int_equal(f->c.up_calls, cups + 1);
+			assert_int_equal(f->c.msg_len, n);
+			assert_int_equal(f->c.msg_text, (bool)text);
+			if (n > 0)
+				assert_memory_equal(f->c.msg, p, n);
+			assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs);
+		}
+	}
+	// the same both ways, delivered in 1000-byte pieces (buffered path)
+	for (uint32_t j = 0; j < 65536; j++)
+		p[j] = (uint8_t)(j * 13);
+	assert_int_equal(cee_ws_send(f->c.ws, p, 65536, false, f->now), 65536);
+	deliver(f, &f->c, &f->s, 1000);
+	deliver(f, &f->s, &f->c, 1000);
+	assert_int_equal(f->c.msg_len, 65536);
+	assert_memory_equal(f->c.msg, p, 65536);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->messages_in, 15);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->messages_out, 15);
+	free(p);
+}
+
+// Guards against: a fragmented message delivered in pieces, a ping in the
+// middle of one not answered or breaking the reassembly, the buffer not
+// returned when the message completes; in one input and in three.
+static void test_fragmented(void **state)
+{
+	struct fx *f = *state;
+	uint8_t wire[256];
+	size_t n = 0, cut[4];
+	struct frm fr;
+	uint32_t nbufs;
+
+	raw_ctx(f);
+	nbufs = cee_ws_ctx_buffers_free(f->sctx);
+	n += mkframe(wire + n, 0x01, true, "Hello, ", 7, 0); // text, no FIN
+	cut[0] = n;
+	n += mkframe(wire + n, 0x89, true, "are you there?", 14, 0); // ping
+	n += mkframe(wire + n, 0x00, true, "Wor", 3, 0);
+	cut[1] = n;
+	n += mkframe(wire + n, 0x80, true, "ld", 2, 0);
+	for (int split = 0; split < 2; split++) {
+		raw_server(f);
+		if (split) {
+			assert_int_equal(feed(f, wire, cut[0]), 0);
+			assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs - 1); // partial
+			assert_int_equal(feed(f, wire + cut[0], cut[1] - cut[0]), 0);
+			assert_int_equal(f->s.up_calls, 0);
+			assert_int_equal(feed(f, wire + cut[1], n - cut[1]), 0);
+		} else {
+			assert_int_equal(feed(f, wire, n), 0);
+		}
+		assert_int_equal(f->s.up_calls, 1);
+		assert_true(f->s.msg_text);
+		assert_int_equal(f->s.msg_len, 12);
+		assert_memory_equal(f->s.msg, "Hello, World", 12);
+		assert_int_equal(parse_frame(f->s.out, f->s.out_len, &fr), f->s.out_len);
+		assert_int_equal(fr.b0, 0x8a); // pong, same payload
+		assert_int_equal(fr.len, 14);
+		assert_memory_equal(fr.p, "are you there?", 14);
+		assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs);
+	}
+}
+
+// ---- closing ----
+
+static void check_close(struct fx *f, struct end *from, struct end *to, uint16_t code,
+			const char *reason)
+{
+	struct cee_ws_info fi, ti;
+
+	cee_ws_shutdown(from->ws, code, reason, f->now);
+	assert_int_equal(from->closes, 0); // waits for the answer
+	assert_int_equal(cee_ws_send(from->ws, (const uint8_t *)"x", 1, true, f->now), -ENOTCONN);
+	pump(f);
+	cee_ws_get_info(from->ws, &fi);
+	cee_ws_get_info(to->ws, &ti);
+	assert_true(ti.close_received);
+	assert_true(ti.close_sent);
+	assert_true(ti.clean);
+	assert_int_equal(ti.code, code);
+	assert_string_equal(ti.reason, reason);
+	assert_true(fi.close_received);
+	assert_true(fi.clean);
+	assert_int_equal(fi.code, code);
+	assert_string_equal(fi.reason, reason);
+	assert_ended(f, to, CEE_REASON_WS_CLOSE);
+	assert_ended(f, from, CEE_REASON_WS_CLOSE);
+	assert_false(cee_ws_eof(to->ws)); // the Close came first: not abnormal
+}
+
+// Guards against: the Close handshake (RFC 6455 7.1.2) not completing from
+// either side, the code or reason lost, io.close other than once.
+static void test_close_handshake(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+
+	make_ctxs(f, &cfg);
+	open_pair(f, "sip");
+	check_close(f, &f->c, &f->s, 1000, "bye");
+	open_pair(f, "sip");
+	check_close(f, &f->c, &f->s, 4000, "app says so");
+	open_pair(f, "sip");
+	check_close(f, &f->s, &f->c, 1000, "");
+	open_pair(f, "sip");
+	check_close(f, &f->s, &f->c, 4000, "server going");
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->closes_received, 4);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->closes_sent, 4);
+}
+
+// Guards against: a Close without a code answered with a code, or its
+// info.code other than 1005.
+static void test_close_without_code(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[16];
+	struct cee_ws_info info;
+
+	raw_ctx(f);
+	raw_server(f);
+	assert_int_equal(feed(f, w, mkframe(w, 0x88, true, "", 0, 0)), -EPROTO);
+	assert_int_equal(close_code_sent(&f->s, NULL, 0), 0);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_int_equal(info.code, CEE_WS_NO_STATUS);
+	assert_true(info.clean);
+	assert_ended(f, &f->s, CEE_REASON_WS_CLOSE);
+}
+
+// Guards against: waiting for ever for a peer that never answers our Close.
+static void test_close_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct cee_ws_info info;
+
+	cfg.close_timeout_ns = 2 * SEC;
+	make_ctxs(f, &cfg);
+	f->now = 100 * SEC;
+	open_pair(f, "sip");
+	cee_ws_shutdown(f->s.ws, 1001, "maintenance", f->now);
+	assert_int_equal(cee_ws_deadline(f->s.ws), 102 * SEC);
+	cee_ws_timer(f->s.ws, 102 * SEC - 1);
+	assert_int_equal(f->s.closes, 0);
+	f->now = 102 * SEC;
+	cee_ws_timer(f->s.ws, f->now);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_false(info.clean);
+	assert_false(info.close_received);
+	assert_int_equal(info.code, 1001);
+	assert_ended(f, &f->s, CEE_REASON_WS_CLOSE);
+}
+
+// Guards against: no ping after silence, a pong (or any frame) not
+// clearing the wait, a dead peer never detected (RFC 6455 5.5.2).
+static void test_ping_pong_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct cee_ws_info info;
+
+	cfg.ping_interval_ns = 1 * SEC;
+	cfg.pong_timeout_ns = 2 * SEC;
+	make_ctxs(f, &cfg);
+	open_pair(f, "sip");
+	assert_int_equal(cee_ws_deadline(f->s.ws), 1 * SEC);
+	cee_ws_timer(f->s.ws, SEC / 2); // early: nothing
+	assert_int_equal(f->s.out_len, 0);
+	f->now = 1 * SEC;
+	cee_ws_timer(f->s.ws, f->now);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->pings_sent, 1);
+	assert_int_equal(cee_ws_deadline(f->s.ws), 3 * SEC);
+	f->now = SEC + SEC / 2;
+	pump(f); // the client answers with a pong
+	assert_int_equal(cee_ws_deadline(f->s.ws), SEC + SEC / 2 + SEC);
+	f->now = 3 * SEC;
+	cee_ws_timer(f->s.ws, f->now);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->pings_sent, 2);
+	f->s.out_len = 0; // lost: no pong comes
+	f->now = 5 * SEC - 1;
+	cee_ws_timer(f->s.ws, f->now);
+	assert_int_equal(f->s.closes, 0);
+	f->now = 5 * SEC;
+	cee_ws_timer(f->s.ws, f->now);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_int_equal(info.code, CEE_WS_ABNORMAL);
+	assert_false(info.clean);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->ping_timeouts, 1);
+	assert_ended(f, &f->s, CEE_REASON_WS_PING_TIMEOUT);
+}
+
+// Guards against: a connection that ends with a FIN and no Close reported
+// as clean or with a code (the lost-close fault: 1006, not clean).
+static void test_eof_without_close(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct cee_ws_info info;
+	uint8_t b = 0;
+
+	make_ctxs(f, &cfg);
+	open_pair(f, "sip");
+	assert_true(cee_ws_eof(f->s.ws));
+	assert_true(cee_ws_eof(f->s.ws)); // asked again: same answer
+	cee_ws_get_info(f->s.ws, &info);
+	assert_int_equal(info.code, CEE_WS_ABNORMAL);
+	assert_false(info.clean);
+	assert_false(info.close_received);
+	// eof is reported by the stack below (peer_fin): not by io.close
+	assert_int_equal(f->s.closes, 0);
+	assert_int_equal(cee_ws_input(f->s.ws, &b, 1, f->now), -ENOTCONN);
+	assert_int_equal(cee_ws_deadline(f->s.ws), 0);
+	// an upgrade cut off counts as a failure
+	new_server(f);
+	assert_int_equal(feed(f, good_request, 10), 0);
+	assert_true(cee_ws_eof(f->s.ws));
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 1);
+}
+
+// Guards against: re-entrancy: cee_ws_shutdown from io.up, with a frame
+// pipelined behind the message (data after our Close is ignored, the
+// peer's Close still ends it cleanly).
+static void test_shutdown_from_up(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[64];
+	size_t n = 0;
+	struct cee_ws_info info;
+
+	raw_ctx(f);
+	raw_server(f);
+	f->s.shutdown_in_up = 4001;
+	n += mkframe(w + n, 0x81, true, "one", 3, 0);
+	n += mkframe(w + n, 0x81, true, "two", 3, 0);
+	n += mkframe(w + n, 0x88, true, "\x0f\xa1", 2, 0);
+	assert_int_equal(feed(f, w, n), -EPROTO);
+	assert_int_equal(f->s.up_calls, 1);
+	assert_memory_equal(f->s.msg, "one", 3);
+	assert_int_equal(close_code_sent(&f->s, NULL, 0), 4001);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_true(info.clean);
+	assert_int_equal(info.code, 4001);
+	assert_ended(f, &f->s, CEE_REASON_WS_CLOSE);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 8 / 8 + 16);
+}
+
+// ---- protocol errors (server fed hand-made bytes) ----
+
+static void check_fail(struct fx *f, const uint8_t *w, size_t n, uint16_t code)
+{
+	raw_server(f);
+	assert_int_equal(feed(f, w, n), -EPROTO);
+	assert_int_equal(f->s.up_calls, 0);
+	assert_failed(f, code);
+}
+
+// Guards against: accepting an unmasked client frame (RFC 6455 5.1).
+static void test_unmasked(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[16];
+
+	raw_ctx(f);
+	check_fail(f, w, mkframe(w, 0x81, false, "hi", 2, 0), 1002);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->protocol_errors, 1);
+}
+
+// Guards against: RSV bits, reserved opcodes and bad control frames
+// (RFC 6455 5.2, 5.5) passed through or ignored.
+static void test_bad_headers(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[256], big[126] = {0};
+
+	raw_ctx(f);
+	check_fail(f, w, mkframe(w, 0xc1, true, "hi", 2, 0), 1002); // RSV1
+	check_fail(f, w, mkframe(w, 0x91, true, "hi", 2, 0), 1002); // RSV3
+	check_fail(f, w, mkframe(w, 0x83, true, "hi", 2, 0), 1002);
+	check_fail(f, w, mkframe(w, 0x87, true, "hi", 2, 0), 1002);
+	check_fail(f, w, mkframe(w, 0x8b, true, "", 0, 0), 1002);
+	check_fail(f, w, mkframe(w, 0x8f, true, "", 0, 0), 1002);
+	check_fail(f, w, mkframe(w, 0x89, true, big, 126, 2), 1002); // ping > 125
+	check_fail(f, w, mkframe(w, 0x09, true, "p", 1, 0), 1002);   // ping without FIN
+	check_fail(f, w, mkframe(w, 0x80, true, "x", 1, 0), 1002);   // continuation first
+	size_t n = mkframe(w, 0x01, true, "a", 1, 0);
+	n += mkframe(w + n, 0x81, true, "b", 1, 0); // new message inside a fragmented one
+	check_fail(f, w, n, 1002);
+	// 64-bit length with the top bit set
+	check_fail(f, w, mkframe(w, 0x82, true, NULL, 0x8000000000000001ull, 8), 1002);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->protocol_errors, 11);
+}
+
+// Guards against: a non-minimal length encoding refused (allowed).
+static void test_nonminimal_length(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[64];
+
+	raw_ctx(f);
+	raw_server(f);
+	assert_int_equal(feed(f, w, mkframe(w, 0x81, true, "hi", 2, 8)), 0);
+	assert_int_equal(feed(f, w, mkframe(w, 0x81, true, "yo", 2, 2)), 0);
+	assert_int_equal(f->s.up_calls, 2);
+	assert_int_equal(f->s.closes, 0);
+}
+
+// Guards against: invalid UTF-8 in text messages passed up (RFC 6455 8.1):
+// overlong, surrogates, > U+10FFFF, a message ending inside a character,
+// invalid sequences split across fragments; and a valid character split
+// across fragments or inputs refused.
+static void test_utf8(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+					  "\xe2\x82", "\xff",	      "ok\x80"};
+	uint8_t w[256];
+	size_t n;
+
+	raw_ctx(f);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		check_fail(f, w, mkframe(w, 0x81, true, bad[i], strlen(bad[i]), 0), 1007);
+	// invalid across fragments: E2 82 | 28
+	n = mkframe(w, 0x01, true, "\xe2\x82", 2, 0);
+	n += mkframe(w + n, 0x80, true, "(", 1, 0);
+	check_fail(f, w, n, 1007);
+	// the same, the second fragment in a later input: fails on arrival
+	raw_server(f);
+	assert_int_equal(feed(f, w, n - 7), 0);
+	assert_int_equal(feed(f, w + n - 7, 7), -EPROTO);
+	assert_failed(f, 1007);
+	// valid: a euro sign split across three fragments, then byte by byte
+	n = mkframe(w, 0x01, true, "\xe2", 1, 0);
+	n += mkframe(w + n, 0x00, true, "\x82", 1, 0);
+	n += mkframe(w + n, 0x80, true, "\xac!", 2, 0);
+	raw_server(f);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(feed(f, w + i, 1), 0);
+	assert_int_equal(f->s.up_calls, 1);
+	assert_int_equal(f->s.msg_len, 4);
+	assert_memory_equal(f->s.msg, "\xe2\x82\xac!", 4);
+	// binary messages are not checked
+	raw_server(f);
+	assert_int_equal(feed(f, w, mkframe(w, 0x82, true, "\xff\xc0", 2, 0)), 0);
+	assert_int_equal(f->s.up_calls, 1);
+}
+
+// Guards against: frames or messages beyond the limits buffered (1009).
+static void test_too_big(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	uint8_t w[4096], p[1000] = {0};
+	size_t n;
+
+	cfg.max_frame = 700;
+	cfg.max_message = 1000;
+	f->sctx = make_ctx(f, &cfg);
+	check_fail(f, w, mkframe(w, 0x82, true, p, 701, 0), 1009);
+	n = mkframe(w, 0x02, true, p, 600, 0);
+	n += mkframe(w + n, 0x80, true, p, 401, 0);
+	check_fail(f, w, n, 1009);
+	// exactly at the limits: fine
+	raw_server(f);
+	n = mkframe(w, 0x02, true, p, 700, 0);
+	n += mkframe(w + n, 0x80, true, p, 300, 0);
+	assert_int_equal(feed(f, w, n), 0);
+	assert_int_equal(f->s.msg_len, 1000);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->protocol_errors, 2);
+}
+
+// Guards against: invalid Close frames answered as valid (RFC 6455 7.4):
+// reserved and unassigned codes, a 1-byte payload, a reason that is not
+// UTF-8; and valid codes refused.
+static void test_close_codes(void **state)
+{
+	struct fx *f = *state;
+	static const uint16_t bad[] = {0,    999,  1004, 1005, 1006, 1015,
+				       1016, 2000, 2999, 5000, 65535};
+	static const uint16_t good[] = {1000, 1001, 1002, 1003, 1007, 1011, 1012, 1014, 3000, 4999};
+	uint8_t w[64], p[8];
+	struct cee_ws_info info;
+	char reason[64];
+
+	raw_ctx(f);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p[0] = (uint8_t)(bad[i] >> 8);
+		p[1] = (uint8_t)bad[i];
+		check_fail(f, w, mkframe(w, 0x88, true, p, 2, 0), 1002);
+	}
+	check_fail(f, w, mkframe(w, 0x88, true, "\x03", 1, 0), 1002);
+	check_fail(f, w, mkframe(w, 0x88, true, "\x03\xe8\xc0\x80", 4, 0), 1002);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		p[0] = (uint8_t)(good[i] >> 8);
+		p[1] = (uint8_t)good[i];
+		memcpy(p + 2, "r\xc3\xa9", 3);
+		raw_server(f);
+		assert_int_equal(feed(f, w, mkframe(w, 0x88, true, p, 5, 0)), -EPROTO);
+		assert_int_equal(close_code_sent(&f->s, reason, sizeof(reason)), good[i]);
+		assert_string_equal(reason, ""); // echo the code only
+		cee_ws_get_info(f->s.ws, &info);
+		assert_int_equal(info.code, good[i]);
+		assert_string_equal(info.reason, "r\xc3\xa9");
+		assert_true(info.clean);
+		assert_ended(f, &f->s, CEE_REASON_WS_CLOSE);
+	}
+}
+
+// Guards against: a frame header or payload split across inputs parsed
+// wrong (at every byte boundary), or a control frame split across inputs
+// in the middle of a fragmented message corrupting it.
+static void test_split_every_byte(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[1024], p[300];
+	size_t n;
+	uint32_t nbufs;
+
+	raw_ctx(f);
+	nbufs = cee_ws_ctx_buffers_free(f->sctx);
+	for (size_t i = 0; i < sizeof(p); i++)
+		p[i] = (uint8_t)('A' + i % 50);
+	n = mkframe(w, 0x81, true, p, sizeof(p), 0); // 16-bit length, masked
+	assert_int_equal(n, 4 + 4 + sizeof(p));
+	for (size_t k = 1; k < n; k++) {
+		raw_server(f);
+		assert_int_equal(feed(f, w, k), 0);
+		assert_int_equal(feed(f, w + k, n - k), 0);
+		assert_int_equal(f->s.up_calls, 1);
+		assert_int_equal(f->s.msg_len, sizeof(p));
+		assert_memory_equal(f->s.msg, p, sizeof(p));
+		assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs);
+	}
+	// a fragment, a ping (split), the last fragment
+	n = mkframe(w, 0x02, true, p, 10, 0);
+	size_t ping = n;
+	n += mkframe(w + n, 0x89, true, p + 100, 100, 0);
+	n += mkframe(w + n, 0x80, true, p + 10, 5, 0);
+	for (size_t k = ping + 1; k < ping + 106; k++) {
+		struct frm fr;
+
+		raw_server(f);
+		assert_int_equal(feed(f, w, k), 0);
+		assert_int_equal(feed(f, w + k, n - k), 0);
+		assert_int_equal(f->s.msg_len, 15);
+		assert_memory_equal(f->s.msg, p, 15);
+		assert_int_equal(parse_frame(f->s.out, f->s.out_len, &fr), f->s.out_len);
+		assert_int_equal(fr.b0, 0x8a);
+		assert_memory_equal(fr.p, p + 100, 100);
+		assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs);
+	}
+}
+
+// Guards against: the client's first frame, pipelined behind the upgrade
+// request in the same input, dropped or parsed as HTTP; for every split
+// of request + frame into two inputs.
+static void test_split_upgrade_and_frame(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[1024];
+	size_t rl = strlen(good_request), n;
+	uint32_t nbufs;
+
+	raw_ctx(f);
+	nbufs = cee_ws_ctx_buffers_free(f->sctx);
+	memcpy(w, good_request, rl);
+	n = rl + mkframe(w + rl, 0x81, true, "INVITE", 6, 0);
+	for (size_t k = 1; k < n; k++) {
+		new_server(f);
+		assert_int_equal(feed(f, w, k), 0);
+		assert_int_equal(feed(f, w + k, n - k), 0);
+		assert_up(&f->s, "sip");
+		assert_int_equal(f->s.up_calls, 1);
+		assert_memory_equal(f->s.msg, "INVITE", 6);
+		assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs);
+	}
+}
+
+// ---- upgrade requests ----
+
+static const char *response_status(const struct end *e, char *line, size_t cap)
+{
+	const char *eol = memchr(e->out, '\r', e->out_len);
+
+	assert_non_null(eol);
+	snprintf(line, cap, "%.*s", (int)((const uint8_t *)eol - e->out), (const char *)e->out);
+	return line;
+}
+
+static bool response_has(const struct end *e, const char *s)
+{
+	return memmem(e->out, e->out_len, s, strlen(s)) != NULL;
+}
+
+// The server refuses @p req with @p status: the response, then io.close.
+static void check_refused(struct fx *f, const char *req, uint16_t status, const char *line)
+{
+	struct cee_ws_info info;
+	char got[128];
+
+	new_server(f);
+	assert_int_equal(feed(f, req, strlen(req)), -EPROTO);
+	assert_string_equal(response_status(&f->s, got, sizeof(got)), line);
+	assert_true(response_has(&f->s, "\r\nConnection: close\r\n"));
+	assert_true(response_has(&f->s, "\r\nContent-Length: 0\r\n"));
+	assert_true(f->s.out_len >= 4 && memcmp(f->s.out + f->s.out_len - 4, "\r\n\r\n", 4) == 0);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_int_equal(info.http_status, status);
+	assert_false(info.up);
+	assert_int_equal(f->s.milestones, 0);
+	assert_ended(f, &f->s, CEE_REASON_WS_UPGRADE_FAILED);
+}
+
+// Guards against: refusing valid requests: a query string, mixed-case
+// names and tokens, Connection with several tokens, folded header lines,
+// an allowed Origin; and info not reporting path, origin, user agent.
+static void test_upgrade_good_variants(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct cee_ws_info info;
+	char accept_hdr[64], acc[29];
+	static const char req[] = "GET /sip?token=abc HTTP/1.1\r\n"
+				  "hOST: sbc.example.test:8080\r\n"
+				  "UPGRADE: WebSocket\r\n"
+				  "connection: keep-alive, Upgrade\r\n"
+				  "sec-websocket-key:   dGhlIHNhbXBsZSBub25jZQ==  \r\n"
+				  "Sec-WebSocket-Version: 13\r\n"
+				  "Sec-WebSocket-Protocol: chat,\r\n"
+				  "  sip\r\n"
+				  "Origin: https://phone.example.test\r\n"
+				  "User-Agent: JsSIP\r\n"
+				  "\t3.10\r\n"
+				  "\r\n";
+
+	cfg.path = "/sip";
+	cfg.origins = "https://other.test, https://PHONE.example.test";
+	f->sctx = make_ctx(f, &cfg);
+	new_server(f);
+	assert_int_equal(feed(f, req, strlen(req)), 0);
+	assert_up(&f->s, "sip");
+	assert_true(response_has(&f->s, "HTTP/1.1 101 Switching Protocols\r\n"));
+	cee_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", acc);
+	snprintf(accept_hdr, sizeof(accept_hdr), "\r\nSec-WebSocket-Accept: %s\r\n", acc);
+	assert_true(response_has(&f->s, accept_hdr));
+	assert_true(response_has(&f->s, "\r\nSec-WebSocket-Protocol: sip\r\n"));
+	cee_ws_get_info(f->s.ws, &info);
+	assert_string_equal(info.path, "/sip?token=abc");
+	assert_string_equal(info.origin, "https://phone.example.test");
+	assert_string_equal(info.user_agent, "JsSIP 3.10");
+	// no Origin at all is accepted too
+	new_server(f);
+	static const char bare[] = "GET /sip HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+				   "Connection: Upgrade\r\n"
+				   "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+				   "Sec-WebSocket-Version: 13\r\n\r\n";
+	assert_int_equal(feed(f, bare, strlen(bare)), 0);
+	assert_up(&f->s, "");
+	assert_false(response_has(&f->s, "Sec-WebSocket-Protocol"));
+}
+
+static void req_without(char *out, size_t cap, const char *drop, const char *add)
+{
+	const char *p = good_request;
+
+	out[0] = '\0';
+	while (*p != '\0') {
+		const char *eol = strstr(p, "\r\n") + 2;
+
+		if (drop == NULL || strncmp(p, drop, strlen(drop)) != 0 || eol - p == 2) {
+			if (eol - p == 2 && add != NULL)
+				strncat(out, add, cap - strlen(out) - 1);
+			strncat(out, p, (size_t)(eol - p));
+		}
+		p = eol;
+	}
+}
+
+// Guards against: upgrades accepted without what RFC 6455 4.2.1 requires,
+// or refused with the wrong status: missing or bad key (400), version 8
+// (426 + Sec-WebSocket-Version: 13), another path (404), a refused Origin
+// (403), a method other than GET (405), a malformed request line (400).
+static void test_upgrade_refused(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	char r[1024];
+
+	cfg.origins = "https://phone.example.test";
+	f->sctx = make_ctx(f, &cfg);
+	req_without(r, sizeof(r), "Sec-WebSocket-Key", NULL);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), "Sec-WebSocket-Key", "Sec-WebSocket-Key: c2hvcnQ=\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), "Sec-WebSocket-Key",
+		    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: "
+		    "AAAAAAAAAAAAAAAAAAAAAA==\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), "Host", NULL);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), "Upgrade", "Upgrade: h2c\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), "Connection", "Connection: keep-alive\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), "Sec-WebSocket-Version", "Sec-WebSocket-Version: 8\r\n");
+	check_refused(f, r, 426, "HTTP/1.1 426 Upgrade Required");
+	assert_true(response_has(&f->s, "\r\nSec-WebSocket-Version: 13\r\n"));
+	req_without(r, sizeof(r), "Origin", "Origin: https://evil.test\r\n");
+	check_refused(f, r, 403, "HTTP/1.1 403 Forbidden");
+	check_refused(f,
+		      "GET /other HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+		      "Connection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+		      "Sec-WebSocket-Version: 13\r\n\r\n",
+		      404, "HTTP/1.1 404 Not Found");
+	snprintf(r, sizeof(r), "POST%s", good_request + 3);
+	check_refused(f, r, 405, "HTTP/1.1 405 Method Not Allowed");
+	check_refused(f, "GET / HTTP/1.0\r\nHost: h\r\n\r\n", 400, "HTTP/1.1 400 Bad Request");
+	check_refused(f, "GARBAGE\r\n\r\n", 400, "HTTP/1.1 400 Bad Request");
+	check_refused(f, "GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400,
+		      "HTTP/1.1 400 Bad Request");
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 13);
+}
+
+// Guards against: buffering without bound (431 beyond max_header), in one
+// input and in many.
+static void test_upgrade_too_big(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	char *r = malloc(4096);
+	size_t n;
+
+	assert_non_null(r);
+	cfg.max_header = 1024;
+	f->sctx = make_ctx(f, &cfg);
+	n = (size_t)snprintf(r, 4096, "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: %01500d\r\n\r\n", 0);
+	check_refused(f, r, 431, "HTTP/1.1 431 Request Header Fields Too Large");
+	new_server(f);
+	for (size_t i = 0; i < n && f->s.closes == 0; i += 100)
+		feed(f, r + i, n - i < 100 ? n - i : 100);
+	assert_int_equal(f->s.closes, 1);
+	assert_true(response_has(&f->s, "HTTP/1.1 431 "));
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 8 / 8 + 16);
+	free(r);
+}
+
+// Guards against: a request that arrives a byte at a time not recognised,
+// or its buffer not returned after the 101.
+static void test_upgrade_byte_at_a_time(void **state)
+{
+	struct fx *f = *state;
+	size_t n = strlen(good_request);
+	uint32_t nbufs;
+
+	raw_ctx(f);
+	nbufs = cee_ws_ctx_buffers_free(f->sctx);
+	new_server(f);
+	for (size_t i = 0; i < n - 1; i++)
+		assert_int_equal(feed(f, good_request + i, 1), 0);
+	assert_int_equal(f->s.milestones, 0);
+	assert_int_equal(f->s.out_len, 0);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs - 1);
+	assert_int_equal(feed(f, good_request + n - 1, 1), 0);
+	assert_up(&f->s, "sip");
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), nbufs);
+}
+
+// ---- client side ----
+
+static void client_vs(struct fx *f, const char *response)
+{
+	struct cee_layer_io cio;
+
+	end_reset(&f->c, &f->now);
+	cio = end_io(&f->c);
+	f->c.ws = cee_ws_new_client(f->cctx, &cio, "h", "/", "sip", f->now);
+	assert_non_null(f->c.ws);
+	assert_int_equal(cee_ws_start(f->c.ws, f->now), 0);
+	assert_int_equal(
+	    cee_ws_input(f->c.ws, (const uint8_t *)response, (uint32_t)strlen(response), f->now),
+	    -EPROTO);
+}
+
+// Guards against: a client that accepts a refusal, a wrong
+// Sec-WebSocket-Accept or a subprotocol it did not offer; and one that
+// accepts a masked frame from the server.
+static void test_client_checks(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct cee_ws_info info;
+	uint8_t w[16];
+
+	make_ctxs(f, &cfg);
+	client_vs(f, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+	cee_ws_get_info(f->c.ws, &info);
+	assert_int_equal(info.http_status, 403);
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	client_vs(
+	    f, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	       "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	assert_int_equal(f->c.milestones, 0);
+	// a server that answers with a subprotocol we did not offer
+	open_pair(f, "sip");
+	end_reset(&f->c, &f->now);
+	{
+		struct cee_layer_io cio = end_io(&f->c), sio = end_io(&f->s);
+		char resp[512], acc[29];
+		const char *key;
+
+		end_reset(&f->s, &f->now);
+		sio = end_io(&f->s);
+		f->s.ws = cee_ws_new(f->sctx, &sio, f->now);
+		f->c.ws = cee_ws_new_client(f->cctx, &cio, "h", "/", "sip", f->now);
+		assert_int_equal(cee_ws_start(f->c.ws, f->now), 0);
+		key = memmem(f->c.out, f->c.out_len, "Sec-WebSocket-Key: ", 19);
+		assert_non_null(key);
+		char k[25];
+		memcpy(k, key + 19, 24);
+		k[24] = '\0';
+		cee_ws_accept_key(k, acc);
+		snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+			 "Sec-WebSocket-Protocol: chat\r\n\r\n",
+			 acc);
+		assert_int_equal(
+		    cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)strlen(resp), f->now),
+		    -EPROTO);
+		assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	}
+	// masked frame from the server
+	open_pair(f, "sip");
+	assert_up(&f->c, "sip");
+	assert_int_equal(
+	    cee_ws_input(f->c.ws, w, (uint32_t)mkframe(w, 0x81, true, "x", 1, 0), f->now), -EPROTO);
+	cee_ws_get_info(f->c.ws, &info);
+	assert_int_equal(info.code, 1002);
+	assert_ended(f, &f->c, CEE_REASON_PROTOCOL_ERROR);
+}
+
+// Guards against: the same masking key reused by a client (RFC 6455 5.3:
+// a fresh key per frame).
+static void test_client_fresh_masks(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	uint8_t m1[4], m2[4];
+
+	make_ctxs(f, &cfg);
+	open_pair(f, "sip");
+	assert_int_equal(cee_ws_send(f->c.ws, (const uint8_t *)"a", 1, true, f->now), 1);
+	memcpy(m1, f->c.out + 2, 4);
+	pump(f);
+	assert_int_equal(cee_ws_send(f->c.ws, (const uint8_t *)"a", 1, true, f->now), 1);
+	memcpy(m2, f->c.out + 2, 4);
+	pump(f);
+	assert_memory_not_equal(m1, m2, 4);
+	assert_int_equal(f->s.up_calls, 2);
+}
+
+// ---- pools and resources ----
+
+// Guards against: a pool that grows, or refuses without counting.
+static void test_pool_full(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct cee_layer_io io = end_io(&f->s);
+	struct cee_ws *ws[3];
+
+	cfg.max_conns = 2;
+	f->sctx = make_ctx(f, &cfg);
+	ws[0] = cee_ws_new(f->sctx, &io, 0);
+	ws[1] = cee_ws_new(f->sctx, &io, 0);
+	assert_non_null(ws[0]);
+	assert_non_null(ws[1]);
+	errno = 0;
+	ws[2] = cee_ws_new(f->sctx, &io, 0);
+	assert_null(ws[2]);
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->no_slot, 1);
+	cee_ws_free(ws[0]);
+	ws[2] = cee_ws_new(f->sctx, &io, 0);
+	assert_non_null(ws[2]);
+	cee_ws_free(ws[1]);
+	cee_ws_free(ws[2]);
+}
+
+// Guards against: a partial message with no buffer free handled other
+// than by Close 1013 and io.close(no_resources), counted.
+static void test_no_buffer(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct end other = {0};
+	struct cee_layer_io io;
+	uint8_t w[64];
+	size_t n;
+
+	cfg.buffers = 1;
+	f->sctx = make_ctx(f, &cfg);
+	end_reset(&other, &f->now);
+	io = end_io(&other);
+	other.ws = cee_ws_new(f->sctx, &io, 0);
+	assert_int_equal(cee_ws_input(other.ws, (const uint8_t *)good_request,
+				      (uint32_t)strlen(good_request), 0),
+			 0);
+	n = mkframe(w, 0x01, true, "part", 4, 0);
+	assert_int_equal(cee_ws_input(other.ws, w, (uint32_t)n, 0), 0); // holds the only buffer
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 0);
+	// a whole one-frame message needs none
+	raw_server(f);
+	assert_int_equal(feed(f, w, mkframe(w, 0x81, true, "whole", 5, 0)), 0);
+	assert_int_equal(f->s.up_calls, 1);
+	// a partial one does
+	n = mkframe(w, 0x81, true, "partial", 7, 0);
+	assert_int_equal(feed(f, w, n - 3), -EPROTO);
+	assert_failed(f, CEE_WS_TRY_AGAIN);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->no_buffer, 1);
+	// an upgrade request cut in two needs one too: 503, no_resources
+	new_server(f);
+	assert_int_equal(feed(f, good_request, 20), -EPROTO);
+	assert_true(response_has(&f->s, "HTTP/1.1 503 "));
+	assert_ended(f, &f->s, CEE_REASON_NO_RESOURCES);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->no_buffer, 2);
+	end_reset(&other, &f->now);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 1);
+}
+
+// Guards against: idle established connections pinning buffers (memory
+// per connection must stay at sizeof(struct cee_ws)); prints the sizes.
+static void test_idle_holds_no_buffer(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = {.max_conns = 1024};
+	size_t conn, buf, total;
+	uint8_t w[64];
+
+	f->sctx = make_ctx(f, &cfg);
+	total = cee_ws_ctx_memory(f->sctx, &conn, &buf);
+	print_message("sizeof(struct cee_ws) = %zu; buffer = %zu bytes x %u; "
+		      "context pools for 1024 conns = %zu bytes\n",
+		      conn, buf, cee_ws_ctx_buffers_free(f->sctx), total);
+	assert_true(conn <= 1024);
+	raw_server(f);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 1024 / 8 + 16);
+	size_t n = mkframe(w, 0x01, true, "ab", 2, 0);
+	n += mkframe(w + n, 0x80, true, "cd", 2, 0);
+	assert_int_equal(feed(f, w, n - 1), 0);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 1024 / 8 + 16 - 1);
+	assert_int_equal(feed(f, w + n - 1, 1), 0);
+	assert_int_equal(f->s.up_calls, 1);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 1024 / 8 + 16);
+}
+
+// Guards against: a send that io.down takes only in part reported as
+// sent.
+static void test_send_enobufs(void **state)
+{
+	struct fx *f = *state;
+	uint8_t p[100] = {0};
+
+	raw_ctx(f);
+	raw_server(f);
+	f->s.down_budget = 50;
+	assert_int_equal(cee_ws_send(f->s.ws, p, sizeof(p), false, f->now), -ENOBUFS);
+	assert_int_equal(cee_ws_send(f->s.ws, p, sizeof(p), false, f->now), -ENOTCONN);
+	assert_int_equal(f->s.closes, 0); // the caller aborts
+}
+
+// Guards against: cee_ws_send before the upgrade completes.
+static void test_send_before_up(void **state)
+{
+	struct fx *f = *state;
+
+	raw_ctx(f);
+	new_server(f);
+	assert_int_equal(cee_ws_send(f->s.ws, (const uint8_t *)"x", 1, true, 0), -ENOTCONN);
+	cee_ws_shutdown(f->s.ws, 1000, NULL, 0); // before ws_up: nothing sent
+	assert_int_equal(f->s.out_len, 0);
+	assert_int_equal(f->s.closes, 0);
+	assert_int_equal(feed(f, good_request, strlen(good_request)), -ENOTCONN);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_accept_key),
+	    T(test_upgrade_sip),
+	    T(test_upgrade_none_offered),
+	    T(test_upgrade_other_offered),
+	    T(test_echo_lengths),
+	    T(test_fragmented),
+	    T(test_close_handshake),
+	    T(test_close_without_code),
+	    T(test_close_timeout),
+	    T(test_ping_pong_timeout),
+	    T(test_eof_without_close),
+	    T(test_shutdown_from_up),
+	    T(test_unmasked),
+	    T(test_bad_headers),
+	    T(test_nonminimal_length),
+	    T(test_utf8),
+	    T(test_too_big),
+	    T(test_close_codes),
+	    T(test_split_every_byte),
+	    T(test_split_upgrade_and_frame),
+	    T(test_upgrade_good_variants),
+	    T(test_upgrade_refused),
+	    T(test_upgrade_too_big),
+	    T(test_upgrade_byte_at_a_time),
+	    T(test_client_checks),
+	    T(test_client_fresh_masks),
+	    T(test_pool_full),
+	    T(test_no_buffer),
+	    T(test_idle_holds_no_buffer),
+	    T(test_send_enobufs),
+	    T(test_send_before_up),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
