@@ -71,6 +71,7 @@ struct opts {
 	uint8_t cc;               // enum cee_tcp_cc, both sides
 	bool ts, no_sack;         // timestamps on / SACK off, both sides
 	bool tls;                 // TLS listeners and TLS clients
+	bool ws;                  // WebSocket listeners and clients (over TLS too: --wss)
 	bool tls_resume;          // clients offer a session ticket (after the first)
 	const char *tls_cert, *tls_key, *tls_ca;
 	uint32_t tls_budget_us;   // the engine's per-poll handshake budget
@@ -242,7 +243,9 @@ static void gen_poll(void *arg, struct cee_shard *s)
 		    (B.o.close == CLOSE_MIX && xorshift(&g->rng) % 3 == 0))
 			dport = PORT_ECHO_CLOSE;
 		struct cee_conn *c =
-			B.o.tls ? cee_shard_connect_tls(s, 0, ENG_IP, dport, TLS_SNI, g->session)
+			B.o.tls || B.o.ws
+				? cee_shard_connect_layers(s, 0, ENG_IP, dport, B.o.tls, B.o.ws, TLS_SNI,
+							   g->session)
 				: cee_shard_connect(s, 0, ENG_IP, dport, CEE_TCP_SVC_APP);
 		if (c == NULL) {
 			g->connect_fail++;
@@ -296,10 +299,13 @@ static void gen_closed(void *arg, struct cee_shard *s, struct cee_conn *c)
 {
 	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
 	g->active--;
-	// the server's close over TLS is its close_notify, then its FIN
-	enum cee_reason want = conn_mode(c) != CLOSE_SERVER_FIN ? CEE_REASON_LOCAL_CLOSE
-			       : B.o.tls			 ? CEE_REASON_TLS_CLOSE_NOTIFY
-								 : CEE_REASON_PEER_FIN;
+	// the server's close over TLS is its close_notify, then its FIN; over
+	// WebSocket either side's close is the Close handshake (then the FINs)
+	enum cee_reason want = conn_mode(c) == CLOSE_CLIENT_RST ? CEE_REASON_LOCAL_CLOSE
+			       : B.o.ws				? CEE_REASON_WS_CLOSE
+			       : conn_mode(c) != CLOSE_SERVER_FIN ? CEE_REASON_LOCAL_CLOSE
+			       : B.o.tls			? CEE_REASON_TLS_CLOSE_NOTIFY
+								: CEE_REASON_PEER_FIN;
 	if (c->tcb.close_reason == want && cee_shard_conn_bytes_in(c) == B.o.payload)
 		g->lifecycles++;
 	else if (!atomic_load_explicit(&B.teardown, memory_order_relaxed))
@@ -509,6 +515,9 @@ static void usage(FILE *f, const char *prog)
 		"  --cc cubic|newreno  congestion control on both sides (default cubic)\n"
 		"  --timestamps on|off --sack on|off   TCP options on both sides (default off, on)\n"
 		"  --tls               TLS listeners and TLS clients (full handshakes)\n"
+		"  --ws                WebSocket listeners and clients: upgrade, one binary message\n"
+		"                      echoed, the Close handshake (--close client-fin/server-fin)\n"
+		"  --wss               WebSocket over TLS (--ws --tls)\n"
 		"  --tls-resume        clients resume the first connection's session (tickets)\n"
 		"  --tls-cert FILE --tls-key FILE   the engine's certificate (default test ECDSA P-256)\n"
 		"  --tls-ca FILE       CA the clients verify the engine against (default test CA)\n"
@@ -535,7 +544,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
 		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
-		O_TLS_CA, O_TLS_BUDGET,
+		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -565,6 +574,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"tls-key", required_argument, NULL, O_TLS_KEY},
 		{"tls-ca", required_argument, NULL, O_TLS_CA},
 		{"tls-budget-us", required_argument, NULL, O_TLS_BUDGET},
+		{"ws", no_argument, NULL, O_WS},
+		{"wss", no_argument, NULL, O_WSS},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -688,6 +699,12 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			break;
 		case O_TLS_CA:
 			o->tls_ca = optarg;
+			break;
+		case O_WS:
+			o->ws = true;
+			break;
+		case O_WSS:
+			o->ws = o->tls = true;
 			break;
 		case O_TLS_BUDGET:
 			rc = parse_double(optarg, 0, 1000000, &v);
@@ -826,7 +843,7 @@ static struct cee_engine *make_engine(bool gen)
 	c.tcp.sndbuf = round_up(o->payload > 1024 ? o->payload : 1024, 1024);
 	// TLS: a handshake flight (certificates) and whole records (16 KiB + 5 +
 	// 256) must fit, and a quarter is kept back by the paced window
-	if (o->tls && c.tcp.sndbuf < 32768)
+	if ((o->tls || o->ws) && c.tcp.sndbuf < 32768)
 		c.tcp.sndbuf = 32768;
 	// Slots: the connections in flight plus those in TIME-WAIT on the side
 	// that closes first (the generator for client-fin, the engine for
@@ -837,8 +854,10 @@ static struct cee_engine *make_engine(bool gen)
 	// second per shard (fewer slots cap the rate: opens fail with ENOSPC,
 	// reported as "connect refused locally").
 	uint64_t tw = (uint64_t)o->time_wait_ms * 4000;
-	bool closes_first = gen ? o->close != CLOSE_SERVER_FIN : o->close == CLOSE_SERVER_FIN ||
-									o->close == CLOSE_MIX;
+	// (WebSocket: after the Close handshake the server closes TCP first, and
+	// a client answering the server's Close closes as it answers: both sides)
+	bool closes_first = o->ws || (gen ? o->close != CLOSE_SERVER_FIN
+					  : o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX);
 	uint64_t slots = o->hold ? conc : 2 * conc + 8192 + (closes_first ? tw : 0);
 	if (!gen && o->max_conns)
 		slots = o->max_conns;
@@ -853,12 +872,15 @@ static struct cee_engine *make_engine(bool gen)
 		c.app_arg = &B;
 		c.tls_client_on = o->tls;
 		c.tls_client.ca_file = o->tls_ca;
+		c.ws_client_on = o->ws;
 	} else {
 		c.ip = ENG_IP;
 		c.listeners[0] = (struct cee_listener){
-		    .port = PORT_ECHO, .service = CEE_TCP_SVC_ECHO, .tls = o->tls};
-		c.listeners[1] = (struct cee_listener){
-		    .port = PORT_ECHO_CLOSE, .service = CEE_TCP_SVC_ECHO_CLOSE, .tls = o->tls};
+		    .port = PORT_ECHO, .service = CEE_TCP_SVC_ECHO, .tls = o->tls, .ws = o->ws};
+		c.listeners[1] = (struct cee_listener){.port = PORT_ECHO_CLOSE,
+						       .service = CEE_TCP_SVC_ECHO_CLOSE,
+						       .tls = o->tls,
+						       .ws = o->ws};
 		c.nlisteners = 2;
 		c.tls_budget_us = o->tls_budget_us;
 		c.tls.cert_file = o->tls_cert;
@@ -907,10 +929,11 @@ static void print_report(const struct report *r)
 	if (o->json) {
 		printf("{\"name\":\"cee-bench\",\"shards\":%u,\"seconds\":%.3f,\"concurrency\":%u,"
 		       "\"payload\":%u,\"close\":\"%s\",\"rate\":%.0f,\"loss\":%g,\"reorder\":%g,"
-		       "\"dup\":%g,\"time_wait_ms\":%u,\"hold\":%s,",
+		       "\"dup\":%g,\"time_wait_ms\":%u,\"hold\":%s,\"layers\":\"%s\",",
 		       o->shards, r->seconds, o->concurrency, o->payload, close_names[o->close],
 		       o->rate, o->loss, o->reorder, o->dup, o->time_wait_ms,
-		       o->hold ? "true" : "false");
+		       o->hold ? "true" : "false",
+		       o->ws ? (o->tls ? "wss" : "ws") : (o->tls ? "tls" : "tcp"));
 		printf("\"lifecycles\":%" PRIu64 ",\"cps\":%.0f,\"cps_mean\":%.0f,\"events\":%" PRIu64
 		       ",\"events_per_s\":%.0f,\"errors\":%" PRIu64 ",\"connect_fail\":%" PRIu64
 		       ",\"refused\":%" PRIu64 ",\"retransmits\":%" PRIu64 ",\"drops\":%" PRIu64 ",",
@@ -951,10 +974,11 @@ static void print_report(const struct report *r)
 	}
 	printf("\n==== cee-bench: %u engine shard(s), %u generator(s), %.2f s ====\n", o->shards,
 	       o->shards, r->seconds);
-	printf("scenario       close=%s payload=%u concurrency=%u rate=%s time-wait=%ums "
+	printf("scenario       %s close=%s payload=%u concurrency=%u rate=%s time-wait=%ums "
 	       "loss=%g reorder=%g dup=%g%s\n",
-	       close_names[o->close], o->payload, o->concurrency, o->rate > 0 ? "limited" : "max",
-	       o->time_wait_ms, o->loss, o->reorder, o->dup, o->hold ? " hold" : "");
+	       o->ws ? (o->tls ? "wss" : "ws") : (o->tls ? "tls" : "tcp"), close_names[o->close],
+	       o->payload, o->concurrency, o->rate > 0 ? "limited" : "max", o->time_wait_ms, o->loss,
+	       o->reorder, o->dup, o->hold ? " hold" : "");
 	printf("lifecycles     %" PRIu64 " (errors %" PRIu64 ", connect refused locally %" PRIu64
 	       ", refused by engine %" PRIu64 ")\n",
 	       r->lifecycles, r->errors, r->connect_fail, r->refused);

@@ -44,6 +44,7 @@ struct cee_ctl_shard_stats {
 	struct cee_shard_stats shard;
 	struct cee_tcp_stats tcp;
 	struct cee_tls_stats tls; /**< server and client contexts together */
+	struct cee_ws_stats ws;   /**< server and client contexts together */
 	struct cee_evring_stats ring;
 	struct cee_mbox_stats mbox;
 	uint32_t live, max_conns;

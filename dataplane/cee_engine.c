@@ -54,6 +54,13 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->tcp.timestamps = false;
 	c->sndbufs_max = 32;
 	c->tls_budget_us = 1000;
+	c->ws.path = "/";
+	c->ws.subprotocol = "sip";
+	c->ws.max_header = 8192;
+	c->ws.max_frame = 65536;
+	c->ws.max_message = 65536;
+	c->ws.close_timeout_ns = 5000000000ull;
+	c->ws.pong_timeout_ns = 10000000000ull;
 	c->name = "cee";
 	c->ip_count = 1;
 }
@@ -77,6 +84,14 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --tls-alpn LIST          protocols accepted by ALPN, comma separated (e.g. sip)\n"
 		"  --tls-budget-us US       TLS handshake work per shard per poll iteration;\n"
 		"                           more waits for the next one (default 1000; 0: none)\n"
+		"  --listen ws:PORT[:SVC]   a WebSocket listener (RFC 6455): echo answers each\n"
+		"                           message with its type; wss:PORT[:SVC] over TLS\n"
+		"  --ws-path PATH           the path upgraded (default /; others get 404)\n"
+		"  --ws-subprotocol NAME    subprotocol chosen when offered (default sip; none)\n"
+		"  --ws-origin LIST         Origins allowed, comma separated (default any; 403)\n"
+		"  --ws-ping SEC            ping after SEC of silence; no frame within\n"
+		"                           --ws-pong-timeout SEC (default 10): ws_ping_timeout\n"
+		"  --ws-max-message BYTES   largest message and frame (default 65536; 1009)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
@@ -139,11 +154,18 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 {
 	if (c->nlisteners == CEE_MAX_LISTENERS)
 		return -ENOSPC;
-	bool tls = strncmp(arg, "tls:", 4) == 0;
-	if (strncmp(arg, "tcp:", 4) != 0 && !tls)
+	bool tls = false, ws = false;
+	size_t skip = 4;
+	if (strncmp(arg, "tls:", 4) == 0)
+		tls = true;
+	else if (strncmp(arg, "ws:", 3) == 0)
+		ws = true, skip = 3;
+	else if (strncmp(arg, "wss:", 4) == 0)
+		ws = tls = true;
+	else if (strncmp(arg, "tcp:", 4) != 0)
 		return -EINVAL;
 	char buf[64];
-	snprintf(buf, sizeof(buf), "%s", arg + 4);
+	snprintf(buf, sizeof(buf), "%s", arg + skip);
 	char *svc = strchr(buf, ':');
 	uint8_t service = CEE_TCP_SVC_ECHO;
 	if (svc) {
@@ -164,7 +186,7 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 		if (c->listeners[i].port == port)
 			return -EEXIST;
 	c->listeners[c->nlisteners++] =
-	    (struct cee_listener){.port = (uint16_t)port, .service = service, .tls = tls};
+	    (struct cee_listener){.port = (uint16_t)port, .service = service, .tls = tls, .ws = ws};
 	return 0;
 }
 
@@ -194,6 +216,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
 		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_RCV_WND,
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
+		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -225,6 +248,12 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"tls-ciphers", required_argument, NULL, O_TLS_CIPHERS},
 		{"tls-alpn", required_argument, NULL, O_TLS_ALPN},
 		{"tls-budget-us", required_argument, NULL, O_TLS_BUDGET},
+		{"ws-path", required_argument, NULL, O_WS_PATH},
+		{"ws-subprotocol", required_argument, NULL, O_WS_SUBPROTOCOL},
+		{"ws-origin", required_argument, NULL, O_WS_ORIGIN},
+		{"ws-ping", required_argument, NULL, O_WS_PING},
+		{"ws-pong-timeout", required_argument, NULL, O_WS_PONG},
+		{"ws-max-message", required_argument, NULL, O_WS_MAX},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -349,6 +378,29 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		case O_TLS_BUDGET:
 			rc = parse_u64(optarg, 1000000, &v);
 			c->tls_budget_us = (uint32_t)v;
+			break;
+		case O_WS_PATH:
+			if (optarg[0] != '/')
+				rc = -EINVAL;
+			c->ws.path = optarg;
+			break;
+		case O_WS_SUBPROTOCOL:
+			c->ws.subprotocol = strcmp(optarg, "none") == 0 ? "" : optarg;
+			break;
+		case O_WS_ORIGIN:
+			c->ws.origins = optarg;
+			break;
+		case O_WS_PING:
+			rc = parse_seconds_ns(optarg, &c->ws.ping_interval_ns);
+			break;
+		case O_WS_PONG:
+			rc = parse_seconds_ns(optarg, &c->ws.pong_timeout_ns);
+			break;
+		case O_WS_MAX:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			if (rc == 0 && v < 125)
+				rc = -EINVAL;
+			c->ws.max_message = c->ws.max_frame = (uint32_t)v;
 			break;
 		case O_HELP:
 			cee_engine_usage(stdout, prog);

@@ -13,6 +13,7 @@
 
 #include "cee_tcp.h"
 #include "cee_tls.h"
+#include "cee_ws.h"
 
 #define CEE_MAX_LISTENERS 16
 #define CEE_MAX_SINKS 4
@@ -47,7 +48,8 @@ struct cee_app_ops {
 struct cee_listener {
 	uint16_t port;   /**< host order */
 	uint8_t service; /**< enum cee_tcp_service of the service (above TLS when tls) */
-	bool tls;        /**< tls:PORT: TLS terminated on the owning shard, then the service */
+	bool tls;        /**< tls:PORT, wss:PORT: TLS terminated on the owning shard */
+	bool ws;         /**< ws:PORT, wss:PORT: a WebSocket upgrade, then the service on messages */
 };
 
 /** Engine settings: filled by cee_engine_cfg_default() then cee_engine_parse_args(). */
@@ -85,6 +87,13 @@ struct cee_engine_cfg {
 	 * 0 = no bound.
 	 */
 	uint32_t tls_budget_us;
+	/**
+	 * WebSocket listeners (ws:, wss:) and clients (cee_shard_connect_layers,
+	 * when ws_client_on): one server and one client context per shard. The
+	 * upgrade must be done within tcp.handshake_timeout_ns of established.
+	 */
+	struct cee_ws_cfg ws;
+	bool ws_client_on;
 
 	/* Embedding (defaults suit cee-engine). */
 	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */

@@ -319,9 +319,9 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 {
 	struct cee_shard *s = owner;
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
-	bool tls = c->proto == CEE_PROTO_TLS;
+	bool tls = c->proto != CEE_PROTO_TCP; // layers above TCP
 	if (unlikely(tls && type == CEE_EVT_CLOSED))
-		cee_shard_tls_closed(s, c); // closed with the TLS layer's extension
+		cee_stack_closed(s, c); // closed with the layers' extension
 	else
 		emit(s, c, type);
 	cee_mbox_lifecycle(&s->mbox, s->pool, c, type); // before a destroyed slot is freed
@@ -332,7 +332,7 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 		return;
 	case CEE_EVT_ESTABLISHED:
 		if (unlikely(tls))
-			cee_shard_tls_established(s, c); // the app's hook runs at tls_up
+			cee_stack_established(s, c); // the app's hook runs when the top layer is up
 		else if (app && app->established)
 			app->established(s->cfg->app_arg, s, c);
 		return;
@@ -350,7 +350,7 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	if (app && app->destroyed)
 		app->destroyed(s->cfg->app_arg, s, c);
 	if (unlikely(c->tcb.user != NULL))
-		cee_shard_tls_destroyed(s, c);
+		cee_stack_destroyed(s, c);
 	// Terminal: give back the credits for events it never needed
 	// (e.g. established for a handshake that timed out), then the slot.
 	unreserve_events(s, c->reserved);
@@ -373,8 +373,8 @@ static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint
 {
 	struct cee_shard *s = owner;
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
-	if (c->proto == CEE_PROTO_TLS) {
-		cee_shard_tls_recv(s, c, data, len);
+	if (c->proto != CEE_PROTO_TCP) {
+		cee_stack_recv(s, c, data, len);
 		return;
 	}
 	const struct cee_app_ops *app = s->cfg->app;
@@ -382,11 +382,17 @@ static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint
 		app->recv(s->cfg->app_arg, s, c, data, len);
 }
 
-// TCP closes on its own (idle timeout): TLS says close_notify first.
+// The owner's deadline of a layered connection (handshake limit, WebSocket timers).
+static void tcp_deadline(void *owner, struct cee_tcb *tcb)
+{
+	cee_stack_deadline(owner, cee_conn_of_tcb(tcb));
+}
+
+// TCP closes on its own (idle timeout, peer FIN): the layers' last words first.
 static void tcp_closing(void *owner, struct cee_tcb *tcb, enum cee_reason reason)
 {
 	if (tcb->user != NULL)
-		(void)cee_shard_tls_close(owner, cee_conn_of_tcb(tcb), reason);
+		cee_stack_closing(owner, cee_conn_of_tcb(tcb), reason);
 }
 
 static void *tcp_buf_alloc(void *owner, unsigned cls)
@@ -444,6 +450,7 @@ static const struct cee_tcp_ops shard_tcp_ops = {
 	.buf_free = tcp_buf_free,
 	.recv = tcp_recv,
 	.closing = tcp_closing,
+	.deadline = tcp_deadline,
 };
 
 /* ---- rx ------------------------------------------------------------------- */
@@ -495,7 +502,8 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		return;
 	}
 	const struct cee_listener *ls = &s->cfg->listeners[l];
-	unsigned credits = ls->tls ? s->evt_per_conn_tls : s->evt_per_conn;
+	bool layers = ls->tls || ls->ws;
+	unsigned credits = layers ? s->evt_per_conn_tls : s->evt_per_conn;
 	if (!cee_shard_reserve_events(s, credits)) {
 		s->stats.refused++;
 		reply_rst(s, pi, p);
@@ -513,11 +521,12 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 	c->port_id = (uint16_t)pi;
 	memcpy(c->peer_mac, p->src_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
 	c->listener = (uint8_t)l;
-	// TLS: TCP carries ciphertext for the layer above (paced: the answers go
-	// into the send buffer); the service runs on the plaintext
-	c->proto = ls->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP;
+	// Layers: TCP carries their bytes (paced: the answers go into the send
+	// buffer); the service runs on the plaintext or the messages
+	c->proto = ls->ws ? (ls->tls ? CEE_PROTO_WSS : CEE_PROTO_WS)
+			  : (ls->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP);
 	cee_tcp_accept(&s->tcp, &c->tcb,
-		       ls->tls ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service, &p->seg,
+		       layers ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service, &p->seg,
 		       s->now_ns);
 }
 
@@ -530,7 +539,7 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 			// segment's own, run before TCP acts on its FIN or RST, so
 			// the first cause is what came first on the wire
 			cee_conn_id_t id = c->id;
-			cee_shard_tls_flush(s, c); // outside TCP's callbacks: it may end c
+			cee_stack_flush(s, c); // outside TCP's callbacks: it may end c
 			if (cee_conn_by_id(s->pool, id) != c) {
 				s->stats.drops[CEE_DROP_NO_CONN]++;
 				return;
@@ -763,7 +772,7 @@ unsigned cee_shard_poll(struct cee_shard *s)
 	s->poll_tsc = tsc;
 	s->now_ns = clock_of_tsc(tsc);
 	if (unlikely(s->stacks != NULL)) // TLS: deferred handshakes first, a fresh budget
-		work += cee_shard_tls_poll(s);
+		work += cee_stack_poll(s);
 
 	for (unsigned pi = 0; pi < s->nports; pi++) {
 		if (s->id >= s->ports[pi].nb_rxq)
@@ -851,7 +860,7 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 				       uint16_t dst_port, enum cee_tcp_service service,
 				       enum cee_proto proto, void *user)
 {
-	unsigned credits = proto == CEE_PROTO_TLS ? s->evt_per_conn_tls : s->evt_per_conn;
+	unsigned credits = proto != CEE_PROTO_TCP ? s->evt_per_conn_tls : s->evt_per_conn;
 	if (s->mbox.draining) { // cee-ctl drain: no new connections, ours included
 		s->mbox.stats.drain_refused++;
 		s->stats.connect_fail++;
@@ -926,14 +935,15 @@ bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip)
 int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
 	if (c->tcb.user != NULL)
-		return cee_shard_tls_send(s, c, data, len);
+		return cee_stack_send(s, c, data, len);
 	return cee_tcp_send(&s->tcp, &c->tcb, data, len, s->now_ns);
 }
 
 void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
-	// close_notify before the FIN (it may end the connection: then nothing is left to close)
-	if (c->tcb.user != NULL && !cee_shard_tls_close(s, c, reason))
+	// close_notify or a Close frame before the FIN (a WebSocket waits for the
+	// peer's Close; the connection may also end meanwhile)
+	if (c->tcb.user != NULL && cee_stack_close(s, c, reason) <= 0)
 		return;
 	cee_tcp_close(&s->tcp, &c->tcb, reason, s->now_ns);
 }
@@ -961,8 +971,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 				  RTE_MIN(RTE_PKTMBUF_HEADROOM, s->min_buf_len));
 	// open, established, closed, destroyed (TCP); none without events
 	s->evt_per_conn = cfg->no_events ? 0 : 4;
-	// TLS adds tls_up and the extension records of tls_up and closed
-	s->evt_per_conn_tls = cfg->no_events ? 0 : 5 + 2 * CEE_EVT_EXT_MAX;
+	// layers add tls_up, ws_up and the extension records of those and closed
+	s->evt_per_conn_tls = cfg->no_events ? 0 : 6 + 3 * CEE_EVT_EXT_MAX;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
 	for (unsigned i = 0; i < 4; i++)
@@ -976,9 +986,9 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	if (rc < 0)
 		return rc;
 	if (!cfg->no_events) {
-		bool tls = cfg->tls_client_on;
+		bool tls = cfg->tls_client_on || cfg->ws_client_on;
 		for (unsigned i = 0; i < cfg->nlisteners; i++)
-			tls |= cfg->listeners[i].tls;
+			tls |= cfg->listeners[i].tls || cfg->listeners[i].ws;
 		uint64_t ring = cfg->event_ring
 				    ? cfg->event_ring
 				    : (uint64_t)per_shard * (tls ? s->evt_per_conn_tls : s->evt_per_conn);
@@ -1009,13 +1019,13 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->tcp.ops = &shard_tcp_ops;
 	s->tcp.owner = s;
 	s->tcp.isn = tcp_isn;
-	return cee_shard_tls_init(s, per_shard);
+	return cee_stack_init(s, per_shard);
 }
 
 void cee_shard_fini(struct cee_shard *s)
 {
 	cee_ctl_shard_fini(s);
-	cee_shard_tls_fini(s);
+	cee_stack_fini(s);
 	if (s->wheel)
 		cee_timer_wheel_destroy(s->wheel);
 	cee_conn_pool_destroy(s->pool);

@@ -142,9 +142,10 @@ struct cee_shard {
 	// listeners, client for cee_shard_connect_tls) and the per-connection
 	// layer stacks, a fixed pool (tcb.user points at a connection's).
 	struct cee_tls_ctx *tls_srv, *tls_cli;
+	struct cee_ws_ctx *ws_srv, *ws_cli;
 	struct cee_stack *stacks;
 	struct cee_stack *stack_free; /**< free list through cee_stack.next */
-	unsigned evt_per_conn_tls;   /**< credits of a TLS connection (tls_up, extensions) */
+	unsigned evt_per_conn_tls;   /**< credits of a layered connection (tls_up, ws_up, extensions) */
 	// Handshake budget: TSC cycles of TLS handshake work per poll iteration
 	// (public-key operations cost hundreds of microseconds); handshake
 	// bytes beyond it wait in a staging buffer for the next iteration, so
@@ -207,6 +208,21 @@ bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip);
 struct cee_conn *cee_shard_connect_tls(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				       uint16_t dst_port, const char *sni,
 				       const struct cee_tls_session *session);
+/**
+ * cee_shard_connect() with layers: TLS (the tls_client context; SNI
+ * @p sni, @p session offered for resumption) and/or WebSocket (the
+ * ws_client context: the upgrade for path "/" with Host @p sni, offering
+ * cfg.ws.subprotocol) above TCP. The app's established hook runs when the
+ * top layer is up; recv gets plaintext or whole messages; cee_shard_send()
+ * sends through the top layer (a binary message for WebSocket);
+ * cee_shard_close() closes through it (a WebSocket Close frame, then TCP
+ * once the peer's Close came back). errno also ENOTSUP (no such context).
+ */
+struct cee_conn *cee_shard_connect_layers(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+					  uint16_t dst_port, bool tls, bool ws, const char *sni,
+					  const struct cee_tls_session *session);
+/** The WebSocket layer of @p c (NULL without one): cee_ws_get_info(). */
+struct cee_ws *cee_shard_ws(struct cee_conn *c);
 /** In-order bytes @p c received, for its service: plaintext above TLS. */
 uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c);
 /** The TLS layer of @p c (NULL for plain TCP): cee_tls_get_info(), cee_tls_session_get(). */

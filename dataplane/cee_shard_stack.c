@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // The layer stack above TCP on a shard (../shared/design.md, "The
-// per-connection layer stack"): TCP carries ciphertext, the TLS layer
-// (tls/, sans I/O) turns it into plaintext for the service, and the
-// service's answers go back down the same way. The layer reports its
-// milestone and its first close cause here; this file turns them into the
-// connection's lifecycle (tls_up with its extension, closed with the TLS
-// outcome), so events are still emitted in one place per connection.
+// per-connection layer stack"): tcp, then optionally tls (tls/, sans I/O),
+// then optionally ws (dataplane/ws/, sans I/O), then the service. Bytes go
+// up through each layer's input and come back down through the layer
+// above's send; each layer reports its milestone and its first close cause
+// here, and this file turns them into the connection's lifecycle (tls_up,
+// ws_up with their extensions, closed with the layers' outcome), so events
+// are still emitted in one place per connection.
 //
-// Connections of a tls: listener run TCP's paced service: the receive
-// window is the send buffer's free room, so an echo over TLS never has to
-// write more than the buffer holds.
+// Connections with layers run TCP's paced service: the receive window is
+// the send buffer's free room, so an echo never has to write more than the
+// buffer holds.
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,18 +22,39 @@
 
 #include "cee_shard_priv.h"
 #include "cee_tls.h"
+#include "cee_ws.h"
 
 // Deferred handshake bytes: a ClientHello (or a client's certificate
 // flight) fits in a few KiB; larger inputs run at once.
 #define STAGE_SIZE 4096
 #define STAGE_COUNT 256
 
-static bool tls_listening(const struct cee_engine_cfg *cfg)
+static bool listening(const struct cee_engine_cfg *cfg, bool ws)
 {
 	for (unsigned i = 0; i < cfg->nlisteners; i++)
-		if (cfg->listeners[i].tls)
+		if (ws ? cfg->listeners[i].ws : cfg->listeners[i].tls)
 			return true;
 	return false;
+}
+
+static struct cee_ws_ctx *ws_ctx_create(struct cee_shard *s, const struct cee_ws_cfg *base,
+					uint32_t max_conns)
+{
+	struct cee_ws_cfg cfg = *base;
+	char err[256] = "";
+	cfg.max_conns = max_conns;
+	// buffers hold only upgrades and messages split across segments: a few
+	// per thousand connections, not one each (64 KiB each by default)
+	if (cfg.buffers == 0)
+		cfg.buffers = max_conns / 64 + 16 < 1024 ? max_conns / 64 + 16 : 1024;
+	cfg.seed ^= (uint64_t)s->id << 56 | rte_rdtsc();
+	struct cee_ws_ctx *ctx = cee_ws_ctx_create(&cfg, err, sizeof(err));
+	if (ctx == NULL) {
+		int e = errno ? errno : EINVAL;
+		fprintf(stderr, "cee: shard %u: WebSocket: %s\n", s->id, err[0] ? err : strerror(e));
+		errno = e;
+	}
+	return ctx;
 }
 
 static struct cee_tls_ctx *ctx_create(struct cee_shard *s, const struct cee_tls_cfg *base,
@@ -51,14 +73,20 @@ static struct cee_tls_ctx *ctx_create(struct cee_shard *s, const struct cee_tls_
 	return ctx;
 }
 
-int cee_shard_tls_init(struct cee_shard *s, uint32_t per_shard)
+int cee_stack_init(struct cee_shard *s, uint32_t per_shard)
 {
-	bool srv = tls_listening(s->cfg), cli = s->cfg->tls_client_on;
-	if (!srv && !cli)
+	const struct cee_engine_cfg *cfg = s->cfg;
+	bool srv = listening(cfg, false), cli = cfg->tls_client_on;
+	bool ws_srv = listening(cfg, true), ws_cli = cfg->ws_client_on;
+	if (!srv && !cli && !ws_srv && !ws_cli)
 		return 0;
-	if (srv && (s->tls_srv = ctx_create(s, &s->cfg->tls, true, per_shard)) == NULL)
+	if (srv && (s->tls_srv = ctx_create(s, &cfg->tls, true, per_shard)) == NULL)
 		return -errno;
-	if (cli && (s->tls_cli = ctx_create(s, &s->cfg->tls_client, false, per_shard)) == NULL)
+	if (cli && (s->tls_cli = ctx_create(s, &cfg->tls_client, false, per_shard)) == NULL)
+		return -errno;
+	if (ws_srv && (s->ws_srv = ws_ctx_create(s, &cfg->ws, per_shard)) == NULL)
+		return -errno;
+	if (ws_cli && (s->ws_cli = ws_ctx_create(s, &cfg->ws, per_shard)) == NULL)
 		return -errno;
 	// one stack per connection at most: as many as connection slots
 	s->stacks = calloc(per_shard, sizeof(*s->stacks));
@@ -81,11 +109,14 @@ int cee_shard_tls_init(struct cee_shard *s, uint32_t per_shard)
 	return 0;
 }
 
-void cee_shard_tls_fini(struct cee_shard *s)
+void cee_stack_fini(struct cee_shard *s)
 {
 	cee_tls_ctx_destroy(s->tls_srv);
 	cee_tls_ctx_destroy(s->tls_cli);
+	cee_ws_ctx_destroy(s->ws_srv);
+	cee_ws_ctx_destroy(s->ws_cli);
 	s->tls_srv = s->tls_cli = NULL;
+	s->ws_srv = s->ws_cli = NULL;
 	free(s->stacks);
 	free(s->stage_block);
 	free(s->stage_free);
@@ -96,124 +127,7 @@ void cee_shard_tls_fini(struct cee_shard *s)
 	s->nstage_free = 0;
 }
 
-/* ---- the layer's calls back into the stack ------------------------------------------------ */
-
-// Ciphertext (handshake, records, alerts, close_notify) for TCP.
-static int io_down(void *arg, const uint8_t *data, uint32_t len)
-{
-	struct cee_stack *st = arg;
-	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
-		return -ENOTCONN;
-	// inside wolfSSL: what TCP reports meanwhile (closed, to the app) must
-	// not call into this layer again
-	st->in_down = true;
-	int rc = cee_tcp_send(&st->s->tcp, &st->c->tcb, data, len, st->s->now_ns);
-	st->in_down = false;
-	return rc;
-}
-
-// Answers of the echo services: TLS records cannot be taken back, so a
-// send buffer without room (the paced window makes it rare) ends the
-// connection with no_resources rather than losing bytes silently.
-static void echo(struct cee_stack *st, const uint8_t *data, uint32_t len)
-{
-	struct cee_shard *s = st->s;
-	int rc = cee_tls_send(st->tls, data, len);
-	if (rc < 0) {
-		s->stats.tls_send_fail++;
-		cee_tcp_abort(&s->tcp, &st->c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
-		return;
-	}
-	st->plain_out += (uint32_t)rc;
-}
-
-// Plaintext for the service.
-static void io_up(void *arg, const uint8_t *data, uint32_t len)
-{
-	struct cee_stack *st = arg;
-	if (unlikely(st->dead || st->quiet)) // gone or closed: the layer finishes its call
-		return;
-	struct cee_shard *s = st->s;
-	const struct cee_app_ops *app = s->cfg->app;
-
-	st->plain_in += len;
-	switch ((enum cee_tcp_service)st->service) {
-	case CEE_TCP_SVC_ECHO:
-		echo(st, data, len);
-		return;
-	case CEE_TCP_SVC_ECHO_CLOSE:
-		// as over TCP: the first bytes go back, then this side closes
-		if (st->echoed)
-			return;
-		st->echoed = true;
-		echo(st, data, len);
-		if (st->dead)
-			return;
-		cee_tls_shutdown(st->tls);
-		cee_tcp_close(&s->tcp, &st->c->tcb, CEE_REASON_LOCAL_CLOSE, s->now_ns);
-		return;
-	case CEE_TCP_SVC_DISCARD:
-		return;
-	case CEE_TCP_SVC_APP:
-	case CEE_TCP_SVC_PACED:
-		if (app && app->recv)
-			app->recv(s->cfg->app_arg, s, st->c, data, len);
-		return;
-	}
-}
-
-// tls_up: the handshake limit is off, the event carries what was negotiated.
-static void io_milestone(void *arg, enum cee_evt_type type)
-{
-	struct cee_stack *st = arg;
-	// gone, closed, or closed by the app before the handshake was done:
-	// tls_up never comes after closed
-	if (unlikely(st->dead || st->quiet))
-		return;
-	struct cee_shard *s = st->s;
-	struct cee_conn *c = st->c;
-
-	if (type != CEE_EVT_TLS_UP || st->up)
-		return;
-	st->up = true;
-	cee_tcp_set_deadline(&s->tcp, &c->tcb, 0, CEE_REASON_NONE);
-
-	struct cee_tls_info info;
-	cee_tls_get_info(st->tls, &info);
-	struct cee_ext_builder b;
-	cee_ext_begin(&b, c->id, CEE_EVT_TLS_UP);
-	cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, info.version);
-	cee_ext_put_str(&b, CEE_EXT_CIPHER, info.cipher);
-	cee_ext_put_u8(&b, CEE_EXT_RESUMED, info.resumed);
-	cee_ext_put_str(&b, CEE_EXT_SNI, info.sni);
-	cee_ext_put_str(&b, CEE_EXT_ALPN, info.alpn);
-	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, info.peer_subject);
-	cee_shard_emit(s, c, CEE_EVT_TLS_UP, &b);
-	cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_TLS_UP);
-
-	const struct cee_app_ops *app = s->cfg->app;
-	if (st->service == CEE_TCP_SVC_APP && app && app->established)
-		app->established(s->cfg->app_arg, s, c);
-}
-
-// The layer's first close cause (alert, close_notify, not TLS at all):
-// what it queued goes first, then our FIN.
-static void io_close(void *arg, enum cee_reason reason)
-{
-	struct cee_stack *st = arg;
-	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
-		return;
-	struct cee_shard *s = st->s;
-	// the layer is done: its handshake limit with it
-	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
-	if (reason == CEE_REASON_NO_RESOURCES) {
-		// part of a record may be queued already: no FIN after it, an RST
-		s->stats.tls_send_fail++;
-		cee_tcp_abort(&s->tcp, &st->c->tcb, reason, s->now_ns);
-		return;
-	}
-	cee_tcp_close(&s->tcp, &st->c->tcb, reason, s->now_ns);
-}
+/* ---- the layers' calls back into the stack ----------------------------------------------- */
 
 static struct cee_stack *stack_alloc(struct cee_shard *s)
 {
@@ -232,60 +146,22 @@ static void stack_free(struct cee_shard *s, struct cee_stack *st)
 	s->stack_free = st;
 }
 
-static struct cee_tls *layer_new(struct cee_shard *s, struct cee_stack *st,
-				 struct cee_tls_ctx *ctx, const char *sni)
-{
-	const struct cee_layer_io io = {
-	    .down = io_down,
-	    .up = io_up,
-	    .milestone = io_milestone,
-	    .close = io_close,
-	    .arg = st,
-	};
-	struct cee_tls *t = cee_tls_new(ctx, &io, sni);
-	if (t == NULL)
-		s->stats.tls_no_layer++;
-	return t;
-}
-
-/* ---- lifecycle ---------------------------------------------------------------------------- */
-
-void cee_shard_tls_established(struct cee_shard *s, struct cee_conn *c)
-{
-	struct cee_stack *st = c->tcb.user;
-
-	if (st == NULL) { // a tls: listener's connection: its layer starts now
-		st = stack_alloc(s);
-		if (st != NULL) {
-			st->c = c;
-			st->service = s->cfg->listeners[c->listener].service;
-			st->tls = layer_new(s, st, s->tls_srv, NULL);
-			if (st->tls == NULL) {
-				stack_free(s, st);
-				st = NULL;
-			}
-		}
-		if (st == NULL) {
-			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
-			return;
-		}
-		c->tcb.user = st;
-	} else if (cee_tls_start(st->tls) < 0) { // an active open: ClientHello
-		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
-		return;
-	}
-	uint64_t limit = s->cfg->tcp.handshake_timeout_ns;
-	if (limit)
-		cee_tcp_set_deadline(&s->tcp, &c->tcb, s->now_ns + limit,
-				     CEE_REASON_HANDSHAKE_TIMEOUT);
-}
-
-// Around every call into the layer: the connection may be aborted and
+// Around every call into a layer: the connection may be aborted and
 // destroyed from inside it (outside TCP's callbacks an abort is at once);
-// its stack and layer are then freed when the call returns.
+// its stack and layers are then freed when the outermost call returns.
 static inline void layer_enter(struct cee_stack *st)
 {
 	st->depth++;
+}
+
+static void layers_free(struct cee_stack *st)
+{
+	if (st->tls != NULL)
+		cee_tls_free(st->tls);
+	if (st->ws != NULL)
+		cee_ws_free(st->ws);
+	st->tls = NULL;
+	st->ws = NULL;
 }
 
 // @return false when the connection went away during the call (@p st is
@@ -297,10 +173,312 @@ static bool layer_leave(struct cee_shard *s, struct cee_stack *st)
 		return true;
 	}
 	if (--st->depth == 0) {
-		cee_tls_free(st->tls);
+		layers_free(st);
 		stack_free(s, st);
 	}
 	return false;
+}
+
+// The WebSocket layer's next deadline (pings, pong and close timeouts),
+// once the stack is up; before, the handshake limit stands.
+static void ws_rearm(struct cee_stack *st)
+{
+	if (st->ws != NULL && st->up && !st->dead && !st->quiet)
+		cee_tcp_set_deadline(&st->s->tcp, &st->c->tcb, cee_ws_deadline(st->ws),
+				     CEE_REASON_NONE);
+}
+
+// Ciphertext or frames for TCP.
+static int tcp_down(struct cee_stack *st, const uint8_t *data, uint32_t len)
+{
+	// inside a layer's send: what TCP reports meanwhile (closed, to the
+	// app) must not call into the layers again
+	st->in_down = true;
+	int rc = cee_tcp_send(&st->s->tcp, &st->c->tcb, data, len, st->s->now_ns);
+	st->in_down = false;
+	return rc;
+}
+
+// A message (or plaintext) from the service down through the top layer.
+static int top_send(struct cee_stack *st, const uint8_t *data, uint32_t len, bool text)
+{
+	int rc = st->ws != NULL ? cee_ws_send(st->ws, data, len, text, st->s->now_ns)
+				: cee_tls_send(st->tls, data, len);
+	if (rc > 0)
+		st->plain_out += (uint32_t)rc;
+	return rc;
+}
+
+// The service closes: WebSocket says Close and waits for the peer's (its
+// io.close then closes TCP); TLS says close_notify. @return true when TCP
+// closes now (after what the layers sent).
+static bool top_shutdown(struct cee_stack *st, uint16_t ws_code)
+{
+	if (st->ws != NULL) {
+		cee_ws_shutdown(st->ws, ws_code, "", st->s->now_ns);
+		ws_rearm(st);
+		return false;
+	}
+	cee_tls_shutdown(st->tls);
+	return true;
+}
+
+// Answers of the echo services: records and frames cannot be taken back,
+// so a send buffer without room (the paced window makes it rare) ends the
+// connection with no_resources rather than losing bytes silently.
+static void echo(struct cee_stack *st, const uint8_t *data, uint32_t len, bool text)
+{
+	struct cee_shard *s = st->s;
+	if (top_send(st, data, len, text) < 0) {
+		s->stats.tls_send_fail++;
+		cee_tcp_abort(&s->tcp, &st->c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+	}
+}
+
+// Plaintext, or a WebSocket message, for the service.
+static void service_up(struct cee_stack *st, const uint8_t *data, uint32_t len, bool text)
+{
+	struct cee_shard *s = st->s;
+	const struct cee_app_ops *app = s->cfg->app;
+
+	st->plain_in += len;
+	switch ((enum cee_tcp_service)st->service) {
+	case CEE_TCP_SVC_ECHO:
+		echo(st, data, len, text);
+		return;
+	case CEE_TCP_SVC_ECHO_CLOSE:
+		// as over TCP: the first data goes back, then this side closes
+		if (st->echoed)
+			return;
+		st->echoed = true;
+		echo(st, data, len, text);
+		if (st->dead)
+			return;
+		if (top_shutdown(st, CEE_WS_NORMAL))
+			cee_tcp_close(&s->tcp, &st->c->tcb, CEE_REASON_LOCAL_CLOSE, s->now_ns);
+		return;
+	case CEE_TCP_SVC_DISCARD:
+		return;
+	case CEE_TCP_SVC_APP:
+	case CEE_TCP_SVC_PACED:
+		if (app && app->recv)
+			app->recv(s->cfg->app_arg, s, st->c, data, len);
+		return;
+	}
+}
+
+// The top layer is up: the handshake limit is off, the app hears of it.
+static void top_up(struct cee_stack *st)
+{
+	struct cee_shard *s = st->s;
+	st->up = true;
+	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
+	ws_rearm(st);
+	const struct cee_app_ops *app = s->cfg->app;
+	if (st->service == CEE_TCP_SVC_APP && app && app->established)
+		app->established(s->cfg->app_arg, s, st->c);
+}
+
+// A layer's first close cause (an alert, close_notify, a Close frame, a
+// refused upgrade, not TLS or not WebSocket at all): what it queued goes
+// first, then our FIN.
+static void layer_close(struct cee_stack *st, enum cee_reason reason)
+{
+	struct cee_shard *s = st->s;
+	// the layers are done: their timers with them
+	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
+	if (reason == CEE_REASON_NO_RESOURCES) {
+		// part of a record or frame may be queued already: no FIN after it, an RST
+		s->stats.tls_send_fail++;
+		cee_tcp_abort(&s->tcp, &st->c->tcb, reason, s->now_ns);
+		return;
+	}
+	cee_tcp_close(&s->tcp, &st->c->tcb, reason, s->now_ns);
+}
+
+/* TLS */
+
+static int tls_io_down(void *arg, const uint8_t *data, uint32_t len)
+{
+	struct cee_stack *st = arg;
+	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
+		return -ENOTCONN;
+	return tcp_down(st, data, len);
+}
+
+static void tls_io_up(void *arg, const uint8_t *data, uint32_t len)
+{
+	struct cee_stack *st = arg;
+	if (unlikely(st->dead || st->quiet)) // gone or closed: the layer finishes its call
+		return;
+	if (st->ws != NULL) {
+		cee_ws_input(st->ws, data, len, st->s->now_ns);
+		ws_rearm(st);
+		return;
+	}
+	service_up(st, data, len, false);
+}
+
+static void tls_io_milestone(void *arg, enum cee_evt_type type)
+{
+	struct cee_stack *st = arg;
+	// gone, closed, or closed by the app before the handshake was done:
+	// tls_up never comes after closed
+	if (unlikely(st->dead || st->quiet) || type != CEE_EVT_TLS_UP || st->tls_up)
+		return;
+	struct cee_shard *s = st->s;
+	struct cee_conn *c = st->c;
+	st->tls_up = true;
+
+	struct cee_tls_info info;
+	cee_tls_get_info(st->tls, &info);
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, c->id, CEE_EVT_TLS_UP);
+	cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, info.version);
+	cee_ext_put_str(&b, CEE_EXT_CIPHER, info.cipher);
+	cee_ext_put_u8(&b, CEE_EXT_RESUMED, info.resumed);
+	cee_ext_put_str(&b, CEE_EXT_SNI, info.sni);
+	cee_ext_put_str(&b, CEE_EXT_ALPN, info.alpn);
+	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, info.peer_subject);
+	cee_shard_emit(s, c, CEE_EVT_TLS_UP, &b);
+	cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_TLS_UP);
+
+	if (st->ws == NULL) {
+		top_up(st);
+	} else if (st->client && cee_ws_start(st->ws, s->now_ns) < 0) { // wss: the upgrade now
+		s->stats.tls_send_fail++;
+		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+	}
+}
+
+static void tls_io_close(void *arg, enum cee_reason reason)
+{
+	struct cee_stack *st = arg;
+	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
+		return;
+	layer_close(st, reason);
+}
+
+/* WebSocket */
+
+static int ws_io_down(void *arg, const uint8_t *data, uint32_t len)
+{
+	struct cee_stack *st = arg;
+	if (unlikely(st->dead))
+		return -ENOTCONN;
+	if (st->tls != NULL) // wss: frames are TLS plaintext
+		return cee_tls_send(st->tls, data, len);
+	return tcp_down(st, data, len);
+}
+
+static void ws_io_up(void *arg, const uint8_t *data, uint32_t len)
+{
+	struct cee_stack *st = arg;
+	if (unlikely(st->dead || st->quiet))
+		return;
+	service_up(st, data, len, cee_ws_msg_text(st->ws));
+}
+
+static void ws_io_milestone(void *arg, enum cee_evt_type type)
+{
+	struct cee_stack *st = arg;
+	if (unlikely(st->dead || st->quiet) || type != CEE_EVT_WS_UP || st->up)
+		return;
+	struct cee_shard *s = st->s;
+	struct cee_conn *c = st->c;
+
+	struct cee_ws_info info;
+	cee_ws_get_info(st->ws, &info);
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, c->id, CEE_EVT_WS_UP);
+	cee_ext_put_str(&b, CEE_EXT_WS_PATH, info.path);
+	cee_ext_put_str(&b, CEE_EXT_WS_SUBPROTOCOL, info.subprotocol);
+	cee_ext_put_str(&b, CEE_EXT_WS_ORIGIN, info.origin);
+	cee_ext_put_str(&b, CEE_EXT_WS_USER_AGENT, info.user_agent);
+	cee_shard_emit(s, c, CEE_EVT_WS_UP, &b);
+	cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_WS_UP);
+	top_up(st);
+}
+
+static void ws_io_close(void *arg, enum cee_reason reason)
+{
+	struct cee_stack *st = arg;
+	if (unlikely(st->dead))
+		return;
+	// wss: close_notify after the Close frame, before the FIN
+	if (st->tls != NULL && reason != CEE_REASON_NO_RESOURCES)
+		cee_tls_shutdown(st->tls);
+	layer_close(st, reason);
+}
+
+static struct cee_tls *tls_layer_new(struct cee_shard *s, struct cee_stack *st,
+				     struct cee_tls_ctx *ctx, const char *sni)
+{
+	const struct cee_layer_io io = {
+	    .down = tls_io_down,
+	    .up = tls_io_up,
+	    .milestone = tls_io_milestone,
+	    .close = tls_io_close,
+	    .arg = st,
+	};
+	struct cee_tls *t = cee_tls_new(ctx, &io, sni);
+	if (t == NULL)
+		s->stats.tls_no_layer++;
+	return t;
+}
+
+static const struct cee_layer_io *ws_io(struct cee_stack *st, struct cee_layer_io *io)
+{
+	*io = (struct cee_layer_io){
+	    .down = ws_io_down,
+	    .up = ws_io_up,
+	    .milestone = ws_io_milestone,
+	    .close = ws_io_close,
+	    .arg = st,
+	};
+	return io;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+void cee_stack_established(struct cee_shard *s, struct cee_conn *c)
+{
+	struct cee_stack *st = c->tcb.user;
+
+	if (st == NULL) { // a listener's connection: its layers start now
+		const struct cee_listener *ls = &s->cfg->listeners[c->listener];
+		struct cee_layer_io io;
+		st = stack_alloc(s);
+		if (st != NULL) {
+			st->c = c;
+			st->service = ls->service;
+			if (ls->tls)
+				st->tls = tls_layer_new(s, st, s->tls_srv, NULL);
+			if (ls->ws && (st->ws = cee_ws_new(s->ws_srv, ws_io(st, &io), s->now_ns)) == NULL)
+				s->stats.tls_no_layer++;
+			if ((ls->tls && st->tls == NULL) || (ls->ws && st->ws == NULL)) {
+				layers_free(st);
+				stack_free(s, st);
+				st = NULL;
+			}
+		}
+		if (st == NULL) {
+			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+			return;
+		}
+		c->tcb.user = st;
+	} else { // an active open: ClientHello, or the upgrade request
+		int rc = st->tls != NULL ? cee_tls_start(st->tls) : cee_ws_start(st->ws, s->now_ns);
+		if (rc < 0) {
+			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+			return;
+		}
+	}
+	// the TLS handshake and the upgrade must be done within this
+	uint64_t limit = s->cfg->tcp.handshake_timeout_ns;
+	if (limit)
+		cee_tcp_set_deadline(&s->tcp, &c->tcb, s->now_ns + limit,
+				     CEE_REASON_HANDSHAKE_TIMEOUT);
 }
 
 // TLS input, timed: one TSC read each side gives what a handshake costs
@@ -308,7 +486,15 @@ static bool layer_leave(struct cee_shard *s, struct cee_stack *st)
 static void tls_input(struct cee_shard *s, struct cee_stack *st, const uint8_t *data,
 		      uint32_t len)
 {
-	bool handshake = !st->up; // the input that completes it is handshake work too
+	if (st->tls == NULL) { // ws: frames straight from TCP
+		layer_enter(st);
+		cee_ws_input(st->ws, data, len, s->now_ns);
+		ws_rearm(st);
+		layer_leave(s, st);
+		return;
+	}
+	// the input that completes a TLS handshake is handshake work too
+	bool handshake = !st->tls_up;
 	uint64_t t0 = rte_rdtsc();
 	layer_enter(st);
 	cee_tls_input(st->tls, data, len); // outcomes come back through the io calls
@@ -372,8 +558,7 @@ static bool pend_add(struct cee_shard *s, struct cee_stack *st, const uint8_t *d
 	return true;
 }
 
-void cee_shard_tls_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data,
-			uint32_t len)
+void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
 	if (unlikely(st == NULL || st->quiet)) // no layer (aborting), or closed already
@@ -383,7 +568,7 @@ void cee_shard_tls_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *
 	// the bytes of a segment that ends the stream: they run before TCP acts
 	// on its FIN or RST.
 	if (unlikely(st->pend != NULL ||
-		     (!st->up && !s->tls_no_defer && s->tls_budget_tsc &&
+		     (st->tls != NULL && !st->tls_up && !s->tls_no_defer && s->tls_budget_tsc &&
 		      s->tls_spent_tsc >= s->tls_budget_tsc))) {
 		if (s->tls_no_defer) {
 			pend_run(s, st);
@@ -403,14 +588,14 @@ void cee_shard_tls_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *
 	tls_input(s, st, data, len);
 }
 
-void cee_shard_tls_flush(struct cee_shard *s, struct cee_conn *c)
+void cee_stack_flush(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
 	if (st != NULL && st->pend != NULL)
 		pend_run(s, st);
 }
 
-unsigned cee_shard_tls_poll(struct cee_shard *s)
+unsigned cee_stack_poll(struct cee_shard *s)
 {
 	unsigned n = 0;
 	s->tls_spent_tsc = 0;
@@ -429,87 +614,138 @@ uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c)
 	return st ? st->plain_in : c->tcb.bytes_in;
 }
 
-void cee_shard_tls_closed(struct cee_shard *s, struct cee_conn *c)
+void cee_stack_closed(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (st == NULL) { // closed before its layer started (TCP handshake, no slot)
+	if (st == NULL) { // closed before its layers started (TCP handshake, no slot)
 		cee_shard_emit(s, c, CEE_EVT_CLOSED, NULL);
 		return;
 	}
-	// the layer's handshake limit ends with the connection (it would cut
-	// TIME-WAIT or FIN-WAIT short)
+	// the layers' timers end with the connection (they would cut TIME-WAIT
+	// or FIN-WAIT short)
 	cee_tcp_set_deadline(&s->tcp, &c->tcb, 0, CEE_REASON_NONE);
+	bool fin = c->tcb.close_reason == CEE_REASON_PEER_FIN;
 	// deferred bytes came before the end: the layer sees them first
 	if (st->pend != NULL) {
-		if (c->tcb.close_reason == CEE_REASON_PEER_FIN)
+		if (fin)
 			pend_run(s, st);
 		else
 			pend_unlink(s, st);
 	}
-	// the peer's FIN ended the stream: without close_notify it is a truncation
-	if (c->tcb.close_reason == CEE_REASON_PEER_FIN)
+	// the stream ended: without close_notify it is a truncation (the peer's
+	// FIN); without a Close frame the WebSocket code is 1006, whatever ended it
+	if (fin && st->tls != NULL)
 		cee_tls_eof(st->tls);
-	st->quiet = true; // closed: no tls_up, no plaintext after it
-	struct cee_tls_info info;
-	cee_tls_get_info(st->tls, &info);
+	if (st->ws != NULL)
+		cee_ws_eof(st->ws);
+	st->quiet = true; // closed: no milestone, no data after it
 	struct cee_ext_builder b;
 	cee_ext_begin(&b, c->id, CEE_EVT_CLOSED);
-	if (info.alert != 0) {
-		cee_ext_put_u8(&b, CEE_EXT_ALERT, info.alert);
-		cee_ext_put_u8(&b, CEE_EXT_ALERT_BY, info.alert_local);
+	if (st->tls != NULL) {
+		struct cee_tls_info info;
+		cee_tls_get_info(st->tls, &info);
+		if (info.alert != 0) {
+			cee_ext_put_u8(&b, CEE_EXT_ALERT, info.alert);
+			cee_ext_put_u8(&b, CEE_EXT_ALERT_BY, info.alert_local);
+		}
+		if (info.truncated)
+			cee_ext_put_u8(&b, CEE_EXT_TLS_TRUNCATED, 1);
 	}
-	if (info.truncated)
-		cee_ext_put_u8(&b, CEE_EXT_TLS_TRUNCATED, 1);
+	if (st->ws != NULL) {
+		struct cee_ws_info wi;
+		cee_ws_get_info(st->ws, &wi);
+		if (wi.up) {
+			cee_ext_put_u16(&b, CEE_EXT_WS_CODE, wi.code);
+			cee_ext_put_u8(&b, CEE_EXT_WS_CLEAN, wi.clean);
+			cee_ext_put_str(&b, CEE_EXT_WS_REASON, wi.reason);
+		} else if (wi.http_status != 0) { // the upgrade was refused
+			cee_ext_put_u16(&b, CEE_EXT_HTTP_STATUS, wi.http_status);
+		}
+	}
 	cee_shard_emit(s, c, CEE_EVT_CLOSED, &b);
 }
 
-void cee_shard_tls_destroyed(struct cee_shard *s, struct cee_conn *c)
+void cee_stack_destroyed(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
 	if (st->pend != NULL)
 		pend_unlink(s, st);
 	c->tcb.user = NULL;
-	if (st->depth > 0) { // an abort from inside the layer's own call: freed when it returns
+	if (st->depth > 0) { // an abort from inside a layer's own call: freed when it returns
 		st->dead = true;
 		return;
 	}
-	cee_tls_free(st->tls);
+	layers_free(st);
 	stack_free(s, st);
+}
+
+// The owner's deadline: the TLS handshake or the upgrade took too long, or
+// a WebSocket timer (ping, pong or close timeout) is due.
+void cee_stack_deadline(struct cee_shard *s, struct cee_conn *c)
+{
+	struct cee_stack *st = c->tcb.user;
+	if (st == NULL || st->quiet)
+		return;
+	if (!st->up) {
+		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_HANDSHAKE_TIMEOUT, s->now_ns);
+		return;
+	}
+	if (st->ws == NULL)
+		return;
+	layer_enter(st);
+	cee_ws_timer(st->ws, s->now_ns);
+	ws_rearm(st);
+	layer_leave(s, st);
+}
+
+// TCP closes on its own (idle timeout, the peer's FIN): the layers' last
+// words go before our FIN: a Close frame (idle timeout), close_notify.
+void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
+{
+	struct cee_stack *st = c->tcb.user;
+	if (st == NULL || st->quiet || st->in_down || !st->up)
+		return;
+	layer_enter(st);
+	if (st->ws != NULL && reason == CEE_REASON_IDLE_TIMEOUT)
+		cee_ws_shutdown(st->ws, CEE_WS_GOING_AWAY, "idle", s->now_ns);
+	if (st->tls != NULL)
+		cee_tls_shutdown(st->tls);
+	layer_leave(s, st);
 }
 
 /* ---- the app's calls (cee-bench's generator, embedders) ----------------------------------- */
 
-int cee_shard_tls_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
+int cee_stack_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (!st->up || st->quiet || st->in_down) // not up, closed, or from inside wolfSSL
+	if (!st->up || st->quiet || st->in_down) // not up, closed, or from inside a layer's send
 		return -ENOTCONN;
 	layer_enter(st);
-	int rc = cee_tls_send(st->tls, data, len);
-	if (rc > 0)
-		st->plain_out += (uint32_t)rc;
+	int rc = top_send(st, data, len, false);
 	return layer_leave(s, st) ? rc : -ENOTCONN;
 }
 
-bool cee_shard_tls_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
+int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
 	struct cee_stack *st = c->tcb.user;
 	(void)reason;
 	if (st->quiet)
-		return true;
+		return 1;
 	if (!st->up) {
-		// closed before the handshake was done: the layer stops here (no
-		// tls_up after our FIN, no deferred work charged to the budget)
+		// closed before the handshakes were done: the layers stop here (no
+		// milestone after our FIN, no deferred work charged to the budget)
 		st->quiet = true;
 		if (st->pend != NULL)
 			pend_unlink(s, st);
-		return true;
+		return 1;
 	}
 	if (st->in_down)
-		return true; // from inside wolfSSL: TCP's FIN follows what it sends
+		return 1; // from inside a layer's send: TCP's FIN follows what it sends
 	layer_enter(st);
-	cee_tls_shutdown(st->tls);
-	return layer_leave(s, st);
+	bool now = top_shutdown(st, CEE_WS_NORMAL);
+	if (!layer_leave(s, st))
+		return -1;
+	return now ? 1 : 0;
 }
 
 struct cee_tls *cee_shard_tls(struct cee_conn *c)
@@ -518,11 +754,17 @@ struct cee_tls *cee_shard_tls(struct cee_conn *c)
 	return st ? st->tls : NULL;
 }
 
-struct cee_conn *cee_shard_connect_tls(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
-				       uint16_t dst_port, const char *sni,
-				       const struct cee_tls_session *session)
+struct cee_ws *cee_shard_ws(struct cee_conn *c)
 {
-	if (s->tls_cli == NULL) {
+	const struct cee_stack *st = c->tcb.user;
+	return st ? st->ws : NULL;
+}
+
+struct cee_conn *cee_shard_connect_layers(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+					  uint16_t dst_port, bool tls, bool ws, const char *sni,
+					  const struct cee_tls_session *session)
+{
+	if ((tls && s->tls_cli == NULL) || (ws && s->ws_cli == NULL) || (!tls && !ws)) {
 		s->stats.connect_fail++;
 		errno = ENOTSUP;
 		return NULL;
@@ -535,25 +777,39 @@ struct cee_conn *cee_shard_connect_tls(struct cee_shard *s, unsigned pi, uint32_
 	}
 	st->client = true;
 	st->service = CEE_TCP_SVC_APP;
-	st->tls = layer_new(s, st, s->tls_cli, sni);
-	if (st->tls == NULL) {
+	struct cee_layer_io io;
+	if (tls)
+		st->tls = tls_layer_new(s, st, s->tls_cli, sni);
+	if (ws)
+		st->ws = cee_ws_new_client(s->ws_cli, ws_io(st, &io), sni ? sni : "cee", "/",
+					   s->cfg->ws.subprotocol, s->now_ns);
+	if ((tls && st->tls == NULL) || (ws && st->ws == NULL)) {
 		int e = errno;
+		layers_free(st);
 		stack_free(s, st);
 		s->stats.connect_fail++;
 		errno = e;
 		return NULL;
 	}
-	if (session != NULL)
+	if (session != NULL && st->tls != NULL)
 		(void)cee_tls_set_session(st->tls, session); // a full handshake if refused
-	struct cee_conn *c = cee_shard_open_active(s, pi, dst_ip, dst_port, CEE_TCP_SVC_APP,
-						   CEE_PROTO_TLS, st);
+	enum cee_proto proto = ws ? (tls ? CEE_PROTO_WSS : CEE_PROTO_WS) : CEE_PROTO_TLS;
+	struct cee_conn *c =
+		cee_shard_open_active(s, pi, dst_ip, dst_port, CEE_TCP_SVC_APP, proto, st);
 	if (c == NULL) {
 		int e = errno;
-		cee_tls_free(st->tls);
+		layers_free(st);
 		stack_free(s, st);
 		errno = e;
 		return NULL;
 	}
 	st->c = c;
 	return c;
+}
+
+struct cee_conn *cee_shard_connect_tls(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+				       uint16_t dst_port, const char *sni,
+				       const struct cee_tls_session *session)
+{
+	return cee_shard_connect_layers(s, pi, dst_ip, dst_port, true, false, sni, session);
 }

@@ -12,6 +12,7 @@
 #define X_TCP(f, g, n, d) {.name = n, .group = CEE_STAT_##g, .max = false, FIELD(tcp.f)},
 #define X_DROP(e, s) {.name = s, .group = CEE_STAT_DROP, .max = false, FIELD(shard.drops[CEE_DROP_##e])},
 #define X_TLS(f, d) {.name = #f, .group = CEE_STAT_TLS, .max = false, FIELD(tls.f)},
+#define X_WS(f, d) {.name = #f, .group = CEE_STAT_WS, .max = false, FIELD(ws.f)},
 #define MBOX(n, f, m) {.name = n, .group = CEE_STAT_MAILBOX, .max = m, FIELD(mbox.f)},
 #define CEE_STAT_AGG_SUM false
 #define CEE_STAT_AGG_MAX true
@@ -33,6 +34,7 @@ static const struct cee_stat_def defs[] = {
 	CEE_TCP_STATS_LIST(X_TCP)
 	CEE_DROP_LIST(X_DROP)
 	CEE_TLS_STATS_LIST(X_TLS)
+	CEE_WS_STATS_LIST(X_WS)
 	MBOX("requests", requests, false)
 	MBOX("stale_id", stale_id, false)
 	MBOX("kills", kills, false)
@@ -92,6 +94,8 @@ const char *cee_stat_group_key(enum cee_stat_group g)
 		return "mailbox";
 	case CEE_STAT_TLS:
 		return "tls";
+	case CEE_STAT_WS:
+		return "ws";
 	}
 	return NULL;
 }
@@ -110,6 +114,8 @@ const char *cee_stat_group_prefix(enum cee_stat_group g)
 		return "mailbox_";
 	case CEE_STAT_TLS:
 		return "tls_";
+	case CEE_STAT_WS:
+		return "ws_";
 	}
 	return "";
 }
@@ -135,6 +141,15 @@ void cee_stat_snapshot(const struct cee_shard *s, struct cee_ctl_shard_stats *st
 #define X_TLS_ADD(f, d) st->tls.f += t->f;
 		CEE_TLS_STATS_LIST(X_TLS_ADD)
 #undef X_TLS_ADD
+	}
+	const struct cee_ws_ctx *wctx[2] = {s->ws_srv, s->ws_cli};
+	for (unsigned k = 0; k < 2; k++) {
+		if (wctx[k] == NULL)
+			continue;
+		const struct cee_ws_stats *w = cee_ws_ctx_stats(wctx[k]);
+#define X_WS_ADD(f, d) st->ws.f += w->f;
+		CEE_WS_STATS_LIST(X_WS_ADD)
+#undef X_WS_ADD
 	}
 	if (s->evring != NULL)
 		cee_evring_stats(s->evring, &st->ring);

@@ -26,6 +26,7 @@ enum cee_stat_group {
 	CEE_STAT_DROP,
 	CEE_STAT_MAILBOX,
 	CEE_STAT_TLS,
+	CEE_STAT_WS,
 	CEE_STAT__GROUPS,
 };
 

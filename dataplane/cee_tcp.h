@@ -261,6 +261,12 @@ struct cee_tcp_ops {
 	 * close_notify) with cee_tcp_send(). NULL allowed.
 	 */
 	void (*closing)(void *owner, struct cee_tcb *tcb, enum cee_reason reason);
+	/**
+	 * The owner's deadline (cee_tcp_set_deadline) passed: the owner acts
+	 * (sends, closes, aborts, sets a new deadline) as from any callback.
+	 * NULL: TCP aborts with the deadline's reason.
+	 */
+	void (*deadline)(void *owner, struct cee_tcb *tcb);
 };
 
 /** One shard's TCP context. */
@@ -489,9 +495,9 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 
 /**
  * An owner's deadline for @p tcb (e.g. a TLS handshake limit): at @p at_ns
- * the connection is aborted with @p reason (RST when synchronised; closed,
- * if not yet, and destroyed). @p at_ns 0 cancels it. At most one per tcb;
- * a later call replaces it.
+ * TCP calls ops->deadline, or without one aborts with @p reason (RST when
+ * synchronised; closed, if not yet, and destroyed). @p at_ns 0 cancels it.
+ * At most one per tcb; a later call replaces it.
  */
 void cee_tcp_set_deadline(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t at_ns,
 			  enum cee_reason reason);

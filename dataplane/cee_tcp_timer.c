@@ -15,7 +15,8 @@
  *   at 0 resets the retry count, so only an unresponsive peer is given up on.
  *
  * user_at_ns is the owner's deadline (cee_tcp_set_deadline, e.g. a TLS
- * handshake limit): it aborts with the owner's reason, in any state.
+ * handshake limit, WebSocket pings): ops->deadline runs, or the connection
+ * aborts with the owner's reason, in any state.
  *
  * idle_at_ns means, by state:
  *   SYN-SENT, SYN-RECEIVED
@@ -205,10 +206,16 @@ bool tcp_timer_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 {
 	*probe = false;
 	if (tcb->user_at_ns != 0 && now_ns >= tcb->user_at_ns) {
-		// the owner's deadline (cee_tcp_set_deadline): abort with its reason
+		// the owner's deadline (cee_tcp_set_deadline): its callback acts,
+		// or without one the connection aborts with the deadline's reason
 		tcb->user_at_ns = 0;
-		tcp_abort_conn(ctx, tcb, (enum cee_reason)tcb->user_reason, now_ns);
-		return true;
+		if (ctx->ops->deadline == NULL) {
+			tcp_abort_conn(ctx, tcb, (enum cee_reason)tcb->user_reason, now_ns);
+			return true;
+		}
+		ctx->ops->deadline(ctx->owner, tcb);
+		if (tcp_abort_requested(tcb))
+			return false; /* the running call aborts when it leaves */
 	}
 	if (tcb->rto_at_ns != 0 && now_ns >= tcb->rto_at_ns) {
 		if (rto_expired(ctx, tcb, now_ns, probe))

@@ -83,6 +83,7 @@ struct fake {
 	void (*on_event)(struct fake *f, enum cee_evt_type type);
 	void (*on_recv)(struct fake *f, const uint8_t *data, uint32_t len);
 	void (*on_closing)(struct fake *f, enum cee_reason reason);
+	void (*on_deadline)(struct fake *f);
 
 	/* a paired fake (client <-> server) and how much of our output it got */
 	struct fake *other;
@@ -201,6 +202,15 @@ static void fake_closing(void *owner, struct cee_tcb *tcb, enum cee_reason reaso
 	assert_ptr_equal(tcb, &f->tcb);
 	if (f->on_closing != NULL)
 		f->on_closing(f, reason);
+}
+
+static void fake_deadline(void *owner, struct cee_tcb *tcb)
+{
+	struct fake *f = owner;
+
+	assert_ptr_equal(tcb, &f->tcb);
+	assert_non_null(f->on_deadline); /* only tests that set it install the op */
+	f->on_deadline(f);
 }
 
 static void fake_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
@@ -1029,6 +1039,42 @@ static void say_bye(struct fake *f, enum cee_reason reason)
 {
 	assert_int_equal(reason, CEE_REASON_IDLE_TIMEOUT);
 	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "bye", 3, f->now), 3);
+}
+
+static unsigned pings;
+
+static void ping_and_rearm(struct fake *f)
+{
+	pings++;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "ping", 4, f->now), 4);
+	cee_tcp_set_deadline(&f->ctx, &f->tcb, f->now + 2 * SEC, CEE_REASON_NONE);
+}
+
+/*
+ * Fault: an owner's periodic timer (WebSocket pings) aborts the connection
+ * as a handshake limit would, fires only once, or is lost after its
+ * callback re-arms it from inside TCP's timer.
+ */
+static void test_owner_deadline_callback(void **state)
+{
+	struct fake *f = *state;
+
+	f->ops.deadline = fake_deadline;
+	f->on_deadline = ping_and_rearm;
+	pings = 0;
+	establish_svc(f, CEE_TCP_SVC_PACED);
+	cee_tcp_set_deadline(&f->ctx, &f->tcb, f->now + 2 * SEC, CEE_REASON_HANDSHAKE_TIMEOUT);
+	for (unsigned i = 1; i <= 3; i++) {
+		f->nsegs = 0;
+		assert_int_equal(f->timer_at, f->now + 2 * SEC);
+		fire(f);
+		assert_int_equal(pings, i);
+		assert_false(f->destroyed);
+		assert_int_equal(f->nsegs, 1);
+		assert_int_equal(last(f)->len, 4);
+		peer(f, 0, NULL, 0); /* acked */
+	}
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
 }
 
 /*
@@ -3730,6 +3776,7 @@ int main(void)
 	    T(test_paced_window),
 	    T(test_owner_deadline),
 	    T(test_idle_timeout_closing_hook),
+	    T(test_owner_deadline_callback),
 	    T(test_zero_window_fin_with_data),
 	    T(test_karn_after_window_reopen),
 	    T(test_fin_wait_2_refreshed_by_data),
