@@ -7,7 +7,8 @@
 # behaviour).
 #
 # Guards against: events lost, duplicated or reordered at churn rates
-# (plain TCP and TLS, whose tls_up and closed carry extension records)
+# (plain TCP, TLS and WebSocket, whose tls_up, ws_up and closed carry
+# extension records)
 # (fault 3), a `closed` missing for connections that end by RST or by the
 # server's FIN, retransmission/reassembly paths that leave connections
 # behind (open without destroyed) when the link misbehaves, and a bench whose
@@ -60,14 +61,14 @@ need(a["opens"] >= r["lifecycles"], "fewer engine opens than client lifecycles")
 # exported records: lifecycle events and, with TLS, their extension records
 need(r["events"] == a["events"] + a["ext"], "exported != audited")
 need(a["ext_bad"] == 0, f"{a['ext_bad']} bad extension groups")
-if "tls" in r:
-    need(a["ext"] >= a["opens"], f"{a['ext']} extension records for {a['opens']} TLS connections")
+if r.get("layers", "tcp") != "tcp":
+    need(a["ext"] >= a["opens"], f"{a['ext']} extension records for {a['opens']} layered connections")
 else:
     need(a["ext"] == 0, f"{a['ext']} extension records without TLS")
 tls = "tls" in r
-# TLS adds tls_up: [3,5] lifecycle events per connection (extension records
-# are records of the stream, not events)
-top = 5 if tls else 4
+# TLS adds tls_up, WebSocket ws_up: [3,4..6] lifecycle events per connection
+# (extension records are records of the stream, not events)
+top = {"tcp": 4, "tls": 5, "ws": 5, "wss": 6}[r.get("layers", "tcp")]
 need(a["events"] <= top * a["opens"] and a["events"] >= 3 * a["opens"],
      f"events per connection not in [3,{top}]")
 if tls:
@@ -98,4 +99,8 @@ run impaired --duration 3 --concurrency 256 --close mix --loss 0.01 --reorder 0.
 run tls --duration 2 --concurrency 64 --tls --close mix
 run tls_resume --duration 2 --concurrency 64 --tls-resume
 run tls_impaired --duration 3 --concurrency 64 --tls --close mix --loss 0.01 --reorder 0.01 --dup 0.01
+# WebSocket: upgrade, a message each way, the Close handshake (or RST)
+run ws --duration 2 --concurrency 256 --ws --close mix
+run ws_impaired --duration 3 --concurrency 256 --ws --close mix --loss 0.01 --reorder 0.01 --dup 0.01
+run wss --duration 2 --concurrency 64 --wss --close mix
 echo "test_bench: all runs passed their audit"
