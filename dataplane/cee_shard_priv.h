@@ -39,6 +39,7 @@ struct cee_stack {
 	bool in_down;           /**< inside a layer's send, handing bytes to TCP (no re-entry) */
 	bool dead;              /**< destroyed meanwhile: freed when the outer call returns */
 	bool quiet;             /**< closed (or closing before up): nothing more goes up */
+	bool closing;           /**< TCP is closing (a layer ended, or TCP's own close): no more layer work */
 };
 
 /**

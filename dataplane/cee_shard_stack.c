@@ -183,7 +183,7 @@ static bool layer_leave(struct cee_shard *s, struct cee_stack *st)
 // once the stack is up; before, the handshake limit stands.
 static void ws_rearm(struct cee_stack *st)
 {
-	if (st->ws != NULL && st->up && !st->dead && !st->quiet)
+	if (st->ws != NULL && st->up && !st->dead && !st->quiet && !st->closing)
 		cee_tcp_set_deadline(&st->s->tcp, &st->c->tcb, cee_ws_deadline(st->ws),
 				     CEE_REASON_NONE);
 }
@@ -216,6 +216,10 @@ static bool top_shutdown(struct cee_stack *st, uint16_t ws_code)
 {
 	if (st->ws != NULL) {
 		cee_ws_shutdown(st->ws, ws_code, "", st->s->now_ns);
+		// waiting for the peer's Close (its timeout armed), or the layer
+		// already ended without a word (a failed send): then TCP closes now
+		if (cee_ws_deadline(st->ws) == 0)
+			return true;
 		ws_rearm(st);
 		return false;
 	}
@@ -286,6 +290,7 @@ static void layer_close(struct cee_stack *st, enum cee_reason reason)
 {
 	struct cee_shard *s = st->s;
 	// the layers are done: their timers with them
+	st->closing = true;
 	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
 	if (reason == CEE_REASON_NO_RESOURCES) {
 		// part of a record or frame may be queued already: no FIN after it, an RST
@@ -684,7 +689,7 @@ void cee_stack_destroyed(struct cee_shard *s, struct cee_conn *c)
 void cee_stack_deadline(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (st == NULL || st->quiet)
+	if (st == NULL || st->quiet || st->closing)
 		return;
 	if (!st->up) {
 		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_HANDSHAKE_TIMEOUT, s->now_ns);
@@ -703,7 +708,13 @@ void cee_stack_deadline(struct cee_shard *s, struct cee_conn *c)
 void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (st == NULL || st->quiet || st->in_down || !st->up)
+	if (st == NULL || st->quiet || st->in_down || st->closing)
+		return;
+	// TCP is closing: the layers' timers stop (a ping into a half-closed
+	// peer, or after our close_notify, can only fail)
+	st->closing = true;
+	cee_tcp_set_deadline(&s->tcp, &c->tcb, 0, CEE_REASON_NONE);
+	if (!st->up)
 		return;
 	layer_enter(st);
 	if (st->ws != NULL && reason == CEE_REASON_IDLE_TIMEOUT)
@@ -729,7 +740,7 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 {
 	struct cee_stack *st = c->tcb.user;
 	(void)reason;
-	if (st->quiet)
+	if (st->quiet || st->closing) // closed, or TCP closing already (a layer ended)
 		return 1;
 	if (!st->up) {
 		// closed before the handshakes were done: the layers stop here (no

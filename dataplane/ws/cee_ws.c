@@ -1567,7 +1567,10 @@ void cee_ws_shutdown(struct cee_ws *ws, uint16_t code, const char *reason, uint6
 		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
 		return;
 	}
-	// A message still open will never complete: data is discarded now.
+	// A message still open will never complete: data is discarded now,
+	// the rest of a frame under way included.
+	if (ws->in_payload && ws->payload == PAY_DATA)
+		ws->payload = PAY_DISCARD;
 	ws->msg_op = 0;
 	ws->msg_len = 0;
 	ws->ping_outstanding = false;
@@ -1682,6 +1685,11 @@ struct cee_ws *cee_ws_new_client(struct cee_ws_ctx *ctx, const struct cee_layer_
 		     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
 		     path, host, key, subprotocol != NULL ? "Sec-WebSocket-Protocol: " : "",
 		     subprotocol != NULL ? subprotocol : "", subprotocol != NULL ? "\r\n" : "");
+	if (n < 0 || (uint32_t)n >= hs_cap(ws)) { // cut: never send a partial request
+		cee_ws_free(ws);
+		errno = EINVAL;
+		return NULL;
+	}
 	ws->buf_len = (uint32_t)n;
 	return ws;
 }

@@ -771,6 +771,32 @@ static void test_shutdown_from_up(void **state)
 	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 8 / 8 + 16);
 }
 
+// Guards against: a local close (cee_ws_shutdown) in the middle of a data
+// frame delivering the frame's tail as a message after our Close (wrong
+// type, no UTF-8 check, an echo into a closed layer), or holding a buffer.
+static void test_shutdown_mid_frame(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[512], body[300];
+	struct cee_ws_info info;
+
+	memset(body, 'a', sizeof(body));
+	raw_ctx(f);
+	raw_server(f);
+	size_t n = mkframe(w, 0x81, true, body, sizeof(body), 0);
+	assert_int_equal(feed(f, w, 100), 0); // header and part of the payload
+	cee_ws_shutdown(f->s.ws, 1001, "idle", f->now);
+	assert_int_equal(close_code_sent(&f->s, NULL, 0), 1001);
+	assert_int_equal(feed(f, w + 100, n - 100), 0); // the rest: discarded
+	assert_int_equal(f->s.up_calls, 0);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 8 / 8 + 16);
+	n = mkframe(w, 0x88, true, "\x03\xe9", 2, 0); // the peer's Close 1001
+	assert_int_equal(feed(f, w, n), -EPROTO);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_true(info.clean);
+	assert_ended(f, &f->s, CEE_REASON_WS_CLOSE);
+}
+
 // ---- protocol errors (server fed hand-made bytes) ----
 
 static void check_fail(struct fx *f, const uint8_t *w, size_t n, uint16_t code)
@@ -1426,6 +1452,7 @@ int main(void)
 	    T(test_ping_pong_timeout),
 	    T(test_eof_without_close),
 	    T(test_shutdown_from_up),
+	    T(test_shutdown_mid_frame),
 	    T(test_unmasked),
 	    T(test_bad_headers),
 	    T(test_nonminimal_length),
