@@ -845,6 +845,9 @@ static struct cee_engine *make_engine(bool gen)
 	// 256) must fit, and a quarter is kept back by the paced window
 	if ((o->tls || o->ws) && c.tcp.sndbuf < 32768)
 		c.tcp.sndbuf = 32768;
+	// WebSocket: a message is echoed whole (the engine's --ws-max-message rule)
+	if (o->ws && c.tcp.sndbuf < 2 * o->payload + 64)
+		c.tcp.sndbuf = round_up(2 * o->payload + 64, 1024);
 	// Slots: the connections in flight plus those in TIME-WAIT on the side
 	// that closes first (the generator for client-fin, the engine for
 	// server-fin; mix has both). Sized tight: slots are used round robin,

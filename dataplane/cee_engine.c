@@ -57,8 +57,8 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->ws.path = "/";
 	c->ws.subprotocol = "sip";
 	c->ws.max_header = 8192;
-	c->ws.max_frame = 65536;
-	c->ws.max_message = 65536;
+	c->ws.max_frame = 0;   // 0: from --sndbuf (an echo must fit), see parse_args
+	c->ws.max_message = 0;
 	c->ws.close_timeout_ns = 5000000000ull;
 	c->ws.pong_timeout_ns = 10000000000ull;
 	c->name = "cee";
@@ -91,7 +91,9 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --ws-origin LIST         Origins allowed, comma separated (default any; 403)\n"
 		"  --ws-ping SEC            ping after SEC of silence; no frame within\n"
 		"                           --ws-pong-timeout SEC (default 10): ws_ping_timeout\n"
-		"  --ws-max-message BYTES   largest message and frame (default 65536; 1009)\n"
+		"  --ws-max-message BYTES   largest message and frame (1009 beyond); an echo needs\n"
+		"                           --sndbuf >= 2 x BYTES + 32 (default (sndbuf - 32) / 2,\n"
+		"                           at most 65536)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
@@ -430,6 +432,21 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 				c->listeners[i].port);
 			return -EINVAL;
 		}
+	// A WebSocket echo writes each message back whole, and a frame cannot
+	// be taken back: the send buffer must hold one with room to spare.
+	bool ws_echo = false;
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		ws_echo |= c->listeners[i].ws && c->listeners[i].service != CEE_TCP_SVC_DISCARD;
+	uint32_t fit = c->tcp.sndbuf > 32 ? (c->tcp.sndbuf - 32) / 2 : 0;
+	if (c->ws.max_message == 0) {
+		c->ws.max_message = fit < 65536 ? fit : 65536;
+		c->ws.max_frame = c->ws.max_message;
+	} else if (ws_echo && c->ws.max_message > fit) {
+		fprintf(stderr,
+			"%s: --ws-max-message %u: an echo of that needs --sndbuf >= %u (have %u)\n",
+			prog, c->ws.max_message, 2 * c->ws.max_message + 32, c->tcp.sndbuf);
+		return -EINVAL;
+	}
 	if (c->tcp.rto_min_ns > c->tcp.rto_initial_ns)
 		c->tcp.rto_initial_ns = c->tcp.rto_min_ns;
 	return 0;

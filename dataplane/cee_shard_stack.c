@@ -47,6 +47,11 @@ static struct cee_ws_ctx *ws_ctx_create(struct cee_shard *s, const struct cee_ws
 	// per thousand connections, not one each (64 KiB each by default)
 	if (cfg.buffers == 0)
 		cfg.buffers = max_conns / 64 + 16 < 1024 ? max_conns / 64 + 16 : 1024;
+	// an echo writes a message back whole: it must fit the send buffer
+	if (cfg.max_message == 0) {
+		uint32_t fit = (s->cfg->tcp.sndbuf - 32) / 2;
+		cfg.max_message = cfg.max_frame = fit < 65536 ? fit : 65536;
+	}
 	cfg.seed ^= (uint64_t)s->id << 56 | rte_rdtsc();
 	struct cee_ws_ctx *ctx = cee_ws_ctx_create(&cfg, err, sizeof(err));
 	if (ctx == NULL) {
