@@ -56,8 +56,8 @@
 	X(icmp_replies, SUM, "ICMP echo replies sent")                                             \
 	X(rst_no_conn, SUM, "RSTs sent for segments matching no connection")                       \
 	X(no_route, SUM, "frames for destinations with no next hop")                              \
-	X(tls_no_layer, SUM, "TLS connections aborted: no TLS state (pool or memory)")             \
-	X(tls_send_fail, SUM, "TLS connections aborted: records did not fit the send buffer")      \
+	X(layer_no_state, SUM, "TLS/WebSocket connections aborted: no layer state (pool or memory)") \
+	X(layer_send_fail, SUM, "TLS/WebSocket connections aborted: a record or frame did not fit")  \
 	X(tls_tsc, SUM, "TSC cycles spent in the TLS layer's input (handshakes, decryption)")      \
 	X(tls_max_tsc, MAX, "longest single TLS input, TSC cycles (the stall one handshake causes)") \
 	X(tls_over_1ms, SUM, "TLS inputs that took more than 1 ms")                               \

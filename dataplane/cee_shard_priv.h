@@ -40,6 +40,7 @@ struct cee_stack {
 	bool dead;              /**< destroyed meanwhile: freed when the outer call returns */
 	bool quiet;             /**< closed (or closing before up): nothing more goes up */
 	bool closing;           /**< TCP is closing (a layer ended, or TCP's own close): no more layer work */
+	bool down_short;        /**< TCP took less than a layer handed down: the stream is broken */
 };
 
 /**

@@ -201,6 +201,8 @@ static int tcp_down(struct cee_stack *st, const uint8_t *data, uint32_t len)
 	st->in_down = true;
 	int rc = cee_tcp_send(&st->s->tcp, &st->c->tcb, data, len, st->s->now_ns);
 	st->in_down = false;
+	if (rc != (int)len)
+		st->down_short = true; // part of a record or frame may be queued
 	return rc;
 }
 
@@ -239,7 +241,7 @@ static void echo(struct cee_stack *st, const uint8_t *data, uint32_t len, bool t
 {
 	struct cee_shard *s = st->s;
 	if (top_send(st, data, len, text) < 0) {
-		s->stats.tls_send_fail++;
+		s->stats.layer_send_fail++;
 		cee_tcp_abort(&s->tcp, &st->c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
 	}
 }
@@ -297,12 +299,14 @@ static void layer_close(struct cee_stack *st, enum cee_reason reason)
 	// the layers are done: their timers with them
 	st->closing = true;
 	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
-	if (reason == CEE_REASON_NO_RESOURCES) {
-		// part of a record or frame may be queued already: no FIN after it, an RST
-		s->stats.tls_send_fail++;
+	if (reason == CEE_REASON_NO_RESOURCES && st->down_short) {
+		// part of a record or frame is queued: no FIN after it, an RST
+		s->stats.layer_send_fail++;
 		cee_tcp_abort(&s->tcp, &st->c->tcb, reason, s->now_ns);
 		return;
 	}
+	// (a pool ran out but what the layer said went whole, e.g. a Close 1013
+	// or a 503: it goes, then our FIN)
 	cee_tcp_close(&s->tcp, &st->c->tcb, reason, s->now_ns);
 }
 
@@ -356,7 +360,7 @@ static void tls_io_milestone(void *arg, enum cee_evt_type type)
 	if (st->ws == NULL) {
 		top_up(st);
 	} else if (st->client && cee_ws_start(st->ws, s->now_ns) < 0) { // wss: the upgrade now
-		s->stats.tls_send_fail++;
+		s->stats.layer_send_fail++;
 		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
 	}
 }
@@ -433,7 +437,7 @@ static struct cee_tls *tls_layer_new(struct cee_shard *s, struct cee_stack *st,
 	};
 	struct cee_tls *t = cee_tls_new(ctx, &io, sni);
 	if (t == NULL)
-		s->stats.tls_no_layer++;
+		s->stats.layer_no_state++;
 	return t;
 }
 
@@ -465,7 +469,7 @@ void cee_stack_established(struct cee_shard *s, struct cee_conn *c)
 			if (ls->tls)
 				st->tls = tls_layer_new(s, st, s->tls_srv, NULL);
 			if (ls->ws && (st->ws = cee_ws_new(s->ws_srv, ws_io(st, &io), s->now_ns)) == NULL)
-				s->stats.tls_no_layer++;
+				s->stats.layer_no_state++;
 			if ((ls->tls && st->tls == NULL) || (ls->ws && st->ws == NULL)) {
 				layers_free(st);
 				stack_free(s, st);
