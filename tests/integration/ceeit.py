@@ -189,6 +189,25 @@ def check_contract(events, report, allow_live=False):
     return good
 
 
+def check_contract_v2(events, report):
+    """Schema 2 only (layered listeners): a standalone "ext" line (extension
+    records the sink could not join to their event: a producer fault) and a
+    cut extension (ext_truncated) fail; the rest goes through
+    check_contract. @return its {conn: [events]}."""
+    lifecycle = []
+    for ev in events:
+        where = f"line {ev['_line']}"
+        if ev.get("v") != 2:
+            report.fail(f"{where}: schema version {ev.get('v')} (expected 2)")
+        if ev.get("type") == "ext":
+            report.fail(f"{where}: extension records that extend no event: {ev}")
+            continue
+        if ev.get("ext_truncated"):
+            report.fail(f"{where}: ext_truncated: extension fields were cut: {ev}")
+        lifecycle.append(ev)
+    return check_contract(lifecycle, report)
+
+
 def conn_summary(evs):
     """One dict per connection: open event, closed event (or None), types."""
     by_type = {e["type"]: e for e in evs}

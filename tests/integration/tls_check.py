@@ -37,10 +37,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ceeit import Report, check_contract, load_events, load_stats, main_guard, split_addr  # noqa: E402
+from ceeit import Report, check_contract_v2, load_events, load_stats, main_guard, split_addr  # noqa: E402
 from tls_common import ALERT_NAMES, iana_cipher  # noqa: E402
 
-SCHEMA = 2
 SNI = "server.cee.test"
 UP_KINDS = {"notify", "fin", "rst", "idle", "mtls", "s12", "s12_resume", "s13", "s13_resume", "s13_alpn"}
 TLS_FIELDS = ("tls_version", "cipher", "sni", "alpn", "resumed", "peer_subject")
@@ -96,24 +95,11 @@ def expected(rec):
 
 
 def check_stream(events, rep):
-    """v2 lines; a standalone "ext" line (extension records the sink could
-    not join to their event: a producer fault) fails the check; the rest
-    goes through ceeit.check_contract (per-shard sseq coverage with xseq,
-    owner shard, per-connection order and exactly-once), then the TLS
-    rules. @return {conn: [lifecycle events in order]}."""
-    lifecycle = []
-    for ev in events:
-        where = f"line {ev['_line']}"
-        if ev.get("v") != SCHEMA:
-            rep.fail(f"{where}: schema version {ev.get('v')} (expected {SCHEMA})")
-        if ev.get("type") == "ext":
-            rep.fail(f"{where}: extension records that extend no event: {ev}")
-            continue
-        if ev.get("ext_truncated"):
-            rep.fail(f"{where}: ext_truncated: extension fields were cut: {ev}")
-        lifecycle.append(ev)
+    """ceeit.check_contract_v2 (schema 2, extensions, per-shard sseq
+    coverage with xseq, owner shard, per-connection order and
+    exactly-once), then the TLS rules. @return {conn: [events in order]}."""
     good = {}
-    for conn, evs in check_contract(lifecycle, rep).items():
+    for conn, evs in check_contract_v2(events, rep).items():
         types = [e["type"] for e in evs]
         bad = False
         if "tls_up" in types and "established" not in types:

@@ -48,9 +48,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ceeit import Report, check_contract, conn_summary, load_events, load_stats, main_guard, match_by_port  # noqa: E402
+from ceeit import Report, check_contract_v2, conn_summary, load_events, load_stats, main_guard, match_by_port  # noqa: E402
 
-SCHEMA = 2
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
 HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "unmasked", "badutf8", "badop", "toobig")
 GOOD = ("good_sip", "good_other", "good_none", "good_split")
@@ -120,21 +119,10 @@ def code_class(code):
 
 
 def check_stream(events, proto, rep):
-    """Schema v2, no standalone ext lines, ceeit.check_contract, then the
-    WebSocket order rules. @return {conn: [events]}."""
-    lifecycle = []
-    for ev in events:
-        where = f"line {ev['_line']}"
-        if ev.get("v") != SCHEMA:
-            rep.fail(f"{where}: schema version {ev.get('v')} (expected {SCHEMA})")
-        if ev.get("type") == "ext":
-            rep.fail(f"{where}: extension records that extend no event: {ev}")
-            continue
-        if ev.get("ext_truncated"):
-            rep.fail(f"{where}: ext_truncated: extension fields were cut: {ev}")
-        lifecycle.append(ev)
+    """ceeit.check_contract_v2, then the WebSocket order rules.
+    @return {conn: [events]}."""
     good = {}
-    for conn, evs in check_contract(lifecycle, rep).items():
+    for conn, evs in check_contract_v2(events, rep).items():
         types = [e["type"] for e in evs]
         if {e["proto"] for e in evs} != {proto}:
             rep.fail(f"conn {conn}: proto {sorted({e['proto'] for e in evs})}, expected {proto}")
