@@ -72,6 +72,7 @@ struct opts {
 	bool ts, no_sack;         // timestamps on / SACK off, both sides
 	bool tls;                 // TLS listeners and TLS clients
 	bool ws;                  // WebSocket listeners and clients (over TLS too: --wss)
+	bool monitor;             // watch every generator connection by id (cee_shard_monitor_add)
 	bool tls_resume;          // clients offer a session ticket (after the first)
 	const char *tls_cert, *tls_key, *tls_ca;
 	uint32_t tls_budget_us;   // the engine's per-poll handshake budget
@@ -155,6 +156,7 @@ struct gen_shard {
 	struct hist handshake;
 	struct cee_tls_session *session; // --tls-resume: offered by the next connections
 	uint64_t resumed;                // tls_up with a resumed session
+	uint64_t mon_fired, mon_gone, mon_failed; // --monitor
 } __rte_cache_aligned;
 
 struct bench {
@@ -206,6 +208,15 @@ static void finish_conn(struct cee_shard *s, struct cee_conn *c)
 	}
 }
 
+static void gen_monitor(void *arg, cee_conn_id_t id, int reason)
+{
+	struct gen_shard *g = arg;
+	(void)id;
+	g->mon_fired++;
+	if (reason == CEE_MONITOR_GONE)
+		g->mon_gone++;
+}
+
 static void gen_poll(void *arg, struct cee_shard *s)
 {
 	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
@@ -253,6 +264,8 @@ static void gen_poll(void *arg, struct cee_shard *s)
 		}
 		g->opened++;
 		g->active++;
+		if (B.o.monitor && cee_shard_monitor_add(s, c->id, gen_monitor, g) <= 0)
+			g->mon_failed++; // it must wait for this live connection's close
 	}
 }
 
@@ -518,6 +531,8 @@ static void usage(FILE *f, const char *prog)
 		"  --ws                WebSocket listeners and clients: upgrade, one binary message\n"
 		"                      echoed, the Close handshake (--close client-fin/server-fin)\n"
 		"  --wss               WebSocket over TLS (--ws --tls)\n"
+		"  --monitor           watch each generator connection by id: every one must\n"
+		"                      fire its monitor exactly once (reported)\n"
 		"  --tls-resume        clients resume the first connection's session (tickets)\n"
 		"  --tls-cert FILE --tls-key FILE   the engine's certificate (default test ECDSA P-256)\n"
 		"  --tls-ca FILE       CA the clients verify the engine against (default test CA)\n"
@@ -544,7 +559,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
 		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
-		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS,
+		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS, O_MONITOR,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -576,6 +591,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"tls-budget-us", required_argument, NULL, O_TLS_BUDGET},
 		{"ws", no_argument, NULL, O_WS},
 		{"wss", no_argument, NULL, O_WSS},
+		{"monitor", no_argument, NULL, O_MONITOR},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -705,6 +721,9 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			break;
 		case O_WSS:
 			o->ws = o->tls = true;
+			break;
+		case O_MONITOR:
+			o->monitor = true;
 			break;
 		case O_TLS_BUDGET:
 			rc = parse_double(optarg, 0, 1000000, &v);
@@ -923,6 +942,7 @@ struct report {
 	uint64_t polls_over_2ms, tls_deferred; /**< engine iterations > 2 ms; handshakes deferred */
 	uint64_t tls_over_1ms; /**< engine TLS inputs over 1 ms */
 	int64_t tls_heap;     /**< wolfSSL heap bytes at the end of the measured phase */
+	uint64_t gen_opened, mon_fired, mon_gone, mon_failed; /**< --monitor */
 };
 
 static void print_report(const struct report *r)
@@ -950,6 +970,10 @@ static void print_report(const struct report *r)
 		       hpct(&r->hs, 0.5), hpct(&r->hs, 0.99), hpct(&r->hs, 0.999),
 		       hpct(&B.evt_latency, 0.5), hpct(&B.evt_latency, 0.99));
 		printf("\"busy\":{\"engine\":%.3f,\"generator\":%.3f},", r->busy_eng, r->busy_gen);
+		if (o->monitor)
+			printf("\"monitor\":{\"opened\":%" PRIu64 ",\"fired\":%" PRIu64
+			       ",\"gone\":%" PRIu64 ",\"failed\":%" PRIu64 "},",
+			       r->gen_opened, r->mon_fired, r->mon_gone, r->mon_failed);
 		if (o->tls)
 			printf("\"tls\":{\"resume\":%s,\"handshakes\":%" PRIu64
 			       ",\"resumed\":%" PRIu64 ",\"failures\":%" PRIu64
@@ -997,6 +1021,10 @@ static void print_report(const struct report *r)
 	       r->retransmits, r->imp_lost, r->imp_reordered, r->imp_dup, r->drops);
 	printf("lcores busy    engine %.0f%%  generator %.0f%% (poll iterations that found work)\n",
 	       r->busy_eng * 100, r->busy_gen * 100);
+	if (o->monitor)
+		printf("monitors       %" PRIu64 " fired for %" PRIu64 " generator connections (%" PRIu64
+		       " gone, %" PRIu64 " not added)\n",
+		       r->mon_fired, r->gen_opened, r->mon_gone, r->mon_failed);
 	if (o->tls)
 		printf("tls            %" PRIu64 " handshakes (%" PRIu64 " resumed, %" PRIu64
 		       " failed); %.0f lifecycles per engine-shard busy second;\n"
@@ -1184,6 +1212,13 @@ int main(int argc, char **argv)
 	// every event reaches the audit; then the generator.
 	int src = cee_engine_shutdown(B.eng);
 	(void)cee_engine_shutdown(B.gen);
+	// every generator connection is closed now: each monitor fired once
+	for (unsigned i = 0; i < o->shards; i++) {
+		r.gen_opened += B.gs[i].opened;
+		r.mon_fired += B.gs[i].mon_fired;
+		r.mon_gone += B.gs[i].mon_gone;
+		r.mon_failed += B.gs[i].mon_failed;
+	}
 	if (src < 0)
 		failed = true;
 

@@ -337,6 +337,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 			app->established(s->cfg->app_arg, s, c);
 		return;
 	case CEE_EVT_CLOSED:
+		if (unlikely(s->monitors != NULL)) // by id: an old id's watchers only
+			cee_monitors_closed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
 		if (app && app->closed)
 			app->closed(s->cfg->app_arg, s, c);
 		return;
@@ -349,6 +351,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	}
 	if (app && app->destroyed)
 		app->destroyed(s->cfg->app_arg, s, c);
+	if (unlikely(s->monitors != NULL))
+		cee_monitors_destroyed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
 	if (unlikely(c->tcb.user != NULL))
 		cee_stack_destroyed(s, c);
 	// Terminal: give back the credits for events it never needed
@@ -932,6 +936,25 @@ bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip)
 	return false;
 }
 
+int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg)
+{
+	if (s->monitors == NULL) {
+		s->monitors = cee_monitors_create(cee_conn_max(s->pool));
+		if (s->monitors == NULL)
+			return -errno;
+	}
+	struct cee_conn *c = cee_conn_by_id(s->pool, id);
+	int state = c == NULL				? CEE_MONITOR_GONE
+		    : (c->tcb.flags & CEE_TCB_F_CLOSED) ? (int)c->tcb.close_reason
+							: CEE_MONITOR_LIVE;
+	return cee_monitors_add(s->monitors, id, state, fn, arg);
+}
+
+int cee_shard_monitor_remove(struct cee_shard *s, int handle)
+{
+	return s->monitors != NULL ? cee_monitors_remove(s->monitors, handle) : -ENOENT;
+}
+
 int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
 	if (c->tcb.user != NULL)
@@ -1025,6 +1048,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 void cee_shard_fini(struct cee_shard *s)
 {
 	cee_ctl_shard_fini(s);
+	cee_monitors_destroy(s->monitors);
+	s->monitors = NULL;
 	cee_stack_fini(s);
 	if (s->wheel)
 		cee_timer_wheel_destroy(s->wheel);

@@ -23,6 +23,7 @@
 #include "cee_engine.h"
 #include "cee_evring.h"
 #include "cee_mbox.h"
+#include "cee_monitor.h"
 #include "cee_net.h"
 #include "cee_tcp.h"
 #include "cee_timer.h"
@@ -138,8 +139,11 @@ struct cee_shard {
 
 	struct cee_shard_stats stats;
 
-	// TLS (cee_shard_tls.c): this shard's contexts (server for tls:
-	// listeners, client for cee_shard_connect_tls) and the per-connection
+	// Connection monitors (cee_monitor.h), created at the first one.
+	struct cee_monitors *monitors;
+
+	// Layers (cee_shard_stack.c): this shard's contexts (server for tls:
+	// and ws: listeners, clients for cee_shard_connect_layers) and the per-connection
 	// layer stacks, a fixed pool (tcb.user points at a connection's).
 	struct cee_tls_ctx *tls_srv, *tls_cli;
 	struct cee_ws_ctx *ws_srv, *ws_cli;
@@ -223,6 +227,18 @@ struct cee_conn *cee_shard_connect_layers(struct cee_shard *s, unsigned pi, uint
 					  const struct cee_tls_session *session);
 /** The WebSocket layer of @p c (NULL without one): cee_ws_get_info(). */
 struct cee_ws *cee_shard_ws(struct cee_conn *c);
+/**
+ * Watch connection @p id of this shard (its lcore only): @p fn runs
+ * exactly once, at the connection's close with its reason, or at once with
+ * its reason when it is closed already, or with CEE_MONITOR_GONE when no
+ * live connection has that id (a stale id never matches a newer
+ * connection). Dropped with the connection.
+ * @return a handle > 0 while it waits, 0 when it fired at once, -ENOSPC
+ * (as many monitors as connection slots wait), -ENOMEM.
+ */
+int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg);
+/** Stop a waiting monitor. @return 0, or -ENOENT (it fired, or a stale handle). */
+int cee_shard_monitor_remove(struct cee_shard *s, int handle);
 /** In-order bytes @p c received, for its service: plaintext above TLS. */
 uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c);
 /** The TLS layer of @p c (NULL for plain TCP): cee_tls_get_info(), cee_tls_session_get(). */

@@ -78,6 +78,12 @@ if tls:
         need(t["resumed"] >= 0.9 * t["handshakes"], f"only {t['resumed']} of {t['handshakes']} resumed")
     else:
         need(t["resumed"] == 0, f"{t['resumed']} resumed without --tls-resume")
+if "monitor" in r:
+    # each generator connection watched by id fires exactly once, at its
+    # close (none is gone when watched, none fires twice or never)
+    mo = r["monitor"]
+    need(mo["failed"] == 0 and mo["gone"] == 0, f"monitors not added or gone: {mo}")
+    need(mo["fired"] == mo["opened"] and mo["opened"] >= r["lifecycles"], f"monitors fired {mo}")
 if name.endswith("impaired"):
     need(r["link"]["lost"] > 0 and r["link"]["reordered"] > 0 and r["link"]["duplicated"] > 0,
          f"impairment not applied: {r['link']}")
@@ -93,7 +99,7 @@ PYEOF
 }
 
 run clean --duration 2 --concurrency 256
-run mix --duration 2 --concurrency 256 --close mix
+run mix --duration 2 --concurrency 256 --close mix --monitor
 run impaired --duration 3 --concurrency 256 --close mix --loss 0.01 --reorder 0.01 --dup 0.01
 # TLS on both sides: tls_up and closed carry extension records the audit checks
 run tls --duration 2 --concurrency 64 --tls --close mix
@@ -101,6 +107,6 @@ run tls_resume --duration 2 --concurrency 64 --tls-resume
 run tls_impaired --duration 3 --concurrency 64 --tls --close mix --loss 0.01 --reorder 0.01 --dup 0.01
 # WebSocket: upgrade, a message each way, the Close handshake (or RST)
 run ws --duration 2 --concurrency 256 --ws --close mix
-run ws_impaired --duration 3 --concurrency 256 --ws --close mix --loss 0.01 --reorder 0.01 --dup 0.01
+run ws_impaired --duration 3 --concurrency 256 --ws --close mix --loss 0.01 --reorder 0.01 --dup 0.01 --monitor
 run wss --duration 2 --concurrency 64 --wss --close mix
 echo "test_bench: all runs passed their audit"

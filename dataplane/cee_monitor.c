@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Monitors of one shard: slots in one array (never moved), chained in
+// buckets by the connection id's hash. A handle names a slot and its
+// generation, so a stale handle (its monitor fired or was removed, the
+// slot reused) matches nothing, as a stale connection id matches nothing.
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cee_monitor.h"
+
+#define HANDLE_SLOT_BITS 20 // slot in the low bits, generation above
+#define HANDLE_GEN_MASK 0x3ff
+
+struct slot {
+	cee_conn_id_t id;
+	cee_monitor_fn fn;
+	void *arg;
+	uint32_t next; // next slot in the bucket or the free list, 0 = end
+	uint16_t gen;
+	bool used;
+};
+
+struct cee_monitors {
+	struct slot *slots; // [1 .. capacity]; 0 is "none"
+	uint32_t *bucket;   // head slot per bucket
+	uint32_t mask;      // buckets - 1
+	uint32_t capacity;
+	uint32_t free_head;
+	uint32_t waiting;
+	struct cee_monitor_stats stats;
+};
+
+static uint32_t bucket_of(const struct cee_monitors *m, cee_conn_id_t id)
+{
+	uint64_t x = id * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(x >> 32) & m->mask;
+}
+
+struct cee_monitors *cee_monitors_create(uint32_t capacity)
+{
+	if (capacity == 0 || capacity >= (1u << HANDLE_SLOT_BITS)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct cee_monitors *m = calloc(1, sizeof(*m));
+	uint32_t nb = 16;
+	while (nb < capacity)
+		nb <<= 1;
+	if (m != NULL) {
+		m->slots = calloc((size_t)capacity + 1, sizeof(*m->slots));
+		m->bucket = calloc(nb, sizeof(*m->bucket));
+	}
+	if (m == NULL || m->slots == NULL || m->bucket == NULL) {
+		cee_monitors_destroy(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->mask = nb - 1;
+	m->capacity = capacity;
+	for (uint32_t i = capacity; i >= 1; i--) {
+		m->slots[i].next = m->free_head;
+		m->free_head = i;
+	}
+	return m;
+}
+
+void cee_monitors_destroy(struct cee_monitors *m)
+{
+	if (m == NULL)
+		return;
+	free(m->slots);
+	free(m->bucket);
+	free(m);
+}
+
+int cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_monitor_fn fn,
+		     void *arg)
+{
+	if (state != CEE_MONITOR_LIVE) {
+		// gone, or closed already: it fires now (exactly once either way)
+		m->stats.added++;
+		m->stats.fired++;
+		if (state == CEE_MONITOR_GONE)
+			m->stats.gone++;
+		fn(arg, id, state);
+		return 0;
+	}
+	uint32_t i = m->free_head;
+	if (i == 0) {
+		m->stats.no_room++;
+		return -ENOSPC;
+	}
+	struct slot *sl = &m->slots[i];
+	m->free_head = sl->next;
+	uint32_t b = bucket_of(m, id);
+	sl->id = id;
+	sl->fn = fn;
+	sl->arg = arg;
+	sl->used = true;
+	sl->next = m->bucket[b];
+	m->bucket[b] = i;
+	m->waiting++;
+	m->stats.added++;
+	return (int)(i | (uint32_t)sl->gen << HANDLE_SLOT_BITS);
+}
+
+// Unlink slot @p i from its bucket and free it (its generation moves on).
+static void release(struct cee_monitors *m, uint32_t i)
+{
+	struct slot *sl = &m->slots[i];
+	uint32_t *p = &m->bucket[bucket_of(m, sl->id)];
+	while (*p != i)
+		p = &m->slots[*p].next;
+	*p = sl->next;
+	sl->used = false;
+	sl->gen = (uint16_t)((sl->gen + 1) & HANDLE_GEN_MASK);
+	sl->next = m->free_head;
+	m->free_head = i;
+	m->waiting--;
+}
+
+int cee_monitors_remove(struct cee_monitors *m, int handle)
+{
+	if (handle <= 0)
+		return -ENOENT;
+	uint32_t i = (uint32_t)handle & ((1u << HANDLE_SLOT_BITS) - 1);
+	uint32_t gen = (uint32_t)handle >> HANDLE_SLOT_BITS;
+	if (i == 0 || i > m->capacity || !m->slots[i].used || m->slots[i].gen != gen)
+		return -ENOENT; // fired, removed, or the slot serves another monitor now
+	release(m, i);
+	m->stats.removed++;
+	return 0;
+}
+
+// Fire every monitor of @p id once: each is released before its callback
+// runs, so a callback may add or remove monitors freely.
+static unsigned fire_all(struct cee_monitors *m, cee_conn_id_t id, int reason)
+{
+	unsigned n = 0;
+	for (;;) {
+		uint32_t i = m->bucket[bucket_of(m, id)];
+		while (i != 0 && m->slots[i].id != id)
+			i = m->slots[i].next;
+		if (i == 0)
+			return n;
+		cee_monitor_fn fn = m->slots[i].fn;
+		void *arg = m->slots[i].arg;
+		release(m, i);
+		m->stats.fired++;
+		n++;
+		fn(arg, id, reason);
+	}
+}
+
+void cee_monitors_closed(struct cee_monitors *m, cee_conn_id_t id, enum cee_reason reason)
+{
+	if (m->waiting != 0)
+		fire_all(m, id, (int)reason);
+}
+
+void cee_monitors_destroyed(struct cee_monitors *m, cee_conn_id_t id, enum cee_reason reason)
+{
+	// closed comes before destroyed, so nothing should wait here; a monitor
+	// added between the two fired at once: this only sweeps
+	if (m->waiting != 0)
+		m->stats.dropped += fire_all(m, id, (int)reason);
+}
+
+uint32_t cee_monitors_waiting(const struct cee_monitors *m)
+{
+	return m->waiting;
+}
+
+const struct cee_monitor_stats *cee_monitors_stats(const struct cee_monitors *m)
+{
+	return &m->stats;
+}

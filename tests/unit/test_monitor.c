@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Connection monitors (dataplane/cee_monitor.h), no EAL.
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "cee_monitor.h"
+
+#define MAXF 64
+
+struct log {
+	unsigned n;
+	cee_conn_id_t id[MAXF];
+	int reason[MAXF];
+	void *arg[MAXF];
+};
+
+static struct log L;
+
+static void record(void *arg, cee_conn_id_t id, int reason)
+{
+	assert_true(L.n < MAXF);
+	L.id[L.n] = id;
+	L.reason[L.n] = reason;
+	L.arg[L.n] = arg;
+	L.n++;
+}
+
+static int setup(void **state)
+{
+	L.n = 0;
+	*state = cee_monitors_create(4);
+	return *state == NULL;
+}
+
+static int teardown(void **state)
+{
+	cee_monitors_destroy(*state);
+	return 0;
+}
+
+// Guards against: a monitor that never fires, fires twice, or fires for
+// another connection's close.
+static void test_fires_once_at_close(void **state)
+{
+	struct cee_monitors *m = *state;
+	int h = cee_monitors_add(m, 0x100, CEE_MONITOR_LIVE, record, m);
+	assert_true(h > 0);
+	assert_int_equal(cee_monitors_waiting(m), 1);
+	cee_monitors_closed(m, 0x101, CEE_REASON_PEER_FIN); // another connection
+	assert_int_equal(L.n, 0);
+	cee_monitors_closed(m, 0x100, CEE_REASON_PEER_RST);
+	assert_int_equal(L.n, 1);
+	assert_int_equal(L.id[0], 0x100);
+	assert_int_equal(L.reason[0], CEE_REASON_PEER_RST);
+	cee_monitors_closed(m, 0x100, CEE_REASON_PEER_RST);
+	cee_monitors_destroyed(m, 0x100, CEE_REASON_PEER_RST);
+	assert_int_equal(L.n, 1);
+	assert_int_equal(cee_monitors_waiting(m), 0);
+	assert_int_equal(cee_monitors_remove(m, h), -ENOENT); // fired: nothing to remove
+}
+
+// Guards against: a monitor on a stale id (the connection is gone) that
+// waits for ever; one on a closed connection (TIME-WAIT) that never fires.
+static void test_gone_and_closed_fire_at_once(void **state)
+{
+	struct cee_monitors *m = *state;
+	assert_int_equal(cee_monitors_add(m, 0x200, CEE_MONITOR_GONE, record, NULL), 0);
+	assert_int_equal(cee_monitors_add(m, 0x201, CEE_REASON_IDLE_TIMEOUT, record, NULL), 0);
+	assert_int_equal(L.n, 2);
+	assert_int_equal(L.reason[0], CEE_MONITOR_GONE);
+	assert_int_equal(L.reason[1], CEE_REASON_IDLE_TIMEOUT);
+	assert_int_equal(cee_monitors_waiting(m), 0);
+	assert_int_equal(cee_monitors_stats(m)->gone, 1);
+}
+
+// Guards against the PBX fault: the old transport's late destroyed (and a
+// late closed) of id A must not touch the monitor of the new connection B
+// to the same address; B's own close must still fire it.
+static void test_late_destroy_of_old_id(void **state)
+{
+	struct cee_monitors *m = *state;
+	cee_conn_id_t a = 0x0000000000000007ull, b = 0x0000000000000008ull;
+	int ha = cee_monitors_add(m, a, CEE_MONITOR_LIVE, record, (void *)1);
+	cee_monitors_closed(m, a, CEE_REASON_LOCAL_CLOSE); // A closes, sits in TIME-WAIT
+	assert_int_equal(L.n, 1);
+	int hb = cee_monitors_add(m, b, CEE_MONITOR_LIVE, record, (void *)2); // the reconnect
+	assert_true(ha > 0 && hb > 0);
+	cee_monitors_destroyed(m, a, CEE_REASON_LOCAL_CLOSE); // A's late destroyed
+	assert_int_equal(cee_monitors_remove(m, ha), -ENOENT);
+	assert_int_equal(L.n, 1);
+	assert_int_equal(cee_monitors_waiting(m), 1);
+	cee_monitors_closed(m, b, CEE_REASON_PEER_FIN); // the next disconnect is seen
+	assert_int_equal(L.n, 2);
+	assert_ptr_equal(L.arg[1], (void *)2);
+	assert_int_equal(L.reason[1], CEE_REASON_PEER_FIN);
+}
+
+// Guards against: a stale handle (its monitor fired, the slot reused by a
+// new monitor) removing the new monitor.
+static void test_stale_handle(void **state)
+{
+	struct cee_monitors *m = *state;
+	int h1 = cee_monitors_add(m, 0x300, CEE_MONITOR_LIVE, record, NULL);
+	assert_int_equal(cee_monitors_remove(m, h1), 0);
+	int h2 = cee_monitors_add(m, 0x301, CEE_MONITOR_LIVE, record, NULL); // reuses the slot
+	assert_int_not_equal(h1, h2);
+	assert_int_equal(cee_monitors_remove(m, h1), -ENOENT);
+	assert_int_equal(cee_monitors_waiting(m), 1);
+	cee_monitors_closed(m, 0x300, CEE_REASON_PEER_FIN); // removed: does not fire
+	assert_int_equal(L.n, 0);
+	cee_monitors_closed(m, 0x301, CEE_REASON_PEER_FIN);
+	assert_int_equal(L.n, 1);
+	assert_int_equal(cee_monitors_remove(m, 0), -ENOENT);
+	assert_int_equal(cee_monitors_remove(m, -3), -ENOENT);
+	assert_int_equal(cee_monitors_remove(m, 99), -ENOENT);
+}
+
+// Guards against: a full table crashing or overwriting; the refusal is
+// counted and a freed slot is used again.
+static void test_full(void **state)
+{
+	struct cee_monitors *m = *state;
+	int h[4];
+	for (int i = 0; i < 4; i++)
+		h[i] = cee_monitors_add(m, 0x400 + (cee_conn_id_t)i, CEE_MONITOR_LIVE, record, NULL);
+	assert_int_equal(cee_monitors_add(m, 0x500, CEE_MONITOR_LIVE, record, NULL), -ENOSPC);
+	assert_int_equal(cee_monitors_stats(m)->no_room, 1);
+	assert_int_equal(cee_monitors_remove(m, h[2]), 0);
+	assert_true(cee_monitors_add(m, 0x500, CEE_MONITOR_LIVE, record, NULL) > 0);
+	for (int i = 0; i < 4; i++)
+		cee_monitors_closed(m, 0x400 + (cee_conn_id_t)i, CEE_REASON_SHUTDOWN);
+	cee_monitors_closed(m, 0x500, CEE_REASON_SHUTDOWN);
+	assert_int_equal(L.n, 4);
+	assert_int_equal(cee_monitors_waiting(m), 0);
+}
+
+static struct cee_monitors *M;
+
+static void rearm(void *arg, cee_conn_id_t id, int reason)
+{
+	record(arg, id, reason);
+	// a link reconnecting from its monitor: watches the new id at once
+	if (id == 0x600)
+		assert_true(cee_monitors_add(M, 0x601, CEE_MONITOR_LIVE, record, NULL) > 0);
+}
+
+// Guards against: several monitors of one connection not all firing, and
+// a callback that adds a monitor (a link watching its next connection)
+// corrupting the table or firing the new monitor at once.
+static void test_many_and_reentrant(void **state)
+{
+	struct cee_monitors *m = *state;
+	M = m;
+	assert_true(cee_monitors_add(m, 0x600, CEE_MONITOR_LIVE, rearm, NULL) > 0);
+	assert_true(cee_monitors_add(m, 0x600, CEE_MONITOR_LIVE, record, NULL) > 0);
+	assert_true(cee_monitors_add(m, 0x600, CEE_MONITOR_LIVE, record, NULL) > 0);
+	cee_monitors_closed(m, 0x600, CEE_REASON_PEER_FIN);
+	assert_int_equal(L.n, 3);
+	assert_int_equal(cee_monitors_waiting(m), 1); // the new one, for 0x601
+	cee_monitors_closed(m, 0x601, CEE_REASON_PEER_FIN);
+	assert_int_equal(L.n, 4);
+	assert_int_equal(L.id[3], 0x601);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_fires_once_at_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gone_and_closed_fire_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_late_destroy_of_old_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_handle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_and_reentrant, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
