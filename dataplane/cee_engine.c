@@ -474,19 +474,32 @@ struct cee_shard *cee_engine_shard(struct cee_engine *e, unsigned i)
 	return i < e->nshards ? &e->shards[i] : NULL;
 }
 
-static bool tls_listening(const struct cee_engine_cfg *cfg)
+bool cee_engine_cfg_layers(const struct cee_engine_cfg *c, bool *srv_tls, bool *srv_ws,
+			   bool *cli_tls, bool *cli_ws)
 {
-	for (unsigned i = 0; i < cfg->nlisteners; i++)
-		if (cfg->listeners[i].tls)
-			return true;
-	return false;
+	bool st = false, sw = false;
+	for (unsigned i = 0; i < c->nlisteners; i++) {
+		st |= c->listeners[i].tls;
+		sw |= c->listeners[i].ws;
+	}
+	if (srv_tls)
+		*srv_tls = st;
+	if (srv_ws)
+		*srv_ws = sw;
+	if (cli_tls)
+		*cli_tls = c->tls_client_on;
+	if (cli_ws)
+		*cli_ws = c->ws_client_on;
+	return st || sw || c->tls_client_on || c->ws_client_on;
 }
 
 // TLS set-up common to every shard: wolfSSL, and one session-ticket key per
 // engine, so a session resumes on whichever shard its next connection hashes to.
 static int engine_tls_init(struct cee_engine *e)
 {
-	if (!tls_listening(&e->cfg) && !e->cfg.tls_client_on)
+	bool srv, cli;
+	cee_engine_cfg_layers(&e->cfg, &srv, NULL, &cli, NULL);
+	if (!srv && !cli)
 		return 0;
 	int rc = cee_tls_global_init();
 	if (rc < 0) {

@@ -112,6 +112,13 @@ struct cee_engine_cfg {
 
 void cee_engine_cfg_default(struct cee_engine_cfg *c);
 /**
+ * Which layers @p c uses, on listeners (tls:, ws:, wss:) and on active
+ * opens (tls_client_on, ws_client_on): @p srv_tls, @p srv_ws, @p cli_tls,
+ * @p cli_ws (any may be NULL). @return true when any is set.
+ */
+bool cee_engine_cfg_layers(const struct cee_engine_cfg *c, bool *srv_tls, bool *srv_ws,
+			   bool *cli_tls, bool *cli_ws);
+/**
  * Parse the application options (after the EAL's "--").
  * @return 0, 1 when --help was printed, or -EINVAL with a message on stderr.
  */

@@ -319,8 +319,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 {
 	struct cee_shard *s = owner;
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
-	bool tls = c->proto != CEE_PROTO_TCP; // layers above TCP
-	if (unlikely(tls && type == CEE_EVT_CLOSED))
+	bool layers = c->proto != CEE_PROTO_TCP; // TLS and/or WebSocket above TCP
+	if (unlikely(layers && type == CEE_EVT_CLOSED))
 		cee_stack_closed(s, c); // closed with the layers' extension
 	else
 		emit(s, c, type);
@@ -331,7 +331,7 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 		s->stats.opened++;
 		return;
 	case CEE_EVT_ESTABLISHED:
-		if (unlikely(tls))
+		if (unlikely(layers))
 			cee_stack_established(s, c); // the app's hook runs when the top layer is up
 		else if (app && app->established)
 			app->established(s->cfg->app_arg, s, c);
@@ -507,7 +507,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 	}
 	const struct cee_listener *ls = &s->cfg->listeners[l];
 	bool layers = ls->tls || ls->ws;
-	unsigned credits = layers ? s->evt_per_conn_tls : s->evt_per_conn;
+	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
 	if (!cee_shard_reserve_events(s, credits)) {
 		s->stats.refused++;
 		reply_rst(s, pi, p);
@@ -864,7 +864,7 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 				       uint16_t dst_port, enum cee_tcp_service service,
 				       enum cee_proto proto, void *user)
 {
-	unsigned credits = proto != CEE_PROTO_TCP ? s->evt_per_conn_tls : s->evt_per_conn;
+	unsigned credits = proto != CEE_PROTO_TCP ? s->evt_per_conn_layers : s->evt_per_conn;
 	if (s->mbox.draining) { // cee-ctl drain: no new connections, ours included
 		s->mbox.stats.drain_refused++;
 		s->stats.connect_fail++;
@@ -995,7 +995,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	// open, established, closed, destroyed (TCP); none without events
 	s->evt_per_conn = cfg->no_events ? 0 : 4;
 	// layers add tls_up, ws_up and the extension records of those and closed
-	s->evt_per_conn_tls = cfg->no_events ? 0 : 6 + 3 * CEE_EVT_EXT_MAX;
+	s->evt_per_conn_layers = cfg->no_events ? 0 : 6 + 3 * CEE_EVT_EXT_MAX;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
 	for (unsigned i = 0; i < 4; i++)
@@ -1009,12 +1009,10 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	if (rc < 0)
 		return rc;
 	if (!cfg->no_events) {
-		bool tls = cfg->tls_client_on || cfg->ws_client_on;
-		for (unsigned i = 0; i < cfg->nlisteners; i++)
-			tls |= cfg->listeners[i].tls || cfg->listeners[i].ws;
+		bool layers = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL);
 		uint64_t ring = cfg->event_ring
 				    ? cfg->event_ring
-				    : (uint64_t)per_shard * (tls ? s->evt_per_conn_tls : s->evt_per_conn);
+				    : (uint64_t)per_shard * (layers ? s->evt_per_conn_layers : s->evt_per_conn);
 		if (ring > (UINT32_C(1) << 30))
 			ring = UINT32_C(1) << 30;
 		s->evring = cee_evring_create(id, (uint32_t)ring);

@@ -149,7 +149,7 @@ struct cee_shard {
 	struct cee_ws_ctx *ws_srv, *ws_cli;
 	struct cee_stack *stacks;
 	struct cee_stack *stack_free; /**< free list through cee_stack.next */
-	unsigned evt_per_conn_tls;   /**< credits of a layered connection (tls_up, ws_up, extensions) */
+	unsigned evt_per_conn_layers;   /**< credits of a layered connection (tls_up, ws_up, extensions) */
 	// Handshake budget: TSC cycles of TLS handshake work per poll iteration
 	// (public-key operations cost hundreds of microseconds); handshake
 	// bytes beyond it wait in a staging buffer for the next iteration, so

@@ -3,7 +3,7 @@
 
 /*
  * Shard internals shared by cee_shard.c (the poll loop, TCP callbacks) and
- * cee_shard_tls.c (the layer stack above TCP). Shard lcore only.
+ * cee_shard_stack.c (the layer stack above TCP). Shard lcore only.
  */
 
 #include "cee_event.h"

@@ -29,14 +29,6 @@
 #define STAGE_SIZE 4096
 #define STAGE_COUNT 256
 
-static bool listening(const struct cee_engine_cfg *cfg, bool ws)
-{
-	for (unsigned i = 0; i < cfg->nlisteners; i++)
-		if (ws ? cfg->listeners[i].ws : cfg->listeners[i].tls)
-			return true;
-	return false;
-}
-
 static struct cee_ws_ctx *ws_ctx_create(struct cee_shard *s, const struct cee_ws_cfg *base,
 					uint32_t max_conns)
 {
@@ -81,9 +73,8 @@ static struct cee_tls_ctx *ctx_create(struct cee_shard *s, const struct cee_tls_
 int cee_stack_init(struct cee_shard *s, uint32_t per_shard)
 {
 	const struct cee_engine_cfg *cfg = s->cfg;
-	bool srv = listening(cfg, false), cli = cfg->tls_client_on;
-	bool ws_srv = listening(cfg, true), ws_cli = cfg->ws_client_on;
-	if (!srv && !cli && !ws_srv && !ws_cli)
+	bool srv, cli, ws_srv, ws_cli;
+	if (!cee_engine_cfg_layers(cfg, &srv, &ws_srv, &cli, &ws_cli))
 		return 0;
 	if (srv && (s->tls_srv = ctx_create(s, &cfg->tls, true, per_shard)) == NULL)
 		return -errno;
@@ -310,6 +301,15 @@ static void layer_close(struct cee_stack *st, enum cee_reason reason)
 	cee_tcp_close(&s->tcp, &st->c->tcb, reason, s->now_ns);
 }
 
+// A layer's milestone (tls_up, ws_up) with its extension, on the
+// connection's one lifecycle path: the event, then the mailbox's view.
+static void milestone(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type,
+		      struct cee_ext_builder *b)
+{
+	cee_shard_emit(s, c, type, b);
+	cee_mbox_lifecycle(&s->mbox, s->pool, c, type);
+}
+
 /* TLS */
 
 static int tls_io_down(void *arg, const uint8_t *data, uint32_t len)
@@ -354,8 +354,7 @@ static void tls_io_milestone(void *arg, enum cee_evt_type type)
 	cee_ext_put_str(&b, CEE_EXT_SNI, info.sni);
 	cee_ext_put_str(&b, CEE_EXT_ALPN, info.alpn);
 	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, info.peer_subject);
-	cee_shard_emit(s, c, CEE_EVT_TLS_UP, &b);
-	cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_TLS_UP);
+	milestone(s, c, CEE_EVT_TLS_UP, &b);
 
 	if (st->ws == NULL) {
 		top_up(st);
@@ -409,8 +408,7 @@ static void ws_io_milestone(void *arg, enum cee_evt_type type)
 	cee_ext_put_str(&b, CEE_EXT_WS_SUBPROTOCOL, info.subprotocol);
 	cee_ext_put_str(&b, CEE_EXT_WS_ORIGIN, info.origin);
 	cee_ext_put_str(&b, CEE_EXT_WS_USER_AGENT, info.user_agent);
-	cee_shard_emit(s, c, CEE_EVT_WS_UP, &b);
-	cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_WS_UP);
+	milestone(s, c, CEE_EVT_WS_UP, &b);
 	top_up(st);
 }
 
