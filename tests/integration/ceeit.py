@@ -208,6 +208,22 @@ def check_contract_v2(events, report):
     return check_contract(lifecycle, report)
 
 
+def check_handshake_limit(closed, limit, who, report):
+    """A connection that never finished its handshake closed after
+    --handshake-timeout (@p limit seconds), not much later or earlier."""
+    d = closed["duration_ns"] / 1e9
+    if not 0.9 * limit <= d <= limit + 3:
+        report.fail(f"{who}: handshake_timeout after {d:.2f} s; --handshake-timeout {limit} s")
+
+
+def check_addresses(s, args, who, report):
+    """The connection summary @p s is between --engine-ip:--port and --peer-ip."""
+    if args.engine_ip and args.port and s["local"] != f"{args.engine_ip}:{args.port}":
+        report.fail(f"{who}: local {s['local']}, expected {args.engine_ip}:{args.port}")
+    if args.peer_ip and s["remote_ip"] != args.peer_ip:
+        report.fail(f"{who}: remote {s['remote_ip']}, expected {args.peer_ip}")
+
+
 def conn_summary(evs):
     """One dict per connection: open event, closed event (or None), types."""
     by_type = {e["type"]: e for e in evs}

@@ -48,7 +48,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ceeit import Report, check_contract_v2, conn_summary, load_events, load_stats, main_guard, match_by_port  # noqa: E402
+from ceeit import Report, check_addresses, check_handshake_limit, check_contract_v2, conn_summary, load_events, load_stats, main_guard, match_by_port  # noqa: E402
 
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
 HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "unmasked", "badutf8", "badop", "toobig")
@@ -213,13 +213,8 @@ def check_pair(rec, s, args, rep):
             rep.fail(f"{who}: closed {w:.2f} s after its last frame; --ws-ping {args.ping} + "
                      f"--ws-pong-timeout {args.pong_timeout} = {want} s")
     if rec["kind"] == "slowloris" and args.handshake_timeout:
-        d = closed["duration_ns"] / 1e9
-        if not 0.9 * args.handshake_timeout <= d <= args.handshake_timeout + 3:
-            rep.fail(f"{who}: handshake_timeout after {d:.2f} s; --handshake-timeout {args.handshake_timeout} s")
-    if args.engine_ip and args.port and s["local"] != f"{args.engine_ip}:{args.port}":
-        rep.fail(f"{who}: local {s['local']}, expected {args.engine_ip}:{args.port}")
-    if args.peer_ip and s["remote_ip"] != args.peer_ip:
-        rep.fail(f"{who}: remote {s['remote_ip']}, expected {args.peer_ip}")
+        check_handshake_limit(closed, args.handshake_timeout, who, rep)
+    check_addresses(s, args, who, rep)
 
 
 def check_ws_up(rec, up, who, args, rep):
