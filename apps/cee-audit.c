@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // cee-audit: check an exported event stream (JSON Lines, or the binary sink's
-// file, told apart by its magic) against the lifecycle contract. Schema 1
-// and 2 (extension records: in JSON merged into their event's line, which
-// covers the sseq range [xseq .. sseq]) are both read.
+// file, told apart by its magic) against the lifecycle contract. Schema 1,
+// 2 (extension records: in JSON merged into their event's line, which
+// covers the sseq range [xseq .. sseq]) and 3 (dir, link_up, link_down, U32
+// extension values) are all read.
 //
 //   cee-audit [--allow-live] [--json] FILE      (FILE "-" reads stdin)
 //
@@ -29,7 +30,9 @@ static void usage(FILE *f)
 }
 
 /* ---- JSON Lines: a parser for what cee_evt_to_json() and the jsonl sink emit
- * (schema 1 and 2); extension keys are skipped, their records rebuilt from xseq ---- */
+ * (schema 1 to 3). Extension records are rebuilt from xseq; of their keys,
+ * those the audit reads (link, attempt, next_attempt_ms) are put back into
+ * them, the others skipped ---- */
 
 struct cursor {
 	const char *p;
@@ -84,6 +87,125 @@ static bool parse_u64(struct cursor *c, uint64_t *v)
 	}
 	*v = x;
 	return c->p > start;
+}
+
+// Appends code point @p cp as UTF-8 at out[*n], when it fits in @p len.
+static bool put_utf8(char *out, size_t len, size_t *n, uint32_t cp)
+{
+	char b[4];
+	size_t k;
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		k = 1;
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xc0 | cp >> 6);
+		b[1] = (char)(0x80 | (cp & 0x3f));
+		k = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xe0 | cp >> 12);
+		b[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		k = 3;
+	} else {
+		b[0] = (char)(0xf0 | cp >> 18);
+		b[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+		b[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+		b[3] = (char)(0x80 | (cp & 0x3f));
+		k = 4;
+	}
+	if (*n + k > len)
+		return false;
+	memcpy(out + *n, b, k);
+	*n += k;
+	return true;
+}
+
+static bool parse_hex4(struct cursor *c, uint32_t *v)
+{
+	uint32_t x = 0;
+	for (int i = 0; i < 4; i++, c->p++) {
+		if (c->p == c->end)
+			return false;
+		char ch = *c->p;
+		if (ch >= '0' && ch <= '9')
+			x = x << 4 | (uint32_t)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			x = x << 4 | (uint32_t)(ch - 'a' + 10);
+		else if (ch >= 'A' && ch <= 'F')
+			x = x << 4 | (uint32_t)(ch - 'A' + 10);
+		else
+			return false;
+	}
+	*v = x;
+	return true;
+}
+
+// A string with escapes (RFC 8259 section 7), decoded into @p out (no NUL
+// added): an extension value. At most @p len bytes, else false.
+static bool parse_str_esc(struct cursor *c, char *out, size_t len, size_t *n)
+{
+	if (!eat(c, '"'))
+		return false;
+	*n = 0;
+	while (c->p < c->end && *c->p != '"') {
+		char ch = *c->p++;
+		if (ch != '\\') {
+			if (*n + 1 > len)
+				return false;
+			out[(*n)++] = ch;
+			continue;
+		}
+		if (c->p == c->end)
+			return false;
+		ch = *c->p++;
+		uint32_t cp;
+		switch (ch) {
+		case '"':
+		case '\\':
+		case '/':
+			cp = (uint8_t)ch;
+			break;
+		case 'b':
+			cp = '\b';
+			break;
+		case 'f':
+			cp = '\f';
+			break;
+		case 'n':
+			cp = '\n';
+			break;
+		case 'r':
+			cp = '\r';
+			break;
+		case 't':
+			cp = '\t';
+			break;
+		case 'u':
+			if (!parse_hex4(c, &cp))
+				return false;
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				// A surrogate pair: the low half must follow.
+				uint32_t lo;
+				if (c->end - c->p < 2 || c->p[0] != '\\' || c->p[1] != 'u')
+					return false;
+				c->p += 2;
+				if (!parse_hex4(c, &lo) || lo < 0xdc00 || lo > 0xdfff)
+					return false;
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+				return false;
+			}
+			break;
+		default:
+			return false;
+		}
+		if (!put_utf8(out, len, n, cp))
+			return false;
+	}
+	if (c->p == c->end)
+		return false;
+	c->p++;
+	return true;
 }
 
 // Skips a string with any escapes and any length (extension values: SNI,
@@ -188,13 +310,22 @@ enum {
 // A line of type "ext": extension records the sink could not merge.
 #define F_REQUIRED_EXT (F_V | F_TYPE | F_CONN | F_SSEQ | F_OF)
 
+// Bytes of a group's values (what a group of CEE_EVT_EXT_MAX records holds).
+#define EXT_VAL_MAX (CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA)
+
 // One line: an event, or (ext) extension records on their own; xseq: the
-// sseq of the first record the line covers (schema 2), else sseq.
+// sseq of the first record the line covers (schema 2), else sseq. The
+// extension keys the audit reads (schema 3: the link ones), to be put back
+// into the records rebuilt from the line.
 struct line_rec {
 	struct cee_event e;
 	uint64_t xseq;
 	bool ext;
 	uint8_t of;
+	bool has_attempt, has_next_attempt;
+	uint32_t attempt, next_attempt_ms;
+	size_t link_len; // 0: no link key
+	char link[3 * EXT_VAL_MAX]; // decoded: a byte printed as \ufffd comes back as 3
 };
 
 // @return NULL on success, or what is wrong with the line.
@@ -205,6 +336,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 	char key[32], sval[64];
 	unsigned have = 0;
 	uint64_t v, shard = UINT64_MAX;
+	int dir = -1; // schema 3: 1 out, 0 in, -1 absent
 
 	memset(lr, 0, sizeof(*lr));
 	if (!eat(&c, '{'))
@@ -219,7 +351,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 		if (strcmp(key, "type") == 0 || strcmp(key, "conn") == 0 ||
 		    strcmp(key, "proto") == 0 || strcmp(key, "local") == 0 ||
 		    strcmp(key, "remote") == 0 || strcmp(key, "reason") == 0 ||
-		    strcmp(key, "of") == 0) {
+		    strcmp(key, "of") == 0 || strcmp(key, "dir") == 0) {
 			if (!parse_str(&c, sval, sizeof(sval)))
 				return "bad string value";
 			if (strcmp(key, "type") == 0) {
@@ -246,6 +378,13 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				if (p < 0)
 					return "unknown proto";
 				e->proto = (uint8_t)p;
+			} else if (strcmp(key, "dir") == 0) {
+				if (strcmp(sval, "in") == 0)
+					dir = 0;
+				else if (strcmp(sval, "out") == 0)
+					dir = 1;
+				else
+					return "unknown dir";
 			} else if (strcmp(key, "local") == 0) {
 				if (!parse_addr(sval, &e->local_ip, &e->local_port))
 					return "bad local address";
@@ -266,8 +405,9 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 			if (!parse_u64(&c, &v))
 				return "bad number";
 			if (strcmp(key, "v") == 0) {
-				// 1: lifecycle events only; 2: adds extension keys and xseq.
-				if (v != 1 && v != CEE_EVT_SCHEMA_VERSION)
+				// 1: lifecycle events only; 2: adds extension keys and
+				// xseq; 3: adds dir, link_up, link_down and U32 values.
+				if (v < 1 || v > CEE_EVT_SCHEMA_VERSION)
 					return "unsupported schema version";
 				have |= F_V;
 			} else if (strcmp(key, "xseq") == 0) {
@@ -291,6 +431,19 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				e->bytes_out = v;
 			} else {
 				e->duration_ns = v;
+			}
+		} else if (strcmp(key, "link") == 0) {
+			if (!parse_str_esc(&c, lr->link, sizeof(lr->link), &lr->link_len))
+				return "bad link";
+		} else if (strcmp(key, "attempt") == 0 || strcmp(key, "next_attempt_ms") == 0) {
+			if (!parse_u64(&c, &v) || v > UINT32_MAX)
+				return "bad number";
+			if (strcmp(key, "attempt") == 0) {
+				lr->attempt = (uint32_t)v;
+				lr->has_attempt = true;
+			} else {
+				lr->next_attempt_ms = (uint32_t)v;
+				lr->has_next_attempt = true;
 			}
 		} else if (!skip_value(&c)) {
 			return "bad value";
@@ -321,19 +474,38 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 	}
 	if (shard != UINT64_MAX && shard != cee_id_shard(e->conn))
 		return "shard does not match conn id";
+	if (dir == 1)
+		e->proto |= CEE_PROTO_F_OUT;
 	return NULL;
+}
+
+// The TLVs of the keys the audit reads, packed as the producer's builder
+// would; @return the records, at most CEE_EVT_EXT_MAX (0: no such key).
+static unsigned line_tlvs(const struct line_rec *lr, struct cee_ext_builder *b)
+{
+	cee_ext_begin(b, lr->e.conn, (enum cee_evt_type)lr->e.type);
+	cee_ext_put(b, CEE_EXT_LINK, lr->link, (uint32_t)lr->link_len);
+	if (lr->has_attempt)
+		cee_ext_put_u32(b, CEE_EXT_ATTEMPT, lr->attempt);
+	if (lr->has_next_attempt)
+		cee_ext_put_u32(b, CEE_EXT_NEXT_ATTEMPT_MS, lr->next_attempt_ms);
+	return cee_ext_end(b);
 }
 
 // The records a line stands for, as the binary sink would have them: the
 // audit then checks sseq ranges and groups the same way for both formats.
-// An event line with xseq: a complete group (its keys are not needed), then
-// the event. An "ext" line (records the sink could not merge): records with
-// no valid group shape, so the audit counts them as broken.
+// An event line with xseq: a complete group, then the event; the group's
+// records carry the keys the audit reads (the link name of link_up and
+// link_down), in as many of them as they take (the producer's records held
+// at least those keys). An "ext" line (records the sink could not merge):
+// records with no valid group shape, so the audit counts them as broken.
 // @return records written at @p out (room for CEE_EVT_EXT_MAX + 1).
 static uint32_t line_records(const struct line_rec *lr, struct cee_event *out)
 {
 	uint64_t last = lr->ext ? lr->e.sseq + 1 : lr->e.sseq;
 	uint32_t n = 0, parts = (uint32_t)(last - lr->xseq);
+	struct cee_ext_builder b;
+	unsigned ntlv = lr->ext || parts == 0 ? 0 : line_tlvs(lr, &b);
 
 	for (uint64_t s = lr->xseq; s < last; s++, n++) {
 		union cee_record r;
@@ -344,6 +516,8 @@ static uint32_t line_records(const struct line_rec *lr, struct cee_event *out)
 		r.ext.of = lr->ext ? lr->of : lr->e.type;
 		r.ext.part = (uint8_t)n;
 		r.ext.parts = lr->ext ? 0 : (uint8_t)parts;
+		if (n < ntlv)
+			memcpy(r.ext.data, b.rec[n].ext.data, sizeof(r.ext.data));
 		memcpy(&out[n], &r, sizeof(out[n]));
 	}
 	if (!lr->ext)
@@ -458,8 +632,9 @@ static int read_binary(FILE *in, const char *name, struct cee_audit *a)
 		fprintf(stderr, "cee-audit: %s: short header\n", name);
 		return -EINVAL;
 	}
-	// Version 1 files have no extension records; the layout is the same.
-	if ((h.version != 1 && h.version != CEE_EVT_SCHEMA_VERSION) ||
+	// Version 1 files have no extension records, version 2 no direction
+	// bit nor link events; the layout is the same.
+	if (h.version < 1 || h.version > CEE_EVT_SCHEMA_VERSION ||
 	    h.record_size != sizeof(struct cee_event)) {
 		fprintf(stderr, "cee-audit: %s: unsupported version %u or record size %u\n", name,
 			h.version, h.record_size);
@@ -521,10 +696,13 @@ static void print_human(const struct cee_audit_result *r, FILE *f)
 		"live          %" PRIu64 "\n"
 		"ext           %" PRIu64 "\n"
 		"ext_bad       %" PRIu64 "\n"
-		"inconsistent  %" PRIu64 "\n",
+		"inconsistent  %" PRIu64 "\n"
+		"link_up       %" PRIu64 "\n"
+		"link_down     %" PRIu64 "\n"
+		"link_bad      %" PRIu64 "\n",
 		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
 		r->duplicate, r->out_of_order, r->lost, r->live, r->ext, r->ext_bad,
-		r->inconsistent);
+		r->inconsistent, r->link_up, r->link_down, r->link_bad);
 	fprintf(f, "closed by reason:\n");
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		if (r->by_reason[i] != 0)
@@ -540,10 +718,11 @@ static void print_json(const struct cee_audit_result *r, FILE *f)
 		",\"closes\":%" PRIu64 ",\"destroys\":%" PRIu64 ",\"gaps\":%" PRIu64
 		",\"duplicate\":%" PRIu64 ",\"out_of_order\":%" PRIu64 ",\"lost\":%" PRIu64
 		",\"live\":%" PRIu64 ",\"ext\":%" PRIu64 ",\"ext_bad\":%" PRIu64
-		",\"inconsistent\":%" PRIu64 ",\"ok\":%s,\"by_reason\":{",
+		",\"inconsistent\":%" PRIu64 ",\"link_up\":%" PRIu64 ",\"link_down\":%" PRIu64
+		",\"link_bad\":%" PRIu64 ",\"ok\":%s,\"by_reason\":{",
 		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
 		r->duplicate, r->out_of_order, r->lost, r->live, r->ext, r->ext_bad,
-		r->inconsistent, r->ok ? "true" : "false");
+		r->inconsistent, r->link_up, r->link_down, r->link_bad, r->ok ? "true" : "false");
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
 			cee_reason_str((enum cee_reason)i), r->by_reason[i]);

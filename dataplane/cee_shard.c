@@ -258,14 +258,16 @@ static void emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type
 	e->local_port = c->local_port;
 	e->remote_port = c->remote_port;
 	e->type = (uint8_t)type;
-	e->proto = c->proto;
+	e->proto = c->proto | (c->listener == 0xff ? CEE_PROTO_F_OUT : 0);
 	e->cseq = c->cseq++;
 	if (type == CEE_EVT_CLOSED) {
 		e->reason = c->tcb.close_reason;
 		closed_bytes(c, &e->bytes_in, &e->bytes_out);
 		e->duration_ns = s->now_ns - c->tcb.open_ns;
 	} else {
-		e->reason = CEE_REASON_NONE;
+		// link_down: the reason of the closed it follows
+		e->reason = unlikely(type == CEE_EVT_LINK_DOWN) ? c->tcb.close_reason
+							       : CEE_REASON_NONE;
 		e->bytes_in = 0;
 		e->bytes_out = 0;
 		e->duration_ns = 0;
@@ -344,6 +346,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 		return;
 	case CEE_EVT_TLS_UP:
 	case CEE_EVT_WS_UP:
+	case CEE_EVT_LINK_UP:
+	case CEE_EVT_LINK_DOWN:
 	case CEE_EVT__COUNT:
 		return;
 	case CEE_EVT_DESTROYED:

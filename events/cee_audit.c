@@ -4,7 +4,9 @@
 // Two independent checks per event:
 //  - shard stream: sseq consecutive per shard from 1;
 //  - connection: cseq consecutive from 0, `open` first, types strictly
-//    increasing in contract order, `closed` before `destroyed`.
+//    increasing in contract order (cee_evt_rank(), not the type numbers:
+//    link_up and link_down were appended to the enum in schema 3 but come
+//    before closed and destroyed), `closed` before `destroyed`.
 //
 // Classification (each event adds at most one duplicate/out_of_order, plus
 // possibly one gap):
@@ -25,10 +27,22 @@
 //    its later events are checked against it rather than each flagged again;
 //    ghosts are not counted as lost or live at finish (already reported).
 //  - Layers: tls_up only right after established, ws_up right after
-//    established or tls_up (out_of_order otherwise); every type at most once
-//    (a second one with a fresh cseq is a duplicate).
+//    established or tls_up, link_up right after established, tls_up or
+//    ws_up, link_down right after closed (out_of_order otherwise); every
+//    type at most once (a second one with a fresh cseq is a duplicate).
 //  - `closed` with a TLS reason on a connection whose proto is neither tls
-//    nor wss: inconsistent.
+//    nor wss, or a link_down whose reason is not its connection's close
+//    reason: inconsistent.
+//
+// Links (schema 3): a link_up or link_down taken in sequence (not a
+// duplicate) is checked against its link, named by the CEE_EXT_LINK value
+// of the extension group right before it. Per name: link_up, link_down,
+// link_up, ... and each link_down's conn is that of the link_up before it;
+// a link_up on a connection whose open had no CEE_PROTO_F_OUT is refused
+// too. Each event breaks at most one link rule: counted once in link_bad.
+// Names live in a map that only grows, up to CEE_AUDIT_LINKS_MAX of them.
+// The connection check knows nothing of links: an old connection's late
+// destroyed after the next connection's link_up is in order (ids differ).
 //
 // Extension records (schema 2) are records of the shard stream: they get
 // the same sseq check (gap, duplicate, backwards) but no connection check.
@@ -53,14 +67,26 @@
 // One live connection. id 0 marks an empty slot (id 0 is never issued).
 struct conn {
 	cee_conn_id_t id;
-	uint8_t last_cseq; // highest cseq accepted
-	uint8_t last_type; // highest type accepted
-	uint8_t seen;      // bit c: cseq c seen (c < 8)
-	uint8_t closed;    // a closed event was seen
-	uint8_t ghost;     // first seen without open: already reported
+	uint8_t last_cseq;    // highest cseq accepted
+	uint8_t last_type;    // type of highest rank accepted
+	uint8_t seen;         // bit c: cseq c seen (c < 8)
+	uint8_t closed;       // a closed event was seen
+	uint8_t ghost;        // first seen without open: already reported
+	uint8_t out;          // its open had CEE_PROTO_F_OUT (an outbound connection)
+	uint8_t close_reason; // reason of its closed, when closed
 };
 
+// A connection emits at most one event of each type: cseq 0..7 fit `seen`.
+_Static_assert(CEE_EVT_PER_CONN_MAX <= 8, "seen has a bit for every cseq");
+
 enum verdict { V_OK, V_DUP, V_ORDER };
+
+// Findings of the connection check that other checks count.
+struct note {
+	bool link_inbound;    // a link_up on a connection opened inbound
+	bool reason_mismatch; // a link_down whose reason is not its closed's ...
+	uint8_t close_reason; // ... which is this
+};
 
 // The extension group a shard has open. parts == 0: none.
 struct ext_group {
@@ -70,7 +96,24 @@ struct ext_group {
 	uint8_t parts;
 	uint8_t got;      // records seen: the next part expected
 	uint8_t reported; // already counted broken (parts missing at its start)
+	uint8_t data[CEE_EVT_EXT_MAX][CEE_EVT_EXT_DATA]; // TLVs of parts 0 .. got-1
 };
+
+// Bytes of one group's values, all keys together.
+#define GROUP_VAL_MAX (CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA)
+
+// One link name. len 0 marks an empty slot (names are not empty).
+struct link {
+	cee_conn_id_t conn; // of its last link_up
+	uint8_t len;
+	uint8_t up; // its last event was a link_up
+	uint8_t name[CEE_AUDIT_LINK_NAME_MAX];
+};
+
+#define LINKS_MIN 64u
+// Open addressing at most half full, so the table of CEE_AUDIT_LINKS_MAX
+// names has twice as many slots.
+#define LINKS_CAP_MAX (2u * CEE_AUDIT_LINKS_MAX)
 
 struct cee_audit {
 	struct conn *map; // open addressing, linear probing, backward-shift delete
@@ -79,6 +122,9 @@ struct cee_audit {
 	uint32_t ghosts; // entries with ghost set
 	uint64_t last_sseq[CEE_MAX_SHARDS];
 	struct ext_group ext[CEE_MAX_SHARDS];
+	struct link *links; // open addressing, linear probing; NULL until a link event
+	uint32_t links_cap; // power of two
+	uint32_t nlinks;
 	struct cee_audit_result r; // running counters; lost/live/ok at finish
 	uint64_t lost_close;       // destroyed without closed
 	uint64_t nviolations;
@@ -210,6 +256,7 @@ void cee_audit_destroy(struct cee_audit *a)
 	if (a == NULL)
 		return;
 	free(a->map);
+	free(a->links);
 	free(a);
 }
 
@@ -233,6 +280,12 @@ static void count_type(struct cee_audit *a, const struct cee_event *e)
 	case CEE_EVT_DESTROYED:
 		a->r.destroys++;
 		break;
+	case CEE_EVT_LINK_UP:
+		a->r.link_up++;
+		break;
+	case CEE_EVT_LINK_DOWN:
+		a->r.link_down++;
+		break;
 	case CEE_EVT__COUNT:
 		break;
 	}
@@ -243,14 +296,33 @@ static const char *type_name(uint8_t t)
 	return cee_evt_type_str((enum cee_evt_type)t);
 }
 
+// Whether @p t may come right after @p prev (the connection's event before
+// it): the layers and the link complete on top of an established
+// connection, link_down follows its connection's closed.
+static bool right_after_ok(uint8_t t, uint8_t prev)
+{
+	if (t == CEE_EVT_TLS_UP)
+		return prev == CEE_EVT_ESTABLISHED;
+	if (t == CEE_EVT_WS_UP)
+		return prev == CEE_EVT_ESTABLISHED || prev == CEE_EVT_TLS_UP;
+	if (t == CEE_EVT_LINK_UP)
+		return prev == CEE_EVT_ESTABLISHED || prev == CEE_EVT_TLS_UP ||
+		       prev == CEE_EVT_WS_UP;
+	if (t == CEE_EVT_LINK_DOWN)
+		return prev == CEE_EVT_CLOSED;
+	return true;
+}
+
 // The connection check. Updates the connection's state unless the event is
-// a duplicate. Writes a description of a violation into @p why.
+// a duplicate. Writes a description of a violation into @p why, and what
+// other checks count into @p note.
 static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, char *why,
-			       size_t wlen)
+			       size_t wlen, struct note *note)
 {
 	struct conn *c = map_find(a, e->conn);
 	uint8_t cs = e->cseq, t = e->type;
 
+	memset(note, 0, sizeof(*note));
 	if (c == NULL) {
 		if (t == CEE_EVT_OPEN) {
 			c = map_insert(a, e->conn);
@@ -261,6 +333,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->last_cseq = cs;
 			c->last_type = t;
 			c->seen = cs < 8 ? (uint8_t)(1u << cs) : 0;
+			c->out = cee_event_out(e);
 			if (cs != 0) {
 				snprintf(why, wlen, "open with cseq %u, expected 0", cs);
 				return V_ORDER;
@@ -280,6 +353,8 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->last_type = t;
 			c->seen = cs < 8 ? (uint8_t)(1u << cs) : 0;
 			c->closed = t == CEE_EVT_CLOSED;
+			c->close_reason = e->reason;
+			c->out = cee_event_out(e);
 			c->ghost = 1;
 			a->ghosts++;
 		}
@@ -303,28 +378,34 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 		snprintf(why, wlen, "%s with cseq %u after cseq %u (events missing)", type_name(t),
 			 cs, c->last_cseq);
 		v = V_ORDER;
-	} else if (t <= c->last_type) {
+	} else if (cee_evt_rank(t) <= cee_evt_rank(c->last_type)) {
 		// Every type at most once: the same type again is a second one.
 		snprintf(why, wlen, "%s (cseq %u) after %s", type_name(t), cs,
 			 type_name(c->last_type));
 		v = t == c->last_type ? V_DUP : V_ORDER;
 		if (t == CEE_EVT_OPEN || (t == CEE_EVT_CLOSED && c->closed))
 			v = V_DUP;
-	} else if ((t == CEE_EVT_TLS_UP && c->last_type != CEE_EVT_ESTABLISHED) ||
-		   (t == CEE_EVT_WS_UP && c->last_type != CEE_EVT_ESTABLISHED &&
-		    c->last_type != CEE_EVT_TLS_UP)) {
-		// A layer completes on top of an established TCP connection.
+	} else if (!right_after_ok(t, c->last_type)) {
 		snprintf(why, wlen, "%s (cseq %u) right after %s", type_name(t), cs,
 			 type_name(c->last_type));
 		v = V_ORDER;
 	}
+	// A ghost's direction is unknown (its open is missing): not judged.
+	if (t == CEE_EVT_LINK_UP && !c->out && !c->ghost)
+		note->link_inbound = true;
+	if (t == CEE_EVT_LINK_DOWN && c->closed && e->reason != c->close_reason) {
+		note->reason_mismatch = true;
+		note->close_reason = c->close_reason;
+	}
 	c->last_cseq = cs;
 	if (cs < 8)
 		c->seen |= (uint8_t)(1u << cs);
-	if (t > c->last_type)
+	if (cee_evt_rank(t) > cee_evt_rank(c->last_type))
 		c->last_type = t;
-	if (t == CEE_EVT_CLOSED)
+	if (t == CEE_EVT_CLOSED && !c->closed) {
 		c->closed = 1;
+		c->close_reason = e->reason;
+	}
 	if (t == CEE_EVT_DESTROYED) {
 		if (c->ghost)
 			a->ghosts--;
@@ -353,18 +434,171 @@ static void ext_broken(struct cee_audit *a, unsigned shard, struct ext_group *g,
 	g->parts = 0;
 }
 
-// The shard's next record after an open group is the event @p e (in sequence).
-static void ext_event(struct cee_audit *a, unsigned shard, const struct cee_event *e)
+// The shard's next record after an open group is the event @p e (in
+// sequence). @return the number of records of @p e's group, whole and
+// unbroken, whose TLVs stay in the shard's ext_group until its next record;
+// 0 when it has none.
+static unsigned ext_event(struct cee_audit *a, unsigned shard, const struct cee_event *e)
 {
 	struct ext_group *g = &a->ext[shard];
-	if (g->parts == 0)
-		return;
-	if (g->conn != e->conn || g->of != e->type)
+	unsigned parts = g->parts;
+	if (parts == 0)
+		return 0;
+	if (g->conn != e->conn || g->of != e->type) {
 		ext_broken(a, shard, g, "not followed by its event but by", e);
-	else if (g->got != g->parts)
+		return 0;
+	}
+	if (g->got != g->parts) {
 		ext_broken(a, shard, g, "missing parts before", e);
-	else
-		g->parts = 0;
+		return 0;
+	}
+	g->parts = 0;
+	return g->reported ? 0 : parts;
+}
+
+// The value of @p key in the first @p parts records of @p g: its TLVs,
+// concatenated. @return its length, at most GROUP_VAL_MAX.
+static size_t group_value(const struct ext_group *g, unsigned parts, unsigned key, uint8_t *out)
+{
+	size_t n = 0;
+	for (unsigned r = 0; r < parts; r++) {
+		const uint8_t *d = g->data[r];
+		// Key 0, the end of data, or a length running past it end the record.
+		for (unsigned off = 0; off + 2 <= CEE_EVT_EXT_DATA && d[off] != 0 &&
+				       off + 2 + d[off + 1] <= CEE_EVT_EXT_DATA;
+		     off += 2 + d[off + 1]) {
+			if (d[off] == key) {
+				memcpy(out + n, d + off + 2, d[off + 1]);
+				n += d[off + 1];
+			}
+		}
+	}
+	return n;
+}
+
+/* ---- links ---- */
+
+static uint32_t hash_name(const uint8_t *name, size_t len)
+{
+	uint32_t h = 2166136261u; // FNV-1a
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ name[i]) * 16777619u;
+	return h;
+}
+
+static struct link *links_slot(struct link *t, uint32_t cap, const uint8_t *name, size_t len)
+{
+	uint32_t mask = cap - 1;
+	for (uint32_t i = hash_name(name, len) & mask;; i = (i + 1) & mask)
+		if (t[i].len == 0 || (t[i].len == len && memcmp(t[i].name, name, len) == 0))
+			return &t[i];
+}
+
+static int links_resize(struct cee_audit *a, uint32_t cap)
+{
+	struct link *t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < a->links_cap; i++)
+		if (a->links[i].len != 0)
+			*links_slot(t, cap, a->links[i].name, a->links[i].len) = a->links[i];
+	free(a->links);
+	a->links = t;
+	a->links_cap = cap;
+	return 0;
+}
+
+// The link named @p name (1 .. CEE_AUDIT_LINK_NAME_MAX bytes), added when
+// new. @return NULL past CEE_AUDIT_LINKS_MAX names or out of memory.
+static struct link *link_get(struct cee_audit *a, const uint8_t *name, size_t len)
+{
+	if (a->links == NULL && links_resize(a, LINKS_MIN) < 0)
+		return NULL;
+	struct link *l = links_slot(a->links, a->links_cap, name, len);
+	if (l->len != 0)
+		return l;
+	if (a->nlinks == CEE_AUDIT_LINKS_MAX)
+		return NULL;
+	if ((a->nlinks + 1) * 2 > a->links_cap) {
+		if (a->links_cap >= LINKS_CAP_MAX || links_resize(a, a->links_cap * 2) < 0)
+			return NULL;
+		l = links_slot(a->links, a->links_cap, name, len);
+	}
+	memset(l, 0, sizeof(*l));
+	memcpy(l->name, name, len);
+	l->len = (uint8_t)len;
+	a->nlinks++;
+	return l;
+}
+
+// @p name (any bytes) as printable text, cut to fit @p out.
+static const char *printable(const uint8_t *name, size_t len, char *out, size_t olen)
+{
+	size_t n = 0;
+	for (; n < len && n + 1 < olen; n++)
+		out[n] = name[n] >= 0x20 && name[n] < 0x7f ? (char)name[n] : '?';
+	out[n] = '\0';
+	return out;
+}
+
+// The link rules for the link_up or link_down @p e, whose group (@p parts
+// records, 0 when none) is in @p g.
+static void check_link(struct cee_audit *a, const struct cee_event *e, const struct ext_group *g,
+		       unsigned parts, bool inbound)
+{
+	uint8_t name[GROUP_VAL_MAX];
+	char shown[CEE_AUDIT_LINK_NAME_MAX + 1];
+	size_t len = group_value(g, parts, CEE_EXT_LINK, name);
+	const char *t = type_name(e->type);
+	struct link *l;
+
+	if (len == 0 || len > CEE_AUDIT_LINK_NAME_MAX) {
+		a->r.link_bad++;
+		if (len == 0)
+			violation(a, "conn %016" PRIx64 ": %s (sseq %" PRIu64 ") without a link name",
+				  e->conn, t, e->sseq);
+		else
+			violation(a,
+				  "conn %016" PRIx64 ": %s (sseq %" PRIu64 ") with a link name of %zu bytes"
+				  " (at most %u)",
+				  e->conn, t, e->sseq, len, CEE_AUDIT_LINK_NAME_MAX);
+		return;
+	}
+	printable(name, len, shown, sizeof(shown));
+	l = link_get(a, name, len);
+	if (l == NULL) {
+		a->r.link_bad++;
+		violation(a, "link %s: %s of conn %016" PRIx64 " not tracked: more than %u links",
+			  shown, t, e->conn, CEE_AUDIT_LINKS_MAX);
+		return;
+	}
+	if (e->type == CEE_EVT_LINK_UP) {
+		if (inbound) {
+			a->r.link_bad++;
+			violation(a, "link %s: link_up on conn %016" PRIx64 ", an inbound connection",
+				  shown, e->conn);
+		} else if (l->up) {
+			a->r.link_bad++;
+			violation(a,
+				  "link %s: link_up of conn %016" PRIx64
+				  " while up with conn %016" PRIx64 " (no link_down between)",
+				  shown, e->conn, l->conn);
+		}
+		l->up = 1;
+		l->conn = e->conn;
+		return;
+	}
+	if (!l->up) {
+		a->r.link_bad++;
+		violation(a, "link %s: link_down of conn %016" PRIx64 " without a link_up before it",
+			  shown, e->conn);
+	} else if (l->conn != e->conn) {
+		a->r.link_bad++;
+		violation(a,
+			  "link %s: link_down names conn %016" PRIx64 ", its link_up was conn %016" PRIx64,
+			  shown, e->conn, l->conn);
+	}
+	l->up = 0;
 }
 
 static void feed_ext(struct cee_audit *a, const struct cee_event *e)
@@ -397,6 +631,7 @@ static void feed_ext(struct cee_audit *a, const struct cee_event *e)
 		bool same = x->conn == g->conn && x->of == g->of && x->parts == g->parts &&
 			    x->part < x->parts;
 		if (same && x->part == g->got) {
+			memcpy(g->data[x->part], x->data, sizeof(g->data[0]));
 			g->got++;
 			return;
 		}
@@ -434,6 +669,7 @@ static void feed_ext(struct cee_audit *a, const struct cee_event *e)
 	g->parts = x->parts;
 	g->got = (uint8_t)(x->part + 1);
 	g->reported = 0;
+	memcpy(g->data[x->part], x->data, sizeof(g->data[0]));
 	if (x->part != 0) {
 		// Counted here, once: the rest of the group is still checked.
 		a->r.ext_bad++;
@@ -476,19 +712,28 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 			  shard, prev, e->sseq, e->sseq - prev - 1);
 	}
 
-	enum verdict v = check_conn(a, e, why, sizeof(why));
+	struct note note;
+	enum verdict v = check_conn(a, e, why, sizeof(why), &note);
 
 	if (e->sseq > prev) {
 		*last = e->sseq;
-		ext_event(a, shard, e);
+		unsigned parts = ext_event(a, shard, e);
+		enum cee_proto proto = cee_event_proto(e);
 		if (e->type == CEE_EVT_CLOSED &&
 		    (e->reason == CEE_REASON_TLS_ALERT || e->reason == CEE_REASON_TLS_CLOSE_NOTIFY) &&
-		    e->proto != CEE_PROTO_TLS && e->proto != CEE_PROTO_WSS) {
+		    proto != CEE_PROTO_TLS && proto != CEE_PROTO_WSS) {
 			a->r.inconsistent++;
 			violation(a, "conn %016" PRIx64 ": closed with reason %s on proto %s", e->conn,
-				  cee_reason_str((enum cee_reason)e->reason),
-				  cee_proto_str((enum cee_proto)e->proto));
+				  cee_reason_str((enum cee_reason)e->reason), cee_proto_str(proto));
 		}
+		if (v != V_DUP && note.reason_mismatch) {
+			a->r.inconsistent++;
+			violation(a, "conn %016" PRIx64 ": link_down with reason %s, its closed with %s",
+				  e->conn, cee_reason_str((enum cee_reason)e->reason),
+				  cee_reason_str((enum cee_reason)note.close_reason));
+		}
+		if (v != V_DUP && (e->type == CEE_EVT_LINK_UP || e->type == CEE_EVT_LINK_DOWN))
+			check_link(a, e, &a->ext[shard], parts, note.link_inbound);
 	} else if (e->sseq == prev || v == V_DUP) {
 		a->r.duplicate++;
 		violation(a, "shard %u: sseq %" PRIu64 " after %" PRIu64 " (duplicate)", shard,
@@ -536,7 +781,8 @@ void cee_audit_finish(struct cee_audit *a, bool allow_live, struct cee_audit_res
 			res->ext_bad += a->ext[sh].parts != 0 && !a->ext[sh].reported;
 	}
 	res->ok = res->gaps == 0 && res->duplicate == 0 && res->out_of_order == 0 &&
-		  res->lost == 0 && res->ext_bad == 0 && res->inconsistent == 0;
+		  res->lost == 0 && res->ext_bad == 0 && res->inconsistent == 0 &&
+		  res->link_bad == 0;
 }
 
 void cee_audit_print_violations(const struct cee_audit *a, FILE *f)

@@ -6,11 +6,17 @@
  * Audit of an exported event stream against the lifecycle contract:
  *  - per shard, sseq is consecutive from 1 (gaps, duplicates, reordering);
  *  - per connection, cseq is consecutive from 0, `open` first, types in
- *    contract order (open < established < tls_up < ws_up < closed < destroyed),
- *    exactly one `closed` then exactly one `destroyed`, nothing after;
- *    tls_up only right after established, ws_up right after established or
- *    tls_up; `closed` with reason tls_alert or tls_close_notify only with
- *    proto tls or wss;
+ *    contract order (cee_evt_rank(): open < established < tls_up < ws_up <
+ *    link_up < closed < link_down < destroyed), exactly one `closed` then
+ *    exactly one `destroyed`, nothing after; tls_up only right after
+ *    established, ws_up right after established or tls_up, link_up right
+ *    after established, tls_up or ws_up, link_down right after closed;
+ *    `closed` with reason tls_alert or tls_close_notify only with proto tls
+ *    or wss; link_down with the reason of its connection's `closed`;
+ *  - links (schema 3), by the name in the `link` key of the event's
+ *    extension group: link_up and link_down alternate, starting with
+ *    link_up; each link_down names the connection of the link_up before it;
+ *    link_up only on an outbound connection (dir out at its open);
  *  - extension records (schema 2) take part in the sseq check like any
  *    record; each group is complete (parts 0 .. parts-1 in order, one conn
  *    and one `of`) and immediately followed, in its shard's stream, by its
@@ -29,6 +35,11 @@
 
 struct cee_audit;
 
+/** Most link names the audit tracks (the engine's limit of links). */
+#define CEE_AUDIT_LINKS_MAX 65536
+/** Longest link name, in bytes (the engine's limit). */
+#define CEE_AUDIT_LINK_NAME_MAX 32
+
 struct cee_audit_result {
 	uint64_t events;       /**< lifecycle events (extension records not counted) */
 	uint64_t ext;          /**< extension records */
@@ -43,7 +54,19 @@ struct cee_audit_result {
 	 * their event, or (at a strict finish) waiting for it at the end
 	 */
 	uint64_t ext_bad;
-	uint64_t inconsistent; /**< events whose fields contradict (a TLS reason without TLS) */
+	/**
+	 * events whose fields contradict: a TLS reason without TLS, a link_down
+	 * whose reason is not its connection's close reason
+	 */
+	uint64_t inconsistent;
+	uint64_t link_up, link_down; /**< link events (schema 3) */
+	/**
+	 * link events that break the link invariants: no link name, two link_ups
+	 * of a link in a row, a link_down without a link_up before it or naming
+	 * another connection, link_up on an inbound connection, more than
+	 * CEE_AUDIT_LINKS_MAX names
+	 */
+	uint64_t link_bad;
 	uint64_t by_reason[CEE_REASON__COUNT]; /**< closed events per reason */
 	bool ok;
 };

@@ -15,16 +15,23 @@
 #include "cee_id.h"
 
 /** Version of the exported event schema (JSON "v", binary header). */
-#define CEE_EVT_SCHEMA_VERSION 2
+#define CEE_EVT_SCHEMA_VERSION 3
 
-/* X(enumerator suffix, printed name) */
+/*
+ * X(enumerator suffix, printed name). Numbers are part of the binary format:
+ * new types are appended. The order a connection emits them in (contract
+ * order) is cee_evt_rank(): link_up comes between the layers' milestones and
+ * closed, link_down between closed and destroyed (schema 3).
+ */
 #define CEE_EVT_TYPE_LIST(X)                                                                       \
 	X(OPEN, "open")                                                                            \
 	X(ESTABLISHED, "established")                                                              \
 	X(TLS_UP, "tls_up")                                                                        \
 	X(WS_UP, "ws_up")                                                                          \
 	X(CLOSED, "closed")                                                                        \
-	X(DESTROYED, "destroyed")
+	X(DESTROYED, "destroyed")                                                                  \
+	X(LINK_UP, "link_up")                                                                      \
+	X(LINK_DOWN, "link_down")
 
 #define CEE_REASON_LIST(X)                                                                         \
 	X(NONE, "none")                                                                            \
@@ -43,7 +50,8 @@
 	X(SHUTDOWN, "shutdown")                                                                    \
 	X(NO_RESOURCES, "no_resources")                                                            \
 	X(WS_UPGRADE_FAILED, "ws_upgrade_failed")                                                  \
-	X(WS_PING_TIMEOUT, "ws_ping_timeout")
+	X(WS_PING_TIMEOUT, "ws_ping_timeout")                                                      \
+	X(KEEPALIVE_TIMEOUT, "keepalive_timeout")
 
 #define CEE_PROTO_LIST(X)                                                                          \
 	X(TCP, "tcp")                                                                              \
@@ -55,8 +63,20 @@
 #define CEE_X_ENUM_REASON(e, s) CEE_REASON_##e,
 #define CEE_X_ENUM_PROTO(e, s) CEE_PROTO_##e,
 
-/** Lifecycle event types, in the order a connection emits them. */
+/** Lifecycle event types (contract order: cee_evt_rank()). */
 enum cee_evt_type { CEE_EVT_TYPE_LIST(CEE_X_ENUM_EVT) CEE_EVT__COUNT };
+
+/**
+ * Position of @p t in the order one connection emits its events: open,
+ * established, tls_up, ws_up, link_up, closed, link_down, destroyed.
+ * CEE_EVT__COUNT (and above) for a type out of range.
+ */
+static inline unsigned cee_evt_rank(unsigned t)
+{
+	static const unsigned char rank[] = {0, 1, 2, 3, 5, 7, 4, 6};
+	_Static_assert(sizeof(rank) == CEE_EVT__COUNT, "a rank for every event type");
+	return t < CEE_EVT__COUNT ? rank[t] : CEE_EVT__COUNT;
+}
 /** Why a connection closed: the first cause. */
 enum cee_reason { CEE_REASON_LIST(CEE_X_ENUM_REASON) CEE_REASON__COUNT };
 /** Protocol a connection carries, as far as it got. */
@@ -92,9 +112,26 @@ struct cee_event {
 	uint16_t remote_port;
 	uint8_t type;   /**< enum cee_evt_type */
 	uint8_t reason; /**< enum cee_reason (closed only, else NONE) */
-	uint8_t proto;  /**< enum cee_proto */
+	uint8_t proto;  /**< enum cee_proto in bits 0-6; CEE_PROTO_F_OUT: an outbound connection */
 	uint8_t cseq;   /**< per-connection sequence number from 0 */
 };
+
+/**
+ * Bit of cee_event.proto: the connection is outbound (an active open: a
+ * link's, or an embedder's cee_shard_connect), "dir":"out" in JSON; without
+ * it, accepted by a listener, "dir":"in" (schema 3).
+ */
+#define CEE_PROTO_F_OUT 0x80
+/** The protocol of @p e (enum cee_proto), without the direction bit. */
+static inline enum cee_proto cee_event_proto(const struct cee_event *e)
+{
+	return (enum cee_proto)(e->proto & ~CEE_PROTO_F_OUT);
+}
+/** @return true when @p e is of an outbound connection. */
+static inline bool cee_event_out(const struct cee_event *e)
+{
+	return (e->proto & CEE_PROTO_F_OUT) != 0;
+}
 
 _Static_assert(sizeof(struct cee_event) == 64, "event record is one cache line");
 
@@ -106,7 +143,7 @@ static inline unsigned cee_event_shard(const struct cee_event *e)
 
 /**
  * Most lifecycle events one connection can emit (open, established, tls_up,
- * ws_up, closed, destroyed). Admission reserves this much ring space, plus
+ * ws_up, link_up, closed, link_down, destroyed). Admission reserves this much ring space, plus
  * room for the extension records of the events that carry them (up to
  * CEE_EVT_EXT_MAX each).
  */
@@ -134,7 +171,8 @@ _Static_assert(CEE_EVT_EXT >= CEE_EVT__COUNT, "ext type is not a lifecycle type"
 	X(VERSION) /* 2 bytes little-endian TLS version; printed "1.2"/"1.3", else the number */  \
 	X(ALERT)   /* 1 byte TLS alert; printed "alert":N,"alert_name":"..." */                   \
 	X(BY)      /* 1 byte: 1 "local", 0 "peer" */                                              \
-	X(U16)     /* 2 bytes little-endian number */
+	X(U16)     /* 2 bytes little-endian number */                                              \
+	X(U32)     /* 4 bytes little-endian number */
 
 /* X(enumerator suffix, JSON key, kind) */
 #define CEE_EXT_KEY_LIST(X)                                                                        \
@@ -155,7 +193,10 @@ _Static_assert(CEE_EVT_EXT >= CEE_EVT__COUNT, "ext type is not a lifecycle type"
 	X(WS_CODE, "ws_code", U16)                                                                 \
 	X(WS_REASON, "ws_reason", STR)                                                             \
 	X(WS_CLEAN, "ws_clean", BOOL)                                                              \
-	X(HTTP_STATUS, "http_status", U16)
+	X(HTTP_STATUS, "http_status", U16)                                                         \
+	X(LINK, "link", STR)                                                                       \
+	X(ATTEMPT, "attempt", U32)                                                                 \
+	X(NEXT_ATTEMPT_MS, "next_attempt_ms", U32)
 
 #define CEE_X_ENUM_EXT_KIND(k) CEE_EXT_KIND_##k,
 #define CEE_X_ENUM_EXT_KEY(e, s, k) CEE_EXT_##e,
@@ -265,6 +306,8 @@ void cee_ext_put_str(struct cee_ext_builder *b, enum cee_ext_key key, const char
 void cee_ext_put_u8(struct cee_ext_builder *b, enum cee_ext_key key, uint8_t v);
 /** Add a 2-byte value, little-endian (VERSION keys). */
 void cee_ext_put_u16(struct cee_ext_builder *b, enum cee_ext_key key, uint16_t v);
+/** Add a 4-byte value, little-endian (U32 keys). */
+void cee_ext_put_u32(struct cee_ext_builder *b, enum cee_ext_key key, uint32_t v);
 /**
  * Finish the group: sets type, of, conn, part and parts of every record
  * (sseq is set by the ring).

@@ -142,6 +142,13 @@ void cee_ext_put_u16(struct cee_ext_builder *b, enum cee_ext_key key, uint16_t v
 	cee_ext_put(b, key, le, 2);
 }
 
+void cee_ext_put_u32(struct cee_ext_builder *b, enum cee_ext_key key, uint32_t v)
+{
+	const uint8_t le[4] = {(uint8_t)(v & 0xff), (uint8_t)(v >> 8 & 0xff),
+			       (uint8_t)(v >> 16 & 0xff), (uint8_t)(v >> 24)};
+	cee_ext_put(b, key, le, 4);
+}
+
 unsigned cee_ext_end(struct cee_ext_builder *b)
 {
 	if (b->n == 0)

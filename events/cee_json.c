@@ -129,15 +129,26 @@ __attribute__((always_inline)) static inline char *encode_fields(const struct ce
 	PUT_LIT(p, ",\"ts_ns\":");
 	p = put_u64(p, e->ts_ns);
 	PUT_LIT(p, ",\"proto\":\"");
-	p = put_str(p, cee_proto_str((enum cee_proto)e->proto));
+	p = put_str(p, cee_proto_str(cee_event_proto(e)));
+	if (e->type == CEE_EVT_OPEN) {
+		// Schema 3: the direction, from the proto byte's CEE_PROTO_F_OUT bit.
+		if (cee_event_out(e))
+			PUT_LIT(p, "\",\"dir\":\"out");
+		else
+			PUT_LIT(p, "\",\"dir\":\"in");
+	}
 	PUT_LIT(p, "\",\"local\":");
 	p = put_addr(p, e->local_ip, e->local_port);
 	PUT_LIT(p, ",\"remote\":");
 	p = put_addr(p, e->remote_ip, e->remote_port);
-	if (e->type == CEE_EVT_CLOSED) {
+	if (e->type == CEE_EVT_CLOSED || e->type == CEE_EVT_LINK_DOWN) {
+		// link_down repeats its connection's close reason (schema 3).
 		PUT_LIT(p, ",\"reason\":\"");
 		p = put_str(p, cee_reason_str((enum cee_reason)e->reason));
-		PUT_LIT(p, "\",\"bytes_in\":");
+		*p++ = '"';
+	}
+	if (e->type == CEE_EVT_CLOSED) {
+		PUT_LIT(p, ",\"bytes_in\":");
 		p = put_u64(p, e->bytes_in);
 		PUT_LIT(p, ",\"bytes_out\":");
 		p = put_u64(p, e->bytes_out);
@@ -334,6 +345,13 @@ static char *put_field(char *p, enum cee_ext_key k, const uint8_t *v, unsigned n
 			break;
 		p = put_key(p, key);
 		p = put_u64(p, (unsigned)v[0] | (unsigned)v[1] << 8);
+		break;
+	case CEE_EXT_KIND_U32:
+		if (n < 4)
+			break;
+		p = put_key(p, key);
+		p = put_u64(p, (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
+				       (uint32_t)v[3] << 24);
 		break;
 	case CEE_EXT_KIND__COUNT:
 		break;

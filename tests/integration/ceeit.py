@@ -12,12 +12,17 @@ event of a connection carries the shard encoded in its id (its owner).
 import json
 import sys
 
-TYPE_ORDER = ["open", "established", "tls_up", "ws_up", "closed", "destroyed"]
+# Contract order (cee_evt_rank() in events/cee_event.h); schema 3 added
+# link_up and link_down, which rank between the milestones and closed, and
+# between closed and destroyed.
+TYPE_ORDER = ["open", "established", "tls_up", "ws_up", "link_up", "closed", "link_down",
+              "destroyed"]
 TYPE_RANK = {t: i for i, t in enumerate(TYPE_ORDER)}
 REASONS = {"peer_fin", "peer_rst", "local_close", "idle_timeout", "handshake_timeout",
            "retransmit_timeout", "tls_alert", "tls_close_notify", "ws_close",
            "protocol_error", "admin_kill", "port_down", "shutdown", "no_resources",
-           "ws_upgrade_failed", "ws_ping_timeout"}
+           "ws_upgrade_failed", "ws_ping_timeout", "keepalive_timeout"}
+DIRS = ("in", "out")
 ID_SHARD_SHIFT = 56
 
 
@@ -125,8 +130,10 @@ def check_contract(events, report, allow_live=False):
         if missing:
             report.fail(f"{where}: missing fields {missing}: {ev}")
             continue
-        if ev["v"] not in (1, 2):
-            report.fail(f"{where}: schema version {ev['v']} (expected 1 or 2)")
+        if ev["v"] not in (1, 2, 3):
+            report.fail(f"{where}: schema version {ev['v']} (expected 1, 2 or 3)")
+        if ev["v"] == 3 and ev["type"] == "open" and ev.get("dir") not in DIRS:
+            report.fail(f"{where}: open without dir in/out: {ev.get('dir')!r}")
         if ev["type"] not in TYPE_RANK:
             report.fail(f"{where}: unknown type {ev['type']!r}")
             continue
@@ -154,6 +161,8 @@ def check_contract(events, report, allow_live=False):
                 report.fail(f"{where}: closed without {miss}")
             elif ev["reason"] not in REASONS:
                 report.fail(f"{where}: unknown reason {ev['reason']!r}")
+        if ev["type"] == "link_down" and ev.get("reason") not in REASONS:
+            report.fail(f"{where}: link_down without a known reason: {ev.get('reason')!r}")
         conns.setdefault(ev["conn"], []).append(ev)
 
     good = {}
@@ -190,15 +199,15 @@ def check_contract(events, report, allow_live=False):
 
 
 def check_contract_v2(events, report):
-    """Schema 2 only (layered listeners): a standalone "ext" line (extension
+    """Schema 2 or 3 (layered listeners): a standalone "ext" line (extension
     records the sink could not join to their event: a producer fault) and a
     cut extension (ext_truncated) fail; the rest goes through
     check_contract. @return its {conn: [events]}."""
     lifecycle = []
     for ev in events:
         where = f"line {ev['_line']}"
-        if ev.get("v") != 2:
-            report.fail(f"{where}: schema version {ev.get('v')} (expected 2)")
+        if ev.get("v") not in (2, 3):
+            report.fail(f"{where}: schema version {ev.get('v')} (expected 2 or 3)")
         if ev.get("type") == "ext":
             report.fail(f"{where}: extension records that extend no event: {ev}")
             continue

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // The audit is the referee of the lifecycle contract: the integration tests
-// trust it to catch lost, duplicated and reordered events, and (schema 2)
-// broken extension groups. Each test feeds a stream with one defect and
-// checks the audit names it.
+// trust it to catch lost, duplicated and reordered events, (schema 2)
+// broken extension groups and (schema 3) broken link sequences. Each test
+// feeds a stream with one defect and checks the audit names it.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,8 +65,8 @@ static struct cee_event *emit(struct stream *s, cee_conn_id_t c, enum cee_evt_ty
 	e->cseq = cseq;
 	e->sseq = ++s->sseq[cee_id_shard(c)];
 	e->proto = s->proto;
-	if (t == CEE_EVT_CLOSED)
-		e->reason = CEE_REASON_PEER_FIN;
+	if (t == CEE_EVT_CLOSED || t == CEE_EVT_LINK_DOWN)
+		e->reason = CEE_REASON_PEER_FIN; // link_down: its closed's reason
 	return e;
 }
 
@@ -126,6 +126,51 @@ static void lifecycle(struct stream *s, cee_conn_id_t c)
 	emit(s, c, CEE_EVT_ESTABLISHED, 1);
 	emit(s, c, CEE_EVT_CLOSED, 2);
 	emit(s, c, CEE_EVT_DESTROYED, 3);
+}
+
+/* ---- links (schema 3) ---- */
+
+// A link event of @p c (link_up or link_down) after its group: the link's
+// name (NULL: no group) and attempt, as a shard emits them.
+static struct cee_event *emit_link(struct stream *s, cee_conn_id_t c, enum cee_evt_type t,
+				   uint8_t cseq, const char *name)
+{
+	if (name != NULL) {
+		struct cee_ext_builder b;
+		cee_ext_begin(&b, c, t);
+		cee_ext_put_str(&b, CEE_EXT_LINK, name);
+		cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 1);
+		if (t == CEE_EVT_LINK_DOWN)
+			cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, 150);
+		emit_group(s, &b);
+	}
+	return emit(s, c, t, cseq);
+}
+
+// The open of an outbound connection of link @p name.
+static void emit_link_open(struct stream *s, cee_conn_id_t c, const char *name)
+{
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, c, CEE_EVT_OPEN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, name);
+	emit_group(s, &b);
+	emit(s, c, CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT;
+}
+
+// A link's TCP connection up to its link_up (cseq 0..2).
+static void link_up_tcp(struct stream *s, cee_conn_id_t c, const char *name)
+{
+	emit_link_open(s, c, name);
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	emit_link(s, c, CEE_EVT_LINK_UP, 2, name);
+}
+
+// ... and the rest of it after link_up: closed, link_down, destroyed.
+static void link_down_tcp(struct stream *s, cee_conn_id_t c, const char *name)
+{
+	emit(s, c, CEE_EVT_CLOSED, 3);
+	emit_link(s, c, CEE_EVT_LINK_DOWN, 4, name);
+	emit(s, c, CEE_EVT_DESTROYED, 5);
 }
 
 static struct cee_audit_result finish(struct fixture *f, bool allow_live)
@@ -767,6 +812,273 @@ static void test_ext_malformed_detected(void **state)
 	cee_audit_destroy(a);
 }
 
+// Guards against: the audit refusing correct link streams (schema 3): the
+// contract order by rank, not by type number (link_up = 6 comes before
+// closed = 4), a connection with all 8 events (cseq 0..7: one more than
+// before links), a TLS link, an attempt that never came up (no link
+// events), and several links interleaved on shards.
+static void test_link_stream_passes(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t a = conn(1, 1), b = conn(1, 2), t = conn(2, 1), w = conn(2, 2),
+		      x = conn(1, 3);
+
+	// open, established, link_up, closed, link_down, destroyed
+	link_up_tcp(s, a, "a");
+	link_down_tcp(s, a, "a");
+	// a failed attempt of link a: no link events
+	emit_link_open(s, x, "a");
+	emit(s, x, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_PEER_RST;
+	emit(s, x, CEE_EVT_DESTROYED, 2);
+	// a TLS link, interleaved with link a's next connection
+	s->proto = CEE_PROTO_TLS;
+	emit_link_open(s, t, "t");
+	s->proto = CEE_PROTO_TCP;
+	link_up_tcp(s, b, "a");
+	s->proto = CEE_PROTO_TLS;
+	emit(s, t, CEE_EVT_ESTABLISHED, 1);
+	emit(s, t, CEE_EVT_TLS_UP, 2);
+	emit_link(s, t, CEE_EVT_LINK_UP, 3, "t");
+	emit(s, t, CEE_EVT_CLOSED, 4)->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
+	emit_link(s, t, CEE_EVT_LINK_DOWN, 5, "t")->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
+	emit(s, t, CEE_EVT_DESTROYED, 6);
+	// every event a connection can have: cseq 0..7
+	s->proto = CEE_PROTO_WSS;
+	emit_link_open(s, w, "t");
+	emit(s, w, CEE_EVT_ESTABLISHED, 1);
+	emit(s, w, CEE_EVT_TLS_UP, 2);
+	emit(s, w, CEE_EVT_WS_UP, 3);
+	emit_link(s, w, CEE_EVT_LINK_UP, 4, "t");
+	emit(s, w, CEE_EVT_CLOSED, 5);
+	emit_link(s, w, CEE_EVT_LINK_DOWN, 6, "t");
+	emit(s, w, CEE_EVT_DESTROYED, 7);
+	s->proto = CEE_PROTO_TCP;
+	link_down_tcp(s, b, "a");
+
+	struct cee_audit_result r = finish(f, false);
+	assert_clean(&r);
+	assert_int_equal(r.link_up, 4);
+	assert_int_equal(r.link_down, 4);
+	assert_int_equal(r.link_bad, 0);
+	assert_int_equal(r.inconsistent, 0);
+	assert_int_equal(r.ext_bad, 0);
+	assert_int_equal(r.opens, 5);
+	assert_int_equal(r.destroys, 5);
+}
+
+// Guards against: design fault 1 on links: the old connection's late
+// destroyed (after TIME-WAIT) arriving after the next connection's link_up
+// taken for an event of the new connection or of the link. Ids differ, so
+// it is in order: consumers key by id.
+static void test_link_late_destroyed_passes(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t old = conn(3, 1), next = conn(3, 2);
+
+	link_up_tcp(s, old, "sip");
+	emit(s, old, CEE_EVT_CLOSED, 3)->reason = CEE_REASON_LOCAL_CLOSE;
+	emit_link(s, old, CEE_EVT_LINK_DOWN, 4, "sip")->reason = CEE_REASON_LOCAL_CLOSE;
+	link_up_tcp(s, next, "sip");
+	emit(s, old, CEE_EVT_DESTROYED, 5); // TIME-WAIT over, after next's link_up
+	link_down_tcp(s, next, "sip");
+
+	struct cee_audit_result r = finish(f, false);
+	assert_clean(&r);
+	assert_int_equal(r.link_up, 2);
+	assert_int_equal(r.link_down, 2);
+	assert_int_equal(r.link_bad, 0);
+	assert_int_equal(r.inconsistent, 0);
+}
+
+// Guards against: a link reported up before its connection is (link_up
+// before established: a consumer would send on a link that cannot carry
+// data yet).
+static void test_link_up_before_established_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(4, 1);
+
+	emit_link_open(s, c, "a");
+	emit_link(s, c, CEE_EVT_LINK_UP, 1, "a");
+	emit(s, c, CEE_EVT_ESTABLISHED, 2); // ranks before link_up
+	emit(s, c, CEE_EVT_CLOSED, 3);
+	emit_link(s, c, CEE_EVT_LINK_DOWN, 4, "a");
+	emit(s, c, CEE_EVT_DESTROYED, 5);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 2); // link_up right after open; established after it
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.link_bad, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: a link reported down while its connection still carries
+// data (link_down before closed), or with another reason than its
+// connection's close (the control plane acts on the reason).
+static void test_link_down_before_closed_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(4, 2), d = conn(4, 3);
+
+	link_up_tcp(s, c, "a");
+	emit_link(s, c, CEE_EVT_LINK_DOWN, 3, "a");
+	emit(s, c, CEE_EVT_CLOSED, 4); // ranks before link_down
+	emit(s, c, CEE_EVT_DESTROYED, 5);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 2); // link_down right after link_up; closed after it
+	assert_int_equal(r.inconsistent, 0);
+	assert_int_equal(r.link_bad, 0);
+	assert_false(r.ok);
+
+	// In order, but with a reason its closed did not have.
+	struct cee_audit *a = cee_audit_create();
+	struct stream *t = calloc(1, sizeof(*t));
+	link_up_tcp(t, d, "b");
+	emit(t, d, CEE_EVT_CLOSED, 3)->reason = CEE_REASON_PEER_RST;
+	emit_link(t, d, CEE_EVT_LINK_DOWN, 4, "b")->reason = CEE_REASON_IDLE_TIMEOUT;
+	emit(t, d, CEE_EVT_DESTROYED, 5);
+	cee_audit_feed(a, t->ev, t->n);
+	cee_audit_finish(a, false, &r);
+	assert_int_equal(r.inconsistent, 1);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.link_bad, 0);
+	assert_false(r.ok);
+	free(t);
+	cee_audit_destroy(a);
+}
+
+// Guards against: design fault 1 on links: a link_down naming another
+// connection than the one that was up (an old id's down taken for the new
+// one's, so the control plane drops a link that is up).
+static void test_link_down_wrong_id_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c1 = conn(5, 1), c2 = conn(5, 2);
+
+	link_up_tcp(s, c1, "a");
+	emit(s, c1, CEE_EVT_CLOSED, 3);
+	emit(s, c1, CEE_EVT_DESTROYED, 4); // its link_down is missing ...
+	emit_link_open(s, c2, "a");
+	emit(s, c2, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c2, CEE_EVT_CLOSED, 2);
+	emit_link(s, c2, CEE_EVT_LINK_DOWN, 3, "a"); // ... c2 never was up
+	emit(s, c2, CEE_EVT_DESTROYED, 4);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.link_bad, 1);
+	assert_int_equal(r.link_up, 1);
+	assert_int_equal(r.link_down, 1);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: a link reported up twice without a down between (a lost
+// link_down: the control plane would keep the first connection as the
+// link's), and a link_down of a link that never was up.
+static void test_two_link_ups_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c1 = conn(6, 1), c2 = conn(6, 2), c3 = conn(6, 3);
+
+	link_up_tcp(s, c1, "a");
+	emit(s, c1, CEE_EVT_CLOSED, 3);
+	emit(s, c1, CEE_EVT_DESTROYED, 4); // no link_down
+	link_up_tcp(s, c2, "a");          // second link_up in a row
+	link_down_tcp(s, c2, "a");
+	// Another link starting with a link_down.
+	emit_link_open(s, c3, "b");
+	emit(s, c3, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c3, CEE_EVT_CLOSED, 2);
+	emit_link(s, c3, CEE_EVT_LINK_DOWN, 3, "b");
+	emit(s, c3, CEE_EVT_DESTROYED, 4);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.link_bad, 2);
+	assert_int_equal(r.link_up, 2);
+	assert_int_equal(r.link_down, 2);
+	assert_int_equal(r.out_of_order, 0);
+	assert_false(r.ok);
+}
+
+// Guards against: a link_up on a connection a listener accepted (dir in): a
+// link's state attached to the wrong connection; and a link event whose
+// link cannot be told (no name in its extension group).
+static void test_link_up_inbound_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(7, 1), d = conn(7, 2);
+
+	emit(s, c, CEE_EVT_OPEN, 0); // no CEE_PROTO_F_OUT: inbound
+	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	emit_link(s, c, CEE_EVT_LINK_UP, 2, "a");
+	struct cee_audit_result r = finish(f, true);
+	assert_int_equal(r.link_bad, 1);
+	assert_int_equal(r.out_of_order, 0);
+	assert_false(r.ok);
+
+	struct cee_audit *a = cee_audit_create();
+	struct stream *t = calloc(1, sizeof(*t));
+	emit_link_open(t, d, "b");
+	emit(t, d, CEE_EVT_ESTABLISHED, 1);
+	emit_link(t, d, CEE_EVT_LINK_UP, 2, NULL); // no group: no name
+	cee_audit_feed(a, t->ev, t->n);
+	cee_audit_finish(a, true, &r);
+	assert_int_equal(r.link_bad, 1);
+	assert_int_equal(r.ext_bad, 0);
+	assert_false(r.ok);
+	free(t);
+	cee_audit_destroy(a);
+}
+
+// Guards against: the link map losing or confusing names when it grows
+// (many links, names that share prefixes), and its bound: link names are
+// at most CEE_AUDIT_LINK_NAME_MAX bytes.
+static void test_many_links(void **state)
+{
+	struct fixture *f = *state;
+	char name[40];
+
+	// Every link up, then every link down, fed in batches so the stream
+	// array stays small.
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned i = 0; i < 3000; i++) {
+			struct stream *s = &f->s;
+			cee_conn_id_t c = conn(i % 4, 1 + i);
+			snprintf(name, sizeof(name), "link-%u", i);
+			if (round == 0) {
+				link_up_tcp(s, c, name);
+			} else {
+				emit(s, c, CEE_EVT_CLOSED, 3);
+				emit_link(s, c, CEE_EVT_LINK_DOWN, 4, name);
+				emit(s, c, CEE_EVT_DESTROYED, 5);
+			}
+			if (s->n > 4000) {
+				cee_audit_feed(f->a, s->ev, s->n);
+				s->n = 0;
+			}
+		}
+	}
+	// A name over the limit.
+	cee_conn_id_t c = conn(9, 1);
+	memset(name, 'n', 33);
+	name[33] = '\0';
+	link_up_tcp(&f->s, c, name);
+	struct cee_audit_result r = finish(f, true);
+	assert_int_equal(r.link_up, 3001);
+	assert_int_equal(r.link_down, 3000);
+	assert_int_equal(r.link_bad, 1);
+	assert_int_equal(r.gaps, 0);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -793,6 +1105,14 @@ int main(void)
 		T(test_tls_ws_order_detected),
 		T(test_tls_reason_needs_tls_proto),
 		T(test_ext_malformed_detected),
+		T(test_link_stream_passes),
+		T(test_link_late_destroyed_passes),
+		T(test_link_up_before_established_detected),
+		T(test_link_down_before_closed_detected),
+		T(test_link_down_wrong_id_detected),
+		T(test_two_link_ups_detected),
+		T(test_link_up_inbound_detected),
+		T(test_many_links),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

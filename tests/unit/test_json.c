@@ -34,14 +34,14 @@ static struct cee_event open_event(void)
 }
 
 // Guards against: a schema drift in the open event (field order, conn id
-// formatting, byte order of addresses) that breaks consumers.
+// formatting, byte order of addresses, its direction) that breaks consumers.
 static void test_open_exact(void **state)
 {
 	struct cee_event e = open_event();
 	char buf[1024];
-	const char *want = "{\"v\":2,\"type\":\"open\",\"conn\":\"020000001234abcd\",\"shard\":2,"
+	const char *want = "{\"v\":3,\"type\":\"open\",\"conn\":\"020000001234abcd\",\"shard\":2,"
 			   "\"sseq\":17,\"cseq\":0,\"ts_ns\":1234567890123,\"proto\":\"tcp\","
-			   "\"local\":\"10.0.0.1:5060\",\"remote\":\"192.168.1.2:40000\"}\n";
+			   "\"dir\":\"in\",\"local\":\"10.0.0.1:5060\",\"remote\":\"192.168.1.2:40000\"}\n";
 	int n = cee_evt_to_json(&e, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(want));
 	assert_string_equal(buf, want);
@@ -68,7 +68,7 @@ static void test_closed_exact(void **state)
 	e.remote_port = 0;
 	char buf[1024];
 	const char *want =
-		"{\"v\":2,\"type\":\"closed\",\"conn\":\"020000001234abcd\",\"shard\":2,"
+		"{\"v\":3,\"type\":\"closed\",\"conn\":\"020000001234abcd\",\"shard\":2,"
 		"\"sseq\":18446744073709551615,\"cseq\":4,\"ts_ns\":0,\"proto\":\"wss\","
 		"\"local\":\"255.255.255.255:65535\",\"remote\":\"0.0.0.0:0\","
 		"\"reason\":\"peer_fin\",\"bytes_in\":9,\"bytes_out\":100,"
@@ -140,7 +140,8 @@ static void test_names_round_trip(void **state)
 }
 
 // Guards against: every type and reason being encoded under its printed
-// name, and reason/counters appearing only on closed.
+// name, and reason appearing only on closed and link_down (counters only on
+// closed).
 static void test_every_type_and_reason_encoded(void **state)
 {
 	struct cee_event e = open_event();
@@ -153,14 +154,166 @@ static void test_every_type_and_reason_encoded(void **state)
 			snprintf(want, sizeof(want), "\"type\":\"%s\",",
 				 cee_evt_type_str((enum cee_evt_type)t));
 			assert_non_null(strstr(buf, want));
-			snprintf(want, sizeof(want), "\"reason\":\"%s\",",
+			snprintf(want, sizeof(want), "\"reason\":\"%s\"",
 				 cee_reason_str((enum cee_reason)r));
-			if (t == CEE_EVT_CLOSED)
+			if (t == CEE_EVT_CLOSED || t == CEE_EVT_LINK_DOWN)
 				assert_non_null(strstr(buf, want));
 			else
 				assert_null(strstr(buf, "\"reason\""));
+			if (t == CEE_EVT_CLOSED)
+				assert_non_null(strstr(buf, "\"bytes_in\":"));
+			else
+				assert_null(strstr(buf, "\"bytes_in\""));
 		}
 	}
+}
+
+// Guards against: the direction bit leaking into `proto` (an outbound TLS
+// connection printed as an unknown protocol "?") or a wrong or missing
+// "dir" on open (schema 3: consumers tell links' connections from
+// accepted ones by it); dir only on open.
+static void test_dir_in_out_on_open(void **state)
+{
+	struct cee_event e = open_event();
+	char buf[1024];
+
+	for (int p = 0; p < CEE_PROTO__COUNT; p++) {
+		char want[64];
+		snprintf(want, sizeof(want), "\"proto\":\"%s\",\"dir\":\"out\",\"local\":",
+			 cee_proto_str((enum cee_proto)p));
+		e.type = CEE_EVT_OPEN;
+		e.proto = (uint8_t)(p | CEE_PROTO_F_OUT);
+		assert_int_equal(cee_event_proto(&e), p);
+		assert_true(cee_event_out(&e));
+		assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+		assert_non_null(strstr(buf, want));
+
+		e.proto = (uint8_t)p;
+		assert_false(cee_event_out(&e));
+		snprintf(want, sizeof(want), "\"proto\":\"%s\",\"dir\":\"in\",\"local\":",
+			 cee_proto_str((enum cee_proto)p));
+		assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+		assert_non_null(strstr(buf, want));
+
+		// Other events: the proto without the bit, no dir.
+		e.type = CEE_EVT_ESTABLISHED;
+		e.proto = (uint8_t)(p | CEE_PROTO_F_OUT);
+		snprintf(want, sizeof(want), "\"proto\":\"%s\",\"local\":",
+			 cee_proto_str((enum cee_proto)p));
+		assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+		assert_non_null(strstr(buf, want));
+		assert_null(strstr(buf, "\"dir\""));
+	}
+
+	// The same through the ext path (a link's open carries its name).
+	struct cee_ext_builder b;
+	const struct cee_event_ext *ptr[1];
+	e.type = CEE_EVT_OPEN;
+	e.proto = CEE_PROTO_TLS | CEE_PROTO_F_OUT;
+	cee_ext_begin(&b, e.conn, CEE_EVT_OPEN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, "sbc-1");
+	assert_int_equal(cee_ext_end(&b), 1);
+	b.rec[0].ext.sseq = e.sseq - 1;
+	ptr[0] = &b.rec[0].ext;
+	char big[CEE_EVT_JSON_EXT_MAX];
+	assert_true(cee_evt_to_json_ext(&e, ptr, 1, big, sizeof(big)) > 0);
+	assert_non_null(strstr(big, "\"proto\":\"tls\",\"dir\":\"out\",\"local\":"));
+	assert_non_null(strstr(big, ",\"link\":\"sbc-1\",\"xseq\":16}\n"));
+}
+
+// Guards against: a schema drift in link_up and link_down (schema 3): the
+// type names, link_down's close reason (and no counters: those are on
+// closed), and the link's name, attempt and next_attempt_ms keys.
+static void test_link_events_exact(void **state)
+{
+	struct cee_event e = open_event();
+	struct cee_ext_builder b;
+	const struct cee_event_ext *ptr[CEE_EVT_EXT_MAX];
+	char buf[CEE_EVT_JSON_EXT_MAX];
+
+	e.type = CEE_EVT_LINK_UP;
+	e.cseq = 2;
+	e.sseq = 30;
+	e.proto = CEE_PROTO_TCP | CEE_PROTO_F_OUT;
+	cee_ext_begin(&b, e.conn, CEE_EVT_LINK_UP);
+	cee_ext_put_str(&b, CEE_EXT_LINK, "sbc-1");
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 1);
+	assert_int_equal(cee_ext_end(&b), 1);
+	b.rec[0].ext.sseq = 29;
+	ptr[0] = &b.rec[0].ext;
+	const char *up = "{\"v\":3,\"type\":\"link_up\",\"conn\":\"020000001234abcd\",\"shard\":2,"
+			 "\"sseq\":30,\"cseq\":2,\"ts_ns\":1234567890123,\"proto\":\"tcp\","
+			 "\"local\":\"10.0.0.1:5060\",\"remote\":\"192.168.1.2:40000\","
+			 "\"link\":\"sbc-1\",\"attempt\":1,\"xseq\":29}\n";
+	assert_int_equal(cee_evt_to_json_ext(&e, ptr, 1, buf, sizeof(buf)), (int)strlen(up));
+	assert_string_equal(buf, up);
+
+	e.type = CEE_EVT_LINK_DOWN;
+	e.cseq = 4;
+	e.sseq = 40;
+	e.reason = CEE_REASON_KEEPALIVE_TIMEOUT;
+	e.bytes_in = 5; // not printed: link_down has no counters
+	cee_ext_begin(&b, e.conn, CEE_EVT_LINK_DOWN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, "sbc-1");
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 1);
+	cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, 150);
+	assert_int_equal(cee_ext_end(&b), 1);
+	b.rec[0].ext.sseq = 39;
+	const char *down =
+		"{\"v\":3,\"type\":\"link_down\",\"conn\":\"020000001234abcd\",\"shard\":2,"
+		"\"sseq\":40,\"cseq\":4,\"ts_ns\":1234567890123,\"proto\":\"tcp\","
+		"\"local\":\"10.0.0.1:5060\",\"remote\":\"192.168.1.2:40000\","
+		"\"reason\":\"keepalive_timeout\",\"link\":\"sbc-1\",\"attempt\":1,"
+		"\"next_attempt_ms\":150,\"xseq\":39}\n";
+	assert_int_equal(cee_evt_to_json_ext(&e, ptr, 1, buf, sizeof(buf)), (int)strlen(down));
+	assert_string_equal(buf, down);
+
+	// Without extension records: the plain path prints them the same way.
+	assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "\"type\":\"link_down\","));
+	assert_non_null(strstr(buf, "\"reason\":\"keepalive_timeout\"}\n"));
+}
+
+// Guards against: U32 values (schema 3) printed from the wrong bytes (byte
+// order, sign, only the low 16 bits) at the edges, or a value too short for
+// its kind read past its end instead of skipped.
+static void test_ext_json_u32_values(void **state)
+{
+	static const uint32_t vals[] = {0, 1, 255, 256, 65535, 65536, 16777216,
+					2147483648u, UINT32_MAX};
+	struct cee_event e = open_event();
+	struct cee_ext_builder b;
+	const struct cee_event_ext *ptr[CEE_EVT_EXT_MAX];
+	char buf[CEE_EVT_JSON_EXT_MAX], want[64];
+
+	e.type = CEE_EVT_LINK_DOWN;
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		cee_ext_begin(&b, e.conn, CEE_EVT_LINK_DOWN);
+		cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, vals[i]);
+		assert_int_equal(cee_ext_end(&b), 1);
+		static const uint8_t tlv[2] = {CEE_EXT_NEXT_ATTEMPT_MS, 4};
+		assert_memory_equal(b.rec[0].ext.data, tlv, 2);
+		assert_int_equal(b.rec[0].ext.data[2], vals[i] & 0xff); // little-endian
+		assert_int_equal(b.rec[0].ext.data[5], vals[i] >> 24);
+		b.rec[0].ext.sseq = e.sseq - 1;
+		ptr[0] = &b.rec[0].ext;
+		assert_true(cee_evt_to_json_ext(&e, ptr, 1, buf, sizeof(buf)) > 0);
+		snprintf(want, sizeof(want), ",\"next_attempt_ms\":%lu,\"xseq\":16}\n",
+			 (unsigned long)vals[i]);
+		assert_non_null(strstr(buf, want));
+	}
+
+	// A 3-byte value for a U32 key: skipped, and the next key still printed.
+	union cee_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.ext.type = CEE_EVT_EXT;
+	rec.ext.sseq = 16;
+	static const uint8_t d[] = {CEE_EXT_ATTEMPT, 3, 1, 2, 3, CEE_EXT_LINK, 1, 'L'};
+	memcpy(rec.ext.data, d, sizeof(d));
+	ptr[0] = &rec.ext;
+	assert_true(cee_evt_to_json_ext(&e, ptr, 1, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "attempt"));
+	assert_non_null(strstr(buf, ",\"link\":\"L\",\"xseq\":16}\n"));
 }
 
 /* ---- extension records: builder ---- */
@@ -390,7 +543,7 @@ static void test_ext_json_tls_up_exact(void **state)
 
 	char buf[CEE_EVT_JSON_EXT_MAX];
 	const char *want =
-		"{\"v\":2,\"type\":\"tls_up\",\"conn\":\"020000001234abcd\",\"shard\":2,"
+		"{\"v\":3,\"type\":\"tls_up\",\"conn\":\"020000001234abcd\",\"shard\":2,"
 		"\"sseq\":30,\"cseq\":2,\"ts_ns\":1234567890123,\"proto\":\"tls\","
 		"\"local\":\"10.0.0.1:5060\",\"remote\":\"192.168.1.2:40000\","
 		"\"tls_version\":\"1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\","
@@ -444,7 +597,7 @@ static void test_ext_json_closed_alert_exact(void **state)
 
 	char buf[CEE_EVT_JSON_EXT_MAX];
 	const char *want =
-		"{\"v\":2,\"type\":\"closed\",\"conn\":\"020000001234abcd\",\"shard\":2,"
+		"{\"v\":3,\"type\":\"closed\",\"conn\":\"020000001234abcd\",\"shard\":2,"
 		"\"sseq\":41,\"cseq\":3,\"ts_ns\":1234567890123,\"proto\":\"tls\","
 		"\"local\":\"10.0.0.1:5060\",\"remote\":\"192.168.1.2:40000\","
 		"\"reason\":\"tls_alert\",\"bytes_in\":10,\"bytes_out\":20,\"duration_ns\":30,"
@@ -623,7 +776,7 @@ static void test_ext_json_standalone(void **state)
 	assert_int_equal(cee_ext_end(&b), 1);
 	b.rec[0].ext.sseq = 12;
 	char buf[CEE_EVT_JSON_EXT_MAX];
-	const char *want = "{\"v\":2,\"type\":\"ext\",\"of\":\"tls_up\",\"conn\":\"0300000000000010\","
+	const char *want = "{\"v\":3,\"type\":\"ext\",\"of\":\"tls_up\",\"conn\":\"0300000000000010\","
 			   "\"shard\":3,\"sseq\":12,\"alpn\":\"sip\",\"xseq\":12}\n";
 	assert_int_equal(cee_evt_to_json(&b.rec[0].ev, buf, sizeof(buf)), (int)strlen(want));
 	assert_string_equal(buf, want);
@@ -745,6 +898,9 @@ int main(void)
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_names_round_trip),
 		cmocka_unit_test(test_every_type_and_reason_encoded),
+		cmocka_unit_test(test_dir_in_out_on_open),
+		cmocka_unit_test(test_link_events_exact),
+		cmocka_unit_test(test_ext_json_u32_values),
 		cmocka_unit_test(test_ext_layout),
 		cmocka_unit_test(test_builder_packs),
 		cmocka_unit_test(test_builder_splits_long_value),

@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "cee_audit.h"
 #include "cee_exporter.h"
 #include "cee_sink.h"
 
@@ -603,7 +604,7 @@ struct tstream {
 	uint8_t cseq; // of the connection being built
 };
 
-static void ts_event(struct tstream *t, cee_conn_id_t c, enum cee_evt_type type)
+static struct cee_event *ts_event(struct tstream *t, cee_conn_id_t c, enum cee_evt_type type)
 {
 	struct cee_event *e = &t->ev[t->n++];
 	memset(e, 0, sizeof(*e));
@@ -620,6 +621,7 @@ static void ts_event(struct tstream *t, cee_conn_id_t c, enum cee_evt_type type)
 	e->remote_port = (uint16_t)(40000 + cee_id_serial(c));
 	if (type == CEE_EVT_CLOSED)
 		e->reason = CEE_REASON_TLS_ALERT;
+	return e;
 }
 
 // Appends the records of @p b (finished), numbered in the stream.
@@ -720,7 +722,7 @@ static unsigned check_ranges(char *text, const uint64_t *last_sseq, unsigned *ex
 		assert_true(sseq >= xseq && sseq - xseq <= CEE_EVT_EXT_MAX);
 		next[shard] = sseq + 1;
 		*ext_lines += strstr(line, "\"type\":\"ext\"") != NULL;
-		assert_non_null(strstr(line, "\"v\":2,"));
+		assert_non_null(strstr(line, "\"v\":3,"));
 		*nl = '\n';
 		lines++;
 	}
@@ -857,9 +859,9 @@ static void test_jsonl_bad_ext_group_standalone(void **state)
 
 	size_t len;
 	char *got = slurp(in_dir(f, "bad.jsonl"), &len);
-	assert_non_null(strstr(got, "{\"v\":2,\"type\":\"ext\",\"of\":\"tls_up\",\"conn\":\"0100000000000001\","
+	assert_non_null(strstr(got, "{\"v\":3,\"type\":\"ext\",\"of\":\"tls_up\",\"conn\":\"0100000000000001\","
 				    "\"shard\":1,\"sseq\":3,\"sni\":\"one\",\"xseq\":3}\n"
-				    "{\"v\":2,\"type\":\"open\",\"conn\":\"0100000000000002\""));
+				    "{\"v\":3,\"type\":\"open\",\"conn\":\"0100000000000002\""));
 	assert_non_null(strstr(got, "\"type\":\"ext\",\"of\":\"closed\""));
 	assert_non_null(strstr(got, "\"type\":\"ext\",\"of\":\"destroyed\""));
 	assert_non_null(strstr(got, "\"type\":\"ext\",\"of\":\"established\",\"conn\":\"0100000000000002\""));
@@ -952,7 +954,7 @@ static void test_binary_ext_round_trip(void **state)
 	struct cee_evbin_header h;
 	assert_int_equal(len, sizeof(h) + t.n * sizeof(struct cee_event));
 	memcpy(&h, got, sizeof(h));
-	assert_int_equal(h.version, 2);
+	assert_int_equal(h.version, 3);
 	assert_int_equal(h.record_size, 64);
 	assert_memory_equal(got + sizeof(h), t.ev, t.n * sizeof(struct cee_event));
 	struct cee_event back[1024];
@@ -967,6 +969,94 @@ static void test_binary_ext_round_trip(void **state)
 		assert_true(x->part < x->parts);
 	}
 	assert_int_equal(ext, t.n - events);
+	free(got);
+}
+
+// A link's connection (schema 3): outbound open with the link's name,
+// link_up after established, link_down after closed.
+static void ts_link_conn(struct tstream *t, cee_conn_id_t c, const char *name)
+{
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, c, CEE_EVT_OPEN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, name);
+	ts_group(t, &b);
+	ts_event(t, c, CEE_EVT_OPEN);
+	ts_event(t, c, CEE_EVT_ESTABLISHED);
+	ts_event(t, c, CEE_EVT_TLS_UP);
+	cee_ext_begin(&b, c, CEE_EVT_LINK_UP);
+	cee_ext_put_str(&b, CEE_EXT_LINK, name);
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 3);
+	ts_group(t, &b);
+	ts_event(t, c, CEE_EVT_LINK_UP);
+	ts_event(t, c, CEE_EVT_CLOSED);
+	cee_ext_begin(&b, c, CEE_EVT_LINK_DOWN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, name);
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 3);
+	cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, 70000);
+	ts_group(t, &b);
+	ts_event(t, c, CEE_EVT_LINK_DOWN)->reason = CEE_REASON_TLS_ALERT; // as its closed
+	ts_event(t, c, CEE_EVT_DESTROYED);
+	for (uint32_t i = 0; i < t->n; i++)
+		if (t->ev[i].conn == c && cee_event_as_ext(&t->ev[i]) == NULL)
+			t->ev[i].proto |= CEE_PROTO_F_OUT;
+}
+
+// Guards against: a sink losing what schema 3 adds: the direction (JSON
+// "dir" on open, bit 0x80 of proto in binary, never in JSON's proto), the
+// link events with link_down's reason, and the link keys merged into their
+// event's line; and a binary file of links that the audit cannot check.
+static void test_sinks_link_stream(void **state)
+{
+	struct fixture *f = *state;
+	static struct tstream t;
+	memset(&t, 0, sizeof(t));
+	ts_link_conn(&t, cee_id_make(3, 1), "sbc-1");
+	ts_tls_conn(&t, cee_id_make(3, 2)); // inbound
+
+	char spec[256];
+	snprintf(spec, sizeof(spec), "jsonl:%s", in_dir(f, "links.jsonl"));
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(cee_sink_write(s, t.ev, t.n), 0);
+	assert_int_equal(s->bad_ext, 0);
+	cee_sink_close(s);
+	size_t len;
+	char *got = slurp(in_dir(f, "links.jsonl"), &len);
+	assert_non_null(strstr(got, "\"type\":\"open\",\"conn\":\"0300000000000001\""));
+	assert_non_null(strstr(got, "\"proto\":\"tls\",\"dir\":\"out\","));
+	assert_non_null(strstr(got, "\"proto\":\"tls\",\"dir\":\"in\","));
+	assert_non_null(strstr(got, "\"remote\":\"10.0.0.2:40001\",\"link\":\"sbc-1\",\"xseq\":1}\n"));
+	assert_non_null(strstr(got, "\"type\":\"link_up\""));
+	assert_non_null(strstr(got, ",\"link\":\"sbc-1\",\"attempt\":3,\"xseq\":"));
+	assert_non_null(strstr(got, "\"reason\":\"tls_alert\",\"link\":\"sbc-1\",\"attempt\":3,"
+				    "\"next_attempt_ms\":70000,\"xseq\":"));
+	assert_null(strstr(got, "\"proto\":\"?\""));
+	free(got);
+
+	snprintf(spec, sizeof(spec), "binary:%s", in_dir(f, "links.bin"));
+	s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(cee_sink_write(s, t.ev, t.n), 0);
+	cee_sink_close(s);
+	got = slurp(in_dir(f, "links.bin"), &len);
+	struct cee_evbin_header h;
+	assert_int_equal(len, sizeof(h) + t.n * sizeof(struct cee_event));
+	memcpy(&h, got, sizeof(h));
+	assert_int_equal(h.version, 3);
+	assert_memory_equal(got + sizeof(h), t.ev, t.n * sizeof(struct cee_event));
+
+	struct cee_event back[64];
+	memcpy(back, got + sizeof(h), t.n * sizeof(back[0]));
+	struct cee_audit *a = cee_audit_create();
+	struct cee_audit_result r;
+	assert_non_null(a);
+	cee_audit_feed(a, back, t.n);
+	cee_audit_finish(a, false, &r);
+	assert_true(r.ok);
+	assert_int_equal(r.link_up, 1);
+	assert_int_equal(r.link_down, 1);
+	assert_int_equal(r.opens, 2);
+	cee_audit_destroy(a);
 	free(got);
 }
 
@@ -986,6 +1076,7 @@ int main(void)
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_exporter_jsonl_ext_wrap, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_ext_round_trip, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_sinks_link_stream, setup_dir, teardown_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

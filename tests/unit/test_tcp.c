@@ -163,6 +163,8 @@ static void fake_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type t
 		break;
 	case CEE_EVT_TLS_UP:
 	case CEE_EVT_WS_UP:
+	case CEE_EVT_LINK_UP:
+	case CEE_EVT_LINK_DOWN:
 	case CEE_EVT__COUNT:
 		fail_msg("TCP reported event %d", type);
 	}
