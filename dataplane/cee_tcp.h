@@ -177,6 +177,16 @@ struct cee_tcp_cfg {
 	uint64_t idle_timeout_ns;      /**< 0 = none: no segment in or out for longer closes */
 	uint64_t time_wait_ns;         /**< TIME-WAIT duration (2*MSL by default 60 s; tests set ms) */
 	uint64_t fin_wait_2_ns;        /**< FIN-WAIT-2 with no peer FIN for longer: destroyed */
+	/**
+	 * Keepalive (RFC 9293 3.8.4), 0 = off: an ESTABLISHED connection with
+	 * nothing in flight that heard nothing from its peer for keepalive_idle_ns
+	 * sends a probe (SEQ = SND.NXT - 1, no data: the peer answers with an
+	 * ACK), then one every keepalive_intvl_ns; keepalive_count unanswered
+	 * probes abort it (RST) with keepalive_timeout.
+	 */
+	uint64_t keepalive_idle_ns;
+	uint64_t keepalive_intvl_ns;
+	uint32_t keepalive_count;
 };
 
 /** Fill @p c with defaults (MSS 1460, sndbuf 64 KiB, RTO 1 s/200 ms/60 s, ...). */
@@ -218,7 +228,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(bad_rst, DROP, "bad_rst", "RST outside the window: ignored")                             \
 	X(bad_syn, DROP, "bad_syn", "SYN on a synchronised connection")                            \
 	X(out_of_window, DROP, "out_of_window", "segments failing the acceptability test")         \
-	X(bad_ack, DROP, "bad_ack", "ACK for data never sent (or too old)")
+	X(bad_ack, DROP, "bad_ack", "ACK for data never sent (or too old)")                        \
+	X(keepalive_probes, TCP, "keepalive_probes", "keepalive probes sent (RFC 9293 3.8.4)")
 
 /** Per-shard TCP counters (written by the shard's lcore only). */
 #define CEE_X_TCP_STAT_FIELD(f, g, n, d) uint64_t f;
@@ -409,8 +420,10 @@ struct cee_tcb {
 	/* the owner's per-connection state (its layer stack); TCP never reads it */
 	void *user;
 	uint8_t user_reason;
+	uint8_t ka_probes;  /**< keepalive probes unanswered */
 	/* free: keeps the connection slot at 256 bytes (four cache lines) */
-	uint8_t spare[15];
+	uint8_t spare[6];
+	uint64_t peer_at_ns; /**< keepalive on: the last acceptable segment from the peer */
 
 	/* accounting for the closed event */
 	uint64_t open_ns;

@@ -160,6 +160,22 @@ void tcp_send_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	tcp_emit(ctx, tcb, &out);
 }
 
+/*
+ * RFC 9293 3.8.4: a keepalive probe, SEQ = SND.NXT - 1 and no data (the
+ * byte it names was acknowledged long ago): out of the peer's window, so a
+ * live peer answers with an ACK, and a peer that rebooted with an RST.
+ */
+void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	struct cee_tcp_out out;
+
+	ctx->stats.keepalive_probes++;
+	tcp_out_init(&out, tcb->snd_nxt - 1, tcb->rcv_nxt, CEE_TCP_ACK);
+	out.wnd = wnd_field(ctx, tcb);
+	tcp_add_ts(tcb, &out, now_ns);
+	tcp_emit(ctx, tcb, &out);
+}
+
 /* RFC 5961 3.2, 4.2, 5.2: answer with an ACK at the end of this call. */
 void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {

@@ -28,6 +28,11 @@
  *                  (not retransmissions or probes). ESTABLISHED without a
  *                  FIN queued -> graceful close with idle_timeout (one more
  *                  idle period to finish it); otherwise -> abort;
+ *                  With keepalive (cfg.keepalive_idle_ns), ESTABLISHED with
+ *                  nothing in flight: also the next keepalive probe, at
+ *                  max(last_activity_ns, peer_at_ns) + idle + probes *
+ *                  interval; after keepalive_count probes -> abort,
+ *                  keepalive_timeout (RFC 9293 3.8.4);
  *   FIN-WAIT-2     entry + fin_wait_2_ns (0 = none), restarted by data from
  *                  the half-closed peer -> abort (RST);
  *   TIME-WAIT      entry + time_wait_ns, restarted by the peer's FIN sent
@@ -80,6 +85,22 @@ void tcp_arm_rto(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 	}
 }
 
+/*
+ * RFC 9293 3.8.4: when the next keepalive probe (or, after the last one,
+ * the give-up) is due; 0 when keepalive is off or does not apply (not
+ * ESTABLISHED, or data in flight: the retransmission timer watches the
+ * peer then).
+ */
+static uint64_t keepalive_at(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	if (ctx->cfg.keepalive_idle_ns == 0 || tcb->state != CEE_TCP_ESTABLISHED ||
+	    tcb->snd_una != tcb->snd_max)
+		return 0;
+	uint64_t heard = tcb->peer_at_ns > tcb->last_activity_ns ? tcb->peer_at_ns
+								 : tcb->last_activity_ns;
+	return heard + ctx->cfg.keepalive_idle_ns + tcb->ka_probes * ctx->cfg.keepalive_intvl_ns;
+}
+
 void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	switch ((enum cee_tcp_state)tcb->state) {
@@ -96,6 +117,11 @@ void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	case CEE_TCP_LAST_ACK:
 		tcb->idle_at_ns =
 		    ctx->cfg.idle_timeout_ns ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns : 0;
+		if (__builtin_expect(ctx->cfg.keepalive_idle_ns != 0, 0)) {
+			uint64_t ka = keepalive_at(ctx, tcb);
+			if (ka != 0 && (tcb->idle_at_ns == 0 || ka < tcb->idle_at_ns))
+				tcb->idle_at_ns = ka;
+		}
 		break;
 	case CEE_TCP_FIN_WAIT_2:
 	case CEE_TCP_TIME_WAIT:
@@ -171,7 +197,20 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 	case CEE_TCP_SYN_RECEIVED:
 		tcp_abort_conn(ctx, tcb, CEE_REASON_HANDSHAKE_TIMEOUT, now_ns);
 		return true;
-	case CEE_TCP_ESTABLISHED:
+	case CEE_TCP_ESTABLISHED: {
+		uint64_t ka = keepalive_at(ctx, tcb);
+		if (ka != 0 && now_ns >= ka) {
+			if (tcb->ka_probes >= ctx->cfg.keepalive_count) {
+				tcp_abort_conn(ctx, tcb, CEE_REASON_KEEPALIVE_TIMEOUT, now_ns);
+				return true;
+			}
+			tcp_send_keepalive(ctx, tcb, now_ns);
+			tcb->ka_probes++;
+			return false;
+		}
+		if (ctx->cfg.idle_timeout_ns == 0 ||
+		    now_ns < tcb->last_activity_ns + ctx->cfg.idle_timeout_ns)
+			return false; /* not the idle timeout (keepalive's, moved meanwhile) */
 		if (!(tcb->flags & CEE_TCB_F_FIN_QUEUED)) {
 			if (ctx->ops->closing != NULL) // the owner's last words go before our FIN
 				ctx->ops->closing(ctx->owner, tcb, CEE_REASON_IDLE_TIMEOUT);
@@ -183,6 +222,7 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 		}
 		tcp_abort_conn(ctx, tcb, CEE_REASON_IDLE_TIMEOUT, now_ns);
 		return true;
+	}
 	case CEE_TCP_CLOSE_WAIT:
 	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_CLOSING:

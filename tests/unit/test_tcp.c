@@ -1101,6 +1101,96 @@ static void test_idle_timeout_closing_hook(void **state)
 	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "x", 1, f->now), -ENOTCONN);
 }
 
+/*
+ * RFC 9293 3.8.4 keepalive, the fault: a peer that vanished without a FIN or
+ * RST (power loss, a NAT that forgot the flow) holds an idle connection, and
+ * a link on it, for ever. Probes carry SEQ = SND.NXT - 1 and no data; COUNT
+ * unanswered ones abort with keepalive_timeout.
+ */
+static void test_keepalive_timeout(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.keepalive_idle_ns = 10 * SEC;
+	f->ctx.cfg.keepalive_intvl_ns = 2 * SEC;
+	f->ctx.cfg.keepalive_count = 3;
+	establish(f);
+	uint32_t nxt = f->tcb.snd_nxt;
+	assert_int_equal(f->timer_at, T0 + 10 * SEC);
+	for (unsigned i = 0; i < 3; i++) {
+		f->nsegs = 0;
+		fire(f);
+		assert_int_equal(f->now, T0 + 10 * SEC + i * 2 * SEC);
+		assert_int_equal(f->nsegs, 1);
+		assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+		assert_int_equal(last(f)->out.seq, nxt - 1);
+		assert_int_equal(last(f)->len, 0);
+		assert_false(f->destroyed);
+	}
+	assert_int_equal(f->ctx.stats.keepalive_probes, 3);
+	f->nsegs = 0;
+	fire(f); /* the third probe's interval passed unanswered */
+	assert_int_equal(f->now, T0 + 16 * SEC);
+	assert_true(f->destroyed);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_KEEPALIVE_TIMEOUT);
+	assert_types(f, full_life, 4);
+}
+
+/*
+ * Fault: a live peer answering probes is closed anyway (the count never
+ * starts over), or its answers count as activity and hide an idle timeout.
+ */
+static void test_keepalive_answered(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.keepalive_idle_ns = 10 * SEC;
+	f->ctx.cfg.keepalive_intvl_ns = 2 * SEC;
+	f->ctx.cfg.keepalive_count = 1;
+	f->ctx.cfg.idle_timeout_ns = 25 * SEC;
+	establish(f);
+	fire(f); /* T0 + 10: probe */
+	assert_int_equal(f->ctx.stats.keepalive_probes, 1);
+	f->now += 1 * SEC;
+	peer(f, 0, NULL, 0); /* the peer's ACK to it */
+	assert_int_equal(f->tcb.ka_probes, 0);
+	assert_int_equal(f->timer_at, T0 + 21 * SEC); /* idle again from the answer */
+	fire(f);                                      /* T0 + 21: probe */
+	assert_int_equal(f->ctx.stats.keepalive_probes, 2);
+	peer(f, 0, NULL, 0);
+	assert_false(f->destroyed);
+	/* the answers were not activity: the idle timeout still comes at T0 + 25 */
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->now, T0 + 25 * SEC);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_FIN);
+	assert_int_equal(nevt(f, CEE_EVT_CLOSED), 0);
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_IDLE_TIMEOUT);
+}
+
+/* Fault: keepalive probes a connection with data in flight (the RTO watches the peer then). */
+static void test_keepalive_not_in_flight(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.keepalive_idle_ns = 1 * SEC;
+	f->ctx.cfg.keepalive_intvl_ns = 1 * SEC;
+	f->ctx.cfg.keepalive_count = 1;
+	f->ctx.cfg.rto_initial_ns = 5 * SEC;
+	establish(f);
+	peer(f, 0, "abc", 3); /* echoed: 3 bytes in flight, unacknowledged */
+	assert_int_equal(f->tcb.snd_una + 3, f->tcb.snd_max);
+	for (unsigned i = 0; i < 3; i++) { /* past T0 + 1 s: retransmissions, never a probe */
+		f->nsegs = 0;
+		fire(f);
+		assert_int_equal(f->ctx.stats.keepalive_probes, 0);
+		assert_int_equal(last(f)->len, 3);
+	}
+	assert_true(f->now > T0 + 1 * SEC);
+}
+
 /* Fault: an idle close that cannot finish (peer gone) lingers forever. */
 static void test_idle_timeout_unanswered(void **state)
 {
@@ -3840,6 +3930,9 @@ int main(void)
 	    T(test_handshake_deadline),
 	    T(test_idle_timeout),
 	    T(test_idle_timeout_unanswered),
+	    T(test_keepalive_timeout),
+	    T(test_keepalive_answered),
+	    T(test_keepalive_not_in_flight),
 	    T(test_fin_wait_2_timeout),
 	    T(test_out_of_order),
 	    T(test_out_of_order_capacity),
