@@ -51,6 +51,7 @@ int main(int argc, char **argv)
 	cee_engine_cfg_default(&cfg);
 	int rc = cee_engine_parse_args(&cfg, argc, argv);
 	if (rc != 0) {
+		cee_engine_cfg_free(&cfg);
 		rte_eal_cleanup();
 		return rc > 0 ? 0 : 2;
 	}
@@ -65,6 +66,7 @@ int main(int argc, char **argv)
 	struct cee_engine *e = cee_engine_create(&cfg);
 	if (e == NULL) {
 		fprintf(stderr, "cee-engine: %s\n", strerror(errno));
+		cee_engine_cfg_free(&cfg);
 		rte_eal_cleanup();
 		return 2;
 	}
@@ -72,14 +74,16 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "cee-engine: start: %s\n", strerror(-rc));
 		cee_engine_destroy(e);
+		cee_engine_cfg_free(&cfg);
 		rte_eal_cleanup();
 		return 2;
 	}
 	char ip[INET_ADDRSTRLEN];
 	struct in_addr a = {.s_addr = htonl(cfg.ip)};
 	inet_ntop(AF_INET, &a, ip, sizeof(ip));
-	fprintf(stderr, "cee-engine: ready ip=%s/%u shards=%u ports=%u listeners=%u\n", ip,
-		cfg.prefix_len, cee_engine_nshards(e), cee_engine_nports(e), cfg.nlisteners);
+	fprintf(stderr, "cee-engine: ready ip=%s/%u shards=%u ports=%u listeners=%u links=%u\n",
+		ip, cfg.prefix_len, cee_engine_nshards(e), cee_engine_nports(e), cfg.nlisteners,
+		cfg.nlinks);
 
 	rc = cee_engine_run(e, &stop_requested);
 	if (cfg.stats_path) {
@@ -92,6 +96,7 @@ int main(int argc, char **argv)
 		}
 	}
 	cee_engine_destroy(e);
+	cee_engine_cfg_free(&cfg);
 	rte_eal_cleanup();
 	if (rc < 0) {
 		fprintf(stderr, "cee-engine: exiting after sink failure: %s\n", strerror(-rc));

@@ -32,7 +32,8 @@ struct cee_conn {
 	uint8_t cseq;      /**< next per-connection event sequence number */
 	uint8_t proto;     /**< enum cee_proto */
 	uint8_t reserved;  /**< event-ring credits still held */
-	uint8_t listener;  /**< index of the listener that accepted it */
+	uint8_t listener;  /**< index of the listener that accepted it; 0xff: an active open */
+	uint32_t link;     /**< a link's attempt: the link's index in its shard + 1; else 0 */
 };
 
 struct cee_conn_pool;

@@ -63,6 +63,95 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->ws.pong_timeout_ns = 10000000000ull;
 	c->name = "cee";
 	c->ip_count = 1;
+	c->reconnect = (struct cee_link_backoff){.min_ms = 100, .max_ms = 30000};
+}
+
+void cee_engine_cfg_free(struct cee_engine_cfg *c)
+{
+	free(c->links);
+	c->links = NULL;
+	c->nlinks = 0;
+}
+
+int cee_engine_cfg_add_link(struct cee_engine_cfg *c, const char *spec)
+{
+	struct cee_link_cfg l;
+	char err[160];
+	if (cee_link_parse(spec, &l, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cee: %s\n", err);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < c->nlinks; i++)
+		if (strcmp(c->links[i].name, l.name) == 0) {
+			fprintf(stderr, "cee: link '%s' defined twice\n", l.name);
+			return -EEXIST;
+		}
+	if (c->nlinks == CEE_LINKS_MAX) {
+		fprintf(stderr, "cee: more than %u links\n", CEE_LINKS_MAX);
+		return -ENOSPC;
+	}
+	if ((c->nlinks & (c->nlinks - 1)) == 0) { // grow at powers of two
+		uint32_t cap = c->nlinks ? 2 * c->nlinks : 8;
+		struct cee_link_cfg *v = realloc(c->links, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		c->links = v;
+	}
+	c->links[c->nlinks++] = l;
+	return 0;
+}
+
+// --links FILE: one link per line; blank lines and # comments skipped.
+static int parse_links_file(struct cee_engine_cfg *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr, "cee: --links %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	char line[256];
+	unsigned no = 0;
+	int rc = 0;
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		no++;
+		char *p = line + strspn(line, " \t");
+		p[strcspn(p, "\r\n")] = '\0';
+		for (size_t n = strlen(p); n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'); n--)
+			p[n - 1] = '\0';
+		if (p[0] == '\0' || p[0] == '#')
+			continue;
+		if ((rc = cee_engine_cfg_add_link(c, p)) < 0)
+			fprintf(stderr, "cee: --links %s: line %u\n", path, no);
+	}
+	fclose(f);
+	return rc;
+}
+
+// "MIN_MS:MAX_MS"
+static int parse_reconnect(struct cee_engine_cfg *c, const char *arg)
+{
+	unsigned long lo, hi;
+	char tail;
+	if (sscanf(arg, "%lu:%lu%c", &lo, &hi, &tail) != 2 || lo == 0 || hi < lo ||
+	    hi > 3600000)
+		return -EINVAL;
+	c->reconnect = (struct cee_link_backoff){.min_ms = (uint32_t)lo, .max_ms = (uint32_t)hi};
+	return 0;
+}
+
+// "IDLE:INTERVAL:COUNT", seconds (decimals allowed), COUNT 1..255
+static int parse_keepalive(struct cee_engine_cfg *c, const char *arg)
+{
+	double idle, intvl;
+	unsigned count;
+	char tail;
+	if (sscanf(arg, "%lf:%lf:%u%c", &idle, &intvl, &count, &tail) != 3 || !(idle > 0) ||
+	    !(intvl > 0) || idle > 1e6 || intvl > 1e6 || count == 0 || count > 255)
+		return -EINVAL;
+	c->tcp.keepalive_idle_ns = (uint64_t)(idle * 1e9);
+	c->tcp.keepalive_intvl_ns = (uint64_t)(intvl * 1e9);
+	c->tcp.keepalive_count = count;
+	return 0;
 }
 
 void cee_engine_usage(FILE *f, const char *prog)
@@ -93,7 +182,19 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           --ws-pong-timeout SEC (default 10): ws_ping_timeout\n"
 		"  --ws-max-message BYTES   largest message and frame (1009 beyond); an echo needs\n"
 		"                           --sndbuf >= 2 x BYTES + 32 (default (sndbuf - 32) / 2,\n"
-		"                           at most 65536)\n"
+		"                           at most 65536)\n",
+		prog);
+	fprintf(f,
+		"  --connect NAME=tcp|tls:A.B.C.D:PORT[:echo|discard]\n"
+		"                           a link: a persistent outbound connection, opened again\n"
+		"                           after every close (link_up, link_down events)\n"
+		"  --links FILE             links, one NAME=... per line (# comments)\n"
+		"  --reconnect MIN:MAX      backoff between attempts, ms (default 100:30000):\n"
+		"                           [max(MIN, b/2), b], b = MIN x 2^(failures+1) up to MAX\n"
+		"  --tls-sni NAME           SNI of TLS links; they verify the server against\n"
+		"                           --tls-ca and present --tls-cert when asked\n"
+		"  --keepalive I:N:C        probe a connection silent for I s every N s; C probes\n"
+		"                           unanswered close it (keepalive_timeout); default off\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
@@ -116,8 +217,7 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --stats PATH             write counters as JSON at exit\n"
 		"  --ctl-socket PATH|none   command socket for cee-ctl (default <EAL runtime dir>/cee_ctl.sock)\n"
-		"Each worker lcore runs one shard; the main lcore runs the control thread.\n",
-		prog);
+		"Each worker lcore runs one shard; the main lcore runs the control thread.\n");
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -219,6 +319,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_RCV_WND,
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
+		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -256,6 +357,11 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"ws-ping", required_argument, NULL, O_WS_PING},
 		{"ws-pong-timeout", required_argument, NULL, O_WS_PONG},
 		{"ws-max-message", required_argument, NULL, O_WS_MAX},
+		{"connect", required_argument, NULL, O_CONNECT},
+		{"links", required_argument, NULL, O_LINKS},
+		{"reconnect", required_argument, NULL, O_RECONNECT},
+		{"tls-sni", required_argument, NULL, O_TLS_SNI},
+		{"keepalive", required_argument, NULL, O_KEEPALIVE},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -404,6 +510,21 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 				rc = -EINVAL;
 			c->ws.max_message = c->ws.max_frame = (uint32_t)v;
 			break;
+		case O_CONNECT:
+			rc = cee_engine_cfg_add_link(c, optarg);
+			break;
+		case O_LINKS:
+			rc = parse_links_file(c, optarg);
+			break;
+		case O_RECONNECT:
+			rc = parse_reconnect(c, optarg);
+			break;
+		case O_TLS_SNI:
+			c->tls_sni = optarg;
+			break;
+		case O_KEEPALIVE:
+			rc = parse_keepalive(c, optarg);
+			break;
 		case O_HELP:
 			cee_engine_usage(stdout, prog);
 			return 1;
@@ -421,8 +542,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
 		return -EINVAL;
 	}
-	if (c->ip == 0 || c->nlisteners == 0 || c->nsinks == 0) {
-		fprintf(stderr, "%s: --ip, --listen and --events are required\n", prog);
+	if (c->ip == 0 || (c->nlisteners == 0 && c->nlinks == 0) || c->nsinks == 0) {
+		fprintf(stderr, "%s: --ip, --listen (or --connect) and --events are required\n",
+			prog);
 		cee_engine_usage(stderr, prog);
 		return -EINVAL;
 	}
@@ -449,6 +571,18 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	}
 	if (c->tcp.rto_min_ns > c->tcp.rto_initial_ns)
 		c->tcp.rto_initial_ns = c->tcp.rto_min_ns;
+	// TLS links: the client context verifies servers against --tls-ca and
+	// presents --tls-cert when a server asks for one
+	for (uint32_t i = 0; i < c->nlinks; i++)
+		if (c->links[i].tls) {
+			c->tls_client_on = true;
+			c->tls_client.ca_file = c->tls.ca_file;
+			c->tls_client.cert_file = c->tls.cert_file;
+			c->tls_client.key_file = c->tls.key_file;
+			c->tls_client.min_version = c->tls.min_version;
+			c->tls_client.ciphers = c->tls.ciphers;
+			break;
+		}
 	return 0;
 }
 

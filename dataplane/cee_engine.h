@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cee_link.h"
 #include "cee_tcp.h"
 #include "cee_tls.h"
 #include "cee_ws.h"
@@ -94,6 +95,17 @@ struct cee_engine_cfg {
 	 */
 	struct cee_ws_cfg ws;
 	bool ws_client_on;
+	/**
+	 * Links (--connect, --links): persistent outbound connections, link i
+	 * on shard i % nshards (cee_link.h). The array is the cfg's own
+	 * (cee_engine_cfg_free()). TLS links use the client context: tls_sni,
+	 * the server verified against tls.ca_file, tls.cert_file presented when
+	 * asked (parse_args sets tls_client from tls).
+	 */
+	struct cee_link_cfg *links;
+	uint32_t nlinks;
+	struct cee_link_backoff reconnect; /**< --reconnect MIN_MS:MAX_MS */
+	const char *tls_sni;               /**< --tls-sni: SNI of TLS links (NULL: none) */
 
 	/* Embedding (defaults suit cee-engine). */
 	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */
@@ -111,6 +123,10 @@ struct cee_engine_cfg {
 };
 
 void cee_engine_cfg_default(struct cee_engine_cfg *c);
+/** Free what parsing allocated in @p c (its links). */
+void cee_engine_cfg_free(struct cee_engine_cfg *c);
+/** Add link @p spec ("NAME=tcp|tls:A.B.C.D:PORT[:SVC]"). @return 0 or -errno (message printed). */
+int cee_engine_cfg_add_link(struct cee_engine_cfg *c, const char *spec);
 /**
  * Which layers @p c uses, on listeners (tls:, ws:, wss:) and on active
  * opens (tls_client_on, ws_client_on): @p srv_tls, @p srv_ws, @p cli_tls,

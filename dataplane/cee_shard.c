@@ -149,6 +149,11 @@ static uint32_t next_hop(const struct cee_shard *s, uint32_t dst_ip)
 	return s->cfg->gateway; // 0: no route
 }
 
+uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip)
+{
+	return next_hop(s, dst_ip);
+}
+
 static void arp_request(struct cee_shard *s, unsigned pi, uint32_t ip)
 {
 	struct rte_mbuf *m = cee_net_build_arp_request(s->mp, &s->ports[pi].mac, s->cfg->ip, ip);
@@ -324,6 +329,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	bool layers = c->proto != CEE_PROTO_TCP; // TLS and/or WebSocket above TCP
 	if (unlikely(layers && type == CEE_EVT_CLOSED))
 		cee_stack_closed(s, c); // closed with the layers' extension
+	else if (unlikely(c->link != 0 && type == CEE_EVT_OPEN))
+		cee_shard_link_open_ext(s, c); // open with the link's name
 	else
 		emit(s, c, type);
 	cee_mbox_lifecycle(&s->mbox, s->pool, c, type); // before a destroyed slot is freed
@@ -335,6 +342,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	case CEE_EVT_ESTABLISHED:
 		if (unlikely(layers))
 			cee_stack_established(s, c); // the app's hook runs when the top layer is up
+		else if (unlikely(c->link != 0))
+			cee_shard_link_up(s, c);
 		else if (app && app->established)
 			app->established(s->cfg->app_arg, s, c);
 		return;
@@ -802,6 +811,8 @@ unsigned cee_shard_poll(struct cee_shard *s)
 	const struct cee_app_ops *app = s->cfg->app;
 	if (app && app->poll)
 		app->poll(s->cfg->app_arg, s);
+	if (unlikely(s->links != NULL))
+		work += cee_shard_links_poll(s);
 	if (s->now_ns >= s->arp_tick_ns) {
 		cee_arp_tick(s->arp, s->now_ns, ARP_TICK_BUDGET, arp_request_cb, arp_drop_cb, s);
 		s->arp_tick_ns = s->now_ns + ARP_TICK_NS;
@@ -845,6 +856,7 @@ int cee_shard_main(void *arg)
 		if (cee_shard_poll(s) == 0 && idle_us)
 			rte_delay_us_sleep(idle_us);
 	}
+	cee_shard_links_drain(s, true); // no reconnects: link_down says no next attempt
 	cee_shard_abort_all(s, CEE_REASON_SHUTDOWN);
 	mbuf_recycle_drain(s);
 	cee_ctl_shard_close(s);
@@ -861,14 +873,16 @@ int cee_shard_main(void *arg)
 struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				   uint16_t dst_port, enum cee_tcp_service service)
 {
-	return cee_shard_open_active(s, pi, dst_ip, dst_port, service, CEE_PROTO_TCP, NULL);
+	return cee_shard_open_active(s, pi, dst_ip, dst_port, service, CEE_PROTO_TCP, NULL, 0);
 }
 
 struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				       uint16_t dst_port, enum cee_tcp_service service,
-				       enum cee_proto proto, void *user)
+				       enum cee_proto proto, void *user, uint32_t link)
 {
 	unsigned credits = proto != CEE_PROTO_TCP ? s->evt_per_conn_layers : s->evt_per_conn;
+	if (link != 0 && credits != 0)
+		credits += CEE_LINK_EVT_EXTRA;
 	if (s->mbox.draining) { // cee-ctl drain: no new connections, ours included
 		s->mbox.stats.drain_refused++;
 		s->stats.connect_fail++;
@@ -916,6 +930,7 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	c->proto = (uint8_t)proto;
 	c->tcb.user = user;
 	c->listener = 0xff; // none: an active open
+	c->link = link;
 	s->stats.connected++;
 	// The next open most likely tries the next source towards the same
 	// peer: start loading the bucket its free-tuple check reads.
@@ -1044,12 +1059,16 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->tcp.ops = &shard_tcp_ops;
 	s->tcp.owner = s;
 	s->tcp.isn = tcp_isn;
-	return cee_stack_init(s, per_shard);
+	rc = cee_stack_init(s, per_shard);
+	if (rc < 0)
+		return rc;
+	return cee_shard_links_init(s);
 }
 
 void cee_shard_fini(struct cee_shard *s)
 {
 	cee_ctl_shard_fini(s);
+	cee_shard_links_fini(s);
 	cee_monitors_destroy(s->monitors);
 	s->monitors = NULL;
 	cee_stack_fini(s);

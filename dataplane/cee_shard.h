@@ -19,6 +19,7 @@
 #include <rte_ring.h>
 
 #include "cee_arp.h"
+#include "cee_link.h"
 #include "cee_conn.h"
 #include "cee_engine.h"
 #include "cee_evring.h"
@@ -63,7 +64,14 @@
 	X(tls_max_tsc, MAX, "longest single TLS input, TSC cycles (the stall one handshake causes)") \
 	X(tls_over_1ms, SUM, "TLS inputs that took more than 1 ms")                               \
 	X(tls_deferred, SUM, "TLS handshake inputs deferred to a later poll by the budget")        \
-	X(tls_over_budget, SUM, "handshake inputs run beyond the budget: no staging room")
+	X(tls_over_budget, SUM, "handshake inputs run beyond the budget: no staging room")           \
+	X(link_attempts, SUM, "connections opened by links")                                      \
+	X(link_ups, SUM, "links up (link_up events)")                                              \
+	X(link_downs, SUM, "links down (link_down events)")                                        \
+	X(link_failed, SUM, "link attempts that closed before they were up")                      \
+	X(link_open_failed, SUM, "link attempts not opened: no slot, event room or source port")  \
+	X(link_arp_waits, SUM, "link attempts put off 10 ms: next hop not resolved yet")          \
+	X(link_no_monitor, SUM, "link attempts aborted: no monitor slot")
 
 /** Counters of one shard. Writer: the shard's lcore. */
 #define CEE_X_SHARD_STAT_FIELD(f, t, d) uint64_t f;
@@ -141,6 +149,8 @@ struct cee_shard {
 
 	// Connection monitors (cee_monitor.h), created at the first one.
 	struct cee_monitors *monitors;
+	// This shard's links (cee_shard_link.c); NULL when it has none.
+	struct cee_shard_links *links;
 
 	// Layers (cee_shard_stack.c): this shard's contexts (server for tls:
 	// and ws: listeners, clients for cee_shard_connect_layers) and the per-connection
@@ -239,6 +249,30 @@ struct cee_ws *cee_shard_ws(struct cee_conn *c);
 int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg);
 /** Stop a waiting monitor. @return 0, or -ENOENT (it fired, or a stale handle). */
 int cee_shard_monitor_remove(struct cee_shard *s, int handle);
+/** One link as cee_shard_links_fill() reports it (host byte order). */
+struct cee_link_info {
+	char name[CEE_LINK_NAME_MAX + 1];
+	uint32_t index;        /**< in the engine's list */
+	uint32_t ip;
+	uint16_t port;
+	uint8_t tls;
+	uint8_t state;         /**< enum cee_link_state */
+	uint8_t last_reason;   /**< enum cee_reason of the last attempt's close */
+	cee_conn_id_t conn;    /**< current attempt, 0 when none */
+	uint32_t attempts, ups, downs;
+	uint64_t up_ms;        /**< UP: since link_up */
+	uint64_t next_ms;      /**< BACKOFF: until the next attempt */
+};
+/** Links of this shard (its lcore, or any thread before launch). */
+uint32_t cee_shard_links_count(const struct cee_shard *s);
+/** Copy up to @p cap of this shard's links into @p out. Shard lcore only. @return records. */
+uint32_t cee_shard_links_fill(struct cee_shard *s, struct cee_link_info *out, uint32_t cap);
+/**
+ * No more link attempts (cee-ctl drain; with @p stop, shutdown): links in
+ * backoff are drained at once, those with an attempt running when it closes
+ * (link_down then has no next_attempt_ms). Shard lcore only.
+ */
+void cee_shard_links_drain(struct cee_shard *s, bool stop);
 /** In-order bytes @p c received, for its service: plaintext above TLS. */
 uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c);
 /** The TLS layer of @p c (NULL for plain TCP): cee_tls_get_info(), cee_tls_session_get(). */

@@ -59,9 +59,35 @@ void cee_shard_unreserve_events(struct cee_shard *s, uint32_t n);
  */
 struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				       uint16_t dst_port, enum cee_tcp_service service,
-				       enum cee_proto proto, void *user);
+				       enum cee_proto proto, void *user, uint32_t link);
+/** Next hop towards @p dst_ip (itself on link, else the gateway); 0: no route. */
+uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip);
+
+/* cee_shard_link.c */
+/**
+ * Event credits a link's attempt holds beyond its protocol's: link_up and
+ * link_down, and the extension records of those and of open (2 at most each).
+ */
+#define CEE_LINK_EVT_EXTRA (2 + 3 * 2)
+/** This shard's links, each due at once. @return 0 or -ENOMEM. */
+int cee_shard_links_init(struct cee_shard *s);
+void cee_shard_links_fini(struct cee_shard *s);
+/** Open the attempts that are due (bounded per call). @return attempts looked at. */
+unsigned cee_shard_links_poll(struct cee_shard *s);
+/** The open event of link attempt @p c, with the link's name. */
+void cee_shard_link_open_ext(struct cee_shard *s, struct cee_conn *c);
+/** Link attempt @p c is up (established, or its top layer's milestone): link_up. */
+void cee_shard_link_up(struct cee_shard *s, struct cee_conn *c);
 
 /* cee_shard_stack.c */
+/**
+ * cee_shard_connect_layers() with @p service above the layers (APP: the
+ * app's hooks) and link tag @p link (cee_conn.link).
+ */
+struct cee_conn *cee_stack_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+				   uint16_t dst_port, bool tls, bool ws, const char *sni,
+				   const struct cee_tls_session *session,
+				   enum cee_tcp_service service, uint32_t link);
 /** Contexts and the stack pool, when the engine has layers. @return 0 or -errno (message printed). */
 int cee_stack_init(struct cee_shard *s, uint32_t per_shard);
 void cee_stack_fini(struct cee_shard *s);

@@ -277,7 +277,9 @@ static void top_up(struct cee_stack *st)
 	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
 	ws_rearm(st);
 	const struct cee_app_ops *app = s->cfg->app;
-	if (st->service == CEE_TCP_SVC_APP && app && app->established)
+	if (unlikely(st->c->link != 0))
+		cee_shard_link_up(s, st->c); // a link's attempt: link_up after tls_up / ws_up
+	else if (st->service == CEE_TCP_SVC_APP && app && app->established)
 		app->established(s->cfg->app_arg, s, st->c);
 }
 
@@ -782,6 +784,15 @@ struct cee_conn *cee_shard_connect_layers(struct cee_shard *s, unsigned pi, uint
 					  uint16_t dst_port, bool tls, bool ws, const char *sni,
 					  const struct cee_tls_session *session)
 {
+	return cee_stack_connect(s, pi, dst_ip, dst_port, tls, ws, sni, session, CEE_TCP_SVC_APP,
+				 0);
+}
+
+struct cee_conn *cee_stack_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
+				   uint16_t dst_port, bool tls, bool ws, const char *sni,
+				   const struct cee_tls_session *session,
+				   enum cee_tcp_service service, uint32_t link)
+{
 	if ((tls && s->tls_cli == NULL) || (ws && s->ws_cli == NULL) || (!tls && !ws)) {
 		s->stats.connect_fail++;
 		errno = ENOTSUP;
@@ -794,7 +805,7 @@ struct cee_conn *cee_shard_connect_layers(struct cee_shard *s, unsigned pi, uint
 		return NULL;
 	}
 	st->client = true;
-	st->service = CEE_TCP_SVC_APP;
+	st->service = (uint8_t)service;
 	struct cee_layer_io io;
 	if (tls)
 		st->tls = tls_layer_new(s, st, s->tls_cli, sni);
@@ -813,7 +824,10 @@ struct cee_conn *cee_shard_connect_layers(struct cee_shard *s, unsigned pi, uint
 		(void)cee_tls_set_session(st->tls, session); // a full handshake if refused
 	enum cee_proto proto = ws ? (tls ? CEE_PROTO_WSS : CEE_PROTO_WS) : CEE_PROTO_TLS;
 	struct cee_conn *c =
-		cee_shard_open_active(s, pi, dst_ip, dst_port, CEE_TCP_SVC_APP, proto, st);
+		cee_shard_open_active(s, pi, dst_ip, dst_port,
+				      // a service of ours paces its answers, as a listener's does
+				      service == CEE_TCP_SVC_APP ? CEE_TCP_SVC_APP : CEE_TCP_SVC_PACED,
+				      proto, st, link);
 	if (c == NULL) {
 		int e = errno;
 		layers_free(st);

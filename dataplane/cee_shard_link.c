@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// A shard's links (cee_link.h): link i of the engine belongs to shard
+// i % nshards, and every attempt of it is opened here, with a source port
+// whose flow this shard owns. The attempt's close reaches the link through
+// a monitor bound to the attempt's id (cee_monitor.h): a late `destroyed`
+// of an earlier attempt names another id and changes nothing.
+//
+// Events of a link's attempt, in order on its connection: open (with
+// "link"), established, [tls_up], link_up, closed, link_down, destroyed.
+// link_up follows the top layer's milestone; link_down follows closed at
+// once (the monitor fires in the closed step).
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_random.h>
+
+#include "cee_link.h"
+#include "cee_shard.h"
+#include "cee_shard_priv.h"
+
+#define LINK_CONNECTS_PER_POLL 64 /**< attempts opened per poll iteration at most */
+#define LINK_ARP_WAIT_NS (10 * 1000000ull) /**< next look at an unresolved next hop */
+
+struct shard_link {
+	struct cee_link l; /**< first: its timer node is the wheel's node */
+	struct cee_shard *s;
+};
+
+struct cee_shard_links {
+	struct shard_link *v;
+	uint32_t n;
+	struct cee_timer_wheel *wheel; /**< the links' next attempts */
+	struct cee_link_backoff backoff;
+	uint64_t rng;
+	bool stop; /**< shutting down: no more attempts */
+};
+
+static struct shard_link *of_timer(struct cee_timer_node *n)
+{
+	return (struct shard_link *)((char *)n - offsetof(struct shard_link, l.timer));
+}
+
+int cee_shard_links_init(struct cee_shard *s)
+{
+	const struct cee_engine_cfg *cfg = s->cfg;
+	uint32_t mine = 0;
+	for (uint32_t i = s->id; i < cfg->nlinks; i += s->nshards)
+		mine++;
+	if (mine == 0)
+		return 0;
+	struct cee_shard_links *ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+		return -ENOMEM;
+	ls->v = calloc(mine, sizeof(*ls->v));
+	ls->wheel = cee_timer_wheel_create(1000000, 4096, s->now_ns); // 1 ms ticks
+	if (ls->v == NULL || ls->wheel == NULL) {
+		cee_timer_wheel_destroy(ls->wheel);
+		free(ls->v);
+		free(ls);
+		return -ENOMEM;
+	}
+	ls->backoff = cfg->reconnect;
+	ls->rng = rte_rand() | 1;
+	ls->n = mine;
+	uint32_t k = 0;
+	for (uint32_t i = s->id; i < cfg->nlinks; i += s->nshards, k++) {
+		struct shard_link *sl = &ls->v[k];
+		sl->s = s;
+		cee_link_init(&sl->l, &cfg->links[i], i, s->now_ns);
+		cee_timer_arm(ls->wheel, &sl->l.timer, s->now_ns); // the first attempt at once
+	}
+	s->links = ls;
+	return 0;
+}
+
+void cee_shard_links_fini(struct cee_shard *s)
+{
+	struct cee_shard_links *ls = s->links;
+	if (ls == NULL)
+		return;
+	cee_timer_wheel_destroy(ls->wheel);
+	free(ls->v);
+	free(ls);
+	s->links = NULL;
+}
+
+static void schedule(struct cee_shard_links *ls, struct cee_link *l)
+{
+	if (l->state == CEE_LINK_BACKOFF)
+		cee_timer_arm(ls->wheel, &l->timer, l->next_ns);
+	else
+		cee_timer_cancel(ls->wheel, &l->timer);
+}
+
+/* link_up / link_down with the link's name and the attempt's ordinal. */
+static void emit_link(struct cee_shard *s, struct cee_conn *c, const struct cee_link *l,
+		      enum cee_evt_type type, bool next)
+{
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, c->id, type);
+	cee_ext_put_str(&b, CEE_EXT_LINK, l->cfg->name);
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, l->attempt);
+	if (next) {
+		uint64_t ms = (l->next_ns - s->now_ns) / 1000000;
+		cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms);
+	}
+	cee_shard_emit(s, c, type, &b);
+	cee_mbox_lifecycle(&s->mbox, s->pool, c, type);
+}
+
+void cee_shard_link_open_ext(struct cee_shard *s, struct cee_conn *c)
+{
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, c->id, CEE_EVT_OPEN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, s->links->v[c->link - 1].l.cfg->name);
+	cee_shard_emit(s, c, CEE_EVT_OPEN, &b);
+}
+
+void cee_shard_link_up(struct cee_shard *s, struct cee_conn *c)
+{
+	struct cee_shard_links *ls = s->links;
+	struct cee_link *l = &ls->v[c->link - 1].l;
+	if (!cee_link_up(l, c->id, s->now_ns))
+		return;
+	s->stats.link_ups++;
+	emit_link(s, c, l, CEE_EVT_LINK_UP, false);
+}
+
+/* The monitor of the link's current attempt: that id closed. */
+static void attempt_closed(void *arg, cee_conn_id_t id, int reason)
+{
+	struct shard_link *sl = arg;
+	struct cee_shard *s = sl->s;
+	struct cee_shard_links *ls = s->links;
+	struct cee_link *l = &sl->l;
+	bool stop = ls->stop || s->mbox.draining;
+	enum cee_reason why = reason >= 0 ? (enum cee_reason)reason : CEE_REASON_NONE;
+	l->monitor = 0; // it fired: nothing to remove
+	enum cee_link_close what =
+	    cee_link_closed(l, id, why, s->now_ns, stop, &ls->backoff, cee_link_rand(&ls->rng));
+	switch (what) {
+	case CEE_LINK_STALE:
+		return;
+	case CEE_LINK_FAILED:
+		s->stats.link_failed++;
+		break;
+	case CEE_LINK_DOWN: {
+		s->stats.link_downs++;
+		struct cee_conn *c = cee_conn_by_id(s->pool, id);
+		if (c != NULL) // closed, not yet destroyed: link_down goes right after closed
+			emit_link(s, c, l, CEE_EVT_LINK_DOWN, l->state == CEE_LINK_BACKOFF);
+		break;
+	}
+	}
+	schedule(ls, l);
+}
+
+static struct cee_conn *open_attempt(struct cee_shard *s, struct shard_link *sl)
+{
+	const struct cee_link_cfg *lc = sl->l.cfg;
+	uint32_t tag = (uint32_t)(sl - s->links->v) + 1;
+	if (lc->tls)
+		return cee_stack_connect(s, 0, lc->ip, lc->port, true, false, s->cfg->tls_sni, NULL,
+					 (enum cee_tcp_service)lc->service, tag);
+	return cee_shard_open_active(s, 0, lc->ip, lc->port, (enum cee_tcp_service)lc->service,
+				     CEE_PROTO_TCP, NULL, tag);
+}
+
+static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
+{
+	struct cee_shard *s = arg;
+	struct cee_shard_links *ls = s->links;
+	struct shard_link *sl = of_timer(n);
+	struct cee_link *l = &sl->l;
+	if (l->state != CEE_LINK_BACKOFF)
+		return;
+	if (ls->stop || s->mbox.draining) {
+		cee_link_drain(l);
+		return;
+	}
+	// the next hop first: a burst of SYNs behind an unresolved neighbour
+	// would overflow the resolver's queue and wait for retransmission
+	if (cee_shard_next_hop(s, l->cfg->ip) != 0 && !cee_shard_neigh_ready(s, 0, l->cfg->ip)) {
+		s->stats.link_arp_waits++;
+		cee_timer_arm(ls->wheel, n, now_ns + LINK_ARP_WAIT_NS);
+		return;
+	}
+	struct cee_conn *c = open_attempt(s, sl);
+	if (c == NULL) { // no slot, no event room, no source port, no route: try again later
+		s->stats.link_open_failed++;
+		(void)cee_link_closed(l, 0, CEE_REASON_NONE, now_ns, false, &ls->backoff,
+				      cee_link_rand(&ls->rng));
+		schedule(ls, l);
+		return;
+	}
+	s->stats.link_attempts++;
+	cee_link_attempt(l, c->id);
+	int h = cee_shard_monitor_add(s, c->id, attempt_closed, sl);
+	if (h > 0) {
+		l->monitor = h;
+	} else if (h < 0) {
+		// no monitor: the link would never hear of this attempt again
+		s->stats.link_no_monitor++;
+		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, now_ns);
+		if (l->state == CEE_LINK_CONNECTING && l->conn == c->id)
+			attempt_closed(sl, c->id, CEE_REASON_NO_RESOURCES);
+	}
+	// h == 0: it fired at once (the attempt closed already, e.g. no route)
+}
+
+unsigned cee_shard_links_poll(struct cee_shard *s)
+{
+	return cee_timer_expire(s->links->wheel, s->now_ns, LINK_CONNECTS_PER_POLL, link_due, s);
+}
+
+void cee_shard_links_drain(struct cee_shard *s, bool stop)
+{
+	struct cee_shard_links *ls = s->links;
+	if (ls == NULL)
+		return;
+	if (stop)
+		ls->stop = true;
+	for (uint32_t i = 0; i < ls->n; i++) {
+		cee_link_drain(&ls->v[i].l);
+		schedule(ls, &ls->v[i].l);
+	}
+}
+
+uint32_t cee_shard_links_fill(struct cee_shard *s, struct cee_link_info *out, uint32_t cap)
+{
+	struct cee_shard_links *ls = s->links;
+	if (ls == NULL)
+		return 0;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < ls->n && n < cap; i++, n++) {
+		const struct cee_link *l = &ls->v[i].l;
+		struct cee_link_info *o = &out[n];
+		memset(o, 0, sizeof(*o));
+		memcpy(o->name, l->cfg->name, sizeof(o->name));
+		o->index = l->index;
+		o->ip = l->cfg->ip;
+		o->port = l->cfg->port;
+		o->tls = l->cfg->tls;
+		o->state = l->state;
+		o->last_reason = l->last_reason;
+		o->conn = l->conn;
+		o->attempts = l->attempts;
+		o->ups = l->ups;
+		o->downs = l->downs;
+		o->up_ms = l->state == CEE_LINK_UP ? (s->now_ns - l->up_ns) / 1000000 : 0;
+		o->next_ms = l->state == CEE_LINK_BACKOFF && l->next_ns > s->now_ns
+				 ? (l->next_ns - s->now_ns) / 1000000
+				 : 0;
+	}
+	return n;
+}
+
+uint32_t cee_shard_links_count(const struct cee_shard *s)
+{
+	return s->links != NULL ? s->links->n : 0;
+}
