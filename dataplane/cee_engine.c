@@ -195,6 +195,11 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           --tls-ca and present --tls-cert when asked\n"
 		"  --keepalive I:N:C        probe a connection silent for I s every N s; C probes\n"
 		"                           unanswered close it (keepalive_timeout); default off\n"
+		"  --challenge-ack-limit N  ACKs answering bad segments (RFC 5961 challenge ACKs,\n"
+		"                           out of window) per shard per second: N..2N, drawn\n"
+		"                           each second (default 2000; 0: no limit)\n"
+		"  --persist-timeout SEC    reset a peer whose window stays 0 with data queued\n"
+		"                           (zero_window_timeout; default 120; 0: never)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
@@ -319,7 +324,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_RCV_WND,
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
-		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE,
+		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
+		O_PERSIST,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -362,6 +368,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"reconnect", required_argument, NULL, O_RECONNECT},
 		{"tls-sni", required_argument, NULL, O_TLS_SNI},
 		{"keepalive", required_argument, NULL, O_KEEPALIVE},
+		{"challenge-ack-limit", required_argument, NULL, O_CHALLENGE_ACK},
+		{"persist-timeout", required_argument, NULL, O_PERSIST},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -524,6 +532,13 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_KEEPALIVE:
 			rc = parse_keepalive(c, optarg);
+			break;
+		case O_PERSIST:
+			rc = parse_seconds_ns(optarg, &c->tcp.persist_timeout_ns);
+			break;
+		case O_CHALLENGE_ACK:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			c->tcp.challenge_ack_limit = (uint32_t)v;
 			break;
 		case O_HELP:
 			cee_engine_usage(stdout, prog);

@@ -1059,6 +1059,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->tcp.ops = &shard_tcp_ops;
 	s->tcp.owner = s;
 	s->tcp.isn = tcp_isn;
+	s->tcp.rng = rte_rand() | 1; // the RFC 5961 7 budget's draw
 	rc = cee_stack_init(s, per_shard);
 	if (rc < 0)
 		return rc;

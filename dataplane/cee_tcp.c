@@ -87,6 +87,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 	    .idle_timeout_ns = 0,
 	    .time_wait_ns = 60000000000ull,
 	    .fin_wait_2_ns = 60000000000ull,
+	    .challenge_ack_limit = 2000,
+	    .persist_timeout_ns = 120000000000ull,
 	};
 }
 

@@ -187,6 +187,21 @@ struct cee_tcp_cfg {
 	uint64_t keepalive_idle_ns;
 	uint64_t keepalive_intvl_ns;
 	uint32_t keepalive_count;
+	/**
+	 * RFC 5961 7: ACKs sent in answer to segments that fail a check
+	 * (challenge ACKs to an in-window RST or a SYN, ACKs to out-of-window
+	 * segments and to unacceptable ACKs) per shard per second: a budget
+	 * drawn each second between this and twice this (a fixed count is a
+	 * side channel, CVE-2016-5696). 0 = no limit.
+	 */
+	uint32_t challenge_ack_limit;
+	/**
+	 * A peer whose window stays 0 while we have data for it for longer
+	 * (counted from the first zero-window probe) is reset with
+	 * zero_window_timeout: a peer that never reads cannot hold a send
+	 * buffer for ever (each of its ACKs resets the retry count). 0 = never.
+	 */
+	uint64_t persist_timeout_ns;
 };
 
 /** Fill @p c with defaults (MSS 1460, sndbuf 64 KiB, RTO 1 s/200 ms/60 s, ...). */
@@ -229,7 +244,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(bad_syn, DROP, "bad_syn", "SYN on a synchronised connection")                            \
 	X(out_of_window, DROP, "out_of_window", "segments failing the acceptability test")         \
 	X(bad_ack, DROP, "bad_ack", "ACK for data never sent (or too old)")                        \
-	X(keepalive_probes, TCP, "keepalive_probes", "keepalive probes sent (RFC 9293 3.8.4)")
+	X(keepalive_probes, TCP, "keepalive_probes", "keepalive probes sent (RFC 9293 3.8.4)")   \
+	X(acks_throttled, DROP, "acks_throttled", "challenge/out-of-window ACKs not sent: over the RFC 5961 7 budget")
 
 /** Per-shard TCP counters (written by the shard's lcore only). */
 #define CEE_X_TCP_STAT_FIELD(f, g, n, d) uint64_t f;
@@ -288,6 +304,10 @@ struct cee_tcp_ctx {
 	struct cee_tcp_stats stats;
 	/** Initial sequence numbers (RFC 9293 3.4.1 / RFC 6528): the owner supplies a keyed hash. */
 	uint32_t (*isn)(void *owner, const struct cee_tcb *tcb, uint64_t now_ns);
+	/* RFC 5961 7 budget (cfg.challenge_ack_limit): this second's, and when it started */
+	uint64_t ack_budget_at_ns;
+	uint32_t ack_budget;
+	uint64_t rng; /**< the budget's draw (xorshift; the owner may seed it, 0 = a fixed seed) */
 };
 
 /**
@@ -329,6 +349,7 @@ struct cee_tcp_xmit {
 	uint32_t drs_seq;   /**< echo growth: RCV.NXT when this RTT's count began */
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
+	uint64_t zw_since_ns; /**< persist: the first probe of this zero window (0: none) */
 	/** RFC 6675 scoreboard: SACKed ranges above SND.UNA, sorted, disjoint */
 	struct cee_tcp_sack sacked[CEE_TCP_SCOREBOARD_MAX];
 	/**
@@ -422,7 +443,9 @@ struct cee_tcb {
 	uint8_t user_reason;
 	uint8_t ka_probes;  /**< keepalive probes unanswered */
 	/* free: keeps the connection slot at 256 bytes (four cache lines) */
-	uint8_t spare[6];
+	uint8_t spare[2];
+	/* RFC 5961 5.2 MAX.SND.WND: the largest window the peer advertised (scaled) */
+	uint32_t max_snd_wnd;
 	uint64_t peer_at_ns; /**< keepalive on: the last acceptable segment from the peer */
 
 	/* accounting for the closed event */

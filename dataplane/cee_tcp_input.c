@@ -12,9 +12,12 @@
  *   SYN-RECEIVED and TIME-WAIT too. Any SYN on a synchronised connection
  *   (also TIME-WAIT: no reuse) gets a challenge ACK (bad_syn), except a
  *   duplicate of the original SYN in SYN-RECEIVED, which resends SYN-ACK.
- *   ACK validation: MAX.SND.WND is bounded by 65535 << snd_wscale (the most
- *   the peer can announce), so no extra field is needed. Challenge ACKs are
- *   not rate limited (RFC 5961 7) yet.
+ *   ACK validation (5.2): SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.MAX, with
+ *   MAX.SND.WND the largest window the peer actually advertised
+ *   (tcb->max_snd_wnd), not the most it could (65535 << scale: that let
+ *   data carrying an ACK a megabyte stale through). Challenge ACKs and the
+ *   ACKs to out-of-window segments and unacceptable ACKs come from a
+ *   per-shard budget (RFC 5961 7, tcp_oow_ack_ok()).
  * - Data on a SYN is ignored (not acked; the peer sends it again after the
  *   handshake). A FIN in an out-of-order segment is forgotten (not acked;
  *   the peer retransmits it). A FIN needs no window: a FIN at RCV.NXT is
@@ -130,6 +133,7 @@ static void synced(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 {
 	ack_advance(ctx, tcb, seg->ack, seg, now_ns); /* RTT sample unless the SYN was resent */
 	tcb->snd_wnd = wnd;
+	tcb->max_snd_wnd = wnd;
 	tcb->snd_wl1 = seg->seq;
 	tcb->snd_wl2 = seg->ack;
 	tcb->last_activity_ns = now_ns;
@@ -207,7 +211,7 @@ static enum step check_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		return STEP_GONE;
 	}
 	if (seq_leq(tcb->rcv_nxt, v->seq) && seq_lt(v->seq, tcb->rcv_nxt + (v->wnd ? v->wnd : 1)))
-		tcp_challenge_ack(ctx, tcb);
+		tcp_challenge_ack(ctx, tcb, now_ns);
 	else
 		ctx->stats.bad_rst++;
 	return STEP_DONE;
@@ -260,7 +264,7 @@ static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		return STEP_GONE;
 	}
 	ctx->stats.bad_syn++;
-	tcp_challenge_ack(ctx, tcb);
+	tcp_challenge_ack(ctx, tcb, now_ns);
 	return STEP_DONE;
 }
 
@@ -297,7 +301,8 @@ static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 				tcb->idle_at_ns = now_ns + ctx->cfg.time_wait_ns;
 			else
 				ctx->stats.out_of_window++;
-			tcb->flags |= CEE_TCB_F_ACK_NOW;
+			if (tcp_oow_ack_ok(ctx, now_ns))
+				tcb->flags |= CEE_TCB_F_ACK_NOW;
 			return STEP_DONE;
 		}
 	}
@@ -340,10 +345,10 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		return ack_syn_received(ctx, tcb, seg, now_ns);
 
 	// RFC 5961 5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT (SND.MAX here)
-	uint32_t max_wnd = (uint32_t)65535 << tcb->snd_wscale;
-	if (seq_gt(seg->ack, tcb->snd_max) || seq_lt(seg->ack, tcb->snd_una - max_wnd)) {
+	if (seq_gt(seg->ack, tcb->snd_max) || seq_lt(seg->ack, tcb->snd_una - tcb->max_snd_wnd)) {
 		ctx->stats.bad_ack++;
-		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		if (tcp_oow_ack_ok(ctx, now_ns))
+			tcb->flags |= CEE_TCB_F_ACK_NOW;
 		return STEP_DONE;
 	}
 	uint32_t seg_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
@@ -377,8 +382,15 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	     (tcb->snd_wl1 == seg->seq && seq_leq(tcb->snd_wl2, seg->ack)))) {
 		uint32_t old_wnd = tcb->snd_wnd;
 		tcb->snd_wnd = seg_wnd;
+		if (seg_wnd > tcb->max_snd_wnd)
+			tcb->max_snd_wnd = seg_wnd;
 		tcb->snd_wl1 = seg->seq;
 		tcb->snd_wl2 = seg->ack;
+		if (old_wnd == 0 && tcb->snd_wnd > 0) {
+			struct cee_tcp_xmit *zx = tcp_xmit_if(ctx, tcb);
+			if (zx != NULL)
+				zx->zw_since_ns = 0; /* the persist clock starts over */
+		}
 		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
 			// the window reopened with bytes unacked: resend from snd_una now;
 			// a running RTT sample covers resent bytes (RFC 6298 3, Karn)

@@ -176,9 +176,40 @@ void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	tcp_emit(ctx, tcb, &out);
 }
 
-/* RFC 5961 3.2, 4.2, 5.2: answer with an ACK at the end of this call. */
-void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+/*
+ * RFC 5961 7: may one more ACK answer a segment that failed a check? A
+ * per-shard budget each second, drawn in [limit, 2 * limit): a blind
+ * attacker spraying segments gets at most that many frames back, and
+ * cannot count our answers to learn which of its guesses hit (CVE-2016-5696
+ * exploited a fixed global count).
+ */
+bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, uint64_t now_ns)
 {
+	uint32_t limit = ctx->cfg.challenge_ack_limit;
+	if (limit == 0)
+		return true;
+	if (now_ns - ctx->ack_budget_at_ns >= 1000000000ull) {
+		uint64_t x = ctx->rng ? ctx->rng : 0x9e3779b97f4a7c15ull;
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		ctx->rng = x;
+		ctx->ack_budget_at_ns = now_ns;
+		ctx->ack_budget = limit + (uint32_t)((x * 2685821657736338717ull >> 32) % limit);
+	}
+	if (ctx->ack_budget == 0) {
+		ctx->stats.acks_throttled++;
+		return false;
+	}
+	ctx->ack_budget--;
+	return true;
+}
+
+/* RFC 5961 3.2, 4.2: answer with an ACK at the end of this call (within the budget). */
+void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	if (!tcp_oow_ack_ok(ctx, now_ns))
+		return;
 	ctx->stats.challenge_acks++;
 	tcb->flags |= CEE_TCB_F_ACK_NOW;
 }

@@ -12,7 +12,9 @@
  *   6298 5.7 (RTO back to 3 s after a lost SYN): the backed-off RTO stays
  *   until the first valid sample. With a zero window, one byte is sent
  *   beyond it instead (zero_window_probes); any ACK that leaves the window
- *   at 0 resets the retry count, so only an unresponsive peer is given up on.
+ *   at 0 resets the retry count, so only an unresponsive peer is given up on
+ *   by retries; a responsive one that keeps the window shut is reset after
+ *   cfg.persist_timeout_ns from the first probe (zero_window_timeout).
  *
  * user_at_ns is the owner's deadline (cee_tcp_set_deadline, e.g. a TLS
  * handshake limit, WebSocket pings): ops->deadline runs, or the connection
@@ -179,6 +181,16 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		return true;
 	}
 	*probe = !handshake && tcb->snd_wnd == 0;
+	if (*probe && ctx->cfg.persist_timeout_ns != 0) {
+		// a zero window held too long (data queued: the buffer is there)
+		struct cee_tcp_xmit *zx = tcp_xmit(ctx, tcb);
+		if (zx->zw_since_ns == 0) {
+			zx->zw_since_ns = now_ns;
+		} else if (now_ns - zx->zw_since_ns >= ctx->cfg.persist_timeout_ns) {
+			tcp_abort_conn(ctx, tcb, CEE_REASON_ZERO_WINDOW_TIMEOUT, now_ns);
+			return true;
+		}
+	}
 	if (!handshake && !*probe)
 		tcp_cc_on_rto(ctx, tcb); /* before retries moves: eq. 4 on the first expiry only */
 	tcb->retries++;

@@ -51,7 +51,8 @@
 	X(NO_RESOURCES, "no_resources")                                                            \
 	X(WS_UPGRADE_FAILED, "ws_upgrade_failed")                                                  \
 	X(WS_PING_TIMEOUT, "ws_ping_timeout")                                                      \
-	X(KEEPALIVE_TIMEOUT, "keepalive_timeout")
+	X(KEEPALIVE_TIMEOUT, "keepalive_timeout")                                                  \
+	X(ZERO_WINDOW_TIMEOUT, "zero_window_timeout")
 
 #define CEE_PROTO_LIST(X)                                                                          \
 	X(TCP, "tcp")                                                                              \

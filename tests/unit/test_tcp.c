@@ -883,6 +883,76 @@ static void test_bad_ack(void **state)
 	assert_int_equal(f->tcb.bytes_in, 0);
 }
 
+/*
+ * RFC 5961 5.2 with MAX.SND.WND, the fault (issue 13): the check used the
+ * most a peer could announce (65535 << scale, 8 MiB at scale 7), so data
+ * at RCV.NXT carrying an ACK a megabyte stale was taken and echoed; Linux
+ * answers it with a challenge ACK. The peer here never advertised more than
+ * 64 KiB: 1 MiB behind SND.UNA is outside, 32 KiB behind is inside.
+ */
+static void test_stale_ack_max_snd_wnd(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f); /* the peer's window: 512 << 7 = 64 KiB */
+	assert_int_equal(f->tcb.max_snd_wnd, 512u << 7);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1 - (1u << 20), 512, "inject", 6);
+	assert_int_equal(f->ctx.stats.bad_ack, 1);
+	assert_int_equal(f->tcb.bytes_in, 0); /* not taken */
+	assert_int_equal(f->nsegs, 1);        /* a challenge ACK, not an echo */
+	assert_int_equal(last(f)->len, 0);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	/* within the largest window it advertised: an old duplicate ACK, data taken */
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1 - (32u << 10), 512, "ok", 2);
+	assert_int_equal(f->ctx.stats.bad_ack, 1);
+	assert_int_equal(f->tcb.bytes_in, 2);
+	/* a larger window later widens MAX.SND.WND */
+	f->p_seq = IRS + 3;
+	f->p_wnd = 16384; /* << 7 = 2 MiB */
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.max_snd_wnd, 16384u << 7);
+	seg_in(f, CEE_TCP_ACK, IRS + 3, ISS + 1 - (1u << 20), 16384, "x", 1);
+	assert_int_equal(f->ctx.stats.bad_ack, 1);
+	assert_int_equal(f->tcb.bytes_in, 3);
+}
+
+/*
+ * RFC 5961 7, the fault (issue 13): challenge ACKs and ACKs to
+ * out-of-window segments had no limit, so a blind sprayer got one frame back
+ * per frame sent. Per shard per second at most a budget drawn in
+ * [limit, 2 * limit); the next second brings a fresh one.
+ */
+static void test_challenge_ack_budget(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.challenge_ack_limit = 10;
+	establish(f);
+	f->nsegs = 0;
+	for (unsigned i = 0; i < 100; i++) /* in-window RSTs, not at RCV.NXT */
+		seg_in(f, CEE_TCP_RST, IRS + 1 + 100 + i, 0, 0, NULL, 0);
+	for (unsigned i = 0; i < 100; i++) /* out-of-window data */
+		seg_in(f, CEE_TCP_ACK, IRS + 1 + (1u << 30), ISS + 1, 512, "z", 1);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	unsigned sent = f->nsegs;
+	assert_true(sent >= 10 && sent < 20);
+	assert_int_equal(f->ctx.stats.challenge_acks, sent); /* the RSTs took the whole budget */
+	assert_int_equal(f->ctx.stats.acks_throttled, 200 - sent);
+	/* a second later: a fresh budget */
+	f->now += 1000 * MS;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_RST, IRS + 1 + 100, 0, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 1);
+	/* an in-order segment is never throttled */
+	for (unsigned i = 0; i < 30; i++)
+		seg_in(f, CEE_TCP_RST, IRS + 1 + 100, 0, 0, NULL, 0);
+	f->nsegs = 0;
+	peer(f, 0, "data", 4);
+	assert_int_equal(f->tcb.bytes_in, 4);
+	assert_true(f->nsegs >= 1); /* the echo */
+}
+
 /* Fault: a lost segment is never resent, resent with other numbers, or RTO not backed off. */
 static void test_retransmit_lost_segment(void **state)
 {
@@ -1449,6 +1519,41 @@ static void test_zero_window_probe(void **state)
 	assert_int_equal(f->tcb.bytes_out, 3);
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 4, 512, NULL, 0);
 	assert_int_equal(f->timer_at, 0);
+}
+
+/*
+ * Fault (issue 13, resource pinning): a peer that answers every probe but
+ * never opens its window holds a send buffer for ever (each ACK resets the
+ * retry count). After the persist timeout, counted from the first probe, it
+ * is reset with zero_window_timeout; a window that opens meanwhile starts
+ * the clock over.
+ */
+static void test_zero_window_persist_timeout(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	establish(f);
+	f->p_wnd = 0;
+	peer(f, 0, "xyz", 3);
+	fire(f); /* the first probe: the clock starts */
+	uint64_t first = f->now;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
+	/* the window opens for a moment (one byte taken), then shuts again */
+	f->now += 1 * SEC;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 1, NULL, 0);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
+	uint64_t reopened = f->now;
+	while (!f->destroyed) {
+		fire(f);
+		if (!f->destroyed)
+			seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
+		assert_true(f->now < first + 60 * SEC);
+	}
+	assert_true(f->now >= reopened + 10 * SEC); /* not from the first zero window */
+	assert_true(f->now < reopened + 10 * SEC + 60 * SEC);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
 }
 
 /* Fault: a zero-window peer that stops answering is probed forever. */
@@ -3923,6 +4028,8 @@ int main(void)
 	    T(test_syn_on_established),
 	    T(test_dup_syn_in_syn_received),
 	    T(test_bad_ack),
+	    T(test_stale_ack_max_snd_wnd),
+	    T(test_challenge_ack_budget),
 	    T(test_retransmit_lost_segment),
 	    T(test_retransmit_go_back_n),
 	    T(test_retransmit_give_up),
@@ -3944,6 +4051,7 @@ int main(void)
 	    T(test_flow_control),
 	    T(test_zero_window_probe),
 	    T(test_zero_window_dead_peer),
+	    T(test_zero_window_persist_timeout),
 	    T(test_abort_shutdown),
 	    T(test_abort_time_wait),
 	    T(test_close_in_syn_received),
