@@ -21,6 +21,7 @@ struct cee_conn_pool {
 	struct cee_conn *slots;
 	uint64_t *busy;        // bit per slot
 	uint32_t *buckets;     // slot + 1 of the chain head, 0 = empty
+	struct cee_siphash_key key; // the table hash's secret (cee_conn_pool_set_key)
 };
 
 static uint32_t pow2_at_least(uint64_t v)
@@ -74,18 +75,29 @@ void cee_conn_pool_destroy(struct cee_conn_pool *p)
 	free(p);
 }
 
+void cee_conn_pool_set_key(struct cee_conn_pool *p, const struct cee_siphash_key *key)
+{
+	p->key = *key;
+}
+
 // The steering hash (cee_flow_hash) carries only 16 bits and its low bits
-// pick the shard, so the table hashes the tuple itself (a 64-bit mix).
+// pick the shard, so the table hashes the tuple itself, with a keyed PRF:
+// an unkeyed mix let anyone compute, offline, thousands of tuples that
+// share one bucket (issue 13: 5,000 in under a second), and every packet
+// to that bucket then walked them all. SipHash-1-3 under a per-engine
+// random key (cee_siphash.h); computed once per received packet.
 static inline uint32_t bucket_of(const struct cee_conn_pool *p, uint32_t local_ip,
 				 uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
 {
-	uint64_t h = ((uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port) *
-		     UINT64_C(0x9e3779b97f4a7c15);
-	h ^= (uint64_t)local_ip * UINT64_C(0xc2b2ae3d27d4eb4f);
-	h ^= h >> 29;
-	h *= UINT64_C(0xbf58476d1ce4e5b9);
-	h ^= h >> 32;
-	return (uint32_t)h >> p->bucket_shift;
+	uint64_t h = cee_siphash13_12(
+	    &p->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
+	return (uint32_t)(h >> 32) >> p->bucket_shift;
+}
+
+uint32_t cee_conn_bucket(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
+			 uint32_t remote_ip, uint16_t remote_port)
+{
+	return bucket_of(p, local_ip, local_port, remote_ip, remote_port);
 }
 
 // Prefetch the lines of one slot (for writing: it is about to change).
@@ -171,17 +183,20 @@ void cee_conn_prefetch(const struct cee_conn *c)
 	prefetch_slot(c);
 }
 
+void cee_conn_prefetch_bucket_at(const struct cee_conn_pool *p, uint32_t bucket)
+{
+	__builtin_prefetch(&p->buckets[bucket], 0, 3);
+}
+
 void cee_conn_prefetch_bucket(const struct cee_conn_pool *p, uint32_t local_ip,
 			      uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
 {
-	__builtin_prefetch(&p->buckets[bucket_of(p, local_ip, local_port, remote_ip, remote_port)],
-			   0, 3);
+	cee_conn_prefetch_bucket_at(p, bucket_of(p, local_ip, local_port, remote_ip, remote_port));
 }
 
-void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
-			     uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
+void cee_conn_prefetch_chain_at(const struct cee_conn_pool *p, uint32_t bucket)
 {
-	uint32_t i = p->buckets[bucket_of(p, local_ip, local_port, remote_ip, remote_port)];
+	uint32_t i = p->buckets[bucket];
 	if (i != 0)
 		prefetch_slot(&p->slots[i - 1]);
 }
@@ -189,7 +204,14 @@ void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
 struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
 				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
 {
-	uint32_t b = bucket_of(p, local_ip, local_port, remote_ip, remote_port);
+	return cee_conn_by_tuple_at(p, bucket_of(p, local_ip, local_port, remote_ip, remote_port),
+				    local_ip, local_port, remote_ip, remote_port);
+}
+
+struct cee_conn *cee_conn_by_tuple_at(struct cee_conn_pool *p, uint32_t b, uint32_t local_ip,
+				      uint16_t local_port, uint32_t remote_ip,
+				      uint16_t remote_port)
+{
 	for (uint32_t i = p->buckets[b]; i != 0; i = p->slots[i - 1].hnext) {
 		struct cee_conn *c = &p->slots[i - 1];
 		if (c->remote_ip == remote_ip && c->remote_port == remote_port &&

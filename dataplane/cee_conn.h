@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cee_id.h"
+#include "cee_siphash.h"
 #include "cee_tcp.h"
 #include "cee_timer.h"
 
@@ -44,6 +45,24 @@ struct cee_conn_pool;
  */
 struct cee_conn_pool *cee_conn_pool_create(unsigned shard, uint32_t max_conns);
 void cee_conn_pool_destroy(struct cee_conn_pool *p);
+/**
+ * The secret of the table's keyed hash (a random one per engine; all zero
+ * until set). Set it while the pool is empty: buckets move with the key.
+ */
+void cee_conn_pool_set_key(struct cee_conn_pool *p, const struct cee_siphash_key *key);
+/**
+ * The bucket of a 4-tuple (SipHash-1-3 under the pool's key). A packet's
+ * lookup computes it once: cee_conn_prefetch_bucket_at(),
+ * cee_conn_prefetch_chain_at(), cee_conn_by_tuple_at().
+ */
+uint32_t cee_conn_bucket(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
+			 uint32_t remote_ip, uint16_t remote_port);
+void cee_conn_prefetch_bucket_at(const struct cee_conn_pool *p, uint32_t bucket);
+void cee_conn_prefetch_chain_at(const struct cee_conn_pool *p, uint32_t bucket);
+/** cee_conn_by_tuple() in @p bucket (from cee_conn_bucket() of the same tuple). */
+struct cee_conn *cee_conn_by_tuple_at(struct cee_conn_pool *p, uint32_t bucket, uint32_t local_ip,
+				      uint16_t local_port, uint32_t remote_ip,
+				      uint16_t remote_port);
 
 /**
  * Allocate a zeroed connection for the tuple, give it a fresh id and insert it

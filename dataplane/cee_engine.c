@@ -704,6 +704,12 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	(void)cee_clock_ns(); // fix the clock origin before any lcore runs
 	if (engine_tls_init(e) < 0)
 		goto fail;
+	// keyed hashing (4-tuple table, ISN): a random secret per engine
+	if (getrandom(e->cfg.hash_secret, sizeof(e->cfg.hash_secret), 0) !=
+	    (ssize_t)sizeof(e->cfg.hash_secret)) {
+		fprintf(stderr, "cee: no randomness for the hash secret: %s\n", strerror(errno));
+		goto fail;
+	}
 
 	unsigned nmbufs = cfg->nmbufs ? cfg->nmbufs
 				      : nshards * nports * 2048 + nshards * 8192 + 4096;

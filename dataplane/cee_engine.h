@@ -106,6 +106,11 @@ struct cee_engine_cfg {
 	uint32_t nlinks;
 	struct cee_link_backoff reconnect; /**< --reconnect MIN_MS:MAX_MS */
 	const char *tls_sni;               /**< --tls-sni: SNI of TLS links (NULL: none) */
+	/**
+	 * Set by the engine (getrandom): bytes 0-15 key the 4-tuple table's
+	 * hash, bytes 16-31 the ISN's (RFC 6528), on every shard.
+	 */
+	uint8_t hash_secret[32];
 
 	/* Embedding (defaults suit cee-engine). */
 	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */

@@ -448,14 +448,15 @@ static int sb_pool_init(struct cee_shard *s, unsigned cls, uint32_t count)
 	return 0;
 }
 
-// RFC 6528: ISN = M + F(4-tuple, secret), M a 4-microsecond clock.
+// RFC 6528: ISN = M + F(4-tuple, secret), M a 4-microsecond clock, F a
+// keyed PRF: SipHash-2-4 under the engine's 128-bit ISN key.
 static uint32_t tcp_isn(void *owner, const struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_shard *s = owner;
 	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
-	uint32_t f = rte_jhash_3words(c->local_ip, c->remote_ip,
-				      (uint32_t)c->local_port << 16 | c->remote_port,
-				      s->isn_secret[0]);
+	const uint32_t t[3] = {c->local_ip, c->remote_ip,
+			       (uint32_t)c->local_port << 16 | c->remote_port};
+	uint32_t f = (uint32_t)cee_siphash(2, 4, &s->isn_key, t, sizeof(t));
 	return f + (uint32_t)(now_ns >> 12);
 }
 
@@ -547,9 +548,10 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		       s->now_ns);
 }
 
-static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
+static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, uint32_t bucket)
 {
-	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+	struct cee_conn *c =
+	    cee_conn_by_tuple_at(s->pool, bucket, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c != NULL) {
 		if (unlikely(c->tcb.user != NULL && (p->seg.flags & (CEE_TCP_RST | CEE_TCP_FIN)))) {
 			// TLS: bytes the handshake budget deferred, then this
@@ -657,6 +659,7 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 struct rx_item {
 	struct cee_pkt p;
 	uint32_t hash;  /**< steering hash (TCP) */
+	uint32_t bucket; /**< its 4-tuple's table bucket (TCP, ours): hashed once per packet */
 	uint16_t pi;    /**< port index it arrived on */
 	bool ours;      /**< TCP owned by this shard */
 };
@@ -713,7 +716,7 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 			break;
 		}
 		if (p->kind == CEE_PKT_TCP)
-			tcp_rx(s, pi, p);
+			tcp_rx(s, pi, p, it->bucket);
 		else
 			icmp_ptb_rx(s, p);
 		break;
@@ -746,14 +749,15 @@ static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsign
 		it[i].pi = (uint16_t)(owned ? port_index(s, pkts[i]->port) : (unsigned)pi);
 		rx_parse(s, pkts[i], owned, &it[i]);
 		const struct cee_pkt *p = &it[i].p;
-		if (it[i].ours)
-			cee_conn_prefetch_bucket(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+		if (it[i].ours) {
+			it[i].bucket = cee_conn_bucket(s->pool, p->dst_ip, p->dport, p->src_ip,
+						       p->sport);
+			cee_conn_prefetch_bucket_at(s->pool, it[i].bucket);
+		}
 	}
-	for (unsigned i = 0; i < n; i++) {
-		const struct cee_pkt *p = &it[i].p;
+	for (unsigned i = 0; i < n; i++)
 		if (it[i].ours)
-			cee_conn_prefetch_chain(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
-	}
+			cee_conn_prefetch_chain_at(s->pool, it[i].bucket);
 	for (unsigned i = 0; i < n; i++)
 		rx_one(s, pkts[i], owned, &it[i]);
 }
@@ -1017,13 +1021,15 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->evt_per_conn_layers = cfg->no_events ? 0 : 6 + 3 * CEE_EVT_EXT_MAX;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
-	for (unsigned i = 0; i < 4; i++)
-		s->isn_secret[i] = (uint32_t)rte_rand();
+	memcpy(&s->isn_key, cfg->hash_secret + 16, sizeof(s->isn_key));
 
 	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
 	s->pool = cee_conn_pool_create(id, per_shard);
 	if (s->pool == NULL)
 		return -errno;
+	struct cee_siphash_key tkey;
+	memcpy(&tkey, cfg->hash_secret, sizeof(tkey));
+	cee_conn_pool_set_key(s->pool, &tkey);
 	int rc = cee_ctl_shard_init(s);
 	if (rc < 0)
 		return rc;

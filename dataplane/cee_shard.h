@@ -142,7 +142,7 @@ struct cee_shard {
 	uint64_t poll_tsc;  /**< TSC at the start of the current iteration */
 	uint64_t ms_tsc;    /**< TSC cycles in a millisecond */
 	bool poll_worked;   /**< the previous iteration found work */
-	uint32_t isn_secret[4];
+	struct cee_siphash_key isn_key; /**< RFC 6528 F's secret (from cfg->hash_secret) */
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
 
 	struct cee_shard_stats stats;

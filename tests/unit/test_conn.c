@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cee_conn.h"
 
@@ -218,6 +219,73 @@ static void foreach_lists_live_only(void **state)
 	assert_int_equal(counted, 5);
 }
 
+/* The table's hash before issue 13: an unkeyed multiply-xorshift mix. */
+static uint32_t old_bucket(uint32_t shift, uint32_t local_ip, uint16_t local_port,
+			   uint32_t remote_ip, uint16_t remote_port)
+{
+	uint64_t h = ((uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port) *
+		     UINT64_C(0x9e3779b97f4a7c15);
+	h ^= (uint64_t)local_ip * UINT64_C(0xc2b2ae3d27d4eb4f);
+	h ^= h >> 29;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 32;
+	return (uint32_t)h >> shift;
+}
+
+/*
+ * Fault (issue 13, hash flooding): with an unkeyed hash anyone can compute
+ * offline thousands of 4-tuples that share one bucket; each packet to that
+ * bucket then walks all of them. Here 400 tuples that all fall in one
+ * bucket of the old hash (found by brute force, as an attacker would) are
+ * spread by the keyed hash: no bucket holds more than a handful, and every
+ * lookup still finds its own.
+ */
+static void keyed_hash_spreads_crafted_collisions(void **state)
+{
+	(void)state;
+	enum { N = 400, MAX = 4096 };
+	struct cee_conn_pool *p = cee_conn_pool_create(0, MAX);
+	assert_non_null(p);
+	uint32_t cap = cee_conn_capacity(p);
+	uint32_t shift = 32 - (uint32_t)__builtin_ctz(cap);
+	const struct cee_siphash_key key = {.k0 = UINT64_C(0x243f6a8885a308d3),
+					    .k1 = UINT64_C(0x13198a2e03707344)};
+	cee_conn_pool_set_key(p, &key);
+
+	struct tuple {
+		uint32_t rip;
+		uint16_t rport;
+	};
+	static struct tuple t[N];
+	unsigned n = 0;
+	const uint32_t lip = 0x0a000001;
+	const uint16_t lport = 5060;
+	uint32_t target = old_bucket(shift, lip, lport, 0xc6336401, 1024);
+	for (uint32_t rip = 0xc6336401; n < N; rip++)
+		for (uint32_t rport = 1024; rport < 65536 && n < N; rport++)
+			if (old_bucket(shift, lip, lport, rip, (uint16_t)rport) == target)
+				t[n++] = (struct tuple){rip, (uint16_t)rport};
+
+	static uint32_t count[1u << 16];
+	assert_true(cap <= sizeof(count) / sizeof(count[0]));
+	memset(count, 0, sizeof(count));
+	unsigned worst = 0;
+	for (unsigned i = 0; i < N; i++) {
+		assert_non_null(cee_conn_alloc(p, lip, lport, t[i].rip, t[i].rport));
+		uint32_t b = cee_conn_bucket(p, lip, lport, t[i].rip, t[i].rport);
+		if (++count[b] > worst)
+			worst = count[b];
+	}
+	/* 400 keys in 8192 buckets: a chain of more than 6 is a 1e-6 event */
+	assert_true(worst <= 6);
+	for (unsigned i = 0; i < N; i++) {
+		struct cee_conn *c = cee_conn_by_tuple(p, lip, lport, t[i].rip, t[i].rport);
+		assert_non_null(c);
+		assert_int_equal(c->remote_port, t[i].rport);
+	}
+	cee_conn_pool_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +296,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(foreign_and_zero_ids_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(foreach_lists_live_only, setup, teardown),
 		cmocka_unit_test(tuple_table_churn_full_load),
+		cmocka_unit_test(keyed_hash_spreads_crafted_collisions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
