@@ -4,10 +4,12 @@
 // runtime directory, computed here the way DPDK computes it.
 //
 //   cee-ctl [--file-prefix P | --socket PATH] [--json] [--timeout SEC]
-//           stats | conns | conn ID | snapshot | kill ID | drain
+//           stats | conns | conn ID | snapshot | kill ID | drain | links | watch ID
 //
 // Exit status: 0 success; 1 the engine answered an error ("no such
 // connection", ...) or could not be reached (message on stderr); 2 bad usage.
+// `watch` waits for the connection's close without a time limit (unless
+// --timeout is given).
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -300,6 +302,24 @@ static void print_reply(const char *cmd, const struct jv *r)
 		const struct jv *c = jget(r, "killed");
 		printf("killed %s (%s %s -> %s, was %s)\n", jstr(c, "id"), jstr(c, "proto"),
 		       jstr(c, "remote"), jstr(c, "local"), jstr(c, "state"));
+	} else if (strcmp(cmd, "links") == 0) {
+		const struct jv *links = jget(r, "links");
+		printf("%-20s %5s %-5s %-21s %-10s %-16s %8s %6s %6s %-18s %10s %10s\n", "NAME",
+		       "SHARD", "PROTO", "REMOTE", "STATE", "CONN", "ATTEMPTS", "UPS", "DOWNS",
+		       "LAST_REASON", "UP_MS", "NEXT_MS");
+		for (size_t i = 0; links && i < links->n; i++) {
+			const struct jv *l = &links->items[i];
+			printf("%-20s %5s %-5s %-21s %-10s %-16s %8s %6s %6s %-18s %10s %10s\n",
+			       jstr(l, "name"), jstr(l, "shard"), jstr(l, "proto"), jstr(l, "remote"),
+			       jstr(l, "state"), jstr(l, "conn"), jstr(l, "attempts"), jstr(l, "ups"),
+			       jstr(l, "downs"), jstr(l, "last_reason"), jstr(l, "up_ms"),
+			       jstr(l, "next_attempt_ms"));
+		}
+		printf("%zu link(s)\n", links ? links->n : 0);
+	} else if (strcmp(cmd, "watch") == 0) {
+		const struct jv *c = jget(r, "closed");
+		printf("closed %s reason %s bytes_in %s bytes_out %s\n", jstr(c, "id"),
+		       jstr(c, "reason"), jstr(c, "bytes_in"), jstr(c, "bytes_out"));
 	} else if (strcmp(cmd, "drain") == 0) {
 		printf("draining: new connections are refused; %s live; the engine exits when the "
 		       "last one is gone\n",
@@ -328,7 +348,8 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-// Send @p line, read the reply until the server closes. @return the reply or NULL.
+// Send @p line, read the reply until the server closes (giving up after
+// @p timeout seconds; 0: never). @return the reply or NULL.
 static char *exchange(const char *path, const char *line, double timeout)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -355,10 +376,14 @@ static char *exchange(const char *path, const char *line, double timeout)
 	char *buf = malloc(cap);
 	double deadline = mono_s() + timeout;
 	while (buf != NULL) {
-		int left_ms = (int)((deadline - mono_s()) * 1000);
+		double left = deadline - mono_s();
+		int left_ms = timeout == 0 ? -1 : left > 1e6 ? 1000000000 : (int)(left * 1000);
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (left_ms <= 0 || poll(&pfd, 1, left_ms) == 0) {
-			fprintf(stderr, "cee-ctl: no complete reply within %.0f s\n", timeout);
+		int rc = timeout == 0 || left_ms > 0 ? poll(&pfd, 1, left_ms) : 0;
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			fprintf(stderr, "cee-ctl: no complete reply within %g s\n", timeout);
 			goto fail;
 		}
 		if (n + 1 >= cap) {
@@ -398,12 +423,16 @@ static void usage(FILE *f)
 		"  conn ID     one connection (ID: 16 hex digits, as in the events)\n"
 		"  snapshot    each shard's live connections with its sseq at the cut\n"
 		"  kill ID     close the connection (RST, reason admin_kill)\n"
-		"  drain       refuse new connections; the engine exits after the last one\n"
+		"  drain       refuse new connections and link reconnects; the engine exits\n"
+		"              after the last connection\n"
+		"  links       outbound links: state, current connection, attempts, ups, downs\n"
+		"  watch ID    wait for the connection's close (no time limit); print its\n"
+		"              reason and byte counts\n"
 		"options:\n"
 		"  --file-prefix P  the engine's EAL --file-prefix (default rte)\n"
 		"  --socket PATH    the command socket (default <runtime dir>/cee_ctl.sock)\n"
 		"  --json           print the engine's JSON reply instead of a table\n"
-		"  --timeout SEC    give up after SEC seconds (default 10)\n"
+		"  --timeout SEC    give up after SEC seconds (default 10; watch: none)\n"
 		"exit status: 0 ok, 1 error (e.g. no such connection), 2 bad usage\n");
 }
 
@@ -419,7 +448,7 @@ int main(int argc, char **argv)
 	};
 	const char *prefix = "rte", *sock = NULL;
 	bool json = false;
-	double timeout = 10;
+	double timeout = -1; // -1: the command's default
 	int o;
 	while ((o = getopt_long(argc, argv, "f:s:jt:h", opts, NULL)) != -1) {
 		switch (o) {
@@ -451,9 +480,11 @@ int main(int argc, char **argv)
 	}
 	int nargs = argc - optind;
 	const char *cmd = nargs > 0 ? argv[optind] : NULL;
-	bool takes_id = cmd && (strcmp(cmd, "conn") == 0 || strcmp(cmd, "kill") == 0);
+	bool watch = cmd && strcmp(cmd, "watch") == 0;
+	bool takes_id = cmd && (strcmp(cmd, "conn") == 0 || strcmp(cmd, "kill") == 0 || watch);
 	bool known = takes_id || (cmd && (strcmp(cmd, "stats") == 0 || strcmp(cmd, "conns") == 0 ||
-					  strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "drain") == 0));
+					  strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "drain") == 0 ||
+					  strcmp(cmd, "links") == 0));
 	if (!known || nargs != (takes_id ? 2 : 1)) {
 		if (cmd && !known)
 			fprintf(stderr, "cee-ctl: unknown command '%s'\n", cmd);
@@ -480,9 +511,17 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/cee_ctl.sock", dir);
 	}
 	snprintf(line, sizeof(line), "%s%s%s\n", cmd, id ? " " : "", id ? id : "");
+	// A watch lasts as long as the connection does.
+	if (timeout < 0)
+		timeout = watch ? 0 : 10;
 	char *reply = exchange(path, line, timeout);
 	if (reply == NULL)
 		return 1;
+	if (reply[strspn(reply, " \r\n\t")] == '\0') {
+		fprintf(stderr, "cee-ctl: the engine closed the connection without a reply\n");
+		free(reply);
+		return 1;
+	}
 	struct jparser ps = {.p = reply};
 	struct jv root;
 	int rc = parse_value(&ps, &root);

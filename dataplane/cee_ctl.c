@@ -17,6 +17,7 @@
 #include <rte_ring.h>
 
 #include "cee_ctl_priv.h"
+#include "cee_link.h"
 #include "cee_shard.h"
 #include "cee_stats.h"
 
@@ -32,6 +33,10 @@ int cee_ctl_shard_init(struct cee_shard *s)
 	if (m->ring == NULL)
 		return -rte_errno;
 	atomic_init(&m->closed, false);
+	// The links cee_shard_links_init() gives this shard: engine link i
+	// belongs to shard i % nshards.
+	const struct cee_engine_cfg *cfg = s->cfg;
+	m->nlinks = cfg->nlinks > s->id ? (cfg->nlinks - s->id - 1) / s->nshards + 1 : 0;
 	return 0;
 }
 
@@ -43,6 +48,13 @@ void cee_ctl_shard_fini(struct cee_shard *s)
 	if (m->walk.req != NULL) {
 		cee_mbox_req_free(m->walk.req);
 		m->walk.req = NULL;
+	}
+	// Watches still waiting (none once the shard ran cee_ctl_shard_close()):
+	// their monitors go with the shard's table and will not fire.
+	while (m->watch_head != NULL) {
+		struct cee_mbox_req *r = m->watch_head;
+		cee_mbox_watch_release(m, r);
+		cee_mbox_req_free(r);
 	}
 	if (m->ring == NULL)
 		return;
@@ -58,8 +70,62 @@ static uint64_t shard_sseq(const struct cee_shard *s)
 	return s->evring != NULL ? cee_evring_last_sseq(s->evring) : 0;
 }
 
-// One request: everything but LIST is answered at once; LIST starts a walk
-// that later visits finish.
+// WATCH: the watched connection's monitor fired: at its close (in the
+// closed step, before destroyed, so the connection's figures are still
+// there and final), or at once when it had closed already or does not
+// exist. Answers the request, or frees it when its requester has gone.
+static void watch_fired(void *arg, cee_conn_id_t id, int reason)
+{
+	struct cee_mbox_req *r = arg;
+	struct cee_shard *s = r->owner;
+	cee_mbox_watch_release(&s->mbox, r); // waited under a monitor that is now spent
+	if (reason == CEE_MONITOR_GONE)
+		s->mbox.stats.stale_id++;
+	cee_mbox_watch_answer(r, id, reason, cee_conn_by_id(s->pool, id));
+	cee_mbox_req_finish(r);
+}
+
+// Watches whose requester went away (client disconnected) would hold a
+// monitor slot until their connection closes, which may be never: drop
+// them. Runs at each WATCH, so their number stays below what the control
+// side lets wait at once, plus what was abandoned since.
+static void watch_reap(struct cee_shard *s)
+{
+	struct cee_mbox *m = &s->mbox;
+	struct cee_mbox_req *r = m->watch_head;
+	while (r != NULL) {
+		struct cee_mbox_req *next = r->watch_next;
+		if (cee_mbox_req_abandoned(r)) {
+			(void)cee_shard_monitor_remove(s, r->watch_handle);
+			cee_mbox_watch_release(m, r);
+			cee_mbox_req_free(r);
+			m->stats.watch_reaped++;
+		}
+		r = next;
+	}
+}
+
+// @return true when @p r now waits for its connection's close (or was
+// answered at once by its monitor): the caller must not touch it.
+static bool watch_start(struct cee_shard *s, struct cee_mbox_req *r)
+{
+	struct cee_mbox *m = &s->mbox;
+	watch_reap(s);
+	r->owner = s;
+	int h = cee_shard_monitor_add(s, r->id, watch_fired, r);
+	if (h > 0) {
+		cee_mbox_watch_hold(m, r, h);
+		m->stats.watches++;
+		return true;
+	}
+	if (h == 0)
+		return true; // fired at once: closed already, or no such connection
+	r->rc = h; // -ENOSPC: as many monitors wait as there are slots; -ENOMEM
+	return false;
+}
+
+// One request: everything but LIST and WATCH is answered at once; LIST
+// starts a walk that later visits finish, WATCH waits for a close.
 static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 {
 	struct cee_mbox *m = &s->mbox;
@@ -75,8 +141,8 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 	struct cee_conn *c = NULL;
 	switch ((enum cee_mbox_op)r->op) {
 	case CEE_MBOX_OP_STATS:
-		if (r->stats != NULL)
-			cee_stat_snapshot(s, r->stats);
+		if (r->data != NULL)
+			cee_stat_snapshot(s, r->data);
 		break;
 	case CEE_MBOX_OP_CONN:
 	case CEE_MBOX_OP_KILL:
@@ -103,6 +169,18 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 		return; // finished by the walk
 	case CEE_MBOX_OP_DRAIN:
 		m->draining = true;
+		// Links stop reconnecting too; those up keep their connection.
+		cee_shard_links_drain(s, false);
+		break;
+	case CEE_MBOX_OP_LINKS:
+		// O(links of this shard) in one visit.
+		r->n = cee_shard_links_fill(s, r->data, r->cap);
+		if (cee_shard_links_count(s) > r->cap)
+			r->rc = -ENOSPC; // sized from m->nlinks: cannot happen
+		break;
+	case CEE_MBOX_OP_WATCH:
+		if (watch_start(s, r))
+			return; // finished by its monitor
 		break;
 	case CEE_MBOX_OP__COUNT:
 		r->rc = -EINVAL;
@@ -176,6 +254,16 @@ void cee_ctl_shard_close(struct cee_shard *s)
 		r->rc = -ESHUTDOWN;
 		cee_mbox_req_finish(r);
 	}
+	// The shard aborted every connection before this (their watches were
+	// answered with reason shutdown); anything still waiting is answered
+	// "stopping" and its monitor removed, so none fires into a freed request.
+	while (m->watch_head != NULL) {
+		struct cee_mbox_req *r = m->watch_head;
+		(void)cee_shard_monitor_remove(s, r->watch_handle);
+		cee_mbox_watch_release(m, r);
+		r->rc = -ESHUTDOWN;
+		cee_mbox_req_finish(r);
+	}
 	// Requests posted from now on are abandoned by their requesters when
 	// they see this; cee_ctl_shard_fini() frees them.
 	atomic_store_explicit(&m->closed, true, memory_order_release);
@@ -194,9 +282,11 @@ void cee_ctl_job_start(struct cee_ctl *c, struct ctl_job *j, enum cee_mbox_op op
 	memset(j, 0, sizeof(*j));
 	j->op = (uint8_t)op;
 	j->active = true;
-	j->deadline_ns = now_ns() + (uint64_t)CEE_CTL_TIMEOUT_MS * 1000000;
+	// A WATCH waits for a close, however long the connection lives.
+	j->deadline_ns = op == CEE_MBOX_OP_WATCH ? UINT64_MAX
+						 : now_ns() + (uint64_t)CEE_CTL_TIMEOUT_MS * 1000000;
 	unsigned first = 0, count = c->nshards;
-	if (op == CEE_MBOX_OP_CONN || op == CEE_MBOX_OP_KILL) {
+	if (op == CEE_MBOX_OP_CONN || op == CEE_MBOX_OP_KILL || op == CEE_MBOX_OP_WATCH) {
 		// The owner is encoded in the id; an id of no shard of ours
 		// names no connection.
 		first = cee_id_shard(id);
@@ -213,9 +303,17 @@ void cee_ctl_job_start(struct cee_ctl *c, struct ctl_job *j, enum cee_mbox_op op
 			j->rc = -ESHUTDOWN;
 			break;
 		}
-		struct cee_mbox_req *r =
-			cee_mbox_req_alloc(op, op == CEE_MBOX_OP_LIST ? c->list_cap : 0,
-					   op == CEE_MBOX_OP_STATS ? sizeof(struct cee_ctl_shard_stats) : 0);
+		uint32_t cap = 0;
+		size_t data = 0;
+		if (op == CEE_MBOX_OP_LIST) {
+			cap = c->list_cap;
+		} else if (op == CEE_MBOX_OP_STATS) {
+			data = sizeof(struct cee_ctl_shard_stats);
+		} else if (op == CEE_MBOX_OP_LINKS) {
+			cap = m->nlinks;
+			data = (size_t)cap * sizeof(struct cee_link_info);
+		}
+		struct cee_mbox_req *r = cee_mbox_req_alloc(op, cap, data);
 		if (r == NULL) {
 			j->rc = -ENOMEM;
 			break;
@@ -387,7 +485,7 @@ static void render_conn(struct ctl_buf *b, const struct cee_mbox_conn *x, uint64
 	cee_ctl_buf_printf(b, "}");
 }
 
-static const char *err_msg(int rc)
+static const char *err_msg(enum ctl_cmd cmd, int rc)
 {
 	switch (-rc) {
 	case ENOENT:
@@ -399,7 +497,7 @@ static const char *err_msg(int rc)
 	case EBUSY:
 		return "a shard's mailbox is full; try again";
 	case ENOSPC:
-		return "list overflow";
+		return cmd == CTL_CMD_WATCH ? "no monitor room for another watch" : "list overflow";
 	default:
 		return strerror(-rc);
 	}
@@ -420,7 +518,7 @@ static void render_stats(struct ctl_buf *b, const struct ctl_job *j)
 	unsigned n = 0;
 	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"shards\":[");
 	for (unsigned i = 0; i < j->count; i++) {
-		n = cee_ctl_stat_fields(j->req[i]->stats, one);
+		n = cee_ctl_stat_fields(j->req[i]->data, one);
 		cee_ctl_stat_add(total, one, n);
 		cee_ctl_buf_printf(b, "%s{\"shard\":%u", i ? "," : "", j->first + i);
 		for (unsigned k = 0; k < n; k++)
@@ -433,12 +531,84 @@ static void render_stats(struct ctl_buf *b, const struct ctl_job *j)
 	cee_ctl_buf_printf(b, "}}\n");
 }
 
+static int cmp_link(const void *a, const void *b)
+{
+	uint32_t x = ((const struct ctl_link *)a)->info->index;
+	uint32_t y = ((const struct ctl_link *)b)->info->index;
+	return x < y ? -1 : x > y;
+}
+
+int cee_ctl_links_collect(const struct ctl_job *j, struct ctl_link **out)
+{
+	size_t n = 0;
+	*out = NULL;
+	for (unsigned i = 0; i < j->count; i++)
+		n += j->req[i]->n;
+	if (n == 0)
+		return 0;
+	struct ctl_link *v = malloc(n * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	n = 0;
+	for (unsigned i = 0; i < j->count; i++) {
+		const struct cee_link_info *info = j->req[i]->data;
+		for (uint32_t k = 0; k < j->req[i]->n; k++)
+			v[n++] = (struct ctl_link){.info = &info[k], .shard = j->first + i};
+	}
+	qsort(v, n, sizeof(*v), cmp_link);
+	*out = v;
+	return (int)n;
+}
+
+// {"name","shard","proto","remote","state","conn"?,"attempts","ups","downs",
+//  "last_reason"?,"up_ms"? (up),"next_attempt_ms"? (backoff)}
+static void render_link(struct ctl_buf *b, const struct ctl_link *l)
+{
+	const struct cee_link_info *x = l->info;
+	char remote[32];
+	cee_ctl_addr_str(remote, sizeof(remote), x->ip, x->port);
+	cee_ctl_buf_printf(b,
+			   "{\"name\":\"%s\",\"shard\":%u,\"proto\":\"%s\",\"remote\":\"%s\","
+			   "\"state\":\"%s\"",
+			   x->name, l->shard, x->tls ? "tls" : "tcp", remote,
+			   cee_link_state_str((enum cee_link_state)x->state));
+	if (x->conn != 0)
+		cee_ctl_buf_printf(b, ",\"conn\":\"%016" PRIx64 "\"", x->conn);
+	cee_ctl_buf_printf(b, ",\"attempts\":%" PRIu32 ",\"ups\":%" PRIu32 ",\"downs\":%" PRIu32,
+			   x->attempts, x->ups, x->downs);
+	if (x->last_reason != CEE_REASON_NONE)
+		cee_ctl_buf_printf(b, ",\"last_reason\":\"%s\"",
+				   cee_reason_str((enum cee_reason)x->last_reason));
+	if (x->state == CEE_LINK_UP)
+		cee_ctl_buf_printf(b, ",\"up_ms\":%" PRIu64, x->up_ms);
+	if (x->state == CEE_LINK_BACKOFF)
+		cee_ctl_buf_printf(b, ",\"next_attempt_ms\":%" PRIu64, x->next_ms);
+	cee_ctl_buf_printf(b, "}");
+}
+
+static void render_links(struct ctl_buf *b, const struct ctl_job *j)
+{
+	struct ctl_link *v;
+	int n = cee_ctl_links_collect(j, &v);
+	if (n < 0) {
+		cee_ctl_render_error(b, strerror(-n), 0);
+		return;
+	}
+	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"links\":[");
+	for (int i = 0; i < n; i++) {
+		cee_ctl_buf_printf(b, i ? ",\n" : "\n");
+		render_link(b, &v[i]);
+	}
+	cee_ctl_buf_printf(b, "]}\n");
+	free(v);
+}
+
 void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_conn_id_t id,
 		    const struct ctl_job *j)
 {
 	(void)c;
 	if (j->rc < 0) {
-		cee_ctl_render_error(b, err_msg(j->rc), j->rc == -ENOENT ? id : 0);
+		cee_ctl_render_error(b, err_msg(cmd, j->rc), j->rc == -ENOENT ? id : 0);
 		return;
 	}
 	switch (cmd) {
@@ -502,6 +672,19 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 			live += j->req[i]->live;
 		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"draining\":true,\"live\":%" PRIu64 "}\n",
 				   live);
+		break;
+	}
+	case CTL_CMD_LINKS:
+		render_links(b, j);
+		break;
+	case CTL_CMD_WATCH: {
+		const struct cee_mbox_conn *x = &j->req[0]->conn;
+		cee_ctl_buf_printf(b,
+				   "{\"ok\":true,\"v\":1,\"closed\":{\"id\":\"%016" PRIx64
+				   "\",\"reason\":\"%s\",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+				   "}}\n",
+				   x->id, cee_reason_str((enum cee_reason)x->close_reason), x->bytes_in,
+				   x->bytes_out);
 		break;
 	}
 	case CTL_CMD__COUNT:

@@ -7,13 +7,15 @@
  * the state, through its mailbox (cee_mbox.h), and exposed two ways:
  *
  *  - DPDK telemetry commands `/cee/stats`, `/cee/conns`, `/cee/conn,<id>`,
- *    `/cee/snapshot` (served on DPDK's telemetry thread, output capped);
+ *    `/cee/snapshot`, `/cee/links` (served on DPDK's telemetry thread,
+ *    output capped);
  *  - a Unix stream socket, `<EAL runtime dir>/<name>_ctl.sock`, mode 0600,
  *    served non-blocking from the control thread: one request line in, one
  *    JSON reply out, then the server closes (apps/cee-ctl speaks it).
  *
  * Neither side reads shard memory: they post requests to the owner's
- * mailbox and wait (with a timeout) for it to answer. Each shard answers in
+ * mailbox and wait (with a timeout; a `watch`, for a connection's close,
+ * without one) for it to answer. Each shard answers in
  * its mailbox phase, once per poll iteration, at most CEE_MBOX_BUDGET
  * requests or one CEE_MBOX_WALK_SLOTS-slot step of a list walk per
  * iteration, so answering never holds its polling up beyond a bound (timed
@@ -34,7 +36,7 @@
 #define CEE_MBOX_RING 256        /**< requests queued per shard mailbox */
 #define CEE_MBOX_BUDGET 8        /**< requests answered per mailbox phase */
 #define CEE_MBOX_WALK_SLOTS 512 /**< connection slots one list-walk step visits */
-#define CEE_CTL_TIMEOUT_MS 5000  /**< a shard that has not answered by then: the request fails */
+#define CEE_CTL_TIMEOUT_MS 5000  /**< unanswered by then: the request fails (WATCH: no limit) */
 
 struct cee_shard;
 struct cee_ctl;
@@ -62,7 +64,11 @@ void cee_ctl_shard_fini(struct cee_shard *s);
  * in progress, or up to CEE_MBOX_BUDGET requests. @return requests/steps done.
  */
 unsigned cee_ctl_shard_poll(struct cee_shard *s);
-/** The shard stops serving: answer everything pending with -ESHUTDOWN, mark the mailbox closed. */
+/**
+ * The shard stops serving (after it aborted its connections, which answers
+ * the watches on them): answer everything pending with -ESHUTDOWN, mark the
+ * mailbox closed.
+ */
 void cee_ctl_shard_close(struct cee_shard *s);
 
 /* ---- control side --------------------------------------------------------- */

@@ -14,7 +14,8 @@
 
 #include "cee_ctl.h"
 
-#define CEE_CTL_MAX_CLIENTS 8
+#define CEE_CTL_MAX_CLIENTS 32 /**< socket clients served at once */
+#define CEE_CTL_MAX_WATCHES 24 /**< of those, waiting in `watch` (the rest serve other requests) */
 #define CEE_CTL_LINE_MAX 256
 
 /** One request fanned out to one shard (by id) or to every shard. */
@@ -23,7 +24,7 @@ struct ctl_job {
 	unsigned first;   /**< shard of req[0] */
 	unsigned count;   /**< requests posted (0 when rc was decided at start) */
 	struct cee_mbox_req *req[CEE_MAX_SHARDS];
-	uint64_t deadline_ns;
+	uint64_t deadline_ns; /**< UINT64_MAX: none (WATCH) */
 	int rc;           /**< 0, or the first failure (-ENOENT, -ETIMEDOUT, -ESHUTDOWN, ...) */
 	bool active;
 };
@@ -35,7 +36,9 @@ struct ctl_job {
 	X(CONN, "conn", CONN, true)                                                                \
 	X(SNAPSHOT, "snapshot", LIST, false)                                                       \
 	X(KILL, "kill", KILL, true)                                                                \
-	X(DRAIN, "drain", DRAIN, false)
+	X(DRAIN, "drain", DRAIN, false)                                                            \
+	X(LINKS, "links", LINKS, false)                                                            \
+	X(WATCH, "watch", WATCH, true)
 
 #define CEE_X_ENUM_CTL_CMD(e, s, op, id) CTL_CMD_##e,
 enum ctl_cmd { CEE_CTL_CMD_LIST(CEE_X_ENUM_CTL_CMD) CTL_CMD__COUNT };
@@ -58,7 +61,8 @@ struct ctl_client {
 	struct ctl_job job;
 	struct ctl_buf out;
 	size_t out_off;
-	uint64_t deadline_ns; /**< whole exchange */
+	uint64_t deadline_ns; /**< whole exchange; UINT64_MAX for a watch */
+	uint64_t check_ns;    /**< watch: next look for the client having gone */
 };
 
 struct cee_ctl {
@@ -98,6 +102,17 @@ struct ctl_stat {
 unsigned cee_ctl_stat_fields(const struct cee_ctl_shard_stats *st, struct ctl_stat *out);
 /** @p total += @p one (sums, or maxima where marked). */
 void cee_ctl_stat_add(struct ctl_stat *total, const struct ctl_stat *one, unsigned n);
+
+/** One link of a LINKS answer and the shard that answered it. */
+struct ctl_link {
+	const struct cee_link_info *info;
+	unsigned shard;
+};
+/**
+ * The links of finished LINKS job @p j in the engine's order (by index).
+ * @return how many, with *@p out an array to free(), or -ENOMEM.
+ */
+int cee_ctl_links_collect(const struct ctl_job *j, struct ctl_link **out);
 
 /** "a.b.c.d:port" into @p buf (at least 22 bytes). */
 void cee_ctl_addr_str(char *buf, size_t size, uint32_t ip, uint16_t port);

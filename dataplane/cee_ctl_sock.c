@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // The command socket: a Unix stream socket (mode 0600) served from the
 // control thread without blocking. Per connection: one request line in
-// ("stats", "conns", "conn ID", "snapshot", "kill ID", "drain"), one JSON
-// reply out (it may span lines), then the server closes.
+// ("stats", "conns", "conn ID", "snapshot", "kill ID", "drain", "links",
+// "watch ID"), one JSON reply out (it may span lines), then the server
+// closes. Every exchange has a deadline except a watch, which lasts as long
+// as its connection; a watch whose client hangs up is abandoned.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "cee_ctl_priv.h"
 
 #define CLIENT_TIMEOUT_NS (UINT64_C(10) * 1000000000) // a whole exchange
+#define WATCH_CHECK_NS (UINT64_C(50) * 1000000)        // a watch's client still there?
 
 struct cmd_desc {
 	const char *word;
@@ -78,10 +82,30 @@ static void client_close(struct ctl_client *k)
 	k->out_off = 0;
 }
 
+// Closing: a reply that is ready (e.g. a watch answered with reason
+// shutdown by a stopping shard) still goes out, as far as the socket
+// takes it without waiting.
+static void client_flush(struct cee_ctl *c, struct ctl_client *k)
+{
+	if (k->fd < 0)
+		return;
+	if (k->job.active) {
+		if (!cee_ctl_job_poll(&k->job, c))
+			return;
+		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job);
+		cee_ctl_job_release(&k->job);
+	}
+	if (!k->out.oom && k->out_off < k->out.len)
+		(void)send(k->fd, k->out.p + k->out_off, k->out.len - k->out_off,
+			   MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void cee_ctl_sock_close(struct cee_ctl *c)
 {
-	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++)
+	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++) {
+		client_flush(c, &c->clients[i]);
 		client_close(&c->clients[i]);
+	}
 	if (c->listen_fd >= 0) {
 		close(c->listen_fd);
 		c->listen_fd = -1;
@@ -106,7 +130,7 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 	if (i == CTL_CMD__COUNT) {
 		cee_ctl_buf_printf(&k->out,
 				   "{\"ok\":false,\"error\":\"unknown request '%.32s' (stats, conns, "
-				   "conn ID, snapshot, kill ID, drain)\"}\n",
+				   "conn ID, snapshot, kill ID, drain, links, watch ID)\"}\n",
 				   word ? word : "");
 		return;
 	}
@@ -118,7 +142,36 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 				   cmds[i].word, cmds[i].takes_id ? " ID (16 hex digits)" : "");
 		return;
 	}
+	if (k->cmd == CTL_CMD_WATCH) {
+		// Watches may wait for ever: they never take the last slots.
+		unsigned waiting = 0;
+		for (unsigned w = 0; w < CEE_CTL_MAX_CLIENTS; w++)
+			waiting += c->clients[w].fd >= 0 && c->clients[w].cmd == CTL_CMD_WATCH &&
+				   c->clients[w].job.active;
+		if (waiting >= CEE_CTL_MAX_WATCHES) {
+			cee_ctl_buf_printf(&k->out,
+					   "{\"ok\":false,\"error\":\"too many watches waiting (at "
+					   "most %u)\"}\n",
+					   CEE_CTL_MAX_WATCHES);
+			return;
+		}
+		k->deadline_ns = UINT64_MAX;
+	}
 	cee_ctl_job_start(c, &k->job, (enum cee_mbox_op)cmds[i].op, k->id);
+}
+
+// A watch's client hung up (closed its socket: POLLHUP; a half-close after
+// the request line is not a hang-up). Bytes after the line are ignored.
+static bool client_gone(struct ctl_client *k)
+{
+	struct pollfd p = {.fd = k->fd, .events = POLLIN};
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+		return true;
+	char junk[256];
+	ssize_t n = recv(k->fd, junk, sizeof(junk), MSG_DONTWAIT);
+	return n < 0 && errno != EAGAIN && errno != EINTR;
 }
 
 static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
@@ -148,8 +201,16 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 	}
 	// 2. the shards' answers
 	if (k->job.active) {
-		if (!cee_ctl_job_poll(&k->job, c))
+		if (!cee_ctl_job_poll(&k->job, c)) {
+			if (k->cmd == CTL_CMD_WATCH && now >= k->check_ns) {
+				k->check_ns = now + WATCH_CHECK_NS;
+				if (client_gone(k)) { // the shard frees the request
+					client_close(k);
+					return 1;
+				}
+			}
 			return work;
+		}
 		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job);
 		if (k->cmd == CTL_CMD_DRAIN && k->job.rc == 0 && c->drain == CTL_DRAIN_NONE)
 			c->drain = CTL_DRAIN_WAIT;
@@ -195,7 +256,9 @@ int cee_ctl_sock_poll(struct cee_ctl *c)
 			k->fd = fd;
 			k->line_len = 0;
 			k->out_off = 0;
+			k->cmd = CTL_CMD__COUNT;
 			k->deadline_ns = now + CLIENT_TIMEOUT_NS;
+			k->check_ns = 0;
 			work++;
 		}
 		work += client_poll(c, k, now);

@@ -9,17 +9,21 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_common.h>
 #include <rte_telemetry.h>
 
 #include "cee_ctl_priv.h"
+#include "cee_link.h"
 
 /** Connections /cee/conns details at most (each ~200 bytes of the 16 KiB reply). */
 #define TEL_CONNS_MAX 48
 /** Connection ids /cee/snapshot lists at most. */
 #define TEL_IDS_MAX 400
+/** Links /cee/links details at most (each ~250 bytes of the 16 KiB reply). */
+#define TEL_LINKS_MAX 48
 
 // The engine served: registration is once per process and cannot be undone,
 // so handlers find their control plane here, under the lock that destroy
@@ -56,7 +60,7 @@ static int do_stats(struct cee_ctl *c, struct rte_tel_data *d)
 	unsigned n = 0;
 	rte_tel_data_start_dict(d);
 	for (unsigned i = 0; i < j.count; i++) {
-		n = cee_ctl_stat_fields(j.req[i]->stats, one);
+		n = cee_ctl_stat_fields(j.req[i]->data, one);
 		cee_ctl_stat_add(total, one, n);
 		struct rte_tel_data *sd = rte_tel_data_alloc();
 		if (sd == NULL)
@@ -191,6 +195,65 @@ static int do_conn(struct cee_ctl *c, const char *params, struct rte_tel_data *d
 	return 0;
 }
 
+// /cee/links: {"count": N, "shown": K, "truncated": 0|1, "link_<index>": {...}, ...}
+// in the engine's order; each link's fields as in cee-ctl links. Keyed by
+// index: telemetry names allow only [A-Za-z0-9_/], link names also '.', '-'.
+static int do_links(struct cee_ctl *c, struct rte_tel_data *d)
+{
+	struct ctl_job j;
+	cee_ctl_job_start(c, &j, CEE_MBOX_OP_LINKS, 0);
+	if (cee_ctl_job_wait(&j, c) < 0) {
+		cee_ctl_job_release(&j);
+		return tel_error(d, strerror(-j.rc), NULL);
+	}
+	struct ctl_link *v;
+	int n = cee_ctl_links_collect(&j, &v);
+	if (n < 0) {
+		cee_ctl_job_release(&j);
+		return tel_error(d, strerror(-n), NULL);
+	}
+	unsigned shown = (unsigned)n < TEL_LINKS_MAX ? (unsigned)n : TEL_LINKS_MAX;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "count", (uint64_t)n);
+	rte_tel_data_add_dict_u64(d, "truncated", (unsigned)n > shown);
+	rte_tel_data_add_dict_u64(d, "shown", shown);
+	for (unsigned i = 0; i < shown; i++) {
+		const struct cee_link_info *x = v[i].info;
+		struct rte_tel_data *ld = rte_tel_data_alloc();
+		if (ld == NULL)
+			continue;
+		char remote[32], conn[20], key[24];
+		cee_ctl_addr_str(remote, sizeof(remote), x->ip, x->port);
+		rte_tel_data_start_dict(ld);
+		rte_tel_data_add_dict_string(ld, "name", x->name);
+		rte_tel_data_add_dict_u64(ld, "shard", v[i].shard);
+		rte_tel_data_add_dict_string(ld, "proto", x->tls ? "tls" : "tcp");
+		rte_tel_data_add_dict_string(ld, "remote", remote);
+		rte_tel_data_add_dict_string(ld, "state",
+					     cee_link_state_str((enum cee_link_state)x->state));
+		if (x->conn != 0) {
+			snprintf(conn, sizeof(conn), "%016" PRIx64, x->conn);
+			rte_tel_data_add_dict_string(ld, "conn", conn);
+		}
+		rte_tel_data_add_dict_u64(ld, "attempts", x->attempts);
+		rte_tel_data_add_dict_u64(ld, "ups", x->ups);
+		rte_tel_data_add_dict_u64(ld, "downs", x->downs);
+		if (x->last_reason != CEE_REASON_NONE)
+			rte_tel_data_add_dict_string(ld, "last_reason",
+						     cee_reason_str((enum cee_reason)x->last_reason));
+		if (x->state == CEE_LINK_UP)
+			rte_tel_data_add_dict_u64(ld, "up_ms", x->up_ms);
+		if (x->state == CEE_LINK_BACKOFF)
+			rte_tel_data_add_dict_u64(ld, "next_attempt_ms", x->next_ms);
+		snprintf(key, sizeof(key), "link_%" PRIu32, x->index);
+		if (rte_tel_data_add_dict_container(d, key, ld, 0) < 0)
+			rte_tel_data_free(ld);
+	}
+	free(v);
+	cee_ctl_job_release(&j);
+	return 0;
+}
+
 static int handle(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	int rc;
@@ -206,6 +269,8 @@ static int handle(const char *cmd, const char *params, struct rte_tel_data *d)
 		rc = do_list(c, d, true);
 	else if (strcmp(cmd, "/cee/conn") == 0)
 		rc = do_conn(c, params, d);
+	else if (strcmp(cmd, "/cee/links") == 0)
+		rc = do_links(c, d);
 	else
 		rc = -EINVAL;
 	pthread_mutex_unlock(&tel_lock);
@@ -230,6 +295,7 @@ int cee_ctl_tel_attach(struct cee_ctl *c)
 		{"/cee/conns", "cee live connections (capped; cee-ctl conns lists all). No parameters"},
 		{"/cee/conn", "one cee connection. Parameter: connection id (16 hex digits)"},
 		{"/cee/snapshot", "cee snapshot: each shard's sseq at the cut and the live ids (capped)"},
+		{"/cee/links", "cee outbound links (capped; cee-ctl links lists all). No parameters"},
 	};
 	for (unsigned i = 0; i < RTE_DIM(tel_cmds) && rc == 0; i++)
 		rc = rte_telemetry_register_cmd(tel_cmds[i].cmd, handle, tel_cmds[i].help);

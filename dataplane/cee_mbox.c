@@ -15,7 +15,7 @@ const char *cee_mbox_op_str(enum cee_mbox_op op)
 	return (unsigned)op < CEE_MBOX_OP__COUNT ? op_names[op] : "?";
 }
 
-struct cee_mbox_req *cee_mbox_req_alloc(enum cee_mbox_op op, uint32_t cap, size_t stats_size)
+struct cee_mbox_req *cee_mbox_req_alloc(enum cee_mbox_op op, uint32_t cap, size_t data_size)
 {
 	struct cee_mbox_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -23,9 +23,10 @@ struct cee_mbox_req *cee_mbox_req_alloc(enum cee_mbox_op op, uint32_t cap, size_
 	r->op = (uint8_t)op;
 	r->cap = cap;
 	// malloc, not calloc: a big array stays untouched beyond what is filled.
-	if (cap != 0 && (r->conns = malloc((size_t)cap * sizeof(*r->conns))) == NULL)
+	if (op == CEE_MBOX_OP_LIST && cap != 0 &&
+	    (r->conns = malloc((size_t)cap * sizeof(*r->conns))) == NULL)
 		goto fail;
-	if (stats_size != 0 && (r->stats = calloc(1, stats_size)) == NULL)
+	if (data_size != 0 && (r->data = calloc(1, data_size)) == NULL)
 		goto fail;
 	atomic_init(&r->state, CEE_MBOX_POSTED);
 	return r;
@@ -40,7 +41,7 @@ void cee_mbox_req_free(struct cee_mbox_req *r)
 	if (r == NULL)
 		return;
 	free(r->conns);
-	free(r->stats);
+	free(r->data);
 	free(r);
 }
 
@@ -75,6 +76,49 @@ void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c)
 		.close_reason = c->tcb.close_reason,
 		.closed = (c->tcb.flags & CEE_TCB_F_CLOSED) != 0,
 	};
+}
+
+void cee_mbox_watch_answer(struct cee_mbox_req *r, cee_conn_id_t id, int reason,
+			   const struct cee_conn *c)
+{
+	if (reason == CEE_MONITOR_GONE) {
+		r->rc = -ENOENT;
+		r->conn = (struct cee_mbox_conn){.id = id};
+		return;
+	}
+	r->rc = 0;
+	if (c != NULL)
+		cee_mbox_conn_fill(&r->conn, c);
+	else
+		r->conn = (struct cee_mbox_conn){.id = id};
+	r->conn.close_reason = (uint8_t)reason;
+	r->conn.closed = 1;
+}
+
+void cee_mbox_watch_hold(struct cee_mbox *m, struct cee_mbox_req *r, int handle)
+{
+	r->watch_handle = handle;
+	r->watch_prev = NULL;
+	r->watch_next = m->watch_head;
+	if (m->watch_head != NULL)
+		m->watch_head->watch_prev = r;
+	m->watch_head = r;
+	m->watching++;
+}
+
+void cee_mbox_watch_release(struct cee_mbox *m, struct cee_mbox_req *r)
+{
+	if (r->watch_handle == 0)
+		return;
+	if (r->watch_prev != NULL)
+		r->watch_prev->watch_next = r->watch_next;
+	else
+		m->watch_head = r->watch_next;
+	if (r->watch_next != NULL)
+		r->watch_next->watch_prev = r->watch_prev;
+	r->watch_prev = r->watch_next = NULL;
+	r->watch_handle = 0;
+	m->watching--;
 }
 
 void cee_mbox_walk_begin(struct cee_mbox_walk *w, struct cee_mbox_req *r,

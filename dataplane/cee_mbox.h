@@ -33,6 +33,13 @@
  * is exactly the set live at the cut, whatever churn happens meanwhile.
  * This relies on a connection's open event being pushed in the same shard
  * step as its slot allocation (true for passive and active opens).
+ *
+ * WATCH requests wait for a connection's close, however long it lives: the
+ * shard keeps each one (cee_mbox_watch_hold()) under a connection monitor
+ * and finishes it when the monitor fires. A requester that goes away
+ * abandons it as any other request; the shard frees it when the monitor
+ * fires, when it reaps abandoned watches (at the next WATCH), or when it
+ * stops.
  */
 
 #include <errno.h>
@@ -44,6 +51,7 @@
 #include "cee_conn.h"
 #include "cee_event.h"
 #include "cee_id.h"
+#include "cee_monitor.h"
 
 struct rte_ring;
 
@@ -53,7 +61,9 @@ struct rte_ring;
 	X(CONN, "conn")                                                                            \
 	X(KILL, "kill")                                                                            \
 	X(LIST, "list")                                                                            \
-	X(DRAIN, "drain")
+	X(DRAIN, "drain")                                                                          \
+	X(LINKS, "links")                                                                          \
+	X(WATCH, "watch")
 
 #define CEE_X_ENUM_MBOX_OP(e, s) CEE_MBOX_OP_##e,
 /** What a request asks its shard for. */
@@ -88,6 +98,8 @@ struct cee_mbox_stats {
 	uint64_t stale_id;      /**< CONN/KILL naming no live connection of this shard */
 	uint64_t kills;         /**< connections closed by KILL (reason admin_kill) */
 	uint64_t drain_refused; /**< SYNs refused (RST) because the shard is draining */
+	uint64_t watches;       /**< WATCH requests that waited for a close under a monitor */
+	uint64_t watch_reaped;  /**< of those, dropped unanswered: their requester had gone */
 	uint64_t list_steps;    /**< mailbox visits spent walking slots for LIST */
 	uint64_t visits;        /**< mailbox phases that found work */
 	uint64_t ns_total;      /**< wall time spent in those phases */
@@ -104,28 +116,41 @@ struct cee_mbox_stats {
 struct cee_mbox_req {
 	/* in */
 	uint8_t op;          /**< enum cee_mbox_op */
-	cee_conn_id_t id;    /**< CONN, KILL */
+	cee_conn_id_t id;    /**< CONN, KILL, WATCH */
 	struct cee_mbox_conn *conns; /**< LIST: room for cap records (freed with the request) */
-	uint32_t cap;
-	void *stats;         /**< STATS: the serving side's counters record (freed with the request) */
+	uint32_t cap;        /**< LIST: connection records; LINKS: link records */
+	/**
+	 * STATS: the serving side's counters record; LINKS: room for cap link
+	 * records (struct cee_link_info, cee_shard.h). Freed with the request.
+	 */
+	void *data;
 	/* out */
-	int rc;              /**< 0, -ENOENT (no such connection), -ENOSPC, -ESHUTDOWN */
-	uint32_t n;          /**< LIST: records written */
+	int rc;              /**< 0, -ENOENT (no such connection), -ENOSPC, -ENOMEM, -ESHUTDOWN */
+	uint32_t n;          /**< LIST, LINKS: records written */
 	uint32_t live;       /**< live connections (LIST: at the cut) */
 	uint64_t sseq;       /**< the shard's last sseq (LIST: at the cut) */
 	uint64_t now_ns;     /**< the shard's clock (LIST: at the cut) */
-	struct cee_mbox_conn conn; /**< CONN, KILL: the connection (KILL: as it was before) */
+	/**
+	 * CONN, KILL: the connection (KILL: as it was before). WATCH: as it was
+	 * at its close, close_reason the reason (cee_mbox_watch_answer()).
+	 */
+	struct cee_mbox_conn conn;
+	/* shard only, while a WATCH waits (cee_mbox_watch_hold()) */
+	void *owner;         /**< the serving shard (the monitor callback's way back) */
+	struct cee_mbox_req *watch_prev, *watch_next;
+	int watch_handle;    /**< its monitor (> 0) while it waits, else 0 */
 	/* requester and shard: enum cee_mbox_state */
 	_Atomic int state;
 };
 
 /**
  * Allocate a request for @p op with room for @p cap connection records
- * (LIST) and a zeroed counters record of @p stats_size bytes (STATS).
- * Large record arrays are touched only as far as they are filled.
+ * (LIST; other ops only record @p cap) and @p data_size zeroed bytes of
+ * data (STATS: the counters record; LINKS: @p cap link records). Large
+ * connection arrays are touched only as far as they are filled.
  * @return the request (state POSTED), or NULL with errno ENOMEM.
  */
-struct cee_mbox_req *cee_mbox_req_alloc(enum cee_mbox_op op, uint32_t cap, size_t stats_size);
+struct cee_mbox_req *cee_mbox_req_alloc(enum cee_mbox_op op, uint32_t cap, size_t data_size);
 /** Free @p r and its buffers (NULL is fine). */
 void cee_mbox_req_free(struct cee_mbox_req *r);
 
@@ -157,6 +182,16 @@ static inline bool cee_mbox_req_abandoned(struct cee_mbox_req *r)
 /** Fill @p out from live connection @p c. */
 void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c);
 
+/**
+ * Shard: the answer to WATCH request @p r, whose monitor fired for
+ * connection @p id with @p reason (enum cee_reason, or CEE_MONITOR_GONE:
+ * no such connection, rc -ENOENT). @p c is that connection while it still
+ * exists (monitors fire in its closed step, before destroyed), else NULL
+ * (byte counts 0). Does not finish @p r.
+ */
+void cee_mbox_watch_answer(struct cee_mbox_req *r, cee_conn_id_t id, int reason,
+			   const struct cee_conn *c);
+
 /** A LIST answer in progress. Shard only. */
 struct cee_mbox_walk {
 	struct cee_mbox_req *req; /**< the LIST being answered; NULL when none */
@@ -183,12 +218,28 @@ struct cee_mbox {
 	struct rte_ring *ring;
 	/** Shard writes (release) when it stops serving; requesters read it to stop waiting. */
 	_Atomic bool closed;
+	/**
+	 * Links this shard owns (engine link i belongs to shard i % nshards):
+	 * the room a LINKS answer needs. Written at init, before the control
+	 * side exists; read-only afterwards.
+	 */
+	uint32_t nlinks;
 	/* shard only */
 	bool draining;             /**< admission stopped by DRAIN */
+	struct cee_mbox_req *watch_head; /**< WATCH requests waiting for a close */
+	uint32_t watching;         /**< how many */
 	uint64_t last_open_serial; /**< serial of the last connection that emitted open */
 	struct cee_mbox_walk walk;
 	struct cee_mbox_stats stats;
 };
+
+/**
+ * Shard: WATCH request @p r waits under monitor @p handle (> 0) until its
+ * connection closes: the shard answers it then, or drops it at shutdown.
+ */
+void cee_mbox_watch_hold(struct cee_mbox *m, struct cee_mbox_req *r, int handle);
+/** Shard: @p r no longer waits (its monitor fired or was removed). Nothing when it did not wait. */
+void cee_mbox_watch_release(struct cee_mbox *m, struct cee_mbox_req *r);
 
 /**
  * Shard: lifecycle hook, called for every event a connection of pool @p p

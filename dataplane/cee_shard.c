@@ -962,7 +962,9 @@ bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip)
 int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg)
 {
 	if (s->monitors == NULL) {
-		s->monitors = cee_monitors_create(cee_conn_max(s->pool));
+		// as many as connections, plus room for cee-ctl watches and link
+		// attempts when every slot is taken
+		s->monitors = cee_monitors_create(cee_conn_max(s->pool) + 64);
 		if (s->monitors == NULL)
 			return -errno;
 	}

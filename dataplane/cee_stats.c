@@ -38,6 +38,8 @@ static const struct cee_stat_def defs[] = {
 	MBOX("requests", requests, false)
 	MBOX("stale_id", stale_id, false)
 	MBOX("kills", kills, false)
+	MBOX("watches", watches, false)
+	MBOX("watch_reaped", watch_reaped, false)
 	MBOX("list_steps", list_steps, false)
 	MBOX("visits", visits, false)
 	MBOX("total_ns", ns_total, false)

@@ -179,7 +179,119 @@ static void op_names(void **state)
 {
 	(void)state;
 	assert_string_equal(cee_mbox_op_str(CEE_MBOX_OP_KILL), "kill");
+	assert_string_equal(cee_mbox_op_str(CEE_MBOX_OP_LINKS), "links");
+	assert_string_equal(cee_mbox_op_str(CEE_MBOX_OP_WATCH), "watch");
 	assert_string_equal(cee_mbox_op_str(CEE_MBOX_OP__COUNT), "?");
+}
+
+// Fault: a LINKS answer written past its buffer, or a connection array
+// allocated for a request that is not a LIST. The data room is the size
+// asked for, zeroed; only LIST gets connection records.
+static void links_request_has_room_for_its_records(void **state)
+{
+	(void)state;
+	struct rec {
+		char name[33];
+		uint64_t conn;
+	};
+	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LINKS, 5, 5 * sizeof(struct rec));
+	assert_non_null(r);
+	assert_int_equal(r->cap, 5);
+	assert_null(r->conns);
+	assert_non_null(r->data);
+	struct rec *v = r->data;
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(v[i].conn, 0);
+		v[i].conn = i + 1; // every record is writable (ASan)
+	}
+	cee_mbox_req_free(r);
+
+	struct cee_mbox_req *none = cee_mbox_req_alloc(CEE_MBOX_OP_LINKS, 0, 0);
+	assert_non_null(none);
+	assert_null(none->data);
+	cee_mbox_req_free(none);
+}
+
+// Fault: a watch that reports another connection's figures or a success
+// for an id that names nothing. The answer is the watched id's reason and
+// byte counts as they were at its close; a stale id is -ENOENT.
+static void watch_answer_reports_the_close(void **state)
+{
+	struct fixture *f = *state;
+	open_one(f);
+	struct cee_conn *c = f->live[0];
+	c->tcb.bytes_in = 1234;
+	c->tcb.bytes_out = 99;
+	c->tcb.close_reason = CEE_REASON_PEER_FIN;
+
+	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_WATCH, 0, 0);
+	assert_non_null(r);
+	r->id = c->id;
+	cee_mbox_watch_answer(r, c->id, CEE_REASON_PEER_FIN, c);
+	assert_int_equal(r->rc, 0);
+	assert_int_equal(r->conn.id, c->id);
+	assert_int_equal(r->conn.close_reason, CEE_REASON_PEER_FIN);
+	assert_int_equal(r->conn.bytes_in, 1234);
+	assert_int_equal(r->conn.bytes_out, 99);
+	assert_true(r->conn.closed);
+
+	// gone before the monitor could be set: no figures, "no such connection"
+	cee_mbox_watch_answer(r, c->id + 1, CEE_MONITOR_GONE, NULL);
+	assert_int_equal(r->rc, -ENOENT);
+	assert_int_equal(r->conn.id, c->id + 1);
+	assert_int_equal(r->conn.bytes_in, 0);
+
+	// closed, its connection no longer at hand: the reason, zero bytes
+	cee_mbox_watch_answer(r, c->id, CEE_REASON_SHUTDOWN, NULL);
+	assert_int_equal(r->rc, 0);
+	assert_int_equal(r->conn.close_reason, CEE_REASON_SHUTDOWN);
+	assert_int_equal(r->conn.bytes_out, 0);
+	cee_mbox_req_free(r);
+}
+
+// Fault: a waiting watch lost (leaked at shutdown) or released twice (a
+// monitor firing after the shard dropped it). The shard's list holds
+// exactly the watches that wait; releasing one that does not wait changes
+// nothing; an abandoned one is freed once by whoever finishes it (ASan).
+static void watch_list_holds_exactly_the_waiting(void **state)
+{
+	struct fixture *f = *state;
+	struct cee_mbox *m = &f->mb;
+	struct cee_mbox_req *r[4];
+	for (unsigned i = 0; i < 4; i++) {
+		r[i] = cee_mbox_req_alloc(CEE_MBOX_OP_WATCH, 0, 0);
+		assert_non_null(r[i]);
+		cee_mbox_watch_hold(m, r[i], (int)i + 1);
+	}
+	assert_int_equal(m->watching, 4);
+	cee_mbox_watch_release(m, r[1]); // middle
+	cee_mbox_watch_release(m, r[3]); // head
+	cee_mbox_watch_release(m, r[3]); // again: nothing
+	assert_int_equal(m->watching, 2);
+	unsigned n = 0;
+	for (struct cee_mbox_req *x = m->watch_head; x != NULL; x = x->watch_next, n++) {
+		assert_true(x == r[0] || x == r[2]);
+		assert_true(x->watch_next == NULL || x->watch_next->watch_prev == x);
+	}
+	assert_int_equal(n, 2);
+
+	// r[1], r[3]: answered normally (the requester frees them)
+	cee_mbox_req_finish(r[1]);
+	cee_mbox_req_free(r[1]);
+	cee_mbox_req_finish(r[3]);
+	cee_mbox_req_free(r[3]);
+	// r[0]: its client went away; the shard drops it when its monitor fires
+	assert_true(cee_mbox_req_abandon(r[0]));
+	cee_mbox_watch_release(m, r[0]);
+	cee_mbox_req_finish(r[0]); // frees it
+	// r[2]: stopping
+	cee_mbox_watch_release(m, r[2]);
+	r[2]->rc = -ESHUTDOWN;
+	cee_mbox_req_finish(r[2]);
+	assert_true(cee_mbox_req_done(r[2]));
+	cee_mbox_req_free(r[2]);
+	assert_null(m->watch_head);
+	assert_int_equal(m->watching, 0);
 }
 
 // cee_conn_next: a resumable slot walk visits each live connection once.
@@ -252,6 +364,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(walk_overflow_is_reported, setup, teardown),
 		cmocka_unit_test(abandon_and_finish_free_exactly_once),
 		cmocka_unit_test(op_names),
+		cmocka_unit_test(links_request_has_room_for_its_records),
+		cmocka_unit_test_setup_teardown(watch_answer_reports_the_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(watch_list_holds_exactly_the_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(conn_next_visits_each_once, setup, teardown),
 		cmocka_unit_test(walk_step_cost),
 	};
