@@ -64,6 +64,7 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->name = "cee";
 	c->ip_count = 1;
 	c->reconnect = (struct cee_link_backoff){.min_ms = 100, .max_ms = 30000};
+	c->syn_backlog = 1024;
 }
 
 void cee_engine_cfg_free(struct cee_engine_cfg *c)
@@ -198,6 +199,9 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --challenge-ack-limit N  ACKs answering bad segments (RFC 5961 challenge ACKs,\n"
 		"                           out of window) per shard per second: N..2N, drawn\n"
 		"                           each second (default 2000; 0: no limit)\n"
+		"  --syn-cookies auto|always|off  SYN cookies (RFC 4987): auto (default) while a\n"
+		"                           shard has --syn-backlog N (default 1024) connections\n"
+		"                           half open or its event ring is short of credits\n"
 		"  --persist-timeout SEC    reset a peer whose window stays 0 with data queued\n"
 		"                           (zero_window_timeout; default 120; 0: never)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
@@ -325,7 +329,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
-		O_PERSIST,
+		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -370,6 +374,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"keepalive", required_argument, NULL, O_KEEPALIVE},
 		{"challenge-ack-limit", required_argument, NULL, O_CHALLENGE_ACK},
 		{"persist-timeout", required_argument, NULL, O_PERSIST},
+		{"syn-backlog", required_argument, NULL, O_SYN_BACKLOG},
+		{"syn-cookies", required_argument, NULL, O_SYN_COOKIES},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -532,6 +538,22 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_KEEPALIVE:
 			rc = parse_keepalive(c, optarg);
+			break;
+		case O_SYN_BACKLOG:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			if (rc == 0 && v == 0)
+				rc = -EINVAL;
+			c->syn_backlog = (uint32_t)v;
+			break;
+		case O_SYN_COOKIES:
+			if (strcmp(optarg, "auto") == 0)
+				c->syn_cookies = CEE_SYN_COOKIES_AUTO;
+			else if (strcmp(optarg, "always") == 0)
+				c->syn_cookies = CEE_SYN_COOKIES_ALWAYS;
+			else if (strcmp(optarg, "off") == 0)
+				c->syn_cookies = CEE_SYN_COOKIES_OFF;
+			else
+				rc = -EINVAL;
 			break;
 		case O_PERSIST:
 			rc = parse_seconds_ns(optarg, &c->tcp.persist_timeout_ns);

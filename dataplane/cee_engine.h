@@ -20,6 +20,9 @@
 #define CEE_MAX_SINKS 4
 #define CEE_MAX_PORTS 4
 
+/** cee_engine_cfg.syn_cookies */
+enum cee_syn_cookies { CEE_SYN_COOKIES_AUTO, CEE_SYN_COOKIES_ALWAYS, CEE_SYN_COOKIES_OFF };
+
 struct cee_shard;
 struct cee_conn;
 
@@ -108,9 +111,20 @@ struct cee_engine_cfg {
 	const char *tls_sni;               /**< --tls-sni: SNI of TLS links (NULL: none) */
 	/**
 	 * Set by the engine (getrandom): bytes 0-15 key the 4-tuple table's
-	 * hash, bytes 16-31 the ISN's (RFC 6528), on every shard.
+	 * hash, bytes 16-31 the ISN's (RFC 6528), bytes 32-47 the SYN
+	 * cookies' MAC, on every shard.
 	 */
-	uint8_t hash_secret[32];
+	uint8_t hash_secret[48];
+	/**
+	 * SYN cookies (RFC 4987), --syn-cookies auto|always|off: auto answers
+	 * SYNs with cookies (no slot, no event until the cookie's ACK) while a
+	 * shard has syn_backlog (--syn-backlog) connections half open
+	 * (SYN-RECEIVED) or its event ring is short of credits; always answers
+	 * every SYN so (a connection and its open exist only once its
+	 * handshake is done); off never.
+	 */
+	uint8_t syn_cookies;
+	uint32_t syn_backlog;
 
 	/* Embedding (defaults suit cee-engine). */
 	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */

@@ -20,6 +20,7 @@
 #include "cee_flow.h"
 #include "cee_shard.h"
 #include "cee_shard_priv.h"
+#include "cee_syncookie.h"
 
 /* ---- clock ---------------------------------------------------------------- */
 
@@ -503,8 +504,137 @@ static int find_listener(const struct cee_shard *s, uint16_t port)
 	return -1;
 }
 
+#define COOKIE_ACK_WINDOW_NS (130 * 1000000000ull) /* a cookie lives two periods (cee_syncookie.h) */
+
+static struct cee_syncookie_tuple cookie_tuple(const struct cee_pkt *p)
+{
+	return (struct cee_syncookie_tuple){.local_ip = p->dst_ip,
+					    .remote_ip = p->src_ip,
+					    .local_port = p->dport,
+					    .remote_port = p->sport};
+}
+
+/*
+ * RFC 4987: SYN cookies, engaged while --syn-backlog connections are half
+ * open on this shard, or while the event ring is short of credits (a
+ * flood's half-open connections would each hold a whole lifecycle's).
+ */
+static bool cookies_engaged(const struct cee_shard *s)
+{
+	switch ((enum cee_syn_cookies)s->cfg->syn_cookies) {
+	case CEE_SYN_COOKIES_ALWAYS:
+		return true;
+	case CEE_SYN_COOKIES_OFF:
+		return false;
+	case CEE_SYN_COOKIES_AUTO:
+		break;
+	}
+	if (s->tcp.half_open >= s->cfg->syn_backlog)
+		return true;
+	return s->evring != NULL && cee_evring_room(s->evring) < cee_evring_capacity(s->evring) / 8;
+}
+
+// Answer SYN @p p with a cookie SYN-ACK: nothing is kept, nothing reported.
+static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+			 const struct cee_listener *ls)
+{
+	const struct cee_tcp_seg *syn = &p->seg;
+	struct cee_syncookie_opts o = {.mss = syn->mss, .wscale = syn->wscale, .sack_ok = syn->sack_ok};
+	struct cee_syncookie_tuple t = cookie_tuple(p);
+	uint32_t iss = cee_syncookie_make(&s->cookie_key, &t, syn->seq, &o, s->now_ns);
+	struct cee_tcp_out out;
+	cee_tcp_synack_cookie(&s->tcp, syn, iss,
+			      ls->tls || ls->ws ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service,
+			      &out);
+	struct cee_net_addr a = {
+		.src_ip = p->dst_ip,
+		.dst_ip = p->src_ip,
+		.sport = p->dport,
+		.dport = p->sport,
+	};
+	rte_ether_addr_copy(&s->ports[pi].mac, &a.src_mac);
+	rte_ether_addr_copy(&p->src_mac, &a.dst_mac);
+	struct rte_mbuf *m = build_tcp(s, &a, &out);
+	if (m == NULL) {
+		s->stats.drops[CEE_DROP_NO_MBUF]++;
+		return;
+	}
+	s->cookie_sent_ns = s->now_ns;
+	tx_enqueue(s, pi, m);
+}
+
+/*
+ * A connection of listener @p l, admitted now: a slot and event room for its
+ * whole lifecycle. @return it (set up for cee_tcp_accept*), or NULL after
+ * refusing with RST.
+ */
+static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, int l)
+{
+	const struct cee_listener *ls = &s->cfg->listeners[l];
+	bool layers = ls->tls || ls->ws;
+	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
+	if (!cee_shard_reserve_events(s, credits)) {
+		s->stats.refused++;
+		reply_rst(s, pi, p);
+		return NULL;
+	}
+	struct cee_conn *c =
+		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+	if (c == NULL) {
+		unreserve_events(s, credits);
+		s->stats.refused++;
+		reply_rst(s, pi, p);
+		return NULL;
+	}
+	c->reserved = (uint8_t)credits;
+	c->port_id = (uint16_t)pi;
+	memcpy(c->peer_mac, p->src_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+	c->listener = (uint8_t)l;
+	// Layers: TCP carries their bytes (paced: the answers go into the send
+	// buffer); the service runs on the plaintext or the messages
+	c->proto = ls->ws ? (ls->tls ? CEE_PROTO_WSS : CEE_PROTO_WS)
+			  : (ls->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP);
+	return c;
+}
+
+static enum cee_tcp_service listener_tcp_service(const struct cee_listener *ls)
+{
+	return ls->tls || ls->ws ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service;
+}
+
+/*
+ * An ACK for no connection while cookies were recently sent: the last
+ * segment of a cookie handshake? @return true when it was (the connection
+ * exists now), false to answer it as any stray segment (RST).
+ */
+static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
+{
+	int l = find_listener(s, p->dport);
+	if (l < 0)
+		return false;
+	struct cee_syncookie_tuple t = cookie_tuple(p);
+	struct cee_syncookie_opts o;
+	if (!cee_syncookie_check(&s->cookie_key, &t, p->seg.seq, p->seg.ack, s->now_ns, &o)) {
+		s->tcp.stats.syncookies_bad++;
+		return false;
+	}
+	if (s->mbox.draining) {
+		s->mbox.stats.drain_refused++;
+		s->stats.refused++;
+		reply_rst(s, pi, p);
+		return true;
+	}
+	struct cee_conn *c = admit(s, pi, p, l);
+	if (c != NULL)
+		cee_tcp_accept_cookie(&s->tcp, &c->tcb, listener_tcp_service(&s->cfg->listeners[l]),
+				      &p->seg, p->seg.ack - 1, o.mss, o.wscale, o.sack_ok,
+				      s->now_ns);
+	return true;
+}
+
 // A SYN for no connection: admit it if a listener, a connection slot and
 // event room for its whole lifecycle are all available; else refuse with RST.
+// Under a flood (cookies_engaged), a cookie SYN-ACK instead.
 static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 {
 	int l = find_listener(s, p->dport);
@@ -520,32 +650,13 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		return;
 	}
 	const struct cee_listener *ls = &s->cfg->listeners[l];
-	bool layers = ls->tls || ls->ws;
-	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
-	if (!cee_shard_reserve_events(s, credits)) {
-		s->stats.refused++;
-		reply_rst(s, pi, p);
+	if (unlikely(cookies_engaged(s))) {
+		reply_cookie(s, pi, p, ls);
 		return;
 	}
-	struct cee_conn *c =
-		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
-	if (c == NULL) {
-		unreserve_events(s, credits);
-		s->stats.refused++;
-		reply_rst(s, pi, p);
-		return;
-	}
-	c->reserved = (uint8_t)credits;
-	c->port_id = (uint16_t)pi;
-	memcpy(c->peer_mac, p->src_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-	c->listener = (uint8_t)l;
-	// Layers: TCP carries their bytes (paced: the answers go into the send
-	// buffer); the service runs on the plaintext or the messages
-	c->proto = ls->ws ? (ls->tls ? CEE_PROTO_WSS : CEE_PROTO_WS)
-			  : (ls->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP);
-	cee_tcp_accept(&s->tcp, &c->tcb,
-		       layers ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service, &p->seg,
-		       s->now_ns);
+	struct cee_conn *c = admit(s, pi, p, l);
+	if (c != NULL)
+		cee_tcp_accept(&s->tcp, &c->tcb, listener_tcp_service(ls), &p->seg, s->now_ns);
 }
 
 static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, uint32_t bucket)
@@ -584,6 +695,10 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 		tcp_passive_open(s, pi, p);
 		return;
 	}
+	// the last segment of a cookie handshake (cookies went recently)?
+	if (unlikely(s->cookie_sent_ns != 0) && (f & (CEE_TCP_SYN | CEE_TCP_ACK)) == CEE_TCP_ACK &&
+	    s->now_ns - s->cookie_sent_ns < COOKIE_ACK_WINDOW_NS && cookie_ack(s, pi, p))
+		return;
 	s->stats.drops[CEE_DROP_NO_CONN]++;
 	reply_rst(s, pi, p);
 }
@@ -1024,6 +1139,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
 	memcpy(&s->isn_key, cfg->hash_secret + 16, sizeof(s->isn_key));
+	memcpy(&s->cookie_key, cfg->hash_secret + 32, sizeof(s->cookie_key));
 
 	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
 	s->pool = cee_conn_pool_create(id, per_shard);

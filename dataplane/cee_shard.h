@@ -143,6 +143,8 @@ struct cee_shard {
 	uint64_t ms_tsc;    /**< TSC cycles in a millisecond */
 	bool poll_worked;   /**< the previous iteration found work */
 	struct cee_siphash_key isn_key; /**< RFC 6528 F's secret (from cfg->hash_secret) */
+	struct cee_siphash_key cookie_key; /**< the SYN cookies' MAC key (from cfg->hash_secret) */
+	uint64_t cookie_sent_ns; /**< when the last SYN cookie went (0: never): cookie ACKs are checked for 130 s after */
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
 
 	struct cee_shard_stats stats;

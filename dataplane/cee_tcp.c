@@ -130,6 +130,10 @@ void tcp_set_state(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_st
 	    !transition_ok[from][to])
 		abort();
 	tcb->state = (uint8_t)to;
+	if (to == CEE_TCP_SYN_RECEIVED)
+		ctx->half_open++;
+	if (from == CEE_TCP_SYN_RECEIVED)
+		ctx->half_open--;
 
 	switch (to) {
 	case CEE_TCP_CLOSED:
@@ -284,6 +288,72 @@ void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_s
 	tcb->rto_us = (uint32_t)(ctx->cfg.rto_initial_ns / 1000); // RFC 6298 2.1
 	enter(tcb);
 	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
+	finish_leave(ctx, tcb, now_ns, false);
+}
+
+void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn, uint32_t iss,
+			   enum cee_tcp_service service, struct cee_tcp_out *out)
+{
+	// a scratch tcb, as cee_tcp_accept() would have set it up, for the window
+	struct cee_tcb t;
+	memset(&t, 0, sizeof(t));
+	t.service = (uint8_t)service;
+	t.state = CEE_TCP_SYN_RECEIVED;
+	t.rcv_nxt = t.rcv_adv = syn->seq + 1;
+	tcp_take_syn_options(ctx, &t, syn);
+	bool scaled = t.flags & CEE_TCB_F_WSCALE;
+	ctx->stats.segs_in++;
+	ctx->stats.syncookies_sent++;
+	tcp_out_init(out, iss, syn->seq + 1, CEE_TCP_SYN | CEE_TCP_ACK);
+	out->wscale = scaled ? t.rcv_wscale : 0xff;
+	out->wnd = (uint16_t)tcp_syn_window(ctx, &t, scaled);
+	out->mss = ctx->cfg.mss;
+	out->sack_ok = (t.flags & CEE_TCB_F_SACK) != 0;
+	ctx->stats.segs_out++;
+}
+
+void cee_tcp_accept_cookie(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			   enum cee_tcp_service service, const struct cee_tcp_seg *ack, uint32_t iss,
+			   uint16_t mss, uint8_t wscale, bool sack_ok, uint64_t now_ns)
+{
+	// the SYN, as far as the cookie remembers it (no timestamps: none offered back)
+	struct cee_tcp_seg syn = {
+	    .seq = ack->seq - 1,
+	    .wnd = ack->wnd,
+	    .flags = CEE_TCP_SYN,
+	    .wscale = wscale,
+	    .mss = mss,
+	    .sack_ok = sack_ok,
+	};
+	ctx->stats.syncookies_ok++;
+	tcb->service = (uint8_t)service;
+	tcb->close_reason = CEE_REASON_NONE;
+	tcb->open_ns = now_ns;
+	tcb->last_activity_ns = now_ns;
+	tcb->rcv_nxt = syn.seq + 1;
+	tcb->rcv_adv = tcb->rcv_nxt;
+	tcb->iss = iss;
+	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = iss;
+	tcb->snd_wnd = syn.wnd;
+	tcb->snd_wl1 = syn.seq;
+	tcb->snd_wl2 = iss;
+	tcp_take_syn_options(ctx, tcb, &syn);
+	// the window our SYN-ACK announced (cee_tcp_synack_cookie)
+	bool scaled = tcb->flags & CEE_TCB_F_WSCALE;
+	tcb->rcv_adv = tcb->rcv_nxt + tcp_syn_window(ctx, tcb, scaled);
+	tcb->rto_us = (uint32_t)(ctx->cfg.rto_initial_ns / 1000);
+	enter(tcb);
+	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns); // open
+	tcb->snd_nxt = tcb->snd_max = iss + 1;                  // the SYN-ACK went (statelessly)
+	if (tcp_abort_requested(tcb)) {                         // the owner aborted it at open
+		leave(ctx, tcb, now_ns);
+		return;
+	}
+	// the ACK completes the handshake: established, and its data
+	ctx->stats.segs_in++;
+	bool reopen = false;
+	if (tcp_input_sync(ctx, tcb, ack, now_ns, &reopen))
+		return; /* destroyed */
 	finish_leave(ctx, tcb, now_ns, false);
 }
 

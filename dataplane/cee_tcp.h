@@ -245,7 +245,10 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(out_of_window, DROP, "out_of_window", "segments failing the acceptability test")         \
 	X(bad_ack, DROP, "bad_ack", "ACK for data never sent (or too old)")                        \
 	X(keepalive_probes, TCP, "keepalive_probes", "keepalive probes sent (RFC 9293 3.8.4)")   \
-	X(acks_throttled, DROP, "acks_throttled", "challenge/out-of-window ACKs not sent: over the RFC 5961 7 budget")
+	X(acks_throttled, DROP, "acks_throttled", "challenge/out-of-window ACKs not sent: over the RFC 5961 7 budget") \
+	X(syncookies_sent, TCP, "syncookies_sent", "SYN-ACKs with a cookie: SYNs that took no slot (RFC 4987)") \
+	X(syncookies_ok, TCP, "syncookies_ok", "connections opened by a valid cookie ACK")        \
+	X(syncookies_bad, DROP, "syncookies_bad", "ACKs for no connection whose cookie did not check")
 
 /** Per-shard TCP counters (written by the shard's lcore only). */
 #define CEE_X_TCP_STAT_FIELD(f, g, n, d) uint64_t f;
@@ -304,6 +307,7 @@ struct cee_tcp_ctx {
 	struct cee_tcp_stats stats;
 	/** Initial sequence numbers (RFC 9293 3.4.1 / RFC 6528): the owner supplies a keyed hash. */
 	uint32_t (*isn)(void *owner, const struct cee_tcb *tcb, uint64_t now_ns);
+	uint32_t half_open; /**< connections in SYN-RECEIVED now (the SYN-cookie trigger) */
 	/* RFC 5961 7 budget (cfg.challenge_ack_limit): this second's, and when it started */
 	uint64_t ack_budget_at_ns;
 	uint32_t ack_budget;
@@ -471,6 +475,25 @@ struct cee_tcb {
 #define CEE_TCB_U_NOGROW 0x20 /**< growing this buffer was refused (none free): not again */
 #define CEE_TCB_U_TS 0x40     /**< timestamps negotiated (RFC 7323) */
 #define CEE_TCB_U_KARN 0x80   /**< an RTT sample was dropped (Karn): a TSecr may replace it */
+
+/**
+ * SYN cookies (RFC 4987 3.6), stateless: the SYN-ACK answering @p syn with
+ * ISS @p iss (the cookie), for a listener with @p service, into @p out
+ * (MSS, window scale and SACK as cee_tcp_accept() would answer; no
+ * timestamps). Counted in segs_in/segs_out; nothing else is kept.
+ */
+void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn, uint32_t iss,
+			   enum cee_tcp_service service, struct cee_tcp_out *out);
+/**
+ * A valid cookie ACK @p ack arrived (ACK - 1 = @p iss, the cookie; the SYN
+ * it answers had @p mss, @p wscale, @p sack_ok): the owner allocated @p tcb
+ * (zeroed). Reports open, then takes @p ack as the handshake's last segment
+ * (established, and its data if any), as if the SYN-ACK had been sent from
+ * this tcb. Nothing is sent for the SYN-ACK.
+ */
+void cee_tcp_accept_cookie(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			   enum cee_tcp_service service, const struct cee_tcp_seg *ack, uint32_t iss,
+			   uint16_t mss, uint8_t wscale, bool sack_ok, uint64_t now_ns);
 
 /**
  * Passive open: @p syn (flags SYN only) arrived for a listener with @p service

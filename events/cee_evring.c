@@ -105,6 +105,19 @@ int cee_evring_reserve(struct cee_evring *r, uint32_t n)
 	return 0;
 }
 
+uint32_t cee_evring_room(const struct cee_evring *r)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint64_t used = (head - tail) + atomic_load_explicit(&r->reserved, memory_order_relaxed);
+	return used >= r->capacity ? 0 : (uint32_t)(r->capacity - used);
+}
+
+uint32_t cee_evring_capacity(const struct cee_evring *r)
+{
+	return r->capacity;
+}
+
 void cee_evring_unreserve(struct cee_evring *r, uint32_t n)
 {
 	uint32_t reserved = atomic_load_explicit(&r->reserved, memory_order_relaxed);

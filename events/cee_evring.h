@@ -50,6 +50,10 @@ void cee_evring_destroy(struct cee_evring *r);
 int cee_evring_reserve(struct cee_evring *r, uint32_t n);
 /** Producer: give back @p n unspent credits. */
 void cee_evring_unreserve(struct cee_evring *r, uint32_t n);
+/** Producer: records neither used nor reserved (what reservations can still take). */
+uint32_t cee_evring_room(const struct cee_evring *r);
+/** Records the ring holds. */
+uint32_t cee_evring_capacity(const struct cee_evring *r);
 /**
  * Producer: push @p e, spending one reserved credit; sets e->sseq (consecutive
  * from 1) in the stored copy and returns it. Never fails: pushing without a

@@ -953,6 +953,80 @@ static void test_challenge_ack_budget(void **state)
 	assert_true(f->nsegs >= 1); /* the echo */
 }
 
+/*
+ * SYN cookies (RFC 4987), the faults: a cookie SYN-ACK that takes state or
+ * answers with options the peer did not offer; a cookie connection that
+ * loses the options its SYN negotiated (window scale, SACK), its first
+ * data, or its open/established events; a half-open count that drifts.
+ */
+static void test_syn_cookie_handshake(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t cookie = 0x5a5a0000u;
+
+	struct cee_tcp_seg syn = {.seq = IRS, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 9,
+				  .mss = 1400, .sack_ok = true};
+	struct cee_tcp_out out;
+	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, &out);
+	assert_int_equal(out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
+	assert_int_equal(out.seq, cookie);
+	assert_int_equal(out.ack, IRS + 1);
+	assert_int_equal(out.wscale, f->ctx.cfg.rcv_wscale);
+	assert_true(out.sack_ok);
+	assert_int_equal(out.mss, f->ctx.cfg.mss);
+	assert_false(out.ts);
+	assert_int_equal(f->nevts, 0); /* nothing kept, nothing reported */
+	assert_int_equal(f->ctx.half_open, 0);
+	/* a SYN without options gets none back */
+	struct cee_tcp_seg bare = {.seq = IRS, .wnd = 8192, .flags = CEE_TCP_SYN, .wscale = 0xff};
+	cee_tcp_synack_cookie(&f->ctx, &bare, cookie, CEE_TCP_SVC_ECHO, &out);
+	assert_int_equal(out.wscale, 0xff);
+	assert_false(out.sack_ok);
+	assert_int_equal(f->ctx.stats.syncookies_sent, 2);
+
+	/* the peer's ACK, with its first data */
+	struct cee_tcp_seg ack = {.seq = IRS + 1, .ack = cookie + 1, .wnd = 128,
+				  .flags = CEE_TCP_ACK | CEE_TCP_PSH, .wscale = 0xff,
+				  .data = (const uint8_t *)"hello", .len = 5};
+	cee_tcp_accept_cookie(&f->ctx, &f->tcb, CEE_TCP_SVC_ECHO, &ack, cookie, 1380, 9, true,
+			      f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->nevts, 2); /* open, established */
+	assert_int_equal(f->evts[0].type, CEE_EVT_OPEN);
+	assert_int_equal(f->evts[1].type, CEE_EVT_ESTABLISHED);
+	assert_int_equal(f->ctx.half_open, 0);
+	assert_int_equal(f->ctx.stats.syncookies_ok, 1);
+	assert_int_equal(f->tcb.snd_wscale, 9);
+	assert_true(f->tcb.flags & CEE_TCB_F_SACK);
+	assert_int_equal(f->tcb.snd_mss, 1380);
+	assert_int_equal(f->tcb.snd_wnd, 128u << 9);
+	assert_int_equal(f->tcb.bytes_in, 5);
+	assert_int_equal(f->nsegs, 1); /* the echo, no SYN-ACK again */
+	assert_int_equal(last(f)->out.seq, cookie + 1);
+	assert_int_equal(last(f)->len, 5);
+	assert_memory_equal(last(f)->payload, "hello", 5);
+	/* and it lives on as any connection */
+	f->p_seq = IRS + 6;
+	f->p_rcv = cookie + 6;
+	f->p_rcv_set = true;
+	f->p_wnd = 128;
+	peer(f, CEE_TCP_FIN, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+}
+
+/* Fault: the half-open count (the cookie trigger) leaks when handshakes fail. */
+static void test_half_open_count(void **state)
+{
+	struct fake *f = *state;
+
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 7);
+	assert_int_equal(f->ctx.half_open, 1);
+	for (unsigned i = 0; i < 20 && !f->destroyed; i++)
+		fire(f); /* SYN-ACK retransmissions, then handshake_timeout */
+	assert_true(f->destroyed);
+	assert_int_equal(f->ctx.half_open, 0);
+}
+
 /* Fault: a lost segment is never resent, resent with other numbers, or RTO not backed off. */
 static void test_retransmit_lost_segment(void **state)
 {
@@ -4030,6 +4104,8 @@ int main(void)
 	    T(test_bad_ack),
 	    T(test_stale_ack_max_snd_wnd),
 	    T(test_challenge_ack_budget),
+	    T(test_syn_cookie_handshake),
+	    T(test_half_open_count),
 	    T(test_retransmit_lost_segment),
 	    T(test_retransmit_go_back_n),
 	    T(test_retransmit_give_up),
