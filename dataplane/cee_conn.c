@@ -117,6 +117,13 @@ static inline bool slot_busy(const struct cee_conn_pool *p, uint32_t s)
 struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
 				uint32_t remote_ip, uint16_t remote_port)
 {
+	return cee_conn_alloc_at(p, bucket_of(p, local_ip, local_port, remote_ip, remote_port),
+				 local_ip, local_port, remote_ip, remote_port);
+}
+
+struct cee_conn *cee_conn_alloc_at(struct cee_conn_pool *p, uint32_t b, uint32_t local_ip,
+				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
+{
 	if (p->live >= p->max) {
 		errno = ENOSPC;
 		return NULL;
@@ -146,7 +153,7 @@ struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint
 	c->remote_ip = remote_ip;
 	c->local_port = local_port;
 	c->remote_port = remote_port;
-	uint32_t b = bucket_of(p, local_ip, local_port, remote_ip, remote_port);
+	c->bucket = b;
 	c->hnext = p->buckets[b];
 	p->buckets[b] = s + 1;
 	return c;
@@ -155,8 +162,7 @@ struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint
 void cee_conn_free(struct cee_conn_pool *p, struct cee_conn *c)
 {
 	uint32_t s = (uint32_t)(c - p->slots);
-	uint32_t *link = &p->buckets[bucket_of(p, c->local_ip, c->local_port, c->remote_ip,
-						 c->remote_port)];
+	uint32_t *link = &p->buckets[c->bucket];
 	while (*link != 0 && *link != s + 1)
 		link = &p->slots[*link - 1].hnext;
 	if (*link == s + 1)

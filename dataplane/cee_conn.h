@@ -28,13 +28,14 @@ struct cee_conn {
 	uint32_t local_ip, remote_ip; /**< host order */
 	uint16_t local_port, remote_port;
 	uint32_t hnext;   /**< next slot + 1 in the same 4-tuple bucket, 0 = end */
-	uint16_t port_id; /**< ethdev it arrived on */
+	uint32_t bucket : 24; /**< its 4-tuple's bucket (cee_conn_free() needs no hash) */
+	uint32_t port_id : 8; /**< ethdev it arrived on */
 	uint8_t peer_mac[6];
 	uint8_t cseq;      /**< next per-connection event sequence number */
 	uint8_t proto;     /**< enum cee_proto */
 	uint8_t reserved;  /**< event-ring credits still held */
 	uint8_t listener;  /**< index of the listener that accepted it; 0xff: an active open */
-	uint32_t link;     /**< a link's attempt: the link's index in its shard + 1; else 0 */
+	uint16_t link;     /**< a link's attempt: the link's index in its shard + 1; else 0 */
 };
 
 struct cee_conn_pool;
@@ -70,6 +71,9 @@ struct cee_conn *cee_conn_by_tuple_at(struct cee_conn_pool *p, uint32_t bucket, 
  */
 struct cee_conn *cee_conn_alloc(struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
 				uint32_t remote_ip, uint16_t remote_port);
+/** cee_conn_alloc() with the tuple's @p bucket (cee_conn_bucket()) already computed. */
+struct cee_conn *cee_conn_alloc_at(struct cee_conn_pool *p, uint32_t bucket, uint32_t local_ip,
+				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
 /** Remove @p c from the table and free its slot (poisoned in debug builds). */
 void cee_conn_free(struct cee_conn_pool *p, struct cee_conn *c);
 

@@ -35,7 +35,7 @@
 #include "cee_timer.h"
 
 #define CEE_LINK_NAME_MAX 32  /**< bytes of a link's name */
-#define CEE_LINKS_MAX 65536   /**< links per engine */
+#define CEE_LINKS_MAX 65535   /**< links per engine (a connection names its link in 16 bits) */
 
 /** One link as configured. */
 struct cee_link_cfg {

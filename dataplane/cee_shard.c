@@ -455,9 +455,9 @@ static uint32_t tcp_isn(void *owner, const struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_shard *s = owner;
 	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
-	const uint32_t t[3] = {c->local_ip, c->remote_ip,
-			       (uint32_t)c->local_port << 16 | c->remote_port};
-	uint32_t f = (uint32_t)cee_siphash(2, 4, &s->isn_key, t, sizeof(t));
+	uint32_t f = (uint32_t)cee_siphash_12(
+	    2, 4, &s->isn_key, (uint64_t)c->remote_ip << 32 | c->local_ip,
+	    (uint32_t)c->local_port << 16 | c->remote_port);
 	return f + (uint32_t)(now_ns >> 12);
 }
 
@@ -568,7 +568,8 @@ static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt 
  * whole lifecycle. @return it (set up for cee_tcp_accept*), or NULL after
  * refusing with RST.
  */
-static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, int l)
+static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+			      uint32_t bucket, int l)
 {
 	const struct cee_listener *ls = &s->cfg->listeners[l];
 	bool layers = ls->tls || ls->ws;
@@ -578,8 +579,8 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 		reply_rst(s, pi, p);
 		return NULL;
 	}
-	struct cee_conn *c =
-		cee_conn_alloc(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
+	struct cee_conn *c = cee_conn_alloc_at(s->pool, bucket, p->dst_ip, p->dport, p->src_ip,
+					       p->sport);
 	if (c == NULL) {
 		unreserve_events(s, credits);
 		s->stats.refused++;
@@ -607,7 +608,8 @@ static enum cee_tcp_service listener_tcp_service(const struct cee_listener *ls)
  * segment of a cookie handshake? @return true when it was (the connection
  * exists now), false to answer it as any stray segment (RST).
  */
-static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
+static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+		       uint32_t bucket)
 {
 	int l = find_listener(s, p->dport);
 	if (l < 0)
@@ -624,7 +626,7 @@ static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p
 		reply_rst(s, pi, p);
 		return true;
 	}
-	struct cee_conn *c = admit(s, pi, p, l);
+	struct cee_conn *c = admit(s, pi, p, bucket, l);
 	if (c != NULL)
 		cee_tcp_accept_cookie(&s->tcp, &c->tcb, listener_tcp_service(&s->cfg->listeners[l]),
 				      &p->seg, p->seg.ack - 1, o.mss, o.wscale, o.sack_ok,
@@ -635,7 +637,8 @@ static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p
 // A SYN for no connection: admit it if a listener, a connection slot and
 // event room for its whole lifecycle are all available; else refuse with RST.
 // Under a flood (cookies_engaged), a cookie SYN-ACK instead.
-static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
+static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+			     uint32_t bucket)
 {
 	int l = find_listener(s, p->dport);
 	if (l < 0) {
@@ -654,7 +657,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		reply_cookie(s, pi, p, ls);
 		return;
 	}
-	struct cee_conn *c = admit(s, pi, p, l);
+	struct cee_conn *c = admit(s, pi, p, bucket, l);
 	if (c != NULL)
 		cee_tcp_accept(&s->tcp, &c->tcb, listener_tcp_service(ls), &p->seg, s->now_ns);
 }
@@ -678,12 +681,12 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 			bool reuse = cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);
 			s->tls_no_defer = false;
 			if (reuse)
-				tcp_passive_open(s, pi, p);
+				tcp_passive_open(s, pi, p, bucket);
 			return;
 		}
 		// a SYN that ended a TIME-WAIT (RFC 6191) opens a new connection
 		if (cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns))
-			tcp_passive_open(s, pi, p);
+			tcp_passive_open(s, pi, p, bucket);
 		return;
 	}
 	uint8_t f = p->seg.flags;
@@ -692,12 +695,12 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 		return;
 	}
 	if ((f & (CEE_TCP_SYN | CEE_TCP_ACK)) == CEE_TCP_SYN) {
-		tcp_passive_open(s, pi, p);
+		tcp_passive_open(s, pi, p, bucket);
 		return;
 	}
 	// the last segment of a cookie handshake (cookies went recently)?
 	if (unlikely(s->cookie_sent_ns != 0) && (f & (CEE_TCP_SYN | CEE_TCP_ACK)) == CEE_TCP_ACK &&
-	    s->now_ns - s->cookie_sent_ns < COOKIE_ACK_WINDOW_NS && cookie_ack(s, pi, p))
+	    s->now_ns - s->cookie_sent_ns < COOKIE_ACK_WINDOW_NS && cookie_ack(s, pi, p, bucket))
 		return;
 	s->stats.drops[CEE_DROP_NO_CONN]++;
 	reply_rst(s, pi, p);
@@ -1011,7 +1014,7 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	// A source (address, port) whose flow this shard owns (the same owner
 	// function as steering) and whose tuple is free.
 	uint64_t space = (uint64_t)s->cfg->ip_count * SPORT_COUNT;
-	uint32_t src_ip = 0, hash = 0;
+	uint32_t src_ip = 0, hash = 0, bucket = 0;
 	uint16_t sport = 0;
 	bool found = false;
 	for (unsigned t = 0; t < SRC_TRIES; t++) {
@@ -1022,7 +1025,8 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 		hash = cee_flow_hash(src_ip, dst_ip, sport, dst_port);
 		if (cee_flow_owner(hash, s->nshards) != s->id)
 			continue;
-		if (cee_conn_by_tuple(s->pool, src_ip, sport, dst_ip, dst_port) != NULL)
+		bucket = cee_conn_bucket(s->pool, src_ip, sport, dst_ip, dst_port);
+		if (cee_conn_by_tuple_at(s->pool, bucket, src_ip, sport, dst_ip, dst_port) != NULL)
 			continue;
 		found = true;
 		break;
@@ -1037,7 +1041,7 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 		errno = ENOBUFS;
 		return NULL;
 	}
-	struct cee_conn *c = cee_conn_alloc(s->pool, src_ip, sport, dst_ip, dst_port);
+	struct cee_conn *c = cee_conn_alloc_at(s->pool, bucket, src_ip, sport, dst_ip, dst_port);
 	if (c == NULL) {
 		unreserve_events(s, credits);
 		s->stats.connect_fail++;

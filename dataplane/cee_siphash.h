@@ -85,26 +85,36 @@ static inline uint64_t cee_siphash(unsigned c, unsigned d, const struct cee_siph
 }
 
 /**
- * SipHash-1-3 of 12 bytes: @p m0 (8 bytes, little-endian) then @p m1 (4
- * bytes, little-endian): equal to cee_siphash(1, 3, k, bytes, 12), unrolled
- * for the per-packet table hash (a 4-tuple is 12 bytes).
+ * SipHash-@p c-@p d of 12 bytes: @p m0 (8 bytes, little-endian) then @p m1
+ * (4 bytes, little-endian): equal to cee_siphash(c, d, k, bytes, 12),
+ * without the byte loops (c and d are constants at every call: the rounds
+ * unroll). The table hashes a 4-tuple per packet with SipHash-1-3; the ISN
+ * (once per connection) uses SipHash-2-4.
  */
-static inline uint64_t cee_siphash13_12(const struct cee_siphash_key *k, uint64_t m0, uint32_t m1)
+static inline uint64_t cee_siphash_12(unsigned c, unsigned d, const struct cee_siphash_key *k,
+				      uint64_t m0, uint32_t m1)
 {
 	uint64_t v0 = k->k0 ^ UINT64_C(0x736f6d6570736575);
 	uint64_t v1 = k->k1 ^ UINT64_C(0x646f72616e646f6d);
 	uint64_t v2 = k->k0 ^ UINT64_C(0x6c7967656e657261);
 	uint64_t v3 = k->k1 ^ UINT64_C(0x7465646279746573);
 	v3 ^= m0;
-	CEE_SIPROUND(v0, v1, v2, v3);
+	for (unsigned r = 0; r < c; r++)
+		CEE_SIPROUND(v0, v1, v2, v3);
 	v0 ^= m0;
 	const uint64_t b = UINT64_C(12) << 56 | m1;
 	v3 ^= b;
-	CEE_SIPROUND(v0, v1, v2, v3);
+	for (unsigned r = 0; r < c; r++)
+		CEE_SIPROUND(v0, v1, v2, v3);
 	v0 ^= b;
 	v2 ^= 0xff;
-	CEE_SIPROUND(v0, v1, v2, v3);
-	CEE_SIPROUND(v0, v1, v2, v3);
-	CEE_SIPROUND(v0, v1, v2, v3);
+	for (unsigned r = 0; r < d; r++)
+		CEE_SIPROUND(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/** SipHash-1-3 of 12 bytes (the connection table's hash): cee_siphash_12(1, 3, ...). */
+static inline uint64_t cee_siphash13_12(const struct cee_siphash_key *k, uint64_t m0, uint32_t m1)
+{
+	return cee_siphash_12(1, 3, k, m0, m1);
 }
