@@ -47,6 +47,10 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	cee_tcp_cfg_default(&c->tcp);
 	c->tcp.sndbuf = 32768;
 	c->tcp.sndbuf_max = 2u << 20;
+	// a listener's connection that carries nothing for 10 minutes is closed
+	// (idle_timeout): a peer cannot hold a slot for ever by going quiet;
+	// links are exempt (keepalive finds their dead peers)
+	c->tcp.idle_timeout_ns = 600ull * 1000000000;
 	c->tcp.rcv_wnd = 1u << 20; // discard and app consume at once: no buffer behind it
 	// Timestamps cost 12 bytes and their parsing on every segment: 6-12% of
 	// cee-bench's churn (5-run A/B). Off unless asked for (--timestamps on):
@@ -206,7 +210,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           (zero_window_timeout; default 120; 0: never)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
-		"  --idle-timeout SEC       close idle connections (idle_timeout); default never\n"
+		"  --idle-timeout SEC       close connections idle for SEC (idle_timeout; not\n"
+		"                           links); default 600, 0: never\n"
 		"  --handshake-timeout SEC  SYN-RECEIVED limit, and TLS handshake limit from\n"
 		"                           established (default 10)\n"
 		"  --time-wait MS           TIME-WAIT duration (default 60000)\n"

@@ -572,6 +572,14 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 			      uint32_t bucket, int l)
 {
 	const struct cee_listener *ls = &s->cfg->listeners[l];
+	if (unlikely(s->sb[0].nfree < s->sb[0].count / 16)) {
+		// send buffers nearly gone (peers that send and never read): a new
+		// connection could not echo or answer; refused at once, counted,
+		// rather than admitted into a stall
+		s->stats.refused_sndbuf++;
+		reply_rst(s, pi, p);
+		return NULL;
+	}
 	bool layers = ls->tls || ls->ws;
 	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
 	if (!cee_shard_reserve_events(s, credits)) {
@@ -1053,7 +1061,9 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	c->proto = (uint8_t)proto;
 	c->tcb.user = user;
 	c->listener = 0xff; // none: an active open
-	c->link = link;
+	c->link = (uint16_t)link;
+	if (link != 0) // a link stays however quiet it is (--keepalive finds a dead peer)
+		c->tcb.oflags |= CEE_TCB_O_NO_IDLE;
 	s->stats.connected++;
 	// The next open most likely tries the next source towards the same
 	// peer: start loading the bucket its free-tuple check reads.

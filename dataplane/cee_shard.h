@@ -51,6 +51,7 @@
 	X(opened, SUM, "connections admitted (open events)")                                       \
 	X(destroyed, SUM, "connections freed (destroyed events)")                                  \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
+	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
 	X(connected, SUM, "active opens started (cee_shard_connect)")                              \
 	X(connect_fail, SUM, "active opens refused: no slot, no event room, no source port")       \
 	X(handoff_out, SUM, "frames passed to their owner shard")                                  \

@@ -447,7 +447,8 @@ struct cee_tcb {
 	uint8_t user_reason;
 	uint8_t ka_probes;  /**< keepalive probes unanswered */
 	/* free: keeps the connection slot at 256 bytes (four cache lines) */
-	uint8_t spare[2];
+	uint8_t oflags;     /**< CEE_TCB_O_*: the owner's choices for this connection */
+	uint8_t spare[1];
 	/* RFC 5961 5.2 MAX.SND.WND: the largest window the peer advertised (scaled) */
 	uint32_t max_snd_wnd;
 	uint64_t peer_at_ns; /**< keepalive on: the last acceptable segment from the peer */
@@ -466,6 +467,9 @@ struct cee_tcb {
 #define CEE_TCB_F_WSCALE 0x20     /**< window scaling negotiated */
 #define CEE_TCB_F_ACK_NOW 0x40    /**< an ACK is owed */
 #define CEE_TCB_F_SACK 0x80       /**< SACK permitted both ways (RFC 2018) */
+
+/** tcb->oflags, set by the owner before the open: */
+#define CEE_TCB_O_NO_IDLE 0x01 /**< cfg.idle_timeout_ns does not apply (a link: keepalive watches it) */
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */

@@ -117,8 +117,9 @@ void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_CLOSING:
 	case CEE_TCP_LAST_ACK:
-		tcb->idle_at_ns =
-		    ctx->cfg.idle_timeout_ns ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns : 0;
+		tcb->idle_at_ns = ctx->cfg.idle_timeout_ns && !(tcb->oflags & CEE_TCB_O_NO_IDLE)
+				      ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns
+				      : 0;
 		if (__builtin_expect(ctx->cfg.keepalive_idle_ns != 0, 0)) {
 			uint64_t ka = keepalive_at(ctx, tcb);
 			if (ka != 0 && (tcb->idle_at_ns == 0 || ka < tcb->idle_at_ns))
@@ -220,7 +221,7 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 			tcb->ka_probes++;
 			return false;
 		}
-		if (ctx->cfg.idle_timeout_ns == 0 ||
+		if (ctx->cfg.idle_timeout_ns == 0 || (tcb->oflags & CEE_TCB_O_NO_IDLE) ||
 		    now_ns < tcb->last_activity_ns + ctx->cfg.idle_timeout_ns)
 			return false; /* not the idle timeout (keepalive's, moved meanwhile) */
 		if (!(tcb->flags & CEE_TCB_F_FIN_QUEUED)) {
