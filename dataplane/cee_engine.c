@@ -206,6 +206,10 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --syn-cookies auto|always|off  SYN cookies (RFC 4987): auto (default) while a\n"
 		"                           shard has --syn-backlog N (default 1024) connections\n"
 		"                           half open or its event ring is short of credits\n"
+		"  --max-conns-per-ip N     live connections from one address per shard (RST\n"
+		"                           beyond, no event; default 0: no limit)\n"
+		"  --syn-rate-per-ip N      SYNs per second from one address per shard (burst N;\n"
+		"                           RST beyond, no event; default 0: no limit)\n"
 		"  --persist-timeout SEC    reset a peer whose window stays 0 with data queued\n"
 		"                           (zero_window_timeout; default 120; 0: never)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
@@ -334,7 +338,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
-		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES,
+		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -381,6 +385,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"persist-timeout", required_argument, NULL, O_PERSIST},
 		{"syn-backlog", required_argument, NULL, O_SYN_BACKLOG},
 		{"syn-cookies", required_argument, NULL, O_SYN_COOKIES},
+		{"max-conns-per-ip", required_argument, NULL, O_MAX_PER_IP},
+		{"syn-rate-per-ip", required_argument, NULL, O_SYN_RATE_IP},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -549,6 +555,14 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			if (rc == 0 && v == 0)
 				rc = -EINVAL;
 			c->syn_backlog = (uint32_t)v;
+			break;
+		case O_MAX_PER_IP:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			c->max_conns_per_ip = (uint32_t)v;
+			break;
+		case O_SYN_RATE_IP:
+			rc = parse_u64(optarg, 1000000, &v);
+			c->syn_rate_per_ip = (uint32_t)v;
 			break;
 		case O_SYN_COOKIES:
 			if (strcmp(optarg, "auto") == 0)

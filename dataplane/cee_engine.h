@@ -112,9 +112,18 @@ struct cee_engine_cfg {
 	/**
 	 * Set by the engine (getrandom): bytes 0-15 key the 4-tuple table's
 	 * hash, bytes 16-31 the ISN's (RFC 6528), bytes 32-47 the SYN
-	 * cookies' MAC, on every shard.
+	 * cookies' MAC, bytes 48-63 the per-source table's hash, on every
+	 * shard.
 	 */
-	uint8_t hash_secret[48];
+	uint8_t hash_secret[64];
+	/**
+	 * Per-source limits, per shard (a flood guard; 0 = none): live
+	 * connections from one address (--max-conns-per-ip) and SYNs per second
+	 * from one address (--syn-rate-per-ip); over them: RST, counted, no
+	 * event (cee_srclimit.h).
+	 */
+	uint32_t max_conns_per_ip;
+	uint32_t syn_rate_per_ip;
 	/**
 	 * SYN cookies (RFC 4987), --syn-cookies auto|always|off: auto answers
 	 * SYNs with cookies (no slot, no event until the cookie's ACK) while a

@@ -20,6 +20,7 @@
 #include "cee_flow.h"
 #include "cee_shard.h"
 #include "cee_shard_priv.h"
+#include "cee_srclimit.h"
 #include "cee_syncookie.h"
 
 /* ---- clock ---------------------------------------------------------------- */
@@ -367,6 +368,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 		app->destroyed(s->cfg->app_arg, s, c);
 	if (unlikely(s->monitors != NULL))
 		cee_monitors_destroyed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
+	if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC))
+		cee_srclimit_conn_del(s->srclimit, c->remote_ip);
 	if (unlikely(c->tcb.user != NULL))
 		cee_stack_destroyed(s, c);
 	// Terminal: give back the credits for events it never needed
@@ -563,15 +566,47 @@ static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt 
 	tx_enqueue(s, pi, m);
 }
 
+static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+				   uint32_t bucket, const struct cee_listener *ls, int l);
+
 /*
- * A connection of listener @p l, admitted now: a slot and event room for its
- * whole lifecycle. @return it (set up for cee_tcp_accept*), or NULL after
- * refusing with RST.
+ * A connection of listener @p l, admitted now: within the per-source limit,
+ * a slot and event room for its whole lifecycle. @return it (set up for
+ * cee_tcp_accept*), or NULL after refusing with RST.
  */
 static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
 			      uint32_t bucket, int l)
 {
 	const struct cee_listener *ls = &s->cfg->listeners[l];
+	bool counted = false;
+	if (unlikely(s->srclimit != NULL)) {
+		switch (cee_srclimit_conn_add(s->srclimit, p->src_ip, s->now_ns)) {
+		case CEE_SRCLIMIT_OK:
+			counted = true;
+			break;
+		case CEE_SRCLIMIT_UNTRACKED:
+			s->stats.per_ip_untracked++;
+			break;
+		case CEE_SRCLIMIT_REFUSED:
+			s->stats.refused_per_ip++;
+			reply_rst(s, pi, p);
+			return NULL;
+		}
+	}
+	struct cee_conn *c = admit_slot(s, pi, p, bucket, ls, l);
+	if (c == NULL) {
+		if (counted)
+			cee_srclimit_conn_del(s->srclimit, p->src_ip);
+		return NULL;
+	}
+	if (counted)
+		c->tcb.oflags |= CEE_TCB_O_SRC;
+	return c;
+}
+
+static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+				   uint32_t bucket, const struct cee_listener *ls, int l)
+{
 	if (unlikely(s->sb[0].nfree < s->sb[0].count / 16)) {
 		// send buffers nearly gone (peers that send and never read): a new
 		// connection could not echo or answer; refused at once, counted,
@@ -661,6 +696,16 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		return;
 	}
 	const struct cee_listener *ls = &s->cfg->listeners[l];
+	if (unlikely(s->srclimit != NULL)) {
+		enum cee_srclimit_verdict v = cee_srclimit_syn(s->srclimit, p->src_ip, s->now_ns);
+		if (v == CEE_SRCLIMIT_REFUSED) {
+			s->stats.syn_rate_limited++;
+			reply_rst(s, pi, p);
+			return;
+		}
+		if (v == CEE_SRCLIMIT_UNTRACKED)
+			s->stats.per_ip_untracked++;
+	}
 	if (unlikely(cookies_engaged(s))) {
 		reply_cookie(s, pi, p, ls);
 		return;
@@ -1154,6 +1199,14 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	atomic_init(&s->done, false);
 	memcpy(&s->isn_key, cfg->hash_secret + 16, sizeof(s->isn_key));
 	memcpy(&s->cookie_key, cfg->hash_secret + 32, sizeof(s->cookie_key));
+	if (cfg->max_conns_per_ip || cfg->syn_rate_per_ip) {
+		struct cee_siphash_key skey;
+		memcpy(&skey, cfg->hash_secret + 48, sizeof(skey));
+		s->srclimit =
+		    cee_srclimit_create(0, cfg->max_conns_per_ip, cfg->syn_rate_per_ip, &skey);
+		if (s->srclimit == NULL)
+			return -ENOMEM;
+	}
 
 	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
 	s->pool = cee_conn_pool_create(id, per_shard);
@@ -1208,6 +1261,8 @@ void cee_shard_fini(struct cee_shard *s)
 {
 	cee_ctl_shard_fini(s);
 	cee_shard_links_fini(s);
+	cee_srclimit_destroy(s->srclimit);
+	s->srclimit = NULL;
 	cee_monitors_destroy(s->monitors);
 	s->monitors = NULL;
 	cee_stack_fini(s);

@@ -52,6 +52,9 @@
 	X(destroyed, SUM, "connections freed (destroyed events)")                                  \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
+	X(refused_per_ip, SUM, "SYNs refused (RST): --max-conns-per-ip live from that address")    \
+	X(syn_rate_limited, SUM, "SYNs refused (RST): over --syn-rate-per-ip from that address")  \
+	X(per_ip_untracked, SUM, "sources not limited: no room in the per-source table")          \
 	X(connected, SUM, "active opens started (cee_shard_connect)")                              \
 	X(connect_fail, SUM, "active opens refused: no slot, no event room, no source port")       \
 	X(handoff_out, SUM, "frames passed to their owner shard")                                  \
@@ -150,6 +153,8 @@ struct cee_shard {
 
 	struct cee_shard_stats stats;
 
+	// Per-source limits (cee_srclimit.h); NULL when none is set.
+	struct cee_srclimit *srclimit;
 	// Connection monitors (cee_monitor.h), created at the first one.
 	struct cee_monitors *monitors;
 	// This shard's links (cee_shard_link.c); NULL when it has none.

@@ -470,6 +470,7 @@ struct cee_tcb {
 
 /** tcb->oflags, set by the owner before the open: */
 #define CEE_TCB_O_NO_IDLE 0x01 /**< cfg.idle_timeout_ns does not apply (a link: keepalive watches it) */
+#define CEE_TCB_O_SRC 0x02     /**< counted in the owner's per-source table (TCP never reads it) */
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Per-source limits (see cee_srclimit.h). No DPDK.
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cee_srclimit.h"
+
+struct entry {
+	uint32_t ip;   /**< 0: never used */
+	uint32_t live; /**< connections admitted and not yet gone */
+	uint64_t tat;  /**< SYN rate (GCRA): the theoretical arrival time of the next SYN */
+};
+
+struct cee_srclimit {
+	struct entry *v;
+	uint32_t mask;
+	uint32_t max_conns;
+	uint64_t interval_ns; /**< 1 s / syn_rate; 0: no rate limit */
+	uint64_t burst_ns;    /**< (syn_rate - 1) intervals: a second's worth at once */
+	struct cee_siphash_key key;
+};
+
+struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, uint32_t syn_rate,
+					 const struct cee_siphash_key *key)
+{
+	uint64_t cap = 64;
+	uint64_t want = 2 * (uint64_t)(sources ? sources : 65536);
+	while (cap < want && cap < (UINT64_C(1) << 26))
+		cap <<= 1;
+	struct cee_srclimit *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->v = calloc(cap, sizeof(*t->v));
+	if (t->v == NULL) {
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->mask = (uint32_t)(cap - 1);
+	t->max_conns = max_conns;
+	t->interval_ns = syn_rate ? 1000000000ull / syn_rate : 0;
+	t->burst_ns = syn_rate ? (uint64_t)(syn_rate - 1) * t->interval_ns : 0;
+	t->key = *key;
+	return t;
+}
+
+void cee_srclimit_destroy(struct cee_srclimit *t)
+{
+	if (t == NULL)
+		return;
+	free(t->v);
+	free(t);
+}
+
+// Nothing to remember: no connection and the rate's bucket full again.
+static bool stale(const struct entry *e, uint64_t now_ns)
+{
+	return e->live == 0 && e->tat <= now_ns;
+}
+
+// @p ip's entry; with @p insert, a new one (in the first stale or empty
+// slot of its chain) when it has none. NULL: none, or no room.
+static struct entry *find(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns, bool insert)
+{
+	if (ip == 0)
+		return NULL;
+	uint32_t h = (uint32_t)(cee_siphash_12(1, 3, &t->key, ip, 0) >> 32);
+	struct entry *reuse = NULL;
+	for (uint32_t i = 0; i < CEE_SRCLIMIT_PROBES; i++) {
+		struct entry *e = &t->v[(h + i) & t->mask];
+		if (e->ip == ip)
+			return e;
+		if (e->ip == 0) { // the chain ends: ip is not in the table
+			if (!insert)
+				return NULL;
+			if (reuse == NULL)
+				reuse = e;
+			break;
+		}
+		if (insert && reuse == NULL && stale(e, now_ns))
+			reuse = e;
+	}
+	if (reuse != NULL)
+		*reuse = (struct entry){.ip = ip, .live = 0, .tat = now_ns};
+	return reuse;
+}
+
+enum cee_srclimit_verdict cee_srclimit_syn(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns)
+{
+	if (t->interval_ns == 0)
+		return CEE_SRCLIMIT_OK;
+	struct entry *e = find(t, ip, now_ns, true);
+	if (e == NULL)
+		return CEE_SRCLIMIT_UNTRACKED;
+	uint64_t tat = e->tat > now_ns ? e->tat : now_ns;
+	if (tat - now_ns > t->burst_ns)
+		return CEE_SRCLIMIT_REFUSED;
+	e->tat = tat + t->interval_ns;
+	return CEE_SRCLIMIT_OK;
+}
+
+enum cee_srclimit_verdict cee_srclimit_conn_add(struct cee_srclimit *t, uint32_t ip,
+						uint64_t now_ns)
+{
+	if (t->max_conns == 0)
+		return CEE_SRCLIMIT_OK;
+	struct entry *e = find(t, ip, now_ns, true);
+	if (e == NULL)
+		return CEE_SRCLIMIT_UNTRACKED;
+	if (e->live >= t->max_conns)
+		return CEE_SRCLIMIT_REFUSED;
+	e->live++;
+	return CEE_SRCLIMIT_OK;
+}
+
+void cee_srclimit_conn_del(struct cee_srclimit *t, uint32_t ip)
+{
+	if (t->max_conns == 0)
+		return;
+	struct entry *e = find(t, ip, 0, false);
+	if (e != NULL && e->live > 0)
+		e->live--;
+}
+
+uint32_t cee_srclimit_live(const struct cee_srclimit *t, uint32_t ip)
+{
+	struct entry *e = find((struct cee_srclimit *)(uintptr_t)t, ip, 0, false);
+	return e != NULL ? e->live : 0;
+}

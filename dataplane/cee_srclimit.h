@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+/**
+ * @file
+ * Per-source limits, as an SBC's flood guard (`--max-conns-per-ip`,
+ * `--syn-rate-per-ip`): live connections per remote address, and SYNs per
+ * second per remote address (a token bucket, burst = the rate). One table
+ * per shard, its lcore only: a source's connections are spread over the
+ * shards by port, so the limits hold per shard.
+ *
+ * Open addressing with linear probing under a keyed hash (SipHash-1-3:
+ * addresses chosen by an attacker must not pile up on one probe chain). An
+ * entry with no live connection and a full bucket tells nothing and is
+ * reused by the next address that probes past it, so the table never needs
+ * a sweep. When a probe finds neither its address nor room within
+ * CEE_SRCLIMIT_PROBES slots, the source is not limited (counted): a flood of
+ * random spoofed sources (one SYN each) is SYN cookies' business, and must
+ * not lock out real clients by filling this table. No DPDK.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cee_siphash.h"
+
+#define CEE_SRCLIMIT_PROBES 32
+
+struct cee_srclimit;
+
+/** What a check says. */
+enum cee_srclimit_verdict {
+	CEE_SRCLIMIT_OK,        /**< within the limits (and counted) */
+	CEE_SRCLIMIT_UNTRACKED, /**< not limited: no room in the table for this address */
+	CEE_SRCLIMIT_REFUSED,   /**< over a limit */
+};
+
+/**
+ * A table for about @p sources addresses at once (0: 65536), limits
+ * @p max_conns live connections per address (0: none) and @p syn_rate SYNs
+ * per second per address (0: none). @return NULL + errno (ENOMEM).
+ */
+struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, uint32_t syn_rate,
+					 const struct cee_siphash_key *key);
+void cee_srclimit_destroy(struct cee_srclimit *t);
+/** A SYN from @p ip at @p now_ns: within its rate (a token taken), or not. */
+enum cee_srclimit_verdict cee_srclimit_syn(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns);
+/** A connection from @p ip is about to be admitted: within max_conns (counted live), or not. */
+enum cee_srclimit_verdict cee_srclimit_conn_add(struct cee_srclimit *t, uint32_t ip,
+						uint64_t now_ns);
+/** A connection from @p ip that cee_srclimit_conn_add() admitted is gone. */
+void cee_srclimit_conn_del(struct cee_srclimit *t, uint32_t ip);
+/** Live connections counted for @p ip. */
+uint32_t cee_srclimit_live(const struct cee_srclimit *t, uint32_t ip);

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests for per-source limits (cee_srclimit.c). Faults guarded
+ * against: a source over its connection or SYN-rate limit let through; a
+ * source locked out after its connections went or its rate recovered; a
+ * flood of random sources filling the table and locking out real clients.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <cmocka.h>
+
+#include "cee_srclimit.h"
+
+#define MS 1000000ull
+#define T0 (1000000 * MS)
+
+static const struct cee_siphash_key K = {.k0 = 7, .k1 = 11};
+
+static void test_max_conns(void **state)
+{
+	(void)state;
+	struct cee_srclimit *t = cee_srclimit_create(1024, 3, 0, &K);
+	assert_non_null(t);
+	const uint32_t a = 0xc0000201, b = 0xc0000202;
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_conn_add(t, b, T0), CEE_SRCLIMIT_OK); /* others unaffected */
+	assert_int_equal(cee_srclimit_live(t, a), 3);
+	cee_srclimit_conn_del(t, a);
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_REFUSED);
+	for (unsigned i = 0; i < 5; i++) /* more deletes than adds never go below 0 */
+		cee_srclimit_conn_del(t, a);
+	assert_int_equal(cee_srclimit_live(t, a), 0);
+	cee_srclimit_destroy(t);
+}
+
+static void test_syn_rate(void **state)
+{
+	(void)state;
+	struct cee_srclimit *t = cee_srclimit_create(1024, 0, 10, &K);
+	const uint32_t a = 0xc0000201;
+	for (unsigned i = 0; i < 10; i++) /* a second's worth at once */
+		assert_int_equal(cee_srclimit_syn(t, a, T0), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_syn(t, a, T0), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_syn(t, a, T0 + 50 * MS), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_syn(t, a, T0 + 100 * MS), CEE_SRCLIMIT_OK); /* one more */
+	assert_int_equal(cee_srclimit_syn(t, a, T0 + 100 * MS), CEE_SRCLIMIT_REFUSED);
+	/* a steady 10/s passes for ever, 20/s only half */
+	unsigned ok = 0;
+	for (unsigned i = 0; i < 200; i++)
+		ok += cee_srclimit_syn(t, a, T0 + 2000 * MS + i * 50 * MS) == CEE_SRCLIMIT_OK;
+	assert_true(ok >= 100 && ok <= 112);
+	cee_srclimit_destroy(t);
+}
+
+/* A flood of one-SYN spoofed sources must neither be refused nor lock out a real client. */
+static void test_random_sources(void **state)
+{
+	(void)state;
+	struct cee_srclimit *t = cee_srclimit_create(256, 2, 5, &K);
+	const uint32_t real = 0x0a000005;
+	assert_int_equal(cee_srclimit_conn_add(t, real, T0), CEE_SRCLIMIT_OK);
+	unsigned untracked = 0;
+	uint64_t x = 12345;
+	for (unsigned i = 0; i < 100000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		enum cee_srclimit_verdict v = cee_srclimit_syn(t, (uint32_t)x | 1, T0 + i * MS / 100);
+		assert_int_not_equal(v, CEE_SRCLIMIT_REFUSED);
+		untracked += v == CEE_SRCLIMIT_UNTRACKED;
+	}
+	/* the real client's entry (a live connection) was never reused */
+	assert_int_equal(cee_srclimit_live(t, real), 1);
+	assert_int_equal(cee_srclimit_conn_add(t, real, T0 + 2000 * MS), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_conn_add(t, real, T0 + 2000 * MS), CEE_SRCLIMIT_REFUSED);
+	/* stale entries are reused: a second later, new sources are tracked again */
+	assert_int_equal(cee_srclimit_syn(t, 0x0b000001, T0 + 5000 * MS), CEE_SRCLIMIT_OK);
+	assert_true(untracked > 0); /* the table did fill: those went unlimited, not refused */
+	cee_srclimit_destroy(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_max_conns),
+	    cmocka_unit_test(test_syn_rate),
+	    cmocka_unit_test(test_random_sources),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
