@@ -88,6 +88,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c)
 	    .time_wait_ns = 60000000000ull,
 	    .fin_wait_2_ns = 60000000000ull,
 	    .challenge_ack_limit = 2000,
+	    .oow_ack_interval_ns = 500000000ull,
 	    .persist_timeout_ns = 120000000000ull,
 	};
 }

@@ -196,6 +196,13 @@ struct cee_tcp_cfg {
 	 */
 	uint32_t challenge_ack_limit;
 	/**
+	 * ... and per connection at most one such ACK per this interval
+	 * (rounded to 2^26 ns, about 67 ms; as Linux's tcp_invalid_ratelimit,
+	 * 500 ms): a blind attack on one live tuple draws two frames a second.
+	 * 0 = no per-connection limit.
+	 */
+	uint64_t oow_ack_interval_ns;
+	/**
 	 * A peer whose window stays 0 while we have data for it for longer
 	 * (counted from the first zero-window probe) is reset with
 	 * zero_window_timeout: a peer that never reads cannot hold a send
@@ -239,7 +246,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(window_updates, TCP, "window_updates", "ACKs sent only to reopen a peer's window")        \
 	X(sndbuf_grown, TCP, "sndbuf_grown", "send buffers grown to sndbuf_max (long fat path)")    \
 	X(sndbuf_grow_refused, TCP, "sndbuf_grow_refused", "growths refused: no large buffer free") \
-	X(challenge_acks, DROP, "challenge_ack", "RFC 5961 challenge ACKs sent")                   \
+	X(challenge_acks, DROP, "challenge_ack", "segments calling for an RFC 5961 challenge ACK (in-window RST, SYN); the ACK may be throttled")                   \
 	X(bad_rst, DROP, "bad_rst", "RST outside the window: ignored")                             \
 	X(bad_syn, DROP, "bad_syn", "SYN on a synchronised connection")                            \
 	X(out_of_window, DROP, "out_of_window", "segments failing the acceptability test")         \
@@ -448,7 +455,8 @@ struct cee_tcb {
 	uint8_t ka_probes;  /**< keepalive probes unanswered */
 	/* free: keeps the connection slot at 256 bytes (four cache lines) */
 	uint8_t oflags;     /**< CEE_TCB_O_*: the owner's choices for this connection */
-	uint8_t spare[1];
+	/* the last ACK answering a bad segment, in 2^26 ns units mod 256 (0: none) */
+	uint8_t oow_at;
 	/* RFC 5961 5.2 MAX.SND.WND: the largest window the peer advertised (scaled) */
 	uint32_t max_snd_wnd;
 	uint64_t peer_at_ns; /**< keepalive on: the last acceptable segment from the peer */

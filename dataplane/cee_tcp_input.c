@@ -301,7 +301,7 @@ static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 				tcb->idle_at_ns = now_ns + ctx->cfg.time_wait_ns;
 			else
 				ctx->stats.out_of_window++;
-			if (tcp_oow_ack_ok(ctx, now_ns))
+			if (tcp_oow_ack_ok(ctx, tcb, now_ns))
 				tcb->flags |= CEE_TCB_F_ACK_NOW;
 			return STEP_DONE;
 		}
@@ -347,7 +347,7 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	// RFC 5961 5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT (SND.MAX here)
 	if (seq_gt(seg->ack, tcb->snd_max) || seq_lt(seg->ack, tcb->snd_una - tcb->max_snd_wnd)) {
 		ctx->stats.bad_ack++;
-		if (tcp_oow_ack_ok(ctx, now_ns))
+		if (tcp_oow_ack_ok(ctx, tcb, now_ns))
 			tcb->flags |= CEE_TCB_F_ACK_NOW;
 		return STEP_DONE;
 	}

@@ -177,14 +177,30 @@ void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 }
 
 /*
- * RFC 5961 7: may one more ACK answer a segment that failed a check? A
- * per-shard budget each second, drawn in [limit, 2 * limit): a blind
+ * RFC 5961 7: may one more ACK answer a segment that failed a check? One
+ * per connection per cfg.oow_ack_interval_ns (the byte tcb->oow_at; its
+ * wrap after 17 s can cost one ACK, never add one), and a per-shard budget
+ * each second, drawn in [limit, 2 * limit): a blind
  * attacker spraying segments gets at most that many frames back, and
  * cannot count our answers to learn which of its guesses hit (CVE-2016-5696
  * exploited a fixed global count).
  */
-bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, uint64_t now_ns)
+bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
+	// per connection first: one per oow_ack_interval_ns
+	if (ctx->cfg.oow_ack_interval_ns != 0) {
+		uint8_t now8 = (uint8_t)(now_ns >> 26);
+		uint32_t ticks = (uint32_t)(ctx->cfg.oow_ack_interval_ns >> 26);
+		if (ticks > 255)
+			ticks = 255;
+		if (now8 == 0)
+			now8 = 1; /* 0 means none yet */
+		if (tcb->oow_at != 0 && (uint8_t)(now8 - tcb->oow_at) < ticks) {
+			ctx->stats.acks_throttled++;
+			return false;
+		}
+		tcb->oow_at = now8;
+	}
 	uint32_t limit = ctx->cfg.challenge_ack_limit;
 	if (limit == 0)
 		return true;
@@ -208,10 +224,9 @@ bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, uint64_t now_ns)
 /* RFC 5961 3.2, 4.2: answer with an ACK at the end of this call (within the budget). */
 void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
-	if (!tcp_oow_ack_ok(ctx, now_ns))
-		return;
-	ctx->stats.challenge_acks++;
-	tcb->flags |= CEE_TCB_F_ACK_NOW;
+	ctx->stats.challenge_acks++; /* the segment that called for it, sent or throttled */
+	if (tcp_oow_ack_ok(ctx, tcb, now_ns))
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
 }
 
 /* Send buffer ------------------------------------------------------------------------------ */

@@ -241,7 +241,8 @@ CEE_TCP_INTERNAL void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb
 					 uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				       uint64_t now_ns);
-CEE_TCP_INTERNAL bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, uint64_t now_ns);
+CEE_TCP_INTERNAL bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				     uint64_t now_ns);
 CEE_TCP_INTERNAL uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
 CEE_TCP_INTERNAL uint32_t tcp_syn_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
 					 bool on_grid);

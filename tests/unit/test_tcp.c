@@ -616,6 +616,8 @@ static void test_server_close_time_wait(void **state)
 	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
 
 	// a SYN on the same tuple below RCV.NXT (an old duplicate): ACK, no reuse
+	// (a second later: one such ACK per connection per 500 ms)
+	f->now += 1 * SEC;
 	seg_in(f, CEE_TCP_SYN, IRS - 100000, 0, 65535, NULL, 0);
 	assert_int_equal(f->nsegs, 3);
 	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
@@ -928,6 +930,7 @@ static void test_challenge_ack_budget(void **state)
 	struct fake *f = *state;
 
 	f->ctx.cfg.challenge_ack_limit = 10;
+	f->ctx.cfg.oow_ack_interval_ns = 0; /* the shard's budget alone (below: per connection) */
 	establish(f);
 	f->nsegs = 0;
 	for (unsigned i = 0; i < 100; i++) /* in-window RSTs, not at RCV.NXT */
@@ -937,7 +940,8 @@ static void test_challenge_ack_budget(void **state)
 	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
 	unsigned sent = f->nsegs;
 	assert_true(sent >= 10 && sent < 20);
-	assert_int_equal(f->ctx.stats.challenge_acks, sent); /* the RSTs took the whole budget */
+	assert_int_equal(f->ctx.stats.challenge_acks, 100); /* every RST called for one ... */
+	assert_true(sent <= 19);                            /* ... the RSTs took the whole budget */
 	assert_int_equal(f->ctx.stats.acks_throttled, 200 - sent);
 	/* a second later: a fresh budget */
 	f->now += 1000 * MS;
@@ -1025,6 +1029,41 @@ static void test_half_open_count(void **state)
 		fire(f); /* SYN-ACK retransmissions, then handshake_timeout */
 	assert_true(f->destroyed);
 	assert_int_equal(f->ctx.half_open, 0);
+}
+
+/*
+ * RFC 5961 7 per connection, the fault (issue 13, reflection): a blind
+ * attacker spraying RSTs, SYNs and out-of-window data at one live tuple got
+ * one frame back per frame sent (Linux: 0.001-0.002). At most one such ACK
+ * per connection per 500 ms.
+ */
+static void test_oow_ack_per_connection(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	f->nsegs = 0;
+	for (unsigned i = 0; i < 3000; i++) { /* 3 s of a 1000 pps spray */
+		f->now += 1 * MS;
+		switch (i % 3) {
+		case 0:
+			seg_in(f, CEE_TCP_RST, IRS + 1 + 100 + i, 0, 0, NULL, 0);
+			break;
+		case 1:
+			seg_in(f, CEE_TCP_SYN, IRS + 5000 + i, 0, 65535, NULL, 0);
+			break;
+		default:
+			seg_in(f, CEE_TCP_ACK, IRS + 1 + (1u << 30), ISS + 1, 512, "z", 1);
+		}
+	}
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_true(f->nsegs >= 5 && f->nsegs <= 7); /* about 2 a second */
+	assert_int_equal(f->ctx.stats.acks_throttled, 3000 - f->nsegs);
+	/* the peer's own data still goes through at once */
+	f->nsegs = 0;
+	peer(f, 0, "ok", 2);
+	assert_int_equal(f->tcb.bytes_in, 2);
+	assert_int_equal(f->nsegs, 1);
 }
 
 /* Fault: a lost segment is never resent, resent with other numbers, or RTO not backed off. */
@@ -4104,6 +4143,7 @@ int main(void)
 	    T(test_bad_ack),
 	    T(test_stale_ack_max_snd_wnd),
 	    T(test_challenge_ack_budget),
+	    T(test_oow_ack_per_connection),
 	    T(test_syn_cookie_handshake),
 	    T(test_half_open_count),
 	    T(test_retransmit_lost_segment),
