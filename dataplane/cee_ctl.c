@@ -81,7 +81,12 @@ static void watch_fired(void *arg, cee_conn_id_t id, int reason)
 	cee_mbox_watch_release(&s->mbox, r); // waited under a monitor that is now spent
 	if (reason == CEE_MONITOR_GONE)
 		s->mbox.stats.stale_id++;
-	cee_mbox_watch_answer(r, id, reason, cee_conn_by_id(s->pool, id));
+	struct cee_conn *c = cee_conn_by_id(s->pool, id);
+	cee_mbox_watch_answer(r, id, reason, c);
+	if (c != NULL) { // the closed event's figures: the service's bytes (plaintext above TLS)
+		r->conn.bytes_in = cee_shard_conn_bytes_in(c);
+		r->conn.bytes_out = cee_shard_conn_bytes_out(c);
+	}
 	cee_mbox_req_finish(r);
 }
 

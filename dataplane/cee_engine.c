@@ -214,8 +214,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           (zero_window_timeout; default 120; 0: never)\n"
 		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
-		"  --idle-timeout SEC       close connections idle for SEC (idle_timeout; not\n"
-		"                           links); default 600, 0: never\n"
+		"  --idle-timeout SEC       close connections idle for SEC (idle_timeout);\n"
+		"                           default 600 for listeners only; given, links too; 0: never\n"
 		"  --handshake-timeout SEC  SYN-RECEIVED limit, and TLS handshake limit from\n"
 		"                           established (default 10)\n"
 		"  --time-wait MS           TIME-WAIT duration (default 60000)\n"
@@ -416,6 +416,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_IDLE:
 			rc = parse_seconds_ns(optarg, &c->tcp.idle_timeout_ns);
+			c->idle_timeout_links = true;
 			break;
 		case O_HANDSHAKE:
 			rc = parse_seconds_ns(optarg, &c->tcp.handshake_timeout_ns);

@@ -125,6 +125,11 @@ struct cee_engine_cfg {
 	uint32_t max_conns_per_ip;
 	uint32_t syn_rate_per_ip;
 	/**
+	 * --idle-timeout was given: it applies to links too. Its default (600 s)
+	 * is for listeners' connections only; links rely on --keepalive.
+	 */
+	bool idle_timeout_links;
+	/**
 	 * SYN cookies (RFC 4987), --syn-cookies auto|always|off: auto answers
 	 * SYNs with cookies (no slot, no event until the cookie's ACK) while a
 	 * shard has syn_backlog (--syn-backlog) connections half open

@@ -1107,7 +1107,9 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	c->tcb.user = user;
 	c->listener = 0xff; // none: an active open
 	c->link = (uint16_t)link;
-	if (link != 0) // a link stays however quiet it is (--keepalive finds a dead peer)
+	// a link stays however quiet it is (--keepalive finds a dead peer), unless
+	// --idle-timeout was given for all
+	if (link != 0 && !s->cfg->idle_timeout_links)
 		c->tcb.oflags |= CEE_TCB_O_NO_IDLE;
 	s->stats.connected++;
 	// The next open most likely tries the next source towards the same

@@ -283,6 +283,8 @@ uint32_t cee_shard_links_fill(struct cee_shard *s, struct cee_link_info *out, ui
 void cee_shard_links_drain(struct cee_shard *s, bool stop);
 /** In-order bytes @p c received, for its service: plaintext above TLS. */
 uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c);
+/** Bytes @p c sent, for its service: plaintext above TLS (the closed event's bytes_out). */
+uint64_t cee_shard_conn_bytes_out(const struct cee_conn *c);
 /** The TLS layer of @p c (NULL for plain TCP): cee_tls_get_info(), cee_tls_session_get(). */
 struct cee_tls *cee_shard_tls(struct cee_conn *c);
 /** cee_tcp_send() at the shard's current time. */

@@ -628,6 +628,12 @@ uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c)
 	return st ? st->plain_in : c->tcb.bytes_in;
 }
 
+uint64_t cee_shard_conn_bytes_out(const struct cee_conn *c)
+{
+	const struct cee_stack *st = c->tcb.user;
+	return st ? st->plain_out : c->tcb.bytes_out;
+}
+
 void cee_stack_closed(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
