@@ -51,6 +51,10 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	// (idle_timeout): a peer cannot hold a slot for ever by going quiet;
 	// links are exempt (keepalive finds their dead peers)
 	c->tcp.idle_timeout_ns = 600ull * 1000000000;
+	// links probe a silent server by default (--keepalive for all, or off)
+	c->tcp.keepalive_idle_ns = 30ull * 1000000000;
+	c->tcp.keepalive_intvl_ns = 5ull * 1000000000;
+	c->tcp.keepalive_count = 3;
 	c->tcp.rcv_wnd = 1u << 20; // discard and app consume at once: no buffer behind it
 	// Timestamps cost 12 bytes and their parsing on every segment: 6-12% of
 	// cee-bench's churn (5-run A/B). Off unless asked for (--timestamps on):
@@ -144,9 +148,14 @@ static int parse_reconnect(struct cee_engine_cfg *c, const char *arg)
 	return 0;
 }
 
-// "IDLE:INTERVAL:COUNT", seconds (decimals allowed), COUNT 1..255
+// "IDLE:INTERVAL:COUNT", seconds (decimals allowed), COUNT 1..255; or "off"
 static int parse_keepalive(struct cee_engine_cfg *c, const char *arg)
 {
+	if (strcmp(arg, "off") == 0) {
+		c->tcp.keepalive_idle_ns = 0;
+		c->keepalive_all = false;
+		return 0;
+	}
 	double idle, intvl;
 	unsigned count;
 	char tail;
@@ -156,6 +165,7 @@ static int parse_keepalive(struct cee_engine_cfg *c, const char *arg)
 	c->tcp.keepalive_idle_ns = (uint64_t)(idle * 1e9);
 	c->tcp.keepalive_intvl_ns = (uint64_t)(intvl * 1e9);
 	c->tcp.keepalive_count = count;
+	c->keepalive_all = true;
 	return 0;
 }
 
@@ -198,8 +208,9 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           [max(MIN, b/2), b], b = MIN x 2^(failures+1) up to MAX\n"
 		"  --tls-sni NAME           SNI of TLS links; they verify the server against\n"
 		"                           --tls-ca and present --tls-cert when asked\n"
-		"  --keepalive I:N:C        probe a connection silent for I s every N s; C probes\n"
-		"                           unanswered close it (keepalive_timeout); default off\n"
+		"  --keepalive I:N:C|off    probe a connection silent for I s every N s; C probes\n"
+		"                           unanswered close it (keepalive_timeout); default:\n"
+		"                           links only, 30:5:3; given: every connection\n"
 		"  --challenge-ack-limit N  ACKs answering bad segments (RFC 5961 challenge ACKs,\n"
 		"                           out of window) per shard per second: N..2N, drawn\n"
 		"                           each second (default 2000; 0: no limit)\n"

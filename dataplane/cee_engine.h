@@ -130,6 +130,12 @@ struct cee_engine_cfg {
 	 */
 	bool idle_timeout_links;
 	/**
+	 * --keepalive I:N:C was given: keepalive (tcp.keepalive_*) applies to
+	 * every connection. By default it applies to links only, with 30:5:3
+	 * (a server that vanished is found within 45 s); --keepalive off: none.
+	 */
+	bool keepalive_all;
+	/**
 	 * SYN cookies (RFC 4987), --syn-cookies auto|always|off: auto answers
 	 * SYNs with cookies (no slot, no event until the cookie's ACK) while a
 	 * shard has syn_backlog (--syn-backlog) connections half open

@@ -634,6 +634,8 @@ static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struc
 	c->port_id = (uint16_t)pi;
 	memcpy(c->peer_mac, p->src_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
 	c->listener = (uint8_t)l;
+	if (s->cfg->keepalive_all)
+		c->tcb.oflags |= CEE_TCB_O_KEEPALIVE;
 	// Layers: TCP carries their bytes (paced: the answers go into the send
 	// buffer); the service runs on the plaintext or the messages
 	c->proto = ls->ws ? (ls->tls ? CEE_PROTO_WSS : CEE_PROTO_WS)
@@ -1111,6 +1113,8 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	// --idle-timeout was given for all
 	if (link != 0 && !s->cfg->idle_timeout_links)
 		c->tcb.oflags |= CEE_TCB_O_NO_IDLE;
+	if (link != 0 || s->cfg->keepalive_all)
+		c->tcb.oflags |= CEE_TCB_O_KEEPALIVE;
 	s->stats.connected++;
 	// The next open most likely tries the next source towards the same
 	// peer: start loading the bucket its free-tuple check reads.

@@ -178,7 +178,8 @@ struct cee_tcp_cfg {
 	uint64_t time_wait_ns;         /**< TIME-WAIT duration (2*MSL by default 60 s; tests set ms) */
 	uint64_t fin_wait_2_ns;        /**< FIN-WAIT-2 with no peer FIN for longer: destroyed */
 	/**
-	 * Keepalive (RFC 9293 3.8.4), 0 = off: an ESTABLISHED connection with
+	 * Keepalive (RFC 9293 3.8.4) of connections whose owner set
+	 * CEE_TCB_O_KEEPALIVE, 0 = off for all: an ESTABLISHED connection with
 	 * nothing in flight that heard nothing from its peer for keepalive_idle_ns
 	 * sends a probe (SEQ = SND.NXT - 1, no data: the peer answers with an
 	 * ACK), then one every keepalive_intvl_ns; keepalive_count unanswered
@@ -479,6 +480,7 @@ struct cee_tcb {
 /** tcb->oflags, set by the owner before the open: */
 #define CEE_TCB_O_NO_IDLE 0x01 /**< cfg.idle_timeout_ns does not apply (a link: keepalive watches it) */
 #define CEE_TCB_O_SRC 0x02     /**< counted in the owner's per-source table (TCP never reads it) */
+#define CEE_TCB_O_KEEPALIVE 0x04 /**< keepalive (cfg.keepalive_*) applies to this connection */
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */

@@ -708,7 +708,7 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	}
 	if ((st = check_seq(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
-	if (__builtin_expect(ctx->cfg.keepalive_idle_ns != 0, 0)) { // the peer is alive: probes start over
+	if (__builtin_expect(tcb->oflags & CEE_TCB_O_KEEPALIVE, 0)) { // the peer is alive: probes start over
 		tcb->peer_at_ns = now_ns;
 		tcb->ka_probes = 0;
 	}

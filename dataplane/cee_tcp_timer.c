@@ -95,8 +95,8 @@ void tcp_arm_rto(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
  */
 static uint64_t keepalive_at(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
-	if (ctx->cfg.keepalive_idle_ns == 0 || tcb->state != CEE_TCP_ESTABLISHED ||
-	    tcb->snd_una != tcb->snd_max)
+	if (ctx->cfg.keepalive_idle_ns == 0 || !(tcb->oflags & CEE_TCB_O_KEEPALIVE) ||
+	    tcb->state != CEE_TCP_ESTABLISHED || tcb->snd_una != tcb->snd_max)
 		return 0;
 	uint64_t heard = tcb->peer_at_ns > tcb->last_activity_ns ? tcb->peer_at_ns
 								 : tcb->last_activity_ns;
@@ -120,7 +120,7 @@ void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		tcb->idle_at_ns = ctx->cfg.idle_timeout_ns && !(tcb->oflags & CEE_TCB_O_NO_IDLE)
 				      ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns
 				      : 0;
-		if (__builtin_expect(ctx->cfg.keepalive_idle_ns != 0, 0)) {
+		if (__builtin_expect(tcb->oflags & CEE_TCB_O_KEEPALIVE, 0)) {
 			uint64_t ka = keepalive_at(ctx, tcb);
 			if (ka != 0 && (tcb->idle_at_ns == 0 || ka < tcb->idle_at_ns))
 				tcb->idle_at_ns = ka;
@@ -219,6 +219,13 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 			}
 			tcp_send_keepalive(ctx, tcb, now_ns);
 			tcb->ka_probes++;
+			// the next one INTERVAL after this one, even when this one went
+			// late (a stalled shard must not send the rest back to back and
+			// give up before the peer could answer): the baseline moves
+			uint64_t back = ctx->cfg.keepalive_idle_ns +
+					(tcb->ka_probes - 1) * ctx->cfg.keepalive_intvl_ns;
+			if (now_ns > back && now_ns - back > tcb->peer_at_ns)
+				tcb->peer_at_ns = now_ns - back;
 			return false;
 		}
 		if (ctx->cfg.idle_timeout_ns == 0 || (tcb->oflags & CEE_TCB_O_NO_IDLE) ||

@@ -1297,6 +1297,7 @@ static void test_keepalive_timeout(void **state)
 	f->ctx.cfg.keepalive_idle_ns = 10 * SEC;
 	f->ctx.cfg.keepalive_intvl_ns = 2 * SEC;
 	f->ctx.cfg.keepalive_count = 3;
+	f->tcb.oflags |= CEE_TCB_O_KEEPALIVE; /* the owner chose keepalive for it */
 	establish(f);
 	uint32_t nxt = f->tcb.snd_nxt;
 	assert_int_equal(f->timer_at, T0 + 10 * SEC);
@@ -1332,6 +1333,7 @@ static void test_keepalive_answered(void **state)
 	f->ctx.cfg.keepalive_intvl_ns = 2 * SEC;
 	f->ctx.cfg.keepalive_count = 1;
 	f->ctx.cfg.idle_timeout_ns = 25 * SEC;
+	f->tcb.oflags |= CEE_TCB_O_KEEPALIVE; /* the owner chose keepalive for it */
 	establish(f);
 	fire(f); /* T0 + 10: probe */
 	assert_int_equal(f->ctx.stats.keepalive_probes, 1);
@@ -1353,6 +1355,49 @@ static void test_keepalive_answered(void **state)
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_IDLE_TIMEOUT);
 }
 
+/*
+ * Fault (found with real peers on a loaded machine): a shard whose timers
+ * ran late sent the remaining probes back to back and gave up before the
+ * peer could answer any. Each probe comes an interval after the one before,
+ * however late the first one went; and a connection the owner did not mark
+ * gets no probe at all.
+ */
+static void test_keepalive_late_timer(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.keepalive_idle_ns = 10 * SEC;
+	f->ctx.cfg.keepalive_intvl_ns = 2 * SEC;
+	f->ctx.cfg.keepalive_count = 3;
+	f->tcb.oflags |= CEE_TCB_O_KEEPALIVE;
+	establish(f);
+	f->now = T0 + 30 * SEC; /* the shard stalled: 20 s late */
+	f->timer_at = 0;
+	cee_tcp_timer(&f->ctx, &f->tcb, f->now);
+	assert_int_equal(f->ctx.stats.keepalive_probes, 1);
+	assert_int_equal(f->timer_at, T0 + 32 * SEC);
+	fire(f);
+	fire(f);
+	assert_int_equal(f->ctx.stats.keepalive_probes, 3);
+	assert_false(f->destroyed);
+	fire(f);
+	assert_true(f->destroyed);
+	assert_int_equal(f->now, T0 + 36 * SEC);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_KEEPALIVE_TIMEOUT);
+}
+
+static void test_keepalive_unmarked(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.keepalive_idle_ns = 1 * SEC;
+	f->ctx.cfg.keepalive_intvl_ns = 1 * SEC;
+	f->ctx.cfg.keepalive_count = 1;
+	establish(f);
+	assert_int_equal(f->timer_at, 0); /* nothing to time */
+	assert_int_equal(f->ctx.stats.keepalive_probes, 0);
+}
+
 /* Fault: keepalive probes a connection with data in flight (the RTO watches the peer then). */
 static void test_keepalive_not_in_flight(void **state)
 {
@@ -1362,6 +1407,7 @@ static void test_keepalive_not_in_flight(void **state)
 	f->ctx.cfg.keepalive_intvl_ns = 1 * SEC;
 	f->ctx.cfg.keepalive_count = 1;
 	f->ctx.cfg.rto_initial_ns = 5 * SEC;
+	f->tcb.oflags |= CEE_TCB_O_KEEPALIVE; /* the owner chose keepalive for it */
 	establish(f);
 	peer(f, 0, "abc", 3); /* echoed: 3 bytes in flight, unacknowledged */
 	assert_int_equal(f->tcb.snd_una + 3, f->tcb.snd_max);
@@ -4156,6 +4202,8 @@ int main(void)
 	    T(test_keepalive_timeout),
 	    T(test_keepalive_answered),
 	    T(test_keepalive_not_in_flight),
+	    T(test_keepalive_late_timer),
+	    T(test_keepalive_unmarked),
 	    T(test_fin_wait_2_timeout),
 	    T(test_out_of_order),
 	    T(test_out_of_order_capacity),
