@@ -3,10 +3,15 @@
 # Run as root on Debian 12; does nothing when everything is present.
 set -euo pipefail
 # dpdk-dev: /usr/bin/dpdk-telemetry.py (the control-plane tests query telemetry with it)
+# clang-14, libfuzzer-14-dev, libclang-rt-14-dev: the fuzz targets (scripts/fuzz.sh);
+# libclang-rt-14-dev holds clang's ASan/UBSan/libFuzzer runtimes, only recommended by clang-14
+# hping3: the spoofed SYN flood of scripts/synflood.sh; python3-scapy: hand-built packets
 pkgs=(
 	build-essential pkg-config meson ninja-build
 	libdpdk-dev dpdk dpdk-dev libwolfssl-dev libcmocka-dev
 	iproute2 ethtool procps python3 python3-websockets openssl curl
+	clang-14 libfuzzer-14-dev libclang-rt-14-dev
+	hping3 python3-scapy
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,546 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# A spoofed SYN flood (hping3 --rand-source) against cee-engine's echo and,
+# in its turn, the Linux kernel's TCP, on the same path, while real Linux
+# clients connect, echo a short message and close. For each flood rate and
+# each server it prints the flood rate achieved, the clients that succeeded,
+# their connect latency (p50/p99, client-measured), and for cee the event
+# stream checked against the clients (every connection matched to a
+# client's port; spoofed ones counted) and the SYN-cookie counters; Linux's
+# own cookie counters beside them; cee's p99 / Linux's p99.
+#
+#   scripts/synflood.sh [--quick] [--rates LIST] [--clients N] [--spread S]
+#                       [--keep] [--pcap] [--pin] [--no-latency-goal]
+#                       [--engine PATH --audit PATH] [--python PATH]
+#                       [-- cee-engine options]
+#
+# Topology: namespace C (the clients and hping3) --veth-- namespace S, where
+# the kernel holds 10.99.X.3 (synflood_echo.py, listen backlog 1024 = cee's
+# default --syn-backlog; net.ipv4.tcp_syncookies as the kernel sets it, 1)
+# and cee-engine's af_packet port answers as 10.99.X.1 on the same
+# interface. S routes everything via C: the SYN-ACKs to spoofed sources go
+# there and are dropped (C does not forward), as cee's go to the SYN's
+# source MAC.
+# --rates: hping3 pacings, comma separated: uN (hping3 -i uN, a SYN every N
+# us as hping3 manages it: the rate achieved is measured and printed) or
+# flood (hping3 --flood: the most it sends here). Default u100,u20,u10,flood
+# (about 7k, 20k, 35k and 130k SYN/s on the 2-CPU VM). Every rate runs cee
+# (--syn-cookies auto, the default), then Linux; the last rate also runs cee
+# with --syn-cookies always. A run: the server, one check connection, the
+# flood, and once the server's interface has counted 3,072 of its frames,
+# --clients N (default 200) starting evenly over --spread S seconds
+# (default 4), each connecting, echoing 64 bytes and closing within 12 s;
+# the flood stops when the last client is done; cee then ends the clients'
+# connections and gets SIGTERM.
+# --quick: one rate (u20), 100 clients; cee auto, Linux, cee always (about
+# 15 s; tests/integration/test_synflood.sh). A full run takes 1-2 minutes.
+# Goals (issue "hostile traffic"): at every rate >= 99% of the clients
+# succeed against cee; cee's p99 connect latency <= 2 x Linux's
+# (--no-latency-goal: printed, not judged); with --syn-cookies always no
+# spoofed connection in the events. Exit 1 naming each goal missed, or on a
+# harness or engine failure (engine not ready or not exiting 0, cee-audit
+# rejecting the events, a connection from the clients' address that no
+# client made, a client's completed echo missing from the events); 77
+# without root or without hping3.
+# Beside the table, per run: hping3's count, the engine's counters (frames
+# read, and those its af_packet ring never delivered), the events by type
+# and the closed reasons of legitimate and spoofed connections, Linux's
+# TcpExt counters, and how long the server's threads and the clients
+# waited for a CPU (schedstat: on a shared 2-CPU machine the engine's shard
+# competes with hping3, while the kernel answers SYNs in softirq).
+# --pcap: tcpdump the clients' packets (not the flood's) at their interface
+# and print SYN -> SYN-ACK times there (the server and the path, without the
+# clients' scheduling). --pin: hping3 and the clients on CPU 0, Linux's echo
+# server on CPU 1 (where cee's shard runs: EAL -l 0,1).
+# cee-engine gets --poll-idle-us 20 (its shard shares 2 CPUs with the
+# flood, the clients and the kernel; "-- --poll-idle-us 0" busy-polls) and
+# af_packet framecnt=4096 ($CEE_SYNFLOOD_VDEV_ARGS replaces
+# ",framecnt=4096"); options after -- are appended to cee-engine's. The
+# work directory (kept unless --quick) has every run's files and
+# summary.json.
+set -euo pipefail
+CALLER_PWD=$PWD
+cd "$(dirname "$0")/.."
+
+usage() { sed -n '/^#   scripts\/synflood.sh/,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; }
+
+QUICK=0
+RATES=
+CLIENTS=
+SPREAD=
+KEEP=0
+PCAP=0
+PIN=0
+LATENCY_GOAL=1
+ENGINE=
+AUDIT=
+PYTHON=/usr/bin/python3
+EXTRA=()
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--quick) QUICK=1 && shift ;;
+	--rates) RATES=$2 && shift 2 ;;
+	--clients) CLIENTS=$2 && shift 2 ;;
+	--spread) SPREAD=$2 && shift 2 ;;
+	--keep) KEEP=1 && shift ;;
+	--pcap) PCAP=1 && shift ;;
+	--pin) PIN=1 && shift ;;
+	--no-latency-goal) LATENCY_GOAL=0 && shift ;;
+	--engine) ENGINE=$2 && shift 2 ;;
+	--audit) AUDIT=$2 && shift 2 ;;
+	--python) PYTHON=$2 && shift 2 ;;
+	--)
+		shift
+		EXTRA=("$@")
+		break
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		echo "synflood.sh: unknown argument '$1'" >&2
+		usage
+		exit 2
+		;;
+	esac
+done
+abs() { [[ -z $1 || $1 == /* ]] && echo "$1" || echo "$CALLER_PWD/$1"; }
+ENGINE=$(abs "$ENGINE")
+AUDIT=$(abs "$AUDIT")
+[[ $PYTHON == */* ]] && PYTHON=$(abs "$PYTHON")
+if [[ $EUID -ne 0 ]]; then
+	echo "synflood.sh: needs root (network namespaces, veth pairs, raw and AF_PACKET sockets); skipped" >&2
+	exit 77
+fi
+if [[ $QUICK == 1 ]]; then
+	RATES=${RATES:-u20}
+	CLIENTS=${CLIENTS:-100}
+fi
+RATES=${RATES:-u100,u20,u10,flood}
+CLIENTS=${CLIENTS:-200}
+SPREAD=${SPREAD:-4}
+IFS=, read -r -a RATE_LIST <<<"$RATES"
+for r in "${RATE_LIST[@]}"; do
+	[[ $r == flood || $r =~ ^u[0-9]+$ ]] || {
+		echo "synflood.sh: bad rate '$r' (uN or flood)" >&2
+		exit 2
+	}
+done
+[[ $CLIENTS =~ ^[0-9]+$ && $CLIENTS -ge 1 ]] || {
+	echo "synflood.sh: --clients wants a positive number" >&2
+	exit 2
+}
+
+# Building needs the project's packages; a given engine needs only the tools.
+if [[ -z $ENGINE ]]; then
+	scripts/deps.sh
+	[ -f build-run/build.ninja ] || meson setup build-run --buildtype=release >/dev/null
+	ninja -C build-run apps/cee-engine apps/cee-audit >/dev/null
+	ENGINE=build-run/apps/cee-engine
+fi
+ENGINE=$(realpath "$ENGINE")
+[[ -n $AUDIT || ! -x $(dirname "$ENGINE")/cee-audit ]] || AUDIT=$(dirname "$ENGINE")/cee-audit
+[[ -z $AUDIT ]] || AUDIT=$(realpath "$AUDIT")
+HPING=$(command -v hping3 || true)
+if [[ -z $HPING ]]; then
+	echo "synflood.sh: hping3 not installed (scripts/deps.sh installs it: apt-get install hping3); skipped" >&2
+	exit 77
+fi
+for t in ip ethtool sysctl nstat; do
+	command -v "$t" >/dev/null || {
+		echo "synflood.sh: '$t' not installed" >&2
+		exit 1
+	}
+done
+[[ -x $PYTHON ]] || {
+	echo "synflood.sh: python '$PYTHON' not found" >&2
+	exit 1
+}
+[[ $PCAP == 0 ]] || command -v tcpdump >/dev/null || {
+	echo "synflood.sh: --pcap needs tcpdump (apt-get install tcpdump)" >&2
+	exit 1
+}
+[[ $PIN == 0 ]] || (($(nproc) >= 2)) || {
+	echo "synflood.sh: --pin needs 2 CPUs" >&2
+	exit 1
+}
+export PYTHONDONTWRITEBYTECODE=1
+
+# ---- names (from $$: runs can coexist) ----
+ID=$$
+X=$((ID % 200 + 20))
+NS_CLI=cee-sf-$ID-c
+NS_SRV=cee-sf-$ID-s
+IF_CLI=sfc$ID # in CLI: the clients and hping3
+IF_SRV=sfs$ID # in SRV: the kernel's 10.99.X.3 and cee-engine's af_packet
+CLI_IP=10.99.$X.2
+CEE_IP=10.99.$X.1
+LINUX_IP=10.99.$X.3
+PORT=7
+BACKLOG=1024 # Linux's listen backlog = cee's default --syn-backlog
+WARM_FRAMES=3072
+OFFLOADS=(rx off tx off tso off gso off gro off)
+WORK=$(mktemp -d "/tmp/cee-synflood-XXXXXX")
+PIDS=()
+PREFIXES=()
+
+log() { echo "[$(date +%T.%3N)] $*"; }
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		local n=0
+		while kill -0 "$p" 2>/dev/null && ((n < 40)); do
+			sleep 0.05
+			n=$((n + 1))
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	ip netns del "$NS_CLI" 2>/dev/null
+	ip netns del "$NS_SRV" 2>/dev/null
+	for p in "${PREFIXES[@]}"; do
+		rm -rf "/var/run/dpdk/$p"
+	done
+	if [[ $KEEP == 1 || $QUICK == 0 || $rc -ne 0 ]]; then
+		echo "work directory: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- topology: CLI --veth-- SRV ----
+setup_ns() {
+	local ns
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		ip netns add "$ns"
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+		ip netns exec "$ns" ip link set lo up
+	done
+	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_SRV" netns "$NS_SRV"
+	local pair
+	for pair in "$NS_CLI:$IF_CLI" "$NS_SRV:$IF_SRV"; do
+		ns=${pair%%:*}
+		local dev=${pair#*:}
+		ip netns exec "$ns" ip link set "$dev" mtu 1500
+		ip netns exec "$ns" ethtool -K "$dev" "${OFFLOADS[@]}" >/dev/null 2>&1
+		ip netns exec "$ns" ip link set "$dev" up
+	done
+	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI"
+	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV"
+	# A server on a network: replies to any source leave by a route (without
+	# one the kernel would not even queue a spoofed SYN). Loose source
+	# checks, as on an Internet-facing host.
+	ip netns exec "$NS_SRV" ip route add default via "$CLI_IP"
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.conf.all.rp_filter=0
+	ip netns exec "$NS_SRV" sysctl -qw "net.ipv4.conf.$IF_SRV.rp_filter=0"
+}
+if ! setup_ns 2>"$WORK/setup.err"; then
+	cat "$WORK/setup.err" >&2
+	echo "synflood.sh: namespace/veth setup failed" >&2
+	exit 1
+fi
+{
+	echo "kernel $(uname -r); hping3 $HPING"
+	ip netns exec "$NS_SRV" sysctl net.ipv4.tcp_syncookies net.ipv4.tcp_max_syn_backlog net.core.somaxconn \
+		net.ipv4.tcp_synack_retries
+	echo "listen backlog $BACKLOG"
+} >"$WORK/linux-tcp.txt"
+
+# wait_for SECONDS WHAT CMD...: poll CMD every 50 ms
+wait_for() {
+	local secs=$1 what=$2
+	shift 2
+	local deadline=$((SECONDS + secs))
+	until "$@"; do
+		if ((SECONDS >= deadline)); then
+			echo "synflood.sh: timed out after ${secs}s waiting for $what" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+has_line() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
+alive_or_has() { has_line "$2" "$3" || ! kill -0 "$1" 2>/dev/null; }
+srv_rx() { ip netns exec "$NS_SRV" cat "/sys/class/net/$IF_SRV/statistics/rx_packets"; }
+srv_rx_at_least() { (($(srv_rx) >= $1)); }
+cli_tx() { ip netns exec "$NS_CLI" cat "/sys/class/net/$IF_CLI/statistics/tx_packets"; }
+# segments the clients' kernel sent (hping3's raw packets are not among them)
+cli_tcp_out() { ip netns exec "$NS_CLI" nstat -asz TcpOutSegs | awk '$1 == "TcpOutSegs" {print $2}'; }
+now_s() { date +%s.%N; }
+
+forget_pid() {
+	local keep=() p
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# stop_pid PID SECONDS [SIGNAL]: signal (TERM), wait, SIGKILL; STOP_RC: its
+# exit status.
+stop_pid() {
+	local pid=$1 secs=$2 sig=${3:-TERM}
+	STOP_RC=0
+	kill "-$sig" "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + secs))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "synflood.sh: pid $pid did not exit within ${secs}s of SIG$sig; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || STOP_RC=$?
+	forget_pid "$pid"
+}
+stop_all() {
+	local p
+	for p in "${PIDS[@]}"; do
+		stop_pid "$p" 10
+	done
+}
+
+# client OUT ARGS...: synflood_client.py in CLI, in the background and
+# waited for (so that SIGTERM/SIGINT reach the trap at once).
+client() {
+	local out=$1
+	shift
+	ip netns exec "$NS_CLI" "${GEN_PIN[@]}" "$PYTHON" scripts/synflood_client.py --server "$SERVER" --out "$out" "$@" \
+		>/dev/null 2>"$out.log" &
+	local pid=$!
+	PIDS+=("$pid")
+	local crc=0
+	wait "$pid" || crc=$?
+	forget_pid "$pid"
+	return "$crc"
+}
+
+nstat_tcp() {
+	ip netns exec "$NS_SRV" nstat -asz TcpExtSyncookiesSent TcpExtSyncookiesRecv TcpExtSyncookiesFailed \
+		TcpExtListenDrops TcpExtListenOverflows TcpExtTCPReqQFullDoCookies TcpExtTCPReqQFullDrop |
+		awk '!/^#/ {print $1, $2}'
+}
+
+ENGINE_OPTS=(--ip "$CEE_IP/24" --listen "tcp:$PORT:echo" --poll-idle-us 20)
+GEN_PIN=()
+SRV_PIN=()
+if [[ $PIN == 1 ]]; then
+	GEN_PIN=(taskset -c 0)
+	SRV_PIN=(taskset -c 1)
+fi
+RUN_N=0
+HARNESS_FAILED=0
+
+# one_run DIR KIND(cee|linux) RATE [cee-engine options]: server, a check
+# connection, the flood, the clients, stop. Leaves in DIR: client.json,
+# check.json, flood.txt, hping.out, server.rc, schedstat.txt, and
+# engine.cmd, engine.log, stats.json, events.jsonl, audit.txt/audit.rc or
+# echo.json, nstat.before/after (then synflood_report.py adds summary.json).
+one_run() {
+	local dir=$1 kind=$2 rate=$3
+	shift 3
+	mkdir -p "$dir"
+	echo "$kind $rate $*" >"$dir/run.txt"
+	local spid rx_start
+	rx_start=$(srv_rx)
+	if [[ $kind == cee ]]; then
+		RUN_N=$((RUN_N + 1))
+		local prefix=sf$ID-$RUN_N
+		PREFIXES+=("$prefix")
+		local eal=(--no-huge -m 512 --no-pci --file-prefix "$prefix"
+			"--vdev=net_af_packet0,iface=$IF_SRV${CEE_SYNFLOOD_VDEV_ARGS-,framecnt=4096}" -l "0,1")
+		local run_opts=(--events "jsonl:$dir/events.jsonl" --stats "$dir/stats.json" "$@")
+		echo "ip netns exec $NS_SRV $ENGINE ${eal[*]} -- ${ENGINE_OPTS[*]} ${run_opts[*]} ${EXTRA[*]}" >"$dir/engine.cmd"
+		ip netns exec "$NS_SRV" "$ENGINE" "${eal[@]}" -- "${ENGINE_OPTS[@]}" "${run_opts[@]}" \
+			"${EXTRA[@]}" >"$dir/engine.out" 2>"$dir/engine.log" &
+		spid=$!
+		PIDS+=("$spid")
+		SERVER=$CEE_IP:$PORT
+		if ! { wait_for 60 "cee-engine ready" alive_or_has "$spid" "$dir/engine.log" "cee-engine: ready" &&
+			kill -0 "$spid" 2>/dev/null; }; then
+			tail -n 20 "$dir/engine.log" >&2
+			echo "synflood.sh: cee-engine did not start (command: $dir/engine.cmd)" >&2
+			stop_all
+			return 1
+		fi
+	else
+		nstat_tcp >"$dir/nstat.before"
+		ip netns exec "$NS_SRV" "${SRV_PIN[@]}" "$PYTHON" scripts/synflood_echo.py --bind "$LINUX_IP" --port "$PORT" \
+			--backlog "$BACKLOG" --ready "$dir/echo.ready" >"$dir/echo.json" 2>"$dir/echo.log" &
+		spid=$!
+		PIDS+=("$spid")
+		SERVER=$LINUX_IP:$PORT
+		if ! { wait_for 20 "synflood_echo.py ready" alive_or_has "$spid" "$dir/echo.ready" "ready" &&
+			kill -0 "$spid" 2>/dev/null; }; then
+			cat "$dir/echo.log" >&2
+			stop_all
+			return 1
+		fi
+	fi
+
+	# does it answer before the flood? (also resolves ARP both ways)
+	local rc=0
+	if ! client "$dir/check.json" --clients 1 --spread 0 --timeout 5 ||
+		! "$PYTHON" -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["succeeded"] != 1)' "$dir/check.json"; then
+		echo "synflood.sh: $kind server $SERVER does not answer before the flood (see $dir/check.json)" >&2
+		rc=1
+	fi
+
+	local hpid t_start t_stop rx0 rx1 tx0 tx1 seg0 seg1
+	if [[ $rc -eq 0 ]]; then
+		local pace=(--flood)
+		[[ $rate == flood ]] || pace=(-i "$rate")
+		local tpid=
+		if [[ $PCAP == 1 ]]; then
+			# the clients' packets only (the BPF filter drops the flood in the kernel)
+			ip netns exec "$NS_CLI" tcpdump -U -n -s 96 -i "$IF_CLI" -w "$dir/legit.pcap" \
+				"host $CLI_IP and tcp port $PORT" 2>"$dir/tcpdump.log" &
+			tpid=$!
+			PIDS+=("$tpid")
+			if ! { wait_for 10 "tcpdump listening" alive_or_has "$tpid" "$dir/tcpdump.log" "listening on" &&
+				kill -0 "$tpid" 2>/dev/null; }; then
+				cat "$dir/tcpdump.log" >&2
+				rc=1
+			fi
+		fi
+		seg0=$(cli_tcp_out)
+		tx0=$(cli_tx)
+		rx0=$(srv_rx)
+		t_start=$(now_s)
+		# ip netns exec execs hping3: $! is hping3's pid. It prints its count
+		# at SIGINT (its own handler, so the background job's ignored SIGINT
+		# does not matter).
+		ip netns exec "$NS_CLI" "${GEN_PIN[@]}" "$HPING" -q -S -p "$PORT" --rand-source "${pace[@]}" "${SERVER%:*}" \
+			>"$dir/hping.out" 2>&1 &
+		hpid=$!
+		PIDS+=("$hpid")
+		if [[ $rc -ne 0 ]]; then
+			:
+		elif ! wait_for 20 "the flood to reach the server ($WARM_FRAMES frames)" srv_rx_at_least $((rx0 + WARM_FRAMES)); then
+			cat "$dir/hping.out" >&2
+			rc=1
+		elif ! kill -0 "$spid" 2>/dev/null; then
+			echo "synflood.sh: $kind server exited during the flood" >&2
+			rc=1
+		else
+			local t_warm
+			t_warm=$(now_s)
+			client "$dir/client.json" --clients "$CLIENTS" --spread "$SPREAD" --timeout 12 || {
+				echo "synflood.sh: synflood_client.py failed ($(tail -n 3 "$dir/client.json.log"))" >&2
+				rc=1
+			}
+			echo "t_warm $t_warm" >>"$dir/flood.txt"
+		fi
+		rx1=$(srv_rx)
+		tx1=$(cli_tx)
+		t_stop=$(now_s)
+		seg1=$(cli_tcp_out)
+		# hping3 prints its count at SIGINT; it has been seen not to exit on
+		# it (after a 5 s flood at -i u10): then its count is lost, the
+		# interface counters above stand
+		stop_pid "$hpid" 2 INT
+		if [[ -n $tpid ]]; then
+			# tcpdump may lag behind the wire: one more connection after the
+			# flood, and the capture is complete once that one's SYN-ACK is in it
+			if client "$dir/marker.json" --clients 1 --spread 0 --timeout 5; then
+				local mport
+				mport=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["per_client"][0]["port"])' "$dir/marker.json")
+				wait_for 30 "tcpdump to catch up (the marker connection's SYN-ACK)" \
+					"$PYTHON" scripts/synflood_report.py pcap-has --pcap "$dir/legit.pcap" --client-ip "$CLI_IP" --port "$mport" || true
+			fi
+			stop_pid "$tpid" 10 INT
+		fi
+		{
+			echo "t_start $t_start"
+			echo "t_stop $t_stop"
+			echo "srv_rx $((rx1 - rx0))"
+			echo "cli_tx $((tx1 - tx0))"
+			echo "legit_segs $((seg1 - seg0))"
+			echo "sent $(grep -aoE '^[0-9]+ packets transmitted' "$dir/hping.out" | cut -d' ' -f1 || echo 0)"
+		} >>"$dir/flood.txt"
+	fi
+
+	# the clients' connections end in the events before the engine stops
+	# (a FIN lost to the flood is retransmitted); not waited for: the
+	# spoofed half-open ones of auto cookies (--handshake-timeout)
+	if [[ $kind == cee && -n ${hpid:-} ]]; then
+		wait_for 15 "cee-engine to end the clients' connections" "$PYTHON" scripts/synflood_report.py settled \
+			--events "$dir/events.jsonl" --client-ip "$CLI_IP" || true
+	fi
+	local src_what=server
+	# how long each of the server's threads waited for a CPU (schedstat:
+	# ns on CPU, ns runnable but waiting, slices)
+	local t
+	for t in /proc/"$spid"/task/*; do
+		echo "$(cat "$t/comm" 2>/dev/null) $(cat "$t/schedstat" 2>/dev/null)"
+	done >"$dir/schedstat.txt" 2>/dev/null || true
+	stop_pid "$spid" 60
+	echo "$STOP_RC" >"$dir/server.rc"
+	echo "$(($(srv_rx) - rx_start))" >"$dir/srv_rx_total"
+	if [[ $kind == cee ]]; then
+		src_what=cee-engine
+		if [[ -n $AUDIT && -e $dir/events.jsonl ]]; then
+			local arc=0
+			"$AUDIT" "$dir/events.jsonl" >"$dir/audit.txt" 2>&1 || arc=$?
+			echo "$arc" >"$dir/audit.rc"
+		fi
+	else
+		nstat_tcp >"$dir/nstat.after"
+	fi
+	if [[ $STOP_RC -ne 0 ]]; then
+		echo "synflood.sh: $src_what exit status $STOP_RC after SIGTERM (see $dir)" >&2
+		rc=1
+	fi
+	return "$rc"
+}
+
+log "topology: $NS_CLI ($IF_CLI $CLI_IP: clients, hping3) -- $NS_SRV ($IF_SRV: Linux $LINUX_IP, cee $CEE_IP)"
+log "engine: $ENGINE; options ${ENGINE_OPTS[*]}${EXTRA[*]:+ ${EXTRA[*]}}"
+log "Linux: $(ip netns exec "$NS_SRV" sysctl -n net.ipv4.tcp_syncookies | sed 's/^/tcp_syncookies=/'), listen backlog $BACKLOG"
+log "rates: ${RATE_LIST[*]}; $CLIENTS clients over ${SPREAD}s per run; work directory: $WORK"
+last=$((${#RATE_LIST[@]} - 1))
+for i in "${!RATE_LIST[@]}"; do
+	rate=${RATE_LIST[$i]}
+	kinds=("cee:auto" "linux:-")
+	[[ $i -ne $last ]] || kinds+=("cee:always")
+	for kc in "${kinds[@]}"; do
+		kind=${kc%%:*}
+		cookies=${kc#*:}
+		dir=$WORK/$rate-linux
+		opts=()
+		if [[ $kind == cee ]]; then
+			dir=$WORK/$rate-cee-$cookies
+			opts=(--syn-cookies "$cookies")
+		fi
+		log "$rate: $kind${opts[*]:+ ${opts[*]}}"
+		if ! one_run "$dir" "$kind" "$rate" "${opts[@]}"; then
+			HARNESS_FAILED=1
+			log "$rate/$kind: FAILED (see $dir)"
+		fi
+		echo "$rate $kind $cookies $dir" >>"$WORK/runs.txt"
+		"$PYTHON" scripts/synflood_report.py run --dir "$dir" --kind "$kind" --cookies "$cookies" \
+			--rate "$rate" --client-ip "$CLI_IP" || HARNESS_FAILED=1
+	done
+done
+
+echo
+rrc=0
+"$PYTHON" scripts/synflood_report.py table --runs "$WORK/runs.txt" --clients "$CLIENTS" \
+	--latency-goal "$LATENCY_GOAL" || rrc=$?
+if [[ $HARNESS_FAILED -ne 0 ]]; then
+	echo "synflood.sh: FAILED: a run did not complete, a server misbehaved or cee's events did not match the clients (messages above; $WORK)" >&2
+	exit 1
+fi
+exit "$rrc"
