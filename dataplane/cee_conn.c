@@ -21,7 +21,7 @@ struct cee_conn_pool {
 	struct cee_conn *slots;
 	uint64_t *busy;        // bit per slot
 	uint32_t *buckets;     // slot + 1 of the chain head, 0 = empty
-	struct cee_siphash_key key; // the table hash's secret (cee_conn_pool_set_key)
+	struct cee_conn_hash hash; // the table hash's secret (cee_conn_pool_set_key) and shift
 };
 
 static uint32_t pow2_at_least(uint64_t v)
@@ -49,6 +49,7 @@ struct cee_conn_pool *cee_conn_pool_create(unsigned shard, uint32_t max_conns)
 	p->max = max_conns;
 	p->next_serial = 1;
 	p->bucket_shift = 32 - (uint32_t)__builtin_ctz(cap);
+	p->hash.shift = p->bucket_shift;
 	// Anonymous memory: page-aligned (so line-aligned), zero, and mapped by
 	// the kernel on first touch: unused slots cost no memory.
 	void *slots = mmap(NULL, (size_t)cap * sizeof(*p->slots), PROT_READ | PROT_WRITE,
@@ -77,7 +78,12 @@ void cee_conn_pool_destroy(struct cee_conn_pool *p)
 
 void cee_conn_pool_set_key(struct cee_conn_pool *p, const struct cee_siphash_key *key)
 {
-	p->key = *key;
+	p->hash.key = *key;
+}
+
+const struct cee_conn_hash *cee_conn_pool_hash(const struct cee_conn_pool *p)
+{
+	return &p->hash;
 }
 
 // The steering hash (cee_flow_hash) carries only 16 bits and its low bits
@@ -89,9 +95,7 @@ void cee_conn_pool_set_key(struct cee_conn_pool *p, const struct cee_siphash_key
 static inline uint32_t bucket_of(const struct cee_conn_pool *p, uint32_t local_ip,
 				 uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
 {
-	uint64_t h = cee_siphash13_12(
-	    &p->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
-	return (uint32_t)(h >> 32) >> p->bucket_shift;
+	return cee_conn_bucket_h(&p->hash, local_ip, local_port, remote_ip, remote_port);
 }
 
 uint32_t cee_conn_bucket(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,

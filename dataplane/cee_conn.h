@@ -51,11 +51,29 @@ void cee_conn_pool_destroy(struct cee_conn_pool *p);
  * until set). Set it while the pool is empty: buckets move with the key.
  */
 void cee_conn_pool_set_key(struct cee_conn_pool *p, const struct cee_siphash_key *key);
+/** What the table's bucket of a tuple depends on: the key and the table's size. */
+struct cee_conn_hash {
+	struct cee_siphash_key key;
+	uint32_t shift; /**< 32 - log2(buckets) */
+};
+/** The pool's hash parameters (fixed once the key is set): for cee_conn_bucket_h(). */
+const struct cee_conn_hash *cee_conn_pool_hash(const struct cee_conn_pool *p);
+
 /**
- * The bucket of a 4-tuple (SipHash-1-3 under the pool's key). A packet's
- * lookup computes it once: cee_conn_prefetch_bucket_at(),
- * cee_conn_prefetch_chain_at(), cee_conn_by_tuple_at().
+ * The bucket of a 4-tuple: SipHash-1-3 of the tuple under the pool's key.
+ * Inline, so a burst's hashes interleave; a packet's lookup computes it
+ * once: cee_conn_prefetch_bucket_at(), cee_conn_prefetch_chain_at(),
+ * cee_conn_by_tuple_at().
  */
+static inline uint32_t cee_conn_bucket_h(const struct cee_conn_hash *h, uint32_t local_ip,
+					 uint16_t local_port, uint32_t remote_ip,
+					 uint16_t remote_port)
+{
+	uint64_t x = cee_siphash13_12(
+	    &h->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
+	return (uint32_t)(x >> 32) >> h->shift;
+}
+/** cee_conn_bucket_h() of @p p. */
 uint32_t cee_conn_bucket(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
 			 uint32_t remote_ip, uint16_t remote_port);
 void cee_conn_prefetch_bucket_at(const struct cee_conn_pool *p, uint32_t bucket);

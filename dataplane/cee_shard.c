@@ -923,8 +923,8 @@ static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsign
 		rx_parse(s, pkts[i], owned, &it[i]);
 		const struct cee_pkt *p = &it[i].p;
 		if (it[i].ours) {
-			it[i].bucket = cee_conn_bucket(s->pool, p->dst_ip, p->dport, p->src_ip,
-						       p->sport);
+			it[i].bucket = cee_conn_bucket_h(s->chash, p->dst_ip, p->dport, p->src_ip,
+							 p->sport);
 			cee_conn_prefetch_bucket_at(s->pool, it[i].bucket);
 		}
 	}
@@ -1080,7 +1080,7 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 		hash = cee_flow_hash(src_ip, dst_ip, sport, dst_port);
 		if (cee_flow_owner(hash, s->nshards) != s->id)
 			continue;
-		bucket = cee_conn_bucket(s->pool, src_ip, sport, dst_ip, dst_port);
+		bucket = cee_conn_bucket_h(s->chash, src_ip, sport, dst_ip, dst_port);
 		if (cee_conn_by_tuple_at(s->pool, bucket, src_ip, sport, dst_ip, dst_port) != NULL)
 			continue;
 		found = true;
@@ -1221,6 +1221,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	struct cee_siphash_key tkey;
 	memcpy(&tkey, cfg->hash_secret, sizeof(tkey));
 	cee_conn_pool_set_key(s->pool, &tkey);
+	s->chash = cee_conn_pool_hash(s->pool);
 	int rc = cee_ctl_shard_init(s);
 	if (rc < 0)
 		return rc;

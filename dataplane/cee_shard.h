@@ -101,6 +101,7 @@ struct cee_shard {
 	unsigned nports;
 
 	struct cee_conn_pool *pool;
+	const struct cee_conn_hash *chash; /**< the pool's bucket hash (cee_conn_bucket_h) */
 	struct cee_timer_wheel *wheel;
 	struct cee_evring *evring;
 	struct cee_tcp_ctx tcp;
