@@ -97,7 +97,7 @@ struct ctl_stat {
 	uint64_t v;
 	bool max; /**< the total is the maximum over shards, not the sum */
 };
-#define CTL_STATS_MAX 128
+#define CTL_STATS_MAX 240 /* below telemetry's RTE_TEL_MAX_DICT_ENTRIES (256): test_stats checks the list fits */
 /** Flatten @p st. @return entries written to @p out (at most CTL_STATS_MAX). */
 unsigned cee_ctl_stat_fields(const struct cee_ctl_shard_stats *st, struct ctl_stat *out);
 /** @p total += @p one (sums, or maxima where marked). */

@@ -534,7 +534,14 @@ static bool cookies_engaged(const struct cee_shard *s)
 	}
 	if (s->tcp.half_open >= s->cfg->syn_backlog)
 		return true;
-	return s->evring != NULL && cee_evring_room(s->evring) < cee_evring_capacity(s->evring) / 8;
+	// the ring short of credits because half-open connections hold them (a
+	// flood). Not when its reader stalled: a cookie would only move the
+	// refusal after the client's handshake (an RST to an "open" connection)
+	if (s->evring == NULL || s->tcp.half_open == 0)
+		return false;
+	uint32_t eighth = cee_evring_capacity(s->evring) / 8;
+	return cee_evring_room(s->evring) < eighth &&
+	       (uint64_t)s->tcp.half_open * s->evt_per_conn >= eighth;
 }
 
 // Answer SYN @p p with a cookie SYN-ACK: nothing is kept, nothing reported.

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <rte_telemetry.h>
+
+#include "cee_ctl_priv.h"
 #include "cee_stats.h"
 
 /* Find the counter whose flat name is @p name. @return its value in @p st, or -1. */
@@ -98,11 +101,25 @@ static void test_ring_mbox_and_names(void **state)
 	}
 }
 
+/*
+ * Fault: the counter list outgrew what cee-ctl and telemetry flatten
+ * (CTL_STATS_MAX), and the last counters (mailbox_*) silently vanished from
+ * /cee/stats and `cee-ctl stats` (seen when the link and hostile-traffic
+ * counters were added).
+ */
+static void test_fits_ctl_and_telemetry(void **state)
+{
+	(void)state;
+	assert_true(cee_stat_count() <= CTL_STATS_MAX);
+	assert_true(CTL_STATS_MAX + 8 <= RTE_TEL_MAX_DICT_ENTRIES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_field_exported),
 	    cmocka_unit_test(test_ring_mbox_and_names),
+	    cmocka_unit_test(test_fits_ctl_and_telemetry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
