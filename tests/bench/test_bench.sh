@@ -51,7 +51,10 @@ def need(cond, what):
 need(a["ok"] is True, "audit not ok")
 for k in ("lost", "duplicate", "out_of_order", "gaps"):
     need(a[k] == 0, f"audit {k}={a[k]}")
-need(r["lifecycles"] >= 1000, f"only {r['lifecycles']} lifecycles")
+# enough lifecycles that the audit is not vacuous: a TLS handshake under
+# ASan on a loaded 2-CPU machine runs at a few hundred per second
+floor = 400 if "tls" in r else 1000
+need(r["lifecycles"] >= floor, f"only {r['lifecycles']} lifecycles (floor {floor})")
 # Every connection the engine opened was closed and destroyed exactly once,
 # and the exported count is exactly four events per connection (open,
 # established, closed, destroyed) less the established of any connection
