@@ -128,10 +128,17 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 		if (word != NULL && strcmp(word, cmds[i].word) == 0)
 			break;
 	if (i == CTL_CMD__COUNT) {
+		// echoed within the JSON string: printable ASCII only, no quote or
+		// backslash (the fuzzer sent both, and bytes that are not UTF-8)
+		char shown[33];
+		size_t n = 0;
+		for (const char *w = word ? word : ""; *w != '\0' && n < sizeof(shown) - 1; w++, n++)
+			shown[n] = (*w >= 0x20 && *w < 0x7f && *w != '"' && *w != '\\') ? *w : '?';
+		shown[n] = '\0';
 		cee_ctl_buf_printf(&k->out,
-				   "{\"ok\":false,\"error\":\"unknown request '%.32s' (stats, conns, "
+				   "{\"ok\":false,\"error\":\"unknown request '%s' (stats, conns, "
 				   "conn ID, snapshot, kill ID, drain, links, watch ID)\"}\n",
-				   word ? word : "");
+				   shown);
 		return;
 	}
 	k->cmd = (enum ctl_cmd)i;

@@ -182,9 +182,12 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		return true;
 	}
 	*probe = !handshake && tcb->snd_wnd == 0;
-	if (*probe && ctx->cfg.persist_timeout_ns != 0) {
-		// a zero window held too long (data queued: the buffer is there)
-		struct cee_tcp_xmit *zx = tcp_xmit(ctx, tcb);
+	// a zero window held too long with data queued (a FIN alone, with no
+	// send buffer, is not timed: the fuzzer found tcp_xmit() on a NULL one)
+	struct cee_tcp_xmit *zx = *probe && ctx->cfg.persist_timeout_ns != 0 && tcb->sb != NULL
+					  ? tcp_xmit(ctx, tcb)
+					  : NULL;
+	if (zx != NULL) {
 		if (zx->zw_since_ns == 0) {
 			zx->zw_since_ns = now_ns;
 		} else if (now_ns - zx->zw_since_ns >= ctx->cfg.persist_timeout_ns) {

@@ -658,7 +658,8 @@ static int send_frame(struct cee_ws *ws, uint8_t op, const uint8_t *data, uint32
 	do {
 		uint32_t k = len - off < sizeof(out) - h ? len - off : (uint32_t)sizeof(out) - h;
 
-		unmask(out + h, data + off, k, mask, off);
+		if (k > 0) // (a ping has no payload: data is NULL, and NULL + 0 is undefined)
+			unmask(out + h, data + off, k, mask, off);
 		if (down_all(ws, out, h + k) < 0)
 			return -ENOBUFS;
 		off += k;
