@@ -477,11 +477,11 @@ static const struct cee_tcp_ops shard_tcp_ops = {
 
 /* ---- rx ------------------------------------------------------------------- */
 
-static void reply_rst(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
+// A segment answering @p p with no connection behind it (an RST, a cookie
+// SYN-ACK), back the way it came. @return false when no mbuf was free.
+static bool reply_stateless(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
+			    const struct cee_tcp_out *out)
 {
-	struct cee_tcp_out out;
-	if (!cee_tcp_rst_for(&p->seg, &out))
-		return;
 	struct cee_net_addr a = {
 		.src_ip = p->dst_ip,
 		.dst_ip = p->src_ip,
@@ -490,13 +490,25 @@ static void reply_rst(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
 	};
 	rte_ether_addr_copy(&s->ports[pi].mac, &a.src_mac);
 	rte_ether_addr_copy(&p->src_mac, &a.dst_mac);
-	struct rte_mbuf *m = build_tcp(s, &a, &out);
+	struct rte_mbuf *m = build_tcp(s, &a, out);
 	if (m == NULL) {
 		s->stats.drops[CEE_DROP_NO_MBUF]++;
-		return;
+		return false;
 	}
-	s->stats.rst_no_conn++;
 	tx_enqueue(s, pi, m);
+	return true;
+}
+
+static void reply_rst(struct cee_shard *s, unsigned pi, const struct cee_pkt *p)
+{
+	struct cee_tcp_out out;
+	if (cee_tcp_rst_for(&p->seg, &out) && reply_stateless(s, pi, p, &out))
+		s->stats.rst_no_conn++;
+}
+
+static enum cee_tcp_service listener_tcp_service(const struct cee_listener *ls)
+{
+	return ls->tls || ls->ws ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service;
 }
 
 static int find_listener(const struct cee_shard *s, uint16_t port)
@@ -553,24 +565,9 @@ static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt 
 	struct cee_syncookie_tuple t = cookie_tuple(p);
 	uint32_t iss = cee_syncookie_make(&s->cookie_key, &t, syn->seq, &o, s->now_ns);
 	struct cee_tcp_out out;
-	cee_tcp_synack_cookie(&s->tcp, syn, iss,
-			      ls->tls || ls->ws ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service,
-			      &out);
-	struct cee_net_addr a = {
-		.src_ip = p->dst_ip,
-		.dst_ip = p->src_ip,
-		.sport = p->dport,
-		.dport = p->sport,
-	};
-	rte_ether_addr_copy(&s->ports[pi].mac, &a.src_mac);
-	rte_ether_addr_copy(&p->src_mac, &a.dst_mac);
-	struct rte_mbuf *m = build_tcp(s, &a, &out);
-	if (m == NULL) {
-		s->stats.drops[CEE_DROP_NO_MBUF]++;
-		return;
-	}
-	s->cookie_sent_ns = s->now_ns;
-	tx_enqueue(s, pi, m);
+	cee_tcp_synack_cookie(&s->tcp, syn, iss, listener_tcp_service(ls), &out);
+	if (reply_stateless(s, pi, p, &out))
+		s->cookie_sent_ns = s->now_ns;
 }
 
 static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
@@ -648,11 +645,6 @@ static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struc
 	c->proto = ls->ws ? (ls->tls ? CEE_PROTO_WSS : CEE_PROTO_WS)
 			  : (ls->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP);
 	return c;
-}
-
-static enum cee_tcp_service listener_tcp_service(const struct cee_listener *ls)
-{
-	return ls->tls || ls->ws ? CEE_TCP_SVC_PACED : (enum cee_tcp_service)ls->service;
 }
 
 /*
