@@ -52,36 +52,55 @@ static inline uint64_t cee_sip_rotl(uint64_t x, unsigned b)
 		v2 = cee_sip_rotl(v2, 32);                                                         \
 	} while (0)
 
+/* The four words of SipHash's state, and its three steps. */
+struct cee_sip_state {
+	uint64_t v0, v1, v2, v3;
+};
+
+static inline struct cee_sip_state cee_sip_init(const struct cee_siphash_key *k)
+{
+	return (struct cee_sip_state){.v0 = k->k0 ^ UINT64_C(0x736f6d6570736575),
+				      .v1 = k->k1 ^ UINT64_C(0x646f72616e646f6d),
+				      .v2 = k->k0 ^ UINT64_C(0x6c7967656e657261),
+				      .v3 = k->k1 ^ UINT64_C(0x7465646279746573)};
+}
+
+/* One 8-byte word @p m, @p c compression rounds. */
+static inline void cee_sip_word(struct cee_sip_state *st, unsigned c, uint64_t m)
+{
+	st->v3 ^= m;
+	for (unsigned r = 0; r < c; r++)
+		CEE_SIPROUND(st->v0, st->v1, st->v2, st->v3);
+	st->v0 ^= m;
+}
+
+/* The last word @p b (length in the top byte, the tail below), then @p d finalisation rounds. */
+static inline uint64_t cee_sip_final(struct cee_sip_state *st, unsigned c, unsigned d, uint64_t b)
+{
+	cee_sip_word(st, c, b);
+	st->v2 ^= 0xff;
+	for (unsigned r = 0; r < d; r++)
+		CEE_SIPROUND(st->v0, st->v1, st->v2, st->v3);
+	return st->v0 ^ st->v1 ^ st->v2 ^ st->v3;
+}
+
 /** SipHash-@p c-@p d of @p len bytes at @p in under @p k. */
 static inline uint64_t cee_siphash(unsigned c, unsigned d, const struct cee_siphash_key *k,
 				   const void *in, size_t len)
 {
 	const uint8_t *p = in;
-	uint64_t v0 = k->k0 ^ UINT64_C(0x736f6d6570736575);
-	uint64_t v1 = k->k1 ^ UINT64_C(0x646f72616e646f6d);
-	uint64_t v2 = k->k0 ^ UINT64_C(0x6c7967656e657261);
-	uint64_t v3 = k->k1 ^ UINT64_C(0x7465646279746573);
+	struct cee_sip_state st = cee_sip_init(k);
 	size_t full = len & ~(size_t)7;
 	for (size_t i = 0; i < full; i += 8) {
 		uint64_t m = 0;
 		for (unsigned j = 0; j < 8; j++)
 			m |= (uint64_t)p[i + j] << (8 * j);
-		v3 ^= m;
-		for (unsigned r = 0; r < c; r++)
-			CEE_SIPROUND(v0, v1, v2, v3);
-		v0 ^= m;
+		cee_sip_word(&st, c, m);
 	}
 	uint64_t b = (uint64_t)len << 56;
 	for (size_t j = 0; j < (len & 7); j++)
 		b |= (uint64_t)p[full + j] << (8 * j);
-	v3 ^= b;
-	for (unsigned r = 0; r < c; r++)
-		CEE_SIPROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	for (unsigned r = 0; r < d; r++)
-		CEE_SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
+	return cee_sip_final(&st, c, d, b);
 }
 
 /**
@@ -94,23 +113,9 @@ static inline uint64_t cee_siphash(unsigned c, unsigned d, const struct cee_siph
 static inline uint64_t cee_siphash_12(unsigned c, unsigned d, const struct cee_siphash_key *k,
 				      uint64_t m0, uint32_t m1)
 {
-	uint64_t v0 = k->k0 ^ UINT64_C(0x736f6d6570736575);
-	uint64_t v1 = k->k1 ^ UINT64_C(0x646f72616e646f6d);
-	uint64_t v2 = k->k0 ^ UINT64_C(0x6c7967656e657261);
-	uint64_t v3 = k->k1 ^ UINT64_C(0x7465646279746573);
-	v3 ^= m0;
-	for (unsigned r = 0; r < c; r++)
-		CEE_SIPROUND(v0, v1, v2, v3);
-	v0 ^= m0;
-	const uint64_t b = UINT64_C(12) << 56 | m1;
-	v3 ^= b;
-	for (unsigned r = 0; r < c; r++)
-		CEE_SIPROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	for (unsigned r = 0; r < d; r++)
-		CEE_SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
+	struct cee_sip_state st = cee_sip_init(k);
+	cee_sip_word(&st, c, m0);
+	return cee_sip_final(&st, c, d, UINT64_C(12) << 56 | m1);
 }
 
 /** SipHash-1-3 of 12 bytes (the connection table's hash): cee_siphash_12(1, 3, ...). */
