@@ -22,7 +22,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define FUZZ_CHECK(cond, ...)                                                                      \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz check failed at %s:%d: %s: ", __FILE__, __LINE__,   \
+			fprintf(stderr, "fuzz check failed at %s:%d: %s: ", __FILE__, __LINE__,    \
 				#cond);                                                            \
 			fprintf(stderr, __VA_ARGS__);                                              \
 			fprintf(stderr, "\n");                                                     \
@@ -110,8 +110,8 @@ static inline const char *fuzz_json_string(const char **pp, const char *end)
 			if (*p == 'u') {
 				for (int i = 1; i <= 4; i++)
 					if (p + i >= e || !((p[i] >= '0' && p[i] <= '9') ||
-							     (p[i] >= 'a' && p[i] <= 'f') ||
-							     (p[i] >= 'A' && p[i] <= 'F')))
+							    (p[i] >= 'a' && p[i] <= 'f') ||
+							    (p[i] >= 'A' && p[i] <= 'F')))
 						return "bad \\u escape";
 				p += 5;
 			} else if (strchr("\"\\/bfnrt", *p) != NULL && *p != '\0') {

@@ -34,15 +34,16 @@ static struct cee_event recs[MAX_RECS + 1];
 static struct fuzz_file jsonl_file;
 
 #define RESULT_FIELDS(X)                                                                           \
-	X(events) X(ext) X(opens) X(established) X(closes) X(destroys) X(gaps) X(duplicate)        \
-	X(out_of_order) X(lost) X(live) X(ext_bad) X(inconsistent) X(link_up) X(link_down)          \
-	X(link_bad)
+	X(events)                                                                                  \
+	X(ext) X(opens) X(established) X(closes) X(destroys) X(gaps) X(duplicate) X(out_of_order)  \
+	    X(lost) X(live) X(ext_bad) X(inconsistent) X(link_up) X(link_down) X(link_bad)
 
 static void same_result(const struct cee_audit_result *a, const struct cee_audit_result *b,
 			const char *what)
 {
-#define X(f) FUZZ_CHECK(a->f == b->f, "%s: " #f " %llu vs %llu", what, (unsigned long long)a->f, \
-			(unsigned long long)b->f);
+#define X(f)                                                                                       \
+	FUZZ_CHECK(a->f == b->f, "%s: " #f " %llu vs %llu", what, (unsigned long long)a->f,        \
+		   (unsigned long long)b->f);
 	RESULT_FIELDS(X)
 #undef X
 	for (unsigned i = 0; i < CEE_REASON__COUNT; i++)
@@ -110,7 +111,7 @@ struct model {
 	struct mconn live[MAX_LIVE];
 	unsigned nlive;
 	cee_conn_id_t link_conn[NLINKS]; /* 0: down */
-	unsigned n;                      /* records written */
+	unsigned n;			 /* records written */
 	struct fuzz_in *in;
 };
 
@@ -154,7 +155,8 @@ static void push_group(struct model *m, const struct mconn *c, enum cee_evt_type
 	case CEE_EVT_LINK_DOWN:
 		snprintf(name, sizeof(name), "trunk%d", c->link);
 		cee_ext_put_str(&b, CEE_EXT_LINK, name);
-		cee_ext_put_u32(&b, of == CEE_EVT_LINK_UP ? CEE_EXT_ATTEMPT : CEE_EXT_NEXT_ATTEMPT_MS,
+		cee_ext_put_u32(&b,
+				of == CEE_EVT_LINK_UP ? CEE_EXT_ATTEMPT : CEE_EXT_NEXT_ATTEMPT_MS,
 				fuzz_u32(m->in));
 		break;
 	case CEE_EVT_OPEN:
@@ -295,8 +297,8 @@ static void generated(struct fuzz_in *in, uint8_t opt)
 	audit_jsonl(recs, n, &rj);
 	FUZZ_CHECK(rj.ok, "a valid stream does not audit OK after the jsonl sink and cee-audit");
 	FUZZ_CHECK(rj.events == r.events && rj.ext == r.ext && rj.opens == r.opens &&
-			   rj.closes == r.closes && rj.destroys == r.destroys &&
-			   rj.link_up == r.link_up && rj.link_down == r.link_down,
+		       rj.closes == r.closes && rj.destroys == r.destroys &&
+		       rj.link_up == r.link_up && rj.link_down == r.link_down,
 		   "counts differ through the jsonl sink and cee-audit");
 
 	unsigned mut = (opt >> 1) & 3;

@@ -130,7 +130,8 @@ static void shards_serve(unsigned nshards, struct fuzz_in *ans)
 					li[k].port = fuzz_u16(ans);
 					li[k].tls = fuzz_u8(ans) & 1;
 					li[k].state = fuzz_u8(ans) % 4;
-					li[k].last_reason = (uint8_t)(fuzz_u8(ans) % CEE_REASON__COUNT);
+					li[k].last_reason =
+					    (uint8_t)(fuzz_u8(ans) % CEE_REASON__COUNT);
 					li[k].conn = fuzz_u32(ans);
 					li[k].attempts = fuzz_u16(ans);
 					li[k].up_ms = fuzz_u32(ans);

@@ -39,7 +39,8 @@ static void check_line(const char *buf, int rc, const char *what)
 {
 	FUZZ_CHECK(rc > 0, "%s: %d", what, rc);
 	FUZZ_CHECK(buf[rc] == '\0' && buf[rc - 1] == '\n', "%s: not a terminated line", what);
-	FUZZ_CHECK(memchr(buf, '\n', (size_t)rc - 1) == NULL && memchr(buf, '\0', (size_t)rc) == NULL,
+	FUZZ_CHECK(memchr(buf, '\n', (size_t)rc - 1) == NULL &&
+		       memchr(buf, '\0', (size_t)rc) == NULL,
 		   "%s: newline or NUL inside the line", what);
 	const char *err = fuzz_json_check(buf, (size_t)rc - 1);
 	FUZZ_CHECK(err == NULL, "%s: invalid JSON (%s): %.*s", what, err, rc, buf);
@@ -57,10 +58,10 @@ static void compare_event(const struct cee_event *e, const struct line_rec *lr)
 	const struct cee_event *g = &lr->e;
 	FUZZ_CHECK(!lr->ext && g->type == e->type, "type %u read back as %u", e->type, g->type);
 	FUZZ_CHECK(g->conn == e->conn && g->sseq == e->sseq && g->cseq == e->cseq &&
-			   g->ts_ns == e->ts_ns,
+		       g->ts_ns == e->ts_ns,
 		   "conn/sseq/cseq/ts_ns changed");
 	FUZZ_CHECK(g->local_ip == e->local_ip && g->local_port == e->local_port &&
-			   g->remote_ip == e->remote_ip && g->remote_port == e->remote_port,
+		       g->remote_ip == e->remote_ip && g->remote_port == e->remote_port,
 		   "addresses changed");
 	// the direction is printed on open only
 	uint8_t proto = e->type == CEE_EVT_OPEN ? e->proto : (uint8_t)cee_event_proto(e);
@@ -70,7 +71,7 @@ static void compare_event(const struct cee_event *e, const struct line_rec *lr)
 			   g->reason);
 	if (e->type == CEE_EVT_CLOSED)
 		FUZZ_CHECK(g->bytes_in == e->bytes_in && g->bytes_out == e->bytes_out &&
-				   g->duration_ns == e->duration_ns,
+			       g->duration_ns == e->duration_ns,
 			   "closed counters changed");
 }
 
@@ -182,7 +183,8 @@ static void one_group(const struct cee_event *e, const struct cee_event_ext *con
 	uint64_t xseq = x[0]->sseq, last = x[nx - 1]->sseq;
 	if (e != NULL) {
 		// an event line covers [xseq .. sseq]: the reader takes up to 4 records before it
-		if (!printable_event(e) || xseq == 0 || xseq >= e->sseq || e->sseq - xseq > CEE_EVT_EXT_MAX)
+		if (!printable_event(e) || xseq == 0 || xseq >= e->sseq ||
+		    e->sseq - xseq > CEE_EVT_EXT_MAX)
 			return;
 		const char *err = parse_line(big, (size_t)rc - 1, &lr);
 		FUZZ_CHECK(err == NULL, "cee-audit refuses the line (%s): %s", err, big);
@@ -253,11 +255,11 @@ static void sinks(const struct cee_event *recs, unsigned n, uint8_t split)
 
 	text = fuzz_file_get(&bin_file, &len);
 	struct cee_evbin_header h;
-	FUZZ_CHECK(len == sizeof(h) + (size_t)n * REC, "binary file of %zu bytes for %u records", len,
-		   n);
+	FUZZ_CHECK(len == sizeof(h) + (size_t)n * REC, "binary file of %zu bytes for %u records",
+		   len, n);
 	memcpy(&h, text, sizeof(h));
 	FUZZ_CHECK(memcmp(h.magic, CEE_EVBIN_MAGIC, sizeof(h.magic)) == 0 &&
-			   h.version == CEE_EVT_SCHEMA_VERSION && h.record_size == REC,
+		       h.version == CEE_EVT_SCHEMA_VERSION && h.record_size == REC,
 		   "binary header");
 	FUZZ_CHECK(n == 0 || memcmp(text + sizeof(h), recs, (size_t)n * REC) == 0,
 		   "binary records changed");

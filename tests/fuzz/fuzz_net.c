@@ -39,8 +39,7 @@ struct frame {
 };
 
 // An mbuf whose data ends exactly where its heap buffer ends.
-static struct rte_mbuf *frame_new(struct frame *f, const uint8_t *data, uint16_t len,
-				  uint16_t room)
+static struct rte_mbuf *frame_new(struct frame *f, const uint8_t *data, uint16_t len, uint16_t room)
 {
 	f->buf = malloc((size_t)RTE_PKTMBUF_HEADROOM + room);
 	if (f->buf == NULL)
@@ -154,14 +153,13 @@ static void check_tcp_roundtrip(const struct cee_pkt *p, uint32_t our_ip, uint32
 	FUZZ_CHECK(q.kind == CEE_PKT_TCP, "rebuilt segment parses as kind %u cause %s", q.kind,
 		   cee_drop_str((enum cee_drop)q.cause));
 	FUZZ_CHECK(q.src_ip == p->src_ip && q.dst_ip == p->dst_ip && q.sport == p->sport &&
-			   q.dport == p->dport,
+		       q.dport == p->dport,
 		   "addresses changed");
 	const struct cee_tcp_seg *t = &q.seg;
-	FUZZ_CHECK(t->seq == s->seq && t->ack == s->ack && t->wnd == s->wnd &&
-			   t->flags == s->flags,
+	FUZZ_CHECK(t->seq == s->seq && t->ack == s->ack && t->wnd == s->wnd && t->flags == s->flags,
 		   "header fields changed");
 	FUZZ_CHECK(t->mss == s->mss && t->wscale == s->wscale && t->sack_ok == s->sack_ok &&
-			   t->ts_ok == s->ts_ok && t->nsack == s->nsack,
+		       t->ts_ok == s->ts_ok && t->nsack == s->nsack,
 		   "options changed: mss %u/%u ws %u/%u sackok %d/%d ts %d/%d nsack %u/%u", s->mss,
 		   t->mss, s->wscale, t->wscale, s->sack_ok, t->sack_ok, s->ts_ok, t->ts_ok,
 		   s->nsack, t->nsack);
@@ -187,7 +185,7 @@ static void check_icmp_reply(struct rte_mbuf *m, const struct cee_pkt *p)
 	FUZZ_CHECK(cee_net_cksum(ip, ihl) == 0xffff, "reply IPv4 checksum");
 	FUZZ_CHECK(cee_net_cksum(b + 14 + ihl, tot - ihl) == 0xffff, "reply ICMP checksum");
 	FUZZ_CHECK(rte_be_to_cpu_32(ip->dst_addr) == p->src_ip &&
-			   rte_be_to_cpu_32(ip->src_addr) == p->dst_ip,
+		       rte_be_to_cpu_32(ip->src_addr) == p->dst_ip,
 		   "reply addresses");
 }
 
@@ -208,7 +206,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
 	const uint8_t *b = rte_pktmbuf_mtod(m, const uint8_t *);
 
-	FUZZ_CHECK(cee_net_cksum(b, len) == rte_raw_cksum(b, len), "cee_net_cksum differs from DPDK");
+	FUZZ_CHECK(cee_net_cksum(b, len) == rte_raw_cksum(b, len),
+		   "cee_net_cksum differs from DPDK");
 	if (len > 1)
 		FUZZ_CHECK(cee_net_cksum(b + 1, len - 1u) == rte_raw_cksum(b + 1, len - 1u),
 			   "cee_net_cksum differs from DPDK at an odd address");

@@ -44,7 +44,7 @@
 #define T0 (100 * SEC)
 #define ISS 0x20000000u
 #define PIRS 0x10000000u /* the peer's ISN unless a segment says otherwise */
-#define MAX_CONNS 4      /* connections per input (TIME-WAIT reuse opens another) */
+#define MAX_CONNS 4	 /* connections per input (TIME-WAIT reuse opens another) */
 #define MAX_PAYLOAD 4096
 
 /* The byte every copy of sequence number @p s carries. */
@@ -76,16 +76,16 @@ struct owner {
 	int large_free;
 
 	/* the peer */
-	uint32_t p_seq;    /* next sequence number it would send */
-	uint32_t p_rcv;    /* end of what we sent (as if it all arrived) */
+	uint32_t p_seq; /* next sequence number it would send */
+	uint32_t p_rcv; /* end of what we sent (as if it all arrived) */
 	bool p_rcv_set;
-	uint32_t p_ts;     /* its TSval clock */
-	uint32_t our_ts;   /* the last TSval we sent */
+	uint32_t p_ts;	 /* its TSval clock */
+	uint32_t our_ts; /* the last TSval we sent */
 	uint16_t p_wnd;
-	uint32_t irs;      /* its ISN as this connection took it */
+	uint32_t irs; /* its ISN as this connection took it */
 	bool irs_known;
 	uint8_t service;
-	uint8_t oflags;    /* CEE_TCB_O_* the owner sets on each connection */
+	uint8_t oflags; /* CEE_TCB_O_* the owner sets on each connection */
 
 	/* the owner's reactions from its callbacks (settings byte 2) */
 	uint8_t react;
@@ -123,8 +123,8 @@ static void check_order(const struct owner *o)
 		i++;
 	}
 	if (i < o->nevts) {
-		FUZZ_CHECK(o->evts[i] == CEE_EVT_DESTROYED, "event %u is %s, expected destroyed",
-			   i, evt_name(o->evts[i]));
+		FUZZ_CHECK(o->evts[i] == CEE_EVT_DESTROYED, "event %u is %s, expected destroyed", i,
+			   evt_name(o->evts[i]));
 		i++;
 	}
 	FUZZ_CHECK(i == o->nevts, "event %u (%s) after destroyed", i, evt_name(o->evts[i]));
@@ -172,10 +172,9 @@ static void check_tcb(struct owner *o)
 	}
 	if (t->snd_una != t->snd_max || t->sb_len > 0)
 		must_wait = true;
-	FUZZ_CHECK(!must_wait || o->timer_at != 0,
-		   "no timer in %s with %u bytes held, %u in flight",
-		   cee_tcp_state_str((enum cee_tcp_state)t->state), t->sb_len,
-		   t->snd_max - t->snd_una);
+	FUZZ_CHECK(
+	    !must_wait || o->timer_at != 0, "no timer in %s with %u bytes held, %u in flight",
+	    cee_tcp_state_str((enum cee_tcp_state)t->state), t->sb_len, t->snd_max - t->snd_una);
 }
 
 /* The peer's ISN as the connection took it: a SYN it accepted in SYN-SENT. */
@@ -218,10 +217,12 @@ static void own_output(void *owner, struct cee_tcb *tcb, const struct cee_tcp_ou
 		// our byte at offset k from ISS+1 is the peer's at offset k from IRS+1
 		uint32_t k = out->seq - tcb->iss - 1;
 		for (uint32_t i = 0; i < len; i++) {
-			uint8_t b = i < out->len[0] ? out->data[0][i] : out->data[1][i - out->len[0]];
+			uint8_t b =
+			    i < out->len[0] ? out->data[0][i] : out->data[1][i - out->len[0]];
 			uint32_t s = o->irs + 1 + k + i;
-			FUZZ_CHECK(b == seq_byte(s), "echoed byte at offset %u is %02x, received %02x",
-				   k + i, b, seq_byte(s));
+			FUZZ_CHECK(b == seq_byte(s),
+				   "echoed byte at offset %u is %02x, received %02x", k + i, b,
+				   seq_byte(s));
 		}
 	}
 	if (out->ts)
@@ -255,8 +256,7 @@ static void react(struct owner *o, struct cee_tcb *tcb, unsigned what, const uin
 static void own_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type type)
 {
 	struct owner *o = owner;
-	FUZZ_CHECK(tcb == o->tcb && !o->destroyed, "%s for a tcb that is not live",
-		   evt_name(type));
+	FUZZ_CHECK(tcb == o->tcb && !o->destroyed, "%s for a tcb that is not live", evt_name(type));
 	FUZZ_CHECK(o->nevts < 8, "too many events");
 	TRACE("  event %s (state %s)\n", evt_name(type),
 	      cee_tcp_state_str((enum cee_tcp_state)tcb->state));
@@ -271,7 +271,7 @@ static void own_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 		break;
 	case CEE_EVT_CLOSED:
 		FUZZ_CHECK(tcb->close_reason != CEE_REASON_NONE &&
-				   tcb->close_reason < CEE_REASON__COUNT,
+			       tcb->close_reason < CEE_REASON__COUNT,
 			   "closed with reason %u", tcb->close_reason);
 		break;
 	case CEE_EVT_DESTROYED:
@@ -497,22 +497,22 @@ static void seg_init(struct cee_tcp_seg *s)
 }
 
 enum {
-	OP_SEG,       /* a segment described field by field */
+	OP_SEG, /* a segment described field by field */
 	OP_SEG2,
 	OP_SEG3,
 	OP_SEG4,
-	OP_ACK,       /* ACK of everything we sent, at RCV.NXT */
-	OP_DATA,      /* payload near RCV.NXT (in order or not) */
-	OP_FIN,       /* FIN at RCV.NXT */
-	OP_TIME,      /* time passes; the timer fires if due */
-	OP_FIRE,      /* time jumps to the timer's deadline, which fires */
-	OP_SEND,      /* the owner sends (app and paced services) */
-	OP_CLOSE,     /* the owner closes */
-	OP_ABORT,     /* the owner aborts */
-	OP_PMTU,      /* ICMP fragmentation needed */
-	OP_DEADLINE,  /* the owner's deadline */
-	OP_BUFFAIL,   /* send buffers run out / come back */
-	OP_RST,       /* RST near RCV.NXT */
+	OP_ACK,	     /* ACK of everything we sent, at RCV.NXT */
+	OP_DATA,     /* payload near RCV.NXT (in order or not) */
+	OP_FIN,	     /* FIN at RCV.NXT */
+	OP_TIME,     /* time passes; the timer fires if due */
+	OP_FIRE,     /* time jumps to the timer's deadline, which fires */
+	OP_SEND,     /* the owner sends (app and paced services) */
+	OP_CLOSE,    /* the owner closes */
+	OP_ABORT,    /* the owner aborts */
+	OP_PMTU,     /* ICMP fragmentation needed */
+	OP_DEADLINE, /* the owner's deadline */
+	OP_BUFFAIL,  /* send buffers run out / come back */
+	OP_RST,	     /* RST near RCV.NXT */
 	OP__COUNT
 };
 
@@ -756,7 +756,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cee_tcp_accept(&o->ctx, t, (enum cee_tcp_service)o->service, &syn, o->now);
 	}
 	if (o->react & 0x80 && o->tcb != NULL)
-		cee_tcp_set_deadline(&o->ctx, o->tcb, o->now + 3 * SEC, CEE_REASON_HANDSHAKE_TIMEOUT);
+		cee_tcp_set_deadline(&o->ctx, o->tcb, o->now + 3 * SEC,
+				     CEE_REASON_HANDSHAKE_TIMEOUT);
 	check_tcb(o);
 
 	while (fuzz_more(&in) && o->tcb != NULL) {
@@ -784,8 +785,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(o->ctx.cfg.idle_timeout_ns == 0 || (tt->oflags & CEE_TCB_O_NO_IDLE),
 			   "idle timeout did not end %s",
 			   cee_tcp_state_str((enum cee_tcp_state)tt->state));
-		FUZZ_CHECK(o->ctx.cfg.keepalive_idle_ns == 0 || !(tt->oflags & CEE_TCB_O_KEEPALIVE) ||
-				   tt->state != CEE_TCP_ESTABLISHED,
+		FUZZ_CHECK(o->ctx.cfg.keepalive_idle_ns == 0 ||
+			       !(tt->oflags & CEE_TCB_O_KEEPALIVE) ||
+			       tt->state != CEE_TCP_ESTABLISHED,
 			   "keepalive did not end a silent peer's connection");
 		cee_tcp_abort(&o->ctx, o->tcb, CEE_REASON_SHUTDOWN, o->now);
 	}

@@ -44,14 +44,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (cee_tls_global_init() != 0)
 		abort();
 	struct cee_tls_cfg cfg[4] = {
-	    {.cert_file = CERT("server.pem"), .key_file = CERT("server.key"),
-	     .alpn = "sip,http/1.1", .max_conns = 2, .ticket_key = {1, 2, 3}},
-	    {.cert_file = CERT("server.pem"), .key_file = CERT("server.key"),
-	     .ca_file = CERT("ca.pem"), .max_conns = 2, .max_version = CEE_TLS_V12},
-	    {.cert_file = CERT("server.pem"), .key_file = CERT("server.key"),
-	     .min_version = CEE_TLS_V13, .alpn = "sip", .max_conns = 2},
-	    {.cert_file = CERT("server-rsa.pem"), .key_file = CERT("server-rsa.key"),
-	     .max_version = CEE_TLS_V12, .max_conns = 2, .ticket_key = {9}},
+	    {.cert_file = CERT("server.pem"),
+	     .key_file = CERT("server.key"),
+	     .alpn = "sip,http/1.1",
+	     .max_conns = 2,
+	     .ticket_key = {1, 2, 3}},
+	    {.cert_file = CERT("server.pem"),
+	     .key_file = CERT("server.key"),
+	     .ca_file = CERT("ca.pem"),
+	     .max_conns = 2,
+	     .max_version = CEE_TLS_V12},
+	    {.cert_file = CERT("server.pem"),
+	     .key_file = CERT("server.key"),
+	     .min_version = CEE_TLS_V13,
+	     .alpn = "sip",
+	     .max_conns = 2},
+	    {.cert_file = CERT("server-rsa.pem"),
+	     .key_file = CERT("server-rsa.key"),
+	     .max_version = CEE_TLS_V12,
+	     .max_conns = 2,
+	     .ticket_key = {9}},
 	};
 	for (unsigned i = 0; i < 4; i++) {
 		ctxs[i] = cee_tls_ctx_create(&cfg[i], true, err, sizeof(err));

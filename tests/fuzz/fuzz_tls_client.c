@@ -37,8 +37,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct cee_tls_cfg cfg[4] = {
 	    {.ca_file = CERT("ca.pem"), .alpn = "sip", .max_conns = 2, .max_version = CEE_TLS_V12},
 	    {.ca_file = CERT("ca.pem"), .alpn = "sip", .max_conns = 2},
-	    {.ca_file = CERT("ca.pem"), .cert_file = CERT("client.pem"),
-	     .key_file = CERT("client.key"), .max_conns = 2, .max_version = CEE_TLS_V12},
+	    {.ca_file = CERT("ca.pem"),
+	     .cert_file = CERT("client.pem"),
+	     .key_file = CERT("client.key"),
+	     .max_conns = 2,
+	     .max_version = CEE_TLS_V12},
 	    {.max_conns = 2}, // no verification
 	};
 	for (unsigned i = 0; i < 4; i++) {

@@ -34,11 +34,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	char err[256];
 	struct cee_ws_cfg cfg[NCTX] = {
 	    {.subprotocol = "sip", .max_conns = 2},
-	    {.path = "/sip", .subprotocol = "sip",
-	     .origins = "https://a.example.test,https://b.example.test", .max_header = 512,
-	     .max_frame = 125, .max_message = 300, .ping_interval_ns = 2 * SEC,
-	     .pong_timeout_ns = 1 * SEC, .close_timeout_ns = 1 * SEC, .max_conns = 2},
-	    {.subprotocol = NULL, .max_conns = 2, .buffers = 1, .max_message = 4096,
+	    {.path = "/sip",
+	     .subprotocol = "sip",
+	     .origins = "https://a.example.test,https://b.example.test",
+	     .max_header = 512,
+	     .max_frame = 125,
+	     .max_message = 300,
+	     .ping_interval_ns = 2 * SEC,
+	     .pong_timeout_ns = 1 * SEC,
+	     .close_timeout_ns = 1 * SEC,
+	     .max_conns = 2},
+	    {.subprotocol = NULL,
+	     .max_conns = 2,
+	     .buffers = 1,
+	     .max_message = 4096,
 	     .max_frame = 1024},
 	};
 	for (unsigned i = 0; i < NCTX; i++) {
@@ -82,7 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc < 0) {
 			ended = true;
 			// a local close before ws_up ends the layer without io.close
-			FUZZ_CHECK(end.closes == 1 || shut, "input refused (%d) without io.close", rc);
+			FUZZ_CHECK(end.closes == 1 || shut, "input refused (%d) without io.close",
+				   rc);
 			FUZZ_CHECK(cee_ws_input(ws, in + off, (uint32_t)n, ws_now) == -ENOTCONN,
 				   "input taken after the end");
 		}
@@ -117,7 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (end.milestones == 1)
 		FUZZ_CHECK(status == 101, "ws_up with status %u", status);
 	cee_ws_free(ws);
-	FUZZ_CHECK(cee_ws_ctx_buffers_free(ctxs[ci]) == bufs0[ci], "%u of %u buffers free after free",
-		   cee_ws_ctx_buffers_free(ctxs[ci]), bufs0[ci]);
+	FUZZ_CHECK(cee_ws_ctx_buffers_free(ctxs[ci]) == bufs0[ci],
+		   "%u of %u buffers free after free", cee_ws_ctx_buffers_free(ctxs[ci]),
+		   bufs0[ci]);
 	return 0;
 }

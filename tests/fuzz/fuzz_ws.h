@@ -70,12 +70,13 @@ static unsigned ws_check_down(const struct fuzz_end *e, bool masked, bool up)
 	FUZZ_CHECK(h != NULL, "HTTP head without its end");
 	if (!masked) {
 		FUZZ_CHECK(e->down_len >= 12 && p[9] >= '1' && p[9] <= '5' && p[10] >= '0' &&
-				   p[10] <= '9' && p[11] >= '0' && p[11] <= '9',
+			       p[10] <= '9' && p[11] >= '0' && p[11] <= '9',
 			   "bad status line");
 		status = (unsigned)(p[9] - '0') * 100 + (unsigned)(p[10] - '0') * 10 +
 			 (unsigned)(p[11] - '0');
 		if (status != 101)
-			FUZZ_CHECK(h == end, "%zu bytes after a %u answer", (size_t)(end - h), status);
+			FUZZ_CHECK(h == end, "%zu bytes after a %u answer", (size_t)(end - h),
+				   status);
 	}
 	if (!up) {
 		// a client that was not answered with a good 101 sends no frame
@@ -95,13 +96,15 @@ static unsigned ws_check_down(const struct fuzz_end *e, bool masked, bool up)
 		unsigned op = b0 & 0x0f;
 		FUZZ_CHECK((b0 & 0x70) == 0, "reserved bits %02x", b0);
 		FUZZ_CHECK(op <= 2 || (op >= 8 && op <= 10), "opcode %u", op);
-		FUZZ_CHECK(!!(b1 & 0x80) == masked, "mask bit %d, expected %d", !!(b1 & 0x80), masked);
+		FUZZ_CHECK(!!(b1 & 0x80) == masked, "mask bit %d, expected %d", !!(b1 & 0x80),
+			   masked);
 		uint64_t len = b1 & 0x7f;
 		const uint8_t *q = p + 2;
 		if (len == 126) {
 			FUZZ_CHECK(end - q >= 2, "truncated length");
 			len = (uint64_t)q[0] << 8 | q[1];
-			FUZZ_CHECK(len >= 126, "16-bit length %llu not minimal", (unsigned long long)len);
+			FUZZ_CHECK(len >= 126, "16-bit length %llu not minimal",
+				   (unsigned long long)len);
 			q += 2;
 		} else if (len == 127) {
 			FUZZ_CHECK(end - q >= 8, "truncated length");
@@ -121,15 +124,16 @@ static unsigned ws_check_down(const struct fuzz_end *e, bool masked, bool up)
 		FUZZ_CHECK((uint64_t)(end - q) >= len, "truncated payload");
 		uint8_t pl[125];
 		if (op >= 8) {
-			FUZZ_CHECK(fin && len <= 125, "control frame %u: fin %d, %llu bytes", op, fin,
-				   (unsigned long long)len);
+			FUZZ_CHECK(fin && len <= 125, "control frame %u: fin %d, %llu bytes", op,
+				   fin, (unsigned long long)len);
 			for (uint64_t i = 0; i < len; i++)
 				pl[i] = q[i] ^ key[i % 4];
 			if (op == 8) {
 				FUZZ_CHECK(len != 1, "Close with one byte");
 				if (len >= 2) {
 					unsigned code = (unsigned)pl[0] << 8 | pl[1];
-					FUZZ_CHECK(close_code_ok(code), "Close code %u on the wire", code);
+					FUZZ_CHECK(close_code_ok(code), "Close code %u on the wire",
+						   code);
 					FUZZ_CHECK(fuzz_utf8_ok(pl + 2, (size_t)len - 2),
 						   "Close reason not UTF-8");
 				}

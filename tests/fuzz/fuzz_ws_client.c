@@ -30,10 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = size - 2;
 	char err[256];
 
-	struct cee_ws_cfg cfg = {.max_conns = 1, .buffers = 1, .max_header = 1024,
-				 .max_frame = 2048, .max_message = 4096, .seed = 42,
+	struct cee_ws_cfg cfg = {.max_conns = 1,
+				 .buffers = 1,
+				 .max_header = 1024,
+				 .max_frame = 2048,
+				 .max_message = 4096,
+				 .seed = 42,
 				 .ping_interval_ns = (opt & 0x20) ? 2 * SEC : 0,
-				 .pong_timeout_ns = SEC, .close_timeout_ns = SEC};
+				 .pong_timeout_ns = SEC,
+				 .close_timeout_ns = SEC};
 	struct cee_ws_ctx *ctx = cee_ws_ctx_create(&cfg, err, sizeof(err));
 	FUZZ_CHECK(ctx != NULL, "cee_ws_ctx_create: %s", err);
 	uint32_t bufs0 = cee_ws_ctx_buffers_free(ctx);
@@ -41,8 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ws_now = 1000 * SEC;
 	fuzz_end_reset(&end, CEE_EVT_WS_UP, ws_reasons, 4);
 	struct cee_layer_io io = fuzz_end_io(&end);
-	struct cee_ws *ws = cee_ws_new_client(ctx, &io, "server.cee.test", "/",
-					      (opt & 1) ? NULL : "sip", ws_now);
+	struct cee_ws *ws =
+	    cee_ws_new_client(ctx, &io, "server.cee.test", "/", (opt & 1) ? NULL : "sip", ws_now);
 	FUZZ_CHECK(ws != NULL, "cee_ws_new_client: errno %d", errno);
 	end.layer = ws;
 	end.on_up = (opt & 4) ? ws_up_echo : ws_up_check;
@@ -57,7 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rc == 0 || rc == -EPROTO || rc == -ENOTCONN, "cee_ws_input: %d", rc);
 		if (rc < 0) {
 			ended = true;
-			FUZZ_CHECK(end.closes == 1 || shut, "input refused (%d) without io.close", rc);
+			FUZZ_CHECK(end.closes == 1 || shut, "input refused (%d) without io.close",
+				   rc);
 		}
 		off += n;
 		if ((opt & 0x10) && !shut && off >= len / 2 && end.closes == 0) {

@@ -138,7 +138,8 @@ static void net_tcp(const char *name, uint8_t flags, uint16_t mss, uint8_t ws, b
 	static uint8_t pay[1460];
 	for (unsigned i = 0; i < sizeof(pay); i++)
 		pay[i] = (uint8_t)("SIP/2.0 200 OK\r\n"[i % 16]);
-	struct cee_net_addr a = {.src_ip = PEER_IP, .dst_ip = OUR_IP, .sport = 40000, .dport = 5060};
+	struct cee_net_addr a = {
+	    .src_ip = PEER_IP, .dst_ip = OUR_IP, .sport = 40000, .dport = 5060};
 	memcpy(a.src_mac.addr_bytes, "\x02\x00\x00\x00\x00\x02", 6);
 	memcpy(a.dst_mac.addr_bytes, "\x02\xce\xe0\x00\x00\x01", 6);
 	struct cee_tcp_out out;
@@ -250,8 +251,22 @@ static void gen_net(void)
 /* ---- tcp: conversations in fuzz_tcp.c's operation format ---- */
 
 enum {
-	OP_SEG, OP_SEG2, OP_SEG3, OP_SEG4, OP_ACK, OP_DATA, OP_FIN, OP_TIME, OP_FIRE, OP_SEND,
-	OP_CLOSE, OP_ABORT, OP_PMTU, OP_DEADLINE, OP_BUFFAIL, OP_RST
+	OP_SEG,
+	OP_SEG2,
+	OP_SEG3,
+	OP_SEG4,
+	OP_ACK,
+	OP_DATA,
+	OP_FIN,
+	OP_TIME,
+	OP_FIRE,
+	OP_SEND,
+	OP_CLOSE,
+	OP_ABORT,
+	OP_PMTU,
+	OP_DEADLINE,
+	OP_BUFFAIL,
+	OP_RST
 };
 
 static void tcp_head_passive(struct buf *b, uint8_t c0, uint8_t c1, uint8_t react)
@@ -283,7 +298,7 @@ static void gen_tcp(void)
 	// discard: out-of-order data (a hole, then filled), SACK, timers
 	tcp_head_passive(&b, CEE_TCP_SVC_DISCARD, 0, 0);
 	put8(&b, OP_ACK), put8(&b, 32);
-	put8(&b, OP_DATA), put8(&b, 4), put8(&b, 30);  // 256 bytes ahead
+	put8(&b, OP_DATA), put8(&b, 4), put8(&b, 30); // 256 bytes ahead
 	put8(&b, OP_DATA), put8(&b, 8), put8(&b, 30);
 	put8(&b, OP_DATA), put8(&b, 0), put8(&b, 100); // fills the hole
 	put8(&b, OP_TIME), put8(&b, 5 << 2 | 2);
@@ -310,8 +325,8 @@ static void gen_tcp(void)
 	put8(&b, 1 | 1 << 2 | 0x10); // send on established, echo on recv, last words on closing
 	put8(&b, OP_SEG), put8(&b, CEE_TCP_SYN | CEE_TCP_ACK);
 	put8(&b, 1 | 2 << 2 | 0x20); // seq from the peer's next, ack from SND.NXT, options
-	put16(&b, 0), put16(&b, 0); // seq, ack deltas
-	put16(&b, 65535);           // window
+	put16(&b, 0), put16(&b, 0);  // seq, ack deltas
+	put16(&b, 65535);	     // window
 	put8(&b, 0x0f), put16(&b, 1460), put8(&b, 7), put8(&b, 0); // MSS, WS, SACK-ok, TS
 	put8(&b, OP_SEND), put16(&b, 4000);
 	put8(&b, OP_SEG), put8(&b, CEE_TCP_ACK);
@@ -482,7 +497,8 @@ static unsigned stream(struct cee_event *out, unsigned max)
 #undef GROUP
 }
 
-static void sink_file(const char *spec_kind, const struct cee_event *ev, unsigned n, struct buf *out)
+static void sink_file(const char *spec_kind, const struct cee_event *ev, unsigned n,
+		      struct buf *out)
 {
 	char path[] = "/tmp/cee-seedgen-XXXXXX";
 	int fd = mkstemp(path);
@@ -528,8 +544,8 @@ static void gen_events(void)
 	seed_buf("audit", "raw_valid", &b);
 	put8(&b, 2), put(&b, ev, (n - 3) * sizeof(ev[0]));
 	seed_buf("audit", "raw_live", &b);
-	static const uint8_t gen[] = {1, 2, 0x35, 7, 0, 4, 0x31, 3, 4, 4, 4, 8, 4, 4, 0, 0x3d,
-				      9, 4, 8, 12, 4, 4, 4, 4, 4, 4, 4, 4, 4};
+	static const uint8_t gen[] = {1,    2, 0x35, 7, 0,  4, 0x31, 3, 4, 4, 4, 8, 4, 4, 0,
+				      0x3d, 9, 4,    8, 12, 4, 4,    4, 4, 4, 4, 4, 4, 4};
 	for (unsigned m = 0; m < 4; m++) {
 		char name[32];
 		put8(&b, 1 | m << 1);
@@ -564,13 +580,22 @@ static void gen_events(void)
 static void gen_ctl(void)
 {
 	static const char *const lines[] = {
-	    "stats\n", "conns\n", "conn 0000000000000001\n", "snapshot\n",
-	    "kill 0100000000000001\r\n", "drain\n", "links\n", "watch 0000000000000002\n",
-	    "conn\n", "stats extra\n", "nosuch\n", "conn zz\n",
+	    "stats\n",
+	    "conns\n",
+	    "conn 0000000000000001\n",
+	    "snapshot\n",
+	    "kill 0100000000000001\r\n",
+	    "drain\n",
+	    "links\n",
+	    "watch 0000000000000002\n",
+	    "conn\n",
+	    "stats extra\n",
+	    "nosuch\n",
+	    "conn zz\n",
 	};
 	static const char *const names[] = {
-	    "stats", "conns", "conn", "snapshot", "kill", "drain", "links", "watch",
-	    "conn_noid", "stats_extra", "unknown", "conn_badid",
+	    "stats", "conns", "conn",	   "snapshot",	  "kill",    "drain",
+	    "links", "watch", "conn_noid", "stats_extra", "unknown", "conn_badid",
 	};
 	for (unsigned i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		struct buf b = {0};
@@ -679,22 +704,32 @@ static void tls_run(const struct cee_tls_cfg *scfg, const struct cee_tls_cfg *cc
 static void gen_tls(void)
 {
 	static const uint8_t key[32] = {1, 2, 3};
-	struct cee_tls_cfg s0 = {.cert_file = CERT("server.pem"), .key_file = CERT("server.key"),
-				 .alpn = "sip,http/1.1", .max_conns = 2};
+	struct cee_tls_cfg s0 = {.cert_file = CERT("server.pem"),
+				 .key_file = CERT("server.key"),
+				 .alpn = "sip,http/1.1",
+				 .max_conns = 2};
 	memcpy(s0.ticket_key, key, 32);
-	struct cee_tls_cfg s1 = {.cert_file = CERT("server.pem"), .key_file = CERT("server.key"),
-				 .ca_file = CERT("ca.pem"), .max_conns = 2,
+	struct cee_tls_cfg s1 = {.cert_file = CERT("server.pem"),
+				 .key_file = CERT("server.key"),
+				 .ca_file = CERT("ca.pem"),
+				 .max_conns = 2,
 				 .max_version = CEE_TLS_V12};
-	struct cee_tls_cfg s2 = {.cert_file = CERT("server.pem"), .key_file = CERT("server.key"),
-				 .min_version = CEE_TLS_V13, .alpn = "sip", .max_conns = 2};
+	struct cee_tls_cfg s2 = {.cert_file = CERT("server.pem"),
+				 .key_file = CERT("server.key"),
+				 .min_version = CEE_TLS_V13,
+				 .alpn = "sip",
+				 .max_conns = 2};
 	struct cee_tls_cfg s3 = {.cert_file = CERT("server-rsa.pem"),
-				 .key_file = CERT("server-rsa.key"), .max_version = CEE_TLS_V12,
+				 .key_file = CERT("server-rsa.key"),
+				 .max_version = CEE_TLS_V12,
 				 .max_conns = 2};
 	struct cee_tls_cfg c13 = {.ca_file = CERT("ca.pem"), .alpn = "sip", .max_conns = 2};
-	struct cee_tls_cfg c12 = {.ca_file = CERT("ca.pem"), .alpn = "sip", .max_conns = 2,
-				  .max_version = CEE_TLS_V12};
-	struct cee_tls_cfg c12m = {.ca_file = CERT("ca.pem"), .cert_file = CERT("client.pem"),
-				   .key_file = CERT("client.key"), .max_conns = 2,
+	struct cee_tls_cfg c12 = {
+	    .ca_file = CERT("ca.pem"), .alpn = "sip", .max_conns = 2, .max_version = CEE_TLS_V12};
+	struct cee_tls_cfg c12m = {.ca_file = CERT("ca.pem"),
+				   .cert_file = CERT("client.pem"),
+				   .key_file = CERT("client.key"),
+				   .max_conns = 2,
 				   .max_version = CEE_TLS_V12};
 	struct {
 		const char *name;
@@ -784,8 +819,8 @@ static void ws_run(const struct cee_ws_cfg *scfg, const struct cee_ws_cfg *ccfg,
 	size_t cs = 0, sc = 0;
 	for (int step = 0; step < 6; step++) {
 		if (step == 2 && c.up && s.up) {
-			(void)cee_ws_send(c.ws, (const uint8_t *)"REGISTER sip:x SIP/2.0\r\n\r\n", 26,
-					  true, now);
+			(void)cee_ws_send(c.ws, (const uint8_t *)"REGISTER sip:x SIP/2.0\r\n\r\n",
+					  26, true, now);
 			(void)cee_ws_send(c.ws, (const uint8_t *)"\x00\x01\x02\xff", 4, false, now);
 			(void)cee_ws_send(s.ws, (const uint8_t *)"SIP/2.0 200 OK\r\n\r\n", 18, true,
 					  now);
@@ -800,12 +835,14 @@ static void ws_run(const struct cee_ws_cfg *scfg, const struct cee_ws_cfg *ccfg,
 		for (int i = 0; i < 4; i++) {
 			if (c.out.len > cs) {
 				put(c2s, c.out.p + cs, c.out.len - cs);
-				(void)cee_ws_input(s.ws, c.out.p + cs, (uint32_t)(c.out.len - cs), now);
+				(void)cee_ws_input(s.ws, c.out.p + cs, (uint32_t)(c.out.len - cs),
+						   now);
 				cs = c.out.len;
 			}
 			if (s.out.len > sc) {
 				put(s2c, s.out.p + sc, s.out.len - sc);
-				(void)cee_ws_input(c.ws, s.out.p + sc, (uint32_t)(s.out.len - sc), now);
+				(void)cee_ws_input(c.ws, s.out.p + sc, (uint32_t)(s.out.len - sc),
+						   now);
 				sc = s.out.len;
 			}
 		}
@@ -821,15 +858,26 @@ static void ws_run(const struct cee_ws_cfg *scfg, const struct cee_ws_cfg *ccfg,
 static void gen_ws(void)
 {
 	struct cee_ws_cfg s0 = {.subprotocol = "sip", .max_conns = 2};
-	struct cee_ws_cfg s1 = {.path = "/sip", .subprotocol = "sip",
+	struct cee_ws_cfg s1 = {.path = "/sip",
+				.subprotocol = "sip",
 				.origins = "https://a.example.test,https://b.example.test",
-				.max_header = 512, .max_frame = 125, .max_message = 300,
-				.ping_interval_ns = 2000000000ull, .pong_timeout_ns = 1000000000ull,
-				.close_timeout_ns = 1000000000ull, .max_conns = 2};
-	struct cee_ws_cfg s2 = {.max_conns = 2, .buffers = 1, .max_message = 4096, .max_frame = 1024};
+				.max_header = 512,
+				.max_frame = 125,
+				.max_message = 300,
+				.ping_interval_ns = 2000000000ull,
+				.pong_timeout_ns = 1000000000ull,
+				.close_timeout_ns = 1000000000ull,
+				.max_conns = 2};
+	struct cee_ws_cfg s2 = {
+	    .max_conns = 2, .buffers = 1, .max_message = 4096, .max_frame = 1024};
 	// the client of fuzz_ws_client.c: same settings, so the same key
-	struct cee_ws_cfg cc = {.max_conns = 1, .buffers = 1, .max_header = 1024, .max_frame = 2048,
-				.max_message = 4096, .seed = 42, .pong_timeout_ns = 1000000000ull,
+	struct cee_ws_cfg cc = {.max_conns = 1,
+				.buffers = 1,
+				.max_header = 1024,
+				.max_frame = 2048,
+				.max_message = 4096,
+				.seed = 42,
+				.pong_timeout_ns = 1000000000ull,
 				.close_timeout_ns = 1000000000ull};
 	struct cee_ws_cfg cping = cc;
 	cping.ping_interval_ns = 2000000000ull;
