@@ -265,28 +265,40 @@ static uint32_t fallback_isn(const struct cee_tcb *tcb, uint64_t now_ns)
 	return (uint32_t)x + (uint32_t)(now_ns / 4000);
 }
 
-void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
-		    const struct cee_tcp_seg *syn, uint64_t now_ns)
+/*
+ * A passive open's state from the peer's @p syn (RFC 9293 3.10.7.2: RCV.NXT
+ * = SEG.SEQ + 1, IRS = SEG.SEQ; SYN payload is not taken), all but the ISS.
+ */
+static void passive_init(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			 enum cee_tcp_service service, const struct cee_tcp_seg *syn,
+			 uint64_t now_ns)
 {
-	ctx->stats.segs_in++;
 	tcb->service = (uint8_t)service;
 	tcb->close_reason = CEE_REASON_NONE;
 	tcb->open_ns = now_ns;
 	tcb->last_activity_ns = now_ns;
-
-	// RFC 9293 3.10.7.2: RCV.NXT = SEG.SEQ + 1, IRS = SEG.SEQ; SYN payload is not taken
 	tcb->rcv_nxt = syn->seq + 1;
 	tcb->rcv_adv = tcb->rcv_nxt;
-	tcb->iss = ctx->isn ? ctx->isn(ctx->owner, tcb, now_ns) : fallback_isn(tcb, now_ns);
-	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = tcb->iss;
 	// RFC 7323 2.2: the window in a SYN is never scaled
 	tcb->snd_wnd = syn->wnd;
 	tcb->snd_wl1 = syn->seq;
-	tcb->snd_wl2 = tcb->iss;
-
 	tcp_take_syn_options(ctx, tcb, syn);
-
 	tcb->rto_us = (uint32_t)(ctx->cfg.rto_initial_ns / 1000); // RFC 6298 2.1
+}
+
+static void set_iss(struct cee_tcb *tcb, uint32_t iss)
+{
+	tcb->iss = iss;
+	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = iss;
+	tcb->snd_wl2 = iss;
+}
+
+void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_service service,
+		    const struct cee_tcp_seg *syn, uint64_t now_ns)
+{
+	ctx->stats.segs_in++;
+	passive_init(ctx, tcb, service, syn, now_ns);
+	set_iss(tcb, ctx->isn ? ctx->isn(ctx->owner, tcb, now_ns) : fallback_isn(tcb, now_ns));
 	enter(tcb);
 	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
 	finish_leave(ctx, tcb, now_ns, false);
@@ -298,10 +310,8 @@ void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *sy
 	// a scratch tcb, as cee_tcp_accept() would have set it up, for the window
 	struct cee_tcb t;
 	memset(&t, 0, sizeof(t));
-	t.service = (uint8_t)service;
+	passive_init(ctx, &t, service, syn, 0);
 	t.state = CEE_TCP_SYN_RECEIVED;
-	t.rcv_nxt = t.rcv_adv = syn->seq + 1;
-	tcp_take_syn_options(ctx, &t, syn);
 	bool scaled = t.flags & CEE_TCB_F_WSCALE;
 	ctx->stats.segs_in++;
 	ctx->stats.syncookies_sent++;
@@ -327,22 +337,11 @@ void cee_tcp_accept_cookie(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	    .sack_ok = sack_ok,
 	};
 	ctx->stats.syncookies_ok++;
-	tcb->service = (uint8_t)service;
-	tcb->close_reason = CEE_REASON_NONE;
-	tcb->open_ns = now_ns;
-	tcb->last_activity_ns = now_ns;
-	tcb->rcv_nxt = syn.seq + 1;
-	tcb->rcv_adv = tcb->rcv_nxt;
-	tcb->iss = iss;
-	tcb->snd_una = tcb->snd_nxt = tcb->snd_max = iss;
-	tcb->snd_wnd = syn.wnd;
-	tcb->snd_wl1 = syn.seq;
-	tcb->snd_wl2 = iss;
-	tcp_take_syn_options(ctx, tcb, &syn);
+	passive_init(ctx, tcb, service, &syn, now_ns);
+	set_iss(tcb, iss);
 	// the window our SYN-ACK announced (cee_tcp_synack_cookie)
 	bool scaled = tcb->flags & CEE_TCB_F_WSCALE;
 	tcb->rcv_adv = tcb->rcv_nxt + tcp_syn_window(ctx, tcb, scaled);
-	tcb->rto_us = (uint32_t)(ctx->cfg.rto_initial_ns / 1000);
 	enter(tcb);
 	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns); // open
 	tcb->snd_nxt = tcb->snd_max = iss + 1;                  // the SYN-ACK went (statelessly)
