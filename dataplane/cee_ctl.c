@@ -33,10 +33,8 @@ int cee_ctl_shard_init(struct cee_shard *s)
 	if (m->ring == NULL)
 		return -rte_errno;
 	atomic_init(&m->closed, false);
-	// The links cee_shard_links_init() gives this shard: engine link i
-	// belongs to shard i % nshards.
-	const struct cee_engine_cfg *cfg = s->cfg;
-	m->nlinks = cfg->nlinks > s->id ? (cfg->nlinks - s->id - 1) / s->nshards + 1 : 0;
+	// the links cee_shard_links_init() gives this shard
+	m->nlinks = cee_links_on_shard(s->cfg->nlinks, s->id, s->nshards);
 	return 0;
 }
 

@@ -168,7 +168,6 @@ enum cee_link_close cee_link_closed(struct cee_link *l, cee_conn_id_t id, enum c
 		k = ++l->fails;
 	}
 	l->conn = 0;
-	l->monitor = 0;
 	l->up_ns = 0;
 	if (stop) {
 		l->state = CEE_LINK_DRAINED;

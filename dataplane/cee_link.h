@@ -92,10 +92,15 @@ struct cee_link {
 	uint32_t attempt;     /**< ordinal of the current attempt (1 = the first) */
 	uint32_t ups, downs;
 	uint32_t fails;       /**< attempts failed since the link was last up */
-	int monitor;          /**< the current attempt's monitor handle (> 0), else 0 */
 	uint8_t state;        /**< enum cee_link_state */
 	uint8_t last_reason;  /**< enum cee_reason of the last attempt's close (NONE before) */
 };
+
+/** Links of @p nlinks that shard @p shard of @p nshards owns (link i: shard i % nshards). */
+static inline uint32_t cee_links_on_shard(uint32_t nlinks, unsigned shard, unsigned nshards)
+{
+	return nlinks > shard ? (nlinks - shard - 1) / nshards + 1 : 0;
+}
 
 /** A new link: BACKOFF, due at @p now_ns (the first attempt goes at once). */
 void cee_link_init(struct cee_link *l, const struct cee_link_cfg *cfg, uint32_t index,

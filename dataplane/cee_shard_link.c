@@ -46,9 +46,7 @@ static struct shard_link *of_timer(struct cee_timer_node *n)
 int cee_shard_links_init(struct cee_shard *s)
 {
 	const struct cee_engine_cfg *cfg = s->cfg;
-	uint32_t mine = 0;
-	for (uint32_t i = s->id; i < cfg->nlinks; i += s->nshards)
-		mine++;
+	uint32_t mine = cee_links_on_shard(cfg->nlinks, s->id, s->nshards);
 	if (mine == 0)
 		return 0;
 	struct cee_shard_links *ls = calloc(1, sizeof(*ls));
@@ -138,7 +136,6 @@ static void attempt_closed(void *arg, cee_conn_id_t id, int reason)
 	struct cee_link *l = &sl->l;
 	bool stop = ls->stop || s->mbox.draining;
 	enum cee_reason why = reason >= 0 ? (enum cee_reason)reason : CEE_REASON_NONE;
-	l->monitor = 0; // it fired: nothing to remove
 	enum cee_link_close what =
 	    cee_link_closed(l, id, why, s->now_ns, stop, &ls->backoff, cee_link_rand(&ls->rng));
 	switch (what) {
@@ -198,10 +195,10 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	}
 	s->stats.link_attempts++;
 	cee_link_attempt(l, c->id);
+	// the link hears of this attempt's close through a monitor on its id;
+	// it is never removed (it fires once, at that close)
 	int h = cee_shard_monitor_add(s, c->id, attempt_closed, sl);
-	if (h > 0) {
-		l->monitor = h;
-	} else if (h < 0) {
+	if (h < 0) {
 		// no monitor: the link would never hear of this attempt again
 		s->stats.link_no_monitor++;
 		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, now_ns);
