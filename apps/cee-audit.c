@@ -3,7 +3,8 @@
 // file, told apart by its magic) against the lifecycle contract. Schema 1,
 // 2 (extension records: in JSON merged into their event's line, which
 // covers the sseq range [xseq .. sseq]) and 3 (dir, link_up, link_down, U32
-// extension values) are all read.
+// extension values; "engine") are all read. Lines of several engines (by
+// "engine") are audited per engine.
 //
 //   cee-audit [--allow-live] [--json] FILE      (FILE "-" reads stdin)
 //
@@ -326,6 +327,7 @@ struct line_rec {
 	uint32_t attempt, next_attempt_ms;
 	size_t link_len; // 0: no link key
 	char link[3 * EXT_VAL_MAX]; // decoded: a byte printed as \ufffd comes back as 3
+	char engine[CEE_ENGINE_ID_MAX + 1]; // "" when the line has none
 };
 
 // @return NULL on success, or what is wrong with the line.
@@ -432,6 +434,10 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 			} else {
 				e->duration_ns = v;
 			}
+		} else if (strcmp(key, "engine") == 0) {
+			if (!parse_str(&c, lr->engine, sizeof(lr->engine)) ||
+			    !cee_engine_id_valid(lr->engine))
+				return "bad engine";
 		} else if (strcmp(key, "link") == 0) {
 			if (!parse_str_esc(&c, lr->link, sizeof(lr->link), &lr->link_len))
 				return "bad link";
@@ -574,13 +580,55 @@ static int next_line(struct lines *lr, char **line, size_t *len)
 	}
 }
 
-static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t plen,
-		      struct cee_audit *a)
-{
+/*
+ * Several engines in one stream (a JetStream stream several engines publish
+ * to, read back by cee-tail): each engine's records are audited on their
+ * own, since connection ids and sseq are per engine. Lines without an
+ * "engine" key (schema 3 before engine ids, the binary sink) form the engine
+ * "".
+ */
+#define ENGINES_MAX 256
+
+struct engine_audit {
+	char id[CEE_ENGINE_ID_MAX + 1];
+	struct cee_audit *a;
 	struct cee_event batch[BATCH];
+	uint32_t n;
+};
+
+static struct engine_audit *engines[ENGINES_MAX];
+static unsigned nengines;
+
+// The audit of engine @p id, created on first use. NULL: too many or no memory.
+static struct engine_audit *engine_get(const char *id)
+{
+	for (unsigned i = 0; i < nengines; i++)
+		if (strcmp(engines[i]->id, id) == 0)
+			return engines[i];
+	if (nengines == ENGINES_MAX)
+		return NULL;
+	struct engine_audit *ea = calloc(1, sizeof(*ea));
+	if (ea == NULL || (ea->a = cee_audit_create()) == NULL) {
+		free(ea);
+		return NULL;
+	}
+	snprintf(ea->id, sizeof(ea->id), "%s", id);
+	engines[nengines++] = ea;
+	return ea;
+}
+
+static void engines_flush(void)
+{
+	for (unsigned i = 0; i < nengines; i++) {
+		cee_audit_feed(engines[i]->a, engines[i]->batch, engines[i]->n);
+		engines[i]->n = 0;
+	}
+}
+
+static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t plen)
+{
 	struct lines lr = {.in = in, .cap = 1 << 20};
 	struct line_rec rec;
-	uint32_t n = 0;
 	uint64_t lineno = 0;
 	char *line;
 	size_t len;
@@ -607,14 +655,21 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			rc = -EINVAL;
 			break;
 		}
-		if (n + CEE_EVT_EXT_MAX + 1 > BATCH) {
-			cee_audit_feed(a, batch, n);
-			n = 0;
+		struct engine_audit *ea = engine_get(rec.engine);
+		if (ea == NULL) {
+			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": more than %d engines\n", name,
+				lineno, ENGINES_MAX);
+			rc = -EINVAL;
+			break;
 		}
-		n += line_records(&rec, &batch[n]);
+		if (ea->n + CEE_EVT_EXT_MAX + 1 > BATCH) {
+			cee_audit_feed(ea->a, ea->batch, ea->n);
+			ea->n = 0;
+		}
+		ea->n += line_records(&rec, &ea->batch[ea->n]);
 	}
 	if (rc == 0)
-		cee_audit_feed(a, batch, n);
+		engines_flush();
 	else if (rc != -EINVAL)
 		fprintf(stderr, "cee-audit: %s: %s\n", name, strerror(-rc));
 	free(lr.buf);
@@ -622,8 +677,12 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 }
 
 // @p in is positioned after the magic.
-static int read_binary(FILE *in, const char *name, struct cee_audit *a)
+static int read_binary(FILE *in, const char *name)
 {
+	struct engine_audit *ea = engine_get("");
+	if (ea == NULL)
+		return -ENOMEM;
+	struct cee_audit *a = ea->a;
 	struct cee_evbin_header h;
 	struct cee_event batch[BATCH];
 	size_t rest = sizeof(h) - sizeof(h.magic);
@@ -656,7 +715,7 @@ static int read_binary(FILE *in, const char *name, struct cee_audit *a)
 	return 0;
 }
 
-static int read_file(const char *path, struct cee_audit *a)
+static int read_file(const char *path)
 {
 	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (in == NULL) {
@@ -672,9 +731,9 @@ static int read_file(const char *path, struct cee_audit *a)
 		fprintf(stderr, "cee-audit: %s: read error\n", path);
 		rc = -EIO;
 	} else if (got == sizeof(magic) && memcmp(magic, CEE_EVBIN_MAGIC, sizeof(magic)) == 0) {
-		rc = read_binary(in, path, a);
+		rc = read_binary(in, path);
 	} else {
-		rc = read_jsonl(in, path, magic, got, a);
+		rc = read_jsonl(in, path, magic, got);
 	}
 	if (in != stdin)
 		fclose(in);
@@ -711,7 +770,31 @@ static void print_human(const struct cee_audit_result *r, FILE *f)
 	fprintf(f, "result: %s\n", r->ok ? "OK" : "VIOLATIONS");
 }
 
-static void print_json(const struct cee_audit_result *r, FILE *f)
+static void result_add(struct cee_audit_result *sum, const struct cee_audit_result *r)
+{
+	sum->events += r->events;
+	sum->ext += r->ext;
+	sum->opens += r->opens;
+	sum->established += r->established;
+	sum->closes += r->closes;
+	sum->destroys += r->destroys;
+	sum->gaps += r->gaps;
+	sum->duplicate += r->duplicate;
+	sum->out_of_order += r->out_of_order;
+	sum->lost += r->lost;
+	sum->live += r->live;
+	sum->ext_bad += r->ext_bad;
+	sum->inconsistent += r->inconsistent;
+	sum->link_up += r->link_up;
+	sum->link_down += r->link_down;
+	sum->link_bad += r->link_bad;
+	for (int i = 0; i < CEE_REASON__COUNT; i++)
+		sum->by_reason[i] += r->by_reason[i];
+	sum->ok = sum->ok && r->ok;
+}
+
+static void print_json(const struct cee_audit_result *r, const struct cee_audit_result *one,
+		       FILE *f)
 {
 	fprintf(f,
 		"{\"events\":%" PRIu64 ",\"opens\":%" PRIu64 ",\"established\":%" PRIu64
@@ -726,7 +809,11 @@ static void print_json(const struct cee_audit_result *r, FILE *f)
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
 			cee_reason_str((enum cee_reason)i), r->by_reason[i]);
-	fprintf(f, "}}\n");
+	fprintf(f, "},\"engines\":[");
+	for (unsigned i = 0; i < nengines; i++)
+		fprintf(f, "%s{\"engine\":\"%s\",\"events\":%" PRIu64 ",\"ok\":%s}", i ? "," : "",
+			engines[i]->id, one[i].events, one[i].ok ? "true" : "false");
+	fprintf(f, "]}\n");
 }
 
 int main(int argc, char **argv)
@@ -758,25 +845,37 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	struct cee_audit *a = cee_audit_create();
-	if (a == NULL) {
-		fprintf(stderr, "cee-audit: %s\n", strerror(errno));
+	if (read_file(path) < 0)
 		return 2;
-	}
-	if (read_file(path, a) < 0) {
-		cee_audit_destroy(a);
+	if (nengines == 0 && engine_get("") == NULL) {
+		fprintf(stderr, "cee-audit: %s\n", strerror(ENOMEM));
 		return 2;
 	}
 
-	struct cee_audit_result r;
-	cee_audit_finish(a, allow_live, &r);
+	// One result over all engines; each engine's too when there are several.
+	struct cee_audit_result r, one[ENGINES_MAX];
+	memset(&r, 0, sizeof(r));
+	r.ok = true;
+	for (unsigned i = 0; i < nengines; i++) {
+		cee_audit_finish(engines[i]->a, allow_live, &one[i]);
+		result_add(&r, &one[i]);
+	}
 	if (json) {
-		print_json(&r, stdout);
-		cee_audit_print_violations(a, stderr);
+		print_json(&r, one, stdout);
+		for (unsigned i = 0; i < nengines; i++)
+			cee_audit_print_violations(engines[i]->a, stderr);
 	} else {
 		print_human(&r, stdout);
-		cee_audit_print_violations(a, stdout);
+		for (unsigned i = 0; i < nengines && nengines > 1; i++)
+			printf("engine %-33s events %" PRIu64 "  %s\n",
+			       engines[i]->id[0] ? engines[i]->id : "(none)", one[i].events,
+			       one[i].ok ? "OK" : "VIOLATIONS");
+		for (unsigned i = 0; i < nengines; i++)
+			cee_audit_print_violations(engines[i]->a, stdout);
 	}
-	cee_audit_destroy(a);
+	for (unsigned i = 0; i < nengines; i++) {
+		cee_audit_destroy(engines[i]->a);
+		free(engines[i]);
+	}
 	return r.ok ? 0 : 1;
 }

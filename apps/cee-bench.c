@@ -37,6 +37,9 @@
 #include "cee_engine.h"
 #include "cee_shard.h"
 #include "cee_sink.h"
+#ifdef CEE_HAVE_NATS
+#include "cee_sink_nats.h"
+#endif
 
 #define ENG_IP 0x0a000001u  // 10.0.0.1
 #define GEN_IP 0x0a010000u  // 10.1.0.0 .. : the generator's source addresses
@@ -169,6 +172,8 @@ struct bench {
 	struct cee_audit *audit;
 	struct hist evt_latency;
 	uint64_t audited;
+	struct cee_sink *nats[CEE_MAX_SINKS]; // --events nats://...: their counters are reported
+	unsigned nnats;
 };
 
 static struct bench B;
@@ -342,7 +347,7 @@ static int audit_write(struct cee_sink *sk, const struct cee_event *ev, uint32_t
 		hadd(&B.evt_latency, now > ev[i].ts_ns ? now - ev[i].ts_ns : 0);
 	cee_audit_feed(B.audit, ev, n);
 	B.audited += n;
-	return 0;
+	return (int)n; // takes all
 }
 
 static int audit_flush(struct cee_sink *sk)
@@ -369,6 +374,43 @@ static struct cee_sink *audit_open(const char *arg)
 	if (sk != NULL)
 		sk->ops = &audit_sink_ops;
 	return sk;
+}
+
+#ifdef CEE_HAVE_NATS
+// The NATS sink kind, opened through here so that its counters can be read.
+static struct cee_sink *bench_nats_open(const char *arg)
+{
+	struct cee_sink *sk = cee_sink_nats_open(arg);
+	if (sk != NULL && B.nnats < CEE_MAX_SINKS)
+		B.nats[B.nnats++] = sk;
+	return sk;
+}
+#endif
+
+/*
+ * Wait, at most @p max_s, until the NATS sinks hold nothing unacknowledged
+ * (after cee_engine_shutdown(): the rings are empty then, every sink took
+ * every record, and what is left are the publishes in flight). The engine
+ * offers no handle on its exporter, so the sinks are flushed here directly,
+ * on the control thread, which is what cee_exporter_idle() would wait for.
+ * @return seconds waited, or -1 when something is still unacknowledged.
+ */
+static double nats_wait_idle(double max_s)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		bool idle = true;
+		for (unsigned i = 0; i < B.nnats; i++)
+			idle &= cee_sink_flush(B.nats[i]) == 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		double dt = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+		if (idle)
+			return dt;
+		if (dt >= max_s)
+			return -1;
+		usleep(1000);
+	}
 }
 
 /* ---- the link: two net_ring ports, impaired on receive -------------------- */
@@ -943,6 +985,11 @@ struct report {
 	uint64_t tls_over_1ms; /**< engine TLS inputs over 1 ms */
 	int64_t tls_heap;     /**< wolfSSL heap bytes at the end of the measured phase */
 	uint64_t gen_opened, mon_fired, mon_gone, mon_failed; /**< --monitor */
+#ifdef CEE_HAVE_NATS
+	/** --events nats://: counters at the end of the measured phase and at the end */
+	struct cee_sink_nats_stats nats_run[CEE_MAX_SINKS], nats_end[CEE_MAX_SINKS];
+	double nats_idle_s; /**< wait after shutdown until all acknowledged; -1: timed out */
+#endif
 };
 
 static void print_report(const struct report *r)
@@ -1104,6 +1151,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cee-bench: set-up failed: %s\n", strerror(errno));
 		return 1;
 	}
+#ifdef CEE_HAVE_NATS
+	// the kind cee_sink_nats_register() adds, through bench_nats_open
+	if (cee_sink_register("nats", bench_nats_open) < 0)
+		fprintf(stderr, "cee-bench: the nats sink kind was registered before: its "
+				"counters are not reported\n");
+#endif
 	B.eng = make_engine(false);
 	B.gen = B.eng ? make_engine(true) : NULL;
 	if (B.gen == NULL) {

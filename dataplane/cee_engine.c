@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -21,6 +22,9 @@
 #include "cee_port.h"
 #include "cee_shard.h"
 #include "cee_sink.h"
+#ifdef CEE_HAVE_NATS
+#include "cee_sink_nats.h"
+#endif
 #include "cee_stats.h"
 
 struct cee_engine {
@@ -73,6 +77,7 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->ip_count = 1;
 	c->reconnect = (struct cee_link_backoff){.min_ms = 100, .max_ms = 30000};
 	c->syn_backlog = 1024;
+	c->shutdown_timeout_ns = 10ull * 1000000000;
 }
 
 void cee_engine_cfg_free(struct cee_engine_cfg *c)
@@ -223,7 +228,11 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           RST beyond, no event; default 0: no limit)\n"
 		"  --persist-timeout SEC    reset a peer whose window stays 0 with data queued\n"
 		"                           (zero_window_timeout; default 120; 0: never)\n"
-		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:\n"
+		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, binary:PATH, null:,\n"
+		"                           nats://HOST:PORT/PREFIX[?stream=NAME&...] (repeatable)\n"
+		"  --engine-id ID           this engine's id in every event (default: random)\n"
+		"  --shutdown-timeout SEC   at shutdown, wait at most SEC for the sinks to take\n"
+		"                           and deliver every event (default 10)\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close connections idle for SEC (idle_timeout);\n"
 		"                           default 600 for listeners only; given, links too; 0: never\n"
@@ -350,6 +359,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
 		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP,
+		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -398,6 +408,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"syn-cookies", required_argument, NULL, O_SYN_COOKIES},
 		{"max-conns-per-ip", required_argument, NULL, O_MAX_PER_IP},
 		{"syn-rate-per-ip", required_argument, NULL, O_SYN_RATE_IP},
+		{"engine-id", required_argument, NULL, O_ENGINE_ID},
+		{"shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -561,6 +573,19 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_KEEPALIVE:
 			rc = parse_keepalive(c, optarg);
+			break;
+		case O_ENGINE_ID:
+			if (!cee_engine_id_valid(optarg)) {
+				fprintf(stderr, "cee: --engine-id: 1 to %d letters, digits, '-' or '_'\n",
+					CEE_ENGINE_ID_MAX);
+				rc = -EINVAL;
+				break;
+			}
+			snprintf(c->engine_id, sizeof(c->engine_id), "%s", optarg);
+			break;
+		case O_SHUTDOWN_TIMEOUT:
+			rc = parse_u64(optarg, 86400, &v);
+			c->shutdown_timeout_ns = v * 1000000000ull;
 			break;
 		case O_SYN_BACKLOG:
 			rc = parse_u64(optarg, 1u << 24, &v);
@@ -763,6 +788,21 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		fprintf(stderr, "cee: no randomness for the hash secret: %s\n", strerror(errno));
 		goto fail;
 	}
+	// The instance's id: in every JSON event, and the NATS sink's subjects
+	// and message ids. A new one per start unless given: sseq restarts too.
+	if (e->cfg.engine_id[0] == '\0') {
+		uint64_t r;
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			fprintf(stderr, "cee: no randomness for the engine id: %s\n", strerror(errno));
+			goto fail;
+		}
+		snprintf(e->cfg.engine_id, sizeof(e->cfg.engine_id), "%016llx",
+			 (unsigned long long)r);
+	}
+	(void)cee_evt_json_set_engine(e->cfg.engine_id);
+#ifdef CEE_HAVE_NATS
+	(void)cee_sink_nats_register();
+#endif
 
 	unsigned nmbufs = cfg->nmbufs ? cfg->nmbufs
 				      : nshards * nports * 2048 + nshards * 8192 + 4096;
@@ -896,39 +936,47 @@ int cee_engine_poll(struct cee_engine *e)
 	int n = cee_engine_export(e);
 	if (n == 0 && e->exporter)
 		(void)cee_exporter_flush(e->exporter);
-	if (n >= 0)
-		n += cee_ctl_poll(e->ctl); // command socket, drain
+	n += cee_ctl_poll(e->ctl); // command socket, drain
 	return n;
-}
-
-static bool rings_empty(struct cee_engine *e)
-{
-	for (unsigned i = 0; i < e->nshards; i++) {
-		if (e->shards[i].evring == NULL)
-			continue;
-		struct cee_evring_stats st;
-		cee_evring_stats(e->shards[i].evring, &st);
-		if (st.used)
-			return false;
-	}
-	return true;
 }
 
 int cee_engine_run(struct cee_engine *e, volatile bool *stop)
 {
+	// A sink that fails is retried by the exporter; the engine goes on.
 	while (!*stop && !cee_ctl_drained(e->ctl)) {
-		int n = cee_engine_poll(e);
-		if (n < 0) {
-			fprintf(stderr, "cee: event sink failed: %s; shutting down\n", strerror(-n));
-			(void)cee_engine_shutdown(e);
-			return n;
-		}
-		if (n == 0)
+		if (cee_engine_poll(e) == 0)
 			usleep(200);
 	}
 	if (cee_ctl_drained(e->ctl))
 		fprintf(stderr, "cee: drained: no connection left; stopping\n");
 	return cee_engine_shutdown(e);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// Reports, per sink, what it did not take or deliver. @return events and
+// records left over all sinks.
+static uint64_t report_undelivered(struct cee_engine *e)
+{
+	uint64_t left = 0;
+	for (unsigned i = 0; e->exporter && i < cee_exporter_nsinks(e->exporter); i++) {
+		struct cee_exporter_sink_stats st;
+		cee_exporter_sink_stats(e->exporter, i, &st);
+		if (st.behind == 0 && st.held == 0)
+			continue;
+		fprintf(stderr,
+			"cee: shutdown timeout: events sink '%s' did not get %" PRIu64
+			" records and did not deliver %" PRIu64 " events it took (%s)\n",
+			st.spec, st.behind, st.held,
+			st.failed ? strerror(-st.err) : "slow or stalled reader");
+		left += st.behind + st.held;
+	}
+	return left;
 }
 
 int cee_engine_shutdown(struct cee_engine *e)
@@ -937,26 +985,37 @@ int cee_engine_shutdown(struct cee_engine *e)
 	if (!e->started)
 		return 0;
 	// Shutdown: every shard closes its connections (reason shutdown)
-	// and reports done; keep exporting meanwhile so that no shard waits.
+	// and reports done; keep exporting meanwhile. A shard never waits for
+	// the exporter (its events have reserved room), so the shards finish
+	// whatever the sinks do; then the sinks get --shutdown-timeout to take
+	// and deliver the rest.
 	for (unsigned i = 0; i < e->nshards; i++)
 		atomic_store_explicit(&e->shards[i].stop, true, memory_order_release);
+	uint64_t deadline = 0;
 	for (;;) {
 		bool all_done = true;
 		for (unsigned i = 0; i < e->nshards; i++)
 			all_done &= atomic_load_explicit(&e->shards[i].done, memory_order_acquire);
-		int n = err ? 0 : cee_engine_export(e);
-		if (n < 0)
-			err = n;
-		if (all_done && (err || rings_empty(e)))
-			break;
+		int n = cee_engine_export(e);
+		if (all_done) {
+			if (e->exporter == NULL || cee_exporter_idle(e->exporter))
+				break;
+			uint64_t now = mono_ns();
+			if (deadline == 0)
+				deadline = now + e->cfg.shutdown_timeout_ns;
+			if (now >= deadline) {
+				if (report_undelivered(e) > 0)
+					err = -ETIMEDOUT;
+				break;
+			}
+		}
 		if (n == 0)
 			usleep(100);
 	}
 	for (unsigned i = 0; i < e->nshards; i++)
 		rte_eal_wait_lcore(e->shards[i].lcore);
 	e->started = false;
-	int rc = e->exporter ? cee_exporter_flush(e->exporter) : 0;
-	return err ? err : rc;
+	return err;
 }
 
 /* ---- stats ---------------------------------------------------------------- */

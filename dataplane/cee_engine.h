@@ -15,6 +15,7 @@
 #include "cee_tcp.h"
 #include "cee_tls.h"
 #include "cee_ws.h"
+#include "cee_sink.h"
 
 #define CEE_MAX_LISTENERS 16
 #define CEE_MAX_SINKS 4
@@ -145,6 +146,18 @@ struct cee_engine_cfg {
 	 */
 	uint8_t syn_cookies;
 	uint32_t syn_backlog;
+	/**
+	 * --engine-id: this instance's id, carried in every JSON event as
+	 * "engine" and in the NATS sink's subjects and message ids (several
+	 * engines share one stream). Default: 16 random hex digits per start.
+	 */
+	char engine_id[CEE_ENGINE_ID_MAX + 1];
+	/**
+	 * --shutdown-timeout: how long shutdown waits, once the shards have
+	 * closed everything, for the sinks to take and deliver every event
+	 * (a stalled reader, a broker down). What is left is reported.
+	 */
+	uint64_t shutdown_timeout_ns;
 
 	/* Embedding (defaults suit cee-engine). */
 	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */
@@ -191,23 +204,25 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg);
 int cee_engine_start(struct cee_engine *e);
 /**
  * Control loop on the calling (main) lcore: export events until @p stop
- * becomes true, then close every connection with reason `shutdown`, wait for
- * the shards, export every remaining event and flush the sinks.
- * @return 0, or -errno when a sink failed.
+ * becomes true, then cee_engine_shutdown(). A failing sink does not stop
+ * it: the exporter keeps its events and retries it.
+ * @return cee_engine_shutdown()'s.
  */
 int cee_engine_run(struct cee_engine *e, volatile bool *stop);
-/** One export pass (for embedders and tests that drive the control side). @return events or -errno. */
+/** One export pass (for embedders and tests that drive the control side). @return work done (0: idle). */
 int cee_engine_export(struct cee_engine *e);
 /**
  * One control-loop iteration for embedders that run their own loop instead
  * of cee_engine_run(): export events and do the periodic control work.
- * @return work done (0 = idle), or -errno when a sink failed.
+ * @return work done (0 = idle).
  */
 int cee_engine_poll(struct cee_engine *e);
 /**
- * Stop the shards (every connection closed with reason `shutdown`), export
- * every remaining event, wait for the lcores and flush the sinks.
- * @return 0, or -errno when a sink failed.
+ * Stop the shards (every connection closed with reason `shutdown`), wait
+ * for them, and export every remaining event: the sinks get
+ * cfg.shutdown_timeout_ns from then on to take and deliver them.
+ * @return 0, or -ETIMEDOUT when a sink still held or lacked events then
+ * (each reported on stderr).
  */
 int cee_engine_shutdown(struct cee_engine *e);
 /** Shard @p i (for embedders: counters, cee_shard_connect()). */

@@ -201,6 +201,38 @@ uint32_t cee_evring_peek(struct cee_evring *r, const struct cee_event **first, u
 	return n;
 }
 
+uint32_t cee_evring_peek_at(struct cee_evring *r, uint64_t after, const struct cee_event **first,
+			    uint32_t max)
+{
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+	if (after < tail) {
+		// Those records were released: their slots may hold new ones.
+		fprintf(stderr, "cee_evring: shard %u peek after %llu, below released %llu\n",
+			r->shard, (unsigned long long)after, (unsigned long long)tail);
+		abort();
+	}
+	if (after >= head)
+		return 0;
+	uint64_t avail = head - after;
+	uint32_t idx = (uint32_t)(after & r->mask);
+	uint32_t to_end = r->capacity - idx;
+	uint32_t n = max;
+	if (avail < n)
+		n = (uint32_t)avail;
+	if (to_end < n)
+		n = to_end;
+	*first = &r->recs[idx];
+	if (after + n > r->peeked_end)
+		r->peeked_end = after + n;
+	return n;
+}
+
+uint64_t cee_evring_released(const struct cee_evring *r)
+{
+	return atomic_load_explicit(&((struct cee_evring *)r)->tail, memory_order_relaxed);
+}
+
 void cee_evring_release(struct cee_evring *r, uint32_t n)
 {
 	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);

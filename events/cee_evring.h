@@ -86,6 +86,16 @@ uint64_t cee_evring_last_sseq(const struct cee_evring *r);
  * @return how many (0 when empty). They stay valid until cee_evring_release().
  */
 uint32_t cee_evring_peek(struct cee_evring *r, const struct cee_event **first, uint32_t max);
+/**
+ * Consumer: like cee_evring_peek(), but from the record after sseq @p after
+ * (at least the last released one): up to @p max contiguous published
+ * records, valid until released. Lets several readers (sinks) move through
+ * the unreleased part at their own pace.
+ */
+uint32_t cee_evring_peek_at(struct cee_evring *r, uint64_t after, const struct cee_event **first,
+			    uint32_t max);
+/** Consumer: sseq of the last released record (0 before any). */
+uint64_t cee_evring_released(const struct cee_evring *r);
 /** Consumer: mark @p n peeked records as consumed, making room for the producer. */
 void cee_evring_release(struct cee_evring *r, uint32_t n);
 

@@ -2,26 +2,49 @@
 // The exporter runs on the control thread only; it is the single consumer of
 // every shard ring it holds.
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cee_exporter.h"
 
+#define RETRY_MIN_MS 50
+#define RETRY_MAX_MS 2000
+
+struct xsink {
+	struct cee_sink *s;
+	bool failed;
+	int err;
+	uint64_t failures;
+	uint64_t retries;
+	uint64_t backoff_ns;   // next wait after a failed retry
+	uint64_t retry_at_ns;  // while failed
+	uint64_t failed_at_ns; // while failed
+	uint64_t down_ns;      // finished failures
+};
+
 struct cee_exporter {
 	struct cee_evring **rings;
-	struct cee_sink **sinks;
+	struct xsink *sinks;
 	unsigned nrings;
 	unsigned nsinks;
 	unsigned next;     // ring the next poll starts with (round robin)
-	// taken[ring * nsinks + sink]: last sseq that sink accepted from that ring.
-	// When one sink fails, the batch stays in the ring and is offered again;
-	// sinks that already took part of it are given only what they lack, so
-	// every sink sees every event exactly once.
+	// taken[ring * nsinks + sink]: last sseq that sink took from that ring.
+	// Records up to the smallest of a ring's cursors are released.
 	uint64_t *taken;
-	uint64_t exported; // events released after every sink took them
+	uint64_t exported; // records released after every sink took them
+	uint64_t retry_min_ns, retry_max_ns;
 	cee_exporter_tap_fn tap;
 	void *tap_arg;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 struct cee_exporter *cee_exporter_create(struct cee_evring *const *rings, unsigned nrings,
 					 struct cee_sink *const *sinks, unsigned nsinks)
@@ -52,10 +75,16 @@ struct cee_exporter *cee_exporter_create(struct cee_evring *const *rings, unsign
 		goto nomem;
 	if (nrings > 0)
 		memcpy(x->rings, rings, nrings * sizeof(*rings));
-	if (nsinks > 0)
-		memcpy(x->sinks, sinks, nsinks * sizeof(*sinks));
+	for (unsigned i = 0; i < nsinks; i++)
+		x->sinks[i].s = sinks[i];
 	x->nrings = nrings;
 	x->nsinks = nsinks;
+	// A ring may have been written to before the exporter came: start at
+	// what it has released.
+	for (unsigned r = 0; r < nrings; r++)
+		for (unsigned s = 0; s < nsinks; s++)
+			x->taken[(size_t)r * nsinks + s] = cee_evring_released(rings[r]);
+	cee_exporter_set_retry(x, RETRY_MIN_MS, RETRY_MAX_MS);
 	return x;
 nomem:
 	cee_exporter_destroy(x);
@@ -69,81 +98,192 @@ void cee_exporter_set_tap(struct cee_exporter *x, cee_exporter_tap_fn fn, void *
 	x->tap_arg = arg;
 }
 
-// Hands one peeked batch to every sink, then the tap. @return 0 or -errno.
-static int export_batch(struct cee_exporter *x, unsigned ri, const struct cee_event *ev,
-			uint32_t n)
+void cee_exporter_set_retry(struct cee_exporter *x, uint32_t min_ms, uint32_t max_ms)
 {
-	uint64_t first = ev[0].sseq, last = ev[n - 1].sseq;
+	x->retry_min_ns = (uint64_t)(min_ms ? min_ms : 1) * 1000000u;
+	x->retry_max_ns = (uint64_t)(max_ms > min_ms ? max_ms : min_ms) * 1000000u;
+	if (x->retry_max_ns < x->retry_min_ns)
+		x->retry_max_ns = x->retry_min_ns;
+}
+
+static void sink_failed(struct cee_exporter *x, struct xsink *xs, int err, uint64_t now)
+{
+	if (!xs->failed) {
+		xs->failed = true;
+		xs->failures++;
+		xs->failed_at_ns = now;
+		xs->backoff_ns = x->retry_min_ns;
+		fprintf(stderr, "cee: events sink '%s' failed: %s; keeping its events, retrying\n",
+			xs->s->spec, strerror(-err));
+	} else {
+		xs->backoff_ns = xs->backoff_ns * 2 > x->retry_max_ns ? x->retry_max_ns
+								      : xs->backoff_ns * 2;
+	}
+	xs->err = err;
+	// Jitter in [backoff/2, backoff]: sinks of several engines sharing a
+	// broker do not retry in step.
+	uint64_t half = xs->backoff_ns / 2;
+	xs->retry_at_ns = now + half + (half ? (uint64_t)rand() % (half + 1) : 0);
+}
+
+static void sink_retry(struct cee_exporter *x, struct xsink *xs, uint64_t now)
+{
+	xs->retries++;
+	int rc = cee_sink_reopen(xs->s);
+	if (rc < 0 && rc != -EAGAIN) {
+		sink_failed(x, xs, rc, now);
+		return;
+	}
+	xs->failed = false;
+	xs->down_ns += now - xs->failed_at_ns;
+	fprintf(stderr, "cee: events sink '%s' recovered after %.3f s; resuming\n", xs->s->spec,
+		(double)(now - xs->failed_at_ns) / 1e9);
+}
+
+// Offers ring @p ri to sink @p si from its cursor. @return records taken.
+static uint64_t offer(struct cee_exporter *x, unsigned ri, unsigned si, uint32_t budget,
+		      uint64_t now)
+{
+	struct xsink *xs = &x->sinks[si];
+	uint64_t *taken = &x->taken[(size_t)ri * x->nsinks + si];
+	uint64_t done = 0;
+
+	// Two peeks at most when the unread part wraps around the ring end.
+	while (done < budget) {
+		const struct cee_event *ev;
+		uint32_t n = cee_evring_peek_at(x->rings[ri], *taken, &ev, budget - (uint32_t)done);
+		if (n == 0)
+			break;
+		int k = cee_sink_write(xs->s, ev, n);
+		if (k < 0) {
+			sink_failed(x, xs, k, now);
+			break;
+		}
+		if (k > 0)
+			*taken = ev[k - 1].sseq;
+		done += (uint64_t)k;
+		if ((uint32_t)k < n)
+			break; // the sink is full for now
+	}
+	return done;
+}
+
+// Hands the records every sink took to the tap and releases them; with no
+// sink, up to @p budget of what the ring holds. @return records released.
+static uint64_t release(struct cee_exporter *x, unsigned ri, uint32_t budget)
+{
+	struct cee_evring *r = x->rings[ri];
+	uint64_t tail = cee_evring_released(r), upto = UINT64_MAX;
 
 	for (unsigned s = 0; s < x->nsinks; s++) {
-		uint64_t *taken = &x->taken[(size_t)ri * x->nsinks + s];
-		if (*taken >= last)
-			continue;
-		uint32_t skip = *taken >= first ? (uint32_t)(*taken - first + 1) : 0;
-		int rc = cee_sink_write(x->sinks[s], ev + skip, n - skip);
-		if (rc < 0)
-			return rc;
-		*taken = last;
+		uint64_t t = x->taken[(size_t)ri * x->nsinks + s];
+		if (t < upto)
+			upto = t;
 	}
-	if (x->tap != NULL)
-		x->tap(x->tap_arg, ev, n);
-	return 0;
+	if (x->nsinks == 0)
+		upto = tail + budget;
+	uint64_t done = 0;
+	while (tail < upto) {
+		const struct cee_event *ev;
+		uint64_t want = upto - tail;
+		uint32_t n = cee_evring_peek_at(r, tail, &ev, want > UINT32_MAX ? UINT32_MAX
+										: (uint32_t)want);
+		if (n == 0)
+			break;
+		if (x->tap != NULL)
+			x->tap(x->tap_arg, ev, n);
+		cee_evring_release(r, n);
+		tail += n;
+		done += n;
+	}
+	x->exported += done;
+	return done;
 }
 
 int cee_exporter_poll(struct cee_exporter *x, uint32_t budget)
 {
-	uint64_t total = 0;
+	uint64_t total = 0, now = x->nsinks > 0 ? now_ns() : 0;
+
+	for (unsigned s = 0; s < x->nsinks; s++)
+		if (x->sinks[s].failed && now >= x->sinks[s].retry_at_ns)
+			sink_retry(x, &x->sinks[s], now);
 
 	for (unsigned k = 0; k < x->nrings; k++) {
 		unsigned ri = (x->next + k) % x->nrings;
-		struct cee_evring *r = x->rings[ri];
-		uint32_t done = 0;
-
-		// Two peeks at most when the unread part wraps around the ring end.
-		while (done < budget) {
-			const struct cee_event *ev;
-			uint32_t n = cee_evring_peek(r, &ev, budget - done);
-			if (n == 0)
-				break;
-			int rc = export_batch(x, ri, ev, n);
-			if (rc < 0) {
-				// The batch stays in the ring for the next poll.
-				x->exported += total;
-				return rc;
-			}
-			cee_evring_release(r, n);
-			done += n;
-		}
-		total += done;
+		for (unsigned s = 0; s < x->nsinks; s++)
+			if (!x->sinks[s].failed)
+				total += offer(x, ri, s, budget, now);
+		total += release(x, ri, budget);
 	}
 	if (x->nrings > 0)
 		x->next = (x->next + 1) % x->nrings;
-	x->exported += total;
 
 	// Push what this round produced so a quiet engine does not leave events
 	// sitting in sink buffers: one write per sink per round, not per event.
-	if (total > 0) {
-		int rc = cee_exporter_flush(x);
-		if (rc < 0)
-			return rc;
-	}
+	if (total > 0)
+		(void)cee_exporter_flush(x);
 	return total > INT32_MAX ? INT32_MAX : (int)total;
 }
 
 int cee_exporter_flush(struct cee_exporter *x)
 {
-	int first = 0;
+	int rc = 0;
+	uint64_t now = 0;
 	for (unsigned s = 0; s < x->nsinks; s++) {
-		int rc = cee_sink_flush(x->sinks[s]);
-		if (rc < 0 && first == 0)
-			first = rc;
+		struct xsink *xs = &x->sinks[s];
+		if (xs->failed) {
+			rc = -EAGAIN;
+			continue;
+		}
+		int r = cee_sink_flush(xs->s);
+		if (r == -EAGAIN) {
+			rc = -EAGAIN;
+		} else if (r < 0) {
+			if (now == 0)
+				now = now_ns();
+			sink_failed(x, xs, r, now);
+			rc = -EAGAIN;
+		}
 	}
-	return first;
+	return rc;
 }
 
 uint64_t cee_exporter_exported(const struct cee_exporter *x)
 {
 	return x->exported;
+}
+
+unsigned cee_exporter_nsinks(const struct cee_exporter *x)
+{
+	return x->nsinks;
+}
+
+void cee_exporter_sink_stats(const struct cee_exporter *x, unsigned i,
+			     struct cee_exporter_sink_stats *st)
+{
+	const struct xsink *xs = &x->sinks[i];
+	memset(st, 0, sizeof(*st));
+	st->spec = xs->s->spec;
+	st->failed = xs->failed;
+	st->err = xs->err;
+	st->written = xs->s->written;
+	st->held = xs->s->held;
+	st->failures = xs->failures;
+	st->retries = xs->retries;
+	st->down_ns = xs->down_ns + (xs->failed ? now_ns() - xs->failed_at_ns : 0);
+	for (unsigned r = 0; r < x->nrings; r++) {
+		uint64_t head = cee_evring_last_sseq(x->rings[r]);
+		uint64_t t = x->taken[(size_t)r * x->nsinks + i];
+		st->behind += head > t ? head - t : 0;
+	}
+}
+
+bool cee_exporter_idle(struct cee_exporter *x)
+{
+	for (unsigned r = 0; r < x->nrings; r++)
+		if (cee_evring_last_sseq(x->rings[r]) != cee_evring_released(x->rings[r]))
+			return false;
+	return cee_exporter_flush(x) == 0;
 }
 
 void cee_exporter_destroy(struct cee_exporter *x)

@@ -5,6 +5,7 @@
 // their own, take the ext path, which escapes strings from the network.
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cee_sink.h"
@@ -13,9 +14,59 @@
 #define STR(x) STR_(x)
 
 // Longest line: fixed text (~200 bytes) + 7 uint64 at 20 digits + two
-// addresses at 21 + names. Writing straight into the caller's buffer is safe
+// addresses at 21 + names + the engine id (44). Writing straight into the caller's buffer is safe
 // when it has this much room; otherwise we go through a stack buffer.
-#define JSON_MAX 512
+#define JSON_MAX 576
+// The engine's id, ",\"engine\":\"ID\"" after "v" in every line (cee_evt_json_set_engine()).
+#define ENGINE_KEY_MAX (sizeof(",\"engine\":\"\"") - 1 + CEE_ENGINE_ID_MAX)
+
+static char engine_key[ENGINE_KEY_MAX + 1];
+static size_t engine_key_len;
+
+bool cee_engine_id_valid(const char *id)
+{
+	size_t n = id != NULL ? strlen(id) : 0;
+	if (n == 0 || n > CEE_ENGINE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+int cee_evt_json_set_engine(const char *id)
+{
+	if (id == NULL || id[0] == '\0') {
+		engine_key[0] = '\0';
+		engine_key_len = 0;
+		return 0;
+	}
+	if (!cee_engine_id_valid(id))
+		return -EINVAL;
+	engine_key_len = (size_t)snprintf(engine_key, sizeof(engine_key), ",\"engine\":\"%s\"", id);
+	return 0;
+}
+
+const char *cee_evt_json_engine(void)
+{
+	// The id itself: after ,"engine":" and before the closing quote.
+	static char id[CEE_ENGINE_ID_MAX + 1];
+	if (engine_key_len == 0)
+		return "";
+	size_t n = engine_key_len - (sizeof(",\"engine\":\"\"") - 1);
+	memcpy(id, engine_key + sizeof(",\"engine\":\"") - 1, n);
+	id[n] = '\0';
+	return id;
+}
+
+static inline char *put_engine(char *p)
+{
+	memcpy(p, engine_key, ENGINE_KEY_MAX);
+	return p + engine_key_len;
+}
 
 static const char digit_pairs[201] = "00010203040506070809"
 				     "10111213141516171819"
@@ -116,7 +167,9 @@ __attribute__((always_inline)) static inline char *encode_fields(const struct ce
 {
 	char *p = out;
 
-	PUT_LIT(p, "{\"v\":" STR(CEE_EVT_SCHEMA_VERSION) ",\"type\":\"");
+	PUT_LIT(p, "{\"v\":" STR(CEE_EVT_SCHEMA_VERSION));
+	p = put_engine(p);
+	PUT_LIT(p, ",\"type\":\"");
 	p = put_str(p, cee_evt_type_str((enum cee_evt_type)e->type));
 	PUT_LIT(p, "\",\"conn\":\"");
 	p = put_hex64(p, e->conn);
@@ -396,7 +449,9 @@ static char *encode_ext(const struct cee_event *e, const struct cee_event_ext *c
 		p = encode_fields(e, out);
 	} else {
 		p = out;
-		PUT_LIT(p, "{\"v\":" STR(CEE_EVT_SCHEMA_VERSION) ",\"type\":\"ext\",\"of\":\"");
+		PUT_LIT(p, "{\"v\":" STR(CEE_EVT_SCHEMA_VERSION));
+		p = put_engine(p);
+		PUT_LIT(p, ",\"type\":\"ext\",\"of\":\"");
 		p = put_str(p, cee_evt_type_str((enum cee_evt_type)first->of));
 		PUT_LIT(p, "\",\"conn\":\"");
 		p = put_hex64(p, first->conn);

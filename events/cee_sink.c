@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // Sink registry and the built-in kinds: jsonl (stdout, file/FIFO, Unix
-// socket), binary, null. All run on the control thread and may block.
+// socket), binary, null, and the JSON Lines encoder other kinds share. All
+// run on the control thread and never block on a reader.
 //
 // Ownership: a kind's open function allocates the struct cee_sink and its
 // priv; its close op flushes and frees both. cee_sink_close() only calls it.
@@ -8,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,7 @@
 #define SINK_SCHEME_LEN 32
 // Room cee_evt_to_json() needs to write straight into the buffer (a plain
 // event); a line with extension records needs CEE_EVT_JSON_EXT_MAX.
-#define JSON_LINE_ROOM 512
+#define JSON_LINE_ROOM 640
 _Static_assert(SINK_BUF_SIZE >= CEE_EVT_JSON_EXT_MAX, "a line with extension records fits");
 
 /* ---- registry ---- */
@@ -120,11 +122,11 @@ int cee_sink_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 	if (n == 0)
 		return 0;
 	int rc = s->ops->write(s, ev, n);
-	if (rc == 0) {
+	if (rc > 0) {
 		// written counts lifecycle events: one byte compare per record the
 		// sink has just read anyway.
 		uint32_t events = 0;
-		for (uint32_t i = 0; i < n; i++)
+		for (int i = 0; i < rc; i++)
 			events += ev[i].type != CEE_EVT_EXT;
 		s->written += events;
 	}
@@ -136,6 +138,13 @@ int cee_sink_flush(struct cee_sink *s)
 	return s->ops->flush != NULL ? s->ops->flush(s) : 0;
 }
 
+int cee_sink_reopen(struct cee_sink *s)
+{
+	if (s->ops->reopen != NULL)
+		return s->ops->reopen(s);
+	return cee_sink_flush(s);
+}
+
 void cee_sink_close(struct cee_sink *s)
 {
 	if (s != NULL)
@@ -144,42 +153,54 @@ void cee_sink_close(struct cee_sink *s)
 
 /* ---- buffered fd writer shared by jsonl and binary ---- */
 
+// Where the bytes go, and how it recovers when they cannot go.
+enum fd_kind {
+	FD_FILE,   // regular file: errors (ENOSPC, EIO) are retried in place
+	FD_FIFO,   // named pipe: reopened (non-blocking) when its reader is gone
+	FD_UNIX,   // Unix stream socket: reconnected
+	FD_STDOUT, // stdout: retried in place; a gone reader never comes back
+};
+
 struct fdout {
 	int fd;
-	bool own_fd;    // false for stdout
-	bool is_socket; // send() with MSG_NOSIGNAL: a gone reader is EPIPE, not a signal
-	bool is_pipe;   // FIFO or pipe: SIGPIPE blocked around write(), same effect
-	int err;        // first write error; the sink stays broken after it
+	enum fd_kind kind;
+	bool is_socket;  // send() with MSG_NOSIGNAL: a gone reader is EPIPE, not a signal
+	bool is_pipe;    // FIFO or pipe: SIGPIPE blocked around write(), same effect
+	bool restore_fl; // stdout's file status flags are put back at close
+	int saved_fl;
+	int err;         // last write error, until reopen
+	// The stream is cut into units (lines; binary: the header, then
+	// records). buf[0] starts a unit; off bytes of buf are out; after a
+	// reader is lost, a new one gets the stream from the unit off is in.
+	size_t unit;     // binary: record size; 0: lines
+	uint64_t buf_pos; // stream position of buf[0] (binary units)
+	const void *header; // binary: written again at the start of a new reader's stream
+	size_t header_len;
+	size_t off;
 	size_t len;
+	char path[256];
 	char buf[SINK_BUF_SIZE];
 };
 
-static int write_all(struct fdout *o, const char *p, size_t n)
+// send()/write() once. @return bytes, or -errno (-EAGAIN when it would block).
+static ssize_t fd_write_once(struct fdout *o, const char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t w;
-		if (o->is_socket)
-			w = send(o->fd, p, n, MSG_NOSIGNAL);
-		else
-			w = write(o->fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (w == 0)
-			return -EIO;
-		p += w;
-		n -= (size_t)w;
+	for (;;) {
+		ssize_t w = o->is_socket ? send(o->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+					 : write(o->fd, p, n);
+		if (w >= 0)
+			return w == 0 ? -EIO : w;
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	}
-	return 0;
 }
 
-// write_all() to a pipe whose reader may be gone: a write then raises
+// fd_write_once() to a pipe whose reader may be gone: a write then raises
 // SIGPIPE, which would kill the engine before it could shut down cleanly.
 // Block it in this thread for the write and swallow the one we caused, so
 // the caller sees -EPIPE and the process-wide disposition is left alone.
-static int write_all_pipe(struct fdout *o, const char *p, size_t n)
+static ssize_t fd_write_pipe(struct fdout *o, const char *p, size_t n)
 {
 	sigset_t pipe_set, old, pending;
 	sigemptyset(&pipe_set);
@@ -189,7 +210,7 @@ static int write_all_pipe(struct fdout *o, const char *p, size_t n)
 	bool was_pending = sigismember(&pending, SIGPIPE) == 1;
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
 
-	int rc = write_all(o, p, n);
+	ssize_t rc = fd_write_once(o, p, n);
 	if (rc == -EPIPE && !was_pending) {
 		const struct timespec zero = {0, 0};
 		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
@@ -199,42 +220,194 @@ static int write_all_pipe(struct fdout *o, const char *p, size_t n)
 	return rc;
 }
 
-static int fdout_flush(struct fdout *o)
+// Start (in buf) of the unit that buf[at] belongs to.
+static size_t unit_start(const struct fdout *o, size_t at)
+{
+	if (o->unit != 0) {
+		uint64_t pos = o->buf_pos + at;
+		if (pos < o->header_len)
+			return 0;
+		uint64_t u = o->header_len + (pos - o->header_len) / o->unit * o->unit;
+		return u >= o->buf_pos ? (size_t)(u - o->buf_pos) : 0;
+	}
+	while (at > 0 && o->buf[at - 1] != '\n')
+		at--;
+	return at;
+}
+
+// Drops what is out from the front of buf, keeping the unit in progress.
+static void fdout_compact(struct fdout *o)
+{
+	size_t keep = unit_start(o, o->off);
+	if (keep == 0)
+		return;
+	memmove(o->buf, o->buf + keep, o->len - keep);
+	o->len -= keep;
+	o->off -= keep;
+	o->buf_pos += keep;
+}
+
+// Events held: the lines (records) in buf not yet wholly out.
+static uint64_t fdout_held(const struct fdout *o)
+{
+	if (o->off >= o->len)
+		return 0;
+	if (o->unit != 0)
+		return (o->len - unit_start(o, o->off)) / o->unit;
+	uint64_t n = 0;
+	for (size_t i = o->off; i < o->len; i++)
+		n += o->buf[i] == '\n';
+	return n;
+}
+
+// Writes what it can of buf without blocking. @return 0 when all is out,
+// -EAGAIN when some is left, -errno on failure (kept until reopen).
+static int fdout_push(struct fdout *o, uint64_t *held)
 {
 	if (o->err != 0)
 		return o->err;
-	if (o->len == 0)
-		return 0;
-	int rc = o->is_pipe ? write_all_pipe(o, o->buf, o->len) : write_all(o, o->buf, o->len);
-	if (rc < 0) {
-		// Part of the buffer may be out: retrying could duplicate lines.
-		o->err = rc;
-		return rc;
+	while (o->off < o->len) {
+		ssize_t w = o->is_pipe ? fd_write_pipe(o, o->buf + o->off, o->len - o->off)
+				       : fd_write_once(o, o->buf + o->off, o->len - o->off);
+		if (w == -EAGAIN)
+			break;
+		if (w < 0) {
+			o->err = (int)w;
+			*held = fdout_held(o);
+			return o->err;
+		}
+		o->off += (size_t)w;
 	}
-	o->len = 0;
+	if (o->off == o->len) {
+		o->buf_pos += o->len;
+		o->off = o->len = 0;
+		*held = 0;
+		return 0;
+	}
+	*held = fdout_held(o);
+	return -EAGAIN;
+}
+
+// What buf may hold: a binary stream keeps room to put its header in
+// front again for a new reader (fdout_restart()).
+static size_t fdout_cap(const struct fdout *o)
+{
+	return sizeof(o->buf) - o->header_len;
+}
+
+// Makes @p room bytes free at the end of buf, writing out what it can.
+// @return true when they are free.
+static bool fdout_room(struct fdout *o, size_t room, uint64_t *held)
+{
+	if (fdout_cap(o) - o->len >= room)
+		return true;
+	if (o->off > 0)
+		fdout_compact(o);
+	if (fdout_cap(o) - o->len >= room)
+		return true;
+	(void)fdout_push(o, held);
+	if (o->off > 0)
+		fdout_compact(o);
+	return fdout_cap(o) - o->len >= room;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
 	return 0;
 }
 
-static struct fdout *fdout_new(int fd, bool own_fd)
+// A new reader (FIFO reopened, socket reconnected) starts a new stream:
+// from the unit in progress, after the header when there is one.
+static void fdout_restart(struct fdout *o)
 {
-	struct fdout *o = malloc(sizeof(*o));
+	size_t from = unit_start(o, o->off);
+	if (o->header_len == 0 || o->buf_pos + from < o->header_len) {
+		// Lines; or the header itself was not wholly out: it starts buf.
+		o->off = from;
+		fdout_compact(o);
+		return;
+	}
+	// Room for it is kept free at the end of buf (fdout_cap()).
+	memmove(o->buf + o->header_len, o->buf + from, o->len - from);
+	memcpy(o->buf, o->header, o->header_len);
+	o->len = o->len - from + o->header_len;
+	o->off = 0;
+	o->buf_pos = 0; // units are counted from the new header on
+}
+
+static int unix_connect(const char *path);
+
+// After a failure: reconnect or reopen where that can help. @return 0 or -errno.
+static int fdout_reopen(struct fdout *o, uint64_t *held)
+{
+	int fd;
+	switch (o->kind) {
+	case FD_FILE:
+	case FD_STDOUT:
+		o->err = 0; // retried in place
+		break;
+	case FD_FIFO:
+		fd = open(o->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return -errno; // ENXIO: no reader yet
+		if (o->fd >= 0)
+			close(o->fd);
+		o->fd = fd;
+		o->err = 0;
+		fdout_restart(o);
+		break;
+	case FD_UNIX:
+		fd = unix_connect(o->path);
+		if (fd < 0)
+			return fd;
+		if (set_nonblock(fd) < 0) {
+			close(fd);
+			return -EIO;
+		}
+		if (o->fd >= 0)
+			close(o->fd);
+		o->fd = fd;
+		o->err = 0;
+		fdout_restart(o);
+		break;
+	}
+	int rc = fdout_push(o, held);
+	return rc == -EAGAIN ? 0 : rc;
+}
+
+static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path)
+{
+	struct fdout *o = calloc(1, sizeof(*o));
 	if (o == NULL)
 		return NULL;
 	o->fd = fd;
-	o->own_fd = own_fd;
-	o->err = 0;
-	o->len = 0;
+	o->kind = kind;
+	if (path != NULL)
+		snprintf(o->path, sizeof(o->path), "%s", path);
 	int type;
 	socklen_t tl = sizeof(type);
 	o->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
 	struct stat st;
 	o->is_pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+	// Never block the control thread on a reader: pipes and sockets are
+	// made non-blocking (stdout's flags are put back at close). Regular
+	// files and terminals are left as they are.
+	if (o->is_socket || o->is_pipe) {
+		o->saved_fl = fcntl(fd, F_GETFL);
+		o->restore_fl = kind == FD_STDOUT && o->saved_fl >= 0;
+		(void)set_nonblock(fd);
+	}
 	return o;
 }
 
 static void fdout_free(struct fdout *o)
 {
-	if (o->own_fd)
+	if (o->restore_fl)
+		(void)fcntl(o->fd, F_SETFL, o->saved_fl);
+	if (o->kind != FD_STDOUT && o->fd >= 0)
 		close(o->fd);
 	free(o);
 }
@@ -251,37 +424,7 @@ static struct cee_sink *sink_new(const struct cee_sink_ops *ops, void *priv)
 	return s;
 }
 
-static int fd_sink_flush(struct cee_sink *s)
-{
-	return fdout_flush(s->priv);
-}
-
-static void fd_sink_close(struct cee_sink *s)
-{
-	struct fdout *o = s->priv;
-	fdout_flush(o);
-	fdout_free(o);
-	free(s);
-}
-
-static struct cee_sink *fd_sink_new(const struct cee_sink_ops *ops, int fd, bool own_fd)
-{
-	struct fdout *o = fdout_new(fd, own_fd);
-	if (o == NULL) {
-		if (own_fd)
-			close(fd);
-		errno = ENOMEM;
-		return NULL;
-	}
-	struct cee_sink *s = sink_new(ops, o);
-	if (s == NULL) {
-		fdout_free(o);
-		errno = ENOMEM;
-	}
-	return s;
-}
-
-/* ---- jsonl ---- */
+/* ---- JSON Lines encoder, shared with other sinks ---- */
 
 // Extension records of one shard waiting for their event: a group may be
 // split across two write() calls (ring wrap, exporter budget), and calls
@@ -291,52 +434,49 @@ struct ext_pending {
 	unsigned n;
 };
 
-struct jsonl {
-	struct fdout *o;
+struct cee_jsonl_enc {
 	uint32_t npending; // records held in pend[], over all shards
 	struct ext_pending pend[CEE_MAX_SHARDS];
 };
 
-static int jsonl_room(struct fdout *o, size_t room)
+struct cee_jsonl_enc *cee_jsonl_enc_new(void)
 {
-	if (sizeof(o->buf) - o->len < room)
-		return fdout_flush(o);
-	return 0;
+	return calloc(1, sizeof(struct cee_jsonl_enc));
 }
 
-// Writes @p e (NULL: none) merged with @p nrec records.
-static int jsonl_put_ext(struct fdout *o, const struct cee_event *e,
-			 const struct cee_event_ext *rec, unsigned nrec)
+void cee_jsonl_enc_free(struct cee_jsonl_enc *j)
+{
+	free(j);
+}
+
+uint32_t cee_jsonl_enc_pending(const struct cee_jsonl_enc *j)
+{
+	return j->npending;
+}
+
+// Writes @p e (NULL: none) merged with @p nrec records at @p buf
+// (CEE_EVT_JSON_EXT_MAX free). @return bytes.
+static size_t put_ext(char *buf, const struct cee_event *e, const struct cee_event_ext *rec,
+		      unsigned nrec)
 {
 	const struct cee_event_ext *ptr[CEE_EVT_EXT_MAX];
 	for (unsigned i = 0; i < nrec; i++)
 		ptr[i] = &rec[i];
-	int rc = jsonl_room(o, CEE_EVT_JSON_EXT_MAX);
-	if (rc < 0)
-		return rc;
-	int w = cee_evt_to_json_ext(e, ptr, nrec, o->buf + o->len, sizeof(o->buf) - o->len);
-	if (w < 0)
-		return w; // cannot happen with CEE_EVT_JSON_EXT_MAX free
-	o->len += (size_t)w;
-	return 0;
+	int w = cee_evt_to_json_ext(e, ptr, nrec, buf, CEE_EVT_JSON_EXT_MAX);
+	return w < 0 ? 0 : (size_t)w; // cannot fail with CEE_EVT_JSON_EXT_MAX free
 }
 
 // A group that did not reach its event: written on its own and counted.
-static int jsonl_put_bad(struct cee_sink *s, struct jsonl *j, const struct cee_event_ext *rec,
-			 unsigned nrec)
-{
-	s->bad_ext++;
-	return jsonl_put_ext(j->o, NULL, rec, nrec);
-}
-
-static int jsonl_drop_pending(struct cee_sink *s, struct jsonl *j, struct ext_pending *pd)
+static size_t drop_pending(struct cee_jsonl_enc *j, struct ext_pending *pd, char *buf,
+			   uint64_t *bad_ext)
 {
 	unsigned n = pd->n;
 	if (n == 0)
 		return 0;
 	pd->n = 0;
 	j->npending -= n;
-	return jsonl_put_bad(s, j, pd->rec, n);
+	(*bad_ext)++;
+	return put_ext(buf, NULL, pd->rec, n);
 }
 
 // Does @p x continue the group held in @p pd? Never past its parts: a
@@ -350,24 +490,28 @@ static bool ext_continues(const struct ext_pending *pd, const struct cee_event_e
 	       x->sseq == pd->rec[pd->n - 1].sseq + 1;
 }
 
-static int jsonl_ext(struct cee_sink *s, struct jsonl *j, const struct cee_event_ext *x)
+static size_t enc_ext(struct cee_jsonl_enc *j, const struct cee_event_ext *x, char *buf,
+		      uint64_t *bad_ext)
 {
 	struct ext_pending *pd = &j->pend[cee_id_shard(x->conn)];
-	int rc;
+	size_t w = 0;
 
-	if (pd->n > 0 && !ext_continues(pd, x) && (rc = jsonl_drop_pending(s, j, pd)) < 0)
-		return rc;
-	if (pd->n == 0 && (x->part != 0 || x->parts == 0 || x->parts > CEE_EVT_EXT_MAX))
-		return jsonl_put_bad(s, j, x, 1); // a group cannot start here
+	if (pd->n > 0 && !ext_continues(pd, x))
+		w = drop_pending(j, pd, buf, bad_ext);
+	if (pd->n == 0 && (x->part != 0 || x->parts == 0 || x->parts > CEE_EVT_EXT_MAX)) {
+		(*bad_ext)++; // a group cannot start here
+		return w + put_ext(buf + w, NULL, x, 1);
+	}
 	pd->rec[pd->n++] = *x;
 	j->npending++;
-	return 0;
+	return w;
 }
 
-static int jsonl_event(struct cee_sink *s, struct jsonl *j, const struct cee_event *e)
+static size_t enc_event(struct cee_jsonl_enc *j, const struct cee_event *e, char *buf,
+			uint64_t *bad_ext)
 {
 	struct ext_pending *pd = &j->pend[cee_id_shard(e->conn)];
-	int rc;
+	size_t w = 0;
 
 	if (pd->n > 0) {
 		const struct cee_event_ext *first = &pd->rec[0];
@@ -376,19 +520,45 @@ static int jsonl_event(struct cee_sink *s, struct jsonl *j, const struct cee_eve
 			unsigned n = pd->n;
 			pd->n = 0;
 			j->npending -= n;
-			return jsonl_put_ext(j->o, e, pd->rec, n);
+			return put_ext(buf, e, pd->rec, n);
 		}
-		if ((rc = jsonl_drop_pending(s, j, pd)) < 0)
-			return rc;
+		w = drop_pending(j, pd, buf, bad_ext);
 	}
-	if ((rc = jsonl_room(j->o, JSON_LINE_ROOM)) < 0)
-		return rc;
-	int w = cee_evt_to_json(e, j->o->buf + j->o->len, sizeof(j->o->buf) - j->o->len);
-	if (w < 0)
-		return w;
-	j->o->len += (size_t)w;
-	return 0;
+	int r = cee_evt_to_json(e, buf + w, CEE_EVT_JSON_EXT_MAX);
+	return w + (r < 0 ? 0 : (size_t)r);
 }
+
+size_t cee_jsonl_enc_put(struct cee_jsonl_enc *j, const struct cee_event *e, char *buf,
+			 uint64_t *bad_ext)
+{
+	if (j->npending == 0 && e->type != CEE_EVT_EXT) {
+		// The plain path: no extension records around.
+		int w = cee_evt_to_json(e, buf, CEE_EVT_JSON_EXT_MAX);
+		return w < 0 ? 0 : (size_t)w;
+	}
+	const struct cee_event_ext *x = cee_event_as_ext(e);
+	return x != NULL ? enc_ext(j, x, buf, bad_ext) : enc_event(j, e, buf, bad_ext);
+}
+
+size_t cee_jsonl_enc_drain(struct cee_jsonl_enc *j, char *buf, size_t len, uint64_t *bad_ext)
+{
+	size_t w = 0;
+	for (unsigned sh = 0; sh < CEE_MAX_SHARDS && j->npending > 0; sh++) {
+		if (j->pend[sh].n == 0)
+			continue;
+		if (len - w < CEE_EVT_JSON_EXT_MAX)
+			break;
+		w += drop_pending(j, &j->pend[sh], buf + w, bad_ext);
+	}
+	return w;
+}
+
+/* ---- jsonl ---- */
+
+struct jsonl {
+	struct fdout *o;
+	struct cee_jsonl_enc *enc;
+};
 
 static int jsonl_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 {
@@ -396,42 +566,53 @@ static int jsonl_write(struct cee_sink *s, const struct cee_event *ev, uint32_t 
 	struct fdout *o = j->o;
 	if (o->err != 0)
 		return o->err;
-	for (uint32_t i = 0; i < n; i++) {
+	uint32_t i;
+	for (i = 0; i < n; i++) {
 		const struct cee_event *e = &ev[i];
-		if (j->npending == 0 && e->type != CEE_EVT_EXT) {
+		if (cee_jsonl_enc_pending(j->enc) == 0 && e->type != CEE_EVT_EXT) {
 			// The plain path: no extension records around.
-			if (sizeof(o->buf) - o->len < JSON_LINE_ROOM) {
-				int rc = fdout_flush(o);
-				if (rc < 0)
-					return rc;
-			}
+			if (fdout_cap(o) - o->len < JSON_LINE_ROOM &&
+			    !fdout_room(o, JSON_LINE_ROOM, &s->held))
+				break;
 			int w = cee_evt_to_json(e, o->buf + o->len, sizeof(o->buf) - o->len);
 			if (w < 0)
 				return w; // cannot happen with JSON_LINE_ROOM free
 			o->len += (size_t)w;
 			continue;
 		}
-		const struct cee_event_ext *x = cee_event_as_ext(e);
-		int rc = x != NULL ? jsonl_ext(s, j, x) : jsonl_event(s, j, e);
-		if (rc < 0)
-			return rc;
+		if (!fdout_room(o, CEE_JSONL_ENC_ROOM, &s->held))
+			break;
+		o->len += cee_jsonl_enc_put(j->enc, e, o->buf + o->len, &s->bad_ext);
 	}
-	return 0;
+	if (i == 0 && o->err != 0)
+		return o->err;
+	return (int)i;
 }
 
 static int jsonl_flush(struct cee_sink *s)
 {
-	return fdout_flush(((struct jsonl *)s->priv)->o);
+	return fdout_push(((struct jsonl *)s->priv)->o, &s->held);
+}
+
+static int jsonl_reopen(struct cee_sink *s)
+{
+	return fdout_reopen(((struct jsonl *)s->priv)->o, &s->held);
 }
 
 static void jsonl_close(struct cee_sink *s)
 {
 	struct jsonl *j = s->priv;
 	// Records whose event never came: written, not dropped.
-	for (unsigned sh = 0; sh < CEE_MAX_SHARDS && j->npending > 0; sh++)
-		(void)jsonl_drop_pending(s, j, &j->pend[sh]);
-	fdout_flush(j->o);
+	while (cee_jsonl_enc_pending(j->enc) > 0 && fdout_room(j->o, CEE_JSONL_ENC_ROOM, &s->held)) {
+		size_t w = cee_jsonl_enc_drain(j->enc, j->o->buf + j->o->len,
+					       sizeof(j->o->buf) - j->o->len, &s->bad_ext);
+		if (w == 0)
+			break;
+		j->o->len += w;
+	}
+	(void)fdout_push(j->o, &s->held);
 	fdout_free(j->o);
+	cee_jsonl_enc_free(j->enc);
 	free(j);
 	free(s);
 }
@@ -439,6 +620,7 @@ static void jsonl_close(struct cee_sink *s)
 static const struct cee_sink_ops jsonl_ops = {
 	.write = jsonl_write,
 	.flush = jsonl_flush,
+	.reopen = jsonl_reopen,
 	.close = jsonl_close,
 };
 
@@ -467,42 +649,51 @@ static int unix_connect(const char *path)
 static struct cee_sink *jsonl_open(const char *arg)
 {
 	int fd;
-	bool own = true;
+	enum fd_kind kind = FD_FILE;
+	const char *path = arg;
 
 	if (strcmp(arg, "-") == 0) {
 		fd = STDOUT_FILENO;
-		own = false;
+		kind = FD_STDOUT;
 	} else if (strncmp(arg, "unix:", 5) == 0) {
-		fd = unix_connect(arg + 5);
+		path = arg + 5;
+		fd = unix_connect(path);
 		if (fd < 0) {
 			errno = -fd;
 			return NULL;
 		}
+		kind = FD_UNIX;
 	} else {
 		if (arg[0] == '\0') {
 			errno = EINVAL;
 			return NULL;
 		}
-		// A FIFO blocks here until a reader opens it: acceptable, the
-		// control plane is expected to be listening.
+		// A FIFO blocks here until a reader opens it: acceptable at
+		// start-up, the control plane is expected to be listening.
+		// Afterwards it is non-blocking, and reopened when the reader goes.
 		fd = open(arg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd < 0)
 			return NULL;
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+			kind = FD_FIFO;
 	}
 	struct jsonl *j = calloc(1, sizeof(*j));
-	if (j == NULL) {
-		if (own)
+	struct fdout *o = fdout_new(fd, kind, path);
+	struct cee_jsonl_enc *enc = cee_jsonl_enc_new();
+	struct cee_sink *s = j && o && enc ? sink_new(&jsonl_ops, j) : NULL;
+	if (s == NULL) {
+		if (o != NULL)
+			fdout_free(o);
+		else if (kind != FD_STDOUT)
 			close(fd);
+		free(enc);
+		free(j);
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct cee_sink *s = fd_sink_new(&jsonl_ops, fd, own);
-	if (s == NULL) {
-		free(j);
-		return NULL;
-	}
-	j->o = s->priv;
-	s->priv = j;
+	j->o = o;
+	j->enc = enc;
 	return s;
 }
 
@@ -511,45 +702,64 @@ static struct cee_sink *jsonl_open(const char *arg)
 static int binary_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 {
 	struct fdout *o = s->priv;
-	const char *p = (const char *)ev;
-	size_t left = (size_t)n * sizeof(*ev);
-
 	if (o->err != 0)
 		return o->err;
-	while (left > 0) {
-		size_t room = sizeof(o->buf) - o->len;
-		if (room == 0) {
-			int rc = fdout_flush(o);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		size_t c = left < room ? left : room;
-		memcpy(o->buf + o->len, p, c);
-		o->len += c;
-		p += c;
-		left -= c;
+	uint32_t i = 0;
+	while (i < n) {
+		if (!fdout_room(o, sizeof(*ev), &s->held))
+			break;
+		uint32_t fit = (uint32_t)((fdout_cap(o) - o->len) / sizeof(*ev));
+		if (fit > n - i)
+			fit = n - i;
+		memcpy(o->buf + o->len, ev + i, (size_t)fit * sizeof(*ev));
+		o->len += (size_t)fit * sizeof(*ev);
+		i += fit;
 	}
-	return 0;
+	if (i == 0 && o->err != 0)
+		return o->err;
+	return (int)i;
+}
+
+static int binary_flush(struct cee_sink *s)
+{
+	return fdout_push(s->priv, &s->held);
+}
+
+static int binary_reopen(struct cee_sink *s)
+{
+	return fdout_reopen(s->priv, &s->held);
+}
+
+static void binary_close(struct cee_sink *s)
+{
+	struct fdout *o = s->priv;
+	(void)fdout_push(o, &s->held);
+	fdout_free(o);
+	free(s);
 }
 
 static const struct cee_sink_ops binary_ops = {
 	.write = binary_write,
-	.flush = fd_sink_flush,
-	.close = fd_sink_close,
+	.flush = binary_flush,
+	.reopen = binary_reopen,
+	.close = binary_close,
 };
 
-static void binary_header(struct cee_evbin_header *h)
+static const struct cee_evbin_header *binary_header(void)
 {
-	memset(h, 0, sizeof(*h));
-	memcpy(h->magic, CEE_EVBIN_MAGIC, sizeof(h->magic));
-	h->version = CEE_EVT_SCHEMA_VERSION;
-	h->record_size = sizeof(struct cee_event);
+	static struct cee_evbin_header h;
+	if (h.version == 0) {
+		memcpy(h.magic, CEE_EVBIN_MAGIC, sizeof(h.magic));
+		h.record_size = sizeof(struct cee_event);
+		h.version = CEE_EVT_SCHEMA_VERSION;
+	}
+	return &h;
 }
 
 static struct cee_sink *binary_open(const char *arg)
 {
-	struct cee_evbin_header want, have;
+	const struct cee_evbin_header *want = binary_header();
+	struct cee_evbin_header have;
 	struct stat st;
 
 	if (arg[0] == '\0') {
@@ -563,7 +773,7 @@ static struct cee_sink *binary_open(const char *arg)
 	if (fstat(fd, &st) < 0)
 		goto fail;
 
-	binary_header(&want);
+	bool append = false;
 	if (S_ISREG(st.st_mode) && st.st_size > 0) {
 		// Appending to an earlier file: only if it is ours, same layout,
 		// and ends on a record boundary.
@@ -571,20 +781,32 @@ static struct cee_sink *binary_open(const char *arg)
 		ssize_t got = rfd < 0 ? -1 : pread(rfd, &have, sizeof(have), 0);
 		if (rfd >= 0)
 			close(rfd);
-		if (got != (ssize_t)sizeof(have) || memcmp(&have, &want, sizeof(want)) != 0 ||
-		    (st.st_size - (off_t)sizeof(want)) % (off_t)sizeof(struct cee_event) != 0) {
+		if (got != (ssize_t)sizeof(have) || memcmp(&have, want, sizeof(*want)) != 0 ||
+		    (st.st_size - (off_t)sizeof(*want)) % (off_t)sizeof(struct cee_event) != 0) {
 			errno = EINVAL;
 			goto fail;
 		}
-		return fd_sink_new(&binary_ops, fd, true);
+		append = true;
 	}
-
-	struct cee_sink *s = fd_sink_new(&binary_ops, fd, true);
-	if (s == NULL)
+	struct fdout *o = fdout_new(fd, S_ISFIFO(st.st_mode) ? FD_FIFO : FD_FILE, arg);
+	struct cee_sink *s = o != NULL ? sink_new(&binary_ops, o) : NULL;
+	if (s == NULL) {
+		if (o != NULL)
+			fdout_free(o);
+		else
+			close(fd);
+		errno = ENOMEM;
 		return NULL;
-	struct fdout *o = s->priv;
-	memcpy(o->buf, &want, sizeof(want));
-	o->len = sizeof(want);
+	}
+	o->unit = sizeof(struct cee_event);
+	o->header = want;
+	o->header_len = sizeof(*want);
+	if (append) {
+		o->buf_pos = (uint64_t)st.st_size;
+	} else {
+		memcpy(o->buf, want, sizeof(*want));
+		o->len = sizeof(*want);
+	}
 	return s;
 fail:;
 	int e = errno;
@@ -597,7 +819,7 @@ fail:;
 
 static int null_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 {
-	return 0;
+	return (int)n;
 }
 
 static void null_close(struct cee_sink *s)

@@ -12,12 +12,21 @@
  *   binary:PATH        fixed 64-byte records (events and extension records) after a
  *                      16-byte header
  *   null:              discards (counting only)
+ *   nats://HOST:PORT/PREFIX[?...]   JetStream (cee_sink_nats.c, when built with libnats)
  *
- * Sinks run on the control thread only and may block: a blocked sink stops
- * the drain, the shard rings fill, and admission stops. Nothing is dropped.
+ * Sinks run on the control thread only and never block: a sink that cannot
+ * take records now (a stalled reader, a full publish window) takes fewer or
+ * none, and keeps what it took until it is delivered. A sink that fails
+ * (reader gone, broker down, disk full) returns -errno; the exporter keeps
+ * its records in the shard rings and retries it with backoff through
+ * reopen(), while the other sinks go on. When a ring fills behind a slow or
+ * failed sink, admission stops on that shard (refused, counted) and
+ * established connections carry on. Nothing is dropped.
  * New kinds plug in with cee_sink_register().
  */
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cee_event.h"
@@ -26,16 +35,30 @@ struct cee_sink;
 
 struct cee_sink_ops {
 	/**
-	 * Write @p n records of one shard's stream, in sseq order: lifecycle
+	 * Offer @p n records of one shard's stream, in sseq order: lifecycle
 	 * events and the extension records (type CEE_EVT_EXT) that precede
 	 * some of them; a group may be split across two calls, and calls for
-	 * different shards interleave. May block.
-	 * @return 0 or -errno (the sink is then broken).
+	 * different shards interleave. Must not block.
+	 * @return how many of the first records the sink took (0..n): from
+	 * then on they are the sink's to deliver; the rest are offered again
+	 * later. Or -errno: the sink is broken (nothing of this call taken);
+	 * the exporter calls reopen() later.
 	 */
 	int (*write)(struct cee_sink *s, const struct cee_event *ev, uint32_t n);
-	/** Push buffered bytes to the OS. @return 0 or -errno. */
+	/**
+	 * Push taken records on without blocking (NULL: nothing is ever held).
+	 * @return 0 when the sink holds nothing undelivered, -EAGAIN when it
+	 * still does (a stalled reader, unacknowledged messages), or -errno
+	 * when it is broken.
+	 */
 	int (*flush)(struct cee_sink *s);
-	/** Flush and release everything. */
+	/**
+	 * Recover after a failure (reconnect, reopen), keeping what was taken
+	 * and not delivered. Must not block for long. NULL: retrying is a
+	 * plain flush(). @return 0 or -errno (still broken).
+	 */
+	int (*reopen)(struct cee_sink *s);
+	/** Release everything, delivering what can be without blocking. */
 	void (*close)(struct cee_sink *s);
 };
 
@@ -43,10 +66,16 @@ struct cee_sink {
 	const struct cee_sink_ops *ops;
 	void *priv;          /**< the kind's own state */
 	/**
-	 * Lifecycle events written (extension records not counted): for jsonl,
+	 * Lifecycle events taken (extension records not counted): for jsonl,
 	 * the lines that carry an event. Written by cee_sink_write().
 	 */
 	uint64_t written;
+	/**
+	 * Lifecycle events taken and not yet delivered: buffered, sent to a
+	 * stalled reader's socket but not accepted by it, published and not
+	 * acknowledged. Kept by the kind (0 for kinds that hold nothing).
+	 */
+	uint64_t held;
 	/**
 	 * jsonl: extension groups that were not followed by their event
 	 * (incomplete, malformed, or another record came first: a producer
@@ -64,9 +93,47 @@ typedef struct cee_sink *(*cee_sink_open_fn)(const char *arg);
 int cee_sink_register(const char *scheme, cee_sink_open_fn open);
 /** Open a sink from @p spec. @return the sink, or NULL with errno (EINVAL for an unknown scheme). */
 struct cee_sink *cee_sink_open(const char *spec);
+/** ops->write(), counting the lifecycle events taken in written. */
 int cee_sink_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n);
 int cee_sink_flush(struct cee_sink *s);
+int cee_sink_reopen(struct cee_sink *s);
 void cee_sink_close(struct cee_sink *s);
+
+/** Longest engine id (letters, digits, '-', '_'). */
+#define CEE_ENGINE_ID_MAX 32
+/** Is @p id a valid engine id (1..CEE_ENGINE_ID_MAX of [A-Za-z0-9_-])? */
+bool cee_engine_id_valid(const char *id);
+/**
+ * Set the engine id every JSON line carries as "engine" (NULL or "": none).
+ * Call before any sink writes. @return 0 or -EINVAL.
+ */
+int cee_evt_json_set_engine(const char *id);
+/** The engine id set by cee_evt_json_set_engine(), "" when none. */
+const char *cee_evt_json_engine(void);
+
+/**
+ * A JSON Lines encoder that merges extension groups into their event's line
+ * (shared by the jsonl and nats sinks). Holds, per shard, a group waiting
+ * for its event. Zero-initialised state is ready.
+ */
+struct cee_jsonl_enc;
+/** Room cee_jsonl_enc_put() may need for one record. */
+#define CEE_JSONL_ENC_ROOM (2 * CEE_EVT_JSON_EXT_MAX)
+struct cee_jsonl_enc *cee_jsonl_enc_new(void);
+void cee_jsonl_enc_free(struct cee_jsonl_enc *j);
+/**
+ * Encode record @p e at @p buf (with CEE_JSONL_ENC_ROOM bytes free):
+ * nothing while it is an extension record of a group still waiting for its
+ * event, one line for an event (merged with its group), and before it a
+ * line of type "ext" for a group it does not complete (counted in
+ * @p bad_ext). @return bytes written (0 allowed).
+ */
+size_t cee_jsonl_enc_put(struct cee_jsonl_enc *j, const struct cee_event *e, char *buf,
+			 uint64_t *bad_ext);
+/** Write every group still waiting as "ext" lines (at close). @return bytes; @p buf as above. */
+size_t cee_jsonl_enc_drain(struct cee_jsonl_enc *j, char *buf, size_t len, uint64_t *bad_ext);
+/** Extension records held, over all shards. */
+uint32_t cee_jsonl_enc_pending(const struct cee_jsonl_enc *j);
 
 /**
  * Binary sink file header. Readers accept versions 1 (no extension

@@ -77,7 +77,7 @@ static void audit_jsonl(const struct cee_event *ev, unsigned n, struct cee_audit
 	snprintf(spec, sizeof(spec), "jsonl:%s", jsonl_file.path);
 	struct cee_sink *s = cee_sink_open(spec);
 	FUZZ_CHECK(s != NULL, "cee_sink_open");
-	FUZZ_CHECK(n == 0 || cee_sink_write(s, ev, n) == 0, "jsonl write");
+	FUZZ_CHECK(n == 0 || cee_sink_write(s, ev, n) == (int)n, "jsonl write");
 	cee_sink_close(s);
 	struct cee_audit *a = cee_audit_create();
 	FUZZ_CHECK(a != NULL, "cee_audit_create");

@@ -224,8 +224,8 @@ static void sinks(const struct cee_event *recs, unsigned n, uint8_t split)
 		unsigned k = 1 + (unsigned)(fuzz_rng(&rng) % 8);
 		if (k > n - i)
 			k = n - i;
-		FUZZ_CHECK(cee_sink_write(s, recs + i, k) == 0, "jsonl write");
-		FUZZ_CHECK(cee_sink_write(b, recs + i, k) == 0, "binary write");
+		FUZZ_CHECK(cee_sink_write(s, recs + i, k) == (int)k, "jsonl write");
+		FUZZ_CHECK(cee_sink_write(b, recs + i, k) == (int)k, "binary write");
 		i += k;
 	}
 	FUZZ_CHECK(cee_sink_flush(s) == 0, "jsonl flush");

@@ -511,7 +511,7 @@ static void sink_file(const char *spec_kind, const struct cee_event *ev, unsigne
 	struct cee_sink *s = cee_sink_open(spec);
 	if (s == NULL)
 		die("cee_sink_open %s", spec);
-	if (cee_sink_write(s, ev, n) != 0)
+	if (cee_sink_write(s, ev, n) != (int)n)
 		die("cee_sink_write");
 	cee_sink_close(s);
 	FILE *f = fopen(path, "rb");

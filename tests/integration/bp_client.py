@@ -43,7 +43,18 @@ def parse_args():
     p.add_argument("--resume-seconds", type=float, default=30)
     p.add_argument("--timeout", type=float, default=5)
     p.add_argument("--log", required=True)
+    p.add_argument("--no-resume", action="store_true",
+                   help="leave the reader stopped after the stalled churn (a stalled reader at "
+                        "SIGTERM): close the long connections and exit")
+    p.add_argument("--other-sink", help="a healthy sink's file: it must be ahead of --reader-out "
+                                        "while the reader is stopped (the other sinks keep flowing)")
+    p.add_argument("--reader-out", help="the stopped reader's output file")
     return p.parse_args()
+
+
+def count_lines(path):
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
 
 
 class Client:
@@ -117,7 +128,8 @@ def main():
     try:
         return stalled(args, c, longs, fails, summary)
     finally:
-        os.kill(args.reader_pid, signal.SIGCONT)
+        if not args.no_resume:
+            os.kill(args.reader_pid, signal.SIGCONT)
 
 
 def stalled(args, c, longs, fails, summary):
@@ -142,6 +154,21 @@ def stalled(args, c, longs, fails, summary):
     for i, (s, rec) in enumerate(longs):
         if not c.echo(s, rec, os.urandom(100)):
             fails.append(f"long connection {i} (lport {rec['lport']}) does not echo while admission is stopped")
+
+    if args.other_sink and args.reader_out:
+        other, stalled_lines = count_lines(args.other_sink), count_lines(args.reader_out)
+        summary.update(other_sink_lines=other, reader_lines=stalled_lines)
+        print(f"bp_client: with the reader stopped: {stalled_lines} lines read by it, "
+              f"{other} in the other sink", flush=True)
+        if other <= stalled_lines:
+            fails.append(f"the other sink ({other} lines) is not ahead of the stopped reader "
+                         f"({stalled_lines}): it was held up")
+
+    if args.no_resume:
+        for s, rec in longs:
+            s.close()
+            rec["outcome"] = "ok" if rec["echo_ok"] else "echo_failed"
+        return finish(args, c, fails, summary)
 
     os.kill(args.reader_pid, signal.SIGCONT)
     t1 = time.monotonic()
@@ -169,6 +196,10 @@ def stalled(args, c, longs, fails, summary):
         s.close()
         rec["outcome"] = "ok" if rec["echo_ok"] else "echo_failed"
 
+    return finish(args, c, fails, summary)
+
+
+def finish(args, c, fails, summary):
     for rec in c.recs:
         if rec["accepted"] and rec["outcome"] != "ok":
             fails.append(f"{rec['behaviour']} conn lport {rec['lport']} ({rec['phase']}): {rec['outcome']} {rec['error']}")

@@ -65,7 +65,7 @@ static int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 	}
 	memcpy(evs + nevs, ev, n * sizeof(*ev));
 	nevs += n;
-	return 0;
+	return (int)n;
 }
 static int mem_flush(struct cee_sink *s)
 {
@@ -76,7 +76,11 @@ static void mem_close(struct cee_sink *s)
 {
 	free(s);
 }
-static const struct cee_sink_ops mem_ops = {mem_write, mem_flush, mem_close};
+static const struct cee_sink_ops mem_ops = {
+	.write = mem_write,
+	.flush = mem_flush,
+	.close = mem_close,
+};
 static struct cee_sink *mem_open(const char *arg)
 {
 	(void)arg;

@@ -25,6 +25,58 @@
 #include "cee_exporter.h"
 #include "cee_sink.h"
 
+// Hands all @p n records to @p s, as the exporter would: offering the rest
+// again while the sink takes fewer (a reader that has not caught up), and
+// pushing what it holds. @return 0, or the sink's -errno.
+static int put_all(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
+{
+	uint32_t done = 0;
+	for (unsigned spins = 0; done < n || cee_sink_flush(s) == -EAGAIN; spins++) {
+		if (spins > 200000)
+			return -ETIMEDOUT; // a reader that never reads: a test bug
+		if (done < n) {
+			int k = cee_sink_write(s, ev + done, n - done);
+			if (k < 0)
+				return k;
+			done += (uint32_t)k;
+		}
+		if (spins > 0)
+			usleep(50); // another thread is reading
+	}
+	return 0;
+}
+
+// Everything @p fd delivers until EOF, NUL-terminated.
+static char *read_all_fd(int fd)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+	while (buf != NULL && (r = read(fd, buf + len, cap - len)) > 0) {
+		len += (size_t)r;
+		if (len == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+		}
+	}
+	if (buf != NULL)
+		buf[len] = '\0';
+	return buf;
+}
+
+struct reader_fd {
+	int fd;
+	char *buf; // what it read, once joined
+};
+
+// Thread: read_all_fd() of a struct reader_fd.
+static void *read_all_thread(void *arg)
+{
+	struct reader_fd *rd = arg;
+	rd->buf = read_all_fd(rd->fd);
+	return NULL;
+}
+
 struct fixture {
 	char dir[64];
 	char path[128];
@@ -131,9 +183,9 @@ static void test_jsonl_file(void **state)
 	struct cee_sink *s = cee_sink_open(spec);
 	assert_non_null(s);
 	assert_string_equal(s->spec, spec);
-	assert_int_equal(cee_sink_write(s, ev, 700), 0);
+	assert_int_equal(put_all(s, ev, 700), 0);
 	assert_int_equal(cee_sink_flush(s), 0);
-	assert_int_equal(cee_sink_write(s, ev + 700, N - 700), 0);
+	assert_int_equal(put_all(s, ev + 700, N - 700), 0);
 	assert_int_equal(s->written, N);
 	cee_sink_close(s);
 
@@ -148,7 +200,7 @@ static void test_jsonl_file(void **state)
 	// jsonl appends: a restarted engine does not erase the previous run.
 	s = cee_sink_open(spec);
 	assert_non_null(s);
-	assert_int_equal(cee_sink_write(s, ev, 1), 0);
+	assert_int_equal(put_all(s, ev, 1), 0);
 	cee_sink_close(s);
 	char *one = expected_jsonl(ev, 1);
 	got = slurp(in_dir(f, "events.jsonl"), &len);
@@ -173,7 +225,7 @@ static void test_binary_file(void **state)
 	struct cee_sink *s = cee_sink_open(spec);
 	assert_non_null(s);
 	for (uint32_t off = 0; off < N; off += 500)
-		assert_int_equal(cee_sink_write(s, ev + off, 500), 0);
+		assert_int_equal(put_all(s, ev + off, 500), 0);
 	cee_sink_close(s);
 
 	size_t len;
@@ -191,7 +243,7 @@ static void test_binary_file(void **state)
 	// Reopening appends records after the existing header, without a second one.
 	s = cee_sink_open(spec);
 	assert_non_null(s);
-	assert_int_equal(cee_sink_write(s, ev, 1), 0);
+	assert_int_equal(put_all(s, ev, 1), 0);
 	cee_sink_close(s);
 	got = slurp(in_dir(f, "events.bin"), &len);
 	assert_int_equal(len, sizeof(h) + (N + 1) * sizeof(struct cee_event));
@@ -228,7 +280,7 @@ static void test_unknown_scheme(void **state)
 	assert_non_null(s);
 	struct cee_event ev[4];
 	make_events(ev, 4, 1);
-	assert_int_equal(cee_sink_write(s, ev, 4), 0);
+	assert_int_equal(put_all(s, ev, 4), 0);
 	assert_int_equal(cee_sink_flush(s), 0);
 	assert_int_equal(s->written, 4);
 	cee_sink_close(s);
@@ -239,6 +291,7 @@ struct mem_sink {
 	struct cee_event ev[4096];
 	uint32_t n;
 	int fail; // next write returns this when < 0
+	uint32_t room; // takes at most this many more records when > 0 (a slow reader)
 	int flushes;
 	int *closed;
 };
@@ -251,17 +304,22 @@ static int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 	struct mem_sink *m = s->priv;
 	if (m->fail < 0)
 		return m->fail;
+	if (m->room > 0 && n > m->room - 1)
+		n = m->room - 1; // room 1: takes nothing
+	if (m->room > 0)
+		m->room -= n;
 	if (m->n + n > 4096)
 		return -ENOSPC;
 	memcpy(&m->ev[m->n], ev, n * sizeof(*ev));
 	m->n += n;
-	return 0;
+	return (int)n;
 }
 
 static int mem_flush(struct cee_sink *s)
 {
-	((struct mem_sink *)s->priv)->flushes++;
-	return 0;
+	struct mem_sink *m = s->priv;
+	m->flushes++;
+	return m->fail < 0 ? m->fail : 0;
 }
 
 static void mem_close(struct cee_sink *s)
@@ -313,7 +371,7 @@ static void test_custom_sink(void **state)
 	struct mem_sink *m = last_mem;
 	struct cee_event ev[10];
 	make_events(ev, 10, 1);
-	assert_int_equal(cee_sink_write(s, ev, 10), 0);
+	assert_int_equal(cee_sink_write(s, ev, 10), 10);
 	assert_int_equal(cee_sink_flush(s), 0);
 	assert_int_equal(m->n, 10);
 	assert_int_equal(m->flushes, 1);
@@ -347,7 +405,7 @@ static void test_jsonl_unix_socket(void **state)
 
 	struct cee_event ev[20];
 	make_events(ev, 20, 1);
-	assert_int_equal(cee_sink_write(s, ev, 20), 0);
+	assert_int_equal(put_all(s, ev, 20), 0);
 	assert_int_equal(cee_sink_flush(s), 0);
 	char *want = expected_jsonl(ev, 20);
 	size_t wl = strlen(want), got = 0;
@@ -362,17 +420,37 @@ static void test_jsonl_unix_socket(void **state)
 	free(buf);
 	free(want);
 
-	// The reader leaves: the sink reports the error and stays broken.
+	// The reader leaves: the sink reports the error, without SIGPIPE.
 	close(cfd);
 	int rc = 0;
-	for (int i = 0; i < 100 && rc == 0; i++) {
+	for (int i = 0; i < 100 && rc >= 0; i++) {
 		rc = cee_sink_write(s, ev, 20);
-		if (rc == 0)
+		if (rc >= 0)
 			rc = cee_sink_flush(s);
+		if (rc == -EAGAIN)
+			rc = 0;
 	}
 	assert_true(rc == -EPIPE || rc == -ECONNRESET);
-	assert_int_equal(cee_sink_write(s, ev, 1), rc);
+	assert_int_equal(cee_sink_write(s, ev, 1), rc); // broken until reopened
+
+	// A new reader: the sink reconnects and goes on from a line start,
+	// so the new reader never sees half a line.
+	assert_int_equal(cee_sink_reopen(s), 0);
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	struct cee_event ev2[20];
+	make_events(ev2, 20, 1000);
+	assert_int_equal(put_all(s, ev2, 20), 0);
 	cee_sink_close(s);
+	char *got2 = read_all_fd(cfd);
+	char *want2 = expected_jsonl(ev2, 20);
+	assert_true(got2[0] == '{');
+	size_t gl = strlen(got2), wl2 = strlen(want2);
+	assert_true(gl >= wl2 && got2[gl - 1] == '\n');
+	assert_string_equal(got2 + gl - wl2, want2); // whole lines, the new ones last
+	free(got2);
+	free(want2);
+	close(cfd);
 	close(lfd);
 
 	// Nobody listening: open fails with the connect error.
@@ -428,7 +506,7 @@ static void test_jsonl_fifo(void **state)
 	snprintf(spec, sizeof(spec), "jsonl:%s", path);
 	struct cee_sink *s = cee_sink_open(spec); // blocks until the reader opens
 	assert_non_null(s);
-	assert_int_equal(cee_sink_write(s, ev, N), 0);
+	assert_int_equal(put_all(s, ev, N), 0);
 	cee_sink_close(s);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	char *want = expected_jsonl(ev, N);
@@ -442,21 +520,98 @@ static void test_jsonl_fifo(void **state)
 	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr2), 0);
 	s = cee_sink_open(spec);
 	assert_non_null(s);
-	assert_int_equal(cee_sink_write(s, ev, 1), 0);
-	assert_int_equal(cee_sink_flush(s), 0);
+	assert_int_equal(put_all(s, ev, 1), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	int rc = 0;
-	for (int i = 0; i < 100 && rc == 0; i++) {
+	for (int i = 0; i < 100 && rc >= 0; i++) {
 		rc = cee_sink_write(s, ev, N);
-		if (rc == 0)
+		if (rc >= 0)
 			rc = cee_sink_flush(s);
+		if (rc == -EAGAIN)
+			rc = 0;
 	}
 	assert_int_equal(rc, -EPIPE); // and we are still alive
 	sigset_t pending;
 	sigpending(&pending);
 	assert_false(sigismember(&pending, SIGPIPE));
-	cee_sink_close(s);
 	free(fr2.buf);
+
+	// No reader: reopening fails (ENXIO) without blocking the engine.
+	assert_int_equal(cee_sink_reopen(s), -ENXIO);
+	// A reader comes back: the sink reopens the FIFO and resumes at a line
+	// start; the new reader gets whole lines, the newest last.
+	struct fifo_reader fr3 = {.path = path};
+	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr3), 0);
+	for (int i = 0; i < 20000 && (rc = cee_sink_reopen(s)) == -ENXIO; i++)
+		usleep(100); // until the reader thread has opened its end
+	assert_int_equal(rc, 0);
+	static struct cee_event ev3[50];
+	make_events(ev3, 50, 5000);
+	assert_int_equal(put_all(s, ev3, 50), 0);
+	cee_sink_close(s);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	char *want3 = expected_jsonl(ev3, 50);
+	size_t gl = fr3.len, wl3 = strlen(want3);
+	assert_true(gl >= wl3 && fr3.buf[0] == '{');
+	assert_string_equal(fr3.buf + gl - wl3, want3);
+	free(want3);
+	free(fr3.buf);
+}
+
+// Guards against: a control plane that stops reading blocking the engine's
+// control thread (and with it SIGTERM and every other sink), or losing or
+// repeating lines when it reads again. The sink takes what fits, then
+// nothing (0, not an error), and holds it until the reader is back.
+static void test_jsonl_stalled_reader(void **state)
+{
+	struct fixture *f = *state;
+	int sv[2];
+	(void)f;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	int sz = 4096;
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	// The sink writes to a socket it was given (as stdout would be).
+	int saved = dup(STDOUT_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(sv[0], STDOUT_FILENO), STDOUT_FILENO);
+	struct cee_sink *s = cee_sink_open("jsonl:-");
+	assert_non_null(s);
+
+	enum { N = 4000 };
+	static struct cee_event ev[N];
+	make_events(ev, N, 1);
+	uint32_t taken = 0;
+	int zero_takes = 0;
+	for (int i = 0; i < 1000 && taken < N; i++) {
+		int k = cee_sink_write(s, ev + taken, N - taken);
+		assert_true(k >= 0);
+		taken += (uint32_t)k;
+		zero_takes += k == 0;
+		if (k == 0 && zero_takes > 3)
+			break; // full: it takes nothing more and did not block
+	}
+	assert_true(taken > 0 && taken < N);
+	assert_int_equal(cee_sink_flush(s), -EAGAIN);
+	assert_true(s->held > 0);
+
+	// The reader is back.
+	pthread_t th;
+	struct reader_fd rd = {.fd = sv[1]};
+	assert_int_equal(pthread_create(&th, NULL, read_all_thread, &rd), 0);
+	assert_int_equal(put_all(s, ev + taken, N - taken), 0);
+	assert_int_equal(s->held, 0);
+	assert_int_equal(s->written, N);
+	cee_sink_close(s);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	close(sv[0]); // EOF for the reader
+	assert_int_equal(pthread_join(th, NULL), 0);
+	char *want = expected_jsonl(ev, N);
+	assert_string_equal(rd.buf, want); // every line once, in order
+	free(want);
+	free(rd.buf);
+	close(sv[1]);
 }
 
 /* ---- exporter ---- */
@@ -512,13 +667,15 @@ static void test_exporter_drains_all(void **state)
 	struct tap_log t = {0};
 	cee_exporter_set_tap(x, tap, &t);
 
-	// Budget per ring: each ring gets at most 64 per poll.
-	assert_int_equal(cee_exporter_poll(x, 64), 3 * 64);
-	int total = 3 * 64, rc;
+	// Budget per ring: each ring gets at most 64 per poll (per sink).
+	assert_true(cee_exporter_poll(x, 64) > 0);
+	assert_int_equal(cee_exporter_exported(x), 3 * 64);
+	assert_int_equal(m0->n, 3 * 64);
+	int rc, polls = 1;
 	while ((rc = cee_exporter_poll(x, 64)) > 0)
-		total += rc;
+		polls++;
 	assert_int_equal(rc, 0);
-	assert_int_equal(total, 450);
+	assert_int_equal(polls, 4); // 200 records at 64 a poll
 	assert_int_equal(cee_exporter_exported(x), 450);
 	assert_int_equal(m0->n, 450);
 	assert_int_equal(m1->n, 450);
@@ -542,8 +699,9 @@ static void test_exporter_drains_all(void **state)
 		cee_evring_destroy(rings[i]);
 }
 
-// Guards against: a failing sink losing the batch (it must stay in the ring)
-// or, on retry, the healthy sinks receiving it a second time.
+// Guards against: a failing sink losing the batch (it must stay in the
+// ring), the healthy sinks being held up or receiving it a second time on
+// retry, and a failure ending the export (it is retried, with backoff).
 static void test_exporter_sink_failure_keeps_events(void **state)
 {
 	assert_int_equal(register_mem_once(), 0);
@@ -558,12 +716,18 @@ static void test_exporter_sink_failure_keeps_events(void **state)
 	struct mem_sink *bad = last_mem;
 	struct cee_exporter *x = cee_exporter_create(&r, 1, sinks, 2);
 	assert_non_null(x);
+	cee_exporter_set_retry(x, 1, 4);
 	struct tap_log t = {0};
 	cee_exporter_set_tap(x, tap, &t);
 
 	bad->fail = -EIO;
-	assert_int_equal(cee_exporter_poll(x, 100), -EIO);
-	assert_int_equal(cee_exporter_poll(x, 100), -EIO);
+	assert_int_equal(cee_exporter_poll(x, 100), 10); // the good one took them
+	struct cee_exporter_sink_stats st0, st1;
+	cee_exporter_sink_stats(x, 1, &st1);
+	assert_true(st1.failed);
+	assert_int_equal(st1.err, -EIO);
+	assert_int_equal(st1.failures, 1);
+	assert_int_equal(st1.behind, 10);
 	struct cee_evring_stats st;
 	cee_evring_stats(r, &st);
 	assert_int_equal(st.used, 10); // nothing released
@@ -571,10 +735,20 @@ static void test_exporter_sink_failure_keeps_events(void **state)
 	assert_int_equal(t.events, 0); // the tap sees only what every sink took
 	assert_int_equal(good->n, 10);
 
-	// The sink recovers; more events arrived meanwhile.
-	bad->fail = 0;
+	// More events: the healthy sink goes on without waiting.
 	push_n(r, 0, 5, &serial);
-	assert_int_equal(cee_exporter_poll(x, 100), 15);
+	usleep(5000); // past the retry's backoff: the retry fails again
+	(void)cee_exporter_poll(x, 100);
+	assert_int_equal(good->n, 15);
+	cee_exporter_sink_stats(x, 1, &st1);
+	assert_true(st1.failed && st1.retries >= 1 && st1.failures == 1);
+	assert_int_equal(cee_exporter_flush(x), -EAGAIN); // not idle while one fails
+	assert_false(cee_exporter_idle(x));
+
+	// The sink recovers at its next retry and resumes where it stopped.
+	bad->fail = 0;
+	usleep(5000);
+	(void)cee_exporter_poll(x, 100);
 	assert_int_equal(good->n, 15); // no duplicates from the retries
 	assert_int_equal(bad->n, 15);
 	for (uint32_t i = 0; i < 15; i++) {
@@ -586,7 +760,68 @@ static void test_exporter_sink_failure_keeps_events(void **state)
 	cee_evring_stats(r, &st);
 	assert_int_equal(st.used, 0);
 	assert_int_equal(cee_exporter_exported(x), 15);
+	cee_exporter_sink_stats(x, 0, &st0);
+	cee_exporter_sink_stats(x, 1, &st1);
+	assert_false(st1.failed);
+	assert_int_equal(st1.behind, 0);
+	assert_int_equal(st0.written, 15);
+	assert_int_equal(st0.failures, 0);
+	assert_true(cee_exporter_idle(x));
 
+	cee_exporter_destroy(x);
+	cee_sink_close(sinks[0]);
+	cee_sink_close(sinks[1]);
+	cee_evring_destroy(r);
+}
+
+// Guards against: a slow sink (a reader that stalled) stopping the others,
+// or its backlog being dropped: the ring holds what it has not taken, new
+// admissions are refused once the ring is full, and both come back when
+// it catches up.
+static void test_exporter_slow_sink_stops_admission(void **state)
+{
+	assert_int_equal(register_mem_once(), 0);
+	struct cee_evring *r = cee_evring_create(0, 64);
+	assert_non_null(r);
+	uint64_t serial = 1;
+	struct cee_sink *sinks[2] = {cee_sink_open("mem:"), NULL};
+	struct mem_sink *fast = last_mem;
+	sinks[1] = cee_sink_open("mem:");
+	struct mem_sink *slow = last_mem;
+	struct cee_exporter *x = cee_exporter_create(&r, 1, sinks, 2);
+	assert_non_null(x);
+
+	slow->room = 1; // takes nothing
+	push_n(r, 0, 60, &serial);
+	(void)cee_exporter_poll(x, 100);
+	assert_int_equal(fast->n, 60);
+	assert_int_equal(slow->n, 0);
+	// The ring is full of what the slow sink lacks: admission stops.
+	assert_int_equal(cee_evring_reserve(r, 8), -ENOBUFS);
+	struct cee_evring_stats st;
+	cee_evring_stats(r, &st);
+	assert_int_equal(st.refused, 1);
+
+	slow->room = 21; // takes 20
+	(void)cee_exporter_poll(x, 100);
+	assert_int_equal(slow->n, 20);
+	assert_int_equal(cee_exporter_exported(x), 20);
+	assert_int_equal(cee_evring_reserve(r, 8), 0); // admission again
+	for (int i = 0; i < 8; i++) {
+		struct cee_event e;
+		memset(&e, 0, sizeof(e));
+		e.conn = cee_id_make(0, serial++);
+		cee_evring_push(r, &e);
+	}
+	slow->room = 0; // reads everything
+	while (cee_exporter_poll(x, 100) > 0)
+		;
+	assert_int_equal(fast->n, 68);
+	assert_int_equal(slow->n, 68);
+	assert_memory_equal(fast->ev, slow->ev, 68 * sizeof(struct cee_event));
+	for (uint32_t i = 0; i < 68; i++)
+		assert_int_equal(slow->ev[i].sseq, i + 1);
+	assert_true(cee_exporter_idle(x));
 	cee_exporter_destroy(x);
 	cee_sink_close(sinks[0]);
 	cee_sink_close(sinks[1]);
@@ -752,9 +987,9 @@ static void test_jsonl_merges_ext_groups(void **state)
 	struct cee_sink *s = cee_sink_open(spec);
 	assert_non_null(s);
 	// Shard 1 up to the middle of its group, all of shard 2, the rest.
-	assert_int_equal(cee_sink_write(s, a.ev, ga + 1), 0);
-	assert_int_equal(cee_sink_write(s, b.ev, b.n), 0);
-	assert_int_equal(cee_sink_write(s, a.ev + ga + 1, a.n - ga - 1), 0);
+	assert_int_equal(put_all(s, a.ev, ga + 1), 0);
+	assert_int_equal(put_all(s, b.ev, b.n), 0);
+	assert_int_equal(put_all(s, a.ev + ga + 1, a.n - ga - 1), 0);
 	uint64_t events = 0;
 	for (uint32_t i = 0; i < a.n; i++)
 		events += cee_event_as_ext(&a.ev[i]) == NULL;
@@ -852,7 +1087,7 @@ static void test_jsonl_bad_ext_group_standalone(void **state)
 	struct cee_sink *s = cee_sink_open(spec);
 	assert_non_null(s);
 	for (uint32_t i = 0; i < t.n; i++) // one record per call: the worst split
-		assert_int_equal(cee_sink_write(s, &t.ev[i], 1), 0);
+		assert_int_equal(put_all(s, &t.ev[i], 1), 0);
 	assert_int_equal(s->written, 7);
 	assert_int_equal(s->bad_ext, 5); // group 5: the full group, then the stray record
 	cee_sink_close(s); // writes group 4
@@ -941,8 +1176,8 @@ static void test_binary_ext_round_trip(void **state)
 	snprintf(spec, sizeof(spec), "binary:%s", in_dir(f, "ext.bin"));
 	struct cee_sink *s = cee_sink_open(spec);
 	assert_non_null(s);
-	assert_int_equal(cee_sink_write(s, t.ev, g + 1), 0); // a group split
-	assert_int_equal(cee_sink_write(s, t.ev + g + 1, t.n - g - 1), 0);
+	assert_int_equal(put_all(s, t.ev, g + 1), 0); // a group split
+	assert_int_equal(put_all(s, t.ev + g + 1, t.n - g - 1), 0);
 	uint64_t events = 0;
 	for (uint32_t i = 0; i < t.n; i++)
 		events += t.ev[i].type != CEE_EVT_EXT;
@@ -1017,7 +1252,7 @@ static void test_sinks_link_stream(void **state)
 	snprintf(spec, sizeof(spec), "jsonl:%s", in_dir(f, "links.jsonl"));
 	struct cee_sink *s = cee_sink_open(spec);
 	assert_non_null(s);
-	assert_int_equal(cee_sink_write(s, t.ev, t.n), 0);
+	assert_int_equal(put_all(s, t.ev, t.n), 0);
 	assert_int_equal(s->bad_ext, 0);
 	cee_sink_close(s);
 	size_t len;
@@ -1036,7 +1271,7 @@ static void test_sinks_link_stream(void **state)
 	snprintf(spec, sizeof(spec), "binary:%s", in_dir(f, "links.bin"));
 	s = cee_sink_open(spec);
 	assert_non_null(s);
-	assert_int_equal(cee_sink_write(s, t.ev, t.n), 0);
+	assert_int_equal(put_all(s, t.ev, t.n), 0);
 	cee_sink_close(s);
 	got = slurp(in_dir(f, "links.bin"), &len);
 	struct cee_evbin_header h;
@@ -1069,8 +1304,10 @@ int main(void)
 		cmocka_unit_test(test_custom_sink),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_socket, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_fifo, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_jsonl_stalled_reader, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
+		cmocka_unit_test(test_exporter_slow_sink_stops_admission),
 		cmocka_unit_test_setup_teardown(test_jsonl_merges_ext_groups, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_bad_ext_group_standalone, setup_dir,
 						teardown_dir),

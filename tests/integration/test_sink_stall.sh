@@ -1,0 +1,155 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Sinks that stall or fail lose nothing and stop nothing but admission
+# (issue 14): a jsonl:unix: reader that stops reading, goes away and comes
+# back, and one stalled at SIGTERM; beside it a healthy file sink.
+#
+# Guards against: a stalled Unix-socket reader blocking the engine's control
+# thread (and with it every other sink and SIGTERM: the engine hung for
+# ever); events dropped or repeated while a reader stalls or reconnects;
+# established connections that stop working while admission is stopped;
+# admission that never resumes; a failed sink ending the engine (it used to
+# shut down when any sink failed); SIGTERM with a stalled reader that
+# neither ends within --shutdown-timeout nor says what was not delivered.
+#
+# Phase 1: sink_reader.py reads the socket into a file; bp_client.py stops
+#   it (SIGSTOP), churns until refused, checks the long connections echo and
+#   that the file sink is ahead of the stopped reader, resumes it and checks
+#   admission resumes. Both sinks then hold the same lines.
+# Phase 2: the reader is killed (SIGKILL) and another one started on the
+#   same path; new connections' events reach it after the sink reconnects.
+# Phase 3: the reader is stopped again, bp_client.py --no-resume churns until
+#   refused; SIGTERM must end the engine within --shutdown-timeout (plus
+#   slack) with status 1 and a report of what it could not deliver. The file
+#   sink has the whole stream (strict audit); the reader's part is a prefix
+#   of it (audit --allow-live).
+# Synchronisation: ready files and lines, bp_client.py's exit, counts of
+# closed events in the files (polled with deadlines), process exits.
+
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+it_parse_args "$@"
+PORT=7
+SHUTDOWN_TIMEOUT=3
+
+it_require
+it_setup sink_stall
+
+SOCK=$WORK/events.sock
+READER_OUT=$WORK/reader.jsonl
+FILE_SINK=$WORK/file.jsonl
+FAILED=0
+fail() {
+	echo "FAIL: $*"
+	FAILED=1
+}
+
+start_reader() {
+	rm -f "$WORK/reader.ready"
+	"$CEE_PYTHON" "$IT_DIR/sink_reader.py" --unix "$SOCK" --out "$READER_OUT" \
+		--ready "$WORK/reader.ready" --eof "$WORK/reader.eof" &
+	READER_PID=$!
+	IT_PIDS+=("$READER_PID")
+	it_wait_until 20 "the socket reader to listen" it_file_has "$WORK/reader.ready" ready ||
+		it_fail "sink_reader.py did not start"
+}
+
+closed_re=$(it_type_re closed)
+start_reader
+it_start_engine 1 "$WORK/engine.log" \
+	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:$PORT:echo" \
+	--events "jsonl:unix:$SOCK" --events "jsonl:$FILE_SINK" --event-ring 256 \
+	--shutdown-timeout "$SHUTDOWN_TIMEOUT" --idle-timeout 300 --time-wait 100 --poll-idle-us 50
+
+# ---- phase 1: a reader that stalls, then reads again ----
+it_log "phase 1: the socket reader stalls"
+rc=0
+it_ns "$CEE_PYTHON" "$IT_DIR/bp_client.py" --server "$NETNS_ENGINE_IP:$PORT" \
+	--reader-pid "$READER_PID" --log "$WORK/client1.json" \
+	--other-sink "$FILE_SINK" --reader-out "$READER_OUT" || rc=$?
+kill -CONT "$READER_PID" 2>/dev/null || true
+[[ $rc -eq 0 ]] || fail "bp_client.py (phase 1) exit status $rc"
+ACC1=$("$CEE_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["accepted"])' "$WORK/client1.json")
+it_wait_until 60 "$ACC1 closed events from the reader" it_at_least "$READER_OUT" "$closed_re" "$ACC1" ||
+	fail "the reader got $(it_count "$READER_OUT" "$closed_re") closed events of $ACC1"
+it_wait_until 30 "$ACC1 closed events in the file sink" it_at_least "$FILE_SINK" "$closed_re" "$ACC1" ||
+	fail "the file sink got $(it_count "$FILE_SINK" "$closed_re") closed events of $ACC1"
+cmp -s "$READER_OUT" "$FILE_SINK" || fail "the stalled reader's stream differs from the file sink's"
+
+# ---- phase 2: the reader goes away, another comes ----
+it_log "phase 2: the socket reader is killed and replaced"
+kill -KILL "$READER_PID"
+wait "$READER_PID" 2>/dev/null || true
+cp "$READER_OUT" "$WORK/reader1.jsonl"
+: >"$READER_OUT"
+start_reader
+it_ns "$CEE_PYTHON" - "$NETNS_ENGINE_IP" "$PORT" <<'PY' || fail "phase 2 clients"
+import socket, sys
+ok = 0
+for i in range(20):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    s.sendall(b"phase2 %d" % i)
+    want = len(b"phase2 %d" % i)
+    got = b""
+    while len(got) < want:
+        b = s.recv(100)
+        if not b:
+            break
+        got += b
+    s.close()
+    ok += got == b"phase2 %d" % i
+sys.exit(0 if ok == 20 else 1)
+PY
+WANT2=$((ACC1 + 20))
+it_wait_until 30 "$WANT2 closed events in the file sink" it_at_least "$FILE_SINK" "$closed_re" "$WANT2" ||
+	fail "the file sink got $(it_count "$FILE_SINK" "$closed_re") closed events of $WANT2"
+it_wait_until 30 "20 closed events from the new reader" it_at_least "$READER_OUT" "$closed_re" 20 ||
+	fail "the new reader got $(it_count "$READER_OUT" "$closed_re") closed events of 20"
+it_file_has "$WORK/engine.log" "recovered" || fail "the engine log does not say the sink recovered"
+# The old reader had read everything when it was killed: the two readers
+# together hold the file sink's stream, once each.
+cat "$WORK/reader1.jsonl" "$READER_OUT" | cmp -s - "$FILE_SINK" ||
+	fail "old + new reader differ from the file sink"
+
+# ---- phase 3: a reader stalled at SIGTERM ----
+it_log "phase 3: the socket reader stalls at SIGTERM"
+rc=0
+it_ns "$CEE_PYTHON" "$IT_DIR/bp_client.py" --server "$NETNS_ENGINE_IP:$PORT" \
+	--reader-pid "$READER_PID" --log "$WORK/client3.json" --no-resume --long 2 || rc=$?
+[[ $rc -eq 0 ]] || fail "bp_client.py (phase 3) exit status $rc"
+ACC3=$("$CEE_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["accepted"])' "$WORK/client3.json")
+WANT3=$((WANT2 + ACC3))
+it_wait_until 30 "$WANT3 closed events in the file sink" it_at_least "$FILE_SINK" "$closed_re" "$WANT3" ||
+	fail "the file sink got $(it_count "$FILE_SINK" "$closed_re") closed events of $WANT3"
+T0=$(date +%s.%N)
+ENGINE_RC=0
+it_stop_engine || ENGINE_RC=$?
+T1=$(date +%s.%N)
+took=$("$CEE_PYTHON" -c "print(round($T1 - $T0, 2))")
+it_log "SIGTERM with the reader stalled: exit status $ENGINE_RC after $took s"
+"$CEE_PYTHON" -c "import sys; sys.exit(0 if $took <= $SHUTDOWN_TIMEOUT + 10 else 1)" ||
+	fail "the engine took $took s to exit (--shutdown-timeout $SHUTDOWN_TIMEOUT)"
+[[ $ENGINE_RC -eq 1 ]] || fail "engine exit status $ENGINE_RC with events undelivered (expected 1)"
+it_file_has "$WORK/engine.log" "did not get" || fail "the engine did not report what it could not deliver"
+grep -E "shutdown timeout|not delivered" "$WORK/engine.log" || true
+kill -CONT "$READER_PID" 2>/dev/null || true
+it_wait_until 30 "the reader to read to the end of the stream" it_file_has "$WORK/reader.eof" eof ||
+	fail "the reader saw no end of stream after the engine exited"
+
+# The healthy sink has all of it; the readers' part is a prefix of it.
+it_audit "$FILE_SINK"
+cat "$WORK/reader1.jsonl" "$READER_OUT" >"$WORK/readers.jsonl"
+RL=$(wc -c <"$WORK/readers.jsonl")
+FL=$(wc -c <"$FILE_SINK")
+((RL < FL)) || fail "the stalled reader got everything ($RL bytes of $FL): nothing was held back"
+head -c "$RL" "$FILE_SINK" | cmp -s - "$WORK/readers.jsonl" || fail "the readers' stream is not a prefix of the file sink's"
+# It may end inside a line (the sink had written part of it when the engine
+# stopped): the whole lines must audit.
+"$CEE_PYTHON" -c 'import sys; b = open(sys.argv[1], "rb").read(); open(sys.argv[2], "wb").write(b[:b.rfind(b"\n") + 1])' \
+	"$WORK/readers.jsonl" "$WORK/readers.lines.jsonl"
+it_log "cee-audit --allow-live of the readers' part ($RL of $FL bytes)"
+"$CEE_AUDIT" --allow-live "$WORK/readers.lines.jsonl" >/dev/null || fail "the readers' part does not audit"
+
+[[ $FAILED -eq 0 ]] || it_fail "test_sink_stall failed"
+it_log "PASS test_sink_stall"
