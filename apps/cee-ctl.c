@@ -4,7 +4,7 @@
 // runtime directory, computed here the way DPDK computes it.
 //
 //   cee-ctl [--file-prefix P | --socket PATH] [--json] [--timeout SEC]
-//           stats | conns | conn ID | snapshot | kill ID | drain | links | watch ID
+//           stats | conns | conn ID | snapshot | kill ID | drain | links | sinks | watch ID
 //
 // Exit status: 0 success; 1 the engine answered an error ("no such
 // connection", ...) or could not be reached (message on stderr); 2 bad usage.
@@ -316,6 +316,18 @@ static void print_reply(const char *cmd, const struct jv *r)
 			       jstr(l, "next_attempt_ms"));
 		}
 		printf("%zu link(s)\n", links ? links->n : 0);
+	} else if (strcmp(cmd, "sinks") == 0) {
+		const struct jv *sinks = jget(r, "sinks");
+		printf("engine %s\n", jstr(r, "engine"));
+		printf("%-40s %-8s %12s %8s %8s %8s %8s %10s %s\n", "SPEC", "STATE", "WRITTEN", "HELD",
+		       "BEHIND", "FAILURES", "RETRIES", "DOWN_MS", "LAST_ERROR");
+		for (size_t i = 0; sinks && i < sinks->n; i++) {
+			const struct jv *k = &sinks->items[i];
+			printf("%-40s %-8s %12s %8s %8s %8s %8s %10s %s\n", jstr(k, "spec"),
+			       jstr(k, "state"), jstr(k, "written"), jstr(k, "held"), jstr(k, "behind"),
+			       jstr(k, "failures"), jstr(k, "retries"), jstr(k, "down_ms"),
+			       jstr(k, "last_error"));
+		}
 	} else if (strcmp(cmd, "watch") == 0) {
 		const struct jv *c = jget(r, "closed");
 		printf("closed %s reason %s bytes_in %s bytes_out %s\n", jstr(c, "id"),
@@ -426,6 +438,7 @@ static void usage(FILE *f)
 		"  drain       refuse new connections and link reconnects; the engine exits\n"
 		"              after the last connection\n"
 		"  links       outbound links: state, current connection, attempts, ups, downs\n"
+		"  sinks       event sinks: state, events taken, held, behind, failures\n"
 		"  watch ID    wait for the connection's close (no time limit); print its\n"
 		"              reason and byte counts\n"
 		"options:\n"
@@ -484,7 +497,7 @@ int main(int argc, char **argv)
 	bool takes_id = cmd && (strcmp(cmd, "conn") == 0 || strcmp(cmd, "kill") == 0 || watch);
 	bool known = takes_id || (cmd && (strcmp(cmd, "stats") == 0 || strcmp(cmd, "conns") == 0 ||
 					  strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "drain") == 0 ||
-					  strcmp(cmd, "links") == 0));
+					  strcmp(cmd, "links") == 0 || strcmp(cmd, "sinks") == 0));
 	if (!known || nargs != (takes_id ? 2 : 1)) {
 		if (cmd && !known)
 			fprintf(stderr, "cee-ctl: unknown command '%s'\n", cmd);

@@ -712,6 +712,8 @@ struct cee_ctl *cee_ctl_create(const struct cee_ctl_cfg *cfg)
 	for (unsigned i = 0; i < cfg->nshards; i++)
 		c->mbox[i] = cfg->mbox[i];
 	c->list_cap = cfg->max_conns_per_shard;
+	c->sinks_json = cfg->sinks_json;
+	c->sinks_arg = cfg->sinks_arg;
 	c->listen_fd = -1;
 	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++)
 		c->clients[i].fd = -1;

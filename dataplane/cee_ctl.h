@@ -80,6 +80,12 @@ struct cee_ctl_cfg {
 	struct cee_mbox *const *mbox; /**< each shard's mailbox (ring and closed flag only) */
 	uint32_t max_conns_per_shard; /**< room a list answer needs per shard */
 	bool telemetry;         /**< register the /cee/ telemetry commands (once per process) */
+	/**
+	 * The `sinks` request (control thread): writes {"sinks":[...]} without
+	 * a newline at @p buf. @return its length, or -ENOSPC. NULL: none.
+	 */
+	int (*sinks_json)(void *arg, char *buf, size_t len);
+	void *sinks_arg;
 };
 
 /**

@@ -71,6 +71,8 @@ struct cee_ctl {
 	struct cee_mbox *mbox[CEE_MAX_SHARDS]; // ring (immutable) and closed (atomic) only
 	uint32_t list_cap;
 	bool telemetry;
+	int (*sinks_json)(void *arg, char *buf, size_t len);
+	void *sinks_arg;
 
 	// Control thread only.
 	char sock_path[108];

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // The command socket: a Unix stream socket (mode 0600) served from the
 // control thread without blocking. Per connection: one request line in
-// ("stats", "conns", "conn ID", "snapshot", "kill ID", "drain", "links",
+// ("stats", "conns", "conn ID", "snapshot", "kill ID", "drain", "links", "sinks",
 // "watch ID"), one JSON reply out (it may span lines), then the server
 // closes. Every exchange has a deadline except a watch, which lasts as long
 // as its connection; a watch whose client hangs up is abandoned.
@@ -124,6 +124,19 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 	char *arg = word ? strtok_r(NULL, " \t", &save) : NULL;
 	char *extra = arg ? strtok_r(NULL, " \t", &save) : NULL;
 	unsigned i;
+	if (word != NULL && strcmp(word, "sinks") == 0) {
+		// The event sinks live on this thread: answered at once.
+		char buf[4096];
+		int n = arg == NULL && c->sinks_json != NULL ? c->sinks_json(c->sinks_arg, buf,
+									      sizeof(buf))
+							     : -EINVAL;
+		if (n >= 0)
+			cee_ctl_buf_printf(&k->out, "{\"ok\":true,%.*s}\n", n - 2, buf + 1);
+		else
+			cee_ctl_buf_printf(&k->out, "{\"ok\":false,\"error\":\"%s\"}\n",
+					   arg != NULL ? "usage: sinks" : "no sinks");
+		return;
+	}
 	for (i = 0; i < CTL_CMD__COUNT; i++)
 		if (word != NULL && strcmp(word, cmds[i].word) == 0)
 			break;
@@ -137,7 +150,7 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 		shown[n] = '\0';
 		cee_ctl_buf_printf(&k->out,
 				   "{\"ok\":false,\"error\":\"unknown request '%s' (stats, conns, "
-				   "conn ID, snapshot, kill ID, drain, links, watch ID)\"}\n",
+				   "conn ID, snapshot, kill ID, drain, links, watch ID, sinks)\"}\n",
 				   shown);
 		return;
 	}

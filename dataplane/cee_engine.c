@@ -743,6 +743,8 @@ static int engine_tls_init(struct cee_engine *e)
 	return 0;
 }
 
+static int engine_sinks_json(void *arg, char *buf, size_t len);
+
 struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 {
 	unsigned workers = rte_lcore_count() - 1;
@@ -892,6 +894,8 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		.mbox = mbox,
 		.max_conns_per_shard = cee_conn_max(e->shards[0].pool),
 		.telemetry = true,
+		.sinks_json = engine_sinks_json,
+		.sinks_arg = e,
 	});
 	if (e->ctl == NULL)
 		goto fail;
@@ -905,6 +909,37 @@ fail: {
 	errno = err;
 	return NULL;
 }
+}
+
+// {"sinks":[...]}: how each events sink stands (control thread).
+static int engine_sinks_json(void *arg, char *buf, size_t len)
+{
+	struct cee_engine *e = arg;
+	size_t n = 0;
+	int w = snprintf(buf, len, "{\"engine\":\"%s\",\"sinks\":[", e->cfg.engine_id);
+	for (unsigned i = 0; w >= 0 && (size_t)w < len - n && e->exporter &&
+			     i < cee_exporter_nsinks(e->exporter);
+	     i++) {
+		n += (size_t)w;
+		struct cee_exporter_sink_stats st;
+		cee_exporter_sink_stats(e->exporter, i, &st);
+		// The spec is printed up to its first '"' or '\\' (none in a valid one).
+		w = snprintf(buf + n, len - n,
+			     "%s{\"spec\":\"%.*s\",\"state\":\"%s\",\"last_error\":\"%s\",\"written\":%" PRIu64
+			     ",\"held\":%" PRIu64 ",\"behind\":%" PRIu64 ",\"failures\":%" PRIu64
+			     ",\"retries\":%" PRIu64 ",\"down_ms\":%" PRIu64 "}",
+			     i ? "," : "", (int)strcspn(st.spec, "\"\\"), st.spec,
+			     st.failed ? "retrying" : "ok", st.err ? strerror(-st.err) : "",
+			     st.written, st.held, st.behind, st.failures, st.retries,
+			     st.down_ns / 1000000);
+	}
+	if (w < 0 || (size_t)w >= len - n)
+		return -ENOSPC;
+	n += (size_t)w;
+	w = snprintf(buf + n, len - n, "]}");
+	if (w < 0 || (size_t)w >= len - n)
+		return -ENOSPC;
+	return (int)(n + (size_t)w);
 }
 
 int cee_engine_start(struct cee_engine *e)
@@ -1069,9 +1104,14 @@ void cee_engine_stats_json(struct cee_engine *e, FILE *f)
 	}
 	fprintf(f, "],\"total\":{");
 	print_counters(f, total);
-	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}}\n",
+	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}",
 		e->exporter ? cee_exporter_exported(e->exporter) : 0,
 		e->nshards ? cee_conn_pool_bytes(e->shards[0].pool) * e->nshards : 0);
+	char sinks[4096];
+	int sn = engine_sinks_json(e, sinks, sizeof(sinks));
+	if (sn >= 2)
+		fprintf(f, ",%.*s", sn - 2, sinks + 1); // "engine" and "sinks"
+	fprintf(f, "}\n");
 	free(total);
 	free(one);
 }

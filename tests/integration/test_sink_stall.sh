@@ -33,7 +33,10 @@ it_parse_args "$@"
 PORT=7
 SHUTDOWN_TIMEOUT=3
 
+CEE_CTL=$(dirname "${CEE_ENGINE:-/nonexistent}")/cee-ctl
+
 it_require
+[[ -x $CEE_CTL ]] || it_fail "cee-ctl not found beside the engine"
 it_setup sink_stall
 
 SOCK=$WORK/events.sock
@@ -61,6 +64,13 @@ it_start_engine 1 "$WORK/engine.log" \
 	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:$PORT:echo" \
 	--events "jsonl:unix:$SOCK" --events "jsonl:$FILE_SINK" --event-ring 256 \
 	--shutdown-timeout "$SHUTDOWN_TIMEOUT" --idle-timeout 300 --time-wait 100 --poll-idle-us 50
+
+PREFIX="cee-it-$$-$ENGINE_SEQ"
+# sink_field IDX KEY: a field of `cee-ctl sinks --json`'s sink IDX.
+sink_field() {
+	"$CEE_CTL" --file-prefix "$PREFIX" --json sinks |
+		"$CEE_PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["sinks"][int(sys.argv[1])][sys.argv[2]])' "$1" "$2"
+}
 
 # ---- phase 1: a reader that stalls, then reads again ----
 it_log "phase 1: the socket reader stalls"
@@ -107,6 +117,10 @@ it_wait_until 30 "$WANT2 closed events in the file sink" it_at_least "$FILE_SINK
 it_wait_until 30 "20 closed events from the new reader" it_at_least "$READER_OUT" "$closed_re" 20 ||
 	fail "the new reader got $(it_count "$READER_OUT" "$closed_re") closed events of 20"
 it_file_has "$WORK/engine.log" "recovered" || fail "the engine log does not say the sink recovered"
+"$CEE_CTL" --file-prefix "$PREFIX" sinks
+[[ $(sink_field 0 state) == ok && $(sink_field 0 failures) -ge 1 && $(sink_field 0 retries) -ge 1 ]] ||
+	fail "cee-ctl sinks does not show the socket sink's failure and recovery"
+[[ $(sink_field 1 failures) -eq 0 ]] || fail "the file sink failed"
 # The old reader had read everything when it was killed: the two readers
 # together hold the file sink's stream, once each.
 cat "$WORK/reader1.jsonl" "$READER_OUT" | cmp -s - "$FILE_SINK" ||
@@ -122,6 +136,10 @@ ACC3=$("$CEE_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["su
 WANT3=$((WANT2 + ACC3))
 it_wait_until 30 "$WANT3 closed events in the file sink" it_at_least "$FILE_SINK" "$closed_re" "$WANT3" ||
 	fail "the file sink got $(it_count "$FILE_SINK" "$closed_re") closed events of $WANT3"
+"$CEE_CTL" --file-prefix "$PREFIX" sinks
+held=$(sink_field 0 held)
+behind=$(sink_field 0 behind)
+((held + behind > 0)) || fail "cee-ctl sinks shows nothing held or behind for the stalled reader"
 T0=$(date +%s.%N)
 ENGINE_RC=0
 it_stop_engine || ENGINE_RC=$?
