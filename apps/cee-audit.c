@@ -617,6 +617,15 @@ static struct engine_audit *engine_get(const char *id)
 	return ea;
 }
 
+static void engines_free(void)
+{
+	for (unsigned i = 0; i < nengines; i++) {
+		cee_audit_destroy(engines[i]->a);
+		free(engines[i]);
+	}
+	nengines = 0;
+}
+
 static void engines_flush(void)
 {
 	for (unsigned i = 0; i < nengines; i++) {
@@ -845,8 +854,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	if (read_file(path) < 0)
+	if (read_file(path) < 0) {
+		engines_free();
 		return 2;
+	}
 	if (nengines == 0 && engine_get("") == NULL) {
 		fprintf(stderr, "cee-audit: %s\n", strerror(ENOMEM));
 		return 2;
@@ -873,9 +884,6 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < nengines; i++)
 			cee_audit_print_violations(engines[i]->a, stdout);
 	}
-	for (unsigned i = 0; i < nengines; i++) {
-		cee_audit_destroy(engines[i]->a);
-		free(engines[i]);
-	}
+	engines_free();
 	return r.ok ? 0 : 1;
 }

@@ -79,9 +79,7 @@ static void audit_jsonl(const struct cee_event *ev, unsigned n, struct cee_audit
 	FUZZ_CHECK(s != NULL, "cee_sink_open");
 	FUZZ_CHECK(n == 0 || cee_sink_write(s, ev, n) == (int)n, "jsonl write");
 	cee_sink_close(s);
-	struct cee_audit *a = cee_audit_create();
-	FUZZ_CHECK(a != NULL, "cee_audit_create");
-	int rc = read_file(jsonl_file.path, a);
+	int rc = read_file(jsonl_file.path);
 	if (rc < 0) {
 		size_t len;
 		char *text = fuzz_file_get(&jsonl_file, &len);
@@ -89,8 +87,12 @@ static void audit_jsonl(const struct cee_event *ev, unsigned n, struct cee_audit
 		free(text);
 	}
 	FUZZ_CHECK(rc == 0, "cee-audit cannot read what the jsonl sink wrote: %d", rc);
-	cee_audit_finish(a, false, res);
-	cee_audit_destroy(a);
+	// One engine (no id): what cee-audit's main would audit.
+	FUZZ_CHECK(nengines <= 1, "the sink's lines read as %u engines", nengines);
+	struct engine_audit *ea = engine_get("");
+	FUZZ_CHECK(ea != NULL, "engine_get");
+	cee_audit_finish(ea->a, false, res);
+	engines_free();
 }
 
 /* ---- the model engine ---- */
