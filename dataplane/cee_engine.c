@@ -801,7 +801,10 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		snprintf(e->cfg.engine_id, sizeof(e->cfg.engine_id), "%016llx",
 			 (unsigned long long)r);
 	}
-	(void)cee_evt_json_set_engine(e->cfg.engine_id);
+	// The JSON writers' id is process-wide: set by the engine that exports
+	// (cee-bench's generator engine has no events).
+	if (!cfg->no_events)
+		(void)cee_evt_json_set_engine(e->cfg.engine_id);
 #ifdef CEE_HAVE_NATS
 	(void)cee_sink_nats_register();
 #endif
