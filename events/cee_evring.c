@@ -182,25 +182,6 @@ uint64_t cee_evring_last_sseq(const struct cee_evring *r)
 	return atomic_load_explicit(&((struct cee_evring *)r)->head, memory_order_relaxed);
 }
 
-uint32_t cee_evring_peek(struct cee_evring *r, const struct cee_event **first, uint32_t max)
-{
-	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-	uint64_t avail = head - tail;
-	uint32_t idx = (uint32_t)(tail & r->mask);
-	uint32_t to_end = r->capacity - idx;
-	uint32_t n = max;
-
-	if (avail < n)
-		n = (uint32_t)avail;
-	if (to_end < n)
-		n = to_end;
-	*first = &r->recs[idx];
-	if (tail + n > r->peeked_end)
-		r->peeked_end = tail + n;
-	return n;
-}
-
 uint32_t cee_evring_peek_at(struct cee_evring *r, uint64_t after, const struct cee_event **first,
 			    uint32_t max)
 {
@@ -226,6 +207,12 @@ uint32_t cee_evring_peek_at(struct cee_evring *r, uint64_t after, const struct c
 	if (after + n > r->peeked_end)
 		r->peeked_end = after + n;
 	return n;
+}
+
+uint32_t cee_evring_peek(struct cee_evring *r, const struct cee_event **first, uint32_t max)
+{
+	return cee_evring_peek_at(r, atomic_load_explicit(&r->tail, memory_order_relaxed), first,
+				  max);
 }
 
 uint64_t cee_evring_released(const struct cee_evring *r)

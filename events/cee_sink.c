@@ -350,19 +350,11 @@ static int fdout_reopen(struct fdout *o, uint64_t *held)
 		o->err = 0; // retried in place
 		break;
 	case FD_FIFO:
-		fd = open(o->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-		if (fd < 0)
-			return -errno; // ENXIO: no reader yet
-		if (o->fd >= 0)
-			close(o->fd);
-		o->fd = fd;
-		o->err = 0;
-		fdout_restart(o);
-		break;
 	case FD_UNIX:
-		fd = unix_connect(o->path);
+		fd = o->kind == FD_FIFO ? open(o->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+					: unix_connect(o->path);
 		if (fd < 0)
-			return fd;
+			return o->kind == FD_FIFO ? -errno : fd; // ENXIO, ECONNREFUSED: no reader yet
 		if (set_nonblock(fd) < 0) {
 			close(fd);
 			return -EIO;
