@@ -385,33 +385,8 @@ static struct cee_sink *bench_nats_open(const char *arg)
 		B.nats[B.nnats++] = sk;
 	return sk;
 }
-#endif
 
-/*
- * Wait, at most @p max_s, until the NATS sinks hold nothing unacknowledged
- * (after cee_engine_shutdown(): the rings are empty then, every sink took
- * every record, and what is left are the publishes in flight). The engine
- * offers no handle on its exporter, so the sinks are flushed here directly,
- * on the control thread, which is what cee_exporter_idle() would wait for.
- * @return seconds waited, or -1 when something is still unacknowledged.
- */
-static double nats_wait_idle(double max_s)
-{
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		bool idle = true;
-		for (unsigned i = 0; i < B.nnats; i++)
-			idle &= cee_sink_flush(B.nats[i]) == 0;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		double dt = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
-		if (idle)
-			return dt;
-		if (dt >= max_s)
-			return -1;
-		usleep(1000);
-	}
-}
+#endif
 
 /* ---- the link: two net_ring ports, impaired on receive -------------------- */
 
@@ -563,7 +538,8 @@ static void usage(FILE *f, const char *prog)
 		"  --hold              open C connections, hold them idle for the duration, report memory\n"
 		"  --shards N          engine shards = generator lcores (default 1); needs 2N workers\n"
 		"  --max-conns N       engine connection slots (default: from C and the time-wait)\n"
-		"  --events SINK       also export to SINK (e.g. binary:/tmp/ev.bin); repeatable\n"
+		"  --events SINK       also export to SINK (e.g. binary:/tmp/ev.bin,\n"
+		"                      nats://127.0.0.1:4222/cee?stream=CEE); repeatable\n"
 		"  --json              final report as one JSON object on stdout\n"
 		"  --verbose           also print both engines' counters (JSON) on stderr\n"
 		"  --export-sleep US   control thread's sleep when no event is waiting (default 300)\n"
@@ -950,6 +926,9 @@ static struct cee_engine *make_engine(bool gen)
 		c.tls.cert_file = o->tls_cert;
 		c.tls.key_file = o->tls_key;
 		c.sinks[c.nsinks++] = "audit:";
+		// figures count delivered (for NATS, acknowledged) events: the
+		// shutdown waits this long for a slow sink
+		c.shutdown_timeout_ns = 30ull * 1000000000;
 		for (unsigned i = 0; i < o->nsinks; i++)
 			c.sinks[c.nsinks++] = o->sinks[i];
 	}
@@ -988,9 +967,50 @@ struct report {
 #ifdef CEE_HAVE_NATS
 	/** --events nats://: counters at the end of the measured phase and at the end */
 	struct cee_sink_nats_stats nats_run[CEE_MAX_SINKS], nats_end[CEE_MAX_SINKS];
-	double nats_idle_s; /**< wait after shutdown until all acknowledged; -1: timed out */
+	double nats_idle_s; /**< engine shutdown until all acknowledged (s); -1: timed out */
 #endif
 };
+
+#ifdef CEE_HAVE_NATS
+// The NATS sinks' counters: events acknowledged by the end of the measured
+// phase (per second of it) and by the end, after the wait for the acks.
+static void print_nats(const struct report *r)
+{
+	const struct opts *o = &B.o;
+	for (unsigned i = 0; i < B.nnats; i++) {
+		const struct cee_sink_nats_stats *a = &r->nats_run[i], *e = &r->nats_end[i];
+		double eps = r->seconds > 0 ? (double)a->events / r->seconds : 0;
+		if (!o->json) {
+			printf("nats           %s\n"
+			       "               %.0f events/s acknowledged in the run; by the end %" PRIu64
+			       " events in %" PRIu64 " messages (%.1f MB), idle after %.2f s\n"
+			       "               republished %" PRIu64 ", timeouts %" PRIu64
+			       ", no responders %" PRIu64 ", window full %" PRIu64 "\n",
+			       B.nats[i]->spec, eps, e->events, e->acked, (double)e->bytes / 1e6,
+			       r->nats_idle_s, e->republished, e->fail_timeout, e->fail_no_responders,
+			       e->window_full);
+			continue;
+		}
+		printf("%s{\"spec\":\"%s\",\"events_per_s\":%.0f,\"run\":{\"events\":%" PRIu64
+		       ",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 "},",
+		       i ? "," : "\"nats\":[", B.nats[i]->spec, eps, a->events, a->acked, a->bytes);
+		printf("\"end\":{\"idle_after_s\":%.3f,\"events\":%" PRIu64 ",\"messages\":%" PRIu64
+		       ",\"bytes\":%" PRIu64 ",\"published\":%" PRIu64 ",\"duplicates\":%" PRIu64
+		       ",\"republished\":%" PRIu64 ",\"fail\":{\"timeout\":%" PRIu64
+		       ",\"no_responders\":%" PRIu64 ",\"api\":%" PRIu64 ",\"publish\":%" PRIu64
+		       ",\"other\":%" PRIu64 ",\"connection\":%" PRIu64 "},\"sealed_size\":%" PRIu64 ",\"sealed_age\":%" PRIu64
+		       ",\"window_full\":%" PRIu64 ",\"disconnects\":%" PRIu64
+		       ",\"max_call_us\":%.0f,\"calls_over_1ms\":%" PRIu64
+		       ",\"inflight\":%u,\"sealed\":%u,\"window\":%u}}%s",
+		       r->nats_idle_s, e->events, e->acked, e->bytes, e->published,
+		       e->acked_duplicate, e->republished, e->fail_timeout, e->fail_no_responders,
+		       e->fail_api, e->fail_publish, e->fail_other, e->fail_connection,
+		       e->sealed_size, e->sealed_age, e->window_full, e->disconnects, (double)e->max_call_ns / 1e3,
+		       e->calls_over_1ms, e->inflight, e->sealed, e->window,
+		       i + 1 == B.nnats ? "]," : "");
+	}
+}
+#endif
 
 static void print_report(const struct report *r)
 {
@@ -1034,6 +1054,9 @@ static void print_report(const struct report *r)
 			       r->poll_max_us, r->polls_over_2ms, r->tls_deferred, r->tls_over_1ms,
 			       r->tls_heap,
 			       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
+#ifdef CEE_HAVE_NATS
+		print_nats(r);
+#endif
 		printf("\"rss_bytes\":%" PRIu64 ",\"rss_base_bytes\":%" PRIu64
 		       ",\"conns_peak\":%" PRIu64 ",\"bytes_per_conn\":%" PRIu64 ",",
 		       r->rss_max, r->rss_base, r->conns_peak, r->bytes_per_conn);
@@ -1089,6 +1112,9 @@ static void print_report(const struct report *r)
 	       " connection ends live, %" PRIu64 " B each\n",
 	       (double)r->rss_max / 1048576.0, (double)r->rss_base / 1048576.0, r->conns_peak,
 	       r->bytes_per_conn);
+#ifdef CEE_HAVE_NATS
+	print_nats(r);
+#endif
 	printf("audit          %s: %" PRIu64 " events, %" PRIu64 " opens, %" PRIu64 " closes, %" PRIu64
 	       " destroys; lost %" PRIu64 ", duplicate %" PRIu64 ", out of order %" PRIu64
 	       ", gaps %" PRIu64 "\n",
@@ -1242,6 +1268,10 @@ int main(int argc, char **argv)
 	t_end_open = now_s();
 	struct totals at_end;
 	totals(&at_end);
+#ifdef CEE_HAVE_NATS
+	for (unsigned i = 0; i < B.nnats; i++)
+		(void)cee_sink_nats_stats(B.nats[i], &r.nats_run[i]);
+#endif
 	atomic_store(&B.stop_opening, true);
 	// Let the connections in flight finish (not counted in the rate).
 	double drain_until = now_s() + (o->hold ? 0 : o->drain_s);
@@ -1263,7 +1293,18 @@ int main(int argc, char **argv)
 	atomic_store(&B.teardown, true);
 	// Engine first: whatever it still holds closes with `shutdown` and
 	// every event reaches the audit; then the generator.
+	// (the shutdown waits, up to the engine's shutdown timeout, until every
+	// sink took and delivered every event: cee_exporter_idle(); for a NATS
+	// sink, acknowledged)
+	double t_shutdown = now_s();
 	int src = cee_engine_shutdown(B.eng);
+#ifdef CEE_HAVE_NATS
+	r.nats_idle_s = src < 0 ? -1 : now_s() - t_shutdown;
+	for (unsigned i = 0; i < B.nnats; i++)
+		(void)cee_sink_nats_stats(B.nats[i], &r.nats_end[i]);
+#else
+	(void)t_shutdown;
+#endif
 	(void)cee_engine_shutdown(B.gen);
 	// every generator connection is closed now: each monitor fired once
 	for (unsigned i = 0; i < o->shards; i++) {

@@ -75,6 +75,33 @@ out:
 	return rc;
 }
 
+// @p spec as it may be printed: the values of password= and token=, and
+// the password of a URL's user:password@, become "***".
+static void redact(char *out, const char *spec)
+{
+	size_t n = 0, cap = sizeof(((struct cee_sink *)0)->spec) - 4;
+	const char *at = strchr(spec, '@'), *slashes = strstr(spec, "//");
+	const char *colon = slashes && at && at > slashes ? memchr(slashes + 2, ':', (size_t)(at - slashes - 2)) : NULL;
+	for (const char *p = spec; *p != '\0' && n < cap;) {
+		bool key = (p == spec || p[-1] == '?' || p[-1] == '&') &&
+			   (strncmp(p, "password=", 9) == 0 || strncmp(p, "token=", 6) == 0);
+		if (key || p == colon) {
+			const char *v = key ? strchr(p, '=') + 1 : p + 1;
+			size_t k = (size_t)(v - p);
+			if (n + k + 3 > cap)
+				break;
+			memcpy(out + n, p, k);
+			n += k;
+			memcpy(out + n, "***", 3);
+			n += 3;
+			p = v + strcspn(v, key ? "&" : "@");
+			continue;
+		}
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+}
+
 struct cee_sink *cee_sink_open(const char *spec)
 {
 	if (spec == NULL) {
@@ -113,7 +140,7 @@ struct cee_sink *cee_sink_open(const char *spec)
 		return NULL;
 	}
 	s->written = 0;
-	strcpy(s->spec, spec);
+	redact(s->spec, spec);
 	return s;
 }
 

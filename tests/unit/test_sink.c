@@ -380,6 +380,14 @@ static void test_custom_sink(void **state)
 	int before = mem_closed;
 	cee_sink_close(s);
 	assert_int_equal(mem_closed, before + 1);
+
+	// Guards against: a broker password or token printed in the engine's
+	// log and in cee-ctl sinks (the spec is shown; the secrets are not).
+	s = cee_sink_open("mem://user:pw@host:4222/cee?stream=S&password=secret&token=t0k&x=1");
+	assert_non_null(s);
+	assert_string_equal(s->spec,
+			    "mem://user:***@host:4222/cee?stream=S&password=***&token=***&x=1");
+	cee_sink_close(s);
 }
 
 // Guards against: the Unix socket sink losing lines, or killing the process

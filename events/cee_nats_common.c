@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// The spec, connection options and status mapping shared by the NATS sink,
+// cee-tail and cee-natspub (cee_nats_common.h).
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cee_nats_common.h"
+
+#define DEFAULT_PORT 4222
+
+uint64_t cee_nats_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+// Percent-decode [p, end) into out (size len). @return 0, or -EINVAL.
+static int pct_decode(const char *p, const char *end, char *out, size_t len)
+{
+	size_t n = 0;
+	while (p < end) {
+		char c = *p++;
+		if (c == '%') {
+			int hi = p < end ? hexval(p[0]) : -1;
+			int lo = p + 1 < end ? hexval(p[1]) : -1;
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			c = (char)(hi * 16 + lo);
+			p += 2;
+		}
+		if (c == '\0' || n + 1 >= len)
+			return -EINVAL;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+bool cee_nats_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+bool cee_nats_subject_valid(const char *s, bool wildcards)
+{
+	if (s[0] == '\0')
+		return false;
+	const char *tok = s;
+	for (;;) {
+		const char *dot = strchr(tok, '.');
+		size_t n = dot ? (size_t)(dot - tok) : strlen(tok);
+		if (n == 0)
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)tok[i];
+			if (c <= ' ' || c >= 0x7f)
+				return false;
+			if (c == '*' || c == '>') {
+				// a wildcard is a whole token; '>' only the last one
+				if (!wildcards || n != 1 || (c == '>' && dot != NULL))
+					return false;
+			}
+		}
+		if (dot == NULL)
+			return true;
+		tok = dot + 1;
+	}
+}
+
+int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *who)
+{
+	memset(sp, 0, sizeof(*sp));
+	if (arg == NULL || strncmp(arg, "//", 2) != 0) {
+		fprintf(stderr, "%s: '%s': expected nats://HOST[:PORT]/PREFIX[?options]\n", who,
+			arg ? arg : "");
+		return -EINVAL;
+	}
+	const char *p = arg + 2;
+	const char *auth_end = p + strcspn(p, "/?");
+	const char *colon = NULL;
+	if (*p == '[') { // [v6 address]
+		const char *rb = memchr(p, ']', (size_t)(auth_end - p));
+		if (rb == NULL) {
+			fprintf(stderr, "%s: '%s': unterminated '[' in the host\n", who, arg);
+			return -EINVAL;
+		}
+		if (rb + 1 < auth_end) {
+			if (rb[1] != ':') {
+				fprintf(stderr, "%s: '%s': bad host\n", who, arg);
+				return -EINVAL;
+			}
+			colon = rb + 1;
+		}
+	} else {
+		colon = memchr(p, ':', (size_t)(auth_end - p));
+	}
+	const char *host_end = colon ? colon : auth_end;
+	size_t hl = (size_t)(host_end - p);
+	if (hl == 0 || hl >= sizeof(sp->host)) {
+		fprintf(stderr, "%s: '%s': missing or overlong host\n", who, arg);
+		return -EINVAL;
+	}
+	for (const char *q = p; q < host_end; q++)
+		if ((unsigned char)*q <= ' ' || *q == '@' || *q == '%') {
+			fprintf(stderr,
+				"%s: '%s': bad character in the host (credentials go in "
+				"user=, password=, token=)\n",
+				who, arg);
+			return -EINVAL;
+		}
+	memcpy(sp->host, p, hl);
+	sp->port = DEFAULT_PORT;
+	if (colon != NULL) {
+		unsigned long v = 0;
+		const char *q = colon + 1;
+		if (q == auth_end)
+			v = 0;
+		for (; q < auth_end && v <= 65535; q++) {
+			if (*q < '0' || *q > '9') {
+				v = 0;
+				break;
+			}
+			v = v * 10 + (unsigned long)(*q - '0');
+		}
+		if (v == 0 || v > 65535) {
+			fprintf(stderr, "%s: '%s': bad port (1..65535)\n", who, arg);
+			return -EINVAL;
+		}
+		sp->port = (uint16_t)v;
+	}
+	snprintf(sp->url, sizeof(sp->url), "nats://%s:%u", sp->host, sp->port);
+
+	p = auth_end;
+	if (*p == '/') {
+		p++;
+		size_t pl = strcspn(p, "?");
+		if (pl >= sizeof(sp->prefix)) {
+			fprintf(stderr, "%s: '%s': subject prefix too long (at most %zu)\n", who,
+				arg, sizeof(sp->prefix) - 1);
+			return -EINVAL;
+		}
+		memcpy(sp->prefix, p, pl);
+		sp->prefix[pl] = '\0';
+		if (pl > 0 && !cee_nats_subject_valid(sp->prefix, false)) {
+			fprintf(
+			    stderr,
+			    "%s: '%s': bad subject prefix '%s' (dot-separated tokens, no spaces, "
+			    "no '*' or '>')\n",
+			    who, arg, sp->prefix);
+			return -EINVAL;
+		}
+		p += pl;
+	}
+	if (*p == '\0')
+		return 0;
+	p++; // '?'
+	while (*p != '\0') {
+		const char *amp = p + strcspn(p, "&");
+		const char *eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq == NULL || eq == p) {
+			fprintf(stderr, "%s: '%s': option '%.*s' is not KEY=VALUE\n", who, arg,
+				(int)(amp - p), p);
+			return -EINVAL;
+		}
+		if (sp->nkv == CEE_NATS_SPEC_KV_MAX) {
+			fprintf(stderr, "%s: '%s': too many options\n", who, arg);
+			return -EINVAL;
+		}
+		size_t kl = (size_t)(eq - p);
+		if (kl >= sizeof(sp->kv[0].key)) {
+			fprintf(stderr, "%s: '%s': unknown option '%.*s'\n", who, arg, (int)kl, p);
+			return -EINVAL;
+		}
+		unsigned i = sp->nkv;
+		memcpy(sp->kv[i].key, p, kl);
+		sp->kv[i].key[kl] = '\0';
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(sp->kv[j].key, sp->kv[i].key) == 0) {
+				fprintf(stderr, "%s: '%s': option '%s' given twice\n", who, arg,
+					sp->kv[i].key);
+				return -EINVAL;
+			}
+		if (pct_decode(eq + 1, amp, sp->kv[i].val, sizeof(sp->kv[i].val)) < 0) {
+			fprintf(stderr, "%s: '%s': bad value for '%s' (percent-encoding, length)\n",
+				who, arg, sp->kv[i].key);
+			return -EINVAL;
+		}
+		sp->nkv++;
+		p = *amp ? amp + 1 : amp;
+	}
+	return 0;
+}
+
+const char *cee_nats_spec_get(struct cee_nats_spec *sp, const char *key)
+{
+	for (unsigned i = 0; i < sp->nkv; i++)
+		if (strcmp(sp->kv[i].key, key) == 0) {
+			sp->kv[i].used = true;
+			return sp->kv[i].val;
+		}
+	return NULL;
+}
+
+int cee_nats_spec_u64(struct cee_nats_spec *sp, const char *key, uint64_t lo, uint64_t hi,
+		      uint64_t def, uint64_t *out, const char *who)
+{
+	const char *v = cee_nats_spec_get(sp, key);
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n < lo || n > hi) {
+		fprintf(stderr,
+			"%s: bad value for %s: '%s' (a number in %" PRIu64 "..%" PRIu64 ")\n", who,
+			key, v, lo, hi);
+		return -EINVAL;
+	}
+	*out = n;
+	return 0;
+}
+
+int cee_nats_spec_check_unused(const struct cee_nats_spec *sp, const char *who)
+{
+	for (unsigned i = 0; i < sp->nkv; i++)
+		if (!sp->kv[i].used) {
+			fprintf(stderr, "%s: unknown option '%s'\n", who, sp->kv[i].key);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+// libnats' status enum is not ours: -Wswitch-enum would want all of it.
+int cee_nats_errno(natsStatus s)
+{
+	static const struct {
+		natsStatus s;
+		int e;
+	} map[] = {
+	    {NATS_OK, 0},
+	    {NATS_NO_SERVER, ECONNREFUSED},
+	    {NATS_CONNECTION_CLOSED, ENOTCONN},
+	    {NATS_CONNECTION_DISCONNECTED, ENOTCONN},
+	    {NATS_NOT_YET_CONNECTED, ENOTCONN},
+	    {NATS_TIMEOUT, ETIMEDOUT},
+	    {NATS_CONNECTION_AUTH_FAILED, EACCES},
+	    {NATS_NOT_PERMITTED, EACCES},
+	    {NATS_NO_MEMORY, ENOMEM},
+	    {NATS_INVALID_ARG, EINVAL},
+	    {NATS_INVALID_SUBJECT, EINVAL},
+	    {NATS_ADDRESS_MISSING, EINVAL},
+	    {NATS_SECURE_CONNECTION_WANTED, EPROTO},
+	    {NATS_SECURE_CONNECTION_REQUIRED, EPROTO},
+	    {NATS_SSL_ERROR, EPROTO},
+	    {NATS_MAX_PAYLOAD, EMSGSIZE},
+	    {NATS_INSUFFICIENT_BUFFER, ENOBUFS},
+	    {NATS_NOT_FOUND, ENOENT},
+	    {NATS_NO_RESPONDERS, EHOSTUNREACH},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].s == s)
+			return -map[i].e;
+	return -EIO;
+}
+
+const char *cee_nats_last_error(natsStatus s)
+{
+	natsStatus ls = NATS_OK;
+	const char *t = nats_GetLastError(&ls);
+	if (t == NULL || t[0] == '\0')
+		return natsStatus_GetText(s);
+	// "(conn.c:2088): No server available": the words only
+	const char *w = t[0] == '(' ? strstr(t, "): ") : NULL;
+	return w != NULL ? w + 3 : t;
+}
+
+static bool readable(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+int cee_nats_options(struct cee_nats_spec *sp, int64_t connect_timeout_ms, natsOptions **out,
+		     const char *who)
+{
+	const char *user = cee_nats_spec_get(sp, "user");
+	const char *pass = cee_nats_spec_get(sp, "password");
+	const char *token = cee_nats_spec_get(sp, "token");
+	const char *creds = cee_nats_spec_get(sp, "creds");
+	const char *tls = cee_nats_spec_get(sp, "tls");
+	const char *ca = cee_nats_spec_get(sp, "ca");
+	const char *cert = cee_nats_spec_get(sp, "cert");
+	const char *key = cee_nats_spec_get(sp, "key");
+	bool secure = ca != NULL || cert != NULL || key != NULL;
+
+	if (tls != NULL) {
+		if (strcmp(tls, "1") != 0 && strcmp(tls, "0") != 0) {
+			fprintf(stderr, "%s: bad value for tls: '%s' (0 or 1)\n", who, tls);
+			return -EINVAL;
+		}
+		if (tls[0] == '0' && secure) {
+			fprintf(stderr, "%s: tls=0 with ca, cert or key\n", who);
+			return -EINVAL;
+		}
+		secure |= tls[0] == '1';
+	}
+	if (pass != NULL && user == NULL) {
+		fprintf(stderr, "%s: password without user\n", who);
+		return -EINVAL;
+	}
+	if (token != NULL && user != NULL) {
+		fprintf(stderr, "%s: token and user are exclusive\n", who);
+		return -EINVAL;
+	}
+	if ((cert == NULL) != (key == NULL)) {
+		fprintf(stderr, "%s: cert and key go together\n", who);
+		return -EINVAL;
+	}
+	const char *files[] = {creds, ca, cert, key};
+	for (unsigned i = 0; i < 4; i++)
+		if (files[i] != NULL && !readable(files[i])) {
+			fprintf(stderr, "%s: cannot read '%s': %s\n", who, files[i],
+				strerror(errno));
+			return -EINVAL;
+		}
+
+	natsOptions *o = NULL;
+	natsStatus s = natsOptions_Create(&o);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(o, sp->url);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(o, connect_timeout_ms);
+	if (s == NATS_OK && user != NULL)
+		s = natsOptions_SetUserInfo(o, user, pass ? pass : "");
+	if (s == NATS_OK && token != NULL)
+		s = natsOptions_SetToken(o, token);
+	if (s == NATS_OK && creds != NULL)
+		s = natsOptions_SetUserCredentialsFromFiles(o, creds, NULL);
+	if (s == NATS_OK && secure)
+		s = natsOptions_SetSecure(o, true);
+	if (s == NATS_OK && ca != NULL)
+		s = natsOptions_LoadCATrustedCertificates(o, ca);
+	if (s == NATS_OK && cert != NULL)
+		s = natsOptions_LoadCertificatesChain(o, cert, key);
+	if (s != NATS_OK) {
+		fprintf(stderr, "%s: connection options: %s\n", who, cee_nats_last_error(s));
+		natsOptions_Destroy(o);
+		return s == NATS_NO_MEMORY ? -ENOMEM : -EINVAL;
+	}
+	*out = o;
+	return 0;
+}
+
+int cee_nats_connect(natsOptions *opts, const struct cee_nats_spec *sp, natsConnection **nc,
+		     int64_t total_ms, const char *who)
+{
+	// Attempts of the options' timeout each, while they time out (a
+	// silent address, a server that does not answer): a refusal is final.
+	uint64_t end = cee_nats_now_ns() + (uint64_t)total_ms * 1000000u;
+	natsStatus s;
+	do
+		s = natsConnection_Connect(nc, opts);
+	while (s == NATS_TIMEOUT && cee_nats_now_ns() < end);
+	if (s != NATS_OK) {
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", who, sp->url,
+			cee_nats_last_error(s));
+		*nc = NULL;
+		int e = cee_nats_errno(s);
+		return e ? e : -EIO;
+	}
+	return 0;
+}

@@ -1,0 +1,1106 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// NATS JetStream sink: "nats://HOST:PORT/PREFIX[?options]" (cee_sink_nats.h).
+//
+// ---- Message format ---------------------------------------------------------
+//
+// One JetStream message per sealed batch: a run of one shard's consecutive
+// records (lifecycle events and extension records, in sseq order).
+//
+//   Subject   PREFIX.<engine>.<shard>.events     e.g. "cee.edge-1.0.events"
+//   Headers
+//     Nats-Msg-Id     <engine>.<shard>.<first_sseq>.<run>: JetStream's
+//                     de-duplication id. A resend is the same sealed message
+//                     with the same id, so within the stream's duplicate window
+//                     (dedup_window_s) the stream stores it once. <run> keeps
+//                     an engine restarted with the same id (its sseq starting
+//                     at 1 again) from being taken for resends of its last run.
+//     Cee-Engine      the engine id, cee_evt_json_engine(); when the engine has
+//                     none, the run id
+//     Cee-Run         "r" and 12 random hex digits, chosen when the sink opens:
+//                     one per engine run. Cee-Engine == Cee-Run: no engine id.
+//     Cee-Shard       the shard, decimal
+//     Cee-First-Sseq  sseq of the first record of the body, decimal
+//     Cee-Last-Sseq   sseq of the last record; the body holds every record of
+//                     the shard's stream in [first, last], extension records
+//                     included, and nothing else
+//     Cee-Events      lifecycle events in the body (extension records not counted)
+//     Cee-Format      "jsonl" or "binary"
+//     Cee-Schema      CEE_EVT_SCHEMA_VERSION of the records
+//   Body
+//     jsonl   JSON Lines exactly as the jsonl sink writes them
+//             (cee_jsonl_enc_put()): one line per lifecycle event with its
+//             extension group merged into it ("xseq" = the group's first
+//             sseq), each line ending in '\n'; "engine" in every line when the
+//             engine has an id.
+//     binary  (last - first + 1) records of 64 bytes (struct cee_event and
+//             struct cee_event_ext, cee_event.h) in the engine's byte order
+//             (little-endian on x86-64 and arm64), no file header.
+//   A batch does not end inside an extension group, so a group and its event
+//   travel in one message. (Exception: a group never followed by its event,
+//   a producer bug, is sealed anyway linger_ms + 100 ms later; in jsonl its
+//   "ext" line then comes in the shard's next message.)
+//
+// Successive messages of a shard follow each other: the next one's
+// Cee-First-Sseq is this one's Cee-Last-Sseq + 1. A resent message may land in
+// the stream after later messages of its shard, and a resend outside the
+// duplicate window is stored twice: consumers order each (engine, shard) by
+// Cee-First-Sseq and skip a message whose first sseq is below the next one
+// they expect (cee-tail does both).
+//
+// Why one subject per shard and not one per event type: a batch holds a
+// shard's *consecutive* records of all types, so each connection's lifecycle
+// (open ... destroyed) stays in order within a message and across the shard's
+// messages, and (shard, sseq) stays gapless for a consumer to check. A subject
+// per type would split one lifecycle over several messages whose order in the
+// stream is not event order, and a consumer could no longer tell a gap from a
+// message of another subject not read yet.
+//
+// ---- How it works ----------------------------------------------------------
+//
+// Control thread (write, flush, reopen, close): each shard has an open batch
+// the records are encoded into; a batch is sealed (made an immutable natsMsg
+// with its headers) when it reaches batch_bytes or is older than linger_ms.
+// Sealed batches take one of `window` slots; they are published with
+// js_PublishMsgAsync, at most `window` unacknowledged. libnats calls on_ack()
+// on its own thread with each outcome; on_ack() only queues it (mutex). The
+// control thread takes the queue: an ack frees the slot, a failure puts the
+// same message back to be sent again after a backoff (100 ms doubling to 2 s).
+// Nothing is ever resent from on_ack(): a publish from libnats' callback
+// thread would wait for that thread to count the window down (StallWait).
+// When the connection drops, what is in flight is taken back at once and goes
+// out again first when it is back (the stream drops copies it stored).
+// When every slot is used and a shard's open batch is full, write() takes
+// nothing: the shard's ring holds the rest, and admission stops when it fills.
+// libnats reconnects for ever by itself; reopen() (a new connection) is only
+// for a connection libnats closed (an authorisation refused twice).
+//
+// Blocking: libnats writes a publish to its socket on the calling thread, and
+// holds its connection's lock through socket writes and reconnection
+// attempts. A stalled broker can thus hold write()/flush() up to about 500 ms
+// (WRITE_DEADLINE_MS, CONNECT_TIMEOUT_MS; counted in max_call_ns); the
+// connection's state is followed through its callbacks, never asked for.
+//
+// Ownership of a sealed message: ours while it waits to be sent, libnats'
+// from a successful js_PublishMsgAsync until on_ack() hands it back (we
+// destroy it; libnats does not), or until js_PublishAsyncGetPendingList()
+// takes it back (connection dropped, reopen, close).
+//
+// Memory: window × (batch_bytes + room for one line) in sealed messages plus
+// one open batch per shard seen.
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "cee_nats_common.h"
+#include "cee_sink.h"
+#include "cee_sink_nats.h"
+
+#define WHO "cee: nats sink"
+#define DEFAULT_STREAM "CEE"
+#define DEFAULT_BATCH_BYTES (256u * 1024)
+#define DEFAULT_LINGER_MS 5
+#define DEFAULT_WINDOW 64
+#define DEFAULT_ACK_WAIT_MS 2000
+#define DEFAULT_DEDUP_S 120
+#define WINDOW_MAX 1024
+#define OPEN_CONNECT_MS 2000 // open: a server that does not answer in this long fails it
+// One connection attempt, at open and libnats' own reconnections. libnats
+// holds its connection's lock through an attempt, and a publish on our
+// thread waits for that lock: this bounds how long.
+#define CONNECT_TIMEOUT_MS 500
+#define RECONNECT_WAIT_MS 200
+#define WRITE_DEADLINE_MS 500 // a socket write libnats does on our thread (or under its lock)
+#define PING_INTERVAL_MS 2000 // a dead broker is noticed in about 3 pings
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define FORCE_SEAL_NS (100 * 1000000ull) // a batch ending in an unfinished group
+#define CLOSE_WAIT_MS 1000
+#define HEADER_ROOM 512 // "NATS/1.0" and our headers, counted in max_payload
+#define REC 64		// sizeof(struct cee_event)
+
+_Static_assert(sizeof(struct cee_event) == REC, "64-byte records");
+
+enum fmt { FMT_JSONL, FMT_BINARY };
+enum conn_state { CONN_UP, CONN_DOWN, CONN_CLOSED };
+static const char *const fmt_names[] = {"jsonl", "binary"};
+
+// One shard's open batch. Control thread only.
+struct open_batch {
+	char subject[256];
+	char *buf; // cap bytes
+	size_t len;
+	uint32_t records;
+	uint32_t events;
+	uint64_t first; // sseq of the first record (records > 0)
+	uint64_t last;	// sseq of the last record
+	uint64_t t0_ns; // when the first record came in
+	bool last_ext;	// the last record is an extension record: do not seal here
+};
+
+// A window slot: a sealed batch, named for what it waits on.
+enum slot_state {
+	SLOT_FREE,
+	SLOT_WAIT_SEND, // in sendq: a window place, the connection, the backoff
+	SLOT_WAIT_ACK,	// published: libnats owns msg until on_ack() returns it
+};
+
+struct slot {
+	natsMsg *msg;
+	enum slot_state state;
+	uint64_t seq; // seal order: resends go before later batches
+	unsigned shard;
+	uint32_t events;
+	uint32_t bytes;
+	uint32_t sends;
+};
+
+// One publish outcome, from on_ack() (libnats thread) to the control thread.
+struct outcome {
+	natsMsg *msg;
+	natsStatus status; // NATS_OK: stored
+	jsErrCode code;
+	bool duplicate;
+};
+
+struct nats_sink {
+	struct cee_sink *sink;
+	/* settings */
+	struct cee_nats_spec spec;
+	char engine[CEE_ENGINE_ID_MAX + 1];
+	char run[16];
+	char stream[65];
+	char name[300]; // "nats://HOST:PORT/PREFIX stream NAME": messages (no credentials)
+	enum fmt fmt;
+	size_t batch_bytes;
+	size_t cap;  // open batch buffer size
+	size_t room; // free bytes one record may need
+	uint64_t linger_ns;
+	uint32_t window;
+	int64_t ack_wait_ms;
+	/* libnats objects (control thread) */
+	natsOptions *opts;
+	natsConnection *nc;
+	jsCtx *js;
+	jsOptions jso;
+	jsPubOptions pubo;
+	/* records (control thread) */
+	struct cee_jsonl_enc *enc;
+	struct open_batch *open[CEE_MAX_SHARDS];
+	uint16_t seen[CEE_MAX_SHARDS]; // shards with an open batch, in order of arrival
+	unsigned nseen;
+	struct slot *slots;   // [window]
+	uint32_t *free_slots; // stack
+	uint32_t nfree;
+	uint32_t *sendq; // slots waiting to be sent, by seq
+	uint32_t nsend;
+	uint32_t inflight; // published, outcome not taken yet
+	uint64_t seal_seq;
+	uint64_t pause_until_ns; // no publish before (backoff)
+	uint32_t backoff_ms;	 // 0: no failure since the last ack
+	struct cee_sink_nats_stats st;
+	/* on_ack() -> control thread: a ring of outcomes under mu */
+	pthread_mutex_t mu;
+	struct outcome *q;     // [qcap]
+	struct outcome *taken; // [qcap], control thread's copy
+	uint32_t qcap, qhead, qlen;
+	uint64_t q_overflow; // an outcome that found the ring full (a bug: never expected)
+	/*
+	 * The connection's state as its callbacks (libnats threads) tell it,
+	 * read by the control thread: asking libnats (natsConnection_Status)
+	 * takes the connection's lock, which libnats holds through a whole
+	 * reconnection attempt.
+	 */
+	_Atomic(natsConnection *)
+	    conn_cur;	       // control thread writes; callbacks of others are old news
+	atomic_int conn_state; // enum conn_state
+	atomic_uint_fast64_t disconnects, reconnects;
+	atomic_uint closed_cbs; // connections whose closed callback ran (the last call with p)
+	atomic_bool closing;	// close(): a disconnect is ours, not news
+	unsigned conns;		// connections made (control thread)
+};
+
+static const struct cee_sink_ops nats_ops;
+
+/* ---- libnats threads ---- */
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	(void)js;
+	struct nats_sink *p = closure;
+	struct outcome o = {
+	    .msg = msg,
+	    .status = pae != NULL ? (pae->Err != NATS_OK ? pae->Err : NATS_ERR) : NATS_OK,
+	    .code = pae != NULL ? pae->ErrCode : 0,
+	    .duplicate = pa != NULL && pa->Duplicate,
+	};
+	// The message stays alive: the control thread finds its slot by the
+	// pointer, then destroys it or sends it again.
+	pthread_mutex_lock(&p->mu);
+	if (p->qlen < p->qcap) {
+		p->q[(p->qhead + p->qlen) % p->qcap] = o;
+		p->qlen++;
+	} else {
+		p->q_overflow++;
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+// (p->spec is not written after open; the sink's spec string may still be.)
+static bool current(struct nats_sink *p, natsConnection *nc)
+{
+	return atomic_load_explicit(&p->conn_cur, memory_order_acquire) == nc;
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	struct nats_sink *p = closure;
+	if (current(p, nc))
+		atomic_store_explicit(&p->conn_state, CONN_DOWN, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->disconnects, 1, memory_order_relaxed);
+	if (!atomic_load_explicit(&p->closing, memory_order_relaxed))
+		fprintf(stderr, "%s: disconnected from %s; reconnecting\n", WHO, p->spec.url);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	struct nats_sink *p = closure;
+	if (current(p, nc))
+		atomic_store_explicit(&p->conn_state, CONN_UP, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->reconnects, 1, memory_order_relaxed);
+	// The server it reached: in a cluster, another one than the spec's.
+	char url[sizeof(p->spec.url)];
+	if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK)
+		memcpy(url, p->spec.url, sizeof(url));
+	fprintf(stderr, "%s: reconnected to %s\n", WHO, url);
+}
+
+// libnats' last callback for a connection: after it, p may be freed.
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct nats_sink *p = closure;
+	if (current(p, nc))
+		atomic_store_explicit(&p->conn_state, CONN_CLOSED, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->closed_cbs, 1, memory_order_release);
+}
+
+/* ---- sealed batches ---- */
+
+static void sendq_insert(struct nats_sink *p, uint32_t k)
+{
+	// by seal order: a resend goes before batches sealed after it
+	uint32_t i = p->nsend;
+	while (i > 0 && p->slots[p->sendq[i - 1]].seq > p->slots[k].seq)
+		i--;
+	memmove(&p->sendq[i + 1], &p->sendq[i], (p->nsend - i) * sizeof(*p->sendq));
+	p->sendq[i] = k;
+	p->nsend++;
+	p->slots[k].state = SLOT_WAIT_SEND;
+}
+
+static void slot_free(struct nats_sink *p, uint32_t k)
+{
+	struct slot *b = &p->slots[k];
+	natsMsg_Destroy(b->msg);
+	b->msg = NULL;
+	b->state = SLOT_FREE;
+	p->free_slots[p->nfree++] = k;
+}
+
+static uint32_t nsealed(const struct nats_sink *p)
+{
+	return p->window - p->nfree;
+}
+
+static bool backoff_start(struct nats_sink *p, uint64_t now, natsStatus why, const char *what)
+{
+	// Failures of one round (all the window timing out together) count once.
+	if (now < p->pause_until_ns)
+		return false;
+	bool first = p->backoff_ms == 0;
+	p->backoff_ms =
+	    first ? BACKOFF_MIN_MS
+		  : (p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2);
+	p->pause_until_ns = now + (uint64_t)p->backoff_ms * 1000000u;
+	if (first)
+		fprintf(stderr, "%s (%s): %s: %s; resending with backoff\n", WHO, p->name, what,
+			natsStatus_GetText(why));
+	return true;
+}
+
+static int set_hdr_u64(natsMsg *m, const char *key, uint64_t v)
+{
+	char b[24];
+	snprintf(b, sizeof(b), "%" PRIu64, v);
+	return natsMsgHeader_Set(m, key, b) == NATS_OK ? 0 : -ENOMEM;
+}
+
+// Seal @p ob (shard @p shard) into a free slot. @return 0, -ENOSPC (every
+// slot used), -ENOMEM.
+static int seal(struct nats_sink *p, struct open_batch *ob, unsigned shard, bool by_age)
+{
+	if (p->nfree == 0)
+		return -ENOSPC;
+	natsMsg *m = NULL;
+	char id[CEE_ENGINE_ID_MAX + 64];
+	snprintf(id, sizeof(id), "%s.%u.%" PRIu64 ".%s", p->engine, shard, ob->first, p->run);
+	natsStatus s = natsMsg_Create(&m, ob->subject, NULL, ob->buf, (int)ob->len);
+	int rc = s == NATS_OK ? 0 : -ENOMEM;
+	if (rc == 0 && (natsMsgHeader_Set(m, "Nats-Msg-Id", id) != NATS_OK ||
+			natsMsgHeader_Set(m, "Cee-Engine", p->engine) != NATS_OK ||
+			natsMsgHeader_Set(m, "Cee-Run", p->run) != NATS_OK))
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = set_hdr_u64(m, "Cee-Shard", shard);
+	if (rc == 0)
+		rc = set_hdr_u64(m, "Cee-First-Sseq", ob->first);
+	if (rc == 0)
+		rc = set_hdr_u64(m, "Cee-Last-Sseq", ob->last);
+	if (rc == 0)
+		rc = set_hdr_u64(m, "Cee-Events", ob->events);
+	if (rc == 0 && natsMsgHeader_Set(m, "Cee-Format", fmt_names[p->fmt]) != NATS_OK)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = set_hdr_u64(m, "Cee-Schema", CEE_EVT_SCHEMA_VERSION);
+	if (rc < 0) {
+		natsMsg_Destroy(m);
+		return rc;
+	}
+	uint32_t k = p->free_slots[--p->nfree];
+	struct slot *b = &p->slots[k];
+	*b = (struct slot){
+	    .msg = m,
+	    .seq = ++p->seal_seq,
+	    .shard = shard,
+	    .events = ob->events,
+	    .bytes = (uint32_t)ob->len,
+	};
+	sendq_insert(p, k);
+	if (by_age)
+		p->st.sealed_age++;
+	else
+		p->st.sealed_size++;
+	ob->len = 0;
+	ob->records = 0;
+	ob->events = 0;
+	ob->last_ext = false;
+	return 0;
+}
+
+// Send waiting batches while the window, the connection and the backoff allow.
+static void pump(struct nats_sink *p, uint64_t now)
+{
+	if (p->nsend == 0 || p->inflight >= p->window || now < p->pause_until_ns)
+		return;
+	if (atomic_load_explicit(&p->conn_state, memory_order_relaxed) != CONN_UP)
+		return;
+	while (p->nsend > 0 && p->inflight < p->window) {
+		uint32_t k = p->sendq[0];
+		struct slot *b = &p->slots[k];
+		// libnats clears the pointer it is given when it takes the
+		// message: give it a copy, the slot keeps the message's identity.
+		natsMsg *m = b->msg;
+		natsStatus s = js_PublishMsgAsync(p->js, &m, &p->pubo);
+		if (s != NATS_OK) {
+			p->st.fail_publish++;
+			backoff_start(p, now, s, "publish");
+			return;
+		}
+		p->nsend--;
+		memmove(&p->sendq[0], &p->sendq[1], p->nsend * sizeof(*p->sendq));
+		b->state = SLOT_WAIT_ACK;
+		if (b->sends++ > 0)
+			p->st.republished++;
+		p->inflight++;
+		p->st.published++;
+	}
+}
+
+static int find_inflight(const struct nats_sink *p, const natsMsg *m)
+{
+	for (uint32_t k = 0; k < p->window; k++)
+		if (p->slots[k].msg == m && p->slots[k].state == SLOT_WAIT_ACK)
+			return (int)k;
+	return -1;
+}
+
+static void count_failure(struct nats_sink *p, const struct outcome *o)
+{
+	if (o->status == NATS_TIMEOUT)
+		p->st.fail_timeout++;
+	else if (o->status == NATS_NO_RESPONDERS)
+		p->st.fail_no_responders++;
+	else if (o->status == NATS_ERR && o->code != 0)
+		p->st.fail_api++; // the stream's answer: jsErrCode in o->code
+	else
+		p->st.fail_other++;
+}
+
+// Take the outcomes on_ack() queued.
+static void take_outcomes(struct nats_sink *p, uint64_t now)
+{
+	pthread_mutex_lock(&p->mu);
+	uint32_t n = p->qlen;
+	for (uint32_t i = 0; i < n; i++)
+		p->taken[i] = p->q[(p->qhead + i) % p->qcap];
+	p->qhead = (p->qhead + n) % p->qcap;
+	p->qlen = 0;
+	uint64_t lost = p->q_overflow;
+	p->q_overflow = 0;
+	pthread_mutex_unlock(&p->mu);
+	if (lost > 0) // cannot happen: at most `window` outcomes are ever due
+		fprintf(stderr, "%s (%s): BUG: %" PRIu64 " publish outcomes lost\n", WHO, p->name,
+			lost);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct outcome *o = &p->taken[i];
+		int k = find_inflight(p, o->msg);
+		if (k < 0) { // not ours to touch: cannot happen
+			p->st.fail_other++;
+			continue;
+		}
+		struct slot *b = &p->slots[k];
+		p->inflight--;
+		if (o->status == NATS_OK) {
+			p->st.acked++;
+			p->st.acked_duplicate += o->duplicate;
+			p->st.bytes += b->bytes;
+			p->st.events += b->events;
+			p->sink->held -= b->events;
+			slot_free(p, (uint32_t)k);
+			if (p->backoff_ms != 0) {
+				fprintf(stderr, "%s (%s): acknowledged again\n", WHO, p->name);
+				p->backoff_ms = 0;
+			}
+			continue;
+		}
+		count_failure(p, o);
+		sendq_insert(p, (uint32_t)k);
+		backoff_start(p, now, o->status,
+			      o->status == NATS_TIMEOUT ? "no acknowledgement" : "publish refused");
+	}
+}
+
+/* ---- open batches ---- */
+
+static struct open_batch *open_get(struct nats_sink *p, unsigned shard)
+{
+	struct open_batch *ob = p->open[shard];
+	if (ob != NULL)
+		return ob;
+	ob = calloc(1, sizeof(*ob));
+	if (ob == NULL)
+		return NULL;
+	ob->buf = malloc(p->cap);
+	if (ob->buf == NULL) {
+		free(ob);
+		return NULL;
+	}
+	snprintf(ob->subject, sizeof(ob->subject), "%s.%s.%u.events", p->spec.prefix, p->engine,
+		 shard);
+	p->open[shard] = ob;
+	p->seen[p->nseen++] = (uint16_t)shard;
+	return ob;
+}
+
+// Has @p ob reached batch_bytes?
+static bool at_size(const struct nats_sink *p, const struct open_batch *ob)
+{
+	return p->fmt == FMT_BINARY ? ob->len + REC > p->batch_bytes : ob->len >= p->batch_bytes;
+}
+
+// Can @p ob take one more record? Not past batch_bytes, except to finish an
+// extension group, and never past its buffer.
+static bool takes_more(const struct nats_sink *p, const struct open_batch *ob)
+{
+	if (ob->records == 0)
+		return true;
+	if (p->cap - ob->len < p->room)
+		return false;
+	return ob->last_ext || !at_size(p, ob);
+}
+
+// Seal it now: at its size, and not inside an extension group.
+static bool full(const struct nats_sink *p, const struct open_batch *ob)
+{
+	return !ob->last_ext && at_size(p, ob);
+}
+
+static void append(struct nats_sink *p, struct open_batch *ob, const struct cee_event *e,
+		   uint64_t now)
+{
+	if (ob->records == 0) {
+		ob->first = e->sseq;
+		ob->t0_ns = now;
+	}
+	if (p->fmt == FMT_JSONL) {
+		ob->len += cee_jsonl_enc_put(p->enc, e, ob->buf + ob->len, &p->sink->bad_ext);
+	} else {
+		memcpy(ob->buf + ob->len, e, REC);
+		ob->len += REC;
+	}
+	ob->last = e->sseq;
+	ob->records++;
+	ob->last_ext = e->type == CEE_EVT_EXT;
+	if (!ob->last_ext) {
+		ob->events++;
+		p->sink->held++;
+	}
+}
+
+// Seal open batches older than linger_ms (while slots last).
+static void seal_aged(struct nats_sink *p, uint64_t now, bool all)
+{
+	for (unsigned i = 0; i < p->nseen && p->nfree > 0; i++) {
+		unsigned shard = p->seen[i];
+		struct open_batch *ob = p->open[shard];
+		if (ob->records == 0)
+			continue;
+		uint64_t age = now - ob->t0_ns;
+		if (!all &&
+		    (age < p->linger_ns || (ob->last_ext && age < p->linger_ns + FORCE_SEAL_NS)))
+			continue;
+		(void)seal(p, ob, shard, true);
+	}
+}
+
+static bool any_open(const struct nats_sink *p)
+{
+	for (unsigned i = 0; i < p->nseen; i++)
+		if (p->open[p->seen[i]]->records > 0)
+			return true;
+	return false;
+}
+
+// Take back from libnats what @p js has not answered: those go out again.
+// @return how many.
+static uint32_t reclaim(struct nats_sink *p, jsCtx *js, bool destroy)
+{
+	natsMsgList l = {0};
+	if (js == NULL || js_PublishAsyncGetPendingList(&l, js) != NATS_OK)
+		return 0;
+	uint32_t n = 0;
+	for (int i = 0; i < l.Count; i++) {
+		int k = find_inflight(p, l.Msgs[i]);
+		if (k < 0)
+			continue; // not ours: natsMsgList_Destroy() frees it
+		l.Msgs[i] = NULL;
+		p->inflight--;
+		n++;
+		if (destroy) {
+			p->sink->held -= p->slots[k].events;
+			slot_free(p, (uint32_t)k);
+		} else {
+			sendq_insert(p, (uint32_t)k);
+		}
+	}
+	natsMsgList_Destroy(&l);
+	return n;
+}
+
+static void service(struct nats_sink *p, uint64_t now)
+{
+	take_outcomes(p, now);
+	// The connection dropped: what is in flight is lost or stored without
+	// its ack coming. Take it back now, to go out again first when the
+	// connection is back (the stream drops the copies it has), rather than
+	// ack_wait_ms later, after newer batches.
+	if (p->inflight > 0 &&
+	    atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_DOWN)
+		p->st.fail_connection += reclaim(p, p->js, false);
+	seal_aged(p, now, false);
+	pump(p, now);
+}
+
+static bool conn_closed(const struct nats_sink *p)
+{
+	return p->nc == NULL || p->js == NULL ||
+	       atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_CLOSED;
+}
+
+static bool conn_down(const struct nats_sink *p)
+{
+	return atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_DOWN;
+}
+
+/* ---- sink ops ---- */
+
+// How long a call took: libnats writes to its socket and takes its
+// connection's lock on our thread, which can block.
+static void call_time(struct nats_sink *p, uint64_t t0)
+{
+	uint64_t d = cee_nats_now_ns() - t0;
+	if (d > p->st.max_call_ns)
+		p->st.max_call_ns = d;
+	p->st.calls_over_1ms += d > 1000000;
+}
+
+// While libnats reconnects, the sink reports itself failed: the exporter
+// then shows it (cee-ctl sinks: retrying, failures, down_ms) and retries it
+// through nats_reopen(), which succeeds once the connection is back. What it
+// took stays sealed here (in-flight messages taken back by service()).
+static int nats_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
+{
+	struct nats_sink *p = s->priv;
+	if (conn_closed(p))
+		return -ENOTCONN;
+	uint64_t now = cee_nats_now_ns();
+	service(p, now);
+	if (conn_down(p))
+		return -ENOTCONN;
+	unsigned shard = cee_event_shard(&ev[0]);
+	struct open_batch *ob = open_get(p, shard);
+	if (ob == NULL)
+		return -ENOMEM;
+	uint32_t i;
+	for (i = 0; i < n; i++) {
+		// a batch is a run of consecutive records: anything else starts a new one
+		if (ob->records > 0 && (ev[i].sseq != ob->last + 1 || !takes_more(p, ob))) {
+			if (seal(p, ob, shard, false) < 0) {
+				p->st.window_full++;
+				break;
+			}
+		}
+		append(p, ob, &ev[i], now);
+		if (full(p, ob))
+			(void)seal(p, ob, shard, false); // or when the next record comes
+	}
+	if (i > 0)
+		pump(p, now);
+	call_time(p, now);
+	return (int)i;
+}
+
+static int nats_flush(struct cee_sink *s)
+{
+	struct nats_sink *p = s->priv;
+	if (conn_closed(p))
+		return -ENOTCONN;
+	uint64_t now = cee_nats_now_ns();
+	service(p, now);
+	call_time(p, now);
+	if (conn_down(p))
+		return -ENOTCONN;
+	return any_open(p) || nsealed(p) > 0 ? -EAGAIN : 0;
+}
+
+static int js_context(struct nats_sink *p)
+{
+	natsStatus s = natsConnection_JetStream(&p->js, p->nc, &p->jso);
+	if (s != NATS_OK) {
+		fprintf(stderr, "%s: JetStream context: %s\n", WHO, cee_nats_last_error(s));
+		p->js = NULL;
+		return cee_nats_errno(s) ? cee_nats_errno(s) : -EIO;
+	}
+	return 0;
+}
+
+static int sink_connect(struct nats_sink *p, int64_t total_ms)
+{
+	int rc = cee_nats_connect(p->opts, &p->spec, &p->nc, total_ms, WHO);
+	if (rc < 0)
+		return rc;
+	p->conns++;
+	atomic_store_explicit(&p->conn_state, CONN_UP, memory_order_relaxed);
+	atomic_store_explicit(&p->conn_cur, p->nc, memory_order_release);
+	return 0;
+}
+
+static int nats_reopen(struct cee_sink *s)
+{
+	struct nats_sink *p = s->priv;
+	if (!conn_closed(p)) {
+		// libnats reconnects by itself: up again, or still trying.
+		if (conn_down(p))
+			return -ENOTCONN;
+		service(p, cee_nats_now_ns()); // what was taken back goes out first
+		return 0;
+	}
+	reclaim(p, p->js, false);
+	atomic_store_explicit(&p->conn_cur, NULL, memory_order_release);
+	if (p->js != NULL)
+		jsCtx_Destroy(p->js);
+	p->js = NULL;
+	if (p->nc != NULL)
+		natsConnection_Destroy(p->nc);
+	p->nc = NULL;
+	int rc = sink_connect(p, CONNECT_TIMEOUT_MS); // short: one attempt
+	if (rc == 0)
+		rc = js_context(p);
+	if (rc < 0) {
+		atomic_store_explicit(&p->conn_cur, NULL, memory_order_release);
+		if (p->nc != NULL)
+			natsConnection_Destroy(p->nc);
+		p->nc = NULL;
+		return rc;
+	}
+	fprintf(stderr, "%s (%s): connected again\n", WHO, p->name);
+	return 0;
+}
+
+// Close the connection and wait for libnats' last callback with p.
+// @return false when it did not come: p must then stay allocated.
+static bool conn_release(struct nats_sink *p)
+{
+	atomic_store_explicit(&p->closing, true, memory_order_relaxed);
+	if (p->js != NULL)
+		jsCtx_Destroy(p->js);
+	p->js = NULL;
+	if (p->nc != NULL)
+		natsConnection_Destroy(p->nc);
+	p->nc = NULL;
+	uint64_t deadline = cee_nats_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
+	while (atomic_load_explicit(&p->closed_cbs, memory_order_acquire) < p->conns) {
+		if (cee_nats_now_ns() >= deadline)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+static void release(struct nats_sink *p)
+{
+	for (unsigned i = 0; i < p->nseen; i++) {
+		free(p->open[p->seen[i]]->buf);
+		free(p->open[p->seen[i]]);
+	}
+	if (p->slots != NULL)
+		for (uint32_t k = 0; k < p->window; k++)
+			natsMsg_Destroy(p->slots[k].msg);
+	if (p->enc != NULL)
+		cee_jsonl_enc_free(p->enc);
+	natsOptions_Destroy(p->opts);
+	free(p->slots);
+	free(p->free_slots);
+	free(p->sendq);
+	free(p->q);
+	free(p->taken);
+	pthread_mutex_destroy(&p->mu);
+	free(p->sink);
+	free(p);
+}
+
+static void nats_close(struct cee_sink *s)
+{
+	struct nats_sink *p = s->priv;
+	// What can still be delivered in a second is (the engine waited for
+	// the acks before, with flush).
+	uint64_t deadline = cee_nats_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
+	while (!conn_closed(p) && (any_open(p) || nsealed(p) > 0)) {
+		uint64_t now = cee_nats_now_ns();
+		if (now >= deadline)
+			break;
+		take_outcomes(p, now);
+		seal_aged(p, now, true);
+		pump(p, now);
+		usleep(1000);
+	}
+	if (s->held > 0 || any_open(p))
+		fprintf(stderr, "%s (%s): closing with %" PRIu64 " events not acknowledged\n", WHO,
+			p->name, s->held);
+	// Stop the callbacks: take back what libnats holds, then wait for the
+	// outcomes of callbacks already running (they touch p).
+	reclaim(p, p->js, true);
+	deadline = cee_nats_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
+	while (p->inflight > 0 && cee_nats_now_ns() < deadline) {
+		take_outcomes(p, cee_nats_now_ns());
+		if (p->inflight > 0)
+			usleep(1000);
+	}
+	if (!conn_release(p) || p->inflight > 0) {
+		// A callback may still run with p: leave it allocated.
+		fprintf(stderr, "%s (%s): libnats still holds callbacks at close; state kept\n",
+			WHO, p->name);
+		return;
+	}
+	release(p);
+}
+
+static const struct cee_sink_ops nats_ops = {
+    .write = nats_write,
+    .flush = nats_flush,
+    .reopen = nats_reopen,
+    .close = nats_close,
+};
+
+/* ---- open ---- */
+
+// Does subject pattern @p pat cover every subject "PREFIX.>"?
+static bool covers(const char *pat, const char *prefix)
+{
+	const char *a = pat, *b = prefix;
+	for (;;) {
+		size_t al = strcspn(a, "."), bl = strcspn(b, ".");
+		if (al == 1 && a[0] == '>')
+			return true;
+		if (*b == '\0') // prefix done: the rest of the pattern must be ">"
+			return strcmp(a, ">") == 0;
+		if (!((al == 1 && a[0] == '*') || (al == bl && memcmp(a, b, al) == 0)))
+			return false;
+		a += al;
+		b += bl;
+		if (*a == '\0')
+			return false; // the pattern ends before the prefix does
+		a++;
+		if (*b == '.')
+			b++;
+	}
+}
+
+static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_s,
+			 uint64_t max_age_s)
+{
+	char want[sizeof(p->spec.prefix) + 3];
+	snprintf(want, sizeof(want), "%s.>", p->spec.prefix);
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetStreamInfo(&si, p->js, p->stream, NULL, &jerr);
+	if (s == NATS_OK) {
+		bool ok = false;
+		const jsStreamConfig *c = si->Config;
+		for (int i = 0; c != NULL && i < c->SubjectsLen && !ok; i++)
+			ok = covers(c->Subjects[i], p->spec.prefix);
+		if (!ok) {
+			fprintf(stderr,
+				"%s: stream '%s' exists on %s without subject '%s' (its subjects:",
+				WHO, p->stream, p->spec.url, want);
+			for (int i = 0; c != NULL && i < c->SubjectsLen; i++)
+				fprintf(stderr, " %s", c->Subjects[i]);
+			fprintf(stderr, "): use another stream= or prefix\n");
+			jsStreamInfo_Destroy(si);
+			return -EINVAL;
+		}
+		if (c != NULL && c->Duplicates < p->ack_wait_ms * 1000000 * 2)
+			fprintf(stderr,
+				"%s: stream '%s' keeps message ids %.1f s only: a resend after "
+				"that may be stored twice (consumers skip it by sseq)\n",
+				WHO, p->stream, (double)c->Duplicates / 1e9);
+		jsStreamInfo_Destroy(si);
+		return 0;
+	}
+	if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
+		fprintf(stderr, "%s: cannot look up stream '%s' on %s: %s%s\n", WHO, p->stream,
+			p->spec.url, cee_nats_last_error(s),
+			s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT
+			    ? " (is JetStream enabled on the server? nats-server -js)"
+			    : "");
+		return cee_nats_errno(s) ? cee_nats_errno(s) : -EIO;
+	}
+	jsStreamConfig cfg;
+	jsStreamConfig_Init(&cfg);
+	const char *subjects[1] = {want};
+	cfg.Name = p->stream;
+	cfg.Subjects = subjects;
+	cfg.SubjectsLen = 1;
+	cfg.Storage = js_FileStorage;
+	cfg.Replicas = (int64_t)replicas;
+	cfg.Duplicates = (int64_t)dedup_s * 1000000000;
+	cfg.MaxAge = (int64_t)max_age_s * 1000000000;
+	s = js_AddStream(&si, p->js, &cfg, NULL, &jerr);
+	if (s != NATS_OK) {
+		const char *t = cee_nats_last_error(s);
+		fprintf(stderr,
+			"%s: cannot create stream '%s' (subject '%s', R%" PRIu64 ") on %s: %s\n",
+			WHO, p->stream, want, replicas, p->spec.url, t);
+		return s == NATS_ERR ? -EINVAL : (cee_nats_errno(s) ? cee_nats_errno(s) : -EIO);
+	}
+	jsStreamInfo_Destroy(si);
+	return 0;
+}
+
+static void random_run(char *out, size_t len)
+{
+	uint8_t r[6] = {0};
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t t = cee_nats_now_ns() ^ ((uint64_t)getpid() << 32);
+		memcpy(r, &t, sizeof(r));
+	}
+	snprintf(out, len, "r%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+// Settings from the spec. @return 0 or -EINVAL (message on stderr).
+static int configure(struct nats_sink *p, uint64_t *replicas, uint64_t *dedup_s,
+		     uint64_t *max_age_s)
+{
+	struct cee_nats_spec *sp = &p->spec;
+	if (sp->prefix[0] == '\0') {
+		fprintf(stderr, "%s: a subject prefix is needed: nats://HOST:PORT/PREFIX\n", WHO);
+		return -EINVAL;
+	}
+	const char *stream = cee_nats_spec_get(sp, "stream");
+	if (stream == NULL)
+		stream = DEFAULT_STREAM;
+	if (!cee_nats_name_valid(stream)) {
+		fprintf(stderr, "%s: bad stream name '%s' (1..64 of A-Z a-z 0-9 _ -)\n", WHO,
+			stream);
+		return -EINVAL;
+	}
+	snprintf(p->stream, sizeof(p->stream), "%s", stream);
+	snprintf(p->name, sizeof(p->name), "%s/%s stream %s", sp->url, sp->prefix, p->stream);
+	const char *f = cee_nats_spec_get(sp, "format");
+	if (f == NULL || strcmp(f, "jsonl") == 0) {
+		p->fmt = FMT_JSONL;
+	} else if (strcmp(f, "binary") == 0) {
+		p->fmt = FMT_BINARY;
+	} else {
+		fprintf(stderr, "%s: bad format '%s' (jsonl or binary)\n", WHO, f);
+		return -EINVAL;
+	}
+	uint64_t bb, linger, window, ack_wait;
+	int rc = 0;
+	rc |= cee_nats_spec_u64(sp, "replicas", 1, 5, 1, replicas, WHO);
+	rc |= cee_nats_spec_u64(sp, "batch_bytes", 1024, 64u << 20, DEFAULT_BATCH_BYTES, &bb, WHO);
+	rc |= cee_nats_spec_u64(sp, "linger_ms", 0, 60000, DEFAULT_LINGER_MS, &linger, WHO);
+	rc |= cee_nats_spec_u64(sp, "window", 1, WINDOW_MAX, DEFAULT_WINDOW, &window, WHO);
+	rc |=
+	    cee_nats_spec_u64(sp, "ack_wait_ms", 100, 600000, DEFAULT_ACK_WAIT_MS, &ack_wait, WHO);
+	rc |= cee_nats_spec_u64(sp, "dedup_window_s", 1, 7 * 86400, DEFAULT_DEDUP_S, dedup_s, WHO);
+	rc |= cee_nats_spec_u64(sp, "max_age_s", 0, UINT32_MAX, 0, max_age_s, WHO);
+	if (rc != 0)
+		return -EINVAL;
+	if (*max_age_s != 0 && *max_age_s < *dedup_s) {
+		fprintf(stderr, "%s: max_age_s (%" PRIu64 ") below dedup_window_s (%" PRIu64 ")\n",
+			WHO, *max_age_s, *dedup_s);
+		return -EINVAL;
+	}
+	p->batch_bytes = bb;
+	p->linger_ns = linger * 1000000u;
+	p->window = (uint32_t)window;
+	p->ack_wait_ms = (int64_t)ack_wait;
+	if (p->fmt == FMT_JSONL) {
+		p->room = CEE_JSONL_ENC_ROOM;
+		p->cap = bb + 2 * CEE_JSONL_ENC_ROOM; // the line past batch_bytes, a group's end
+	} else {
+		p->room = REC;
+		p->cap = bb + (CEE_EVT_EXT_MAX + 1) * REC;
+	}
+	return 0;
+}
+
+struct cee_sink *cee_sink_nats_open(const char *arg)
+{
+	struct nats_sink *p = calloc(1, sizeof(*p));
+	struct cee_sink *s = calloc(1, sizeof(*s));
+	if (p == NULL || s == NULL) {
+		free(p);
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->ops = &nats_ops;
+	s->priv = p;
+	p->sink = s;
+	pthread_mutex_init(&p->mu, NULL);
+
+	uint64_t replicas = 1, dedup_s = DEFAULT_DEDUP_S, max_age_s = 0;
+	int rc = cee_nats_spec_parse(arg, &p->spec, WHO);
+	if (rc == 0)
+		rc = configure(p, &replicas, &dedup_s, &max_age_s);
+	if (rc == 0)
+		rc = cee_nats_options(&p->spec, CONNECT_TIMEOUT_MS, &p->opts, WHO);
+	if (rc == 0)
+		rc = cee_nats_spec_check_unused(&p->spec, WHO);
+	if (rc == 0) {
+		// Reconnect for ever, soon; notice a dead broker in seconds; bound
+		// the socket writes libnats does on our thread.
+		natsStatus ns = natsOptions_SetMaxReconnect(p->opts, -1);
+		if (ns == NATS_OK)
+			ns = natsOptions_SetReconnectWait(p->opts, RECONNECT_WAIT_MS);
+		if (ns == NATS_OK)
+			ns = natsOptions_SetPingInterval(p->opts, PING_INTERVAL_MS);
+		if (ns == NATS_OK)
+			ns = natsOptions_SetMaxPingsOut(p->opts, 3);
+		if (ns == NATS_OK)
+			ns = natsOptions_SetWriteDeadline(p->opts, WRITE_DEADLINE_MS);
+		if (ns == NATS_OK)
+			ns = natsOptions_SetDisconnectedCB(p->opts, on_disconnected, p);
+		if (ns == NATS_OK)
+			ns = natsOptions_SetReconnectedCB(p->opts, on_reconnected, p);
+		if (ns == NATS_OK)
+			ns = natsOptions_SetClosedCB(p->opts, on_closed, p);
+		if (ns != NATS_OK)
+			rc = -ENOMEM;
+	}
+	if (rc == 0) {
+		const char *e = cee_evt_json_engine();
+		random_run(p->run, sizeof(p->run));
+		snprintf(p->engine, sizeof(p->engine), "%s",
+			 e != NULL && e[0] != '\0' ? e : p->run);
+		p->qcap = 2 * p->window + 2; // at most `window` outcomes are ever pending
+		p->slots = calloc(p->window, sizeof(*p->slots));
+		p->free_slots = calloc(p->window, sizeof(*p->free_slots));
+		p->sendq = calloc(p->window, sizeof(*p->sendq));
+		p->q = calloc(p->qcap, sizeof(*p->q));
+		p->taken = calloc(p->qcap, sizeof(*p->taken));
+		p->enc = p->fmt == FMT_JSONL ? cee_jsonl_enc_new() : NULL;
+		if (p->slots == NULL || p->free_slots == NULL || p->sendq == NULL || p->q == NULL ||
+		    p->taken == NULL || (p->fmt == FMT_JSONL && p->enc == NULL))
+			rc = -ENOMEM;
+		for (uint32_t k = 0; rc == 0 && k < p->window; k++)
+			p->free_slots[p->nfree++] = p->window - 1 - k;
+	}
+	if (rc == 0)
+		rc = sink_connect(p, OPEN_CONNECT_MS);
+	if (rc == 0) {
+		int64_t maxp = natsConnection_GetMaxPayload(p->nc);
+		if ((int64_t)(p->cap + HEADER_ROOM) > maxp) {
+			fprintf(
+			    stderr,
+			    "%s: batch_bytes=%zu does not fit the server's max_payload (%" PRId64
+			    " bytes; a message may be batch_bytes + %zu): use batch_bytes <= "
+			    "%" PRId64 "\n",
+			    WHO, p->batch_bytes, maxp, p->cap - p->batch_bytes + HEADER_ROOM,
+			    maxp - (int64_t)(p->cap - p->batch_bytes + HEADER_ROOM));
+			rc = -EINVAL;
+		}
+	}
+	if (rc == 0) {
+		// MaxPending is one above the window we keep ourselves: libnats counts
+		// a message down only after on_ack() returned, so just after an ack it
+		// may still count the whole window, and a publish then would stall.
+		jsOptions_Init(&p->jso);
+		p->jso.PublishAsync.MaxPending = p->window + 1;
+		p->jso.PublishAsync.AckHandler = on_ack;
+		p->jso.PublishAsync.AckHandlerClosure = p;
+		p->jso.PublishAsync.StallWait = 1; // never expected; if it is, do not wait long
+		jsPubOptions_Init(&p->pubo);
+		p->pubo.MaxWait = p->ack_wait_ms; // without it, no timeout: a lost ack holds a slot
+		rc = js_context(p);
+	}
+	if (rc == 0)
+		rc = ensure_stream(p, replicas, dedup_s, max_age_s);
+	if (rc < 0) {
+		if (conn_release(p))
+			release(p);
+		errno = -rc;
+		return NULL;
+	}
+	return s;
+}
+
+int cee_sink_nats_register(void)
+{
+	return cee_sink_register("nats", cee_sink_nats_open);
+}
+
+int cee_sink_nats_stats(const struct cee_sink *s, struct cee_sink_nats_stats *st)
+{
+	if (s == NULL || s->ops != &nats_ops)
+		return -EINVAL;
+	const struct nats_sink *p = s->priv;
+	*st = p->st;
+	st->disconnects = atomic_load_explicit(&p->disconnects, memory_order_relaxed);
+	st->reconnects = atomic_load_explicit(&p->reconnects, memory_order_relaxed);
+	st->inflight = p->inflight;
+	st->sealed = nsealed(p);
+	st->window = p->window;
+	return 0;
+}

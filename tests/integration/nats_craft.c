@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// nats_craft: publish hand-made sink batches out of order and twice, for
+// test_nats_sink.sh to check that cee-tail puts them back in order and writes
+// each record once.
+//
+//   nats_craft URL PREFIX STREAM
+//
+// Shard 0 of engine "craft": 60 lifecycles (open, established, closed,
+// destroyed: sseq 1..240) in 12 binary batches of 20 records, published in
+// the order 0 2 1 1 3 5 4 3 6 7 9 8 10 11 0 (batch 1, 3 and 0 twice: one
+// copy while the first waits, two after they were written) without
+// Nats-Msg-Id, so that every copy is stored. Expected from cee-tail: 240
+// events, 3 duplicates skipped, 3 batches reordered (2, 5, 9), no gap.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nats/nats.h>
+
+#include "cee_event.h"
+
+#define LIFECYCLES 60
+#define PER_BATCH 20
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: nats_craft URL PREFIX STREAM\n");
+		return 2;
+	}
+	const char *url = argv[1], *prefix = argv[2], *stream = argv[3];
+	static struct cee_event rec[LIFECYCLES * 4];
+	unsigned n = 0;
+	for (unsigned c = 0; c < LIFECYCLES; c++) {
+		static const uint8_t types[4] = {CEE_EVT_OPEN, CEE_EVT_ESTABLISHED, CEE_EVT_CLOSED,
+						 CEE_EVT_DESTROYED};
+		for (unsigned k = 0; k < 4; k++) {
+			struct cee_event *e = &rec[n];
+			memset(e, 0, sizeof(*e));
+			e->sseq = n + 1;
+			e->conn = cee_id_make(0, c + 1);
+			e->ts_ns = 1000 + n;
+			e->type = types[k];
+			e->reason =
+			    types[k] == CEE_EVT_CLOSED ? CEE_REASON_PEER_FIN : CEE_REASON_NONE;
+			e->proto = CEE_PROTO_TCP;
+			e->cseq = (uint8_t)k;
+			e->local_ip = 0x0a000001;
+			e->remote_ip = 0x0a010000;
+			e->local_port = 7;
+			e->remote_port = (uint16_t)(1024 + c);
+			n++;
+		}
+	}
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	natsStatus s = natsConnection_ConnectTo(&nc, url);
+	if (s == NATS_OK)
+		s = natsConnection_JetStream(&js, nc, NULL);
+	char subj[200];
+	snprintf(subj, sizeof(subj), "%s.>", prefix);
+	const char *subjects[1] = {subj};
+	jsStreamConfig cfg;
+	jsStreamConfig_Init(&cfg);
+	cfg.Name = stream;
+	cfg.Subjects = subjects;
+	cfg.SubjectsLen = 1;
+	cfg.Storage = js_MemoryStorage; // no Nats-Msg-Id below: every copy is stored
+	jsStreamInfo *si = NULL;
+	if (s == NATS_OK)
+		s = js_AddStream(&si, js, &cfg, NULL, NULL);
+	jsStreamInfo_Destroy(si);
+	static const unsigned order[] = {0, 2, 1, 1, 3, 5, 4, 3, 6, 7, 9, 8, 10, 11, 0};
+	snprintf(subj, sizeof(subj), "%s.craft.0.events", prefix);
+	for (unsigned i = 0; s == NATS_OK && i < sizeof(order) / sizeof(order[0]); i++) {
+		unsigned b = order[i];
+		natsMsg *m = NULL;
+		char v[32];
+		s = natsMsg_Create(&m, subj, NULL, (const char *)&rec[b * PER_BATCH],
+				   PER_BATCH * (int)sizeof(struct cee_event));
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Cee-Engine", "craft");
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Cee-Run", "r000000000001");
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Cee-Shard", "0");
+		snprintf(v, sizeof(v), "%u", b * PER_BATCH + 1);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Cee-First-Sseq", v);
+		snprintf(v, sizeof(v), "%u", (b + 1) * PER_BATCH);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Cee-Last-Sseq", v);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Cee-Events", "20");
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, "Cee-Format", "binary");
+		if (s == NATS_OK)
+			s = js_PublishMsg(NULL, js, m, NULL, NULL);
+		natsMsg_Destroy(m);
+	}
+	if (s != NATS_OK)
+		fprintf(stderr, "nats_craft: %s\n", natsStatus_GetText(s));
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	return s == NATS_OK ? 0 : 1;
+}

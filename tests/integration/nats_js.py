@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""A few JetStream API requests over the NATS text protocol, for test_nats.sh
+(there is no `nats` CLI here). Prints the server's JSON answer.
+
+  nats_js.py HOST:PORT ready              exit 0 once $JS.API.INFO answers
+                                          without error (JetStream up, and in
+                                          a cluster a metadata leader elected)
+  nats_js.py HOST:PORT info STREAM        $JS.API.STREAM.INFO.STREAM
+  nats_js.py HOST:PORT leader STREAM      the stream's leader (server name)
+  nats_js.py HOST:PORT stepdown STREAM    ask the stream's leader to step down
+Exit 1 when the request fails or is answered with an error.
+"""
+
+import json
+import socket
+import sys
+
+
+def request(hostport, subject, payload=b"", timeout=3.0):
+    host, _, port = hostport.rpartition(":")
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    f = s.makefile("rb")
+    try:
+        info = f.readline()
+        if not info.startswith(b"INFO "):
+            raise OSError(f"no INFO from {hostport}: {info[:80]!r}")
+        inbox = "_INBOX.ceeit%d" % id(s)
+        s.sendall(b'CONNECT {"verbose":false,"pedantic":false,"lang":"python","version":"0"}\r\n'
+                  + b"SUB %s 1\r\n" % inbox.encode()
+                  + b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), inbox.encode(), len(payload), payload)
+                  + b"PING\r\n")
+        while True:
+            line = f.readline()
+            if not line:
+                raise OSError("connection closed before the answer")
+            if line.startswith(b"MSG "):
+                n = int(line.split()[-1])
+                body = f.read(n + 2)[:n]
+                return json.loads(body)
+            if line.startswith(b"-ERR"):
+                raise OSError(line.decode().strip())
+            if line.startswith(b"PING"):
+                s.sendall(b"PONG\r\n")
+    finally:
+        f.close()
+        s.close()
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    hp, cmd = sys.argv[1], sys.argv[2]
+    try:
+        if cmd == "ready":
+            r = request(hp, "$JS.API.INFO")
+        elif cmd in ("info", "leader"):
+            r = request(hp, "$JS.API.STREAM.INFO." + sys.argv[3])
+        elif cmd == "stepdown":
+            r = request(hp, "$JS.API.STREAM.LEADER.STEPDOWN." + sys.argv[3])
+        else:
+            sys.exit(__doc__)
+    except (OSError, ValueError) as e:
+        print(f"nats_js: {cmd}: {e}", file=sys.stderr)
+        return 1
+    if "error" in r:
+        print(json.dumps(r))
+        return 1
+    if cmd == "leader":
+        leader = r.get("cluster", {}).get("leader")
+        if not leader:
+            return 1
+        print(leader)
+    else:
+        print(json.dumps(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The NATS JetStream sink against a real broker: nats-server -js on a free
+# port (exit 77, skipped, without nats-server), cee-bench exporting through
+# the sink, cee-tail reading the stream back into cee-audit.
+#
+#   0. hand-made batches (nats_craft) published out of order and twice:
+#      cee-tail writes each record once, in order.
+#   0b. specs the sink must refuse at open, with a message: unknown option,
+#      bad prefix, batch_bytes above the server's max_payload, a stream that
+#      exists with other subjects, no server on the port.
+#   1. jsonl, 100,000+ lifecycles: cee-tail's JSON Lines pass cee-audit
+#      (exactly once, gapless, in order per shard) and hold as many events as
+#      the sink had acknowledged and cee-bench's in-process audit saw.
+#   2. binary with TLS (extension records): the same, converted by cee-tail
+#      into lines identical to a jsonl sink's beside it.
+#   3. the broker killed (SIGKILL) while cee-bench runs and started again on
+#      the same store once the sink has reported the failure: every event
+#      still reaches the stream once.
+#
+# Guards against: events lost or duplicated between the engine and the
+# stream (a batch acknowledged before it was stored, a failed batch not
+# resent, a resend stored twice, a resend re-encoded so its dedup id or
+# content changed), batches out of order for a consumer, extension groups
+# split from their event, binary batches converted wrong, and a shutdown that
+# exits before the last acknowledgements.
+#
+# Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
+# No root needed; no EAL hugepages.
+set -euo pipefail
+BENCH=$(realpath "$1")
+TAIL=$(realpath "$2")
+AUDIT=$(realpath "$3")
+CRAFT=$(realpath "$4")
+KEEP=${5:-}
+PY=/usr/bin/python3
+
+command -v nats-server >/dev/null || {
+	echo "SKIP: nats-server not installed"
+	exit 77
+}
+WORK=$(mktemp -d /tmp/cee-nats-test.XXXXXX)
+SERVER_PID=
+BENCH_PID=
+cleanup() {
+	local rc=$?
+	[[ -z $BENCH_PID ]] || kill "$BENCH_PID" 2>/dev/null || true
+	[[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2>/dev/null || true
+	[[ -z $SERVER_PID ]] || wait "$SERVER_PID" 2>/dev/null || true
+	if [[ $rc -ne 0 || $KEEP == --keep ]]; then
+		echo "work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+
+log() { echo "[$(date +%T.%3N)] $*"; }
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+# wait_until SECONDS WHAT CMD...: CMD every 50 ms until it succeeds (a bounded
+# poll on a condition, not a sleep standing in for synchronisation)
+wait_until() {
+	local limit=$1 what=$2
+	shift 2
+	local end=$((SECONDS + limit))
+	until "$@"; do
+		((SECONDS < end)) || fail "timed out after ${limit}s waiting for $what"
+		sleep 0.05
+	done
+}
+has() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
+
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_server() {
+	local n
+	n=$(grep -c "Server is ready" "$WORK/server.log" 2>/dev/null || true)
+	nats-server -js -sd "$WORK/js" -a 127.0.0.1 -p "$PORT" >>"$WORK/server.log" 2>&1 &
+	SERVER_PID=$!
+	wait_until 20 "nats-server ready on port $PORT" \
+		eval '(( $(grep -c "Server is ready" "$WORK/server.log") > n ))'
+}
+
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ]; then LCORES="0@1,1@1,2@0"; else LCORES="0@0,1@0,2@0"; fi
+bench() { # NAME ARGS...: cee-bench in the background, report in NAME.json
+	local name=$1
+	shift
+	log "cee-bench $*"
+	"$BENCH" --no-huge -m 1024 --no-pci --file-prefix "cee-nats-$$-$name" --lcores "$LCORES" \
+		--log-level=lib.eal:error -- --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" &
+	BENCH_PID=$!
+}
+bench_wait() {
+	local name=$1 rc=0
+	wait "$BENCH_PID" || rc=$?
+	BENCH_PID=
+	grep -v TELEMETRY "$WORK/$name.err" | tail -n 4
+	[[ $rc -eq 0 ]] || fail "$name: cee-bench exited $rc (see $WORK/$name.err)"
+}
+# NAME SUBJECT-PREFIX STREAM: read the stream back, audit it, compare counts
+tail_and_audit() {
+	local name=$1 prefix=$2 stream=$3 want
+	want=$("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["audit"]["events"])' "$WORK/$name.json")
+	log "$name: cee-tail | cee-audit - ($want events expected)"
+	local rc=0
+	"$TAIL" "nats://127.0.0.1:$PORT/$prefix?stream=$stream&durable=check" --from-start \
+		--count "$want" --idle-exit 20000 2>"$WORK/$name.tail.err" |
+		tee "$WORK/$name.jsonl" | "$AUDIT" - >"$WORK/$name.audit" 2>&1 || rc=$?
+	cat "$WORK/$name.tail.err"
+	tail -n 2 "$WORK/$name.audit"
+	[[ $rc -eq 0 ]] || fail "$name: cee-audit rejected the stream read back (see $WORK/$name.audit)"
+	"$PY" - "$WORK/$name.json" "$WORK/$name.tail.err" "$name" "${4:-}" <<'PYEOF'
+import json, re, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+tail = open(sys.argv[2]).read()
+name, failover = sys.argv[3], sys.argv[4] == "failover"
+errs = []
+def need(c, what):
+    if not c:
+        errs.append(what)
+m = re.search(r"cee-tail: (\d+) messages, (\d+) events, (\d+) duplicates skipped, (\d+) reordered, (\d+) gaps", tail)
+need(m is not None, "no cee-tail summary")
+a, n = r["audit"], r["nats"][0]
+need(a["ok"], "cee-bench's own audit failed")
+if m:
+    msgs, events, dups, reord, gaps = map(int, m.groups())
+    need(events == a["events"], f"stream has {events} events, cee-bench exported {a['events']}")
+    need(gaps == 0, f"{gaps} gaps")
+    need(msgs == n["end"]["messages"] + dups, f"{msgs} messages read, sink acknowledged {n['end']['messages']} (+{dups} duplicates)")
+need(n["end"]["events"] == a["events"], f"sink acknowledged {n['end']['events']} events of {a['events']}")
+need(n["end"]["idle_after_s"] >= 0, "cee-bench gave up waiting for the acknowledgements")
+need(n["end"]["inflight"] == 0 and n["end"]["sealed"] == 0, "sink not idle at the end")
+if failover:
+    need(n["end"]["disconnects"] >= 1, "the broker was not seen to go")
+else:
+    need(r["lifecycles"] >= 100000 or name != "jsonl", f"only {r['lifecycles']} lifecycles")
+    need(sum(n["end"]["fail"].values()) == 0, f"failures on a healthy broker: {n['end']['fail']}")
+print(f"{name}: {a['events']} events, {n['end']['messages']} messages, republished {n['end']['republished']}, "
+      f"failures {n['end']['fail']}, duplicates acknowledged {n['end']['duplicates']}, sink {n['events_per_s']} events/s")
+if errs:
+    print("FAIL: " + "; ".join(errs))
+    sys.exit(1)
+PYEOF
+}
+
+start_server
+log "nats-server on 127.0.0.1:$PORT, store $WORK/js"
+
+# 0. cee-tail: reordering and duplicates, on batches made by hand
+"$CRAFT" "nats://127.0.0.1:$PORT" craft TC || fail "nats_craft could not publish"
+"$TAIL" "nats://127.0.0.1:$PORT/craft?stream=TC" --from-start --count 240 --idle-exit 10000 \
+	--reorder-wait 5000 2>"$WORK/craft.tail.err" >"$WORK/craft.jsonl" || fail "craft: cee-tail failed"
+cat "$WORK/craft.tail.err"
+grep -q "15 messages, 240 events, 3 duplicates skipped, 3 reordered, 0 gaps" "$WORK/craft.tail.err" ||
+	fail "craft: cee-tail's counts are not those of the batches published"
+"$AUDIT" "$WORK/craft.jsonl" >"$WORK/craft.audit" 2>&1 || fail "craft: cee-audit rejected cee-tail's output"
+"$PY" - "$WORK/craft.jsonl" <<'PYEOF' || fail "craft: records not in sseq order"
+import json, sys
+seq = [json.loads(l)["sseq"] for l in open(sys.argv[1])]
+assert seq == list(range(1, 241)), seq[:50]
+PYEOF
+
+# 0b. refused at open
+refused() { # SPEC WHAT: cee-bench must fail at start-up, saying WHAT
+	local rc=0
+	"$BENCH" --no-huge -m 1024 --no-pci --file-prefix "cee-nats-$$-bad" --lcores "$LCORES" \
+		--log-level=lib.eal:error -- --duration 1 --events "$1" >/dev/null 2>"$WORK/bad.err" || rc=$?
+	[[ $rc -ne 0 ]] || fail "spec '$1' was accepted"
+	grep -qF -- "$2" "$WORK/bad.err" || { cat "$WORK/bad.err"; fail "spec '$1': no message '$2'"; }
+	grep -qF "Invalid argument" "$WORK/bad.err" || [[ $3 == any ]] || { cat "$WORK/bad.err"; fail "spec '$1': not EINVAL"; }
+}
+refused "nats://127.0.0.1:$PORT/cee?stream=T&colour=blue" "unknown option 'colour'"
+refused "nats://127.0.0.1:$PORT/cee.*" "bad subject prefix"
+refused "nats://127.0.0.1:$PORT/cee?window=0" "bad value for window"
+refused "nats://127.0.0.1:$PORT/cee?batch_bytes=1048576" "does not fit the server's max_payload"
+refused "nats://127.0.0.1:$PORT/other?stream=TC" "exists on nats://127.0.0.1:$PORT without subject 'other.>'"
+CLOSED=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+refused "nats://127.0.0.1:$CLOSED/cee" "cannot connect to nats://127.0.0.1:$CLOSED" any
+log "bad specs refused at open"
+
+# 1. jsonl, 100,000 lifecycles
+bench jsonl --conns 100000 --concurrency 256 --close mix \
+	--events "nats://127.0.0.1:$PORT/cee?stream=T"
+bench_wait jsonl
+tail_and_audit jsonl cee T
+
+# 2. binary, TLS: extension records (tls_up, closed) in binary batches; the
+# same events through a jsonl sink beside it: cee-tail's conversion of the
+# binary batches must give the very lines the engine's encoder wrote
+bench binary --duration 2 --concurrency 64 --tls --close mix \
+	--events "nats://127.0.0.1:$PORT/bin?stream=TB&format=binary&batch_bytes=65536" \
+	--events "nats://127.0.0.1:$PORT/txt?stream=TT"
+bench_wait binary
+tail_and_audit binary bin TB
+"$TAIL" "nats://127.0.0.1:$PORT/txt?stream=TT" --from-start --count "$(grep -c . "$WORK/binary.jsonl")" \
+	--idle-exit 20000 2>/dev/null | sort >"$WORK/binary.jsonl.sorted.txt"
+sort "$WORK/binary.jsonl" | cmp - "$WORK/binary.jsonl.sorted.txt" ||
+	fail "binary: cee-tail's lines differ from the jsonl sink's"
+log "binary: converted lines identical to the jsonl sink's"
+
+# 3. the broker killed under load and started again on its store
+bench failover --duration 6 --concurrency 256 \
+	--events "nats://127.0.0.1:$PORT/fo?stream=TF&ack_wait_ms=1000"
+wait_until 60 "cee-bench's first live line" has "$WORK/failover.err" "cee-bench: t="
+log "killing nats-server (SIGKILL)"
+kill -KILL "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+wait_until 30 "the sink to report the lost connection" has "$WORK/failover.err" "disconnected from"
+start_server
+log "nats-server back"
+bench_wait failover
+has "$WORK/failover.err" "reconnected to" || fail "failover: the sink did not report reconnecting"
+tail_and_audit failover fo TF failover
+
+log "test_nats_sink: all phases passed"
