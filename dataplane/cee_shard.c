@@ -608,13 +608,30 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 	return c;
 }
 
+/*
+ * Send buffers nearly gone: they are held by peers that send and never read
+ * (their windows at 0, our echo queued). Take some back from the ones that
+ * have held a zero window longest (at least CEE_ZW_EVICT_MIN_NS): reset with
+ * reason zero_window_timeout before --persist-timeout, so that a new client
+ * is served rather than refused (issue 13: pinning), as the oldest holder of
+ * a scarce resource goes first. @return true when there is room again.
+ */
+#define CEE_ZW_EVICT_MIN_NS 0
+static bool sndbuf_room(struct cee_shard *s)
+{
+	for (int i = 0; i < 2 && s->sb[0].nfree < s->sb[0].count / 16; i++)
+		if (!cee_tcp_evict_zero_window(&s->tcp, CEE_ZW_EVICT_MIN_NS, s->now_ns))
+			return false;
+	return true;
+}
+
 static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
 				   uint32_t bucket, const struct cee_listener *ls, int l)
 {
-	if (unlikely(s->sb[0].nfree < s->sb[0].count / 16)) {
-		// send buffers nearly gone (peers that send and never read): a new
-		// connection could not echo or answer; refused at once, counted,
-		// rather than admitted into a stall
+	if (unlikely(s->sb[0].nfree < s->sb[0].count / 16) && !sndbuf_room(s)) {
+		// send buffers nearly gone and none to take back: a new connection
+		// could not echo or answer; refused at once, counted, rather than
+		// admitted into a stall
 		s->stats.refused_sndbuf++;
 		reply_rst(s, pi, p);
 		return NULL;

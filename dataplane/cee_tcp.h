@@ -205,7 +205,7 @@ struct cee_tcp_cfg {
 	uint64_t oow_ack_interval_ns;
 	/**
 	 * A peer whose window stays 0 while we have data for it for longer
-	 * (counted from the first zero-window probe) is reset with
+	 * (counted from when its window closed on queued data) is reset with
 	 * zero_window_timeout: a peer that never reads cannot hold a send
 	 * buffer for ever (each of its ACKs resets the retry count). 0 = never.
 	 */
@@ -231,6 +231,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(ooo_dropped, TCP, "ooo_dropped", "out-of-order segments dropped (no room, app service)") \
 	X(no_sndbuf, TCP, "no_sndbuf", "data refused: no send buffer free")                        \
 	X(zero_window_probes, TCP, "zero_window_probes", "zero-window probes sent")                \
+	X(zw_evicted, TCP, "zw_evicted", "zero-window connections reset to free a send buffer")    \
 	X(fast_retransmits, TCP, "fast_retransmits", "losses repaired after 3 duplicate ACKs")     \
 	X(partial_acks, TCP, "partial_acks", "NewReno partial ACKs (another hole resent)")         \
 	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
@@ -320,6 +321,11 @@ struct cee_tcp_ctx {
 	uint64_t ack_budget_at_ns;
 	uint32_t ack_budget;
 	uint64_t rng; /**< the budget's draw (xorshift; the owner may seed it, 0 = a fixed seed) */
+	/**
+	 * Connections holding a zero window with data queued (persist), by the
+	 * time their window closed, oldest first: cee_tcp_evict_zero_window().
+	 */
+	struct cee_tcb *zw_head, *zw_tail;
 };
 
 /**
@@ -361,7 +367,9 @@ struct cee_tcp_xmit {
 	uint32_t drs_seq;   /**< echo growth: RCV.NXT when this RTT's count began */
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
-	uint64_t zw_since_ns; /**< persist: the first probe of this zero window (0: none) */
+	uint64_t zw_since_ns; /**< persist: when this zero window closed on queued data (0: none) */
+	/** Connections with zw_since_ns set, oldest first (ctx->zw_head): eviction order. */
+	struct cee_tcb *zw_prev, *zw_next;
 	/** RFC 6675 scoreboard: SACKed ranges above SND.UNA, sorted, disjoint */
 	struct cee_tcp_sack sacked[CEE_TCP_SCOREBOARD_MAX];
 	/**
@@ -595,6 +603,15 @@ void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
  */
 void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
 		   uint64_t now_ns);
+
+/**
+ * Send buffers run short: reset the connection that has held a zero window
+ * with data queued the longest, if for at least @p min_ns (reason
+ * zero_window_timeout, counted in zw_evicted), freeing its send buffer and
+ * slot. Peers that never read then cannot keep others from being served.
+ * @return true when one was reset.
+ */
+bool cee_tcp_evict_zero_window(struct cee_tcp_ctx *ctx, uint64_t min_ns, uint64_t now_ns);
 
 /**
  * The RST to answer @p seg with when no connection matches it (RFC 9293

@@ -389,7 +389,7 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		if (old_wnd == 0 && tcb->snd_wnd > 0) {
 			struct cee_tcp_xmit *zx = tcp_xmit_if(ctx, tcb);
 			if (zx != NULL)
-				zx->zw_since_ns = 0; /* the persist clock starts over */
+				tcp_zw_stop(ctx, zx); /* the persist clock starts over */
 		}
 		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
 			// the window reopened with bytes unacked: resend from snd_una now;

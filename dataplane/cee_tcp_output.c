@@ -152,11 +152,20 @@ static void send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_
 	tcp_emit(ctx, tcb, &out);
 }
 
+/*
+ * An abort's RST (RFC 9293 3.10.5): SEQ = SND.NXT (our highest), unless that
+ * lies beyond the peer's window, as after a zero-window probe the peer did
+ * not take: then the window's right edge, SND.UNA + SND.WND (SND.UNA with a
+ * zero window), which a peer checking RFC 5961 3.2 accepts, not our probe's
+ * end, which it would drop (as Linux's tcp_acceptable_seq()).
+ */
 void tcp_send_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	struct cee_tcp_out out;
+	uint32_t right = tcb->snd_una + tcb->snd_wnd;
+	uint32_t seq = seq_leq(tcb->snd_max, right) ? tcb->snd_max : right;
 
-	tcp_out_init(&out, tcb->snd_max, tcb->rcv_nxt, CEE_TCP_RST | CEE_TCP_ACK);
+	tcp_out_init(&out, seq, tcb->rcv_nxt, CEE_TCP_RST | CEE_TCP_ACK);
 	tcp_emit(ctx, tcb, &out);
 }
 
@@ -254,6 +263,9 @@ void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	if (tcb->sb == NULL)
 		return;
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x != NULL)
+		tcp_zw_stop(ctx, x); /* off the eviction list with its buffer */
 	ctx->ops->buf_free(ctx->owner, tcb->sb, tcb->sb_class);
 	tcb->sb = NULL;
 	tcb->sb_head = 0;

@@ -297,7 +297,11 @@ CEE_TCP_INTERNAL void tcp_cc_before_send(struct cee_tcp_ctx *ctx, struct cee_tcb
 					 uint64_t now_ns);
 
 /* cee_tcp_timer.c */
-CEE_TCP_INTERNAL void tcp_arm_rto(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+/* A zero window with data queued: the persist clock starts (first probe), or stops. */
+CEE_TCP_INTERNAL void tcp_zw_start(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				   struct cee_tcp_xmit *x, uint64_t now_ns);
+CEE_TCP_INTERNAL void tcp_zw_stop(struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x);
+CEE_TCP_INTERNAL void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				  uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 /* The owner's timer fired: @return true when the tcb was destroyed; *probe: send a window probe. */

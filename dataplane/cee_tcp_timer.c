@@ -14,7 +14,8 @@
  *   beyond it instead (zero_window_probes); any ACK that leaves the window
  *   at 0 resets the retry count, so only an unresponsive peer is given up on
  *   by retries; a responsive one that keeps the window shut is reset after
- *   cfg.persist_timeout_ns from the first probe (zero_window_timeout).
+ *   cfg.persist_timeout_ns from when the window closed on queued data
+ *   (zero_window_timeout), on time: its end is a deadline of its own.
  *
  * user_at_ns is the owner's deadline (cee_tcp_set_deadline, e.g. a TLS
  * handshake limit, WebSocket pings): ops->deadline runs, or the connection
@@ -72,16 +73,72 @@ static uint64_t pto_ns(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	return pto;
 }
 
-void tcp_arm_rto(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+void tcp_zw_start(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
+		  uint64_t now_ns)
+{
+	x->zw_since_ns = now_ns;
+	x->zw_next = NULL;
+	x->zw_prev = ctx->zw_tail;
+	if (ctx->zw_tail != NULL)
+		tcp_xmit_if(ctx, ctx->zw_tail)->zw_next = tcb;
+	else
+		ctx->zw_head = tcb;
+	ctx->zw_tail = tcb;
+}
+
+void tcp_zw_stop(struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x)
+{
+	if (x->zw_since_ns == 0)
+		return;
+	x->zw_since_ns = 0;
+	if (x->zw_prev != NULL)
+		tcp_xmit_if(ctx, x->zw_prev)->zw_next = x->zw_next;
+	else
+		ctx->zw_head = x->zw_next;
+	if (x->zw_next != NULL)
+		tcp_xmit_if(ctx, x->zw_next)->zw_prev = x->zw_prev;
+	else
+		ctx->zw_tail = x->zw_prev;
+	x->zw_prev = x->zw_next = NULL;
+}
+
+bool cee_tcp_evict_zero_window(struct cee_tcp_ctx *ctx, uint64_t min_ns, uint64_t now_ns)
+{
+	struct cee_tcb *tcb = ctx->zw_head;
+	if (tcb == NULL || now_ns - tcp_xmit_if(ctx, tcb)->zw_since_ns < min_ns ||
+	    (tcb->uflags & CEE_TCB_U_BUSY))
+		return false;
+	ctx->stats.zw_evicted++;
+	tcp_abort_conn(ctx, tcb, CEE_REASON_ZERO_WINDOW_TIMEOUT, now_ns);
+	return true;
+}
+
+void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	bool inflight = tcb->snd_una != tcb->snd_max;
 	bool persist = tcb->snd_wnd == 0 && tcp_unsent_bytes(tcb) > 0;
+
+	// The persist clock starts when the window closes on queued data: that
+	// is how long the peer has held our buffer (--persist-timeout), and
+	// the order in which buffers are taken back under pressure.
+	if (persist && tcb->sb != NULL) {
+		struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
+		if (x->zw_since_ns == 0)
+			tcp_zw_start(ctx, tcb, x, now_ns);
+	}
 
 	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer; RFC 8985 7.2 probe timeout
 	if (inflight || persist) {
 		if (tcb->rto_at_ns == 0)
 			tcb->rto_at_ns = now_ns + (persist ? (uint64_t)tcb->rto_us * 1000
 							   : pto_ns(ctx, tcb));
+		// The persist clock's end is a deadline of its own: the probe
+		// interval doubles up to a minute, which would make
+		// zero_window_timeout up to that late.
+		const struct cee_tcp_xmit *zx = persist ? tcp_xmit_if(ctx, tcb) : NULL;
+		if (zx != NULL && zx->zw_since_ns != 0 && ctx->cfg.persist_timeout_ns != 0 &&
+		    zx->zw_since_ns + ctx->cfg.persist_timeout_ns < tcb->rto_at_ns)
+			tcb->rto_at_ns = zx->zw_since_ns + ctx->cfg.persist_timeout_ns;
 	} else {
 		tcb->rto_at_ns = 0; // RFC 6298 5.2
 	}
@@ -189,7 +246,7 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 					  : NULL;
 	if (zx != NULL) {
 		if (zx->zw_since_ns == 0) {
-			zx->zw_since_ns = now_ns;
+			tcp_zw_start(ctx, tcb, zx, now_ns);
 		} else if (now_ns - zx->zw_since_ns >= ctx->cfg.persist_timeout_ns) {
 			tcp_abort_conn(ctx, tcb, CEE_REASON_ZERO_WINDOW_TIMEOUT, now_ns);
 			return true;

@@ -1710,9 +1710,50 @@ static void test_zero_window_persist_timeout(void **state)
 		assert_true(f->now < first + 60 * SEC);
 	}
 	assert_true(f->now >= reopened + 10 * SEC); /* not from the first zero window */
-	assert_true(f->now < reopened + 10 * SEC + 60 * SEC);
+	/* on time: not up to a doubled probe interval (a minute) late */
+	assert_true(f->now < reopened + 12 * SEC);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
 	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	/*
+	 * The RST at the peer's window edge (SND.UNA, its window being 0), not
+	 * after the probe byte it never took: Linux drops that one (RFC 5961
+	 * 3.2) and learns of the reset only from its own next segment.
+	 */
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+}
+
+/*
+ * Fault (issue 13, pinning): peers that never read hold every send buffer,
+ * and new clients are refused until --persist-timeout. Under pressure the
+ * owner takes back the longest-held zero window (at least min_ns old);
+ * a connection whose window opened again is not on the list.
+ */
+static void test_zero_window_evict(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	assert_false(cee_tcp_evict_zero_window(&f->ctx, 0, f->now)); /* nothing pinned */
+	f->p_wnd = 0;
+	peer(f, 0, "xyz", 3);
+	fire(f); /* the first probe: on the list */
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
+	assert_false(cee_tcp_evict_zero_window(&f->ctx, SEC, f->now)); /* too young */
+	/* the window opens and shuts: off the list, then on again at the next probe */
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 1, NULL, 0);
+	assert_false(cee_tcp_evict_zero_window(&f->ctx, 0, f->now + 5 * SEC));
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
+	fire(f);
+	assert_false(f->destroyed);
+	f->now += 2 * SEC;
+	assert_true(cee_tcp_evict_zero_window(&f->ctx, SEC, f->now));
+	assert_true(f->destroyed);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
+	assert_int_equal(f->ctx.stats.zw_evicted, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.seq, ISS + 1);
+	assert_null(f->ctx.zw_head); /* the list let go of it */
+	assert_null(f->ctx.zw_tail);
 }
 
 /* Fault: a zero-window peer that stops answering is probed forever. */
@@ -4216,6 +4257,7 @@ int main(void)
 	    T(test_zero_window_probe),
 	    T(test_zero_window_dead_peer),
 	    T(test_zero_window_persist_timeout),
+	    T(test_zero_window_evict),
 	    T(test_abort_shutdown),
 	    T(test_abort_time_wait),
 	    T(test_close_in_syn_received),
