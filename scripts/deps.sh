@@ -6,12 +6,15 @@ set -euo pipefail
 # clang-14, libfuzzer-14-dev, libclang-rt-14-dev: the fuzz targets (scripts/fuzz.sh);
 # libclang-rt-14-dev holds clang's ASan/UBSan/libFuzzer runtimes, only recommended by clang-14
 # hping3: the spoofed SYN flood of scripts/synflood.sh; python3-scapy: hand-built packets
+# (scripts/blind.sh); nats-server, libnats-dev: the NATS JetStream
+# sink, cee-tail and their tests with a real broker
 pkgs=(
 	build-essential pkg-config meson ninja-build
 	libdpdk-dev dpdk dpdk-dev libwolfssl-dev libcmocka-dev
 	iproute2 ethtool procps python3 python3-websockets openssl curl
 	clang-14 libfuzzer-14-dev libclang-rt-14-dev
 	hping3 python3-scapy
+	nats-server libnats-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do
