@@ -35,6 +35,7 @@
 
 #include "cee_audit.h"
 #include "cee_engine.h"
+#include "cee_net.h"
 #include "cee_shard.h"
 #include "cee_sink.h"
 #ifdef CEE_HAVE_NATS
@@ -44,6 +45,12 @@
 #define ENG_IP 0x0a000001u  // 10.0.0.1
 #define GEN_IP 0x0a010000u  // 10.1.0.0 .. : the generator's source addresses
 #define GEN_IPS 1024u
+// --syn-flood: spoofed sources, 10.128.0.0/9 (neither the generator's nor the
+// engine's: the SYN-ACKs to them reach the generator's port, which drops them
+// as not for it, without an RST)
+#define FLOOD_IP 0x0a800000u
+#define FLOOD_IPS (1u << 23)
+#define FLOOD_BURST 256 // spoofed SYNs one generator poll iteration sends at most
 #define PORT_ECHO 7
 #define PORT_ECHO_CLOSE 8
 #define LINK_RING 16384
@@ -79,7 +86,11 @@ struct opts {
 	bool tls_resume;          // clients offer a session ticket (after the first)
 	const char *tls_cert, *tls_key, *tls_ca;
 	uint32_t tls_budget_us;   // the engine's per-poll handshake budget
+	double syn_flood;         // spoofed SYNs per second from the generators (0: none)
+	uint8_t syn_cookies;      // enum cee_syn_cookies of the engine under test
 };
+
+static const char *const syn_cookies_names[] = {"auto", "always", "off"};
 
 #ifndef CEE_CERT_DIR
 #define CEE_CERT_DIR "tests/certs"
@@ -160,6 +171,13 @@ struct gen_shard {
 	struct cee_tls_session *session; // --tls-resume: offered by the next connections
 	uint64_t resumed;                // tls_up with a resumed session
 	uint64_t mon_fired, mon_gone, mon_failed; // --monitor
+	// --syn-flood: credit (SYNs) and the TSC it was last topped up at;
+	// SYNs sent, lost on a full link ring, not built (flood pool empty);
+	// TSC cycles spent building and sending them
+	double flood_credit;
+	uint64_t flood_last_tsc;
+	uint64_t flood_rng;
+	uint64_t flood_sent, flood_txdrop, flood_nombuf, flood_tsc;
 } __rte_cache_aligned;
 
 struct bench {
@@ -174,6 +192,15 @@ struct bench {
 	uint64_t audited;
 	struct cee_sink *nats[CEE_MAX_SINKS]; // --events nats://...: their counters are reported
 	unsigned nnats;
+	// --syn-flood: the spoofed SYNs' pool (small buffers: the engine frees
+	// them rather than keeping them for its own frames), the engine port's
+	// MAC, TSC rate. Written before launch, read by the generator lcores.
+	struct rte_mempool *flood_mp;
+	struct rte_ether_addr eng_mac;
+	double tsc_hz;
+	// audit sink (control thread): open events by remote address
+	uint64_t opens_spoofed; // from outside the generator's range
+	uint64_t opens_legit;
 };
 
 static struct bench B;
@@ -222,10 +249,69 @@ static void gen_monitor(void *arg, cee_conn_id_t id, int reason)
 		g->mon_gone++;
 }
 
+/*
+ * --syn-flood: this generator shard's share of the spoofed SYNs, paced by
+ * TSC credit (topped up each poll iteration, at most 10 ms of backlog kept,
+ * at most FLOOD_BURST sent per iteration), sent straight to the engine's
+ * port on the shard's queue: random sources in FLOOD_IP/9, random ports and
+ * ISNs, to the echo listener.
+ */
+static void flood_send(struct cee_shard *s, struct gen_shard *g)
+{
+	uint64_t tsc = s->poll_tsc;
+	double per_shard = B.o.syn_flood / B.o.shards;
+	if (g->flood_last_tsc == 0) {
+		g->flood_last_tsc = tsc;
+		return;
+	}
+	g->flood_credit += (double)(tsc - g->flood_last_tsc) * per_shard / B.tsc_hz;
+	g->flood_last_tsc = tsc;
+	double cap = per_shard / 100 + FLOOD_BURST; // at most 10 ms behind (as --rate)
+	if (g->flood_credit > cap)
+		g->flood_credit = cap;
+	unsigned n = g->flood_credit < FLOOD_BURST ? (unsigned)g->flood_credit : FLOOD_BURST;
+	if (n == 0)
+		return;
+	g->flood_credit -= n;
+	uint64_t t0 = rte_rdtsc();
+	struct rte_mbuf *m[FLOOD_BURST];
+	if (rte_pktmbuf_alloc_bulk(B.flood_mp, m, n) < 0) {
+		g->flood_nombuf += n;
+		return;
+	}
+	struct cee_net_addr a = {.dst_ip = ENG_IP, .dport = PORT_ECHO};
+	rte_ether_addr_copy(&s->ports[0].mac, &a.src_mac);
+	rte_ether_addr_copy(&B.eng_mac, &a.dst_mac);
+	struct cee_tcp_out out = {
+	    .wnd = 64240, .flags = CEE_TCP_SYN, .wscale = 7, .mss = 1460, .sack_ok = true};
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t r = xorshift(&g->flood_rng);
+		a.src_ip = FLOOD_IP | (uint32_t)(r & (FLOOD_IPS - 1));
+		a.sport = (uint16_t)(1024 + (r >> 32) % 64512);
+		out.seq = (uint32_t)xorshift(&g->flood_rng);
+		if (cee_net_fill_tcp(m[i], &a, &out) < 0) { // cannot happen: 66 bytes in 128
+			rte_pktmbuf_free_bulk(&m[i], n - i);
+			g->flood_nombuf += n - i;
+			n = i;
+			break;
+		}
+	}
+	uint16_t sent = rte_eth_tx_burst(s->ports[0].port_id, (uint16_t)s->id, m, (uint16_t)n);
+	if (sent < n) { // the link ring is full: lost, as on a saturated wire
+		rte_pktmbuf_free_bulk(&m[sent], n - sent);
+		g->flood_txdrop += n - sent;
+	}
+	g->flood_sent += sent;
+	g->flood_tsc += rte_rdtsc() - t0;
+}
+
 static void gen_poll(void *arg, struct cee_shard *s)
 {
 	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
-	if (atomic_load_explicit(&B.stop_opening, memory_order_relaxed) || g->opened >= g->quota)
+	bool stop = atomic_load_explicit(&B.stop_opening, memory_order_relaxed);
+	if (unlikely(B.o.syn_flood > 0) && !stop)
+		flood_send(s, g);
+	if (stop || g->opened >= g->quota)
 		return;
 	if (!g->neigh_ok) {
 		// One ARP exchange before the first burst: the resolver would
@@ -343,8 +429,15 @@ static int audit_write(struct cee_sink *sk, const struct cee_event *ev, uint32_t
 {
 	(void)sk;
 	uint64_t now = cee_clock_ns();
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		hadd(&B.evt_latency, now > ev[i].ts_ns ? now - ev[i].ts_ns : 0);
+		if (ev[i].type == CEE_EVT_OPEN) {
+			if (ev[i].remote_ip - GEN_IP < GEN_IPS)
+				B.opens_legit++;
+			else
+				B.opens_spoofed++;
+		}
+	}
 	cee_audit_feed(B.audit, ev, n);
 	B.audited += n;
 	return (int)n; // takes all
@@ -555,6 +648,9 @@ static void usage(FILE *f, const char *prog)
 		"  --tls-cert FILE --tls-key FILE   the engine's certificate (default test ECDSA P-256)\n"
 		"  --tls-ca FILE       CA the clients verify the engine against (default test CA)\n"
 		"  --tls-budget-us US  the engine's TLS handshake work per poll (default 1000; 0: none)\n"
+		"  --syn-flood PPS     also send PPS spoofed SYNs per second (over the generators) to\n"
+		"                      the engine's listener, from random sources in 10.128.0.0/9\n"
+		"  --syn-cookies auto|always|off   the engine's SYN cookies (default auto)\n"
 		"Lcores: main = control thread (exporter, audit); workers 0..N-1 = engine shards;\n"
 		"workers N..2N-1 = generators. On 2 cores: --lcores 0@1,1@1,2@0 (the\n"
 		"control thread beside the engine shard, the generator alone on cpu 0).\n",
@@ -577,7 +673,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
 		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
-		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS, O_MONITOR,
+		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS, O_MONITOR, O_SYN_FLOOD, O_SYN_COOKIES,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -610,6 +706,8 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"ws", no_argument, NULL, O_WS},
 		{"wss", no_argument, NULL, O_WSS},
 		{"monitor", no_argument, NULL, O_MONITOR},
+		{"syn-flood", required_argument, NULL, O_SYN_FLOOD},
+		{"syn-cookies", required_argument, NULL, O_SYN_COOKIES},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -626,6 +724,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	o->tls_key = CEE_CERT_DIR "/server.key";
 	o->tls_ca = CEE_CERT_DIR "/ca.pem";
 	o->tls_budget_us = 1000;
+	o->syn_cookies = CEE_SYN_COOKIES_AUTO;
 	optind = 1;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -747,6 +846,17 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			rc = parse_double(optarg, 0, 1000000, &v);
 			o->tls_budget_us = (uint32_t)v;
 			break;
+		case O_SYN_FLOOD:
+			rc = parse_double(optarg, 0, 1e9, &o->syn_flood);
+			break;
+		case O_SYN_COOKIES:
+			rc = -EINVAL;
+			for (unsigned i = 0; i < 3; i++)
+				if (strcmp(optarg, syn_cookies_names[i]) == 0) {
+					o->syn_cookies = (uint8_t)i;
+					rc = 0;
+				}
+			break;
 		case O_HELP:
 			usage(stdout, argv[0]);
 			return 1;
@@ -805,6 +915,11 @@ struct totals {
 	uint64_t opened, established, lifecycles, errors, connect_fail, active, hold_est;
 	uint64_t eng_rx, eng_tx, eng_live, gen_live, refused, retransmits, eng_drops;
 	uint64_t eng_busy, gen_busy; /**< TSC cycles in poll iterations that found work */
+	/* --syn-flood: the generators' spoofed SYNs; the engine's cookie counters and
+	 * half-open connections now; frames the generators dropped as not theirs and
+	 * RSTs they sent for segments of no connection */
+	uint64_t flood_sent, flood_txdrop, flood_nombuf, flood_tsc;
+	uint64_t cookies_sent, cookies_ok, cookies_bad, half_open, gen_not_for_us, gen_rst;
 };
 
 static void totals(struct totals *t)
@@ -818,6 +933,10 @@ static void totals(struct totals *t)
 		t->errors += rd(&g->errors);
 		t->connect_fail += rd(&g->connect_fail);
 		t->active += rd(&g->active);
+		t->flood_sent += rd(&g->flood_sent);
+		t->flood_txdrop += rd(&g->flood_txdrop);
+		t->flood_nombuf += rd(&g->flood_nombuf);
+		t->flood_tsc += rd(&g->flood_tsc);
 		t->hold_est += rd(&g->hold_established);
 		struct cee_shard *e = cee_engine_shard(B.eng, i), *gs = cee_engine_shard(B.gen, i);
 		t->eng_rx += rd(&e->stats.rx_pkts);
@@ -825,6 +944,12 @@ static void totals(struct totals *t)
 		t->gen_busy += rd(&gs->stats.busy_tsc);
 		t->eng_tx += rd(&e->stats.tx_pkts);
 		t->refused += rd(&e->stats.refused);
+		t->cookies_sent += rd(&e->tcp.stats.syncookies_sent);
+		t->cookies_ok += rd(&e->tcp.stats.syncookies_ok);
+		t->cookies_bad += rd(&e->tcp.stats.syncookies_bad);
+		t->half_open += __atomic_load_n(&e->tcp.half_open, __ATOMIC_RELAXED);
+		t->gen_not_for_us += rd(&gs->stats.drops[CEE_DROP_NOT_FOR_US]);
+		t->gen_rst += rd(&gs->stats.rst_no_conn);
 		t->retransmits += rd(&e->tcp.stats.retransmits) + rd(&gs->tcp.stats.retransmits);
 		t->eng_live += rd(&e->stats.opened) - rd(&e->stats.destroyed);
 		t->gen_live += rd(&gs->stats.opened) - rd(&gs->stats.destroyed);
@@ -925,6 +1050,7 @@ static struct cee_engine *make_engine(bool gen)
 		c.tls_budget_us = o->tls_budget_us;
 		c.tls.cert_file = o->tls_cert;
 		c.tls.key_file = o->tls_key;
+		c.syn_cookies = o->syn_cookies;
 		c.sinks[c.nsinks++] = "audit:";
 		// figures count delivered (for NATS, acknowledged) events: the
 		// shutdown waits this long for a slow sink
@@ -964,6 +1090,16 @@ struct report {
 	uint64_t tls_over_1ms; /**< engine TLS inputs over 1 ms */
 	int64_t tls_heap;     /**< wolfSSL heap bytes at the end of the measured phase */
 	uint64_t gen_opened, mon_fired, mon_gone, mon_failed; /**< --monitor */
+	/* --syn-flood: spoofed SYNs in the measured phase (sent per second of it,
+	 * lost on a full link ring, not built; the generators' time on them);
+	 * the engine's cookie counters by the end; its half-open connections
+	 * (peak of the per-second samples, at the end of the measured phase);
+	 * open events by remote address; frames the generators dropped as not
+	 * for them and the RSTs they sent for segments of no connection */
+	uint64_t flood_sent, flood_txdrop, flood_nombuf;
+	double flood_pps, flood_gen_share;
+	uint64_t cookies_sent, cookies_ok, cookies_bad, half_open_peak, half_open_end;
+	uint64_t opens_spoofed, opens_legit, gen_not_for_us, gen_rst;
 #ifdef CEE_HAVE_NATS
 	/** --events nats://: counters at the end of the measured phase and at the end */
 	struct cee_sink_nats_stats nats_run[CEE_MAX_SINKS], nats_end[CEE_MAX_SINKS];
@@ -1057,6 +1193,17 @@ static void print_report(const struct report *r)
 #ifdef CEE_HAVE_NATS
 		print_nats(r);
 #endif
+		printf("\"syn_flood\":{\"pps_offered\":%.0f,\"pps_sent\":%.0f,\"sent\":%" PRIu64
+		       ",\"tx_drops\":%" PRIu64 ",\"no_mbuf\":%" PRIu64 ",\"generator_share\":%.3f,"
+		       "\"syn_cookies\":\"%s\",\"cookies_sent\":%" PRIu64 ",\"cookies_ok\":%" PRIu64
+		       ",\"cookies_bad\":%" PRIu64 ",\"half_open_peak\":%" PRIu64
+		       ",\"half_open_end\":%" PRIu64 ",\"opens_spoofed\":%" PRIu64
+		       ",\"opens_legit\":%" PRIu64 ",\"gen_not_for_us\":%" PRIu64
+		       ",\"gen_rst_no_conn\":%" PRIu64 "},",
+		       o->syn_flood, r->flood_pps, r->flood_sent, r->flood_txdrop, r->flood_nombuf,
+		       r->flood_gen_share, syn_cookies_names[o->syn_cookies], r->cookies_sent,
+		       r->cookies_ok, r->cookies_bad, r->half_open_peak, r->half_open_end,
+		       r->opens_spoofed, r->opens_legit, r->gen_not_for_us, r->gen_rst);
 		printf("\"rss_bytes\":%" PRIu64 ",\"rss_base_bytes\":%" PRIu64
 		       ",\"conns_peak\":%" PRIu64 ",\"bytes_per_conn\":%" PRIu64 ",",
 		       r->rss_max, r->rss_base, r->conns_peak, r->bytes_per_conn);
@@ -1086,6 +1233,21 @@ static void print_report(const struct report *r)
 	       (double)hpct(&r->hs, 0.999) / 1e3);
 	printf("event latency  p50 %.1f us  p99 %.1f us (engine rx poll -> exported)\n",
 	       (double)hpct(&B.evt_latency, 0.5) / 1e3, (double)hpct(&B.evt_latency, 0.99) / 1e3);
+	if (o->syn_flood > 0 || r->cookies_sent || r->opens_spoofed ||
+	    o->syn_cookies != CEE_SYN_COOKIES_AUTO)
+		printf("syn flood      offered %.0f/s, sent %.0f/s (%" PRIu64 " SYNs; lost on a full "
+		       "link %" PRIu64 ", no mbuf %" PRIu64 "; %.0f%% of the generators' time)\n"
+		       "               engine (--syn-cookies %s): cookies sent %" PRIu64 " (ok %" PRIu64
+		       ", bad %" PRIu64 "), half open peak %" PRIu64 " (end %" PRIu64 "), refused %" PRIu64
+		       "\n"
+		       "               open events: %" PRIu64 " from spoofed addresses, %" PRIu64
+		       " legitimate;\n"
+		       "               generators dropped %" PRIu64 " frames not for them, sent %" PRIu64
+		       " RSTs for no connection\n",
+		       o->syn_flood, r->flood_pps, r->flood_sent, r->flood_txdrop, r->flood_nombuf,
+		       r->flood_gen_share * 100, syn_cookies_names[o->syn_cookies], r->cookies_sent,
+		       r->cookies_ok, r->cookies_bad, r->half_open_peak, r->half_open_end, r->refused,
+		       r->opens_spoofed, r->opens_legit, r->gen_not_for_us, r->gen_rst);
 	printf("retransmits    %" PRIu64 "   link: lost %" PRIu64 " reordered %" PRIu64
 	       " duplicated %" PRIu64 "   engine drops %" PRIu64 "\n",
 	       r->retransmits, r->imp_lost, r->imp_reordered, r->imp_dup, r->drops);
@@ -1196,7 +1358,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cee-bench: link impairment set-up failed\n");
 		return 1;
 	}
+	B.tsc_hz = (double)rte_get_tsc_hz();
+	if (o->syn_flood > 0) {
+		// room for full link rings and what the engine holds
+		B.flood_mp = rte_pktmbuf_pool_create("bench_flood", (LINK_RING + 8192) * o->shards,
+						     256, 0, RTE_PKTMBUF_HEADROOM + 128,
+						     (int)rte_socket_id());
+		if (B.flood_mp == NULL || rte_eth_macaddr_get(link_port[0], &B.eng_mac) != 0) {
+			fprintf(stderr, "cee-bench: --syn-flood set-up failed\n");
+			return 1;
+		}
+	}
 	for (unsigned i = 0; i < o->shards; i++) {
+		B.gs[i].flood_rng = 0x9E3779B97F4A7C15ull * (i + 7);
 		B.gs[i].quota = o->conns ? o->conns / o->shards + (i < o->conns % o->shards)
 					 : UINT64_MAX;
 		if (o->hold && B.gs[i].quota == UINT64_MAX)
@@ -1237,6 +1411,8 @@ int main(int argc, char **argv)
 			uint64_t live = cur.eng_live + cur.gen_live;
 			if (live > r.conns_peak)
 				r.conns_peak = live;
+			if (cur.half_open > r.half_open_peak)
+				r.half_open_peak = cur.half_open;
 			uint64_t rss = rss_bytes();
 			if (rss > r.rss_max)
 				r.rss_max = rss;
@@ -1277,7 +1453,10 @@ int main(int argc, char **argv)
 	double drain_until = now_s() + (o->hold ? 0 : o->drain_s);
 	while (!failed && now_s() < drain_until) {
 		totals(&cur);
-		if (cur.active == 0 && cur.eng_live == 0)
+		// --syn-flood: the spoofed half-open connections would wait for their
+		// handshake timeout; the shutdown closes them
+		uint64_t left = o->syn_flood > 0 ? cur.eng_live - cur.half_open : cur.eng_live;
+		if (cur.active == 0 && left == 0)
 			break;
 		if (export_once() < 0)
 			failed = true;
@@ -1326,6 +1505,21 @@ int main(int argc, char **argv)
 	r.refused = cur.refused;
 	r.retransmits = cur.retransmits;
 	r.drops = cur.eng_drops;
+	r.flood_sent = at_end.flood_sent;
+	r.flood_txdrop = at_end.flood_txdrop;
+	r.flood_nombuf = at_end.flood_nombuf;
+	r.flood_pps = r.seconds > 0 ? (double)at_end.flood_sent / r.seconds : 0;
+	r.flood_gen_share = busy_pct(at_end.flood_tsc, r.seconds) / 100;
+	r.cookies_sent = cur.cookies_sent;
+	r.cookies_ok = cur.cookies_ok;
+	r.cookies_bad = cur.cookies_bad;
+	r.half_open_end = at_end.half_open;
+	if (at_end.half_open > r.half_open_peak)
+		r.half_open_peak = at_end.half_open;
+	r.opens_spoofed = B.opens_spoofed;
+	r.opens_legit = B.opens_legit;
+	r.gen_not_for_us = cur.gen_not_for_us;
+	r.gen_rst = cur.gen_rst;
 	r.cps_mean = r.seconds > 0 ? (double)cur.lifecycles / r.seconds : 0;
 	double hz = (double)rte_get_tsc_hz();
 	if (at_end.eng_busy)
@@ -1381,6 +1575,7 @@ int main(int argc, char **argv)
 	for (unsigned side = 0; side < 2; side++)
 		for (unsigned q = 0; q < o->shards; q++)
 			rte_ring_free(link_rings[side][q]);
+	rte_mempool_free(B.flood_mp); // after the rings: they may hold its mbufs
 	cee_audit_destroy(B.audit);
 	free(samples);
 	rte_eal_cleanup();
