@@ -14,7 +14,15 @@
 // at most --reorder-wait ms (default 10000), for the batches in between, then
 // the gap is reported and skipped. A message is acknowledged only after its
 // lines were written and stdout flushed. Binary batches are converted with
-// the jsonl sink's encoder, so the output is always JSON Lines.
+// the jsonl sink's encoder, so the output is always JSON Lines: a batch whose
+// body does not hold what its headers say (binary: last - first + 1 records
+// of those sseqs; jsonl: whole lines '{' ... "}\n") is skipped and counted
+// as malformed; a message without the sink's headers (Cee-Run, when given,
+// an id like Cee-Engine; Cee-Last-Sseq below 2^64 - 1) is skipped as foreign.
+//
+// take() and timers() are the ordering, without libnats: a message is its
+// headers, body and a handle its owner gets back through struct msg_ops, and
+// the lines go to T.out (tests/fuzz/fuzz_nats.c drives them so).
 //
 // Exit: 0; 1 when a gap was skipped or a message could not be read; 2 on bad
 // usage, connection or consumer errors.
@@ -39,9 +47,34 @@
 #define FETCH_WAIT_MS 200
 #define MAX_ACK_PENDING 4096
 #define OUT_BUF (1u << 20)
+#define REORDER_WAIT_MAX_MS (24u * 3600 * 1000)
+
+// One message as take() sees it: the sink's headers (NULL when absent), the
+// body, and its owner's handle, given back through T.ops.
+struct msg {
+	const char *subject; // for what goes to stderr
+	const char *engine, *run, *shard, *first, *last, *events, *format;
+	const char *data;
+	size_t len;
+	void *handle;
+};
+
+// The messages' owner: the fetch loop below (libnats), or a fuzz target
+// (tests/fuzz/fuzz_nats.c).
+struct msg_ops {
+	// Settled, once the output is flushed: @p wrote tells whether its lines
+	// were written (else it was a copy of what was, not the sink's, or
+	// malformed).
+	void (*ack)(void *handle, bool wrote);
+	// Given up unacknowledged: the broker delivers it again (a newer
+	// delivery replaced it, or it was still waiting at exit).
+	void (*drop)(void *handle);
+};
 
 struct held {
-	natsMsg *msg;
+	void *handle;
+	const char *data; // the body, owned by handle
+	size_t len;
 	uint64_t first, last;
 	uint32_t events;
 	bool binary;
@@ -50,7 +83,7 @@ struct held {
 // One (engine, run, shard) stream of batches.
 struct key {
 	char engine[CEE_ENGINE_ID_MAX + 1];
-	char run[24];
+	char run[CEE_ENGINE_ID_MAX + 1];
 	unsigned shard;
 	bool json_engine;     // engine != run: the lines carry it (binary conversion)
 	bool started;	      // next is known
@@ -61,10 +94,17 @@ struct key {
 	struct cee_jsonl_enc *enc; // binary batches
 };
 
+struct ack {
+	void *handle;
+	bool wrote;
+};
+
 static struct {
+	FILE *out;
+	const struct msg_ops *ops;
 	struct key *keys;
 	unsigned nkeys, cap;
-	natsMsg **acks; // written, to acknowledge after the flush
+	struct ack *acks; // settled, to acknowledge after the flush
 	unsigned nacks, acks_cap;
 	uint64_t messages, events, duplicates, reordered, gaps, foreign, bad;
 	uint64_t reorder_wait_ns;
@@ -95,40 +135,36 @@ static void usage(FILE *f)
 	    "  --idle-exit MS   exit when nothing came for MS milliseconds\n"
 	    "  --from-start     a new consumer starts at the stream's first message\n"
 	    "                   (default: at the messages stored after it is created)\n"
-	    "  --reorder-wait MS  how long a batch waits for a missing earlier one (10000)\n"
+	    "  --reorder-wait MS  how long a batch waits for a missing earlier one\n"
+	    "                   (10000; at most 86400000)\n"
 	    "JSON Lines on stdout; a summary on stderr.\n");
 }
 
-static bool add_ack(natsMsg *m)
+static bool add_ack(void *handle, bool wrote)
 {
 	if (T.nacks == T.acks_cap) {
 		unsigned c = T.acks_cap ? 2 * T.acks_cap : 256;
-		natsMsg **a = realloc(T.acks, c * sizeof(*a));
+		struct ack *a = realloc(T.acks, c * sizeof(*a));
 		if (a == NULL)
 			return false;
 		T.acks = a;
 		T.acks_cap = c;
 	}
-	T.acks[T.nacks++] = m;
+	T.acks[T.nacks++] = (struct ack){.handle = handle, .wrote = wrote};
 	return true;
 }
 
-// Flush stdout, then acknowledge what was written. @return 0 or -EIO.
+// Flush the output, then acknowledge what was settled. @return 0 or -EIO.
 static int flush_and_ack(void)
 {
-	if (fflush(stdout) != 0 || ferror(stdout)) {
+	if (fflush(T.out) != 0 || ferror(T.out)) {
 		if (!T.out_err)
 			fprintf(stderr, "%s: writing stdout: %s\n", WHO, strerror(errno));
 		T.out_err = true;
 		return -EIO;
 	}
-	for (unsigned i = 0; i < T.nacks; i++) {
-		natsStatus s = natsMsg_Ack(T.acks[i], NULL);
-		if (s != NATS_OK)
-			fprintf(stderr, "%s: ack: %s (the message comes again and is skipped)\n",
-				WHO, natsStatus_GetText(s));
-		natsMsg_Destroy(T.acks[i]);
-	}
+	for (unsigned i = 0; i < T.nacks; i++)
+		T.ops->ack(T.acks[i].handle, T.acks[i].wrote);
 	T.nacks = 0;
 	return 0;
 }
@@ -150,6 +186,7 @@ static struct key *key_get(const char *engine, const char *run, unsigned shard)
 	}
 	struct key *k = &T.keys[T.nkeys];
 	memset(k, 0, sizeof(*k));
+	// both fit: take() checked them
 	snprintf(k->engine, sizeof(k->engine), "%s", engine);
 	snprintf(k->run, sizeof(k->run), "%s", run);
 	k->shard = shard;
@@ -158,23 +195,41 @@ static struct key *key_get(const char *engine, const char *run, unsigned shard)
 	return k;
 }
 
-// Write a batch's lines. @return 0, or -EINVAL for a malformed binary body
-// (nothing written).
+// Is a jsonl body whole lines of one object each ('{' ... "}\n", no NUL)?
+// A body cut short would glue its last line to the next batch's first.
+static bool jsonl_framed(const char *p, size_t len)
+{
+	while (len > 0) {
+		const char *nl = memchr(p, '\n', len);
+		if (nl == NULL)
+			return false;
+		size_t n = (size_t)(nl - p);
+		if (n < 2 || p[0] != '{' || p[n - 1] != '}' || memchr(p, '\0', n) != NULL)
+			return false;
+		p = nl + 1;
+		len -= n + 1;
+	}
+	return true;
+}
+
+// Write a batch's lines. @return 0, or -EINVAL for a malformed body (nothing
+// written), -ENOMEM.
 static int write_batch(struct key *k, const struct held *h)
 {
-	const char *data = natsMsg_GetData(h->msg);
-	int len = natsMsg_GetDataLength(h->msg);
 	if (!h->binary) {
-		if (len > 0 && fwrite(data, 1, (size_t)len, stdout) != (size_t)len)
+		if (!jsonl_framed(h->data, h->len))
+			return -EINVAL;
+		if (h->len > 0 && fwrite(h->data, 1, h->len, T.out) != h->len)
 			T.out_err = true;
 		return 0;
 	}
+	// h->last < UINT64_MAX (take()): n does not wrap
 	uint64_t n = h->last - h->first + 1;
-	if (len < 0 || (uint64_t)len != n * sizeof(struct cee_event))
+	if (h->len % sizeof(struct cee_event) != 0 || h->len / sizeof(struct cee_event) != n)
 		return -EINVAL;
 	for (uint64_t i = 0; i < n; i++) {
 		struct cee_event e;
-		memcpy(&e, data + i * sizeof(e), sizeof(e)); // the body is not aligned
+		memcpy(&e, h->data + i * sizeof(e), sizeof(e)); // the body is not aligned
 		if (e.sseq != h->first + i)
 			return -EINVAL;
 	}
@@ -185,9 +240,9 @@ static int write_batch(struct key *k, const struct held *h)
 	uint64_t bad_ext = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		struct cee_event e;
-		memcpy(&e, data + i * sizeof(e), sizeof(e));
+		memcpy(&e, h->data + i * sizeof(e), sizeof(e));
 		size_t w = cee_jsonl_enc_put(k->enc, &e, T.line, &bad_ext);
-		if (w > 0 && fwrite(T.line, 1, w, stdout) != w)
+		if (w > 0 && fwrite(T.line, 1, w, T.out) != w)
 			T.out_err = true;
 	}
 	return 0;
@@ -202,22 +257,25 @@ static void drop_held(struct key *k, unsigned i)
 // Write what follows on from k->next; acknowledge late copies.
 static void drain(struct key *k, uint64_t now, bool reordered)
 {
+	uint64_t next = k->next;
 	while (k->nheld > 0) {
 		struct held h = k->held[0];
 		if (h.first < k->next) { // a copy of what was written
 			T.duplicates++;
 			drop_held(k, 0);
-			add_ack(h.msg);
+			add_ack(h.handle, false);
 			continue;
 		}
 		if (h.first != k->next)
 			break;
 		drop_held(k, 0);
-		if (write_batch(k, &h) < 0) {
+		bool wrote = write_batch(k, &h) == 0;
+		if (!wrote) {
 			fprintf(stderr,
 				"%s: engine %s shard %u sseq %" PRIu64 "..%" PRIu64
-				": malformed binary batch skipped\n",
-				WHO, k->engine, k->shard, h.first, h.last);
+				": malformed %s batch skipped\n",
+				WHO, k->engine, k->shard, h.first, h.last,
+				h.binary ? "binary" : "jsonl");
 			T.bad++;
 		} else {
 			T.events += h.events;
@@ -225,116 +283,14 @@ static void drain(struct key *k, uint64_t now, bool reordered)
 		T.reordered += reordered;
 		reordered = true; // those after the first waited for it
 		k->next = h.last + 1;
-		add_ack(h.msg);
+		add_ack(h.handle, wrote);
 	}
-	k->deadline_ns = k->nheld > 0 ? now + T.reorder_wait_ns : 0;
-}
-
-// Parse a decimal header. @return false when absent or malformed.
-static bool hdr_u64(natsMsg *m, const char *name, uint64_t *v)
-{
-	const char *s = NULL;
-	if (natsMsgHeader_Get(m, name, &s) != NATS_OK || s == NULL || s[0] < '0' || s[0] > '9')
-		return false;
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 10);
-	if (*end != '\0' || errno != 0)
-		return false;
-	*v = x;
-	return true;
-}
-
-static void take(natsMsg *m, uint64_t now)
-{
-	T.messages++;
-	const char *engine = NULL, *run = NULL, *fmt = NULL;
-	uint64_t shard, first, last, events;
-	bool ok = natsMsgHeader_Get(m, "Cee-Engine", &engine) == NATS_OK &&
-		  natsMsgHeader_Get(m, "Cee-Format", &fmt) == NATS_OK &&
-		  hdr_u64(m, "Cee-Shard", &shard) && hdr_u64(m, "Cee-First-Sseq", &first) &&
-		  hdr_u64(m, "Cee-Last-Sseq", &last) && hdr_u64(m, "Cee-Events", &events) &&
-		  shard < CEE_MAX_SHARDS && first >= 1 && last >= first &&
-		  (strcmp(fmt, "jsonl") == 0 || strcmp(fmt, "binary") == 0) &&
-		  cee_engine_id_valid(engine);
-	if (ok && (natsMsgHeader_Get(m, "Cee-Run", &run) != NATS_OK || run == NULL))
-		run = "";
-	if (!ok) {
-		if (T.foreign++ == 0)
-			fprintf(stderr, "%s: a message on %s without the sink's headers: skipped\n",
-				WHO, natsMsg_GetSubject(m));
-		add_ack(m);
-		return;
-	}
-	struct key *k = key_get(engine, run, (unsigned)shard);
-	if (k == NULL) {
-		fprintf(stderr, "%s: out of memory\n", WHO);
-		exit(2);
-	}
-	if (k->started && first < k->next) { // written already
-		T.duplicates++;
-		add_ack(m);
-		return;
-	}
-	unsigned i = 0;
-	while (i < k->nheld && k->held[i].first < first)
-		i++;
-	if (i < k->nheld && k->held[i].first == first) {
-		// a redelivery of a batch still waiting: keep the newer delivery
-		// (the one to acknowledge), drop the older without acknowledging
-		natsMsg_Destroy(k->held[i].msg);
-		k->held[i].msg = m;
-		T.duplicates++;
-		return;
-	}
-	if (k->nheld == k->cap) {
-		unsigned c = k->cap ? 2 * k->cap : 8;
-		struct held *a = realloc(k->held, c * sizeof(*a));
-		if (a == NULL) {
-			fprintf(stderr, "%s: out of memory\n", WHO);
-			exit(2);
-		}
-		k->held = a;
-		k->cap = c;
-	}
-	memmove(&k->held[i + 1], &k->held[i], (k->nheld - i) * sizeof(*k->held));
-	k->held[i] = (struct held){.msg = m,
-				   .first = first,
-				   .last = last,
-				   .events = (uint32_t)events,
-				   .binary = fmt[0] == 'b'};
-	k->nheld++;
-	if (!k->started && first == 1) { // the shard's stream from its start
-		k->started = true;
-		k->next = 1;
-	}
-	if (k->started)
-		drain(k, now, false);
-	else if (k->deadline_ns == 0) {
-		// joined mid-stream: wait a little for batches before this one
+	// The wait for the batch at the head starts when it became the head: a
+	// batch arriving behind the gap does not put the gap's deadline back.
+	if (k->nheld == 0)
+		k->deadline_ns = 0;
+	else if (k->next != next || k->deadline_ns == 0)
 		k->deadline_ns = now + T.reorder_wait_ns;
-	}
-}
-
-// Start the keys and give up the gaps whose time is up (all of them: @p all).
-static void timers(uint64_t now, bool all)
-{
-	for (unsigned i = 0; i < T.nkeys; i++) {
-		struct key *k = &T.keys[i];
-		if (k->nheld == 0 || (!all && now < k->deadline_ns))
-			continue;
-		bool gap = k->started;
-		if (gap) {
-			fprintf(stderr,
-				"%s: engine %s shard %u: sseq %" PRIu64 "..%" PRIu64
-				" never came; skipped\n",
-				WHO, k->engine, k->shard, k->next, k->held[0].first - 1);
-			T.gaps++;
-		}
-		k->started = true;
-		k->next = k->held[0].first;
-		drain(k, now, gap);
-	}
 }
 
 static bool parse_num(const char *s, uint64_t *v)
@@ -346,6 +302,223 @@ static bool parse_num(const char *s, uint64_t *v)
 		return false;
 	*v = x;
 	return true;
+}
+
+// Take one message: skip it when it is not the sink's or a copy of what was
+// written, else hold it and write what now follows on. @return 0 or -ENOMEM.
+static int take(const struct msg *m, uint64_t now)
+{
+	T.messages++;
+	const char *run = m->run != NULL ? m->run : "";
+	uint64_t shard, first, last, events;
+	// last < UINT64_MAX: the next batch's first sseq is last + 1
+	bool ok = m->engine != NULL && m->format != NULL && m->shard != NULL && m->first != NULL &&
+		  m->last != NULL && m->events != NULL && parse_num(m->shard, &shard) &&
+		  parse_num(m->first, &first) && parse_num(m->last, &last) &&
+		  parse_num(m->events, &events) && shard < CEE_MAX_SHARDS && first >= 1 &&
+		  last >= first && last < UINT64_MAX &&
+		  (strcmp(m->format, "jsonl") == 0 || strcmp(m->format, "binary") == 0) &&
+		  cee_engine_id_valid(m->engine) && (run[0] == '\0' || cee_engine_id_valid(run));
+	if (!ok) {
+		if (T.foreign++ == 0)
+			fprintf(stderr, "%s: a message on %s without the sink's headers: skipped\n",
+				WHO, m->subject);
+		add_ack(m->handle, false);
+		return 0;
+	}
+	struct key *k = key_get(m->engine, run, (unsigned)shard);
+	if (k == NULL)
+		return -ENOMEM;
+	if (k->started && first < k->next) { // written already
+		T.duplicates++;
+		add_ack(m->handle, false);
+		return 0;
+	}
+	struct held h = {.handle = m->handle,
+			 .data = m->data,
+			 .len = m->len,
+			 .first = first,
+			 .last = last,
+			 .events = (uint32_t)events,
+			 .binary = m->format[0] == 'b'};
+	unsigned i = 0;
+	while (i < k->nheld && k->held[i].first < first)
+		i++;
+	if (i < k->nheld && k->held[i].first == first) {
+		// a redelivery of a batch still waiting: keep the newer delivery
+		// (the one to acknowledge, with its own headers and body), drop
+		// the older without acknowledging
+		T.ops->drop(k->held[i].handle);
+		k->held[i] = h;
+		T.duplicates++;
+		return 0;
+	}
+	if (k->nheld == k->cap) {
+		unsigned c = k->cap ? 2 * k->cap : 8;
+		struct held *a = realloc(k->held, c * sizeof(*a));
+		if (a == NULL)
+			return -ENOMEM;
+		k->held = a;
+		k->cap = c;
+	}
+	memmove(&k->held[i + 1], &k->held[i], (k->nheld - i) * sizeof(*k->held));
+	k->held[i] = h;
+	k->nheld++;
+	if (!k->started && first == 1) { // the shard's stream from its start
+		k->started = true;
+		k->next = 1;
+	}
+	if (k->started)
+		drain(k, now, false);
+	else if (k->deadline_ns == 0) {
+		// joined mid-stream: wait a little for batches before this one
+		k->deadline_ns = now + T.reorder_wait_ns;
+	}
+	return 0;
+}
+
+// Start key @p k at its first held batch, or skip the gap before it.
+static void skip_gap(struct key *k, uint64_t now)
+{
+	bool gap = k->started;
+	if (gap) {
+		fprintf(stderr,
+			"%s: engine %s shard %u: sseq %" PRIu64 "..%" PRIu64
+			" never came; skipped\n",
+			WHO, k->engine, k->shard, k->next, k->held[0].first - 1);
+		T.gaps++;
+	}
+	k->started = true;
+	k->next = k->held[0].first;
+	drain(k, now, gap);
+}
+
+// Start the keys and give up the gaps whose time is up (all of them: @p all).
+// Each round writes or skips a key's first held batch; a gap after it then
+// waits its own time (none with @p all or a reorder wait of 0).
+static void timers(uint64_t now, bool all)
+{
+	for (unsigned i = 0; i < T.nkeys; i++) {
+		struct key *k = &T.keys[i];
+		while (k->nheld > 0 && (all || now >= k->deadline_ns))
+			skip_gap(k, now);
+	}
+}
+
+// Write the groups a binary batch left open (a producer bug) as "ext" lines.
+static void close_groups(void)
+{
+	for (unsigned i = 0; i < T.nkeys; i++) {
+		struct key *k = &T.keys[i];
+		if (k->enc == NULL)
+			continue;
+		uint64_t bad_ext = 0;
+		(void)cee_evt_json_set_engine(k->json_engine ? k->engine : NULL);
+		size_t w = cee_jsonl_enc_drain(k->enc, T.line, sizeof(T.line), &bad_ext);
+		if (w > 0 && fwrite(T.line, 1, w, T.out) != w)
+			T.out_err = true;
+	}
+}
+
+// Give up what still waits (not acknowledged: delivered again later) and free
+// the keys and the acknowledgements' list (flushed before).
+// @return how many batches were left waiting.
+static uint64_t release(void)
+{
+	uint64_t left = 0;
+	for (unsigned i = 0; i < T.nkeys; i++) {
+		struct key *k = &T.keys[i];
+		for (unsigned j = 0; j < k->nheld; j++) {
+			left++;
+			T.ops->drop(k->held[j].handle);
+		}
+		free(k->held);
+		if (k->enc != NULL)
+			cee_jsonl_enc_free(k->enc);
+	}
+	free(T.keys);
+	free(T.acks);
+	T.keys = NULL;
+	T.acks = NULL;
+	T.nkeys = T.cap = T.nacks = T.acks_cap = 0;
+	return left;
+}
+
+// The consumer a spec names, with the defaults.
+struct consumer {
+	const char *stream, *durable, *filter;
+	char filter_buf[sizeof(((struct cee_nats_spec *)NULL)->prefix) + 3]; // "PREFIX.>"
+};
+
+// stream=, durable= and filter= of @p sp (marked used). @return 0, or
+// -EINVAL (message on stderr).
+static int consumer_spec(struct cee_nats_spec *sp, struct consumer *c)
+{
+	c->stream = cee_nats_spec_get(sp, "stream");
+	c->durable = cee_nats_spec_get(sp, "durable");
+	c->filter = cee_nats_spec_get(sp, "filter");
+	c->stream = c->stream ? c->stream : "CEE";
+	c->durable = c->durable ? c->durable : "cee-tail";
+	if (c->filter == NULL) {
+		if (sp->prefix[0] == '\0') {
+			fprintf(stderr, "%s: give a PREFIX (nats://HOST:PORT/PREFIX) or filter=\n",
+				WHO);
+			return -EINVAL;
+		}
+		snprintf(c->filter_buf, sizeof(c->filter_buf), "%s.>", sp->prefix);
+		c->filter = c->filter_buf;
+	}
+	if (!cee_nats_name_valid(c->stream) || !cee_nats_name_valid(c->durable) ||
+	    !cee_nats_subject_valid(c->filter, true)) {
+		fprintf(stderr, "%s: bad stream, durable or filter name\n", WHO);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+// ---- libnats: the fetch loop's messages ------------------------------------
+
+static void nats_ack(void *handle, bool wrote)
+{
+	(void)wrote;
+	natsStatus s = natsMsg_Ack(handle, NULL);
+	if (s != NATS_OK)
+		fprintf(stderr, "%s: ack: %s (the message comes again and is skipped)\n", WHO,
+			natsStatus_GetText(s));
+	natsMsg_Destroy(handle);
+}
+
+static void nats_drop(void *handle)
+{
+	natsMsg_Destroy(handle);
+}
+
+static const struct msg_ops nats_msg_ops = {.ack = nats_ack, .drop = nats_drop};
+
+static const char *header(natsMsg *m, const char *name)
+{
+	const char *v = NULL;
+	return natsMsgHeader_Get(m, name, &v) == NATS_OK ? v : NULL;
+}
+
+// take() of a fetched message, which becomes T.ops'. @return as take().
+static int take_nats(natsMsg *m, uint64_t now)
+{
+	int len = natsMsg_GetDataLength(m);
+	struct msg t = {
+	    .subject = natsMsg_GetSubject(m),
+	    .engine = header(m, "Cee-Engine"),
+	    .run = header(m, "Cee-Run"),
+	    .shard = header(m, "Cee-Shard"),
+	    .first = header(m, "Cee-First-Sseq"),
+	    .last = header(m, "Cee-Last-Sseq"),
+	    .events = header(m, "Cee-Events"),
+	    .format = header(m, "Cee-Format"),
+	    .data = natsMsg_GetData(m),
+	    .len = len > 0 ? (size_t)len : 0,
+	    .handle = m,
+	};
+	return take(&t, now);
 }
 
 int main(int argc, char **argv)
@@ -372,7 +545,7 @@ int main(int argc, char **argv)
 			ok = parse_num(optarg, &idle_ms) && idle_ms > 0;
 			break;
 		case O_REORDER:
-			ok = parse_num(optarg, &reorder_ms);
+			ok = parse_num(optarg, &reorder_ms) && reorder_ms <= REORDER_WAIT_MAX_MS;
 			break;
 		case O_FROM_START:
 			from_start = true;
@@ -394,30 +567,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	T.reorder_wait_ns = reorder_ms * 1000000u;
+	T.out = stdout;
+	T.ops = &nats_msg_ops;
 
 	struct cee_nats_spec sp;
-	if (cee_nats_spec_parse(argv[optind] + 5, &sp, WHO) < 0)
+	struct consumer cs;
+	if (cee_nats_spec_parse(argv[optind] + 5, &sp, WHO) < 0 || consumer_spec(&sp, &cs) < 0)
 		return 2;
-	const char *stream = cee_nats_spec_get(&sp, "stream");
-	const char *durable = cee_nats_spec_get(&sp, "durable");
-	const char *filter = cee_nats_spec_get(&sp, "filter");
-	char deflt[sizeof(sp.prefix) + 3];
-	stream = stream ? stream : "CEE";
-	durable = durable ? durable : "cee-tail";
-	if (filter == NULL) {
-		if (sp.prefix[0] == '\0') {
-			fprintf(stderr, "%s: give a PREFIX (nats://HOST:PORT/PREFIX) or filter=\n",
-				WHO);
-			return 2;
-		}
-		snprintf(deflt, sizeof(deflt), "%s.>", sp.prefix);
-		filter = deflt;
-	}
-	if (!cee_nats_name_valid(stream) || !cee_nats_name_valid(durable) ||
-	    !cee_nats_subject_valid(filter, true)) {
-		fprintf(stderr, "%s: bad stream, durable or filter name\n", WHO);
-		return 2;
-	}
+	const char *stream = cs.stream, *durable = cs.durable, *filter = cs.filter;
 	natsOptions *opts = NULL;
 	if (cee_nats_options(&sp, 2000, &opts, WHO) < 0 || cee_nats_spec_check_unused(&sp, WHO) < 0)
 		return 2;
@@ -476,7 +633,10 @@ int main(int argc, char **argv)
 		if (s == NATS_OK) {
 			last_msg = now;
 			for (int i = 0; i < list.Count; i++) {
-				take(list.Msgs[i], now);
+				if (take_nats(list.Msgs[i], now) < 0) {
+					fprintf(stderr, "%s: out of memory\n", WHO);
+					exit(2);
+				}
 				list.Msgs[i] = NULL; // ours now
 			}
 		} else if (s != NATS_TIMEOUT) {
@@ -492,30 +652,10 @@ int main(int argc, char **argv)
 			break;
 	}
 	timers(cee_nats_now_ns(), false);
-	// groups a binary batch left open (a producer bug) as "ext" lines
-	for (unsigned i = 0; i < T.nkeys; i++) {
-		struct key *k = &T.keys[i];
-		if (k->enc == NULL)
-			continue;
-		uint64_t bad_ext = 0;
-		(void)cee_evt_json_set_engine(k->json_engine ? k->engine : NULL);
-		size_t w = cee_jsonl_enc_drain(k->enc, T.line, sizeof(T.line), &bad_ext);
-		if (w > 0)
-			fwrite(T.line, 1, w, stdout);
-	}
+	close_groups();
 	if (flush_and_ack() < 0)
 		rc = 1;
-	uint64_t left = 0;
-	for (unsigned i = 0; i < T.nkeys; i++) {
-		struct key *k = &T.keys[i];
-		for (unsigned j = 0; j < k->nheld; j++) {
-			left++;
-			natsMsg_Destroy(k->held[j].msg); // not acknowledged: delivered again later
-		}
-		free(k->held);
-		if (k->enc != NULL)
-			cee_jsonl_enc_free(k->enc);
-	}
+	uint64_t left = release();
 	natsConnection_FlushTimeout(nc, 2000); // the acks
 	fprintf(stderr,
 		"%s: %" PRIu64 " messages, %" PRIu64 " events, %" PRIu64
@@ -529,7 +669,5 @@ int main(int argc, char **argv)
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	natsOptions_Destroy(opts);
-	free(T.keys);
-	free(T.acks);
 	return rc;
 }

@@ -8,7 +8,8 @@
 #   scripts/fuzz.sh replay [TARGET]      run every seed and regression input once
 #   scripts/fuzz.sh ci [SECONDS]         replay, then each target SECONDS (10) s:
 #                                        the bounded slice for CI; exit 1 on any crash
-#   scripts/fuzz.sh seeds                rewrite tests/fuzz/corpus/ (fuzz_seedgen)
+#   scripts/fuzz.sh seeds                rewrite tests/fuzz/corpus/ (fuzz_seedgen;
+#                                        fuzz_nats writes its own)
 #
 # One fuzzer process at a time, under nice (CEE_FUZZ_NICE, default 19).
 # New corpus entries go to build-fuzz/fuzz-corpus/TARGET, crashes to
@@ -19,14 +20,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(net tcp json audit audit_reader ctl tls tls_client ws ws_client)
+TARGETS=(net tcp json audit audit_reader ctl tls tls_client ws ws_client nats)
 BUILD=${CEE_FUZZ_BUILD:-build-fuzz}
 NICE=${CEE_FUZZ_NICE:-19}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 usage() {
-	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -138,6 +139,7 @@ seeds)
 	nice -n "$NICE" ninja -C "$BUILD" tests/fuzz/fuzz_seedgen >/dev/null
 	rm -rf tests/fuzz/corpus
 	"$BUILD/tests/fuzz/fuzz_seedgen" tests/fuzz/corpus
+	CEE_FUZZ_NATS_SEEDS=tests/fuzz/corpus/nats "$BUILD/tests/fuzz/fuzz_nats"
 	for t in "${TARGETS[@]}"; do
 		echo "seeds $t: $(find "tests/fuzz/corpus/$t" -type f | wc -l)"
 	done
