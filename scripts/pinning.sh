@@ -183,7 +183,6 @@ SRC_LIST=$(
 	echo "${SRC_IPS[*]}"
 )
 PORT=7
-OFFLOADS=(rx off tx off tso off gso off gro off)
 WORK=$(mktemp -d "/tmp/cee-pinning-XXXXXX")
 PIDS=()
 PREFIXES=()
@@ -191,53 +190,17 @@ FAILED=0
 
 log() { echo "[$(date +%T.%3N)] $*"; }
 
-cleanup() {
-	local rc=$?
-	set +e
-	trap - EXIT
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	ip netns del "$NS_CLI" 2>/dev/null
-	ip netns del "$NS_SRV" 2>/dev/null
-	for p in "${PREFIXES[@]}"; do
-		rm -rf "/var/run/dpdk/$p"
-	done
-	if [[ $KEEP == 1 || $QUICK == 0 || $rc -ne 0 ]]; then
-		echo "work directory: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
+# shellcheck source=twons.sh
+source scripts/twons.sh # (the working directory is the repository root)
+trap twons_cleanup EXIT
 trap 'exit 130' INT TERM
 
 setup_ns() {
-	local ns
-	for ns in "$NS_CLI" "$NS_SRV"; do
-		ip netns add "$ns"
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-		ip netns exec "$ns" ip link set lo up
-	done
-	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_SRV" netns "$NS_SRV"
-	local pair
-	for pair in "$NS_CLI:$IF_CLI" "$NS_SRV:$IF_SRV"; do
-		ns=${pair%%:*}
-		local dev=${pair#*:}
-		ip netns exec "$ns" ip link set "$dev" mtu 1500
-		ip netns exec "$ns" ethtool -K "$dev" "${OFFLOADS[@]}" >/dev/null 2>&1
-		ip netns exec "$ns" ip link set "$dev" up
-	done
-	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI"
+	twons_setup
 	local a
 	for a in "${SRC_IPS[@]}"; do
 		ip netns exec "$NS_CLI" ip addr add "$a/24" dev "$IF_CLI"
 	done
-	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV"
 	# the Linux server's accept queue as deep as cee's admission (5,000
 	# connects in batches of 256)
 	ip netns exec "$NS_SRV" sysctl -qw net.core.somaxconn=4096

@@ -180,65 +180,20 @@ LINUX_IP=10.99.$X.3
 PORT=7
 BACKLOG=1024 # Linux's listen backlog = cee's default --syn-backlog
 WARM_FRAMES=3072
-OFFLOADS=(rx off tx off tso off gso off gro off)
 WORK=$(mktemp -d "/tmp/cee-synflood-XXXXXX")
 PIDS=()
 PREFIXES=()
 
 log() { echo "[$(date +%T.%3N)] $*"; }
 
-cleanup() {
-	local rc=$?
-	set +e
-	trap - EXIT
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null
-	done
-	for p in "${PIDS[@]}"; do
-		local n=0
-		while kill -0 "$p" 2>/dev/null && ((n < 40)); do
-			sleep 0.05
-			n=$((n + 1))
-		done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	ip netns del "$NS_CLI" 2>/dev/null
-	ip netns del "$NS_SRV" 2>/dev/null
-	for p in "${PREFIXES[@]}"; do
-		rm -rf "/var/run/dpdk/$p"
-	done
-	if [[ $KEEP == 1 || $QUICK == 0 || $rc -ne 0 ]]; then
-		echo "work directory: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
+# shellcheck source=twons.sh
+source scripts/twons.sh # (the working directory is the repository root)
+trap twons_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- topology: CLI --veth-- SRV ----
 setup_ns() {
-	local ns
-	for ns in "$NS_CLI" "$NS_SRV"; do
-		ip netns add "$ns"
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-		ip netns exec "$ns" ip link set lo up
-	done
-	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_SRV" netns "$NS_SRV"
-	local pair
-	for pair in "$NS_CLI:$IF_CLI" "$NS_SRV:$IF_SRV"; do
-		ns=${pair%%:*}
-		local dev=${pair#*:}
-		ip netns exec "$ns" ip link set "$dev" mtu 1500
-		ip netns exec "$ns" ethtool -K "$dev" "${OFFLOADS[@]}" >/dev/null 2>&1
-		ip netns exec "$ns" ip link set "$dev" up
-	done
-	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI"
-	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV"
+	twons_setup
 	# A server on a network: replies to any source leave by a route (without
 	# one the kernel would not even queue a spoofed SYN). Loose source
 	# checks, as on an Internet-facing host.

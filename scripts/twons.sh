@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Two network namespaces joined by one veth pair, for the measurement
+# scripts that put cee and the Linux kernel behind the identical path
+# (scripts/synflood.sh, scripts/blind.sh, scripts/pinning.sh):
+#
+#   $NS_CLI: $IF_CLI $CLI_IP/24  ==veth==  $IF_SRV $LINUX_IP/24 :$NS_SRV
+#
+# The engine owns $IF_SRV through net_af_packet (as its own address) and
+# the kernel's server listens on $LINUX_IP in its turn. Offloads are off on
+# both ends (no partial checksums, no GRO super-frames at af_packet).
+#
+# Source it after setting NS_CLI NS_SRV IF_CLI IF_SRV CLI_IP LINUX_IP, and
+# the arrays PIDS (processes to stop) and PREFIXES (EAL file prefixes), WORK
+# (the work directory) and KEEP/QUICK; then:
+#   twons_setup             create both namespaces and the pair
+#   trap twons_cleanup EXIT stop PIDS (TERM, then KILL after 2 s), delete the
+#                           namespaces and the EAL runtime dirs, keep WORK
+#                           when KEEP=1, for a full run (QUICK=0) or a failure
+
+TWONS_OFFLOADS=(rx off tx off tso off gso off gro off)
+
+twons_setup() {
+	local ns pair dev
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		ip netns add "$ns"
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+		ip netns exec "$ns" ip link set lo up
+	done
+	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_SRV" netns "$NS_SRV"
+	for pair in "$NS_CLI:$IF_CLI" "$NS_SRV:$IF_SRV"; do
+		ns=${pair%%:*}
+		dev=${pair#*:}
+		ip netns exec "$ns" ip link set "$dev" mtu 1500
+		ip netns exec "$ns" ethtool -K "$dev" "${TWONS_OFFLOADS[@]}" >/dev/null 2>&1
+		ip netns exec "$ns" ip link set "$dev" up
+	done
+	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI"
+	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV"
+}
+
+twons_cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT
+	local p n
+	for p in "${PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		n=0
+		while kill -0 "$p" 2>/dev/null && ((n < 40)); do
+			sleep 0.05
+			n=$((n + 1))
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	ip netns del "$NS_CLI" 2>/dev/null
+	ip netns del "$NS_SRV" 2>/dev/null
+	for p in "${PREFIXES[@]}"; do
+		rm -rf "/var/run/dpdk/$p"
+	done
+	if [[ ${KEEP:-0} == 1 || ${QUICK:-0} == 0 || $rc -ne 0 ]]; then
+		echo "work directory: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
