@@ -157,7 +157,6 @@ PIDS=()
 PREFIXES=()
 FAILED=0
 
-log() { echo "[$(date +%T.%3N)] $*"; }
 
 # shellcheck source=twons.sh
 source scripts/twons.sh # (the working directory is the repository root)
@@ -173,46 +172,8 @@ if ! setup_ns 2>"$WORK/setup.err"; then
 	exit 1
 fi
 
-# wait_for SECONDS WHAT CMD...: poll CMD every 50 ms
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	local deadline=$((SECONDS + secs))
-	until "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "blind.sh: timed out after ${secs}s waiting for $what" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-has_line() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
-alive_or_has() { has_line "$2" "$3" || ! kill -0 "$1" 2>/dev/null; }
 
-forget_pid() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$1" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
 
-# stop_pid PID SECONDS: SIGTERM, wait, SIGKILL; STOP_RC: its exit status
-stop_pid() {
-	local pid=$1 secs=$2
-	STOP_RC=0
-	kill -TERM "$pid" 2>/dev/null || true
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "blind.sh: pid $pid did not exit within ${secs}s of SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || STOP_RC=$?
-	forget_pid "$pid"
-}
 
 RUN_N=0
 # start_server DIR KIND: cee-engine or the kernel's echo server in S; sets

@@ -188,7 +188,6 @@ PIDS=()
 PREFIXES=()
 FAILED=0
 
-log() { echo "[$(date +%T.%3N)] $*"; }
 
 # shellcheck source=twons.sh
 source scripts/twons.sh # (the working directory is the repository root)
@@ -211,45 +210,9 @@ if ! setup_ns 2>"$WORK/setup.err"; then
 	exit 1
 fi
 
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	local deadline=$((SECONDS + secs))
-	until "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "pinning.sh: timed out after ${secs}s waiting for $what" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-has_line() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
-alive_or_has() { has_line "$2" "$3" || ! kill -0 "$1" 2>/dev/null; }
 alive_or_file() { [[ -e $2 ]] || ! kill -0 "$1" 2>/dev/null; }
 
-forget_pid() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$1" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
 
-stop_pid() {
-	local pid=$1 secs=$2
-	STOP_RC=0
-	kill -TERM "$pid" 2>/dev/null || true
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "pinning.sh: pid $pid did not exit within ${secs}s of SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || STOP_RC=$?
-	forget_pid "$pid"
-}
 
 RUN_N=0
 ENGINE_OPTS=(--ip "$CEE_IP/24" --listen "tcp:$PORT:echo" --poll-idle-us 20

@@ -184,7 +184,6 @@ WORK=$(mktemp -d "/tmp/cee-synflood-XXXXXX")
 PIDS=()
 PREFIXES=()
 
-log() { echo "[$(date +%T.%3N)] $*"; }
 
 # shellcheck source=twons.sh
 source scripts/twons.sh # (the working directory is the repository root)
@@ -213,21 +212,6 @@ fi
 	echo "listen backlog $BACKLOG"
 } >"$WORK/linux-tcp.txt"
 
-# wait_for SECONDS WHAT CMD...: poll CMD every 50 ms
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	local deadline=$((SECONDS + secs))
-	until "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "synflood.sh: timed out after ${secs}s waiting for $what" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-has_line() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
-alive_or_has() { has_line "$2" "$3" || ! kill -0 "$1" 2>/dev/null; }
 srv_rx() { ip netns exec "$NS_SRV" cat "/sys/class/net/$IF_SRV/statistics/rx_packets"; }
 srv_rx_at_least() { (($(srv_rx) >= $1)); }
 cli_tx() { ip netns exec "$NS_CLI" cat "/sys/class/net/$IF_CLI/statistics/tx_packets"; }
@@ -235,31 +219,7 @@ cli_tx() { ip netns exec "$NS_CLI" cat "/sys/class/net/$IF_CLI/statistics/tx_pac
 cli_tcp_out() { ip netns exec "$NS_CLI" nstat -asz TcpOutSegs | awk '$1 == "TcpOutSegs" {print $2}'; }
 now_s() { date +%s.%N; }
 
-forget_pid() {
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$1" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
 
-# stop_pid PID SECONDS [SIGNAL]: signal (TERM), wait, SIGKILL; STOP_RC: its
-# exit status.
-stop_pid() {
-	local pid=$1 secs=$2 sig=${3:-TERM}
-	STOP_RC=0
-	kill "-$sig" "$pid" 2>/dev/null || true
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "synflood.sh: pid $pid did not exit within ${secs}s of SIG$sig; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || STOP_RC=$?
-	forget_pid "$pid"
-}
 stop_all() {
 	local p
 	for p in "${PIDS[@]}"; do

@@ -18,6 +18,8 @@
 #   trap twons_cleanup EXIT stop PIDS (TERM, then KILL after 2 s), delete the
 #                           namespaces and the EAL runtime dirs, keep WORK
 #                           when KEEP=1, for a full run (QUICK=0) or a failure
+# and the helpers they share: log, wait_for, has_line, alive_or_has,
+# stop_pid, forget_pid.
 
 TWONS_OFFLOADS=(rx off tx off tso off gso off gro off)
 
@@ -69,4 +71,48 @@ twons_cleanup() {
 		rm -rf "$WORK"
 	fi
 	exit "$rc"
+}
+
+log() { echo "[$(date +%T.%3N)] $*"; }
+has_line() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
+alive_or_has() { has_line "$2" "$3" || ! kill -0 "$1" 2>/dev/null; }
+
+# wait_for SECONDS WHAT CMD...: poll CMD every 50 ms
+wait_for() {
+	local secs=$1 what=$2
+	shift 2
+	local deadline=$((SECONDS + secs))
+	until "$@"; do
+		if ((SECONDS >= deadline)); then
+			echo "${0##*/}: timed out after ${secs}s waiting for $what" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+forget_pid() {
+	local keep=() p
+	for p in "${PIDS[@]}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# stop_pid PID SECONDS [SIGNAL]: signal (TERM), wait, SIGKILL; STOP_RC: its
+# exit status.
+stop_pid() {
+	local pid=$1 secs=$2 sig=${3:-TERM}
+	STOP_RC=0
+	kill "-$sig" "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + secs))
+	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "${0##*/}: pid $pid did not exit within ${secs}s of SIG$sig; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || STOP_RC=$?
+	forget_pid "$pid"
 }
