@@ -22,6 +22,7 @@
 
 static char engine_key[ENGINE_KEY_MAX + 1];
 static size_t engine_key_len;
+static char engine_id[CEE_ENGINE_ID_MAX + 1];
 
 bool cee_engine_id_valid(const char *id)
 {
@@ -39,27 +40,19 @@ bool cee_engine_id_valid(const char *id)
 
 int cee_evt_json_set_engine(const char *id)
 {
-	if (id == NULL || id[0] == '\0') {
-		engine_key[0] = '\0';
-		engine_key_len = 0;
-		return 0;
-	}
-	if (!cee_engine_id_valid(id))
+	if (id != NULL && id[0] != '\0' && !cee_engine_id_valid(id))
 		return -EINVAL;
-	engine_key_len = (size_t)snprintf(engine_key, sizeof(engine_key), ",\"engine\":\"%s\"", id);
+	snprintf(engine_id, sizeof(engine_id), "%s", id != NULL ? id : "");
+	engine_key_len = engine_id[0] == '\0' ? 0
+					       : (size_t)snprintf(engine_key, sizeof(engine_key),
+								  ",\"engine\":\"%s\"", engine_id);
+	engine_key[engine_key_len] = '\0';
 	return 0;
 }
 
 const char *cee_evt_json_engine(void)
 {
-	// The id itself: after ,"engine":" and before the closing quote.
-	static char id[CEE_ENGINE_ID_MAX + 1];
-	if (engine_key_len == 0)
-		return "";
-	size_t n = engine_key_len - (sizeof(",\"engine\":\"\"") - 1);
-	memcpy(id, engine_key + sizeof(",\"engine\":\"") - 1, n);
-	id[n] = '\0';
-	return id;
+	return engine_id;
 }
 
 static inline char *put_engine(char *p)

@@ -80,8 +80,10 @@ out:
 static void redact(char *out, const char *spec)
 {
 	size_t n = 0, cap = sizeof(((struct cee_sink *)0)->spec) - 4;
-	const char *at = strchr(spec, '@'), *slashes = strstr(spec, "//");
-	const char *colon = slashes && at && at > slashes ? memchr(slashes + 2, ':', (size_t)(at - slashes - 2)) : NULL;
+	// The password of "//user:password@": the first ':' between "//" and '@'.
+	const char *at = strchr(spec, '@'), *slashes = strstr(spec, "//"), *colon = NULL;
+	if (slashes != NULL && at != NULL && at > slashes)
+		colon = memchr(slashes + 2, ':', (size_t)(at - slashes - 2));
 	for (const char *p = spec; *p != '\0' && n < cap;) {
 		bool key = (p == spec || p[-1] == '?' || p[-1] == '&') &&
 			   (strncmp(p, "password=", 9) == 0 || strncmp(p, "token=", 6) == 0);
