@@ -8,7 +8,8 @@
 # docs/wan.md explains the topology, the model and the figures.
 #
 #   scripts/wan.sh [--quick] [--profile NAME]... [--conns N] [--mib M]
-#                  [--seed N] [--timeout S] [--keep] [--pcap] [-- cee-engine options]
+#                  [--seed N] [--timeout S] [--keep] [--pcap] [--linux-cc NAME]
+#                  [-- cee-engine options]
 #
 # Profiles (both directions): delay20 (20 ms each way; 1 and 8 connections),
 # loss1 (20 ms + 1% loss; 1 and 8), bottleneck (50 Mbit/s, 250 KB FIFO,
@@ -17,6 +18,10 @@
 # 1 MiB, for CI. Exit 1 when a byte comes back wrong, a connection does not
 # finish or the engine does not exit cleanly; never because of a figure.
 # Exit 77 without root. Options after -- are appended to cee-engine's.
+# --linux-cc NAME: the congestion control of the Linux sockets, clients'
+# and kernel echo server's (TCP_CONGESTION; default cubic, cee's default,
+# so the two TCPs are compared with the same algorithm; "default" keeps the
+# kernel's, which on some kernels is bbr). Recorded in linux-tcp.txt.
 # --pcap: each run's cee-impair writes the frames it delivers to path.pcap
 # and those it drops to drops.pcap (first 128 bytes of each, both
 # directions) in the run's directory.
@@ -45,6 +50,7 @@ ENGINE=
 IMPAIR=
 AUDIT=
 PYTHON=/usr/bin/python3
+LINUX_CC=cubic
 EXTRA=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -56,6 +62,7 @@ while [[ $# -gt 0 ]]; do
 	--timeout) TIMEOUT=$2 && shift 2 ;;
 	--keep) KEEP=1 && shift ;;
 	--pcap) PCAP=1 && shift ;;
+	--linux-cc) LINUX_CC=$2 && shift 2 ;;
 	--engine) ENGINE=$2 && shift 2 ;;
 	--impair) IMPAIR=$2 && shift 2 ;;
 	--audit) AUDIT=$2 && shift 2 ;;
@@ -76,6 +83,8 @@ while [[ $# -gt 0 ]]; do
 		;;
 	esac
 done
+LINUX_CC_ARG=()
+[[ $LINUX_CC == default ]] || LINUX_CC_ARG=(--cc "$LINUX_CC")
 abs() { [[ -z $1 || $1 == /* ]] && echo "$1" || echo "$CALLER_PWD/$1"; }
 ENGINE=$(abs "$ENGINE")
 IMPAIR=$(abs "$IMPAIR")
@@ -221,6 +230,7 @@ fi
 			"rmem [$(ip netns exec "$ns" sysctl -n net.ipv4.tcp_rmem)]" \
 			"wmem [$(ip netns exec "$ns" sysctl -n net.ipv4.tcp_wmem)]"
 	done
+	echo "Linux sockets (clients, kernel echo server): --linux-cc $LINUX_CC"
 } >"$WORK/linux-tcp.txt"
 
 # wait_for SECONDS WHAT CMD...: poll CMD every 50 ms
@@ -306,7 +316,7 @@ profile() {
 client() {
 	local out=$1
 	shift
-	ip netns exec "$NS_CLI" "$PYTHON" scripts/wan_client.py --seed "$SEED" --out "$out" "$@" >/dev/null &
+	ip netns exec "$NS_CLI" "$PYTHON" scripts/wan_client.py --seed "$SEED" --out "$out" "${LINUX_CC_ARG[@]}" "$@" >/dev/null &
 	local pid=$!
 	PIDS+=("$pid")
 	local crc=0
@@ -358,7 +368,7 @@ one_run() {
 			return 1
 		fi
 	else
-		ip netns exec "$NS_SRV" "$PYTHON" scripts/wan_echo.py --bind "$LINUX_IP" --port "$PORT" \
+		ip netns exec "$NS_SRV" "$PYTHON" scripts/wan_echo.py --bind "$LINUX_IP" --port "$PORT" "${LINUX_CC_ARG[@]}" \
 			--ready "$dir/echo.ready" >"$dir/echo.json" 2>"$dir/echo.log" &
 		spid=$!
 		PIDS+=("$spid")
@@ -378,8 +388,14 @@ one_run() {
 		echo "wan.sh: $kind server $server does not answer (see $dir/check.json)" >&2
 		: >"$dir/client.json"
 	else
+		# the kernels' TCP counters around the measured run (SRV: the Linux
+		# server's side, CLI: the clients'), to see which mechanisms acted
+		ip netns exec "$NS_SRV" nstat -asz >"$dir/nstat-srv.before" 2>/dev/null || true
+		ip netns exec "$NS_CLI" nstat -asz >"$dir/nstat-cli.before" 2>/dev/null || true
 		client "$dir/client.json" --server "$server" --conns "$conns" --mib "$RUN_MIB" \
 			--timeout "$RUN_TIMEOUT" --label "$kind" || rc=$?
+		ip netns exec "$NS_SRV" nstat -asz >"$dir/nstat-srv.after" 2>/dev/null || true
+		ip netns exec "$NS_CLI" nstat -asz >"$dir/nstat-cli.after" 2>/dev/null || true
 	fi
 
 	stop_pid "$spid" 60
@@ -493,6 +509,8 @@ log "engine: $ENGINE ($ENGINE_SRC)"
 log "engine options: ${ENGINE_OPTS[*]}${EXTRA[*]:+ ${EXTRA[*]}}; the rest at their defaults:"
 "$ENGINE" --help >"$WORK/engine-help.txt" 2>&1 || true
 grep -E -- '^ +--(sndbuf|sndbuf-max|sndbufs-max|cc|rto-min) ' "$WORK/engine-help.txt" | sed 's/^ */    /' || true
+log "Linux sockets' congestion control (clients and kernel echo): $LINUX_CC (--linux-cc);" \
+	"the kernel's default is $(sysctl -n net.ipv4.tcp_congestion_control)"
 log "work directory: $WORK"
 log "cee-impair runs under: ${IMPAIR_PRIO[*]}"
 HEADER=$(printf "%-10s %5s %10s %12s %7s %13s %17s %9s" profile conns "cee Mbit/s" "Linux Mbit/s" ratio \

@@ -41,6 +41,7 @@ class Conn:
         self.pattern2 = pattern2
         self.offset0 = (idx * 7919 * 131) % PATTERN_LEN
         self.deadline = deadline
+        self.cc = None  # TCP_CONGESTION, None: the kernel's default
         self.sock = None
         self.t_start = None  # before connect()
         self.t_connected = None
@@ -143,8 +144,12 @@ class Conn:
         try:
             self.t_start = time.monotonic()
             try:
-                self.sock = socket.create_connection(
-                    (host, port), timeout=max(0.1, self.deadline - self.t_start))
+                self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                if self.cc:
+                    self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION,
+                                         self.cc.encode())
+                self.sock.settimeout(max(0.1, self.deadline - self.t_start))
+                self.sock.connect((host, port))
             except OSError as e:
                 self.fail("connect: %s" % e)
                 return
@@ -193,6 +198,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--label", default="")
+    ap.add_argument("--cc", help="TCP congestion control of the client sockets "
+                    "(TCP_CONGESTION; default: the kernel's)")
     args = ap.parse_args()
     host, port = args.server.rsplit(":", 1)
     total = args.bytes if args.bytes is not None else int(args.mib * (1 << 20))
@@ -201,6 +208,8 @@ def main():
     pattern2 = pattern + pattern[:CHUNK]
     deadline = time.monotonic() + args.timeout
     conns = [Conn(i, total, pattern2, deadline) for i in range(args.conns)]
+    for c in conns:
+        c.cc = args.cc
     threads = [threading.Thread(target=c.run, args=(host, int(port)), daemon=True)
                for c in conns]
     t0 = time.monotonic()
@@ -222,6 +231,7 @@ def main():
     per = [r["mbit"] for r in reps]
     out = {
         "label": args.label, "server": args.server, "conns": args.conns,
+        "cc": args.cc or open("/proc/sys/net/ipv4/tcp_congestion_control").read().strip(),
         "bytes_per_conn": total, "seed": args.seed,
         "mbit_per_conn": per,
         "total_mbit": round(received * 8 / wall / 1e6, 3) if wall else 0.0,

@@ -44,10 +44,15 @@ def main():
     ap.add_argument("--bind", required=True)
     ap.add_argument("--port", type=int, default=7)
     ap.add_argument("--ready", help="file created once listening")
+    ap.add_argument("--cc", help="TCP congestion control of the listening socket, "
+                    "inherited by accepted ones (TCP_CONGESTION; default: the kernel's)")
     args = ap.parse_args()
 
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.cc:
+        ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, args.cc.encode())
+    stats["cc"] = ls.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode()
     ls.bind((args.bind, args.port))
     ls.listen(128)
 
@@ -63,6 +68,8 @@ def main():
             conn, _ = ls.accept()
             with lock:
                 stats["connections"] += 1
+                stats["conn_cc"] = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION,
+                                                   16).rstrip(b"\0").decode()
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
     except KeyboardInterrupt:
         pass
