@@ -74,6 +74,11 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+static inline uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
 /* The first close cause is kept: a later one never replaces it. */
 static inline void tcp_set_reason(struct cee_tcb *tcb, enum cee_reason r)
 {

@@ -3512,6 +3512,25 @@ static void test_sndbuf_grows_with_first_burst(void **state)
 	assert_int_equal(f->ctx.stats.sndbuf_grown, 1);
 }
 
+/*
+ * Fault (wan.sh delay20, 1 connection, 0.77 of Linux): the first count
+ * waited for a whole RTT from the open, measured on a 1 ms clock; the first
+ * flight, landing one RTT after the open, counted as a hair less than one
+ * and was not judged, the second was judged with one segment in, and the
+ * ring grew only with the third flight: two RTTs at a 32 KiB window.
+ */
+static void test_sndbuf_grows_with_first_flight_on_the_clock_grain(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	f->now = (T0 | ((1ull << 20) - 1)) + 1; /* the open on a tick of the 2^20 ns clock */
+	grow_establish(f, 40 * MS, 1);            /* 38.1 ticks: the count says 38 */
+	f->p_wnd = 512;
+	peer(f, 0, buf, 1460); /* the first flight */
+	assert_int_equal(f->ctx.stats.sndbuf_grown, 1);
+}
+
 /* Fault: a peer that does not read (zero window), or a LAN path, takes a large buffer. */
 static void test_sndbuf_no_growth(void **state)
 {
@@ -4191,6 +4210,7 @@ int main(void)
 	    T(test_rcv_sws_and_window_update),
 	    T(test_sndbuf_grows_on_long_path),
 	    T(test_sndbuf_grows_with_echo_rate),
+	    T(test_sndbuf_grows_with_first_flight_on_the_clock_grain),
 	    T(test_sndbuf_grows_with_first_burst),
 	    T(test_sndbuf_no_growth),
 	    T(test_sndbuf_growth_refused),
