@@ -80,6 +80,7 @@ struct opts {
 	uint32_t export_sleep_us; // control thread's sleep when it found no event
 	uint8_t cc;               // enum cee_tcp_cc, both sides
 	bool ts, no_sack;         // timestamps on / SACK off, both sides
+	bool no_delack;           // delayed ACKs off, both sides
 	bool tls;                 // TLS listeners and TLS clients
 	bool ws;                  // WebSocket listeners and clients (over TLS too: --wss)
 	bool monitor;             // watch every generator connection by id (cee_shard_monitor_add)
@@ -638,6 +639,7 @@ static void usage(FILE *f, const char *prog)
 		"  --export-sleep US   control thread's sleep when no event is waiting (default 300)\n"
 		"  --cc cubic|newreno  congestion control on both sides (default cubic)\n"
 		"  --timestamps on|off --sack on|off   TCP options on both sides (default off, on)\n"
+		"  --delack on|off     delayed ACKs on both sides (default on, as cee-engine)\n"
 		"  --tls               TLS listeners and TLS clients (full handshakes)\n"
 		"  --ws                WebSocket listeners and clients: upgrade, one binary message\n"
 		"                      echoed, the Close handshake (--close client-fin/server-fin)\n"
@@ -672,7 +674,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 	enum {
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
-		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
+		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_DELACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
 		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS, O_MONITOR, O_SYN_FLOOD, O_SYN_COOKIES,
 	};
 	static const struct option lo[] = {
@@ -697,6 +699,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"cc", required_argument, NULL, O_CC},
 		{"timestamps", required_argument, NULL, O_TS},
 		{"sack", required_argument, NULL, O_SACK},
+		{"delack", required_argument, NULL, O_DELACK},
 		{"tls", no_argument, NULL, O_TLS},
 		{"tls-resume", no_argument, NULL, O_TLS_RESUME},
 		{"tls-cert", required_argument, NULL, O_TLS_CERT},
@@ -801,12 +804,15 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			o->verbose = true;
 			break;
 		case O_TS:
-		case O_SACK: {
+		case O_SACK:
+		case O_DELACK: {
 			bool off = strcmp(optarg, "off") == 0;
 			if (!off && strcmp(optarg, "on") != 0)
 				rc = -EINVAL;
 			else if (c == O_TS)
 				o->ts = !off;
+			else if (c == O_DELACK)
+				o->no_delack = off;
 			else
 				o->no_sack = off;
 			break;
@@ -1002,6 +1008,7 @@ static struct cee_engine *make_engine(bool gen)
 	c.tcp.cc = o->cc;
 	c.tcp.timestamps = o->ts;
 	c.tcp.sack = !o->no_sack;
+	c.tcp.delack = !o->no_delack;
 	c.tcp.sndbuf = round_up(o->payload > 1024 ? o->payload : 1024, 1024);
 	// TLS: a handshake flight (certificates) and whole records (16 KiB + 5 +
 	// 256) must fit, and a quarter is kept back by the paced window

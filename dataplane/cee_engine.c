@@ -64,6 +64,7 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	// cee-bench's churn (5-run A/B). Off unless asked for (--timestamps on):
 	// TIME-WAIT reuse works by sequence number without them, RTT by Karn.
 	c->tcp.timestamps = false;
+	c->tcp.delack = true; // the shard flushes them after each poll (--delack off: every segment)
 	c->sndbufs_max = 32;
 	c->tls_budget_us = 1000;
 	c->ws.path = "/";
@@ -244,6 +245,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --cc cubic|newreno       congestion control (default cubic)\n"
 		"  --sack on|off            offer and use SACK (RFC 2018/6675; default on)\n"
 		"  --timestamps on|off      offer and use timestamps (RFC 7323; default off)\n"
+		"  --delack on|off          delayed ACKs: every second in-order segment, an odd one\n"
+		"                           at the end of the receive burst (default on)\n"
 		"  --mss BYTES              largest MSS announced (default 1460, and at most\n"
 		"                           the smallest port MTU - 40)\n"
 		"  --sndbufs N              send buffers per shard (default min(max-conns/shard, 4096))\n"
@@ -354,7 +357,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
-		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_RCV_WND,
+		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_DELACK, O_RCV_WND,
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
@@ -383,6 +386,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"sndbufs-max", required_argument, NULL, O_SNDBUFS_MAX},
 		{"sack", required_argument, NULL, O_SACK},
 		{"timestamps", required_argument, NULL, O_TIMESTAMPS},
+		{"delack", required_argument, NULL, O_DELACK},
 		{"rcv-wnd", required_argument, NULL, O_RCV_WND},
 		{"tls-cert", required_argument, NULL, O_TLS_CERT},
 		{"tls-key", required_argument, NULL, O_TLS_KEY},
@@ -494,6 +498,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_TIMESTAMPS:
 			rc = parse_on_off(optarg, &c->tcp.timestamps);
+			break;
+		case O_DELACK:
+			rc = parse_on_off(optarg, &c->tcp.delack);
 			break;
 		case O_SNDBUF_MAX:
 			rc = parse_u64(optarg, 1u << 26, &v);

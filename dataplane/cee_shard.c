@@ -1012,6 +1012,8 @@ unsigned cee_shard_poll(struct cee_shard *s)
 	}
 	work += cee_timer_expire(s->wheel, s->now_ns, CEE_TIMER_BUDGET, timer_fired, s);
 	work += cee_ctl_shard_poll(s); // mailbox: bounded, see cee_ctl.h
+	if (s->tcp.ackq_n) // the ACKs this iteration's segments still owe (cfg.delack)
+		cee_tcp_flush_acks(&s->tcp, s->now_ns);
 	tx_flush(s);
 	s->poll_worked = work != 0;
 	s->stats.polls++;

@@ -122,6 +122,17 @@ static void report_closed(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	ctx->ops->lifecycle(ctx->owner, tcb, CEE_EVT_CLOSED);
 }
 
+/* A destroyed connection leaves the delayed-ACK queue (its slot may open another one). */
+static void ackq_remove(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	for (uint32_t i = 0; i < ctx->ackq_n; i++)
+		if (ctx->ackq[i] == tcb) {
+			ctx->ackq[i] = ctx->ackq[--ctx->ackq_n];
+			break;
+		}
+	tcb->aflags = 0;
+}
+
 void tcp_set_state(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_state to,
 		   uint64_t now_ns)
 {
@@ -146,6 +157,8 @@ void tcp_set_state(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_st
 			ctx->ops->timer_set(ctx->owner, tcb, 0);
 		}
 		tcp_free_sb(ctx, tcb);
+		if (tcb->aflags & CEE_TCB_A_QUEUED)
+			ackq_remove(ctx, tcb);
 		ctx->ops->lifecycle(ctx->owner, tcb, CEE_EVT_DESTROYED);
 		return; /* the owner may have freed tcb */
 	case CEE_TCP_SYN_SENT:
@@ -431,6 +444,20 @@ void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	if (tcp_timer_expired(ctx, tcb, now_ns, &probe))
 		return;
 	finish_leave(ctx, tcb, now_ns, probe);
+}
+
+void cee_tcp_flush_acks(struct cee_tcp_ctx *ctx, uint64_t now_ns)
+{
+	for (uint32_t i = 0; i < ctx->ackq_n; i++) {
+		struct cee_tcb *tcb = ctx->ackq[i];
+		bool owed = tcb->aflags & CEE_TCB_A_OWED; /* else a segment of ours carried it */
+		tcb->aflags = 0;
+		if (owed && serves_input((enum cee_tcp_state)tcb->state)) {
+			ctx->stats.acks_at_burst_end++;
+			tcp_send_ack(ctx, tcb, now_ns);
+		}
+	}
+	ctx->ackq_n = 0;
 }
 
 void cee_tcp_set_deadline(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t at_ns,

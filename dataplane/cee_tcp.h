@@ -155,6 +155,16 @@ struct cee_tcp_cfg {
 	uint8_t cc;              /**< enum cee_tcp_cc */
 	bool sack;               /**< offer and use SACK (RFC 2018, RFC 6675); default on */
 	bool timestamps;         /**< offer and use timestamps (RFC 7323: RTTM, PAWS); default on */
+	/**
+	 * Delayed ACKs (RFC 9293 3.8.6.3, RFC 5681 4.2), by the receive burst:
+	 * an in-order data segment that owes the peer an ACK waits for the
+	 * next one (the second is acknowledged at once: every second segment)
+	 * or for the owner's cee_tcp_flush_acks() after its burst; a segment
+	 * we send meanwhile carries the ACK. Out-of-order data, data filling a
+	 * hole and a FIN are acknowledged at once. Default off (the owner must
+	 * call cee_tcp_flush_acks()); the engine turns it on.
+	 */
+	bool delack;
 	uint8_t rcv_wscale;      /**< shift we announce when the peer offers scaling */
 	uint32_t sndbuf;         /**< send-buffer bytes per connection (echo backlog) */
 	/**
@@ -246,6 +256,10 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
 	X(mss_clamped, TCP, "mss_clamped", "peers announcing an MSS below 64, raised to 64")       \
 	X(window_updates, TCP, "window_updates", "ACKs sent only to reopen a peer's window")        \
+	X(acks_delayed, TCP, "acks_delayed", "in-order segments whose ACK waited for the next segment or the burst's end (cfg.delack)") \
+	X(acks_at_burst_end, TCP, "acks_at_burst_end", "delayed ACKs sent at the end of a receive burst (nothing else carried them)") \
+	X(sws_held, TCP, "sws_held", "times data waited rather than go in a segment the window cut short (sender SWS avoidance)") \
+	X(sws_overrides, TCP, "sws_overrides", "such data sent at the override timeout, nothing being in flight")  \
 	X(sndbuf_grown, TCP, "sndbuf_grown", "send buffers grown to sndbuf_max (long fat path)")    \
 	X(sndbuf_grow_refused, TCP, "sndbuf_grow_refused", "growths refused: no large buffer free") \
 	X(challenge_acks, DROP, "challenge_ack", "segments calling for an RFC 5961 challenge ACK (in-window RST, SYN); the ACK may be throttled")                   \
@@ -309,6 +323,9 @@ struct cee_tcp_ops {
 };
 
 /** One shard's TCP context. */
+/** Delayed ACKs one burst may hold; a connection beyond them is acknowledged at once. */
+#define CEE_TCP_ACKQ_MAX 64
+
 struct cee_tcp_ctx {
 	struct cee_tcp_cfg cfg;
 	const struct cee_tcp_ops *ops;
@@ -326,6 +343,9 @@ struct cee_tcp_ctx {
 	 * time their window closed, oldest first: cee_tcp_evict_zero_window().
 	 */
 	struct cee_tcb *zw_head, *zw_tail;
+	/** Connections whose ACK waits for cee_tcp_flush_acks() (cfg.delack). */
+	struct cee_tcb *ackq[CEE_TCP_ACKQ_MAX];
+	uint32_t ackq_n;
 };
 
 /**
@@ -417,7 +437,7 @@ struct cee_tcb {
 	uint8_t snd_wscale;   /**< peer's shift (0 when not negotiated) */
 	uint8_t rcv_wscale;   /**< our shift (0 when not negotiated; in SYN-SENT the one offered) */
 	uint8_t retries;      /**< consecutive RTO expiries of the oldest segment */
-	uint8_t _pad1;
+	uint8_t aflags;       /**< CEE_TCB_A_*: a delayed ACK (cfg.delack) */
 	uint16_t snd_mss;     /**< effective send MSS */
 	uint8_t uflags;       /**< CEE_TCB_U_*: open role and user calls */
 	uint8_t sb_class;     /**< send-buffer class: 0 cfg.sndbuf, 1 cfg.sndbuf_max (grown; sticky) */
@@ -484,6 +504,10 @@ struct cee_tcb {
 #define CEE_TCB_F_WSCALE 0x20     /**< window scaling negotiated */
 #define CEE_TCB_F_ACK_NOW 0x40    /**< an ACK is owed */
 #define CEE_TCB_F_SACK 0x80       /**< SACK permitted both ways (RFC 2018) */
+
+/** tcb->aflags: */
+#define CEE_TCB_A_OWED 0x01   /**< in-order data not acknowledged yet, the ACK delayed */
+#define CEE_TCB_A_QUEUED 0x02 /**< in ctx->ackq, until cee_tcp_flush_acks() */
 
 /** tcb->oflags, set by the owner before the open: */
 #define CEE_TCB_O_NO_IDLE 0x01 /**< cfg.idle_timeout_ns does not apply (a link: keepalive watches it) */
@@ -586,6 +610,14 @@ void cee_tcp_set_deadline(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t
 
 /** The owner's timer for @p tcb fired at or after its deadline. */
 void cee_tcp_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns);
+
+/**
+ * The end of a receive burst (cfg.delack): send the ACKs still owed to
+ * connections whose in-order data came with no reply. The owner calls it
+ * after each burst of segments it passed to cee_tcp_input() (and its
+ * callbacks had their say), before it puts its frames on the wire.
+ */
+void cee_tcp_flush_acks(struct cee_tcp_ctx *ctx, uint64_t now_ns);
 
 /**
  * Graceful local close with @p reason (local_close, idle_timeout, admin_kill,

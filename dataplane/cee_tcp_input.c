@@ -551,6 +551,25 @@ static void ooo_clear(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		x->ooo_n = 0;
 }
 
+/*
+ * In-order data owes the peer an ACK (RFC 9293 3.8.6.3, RFC 5681 4.2): at
+ * once for data that fills a hole (the peer's loss recovery waits on it)
+ * and for every second segment; otherwise, with cfg.delack, it waits for
+ * the next segment, for a segment of ours to carry it (the echo, the app's
+ * reply), or for the end of the owner's receive burst
+ * (cee_tcp_flush_acks()): microseconds, never a timer's 40-500 ms, so a
+ * peer whose Nagle algorithm waits for this ACK is not stalled.
+ */
+static void ack_in_order(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, bool filled_hole)
+{
+	if (!ctx->cfg.delack || filled_hole || (tcb->aflags & CEE_TCB_A_OWED)) {
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		return;
+	}
+	tcb->aflags |= CEE_TCB_A_OWED;
+	ctx->stats.acks_delayed++;
+}
+
 /* RFC 9293 3.10.7.4 seventh: segment text. */
 static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct seg_view *v,
 			   uint64_t now_ns)
@@ -581,12 +600,13 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 		// counted and acked before the owner sees them (it may send or close from recv)
 		tcb->rcv_nxt += v->len;
 		tcb->bytes_in += v->len;
-		tcb->flags |= CEE_TCB_F_ACK_NOW;
+		ack_in_order(ctx, tcb, false);
 		if (ctx->ops->recv != NULL)
 			ctx->ops->recv(ctx->owner, tcb, v->data, v->len);
 		if (tcp_abort_requested(tcb))
 			return STEP_DONE;
 	} else if (v->len > 0 && v->seq == tcb->rcv_nxt) {
+		bool hole = tcp_ooo_n(ctx, tcb) > 0; /* this segment fills (part of) it */
 		uint32_t n = deliver(ctx, tcb, v->data, v->len);
 		if (n < v->len)
 			v->fin = false;
@@ -597,7 +617,7 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			if (v->fin)
 				ooo_clear(ctx, tcb);
 			ooo_advance(ctx, tcb);
-			tcb->flags |= CEE_TCB_F_ACK_NOW;
+			ack_in_order(ctx, tcb, hole);
 			tcp_maybe_grow_sb(ctx, tcb, now_ns);
 			// echo-close: what was just echoed is all; FIN after it
 			if (tcb->service == CEE_TCP_SVC_ECHO_CLOSE &&

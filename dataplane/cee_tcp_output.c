@@ -30,6 +30,7 @@
 
 void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_out *out)
 {
+	tcb->aflags &= (uint8_t)~CEE_TCB_A_OWED; /* every segment carries the ACK */
 	ctx->stats.segs_out++;
 	if (out->flags & CEE_TCP_RST)
 		ctx->stats.rst_out++;
@@ -141,7 +142,7 @@ static inline void add_sack_blocks(const struct cee_tcp_ctx *ctx, const struct c
 	out->nsack = (uint8_t)n;
 }
 
-static void send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+void tcp_send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_tcp_out out;
 
@@ -427,7 +428,7 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 		tcb->snd_nxt = tcb->snd_max = tcb->iss + 1;
 		tcp_emit(ctx, tcb, &out);
 	} else if (tcb->flags & CEE_TCB_F_ACK_NOW) {
-		send_ack(ctx, tcb, now_ns);
+		tcp_send_ack(ctx, tcb, now_ns);
 	}
 	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
 	tcp_arm_rto(ctx, tcb, now_ns);
@@ -568,6 +569,32 @@ bool tcp_send_new(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
 }
 
 /*
+ * Sender SWS avoidance (RFC 9293 3.8.6.2.1): data whose next segment the
+ * usable window @p usable (peer's window and cwnd) would cut short of a
+ * full one (or of all that is queued) waits, unless that window is at least
+ * half the largest the peer ever offered (a peer with a small buffer: rule
+ * 3). Waiting with data in flight, an ACK opens it; with nothing in flight,
+ * the persist timer's override sends what fits (tcp_arm_rto()). Without it
+ * a flight ended in a runt segment whenever cwnd was no multiple of the
+ * segment size, and a peer that freed a few bytes drew a segment of them.
+ */
+static bool tcp_sws_holds(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
+			  uint32_t usable)
+{
+	uint32_t unsent = tcp_unsent_bytes(tcb);
+	if (unsent == 0 || usable >= min_u32(unsent, seg_payload_max(ctx, tcb)))
+		return false; /* a FIN alone, or a segment the window does not cut */
+	return usable > 0 && usable < tcb->max_snd_wnd / 2; /* none: a closed window, not SWS */
+}
+
+/* Nothing in flight, data queued, and sender SWS avoidance holds it: the override timer runs. */
+bool tcp_sws_stalled(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	return tcb->snd_wnd > 0 && tcb->snd_una == tcb->snd_max &&
+	       tcp_sws_holds(ctx, tcb, min_u32(tcb->snd_wnd, tcb->cwnd));
+}
+
+/*
  * Send what the windows allow: data from snd_nxt in snd_mss pieces within
  * min(peer's window, cwnd) (RFC 5681 2: at most cwnd bytes beyond SND.UNA),
  * FIN after the last byte when queued, else a pure ACK if one is owed.
@@ -594,7 +621,12 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	}
 
 	unsigned nsent = 0;
-	if (probe) {
+	if (probe && tcb->snd_wnd > 0) {
+		// RFC 9293 3.8.6.2.1 (4): the override timeout of data held back by
+		// sender SWS avoidance, nothing in flight: what the window takes
+		ctx->stats.sws_overrides++;
+		nsent = send_segment(ctx, tcb, now_ns, min_u32(tcb->snd_wnd, tcb->cwnd), false);
+	} else if (probe) {
 		// RFC 9293 3.8.6.1: one byte past the zero window
 		nsent = send_segment(ctx, tcb, now_ns, 1, true);
 	} else if ((tcb->uflags & CEE_TCB_U_XMIT) &&
@@ -612,6 +644,10 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 		       seq_lt(tcb->snd_nxt, tcb->snd_max)) {
 			uint32_t right = tcb->snd_una + min_u32(tcb->snd_wnd, tcb->cwnd);
 			uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
+			if (tcp_sws_holds(ctx, tcb, usable)) {
+				ctx->stats.sws_held++;
+				break;
+			}
 			if (!send_segment(ctx, tcb, now_ns, usable, false))
 				break;
 			nsent++;
@@ -620,7 +656,15 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	if (nsent == 0 && ((tcb->flags & CEE_TCB_F_ACK_NOW) || window_update_due(ctx, tcb))) {
 		if (!(tcb->flags & CEE_TCB_F_ACK_NOW))
 			ctx->stats.window_updates++;
-		send_ack(ctx, tcb, now_ns);
+		tcp_send_ack(ctx, tcb, now_ns);
+	} else if ((tcb->aflags & (CEE_TCB_A_OWED | CEE_TCB_A_QUEUED)) == CEE_TCB_A_OWED) {
+		// a delayed ACK nothing carried: it waits for the burst's end
+		if (ctx->ackq_n < CEE_TCP_ACKQ_MAX) {
+			ctx->ackq[ctx->ackq_n++] = tcb;
+			tcb->aflags |= CEE_TCB_A_QUEUED;
+		} else {
+			tcp_send_ack(ctx, tcb, now_ns);
+		}
 	}
 	tcb->flags &= (uint8_t)~CEE_TCB_F_ACK_NOW;
 	tcp_arm_rto(ctx, tcb, now_ns);

@@ -242,6 +242,10 @@ CEE_TCP_INTERNAL bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tc
 CEE_TCP_INTERNAL void tcp_emit(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			       const struct cee_tcp_out *out);
 CEE_TCP_INTERNAL void tcp_send_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+/* A pure ACK (RCV.NXT, our window, SACK blocks, timestamps). */
+CEE_TCP_INTERNAL void tcp_send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns);
+/* Data held back by sender SWS avoidance with nothing in flight (the override timer's case). */
+CEE_TCP_INTERNAL bool tcp_sws_stalled(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
 CEE_TCP_INTERNAL void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 					 uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,

@@ -117,6 +117,9 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	bool inflight = tcb->snd_una != tcb->snd_max;
 	bool persist = tcb->snd_wnd == 0 && tcp_unsent_bytes(tcb) > 0;
+	// data held back by sender SWS avoidance with nothing in flight: the
+	// same clock is its override timeout (RFC 9293 3.8.6.2.1 (4))
+	bool sws = !inflight && !persist && tcp_sws_stalled(ctx, tcb);
 
 	// The persist clock starts when the window closes on queued data: that
 	// is how long the peer has held our buffer (--persist-timeout), and
@@ -128,10 +131,10 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 	}
 
 	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer; RFC 8985 7.2 probe timeout
-	if (inflight || persist) {
+	if (inflight || persist || sws) {
 		if (tcb->rto_at_ns == 0)
-			tcb->rto_at_ns = now_ns + (persist ? (uint64_t)tcb->rto_us * 1000
-							   : pto_ns(ctx, tcb));
+			tcb->rto_at_ns = now_ns + (persist || sws ? (uint64_t)tcb->rto_us * 1000
+								  : pto_ns(ctx, tcb));
 		// The persist clock's end is a deadline of its own: the probe
 		// interval doubles up to a minute, which would make
 		// zero_window_timeout up to that late.
@@ -211,6 +214,13 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	tcb->rto_at_ns = 0;
 	if (tcb->snd_una == tcb->snd_max && tcp_unsent_bytes(tcb) == 0)
 		return false; /* nothing to do (stale deadline) */
+	if (!handshake && tcb->snd_una == tcb->snd_max && tcp_sws_stalled(ctx, tcb)) {
+		// the override timeout of data held back by sender SWS avoidance
+		// (RFC 9293 3.8.6.2.1 (4)): output() sends what the window takes; not
+		// a loss, so no backoff and no congestion response
+		*probe = true;
+		return false;
+	}
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
 	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED) {
 		// RFC 8985 7.3: the probe: new data if the windows allow, else the

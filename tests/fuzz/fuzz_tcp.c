@@ -6,7 +6,7 @@
 // window), as a hostile peer and a busy owner would produce them.
 //
 // Input: three bytes of settings (service, role, SACK/timestamps/CC, small
-// buffers, idle timeout, keepalive, growth, the owner's per-connection
+// buffers, idle timeout, keepalive, growth, delayed ACKs, the owner's per-connection
 // options (CEE_TCB_O_KEEPALIVE, CEE_TCB_O_NO_IDLE), the owner's reactions
 // from its callbacks), the SYN's options for a passive open, then operations until
 // the input ends (see the OP_* list). Segments the frame parser would drop
@@ -573,6 +573,21 @@ static void op_data(struct owner *o, struct fuzz_in *in, uint8_t flags)
 	feed(o, &s);
 }
 
+/*
+ * The end of a receive burst, as the shard ends each poll: the delayed ACKs
+ * go; none is left owed or queued (a destroyed connection left the queue
+ * when it went: ASan reports a queued pointer to its freed slot).
+ */
+static void flush_burst(struct owner *o)
+{
+	if (!o->ctx.cfg.delack)
+		return;
+	cee_tcp_flush_acks(&o->ctx, o->now);
+	FUZZ_CHECK(o->ctx.ackq_n == 0, "%u delayed ACKs left queued", o->ctx.ackq_n);
+	FUZZ_CHECK(o->tcb == NULL || o->tcb->aflags == 0, "aflags %#x after the flush",
+		   o->tcb ? o->tcb->aflags : 0);
+}
+
 static void run_op(struct owner *o, struct fuzz_in *in)
 {
 	uint8_t op = fuzz_u8(in) % OP__COUNT;
@@ -605,6 +620,7 @@ static void run_op(struct owner *o, struct fuzz_in *in)
 		op_data(o, in, CEE_TCP_ACK | CEE_TCP_FIN);
 		break;
 	case OP_TIME: {
+		flush_burst(o);
 		uint8_t unit = fuzz_u8(in);
 		static const uint64_t units[4] = {1000, MS, 100 * MS, SEC};
 		o->now += (uint64_t)(unit >> 2) * units[unit & 3];
@@ -612,6 +628,7 @@ static void run_op(struct owner *o, struct fuzz_in *in)
 		break;
 	}
 	case OP_FIRE:
+		flush_burst(o);
 		if (o->timer_at > o->now)
 			o->now = o->timer_at;
 		fire_timer(o);
@@ -694,7 +711,10 @@ static void configure(struct owner *o, uint8_t c0, uint8_t c1)
 		cfg->challenge_ack_limit = 0;
 	if (c1 & 0x10)
 		cfg->max_retries = 2;
+	if (c1 & 0x80) // delayed ACKs: a burst ends when time moves (flush_burst())
+		cfg->delack = true;
 }
+
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -766,6 +786,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_tcb(o);
 	}
 
+	flush_burst(o);
 	// The peer goes silent: timers alone must end what waits on it.
 	unsigned fired = 0;
 	while (o->tcb != NULL && o->timer_at != 0 && fired < 4096) {

@@ -1609,10 +1609,10 @@ static void test_wscale_not_negotiated(void **state)
 	peer(f, 0, NULL, 0);
 	f->nsegs = 0;
 	peer(f, 0, buf, 3000);
-	// no MSS option: 536 (RFC 9293 3.7.1); peer window 1000 unscaled
-	assert_int_equal(f->nsegs, 2);
+	// no MSS option: 536 (RFC 9293 3.7.1); peer window 1000 unscaled; the
+	// 464 bytes left of it wait (sender SWS avoidance: under half the window)
+	assert_int_equal(f->nsegs, 1);
 	assert_int_equal(f->segs[0].len, 536);
-	assert_int_equal(f->segs[1].len, 1000 - 536);
 	// the edge stays where the SYN-ACK put it: one more byte is below the SWS step
 	assert_int_equal(last(f)->out.wnd, 65535 - 3000);
 }
@@ -2165,10 +2165,11 @@ static void test_connect_no_options(void **state)
 	assert_int_equal(f->tcb.rcv_wscale, 0);
 	f->nsegs = 0;
 	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 3000, f->now), 3000);
-	// the peer's window 1000, unscaled, in 536-byte pieces
-	assert_int_equal(f->nsegs, 2);
+	// the peer's window 1000, unscaled, in 536-byte pieces (the 464 bytes
+	// left of it wait for the ACK: sender SWS avoidance)
+	assert_int_equal(f->nsegs, 1);
 	assert_int_equal(f->segs[0].len, 536);
-	assert_int_equal(f->segs[1].len, 1000 - 536);
+	assert_int_equal(f->tcb.snd_wnd, 1000);
 }
 
 /* Fault: a lost SYN is never resent, resent without backoff, or retried forever. */
@@ -2612,6 +2613,168 @@ static void establish_app(struct fake *f, uint16_t wnd)
 	f->p_wnd = wnd;
 	peer(f, 0, NULL, 0); /* window update */
 	f->nsegs = 0;
+}
+
+/* Delayed ACKs (RFC 9293 3.8.6.3, RFC 5681 4.2) and sender SWS avoidance (3.8.6.2.1) ------ */
+
+static void establish_delack(struct fake *f, enum cee_tcp_service svc)
+{
+	f->ctx.cfg.delack = true;
+	establish_svc(f, svc);
+}
+
+/*
+ * Fault: every in-order segment drew its own ACK (twice the frames of a
+ * receiver that acknowledges every second one); or a delayed ACK was never
+ * sent, or sent twice.
+ */
+static void test_delack_every_second_segment(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[1000];
+
+	establish_delack(f, CEE_TCP_SVC_DISCARD);
+	peer(f, 0, buf, 1000);
+	assert_int_equal(f->nsegs, 0); /* waits for the next one */
+	assert_int_equal(f->ctx.ackq_n, 1);
+	peer(f, 0, buf, 1000);
+	assert_int_equal(f->nsegs, 1); /* the second: both at once */
+	assert_int_equal(last(f)->out.ack, IRS + 1 + 2000);
+	assert_int_equal(f->ctx.stats.acks_delayed, 1);
+	cee_tcp_flush_acks(&f->ctx, f->now);
+	assert_int_equal(f->nsegs, 1); /* nothing more owed */
+	assert_int_equal(f->ctx.ackq_n, 0);
+	assert_int_equal(f->ctx.stats.acks_at_burst_end, 0);
+	// a third segment and the burst's end: its ACK goes then, once
+	peer(f, 0, buf, 500);
+	assert_int_equal(f->nsegs, 1);
+	cee_tcp_flush_acks(&f->ctx, f->now);
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(last(f)->out.ack, IRS + 1 + 2500);
+	assert_int_equal(f->ctx.stats.acks_at_burst_end, 1);
+	cee_tcp_flush_acks(&f->ctx, f->now);
+	assert_int_equal(f->nsegs, 2);
+	// a FIN is acknowledged at once, with the data before it
+	peer(f, CEE_TCP_FIN, buf, 100);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(last(f)->out.ack, IRS + 1 + 2600 + 1);
+}
+
+/*
+ * Fault: the ACK a sender's loss recovery waits for is delayed: a segment
+ * out of order (a duplicate ACK, RFC 5681 4.2) and one that fills the hole
+ * are acknowledged at once.
+ */
+static void test_delack_not_for_holes(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[1000];
+
+	f->p_sack = true;
+	establish_delack(f, CEE_TCP_SVC_ECHO);
+	f->p_wnd = 0; /* the peer takes no echo: nothing of ours carries an ACK */
+	seg_in(f, CEE_TCP_ACK, f->p_seq + 500, ISS + 1, f->p_wnd, buf, 500);
+	assert_int_equal(f->nsegs, 1); /* at once, a duplicate */
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	assert_int_equal(last(f)->out.nsack, 1);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, f->p_wnd, buf, 500);
+	assert_int_equal(f->nsegs, 2); /* fills the hole: at once */
+	assert_int_equal(last(f)->out.ack, IRS + 1 + 1000);
+	assert_int_equal(f->ctx.stats.acks_delayed, 0);
+	assert_int_equal(f->ctx.ackq_n, 0);
+}
+
+/* Fault: a pure ACK goes after the echo that already carried it (a frame for nothing). */
+static void test_delack_carried_by_reply(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[300];
+
+	establish_delack(f, CEE_TCP_SVC_ECHO);
+	peer(f, 0, buf, 300);
+	assert_int_equal(f->nsegs, 1); /* the echo, acknowledging the request */
+	assert_int_equal(last(f)->len, 300);
+	assert_int_equal(last(f)->out.ack, IRS + 1 + 300);
+	cee_tcp_flush_acks(&f->ctx, f->now);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->ctx.stats.acks_at_burst_end, 0);
+}
+
+/*
+ * Fault: a connection destroyed after its ACK was delayed (a RST in the same
+ * burst) is written to, or acknowledged, from the queue at the burst's end
+ * (its slot belongs to the owner then: here it is poisoned).
+ */
+static void test_delack_destroyed_in_burst(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[500];
+
+	establish_delack(f, CEE_TCP_SVC_DISCARD);
+	peer(f, 0, buf, 500);
+	assert_int_equal(f->ctx.ackq_n, 1);
+	peer(f, CEE_TCP_RST, NULL, 0);
+	assert_true(f->destroyed);
+	assert_int_equal(f->ctx.ackq_n, 0);
+	unsigned n = f->nsegs;
+	cee_tcp_flush_acks(&f->ctx, f->now);
+	assert_int_equal(f->nsegs, n);
+}
+
+/*
+ * Fault (RFC 9293 3.8.6.2.1): a peer that freed a few bytes of its window
+ * drew a segment of them (the silly window syndrome from the sender's side);
+ * or, nothing being in flight, the data waited for ever, or the override
+ * was taken for a loss (cwnd cut, RTO backed off).
+ */
+static void test_sws_sender_waits_for_a_full_segment(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4000];
+
+	establish_app(f, 512); /* the peer's largest window: 64 KiB */
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 2920, f->now), 2920);
+	assert_int_equal(f->nsegs, 2);
+	f->p_rcv = ISS + 1 + 2920;
+	f->p_wnd = 1; /* all acked, 128 bytes free */
+	peer(f, 0, NULL, 0);
+	f->nsegs = 0;
+	uint32_t cwnd = f->tcb.cwnd, rto = f->tcb.rto_us;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 3000, f->now), 3000);
+	assert_int_equal(f->nsegs, 0); /* 128 bytes is not a segment worth sending */
+	assert_true(f->ctx.stats.sws_held > 0);
+	assert_int_not_equal(f->timer_at, 0); /* the override timer runs */
+	fire(f);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 128);
+	assert_int_equal(f->ctx.stats.sws_overrides, 1);
+	assert_int_equal(f->tcb.cwnd, cwnd); /* not a loss */
+	assert_int_equal(f->tcb.rto_us, rto);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	// the window opens: full segments again
+	f->p_rcv = ISS + 1 + 2920 + 128;
+	f->p_wnd = 512;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(f->segs[1].len, 1460);
+	assert_int_equal(f->segs[2].len, 3000 - 128 - 1460);
+}
+
+/* Fault: a peer whose whole buffer is under a segment is never sent to (RFC 9293 3.8.6.2.1 rule 3). */
+static void test_sws_sender_small_peer_buffer(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[1000];
+
+	syn_opts(f, CEE_TCP_SVC_APP, 1460, 0xff); /* no scaling: a 300-byte window */
+	f->p_wnd = 300;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	f->nsegs = 0;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 1000, f->now), 1000);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 300);
+	assert_int_equal(f->ctx.stats.sws_held, 0);
 }
 
 /* Fault: a full send buffer overflows, or refuses instead of taking what fits. */
@@ -4307,6 +4470,12 @@ int main(void)
 	    T(test_pair_client_rst),
 	    T(test_pair_simultaneous_open),
 	    T(test_pair_recv_exact),
+	    T(test_delack_every_second_segment),
+	    T(test_delack_not_for_holes),
+	    T(test_delack_carried_by_reply),
+	    T(test_delack_destroyed_in_burst),
+	    T(test_sws_sender_waits_for_a_full_segment),
+	    T(test_sws_sender_small_peer_buffer),
 	    T(test_send_partial),
 	    T(test_send_errors),
 	    T(test_send_echo_refused),
