@@ -552,15 +552,17 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 	return true;
 }
 
-void tcp_retransmit_at(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint32_t max,
-		       uint64_t now_ns)
+uint32_t tcp_retransmit_at(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
+			   uint32_t max, uint64_t now_ns)
 {
-	uint32_t nxt = tcb->snd_nxt;
+	uint32_t nxt = tcb->snd_nxt, sent = 0;
 
 	tcb->snd_nxt = seq;
-	send_segment(ctx, tcb, now_ns, max, false);
+	if (send_segment(ctx, tcb, now_ns, max, false))
+		sent = tcb->snd_nxt - seq;
 	if (seq_gt(nxt, tcb->snd_nxt))
 		tcb->snd_nxt = nxt;
+	return sent;
 }
 
 bool tcp_send_new(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns, uint32_t max)

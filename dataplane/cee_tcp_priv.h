@@ -269,9 +269,14 @@ CEE_TCP_INTERNAL void tcp_maybe_grow_sb(struct cee_tcp_ctx *ctx, struct cee_tcb 
  */
 CEE_TCP_INTERNAL void tcp_finish(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
 				 bool probe);
-/* Send up to @p max bytes at @p seq again, whatever the windows (fast retransmit, holes). */
-CEE_TCP_INTERNAL void tcp_retransmit_at(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
-					uint32_t max, uint64_t now_ns);
+/*
+ * Send up to @p max bytes at @p seq again, whatever the windows (fast
+ * retransmit, holes). @return the sequence space sent (FIN included), which
+ * may be less than @p max: a segment carrying SACK blocks or timestamps
+ * holds less payload than one that did not (RFC 6691). 0: nothing went.
+ */
+CEE_TCP_INTERNAL uint32_t tcp_retransmit_at(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					    uint32_t seq, uint32_t max, uint64_t now_ns);
 /* Send the segment at SND.NXT (up to @p max bytes). @return false when nothing went. */
 CEE_TCP_INTERNAL bool tcp_send_new(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
 				   uint32_t max);

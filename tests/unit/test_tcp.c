@@ -3896,6 +3896,41 @@ static void test_sack_recovery(void **state)
 	assert_int_equal(tcp_sacked_for_test(f), 0);
 }
 
+/*
+ * Fault (wan.sh loss1: five of six RTOs): a hole resent in a segment that
+ * carries SACK blocks (we hold out-of-order data of the peer's: an echo on
+ * a lossy path) holds 12 bytes less than the segment it repairs; HighRxt
+ * moved past the whole hole, so those 12 bytes, never sent, waited for the
+ * RTO. The rest of the hole follows the first piece.
+ */
+static void test_sack_rexmit_covers_the_hole(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	establish(f);
+	peer(f, 0, buf, 4 * 1460);
+	assert_int_equal(f->nsegs, 4); /* echoed in 4 full segments */
+	assert_int_equal(f->segs[0].len, 1460);
+	// the peer's next data arrives out of order: our segments carry a SACK block now
+	seg_in(f, CEE_TCP_ACK, f->p_seq + 1000, b, f->p_wnd, buf, 100);
+	assert_int_equal(last(f)->out.nsack, 1);
+	// echo segments 1..3 arrive, 0 is lost
+	f->nsegs = 0;
+	uint32_t blk[2] = {b + 1460, b + 4 * 1460};
+	ack_sack(f, b, 1, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	uint32_t covered = 0;
+	for (unsigned i = 0; i < f->nsegs; i++)
+		if (f->segs[i].out.seq == b + covered)
+			covered += f->segs[i].len;
+	assert_true(f->segs[0].len < 1460); /* the block took room */
+	assert_int_equal(covered, 1460);    /* all of it, before any timer */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+}
+
 /* Fault: a SACK block naming bytes never sent is believed (a blind or broken peer). */
 static void test_sack_bad_block(void **state)
 {
@@ -4380,6 +4415,7 @@ int main(void)
 	    T(test_sack_negotiation),
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
+	    T(test_sack_rexmit_covers_the_hole),
 	    T(test_sack_bad_block),
 	    T(test_sack_recovery_without_blocks),
 	    T(test_sack_recovery_from_data_segments),
