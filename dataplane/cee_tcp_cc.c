@@ -81,7 +81,7 @@ void tcp_cc_xmit_init(struct cee_tcb *tcb, struct cee_tcp_xmit *x)
 {
 	tcb->uflags |= CEE_TCB_U_XMIT;
 	memset(x, 0, sizeof(*x));
-	x->recover = tcb->snd_una - 1; /* RFC 6582 3.2: an ACK at SND.UNA covers more than it */
+	x->recover = tcb->snd_una; /* RFC 6582 3.2: no window recovered yet */
 }
 
 /* Restart after idle (RFC 5681 4.1), before new data goes out with nothing in flight. */
@@ -257,7 +257,9 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 		return; /* RFC 5681 3.2 step 1: limited transmit is not used */
 	x->dupacks = 0;
 	// RFC 6582 3.2 step 2: not for losses of a window already recovered
-	if (!seq_gt(tcb->snd_una, x->recover))
+	// (recover is SND.MAX then, one past its highest byte: an ACK reaching
+	// it covers the whole window, and the loss is of the next)
+	if (!seq_geq(tcb->snd_una, x->recover))
 		return;
 	ctx->stats.fast_retransmits++;
 	tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);

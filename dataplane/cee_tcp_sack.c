@@ -185,7 +185,9 @@ static uint32_t rexmit_len(uint32_t sent, uint32_t len)
 bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
 		    uint64_t now_ns)
 {
-	if (x->in_recovery || !seq_gt(tcb->snd_una, x->recover))
+	// RFC 6675 5 / RFC 6582 3.2: not for the window already recovered; the
+	// first byte sent after it (SND.UNA = recover) is a new window's
+	if (x->in_recovery || !seq_geq(tcb->snd_una, x->recover))
 		return false;
 	if (x->dupacks < DUPTHRESH && lost_edge(tcb, x) == tcb->snd_una)
 		return false;

@@ -3931,6 +3931,43 @@ static void test_sack_rexmit_covers_the_hole(void **state)
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 }
 
+/*
+ * Fault (wan.sh loss1: an RTO): a recovery could start only once SND.UNA
+ * passed recover (SND.MAX at the previous recovery's start, one past its
+ * highest byte), so the loss of the first segment sent after that window,
+ * the very byte at recover, was never fast-retransmitted: SND.UNA stays
+ * there until it is repaired, and only the RTO did (RFC 6582 3.2: an ACK
+ * "covering more than recover", the highest byte sent, starts one).
+ */
+static void test_sack_loss_at_the_recovery_point(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
+	// segment 0 is lost: 1..4 SACKed, recovery; recover = b + 10 MSS
+	uint32_t blk[2] = {b + MSS, b + 5 * MSS};
+	ack_sack(f, b, 1, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	uint32_t rp = b + 10 * MSS;
+	// the window is acked whole (the recovery ends, new segments go); segment
+	// 10, the first after it, is lost, 11..13 arrived
+	ack_to(f, rp);
+	assert_true(seq_after(f->tcb.snd_max, rp + 4 * MSS));
+	f->nsegs = 0;
+	uint32_t blk2[2] = {rp + MSS, rp + 4 * MSS};
+	ack_sack(f, rp, 1, blk2);
+	assert_int_equal(f->tcb.snd_una, rp);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 2); /* a new recovery, at once */
+	bool resent = false;
+	for (unsigned i = 0; i < f->nsegs; i++)
+		resent |= f->segs[i].out.seq == rp;
+	assert_true(resent);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+}
+
 /* Fault: a SACK block naming bytes never sent is believed (a blind or broken peer). */
 static void test_sack_bad_block(void **state)
 {
@@ -4416,6 +4453,7 @@ int main(void)
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
 	    T(test_sack_rexmit_covers_the_hole),
+	    T(test_sack_loss_at_the_recovery_point),
 	    T(test_sack_bad_block),
 	    T(test_sack_recovery_without_blocks),
 	    T(test_sack_recovery_from_data_segments),
