@@ -246,6 +246,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(partial_acks, TCP, "partial_acks", "NewReno partial ACKs (another hole resent)")         \
 	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
 	X(sack_rexmits, TCP, "sack_rexmits", "holes resent from the SACK scoreboard")              \
+	X(lost_rexmits, TCP, "lost_rexmits", "times resent holes were found lost again (SACKs for data sent after them)") \
 	X(bad_sack, DROP, "bad_sack", "SACK blocks beyond what was sent: ignored")                 \
 	X(paws_rejected, DROP, "paws", "segments with an old timestamp (RFC 7323 PAWS)")           \
 	X(time_wait_reused, TCP, "time_wait_reused", "TIME-WAIT ended by a new SYN (RFC 6191)")    \
@@ -386,6 +387,7 @@ struct cee_tcp_xmit {
 	uint32_t high_rxt;  /**< RFC 6675 HighRxt: end of the last hole resent */
 	uint32_t drs_seq;   /**< echo growth: RCV.NXT when this RTT's count began */
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
+	uint32_t rxt_mark;  /**< SND.MAX when a hole was last resent (lost retransmissions) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	uint64_t zw_since_ns; /**< persist: when this zero window closed on queued data (0: none) */
 	/** Connections with zw_since_ns set, oldest first (ctx->zw_head): eviction order. */

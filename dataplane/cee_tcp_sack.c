@@ -34,6 +34,11 @@
  *   next SACKed range), else new data within the peer's window (rule 2).
  *   pipe (SetPipe) = unSACKed bytes not deemed lost + resent bytes.
  *   Recovery ends when SND.UNA reaches recover.
+ * - A resent hole still missing once more than 2 MSS of data sent after it
+ *   are SACKed was lost again: resent (rexmits_lost()), not left to the RTO.
+ * - A retransmission carries what fits beside its options; HighRxt moves by
+ *   that, so the rest of a hole follows (a segment with SACK blocks holds
+ *   12 bytes less than the one it repairs).
  */
 #include "cee_tcp_priv.h"
 
@@ -207,13 +212,42 @@ bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp
 		len = tcb->snd_mss;
 	}
 	x->high_rxt = seq + rexmit_len(tcp_retransmit_at(ctx, tcb, seq, len, now_ns), len);
+	x->rxt_mark = tcb->snd_max;
 	ctx->stats.sack_rexmits++;
 	return true;
+}
+
+/*
+ * Lost retransmissions (RFC 8985 6.2's rule, by sequence instead of time):
+ * more than DupThresh - 1 segments' worth SACKed among data first sent
+ * after the last hole was resent (beyond rxt_mark), while resent holes are
+ * still unacknowledged, says those copies were lost too (they left before,
+ * and the path does not reorder that much). NextSeg starts over from
+ * SND.UNA; pipe no longer counts them. RFC 6675 alone leaves a lost
+ * retransmission to the RTO (wan.sh loss1: the one RTO left in most runs).
+ * The window is not cut again: this is the same loss episode.
+ */
+static void rexmits_lost(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x)
+{
+	if (!seq_gt(x->high_rxt, tcb->snd_una))
+		return; /* no resent bytes outstanding */
+	uint32_t after = 0;
+	for (unsigned i = 0; i < x->nsacked; i++) {
+		const struct cee_tcp_sack *r = &x->sacked[i];
+		if (seq_gt(r->end, x->rxt_mark))
+			after += r->end - (seq_gt(r->start, x->rxt_mark) ? r->start : x->rxt_mark);
+	}
+	if (after <= (DUPTHRESH - 1) * tcb->snd_mss)
+		return;
+	ctx->stats.lost_rexmits++;
+	x->high_rxt = tcb->snd_una;
+	x->rxt_mark = tcb->snd_max;
 }
 
 void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
 		     uint64_t now_ns)
 {
+	rexmits_lost(ctx, tcb, x);
 	for (;;) {
 		uint32_t p = pipe(tcb, x);
 		if (p >= tcb->cwnd || tcb->cwnd - p < tcb->snd_mss)
@@ -221,6 +255,7 @@ void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 		uint32_t seq, len;
 		if (next_lost(tcb, x, &seq, &len)) {
 			x->high_rxt = seq + rexmit_len(tcp_retransmit_at(ctx, tcb, seq, len, now_ns), len);
+			x->rxt_mark = tcb->snd_max;
 			ctx->stats.sack_rexmits++;
 			continue;
 		}

@@ -3968,6 +3968,42 @@ static void test_sack_loss_at_the_recovery_point(void **state)
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 }
 
+/*
+ * Fault (wan.sh loss1: the last RTOs): a resent hole lost again waited for
+ * the RTO (RFC 6675 marks it resent for good). Once data sent after it is
+ * SACKed, more than 2 MSS of it, the copy was lost: it goes again.
+ */
+static void test_sack_lost_retransmission(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
+	uint32_t blk[2] = {b + MSS, b + 5 * MSS};
+	ack_sack(f, b, 1, blk); /* 0 is lost: resent */
+	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
+	blk[1] = b + 10 * MSS;
+	f->nsegs = 0;
+	ack_sack(f, b, 1, blk); /* 1..9 in: pipe leaves room for new data */
+	assert_true(f->nsegs >= 3);
+	for (unsigned i = 0; i < f->nsegs; i++)
+		assert_true(seq_after(f->segs[i].out.seq + 1, b + 10 * MSS)); /* new, not 0 */
+	uint32_t max = f->tcb.snd_max;
+	// the new data arrives, 0's copy does not
+	blk[1] = max;
+	f->nsegs = 0;
+	ack_sack(f, b, 1, blk);
+	assert_int_equal(f->ctx.stats.lost_rexmits, 1);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, b); /* 0 again, at once */
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1); /* the same episode */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->ctx.stats.lost_rexmits, 1);
+}
+
 /* Fault: a SACK block naming bytes never sent is believed (a blind or broken peer). */
 static void test_sack_bad_block(void **state)
 {
@@ -4454,6 +4490,7 @@ int main(void)
 	    T(test_sack_recovery),
 	    T(test_sack_rexmit_covers_the_hole),
 	    T(test_sack_loss_at_the_recovery_point),
+	    T(test_sack_lost_retransmission),
 	    T(test_sack_bad_block),
 	    T(test_sack_recovery_without_blocks),
 	    T(test_sack_recovery_from_data_segments),
