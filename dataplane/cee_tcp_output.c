@@ -306,13 +306,13 @@ static bool echo_rate_high(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, u
 		x->drs_seq = tcb->rcv_nxt - (uint32_t)tcb->bytes_in;
 	}
 	uint64_t elapsed = (uint64_t)(now - x->drs_ts) << 20, srtt = (uint64_t)tcb->srtt_us * 1000;
-	if (elapsed < srtt / 2)
-		return false; /* too little counted yet */
-	// The peer's flights land once per RTT: its first lands one RTT after the
-	// open, give or take the clock's 1 ms grain, so a count is judged from half
-	// an RTT on, as if it had lasted at least one (a count that waited for a
-	// whole RTT missed the first flight by a hair and the second by a segment,
-	// and the ring grew only after the third: 2 RTTs lost at 40 ms).
+	// The peer's flights land once per RTT. A count is judged at every
+	// segment as if it had lasted at least one RTT, so a quarter of the ring
+	// within one flight is enough, however early (judging only from half an
+	// RTT on left a flight that closed the previous count with its first
+	// segment to the next flight, and the ring grew an RTT late; waiting for
+	// a whole RTT on a 1 ms clock made the first flight count as a hair less
+	// than one, and the ring grew only after the third: 2 RTTs lost at 40 ms).
 	uint64_t got = tcb->rcv_nxt - x->drs_seq;
 	if (got * srtt >= (uint64_t)(ctx->cfg.sndbuf / 4) * max_u64(elapsed, srtt))
 		return true; /* a quarter of the ring per RTT */
