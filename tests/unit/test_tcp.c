@@ -3954,6 +3954,22 @@ static void test_sack_rexmit_covers_the_hole(void **state)
 }
 
 /*
+ * A SACK peer, NewReno, segments 0..9 out; the peer SACKs 1..4: segment 0 is
+ * lost, recovery starts and resends it.
+ */
+static void sack_lose_first_segment(struct fake *f)
+{
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
+	uint32_t blk[2] = {b + MSS, b + 5 * MSS};
+	ack_sack(f, b, 1, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+}
+
+/*
  * Fault (wan.sh loss1: an RTO): a recovery could start only once SND.UNA
  * passed recover (SND.MAX at the previous recovery's start, one past its
  * highest byte), so the loss of the first segment sent after that window,
@@ -3966,13 +3982,7 @@ static void test_sack_loss_at_the_recovery_point(void **state)
 	struct fake *f = *state;
 	const uint32_t b = ISS + 1;
 
-	f->p_sack = true;
-	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
-	// segment 0 is lost: 1..4 SACKed, recovery; recover = b + 10 MSS
-	uint32_t blk[2] = {b + MSS, b + 5 * MSS};
-	ack_sack(f, b, 1, blk);
-	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	sack_lose_first_segment(f); /* recover = b + 10 MSS */
 	uint32_t rp = b + 10 * MSS;
 	// the window is acked whole (the recovery ends, new segments go); segment
 	// 10, the first after it, is lost, 11..13 arrived
@@ -4000,13 +4010,9 @@ static void test_sack_lost_retransmission(void **state)
 	struct fake *f = *state;
 	const uint32_t b = ISS + 1;
 
-	f->p_sack = true;
-	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
-	uint32_t blk[2] = {b + MSS, b + 5 * MSS};
-	ack_sack(f, b, 1, blk); /* 0 is lost: resent */
+	sack_lose_first_segment(f);
 	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
-	blk[1] = b + 10 * MSS;
+	uint32_t blk[2] = {b + MSS, b + 10 * MSS};
 	f->nsegs = 0;
 	ack_sack(f, b, 1, blk); /* 1..9 in: pipe leaves room for new data */
 	assert_true(f->nsegs >= 3);
