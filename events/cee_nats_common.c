@@ -93,24 +93,18 @@ bool cee_nats_subject_valid(const char *s, bool wildcards)
 	}
 }
 
-int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *who)
+// One server, "HOST[:PORT]" in [p, end), into @p sv. @return 0 or -EINVAL.
+static int parse_server(const char *p, const char *end, struct cee_nats_server *sv,
+			const char *arg, const char *who)
 {
-	memset(sp, 0, sizeof(*sp));
-	if (arg == NULL || strncmp(arg, "//", 2) != 0) {
-		fprintf(stderr, "%s: '%s': expected nats://HOST[:PORT]/PREFIX[?options]\n", who,
-			arg ? arg : "");
-		return -EINVAL;
-	}
-	const char *p = arg + 2;
-	const char *auth_end = p + strcspn(p, "/?");
 	const char *colon = NULL;
-	if (*p == '[') { // [v6 address]
-		const char *rb = memchr(p, ']', (size_t)(auth_end - p));
+	if (p < end && *p == '[') { // [v6 address]
+		const char *rb = memchr(p, ']', (size_t)(end - p));
 		if (rb == NULL) {
 			fprintf(stderr, "%s: '%s': unterminated '[' in the host\n", who, arg);
 			return -EINVAL;
 		}
-		if (rb + 1 < auth_end) {
+		if (rb + 1 < end) {
 			if (rb[1] != ':') {
 				fprintf(stderr, "%s: '%s': bad host\n", who, arg);
 				return -EINVAL;
@@ -118,11 +112,11 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 			colon = rb + 1;
 		}
 	} else {
-		colon = memchr(p, ':', (size_t)(auth_end - p));
+		colon = memchr(p, ':', (size_t)(end - p));
 	}
-	const char *host_end = colon ? colon : auth_end;
+	const char *host_end = colon ? colon : end;
 	size_t hl = (size_t)(host_end - p);
-	if (hl == 0 || hl >= sizeof(sp->host)) {
+	if (hl == 0 || hl >= sizeof(sv->host)) {
 		fprintf(stderr, "%s: '%s': missing or overlong host\n", who, arg);
 		return -EINVAL;
 	}
@@ -134,14 +128,13 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 				who, arg);
 			return -EINVAL;
 		}
-	memcpy(sp->host, p, hl);
-	sp->port = DEFAULT_PORT;
+	memcpy(sv->host, p, hl);
+	sv->host[hl] = '\0';
+	sv->port = DEFAULT_PORT;
 	if (colon != NULL) {
 		unsigned long v = 0;
 		const char *q = colon + 1;
-		if (q == auth_end)
-			v = 0;
-		for (; q < auth_end && v <= 65535; q++) {
+		for (; q < end && v <= 65535; q++) {
 			if (*q < '0' || *q > '9') {
 				v = 0;
 				break;
@@ -152,9 +145,52 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 			fprintf(stderr, "%s: '%s': bad port (1..65535)\n", who, arg);
 			return -EINVAL;
 		}
-		sp->port = (uint16_t)v;
+		sv->port = (uint16_t)v;
 	}
-	snprintf(sp->url, sizeof(sp->url), "nats://%s:%u", sp->host, sp->port);
+	char url[sizeof(sv->url)]; /* not straight into sv: GCC sees the host there */
+	snprintf(url, sizeof(url), "nats://%.*s:%u", (int)hl, p, sv->port);
+	memcpy(sv->url, url, sizeof(url));
+	return 0;
+}
+
+int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *who)
+{
+	memset(sp, 0, sizeof(*sp));
+	if (arg == NULL || strncmp(arg, "//", 2) != 0) {
+		fprintf(stderr, "%s: '%s': expected nats://HOST[:PORT]/PREFIX[?options]\n", who,
+			arg ? arg : "");
+		return -EINVAL;
+	}
+	const char *p = arg + 2;
+	const char *auth_end = p + strcspn(p, "/?");
+	for (;;) {
+		const char *comma = memchr(p, ',', (size_t)(auth_end - p));
+		const char *end = comma ? comma : auth_end;
+		if (sp->nservers == CEE_NATS_SERVERS_MAX) {
+			fprintf(stderr, "%s: '%s': more than %d servers\n", who, arg,
+				CEE_NATS_SERVERS_MAX);
+			return -EINVAL;
+		}
+		int rc = parse_server(p, end, &sp->servers[sp->nservers], arg, who);
+		if (rc < 0)
+			return rc;
+		sp->nservers++;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	memcpy(sp->url, sp->servers[0].url, sizeof(sp->url));
+	memcpy(sp->host, sp->servers[0].host, sizeof(sp->host));
+	sp->port = sp->servers[0].port;
+	char *u = sp->urls; /* 301 bytes per server: each url with its comma fits */
+	for (unsigned i = 0; i < sp->nservers; i++) {
+		size_t n = strlen(sp->servers[i].url);
+		if (i > 0)
+			*u++ = ',';
+		memcpy(u, sp->servers[i].url, n);
+		u += n;
+	}
+	*u = '\0';
 
 	p = auth_end;
 	if (*p == '/') {
@@ -353,8 +389,17 @@ int cee_nats_options(struct cee_nats_spec *sp, int64_t connect_timeout_ms, natsO
 
 	natsOptions *o = NULL;
 	natsStatus s = natsOptions_Create(&o);
-	if (s == NATS_OK)
+	if (s == NATS_OK && sp->nservers > 1) {
+		// in the order given, the first first (libnats shuffles a pool by default)
+		const char *list[CEE_NATS_SERVERS_MAX];
+		for (unsigned i = 0; i < sp->nservers; i++)
+			list[i] = sp->servers[i].url;
+		s = natsOptions_SetServers(o, list, (int)sp->nservers);
+		if (s == NATS_OK)
+			s = natsOptions_SetNoRandomize(o, true);
+	} else if (s == NATS_OK) {
 		s = natsOptions_SetURL(o, sp->url);
+	}
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, connect_timeout_ms);
 	if (s == NATS_OK && user != NULL)
@@ -389,7 +434,7 @@ int cee_nats_connect(natsOptions *opts, const struct cee_nats_spec *sp, natsConn
 		s = natsConnection_Connect(nc, opts);
 	while (s == NATS_TIMEOUT && cee_nats_now_ns() < end);
 	if (s != NATS_OK) {
-		fprintf(stderr, "%s: cannot connect to %s: %s\n", who, sp->url,
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", who, sp->urls,
 			cee_nats_last_error(s));
 		*nc = NULL;
 		int e = cee_nats_errno(s);

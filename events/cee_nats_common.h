@@ -4,7 +4,9 @@
 /**
  * @file
  * What the NATS sink (cee_sink_nats.c), cee-tail and cee-natspub share: the
- * "//HOST:PORT/PREFIX?key=value&..." spec, the connection options every one
+ * "//HOST:PORT[,HOST:PORT...]/PREFIX?key=value&..." spec (several servers:
+ * the connection tries them in the order given, at start and when it is
+ * lost, besides those a cluster advertises), the connection options every one
  * of them accepts, and libnats status codes as errno values. Built only with
  * libnats (CEE_HAVE_NATS); includes nats.h.
  *
@@ -25,12 +27,23 @@
 
 #define CEE_NATS_SPEC_KV_MAX 24
 #define CEE_NATS_SPEC_VAL_MAX 256
+#define CEE_NATS_SERVERS_MAX 8 /**< servers one spec may list */
+
+/** One server of a spec. */
+struct cee_nats_server {
+	char url[300];	/**< "nats://HOST:PORT" */
+	char host[256]; /**< as given ([v6] with its brackets) */
+	uint16_t port;	/**< 4222 when not given */
+};
 
 /** A parsed spec. */
 struct cee_nats_spec {
-	char url[300];	  /**< "nats://HOST:PORT" (natsOptions_SetURL) */
-	char host[256];	  /**< as given ([v6] with its brackets) */
-	uint16_t port;	  /**< 4222 when not given */
+	char url[300];	  /**< the first server's "nats://HOST:PORT" */
+	char host[256];	  /**< the first server's host, as given ([v6] with its brackets) */
+	uint16_t port;	  /**< the first server's port, 4222 when not given */
+	unsigned nservers; /**< servers listed (1 .. CEE_NATS_SERVERS_MAX) */
+	struct cee_nats_server servers[CEE_NATS_SERVERS_MAX]; /**< [0] is the first one above */
+	char urls[CEE_NATS_SERVERS_MAX * 301]; /**< all of them, comma-separated (messages) */
 	char prefix[128]; /**< the subject prefix, "" when none was given */
 	unsigned nkv;
 	struct {
@@ -41,10 +54,10 @@ struct cee_nats_spec {
 };
 
 /**
- * Parse @p arg, "//HOST[:PORT][/PREFIX][?k=v&...]" (the text after
- * "nats:"). A message naming @p who goes to stderr on error.
+ * Parse @p arg, "//HOST[:PORT][,HOST[:PORT]...][/PREFIX][?k=v&...]" (the
+ * text after "nats:"). A message naming @p who goes to stderr on error.
  * @return 0, or -EINVAL (bad host, port, prefix, option syntax, an option
- * given twice).
+ * given twice, more than CEE_NATS_SERVERS_MAX servers).
  */
 int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *who);
 /** Value of @p key (marked used), or NULL when absent. */

@@ -178,7 +178,7 @@ struct nats_sink {
 	char engine[CEE_ENGINE_ID_MAX + 1];
 	char run[16];
 	char stream[65];
-	char name[300]; // "nats://HOST:PORT/PREFIX stream NAME": messages (no credentials)
+	char name[sizeof(((struct cee_nats_spec *)0)->urls) + 256]; // "nats://HOST:PORT[,...]/PREFIX stream NAME": messages (no credentials)
 	enum fmt fmt;
 	size_t batch_bytes;
 	size_t cap;  // open batch buffer size
@@ -267,7 +267,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
 		atomic_store_explicit(&p->conn_state, CONN_DOWN, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->disconnects, 1, memory_order_relaxed);
 	if (!atomic_load_explicit(&p->closing, memory_order_relaxed))
-		fprintf(stderr, "%s: disconnected from %s; reconnecting\n", WHO, p->spec.url);
+		fprintf(stderr, "%s: disconnected from %s; reconnecting\n", WHO, p->spec.urls);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -871,7 +871,7 @@ static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_
 		if (!ok) {
 			fprintf(stderr,
 				"%s: stream '%s' exists on %s without subject '%s' (its subjects:",
-				WHO, p->stream, p->spec.url, want);
+				WHO, p->stream, p->spec.urls, want);
 			for (int i = 0; c != NULL && i < c->SubjectsLen; i++)
 				fprintf(stderr, " %s", c->Subjects[i]);
 			fprintf(stderr, "): use another stream= or prefix\n");
@@ -888,7 +888,7 @@ static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_
 	}
 	if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr) {
 		fprintf(stderr, "%s: cannot look up stream '%s' on %s: %s%s\n", WHO, p->stream,
-			p->spec.url, cee_nats_last_error(s),
+			p->spec.urls, cee_nats_last_error(s),
 			s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT
 			    ? " (is JetStream enabled on the server? nats-server -js)"
 			    : "");
@@ -909,7 +909,7 @@ static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_
 		const char *t = cee_nats_last_error(s);
 		fprintf(stderr,
 			"%s: cannot create stream '%s' (subject '%s', R%" PRIu64 ") on %s: %s\n",
-			WHO, p->stream, want, replicas, p->spec.url, t);
+			WHO, p->stream, want, replicas, p->spec.urls, t);
 		return s == NATS_ERR ? -EINVAL : (cee_nats_errno(s) ? cee_nats_errno(s) : -EIO);
 	}
 	jsStreamInfo_Destroy(si);
@@ -944,7 +944,7 @@ static int configure(struct nats_sink *p, uint64_t *replicas, uint64_t *dedup_s,
 		return -EINVAL;
 	}
 	snprintf(p->stream, sizeof(p->stream), "%s", stream);
-	snprintf(p->name, sizeof(p->name), "%s/%s stream %s", sp->url, sp->prefix, p->stream);
+	snprintf(p->name, sizeof(p->name), "%s/%s stream %s", sp->urls, sp->prefix, p->stream);
 	const char *f = cee_nats_spec_get(sp, "format");
 	if (f == NULL || strcmp(f, "jsonl") == 0) {
 		p->fmt = FMT_JSONL;

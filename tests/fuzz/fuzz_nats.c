@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // Fuzz target: what the NATS consumer and sink parse from outside.
 //
-// 1. The spec "nats://HOST:PORT/PREFIX?k=v&..." (events/cee_nats_common.c,
+// 1. The spec "nats://HOST:PORT[,HOST:PORT...]/PREFIX?k=v&..." (events/cee_nats_common.c,
 //    cee_nats_spec_parse, and cee-tail's stream=/durable=/filter=). Accepted,
 //    it must hold a host without blanks, '@' or '%', a port >= 1, the URL of
 //    both, a prefix that is empty or a subject without wildcards, at most
@@ -201,11 +201,17 @@ static void fuzz_spec(const char *line)
 	}
 
 	// rebuilt from its parts, it parses back to the same
+	FUZZ_CHECK(sp.nservers >= 1 && sp.nservers <= CEE_NATS_SERVERS_MAX, "%u servers",
+		   sp.nservers);
+	FUZZ_CHECK(strcmp(sp.servers[0].url, sp.url) == 0, "first server '%s', url '%s'",
+		   sp.servers[0].url, sp.url);
 	static char
-	    again[8 + sizeof(sp.host) + 8 + sizeof(sp.prefix) +
+	    again[8 + CEE_NATS_SERVERS_MAX * (sizeof(sp.host) + 8) + sizeof(sp.prefix) +
 		  CEE_NATS_SPEC_KV_MAX * (sizeof(sp.kv[0].key) + 2 + 3 * sizeof(sp.kv[0].val))];
 	char *w = again;
-	w += sprintf(w, "//%s:%u", sp.host, sp.port);
+	w += sprintf(w, "//");
+	for (unsigned i = 0; i < sp.nservers; i++)
+		w += sprintf(w, "%s%s:%u", i ? "," : "", sp.servers[i].host, sp.servers[i].port);
 	if (pl > 0)
 		w += sprintf(w, "/%s", sp.prefix);
 	for (unsigned i = 0; i < sp.nkv; i++) {
@@ -220,7 +226,8 @@ static void fuzz_spec(const char *line)
 	FUZZ_CHECK(rc == 0, "'%s' (from '%s') refused", again, arg);
 	FUZZ_CHECK(strcmp(sp.host, sp2.host) == 0 && sp.port == sp2.port &&
 		       strcmp(sp.url, sp2.url) == 0 && strcmp(sp.prefix, sp2.prefix) == 0 &&
-		       sp.nkv == sp2.nkv,
+		       sp.nkv == sp2.nkv && sp.nservers == sp2.nservers &&
+		       strcmp(sp.urls, sp2.urls) == 0,
 		   "'%s' parses back differently", again);
 	for (unsigned i = 0; i < sp.nkv; i++)
 		FUZZ_CHECK(strcmp(sp.kv[i].key, sp2.kv[i].key) == 0 &&

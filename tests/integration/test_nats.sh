@@ -147,7 +147,12 @@ it_log "nats-server: $NODES node(s), client ports ${NPORT[*]}, store $WORK/n*"
 
 REPLICAS=1
 [[ $MODE == cluster ]] && REPLICAS=3
-NATS_SPEC="nats://127.0.0.1:${NPORT[1]}/$SUBJ?stream=$STREAM&replicas=$REPLICAS"
+NATS_SERVERS="127.0.0.1:${NPORT[1]}"
+# broker_kill: the spec's first server is one that refuses (nothing listens
+# on port 1): the engine must start on the second, and reconnect through
+# both while the broker is down (fault: only the first server was ever tried)
+[[ $MODE == broker_kill ]] && NATS_SERVERS="127.0.0.1:1,$NATS_SERVERS"
+NATS_SPEC="nats://$NATS_SERVERS/$SUBJ?stream=$STREAM&replicas=$REPLICAS"
 FILE_SINK=$WORK/file.jsonl
 
 it_start_engine 1 "$WORK/engine.log" \
