@@ -1144,12 +1144,12 @@ static void print_nats(const struct report *r)
 		       ",\"other\":%" PRIu64 ",\"connection\":%" PRIu64 "},\"sealed_size\":%" PRIu64 ",\"sealed_age\":%" PRIu64
 		       ",\"window_full\":%" PRIu64 ",\"disconnects\":%" PRIu64
 		       ",\"max_call_us\":%.0f,\"calls_over_1ms\":%" PRIu64
-		       ",\"inflight\":%u,\"sealed\":%u,\"window\":%u}}%s",
+		       ",\"stream_recreated\":%" PRIu64 ",\"inflight\":%u,\"sealed\":%u,\"window\":%u}}%s",
 		       r->nats_idle_s, e->events, e->acked, e->bytes, e->published,
 		       e->acked_duplicate, e->republished, e->fail_timeout, e->fail_no_responders,
 		       e->fail_api, e->fail_publish, e->fail_other, e->fail_connection,
 		       e->sealed_size, e->sealed_age, e->window_full, e->disconnects, (double)e->max_call_ns / 1e3,
-		       e->calls_over_1ms, e->inflight, e->sealed, e->window,
+		       e->calls_over_1ms, e->stream_recreated, e->inflight, e->sealed, e->window,
 		       i + 1 == B.nnats ? "]," : "");
 	}
 }

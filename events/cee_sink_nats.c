@@ -186,6 +186,10 @@ struct nats_sink {
 	uint64_t linger_ns;
 	uint32_t window;
 	int64_t ack_wait_ms;
+	uint64_t replicas, dedup_s, max_age_s; // the stream's, when the sink creates it
+	/* a publish found no stream: is it gone? (control thread) */
+	bool stream_check;
+	uint64_t stream_check_at_ns; // not before (one look per second at most)
 	/* libnats objects (control thread) */
 	natsOptions *opts;
 	natsConnection *nc;
@@ -483,6 +487,8 @@ static void take_outcomes(struct nats_sink *p, uint64_t now)
 			continue;
 		}
 		count_failure(p, o);
+		if (o->status == NATS_NO_RESPONDERS)
+			p->stream_check = true; // a fail-over, or the stream is gone
 		sendq_insert(p, (uint32_t)k);
 		backoff_start(p, now, o->status,
 			      o->status == NATS_TIMEOUT ? "no acknowledgement" : "publish refused");
@@ -606,9 +612,13 @@ static uint32_t reclaim(struct nats_sink *p, jsCtx *js, bool destroy)
 	return n;
 }
 
+static void stream_recheck(struct nats_sink *p, uint64_t now);
+
 static void service(struct nats_sink *p, uint64_t now)
 {
 	take_outcomes(p, now);
+	if (p->stream_check && now >= p->stream_check_at_ns)
+		stream_recheck(p, now);
 	// The connection dropped: what is in flight is lost or stored without
 	// its ack coming. Take it back now, to go out again first when the
 	// connection is back (the stream drops the copies it has), rather than
@@ -855,6 +865,27 @@ static bool covers(const char *pat, const char *prefix)
 	}
 }
 
+// Create the stream: subjects PREFIX.> (@p want), file storage.
+static natsStatus add_stream(struct nats_sink *p, const char *want, uint64_t replicas,
+			     uint64_t dedup_s, uint64_t max_age_s, jsOptions *o, jsErrCode *jerr)
+{
+	jsStreamConfig cfg;
+	jsStreamConfig_Init(&cfg);
+	const char *subjects[1] = {want};
+	cfg.Name = p->stream;
+	cfg.Subjects = subjects;
+	cfg.SubjectsLen = 1;
+	cfg.Storage = js_FileStorage;
+	cfg.Replicas = (int64_t)replicas;
+	cfg.Duplicates = (int64_t)dedup_s * 1000000000;
+	cfg.MaxAge = (int64_t)max_age_s * 1000000000;
+	jsStreamInfo *si = NULL;
+	natsStatus s = js_AddStream(&si, p->js, &cfg, o, jerr);
+	if (s == NATS_OK)
+		jsStreamInfo_Destroy(si);
+	return s;
+}
+
 static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_s,
 			 uint64_t max_age_s)
 {
@@ -894,17 +925,7 @@ static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_
 			    : "");
 		return cee_nats_errno(s) ? cee_nats_errno(s) : -EIO;
 	}
-	jsStreamConfig cfg;
-	jsStreamConfig_Init(&cfg);
-	const char *subjects[1] = {want};
-	cfg.Name = p->stream;
-	cfg.Subjects = subjects;
-	cfg.SubjectsLen = 1;
-	cfg.Storage = js_FileStorage;
-	cfg.Replicas = (int64_t)replicas;
-	cfg.Duplicates = (int64_t)dedup_s * 1000000000;
-	cfg.MaxAge = (int64_t)max_age_s * 1000000000;
-	s = js_AddStream(&si, p->js, &cfg, NULL, &jerr);
+	s = add_stream(p, want, replicas, dedup_s, max_age_s, NULL, &jerr);
 	if (s != NATS_OK) {
 		const char *t = cee_nats_last_error(s);
 		fprintf(stderr,
@@ -912,8 +933,50 @@ static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_
 			WHO, p->stream, want, replicas, p->spec.urls, t);
 		return s == NATS_ERR ? -EINVAL : (cee_nats_errno(s) ? cee_nats_errno(s) : -EIO);
 	}
-	jsStreamInfo_Destroy(si);
 	return 0;
+}
+
+/*
+ * A publish found no stream (no responders): a fail-over, or the stream
+ * was deleted while we run. Look (500 ms at most: this is the control
+ * thread); if it is gone, create it as at start-up, so that what the sink
+ * holds goes out again instead of being retried for ever while admission
+ * stays stopped. At most once a second; a look that times out is a
+ * fail-over in progress: the next refusal looks again.
+ */
+static void stream_recheck(struct nats_sink *p, uint64_t now)
+{
+	p->stream_check = false;
+	p->stream_check_at_ns = now + 1000000000u;
+	if (p->js == NULL ||
+	    atomic_load_explicit(&p->conn_state, memory_order_relaxed) != CONN_UP)
+		return;
+	jsOptions o;
+	jsOptions_Init(&o);
+	o.Wait = 500;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetStreamInfo(&si, p->js, p->stream, &o, &jerr);
+	if (s == NATS_OK) {
+		jsStreamInfo_Destroy(si);
+		return; /* there: a fail-over */
+	}
+	if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
+		return; /* no answer: look again at the next refusal */
+	char want[sizeof(p->spec.prefix) + 3];
+	snprintf(want, sizeof(want), "%s.>", p->spec.prefix);
+	jerr = 0;
+	s = add_stream(p, want, p->replicas, p->dedup_s, p->max_age_s, &o, &jerr);
+	if (s != NATS_OK) {
+		fprintf(stderr, "%s (%s): the stream is gone and cannot be created again: %s\n",
+			WHO, p->name, cee_nats_last_error(s));
+		p->stream_check = true; /* again in a second */
+		return;
+	}
+	p->st.stream_recreated++;
+	fprintf(stderr, "%s (%s): the stream was gone: created again; what it lacks is sent again\n",
+		WHO, p->name);
+	p->pause_until_ns = now; /* no need to wait out the backoff */
 }
 
 static void random_run(char *out, size_t len)
@@ -1075,6 +1138,9 @@ struct cee_sink *cee_sink_nats_open(const char *arg)
 		p->pubo.MaxWait = p->ack_wait_ms; // without it, no timeout: a lost ack holds a slot
 		rc = js_context(p);
 	}
+	p->replicas = replicas;
+	p->dedup_s = dedup_s;
+	p->max_age_s = max_age_s;
 	if (rc == 0)
 		rc = ensure_stream(p, replicas, dedup_s, max_age_s);
 	if (rc < 0) {

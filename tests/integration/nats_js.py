@@ -9,6 +9,7 @@
   nats_js.py HOST:PORT info STREAM        $JS.API.STREAM.INFO.STREAM
   nats_js.py HOST:PORT leader STREAM      the stream's leader (server name)
   nats_js.py HOST:PORT stepdown STREAM    ask the stream's leader to step down
+  nats_js.py HOST:PORT delete STREAM      delete the stream
 Exit 1 when the request fails or is answered with an error.
 """
 
@@ -58,6 +59,8 @@ def main():
             r = request(hp, "$JS.API.STREAM.INFO." + sys.argv[3])
         elif cmd == "stepdown":
             r = request(hp, "$JS.API.STREAM.LEADER.STEPDOWN." + sys.argv[3])
+        elif cmd == "delete":
+            r = request(hp, "$JS.API.STREAM.DELETE." + sys.argv[3])
         else:
             sys.exit(__doc__)
     except (OSError, ValueError) as e:

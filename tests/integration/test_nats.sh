@@ -12,6 +12,11 @@
 #        with replicas=3; node 1 (the engine's server, made the stream's
 #        leader first) SIGKILLed mid-churn: the sink fails over to a node
 #        libnats learnt from the cluster (the spec takes one URL only).
+#   MODE stream_delete: one nats-server -js; the stream is deleted mid-churn
+#        (as an operator might): the sink must find it gone, create it
+#        again and deliver what it holds and what follows; admission resumes.
+#        The stream then holds a suffix of the file sink's events, up to the
+#        last one.
 #   --lifecycles N: connections the clients get accepted (default 20000; a
 #        full run: 100000).
 # The listener is echo-close: the engine closes first and holds TIME-WAIT,
@@ -50,8 +55,8 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 case $MODE in
-broker_kill | cluster) ;;
-*) it_fail "usage: test_nats.sh [common options] broker_kill|cluster [--lifecycles N]" ;;
+broker_kill | cluster | stream_delete) ;;
+*) it_fail "usage: test_nats.sh [common options] broker_kill|cluster|stream_delete [--lifecycles N]" ;;
 esac
 PORT=7
 ENGINE_ID=it-nats
@@ -188,7 +193,7 @@ PHASE=$WORK/phase
 STATUS=$WORK/churn.status
 echo up >"$PHASE"
 LAST_PHASE=back2
-[[ $MODE == cluster ]] && LAST_PHASE=back
+[[ $MODE != broker_kill ]] && LAST_PHASE=back
 CHURN_LIMIT=$((90 + LIFECYCLES / 100))
 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/nats_churn.py" --server "$NETNS_ENGINE_IP:$PORT" \
 	--threads 4 --server-closes --count "$LIFECYCLES" --seconds "$CHURN_LIMIT" --phase-file "$PHASE" \
@@ -266,6 +271,19 @@ if [[ $MODE == broker_kill ]]; then
 		start_node 1
 		it_log "round $r: nats-server back on port ${NPORT[1]} (down $((SECONDS - T_DOWN)) s)"
 	done
+elif [[ $MODE == stream_delete ]]; then
+	# Fault: the sink retried into a stream that no longer existed for ever
+	# (no responders), its ring filled and admission stayed stopped.
+	wait_accepted $((LIFECYCLES / 3))
+	echo down >"$PHASE"
+	T_DOWN=$SECONDS
+	it_log "$(status accepted) accepted: delete stream $STREAM"
+	py "$IT_DIR/nats_js.py" "127.0.0.1:${NPORT[1]}" delete "$STREAM" >"$WORK/delete.json" ||
+		it_fail "could not delete the stream: $(cat "$WORK/delete.json")"
+	it_wait_until 60 "the sink to create the stream again" it_file_has "$WORK/engine.log" "created again" ||
+		fail "the sink did not create the deleted stream again"
+	echo back >"$PHASE"
+	it_log "the sink created the stream again $((SECONDS - T_DOWN)) s after it was deleted"
 else
 	# The stream keeps a quorum (2 of 3); the sink must carry on through n2
 	# or n3, which libnats learnt from n1's INFO (the spec takes one URL).
@@ -373,11 +391,21 @@ for e in errs:
     print("FAIL: cee-tail: " + e)
 sys.exit(1 if errs else 0)
 PY
+TAIL_EVENTS=$(wc -l <"$WORK/tail.jsonl")
+if [[ $MODE == stream_delete ]]; then
+	# What the deleted stream held is gone with it; the new one holds the
+	# rest, to the last event, in the file sink's order (one shard).
+	((TAIL_EVENTS > 0 && TAIL_EVENTS < FILE_EVENTS)) ||
+		fail "the new stream holds $TAIL_EVENTS events, the file sink $FILE_EVENTS (expected a part)"
+	cmp -s "$WORK/tail.jsonl" <(tail -n "$TAIL_EVENTS" "$FILE_SINK") ||
+		fail "the new stream is not the file sink's last $TAIL_EVENTS events: $(diff "$WORK/tail.jsonl" <(tail -n "$TAIL_EVENTS" "$FILE_SINK") | head -n 6)"
+	it_log "the new stream holds the last $TAIL_EVENTS of $FILE_EVENTS events, as the file sink wrote them"
+else
 "$CEE_AUDIT" - <"$WORK/tail.jsonl" >"$WORK/tail.audit" 2>&1 || fail "cee-audit rejected the stream read back: $(tail -n 5 "$WORK/tail.audit")"
 tail -n 2 "$WORK/tail.audit"
-TAIL_EVENTS=$(wc -l <"$WORK/tail.jsonl")
 ((TAIL_EVENTS == FILE_EVENTS)) || fail "the stream holds $TAIL_EVENTS events, the file sink $FILE_EVENTS"
-if ! cmp -s "$WORK/tail.jsonl" "$FILE_SINK"; then
+fi
+if [[ $MODE != stream_delete ]] && ! cmp -s "$WORK/tail.jsonl" "$FILE_SINK"; then
 	if cmp -s <(sort "$WORK/tail.jsonl") <(sort "$FILE_SINK"); then
 		fail "the stream read back holds the file sink's lines in another order"
 	else
