@@ -112,34 +112,13 @@ REFLECT=${REFLECT:-10000@2000}
 }
 REFLECT_PLAN="syn:${REFLECT},ack:${REFLECT},data:${REFLECT}"
 
-if [[ -z $ENGINE ]]; then
-	scripts/deps.sh
-	[ -f build-run/build.ninja ] || meson setup build-run --buildtype=release >/dev/null
-	ninja -C build-run apps/cee-engine apps/cee-audit >/dev/null
-	ENGINE=build-run/apps/cee-engine
-fi
-ENGINE=$(realpath "$ENGINE")
-[[ -n $AUDIT || ! -x $(dirname "$ENGINE")/cee-audit ]] || AUDIT=$(dirname "$ENGINE")/cee-audit
-[[ -n $AUDIT ]] || {
-	echo "blind.sh: cee-audit not found (pass --audit PATH)" >&2
-	exit 1
-}
-AUDIT=$(realpath "$AUDIT")
-for t in ip ethtool sysctl; do
-	command -v "$t" >/dev/null || {
-		echo "blind.sh: '$t' not installed" >&2
-		exit 1
-	}
-done
-[[ -x $PYTHON ]] || {
-	echo "blind.sh: python '$PYTHON' not found" >&2
-	exit 1
-}
+# shellcheck source=twons.sh
+source scripts/twons.sh # (the working directory is the repository root)
+twons_engine blind.sh required
 "$PYTHON" -c 'import scapy.layers.inet' 2>/dev/null || {
 	echo "blind.sh: $PYTHON cannot import scapy (apt-get install python3-scapy)" >&2
 	exit 1
 }
-export PYTHONDONTWRITEBYTECODE=1
 
 # ---- names (from $$: runs can coexist) ----
 ID=$$
@@ -158,8 +137,6 @@ PREFIXES=()
 FAILED=0
 
 
-# shellcheck source=twons.sh
-source scripts/twons.sh # (the working directory is the repository root)
 trap twons_cleanup EXIT
 trap 'exit 130' INT TERM
 

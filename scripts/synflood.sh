@@ -132,31 +132,14 @@ done
 	exit 2
 }
 
-# Building needs the project's packages; a given engine needs only the tools.
-if [[ -z $ENGINE ]]; then
-	scripts/deps.sh
-	[ -f build-run/build.ninja ] || meson setup build-run --buildtype=release >/dev/null
-	ninja -C build-run apps/cee-engine apps/cee-audit >/dev/null
-	ENGINE=build-run/apps/cee-engine
-fi
-ENGINE=$(realpath "$ENGINE")
-[[ -n $AUDIT || ! -x $(dirname "$ENGINE")/cee-audit ]] || AUDIT=$(dirname "$ENGINE")/cee-audit
-[[ -z $AUDIT ]] || AUDIT=$(realpath "$AUDIT")
+# shellcheck source=twons.sh
+source scripts/twons.sh # (the working directory is the repository root)
+twons_engine synflood.sh optional nstat
 HPING=$(command -v hping3 || true)
 if [[ -z $HPING ]]; then
 	echo "synflood.sh: hping3 not installed (scripts/deps.sh installs it: apt-get install hping3); skipped" >&2
 	exit 77
 fi
-for t in ip ethtool sysctl nstat; do
-	command -v "$t" >/dev/null || {
-		echo "synflood.sh: '$t' not installed" >&2
-		exit 1
-	}
-done
-[[ -x $PYTHON ]] || {
-	echo "synflood.sh: python '$PYTHON' not found" >&2
-	exit 1
-}
 [[ $PCAP == 0 ]] || command -v tcpdump >/dev/null || {
 	echo "synflood.sh: --pcap needs tcpdump (apt-get install tcpdump)" >&2
 	exit 1
@@ -165,7 +148,6 @@ done
 	echo "synflood.sh: --pin needs 2 CPUs" >&2
 	exit 1
 }
-export PYTHONDONTWRITEBYTECODE=1
 
 # ---- names (from $$: runs can coexist) ----
 ID=$$
@@ -185,8 +167,6 @@ PIDS=()
 PREFIXES=()
 
 
-# shellcheck source=twons.sh
-source scripts/twons.sh # (the working directory is the repository root)
 trap twons_cleanup EXIT
 trap 'exit 130' INT TERM
 

@@ -3,7 +3,8 @@
 #
 # Two network namespaces joined by one veth pair, for the measurement
 # scripts that put cee and the Linux kernel behind the identical path
-# (scripts/synflood.sh, scripts/blind.sh, scripts/pinning.sh):
+# (scripts/synflood.sh, scripts/blind.sh, scripts/pinning.sh; scripts/wan.sh
+# uses its helpers only):
 #
 #   $NS_CLI: $IF_CLI $CLI_IP/24  ==veth==  $IF_SRV $LINUX_IP/24 :$NS_SRV
 #
@@ -19,7 +20,13 @@
 #                           namespaces and the EAL runtime dirs, keep WORK
 #                           when KEEP=1, for a full run (QUICK=0) or a failure
 # and the helpers they share: log, wait_for, has_line, alive_or_has,
-# stop_pid, forget_pid.
+# stop_pid, forget_pid (scripts/wan.sh, three namespaces of its own, uses
+# these alone), and twons_engine, their common start:
+#   twons_engine WHO required|optional [TOOL...]: $ENGINE (built into
+#       build-run/ when not given) and $AUDIT (cee-audit beside the engine
+#       when not given) made absolute; ip, ethtool, sysctl, the TOOLs and
+#       $PYTHON present; else exit 1 naming what is missing (WHO: the
+#       script's name). A required cee-audit that is not found is an error.
 
 TWONS_OFFLOADS=(rx off tx off tso off gso off gro off)
 
@@ -71,6 +78,36 @@ twons_cleanup() {
 		rm -rf "$WORK"
 	fi
 	exit "$rc"
+}
+
+twons_engine() {
+	local who=$1 audit=$2 t
+	shift 2
+	# Building needs the project's packages; a given engine needs only the tools.
+	if [[ -z $ENGINE ]]; then
+		scripts/deps.sh
+		[ -f build-run/build.ninja ] || meson setup build-run --buildtype=release >/dev/null
+		ninja -C build-run apps/cee-engine apps/cee-audit >/dev/null
+		ENGINE=build-run/apps/cee-engine
+	fi
+	ENGINE=$(realpath "$ENGINE")
+	[[ -n $AUDIT || ! -x $(dirname "$ENGINE")/cee-audit ]] || AUDIT=$(dirname "$ENGINE")/cee-audit
+	if [[ -z $AUDIT && $audit == required ]]; then
+		echo "$who: cee-audit not found (pass --audit PATH)" >&2
+		exit 1
+	fi
+	[[ -z $AUDIT ]] || AUDIT=$(realpath "$AUDIT")
+	for t in ip ethtool sysctl "$@"; do
+		command -v "$t" >/dev/null || {
+			echo "$who: '$t' not installed" >&2
+			exit 1
+		}
+	done
+	[[ -x $PYTHON ]] || {
+		echo "$who: python '$PYTHON' not found" >&2
+		exit 1
+	}
+	export PYTHONDONTWRITEBYTECODE=1
 }
 
 log() { echo "[$(date +%T.%3N)] $*"; }

@@ -159,7 +159,10 @@ WORK=$(mktemp -d "/tmp/cee-wan-XXXXXX")
 PIDS=() # background processes we started (by pid)
 PREFIXES=()
 
-log() { echo "[$(date +%T.%3N)] $*"; }
+# log, wait_for, has_line, alive_or_has, stop_pid, forget_pid (not its
+# two-namespace set-up: this path has three)
+# shellcheck source=twons.sh
+source scripts/twons.sh # (the working directory is the repository root)
 
 cleanup() {
 	local rc=$?
@@ -233,44 +236,6 @@ fi
 	echo "Linux sockets (clients, kernel echo server): --linux-cc $LINUX_CC"
 } >"$WORK/linux-tcp.txt"
 
-# wait_for SECONDS WHAT CMD...: poll CMD every 50 ms
-wait_for() {
-	local secs=$1 what=$2
-	shift 2
-	local deadline=$((SECONDS + secs))
-	until "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "wan.sh: timed out after ${secs}s waiting for $what" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-has_line() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
-alive_or_has() { has_line "$2" "$3" || ! kill -0 "$1" 2>/dev/null; }
-
-# stop_pid PID SECONDS: SIGTERM, wait, SIGKILL; STOP_RC: its exit status.
-# The pid leaves PIDS once reaped (the cleanup must not signal a reused pid).
-stop_pid() {
-	local pid=$1 secs=$2
-	STOP_RC=0
-	kill -TERM "$pid" 2>/dev/null || true
-	local deadline=$((SECONDS + secs))
-	while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "wan.sh: pid $pid did not exit within ${secs}s of SIGTERM; killing it" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || STOP_RC=$?
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$pid" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-
 # Stop every process still running (a run that failed half-way).
 stop_all() {
 	local p
@@ -321,11 +286,7 @@ client() {
 	PIDS+=("$pid")
 	local crc=0
 	wait "$pid" || crc=$?
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[[ $p == "$pid" ]] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
+	forget_pid "$pid"
 	return "$crc"
 }
 
