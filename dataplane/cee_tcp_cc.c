@@ -213,9 +213,7 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		// out-of-order data reports none); resent unless already
 		if (seq_leq(x->high_rxt, tcb->snd_una)) {
 			ctx->stats.partial_acks++;
-			uint32_t sent = tcp_retransmit_at(ctx, tcb, tcb->snd_una, mss, now_ns);
-			x->high_rxt = tcb->snd_una + (sent > 0 && sent < mss ? sent : mss);
-			x->rxt_mark = tcb->snd_max;
+			tcp_resend_hole(ctx, tcb, x, tcb->snd_una, mss, now_ns);
 		}
 		return;
 	}

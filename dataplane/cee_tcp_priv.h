@@ -288,6 +288,10 @@ CEE_TCP_INTERNAL void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *t
 /* Start SACK recovery if a loss is detected: @return true when it started. */
 CEE_TCP_INTERNAL bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     struct cee_tcp_xmit *x, uint64_t now_ns);
+/* Resend the hole at @p seq (up to @p len bytes); HighRxt moves by what went. */
+CEE_TCP_INTERNAL void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+				      struct cee_tcp_xmit *x, uint32_t seq, uint32_t len,
+				      uint64_t now_ns);
 /* In SACK recovery: send lost holes, then new data, while cwnd - pipe >= 1 MSS. */
 CEE_TCP_INTERNAL void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				      struct cee_tcp_xmit *x, uint64_t now_ns);

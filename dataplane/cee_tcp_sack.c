@@ -176,15 +176,20 @@ static bool next_lost(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x, u
 }
 
 /*
- * HighRxt moves by what the retransmission carried, @p sent, not by the
- * hole's @p len: a segment with SACK blocks holds 8-12 bytes less than the
- * one it repairs, and the rest of the hole, marked resent but never sent,
- * waited for the RTO (wan.sh loss1: most of the RTOs). Nothing sent (the
- * ring no longer holds it): the hole is passed over, as before.
+ * HighRxt moves by what the retransmission carried, not by the hole's
+ * @p len: a segment with SACK blocks holds 8-12 bytes less than the one it
+ * repairs, and the rest of the hole, marked resent but never sent, waited
+ * for the RTO (wan.sh loss1: most of the RTOs). Nothing sent (the ring no
+ * longer holds it): the hole is passed over, as before. rxt_mark: the
+ * lost-retransmission rule (rexmits_lost()) counts SACKs beyond it.
  */
-static uint32_t rexmit_len(uint32_t sent, uint32_t len)
+void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
+		     uint32_t seq, uint32_t len, uint64_t now_ns)
 {
-	return sent > 0 && sent < len ? sent : len;
+	uint32_t sent = tcp_retransmit_at(ctx, tcb, seq, len, now_ns);
+
+	x->high_rxt = seq + (sent > 0 && sent < len ? sent : len);
+	x->rxt_mark = tcb->snd_max;
 }
 
 bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
@@ -211,8 +216,7 @@ bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp
 		seq = tcb->snd_una;
 		len = tcb->snd_mss;
 	}
-	x->high_rxt = seq + rexmit_len(tcp_retransmit_at(ctx, tcb, seq, len, now_ns), len);
-	x->rxt_mark = tcb->snd_max;
+	tcp_resend_hole(ctx, tcb, x, seq, len, now_ns);
 	ctx->stats.sack_rexmits++;
 	return true;
 }
@@ -254,8 +258,7 @@ void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 			return;
 		uint32_t seq, len;
 		if (next_lost(tcb, x, &seq, &len)) {
-			x->high_rxt = seq + rexmit_len(tcp_retransmit_at(ctx, tcb, seq, len, now_ns), len);
-			x->rxt_mark = tcb->snd_max;
+			tcp_resend_hole(ctx, tcb, x, seq, len, now_ns);
 			ctx->stats.sack_rexmits++;
 			continue;
 		}
