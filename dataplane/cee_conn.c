@@ -236,6 +236,11 @@ uint32_t cee_conn_live(const struct cee_conn_pool *p)
 	return p->live;
 }
 
+uint64_t cee_conn_last_serial(const struct cee_conn_pool *p)
+{
+	return p->next_serial - 1;
+}
+
 uint32_t cee_conn_capacity(const struct cee_conn_pool *p)
 {
 	return p->capacity;

@@ -40,6 +40,9 @@ struct cee_conn {
 
 struct cee_conn_pool;
 
+/** cee_conn.listener of an active open (a link, cee_shard_connect()). */
+#define CEE_CONN_ACTIVE 0xff
+
 /**
  * Pool for shard @p shard holding at most @p max_conns live connections.
  * @return the pool, or NULL with errno EINVAL (0 or too many) / ENOMEM.
@@ -112,6 +115,8 @@ struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
 				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
 
 uint32_t cee_conn_live(const struct cee_conn_pool *p);
+/** The serial of the last id issued (0: none yet): every connection allocated so far has one <= it. */
+uint64_t cee_conn_last_serial(const struct cee_conn_pool *p);
 uint32_t cee_conn_capacity(const struct cee_conn_pool *p);
 uint32_t cee_conn_max(const struct cee_conn_pool *p);
 /** Bytes the pool allocated (slots, table, bitmap). */

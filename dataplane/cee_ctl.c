@@ -139,7 +139,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 	r->rc = 0;
 	r->now_ns = s->now_ns;
 	r->sseq = shard_sseq(s);
-	r->live = cee_conn_live(s->pool);
+	r->live = cee_shard_live(s);
 	m->stats.requests++;
 	struct cee_conn *c = NULL;
 	switch ((enum cee_mbox_op)r->op) {
@@ -150,9 +150,10 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 	case CEE_MBOX_OP_CONN:
 	case CEE_MBOX_OP_KILL:
 		// By id only: a stale id (its connection gone, the slot perhaps
-		// reused by the same peer address) matches nothing.
+		// reused by the same peer address) matches nothing, nor does a
+		// half-open passive connection's (not announced: no event named it).
 		c = cee_conn_by_id(s->pool, r->id);
-		if (c == NULL) {
+		if (c == NULL || (c->tcb.oflags & CEE_TCB_O_QUIET)) {
 			m->stats.stale_id++;
 			r->rc = -ENOENT;
 			break;
@@ -163,12 +164,12 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 			// closed already) and destroyed are pushed now.
 			m->stats.kills++;
 			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_ADMIN_KILL, s->now_ns);
-			r->live = cee_conn_live(s->pool);
+			r->live = cee_shard_live(s);
 			r->sseq = shard_sseq(s);
 		}
 		break;
 	case CEE_MBOX_OP_LIST:
-		cee_mbox_walk_begin(&m->walk, r, s->pool, m->last_open_serial, r->sseq, s->now_ns);
+		cee_mbox_walk_begin(&m->walk, r, s->pool, r->sseq, s->now_ns);
 		return; // finished by the walk
 	case CEE_MBOX_OP_DRAIN:
 		m->draining = true;
@@ -209,7 +210,7 @@ unsigned cee_ctl_shard_poll(struct cee_shard *s)
 		struct cee_mbox_req *r = m->walk.req;
 		m->stats.list_steps++;
 		if (cee_mbox_req_abandoned(r)) {
-			m->walk.req = NULL;
+			cee_mbox_walk_abandon(&m->walk, s->pool);
 			cee_mbox_req_free(r);
 		} else if (cee_mbox_walk_step(&m->walk, s->pool, CEE_MBOX_WALK_SLOTS)) {
 			m->walk.req = NULL;

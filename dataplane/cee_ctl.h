@@ -49,7 +49,8 @@ struct cee_ctl_shard_stats {
 	struct cee_ws_stats ws;   /**< server and client contexts together */
 	struct cee_evring_stats ring;
 	struct cee_mbox_stats mbox;
-	uint32_t live, max_conns;
+	uint32_t live, max_conns; /**< live: announced connections (cee_shard_live()) */
+	uint32_t half_open;       /**< passive connections half open, not announced */
 	bool draining;
 };
 

@@ -121,18 +121,30 @@ void cee_mbox_watch_release(struct cee_mbox *m, struct cee_mbox_req *r)
 	m->watching--;
 }
 
+void cee_mbox_walk_abandon(struct cee_mbox_walk *w, struct cee_conn_pool *p)
+{
+	struct cee_conn *c;
+	uint32_t cap = cee_conn_capacity(p);
+	while (w->late > 0 && (c = cee_conn_next(p, &w->next_slot, cap)) != NULL)
+		if (c->tcb.oflags & CEE_TCB_O_LATE) {
+			c->tcb.oflags &= (uint8_t)~CEE_TCB_O_LATE;
+			w->late--;
+		}
+	w->late = 0;
+	w->req = NULL;
+}
+
 void cee_mbox_walk_begin(struct cee_mbox_walk *w, struct cee_mbox_req *r,
-			 const struct cee_conn_pool *p, uint64_t last_open_serial, uint64_t sseq,
-			 uint64_t now_ns)
+			 const struct cee_conn_pool *p, uint64_t sseq, uint64_t now_ns)
 {
 	w->req = r;
-	w->cut_serial = last_open_serial;
+	w->cut_serial = cee_conn_last_serial(p);
 	w->next_slot = 0;
+	w->late = 0;
 	r->rc = 0;
 	r->n = 0;
 	r->sseq = sseq;
 	r->now_ns = now_ns;
-	r->live = cee_conn_live(p);
 }
 
 bool cee_mbox_walk_step(struct cee_mbox_walk *w, struct cee_conn_pool *p, uint32_t slots)
@@ -142,10 +154,18 @@ bool cee_mbox_walk_step(struct cee_mbox_walk *w, struct cee_conn_pool *p, uint32
 	uint32_t end = cap - w->next_slot > slots ? w->next_slot + slots : cap;
 	struct cee_conn *c;
 	while ((c = cee_conn_next(p, &w->next_slot, end)) != NULL) {
-		// Opened after the cut: not part of it (its slot was free or
+		// Allocated after the cut: not part of it (its slot was free or
 		// held a connection already recorded as departed).
 		if (cee_id_serial(c->id) > w->cut_serial)
 			continue;
+		// Not announced at the cut: half open still, or announced since
+		if (c->tcb.oflags & (CEE_TCB_O_QUIET | CEE_TCB_O_LATE)) {
+			if (c->tcb.oflags & CEE_TCB_O_LATE) {
+				c->tcb.oflags &= (uint8_t)~CEE_TCB_O_LATE;
+				w->late--;
+			}
+			continue;
+		}
 		if (r->n == r->cap) {
 			r->rc = -ENOSPC;
 			continue;

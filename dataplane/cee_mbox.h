@@ -23,16 +23,20 @@
  *              free it when the requester abandoned it.
  *
  * Snapshot cut (cee_mbox_walk_*): at the first visit the shard records its
- * last sseq and the serial of the last connection it opened (ids only grow,
+ * last sseq and the serial of the last id its pool issued (ids only grow,
  * see cee_id.h); each later visit walks a bounded number of slots. A
- * connection is in the answer iff it was open at the cut: its serial is at
- * most the cut serial and it was not destroyed before the cut. Connections
- * opened after the cut are skipped by serial; a connection live at the cut
- * but destroyed before the walk reached its slot is recorded by the
- * destroyed hook (cee_mbox_lifecycle()) at the moment it goes. So the answer
- * is exactly the set live at the cut, whatever churn happens meanwhile.
- * This relies on a connection's open event being pushed in the same shard
- * step as its slot allocation (true for passive and active opens).
+ * connection is in the answer iff its open event was pushed before the cut
+ * and its destroyed event was not:
+ *  - allocated after the cut: skipped by serial;
+ *  - a passive connection still half open (CEE_TCB_O_QUIET: its open waits
+ *    for established): skipped; if it is announced after the cut but before
+ *    the walk reaches its slot, the open hook marks it CEE_TCB_O_LATE and the
+ *    walk (or its destroyed hook) skips it too;
+ *  - live at the cut but destroyed before the walk reached its slot: recorded
+ *    by the destroyed hook (cee_mbox_lifecycle()) at the moment it goes.
+ * So the answer is exactly the set the event stream shows live at the cut,
+ * whatever churn happens meanwhile. An active open's open event is pushed
+ * in the same shard step as its slot allocation, so its serial orders it.
  *
  * WATCH requests wait for a connection's close, however long it lives: the
  * shard keeps each one (cee_mbox_watch_hold()) under a connection monitor
@@ -195,17 +199,24 @@ void cee_mbox_watch_answer(struct cee_mbox_req *r, cee_conn_id_t id, int reason,
 /** A LIST answer in progress. Shard only. */
 struct cee_mbox_walk {
 	struct cee_mbox_req *req; /**< the LIST being answered; NULL when none */
-	uint64_t cut_serial;      /**< serials <= this were opened at or before the cut */
+	uint64_t cut_serial;      /**< serials <= this were allocated at or before the cut */
 	uint32_t next_slot;       /**< slots below it have been visited */
+	uint32_t late;            /**< connections marked CEE_TCB_O_LATE, not visited yet */
 };
 
 /**
  * Start answering LIST request @p r against pool @p p: the cut is now
- * (@p sseq, @p last_open_serial). Records r->sseq, r->now_ns, r->live.
+ * (@p sseq, the pool's last serial). Records r->sseq, r->now_ns; the caller
+ * sets r->live.
  */
 void cee_mbox_walk_begin(struct cee_mbox_walk *w, struct cee_mbox_req *r,
-			 const struct cee_conn_pool *p, uint64_t last_open_serial, uint64_t sseq,
-			 uint64_t now_ns);
+			 const struct cee_conn_pool *p, uint64_t sseq, uint64_t now_ns);
+/**
+ * Stop a walk before it completes (its requester went away): the marks it
+ * left on connections it did not reach yet are cleared (O(slots left), only
+ * when there are any).
+ */
+void cee_mbox_walk_abandon(struct cee_mbox_walk *w, struct cee_conn_pool *p);
 /**
  * Visit at most @p slots more slots. @return true when the walk is complete
  * (w->req is left set: the caller finishes the request and clears it).
@@ -228,7 +239,6 @@ struct cee_mbox {
 	bool draining;             /**< admission stopped by DRAIN */
 	struct cee_mbox_req *watch_head; /**< WATCH requests waiting for a close */
 	uint32_t watching;         /**< how many */
-	uint64_t last_open_serial; /**< serial of the last connection that emitted open */
 	struct cee_mbox_walk walk;
 	struct cee_mbox_stats stats;
 };
@@ -243,25 +253,32 @@ void cee_mbox_watch_release(struct cee_mbox *m, struct cee_mbox_req *r);
 
 /**
  * Shard: lifecycle hook, called for every event a connection of pool @p p
- * emits, before a destroyed connection's slot is freed. Keeps the cut
- * serial and records connections that leave during a LIST walk. O(1).
+ * emits, before a destroyed connection's slot is freed. During a LIST walk
+ * it marks connections announced after the cut and records connections
+ * that leave before the walk reaches them. O(1).
  */
 static inline void cee_mbox_lifecycle(struct cee_mbox *m, const struct cee_conn_pool *p,
-				      const struct cee_conn *c, enum cee_evt_type type)
+				      struct cee_conn *c, enum cee_evt_type type)
 {
-	if (type == CEE_EVT_OPEN) {
-		m->last_open_serial = cee_id_serial(c->id);
-		return;
-	}
-	if (type != CEE_EVT_DESTROYED || m->walk.req == NULL)
-		return;
-	// Live at the cut (opened by then, not destroyed yet) and not yet
-	// visited: record it now, or the walk would miss it.
 	struct cee_mbox_walk *w = &m->walk;
-	struct cee_mbox_req *r = w->req;
+	if (w->req == NULL || (type != CEE_EVT_OPEN && type != CEE_EVT_DESTROYED))
+		return;
+	// Allocated after the cut, or visited already: the walk decided.
 	if (cee_id_serial(c->id) > w->cut_serial ||
 	    cee_id_slot(c->id, cee_conn_capacity(p)) < w->next_slot)
 		return;
+	if (type == CEE_EVT_OPEN) { // half open at the cut, announced after it
+		c->tcb.oflags |= CEE_TCB_O_LATE;
+		w->late++;
+		return;
+	}
+	if (c->tcb.oflags & CEE_TCB_O_LATE) {
+		w->late--;
+		return;
+	}
+	// Live at the cut (announced by then, not destroyed yet) and not yet
+	// visited: record it now, or the walk would miss it.
+	struct cee_mbox_req *r = w->req;
 	if (r->n == r->cap) {
 		r->rc = -ENOSPC;
 		return;

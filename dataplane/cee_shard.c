@@ -265,7 +265,7 @@ static void emit(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type
 	e->local_port = c->local_port;
 	e->remote_port = c->remote_port;
 	e->type = (uint8_t)type;
-	e->proto = c->proto | (c->listener == 0xff ? CEE_PROTO_F_OUT : 0);
+	e->proto = c->proto | (c->listener == CEE_CONN_ACTIVE ? CEE_PROTO_F_OUT : 0);
 	e->cseq = c->cseq++;
 	if (type == CEE_EVT_CLOSED) {
 		e->reason = c->tcb.close_reason;
@@ -324,22 +324,69 @@ static void tcp_output(void *owner, struct cee_tcb *tcb, const struct cee_tcp_ou
 	tx_enqueue(s, c->port_id, m);
 }
 
+/*
+ * A passive connection is announced when its handshake completes: its open
+ * goes out then, just before established. Until then it is a half-open
+ * request, as in the kernel's SYN queue, that the event stream does not
+ * show: a spoofed SYN, a handshake that times out or is reset ends it with
+ * no event at all (counted in half_open_ended), so a SYN flood puts nothing
+ * into the stream, cookies engaged or not. The credits of its lifecycle
+ * are reserved from the SYN on. @return true when @p type stays unsaid.
+ */
+static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt_type type)
+{
+	switch (type) {
+	case CEE_EVT_OPEN:
+		c->tcb.oflags |= CEE_TCB_O_QUIET;
+		s->half_open++;
+		return true;
+	case CEE_EVT_ESTABLISHED:
+		c->tcb.oflags &= (uint8_t)~CEE_TCB_O_QUIET;
+		s->half_open--;
+		emit(s, c, CEE_EVT_OPEN);
+		cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_OPEN);
+		s->stats.opened++;
+		return false;
+	case CEE_EVT_CLOSED:
+		return true;
+	case CEE_EVT_DESTROYED:
+		s->half_open--;
+		s->stats.half_open_ended++;
+		return true;
+	case CEE_EVT_TLS_UP:
+	case CEE_EVT_WS_UP:
+	case CEE_EVT_LINK_UP:
+	case CEE_EVT_LINK_DOWN:
+	case CEE_EVT__COUNT:
+		break;
+	}
+	abort(); // a layer or a link before established: cannot happen
+}
+
 static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type type)
 {
 	struct cee_shard *s = owner;
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
 	bool layers = c->proto != CEE_PROTO_TCP; // TLS and/or WebSocket above TCP
-	if (unlikely(layers && type == CEE_EVT_CLOSED))
+	bool said = true;
+	if (unlikely((c->tcb.oflags & CEE_TCB_O_QUIET) ||
+		     (type == CEE_EVT_OPEN && c->listener != CEE_CONN_ACTIVE)))
+		said = !passive_unsaid(s, c, type);
+	if (!said)
+		; // a half-open passive connection: nothing goes out
+	else if (unlikely(layers && type == CEE_EVT_CLOSED))
 		cee_stack_closed(s, c); // closed with the layers' extension
 	else if (unlikely(c->link != 0 && type == CEE_EVT_OPEN))
 		cee_shard_link_open_ext(s, c); // open with the link's name
 	else
 		emit(s, c, type);
-	cee_mbox_lifecycle(&s->mbox, s->pool, c, type); // before a destroyed slot is freed
+	if (said) // before a destroyed slot is freed
+		cee_mbox_lifecycle(&s->mbox, s->pool, c, type);
 	const struct cee_app_ops *app = s->cfg->app;
 	switch (type) {
 	case CEE_EVT_OPEN:
-		s->stats.opened++;
+		if (said)
+			s->stats.opened++;
 		return;
 	case CEE_EVT_ESTABLISHED:
 		if (unlikely(layers))
@@ -1125,7 +1172,7 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	c->port_id = (uint16_t)pi;
 	c->proto = (uint8_t)proto;
 	c->tcb.user = user;
-	c->listener = 0xff; // none: an active open
+	c->listener = CEE_CONN_ACTIVE;
 	c->link = (uint16_t)link;
 	// a link stays however quiet it is (--keepalive finds a dead peer), unless
 	// --idle-timeout was given for all

@@ -48,8 +48,9 @@
 	X(busy_tsc, SUM, "TSC cycles in iterations that found work")                               \
 	X(poll_max_tsc, MAX, "longest iteration that found work, TSC cycles (preemption included)") \
 	X(polls_over_2ms, SUM, "iterations that found work and took more than 2 ms")               \
-	X(opened, SUM, "connections admitted (open events)")                                       \
+	X(opened, SUM, "connections announced (open events)")                                      \
 	X(destroyed, SUM, "connections freed (destroyed events)")                                  \
+	X(half_open_ended, SUM, "passive connections ended half open: never announced, no event")   \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
 	X(refused_per_ip, SUM, "SYNs refused (RST): --max-conns-per-ip live from that address")    \
@@ -151,6 +152,7 @@ struct cee_shard {
 	struct cee_siphash_key cookie_key; /**< the SYN cookies' MAC key (from cfg->hash_secret) */
 	uint64_t cookie_sent_ns; /**< when the last SYN cookie went (0: never): cookie ACKs are checked for 130 s after */
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
+	uint32_t half_open;    /**< passive connections not announced yet (CEE_TCB_O_QUIET) */
 
 	struct cee_shard_stats stats;
 
@@ -272,6 +274,17 @@ struct cee_link_info {
 	uint64_t up_ms;        /**< UP: since link_up */
 	uint64_t next_ms;      /**< BACKOFF: until the next attempt */
 };
+
+/**
+ * Connections of @p s the event stream shows live: announced (open pushed),
+ * not destroyed. Half-open passive connections hold a slot but are not
+ * among them.
+ */
+static inline uint32_t cee_shard_live(const struct cee_shard *s)
+{
+	return cee_conn_live(s->pool) - s->half_open;
+}
+
 /** Links of this shard (its lcore, or any thread before launch). */
 uint32_t cee_shard_links_count(const struct cee_shard *s);
 /** Copy up to @p cap of this shard's links into @p out. Shard lcore only. @return records. */

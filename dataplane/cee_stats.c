@@ -20,6 +20,7 @@
 // clang-format off
 static const struct cee_stat_def defs[] = {
 	TOP("live", live, false)
+	TOP("half_open", half_open, false)
 	TOP("max_conns", max_conns, false)
 	CEE_SHARD_STATS_LIST(X_SHARD)
 	TOP("refused_draining", mbox.drain_refused, false)
@@ -156,7 +157,8 @@ void cee_stat_snapshot(const struct cee_shard *s, struct cee_ctl_shard_stats *st
 	if (s->evring != NULL)
 		cee_evring_stats(s->evring, &st->ring);
 	st->mbox = s->mbox.stats;
-	st->live = cee_conn_live(s->pool);
+	st->live = cee_shard_live(s);
+	st->half_open = s->half_open;
 	st->max_conns = cee_conn_max(s->pool);
 	st->draining = s->mbox.draining;
 }

@@ -515,6 +515,9 @@ struct cee_tcb {
 #define CEE_TCB_O_NO_IDLE 0x01 /**< cfg.idle_timeout_ns does not apply (a link: keepalive watches it) */
 #define CEE_TCB_O_SRC 0x02     /**< counted in the owner's per-source table (TCP never reads it) */
 #define CEE_TCB_O_KEEPALIVE 0x04 /**< keepalive (cfg.keepalive_*) applies to this connection */
+/** tcb->oflags, the owner's own bookkeeping (TCP never reads them): */
+#define CEE_TCB_O_QUIET 0x08 /**< passive, half open: its open waits for established */
+#define CEE_TCB_O_LATE 0x10  /**< announced after the running LIST walk's cut: not part of it */
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */

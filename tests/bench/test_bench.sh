@@ -14,8 +14,11 @@
 # behind (open without destroyed) when the link misbehaves, a bench whose
 # audit passes vacuously (no lifecycles, or counts that do not add up), and,
 # under a spoofed SYN flood (--syn-flood), spoofed connections in the events
-# with --syn-cookies always or a generator that answers the SYN-ACKs sent to
-# the spoofed addresses (RSTs would make the flood look like real connects).
+# (with --syn-cookies always, and with auto, where the first --syn-backlog
+# spoofed SYNs get a half-open slot before cookies engage: a passive
+# connection is announced only when its handshake completes) or a generator
+# that answers the SYN-ACKs sent to the spoofed addresses (RSTs would make
+# the flood look like real connects).
 #
 # Usage: test_bench.sh CEE_BENCH PYTHON
 set -euo pipefail
@@ -108,8 +111,12 @@ if f["pps_offered"] > 0:
         need(f["gen_rst_no_conn"] == 0, f"generator sent {f['gen_rst_no_conn']} RSTs")
     need(f["gen_not_for_us"] > 0, "no SYN-ACK to a spoofed address came back")
     need(f["opens_legit"] + f["opens_spoofed"] == a["opens"], "open events not all classified")
+    need(f["opens_spoofed"] == 0, f"{f['opens_spoofed']} spoofed opens with cookies {f['syn_cookies']}")
+    if f["syn_cookies"] == "auto":
+        # the backlog filled with spoofed half-open connections, then cookies
+        need(f["half_open_peak"] >= 1024, f"half-open peak {f['half_open_peak']} below --syn-backlog")
+        need(f["cookies_sent"] > 0, "cookies never engaged")
     if f["syn_cookies"] == "always":
-        need(f["opens_spoofed"] == 0, f"{f['opens_spoofed']} spoofed opens with cookies always")
         # (the SYNs still on the link at shutdown are not answered)
         need(f["cookies_sent"] >= 0.9 * f["sent"], "fewer cookies than spoofed SYNs")
 else:
@@ -136,4 +143,5 @@ run wss --duration 2 --concurrency 64 --wss --close mix
 # spoofed SYNs beside the churn: cookies answer them, the events hold only
 # the generator's connections
 run synflood --duration 2 --concurrency 256 --syn-flood 50000 --syn-cookies always
+run synflood_auto --duration 2 --concurrency 256 --syn-flood 50000 --syn-cookies auto
 echo "test_bench: all runs passed their audit"

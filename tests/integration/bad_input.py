@@ -268,6 +268,27 @@ def run(args):
         elif rst["seq"] != ack:
             w.failures.append(f"ACK for no connection (port {p}): RST seq {rst['seq']:#x}, expected SEG.ACK {ack:#x}")
 
+    # Valid SYNs that never become connections: the engine answers each with
+    # a SYN-ACK, the namespace's kernel (no socket on that port) answers it
+    # with RST. A passive connection is announced only when its handshake
+    # completes, so these half-open ones must end with no event at all
+    # (counted in half_open_ended), as a spoofed SYN flood's would.
+    half = {"sent": 0, "synacks": 0, "rsts": 0}
+    for _ in range(n):
+        p = fresh()
+        l3 = w.tcp(p, rnd(32), 0, SYN, options=b"\x02\x04\x05\xb4")
+        w.s.send(w.engine_mac + w.my_mac + struct.pack("!H", ETH_P_IP) + l3)
+        half["sent"] += 1
+        sa = rst = False
+        deadline = time.monotonic() + 2.0
+        while not (sa and rst) and time.monotonic() < deadline:
+            for f in w.drain(0.05):
+                sa |= not f["outgoing"] and f["dport"] == p and f["flags"] & (SYN | ACK) == SYN | ACK
+                rst |= f["outgoing"] and f["sport"] == p and bool(f["flags"] & RST)
+        half["synacks"] += sa
+        half["rsts"] += rst
+    out["half_open"] = half
+
     # On the live connection: each group, then it must still echo.
     def on_live(cls, counter, make, extra=False):
         for _ in range(n):

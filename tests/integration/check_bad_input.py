@@ -38,7 +38,8 @@ def run():
                                         (int(e["remote"].rpartition(":")[2]) for e in events if e.get("type") == "open"))
     for port, n in sorted(opens_by_port.items()):
         if port not in normal:
-            rep.fail(f"an `open` event for remote port {port}: a malformed frame created connection state")
+            rep.fail(f"an `open` event for remote port {port}: a malformed frame or a half-open "
+                     "connection created events")
         elif n != 1:
             rep.fail(f"remote port {port}: {n} opens for one normal connection")
     for port in normal:
@@ -84,6 +85,15 @@ def run():
               f"all drop counters add up to {total_drops}, fewer than the {total_req} malformed frames sent")
     tot = st["total"]
     rep.check(tot.get("opened") == len(normal), f"stats total.opened {tot.get('opened')}, expected {len(normal)}")
+    # valid SYNs whose SYN-ACK the peer's kernel reset: half open, then
+    # gone with no event (a passive connection is announced when established)
+    half = sent.get("half_open") or {}
+    rep.check(half.get("sent", 0) > 0 and half.get("synacks") == half.get("sent")
+              and half.get("rsts") == half.get("sent"),
+              f"half-open SYNs: {half} (each answered with a SYN-ACK, and that reset by the peer's kernel)")
+    rep.check(tot.get("half_open_ended", 0) >= half.get("sent", 0),
+              f"stats total.half_open_ended {tot.get('half_open_ended')}, expected >= {half.get('sent')}")
+    rep.check(tot.get("half_open") == 0, f"stats total.half_open {tot.get('half_open')} after shutdown")
     rep.check(tot.get("live") == 0, f"stats total.live {tot.get('live')} after shutdown")
     return rep.finish()
 

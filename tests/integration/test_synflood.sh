@@ -9,8 +9,10 @@
 #
 # Guards against: legitimate clients failing under a flood because of the
 # engine (fewer than 99% connect and get their echo within 12 s); spoofed
-# connections in the event stream with --syn-cookies always (a SYN answered
-# with a cookie must leave no trace); connections in the events that no
+# connections in the event stream, with --syn-cookies always (a SYN answered
+# with a cookie must leave no trace) and with auto (the spoofed SYNs that get
+# a half-open slot before cookies engage must leave none either: a passive
+# connection is announced when its handshake completes); connections in the events that no
 # client made, or a client's completed echo missing from them; an event
 # stream cee-audit rejects; an engine that does not start, or does not exit
 # 0 on SIGTERM. Figures (flood rate, p50/p99 connect latency, cookie

@@ -18,8 +18,10 @@
 struct fixture {
 	struct cee_conn_pool *pool;
 	struct cee_mbox mb;
-	struct cee_conn *live[MAXC]; // the model: every live connection
+	struct cee_conn *live[MAXC]; // the model: every live connection (announced)
 	unsigned nlive;
+	struct cee_conn *half[MAXC]; // half-open passive ones: not announced yet
+	unsigned nhalf;
 	uint64_t sseq; // events "pushed" (one per open, one per destroyed)
 	uint16_t port;
 };
@@ -62,6 +64,33 @@ static void destroy_at(struct fixture *f, unsigned i)
 	f->live[i] = f->live[--f->nlive];
 }
 
+// A passive SYN: a slot, no event (CEE_TCB_O_QUIET) until established.
+static void half_open_one(struct fixture *f)
+{
+	struct cee_conn *c = cee_conn_alloc(f->pool, 1, 7, 3, f->port++);
+	assert_non_null(c);
+	c->tcb.oflags |= CEE_TCB_O_QUIET;
+	f->half[f->nhalf++] = c;
+}
+
+// Its handshake completes: open goes out now (its serial is an old one).
+static void announce_at(struct fixture *f, unsigned i)
+{
+	struct cee_conn *c = f->half[i];
+	c->tcb.oflags &= (uint8_t)~CEE_TCB_O_QUIET;
+	f->sseq++;
+	cee_mbox_lifecycle(&f->mb, f->pool, c, CEE_EVT_OPEN);
+	f->live[f->nlive++] = c;
+	f->half[i] = f->half[--f->nhalf];
+}
+
+// It ends half open: freed with no event, no hook.
+static void drop_half_at(struct fixture *f, unsigned i)
+{
+	cee_conn_free(f->pool, f->half[i]);
+	f->half[i] = f->half[--f->nhalf];
+}
+
 static int cmp_id(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -71,13 +100,21 @@ static int cmp_id(const void *a, const void *b)
 // Fault: orphaned state / a snapshot that disagrees with the stream. Under
 // churn between the bounded walk steps, a LIST answer must hold exactly the
 // connections live at the cut: none opened later, none missing because it
-// was destroyed before the walk reached its slot, none twice.
+// was destroyed before the walk reached its slot, none twice. With half-open
+// passive connections in the churn: none listed that the stream had not
+// announced at the cut (half open then, whether announced or dropped since,
+// though its serial is below the cut's), so a consumer joining snapshot and
+// stream sees no ghost and no open twice.
 static void walk_is_an_exact_cut_under_churn(void **state)
 {
 	struct fixture *f = *state;
 	srand(42);
-	for (unsigned i = 0; i < 600; i++)
+	for (unsigned i = 0; i < 500; i++) {
 		open_one(f);
+		if (i % 5 == 0)
+			half_open_one(f);
+	}
+	unsigned announced_late = 0;
 	for (unsigned round = 0; round < 50; round++) {
 		struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
 		assert_non_null(r);
@@ -86,22 +123,35 @@ static void walk_is_an_exact_cut_under_churn(void **state)
 		for (unsigned i = 0; i < f->nlive; i++)
 			expect[i] = f->live[i]->id;
 		uint64_t cut = f->sseq;
-		cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->mb.last_open_serial, f->sseq, 5);
-		assert_int_equal(r->live, nexpect);
+		cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 5);
 		unsigned steps = 0;
 		for (;;) {
-			// churn between steps: destroy some, open some (slots get reused)
+			// churn between steps: destroy some, open some (slots get
+			// reused), half-open ones come, are announced or go
 			unsigned k = (unsigned)rand() % 12;
 			for (unsigned j = 0; j < k && f->nlive > 0; j++)
 				destroy_at(f, (unsigned)rand() % f->nlive);
 			k = (unsigned)rand() % 12;
-			for (unsigned j = 0; j < k && f->nlive < MAXC - 1; j++)
+			for (unsigned j = 0; j < k && f->nlive + f->nhalf < MAXC - 1; j++)
 				open_one(f);
+			k = (unsigned)rand() % 4;
+			for (unsigned j = 0; j < k && f->nhalf > 0; j++) {
+				uint32_t marks = f->mb.walk.late;
+				announce_at(f, (unsigned)rand() % f->nhalf);
+				announced_late += f->mb.walk.late > marks;
+			}
+			k = (unsigned)rand() % 3;
+			for (unsigned j = 0; j < k && f->nhalf > 0; j++)
+				drop_half_at(f, (unsigned)rand() % f->nhalf);
+			k = (unsigned)rand() % 6;
+			for (unsigned j = 0; j < k && f->nlive + f->nhalf < MAXC - 1; j++)
+				half_open_one(f);
 			steps++;
 			if (cee_mbox_walk_step(&f->mb.walk, f->pool, 37))
 				break;
 		}
 		f->mb.walk.req = NULL;
+		assert_int_equal(f->mb.walk.late, 0); // every mark visited or gone
 		assert_int_equal(r->rc, 0);
 		assert_int_equal(r->sseq, cut);
 		assert_true(steps >= cee_conn_capacity(f->pool) / 37);
@@ -114,6 +164,36 @@ static void walk_is_an_exact_cut_under_churn(void **state)
 		assert_memory_equal(got, expect, nexpect * sizeof(uint64_t));
 		cee_mbox_req_free(r);
 	}
+	assert_true(announced_late > 100); // the case the marks exist for was exercised
+	for (unsigned i = 0; i < f->nlive; i++)
+		assert_false(f->live[i]->tcb.oflags & CEE_TCB_O_LATE);
+}
+
+// Fault: a LIST abandoned by its requester leaving marks behind, so that a
+// later snapshot omits connections that were live at its cut.
+static void abandoned_walk_leaves_no_mark(void **state)
+{
+	struct fixture *f = *state;
+	for (unsigned i = 0; i < 200; i++)
+		half_open_one(f);
+	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
+	assert_non_null(r);
+	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
+	assert_false(cee_mbox_walk_step(&f->mb.walk, f->pool, 16));
+	while (f->nhalf > 0) // announced after the cut: all marked but the visited
+		announce_at(f, f->nhalf - 1);
+	assert_true(f->mb.walk.late > 150);
+	cee_mbox_walk_abandon(&f->mb.walk, f->pool);
+	assert_null(f->mb.walk.req);
+	assert_int_equal(f->mb.walk.late, 0);
+	cee_mbox_req_free(r);
+	r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
+	assert_non_null(r);
+	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
+	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 64))
+		;
+	assert_int_equal(r->n, 200);
+	cee_mbox_req_free(r);
 }
 
 // Fault: a walk step that is unbounded. Each step visits at most the slots it
@@ -125,7 +205,7 @@ static void walk_steps_are_bounded(void **state)
 		open_one(f);
 	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
 	assert_non_null(r);
-	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->mb.last_open_serial, f->sseq, 0);
+	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
 	uint32_t before = 0;
 	unsigned steps = 0;
 	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 64)) {
@@ -147,7 +227,7 @@ static void walk_overflow_is_reported(void **state)
 		open_one(f);
 	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, 4, 0);
 	assert_non_null(r);
-	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->mb.last_open_serial, f->sseq, 0);
+	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
 	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 1024))
 		;
 	assert_int_equal(r->rc, -ENOSPC);
@@ -338,7 +418,7 @@ static void walk_step_cost(void **state)
 	for (int round = 0; round < 5; round++) {
 		struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, 65536, 0);
 		assert_non_null(r);
-		cee_mbox_walk_begin(&w, r, p, UINT64_MAX, 0, 0);
+		cee_mbox_walk_begin(&w, r, p, 0, 0);
 		for (bool done = false; !done; steps++) {
 			uint64_t t0 = mono_ns();
 			done = cee_mbox_walk_step(&w, p, 512);
@@ -360,6 +440,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(walk_is_an_exact_cut_under_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(abandoned_walk_leaves_no_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(walk_steps_are_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(walk_overflow_is_reported, setup, teardown),
 		cmocka_unit_test(abandon_and_finish_free_exactly_once),
