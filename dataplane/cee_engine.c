@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -255,11 +257,38 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --sndbufs-max N          such buffers per shard (default 32)\n"
 		"  --rcv-wnd BYTES          receive window of services that consume at once\n"
 		"                           (discard; default 1 MiB)\n"
-		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
-		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
+		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n");
+	fputs("  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
+		"  --sched fifo:N|rr:N|other  the shards' scheduling policy and real-time priority\n"
+		"                           (default other: as started; needs CAP_SYS_NICE)\n"
 		"  --stats PATH             write counters as JSON at exit\n"
 		"  --ctl-socket PATH|none   command socket for cee-ctl (default <EAL runtime dir>/cee_ctl.sock)\n"
-		"Each worker lcore runs one shard; the main lcore runs the control thread.\n");
+		"Each worker lcore runs one shard; the main lcore runs the control thread.\n",
+	      f);
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+// --sched fifo:N | rr:N | other
+static int parse_sched(const char *s, int *policy, int *prio)
+{
+	uint64_t v = 0;
+	if (strcmp(s, "other") == 0) {
+		*policy = SCHED_OTHER;
+		*prio = 0;
+		return 0;
+	}
+	if (strncmp(s, "fifo:", 5) == 0)
+		*policy = SCHED_FIFO;
+	else if (strncmp(s, "rr:", 3) == 0)
+		*policy = SCHED_RR;
+	else
+		return -EINVAL;
+	if (parse_u64(strchr(s, ':') + 1, (uint64_t)sched_get_priority_max(*policy), &v) < 0 ||
+	    v < (uint64_t)sched_get_priority_min(*policy))
+		return -EINVAL;
+	*prio = (int)v;
+	return 0;
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -357,7 +386,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 {
 	enum {
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
-		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_STATS, O_CTL_SOCKET,
+		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_SCHED, O_STATS, O_CTL_SOCKET,
 		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_DELACK, O_RCV_WND,
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
@@ -378,6 +407,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"sndbufs", required_argument, NULL, O_SNDBUFS},
 		{"event-ring", required_argument, NULL, O_EVENT_RING},
 		{"poll-idle-us", required_argument, NULL, O_POLL_IDLE},
+		{"sched", required_argument, NULL, O_SCHED},
 		{"stats", required_argument, NULL, O_STATS},
 		{"ctl-socket", required_argument, NULL, O_CTL_SOCKET},
 		{"help", no_argument, NULL, O_HELP},
@@ -476,6 +506,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		case O_POLL_IDLE:
 			rc = parse_u64(optarg, 1000000, &v);
 			c->poll_idle_us = (uint32_t)v;
+			break;
+		case O_SCHED:
+			rc = parse_sched(optarg, &c->sched_policy, &c->sched_priority);
 			break;
 		case O_CTL_SOCKET:
 			c->ctl_socket = strcmp(optarg, "none") == 0 ? "" : optarg;
@@ -953,9 +986,37 @@ static int engine_sinks_json(void *arg, char *buf, size_t len)
 	return (int)(n + (size_t)w);
 }
 
+/*
+ * --sched: can this process give a thread that policy? Tried on the caller,
+ * then undone, so that a missing CAP_SYS_NICE (or a priority the RLIMIT_RTPRIO
+ * forbids) is a clear error before anything runs. Each shard sets its own
+ * thread at its start (cee_shard_main()).
+ */
+static int sched_check(const struct cee_engine_cfg *c)
+{
+	if (c->sched_policy == SCHED_OTHER)
+		return 0;
+	int old_policy;
+	struct sched_param old, sp = {.sched_priority = c->sched_priority};
+	int rc = pthread_getschedparam(pthread_self(), &old_policy, &old);
+	if (rc == 0)
+		rc = pthread_setschedparam(pthread_self(), c->sched_policy, &sp);
+	if (rc != 0) {
+		fprintf(stderr, "cee: --sched %s:%d: %s (needs CAP_SYS_NICE)\n",
+			c->sched_policy == SCHED_FIFO ? "fifo" : "rr", c->sched_priority,
+			strerror(rc));
+		return -rc;
+	}
+	(void)pthread_setschedparam(pthread_self(), old_policy, &old);
+	return 0;
+}
+
 int cee_engine_start(struct cee_engine *e)
 {
 	unsigned lcore, i = 0, w = 0;
+	int rc = sched_check(&e->cfg);
+	if (rc < 0)
+		return rc;
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
 		if (w++ < e->cfg.first_worker)
@@ -963,7 +1024,7 @@ int cee_engine_start(struct cee_engine *e)
 		if (i == e->nshards)
 			break;
 		e->shards[i].lcore = lcore;
-		int rc = rte_eal_remote_launch(cee_shard_main, &e->shards[i], lcore);
+		rc = rte_eal_remote_launch(cee_shard_main, &e->shards[i], lcore);
 		if (rc < 0)
 			return rc;
 		i++;

@@ -70,6 +70,8 @@ struct cee_engine_cfg {
 	uint32_t sndbufs;      /**< send buffers per shard; 0 = per-shard max_conns, at most 4096 */
 	uint32_t sndbufs_max;  /**< buffers of tcp.sndbuf_max bytes per shard (long fat paths) */
 	uint32_t poll_idle_us; /**< sleep this long when a poll finds no work; 0 = busy poll */
+	int sched_policy;      /**< the shards' threads: SCHED_FIFO or SCHED_RR (--sched); SCHED_OTHER: as started */
+	int sched_priority;    /**< with SCHED_FIFO / SCHED_RR */
 	const char *stats_path; /**< write final stats JSON here at exit */
 	uint32_t port_mask;     /**< ethdev ports to use (bit per port id); 0 = all */
 	struct cee_tcp_cfg tcp;

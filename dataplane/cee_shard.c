@@ -3,6 +3,9 @@
 // Events are pushed to the shard's ring as they happen (push never blocks:
 // room was reserved at admission).
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1090,6 +1093,12 @@ int cee_shard_main(void *arg)
 {
 	struct cee_shard *s = arg;
 	uint32_t idle_us = s->cfg->poll_idle_us;
+	if (s->cfg->sched_policy != SCHED_OTHER) { // --sched (checked at the start)
+		struct sched_param sp = {.sched_priority = s->cfg->sched_priority};
+		int rc = pthread_setschedparam(pthread_self(), s->cfg->sched_policy, &sp);
+		if (rc != 0)
+			fprintf(stderr, "cee: shard %u: --sched: %s\n", s->id, strerror(rc));
+	}
 	// wolfSSL's lazy set-up (milliseconds, partly per thread) here, on this
 	// lcore, rather than in the first client's handshake
 	if (s->tls_srv != NULL)
