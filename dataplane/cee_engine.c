@@ -1008,6 +1008,24 @@ static int sched_check(const struct cee_engine_cfg *c)
 		return -rc;
 	}
 	(void)pthread_setschedparam(pthread_self(), old_policy, &old);
+	// The kernel's RT throttling: a real-time thread that runs more than
+	// sched_rt_runtime_us of each sched_rt_period_us is stopped for the
+	// rest of the period (50 ms of every second by default). A shard that
+	// polls without idling is throttled: measured here, handshake p99s of
+	// 36-48 ms with --poll-idle-us 5 (docs/performance.md).
+	FILE *f = fopen("/proc/sys/kernel/sched_rt_runtime_us", "r");
+	long runtime = -1;
+	if (f != NULL) {
+		if (fscanf(f, "%ld", &runtime) != 1)
+			runtime = -1;
+		fclose(f);
+	}
+	if (runtime >= 0)
+		fprintf(stderr,
+			"cee: --sched: real-time threads are throttled to %ld us of each "
+			"kernel.sched_rt_period_us: a shard busier than that stalls for the rest "
+			"of the period; on an isolated core set kernel.sched_rt_runtime_us=-1\n",
+			runtime);
 	return 0;
 }
 

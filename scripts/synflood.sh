@@ -35,7 +35,12 @@
 # --quick: one rate (u20), 100 clients; cee auto, Linux, cee always (about
 # 15 s; tests/integration/test_synflood.sh). A full run takes 1-2 minutes.
 # Goals (issue "hostile traffic"): at every rate >= 99% of the clients
-# succeed against cee; cee's p99 connect latency <= 2 x Linux's
+# succeed against cee; cee's p99 handshake time <= 2 x Linux's, the
+# handshake as the clients' kernel timed it (SYN sent to SYN-ACK received,
+# TCP_INFO's first RTT sample: synflood_client.py), so that the clients'
+# own waits for a CPU shared with hping3 (a wake-up can wait a 4 ms
+# scheduler tick, in either server's turn) are not counted against the
+# server; their wall-clock connect p50/p99 are printed beside it
 # (--no-latency-goal: printed, not judged); no spoofed connection in the
 # events, with --syn-cookies auto as with always. Exit 1 naming each goal missed, or on a
 # harness or engine failure (engine not ready or not exiting 0, cee-audit
@@ -50,10 +55,14 @@
 # competes with hping3, while the kernel answers SYNs in softirq).
 # --pcap: tcpdump the clients' packets (not the flood's) at their interface
 # and print SYN -> SYN-ACK times there (the server and the path, without the
-# clients' scheduling). --pin: hping3 and the clients on CPU 0, Linux's echo
-# server on CPU 1 (where cee's shard runs: EAL -l 0,1).
-# cee-engine gets --poll-idle-us 20 (its shard shares 2 CPUs with the
-# flood, the clients and the kernel; "-- --poll-idle-us 0" busy-polls) and
+# clients' scheduling). --pin: hping3 and the clients on CPU 0, the server
+# on CPU 1: Linux's echo server (the kernel answers SYNs in softirq where
+# they arrive), or cee's shard (EAL -l 0,1: its control thread, which is
+# not on the packet path and wakes every 200 us when idle, stays on CPU 0),
+# which then busy-polls (--poll-idle-us 0), as a DPDK lcore on a core of
+# its own does. Without --pin cee-engine gets --poll-idle-us 20 (its shard
+# shares 2 CPUs with the flood, the clients and the kernel; "--
+# --poll-idle-us 0" busy-polls). cee-engine gets
 # af_packet framecnt=4096 ($CEE_SYNFLOOD_VDEV_ARGS replaces
 # ",framecnt=4096"); options after -- are appended to cee-engine's. The
 # work directory (kept unless --quick) has every run's files and
@@ -234,6 +243,7 @@ SRV_PIN=()
 if [[ $PIN == 1 ]]; then
 	GEN_PIN=(taskset -c 0)
 	SRV_PIN=(taskset -c 1)
+	ENGINE_OPTS=(--ip "$CEE_IP/24" --listen "tcp:$PORT:echo" --poll-idle-us 0)
 fi
 RUN_N=0
 HARNESS_FAILED=0
@@ -300,7 +310,7 @@ one_run() {
 		local tpid=
 		if [[ $PCAP == 1 ]]; then
 			# the clients' packets only (the BPF filter drops the flood in the kernel)
-			ip netns exec "$NS_CLI" tcpdump -U -n -s 96 -i "$IF_CLI" -w "$dir/legit.pcap" \
+			ip netns exec "$NS_CLI" "${GEN_PIN[@]}" tcpdump -U -n -s 96 -i "$IF_CLI" -w "$dir/legit.pcap" \
 				"host $CLI_IP and tcp port $PORT" 2>"$dir/tcpdump.log" &
 			tpid=$!
 			PIDS+=("$tpid")

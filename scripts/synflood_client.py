@@ -12,14 +12,17 @@ close() (the client's FIN). One thread and a selector drive them all, so a
 client's timestamps do not wait for the others' threads: the connect
 latency is the time from just before connect() to the selector reporting
 the socket writable (SYN-ACK received, ACK sent), in the client's
-CLOCK_MONOTONIC.
+CLOCK_MONOTONIC. The handshake time is the same handshake timed by the
+client's kernel (its first RTT sample, TCP_INFO tcpi_rtt: SYN sent to
+SYN-ACK received, without this process's own wait for a CPU; the whole
+connect time when the SYN was retransmitted).
 
 A client succeeds when it connected and read its message back unaltered
 within --timeout seconds of its connect() (covering the kernel's SYN
 retransmissions at 1, 3 and 7 s). Prints one JSON object (and writes it to
---out): per client its local port, connect latency, echo time and error;
-succeeded/failed counts; connect latency p50/p90/p99/max over the clients
-that connected. Exit 0 when the run was carried out (whatever the clients'
+--out): per client its local port, connect latency, handshake time, echo
+time and error; succeeded/failed counts; connect latency and handshake time
+p50/p90/p99/max over the clients that connected. Exit 0 when the run was carried out (whatever the clients'
 fate: the caller judges), 2 on a usage error.
 """
 import argparse
@@ -28,12 +31,13 @@ import json
 import os
 import selectors
 import socket
+import struct
 import sys
 import time
 
 
 class Client:
-    __slots__ = ("idx", "sock", "port", "t_start", "t_conn", "t_echo", "msg", "got", "sent",
+    __slots__ = ("idx", "sock", "port", "t_start", "t_conn", "hs_ms", "t_echo", "msg", "got", "sent",
                  "error", "state")
 
     def __init__(self, idx, message_len):
@@ -44,12 +48,33 @@ class Client:
         self.port = None
         self.t_start = None
         self.t_conn = None
+        self.hs_ms = None
         self.t_echo = None
         self.got = bytearray()
         self.sent = 0
         self.error = None
         self.state = "wait"  # wait, connecting, echo, done
 
+
+TCPI_RTT = 68  # offset of tcpi_rtt (u32, microseconds) in struct tcp_info
+
+
+def handshake_ms(sock):
+    """The handshake as the client's TCP timed it: its first RTT sample,
+    taken when the SYN-ACK arrived, from the SYN's transmit time (Linux's
+    skb_mstamp, microseconds; tcpi_rtt holds it until data is exchanged).
+    So it measures the path and the server, not this process: the
+    connect_ms figure also holds how long this Python process waited for
+    its CPU after the kernel had completed the handshake (on a CPU shared
+    with hping3, a wake-up can wait a scheduler tick, 4 ms). A retransmitted
+    SYN gives no such sample (Karn): the caller then counts the whole
+    connect time."""
+    try:
+        ti = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        rtt_us = struct.unpack_from("I", ti, TCPI_RTT)[0]
+    except OSError:
+        return None
+    return rtt_us / 1e3 if rtt_us else None
 
 def percentile(xs, p):
     """Nearest-rank percentile of a sorted list (None when empty)."""
@@ -126,6 +151,10 @@ def main():
                     finish(c, "connect: %s" % os.strerror(err))
                     continue
                 c.t_conn = now
+                c.hs_ms = handshake_ms(c.sock)
+                wall_ms = (now - c.t_start) * 1e3
+                if c.hs_ms is None or wall_ms >= 900:  # SYN retransmitted (1 s RTO)
+                    c.hs_ms = wall_ms
                 c.state = "echo"
                 sel.modify(c.sock, selectors.EVENT_READ, c)
                 try:
@@ -160,6 +189,7 @@ def main():
 
     ok = [c for c in clients if c.error is None]
     lat = sorted((c.t_conn - c.t_start) * 1e3 for c in clients if c.t_conn is not None)
+    hs = sorted(c.hs_ms for c in clients if c.hs_ms is not None)
     res = {
         "server": args.server,
         "clients": len(clients),
@@ -170,11 +200,17 @@ def main():
             "p50": percentile(lat, 50), "p90": percentile(lat, 90),
             "p99": percentile(lat, 99), "max": lat[-1] if lat else None,
         },
+        # the same handshakes timed by the clients' kernel (see handshake_ms)
+        "handshake_ms": {
+            "n": len(hs), "p50": percentile(hs, 50), "p90": percentile(hs, 90),
+            "p99": percentile(hs, 99), "max": hs[-1] if hs else None,
+        },
         "wall_s": time.monotonic() - t0,
         "errors": sorted({c.error for c in clients if c.error}),
         "per_client": [{
             "i": c.idx, "port": c.port,
             "connect_ms": (c.t_conn - c.t_start) * 1e3 if c.t_conn is not None else None,
+            "handshake_ms": c.hs_ms,
             "echo_ms": (c.t_echo - c.t_conn) * 1e3 if c.t_echo is not None else None,
             "error": c.error,
         } for c in clients],

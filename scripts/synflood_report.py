@@ -15,8 +15,8 @@
       rejecting the events, or when the run left no client results.
   synflood_report.py table --runs RUNS.txt --clients N
       prints the table and judges the goals: every cee run >= 99% of the
-      clients succeeded; cee's p99 connect latency <= 2 x Linux's at the
-      same rate; no spoofed connection in the events, whatever the
+      clients succeeded; cee's p99 handshake time (as the clients' kernel
+      timed it: synflood_client.py) <= 2 x Linux's at the same rate; no spoofed connection in the events, whatever the
       --syn-cookies mode (a passive connection is announced only when its
       handshake completes: a spoofed SYN answered from a half-open slot
       leaves no event either). Exit 1 naming each goal missed.
@@ -243,8 +243,8 @@ def cmd_run(args):
     if cl is None:
         failures.append("no client results (client.json)")
     else:
-        res["clients"] = {k: cl[k] for k in ("clients", "succeeded", "failed", "connect_ms", "errors",
-                                             "cpu_wait_ms")}
+        res["clients"] = {k: cl.get(k) for k in ("clients", "succeeded", "failed", "connect_ms",
+                                                 "handshake_ms", "errors", "cpu_wait_ms")}
         res["wire"] = pcap_wire(d + "/legit.pcap", args.client_ip,
                                 {c["port"] for c in cl["per_client"] if c["port"] is not None})
     res["sched"] = schedstat(d + "/schedstat.txt")
@@ -329,13 +329,15 @@ def cmd_table(args):
             rate, kind, cookies, d = line.split()
             s = load(d + "/summary.json") or {"rate": rate, "kind": kind, "cookies": cookies, "dir": d}
             runs.append(s)
+    # the judged latency: the handshake as the clients' kernel timed it
+    # (synflood_client.py handshake_ms), not the clients' own wake-ups
     linux_p99 = {}
     for s in runs:
-        if s["kind"] == "linux" and s.get("clients"):
-            linux_p99[s["rate"]] = s["clients"]["connect_ms"]["p99"]
-    hdr = "%-6s %-11s %9s %9s %8s %7s %8s %7s %7s %6s %6s %7s %-20s" % (
-        "rate", "server", "sent pps", "at if pps", "clients", "p50 ms", "p99 ms", "p99 x", "wire99",
-        "events", "legit", "spoofed", "cookies sent/ok/bad")
+        if s["kind"] == "linux" and s.get("clients") and s["clients"].get("handshake_ms"):
+            linux_p99[s["rate"]] = s["clients"]["handshake_ms"]["p99"]
+    hdr = "%-6s %-11s %9s %9s %8s %7s %8s %7s %7s %7s %6s %6s %7s %-20s" % (
+        "rate", "server", "sent pps", "at if pps", "clients", "p50 ms", "p99 ms", "hs99 ms", "hs99 x",
+        "wire99", "events", "legit", "spoofed", "cookies sent/ok/bad")
     out = [hdr]
     details = []
     notes = []
@@ -344,14 +346,15 @@ def cmd_table(args):
         name = "cee " + s["cookies"] if s["kind"] == "cee" else "Linux"
         fl = s.get("flood") or {}
         cl = s.get("clients")
-        p50 = p99 = None
+        p50 = p99 = hs99 = None
         okn = "-"
         if cl:
             p50, p99 = cl["connect_ms"]["p50"], cl["connect_ms"]["p99"]
+            hs99 = (cl.get("handshake_ms") or {}).get("p99")
             okn = "%d/%d" % (cl["succeeded"], cl["clients"])
         ratio = None
-        if s["kind"] == "cee" and p99 is not None and linux_p99.get(s["rate"]):
-            ratio = p99 / linux_p99[s["rate"]]
+        if s["kind"] == "cee" and hs99 is not None and linux_p99.get(s["rate"]):
+            ratio = hs99 / linux_p99[s["rate"]]
         ev = s.get("events") or {}
         if s["kind"] == "cee":
             e = s.get("engine") or {}
@@ -361,9 +364,10 @@ def cmd_table(args):
             lx = s.get("linux") or {}
             cookies = "%s/%s/%s" % (lx.get("SyncookiesSent", "-"), lx.get("SyncookiesRecv", "-"),
                                     lx.get("SyncookiesFailed", "-"))
-        out.append("%-6s %-11s %9s %9s %8s %7s %8s %7s %7s %6s %6s %7s %-20s" % (
+        out.append("%-6s %-11s %9s %9s %8s %7s %8s %7s %7s %7s %6s %6s %7s %-20s" % (
             s["rate"], name, fmt(fl.get("sent_pps"), "%.0f"), fmt(fl.get("srv_rx_pps"), "%.0f"), okn,
-            fmt(p50, "%.2f"), fmt(p99, "%.2f"), fmt(ratio, "%.2f"), fmt((s.get("wire") or {}).get("p99"), "%.2f"),
+            fmt(p50, "%.2f"), fmt(p99, "%.2f"), fmt(hs99, "%.3f"), fmt(ratio, "%.2f"),
+            fmt((s.get("wire") or {}).get("p99"), "%.3f"),
             fmt(ev.get("lines"), "%d"), fmt(ev.get("legit"), "%d"), fmt(ev.get("spoofed"), "%d"),
             cookies))
         # details
@@ -419,11 +423,11 @@ def cmd_table(args):
         if ratio is None:
             misses.append("%s: no p99 ratio (Linux run missing at this rate)" % tag)
         elif ratio > GOAL_P99_RATIO and not args.latency_goal:
-            notes.append("synflood: note: %s: p99 %.2f x Linux's (goal <= %.0f x; not judged: --no-latency-goal)"
-                           % (tag, ratio, GOAL_P99_RATIO))
+            notes.append("synflood: note: %s: handshake p99 %.2f x Linux's (goal <= %.0f x; not judged:"
+                         " --no-latency-goal)" % (tag, ratio, GOAL_P99_RATIO))
         elif ratio > GOAL_P99_RATIO:
-            misses.append("%s: p99 connect %.2f ms = %.2f x Linux's %.2f ms (goal <= %.0f x)"
-                          % (tag, p99, ratio, linux_p99[s["rate"]], GOAL_P99_RATIO))
+            misses.append("%s: handshake p99 %.3f ms = %.2f x Linux's %.3f ms (goal <= %.0f x)"
+                          % (tag, hs99, ratio, linux_p99[s["rate"]], GOAL_P99_RATIO))
         if (ev.get("spoofed") or 0) > 0:
             misses.append("%s: %d spoofed connection(s) in the events (goal: none)" % (tag, ev["spoofed"]))
     print("== SYN flood (hping3 --rand-source) while %d clients connect, echo, close: cee-engine vs Linux ==" %
@@ -432,7 +436,9 @@ def cmd_table(args):
     print("(sent pps: flood frames that left the clients' interface per second, from the flood's start to"
           " the last client's end; at if pps: those the server's interface took in (both less the clients'"
           " TCP segments); clients: succeeded (connect + echo within 12 s); p50/p99: connect latency measured by"
-          " the clients; p99 x: cee's p99 / Linux's at the same rate; wire99: p99 of SYN -> SYN-ACK at the"
+          " the clients (wall clock: their own waits for a CPU included); hs99: p99 of the handshake as the"
+          " clients' kernel timed it (SYN sent to SYN-ACK received, TCP_INFO rtt; the judged figure);"
+          " hs99 x: cee's / Linux's at the same rate; wire99: p99 of SYN -> SYN-ACK at the"
           " clients' interface (--pcap); events: lines in cee's stream; legit:"
           " connections matched to a client's port (with the check connection made before the flood); spoofed: connections from spoofed sources; cookies:"
           " cee tcp.syncookies_sent/syncookies_ok/drops.syncookies_bad, Linux TcpExt"
@@ -443,7 +449,7 @@ def cmd_table(args):
             print("synflood: GOAL MISSED: %s" % m)
         return 1
     print("synflood: goals met (>= 99%% of clients at every rate, %sno spoofed connection in the"
-          " events)" % ("cee p99 <= 2 x Linux, " if args.latency_goal else ""))
+          " events)" % ("cee handshake p99 <= 2 x Linux, " if args.latency_goal else ""))
     return 0
 
 
