@@ -6,7 +6,9 @@ few bytes, hold them a random while (0..--hold-max s) and close them with FIN
 or RST, until the --stop file appears. Also keeps --idle connections open and
 idle throughout (connections that stay live across many snapshots).
 Writes --ready (JSON) once the idle connections are up and --warm
-connections have completed; at the end prints a summary.
+connections have completed; at the end prints a summary. With --raw-iface
+and --raw-src-ip, also half-open connections from that address
+(half_open.py): completed (announced late) or abandoned.
 """
 
 import argparse
@@ -31,6 +33,8 @@ def parse_args():
     p.add_argument("--ready", required=True)
     p.add_argument("--stop", required=True)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--raw-iface", help="also make half-open connections through this interface")
+    p.add_argument("--raw-src-ip", help="... from this address, which no host holds")
     return p.parse_args()
 
 
@@ -117,6 +121,11 @@ def main():
                 time.sleep(0.05)
 
     threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(a.workers)]
+    opener = None
+    if a.raw_iface:
+        from half_open import HalfOpener
+        opener = HalfOpener(a.raw_iface, a.raw_src_ip, host, port, seed=a.seed)
+        threads.append(threading.Thread(target=opener.run, args=(stop, a.hold_max), daemon=True))
     for t in threads:
         t.start()
     while True:
@@ -136,6 +145,8 @@ def main():
         os.waitpid(pid, 0)
     print(f"ctl_churn: {done['n']} connections ({done['fin']} FIN, {done['rst']} RST), "
           f"{done['errors']} errors, {sum(idle)} idle held", flush=True)
+    if opener is not None:
+        print("ctl_churn: half-open " + " ".join(f"{k}={v}" for k, v in opener.stats.items()), flush=True)
     return 0
 
 

@@ -6,7 +6,9 @@
 #
 # Guards against: orphaned state (fault 2): a snapshot or listing with ghosts
 # (destroyed connections) or missing connections, or one whose cut sseq does
-# not match what it lists; a listing that mixes shards up (two shards);
+# not match what it lists; a half-open connection listed (it has no event
+# yet), or one announced after the cut listed in it (half_open.py keeps
+# connections half open for a while, then completes or abandons them); a listing that mixes shards up (two shards);
 # telemetry that disagrees with the command socket; answering that stalls a
 # shard's polling without bound (mailbox_max_ns, wall, is reported;
 # mailbox_cpu_max_ns, the work itself, must stay under --max-stall-us).
@@ -56,8 +58,11 @@ PREFIX="cee-it-$$-$ENGINE_SEQ"
 
 it_log "churn: ctl_churn.py with $IDLE idle connections held"
 it_ns sysctl -q -w net.ipv4.ip_local_port_range="1024 65000"
+# half-open connections from an address of the namespace's subnet no host holds
+RAW_SRC_IP=${NETNS_PEER_IP%.*}.200
 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/ctl_churn.py" --server "$NETNS_ENGINE_IP:$PORT" \
-	--idle "$IDLE" --ready "$READY" --stop "$STOP" >"$WORK/churn.log" 2>&1 &
+	--idle "$IDLE" --ready "$READY" --stop "$STOP" --raw-iface "$NETNS_PEER_IF" \
+	--raw-src-ip "$RAW_SRC_IP" >"$WORK/churn.log" 2>&1 &
 CHURN_PID=$!
 IT_PIDS+=("$CHURN_PID")
 churn_ready() { [[ -e $READY ]] || ! kill -0 "$CHURN_PID" 2>/dev/null; }
@@ -105,5 +110,28 @@ it_stop_engine || ENGINE_RC=$?
 	echo "FAIL: cee-audit rejected the event stream"
 	FAILED=1
 }
+# The half-open connections: enough completed (announced late) to matter;
+# the abandoned ones ended with no event, counted; the completed ones, and
+# only they, are in the stream.
+"$CEE_PYTHON" - "$WORK/churn.log" "$STATS" "$EVENTS" "$RAW_SRC_IP" <<'PY' || FAILED=1
+import json, sys
+line = [l for l in open(sys.argv[1]) if l.startswith("ctl_churn: half-open ")]
+if not line:
+    sys.exit("FAIL: no half-open summary from ctl_churn.py")
+h = dict(kv.split("=") for kv in line[-1].split()[2:])
+h = {k: int(v) for k, v in h.items()}
+t = json.load(open(sys.argv[2]))["total"]
+opens = sum(1 for l in open(sys.argv[3]) if '"type":"open"' in l.replace(" ", "")
+            and '"remote":"%s:' % sys.argv[4] in l.replace(" ", ""))
+print(f"  half-open: {h}; engine half_open_ended {t.get('half_open_ended', 0)}, opens from {sys.argv[4]} {opens}")
+ok = True
+if h["completed"] < 10 or h["abandoned"] < 5:
+    print("FAIL: too few half-open connections completed or abandoned to test anything"); ok = False
+if t.get("half_open_ended", 0) < h["abandoned"]:
+    print(f"FAIL: half_open_ended {t.get('half_open_ended', 0)} < {h['abandoned']} abandoned"); ok = False
+if opens != h["completed"]:
+    print(f"FAIL: {opens} open events from {sys.argv[4]}, {h['completed']} handshakes completed"); ok = False
+sys.exit(0 if ok else 1)
+PY
 [[ $FAILED -eq 0 ]] || it_fail "test_ctl_snapshot ($SHARDS shard(s)) failed"
 it_log "PASS test_ctl_snapshot ($SHARDS shard(s))"
