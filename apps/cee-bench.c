@@ -12,6 +12,7 @@
 // They are joined by an in-memory link: two net_ring ports over rte_rings,
 // one queue pair per shard. Loss, reordering and duplication are applied in
 // rx callbacks on both ports, i.e. in both directions.
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -910,6 +911,52 @@ static uint64_t rss_bytes(void)
 	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/*
+ * CPU time of the lcores running @p e's shards (their threads' time on a
+ * CPU from /proc/self/task/TID/schedstat, threads named "rte-worker-N"):
+ * unlike the busy share, it leaves out the time a shard waited while
+ * another thread (the control thread, the other lcore) had its CPU.
+ */
+static uint64_t lcores_cpu_ns(struct cee_engine *e, unsigned nshards)
+{
+	uint64_t total = 0;
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[320], comm[32] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", de->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f) == NULL)
+			comm[0] = '\0';
+		fclose(f);
+		unsigned lcore;
+		if (sscanf(comm, "rte-worker-%u", &lcore) != 1)
+			continue;
+		bool ours = false;
+		for (unsigned i = 0; i < nshards; i++)
+			ours |= cee_engine_shard(e, i)->lcore == lcore;
+		if (!ours)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", de->d_name);
+		f = fopen(path, "r");
+		unsigned long long on_cpu = 0;
+		if (f != NULL) {
+			if (fscanf(f, "%llu", &on_cpu) != 1)
+				on_cpu = 0;
+			fclose(f);
+		}
+		total += on_cpu;
+	}
+	closedir(d);
+	return total;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -1090,6 +1137,7 @@ struct report {
 	/* --tls */
 	uint64_t tls_handshakes, tls_resumed, tls_failures; /**< the engine's TLS counters */
 	double per_busy_s;    /**< lifecycles per second of engine-shard busy time */
+	double cpu_ns_eng, cpu_ns_gen; /**< the shard lcores' CPU time per lifecycle (lcores_cpu_ns) */
 	double tls_max_us;    /**< longest single TLS input on an engine shard */
 	double tls_mean_us;   /**< engine TLS time per handshake */
 	double poll_max_us;   /**< longest engine poll iteration that found work */
@@ -1180,6 +1228,8 @@ static void print_report(const struct report *r)
 		       hpct(&r->hs, 0.5), hpct(&r->hs, 0.99), hpct(&r->hs, 0.999),
 		       hpct(&B.evt_latency, 0.5), hpct(&B.evt_latency, 0.99));
 		printf("\"busy\":{\"engine\":%.3f,\"generator\":%.3f},", r->busy_eng, r->busy_gen);
+		printf("\"cpu_ns_per_lifecycle\":{\"engine\":%.1f,\"generator\":%.1f},", r->cpu_ns_eng,
+		       r->cpu_ns_gen);
 		if (o->monitor)
 			printf("\"monitor\":{\"opened\":%" PRIu64 ",\"fired\":%" PRIu64
 			       ",\"gone\":%" PRIu64 ",\"failed\":%" PRIu64 "},",
@@ -1260,6 +1310,9 @@ static void print_report(const struct report *r)
 	       r->retransmits, r->imp_lost, r->imp_reordered, r->imp_dup, r->drops);
 	printf("lcores busy    engine %.0f%%  generator %.0f%% (poll iterations that found work)\n",
 	       r->busy_eng * 100, r->busy_gen * 100);
+	printf("lcores CPU     engine %.0f ns  generator %.0f ns per lifecycle (their threads' time on a "
+	       "CPU)\n",
+	       r->cpu_ns_eng, r->cpu_ns_gen);
 	if (o->monitor)
 		printf("monitors       %" PRIu64 " fired for %" PRIu64 " generator connections (%" PRIu64
 		       " gone, %" PRIu64 " not added)\n",
@@ -1398,6 +1451,7 @@ int main(int argc, char **argv)
 	uint64_t *samples = calloc(max_samples, sizeof(*samples));
 	unsigned nsamples = 0;
 	double t0 = now_s(), next = t0 + 1, t_end_open = t0;
+	uint64_t cpu0_eng = lcores_cpu_ns(B.eng, o->shards), cpu0_gen = lcores_cpu_ns(B.gen, o->shards);
 	struct totals prev, cur;
 	memset(&prev, 0, sizeof(prev));
 	uint64_t prev_events = 0;
@@ -1451,6 +1505,8 @@ int main(int argc, char **argv)
 	t_end_open = now_s();
 	struct totals at_end;
 	totals(&at_end);
+	uint64_t cpu_eng = lcores_cpu_ns(B.eng, o->shards) - cpu0_eng;
+	uint64_t cpu_gen = lcores_cpu_ns(B.gen, o->shards) - cpu0_gen;
 #ifdef CEE_HAVE_NATS
 	for (unsigned i = 0; i < B.nnats; i++)
 		(void)cee_sink_nats_stats(B.nats[i], &r.nats_run[i]);
@@ -1531,6 +1587,10 @@ int main(int argc, char **argv)
 	double hz = (double)rte_get_tsc_hz();
 	if (at_end.eng_busy)
 		r.per_busy_s = (double)at_end.lifecycles / ((double)at_end.eng_busy / hz);
+	if (at_end.lifecycles) {
+		r.cpu_ns_eng = (double)cpu_eng / (double)at_end.lifecycles;
+		r.cpu_ns_gen = (double)cpu_gen / (double)at_end.lifecycles;
+	}
 	for (unsigned i = 0; i < o->shards; i++) {
 		struct cee_shard *e = cee_engine_shard(B.eng, i);
 		if (e->tls_srv != NULL) {
