@@ -91,6 +91,15 @@ static void drop_half_at(struct fixture *f, unsigned i)
 	f->half[i] = f->half[--f->nhalf];
 }
 
+// A LIST request of @p cap records, its walk begun at the fixture's cut.
+static struct cee_mbox_req *list_begin(struct fixture *f, uint32_t cap)
+{
+	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, cap, 0);
+	assert_non_null(r);
+	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
+	return r;
+}
+
 static int cmp_id(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -176,9 +185,7 @@ static void abandoned_walk_leaves_no_mark(void **state)
 	struct fixture *f = *state;
 	for (unsigned i = 0; i < 200; i++)
 		half_open_one(f);
-	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
-	assert_non_null(r);
-	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
+	struct cee_mbox_req *r = list_begin(f, MAXC);
 	assert_false(cee_mbox_walk_step(&f->mb.walk, f->pool, 16));
 	while (f->nhalf > 0) // announced after the cut: all marked but the visited
 		announce_at(f, f->nhalf - 1);
@@ -187,9 +194,7 @@ static void abandoned_walk_leaves_no_mark(void **state)
 	assert_null(f->mb.walk.req);
 	assert_int_equal(f->mb.walk.late, 0);
 	cee_mbox_req_free(r);
-	r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
-	assert_non_null(r);
-	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
+	r = list_begin(f, MAXC);
 	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 64))
 		;
 	assert_int_equal(r->n, 200);
@@ -203,9 +208,7 @@ static void walk_steps_are_bounded(void **state)
 	struct fixture *f = *state;
 	for (unsigned i = 0; i < 900; i++)
 		open_one(f);
-	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, MAXC, 0);
-	assert_non_null(r);
-	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
+	struct cee_mbox_req *r = list_begin(f, MAXC);
 	uint32_t before = 0;
 	unsigned steps = 0;
 	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 64)) {
@@ -225,9 +228,7 @@ static void walk_overflow_is_reported(void **state)
 	struct fixture *f = *state;
 	for (unsigned i = 0; i < 10; i++)
 		open_one(f);
-	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, 4, 0);
-	assert_non_null(r);
-	cee_mbox_walk_begin(&f->mb.walk, r, f->pool, f->sseq, 0);
+	struct cee_mbox_req *r = list_begin(f, 4);
 	while (!cee_mbox_walk_step(&f->mb.walk, f->pool, 1024))
 		;
 	assert_int_equal(r->rc, -ENOSPC);
