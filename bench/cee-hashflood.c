@@ -9,9 +9,7 @@
  * in the table (a flood of stray packets aimed at the same bucket). Once
  * with the keyed hash as the engine computes it (cee_conn_bucket_h() under
  * a random key, then cee_conn_by_tuple_at()), once with the old hash fed to
- * the same table through cee_conn_alloc_at()/cee_conn_by_tuple_at(). The
- * keyed hash runs twice where the CPU has AES-NI: the engine's AES-128 and
- * its fallback SipHash-1-3 (cee_connhash.c).
+ * the same table through cee_conn_alloc_at()/cee_conn_by_tuple_at().
  *
  * Figures: ns per lookup, median of --passes passes of --lookups lookups
  * each, clock_gettime(CLOCK_MONOTONIC). No DPDK, no EAL.
@@ -137,8 +135,7 @@ struct row {
 	uint32_t longest;
 };
 
-// @p impl: the keyed PRF (CEE_CONN_HASH_*); ignored when @p old.
-static struct row measure(int old, int impl, const struct cee_siphash_key *key, uint32_t max_conns,
+static struct row measure(int old, const struct cee_siphash_key *key, uint32_t max_conns,
 			  const struct tuple *crafted, uint32_t n, const struct tuple *legit,
 			  uint32_t m, const struct tuple *stray, uint32_t strays, uint32_t lookups,
 			  unsigned passes)
@@ -146,8 +143,7 @@ static struct row measure(int old, int impl, const struct cee_siphash_key *key, 
 	struct table t = {.p = cee_conn_pool_create(0, max_conns), .old = old};
 	if (t.p == NULL)
 		die("cee_conn_pool_create failed");
-	if (cee_conn_pool_set_key_impl(t.p, key, (enum cee_conn_hash_impl)impl) < 0)
-		die("that table hash is not available on this CPU");
+	cee_conn_pool_set_key(t.p, key);
 	t.h = cee_conn_pool_hash(t.p);
 	uint32_t cap = cee_conn_capacity(t.p);
 	uint32_t *count = calloc(cap, sizeof(*count));
@@ -253,47 +249,27 @@ int main(int argc, char **argv)
 	printf("ns per lookup (bucket hash + chain walk), median of %u passes x %u lookups; "
 	       "miss = crafted stray tuple, not in the table\n\n",
 	       passes, lookups);
-	// The engine's PRF (AES-128 where the CPU has AES-NI) and SipHash-1-3,
-	// its fallback, each keyed; then the old unkeyed mix.
-	struct cee_conn_hash probe_h = {.shift = 0};
-	(void)cee_conn_hash_init(&probe_h, &key, CEE_CONN_HASH_AUTO);
-	int impls[2] = {probe_h.impl, CEE_CONN_HASH_SIPHASH};
-	unsigned nimpl = probe_h.impl == CEE_CONN_HASH_SIPHASH ? 1 : 2;
-	char title[2][40];
-	for (unsigned j = 0; j < nimpl; j++)
-		snprintf(title[j], sizeof(title[j]), "keyed %s%s", cee_conn_hash_impl_str((unsigned)impls[j]),
-			 j == 0 ? " (engine)" : "");
-	printf("%6s |", "");
-	for (unsigned j = 0; j < nimpl; j++)
-		printf(" %27s |", title[j]);
-	printf(" %27s | longest chain\n%6s |", "old unkeyed mix", "N");
-	for (unsigned j = 0; j <= nimpl; j++)
-		printf(" %8s %8s %9s |", "legit", "crafted", "miss");
-	for (unsigned j = 0; j < nimpl; j++)
-		printf(" %7s", j == 0 ? "keyed" : "siphash");
-	printf(" %7s\n", "old");
+	printf("%6s | %27s | %27s | %15s\n", "", "keyed SipHash-1-3 (engine)", "old unkeyed mix",
+	       "longest chain");
+	printf("%6s | %8s %8s %9s | %8s %8s %9s | %7s %7s\n", "N", "legit", "crafted", "miss",
+	       "legit", "crafted", "miss", "keyed", "old");
 	for (size_t i = 0; i < sizeof(flood) / sizeof(flood[0]); i++) {
 		uint32_t n = flood[i];
 		// Each pass looks up tuples in a random order.
 		shuffle(crafted, n);
-		struct row r[3];
-		for (unsigned j = 0; j < nimpl; j++)
-			r[j] = measure(0, impls[j], &key, max_conns, crafted, n, legit, m, stray, strays,
-				       lookups, passes);
-		r[nimpl] = measure(1, CEE_CONN_HASH_SIPHASH, &key, max_conns, crafted, n, legit, m,
-				   stray, strays, lookups, passes);
-		if (n > 0 && r[nimpl].longest < n)
+		struct row kr = measure(0, &key, max_conns, crafted, n, legit, m, stray, strays,
+					lookups, passes);
+		struct row orow = measure(1, &key, max_conns, crafted, n, legit, m, stray, strays,
+					  lookups, passes);
+		if (n > 0 && orow.longest < n)
 			die("crafted tuples do not share one old-hash bucket");
-		printf("%6u |", n);
-		for (unsigned j = 0; j <= nimpl; j++) {
-			char c[16] = "-";
-			if (n > 0)
-				snprintf(c, sizeof(c), "%.1f", r[j].crafted);
-			printf(" %8.1f %8s %9.1f |", r[j].legit, c, r[j].miss);
+		char kc[16] = "-", oc[16] = "-";
+		if (n > 0) {
+			snprintf(kc, sizeof(kc), "%.1f", kr.crafted);
+			snprintf(oc, sizeof(oc), "%.1f", orow.crafted);
 		}
-		for (unsigned j = 0; j <= nimpl; j++)
-			printf(" %7u", r[j].longest);
-		printf("\n");
+		printf("%6u | %8.1f %8s %9.1f | %8.1f %8s %9.1f | %7u %7u\n", n, kr.legit, kc,
+		       kr.miss, orow.legit, oc, orow.miss, kr.longest, orow.longest);
 	}
 	free(crafted);
 	free(legit);

@@ -50,7 +50,6 @@ struct cee_conn_pool *cee_conn_pool_create(unsigned shard, uint32_t max_conns)
 	p->next_serial = 1;
 	p->bucket_shift = 32 - (uint32_t)__builtin_ctz(cap);
 	p->hash.shift = p->bucket_shift;
-	p->hash.impl = CEE_CONN_HASH_SIPHASH; // under the all-zero key until set
 	// Anonymous memory: page-aligned (so line-aligned), zero, and mapped by
 	// the kernel on first touch: unused slots cost no memory.
 	void *slots = mmap(NULL, (size_t)cap * sizeof(*p->slots), PROT_READ | PROT_WRITE,
@@ -79,13 +78,7 @@ void cee_conn_pool_destroy(struct cee_conn_pool *p)
 
 void cee_conn_pool_set_key(struct cee_conn_pool *p, const struct cee_siphash_key *key)
 {
-	(void)cee_conn_hash_init(&p->hash, key, CEE_CONN_HASH_AUTO); // AUTO cannot fail
-}
-
-int cee_conn_pool_set_key_impl(struct cee_conn_pool *p, const struct cee_siphash_key *key,
-			       enum cee_conn_hash_impl impl)
-{
-	return cee_conn_hash_init(&p->hash, key, impl);
+	p->hash.key = *key;
 }
 
 const struct cee_conn_hash *cee_conn_pool_hash(const struct cee_conn_pool *p)
@@ -97,8 +90,8 @@ const struct cee_conn_hash *cee_conn_pool_hash(const struct cee_conn_pool *p)
 // pick the shard, so the table hashes the tuple itself, with a keyed PRF:
 // an unkeyed mix let anyone compute, offline, thousands of tuples that
 // share one bucket (issue 13: 5,000 in under a second), and every packet
-// to that bucket then walked them all. AES-128 or SipHash-1-3 under a
-// per-engine random key (cee_connhash.c); computed once per received packet.
+// to that bucket then walked them all. SipHash-1-3 under a per-engine
+// random key (cee_siphash.h); computed once per received packet.
 static inline uint32_t bucket_of(const struct cee_conn_pool *p, uint32_t local_ip,
 				 uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
 {

@@ -49,69 +49,33 @@ struct cee_conn_pool;
  */
 struct cee_conn_pool *cee_conn_pool_create(unsigned shard, uint32_t max_conns);
 void cee_conn_pool_destroy(struct cee_conn_pool *p);
-/** The keyed PRF of the table's hash (cee_connhash.c). */
-enum cee_conn_hash_impl {
-	CEE_CONN_HASH_AUTO,    /**< AES-128 where the CPU has AES-NI, else SipHash-1-3 */
-	CEE_CONN_HASH_SIPHASH, /**< SipHash-1-3 of the tuple, any CPU */
-	CEE_CONN_HASH_AES,     /**< AES-128 of the tuple (x86-64 with AES-NI) */
-};
-const char *cee_conn_hash_impl_str(unsigned impl);
-
 /**
  * The secret of the table's keyed hash (a random one per engine; all zero
- * until set), with the PRF CEE_CONN_HASH_AUTO picks. Set it while the pool
- * is empty: buckets move with the key.
+ * until set). Set it while the pool is empty: buckets move with the key.
  */
 void cee_conn_pool_set_key(struct cee_conn_pool *p, const struct cee_siphash_key *key);
-/** cee_conn_pool_set_key() with @p impl. @return 0, or -ENOTSUP: AES asked, none here. */
-int cee_conn_pool_set_key_impl(struct cee_conn_pool *p, const struct cee_siphash_key *key,
-			       enum cee_conn_hash_impl impl);
-/** What the table's bucket of a tuple depends on: the key, the PRF and the table's size. */
+/** What the table's bucket of a tuple depends on: the key and the table's size. */
 struct cee_conn_hash {
-	struct cee_siphash_key key; /**< also the AES-128 key (its 16 bytes) */
-	uint32_t shift;             /**< 32 - log2(buckets) */
-	uint8_t impl;               /**< CEE_CONN_HASH_SIPHASH or CEE_CONN_HASH_AES */
-	uint8_t aes_rk[11][16];     /**< AES-128 round keys (impl AES) */
+	struct cee_siphash_key key;
+	uint32_t shift; /**< 32 - log2(buckets) */
 };
-/** Fill @p h for @p key and @p impl (its shift untouched). @return 0 or -ENOTSUP. */
-int cee_conn_hash_init(struct cee_conn_hash *h, const struct cee_siphash_key *key,
-		       enum cee_conn_hash_impl impl);
 /** The pool's hash parameters (fixed once the key is set): for cee_conn_bucket_h(). */
 const struct cee_conn_hash *cee_conn_pool_hash(const struct cee_conn_pool *p);
 
-/** A tuple's first 8 bytes as the table hash reads them (the other 4: the local address). */
-static inline uint64_t cee_conn_tuple_m0(uint16_t local_port, uint32_t remote_ip,
-					 uint16_t remote_port)
-{
-	return (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port;
-}
-
-/** AES-128 of the tuple block (m0, m1, 0) under @p h's key: its high 8 bytes. Out of line. */
-uint64_t cee_conn_hash_aes(const struct cee_conn_hash *h, uint64_t m0, uint32_t m1);
-/** AES-128 of one block under @p h's key (known-answer tests). @return 0 or -ENOTSUP. */
-int cee_conn_hash_aes_block(const struct cee_conn_hash *h, const uint8_t in[16], uint8_t out[16]);
-
 /**
- * The bucket of a 4-tuple: the pool's keyed PRF of the tuple (SipHash-1-3
- * inline, or AES-128 in one call). A packet's lookup computes it once:
- * cee_conn_prefetch_bucket_at(), cee_conn_prefetch_chain_at(),
- * cee_conn_by_tuple_at(). A receive burst's: cee_conn_bucket_burst().
+ * The bucket of a 4-tuple: SipHash-1-3 of the tuple under the pool's key.
+ * Inline, so a burst's hashes interleave; a packet's lookup computes it
+ * once: cee_conn_prefetch_bucket_at(), cee_conn_prefetch_chain_at(),
+ * cee_conn_by_tuple_at().
  */
 static inline uint32_t cee_conn_bucket_h(const struct cee_conn_hash *h, uint32_t local_ip,
 					 uint16_t local_port, uint32_t remote_ip,
 					 uint16_t remote_port)
 {
-	uint64_t m0 = cee_conn_tuple_m0(local_port, remote_ip, remote_port);
-	uint64_t x = h->impl == CEE_CONN_HASH_AES ? cee_conn_hash_aes(h, m0, local_ip)
-						   : cee_siphash13_12(&h->key, m0, local_ip);
+	uint64_t x = cee_siphash13_12(
+	    &h->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
 	return (uint32_t)(x >> 32) >> h->shift;
 }
-/**
- * cee_conn_bucket_h() of @p n tuples at once (m0: cee_conn_tuple_m0(), m1:
- * the local address) into @p out: with AES, four in flight at a time.
- */
-void cee_conn_bucket_burst(const struct cee_conn_hash *h, const uint64_t *m0, const uint32_t *m1,
-			   uint32_t *out, unsigned n);
 /** cee_conn_bucket_h() of @p p. */
 uint32_t cee_conn_bucket(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
 			 uint32_t remote_ip, uint16_t remote_port);

@@ -966,10 +966,9 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 /*
  * A burst in three passes, so that the cache misses of its frames overlap
  * instead of following one another: (1) the mbufs and their headers were
- * last written by another core: load them all, parse, hash the tuples of
- * this shard's segments together (cee_conn_bucket_burst(): AES keeps four
- * in flight) and start loading each connection's 4-tuple bucket; (2) start
- * loading the slot each bucket points at; (3) process. @p pi: the port polled, or -1 for a hand-off ring
+ * last written by another core: load them all, parse, and start loading
+ * each connection's 4-tuple bucket; (2) start loading the slot each bucket
+ * points at; (3) process. @p pi: the port polled, or -1 for a hand-off ring
  * (the frame's port field says).
  */
 static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsigned n)
@@ -985,32 +984,15 @@ static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsign
 		__builtin_prefetch(d, 1, 3);
 		__builtin_prefetch(d + RTE_CACHE_LINE_SIZE, 1, 3);
 	}
-	uint64_t m0[CEE_RX_BURST];
-	uint32_t m1[CEE_RX_BURST], bucket[CEE_RX_BURST];
-	uint8_t which[CEE_RX_BURST];
-	unsigned nt = 0;
 	for (unsigned i = 0; i < n; i++) {
 		it[i].pi = (uint16_t)(owned ? port_index(s, pkts[i]->port) : (unsigned)pi);
 		rx_parse(s, pkts[i], owned, &it[i]);
 		const struct cee_pkt *p = &it[i].p;
 		if (it[i].ours) {
-			m0[nt] = cee_conn_tuple_m0(p->dport, p->src_ip, p->sport);
-			m1[nt] = p->dst_ip;
-			which[nt++] = (uint8_t)i;
+			it[i].bucket = cee_conn_bucket_h(s->chash, p->dst_ip, p->dport, p->src_ip,
+							 p->sport);
+			cee_conn_prefetch_bucket_at(s->pool, it[i].bucket);
 		}
-	}
-	// (GCC cannot see that only the first nt entries, all written, are read)
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-	cee_conn_bucket_burst(s->chash, m0, m1, bucket, nt);
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-	for (unsigned j = 0; j < nt; j++) {
-		it[which[j]].bucket = bucket[j];
-		cee_conn_prefetch_bucket_at(s->pool, bucket[j]);
 	}
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].ours)
