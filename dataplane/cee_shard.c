@@ -10,8 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sys/prctl.h>
-
 #include <rte_arp.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -1101,11 +1099,6 @@ int cee_shard_main(void *arg)
 		if (rc != 0)
 			fprintf(stderr, "cee: shard %u: --sched: %s\n", s->id, strerror(rc));
 	}
-	// --poll-idle-us: the kernel lets a sleep overrun by the thread's timer
-	// slack, 50 us by default, so a 20 us idle sleep took about 100 us
-	// here, and a packet arriving meanwhile waited that long; 1 us halves it
-	if (idle_us != 0)
-		(void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
 	// wolfSSL's lazy set-up (milliseconds, partly per thread) here, on this
 	// lcore, rather than in the first client's handshake
 	if (s->tls_srv != NULL)
