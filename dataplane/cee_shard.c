@@ -372,8 +372,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
 	bool layers = c->proto != CEE_PROTO_TCP; // TLS and/or WebSocket above TCP
 	bool said = true;
-	if (unlikely((c->tcb.oflags & CEE_TCB_O_QUIET) ||
-		     (type == CEE_EVT_OPEN && c->listener != CEE_CONN_ACTIVE)))
+	if ((c->tcb.oflags & CEE_TCB_O_QUIET) ||
+	    (type == CEE_EVT_OPEN && c->listener != CEE_CONN_ACTIVE)) // every accepted one
 		said = !passive_unsaid(s, c, type);
 	if (!said)
 		; // a half-open passive connection: nothing goes out
