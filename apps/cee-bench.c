@@ -1516,10 +1516,9 @@ int main(int argc, char **argv)
 	double drain_until = now_s() + (o->hold ? 0 : o->drain_s);
 	while (!failed && now_s() < drain_until) {
 		totals(&cur);
-		// --syn-flood: the spoofed half-open connections would wait for their
-		// handshake timeout; the shutdown closes them
-		uint64_t left = o->syn_flood > 0 ? cur.eng_live - cur.half_open : cur.eng_live;
-		if (cur.active == 0 && left == 0)
+		// (eng_live counts announced connections: the spoofed half-open
+		// ones of --syn-flood are not among them; the shutdown ends them)
+		if (cur.active == 0 && cur.eng_live == 0)
 			break;
 		if (export_once() < 0)
 			failed = true;

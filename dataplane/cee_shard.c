@@ -427,7 +427,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	unreserve_events(s, c->reserved);
 	cee_timer_cancel(s->wheel, &c->timer);
 	cee_conn_free(s->pool, c);
-	s->stats.destroyed++;
+	if (said) // a half-open one counts in half_open_ended only: opened - destroyed is live
+		s->stats.destroyed++;
 }
 
 static void tcp_timer_set(void *owner, struct cee_tcb *tcb, uint64_t at_ns)
@@ -1223,6 +1224,8 @@ int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn 
 			return -errno;
 	}
 	struct cee_conn *c = cee_conn_by_id(s->pool, id);
+	if (c != NULL && (c->tcb.oflags & CEE_TCB_O_QUIET))
+		c = NULL; // half open: no event named it yet, "no such connection"
 	int state = c == NULL				? CEE_MONITOR_GONE
 		    : (c->tcb.flags & CEE_TCB_F_CLOSED) ? (int)c->tcb.close_reason
 							: CEE_MONITOR_LIVE;

@@ -253,7 +253,8 @@ struct cee_ws *cee_shard_ws(struct cee_conn *c);
  * exactly once, at the connection's close with its reason, or at once with
  * its reason when it is closed already, or with CEE_MONITOR_GONE when no
  * live connection has that id (a stale id never matches a newer
- * connection). Dropped with the connection.
+ * connection) or when it is a half-open accepted one (not announced yet:
+ * docs/events.md). Dropped with the connection.
  * @return a handle > 0 while it waits, 0 when it fired at once, -ENOSPC
  * (as many monitors as connection slots wait), -ENOMEM.
  */

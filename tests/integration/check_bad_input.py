@@ -94,6 +94,10 @@ def run():
     rep.check(tot.get("half_open_ended", 0) >= half.get("sent", 0),
               f"stats total.half_open_ended {tot.get('half_open_ended')}, expected >= {half.get('sent')}")
     rep.check(tot.get("half_open") == 0, f"stats total.half_open {tot.get('half_open')} after shutdown")
+    # destroyed counts destroyed events: opened - destroyed is what the stream shows live
+    rep.check(tot.get("destroyed") == tot.get("opened"),
+              f"stats total.destroyed {tot.get('destroyed')} != opened {tot.get('opened')} after shutdown "
+              "(half-open connections counted as destroyed?)")
     rep.check(tot.get("live") == 0, f"stats total.live {tot.get('live')} after shutdown")
     return rep.finish()
 
