@@ -190,6 +190,7 @@ struct nats_sink {
 	/* a publish found no stream: is it gone? (control thread) */
 	bool stream_check;
 	uint64_t stream_check_at_ns; // not before (one look per second at most)
+	uint64_t stream_gone_ns;     // a look found it gone then (0: not gone)
 	/* libnats objects (control thread) */
 	natsOptions *opts;
 	natsConnection *nc;
@@ -959,10 +960,22 @@ static void stream_recheck(struct nats_sink *p, uint64_t now)
 	natsStatus s = js_GetStreamInfo(&si, p->js, p->stream, &o, &jerr);
 	if (s == NATS_OK) {
 		jsStreamInfo_Destroy(si);
+		p->stream_gone_ns = 0;
 		return; /* there: a fail-over */
 	}
 	if (s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
 		return; /* no answer: look again at the next refusal */
+	// Gone. Create it at the next look, a second later, not now: the
+	// server removes a deleted stream's files after it has answered the
+	// delete, and a stream created at once under the same name lost its
+	// message blocks to that removal ("error opening msg block file": every
+	// store failed, and the sink resent for ever; seen once in CI).
+	if (p->stream_gone_ns == 0) {
+		p->stream_gone_ns = now;
+		p->stream_check = true;
+		return;
+	}
+	p->stream_gone_ns = 0;
 	char want[sizeof(p->spec.prefix) + 3];
 	snprintf(want, sizeof(want), "%s.>", p->spec.prefix);
 	jerr = 0;
