@@ -81,7 +81,7 @@ twons_cleanup() {
 }
 
 twons_engine() {
-	local who=$1 audit=$2 t
+	local who=$1 audit=$2
 	shift 2
 	# Building needs the project's packages; a given engine needs only the tools.
 	if [[ -z $ENGINE ]]; then
@@ -97,6 +97,14 @@ twons_engine() {
 		exit 1
 	fi
 	[[ -z $AUDIT ]] || AUDIT=$(realpath "$AUDIT")
+	twons_tools "$who" "$@"
+}
+
+# twons_tools WHO [TOOL...]: ip, ethtool, sysctl, the TOOLs and $PYTHON are
+# there, or exit 1 naming the one missing.
+twons_tools() {
+	local who=$1 t
+	shift
 	for t in ip ethtool sysctl "$@"; do
 		command -v "$t" >/dev/null || {
 			echo "$who: '$t' not installed" >&2

@@ -128,17 +128,11 @@ ENGINE=$(realpath "$ENGINE")
 [[ -n $AUDIT || ! -x $(dirname "$ENGINE")/cee-audit ]] || AUDIT=$(dirname "$ENGINE")/cee-audit
 [[ -z $AUDIT ]] || AUDIT=$(realpath "$AUDIT")
 IMPAIR=$(realpath "$IMPAIR")
-for t in ip ethtool sysctl; do
-	command -v "$t" >/dev/null || {
-		echo "wan.sh: '$t' not installed" >&2
-		exit 1
-	}
-done
-[[ -x $PYTHON ]] || {
-	echo "wan.sh: python '$PYTHON' not found" >&2
-	exit 1
-}
-export PYTHONDONTWRITEBYTECODE=1
+# log, wait_for, has_line, alive_or_has, stop_pid, forget_pid, twons_tools
+# (not its two-namespace set-up: this path has three)
+# shellcheck source=twons.sh
+source scripts/twons.sh # (the working directory is the repository root)
+twons_tools wan.sh
 
 # ---- names (from $$: runs can coexist) ----
 ID=$$
@@ -158,11 +152,6 @@ OFFLOADS=(rx off tx off tso off gso off gro off)
 WORK=$(mktemp -d "/tmp/cee-wan-XXXXXX")
 PIDS=() # background processes we started (by pid)
 PREFIXES=()
-
-# log, wait_for, has_line, alive_or_has, stop_pid, forget_pid (not its
-# two-namespace set-up: this path has three)
-# shellcheck source=twons.sh
-source scripts/twons.sh # (the working directory is the repository root)
 
 cleanup() {
 	local rc=$?
