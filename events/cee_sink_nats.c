@@ -57,28 +57,40 @@
 //
 // ---- How it works ----------------------------------------------------------
 //
-// Control thread (write, flush, reopen, close): each shard has an open batch
-// the records are encoded into; a batch is sealed (made an immutable natsMsg
-// with its headers) when it reaches batch_bytes or is older than linger_ms.
-// Sealed batches take one of `window` slots; they are published with
-// js_PublishMsgAsync, at most `window` unacknowledged. libnats calls on_ack()
-// on its own thread with each outcome; on_ack() only queues it (mutex). The
-// control thread takes the queue: an ack frees the slot, a failure puts the
-// same message back to be sent again after a backoff (100 ms doubling to 2 s).
-// Nothing is ever resent from on_ack(): a publish from libnats' callback
-// thread would wait for that thread to count the window down (StallWait).
-// When the connection drops, what is in flight is taken back at once and goes
-// out again first when it is back (the stream drops copies it stored).
-// When every slot is used and a shard's open batch is full, write() takes
-// nothing: the shard's ring holds the rest, and admission stops when it fills.
-// libnats reconnects for ever by itself; reopen() (a new connection) is only
-// for a connection libnats closed (an authorisation refused twice).
+// Two threads of ours, and libnats' own.
 //
-// Blocking: libnats writes a publish to its socket on the calling thread, and
-// holds its connection's lock through socket writes and reconnection
-// attempts. A stalled broker can thus hold write()/flush() up to about 500 ms
-// (WRITE_DEADLINE_MS, CONNECT_TIMEOUT_MS; counted in max_call_ns); the
-// connection's state is followed through its callbacks, never asked for.
+// The control thread (write, flush, reopen, close) encodes records into each
+// shard's open batch and seals it (an immutable natsMsg with its headers)
+// when it reaches batch_bytes or is older than linger_ms. A sealed batch takes
+// one of `window` slots and waits in the send queue. The control thread never
+// calls into the connection: no socket write, no lock of libnats'.
+//
+// The publisher thread (one per sink, "cee-nats") owns the connection and
+// the JetStream context after open. It publishes what waits, with
+// js_PublishMsgAsync, at most `window` unacknowledged; takes the outcomes
+// libnats' on_ack() queued (an ack frees the slot, a failure puts the same
+// message back to be sent again after a backoff, 100 ms doubling to 2 s);
+// when the connection drops, takes back what is in flight at once, to go out
+// again first when it is back (the stream drops copies it stored); looks for
+// a stream that a refusal says may be gone; and makes a new connection when
+// libnats closed its own (an authorisation refused twice: libnats otherwise
+// reconnects for ever by itself). Nothing is ever resent from on_ack(): a
+// publish from libnats' callback thread would wait for that thread to count
+// the window down (StallWait).
+//
+// Why a thread of its own: libnats writes a publish to its socket on the
+// calling thread, under its connection's lock, which it also holds through
+// reconnection attempts; a broker that stalls (SIGSTOP, a full socket
+// buffer) holds such a call up to WRITE_DEADLINE_MS. On the control thread
+// that stopped every other sink and the control plane with it (seen: 507 ms).
+// The publisher may block; the control thread only waits for `mu`, which
+// nobody holds across a libnats call.
+//
+// Shared state (slots, send queue, outcome queue, acknowledged events, the
+// publisher's counters) is under `mu`; `cv` wakes the publisher (a batch
+// sealed, an outcome queued, the connection changed, stop). When every slot is
+// used and a shard's open batch is full, write() takes nothing: the shard's
+// ring holds the rest, and admission stops when it fills.
 //
 // Ownership of a sealed message: ours while it waits to be sent, libnats'
 // from a successful js_PublishMsgAsync until on_ack() hands it back (we
@@ -150,6 +162,7 @@ struct open_batch {
 enum slot_state {
 	SLOT_FREE,
 	SLOT_WAIT_SEND, // in sendq: a window place, the connection, the backoff
+	SLOT_SENDING,	// the publisher is handing it to libnats (mu released)
 	SLOT_WAIT_ACK,	// published: libnats owns msg until on_ack() returns it
 };
 
@@ -163,7 +176,7 @@ struct slot {
 	uint32_t sends;
 };
 
-// One publish outcome, from on_ack() (libnats thread) to the control thread.
+// One publish outcome, from on_ack() (libnats thread) to the publisher.
 struct outcome {
 	natsMsg *msg;
 	natsStatus status; // NATS_OK: stored
@@ -187,50 +200,57 @@ struct nats_sink {
 	uint32_t window;
 	int64_t ack_wait_ms;
 	uint64_t replicas, dedup_s, max_age_s; // the stream's, when the sink creates it
-	/* a publish found no stream: is it gone? (control thread) */
+	/* a publish found no stream: is it gone? (publisher) */
 	bool stream_check;
 	uint64_t stream_check_at_ns; // not before (one look per second at most)
 	uint64_t stream_gone_ns;     // a look found it gone then (0: not gone)
-	/* libnats objects (control thread) */
+	/* libnats objects: the opening thread's until the publisher starts, then
+	 * the publisher's; close() takes them back after joining it */
 	natsOptions *opts;
 	natsConnection *nc;
 	jsCtx *js;
 	jsOptions jso;
 	jsPubOptions pubo;
+	uint64_t reopen_at_ns;	 // publisher: next attempt at a new connection
+	uint64_t pause_until_ns; // publisher: no publish before (backoff)
+	uint32_t backoff_ms;	 // publisher: 0: no failure since the last ack
 	/* records (control thread) */
 	struct cee_jsonl_enc *enc;
 	struct open_batch *open[CEE_MAX_SHARDS];
 	uint16_t seen[CEE_MAX_SHARDS]; // shards with an open batch, in order of arrival
 	unsigned nseen;
+	uint64_t seal_seq;
+	struct cee_sink_nats_stats cst; // control thread's counters (sealing, call times)
+	/* shared: under mu (the control thread, the publisher, on_ack()) */
+	pthread_mutex_t mu;
+	pthread_cond_t cv; // the publisher waits on it: work, or stop
+	pthread_t pub;
+	bool pub_started; // opening thread, then close()
+	bool stop;
 	struct slot *slots;   // [window]
-	uint32_t *free_slots; // stack
+	uint32_t *free_slots; // stack: the control thread takes, the publisher gives back
 	uint32_t nfree;
 	uint32_t *sendq; // slots waiting to be sent, by seq
 	uint32_t nsend;
-	uint32_t inflight; // published, outcome not taken yet
-	uint64_t seal_seq;
-	uint64_t pause_until_ns; // no publish before (backoff)
-	uint32_t backoff_ms;	 // 0: no failure since the last ack
-	struct cee_sink_nats_stats st;
-	/* on_ack() -> control thread: a ring of outcomes under mu */
-	pthread_mutex_t mu;
-	struct outcome *q;     // [qcap]
-	struct outcome *taken; // [qcap], control thread's copy
+	uint32_t inflight;	   // published (or being), outcome not taken yet
+	uint64_t acked_events;	   // acknowledged, not yet taken off sink->held by the control thread
+	struct cee_sink_nats_stats st; // the publisher's counters
+	struct outcome *q;	   // [qcap]: on_ack() -> publisher
 	uint32_t qcap, qhead, qlen;
 	uint64_t q_overflow; // an outcome that found the ring full (a bug: never expected)
 	/*
 	 * The connection's state as its callbacks (libnats threads) tell it,
-	 * read by the control thread: asking libnats (natsConnection_Status)
-	 * takes the connection's lock, which libnats holds through a whole
-	 * reconnection attempt.
+	 * read by the control thread and the publisher: asking libnats
+	 * (natsConnection_Status) takes the connection's lock, which libnats
+	 * holds through a whole reconnection attempt.
 	 */
 	_Atomic(natsConnection *)
-	    conn_cur;	       // control thread writes; callbacks of others are old news
-	atomic_int conn_state; // enum conn_state
+	    conn_cur;	       // the connecting thread writes; callbacks of others are old news
+	atomic_int conn_state; // enum conn_state; written by sink_connect() and the callbacks
 	atomic_uint_fast64_t disconnects, reconnects;
 	atomic_uint closed_cbs; // connections whose closed callback ran (the last call with p)
 	atomic_bool closing;	// close(): a disconnect is ours, not news
-	unsigned conns;		// connections made (control thread)
+	unsigned conns;		// connections made (opening thread, publisher, then close())
 };
 
 static const struct cee_sink_ops nats_ops;
@@ -247,7 +267,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	    .code = pae != NULL ? pae->ErrCode : 0,
 	    .duplicate = pa != NULL && pa->Duplicate,
 	};
-	// The message stays alive: the control thread finds its slot by the
+	// The message stays alive: the publisher finds its slot by the
 	// pointer, then destroys it or sends it again.
 	pthread_mutex_lock(&p->mu);
 	if (p->qlen < p->qcap) {
@@ -256,6 +276,14 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	} else {
 		p->q_overflow++;
 	}
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void wake(struct nats_sink *p)
+{
+	pthread_mutex_lock(&p->mu);
+	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -271,6 +299,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	if (current(p, nc))
 		atomic_store_explicit(&p->conn_state, CONN_DOWN, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->disconnects, 1, memory_order_relaxed);
+	wake(p); // take back what is in flight
 	if (!atomic_load_explicit(&p->closing, memory_order_relaxed))
 		fprintf(stderr, "%s: disconnected from %s; reconnecting\n", WHO, p->spec.urls);
 }
@@ -281,6 +310,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	if (current(p, nc))
 		atomic_store_explicit(&p->conn_state, CONN_UP, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->reconnects, 1, memory_order_relaxed);
+	wake(p); // send what waits
 	// The server it reached: in a cluster, another one than the spec's.
 	char url[sizeof(p->spec.url)];
 	if (natsConnection_GetConnectedUrl(nc, url, sizeof(url)) != NATS_OK)
@@ -294,11 +324,13 @@ static void on_closed(natsConnection *nc, void *closure)
 	struct nats_sink *p = closure;
 	if (current(p, nc))
 		atomic_store_explicit(&p->conn_state, CONN_CLOSED, memory_order_relaxed);
+	wake(p); // a new connection
 	atomic_fetch_add_explicit(&p->closed_cbs, 1, memory_order_release);
 }
 
 /* ---- sealed batches ---- */
 
+// (mu held)
 static void sendq_insert(struct nats_sink *p, uint32_t k)
 {
 	// by seal order: a resend goes before batches sealed after it
@@ -311,6 +343,7 @@ static void sendq_insert(struct nats_sink *p, uint32_t k)
 	p->slots[k].state = SLOT_WAIT_SEND;
 }
 
+// (mu held)
 static void slot_free(struct nats_sink *p, uint32_t k)
 {
 	struct slot *b = &p->slots[k];
@@ -320,11 +353,13 @@ static void slot_free(struct nats_sink *p, uint32_t k)
 	p->free_slots[p->nfree++] = k;
 }
 
+// (mu held)
 static uint32_t nsealed(const struct nats_sink *p)
 {
 	return p->window - p->nfree;
 }
 
+// (publisher)
 static bool backoff_start(struct nats_sink *p, uint64_t now, natsStatus why, const char *what)
 {
 	// Failures of one round (all the window timing out together) count once.
@@ -348,11 +383,15 @@ static int set_hdr_u64(natsMsg *m, const char *key, uint64_t v)
 	return natsMsgHeader_Set(m, key, b) == NATS_OK ? 0 : -ENOMEM;
 }
 
-// Seal @p ob (shard @p shard) into a free slot. @return 0, -ENOSPC (every
-// slot used), -ENOMEM.
+// Seal @p ob (shard @p shard) into a free slot and wake the publisher.
+// Control thread. @return 0, -ENOSPC (every slot used), -ENOMEM.
 static int seal(struct nats_sink *p, struct open_batch *ob, unsigned shard, bool by_age)
 {
-	if (p->nfree == 0)
+	// Only this thread takes free slots: one seen here stays free.
+	pthread_mutex_lock(&p->mu);
+	uint32_t nfree = p->nfree;
+	pthread_mutex_unlock(&p->mu);
+	if (nfree == 0)
 		return -ENOSPC;
 	natsMsg *m = NULL;
 	char id[CEE_ENGINE_ID_MAX + 64];
@@ -379,6 +418,7 @@ static int seal(struct nats_sink *p, struct open_batch *ob, unsigned shard, bool
 		natsMsg_Destroy(m);
 		return rc;
 	}
+	pthread_mutex_lock(&p->mu);
 	uint32_t k = p->free_slots[--p->nfree];
 	struct slot *b = &p->slots[k];
 	*b = (struct slot){
@@ -389,10 +429,12 @@ static int seal(struct nats_sink *p, struct open_batch *ob, unsigned shard, bool
 	    .bytes = (uint32_t)ob->len,
 	};
 	sendq_insert(p, k);
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 	if (by_age)
-		p->st.sealed_age++;
+		p->cst.sealed_age++;
 	else
-		p->st.sealed_size++;
+		p->cst.sealed_size++;
 	ob->len = 0;
 	ob->records = 0;
 	ob->events = 0;
@@ -400,35 +442,46 @@ static int seal(struct nats_sink *p, struct open_batch *ob, unsigned shard, bool
 	return 0;
 }
 
-// Send waiting batches while the window, the connection and the backoff allow.
+static bool conn_up(const struct nats_sink *p)
+{
+	return atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_UP;
+}
+
+// Send waiting batches while the window, the connection and the backoff
+// allow. Publisher, mu held; released around each libnats call.
 static void pump(struct nats_sink *p, uint64_t now)
 {
-	if (p->nsend == 0 || p->inflight >= p->window || now < p->pause_until_ns)
-		return;
-	if (atomic_load_explicit(&p->conn_state, memory_order_relaxed) != CONN_UP)
-		return;
-	while (p->nsend > 0 && p->inflight < p->window) {
+	while (p->nsend > 0 && p->inflight < p->window && now >= p->pause_until_ns &&
+	       conn_up(p) && !p->stop) {
 		uint32_t k = p->sendq[0];
 		struct slot *b = &p->slots[k];
+		p->nsend--;
+		memmove(&p->sendq[0], &p->sendq[1], p->nsend * sizeof(*p->sendq));
+		b->state = SLOT_SENDING;
+		p->inflight++;
 		// libnats clears the pointer it is given when it takes the
 		// message: give it a copy, the slot keeps the message's identity.
+		// (Its outcome, if on_ack() runs before we look again, waits in
+		// the queue for this thread.)
 		natsMsg *m = b->msg;
+		pthread_mutex_unlock(&p->mu);
 		natsStatus s = js_PublishMsgAsync(p->js, &m, &p->pubo);
+		pthread_mutex_lock(&p->mu);
 		if (s != NATS_OK) {
+			p->inflight--;
+			sendq_insert(p, k);
 			p->st.fail_publish++;
 			backoff_start(p, now, s, "publish");
 			return;
 		}
-		p->nsend--;
-		memmove(&p->sendq[0], &p->sendq[1], p->nsend * sizeof(*p->sendq));
 		b->state = SLOT_WAIT_ACK;
 		if (b->sends++ > 0)
 			p->st.republished++;
-		p->inflight++;
 		p->st.published++;
 	}
 }
 
+// (mu held)
 static int find_inflight(const struct nats_sink *p, const natsMsg *m)
 {
 	for (uint32_t k = 0; k < p->window; k++)
@@ -449,24 +502,17 @@ static void count_failure(struct nats_sink *p, const struct outcome *o)
 		p->st.fail_other++;
 }
 
-// Take the outcomes on_ack() queued.
+// Take the outcomes on_ack() queued. Publisher (close(): the control thread,
+// once the publisher is gone); mu held.
 static void take_outcomes(struct nats_sink *p, uint64_t now)
 {
-	pthread_mutex_lock(&p->mu);
-	uint32_t n = p->qlen;
-	for (uint32_t i = 0; i < n; i++)
-		p->taken[i] = p->q[(p->qhead + i) % p->qcap];
-	p->qhead = (p->qhead + n) % p->qcap;
-	p->qlen = 0;
-	uint64_t lost = p->q_overflow;
-	p->q_overflow = 0;
-	pthread_mutex_unlock(&p->mu);
-	if (lost > 0) // cannot happen: at most `window` outcomes are ever due
+	if (p->q_overflow > 0) { // cannot happen: at most `window` outcomes are ever due
 		fprintf(stderr, "%s (%s): BUG: %" PRIu64 " publish outcomes lost\n", WHO, p->name,
-			lost);
-
-	for (uint32_t i = 0; i < n; i++) {
-		const struct outcome *o = &p->taken[i];
+			p->q_overflow);
+		p->q_overflow = 0;
+	}
+	for (; p->qlen > 0; p->qhead = (p->qhead + 1) % p->qcap, p->qlen--) {
+		const struct outcome *o = &p->q[p->qhead];
 		int k = find_inflight(p, o->msg);
 		if (k < 0) { // not ours to touch: cannot happen
 			p->st.fail_other++;
@@ -479,7 +525,7 @@ static void take_outcomes(struct nats_sink *p, uint64_t now)
 			p->st.acked_duplicate += o->duplicate;
 			p->st.bytes += b->bytes;
 			p->st.events += b->events;
-			p->sink->held -= b->events;
+			p->acked_events += b->events;
 			slot_free(p, (uint32_t)k);
 			if (p->backoff_ms != 0) {
 				fprintf(stderr, "%s (%s): acknowledged again\n", WHO, p->name);
@@ -494,6 +540,16 @@ static void take_outcomes(struct nats_sink *p, uint64_t now)
 		backoff_start(p, now, o->status,
 			      o->status == NATS_TIMEOUT ? "no acknowledgement" : "publish refused");
 	}
+}
+
+// Events acknowledged since the last look come off sink->held. Control thread.
+static void take_acked(struct nats_sink *p)
+{
+	pthread_mutex_lock(&p->mu);
+	uint64_t n = p->acked_events;
+	p->acked_events = 0;
+	pthread_mutex_unlock(&p->mu);
+	p->sink->held -= n;
 }
 
 /* ---- open batches ---- */
@@ -563,10 +619,10 @@ static void append(struct nats_sink *p, struct open_batch *ob, const struct cee_
 	}
 }
 
-// Seal open batches older than linger_ms (while slots last).
+// Seal open batches older than linger_ms (while slots last). Control thread.
 static void seal_aged(struct nats_sink *p, uint64_t now, bool all)
 {
-	for (unsigned i = 0; i < p->nseen && p->nfree > 0; i++) {
+	for (unsigned i = 0; i < p->nseen; i++) {
 		unsigned shard = p->seen[i];
 		struct open_batch *ob = p->open[shard];
 		if (ob->records == 0)
@@ -575,7 +631,8 @@ static void seal_aged(struct nats_sink *p, uint64_t now, bool all)
 		if (!all &&
 		    (age < p->linger_ns || (ob->last_ext && age < p->linger_ns + FORCE_SEAL_NS)))
 			continue;
-		(void)seal(p, ob, shard, true);
+		if (seal(p, ob, shard, true) == -ENOSPC)
+			return;
 	}
 }
 
@@ -587,14 +644,17 @@ static bool any_open(const struct nats_sink *p)
 	return false;
 }
 
-// Take back from libnats what @p js has not answered: those go out again.
-// @return how many.
+// Take back from libnats what @p js has not answered: those go out again
+// (or, @p destroy, are dropped: close). Publisher (close(): the control
+// thread, once the publisher is gone); mu not held. @return how many.
 static uint32_t reclaim(struct nats_sink *p, jsCtx *js, bool destroy)
 {
 	natsMsgList l = {0};
 	if (js == NULL || js_PublishAsyncGetPendingList(&l, js) != NATS_OK)
 		return 0;
 	uint32_t n = 0;
+	uint64_t dropped = 0;
+	pthread_mutex_lock(&p->mu);
 	for (int i = 0; i < l.Count; i++) {
 		int k = find_inflight(p, l.Msgs[i]);
 		if (k < 0)
@@ -603,38 +663,74 @@ static uint32_t reclaim(struct nats_sink *p, jsCtx *js, bool destroy)
 		p->inflight--;
 		n++;
 		if (destroy) {
-			p->sink->held -= p->slots[k].events;
+			dropped += p->slots[k].events;
 			slot_free(p, (uint32_t)k);
 		} else {
 			sendq_insert(p, (uint32_t)k);
 		}
 	}
+	pthread_mutex_unlock(&p->mu);
 	natsMsgList_Destroy(&l);
+	if (destroy) // (close(): the control thread's own)
+		p->sink->held -= dropped;
 	return n;
 }
 
 static void stream_recheck(struct nats_sink *p, uint64_t now);
+static void conn_renew(struct nats_sink *p, uint64_t now);
 
-static void service(struct nats_sink *p, uint64_t now)
+// The publisher thread: see "How it works" at the top.
+static void *publisher(void *arg)
 {
-	take_outcomes(p, now);
-	if (p->stream_check && now >= p->stream_check_at_ns)
-		stream_recheck(p, now);
-	// The connection dropped: what is in flight is lost or stored without
-	// its ack coming. Take it back now, to go out again first when the
-	// connection is back (the stream drops the copies it has), rather than
-	// ack_wait_ms later, after newer batches.
-	if (p->inflight > 0 &&
-	    atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_DOWN)
-		p->st.fail_connection += reclaim(p, p->js, false);
-	seal_aged(p, now, false);
-	pump(p, now);
+	struct nats_sink *p = arg;
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		uint64_t now = cee_nats_now_ns();
+		take_outcomes(p, now);
+		enum conn_state cs = atomic_load_explicit(&p->conn_state, memory_order_relaxed);
+		if (cs == CONN_CLOSED && now >= p->reopen_at_ns) {
+			pthread_mutex_unlock(&p->mu);
+			conn_renew(p, now);
+			pthread_mutex_lock(&p->mu);
+			continue;
+		}
+		// The connection dropped: what is in flight is lost or stored
+		// without its ack coming. Take it back now, to go out again first
+		// when the connection is back (the stream drops the copies it
+		// has), rather than ack_wait_ms later, after newer batches.
+		if (p->inflight > 0 && cs == CONN_DOWN) {
+			pthread_mutex_unlock(&p->mu);
+			uint32_t n = reclaim(p, p->js, false);
+			pthread_mutex_lock(&p->mu);
+			p->st.fail_connection += n;
+		}
+		if (p->stream_check && now >= p->stream_check_at_ns) {
+			pthread_mutex_unlock(&p->mu);
+			stream_recheck(p, now);
+			pthread_mutex_lock(&p->mu);
+		}
+		pump(p, now);
+		if (p->qlen > 0 || p->stop)
+			continue;
+		// Sleep until woken (a batch sealed, an outcome, the connection
+		// changed, stop) or the next thing due: a backoff's end, a stream
+		// look, a new connection; at most 50 ms.
+		uint64_t until = now + 50000000u;
+		if (p->nsend > 0 && p->pause_until_ns > now && p->pause_until_ns < until)
+			until = p->pause_until_ns;
+		if (p->stream_check && p->stream_check_at_ns > now && p->stream_check_at_ns < until)
+			until = p->stream_check_at_ns;
+		struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+				      .tv_nsec = (long)(until % 1000000000u)};
+		(void)pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
 }
 
 static bool conn_closed(const struct nats_sink *p)
 {
-	return p->nc == NULL || p->js == NULL ||
-	       atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_CLOSED;
+	return atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_CLOSED;
 }
 
 static bool conn_down(const struct nats_sink *p)
@@ -642,31 +738,38 @@ static bool conn_down(const struct nats_sink *p)
 	return atomic_load_explicit(&p->conn_state, memory_order_relaxed) == CONN_DOWN;
 }
 
-/* ---- sink ops ---- */
+/* ---- sink ops (control thread) ---- */
 
-// How long a call took: libnats writes to its socket and takes its
-// connection's lock on our thread, which can block.
+// How long a call took. None calls into libnats' connection; this shows it
+// (a wait for mu is all a call can meet).
 static void call_time(struct nats_sink *p, uint64_t t0)
 {
 	uint64_t d = cee_nats_now_ns() - t0;
-	if (d > p->st.max_call_ns)
-		p->st.max_call_ns = d;
-	p->st.calls_over_1ms += d > 1000000;
+	if (d > p->cst.max_call_ns)
+		p->cst.max_call_ns = d;
+	p->cst.calls_over_1ms += d > 1000000;
+}
+
+static void service(struct nats_sink *p, uint64_t now)
+{
+	take_acked(p);
+	seal_aged(p, now, false);
 }
 
 // While libnats reconnects, the sink reports itself failed: the exporter
 // then shows it (cee-ctl sinks: retrying, failures, down_ms) and retries it
 // through nats_reopen(), which succeeds once the connection is back. What it
-// took stays sealed here (in-flight messages taken back by service()).
+// took stays sealed here (in-flight messages taken back by the publisher).
 static int nats_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 {
 	struct nats_sink *p = s->priv;
-	if (conn_closed(p))
-		return -ENOTCONN;
 	uint64_t now = cee_nats_now_ns();
-	service(p, now);
-	if (conn_down(p))
+	take_acked(p);
+	if (conn_closed(p) || conn_down(p)) {
+		call_time(p, now);
 		return -ENOTCONN;
+	}
+	seal_aged(p, now, false);
 	unsigned shard = cee_event_shard(&ev[0]);
 	struct open_batch *ob = open_get(p, shard);
 	if (ob == NULL)
@@ -676,7 +779,7 @@ static int nats_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n
 		// a batch is a run of consecutive records: anything else starts a new one
 		if (ob->records > 0 && (ev[i].sseq != ob->last + 1 || !takes_more(p, ob))) {
 			if (seal(p, ob, shard, false) < 0) {
-				p->st.window_full++;
+				p->cst.window_full++;
 				break;
 			}
 		}
@@ -684,8 +787,6 @@ static int nats_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n
 		if (full(p, ob))
 			(void)seal(p, ob, shard, false); // or when the next record comes
 	}
-	if (i > 0)
-		pump(p, now);
 	call_time(p, now);
 	return (int)i;
 }
@@ -693,14 +794,16 @@ static int nats_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n
 static int nats_flush(struct cee_sink *s)
 {
 	struct nats_sink *p = s->priv;
-	if (conn_closed(p))
-		return -ENOTCONN;
 	uint64_t now = cee_nats_now_ns();
-	service(p, now);
+	if (!conn_closed(p))
+		service(p, now);
+	pthread_mutex_lock(&p->mu);
+	uint32_t sealed = nsealed(p);
+	pthread_mutex_unlock(&p->mu);
 	call_time(p, now);
-	if (conn_down(p))
+	if (conn_closed(p) || conn_down(p))
 		return -ENOTCONN;
-	return any_open(p) || nsealed(p) > 0 ? -EAGAIN : 0;
+	return any_open(p) || sealed > 0 ? -EAGAIN : 0;
 }
 
 static int js_context(struct nats_sink *p)
@@ -714,27 +817,32 @@ static int js_context(struct nats_sink *p)
 	return 0;
 }
 
+// A new connection and its JetStream context; the state says up only once
+// both are there. Opening thread, then the publisher.
 static int sink_connect(struct nats_sink *p, int64_t total_ms)
 {
 	int rc = cee_nats_connect(p->opts, &p->spec, &p->nc, total_ms, WHO);
 	if (rc < 0)
 		return rc;
 	p->conns++;
-	atomic_store_explicit(&p->conn_state, CONN_UP, memory_order_relaxed);
 	atomic_store_explicit(&p->conn_cur, p->nc, memory_order_release);
+	rc = js_context(p);
+	if (rc < 0) {
+		atomic_store_explicit(&p->conn_cur, NULL, memory_order_release);
+		natsConnection_Destroy(p->nc);
+		p->nc = NULL;
+		return rc;
+	}
+	atomic_store_explicit(&p->conn_state, CONN_UP, memory_order_relaxed);
 	return 0;
 }
 
-static int nats_reopen(struct cee_sink *s)
+// libnats closed its connection (it reconnects for ever by itself, so this
+// is an authorisation refused twice, or the like): make a new one, one
+// attempt a second at most. Publisher; mu not held.
+static void conn_renew(struct nats_sink *p, uint64_t now)
 {
-	struct nats_sink *p = s->priv;
-	if (!conn_closed(p)) {
-		// libnats reconnects by itself: up again, or still trying.
-		if (conn_down(p))
-			return -ENOTCONN;
-		service(p, cee_nats_now_ns()); // what was taken back goes out first
-		return 0;
-	}
+	p->reopen_at_ns = now + 1000000000u;
 	reclaim(p, p->js, false);
 	atomic_store_explicit(&p->conn_cur, NULL, memory_order_release);
 	if (p->js != NULL)
@@ -743,17 +851,18 @@ static int nats_reopen(struct cee_sink *s)
 	if (p->nc != NULL)
 		natsConnection_Destroy(p->nc);
 	p->nc = NULL;
-	int rc = sink_connect(p, CONNECT_TIMEOUT_MS); // short: one attempt
-	if (rc == 0)
-		rc = js_context(p);
-	if (rc < 0) {
-		atomic_store_explicit(&p->conn_cur, NULL, memory_order_release);
-		if (p->nc != NULL)
-			natsConnection_Destroy(p->nc);
-		p->nc = NULL;
-		return rc;
-	}
-	fprintf(stderr, "%s (%s): connected again\n", WHO, p->name);
+	if (sink_connect(p, CONNECT_TIMEOUT_MS) == 0) // short: one attempt
+		fprintf(stderr, "%s (%s): connected again\n", WHO, p->name);
+}
+
+// The exporter retries a failed sink here: it is back when the connection is.
+static int nats_reopen(struct cee_sink *s)
+{
+	struct nats_sink *p = s->priv;
+	take_acked(p);
+	if (!conn_up(p))
+		return -ENOTCONN;
+	wake(p); // what was taken back goes out first
 	return 0;
 }
 
@@ -793,10 +902,22 @@ static void release(struct nats_sink *p)
 	free(p->free_slots);
 	free(p->sendq);
 	free(p->q);
-	free(p->taken);
+	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p->sink);
 	free(p);
+}
+
+static void publisher_stop(struct nats_sink *p)
+{
+	if (!p->pub_started)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->pub, NULL); // at most one libnats call (WRITE_DEADLINE_MS) away
+	p->pub_started = false;
 }
 
 static void nats_close(struct cee_sink *s)
@@ -805,15 +926,21 @@ static void nats_close(struct cee_sink *s)
 	// What can still be delivered in a second is (the engine waited for
 	// the acks before, with flush).
 	uint64_t deadline = cee_nats_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
-	while (!conn_closed(p) && (any_open(p) || nsealed(p) > 0)) {
-		uint64_t now = cee_nats_now_ns();
-		if (now >= deadline)
+	for (;;) {
+		take_acked(p);
+		if (!conn_closed(p))
+			seal_aged(p, cee_nats_now_ns(), true);
+		pthread_mutex_lock(&p->mu);
+		uint32_t sealed = nsealed(p);
+		pthread_mutex_unlock(&p->mu);
+		if (conn_closed(p) || (!any_open(p) && sealed == 0) ||
+		    cee_nats_now_ns() >= deadline)
 			break;
-		take_outcomes(p, now);
-		seal_aged(p, now, true);
-		pump(p, now);
 		usleep(1000);
 	}
+	// From here on the publisher's objects are ours.
+	publisher_stop(p);
+	take_acked(p);
 	if (s->held > 0 || any_open(p))
 		fprintf(stderr, "%s (%s): closing with %" PRIu64 " events not acknowledged\n", WHO,
 			p->name, s->held);
@@ -821,12 +948,18 @@ static void nats_close(struct cee_sink *s)
 	// outcomes of callbacks already running (they touch p).
 	reclaim(p, p->js, true);
 	deadline = cee_nats_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
+	pthread_mutex_lock(&p->mu);
 	while (p->inflight > 0 && cee_nats_now_ns() < deadline) {
 		take_outcomes(p, cee_nats_now_ns());
-		if (p->inflight > 0)
+		if (p->inflight > 0) {
+			pthread_mutex_unlock(&p->mu);
 			usleep(1000);
+			pthread_mutex_lock(&p->mu);
+		}
 	}
-	if (!conn_release(p) || p->inflight > 0) {
+	uint32_t inflight = p->inflight;
+	pthread_mutex_unlock(&p->mu);
+	if (!conn_release(p) || inflight > 0) {
 		// A callback may still run with p: leave it allocated.
 		fprintf(stderr, "%s (%s): libnats still holds callbacks at close; state kept\n",
 			WHO, p->name);
@@ -939,8 +1072,8 @@ static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_
 
 /*
  * A publish found no stream (no responders): a fail-over, or the stream
- * was deleted while we run. Look (500 ms at most: this is the control
- * thread); if it is gone, create it as at start-up, so that what the sink
+ * was deleted while we run. Look (a request of 500 ms at most, on the
+ * publisher; mu not held); if it is gone, create it as at start-up, so that what the sink
  * holds goes out again instead of being retried for ever while admission
  * stays stopped. At most once a second; a look that times out is a
  * fail-over in progress: the next refusal looks again.
@@ -986,7 +1119,9 @@ static void stream_recheck(struct nats_sink *p, uint64_t now)
 		p->stream_check = true; /* again in a second */
 		return;
 	}
+	pthread_mutex_lock(&p->mu);
 	p->st.stream_recreated++;
+	pthread_mutex_unlock(&p->mu);
 	fprintf(stderr, "%s (%s): the stream was gone: created again; what it lacks is sent again\n",
 		WHO, p->name);
 	p->pause_until_ns = now; /* no need to wait out the backoff */
@@ -1075,6 +1210,11 @@ struct cee_sink *cee_sink_nats_open(const char *arg)
 	s->priv = p;
 	p->sink = s;
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); // cee_nats_now_ns()'s clock
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
 
 	uint64_t replicas = 1, dedup_s = DEFAULT_DEDUP_S, max_age_s = 0;
 	int rc = cee_nats_spec_parse(arg, &p->spec, WHO);
@@ -1115,16 +1255,26 @@ struct cee_sink *cee_sink_nats_open(const char *arg)
 		p->free_slots = calloc(p->window, sizeof(*p->free_slots));
 		p->sendq = calloc(p->window, sizeof(*p->sendq));
 		p->q = calloc(p->qcap, sizeof(*p->q));
-		p->taken = calloc(p->qcap, sizeof(*p->taken));
 		p->enc = p->fmt == FMT_JSONL ? cee_jsonl_enc_new() : NULL;
 		if (p->slots == NULL || p->free_slots == NULL || p->sendq == NULL || p->q == NULL ||
-		    p->taken == NULL || (p->fmt == FMT_JSONL && p->enc == NULL))
+		    (p->fmt == FMT_JSONL && p->enc == NULL))
 			rc = -ENOMEM;
 		for (uint32_t k = 0; rc == 0 && k < p->window; k++)
 			p->free_slots[p->nfree++] = p->window - 1 - k;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		// MaxPending is one above the window we keep ourselves: libnats counts
+		// a message down only after on_ack() returned, so just after an ack it
+		// may still count the whole window, and a publish then would stall.
+		jsOptions_Init(&p->jso);
+		p->jso.PublishAsync.MaxPending = p->window + 1;
+		p->jso.PublishAsync.AckHandler = on_ack;
+		p->jso.PublishAsync.AckHandlerClosure = p;
+		p->jso.PublishAsync.StallWait = 1; // never expected; if it is, do not wait long
+		jsPubOptions_Init(&p->pubo);
+		p->pubo.MaxWait = p->ack_wait_ms; // without it, no timeout: a lost ack holds a slot
 		rc = sink_connect(p, OPEN_CONNECT_MS);
+	}
 	if (rc == 0) {
 		int64_t maxp = natsConnection_GetMaxPayload(p->nc);
 		if ((int64_t)(p->cap + HEADER_ROOM) > maxp) {
@@ -1138,24 +1288,23 @@ struct cee_sink *cee_sink_nats_open(const char *arg)
 			rc = -EINVAL;
 		}
 	}
-	if (rc == 0) {
-		// MaxPending is one above the window we keep ourselves: libnats counts
-		// a message down only after on_ack() returned, so just after an ack it
-		// may still count the whole window, and a publish then would stall.
-		jsOptions_Init(&p->jso);
-		p->jso.PublishAsync.MaxPending = p->window + 1;
-		p->jso.PublishAsync.AckHandler = on_ack;
-		p->jso.PublishAsync.AckHandlerClosure = p;
-		p->jso.PublishAsync.StallWait = 1; // never expected; if it is, do not wait long
-		jsPubOptions_Init(&p->pubo);
-		p->pubo.MaxWait = p->ack_wait_ms; // without it, no timeout: a lost ack holds a slot
-		rc = js_context(p);
-	}
 	p->replicas = replicas;
 	p->dedup_s = dedup_s;
 	p->max_age_s = max_age_s;
 	if (rc == 0)
 		rc = ensure_stream(p, replicas, dedup_s, max_age_s);
+	if (rc == 0) {
+		// The connection is the publisher's from here on.
+		int e = pthread_create(&p->pub, NULL, publisher, p);
+		if (e != 0) {
+			fprintf(stderr, "%s: cannot start the publisher thread: %s\n", WHO,
+				strerror(e));
+			rc = -e;
+		} else {
+			p->pub_started = true;
+			(void)pthread_setname_np(p->pub, "cee-nats");
+		}
+	}
 	if (rc < 0) {
 		if (conn_release(p))
 			release(p);
@@ -1174,12 +1323,19 @@ int cee_sink_nats_stats(const struct cee_sink *s, struct cee_sink_nats_stats *st
 {
 	if (s == NULL || s->ops != &nats_ops)
 		return -EINVAL;
-	const struct nats_sink *p = s->priv;
+	struct nats_sink *p = s->priv;
+	pthread_mutex_lock(&p->mu);
 	*st = p->st;
-	st->disconnects = atomic_load_explicit(&p->disconnects, memory_order_relaxed);
-	st->reconnects = atomic_load_explicit(&p->reconnects, memory_order_relaxed);
 	st->inflight = p->inflight;
 	st->sealed = nsealed(p);
+	pthread_mutex_unlock(&p->mu);
+	st->sealed_size = p->cst.sealed_size;
+	st->sealed_age = p->cst.sealed_age;
+	st->window_full = p->cst.window_full;
+	st->max_call_ns = p->cst.max_call_ns;
+	st->calls_over_1ms = p->cst.calls_over_1ms;
+	st->disconnects = atomic_load_explicit(&p->disconnects, memory_order_relaxed);
+	st->reconnects = atomic_load_explicit(&p->reconnects, memory_order_relaxed);
 	st->window = p->window;
 	return 0;
 }

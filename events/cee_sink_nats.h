@@ -48,7 +48,7 @@ struct cee_sink_nats_stats {
 	uint64_t window_full; /**< times a record could not be taken: every window slot used */
 	uint64_t disconnects; /**< connection losses seen */
 	uint64_t reconnects;  /**< reconnections seen */
-	uint64_t max_call_ns; /**< longest write() or flush() call (libnats may block in it) */
+	uint64_t max_call_ns; /**< longest write() or flush() call (none calls into libnats' connection: the publisher thread does) */
 	uint64_t calls_over_1ms; /**< write() and flush() calls longer than 1 ms */
 	uint64_t stream_recreated; /**< times the stream was found deleted and created again */
 	uint32_t inflight;	 /**< messages published and not acknowledged now */

@@ -18,13 +18,20 @@
 #   3. the broker killed (SIGKILL) while cee-bench runs and started again on
 #      the same store once the sink has reported the failure: every event
 #      still reaches the stream once.
+#   4. the broker stalled (SIGSTOP) for 3 s while cee-bench runs, then
+#      continued: the sink's calls on the control thread (write, flush) never
+#      waited on the stalled socket (max_call_us under 100 ms; libnats' socket
+#      write deadline is 500 ms), a file sink beside it took every event, and
+#      the stream still holds every event once.
 #
 # Guards against: events lost or duplicated between the engine and the
 # stream (a batch acknowledged before it was stored, a failed batch not
 # resent, a resend stored twice, a resend re-encoded so its dedup id or
 # content changed), batches out of order for a consumer, extension groups
-# split from their event, binary batches converted wrong, and a shutdown that
-# exits before the last acknowledgements.
+# split from their event, binary batches converted wrong, a shutdown that
+# exits before the last acknowledgements, and a stalled broker holding the
+# control thread (and with it every other sink and the control plane) in a
+# libnats socket write.
 #
 # Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
 # No root needed; no EAL hugepages.
@@ -216,5 +223,30 @@ log "nats-server back"
 bench_wait failover
 has "$WORK/failover.err" "reconnected to" || fail "failover: the sink did not report reconnecting"
 tail_and_audit failover fo TF failover
+
+# 4. the broker stalled: SIGSTOP, not a crash (its sockets stay open)
+bench stall --duration 6 --concurrency 256 \
+	--events "nats://127.0.0.1:$PORT/st?stream=TS&ack_wait_ms=1000" \
+	--events "jsonl:$WORK/stall.file.jsonl"
+wait_until 60 "cee-bench's first live line" has "$WORK/stall.err" "cee-bench: t="
+log "stopping nats-server (SIGSTOP) for 3 s"
+kill -STOP "$SERVER_PID"
+# (the stall itself is the condition under test: its length is not a
+# synchronisation; the sink must be seen to lose the broker meanwhile)
+sleep 3
+kill -CONT "$SERVER_PID"
+log "nats-server continued"
+bench_wait stall
+tail_and_audit stall st TS failover
+"$PY" - "$WORK/stall.json" "$WORK/stall.file.jsonl" <<'PYEOF' || fail "stall: the control thread waited on the stalled broker"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+n = r["nats"][0]["end"]
+lines = sum(1 for l in open(sys.argv[2]) if '"type":"ext"' not in l)
+print(f"stall: longest sink call on the control thread {n['max_call_us']:.0f} us, "
+      f"calls over 1 ms {n['calls_over_1ms']}, file sink {lines} events of {r['audit']['events']}")
+assert lines == r["audit"]["events"], "the file sink beside the stalled one lost events"
+assert n["max_call_us"] < 100000, f"a sink call took {n['max_call_us']:.0f} us"
+PYEOF
 
 log "test_nats_sink: all phases passed"
