@@ -23,15 +23,21 @@
 #      waited on the stalled socket (max_call_us under 100 ms; libnats' socket
 #      write deadline is 500 ms), a file sink beside it took every event, and
 #      the stream still holds every event once.
+#   5. a broker with a password, changed while cee-bench runs (configuration
+#      reload) and changed back once the sink has been refused: libnats gives
+#      up a connection refused twice, and the sink must make a new one when
+#      the password is right again ("connected again"), with every event in
+#      the stream once.
 #
 # Guards against: events lost or duplicated between the engine and the
 # stream (a batch acknowledged before it was stored, a failed batch not
 # resent, a resend stored twice, a resend re-encoded so its dedup id or
 # content changed), batches out of order for a consumer, extension groups
 # split from their event, binary batches converted wrong, a shutdown that
-# exits before the last acknowledgements, and a stalled broker holding the
+# exits before the last acknowledgements, a stalled broker holding the
 # control thread (and with it every other sink and the control plane) in a
-# libnats socket write.
+# libnats socket write, and a sink that never connects again once libnats
+# closed its connection.
 #
 # Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
 # No root needed; no EAL hugepages.
@@ -49,10 +55,12 @@ command -v nats-server >/dev/null || {
 }
 WORK=$(mktemp -d /tmp/cee-nats-test.XXXXXX)
 SERVER_PID=
+AUTH_PID=
 BENCH_PID=
 cleanup() {
 	local rc=$?
 	[[ -z $BENCH_PID ]] || kill "$BENCH_PID" 2>/dev/null || true
+	[[ -z $AUTH_PID ]] || kill "$AUTH_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || wait "$SERVER_PID" 2>/dev/null || true
 	if [[ $rc -ne 0 || $KEEP == --keep ]]; then
@@ -114,7 +122,7 @@ tail_and_audit() {
 	want=$("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["audit"]["events"])' "$WORK/$name.json")
 	log "$name: cee-tail | cee-audit - ($want events expected)"
 	local rc=0
-	"$TAIL" "nats://127.0.0.1:$PORT/$prefix?stream=$stream&durable=check" --from-start \
+	"$TAIL" "nats://127.0.0.1:$PORT/$prefix?stream=$stream&durable=check${TAIL_OPTS:-}" --from-start \
 		--count "$want" --idle-exit 20000 2>"$WORK/$name.tail.err" |
 		tee "$WORK/$name.jsonl" | "$AUDIT" - >"$WORK/$name.audit" 2>&1 || rc=$?
 	cat "$WORK/$name.tail.err"
@@ -248,5 +256,33 @@ print(f"stall: longest sink call on the control thread {n['max_call_us']:.0f} us
 assert lines == r["audit"]["events"], "the file sink beside the stalled one lost events"
 assert n["max_call_us"] < 100000, f"a sink call took {n['max_call_us']:.0f} us"
 PYEOF
+
+# 5. authorisation refused, then accepted again: a second broker, configured
+# with a password that is changed and reloaded under load
+APORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+auth_conf() { # PASSWORD
+	printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s" }\nauthorization { user: cee, password: %s }\n' \
+		"$APORT" "$WORK/js-auth" "$1" >"$WORK/auth.conf"
+}
+auth_conf one
+nats-server -c "$WORK/auth.conf" >"$WORK/auth-server.log" 2>&1 &
+AUTH_PID=$!
+wait_until 20 "the password broker ready" has "$WORK/auth-server.log" "Server is ready"
+bench auth --duration 8 --concurrency 64 \
+	--events "nats://127.0.0.1:$APORT/au?stream=TA&user=cee&password=one"
+wait_until 60 "cee-bench's first live line" has "$WORK/auth.err" "cee-bench: t="
+log "password changed on the broker (reload)"
+auth_conf two
+kill -HUP "$AUTH_PID"
+wait_until 30 "the sink to be refused" has "$WORK/auth.err" "Authorization Violation"
+log "password changed back"
+auth_conf one
+kill -HUP "$AUTH_PID"
+bench_wait auth
+has "$WORK/auth.err" "connected again" || fail "auth: the sink did not connect again"
+PORT=$APORT TAIL_OPTS="&user=cee&password=one" tail_and_audit auth au TA failover
+kill "$AUTH_PID"
+wait "$AUTH_PID" 2>/dev/null || true
+AUTH_PID=
 
 log "test_nats_sink: all phases passed"
