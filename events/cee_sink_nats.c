@@ -211,9 +211,15 @@ struct nats_sink {
 	jsCtx *js;
 	jsOptions jso;
 	jsPubOptions pubo;
+	bool js_used;		 // js has published: js_PublishAsyncGetPendingList() may be called
 	uint64_t reopen_at_ns;	 // publisher: next attempt at a new connection
+	uint32_t reopen_ms;	 // publisher: its backoff, 1 s doubling to 5 s
 	uint64_t pause_until_ns; // publisher: no publish before (backoff)
 	uint32_t backoff_ms;	 // publisher: 0: no failure since the last ack
+	/* publisher: what to log once mu is released (stderr may block) */
+	const char *say_failed; // a backoff started: what failed ...
+	natsStatus say_why;	// ... and why
+	bool say_again;		// acknowledged again after failures
 	/* records (control thread) */
 	struct cee_jsonl_enc *enc;
 	struct open_batch *open[CEE_MAX_SHARDS];
@@ -238,6 +244,7 @@ struct nats_sink {
 	struct outcome *q;	   // [qcap]: on_ack() -> publisher
 	uint32_t qcap, qhead, qlen;
 	uint64_t q_overflow; // an outcome that found the ring full (a bug: never expected)
+	uint64_t q_lost;     // publisher: of those, not yet logged
 	/*
 	 * The connection's state as its callbacks (libnats threads) tell it,
 	 * read by the control thread and the publisher: asking libnats
@@ -370,9 +377,10 @@ static bool backoff_start(struct nats_sink *p, uint64_t now, natsStatus why, con
 	    first ? BACKOFF_MIN_MS
 		  : (p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2);
 	p->pause_until_ns = now + (uint64_t)p->backoff_ms * 1000000u;
-	if (first)
-		fprintf(stderr, "%s (%s): %s: %s; resending with backoff\n", WHO, p->name, what,
-			natsStatus_GetText(why));
+	if (first) {
+		p->say_failed = what;
+		p->say_why = why;
+	}
 	return true;
 }
 
@@ -465,6 +473,7 @@ static void pump(struct nats_sink *p, uint64_t now)
 		// the queue for this thread.)
 		natsMsg *m = b->msg;
 		pthread_mutex_unlock(&p->mu);
+		p->js_used = true;
 		natsStatus s = js_PublishMsgAsync(p->js, &m, &p->pubo);
 		pthread_mutex_lock(&p->mu);
 		if (s != NATS_OK) {
@@ -507,8 +516,8 @@ static void count_failure(struct nats_sink *p, const struct outcome *o)
 static void take_outcomes(struct nats_sink *p, uint64_t now)
 {
 	if (p->q_overflow > 0) { // cannot happen: at most `window` outcomes are ever due
-		fprintf(stderr, "%s (%s): BUG: %" PRIu64 " publish outcomes lost\n", WHO, p->name,
-			p->q_overflow);
+		p->st.fail_other += p->q_overflow;
+		p->q_lost += p->q_overflow;
 		p->q_overflow = 0;
 	}
 	for (; p->qlen > 0; p->qhead = (p->qhead + 1) % p->qcap, p->qlen--) {
@@ -528,7 +537,7 @@ static void take_outcomes(struct nats_sink *p, uint64_t now)
 			p->acked_events += b->events;
 			slot_free(p, (uint32_t)k);
 			if (p->backoff_ms != 0) {
-				fprintf(stderr, "%s (%s): acknowledged again\n", WHO, p->name);
+				p->say_again = true;
 				p->backoff_ms = 0;
 			}
 			continue;
@@ -650,7 +659,11 @@ static bool any_open(const struct nats_sink *p)
 static uint32_t reclaim(struct nats_sink *p, jsCtx *js, bool destroy)
 {
 	natsMsgList l = {0};
-	if (js == NULL || js_PublishAsyncGetPendingList(&l, js) != NATS_OK)
+	// libnats 3.4.1 makes a context's table of pending publishes at its
+	// first publish, and js_PublishAsyncGetPendingList() reads it without
+	// looking: on a context that never published it crashes (an idle sink
+	// at shutdown, or when its connection was closed).
+	if (js == NULL || !p->js_used || js_PublishAsyncGetPendingList(&l, js) != NATS_OK)
 		return 0;
 	uint32_t n = 0;
 	uint64_t dropped = 0;
@@ -679,6 +692,31 @@ static uint32_t reclaim(struct nats_sink *p, jsCtx *js, bool destroy)
 static void stream_recheck(struct nats_sink *p, uint64_t now);
 static void conn_renew(struct nats_sink *p, uint64_t now);
 
+// Log what the publisher noted under mu. Publisher; mu held, released
+// around the writes.
+static void say(struct nats_sink *p)
+{
+	if (p->say_failed == NULL && !p->say_again && p->q_lost == 0)
+		return;
+	const char *failed = p->say_failed;
+	natsStatus why = p->say_why;
+	bool again = p->say_again;
+	uint64_t lost = p->q_lost;
+	p->say_failed = NULL;
+	p->say_again = false;
+	p->q_lost = 0;
+	pthread_mutex_unlock(&p->mu);
+	if (again)
+		fprintf(stderr, "%s (%s): acknowledged again\n", WHO, p->name);
+	if (failed != NULL)
+		fprintf(stderr, "%s (%s): %s: %s; resending with backoff\n", WHO, p->name, failed,
+			natsStatus_GetText(why));
+	if (lost > 0)
+		fprintf(stderr, "%s (%s): BUG: %" PRIu64 " publish outcomes lost\n", WHO, p->name,
+			lost);
+	pthread_mutex_lock(&p->mu);
+}
+
 // The publisher thread: see "How it works" at the top.
 static void *publisher(void *arg)
 {
@@ -687,8 +725,9 @@ static void *publisher(void *arg)
 	while (!p->stop) {
 		uint64_t now = cee_nats_now_ns();
 		take_outcomes(p, now);
+		say(p);
 		enum conn_state cs = atomic_load_explicit(&p->conn_state, memory_order_relaxed);
-		if (cs == CONN_CLOSED && now >= p->reopen_at_ns) {
+		if (cs == CONN_CLOSED && now >= p->reopen_at_ns && !p->stop) {
 			pthread_mutex_unlock(&p->mu);
 			conn_renew(p, now);
 			pthread_mutex_lock(&p->mu);
@@ -704,12 +743,13 @@ static void *publisher(void *arg)
 			pthread_mutex_lock(&p->mu);
 			p->st.fail_connection += n;
 		}
-		if (p->stream_check && now >= p->stream_check_at_ns) {
+		if (p->stream_check && now >= p->stream_check_at_ns && !p->stop) {
 			pthread_mutex_unlock(&p->mu);
 			stream_recheck(p, now);
 			pthread_mutex_lock(&p->mu);
 		}
 		pump(p, now);
+		say(p);
 		if (p->qlen > 0 || p->stop)
 			continue;
 		// Sleep until woken (a batch sealed, an outcome, the connection
@@ -748,12 +788,6 @@ static void call_time(struct nats_sink *p, uint64_t t0)
 	if (d > p->cst.max_call_ns)
 		p->cst.max_call_ns = d;
 	p->cst.calls_over_1ms += d > 1000000;
-}
-
-static void service(struct nats_sink *p, uint64_t now)
-{
-	take_acked(p);
-	seal_aged(p, now, false);
 }
 
 // While libnats reconnects, the sink reports itself failed: the exporter
@@ -796,10 +830,14 @@ static int nats_flush(struct cee_sink *s)
 	struct nats_sink *p = s->priv;
 	uint64_t now = cee_nats_now_ns();
 	if (!conn_closed(p))
-		service(p, now);
+		seal_aged(p, now, false);
+	// Idle is nothing sealed and every ack counted, seen together.
 	pthread_mutex_lock(&p->mu);
 	uint32_t sealed = nsealed(p);
+	uint64_t acked = p->acked_events;
+	p->acked_events = 0;
 	pthread_mutex_unlock(&p->mu);
+	s->held -= acked;
 	call_time(p, now);
 	if (conn_closed(p) || conn_down(p))
 		return -ENOTCONN;
@@ -839,20 +877,24 @@ static int sink_connect(struct nats_sink *p, int64_t total_ms)
 
 // libnats closed its connection (it reconnects for ever by itself, so this
 // is an authorisation refused twice, or the like): make a new one, one
-// attempt a second at most. Publisher; mu not held.
+// attempt each 1 s doubling to 5 s. Publisher; mu not held.
 static void conn_renew(struct nats_sink *p, uint64_t now)
 {
-	p->reopen_at_ns = now + 1000000000u;
+	p->reopen_ms = p->reopen_ms == 0 ? 1000 : (p->reopen_ms * 2 > 5000 ? 5000 : p->reopen_ms * 2);
+	p->reopen_at_ns = now + (uint64_t)p->reopen_ms * 1000000u;
 	reclaim(p, p->js, false);
 	atomic_store_explicit(&p->conn_cur, NULL, memory_order_release);
 	if (p->js != NULL)
 		jsCtx_Destroy(p->js);
 	p->js = NULL;
+	p->js_used = false;
 	if (p->nc != NULL)
 		natsConnection_Destroy(p->nc);
 	p->nc = NULL;
-	if (sink_connect(p, CONNECT_TIMEOUT_MS) == 0) // short: one attempt
+	if (sink_connect(p, CONNECT_TIMEOUT_MS) == 0) { // short: one attempt
+		p->reopen_ms = 0;
 		fprintf(stderr, "%s (%s): connected again\n", WHO, p->name);
+	}
 }
 
 // The exporter retries a failed sink here: it is back when the connection is.
@@ -916,7 +958,10 @@ static void publisher_stop(struct nats_sink *p)
 	p->stop = true;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->pub, NULL); // at most one libnats call (WRITE_DEADLINE_MS) away
+	// It looks at stop between its libnats calls: the join waits for the
+	// one in progress (a publish: WRITE_DEADLINE_MS; a new connection:
+	// CONNECT_TIMEOUT_MS per server; a stream look: 500 ms).
+	pthread_join(p->pub, NULL);
 	p->pub_started = false;
 }
 

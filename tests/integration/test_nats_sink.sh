@@ -28,6 +28,11 @@
 #      up a connection refused twice, and the sink must make a new one when
 #      the password is right again ("connected again"), with every event in
 #      the stream once.
+#   6. cee-engine (net_null, no traffic) with an idle NATS sink on that
+#      broker: the password changed and changed back, then SIGTERM. The sink
+#      must connect again and the engine exit 0 (libnats 3.4.1 crashes when
+#      asked for the pending publishes of a context that never published:
+#      the engine crashed at the new connection and at shutdown).
 #
 # Guards against: events lost or duplicated between the engine and the
 # stream (a batch acknowledged before it was stored, a failed batch not
@@ -36,13 +41,14 @@
 # split from their event, binary batches converted wrong, a shutdown that
 # exits before the last acknowledgements, a stalled broker holding the
 # control thread (and with it every other sink and the control plane) in a
-# libnats socket write, and a sink that never connects again once libnats
-# closed its connection.
+# libnats socket write, a sink that never connects again once libnats
+# closed its connection, and an idle sink that crashes the engine.
 #
 # Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
 # No root needed; no EAL hugepages.
 set -euo pipefail
 BENCH=$(realpath "$1")
+ENGINE=$(dirname "$BENCH")/cee-engine
 TAIL=$(realpath "$2")
 AUDIT=$(realpath "$3")
 CRAFT=$(realpath "$4")
@@ -57,10 +63,12 @@ WORK=$(mktemp -d /tmp/cee-nats-test.XXXXXX)
 SERVER_PID=
 AUTH_PID=
 BENCH_PID=
+ENGINE_PID=
 cleanup() {
 	local rc=$?
 	[[ -z $BENCH_PID ]] || kill "$BENCH_PID" 2>/dev/null || true
 	[[ -z $AUTH_PID ]] || kill "$AUTH_PID" 2>/dev/null || true
+	[[ -z $ENGINE_PID ]] || kill -KILL "$ENGINE_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || wait "$SERVER_PID" 2>/dev/null || true
 	if [[ $rc -ne 0 || $KEEP == --keep ]]; then
@@ -281,6 +289,26 @@ kill -HUP "$AUTH_PID"
 bench_wait auth
 has "$WORK/auth.err" "connected again" || fail "auth: the sink did not connect again"
 PORT=$APORT TAIL_OPTS="&user=cee&password=one" tail_and_audit auth au TA failover
+
+# 6. an idle sink: never published, its connection closed, then shut down
+log "cee-engine, no traffic, NATS sink on the password broker"
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-nats-$$-idle" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo --ctl-socket none \
+	--events "nats://127.0.0.1:$APORT/idle?stream=TI&user=cee&password=one" >"$WORK/idle.log" 2>&1 &
+ENGINE_PID=$!
+wait_until 30 "the engine ready" has "$WORK/idle.log" "cee-engine: ready"
+auth_conf two
+kill -HUP "$AUTH_PID"
+wait_until 30 "the idle sink to be refused" has "$WORK/idle.log" "Authorization Violation"
+auth_conf one
+kill -HUP "$AUTH_PID"
+wait_until 30 "the idle sink to connect again" has "$WORK/idle.log" "connected again"
+kill -TERM "$ENGINE_PID"
+rc=0
+wait "$ENGINE_PID" || rc=$?
+ENGINE_PID=
+[[ $rc -eq 0 ]] || { tail -n 5 "$WORK/idle.log"; fail "idle: cee-engine exited $rc at SIGTERM"; }
+log "idle: connected again, exit 0 at SIGTERM"
 kill "$AUTH_PID"
 wait "$AUTH_PID" 2>/dev/null || true
 AUTH_PID=
