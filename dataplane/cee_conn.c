@@ -198,12 +198,6 @@ void cee_conn_prefetch_bucket_at(const struct cee_conn_pool *p, uint32_t bucket)
 	__builtin_prefetch(&p->buckets[bucket], 0, 3);
 }
 
-void cee_conn_prefetch_bucket(const struct cee_conn_pool *p, uint32_t local_ip,
-			      uint16_t local_port, uint32_t remote_ip, uint16_t remote_port)
-{
-	cee_conn_prefetch_bucket_at(p, bucket_of(p, local_ip, local_port, remote_ip, remote_port));
-}
-
 void cee_conn_prefetch_chain_at(const struct cee_conn_pool *p, uint32_t bucket)
 {
 	uint32_t i = p->buckets[bucket];

@@ -63,18 +63,40 @@ struct cee_conn_hash {
 const struct cee_conn_hash *cee_conn_pool_hash(const struct cee_conn_pool *p);
 
 /**
- * The bucket of a 4-tuple: SipHash-1-3 of the tuple under the pool's key.
- * Inline, so a burst's hashes interleave; a packet's lookup computes it
- * once: cee_conn_prefetch_bucket_at(), cee_conn_prefetch_chain_at(),
- * cee_conn_by_tuple_at().
+ * The keyed hash of a 4-tuple: SipHash-1-3 of the tuple under the pool's
+ * key. Its high half picks the table bucket (cee_conn_bucket_of()); its low
+ * half is the shard's RFC 6528 F for the tuple's ISN (cee_conn_isn_f()), so
+ * a SYN's one hash serves both. Under a PRF the two halves are independent:
+ * a peer that learns F of its own tuples (from their ISNs) learns nothing of
+ * any tuple's bucket. Inline, so a burst's hashes interleave.
+ */
+static inline uint64_t cee_conn_tuple_h(const struct cee_conn_hash *h, uint32_t local_ip,
+					uint16_t local_port, uint32_t remote_ip,
+					uint16_t remote_port)
+{
+	return cee_siphash13_12(
+	    &h->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
+}
+/** The table bucket of a tuple whose cee_conn_tuple_h() is @p x. */
+static inline uint32_t cee_conn_bucket_of(const struct cee_conn_hash *h, uint64_t x)
+{
+	return (uint32_t)(x >> 32) >> h->shift;
+}
+/** RFC 6528's F of a tuple whose cee_conn_tuple_h() is @p x. */
+static inline uint32_t cee_conn_isn_f(uint64_t x)
+{
+	return (uint32_t)x;
+}
+/**
+ * The bucket of a 4-tuple: cee_conn_bucket_of(cee_conn_tuple_h()). A
+ * packet's lookup computes it once: cee_conn_prefetch_bucket_at(),
+ * cee_conn_prefetch_chain_at(), cee_conn_by_tuple_at().
  */
 static inline uint32_t cee_conn_bucket_h(const struct cee_conn_hash *h, uint32_t local_ip,
 					 uint16_t local_port, uint32_t remote_ip,
 					 uint16_t remote_port)
 {
-	uint64_t x = cee_siphash13_12(
-	    &h->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
-	return (uint32_t)(x >> 32) >> h->shift;
+	return cee_conn_bucket_of(h, cee_conn_tuple_h(h, local_ip, local_port, remote_ip, remote_port));
 }
 /** cee_conn_bucket_h() of @p p. */
 uint32_t cee_conn_bucket(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,
@@ -102,14 +124,6 @@ void cee_conn_free(struct cee_conn_pool *p, struct cee_conn *c);
 struct cee_conn *cee_conn_by_id(struct cee_conn_pool *p, cee_conn_id_t id);
 /** Start loading the lines of @p c (a hint; @p c need not be live). */
 void cee_conn_prefetch(const struct cee_conn *c);
-/**
- * Start loading what cee_conn_by_tuple() will read for this tuple, in two
- * steps a burst apart: the bucket, then (bucket loaded) its first slot.
- */
-void cee_conn_prefetch_bucket(const struct cee_conn_pool *p, uint32_t local_ip,
-			      uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
-void cee_conn_prefetch_chain(const struct cee_conn_pool *p, uint32_t local_ip,
-			     uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);
 /** @return the live connection with this tuple, or NULL. */
 struct cee_conn *cee_conn_by_tuple(struct cee_conn_pool *p, uint32_t local_ip,
 				   uint16_t local_port, uint32_t remote_ip, uint16_t remote_port);

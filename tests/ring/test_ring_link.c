@@ -385,6 +385,58 @@ static void client_rst(void)
 	expect_closed(c.cport, CEE_REASON_PEER_RST, 10, 2000);
 }
 
+// Events of @p type for remote port @p cport, once there are @p n (or @p ms passed).
+static size_t wait_count(uint16_t cport, enum cee_evt_type type, size_t n, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	size_t k;
+	do {
+		pump();
+		k = 0;
+		for (size_t i = 0; i < nevs; i++)
+			k += evs[i].remote_port == cport && evs[i].type == type;
+		if (k >= n)
+			break;
+		usleep(200);
+	} while (now_ms() < end);
+	return k;
+}
+
+// The ISN of a new connection from @p cport (its SYN-ACK's seq); the
+// connection is then reset and its destroyed event awaited (the @p nth for the port).
+static bool isn_of(uint16_t cport, size_t nth, uint32_t *isn)
+{
+	struct conn c;
+	if (!handshake(&c, cport))
+		return false;
+	*isn = c.rcv_nxt - 1;
+	send_seg(cport, CEE_TCP_RST, c.snd_nxt, 0, NULL, 0, false);
+	size_t k = wait_count(cport, CEE_EVT_DESTROYED, nth, 2000);
+	CHECK(k == nth, "destroyed events for %u: %zu, want %zu", cport, k, nth);
+	return k == nth;
+}
+
+// RFC 6528: ISN = M + F(4-tuple, key), M a 4-microsecond clock, F a keyed
+// PRF of the tuple. Faults: an F that is not a function of the tuple alone
+// (the same tuple again must advance by the clock only: an F memoised for
+// another tuple, or recomputed differently, would jump), or not keyed per
+// tuple at all (another tuple at the same moment must not land within the
+// clock's advance; chance of a false failure about 10^-6).
+static void isn_per_tuple(void)
+{
+	uint64_t t0 = cee_clock_ns();
+	uint32_t a1 = 0, b = 0, a2 = 0;
+	if (!isn_of(40020, 1, &a1) || !isn_of(40021, 1, &b) || !isn_of(40020, 2, &a2))
+		return;
+	uint32_t ticks = (uint32_t)((cee_clock_ns() - t0) / 4096) + 2;
+	uint32_t same = a2 - a1, other = b - a1;
+	CHECK(same <= ticks, "same tuple: ISN advanced %u, the clock %u ticks", same, ticks);
+	CHECK(other > ticks && (uint32_t)-other > ticks,
+	      "another tuple: ISN %u from the first, within the clock's %u ticks", other, ticks);
+	printf("isn: same tuple +%u (clock %u ticks), another tuple %+d\n", same, ticks,
+	       (int32_t)other);
+}
+
 // A dropped segment is retransmitted after the RTO; if never acknowledged the
 // engine gives up with retransmit_timeout and an RST.
 static void retransmission(void)
@@ -500,6 +552,7 @@ int main(int argc, char **argv)
 	client_fin();
 	half_close();
 	client_rst();
+	isn_per_tuple();
 	no_listener_and_stray_ack();
 	idle_timeout();
 	retransmission();
