@@ -63,40 +63,18 @@ struct cee_conn_hash {
 const struct cee_conn_hash *cee_conn_pool_hash(const struct cee_conn_pool *p);
 
 /**
- * The keyed hash of a 4-tuple: SipHash-1-3 of the tuple under the pool's
- * key. Its high half picks the table bucket (cee_conn_bucket_of()); its low
- * half is the shard's RFC 6528 F for the tuple's ISN (cee_conn_isn_f()), so
- * a SYN's one hash serves both. Under a PRF the two halves are independent:
- * a peer that learns F of its own tuples (from their ISNs) learns nothing of
- * any tuple's bucket. Inline, so a burst's hashes interleave.
- */
-static inline uint64_t cee_conn_tuple_h(const struct cee_conn_hash *h, uint32_t local_ip,
-					uint16_t local_port, uint32_t remote_ip,
-					uint16_t remote_port)
-{
-	return cee_siphash13_12(
-	    &h->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
-}
-/** The table bucket of a tuple whose cee_conn_tuple_h() is @p x. */
-static inline uint32_t cee_conn_bucket_of(const struct cee_conn_hash *h, uint64_t x)
-{
-	return (uint32_t)(x >> 32) >> h->shift;
-}
-/** RFC 6528's F of a tuple whose cee_conn_tuple_h() is @p x. */
-static inline uint32_t cee_conn_isn_f(uint64_t x)
-{
-	return (uint32_t)x;
-}
-/**
- * The bucket of a 4-tuple: cee_conn_bucket_of(cee_conn_tuple_h()). A
- * packet's lookup computes it once: cee_conn_prefetch_bucket_at(),
- * cee_conn_prefetch_chain_at(), cee_conn_by_tuple_at().
+ * The bucket of a 4-tuple: SipHash-1-3 of the tuple under the pool's key.
+ * Inline, so a burst's hashes interleave; a packet's lookup computes it
+ * once: cee_conn_prefetch_bucket_at(), cee_conn_prefetch_chain_at(),
+ * cee_conn_by_tuple_at().
  */
 static inline uint32_t cee_conn_bucket_h(const struct cee_conn_hash *h, uint32_t local_ip,
 					 uint16_t local_port, uint32_t remote_ip,
 					 uint16_t remote_port)
 {
-	return cee_conn_bucket_of(h, cee_conn_tuple_h(h, local_ip, local_port, remote_ip, remote_port));
+	uint64_t x = cee_siphash13_12(
+	    &h->key, (uint64_t)remote_ip << 32 | (uint32_t)remote_port << 16 | local_port, local_ip);
+	return (uint32_t)(x >> 32) >> h->shift;
 }
 /** cee_conn_bucket_h() of @p p. */
 uint32_t cee_conn_bucket(const struct cee_conn_pool *p, uint32_t local_ip, uint16_t local_port,

@@ -503,32 +503,18 @@ static int sb_pool_init(struct cee_shard *s, unsigned cls, uint32_t count)
 	return 0;
 }
 
-static void isn_memo_set(struct cee_shard *s, uint32_t local_ip, uint16_t local_port,
-			 uint32_t remote_ip, uint16_t remote_port, uint32_t f)
-{
-	s->isn_memo.local_ip = local_ip;
-	s->isn_memo.remote_ip = remote_ip;
-	s->isn_memo.ports = (uint32_t)local_port << 16 | remote_port;
-	s->isn_memo.f = f;
-}
-
 // RFC 6528: ISN = M + F(4-tuple, secret), M a 4-microsecond clock, F a
-// keyed PRF: the low half of the tuple's SipHash-1-3 under the engine's
-// table key (cee_conn_tuple_h(): its high half is the bucket). The SYN's
-// lookup hashed the tuple already (the memo); a tuple not in the memo is
-// hashed here, to the same F.
+// keyed PRF: SipHash-2-4 under the engine's 128-bit ISN key. (Not the
+// table hash's spare half, which would save this PRF: ISNs are sent to
+// anyone who sends a SYN, and SipHash-1-3's outputs are kept for values
+// that never leave, as Linux keeps hsiphash; one key would then guard both.)
 static uint32_t tcp_isn(void *owner, const struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_shard *s = owner;
 	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
-	uint32_t ports = (uint32_t)c->local_port << 16 | c->remote_port;
-	uint32_t f;
-	if (likely(s->isn_memo.local_ip == c->local_ip && s->isn_memo.remote_ip == c->remote_ip &&
-		   s->isn_memo.ports == ports))
-		f = s->isn_memo.f;
-	else
-		f = cee_conn_isn_f(cee_conn_tuple_h(s->chash, c->local_ip, c->local_port,
-						    c->remote_ip, c->remote_port));
+	uint32_t f = (uint32_t)cee_siphash_12(
+	    2, 4, &s->isn_key, (uint64_t)c->remote_ip << 32 | c->local_ip,
+	    (uint32_t)c->local_port << 16 | c->remote_port);
 	return f + (uint32_t)(now_ns >> 12);
 }
 
@@ -917,7 +903,6 @@ struct rx_item {
 	struct cee_pkt p;
 	uint32_t hash;  /**< steering hash (TCP) */
 	uint32_t bucket; /**< its 4-tuple's table bucket (TCP, ours): hashed once per packet */
-	uint32_t isn_f;	 /**< and its RFC 6528 F (cee_conn_isn_f()), for a SYN */
 	uint16_t pi;    /**< port index it arrived on */
 	bool ours;      /**< TCP owned by this shard */
 };
@@ -1008,22 +993,16 @@ static void rx_burst(struct cee_shard *s, int pi, struct rte_mbuf **pkts, unsign
 		rx_parse(s, pkts[i], owned, &it[i]);
 		const struct cee_pkt *p = &it[i].p;
 		if (it[i].ours) {
-			uint64_t x =
-			    cee_conn_tuple_h(s->chash, p->dst_ip, p->dport, p->src_ip, p->sport);
-			it[i].bucket = cee_conn_bucket_of(s->chash, x);
-			it[i].isn_f = cee_conn_isn_f(x);
+			it[i].bucket = cee_conn_bucket_h(s->chash, p->dst_ip, p->dport, p->src_ip,
+							 p->sport);
 			cee_conn_prefetch_bucket_at(s->pool, it[i].bucket);
 		}
 	}
 	for (unsigned i = 0; i < n; i++)
 		if (it[i].ours)
 			cee_conn_prefetch_chain_at(s->pool, it[i].bucket);
-	for (unsigned i = 0; i < n; i++) {
-		const struct cee_pkt *p = &it[i].p;
-		if (it[i].ours && (p->seg.flags & CEE_TCP_SYN)) // an ISN may follow
-			isn_memo_set(s, p->dst_ip, p->dport, p->src_ip, p->sport, it[i].isn_f);
+	for (unsigned i = 0; i < n; i++)
 		rx_one(s, pkts[i], owned, &it[i]);
-	}
 }
 
 static void timer_prefetch(const struct cee_timer_node *n)
@@ -1169,7 +1148,6 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	// function as steering) and whose tuple is free.
 	uint64_t space = (uint64_t)s->cfg->ip_count * SPORT_COUNT;
 	uint32_t src_ip = 0, hash = 0, bucket = 0;
-	uint64_t x = 0;
 	uint16_t sport = 0;
 	bool found = false;
 	for (unsigned t = 0; t < SRC_TRIES; t++) {
@@ -1183,10 +1161,9 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 		// (the previous open hashed this source already, to prefetch its bucket)
 		if (s->next_src.valid && s->next_src.cursor == k && s->next_src.dst_ip == dst_ip &&
 		    s->next_src.dst_port == dst_port)
-			x = s->next_src.x;
+			bucket = s->next_src.bucket;
 		else
-			x = cee_conn_tuple_h(s->chash, src_ip, sport, dst_ip, dst_port);
-		bucket = cee_conn_bucket_of(s->chash, x);
+			bucket = cee_conn_bucket_h(s->chash, src_ip, sport, dst_ip, dst_port);
 		if (cee_conn_by_tuple_at(s->pool, bucket, src_ip, sport, dst_ip, dst_port) != NULL)
 			continue;
 		found = true;
@@ -1224,16 +1201,16 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	s->stats.connected++;
 	// The next open most likely tries the next source towards the same
 	// peer: start loading the bucket its free-tuple check reads, and keep
-	// the hash for it.
+	// it for that check.
 	uint32_t k = s->src_cursor;
-	s->next_src.x = cee_conn_tuple_h(s->chash, s->cfg->ip + k / SPORT_COUNT,
-					 (uint16_t)(SPORT_FIRST + k % SPORT_COUNT), dst_ip, dst_port);
+	s->next_src.bucket =
+	    cee_conn_bucket_h(s->chash, s->cfg->ip + k / SPORT_COUNT,
+			      (uint16_t)(SPORT_FIRST + k % SPORT_COUNT), dst_ip, dst_port);
 	s->next_src.cursor = k;
 	s->next_src.dst_ip = dst_ip;
 	s->next_src.dst_port = dst_port;
 	s->next_src.valid = true;
-	cee_conn_prefetch_bucket_at(s->pool, cee_conn_bucket_of(s->chash, s->next_src.x));
-	isn_memo_set(s, src_ip, sport, dst_ip, dst_port, cee_conn_isn_f(x));
+	cee_conn_prefetch_bucket_at(s->pool, s->next_src.bucket);
 	cee_tcp_connect(&s->tcp, &c->tcb, service, s->now_ns);
 	return c;
 }
@@ -1318,8 +1295,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->evt_per_conn_layers = cfg->no_events ? 0 : 6 + 3 * CEE_EVT_EXT_MAX;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
-	// (hash_secret bytes 16-31 were the ISN's key until the ISN took the
-	// table hash's low half: unused)
+	memcpy(&s->isn_key, cfg->hash_secret + 16, sizeof(s->isn_key));
 	memcpy(&s->cookie_key, cfg->hash_secret + 32, sizeof(s->cookie_key));
 	if (cfg->max_conns_per_ip || cfg->syn_rate_per_ip) {
 		struct cee_siphash_key skey;

@@ -143,9 +143,9 @@ struct cee_shard {
 	struct cee_arp *arp;
 	uint64_t arp_tick_ns;
 	uint32_t src_cursor; /**< next source (address offset, port) tried by cee_shard_connect */
-	/** The tuple hash of the source cee_shard_open_active() tries next (its bucket prefetched) */
+	/** The bucket of the source cee_shard_open_active() tries next (prefetched) */
 	struct {
-		uint64_t x;	  /**< cee_conn_tuple_h() */
+		uint32_t bucket;  /**< cee_conn_bucket_h() */
 		uint32_t cursor;  /**< src_cursor it was computed for */
 		uint32_t dst_ip;
 		uint16_t dst_port;
@@ -156,15 +156,7 @@ struct cee_shard {
 	uint64_t poll_tsc;  /**< TSC at the start of the current iteration */
 	uint64_t ms_tsc;    /**< TSC cycles in a millisecond */
 	bool poll_worked;   /**< the previous iteration found work */
-	/**
-	 * RFC 6528's F of the last tuple hashed for a SYN received or sent
-	 * (cee_conn_isn_f()): the ISN takes it instead of hashing the tuple again.
-	 */
-	struct {
-		uint32_t local_ip, remote_ip;
-		uint32_t ports; /**< local << 16 | remote */
-		uint32_t f;
-	} isn_memo;
+	struct cee_siphash_key isn_key; /**< RFC 6528 F's secret (from cfg->hash_secret) */
 	struct cee_siphash_key cookie_key; /**< the SYN cookies' MAC key (from cfg->hash_secret) */
 	uint64_t cookie_sent_ns; /**< when the last SYN cookie went (0: never): cookie ACKs are checked for 130 s after */
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
