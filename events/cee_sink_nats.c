@@ -588,14 +588,18 @@ static void take_outcomes(struct nats_sink *p, uint64_t now)
 	}
 }
 
-// Events acknowledged since the last look come off sink->held. Control thread.
-static void take_acked(struct nats_sink *p)
+// Events acknowledged since the last look come off sink->held. Control
+// thread. @return the sealed batches, seen under the same lock: idle is
+// nothing sealed and every ack counted, seen together.
+static uint32_t take_acked(struct nats_sink *p)
 {
 	pthread_mutex_lock(&p->mu);
 	uint64_t n = p->acked_events;
 	p->acked_events = 0;
+	uint32_t sealed = nsealed(p);
 	pthread_mutex_unlock(&p->mu);
 	p->sink->held -= n;
+	return sealed;
 }
 
 /* ---- open batches ---- */
@@ -868,13 +872,7 @@ static int nats_flush(struct cee_sink *s)
 	uint64_t now = cee_nats_now_ns();
 	if (!conn_closed(p))
 		seal_aged(p, now, false);
-	// Idle is nothing sealed and every ack counted, seen together.
-	pthread_mutex_lock(&p->mu);
-	uint32_t sealed = nsealed(p);
-	uint64_t acked = p->acked_events;
-	p->acked_events = 0;
-	pthread_mutex_unlock(&p->mu);
-	s->held -= acked;
+	uint32_t sealed = take_acked(p);
 	call_time(p, now);
 	if (conn_closed(p) || conn_down(p))
 		return -ENOTCONN;
@@ -1010,12 +1008,9 @@ static void nats_close(struct cee_sink *s)
 	// the acks before, with flush).
 	uint64_t deadline = cee_nats_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
 	for (;;) {
-		take_acked(p);
 		if (!conn_closed(p))
 			seal_aged(p, cee_nats_now_ns(), true);
-		pthread_mutex_lock(&p->mu);
-		uint32_t sealed = nsealed(p);
-		pthread_mutex_unlock(&p->mu);
+		uint32_t sealed = take_acked(p);
 		if (conn_closed(p) || (!any_open(p) && sealed == 0) ||
 		    cee_nats_now_ns() >= deadline)
 			break;
