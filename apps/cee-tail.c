@@ -4,6 +4,7 @@
 //
 //   cee-tail nats://HOST:PORT/PREFIX?stream=NAME[&durable=NAME][&filter=SUBJECT]
 //            [--count N] [--idle-exit MS] [--from-start] [--reorder-wait MS]
+//            [--ack-wait MS]
 //
 // A durable pull consumer (explicit ack; default name "cee-tail") reads
 // subjects PREFIX.> (or filter=). The messages are the sink's sealed batches
@@ -12,7 +13,13 @@
 // below the next one expected was written already (a resend that landed
 // twice, a redelivery): it is counted and skipped; a batch above it waits,
 // at most --reorder-wait ms (default 10000), for the batches in between, then
-// the gap is reported and skipped. A message is acknowledged only after its
+// the gap is reported and skipped. Deliveries lost with a connection (a
+// broker restarted, a server that dropped a slow reader) come back only when
+// the consumer's ack wait runs out, so after the connection is made again
+// (or libnats reports that it dropped messages) no gap is given up and
+// --idle-exit does not end the run until that ack wait passed. Fetches ask
+// for at most FETCH_MAX_BYTES (or 4 max_payload) so that a server's buffer
+// for this reader stays far below its slow-consumer limit (64 MiB). A message is acknowledged only after its
 // lines were written and stdout flushed. Binary batches are converted with
 // the jsonl sink's encoder, so the output is always JSON Lines: a batch whose
 // body does not hold what its headers say (binary: last - first + 1 records
@@ -30,6 +37,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +53,7 @@
 #define WHO "cee-tail"
 #define FETCH_BATCH 256
 #define FETCH_WAIT_MS 200
+#define FETCH_MAX_BYTES (8 << 20)
 #define MAX_ACK_PENDING 4096
 #define OUT_BUF (1u << 20)
 #define REORDER_WAIT_MAX_MS (24u * 3600 * 1000)
@@ -108,11 +117,15 @@ static struct {
 	unsigned nacks, acks_cap;
 	uint64_t messages, events, duplicates, reordered, gaps, foreign, bad;
 	uint64_t reorder_wait_ns;
+	uint64_t hold_until_ns; // no gap is given up before then (lost deliveries)
 	char line[CEE_JSONL_ENC_ROOM];
 	bool out_err;
 } T;
 
 static volatile sig_atomic_t stop;
+// When deliveries may last have been lost: the connection was made again,
+// or libnats dropped messages for a slow subscription (its threads write it).
+static _Atomic uint64_t wire_loss_ns;
 
 static void on_signal(int sig)
 {
@@ -137,6 +150,9 @@ static void usage(FILE *f)
 	    "                   (default: at the messages stored after it is created)\n"
 	    "  --reorder-wait MS  how long a batch waits for a missing earlier one\n"
 	    "                   (10000; at most 86400000)\n"
+	    "  --ack-wait MS    a new consumer's ack wait: when the broker delivers again\n"
+	    "                   what was not acknowledged (3 reorder waits + 30000;\n"
+	    "                   more than the reorder wait)\n"
 	    "JSON Lines on stdout; a summary on stderr.\n");
 }
 
@@ -395,9 +411,13 @@ static void skip_gap(struct key *k, uint64_t now)
 
 // Start the keys and give up the gaps whose time is up (all of them: @p all).
 // Each round writes or skips a key's first held batch; a gap after it then
-// waits its own time (none with @p all or a reorder wait of 0).
+// waits its own time (none with @p all or a reorder wait of 0). Nothing is
+// given up before T.hold_until_ns: deliveries lost with a connection are
+// still to come.
 static void timers(uint64_t now, bool all)
 {
+	if (now < T.hold_until_ns)
+		return;
 	for (unsigned i = 0; i < T.nkeys; i++) {
 		struct key *k = &T.keys[i];
 		while (k->nheld > 0 && (all || now >= k->deadline_ns))
@@ -495,6 +515,23 @@ static void nats_drop(void *handle)
 
 static const struct msg_ops nats_msg_ops = {.ack = nats_ack, .drop = nats_drop};
 
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure;
+	atomic_store(&wire_loss_ns, cee_nats_now_ns());
+}
+
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
+			   void *closure)
+{
+	(void)nc;
+	(void)sub;
+	(void)closure;
+	if (err == NATS_SLOW_CONSUMER)
+		atomic_store(&wire_loss_ns, cee_nats_now_ns());
+}
+
 static const char *header(natsMsg *m, const char *name)
 {
 	const char *v = NULL;
@@ -523,16 +560,17 @@ static int take_nats(natsMsg *m, uint64_t now)
 
 int main(int argc, char **argv)
 {
-	enum { O_COUNT = 256, O_IDLE, O_FROM_START, O_REORDER, O_HELP };
+	enum { O_COUNT = 256, O_IDLE, O_FROM_START, O_REORDER, O_ACK_WAIT, O_HELP };
 	static const struct option lo[] = {
 	    {"count", required_argument, NULL, O_COUNT},
 	    {"idle-exit", required_argument, NULL, O_IDLE},
 	    {"from-start", no_argument, NULL, O_FROM_START},
 	    {"reorder-wait", required_argument, NULL, O_REORDER},
+	    {"ack-wait", required_argument, NULL, O_ACK_WAIT},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
-	uint64_t count = 0, idle_ms = 0, reorder_ms = 10000;
+	uint64_t count = 0, idle_ms = 0, reorder_ms = 10000, ack_wait_ms = 0;
 	bool from_start = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -546,6 +584,10 @@ int main(int argc, char **argv)
 			break;
 		case O_REORDER:
 			ok = parse_num(optarg, &reorder_ms) && reorder_ms <= REORDER_WAIT_MAX_MS;
+			break;
+		case O_ACK_WAIT:
+			ok = parse_num(optarg, &ack_wait_ms) && ack_wait_ms > 0 &&
+			     ack_wait_ms <= 4 * (uint64_t)REORDER_WAIT_MAX_MS;
 			break;
 		case O_FROM_START:
 			from_start = true;
@@ -566,6 +608,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	// held batches are not acknowledged while they wait for a gap
+	if (ack_wait_ms == 0)
+		ack_wait_ms = 3 * reorder_ms + 30000;
+	else if (ack_wait_ms <= reorder_ms) {
+		fprintf(stderr, "%s: --ack-wait must be more than the reorder wait (%" PRIu64 " ms)\n",
+			WHO, reorder_ms);
+		return 2;
+	}
 	T.reorder_wait_ns = reorder_ms * 1000000u;
 	T.out = stdout;
 	T.ops = &nats_msg_ops;
@@ -580,6 +630,8 @@ int main(int argc, char **argv)
 		return 2;
 	natsOptions_SetMaxReconnect(opts, -1);
 	natsOptions_SetReconnectWait(opts, 200);
+	natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
+	natsOptions_SetErrorHandler(opts, on_async_error, NULL);
 	natsConnection *nc = NULL;
 	if (cee_nats_connect(opts, &sp, &nc, 2000, WHO) < 0)
 		return 2;
@@ -601,9 +653,7 @@ int main(int argc, char **argv)
 		so.Config.DeliverPolicy = from_start ? js_DeliverAll : js_DeliverNew;
 		so.Config.FilterSubject = filter;
 		so.Config.MaxAckPending = MAX_ACK_PENDING;
-		// held batches are not acknowledged while they wait for a gap
-		uint64_t aw = 3 * reorder_ms + 30000;
-		so.Config.AckWait = (int64_t)aw * 1000000;
+		so.Config.AckWait = (int64_t)ack_wait_ms * 1000000;
 		s = js_PullSubscribe(&sub, js, filter, durable, NULL, &so, &jerr);
 	}
 	if (s != NATS_OK) {
@@ -622,14 +672,36 @@ int main(int argc, char **argv)
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 
 	int rc = 0;
-	uint64_t last_msg = cee_nats_now_ns();
+	uint64_t last_msg = cee_nats_now_ns(), loss_seen = 0;
+	jsFetchRequest fr;
+	jsFetchRequest_Init(&fr);
+	fr.Batch = FETCH_BATCH;
+	int64_t max_payload = natsConnection_GetMaxPayload(nc);
+	fr.MaxBytes = FETCH_MAX_BYTES;
+	if (4 * max_payload > fr.MaxBytes)
+		fr.MaxBytes = 4 * max_payload;
 	while (!stop && !T.out_err && !(count && T.events >= count)) {
 		natsMsgList list = {0};
 		int64_t wait = FETCH_WAIT_MS;
 		if (idle_ms && (int64_t)idle_ms < wait)
 			wait = (int64_t)idle_ms;
-		s = natsSubscription_Fetch(&list, sub, FETCH_BATCH, wait, &jerr);
+		fr.Expires = wait * 1000000;
+		s = natsSubscription_FetchRequest(&list, sub, &fr);
 		uint64_t now = cee_nats_now_ns();
+		uint64_t loss = atomic_load(&wire_loss_ns);
+		if (loss != loss_seen) {
+			loss_seen = loss;
+			T.hold_until_ns = loss + (2 * ack_wait_ms + 1000) * 1000000u;
+			// a server that dropped us as a slow reader may allow less than
+			// FETCH_MAX_BYTES in its buffer: ask for less (one message fits)
+			if (fr.MaxBytes / 2 >= max_payload)
+				fr.MaxBytes /= 2;
+			fprintf(stderr,
+				"%s: deliveries may have been lost (connection made again, or "
+				"messages dropped); gaps wait %" PRIu64
+				" ms for them; fetches now ask for at most %" PRId64 " KiB\n",
+				WHO, 2 * ack_wait_ms + 1000, fr.MaxBytes >> 10);
+		}
 		if (s == NATS_OK) {
 			last_msg = now;
 			for (int i = 0; i < list.Count; i++) {
@@ -644,7 +716,8 @@ int main(int argc, char **argv)
 			usleep(100000);
 		}
 		natsMsgList_Destroy(&list);
-		bool idle = idle_ms && now - last_msg >= idle_ms * 1000000u;
+		bool idle = idle_ms && now - last_msg >= idle_ms * 1000000u &&
+			    now >= T.hold_until_ns;
 		timers(now, idle);
 		if (flush_and_ack() < 0)
 			rc = 1;

@@ -33,6 +33,12 @@
 #      must connect again and the engine exit 0 (libnats 3.4.1 crashes when
 #      asked for the pending publishes of a context that never published:
 #      the engine crashed at the new connection and at shutdown).
+#   7. cee-tail on a broker that drops it as a slow consumer (max_pending
+#      4 MiB, below cee-tail's first fetch): the deliveries lost with the
+#      connection come back after the consumer's ack wait, and cee-tail must
+#      wait for them rather than skip them as gaps (a 256-message fetch of
+#      ~260 KiB batches overran the default 64 MiB once in CI and cee-tail
+#      reported a gap in a stream that held every event).
 #
 # Guards against: events lost or duplicated between the engine and the
 # stream (a batch acknowledged before it was stored, a failed batch not
@@ -42,7 +48,8 @@
 # exits before the last acknowledgements, a stalled broker holding the
 # control thread (and with it every other sink and the control plane) in a
 # libnats socket write, a sink that never connects again once libnats
-# closed its connection, and an idle sink that crashes the engine.
+# closed its connection, an idle sink that crashes the engine, and a reader
+# that reports deliveries lost on the wire as gaps in the stream.
 #
 # Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
 # No root needed; no EAL hugepages.
@@ -98,10 +105,10 @@ wait_until() {
 has() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
 
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-start_server() {
+start_server() { # [nats-server options]
 	local n
 	n=$(grep -c "Server is ready" "$WORK/server.log" 2>/dev/null || true)
-	nats-server -js -sd "$WORK/js" -a 127.0.0.1 -p "$PORT" >>"$WORK/server.log" 2>&1 &
+	nats-server "$@" -js -sd "$WORK/js" -a 127.0.0.1 -p "$PORT" >>"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
 	wait_until 20 "nats-server ready on port $PORT" \
 		eval '(( $(grep -c "Server is ready" "$WORK/server.log") > n ))'
@@ -312,5 +319,33 @@ log "idle: connected again, exit 0 at SIGTERM"
 kill "$AUTH_PID"
 wait "$AUTH_PID" 2>/dev/null || true
 AUTH_PID=
+
+# 7. a reader the broker drops as a slow consumer: the main broker started
+# again with a 4 MiB buffer per client (max_pending), below what cee-tail
+# first asks for in one fetch (8 MiB), on stream T of phase 1 (~250 KiB
+# messages). The deliveries lost with the connection come back only when the
+# consumer's ack wait (5 s) runs out; gaps wait for them (reorder wait 1 s)
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=
+printf 'max_pending: 4MB\n' >"$WORK/slow.conf"
+start_server -c "$WORK/slow.conf"
+want=$("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["audit"]["events"])' "$WORK/jsonl.json")
+slow_before=$(grep -c "Slow Consumer Detected" "$WORK/server.log" || true)
+log "slow: cee-tail on a broker with max_pending 4 MiB ($want events expected)"
+rc=0
+"$TAIL" "nats://127.0.0.1:$PORT/cee?stream=T&durable=slow" --from-start --count "$want" \
+	--idle-exit 20000 --reorder-wait 1000 --ack-wait 5000 2>"$WORK/slow.tail.err" |
+	"$AUDIT" - >"$WORK/slow.audit" 2>&1 || rc=$?
+grep -v "may have been lost" "$WORK/slow.tail.err" || true
+tail -n 1 "$WORK/slow.audit"
+(($(grep -c "Slow Consumer Detected" "$WORK/server.log") > slow_before)) ||
+	fail "slow: the broker never dropped the reader (the path under test was not taken)"
+has "$WORK/slow.tail.err" "deliveries may have been lost" ||
+	fail "slow: cee-tail did not see its connection lost"
+[[ $rc -eq 0 ]] || fail "slow: cee-audit rejected the stream read back (see $WORK/slow.audit)"
+grep -q "messages, $want events, [0-9]* duplicates skipped, [0-9]* reordered, 0 gaps" "$WORK/slow.tail.err" ||
+	fail "slow: cee-tail skipped a gap or miscounted (see $WORK/slow.tail.err)"
+log "slow: dropped $(($(grep -c "Slow Consumer Detected" "$WORK/server.log") - slow_before)) time(s), every event read once"
 
 log "test_nats_sink: all phases passed"
