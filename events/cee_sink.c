@@ -7,6 +7,7 @@
 // priv; its close op flushes and frees both. cee_sink_close() only calls it.
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,10 @@
 #include "cee_sink.h"
 
 #define SINK_BUF_SIZE (64 * 1024)
+// jsonl:unix+ack: lines sent and not yet acknowledged are kept in the
+// buffer; this bounds them (the window), after which the sink takes no more
+#define SINK_ACK_WINDOW (1024 * 1024)
+#define SINK_ACK_LINE_MAX 32 // "ack N\n" from the reader, N below 2^64
 #define SINK_SCHEMES_MAX 16
 #define SINK_SCHEME_LEN 32
 // Room cee_evt_to_json() needs to write straight into the buffer (a plain
@@ -186,7 +191,7 @@ void cee_sink_close(struct cee_sink *s)
 enum fd_kind {
 	FD_FILE,   // regular file: errors (ENOSPC, EIO) are retried in place
 	FD_FIFO,   // named pipe: reopened (non-blocking) when its reader is gone
-	FD_UNIX,   // Unix stream socket: reconnected
+	FD_UNIX,   // Unix stream socket: reconnected (ack: lines acknowledged, sent again)
 	FD_STDOUT, // stdout: retried in place; a gone reader never comes back
 };
 
@@ -198,6 +203,16 @@ struct fdout {
 	bool restore_fl; // stdout's file status flags are put back at close
 	int saved_fl;
 	int err;         // last write error, until reopen
+	// jsonl:unix+ack: the reader acknowledges lines ("ack N\n", N counted
+	// from its connection's first line). buf[0, acked) is acknowledged,
+	// [acked, off) sent and waiting, [off, len) not sent; a new reader gets
+	// everything from acked again (lines whole: acked is a line start).
+	bool ack;
+	size_t acked;
+	uint64_t unacked_lines; // lines in buf[acked, len)
+	uint64_t conn_acked;    // the reader's last N on this connection
+	char in[SINK_ACK_LINE_MAX];
+	size_t in_len;
 	// The stream is cut into units (lines; binary: the header, then
 	// records). buf[0] starts a unit; off bytes of buf are out; after a
 	// reader is lost, a new one gets the stream from the unit off is in.
@@ -208,7 +223,8 @@ struct fdout {
 	size_t off;
 	size_t len;
 	char path[256];
-	char buf[SINK_BUF_SIZE];
+	size_t bufsz;
+	char buf[];
 };
 
 // send()/write() once. @return bytes, or -errno (-EAGAIN when it would block).
@@ -264,21 +280,27 @@ static size_t unit_start(const struct fdout *o, size_t at)
 	return at;
 }
 
-// Drops what is out from the front of buf, keeping the unit in progress.
+// Drops what is out from the front of buf, keeping the unit in progress
+// (ack: everything not acknowledged).
 static void fdout_compact(struct fdout *o)
 {
-	size_t keep = unit_start(o, o->off);
+	size_t keep = o->ack ? o->acked : unit_start(o, o->off);
 	if (keep == 0)
 		return;
 	memmove(o->buf, o->buf + keep, o->len - keep);
 	o->len -= keep;
 	o->off -= keep;
 	o->buf_pos += keep;
+	if (o->ack)
+		o->acked = 0;
 }
 
-// Events held: the lines (records) in buf not yet wholly out.
+// Events held: the lines (records) in buf not yet wholly out (ack: not yet
+// acknowledged).
 static uint64_t fdout_held(const struct fdout *o)
 {
+	if (o->ack)
+		return o->unacked_lines;
 	if (o->off >= o->len)
 		return 0;
 	if (o->unit != 0)
@@ -289,12 +311,80 @@ static uint64_t fdout_held(const struct fdout *o)
 	return n;
 }
 
-// Writes what it can of buf without blocking. @return 0 when all is out,
-// -EAGAIN when some is left, -errno on failure (kept until reopen).
+// One "ack N" from the reader: the lines up to its Nth of this connection
+// are acknowledged. @return 0, or -EPROTO (not "ack N", N going back, or
+// past the lines sent).
+static int ack_line(struct fdout *o, const char *t, size_t n)
+{
+	if (n < 5 || memcmp(t, "ack ", 4) != 0)
+		return -EPROTO;
+	uint64_t v = 0;
+	for (size_t i = 4; i < n; i++) {
+		if (t[i] < '0' || t[i] > '9' || v > (UINT64_MAX - 9) / 10)
+			return -EPROTO;
+		v = v * 10 + (uint64_t)(t[i] - '0');
+	}
+	if (v < o->conn_acked)
+		return -EPROTO;
+	// all or nothing: a reader that claims a line not (wholly) sent is wrong
+	// about the others too
+	size_t at = o->acked;
+	for (uint64_t k = o->conn_acked; k < v; k++) {
+		const char *nl = memchr(o->buf + at, '\n', o->off - at);
+		if (nl == NULL)
+			return -EPROTO;
+		at = (size_t)(nl - o->buf) + 1;
+	}
+	o->unacked_lines -= v - o->conn_acked;
+	o->conn_acked = v;
+	o->acked = at;
+	return 0;
+}
+
+// Reads the reader's acknowledgements without blocking. @return 0, -EPIPE
+// (the reader closed its end), -EPROTO (see ack_line()) or -errno.
+static int fdout_read_acks(struct fdout *o)
+{
+	char b[4096];
+	for (;;) {
+		ssize_t n = recv(o->fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EWOULDBLOCK ? 0 : -errno;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (b[i] == '\n') {
+				int rc = ack_line(o, o->in, o->in_len);
+				o->in_len = 0;
+				if (rc < 0)
+					return rc;
+			} else if (o->in_len < sizeof(o->in)) {
+				o->in[o->in_len++] = b[i];
+			} else {
+				return -EPROTO;
+			}
+		}
+	}
+}
+
+// Writes what it can of buf without blocking. @return 0 when all is out
+// (ack: and acknowledged), -EAGAIN when some is left, -errno on failure
+// (kept until reopen).
 static int fdout_push(struct fdout *o, uint64_t *held)
 {
 	if (o->err != 0)
 		return o->err;
+	if (o->ack) {
+		int rc = fdout_read_acks(o);
+		if (rc < 0) {
+			o->err = rc;
+			*held = fdout_held(o);
+			return rc;
+		}
+	}
 	while (o->off < o->len) {
 		ssize_t w = o->is_pipe ? fd_write_pipe(o, o->buf + o->off, o->len - o->off)
 				       : fd_write_once(o, o->buf + o->off, o->len - o->off);
@@ -307,9 +397,9 @@ static int fdout_push(struct fdout *o, uint64_t *held)
 		}
 		o->off += (size_t)w;
 	}
-	if (o->off == o->len) {
+	if (o->off == o->len && (!o->ack || o->acked == o->len)) {
 		o->buf_pos += o->len;
-		o->off = o->len = 0;
+		o->off = o->len = o->acked = 0;
 		*held = 0;
 		return 0;
 	}
@@ -321,7 +411,7 @@ static int fdout_push(struct fdout *o, uint64_t *held)
 // front again for a new reader (fdout_restart()).
 static size_t fdout_cap(const struct fdout *o)
 {
-	return sizeof(o->buf) - o->header_len;
+	return o->bufsz - o->header_len;
 }
 
 // Makes @p room bytes free at the end of buf, writing out what it can.
@@ -330,12 +420,12 @@ static bool fdout_room(struct fdout *o, size_t room, uint64_t *held)
 {
 	if (fdout_cap(o) - o->len >= room)
 		return true;
-	if (o->off > 0)
+	if (o->ack ? o->acked > 0 : o->off > 0)
 		fdout_compact(o);
 	if (fdout_cap(o) - o->len >= room)
 		return true;
 	(void)fdout_push(o, held);
-	if (o->off > 0)
+	if (o->ack ? o->acked > 0 : o->off > 0)
 		fdout_compact(o);
 	return fdout_cap(o) - o->len >= room;
 }
@@ -352,6 +442,27 @@ static int set_nonblock(int fd)
 // from the unit in progress, after the header when there is one.
 static void fdout_restart(struct fdout *o)
 {
+	if (o->ack) {
+		// every line not acknowledged goes to the new reader, whole
+		uint64_t again = o->unacked_lines;
+		if (o->off > o->acked) {
+			uint64_t sent = 0;
+			for (const char *p = o->buf + o->acked, *end = o->buf + o->off;
+			     (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+				sent++;
+			if (sent > 0)
+				fprintf(stderr,
+					"cee: events sink 'jsonl:unix+ack:%s': sending again %" PRIu64
+					" line(s) the last reader did not acknowledge (%" PRIu64
+					" waiting in all)\n",
+					o->path, sent, again);
+		}
+		o->off = o->acked;
+		o->conn_acked = 0;
+		o->in_len = 0;
+		fdout_compact(o);
+		return;
+	}
 	size_t from = unit_start(o, o->off);
 	if (o->header_len == 0 || o->buf_pos + from < o->header_len) {
 		// Lines; or the header itself was not wholly out: it starts buf.
@@ -399,11 +510,14 @@ static int fdout_reopen(struct fdout *o, uint64_t *held)
 	return rc == -EAGAIN ? 0 : rc;
 }
 
-static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path)
+static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path, bool ack)
 {
-	struct fdout *o = calloc(1, sizeof(*o));
+	size_t bufsz = ack ? SINK_ACK_WINDOW : SINK_BUF_SIZE;
+	struct fdout *o = calloc(1, sizeof(*o) + bufsz);
 	if (o == NULL)
 		return NULL;
+	o->bufsz = bufsz;
+	o->ack = ack;
 	o->fd = fd;
 	o->kind = kind;
 	if (path != NULL)
@@ -576,6 +690,14 @@ size_t cee_jsonl_enc_drain(struct cee_jsonl_enc *j, char *buf, size_t len, uint6
 
 /* ---- jsonl ---- */
 
+static uint64_t count_lines(const char *p, size_t n)
+{
+	uint64_t k = 0;
+	for (const char *end = p + n; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		k++;
+	return k;
+}
+
 struct jsonl {
 	struct fdout *o;
 	struct cee_jsonl_enc *enc;
@@ -595,15 +717,18 @@ static int jsonl_write(struct cee_sink *s, const struct cee_event *ev, uint32_t 
 			if (fdout_cap(o) - o->len < JSON_LINE_ROOM &&
 			    !fdout_room(o, JSON_LINE_ROOM, &s->held))
 				break;
-			int w = cee_evt_to_json(e, o->buf + o->len, sizeof(o->buf) - o->len);
+			int w = cee_evt_to_json(e, o->buf + o->len, o->bufsz - o->len);
 			if (w < 0)
 				return w; // cannot happen with JSON_LINE_ROOM free
 			o->len += (size_t)w;
+			o->unacked_lines++;
 			continue;
 		}
 		if (!fdout_room(o, CEE_JSONL_ENC_ROOM, &s->held))
 			break;
-		o->len += cee_jsonl_enc_put(j->enc, e, o->buf + o->len, &s->bad_ext);
+		size_t w = cee_jsonl_enc_put(j->enc, e, o->buf + o->len, &s->bad_ext);
+		o->unacked_lines += count_lines(o->buf + o->len, w);
+		o->len += w;
 	}
 	if (i == 0 && o->err != 0)
 		return o->err;
@@ -626,9 +751,10 @@ static void jsonl_close(struct cee_sink *s)
 	// Records whose event never came: written, not dropped.
 	while (cee_jsonl_enc_pending(j->enc) > 0 && fdout_room(j->o, CEE_JSONL_ENC_ROOM, &s->held)) {
 		size_t w = cee_jsonl_enc_drain(j->enc, j->o->buf + j->o->len,
-					       sizeof(j->o->buf) - j->o->len, &s->bad_ext);
+					       j->o->bufsz - j->o->len, &s->bad_ext);
 		if (w == 0)
 			break;
+		j->o->unacked_lines += count_lines(j->o->buf + j->o->len, w);
 		j->o->len += w;
 	}
 	(void)fdout_push(j->o, &s->held);
@@ -672,12 +798,14 @@ static struct cee_sink *jsonl_open(const char *arg)
 	int fd;
 	enum fd_kind kind = FD_FILE;
 	const char *path = arg;
+	bool ack = false;
 
 	if (strcmp(arg, "-") == 0) {
 		fd = STDOUT_FILENO;
 		kind = FD_STDOUT;
-	} else if (strncmp(arg, "unix:", 5) == 0) {
-		path = arg + 5;
+	} else if (strncmp(arg, "unix:", 5) == 0 || strncmp(arg, "unix+ack:", 9) == 0) {
+		ack = arg[4] == '+';
+		path = arg + (ack ? 9 : 5);
 		fd = unix_connect(path);
 		if (fd < 0) {
 			errno = -fd;
@@ -700,7 +828,7 @@ static struct cee_sink *jsonl_open(const char *arg)
 			kind = FD_FIFO;
 	}
 	struct jsonl *j = calloc(1, sizeof(*j));
-	struct fdout *o = fdout_new(fd, kind, path);
+	struct fdout *o = fdout_new(fd, kind, path, ack);
 	struct cee_jsonl_enc *enc = cee_jsonl_enc_new();
 	struct cee_sink *s = j && o && enc ? sink_new(&jsonl_ops, j) : NULL;
 	if (s == NULL) {
@@ -809,7 +937,7 @@ static struct cee_sink *binary_open(const char *arg)
 		}
 		append = true;
 	}
-	struct fdout *o = fdout_new(fd, S_ISFIFO(st.st_mode) ? FD_FIFO : FD_FILE, arg);
+	struct fdout *o = fdout_new(fd, S_ISFIFO(st.st_mode) ? FD_FIFO : FD_FILE, arg, false);
 	struct cee_sink *s = o != NULL ? sink_new(&binary_ops, o) : NULL;
 	if (s == NULL) {
 		if (o != NULL)

@@ -9,6 +9,10 @@
  *   jsonl:-            JSON Lines on stdout
  *   jsonl:PATH         JSON Lines appended to a file (or written into a FIFO)
  *   jsonl:unix:PATH    JSON Lines to a Unix stream socket (connect as client)
+ *   jsonl:unix+ack:PATH  the same; the reader writes back "ack N\n" (N: lines of
+ *                      this connection it processed) and the sink keeps lines
+ *                      until acknowledged (1 MiB window): a new reader gets
+ *                      every unacknowledged line again
  *   binary:PATH        fixed 64-byte records (events and extension records) after a
  *                      16-byte header
  *   null:              discards (counting only)

@@ -468,6 +468,172 @@ static void test_jsonl_unix_socket(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+// put_all() for a sink that acknowledges: every record taken, pushed once
+// (flush() stays -EAGAIN until the reader acknowledges). @return 0 or -errno.
+static int put_acked_later(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
+{
+	for (uint32_t done = 0, spins = 0; done < n; spins++) {
+		if (spins > 200000)
+			return -ETIMEDOUT;
+		int k = cee_sink_write(s, ev + done, n - done);
+		if (k < 0)
+			return k;
+		done += (uint32_t)k;
+	}
+	int rc = cee_sink_flush(s);
+	return rc == -EAGAIN ? 0 : rc;
+}
+
+// Reads exactly @p n bytes from @p fd into a new string.
+static char *read_n(int fd, size_t n)
+{
+	char *b = malloc(n + 1);
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, b + got, n - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+	b[n] = '\0';
+	return b;
+}
+
+static void send_str(int fd, const char *t)
+{
+	assert_int_equal(write(fd, t, strlen(t)), (ssize_t)strlen(t));
+}
+
+// jsonl:unix+ack: the reader acknowledges lines, and a new reader gets
+// every line the last one did not acknowledge, whole, in order.
+// Guards against: lines lost in a socket buffer when the reader goes away
+// (the plain jsonl:unix: cannot know what was read), acknowledged lines
+// sent again, a bad acknowledgement (garbage, going back, past what was
+// sent) taken as one, the window of unacknowledged lines growing without
+// bound, and a sink that reports idle (flush 0) with lines unacknowledged.
+static void test_jsonl_unix_ack(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const char *sp = in_dir(f, "sock");
+	assert_true(strlen(sp) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sp, strlen(sp) + 1);
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+
+	char spec[256];
+	snprintf(spec, sizeof(spec), "jsonl:unix+ack:%s", sa.sun_path);
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	int cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+
+	struct cee_event ev[20];
+	make_events(ev, 20, 1);
+	char *want = expected_jsonl(ev, 20);
+	assert_int_equal(put_acked_later(s, ev, 20), 0);
+	assert_int_equal(cee_sink_flush(s), -EAGAIN); // sent, not acknowledged
+	assert_int_equal(s->held, 20);
+	char *got = read_n(cfd, strlen(want));
+	assert_string_equal(got, want);
+	free(got);
+
+	// 8 acknowledged; then 2 more ("ack 10" counts from the first line)
+	send_str(cfd, "ack 8\n");
+	assert_int_equal(cee_sink_flush(s), -EAGAIN);
+	assert_int_equal(s->held, 12);
+	send_str(cfd, "ack 1");
+	send_str(cfd, "0\n"); // split across reads
+	assert_int_equal(cee_sink_flush(s), -EAGAIN);
+	assert_int_equal(s->held, 10);
+
+	// The reader goes: a new one gets lines 11..20 again, then new ones.
+	close(cfd);
+	int rc = cee_sink_flush(s);
+	assert_true(rc == -EPIPE || rc == -ECONNRESET);
+	assert_int_equal(cee_sink_reopen(s), 0);
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	const char *w11 = want;
+	for (int i = 0; i < 10; i++)
+		w11 = strchr(w11, '\n') + 1;
+	got = read_n(cfd, strlen(w11));
+	assert_string_equal(got, w11);
+	free(got);
+	struct cee_event ev2[5];
+	make_events(ev2, 5, 21);
+	char *want2 = expected_jsonl(ev2, 5);
+	assert_int_equal(put_acked_later(s, ev2, 5), 0);
+	assert_int_equal(cee_sink_flush(s), -EAGAIN);
+	got = read_n(cfd, strlen(want2));
+	assert_string_equal(got, want2);
+	free(got);
+	assert_int_equal(s->held, 15);
+	send_str(cfd, "ack 15\n");
+	assert_int_equal(cee_sink_flush(s), 0); // all acknowledged: idle
+	assert_int_equal(s->held, 0);
+
+	// Bad acknowledgements break the connection (-EPROTO), and nothing is
+	// taken as acknowledged: the next reader gets those lines again.
+	// Each round: this connection acknowledged c lines and is sent one more.
+	for (unsigned b = 0, c = 15; b < 6; b++, c = 1) {
+		char bad[64];
+		const char *kinds[] = {"ack %u\n", "ack %u\n", "nack 1\n", "ack x\n", "ack \n",
+				       "ack 1111111111111111111111111111111\n"};
+		snprintf(bad, sizeof(bad), kinds[b], b == 0 ? c + 2 : c - 1); // past, back
+		if (b >= 2)
+			snprintf(bad, sizeof(bad), "%s", kinds[b]);
+		make_events(ev2, 1, 26 + b);
+		char *w = expected_jsonl(ev2, 1);
+		assert_int_equal(put_acked_later(s, ev2, 1), 0);
+		assert_int_equal(cee_sink_flush(s), -EAGAIN);
+		got = read_n(cfd, strlen(w));
+		assert_string_equal(got, w);
+		free(got);
+		send_str(cfd, bad);
+		assert_int_equal(cee_sink_flush(s), -EPROTO);
+		assert_int_equal(s->held, 1);
+		close(cfd);
+		assert_int_equal(cee_sink_reopen(s), 0);
+		cfd = accept(lfd, NULL, NULL);
+		assert_true(cfd >= 0);
+		got = read_n(cfd, strlen(w)); // the same line again, whole
+		assert_string_equal(got, w);
+		free(got);
+		free(w);
+		send_str(cfd, "ack 1\n");
+		assert_int_equal(cee_sink_flush(s), 0);
+	}
+
+	// The window: a reader that reads and never acknowledges. The sink
+	// stops taking records (write takes fewer than offered) instead of
+	// growing; the lines it holds are bounded by its 1 MiB window.
+	struct cee_event many[256];
+	uint64_t taken = 0, base = 100;
+	bool full = false;
+	char sink_buf[65536];
+	for (int round = 0; round < 100000 && !full; round++) {
+		make_events(many, 256, base);
+		int k = cee_sink_write(s, many, 256);
+		assert_true(k >= 0);
+		taken += (uint64_t)k;
+		base += (uint64_t)k;
+		full = k < 256;
+		(void)cee_sink_flush(s);
+		while (recv(cfd, sink_buf, sizeof(sink_buf), MSG_DONTWAIT) > 0)
+			;
+	}
+	assert_true(full);
+	assert_int_equal(s->held, taken);
+	assert_true(taken * 150 <= 1024 * 1024 && taken * 400 >= 1024 * 1024);
+	cee_sink_close(s);
+	close(cfd);
+	close(lfd);
+	free(want);
+	free(want2);
+}
+
 struct fifo_reader {
 	const char *path;
 	size_t stop_after; // close after this many bytes (0: read to EOF)
@@ -1311,6 +1477,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_scheme),
 		cmocka_unit_test(test_custom_sink),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_socket, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_jsonl_unix_ack, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_fifo, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_stalled_reader, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
