@@ -22,11 +22,14 @@
 #
 # Usage: test_sink_ack.sh CEE_BENCH CEE_AUDIT [--keep]. No root needed.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh" # it_log, it_fail, it_wait_until, it_file_has
+log() { it_log "$@"; }
+fail() { it_fail "$@"; }
+wait_until() { it_wait_until "$@" || exit 1; }
 BENCH=$(realpath "$1")
 AUDIT=$(realpath "$2")
 KEEP=${3:-}
 PY=/usr/bin/python3
-HERE=$(cd "$(dirname "$0")" && pwd)
 
 WORK=$(mktemp -d /tmp/cee-sink-ack.XXXXXX)
 READER_PID=
@@ -42,31 +45,15 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-log() { echo "[$(date +%T.%3N)] $*"; }
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-# wait_until SECONDS WHAT CMD...: CMD every 50 ms until it succeeds
-wait_until() {
-	local limit=$1 what=$2
-	shift 2
-	local end=$((SECONDS + limit))
-	until "$@"; do
-		((SECONDS < end)) || fail "timed out after ${limit}s waiting for $what"
-		sleep 0.05
-	done
-}
-has() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
 bigger() { [[ -e $1 ]] && (($(stat -c %s "$1") >= $2)); }
 
 SOCK=$WORK/events.sock
 start_reader() {
 	rm -f "$WORK/ready"
-	"$PY" "$HERE/ack_reader.py" --unix "$SOCK" --out "$WORK/out.jsonl" --state "$WORK/state.json" \
+	"$PY" "$IT_DIR/ack_reader.py" --unix "$SOCK" --out "$WORK/out.jsonl" --state "$WORK/state.json" \
 		--ready "$WORK/ready" --stats "$WORK/stats.jsonl" 2>>"$WORK/reader.err" &
 	READER_PID=$!
-	wait_until 20 "the reader to listen" has "$WORK/ready" ready
+	wait_until 20 "the reader to listen" it_file_has "$WORK/ready" ready
 }
 
 start_reader

@@ -392,17 +392,25 @@ static void test_custom_sink(void **state)
 
 // Guards against: the Unix socket sink losing lines, or killing the process
 // with SIGPIPE when the reader goes away (it must report -EPIPE instead).
-static void test_jsonl_unix_socket(void **state)
+// A Unix stream socket listening at "sock" in the fixture's directory;
+// its path in @p sa. @return the listening fd.
+static int listen_unix(struct fixture *f, struct sockaddr_un *sa)
 {
-	struct fixture *f = *state;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	*sa = (struct sockaddr_un){.sun_family = AF_UNIX};
 	const char *sp = in_dir(f, "sock");
-	assert_true(strlen(sp) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, sp, strlen(sp) + 1);
+	assert_true(strlen(sp) < sizeof(sa->sun_path));
+	memcpy(sa->sun_path, sp, strlen(sp) + 1);
 	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)sa, sizeof(*sa)), 0);
 	assert_int_equal(listen(lfd, 1), 0);
+	return lfd;
+}
+
+static void test_jsonl_unix_socket(void **state)
+{
+	struct sockaddr_un sa;
+	int lfd = listen_unix(*state, &sa);
 
 	char spec[256];
 	snprintf(spec, sizeof(spec), "jsonl:unix:%s", sa.sun_path);
@@ -512,15 +520,8 @@ static void send_str(int fd, const char *t)
 // bound, and a sink that reports idle (flush 0) with lines unacknowledged.
 static void test_jsonl_unix_ack(void **state)
 {
-	struct fixture *f = *state;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	const char *sp = in_dir(f, "sock");
-	assert_true(strlen(sp) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, sp, strlen(sp) + 1);
-	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	struct sockaddr_un sa;
+	int lfd = listen_unix(*state, &sa);
 
 	char spec[256];
 	snprintf(spec, sizeof(spec), "jsonl:unix+ack:%s", sa.sun_path);
