@@ -407,17 +407,26 @@ static int listen_unix(struct fixture *f, struct sockaddr_un *sa)
 	return lfd;
 }
 
+// A jsonl:SCHEME:PATH sink (@p spec) connected to a listener made here:
+// the listening fd in @p lfd, the accepted reader's in @p cfd.
+static struct cee_sink *open_unix_sink(struct fixture *f, const char *scheme,
+				       struct sockaddr_un *sa, char spec[256], int *lfd, int *cfd)
+{
+	*lfd = listen_unix(f, sa);
+	snprintf(spec, 256, "jsonl:%s:%s", scheme, sa->sun_path);
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	*cfd = accept(*lfd, NULL, NULL);
+	assert_true(*cfd >= 0);
+	return s;
+}
+
 static void test_jsonl_unix_socket(void **state)
 {
 	struct sockaddr_un sa;
-	int lfd = listen_unix(*state, &sa);
-
 	char spec[256];
-	snprintf(spec, sizeof(spec), "jsonl:unix:%s", sa.sun_path);
-	struct cee_sink *s = cee_sink_open(spec);
-	assert_non_null(s);
-	int cfd = accept(lfd, NULL, NULL);
-	assert_true(cfd >= 0);
+	int lfd, cfd;
+	struct cee_sink *s = open_unix_sink(*state, "unix", &sa, spec, &lfd, &cfd);
 
 	struct cee_event ev[20];
 	make_events(ev, 20, 1);
@@ -521,14 +530,9 @@ static void send_str(int fd, const char *t)
 static void test_jsonl_unix_ack(void **state)
 {
 	struct sockaddr_un sa;
-	int lfd = listen_unix(*state, &sa);
-
 	char spec[256];
-	snprintf(spec, sizeof(spec), "jsonl:unix+ack:%s", sa.sun_path);
-	struct cee_sink *s = cee_sink_open(spec);
-	assert_non_null(s);
-	int cfd = accept(lfd, NULL, NULL);
-	assert_true(cfd >= 0);
+	int lfd, cfd;
+	struct cee_sink *s = open_unix_sink(*state, "unix+ack", &sa, spec, &lfd, &cfd);
 
 	struct cee_event ev[20];
 	make_events(ev, 20, 1);
