@@ -17,9 +17,10 @@
 // broker restarted, a server that dropped a slow reader) come back only when
 // the consumer's ack wait runs out, so after the connection is made again
 // (or libnats reports that it dropped messages) no gap is given up and
-// --idle-exit does not end the run until that ack wait passed. Fetches ask
-// for at most FETCH_MAX_BYTES (or 4 max_payload) so that a server's buffer
-// for this reader stays far below its slow-consumer limit (64 MiB). A message is acknowledged only after its
+// --idle-exit does not end the run for two ack waits (losses in a row: at
+// most six from the first). Fetches ask for at most FETCH_MAX_BYTES (or 4
+// max_payload) so that a server's buffer for this reader stays far below its
+// slow-consumer limit (64 MiB); half that after each loss. A message is acknowledged only after its
 // lines were written and stdout flushed. Binary batches are converted with
 // the jsonl sink's encoder, so the output is always JSON Lines: a batch whose
 // body does not hold what its headers say (binary: last - first + 1 records
@@ -150,9 +151,10 @@ static void usage(FILE *f)
 	    "                   (default: at the messages stored after it is created)\n"
 	    "  --reorder-wait MS  how long a batch waits for a missing earlier one\n"
 	    "                   (10000; at most 86400000)\n"
-	    "  --ack-wait MS    a new consumer's ack wait: when the broker delivers again\n"
+	    "  --ack-wait MS    the consumer's ack wait: when the broker delivers again\n"
 	    "                   what was not acknowledged (3 reorder waits + 30000;\n"
-	    "                   more than the reorder wait)\n"
+	    "                   more than the reorder wait; an existing durable must\n"
+	    "                   have been made with the same)\n"
 	    "JSON Lines on stdout; a summary on stderr.\n");
 }
 
@@ -673,34 +675,57 @@ int main(int argc, char **argv)
 
 	int rc = 0;
 	uint64_t last_msg = cee_nats_now_ns(), loss_seen = 0;
-	jsFetchRequest fr;
-	jsFetchRequest_Init(&fr);
-	fr.Batch = FETCH_BATCH;
+	// Fetch size: FETCH_MAX_BYTES (or 4 max_payload), halved at each loss
+	// down to a floor where a message of max_payload still fits with its
+	// subject, reply and headers (the server counts them: a request below
+	// that gets "Message Size Exceeds MaxBytes" for ever), and doubled back
+	// after each clean 2 ack waits.
 	int64_t max_payload = natsConnection_GetMaxPayload(nc);
-	fr.MaxBytes = FETCH_MAX_BYTES;
-	if (4 * max_payload > fr.MaxBytes)
-		fr.MaxBytes = 4 * max_payload;
+	int64_t fetch_max = FETCH_MAX_BYTES, fetch_floor = max_payload + 65536;
+	if (4 * max_payload > fetch_max)
+		fetch_max = 4 * max_payload;
+	int64_t fetch_bytes = fetch_max;
+	uint64_t hold_ns = (2 * ack_wait_ms + 1000) * 1000000u, series_start = 0, grown_at = 0;
 	while (!stop && !T.out_err && !(count && T.events >= count)) {
 		natsMsgList list = {0};
 		int64_t wait = FETCH_WAIT_MS;
 		if (idle_ms && (int64_t)idle_ms < wait)
 			wait = (int64_t)idle_ms;
+		// a new request each time: libnats writes into the one it is given
+		// (Batch shrinks by messages left over from an earlier request)
+		jsFetchRequest fr;
+		jsFetchRequest_Init(&fr);
+		fr.Batch = FETCH_BATCH;
+		fr.MaxBytes = fetch_bytes;
 		fr.Expires = wait * 1000000;
 		s = natsSubscription_FetchRequest(&list, sub, &fr);
 		uint64_t now = cee_nats_now_ns();
 		uint64_t loss = atomic_load(&wire_loss_ns);
 		if (loss != loss_seen) {
 			loss_seen = loss;
-			T.hold_until_ns = loss + (2 * ack_wait_ms + 1000) * 1000000u;
-			// a server that dropped us as a slow reader may allow less than
-			// FETCH_MAX_BYTES in its buffer: ask for less (one message fits)
-			if (fr.MaxBytes / 2 >= max_payload)
-				fr.MaxBytes /= 2;
+			// what went with this connection comes back within 2 ack
+			// waits (it expires within one; the server looks once per
+			// ack wait). Losses in a row extend the wait, but not past 3
+			// times that from the first of them: gaps are reported then.
+			if (loss >= T.hold_until_ns)
+				series_start = loss;
+			T.hold_until_ns = loss + hold_ns;
+			if (T.hold_until_ns > series_start + 3 * hold_ns)
+				T.hold_until_ns = series_start + 3 * hold_ns;
+			// a server that dropped us as a slow reader may allow less in
+			// its buffer than we asked for
+			fetch_bytes = fetch_bytes / 2 > fetch_floor ? fetch_bytes / 2 : fetch_floor;
+			grown_at = now;
 			fprintf(stderr,
 				"%s: deliveries may have been lost (connection made again, or "
-				"messages dropped); gaps wait %" PRIu64
-				" ms for them; fetches now ask for at most %" PRId64 " KiB\n",
-				WHO, 2 * ack_wait_ms + 1000, fr.MaxBytes >> 10);
+				"messages dropped); gaps wait until %.1f s from now for them; "
+				"fetches now ask for at most %" PRId64 " KiB\n",
+				WHO,
+				T.hold_until_ns > now ? (double)(T.hold_until_ns - now) / 1e9 : 0.0,
+				fetch_bytes >> 10);
+		} else if (fetch_bytes < fetch_max && now - grown_at >= hold_ns) {
+			fetch_bytes = 2 * fetch_bytes < fetch_max ? 2 * fetch_bytes : fetch_max;
+			grown_at = now;
 		}
 		if (s == NATS_OK) {
 			last_msg = now;

@@ -346,7 +346,9 @@ static int ack_line(struct fdout *o, const char *t, size_t n)
 static int fdout_read_acks(struct fdout *o)
 {
 	char b[4096];
-	for (;;) {
+	// bounded: a reader that floods acknowledgements cannot keep the
+	// control thread here (the rest is read at the next push)
+	for (int reads = 0; reads < 16; reads++) {
 		ssize_t n = recv(o->fd, b, sizeof(b), MSG_DONTWAIT);
 		if (n == 0)
 			return -EPIPE;
@@ -368,6 +370,7 @@ static int fdout_read_acks(struct fdout *o)
 			}
 		}
 	}
+	return 0;
 }
 
 // Writes what it can of buf without blocking. @return 0 when all is out

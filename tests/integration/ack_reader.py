@@ -7,7 +7,10 @@ connection. Every line is appended to --out unless its (engine, shard) has
 had that sseq already (a line the last reader took but had not
 acknowledged, sent again); then --out is flushed, its position recorded in
 --state, and the lines of this connection processed so far acknowledged
-("ack N\\n", counted from the connection's first line). Started again after
+("ack N\\n", counted from the connection's first line). A line written
+twice would be an error of the reader; a line skipped as already written
+is one the last reader may not have acknowledged (--stats: "duplicates",
+and "unacked_before", how many such lines it had at most). Started again after
 a SIGKILL it picks up from --state plus whatever --out holds past it, so it
 writes each event once. Writes --ready once listening; appends a JSON line
 of counts to --stats at each end of stream.
@@ -32,11 +35,13 @@ def key_sseq(line):
 
 
 def recover(out_path, state_path):
-    """last sseq per key, from the checkpoint and the lines after it"""
-    last, offset = {}, 0
+    """last sseq per key, from the checkpoint and the lines after it; and
+    how many of the lines written the last reader may not have acknowledged
+    (those of its last checkpoint, and any written after it)"""
+    last, offset, unacked = {}, 0, 0
     if os.path.exists(state_path):
         st = json.load(open(state_path))
-        offset = st["offset"]
+        offset, unacked = st["offset"], st["pending"]
         for k, v in st["last"].items():
             e, sh = k.rsplit(":", 1)
             last[(e.encode(), int(sh))] = v
@@ -48,13 +53,16 @@ def recover(out_path, state_path):
             for line in data[offset:whole].splitlines():
                 k, s = key_sseq(line)
                 last[k] = max(last.get(k, 0), s)
-    return last
+                unacked += 1
+    return last, unacked
 
 
-def save(state_path, offset, last):
+def save(state_path, offset, last, pending):
+    """checkpoint: --out's length, the last sseq per key, and how many lines
+    of this read are about to be acknowledged"""
     tmp = state_path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"offset": offset,
+        json.dump({"offset": offset, "pending": pending,
                    "last": {f"{k[0].decode()}:{k[1]}": v for k, v in last.items()}}, f)
     os.replace(tmp, state_path)
 
@@ -67,7 +75,7 @@ def main():
     p.add_argument("--ready", required=True)
     p.add_argument("--stats", required=True)
     args = p.parse_args()
-    last = recover(args.out, args.state)
+    last, unacked = recover(args.out, args.state)
     try:
         os.unlink(args.unix)
     except FileNotFoundError:
@@ -80,7 +88,7 @@ def main():
     with open(args.out, "ab") as out:
         while True:
             s, _ = ls.accept()
-            lines = dups = 0
+            lines = dups = acked = 0
             rest = b""
             while True:
                 b = s.recv(262144)
@@ -100,11 +108,14 @@ def main():
                     out.write(line)
                 rest = rest[cut:]
                 out.flush()
-                save(args.state, out.tell(), last)
+                save(args.state, out.tell(), last, lines - acked)
                 s.sendall(b"ack %d\n" % lines)
+                acked = lines
             s.close()
             with open(args.stats, "a") as f:
-                f.write(json.dumps({"lines": lines, "duplicates": dups}) + "\n")
+                f.write(json.dumps({"lines": lines, "duplicates": dups,
+                                    "unacked_before": unacked}) + "\n")
+            unacked = 0
 
 
 if __name__ == "__main__":

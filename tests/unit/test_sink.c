@@ -585,7 +585,7 @@ static void test_jsonl_unix_ack(void **state)
 	for (unsigned b = 0, c = 15; b < 6; b++, c = 1) {
 		char bad[64];
 		const char *kinds[] = {"ack %u\n", "ack %u\n", "nack 1\n", "ack x\n", "ack \n",
-				       "ack 1111111111111111111111111111111\n"};
+				       "ack 18446744073709551616\n"}; // 2^64
 		snprintf(bad, sizeof(bad), kinds[b], b == 0 ? c + 2 : c - 1); // past, back
 		if (b >= 2)
 			snprintf(bad, sizeof(bad), "%s", kinds[b]);
