@@ -971,11 +971,12 @@ static int engine_sinks_json(void *arg, char *buf, size_t len)
 		// The spec is printed up to its first '"' or '\\' (none in a valid one).
 		w = snprintf(buf + n, len - n,
 			     "%s{\"spec\":\"%.*s\",\"state\":\"%s\",\"last_error\":\"%s\",\"written\":%" PRIu64
-			     ",\"held\":%" PRIu64 ",\"behind\":%" PRIu64 ",\"failures\":%" PRIu64
-			     ",\"retries\":%" PRIu64 ",\"down_ms\":%" PRIu64 "}",
+			     ",\"held\":%" PRIu64 ",\"behind\":%" PRIu64 ",\"resent\":%" PRIu64
+			     ",\"failures\":%" PRIu64 ",\"retries\":%" PRIu64
+			     ",\"down_ms\":%" PRIu64 "}",
 			     i ? "," : "", (int)strcspn(st.spec, "\"\\"), st.spec,
 			     st.failed ? "retrying" : "ok", st.err ? strerror(-st.err) : "",
-			     st.written, st.held, st.behind, st.failures, st.retries,
+			     st.written, st.held, st.behind, st.resent, st.failures, st.retries,
 			     st.down_ns / 1000000);
 	}
 	if (w < 0 || (size_t)w >= len - n)

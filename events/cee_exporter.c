@@ -268,6 +268,7 @@ void cee_exporter_sink_stats(const struct cee_exporter *x, unsigned i,
 	st->err = xs->err;
 	st->written = xs->s->written;
 	st->held = xs->s->held;
+	st->resent = xs->s->resent;
 	st->failures = xs->failures;
 	st->retries = xs->retries;
 	st->down_ns = xs->down_ns + (xs->failed ? now_ns() - xs->failed_at_ns : 0);

@@ -34,6 +34,7 @@ struct cee_exporter_sink_stats {
 	int err;              /**< -errno of its last failure (0: none yet) */
 	uint64_t written;     /**< lifecycle events it took */
 	uint64_t held;        /**< of those, not yet delivered */
+	uint64_t resent;      /**< sent again to a new reader (jsonl:unix+ack) */
 	uint64_t behind;      /**< records in the rings it has not taken yet */
 	uint64_t failures;    /**< times it failed */
 	uint64_t retries;     /**< recovery attempts */

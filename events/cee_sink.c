@@ -211,6 +211,7 @@ struct fdout {
 	size_t acked;
 	uint64_t unacked_lines; // lines in buf[acked, len)
 	uint64_t conn_acked;    // the reader's last N on this connection
+	uint64_t resent;        // lines sent again to a new reader
 	char in[SINK_ACK_LINE_MAX];
 	size_t in_len;
 	// The stream is cut into units (lines; binary: the header, then
@@ -453,6 +454,7 @@ static void fdout_restart(struct fdout *o)
 			for (const char *p = o->buf + o->acked, *end = o->buf + o->off;
 			     (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
 				sent++;
+			o->resent += sent;
 			if (sent > 0)
 				fprintf(stderr,
 					"cee: events sink 'jsonl:unix+ack:%s': sending again %" PRIu64
@@ -745,7 +747,10 @@ static int jsonl_flush(struct cee_sink *s)
 
 static int jsonl_reopen(struct cee_sink *s)
 {
-	return fdout_reopen(((struct jsonl *)s->priv)->o, &s->held);
+	struct fdout *o = ((struct jsonl *)s->priv)->o;
+	int rc = fdout_reopen(o, &s->held);
+	s->resent = o->resent;
+	return rc;
 }
 
 static void jsonl_close(struct cee_sink *s)

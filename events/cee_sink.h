@@ -81,6 +81,11 @@ struct cee_sink {
 	 */
 	uint64_t held;
 	/**
+	 * Lines taken that a sink sent again to a new reader because the last
+	 * one had not acknowledged them (jsonl:unix+ack; 0 for other kinds).
+	 */
+	uint64_t resent;
+	/**
 	 * jsonl: extension groups that were not followed by their event
 	 * (incomplete, malformed, or another record came first: a producer
 	 * bug), written as lines of type "ext" of their own rather than dropped.

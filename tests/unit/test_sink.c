@@ -558,6 +558,7 @@ static void test_jsonl_unix_ack(void **state)
 	int rc = cee_sink_flush(s);
 	assert_true(rc == -EPIPE || rc == -ECONNRESET);
 	assert_int_equal(cee_sink_reopen(s), 0);
+	assert_int_equal(s->resent, 10); // lines 11..20, sent and not acknowledged
 	cfd = accept(lfd, NULL, NULL);
 	assert_true(cfd >= 0);
 	const char *w11 = want;
@@ -601,6 +602,7 @@ static void test_jsonl_unix_ack(void **state)
 		assert_int_equal(s->held, 1);
 		close(cfd);
 		assert_int_equal(cee_sink_reopen(s), 0);
+		assert_int_equal(s->resent, 11 + b); // the one line, again
 		cfd = accept(lfd, NULL, NULL);
 		assert_true(cfd >= 0);
 		got = read_n(cfd, strlen(w)); // the same line again, whole
