@@ -26,10 +26,12 @@
 //      skipped otherwise is a copy of a range already covered; only a batch
 //      whose body matches its headers is written; a range that does not
 //      follow on from the last one was waited for at least the reorder wait
-//      (unless at the idle end) and counted as a gap;
+//      (unless at the idle end), not given up before the hold after a loss
+//      ended, and counted as a gap;
 //    * bounded waiting: after each tick, no batch waits longer than the
-//      reorder wait since the last progress of its stream; at the idle end
-//      nothing waits at all;
+//      reorder wait since the last progress of its stream, or than the hold
+//      after a loss; at the idle end (which comes after the hold, as the
+//      fetch loop's --idle-exit waits for it) nothing waits at all;
 //    * the output is JSON Lines ('{' ... "}\n" each), strict JSON when every
 //      jsonl body given was, and exactly the bodies written when they were
 //      jsonl; the counters (messages, events, foreign, malformed, gaps) match.
@@ -38,6 +40,9 @@
 // bits 1-2: reorder wait 0, 10 ms, 1 s, 10 s), the spec up to '\n' (after
 // "nats:" when it starts so, as cee-tail's argument), then operations:
 //   'T' MS(2 bytes, big-endian)  time passes; the fetch loop's timers
+//   'L' MS(2 bytes, big-endian)  deliveries may have been lost (a connection
+//                                made again): no gap is given up for MS ms,
+//                                as the fetch loop sets T.hold_until_ns
 //   other byte                   a message: header lines "Name: value\n"
 //                                up to an empty line, LEN (2 bytes, big-
 //                                endian), LEN bytes of body
@@ -327,6 +332,7 @@ static struct {
 	unsigned nkeys, keys_cap;
 	struct fmsg *taking; // the message take() has now (a drop then is a replacement)
 	uint64_t now, wait_ns;
+	uint64_t hold_until; // the last 'L': no gap given up before
 	bool idle_end; // timers(now, true): gaps skipped without waiting
 	bool all_strict;
 	uint64_t foreign, bad, gaps, events;
@@ -406,6 +412,10 @@ static void fz_ack(void *handle, bool wrote)
 			   "sseq %" PRIu64 " after %" PRIu64 " without waiting (%" PRIu64
 			   " ns of %" PRIu64 ")",
 			   f->first, k->consumed, fz.now - since, fz.wait_ns);
+		FUZZ_CHECK(fz.now >= fz.hold_until,
+			   "sseq %" PRIu64 " after %" PRIu64 " given up %" PRIu64
+			   " ns before the hold after a loss ends",
+			   f->first, k->consumed, fz.hold_until - fz.now);
 		if (k->consumed > 0)
 			fz.gaps++;
 	}
@@ -515,7 +525,7 @@ static void wait_check(void)
 		if (fz.keys[i].unsettled == 0)
 			continue;
 		uint64_t since = waiting_since(i);
-		FUZZ_CHECK(!fz.idle_end && fz.now < since + fz.wait_ns,
+		FUZZ_CHECK(!fz.idle_end && (fz.now < since + fz.wait_ns || fz.now < T.hold_until_ns),
 			   "engine %s shard %" PRIu64 ": %u batch(es) still waiting after %" PRIu64
 			   " ns (reorder wait %" PRIu64 " ns)%s",
 			   fz.keys[i].engine, fz.keys[i].shard, fz.keys[i].unsettled,
@@ -637,17 +647,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(T.out != NULL, "open_memstream");
 
 	while (fuzz_more(&in)) {
-		if (fuzz_u8(&in) == 'T') {
+		uint8_t op = fuzz_u8(&in);
+		if (op == 'T') {
 			fz.now += (uint64_t)fuzz_u16(&in) * 1000000u;
 			timers(fz.now, false);
 			output_check();
 			wait_check();
+		} else if (op == 'L') {
+			fz.hold_until = fz.now + (uint64_t)fuzz_u16(&in) * 1000000u;
+			T.hold_until_ns = fz.hold_until;
 		} else {
 			one_message(&in);
 		}
 	}
-	// the end, as cee-tail's main(): idle, or stopped
+	// the end, as cee-tail's main(): idle (once the hold is over), or stopped
 	if (settings & 1) {
+		if (fz.now < T.hold_until_ns) {
+			fz.now = T.hold_until_ns;
+			timers(fz.now, false);
+			output_check();
+			wait_check();
+		}
 		fz.idle_end = true;
 		timers(fz.now, true);
 		output_check();
@@ -723,6 +743,12 @@ static void sb_str(struct sbuf *s, const char *str)
 static void sb_tick(struct sbuf *s, unsigned ms)
 {
 	uint8_t t[3] = {'T', (uint8_t)(ms >> 8), (uint8_t)ms};
+	sb_put(s, t, 3);
+}
+
+static void sb_loss(struct sbuf *s, unsigned ms)
+{
+	uint8_t t[3] = {'L', (uint8_t)(ms >> 8), (uint8_t)ms};
 	sb_put(s, t, 3);
 }
 
@@ -886,6 +912,21 @@ static void write_seeds(const char *dir)
 	sb_batch(&s, E, R, 0, 7, 9, "jsonl");
 	sb_tick(&s, 1);
 	sb_write(dir, "gap-then-late-copy", &s);
+
+	// a loss: the gap waits past the reorder wait (10 ms) for the hold
+	// (30 ms); the late batch comes within it; then a gap after the hold
+	sb_start(&s, 1 | 1 << 1, "nats://h:4222/cee?stream=CEE");
+	sb_batch(&s, E, R, 0, 1, 6, "jsonl");
+	sb_loss(&s, 30);
+	sb_batch(&s, E, R, 0, 10, 14, "jsonl");
+	sb_tick(&s, 20);
+	sb_batch(&s, E, R, 0, 7, 9, "jsonl");
+	sb_tick(&s, 1);
+	sb_loss(&s, 5);
+	sb_batch(&s, E, R, 0, 16, n, "jsonl");
+	sb_tick(&s, 4);
+	sb_tick(&s, 12);
+	sb_write(dir, "loss-holds-gap", &s);
 
 	// joined mid-stream, two runs (one without engine id), two shards, binary
 	sb_start(&s, 1 << 1, "nats://h:1/p?stream=CEE");
