@@ -219,6 +219,7 @@ struct nats_sink {
 	/* publisher: what to log once mu is released (stderr may block) */
 	const char *say_failed; // a backoff started: what failed ...
 	natsStatus say_why;	// ... and why
+	jsErrCode say_code;	// ... and the stream's answer (0: none)
 	bool say_again;		// acknowledged again after failures
 	/* records (control thread) */
 	struct cee_jsonl_enc *enc;
@@ -369,7 +370,8 @@ static uint32_t nsealed(const struct nats_sink *p)
 }
 
 // (publisher)
-static bool backoff_start(struct nats_sink *p, uint64_t now, natsStatus why, const char *what)
+static bool backoff_start(struct nats_sink *p, uint64_t now, natsStatus why, jsErrCode code,
+			  const char *what)
 {
 	// Failures of one round (all the window timing out together) count once.
 	if (now < p->pause_until_ns)
@@ -382,6 +384,7 @@ static bool backoff_start(struct nats_sink *p, uint64_t now, natsStatus why, con
 	if (first) {
 		p->say_failed = what;
 		p->say_why = why;
+		p->say_code = code;
 	}
 	return true;
 }
@@ -525,7 +528,7 @@ static void pump(struct nats_sink *p, uint64_t now)
 			p->inflight--;
 			sendq_insert(p, k);
 			p->st.fail_publish++;
-			backoff_start(p, now, s, "publish");
+			backoff_start(p, now, s, 0, "publish");
 			return;
 		}
 		b->state = SLOT_WAIT_ACK;
@@ -583,7 +586,7 @@ static void take_outcomes(struct nats_sink *p, uint64_t now)
 		if (o->status == NATS_NO_RESPONDERS)
 			p->stream_check = true; // a fail-over, or the stream is gone
 		sendq_insert(p, (uint32_t)k);
-		backoff_start(p, now, o->status,
+		backoff_start(p, now, o->status, o->code,
 			      o->status == NATS_TIMEOUT ? "no acknowledgement" : "publish refused");
 	}
 }
@@ -741,6 +744,7 @@ static void say(struct nats_sink *p)
 		return;
 	const char *failed = p->say_failed;
 	natsStatus why = p->say_why;
+	jsErrCode code = p->say_code;
 	bool again = p->say_again;
 	uint64_t lost = p->q_lost;
 	p->say_failed = NULL;
@@ -749,7 +753,13 @@ static void say(struct nats_sink *p)
 	pthread_mutex_unlock(&p->mu);
 	if (again)
 		fprintf(stderr, "%s (%s): acknowledged again\n", WHO, p->name);
-	if (failed != NULL)
+	if (failed != NULL && code != 0)
+		fprintf(stderr, "%s (%s): %s: JetStream error %d%s; resending with backoff\n", WHO,
+			p->name, failed, (int)code,
+			code == JSInsufficientResourcesErr || code == JSStorageResourcesExceededErr
+			    ? " (the broker's storage is full)"
+			    : "");
+	else if (failed != NULL)
 		fprintf(stderr, "%s (%s): %s: %s; resending with backoff\n", WHO, p->name, failed,
 			natsStatus_GetText(why));
 	if (lost > 0)

@@ -39,6 +39,10 @@
 #      wait for them rather than skip them as gaps (a 256-message fetch of
 #      ~260 KiB batches overran the default 64 MiB once in CI and cee-tail
 #      reported a gap in a stream that held every event).
+#   8. a broker whose storage is full (max_file_store, most of it taken by
+#      another stream): the broker refuses publishes (JetStream error 10023),
+#      the sink holds its events and resends with backoff; once room is made
+#      (the other stream deleted) every event reaches the stream once.
 #
 # Guards against: events lost or duplicated between the engine and the
 # stream (a batch acknowledged before it was stored, a failed batch not
@@ -49,7 +53,8 @@
 # control thread (and with it every other sink and the control plane) in a
 # libnats socket write, a sink that never connects again once libnats
 # closed its connection, an idle sink that crashes the engine, and a reader
-# that reports deliveries lost on the wire as gaps in the stream.
+# that reports deliveries lost on the wire as gaps in the stream, and a
+# broker out of storage that costs events.
 #
 # Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
 # No root needed; no EAL hugepages.
@@ -69,12 +74,14 @@ command -v nats-server >/dev/null || {
 WORK=$(mktemp -d /tmp/cee-nats-test.XXXXXX)
 SERVER_PID=
 AUTH_PID=
+FULL_PID=
 BENCH_PID=
 ENGINE_PID=
 cleanup() {
 	local rc=$?
 	[[ -z $BENCH_PID ]] || kill "$BENCH_PID" 2>/dev/null || true
 	[[ -z $AUTH_PID ]] || kill "$AUTH_PID" 2>/dev/null || true
+	[[ -z $FULL_PID ]] || kill "$FULL_PID" 2>/dev/null || true
 	[[ -z $ENGINE_PID ]] || kill -KILL "$ENGINE_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || wait "$SERVER_PID" 2>/dev/null || true
@@ -147,7 +154,7 @@ tail_and_audit() {
 import json, re, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 tail = open(sys.argv[2]).read()
-name, failover = sys.argv[3], sys.argv[4] == "failover"
+name, failover, full = sys.argv[3], sys.argv[4] == "failover", sys.argv[4] == "full"
 errs = []
 def need(c, what):
     if not c:
@@ -166,6 +173,8 @@ need(n["end"]["idle_after_s"] >= 0, "cee-bench gave up waiting for the acknowled
 need(n["end"]["inflight"] == 0 and n["end"]["sealed"] == 0, "sink not idle at the end")
 if failover:
     need(n["end"]["disconnects"] >= 1, "the broker was not seen to go")
+elif full:
+    need(n["end"]["fail"]["api"] >= 1, "the broker never refused a publish")
 else:
     need(r["lifecycles"] >= 100000 or name != "jsonl", f"only {r['lifecycles']} lifecycles")
     need(sum(n["end"]["fail"].values()) == 0, f"failures on a healthy broker: {n['end']['fail']}")
@@ -347,5 +356,31 @@ has "$WORK/slow.tail.err" "deliveries may have been lost" ||
 grep -q "messages, $want events, [0-9]* duplicates skipped, [0-9]* reordered, 0 gaps" "$WORK/slow.tail.err" ||
 	fail "slow: cee-tail skipped a gap or miscounted (see $WORK/slow.tail.err)"
 log "slow: dropped $(($(grep -c "Slow Consumer Detected" "$WORK/server.log") - slow_before)) time(s), every event read once"
+
+# 8. the broker's storage full: a third broker with max_file_store 64 MB,
+# 51 MB of it taken by another stream; the sink's stream fills the rest
+# (26 MB of binary batches to come), the broker refuses publishes (JetStream
+# error 10023) and the sink holds its events and resends; once it has said
+# so, the other stream is deleted, and every event must reach the stream
+FPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s", max_file_store: 64MB }\n' \
+	"$FPORT" "$WORK/js-full" >"$WORK/full.conf"
+nats-server -c "$WORK/full.conf" >"$WORK/full-server.log" 2>&1 &
+FULL_PID=$!
+wait_until 20 "the small broker ready" has "$WORK/full-server.log" "Server is ready"
+bench filler --conns 200000 --concurrency 64 \
+	--events "nats://127.0.0.1:$FPORT/fill?stream=FILL&format=binary"
+bench_wait filler
+bench full --conns 100000 --concurrency 64 \
+	--events "nats://127.0.0.1:$FPORT/full?stream=TFULL&format=binary"
+wait_until 60 "the broker to refuse for want of storage" has "$WORK/full.err" "storage is full"
+log "storage full; deleting stream FILL"
+"$PY" "$(dirname "$0")/nats_js.py" "127.0.0.1:$FPORT" delete FILL >"$WORK/full-delete.json" ||
+	fail "full: could not delete stream FILL: $(cat "$WORK/full-delete.json")"
+bench_wait full
+PORT=$FPORT tail_and_audit full full TFULL full
+kill "$FULL_PID"
+wait "$FULL_PID" 2>/dev/null || true
+FULL_PID=
 
 log "test_nats_sink: all phases passed"
