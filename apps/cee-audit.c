@@ -584,13 +584,15 @@ static int next_line(struct lines *lr, char **line, size_t *len)
  * Several engines in one stream (a JetStream stream several engines publish
  * to, read back by cee-tail): each engine's records are audited on their
  * own, since connection ids and sseq are per engine. Lines without an
- * "engine" key (schema 3 before engine ids, the binary sink) form the engine
- * "".
+ * "engine" key (schema 3 before engine ids, binary files before version 4)
+ * form the engine "". In a binary file of version 4 each run record starts
+ * an audit of its own, named by its engine id ("ID#2" for the second run of
+ * one id: a restarted engine given the same id starts its sseq again).
  */
 #define ENGINES_MAX 256
 
 struct engine_audit {
-	char id[CEE_ENGINE_ID_MAX + 1];
+	char id[CEE_ENGINE_ID_MAX + 12];
 	struct cee_audit *a;
 	struct cee_event batch[BATCH];
 	uint32_t n;
@@ -599,12 +601,10 @@ struct engine_audit {
 static struct engine_audit *engines[ENGINES_MAX];
 static unsigned nengines;
 
-// The audit of engine @p id, created on first use. NULL: too many or no memory.
-static struct engine_audit *engine_get(const char *id)
+// A new audit named @p id, or "@p id#N" for the Nth of that id (@p nth > 1).
+// NULL: too many or no memory.
+static struct engine_audit *engine_add(const char *id, unsigned nth)
 {
-	for (unsigned i = 0; i < nengines; i++)
-		if (strcmp(engines[i]->id, id) == 0)
-			return engines[i];
 	if (nengines == ENGINES_MAX)
 		return NULL;
 	struct engine_audit *ea = calloc(1, sizeof(*ea));
@@ -612,9 +612,33 @@ static struct engine_audit *engine_get(const char *id)
 		free(ea);
 		return NULL;
 	}
-	snprintf(ea->id, sizeof(ea->id), "%s", id);
+	if (nth <= 1)
+		snprintf(ea->id, sizeof(ea->id), "%s", id);
+	else
+		snprintf(ea->id, sizeof(ea->id), "%s#%u", id, nth);
 	engines[nengines++] = ea;
 	return ea;
+}
+
+// The audit of engine @p id, created on first use. NULL: too many or no memory.
+static struct engine_audit *engine_get(const char *id)
+{
+	for (unsigned i = 0; i < nengines; i++)
+		if (strcmp(engines[i]->id, id) == 0)
+			return engines[i];
+	return engine_add(id, 1);
+}
+
+// A new audit for a binary file's run of engine @p id. NULL: too many or no
+// memory.
+static struct engine_audit *engine_new_run(const char *id)
+{
+	unsigned same = 0;
+	size_t n = strlen(id);
+	for (unsigned i = 0; i < nengines; i++)
+		same += strncmp(engines[i]->id, id, n) == 0 &&
+			(engines[i]->id[n] == '\0' || engines[i]->id[n] == '#');
+	return engine_add(id, same + 1);
 }
 
 static void engines_free(void)
@@ -685,13 +709,38 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 	return rc;
 }
 
+// Feed @p n records of a version 4 binary file: each run record starts the
+// audit of a new run (*@p ea); records before the first go to engine "".
+// @return 0, or -ENOMEM.
+static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_t n)
+{
+	size_t from = 0;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && ev[i].type != CEE_EVBIN_RUN)
+			continue;
+		if (i > from) {
+			if (*ea == NULL && (*ea = engine_get("")) == NULL)
+				return -ENOMEM;
+			cee_audit_feed((*ea)->a, ev + from, (uint32_t)(i - from));
+		}
+		if (i < n) {
+			struct cee_evbin_run run;
+			memcpy(&run, &ev[i], sizeof(run));
+			char id[CEE_ENGINE_ID_MAX + 1];
+			memcpy(id, run.engine, CEE_ENGINE_ID_MAX);
+			id[CEE_ENGINE_ID_MAX] = '\0';
+			if ((*ea = engine_new_run(id)) == NULL)
+				return -ENOMEM;
+		}
+		from = i + 1;
+	}
+	return 0;
+}
+
 // @p in is positioned after the magic.
 static int read_binary(FILE *in, const char *name)
 {
-	struct engine_audit *ea = engine_get("");
-	if (ea == NULL)
-		return -ENOMEM;
-	struct cee_audit *a = ea->a;
+	struct engine_audit *ea = NULL;
 	struct cee_evbin_header h;
 	struct cee_event batch[BATCH];
 	size_t rest = sizeof(h) - sizeof(h.magic);
@@ -701,8 +750,9 @@ static int read_binary(FILE *in, const char *name)
 		return -EINVAL;
 	}
 	// Version 1 files have no extension records, version 2 no direction
-	// bit nor link events; the layout is the same.
-	if (h.version < 1 || h.version > CEE_EVT_SCHEMA_VERSION ||
+	// bit nor link events, and before version 4 no run records; the layout
+	// is the same.
+	if (h.version < 1 || h.version > CEE_EVBIN_VERSION ||
 	    h.record_size != sizeof(struct cee_event)) {
 		fprintf(stderr, "cee-audit: %s: unsupported version %u or record size %u\n", name,
 			h.version, h.record_size);
@@ -711,7 +761,15 @@ static int read_binary(FILE *in, const char *name)
 	size_t got;
 	do {
 		got = fread(batch, 1, sizeof(batch), in);
-		cee_audit_feed(a, batch, (uint32_t)(got / sizeof(batch[0])));
+		size_t n = got / sizeof(batch[0]);
+		if (h.version >= 4) {
+			if (feed_runs(&ea, batch, n) < 0)
+				return -ENOMEM;
+		} else {
+			if (ea == NULL && (ea = engine_get("")) == NULL)
+				return -ENOMEM;
+			cee_audit_feed(ea->a, batch, (uint32_t)n);
+		}
 		if (got % sizeof(batch[0]) != 0 && !ferror(in)) {
 			fprintf(stderr, "cee-audit: %s: truncated last record\n", name);
 			return -EINVAL;

@@ -221,6 +221,8 @@ struct fdout {
 	uint64_t buf_pos; // stream position of buf[0] (binary units)
 	const void *header; // binary: written again at the start of a new reader's stream
 	size_t header_len;
+	// binary: the file header and this run's record (header points here)
+	unsigned char head[sizeof(struct cee_evbin_header) + sizeof(struct cee_evbin_run)];
 	size_t off;
 	size_t len;
 	char path[256];
@@ -908,7 +910,7 @@ static const struct cee_evbin_header *binary_header(void)
 	if (h.version == 0) {
 		memcpy(h.magic, CEE_EVBIN_MAGIC, sizeof(h.magic));
 		h.record_size = sizeof(struct cee_event);
-		h.version = CEE_EVT_SCHEMA_VERSION;
+		h.version = CEE_EVBIN_VERSION;
 	}
 	return &h;
 }
@@ -955,14 +957,26 @@ static struct cee_sink *binary_open(const char *arg)
 		errno = ENOMEM;
 		return NULL;
 	}
+	// The file header, then this run's record: both go to a new file (and
+	// to each new FIFO reader); an append starts with the run record.
+	struct cee_evbin_run run = {.type = CEE_EVBIN_RUN};
+	const char *id = cee_evt_json_engine(); // at most CEE_ENGINE_ID_MAX characters
+	memcpy(run.engine, id, strnlen(id, sizeof(run.engine)));
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	run.ts_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	memcpy(o->head, want, sizeof(*want));
+	memcpy(o->head + sizeof(*want), &run, sizeof(run));
 	o->unit = sizeof(struct cee_event);
-	o->header = want;
-	o->header_len = sizeof(*want);
+	o->header = o->head;
+	o->header_len = sizeof(o->head);
 	if (append) {
 		o->buf_pos = (uint64_t)st.st_size;
+		memcpy(o->buf, &run, sizeof(run));
+		o->len = sizeof(run);
 	} else {
-		memcpy(o->buf, want, sizeof(*want));
-		o->len = sizeof(*want);
+		memcpy(o->buf, o->head, sizeof(o->head));
+		o->len = sizeof(o->head);
 	}
 	return s;
 fail:;

@@ -14,7 +14,7 @@
  *                      until acknowledged (1 MiB window): a new reader gets
  *                      every unacknowledged line again
  *   binary:PATH        fixed 64-byte records (events and extension records) after a
- *                      16-byte header
+ *                      16-byte header, each run's after a run record (its engine id)
  *   null:              discards (counting only)
  *   nats://HOST:PORT/PREFIX[?...]   JetStream (cee_sink_nats.c, when built with libnats)
  *
@@ -145,15 +145,40 @@ size_t cee_jsonl_enc_drain(struct cee_jsonl_enc *j, char *buf, size_t len, uint6
 uint32_t cee_jsonl_enc_pending(const struct cee_jsonl_enc *j);
 
 /**
- * Binary sink file header. Readers accept versions 1 (no extension
- * records) and 2; the sink appends only to a file of its own version.
+ * Binary sink file header. Versions 1 to 3 are the event schema's (1: no
+ * extension records; 3: links); version 4 has version 3's records and a run
+ * record (struct cee_evbin_run) at the start of each run's records. Readers
+ * accept 1 to 4; the sink appends only to a file of its own version.
  */
 struct cee_evbin_header {
 	char magic[8];        /**< "CEEEVT\0\0" */
-	uint32_t version;     /**< CEE_EVT_SCHEMA_VERSION */
+	uint32_t version;     /**< CEE_EVBIN_VERSION */
 	uint32_t record_size; /**< sizeof(struct cee_event) */
 };
 #define CEE_EVBIN_MAGIC "CEEEVT\0"
+#define CEE_EVBIN_VERSION 4
+
+/**
+ * Binary files, version 4: the record each run of the sink starts with (after
+ * the header in a new file; first when it appends to one), naming the
+ * engine whose records follow, up to the next run record. Connection ids
+ * and sseq are per engine run (docs/events.md), so a file that several runs
+ * appended to is audited per run. In no shard's stream (sseq 0).
+ */
+struct cee_evbin_run {
+	uint64_t sseq;			/**< 0 */
+	char engine[CEE_ENGINE_ID_MAX]; /**< cee_evt_json_engine(), NUL-padded */
+	uint64_t ts_ns;			/**< CLOCK_REALTIME when the sink opened */
+	uint8_t reserved[12];		/**< 0 */
+	uint8_t type;			/**< CEE_EVBIN_RUN */
+	uint8_t reserved2[3];		/**< 0 */
+};
+#define CEE_EVBIN_RUN 0x1e
+_Static_assert(sizeof(struct cee_evbin_run) == sizeof(struct cee_event), "a record");
+_Static_assert(offsetof(struct cee_evbin_run, type) == offsetof(struct cee_event, type),
+	       "type where a record's is");
+_Static_assert(CEE_EVBIN_RUN >= CEE_EVT__COUNT && CEE_EVBIN_RUN != CEE_EVT_EXT,
+	       "the run type is neither a lifecycle nor an extension type");
 
 /**
  * Encode @p e as one JSON object followed by '\n' into @p buf. An extension

@@ -6,12 +6,16 @@
 # its own random engine id, and the same connection ids and sseq) written
 # as JSON Lines and interleaved line by line must audit clean; the same
 # lines without their "engine" key must not (they collide); a line repeated
-# within one engine must not.
+# within one engine must not. Both runs also append to one binary file
+# (version 4: a run record before each run's records): it must audit clean
+# per run, and not without the second run record; a second run under the
+# same engine id is audited on its own ("ID#2").
 #
 # Guards against: an audit keyed by shard alone reporting another engine's
 # events as duplicates or gaps (or, worse, passing a real duplicate of one
 # engine because the other engine's copy "explains" it), and JSON events
-# without the engine id.
+# without the engine id, and a binary file two runs appended to that cannot
+# be audited (sseq and connection ids start again with each run).
 #
 # Usage: test_audit_engines.sh CEE_BENCH CEE_AUDIT PYTHON
 set -euo pipefail
@@ -26,6 +30,7 @@ if [ "$ncpu" -ge 2 ]; then LCORES="0@1,1@1,2@0"; else LCORES="0@0,1@0,2@0"; fi
 for i in 1 2; do
 	"$BENCH" --no-huge -m 1024 --no-pci --file-prefix "cee-ae-$$-$i" --lcores "$LCORES" \
 		--log-level=lib.eal:error -- --conns 3000 --events "jsonl:$WORK/e$i.jsonl" \
+		--events "binary:$WORK/both.bin" \
 		>"$WORK/b$i.out" 2>"$WORK/b$i.err" || {
 		cat "$WORK/b$i.err"
 		echo "FAIL: cee-bench run $i"
@@ -75,6 +80,46 @@ fi
 grep -q "VIOLATIONS" "$WORK/dup.out" || {
 	cat "$WORK/dup.out"
 	echo "FAIL: the duplicate is not reported"
+	FAILED=1
+}
+# The binary file both runs appended to.
+"$PY" - "$WORK" <<'PY' || FAILED=1
+import json, struct, sys
+w = sys.argv[1]
+data = open(f"{w}/both.bin", "rb").read()
+magic, version, size = struct.unpack_from("<8sII", data, 0)
+assert magic == b"CEEEVT\0\0" and version == 4 and size == 64, (magic, version, size)
+recs = [data[i:i + 64] for i in range(16, len(data), 64)]
+runs = [i for i, r in enumerate(recs) if r[60] == 0x1e]
+ids = [recs[i][8:40].rstrip(b"\0").decode() for i in runs]
+want = [json.loads(open(f"{w}/e{k}.jsonl").readline())["engine"] for k in (1, 2)]
+assert runs[0] == 0 and len(runs) == 2 and ids == want, (runs, ids, want)
+# without the second run record: run 2's sseq start again inside run 1
+open(f"{w}/norun.bin", "wb").write(data[:16] + b"".join(r for i, r in enumerate(recs) if i != runs[1]))
+# the second run under the first one's id
+same = bytearray(data)
+off = 16 + runs[1] * 64 + 8
+same[off:off + 32] = recs[0][8:40]
+open(f"{w}/sameid.bin", "wb").write(same)
+print(f"both.bin: runs of {ids[0]} and {ids[1]}, {len(recs) - 2} records")
+PY
+"$AUDIT" "$WORK/both.bin" >"$WORK/both.out" || {
+	cat "$WORK/both.out"
+	echo "FAIL: a binary file two runs appended to does not audit"
+	FAILED=1
+}
+grep -c "^engine .*OK" "$WORK/both.out" | grep -qx 2 || {
+	cat "$WORK/both.out"
+	echo "FAIL: cee-audit does not report the binary file's two runs"
+	FAILED=1
+}
+if "$AUDIT" "$WORK/norun.bin" >/dev/null; then
+	echo "FAIL: the binary file without its second run record audits clean (the check cannot fail)"
+	FAILED=1
+fi
+"$AUDIT" "$WORK/sameid.bin" >"$WORK/sameid.out" && grep -q "^engine .*#2 .*OK" "$WORK/sameid.out" || {
+	cat "$WORK/sameid.out"
+	echo "FAIL: a second run under the same engine id is not audited on its own"
 	FAILED=1
 }
 [ "$FAILED" -eq 0 ] || exit 1

@@ -255,13 +255,16 @@ static void sinks(const struct cee_event *recs, unsigned n, uint8_t split)
 
 	text = fuzz_file_get(&bin_file, &len);
 	struct cee_evbin_header h;
-	FUZZ_CHECK(len == sizeof(h) + (size_t)n * REC, "binary file of %zu bytes for %u records",
-		   len, n);
+	struct cee_evbin_run run;
+	FUZZ_CHECK(len == sizeof(h) + sizeof(run) + (size_t)n * REC,
+		   "binary file of %zu bytes for %u records", len, n);
 	memcpy(&h, text, sizeof(h));
 	FUZZ_CHECK(memcmp(h.magic, CEE_EVBIN_MAGIC, sizeof(h.magic)) == 0 &&
-		       h.version == CEE_EVT_SCHEMA_VERSION && h.record_size == REC,
+		       h.version == CEE_EVBIN_VERSION && h.record_size == REC,
 		   "binary header");
-	FUZZ_CHECK(n == 0 || memcmp(text + sizeof(h), recs, (size_t)n * REC) == 0,
+	memcpy(&run, text + sizeof(h), sizeof(run));
+	FUZZ_CHECK(run.type == CEE_EVBIN_RUN && run.sseq == 0, "binary run record");
+	FUZZ_CHECK(n == 0 || memcmp(text + sizeof(h) + sizeof(run), recs, (size_t)n * REC) == 0,
 		   "binary records changed");
 	free(text);
 }

@@ -560,8 +560,26 @@ static void gen_events(void)
 	if (b.len % 4 != 0) // (length bits select options: none here)
 		put(&b, "\n\n\n", 4 - b.len % 4);
 	seed_buf("audit_reader", "events.jsonl", &b);
+	// binary, version 4: the header, a run record, the records; the run's
+	// time zeroed so that the seed does not change with each generation
+	(void)cee_evt_json_set_engine("seed-1");
 	sink_file("binary", ev, n, &b);
+	(void)cee_evt_json_set_engine(NULL);
+	const size_t hl = sizeof(struct cee_evbin_header);
+	memset(b.p + hl + offsetof(struct cee_evbin_run, ts_ns), 0, 8);
+	struct buf two = {0};
+	put(&two, b.p, b.len);
 	seed_buf("audit_reader", "events.bin", &b);
+	// two runs appended to one file (the second under another engine id),
+	// and a version 3 file (no run record)
+	struct cee_evbin_run run = {.type = CEE_EVBIN_RUN};
+	memcpy(run.engine, "seed-2", 6);
+	put(&two, &run, sizeof(run)), put(&two, ev, n * sizeof(ev[0]));
+	seed_buf("audit_reader", "events_two_runs.bin", &two);
+	struct cee_evbin_header h3 = {.version = 3, .record_size = sizeof(struct cee_event)};
+	memcpy(h3.magic, CEE_EVBIN_MAGIC, sizeof(h3.magic));
+	put(&b, &h3, sizeof(h3)), put(&b, ev, n * sizeof(ev[0]));
+	seed_buf("audit_reader", "events_v3.bin", &b);
 	static const char schema1[] =
 	    "{\"v\":1,\"type\":\"open\",\"conn\":\"0000000000000001\",\"shard\":0,\"sseq\":1,"
 	    "\"cseq\":0,\"ts_ns\":1,\"proto\":\"tcp\",\"local\":\"10.0.0.1:7\","

@@ -46,6 +46,26 @@ static int put_all(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 	return 0;
 }
 
+// Offers @p ev to @p s and pushes, round after round (at most @p rounds,
+// @p pause_us between rounds the sink could not finish), until the sink
+// reports an error: a reader gone. @return that -errno, or 0 if none came.
+static int write_until_broken(struct cee_sink *s, const struct cee_event *ev, uint32_t n,
+			      int rounds, unsigned pause_us)
+{
+	int rc = 0;
+	for (int i = 0; i < rounds && rc >= 0; i++) {
+		rc = cee_sink_write(s, ev, n);
+		if (rc >= 0)
+			rc = cee_sink_flush(s);
+		if (rc == -EAGAIN) {
+			rc = 0;
+			if (pause_us)
+				usleep(pause_us);
+		}
+	}
+	return rc < 0 ? rc : 0;
+}
+
 // Everything @p fd delivers until EOF, NUL-terminated.
 static char *read_all_fd(int fd)
 {
@@ -232,21 +252,35 @@ static void test_binary_file(void **state)
 	char *got = slurp(in_dir(f, "events.bin"), &len);
 	assert_non_null(got);
 	struct cee_evbin_header h;
-	assert_int_equal(len, sizeof(h) + N * sizeof(struct cee_event));
+	struct cee_evbin_run run;
+	assert_int_equal(len, sizeof(h) + sizeof(run) + N * sizeof(struct cee_event));
 	memcpy(&h, got, sizeof(h));
 	assert_memory_equal(h.magic, CEE_EVBIN_MAGIC, sizeof(h.magic));
-	assert_int_equal(h.version, CEE_EVT_SCHEMA_VERSION);
+	assert_int_equal(h.version, CEE_EVBIN_VERSION);
 	assert_int_equal(h.record_size, sizeof(struct cee_event));
-	assert_memory_equal(got + sizeof(h), ev, N * sizeof(struct cee_event));
+	// the run record: this process's engine id ("" here), type, zeros
+	memcpy(&run, got + sizeof(h), sizeof(run));
+	assert_int_equal(run.sseq, 0);
+	assert_int_equal(run.type, CEE_EVBIN_RUN);
+	assert_int_equal(run.engine[0], '\0');
+	assert_true(run.ts_ns > 0);
+	assert_memory_equal(got + sizeof(h) + sizeof(run), ev, N * sizeof(struct cee_event));
 	free(got);
 
-	// Reopening appends records after the existing header, without a second one.
+	// Reopening appends a run record and the records after the existing
+	// header, without a second one; the run record names the engine id set.
+	assert_int_equal(cee_evt_json_set_engine("edge-7"), 0);
 	s = cee_sink_open(spec);
+	assert_int_equal(cee_evt_json_set_engine(NULL), 0);
 	assert_non_null(s);
 	assert_int_equal(put_all(s, ev, 1), 0);
 	cee_sink_close(s);
 	got = slurp(in_dir(f, "events.bin"), &len);
-	assert_int_equal(len, sizeof(h) + (N + 1) * sizeof(struct cee_event));
+	assert_int_equal(len, sizeof(h) + 2 * sizeof(run) + (N + 1) * sizeof(struct cee_event));
+	memcpy(&run, got + sizeof(h) + sizeof(run) + N * sizeof(struct cee_event), sizeof(run));
+	assert_int_equal(run.type, CEE_EVBIN_RUN);
+	assert_string_equal(run.engine, "edge-7");
+	assert_memory_equal(got + len - sizeof(struct cee_event), ev, sizeof(struct cee_event));
 	free(got);
 
 	// A file that is not ours is refused rather than corrupted.
@@ -447,14 +481,7 @@ static void test_jsonl_unix_socket(void **state)
 
 	// The reader leaves: the sink reports the error, without SIGPIPE.
 	close(cfd);
-	int rc = 0;
-	for (int i = 0; i < 100 && rc >= 0; i++) {
-		rc = cee_sink_write(s, ev, 20);
-		if (rc >= 0)
-			rc = cee_sink_flush(s);
-		if (rc == -EAGAIN)
-			rc = 0;
-	}
+	int rc = write_until_broken(s, ev, 20, 100, 0);
 	assert_true(rc == -EPIPE || rc == -ECONNRESET);
 	assert_int_equal(cee_sink_write(s, ev, 1), rc); // broken until reopened
 
@@ -703,14 +730,7 @@ static void test_jsonl_fifo(void **state)
 	assert_non_null(s);
 	assert_int_equal(put_all(s, ev, 1), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
-	int rc = 0;
-	for (int i = 0; i < 100 && rc >= 0; i++) {
-		rc = cee_sink_write(s, ev, N);
-		if (rc >= 0)
-			rc = cee_sink_flush(s);
-		if (rc == -EAGAIN)
-			rc = 0;
-	}
+	int rc = write_until_broken(s, ev, N, 100, 0);
 	assert_int_equal(rc, -EPIPE); // and we are still alive
 	sigset_t pending;
 	sigpending(&pending);
@@ -737,6 +757,61 @@ static void test_jsonl_fifo(void **state)
 	assert_string_equal(fr3.buf + gl - wl3, want3);
 	free(want3);
 	free(fr3.buf);
+}
+
+// A binary stream into a FIFO whose reader goes away mid-record and comes
+// back: the new reader's stream starts with the file header and the run
+// record again, then whole records, the newest last.
+// Guards against: a new reader that cannot tell the format or the engine
+// (no header, no run record), or that starts inside a record.
+static void test_binary_fifo_new_reader(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	snprintf(path, sizeof(path), "%s", in_dir(f, "binfifo"));
+	assert_int_equal(mkfifo(path, 0600), 0);
+	enum { N = 2000 };
+	static struct cee_event ev[N];
+	make_events(ev, N, 1);
+	const size_t head = sizeof(struct cee_evbin_header) + sizeof(struct cee_evbin_run);
+
+	// the first reader leaves inside the third record
+	struct fifo_reader fr = {.path = path, .stop_after = head + 2 * 64 + 10};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr), 0);
+	char spec[256];
+	snprintf(spec, sizeof(spec), "binary:%s", path);
+	assert_int_equal(cee_evt_json_set_engine("edge-9"), 0);
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_int_equal(cee_evt_json_set_engine(NULL), 0);
+	assert_non_null(s);
+	// the reader thread reads, then leaves
+	int rc = write_until_broken(s, ev, N, 100000, 100);
+	assert_int_equal(rc, -EPIPE);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(fr.len >= head);
+	char first[head];
+	memcpy(first, fr.buf, head);
+	free(fr.buf);
+
+	struct fifo_reader fr2 = {.path = path};
+	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr2), 0);
+	for (int i = 0; i < 20000 && (rc = cee_sink_reopen(s)) == -ENXIO; i++)
+		usleep(100);
+	assert_int_equal(rc, 0);
+	static struct cee_event ev2[50];
+	make_events(ev2, 50, 5000);
+	assert_int_equal(put_all(s, ev2, 50), 0);
+	cee_sink_close(s);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(fr2.len >= head + sizeof(ev2) && (fr2.len - head) % 64 == 0);
+	assert_memory_equal(fr2.buf, first, head); // the header and run record again
+	struct cee_evbin_run run;
+	memcpy(&run, fr2.buf + sizeof(struct cee_evbin_header), sizeof(run));
+	assert_int_equal(run.type, CEE_EVBIN_RUN);
+	assert_string_equal(run.engine, "edge-9");
+	assert_memory_equal(fr2.buf + fr2.len - sizeof(ev2), ev2, sizeof(ev2));
+	free(fr2.buf);
 }
 
 // Guards against: a control plane that stops reading blocking the engine's
@@ -1368,13 +1443,14 @@ static void test_binary_ext_round_trip(void **state)
 	size_t len;
 	char *got = slurp(in_dir(f, "ext.bin"), &len);
 	struct cee_evbin_header h;
-	assert_int_equal(len, sizeof(h) + t.n * sizeof(struct cee_event));
+	size_t head = sizeof(h) + sizeof(struct cee_evbin_run);
+	assert_int_equal(len, head + t.n * sizeof(struct cee_event));
 	memcpy(&h, got, sizeof(h));
-	assert_int_equal(h.version, 3);
+	assert_int_equal(h.version, 4);
 	assert_int_equal(h.record_size, 64);
-	assert_memory_equal(got + sizeof(h), t.ev, t.n * sizeof(struct cee_event));
+	assert_memory_equal(got + head, t.ev, t.n * sizeof(struct cee_event));
 	struct cee_event back[1024];
-	memcpy(back, got + sizeof(h), t.n * sizeof(back[0]));
+	memcpy(back, got + head, t.n * sizeof(back[0]));
 	unsigned ext = 0;
 	for (uint32_t i = 0; i < t.n; i++) {
 		const struct cee_event_ext *x = cee_event_as_ext(&back[i]);
@@ -1456,13 +1532,14 @@ static void test_sinks_link_stream(void **state)
 	cee_sink_close(s);
 	got = slurp(in_dir(f, "links.bin"), &len);
 	struct cee_evbin_header h;
-	assert_int_equal(len, sizeof(h) + t.n * sizeof(struct cee_event));
+	size_t head = sizeof(h) + sizeof(struct cee_evbin_run);
+	assert_int_equal(len, head + t.n * sizeof(struct cee_event));
 	memcpy(&h, got, sizeof(h));
-	assert_int_equal(h.version, 3);
-	assert_memory_equal(got + sizeof(h), t.ev, t.n * sizeof(struct cee_event));
+	assert_int_equal(h.version, 4);
+	assert_memory_equal(got + head, t.ev, t.n * sizeof(struct cee_event));
 
 	struct cee_event back[64];
-	memcpy(back, got + sizeof(h), t.n * sizeof(back[0]));
+	memcpy(back, got + head, t.n * sizeof(back[0]));
 	struct cee_audit *a = cee_audit_create();
 	struct cee_audit_result r;
 	assert_non_null(a);
@@ -1486,6 +1563,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_socket, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_ack, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_fifo, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_binary_fifo_new_reader, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_stalled_reader, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
