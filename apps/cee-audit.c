@@ -711,7 +711,8 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 
 // Feed @p n records of a version 4 binary file: each run record starts the
 // audit of a new run (*@p ea); records before the first go to engine "".
-// @return 0, or -ENOMEM.
+// @return 0, -EINVAL (a run record's engine id is not one), -ENOSPC (more
+// than ENGINES_MAX runs, or no memory), or -ENOMEM.
 static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_t n)
 {
 	size_t from = 0;
@@ -729,8 +730,10 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 			char id[CEE_ENGINE_ID_MAX + 1];
 			memcpy(id, run.engine, CEE_ENGINE_ID_MAX);
 			id[CEE_ENGINE_ID_MAX] = '\0';
+			if (id[0] != '\0' && !cee_engine_id_valid(id))
+				return -EINVAL;
 			if ((*ea = engine_new_run(id)) == NULL)
-				return -ENOMEM;
+				return -ENOSPC;
 		}
 		from = i + 1;
 	}
@@ -763,8 +766,14 @@ static int read_binary(FILE *in, const char *name)
 		got = fread(batch, 1, sizeof(batch), in);
 		size_t n = got / sizeof(batch[0]);
 		if (h.version >= 4) {
-			if (feed_runs(&ea, batch, n) < 0)
-				return -ENOMEM;
+			int rc = feed_runs(&ea, batch, n);
+			if (rc == -EINVAL)
+				fprintf(stderr, "cee-audit: %s: a run record with a bad engine id\n", name);
+			else if (rc < 0)
+				fprintf(stderr, "cee-audit: %s: more than %d engine runs (or out of memory)\n",
+					name, ENGINES_MAX);
+			if (rc < 0)
+				return rc;
 		} else {
 			if (ea == NULL && (ea = engine_get("")) == NULL)
 				return -ENOMEM;

@@ -306,8 +306,17 @@ static uint64_t fdout_held(const struct fdout *o)
 		return o->unacked_lines;
 	if (o->off >= o->len)
 		return 0;
-	if (o->unit != 0)
-		return (o->len - unit_start(o, o->off)) / o->unit;
+	if (o->unit != 0) {
+		// records from the one in progress; not the file header nor a run
+		// record (binary file version 4), which are no events
+		size_t i = unit_start(o, o->off);
+		if (o->buf_pos + i < o->header_len)
+			i = (size_t)(o->header_len - o->buf_pos);
+		uint64_t n = 0;
+		for (; i + o->unit <= o->len; i += o->unit)
+			n += (uint8_t)o->buf[i + offsetof(struct cee_event, type)] != CEE_EVBIN_RUN;
+		return n;
+	}
 	uint64_t n = 0;
 	for (size_t i = o->off; i < o->len; i++)
 		n += o->buf[i] == '\n';
@@ -399,6 +408,13 @@ static int fdout_push(struct fdout *o, uint64_t *held)
 		if (w < 0) {
 			o->err = (int)w;
 			*held = fdout_held(o);
+			if (o->kind == FD_FIFO && o->fd >= 0) {
+				// its reader is gone: let the pipe go with what it held
+				// unread, or the next reader would get those bytes (the
+				// rest of a line or record) before its stream
+				close(o->fd);
+				o->fd = -1;
+			}
 			return o->err;
 		}
 		o->off += (size_t)w;
@@ -940,6 +956,12 @@ static struct cee_sink *binary_open(const char *arg)
 		ssize_t got = rfd < 0 ? -1 : pread(rfd, &have, sizeof(have), 0);
 		if (rfd >= 0)
 			close(rfd);
+		if (got == (ssize_t)sizeof(have) && memcmp(have.magic, want->magic, sizeof(have.magic)) == 0 &&
+		    have.version != want->version)
+			fprintf(stderr,
+				"cee: binary:%s is an event file of version %u; this engine writes "
+				"version %u and appends only to its own: move the file away\n",
+				arg, have.version, want->version);
 		if (got != (ssize_t)sizeof(have) || memcmp(&have, want, sizeof(*want)) != 0 ||
 		    (st.st_size - (off_t)sizeof(*want)) % (off_t)sizeof(struct cee_event) != 0) {
 			errno = EINVAL;

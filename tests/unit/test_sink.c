@@ -814,6 +814,57 @@ static void test_binary_fifo_new_reader(void **state)
 	free(fr2.buf);
 }
 
+static void *fifo_open_close(void *arg)
+{
+	int fd = open(arg, O_RDONLY);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+// A binary sink whose FIFO reader left before anything went out holds no
+// events: the file header and the run record are not events (and a
+// version 3 file is refused for appending, with a message).
+// Guards against: a shutdown that reports undelivered events (exit 1) when
+// only the header was left, and appending version 4 records to an older file.
+static void test_binary_held_and_version(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	snprintf(path, sizeof(path), "%s", in_dir(f, "heldfifo"));
+	assert_int_equal(mkfifo(path, 0600), 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, fifo_open_close, path), 0);
+	char spec[256];
+	snprintf(spec, sizeof(spec), "binary:%s", path);
+	struct cee_sink *s = cee_sink_open(spec); // blocks until the reader opens
+	assert_non_null(s);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(write_until_broken(s, NULL, 0, 100, 0), -EPIPE);
+	assert_int_equal(s->held, 0);
+	struct cee_event ev[3];
+	make_events(ev, 3, 1);
+	assert_int_equal(cee_sink_write(s, ev, 3), -EPIPE); // broken until reopened
+	cee_sink_close(s);
+
+	// a version 3 file: refused (EINVAL), left as it was
+	struct cee_evbin_header h3 = {.version = 3, .record_size = sizeof(struct cee_event)};
+	memcpy(h3.magic, CEE_EVBIN_MAGIC, sizeof(h3.magic));
+	int fd = open(in_dir(f, "v3.bin"), O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, &h3, sizeof(h3)), (ssize_t)sizeof(h3));
+	assert_int_equal(write(fd, ev, sizeof(ev)), (ssize_t)sizeof(ev));
+	close(fd);
+	snprintf(spec, sizeof(spec), "binary:%s", in_dir(f, "v3.bin"));
+	errno = 0;
+	assert_null(cee_sink_open(spec));
+	assert_int_equal(errno, EINVAL);
+	size_t len;
+	char *got = slurp(in_dir(f, "v3.bin"), &len);
+	assert_int_equal(len, sizeof(h3) + sizeof(ev));
+	free(got);
+}
+
 // Guards against: a control plane that stops reading blocking the engine's
 // control thread (and with it SIGTERM and every other sink), or losing or
 // repeating lines when it reads again. The sink takes what fits, then
@@ -1564,6 +1615,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_ack, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_fifo, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_fifo_new_reader, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_binary_held_and_version, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_stalled_reader, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
