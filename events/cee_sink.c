@@ -298,6 +298,15 @@ static void fdout_compact(struct fdout *o)
 		o->acked = 0;
 }
 
+// Newlines in @p p[0, n).
+static uint64_t count_lines(const char *p, size_t n)
+{
+	uint64_t k = 0;
+	for (const char *end = p + n; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		k++;
+	return k;
+}
+
 // Events held: the lines (records) in buf not yet wholly out (ack: not yet
 // acknowledged).
 static uint64_t fdout_held(const struct fdout *o)
@@ -317,10 +326,7 @@ static uint64_t fdout_held(const struct fdout *o)
 			n += (uint8_t)o->buf[i + offsetof(struct cee_event, type)] != CEE_EVBIN_RUN;
 		return n;
 	}
-	uint64_t n = 0;
-	for (size_t i = o->off; i < o->len; i++)
-		n += o->buf[i] == '\n';
-	return n;
+	return count_lines(o->buf + o->off, o->len - o->off);
 }
 
 // One "ack N" from the reader: the lines up to its Nth of this connection
@@ -468,10 +474,7 @@ static void fdout_restart(struct fdout *o)
 		// every line not acknowledged goes to the new reader, whole
 		uint64_t again = o->unacked_lines;
 		if (o->off > o->acked) {
-			uint64_t sent = 0;
-			for (const char *p = o->buf + o->acked, *end = o->buf + o->off;
-			     (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
-				sent++;
+			uint64_t sent = count_lines(o->buf + o->acked, o->off - o->acked);
 			o->resent += sent;
 			if (sent > 0)
 				fprintf(stderr,
@@ -712,14 +715,6 @@ size_t cee_jsonl_enc_drain(struct cee_jsonl_enc *j, char *buf, size_t len, uint6
 }
 
 /* ---- jsonl ---- */
-
-static uint64_t count_lines(const char *p, size_t n)
-{
-	uint64_t k = 0;
-	for (const char *end = p + n; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
-		k++;
-	return k;
-}
 
 struct jsonl {
 	struct fdout *o;

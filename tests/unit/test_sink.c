@@ -694,6 +694,14 @@ static void *fifo_read(void *arg)
 	return NULL;
 }
 
+// A FIFO at @p name in the fixture's directory; its path in @p path.
+static const char *fifo_at(struct fixture *f, const char *name, char path[128])
+{
+	snprintf(path, 128, "%s", in_dir(f, name));
+	assert_int_equal(mkfifo(path, 0600), 0);
+	return path;
+}
+
 // Guards against: a control plane reading from a FIFO missing lines, and a
 // reader that goes away killing the engine with SIGPIPE (the sink must
 // report -EPIPE so the engine can stop admission and shut down cleanly).
@@ -701,8 +709,7 @@ static void test_jsonl_fifo(void **state)
 {
 	struct fixture *f = *state;
 	char path[128];
-	snprintf(path, sizeof(path), "%s", in_dir(f, "fifo"));
-	assert_int_equal(mkfifo(path, 0600), 0);
+	fifo_at(f, "fifo", path);
 	enum { N = 1000 };
 	static struct cee_event ev[N];
 	make_events(ev, N, 1);
@@ -768,8 +775,7 @@ static void test_binary_fifo_new_reader(void **state)
 {
 	struct fixture *f = *state;
 	char path[128];
-	snprintf(path, sizeof(path), "%s", in_dir(f, "binfifo"));
-	assert_int_equal(mkfifo(path, 0600), 0);
+	fifo_at(f, "binfifo", path);
 	enum { N = 2000 };
 	static struct cee_event ev[N];
 	make_events(ev, N, 1);
@@ -831,8 +837,7 @@ static void test_binary_held_and_version(void **state)
 {
 	struct fixture *f = *state;
 	char path[128];
-	snprintf(path, sizeof(path), "%s", in_dir(f, "heldfifo"));
-	assert_int_equal(mkfifo(path, 0600), 0);
+	fifo_at(f, "heldfifo", path);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, fifo_open_close, path), 0);
 	char spec[256];
