@@ -5,7 +5,8 @@ set -euo pipefail
 # dpdk-dev: /usr/bin/dpdk-telemetry.py (the control-plane tests query telemetry with it)
 # clang-14, libfuzzer-14-dev, libclang-rt-14-dev: the fuzz targets (scripts/fuzz.sh);
 # libclang-rt-14-dev holds clang's ASan/UBSan/libFuzzer runtimes, only recommended by clang-14
-# hping3: the spoofed SYN flood of scripts/synflood.sh; python3-scapy: hand-built packets
+# hping3: the spoofed SYN flood of scripts/synflood.sh (nftables: its --shield);
+# python3-scapy: hand-built packets
 # (scripts/blind.sh); nats-server, libnats-dev: the NATS JetStream
 # sink, cee-tail and their tests with a real broker
 pkgs=(
@@ -13,7 +14,7 @@ pkgs=(
 	libdpdk-dev dpdk dpdk-dev libwolfssl-dev libcmocka-dev
 	iproute2 ethtool procps python3 python3-websockets openssl curl
 	clang-14 libfuzzer-14-dev libclang-rt-14-dev
-	hping3 python3-scapy
+	hping3 nftables python3-scapy
 	nats-server libnats-dev
 )
 missing=()

@@ -10,7 +10,7 @@
 # own cookie counters beside them; cee's p99 / Linux's p99.
 #
 #   scripts/synflood.sh [--quick] [--rates LIST] [--clients N] [--spread S]
-#                       [--keep] [--pcap] [--pin] [--no-latency-goal]
+#                       [--keep] [--pcap] [--pin] [--shield] [--no-latency-goal]
 #                       [--engine PATH --audit PATH] [--python PATH]
 #                       [-- cee-engine options]
 #
@@ -63,7 +63,21 @@
 # its own does. Without --pin cee-engine gets --poll-idle-us 20 (its shard
 # shares 2 CPUs with the flood, the clients and the kernel; "--
 # --poll-idle-us 0" busy-polls). cee-engine gets
-# af_packet framecnt=4096 ($CEE_SYNFLOOD_VDEV_ARGS replaces
+# --shield (implies --pin): for the whole run, every other thread that may
+# move (the machine's processes and kernel threads not bound to a CPU), every
+# IRQ and the kernel's unbound workqueues are moved to CPU 0, so that CPU 1
+# runs the server alone, as isolcpus gives a DPDK lcore a core of its own
+# (what the kernel still runs there: its per-CPU threads, the timer tick).
+# The affinities are put back at exit (a SIGKILLed run leaves the machine's
+# threads on CPU 0: `taskset -a -p -c 0-N PID` puts them back). How long the
+# server's threads waited for CPU 1 is in each run's schedstat.txt. Also with
+# --shield, both servers' answers to the spoofed sources are taken at the
+# server's egress and freed (nftables, apt-get install nftables), as a
+# network would carry them away, instead of being received by the clients'
+# namespace: over a veth pair that receiving is done in softirq on the
+# sender's CPU, which put cee's shard behind ksoftirqd/1 for up to 30 ms
+# at a time (see the comment at shield_on's call).
+# cee-engine gets af_packet framecnt=4096 ($CEE_SYNFLOOD_VDEV_ARGS replaces
 # ",framecnt=4096"); options after -- are appended to cee-engine's. The
 # work directory (kept unless --quick) has every run's files and
 # summary.json.
@@ -80,6 +94,7 @@ SPREAD=
 KEEP=0
 PCAP=0
 PIN=0
+SHIELD=0
 LATENCY_GOAL=1
 ENGINE=
 AUDIT=
@@ -94,6 +109,7 @@ while [[ $# -gt 0 ]]; do
 	--keep) KEEP=1 && shift ;;
 	--pcap) PCAP=1 && shift ;;
 	--pin) PIN=1 && shift ;;
+	--shield) PIN=1 && SHIELD=1 && shift ;;
 	--no-latency-goal) LATENCY_GOAL=0 && shift ;;
 	--engine) ENGINE=$2 && shift 2 ;;
 	--audit) AUDIT=$2 && shift 2 ;;
@@ -153,6 +169,10 @@ fi
 	echo "synflood.sh: --pcap needs tcpdump (apt-get install tcpdump)" >&2
 	exit 1
 }
+[[ $SHIELD == 0 ]] || command -v nft >/dev/null || {
+	echo "synflood.sh: --shield needs nft (scripts/deps.sh installs it: apt-get install nftables)" >&2
+	exit 1
+}
 [[ $PIN == 0 ]] || (($(nproc) >= 2)) || {
 	echo "synflood.sh: --pin needs 2 CPUs" >&2
 	exit 1
@@ -176,7 +196,49 @@ PIDS=()
 PREFIXES=()
 
 
-trap twons_cleanup EXIT
+# ---- --shield: CPU 1 for the server alone ----
+SHIELD_SAVED=()
+VDEV_EXTRA=
+shield_on() {
+	local t tid aff f
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		tid=${t##*/}
+		aff=$(taskset -p -c "$tid" 2>/dev/null) || continue
+		aff=${aff##*: }
+		[[ -n $aff && $aff != 0 ]] || continue
+		# per-CPU kernel threads refuse (EINVAL): they stay
+		taskset -p -c 0 "$tid" >/dev/null 2>&1 && SHIELD_SAVED+=("task $tid $aff")
+	done
+	for f in /proc/irq/[0-9]*/smp_affinity_list; do
+		aff=$(cat "$f")
+		[[ $aff != 0 ]] || continue
+		echo 0 2>/dev/null >"$f" && SHIELD_SAVED+=("list $f $aff")
+	done
+	for f in /proc/irq/default_smp_affinity /sys/devices/virtual/workqueue/cpumask; do
+		[[ -w $f ]] || continue
+		aff=$(cat "$f")
+		echo 1 2>/dev/null >"$f" && SHIELD_SAVED+=("mask $f $aff")
+	done
+}
+shield_off() {
+	local e kind what aff
+	for e in "${SHIELD_SAVED[@]}"; do
+		read -r kind what aff <<<"$e"
+		if [[ $kind == task ]]; then
+			taskset -p -c "$aff" "$what" >/dev/null 2>&1 || true
+		else
+			echo "$aff" 2>/dev/null >"$what" || true
+		fi
+	done
+	SHIELD_SAVED=()
+}
+synflood_exit() {
+	local rc=$?
+	shield_off
+	(exit "$rc")
+	twons_cleanup
+}
+trap synflood_exit EXIT
 trap 'exit 130' INT TERM
 
 # ---- topology: CLI --veth-- SRV ----
@@ -265,7 +327,7 @@ one_run() {
 		local prefix=sf$ID-$RUN_N
 		PREFIXES+=("$prefix")
 		local eal=(--no-huge -m 512 --no-pci --file-prefix "$prefix"
-			"--vdev=net_af_packet0,iface=$IF_SRV${CEE_SYNFLOOD_VDEV_ARGS-,framecnt=4096}" -l "0,1")
+			"--vdev=net_af_packet0,iface=$IF_SRV${CEE_SYNFLOOD_VDEV_ARGS-,framecnt=4096}$VDEV_EXTRA" -l "0,1")
 		local run_opts=(--events "jsonl:$dir/events.jsonl" --stats "$dir/stats.json" "$@")
 		echo "ip netns exec $NS_SRV $ENGINE ${eal[*]} -- ${ENGINE_OPTS[*]} ${run_opts[*]} ${EXTRA[*]}" >"$dir/engine.cmd"
 		ip netns exec "$NS_SRV" "$ENGINE" "${eal[@]}" -- "${ENGINE_OPTS[@]}" "${run_opts[@]}" \
@@ -414,6 +476,35 @@ one_run() {
 log "topology: $NS_CLI ($IF_CLI $CLI_IP: clients, hping3) -- $NS_SRV ($IF_SRV: Linux $LINUX_IP, cee $CEE_IP)"
 log "engine: $ENGINE; options ${ENGINE_OPTS[*]}${EXTRA[*]:+ ${EXTRA[*]}}"
 log "Linux: $(ip netns exec "$NS_SRV" sysctl -n net.ipv4.tcp_syncookies | sed 's/^/tcp_syncookies=/'), listen backlog $BACKLOG"
+if [[ $SHIELD == 1 ]]; then
+	# The veth pair bills what its receiver does to the sender's CPU: the
+	# SYN-ACKs cee-engine sends to the spoofed sources (100k+ a second)
+	# were received by the clients' namespace in softirq on CPU 1, which
+	# the kernel hands to ksoftirqd/1 whenever a softirq run straddles a
+	# timer tick, and that thread then took CPU 1 from the shard for up to
+	# 30 ms at a time (perf sched_switch: 124 preemptions, 326 ms of a 5 s
+	# flood). On a network those answers leave for the Internet and cost
+	# the server only their transmission. So both servers' frames to any
+	# address but the clients' are taken at the server's egress (nftables
+	# netdev egress hook) and handed to a veth whose peer is down, which
+	# frees them (a plain drop there would fail the af_packet send that
+	# carried them, and with it the frames queued behind). cee-engine's
+	# af_packet then sends through the qdisc layer (qdisc_bypass=0), where
+	# the hook is.
+	ip netns exec "$NS_SRV" ip link add sfbh0 type veth peer name sfbh1
+	ip netns exec "$NS_SRV" ip link set sfbh0 up
+	ip netns exec "$NS_SRV" nft -f - <<-NFT
+		table netdev synflood {
+			chain out {
+				type filter hook egress device "$IF_SRV" priority 0; policy accept;
+				ip daddr != $CLI_IP counter fwd to "sfbh0"
+			}
+		}
+	NFT
+	VDEV_EXTRA=,qdisc_bypass=0
+	shield_on
+	log "shield: CPU 1 for the server; $(grep -c '^task' < <(printf '%s\n' "${SHIELD_SAVED[@]}")) threads and $(grep -c '^list' < <(printf '%s\n' "${SHIELD_SAVED[@]}")) IRQs moved to CPU 0"
+fi
 log "rates: ${RATE_LIST[*]}; $CLIENTS clients over ${SPREAD}s per run; work directory: $WORK"
 last=$((${#RATE_LIST[@]} - 1))
 for i in "${!RATE_LIST[@]}"; do
