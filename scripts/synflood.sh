@@ -64,10 +64,11 @@
 # shares 2 CPUs with the flood, the clients and the kernel; "--
 # --poll-idle-us 0" busy-polls). cee-engine gets
 # --shield (implies --pin): for the whole run, every other thread that may
-# move (the machine's processes and kernel threads not bound to a CPU), every
-# IRQ and the kernel's unbound workqueues are moved to CPU 0, so that CPU 1
-# runs the server alone, as isolcpus gives a DPDK lcore a core of its own
-# (what the kernel still runs there: its per-CPU threads, the timer tick).
+# move (the machine's processes and the kernel threads not bound to a CPU)
+# and every IRQ are moved to CPU 0, so that CPU 1 runs the server alone, as
+# isolcpus, irqaffinity and housekeeping CPUs for kernel threads give a DPDK
+# lcore a core of its own (what still runs there: the kernel's per-CPU
+# threads, the timer tick); RCU's threads get real-time priority there.
 # The affinities are put back at exit (a SIGKILLed run leaves the machine's
 # threads on CPU 0: `taskset -a -p -c 0-N PID` puts them back). How long the
 # server's threads waited for CPU 1 is in each run's schedstat.txt. Also with
@@ -203,18 +204,27 @@ shield_on() {
 	local t tid aff f
 	for t in /proc/[0-9]*/task/[0-9]*; do
 		tid=${t##*/}
+		# (per-CPU kernel threads refuse, and stay)
 		aff=$(taskset -p -c "$tid" 2>/dev/null) || continue
 		aff=${aff##*: }
 		[[ -n $aff && $aff != 0 ]] || continue
-		# per-CPU kernel threads refuse (EINVAL): they stay
-		taskset -p -c 0 "$tid" >/dev/null 2>&1 && SHIELD_SAVED+=("task $tid $aff")
+		taskset -p -c 0 "$tid" >/dev/null 2>&1 && SHIELD_SAVED+=("task $tid $aff") || continue
+		# RCU's grace-period threads woke on CPU 1 about 300 times a second
+		# under the flood, up to 5.8 ms at a time (perf sched_switch); on
+		# CPU 0 behind hping3 as ordinary threads they starved, and network
+		# namespace operations waiting for a grace period made some runs'
+		# clients start 6-30 s late. On CPU 0 they get real-time priority
+		# (as rcutree.kthread_prio gives them), put back at exit.
+		if [[ $(cat "$t/comm" 2>/dev/null) == rcu_* ]] && [[ $(chrt -p "$tid" 2>/dev/null) == *SCHED_OTHER* ]]; then
+			chrt -f -p 1 "$tid" 2>/dev/null && SHIELD_SAVED+=("prio $tid other")
+		fi
 	done
 	for f in /proc/irq/[0-9]*/smp_affinity_list; do
 		aff=$(cat "$f")
 		[[ $aff != 0 ]] || continue
 		echo 0 2>/dev/null >"$f" && SHIELD_SAVED+=("list $f $aff")
 	done
-	for f in /proc/irq/default_smp_affinity /sys/devices/virtual/workqueue/cpumask; do
+	for f in /proc/irq/default_smp_affinity; do
 		[[ -w $f ]] || continue
 		aff=$(cat "$f")
 		echo 1 2>/dev/null >"$f" && SHIELD_SAVED+=("mask $f $aff")
@@ -226,6 +236,8 @@ shield_off() {
 		read -r kind what aff <<<"$e"
 		if [[ $kind == task ]]; then
 			taskset -p -c "$aff" "$what" >/dev/null 2>&1 || true
+		elif [[ $kind == prio ]]; then
+			chrt -o -p 0 "$what" 2>/dev/null || true
 		else
 			echo "$aff" 2>/dev/null >"$what" || true
 		fi
