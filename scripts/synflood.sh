@@ -70,7 +70,8 @@
 # lcore a core of its own (what still runs there: the kernel's per-CPU
 # threads, the timer tick); RCU's threads get real-time priority there.
 # The affinities are put back at exit (a SIGKILLed run leaves the machine's
-# threads on CPU 0: `taskset -a -p -c 0-N PID` puts them back). How long the
+# threads on CPU 0: `taskset -a -p -c 0-N PID` puts them back; a process
+# that another one started during the run inherited CPU 0 and keeps it). How long the
 # server's threads waited for CPU 1 is in each run's schedstat.txt. Also with
 # --shield, both servers' answers to the spoofed sources are taken at the
 # server's egress and freed (nftables, apt-get install nftables), as a
