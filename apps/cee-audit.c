@@ -588,27 +588,50 @@ static int next_line(struct lines *lr, char **line, size_t *len)
  * form the engine "". In a binary file of version 4 each run record starts
  * an audit of its own, named by its engine id ("ID#2" for the second run of
  * one id: a restarted engine given the same id starts its sseq again).
+ * Runs never interleave, so a run's audit is finished when the next run
+ * begins and only its result and the text of its violations are kept: a
+ * file holds any number of runs. The engines of JSON Lines interleave and
+ * are audited side by side, at most ENGINES_LIVE of them.
  */
-#define ENGINES_MAX 256
+#define ENGINES_LIVE 256
 
-struct engine_audit {
-	char id[CEE_ENGINE_ID_MAX + 12];
+struct engine_live {
 	struct cee_audit *a;
 	struct cee_event batch[BATCH];
 	uint32_t n;
 };
 
-static struct engine_audit *engines[ENGINES_MAX];
-static unsigned nengines;
+struct engine_audit {
+	char id[CEE_ENGINE_ID_MAX + 12];
+	struct engine_live *live; // NULL once finished
+	struct cee_audit_result res;
+	char *violations; // the finished audit's, as cee_audit_print_violations() prints them
+	size_t violations_len;
+};
+
+static struct engine_audit **engines;
+static unsigned nengines, engines_cap, nlive;
+static bool allow_live;
 
 // A new audit named @p id, or "@p id#N" for the Nth of that id (@p nth > 1).
-// NULL: too many or no memory.
+// NULL: ENGINES_LIVE audits at once, or no memory.
 static struct engine_audit *engine_add(const char *id, unsigned nth)
 {
-	if (nengines == ENGINES_MAX)
+	if (nlive == ENGINES_LIVE)
 		return NULL;
+	if (nengines == engines_cap) {
+		unsigned cap = engines_cap ? engines_cap * 2 : 16;
+		struct engine_audit **ne = realloc(engines, cap * sizeof(*ne));
+		if (ne == NULL)
+			return NULL;
+		engines = ne;
+		engines_cap = cap;
+	}
 	struct engine_audit *ea = calloc(1, sizeof(*ea));
-	if (ea == NULL || (ea->a = cee_audit_create()) == NULL) {
+	if (ea == NULL || (ea->live = calloc(1, sizeof(*ea->live))) == NULL ||
+	    (ea->live->a = cee_audit_create()) == NULL) {
+		if (ea != NULL)
+			free(ea->live);
 		free(ea);
 		return NULL;
 	}
@@ -617,6 +640,7 @@ static struct engine_audit *engine_add(const char *id, unsigned nth)
 	else
 		snprintf(ea->id, sizeof(ea->id), "%s#%u", id, nth);
 	engines[nengines++] = ea;
+	nlive++;
 	return ea;
 }
 
@@ -629,8 +653,7 @@ static struct engine_audit *engine_get(const char *id)
 	return engine_add(id, 1);
 }
 
-// A new audit for a binary file's run of engine @p id. NULL: too many or no
-// memory.
+// A new audit for a binary file's run of engine @p id. NULL: no memory.
 static struct engine_audit *engine_new_run(const char *id)
 {
 	unsigned same = 0;
@@ -641,21 +664,40 @@ static struct engine_audit *engine_new_run(const char *id)
 	return engine_add(id, same + 1);
 }
 
+// Finish @p ea's audit: feed what is batched, keep the result and the text
+// of the violations, free the audit. @return 0 or -ENOMEM.
+static int engine_finish(struct engine_audit *ea)
+{
+	struct engine_live *l = ea->live;
+	if (l == NULL)
+		return 0;
+	cee_audit_feed(l->a, l->batch, l->n);
+	cee_audit_finish(l->a, allow_live, &ea->res);
+	FILE *m = open_memstream(&ea->violations, &ea->violations_len);
+	if (m == NULL)
+		return -ENOMEM;
+	cee_audit_print_violations(l->a, m);
+	if (fclose(m) != 0)
+		return -ENOMEM;
+	cee_audit_destroy(l->a);
+	free(l);
+	ea->live = NULL;
+	nlive--;
+	return 0;
+}
+
 static void engines_free(void)
 {
 	for (unsigned i = 0; i < nengines; i++) {
-		cee_audit_destroy(engines[i]->a);
+		if (engines[i]->live != NULL)
+			cee_audit_destroy(engines[i]->live->a);
+		free(engines[i]->live);
+		free(engines[i]->violations);
 		free(engines[i]);
 	}
-	nengines = 0;
-}
-
-static void engines_flush(void)
-{
-	for (unsigned i = 0; i < nengines; i++) {
-		cee_audit_feed(engines[i]->a, engines[i]->batch, engines[i]->n);
-		engines[i]->n = 0;
-	}
+	free(engines);
+	engines = NULL;
+	nengines = engines_cap = nlive = 0;
 }
 
 static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t plen)
@@ -690,29 +732,28 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 		}
 		struct engine_audit *ea = engine_get(rec.engine);
 		if (ea == NULL) {
-			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": more than %d engines\n", name,
-				lineno, ENGINES_MAX);
+			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": more than %d engines (or out of memory)\n",
+				name, lineno, ENGINES_LIVE);
 			rc = -EINVAL;
 			break;
 		}
-		if (ea->n + CEE_EVT_EXT_MAX + 1 > BATCH) {
-			cee_audit_feed(ea->a, ea->batch, ea->n);
-			ea->n = 0;
+		struct engine_live *l = ea->live;
+		if (l->n + CEE_EVT_EXT_MAX + 1 > BATCH) {
+			cee_audit_feed(l->a, l->batch, l->n);
+			l->n = 0;
 		}
-		ea->n += line_records(&rec, &ea->batch[ea->n]);
+		l->n += line_records(&rec, &l->batch[l->n]);
 	}
-	if (rc == 0)
-		engines_flush();
-	else if (rc != -EINVAL)
+	if (rc != 0 && rc != -EINVAL)
 		fprintf(stderr, "cee-audit: %s: %s\n", name, strerror(-rc));
 	free(lr.buf);
 	return rc;
 }
 
-// Feed @p n records of a version 4 binary file: each run record starts the
-// audit of a new run (*@p ea); records before the first go to engine "".
-// @return 0, -EINVAL (a run record's engine id is not one), -ENOSPC (more
-// than ENGINES_MAX runs, or no memory), or -ENOMEM.
+// Feed @p n records of a version 4 binary file: each run record finishes
+// the audit of the run before it and starts a new one (*@p ea); records
+// before the first go to engine "". @return 0, -EINVAL (a run record's
+// engine id is not one) or -ENOMEM.
 static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_t n)
 {
 	size_t from = 0;
@@ -722,7 +763,7 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 		if (i > from) {
 			if (*ea == NULL && (*ea = engine_get("")) == NULL)
 				return -ENOMEM;
-			cee_audit_feed((*ea)->a, ev + from, (uint32_t)(i - from));
+			cee_audit_feed((*ea)->live->a, ev + from, (uint32_t)(i - from));
 		}
 		if (i < n) {
 			struct cee_evbin_run run;
@@ -732,8 +773,10 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 			id[CEE_ENGINE_ID_MAX] = '\0';
 			if (id[0] != '\0' && !cee_engine_id_valid(id))
 				return -EINVAL;
+			if (*ea != NULL && engine_finish(*ea) < 0)
+				return -ENOMEM;
 			if ((*ea = engine_new_run(id)) == NULL)
-				return -ENOSPC;
+				return -ENOMEM;
 		}
 		from = i + 1;
 	}
@@ -770,14 +813,13 @@ static int read_binary(FILE *in, const char *name)
 			if (rc == -EINVAL)
 				fprintf(stderr, "cee-audit: %s: a run record with a bad engine id\n", name);
 			else if (rc < 0)
-				fprintf(stderr, "cee-audit: %s: more than %d engine runs (or out of memory)\n",
-					name, ENGINES_MAX);
+				fprintf(stderr, "cee-audit: %s: %s\n", name, strerror(-rc));
 			if (rc < 0)
 				return rc;
 		} else {
 			if (ea == NULL && (ea = engine_get("")) == NULL)
 				return -ENOMEM;
-			cee_audit_feed(ea->a, batch, (uint32_t)n);
+			cee_audit_feed(ea->live->a, batch, (uint32_t)n);
 		}
 		if (got % sizeof(batch[0]) != 0 && !ferror(in)) {
 			fprintf(stderr, "cee-audit: %s: truncated last record\n", name);
@@ -869,8 +911,7 @@ static void result_add(struct cee_audit_result *sum, const struct cee_audit_resu
 	sum->ok = sum->ok && r->ok;
 }
 
-static void print_json(const struct cee_audit_result *r, const struct cee_audit_result *one,
-		       FILE *f)
+static void print_json(const struct cee_audit_result *r, FILE *f)
 {
 	fprintf(f,
 		"{\"events\":%" PRIu64 ",\"opens\":%" PRIu64 ",\"established\":%" PRIu64
@@ -888,13 +929,14 @@ static void print_json(const struct cee_audit_result *r, const struct cee_audit_
 	fprintf(f, "},\"engines\":[");
 	for (unsigned i = 0; i < nengines; i++)
 		fprintf(f, "%s{\"engine\":\"%s\",\"events\":%" PRIu64 ",\"ok\":%s}", i ? "," : "",
-			engines[i]->id, one[i].events, one[i].ok ? "true" : "false");
+			engines[i]->id, engines[i]->res.events, engines[i]->res.ok ? "true" : "false");
 	fprintf(f, "]}\n");
 }
 
 int main(int argc, char **argv)
 {
-	bool allow_live = false, json = false;
+	bool json = false;
+	allow_live = false; // (a global: the fuzz target calls main again and again)
 	const char *path = NULL;
 
 	for (int i = 1; i < argc; i++) {
@@ -931,26 +973,29 @@ int main(int argc, char **argv)
 	}
 
 	// One result over all engines; each engine's too when there are several.
-	struct cee_audit_result r, one[ENGINES_MAX];
+	struct cee_audit_result r;
 	memset(&r, 0, sizeof(r));
 	r.ok = true;
 	for (unsigned i = 0; i < nengines; i++) {
-		cee_audit_finish(engines[i]->a, allow_live, &one[i]);
-		result_add(&r, &one[i]);
+		if (engine_finish(engines[i]) < 0) {
+			fprintf(stderr, "cee-audit: %s\n", strerror(ENOMEM));
+			engines_free();
+			return 2;
+		}
+		result_add(&r, &engines[i]->res);
 	}
+	FILE *vf = json ? stderr : stdout;
 	if (json) {
-		print_json(&r, one, stdout);
-		for (unsigned i = 0; i < nengines; i++)
-			cee_audit_print_violations(engines[i]->a, stderr);
+		print_json(&r, stdout);
 	} else {
 		print_human(&r, stdout);
 		for (unsigned i = 0; i < nengines && nengines > 1; i++)
 			printf("engine %-33s events %" PRIu64 "  %s\n",
-			       engines[i]->id[0] ? engines[i]->id : "(none)", one[i].events,
-			       one[i].ok ? "OK" : "VIOLATIONS");
-		for (unsigned i = 0; i < nengines; i++)
-			cee_audit_print_violations(engines[i]->a, stdout);
+			       engines[i]->id[0] ? engines[i]->id : "(none)", engines[i]->res.events,
+			       engines[i]->res.ok ? "OK" : "VIOLATIONS");
 	}
+	for (unsigned i = 0; i < nengines; i++)
+		fwrite(engines[i]->violations, 1, engines[i]->violations_len, vf);
 	engines_free();
 	return r.ok ? 0 : 1;
 }

@@ -11,11 +11,15 @@
 # per run, and not without the second run record; a second run under the
 # same engine id is audited on its own ("ID#2").
 #
+# Also a binary file of 300 runs (one appended by each restart): audited run
+# by run, with a damaged run named.
+#
 # Guards against: an audit keyed by shard alone reporting another engine's
 # events as duplicates or gaps (or, worse, passing a real duplicate of one
 # engine because the other engine's copy "explains" it), and JSON events
 # without the engine id, and a binary file two runs appended to that cannot
-# be audited (sseq and connection ids start again with each run).
+# be audited (sseq and connection ids start again with each run), and a
+# file of more runs than cee-audit could keep audits of at once.
 #
 # Usage: test_audit_engines.sh CEE_BENCH CEE_AUDIT PYTHON
 set -euo pipefail
@@ -120,6 +124,44 @@ fi
 "$AUDIT" "$WORK/sameid.bin" >"$WORK/sameid.out" && grep -q "^engine .*#2 .*OK" "$WORK/sameid.out" || {
 	cat "$WORK/sameid.out"
 	echo "FAIL: a second run under the same engine id is not audited on its own"
+	FAILED=1
+}
+# Many runs: a binary file every restart appends to. 300 runs (the fuzz
+# seed's one run, 16 events with TLS and WebSocket extension records, each
+# after its own run record under one id) must audit clean run by run; one
+# record taken out of run 200 must fail that run and no other. (cee-audit
+# kept every run's audit to the end and refused more than 256 runs.)
+SEED=$(dirname "$0")/../fuzz/corpus/audit_reader/events.bin
+"$PY" - "$SEED" "$WORK" <<'PY' || FAILED=1
+import sys
+seed, w = sys.argv[1], sys.argv[2]
+d = open(seed, "rb").read()
+head, run = d[:16], d[16:]
+assert run[60] == 0x1e and (len(run) // 64) > 4, "the seed is one version 4 run"
+open(f"{w}/many.bin", "wb").write(head + run * 300)
+k = len(run) // 64
+drop = 16 + (199 * k + k // 2) * 64  # a record in the middle of run 200
+many = head + run * 300
+open(f"{w}/many_bad.bin", "wb").write(many[:drop] + many[drop + 64:])
+PY
+"$AUDIT" "$WORK/many.bin" >"$WORK/many.out" || {
+	tail -n 5 "$WORK/many.out"
+	echo "FAIL: a binary file of 300 runs does not audit"
+	FAILED=1
+}
+[ "$(grep -c '^engine seed-1\(#[0-9]*\)\? .*events 16  OK$' "$WORK/many.out")" = 300 ] || {
+	grep -v '^engine' "$WORK/many.out" | tail -n 5
+	echo "FAIL: cee-audit does not report 300 clean runs of 16 events"
+	FAILED=1
+}
+if "$AUDIT" "$WORK/many_bad.bin" >"$WORK/many_bad.out"; then
+	echo "FAIL: a run with a record missing passed"
+	FAILED=1
+fi
+[ "$(grep -c '^engine .*VIOLATIONS$' "$WORK/many_bad.out")" = 1 ] &&
+	grep -q '^engine seed-1#200 .*VIOLATIONS$' "$WORK/many_bad.out" || {
+	grep -v '^engine .*OK$' "$WORK/many_bad.out"
+	echo "FAIL: the run with a record missing is not the one (and only one) reported"
 	FAILED=1
 }
 [ "$FAILED" -eq 0 ] || exit 1
