@@ -597,7 +597,7 @@ static int next_line(struct lines *lr, char **line, size_t *len)
 
 struct engine_live {
 	struct cee_audit *a;
-	struct cee_event batch[BATCH];
+	struct cee_event *batch; // JSON Lines: BATCH records fed at once
 	uint32_t n;
 };
 
@@ -612,6 +612,56 @@ struct engine_audit {
 static struct engine_audit **engines;
 static unsigned nengines, engines_cap, nlive;
 static bool allow_live;
+
+// Runs seen per engine id in a binary file, for "ID#N" without a scan of
+// every earlier run (the default engine id is random per run, so a file of
+// many runs has about as many ids): open addressing, grown at half full.
+struct run_count {
+	char id[CEE_ENGINE_ID_MAX + 1];
+	unsigned n; // 0: a free slot
+};
+static struct run_count *run_counts;
+static size_t run_counts_cap, run_counts_used;
+
+static size_t id_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ull; // FNV-1a
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return (size_t)h;
+}
+
+static struct run_count *run_count_slot(struct run_count *t, size_t cap, const char *id)
+{
+	size_t i = id_hash(id) & (cap - 1);
+	while (t[i].n != 0 && strcmp(t[i].id, id) != 0)
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+// The count of runs of @p id (0 for a new id), to be incremented by the
+// caller. NULL: no memory.
+static unsigned *run_count_of(const char *id)
+{
+	if ((run_counts_used + 1) * 2 > run_counts_cap) {
+		size_t cap = run_counts_cap ? run_counts_cap * 2 : 64;
+		struct run_count *t = calloc(cap, sizeof(*t));
+		if (t == NULL)
+			return NULL;
+		for (size_t i = 0; i < run_counts_cap; i++)
+			if (run_counts[i].n != 0)
+				*run_count_slot(t, cap, run_counts[i].id) = run_counts[i];
+		free(run_counts);
+		run_counts = t;
+		run_counts_cap = cap;
+	}
+	struct run_count *rc = run_count_slot(run_counts, run_counts_cap, id);
+	if (rc->n == 0) {
+		snprintf(rc->id, sizeof(rc->id), "%s", id);
+		run_counts_used++;
+	}
+	return &rc->n;
+}
 
 // A new audit named @p id, or "@p id#N" for the Nth of that id (@p nth > 1).
 // NULL: ENGINES_LIVE audits at once, or no memory.
@@ -656,12 +706,13 @@ static struct engine_audit *engine_get(const char *id)
 // A new audit for a binary file's run of engine @p id. NULL: no memory.
 static struct engine_audit *engine_new_run(const char *id)
 {
-	unsigned same = 0;
-	size_t n = strlen(id);
-	for (unsigned i = 0; i < nengines; i++)
-		same += strncmp(engines[i]->id, id, n) == 0 &&
-			(engines[i]->id[n] == '\0' || engines[i]->id[n] == '#');
-	return engine_add(id, same + 1);
+	unsigned *same = run_count_of(id);
+	if (same == NULL)
+		return NULL;
+	struct engine_audit *ea = engine_add(id, *same + 1);
+	if (ea != NULL)
+		(*same)++;
+	return ea;
 }
 
 // Finish @p ea's audit: feed what is batched, keep the result and the text
@@ -671,7 +722,8 @@ static int engine_finish(struct engine_audit *ea)
 	struct engine_live *l = ea->live;
 	if (l == NULL)
 		return 0;
-	cee_audit_feed(l->a, l->batch, l->n);
+	if (l->n != 0)
+		cee_audit_feed(l->a, l->batch, l->n);
 	cee_audit_finish(l->a, allow_live, &ea->res);
 	FILE *m = open_memstream(&ea->violations, &ea->violations_len);
 	if (m == NULL)
@@ -680,6 +732,7 @@ static int engine_finish(struct engine_audit *ea)
 	if (fclose(m) != 0)
 		return -ENOMEM;
 	cee_audit_destroy(l->a);
+	free(l->batch);
 	free(l);
 	ea->live = NULL;
 	nlive--;
@@ -689,8 +742,10 @@ static int engine_finish(struct engine_audit *ea)
 static void engines_free(void)
 {
 	for (unsigned i = 0; i < nengines; i++) {
-		if (engines[i]->live != NULL)
+		if (engines[i]->live != NULL) {
 			cee_audit_destroy(engines[i]->live->a);
+			free(engines[i]->live->batch);
+		}
 		free(engines[i]->live);
 		free(engines[i]->violations);
 		free(engines[i]);
@@ -698,6 +753,9 @@ static void engines_free(void)
 	free(engines);
 	engines = NULL;
 	nengines = engines_cap = nlive = 0;
+	free(run_counts);
+	run_counts = NULL;
+	run_counts_cap = run_counts_used = 0;
 }
 
 static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t plen)
@@ -738,6 +796,10 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			break;
 		}
 		struct engine_live *l = ea->live;
+		if (l->batch == NULL && (l->batch = malloc(BATCH * sizeof(*l->batch))) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
 		if (l->n + CEE_EVT_EXT_MAX + 1 > BATCH) {
 			cee_audit_feed(l->a, l->batch, l->n);
 			l->n = 0;
@@ -761,7 +823,7 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 		if (i < n && ev[i].type != CEE_EVBIN_RUN)
 			continue;
 		if (i > from) {
-			if (*ea == NULL && (*ea = engine_get("")) == NULL)
+			if (*ea == NULL && (*ea = engine_new_run("")) == NULL)
 				return -ENOMEM;
 			cee_audit_feed((*ea)->live->a, ev + from, (uint32_t)(i - from));
 		}
@@ -969,6 +1031,7 @@ int main(int argc, char **argv)
 	}
 	if (nengines == 0 && engine_get("") == NULL) {
 		fprintf(stderr, "cee-audit: %s\n", strerror(ENOMEM));
+		engines_free();
 		return 2;
 	}
 

@@ -65,13 +65,15 @@
 # --poll-idle-us 0" busy-polls). cee-engine gets
 # --shield (implies --pin): for the whole run, every other thread that may
 # move (the machine's processes and the kernel threads not bound to a CPU)
-# and every IRQ are moved to CPU 0, so that CPU 1 runs the server alone, as
+# and every IRQ are moved off CPU 1 (to CPU 0 on a 2-CPU machine), so that
+# CPU 1 runs the server alone, as
 # isolcpus, irqaffinity and housekeeping CPUs for kernel threads give a DPDK
 # lcore a core of its own (what still runs there: the kernel's per-CPU
 # threads, the timer tick); RCU's threads get real-time priority there.
 # The affinities are put back at exit (a SIGKILLed run leaves the machine's
-# threads on CPU 0: `taskset -a -p -c 0-N PID` puts them back; a process
-# that another one started during the run inherited CPU 0 and keeps it). How long the
+# threads off CPU 1: `taskset -a -p -c 0-N PID` puts them back; a process
+# that another one started during the run inherited that and keeps it; two
+# shielded runs at once undo each other's shield). How long the
 # server's threads waited for CPU 1 is in each run's schedstat.txt. Also with
 # --shield, both servers' answers to the spoofed sources are taken at the
 # server's egress and freed (nftables, apt-get install nftables), as a
@@ -201,35 +203,68 @@ PREFIXES=()
 # ---- --shield: CPU 1 for the server alone ----
 SHIELD_SAVED=()
 VDEV_EXTRA=
+# the online CPUs but 1, as a list (and SHIELD_MASK: as a hex mask, when
+# there are at most 32)
+shield_cpus() {
+	local r a b i out=() mask=0 online
+	online=$(cat /sys/devices/system/cpu/online)
+	IFS=, read -r -a rs <<<"$online"
+	for r in "${rs[@]}"; do
+		a=${r%-*}
+		b=${r#*-}
+		for ((i = a; i <= b; i++)); do
+			((i == 1)) && continue
+			out+=("$i")
+			((i < 32)) && mask=$((mask | (1 << i)))
+		done
+	done
+	SHIELD_LIST=$(IFS=,; echo "${out[*]}")
+	SHIELD_MASK=
+	((${out[-1]} < 32)) && SHIELD_MASK=$(printf '%x' "$mask")
+	return 0
+}
+# Every change is recorded before it is made (a signal between the two
+# would leave it unrecorded, so never put back), and INT/TERM wait until
+# the shield is up: the exit trap then takes it down whole.
 shield_on() {
 	local t tid aff f
+	trap '' INT TERM
+	shield_cpus
 	for t in /proc/[0-9]*/task/[0-9]*; do
 		tid=${t##*/}
 		# (per-CPU kernel threads refuse, and stay)
 		aff=$(taskset -p -c "$tid" 2>/dev/null) || continue
 		aff=${aff##*: }
-		[[ -n $aff && $aff != 0 ]] || continue
-		taskset -p -c 0 "$tid" >/dev/null 2>&1 && SHIELD_SAVED+=("task $tid $aff") || continue
+		[[ -n $aff && $aff != "$SHIELD_LIST" ]] || continue
+		SHIELD_SAVED+=("task $tid $aff")
+		taskset -p -c "$SHIELD_LIST" "$tid" >/dev/null 2>&1 || {
+			unset 'SHIELD_SAVED[-1]'
+			continue
+		}
 		# RCU's grace-period threads woke on CPU 1 about 300 times a second
 		# under the flood, up to 5.8 ms at a time (perf sched_switch); on
 		# CPU 0 behind hping3 as ordinary threads they starved, and network
 		# namespace operations waiting for a grace period made some runs'
-		# clients start 6-30 s late. On CPU 0 they get real-time priority
+		# clients start 6-30 s late. Off CPU 1 they get real-time priority
 		# (as rcutree.kthread_prio gives them), put back at exit.
 		if [[ $(cat "$t/comm" 2>/dev/null) == rcu_* ]] && [[ $(chrt -p "$tid" 2>/dev/null) == *SCHED_OTHER* ]]; then
-			chrt -f -p 1 "$tid" 2>/dev/null && SHIELD_SAVED+=("prio $tid other")
+			SHIELD_SAVED+=("prio $tid other")
+			chrt -f -p 1 "$tid" 2>/dev/null || unset 'SHIELD_SAVED[-1]'
 		fi
 	done
 	for f in /proc/irq/[0-9]*/smp_affinity_list; do
-		aff=$(cat "$f")
-		[[ $aff != 0 ]] || continue
-		echo 0 2>/dev/null >"$f" && SHIELD_SAVED+=("list $f $aff")
+		aff=$(cat "$f" 2>/dev/null) || continue
+		[[ $aff != "$SHIELD_LIST" ]] || continue
+		SHIELD_SAVED+=("list $f $aff")
+		echo "$SHIELD_LIST" 2>/dev/null >"$f" || unset 'SHIELD_SAVED[-1]'
 	done
-	for f in /proc/irq/default_smp_affinity; do
-		[[ -w $f ]] || continue
-		aff=$(cat "$f")
-		echo 1 2>/dev/null >"$f" && SHIELD_SAVED+=("mask $f $aff")
-	done
+	f=/proc/irq/default_smp_affinity
+	if [[ -n $SHIELD_MASK && -w $f ]] && aff=$(cat "$f" 2>/dev/null); then
+		SHIELD_SAVED+=("mask $f $aff")
+		echo "$SHIELD_MASK" 2>/dev/null >"$f" || unset 'SHIELD_SAVED[-1]'
+	fi
+	trap 'exit 130' INT TERM
+	return 0
 }
 shield_off() {
 	local e kind what aff
@@ -247,6 +282,10 @@ shield_off() {
 }
 synflood_exit() {
 	local rc=$?
+	# (set -e would end the trap at the subshell below when rc is not 0, and
+	# a second Ctrl-C would stop it half way)
+	set +e
+	trap '' INT TERM
 	shield_off
 	(exit "$rc")
 	twons_cleanup
@@ -516,7 +555,7 @@ if [[ $SHIELD == 1 ]]; then
 	NFT
 	VDEV_EXTRA=,qdisc_bypass=0
 	shield_on
-	log "shield: CPU 1 for the server; $(grep -c '^task' < <(printf '%s\n' "${SHIELD_SAVED[@]}")) threads and $(grep -c '^list' < <(printf '%s\n' "${SHIELD_SAVED[@]}")) IRQs moved to CPU 0"
+	log "shield: CPU 1 for the server; $(grep -c '^task' < <(printf '%s\n' "${SHIELD_SAVED[@]}")) threads and $(grep -c '^list' < <(printf '%s\n' "${SHIELD_SAVED[@]}")) IRQs moved to CPUs $SHIELD_LIST"
 fi
 log "rates: ${RATE_LIST[*]}; $CLIENTS clients over ${SPREAD}s per run; work directory: $WORK"
 last=$((${#RATE_LIST[@]} - 1))

@@ -48,12 +48,30 @@ shield=()
 if (($(nproc) >= 2)) && command -v nft >/dev/null; then
 	shield=(--shield)
 fi
-aff() { taskset -p -c "$1" | sed 's/.*: //'; }
-init_before=$(aff 1)
-self_before=$(aff $$)
+# what --shield changes, to compare after: init's and this shell's CPUs,
+# every IRQ's, the default IRQ mask, the kernel's RCU threads' policies
+state() {
+	taskset -p -c 1 | sed 's/.*: //'
+	taskset -p -c $$ | sed 's/.*: //'
+	grep -H . /proc/irq/[0-9]*/smp_affinity_list /proc/irq/default_smp_affinity 2>/dev/null
+	local t
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		[[ $(cat "$t/comm" 2>/dev/null) == rcu_* ]] || continue
+		echo "${t##*/} $(chrt -p "${t##*/}" 2>/dev/null | tr '\n' ' ')"
+	done
+}
+STATE=$(mktemp -d /tmp/cee-synflood-state-XXXXXX)
+trap 'rm -rf "$STATE"' EXIT
+state >"$STATE/before"
 rc=0
 "$IT_ROOT/scripts/synflood.sh" --quick --no-latency-goal "${shield[@]}" --engine "$CEE_ENGINE" \
-	--audit "$CEE_AUDIT" --python "$CEE_PYTHON" "${keep[@]}" || rc=$?
-[[ $(aff 1) == "$init_before" && $(aff $$) == "$self_before" ]] ||
-	it_fail "--shield did not give the CPUs back: init $init_before -> $(aff 1), this test $self_before -> $(aff $$)"
+	--audit "$CEE_AUDIT" --python "$CEE_PYTHON" "${keep[@]}" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' INT TERM
+wait "$child" || rc=$?
+# (a signal ends the first wait early: wait for the harness's own cleanup)
+kill -0 "$child" 2>/dev/null && { wait "$child" || rc=$?; }
+state >"$STATE/after"
+diff "$STATE/before" "$STATE/after" >&2 ||
+	it_fail "--shield did not put every CPU affinity, IRQ mask and RCU thread policy back (diff above)"
 exit "$rc"
