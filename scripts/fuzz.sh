@@ -55,7 +55,13 @@ build() {
 	for t in "$@"; do
 		want+=("tests/fuzz/fuzz_$t")
 	done
-	nice -n "$NICE" ninja -C "$BUILD" "${want[@]}" >/dev/null
+	# (its output kept, not thrown away: a target that did not build was
+	# skipped without a word once)
+	if ! nice -n "$NICE" ninja -C "$BUILD" "${want[@]}" >"$BUILD/fuzz-build.log" 2>&1; then
+		grep -E 'error|FAILED' "$BUILD/fuzz-build.log" | head -n 20 >&2
+		echo "fuzz.sh: the build failed (the whole output: $BUILD/fuzz-build.log)" >&2
+		exit 1
+	fi
 }
 
 # The last "cov: N ft: M" figures and the executions of a libFuzzer log.
