@@ -63,29 +63,22 @@ print(f"engines {ea.pop()} and {eb.pop()}: {len(a)} + {len(b)} lines")
 PY
 
 FAILED=0
-"$AUDIT" "$WORK/mixed.jsonl" >"$WORK/mixed.out" || {
-	cat "$WORK/mixed.out"
-	echo "FAIL: two engines interleaved do not audit"
+# fail WHAT [REPORT]: a check failed (REPORT, a cee-audit report, shown)
+fail() {
+	[ -z "${2:-}" ] || tail -n 40 "$WORK/$2.out"
+	echo "FAIL: $1"
 	FAILED=1
 }
-grep -c "^engine " "$WORK/mixed.out" | grep -qx 2 || {
-	cat "$WORK/mixed.out"
-	echo "FAIL: cee-audit does not report two engines"
-	FAILED=1
-}
-if "$AUDIT" "$WORK/noengine.jsonl" >/dev/null; then
-	echo "FAIL: the same lines without engine ids audit clean (the check cannot fail)"
-	FAILED=1
-fi
-if "$AUDIT" "$WORK/dup.jsonl" >"$WORK/dup.out"; then
-	echo "FAIL: a duplicate within one engine passed"
-	FAILED=1
-fi
-grep -q "VIOLATIONS" "$WORK/dup.out" || {
-	cat "$WORK/dup.out"
-	echo "FAIL: the duplicate is not reported"
-	FAILED=1
-}
+# audits NAME: cee-audit passes $WORK/NAME; its report in $WORK/NAME.out
+audits() { "$AUDIT" "$WORK/$1" >"$WORK/$1.out"; }
+# engines NAME PATTERN: how many of NAME's report lines match ^engine PATTERN
+engines() { grep -c "^engine ${2:-}" "$WORK/$1.out" || true; }
+
+audits mixed.jsonl || fail "two engines interleaved do not audit" mixed.jsonl
+[ "$(engines mixed.jsonl)" = 2 ] || fail "cee-audit does not report two engines" mixed.jsonl
+! audits noengine.jsonl || fail "the same lines without engine ids audit clean (the check cannot fail)"
+! audits dup.jsonl || fail "a duplicate within one engine passed"
+grep -q "VIOLATIONS" "$WORK/dup.jsonl.out" || fail "the duplicate is not reported" dup.jsonl
 # The binary file both runs appended to.
 "$PY" - "$WORK" <<'PY' || FAILED=1
 import json, struct, sys
@@ -107,25 +100,11 @@ same[off:off + 32] = recs[0][8:40]
 open(f"{w}/sameid.bin", "wb").write(same)
 print(f"both.bin: runs of {ids[0]} and {ids[1]}, {len(recs) - 2} records")
 PY
-"$AUDIT" "$WORK/both.bin" >"$WORK/both.out" || {
-	cat "$WORK/both.out"
-	echo "FAIL: a binary file two runs appended to does not audit"
-	FAILED=1
-}
-grep -c "^engine .*OK" "$WORK/both.out" | grep -qx 2 || {
-	cat "$WORK/both.out"
-	echo "FAIL: cee-audit does not report the binary file's two runs"
-	FAILED=1
-}
-if "$AUDIT" "$WORK/norun.bin" >/dev/null; then
-	echo "FAIL: the binary file without its second run record audits clean (the check cannot fail)"
-	FAILED=1
-fi
-"$AUDIT" "$WORK/sameid.bin" >"$WORK/sameid.out" && grep -q "^engine .*#2 .*OK" "$WORK/sameid.out" || {
-	cat "$WORK/sameid.out"
-	echo "FAIL: a second run under the same engine id is not audited on its own"
-	FAILED=1
-}
+audits both.bin || fail "a binary file two runs appended to does not audit" both.bin
+[ "$(engines both.bin '.*OK')" = 2 ] || fail "cee-audit does not report the binary file's two runs" both.bin
+! audits norun.bin || fail "the binary file without its second run record audits clean (the check cannot fail)"
+audits sameid.bin && [ "$(engines sameid.bin '.*#2 .*OK')" = 1 ] ||
+	fail "a second run under the same engine id is not audited on its own" sameid.bin
 # Many runs: a binary file every restart appends to. 300 runs (the fuzz
 # seed's one run, 16 events with TLS and WebSocket extension records, each
 # after its own run record under one id) must audit clean run by run; one
@@ -144,25 +123,11 @@ drop = 16 + (199 * k + k // 2) * 64  # a record in the middle of run 200
 many = head + run * 300
 open(f"{w}/many_bad.bin", "wb").write(many[:drop] + many[drop + 64:])
 PY
-"$AUDIT" "$WORK/many.bin" >"$WORK/many.out" || {
-	tail -n 5 "$WORK/many.out"
-	echo "FAIL: a binary file of 300 runs does not audit"
-	FAILED=1
-}
-[ "$(grep -c '^engine seed-1\(#[0-9]*\)\? .*events 16  OK$' "$WORK/many.out")" = 300 ] || {
-	grep -v '^engine' "$WORK/many.out" | tail -n 5
-	echo "FAIL: cee-audit does not report 300 clean runs of 16 events"
-	FAILED=1
-}
-if "$AUDIT" "$WORK/many_bad.bin" >"$WORK/many_bad.out"; then
-	echo "FAIL: a run with a record missing passed"
-	FAILED=1
-fi
-[ "$(grep -c '^engine .*VIOLATIONS$' "$WORK/many_bad.out")" = 1 ] &&
-	grep -q '^engine seed-1#200 .*VIOLATIONS$' "$WORK/many_bad.out" || {
-	grep -v '^engine .*OK$' "$WORK/many_bad.out"
-	echo "FAIL: the run with a record missing is not the one (and only one) reported"
-	FAILED=1
-}
+audits many.bin || fail "a binary file of 300 runs does not audit" many.bin
+[ "$(engines many.bin 'seed-1\(#[0-9]*\)\? .*events 16  OK$')" = 300 ] ||
+	fail "cee-audit does not report 300 clean runs of 16 events" many.bin
+! audits many_bad.bin || fail "a run with a record missing passed"
+[ "$(engines many_bad.bin '.*VIOLATIONS$')" = 1 ] && [ "$(engines many_bad.bin 'seed-1#200 .*VIOLATIONS$')" = 1 ] ||
+	fail "the run with a record missing is not the one (and only one) reported" many_bad.bin
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_engines"
