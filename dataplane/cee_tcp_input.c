@@ -376,9 +376,15 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		// while it acknowledges), but its blocks may show a loss (RFC 6675 IsLost)
 		tcp_sack_enter(ctx, tcb, x, now_ns);
 	}
-	// window update from the newest segment (SND.WL1, SND.WL2)
+	// window update from the newest segment (SND.WL1, SND.WL2), and from any
+	// ACK that moved SND.UNA (as Linux's tcp_may_update_window()): the window
+	// is counted from the ACK it came with. Found with a Linux peer that
+	// never read: a resent segment of its own (SEG.SEQ below SND.WL1, which
+	// a later out-of-order one had set) acknowledged up to its last 12 bytes
+	// of window; the old window, kept, was counted from the new SND.UNA,
+	// and 1,448 bytes went out past the window's edge.
 	if (seq_leq(tcb->snd_una, seg->ack) &&
-	    (seq_lt(tcb->snd_wl1, seg->seq) ||
+	    (advanced || seq_lt(tcb->snd_wl1, seg->seq) ||
 	     (tcb->snd_wl1 == seg->seq && seq_leq(tcb->snd_wl2, seg->ack)))) {
 		uint32_t old_wnd = tcb->snd_wnd;
 		tcb->snd_wnd = seg_wnd;
@@ -386,11 +392,6 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			tcb->max_snd_wnd = seg_wnd;
 		tcb->snd_wl1 = seg->seq;
 		tcb->snd_wl2 = seg->ack;
-		if (old_wnd == 0 && tcb->snd_wnd > 0) {
-			struct cee_tcp_xmit *zx = tcp_xmit_if(ctx, tcb);
-			if (zx != NULL)
-				tcp_zw_stop(ctx, zx); /* the persist clock starts over */
-		}
 		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
 			// the window reopened with bytes unacked: resend from snd_una now;
 			// a running RTT sample covers resent bytes (RFC 6298 3, Karn)

@@ -589,6 +589,26 @@ static bool tcp_sws_holds(const struct cee_tcp_ctx *ctx, const struct cee_tcb *t
 	return usable > 0 && usable < tcb->max_snd_wnd / 2; /* none: a closed window, not SWS */
 }
 
+/*
+ * The peer's window is shut on our data: it cannot take the next full
+ * segment (or the rest of what is queued, in flight or not) and is under
+ * half the largest it ever offered (SWS rule 3: a small buffer's whole
+ * window is not shut), or it is 0. The persist clock runs while this holds
+ * (--persist-timeout): a peer that keeps a few bytes of window open without
+ * taking our data (Linux never shrinks an offered window, and under memory
+ * pressure drops what it offered) holds our buffer as surely as a zero
+ * window, and must not start the clock over with each sliver it offers.
+ */
+bool tcp_wnd_shut(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	if (tcb->sb_len == 0 || tcb->state == CEE_TCP_SYN_RECEIVED || tcb->state == CEE_TCP_SYN_SENT)
+		return false;
+	if (tcb->snd_wnd == 0)
+		return true;
+	return tcb->snd_wnd < min_u32(tcb->sb_len, seg_payload_max(ctx, tcb)) &&
+	       tcb->snd_wnd < tcb->max_snd_wnd / 2;
+}
+
 /* Nothing in flight, data queued, and sender SWS avoidance holds it: the override timer runs. */
 bool tcp_sws_stalled(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {

@@ -246,6 +246,8 @@ CEE_TCP_INTERNAL void tcp_send_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 CEE_TCP_INTERNAL void tcp_send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns);
 /* Data held back by sender SWS avoidance with nothing in flight (the override timer's case). */
 CEE_TCP_INTERNAL bool tcp_sws_stalled(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
+/* The peer's window cannot take our next segment (0, or a sliver): the persist clock runs. */
+CEE_TCP_INTERNAL bool tcp_wnd_shut(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
 CEE_TCP_INTERNAL void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 					 uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
@@ -315,7 +317,7 @@ CEE_TCP_INTERNAL void tcp_cc_before_send(struct cee_tcp_ctx *ctx, struct cee_tcb
 					 uint64_t now_ns);
 
 /* cee_tcp_timer.c */
-/* A zero window with data queued: the persist clock starts (first probe), or stops. */
+/* The peer's window shut on our data (tcp_wnd_shut()): the persist clock starts, or stops. */
 CEE_TCP_INTERNAL void tcp_zw_start(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				   struct cee_tcp_xmit *x, uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_zw_stop(struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x);

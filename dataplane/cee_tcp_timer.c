@@ -11,11 +11,14 @@
  *   (synack_retries in SYN-SENT and SYN-RECEIVED) retransmissions. No RFC
  *   6298 5.7 (RTO back to 3 s after a lost SYN): the backed-off RTO stays
  *   until the first valid sample. With a zero window, one byte is sent
- *   beyond it instead (zero_window_probes); any ACK that leaves the window
- *   at 0 resets the retry count, so only an unresponsive peer is given up on
- *   by retries; a responsive one that keeps the window shut is reset after
- *   cfg.persist_timeout_ns from when the window closed on queued data
- *   (zero_window_timeout), on time: its end is a deadline of its own.
+ *   beyond it instead (zero_window_probes); with a sliver of window too
+ *   small for the segment, what it takes (sws_overrides). Any ACK that
+ *   leaves the window at 0 resets the retry count, so only an unresponsive
+ *   peer is given up on by retries; a responsive one that keeps the window
+ *   shut (0, or a sliver: tcp_wnd_shut()) is reset after
+ *   cfg.persist_timeout_ns from when the window shut on queued data
+ *   (zero_window_timeout), on time: its end is a deadline of its own. Only
+ *   a window that takes a segment again starts that clock over.
  *
  * user_at_ns is the owner's deadline (cee_tcp_set_deadline, e.g. a TLS
  * handshake limit, WebSocket pings): ops->deadline runs, or the connection
@@ -121,13 +124,21 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 	// same clock is its override timeout (RFC 9293 3.8.6.2.1 (4))
 	bool sws = !inflight && !persist && tcp_sws_stalled(ctx, tcb);
 
-	// The persist clock starts when the window closes on queued data: that
-	// is how long the peer has held our buffer (--persist-timeout), and
-	// the order in which buffers are taken back under pressure.
-	if (persist && tcb->sb != NULL) {
-		struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
-		if (x->zw_since_ns == 0)
-			tcp_zw_start(ctx, tcb, x, now_ns);
+	// The persist clock starts when the window shuts on queued data (0, or a
+	// sliver that cannot take a segment: tcp_wnd_shut()): that is how long
+	// the peer has held our buffer (--persist-timeout), and the order in
+	// which buffers are taken back under pressure. Only a window that takes
+	// a segment again stops it; slivers offered meanwhile do not.
+	struct cee_tcp_xmit *zx = NULL;
+	if (tcb->sb != NULL) {
+		if (tcp_wnd_shut(ctx, tcb)) {
+			zx = tcp_xmit(ctx, tcb);
+			if (zx->zw_since_ns == 0)
+				tcp_zw_start(ctx, tcb, zx, now_ns);
+		} else if ((zx = tcp_xmit_if(ctx, tcb)) != NULL) {
+			tcp_zw_stop(ctx, zx);
+			zx = NULL;
+		}
 	}
 
 	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer; RFC 8985 7.2 probe timeout
@@ -138,8 +149,7 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 		// The persist clock's end is a deadline of its own: the probe
 		// interval doubles up to a minute, which would make
 		// zero_window_timeout up to that late.
-		const struct cee_tcp_xmit *zx = persist ? tcp_xmit_if(ctx, tcb) : NULL;
-		if (zx != NULL && zx->zw_since_ns != 0 && ctx->cfg.persist_timeout_ns != 0 &&
+		if (zx != NULL && ctx->cfg.persist_timeout_ns != 0 &&
 		    zx->zw_since_ns + ctx->cfg.persist_timeout_ns < tcb->rto_at_ns)
 			tcb->rto_at_ns = zx->zw_since_ns + ctx->cfg.persist_timeout_ns;
 	} else {
@@ -214,6 +224,14 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	tcb->rto_at_ns = 0;
 	if (tcb->snd_una == tcb->snd_max && tcp_unsent_bytes(tcb) == 0)
 		return false; /* nothing to do (stale deadline) */
+	// a window shut on our data for too long (the clock runs only while
+	// tcp_wnd_shut(): tcp_arm_rto() starts and stops it)
+	const struct cee_tcp_xmit *zx = tcp_xmit_if(ctx, tcb);
+	if (!handshake && zx != NULL && zx->zw_since_ns != 0 && ctx->cfg.persist_timeout_ns != 0 &&
+	    now_ns - zx->zw_since_ns >= ctx->cfg.persist_timeout_ns) {
+		tcp_abort_conn(ctx, tcb, CEE_REASON_ZERO_WINDOW_TIMEOUT, now_ns);
+		return true;
+	}
 	if (!handshake && tcb->snd_una == tcb->snd_max && tcp_sws_stalled(ctx, tcb)) {
 		// the override timeout of data held back by sender SWS avoidance
 		// (RFC 9293 3.8.6.2.1 (4)): output() sends what the window takes; not
@@ -249,19 +267,6 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		return true;
 	}
 	*probe = !handshake && tcb->snd_wnd == 0;
-	// a zero window held too long with data queued (a FIN alone, with no
-	// send buffer, is not timed: the fuzzer found tcp_xmit() on a NULL one)
-	struct cee_tcp_xmit *zx = *probe && ctx->cfg.persist_timeout_ns != 0 && tcb->sb != NULL
-					  ? tcp_xmit(ctx, tcb)
-					  : NULL;
-	if (zx != NULL) {
-		if (zx->zw_since_ns == 0) {
-			tcp_zw_start(ctx, tcb, zx, now_ns);
-		} else if (now_ns - zx->zw_since_ns >= ctx->cfg.persist_timeout_ns) {
-			tcp_abort_conn(ctx, tcb, CEE_REASON_ZERO_WINDOW_TIMEOUT, now_ns);
-			return true;
-		}
-	}
 	if (!handshake && !*probe)
 		tcp_cc_on_rto(ctx, tcb); /* before retries moves: eq. 4 on the first expiry only */
 	tcb->retries++;
@@ -269,6 +274,12 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	tcb->rto_us = (uint32_t)min_u64(rto / 1000, UINT32_MAX);
 	tcp_rtt_cancel(tcb);                   // Karn
 	tcb->snd_nxt = tcb->snd_una;	       // 5.4, go-back-N (paced by cwnd = 1 MSS)
+	// A window too small for the segment to resend (a sliver the peer offered
+	// after what we had sent beyond it): resend what it takes, as the SWS
+	// override does (and Linux's tcp_retransmit_skb()); held back by SWS
+	// avoidance, the retransmission would never leave.
+	if (!handshake && !*probe && tcp_wnd_shut(ctx, tcb))
+		*probe = true;
 	return false;
 }
 

@@ -2777,6 +2777,129 @@ static void test_sws_sender_small_peer_buffer(void **state)
 	assert_int_equal(f->ctx.stats.sws_held, 0);
 }
 
+/* An app connection without window scaling: the peer's window fields are bytes. */
+static void establish_unscaled(struct fake *f, uint16_t wnd)
+{
+	syn_opts(f, CEE_TCP_SVC_APP, 1460, 0xff);
+	f->p_wnd = wnd;
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	f->nsegs = 0;
+}
+
+/*
+ * Fault (found with a Linux peer that never read, pinning.sh under load):
+ * an ACK that moved SND.UNA came on a segment whose SEG.SEQ lay below
+ * SND.WL1 (a resent segment of the peer's own, after an out-of-order one
+ * had set WL1), so RFC 9293's WL1/WL2 test kept the old window, and that
+ * window, counted from the new SND.UNA, sent 1,448 bytes past the 12 the
+ * peer had left. An ACK that advances updates the window (as Linux's
+ * tcp_may_update_window()).
+ */
+static void test_window_from_advancing_ack_below_wl1(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	assert_int_equal(f->tcb.snd_max, ISS + 1 + 2920); /* the window's worth */
+	/* the peer's second segment arrives first (its first was lost): WL1 moves up */
+	seg_in(f, CEE_TCP_ACK, f->p_seq + 1000, ISS + 1, 2920, buf, 500);
+	assert_int_equal(f->tcb.snd_wl1, f->p_seq + 1000);
+	/* its first, resent, acknowledges all but 12 bytes of its window */
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2908, 12, buf, 1000);
+	assert_int_equal(f->tcb.snd_una, ISS + 1 + 2908);
+	assert_int_equal(f->tcb.snd_wnd, 12);
+	for (unsigned i = 0; i < f->nsegs; i++)
+		assert_true(f->segs[i].out.seq + f->segs[i].len <= ISS + 1 + 2920); /* not past the edge */
+}
+
+/*
+ * Fault (issue 13, pinning; found as 5-25 of 288 pinned Linux peers kept
+ * their send buffers to the end of pinning.sh --quick under load): a peer
+ * that offers a sliver of window (here 12 bytes: Linux never shrinks an
+ * offered window, and under memory pressure drops what it offered) and
+ * never takes our data held its buffer for ever: the persist clock ran only
+ * at a window of exactly 0, and the retransmission timer resent nothing,
+ * the resend held back by sender SWS avoidance, until max_retries. The
+ * sliver is a shut window: the timer resends what it takes, and the
+ * connection is reset with zero_window_timeout --persist-timeout after the
+ * window shut, however many slivers the peer took meanwhile.
+ */
+static void test_sliver_window_persist_timeout(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	f->ctx.cfg.max_retries = 60; /* not the retry limit that ends it */
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	assert_int_equal(f->tcb.snd_max, ISS + 1 + 2920);
+	/* the peer takes one segment and leaves 12 bytes of window: we sent past them */
+	uint32_t una = ISS + 1 + 1460;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, una, 12, NULL, 0);
+	uint64_t shut = f->now;
+	bool took = false;
+	while (!f->destroyed) {
+		f->nsegs = 0;
+		fire(f);
+		if (f->destroyed)
+			break;
+		/* the timer resends what the sliver takes from SND.UNA: not nothing, not more */
+		assert_int_equal(f->nsegs, 1);
+		assert_int_equal(last(f)->out.seq, una);
+		assert_int_equal(last(f)->len, 12);
+		if (!took && f->now >= shut + 3 * SEC) {
+			/* once the peer takes the 12 bytes and offers 12 more: still shut */
+			una += 12;
+			took = true;
+		}
+		seg_in(f, CEE_TCP_ACK, f->p_seq, una, 12, NULL, 0);
+		assert_true(f->now < shut + 60 * SEC);
+	}
+	assert_true(took);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
+	assert_true(f->now >= shut + 10 * SEC);
+	assert_true(f->now < shut + 11 * SEC); /* on time, from when the window shut */
+	/* the RST within what the peer offered (RFC 5961 3.2) */
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_true(last(f)->out.seq - una <= 12);
+}
+
+/*
+ * Fault: the persist clock ran on a peer whose window merely dipped: a
+ * window that takes a full segment again stops it (off the eviction list).
+ */
+static void test_sliver_window_reopens(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 12, NULL, 0);
+	assert_non_null(f->ctx.zw_head); /* shut: on the list */
+	f->now += 5 * SEC;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 2920, NULL, 0);
+	assert_null(f->ctx.zw_head);
+	assert_int_equal(f->nsegs, 2); /* two full segments at once */
+	assert_int_equal(f->segs[0].len, 1460);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
+	uint64_t shut = f->now;
+	while (!f->destroyed) {
+		fire(f);
+		if (!f->destroyed)
+			seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
+	}
+	assert_true(f->now >= shut + 10 * SEC); /* from the second shut, not the first */
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
+}
+
 /* Fault: a full send buffer overflows, or refuses instead of taking what fits. */
 static void test_send_partial(void **state)
 {
@@ -4616,6 +4739,9 @@ int main(void)
 	    T(test_delack_destroyed_in_burst),
 	    T(test_sws_sender_waits_for_a_full_segment),
 	    T(test_sws_sender_small_peer_buffer),
+	    T(test_window_from_advancing_ack_below_wl1),
+	    T(test_sliver_window_persist_timeout),
+	    T(test_sliver_window_reopens),
 	    T(test_send_partial),
 	    T(test_send_errors),
 	    T(test_send_echo_refused),
