@@ -664,8 +664,8 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 
 /*
  * Send buffers nearly gone: they are held by peers that send and never read
- * (their windows at 0, our echo queued). Take some back from the ones that
- * have held a zero window longest (at least CEE_ZW_EVICT_MIN_NS): reset with
+ * (their windows shut, our echo queued). Take some back from the ones that
+ * have held a shut window longest (at least CEE_ZW_EVICT_MIN_NS): reset with
  * reason zero_window_timeout before --persist-timeout, so that a new client
  * is served rather than refused (issue 13: pinning), as the oldest holder of
  * a scarce resource goes first. @return true when there is room again.

@@ -340,8 +340,9 @@ struct cee_tcp_ctx {
 	uint32_t ack_budget;
 	uint64_t rng; /**< the budget's draw (xorshift; the owner may seed it, 0 = a fixed seed) */
 	/**
-	 * Connections holding a zero window with data queued (persist), by the
-	 * time their window closed, oldest first: cee_tcp_evict_zero_window().
+	 * Connections whose peer holds its window shut on our queued data (0,
+	 * or a sliver too small for a segment: persist), by the time it shut,
+	 * oldest first: cee_tcp_evict_zero_window().
 	 */
 	struct cee_tcb *zw_head, *zw_tail;
 	/** Connections whose ACK waits for cee_tcp_flush_acks() (cfg.delack). */
@@ -389,7 +390,7 @@ struct cee_tcp_xmit {
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint32_t rxt_mark;  /**< SND.MAX when a hole was last resent (lost retransmissions) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
-	uint64_t zw_since_ns; /**< persist: when this zero window closed on queued data (0: none) */
+	uint64_t zw_since_ns; /**< persist: when the peer's window shut on queued data (0: open) */
 	/** Connections with zw_since_ns set, oldest first (ctx->zw_head): eviction order. */
 	struct cee_tcb *zw_prev, *zw_next;
 	/** RFC 6675 scoreboard: SACKed ranges above SND.UNA, sorted, disjoint */
@@ -642,8 +643,9 @@ void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 		   uint64_t now_ns);
 
 /**
- * Send buffers run short: reset the connection that has held a zero window
- * with data queued the longest, if for at least @p min_ns (reason
+ * Send buffers run short: reset the connection whose peer has held its
+ * window shut (0, or a sliver too small for a segment) on our queued data
+ * the longest, if for at least @p min_ns (reason
  * zero_window_timeout, counted in zw_evicted), freeing its send buffer and
  * slot. Peers that never read then cannot keep others from being served.
  * @return true when one was reset.

@@ -399,8 +399,8 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			tcp_rtt_cancel(tcb);
 		}
 	}
-	if (tcb->snd_wnd == 0)
-		tcb->retries = 0; /* a zero-window peer that answers is alive */
+	if (tcb->snd_wnd == 0 || tcp_wnd_shut(ctx, tcb))
+		tcb->retries = 0; /* a peer that answers with its window shut is alive */
 
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_FIN_WAIT_1:

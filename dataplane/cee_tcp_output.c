@@ -605,8 +605,10 @@ bool tcp_wnd_shut(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 		return false;
 	if (tcb->snd_wnd == 0)
 		return true;
-	return tcb->snd_wnd < min_u32(tcb->sb_len, seg_payload_max(ctx, tcb)) &&
-	       tcb->snd_wnd < tcb->max_snd_wnd / 2;
+	// a segment's worth (the payload is at most the MSS), or half the most offered
+	if (tcb->snd_wnd >= tcb->snd_mss || tcb->snd_wnd >= tcb->max_snd_wnd / 2)
+		return false;
+	return tcb->snd_wnd < min_u32(tcb->sb_len, seg_payload_max(ctx, tcb));
 }
 
 /* Nothing in flight, data queued, and sender SWS avoidance holds it: the override timer runs. */
@@ -645,8 +647,10 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	unsigned nsent = 0;
 	if (probe && tcb->snd_wnd > 0) {
 		// RFC 9293 3.8.6.2.1 (4): the override timeout of data held back by
-		// sender SWS avoidance, nothing in flight: what the window takes
-		ctx->stats.sws_overrides++;
+		// sender SWS avoidance, nothing in flight: what the window takes; or
+		// a retransmission timeout's resend into a shut window (a sliver)
+		if (tcb->snd_una == tcb->snd_max)
+			ctx->stats.sws_overrides++;
 		nsent = send_segment(ctx, tcb, now_ns, min_u32(tcb->snd_wnd, tcb->cwnd), false);
 	} else if (probe) {
 		// RFC 9293 3.8.6.1: one byte past the zero window

@@ -60,9 +60,10 @@ static uint64_t pto_ns(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	uint64_t rto = (uint64_t)tcb->rto_us * 1000;
 
 	// a single segment out waits for a delayed ACK too (+200 ms): never before the
-	// RTO's 200 ms floor, so not worth computing (the common request-response case)
+	// RTO's 200 ms floor, so not worth computing (the common request-response case);
+	// and no probe into a shut window: it would resend a whole segment past it
 	if (tcb->snd_max - tcb->snd_una <= tcb->snd_mss || !(tcb->flags & CEE_TCB_F_SACK) ||
-	    tcb->srtt_us == 0 || tcb->retries || tcb->sb == NULL)
+	    tcb->srtt_us == 0 || tcb->retries || tcb->sb == NULL || tcp_wnd_shut(ctx, tcb))
 		return rto;
 	uint64_t pto = 2 * (uint64_t)tcb->srtt_us * 1000;
 	if (pto < 10000000ull)
@@ -135,8 +136,8 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 			zx = tcp_xmit(ctx, tcb);
 			if (zx->zw_since_ns == 0)
 				tcp_zw_start(ctx, tcb, zx, now_ns);
-		} else if ((zx = tcp_xmit_if(ctx, tcb)) != NULL) {
-			tcp_zw_stop(ctx, zx);
+		} else if (ctx->zw_head != NULL && (zx = tcp_xmit_if(ctx, tcb)) != NULL) {
+			tcp_zw_stop(ctx, zx); /* (the list empty: no clock runs anywhere) */
 			zx = NULL;
 		}
 	}
@@ -240,6 +241,8 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		return false;
 	}
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED && tcp_wnd_shut(ctx, tcb))
+		x->tlp = CEE_TCP_TLP_SENT; /* shut since the probe timer was set: the resend below */
 	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED) {
 		// RFC 8985 7.3: the probe: new data if the windows allow, else the
 		// last segment again; then the timer is the RTO (no backoff, no cwnd change)
@@ -266,7 +269,12 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 			       now_ns);
 		return true;
 	}
-	*probe = !handshake && tcb->snd_wnd == 0;
+	// A shut window (0, or a sliver too small for the segment to resend):
+	// a probe, not a loss, so no congestion response. At 0, one byte past
+	// the window; into a sliver, what it takes from SND.UNA (as Linux's
+	// tcp_retransmit_skb()): held back by SWS avoidance, the resend would
+	// never leave.
+	*probe = !handshake && (tcb->snd_wnd == 0 || tcp_wnd_shut(ctx, tcb));
 	if (!handshake && !*probe)
 		tcp_cc_on_rto(ctx, tcb); /* before retries moves: eq. 4 on the first expiry only */
 	tcb->retries++;
@@ -274,12 +282,6 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	tcb->rto_us = (uint32_t)min_u64(rto / 1000, UINT32_MAX);
 	tcp_rtt_cancel(tcb);                   // Karn
 	tcb->snd_nxt = tcb->snd_una;	       // 5.4, go-back-N (paced by cwnd = 1 MSS)
-	// A window too small for the segment to resend (a sliver the peer offered
-	// after what we had sent beyond it): resend what it takes, as the SWS
-	// override does (and Linux's tcp_retransmit_skb()); held back by SWS
-	// avoidance, the retransmission would never leave.
-	if (!handshake && !*probe && tcp_wnd_shut(ctx, tcb))
-		*probe = true;
 	return false;
 }
 

@@ -2824,21 +2824,26 @@ static void test_window_from_advancing_ack_below_wl1(void **state)
  * never takes our data held its buffer for ever: the persist clock ran only
  * at a window of exactly 0, and the retransmission timer resent nothing,
  * the resend held back by sender SWS avoidance, until max_retries. The
- * sliver is a shut window: the timer resends what it takes, and the
- * connection is reset with zero_window_timeout --persist-timeout after the
- * window shut, however many slivers the peer took meanwhile.
+ * sliver is a shut window: the timer resends what it takes (with SACK, no
+ * tail-loss probe resends a whole segment past it), each answer resets the
+ * retry count, and the connection is reset with zero_window_timeout
+ * --persist-timeout after the window shut (with the default 8 retries the
+ * backed-off timer would have given up first at a longer timeout), however
+ * many slivers the peer took meanwhile.
  */
-static void test_sliver_window_persist_timeout(void **state)
+static void sliver_window_persist_timeout(struct fake *f, bool sack)
 {
-	struct fake *f = *state;
 	static uint8_t buf[8000];
 
 	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
-	f->ctx.cfg.max_retries = 60; /* not the retry limit that ends it */
-	establish_unscaled(f, 2920);
+	f->ctx.cfg.max_retries = 3; /* fewer than the resends in 10 s: answers reset the count */
+	f->p_sack = sack;
+	establish_unscaled(f, 4380);
+	assert_int_equal(!!(f->tcb.flags & CEE_TCB_F_SACK), sack);
 	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
-	assert_int_equal(f->tcb.snd_max, ISS + 1 + 2920);
+	assert_int_equal(f->tcb.snd_max, ISS + 1 + 4380);
 	/* the peer takes one segment and leaves 12 bytes of window: we sent past them */
+	f->now += 10 * MS; /* an RTT sample (TLP needs one) */
 	uint32_t una = ISS + 1 + 1460;
 	seg_in(f, CEE_TCP_ACK, f->p_seq, una, 12, NULL, 0);
 	uint64_t shut = f->now;
@@ -2867,6 +2872,18 @@ static void test_sliver_window_persist_timeout(void **state)
 	/* the RST within what the peer offered (RFC 5961 3.2) */
 	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
 	assert_true(last(f)->out.seq - una <= 12);
+	assert_int_equal(f->ctx.stats.tlp_probes, 0);
+	assert_int_equal(f->ctx.stats.sws_overrides, 0); /* resends, not overrides */
+}
+
+static void test_sliver_window_persist_timeout(void **state)
+{
+	sliver_window_persist_timeout(*state, false);
+}
+
+static void test_sliver_window_persist_timeout_sack(void **state)
+{
+	sliver_window_persist_timeout(*state, true);
 }
 
 /*
@@ -2892,11 +2909,18 @@ static void test_sliver_window_reopens(void **state)
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
 	uint64_t shut = f->now;
 	while (!f->destroyed) {
+		f->nsegs = 0;
 		fire(f);
-		if (!f->destroyed)
-			seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
+		if (f->destroyed)
+			break;
+		/* nothing in flight: the SWS override, 12 bytes from SND.UNA */
+		assert_int_equal(f->nsegs, 1);
+		assert_int_equal(last(f)->out.seq, ISS + 1 + 5840);
+		assert_int_equal(last(f)->len, 12);
+		seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
 	}
 	assert_true(f->now >= shut + 10 * SEC); /* from the second shut, not the first */
+	assert_true(f->now < shut + 11 * SEC);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
 }
 
@@ -4741,6 +4765,7 @@ int main(void)
 	    T(test_sws_sender_small_peer_buffer),
 	    T(test_window_from_advancing_ack_below_wl1),
 	    T(test_sliver_window_persist_timeout),
+	    T(test_sliver_window_persist_timeout_sack),
 	    T(test_sliver_window_reopens),
 	    T(test_send_partial),
 	    T(test_send_errors),
