@@ -2817,6 +2817,34 @@ static void test_window_from_advancing_ack_below_wl1(void **state)
 }
 
 /*
+ * The peer offers a 12-byte sliver from *una and takes nothing (except,
+ * once @p take_at has passed, if not 0, the 12 bytes then out: *una moves):
+ * each expiry sends exactly what the sliver takes from SND.UNA, not nothing
+ * (held back by SWS avoidance) and not more, until the connection is reset
+ * (before @p limit). @return whether the peer took once.
+ */
+static bool sliver_until_reset(struct fake *f, uint32_t *una, uint64_t take_at, uint64_t limit)
+{
+	bool took = false;
+	while (!f->destroyed) {
+		f->nsegs = 0;
+		fire(f);
+		if (f->destroyed)
+			break;
+		assert_int_equal(f->nsegs, 1);
+		assert_int_equal(last(f)->out.seq, *una);
+		assert_int_equal(last(f)->len, 12);
+		if (take_at != 0 && !took && f->now >= take_at) {
+			*una += 12;
+			took = true;
+		}
+		seg_in(f, CEE_TCP_ACK, f->p_seq, *una, 12, NULL, 0);
+		assert_true(f->now < limit);
+	}
+	return took;
+}
+
+/*
  * Fault (issue 13, pinning; found as 5-25 of 288 pinned Linux peers kept
  * their send buffers to the end of pinning.sh --quick under load): a peer
  * that offers a sliver of window (here 12 bytes: Linux never shrinks an
@@ -2847,25 +2875,8 @@ static void sliver_window_persist_timeout(struct fake *f, bool sack)
 	uint32_t una = ISS + 1 + 1460;
 	seg_in(f, CEE_TCP_ACK, f->p_seq, una, 12, NULL, 0);
 	uint64_t shut = f->now;
-	bool took = false;
-	while (!f->destroyed) {
-		f->nsegs = 0;
-		fire(f);
-		if (f->destroyed)
-			break;
-		/* the timer resends what the sliver takes from SND.UNA: not nothing, not more */
-		assert_int_equal(f->nsegs, 1);
-		assert_int_equal(last(f)->out.seq, una);
-		assert_int_equal(last(f)->len, 12);
-		if (!took && f->now >= shut + 3 * SEC) {
-			/* once the peer takes the 12 bytes and offers 12 more: still shut */
-			una += 12;
-			took = true;
-		}
-		seg_in(f, CEE_TCP_ACK, f->p_seq, una, 12, NULL, 0);
-		assert_true(f->now < shut + 60 * SEC);
-	}
-	assert_true(took);
+	/* once the peer takes the 12 bytes and offers 12 more: still shut */
+	assert_true(sliver_until_reset(f, &una, shut + 3 * SEC, shut + 60 * SEC));
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
 	assert_true(f->now >= shut + 10 * SEC);
 	assert_true(f->now < shut + 11 * SEC); /* on time, from when the window shut */
@@ -2908,17 +2919,8 @@ static void test_sliver_window_reopens(void **state)
 	assert_int_equal(f->segs[0].len, 1460);
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
 	uint64_t shut = f->now;
-	while (!f->destroyed) {
-		f->nsegs = 0;
-		fire(f);
-		if (f->destroyed)
-			break;
-		/* nothing in flight: the SWS override, 12 bytes from SND.UNA */
-		assert_int_equal(f->nsegs, 1);
-		assert_int_equal(last(f)->out.seq, ISS + 1 + 5840);
-		assert_int_equal(last(f)->len, 12);
-		seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
-	}
+	uint32_t una = ISS + 1 + 5840; /* nothing in flight: the first is the SWS override */
+	assert_false(sliver_until_reset(f, &una, 0, shut + 60 * SEC));
 	assert_true(f->now >= shut + 10 * SEC); /* from the second shut, not the first */
 	assert_true(f->now < shut + 11 * SEC);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
