@@ -17,8 +17,12 @@
 // broker restarted, a server that dropped a slow reader) come back only when
 // the consumer's ack wait runs out, so after the connection is made again
 // (or libnats reports that it dropped messages) no gap is given up and
-// --idle-exit does not end the run for two ack waits (losses in a row: at
-// most six from the first). Fetches ask for at most FETCH_MAX_BYTES (or 4
+// --idle-exit does not end the run for two and a half ack waits (losses in a
+// row: at most three times that from the first). Nor is a gap given up, or a
+// key started mid-stream, while the server holds more deliveries
+// unacknowledged than this reader does (consumer info: a reader killed while
+// it held batches, whose deliveries come back after the ack wait), for at
+// most as long. Fetches ask for at most FETCH_MAX_BYTES (or 4
 // max_payload) so that a server's buffer for this reader stays far below its
 // slow-consumer limit (64 MiB); half that after each loss. A message is acknowledged only after its
 // lines were written and stdout flushed. Binary batches are converted with
@@ -119,6 +123,9 @@ static struct {
 	uint64_t messages, events, duplicates, reordered, gaps, foreign, bad;
 	uint64_t reorder_wait_ns;
 	uint64_t hold_until_ns; // no gap is given up before then (lost deliveries)
+	// Are deliveries still to come that this reader does not hold (NULL:
+	// none known)? Asked before a gap or a start is given up.
+	bool (*outstanding)(uint64_t now);
 	char line[CEE_JSONL_ENC_ROOM];
 	bool out_err;
 } T;
@@ -411,14 +418,39 @@ static void skip_gap(struct key *k, uint64_t now)
 	drain(k, now, gap);
 }
 
+// Messages delivered to this reader and not yet acknowledged: the batches
+// held, and those settled whose acknowledgement waits for the flush.
+static uint64_t unacked(void)
+{
+	uint64_t n = T.nacks;
+	for (unsigned i = 0; i < T.nkeys; i++)
+		n += T.keys[i].nheld;
+	return n;
+}
+
+// Is a start or a gap due (with @p all: any key holding batches)?
+static bool due(uint64_t now, bool all)
+{
+	for (unsigned i = 0; i < T.nkeys; i++)
+		if (T.keys[i].nheld > 0 && (all || now >= T.keys[i].deadline_ns))
+			return true;
+	return false;
+}
+
 // Start the keys and give up the gaps whose time is up (all of them: @p all).
 // Each round writes or skips a key's first held batch; a gap after it then
 // waits its own time (none with @p all or a reorder wait of 0). Nothing is
-// given up before T.hold_until_ns: deliveries lost with a connection are
-// still to come.
+// given up before T.hold_until_ns (deliveries lost with a connection are
+// still to come), nor while T.outstanding() says deliveries are out that
+// this reader does not hold: a reader killed while it held batches leaves
+// them unacknowledged, the broker delivers them again after the ack wait,
+// and a gap given up before would have skipped them for good (below the
+// next sseq: counted as duplicates).
 static void timers(uint64_t now, bool all)
 {
 	if (now < T.hold_until_ns)
+		return;
+	if (T.outstanding != NULL && due(now, all) && T.outstanding(now))
 		return;
 	for (unsigned i = 0; i < T.nkeys; i++) {
 		struct key *k = &T.keys[i];
@@ -560,6 +592,66 @@ static int take_nats(natsMsg *m, uint64_t now)
 	return take(&t, now);
 }
 
+// T.outstanding for the fetch loop: the consumer's NumAckPending (what the
+// server delivered and holds unacknowledged, to deliver again after the ack
+// wait) against what this reader holds unacknowledged. Asked at most every
+// OUT_ASK_MS, with a short wait (a broker that does not answer: as before,
+// the gaps' own times); a surplus waited for at most O.cap_ns (another
+// reader on the same durable may hold them for good), then gaps are given
+// up as before until the surplus is gone.
+#define OUT_ASK_MS 500
+#define OUT_ASK_WAIT_MS 2000
+static struct {
+	jsCtx *js;
+	const char *stream, *durable;
+	jsOptions jo;
+	uint64_t asked_ns, since_ns, cap_ns;
+	bool last, capped, info_failed;
+} O;
+
+static bool deliveries_outstanding(uint64_t now)
+{
+	if (O.asked_ns != 0 && now - O.asked_ns < OUT_ASK_MS * 1000000ull)
+		return O.last;
+	O.asked_ns = now;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	int64_t pending = -1;
+	natsStatus s = js_GetConsumerInfo(&ci, O.js, O.stream, O.durable, &O.jo, &jerr);
+	if (s == NATS_OK && ci != NULL)
+		pending = ci->NumAckPending;
+	else if (!O.info_failed) {
+		fprintf(stderr, "%s: consumer info: %s (gaps wait their own time)\n", WHO,
+			cee_nats_last_error(s));
+		O.info_failed = true;
+	}
+	jsConsumerInfo_Destroy(ci);
+	uint64_t ours = unacked();
+	bool out = pending > 0 && (uint64_t)pending > ours;
+	if (!out) {
+		O.since_ns = 0;
+		O.capped = false;
+	} else if (O.capped) {
+		out = false;
+	} else if (O.since_ns == 0) {
+		O.since_ns = now;
+		fprintf(stderr,
+			"%s: the server holds %" PRId64 " deliveries unacknowledged, %" PRIu64
+			" of them here: gaps wait for the rest (delivered again after the ack "
+			"wait), at most %.1f s\n",
+			WHO, pending, ours, (double)O.cap_ns / 1e9);
+	} else if (now - O.since_ns >= O.cap_ns) {
+		fprintf(stderr,
+			"%s: %" PRIu64 " deliveries still unacknowledged elsewhere after %.1f s "
+			"(another reader on this durable?): gaps are given up\n",
+			WHO, (uint64_t)pending - ours, (double)(now - O.since_ns) / 1e9);
+		O.capped = true;
+		out = false;
+	}
+	O.last = out;
+	return out;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_COUNT = 256, O_IDLE, O_FROM_START, O_REORDER, O_ACK_WAIT, O_HELP };
@@ -690,6 +782,13 @@ int main(int argc, char **argv)
 	// gap given up whose messages came after it), so half an ack wait
 	uint64_t slack_ms = ack_wait_ms / 2 > 1000 ? ack_wait_ms / 2 : 1000;
 	uint64_t hold_ns = (2 * ack_wait_ms + slack_ms) * 1000000u, series_start = 0, grown_at = 0;
+	O.js = js;
+	O.stream = stream;
+	O.durable = durable;
+	jsOptions_Init(&O.jo);
+	O.jo.Wait = OUT_ASK_WAIT_MS;
+	O.cap_ns = hold_ns;
+	T.outstanding = deliveries_outstanding;
 	while (!stop && !T.out_err && !(count && T.events >= count)) {
 		natsMsgList list = {0};
 		int64_t wait = FETCH_WAIT_MS;
@@ -746,7 +845,7 @@ int main(int argc, char **argv)
 		}
 		natsMsgList_Destroy(&list);
 		bool idle = idle_ms && now - last_msg >= idle_ms * 1000000u &&
-			    now >= T.hold_until_ns;
+			    now >= T.hold_until_ns && !(due(now, true) && deliveries_outstanding(now));
 		timers(now, idle);
 		if (flush_and_ack() < 0)
 			rc = 1;

@@ -27,7 +27,8 @@
 //      whose body matches its headers is written; a range that does not
 //      follow on from the last one was waited for at least the reorder wait
 //      (unless at the idle end), not given up before the hold after a loss
-//      ended, and counted as a gap;
+//      ended nor while deliveries were outstanding ('O'), and counted as a
+//      gap;
 //    * bounded waiting: after each tick, no batch waits longer than the
 //      reorder wait since the last progress of its stream, or than the hold
 //      after a loss; at the idle end (which comes after the hold, as the
@@ -43,6 +44,11 @@
 //   'L' MS(2 bytes, big-endian)  deliveries may have been lost (a connection
 //                                made again): no gap is given up for MS ms,
 //                                as the fetch loop sets T.hold_until_ns
+//   'O' MS(2 bytes, big-endian)  the server holds deliveries unacknowledged
+//                                that this reader does not, for MS ms
+//                                (T.outstanding, as consumer info says in
+//                                the fetch loop): no gap given up, no key
+//                                started until then
 //   other byte                   a message: header lines "Name: value\n"
 //                                up to an empty line, LEN (2 bytes, big-
 //                                endian), LEN bytes of body
@@ -333,6 +339,7 @@ static struct {
 	struct fmsg *taking; // the message take() has now (a drop then is a replacement)
 	uint64_t now, wait_ns;
 	uint64_t hold_until; // the last 'L': no gap given up before
+	uint64_t out_until;  // the last 'O': deliveries outstanding until then
 	bool idle_end; // timers(now, true): gaps skipped without waiting
 	bool all_strict;
 	uint64_t foreign, bad, gaps, events;
@@ -416,6 +423,10 @@ static void fz_ack(void *handle, bool wrote)
 			   "sseq %" PRIu64 " after %" PRIu64 " given up %" PRIu64
 			   " ns before the hold after a loss ends",
 			   f->first, k->consumed, fz.hold_until - fz.now);
+		FUZZ_CHECK(fz.now >= fz.out_until,
+			   "sseq %" PRIu64 " after %" PRIu64 " given up %" PRIu64
+			   " ns before the deliveries outstanding came",
+			   f->first, k->consumed, fz.out_until - fz.now);
 		if (k->consumed > 0)
 			fz.gaps++;
 	}
@@ -525,12 +536,19 @@ static void wait_check(void)
 		if (fz.keys[i].unsettled == 0)
 			continue;
 		uint64_t since = waiting_since(i);
-		FUZZ_CHECK(!fz.idle_end && (fz.now < since + fz.wait_ns || fz.now < T.hold_until_ns),
+		FUZZ_CHECK(!fz.idle_end && (fz.now < since + fz.wait_ns || fz.now < T.hold_until_ns ||
+					    fz.now < fz.out_until),
 			   "engine %s shard %" PRIu64 ": %u batch(es) still waiting after %" PRIu64
 			   " ns (reorder wait %" PRIu64 " ns)%s",
 			   fz.keys[i].engine, fz.keys[i].shard, fz.keys[i].unsettled,
 			   fz.now - since, fz.wait_ns, fz.idle_end ? " at the idle end" : "");
 	}
+}
+
+// T.outstanding: as the 'O' operations say.
+static bool fz_outstanding(uint64_t now)
+{
+	return now < fz.out_until;
 }
 
 // A message at *in (header lines, an empty line, LEN, body).
@@ -643,6 +661,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&T, 0, sizeof(T));
 	T.reorder_wait_ns = fz.wait_ns;
 	T.ops = &fz_ops;
+	T.outstanding = fz_outstanding;
 	T.out = open_memstream(&fz.out, &fz.out_len);
 	FUZZ_CHECK(T.out != NULL, "open_memstream");
 
@@ -656,14 +675,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (op == 'L') {
 			fz.hold_until = fz.now + (uint64_t)fuzz_u16(&in) * 1000000u;
 			T.hold_until_ns = fz.hold_until;
+		} else if (op == 'O') {
+			fz.out_until = fz.now + (uint64_t)fuzz_u16(&in) * 1000000u;
 		} else {
 			one_message(&in);
 		}
 	}
-	// the end, as cee-tail's main(): idle (once the hold is over), or stopped
+	// the end, as cee-tail's main(): idle (once the hold is over and no
+	// deliveries are outstanding), or stopped
 	if (settings & 1) {
-		if (fz.now < T.hold_until_ns) {
-			fz.now = T.hold_until_ns;
+		uint64_t quiet = T.hold_until_ns > fz.out_until ? T.hold_until_ns : fz.out_until;
+		if (fz.now < quiet) {
+			fz.now = quiet;
 			timers(fz.now, false);
 			output_check();
 			wait_check();
@@ -749,6 +772,12 @@ static void sb_tick(struct sbuf *s, unsigned ms)
 static void sb_loss(struct sbuf *s, unsigned ms)
 {
 	uint8_t t[3] = {'L', (uint8_t)(ms >> 8), (uint8_t)ms};
+	sb_put(s, t, 3);
+}
+
+static void sb_outstanding(struct sbuf *s, unsigned ms)
+{
+	uint8_t t[3] = {'O', (uint8_t)(ms >> 8), (uint8_t)ms};
 	sb_put(s, t, 3);
 }
 
@@ -927,6 +956,19 @@ static void write_seeds(const char *dir)
 	sb_tick(&s, 4);
 	sb_tick(&s, 12);
 	sb_write(dir, "loss-holds-gap", &s);
+
+	// a killed reader's deliveries outstanding (40 ms): a stream joined
+	// mid-stream is not started, and its gap not given up, before they
+	// come (the reorder wait is 10 ms); the idle end waits for them too
+	sb_start(&s, 1 | 1 << 1, "nats://h:4222/cee?stream=CEE");
+	sb_outstanding(&s, 40);
+	sb_batch(&s, E, R, 0, 7, 9, "jsonl");
+	sb_batch(&s, E, R, 0, 16, n, "jsonl");
+	sb_tick(&s, 15);
+	sb_tick(&s, 15);
+	sb_batch(&s, E, R, 0, 10, 15, "jsonl");
+	sb_tick(&s, 15);
+	sb_write(dir, "outstanding-holds-start", &s);
 
 	// joined mid-stream, two runs (one without engine id), two shards, binary
 	sb_start(&s, 1 << 1, "nats://h:1/p?stream=CEE");

@@ -3,7 +3,7 @@
 // test_nats_sink.sh to check that cee-tail puts them back in order and writes
 // each record once.
 //
-//   nats_craft URL PREFIX STREAM
+//   nats_craft URL PREFIX STREAM [ORDER]
 //
 // Shard 0 of engine "craft": 60 lifecycles (open, established, closed,
 // destroyed: sseq 1..240) in 12 binary batches of 20 records, published in
@@ -11,6 +11,8 @@
 // copy while the first waits, two after they were written) without
 // Nats-Msg-Id, so that every copy is stored. Expected from cee-tail: 240
 // events, 3 duplicates skipped, 3 batches reordered (2, 5, 9), no gap.
+// ORDER (batch numbers 0-11, comma separated) publishes those instead, in
+// that order (the stream is made if it is not there).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +26,8 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: nats_craft URL PREFIX STREAM\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: nats_craft URL PREFIX STREAM [ORDER]\n");
 		return 2;
 	}
 	const char *url = argv[1], *prefix = argv[2], *stream = argv[3];
@@ -67,12 +69,28 @@ int main(int argc, char **argv)
 	cfg.SubjectsLen = 1;
 	cfg.Storage = js_MemoryStorage; // no Nats-Msg-Id below: every copy is stored
 	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
 	if (s == NATS_OK)
-		s = js_AddStream(&si, js, &cfg, NULL, NULL);
+		s = js_AddStream(&si, js, &cfg, NULL, &jerr);
 	jsStreamInfo_Destroy(si);
-	static const unsigned order[] = {0, 2, 1, 1, 3, 5, 4, 3, 6, 7, 9, 8, 10, 11, 0};
+	if (s != NATS_OK && jerr == JSStreamNameExistErr)
+		s = NATS_OK; /* there already (a second call with ORDER) */
+	unsigned order[64] = {0, 2, 1, 1, 3, 5, 4, 3, 6, 7, 9, 8, 10, 11, 0}, norder = 15;
+	if (argc == 5) {
+		norder = 0;
+		for (const char *p = argv[4]; *p != '\0' && norder < 64;) {
+			char *end;
+			unsigned long b = strtoul(p, &end, 10);
+			if (end == p || b >= LIFECYCLES * 4 / PER_BATCH || (*end != ',' && *end != '\0')) {
+				fprintf(stderr, "nats_craft: bad ORDER '%s'\n", argv[4]);
+				return 2;
+			}
+			order[norder++] = (unsigned)b;
+			p = *end == ',' ? end + 1 : end;
+		}
+	}
 	snprintf(subj, sizeof(subj), "%s.craft.0.events", prefix);
-	for (unsigned i = 0; s == NATS_OK && i < sizeof(order) / sizeof(order[0]); i++) {
+	for (unsigned i = 0; s == NATS_OK && i < norder; i++) {
 		unsigned b = order[i];
 		natsMsg *m = NULL;
 		char v[32];

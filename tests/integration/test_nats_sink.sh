@@ -7,6 +7,11 @@
 #
 #   0. hand-made batches (nats_craft) published out of order and twice:
 #      cee-tail writes each record once, in order.
+#   0c. a reader killed (SIGKILL) while it held batches waiting for an
+#      earlier one: the broker delivers them again only after the consumer's
+#      ack wait, so the next reader on the same durable must wait for them
+#      (the server's unacknowledged count says they are out) rather than
+#      give them up as a gap and then skip them as copies of what it wrote.
 #   0b. specs the sink must refuse at open, with a message: unknown option,
 #      bad prefix, batch_bytes above the server's max_payload, a stream that
 #      exists with other subjects, no server on the port.
@@ -54,7 +59,8 @@
 # libnats socket write, a sink that never connects again once libnats
 # closed its connection, an idle sink that crashes the engine, and a reader
 # that reports deliveries lost on the wire as gaps in the stream, and a
-# broker out of storage that costs events.
+# broker out of storage that costs events, and a reader restarted after a
+# crash that skips what its predecessor held.
 #
 # Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
 # No root needed; no EAL hugepages.
@@ -202,6 +208,42 @@ import json, sys
 seq = [json.loads(l)["sseq"] for l in open(sys.argv[1])]
 assert seq == list(range(1, 241)), seq[:50]
 PYEOF
+
+# 0c. a reader killed while it held batches 2-5 (waiting for batch 1): the
+# next one, on the same durable, must wait the ack wait for them
+"$CRAFT" "nats://127.0.0.1:$PORT" crash TK 0,2,3,4,5 || fail "nats_craft could not publish"
+CRASH_URL="nats://127.0.0.1:$PORT/crash?stream=TK&durable=crash"
+"$TAIL" "$CRASH_URL" --from-start --reorder-wait 3000 --ack-wait 4000 \
+	>"$WORK/crash1.jsonl" 2>"$WORK/crash1.err" &
+CRASH_PID=$!
+# batch 0 (sseq 1-20) written: batches 2-5 came in the same fetch and wait
+for ((i = 0; i < 100; i++)); do
+	[[ $(grep -c . "$WORK/crash1.jsonl") -lt 20 ]] || break
+	kill -0 "$CRASH_PID" 2>/dev/null || break
+	sleep 0.05
+done
+kill -KILL "$CRASH_PID" 2>/dev/null || true
+wait "$CRASH_PID" 2>/dev/null || true
+[[ $(grep -c . "$WORK/crash1.jsonl") -eq 20 ]] || { cat "$WORK/crash1.err"; fail "crash: the first reader did not write batch 0 alone"; }
+"$CRAFT" "nats://127.0.0.1:$PORT" crash TK 1,6 || fail "nats_craft could not publish"
+rc=0
+"$TAIL" "$CRASH_URL" --from-start --reorder-wait 1000 --ack-wait 4000 --count 120 --idle-exit 30000 \
+	>"$WORK/crash2.jsonl" 2>"$WORK/crash2.err" || rc=$?
+cat "$WORK/crash2.err"
+[[ $rc -eq 0 ]] || fail "crash: the second reader failed ($rc)"
+# (its own held batches may come twice: they wait longer than the ack wait)
+grep -q "[0-9]* messages, 120 events, [0-9]* duplicates skipped, [0-9]* reordered, 0 gaps" "$WORK/crash2.err" ||
+	fail "crash: the second reader skipped batches its predecessor held, or miscounted"
+grep -q "gaps wait for the rest" "$WORK/crash2.err" ||
+	fail "crash: the second reader did not see its predecessor's batches unacknowledged at the server"
+cat "$WORK/crash1.jsonl" "$WORK/crash2.jsonl" >"$WORK/crash.jsonl"
+"$AUDIT" "$WORK/crash.jsonl" >"$WORK/crash.audit" 2>&1 || fail "crash: cee-audit rejected the two readers' output"
+"$PY" - "$WORK/crash.jsonl" <<'PYEOF' || fail "crash: records not in sseq order"
+import json, sys
+seq = [json.loads(l)["sseq"] for l in open(sys.argv[1])]
+assert seq == list(range(1, 141)), seq[:50]
+PYEOF
+log "crash: the restarted reader waited for its predecessor's batches"
 
 # 0b. refused at open
 refused() { # SPEC WHAT: cee-bench must fail at start-up, saying WHAT
