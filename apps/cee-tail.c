@@ -80,9 +80,14 @@ struct msg_ops {
 	// were written (else it was a copy of what was, not the sink's, or
 	// malformed).
 	void (*ack)(void *handle, bool wrote);
-	// Given up unacknowledged: the broker delivers it again (a newer
-	// delivery replaced it, or it was still waiting at exit).
+	// Given up unacknowledged: the broker delivers it again (it was still
+	// waiting at exit).
 	void (*drop)(void *handle);
+	// @p older, still waiting, was replaced by @p newer with the same
+	// headers: a delivery again of the same message (drop it: the server
+	// tracks one) or another stored copy (acknowledge it: else the server
+	// counts it unacknowledged, as if a delivery were still to come).
+	void (*replaced)(void *older, void *newer);
 };
 
 struct held {
@@ -370,10 +375,10 @@ static int take(const struct msg *m, uint64_t now)
 	while (i < k->nheld && k->held[i].first < first)
 		i++;
 	if (i < k->nheld && k->held[i].first == first) {
-		// a redelivery of a batch still waiting: keep the newer delivery
-		// (the one to acknowledge, with its own headers and body), drop
-		// the older without acknowledging
-		T.ops->drop(k->held[i].handle);
+		// a redelivery of a batch still waiting, or another copy of it:
+		// keep the newer (the one to acknowledge, with its own headers and
+		// body), settle the older (T.ops->replaced)
+		T.ops->replaced(k->held[i].handle, h.handle);
 		k->held[i] = h;
 		T.duplicates++;
 		return 0;
@@ -547,7 +552,22 @@ static void nats_drop(void *handle)
 	natsMsg_Destroy(handle);
 }
 
-static const struct msg_ops nats_msg_ops = {.ack = nats_ack, .drop = nats_drop};
+static void nats_replaced(void *older, void *newer)
+{
+	jsMsgMetaData *a = NULL, *b = NULL;
+	bool copy = natsMsg_GetMetaData(&a, older) == NATS_OK &&
+		    natsMsg_GetMetaData(&b, newer) == NATS_OK &&
+		    a->Sequence.Stream != b->Sequence.Stream;
+	jsMsgMetaData_Destroy(a);
+	jsMsgMetaData_Destroy(b);
+	if (copy)
+		nats_ack(older, false);
+	else
+		nats_drop(older);
+}
+
+static const struct msg_ops nats_msg_ops = {
+    .ack = nats_ack, .drop = nats_drop, .replaced = nats_replaced};
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
@@ -613,6 +633,11 @@ static bool deliveries_outstanding(uint64_t now)
 {
 	if (O.asked_ns != 0 && now - O.asked_ns < OUT_ASK_MS * 1000000ull)
 		return O.last;
+	// not asked for a while (nothing was due): a new episode, its own cap
+	if (O.asked_ns == 0 || now - O.asked_ns > 2 * OUT_ASK_MS * 1000000ull) {
+		O.since_ns = 0;
+		O.capped = false;
+	}
 	O.asked_ns = now;
 	jsConsumerInfo *ci = NULL;
 	jsErrCode jerr = 0;
@@ -786,7 +811,11 @@ int main(int argc, char **argv)
 	O.stream = stream;
 	O.durable = durable;
 	jsOptions_Init(&O.jo);
-	O.jo.Wait = OUT_ASK_WAIT_MS;
+	// (a broker that does not answer holds the fetch loop this long for each
+	// question while something is due: a quarter of the ack wait at most)
+	O.jo.Wait = ack_wait_ms / 4 < OUT_ASK_WAIT_MS ? (int64_t)ack_wait_ms / 4 : OUT_ASK_WAIT_MS;
+	if (O.jo.Wait < 100)
+		O.jo.Wait = 100;
 	O.cap_ns = hold_ns;
 	T.outstanding = deliveries_outstanding;
 	while (!stop && !T.out_err && !(count && T.events >= count)) {
@@ -844,6 +873,10 @@ int main(int argc, char **argv)
 			usleep(100000);
 		}
 		natsMsgList_Destroy(&list);
+		// what is settled is acknowledged before the server is asked about
+		// the rest (a question can wait for the server)
+		if (flush_and_ack() < 0)
+			rc = 1;
 		bool idle = idle_ms && now - last_msg >= idle_ms * 1000000u &&
 			    now >= T.hold_until_ns && !(due(now, true) && deliveries_outstanding(now));
 		timers(now, idle);

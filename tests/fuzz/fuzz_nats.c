@@ -460,7 +460,16 @@ static void fz_drop(void *handle)
 	settle(f, "dropped");
 }
 
-static const struct msg_ops fz_ops = {.ack = fz_ack, .drop = fz_drop};
+// A held delivery replaced by a newer one: settled as a drop here (whether
+// it was another stored copy, which the fetch loop acknowledges, is the
+// server's stream sequence, which these messages do not have).
+static void fz_replaced(void *older, void *newer)
+{
+	FUZZ_CHECK(newer == fz.taking, "a delivery replaced by one not being taken");
+	fz_drop(older);
+}
+
+static const struct msg_ops fz_ops = {.ack = fz_ack, .drop = fz_drop, .replaced = fz_replaced};
 
 // Lines ('{' ... "}\n"), no NUL; with @p strict, each a JSON value.
 static bool own_lines(const char *p, size_t n, bool strict)

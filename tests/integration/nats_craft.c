@@ -4,6 +4,7 @@
 // each record once.
 //
 //   nats_craft URL PREFIX STREAM [ORDER]
+//   nats_craft URL --consumer STREAM DURABLE
 //
 // Shard 0 of engine "craft": 60 lifecycles (open, established, closed,
 // destroyed: sseq 1..240) in 12 binary batches of 20 records, published in
@@ -13,6 +14,10 @@
 // events, 3 duplicates skipped, 3 batches reordered (2, 5, 9), no gap.
 // ORDER (batch numbers 0-11, comma separated) publishes those instead, in
 // that order (the stream is made if it is not there).
+// --consumer prints the durable consumer's state as the server has it:
+// "ack_pending N ack_floor S" (S: the stream sequence up to which every
+// message was acknowledged), for a test to wait on.
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +32,30 @@
 int main(int argc, char **argv)
 {
 	if (argc != 4 && argc != 5) {
-		fprintf(stderr, "usage: nats_craft URL PREFIX STREAM [ORDER]\n");
+		fprintf(stderr, "usage: nats_craft URL PREFIX STREAM [ORDER]\n"
+				"       nats_craft URL --consumer STREAM DURABLE\n");
 		return 2;
+	}
+	if (strcmp(argv[2], "--consumer") == 0) {
+		if (argc != 5)
+			return 2;
+		natsConnection *nc = NULL;
+		jsCtx *js = NULL;
+		jsConsumerInfo *ci = NULL;
+		natsStatus s = natsConnection_ConnectTo(&nc, argv[1]);
+		if (s == NATS_OK)
+			s = natsConnection_JetStream(&js, nc, NULL);
+		if (s == NATS_OK)
+			s = js_GetConsumerInfo(&ci, js, argv[3], argv[4], NULL, NULL);
+		if (s == NATS_OK)
+			printf("ack_pending %" PRId64 " ack_floor %" PRIu64 "\n", ci->NumAckPending,
+			       ci->AckFloor.Stream);
+		else
+			fprintf(stderr, "nats_craft: %s\n", natsStatus_GetText(s));
+		jsConsumerInfo_Destroy(ci);
+		jsCtx_Destroy(js);
+		natsConnection_Destroy(nc);
+		return s == NATS_OK ? 0 : 1;
 	}
 	const char *url = argv[1], *prefix = argv[2], *stream = argv[3];
 	static struct cee_event rec[LIFECYCLES * 4];
@@ -69,24 +96,25 @@ int main(int argc, char **argv)
 	cfg.SubjectsLen = 1;
 	cfg.Storage = js_MemoryStorage; // no Nats-Msg-Id below: every copy is stored
 	jsStreamInfo *si = NULL;
-	jsErrCode jerr = 0;
-	if (s == NATS_OK)
-		s = js_AddStream(&si, js, &cfg, NULL, &jerr);
+	if (s == NATS_OK) /* (made again with the same settings: no error) */
+		s = js_AddStream(&si, js, &cfg, NULL, NULL);
 	jsStreamInfo_Destroy(si);
-	if (s != NATS_OK && jerr == JSStreamNameExistErr)
-		s = NATS_OK; /* there already (a second call with ORDER) */
 	unsigned order[64] = {0, 2, 1, 1, 3, 5, 4, 3, 6, 7, 9, 8, 10, 11, 0}, norder = 15;
 	if (argc == 5) {
 		norder = 0;
-		for (const char *p = argv[4]; *p != '\0' && norder < 64;) {
+		for (const char *p = argv[4];;) {
 			char *end;
 			unsigned long b = strtoul(p, &end, 10);
-			if (end == p || b >= LIFECYCLES * 4 / PER_BATCH || (*end != ',' && *end != '\0')) {
-				fprintf(stderr, "nats_craft: bad ORDER '%s'\n", argv[4]);
+			if (end == p || b >= LIFECYCLES * 4 / PER_BATCH || (*end != ',' && *end != '\0') ||
+			    norder == 64) {
+				fprintf(stderr, "nats_craft: bad ORDER '%s' (at most 64 of 0-%u)\n", argv[4],
+					LIFECYCLES * 4 / PER_BATCH - 1);
 				return 2;
 			}
 			order[norder++] = (unsigned)b;
-			p = *end == ',' ? end + 1 : end;
+			if (*end == '\0')
+				break;
+			p = end + 1;
 		}
 	}
 	snprintf(subj, sizeof(subj), "%s.craft.0.events", prefix);

@@ -213,21 +213,27 @@ PYEOF
 # next one, on the same durable, must wait the ack wait for them
 "$CRAFT" "nats://127.0.0.1:$PORT" crash TK 0,2,3,4,5 || fail "nats_craft could not publish"
 CRASH_URL="nats://127.0.0.1:$PORT/crash?stream=TK&durable=crash"
-"$TAIL" "$CRASH_URL" --from-start --reorder-wait 3000 --ack-wait 4000 \
+"$TAIL" "$CRASH_URL" --from-start --reorder-wait 3000 --ack-wait 6000 \
 	>"$WORK/crash1.jsonl" 2>"$WORK/crash1.err" &
 CRASH_PID=$!
-# batch 0 (sseq 1-20) written: batches 2-5 came in the same fetch and wait
-for ((i = 0; i < 100; i++)); do
-	[[ $(grep -c . "$WORK/crash1.jsonl") -lt 20 ]] || break
+# the first reader killed once the server has it acknowledging batch 0
+# (stream sequence 1) and holding batches 2-5 (sequences 2-5) unacknowledged
+crash_state=
+for ((i = 0; i < 200; i++)); do
+	crash_state=$("$CRAFT" "nats://127.0.0.1:$PORT" --consumer TK crash 2>/dev/null) || true
+	[[ $crash_state != "ack_pending 4 ack_floor 1" ]] || break
 	kill -0 "$CRASH_PID" 2>/dev/null || break
 	sleep 0.05
 done
 kill -KILL "$CRASH_PID" 2>/dev/null || true
 wait "$CRASH_PID" 2>/dev/null || true
-[[ $(grep -c . "$WORK/crash1.jsonl") -eq 20 ]] || { cat "$WORK/crash1.err"; fail "crash: the first reader did not write batch 0 alone"; }
+[[ $crash_state == "ack_pending 4 ack_floor 1" && $(grep -c . "$WORK/crash1.jsonl") -eq 20 ]] || {
+	cat "$WORK/crash1.err"
+	fail "crash: the first reader did not write batch 0 alone and hold 2-5 (server: $crash_state)"
+}
 "$CRAFT" "nats://127.0.0.1:$PORT" crash TK 1,6 || fail "nats_craft could not publish"
 rc=0
-"$TAIL" "$CRASH_URL" --from-start --reorder-wait 1000 --ack-wait 4000 --count 120 --idle-exit 30000 \
+"$TAIL" "$CRASH_URL" --from-start --reorder-wait 1000 --ack-wait 6000 --count 120 --idle-exit 30000 \
 	>"$WORK/crash2.jsonl" 2>"$WORK/crash2.err" || rc=$?
 cat "$WORK/crash2.err"
 [[ $rc -eq 0 ]] || fail "crash: the second reader failed ($rc)"
