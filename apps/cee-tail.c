@@ -622,6 +622,9 @@ static int take_nats(natsMsg *m, uint64_t now)
 #define OUT_ASK_MS 500
 #define OUT_ASK_WAIT_MS 2000
 static struct {
+	// the server's NumAckPending, -1 when it could not be asked
+	// (ask_server(); tests/unit/test_tail.c puts its own here)
+	int64_t (*ask)(void);
 	jsCtx *js;
 	const char *stream, *durable;
 	jsOptions jo;
@@ -629,16 +632,8 @@ static struct {
 	bool last, capped, info_failed;
 } O;
 
-static bool deliveries_outstanding(uint64_t now)
+static int64_t ask_server(void)
 {
-	if (O.asked_ns != 0 && now - O.asked_ns < OUT_ASK_MS * 1000000ull)
-		return O.last;
-	// not asked for a while (nothing was due): a new episode, its own cap
-	if (O.asked_ns == 0 || now - O.asked_ns > 2 * OUT_ASK_MS * 1000000ull) {
-		O.since_ns = 0;
-		O.capped = false;
-	}
-	O.asked_ns = now;
 	jsConsumerInfo *ci = NULL;
 	jsErrCode jerr = 0;
 	int64_t pending = -1;
@@ -651,6 +646,20 @@ static bool deliveries_outstanding(uint64_t now)
 		O.info_failed = true;
 	}
 	jsConsumerInfo_Destroy(ci);
+	return pending;
+}
+
+static bool deliveries_outstanding(uint64_t now)
+{
+	if (O.asked_ns != 0 && now - O.asked_ns < OUT_ASK_MS * 1000000ull)
+		return O.last;
+	// not asked for a while (nothing was due): a new episode, its own cap
+	if (O.asked_ns == 0 || now - O.asked_ns > 2 * OUT_ASK_MS * 1000000ull) {
+		O.since_ns = 0;
+		O.capped = false;
+	}
+	O.asked_ns = now;
+	int64_t pending = O.ask();
 	uint64_t ours = unacked();
 	bool out = pending > 0 && (uint64_t)pending > ours;
 	if (!out) {
@@ -807,6 +816,7 @@ int main(int argc, char **argv)
 	// gap given up whose messages came after it), so half an ack wait
 	uint64_t slack_ms = ack_wait_ms / 2 > 1000 ? ack_wait_ms / 2 : 1000;
 	uint64_t hold_ns = (2 * ack_wait_ms + slack_ms) * 1000000u, series_start = 0, grown_at = 0;
+	O.ask = ask_server;
 	O.js = js;
 	O.stream = stream;
 	O.durable = durable;
