@@ -654,27 +654,25 @@ static bool deliveries_outstanding(uint64_t now)
 	if (O.asked_ns != 0 && now - O.asked_ns < OUT_ASK_MS * 1000000ull)
 		return O.last;
 	// not asked for a while (nothing was due): a new episode, its own cap
-	if (O.asked_ns == 0 || now - O.asked_ns > 2 * OUT_ASK_MS * 1000000ull) {
-		O.since_ns = 0;
-		O.capped = false;
-	}
+	bool fresh = O.asked_ns == 0 || now - O.asked_ns > 2 * OUT_ASK_MS * 1000000ull;
 	O.asked_ns = now;
 	int64_t pending = O.ask();
 	uint64_t ours = unacked();
 	bool out = pending > 0 && (uint64_t)pending > ours;
-	if (!out) {
+	if (!out || fresh) {
 		O.since_ns = 0;
 		O.capped = false;
-	} else if (O.capped) {
+	}
+	if (out && O.capped) {
 		out = false;
-	} else if (O.since_ns == 0) {
+	} else if (out && O.since_ns == 0) {
 		O.since_ns = now;
 		fprintf(stderr,
 			"%s: the server holds %" PRId64 " deliveries unacknowledged, %" PRIu64
 			" of them here: gaps wait for the rest (delivered again after the ack "
 			"wait), at most %.1f s\n",
 			WHO, pending, ours, (double)O.cap_ns / 1e9);
-	} else if (now - O.since_ns >= O.cap_ns) {
+	} else if (out && now - O.since_ns >= O.cap_ns) {
 		fprintf(stderr,
 			"%s: %" PRIu64 " deliveries still unacknowledged elsewhere after %.1f s "
 			"(another reader on this durable?): gaps are given up\n",

@@ -227,9 +227,9 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		return false; /* nothing to do (stale deadline) */
 	// a window shut on our data for too long (the clock runs only while
 	// tcp_wnd_shut(): tcp_arm_rto() starts and stops it)
-	const struct cee_tcp_xmit *zx = tcp_xmit_if(ctx, tcb);
-	if (!handshake && zx != NULL && zx->zw_since_ns != 0 && ctx->cfg.persist_timeout_ns != 0 &&
-	    now_ns - zx->zw_since_ns >= ctx->cfg.persist_timeout_ns) {
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (!handshake && x != NULL && x->zw_since_ns != 0 && ctx->cfg.persist_timeout_ns != 0 &&
+	    now_ns - x->zw_since_ns >= ctx->cfg.persist_timeout_ns) {
 		tcp_abort_conn(ctx, tcb, CEE_REASON_ZERO_WINDOW_TIMEOUT, now_ns);
 		return true;
 	}
@@ -240,8 +240,10 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		*probe = true;
 		return false;
 	}
-	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
-	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED && tcp_wnd_shut(ctx, tcb))
+	// A shut window (0, or a sliver too small for the segment to resend):
+	// a probe, not a loss (below)
+	bool shut = !handshake && (tcb->snd_wnd == 0 || tcp_wnd_shut(ctx, tcb));
+	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED && shut)
 		x->tlp = CEE_TCP_TLP_SENT; /* shut since the probe timer was set: the resend below */
 	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED) {
 		// RFC 8985 7.3: the probe: new data if the windows allow, else the
@@ -269,12 +271,11 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 			       now_ns);
 		return true;
 	}
-	// A shut window (0, or a sliver too small for the segment to resend):
-	// a probe, not a loss, so no congestion response. At 0, one byte past
-	// the window; into a sliver, what it takes from SND.UNA (as Linux's
+	// A shut window: no congestion response. At 0, one byte past the
+	// window; into a sliver, what it takes from SND.UNA (as Linux's
 	// tcp_retransmit_skb()): held back by SWS avoidance, the resend would
 	// never leave.
-	*probe = !handshake && (tcb->snd_wnd == 0 || tcp_wnd_shut(ctx, tcb));
+	*probe = shut;
 	if (!handshake && !*probe)
 		tcp_cc_on_rto(ctx, tcb); /* before retries moves: eq. 4 on the first expiry only */
 	tcb->retries++;
