@@ -442,20 +442,29 @@ static size_t fdout_cap(const struct fdout *o)
 	return o->bufsz - o->header_len;
 }
 
+// Free room below fdout_cap(). A restart may leave buf fuller than that
+// (the header put back in front of a full buffer, up to bufsz): then none,
+// until what the new reader takes brings it back below.
+static size_t fdout_left(const struct fdout *o)
+{
+	size_t cap = fdout_cap(o);
+	return o->len < cap ? cap - o->len : 0;
+}
+
 // Makes @p room bytes free at the end of buf, writing out what it can.
 // @return true when they are free.
 static bool fdout_room(struct fdout *o, size_t room, uint64_t *held)
 {
-	if (fdout_cap(o) - o->len >= room)
+	if (fdout_left(o) >= room)
 		return true;
 	if (o->ack ? o->acked > 0 : o->off > 0)
 		fdout_compact(o);
-	if (fdout_cap(o) - o->len >= room)
+	if (fdout_left(o) >= room)
 		return true;
 	(void)fdout_push(o, held);
 	if (o->ack ? o->acked > 0 : o->off > 0)
 		fdout_compact(o);
-	return fdout_cap(o) - o->len >= room;
+	return fdout_left(o) >= room;
 }
 
 static int set_nonblock(int fd)
@@ -496,7 +505,8 @@ static void fdout_restart(struct fdout *o)
 		fdout_compact(o);
 		return;
 	}
-	// Room for it is kept free at the end of buf (fdout_cap()).
+	// Room for it is kept free at the end of buf (fdout_cap()); buf may be
+	// fuller than fdout_cap() afterwards (fdout_left()).
 	memmove(o->buf + o->header_len, o->buf + from, o->len - from);
 	memcpy(o->buf, o->header, o->header_len);
 	o->len = o->len - from + o->header_len;
@@ -732,7 +742,7 @@ static int jsonl_write(struct cee_sink *s, const struct cee_event *ev, uint32_t 
 		const struct cee_event *e = &ev[i];
 		if (cee_jsonl_enc_pending(j->enc) == 0 && e->type != CEE_EVT_EXT) {
 			// The plain path: no extension records around.
-			if (fdout_cap(o) - o->len < JSON_LINE_ROOM &&
+			if (fdout_left(o) < JSON_LINE_ROOM &&
 			    !fdout_room(o, JSON_LINE_ROOM, &s->held))
 				break;
 			int w = cee_evt_to_json(e, o->buf + o->len, o->bufsz - o->len);
@@ -878,7 +888,7 @@ static int binary_write(struct cee_sink *s, const struct cee_event *ev, uint32_t
 	while (i < n) {
 		if (!fdout_room(o, sizeof(*ev), &s->held))
 			break;
-		uint32_t fit = (uint32_t)((fdout_cap(o) - o->len) / sizeof(*ev));
+		uint32_t fit = (uint32_t)(fdout_left(o) / sizeof(*ev));
 		if (fit > n - i)
 			fit = n - i;
 		memcpy(o->buf + o->len, ev + i, (size_t)fit * sizeof(*ev));

@@ -820,6 +820,90 @@ static void test_binary_fifo_new_reader(void **state)
 	free(fr2.buf);
 }
 
+// A binary FIFO sink with a full buffer (its reader stalled, then gone)
+// gets a new reader whose pipe is small (F_SETPIPE_SZ, or pipe-user-pages
+// limits): the header goes back in front of the full buffer, which is then
+// fuller than the room kept for it, until the new reader drains it.
+// Guards against: a heap overflow in the next write (the room left,
+// computed unsigned, wrapped round and the records were copied past the
+// buffer's end), and records lost, repeated or corrupted for the new reader.
+static void test_binary_fifo_full_buffer_new_reader(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	fifo_at(f, "fullfifo", path);
+	enum { N = 8192 };
+	static struct cee_event ev[N];
+	make_events(ev, N, 1);
+	const size_t head = sizeof(struct cee_evbin_header) + sizeof(struct cee_evbin_run);
+
+	int rfd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	char spec[256];
+	snprintf(spec, sizeof(spec), "binary:%s", path);
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	// nothing read: the pipe fills, then the sink's buffer
+	uint32_t taken = 0;
+	for (int i = 0; i < 1000; i++) {
+		int k = cee_sink_write(s, ev + taken, N - taken);
+		assert_true(k >= 0);
+		taken += (uint32_t)k;
+		if (k == 0)
+			break;
+	}
+	assert_true(taken > 1000 && taken < N);
+	// a record out of the pipe, so that the sink's next push takes part of one
+	char junk[64 + 17];
+	assert_int_equal(read(rfd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	for (int i = 0; i < 4; i++) {
+		int k = cee_sink_write(s, ev + taken, N - taken);
+		assert_true(k >= 0);
+		taken += (uint32_t)k;
+	}
+	close(rfd); // the reader goes
+	assert_int_equal(cee_sink_flush(s), -EPIPE);
+
+	// a new reader with a one-page pipe
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	assert_true(fcntl(rfd, F_SETPIPE_SZ, 4096) >= 0);
+	assert_int_equal(cee_sink_reopen(s), 0);
+
+	// offer the rest while reading: every record comes once, in order
+	size_t cap = (size_t)(N + 64) * 64 + head;
+	char *got = malloc(cap);
+	assert_non_null(got);
+	size_t gl = 0;
+	for (int spins = 0;; spins++) {
+		assert_true(spins < 1000000);
+		if (taken < N) {
+			int k = cee_sink_write(s, ev + taken, N - taken);
+			assert_true(k >= 0);
+			taken += (uint32_t)k;
+		}
+		int fr = cee_sink_flush(s);
+		assert_true(fr == 0 || fr == -EAGAIN);
+		ssize_t r = read(rfd, got + gl, cap - gl);
+		if (r > 0)
+			gl += (size_t)r;
+		else if (taken == N && fr == 0)
+			break;
+	}
+	cee_sink_close(s);
+	close(rfd);
+	assert_true(gl > head && (gl - head) % 64 == 0);
+	const struct cee_event *rec = (const struct cee_event *)(got + head);
+	size_t nrec = (gl - head) / 64;
+	// from the record in progress when the first reader went, to the last
+	assert_true(rec[0].sseq >= 1 && rec[0].sseq <= N);
+	uint64_t first = rec[0].sseq;
+	assert_int_equal(first + nrec - 1, N);
+	for (size_t i = 0; i < nrec; i++)
+		assert_memory_equal(&rec[i], &ev[first - 1 + i], 64);
+	free(got);
+}
+
 static void *fifo_open_close(void *arg)
 {
 	int fd = open(arg, O_RDONLY);
@@ -1620,6 +1704,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_ack, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_fifo, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_fifo_new_reader, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_binary_fifo_full_buffer_new_reader, setup_dir,
+						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_held_and_version, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_stalled_reader, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
