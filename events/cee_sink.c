@@ -514,7 +514,7 @@ static void fdout_restart(struct fdout *o)
 	o->buf_pos = 0; // units are counted from the new header on
 }
 
-static int unix_connect(const char *path);
+static int unix_connect(const char *path, bool nonblock);
 
 // After a failure: reconnect or reopen where that can help. @return 0 or -errno.
 static int fdout_reopen(struct fdout *o, uint64_t *held)
@@ -527,10 +527,13 @@ static int fdout_reopen(struct fdout *o, uint64_t *held)
 		break;
 	case FD_FIFO:
 	case FD_UNIX:
+		// never blocks: ENXIO, ECONNREFUSED: no reader yet; EBUSY: its
+		// listen backlog is full (a blocking connect() would hold the
+		// control thread until the reader accepts)
 		fd = o->kind == FD_FIFO ? open(o->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-					: unix_connect(o->path);
+					: unix_connect(o->path, true);
 		if (fd < 0)
-			return o->kind == FD_FIFO ? -errno : fd; // ENXIO, ECONNREFUSED: no reader yet
+			return o->kind == FD_FIFO ? -errno : fd;
 		if (set_nonblock(fd) < 0) {
 			close(fd);
 			return -EIO;
@@ -802,7 +805,10 @@ static const struct cee_sink_ops jsonl_ops = {
 	.close = jsonl_close,
 };
 
-static int unix_connect(const char *path)
+// A connected stream socket on @p path, or -errno. @p nonblock: fail with
+// -EBUSY rather than wait when the listener's backlog is full (AF_UNIX
+// connects never return EINPROGRESS).
+static int unix_connect(const char *path, bool nonblock)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (path[0] == '\0')
@@ -811,13 +817,13 @@ static int unix_connect(const char *path)
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
 
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		return -errno;
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == EINTR)
 			continue;
-		int e = errno;
+		int e = errno == EAGAIN ? EBUSY : errno;
 		close(fd);
 		return -e;
 	}
@@ -837,7 +843,7 @@ static struct cee_sink *jsonl_open(const char *arg)
 	} else if (strncmp(arg, "unix:", 5) == 0 || strncmp(arg, "unix+ack:", 9) == 0) {
 		ack = arg[4] == '+';
 		path = arg + (ack ? 9 : 5);
-		fd = unix_connect(path);
+		fd = unix_connect(path, false); // at start: the reader accepts
 		if (fd < 0) {
 			errno = -fd;
 			return NULL;

@@ -485,6 +485,31 @@ static void test_jsonl_unix_socket(void **state)
 	assert_true(rc == -EPIPE || rc == -ECONNRESET);
 	assert_int_equal(cee_sink_write(s, ev, 1), rc); // broken until reopened
 
+	// The reader's listen backlog is full (it is slow to accept): reopening
+	// fails at once and is retried later; a blocking connect() there would
+	// hold the control thread (every sink, the control socket) until the
+	// reader accepts, for ever if it never does. SIGALRM ends a hung test.
+	int dummy[8], nd = 0;
+	for (; nd < 8; nd++) {
+		dummy[nd] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(dummy[nd] >= 0);
+		if (connect(dummy[nd], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN); // the backlog is full
+			close(dummy[nd]);
+			break;
+		}
+	}
+	assert_true(nd > 0 && nd < 8);
+	alarm(10);
+	assert_int_equal(cee_sink_reopen(s), -EBUSY);
+	alarm(0);
+	for (int i = 0; i < nd; i++) { // the reader catches up with its backlog
+		int a = accept(lfd, NULL, NULL);
+		assert_true(a >= 0);
+		close(a);
+		close(dummy[i]);
+	}
+
 	// A new reader: the sink reconnects and goes on from a line start,
 	// so the new reader never sees half a line.
 	assert_int_equal(cee_sink_reopen(s), 0);
