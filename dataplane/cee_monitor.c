@@ -8,8 +8,13 @@
 
 #include "cee_monitor.h"
 
-#define HANDLE_SLOT_BITS 20 // slot in the low bits, generation above
-#define HANDLE_GEN_MASK 0x3ff
+// A handle is a positive int: the slot in the low slot_bits (as many as the
+// capacity needs), its generation in the bits above, up to 16 of them and
+// at least 6 (so a capacity up to 2^25 - 1: a shard's 2^24 connections and
+// the watches and link attempts beside them).
+#define HANDLE_BITS 31
+#define HANDLE_GEN_MIN_BITS 6
+#define HANDLE_GEN_MAX_BITS 16
 
 struct slot {
 	cee_conn_id_t id;
@@ -25,8 +30,11 @@ struct cee_monitors {
 	uint32_t *bucket;   // head slot per bucket
 	uint32_t mask;      // buckets - 1
 	uint32_t capacity;
-	uint32_t free_head;
+	uint32_t free_head; // free slots, oldest first: a freed slot is used again
+	uint32_t free_tail; // last, so a stale handle's generation lasts longest
 	uint32_t waiting;
+	unsigned slot_bits; // of a handle: the slot's
+	uint16_t gen_mask;  // of a slot's generation (HANDLE_BITS - slot_bits bits, at most 16)
 	struct cee_monitor_stats stats;
 };
 
@@ -38,10 +46,14 @@ static uint32_t bucket_of(const struct cee_monitors *m, cee_conn_id_t id)
 
 struct cee_monitors *cee_monitors_create(uint32_t capacity)
 {
-	if (capacity == 0 || capacity >= (1u << HANDLE_SLOT_BITS)) {
+	if (capacity == 0 || capacity >= (1u << (HANDLE_BITS - HANDLE_GEN_MIN_BITS))) {
 		errno = EINVAL;
 		return NULL;
 	}
+	unsigned slot_bits = 32 - (unsigned)__builtin_clz(capacity); // slots 1 .. capacity
+	unsigned gen_bits = HANDLE_BITS - slot_bits;
+	if (gen_bits > HANDLE_GEN_MAX_BITS)
+		gen_bits = HANDLE_GEN_MAX_BITS;
 	struct cee_monitors *m = calloc(1, sizeof(*m));
 	uint32_t nb = 16;
 	while (nb < capacity)
@@ -57,10 +69,13 @@ struct cee_monitors *cee_monitors_create(uint32_t capacity)
 	}
 	m->mask = nb - 1;
 	m->capacity = capacity;
+	m->slot_bits = slot_bits;
+	m->gen_mask = (uint16_t)((1u << gen_bits) - 1);
 	for (uint32_t i = capacity; i >= 1; i--) {
 		m->slots[i].next = m->free_head;
 		m->free_head = i;
 	}
+	m->free_tail = capacity;
 	return m;
 }
 
@@ -92,6 +107,8 @@ int cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_mo
 	}
 	struct slot *sl = &m->slots[i];
 	m->free_head = sl->next;
+	if (m->free_head == 0)
+		m->free_tail = 0;
 	uint32_t b = bucket_of(m, id);
 	sl->id = id;
 	sl->fn = fn;
@@ -101,7 +118,7 @@ int cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_mo
 	m->bucket[b] = i;
 	m->waiting++;
 	m->stats.added++;
-	return (int)(i | (uint32_t)sl->gen << HANDLE_SLOT_BITS);
+	return (int)(i | (uint32_t)sl->gen << m->slot_bits);
 }
 
 // Unlink slot @p i from its bucket and free it (its generation moves on).
@@ -113,9 +130,13 @@ static void release(struct cee_monitors *m, uint32_t i)
 		p = &m->slots[*p].next;
 	*p = sl->next;
 	sl->used = false;
-	sl->gen = (uint16_t)((sl->gen + 1) & HANDLE_GEN_MASK);
-	sl->next = m->free_head;
-	m->free_head = i;
+	sl->gen = (uint16_t)((sl->gen + 1) & m->gen_mask);
+	sl->next = 0;
+	if (m->free_tail != 0)
+		m->slots[m->free_tail].next = i;
+	else
+		m->free_head = i;
+	m->free_tail = i;
 	m->waiting--;
 }
 
@@ -123,8 +144,8 @@ int cee_monitors_remove(struct cee_monitors *m, int handle)
 {
 	if (handle <= 0)
 		return -ENOENT;
-	uint32_t i = (uint32_t)handle & ((1u << HANDLE_SLOT_BITS) - 1);
-	uint32_t gen = (uint32_t)handle >> HANDLE_SLOT_BITS;
+	uint32_t i = (uint32_t)handle & ((1u << m->slot_bits) - 1);
+	uint32_t gen = (uint32_t)handle >> m->slot_bits;
 	if (i == 0 || i > m->capacity || !m->slots[i].used || m->slots[i].gen != gen)
 		return -ENOENT; // fired, removed, or the slot serves another monitor now
 	release(m, i);

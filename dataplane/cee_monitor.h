@@ -44,7 +44,8 @@ struct cee_monitor_stats {
 	uint64_t no_room;  /**< adds refused: table full */
 };
 
-/** A table for at most @p capacity monitors. NULL + errno (EINVAL, ENOMEM). */
+/** A table for at most @p capacity monitors (1 .. 2^25 - 1: a shard's most
+ *  connections, 2^24, and more). NULL + errno (EINVAL, ENOMEM). */
 struct cee_monitors *cee_monitors_create(uint32_t capacity);
 void cee_monitors_destroy(struct cee_monitors *m);
 

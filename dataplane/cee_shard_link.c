@@ -197,13 +197,16 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	cee_link_attempt(l, c->id);
 	// the link hears of this attempt's close through a monitor on its id;
 	// it is never removed (it fires once, at that close)
-	int h = cee_shard_monitor_add(s, c->id, attempt_closed, sl);
+	cee_conn_id_t id = c->id;
+	int h = cee_shard_monitor_add(s, id, attempt_closed, sl);
 	if (h < 0) {
-		// no monitor: the link would never hear of this attempt again
+		// no monitor: the link would never hear of this attempt again. The
+		// abort frees the slot (c->id is 0 after it): the id saved above
+		// tells whether the link still waits on this attempt
 		s->stats.link_no_monitor++;
 		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, now_ns);
-		if (l->state == CEE_LINK_CONNECTING && l->conn == c->id)
-			attempt_closed(sl, c->id, CEE_REASON_NO_RESOURCES);
+		if (l->state == CEE_LINK_CONNECTING && l->conn == id)
+			attempt_closed(sl, id, CEE_REASON_NO_RESOURCES);
 	}
 	// h == 0: it fired at once (the attempt closed already, e.g. no route)
 }

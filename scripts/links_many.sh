@@ -13,7 +13,7 @@
 #
 #   scripts/links_many.sh [--links N] [--shards 1|2] [--gap S] [--reconnect MIN:MAX]
 #                         [--keepalive I:N:C|off] [--deadline S] [--json FILE]
-#                         [--engine P --audit P --python P] [--keep]
+#                         [--max-conns M] [--engine P --audit P --python P] [--keep]
 #
 # --links N     links (default 10000), each NAME=tcp:SERVER:7000:echo in the file
 # --shards      1 (default) or 2 (link i on shard i % 2)
@@ -28,6 +28,12 @@
 #               Then the new server must hold every link's connection.
 # --deadline S  for each bring-up (default 120)
 # --json FILE   the figures as JSON (links_many.py report)
+# --max-conns M the engine's connection slots (default 2N + 1024, below);
+#               with a large M the event ring stays at 65,536 records.
+#               1100000 on one shard: a monitor table above 2^20 monitors
+#               (a shard's table is its slots + 64), which could not be made
+#               before: every link attempt then closed no_resources and the
+#               link never tried again (meson test links_large_table)
 # Engine: --max-conns 2N + 1024 (N live, plus the refused attempts and what
 # TIME-WAIT holds), --time-wait 1000, and a larger af_packet ring
 # (framecnt=4096; $CEE_LINKS_VDEV_ARGS replaces ",framecnt=4096"): 10,000
@@ -49,6 +55,7 @@ RECONNECT=
 KEEPALIVE=2:0.5:3
 DEADLINE=120
 JSON=
+MAX_CONNS=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--links) N=$2 && shift 2 ;;
@@ -58,6 +65,7 @@ while [[ $# -gt 0 ]]; do
 	--keepalive) KEEPALIVE=$2 && shift 2 ;;
 	--deadline) DEADLINE=$2 && shift 2 ;;
 	--json) JSON=$(realpath -m "$2") && shift 2 ;;
+	--max-conns) MAX_CONNS=$2 && shift 2 ;;
 	-h | --help)
 		sed -n '/^#   scripts/,/^# The CI slice/p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
@@ -67,6 +75,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $N =~ ^[0-9]+$ && $N -ge 1 && $N -le 65536 ]] || it_fail "--links $N: 1..65536"
 [[ $SHARDS == 1 || $SHARDS == 2 ]] || it_fail "--shards $SHARDS: 1 or 2"
+[[ -z $MAX_CONNS || ($MAX_CONNS =~ ^[0-9]+$ && $MAX_CONNS -ge $((2 * N + 1024))) ]] ||
+	it_fail "--max-conns $MAX_CONNS: at least 2N + 1024"
 HELPER=$IT_ROOT/scripts/links_many.py
 PORT=7000
 
@@ -107,8 +117,9 @@ start_engine() {
 		lcores=(--lcores "0@0,1@1,2@0")
 	fi
 	local eal=(--no-huge -m 1024 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" "--vdev=$vdev" "${lcores[@]}")
-	local args=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --links "$LINKS_FILE" --max-conns "$((2 * N + 1024))"
+	local args=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --links "$LINKS_FILE" --max-conns "${MAX_CONNS:-$((2 * N + 1024))}"
 		--time-wait 1000 --events "jsonl:$EVENTS" --stats "$WORK/stats.json" --poll-idle-us 50)
+	[[ -z $MAX_CONNS ]] || args+=(--event-ring 65536)
 	[[ -z $RECONNECT ]] || args+=(--reconnect "$RECONNECT")
 	[[ $KEEPALIVE == off ]] || args+=(--keepalive "$KEEPALIVE")
 	it_log "engine: $CEE_ENGINE ${eal[*]} -- ${args[*]}"

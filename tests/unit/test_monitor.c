@@ -108,14 +108,19 @@ static void test_stale_handle(void **state)
 	struct cee_monitors *m = *state;
 	int h1 = cee_monitors_add(m, 0x300, CEE_MONITOR_LIVE, record, NULL);
 	assert_int_equal(cee_monitors_remove(m, h1), 0);
-	int h2 = cee_monitors_add(m, 0x301, CEE_MONITOR_LIVE, record, NULL); // reuses the slot
-	assert_int_not_equal(h1, h2);
+	// the table (4) filled again: one of these reuses h1's slot
+	for (int i = 1; i <= 4; i++) {
+		int h2 = cee_monitors_add(m, 0x300 + (cee_conn_id_t)i, CEE_MONITOR_LIVE, record, NULL);
+		assert_true(h2 > 0);
+		assert_int_not_equal(h1, h2);
+	}
 	assert_int_equal(cee_monitors_remove(m, h1), -ENOENT);
-	assert_int_equal(cee_monitors_waiting(m), 1);
+	assert_int_equal(cee_monitors_waiting(m), 4);
 	cee_monitors_closed(m, 0x300, CEE_REASON_PEER_FIN); // removed: does not fire
 	assert_int_equal(L.n, 0);
-	cee_monitors_closed(m, 0x301, CEE_REASON_PEER_FIN);
-	assert_int_equal(L.n, 1);
+	for (int i = 1; i <= 4; i++)
+		cee_monitors_closed(m, 0x300 + (cee_conn_id_t)i, CEE_REASON_PEER_FIN);
+	assert_int_equal(L.n, 4);
 	assert_int_equal(cee_monitors_remove(m, 0), -ENOENT);
 	assert_int_equal(cee_monitors_remove(m, -3), -ENOENT);
 	assert_int_equal(cee_monitors_remove(m, 99), -ENOENT);
@@ -168,6 +173,59 @@ static void test_many_and_reentrant(void **state)
 	assert_int_equal(L.id[3], 0x601);
 }
 
+static unsigned fired_n;
+static void count_fired(void *arg, cee_conn_id_t id, int reason)
+{
+	(void)arg, (void)id, (void)reason;
+	fired_n++;
+}
+
+// A shard's table is as large as its connections plus 64: up to 2^24 + 64.
+// Guards against: a table that cannot be made above 2^20 (handles kept the
+// slot in 20 bits): on a shard with 1,048,512 connection slots or more,
+// every link attempt and every cee-ctl watch failed; and handles of slots
+// above 2^20 that name the wrong slot or go stale too soon.
+static void test_large_capacity(void **state)
+{
+	(void)state;
+	struct cee_monitors *big = cee_monitors_create((1u << 24) + 64);
+	assert_non_null(big);
+	cee_monitors_destroy(big);
+	errno = 0;
+	assert_null(cee_monitors_create(1u << 25));
+	assert_int_equal(errno, EINVAL);
+
+	enum { CAP = (1u << 21) + 64, N = (1u << 20) + 100 };
+	struct cee_monitors *m = cee_monitors_create(CAP);
+	assert_non_null(m);
+	static int h[N];
+	for (uint32_t i = 0; i < N; i++) {
+		h[i] = cee_monitors_add(m, 0x1000 + (cee_conn_id_t)i, CEE_MONITOR_LIVE, count_fired,
+					NULL);
+		assert_true(h[i] > 0);
+	}
+	assert_int_equal(cee_monitors_waiting(m), N);
+	// the last ones sit in slots above 2^20: each handle removes its own
+	// monitor and no other
+	fired_n = 0;
+	for (uint32_t i = N - 100; i < N; i++)
+		assert_int_equal(cee_monitors_remove(m, h[i]), 0);
+	assert_int_equal(cee_monitors_waiting(m), N - 100);
+	cee_monitors_closed(m, 0x1000 + (cee_conn_id_t)(N - 101), CEE_REASON_PEER_FIN);
+	assert_int_equal(fired_n, 1); // still there
+	cee_monitors_closed(m, 0x1000 + (cee_conn_id_t)(N - 1), CEE_REASON_PEER_FIN);
+	assert_int_equal(fired_n, 1); // removed
+	// a removed handle stays stale when its slot is used again, many times
+	int old = h[N - 1];
+	for (int k = 0; k < 1000; k++) {
+		int nh = cee_monitors_add(m, 0x9000000, CEE_MONITOR_LIVE, count_fired, NULL);
+		assert_true(nh > 0 && nh != old);
+		assert_int_equal(cee_monitors_remove(m, old), -ENOENT);
+		assert_int_equal(cee_monitors_remove(m, nh), 0);
+	}
+	cee_monitors_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +235,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stale_handle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_and_reentrant, setup, teardown),
+	    cmocka_unit_test(test_large_capacity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
