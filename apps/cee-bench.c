@@ -405,11 +405,11 @@ static void gen_closed(void *arg, struct cee_shard *s, struct cee_conn *c)
 {
 	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
 	g->active--;
-	// the server's close over TLS is its close_notify, then its FIN; over
-	// WebSocket either side's close is the Close handshake (then the FINs)
-	enum cee_reason want = conn_mode(c) == CLOSE_CLIENT_RST ? CEE_REASON_LOCAL_CLOSE
+	// the client's close is local_close (over WebSocket too: it sent the
+	// first Close); the server's is its Close frame over WebSocket (the Close
+	// handshake, then the FINs), its close_notify over TLS, else its FIN
+	enum cee_reason want = conn_mode(c) != CLOSE_SERVER_FIN ? CEE_REASON_LOCAL_CLOSE
 			       : B.o.ws				? CEE_REASON_WS_CLOSE
-			       : conn_mode(c) != CLOSE_SERVER_FIN ? CEE_REASON_LOCAL_CLOSE
 			       : B.o.tls			? CEE_REASON_TLS_CLOSE_NOTIFY
 								: CEE_REASON_PEER_FIN;
 	if (c->tcb.close_reason == want && cee_shard_conn_bytes_in(c) == B.o.payload)

@@ -258,6 +258,8 @@ static void service_up(struct cee_stack *st, const uint8_t *data, uint32_t len, 
 			return;
 		if (top_shutdown(st, CEE_WS_NORMAL))
 			cee_tcp_close(&s->tcp, &st->c->tcb, CEE_REASON_LOCAL_CLOSE, s->now_ns);
+		else // our Close frame is out: this side closed first, however it ends
+			cee_tcp_set_close_reason(&st->c->tcb, CEE_REASON_LOCAL_CLOSE);
 		return;
 	case CEE_TCP_SVC_DISCARD:
 		return;
@@ -754,7 +756,6 @@ int cee_stack_send(struct cee_shard *s, struct cee_conn *c, const void *data, ui
 int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
 	struct cee_stack *st = c->tcb.user;
-	(void)reason;
 	if (st->quiet || st->closing) // closed, or TCP closing already (a layer ended)
 		return 1;
 	if (!st->up) {
@@ -769,6 +770,8 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 		return 1; // from inside a layer's send: TCP's FIN follows what it sends
 	layer_enter(st);
 	bool now = top_shutdown(st, CEE_WS_NORMAL);
+	if (!now) // our Close frame is out, the peer's awaited: this side closed first
+		cee_tcp_set_close_reason(&c->tcb, reason);
 	if (!layer_leave(s, st))
 		return -1;
 	return now ? 1 : 0;

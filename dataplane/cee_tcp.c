@@ -501,6 +501,11 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 
 /* User calls ------------------------------------------------------------------------------- */
 
+void cee_tcp_set_close_reason(struct cee_tcb *tcb, enum cee_reason reason)
+{
+	tcp_set_reason(tcb, reason);
+}
+
 void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason reason,
 		   uint64_t now_ns)
 {

@@ -635,6 +635,14 @@ void cee_tcp_close(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 		   uint64_t now_ns);
 
 /**
+ * Records @p reason as the first cause of the close a layer above started
+ * without TCP's FIN yet (a WebSocket Close frame sent, the peer's awaited):
+ * whatever ends the connection afterwards (the peer's Close, FIN or RST, a
+ * timeout), `closed` reports this reason. Kept unless one is set already.
+ */
+void cee_tcp_set_close_reason(struct cee_tcb *tcb, enum cee_reason reason);
+
+/**
  * Abort with @p reason (shutdown, port_down, no_resources, ...): send RST when
  * synchronised (not in SYN-SENT), report closed (if not yet) and destroyed at
  * once; from inside a callback for @p tcb, when the callback returns.

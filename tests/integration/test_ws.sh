@@ -36,7 +36,10 @@
 #             ended by Close 1000, close_notify + FIN without Close, FIN
 #             without close_notify or Close, RST
 #   upgrades  (default 1 shard) ws_upgrades.py: bad upgrade requests, a
-#             slowloris, good ones with and without subprotocols
+#             slowloris, good ones with and without subprotocols; then a
+#             second engine whose listener is echo-close: it sends its Close
+#             first, and the client answers with a Close, a FIN or an RST:
+#             `closed` says local_close each time (not peer_fin or peer_rst)
 # Synchronisation: the engine's ready line; the clients' own barrier
 # (ws_mix.py releases the held connections only when all are up and
 # echoing) and their exit; then as many `closed` events as the clients made
@@ -172,6 +175,15 @@ upgrades)
 		--handshake-timeout "$HANDSHAKE_TIMEOUT" --log "$WORK/upgrades.json"
 	finish_phase upgrades "$EV" "$WORK/stats.json" "$WORK/upgrades.json" \
 		--path "$WS_PATH" --handshake-timeout "$HANDSHAKE_TIMEOUT"
+
+	it_log "phase 2: an echo-close listener: the engine closes first"
+	EV=$WORK/events-srvclose.jsonl
+	it_start_engine "$SHARDS" "$WORK/engine-srvclose.log" "${BASE_ARGS[@]}" --listen "ws:$PORT:echo-close" \
+		--ws-path "$WS_PATH" --events "jsonl:$EV" --stats "$WORK/stats-srvclose.json"
+	run_clients ws_upgrades "$IT_DIR/ws_upgrades.py" --server "$NETNS_ENGINE_IP:$PORT" \
+		--path "$WS_PATH" --origin-ok "$ORIGIN_OK" --origin-bad https://evil.example.test \
+		--handshake-timeout "$HANDSHAKE_TIMEOUT" --engine-closes --log "$WORK/srvclose.json"
+	finish_phase srvclose "$EV" "$WORK/stats-srvclose.json" "$WORK/srvclose.json" --path "$WS_PATH"
 	;;
 esac
 

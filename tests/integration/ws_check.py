@@ -22,6 +22,10 @@ Expected per client kind:
   close4k, pong  ws_close, the client's code and reason, ws_clean true
   closeempty     ws_close, ws_code 1005 (a Close without a code), ws_clean true
   good_*         ws_close 1000, ws_clean true (ws_upgrades.py)
+  srv_answer     (echo-close: the engine's Close 1000 first) local_close, ws_code 1000,
+                 ws_clean true
+  srv_fin, srv_rst  (the same, the client answers FIN or RST only) local_close,
+                 ws_code 1000, ws_clean false
   fin            peer_fin, ws_code 1006, ws_clean false; wss: tls_truncated true
   notify         tls_close_notify (wss), ws_code 1006, ws_clean false
   rst            peer_rst, ws_code 1006, ws_clean false
@@ -86,6 +90,10 @@ def expected(rec, proto):
         # a client that failed before its Close: the reason check reports it
         code, text = rec["close_sent"] or ("its own", "")
         e.update(reason="ws_close", code=code, clean=True, ws_reason=text or None)
+    elif k in ("srv_answer", "srv_fin", "srv_rst"):
+        # the engine's Close went first (echo-close): it closed first, however
+        # the peer answered (docs/events.md, local_close); the code is ours
+        e.update(reason="local_close", code=1000, clean=k == "srv_answer")
     elif k == "closeempty":
         e.update(reason="ws_close", code=1005, clean=True)
     elif k == "fin":

@@ -31,6 +31,16 @@ Kinds (each --each times, all at once):
   slowloris   the request line and one header, then one byte every 0.25 s,
               never the blank line: the engine must end it (handshake_timeout)
 
+Kinds against an echo-close listener (--engine-closes; only these run): a
+good upgrade and one message, echoed; then the engine's Close 1000 comes
+first, and the client
+  srv_answer  answers with its Close 1000 and reads to the end
+  srv_fin     sends no Close: only its FIN (shutdown), reads to the end
+  srv_rst     sends no Close: an RST (SO_LINGER 0)
+The engine closed first each time: `closed` must say local_close, with our
+ws_code 1000, ws_clean only for srv_answer (a FIN or RST after our Close
+was reported as peer_fin or peer_rst).
+
 Writes --log: {"meta": {...}, "conns": [record, ...]}; a record holds id,
 kind, lport, t_connect, connected, status, headers (lowercase names),
 expect_status, up, subprotocol, sent/recv (data payload bytes),
@@ -42,6 +52,8 @@ import argparse
 import asyncio
 import json
 import os
+import socket
+import struct
 import sys
 import time
 
@@ -51,8 +63,9 @@ import ws_common as wc  # noqa: E402
 EXPECT = {"nokey": [400], "badkey": [400], "version": [426], "bigheaders": [431, 400], "path": [404],
           "origin": [403], "post": [405], "malformed": [400], "noupgrade": [400, 426],
           "good_sip": [101], "good_other": [101], "good_none": [101], "good_split": [101],
-          "slowloris": []}
-KINDS = tuple(EXPECT)
+          "slowloris": [], "srv_answer": [101], "srv_fin": [101], "srv_rst": [101]}
+SRV_KINDS = ("srv_answer", "srv_fin", "srv_rst")
+KINDS = tuple(k for k in EXPECT if k not in SRV_KINDS)
 
 
 def parse_args():
@@ -65,6 +78,8 @@ def parse_args():
     p.add_argument("--each", type=int, default=3)
     p.add_argument("--timeout", type=float, default=15.0)
     p.add_argument("--log", required=True)
+    p.add_argument("--engine-closes", action="store_true",
+                   help="the listener is echo-close: run the srv_* kinds only")
     return p.parse_args()
 
 
@@ -91,7 +106,7 @@ class Upgrade:
             r["subprotocols_offered"], r["origin"] = ["sip"], a.origin_ok
         elif k == "good_other":
             r["subprotocols_offered"] = ["xmpp"]
-        if k.startswith("good_"):
+        if k.startswith("good_") or k in SRV_KINDS:
             self.key = wc.new_key()
             return wc.upgrade_request(self.hosthdr, a.path, key=self.key,
                                       subprotocols=r["subprotocols_offered"], origin=r["origin"],
@@ -188,19 +203,46 @@ class Upgrade:
         else:
             r["recv"] += len(f[2])
             r["msgs_recv"] += 1
-        r["close_sent"] = [1000, ""]
-        await c.send(wc.frame(wc.OP_CLOSE, wc.close_payload(1000)))
-        f = await asyncio.wait_for(c.read_frame(), a.timeout)
-        if f is not None and f[1] == wc.OP_CLOSE:
-            r["close_recv"] = list(wc.parse_close(f[2]))
+        if r["kind"] in SRV_KINDS:
+            await self.engine_closes(errors)
         else:
-            errors.append(f"expected the engine's Close, got {f!r:.80}")
-        r["end"] = await self.read_all(a.timeout)
-        if r["close_recv"] is None or r["close_recv"][0] != 1000 or r["end"] != "eof":
-            errors.append(f"close: got {r['close_recv']}, end {r['end']}")
+            r["close_sent"] = [1000, ""]
+            await c.send(wc.frame(wc.OP_CLOSE, wc.close_payload(1000)))
+            f = await asyncio.wait_for(c.read_frame(), a.timeout)
+            if f is not None and f[1] == wc.OP_CLOSE:
+                r["close_recv"] = list(wc.parse_close(f[2]))
+            else:
+                errors.append(f"expected the engine's Close, got {f!r:.80}")
+            r["end"] = await self.read_all(a.timeout)
+            if r["close_recv"] is None or r["close_recv"][0] != 1000 or r["end"] != "eof":
+                errors.append(f"close: got {r['close_recv']}, end {r['end']}")
         r["ok"] = not errors
         if errors:
             r["error"] = "; ".join(errors)
+
+    async def engine_closes(self, errors):
+        """The echo-close listener's Close comes first; then this kind's answer."""
+        r, c, a = self.rec, self.conn, self.args
+        f = await asyncio.wait_for(c.read_frame(), a.timeout)
+        if f is None or f[1] != wc.OP_CLOSE:
+            errors.append(f"expected the engine's Close first, got {f!r:.80}")
+            return
+        r["close_recv"] = list(wc.parse_close(f[2]))
+        if r["close_recv"][0] != 1000:
+            errors.append(f"the engine's Close {r['close_recv']}, expected 1000")
+        if r["kind"] == "srv_answer":
+            r["close_sent"] = [1000, ""]
+            await c.send(wc.frame(wc.OP_CLOSE, wc.close_payload(1000)))
+        elif r["kind"] == "srv_fin":
+            c.sock.shutdown(socket.SHUT_WR)
+        else:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.sock.close()
+            r["end"] = "rst_sent"
+            return
+        r["end"] = await self.read_all(a.timeout)
+        if r["end"] != "eof":
+            errors.append(f"end {r['end']}, expected the engine's FIN")
 
     async def slowloris(self):
         r, c, a = self.rec, self.conn, self.args
@@ -225,7 +267,8 @@ class Upgrade:
 
 
 async def amain(args):
-    ups = [Upgrade(args, i, k) for i, k in enumerate(k for k in KINDS for _ in range(args.each))]
+    kinds = SRV_KINDS if args.engine_closes else KINDS
+    ups = [Upgrade(args, i, k) for i, k in enumerate(k for k in kinds for _ in range(args.each))]
     t0 = time.monotonic()
     await asyncio.gather(*(u.run() for u in ups))
     recs = [u.rec for u in ups]
