@@ -884,9 +884,15 @@ static int nats_flush(struct cee_sink *s)
 		seal_aged(p, now, false);
 	uint32_t sealed = take_acked(p);
 	call_time(p, now);
+	bool pending = any_open(p) || sealed > 0;
+	// nothing to deliver: done, whether the broker is there or not (a
+	// shutdown with the broker down and every event acknowledged waited out
+	// --shutdown-timeout: the sink reported itself failed, never idle)
+	if (!pending)
+		return 0;
 	if (conn_closed(p) || conn_down(p))
 		return -ENOTCONN;
-	return any_open(p) || sealed > 0 ? -EAGAIN : 0;
+	return -EAGAIN;
 }
 
 static int js_context(struct nats_sink *p)

@@ -34,10 +34,12 @@
 #      the password is right again ("connected again"), with every event in
 #      the stream once.
 #   6. cee-engine (net_null, no traffic) with an idle NATS sink on that
-#      broker: the password changed and changed back, then SIGTERM. The sink
-#      must connect again and the engine exit 0 (libnats 3.4.1 crashes when
-#      asked for the pending publishes of a context that never published:
-#      the engine crashed at the new connection and at shutdown).
+#      broker: the password changed and changed back, then the broker killed
+#      and SIGTERM. The sink must connect again and the engine exit 0 at
+#      once (libnats 3.4.1 crashes when asked for the pending publishes of a
+#      context that never published: the engine crashed at the new
+#      connection and at shutdown; and a sink with nothing to deliver but no
+#      broker held the shutdown for all of --shutdown-timeout).
 #   7. cee-tail on a broker that drops it as a slow consumer (max_pending
 #      4 MiB, below cee-tail's first fetch): the deliveries lost with the
 #      connection come back after the consumer's ack wait, and cee-tail must
@@ -358,6 +360,7 @@ PORT=$APORT TAIL_OPTS="&user=cee&password=one" tail_and_audit auth au TA failove
 log "cee-engine, no traffic, NATS sink on the password broker"
 "$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-nats-$$-idle" --vdev net_null0 -l 0,1 \
 	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo --ctl-socket none \
+	--shutdown-timeout 60 \
 	--events "nats://127.0.0.1:$APORT/idle?stream=TI&user=cee&password=one" >"$WORK/idle.log" 2>&1 &
 ENGINE_PID=$!
 wait_until 30 "the engine ready" has "$WORK/idle.log" "cee-engine: ready"
@@ -367,15 +370,21 @@ wait_until 30 "the idle sink to be refused" has "$WORK/idle.log" "Authorization 
 auth_conf one
 kill -HUP "$AUTH_PID"
 wait_until 30 "the idle sink to connect again" has "$WORK/idle.log" "connected again"
+# then the broker goes (SIGKILL) with nothing pending: SIGTERM must not wait
+# out --shutdown-timeout (60 s) for a sink that has nothing to deliver
+kill -KILL "$AUTH_PID"
+wait "$AUTH_PID" 2>/dev/null || true
+AUTH_PID=
+wait_until 30 "the idle sink to see the broker gone" has "$WORK/idle.log" "disconnected from"
+t_term=$SECONDS
 kill -TERM "$ENGINE_PID"
 rc=0
 wait "$ENGINE_PID" || rc=$?
 ENGINE_PID=
 [[ $rc -eq 0 ]] || { tail -n 5 "$WORK/idle.log"; fail "idle: cee-engine exited $rc at SIGTERM"; }
-log "idle: connected again, exit 0 at SIGTERM"
-kill "$AUTH_PID"
-wait "$AUTH_PID" 2>/dev/null || true
-AUTH_PID=
+((SECONDS - t_term < 30)) ||
+	fail "idle: SIGTERM took $((SECONDS - t_term)) s with the broker down and nothing to deliver (--shutdown-timeout 60)"
+log "idle: connected again; broker gone, nothing pending: exit 0 at SIGTERM in $((SECONDS - t_term)) s"
 
 # 7. a reader the broker drops as a slow consumer: the main broker started
 # again with a 4 MiB buffer per client (max_pending), below what cee-tail
