@@ -197,6 +197,7 @@ struct nats_sink {
 	size_t cap;  // open batch buffer size
 	size_t room; // free bytes one record may need
 	uint64_t linger_ns;
+	uint64_t resumed_ns; // when nats_reopen() last found the connection back
 	uint32_t window;
 	int64_t ack_wait_ms;
 	uint64_t replicas, dedup_s, max_age_s; // the stream's, when the sink creates it
@@ -681,8 +682,13 @@ static void seal_aged(struct nats_sink *p, uint64_t now, bool all)
 		if (ob->records == 0)
 			continue;
 		uint64_t age = now - ob->t0_ns;
-		if (!all &&
-		    (age < p->linger_ns || (ob->last_ext && age < p->linger_ns + FORCE_SEAL_NS)))
+		// a group is forced out unfinished only when the rest of it has had
+		// time to come while the sink took records: the time the sink spent
+		// failed does not count (after a broker failure, the first write for
+		// another shard sealed this batch before the ring gave it the rest)
+		uint64_t since = ob->t0_ns > p->resumed_ns ? ob->t0_ns : p->resumed_ns;
+		if (!all && (age < p->linger_ns ||
+			     (ob->last_ext && now - since < p->linger_ns + FORCE_SEAL_NS)))
 			continue;
 		if (seal(p, ob, shard, true) == -ENOSPC)
 			return;
@@ -955,6 +961,7 @@ static int nats_reopen(struct cee_sink *s)
 	take_acked(p);
 	if (!conn_up(p))
 		return -ENOTCONN;
+	p->resumed_ns = cee_nats_now_ns();
 	wake(p); // what was taken back goes out first
 	return 0;
 }
