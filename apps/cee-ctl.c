@@ -11,6 +11,7 @@
 // `watch` waits for the connection's close without a time limit (unless
 // --timeout is given).
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -370,10 +371,20 @@ static char *exchange(const char *path, const char *line, double timeout)
 		return NULL;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	double deadline = mono_s() + timeout;
+	// Non-blocking: a Unix socket's connect() waits without limit while the
+	// engine's backlog is full (it is not accepting: busy, or shutting
+	// down); the timeout covers that wait too
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int crc = fd < 0 ? -1 : 0;
+	while (fd >= 0 && (crc = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 &&
+	       (errno == EINTR || errno == EAGAIN) && (timeout == 0 || mono_s() < deadline))
+		if (errno == EAGAIN)
+			usleep(10000); // the engine accepts from its poll loop
+	if (crc < 0 || fcntl(fd, F_SETFL, 0) < 0) {
 		fprintf(stderr, "cee-ctl: cannot reach the engine at %s: %s\n", path,
-			strerror(errno));
+			errno == EAGAIN ? "it accepts no connection (its backlog is full)"
+					: strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -386,7 +397,6 @@ static char *exchange(const char *path, const char *line, double timeout)
 	}
 	size_t cap = 65536, n = 0;
 	char *buf = malloc(cap);
-	double deadline = mono_s() + timeout;
 	while (buf != NULL) {
 		double left = deadline - mono_s();
 		int left_ms = timeout == 0 ? -1 : left > 1e6 ? 1000000000 : (int)(left * 1000);

@@ -31,6 +31,28 @@ struct cmd_desc {
 static const struct cmd_desc cmds[CTL_CMD__COUNT] = {CEE_CTL_CMD_LIST(CEE_X_CMD_DESC)};
 #undef CEE_X_CMD_DESC
 
+// What is at @p sa's path: 0 nothing, 1 a socket nobody answers on (left by
+// a dead engine: to be removed); -EADDRINUSE a socket a live process
+// listens on (its backlog full counts: it is alive), -EEXIST something that
+// is not a socket, or -errno.
+static int ctl_sock_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	int err = errno;
+	close(fd);
+	if (rc == 0 || err == EAGAIN)
+		return -EADDRINUSE;
+	return err == ECONNREFUSED ? 1 : -err;
+}
+
 int cee_ctl_sock_open(struct cee_ctl *c, const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -40,15 +62,23 @@ int cee_ctl_sock_open(struct cee_ctl *c, const char *path)
 		return -ENAMETOOLONG;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	// Only a dead predecessor's socket is taken over (the default path is in
+	// the EAL runtime directory, which the file-prefix lock keeps to us; a
+	// --ctl-socket PATH has no such lock): another engine that answers there
+	// keeps it, and whatever is not a socket is left alone.
+	int rc = ctl_sock_stale(&sa);
+	if (rc < 0) {
+		errno = -rc;
+		goto fail;
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
-	// The EAL's file-prefix lock makes this process the only owner of the
-	// runtime directory: a socket left there is from a dead predecessor.
-	(void)unlink(path);
+	if (rc > 0)
+		(void)unlink(path);
 	// Owner only from the start (no window with the default umask).
 	mode_t old = umask(0177);
-	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, CEE_CTL_MAX_CLIENTS) < 0) {
 		int err = errno;
@@ -60,7 +90,11 @@ int cee_ctl_sock_open(struct cee_ctl *c, const char *path)
 	snprintf(c->sock_path, sizeof(c->sock_path), "%s", path);
 	return 0;
 fail:
-	fprintf(stderr, "cee: control socket %s: %s\n", path, strerror(errno));
+	fprintf(stderr, "cee: control socket %s: %s%s\n", path, strerror(errno),
+		errno == EADDRINUSE ? " (another engine answers on it: give this one its own "
+				      "--ctl-socket)"
+		: errno == EEXIST   ? " (not a socket: left alone)"
+				    : "");
 	return -errno;
 }
 

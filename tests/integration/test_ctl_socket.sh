@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The control socket's path (--ctl-socket PATH) and cee-ctl's timeout, with
+# cee-engine on net_null (no traffic, no root, no namespace):
+#   1. a second engine given the path of a live engine's socket must refuse
+#      to start, saying why, and the first must still answer there (and
+#      remove its socket when it exits);
+#   2. a regular file at the path: the engine refuses it and leaves it;
+#   3. a socket left by a dead engine (nobody listens): taken over;
+#   4. cee-ctl --timeout 1 against a socket whose listener accepts nothing
+#      (its backlog full): exit 1 within the timeout, not a hang in connect().
+# Guards against: a second engine silently taking over the first one's
+# socket (cee-ctl drain or kill then acting on the wrong engine, the first
+# unreachable once the second exits), a file deleted because a path was
+# given, a stale socket that blocks every restart, and a cee-ctl that hangs
+# when the engine does not accept.
+#
+# Usage: test_ctl_socket.sh CEE_ENGINE CEE_CTL PYTHON
+# Synchronisation: the engine's ready line and exit; the listener's ready
+# file; the only deadlines are the bounds under test.
+set -euo pipefail
+ENGINE=$1
+CTL=$2
+PY=${3:-/usr/bin/python3}
+WORK=$(mktemp -d /tmp/cee-ctl-socket.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+log() { echo "[$(date +%T.%3N)] $*"; }
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+# wait_until SECONDS WHAT CMD...: CMD every 50 ms until it succeeds
+wait_until() {
+	local limit=$1 what=$2
+	shift 2
+	local end=$((SECONDS + limit))
+	until "$@"; do
+		((SECONDS < end)) || fail "no $what within $limit s"
+		sleep 0.05
+	done
+}
+has() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# engine NAME SOCKET: start cee-engine in the background; its pid in EPID
+engine() {
+	"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-$1" --vdev net_null0 -l 0,1 \
+		--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo --events null: \
+		--ctl-socket "$2" >"$WORK/$1.log" 2>&1 &
+	EPID=$!
+	PIDS+=("$EPID")
+}
+
+SOCK=$WORK/ctl.sock
+
+# 1. a live engine's socket
+engine a "$SOCK"
+A=$EPID
+wait_until 60 "engine a ready" has "$WORK/a.log" "cee-engine: ready"
+"$CTL" --socket "$SOCK" --timeout 10 stats >/dev/null || fail "engine a does not answer on $SOCK"
+engine b "$SOCK"
+B=$EPID
+wait_until 60 "engine b's exit" gone "$B"
+rc=0
+wait "$B" || rc=$?
+[[ $rc -ne 0 ]] || fail "engine b started on engine a's socket (exit 0)"
+has "$WORK/b.log" "another engine answers on it" || {
+	cat "$WORK/b.log"
+	fail "engine b did not say why it refused"
+}
+"$CTL" --socket "$SOCK" --timeout 10 stats >/dev/null ||
+	fail "engine a no longer answers on $SOCK after engine b's attempt"
+log "1. a second engine refused a live engine's socket (exit $rc); the first still answers"
+kill -TERM "$A"
+rc=0
+wait "$A" || rc=$?
+[[ $rc -eq 0 ]] || fail "engine a exited $rc at SIGTERM"
+[[ ! -e $SOCK ]] || fail "engine a left its socket behind"
+
+# 2. a regular file at the path
+echo "keep me" >"$WORK/file"
+engine c "$WORK/file"
+C=$EPID
+wait_until 60 "engine c's exit" gone "$C"
+rc=0
+wait "$C" || rc=$?
+[[ $rc -ne 0 ]] || fail "engine c started on a regular file"
+[[ $(cat "$WORK/file") == "keep me" ]] || fail "the regular file at --ctl-socket was removed or changed"
+has "$WORK/c.log" "not a socket" || fail "engine c did not say why it refused"
+log "2. a regular file at the path: refused (exit $rc), left alone"
+
+# 3. a dead engine's socket: bound, then its listener closed (the file stays)
+"$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); s.close()' "$SOCK"
+[[ -S $SOCK ]] || fail "could not leave a stale socket at $SOCK"
+engine d "$SOCK"
+D=$EPID
+wait_until 60 "engine d ready" has "$WORK/d.log" "cee-engine: ready"
+"$CTL" --socket "$SOCK" --timeout 10 stats >/dev/null || fail "engine d does not answer on the stale path"
+kill -TERM "$D"
+wait "$D" || fail "engine d exited non-zero at SIGTERM"
+log "3. a stale socket: taken over"
+
+# 4. a listener that accepts nothing, its backlog full
+"$PY" - "$WORK/full.sock" "$WORK/full.ready" <<'PYEOF' &
+import socket, sys, time
+path, ready = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(0)
+held = []
+while True:  # fill the backlog: the next connect would wait
+    c = socket.socket(socket.AF_UNIX)
+    c.setblocking(False)
+    try:
+        c.connect(path)
+        held.append(c)
+    except BlockingIOError:
+        c.close()
+        break
+open(ready, "w").write(f"{len(held)}\n")
+time.sleep(120)
+PYEOF
+PIDS+=("$!")
+wait_until 30 "the full listener" test -e "$WORK/full.ready"
+t0=$SECONDS
+rc=0
+timeout 60 "$CTL" --socket "$WORK/full.sock" --timeout 1 stats 2>"$WORK/ctl.err" || rc=$?
+dt=$((SECONDS - t0))
+[[ $rc -eq 1 ]] || fail "cee-ctl --timeout 1 on a listener that accepts nothing: exit $rc after $dt s (expected 1; 124: hung)"
+((dt <= 10)) || fail "cee-ctl --timeout 1 gave up after $dt s"
+log "4. cee-ctl --timeout 1, backlog full: exit 1 after ${dt} s: $(cat "$WORK/ctl.err")"
+log "PASS test_ctl_socket"
