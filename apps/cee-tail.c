@@ -71,6 +71,7 @@ struct msg {
 	const char *data;
 	size_t len;
 	void *handle;
+	uint64_t pos; // its stream sequence (0: unknown)
 };
 
 // The messages' owner: the fetch loop below (libnats), or a fuzz target
@@ -108,6 +109,10 @@ struct key {
 	bool started;	      // next is known
 	uint64_t next;	      // first sseq of the batch to write next
 	uint64_t deadline_ns; // start (not started) or gap (started) waited for until then
+	// The stream's end when that wait began (0: unknown): what was stored
+	// then must have been delivered here before the wait may end
+	uint64_t wait_pos;
+	bool wait_pos_asked; // wait_pos is the answer (or none came)
 	struct held *held;    // batches waiting, by first sseq
 	unsigned nheld, cap;
 	struct cee_jsonl_enc *enc; // binary batches
@@ -131,6 +136,14 @@ static struct {
 	// Are deliveries still to come that this reader does not hold (NULL:
 	// none known)? Asked before a gap or a start is given up.
 	bool (*outstanding)(uint64_t now);
+	// The stream's end now (its last sequence this consumer can be given),
+	// or 0 when not known (NULL: not asked). A gap or a start is given up
+	// only once every message stored when its wait began has been taken
+	// here (T.max_pos), or pos_cap_ns after its time: a reader slower than
+	// the producers (its output blocked, a catch-up from the start) gave up
+	// a batch that was stored but not yet delivered, and then skipped it.
+	uint64_t (*position)(void);
+	uint64_t max_pos, pos_cap_ns;
 	char line[CEE_JSONL_ENC_ROOM];
 	bool out_err;
 } T;
@@ -317,10 +330,12 @@ static void drain(struct key *k, uint64_t now, bool reordered)
 	}
 	// The wait for the batch at the head starts when it became the head: a
 	// batch arriving behind the gap does not put the gap's deadline back.
-	if (k->nheld == 0)
+	if (k->nheld == 0) {
 		k->deadline_ns = 0;
-	else if (k->next != next || k->deadline_ns == 0)
+	} else if (k->next != next || k->deadline_ns == 0) {
 		k->deadline_ns = now + T.reorder_wait_ns;
+		k->wait_pos_asked = false;
+	}
 }
 
 static bool parse_num(const char *s, uint64_t *v)
@@ -339,6 +354,8 @@ static bool parse_num(const char *s, uint64_t *v)
 static int take(const struct msg *m, uint64_t now)
 {
 	T.messages++;
+	if (m->pos > T.max_pos)
+		T.max_pos = m->pos;
 	const char *run = m->run != NULL ? m->run : "";
 	uint64_t shard, first, last, events;
 	// last < UINT64_MAX: the next batch's first sseq is last + 1
@@ -403,6 +420,7 @@ static int take(const struct msg *m, uint64_t now)
 	else if (k->deadline_ns == 0) {
 		// joined mid-stream: wait a little for batches before this one
 		k->deadline_ns = now + T.reorder_wait_ns;
+		k->wait_pos_asked = false;
 	}
 	return 0;
 }
@@ -442,6 +460,14 @@ static bool due(uint64_t now, bool all)
 	return false;
 }
 
+// Is @p k's wait still behind what the stream held when it began (and not
+// past its cap)?
+static bool behind_stream(const struct key *k, uint64_t now)
+{
+	return k->wait_pos_asked && k->wait_pos > T.max_pos &&
+	       now - k->deadline_ns < T.pos_cap_ns;
+}
+
 // Start the keys and give up the gaps whose time is up (all of them: @p all).
 // Each round writes or skips a key's first held batch; a gap after it then
 // waits its own time (none with @p all or a reorder wait of 0). Nothing is
@@ -459,8 +485,26 @@ static void timers(uint64_t now, bool all)
 		return;
 	for (unsigned i = 0; i < T.nkeys; i++) {
 		struct key *k = &T.keys[i];
-		while (k->nheld > 0 && (all || now >= k->deadline_ns))
+		while (k->nheld > 0 && (all || (now >= k->deadline_ns && !behind_stream(k, now))))
 			skip_gap(k, now);
+	}
+}
+
+// Note the stream's end for the waits that began since the last call
+// (T.position: one question for all of them).
+static void wait_positions(void)
+{
+	uint64_t pos = 0;
+	bool asked = false;
+	for (unsigned i = 0; i < T.nkeys; i++) {
+		struct key *k = &T.keys[i];
+		if (k->nheld == 0 || k->wait_pos_asked)
+			continue;
+		if (!asked && T.position != NULL)
+			pos = T.position();
+		asked = true;
+		k->wait_pos = pos;
+		k->wait_pos_asked = true;
 	}
 }
 
@@ -596,6 +640,9 @@ static const char *header(natsMsg *m, const char *name)
 static int take_nats(natsMsg *m, uint64_t now)
 {
 	int len = natsMsg_GetDataLength(m);
+	jsMsgMetaData *meta = NULL;
+	uint64_t pos = natsMsg_GetMetaData(&meta, m) == NATS_OK ? meta->Sequence.Stream : 0;
+	jsMsgMetaData_Destroy(meta);
 	struct msg t = {
 	    .subject = natsMsg_GetSubject(m),
 	    .engine = header(m, "Cee-Engine"),
@@ -608,6 +655,7 @@ static int take_nats(natsMsg *m, uint64_t now)
 	    .data = natsMsg_GetData(m),
 	    .len = len > 0 ? (size_t)len : 0,
 	    .handle = m,
+	    .pos = pos,
 	};
 	return take(&t, now);
 }
@@ -647,6 +695,22 @@ static int64_t ask_server(void)
 	}
 	jsConsumerInfo_Destroy(ci);
 	return pending;
+}
+
+// T.position for the fetch loop: the last stream sequence this consumer can
+// be given now, from its info: the last delivered and the number matching
+// its filter still to deliver (exact when the stream holds only its
+// subjects; a lower bound otherwise). 0 when the server does not answer.
+static uint64_t ask_position(void)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	uint64_t pos = 0;
+	natsStatus s = js_GetConsumerInfo(&ci, O.js, O.stream, O.durable, &O.jo, &jerr);
+	if (s == NATS_OK && ci != NULL)
+		pos = ci->Delivered.Stream + ci->NumPending;
+	jsConsumerInfo_Destroy(ci);
+	return pos;
 }
 
 static bool deliveries_outstanding(uint64_t now)
@@ -826,6 +890,8 @@ int main(int argc, char **argv)
 		O.jo.Wait = 100;
 	O.cap_ns = hold_ns;
 	T.outstanding = deliveries_outstanding;
+	T.position = ask_position;
+	T.pos_cap_ns = hold_ns;
 	while (!stop && !T.out_err && !(count && T.events >= count)) {
 		natsMsgList list = {0};
 		int64_t wait = FETCH_WAIT_MS;
@@ -885,6 +951,7 @@ int main(int argc, char **argv)
 		// the rest (a question can wait for the server)
 		if (flush_and_ack() < 0)
 			rc = 1;
+		wait_positions();
 		bool idle = idle_ms && now - last_msg >= idle_ms * 1000000u &&
 			    now >= T.hold_until_ns && !(due(now, true) && deliveries_outstanding(now));
 		timers(now, idle);

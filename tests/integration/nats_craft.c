@@ -14,6 +14,8 @@
 // events, 3 duplicates skipped, 3 batches reordered (2, 5, 9), no gap.
 // ORDER (batch numbers 0-11, comma separated) publishes those instead, in
 // that order (the stream is made if it is not there).
+// ORDER late:N:G publishes N batches (5 lifecycles each) in order, but for
+// batch G, published last (a batch resent after all the others).
 // --consumer prints the durable consumer's state as the server has it:
 // "ack_pending N ack_floor S" (S: the stream sequence up to which every
 // message was acknowledged), for a test to wait on.
@@ -58,9 +60,26 @@ int main(int argc, char **argv)
 		return s == NATS_OK ? 0 : 1;
 	}
 	const char *url = argv[1], *prefix = argv[2], *stream = argv[3];
-	static struct cee_event rec[LIFECYCLES * 4];
+	unsigned nbatches = LIFECYCLES * 4 / PER_BATCH, late = 0;
+	bool many = argc == 5 && strncmp(argv[4], "late:", 5) == 0;
+	if (many) {
+		char *end;
+		nbatches = (unsigned)strtoul(argv[4] + 5, &end, 10);
+		if (*end == ':')
+			late = (unsigned)strtoul(end + 1, &end, 10);
+		if (*end != '\0' || nbatches < 2 || nbatches > 4096 || late >= nbatches) {
+			fprintf(stderr, "nats_craft: bad ORDER '%s' (late:N:G, G < N <= 4096)\n",
+				argv[4]);
+			return 2;
+		}
+	}
+	unsigned lifecycles = nbatches * PER_BATCH / 4;
+	struct cee_event *rec = calloc((size_t)lifecycles * 4, sizeof(*rec));
+	unsigned *order = calloc(nbatches > 64 ? nbatches : 64, sizeof(*order)), norder = 15;
+	if (rec == NULL || order == NULL)
+		return 2;
 	unsigned n = 0;
-	for (unsigned c = 0; c < LIFECYCLES; c++) {
+	for (unsigned c = 0; c < lifecycles; c++) {
 		static const uint8_t types[4] = {CEE_EVT_OPEN, CEE_EVT_ESTABLISHED, CEE_EVT_CLOSED,
 						 CEE_EVT_DESTROYED};
 		for (unsigned k = 0; k < 4; k++) {
@@ -99,8 +118,15 @@ int main(int argc, char **argv)
 	if (s == NATS_OK) /* (made again with the same settings: no error) */
 		s = js_AddStream(&si, js, &cfg, NULL, NULL);
 	jsStreamInfo_Destroy(si);
-	unsigned order[64] = {0, 2, 1, 1, 3, 5, 4, 3, 6, 7, 9, 8, 10, 11, 0}, norder = 15;
-	if (argc == 5) {
+	static const unsigned order0[15] = {0, 2, 1, 1, 3, 5, 4, 3, 6, 7, 9, 8, 10, 11, 0};
+	memcpy(order, order0, sizeof(order0));
+	if (many) {
+		norder = 0;
+		for (unsigned b = 0; b < nbatches; b++)
+			if (b != late)
+				order[norder++] = b;
+		order[norder++] = late;
+	} else if (argc == 5) {
 		norder = 0;
 		for (const char *p = argv[4];;) {
 			char *end;
@@ -146,6 +172,8 @@ int main(int argc, char **argv)
 	}
 	if (s != NATS_OK)
 		fprintf(stderr, "nats_craft: %s\n", natsStatus_GetText(s));
+	free(rec);
+	free(order);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	return s == NATS_OK ? 0 : 1;

@@ -12,6 +12,9 @@
 #      ack wait, so the next reader on the same durable must wait for them
 #      (the server's unacknowledged count says they are out) rather than
 #      give them up as a gap and then skip them as copies of what it wrote.
+#   0d. a reader slower than the stream (its output blocked past the reorder
+#      wait) with a batch stored after 600 others: the gap waits for it
+#      (stream position), rather than skip it.
 #   0b. specs the sink must refuse at open, with a message: unknown option,
 #      bad prefix, batch_bytes above the server's max_payload, a stream that
 #      exists with other subjects, no server on the port.
@@ -62,7 +65,8 @@
 # closed its connection, an idle sink that crashes the engine, and a reader
 # that reports deliveries lost on the wire as gaps in the stream, and a
 # broker out of storage that costs events, and a reader restarted after a
-# crash that skips what its predecessor held.
+# crash that skips what its predecessor held, or a slow reader that skips
+# what was stored but not yet delivered to it.
 #
 # Usage: test_nats_sink.sh CEE_BENCH CEE_TAIL CEE_AUDIT NATS_CRAFT [--keep]
 # No root needed; no EAL hugepages.
@@ -252,6 +256,24 @@ seq = [json.loads(l)["sseq"] for l in open(sys.argv[1])]
 assert seq == list(range(1, 141)), seq[:50]
 PYEOF
 log "crash: the restarted reader waited for its predecessor's batches"
+
+# 0d. a reader slower than the stream: 800 batches, batch 200 stored last
+# (as if resent). The first fetch (256 messages) writes 0-199, 800 KiB of
+# lines, into a pipe its reader leaves unread for 3 s, and holds 201-255
+# behind the gap (reorder wait 1 s); the next fetch comes after the wait.
+# Batch 200 is stored but not yet delivered: the gap must wait for it, not
+# be given up (the old reader skipped sseq 4001-4020, then took batch 200
+# for a copy of what it had written)
+"$CRAFT" "nats://127.0.0.1:$PORT" slowread TSR late:800:200 || fail "nats_craft could not publish"
+rc=0
+"$TAIL" "nats://127.0.0.1:$PORT/slowread?stream=TSR" --from-start --count 16000 --idle-exit 10000 \
+	--reorder-wait 1000 2>"$WORK/slowread.err" | (sleep 3 && cat) >"$WORK/slowread.jsonl" || rc=$?
+cat "$WORK/slowread.err"
+[[ $rc -eq 0 ]] || fail "slow reader: cee-tail failed ($rc)"
+grep -q "800 messages, 16000 events, 0 duplicates skipped, [0-9]* reordered, 0 gaps" "$WORK/slowread.err" ||
+	fail "slow reader: cee-tail gave up a batch that was stored and not yet delivered"
+"$AUDIT" "$WORK/slowread.jsonl" >"$WORK/slowread.audit" 2>&1 || fail "slow reader: cee-audit rejected cee-tail's output"
+log "slow reader: the gap waited for the batch stored behind 600 others"
 
 # 0b. refused at open
 refused() { # SPEC WHAT: cee-bench must fail at start-up, saying WHAT
