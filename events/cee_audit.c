@@ -115,6 +115,18 @@ struct link {
 // names has twice as many slots.
 #define LINKS_CAP_MAX (2u * CEE_AUDIT_LINKS_MAX)
 
+// Connection serials one shard has opened, in a window of the newest
+// OPENED_BITS (a ring of bits, allocated at the shard's first open): an id
+// is issued once (events/cee_id.h), so an open of one seen before is an id
+// used twice, even after the first was destroyed and left the map. Opens
+// come out of serial order by no more than the half-open connections of
+// the moment; older than the window: not judged.
+#define OPENED_BITS (1u << 20)
+struct opened {
+	uint64_t base; // lowest serial in the window (a multiple of 64)
+	uint64_t *w;   // OPENED_BITS / 64 words, serial s at bit s % OPENED_BITS
+};
+
 struct cee_audit {
 	struct conn *map; // open addressing, linear probing, backward-shift delete
 	uint32_t cap;     // power of two
@@ -122,6 +134,7 @@ struct cee_audit {
 	uint32_t ghosts; // entries with ghost set
 	uint64_t last_sseq[CEE_MAX_SHARDS];
 	struct ext_group ext[CEE_MAX_SHARDS];
+	struct opened opened[CEE_MAX_SHARDS];
 	struct link *links; // open addressing, linear probing; NULL until a link event
 	uint32_t links_cap; // power of two
 	uint32_t nlinks;
@@ -257,7 +270,40 @@ void cee_audit_destroy(struct cee_audit *a)
 		return;
 	free(a->map);
 	free(a->links);
+	for (unsigned i = 0; i < CEE_MAX_SHARDS; i++)
+		free(a->opened[i].w);
 	free(a);
+}
+
+// Note an open of @p id. @return true when its serial was opened before
+// (within the window); false also when it cannot be judged.
+static bool opened_before(struct cee_audit *a, cee_conn_id_t id)
+{
+	struct opened *o = &a->opened[cee_id_shard(id)];
+	uint64_t serial = cee_id_serial(id);
+	if (o->w == NULL) {
+		o->w = calloc(OPENED_BITS / 64, sizeof(*o->w));
+		if (o->w == NULL)
+			return false;
+		o->base = serial > OPENED_BITS / 2 ? (serial - OPENED_BITS / 2) & ~63ull : 0;
+	}
+	if (serial < o->base)
+		return false; // older than the window
+	if (serial - o->base >= OPENED_BITS) {
+		// slide: serial in the upper half; the words of the serials that
+		// leave serve those that come in
+		uint64_t nb = (serial - OPENED_BITS / 2) & ~63ull;
+		if (nb - o->base >= OPENED_BITS)
+			memset(o->w, 0, OPENED_BITS / 8);
+		else
+			for (uint64_t x = o->base; x < nb; x += 64)
+				o->w[(x % OPENED_BITS) / 64] = 0;
+		o->base = nb;
+	}
+	uint64_t *w = &o->w[(serial % OPENED_BITS) / 64], bit = 1ull << (serial % 64);
+	bool again = (*w & bit) != 0;
+	*w |= bit;
+	return again;
 }
 
 static void count_type(struct cee_audit *a, const struct cee_event *e)
@@ -325,6 +371,12 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 	memset(note, 0, sizeof(*note));
 	if (c == NULL) {
 		if (t == CEE_EVT_OPEN) {
+			if (opened_before(a, e->conn)) {
+				snprintf(why, wlen, "open (cseq %u) of a connection opened before and "
+						    "destroyed (an id used twice)",
+					 cs);
+				return V_DUP;
+			}
 			c = map_insert(a, e->conn);
 			if (c == NULL) {
 				snprintf(why, wlen, "out of memory tracking the connection");

@@ -436,6 +436,35 @@ static void test_event_after_destroyed_detected(void **state)
 	cee_audit_destroy(a);
 }
 
+// Guards against: a connection id issued twice (a slot reused under its old
+// id): the second open came after the first connection's destroyed, when
+// the id had left the map, and passed as a new connection. Opens out of
+// serial order (a half-open connection completing after a newer one) are
+// not that.
+static void test_id_reused_after_destroyed_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c = conn(3, 7);
+	lifecycle(&f->s, conn(3, 9)); // opened before 7 and 8: allowed
+	lifecycle(&f->s, c);
+	lifecycle(&f->s, conn(3, 8));
+	struct cee_audit_result r = finish(f, false);
+	assert_clean(&r);
+
+	struct cee_audit *a = cee_audit_create();
+	assert_non_null(a);
+	struct stream *s = calloc(1, sizeof(*s));
+	lifecycle(s, c);
+	lifecycle(s, conn(3, 8));
+	lifecycle(s, c); // the same id again, after its destroyed
+	cee_audit_feed(a, s->ev, s->n);
+	cee_audit_finish(a, false, &r);
+	assert_true(r.duplicate >= 1);
+	assert_false(r.ok);
+	free(s);
+	cee_audit_destroy(a);
+}
+
 // Guards against: a connection reporting `closed` twice (two terminal paths
 // taken, the fault the single terminal path exists to prevent).
 static void test_two_closed_detected(void **state)
@@ -1094,6 +1123,7 @@ int main(void)
 		T(test_missing_closed_detected),
 		T(test_unfinished_lost_or_live),
 		T(test_event_after_destroyed_detected),
+		T(test_id_reused_after_destroyed_detected),
 		T(test_two_closed_detected),
 		T(test_many_connections),
 		T(test_print_violations),
