@@ -128,6 +128,7 @@ static struct {
 	const struct msg_ops *ops;
 	struct key *keys;
 	unsigned nkeys, cap;
+	uint32_t *idx, idx_mask; // key_get()'s index
 	struct ack *acks; // settled, to acknowledge after the flush
 	unsigned nacks, acks_cap;
 	uint64_t messages, events, duplicates, reordered, gaps, foreign, bad;
@@ -212,13 +213,38 @@ static int flush_and_ack(void)
 	return 0;
 }
 
+static uint32_t key_hash(const char *engine, const char *run, unsigned shard)
+{
+	uint32_t h = 2166136261u ^ shard; // FNV-1a
+	for (const char *p = engine; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = run; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h;
+}
+
+// Keys by (engine, run, shard): an index into T.keys (+1; 0 empty), open
+// addressing at most half full. Every engine run adds its shards' keys for
+// good (they remember what was written), so a long reader has many.
+static void key_index_put(uint32_t *idx, uint32_t mask, const struct key *k, uint32_t i)
+{
+	uint32_t j = key_hash(k->engine, k->run, k->shard) & mask;
+	while (idx[j] != 0)
+		j = (j + 1) & mask;
+	idx[j] = i + 1;
+}
+
 static struct key *key_get(const char *engine, const char *run, unsigned shard)
 {
-	for (unsigned i = 0; i < T.nkeys; i++) {
-		struct key *k = &T.keys[i];
-		if (k->shard == shard && strcmp(k->engine, engine) == 0 && strcmp(k->run, run) == 0)
-			return k;
-	}
+	if (T.idx != NULL)
+		for (uint32_t j = key_hash(engine, run, shard) & T.idx_mask; T.idx[j] != 0;
+		     j = (j + 1) & T.idx_mask) {
+			struct key *k = &T.keys[T.idx[j] - 1];
+			if (k->shard == shard && strcmp(k->engine, engine) == 0 &&
+			    strcmp(k->run, run) == 0)
+				return k;
+		}
 	if (T.nkeys == T.cap) {
 		unsigned c = T.cap ? 2 * T.cap : 16;
 		struct key *a = realloc(T.keys, c * sizeof(*a));
@@ -227,6 +253,17 @@ static struct key *key_get(const char *engine, const char *run, unsigned shard)
 		T.keys = a;
 		T.cap = c;
 	}
+	if (T.idx == NULL || 2 * (T.nkeys + 1) > T.idx_mask + 1) {
+		uint32_t n = T.idx ? 2 * (T.idx_mask + 1) : 64;
+		uint32_t *idx = calloc(n, sizeof(*idx));
+		if (idx == NULL)
+			return NULL;
+		for (unsigned i = 0; i < T.nkeys; i++)
+			key_index_put(idx, n - 1, &T.keys[i], i);
+		free(T.idx);
+		T.idx = idx;
+		T.idx_mask = n - 1;
+	}
 	struct key *k = &T.keys[T.nkeys];
 	memset(k, 0, sizeof(*k));
 	// both fit: take() checked them
@@ -234,6 +271,7 @@ static struct key *key_get(const char *engine, const char *run, unsigned shard)
 	snprintf(k->run, sizeof(k->run), "%s", run);
 	k->shard = shard;
 	k->json_engine = strcmp(engine, run) != 0;
+	key_index_put(T.idx, T.idx_mask, k, T.nkeys);
 	T.nkeys++;
 	return k;
 }
@@ -287,6 +325,12 @@ static int write_batch(struct key *k, const struct held *h)
 		size_t w = cee_jsonl_enc_put(k->enc, &e, T.line, &bad_ext);
 		if (w > 0 && fwrite(T.line, 1, w, T.out) != w)
 			T.out_err = true;
+	}
+	// an encoder is ~66 KiB and a key lives as long as the reader (each
+	// engine run has its own): kept only while it holds a group
+	if (cee_jsonl_enc_pending(k->enc) == 0) {
+		cee_jsonl_enc_free(k->enc);
+		k->enc = NULL;
 	}
 	return 0;
 }
@@ -541,8 +585,11 @@ static uint64_t release(void)
 	}
 	free(T.keys);
 	free(T.acks);
+	free(T.idx);
 	T.keys = NULL;
 	T.acks = NULL;
+	T.idx = NULL;
+	T.idx_mask = 0;
 	T.nkeys = T.cap = T.nacks = T.acks_cap = 0;
 	return left;
 }
