@@ -846,6 +846,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	// held batches are not acknowledged while they wait for a gap
+	bool ack_wait_given = ack_wait_ms != 0;
 	if (ack_wait_ms == 0)
 		ack_wait_ms = 3 * reorder_ms + 30000;
 	else if (ack_wait_ms <= reorder_ms) {
@@ -888,9 +889,31 @@ int main(int argc, char **argv)
 		so.Config.Durable = durable;
 		so.Config.AckPolicy = js_AckExplicit;
 		so.Config.DeliverPolicy = from_start ? js_DeliverAll : js_DeliverNew;
+		so.Config.AckWait = (int64_t)ack_wait_ms * 1000000;
+		// --from-start is for a new consumer: one that exists resumes where
+		// it stopped, whatever it was made with (libnats refuses a
+		// subscription whose deliver policy differs from the consumer's),
+		// and keeps its ack wait unless --ack-wait asks for another
+		jsConsumerInfo *ci = NULL;
+		if (js_GetConsumerInfo(&ci, js, stream, durable, NULL, NULL) == NATS_OK &&
+		    ci != NULL && ci->Config != NULL) {
+			if (ci->Config->DeliverPolicy != so.Config.DeliverPolicy)
+				fprintf(stderr,
+					"%s: consumer '%s' exists: it resumes where it stopped "
+					"(--from-start is for a new consumer)\n",
+					WHO, durable);
+			so.Config.DeliverPolicy = ci->Config->DeliverPolicy;
+			uint64_t aw = ci->Config->AckWait > 0 ? (uint64_t)ci->Config->AckWait / 1000000 : 0;
+			if (!ack_wait_given && aw > reorder_ms && aw != ack_wait_ms) {
+				fprintf(stderr, "%s: consumer '%s' exists: its ack wait, %" PRIu64 " ms\n",
+					WHO, durable, aw);
+				ack_wait_ms = aw;
+				so.Config.AckWait = ci->Config->AckWait;
+			}
+		}
+		jsConsumerInfo_Destroy(ci);
 		so.Config.FilterSubject = filter;
 		so.Config.MaxAckPending = MAX_ACK_PENDING;
-		so.Config.AckWait = (int64_t)ack_wait_ms * 1000000;
 		s = js_PullSubscribe(&sub, js, filter, durable, NULL, &so, &jerr);
 	}
 	if (s != NATS_OK) {

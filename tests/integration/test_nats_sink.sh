@@ -214,6 +214,15 @@ import json, sys
 seq = [json.loads(l)["sseq"] for l in open(sys.argv[1])]
 assert seq == list(range(1, 241)), seq[:50]
 PYEOF
+# the same durable again without --from-start (a restart with other flags):
+# it resumes where it stopped (libnats refused a deliver policy other than
+# the consumer's: exit 2)
+rc=0
+"$TAIL" "nats://127.0.0.1:$PORT/craft?stream=TC" --idle-exit 500 >"$WORK/craft2.jsonl" 2>"$WORK/craft2.err" || rc=$?
+[[ $rc -eq 0 && ! -s $WORK/craft2.jsonl ]] || {
+	cat "$WORK/craft2.err"
+	fail "craft: cee-tail restarted without --from-start on its durable: exit $rc, $(grep -c . "$WORK/craft2.jsonl") lines"
+}
 
 # 0c. a reader killed while it held batches 2-5 (waiting for batch 1): the
 # next one, on the same durable, must wait the ack wait for them
