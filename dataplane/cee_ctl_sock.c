@@ -266,7 +266,11 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 			return work;
 		}
 		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job);
-		if (k->cmd == CTL_CMD_DRAIN && k->job.rc == 0 && c->drain == CTL_DRAIN_NONE)
+		// once any shard took DRAIN it refuses new connections: the drain
+		// goes on (drain_poll() posts DRAIN to every shard again) even when
+		// another shard's request failed (busy, timed out), or those that
+		// took it would refuse for good and the engine never exit
+		if (k->cmd == CTL_CMD_DRAIN && k->job.count > 0 && c->drain == CTL_DRAIN_NONE)
 			c->drain = CTL_DRAIN_WAIT;
 		cee_ctl_job_release(&k->job);
 		work = 1;
