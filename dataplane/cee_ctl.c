@@ -210,8 +210,10 @@ unsigned cee_ctl_shard_poll(struct cee_shard *s)
 		struct cee_mbox_req *r = m->walk.req;
 		m->stats.list_steps++;
 		if (cee_mbox_req_abandoned(r)) {
-			cee_mbox_walk_abandon(&m->walk, s->pool);
-			cee_mbox_req_free(r);
+			// its marks cleared a step at a time, as the walk went (one
+			// pass over a large pool would stall this shard's poll)
+			if (cee_mbox_walk_abandon(&m->walk, s->pool, CEE_MBOX_WALK_SLOTS))
+				cee_mbox_req_free(r);
 		} else if (cee_mbox_walk_step(&m->walk, s->pool, CEE_MBOX_WALK_SLOTS)) {
 			m->walk.req = NULL;
 			cee_mbox_req_finish(r);

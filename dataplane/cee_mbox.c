@@ -121,17 +121,21 @@ void cee_mbox_watch_release(struct cee_mbox *m, struct cee_mbox_req *r)
 	m->watching--;
 }
 
-void cee_mbox_walk_abandon(struct cee_mbox_walk *w, struct cee_conn_pool *p)
+bool cee_mbox_walk_abandon(struct cee_mbox_walk *w, struct cee_conn_pool *p, uint32_t slots)
 {
 	struct cee_conn *c;
 	uint32_t cap = cee_conn_capacity(p);
-	while (w->late > 0 && (c = cee_conn_next(p, &w->next_slot, cap)) != NULL)
+	uint32_t end = cap - w->next_slot > slots ? w->next_slot + slots : cap;
+	while (w->late > 0 && (c = cee_conn_next(p, &w->next_slot, end)) != NULL)
 		if (c->tcb.oflags & CEE_TCB_O_LATE) {
 			c->tcb.oflags &= (uint8_t)~CEE_TCB_O_LATE;
 			w->late--;
 		}
+	if (w->late > 0 && w->next_slot < cap)
+		return false;
 	w->late = 0;
 	w->req = NULL;
+	return true;
 }
 
 void cee_mbox_walk_begin(struct cee_mbox_walk *w, struct cee_mbox_req *r,

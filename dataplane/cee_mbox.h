@@ -213,10 +213,12 @@ void cee_mbox_walk_begin(struct cee_mbox_walk *w, struct cee_mbox_req *r,
 			 const struct cee_conn_pool *p, uint64_t sseq, uint64_t now_ns);
 /**
  * Stop a walk before it completes (its requester went away): the marks it
- * left on connections it did not reach yet are cleared (O(slots left), only
- * when there are any).
+ * left on connections it did not reach yet are cleared, at most @p slots
+ * slots a call, as a walk step visits (only while there are any). @return
+ * true when none is left: the walk is over (w->req NULL); until then it
+ * still holds the mailbox (call again).
  */
-void cee_mbox_walk_abandon(struct cee_mbox_walk *w, struct cee_conn_pool *p);
+bool cee_mbox_walk_abandon(struct cee_mbox_walk *w, struct cee_conn_pool *p, uint32_t slots);
 /**
  * Visit at most @p slots more slots. @return true when the walk is complete
  * (w->req is left set: the caller finishes the request and clears it).
