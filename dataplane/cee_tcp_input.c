@@ -695,7 +695,10 @@ static bool paws_rejects(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	if ((seg->flags & CEE_TCP_SYN) && tcb->state == CEE_TCP_TIME_WAIT)
 		return false;
 	ctx->stats.paws_rejected++;
-	tcb->flags |= CEE_TCB_F_ACK_NOW;
+	// an ACK out of window's kind: within its budget (RFC 5961 7), or a
+	// blind sender with an old TSval draws one ACK per segment
+	if (tcp_oow_ack_ok(ctx, tcb, now_ns))
+		tcb->flags |= CEE_TCB_F_ACK_NOW;
 	return true;
 }
 
@@ -729,13 +732,17 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	}
 	if ((st = check_seq(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
+	// TS.Recent and the keepalive state only from a segment whose ACK is
+	// acceptable too (RFC 5961 5.2): before it, a blind segment with an
+	// in-window sequence number, any ACK and a TSval far ahead set TS.Recent,
+	// and PAWS then dropped all the real peer's segments (Linux bd090dfc634d)
+	if ((st = check_ack(ctx, tcb, seg, now_ns)) != STEP_NEXT)
+		return st == STEP_GONE;
 	if (__builtin_expect(tcb->oflags & CEE_TCB_O_KEEPALIVE, 0)) { // the peer is alive: probes start over
 		tcb->peer_at_ns = now_ns;
 		tcb->ka_probes = 0;
 	}
 	ts_recent_update(tcb, seg);
-	if ((st = check_ack(ctx, tcb, seg, now_ns)) != STEP_NEXT)
-		return st == STEP_GONE;
 	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
 	take_fin(ctx, tcb, &v, now_ns);

@@ -4282,10 +4282,37 @@ static void test_paws(void **state)
 	assert_int_equal(f->ctx.stats.paws_rejected, 1);
 	assert_int_equal(f->nsegs, 1);
 	assert_int_equal(last(f)->out.ack, f->p_seq);
+	// another at once: rejected, its ACK within the out-of-window budget
+	// (one per connection per interval, RFC 5961 7), not one per segment
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "old", 3, 1501, 0);
+	assert_int_equal(f->ctx.stats.paws_rejected, 2);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->ctx.stats.acks_throttled, 1);
 	// an RST is never rejected by PAWS (RFC 7323 5.3 R1)
 	seg_ts(f, CEE_TCP_RST | CEE_TCP_ACK, f->p_seq, ISS + 4, NULL, 0, 1, 0);
 	assert_true(f->destroyed);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_RST);
+}
+
+/*
+ * Fault (review): a blind segment with an in-window sequence number, an ACK
+ * for data never sent and a TSval far ahead was dropped for its ACK, but
+ * only after its TSval had become TS.Recent: PAWS then dropped every
+ * segment of the real peer (the ACK check of RFC 5961 5.2 skipped).
+ */
+static void test_bad_ack_leaves_ts_recent(void **state)
+{
+	struct fake *f = *state;
+
+	ts_establish(f, 1000);
+	uint32_t recent = f->tcb.ts_recent;
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 100001, "x", 1, 1000 + (1u << 30), 0);
+	assert_int_equal(f->ctx.stats.bad_ack, 1);
+	assert_int_equal(f->tcb.ts_recent, recent);
+	uint64_t in = f->tcb.bytes_in;
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "abc", 3, 1002, 0); /* the real peer */
+	assert_int_equal(f->ctx.stats.paws_rejected, 0);
+	assert_int_equal(f->tcb.bytes_in, in + 3);
 }
 
 /*
@@ -4676,6 +4703,7 @@ int main(void)
 	    T(test_tail_loss_probe),
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
+	    T(test_bad_ack_leaves_ts_recent),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
