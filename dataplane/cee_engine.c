@@ -718,6 +718,16 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			c->tls_client.ciphers = c->tls.ciphers;
 			break;
 		}
+	// a connection reserves its whole lifecycle's records at admission: a
+	// ring below that refused every connection, for ever, without a word
+	unsigned need = cee_shard_conn_credits_max(c);
+	if (c->event_ring != 0 && c->event_ring < need) {
+		fprintf(stderr,
+			"%s: --event-ring %u: one connection of this configuration reserves %u "
+			"records (its lifecycle's events and extension records); give at least %u\n",
+			prog, c->event_ring, need, need);
+		return -EINVAL;
+	}
 	return 0;
 }
 

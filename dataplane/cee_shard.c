@@ -1275,6 +1275,15 @@ void cee_shard_abort(struct cee_shard *s, struct cee_conn *c, enum cee_reason re
 
 /* ---- set-up --------------------------------------------------------------- */
 
+unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg)
+{
+	if (cfg->no_events)
+		return 0;
+	// as cee_shard_init() sets evt_per_conn(_layers), and links add theirs
+	unsigned n = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL) ? 6 + 3 * CEE_EVT_EXT_MAX : 4;
+	return n + (cfg->nlinks > 0 ? CEE_LINK_EVT_EXTRA : 0);
+}
+
 int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned socket,
 		   const struct cee_engine_cfg *cfg, const struct cee_port_info *ports,
 		   unsigned nports, struct rte_mempool *mp)

@@ -319,3 +319,11 @@ void cee_shard_abort(struct cee_shard *s, struct cee_conn *c, enum cee_reason re
 
 /** Engine clock in ns (monotonic). */
 uint64_t cee_clock_ns(void);
+
+/**
+ * The most event records one connection of an engine configured by @p cfg
+ * reserves at admission (its whole lifecycle: a layered connection's
+ * milestones and extension records, a link's link_up and link_down): an
+ * event ring smaller than that could never admit one.
+ */
+unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg);

@@ -532,6 +532,18 @@ int main(int argc, char **argv)
 	}
 	cee_sink_register("mem", mem_open);
 
+	// Fault (review): an --event-ring below what one connection reserves at
+	// admission (4 records for TCP) was taken, and every connection was then
+	// refused, for ever, without a word
+	struct cee_engine_cfg small;
+	cee_engine_cfg_default(&small);
+	char *sargs[] = {"test", "--ip", "10.0.0.1/24", "--listen", "tcp:7:echo", "--events", "mem:",
+			 "--event-ring", "3", NULL};
+	CHECK(cee_engine_parse_args(&small, 9, sargs) != 0, "--event-ring 3 taken");
+	cee_engine_cfg_default(&small);
+	sargs[8] = "4";
+	CHECK(cee_engine_parse_args(&small, 9, sargs) == 0, "--event-ring 4 refused");
+
 	struct cee_engine_cfg cfg;
 	cee_engine_cfg_default(&cfg);
 	char *args[] = {"test", "--ip", "10.0.0.1/24", "--listen", "tcp:7:echo", "--events",
