@@ -481,8 +481,9 @@ int cee_net_arp_info(const struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_coun
 	rte_ether_addr_copy(&a->arp_data.arp_sha, &ai->sha);
 	if (ai->op != RTE_ARP_OP_REQUEST && ai->op != RTE_ARP_OP_REPLY)
 		return -EINVAL;
-	if (bad_src(ai->sip, our_ip, ip_count) || !rte_is_unicast_ether_addr(&ai->sha) ||
-	    rte_is_zero_ether_addr(&ai->sha))
+	ai->probe = ai->op == RTE_ARP_OP_REQUEST && ai->sip == 0 && ours(ai->tip, our_ip, ip_count);
+	if ((!ai->probe && bad_src(ai->sip, our_ip, ip_count)) ||
+	    !rte_is_unicast_ether_addr(&ai->sha) || rte_is_zero_ether_addr(&ai->sha))
 		return -EINVAL;
 	return 0;
 }
@@ -525,7 +526,10 @@ int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, 
 	if (a->arp_opcode != rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) || !ours(tip, our_ip, ip_count))
 		return -EINVAL;
 	uint32_t sip = a->arp_data.arp_sip;
-	if (bad_src(rte_be_to_cpu_32(sip), our_ip, ip_count))
+	// a probe (sender 0.0.0.0, RFC 5227 2.1.1) is answered too, to its
+	// sender's MAC and target IP 0, so that the prober sees the address
+	// taken (as Linux does)
+	if (sip != 0 && bad_src(rte_be_to_cpu_32(sip), our_ip, ip_count))
 		return -EINVAL;
 	struct rte_ether_addr peer = a->arp_data.arp_sha;
 	rte_ether_addr_copy(&peer, &eth->dst_addr);

@@ -124,6 +124,8 @@ struct cee_arp_info {
 	uint16_t op; /**< RTE_ARP_OP_REQUEST or _REPLY */
 	uint32_t sip, tip;
 	struct rte_ether_addr sha;
+	bool probe; /**< a request from 0.0.0.0 for one of our addresses: another
+		     *   host checks it is free (RFC 5227); answered, nothing learnt */
 };
 
 /**

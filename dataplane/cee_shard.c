@@ -863,6 +863,13 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 		s->stats.drops[CEE_DROP_BAD_ARP]++;
 		return false;
 	}
+	if (ai.probe) { // someone checks our address is free: it is not (no copies, nothing learnt)
+		if (owned || cee_net_arp_reply(m, &s->ports[pi].mac, s->cfg->ip, s->cfg->ip_count) < 0)
+			return false;
+		s->stats.arp_replies++;
+		tx_enqueue(s, pi, m);
+		return true;
+	}
 	if (!owned)
 		for (unsigned j = 0; j < s->nshards; j++) {
 			if (j == s->id)
