@@ -33,6 +33,7 @@ struct cee_engine {
 	struct cee_engine_cfg cfg;
 	unsigned nshards;
 	unsigned nports;
+	unsigned ports_set_up; // of e->ports[], those cee_port_setup() set up (destroy closes these)
 	struct cee_port_info ports[CEE_MAX_PORTS];
 	struct rte_mempool *mp;
 	struct cee_shard *shards; // rte_zmalloc'd, cache aligned
@@ -889,6 +890,7 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 			errno = -rc;
 			goto fail;
 		}
+		e->ports_set_up = pi + 1;
 		// the MSS we announce fits the smallest MTU of our ports (IPv4 + TCP: 40 bytes)
 		uint16_t mtu;
 		if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu > 40 + CEE_TCP_MIN_ANNOUNCED_MSS &&
@@ -1055,8 +1057,15 @@ int cee_engine_start(struct cee_engine *e)
 			break;
 		e->shards[i].lcore = lcore;
 		rc = rte_eal_remote_launch(cee_shard_main, &e->shards[i], lcore);
-		if (rc < 0)
+		if (rc < 0) {
+			// the shards launched already run on what cee_engine_destroy()
+			// would free: stopped and waited for here
+			for (unsigned j = 0; j < i; j++)
+				atomic_store(&e->shards[j].stop, true);
+			for (unsigned j = 0; j < i; j++)
+				rte_eal_wait_lcore(e->shards[j].lcore);
 			return rc;
+		}
 		i++;
 	}
 	e->started = true;
@@ -1234,7 +1243,9 @@ void cee_engine_destroy(struct cee_engine *e)
 	for (unsigned k = 0; k < CEE_MAX_SINKS; k++)
 		if (e->sinks[k])
 			cee_sink_close(e->sinks[k]);
-	for (unsigned pi = 0; pi < e->nports; pi++) {
+	// only the ports set up: a create that failed before or among them has
+	// zeroed entries, which would stop another port 0 (another engine's)
+	for (unsigned pi = 0; pi < e->ports_set_up; pi++) {
 		rte_eth_dev_stop(e->ports[pi].port_id);
 		rte_eth_dev_close(e->ports[pi].port_id);
 	}
