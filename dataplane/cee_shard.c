@@ -402,7 +402,9 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	case CEE_EVT_CLOSED:
 		if (unlikely(s->monitors != NULL)) // by id: an old id's watchers only
 			cee_monitors_closed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
-		if (app && app->closed)
+		// the app hears only of connections it heard of: not of a spoofed
+		// SYN's half-open slot timing out
+		if (said && app && app->closed)
 			app->closed(s->cfg->app_arg, s, c);
 		return;
 	case CEE_EVT_TLS_UP:
@@ -414,7 +416,7 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	case CEE_EVT_DESTROYED:
 		break;
 	}
-	if (app && app->destroyed)
+	if (said && app && app->destroyed)
 		app->destroyed(s->cfg->app_arg, s, c);
 	if (unlikely(s->monitors != NULL))
 		cee_monitors_destroyed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
