@@ -469,9 +469,15 @@ static void tcp_closing(void *owner, struct cee_tcb *tcb, enum cee_reason reason
 		cee_stack_closing(owner, cee_conn_of_tcb(tcb), reason);
 }
 
+static bool sndbuf_renege(struct cee_shard *s);
+
 static void *tcp_buf_alloc(void *owner, unsigned cls)
 {
 	struct cee_shard *s = owner;
+	// none left: one held only by out-of-order data is taken back (never
+	// the caller's: cee_tcp_renege() passes over a connection in a call)
+	if (s->sb[cls].nfree == 0 && cls == 0)
+		(void)sndbuf_renege(s);
 	return s->sb[cls].nfree ? s->sb[cls].free[--s->sb[cls].nfree] : NULL;
 }
 
@@ -673,10 +679,37 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
  * a scarce resource goes first. @return true when there is room again.
  */
 #define CEE_ZW_EVICT_MIN_NS 0
+
+/*
+ * No shut window to take a buffer from: one held only by out-of-order data
+ * (a peer that sent past a hole and never fills it: a byte per connection
+ * pinned every buffer, and nothing else could free them) is reneged
+ * (cee_tcp_renege()). A clock hand over the pool, at most
+ * CEE_RENEGE_SLOTS slots and CEE_RENEGE_CONNS connections per call: bounded
+ * work for each SYN that finds the buffers short.
+ */
+#define CEE_RENEGE_SLOTS 4096
+#define CEE_RENEGE_CONNS 256
+static bool sndbuf_renege(struct cee_shard *s)
+{
+	uint32_t cap = cee_conn_capacity(s->pool);
+	if (s->renege_slot >= cap)
+		s->renege_slot = 0;
+	uint32_t end = cap - s->renege_slot > CEE_RENEGE_SLOTS ? s->renege_slot + CEE_RENEGE_SLOTS
+							       : cap;
+	struct cee_conn *c;
+	for (unsigned n = 0;
+	     n < CEE_RENEGE_CONNS && (c = cee_conn_next(s->pool, &s->renege_slot, end)) != NULL; n++)
+		if (c->tcb.sb != NULL && cee_tcp_renege(&s->tcp, &c->tcb))
+			return true;
+	return false;
+}
+
 static bool sndbuf_room(struct cee_shard *s)
 {
 	for (int i = 0; i < 2 && s->sb[0].nfree < s->sb[0].count / 16; i++)
-		if (!cee_tcp_evict_zero_window(&s->tcp, CEE_ZW_EVICT_MIN_NS, s->now_ns))
+		if (!cee_tcp_evict_zero_window(&s->tcp, CEE_ZW_EVICT_MIN_NS, s->now_ns) &&
+		    !sndbuf_renege(s))
 			return false;
 	return true;
 }

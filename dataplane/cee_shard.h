@@ -116,6 +116,7 @@ struct cee_shard {
 		void **free;
 		uint32_t nfree, count;
 	} sb[2];
+	uint32_t renege_slot; /**< where sndbuf_renege()'s clock hand goes on */
 
 	// Software steering: handoff[j] carries packets from this shard to
 	// shard j (single producer: us; single consumer: j).

@@ -242,6 +242,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(no_sndbuf, TCP, "no_sndbuf", "data refused: no send buffer free")                        \
 	X(zero_window_probes, TCP, "zero_window_probes", "zero-window probes sent")                \
 	X(zw_evicted, TCP, "zw_evicted", "zero-window connections reset to free a send buffer")    \
+	X(ooo_reneged, TCP, "ooo_reneged", "send buffers holding only out-of-order data freed")    \
 	X(fast_retransmits, TCP, "fast_retransmits", "losses repaired after 3 duplicate ACKs")     \
 	X(partial_acks, TCP, "partial_acks", "NewReno partial ACKs (another hole resent)")         \
 	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
@@ -659,6 +660,16 @@ void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
  * @return true when one was reset.
  */
 bool cee_tcp_evict_zero_window(struct cee_tcp_ctx *ctx, uint64_t min_ns, uint64_t now_ns);
+
+/**
+ * Send buffers run short: if @p tcb holds one only for out-of-order data
+ * (nothing queued to send, only the ranges ahead of a hole), drop that data
+ * and free the buffer (counted in ooo_reneged). The bytes were never
+ * acknowledged; the peer sends them again (RFC 2018 allows reneging on what
+ * was SACKed). A peer that sends a byte past a hole and never fills it
+ * cannot then hold a buffer. @return true when one was freed.
+ */
+bool cee_tcp_renege(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 
 /**
  * The RST to answer @p seg with when no connection matches it (RFC 9293

@@ -117,6 +117,17 @@ bool cee_tcp_evict_zero_window(struct cee_tcp_ctx *ctx, uint64_t min_ns, uint64_
 	return true;
 }
 
+bool cee_tcp_renege(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x == NULL || tcb->sb_len != 0 || x->ooo_n == 0 || (tcb->uflags & CEE_TCB_U_BUSY))
+		return false;
+	x->ooo_n = 0;
+	tcp_free_sb(ctx, tcb);
+	ctx->stats.ooo_reneged++;
+	return true;
+}
+
 void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	bool inflight = tcb->snd_una != tcb->snd_max;

@@ -1542,6 +1542,45 @@ static void test_discard(void **state)
 	assert_int_equal(f->evts[2].bytes_in, 6);
 }
 
+/*
+ * Fault (review): a peer that sent one byte past a hole and never filled it
+ * held a send buffer (its out-of-order ranges live there) that nothing could
+ * take back: a byte per connection pinned every buffer of a shard, and new
+ * clients were refused. cee_tcp_renege() frees such a buffer (the bytes were
+ * never acknowledged; the peer sends them again), and never one that holds
+ * data to send.
+ */
+static void test_renege_ooo_only_buffer(void **state)
+{
+	struct fake *f = *state;
+
+	establish_svc(f, CEE_TCP_SVC_DISCARD);
+	seg_in(f, CEE_TCP_ACK, IRS + 11, ISS + 1, 512, "x", 1); /* past a 10-byte hole */
+	assert_non_null(f->tcb.sb);
+	assert_int_equal(f->bufs_live, 1);
+	assert_true(cee_tcp_renege(&f->ctx, &f->tcb));
+	assert_null(f->tcb.sb);
+	assert_int_equal(f->bufs_live, 0);
+	assert_int_equal(f->ctx.stats.ooo_reneged, 1);
+	assert_false(cee_tcp_renege(&f->ctx, &f->tcb)); /* nothing held */
+	/* the hole filled, and the byte sent again: all taken in order */
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "0123456789", 10);
+	seg_in(f, CEE_TCP_ACK, IRS + 11, ISS + 1, 512, "x", 1);
+	assert_int_equal(last(f)->out.ack, IRS + 12);
+	assert_int_equal(f->tcb.bytes_in, 11);
+	fake_end(f);
+
+	/* echo: a buffer with bytes queued to send is never reneged */
+	f = fake_new();
+	*state = f;
+	establish(f);
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 0, "abc", 3); /* peer window 0: held */
+	seg_in(f, CEE_TCP_ACK, IRS + 10, ISS + 1, 0, "z", 1);
+	assert_true(f->tcb.sb_len > 0);
+	assert_false(cee_tcp_renege(&f->ctx, &f->tcb));
+	assert_int_equal(f->ctx.stats.ooo_reneged, 0);
+}
+
 /* Fault: a segment overlapping bytes already taken is echoed twice. */
 static void test_trim_overlap(void **state)
 {
@@ -4704,6 +4743,7 @@ int main(void)
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
 	    T(test_bad_ack_leaves_ts_recent),
+	    T(test_renege_ooo_only_buffer),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
