@@ -367,9 +367,11 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	if (advanced) {
 		tcp_cc_on_ack(ctx, tcb, acked, now_ns);
 	} else if (seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max && seg->len == 0 &&
-		   !(seg->flags & CEE_TCP_FIN) && seg_wnd == tcb->snd_wnd && seg_wnd != 0) {
-		// RFC 5681 2, DUPLICATE ACKNOWLEDGMENT (a zero window's answers to probes
-		// are not: nothing was lost)
+		   !(seg->flags & CEE_TCP_FIN) && seg_wnd == tcb->snd_wnd && seg_wnd != 0 &&
+		   !tcp_wnd_shut(ctx, tcb)) {
+		// RFC 5681 2, DUPLICATE ACKNOWLEDGMENT (a shut window's answers to
+		// probes are not: nothing was lost; the third of a sliver's sent a
+		// full segment past it by fast retransmit)
 		tcp_cc_on_dupack(ctx, tcb, now_ns);
 	} else if (seg->nsack && x != NULL && !x->in_recovery) {
 		// not a duplicate ACK by RFC 5681 (it carries data: an echo's peer sends
@@ -399,8 +401,11 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			tcp_rtt_cancel(tcb);
 		}
 	}
-	if (tcb->snd_wnd == 0 || tcp_wnd_shut(ctx, tcb))
-		tcb->retries = 0; /* a peer that answers with its window shut is alive */
+	// a peer that answers with its window shut on our data is alive (the
+	// persist clock bounds it); a FIN alone into a zero window is not data:
+	// bounded by max_retries (a peer that never took it was probed for ever)
+	if (tcp_wnd_shut(ctx, tcb))
+		tcb->retries = 0;
 
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_FIN_WAIT_1:

@@ -557,6 +557,10 @@ uint32_t tcp_retransmit_at(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_
 {
 	uint32_t nxt = tcb->snd_nxt, sent = 0;
 
+	// a retransmission carries what was sent, never new bytes (it checks no
+	// window: it may go where the window was)
+	if (seq_lt(seq, tcb->snd_max) && max > tcb->snd_max - seq)
+		max = tcb->snd_max - seq;
 	tcb->snd_nxt = seq;
 	if (send_segment(ctx, tcb, now_ns, max, false))
 		sent = tcb->snd_nxt - seq;

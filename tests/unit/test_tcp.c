@@ -1155,6 +1155,35 @@ static void test_retransmit_give_up(void **state)
 	assert_int_equal(closed_evt(f)->bytes_out, 5);
 }
 
+/*
+ * Fault (review): a FIN alone (every byte acknowledged) into a zero window:
+ * each answer with window 0 reset the retry count, as for data held by a
+ * shut window, but a FIN is no data: no persist clock ran, and a peer that
+ * never took the FIN kept the connection (a link's, with no idle timeout)
+ * for ever, probed once a minute. Now max_retries bounds it.
+ */
+static void test_fin_into_zero_window_bounded(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.max_retries = 3;
+	establish_svc(f, CEE_TCP_SVC_APP);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, "bye", 3, f->now), 3);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 4, 512, NULL, 0); /* all acknowledged */
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	assert_true(f->tcb.flags & CEE_TCB_F_FIN_SENT);
+	unsigned fires = 0;
+	while (!f->destroyed && fires < 20) {
+		fire(f);
+		fires++;
+		if (!f->destroyed) /* the FIN not taken, the window shut */
+			seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 4, 0, NULL, 0);
+	}
+	assert_true(f->destroyed);
+	assert_true(fires <= 3 + 2);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE); /* the first cause */
+}
+
 /* Fault: SYN-ACK retries never end, or end without closed/destroyed. */
 static void test_handshake_synack_retries(void **state)
 {
@@ -2877,7 +2906,12 @@ static bool sliver_until_reset(struct fake *f, uint32_t *una, uint64_t take_at, 
 			*una += 12;
 			took = true;
 		}
+		f->nsegs = 0;
 		seg_in(f, CEE_TCP_ACK, f->p_seq, *una, 12, NULL, 0);
+		// nothing past the sliver in answer either (the third answer, as a
+		// duplicate ACK, drew a fast retransmit of a whole segment)
+		for (unsigned i = 0; i < f->nsegs; i++)
+			assert_true((int32_t)(f->segs[i].out.seq + f->segs[i].len - (*una + 12)) <= 0);
 		assert_true(f->now < limit);
 	}
 	return took;
@@ -4744,6 +4778,7 @@ int main(void)
 	    T(test_paws),
 	    T(test_bad_ack_leaves_ts_recent),
 	    T(test_renege_ooo_only_buffer),
+	    T(test_fin_into_zero_window_bounded),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
