@@ -491,7 +491,7 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 	tcb->snd_mss = (uint16_t)mss;
 	// the larger segments in flight were dropped: send them again, smaller, now
 	// (not a congestion signal, RFC 1191 6.5; Karn applies to the copies)
-	tcb->snd_nxt = tcb->snd_una;
+	tcp_rewind(ctx, tcb);
 	tcp_rtt_cancel(tcb);
 	if (tcb->uflags & CEE_TCB_U_BUSY)
 		return;

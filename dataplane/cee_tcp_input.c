@@ -397,7 +397,7 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
 			// the window reopened with bytes unacked: resend from snd_una now;
 			// a running RTT sample covers resent bytes (RFC 6298 3, Karn)
-			tcb->snd_nxt = tcb->snd_una;
+			tcp_rewind(ctx, tcb);
 			tcp_rtt_cancel(tcb);
 		}
 	}

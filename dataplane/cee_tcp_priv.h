@@ -195,6 +195,21 @@ static inline struct cee_tcp_xmit *tcp_xmit_if(const struct cee_tcp_ctx *ctx,
 	return (struct cee_tcp_xmit *)(void *)(tcb->sb + cee_tcp_xmit_off(&ctx->cfg, tcb->sb_class));
 }
 
+/*
+ * Send again from SND.UNA (go-back-N: a path-MTU drop, a window reopened, a
+ * timeout's probe), paced by cwnd. SACK recovery ends with it (no window
+ * cut): its rule 2 sends from SND.NXT and its pipe counts up to SND.MAX, so
+ * a rewound SND.NXT resent the rest of the flight at once, SACKed bytes too,
+ * past cwnd.
+ */
+static inline void tcp_rewind(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	tcb->snd_nxt = tcb->snd_una;
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x != NULL && x->in_recovery == CEE_TCP_REC_SACK)
+		x->in_recovery = 0;
+}
+
 /* Out-of-order ranges held. */
 static inline unsigned tcp_ooo_n(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {

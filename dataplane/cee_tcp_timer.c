@@ -293,7 +293,7 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	uint64_t rto = min_u64((uint64_t)tcb->rto_us * 2000, ctx->cfg.rto_max_ns); // 5.5
 	tcb->rto_us = (uint32_t)min_u64(rto / 1000, UINT32_MAX);
 	tcp_rtt_cancel(tcb);                   // Karn
-	tcb->snd_nxt = tcb->snd_una;	       // 5.4, go-back-N (paced by cwnd = 1 MSS)
+	tcp_rewind(ctx, tcb);		       // 5.4, go-back-N (paced by cwnd = 1 MSS)
 	return false;
 }
 

@@ -4141,6 +4141,47 @@ static void test_sack_recovery(void **state)
 }
 
 /*
+ * Fault (review): a path-MTU drop in the middle of SACK recovery set SND.NXT
+ * back to SND.UNA, and recovery's rule 2 ("new data" from SND.NXT, with a
+ * pipe that counts up to SND.MAX) then resent the rest of the flight at
+ * once, SACKed bytes too, far past cwnd. The rewind now ends SACK recovery:
+ * go-back-N in the smaller size, paced by cwnd.
+ */
+static void test_sack_recovery_pmtu_rewind_paced(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	ack_to(f, b + MSS);
+	uint32_t blk[4] = {b + 2 * MSS, b + 3 * MSS};
+	ack_sack(f, b + MSS, 1, blk);
+	blk[1] = b + 4 * MSS;
+	ack_sack(f, b + MSS, 1, blk);
+	uint32_t blk2[4] = {b + 5 * MSS, b + 6 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk2); /* recovery: hole 1 resent */
+	uint32_t blk3[4] = {b + 5 * MSS, b + 8 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk3);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	uint32_t cwnd = f->tcb.cwnd;
+	f->nsegs = 0;
+	cee_tcp_pmtu(&f->ctx, &f->tcb, b + 9 * MSS, 1240, f->now);
+	uint32_t blk4[4] = {b + 5 * MSS, b + 9 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk4);
+	uint32_t blk5[4] = {b + 5 * MSS, b + 10 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk5);
+	uint64_t bytes = 0;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		assert_true(f->segs[i].len <= 1200);
+		bytes += f->segs[i].len;
+	}
+	assert_true(bytes <= (uint64_t)cwnd + MSS); /* paced: not the whole flight */
+	assert_true(f->nsegs >= 1);
+}
+
+/*
  * Fault (wan.sh loss1: five of six RTOs): a hole resent in a segment that
  * carries SACK blocks (we hold out-of-order data of the peer's: an echo on
  * a lossy path) holds 12 bytes less than the segment it repairs; HighRxt
@@ -4779,6 +4820,7 @@ int main(void)
 	    T(test_bad_ack_leaves_ts_recent),
 	    T(test_renege_ooo_only_buffer),
 	    T(test_fin_into_zero_window_bounded),
+	    T(test_sack_recovery_pmtu_rewind_paced),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
