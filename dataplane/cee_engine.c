@@ -77,6 +77,7 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->ws.max_message = 0;
 	c->ws.close_timeout_ns = 5000000000ull;
 	c->ws.pong_timeout_ns = 10000000000ull;
+	c->ws.message_timeout_ns = 10000000000ull;
 	c->name = "cee";
 	c->ip_count = 1;
 	c->reconnect = (struct cee_link_backoff){.min_ms = 100, .max_ms = 30000};
@@ -204,6 +205,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --ws-origin LIST         Origins allowed, comma separated (default any; 403)\n"
 		"  --ws-ping SEC            ping after SEC of silence; no frame within\n"
 		"                           --ws-pong-timeout SEC (default 10): ws_ping_timeout\n"
+		"  --ws-message-timeout SEC a message (or control frame) begun must be whole\n"
+		"                           within SEC (default 10): else Close 1008\n"
 		"  --ws-max-message BYTES   largest message and frame (1009 beyond); an echo needs\n"
 		"                           --sndbuf >= 2 x BYTES + 32 (default (sndbuf - 32) / 2,\n"
 		"                           at most 65536)\n",
@@ -394,7 +397,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
 		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP,
-		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT,
+		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT, O_WS_MSG_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -447,6 +450,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"syn-rate-per-ip", required_argument, NULL, O_SYN_RATE_IP},
 		{"engine-id", required_argument, NULL, O_ENGINE_ID},
 		{"shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT},
+		{"ws-message-timeout", required_argument, NULL, O_WS_MSG_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
@@ -595,6 +599,11 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_WS_PONG:
 			rc = parse_seconds_ns(optarg, &c->ws.pong_timeout_ns);
+			break;
+		case O_WS_MSG_TIMEOUT:
+			rc = parse_seconds_ns(optarg, &c->ws.message_timeout_ns);
+			if (rc == 0 && c->ws.message_timeout_ns == 0)
+				rc = -EINVAL;
 			break;
 		case O_WS_MAX:
 			rc = parse_u64(optarg, 1u << 24, &v);

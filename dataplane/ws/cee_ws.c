@@ -103,6 +103,8 @@ struct cee_ws {
 	// FRAMES: last input from the peer, or our ping when one is
 	// outstanding; CLOSE: our Close.
 	uint64_t t_ref;
+	uint64_t now_in;       // the time of the input (or start) being handled
+	uint64_t buf_since_ns; // when the buffer held was taken
 	struct cee_ws_info info;
 	struct cee_ws *next_free;
 };
@@ -377,6 +379,7 @@ static bool buf_take(struct cee_ws *ws)
 		return false;
 	ws->buf = ctx->buf_free[--ctx->nfree];
 	ws->buf_len = 0;
+	ws->buf_since_ns = ws->now_in;
 	return true;
 }
 
@@ -473,6 +476,8 @@ struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, si
 		c.close_timeout_ns = 5000000000ull;
 	if (c.pong_timeout_ns == 0)
 		c.pong_timeout_ns = 10000000000ull;
+	if (c.message_timeout_ns == 0)
+		c.message_timeout_ns = 10000000000ull;
 	if (c.buffers == 0)
 		c.buffers = c.max_conns / 8 + 16;
 	if (c.max_conns == 0)
@@ -1495,6 +1500,7 @@ int cee_ws_input(struct cee_ws *ws, const uint8_t *data, uint32_t len, uint64_t 
 {
 	uint32_t used;
 
+	ws->now_in = now_ns;
 	switch ((enum ws_state)ws->state) {
 	case WS_EXPECT_START:
 		return -EINVAL;
@@ -1507,8 +1513,10 @@ int cee_ws_input(struct cee_ws *ws, const uint8_t *data, uint32_t len, uint64_t 
 		used = handshake_input(ws, data, len);
 		data += used;
 		len -= used;
-		if (ws->state == WS_EXPECT_FRAMES)
+		if (ws->state == WS_EXPECT_FRAMES) {
 			ws->t_ref = now_ns;
+			ws->buf_since_ns = now_ns; // a message's time starts when it can
+		}
 		break;
 	case WS_EXPECT_FRAMES:
 		if (len == 0)
@@ -1599,10 +1607,17 @@ uint64_t cee_ws_deadline(const struct cee_ws *ws)
 	const struct cee_ws_cfg *cfg = &ws->ctx->cfg;
 
 	switch ((enum ws_state)ws->state) {
-	case WS_EXPECT_FRAMES:
-		if (ws->ping_outstanding)
-			return ws->t_ref + cfg->pong_timeout_ns;
-		return cfg->ping_interval_ns != 0 ? ws->t_ref + cfg->ping_interval_ns : 0;
+	case WS_EXPECT_FRAMES: {
+		uint64_t due = ws->ping_outstanding	   ? ws->t_ref + cfg->pong_timeout_ns
+			       : cfg->ping_interval_ns != 0 ? ws->t_ref + cfg->ping_interval_ns
+							    : 0;
+		if (ws->buf != NULL) { // a message begun: it must end in time
+			uint64_t msg = ws->buf_since_ns + cfg->message_timeout_ns;
+			if (due == 0 || msg < due)
+				due = msg;
+		}
+		return due;
+	}
 	case WS_EXPECT_CLOSE:
 		return ws->t_ref + cfg->close_timeout_ns;
 	case WS_EXPECT_START:
@@ -1620,6 +1635,13 @@ void cee_ws_timer(struct cee_ws *ws, uint64_t now_ns)
 
 	if (due == 0 || now_ns < due)
 		return;
+	if (ws->state == WS_EXPECT_FRAMES && ws->buf != NULL &&
+	    now_ns - ws->buf_since_ns >= ws->ctx->cfg.message_timeout_ns) {
+		// a message begun and never finished holds a buffer of a small pool
+		ws->ctx->stats.message_timeouts++; // and a protocol error (fail())
+		fail(ws, CEE_WS_POLICY, "message timeout");
+		return;
+	}
 	if (ws->state == WS_EXPECT_CLOSE) {
 		ws->info.clean = false; // no answer to our Close
 		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_CLOSE);
@@ -1665,6 +1687,7 @@ struct cee_ws *cee_ws_new_client(struct cee_ws_ctx *ctx, const struct cee_layer_
 	ws->client = true;
 	ws->state = WS_EXPECT_START;
 	ws->t_ref = now_ns;
+	ws->now_in = now_ns;
 	if (!buf_take(ws)) {
 		ctx->stats.no_buffer++;
 		cee_ws_free(ws);

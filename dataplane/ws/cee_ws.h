@@ -40,6 +40,7 @@
 #define CEE_WS_NO_STATUS 1005    /**< reported when a Close frame carries no code */
 #define CEE_WS_ABNORMAL 1006     /**< reported when the stream ended without a Close frame */
 #define CEE_WS_BAD_DATA 1007     /**< invalid UTF-8 in a text message */
+#define CEE_WS_POLICY 1008      /**< a message not finished in time (message_timeout_ns) */
 #define CEE_WS_TOO_BIG 1009
 #define CEE_WS_TRY_AGAIN 1013    /**< no reassembly buffer free */
 
@@ -60,6 +61,13 @@ struct cee_ws_cfg {
 	uint64_t close_timeout_ns; /**< wait for the peer's Close after ours (default 5 s) */
 	uint64_t ping_interval_ns; /**< ping after this much silence from the peer; 0 = never */
 	uint64_t pong_timeout_ns;  /**< then no frame at all for this long: ws_ping_timeout (default 10 s) */
+	/**
+	 * A message (or control frame) begun, and so a buffer held, must be
+	 * whole within this (default 10 s): else Close 1008, protocol_error.
+	 * Without it a peer that began messages and never ended them held
+	 * every buffer, and other connections' split messages got 1013.
+	 */
+	uint64_t message_timeout_ns;
 	uint32_t max_conns;      /**< connection pool */
 	/** Buffers (max(max_header, max_message) bytes each) for upgrades and partial messages; 0 = max_conns / 8 + 16. */
 	uint32_t buffers;
@@ -77,8 +85,9 @@ struct cee_ws_cfg {
 	X(ping_timeouts, "connections ended: no answer to our ping")                               \
 	X(closes_received, "Close frames received")                                                \
 	X(closes_sent, "Close frames sent")                                                        \
-	X(protocol_errors, "connections failed for a protocol error (1002, 1007, 1009)")           \
+	X(protocol_errors, "connections failed for a protocol error (1002, 1007, 1008, 1009)")     \
 	X(no_buffer, "frames refused for want of a buffer (1013)")                                 \
+	X(message_timeouts, "connections failed: a message not finished in time (1008)")           \
 	X(no_slot, "connections refused: the pool was full")
 
 #define CEE_X_WS_STAT_FIELD(f, d) uint64_t f;

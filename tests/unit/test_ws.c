@@ -1381,6 +1381,44 @@ static void test_no_buffer(void **state)
 	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 1);
 }
 
+// Guards against (review): a peer that begins a message and never ends it
+// holding a buffer for ever (a ping now and then kept its connection
+// alive): a few such connections held every buffer, and every other
+// connection's split message got 1013. A message begun must end within
+// message_timeout_ns: else Close 1008, protocol_error, and the buffer is
+// back.
+static void test_message_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	uint8_t w[64];
+	size_t n;
+
+	cfg.buffers = 1;
+	cfg.message_timeout_ns = 10 * SEC;
+	f->sctx = make_ctx(f, &cfg);
+	raw_server(f);
+	n = mkframe(w, 0x01, true, "x", 1, 0); /* text, FIN 0: a message begun */
+	assert_int_equal(feed(f, w, n), 0);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 0);
+	assert_int_equal(cee_ws_deadline(f->s.ws), f->now + 10 * SEC);
+	f->now += 9 * SEC; /* a ping from the peer keeps the connection alive, not the message */
+	assert_int_equal(feed(f, w, mkframe(w, 0x89, true, "", 0, 0)), 0);
+	cee_ws_timer(f->s.ws, f->now);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 0);
+	f->now += 1 * SEC;
+	cee_ws_timer(f->s.ws, f->now);
+	assert_failed(f, CEE_WS_POLICY);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->message_timeouts, 1);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 1);
+	// and the next connection's split message has a buffer
+	raw_server(f);
+	n = mkframe(w, 0x81, true, "partial", 7, 0);
+	assert_int_equal(feed(f, w, n - 3), 0);
+	assert_int_equal(feed(f, w + n - 3, 3), 0);
+	assert_int_equal(f->s.up_calls, 1);
+}
+
 // Guards against: idle established connections pinning buffers (memory
 // per connection must stay at sizeof(struct cee_ws)); prints the sizes.
 static void test_idle_holds_no_buffer(void **state)
@@ -1469,6 +1507,7 @@ int main(void)
 	    T(test_client_fresh_masks),
 	    T(test_pool_full),
 	    T(test_no_buffer),
+	    T(test_message_timeout),
 	    T(test_idle_holds_no_buffer),
 	    T(test_send_enobufs),
 	    T(test_send_before_up),
