@@ -44,7 +44,7 @@ static struct cee_ws_ctx *ws_ctx_create(struct cee_shard *s, const struct cee_ws
 		uint32_t fit = (s->cfg->tcp.sndbuf - 32) / 2;
 		cfg.max_message = cfg.max_frame = fit < 65536 ? fit : 65536;
 	}
-	cfg.seed ^= (uint64_t)s->id << 56 | rte_rdtsc();
+	// client keys and masks: the context's key comes from getrandom() (seed 0)
 	struct cee_ws_ctx *ctx = cee_ws_ctx_create(&cfg, err, sizeof(err));
 	if (ctx == NULL) {
 		int e = errno ? errno : EINVAL;

@@ -15,7 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sys/random.h>
+
 #include "cee_ws.h"
+#include "../cee_siphash.h"
 
 enum {
 	OP_CONT = 0x0,
@@ -50,7 +53,11 @@ struct cee_ws_ctx {
 	uint32_t nbufs, nfree, buf_size;
 	uint8_t *scratch;  // a whole masked frame, unmasked (max_frame bytes)
 	bool scratch_busy; // in use by a message being delivered
-	uint64_t rng;	   // xorshift64*: client keys and masks
+	// client keys and masks: SipHash-2-4 of a counter under a random key
+	// (RFC 6455 10.3: masks MUST be unpredictable; an xorshift64* whose
+	// output the Sec-WebSocket-Key showed gave away every later mask)
+	struct cee_siphash_key rng_key;
+	uint64_t rng;
 };
 
 // What the connection waits on; ws_set_state() is the only writer.
@@ -318,13 +325,9 @@ static bool utf8_whole(const uint8_t *p, size_t n)
 
 static uint64_t rng_next(struct cee_ws_ctx *ctx)
 {
-	uint64_t x = ctx->rng;
+	uint64_t n = ctx->rng++;
 
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	ctx->rng = x;
-	return x * 0x2545f4914f6cdd1dull;
+	return cee_siphash(2, 4, &ctx->rng_key, &n, sizeof(n));
 }
 
 // Copy @p n bytes into a NUL-terminated field of @p cap bytes, cut to fit.
@@ -524,7 +527,15 @@ struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, si
 	for (uint32_t i = 0; i < ctx->nbufs; i++)
 		ctx->buf_free[i] = ctx->buf_mem + (size_t)(ctx->nbufs - 1 - i) * ctx->buf_size;
 	ctx->nfree = ctx->nbufs;
-	ctx->rng = c.seed != 0 ? c.seed : 0x9e3779b97f4a7c15ull;
+	ctx->rng = 0;
+	if (c.seed != 0) { // tests: the same keys and masks every run
+		ctx->rng_key.k0 = c.seed;
+		ctx->rng_key.k1 = c.seed ^ 0x9e3779b97f4a7c15ull;
+	} else if (getrandom(&ctx->rng_key, sizeof(ctx->rng_key), 0) !=
+		   (ssize_t)sizeof(ctx->rng_key)) {
+		return ctx_fail(ctx, err, errlen, errno ? errno : EIO,
+				"no random key for client keys and masks");
+	}
 	return ctx;
 }
 

@@ -71,7 +71,11 @@ struct cee_ws_cfg {
 	uint32_t max_conns;      /**< connection pool */
 	/** Buffers (max(max_header, max_message) bytes each) for upgrades and partial messages; 0 = max_conns / 8 + 16. */
 	uint32_t buffers;
-	/** Seed of the generator of client keys and masks (client role); any value. */
+	/**
+	 * Client role: keys and masks are SipHash-2-4 of a counter under a key
+	 * from getrandom() (RFC 6455 10.3). A seed other than 0 makes that key
+	 * from it instead: the same keys and masks every run (tests only).
+	 */
 	uint64_t seed;
 };
 

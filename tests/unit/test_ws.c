@@ -1419,6 +1419,66 @@ static void test_message_timeout(void **state)
 	assert_int_equal(f->s.up_calls, 1);
 }
 
+static int b64_val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+// Guards against (review, RFC 6455 10.3: masks MUST be unpredictable): the
+// client's keys and masks came from an xorshift64* whose output is its
+// state times an odd constant, so the first 8 bytes of a Sec-WebSocket-Key
+// gave the state away, and with it the key's second half and every later
+// mask of the shard. The check here is that attack on a real key: from its
+// first half, predict its second.
+static void test_client_key_unpredictable(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg c = base_cfg();
+	struct cee_layer_io cio;
+	const uint64_t M = 0x2545f4914f6cdd1dull;
+	uint64_t minv = M; // Newton: M * minv == 1 (mod 2^64)
+
+	c.seed = 0; // as the engine has it: a random key
+	f->cctx = make_ctx(f, &c);
+	end_reset(&f->c, &f->now);
+	cio = end_io(&f->c);
+	f->c.ws = cee_ws_new_client(f->cctx, &cio, "sbc.example.test", "/", NULL, f->now);
+	assert_non_null(f->c.ws);
+	assert_int_equal(cee_ws_start(f->c.ws, f->now), 0);
+	grow(&f->c.out, &f->c.out_cap, f->c.out_len + 1);
+	f->c.out[f->c.out_len] = '\0';
+	const char *k = strstr((const char *)f->c.out, "Sec-WebSocket-Key: ");
+	assert_non_null(k);
+	k += strlen("Sec-WebSocket-Key: ");
+	uint8_t raw[18] = {0};
+	for (int i = 0, o = 0; i < 24 && k[i] != '='; i += 4) {
+		uint32_t v = 0;
+		for (int j = 0; j < 4; j++)
+			v = v << 6 | (uint32_t)(k[i + j] == '=' ? 0 : b64_val(k[i + j]));
+		raw[o++] = (uint8_t)(v >> 16);
+		raw[o++] = (uint8_t)(v >> 8);
+		raw[o++] = (uint8_t)v;
+	}
+	uint64_t r1, r2;
+	memcpy(&r1, raw, 8);
+	memcpy(&r2, raw + 8, 8);
+	for (int i = 0; i < 5; i++)
+		minv *= 2 - M * minv;
+	assert_true(M * minv == 1);
+	uint64_t x = r1 * minv; // the old generator's state behind r1
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	assert_true(x * M != r2); // the second half is not predicted
+	assert_true(r1 != r2);
+}
+
 // Guards against: idle established connections pinning buffers (memory
 // per connection must stay at sizeof(struct cee_ws)); prints the sizes.
 static void test_idle_holds_no_buffer(void **state)
@@ -1508,6 +1568,7 @@ int main(void)
 	    T(test_pool_full),
 	    T(test_no_buffer),
 	    T(test_message_timeout),
+	    T(test_client_key_unpredictable),
 	    T(test_idle_holds_no_buffer),
 	    T(test_send_enobufs),
 	    T(test_send_before_up),
