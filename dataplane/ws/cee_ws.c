@@ -742,6 +742,7 @@ enum hdr_id {
 	H_ORIGIN,
 	H_USER_AGENT,
 	H_ACCEPT,
+	H_EXTENSIONS,
 };
 
 static const struct {
@@ -757,11 +758,12 @@ static const struct {
     {"origin", H_ORIGIN},
     {"user-agent", H_USER_AGENT},
     {"sec-websocket-accept", H_ACCEPT},
+    {"sec-websocket-extensions", H_EXTENSIONS},
 };
 
 // What the header fields said (server: the request; client: the 101).
 struct hs_fields {
-	bool host, upgrade, connection, bad;
+	bool host, upgrade, connection, bad, extensions;
 	bool key_seen, version_seen, proto_offered, proto_match, proto_seen;
 	char key[32];
 	char version[8];
@@ -822,7 +824,14 @@ static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, co
 
 	switch (id) {
 	case H_HOST:
+		if (f->host && !cont)
+			f->bad = true; // two Host fields: 400 (RFC 7230 5.4)
 		f->host = true;
+		break;
+	case H_EXTENSIONS:
+		// we offer none: a server that names one fails the client (RFC
+		// 6455 4.1 item 5); a request's are ignored (none accepted)
+		f->extensions |= list_nonempty(v, n);
 		break;
 	case H_UPGRADE:
 		f->upgrade |= list_has(v, n, "websocket", true);
@@ -1063,7 +1072,7 @@ static void check_response(struct cee_ws *ws, const uint8_t *mu, uint32_t len)
 		return;
 	}
 	parse_fields(ws, &f, eol + 2, m + len);
-	if (f.bad || !f.upgrade || !f.connection ||
+	if (f.bad || !f.upgrade || !f.connection || f.extensions ||
 	    strcmp(f.accept, (const char *)ws->buf + PREFIX_ACCEPT) != 0 ||
 	    (f.proto_seen &&
 	     (offered[0] == '\0' || !list_has(offered, strlen(offered), f.proto, false)))) {

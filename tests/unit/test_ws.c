@@ -1170,7 +1170,10 @@ static void test_upgrade_refused(void **state)
 	check_refused(f, "GARBAGE\r\n\r\n", 400, "HTTP/1.1 400 Bad Request");
 	check_refused(f, "GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400,
 		      "HTTP/1.1 400 Bad Request");
-	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 13);
+	// two Host fields (RFC 7230 5.4: 400; review: they were accepted)
+	req_without(r, sizeof(r), "Host", "Host: a.example.test\r\nHost: b.example.test\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 14);
 }
 
 // Guards against: buffering without bound (431 beyond max_header), in one
@@ -1276,6 +1279,27 @@ static void test_client_checks(void **state)
 			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
 			 "Sec-WebSocket-Protocol: chat\r\n\r\n",
+			 acc);
+		assert_int_equal(
+		    cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)strlen(resp), f->now),
+		    -EPROTO);
+		assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+
+		// a server that names an extension we did not offer (RFC 6455 4.1
+		// item 5: the client MUST fail; review: it was taken, and its
+		// frames then failed on RSV bits as 1002)
+		end_reset(&f->c, &f->now);
+		cio = end_io(&f->c);
+		f->c.ws = cee_ws_new_client(f->cctx, &cio, "h", "/", "sip", f->now);
+		assert_int_equal(cee_ws_start(f->c.ws, f->now), 0);
+		key = memmem(f->c.out, f->c.out_len, "Sec-WebSocket-Key: ", 19);
+		assert_non_null(key);
+		memcpy(k, key + 19, 24);
+		cee_ws_accept_key(k, acc);
+		snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+			 "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
 			 acc);
 		assert_int_equal(
 		    cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)strlen(resp), f->now),
