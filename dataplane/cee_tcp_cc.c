@@ -260,7 +260,10 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 	if (x->in_recovery == CEE_TCP_REC_SACK)
 		return; /* the scoreboard moved: tcp_sack_output() decides */
 	if (x->in_recovery) {
-		tcb->cwnd += mss; // RFC 5681 3.2 step 4: a segment left the network
+		// RFC 5681 3.2 step 4: a segment left the network (capped as slow
+		// start is: a peer repeating one ACK for ever must not wrap cwnd)
+		if (tcb->cwnd < UINT32_MAX / 2)
+			tcb->cwnd += mss;
 		return;
 	}
 	x->dupacks++;
