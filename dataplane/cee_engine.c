@@ -133,6 +133,21 @@ static int parse_links_file(struct cee_engine_cfg *c, const char *path)
 	int rc = 0;
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
 		no++;
+		size_t len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n' && !feof(f)) {
+			// longer than a line may be: a comment's rest is skipped (it was
+			// read as a link), a link is an error naming its line
+			bool comment = line[strspn(line, " \t")] == '#';
+			int ch;
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			if (comment)
+				continue;
+			fprintf(stderr, "cee: --links %s: line %u longer than %zu characters\n", path,
+				no, sizeof(line) - 2);
+			rc = -EINVAL;
+			break;
+		}
 		char *p = line + strspn(line, " \t");
 		p[strcspn(p, "\r\n")] = '\0';
 		for (size_t n = strlen(p); n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'); n--)
