@@ -4141,6 +4141,40 @@ static void test_sack_recovery(void **state)
 }
 
 /*
+ * Fault (review): a tail-loss probe timer armed before loss recovery began
+ * stayed armed, so the first expiry in recovery sent a probe (RFC 8985 7.2:
+ * none in recovery) and put the retransmission timeout of a stalled
+ * recovery off by a whole RTO.
+ */
+static void test_no_tlp_in_recovery(void **state)
+{
+	struct fake *f = *state;
+
+	const uint64_t rtt = 40 * MS;
+	f->p_sack = true; /* tail-loss probes need SACK (RFC 8985) */
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	// an RTT of 40 ms first: the probe timeout (2 SRTT) is then below the RTO
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	for (unsigned i = 0; i < 20; i++) {
+		f->now += rtt;
+		ack_to(f, f->tcb.snd_max);
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	}
+	f->now += rtt;
+	ack_to(f, f->tcb.snd_max);
+	uint32_t una = f->tcb.snd_una;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 3 * MSS, f->now); /* the probe timer armed */
+	assert_true(f->timer_at - f->now < 100 * MS);
+	f->now += rtt / 2;
+	for (unsigned i = 0; i < 3; i++)
+		ack_to(f, una); /* three duplicate ACKs (no blocks): SACK recovery */
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	fire(f);
+	assert_int_equal(f->ctx.stats.tlp_probes, 0);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+}
+
+/*
  * Fault (review): a path-MTU drop in the middle of SACK recovery set SND.NXT
  * back to SND.UNA, and recovery's rule 2 ("new data" from SND.NXT, with a
  * pipe that counts up to SND.MAX) then resent the rest of the flight at
@@ -4821,6 +4855,7 @@ int main(void)
 	    T(test_renege_ooo_only_buffer),
 	    T(test_fin_into_zero_window_bounded),
 	    T(test_sack_recovery_pmtu_rewind_paced),
+	    T(test_no_tlp_in_recovery),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
