@@ -1200,6 +1200,11 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 		hash = cee_flow_hash(src_ip, dst_ip, sport, dst_port);
 		if (cee_flow_owner(hash, s->nshards) != s->id)
 			continue;
+		// never a listener's port (as Linux never binds one): a peer that
+		// connects to it from that same port (SIP's fixed source ports)
+		// would land on this connection
+		if (unlikely(s->cfg->nlisteners != 0) && find_listener(s, sport) >= 0)
+			continue;
 		// (the previous open hashed this source already, to prefetch its bucket)
 		if (s->next_src.valid && s->next_src.cursor == k && s->next_src.dst_ip == dst_ip &&
 		    s->next_src.dst_port == dst_port)

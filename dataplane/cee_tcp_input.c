@@ -256,9 +256,13 @@ static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		synced(ctx, tcb, seg, seg->wnd, now_ns);
 		return STEP_DONE;
 	}
-	if (tcb->state == CEE_TCP_TIME_WAIT && !(seg->flags & CEE_TCP_ACK) && tw_reusable(tcb, seg)) {
+	if (tcb->state == CEE_TCP_TIME_WAIT && !(seg->flags & CEE_TCP_ACK) &&
+	    !(tcb->uflags & CEE_TCB_U_ACTIVE) && tw_reusable(tcb, seg)) {
 		// RFC 6191 (timestamps) / RFC 1122 4.2.2.13 (sequence numbers): a new
-		// incarnation; this one ends now and the owner opens the next
+		// incarnation; this one ends now and the owner opens the next. Not
+		// an active open's: no listener holds its port (the owner never
+		// takes one), so a SYN there would end its TIME-WAIT for nothing
+		// (a blind SYN freed the tuple early); it gets an ACK, as in Linux
 		ctx->stats.time_wait_reused++;
 		tcp_set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
 		return STEP_GONE;

@@ -4464,6 +4464,34 @@ static void test_bad_ack_leaves_ts_recent(void **state)
 }
 
 /*
+ * Fault (review): a SYN ended the TIME-WAIT of an active open (our close
+ * came first), although no listener holds its port to take the new
+ * connection: one blind SYN, with a sequence number past RCV.NXT, freed the
+ * tuple for our next open while the old one's segments may still be about.
+ * It gets a challenge ACK and TIME-WAIT stays (Linux: an ACK).
+ */
+static void test_active_time_wait_not_reopened(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1000, 8);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, f->p_seq, ISS + 2, 512, NULL, 0);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_SYN, f->p_seq + 5000, 0, 512, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	assert_false(f->destroyed);
+	assert_int_equal(f->ctx.stats.time_wait_reused, 0);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK); /* the challenge ACK */
+}
+
+/*
  * Fault: a client reconnecting with the same 4-tuple while our side holds
  * TIME-WAIT gets a challenge ACK and loses a second (issue 9); an old
  * duplicate SYN must still not reopen it (RFC 6191: TSval newer than
@@ -4856,6 +4884,7 @@ int main(void)
 	    T(test_fin_into_zero_window_bounded),
 	    T(test_sack_recovery_pmtu_rewind_paced),
 	    T(test_no_tlp_in_recovery),
+	    T(test_active_time_wait_not_reopened),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
