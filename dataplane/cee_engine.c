@@ -21,6 +21,7 @@
 #include "cee_ctl.h"
 #include "cee_engine.h"
 #include "cee_exporter.h"
+#include "cee_flow.h"
 #include "cee_port.h"
 #include "cee_shard.h"
 #include "cee_sink.h"
@@ -827,10 +828,15 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	unsigned workers = rte_lcore_count() - 1;
 	unsigned nshards = cfg->nshards ? cfg->nshards
 					: (workers > cfg->first_worker ? workers - cfg->first_worker : 0);
-	if (nshards == 0 || nshards > CEE_MAX_SHARDS || cfg->first_worker + nshards > workers) {
+	// at most one shard per RETA entry: the owner of a flow is its RETA
+	// entry modulo the shards (cee_flow_owner()), so shards past the
+	// table's size would own no flow (no source port for a link, no RSS
+	// queue's traffic)
+	unsigned max_shards = CEE_MAX_SHARDS < CEE_RETA_SIZE ? CEE_MAX_SHARDS : CEE_RETA_SIZE;
+	if (nshards == 0 || nshards > max_shards || cfg->first_worker + nshards > workers) {
 		fprintf(stderr, "cee: need 1..%u worker lcores (one per shard) besides the main "
 				"lcore, have %u (use e.g. -l 0,1)\n",
-			CEE_MAX_SHARDS, workers);
+			max_shards, workers);
 		errno = EINVAL;
 		return NULL;
 	}

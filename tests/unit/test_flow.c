@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -171,6 +172,27 @@ static void test_symmetric(void **state)
 
 // Fault: the owner function returns a shard out of range, or leaves shards
 // (or RETA entries) idle because the hash's low bits are poorly spread.
+// Guards against (review): with more shards than RETA entries (128) the
+// shards past 128 owned no flow: their links found no source port, their
+// RSS queues no traffic. The engine refuses more (cee_engine_create); up
+// to that, every shard owns some hash.
+static void test_every_shard_owns_flows(void **state)
+{
+	(void)state;
+	for (unsigned n = 1; n <= CEE_RETA_SIZE; n++) {
+		static bool owns[CEE_RETA_SIZE];
+		memset(owns, 0, sizeof(owns));
+		for (uint32_t h = 0; h < 65536; h++)
+			owns[cee_flow_owner(h, n)] = true;
+		for (unsigned o = 0; o < n; o++)
+			assert_true(owns[o]);
+	}
+	bool beyond = false; // the bound is real: shard 128 of 129 owns nothing
+	for (uint32_t h = 0; h < 65536; h++)
+		beyond |= cee_flow_owner(h, CEE_RETA_SIZE + 1) == CEE_RETA_SIZE;
+	assert_false(beyond);
+}
+
 static void test_owner_range_and_balance(void **state)
 {
 	(void)state;
@@ -206,6 +228,7 @@ int main(void)
 	    cmocka_unit_test(test_matches_reference_random),
 	    cmocka_unit_test(test_symmetric),
 	    cmocka_unit_test(test_owner_range_and_balance),
+	    cmocka_unit_test(test_every_shard_owns_flows),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
