@@ -692,6 +692,10 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 #define CEE_RENEGE_CONNS 256
 static bool sndbuf_renege(struct cee_shard *s)
 {
+	// one fruitless look per poll iteration: every buffer the iteration
+	// failed to find (no_sndbuf) would otherwise scan again
+	if (s->renege_none_ns == s->now_ns)
+		return false;
 	uint32_t cap = cee_conn_capacity(s->pool);
 	if (s->renege_slot >= cap)
 		s->renege_slot = 0;
@@ -702,6 +706,7 @@ static bool sndbuf_renege(struct cee_shard *s)
 	     n < CEE_RENEGE_CONNS && (c = cee_conn_next(s->pool, &s->renege_slot, end)) != NULL; n++)
 		if (c->tcb.sb != NULL && cee_tcp_renege(&s->tcp, &c->tcb))
 			return true;
+	s->renege_none_ns = s->now_ns;
 	return false;
 }
 
@@ -1154,6 +1159,10 @@ int cee_shard_main(void *arg)
 			rte_delay_us_sleep(idle_us);
 	}
 	cee_shard_links_drain(s, true); // no reconnects: link_down says no next attempt
+	// no new connection from here (an app's closed hook that reconnects):
+	// the abort walk below might pass its slot, and it would end without
+	// closed and destroyed
+	s->mbox.draining = true;
 	cee_shard_abort_all(s, CEE_REASON_SHUTDOWN);
 	mbuf_recycle_drain(s);
 	cee_ctl_shard_close(s);

@@ -116,7 +116,8 @@ struct cee_shard {
 		void **free;
 		uint32_t nfree, count;
 	} sb[2];
-	uint32_t renege_slot; /**< where sndbuf_renege()'s clock hand goes on */
+	uint32_t renege_slot;    /**< where sndbuf_renege()'s clock hand goes on */
+	uint64_t renege_none_ns; /**< the poll iteration (now_ns) whose look found none */
 
 	// Software steering: handoff[j] carries packets from this shard to
 	// shard j (single producer: us; single consumer: j).
