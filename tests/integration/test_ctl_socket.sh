@@ -20,6 +20,8 @@
 # Synchronisation: the engine's ready line and exit; the listener's ready
 # file; the only deadlines are the bounds under test.
 set -euo pipefail
+# lib.sh's helpers (no namespace, no root: it_setup is not called)
+source "$(dirname "$0")/lib.sh"
 ENGINE=$1
 CTL=$2
 PY=${3:-/usr/bin/python3}
@@ -34,22 +36,10 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-log() { echo "[$(date +%T.%3N)] $*"; }
-fail() {
-	echo "FAIL: $*"
-	exit 1
-}
-# wait_until SECONDS WHAT CMD...: CMD every 50 ms until it succeeds
-wait_until() {
-	local limit=$1 what=$2
-	shift 2
-	local end=$((SECONDS + limit))
-	until "$@"; do
-		((SECONDS < end)) || fail "no $what within $limit s"
-		sleep 0.05
-	done
-}
-has() { [[ -e $1 ]] && grep -qF -- "$2" "$1"; }
+log() { it_log "$@"; }
+fail() { it_fail "$@"; }
+wait_until() { it_wait_until "$@" || it_fail "no $2 within $1 s"; }
+has() { it_file_has "$@"; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # engine NAME SOCKET: start cee-engine in the background; its pid in EPID

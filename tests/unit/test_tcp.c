@@ -4141,6 +4141,24 @@ static void test_sack_recovery(void **state)
 }
 
 /*
+ * A SACK connection (NewReno) whose RTT estimate is @p rtt: 21 round trips
+ * of one segment (tail-loss probes need SACK and an RTT sample, RFC 8985).
+ */
+static void warm_rtt(struct fake *f, uint64_t rtt)
+{
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	for (unsigned i = 0; i < 20; i++) {
+		f->now += rtt;
+		ack_to(f, f->tcb.snd_max);
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	}
+	f->now += rtt;
+	ack_to(f, f->tcb.snd_max);
+}
+
+/*
  * Fault (review): a tail-loss probe timer armed before loss recovery began
  * stayed armed, so the first expiry in recovery sent a probe (RFC 8985 7.2:
  * none in recovery) and put the retransmission timeout of a stalled
@@ -4151,17 +4169,7 @@ static void test_no_tlp_in_recovery(void **state)
 	struct fake *f = *state;
 
 	const uint64_t rtt = 40 * MS;
-	f->p_sack = true; /* tail-loss probes need SACK (RFC 8985) */
-	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
-	// an RTT of 40 ms first: the probe timeout (2 SRTT) is then below the RTO
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
-	for (unsigned i = 0; i < 20; i++) {
-		f->now += rtt;
-		ack_to(f, f->tcb.snd_max);
-		cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
-	}
-	f->now += rtt;
-	ack_to(f, f->tcb.snd_max);
+	warm_rtt(f, rtt); /* the probe timeout (2 SRTT) is then below the RTO */
 	uint32_t una = f->tcb.snd_una;
 	cee_tcp_send(&f->ctx, &f->tcb, bulk, 3 * MSS, f->now); /* the probe timer armed */
 	assert_true(f->timer_at - f->now < 100 * MS);
@@ -4649,17 +4657,7 @@ static void test_tail_loss_probe(void **state)
 	struct fake *f = *state;
 	const uint64_t rtt = 40 * MS;
 
-	f->p_sack = true;
-	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
-	// an RTT of 40 ms first (the handshake's sample was ~0)
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
-	for (unsigned i = 0; i < 20; i++) {
-		f->now += rtt;
-		ack_to(f, f->tcb.snd_max);
-		cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
-	}
-	f->now += rtt;
-	ack_to(f, f->tcb.snd_max);
+	warm_rtt(f, rtt); /* the handshake's sample was ~0 */
 	assert_true(f->tcb.srtt_us > 30000);
 	// three segments, the last two lost (the first one's ACK too): nothing comes back
 	cee_tcp_send(&f->ctx, &f->tcb, bulk, 3 * MSS, f->now);
