@@ -1335,8 +1335,8 @@ unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg)
 {
 	if (cfg->no_events)
 		return 0;
-	// as cee_shard_init() sets evt_per_conn(_layers), and links add theirs
-	unsigned n = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL) ? 6 + 3 * CEE_EVT_EXT_MAX : 4;
+	unsigned n = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL) ? CEE_CONN_EVT_LAYERS
+									 : CEE_CONN_EVT_TCP;
 	return n + (cfg->nlinks > 0 ? CEE_LINK_EVT_EXTRA : 0);
 }
 
@@ -1355,9 +1355,9 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->data_off0 = (uint16_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(mp) +
 				  RTE_MIN(RTE_PKTMBUF_HEADROOM, s->min_buf_len));
 	// open, established, closed, destroyed (TCP); none without events
-	s->evt_per_conn = cfg->no_events ? 0 : 4;
+	s->evt_per_conn = cfg->no_events ? 0 : CEE_CONN_EVT_TCP;
 	// layers add tls_up, ws_up and the extension records of those and closed
-	s->evt_per_conn_layers = cfg->no_events ? 0 : 6 + 3 * CEE_EVT_EXT_MAX;
+	s->evt_per_conn_layers = cfg->no_events ? 0 : CEE_CONN_EVT_LAYERS;
 	atomic_init(&s->stop, false);
 	atomic_init(&s->done, false);
 	memcpy(&s->isn_key, cfg->hash_secret + 16, sizeof(s->isn_key));

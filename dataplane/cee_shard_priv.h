@@ -69,6 +69,10 @@ uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip);
  * link_down, and the extension records of those and of open (2 at most each).
  */
 #define CEE_LINK_EVT_EXTRA (2 + 3 * 2)
+/** Event credits a TCP connection holds: open, established, closed, destroyed. */
+#define CEE_CONN_EVT_TCP 4
+/** A layered one's: tls_up, ws_up, and the extension records of those and closed. */
+#define CEE_CONN_EVT_LAYERS (6 + 3 * CEE_EVT_EXT_MAX)
 /** This shard's links, each due at once. @return 0 or -ENOMEM. */
 int cee_shard_links_init(struct cee_shard *s);
 void cee_shard_links_fini(struct cee_shard *s);
