@@ -328,6 +328,9 @@ struct line_rec {
 	size_t link_len; // 0: no link key
 	char link[3 * EXT_VAL_MAX]; // decoded: a byte printed as \ufffd comes back as 3
 	char engine[CEE_ENGINE_ID_MAX + 1]; // "" when the line has none
+	char run[CEE_RUN_ID_MAX + 1];	    // "" when the line has none
+	// the audit's name, "ENGINE" or "ENGINE/RUN"
+	char audit_id[CEE_ENGINE_ID_MAX + CEE_RUN_ID_MAX + 2];
 };
 
 // @return NULL on success, or what is wrong with the line.
@@ -438,6 +441,9 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 			if (!parse_str(&c, lr->engine, sizeof(lr->engine)) ||
 			    !cee_engine_id_valid(lr->engine))
 				return "bad engine";
+		} else if (strcmp(key, "run") == 0) {
+			if (!parse_str(&c, lr->run, sizeof(lr->run)) || !cee_engine_id_valid(lr->run))
+				return "bad run";
 		} else if (strcmp(key, "link") == 0) {
 			if (!parse_str_esc(&c, lr->link, sizeof(lr->link), &lr->link_len))
 				return "bad link";
@@ -585,7 +591,9 @@ static int next_line(struct lines *lr, char **line, size_t *len)
  * to, read back by cee-tail): each engine's records are audited on their
  * own, since connection ids and sseq are per engine. Lines without an
  * "engine" key (schema 3 before engine ids, binary files before version 4)
- * form the engine "". In a binary file of version 4 each run record starts
+ * form the engine "". A line with a "run" (an engine given its id keeps it
+ * across restarts, and says which run) belongs to the audit "ENGINE/RUN".
+ * In a binary file of version 4 each run record starts
  * an audit of its own, named by its engine id ("ID#2" for the second run of
  * one id: a restarted engine given the same id starts its sseq again).
  * Runs never interleave, so a run's audit is finished when the next run
@@ -602,7 +610,7 @@ struct engine_live {
 };
 
 struct engine_audit {
-	char id[CEE_ENGINE_ID_MAX + 12];
+	char id[CEE_ENGINE_ID_MAX + CEE_RUN_ID_MAX + 12];
 	struct engine_live *live; // NULL once finished
 	struct cee_audit_result res;
 	char *violations; // the finished audit's, as cee_audit_print_violations() prints them
@@ -788,7 +796,18 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			rc = -EINVAL;
 			break;
 		}
-		struct engine_audit *ea = engine_get(rec.engine);
+		if (rec.run[0] != '\0') {
+			if (rec.engine[0] == '\0') {
+				fprintf(stderr, "cee-audit: %s:%" PRIu64 ": a run without an engine\n",
+					name, lineno);
+				rc = -EINVAL;
+				break;
+			}
+			snprintf(rec.audit_id, sizeof(rec.audit_id), "%s/%s", rec.engine, rec.run);
+		} else {
+			snprintf(rec.audit_id, sizeof(rec.audit_id), "%s", rec.engine);
+		}
+		struct engine_audit *ea = engine_get(rec.audit_id);
 		if (ea == NULL) {
 			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": more than %d engines (or out of memory)\n",
 				name, lineno, ENGINES_LIVE);

@@ -77,6 +77,7 @@ struct opts {
 	uint32_t max_conns;
 	const char *sinks[CEE_MAX_SINKS - 1];
 	unsigned nsinks;
+	const char *engine_id; // NULL: random
 	double drain_s;
 	uint32_t export_sleep_us; // control thread's sleep when it found no event
 	uint8_t cc;               // enum cee_tcp_cc, both sides
@@ -635,6 +636,7 @@ static void usage(FILE *f, const char *prog)
 		"  --max-conns N       engine connection slots (default: from C and the time-wait)\n"
 		"  --events SINK       also export to SINK (e.g. binary:/tmp/ev.bin,\n"
 		"                      nats://127.0.0.1:4222/cee?stream=CEE); repeatable\n"
+		"  --engine-id ID      the exporting engine's id (default: random per run)\n"
 		"  --json              final report as one JSON object on stdout\n"
 		"  --verbose           also print both engines' counters (JSON) on stderr\n"
 		"  --export-sleep US   control thread's sleep when no event is waiting (default 300)\n"
@@ -676,7 +678,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
 		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
 		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_DELACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
-		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS, O_MONITOR, O_SYN_FLOOD, O_SYN_COOKIES,
+		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS, O_MONITOR, O_SYN_FLOOD, O_SYN_COOKIES, O_ENGINE_ID,
 	};
 	static const struct option lo[] = {
 		{"duration", required_argument, NULL, O_DURATION},
@@ -694,6 +696,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"time-wait", required_argument, NULL, O_TW},
 		{"max-conns", required_argument, NULL, O_MAX},
 		{"events", required_argument, NULL, O_EVENTS},
+		{"engine-id", required_argument, NULL, O_ENGINE_ID},
 		{"drain", required_argument, NULL, O_DRAIN},
 		{"export-sleep", required_argument, NULL, O_EXPORT_SLEEP},
 		{"verbose", no_argument, NULL, O_VERBOSE},
@@ -793,6 +796,11 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 				rc = -ENOSPC;
 			else
 				o->sinks[o->nsinks++] = optarg;
+			break;
+		case O_ENGINE_ID:
+			if (!cee_engine_id_valid(optarg))
+				rc = -EINVAL;
+			o->engine_id = optarg;
 			break;
 		case O_DRAIN:
 			rc = parse_double(optarg, 0, 3600, &o->drain_s);
@@ -1106,6 +1114,8 @@ static struct cee_engine *make_engine(bool gen)
 		c.tls.key_file = o->tls_key;
 		c.syn_cookies = o->syn_cookies;
 		c.sinks[c.nsinks++] = "audit:";
+		if (o->engine_id != NULL)
+			snprintf(c.engine_id, sizeof(c.engine_id), "%s", o->engine_id);
 		// figures count delivered (for NATS, acknowledged) events: the
 		// shutdown waits this long for a slow sink
 		c.shutdown_timeout_ns = 30ull * 1000000000;

@@ -103,9 +103,9 @@ struct held {
 // One (engine, run, shard) stream of batches.
 struct key {
 	char engine[CEE_ENGINE_ID_MAX + 1];
-	char run[CEE_ENGINE_ID_MAX + 1];
+	char run[CEE_RUN_ID_MAX + 1];
 	unsigned shard;
-	bool json_engine;     // engine != run: the lines carry it (binary conversion)
+	bool json_engine;     // engine != run: the lines carry both (binary conversion)
 	bool started;	      // next is known
 	uint64_t next;	      // first sseq of the batch to write next
 	uint64_t deadline_ns; // start (not started) or gap (started) waited for until then
@@ -276,6 +276,16 @@ static struct key *key_get(const char *engine, const char *run, unsigned shard)
 	return k;
 }
 
+// The JSON writers' engine and run for a binary batch of @p k, as the jsonl
+// format carries them: the engine when the sink named one (Cee-Engine !=
+// Cee-Run), and the run when it sent one (an engine given its id; one with a
+// random id sends no Cee-Run and its lines carry no run).
+static void json_engine(const struct key *k)
+{
+	(void)cee_evt_json_set_engine(k->json_engine ? k->engine : NULL,
+				      k->json_engine ? k->run : NULL);
+}
+
 // Is a jsonl body whole lines of one object each ('{' ... "}\n", no NUL)?
 // A body cut short would glue its last line to the next batch's first.
 static bool jsonl_framed(const char *p, size_t len)
@@ -316,8 +326,8 @@ static int write_batch(struct key *k, const struct held *h)
 	}
 	if (k->enc == NULL && (k->enc = cee_jsonl_enc_new()) == NULL)
 		return -ENOMEM;
-	// the lines carry the engine id the jsonl format would have carried
-	(void)cee_evt_json_set_engine(k->json_engine ? k->engine : NULL);
+	// the lines carry the engine (and run) the jsonl format would have carried
+	json_engine(k);
 	uint64_t bad_ext = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		struct cee_event e;
@@ -409,7 +419,8 @@ static int take(const struct msg *m, uint64_t now)
 		  parse_num(m->events, &events) && shard < CEE_MAX_SHARDS && first >= 1 &&
 		  last >= first && last < UINT64_MAX &&
 		  (strcmp(m->format, "jsonl") == 0 || strcmp(m->format, "binary") == 0) &&
-		  cee_engine_id_valid(m->engine) && (run[0] == '\0' || cee_engine_id_valid(run));
+		  cee_engine_id_valid(m->engine) &&
+		  (run[0] == '\0' || (strlen(run) <= CEE_RUN_ID_MAX && cee_engine_id_valid(run)));
 	if (!ok) {
 		if (T.foreign++ == 0)
 			fprintf(stderr, "%s: a message on %s without the sink's headers: skipped\n",
@@ -560,7 +571,7 @@ static void close_groups(void)
 		if (k->enc == NULL)
 			continue;
 		uint64_t bad_ext = 0;
-		(void)cee_evt_json_set_engine(k->json_engine ? k->engine : NULL);
+		json_engine(k);
 		size_t w = cee_jsonl_enc_drain(k->enc, T.line, sizeof(T.line), &bad_ext);
 		if (w > 0 && fwrite(T.line, 1, w, T.out) != w)
 			T.out_err = true;

@@ -875,19 +875,24 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	}
 	// The instance's id: in every JSON event, and the NATS sink's subjects
 	// and message ids. A new one per start unless given: sseq restarts too.
-	if (e->cfg.engine_id[0] == '\0') {
-		uint64_t r;
-		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-			fprintf(stderr, "cee: no randomness for the engine id: %s\n", strerror(errno));
-			goto fail;
-		}
-		snprintf(e->cfg.engine_id, sizeof(e->cfg.engine_id), "%016llx",
-			 (unsigned long long)r);
+	// And the run's: an engine given its id keeps it across restarts, so
+	// its events carry the run too (a consumer keys a connection by
+	// engine, run and id).
+	uint64_t rnd[2];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		fprintf(stderr, "cee: no randomness for the engine id: %s\n", strerror(errno));
+		goto fail;
 	}
+	snprintf(e->cfg.run_id, sizeof(e->cfg.run_id), "r%012llx",
+		 (unsigned long long)(rnd[1] & UINT64_C(0xffffffffffff)));
+	bool id_given = e->cfg.engine_id[0] != '\0';
+	if (!id_given)
+		snprintf(e->cfg.engine_id, sizeof(e->cfg.engine_id), "%016llx",
+			 (unsigned long long)rnd[0]);
 	// The JSON writers' id is process-wide: set by the engine that exports
 	// (cee-bench's generator engine has no events).
 	if (!cfg->no_events)
-		(void)cee_evt_json_set_engine(e->cfg.engine_id);
+		(void)cee_evt_json_set_engine(e->cfg.engine_id, id_given ? e->cfg.run_id : NULL);
 #ifdef CEE_HAVE_NATS
 	(void)cee_sink_nats_register();
 #endif
@@ -1003,7 +1008,8 @@ static int engine_sinks_json(void *arg, char *buf, size_t len)
 {
 	struct cee_engine *e = arg;
 	size_t n = 0;
-	int w = snprintf(buf, len, "{\"engine\":\"%s\",\"sinks\":[", e->cfg.engine_id);
+	int w = snprintf(buf, len, "{\"engine\":\"%s\",\"run\":\"%s\",\"sinks\":[", e->cfg.engine_id,
+			 e->cfg.run_id);
 	for (unsigned i = 0; w >= 0 && (size_t)w < len - n && e->exporter &&
 			     i < cee_exporter_nsinks(e->exporter);
 	     i++) {

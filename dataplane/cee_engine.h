@@ -155,6 +155,14 @@ struct cee_engine_cfg {
 	 */
 	char engine_id[CEE_ENGINE_ID_MAX + 1];
 	/**
+	 * This start's run id, "r" and 12 random hex digits (set by
+	 * cee_engine_create()): connection ids and sseq start again with each
+	 * run, so when --engine-id names the engine every JSON event also
+	 * carries "run" (a random id is one run's already); the NATS sink's
+	 * Cee-Run and message ids.
+	 */
+	char run_id[CEE_RUN_ID_MAX + 1];
+	/**
 	 * --shutdown-timeout: how long shutdown waits, once the shards have
 	 * closed everything, for the sinks to take and deliver every event
 	 * (a stalled reader, a broker down). What is left is reported.

@@ -14,15 +14,18 @@
 #define STR(x) STR_(x)
 
 // Longest line: fixed text (~200 bytes) + 7 uint64 at 20 digits + two
-// addresses at 21 + names + the engine id (44). Writing straight into the caller's buffer is safe
-// when it has this much room; otherwise we go through a stack buffer.
-#define JSON_MAX 576
-// The engine's id, ",\"engine\":\"ID\"" after "v" in every line (cee_evt_json_set_engine()).
-#define ENGINE_KEY_MAX (sizeof(",\"engine\":\"\"") - 1 + CEE_ENGINE_ID_MAX)
+// addresses at 21 + names + the engine and run ids (44 + 25). Writing straight into the caller's
+// buffer is safe when it has this much room; otherwise we go through a stack buffer.
+#define JSON_MAX CEE_EVT_JSON_MAX
+// The engine's id, ",\"engine\":\"ID\"" after "v" in every line, and its run,
+// ",\"run\":\"RUN\"", when it has one (cee_evt_json_set_engine()).
+#define ENGINE_KEY_MAX                                                                              \
+	(sizeof(",\"engine\":\"\",\"run\":\"\"") - 1 + CEE_ENGINE_ID_MAX + CEE_RUN_ID_MAX)
 
 static char engine_key[ENGINE_KEY_MAX + 1];
 static size_t engine_key_len;
 static char engine_id[CEE_ENGINE_ID_MAX + 1];
+static char run_id[CEE_RUN_ID_MAX + 1];
 
 bool cee_engine_id_valid(const char *id)
 {
@@ -38,16 +41,29 @@ bool cee_engine_id_valid(const char *id)
 	return true;
 }
 
-int cee_evt_json_set_engine(const char *id)
+int cee_evt_json_set_engine(const char *id, const char *run)
 {
-	if (id != NULL && id[0] != '\0' && !cee_engine_id_valid(id))
+	bool has_id = id != NULL && id[0] != '\0', has_run = run != NULL && run[0] != '\0';
+	if ((has_id && !cee_engine_id_valid(id)) ||
+	    (has_run && (!has_id || strlen(run) > CEE_RUN_ID_MAX || !cee_engine_id_valid(run))))
 		return -EINVAL;
-	snprintf(engine_id, sizeof(engine_id), "%s", id != NULL ? id : "");
-	engine_key_len = engine_id[0] == '\0' ? 0
-					       : (size_t)snprintf(engine_key, sizeof(engine_key),
-								  ",\"engine\":\"%s\"", engine_id);
-	engine_key[engine_key_len] = '\0';
+	snprintf(engine_id, sizeof(engine_id), "%s", has_id ? id : "");
+	snprintf(run_id, sizeof(run_id), "%s", has_run ? run : "");
+	if (!has_id)
+		engine_key_len = 0;
+	else if (!has_run)
+		engine_key_len = (size_t)snprintf(engine_key, sizeof(engine_key),
+						  ",\"engine\":\"%s\"", engine_id);
+	else
+		engine_key_len = (size_t)snprintf(engine_key, sizeof(engine_key),
+						  ",\"engine\":\"%s\",\"run\":\"%s\"", engine_id, run_id);
+	memset(engine_key + engine_key_len, 0, sizeof(engine_key) - engine_key_len);
 	return 0;
+}
+
+const char *cee_evt_json_run(void)
+{
+	return run_id;
 }
 
 const char *cee_evt_json_engine(void)

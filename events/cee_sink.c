@@ -32,6 +32,7 @@
 // Room cee_evt_to_json() needs to write straight into the buffer (a plain
 // event); a line with extension records needs CEE_EVT_JSON_EXT_MAX.
 #define JSON_LINE_ROOM 640
+_Static_assert(JSON_LINE_ROOM >= CEE_EVT_JSON_MAX, "a plain line is written in place");
 _Static_assert(SINK_BUF_SIZE >= CEE_EVT_JSON_EXT_MAX, "a line with extension records fits");
 
 /* ---- registry ---- */

@@ -112,13 +112,20 @@ void cee_sink_close(struct cee_sink *s);
 #define CEE_ENGINE_ID_MAX 32
 /** Is @p id a valid engine id (1..CEE_ENGINE_ID_MAX of [A-Za-z0-9_-])? */
 bool cee_engine_id_valid(const char *id);
+/** Longest run id (the engine's: "r" and 12 hex digits). */
+#define CEE_RUN_ID_MAX 16
 /**
- * Set the engine id every JSON line carries as "engine" (NULL or "": none).
- * Call before any sink writes. @return 0 or -EINVAL.
+ * Set the engine id every JSON line carries as "engine" (NULL or "": none),
+ * and the run id it carries as "run" after it (NULL or "": none; only with
+ * an engine id). An engine given its id (--engine-id) keeps it across
+ * restarts while its connection ids and sseq start again: "run" tells the
+ * runs apart. Call before any sink writes. @return 0 or -EINVAL.
  */
-int cee_evt_json_set_engine(const char *id);
+int cee_evt_json_set_engine(const char *id, const char *run);
 /** The engine id set by cee_evt_json_set_engine(), "" when none. */
 const char *cee_evt_json_engine(void);
+/** The run id set by cee_evt_json_set_engine(), "" when none. */
+const char *cee_evt_json_run(void);
 
 /**
  * A JSON Lines encoder that merges extension groups into their event's line
@@ -187,6 +194,11 @@ _Static_assert(CEE_EVBIN_RUN >= CEE_EVT__COUNT && CEE_EVBIN_RUN != CEE_EVT_EXT,
  * @return the length written (excluding the NUL), or -ENOSPC when @p len is too small.
  */
 int cee_evt_to_json(const struct cee_event *e, char *buf, size_t len);
+/**
+ * Room with which cee_evt_to_json() writes a plain event straight into @p buf
+ * (less goes through a copy): the longest plain line, with its NUL.
+ */
+#define CEE_EVT_JSON_MAX 608
 
 /** Longest line cee_evt_to_json_ext() writes, with its NUL. */
 #define CEE_EVT_JSON_EXT_MAX 8192

@@ -16,8 +16,14 @@
 //                     at 1 again) from being taken for resends of its last run.
 //     Cee-Engine      the engine id, cee_evt_json_engine(); when the engine has
 //                     none, the run id
-//     Cee-Run         "r" and 12 random hex digits, chosen when the sink opens:
-//                     one per engine run. Cee-Engine == Cee-Run: no engine id.
+//     Cee-Run         "r" and 12 random hex digits, one per engine run: the
+//                     engine's (cee_evt_json_run(), the "run" of its lines),
+//                     only when it was given its id; or, when the engine has
+//                     no id, chosen when the sink opens and also its
+//                     Cee-Engine (Cee-Engine == Cee-Run: no engine id). An
+//                     engine with a random id (one per run already) sends
+//                     none, as its lines carry no "run": cee-tail converts
+//                     binary batches to exactly the lines jsonl would carry.
 //     Cee-Shard       the shard, decimal
 //     Cee-First-Sseq  sseq of the first record of the body, decimal
 //     Cee-Last-Sseq   sseq of the last record; the body holds every record of
@@ -31,7 +37,7 @@
 //             (cee_jsonl_enc_put()): one line per lifecycle event with its
 //             extension group merged into it ("xseq" = the group's first
 //             sseq), each line ending in '\n'; "engine" in every line when the
-//             engine has an id.
+//             engine has an id, and "run" when it was given one.
 //     binary  (last - first + 1) records of 64 bytes (struct cee_event and
 //             struct cee_event_ext, cee_event.h) in the engine's byte order
 //             (little-endian on x86-64 and arm64), no file header.
@@ -189,7 +195,8 @@ struct nats_sink {
 	/* settings */
 	struct cee_nats_spec spec;
 	char engine[CEE_ENGINE_ID_MAX + 1];
-	char run[16];
+	char run[CEE_RUN_ID_MAX + 1];
+	bool run_hdr; // Cee-Run sent: the lines carry "run" (or no engine id)
 	char stream[65];
 	char name[sizeof(((struct cee_nats_spec *)0)->urls) + 256]; // "nats://HOST:PORT[,...]/PREFIX stream NAME": messages (no credentials)
 	enum fmt fmt;
@@ -414,7 +421,7 @@ static int seal(struct nats_sink *p, struct open_batch *ob, unsigned shard, bool
 	int rc = s == NATS_OK ? 0 : -ENOMEM;
 	if (rc == 0 && (natsMsgHeader_Set(m, "Nats-Msg-Id", id) != NATS_OK ||
 			natsMsgHeader_Set(m, "Cee-Engine", p->engine) != NATS_OK ||
-			natsMsgHeader_Set(m, "Cee-Run", p->run) != NATS_OK))
+			(p->run_hdr && natsMsgHeader_Set(m, "Cee-Run", p->run) != NATS_OK)))
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = set_hdr_u64(m, "Cee-Shard", shard);
@@ -1347,8 +1354,12 @@ struct cee_sink *cee_sink_nats_open(const char *arg)
 			rc = -ENOMEM;
 	}
 	if (rc == 0) {
-		const char *e = cee_evt_json_engine();
-		random_run(p->run, sizeof(p->run));
+		const char *e = cee_evt_json_engine(), *r = cee_evt_json_run();
+		if (r[0] != '\0') // the run the lines carry (an engine given its id)
+			snprintf(p->run, sizeof(p->run), "%s", r);
+		else
+			random_run(p->run, sizeof(p->run));
+		p->run_hdr = r[0] != '\0' || e == NULL || e[0] == '\0';
 		snprintf(p->engine, sizeof(p->engine), "%s",
 			 e != NULL && e[0] != '\0' ? e : p->run);
 		p->qcap = 2 * p->window + 2; // at most `window` outcomes are ever pending

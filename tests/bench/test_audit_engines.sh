@@ -11,13 +11,20 @@
 # per run, and not without the second run record; a second run under the
 # same engine id is audited on its own ("ID#2").
 #
+# An engine given its id (--engine-id) keeps it across restarts, while its
+# connection ids and sseq start again: two runs of cee-bench --engine-id
+# sbc-1 appended to one JSON Lines file must carry distinct "run" ids and
+# audit clean per run; the same lines without "run" must not.
+#
 # Also a binary file of 300 runs (one appended by each restart): audited run
 # by run, with a damaged run named.
 #
 # Guards against: an audit keyed by shard alone reporting another engine's
 # events as duplicates or gaps (or, worse, passing a real duplicate of one
 # engine because the other engine's copy "explains" it), and JSON events
-# without the engine id, and a binary file two runs appended to that cannot
+# without the engine id, and a restart under the same --engine-id whose
+# JSON events (connection 1 again, sseq 1 again) a consumer keyed by engine
+# and id takes for the last run's, and a binary file two runs appended to that cannot
 # be audited (sseq and connection ids start again with each run), and a
 # file of more runs than cee-audit could keep audits of at once.
 #
@@ -41,6 +48,28 @@ for i in 1 2; do
 		exit 1
 	}
 done
+
+for i in 3 4; do
+	"$BENCH" --no-huge -m 1024 --no-pci --file-prefix "cee-ae-$$-$i" --lcores "$LCORES" \
+		--log-level=lib.eal:error -- --conns 1000 --engine-id sbc-1 \
+		--events "jsonl:$WORK/same.jsonl" >"$WORK/b$i.out" 2>"$WORK/b$i.err" || {
+		cat "$WORK/b$i.err"
+		echo "FAIL: cee-bench run $i"
+		exit 1
+	}
+done
+
+"$PY" - "$WORK" <<'PY'
+import json, sys
+w = sys.argv[1]
+s = [json.loads(l) for l in open(f"{w}/same.jsonl")]
+runs = sorted({(d["engine"], d.get("run")) for d in s})
+assert len(runs) == 2 and all(e == "sbc-1" and r for e, r in runs), f"runs {runs}: sbc-1 twice, each with its run"
+def strip(d):
+    d = dict(d); del d["run"]; return json.dumps(d, separators=(",", ":"))
+open(f"{w}/same_norun.jsonl", "w").write("\n".join(strip(d) for d in s) + "\n")
+print(f"same.jsonl: {len(s)} lines of runs {runs[0][1]} and {runs[1][1]} of sbc-1")
+PY
 
 "$PY" - "$WORK" <<'PY'
 import json, sys
@@ -79,6 +108,10 @@ audits mixed.jsonl || fail "two engines interleaved do not audit" mixed.jsonl
 ! audits noengine.jsonl || fail "the same lines without engine ids audit clean (the check cannot fail)"
 ! audits dup.jsonl || fail "a duplicate within one engine passed"
 grep -q "VIOLATIONS" "$WORK/dup.jsonl.out" || fail "the duplicate is not reported" dup.jsonl
+audits same.jsonl || fail "two runs of one --engine-id do not audit" same.jsonl
+[ "$(engines same.jsonl 'sbc-1/r[0-9a-f]\{12\} .*OK$')" = 2 ] ||
+	fail "cee-audit does not report the two runs of sbc-1" same.jsonl
+! audits same_norun.jsonl || fail "two runs of one id without \"run\" audit clean (the check cannot fail)"
 # The binary file both runs appended to.
 "$PY" - "$WORK" <<'PY' || FAILED=1
 import json, struct, sys

@@ -621,7 +621,7 @@ static void one_message(struct fuzz_in *in)
 		   f->last >= f->first && f->last != UINT64_MAX &&
 		   (strcmp(val[H_FORMAT], "jsonl") == 0 || strcmp(val[H_FORMAT], "binary") == 0) &&
 		   own_id(val[H_ENGINE], CEE_ENGINE_ID_MAX) &&
-		   (run[0] == '\0' || own_id(run, CEE_ENGINE_ID_MAX));
+		   (run[0] == '\0' || own_id(run, CEE_RUN_ID_MAX));
 	if (f->valid) {
 		f->binary = val[H_FORMAT][0] == 'b';
 		f->key = key_of(val[H_ENGINE], run, shard);
@@ -887,7 +887,8 @@ static void sb_batch(struct sbuf *s, const char *engine, const char *run, unsign
 	size_t n = 0;
 	uint64_t bad_ext = 0;
 	struct cee_jsonl_enc *enc = cee_jsonl_enc_new();
-	(void)cee_evt_json_set_engine(strcmp(engine, run) != 0 ? engine : NULL);
+	(void)cee_evt_json_set_engine(strcmp(engine, run) != 0 ? engine : NULL,
+				      strcmp(engine, run) != 0 ? run : NULL);
 	for (unsigned i = first; i <= last; i++) {
 		static char line[CEE_JSONL_ENC_ROOM];
 		size_t w = cee_jsonl_enc_put(enc, &recs[i - 1], line, &bad_ext);

@@ -562,9 +562,9 @@ static void gen_events(void)
 	seed_buf("audit_reader", "events.jsonl", &b);
 	// binary, version 4: the header, a run record, the records; the run's
 	// time zeroed so that the seed does not change with each generation
-	(void)cee_evt_json_set_engine("seed-1");
+	(void)cee_evt_json_set_engine("seed-1", NULL);
 	sink_file("binary", ev, n, &b);
-	(void)cee_evt_json_set_engine(NULL);
+	(void)cee_evt_json_set_engine(NULL, NULL);
 	const size_t hl = sizeof(struct cee_evbin_header);
 	memset(b.p + hl + offsetof(struct cee_evbin_run, ts_ns), 0, 8);
 	struct buf two = {0};

@@ -23,6 +23,9 @@
 #      the sink had acknowledged and cee-bench's in-process audit saw.
 #   2. binary with TLS (extension records): the same, converted by cee-tail
 #      into lines identical to a jsonl sink's beside it.
+#   2b. an engine given its id (--engine-id) started twice into the same
+#      streams: the lines carry each start's run, binary ones converted alike,
+#      and the stream audits clean per run.
 #   3. the broker killed (SIGKILL) while cee-bench runs and started again on
 #      the same store once the sink has reported the failure: every event
 #      still reaches the stream once.
@@ -321,6 +324,29 @@ tail_and_audit binary bin TB
 sort "$WORK/binary.jsonl" | cmp - "$WORK/binary.jsonl.sorted.txt" ||
 	fail "binary: cee-tail's lines differ from the jsonl sink's"
 log "binary: converted lines identical to the jsonl sink's"
+
+# 2b. an engine given its id, started twice into the same streams (a
+# restart: connection ids and sseq start again): every line carries its run
+# (binary batches converted to those very lines), and the stream audits
+# clean per run (before: one engine's ids and sseq twice, no run to tell)
+for i in 1 2; do
+	bench restart$i --conns 3000 --concurrency 64 --engine-id sbc-r \
+		--events "nats://127.0.0.1:$PORT/rb?stream=TRB&format=binary" \
+		--events "nats://127.0.0.1:$PORT/rt?stream=TRT"
+	bench_wait restart$i
+done
+want=$("$PY" -c 'import json,sys; print(sum(json.loads(open(f).read().splitlines()[-1])["audit"]["events"] for f in sys.argv[1:]))' \
+	"$WORK/restart1.json" "$WORK/restart2.json")
+"$TAIL" "nats://127.0.0.1:$PORT/rb?stream=TRB" --from-start --count "$want" --idle-exit 20000 \
+	2>"$WORK/restart.tail.err" | tee "$WORK/restart.jsonl" | "$AUDIT" - >"$WORK/restart.audit" 2>&1 ||
+	fail "restart: the stream of two runs of one --engine-id does not audit (see $WORK/restart.audit)"
+[[ $(grep -c '^engine sbc-r/r[0-9a-f]\{12\} .*OK$' "$WORK/restart.audit") == 2 ]] ||
+	fail "restart: cee-audit does not report two runs of sbc-r (see $WORK/restart.audit)"
+"$TAIL" "nats://127.0.0.1:$PORT/rt?stream=TRT" --from-start --count "$want" --idle-exit 20000 \
+	2>/dev/null | sort >"$WORK/restart.txt.sorted"
+sort "$WORK/restart.jsonl" | cmp - "$WORK/restart.txt.sorted" ||
+	fail "restart: cee-tail's lines of binary batches differ from the jsonl sink's"
+log "restart: two runs of sbc-r, $want events, audited per run; binary lines identical to jsonl"
 
 # 3. the broker killed under load and started again on its store
 bench failover --duration 6 --concurrency 256 \

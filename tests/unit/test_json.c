@@ -118,6 +118,73 @@ static void test_enospc(void **state)
 	assert_string_equal(small, full);
 }
 
+// Guards against: the run of an engine given its id (--engine-id) missing
+// from its lines, or printed out of place: such an engine keeps its id
+// across restarts while connection ids and sseq start again, so a consumer
+// keys a connection by engine, run and id. Also the longest line (longest
+// engine and run ids, every number at 20 digits) fits where the encoder
+// writes straight into the caller's buffer (CEE_EVT_JSON_MAX: ASan sees a
+// write past it), and a run without an engine, or too long, is refused.
+static void test_engine_and_run(void **state)
+{
+	struct cee_event e = open_event();
+	char buf[1024];
+	assert_int_equal(cee_evt_json_set_engine("sbc-1", "r0123456789ab"), 0);
+	const char *want = "{\"v\":3,\"engine\":\"sbc-1\",\"run\":\"r0123456789ab\",\"type\":\"open\","
+			   "\"conn\":\"020000001234abcd\",\"shard\":2,"
+			   "\"sseq\":17,\"cseq\":0,\"ts_ns\":1234567890123,\"proto\":\"tcp\","
+			   "\"dir\":\"in\",\"local\":\"10.0.0.1:5060\",\"remote\":\"192.168.1.2:40000\"}\n";
+	assert_int_equal(cee_evt_to_json(&e, buf, sizeof(buf)), (int)strlen(want));
+	assert_string_equal(buf, want);
+	assert_string_equal(cee_evt_json_run(), "r0123456789ab");
+
+	// without a run: the engine alone, as an engine with a random id writes
+	assert_int_equal(cee_evt_json_set_engine("sbc-1", NULL), 0);
+	assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "{\"v\":3,\"engine\":\"sbc-1\",\"type\":\"open\","));
+	assert_string_equal(cee_evt_json_run(), "");
+
+	assert_int_equal(cee_evt_json_set_engine(NULL, "r0123456789ab"), -EINVAL);
+	assert_int_equal(cee_evt_json_set_engine("sbc-1", "r0123456789abcdef"), -EINVAL); // 17
+	assert_int_equal(cee_evt_json_set_engine("sbc-1", "r.1"), -EINVAL);
+
+	// the longest line of every type
+	char id[CEE_ENGINE_ID_MAX + 1], run[CEE_RUN_ID_MAX + 1];
+	memset(id, 'e', CEE_ENGINE_ID_MAX);
+	id[CEE_ENGINE_ID_MAX] = '\0';
+	memset(run, 'r', CEE_RUN_ID_MAX);
+	run[CEE_RUN_ID_MAX] = '\0';
+	assert_int_equal(cee_evt_json_set_engine(id, run), 0);
+	e.sseq = e.ts_ns = e.bytes_in = e.bytes_out = e.duration_ns = UINT64_MAX;
+	e.conn = UINT64_MAX;
+	e.cseq = 255;
+	e.local_ip = e.remote_ip = 0xffffffff;
+	e.local_port = e.remote_port = 65535;
+	int longest = 0;
+	for (int t = 0; t < CEE_EVT__COUNT; t++) {
+		e.type = (uint8_t)t;
+		for (int r = 0; r < CEE_REASON__COUNT; r++) {
+			e.reason = (uint8_t)r;
+			e.proto = CEE_PROTO_WSS | CEE_PROTO_F_OUT;
+			char *exact = malloc(CEE_EVT_JSON_MAX);
+			assert_non_null(exact);
+			int n = cee_evt_to_json(&e, exact, CEE_EVT_JSON_MAX);
+			assert_true(n > 0);
+			assert_int_equal(cee_evt_to_json(&e, buf, (size_t)n + 1), n);
+			assert_string_equal(exact, buf);
+			free(exact);
+			if (n > longest)
+				longest = n;
+		}
+	}
+	assert_true(longest > 400 && longest < CEE_EVT_JSON_MAX);
+	assert_int_equal(cee_evt_json_set_engine(NULL, NULL), 0);
+	e = open_event();
+	assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "engine"));
+	assert_null(strstr(buf, "\"run\""));
+}
+
 // Guards against: a printed name that the parser does not map back to the
 // same value (the audit and the control plane parse what we print).
 static void test_names_round_trip(void **state)
@@ -896,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_closed_exact),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_enospc),
+		cmocka_unit_test(test_engine_and_run),
 		cmocka_unit_test(test_names_round_trip),
 		cmocka_unit_test(test_every_type_and_reason_encoded),
 		cmocka_unit_test(test_dir_in_out_on_open),

@@ -269,9 +269,9 @@ static void test_binary_file(void **state)
 
 	// Reopening appends a run record and the records after the existing
 	// header, without a second one; the run record names the engine id set.
-	assert_int_equal(cee_evt_json_set_engine("edge-7"), 0);
+	assert_int_equal(cee_evt_json_set_engine("edge-7", NULL), 0);
 	s = cee_sink_open(spec);
-	assert_int_equal(cee_evt_json_set_engine(NULL), 0);
+	assert_int_equal(cee_evt_json_set_engine(NULL, NULL), 0);
 	assert_non_null(s);
 	assert_int_equal(put_all(s, ev, 1), 0);
 	cee_sink_close(s);
@@ -812,9 +812,9 @@ static void test_binary_fifo_new_reader(void **state)
 	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr), 0);
 	char spec[256];
 	snprintf(spec, sizeof(spec), "binary:%s", path);
-	assert_int_equal(cee_evt_json_set_engine("edge-9"), 0);
+	assert_int_equal(cee_evt_json_set_engine("edge-9", NULL), 0);
 	struct cee_sink *s = cee_sink_open(spec);
-	assert_int_equal(cee_evt_json_set_engine(NULL), 0);
+	assert_int_equal(cee_evt_json_set_engine(NULL, NULL), 0);
 	assert_non_null(s);
 	// the reader thread reads, then leaves
 	int rc = write_until_broken(s, ev, N, 100000, 100);
