@@ -346,6 +346,10 @@ static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt
 	case CEE_EVT_ESTABLISHED:
 		c->tcb.oflags &= (uint8_t)~CEE_TCB_O_QUIET;
 		s->half_open--;
+		if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC)) { // tcp_rx() checked the limit
+			cee_srclimit_conn_proven(s->srclimit, c->remote_ip);
+			c->tcb.oflags |= CEE_TCB_O_SRC_EST;
+		}
 		emit(s, c, CEE_EVT_OPEN);
 		cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_OPEN);
 		s->stats.opened++;
@@ -421,7 +425,7 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 	if (unlikely(s->monitors != NULL))
 		cee_monitors_destroyed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
 	if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC))
-		cee_srclimit_conn_del(s->srclimit, c->remote_ip);
+		cee_srclimit_conn_del(s->srclimit, c->remote_ip, c->tcb.oflags & CEE_TCB_O_SRC_EST);
 	if (unlikely(c->tcb.user != NULL))
 		cee_stack_destroyed(s, c);
 	// Terminal: give back the credits for events it never needed
@@ -637,22 +641,40 @@ static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struc
 
 /*
  * A connection of listener @p l, admitted now: within the per-source limit,
- * a slot and event room for its whole lifecycle. @return it (set up for
- * cee_tcp_accept*), or NULL after refusing with RST.
+ * a slot and event room for its whole lifecycle. @p proven: a valid cookie
+ * ACK (the peer holds its address), else a SYN. @return it (set up for
+ * cee_tcp_accept*), or NULL after refusing with RST, or answering a SYN
+ * whose source has unproven connections filling its limit with a cookie.
+ *
+ * --max-conns-per-ip counts proven connections: SYNs spoofed with a real
+ * client's address (half-open ones, never completed) would otherwise hold
+ * its share until their handshakes time out, and every SYN of the client
+ * would get an RST meanwhile. At the limit with unproven ones, a SYN gets a
+ * cookie instead; a half-open one that completes its handshake when the
+ * proven ones fill the limit is refused then (tcp_rx()).
  */
 static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
-			      uint32_t bucket, int l)
+			      uint32_t bucket, int l, bool proven)
 {
 	const struct cee_listener *ls = &s->cfg->listeners[l];
 	bool counted = false;
 	if (unlikely(s->srclimit != NULL)) {
-		switch (cee_srclimit_conn_add(s->srclimit, p->src_ip, s->now_ns)) {
+		switch (cee_srclimit_conn_add(s->srclimit, p->src_ip, s->now_ns, proven)) {
 		case CEE_SRCLIMIT_OK:
 			counted = true;
 			break;
 		case CEE_SRCLIMIT_UNTRACKED:
 			s->stats.per_ip_untracked++;
 			break;
+		case CEE_SRCLIMIT_COOKIE:
+			if (s->cfg->syn_cookies != CEE_SYN_COOKIES_OFF) {
+				s->stats.per_ip_cookies++;
+				reply_cookie(s, pi, p, ls);
+				return NULL;
+			}
+			s->stats.refused_per_ip++; // no cookies: refused
+			reply_rst(s, pi, p);
+			return NULL;
 		case CEE_SRCLIMIT_REFUSED:
 			s->stats.refused_per_ip++;
 			reply_rst(s, pi, p);
@@ -662,7 +684,7 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 	struct cee_conn *c = admit_slot(s, pi, p, bucket, ls, l);
 	if (c == NULL) {
 		if (counted)
-			cee_srclimit_conn_del(s->srclimit, p->src_ip);
+			cee_srclimit_conn_del(s->srclimit, p->src_ip, false);
 		return NULL;
 	}
 	if (counted)
@@ -781,7 +803,7 @@ static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p
 		reply_rst(s, pi, p);
 		return true;
 	}
-	struct cee_conn *c = admit(s, pi, p, bucket, l);
+	struct cee_conn *c = admit(s, pi, p, bucket, l, true);
 	if (c != NULL)
 		cee_tcp_accept_cookie(&s->tcp, &c->tcb, listener_tcp_service(&s->cfg->listeners[l]),
 				      &p->seg, p->seg.ack - 1, o.mss, o.wscale, o.sack_ok,
@@ -822,7 +844,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		reply_cookie(s, pi, p, ls);
 		return;
 	}
-	struct cee_conn *c = admit(s, pi, p, bucket, l);
+	struct cee_conn *c = admit(s, pi, p, bucket, l, false);
 	if (c != NULL)
 		cee_tcp_accept(&s->tcp, &c->tcb, listener_tcp_service(ls), &p->seg, s->now_ns);
 }
@@ -832,6 +854,17 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 	struct cee_conn *c =
 	    cee_conn_by_tuple_at(s->pool, bucket, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c != NULL) {
+		// a half-open one about to complete its handshake while its
+		// source's proven connections fill --max-conns-per-ip: refused
+		// now (RST, no event), not counted past the limit (admit())
+		if (unlikely((c->tcb.oflags & (CEE_TCB_O_QUIET | CEE_TCB_O_SRC)) ==
+				     (CEE_TCB_O_QUIET | CEE_TCB_O_SRC) &&
+			     (p->seg.flags & (CEE_TCP_ACK | CEE_TCP_RST)) == CEE_TCP_ACK &&
+			     cee_srclimit_proven_full(s->srclimit, c->remote_ip))) {
+			s->stats.refused_per_ip++;
+			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+			return;
+		}
 		if (unlikely(c->tcb.user != NULL && (p->seg.flags & (CEE_TCP_RST | CEE_TCP_FIN)))) {
 			// TLS: bytes the handshake budget deferred, then this
 			// segment's own, run before TCP acts on its FIN or RST, so

@@ -7,7 +7,8 @@
 
 struct entry {
 	uint32_t ip;   /**< 0: never used */
-	uint32_t live; /**< connections admitted and not yet gone */
+	uint32_t half; /**< connections admitted, handshake not done (unproven), not yet gone */
+	uint32_t est;  /**< connections whose handshake completed (proven), not yet gone */
 	uint64_t tat;  /**< SYN rate (GCRA): the theoretical arrival time of the next SYN */
 };
 
@@ -55,7 +56,7 @@ void cee_srclimit_destroy(struct cee_srclimit *t)
 // Nothing to remember: no connection and the rate's bucket full again.
 static bool stale(const struct entry *e, uint64_t now_ns)
 {
-	return e->live == 0 && e->tat <= now_ns;
+	return e->half == 0 && e->est == 0 && e->tat <= now_ns;
 }
 
 // @p ip's entry; with @p insert, a new one (in the first stale or empty
@@ -81,7 +82,7 @@ static struct entry *find(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns, 
 			reuse = e;
 	}
 	if (reuse != NULL)
-		*reuse = (struct entry){.ip = ip, .live = 0, .tat = now_ns};
+		*reuse = (struct entry){.ip = ip, .tat = now_ns};
 	return reuse;
 }
 
@@ -100,30 +101,58 @@ enum cee_srclimit_verdict cee_srclimit_syn(struct cee_srclimit *t, uint32_t ip, 
 }
 
 enum cee_srclimit_verdict cee_srclimit_conn_add(struct cee_srclimit *t, uint32_t ip,
-						uint64_t now_ns)
+						uint64_t now_ns, bool proven)
 {
 	if (t->max_conns == 0)
 		return CEE_SRCLIMIT_OK;
 	struct entry *e = find(t, ip, now_ns, true);
 	if (e == NULL)
 		return CEE_SRCLIMIT_UNTRACKED;
-	if (e->live >= t->max_conns)
+	if (e->est >= t->max_conns)
 		return CEE_SRCLIMIT_REFUSED;
-	e->live++;
+	if (!proven && e->est + e->half >= t->max_conns)
+		return CEE_SRCLIMIT_COOKIE;
+	e->half++;
 	return CEE_SRCLIMIT_OK;
 }
 
-void cee_srclimit_conn_del(struct cee_srclimit *t, uint32_t ip)
+bool cee_srclimit_proven_full(const struct cee_srclimit *t, uint32_t ip)
+{
+	if (t->max_conns == 0)
+		return false;
+	struct entry *e = find((struct cee_srclimit *)(uintptr_t)t, ip, 0, false);
+	return e != NULL && e->est >= t->max_conns;
+}
+
+void cee_srclimit_conn_proven(struct cee_srclimit *t, uint32_t ip)
 {
 	if (t->max_conns == 0)
 		return;
 	struct entry *e = find(t, ip, 0, false);
-	if (e != NULL && e->live > 0)
-		e->live--;
+	if (e != NULL && e->half > 0) {
+		e->half--;
+		e->est++;
+	}
+}
+
+void cee_srclimit_conn_del(struct cee_srclimit *t, uint32_t ip, bool proven)
+{
+	if (t->max_conns == 0)
+		return;
+	struct entry *e = find(t, ip, 0, false);
+	uint32_t *n = e == NULL ? NULL : proven ? &e->est : &e->half;
+	if (n != NULL && *n > 0)
+		(*n)--;
 }
 
 uint32_t cee_srclimit_live(const struct cee_srclimit *t, uint32_t ip)
 {
 	struct entry *e = find((struct cee_srclimit *)(uintptr_t)t, ip, 0, false);
-	return e != NULL ? e->live : 0;
+	return e != NULL ? e->half + e->est : 0;
+}
+
+uint32_t cee_srclimit_proven(const struct cee_srclimit *t, uint32_t ip)
+{
+	struct entry *e = find((struct cee_srclimit *)(uintptr_t)t, ip, 0, false);
+	return e != NULL ? e->est : 0;
 }

@@ -33,6 +33,7 @@ enum cee_srclimit_verdict {
 	CEE_SRCLIMIT_OK,        /**< within the limits (and counted) */
 	CEE_SRCLIMIT_UNTRACKED, /**< not limited: no room in the table for this address */
 	CEE_SRCLIMIT_REFUSED,   /**< over a limit */
+	CEE_SRCLIMIT_COOKIE,    /**< unproven connections fill the limit: answer statelessly */
 };
 
 /**
@@ -45,10 +46,30 @@ struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, u
 void cee_srclimit_destroy(struct cee_srclimit *t);
 /** A SYN from @p ip at @p now_ns: within its rate (a token taken), or not. */
 enum cee_srclimit_verdict cee_srclimit_syn(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns);
-/** A connection from @p ip is about to be admitted: within max_conns (counted live), or not. */
+/**
+ * A connection from @p ip is about to be admitted, counted as unproven
+ * (half open) until cee_srclimit_conn_proven(). The limit holds for proven
+ * connections (handshake completed: the peer holds the address), so that
+ * SYNs spoofed with a client's address cannot lock it out:
+ *  - REFUSED: its proven connections fill max_conns;
+ *  - COOKIE (a SYN, @p proven false): with its unproven ones they do:
+ *    answer with a SYN cookie, nothing counted (a real client's ACK comes
+ *    back and is admitted proven; a spoofed SYN costs nothing);
+ *  - OK: counted; @p proven (a valid cookie ACK): whatever is unproven.
+ */
 enum cee_srclimit_verdict cee_srclimit_conn_add(struct cee_srclimit *t, uint32_t ip,
-						uint64_t now_ns);
-/** A connection from @p ip that cee_srclimit_conn_add() admitted is gone. */
-void cee_srclimit_conn_del(struct cee_srclimit *t, uint32_t ip);
-/** Live connections counted for @p ip. */
+						uint64_t now_ns, bool proven);
+/**
+ * Do @p ip's proven connections fill max_conns? Asked when a half-open one
+ * is about to complete its handshake: it is refused then, not counted past
+ * the limit.
+ */
+bool cee_srclimit_proven_full(const struct cee_srclimit *t, uint32_t ip);
+/** A counted connection of @p ip completed its handshake. */
+void cee_srclimit_conn_proven(struct cee_srclimit *t, uint32_t ip);
+/** A counted connection of @p ip is gone (@p proven: after cee_srclimit_conn_proven()). */
+void cee_srclimit_conn_del(struct cee_srclimit *t, uint32_t ip, bool proven);
+/** Connections counted for @p ip, proven or not. */
 uint32_t cee_srclimit_live(const struct cee_srclimit *t, uint32_t ip);
+/** Proven connections counted for @p ip. */
+uint32_t cee_srclimit_proven(const struct cee_srclimit *t, uint32_t ip);

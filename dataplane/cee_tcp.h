@@ -520,6 +520,7 @@ struct cee_tcb {
 /** tcb->oflags, the owner's own bookkeeping (TCP never reads them): */
 #define CEE_TCB_O_QUIET 0x08 /**< passive, half open: its open waits for established */
 #define CEE_TCB_O_LATE 0x10  /**< announced after the running LIST walk's cut: not part of it */
+#define CEE_TCB_O_SRC_EST 0x20 /**< CEE_TCB_O_SRC, counted proven (handshake done) */
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */

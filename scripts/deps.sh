@@ -5,7 +5,8 @@ set -euo pipefail
 # dpdk-dev: /usr/bin/dpdk-telemetry.py (the control-plane tests query telemetry with it)
 # clang-14, libfuzzer-14-dev, libclang-rt-14-dev: the fuzz targets (scripts/fuzz.sh);
 # libclang-rt-14-dev holds clang's ASan/UBSan/libFuzzer runtimes, only recommended by clang-14
-# hping3: the spoofed SYN flood of scripts/synflood.sh (nftables: its --shield);
+# hping3: the spoofed SYN flood of scripts/synflood.sh (nftables: its --shield,
+# and test_per_ip.sh's client that drops SYN-ACKs to spoofed ports);
 # python3-scapy: hand-built packets
 # (scripts/blind.sh); nats-server, libnats-dev: the NATS JetStream
 # sink, cee-tail and their tests with a real broker

@@ -3,7 +3,8 @@
  * Unit tests for per-source limits (cee_srclimit.c). Faults guarded
  * against: a source over its connection or SYN-rate limit let through; a
  * source locked out after its connections went or its rate recovered; a
- * flood of random sources filling the table and locking out real clients.
+ * flood of random sources filling the table and locking out real clients;
+ * SYNs spoofed with a client's address locking it out.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,17 +26,62 @@ static void test_max_conns(void **state)
 	struct cee_srclimit *t = cee_srclimit_create(1024, 3, 0, &K);
 	assert_non_null(t);
 	const uint32_t a = 0xc0000201, b = 0xc0000202;
-	for (unsigned i = 0; i < 3; i++)
-		assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_OK);
-	assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_REFUSED);
-	assert_int_equal(cee_srclimit_conn_add(t, b, T0), CEE_SRCLIMIT_OK); /* others unaffected */
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(cee_srclimit_conn_add(t, a, T0, false), CEE_SRCLIMIT_OK);
+		cee_srclimit_conn_proven(t, a);
+	}
+	assert_true(cee_srclimit_proven_full(t, a));
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0, false), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0, true), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_conn_add(t, b, T0, false), CEE_SRCLIMIT_OK); /* others unaffected */
+	assert_false(cee_srclimit_proven_full(t, b));
 	assert_int_equal(cee_srclimit_live(t, a), 3);
-	cee_srclimit_conn_del(t, a);
-	assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_OK);
-	assert_int_equal(cee_srclimit_conn_add(t, a, T0), CEE_SRCLIMIT_REFUSED);
-	for (unsigned i = 0; i < 5; i++) /* more deletes than adds never go below 0 */
-		cee_srclimit_conn_del(t, a);
+	cee_srclimit_conn_del(t, a, true);
+	assert_false(cee_srclimit_proven_full(t, a));
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0, false), CEE_SRCLIMIT_OK);
+	/* 2 proven + 1 half open fill it: a SYN gets a cookie, a cookie ACK is admitted */
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0, false), CEE_SRCLIMIT_COOKIE);
+	assert_int_equal(cee_srclimit_conn_add(t, a, T0, true), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_live(t, a), 4);
+	cee_srclimit_conn_proven(t, a);
+	assert_true(cee_srclimit_proven_full(t, a)); /* the other half-open one is refused at its ACK */
+	assert_int_equal(cee_srclimit_proven(t, a), 3);
+	cee_srclimit_conn_del(t, a, false);
+	assert_int_equal(cee_srclimit_live(t, a), 3);
+	for (unsigned i = 0; i < 5; i++) { /* more deletes than adds never go below 0 */
+		cee_srclimit_conn_del(t, a, true);
+		cee_srclimit_conn_del(t, a, false);
+	}
 	assert_int_equal(cee_srclimit_live(t, a), 0);
+	cee_srclimit_destroy(t);
+}
+
+/*
+ * SYNs spoofed with a real client's address (never completed) must not lock
+ * it out: unproven connections filling the limit turn its SYNs into cookie
+ * answers, and its cookie ACKs are admitted up to the limit of proven ones.
+ * (Before: every SYN of the client got an RST until the spoofed half-open
+ * ones timed out.)
+ */
+static void test_spoofed_half_open_no_lockout(void **state)
+{
+	(void)state;
+	struct cee_srclimit *t = cee_srclimit_create(1024, 2, 0, &K);
+	const uint32_t victim = 0x0a000009;
+	for (unsigned i = 0; i < 2; i++) /* the attacker's SYNs take the half-open share */
+		assert_int_equal(cee_srclimit_conn_add(t, victim, T0, false), CEE_SRCLIMIT_OK);
+	for (unsigned i = 0; i < 1000; i++)
+		assert_int_equal(cee_srclimit_conn_add(t, victim, T0, false), CEE_SRCLIMIT_COOKIE);
+	assert_int_equal(cee_srclimit_live(t, victim), 2);
+	/* the victim's own handshakes, through cookies */
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(cee_srclimit_conn_add(t, victim, T0, true), CEE_SRCLIMIT_OK);
+		cee_srclimit_conn_proven(t, victim);
+	}
+	assert_int_equal(cee_srclimit_proven(t, victim), 2);
+	/* and the limit holds for proven ones */
+	assert_int_equal(cee_srclimit_conn_add(t, victim, T0, true), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_conn_add(t, victim, T0, false), CEE_SRCLIMIT_REFUSED);
 	cee_srclimit_destroy(t);
 }
 
@@ -64,7 +110,8 @@ static void test_random_sources(void **state)
 	(void)state;
 	struct cee_srclimit *t = cee_srclimit_create(256, 2, 5, &K);
 	const uint32_t real = 0x0a000005;
-	assert_int_equal(cee_srclimit_conn_add(t, real, T0), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_conn_add(t, real, T0, false), CEE_SRCLIMIT_OK);
+	cee_srclimit_conn_proven(t, real);
 	unsigned untracked = 0;
 	uint64_t x = 12345;
 	for (unsigned i = 0; i < 100000; i++) {
@@ -75,8 +122,9 @@ static void test_random_sources(void **state)
 	}
 	/* the real client's entry (a live connection) was never reused */
 	assert_int_equal(cee_srclimit_live(t, real), 1);
-	assert_int_equal(cee_srclimit_conn_add(t, real, T0 + 2000 * MS), CEE_SRCLIMIT_OK);
-	assert_int_equal(cee_srclimit_conn_add(t, real, T0 + 2000 * MS), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_conn_add(t, real, T0 + 2000 * MS, false), CEE_SRCLIMIT_OK);
+	cee_srclimit_conn_proven(t, real);
+	assert_int_equal(cee_srclimit_conn_add(t, real, T0 + 2000 * MS, false), CEE_SRCLIMIT_REFUSED);
 	/* stale entries are reused: a second later, new sources are tracked again */
 	assert_int_equal(cee_srclimit_syn(t, 0x0b000001, T0 + 5000 * MS), CEE_SRCLIMIT_OK);
 	assert_true(untracked > 0); /* the table did fill: those went unlimited, not refused */
@@ -87,6 +135,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_max_conns),
+	    cmocka_unit_test(test_spoofed_half_open_no_lockout),
 	    cmocka_unit_test(test_syn_rate),
 	    cmocka_unit_test(test_random_sources),
 	};
