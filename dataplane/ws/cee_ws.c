@@ -743,6 +743,8 @@ enum hdr_id {
 	H_USER_AGENT,
 	H_ACCEPT,
 	H_EXTENSIONS,
+	H_CONTENT_LENGTH,
+	H_TRANSFER_ENCODING,
 };
 
 static const struct {
@@ -759,6 +761,8 @@ static const struct {
     {"user-agent", H_USER_AGENT},
     {"sec-websocket-accept", H_ACCEPT},
     {"sec-websocket-extensions", H_EXTENSIONS},
+    {"content-length", H_CONTENT_LENGTH},
+    {"transfer-encoding", H_TRANSFER_ENCODING},
 };
 
 // What the header fields said (server: the request; client: the 101).
@@ -849,6 +853,8 @@ static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, co
 			add_field(f->key, sizeof(f->key), v, n, cont);
 		break;
 	case H_VERSION:
+		if (f->version_seen && !cont)
+			f->bad = true; // RFC 6455 11.3.5: once in a request
 		f->version_seen = true;
 		if (!cont)
 			f->version[0] = '\0';
@@ -882,6 +888,18 @@ static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, co
 			f->accept[0] = '\0';
 		add_field(f->accept, sizeof(f->accept), v, n, cont);
 		break;
+	case H_CONTENT_LENGTH:
+		// A request with content: the upgrade happens after it (RFC
+		// 9110 7.8), and the bytes after the head would be read as
+		// frames, ones a proxy in front took for HTTP content (request
+		// smuggling). Only "Content-Length: 0" goes (a 101 has none).
+		if (!ws->client && (n != 1 || v[0] != '0' || cont))
+			f->bad = true;
+		break;
+	case H_TRANSFER_ENCODING:
+		if (!ws->client)
+			f->bad = true; // chunked content: as above
+		break;
 	case H_OTHER:
 		break;
 	}
@@ -902,10 +920,14 @@ static void parse_fields(struct cee_ws *ws, struct hs_fields *f, const char *p, 
 			return; // the empty line
 		n = (size_t)(eol - p);
 		if (is_ows(p[0])) {
-			// obs-fold (RFC 7230 3.2.4): continues the previous field
+			// obs-fold (RFC 9112 5.2): continues the previous field. A
+			// server answers a request that has one with 400 (taken line
+			// by line, "Connection: keep-alive\r\n Upgrade" was an
+			// upgrade, as "keep-alive Upgrade" is not); a user agent
+			// (the client, a 101) reads it as SP.
 			const char *v = p;
 
-			if (!have_last) {
+			if (!have_last || !ws->client) {
 				f->bad = true;
 				return;
 			}
@@ -964,10 +986,12 @@ static const char *status_text(uint16_t status)
 static void refuse(struct cee_ws *ws, uint16_t status, enum cee_reason why)
 {
 	char r[256];
-	int n = snprintf(
-	    r, sizeof(r), "HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Length: 0\r\n%s%s\r\n",
-	    status, status_text(status), status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "",
-	    status == 405 ? "Allow: GET\r\n" : "");
+	// (426: RFC 9110 15.5.22, the Upgrade field, and "upgrade" in
+	// Connection with it)
+	int n = snprintf(r, sizeof(r), "HTTP/1.1 %u %s\r\nConnection: %sclose\r\nContent-Length: 0\r\n%s%s\r\n",
+			 status, status_text(status), status == 426 ? "Upgrade, " : "",
+			 status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" : "",
+			 status == 405 ? "Allow: GET\r\n" : "");
 
 	ws->info.http_status = status;
 	down_all(ws, (const uint8_t *)r, (uint32_t)n);
@@ -987,9 +1011,17 @@ static bool origin_allowed(const struct cee_ws *ws)
 static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, struct hs_fields *f)
 {
 	const char *end = m + len, *eol = memmem(m, len, "\r\n", 2);
-	const char *sp1, *sp2, *q;
-	size_t ln, tl;
+	const char *sp1, *sp2, *q, *tgt;
+	size_t ln, tl, sl;
+	char tbuf[sizeof(ws->info.path)];
 
+	// NUL, or a CR not before LF, anywhere in the head: 400 (RFC 9110
+	// 5.5, RFC 9112 2.2); taken as they were, "key\0junk" was a valid key
+	if (memchr(m, '\0', len) != NULL)
+		return 400;
+	for (const char *c = m; (c = memchr(c, '\r', (size_t)(end - c))) != NULL; c++)
+		if (c + 1 == end || c[1] != '\n')
+			return 400;
 	ln = (size_t)(eol - m);
 	sp1 = memchr(m, ' ', ln);
 	if (sp1 == NULL)
@@ -998,8 +1030,32 @@ static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, st
 	if (sp2 == NULL || sp2 == sp1 + 1 || (size_t)(eol - sp2 - 1) != 8 ||
 	    memcmp(sp2 + 1, "HTTP/1.1", 8) != 0)
 		return 400;
+	tgt = sp1 + 1;
 	tl = (size_t)(sp2 - sp1 - 1);
-	set_field(ws->info.path, sizeof(ws->info.path), sp1 + 1, tl);
+	// absolute-form (RFC 9112 3.2.2: a server MUST accept it): the target
+	// is what follows the authority ("http://h?x" is "/?x")
+	sl = tl > 7 && strncasecmp(tgt, "http://", 7) == 0	? 7
+	     : tl > 8 && strncasecmp(tgt, "https://", 8) == 0 ? 8
+							      : 0;
+	if (sl > 0) {
+		const char *a = tgt + sl, *te = tgt + tl, *p = a;
+
+		while (p < te && *p != '/' && *p != '?')
+			p++;
+		if (p == a)
+			return 400; // no authority
+		if (p < te && *p == '/') {
+			tgt = p;
+			tl = (size_t)(te - p);
+		} else {
+			int w = snprintf(tbuf, sizeof(tbuf), "/%.*s", (int)(te - p), p);
+			if (w < 0 || (size_t)w >= sizeof(tbuf))
+				return 400;
+			tgt = tbuf;
+			tl = (size_t)w;
+		}
+	}
+	set_field(ws->info.path, sizeof(ws->info.path), tgt, tl);
 	if ((size_t)(sp1 - m) != 3 || memcmp(m, "GET", 3) != 0)
 		return 405;
 	parse_fields(ws, f, eol + 2, end);
@@ -1009,12 +1065,12 @@ static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, st
 		return 426;
 	if (!key_valid(f->key, strlen(f->key)))
 		return 400;
-	if (sp1[1] != '/')
+	if (tgt[0] != '/')
 		return 400;
-	q = memchr(sp1 + 1, '?', tl);
+	q = memchr(tgt, '?', tl);
 	if (q != NULL)
-		tl = (size_t)(q - sp1 - 1);
-	if (tl != strlen(ws->ctx->cfg.path) || memcmp(sp1 + 1, ws->ctx->cfg.path, tl) != 0)
+		tl = (size_t)(q - tgt);
+	if (tl != strlen(ws->ctx->cfg.path) || memcmp(tgt, ws->ctx->cfg.path, tl) != 0)
 		return 404;
 	if (!origin_allowed(ws))
 		return 403;

@@ -1053,7 +1053,8 @@ static void check_refused(struct fx *f, const char *req, uint16_t status, const 
 	new_server(f);
 	assert_int_equal(feed(f, req, strlen(req)), -EPROTO);
 	assert_string_equal(response_status(&f->s, got, sizeof(got)), line);
-	assert_true(response_has(&f->s, "\r\nConnection: close\r\n"));
+	assert_true(response_has(&f->s, "\r\nConnection: close\r\n") ||
+		    (status == 426 && response_has(&f->s, "\r\nConnection: Upgrade, close\r\n")));
 	assert_true(response_has(&f->s, "\r\nContent-Length: 0\r\n"));
 	assert_true(f->s.out_len >= 4 && memcmp(f->s.out + f->s.out_len - 4, "\r\n\r\n", 4) == 0);
 	cee_ws_get_info(f->s.ws, &info);
@@ -1079,10 +1080,10 @@ static void test_upgrade_good_variants(void **state)
 				  "sec-websocket-key:   dGhlIHNhbXBsZSBub25jZQ==  \r\n"
 				  "Sec-WebSocket-Version: 13\r\n"
 				  "Sec-WebSocket-Protocol: chat,\r\n"
-				  "  sip\r\n"
+				  "Sec-WebSocket-Protocol:  sip\r\n"
 				  "Origin: https://phone.example.test\r\n"
-				  "User-Agent: JsSIP\r\n"
-				  "\t3.10\r\n"
+				  "User-Agent: JsSIP 3.10\r\n"
+				  "Content-Length: 0\r\n"
 				  "\r\n";
 
 	cfg.path = "/sip";
@@ -1109,6 +1110,15 @@ static void test_upgrade_good_variants(void **state)
 	assert_int_equal(feed(f, bare, strlen(bare)), 0);
 	assert_up(&f->s, "");
 	assert_false(response_has(&f->s, "Sec-WebSocket-Protocol"));
+	// absolute-form (RFC 9112 3.2.2: a server MUST accept it; it was 400):
+	// the path is what follows the authority
+	char absf[512];
+	snprintf(absf, sizeof(absf), "GET HTTP://sbc.example.test:8080%s", bare + 4);
+	new_server(f);
+	assert_int_equal(feed(f, absf, strlen(absf)), 0);
+	assert_up(&f->s, "");
+	cee_ws_get_info(f->s.ws, &info);
+	assert_string_equal(info.path, "/sip");
 }
 
 static void req_without(char *out, size_t cap, const char *drop, const char *add)
@@ -1173,7 +1183,64 @@ static void test_upgrade_refused(void **state)
 	// two Host fields (RFC 7230 5.4: 400; review: they were accepted)
 	req_without(r, sizeof(r), "Host", "Host: a.example.test\r\nHost: b.example.test\r\n");
 	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
-	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 14);
+	// session 15 review, each accepted before:
+	// a 426 names the protocol to upgrade to (RFC 9110 15.5.22)
+	req_without(r, sizeof(r), "Sec-WebSocket-Version", "Sec-WebSocket-Version: 8\r\n");
+	check_refused(f, r, 426, "HTTP/1.1 426 Upgrade Required");
+	assert_true(response_has(&f->s, "\r\nUpgrade: websocket\r\n"));
+	assert_true(response_has(&f->s, "\r\nConnection: Upgrade, close\r\n"));
+	// content after the head: it would be read as frames (a proxy in
+	// front took it for HTTP content: smuggling); it was a 101, then 1002
+	req_without(r, sizeof(r), NULL, "Content-Length: 6\r\n");
+	strncat(r, "INVITE", sizeof(r) - strlen(r) - 1);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), NULL, "Transfer-Encoding: chunked\r\n");
+	strncat(r, "0\r\n\r\n", sizeof(r) - strlen(r) - 1);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	// obs-fold (RFC 9112 5.2): "Connection: keep-alive\r\n Upgrade" was
+	// an upgrade line by line; unfolded it names no "upgrade"
+	req_without(r, sizeof(r), "Connection", "Connection: keep-alive\r\n Upgrade\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	// Sec-WebSocket-Version twice (RFC 6455 11.3.5); the last one won
+	req_without(r, sizeof(r), "Sec-WebSocket-Version",
+		    "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Version: 13\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	// a bare CR (RFC 9112 2.2), in the target and in a field value
+	snprintf(r, sizeof(r), "GET /?a\rb%s", good_request + 5);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	req_without(r, sizeof(r), NULL, "User-Agent: a\rb\r\n");
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	// absolute-form without an authority
+	snprintf(r, sizeof(r), "GET http:///%s", good_request + 5);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 22);
+	// a NUL in the key: "dGhlIHNhbXBsZSBub25jZQ==\0junk" was a valid key
+	{
+		static const char key[] = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+		char got[128];
+		size_t n;
+
+		req_without(r, sizeof(r), "Sec-WebSocket-Key", "X: y\r\n");
+		n = strlen(r) - 2; // before the empty line
+		memcpy(r + n, key, sizeof(key) - 1);
+		n += sizeof(key) - 1;
+		memcpy(r + n, "\0junk\r\n\r\n", 9);
+		n += 9;
+		new_server(f);
+		assert_int_equal(feed(f, r, n), -EPROTO);
+		assert_string_equal(response_status(&f->s, got, sizeof(got)), "HTTP/1.1 400 Bad Request");
+	}
+	// absolute-form with the query right after the authority: "/?..."
+	{
+		struct cee_ws_info info;
+
+		snprintf(r, sizeof(r), "GET http://sbc.example.test%s", good_request + 5);
+		new_server(f);
+		assert_int_equal(feed(f, r, strlen(r)), 0);
+		cee_ws_get_info(f->s.ws, &info);
+		assert_true(info.up);
+		assert_string_equal(info.path, "/?transport=ws");
+	}
 }
 
 // Guards against: buffering without bound (431 beyond max_header), in one
