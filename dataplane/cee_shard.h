@@ -313,7 +313,14 @@ uint64_t cee_shard_conn_bytes_in(const struct cee_conn *c);
 uint64_t cee_shard_conn_bytes_out(const struct cee_conn *c);
 /** The TLS layer of @p c (NULL for plain TCP): cee_tls_get_info(), cee_tls_session_get(). */
 struct cee_tls *cee_shard_tls(struct cee_conn *c);
-/** cee_tcp_send() at the shard's current time. */
+/**
+ * cee_tcp_send() at the shard's current time; above TLS or WebSocket,
+ * plaintext or one message: -ENOTCONN before the top layer is up or once it
+ * closed for sending, -ENOBUFS or -EIO when the send buffer could not take
+ * the whole record or frame. Records and frames cannot be taken back: the
+ * caller must then end the connection (cee_shard_abort(), reason
+ * no_resources), as cee-bench's generator and the echo services do.
+ */
 int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len);
 /** cee_tcp_close() at the shard's current time. */
 void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason);

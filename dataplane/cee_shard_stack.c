@@ -192,8 +192,9 @@ static int tcp_down(struct cee_stack *st, const uint8_t *data, uint32_t len)
 	st->in_down = true;
 	int rc = cee_tcp_send(&st->s->tcp, &st->c->tcb, data, len, st->s->now_ns);
 	st->in_down = false;
-	if (rc != (int)len)
-		st->down_short = true; // part of a record or frame may be queued
+	if (rc >= 0 && rc != (int)len)
+		st->down_short = true; // part of a record or frame is queued
+	// (< 0: nothing queued; -ENOTCONN: TCP closed for sending)
 	return rc;
 }
 
@@ -227,11 +228,16 @@ static bool top_shutdown(struct cee_stack *st, uint16_t ws_code)
 
 // Answers of the echo services: records and frames cannot be taken back,
 // so a send buffer without room (the paced window makes it rare) ends the
-// connection with no_resources rather than losing bytes silently.
+// connection with no_resources rather than losing bytes silently. Data
+// that comes after our close_notify or Close frame (-ENOTCONN: the peer
+// may still send, nothing answers it) goes nowhere, as over TCP after our
+// FIN: the close goes on. (It was counted as a send failure and the
+// connection reset.)
 static void echo(struct cee_stack *st, const uint8_t *data, uint32_t len, bool text)
 {
 	struct cee_shard *s = st->s;
-	if (top_send(st, data, len, text) < 0) {
+	int rc = top_send(st, data, len, text);
+	if (rc < 0 && rc != -ENOTCONN) {
 		s->stats.layer_send_fail++;
 		cee_tcp_abort(&s->tcp, &st->c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
 	}

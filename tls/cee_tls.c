@@ -80,6 +80,7 @@ struct cee_tls {
 	enum tls_state state;
 	bool in_use;
 	bool close_sent;  // our close_notify went down
+	bool close_out;	  // ... and returned: nothing more goes down (io_send)
 	bool down_failed; // io.down refused bytes: the record stream is broken
 	bool eof;	  // cee_tls_eof() was called
 	// Ciphertext handed to cee_tls_input() and not yet read by wolfSSL;
@@ -275,6 +276,13 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	(void)ssl;
 	if (t->down_failed || sz < 0)
 		return WOLFSSL_CBIO_ERR_GENERAL;
+	// After our close_notify nothing may follow (RFC 8446 6.1), and our FIN
+	// may have too: what wolfSSL still writes (an answer to the peer's
+	// KeyUpdate, an alert at a bad record) goes nowhere. (TCP refused it,
+	// and the "failed" write ended the connection with an RST and
+	// layer_send_fail.)
+	if (t->close_out)
+		return sz;
 	n = t->io.down(t->io.arg, (const uint8_t *)buf, (uint32_t)sz);
 	if (n != sz) {
 		t->down_failed = true;
@@ -904,6 +912,7 @@ static int end_on_error(struct cee_tls *t, int err)
 		if (!t->close_sent && !t->down_failed) {
 			t->close_sent = true;
 			wolfSSL_shutdown(t->ssl);
+			t->close_out = true;
 		}
 		return end_with(t, CEE_REASON_TLS_CLOSE_NOTIFY, -EPROTO);
 	}
@@ -1108,6 +1117,7 @@ void cee_tls_shutdown(struct cee_tls *t)
 		return;
 	}
 	wolfSSL_shutdown(t->ssl);
+	t->close_out = true;
 	// Before the handshake is done nothing more can follow (RFC 8446 6.1).
 	if (t->state == TLS_EXPECT_HANDSHAKE)
 		tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
