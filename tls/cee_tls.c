@@ -97,6 +97,11 @@ struct cee_tls {
 	uint16_t rec_left;     // body bytes of the current record still to come
 	uint8_t plain_alert[2];
 	uint8_t plain_alert_rx; // fatal alert code received unprotected, 0 = none
+	// Offsets in the peer's byte stream: bytes tracked, the end of that
+	// alert record (7 bytes), and bytes handed to wolfSSL (io_recv). The
+	// alert is the peer's only if wolfSSL failed on it (it read into it),
+	// not on a record before it.
+	uint64_t trk_off, plain_alert_end, rx_off;
 	// The start of such a record when the input ends inside it: held back
 	// so that wolfSSL sees the record whole (with its code), and handed in
 	// (pre) before the next input.
@@ -255,6 +260,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 		memcpy(buf, t->pre, n);
 		t->pre += n;
 		t->pre_len -= n;
+		t->rx_off += n;
 		return (int)n;
 	}
 	if (t->in_len == 0 || sz <= 0)
@@ -263,6 +269,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	memcpy(buf, t->in, n);
 	t->in += n;
 	t->in_len -= n;
+	t->rx_off += n;
 	return (int)n;
 }
 
@@ -923,9 +930,11 @@ static int end_on_error(struct cee_tls *t, int err)
 		t->ctx->stats.alerts_received++;
 		return end_with(t, CEE_REASON_TLS_ALERT, -EPROTO);
 	}
-	if (t->plain_alert_rx != 0) {
+	if (t->plain_alert_rx != 0 && t->rx_off > t->plain_alert_end - 7) {
 		// the peer's unprotected fatal alert came first; whatever wolfSSL
-		// answered (unexpected_message) was a reaction to it
+		// answered (unexpected_message) was a reaction to it (it read into
+		// the alert's record, whose header it rejects: it did not fail on
+		// a record before it)
 		t->info.alert = t->plain_alert_rx;
 		t->info.alert_local = false;
 		t->ctx->stats.alerts_received++;
@@ -993,12 +1002,15 @@ static int pump(struct cee_tls *t)
 }
 
 // Follow record boundaries over @p n input bytes (headers only; bodies
-// are skipped) and note a fatal alert record sent without protection.
+// are skipped) and note a fatal alert record sent without protection:
+// during the handshake only (after it, alerts are protected, and a clear
+// one is a forgery wolfSSL rejects: its own alert is the cause), the first.
 static void track_records(struct cee_tls *t, const uint8_t *p, uint32_t n)
 {
 	while (n > 0) {
 		if (t->rec_nh < 5) {
 			t->rec_hdr[t->rec_nh++] = *p++;
+			t->trk_off++;
 			n--;
 			if (t->rec_nh == 5) {
 				t->rec_left = (uint16_t)(t->rec_hdr[3] << 8 | t->rec_hdr[4]);
@@ -1009,10 +1021,14 @@ static void track_records(struct cee_tls *t, const uint8_t *p, uint32_t n)
 			continue;
 		}
 		uint32_t k = n < t->rec_left ? n : t->rec_left;
+		t->trk_off += k;
 		if (t->rec_alert) {
 			memcpy(t->plain_alert + (2 - t->rec_left), p, k);
-			if (k == t->rec_left && t->plain_alert[0] == 2 /* fatal */)
+			if (k == t->rec_left && t->plain_alert[0] == 2 /* fatal */ &&
+			    t->plain_alert_rx == 0 && t->state == TLS_EXPECT_HANDSHAKE) {
 				t->plain_alert_rx = t->plain_alert[1];
+				t->plain_alert_end = t->trk_off;
+			}
 		}
 		p += k;
 		n -= k;

@@ -723,6 +723,55 @@ static void test_peer_alert_in_clear_tls13(void **state)
 	}
 }
 
+// Guards against: a fatal alert in clear forged by a third party (or sent
+// by a broken peer) credited to the peer when wolfSSL did not fail on it:
+// after the handshake (alerts are protected then: wolfSSL rejects the
+// record with its own alert), and during it behind a record wolfSSL failed
+// on first. Both were reported as the peer's alert 40, counted in
+// alerts_received.
+static void test_forged_clear_alert_not_credited(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40};
+	static const uint16_t versions[] = {CEE_TLS_V12, 0};
+
+	for (size_t v = 0; v < 2; v++) {
+		struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(versions[v]);
+		struct cee_tls_info info;
+
+		f->sctx = make_ctx(f, &scfg, true);
+		f->cctx = make_ctx(f, &ccfg, false);
+		handshake(f, f->sctx, "server.cee.test", NULL);
+		assert_int_equal(cee_tls_input(f->s.t, alert, sizeof(alert)), -EPROTO);
+		assert_int_equal(f->s.closes, 1);
+		cee_tls_get_info(f->s.t, &info);
+		assert_true(info.alert == 0 || info.alert_local);
+		assert_int_not_equal(info.alert, 40);
+		assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
+		end_reset(&f->s);
+		end_reset(&f->c);
+		cee_tls_ctx_destroy(f->sctx);
+		cee_tls_ctx_destroy(f->cctx);
+		f->sctx = f->cctx = NULL;
+	}
+
+	// during the handshake: a ClientHello record of garbage, then the alert
+	struct cee_tls_cfg scfg = server_cfg();
+	uint8_t in[9 + sizeof(alert)] = {0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00};
+	memcpy(in + 9, alert, sizeof(alert));
+	f->sctx = make_ctx(f, &scfg, true);
+	end_reset(&f->s);
+	struct cee_layer_io sio = end_io(&f->s);
+	f->s.t = cee_tls_new(f->sctx, &sio, NULL);
+	assert_non_null(f->s.t);
+	assert_int_equal(cee_tls_input(f->s.t, in, sizeof(in)), -EPROTO);
+	struct cee_tls_info info;
+	cee_tls_get_info(f->s.t, &info);
+	assert_true(info.alert == 0 || info.alert_local);
+	assert_int_not_equal(info.alert, 40);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
+}
+
 // Guards against: a server name that does not match the certificate
 // being accepted by a verifying client.
 static void test_client_name_mismatch(void **state)
@@ -1472,6 +1521,7 @@ int main(void)
 	    T(test_peer_alert_tls12),
 	    T(test_peer_alert_tls13),
 	    T(test_peer_alert_in_clear_tls13),
+	    T(test_forged_clear_alert_not_credited),
 	    T(test_client_name_mismatch),
 	    T(test_mtls_unknown_ca_tls12),
 	    T(test_mtls_unknown_ca_tls13),
