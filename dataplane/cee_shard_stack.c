@@ -588,10 +588,11 @@ void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data
 	// A handshake beyond this iteration's budget waits for the next one
 	// (and anything behind bytes that wait, waits too: order is kept), except
 	// the bytes of a segment that ends the stream: they run before TCP acts
-	// on its FIN or RST.
+	// on its FIN or RST; and bytes for a handshake that already failed
+	// (closing): they take no staging buffer and no budget.
 	if (unlikely(st->pend != NULL ||
-		     (st->tls != NULL && !st->tls_up && !s->tls_no_defer && s->tls_budget_tsc &&
-		      s->tls_spent_tsc >= s->tls_budget_tsc))) {
+		     (st->tls != NULL && !st->tls_up && !st->closing && !s->tls_no_defer &&
+		      s->tls_budget_tsc && s->tls_spent_tsc >= s->tls_budget_tsc))) {
 		if (s->tls_no_defer) {
 			pend_run(s, st);
 			if (c->tcb.user != st) // it ended while the old bytes ran

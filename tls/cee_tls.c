@@ -510,8 +510,12 @@ static int check_alpn(const char *list, char *err, size_t errlen)
 	while (*p != '\0') {
 		size_t n = strcspn(p, ",");
 
-		if (n == 0 || n > 255)
-			return fail(err, errlen, EINVAL, "alpn: bad protocol name in \"%s\"", list);
+		// (a name longer than info.alpn holds would be negotiated and
+		// then reported as none)
+		if (n == 0 || n >= sizeof(((struct cee_tls_info *)NULL)->alpn))
+			return fail(err, errlen, EINVAL,
+				    "alpn: bad protocol name in \"%s\" (1 to %zu characters)", list,
+				    sizeof(((struct cee_tls_info *)NULL)->alpn) - 1);
 		p += n + (p[n] == ',');
 	}
 	if (strlen(list) > (size_t)WOLFSSL_MAX_ALPN_NUMBER * (WOLFSSL_MAX_ALPN_PROTO_NAME_LEN + 1))

@@ -1352,6 +1352,17 @@ static void test_bad_options(void **state)
 	cfg = server_cfg();
 	cfg.cert_file = NULL;
 	assert_null(cee_tls_ctx_create(&cfg, true, f->err, sizeof(f->err)));
+
+	// an ALPN name longer than tls_up can report (31): it would be
+	// negotiated and reported as none (session 15 review)
+	cfg = server_cfg();
+	cfg.alpn = "sip,a-protocol-name-of-32-characters";
+	errno = 0;
+	assert_null(cee_tls_ctx_create(&cfg, true, f->err, sizeof(f->err)));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(f->err, "alpn"));
+	cfg.alpn = "sip,a-protocol-name-of-31-character";
+	f->sctx2 = make_ctx(f, &cfg, true);
 }
 
 // Guards against: a user cipher list not being applied (the handshake
