@@ -16,6 +16,7 @@ struct entry {
 	uint8_t probes;
 	uint8_t mac[6];
 	uint8_t nq;
+	uint16_t port;	     /**< where its requests go: the port of its last resolve */
 	uint64_t updated_ns; /**< last answer */
 	uint64_t next_ns;    /**< next request (incomplete, stale) or end of hold-down (failed) */
 	uint64_t used_ns;    /**< last lookup: LRU eviction */
@@ -139,8 +140,8 @@ static enum cee_arp_res hold(struct cee_arp *a, struct entry *e, void *frame)
 	return CEE_ARP_QUEUED;
 }
 
-enum cee_arp_res cee_arp_resolve(struct cee_arp *a, uint32_t ip, uint64_t now_ns, uint8_t mac[6],
-				 void *frame, bool *send_request)
+enum cee_arp_res cee_arp_resolve(struct cee_arp *a, unsigned port, uint32_t ip, uint64_t now_ns,
+				 uint8_t mac[6], void *frame, bool *send_request)
 {
 	*send_request = false;
 	struct entry *e = find(a, ip);
@@ -152,10 +153,12 @@ enum cee_arp_res cee_arp_resolve(struct cee_arp *a, uint32_t ip, uint64_t now_ns
 			return CEE_ARP_DROP;
 		}
 		start_incomplete(a, e, ip, now_ns);
+		e->port = (uint16_t)port;
 		*send_request = true;
 		return hold(a, e, frame);
 	}
 	e->used_ns = now_ns;
+	e->port = (uint16_t)port;
 	switch ((enum cee_arp_state)e->state) {
 	case CEE_ARP_REACHABLE:
 	case CEE_ARP_STALE:
@@ -216,7 +219,8 @@ unsigned cee_arp_input(struct cee_arp *a, uint32_t ip, const uint8_t mac[6], boo
 }
 
 unsigned cee_arp_tick(struct cee_arp *a, uint64_t now_ns, unsigned budget,
-		      void (*request)(void *arg, uint32_t ip), void (*drop)(void *arg, void *frame),
+		      void (*request)(void *arg, uint32_t ip, unsigned port),
+		      void (*drop)(void *arg, void *frame),
 		      void *arg)
 {
 	uint32_t total = (a->mask + 1) * WAYS;
@@ -238,7 +242,7 @@ unsigned cee_arp_tick(struct cee_arp *a, uint64_t now_ns, unsigned budget,
 			e->probes++;
 			e->next_ns = now_ns + a->cfg.retrans_ns;
 			a->st.requests++;
-			request(arg, e->ip);
+			request(arg, e->ip, e->port);
 		} else if (e->state == CEE_ARP_FAILED) {
 			memset(e, 0, sizeof(*e)); // hold-down over: forget it
 		}

@@ -65,12 +65,13 @@ enum cee_arp_res {
 };
 
 /**
- * Resolve next hop @p ip (host order) for @p frame (may be NULL: just ask).
- * When the result is not OK and @p *send_request is set, the owner must
- * send an ARP request for @p ip now.
+ * Resolve next hop @p ip (host order), reached through @p port, for
+ * @p frame (may be NULL: just ask). When @p *send_request is set, the owner
+ * must send an ARP request for @p ip on @p port now; cee_arp_tick()'s
+ * retries go to the port of the entry's last resolve.
  */
-enum cee_arp_res cee_arp_resolve(struct cee_arp *a, uint32_t ip, uint64_t now_ns, uint8_t mac[6],
-				 void *frame, bool *send_request);
+enum cee_arp_res cee_arp_resolve(struct cee_arp *a, unsigned port, uint32_t ip, uint64_t now_ns,
+				 uint8_t mac[6], void *frame, bool *send_request);
 
 /**
  * An ARP packet from @p ip / @p mac arrived (request or reply). Updates an
@@ -89,7 +90,8 @@ unsigned cee_arp_input(struct cee_arp *a, uint32_t ip, const uint8_t mac[6], boo
  * @p budget entries per call (round robin). @return entries visited.
  */
 unsigned cee_arp_tick(struct cee_arp *a, uint64_t now_ns, unsigned budget,
-		      void (*request)(void *arg, uint32_t ip), void (*drop)(void *arg, void *frame),
+		      void (*request)(void *arg, uint32_t ip, unsigned port),
+		      void (*drop)(void *arg, void *frame),
 		      void *arg);
 
 /** Look up without side effects. @return the state (CEE_ARP_FREE when unknown). */

@@ -169,9 +169,11 @@ static void arp_request(struct cee_shard *s, unsigned pi, uint32_t ip)
 	tx_enqueue(s, pi, m);
 }
 
-static void arp_request_cb(void *arg, uint32_t ip)
+// A retry, on the port the address was last resolved for (it was port 0
+// whatever the port: with several, the retries went out the wrong one)
+static void arp_request_cb(void *arg, uint32_t ip, unsigned port)
 {
-	arp_request(arg, 0, ip);
+	arp_request(arg, port, ip);
 }
 
 static void arp_drop_cb(void *arg, void *frame)
@@ -203,7 +205,7 @@ static void tx_resolve(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, uin
 	uint8_t mac[6];
 	bool req;
 	m->port = (uint16_t)pi; // where it goes once resolved
-	switch (cee_arp_resolve(s->arp, nh, s->now_ns, mac, m, &req)) {
+	switch (cee_arp_resolve(s->arp, pi, nh, s->now_ns, mac, m, &req)) {
 	case CEE_ARP_OK:
 		set_dst_mac(m, mac);
 		if (cache)
@@ -1311,7 +1313,7 @@ bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip)
 		return false;
 	uint8_t mac[6];
 	bool req;
-	if (cee_arp_resolve(s->arp, nh, s->now_ns, mac, NULL, &req) == CEE_ARP_OK)
+	if (cee_arp_resolve(s->arp, pi, nh, s->now_ns, mac, NULL, &req) == CEE_ARP_OK)
 		return true;
 	if (req)
 		arp_request(s, pi, nh);

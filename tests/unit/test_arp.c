@@ -21,14 +21,16 @@ static const uint8_t MAC2[6] = {2, 0, 0, 0, 0, 2};
 
 struct log {
 	uint32_t req[64];
+	unsigned port[64];
 	unsigned nreq;
 	void *dropped[64];
 	unsigned ndropped;
 };
 
-static void on_request(void *arg, uint32_t ip)
+static void on_request(void *arg, uint32_t ip, unsigned port)
 {
 	struct log *l = arg;
+	l->port[l->nreq] = port;
 	l->req[l->nreq++] = ip;
 }
 
@@ -57,14 +59,14 @@ static void test_queue_then_resolve(void **state)
 	uint8_t mac[6];
 	bool req;
 	uint32_t ip = IP(10, 0, 0, 1);
-	assert_int_equal(cee_arp_resolve(a, ip, T0, mac, &f[0], &req), CEE_ARP_QUEUED);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, T0, mac, &f[0], &req), CEE_ARP_QUEUED);
 	assert_true(req); // first miss asks
 	for (int i = 1; i < CEE_ARP_QUEUE; i++) {
-		assert_int_equal(cee_arp_resolve(a, ip, T0 + 1, mac, &f[i], &req), CEE_ARP_QUEUED);
+		assert_int_equal(cee_arp_resolve(a, 0, ip, T0 + 1, mac, &f[i], &req), CEE_ARP_QUEUED);
 		assert_false(req); // one request in flight, not one per frame
 	}
 	// The queue is bounded: the next frame is refused (the caller frees it).
-	assert_int_equal(cee_arp_resolve(a, ip, T0 + 2, mac, &f[4], &req), CEE_ARP_DROP);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, T0 + 2, mac, &f[4], &req), CEE_ARP_DROP);
 
 	void *ready[CEE_ARP_QUEUE];
 	unsigned n = cee_arp_input(a, ip, MAC1, false, T0 + MS, ready);
@@ -74,7 +76,7 @@ static void test_queue_then_resolve(void **state)
 	assert_int_equal(cee_arp_input(a, ip, MAC1, false, T0 + MS, ready), 0);
 
 	memset(mac, 0, 6);
-	assert_int_equal(cee_arp_resolve(a, ip, T0 + 2 * MS, mac, &f[5], &req), CEE_ARP_OK);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, T0 + 2 * MS, mac, &f[5], &req), CEE_ARP_OK);
 	assert_memory_equal(mac, MAC1, 6);
 	assert_false(req);
 
@@ -88,7 +90,8 @@ static void test_queue_then_resolve(void **state)
 }
 
 // Fault guarded: a neighbour that never answers keeps its frames forever,
-// or is asked at line rate.
+// or is asked at line rate; or is asked again on another port than the one
+// it is resolved for (the retries went to port 0 whatever the port).
 static void test_no_answer_fails_then_holddown(void **state)
 {
 	(void)state;
@@ -98,7 +101,7 @@ static void test_no_answer_fails_then_holddown(void **state)
 	uint8_t mac[6];
 	bool req;
 	uint32_t ip = IP(10, 0, 0, 9);
-	assert_int_equal(cee_arp_resolve(a, ip, T0, mac, &f, &req), CEE_ARP_QUEUED);
+	assert_int_equal(cee_arp_resolve(a, 3, ip, T0, mac, &f, &req), CEE_ARP_QUEUED);
 	assert_true(req);
 	uint64_t t = T0;
 	for (int i = 0; i < 10; i++) {
@@ -108,16 +111,18 @@ static void test_no_answer_fails_then_holddown(void **state)
 	// 3 probes in all (the first from resolve), one per second; then failed.
 	assert_int_equal(l.nreq, 2);
 	assert_int_equal(l.req[0], ip);
+	assert_int_equal(l.port[0], 3);
+	assert_int_equal(l.port[1], 3);
 	assert_int_equal(l.ndropped, 1);
 	assert_ptr_equal(l.dropped[0], &f);
 	mac[0] = 0;
 	assert_int_equal(cee_arp_lookup(a, ip, mac), CEE_ARP_FAILED);
 	// During hold-down frames are refused without a new request.
-	assert_int_equal(cee_arp_resolve(a, ip, t, mac, &f, &req), CEE_ARP_DROP);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, t, mac, &f, &req), CEE_ARP_DROP);
 	assert_false(req);
 	// After it, a new resolution starts.
 	t += 6 * S;
-	assert_int_equal(cee_arp_resolve(a, ip, t, mac, &f, &req), CEE_ARP_QUEUED);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, t, mac, &f, &req), CEE_ARP_QUEUED);
 	assert_true(req);
 	struct cee_arp_stats st;
 	cee_arp_stats(a, &st);
@@ -136,16 +141,16 @@ static void test_stale_refresh(void **state)
 	bool req;
 	void *ready[CEE_ARP_QUEUE];
 	uint32_t ip = IP(10, 0, 0, 2);
-	cee_arp_resolve(a, ip, T0, mac, NULL, &req);
+	cee_arp_resolve(a, 0, ip, T0, mac, NULL, &req);
 	cee_arp_input(a, ip, MAC1, false, T0, ready);
 	uint64_t t = T0 + 31 * S;
-	assert_int_equal(cee_arp_resolve(a, ip, t, mac, NULL, &req), CEE_ARP_OK);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, t, mac, NULL, &req), CEE_ARP_OK);
 	assert_true(req); // still usable, and asked again
-	assert_int_equal(cee_arp_resolve(a, ip, t + MS, mac, NULL, &req), CEE_ARP_OK);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, t + MS, mac, NULL, &req), CEE_ARP_OK);
 	assert_false(req); // once per retrans interval
 	assert_int_equal(cee_arp_lookup(a, ip, mac), CEE_ARP_STALE);
 	cee_arp_input(a, ip, MAC2, false, t + 2 * MS, ready); // it moved
-	assert_int_equal(cee_arp_resolve(a, ip, t + 3 * MS, mac, NULL, &req), CEE_ARP_OK);
+	assert_int_equal(cee_arp_resolve(a, 0, ip, t + 3 * MS, mac, NULL, &req), CEE_ARP_OK);
 	assert_memory_equal(mac, MAC2, 6);
 	assert_false(req);
 	cee_arp_destroy(a, NULL, NULL);
@@ -166,7 +171,7 @@ static void test_bounded_table(void **state)
 	// Requests for us teach the sender (RFC 826); the LRU one is evicted.
 	for (unsigned i = 0; i < 8; i++)
 		cee_arp_input(a, IP(10, 1, 0, i), MAC1, true, T0 + i, ready);
-	cee_arp_resolve(a, IP(10, 1, 0, 0), T0 + 100, mac, NULL, &req); // 0 is now recent
+	cee_arp_resolve(a, 0, IP(10, 1, 0, 0), T0 + 100, mac, NULL, &req); // 0 is now recent
 	cee_arp_input(a, IP(10, 1, 0, 8), MAC2, true, T0 + 200, ready);
 	assert_int_equal(cee_arp_lookup(a, IP(10, 1, 0, 1), mac), CEE_ARP_FREE); // LRU went
 	assert_int_equal(cee_arp_lookup(a, IP(10, 1, 0, 0), mac), CEE_ARP_REACHABLE);
@@ -177,9 +182,9 @@ static void test_bounded_table(void **state)
 	struct cee_arp *b = mk(8);
 	int f[9];
 	for (unsigned i = 0; i < 8; i++)
-		assert_int_equal(cee_arp_resolve(b, IP(10, 2, 0, i), T0, mac, &f[i], &req),
+		assert_int_equal(cee_arp_resolve(b, 0, IP(10, 2, 0, i), T0, mac, &f[i], &req),
 				 CEE_ARP_QUEUED);
-	assert_int_equal(cee_arp_resolve(b, IP(10, 2, 0, 8), T0, mac, &f[8], &req), CEE_ARP_DROP);
+	assert_int_equal(cee_arp_resolve(b, 0, IP(10, 2, 0, 8), T0, mac, &f[8], &req), CEE_ARP_DROP);
 	struct cee_arp_stats st;
 	cee_arp_stats(b, &st);
 	assert_int_equal(st.table_full, 1);
