@@ -619,6 +619,7 @@ struct engine_audit {
 
 static struct engine_audit **engines;
 static unsigned nengines, engines_cap, nlive;
+static struct engine_audit *last_audit; // JSON Lines: the audit of the last line
 static bool allow_live;
 
 // Runs seen per engine id in a binary file, for "ID#N" without a scan of
@@ -711,6 +712,36 @@ static struct engine_audit *engine_get(const char *id)
 	return engine_add(id, 1);
 }
 
+static int engine_finish(struct engine_audit *ea);
+
+// The audit of a JSON line's @p id ("ENGINE" or "ENGINE/RUN"). Runs of one
+// engine follow each other (a restart), so when ENGINES_LIVE audits are
+// live a new run of an engine finishes that engine's oldest live run to
+// make room: a stream of any number of restarts audits (it stopped at 256).
+// A line of a run finished so comes back with its audit not live: the
+// caller says so. NULL: too many engines at once, or no memory.
+static struct engine_audit *jsonl_audit(const char *id)
+{
+	if (last_audit != NULL && strcmp(last_audit->id, id) == 0)
+		return last_audit;
+	for (unsigned i = 0; i < nengines; i++)
+		if (strcmp(engines[i]->id, id) == 0)
+			return last_audit = engines[i];
+	const char *slash = strchr(id, '/');
+	if (nlive == ENGINES_LIVE && slash != NULL) {
+		size_t el = (size_t)(slash - id);
+		for (unsigned i = 0; i < nengines; i++) {
+			struct engine_audit *e = engines[i];
+			if (e->live != NULL && strncmp(e->id, id, el) == 0 && e->id[el] == '/') {
+				if (engine_finish(e) < 0)
+					return NULL;
+				break;
+			}
+		}
+	}
+	return last_audit = engine_add(id, 1);
+}
+
 // A new audit for a binary file's run of engine @p id. NULL: no memory.
 static struct engine_audit *engine_new_run(const char *id)
 {
@@ -749,6 +780,7 @@ static int engine_finish(struct engine_audit *ea)
 
 static void engines_free(void)
 {
+	last_audit = NULL;
 	for (unsigned i = 0; i < nengines; i++) {
 		if (engines[i]->live != NULL) {
 			cee_audit_destroy(engines[i]->live->a);
@@ -807,10 +839,18 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 		} else {
 			snprintf(rec.audit_id, sizeof(rec.audit_id), "%s", rec.engine);
 		}
-		struct engine_audit *ea = engine_get(rec.audit_id);
+		struct engine_audit *ea = jsonl_audit(rec.audit_id);
 		if (ea == NULL) {
 			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": more than %d engines (or out of memory)\n",
 				name, lineno, ENGINES_LIVE);
+			rc = -EINVAL;
+			break;
+		}
+		if (ea->live == NULL) {
+			fprintf(stderr,
+				"cee-audit: %s:%" PRIu64 ": a line of %s after its audit was finished "
+				"to make room for a later run of its engine (more than %d audits live)\n",
+				name, lineno, ea->id, ENGINES_LIVE);
 			rc = -EINVAL;
 			break;
 		}

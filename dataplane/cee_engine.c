@@ -891,8 +891,10 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 			 (unsigned long long)rnd[0]);
 	// The JSON writers' id is process-wide: set by the engine that exports
 	// (cee-bench's generator engine has no events).
-	if (!cfg->no_events)
+	if (!cfg->no_events) {
 		(void)cee_evt_json_set_engine(e->cfg.engine_id, id_given ? e->cfg.run_id : NULL);
+		cee_evt_set_run(e->cfg.run_id);
+	}
 #ifdef CEE_HAVE_NATS
 	(void)cee_sink_nats_register();
 #endif

@@ -66,6 +66,18 @@ const char *cee_evt_json_run(void)
 	return run_id;
 }
 
+static char engine_run[CEE_RUN_ID_MAX + 1];
+
+void cee_evt_set_run(const char *run)
+{
+	snprintf(engine_run, sizeof(engine_run), "%s", run != NULL ? run : "");
+}
+
+const char *cee_evt_run(void)
+{
+	return engine_run;
+}
+
 const char *cee_evt_json_engine(void)
 {
 	return engine_id;

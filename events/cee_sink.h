@@ -126,6 +126,13 @@ int cee_evt_json_set_engine(const char *id, const char *run);
 const char *cee_evt_json_engine(void);
 /** The run id set by cee_evt_json_set_engine(), "" when none. */
 const char *cee_evt_json_run(void);
+/**
+ * The engine's run id whether its lines carry it or not (an engine with a
+ * random id writes no "run"): the NATS sink's message ids, cee-ctl sinks.
+ */
+void cee_evt_set_run(const char *run);
+/** The run id set by cee_evt_set_run(), "" when none. */
+const char *cee_evt_run(void);
 
 /**
  * A JSON Lines encoder that merges extension groups into their event's line

@@ -1354,9 +1354,9 @@ struct cee_sink *cee_sink_nats_open(const char *arg)
 			rc = -ENOMEM;
 	}
 	if (rc == 0) {
-		const char *e = cee_evt_json_engine(), *r = cee_evt_json_run();
-		if (r[0] != '\0') // the run the lines carry (an engine given its id)
-			snprintf(p->run, sizeof(p->run), "%s", r);
+		const char *e = cee_evt_json_engine(), *r = cee_evt_json_run(), *er = cee_evt_run();
+		if (er[0] != '\0') // the engine's run (the one its lines carry, if any)
+			snprintf(p->run, sizeof(p->run), "%s", er);
 		else
 			random_run(p->run, sizeof(p->run));
 		p->run_hdr = r[0] != '\0' || e == NULL || e[0] == '\0';

@@ -162,5 +162,33 @@ audits many.bin || fail "a binary file of 300 runs does not audit" many.bin
 ! audits many_bad.bin || fail "a run with a record missing passed"
 [ "$(engines many_bad.bin '.*VIOLATIONS$')" = 1 ] && [ "$(engines many_bad.bin 'seed-1#200 .*VIOLATIONS$')" = 1 ] ||
 	fail "the run with a record missing is not the one (and only one) reported" many_bad.bin
+# Many runs of one --engine-id in JSON Lines (a NATS stream read back by
+# cee-tail, an engine restarted 300 times): each run audited on its own,
+# a run finished when a later one needs its room (it stopped at 256 runs:
+# "more than 256 engines"); one line taken out of run 200 fails that run.
+JSEED=$(dirname "$0")/../fuzz/corpus/audit_reader/events.jsonl
+"$PY" - "$JSEED" "$WORK" <<'PY' || FAILED=1
+import json, sys
+seed, w = sys.argv[1], sys.argv[2]
+lines = [json.loads(l) for l in open(seed) if l.strip()]
+def runs(drop=None):
+    out = []
+    for k in range(300):
+        for i, d in enumerate(lines):
+            if (k, i) == drop:
+                continue
+            e = {"v": d["v"], "engine": "sbc-9", "run": "r%012x" % k}
+            e.update((x, y) for x, y in d.items() if x != "v")
+            out.append(json.dumps(e, separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(out) + "\n"
+open(f"{w}/runs.jsonl", "w").write(runs())
+open(f"{w}/runs_bad.jsonl", "w").write(runs(drop=(199, len(lines) // 2)))
+PY
+audits runs.jsonl || fail "a JSON Lines stream of 300 runs of one engine does not audit" runs.jsonl
+[ "$(engines runs.jsonl 'sbc-9/r[0-9a-f]* .*OK$')" = 300 ] ||
+	fail "cee-audit does not report 300 clean runs of sbc-9" runs.jsonl
+! audits runs_bad.jsonl || fail "a run of 300 with a line missing passed"
+[ "$(engines runs_bad.jsonl '.*VIOLATIONS$')" = 1 ] && [ "$(engines runs_bad.jsonl 'sbc-9/r0000000000c7 .*VIOLATIONS$')" = 1 ] ||
+	fail "the run with a line missing is not the one (and only one) reported" runs_bad.jsonl
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_engines"
