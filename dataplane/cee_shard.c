@@ -859,9 +859,12 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 		// a half-open one about to complete its handshake while its
 		// source's proven connections fill --max-conns-per-ip: refused
 		// now (RST, no event), not counted past the limit (admit())
+		// (the ACK that completes it: a segment TCP would reject keeps
+		// it, as TCP would)
 		if (unlikely((c->tcb.oflags & (CEE_TCB_O_QUIET | CEE_TCB_O_SRC)) ==
 				     (CEE_TCB_O_QUIET | CEE_TCB_O_SRC) &&
-			     (p->seg.flags & (CEE_TCP_ACK | CEE_TCP_RST)) == CEE_TCP_ACK &&
+			     (p->seg.flags & (CEE_TCP_ACK | CEE_TCP_RST | CEE_TCP_SYN)) == CEE_TCP_ACK &&
+			     p->seg.ack == c->tcb.snd_max &&
 			     cee_srclimit_proven_full(s->srclimit, c->remote_ip))) {
 			s->stats.refused_per_ip++;
 			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);

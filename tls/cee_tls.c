@@ -902,6 +902,10 @@ static void handshake_done(struct cee_tls *t)
 	wolfSSL_FreeHandshakeResources(t->ssl);
 	if (t->ctx->server)
 		wolfSSL_FreeArrays(t->ssl);
+	// a clear alert not yet read (it came in the same input as the last
+	// handshake record) is after the handshake: not the peer's word
+	if (t->plain_alert_rx != 0 && t->rx_off <= t->plain_alert_end - 7)
+		t->plain_alert_rx = 0;
 	tls_set_state(t, TLS_EXPECT_DATA, CEE_REASON_NONE);
 }
 

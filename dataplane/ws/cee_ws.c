@@ -853,8 +853,8 @@ static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, co
 			add_field(f->key, sizeof(f->key), v, n, cont);
 		break;
 	case H_VERSION:
-		if (f->version_seen && !cont)
-			f->bad = true; // RFC 6455 11.3.5: once in a request
+		if (!ws->client && f->version_seen && !cont)
+			f->bad = true; // RFC 6455 11.3.5: once in a request (a 101 may repeat it)
 		f->version_seen = true;
 		if (!cont)
 			f->version[0] = '\0';
@@ -1048,11 +1048,11 @@ static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, st
 			tgt = p;
 			tl = (size_t)(te - p);
 		} else {
+			// (a query longer than info.path holds is cut, as
+			// set_field() cuts an origin-form one: the path is "/")
 			int w = snprintf(tbuf, sizeof(tbuf), "/%.*s", (int)(te - p), p);
-			if (w < 0 || (size_t)w >= sizeof(tbuf))
-				return 400;
 			tgt = tbuf;
-			tl = (size_t)w;
+			tl = w < 0 ? 1 : (size_t)w < sizeof(tbuf) ? (size_t)w : sizeof(tbuf) - 1;
 		}
 	}
 	set_field(ws->info.path, sizeof(ws->info.path), tgt, tl);

@@ -755,6 +755,36 @@ static void test_forged_clear_alert_not_credited(void **state)
 		f->sctx = f->cctx = NULL;
 	}
 
+	// the client's last handshake flight and the alert in one input (the
+	// shard stages segments together): the handshake completes, the alert
+	// comes after it (it was credited: the input came during the handshake)
+	for (size_t v = 0; v < 2; v++) {
+		struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(versions[v]);
+		struct cee_tls_info info;
+
+		f->sctx = make_ctx(f, &scfg, true);
+		f->cctx = make_ctx(f, &ccfg, false);
+		open_pair(f, f->sctx, "server.cee.test", NULL);
+		deliver(&f->c, &f->s, 0); // ClientHello
+		deliver(&f->s, &f->c, 0); // the server's flight: the client's last is out
+		assert_true(f->c.out_len > 0);
+		grow(&f->c.out, &f->c.out_cap, f->c.out_len + sizeof(alert));
+		memcpy(f->c.out + f->c.out_len, alert, sizeof(alert));
+		f->c.out_len += sizeof(alert);
+		deliver(&f->c, &f->s, 0);
+		assert_int_equal(f->s.milestones, 1); // up, then the alert
+		assert_int_equal(f->s.closes, 1);
+		cee_tls_get_info(f->s.t, &info);
+		assert_true(info.alert == 0 || info.alert_local);
+		assert_int_not_equal(info.alert, 40);
+		assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
+		end_reset(&f->s);
+		end_reset(&f->c);
+		cee_tls_ctx_destroy(f->sctx);
+		cee_tls_ctx_destroy(f->cctx);
+		f->sctx = f->cctx = NULL;
+	}
+
 	// during the handshake: a ClientHello record of garbage, then the alert
 	struct cee_tls_cfg scfg = server_cfg();
 	uint8_t in[9 + sizeof(alert)] = {0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0x00, 0x00};

@@ -1230,6 +1230,21 @@ static void test_upgrade_refused(void **state)
 		assert_int_equal(feed(f, r, n), -EPROTO);
 		assert_string_equal(response_status(&f->s, got, sizeof(got)), "HTTP/1.1 400 Bad Request");
 	}
+	// absolute-form with a query longer than info.path holds: cut, as an
+	// origin-form one is (it was 400)
+	{
+		struct cee_ws_info info;
+		char q[200];
+
+		memset(q, 'q', sizeof(q) - 1);
+		q[sizeof(q) - 1] = '\0';
+		snprintf(r, sizeof(r), "GET http://sbc.example.test?%s%s", q, good_request + 18);
+		new_server(f);
+		assert_int_equal(feed(f, r, strlen(r)), 0);
+		cee_ws_get_info(f->s.ws, &info);
+		assert_true(info.up);
+		assert_int_equal(strncmp(info.path, "/?qqq", 5), 0);
+	}
 	// absolute-form with the query right after the authority: "/?..."
 	{
 		struct cee_ws_info info;
@@ -1372,6 +1387,27 @@ static void test_client_checks(void **state)
 		    cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)strlen(resp), f->now),
 		    -EPROTO);
 		assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+
+		// Sec-WebSocket-Version repeated in a 101 is allowed (RFC 6455
+		// 11.3.5 forbids it in a request only; the server's rule was
+		// applied to the client too)
+		end_reset(&f->c, &f->now);
+		cio = end_io(&f->c);
+		f->c.ws = cee_ws_new_client(f->cctx, &cio, "h", "/", "sip", f->now);
+		assert_int_equal(cee_ws_start(f->c.ws, f->now), 0);
+		key = memmem(f->c.out, f->c.out_len, "Sec-WebSocket-Key: ", 19);
+		assert_non_null(key);
+		memcpy(k, key + 19, 24);
+		cee_ws_accept_key(k, acc);
+		snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+			 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+			 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n\r\n",
+			 acc);
+		assert_int_equal(
+		    cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)strlen(resp), f->now), 0);
+		cee_ws_get_info(f->c.ws, &info);
+		assert_true(info.up);
 	}
 	// masked frame from the server
 	open_pair(f, "sip");
