@@ -874,11 +874,15 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 			// TLS: bytes the handshake budget deferred, then this
 			// segment's own, run before TCP acts on its FIN or RST, so
 			// the first cause is what came first on the wire
+			// (unless the peer ends a handshake we have not answered,
+			// over budget: cee_stack_end_unanswered())
 			cee_conn_id_t id = c->id;
-			cee_stack_flush(s, c); // outside TCP's callbacks: it may end c
-			if (cee_conn_by_id(s->pool, id) != c) {
-				s->stats.drops[CEE_DROP_NO_CONN]++;
-				return;
+			if (!cee_stack_end_unanswered(s, c)) {
+				cee_stack_flush(s, c); // outside TCP's callbacks: it may end c
+				if (cee_conn_by_id(s->pool, id) != c) {
+					s->stats.drops[CEE_DROP_NO_CONN]++;
+					return;
+				}
 			}
 			s->tls_no_defer = true;
 			bool reuse = cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);

@@ -71,6 +71,7 @@
 	X(tls_over_1ms, SUM, "TLS inputs that took more than 1 ms")                               \
 	X(tls_deferred, SUM, "TLS handshake inputs deferred to a later poll by the budget")        \
 	X(tls_over_budget, SUM, "handshake inputs run beyond the budget: no staging room")           \
+	X(tls_unanswered, SUM, "handshakes the peer ended (FIN/RST) before our answer, over budget: not run") \
 	X(link_attempts, SUM, "connections opened by links")                                      \
 	X(link_ups, SUM, "links up (link_up events)")                                              \
 	X(link_downs, SUM, "links down (link_down events)")                                        \

@@ -41,6 +41,7 @@ struct cee_stack {
 	bool quiet;             /**< closed (or closing before up): nothing more goes up */
 	bool closing;           /**< TCP is closing (a layer ended, or TCP's own close): no more layer work */
 	bool down_short;        /**< TCP took less than a layer handed down: the stream is broken */
+	bool drop_input;        /**< a handshake the peer ended unanswered: its bytes go nowhere */
 };
 
 /**
@@ -110,6 +111,12 @@ void cee_stack_flush(struct cee_shard *s, struct cee_conn *c);
 void cee_stack_established(struct cee_shard *s, struct cee_conn *c);
 /** Bytes from TCP. */
 void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data, uint32_t len);
+/**
+ * A segment with FIN or RST is about to go to TCP: @return true when its
+ * bytes (and those staged before them) are to get no TLS work: a server's
+ * handshake not answered yet, with the handshake budget spent.
+ */
+bool cee_stack_end_unanswered(struct cee_shard *s, struct cee_conn *c);
 /** The closed step: pushes closed with the layers' extension. */
 void cee_stack_closed(struct cee_shard *s, struct cee_conn *c);
 /** Destroyed: the stack returns to the pool. */

@@ -583,8 +583,8 @@ static bool pend_add(struct cee_shard *s, struct cee_stack *st, const uint8_t *d
 void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (unlikely(st == NULL || st->quiet)) // no layer (aborting), or closed already
-		return;
+	if (unlikely(st == NULL || st->quiet || st->drop_input)) // no layer (aborting), closed already,
+		return;						 // or ended unanswered
 	// A handshake beyond this iteration's budget waits for the next one
 	// (and anything behind bytes that wait, waits too: order is kept), except
 	// the bytes of a segment that ends the stream: they run before TCP acts
@@ -609,6 +609,30 @@ void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data
 			pend_run(s, st);
 	}
 	tls_input(s, st, data, len);
+}
+
+/*
+ * A segment that ends the peer's stream (FIN) or the connection (RST) runs
+ * its bytes, and those staged before it, at once, past the handshake budget,
+ * so that the close's first cause is what came first on the wire. A
+ * ClientHello sent with the FIN would so skip the queue every other
+ * handshake waits in, for a handshake that can never complete (the peer
+ * cannot send its Finished after its FIN). While the budget is spent, a
+ * server that has not answered yet does no work for it: the bytes are
+ * dropped (tls_unanswered), and the close goes on (peer_fin, or peer_rst).
+ */
+bool cee_stack_end_unanswered(struct cee_shard *s, struct cee_conn *c)
+{
+	struct cee_stack *st = c->tcb.user;
+	if (st == NULL || st->tls == NULL || st->tls_up || st->closing || st->quiet ||
+	    st->client || cee_tls_said(st->tls) || s->tls_budget_tsc == 0 ||
+	    s->tls_spent_tsc < s->tls_budget_tsc)
+		return false;
+	if (st->pend != NULL)
+		pend_unlink(s, st);
+	st->drop_input = true;
+	s->stats.tls_unanswered++;
+	return true;
 }
 
 void cee_stack_flush(struct cee_shard *s, struct cee_conn *c)

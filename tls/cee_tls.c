@@ -81,6 +81,7 @@ struct cee_tls {
 	bool in_use;
 	bool close_sent;  // our close_notify went down
 	bool close_out;	  // ... and returned: nothing more goes down (io_send)
+	bool said;	  // something went down (a server: its first flight began)
 	bool down_failed; // io.down refused bytes: the record stream is broken
 	bool eof;	  // cee_tls_eof() was called
 	// Ciphertext handed to cee_tls_input() and not yet read by wolfSSL;
@@ -291,6 +292,7 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	if (t->close_out)
 		return sz;
 	n = t->io.down(t->io.arg, (const uint8_t *)buf, (uint32_t)sz);
+	t->said |= n > 0;
 	if (n != sz) {
 		t->down_failed = true;
 		return WOLFSSL_CBIO_ERR_GENERAL;
@@ -1145,6 +1147,11 @@ void cee_tls_shutdown(struct cee_tls *t)
 	// Before the handshake is done nothing more can follow (RFC 8446 6.1).
 	if (t->state == TLS_EXPECT_HANDSHAKE)
 		tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
+}
+
+bool cee_tls_said(const struct cee_tls *t)
+{
+	return t->said;
 }
 
 bool cee_tls_eof(struct cee_tls *t)

@@ -174,6 +174,9 @@ void cee_tls_shutdown(struct cee_tls *t);
  */
 bool cee_tls_eof(struct cee_tls *t);
 
+/** Has anything of @p t gone down yet (a server: its first flight)? */
+bool cee_tls_said(const struct cee_tls *t);
+
 /** Fill @p info. Strings stay valid after the handshake resources are freed. */
 void cee_tls_get_info(const struct cee_tls *t, struct cee_tls_info *info);
 
