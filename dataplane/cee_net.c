@@ -106,7 +106,9 @@ static bool parse_tcp_opts(const uint8_t *o, unsigned n, struct cee_tcp_seg *s)
 		case 3: // window scale
 			if (len != 3)
 				return false;
-			s->wscale = o[i + 2];
+			// 0xff means "no option" here: a raw 255 (RFC 7323 2.3: use
+			// 14 for anything above) was taken for none
+			s->wscale = o[i + 2] > 14 ? 14 : o[i + 2];
 			break;
 		case 4: // SACK permitted
 			if (len != 2)

@@ -580,11 +580,17 @@ int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data,
 		return -EINVAL; /* the send buffer holds the echo (and out-of-order bytes) */
 
 	tcp_maybe_grow_sb(ctx, tcb, now_ns);
+	if (len == 0)
+		return 0;
+	// the buffer first: its size is its class's, and a connection that grew
+	// (its buffer since given back) falls back to a small one when no large
+	// one is free. (Sized before, a send of up to sndbuf_max bytes was
+	// copied into a sndbuf ring: a heap overflow.)
+	if (!tcp_ensure_sb(ctx, tcb))
+		return -ENOBUFS;
 	uint32_t n = min_u32(min_u32(len, tcp_sb_size(ctx, tcb) - tcb->sb_len), INT32_MAX);
 	if (n == 0)
 		return 0;
-	if (!tcp_ensure_sb(ctx, tcb))
-		return -ENOBUFS;
 	tcp_sb_write(ctx, tcb, tcb->sb_len, data, n);
 	tcb->sb_len += n;
 	if (!(tcb->uflags & CEE_TCB_U_BUSY)) {

@@ -201,6 +201,11 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 	x->dupacks = 0;
 	x->tlp = 0; /* progress: the next flight may probe again (RFC 8985 7.4) */
+	// Outside recovery the recovery point trails SND.UNA: left where the
+	// last recovery put it, it fell 2^31 behind a bulk stream (2 GiB
+	// later), seq_geq() turned, and every later loss waited for the RTO.
+	if (!x->in_recovery && seq_gt(tcb->snd_una, x->recover))
+		x->recover = tcb->snd_una;
 	if (x->in_recovery == CEE_TCP_REC_SACK) {
 		// RFC 6675: ends when SND.UNA reaches the recovery point; cwnd stays
 		// at ssthresh; holes and new data go out from tcp_sack_output()

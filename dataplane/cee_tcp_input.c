@@ -448,9 +448,13 @@ static uint32_t deliver(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const uint
 	if (!tcp_echo_mode(tcb))
 		return len; /* discard, or echo after our FIN was queued */
 
-	uint32_t n = min_u32(len, tcp_sb_size(ctx, tcb) - tcb->sb_len);
-	if (n == 0 || !tcp_ensure_sb(ctx, tcb))
+	// the buffer first: its size is its class's, which falls back to the
+	// small one when a grown connection gets no large buffer again
+	if (!tcp_ensure_sb(ctx, tcb))
 		return 0; /* not acked: the peer sends it again */
+	uint32_t n = min_u32(len, tcp_sb_size(ctx, tcb) - tcb->sb_len);
+	if (n == 0)
+		return 0;
 	tcp_sb_write(ctx, tcb, tcb->sb_len, data, n);
 	tcb->sb_len += n;
 	return n;
@@ -711,11 +715,16 @@ static bool paws_rejects(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	return true;
 }
 
-/* RFC 7323 4.3: TS.Recent follows the segments that are in order. */
-static void ts_recent_update(struct cee_tcb *tcb, const struct cee_tcp_seg *seg)
+/*
+ * RFC 7323 4.3: TS.Recent follows the segments that are in order; after
+ * 24 days idle (5.5) the accepted segment's TSval replaces it even if older,
+ * as Linux does: kept, the next segment failed PAWS again (the idle clock
+ * restarted with this one), for good.
+ */
+static void ts_recent_update(struct cee_tcb *tcb, const struct cee_tcp_seg *seg, uint64_t now_ns)
 {
 	if ((tcb->uflags & CEE_TCB_U_TS) && seg->ts_ok && seq_leq(seg->seq, tcb->rcv_nxt) &&
-	    seq_geq(seg->tsval, tcb->ts_recent))
+	    (seq_geq(seg->tsval, tcb->ts_recent) || now_ns - tcb->last_activity_ns > PAWS_IDLE_NS))
 		tcb->ts_recent = seg->tsval;
 }
 
@@ -751,7 +760,7 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 		tcb->peer_at_ns = now_ns;
 		tcb->ka_probes = 0;
 	}
-	ts_recent_update(tcb, seg);
+	ts_recent_update(tcb, seg, now_ns);
 	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
 	take_fin(ctx, tcb, &v, now_ns);

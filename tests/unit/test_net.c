@@ -190,6 +190,50 @@ static void test_fill_tcp_random(void **state)
 			       rnd() % (CEE_TCP_SACK_OUT_MAX + 1), rnd() % 2);
 }
 
+// Fault (session 15 review): a window scale option of 255 from the wire
+// was read as "no option" (the parser's 0xff sentinel): an active open that
+// offered its own scale then sent unscaled windows the peer scaled. Values
+// above 14 are 14 (RFC 7323 2.3).
+static void test_parse_wscale_255(void **state)
+{
+	(void)state;
+	struct cee_net_addr a = {.src_ip = OUR_IP, .dst_ip = PEER_IP, .sport = 5060, .dport = 40000};
+	memcpy(a.src_mac.addr_bytes, "\x02\xce\xe0\x00\x00\x01", 6);
+	memcpy(a.dst_mac.addr_bytes, "\x02\x00\x00\x00\x00\x02", 6);
+	struct cee_tcp_out out;
+	memset(&out, 0, sizeof(out));
+	out.flags = CEE_TCP_SYN | CEE_TCP_ACK;
+	out.mss = 1460;
+	out.wscale = 14;
+	static struct frame f;
+	struct rte_mbuf *m = frame_reset(&f);
+	assert_int_equal(cee_net_fill_tcp(m, &a, &out), 0);
+	struct rte_ipv4_hdr *ip =
+	    rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+	struct rte_tcp_hdr *th = (void *)(ip + 1);
+	uint8_t *o = (uint8_t *)(th + 1), *end = (uint8_t *)th + ((th->data_off >> 4) * 4);
+	bool found = false;
+	while (o < end && *o != 0) {
+		if (*o == 1) {
+			o++;
+			continue;
+		}
+		if (o[0] == 3 && o[1] == 3) {
+			o[2] = 255;
+			found = true;
+		}
+		o += o[1];
+	}
+	assert_true(found);
+	th->cksum = 0;
+	th->cksum = rte_ipv4_udptcp_cksum(ip, th);
+	struct cee_pkt p;
+	m->ol_flags = 0;
+	cee_net_parse(m, PEER_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_TCP);
+	assert_int_equal(p.seg.wscale, 14);
+}
+
 // A frame too large for the mbuf is refused, not truncated.
 static void test_fill_tcp_too_big(void **state)
 {
@@ -362,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_fill_tcp_checksums),
 		cmocka_unit_test(test_fill_tcp_random),
 		cmocka_unit_test(test_fill_tcp_too_big),
+	    cmocka_unit_test(test_parse_wscale_255),
 		cmocka_unit_test(test_cksum_matches_dpdk),
 		cmocka_unit_test(test_icmp_ptb),
 		cmocka_unit_test(test_arp_probe_answered),

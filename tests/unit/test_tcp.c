@@ -3562,6 +3562,39 @@ static void test_cc_fast_retransmit(void **state)
 	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
 }
 
+/*
+ * Fault: the recovery point (RFC 6582 "recover") stayed where the last
+ * recovery left it. A bulk stream 2 GiB later is 2^31 past it: seq_geq()
+ * turns, no loss starts a fast retransmit any more, and each waits for the
+ * RTO (session 15 review). Outside recovery it now trails SND.UNA.
+ */
+static void test_cc_recover_point_trails(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	for (unsigned i = 0; i < 3; i++) /* a first loss, recovered */
+		ack_to(f, ISS + 1);
+	ack_to(f, ISS + 1 + 10 * MSS);
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	assert_true(f->tcb.uflags & CEE_TCB_U_XMIT);
+	struct cee_tcp_xmit *x =
+	    (void *)(f->tcb.sb + cee_tcp_xmit_off(&f->ctx.cfg, f->tcb.sb_class));
+	// as if the last recovery were nearly 2 GiB ago; the stream goes on
+	// past 2^31 from it, an ACK of one segment at a time
+	x->recover = f->tcb.snd_una - 0x7fff8000u;
+	unsigned k = 10;
+	while (k < 40) /* 30 segments: 43,800 bytes, past the 2^31 mark */
+		ack_to(f, ISS + 1 + ++k * MSS);
+	f->nsegs = 0;
+	for (unsigned i = 0; i < 3; i++) /* the next segment lost */
+		ack_to(f, ISS + 1 + k * MSS);
+	assert_int_equal(f->ctx.stats.fast_retransmits, 2);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + k * MSS);
+}
+
 /* Fault: with two losses in one window the second waits for an RTO (RFC 6582 partial ACK). */
 static void test_cc_newreno_partial_ack(void **state)
 {
@@ -3958,6 +3991,32 @@ static void test_sndbuf_no_growth(void **state)
 	peer(f, 0, buf, 3500);
 	assert_int_equal(f->ctx.stats.sndbuf_grown, 0);
 	assert_int_equal(f->tcb.sb_class, 0);
+}
+
+/*
+ * Fault (heap overflow): a connection that grew keeps its buffer class when
+ * the buffer goes back (tcp_free_sb), so that its next one is large again.
+ * With no large buffer free, tcp_ensure_sb falls back to a small one, but
+ * cee_tcp_send had already sized the copy by the large class: a send of up
+ * to sndbuf_max bytes was written into a sndbuf ring (session 15 review;
+ * ASan: heap-buffer-overflow, the plain build returned 64000).
+ */
+static void test_send_after_grown_buffer_falls_back(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[64000];
+
+	f->ctx.cfg.sndbuf = 4000;
+	f->ctx.cfg.sndbuf_max = 64000;
+	f->large_free = 0; /* the large pool is empty */
+	establish_svc(f, CEE_TCP_SVC_APP);
+	f->tcb.sb_class = 1; /* it grew once; that buffer has since gone back */
+	pattern(buf, sizeof(buf), 0);
+	int n = cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now);
+	assert_true(n > 0 && n <= 4000);
+	assert_int_equal(f->tcb.sb_class, 0);
+	assert_true(f->tcb.sb_len <= 4000);
+	assert_int_equal(f->bufs_live, 1);
 }
 
 /* Fault: with the per-shard budget spent the connection fails, or retries on every segment. */
@@ -4451,6 +4510,31 @@ static void test_paws(void **state)
 }
 
 /*
+ * Fault (session 15 review): after 24 days idle (RFC 7323 5.5) PAWS let a
+ * segment with an "older" TSval through (the peer's clock ran on 2^31 or
+ * more), but TS.Recent was not replaced, and the segment restarted the idle
+ * clock: every later segment failed PAWS, for good. It now replaces it.
+ */
+static void test_paws_after_24_days_idle(void **state)
+{
+	struct fake *f = *state;
+
+	ts_establish(f, 1000);
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "new", 3, 2000, 0);
+	f->p_seq += 3;
+	f->now += 25ull * 86400 * SEC;
+	uint32_t tsval = 2000 + 0x80000000u + 5; /* "older" than 2000 by the wrap */
+	uint64_t in = f->tcb.bytes_in;
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "abc", 3, tsval, 0);
+	f->p_seq += 3;
+	f->now += MS;
+	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "def", 3, tsval + 1, 0);
+	assert_int_equal(f->ctx.stats.paws_rejected, 0);
+	assert_int_equal(f->tcb.bytes_in, in + 6);
+	assert_int_equal(f->tcb.ts_recent, tsval + 1);
+}
+
+/*
  * Fault (review): a blind segment with an in-window sequence number, an ACK
  * for data never sent and a TSval far ahead was dropped for its ACK, but
  * only after its TSval had become TS.Recent: PAWS then dropped every
@@ -4851,6 +4935,7 @@ int main(void)
 	    T(test_cc_slow_start),
 	    T(test_cc_rto_one_segment),
 	    T(test_cc_fast_retransmit),
+	    T(test_cc_recover_point_trails),
 	    T(test_cc_newreno_partial_ack),
 	    T(test_cc_cubic_curve),
 	    T(test_cc_restart_after_idle),
@@ -4863,6 +4948,7 @@ int main(void)
 	    T(test_sndbuf_grows_within_the_first_flight),
 	    T(test_sndbuf_grows_with_first_burst),
 	    T(test_sndbuf_no_growth),
+	    T(test_send_after_grown_buffer_falls_back),
 	    T(test_sndbuf_growth_refused),
 	    T(test_sack_negotiation),
 	    T(test_sack_blocks_sent),
@@ -4877,6 +4963,7 @@ int main(void)
 	    T(test_tail_loss_probe),
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
+	    T(test_paws_after_24_days_idle),
 	    T(test_bad_ack_leaves_ts_recent),
 	    T(test_renege_ooo_only_buffer),
 	    T(test_fin_into_zero_window_bounded),
