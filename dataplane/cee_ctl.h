@@ -47,6 +47,8 @@ struct cee_ctl_shard_stats {
 	struct cee_tcp_stats tcp;
 	struct cee_tls_stats tls; /**< server and client contexts together */
 	struct cee_ws_stats ws;   /**< server and client contexts together */
+	struct cee_arp_stats arp;
+	struct cee_monitor_stats mon;
 	struct cee_evring_stats ring;
 	struct cee_mbox_stats mbox;
 	uint32_t live, max_conns; /**< live: announced connections (cee_shard_live()) */

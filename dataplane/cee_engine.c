@@ -929,11 +929,27 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		}
 		e->ports_set_up = pi + 1;
 		// the MSS we announce fits the smallest MTU of our ports (IPv4 + TCP: 40 bytes)
+		// and a frame fits one mbuf (below)
 		uint16_t mtu;
 		if (rte_eth_dev_get_mtu(port_id, &mtu) == 0 && mtu > 40 + CEE_TCP_MIN_ANNOUNCED_MSS &&
 		    mtu - 40 < e->cfg.tcp.mss)
 			e->cfg.tcp.mss = (uint16_t)(mtu - 40);
 		pi++;
+	}
+	// A segment is built in one mbuf: Ethernet, IPv4, TCP with the longest
+	// options (40) and the payload. A larger MSS (--mss on a jumbo port)
+	// made every full segment fail to build, resent until the connection
+	// timed out.
+	{
+		uint32_t room = rte_pktmbuf_data_room_size(e->mp) - RTE_PKTMBUF_HEADROOM;
+		uint32_t most = room > 14 + 20 + 60 + CEE_TCP_MIN_ANNOUNCED_MSS
+				    ? room - (14 + 20 + 60)
+				    : CEE_TCP_MIN_ANNOUNCED_MSS;
+		if (e->cfg.tcp.mss > most) {
+			fprintf(stderr, "cee: --mss %u: at most %u fits a packet buffer; using %u\n",
+				e->cfg.tcp.mss, most, most);
+			e->cfg.tcp.mss = (uint16_t)most;
+		}
 	}
 
 	e->shards = rte_zmalloc("cee_shards", sizeof(struct cee_shard) * nshards,

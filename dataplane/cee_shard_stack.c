@@ -262,7 +262,13 @@ static void service_up(struct cee_stack *st, const uint8_t *data, uint32_t len, 
 		echo(st, data, len, text);
 		if (st->dead)
 			return;
-		if (top_shutdown(st, CEE_WS_NORMAL))
+		bool close_now = top_shutdown(st, CEE_WS_NORMAL);
+		// (a Close frame that did not fit ended the connection inside:
+		// aborted at once when this runs outside TCP's callbacks, a
+		// deferred handshake's input from cee_stack_poll())
+		if (st->dead)
+			return;
+		if (close_now)
 			cee_tcp_close(&s->tcp, &st->c->tcb, CEE_REASON_LOCAL_CLOSE, s->now_ns);
 		else // our Close frame is out: this side closed first, however it ends
 			cee_tcp_set_close_reason(&st->c->tcb, CEE_REASON_LOCAL_CLOSE);

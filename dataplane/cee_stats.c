@@ -14,6 +14,8 @@
 #define X_TLS(f, d) {.name = #f, .group = CEE_STAT_TLS, .max = false, FIELD(tls.f)},
 #define X_WS(f, d) {.name = #f, .group = CEE_STAT_WS, .max = false, FIELD(ws.f)},
 #define MBOX(n, f, m) {.name = n, .group = CEE_STAT_MAILBOX, .max = m, FIELD(mbox.f)},
+#define ARP(f) {.name = #f, .group = CEE_STAT_ARP, .max = false, FIELD(arp.f)},
+#define MON(f) {.name = #f, .group = CEE_STAT_MONITOR, .max = false, FIELD(mon.f)},
 #define CEE_STAT_AGG_SUM false
 #define CEE_STAT_AGG_MAX true
 
@@ -47,6 +49,22 @@ static const struct cee_stat_def defs[] = {
 	MBOX("max_ns", ns_max, true)
 	MBOX("cpu_total_ns", cpu_ns_total, false)
 	MBOX("cpu_max_ns", cpu_ns_max, true)
+	// the neighbour resolver: frames it dropped (queue full, no answer,
+	// hold-down) were counted only inside it
+	ARP(requests)
+	ARP(learned)
+	ARP(resolved)
+	ARP(queued)
+	ARP(dropped)
+	ARP(failed)
+	ARP(evicted)
+	ARP(table_full)
+	MON(added)
+	MON(fired)
+	MON(gone)
+	MON(removed)
+	MON(dropped)
+	MON(no_room)
 };
 // clang-format on
 
@@ -99,6 +117,10 @@ const char *cee_stat_group_key(enum cee_stat_group g)
 		return "tls";
 	case CEE_STAT_WS:
 		return "ws";
+	case CEE_STAT_ARP:
+		return "arp";
+	case CEE_STAT_MONITOR:
+		return "monitors";
 	}
 	return NULL;
 }
@@ -119,6 +141,10 @@ const char *cee_stat_group_prefix(enum cee_stat_group g)
 		return "tls_";
 	case CEE_STAT_WS:
 		return "ws_";
+	case CEE_STAT_ARP:
+		return "arp_";
+	case CEE_STAT_MONITOR:
+		return "monitor_";
 	}
 	return "";
 }
@@ -157,6 +183,10 @@ void cee_stat_snapshot(const struct cee_shard *s, struct cee_ctl_shard_stats *st
 	if (s->evring != NULL)
 		cee_evring_stats(s->evring, &st->ring);
 	st->mbox = s->mbox.stats;
+	if (s->arp != NULL)
+		cee_arp_stats(s->arp, &st->arp);
+	if (s->monitors != NULL)
+		st->mon = *cee_monitors_stats(s->monitors);
 	st->live = cee_shard_live(s);
 	st->half_open = s->half_open;
 	st->max_conns = cee_conn_max(s->pool);

@@ -27,6 +27,8 @@ enum cee_stat_group {
 	CEE_STAT_MAILBOX,
 	CEE_STAT_TLS,
 	CEE_STAT_WS,
+	CEE_STAT_ARP,
+	CEE_STAT_MONITOR,
 	CEE_STAT__GROUPS,
 };
 

@@ -69,6 +69,9 @@ assert all(p < 50000 for p in ports), "a spoofed connection was announced"
 assert t["per_ip_cookies"] >= spoofed - limit + 1, "no cookies at the limit"
 # one connection past the limit, and every spoofed handshake completed at it
 assert t["refused_per_ip"] >= 1 + spoofed, "refusals not counted"
+# the neighbour resolver's counters are exported (they were kept inside it)
+assert t["arp"]["learned"] >= 1, f"arp counters: {t.get('arp')}"
+assert "no_room" in t["monitors"], f"monitor counters: {t.get('monitors')}"
 PY
 it_audit "$EVENTS" >/dev/null
 [[ $FAILED -eq 0 ]] || it_fail "test_per_ip failed"
