@@ -702,7 +702,11 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
  * is served rather than refused (issue 13: pinning), as the oldest holder of
  * a scarce resource goes first. @return true when there is room again.
  */
-#define CEE_ZW_EVICT_MIN_NS 0
+// A window shut for less than this is a reader's blip, not a pin: left alone,
+// however short the buffers (at 0, every SYN that found them short, a
+// spoofed one too, reset the two connections shut longest, even if shut
+// for a millisecond).
+#define CEE_ZW_EVICT_MIN_NS (250ull * 1000000)
 
 /*
  * No shut window to take a buffer from: one held only by out-of-order data
