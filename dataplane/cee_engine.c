@@ -1272,6 +1272,22 @@ void cee_engine_stats_json(struct cee_engine *e, FILE *f)
 	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}",
 		e->exporter ? cee_exporter_exported(e->exporter) : 0,
 		e->nshards ? cee_conn_pool_bytes(e->shards[0].pool) * e->nshards : 0);
+	// The ports' own counters: frames the driver lost before a shard saw
+	// them (no mbuf to refill its ring: the pool ran dry; missed; errors)
+	// are in no shard counter.
+	fprintf(f, ",\"ports\":[");
+	for (unsigned pi = 0; pi < e->ports_set_up; pi++) {
+		struct rte_eth_stats es;
+		if (rte_eth_stats_get(e->ports[pi].port_id, &es) != 0)
+			memset(&es, 0, sizeof(es));
+		fprintf(f,
+			"%s{\"port\":%u,\"ipackets\":%" PRIu64 ",\"opackets\":%" PRIu64
+			",\"imissed\":%" PRIu64 ",\"ierrors\":%" PRIu64 ",\"oerrors\":%" PRIu64
+			",\"rx_nombuf\":%" PRIu64 "}",
+			pi ? "," : "", e->ports[pi].port_id, es.ipackets, es.opackets, es.imissed,
+			es.ierrors, es.oerrors, es.rx_nombuf);
+	}
+	fprintf(f, "],\"mbufs_free\":%u", rte_mempool_avail_count(e->mp));
 	char sinks[4096];
 	int sn = engine_sinks_json(e, sinks, sizeof(sinks));
 	if (sn >= 2)

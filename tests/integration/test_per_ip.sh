@@ -72,6 +72,9 @@ assert t["refused_per_ip"] >= 1 + spoofed, "refusals not counted"
 # the neighbour resolver's counters are exported (they were kept inside it)
 assert t["arp"]["learned"] >= 1, f"arp counters: {t.get('arp')}"
 assert "no_room" in t["monitors"], f"monitor counters: {t.get('monitors')}"
+# and the port's own (driver) counters beside them
+ports = json.load(open(sys.argv[1]))["ports"]
+assert len(ports) == 1 and ports[0]["ipackets"] > 0 and ports[0]["rx_nombuf"] == 0, f"ports: {ports}"
 PY
 it_audit "$EVENTS" >/dev/null
 [[ $FAILED -eq 0 ]] || it_fail "test_per_ip failed"
