@@ -868,7 +868,7 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 		if (unlikely((c->tcb.oflags & (CEE_TCB_O_QUIET | CEE_TCB_O_SRC)) ==
 				     (CEE_TCB_O_QUIET | CEE_TCB_O_SRC) &&
 			     (p->seg.flags & (CEE_TCP_ACK | CEE_TCP_RST | CEE_TCP_SYN)) == CEE_TCP_ACK &&
-			     p->seg.ack == c->tcb.snd_max &&
+			     p->seg.ack == c->tcb.snd_max && p->seg.seq == c->tcb.rcv_nxt &&
 			     cee_srclimit_proven_full(s->srclimit, c->remote_ip))) {
 			s->stats.refused_per_ip++;
 			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
@@ -880,8 +880,12 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 			// the first cause is what came first on the wire
 			// (unless the peer ends a handshake we have not answered,
 			// over budget: cee_stack_end_unanswered())
+			// (only for a segment TCP takes: at RCV.NXT, as RFC 5961
+			// wants of an RST; a blind or stale one must not decide the
+			// handshake, which would then time out with its ClientHello
+			// acknowledged and dropped)
 			cee_conn_id_t id = c->id;
-			if (!cee_stack_end_unanswered(s, c)) {
+			if (p->seg.seq != c->tcb.rcv_nxt || !cee_stack_end_unanswered(s, c)) {
 				cee_stack_flush(s, c); // outside TCP's callbacks: it may end c
 				if (cee_conn_by_id(s->pool, id) != c) {
 					s->stats.drops[CEE_DROP_NO_CONN]++;

@@ -124,14 +124,15 @@ if [[ $MODE == openssl ]]; then
 	EVENTS=$WORK/events-fin.jsonl
 	it_start_engine 1 "$WORK/engine-fin.log" "${TLS_ARGS[@]}" --tls-budget-us 1 \
 		--events "jsonl:$EVENTS" --stats "$WORK/stats-fin.json"
-	it_ns "$CEE_PYTHON" "$IT_DIR/tls_fin_hello.py" --server "$NETNS_ENGINE_IP:$PORT" ||
+	it_ns "$CEE_PYTHON" "$IT_DIR/tls_fin_hello.py" --server "$NETNS_ENGINE_IP:$PORT" \
+		--iface "$NETNS_PEER_IF" --src "$NETNS_PEER_IP" ||
 		fail_soft "tls_fin_hello.py exit status $?"
 	it_stop_engine || fail_soft "fin hello: engine exit status $? after SIGTERM"
 	"$CEE_PYTHON" - "$WORK/stats-fin.json" <<'PY' || fail_soft "fin hello: stats"
 import json, sys
 t = json.load(open(sys.argv[1]))["total"]
 print(f"fin hello: tls_unanswered {t['tls_unanswered']}, tls_deferred {t['tls_deferred']}, "
-      f"handshakes {t['tls']['handshakes']}")
+      f"handshakes {t['tls']['handshakes']}, rst_in {t['tcp']['rst_in']}, bad_rst {t['drops']['bad_rst']}, challenge_ack {t['drops']['challenge_ack']}")
 assert t["tls_unanswered"] >= 1, "the ClientHello with the FIN was not counted"
 PY
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "fin hello: cee-audit rejected the event stream"

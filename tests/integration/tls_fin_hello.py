@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A ClientHello sent with the client's FIN, while the engine's handshake
 budget is spent (test_tls.sh openssl, an engine with --tls-budget-us 1):
-QUEUED connections each send a ClientHello (the engine defers all but one
+QUEUED (150) connections each send a ClientHello (the engine defers all but one
 per poll iteration, and each iteration's staged handshake spends the budget
 before the frames are read), then one more sends its ClientHello and its FIN
 in one segment (TCP_CORK). The handshake can never complete (no Finished can
@@ -10,14 +10,27 @@ follow the FIN): the engine must not run it past the budget. It used to,
 at once (a FIN runs staged and new bytes first, for the close's cause):
 its answer, the server's first flight, came back before its FIN.
 
-Prints one JSON line; exit 1 when the engine answered the FIN'd hello.
+Then (--iface, --src) the same queue, and a ClientHello followed by an RST
+at a wrong sequence number (spoofed through an AF_PACKET socket, as a blind
+attacker's or a stale one): TCP rejects that RST, so it must not decide the
+handshake either: the client's handshake must complete. (A first version of
+the rule dropped the staged ClientHello for it: TCP had acknowledged the
+hello, nothing answered it, and the handshake timed out.)
+
+Prints one JSON line; exit 1 when the engine answered the FIN'd hello, or
+the handshake behind the rejected RST failed.
 """
 
 import argparse
 import json
+import os
+import select
 import socket
 import ssl
 import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def client_hello():
@@ -33,10 +46,65 @@ def client_hello():
     return out.read()
 
 
+def handshake_behind_bad_rst(a, addr, out):
+    """The queue, then a ClientHello and a spoofed RST at a wrong sequence
+    number on its 4-tuple; @return True when the handshake completed."""
+    from bad_input import RST
+    from half_open import HalfOpener
+    queued = [socket.create_connection(addr, timeout=10) for _ in range(a.queued)]
+    s = socket.create_connection(addr, timeout=10)
+    lport = s.getsockname()[1]
+    # ready before the queue starts: the RST must come while the hello waits
+    h = HalfOpener(a.iface, a.src, addr[0], addr[1])
+    for q in queued:
+        q.sendall(client_hello())
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, outb, server_hostname="server.cee.test")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    s.sendall(outb.read())
+    h._send(lport, 0x5a5a5a5a, 0, RST)  # not RCV.NXT: TCP must reject it
+    done = False
+    deadline = time.monotonic() + 8
+    while not done and time.monotonic() < deadline:
+        r, _, _ = select.select([s], [], [], 0.2)
+        if r:
+            d = s.recv(65536)
+            if not d:
+                break
+            inc.write(d)
+        try:
+            obj.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError as e:
+            out["bad_rst_error"] = str(e)
+            break
+        pending = outb.read()
+        if pending:
+            s.sendall(pending)
+    pending = outb.read()
+    if pending:
+        s.sendall(pending)
+    out["bad_rst_handshake"] = done
+    s.close()
+    for q in queued:
+        q.close()
+    return done
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True, help="IP:PORT of a tls: listener")
-    ap.add_argument("--queued", type=int, default=20)
+    ap.add_argument("--queued", type=int, default=150)
+    ap.add_argument("--iface", help="the namespace's interface (the spoofed RST)")
+    ap.add_argument("--src", help="the namespace's address")
     a = ap.parse_args()
     host, port = a.server.rsplit(":", 1)
     addr = (host, int(port))
@@ -68,7 +136,15 @@ def main():
         except OSError:
             pass
         s.close()
-    print(json.dumps({"fin_hello_answer_bytes": len(got), "queued_answered": answered}))
+    out = {"fin_hello_answer_bytes": len(got), "queued_answered": answered}
+    ok_rst = True
+    if a.iface:
+        ok_rst = handshake_behind_bad_rst(a, addr, out)
+    print(json.dumps(out))
+    if not ok_rst:
+        print("tls_fin_hello: FAIL: a rejected RST (wrong sequence number) ended the handshake "
+              "behind it", file=sys.stderr)
+        sys.exit(1)
     if got:
         print(f"tls_fin_hello: FAIL: the engine answered a ClientHello that came with the "
               f"client's FIN over budget ({len(got)} bytes)", file=sys.stderr)
