@@ -63,6 +63,18 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); // a sink whose reader left fails with EPIPE instead
 
+	// --stats is written at the end: an unwritable path would lose the
+	// whole run's counters, so it is tried now (appending: nothing lost)
+	if (cfg.stats_path) {
+		FILE *f = fopen(cfg.stats_path, "a");
+		if (f == NULL) {
+			fprintf(stderr, "cee-engine: --stats %s: %s\n", cfg.stats_path, strerror(errno));
+			cee_engine_cfg_free(&cfg);
+			rte_eal_cleanup();
+			return 2;
+		}
+		fclose(f);
+	}
 	struct cee_engine *e = cee_engine_create(&cfg);
 	if (e == NULL) {
 		fprintf(stderr, "cee-engine: %s\n", strerror(errno));

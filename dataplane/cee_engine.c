@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <sys/random.h>
+#include <sys/un.h>
 
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -235,7 +236,11 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --reconnect MIN:MAX      backoff between attempts, ms (default 100:30000):\n"
 		"                           [max(MIN, b/2), b], b = MIN x 2^(failures+1) up to MAX\n"
 		"  --tls-sni NAME           SNI of TLS links; they verify the server against\n"
-		"                           --tls-ca and present --tls-cert when asked\n"
+		"                           --tls-link-ca (default --tls-ca; one is required)\n"
+		"                           and present --tls-cert when asked\n"
+		"  --tls-link-ca FILE       PEM CAs TLS links verify servers against (so that\n"
+		"                           --tls-ca, which also asks clients of tls: listeners\n"
+		"                           for certificates, is not needed for links)\n"
 		"  --keepalive I:N:C|off    probe a connection silent for I s every N s; C probes\n"
 		"                           unanswered close it (keepalive_timeout); default:\n"
 		"                           links only, 30:5:3; given: every connection\n"
@@ -359,7 +364,8 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 	else if (strncmp(arg, "tcp:", 4) != 0)
 		return -EINVAL;
 	char buf[64];
-	snprintf(buf, sizeof(buf), "%s", arg + skip);
+	if (snprintf(buf, sizeof(buf), "%s", arg + skip) >= (int)sizeof(buf))
+		return -EINVAL; // cut short, it parsed as another port
 	char *svc = strchr(buf, ':');
 	uint8_t service = CEE_TCP_SVC_ECHO;
 	if (svc) {
@@ -387,7 +393,8 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 static int parse_ip(struct cee_engine_cfg *c, const char *arg)
 {
 	char buf[32];
-	snprintf(buf, sizeof(buf), "%s", arg);
+	if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+		return -EINVAL; // cut short, it parsed as another prefix
 	char *slash = strchr(buf, '/');
 	uint64_t prefix = 24;
 	if (slash) {
@@ -409,7 +416,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_SCHED, O_STATS, O_CTL_SOCKET,
 		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_DELACK, O_RCV_WND,
-		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
+		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_LINK_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
 		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP,
@@ -443,6 +450,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"tls-cert", required_argument, NULL, O_TLS_CERT},
 		{"tls-key", required_argument, NULL, O_TLS_KEY},
 		{"tls-ca", required_argument, NULL, O_TLS_CA},
+		{"tls-link-ca", required_argument, NULL, O_TLS_LINK_CA},
 		{"tls-min-version", required_argument, NULL, O_TLS_MIN},
 		{"tls-ciphers", required_argument, NULL, O_TLS_CIPHERS},
 		{"tls-alpn", required_argument, NULL, O_TLS_ALPN},
@@ -580,6 +588,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_TLS_CA:
 			c->tls.ca_file = optarg;
+			break;
+		case O_TLS_LINK_CA:
+			c->tls_client.ca_file = optarg;
 			break;
 		case O_TLS_MIN:
 			if (strcmp(optarg, "1.2") == 0)
@@ -732,12 +743,74 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	}
 	if (c->tcp.rto_min_ns > c->tcp.rto_initial_ns)
 		c->tcp.rto_initial_ns = c->tcp.rto_min_ns;
+	// TLS: a record cannot be taken back, and an echo writes back what one
+	// record held (16 KiB of plaintext): a smaller send buffer reset every
+	// client that wrote that much at once (layer_send_fail)
+	bool tls = false;
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		tls |= c->listeners[i].tls;
+	for (uint32_t i = 0; i < c->nlinks; i++)
+		tls |= c->links[i].tls;
+	if (tls && c->tcp.sndbuf < CEE_TLS_SNDBUF_MIN) {
+		fprintf(stderr, "%s: --sndbuf %u: TLS needs at least %u (one whole record and room)\n",
+			prog, c->tcp.sndbuf, CEE_TLS_SNDBUF_MIN);
+		return -EINVAL;
+	}
+	// a link must be reachable on our subnet (there is no gateway): one
+	// outside it, or at an address no host can answer ARP for, retried for
+	// ever without an attempt or an event
+	uint32_t mask = c->prefix_len ? ~UINT32_C(0) << (32 - c->prefix_len) : 0;
+	for (uint32_t i = 0; i < c->nlinks; i++) {
+		uint32_t d = c->links[i].ip;
+		const char *why = NULL;
+		if ((d & mask) != (c->ip & mask))
+			why = "not on our subnet (there is no gateway)";
+		else if (d == c->ip)
+			why = "our own address";
+		else if (c->prefix_len < 31 && ((d & ~mask) == 0 || (d & ~mask) == ~mask))
+			why = "the subnet's network or broadcast address";
+		else if ((d >> 24) == 127 || d >= 0xe0000000u)
+			why = "a loopback, multicast or reserved address";
+		if (why != NULL) {
+			struct in_addr ia = {.s_addr = htonl(d)};
+			char ab[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &ia, ab, sizeof(ab));
+			fprintf(stderr, "%s: link '%s': %s is %s\n", prog, c->links[i].name, ab, why);
+			return -EINVAL;
+		}
+	}
+	if (c->ctl_socket != NULL && strlen(c->ctl_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		fprintf(stderr, "%s: --ctl-socket: a Unix socket path is at most %zu bytes\n", prog,
+			sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -EINVAL;
+	}
+	// two sinks on one file: both append, each event twice (or two formats)
+	for (unsigned i = 0; i < c->nsinks; i++)
+		for (unsigned j = i + 1; j < c->nsinks; j++) {
+			const char *a = strchr(c->sinks[i], ':'), *b = strchr(c->sinks[j], ':');
+			if (a != NULL && b != NULL && a[1] != '\0' && strcmp(a + 1, "-") != 0 &&
+			    strncmp(c->sinks[i], "nats", 4) != 0 && strcmp(a + 1, b + 1) == 0) {
+				fprintf(stderr, "%s: --events %s and %s: one file\n", prog, c->sinks[i],
+					c->sinks[j]);
+				return -EINVAL;
+			}
+		}
 	// TLS links: the client context verifies servers against --tls-ca and
 	// presents --tls-cert when a server asks for one
 	for (uint32_t i = 0; i < c->nlinks; i++)
 		if (c->links[i].tls) {
+			// a link that verified nothing took any server for the peer
+			// (no CA: wolfSSL's VERIFY_NONE)
+			if (c->tls_client.ca_file == NULL && c->tls.ca_file == NULL) {
+				fprintf(stderr,
+					"%s: link '%s' is TLS: give --tls-link-ca (or --tls-ca) to verify "
+					"its server\n",
+					prog, c->links[i].name);
+				return -EINVAL;
+			}
 			c->tls_client_on = true;
-			c->tls_client.ca_file = c->tls.ca_file;
+			if (c->tls_client.ca_file == NULL)
+				c->tls_client.ca_file = c->tls.ca_file;
 			c->tls_client.cert_file = c->tls.cert_file;
 			c->tls_client.key_file = c->tls.key_file;
 			c->tls_client.min_version = c->tls.min_version;

@@ -87,6 +87,8 @@ struct cee_engine_cfg {
 	 * context per shard when tls_client_on. ca_file verifies the server.
 	 */
 	struct cee_tls_cfg tls_client;
+	/** Least --sndbuf with TLS: a 16 KiB record and its overhead, with room. */
+#define CEE_TLS_SNDBUF_MIN 17408
 	bool tls_client_on;
 	/**
 	 * TLS handshake work per shard per poll iteration, microseconds

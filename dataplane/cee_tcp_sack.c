@@ -169,7 +169,10 @@ static bool next_lost(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x, u
 		if (!seq_lt(s, edge))
 			return false;
 		*seq = s;
-		*len = min_u32(min_u32(r->start, edge) - s, tcb->snd_mss);
+		// (the nearer of the two in sequence space: a plain minimum
+		// across the 2^32 wrap took the farther, resending SACKed bytes)
+		uint32_t end = seq_lt(r->start, edge) ? r->start : edge;
+		*len = min_u32(end - s, tcb->snd_mss);
 		return true;
 	}
 	return false; /* nothing SACKed above s: not deemed lost */

@@ -111,6 +111,28 @@ if [[ $MODE == openssl ]]; then
 	engine_must_fail cert-missing "$WORK/missing.pem" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--listen "tls:$PORT:echo" --tls-cert "$WORK/missing.pem" --tls-key "$CERTS/server.key" \
 		--events "jsonl:$WORK/bad.jsonl"
+	# configurations that started and then failed at run time (session 15
+	# review): a send buffer too small for a TLS record (every client that
+	# wrote 16 KiB at once was reset), a TLS link that verified nothing, a
+	# link off the subnet (retried for ever, no event), two sinks on one
+	# file, a control socket path the kernel cuts, an unwritable --stats
+	engine_must_fail tls-small-sndbuf "TLS needs at least" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tls:$PORT:echo" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
+		--sndbuf 8192 --events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail tls-link-no-ca "give --tls-link-ca" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--connect "up1=tls:$NETNS_PEER_IP:5061" --events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail link-off-subnet "not on our subnet" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--connect "up1=tcp:192.0.2.9:5060" --events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail two-sinks-one-file "one file" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" --events "binary:$WORK/bad.jsonl"
+	engine_must_fail ctl-socket-long "at most 107 bytes" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" \
+		--ctl-socket "$WORK/$(printf 'x%.0s' {1..120}).sock"
+	engine_must_fail listen-cut "tcp:00000" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tcp:$(printf '0%.0s' {1..60})5060" --events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail stats-unwritable "$WORK/no/such/dir/stats.json" \
+		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:$PORT:echo" \
+		--events "jsonl:$WORK/bad.jsonl" --stats "$WORK/no/such/dir/stats.json"
 
 	EVENTS=$WORK/events.jsonl
 	it_start_engine 1 "$WORK/engine.log" "${TLS_ARGS[@]}" \
