@@ -107,3 +107,23 @@ class HalfOpener:
             if c[0] == "est":
                 self._send(p, (c[1] + 1) & 0xFFFFFFFF, 0, RST)
                 self.stats["reset"] += 1
+
+
+def resolve_engine(server, timeout=10.0):
+    """Put the engine's MAC into the ARP table (HalfOpener reads it there):
+    a datagram to it makes the kernel ask. @return False when it never
+    resolved."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            u.sendto(b"arp", (server, 9))
+            with open("/proc/net/arp") as f:
+                if any(l.split()[0] == server and l.split()[2] == "0x2"
+                       for l in f.readlines()[1:]):
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+    finally:
+        u.close()

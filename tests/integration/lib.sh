@@ -221,6 +221,23 @@ it_stop_engine() {
 # would be a subshell, not the command).
 it_ns() { ip netns exec "$NETNS_NAME" "$@"; }
 
+# it_ns_shield_ports SPORT LO HI: in the namespace, drop what comes from the
+# engine's port SPORT to local ports LO..HI (hand-built connections there,
+# from the namespace's own address, as a NAT drops unsolicited segments: the
+# kernel would reset them), and keep the kernel's own connections below LO.
+it_ns_shield_ports() {
+	command -v nft >/dev/null || it_fail "'nft' not installed (scripts/deps.sh installs nftables)"
+	it_ns sysctl -qw net.ipv4.ip_local_port_range="30000 $(($2 - 1))"
+	it_ns nft -f - <<NFT
+table inet cee_it_shield {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		tcp sport $1 tcp dport $2-$3 drop
+	}
+}
+NFT
+}
+
 # it_audit FILE [cee-audit options]: run cee-audit; fail the test on error.
 it_audit() {
 	local f=$1

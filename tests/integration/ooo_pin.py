@@ -22,26 +22,12 @@ import sys
 import time
 
 from bad_input import ACK, ETH_P_IP, RST, SYN, ip_header, parse, tcp_segment
-from half_open import HalfOpener
+from half_open import HalfOpener, resolve_engine
 
 
 def fail(msg):
     print(f"ooo_pin: FAIL: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-def resolve_engine(server):
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    deadline = time.monotonic() + 10
-    while True:
-        u.sendto(b"arp", (server, 9))
-        with open("/proc/net/arp") as f:
-            if any(l.split()[0] == server and l.split()[2] == "0x2" for l in f.readlines()[1:]):
-                break
-        if time.monotonic() > deadline:
-            fail("the engine's address never resolved")
-        time.sleep(0.05)
-    u.close()
 
 
 def send(h, sport, seq, ack, flags, payload=b""):
@@ -63,7 +49,8 @@ def main():
     a = ap.parse_args()
     seen = {}
 
-    resolve_engine(a.server)
+    if not resolve_engine(a.server):
+        fail("the engine's address never resolved")
     h = HalfOpener(a.iface, a.src, a.server, a.port)
     ports = [a.base_port + i for i in range(a.pinners)]
     iss = {p: 7000 * (i + 1) for i, p in enumerate(ports)}

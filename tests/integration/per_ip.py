@@ -30,7 +30,7 @@ import sys
 import time
 
 from bad_input import ACK, RST, SYN, parse
-from half_open import HalfOpener
+from half_open import HalfOpener, resolve_engine
 
 
 def fail(msg):
@@ -74,18 +74,8 @@ def main():
     a = ap.parse_args()
     seen = {}
 
-    # the engine's MAC into the ARP table (HalfOpener reads it there)
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    deadline = time.monotonic() + 10
-    while True:
-        u.sendto(b"arp", (a.server, 9))
-        with open("/proc/net/arp") as f:
-            if any(l.split()[0] == a.server and l.split()[2] == "0x2" for l in f.readlines()[1:]):
-                break
-        if time.monotonic() > deadline:
-            fail("the engine's address never resolved")
-        time.sleep(0.05)
-    u.close()
+    if not resolve_engine(a.server):
+        fail("the engine's address never resolved")
     h = HalfOpener(a.iface, a.src, a.server, a.port)
 
     # 1. spoofed SYNs, all answered (SYN-ACKs: slots or cookies)

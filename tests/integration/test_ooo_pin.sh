@@ -23,7 +23,6 @@ PINNERS=32
 ROUNDS=5
 
 it_require
-command -v nft >/dev/null || it_fail "'nft' not installed (scripts/deps.sh installs nftables)"
 it_setup oopin
 
 STATS=$WORK/stats.json
@@ -34,15 +33,7 @@ it_start_engine 1 "$WORK/engine.log" \
 
 # the namespace's kernel must not answer the engine's segments to the
 # hand-built connections' ports (it would reset them)
-it_ns sysctl -qw net.ipv4.ip_local_port_range="30000 39999"
-it_ns nft -f - <<NFT
-table inet ceeoopin {
-	chain in {
-		type filter hook input priority 0; policy accept;
-		tcp sport 9 tcp dport 50000-50999 drop
-	}
-}
-NFT
+it_ns_shield_ports 9 50000 50999
 
 FAILED=0
 timeout 120 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/ooo_pin.py" \

@@ -23,7 +23,6 @@ LIMIT=3
 SPOOFED=10
 
 it_require
-command -v nft >/dev/null || it_fail "'nft' not installed (scripts/deps.sh installs nftables)"
 it_setup perip
 
 STATS=$WORK/stats.json
@@ -33,17 +32,8 @@ it_start_engine 1 "$WORK/engine.log" \
 	--max-conns-per-ip "$LIMIT" --events "jsonl:$EVENTS" --stats "$STATS" --poll-idle-us 50
 
 # The client's kernel must not answer what comes to the spoofed ports (it
-# would RST the engine's SYN-ACKs and free the half-open slots); its own
-# connections take ports below them.
-it_ns sysctl -qw net.ipv4.ip_local_port_range="30000 39999"
-it_ns nft -f - <<NFT
-table inet ceeperip {
-	chain in {
-		type filter hook input priority 0; policy accept;
-		tcp sport 9 tcp dport 50000-50999 drop
-	}
-}
-NFT
+# would RST the engine's SYN-ACKs and free the half-open slots)
+it_ns_shield_ports 9 50000 50999
 
 FAILED=0
 timeout 120 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/per_ip.py" \

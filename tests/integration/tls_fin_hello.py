@@ -33,7 +33,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-def client_hello():
+def client():
+    """A TLS client in memory, its ClientHello written: (obj, incoming, outgoing)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -43,7 +44,11 @@ def client_hello():
         obj.do_handshake()
     except ssl.SSLWantReadError:
         pass
-    return out.read()
+    return obj, inc, out
+
+
+def client_hello():
+    return client()[2].read()
 
 
 def handshake_behind_bad_rst(a, addr, out):
@@ -58,15 +63,7 @@ def handshake_behind_bad_rst(a, addr, out):
     h = HalfOpener(a.iface, a.src, addr[0], addr[1])
     for q in queued:
         q.sendall(client_hello())
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, outb, server_hostname="server.cee.test")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
+    obj, inc, outb = client()
     s.sendall(outb.read())
     h._send(lport, 0x5a5a5a5a, 0, RST)  # not RCV.NXT: TCP must reject it
     done = False
