@@ -756,6 +756,13 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			prog, c->tcp.sndbuf, CEE_TLS_SNDBUF_MIN);
 		return -EINVAL;
 	}
+	// each link holds a connection slot while it connects or is up: more
+	// links than slots attempted for ever with no connection and no event
+	if (c->nlinks > c->max_conns) {
+		fprintf(stderr, "%s: %u links need at least --max-conns %u (have %u)\n", prog,
+			c->nlinks, c->nlinks, c->max_conns);
+		return -EINVAL;
+	}
 	// a link must be reachable on our subnet (there is no gateway): one
 	// outside it, or at an address no host can answer ARP for, retried for
 	// ever without an attempt or an event

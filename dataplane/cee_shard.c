@@ -612,7 +612,7 @@ static bool cookies_engaged(const struct cee_shard *s)
 	case CEE_SYN_COOKIES_AUTO:
 		break;
 	}
-	if (s->tcp.half_open >= s->cfg->syn_backlog)
+	if (s->tcp.half_open >= s->syn_backlog)
 		return true;
 	// the ring short of credits because half-open connections hold them (a
 	// flood). Not when its reader stalled: a cookie would only move the
@@ -1425,6 +1425,11 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->pool = cee_conn_pool_create(id, per_shard);
 	if (s->pool == NULL)
 		return -errno;
+	// a backlog at or above the shard's slots never engaged the cookies
+	// before the slots ran out: at most half of them wait half open
+	s->syn_backlog = cfg->syn_backlog;
+	if (s->syn_backlog > cee_conn_max(s->pool) / 2)
+		s->syn_backlog = cee_conn_max(s->pool) / 2 ? cee_conn_max(s->pool) / 2 : 1;
 	struct cee_siphash_key tkey;
 	memcpy(&tkey, cfg->hash_secret, sizeof(tkey));
 	cee_conn_pool_set_key(s->pool, &tkey);

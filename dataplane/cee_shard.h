@@ -119,6 +119,7 @@ struct cee_shard {
 		uint32_t nfree, count;
 	} sb[2];
 	uint32_t renege_slot;    /**< where sndbuf_renege()'s clock hand goes on */
+	uint32_t syn_backlog;    /**< --syn-backlog, at most half this shard's slots */
 	uint64_t renege_none_ns; /**< the poll iteration (now_ns) whose look found none */
 
 	// Software steering: handoff[j] carries packets from this shard to

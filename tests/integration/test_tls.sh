@@ -128,6 +128,9 @@ if [[ $MODE == openssl ]]; then
 	engine_must_fail ctl-socket-long "at most 107 bytes" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" \
 		--ctl-socket "$WORK/$(printf 'x%.0s' {1..120}).sock"
+	engine_must_fail links-over-max-conns "links need at least --max-conns 2" \
+		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --max-conns 1 --connect "a=tcp:$NETNS_PEER_IP:5060" \
+		--connect "b=tcp:$NETNS_PEER_IP:5061" --events "jsonl:$WORK/bad.jsonl"
 	engine_must_fail listen-cut "tcp:00000" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--listen "tcp:$(printf '0%.0s' {1..60})5060" --events "jsonl:$WORK/bad.jsonl"
 	engine_must_fail stats-unwritable "$WORK/no/such/dir/stats.json" \
