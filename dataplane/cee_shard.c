@@ -1447,6 +1447,16 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 		s->evring = cee_evring_create(id, (uint32_t)ring);
 		if (s->evring == NULL)
 			return -errno;
+		// an explicit ring below the slots' reservations caps connections
+		// below --max-conns: said once, not found out from refusals
+		uint32_t need = layers ? s->evt_per_conn_layers : s->evt_per_conn;
+		uint32_t fits = cee_evring_capacity(s->evring) / need;
+		if (id == 0 && cfg->event_ring && fits < per_shard)
+			fprintf(stderr,
+				"cee: --event-ring %u holds the reservations of %u connections per "
+				"shard, fewer than --max-conns gives each (%u): beyond, new ones are "
+				"refused (ring_refused)\n",
+				cfg->event_ring, fits, per_shard);
 	}
 	struct cee_arp_cfg acfg;
 	cee_arp_cfg_default(&acfg);
