@@ -746,11 +746,14 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	// TLS: a record cannot be taken back, and an echo writes back what one
 	// record held (16 KiB of plaintext): a smaller send buffer reset every
 	// client that wrote that much at once (layer_send_fail)
+	// (a TLS echo: a WebSocket echo's messages are capped to fit above, a
+	// discard writes nothing back)
 	bool tls = false;
 	for (unsigned i = 0; i < c->nlisteners; i++)
-		tls |= c->listeners[i].tls;
+		tls |= c->listeners[i].tls && !c->listeners[i].ws &&
+		       c->listeners[i].service != CEE_TCP_SVC_DISCARD;
 	for (uint32_t i = 0; i < c->nlinks; i++)
-		tls |= c->links[i].tls;
+		tls |= c->links[i].tls && c->links[i].service != CEE_TCP_SVC_DISCARD;
 	if (tls && c->tcp.sndbuf < CEE_TLS_SNDBUF_MIN) {
 		fprintf(stderr, "%s: --sndbuf %u: TLS needs at least %u (one whole record and room)\n",
 			prog, c->tcp.sndbuf, CEE_TLS_SNDBUF_MIN);
@@ -795,8 +798,11 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	for (unsigned i = 0; i < c->nsinks; i++)
 		for (unsigned j = i + 1; j < c->nsinks; j++) {
 			const char *a = strchr(c->sinks[i], ':'), *b = strchr(c->sinks[j], ':');
+			// (files only: a Unix socket's reader may take several
+			// connections, a NATS stream several publishers)
 			if (a != NULL && b != NULL && a[1] != '\0' && strcmp(a + 1, "-") != 0 &&
-			    strncmp(c->sinks[i], "nats", 4) != 0 && strcmp(a + 1, b + 1) == 0) {
+			    strncmp(c->sinks[i], "nats", 4) != 0 && strncmp(a + 1, "unix", 4) != 0 &&
+			    strcmp(a + 1, b + 1) == 0) {
 				fprintf(stderr, "%s: --events %s and %s: one file\n", prog, c->sinks[i],
 					c->sinks[j]);
 				return -EINVAL;

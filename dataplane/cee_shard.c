@@ -346,12 +346,21 @@ static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt
 		s->half_open++;
 		return true;
 	case CEE_EVT_ESTABLISHED:
-		c->tcb.oflags &= (uint8_t)~CEE_TCB_O_QUIET;
-		s->half_open--;
-		if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC)) { // tcp_rx() checked the limit
+		if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC)) {
+			// its handshake completes (TCP took the ACK) while the source's
+			// proven connections fill --max-conns-per-ip: refused now (RST
+			// when this callback returns), never announced, not counted
+			// past the limit (admit())
+			if (cee_srclimit_proven_full(s->srclimit, c->remote_ip)) {
+				s->stats.refused_per_ip++;
+				cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+				return true; // still half open: it ends with no event
+			}
 			cee_srclimit_conn_proven(s->srclimit, c->remote_ip);
 			c->tcb.oflags |= CEE_TCB_O_SRC_EST;
 		}
+		c->tcb.oflags &= (uint8_t)~CEE_TCB_O_QUIET;
+		s->half_open--;
 		emit(s, c, CEE_EVT_OPEN);
 		cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_OPEN);
 		s->stats.opened++;
@@ -398,6 +407,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 			s->stats.opened++;
 		return;
 	case CEE_EVT_ESTABLISHED:
+		if (unlikely(!said))
+			return; // refused at its handshake's end (per-source limit)
 		if (unlikely(layers))
 			cee_stack_established(s, c); // the app's hook runs when the top layer is up
 		else if (unlikely(c->link != 0))
@@ -860,32 +871,24 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 	struct cee_conn *c =
 	    cee_conn_by_tuple_at(s->pool, bucket, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c != NULL) {
-		// a half-open one about to complete its handshake while its
-		// source's proven connections fill --max-conns-per-ip: refused
-		// now (RST, no event), not counted past the limit (admit())
-		// (the ACK that completes it: a segment TCP would reject keeps
-		// it, as TCP would)
-		if (unlikely((c->tcb.oflags & (CEE_TCB_O_QUIET | CEE_TCB_O_SRC)) ==
-				     (CEE_TCB_O_QUIET | CEE_TCB_O_SRC) &&
-			     (p->seg.flags & (CEE_TCP_ACK | CEE_TCP_RST | CEE_TCP_SYN)) == CEE_TCP_ACK &&
-			     p->seg.ack == c->tcb.snd_max && p->seg.seq == c->tcb.rcv_nxt &&
-			     cee_srclimit_proven_full(s->srclimit, c->remote_ip))) {
-			s->stats.refused_per_ip++;
-			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
-			return;
-		}
 		if (unlikely(c->tcb.user != NULL && (p->seg.flags & (CEE_TCP_RST | CEE_TCP_FIN)))) {
 			// TLS: bytes the handshake budget deferred, then this
 			// segment's own, run before TCP acts on its FIN or RST, so
 			// the first cause is what came first on the wire
 			// (unless the peer ends a handshake we have not answered,
 			// over budget: cee_stack_end_unanswered())
-			// (only for a segment TCP takes: at RCV.NXT, as RFC 5961
-			// wants of an RST; a blind or stale one must not decide the
-			// handshake, which would then time out with its ClientHello
-			// acknowledged and dropped)
+			// (decided only for a segment TCP may take: an RST at
+			// RCV.NXT, as RFC 5961 wants, a FIN whose segment covers it;
+			// and undone when TCP did not take it: a blind or stale one
+			// must not decide the handshake, which would then time out
+			// with its ClientHello acknowledged and dropped)
 			cee_conn_id_t id = c->id;
-			if (p->seg.seq != c->tcb.rcv_nxt || !cee_stack_end_unanswered(s, c)) {
+			uint32_t nxt = c->tcb.rcv_nxt, sq = p->seg.seq;
+			bool may = (p->seg.flags & CEE_TCP_RST)
+				       ? sq == nxt
+				       : (int32_t)(nxt - sq) >= 0 && (int32_t)(sq + p->seg.len - nxt) >= 0;
+			bool unanswered = may && cee_stack_end_unanswered(s, c);
+			if (!unanswered) {
 				cee_stack_flush(s, c); // outside TCP's callbacks: it may end c
 				if (cee_conn_by_id(s->pool, id) != c) {
 					s->stats.drops[CEE_DROP_NO_CONN]++;
@@ -895,6 +898,8 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 			s->tls_no_defer = true;
 			bool reuse = cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);
 			s->tls_no_defer = false;
+			if (unanswered)
+				cee_stack_end_unanswered_after(s, id);
 			if (reuse)
 				tcp_passive_open(s, pi, p, bucket);
 			return;

@@ -117,6 +117,11 @@ void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data
  * handshake not answered yet, with the handshake budget spent.
  */
 bool cee_stack_end_unanswered(struct cee_shard *s, struct cee_conn *c);
+/**
+ * After TCP took the segment cee_stack_end_unanswered() said true for: its
+ * FIN taken, the staged bytes are dropped; not taken, the handshake goes on.
+ */
+void cee_stack_end_unanswered_after(struct cee_shard *s, cee_conn_id_t id);
 /** The closed step: pushes closed with the layers' extension. */
 void cee_stack_closed(struct cee_shard *s, struct cee_conn *c);
 /** Destroyed: the stack returns to the pool. */

@@ -589,8 +589,16 @@ static bool pend_add(struct cee_shard *s, struct cee_stack *st, const uint8_t *d
 void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (unlikely(st == NULL || st->quiet || st->drop_input)) // no layer (aborting), closed already,
-		return;						 // or ended unanswered
+	if (unlikely(st == NULL || st->quiet)) // no layer (aborting), or closed already
+		return;
+	if (unlikely(st->drop_input)) {
+		// a segment that may end the handshake unanswered: its bytes wait
+		// (staged) until TCP has judged its FIN (dropped with the FIN, run
+		// in order without it); no room: gone with the rest
+		if (!pend_add(s, st, data, len))
+			s->stats.tls_over_budget++;
+		return;
+	}
 	// A handshake beyond this iteration's budget waits for the next one
 	// (and anything behind bytes that wait, waits too: order is kept), except
 	// the bytes of a segment that ends the stream: they run before TCP acts
@@ -631,14 +639,36 @@ bool cee_stack_end_unanswered(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
 	if (st == NULL || st->tls == NULL || st->tls_up || st->closing || st->quiet ||
-	    st->client || cee_tls_said(st->tls) || s->tls_budget_tsc == 0 ||
-	    s->tls_spent_tsc < s->tls_budget_tsc)
+	    st->client || cee_tls_said(st->tls))
 		return false;
-	if (st->pend != NULL)
-		pend_unlink(s, st);
+	if (st->drop_input)
+		return true; // decided at an earlier FIN (a retransmission now)
+	if (s->tls_budget_tsc == 0 || s->tls_spent_tsc < s->tls_budget_tsc)
+		return false;
+	// held until TCP has judged the segment (cee_stack_end_unanswered_after)
 	st->drop_input = true;
 	s->stats.tls_unanswered++;
 	return true;
+}
+
+void cee_stack_end_unanswered_after(struct cee_shard *s, cee_conn_id_t id)
+{
+	struct cee_conn *c = cee_conn_by_id(s->pool, id);
+	if (c == NULL) // an RST TCP took: gone, its staged bytes with it
+		return;
+	struct cee_stack *st = c->tcb.user;
+	if (st == NULL || !st->drop_input)
+		return;
+	if (c->tcb.flags & CEE_TCB_F_FIN_RCVD) {
+		// TCP took the FIN: no Finished can follow it, drop what waits
+		if (st->pend != NULL)
+			pend_unlink(s, st);
+		return;
+	}
+	// TCP did not take it (out of window, PAWS, a bad ACK, an RST not at
+	// RCV.NXT): the handshake goes on, its bytes (kept staged) in order
+	st->drop_input = false;
+	s->stats.tls_unanswered--;
 }
 
 void cee_stack_flush(struct cee_shard *s, struct cee_conn *c)
@@ -685,8 +715,9 @@ void cee_stack_closed(struct cee_shard *s, struct cee_conn *c)
 	cee_tcp_set_deadline(&s->tcp, &c->tcb, 0, CEE_REASON_NONE);
 	bool fin = c->tcb.close_reason == CEE_REASON_PEER_FIN;
 	// deferred bytes came before the end: the layer sees them first
+	// (not those of a handshake the peer ended unanswered over budget)
 	if (st->pend != NULL) {
-		if (fin)
+		if (fin && !st->drop_input)
 			pend_run(s, st);
 		else
 			pend_unlink(s, st);

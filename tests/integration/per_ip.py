@@ -118,9 +118,14 @@ def main():
     if not refused(a.server, a.port):
         fail(f"connection {a.limit + 1} from one address served past --max-conns-per-ip")
 
-    # 4. the spoofed handshakes completed now: each must get an RST
-    for p in ports:
-        h._send(p, iss[p] + 1, (synack[p] + 1) & 0xFFFFFFFF, ACK)
+    # 4. the spoofed handshakes completed now: each must get an RST. Of the
+    # half-open ones (the first LIMIT SYNs got slots; the rest cookies, whose
+    # ACK must sit at ISN + 1) every other ACK comes one byte into the
+    # window: TCP takes a bare ACK anywhere in it, and a check that wanted
+    # it at RCV.NXT exactly was bypassed so
+    for i, p in enumerate(ports):
+        off = 1 if i < a.limit and i % 2 == 0 else 0
+        h._send(p, iss[p] + 1 + off, (synack[p] + 1) & 0xFFFFFFFF, ACK)
     rst = set()
     deadline = time.monotonic() + 5
     while len(rst) < len(ports) and time.monotonic() < deadline:

@@ -122,7 +122,7 @@ def main():
             if not d:
                 break
             got += d
-    except ConnectionResetError:
+    except (ConnectionResetError, socket.timeout):
         pass
     fin.close()
     # the queued ones were answered (their server flights), then go
@@ -130,7 +130,7 @@ def main():
     for s in queued:
         try:
             answered += len(s.recv(65536)) > 0
-        except OSError:
+        except OSError:  # (socket.timeout too)
             pass
         s.close()
     out = {"fin_hello_answer_bytes": len(got), "queued_answered": answered}
