@@ -703,13 +703,20 @@ static struct engine_audit *engine_add(const char *id, unsigned nth)
 	return ea;
 }
 
-// The audit of engine @p id, created on first use. NULL: too many or no memory.
-static struct engine_audit *engine_get(const char *id)
+// The audit named @p id, NULL when none.
+static struct engine_audit *engine_find(const char *id)
 {
 	for (unsigned i = 0; i < nengines; i++)
 		if (strcmp(engines[i]->id, id) == 0)
 			return engines[i];
-	return engine_add(id, 1);
+	return NULL;
+}
+
+// The audit of engine @p id, created on first use. NULL: too many or no memory.
+static struct engine_audit *engine_get(const char *id)
+{
+	struct engine_audit *ea = engine_find(id);
+	return ea != NULL ? ea : engine_add(id, 1);
 }
 
 static int engine_finish(struct engine_audit *ea);
@@ -724,9 +731,9 @@ static struct engine_audit *jsonl_audit(const char *id)
 {
 	if (last_audit != NULL && strcmp(last_audit->id, id) == 0)
 		return last_audit;
-	for (unsigned i = 0; i < nengines; i++)
-		if (strcmp(engines[i]->id, id) == 0)
-			return last_audit = engines[i];
+	struct engine_audit *found = engine_find(id);
+	if (found != NULL)
+		return last_audit = found;
 	const char *slash = strchr(id, '/');
 	if (nlive == ENGINES_LIVE && slash != NULL) {
 		size_t el = (size_t)(slash - id);

@@ -45,9 +45,9 @@ class HalfOpener:
         self.stats = {"syn": 0, "synack": 0, "completed": 0, "reset": 0, "abandoned": 0,
                       "no_synack": 0}
 
-    def _send(self, sport, seq, ack, flags):
+    def _send(self, sport, seq, ack, flags, payload=b""):
         seg = tcp_segment(self.src_ip, self.engine_ip, sport, self.port, seq, ack, flags,
-                          options=b"\x02\x04\x05\xb4" if flags == SYN else b"")
+                          options=b"\x02\x04\x05\xb4" if flags == SYN else b"", payload=payload)
         l3 = ip_header(self.src_ip, self.engine_ip, len(seg)) + seg
         self.s.send(self.engine_mac + self.my_mac + struct.pack("!H", ETH_P_IP) + l3)
 

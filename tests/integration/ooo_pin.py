@@ -17,24 +17,16 @@ import argparse
 import json
 import select
 import socket
-import struct
 import sys
 import time
 
-from bad_input import ACK, ETH_P_IP, RST, SYN, ip_header, parse, tcp_segment
+from bad_input import ACK, RST, SYN, parse
 from half_open import HalfOpener, resolve_engine
 
 
 def fail(msg):
     print(f"ooo_pin: FAIL: {msg}", file=sys.stderr)
     sys.exit(1)
-
-
-def send(h, sport, seq, ack, flags, payload=b""):
-    seg = tcp_segment(h.src_ip, h.engine_ip, sport, h.port, seq, ack, flags,
-                      options=b"\x02\x04\x05\xb4" if flags == SYN else b"", payload=payload)
-    l3 = ip_header(h.src_ip, h.engine_ip, len(seg)) + seg
-    h.s.send(h.engine_mac + h.my_mac + struct.pack("!H", ETH_P_IP) + l3)
 
 
 def main():
@@ -55,7 +47,7 @@ def main():
     ports = [a.base_port + i for i in range(a.pinners)]
     iss = {p: 7000 * (i + 1) for i, p in enumerate(ports)}
     for p in ports:
-        send(h, p, iss[p], 0, SYN)
+        h._send(p, iss[p], 0, SYN)
     synack = {}
     deadline = time.monotonic() + 10
     while len(synack) < len(ports) and time.monotonic() < deadline:
@@ -66,9 +58,9 @@ def main():
         fail(f"{len(synack)} of {len(ports)} SYNs answered")
     # the handshakes completed, then one byte past a hole on each
     for p in ports:
-        send(h, p, iss[p] + 1, (synack[p] + 1) & 0xFFFFFFFF, ACK)
+        h._send(p, iss[p] + 1, (synack[p] + 1) & 0xFFFFFFFF, ACK)
     for p in ports:
-        send(h, p, iss[p] + 2, (synack[p] + 1) & 0xFFFFFFFF, ACK, payload=b"x")
+        h._send(p, iss[p] + 2, (synack[p] + 1) & 0xFFFFFFFF, ACK, payload=b"x")
     # each is answered with a duplicate ACK (RCV.NXT still ISN+1): the byte
     # is queued out of order, its buffer taken
     dup = set()
@@ -108,7 +100,7 @@ def main():
         served += 1
     seen["served"] = served
     for p in ports:  # leave nothing behind
-        send(h, p, iss[p] + 1, 0, RST)
+        h._send(p, iss[p] + 1, 0, RST)
     print(json.dumps(seen))
 
 

@@ -723,6 +723,28 @@ static void test_peer_alert_in_clear_tls13(void **state)
 	}
 }
 
+// The server's verdict on a forged clear alert: not the peer's (our own
+// alert, or none), not counted as received.
+static void assert_not_credited(struct fx *f)
+{
+	struct cee_tls_info info;
+
+	cee_tls_get_info(f->s.t, &info);
+	assert_true(info.alert == 0 || info.alert_local);
+	assert_int_not_equal(info.alert, 40);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
+}
+
+// Both ends and their contexts go (the next case makes its own).
+static void drop_pair(struct fx *f)
+{
+	end_reset(&f->s);
+	end_reset(&f->c);
+	cee_tls_ctx_destroy(f->sctx);
+	cee_tls_ctx_destroy(f->cctx);
+	f->sctx = f->cctx = NULL;
+}
+
 // Guards against: a fatal alert in clear forged by a third party (or sent
 // by a broken peer) credited to the peer when wolfSSL did not fail on it:
 // after the handshake (alerts are protected then: wolfSSL rejects the
@@ -737,22 +759,14 @@ static void test_forged_clear_alert_not_credited(void **state)
 
 	for (size_t v = 0; v < 2; v++) {
 		struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(versions[v]);
-		struct cee_tls_info info;
 
 		f->sctx = make_ctx(f, &scfg, true);
 		f->cctx = make_ctx(f, &ccfg, false);
 		handshake(f, f->sctx, "server.cee.test", NULL);
 		assert_int_equal(cee_tls_input(f->s.t, alert, sizeof(alert)), -EPROTO);
 		assert_int_equal(f->s.closes, 1);
-		cee_tls_get_info(f->s.t, &info);
-		assert_true(info.alert == 0 || info.alert_local);
-		assert_int_not_equal(info.alert, 40);
-		assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
-		end_reset(&f->s);
-		end_reset(&f->c);
-		cee_tls_ctx_destroy(f->sctx);
-		cee_tls_ctx_destroy(f->cctx);
-		f->sctx = f->cctx = NULL;
+		assert_not_credited(f);
+		drop_pair(f);
 	}
 
 	// the client's last handshake flight and the alert in one input (the
@@ -760,7 +774,6 @@ static void test_forged_clear_alert_not_credited(void **state)
 	// comes after it (it was credited: the input came during the handshake)
 	for (size_t v = 0; v < 2; v++) {
 		struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(versions[v]);
-		struct cee_tls_info info;
 
 		f->sctx = make_ctx(f, &scfg, true);
 		f->cctx = make_ctx(f, &ccfg, false);
@@ -774,15 +787,8 @@ static void test_forged_clear_alert_not_credited(void **state)
 		deliver(&f->c, &f->s, 0);
 		assert_int_equal(f->s.milestones, 1); // up, then the alert
 		assert_int_equal(f->s.closes, 1);
-		cee_tls_get_info(f->s.t, &info);
-		assert_true(info.alert == 0 || info.alert_local);
-		assert_int_not_equal(info.alert, 40);
-		assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
-		end_reset(&f->s);
-		end_reset(&f->c);
-		cee_tls_ctx_destroy(f->sctx);
-		cee_tls_ctx_destroy(f->cctx);
-		f->sctx = f->cctx = NULL;
+		assert_not_credited(f);
+		drop_pair(f);
 	}
 
 	// during the handshake: a ClientHello record of garbage, then the alert
@@ -795,11 +801,7 @@ static void test_forged_clear_alert_not_credited(void **state)
 	f->s.t = cee_tls_new(f->sctx, &sio, NULL);
 	assert_non_null(f->s.t);
 	assert_int_equal(cee_tls_input(f->s.t, in, sizeof(in)), -EPROTO);
-	struct cee_tls_info info;
-	cee_tls_get_info(f->s.t, &info);
-	assert_true(info.alert == 0 || info.alert_local);
-	assert_int_not_equal(info.alert, 40);
-	assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
+	assert_not_credited(f);
 }
 
 // Guards against: a server name that does not match the certificate
