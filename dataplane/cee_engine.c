@@ -58,7 +58,8 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 	c->tcp.sndbuf_max = 2u << 20;
 	// a listener's connection that carries nothing for 10 minutes is closed
 	// (idle_timeout): a peer cannot hold a slot for ever by going quiet;
-	// links are exempt (keepalive finds their dead peers)
+	// links have --link-idle-timeout, default none (keepalive finds their
+	// dead peers)
 	c->tcp.idle_timeout_ns = 600ull * 1000000000;
 	// links probe a silent server by default (--keepalive for all, or off)
 	c->tcp.keepalive_idle_ns = 30ull * 1000000000;
@@ -241,7 +242,9 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --tls-link-ca FILE       PEM CAs TLS links verify servers against (so that\n"
 		"                           --tls-ca, which also asks clients of tls: listeners\n"
 		"                           for certificates, is not needed for links)\n"
-		"  --keepalive I:N:C|off    probe a connection silent for I s every N s; C probes\n"
+		"  --link-idle-timeout SEC  close a link idle for SEC (idle_timeout; default 0:\n"
+		"                           never; --keepalive finds a dead server)\n");
+	fputs("  --keepalive I:N:C|off    probe a connection silent for I s every N s; C probes\n"
 		"                           unanswered close it (keepalive_timeout); default:\n"
 		"                           links only, 30:5:3; given: every connection\n"
 		"  --challenge-ack-limit N  ACKs answering bad segments (RFC 5961 challenge ACKs,\n"
@@ -264,8 +267,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --shutdown-timeout SEC   at shutdown, wait at most SEC for the sinks to take\n"
 		"                           and deliver every event (default 10)\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
-		"  --idle-timeout SEC       close connections idle for SEC (idle_timeout);\n"
-		"                           default 600 for listeners only; given, links too; 0: never\n"
+		"  --idle-timeout SEC       close listeners' connections idle for SEC (idle_timeout;\n"
+		"                           default 600; 0: never)\n"
 		"  --handshake-timeout SEC  SYN-RECEIVED limit, and TLS handshake limit from\n"
 		"                           established (default 10)\n"
 		"  --time-wait MS           TIME-WAIT duration (default 60000)\n"
@@ -283,8 +286,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --sndbufs-max N          such buffers per shard (default 32)\n"
 		"  --rcv-wnd BYTES          receive window of services that consume at once\n"
 		"                           (discard; default 1 MiB)\n"
-		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n");
-	fputs("  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
+		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
+		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --sched fifo:N|rr:N|other  the shards' scheduling policy and real-time priority\n"
 		"                           (default other: as started; needs CAP_SYS_NICE)\n"
 		"  --stats PATH             write counters as JSON at exit\n"
@@ -413,7 +416,7 @@ static int parse_ip(struct cee_engine_cfg *c, const char *arg)
 int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 {
 	enum {
-		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_HANDSHAKE, O_TIME_WAIT,
+		O_IP = 256, O_LISTEN, O_EVENTS, O_MAX_CONNS, O_IDLE, O_LINK_IDLE, O_HANDSHAKE, O_TIME_WAIT,
 		O_RTO_MIN, O_SNDBUF, O_SNDBUFS, O_EVENT_RING, O_POLL_IDLE, O_SCHED, O_STATS, O_CTL_SOCKET,
 		O_HELP, O_CC, O_MSS, O_SNDBUF_MAX, O_SNDBUFS_MAX, O_SACK, O_TIMESTAMPS, O_DELACK, O_RCV_WND,
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_LINK_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
@@ -428,6 +431,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"events", required_argument, NULL, O_EVENTS},
 		{"max-conns", required_argument, NULL, O_MAX_CONNS},
 		{"idle-timeout", required_argument, NULL, O_IDLE},
+		{"link-idle-timeout", required_argument, NULL, O_LINK_IDLE},
 		{"handshake-timeout", required_argument, NULL, O_HANDSHAKE},
 		{"time-wait", required_argument, NULL, O_TIME_WAIT},
 		{"rto-min", required_argument, NULL, O_RTO_MIN},
@@ -504,7 +508,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_IDLE:
 			rc = parse_seconds_ns(optarg, &c->tcp.idle_timeout_ns);
-			c->idle_timeout_links = true;
+			break;
+		case O_LINK_IDLE:
+			rc = parse_seconds_ns(optarg, &c->tcp.link_idle_timeout_ns);
 			break;
 		case O_HANDSHAKE:
 			rc = parse_seconds_ns(optarg, &c->tcp.handshake_timeout_ns);

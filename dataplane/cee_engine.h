@@ -130,11 +130,6 @@ struct cee_engine_cfg {
 	uint32_t max_conns_per_ip;
 	uint32_t syn_rate_per_ip;
 	/**
-	 * --idle-timeout was given: it applies to links too. Its default (600 s)
-	 * is for listeners' connections only; links rely on --keepalive.
-	 */
-	bool idle_timeout_links;
-	/**
 	 * --keepalive I:N:C was given: keepalive (tcp.keepalive_*) applies to
 	 * every connection. By default it applies to links only, with 30:5:3
 	 * (a server that vanished is found within 45 s); --keepalive off: none.

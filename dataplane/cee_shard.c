@@ -1303,10 +1303,10 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	c->tcb.user = user;
 	c->listener = CEE_CONN_ACTIVE;
 	c->link = (uint16_t)link;
-	// a link stays however quiet it is (--keepalive finds a dead peer), unless
-	// --idle-timeout was given for all
-	if (link != 0 && !s->cfg->idle_timeout_links)
-		c->tcb.oflags |= CEE_TCB_O_NO_IDLE;
+	// a link has an idle limit of its own (--link-idle-timeout, default
+	// none: --keepalive finds a dead peer); --idle-timeout is the listeners'
+	if (link != 0)
+		c->tcb.oflags |= CEE_TCB_O_LINK_IDLE;
 	if (link != 0 || s->cfg->keepalive_all)
 		c->tcb.oflags |= CEE_TCB_O_KEEPALIVE;
 	s->stats.connected++;

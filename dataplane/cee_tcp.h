@@ -185,6 +185,7 @@ struct cee_tcp_cfg {
 	uint32_t synack_retries; /**< SYN-ACK retransmissions before handshake_timeout */
 	uint64_t handshake_timeout_ns; /**< SYN-RECEIVED for longer: handshake_timeout */
 	uint64_t idle_timeout_ns;      /**< 0 = none: no segment in or out for longer closes */
+	uint64_t link_idle_timeout_ns; /**< idle_timeout_ns of CEE_TCB_O_LINK_IDLE connections */
 	uint64_t time_wait_ns;         /**< TIME-WAIT duration (2*MSL by default 60 s; tests set ms) */
 	uint64_t fin_wait_2_ns;        /**< FIN-WAIT-2 with no peer FIN for longer: destroyed */
 	/**
@@ -514,7 +515,7 @@ struct cee_tcb {
 #define CEE_TCB_A_QUEUED 0x02 /**< in ctx->ackq, until cee_tcp_flush_acks() */
 
 /** tcb->oflags, set by the owner before the open: */
-#define CEE_TCB_O_NO_IDLE 0x01 /**< cfg.idle_timeout_ns does not apply (a link: keepalive watches it) */
+#define CEE_TCB_O_LINK_IDLE 0x01 /**< cfg.link_idle_timeout_ns applies instead of idle_timeout_ns */
 #define CEE_TCB_O_SRC 0x02     /**< counted in the owner's per-source table (TCP never reads it) */
 #define CEE_TCB_O_KEEPALIVE 0x04 /**< keepalive (cfg.keepalive_*) applies to this connection */
 /** tcb->oflags, the owner's own bookkeeping (TCP never reads them): */

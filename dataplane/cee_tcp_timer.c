@@ -28,7 +28,8 @@
  *   SYN-SENT, SYN-RECEIVED
  *                  open_ns + handshake_timeout_ns -> abort, handshake_timeout;
  *   ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1, CLOSING, LAST-ACK:
- *                  last_activity_ns + idle_timeout_ns (0 = none). Activity is
+ *                  last_activity_ns + idle_timeout_ns (link_idle_timeout_ns
+ *                  with CEE_TCB_O_LINK_IDLE; 0 = none). Activity is
  *                  a segment in with payload or FIN that passed the
  *                  acceptability test, or new payload / our first FIN out
  *                  (not retransmissions or probes). ESTABLISHED without a
@@ -175,6 +176,13 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
  * ESTABLISHED, or data in flight: the retransmission timer watches the
  * peer then).
  */
+// The idle limit that applies to tcb, 0 = none.
+static inline uint64_t idle_ns(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	return (tcb->oflags & CEE_TCB_O_LINK_IDLE) ? ctx->cfg.link_idle_timeout_ns
+						   : ctx->cfg.idle_timeout_ns;
+}
+
 static uint64_t keepalive_at(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
 	if (ctx->cfg.keepalive_idle_ns == 0 || !(tcb->oflags & CEE_TCB_O_KEEPALIVE) ||
@@ -199,9 +207,7 @@ void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_CLOSING:
 	case CEE_TCP_LAST_ACK:
-		tcb->idle_at_ns = ctx->cfg.idle_timeout_ns && !(tcb->oflags & CEE_TCB_O_NO_IDLE)
-				      ? tcb->last_activity_ns + ctx->cfg.idle_timeout_ns
-				      : 0;
+		tcb->idle_at_ns = idle_ns(ctx, tcb) ? tcb->last_activity_ns + idle_ns(ctx, tcb) : 0;
 		if (__builtin_expect(tcb->oflags & CEE_TCB_O_KEEPALIVE, 0)) {
 			uint64_t ka = keepalive_at(ctx, tcb);
 			if (ka != 0 && (tcb->idle_at_ns == 0 || ka < tcb->idle_at_ns))
@@ -326,8 +332,7 @@ static bool deadline_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint6
 				tcb->peer_at_ns = now_ns - back;
 			return false;
 		}
-		if (ctx->cfg.idle_timeout_ns == 0 || (tcb->oflags & CEE_TCB_O_NO_IDLE) ||
-		    now_ns < tcb->last_activity_ns + ctx->cfg.idle_timeout_ns)
+		if (idle_ns(ctx, tcb) == 0 || now_ns < tcb->last_activity_ns + idle_ns(ctx, tcb))
 			return false; /* not the idle timeout (keepalive's, moved meanwhile) */
 		if (!(tcb->flags & CEE_TCB_F_FIN_QUEUED)) {
 			if (ctx->ops->closing != NULL) // the owner's last words go before our FIN

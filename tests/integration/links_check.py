@@ -392,7 +392,7 @@ def check_link(a, rep, li, name, conns, srv_conns, lo_ms, hi_ms, totals):
         if k == "idle":
             w = r.get("wait_s")
             if w is None or not a.idle_timeout - 0.05 <= w <= a.idle_timeout + 1.5:
-                rep.fail(f"{who}: the engine closed {w} s after the last echo, --idle-timeout {a.idle_timeout:g}")
+                rep.fail(f"{who}: the engine closed {w} s after the last echo, --link-idle-timeout {a.idle_timeout:g}")
         if k == "blackhole" and "detect_s" in r:
             totals["blackhole_s"].append(r["detect_s"])
 

@@ -26,7 +26,7 @@ timeout cannot fire early), the round's ending is applied to all of them:
   fin          FIN (TLS: without close_notify), then read until the engine
                closes                                     -> peer_fin (TLS: tls_truncated)
   rst          SO_LINGER {1, 0} and close                 -> peer_rst
-  idle         silent (the kernel still ACKs): the engine's --idle-timeout
+  idle         silent (the kernel still ACKs): the engine's --link-idle-timeout
                closes first (TLS: close_notify, then FIN; engine in
                TIME-WAIT)                                 -> idle_timeout
   restart      the server process exits (its kernel FINs every connection);
@@ -110,7 +110,7 @@ def parse_args(argv=None):
     p.add_argument("--log", required=True)
     p.add_argument("--certs", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "certs"))
     p.add_argument("--sni", default="server.cee.test", help="the SNI the engine must send")
-    p.add_argument("--idle-timeout", type=float, default=2.0, help="the engine's")
+    p.add_argument("--idle-timeout", type=float, default=2.0, help="the engine's --link-idle-timeout")
     p.add_argument("--ping-interval", type=float, default=0.8)
     p.add_argument("--time-wait", type=float, default=2.0, help="the engine's, seconds")
     p.add_argument("--ctl")

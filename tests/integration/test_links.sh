@@ -51,6 +51,10 @@ CERTS=$IT_ROOT/tests/certs
 # TIME-WAIT (2 s) outlasts a reconnect (100-200 ms) by far, so every close
 # the engine starts gives a late destroy.
 IDLE=2
+# The listeners' --idle-timeout, shorter than the links' own: a link closed
+# after it (links_check: "closed 1.0 s after the last echo") is the fault of
+# an idle limit meant for listeners closing quiet, healthy links.
+LISTENER_IDLE=1
 TIME_WAIT_MS=2000
 RECONNECT=100:1000
 KEEPALIVE=0.5:0.25:3
@@ -139,7 +143,7 @@ server_says listening || {
 
 it_start_engine "$SHARDS" "$WORK/engine.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 	"${CONNECT[@]}" "${TLS[@]}" --reconnect "$RECONNECT" --keepalive "$KEEPALIVE" \
-	--idle-timeout "$IDLE" --time-wait "$TIME_WAIT_MS" --handshake-timeout 3 \
+	--idle-timeout "$LISTENER_IDLE" --link-idle-timeout "$IDLE" --time-wait "$TIME_WAIT_MS" --handshake-timeout 3 \
 	--events "jsonl:$EVENTS" --stats "$WORK/stats.json" --poll-idle-us 50
 [[ $PREFIX == "cee-it-$$-$ENGINE_SEQ" ]] || it_fail "EAL file prefix $PREFIX guessed wrong"
 it_log "links ${LINKS[*]} ($PROTO, $SHARDS shard(s)): $DROPS drops each: $PLAN"
