@@ -915,6 +915,44 @@ static int engine_tls_init(struct cee_engine *e)
 
 static int engine_sinks_json(void *arg, char *buf, size_t len);
 
+// Bytes of memory available (/proc/meminfo MemAvailable, else the
+// physical memory), 0 if unknown.
+static uint64_t mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (f != NULL) {
+		char line[128];
+		unsigned long long kib;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+				fclose(f);
+				return (uint64_t)kib * 1024;
+			}
+		fclose(f);
+	}
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	return pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+}
+
+int cee_engine_evrings_fit(const struct cee_engine_cfg *cfg, unsigned nshards, uint64_t avail)
+{
+	// The event rings are filled round and round, so all their memory is
+	// touched: rings larger than the machine's memory got the engine
+	// killed by the OOM killer at start (or at the first wrap), with no
+	// word of why.
+	uint32_t recs = cee_shard_evring_records(cfg, nshards);
+	uint64_t need = cee_evring_bytes(recs) * nshards;
+	if (recs == 0 || avail == 0 || need <= avail)
+		return 0;
+	fprintf(stderr,
+		"cee: the event rings need %.1f GiB (%u shard(s) x %u records of %zu bytes, "
+		"rounded up to a power of two), more than the %.1f GiB of memory available: "
+		"give a smaller --event-ring or --max-conns\n",
+		(double)need / (1u << 30), nshards, recs, sizeof(struct cee_event),
+		(double)avail / (1u << 30));
+	return -ENOMEM;
+}
+
 struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 {
 	unsigned workers = rte_lcore_count() - 1;
@@ -948,6 +986,10 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		fprintf(stderr, "cee: need 1..%u ports, have %u (e.g. --vdev=net_af_packet0,iface=X)\n",
 			CEE_MAX_PORTS, nports);
 		errno = EINVAL;
+		return NULL;
+	}
+	if (cee_engine_evrings_fit(cfg, nshards, mem_available()) < 0) {
+		errno = ENOMEM;
 		return NULL;
 	}
 	struct cee_engine *e = calloc(1, sizeof(*e));

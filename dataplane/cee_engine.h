@@ -203,6 +203,13 @@ void cee_engine_usage(FILE *f, const char *prog);
 struct cee_engine;
 
 /**
+ * Whether the event rings of @p cfg on @p nshards shards fit in @p avail
+ * bytes of memory (cee_engine_create() asks with the memory available;
+ * @p avail 0: unknown, taken). @return 0, or -ENOMEM with a message on stderr.
+ */
+int cee_engine_evrings_fit(const struct cee_engine_cfg *cfg, unsigned nshards, uint64_t avail);
+
+/**
  * Build an engine over every probed ethdev port, one shard per worker lcore
  * (the EAL must be initialised). @return NULL + errno on failure (message on stderr).
  */

@@ -1395,6 +1395,18 @@ unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg)
 	return n + (cfg->nlinks > 0 ? CEE_LINK_EVT_EXTRA : 0);
 }
 
+uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nshards)
+{
+	if (cfg->no_events || nshards == 0)
+		return 0;
+	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
+	bool layers = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL);
+	uint64_t ring = cfg->event_ring ? cfg->event_ring
+					: (uint64_t)per_shard *
+					      (layers ? CEE_CONN_EVT_LAYERS : CEE_CONN_EVT_TCP);
+	return ring > (UINT32_C(1) << 30) ? UINT32_C(1) << 30 : (uint32_t)ring;
+}
+
 int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned socket,
 		   const struct cee_engine_cfg *cfg, const struct cee_port_info *ports,
 		   unsigned nports, struct rte_mempool *mp)
@@ -1444,12 +1456,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 		return rc;
 	if (!cfg->no_events) {
 		bool layers = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL);
-		uint64_t ring = cfg->event_ring
-				    ? cfg->event_ring
-				    : (uint64_t)per_shard * (layers ? s->evt_per_conn_layers : s->evt_per_conn);
-		if (ring > (UINT32_C(1) << 30))
-			ring = UINT32_C(1) << 30;
-		s->evring = cee_evring_create(id, (uint32_t)ring);
+		s->evring = cee_evring_create(id, cee_shard_evring_records(cfg, nshards));
 		if (s->evring == NULL)
 			return -errno;
 		// an explicit ring below the slots' reservations caps connections

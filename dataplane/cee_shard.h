@@ -339,3 +339,9 @@ uint64_t cee_clock_ns(void);
  * event ring smaller than that could never admit one.
  */
 unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg);
+
+/**
+ * Records of each shard's event ring for @p cfg on @p nshards shards
+ * (--event-ring, or every slot's reservation), 0 without events.
+ */
+uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nshards);

@@ -45,6 +45,13 @@ static uint32_t round_pow2(uint32_t v)
 	return p;
 }
 
+uint64_t cee_evring_bytes(uint32_t capacity)
+{
+	if (capacity == 0 || capacity > EVRING_MAX)
+		return 0;
+	return (uint64_t)round_pow2(capacity) * sizeof(struct cee_event);
+}
+
 struct cee_evring *cee_evring_create(unsigned shard, uint32_t capacity)
 {
 	if (capacity == 0 || capacity > EVRING_MAX || shard >= CEE_MAX_SHARDS) {

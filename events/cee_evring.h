@@ -44,6 +44,8 @@ struct cee_evring_stats {
  * @return the ring, or NULL with errno EINVAL / ENOMEM.
  */
 struct cee_evring *cee_evring_create(unsigned shard, uint32_t capacity);
+/** Bytes of records a ring created with @p capacity holds (0 if it cannot be created). */
+uint64_t cee_evring_bytes(uint32_t capacity);
 void cee_evring_destroy(struct cee_evring *r);
 
 /** Producer: reserve @p n credits. @return 0, or -ENOBUFS (counted in refused). */
