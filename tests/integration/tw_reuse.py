@@ -15,6 +15,7 @@ import argparse
 import errno
 import json
 import socket
+import struct
 import sys
 import time
 
@@ -50,8 +51,11 @@ def main():
         if s is None:
             continue
         try:
+            # tcpi_total_retrans (offset 100 of struct tcp_info): after
+            # connect() only the SYN can have been sent again (tcpi_retransmits
+            # is reset by the SYN-ACK's ACK of it, so it always read 0)
             info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-            out["syn_retries"] += info[2]  # tcpi_retransmits during the handshake
+            out["syn_retries"] += struct.unpack_from("I", info, 100)[0]
             s.sendall(msg)
             got = b""
             while True:
