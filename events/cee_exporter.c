@@ -225,6 +225,18 @@ int cee_exporter_poll(struct cee_exporter *x, uint32_t budget)
 	return total > INT32_MAX ? INT32_MAX : (int)total;
 }
 
+// Records in the rings sink @p i has not taken.
+static uint64_t sink_behind(const struct cee_exporter *x, unsigned i)
+{
+	uint64_t behind = 0;
+	for (unsigned r = 0; r < x->nrings; r++) {
+		uint64_t head = cee_evring_last_sseq(x->rings[r]);
+		uint64_t t = x->taken[(size_t)r * x->nsinks + i];
+		behind += head > t ? head - t : 0;
+	}
+	return behind;
+}
+
 int cee_exporter_flush(struct cee_exporter *x)
 {
 	int rc = 0;
@@ -232,7 +244,11 @@ int cee_exporter_flush(struct cee_exporter *x)
 	for (unsigned s = 0; s < x->nsinks; s++) {
 		struct xsink *xs = &x->sinks[s];
 		if (xs->failed) {
-			rc = -EAGAIN;
+			// a sink that failed with everything delivered (a reader
+			// that acknowledged it all, then left) owes nothing: a
+			// shutdown waiting for it waited out --shutdown-timeout
+			if (xs->s->held > 0 || sink_behind(x, s) > 0)
+				rc = -EAGAIN;
 			continue;
 		}
 		int r = cee_sink_flush(xs->s);
@@ -272,11 +288,7 @@ void cee_exporter_sink_stats(const struct cee_exporter *x, unsigned i,
 	st->failures = xs->failures;
 	st->retries = xs->retries;
 	st->down_ns = xs->down_ns + (xs->failed ? now_ns() - xs->failed_at_ns : 0);
-	for (unsigned r = 0; r < x->nrings; r++) {
-		uint64_t head = cee_evring_last_sseq(x->rings[r]);
-		uint64_t t = x->taken[(size_t)r * x->nsinks + i];
-		st->behind += head > t ? head - t : 0;
-	}
+	st->behind = sink_behind(x, i);
 }
 
 bool cee_exporter_idle(struct cee_exporter *x)

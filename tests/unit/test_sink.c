@@ -1189,6 +1189,22 @@ static void test_exporter_sink_failure_keeps_events(void **state)
 	assert_int_equal(st0.failures, 0);
 	assert_true(cee_exporter_idle(x));
 
+	// A sink that fails with everything delivered (a jsonl:unix+ack reader
+	// that acknowledged every line, then left) owes nothing: the exporter
+	// is idle. (It was not, and a shutdown waited out --shutdown-timeout,
+	// then exited 0 with nothing to report.)
+	bad->fail = -EPIPE;
+	assert_int_equal(cee_exporter_flush(x), -EAGAIN); // this flush failed
+	cee_exporter_sink_stats(x, 1, &st1);
+	assert_true(st1.failed);
+	assert_int_equal(st1.behind, 0);
+	assert_int_equal(st1.held, 0);
+	assert_true(cee_exporter_idle(x));
+	// ... until there is something for it again
+	push_n(r, 0, 1, &serial);
+	(void)cee_exporter_poll(x, 100);
+	assert_false(cee_exporter_idle(x));
+
 	cee_exporter_destroy(x);
 	cee_sink_close(sinks[0]);
 	cee_sink_close(sinks[1]);
