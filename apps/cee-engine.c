@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
@@ -65,7 +66,9 @@ int main(int argc, char **argv)
 
 	// --stats is written at the end: an unwritable path would lose the
 	// whole run's counters, so it is tried now (appending: nothing lost)
+	bool stats_made = false; // the file is ours to remove if the engine never runs
 	if (cfg.stats_path) {
+		stats_made = access(cfg.stats_path, F_OK) != 0;
 		FILE *f = fopen(cfg.stats_path, "a");
 		if (f == NULL) {
 			fprintf(stderr, "cee-engine: --stats %s: %s\n", cfg.stats_path, strerror(errno));
@@ -78,6 +81,8 @@ int main(int argc, char **argv)
 	struct cee_engine *e = cee_engine_create(&cfg);
 	if (e == NULL) {
 		fprintf(stderr, "cee-engine: %s\n", strerror(errno));
+		if (stats_made)
+			unlink(cfg.stats_path);
 		cee_engine_cfg_free(&cfg);
 		rte_eal_cleanup();
 		return 2;
@@ -86,6 +91,8 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "cee-engine: start: %s\n", strerror(-rc));
 		cee_engine_destroy(e);
+		if (stats_made)
+			unlink(cfg.stats_path);
 		cee_engine_cfg_free(&cfg);
 		rte_eal_cleanup();
 		return 2;
@@ -98,13 +105,28 @@ int main(int argc, char **argv)
 		cfg.nlinks);
 
 	rc = cee_engine_run(e, &stop_requested);
+	// the run's counters: a write that failed (disk full, I/O error) is
+	// said and ends the run with exit 1, not taken for a written file
+	bool stats_lost = false;
 	if (cfg.stats_path) {
 		FILE *f = fopen(cfg.stats_path, "w");
 		if (f) {
 			cee_engine_stats_json(e, f);
-			fclose(f);
+			errno = 0;
+			bool bad = ferror(f) != 0;
+			int werr = errno;
+			if (fclose(f) != 0 && !bad) {
+				bad = true;
+				werr = errno;
+			}
+			if (bad) {
+				fprintf(stderr, "cee-engine: --stats %s: the counters were not written: %s\n",
+					cfg.stats_path, strerror(werr ? werr : EIO));
+				stats_lost = true;
+			}
 		} else {
 			fprintf(stderr, "cee-engine: --stats %s: %s\n", cfg.stats_path, strerror(errno));
+			stats_lost = true;
 		}
 	}
 	cee_engine_destroy(e);
@@ -113,6 +135,10 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		// -ETIMEDOUT: a sink kept events past --shutdown-timeout (reported above).
 		fprintf(stderr, "cee-engine: stopped; events were not delivered (above)\n");
+		return 1;
+	}
+	if (stats_lost) {
+		fprintf(stderr, "cee-engine: stopped; the counters were not written (above)\n");
 		return 1;
 	}
 	fprintf(stderr, "cee-engine: stopped\n");

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #pragma once
 
+#include <sys/types.h>
+
 /**
  * @file
  * Inside the control plane (cee_ctl*.c only): jobs (one request fanned out
@@ -76,6 +78,8 @@ struct cee_ctl {
 
 	// Control thread only.
 	char sock_path[108];
+	dev_t sock_dev; // the socket file we bound at sock_path: only it is removed
+	ino_t sock_ino;
 	int listen_fd;
 	struct ctl_client clients[CEE_CTL_MAX_CLIENTS];
 	enum ctl_drain drain;

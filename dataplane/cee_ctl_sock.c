@@ -80,12 +80,23 @@ int cee_ctl_sock_open(struct cee_ctl *c, const char *path)
 	mode_t old = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, CEE_CTL_MAX_CLIENTS) < 0) {
+	struct stat st;
+	if (rc < 0) {
 		int err = errno;
 		close(fd);
 		errno = err;
 		goto fail;
 	}
+	if (stat(path, &st) < 0 || chmod(path, 0600) < 0 || listen(fd, CEE_CTL_MAX_CLIENTS) < 0) {
+		// the file bind made is ours: not left for the next start to find
+		int err = errno;
+		close(fd);
+		(void)unlink(path);
+		errno = err;
+		goto fail;
+	}
+	c->sock_dev = st.st_dev;
+	c->sock_ino = st.st_ino;
 	c->listen_fd = fd;
 	snprintf(c->sock_path, sizeof(c->sock_path), "%s", path);
 	return 0;
@@ -143,7 +154,13 @@ void cee_ctl_sock_close(struct cee_ctl *c)
 	if (c->listen_fd >= 0) {
 		close(c->listen_fd);
 		c->listen_fd = -1;
-		(void)unlink(c->sock_path);
+		// Only the socket this engine bound: another engine that took the
+		// path over meanwhile (two started at once over a stale socket)
+		// keeps its own.
+		struct stat st;
+		if (stat(c->sock_path, &st) == 0 && st.st_dev == c->sock_dev &&
+		    st.st_ino == c->sock_ino)
+			(void)unlink(c->sock_path);
 	}
 }
 

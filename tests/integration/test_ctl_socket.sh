@@ -7,7 +7,9 @@
 #      to start, saying why, and the first must still answer there (and
 #      remove its socket when it exits);
 #   2. a regular file at the path: the engine refuses it and leaves it;
-#   3. a socket left by a dead engine (nobody listens): taken over;
+#   3. a socket left by a dead engine (nobody listens): taken over; one
+#      put at the path after the engine's (the engine's own gone) is not
+#      removed when the engine exits;
 #   4. cee-ctl --timeout 1 against a socket whose listener accepts nothing
 #      (its backlog full): exit 1 within the timeout, not a hang in connect().
 # Guards against: a second engine silently taking over the first one's
@@ -96,8 +98,16 @@ engine d "$SOCK"
 D=$EPID
 wait_until 60 "engine d ready" has "$WORK/d.log" "cee-engine: ready"
 "$CTL" --socket "$SOCK" --timeout 10 stats >/dev/null || fail "engine d does not answer on the stale path"
+# ... and while it runs, the path is taken over by another socket (as a
+# second engine started at the same moment over the stale one would): at
+# exit engine d removes only the socket it bound, not the other's
+rm -f "$SOCK"
+"$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)' "$SOCK"
+[[ -S $SOCK ]] || fail "could not put another socket at $SOCK"
 kill -TERM "$D"
 wait "$D" || fail "engine d exited non-zero at SIGTERM"
+[[ -S $SOCK ]] || fail "engine d removed a socket it did not bind at exit"
+rm -f "$SOCK"
 log "3. a stale socket: taken over"
 
 # 4. a listener that accepts nothing, its backlog full

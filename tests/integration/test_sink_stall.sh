@@ -171,5 +171,15 @@ head -c "$RL" "$FILE_SINK" | cmp -s - "$WORK/readers.jsonl" || fail "the readers
 it_log "cee-audit --allow-live of the readers' part ($RL of $FL bytes)"
 "$CEE_AUDIT" --allow-live "$WORK/readers.lines.jsonl" >/dev/null || fail "the readers' part does not audit"
 
+# The counters at exit, on a full disk: said, and exit 1 (they were lost
+# with exit 0). /dev/full opens, and every write to it fails with ENOSPC.
+it_start_engine 1 "$WORK/engine-full.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+	--listen "tcp:$PORT:echo" --events "jsonl:$WORK/full.jsonl" --stats /dev/full --poll-idle-us 50
+ENGINE_RC=0
+it_stop_engine || ENGINE_RC=$?
+[[ $ENGINE_RC -eq 1 ]] || fail "--stats /dev/full: exit status $ENGINE_RC (expected 1: the counters were lost)"
+it_file_has "$WORK/engine-full.log" "the counters were not written" ||
+	fail "--stats /dev/full: the engine did not say the counters were lost"
+
 [[ $FAILED -eq 0 ]] || it_fail "test_sink_stall failed"
 it_log "PASS test_sink_stall"
