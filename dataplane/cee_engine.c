@@ -1331,6 +1331,9 @@ int cee_engine_shutdown(struct cee_engine *e)
 		for (unsigned i = 0; i < e->nshards; i++)
 			all_done &= atomic_load_explicit(&e->shards[i].done, memory_order_acquire);
 		int n = cee_engine_export(e);
+		// the control socket is still served: a request (or a watch's
+		// shutdown answer) waited in the backlog until the end otherwise
+		n += cee_ctl_poll(e->ctl);
 		if (all_done) {
 			if (e->exporter == NULL || cee_exporter_idle(e->exporter))
 				break;

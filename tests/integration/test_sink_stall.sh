@@ -141,6 +141,16 @@ held=$(sink_field 0 held)
 behind=$(sink_field 0 behind)
 ((held + behind > 0)) || fail "cee-ctl sinks shows nothing held or behind for the stalled reader"
 T0=$(date +%s.%N)
+kill -TERM "$ENGINE_PID"
+# While the engine waits for the stalled reader (up to 3 s), cee-ctl is
+# answered (the shards' "stopping", or counters): the control socket was
+# not served after SIGTERM, and a request waited in the backlog until exit.
+t_ctl=$(date +%s%N)
+"$CEE_CTL" --file-prefix "$PREFIX" --timeout 2 stats >"$WORK/ctl-stopping.out" 2>&1 || true
+ctl_ms=$((($(date +%s%N) - t_ctl) / 1000000))
+it_log "cee-ctl stats during shutdown, after $ctl_ms ms: $(head -c 200 "$WORK/ctl-stopping.out")"
+((ctl_ms < 1500)) && grep -qE "stopping|\"total\"" "$WORK/ctl-stopping.out" ||
+	fail "cee-ctl stats during shutdown not answered (after $ctl_ms ms)"
 ENGINE_RC=0
 it_stop_engine || ENGINE_RC=$?
 T1=$(date +%s.%N)
