@@ -517,7 +517,7 @@ void cee_ctl_render_error(struct ctl_buf *b, const char *msg, cee_conn_id_t id)
 	cee_ctl_buf_printf(b, "}\n");
 }
 
-static void render_stats(struct ctl_buf *b, const struct ctl_job *j)
+static void render_stats(struct cee_ctl *c, struct ctl_buf *b, const struct ctl_job *j)
 {
 	struct ctl_stat total[CTL_STATS_MAX], one[CTL_STATS_MAX];
 	memset(total, 0, sizeof(total));
@@ -534,7 +534,14 @@ static void render_stats(struct ctl_buf *b, const struct ctl_job *j)
 	cee_ctl_buf_printf(b, "],\"total\":{");
 	for (unsigned k = 0; k < n; k++)
 		cee_ctl_buf_printf(b, "%s\"%s\":%" PRIu64, k ? "," : "", total[k].name, total[k].v);
-	cee_ctl_buf_printf(b, "}}\n");
+	cee_ctl_buf_printf(b, "}");
+	// the ports' driver counters (frames lost before a shard saw them), as
+	// --stats has them
+	char ports[2048];
+	int pn = c->ports_json != NULL ? c->ports_json(c->ports_arg, ports, sizeof(ports)) : 0;
+	if (pn > 0)
+		cee_ctl_buf_printf(b, ",%.*s", pn, ports);
+	cee_ctl_buf_printf(b, "}\n");
 }
 
 static int cmp_link(const void *a, const void *b)
@@ -612,14 +619,13 @@ static void render_links(struct ctl_buf *b, const struct ctl_job *j)
 void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_conn_id_t id,
 		    const struct ctl_job *j)
 {
-	(void)c;
 	if (j->rc < 0) {
 		cee_ctl_render_error(b, err_msg(cmd, j->rc), j->rc == -ENOENT ? id : 0);
 		return;
 	}
 	switch (cmd) {
 	case CTL_CMD_STATS:
-		render_stats(b, j);
+		render_stats(c, b, j);
 		break;
 	case CTL_CMD_CONN:
 	case CTL_CMD_KILL: {
@@ -717,6 +723,8 @@ struct cee_ctl *cee_ctl_create(const struct cee_ctl_cfg *cfg)
 	c->list_cap = cfg->max_conns_per_shard;
 	c->sinks_json = cfg->sinks_json;
 	c->sinks_arg = cfg->sinks_arg;
+	c->ports_json = cfg->ports_json;
+	c->ports_arg = cfg->ports_arg;
 	c->listen_fd = -1;
 	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++)
 		c->clients[i].fd = -1;

@@ -89,6 +89,13 @@ struct cee_ctl_cfg {
 	 */
 	int (*sinks_json)(void *arg, char *buf, size_t len);
 	void *sinks_arg;
+	/**
+	 * The `stats` request's part beyond the shards' counters (control
+	 * thread): writes "ports":[...],"mbufs_free":N (the ports' driver
+	 * counters) at @p buf. @return its length, or -ENOSPC. NULL: none.
+	 */
+	int (*ports_json)(void *arg, char *buf, size_t len);
+	void *ports_arg;
 };
 
 /**

@@ -75,6 +75,8 @@ struct cee_ctl {
 	bool telemetry;
 	int (*sinks_json)(void *arg, char *buf, size_t len);
 	void *sinks_arg;
+	int (*ports_json)(void *arg, char *buf, size_t len);
+	void *ports_arg;
 
 	// Control thread only.
 	char sock_path[108];

@@ -914,6 +914,7 @@ static int engine_tls_init(struct cee_engine *e)
 }
 
 static int engine_sinks_json(void *arg, char *buf, size_t len);
+static int engine_ports_json(void *arg, char *buf, size_t len);
 
 // Bytes of memory available (/proc/meminfo MemAvailable, else the
 // physical memory), 0 if unknown.
@@ -1140,6 +1141,8 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		.telemetry = true,
 		.sinks_json = engine_sinks_json,
 		.sinks_arg = e,
+		.ports_json = engine_ports_json,
+		.ports_arg = e,
 	});
 	if (e->ctl == NULL)
 		goto fail;
@@ -1153,6 +1156,35 @@ fail: {
 	errno = err;
 	return NULL;
 }
+}
+
+// "ports":[...],"mbufs_free":N: the ports' own counters (control thread).
+// Frames the driver lost before a shard saw them (no mbuf to refill its
+// ring: the pool ran dry; missed; errors) are in no shard counter.
+static int engine_ports_json(void *arg, char *buf, size_t len)
+{
+	struct cee_engine *e = arg;
+	size_t n = 0;
+	int w = snprintf(buf, len, "\"ports\":[");
+	for (unsigned pi = 0; w >= 0 && (size_t)w < len - n && pi < e->ports_set_up; pi++) {
+		n += (size_t)w;
+		struct rte_eth_stats es;
+		if (rte_eth_stats_get(e->ports[pi].port_id, &es) != 0)
+			memset(&es, 0, sizeof(es));
+		w = snprintf(buf + n, len - n,
+			     "%s{\"port\":%u,\"ipackets\":%" PRIu64 ",\"opackets\":%" PRIu64
+			     ",\"imissed\":%" PRIu64 ",\"ierrors\":%" PRIu64 ",\"oerrors\":%" PRIu64
+			     ",\"rx_nombuf\":%" PRIu64 "}",
+			     pi ? "," : "", e->ports[pi].port_id, es.ipackets, es.opackets, es.imissed,
+			     es.ierrors, es.oerrors, es.rx_nombuf);
+	}
+	if (w < 0 || (size_t)w >= len - n)
+		return -ENOSPC;
+	n += (size_t)w;
+	w = snprintf(buf + n, len - n, "],\"mbufs_free\":%u", rte_mempool_avail_count(e->mp));
+	if (w < 0 || (size_t)w >= len - n)
+		return -ENOSPC;
+	return (int)(n + (size_t)w);
 }
 
 // {"sinks":[...]}: how each events sink stands (control thread).
@@ -1409,22 +1441,10 @@ void cee_engine_stats_json(struct cee_engine *e, FILE *f)
 	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}",
 		e->exporter ? cee_exporter_exported(e->exporter) : 0,
 		e->nshards ? cee_conn_pool_bytes(e->shards[0].pool) * e->nshards : 0);
-	// The ports' own counters: frames the driver lost before a shard saw
-	// them (no mbuf to refill its ring: the pool ran dry; missed; errors)
-	// are in no shard counter.
-	fprintf(f, ",\"ports\":[");
-	for (unsigned pi = 0; pi < e->ports_set_up; pi++) {
-		struct rte_eth_stats es;
-		if (rte_eth_stats_get(e->ports[pi].port_id, &es) != 0)
-			memset(&es, 0, sizeof(es));
-		fprintf(f,
-			"%s{\"port\":%u,\"ipackets\":%" PRIu64 ",\"opackets\":%" PRIu64
-			",\"imissed\":%" PRIu64 ",\"ierrors\":%" PRIu64 ",\"oerrors\":%" PRIu64
-			",\"rx_nombuf\":%" PRIu64 "}",
-			pi ? "," : "", e->ports[pi].port_id, es.ipackets, es.opackets, es.imissed,
-			es.ierrors, es.oerrors, es.rx_nombuf);
-	}
-	fprintf(f, "],\"mbufs_free\":%u", rte_mempool_avail_count(e->mp));
+	char ports[2048];
+	int pn = engine_ports_json(e, ports, sizeof(ports));
+	if (pn > 0)
+		fprintf(f, ",%.*s", pn, ports);
 	char sinks[4096];
 	int sn = engine_sinks_json(e, sinks, sizeof(sinks));
 	if (sn >= 2)
