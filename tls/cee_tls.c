@@ -467,11 +467,14 @@ static int load_files(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, ch
 
 // Every suite the list names must be TLS 1.3 or TLS 1.2 with ECDHE key
 // exchange and encryption; keywords ("ALL", "HIGH") are refused because
-// what they enable cannot be checked here.
-static int check_ciphers(const char *list, char *err, size_t errlen)
+// what they enable cannot be checked here. The list must leave a suite for
+// the version range [minv, maxv]: one without (TLS 1.2 suites only with
+// min_version TLS 1.3) was taken, and every handshake then failed.
+static int check_ciphers(const char *list, uint16_t minv, uint16_t maxv, char *err, size_t errlen)
 {
 	char tok[128];
 	const char *p = list;
+	bool v13 = false, v12 = false;
 
 	while (*p != '\0') {
 		size_t n = strcspn(p, ":");
@@ -489,8 +492,10 @@ static int check_ciphers(const char *list, char *err, size_t errlen)
 			return fail(err, errlen, EINVAL,
 				    "ciphers: \"%s\" is not a cipher suite this wolfSSL knows",
 				    tok);
-		if (cs0 == 0x13) // TLS13_BYTE: RFC 8446 B.4
+		if (cs0 == 0x13) { // TLS13_BYTE: RFC 8446 B.4
+			v13 = true;
 			continue;
+		}
 		if (strncmp(tok, "ECDHE-", 6) != 0 && strncmp(tok, "TLS_ECDHE_", 10) != 0)
 			return fail(
 			    err, errlen, EINVAL,
@@ -498,7 +503,14 @@ static int check_ciphers(const char *list, char *err, size_t errlen)
 			    tok);
 		if (strstr(tok, "NULL") != NULL)
 			return fail(err, errlen, EINVAL, "ciphers: \"%s\" does not encrypt", tok);
+		v12 = true;
 	}
+	if (!(v13 && maxv >= CEE_TLS_V13) && !(v12 && minv <= CEE_TLS_V12))
+		return fail(err, errlen, EINVAL,
+			    "ciphers: \"%s\" has no suite for TLS %s%s: no handshake could "
+			    "succeed",
+			    list, minv <= CEE_TLS_V12 ? "1.2" : "1.3",
+			    minv == maxv ? "" : maxv >= CEE_TLS_V13 ? " to 1.3" : "");
 	return 0;
 }
 
@@ -575,7 +587,7 @@ static int ctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, boo
 		return fail(err, errlen, EINVAL, "server: cert_file and key_file are required");
 	if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
 		return fail(err, errlen, EINVAL, "cert_file and key_file go together");
-	if ((rc = check_ciphers(ciphers, err, errlen)) < 0)
+	if ((rc = check_ciphers(ciphers, minv, maxv, err, errlen)) < 0)
 		return rc;
 	if (cfg->alpn != NULL && (rc = check_alpn(cfg->alpn, err, errlen)) < 0)
 		return rc;

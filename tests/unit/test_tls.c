@@ -1413,6 +1413,44 @@ static void test_user_ciphers(void **state)
 	assert_string_equal(si.cipher, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
 }
 
+// Guards against: a cipher list that leaves no suite for the version range
+// being taken (every handshake then failed): TLS 1.2 suites only with
+// min_version TLS 1.3, TLS 1.3 suites only with max_version TLS 1.2, a list
+// of removals only. A list with a suite for one version of the range is
+// taken.
+static void test_ciphers_for_no_version(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg cfg = server_cfg();
+	static const struct {
+		const char *ciphers;
+		uint16_t minv, maxv;
+		bool ok;
+	} cases[] = {
+	    {"ECDHE-ECDSA-AES128-GCM-SHA256", CEE_TLS_V13, CEE_TLS_V13, false},
+	    {"TLS13-AES128-GCM-SHA256", CEE_TLS_V12, CEE_TLS_V12, false},
+	    {"!ECDHE-ECDSA-AES128-GCM-SHA256", CEE_TLS_V12, CEE_TLS_V13, false},
+	    {"ECDHE-ECDSA-AES128-GCM-SHA256", CEE_TLS_V12, CEE_TLS_V13, true},
+	    {"TLS13-AES128-GCM-SHA256", CEE_TLS_V12, CEE_TLS_V13, true},
+	    {"TLS13-AES128-GCM-SHA256", CEE_TLS_V13, CEE_TLS_V13, true},
+	    {"ECDHE-ECDSA-AES128-GCM-SHA256", CEE_TLS_V12, CEE_TLS_V12, true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg.ciphers = cases[i].ciphers;
+		cfg.min_version = cases[i].minv;
+		cfg.max_version = cases[i].maxv;
+		f->err[0] = '\0';
+		struct cee_tls_ctx *ctx = cee_tls_ctx_create(&cfg, true, f->err, sizeof(f->err));
+		if (cases[i].ok) {
+			assert_non_null(ctx);
+		} else {
+			assert_null(ctx);
+			assert_non_null(strstr(f->err, "no suite for TLS"));
+		}
+		cee_tls_ctx_destroy(ctx);
+	}
+}
+
 // wolfSSL heap held by one idle server connection after its handshake.
 static int64_t idle_server_bytes(struct fx *f, uint16_t version, bool mtls, int64_t *at_new)
 {
@@ -1585,6 +1623,7 @@ int main(void)
 	    T(test_ctx_warm),
 	    T(test_bad_files),
 	    T(test_bad_options),
+	    T(test_ciphers_for_no_version),
 	    T(test_user_ciphers),
 	    T(test_idle_memory),
 	    T(test_close_once),
