@@ -4200,6 +4200,35 @@ static void test_sack_recovery(void **state)
 }
 
 /*
+ * Fault (review): the end of a lost range took a plain minimum of the next
+ * SACKed range's start and the lost edge; with the two on either side of
+ * the 2^32 wrap it took the farther (the edge, wrapped to a small number),
+ * and the retransmission of a 100-byte hole carried a whole MSS, 1,360
+ * bytes of it already SACKed. Our ISN here puts SND.UNA 1,000 bytes below
+ * the wrap.
+ */
+static void test_sack_hole_end_across_the_wrap(void **state)
+{
+	struct fake *f = *state;
+
+	f->iss = UINT32_MAX - 1000; /* b = ISS + 1 = 2^32 - 1000 */
+	const uint32_t b = f->iss + 1;
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
+	f->nsegs = 0;
+	// the first 100 bytes are lost, the rest of segment 0 and 1 arrive
+	// (below the wrap), then 3..5 (beyond it): 3 MSS above 2 is lost
+	uint32_t blk[4] = {b + 3 * MSS, b + 6 * MSS, b + 100, b + 2 * MSS};
+	assert_true(b + 100 > b + 3 * MSS); /* the two sides of the wrap */
+	ack_sack(f, b, 2, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, b);
+	assert_int_equal(f->segs[0].len, 100); /* the hole only */
+}
+
+/*
  * A SACK connection (NewReno) whose RTT estimate is @p rtt: 21 round trips
  * of one segment (tail-loss probes need SACK and an RTT sample, RFC 8985).
  */
@@ -4953,6 +4982,7 @@ int main(void)
 	    T(test_sack_negotiation),
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
+	    T(test_sack_hole_end_across_the_wrap),
 	    T(test_sack_rexmit_covers_the_hole),
 	    T(test_sack_loss_at_the_recovery_point),
 	    T(test_sack_lost_retransmission),
