@@ -1456,8 +1456,12 @@ static uint32_t control_payload(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 		on_control(ws, c, left);
 		return left;
 	}
+	if (n == 0)
+		return 0; // the header ended the input: nothing to keep yet
 	// Split across inputs: the tail of a buffer keeps it (the message
-	// area, if one is open, stays as it is).
+	// area, if one is open, stays as it is). (Taken for an input that ended
+	// at the header, it stayed taken once the whole payload came next: the
+	// message timer then closed an idle connection with 1008.)
 	if (ws->buf == NULL && !buf_take(ws)) {
 		fail(ws, CEE_WS_TRY_AGAIN, "no buffer");
 		return n;
