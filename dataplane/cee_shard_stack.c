@@ -306,8 +306,11 @@ static void layer_close(struct cee_stack *st, enum cee_reason reason)
 	// the layers are done: their timers with them
 	st->closing = true;
 	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
-	if (reason == CEE_REASON_NO_RESOURCES && st->down_short) {
-		// part of a record or frame is queued: no FIN after it, an RST
+	if (st->down_short) {
+		// part of a record or frame is queued (a pool ran out, or an
+		// error Close or echoed Close that the send buffer took only in
+		// part): no FIN after it, which would end the stream inside a
+		// frame (RFC 6455 5.2), but an RST
 		s->stats.layer_send_fail++;
 		cee_tcp_abort(&s->tcp, &st->c->tcb, reason, s->now_ns);
 		return;
