@@ -117,12 +117,14 @@ static unsigned hbucket(uint64_t v)
 	return (m - 3) * 16 + (unsigned)((v >> (m - 4)) & 15);
 }
 
+// The middle of bucket i's range (as cee-kbaseline's hist_value(): the
+// lower edge put cee's percentiles up to 6% low beside the kernel's).
 static uint64_t hvalue(unsigned i)
 {
 	if (i < 16)
 		return i;
 	unsigned m = i / 16 + 3, sub = i % 16;
-	return (uint64_t)(16 + sub) << (m - 4);
+	return ((uint64_t)(16 + sub) << (m - 4)) + ((UINT64_C(1) << (m - 4)) >> 1);
 }
 
 static void hadd(struct hist *h, uint64_t v)
@@ -1138,6 +1140,9 @@ static void on_signal(int sig)
 struct report {
 	double seconds, cps, cps_mean;
 	uint64_t lifecycles, errors, connect_fail, refused, retransmits, drops;
+	uint64_t lifecycles_drained; /**< finished after the measured phase (not in the rates) */
+	uint64_t events_measured;    /**< events audited by the end of the measured phase */
+	uint64_t hold_established;   /**< --hold: connections up (handshakes done) when measured */
 	uint64_t rss_base, rss_max, conns_peak, bytes_per_conn;
 	struct hist hs;
 	struct cee_audit_result ar;
@@ -1154,6 +1159,7 @@ struct report {
 	uint64_t polls_over_2ms, tls_deferred; /**< engine iterations > 2 ms; handshakes deferred */
 	uint64_t tls_over_1ms; /**< engine TLS inputs over 1 ms */
 	int64_t tls_heap;     /**< wolfSSL heap bytes at the end of the measured phase */
+	uint64_t tls_heap_ends; /**< connection ends live when tls_heap was read */
 	uint64_t gen_opened, mon_fired, mon_gone, mon_failed; /**< --monitor */
 	/* --syn-flood: spoofed SYNs in the measured phase (sent per second of it,
 	 * lost on a full link ring, not built; the generators' time on them);
@@ -1216,7 +1222,9 @@ static void print_nats(const struct report *r)
 static void print_report(const struct report *r)
 {
 	const struct opts *o = &B.o;
-	double evs = r->seconds > 0 ? (double)r->exported / r->seconds : 0;
+	// events of the measured phase per second of it (the drain's and the
+	// shutdown's are in "events", not in the rate)
+	double evs = r->seconds > 0 ? (double)r->events_measured / r->seconds : 0;
 	if (o->json) {
 		printf("{\"name\":\"cee-bench\",\"shards\":%u,\"seconds\":%.3f,\"concurrency\":%u,"
 		       "\"payload\":%u,\"close\":\"%s\",\"rate\":%.0f,\"loss\":%g,\"reorder\":%g,"
@@ -1225,11 +1233,14 @@ static void print_report(const struct report *r)
 		       o->rate, o->loss, o->reorder, o->dup, o->time_wait_ms,
 		       o->hold ? "true" : "false",
 		       o->ws ? (o->tls ? "wss" : "ws") : (o->tls ? "tls" : "tcp"));
-		printf("\"lifecycles\":%" PRIu64 ",\"cps\":%.0f,\"cps_mean\":%.0f,\"events\":%" PRIu64
+		printf("\"lifecycles\":%" PRIu64 ",\"lifecycles_drained\":%" PRIu64
+		       ",\"cps\":%.0f,\"cps_mean\":%.0f,\"events\":%" PRIu64
 		       ",\"events_per_s\":%.0f,\"errors\":%" PRIu64 ",\"connect_fail\":%" PRIu64
 		       ",\"refused\":%" PRIu64 ",\"retransmits\":%" PRIu64 ",\"drops\":%" PRIu64 ",",
-		       r->lifecycles, r->cps, r->cps_mean, r->exported, evs, r->errors,
-		       r->connect_fail, r->refused, r->retransmits, r->drops);
+		       r->lifecycles, r->lifecycles_drained, r->cps, r->cps_mean, r->exported, evs,
+		       r->errors, r->connect_fail, r->refused, r->retransmits, r->drops);
+		if (o->hold)
+			printf("\"hold_established\":%" PRIu64 ",", r->hold_established);
 		printf("\"link\":{\"lost\":%" PRIu64 ",\"reordered\":%" PRIu64
 		       ",\"duplicated\":%" PRIu64 "},",
 		       r->imp_lost, r->imp_reordered, r->imp_dup);
@@ -1256,7 +1267,7 @@ static void print_report(const struct report *r)
 			       r->tls_failures, r->per_busy_s, r->tls_mean_us, r->tls_max_us,
 			       r->poll_max_us, r->polls_over_2ms, r->tls_deferred, r->tls_over_1ms,
 			       r->tls_heap,
-			       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
+			       r->tls_heap_ends ? (double)r->tls_heap / (double)r->tls_heap_ends : 0);
 #ifdef CEE_HAVE_NATS
 		print_nats(r);
 #endif
@@ -1291,10 +1302,14 @@ static void print_report(const struct report *r)
 	       o->payload, o->concurrency, o->rate > 0 ? "limited" : "max", o->time_wait_ms, o->loss,
 	       o->reorder, o->dup, o->hold ? " hold" : "");
 	printf("lifecycles     %" PRIu64 " (errors %" PRIu64 ", connect refused locally %" PRIu64
-	       ", refused by engine %" PRIu64 ")\n",
-	       r->lifecycles, r->errors, r->connect_fail, r->refused);
+	       ", refused by engine %" PRIu64 "; %" PRIu64 " more finished in the drain)\n",
+	       r->lifecycles, r->errors, r->connect_fail, r->refused, r->lifecycles_drained);
+	if (o->hold)
+		printf("hold           %" PRIu64 " of %u connections up when measured\n",
+		       r->hold_established, o->concurrency);
 	printf("conns/s        %.0f median of seconds, %.0f mean\n", r->cps, r->cps_mean);
-	printf("events         %" PRIu64 " exported, %.0f/s\n", r->exported, evs);
+	printf("events         %" PRIu64 " exported, %.0f/s in the measured phase\n", r->exported,
+	       evs);
 	printf("handshake      p50 %.1f us  p99 %.1f us  p99.9 %.1f us (generator's view)\n",
 	       (double)hpct(&r->hs, 0.5) / 1e3, (double)hpct(&r->hs, 0.99) / 1e3,
 	       (double)hpct(&r->hs, 0.999) / 1e3);
@@ -1339,7 +1354,7 @@ static void print_report(const struct report *r)
 		       r->tls_mean_us, r->tls_max_us, r->poll_max_us, r->polls_over_2ms, r->tls_deferred,
 		       r->tls_over_1ms,
 		       (double)r->tls_heap / 1048576.0,
-		       r->conns_peak ? (double)r->tls_heap / (double)r->conns_peak : 0);
+		       r->tls_heap_ends ? (double)r->tls_heap / (double)r->tls_heap_ends : 0);
 	printf("memory         RSS %.1f MiB (%.1f MiB before traffic), peak %" PRIu64
 	       " connection ends live, %" PRIu64 " B each\n",
 	       (double)r->rss_max / 1048576.0, (double)r->rss_base / 1048576.0, r->conns_peak,
@@ -1460,7 +1475,7 @@ int main(int argc, char **argv)
 	unsigned max_samples = (unsigned)(o->duration > 0 ? o->duration : 0) + 3600;
 	uint64_t *samples = calloc(max_samples, sizeof(*samples));
 	unsigned nsamples = 0;
-	double t0 = now_s(), next = t0 + 1, t_end_open = t0;
+	double t0 = now_s(), next = t0 + 1, t_end_open = t0, t_prev = t0;
 	uint64_t cpu0_eng = lcores_cpu_ns(B.eng, o->shards), cpu0_gen = lcores_cpu_ns(B.gen, o->shards);
 	struct totals prev, cur;
 	memset(&prev, 0, sizeof(prev));
@@ -1475,7 +1490,10 @@ int main(int argc, char **argv)
 		if (t >= next) {
 			totals(&cur);
 			uint64_t ev = B.audited;
-			double dt = t - (next - 1);
+			// since the last sample, taken when it was (a late one took
+			// the next one's time: both rates off by the lateness)
+			double dt = t - t_prev;
+			t_prev = t;
 			uint64_t life = cur.lifecycles - prev.lifecycles;
 			if (nsamples < max_samples)
 				samples[nsamples++] = (uint64_t)((double)life / dt);
@@ -1515,6 +1533,12 @@ int main(int argc, char **argv)
 	t_end_open = now_s();
 	struct totals at_end;
 	totals(&at_end);
+	r.events_measured = B.audited;
+	if (o->tls && !o->hold) {
+		// the heap of the measured phase's connections (the drain closes them)
+		r.tls_heap = cee_tls_heap_bytes();
+		r.tls_heap_ends = at_end.eng_live + at_end.gen_live;
+	}
 	uint64_t cpu_eng = lcores_cpu_ns(B.eng, o->shards) - cpu0_eng;
 	uint64_t cpu_gen = lcores_cpu_ns(B.gen, o->shards) - cpu0_gen;
 #ifdef CEE_HAVE_NATS
@@ -1535,12 +1559,25 @@ int main(int argc, char **argv)
 	}
 	totals(&cur);
 	if (o->hold) {
+		// idle connections, all of them: the handshakes still under way
+		// when the duration ended (TLS at ~2k/s) finish first (up to
+		// --drain s), or their half-done state is measured as idle
+		double up_until = now_s() + o->drain_s;
+		while (!failed && cur.hold_est + cur.errors + cur.connect_fail < o->concurrency &&
+		       now_s() < up_until) {
+			if (export_once() < 0)
+				failed = true;
+			totals(&cur);
+		}
 		uint64_t live = cur.eng_live + cur.gen_live;
 		r.conns_peak = live;
+		r.hold_established = cur.hold_est;
 		r.rss_max = rss_bytes();
+		if (o->tls) {
+			r.tls_heap = cee_tls_heap_bytes();
+			r.tls_heap_ends = live;
+		}
 	}
-	if (o->tls)
-		r.tls_heap = cee_tls_heap_bytes();
 	atomic_store(&B.teardown, true);
 	// Engine first: whatever it still holds closes with `shutdown` and
 	// every event reaches the audit; then the generator.
@@ -1571,7 +1608,9 @@ int main(int argc, char **argv)
 	r.seconds = t_end_open - t0;
 	r.busy_eng = busy_pct(at_end.eng_busy, r.seconds) / 100;
 	r.busy_gen = busy_pct(at_end.gen_busy, r.seconds) / 100;
-	r.lifecycles = cur.lifecycles;
+	// the measured phase's (the rates' numerator); the drain's apart
+	r.lifecycles = at_end.lifecycles;
+	r.lifecycles_drained = cur.lifecycles - at_end.lifecycles;
 	r.errors = cur.errors;
 	r.connect_fail = cur.connect_fail;
 	r.refused = cur.refused;
@@ -1592,7 +1631,7 @@ int main(int argc, char **argv)
 	r.opens_legit = B.opens_legit;
 	r.gen_not_for_us = cur.gen_not_for_us;
 	r.gen_rst = cur.gen_rst;
-	r.cps_mean = r.seconds > 0 ? (double)cur.lifecycles / r.seconds : 0;
+	r.cps_mean = r.seconds > 0 ? (double)at_end.lifecycles / r.seconds : 0;
 	double hz = (double)rte_get_tsc_hz();
 	if (at_end.eng_busy)
 		r.per_busy_s = (double)at_end.lifecycles / ((double)at_end.eng_busy / hz);

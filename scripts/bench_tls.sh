@@ -112,8 +112,11 @@ print(f"handshake latency at {l['cps']:.0f}/s (TCP + TLS, generator's view): "
       f"({l['tls']['inputs_over_1ms']} of {l['tls']['handshakes']} handshakes had an input over 1 ms), "
       f"longest poll {l['tls']['poll_max_us']:.0f} us")
 h = runs["hold"]
-print(f"idle TLS connections: {h['conns_peak']} ends live (engine + generator), RSS "
+print(f"idle TLS connections: {h['conns_peak']} ends live (engine + generator), "
+      f"{h['hold_established']} of {h['concurrency']} connections up, RSS "
       f"{h['bytes_per_conn']} B per end, wolfSSL heap {h['tls']['heap_per_conn_end']:.0f} B per end")
+if h["hold_established"] < h["concurrency"]:
+    bad.append("hold (not every connection up: the figures mix idle and half-done handshakes)")
 json.dump(summary, open(out, "w"), indent=1)
 print(f"(saved to {out})")
 if bad:
