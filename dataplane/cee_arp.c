@@ -178,6 +178,9 @@ enum cee_arp_res cee_arp_resolve(struct cee_arp *a, unsigned port, uint32_t ip, 
 	case CEE_ARP_FAILED:
 		if (now_ns >= e->next_ns) {
 			start_incomplete(a, e, ip, now_ns);
+			// (start_incomplete() clears the entry: its retries went out
+			// port 0 whatever port this next hop is on)
+			e->port = (uint16_t)port;
 			*send_request = true;
 			return hold(a, e, frame);
 		}

@@ -258,6 +258,11 @@ static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct 
 		return drop(p, CEE_DROP_UNSUPPORTED_ETHERTYPE);
 	if (rte_is_multicast_ether_addr(&eth->src_addr))
 		return drop(p, CEE_DROP_BAD_ETH);
+	// a unicast datagram sent as a link-layer broadcast or multicast is
+	// not for us (RFC 1122 3.3.6; nothing here takes IP broadcast or
+	// multicast): an echo request to ff:ff:ff:ff:ff:ff was answered
+	if (rte_is_multicast_ether_addr(&eth->dst_addr))
+		return drop(p, CEE_DROP_NOT_FOR_US);
 
 	const struct rte_ipv4_hdr *ip = (const void *)(eth + 1);
 	if (len < sizeof(*ip))
@@ -544,16 +549,18 @@ int cee_net_arp_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac, 
 	return 0;
 }
 
-int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct cee_pkt *p)
+int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac,
+			    const struct cee_pkt *p)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
 	unsigned ihl = (unsigned)(ip->version_ihl & 0xf) * 4;
 	unsigned tot = rte_be_to_cpu_16(ip->total_length);
 	struct rte_icmp_hdr *ic = (void *)((uint8_t *)ip + ihl);
-	struct rte_ether_addr tmp = eth->src_addr;
-	eth->src_addr = eth->dst_addr;
-	eth->dst_addr = tmp;
+	// from our MAC, not the request's destination (another host's, which a
+	// switch then learned on our port, when the request was flooded to us)
+	eth->dst_addr = eth->src_addr;
+	rte_ether_addr_copy(our_mac, &eth->src_addr);
 	ip->src_addr = rte_cpu_to_be_32(p->dst_ip);
 	ip->dst_addr = rte_cpu_to_be_32(p->src_ip);
 	ip->time_to_live = 64;

@@ -141,5 +141,9 @@ struct rte_mbuf *cee_net_build_arp_request(struct rte_mempool *mp,
 					   const struct rte_ether_addr *our_mac, uint32_t our_ip,
 					   uint32_t target_ip);
 
-/** Turn an ICMP echo request in @p m into the reply, in place. @return 0 or -EINVAL. */
-int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct cee_pkt *p);
+/**
+ * Turn an ICMP echo request in @p m into the reply from @p our_mac, in place.
+ * @return 0 or -EINVAL.
+ */
+int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct rte_ether_addr *our_mac,
+			    const struct cee_pkt *p);

@@ -1043,7 +1043,7 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 			return;
 		break;
 	case CEE_PKT_ICMP_ECHO:
-		cee_net_icmp_echo_reply(m, p);
+		cee_net_icmp_echo_reply(m, &s->ports[pi].mac, p);
 		s->stats.icmp_replies++;
 		tx_enqueue(s, pi, m);
 		return;

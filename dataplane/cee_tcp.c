@@ -482,9 +482,19 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 		ctx->stats.bad_icmp_seq++;
 		return;
 	}
+	if (mtu == 0) {
+		// RFC 1191 5 and 7: a router that names no MTU (before RFC 1191):
+		// the next plateau below the path MTU we use (it went straight to
+		// the floor, 512 bytes, from a 1,500-byte path)
+		static const uint16_t plateau[] = {32000, 17914, 8166, 4352, 2002, 1492, 1006, 508};
+		uint32_t path = (uint32_t)tcb->snd_mss + 40;
+		for (size_t i = 0; i < sizeof(plateau) / sizeof(plateau[0]) && mtu == 0; i++)
+			if (plateau[i] < path)
+				mtu = plateau[i];
+	}
 	uint32_t mss = mtu > 40 ? mtu - 40u : 0;
 	if (mss < CEE_TCP_MIN_PMTU_MSS)
-		mss = CEE_TCP_MIN_PMTU_MSS; /* a router that names a tiny MTU (or none) */
+		mss = CEE_TCP_MIN_PMTU_MSS; /* a router that names a tiny MTU */
 	if (mss >= tcb->snd_mss)
 		return; /* nothing to lower */
 	ctx->stats.pmtu_lowered++;

@@ -598,7 +598,8 @@ bool cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
  * next-hop MTU @p mtu. Taken only when @p seq is unacknowledged data in
  * flight (RFC 5927 4.1: a blind attacker cannot guess it) and the MTU is
  * below the current segment size: snd_mss becomes mtu - 40 (at least
- * CEE_TCP_MIN_PMTU_MSS), and the bytes in flight are sent again at once
+ * CEE_TCP_MIN_PMTU_MSS; @p mtu 0, a router older than RFC 1191: the next
+ * plateau of RFC 1191 7 below the path MTU in use), and the bytes in flight are sent again at once
  * in the smaller size (the larger ones were dropped), without a
  * congestion response (RFC 1191 6.5). Otherwise counted and ignored.
  */

@@ -175,8 +175,13 @@ static void check_tcp_roundtrip(const struct cee_pkt *p, uint32_t our_ip, uint32
 
 static void check_icmp_reply(struct rte_mbuf *m, const struct cee_pkt *p)
 {
-	FUZZ_CHECK(cee_net_icmp_echo_reply(m, p) == 0, "echo reply refused");
+	static const struct rte_ether_addr our_mac = {{0x02, 0, 0, 0, 0xce, 0xe1}};
+	struct rte_ether_addr req_src;
+	memcpy(&req_src, rte_pktmbuf_mtod(m, const uint8_t *) + 6, 6);
+	FUZZ_CHECK(cee_net_icmp_echo_reply(m, &our_mac, p) == 0, "echo reply refused");
 	const uint8_t *b = rte_pktmbuf_mtod(m, const uint8_t *);
+	FUZZ_CHECK(memcmp(b, &req_src, 6) == 0 && memcmp(b + 6, &our_mac, 6) == 0,
+		   "reply MACs: to the request's source, from ours");
 	const struct rte_ipv4_hdr *ip = (const void *)(b + 14);
 	unsigned ihl = (unsigned)(ip->version_ihl & 0xf) * 4;
 	unsigned tot = rte_be_to_cpu_16(ip->total_length);

@@ -120,10 +120,16 @@ static void test_no_answer_fails_then_holddown(void **state)
 	// During hold-down frames are refused without a new request.
 	assert_int_equal(cee_arp_resolve(a, 0, ip, t, mac, &f, &req), CEE_ARP_DROP);
 	assert_false(req);
-	// After it, a new resolution starts.
+	// After it, a new resolution starts, its retries on the port it was
+	// asked for (here 2: they went out port 0, start_incomplete() had
+	// cleared the port given)
 	t += 6 * S;
-	assert_int_equal(cee_arp_resolve(a, 0, ip, t, mac, &f, &req), CEE_ARP_QUEUED);
+	assert_int_equal(cee_arp_resolve(a, 2, ip, t, mac, &f, &req), CEE_ARP_QUEUED);
 	assert_true(req);
+	t += 1100 * MS;
+	cee_arp_tick(a, t, 1u << 20, on_request, on_drop, &l);
+	assert_int_equal(l.nreq, 3);
+	assert_int_equal(l.port[2], 2);
 	struct cee_arp_stats st;
 	cee_arp_stats(a, &st);
 	assert_int_equal(st.failed, 1);

@@ -4723,9 +4723,14 @@ static void test_pmtu(void **state)
 	}
 	assert_int_equal(f->tcb.cwnd, 10 * MSS); /* not a congestion signal */
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
-	// a larger MTU later changes nothing; a tiny one stops at the floor
+	// a larger MTU later changes nothing
 	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1, 1500, f->now);
 	assert_int_equal(f->tcb.snd_mss, 1240);
+	// a router that names no MTU (RFC 1191 5): the next plateau below the
+	// 1,280 in use, 1,006 (the floor at once before, 512)
+	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1, 0, f->now);
+	assert_int_equal(f->tcb.snd_mss, 1006 - 40);
+	// a tiny one stops at the floor
 	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1, 68, f->now);
 	assert_int_equal(f->tcb.snd_mss, CEE_TCP_MIN_PMTU_MSS);
 	// the transfer completes at the new size
