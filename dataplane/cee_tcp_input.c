@@ -305,7 +305,22 @@ static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 				tcb->idle_at_ns = now_ns + ctx->cfg.time_wait_ns;
 			else
 				ctx->stats.out_of_window++;
-			if (tcp_oow_ack_ok(ctx, tcb, now_ns))
+			// RFC 9293 3.10.7.4 first: an ACK answers it, within the
+			// RFC 5961 7 limits, except for a copy of data or a FIN we
+			// took (our ACK was lost): throttled with the rest, a spray
+			// at other tuples used up the shard's budget and left its
+			// peers resending into silence until their retries ran out.
+			// One that ends at RCV.NXT (a FIN, the last segment) is
+			// always answered; one within the most we can have had in
+			// flight below it, at the per-connection pace only. (Blind,
+			// the first is a guess of one number; the second no easier
+			// than the window, whose hits are answered too.)
+			uint32_t occ = v->len + (v->fin ? 1 : 0);
+			uint32_t behind = max_u32(max_u32(ctx->cfg.rcv_wnd, ctx->cfg.sndbuf_max), 65535);
+			bool dup = occ > 0 && seq_leq(v->seq + occ, tcb->rcv_nxt) &&
+				   seq_geq(v->seq, tcb->rcv_nxt - behind);
+			if ((dup && v->seq + occ == tcb->rcv_nxt) ||
+			    tcp_oow_ack_ok_in(ctx, tcb, now_ns, !dup))
 				tcb->flags |= CEE_TCB_F_ACK_NOW;
 			return STEP_DONE;
 		}

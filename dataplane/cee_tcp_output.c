@@ -197,6 +197,12 @@ void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
  */
 bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
+	return tcp_oow_ack_ok_in(ctx, tcb, now_ns, true);
+}
+
+bool tcp_oow_ack_ok_in(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
+		       bool shard_budget)
+{
 	// per connection first: one per oow_ack_interval_ns
 	if (ctx->cfg.oow_ack_interval_ns != 0) {
 		uint8_t now8 = (uint8_t)(now_ns >> 26);
@@ -212,7 +218,7 @@ bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_n
 		tcb->oow_at = now8;
 	}
 	uint32_t limit = ctx->cfg.challenge_ack_limit;
-	if (limit == 0)
+	if (limit == 0 || !shard_budget)
 		return true;
 	if (now_ns - ctx->ack_budget_at_ns >= 1000000000ull) {
 		uint64_t x = ctx->rng ? ctx->rng : 0x9e3779b97f4a7c15ull;

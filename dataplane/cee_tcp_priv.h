@@ -269,6 +269,9 @@ CEE_TCP_INTERNAL void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb 
 				       uint64_t now_ns);
 CEE_TCP_INTERNAL bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     uint64_t now_ns);
+/* tcp_oow_ack_ok() with or without the shard's budget (the per-connection limit always). */
+CEE_TCP_INTERNAL bool tcp_oow_ack_ok_in(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					uint64_t now_ns, bool shard_budget);
 CEE_TCP_INTERNAL uint32_t tcp_rcv_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
 CEE_TCP_INTERNAL uint32_t tcp_syn_window(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
 					 bool on_grid);

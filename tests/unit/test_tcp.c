@@ -1066,6 +1066,52 @@ static void test_oow_ack_per_connection(void **state)
 	assert_int_equal(f->nsegs, 1);
 }
 
+/*
+ * Fault (review): a copy of data we took (our ACK was lost) is answered by
+ * an ACK under RFC 9293 3.10.7.4, but it went through the RFC 5961 7
+ * limits: a spray at other tuples used up the shard's budget, and the
+ * per-connection interval held back the second copy, so the peer resent
+ * into silence until its retries ran out. A copy ending at RCV.NXT is
+ * always answered; one ending below it, past the shard's budget at the
+ * per-connection pace.
+ */
+static void test_dup_data_acked_past_the_limits(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.challenge_ack_limit = 10;
+	establish(f);
+	peer(f, 0, "hello", 5);
+	assert_int_equal(f->tcb.bytes_in, 5);
+	uint32_t rcv_nxt = f->tcb.rcv_nxt;
+	for (unsigned i = 0; i < 100; i++) /* the budget spent by in-window RSTs */
+		seg_in(f, CEE_TCP_RST, rcv_nxt + 100 + i, 0, 0, NULL, 0);
+	assert_true(f->ctx.stats.acks_throttled > 0);
+	for (unsigned k = 0; k < 2; k++) { /* two copies, 10 ms apart */
+		f->now += 10 * MS;
+		f->nsegs = 0;
+		seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hello", 5);
+		assert_int_equal(f->nsegs, 1);
+		assert_int_equal(f->segs[0].out.ack, rcv_nxt);
+		assert_int_equal(f->segs[0].len, 0);
+	}
+	assert_int_equal(f->tcb.bytes_in, 5); /* taken once */
+	/* a copy of part of it (ends 2 bytes below RCV.NXT): past the spent
+	 * budget once the per-connection interval allows, not before */
+	f->now += 500 * MS;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hel", 3);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->segs[0].out.ack, rcv_nxt);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hel", 3);
+	assert_int_equal(f->nsegs, 0);
+	/* spoofed data far from the window is still throttled */
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, rcv_nxt + (1u << 30), f->p_rcv, f->p_wnd, "z", 1);
+	assert_int_equal(f->nsegs, 0);
+}
+
 /* Fault: a lost segment is never resent, resent with other numbers, or RTO not backed off. */
 static void test_retransmit_lost_segment(void **state)
 {
@@ -5032,6 +5078,7 @@ int main(void)
 	    T(test_stale_ack_max_snd_wnd),
 	    T(test_challenge_ack_budget),
 	    T(test_oow_ack_per_connection),
+	    T(test_dup_data_acked_past_the_limits),
 	    T(test_syn_cookie_handshake),
 	    T(test_half_open_count),
 	    T(test_retransmit_lost_segment),
