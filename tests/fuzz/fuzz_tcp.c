@@ -7,7 +7,7 @@
 //
 // Input: three bytes of settings (service, role, SACK/timestamps/CC, small
 // buffers, idle timeout, keepalive, growth, delayed ACKs, the owner's per-connection
-// options (CEE_TCB_O_KEEPALIVE, CEE_TCB_O_NO_IDLE), the owner's reactions
+// options (CEE_TCB_O_KEEPALIVE, CEE_TCB_O_LINK_IDLE), the owner's reactions
 // from its callbacks), the SYN's options for a passive open, then operations until
 // the input ends (see the OP_* list). Segments the frame parser would drop
 // (SYN with FIN or RST; none of SYN, ACK, RST) are not fed: the shard never
@@ -697,11 +697,12 @@ static void configure(struct owner *o, uint8_t c0, uint8_t c1)
 		cfg->keepalive_intvl_ns = 1 * SEC;
 		cfg->keepalive_count = 3;
 	}
-	// the owner's choices per connection: keepalive (unless bit 5), no idle timeout
+	// the owner's choices per connection: keepalive (unless bit 5), a link's
+	// idle limit (none: cfg->link_idle_timeout_ns stays 0)
 	if ((c1 & 2) && !(c1 & 0x20))
 		o->oflags |= CEE_TCB_O_KEEPALIVE;
 	if (c1 & 0x40)
-		o->oflags |= CEE_TCB_O_NO_IDLE;
+		o->oflags |= CEE_TCB_O_LINK_IDLE;
 	if (c1 & 4) {
 		cfg->sndbuf_max = cfg->sndbuf * 4;
 		cfg->grow_rtt_us = 1;
@@ -803,7 +804,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   cee_tcp_state_str((enum cee_tcp_state)tt->state));
 		FUZZ_CHECK(tt->state == CEE_TCP_ESTABLISHED || tt->state == CEE_TCP_CLOSE_WAIT,
 			   "left for ever in %s", cee_tcp_state_str((enum cee_tcp_state)tt->state));
-		FUZZ_CHECK(o->ctx.cfg.idle_timeout_ns == 0 || (tt->oflags & CEE_TCB_O_NO_IDLE),
+		FUZZ_CHECK(((tt->oflags & CEE_TCB_O_LINK_IDLE) ? o->ctx.cfg.link_idle_timeout_ns
+							       : o->ctx.cfg.idle_timeout_ns) == 0,
 			   "idle timeout did not end %s",
 			   cee_tcp_state_str((enum cee_tcp_state)tt->state));
 		FUZZ_CHECK(o->ctx.cfg.keepalive_idle_ns == 0 ||
