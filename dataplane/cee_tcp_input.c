@@ -315,11 +315,15 @@ static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			// flight below it, at the per-connection pace only. (Blind,
 			// the first is a guess of one number; the second no easier
 			// than the window, whose hits are answered too.)
+			// A keepalive probe (SEQ = RCV.NXT - 1, no data: RFC 9293
+			// 3.8.4) is the same case: unanswered, the peer resets a
+			// healthy connection after its last probe.
 			uint32_t occ = v->len + (v->fin ? 1 : 0);
 			uint32_t behind = max_u32(max_u32(ctx->cfg.rcv_wnd, ctx->cfg.sndbuf_max), 65535);
 			bool dup = occ > 0 && seq_leq(v->seq + occ, tcb->rcv_nxt) &&
 				   seq_geq(v->seq, tcb->rcv_nxt - behind);
-			if ((dup && v->seq + occ == tcb->rcv_nxt) ||
+			bool probe = occ == 0 && v->seq == tcb->rcv_nxt - 1;
+			if ((dup && v->seq + occ == tcb->rcv_nxt) || probe ||
 			    tcp_oow_ack_ok_in(ctx, tcb, now_ns, !dup))
 				tcb->flags |= CEE_TCB_F_ACK_NOW;
 			return STEP_DONE;

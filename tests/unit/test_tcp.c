@@ -1071,8 +1071,9 @@ static void test_oow_ack_per_connection(void **state)
  * an ACK under RFC 9293 3.10.7.4, but it went through the RFC 5961 7
  * limits: a spray at other tuples used up the shard's budget, and the
  * per-connection interval held back the second copy, so the peer resent
- * into silence until its retries ran out. A copy ending at RCV.NXT is
- * always answered; one ending below it, past the shard's budget at the
+ * into silence until its retries ran out (and a peer's keepalive probes
+ * unanswered reset it). A copy ending at RCV.NXT and a probe are always
+ * answered; a copy ending below it, past the shard's budget at the
  * per-connection pace.
  */
 static void test_dup_data_acked_past_the_limits(void **state)
@@ -1080,36 +1081,50 @@ static void test_dup_data_acked_past_the_limits(void **state)
 	struct fake *f = *state;
 
 	f->ctx.cfg.challenge_ack_limit = 10;
+	f->ctx.cfg.oow_ack_interval_ns = 0; /* first the shard's budget alone */
 	establish(f);
 	peer(f, 0, "hello", 5);
 	assert_int_equal(f->tcb.bytes_in, 5);
 	uint32_t rcv_nxt = f->tcb.rcv_nxt;
-	for (unsigned i = 0; i < 100; i++) /* the budget spent by in-window RSTs */
+	for (unsigned i = 0; i < 100; i++) /* the budget, [10, 20), spent by in-window RSTs */
 		seg_in(f, CEE_TCP_RST, rcv_nxt + 100 + i, 0, 0, NULL, 0);
-	assert_true(f->ctx.stats.acks_throttled > 0);
-	for (unsigned k = 0; k < 2; k++) { /* two copies, 10 ms apart */
+	assert_true(f->ctx.stats.acks_throttled >= 80);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, rcv_nxt + (1u << 30), f->p_rcv, f->p_wnd, "z", 1);
+	assert_int_equal(f->nsegs, 0); /* spoofed data far from the window: throttled */
+	/* a copy of the whole segment, of part of it (ends 2 bytes below
+	 * RCV.NXT), and a keepalive probe (SEQ = RCV.NXT - 1, no data): each
+	 * answered past the spent budget */
+	static const struct {
+		uint32_t back;
+		const char *data;
+		uint32_t len;
+	} copies[] = {{5, "hello", 5}, {5, "hel", 3}, {1, NULL, 0}};
+	for (unsigned k = 0; k < 3; k++) {
 		f->now += 10 * MS;
 		f->nsegs = 0;
-		seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hello", 5);
+		seg_in(f, CEE_TCP_ACK, rcv_nxt - copies[k].back, f->p_rcv, f->p_wnd, copies[k].data,
+		       copies[k].len);
 		assert_int_equal(f->nsegs, 1);
 		assert_int_equal(f->segs[0].out.ack, rcv_nxt);
 		assert_int_equal(f->segs[0].len, 0);
 	}
 	assert_int_equal(f->tcb.bytes_in, 5); /* taken once */
-	/* a copy of part of it (ends 2 bytes below RCV.NXT): past the spent
-	 * budget once the per-connection interval allows, not before */
-	f->now += 500 * MS;
+	/* then the per-connection pace too: a copy ending at RCV.NXT (or a
+	 * probe) is answered every time; one ending below it once per interval */
+	f->ctx.cfg.oow_ack_interval_ns = 500 * MS;
+	f->now += 1000 * MS;
+	for (unsigned k = 0; k < 2; k++) {
+		f->nsegs = 0;
+		seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hello", 5);
+		seg_in(f, CEE_TCP_ACK, rcv_nxt - 1, f->p_rcv, f->p_wnd, NULL, 0);
+		assert_int_equal(f->nsegs, 2);
+		f->now += 10 * MS;
+	}
 	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hel", 3);
 	seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hel", 3);
 	assert_int_equal(f->nsegs, 1);
-	assert_int_equal(f->segs[0].out.ack, rcv_nxt);
-	f->nsegs = 0;
-	seg_in(f, CEE_TCP_ACK, rcv_nxt - 5, f->p_rcv, f->p_wnd, "hel", 3);
-	assert_int_equal(f->nsegs, 0);
-	/* spoofed data far from the window is still throttled */
-	f->nsegs = 0;
-	seg_in(f, CEE_TCP_ACK, rcv_nxt + (1u << 30), f->p_rcv, f->p_wnd, "z", 1);
-	assert_int_equal(f->nsegs, 0);
 }
 
 /* Fault: a lost segment is never resent, resent with other numbers, or RTO not backed off. */
