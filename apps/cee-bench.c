@@ -1142,7 +1142,7 @@ struct report {
 	uint64_t lifecycles, errors, connect_fail, refused, retransmits, drops;
 	uint64_t lifecycles_drained; /**< finished after the measured phase (not in the rates) */
 	uint64_t events_measured;    /**< events audited by the end of the measured phase */
-	uint64_t hold_established;   /**< --hold: connections up (handshakes done) when measured */
+	uint64_t hold_established;   /**< --hold: connections that came up (handshakes done) */
 	uint64_t rss_base, rss_max, conns_peak, bytes_per_conn;
 	struct hist hs;
 	struct cee_audit_result ar;
@@ -1562,9 +1562,10 @@ int main(int argc, char **argv)
 		// idle connections, all of them: the handshakes still under way
 		// when the duration ended (TLS at ~2k/s) finish first (up to
 		// --drain s), or their half-done state is measured as idle
+		// (every connection opened is up or has failed: no more are
+		// opened; a held one that closed counts in both, and in errors)
 		double up_until = now_s() + o->drain_s;
-		while (!failed && cur.hold_est + cur.errors + cur.connect_fail < o->concurrency &&
-		       now_s() < up_until) {
+		while (!failed && cur.hold_est + cur.errors < cur.opened && now_s() < up_until) {
 			if (export_once() < 0)
 				failed = true;
 			totals(&cur);

@@ -111,10 +111,10 @@ int main(int argc, char **argv)
 	if (cfg.stats_path) {
 		FILE *f = fopen(cfg.stats_path, "w");
 		if (f) {
-			cee_engine_stats_json(e, f);
 			errno = 0;
+			cee_engine_stats_json(e, f);
 			bool bad = ferror(f) != 0;
-			int werr = errno;
+			int werr = bad ? errno : 0; // a failed write's (ferror() sets none)
 			if (fclose(f) != 0 && !bad) {
 				bad = true;
 				werr = errno;

@@ -698,11 +698,14 @@ static void configure(struct owner *o, uint8_t c0, uint8_t c1)
 		cfg->keepalive_count = 3;
 	}
 	// the owner's choices per connection: keepalive (unless bit 5), a link's
-	// idle limit (none: cfg->link_idle_timeout_ns stays 0)
+	// idle limit instead of the listeners' (bit 6: 3 s with bit 0, else none)
 	if ((c1 & 2) && !(c1 & 0x20))
 		o->oflags |= CEE_TCB_O_KEEPALIVE;
-	if (c1 & 0x40)
+	if (c1 & 0x40) {
 		o->oflags |= CEE_TCB_O_LINK_IDLE;
+		if (c1 & 1)
+			cfg->link_idle_timeout_ns = 3 * SEC;
+	}
 	if (c1 & 4) {
 		cfg->sndbuf_max = cfg->sndbuf * 4;
 		cfg->grow_rtt_us = 1;
