@@ -4,7 +4,8 @@
 set -euo pipefail
 # dpdk-dev: /usr/bin/dpdk-telemetry.py (the control-plane tests query telemetry with it)
 # clang-14, libfuzzer-14-dev, libclang-rt-14-dev: the fuzz targets (scripts/fuzz.sh);
-# libclang-rt-14-dev holds clang's ASan/UBSan/libFuzzer runtimes, only recommended by clang-14
+# libclang-rt-14-dev holds clang's ASan/UBSan/libFuzzer runtimes, only recommended by clang-14;
+# llvm-14: llvm-symbolizer, so that a fuzz crash's report has its stack frames
 # hping3: the spoofed SYN flood of scripts/synflood.sh (nftables: its --shield,
 # and test_per_ip.sh's client that drops SYN-ACKs to spoofed ports);
 # python3-scapy: hand-built packets
@@ -14,7 +15,7 @@ pkgs=(
 	build-essential pkg-config meson ninja-build
 	libdpdk-dev dpdk dpdk-dev libwolfssl-dev libcmocka-dev
 	iproute2 ethtool procps python3 python3-websockets openssl curl
-	clang-14 libfuzzer-14-dev libclang-rt-14-dev
+	clang-14 libfuzzer-14-dev libclang-rt-14-dev llvm-14
 	hping3 nftables python3-scapy
 	nats-server libnats-dev
 )

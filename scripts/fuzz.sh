@@ -24,6 +24,10 @@ TARGETS=(net tcp json audit audit_reader ctl tls tls_client ws ws_client nats)
 BUILD=${CEE_FUZZ_BUILD:-build-fuzz}
 NICE=${CEE_FUZZ_NICE:-19}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
+# the stack frames of a crash's report (llvm-14, scripts/deps.sh)
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
+	export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+fi
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 usage() {

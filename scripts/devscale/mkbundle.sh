@@ -38,7 +38,7 @@ done
 # EAL scans RTE_EAL_PMD_PATH (compiled into librte_eal) for plugins when that
 # directory exists: blank the string so the bundle never loads the target's
 # (or this machine's) DPDK drivers; run.sh passes the plugins with -d.
-python3 - "$B/lib/librte_eal.so.23" <<'PY'
+/usr/bin/python3 - "$B/lib/librte_eal.so.23" <<'PY'
 import sys
 p = sys.argv[1]
 b = bytearray(open(p, 'rb').read())

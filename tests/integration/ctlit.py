@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 ID_SHARD_SHIFT = 56
@@ -70,7 +71,9 @@ class Ctl:
 def telemetry(prefix, commands, timeout=30):
     """Run Debian's dpdk-telemetry.py with @p commands on stdin.
     @return one parsed reply per command."""
-    p = subprocess.run(["/usr/bin/dpdk-telemetry.py", "-f", prefix], input="\n".join(commands) + "\n",
+    # under this interpreter (its "#!/usr/bin/env python3" may find another)
+    p = subprocess.run([sys.executable, "/usr/bin/dpdk-telemetry.py", "-f", prefix],
+                       input="\n".join(commands) + "\n",
                        capture_output=True, text=True, timeout=timeout)
     check(p.returncode == 0, f"dpdk-telemetry.py exit {p.returncode}: {p.stderr.strip()}")
     replies = []

@@ -82,7 +82,10 @@ grep -v TELEMETRY "$WORK/bench.err" | tail -n 3
 [[ $rc -eq 0 ]] || fail "cee-bench exited $rc (see $WORK/bench.err)"
 grep -E "sending again [1-9][0-9]* line" "$WORK/bench.err" ||
 	fail "the sink did not send unacknowledged lines again (the path under test was not taken)"
-resent=$(grep -oE "sending again [0-9]+ line" "$WORK/bench.err" | grep -oE "[0-9]+" | paste -sd+ | bc)
+resent=0 # (summed by the shell: bc is not on a fresh Debian install)
+for n in $(grep -oE "sending again [0-9]+ line" "$WORK/bench.err" | grep -oE "[0-9]+"); do
+	resent=$((resent + n))
+done
 kill "$READER_PID" 2>/dev/null || true
 wait "$READER_PID" 2>/dev/null || true
 READER_PID=
