@@ -7,9 +7,11 @@
 #define MAC_MASK ((UINT32_C(1) << MAC_BITS) - 1)
 
 // MSS steps: the largest at or below the peer's MSS is kept. 1460
-// (Ethernet), 1440 and 1452 (PPPoE, tunnels), 1400-1200 (VPNs, IPv6
-// tunnels), 536 (the default), 64 (our floor for a peer's MSS).
-static const uint16_t mss_steps[8] = {64, 536, 1200, 1300, 1380, 1440, 1452, 1460};
+// (Ethernet), 1440 (PPPoE, tunnels; 1452 gets it), 1400-1200 (VPNs, IPv6
+// tunnels), 536 (the default), 256 (small links: a peer between 65 and
+// 535 got 64, eight times the segments of the normal path, for the
+// connection's life), 64 (our floor for a peer's MSS).
+static const uint16_t mss_steps[8] = {64, 256, 536, 1200, 1300, 1380, 1440, 1460};
 
 static uint32_t mac(const struct cee_siphash_key *key, const struct cee_syncookie_tuple *t,
 		    uint32_t peer_isn, uint32_t period, uint32_t fields)

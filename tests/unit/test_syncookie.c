@@ -33,6 +33,8 @@ static void test_roundtrip_options(void **state)
 	} c[] = {
 	    {1460, 7, true, 1460}, {1400, 0, false, 1380}, {0, 0xff, false, 536},
 	    {9000, 14, true, 1460}, {64, 3, true, 64},     {536, 15, false, 536},
+	    {500, 7, true, 256}, /* a small link's: 64 before (no step between) */
+	    {1452, 7, true, 1440},
 	};
 	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		struct cee_syncookie_opts in = {.mss = c[i].mss, .wscale = c[i].ws, .sack_ok = c[i].sack};
