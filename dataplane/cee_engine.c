@@ -287,7 +287,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --sndbufs-max N          such buffers per shard (default 32)\n"
 		"  --rcv-wnd BYTES          receive window of services that consume at once\n"
 		"                           (discard; default 1 MiB)\n"
-		"  --event-ring N           event records per shard (default 4 x max-conns/shard)\n"
+		"  --event-ring N           event records per shard (default 4 x max-conns/shard,\n"
+		"                           + 8 per link)\n"
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --sched fifo:N|rr:N|other  the shards' scheduling policy and real-time priority\n"
 		"                           (default other: as started; needs CAP_SYS_NICE)\n"
@@ -992,6 +993,22 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	}
 	if (cee_engine_evrings_fit(cfg, nshards, mem_available()) < 0) {
 		errno = ENOMEM;
+		return NULL;
+	}
+	// an explicit ring that cannot hold the reservations of the links of
+	// shard 0 (the most): some of them would be refused for ever, with no
+	// event
+	uint32_t recs = cee_shard_evring_records(cfg, nshards);
+	uint64_t cap = cee_evring_bytes(recs) / sizeof(struct cee_event);
+	uint64_t links_need = (uint64_t)cee_links_on_shard(cfg->nlinks, 0, nshards) *
+			      cee_shard_conn_credits_max(cfg);
+	if (recs != 0 && links_need > cap) {
+		fprintf(stderr,
+			"cee: --event-ring %u: the %u links of shard 0 reserve %" PRIu64
+			" records (%u each); give at least that\n",
+			cfg->event_ring, cee_links_on_shard(cfg->nlinks, 0, nshards), links_need,
+			cee_shard_conn_credits_max(cfg));
+		errno = ENOBUFS;
 		return NULL;
 	}
 	struct cee_engine *e = calloc(1, sizeof(*e));

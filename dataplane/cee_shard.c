@@ -3,6 +3,7 @@
 // Events are pushed to the shard's ring as they happen (push never blocks:
 // room was reserved at admission).
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "cee_ctl.h"
 #include "cee_flow.h"
+#include "cee_link.h"
 #include "cee_shard.h"
 #include "cee_shard_priv.h"
 #include "cee_srclimit.h"
@@ -1401,9 +1403,15 @@ uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nsh
 		return 0;
 	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
 	bool layers = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL);
-	uint64_t ring = cfg->event_ring ? cfg->event_ring
-					: (uint64_t)per_shard *
-					      (layers ? CEE_CONN_EVT_LAYERS : CEE_CONN_EVT_TCP);
+	// every slot's reservation, and a link's link_up and link_down on top
+	// for the links of the shard that has the most (shard 0): sized for
+	// slots alone, a ring held a third of them as TCP links, and the rest
+	// of the links were refused for ever, without an event
+	uint64_t ring = cfg->event_ring
+			    ? cfg->event_ring
+			    : (uint64_t)per_shard * (layers ? CEE_CONN_EVT_LAYERS : CEE_CONN_EVT_TCP) +
+				  (uint64_t)cee_links_on_shard(cfg->nlinks, 0, nshards) *
+				      CEE_LINK_EVT_EXTRA;
 	return ring > (UINT32_C(1) << 30) ? UINT32_C(1) << 30 : (uint32_t)ring;
 }
 
@@ -1459,9 +1467,9 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 		s->evring = cee_evring_create(id, cee_shard_evring_records(cfg, nshards));
 		if (s->evring == NULL)
 			return -errno;
+		uint32_t need = layers ? s->evt_per_conn_layers : s->evt_per_conn;
 		// an explicit ring below the slots' reservations caps connections
 		// below --max-conns: said once, not found out from refusals
-		uint32_t need = layers ? s->evt_per_conn_layers : s->evt_per_conn;
 		uint32_t fits = cee_evring_capacity(s->evring) / need;
 		if (id == 0 && cfg->event_ring && fits < per_shard)
 			fprintf(stderr,
@@ -1477,6 +1485,10 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 		return -errno;
 	s->now_ns = cee_clock_ns();
 	s->ms_tsc = rte_get_tsc_hz() / 1000;
+	// active opens start at a random source (RFC 6056): from 1024 at every
+	// start, a restarted engine's k-th attempt met the tuple its last run
+	// left in the server's TIME-WAIT (or still open, after a crash)
+	s->src_cursor = (uint32_t)(rte_rand() % ((uint64_t)cfg->ip_count * SPORT_COUNT));
 	s->wheel = cee_timer_wheel_create(1000000, 4096, s->now_ns); // 1 ms ticks, 4 s per turn
 	if (s->wheel == NULL)
 		return -errno;

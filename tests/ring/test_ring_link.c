@@ -617,6 +617,35 @@ int main(int argc, char **argv)
 	fclose(lf);
 	cee_engine_cfg_default(&small);
 	CHECK(cee_engine_parse_args(&small, 7, largs) != 0, "a link line of 330 bytes taken");
+
+	// Fault (review): the default event ring was sized for the slots alone
+	// (4 records each), but a link reserves 8 more (link_up, link_down and
+	// their extension records): 1,000 links on 1,000 slots found room for
+	// 341, and the others were refused for ever, with no event. The ring
+	// now has their room; an explicit --event-ring without it is refused.
+	lf = fopen(lpath, "w");
+	for (int i = 0; i < 1000; i++)
+		fprintf(lf, "l%d=tcp:10.0.0.2:%d:echo\n", i, 5000 + i);
+	fclose(lf);
+	cee_engine_cfg_default(&small);
+	char *margs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
+			 "--max-conns", "1000", NULL};
+	CHECK(cee_engine_parse_args(&small, 9, margs) == 0 && small.nlinks == 1000,
+	      "1000 links: nlinks %u", small.nlinks);
+	uint32_t recs = cee_shard_evring_records(&small, 1);
+	CHECK(recs >= 1000 * 12, "a ring of %u records for 1000 links of 12", recs);
+	cee_engine_cfg_free(&small);
+	cee_engine_cfg_default(&small);
+	char *eargs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
+			 "--max-conns", "1000", "--event-ring", "4096", NULL};
+	CHECK(cee_engine_parse_args(&small, 11, eargs) == 0, "--event-ring 4096 with links refused early");
+	small.port_mask = 1u << pa;
+	errno = 0;
+	struct cee_engine *tight = cee_engine_create(&small);
+	CHECK(tight == NULL, "an --event-ring of 4096 records taken for 1000 links (12 each)");
+	if (tight != NULL)
+		cee_engine_destroy(tight);
+	cee_engine_cfg_free(&small);
 	unlink(lpath);
 
 	struct cee_engine_cfg cfg;
