@@ -995,19 +995,18 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		errno = ENOMEM;
 		return NULL;
 	}
-	// an explicit ring that cannot hold the reservations of the links of
-	// shard 0 (the most): some of them would be refused for ever, with no
-	// event
+	// an explicit ring that cannot hold the reservations of a shard's
+	// links: some of them would be refused for ever, with no event
 	uint32_t recs = cee_shard_evring_records(cfg, nshards);
 	uint64_t cap = cee_evring_bytes(recs) / sizeof(struct cee_event);
-	uint64_t links_need = (uint64_t)cee_links_on_shard(cfg->nlinks, 0, nshards) *
-			      cee_shard_conn_credits_max(cfg);
-	if (recs != 0 && links_need > cap) {
+	for (unsigned i = 0; recs != 0 && i < nshards; i++) {
+		uint64_t links_need = cee_shard_links_credits(cfg, i, nshards);
+		if (links_need <= cap)
+			continue;
 		fprintf(stderr,
-			"cee: --event-ring %u: the %u links of shard 0 reserve %" PRIu64
-			" records (%u each); give at least that\n",
-			cfg->event_ring, cee_links_on_shard(cfg->nlinks, 0, nshards), links_need,
-			cee_shard_conn_credits_max(cfg));
+			"cee: --event-ring %u: the %u links of shard %u reserve %" PRIu64
+			" records (12 a TCP link, 26 a TLS link); give at least that\n",
+			cfg->event_ring, cee_links_on_shard(cfg->nlinks, i, nshards), i, links_need);
 		errno = ENOBUFS;
 		return NULL;
 	}

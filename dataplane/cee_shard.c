@@ -1415,6 +1415,19 @@ uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nsh
 	return ring > (UINT32_C(1) << 30) ? UINT32_C(1) << 30 : (uint32_t)ring;
 }
 
+uint64_t cee_shard_links_credits(const struct cee_engine_cfg *cfg, unsigned shard,
+				 unsigned nshards)
+{
+	if (cfg->no_events || nshards == 0)
+		return 0;
+	uint64_t n = 0;
+	// the links cee_shard_links_init() gives the shard
+	for (uint32_t i = shard; i < cfg->nlinks; i += nshards)
+		n += (cfg->links[i].tls ? CEE_CONN_EVT_LAYERS : CEE_CONN_EVT_TCP) +
+		     CEE_LINK_EVT_EXTRA;
+	return n;
+}
+
 int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned socket,
 		   const struct cee_engine_cfg *cfg, const struct cee_port_info *ports,
 		   unsigned nports, struct rte_mempool *mp)
@@ -1469,8 +1482,12 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 			return -errno;
 		uint32_t need = layers ? s->evt_per_conn_layers : s->evt_per_conn;
 		// an explicit ring below the slots' reservations caps connections
-		// below --max-conns: said once, not found out from refusals
-		uint32_t fits = cee_evring_capacity(s->evring) / need;
+		// below --max-conns: said once, not found out from refusals (the
+		// links' reservations first: they hold theirs for good)
+		uint64_t links = cee_shard_links_credits(cfg, id, nshards);
+		uint64_t cap = cee_evring_capacity(s->evring);
+		uint32_t mine = cee_links_on_shard(cfg->nlinks, id, nshards);
+		uint32_t fits = mine + (uint32_t)((cap > links ? cap - links : 0) / need);
 		if (id == 0 && cfg->event_ring && fits < per_shard)
 			fprintf(stderr,
 				"cee: --event-ring %u holds the reservations of %u connections per "

@@ -345,3 +345,11 @@ unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg);
  * (--event-ring, or every slot's reservation), 0 without events.
  */
 uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nshards);
+
+/**
+ * Event records the links of shard @p shard (of @p nshards) reserve while
+ * each has a connection: a TCP link's lifecycle (4) or a TLS link's (18),
+ * with link_up and link_down (8). 0 without events.
+ */
+uint64_t cee_shard_links_credits(const struct cee_engine_cfg *cfg, unsigned shard,
+				 unsigned nshards);

@@ -29,7 +29,8 @@
 # --deadline S  for each bring-up (default 120)
 # --json FILE   the figures as JSON (links_many.py report)
 # --max-conns M the engine's connection slots (default 2N + 1024, below);
-#               with a large M the event ring stays at 65,536 records.
+#               with a large M the event ring stays at 65,536 records
+#               beside the links' own (12 each).
 #               1100000 on one shard: a monitor table above 2^20 monitors
 #               (a shard's table is its slots + 64), which could not be made
 #               before: every link attempt then closed no_resources and the
@@ -119,7 +120,9 @@ start_engine() {
 	local eal=(--no-huge -m 1024 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" "--vdev=$vdev" "${lcores[@]}")
 	local args=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --links "$LINKS_FILE" --max-conns "${MAX_CONNS:-$((2 * N + 1024))}"
 		--time-wait 1000 --events "jsonl:$EVENTS" --stats "$WORK/stats.json" --poll-idle-us 50)
-	[[ -z $MAX_CONNS ]] || args+=(--event-ring 65536)
+	# (room for every link's reservation, 12 records, on the shard with the
+	# most, and 65,536 more)
+	[[ -z $MAX_CONNS ]] || args+=(--event-ring $(((N + SHARDS - 1) / SHARDS * 12 + 65536)))
 	[[ -z $RECONNECT ]] || args+=(--reconnect "$RECONNECT")
 	[[ $KEEPALIVE == off ]] || args+=(--keepalive "$KEEPALIVE")
 	it_log "engine: $CEE_ENGINE ${eal[*]} -- ${args[*]}"
