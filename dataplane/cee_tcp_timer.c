@@ -170,12 +170,6 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 	}
 }
 
-/*
- * RFC 9293 3.8.4: when the next keepalive probe (or, after the last one,
- * the give-up) is due; 0 when keepalive is off or does not apply (not
- * ESTABLISHED, or data in flight: the retransmission timer watches the
- * peer then).
- */
 // The idle limit that applies to tcb, 0 = none.
 static inline uint64_t idle_ns(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
@@ -183,6 +177,12 @@ static inline uint64_t idle_ns(const struct cee_tcp_ctx *ctx, const struct cee_t
 						   : ctx->cfg.idle_timeout_ns;
 }
 
+/*
+ * RFC 9293 3.8.4: when the next keepalive probe (or, after the last one,
+ * the give-up) is due; 0 when keepalive is off or does not apply (not
+ * ESTABLISHED, or data in flight: the retransmission timer watches the
+ * peer then).
+ */
 static uint64_t keepalive_at(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
 	if (ctx->cfg.keepalive_idle_ns == 0 || !(tcb->oflags & CEE_TCB_O_KEEPALIVE) ||
@@ -207,7 +207,9 @@ void tcp_update_timer(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_CLOSING:
 	case CEE_TCP_LAST_ACK:
-		tcb->idle_at_ns = idle_ns(ctx, tcb) ? tcb->last_activity_ns + idle_ns(ctx, tcb) : 0;
+		tcb->idle_at_ns = idle_ns(ctx, tcb); /* 0: none */
+		if (tcb->idle_at_ns != 0)
+			tcb->idle_at_ns += tcb->last_activity_ns;
 		if (__builtin_expect(tcb->oflags & CEE_TCB_O_KEEPALIVE, 0)) {
 			uint64_t ka = keepalive_at(ctx, tcb);
 			if (ka != 0 && (tcb->idle_at_ns == 0 || ka < tcb->idle_at_ns))
