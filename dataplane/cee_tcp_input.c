@@ -377,6 +377,10 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	uint32_t seg_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
 	bool advanced = seq_gt(seg->ack, tcb->snd_una);
 	uint32_t acked = seg->ack - tcb->snd_una;
+	// the window's right edge before this ACK, and whether it was shut (0,
+	// or a sliver) with bytes sent past it: those the peer dropped
+	uint32_t old_edge = tcb->snd_una + tcb->snd_wnd;
+	bool past_shut = seq_lt(old_edge, tcb->snd_nxt) && tcp_wnd_shut(ctx, tcb);
 	if (advanced)
 		ack_advance(ctx, tcb, seg->ack, seg, now_ns);
 	// RFC 6675 scoreboard: new blocks, and what SND.UNA passed dropped at once
@@ -417,9 +421,16 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			tcb->max_snd_wnd = seg_wnd;
 		tcb->snd_wl1 = seg->seq;
 		tcb->snd_wl2 = seg->ack;
-		if (old_wnd == 0 && tcb->snd_wnd > 0 && tcb->snd_una != tcb->snd_max) {
-			// the window reopened with bytes unacked: resend from snd_una now;
-			// a running RTT sample covers resent bytes (RFC 6298 3, Karn)
+		if (tcb->snd_una != tcb->snd_max &&
+		    ((old_wnd == 0 && tcb->snd_wnd > 0) ||
+		     (past_shut && seq_gt(tcb->snd_una + tcb->snd_wnd, old_edge) &&
+		      !tcp_wnd_shut(ctx, tcb)))) {
+			// the window reopened with bytes unacked: from 0, or from a
+			// sliver we had sent past (a window the peer shrank, e.g. a
+			// Linux receiver under memory pressure: it dropped what lay
+			// past the edge). Resend from SND.UNA now, not after an RTO
+			// or three duplicate ACKs; a running RTT sample covers
+			// resent bytes (RFC 6298 3, Karn)
 			tcp_rewind(ctx, tcb);
 			tcp_rtt_cancel(tcb);
 		}

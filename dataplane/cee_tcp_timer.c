@@ -81,7 +81,7 @@ static uint64_t pto_ns(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 void tcp_zw_start(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
 		  uint64_t now_ns)
 {
-	x->zw_since_ns = now_ns;
+	x->zw_since_ns = now_ns != 0 ? now_ns : 1; /* 0 means open: a clock at 0 (a test's) */
 	x->zw_next = NULL;
 	x->zw_prev = ctx->zw_tail;
 	if (ctx->zw_tail != NULL)

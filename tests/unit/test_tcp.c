@@ -3060,6 +3060,81 @@ static void test_sliver_window_reopens(void **state)
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
 }
 
+/*
+ * Fault (a gap sessions 13-16 left open): a peer that shrank its window to a
+ * sliver below what we had sent (a Linux receiver under memory pressure
+ * drops what lay past the edge) and then opened it again before any timer
+ * fired got new data from SND.NXT: the bytes past the sliver, which it had
+ * dropped, waited for the RTO or three duplicate ACKs. From 0 the rewind was
+ * there; from a sliver it was not. Now both resend from SND.UNA at once; a
+ * window that reopens with nothing sent past its old edge does not rewind.
+ */
+static void test_sliver_reopens_resends_past_edge(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	establish_unscaled(f, 4380);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	assert_int_equal(f->tcb.snd_max, ISS + 1 + 4380);
+	/* one segment taken, 12 bytes offered: 2,920 bytes lie past the edge */
+	f->now += 10 * MS;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 1460, 12, NULL, 0);
+	assert_int_equal(f->nsegs, 0);
+	/* the window opens again before the timer: the dropped bytes first */
+	f->now += 10 * MS;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 1460, 4380, NULL, 0);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 1460);
+	assert_int_equal(f->segs[0].len, 1460);
+	for (unsigned i = 0; i < f->nsegs; i++)
+		assert_true(f->segs[i].out.seq + f->segs[i].len <= ISS + 1 + 1460 + 4380);
+	assert_int_equal(f->tcb.snd_nxt, f->segs[f->nsegs - 1].out.seq + f->segs[f->nsegs - 1].len);
+
+	/* a sliver that ends at SND.NXT (nothing sent past it) reopening: the
+	   bytes in flight inside it are not resent */
+	uint32_t nxt = f->tcb.snd_nxt;
+	assert_true(nxt - (ISS + 1 + 1460) > 100);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, nxt - 100, 100, NULL, 0);
+	assert_int_equal(f->tcb.snd_nxt, nxt);
+	f->now += 10 * MS;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, nxt - 100, 4380, NULL, 0);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, nxt);
+}
+
+/*
+ * Fault: zw_since_ns 0 means "no clock runs", so a window that shut at the
+ * clock's 0 was put on the eviction list and read as off it: the next shut
+ * answer put it on again (a list that loops), and the persist limit never
+ * ran for it. A clock at 0 is a test's; the guard costs nothing.
+ */
+static void test_persist_clock_at_zero(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	f->now = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0);
+	assert_ptr_equal(f->ctx.zw_head, &f->tcb);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0);
+	assert_ptr_equal(f->ctx.zw_head, &f->tcb);
+	assert_ptr_equal(f->ctx.zw_tail, &f->tcb);
+	while (!f->destroyed && f->now < 30 * SEC) {
+		fire(f);
+		if (!f->destroyed)
+			seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0);
+	}
+	assert_true(f->destroyed);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
+	assert_null(f->ctx.zw_head);
+}
+
 /* Fault: a full send buffer overflows, or refuses instead of taking what fits. */
 static void test_send_partial(void **state)
 {
@@ -5160,6 +5235,8 @@ int main(void)
 	    T(test_sliver_window_persist_timeout),
 	    T(test_sliver_window_persist_timeout_sack),
 	    T(test_sliver_window_reopens),
+	    T(test_sliver_reopens_resends_past_edge),
+	    T(test_persist_clock_at_zero),
 	    T(test_send_partial),
 	    T(test_send_errors),
 	    T(test_send_echo_refused),
