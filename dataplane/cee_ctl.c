@@ -574,7 +574,7 @@ int cee_ctl_links_collect(const struct ctl_job *j, struct ctl_link **out)
 }
 
 // {"name","shard","proto","remote","state","conn"?,"attempts","ups","downs",
-//  "last_reason"?,"up_ms"? (up),"next_attempt_ms"? (backoff)}
+//  "last_reason"?,"up_ms"? (up),"next_attempt_ms"? (backoff),"arp_wait"? (backoff)}
 static void render_link(struct ctl_buf *b, const struct ctl_link *l)
 {
 	const struct cee_link_info *x = l->info;
@@ -596,6 +596,8 @@ static void render_link(struct ctl_buf *b, const struct ctl_link *l)
 		cee_ctl_buf_printf(b, ",\"up_ms\":%" PRIu64, x->up_ms);
 	if (x->state == CEE_LINK_BACKOFF)
 		cee_ctl_buf_printf(b, ",\"next_attempt_ms\":%" PRIu64, x->next_ms);
+	if (x->arp_wait)
+		cee_ctl_buf_printf(b, ",\"arp_wait\":true");
 	cee_ctl_buf_printf(b, "}");
 }
 

@@ -250,6 +250,8 @@ static int do_links(struct cee_ctl *c, struct rte_tel_data *d)
 			rte_tel_data_add_dict_u64(ld, "up_ms", x->up_ms);
 		if (x->state == CEE_LINK_BACKOFF)
 			rte_tel_data_add_dict_u64(ld, "next_attempt_ms", x->next_ms);
+		if (x->arp_wait)
+			rte_tel_data_add_dict_u64(ld, "arp_wait", 1);
 		snprintf(key, sizeof(key), "link_%" PRIu32, x->index);
 		if (rte_tel_data_add_dict_container(d, key, ld, 0) < 0)
 			rte_tel_data_free(ld);

@@ -283,6 +283,7 @@ struct cee_link_info {
 	uint8_t tls;
 	uint8_t state;         /**< enum cee_link_state */
 	uint8_t last_reason;   /**< enum cee_reason of the last attempt's close */
+	uint8_t arp_wait;      /**< BACKOFF: waiting for its next hop's ARP answer */
 	cee_conn_id_t conn;    /**< current attempt, 0 when none */
 	uint32_t attempts, ups, downs;
 	uint64_t up_ms;        /**< UP: since link_up */

@@ -182,9 +182,14 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	// would overflow the resolver's queue and wait for retransmission
 	if (cee_shard_next_hop(s, l->cfg->ip) != 0 && !cee_shard_neigh_ready(s, 0, l->cfg->ip)) {
 		s->stats.link_arp_waits++;
-		cee_timer_arm(ls->wheel, n, now_ns + LINK_ARP_WAIT_NS);
+		// cee-ctl links shows the wait (arp_wait, and the next look in
+		// next_attempt_ms), not a due time long past
+		l->arp_wait = 1;
+		l->next_ns = now_ns + LINK_ARP_WAIT_NS;
+		cee_timer_arm(ls->wheel, n, l->next_ns);
 		return;
 	}
+	l->arp_wait = 0;
 	struct cee_conn *c = open_attempt(s, sl);
 	if (c == NULL) { // no slot, no event room, no source port, no route: try again later
 		s->stats.link_open_failed++;
@@ -251,6 +256,7 @@ uint32_t cee_shard_links_fill(struct cee_shard *s, struct cee_link_info *out, ui
 		o->ups = l->ups;
 		o->downs = l->downs;
 		o->up_ms = l->state == CEE_LINK_UP ? (s->now_ns - l->up_ns) / 1000000 : 0;
+		o->arp_wait = l->state == CEE_LINK_BACKOFF && l->arp_wait;
 		o->next_ms = l->state == CEE_LINK_BACKOFF && l->next_ns > s->now_ns
 				 ? (l->next_ns - s->now_ns) / 1000000
 				 : 0;

@@ -117,6 +117,9 @@ def parse_args(argv=None):
     p.add_argument("--prefix")
     p.add_argument("--ctl-rounds", default="")
     p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--unresolved", default="",
+                   help="a link (after --links) whose next hop never answers ARP: cee-ctl links "
+                        "must show it waiting for it")
     p.add_argument("--badcert", action="store_true")
     p.add_argument("--deadline", type=float, default=20.0, help="seconds for each awaited event")
     p.add_argument("--start-round", type=int, default=0, help="(serve) first round of this process")
@@ -551,7 +554,19 @@ class Server:
         reply = self.ctl.query("links")
         check(reply.get("ok") is True and reply.get("v") == 1, f"cee-ctl links ({phase}): {reply}")
         entries = {e.get("name"): e for e in reply.get("links", [])}
-        check(set(entries) == set(a.link_names), f"cee-ctl links ({phase}) names {sorted(entries)}, expected {a.link_names}")
+        names = a.link_names + ([a.unresolved] if a.unresolved else [])
+        check(set(entries) == set(names), f"cee-ctl links ({phase}) names {sorted(entries)}, expected {names}")
+        if a.unresolved:
+            # Fault: a link whose next hop does not answer ARP showed
+            # "backoff" with next_attempt_ms 0 for ever, as if an attempt
+            # were due now and never made: the wait was invisible.
+            e = entries[a.unresolved]
+            got = {k: e.get(k) for k in ("state", "attempts", "ups", "arp_wait")}
+            want = {"state": "backoff", "attempts": 0, "ups": 0, "arp_wait": True}
+            check(got == want, f"cee-ctl links ({phase}) {a.unresolved}: {got}, expected {want} (entry {e})")
+            nxt = e.get("next_attempt_ms")
+            check(isinstance(nxt, int) and 0 <= nxt <= 10,
+                  f"cee-ctl links ({phase}) {a.unresolved}: next_attempt_ms {nxt!r}, expected the next look within 10 ms")
         for i, n in enumerate(a.link_names):
             e, c = entries[n], cs[n]
             opens = self.tail.link_events(n, "open")

@@ -25,7 +25,8 @@
 #         (a server of another CA in the first gap), blackhole (keepalive),
 #         idle timeout; then back once more, held until SIGTERM (shutdown)
 #   tcp   one shard, link up1=tcp:PEER:7000:echo, 50 drops: FIN, RST,
-#         restart, blackhole, idle timeout
+#         restart, blackhole, idle timeout; and link noarp to an address of
+#         the subnet that answers no ARP (cee-ctl links: arp_wait)
 #   tcp2  two shards, 8 links l0..l7 (link i on shard i % 2), 7 drops each,
 #         several endings mixed within a round
 # Synchronisation: the server's log (listening, done) and the engine's events
@@ -71,6 +72,9 @@ tls)
 tcp)
 	SHARDS=1 PROTO=tcp PORT=7000
 	LINKS=(up1)
+	# and a link to an address of the subnet nobody answers ARP for
+	# (cee-ctl links must show it waiting for its next hop)
+	UNRESOLVED=noarp
 	P10=fin,idle,rst,fin,restart,rst,blackhole,fin,rst,fin
 	PLAN=$P10,$P10,$P10,$P10,$P10
 	DROPS=50 MIN_LATE=5 CTL_ROUNDS=2
@@ -109,6 +113,11 @@ for n in "${LINKS[@]}"; do
 	CONNECT+=(--connect "$n=$PROTO:$SERVER:echo")
 	NAMES+=${NAMES:+,}$n
 done
+SRV_UNRESOLVED=()
+if [[ -n ${UNRESOLVED:-} ]]; then
+	CONNECT+=(--connect "$UNRESOLVED=tcp:${NETNS_PEER_IP%.*}.99:$PORT:echo")
+	SRV_UNRESOLVED=(--unresolved "$UNRESOLVED")
+fi
 TLS=()
 SRV_TLS=()
 if [[ $PROTO == tls ]]; then
@@ -123,7 +132,7 @@ ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/links_server.py" run --proto 
 	--listen "$SERVER" --engine-ip "$NETNS_ENGINE_IP" --links "$NAMES" --plan "$PLAN" \
 	--events "$EVENTS" --log "$SLOG" --idle-timeout "$IDLE" --time-wait "$((TIME_WAIT_MS / 1000))" \
 	--ctl "$CEE_CTL" --prefix "$PREFIX" --ctl-rounds "$CTL_ROUNDS" --shards "$SHARDS" \
-	"${SRV_TLS[@]}" >"$WORK/server.out" 2>&1 &
+	"${SRV_TLS[@]}" "${SRV_UNRESOLVED[@]}" >"$WORK/server.out" 2>&1 &
 SERVER_PID=$!
 IT_PIDS+=("$SERVER_PID")
 server_alive() { kill -0 "$SERVER_PID" 2>/dev/null; }
