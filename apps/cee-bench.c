@@ -637,7 +637,10 @@ static void usage(FILE *f, const char *prog)
 		"  --shards N          engine shards = generator lcores (default 1); needs 2N workers\n"
 		"  --max-conns N       engine connection slots (default: from C and the time-wait)\n"
 		"  --events SINK       also export to SINK (e.g. binary:/tmp/ev.bin,\n"
-		"                      nats://127.0.0.1:4222/cee?stream=CEE); repeatable\n"
+		"                      nats://127.0.0.1:4222/cee?stream=CEE); repeatable, at most 3\n"
+		"                      (the in-process audit is the engine's fourth sink)\n"
+		"  --drain S           after the run, how long connections in flight get to\n"
+		"                      finish (default 10)\n"
 		"  --engine-id ID      the exporting engine's id (default: random per run)\n"
 		"  --json              final report as one JSON object on stdout\n"
 		"  --verbose           also print both engines' counters (JSON) on stderr\n"
@@ -1388,6 +1391,12 @@ static int export_once(void)
 
 int main(int argc, char **argv)
 {
+	// --help needs no EAL (which would print its own options instead)
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout, "cee-bench");
+			return 0;
+		}
 	int rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
 		fprintf(stderr, "cee-bench: EAL init failed: %s\n", rte_strerror(rte_errno));

@@ -165,7 +165,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: cee-tail nats://HOST:PORT[,HOST:PORT...]/PREFIX?stream=NAME[&durable=NAME][&filter=SUBJECT]\n"
-	    "                [--count N] [--idle-exit MS] [--from-start] [--reorder-wait MS]\n"
+	    "                [--count N] [--idle-exit MS] [--from-start] [--reorder-wait MS] [--ack-wait MS]\n"
 	    "  stream=NAME      the sink's stream (default CEE)\n"
 	    "  durable=NAME     the durable pull consumer (default cee-tail); it resumes\n"
 	    "                   where it stopped\n"

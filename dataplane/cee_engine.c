@@ -225,7 +225,7 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --ws-ping SEC            ping after SEC of silence; no frame within\n"
 		"                           --ws-pong-timeout SEC (default 10): ws_ping_timeout\n"
 		"  --ws-message-timeout SEC a message (or control frame) begun must be whole\n"
-		"                           within SEC (default 10): else Close 1008\n"
+		"                           within SEC (default 10; 0 refused): else Close 1008\n"
 		"  --ws-max-message BYTES   largest message and frame (1009 beyond); an echo needs\n"
 		"                           --sndbuf >= 2 x BYTES + 32 (default (sndbuf - 32) / 2,\n"
 		"                           at most 65536)\n",
@@ -266,12 +266,12 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           (repeatable)\n"
 		"  --engine-id ID           this engine's id in every event (default: random)\n"
 		"  --shutdown-timeout SEC   at shutdown, wait at most SEC for the sinks to take\n"
-		"                           and deliver every event (default 10)\n"
+		"                           and deliver every event (default 10, at most 86400)\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close listeners' connections idle for SEC (idle_timeout;\n"
 		"                           default 600; 0: never)\n"
-		"  --handshake-timeout SEC  SYN-RECEIVED limit, and TLS handshake limit from\n"
-		"                           established (default 10)\n"
+		"  --handshake-timeout SEC  SYN-RECEIVED (and a link's SYN-SENT) limit, and TLS\n"
+		"                           handshake limit from established (default 10; 0: none)\n"
 		"  --time-wait MS           TIME-WAIT duration (default 60000)\n"
 		"  --rto-min MS             lower bound of the retransmission timeout (default 200)\n"
 		"  --sndbuf BYTES           send buffer per connection (default 32768)\n"
@@ -288,6 +288,7 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --rcv-wnd BYTES          receive window of services that consume at once\n"
 		"                           (discard; default 1 MiB)\n"
 		"  --event-ring N           event records per shard (default 4 x max-conns/shard,\n"
+		"                           18 x with a TLS or WebSocket listener or a TLS link;\n"
 		"                           + 8 per link)\n"
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --sched fifo:N|rr:N|other  the shards' scheduling policy and real-time priority\n"
@@ -671,8 +672,10 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			snprintf(c->engine_id, sizeof(c->engine_id), "%s", optarg);
 			break;
 		case O_SHUTDOWN_TIMEOUT:
-			rc = parse_u64(optarg, 86400, &v);
-			c->shutdown_timeout_ns = v * 1000000000ull;
+			// seconds with a fraction, as every other SEC option (2.5 was refused)
+			rc = parse_seconds_ns(optarg, &c->shutdown_timeout_ns);
+			if (rc == 0 && c->shutdown_timeout_ns > 86400ull * 1000000000)
+				rc = -EINVAL;
 			break;
 		case O_SYN_BACKLOG:
 			rc = parse_u64(optarg, 1u << 24, &v);

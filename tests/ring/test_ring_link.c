@@ -650,6 +650,20 @@ int main(int argc, char **argv)
 	cee_engine_cfg_free(&small);
 	unlink(lpath);
 
+	// Fault (docs review): --shutdown-timeout alone took whole seconds
+	// ("2.5" refused), unlike every other SEC option
+	cee_engine_cfg_default(&small);
+	char *tmoargs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--listen",
+			   "tcp:7:echo", "--shutdown-timeout", "2.5", NULL};
+	int trc = cee_engine_parse_args(&small, 9, tmoargs);
+	CHECK(trc == 0 && small.shutdown_timeout_ns == 2500000000ull,
+	      "--shutdown-timeout 2.5: rc %d, %" PRIu64 " ns", trc, small.shutdown_timeout_ns);
+	cee_engine_cfg_free(&small);
+	cee_engine_cfg_default(&small);
+	tmoargs[8] = "86401";
+	CHECK(cee_engine_parse_args(&small, 9, tmoargs) != 0, "--shutdown-timeout 86401 taken");
+	cee_engine_cfg_free(&small);
+
 	struct cee_engine_cfg cfg;
 	cee_engine_cfg_default(&cfg);
 	char *args[] = {"test", "--ip", "10.0.0.1/24", "--listen", "tcp:7:echo", "--events",
