@@ -90,6 +90,8 @@ void cee_engine_cfg_default(struct cee_engine_cfg *c)
 
 void cee_engine_cfg_free(struct cee_engine_cfg *c)
 {
+	for (uint32_t i = 0; i < c->nlinks; i++)
+		cee_link_cfg_release(&c->links[i]);
 	free(c->links);
 	c->links = NULL;
 	c->nlinks = 0;
@@ -99,24 +101,29 @@ int cee_engine_cfg_add_link(struct cee_engine_cfg *c, const char *spec)
 {
 	struct cee_link_cfg l;
 	char err[160];
-	if (cee_link_parse(spec, &l, err, sizeof(err)) < 0) {
+	int rc = cee_link_parse(spec, &l, err, sizeof(err));
+	if (rc < 0) {
 		fprintf(stderr, "cee: %s\n", err);
-		return -EINVAL;
+		return rc;
 	}
 	for (uint32_t i = 0; i < c->nlinks; i++)
 		if (strcmp(c->links[i].name, l.name) == 0) {
 			fprintf(stderr, "cee: link '%s' defined twice\n", l.name);
+			cee_link_cfg_release(&l);
 			return -EEXIST;
 		}
 	if (c->nlinks == CEE_LINKS_MAX) {
 		fprintf(stderr, "cee: more than %u links\n", CEE_LINKS_MAX);
+		cee_link_cfg_release(&l);
 		return -ENOSPC;
 	}
 	if ((c->nlinks & (c->nlinks - 1)) == 0) { // grow at powers of two
 		uint32_t cap = c->nlinks ? 2 * c->nlinks : 8;
 		struct cee_link_cfg *v = realloc(c->links, cap * sizeof(*v));
-		if (v == NULL)
+		if (v == NULL) {
+			cee_link_cfg_release(&l);
 			return -ENOMEM;
+		}
 		c->links = v;
 	}
 	c->links[c->nlinks++] = l;
@@ -657,6 +664,10 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			rc = parse_reconnect(c, optarg);
 			break;
 		case O_TLS_SNI:
+			// a name longer than SNI takes failed every attempt of every
+			// TLS link, for ever, with no event
+			if (!cee_link_sni_valid(optarg))
+				rc = -EINVAL;
 			c->tls_sni = optarg;
 			break;
 		case O_KEEPALIVE:
@@ -832,6 +843,17 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 					prog, c->links[i].name);
 				return -EINVAL;
 			}
+			// nor a link with no name to match: any certificate of the
+			// CA (one that also signs the clients of mutual TLS) was
+			// taken for its server's
+			for (uint32_t k = i; k < c->nlinks; k++)
+				if (c->links[k].tls && c->links[k].sni == NULL && c->tls_sni == NULL) {
+					fprintf(stderr,
+						"%s: link '%s' is TLS: give its server's name to verify "
+						"(--tls-sni NAME, or ,sni=NAME after the link)\n",
+						prog, c->links[k].name);
+					return -EINVAL;
+				}
 			c->tls_client_on = true;
 			if (c->tls_client.ca_file == NULL)
 				c->tls_client.ca_file = c->tls.ca_file;

@@ -45,12 +45,40 @@ static int fail(char *err, unsigned elen, const char *spec, const char *why)
 	return -EINVAL;
 }
 
+bool cee_link_sni_valid(const char *name)
+{
+	size_t n = strlen(name), label = 0;
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char ch = name[i];
+		if (ch == '.' || ch == '\0') {
+			if (label == 0 || label > 63 || name[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			   (ch >= '0' && ch <= '9') || (ch == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+void cee_link_cfg_release(struct cee_link_cfg *l)
+{
+	free(l->sni);
+	l->sni = NULL;
+}
+
 int cee_link_parse(const char *spec, struct cee_link_cfg *out, char *err, unsigned elen)
 {
 	memset(out, 0, sizeof(*out));
 	const char *eq = strchr(spec, '=');
 	if (eq == NULL)
-		return fail(err, elen, spec, "expected NAME=tcp|tls:A.B.C.D:PORT[:echo|discard]");
+		return fail(err, elen, spec,
+			    "expected NAME=tcp|tls:A.B.C.D:PORT[:echo|discard][,sni=HOST]");
 	size_t nlen = (size_t)(eq - spec);
 	if (nlen == 0 || nlen > CEE_LINK_NAME_MAX)
 		return fail(err, elen, spec, "the name must have 1 to 32 characters");
@@ -59,10 +87,14 @@ int cee_link_parse(const char *spec, struct cee_link_cfg *out, char *err, unsign
 			return fail(err, elen, spec, "the name may use only A-Z a-z 0-9 _ . -");
 	memcpy(out->name, spec, nlen);
 
+	// ",sni=HOST" last (a TLS link's server name, rather than --tls-sni's)
+	const char *sni = strstr(eq + 1, ",sni=");
+	size_t dlen = sni != NULL ? (size_t)(sni - (eq + 1)) : strlen(eq + 1);
 	char buf[64];
-	if (strlen(eq + 1) >= sizeof(buf))
+	if (dlen >= sizeof(buf))
 		return fail(err, elen, spec, "destination too long");
-	snprintf(buf, sizeof(buf), "%s", eq + 1);
+	memcpy(buf, eq + 1, dlen);
+	buf[dlen] = '\0';
 	char *proto = buf, *addr = strchr(buf, ':');
 	if (addr == NULL)
 		return fail(err, elen, spec, "expected tcp: or tls: before the address");
@@ -96,6 +128,17 @@ int cee_link_parse(const char *spec, struct cee_link_cfg *out, char *err, unsign
 	if (errno || end == port || *end != '\0' || p == 0 || p > 65535 || port[0] == '-')
 		return fail(err, elen, spec, "the port must be 1 to 65535");
 	out->port = (uint16_t)p;
+	if (sni != NULL) {
+		sni += strlen(",sni=");
+		if (!out->tls)
+			return fail(err, elen, spec, "sni= is for TLS links");
+		if (!cee_link_sni_valid(sni))
+			return fail(err, elen, spec,
+				    "sni= must be a host name (labels of A-Z a-z 0-9 -, at most 253 "
+				    "characters)");
+		if ((out->sni = strdup(sni)) == NULL)
+			return fail(err, elen, spec, "out of memory"), -ENOMEM;
+	}
 	return 0;
 }
 

@@ -44,14 +44,25 @@ struct cee_link_cfg {
 	uint16_t port;   /**< host order */
 	bool tls;        /**< TLS above TCP (the engine's TLS client context) */
 	uint8_t service; /**< enum cee_tcp_service on what the server sends: ECHO or DISCARD */
+	char *sni;       /**< TLS: the server's name (",sni=HOST"; heap), NULL: --tls-sni's */
 };
 
 /**
- * Parse "NAME=tcp|tls:A.B.C.D:PORT[:echo|discard]" (service echo by
- * default). NAME: 1..CEE_LINK_NAME_MAX of [A-Za-z0-9_.-].
- * @return 0, or -EINVAL with a message of at most @p elen bytes in @p err.
+ * Parse "NAME=tcp|tls:A.B.C.D:PORT[:echo|discard][,sni=HOST]" (service echo
+ * by default). NAME: 1..CEE_LINK_NAME_MAX of [A-Za-z0-9_.-]; HOST (TLS
+ * only): the name sent as SNI and matched against the server's certificate
+ * (cee_link_sni_valid()). @p out->sni is allocated: cee_link_cfg_release().
+ * @return 0, or -EINVAL (-ENOMEM) with a message of at most @p elen bytes in @p err.
  */
 int cee_link_parse(const char *spec, struct cee_link_cfg *out, char *err, unsigned elen);
+/** Free what cee_link_parse() allocated in @p l (its sni). */
+void cee_link_cfg_release(struct cee_link_cfg *l);
+/**
+ * @p name is a DNS host name a TLS client may send as SNI and verify
+ * (RFC 6066 3): 1..253 characters, dot-separated labels of 1..63 of
+ * [A-Za-z0-9-], not starting or ending with '-'.
+ */
+bool cee_link_sni_valid(const char *name);
 
 /** Backoff bounds (--reconnect MIN_MS:MAX_MS). */
 struct cee_link_backoff {

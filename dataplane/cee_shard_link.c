@@ -160,7 +160,8 @@ static struct cee_conn *open_attempt(struct cee_shard *s, struct shard_link *sl)
 	const struct cee_link_cfg *lc = sl->l.cfg;
 	uint32_t tag = (uint32_t)(sl - s->links->v) + 1;
 	if (lc->tls)
-		return cee_stack_connect(s, 0, lc->ip, lc->port, true, false, s->cfg->tls_sni, NULL,
+		return cee_stack_connect(s, 0, lc->ip, lc->port, true, false,
+					 lc->sni != NULL ? lc->sni : s->cfg->tls_sni, NULL,
 					 (enum cee_tcp_service)lc->service, tag);
 	return cee_shard_open_active(s, 0, lc->ip, lc->port, (enum cee_tcp_service)lc->service,
 				     CEE_PROTO_TCP, NULL, tag);

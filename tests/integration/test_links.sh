@@ -19,8 +19,9 @@
 # stream must hold); the stream must also pass cee-audit.
 #
 # Usage: test_links.sh [--engine P --audit P --python P] [--ctl P] [--keep] tls|tcp|tcp2
-#   tls   one shard, link up1=tls:PEER:5061:echo (--tls-ca ca.pem, --tls-sni
-#         server.cee.test), 50 drops: close_notify+FIN, close_notify only (the
+#   tls   one shard, link up1=tls:PEER:5061:echo,sni=server.cee.test (--tls-ca
+#         ca.pem; --tls-sni other.cee.test, which the link's own name
+#         overrides), 50 drops: close_notify+FIN, close_notify only (the
 #         engine FINs first), FIN without close_notify, RST, server restart
 #         (a server of another CA in the first gap), blackhole (keepalive),
 #         idle timeout; then back once more, held until SIGTERM (shutdown)
@@ -121,7 +122,13 @@ fi
 TLS=()
 SRV_TLS=()
 if [[ $PROTO == tls ]]; then
-	TLS=(--tls-ca "$CERTS/ca.pem" --tls-sni server.cee.test)
+	# the link names its server (,sni=): --tls-sni, which names another,
+	# must not be what it sends or verifies (the server checks the SNI, and
+	# its certificate does not match the other name)
+	for i in "${!CONNECT[@]}"; do
+		[[ ${CONNECT[$i]} == --connect ]] || CONNECT[i]+=,sni=server.cee.test
+	done
+	TLS=(--tls-ca "$CERTS/ca.pem" --tls-sni other.cee.test)
 	SRV_TLS=(--certs "$CERTS" --sni server.cee.test --badcert)
 fi
 

@@ -121,6 +121,16 @@ if [[ $MODE == openssl ]]; then
 		--sndbuf 8192 --events "jsonl:$WORK/bad.jsonl"
 	engine_must_fail tls-link-no-ca "give --tls-link-ca" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--connect "up1=tls:$NETNS_PEER_IP:5061" --events "jsonl:$WORK/bad.jsonl"
+	# a TLS link with no server name took any certificate of its CA (one
+	# that may also sign mutual TLS's clients) for its server's; a name
+	# longer than SNI takes failed every attempt for ever (TLS review)
+	engine_must_fail tls-link-no-name "give its server's name" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--connect "up1=tls:$NETNS_PEER_IP:5061" --tls-link-ca "$CERTS/ca.pem" \
+		--events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail tls-sni-too-long "bad value for --tls-sni" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--connect "up1=tls:$NETNS_PEER_IP:5061" --tls-link-ca "$CERTS/ca.pem" \
+		--tls-sni "$(printf 'abcdefghij%.0s' {1..6}).$(printf 'abcdefghij%.0s' {1..6}).$(printf 'abcdefghij%.0s' {1..6}).$(printf 'abcdefghij%.0s' {1..6}).$(printf 'abcdefghij%.0s' {1..6}).example" \
+		--events "jsonl:$WORK/bad.jsonl"
 	engine_must_fail link-off-subnet "not on our subnet" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--connect "up1=tcp:192.0.2.9:5060" --events "jsonl:$WORK/bad.jsonl"
 	engine_must_fail two-sinks-one-file "one file" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \

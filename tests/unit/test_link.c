@@ -58,6 +58,47 @@ static void test_parse(void **state)
 	longest[0] = 'N';
 	memmove(longest + 1, longest, strlen(longest) + 1); /* 33 characters */
 	assert_int_equal(cee_link_parse(longest, &l, err, sizeof(err)), -EINVAL);
+
+	/* Fault (TLS review): links had one server name (--tls-sni) for all,
+	   and none was required, so a TLS link without it took any certificate
+	   of the CA for its server's. A link names its own server now. */
+	assert_int_equal(cee_link_parse("t1=tls:10.0.0.2:5061:discard,sni=sbc-1.carrier.example", &l,
+					err, sizeof(err)),
+			 0);
+	assert_string_equal(l.sni, "sbc-1.carrier.example");
+	assert_int_equal(l.service, CEE_TCP_SVC_DISCARD);
+	assert_int_equal(l.port, 5061);
+	cee_link_cfg_release(&l);
+	assert_null(l.sni);
+	assert_int_equal(cee_link_parse("t1=tls:10.0.0.2:5061", &l, err, sizeof(err)), 0);
+	assert_null(l.sni);
+	static const char *const bad_sni[] = {
+	    "t=tcp:1.2.3.4:5,sni=a.example", /* not TLS */
+	    "t=tls:1.2.3.4:5,sni=",          "t=tls:1.2.3.4:5,sni=a..b",
+	    "t=tls:1.2.3.4:5,sni=-a.b",      "t=tls:1.2.3.4:5,sni=a-.b",
+	    "t=tls:1.2.3.4:5,sni=a b",       "t=tls:1.2.3.4:5,sni=a.b,sni=c",
+	};
+	for (unsigned i = 0; i < sizeof(bad_sni) / sizeof(bad_sni[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(cee_link_parse(bad_sni[i], &l, err, sizeof(err)), -EINVAL);
+		assert_true(strlen(err) > 0);
+		assert_null(l.sni);
+	}
+	char host[300];
+	memset(host, 'a', sizeof(host));
+	host[63] = '\0';
+	assert_true(cee_link_sni_valid(host)); /* a label of 63 */
+	host[63] = 'a';
+	host[64] = '\0';
+	assert_false(cee_link_sni_valid(host)); /* 64 */
+	host[64] = 'a';
+	for (unsigned i = 50; i < 260; i += 51)
+		host[i] = '.';
+	host[253] = '\0';
+	assert_true(cee_link_sni_valid(host)); /* 253 in all */
+	host[253] = 'a';
+	host[254] = '\0';
+	assert_false(cee_link_sni_valid(host));
 }
 
 /*
