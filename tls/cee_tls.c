@@ -946,7 +946,10 @@ static int end_on_error(struct cee_tls *t, int err)
 		return end_with(t, CEE_REASON_TLS_CLOSE_NOTIFY, -EPROTO);
 	}
 	wolfSSL_get_alert_history(t->ssl, &h);
-	if (err == FATAL_ERROR) {
+	// FATAL_ERROR is also what some of wolfSSL's own refusals return (a
+	// HelloRequest to a server, answered with its unexpected_message):
+	// the peer is credited only with a fatal alert it sent
+	if (err == FATAL_ERROR && h.last_rx.level == ALERT_LEVEL_FATAL) {
 		t->info.alert = (uint8_t)h.last_rx.code;
 		t->info.alert_local = false;
 		t->ctx->stats.alerts_received++;
@@ -962,7 +965,8 @@ static int end_on_error(struct cee_tls *t, int err)
 		t->ctx->stats.alerts_received++;
 		return end_with(t, CEE_REASON_TLS_ALERT, -EPROTO);
 	}
-	if (t->down_failed)
+	if (t->down_failed || err == MEMORY_E || err == MEMORY_ERROR)
+		// our send buffer, or wolfSSL's heap, ran out: not the peer's fault
 		return end_with(t, CEE_REASON_NO_RESOURCES, -ENOBUFS);
 	if (h.last_tx.level == ALERT_LEVEL_FATAL) {
 		// The alert went down through io_send inside the failed call.

@@ -1082,6 +1082,30 @@ static void test_garbage_handshake_record(void **state)
 	assert_clear_alert_sent(&f->s, 50);
 }
 
+// Guards against (TLS review): a failure wolfSSL raised itself, answering
+// with its own fatal alert, read as a fatal alert from the peer (closed
+// tls_alert with no alert code, alert_by peer, alerts_received counted).
+// A HelloRequest sent to a server is one: wolfSSL answers
+// unexpected_message (10). Before the handshake 5.5.4 returns an error
+// of its own here (the review traced FATAL_ERROR for one inside an
+// established TLS 1.2 session, which this harness's client cannot send);
+// end_on_error() now credits the peer only with a fatal alert it received.
+static void test_hello_request_to_server(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t hr[] = {0x16, 0x03, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00};
+	struct cee_tls_info si;
+
+	feed_server(f, hr, sizeof(hr));
+	assert_int_equal(f->s.closes, 1);
+	cee_tls_get_info(f->s.t, &si);
+	assert_int_equal(f->s.reason, CEE_REASON_TLS_ALERT);
+	assert_int_equal(si.alert, 10); /* unexpected_message */
+	assert_true(si.alert_local);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_received, 0);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_sent, 1);
+}
+
 // Guards against: random bytes (not TLS at all) hanging the connection.
 // Read as a record header they announce a record longer than TLS allows,
 // and wolfSSL answers record_overflow: reported as our alert. (Which of
@@ -1613,6 +1637,7 @@ int main(void)
 	    T(test_tls12_groups),
 	    T(test_garbage_http),
 	    T(test_garbage_handshake_record),
+	    T(test_hello_request_to_server),
 	    T(test_garbage_random),
 	    T(test_truncation),
 	    T(test_split_tls12),
