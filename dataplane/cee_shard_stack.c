@@ -226,6 +226,18 @@ static bool top_shutdown(struct cee_stack *st, uint16_t ws_code)
 	return true;
 }
 
+// Our last words (close_notify, a Close frame) before a close of ours did
+// not fit the send buffer whole: an RST, not a FIN after a cut record
+// (the peer would read a truncated stream). @return whether it was cut.
+static bool close_cut(struct cee_stack *st, enum cee_reason reason)
+{
+	if (!st->down_short || st->dead)
+		return false;
+	st->s->stats.layer_send_fail++;
+	cee_tcp_abort(&st->s->tcp, &st->c->tcb, reason, st->s->now_ns);
+	return true;
+}
+
 // Answers of the echo services: records and frames cannot be taken back,
 // so a send buffer without room (the paced window makes it rare) ends the
 // connection with no_resources rather than losing bytes silently. Data
@@ -268,9 +280,9 @@ static void service_up(struct cee_stack *st, const uint8_t *data, uint32_t len, 
 		// deferred handshake's input from cee_stack_poll())
 		if (st->dead)
 			return;
-		if (close_now)
+		if (close_now && !close_cut(st, CEE_REASON_LOCAL_CLOSE))
 			cee_tcp_close(&s->tcp, &st->c->tcb, CEE_REASON_LOCAL_CLOSE, s->now_ns);
-		else // our Close frame is out: this side closed first, however it ends
+		else if (!close_now) // our Close frame is out: this side closed first, however it ends
 			cee_tcp_set_close_reason(&st->c->tcb, CEE_REASON_LOCAL_CLOSE);
 		return;
 	case CEE_TCP_SVC_DISCARD:
@@ -809,6 +821,7 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 		cee_ws_shutdown(st->ws, CEE_WS_GOING_AWAY, "idle", s->now_ns);
 	if (st->tls != NULL)
 		cee_tls_shutdown(st->tls);
+	close_cut(st, reason); // (TCP aborts when its running call leaves)
 	layer_leave(s, st);
 }
 
@@ -843,6 +856,8 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 	bool now = top_shutdown(st, CEE_WS_NORMAL);
 	if (!now) // our Close frame is out, the peer's awaited: this side closed first
 		cee_tcp_set_close_reason(&c->tcb, reason);
+	else if (close_cut(st, reason))
+		now = false; // reset: no FIN after it
 	if (!layer_leave(s, st))
 		return -1;
 	return now ? 1 : 0;
