@@ -218,7 +218,10 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		// out-of-order data reports none); resent unless already
 		if (seq_leq(x->high_rxt, tcb->snd_una)) {
 			ctx->stats.partial_acks++;
-			tcp_resend_hole(ctx, tcb, x, tcb->snd_una, mss, now_ns);
+			// (up to the next SACKed range: a short hole's resend carried
+			// a whole MSS, SACKed bytes with it)
+			tcp_resend_hole(ctx, tcb, x, tcb->snd_una,
+					tcp_sack_clip(x, tcb->snd_una, mss), now_ns);
 		}
 		return;
 	}
@@ -290,6 +293,7 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 	x->in_recovery = CEE_TCP_REC_NEWRENO;
 	x->ca_acked = 0;
 	tcp_retransmit_at(ctx, tcb, tcb->snd_una, mss, now_ns);
+	tcp_recovery_rearm(tcb, x, now_ns);
 	tcb->cwnd = tcb->ssthresh + 3 * mss;
 }
 

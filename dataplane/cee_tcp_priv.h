@@ -196,6 +196,22 @@ static inline struct cee_tcp_xmit *tcp_xmit_if(const struct cee_tcp_ctx *ctx,
 }
 
 /*
+ * Loss recovery began with the head's resend: the retransmission timer
+ * runs a whole RTO from it (as Linux's tcp_xmit_retransmit_queue() re-arms
+ * it), and a tail-loss probe deadline armed before is spent (RFC 8985 7.2:
+ * no probe in recovery). Left armed, the probe deadline (2 SRTT after the
+ * last ACK that moved SND.UNA) expired as an RTO whenever the resend's ACK
+ * took longer: cwnd 1 MSS, the scoreboard gone, the window cut twice for
+ * one loss.
+ */
+static inline void tcp_recovery_rearm(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint64_t now_ns)
+{
+	if (x->tlp == CEE_TCP_TLP_ARMED)
+		x->tlp = CEE_TCP_TLP_SENT;
+	tcb->rto_at_ns = now_ns + (uint64_t)tcb->rto_us * 1000;
+}
+
+/*
  * Send again from SND.UNA (go-back-N: a path-MTU drop, a window reopened, a
  * timeout's probe), paced by cwnd. SACK recovery ends with it (no window
  * cut): its rule 2 sends from SND.NXT and its pipe counts up to SND.MAX, so
@@ -306,6 +322,8 @@ CEE_TCP_INTERNAL bool tcp_send_new(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 CEE_TCP_INTERNAL void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				      struct cee_tcp_xmit *x, const struct cee_tcp_seg *seg);
 /* Start SACK recovery if a loss is detected: @return true when it started. */
+/* @p len from @p seq, cut at the first SACKed range above @p seq (a resend carries none of it). */
+CEE_TCP_INTERNAL uint32_t tcp_sack_clip(const struct cee_tcp_xmit *x, uint32_t seq, uint32_t len);
 CEE_TCP_INTERNAL bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     struct cee_tcp_xmit *x, uint64_t now_ns);
 /* Resend the hole at @p seq (up to @p len bytes); HighRxt moves by what went. */

@@ -178,6 +178,16 @@ static bool next_lost(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x, u
 	return false; /* nothing SACKed above s: not deemed lost */
 }
 
+uint32_t tcp_sack_clip(const struct cee_tcp_xmit *x, uint32_t seq, uint32_t len)
+{
+	for (unsigned i = 0; i < x->nsacked; i++) {
+		uint32_t start = x->sacked[i].start;
+		if (seq_lt(seq, start) && seq_lt(start, seq + len))
+			len = start - seq;
+	}
+	return len;
+}
+
 /*
  * HighRxt moves by what the retransmission carried, not by the hole's
  * @p len: a segment with SACK blocks holds 8-12 bytes less than the one it
@@ -217,10 +227,11 @@ bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp
 	uint32_t seq, len;
 	if (!next_lost(tcb, x, &seq, &len)) {
 		seq = tcb->snd_una;
-		len = tcb->snd_mss;
+		len = tcp_sack_clip(x, seq, tcb->snd_mss);
 	}
 	tcp_resend_hole(ctx, tcb, x, seq, len, now_ns);
 	ctx->stats.sack_rexmits++;
+	tcp_recovery_rearm(tcb, x, now_ns);
 	return true;
 }
 

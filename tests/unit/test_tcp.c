@@ -4336,6 +4336,49 @@ static void test_sack_recovery(void **state)
 }
 
 /*
+ * Fault (review): the resend after a partial ACK in SACK recovery (the bytes
+ * at the new SND.UNA, lost too by RFC 6582's rule) and recovery's first
+ * resend when no hole is deemed lost yet carried a whole MSS from SND.UNA,
+ * bytes the peer had SACKed with it; both stop at the next SACKed range.
+ */
+static void test_partial_ack_resend_stops_at_sacked(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
+	ack_to(f, b + MSS);
+	// segment 1 and the first 100 bytes of 2 are lost; the peer SACKs the
+	// next MSS (not enough above either hole to deem it lost: three
+	// duplicate ACKs start recovery)
+	uint32_t blk[2] = {b + 2 * MSS + 100, b + 3 * MSS + 100};
+	f->nsegs = 0;
+	for (unsigned i = 0; i < 3; i++)
+		ack_sack(f, b + MSS, 1, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, b + MSS);
+	assert_int_equal(f->segs[0].len, MSS); /* segment 1, up to the hole's end */
+	// the resend of 1 arrives: a partial ACK at the 100-byte hole
+	f->nsegs = 0;
+	ack_sack(f, b + 2 * MSS, 1, blk);
+	assert_int_equal(f->ctx.stats.partial_acks, 1);
+	bool resent = false;
+	for (unsigned i = 0; i < f->nsegs; i++) {
+		const struct seg_rec *r = &f->segs[i];
+		if (r->out.seq == b + 2 * MSS) {
+			assert_int_equal(r->len, 100); /* not the SACKed 1,360 after it */
+			resent = true;
+		}
+		/* nothing SACKed goes again */
+		assert_false(r->out.seq + r->len > blk[0] && r->out.seq < blk[1]);
+	}
+	assert_true(resent);
+}
+
+/*
  * Fault (review): the end of a lost range took a plain minimum of the next
  * SACKed range's start and the lost edge; with the two on either side of
  * the 2^32 wrap it took the farther (the edge, wrapped to a small number),
@@ -4368,9 +4411,9 @@ static void test_sack_hole_end_across_the_wrap(void **state)
  * A SACK connection (NewReno) whose RTT estimate is @p rtt: 21 round trips
  * of one segment (tail-loss probes need SACK and an RTT sample, RFC 8985).
  */
-static void warm_rtt(struct fake *f, uint64_t rtt)
+static void warm_rtt_sack(struct fake *f, uint64_t rtt, bool sack)
 {
-	f->p_sack = true;
+	f->p_sack = sack;
 	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
 	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
 	for (unsigned i = 0; i < 20; i++) {
@@ -4382,28 +4425,54 @@ static void warm_rtt(struct fake *f, uint64_t rtt)
 	ack_to(f, f->tcb.snd_max);
 }
 
+static void warm_rtt(struct fake *f, uint64_t rtt)
+{
+	warm_rtt_sack(f, rtt, true);
+}
+
 /*
  * Fault (review): a tail-loss probe timer armed before loss recovery began
  * stayed armed, so the first expiry in recovery sent a probe (RFC 8985 7.2:
  * none in recovery) and put the retransmission timeout of a stalled
- * recovery off by a whole RTO.
+ * recovery off by a whole RTO. And (a later review) its deadline stayed:
+ * 2 SRTT after the last ACK that moved SND.UNA, it expired as an RTO
+ * whenever the resend's ACK took longer than that (cwnd 1 MSS, the
+ * scoreboard gone, the window cut a second time for one loss). The timer
+ * now runs a whole RTO from the resend, with SACK and without.
  */
-static void test_no_tlp_in_recovery(void **state)
+static void no_tlp_in_recovery(struct fake *f, bool sack)
 {
-	struct fake *f = *state;
-
 	const uint64_t rtt = 40 * MS;
-	warm_rtt(f, rtt); /* the probe timeout (2 SRTT) is then below the RTO */
+	warm_rtt_sack(f, rtt, sack); /* the probe timeout (2 SRTT) is then below the RTO */
+	assert_int_equal(!!(f->tcb.flags & CEE_TCB_F_SACK), sack);
 	uint32_t una = f->tcb.snd_una;
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, 3 * MSS, f->now); /* the probe timer armed */
-	assert_true(f->timer_at - f->now < 100 * MS);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 4 * MSS, f->now); /* the probe timer armed */
+	if (sack)
+		assert_true(f->timer_at - f->now < 100 * MS);
 	f->now += rtt / 2;
 	for (unsigned i = 0; i < 3; i++)
-		ack_to(f, una); /* three duplicate ACKs (no blocks): SACK recovery */
-	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+		ack_to(f, una); /* three duplicate ACKs (no blocks): recovery */
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	uint64_t resent = f->now;
+	assert_true(f->timer_at >= resent + (uint64_t)f->tcb.rto_us * 1000);
+	uint32_t ssthresh = f->tcb.ssthresh;
+	/* the resend's ACK, later than 2 SRTT but well within the RTO */
+	f->now += 3 * rtt;
+	ack_to(f, una + MSS);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	assert_int_equal(f->tcb.ssthresh, ssthresh); /* cut once */
 	fire(f);
 	assert_int_equal(f->ctx.stats.tlp_probes, 0);
-	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+}
+
+static void test_no_tlp_in_recovery(void **state)
+{
+	no_tlp_in_recovery(*state, true);
+}
+
+static void test_no_early_rto_in_newreno_recovery(void **state)
+{
+	no_tlp_in_recovery(*state, false);
 }
 
 /*
@@ -5124,6 +5193,7 @@ int main(void)
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
 	    T(test_sack_hole_end_across_the_wrap),
+	    T(test_partial_ack_resend_stops_at_sacked),
 	    T(test_sack_rexmit_covers_the_hole),
 	    T(test_sack_loss_at_the_recovery_point),
 	    T(test_sack_lost_retransmission),
@@ -5140,6 +5210,7 @@ int main(void)
 	    T(test_fin_into_zero_window_bounded),
 	    T(test_sack_recovery_pmtu_rewind_paced),
 	    T(test_no_tlp_in_recovery),
+	    T(test_no_early_rto_in_newreno_recovery),
 	    T(test_active_time_wait_not_reopened),
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
