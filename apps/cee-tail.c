@@ -108,6 +108,7 @@ struct key {
 	bool json_engine;     // engine != run: the lines carry both (binary conversion)
 	bool started;	      // next is known
 	uint64_t next;	      // first sseq of the batch to write next
+	uint64_t start;	      // the first sseq this reader wrote (1, or where it joined)
 	uint64_t deadline_ns; // start (not started) or gap (started) waited for until then
 	// The stream's end when that wait began (0: unknown): what was stored
 	// then must have been delivered here before the wait may end
@@ -131,7 +132,7 @@ static struct {
 	uint32_t *idx, idx_mask; // key_get()'s index
 	struct ack *acks; // settled, to acknowledge after the flush
 	unsigned nacks, acks_cap;
-	uint64_t messages, events, duplicates, reordered, gaps, foreign, bad;
+	uint64_t messages, events, duplicates, reordered, gaps, late, foreign, bad;
 	uint64_t reorder_wait_ns;
 	uint64_t hold_until_ns; // no gap is given up before then (lost deliveries)
 	// Are deliveries still to come that this reader does not hold (NULL:
@@ -431,8 +432,22 @@ static int take(const struct msg *m, uint64_t now)
 	struct key *k = key_get(m->engine, run, (unsigned)shard);
 	if (k == NULL)
 		return -ENOMEM;
-	if (k->started && first < k->next) { // written already
-		T.duplicates++;
+	if (k->started && first < k->next) {
+		if (last < k->start) {
+			// Not a copy: a batch from before where this reader joined
+			// the shard's stream (mid-stream, after --reorder-wait),
+			// stored later than the batches after it. Its events cannot
+			// be written in order any more: said, counted, exit 1 (it
+			// was counted as a copy and skipped, exit 0)
+			fprintf(stderr,
+				"%s: engine %s shard %u: sseq %" PRIu64 "..%" PRIu64
+				" came after this reader had started the shard at %" PRIu64
+				": not written (out of order)\n",
+				WHO, k->engine, k->shard, first, last, k->start);
+			T.late++;
+		} else { // written already
+			T.duplicates++;
+		}
 		add_ack(m->handle, false);
 		return 0;
 	}
@@ -468,7 +483,7 @@ static int take(const struct msg *m, uint64_t now)
 	k->nheld++;
 	if (!k->started && first == 1) { // the shard's stream from its start
 		k->started = true;
-		k->next = 1;
+		k->next = k->start = 1;
 	}
 	if (k->started)
 		drain(k, now, false);
@@ -491,6 +506,8 @@ static void skip_gap(struct key *k, uint64_t now)
 			WHO, k->engine, k->shard, k->next, k->held[0].first - 1);
 		T.gaps++;
 	}
+	if (!k->started)
+		k->start = k->held[0].first;
 	k->started = true;
 	k->next = k->held[0].first;
 	drain(k, now, gap);
@@ -1050,10 +1067,10 @@ int main(int argc, char **argv)
 	fprintf(stderr,
 		"%s: %" PRIu64 " messages, %" PRIu64 " events, %" PRIu64
 		" duplicates skipped, %" PRIu64 " reordered, %" PRIu64 " gaps, %" PRIu64
-		" foreign, %" PRIu64 " malformed, %" PRIu64 " left waiting\n",
-		WHO, T.messages, T.events, T.duplicates, T.reordered, T.gaps, T.foreign, T.bad,
-		left);
-	if (T.gaps || T.bad)
+		" late, %" PRIu64 " foreign, %" PRIu64 " malformed, %" PRIu64 " left waiting\n",
+		WHO, T.messages, T.events, T.duplicates, T.reordered, T.gaps, T.late, T.foreign,
+		T.bad, left);
+	if (T.gaps || T.late || T.bad)
 		rc = 1;
 	natsSubscription_Destroy(sub);
 	jsCtx_Destroy(js);

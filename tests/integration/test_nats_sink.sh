@@ -293,6 +293,35 @@ grep -q "800 messages, 16000 events, 0 duplicates skipped, [0-9]* reordered, 0 g
 "$AUDIT" "$WORK/slowread.jsonl" >"$WORK/slowread.audit" 2>&1 || fail "slow reader: cee-audit rejected cee-tail's output"
 log "slow reader: the gap waited for the batch stored behind 600 others"
 
+# 0e. a reader that joined a shard's stream mid-stream (its first batch
+# stored is batch 1) and started it there after --reorder-wait; batch 0 is
+# stored after that. Its events cannot be written in order any more: the
+# old reader counted it as a copy of what it had written and exited 0,
+# 20 events lost without a word. Now said and exit 1.
+"$CRAFT" "nats://127.0.0.1:$PORT" joinlate TJ 1,2 || fail "nats_craft could not publish"
+"$TAIL" "nats://127.0.0.1:$PORT/joinlate?stream=TJ" --from-start --reorder-wait 300 \
+	--idle-exit 4000 >"$WORK/joinlate.jsonl" 2>"$WORK/joinlate.err" &
+JL_PID=$!
+for ((i = 0; i < 400; i++)); do # until batches 1 and 2 are written
+	[[ $(grep -c . "$WORK/joinlate.jsonl") -lt 40 ]] || break
+	kill -0 "$JL_PID" 2>/dev/null || break
+	sleep 0.05
+done
+[[ $(grep -c . "$WORK/joinlate.jsonl") -eq 40 ]] || {
+	cat "$WORK/joinlate.err"
+	fail "join late: the reader did not start the shard at batch 1"
+}
+"$CRAFT" "nats://127.0.0.1:$PORT" joinlate TJ 0 || fail "nats_craft could not publish"
+rc=0
+wait "$JL_PID" || rc=$?
+cat "$WORK/joinlate.err"
+[[ $rc -eq 1 ]] || fail "join late: cee-tail exit $rc with a batch it could not write in order"
+grep -q "sseq 1..20 came after this reader had started the shard at 21" "$WORK/joinlate.err" ||
+	fail "join late: cee-tail did not say which batch came too late"
+grep -q " 0 duplicates skipped, [0-9]* reordered, 0 gaps, 1 late" "$WORK/joinlate.err" ||
+	fail "join late: counted as something else"
+log "join late: a batch stored after the reader started past it is reported (exit 1)"
+
 # 0b. refused at open
 refused() { # SPEC WHAT: cee-bench must fail at start-up, saying WHAT
 	local rc=0
