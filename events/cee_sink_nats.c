@@ -1151,6 +1151,21 @@ static int ensure_stream(struct nats_sink *p, uint64_t replicas, uint64_t dedup_
 			jsStreamInfo_Destroy(si);
 			return -EINVAL;
 		}
+		// a stream made by an operator with a message size limit below
+		// our batches: the small ones (sealed by age) stored, the large
+		// ones refused on every resend for ever, holding window slots
+		// until admission stopped for good
+		if (c != NULL && c->MaxMsgSize > 0 &&
+		    (int64_t)(p->cap + HEADER_ROOM) > (int64_t)c->MaxMsgSize) {
+			fprintf(stderr,
+				"%s: stream '%s' takes messages of at most %" PRId32
+				" bytes (max_msg_size); a batch may be batch_bytes + %zu: use "
+				"batch_bytes <= %" PRId64 " or raise the stream's limit\n",
+				WHO, p->stream, c->MaxMsgSize, p->cap - p->batch_bytes + HEADER_ROOM,
+				(int64_t)c->MaxMsgSize - (int64_t)(p->cap - p->batch_bytes + HEADER_ROOM));
+			jsStreamInfo_Destroy(si);
+			return -EINVAL;
+		}
 		if (c != NULL && c->Duplicates < p->ack_wait_ms * 1000000 * 2)
 			fprintf(stderr,
 				"%s: stream '%s' keeps message ids %.1f s only: a resend after "

@@ -10,6 +10,10 @@
   nats_js.py HOST:PORT leader STREAM      the stream's leader (server name)
   nats_js.py HOST:PORT stepdown STREAM    ask the stream's leader to step down
   nats_js.py HOST:PORT delete STREAM      delete the stream
+  nats_js.py HOST:PORT create STREAM SUBJECT MAX_MSG_SIZE
+                                          a file stream as an operator might
+                                          make it, its messages at most
+                                          MAX_MSG_SIZE bytes
 Exit 1 when the request fails or is answered with an error.
 """
 
@@ -61,6 +65,10 @@ def main():
             r = request(hp, "$JS.API.STREAM.LEADER.STEPDOWN." + sys.argv[3])
         elif cmd == "delete":
             r = request(hp, "$JS.API.STREAM.DELETE." + sys.argv[3])
+        elif cmd == "create":
+            cfg = {"name": sys.argv[3], "subjects": [sys.argv[4]], "storage": "file",
+                   "num_replicas": 1, "max_msg_size": int(sys.argv[5])}
+            r = request(hp, "$JS.API.STREAM.CREATE." + sys.argv[3], json.dumps(cfg).encode())
         else:
             sys.exit(__doc__)
     except (OSError, ValueError) as e:

@@ -336,6 +336,12 @@ refused "nats://127.0.0.1:$PORT/cee.*" "bad subject prefix"
 refused "nats://127.0.0.1:$PORT/cee?window=0" "bad value for window"
 refused "nats://127.0.0.1:$PORT/cee?batch_bytes=1048576" "does not fit the server's max_payload"
 refused "nats://127.0.0.1:$PORT/other?stream=TC" "exists on nats://127.0.0.1:$PORT without subject 'other.>'"
+# a stream an operator made with messages of at most 64 KiB: the default
+# batches (256 KiB) were refused by the server on every resend, for ever,
+# while the small ones sealed by age were stored (holes for consumers)
+"$PY" "$(dirname "$0")/nats_js.py" "127.0.0.1:$PORT" create TMS "small.>" 65536 >/dev/null ||
+	fail "nats_js.py could not create stream TMS"
+refused "nats://127.0.0.1:$PORT/small?stream=TMS" "takes messages of at most 65536 bytes (max_msg_size)"
 CLOSED=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 refused "nats://127.0.0.1:$CLOSED/cee" "cannot connect to nats://127.0.0.1:$CLOSED" any
 log "bad specs refused at open"
