@@ -244,6 +244,11 @@ int cee_exporter_flush(struct cee_exporter *x)
 	for (unsigned s = 0; s < x->nsinks; s++) {
 		struct xsink *xs = &x->sinks[s];
 		if (xs->failed) {
+			// what it delivered meanwhile counts (a broker's late
+			// acknowledgements were reported undelivered at shutdown
+			// until the next retry, up to 2 s later)
+			if (xs->s->ops->settle != NULL)
+				xs->s->ops->settle(xs->s);
 			// a sink that failed with everything delivered (a reader
 			// that acknowledged it all, then left) owes nothing: a
 			// shutdown waiting for it waited out --shutdown-timeout

@@ -64,6 +64,13 @@ struct cee_sink_ops {
 	int (*reopen)(struct cee_sink *s);
 	/** Release everything, delivering what can be without blocking. */
 	void (*close)(struct cee_sink *s);
+	/**
+	 * Count in held what was delivered meanwhile (acknowledgements that
+	 * came on their own), sending and retrying nothing: called while the
+	 * sink is failed too, when flush() is not. NULL: nothing is delivered
+	 * without a flush().
+	 */
+	void (*settle)(struct cee_sink *s);
 };
 
 struct cee_sink {

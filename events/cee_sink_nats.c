@@ -161,6 +161,7 @@ struct open_batch {
 	uint64_t first; // sseq of the first record (records > 0)
 	uint64_t last;	// sseq of the last record
 	uint64_t t0_ns; // when the first record came in
+	uint64_t group_ns; // when the extension group it ends in began (last_ext)
 	bool last_ext;	// the last record is an extension record: do not seal here
 };
 
@@ -673,6 +674,8 @@ static void append(struct nats_sink *p, struct open_batch *ob, const struct cee_
 	}
 	ob->last = e->sseq;
 	ob->records++;
+	if (e->type == CEE_EVT_EXT && !ob->last_ext)
+		ob->group_ns = now;
 	ob->last_ext = e->type == CEE_EVT_EXT;
 	if (!ob->last_ext) {
 		ob->events++;
@@ -690,10 +693,14 @@ static void seal_aged(struct nats_sink *p, uint64_t now, bool all)
 			continue;
 		uint64_t age = now - ob->t0_ns;
 		// a group is forced out unfinished only when the rest of it has had
-		// time to come while the sink took records: the time the sink spent
-		// failed does not count (after a broker failure, the first write for
-		// another shard sealed this batch before the ring gave it the rest)
-		uint64_t since = ob->t0_ns > p->resumed_ns ? ob->t0_ns : p->resumed_ns;
+		// time to come while the sink took records: timed from the group's
+		// first record, not the batch's (a batch held open while the window
+		// was full, its group cut by the exporter's per-write budget, was
+		// sealed inside the group by another shard's write an instant
+		// later), and the time the sink spent failed does not count (after
+		// a broker failure, the first write for another shard sealed this
+		// batch before the ring gave it the rest)
+		uint64_t since = ob->group_ns > p->resumed_ns ? ob->group_ns : p->resumed_ns;
 		if (!all && (age < p->linger_ns ||
 			     (ob->last_ext && now - since < p->linger_ns + FORCE_SEAL_NS)))
 			continue;
@@ -1076,11 +1083,20 @@ static void nats_close(struct cee_sink *s)
 	release(p);
 }
 
+// Acknowledgements that came while the sink was failed (libnats
+// reconnected and the broker answered): counted before a shutdown reports
+// them undelivered.
+static void nats_settle(struct cee_sink *s)
+{
+	(void)take_acked(s->priv);
+}
+
 static const struct cee_sink_ops nats_ops = {
     .write = nats_write,
     .flush = nats_flush,
     .reopen = nats_reopen,
     .close = nats_close,
+    .settle = nats_settle,
 };
 
 /* ---- open ---- */
