@@ -751,9 +751,17 @@ static bool sndbuf_renege(struct cee_shard *s)
 	return false;
 }
 
+// Fewer than 1/16 of the send buffers free (nfree < count / 16 was never
+// true below 16 buffers: a small --sndbufs admitted new connections
+// straight into no_sndbuf, the pinned buffers never taken back).
+static inline bool sndbuf_low(const struct cee_shard *s)
+{
+	return (uint64_t)s->sb[0].nfree * 16 < s->sb[0].count;
+}
+
 static bool sndbuf_room(struct cee_shard *s)
 {
-	for (int i = 0; i < 2 && s->sb[0].nfree < s->sb[0].count / 16; i++)
+	for (int i = 0; i < 2 && sndbuf_low(s); i++)
 		if (!cee_tcp_evict_zero_window(&s->tcp, CEE_ZW_EVICT_MIN_NS, s->now_ns) &&
 		    !sndbuf_renege(s))
 			return false;
@@ -763,7 +771,7 @@ static bool sndbuf_room(struct cee_shard *s)
 static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
 				   uint32_t bucket, const struct cee_listener *ls, int l)
 {
-	if (unlikely(s->sb[0].nfree < s->sb[0].count / 16) && !sndbuf_room(s)) {
+	if (unlikely(sndbuf_low(s)) && !sndbuf_room(s)) {
 		// send buffers nearly gone and none to take back: a new connection
 		// could not echo or answer; refused at once, counted, rather than
 		// admitted into a stall
