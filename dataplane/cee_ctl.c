@@ -193,8 +193,6 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 	cee_mbox_req_finish(r);
 }
 
-static double tsc_ns;
-
 unsigned cee_ctl_shard_poll(struct cee_shard *s)
 {
 	struct cee_mbox *m = &s->mbox;
@@ -228,8 +226,9 @@ unsigned cee_ctl_shard_poll(struct cee_shard *s)
 			work++;
 		}
 	}
-	if (tsc_ns == 0)
-		tsc_ns = 1e9 / (double)rte_get_tsc_hz();
+	// (computed here: a process-wide lazy value was written by every
+	// shard's lcore without synchronisation, a data race)
+	double tsc_ns = 1e9 / (double)rte_get_tsc_hz();
 	uint64_t ns = (uint64_t)((double)(rte_rdtsc() - t0) * tsc_ns);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 	uint64_t cpu = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000u + (uint64_t)c1.tv_nsec -

@@ -513,6 +513,7 @@ void cee_stack_established(struct cee_shard *s, struct cee_conn *c)
 	} else { // an active open: ClientHello, or the upgrade request
 		int rc = st->tls != NULL ? cee_tls_start(st->tls) : cee_ws_start(st->ws, s->now_ns);
 		if (rc < 0) {
+			s->stats.layer_send_fail++; // (its first words did not go, as a record mid-way)
 			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
 			return;
 		}
