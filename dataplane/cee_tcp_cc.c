@@ -186,6 +186,21 @@ static void slow_start_grow(struct cee_tcb *tcb, uint32_t acked)
 	tcb->cwnd = (uint32_t)(next > UINT32_MAX / 2 ? UINT32_MAX / 2 : next);
 }
 
+/*
+ * cwnd limited what was sent (RFC 7661, RFC 9438 5.8): the flight this ACK
+ * acknowledged part of filled cwnd (within a segment), or in slow start
+ * more than half of it (as Linux's tcp_is_cwnd_limited()). A sender held
+ * back by the application or by the peer's window does not grow cwnd: it
+ * grew on every ACK, without bound, and the next burst (a large response
+ * after small ones, a window that opened) went out at a cwnd the path had
+ * never been shown to carry.
+ */
+static inline bool cwnd_limited(const struct cee_tcb *tcb, uint32_t acked, bool slow_start)
+{
+	uint64_t flight = (uint64_t)(tcb->snd_max - tcb->snd_una) + acked; /* before this ACK */
+	return slow_start ? 2 * flight > tcb->cwnd : flight + tcb->snd_mss >= tcb->cwnd;
+}
+
 void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked, uint64_t now_ns)
 {
 	uint32_t mss = tcb->snd_mss;
@@ -194,7 +209,7 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// no buffer (only a FIN was in flight), or nothing lost yet on this one:
 	// slow start needs no more state than cwnd
 	if (tcb->sb == NULL || (slow_start && !(tcb->uflags & CEE_TCB_U_XMIT))) {
-		if (slow_start)
+		if (slow_start && cwnd_limited(tcb, acked, true))
 			slow_start_grow(tcb, acked);
 		return;
 	}
@@ -244,7 +259,9 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// SACK: the ACK may show holes deemed lost (RFC 6675 IsLost) before 3 duplicates
 	if ((tcb->flags & CEE_TCB_F_SACK) && x->nsacked && tcp_sack_enter(ctx, tcb, x, now_ns))
 		return;
-	if (tcb->cwnd < tcb->ssthresh) {
+	if (!cwnd_limited(tcb, acked, slow_start))
+		return;
+	if (slow_start) {
 		slow_start_grow(tcb, acked);
 		return;
 	}

@@ -3594,6 +3594,57 @@ static void test_cc_initial_window(void **state)
 }
 
 /*
+ * Fault (a review of the congestion control against RFC 7661 / RFC 9438
+ * 5.8): every ACK grew cwnd, whether or not cwnd had limited what was
+ * sent. A request-response flow (small answers, gaps shorter than the RTO)
+ * and a sender held back by the peer's window grew it without bound, and
+ * the next large burst went out at a cwnd the path had never carried. Now
+ * only a flight that filled cwnd (in slow start, more than half of it)
+ * grows it; a bulk sender still does (test_cc_slow_start).
+ */
+static void cwnd_app_limited(struct fake *f, enum cee_tcp_cc cc)
+{
+	cc_establish(f, cc, 65536);
+	uint32_t iw = f->tcb.cwnd;
+	assert_int_equal(iw, 10 * MSS);
+	for (unsigned i = 0; i < 200; i++) { /* 200 answers of 1,000 bytes, each acknowledged */
+		f->now += 5 * MS;
+		assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, bulk, 1000, f->now), 1000);
+		f->now += 20 * MS;
+		ack_to(f, f->tcb.snd_max);
+	}
+	assert_int_equal(f->tcb.cwnd, iw);
+	/* held back by the peer's window of 4 segments: at most twice that */
+	f->p_wnd = (uint16_t)(4 * MSS >> 7);
+	ack_to(f, f->tcb.snd_max);
+	f->nsegs = 0;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, bulk, 60000, f->now), 60000);
+	for (unsigned i = 0; i < 100 && f->tcb.snd_una != f->tcb.snd_max; i++) {
+		f->now += 20 * MS;
+		ack_to(f, f->tcb.snd_max);
+	}
+	assert_true(f->tcb.cwnd <= iw); /* 4 segments never filled 10 */
+	/* a window that takes it all: cwnd limits again and grows */
+	f->p_wnd = 65535;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, bulk, 60000, f->now), 60000);
+	ack_to(f, f->tcb.snd_una); /* the window opens: cwnd's worth goes */
+	assert_int_equal(f->tcb.snd_max - f->tcb.snd_una, iw);
+	f->now += 20 * MS;
+	ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->tcb.cwnd, 2 * iw); /* slow start: every byte acked */
+}
+
+static void test_cwnd_app_limited_newreno(void **state)
+{
+	cwnd_app_limited(*state, CEE_TCP_CC_NEWRENO);
+}
+
+static void test_cwnd_app_limited_cubic(void **state)
+{
+	cwnd_app_limited(*state, CEE_TCP_CC_CUBIC);
+}
+
+/*
  * Fault: the window does not grow per ACK in slow start (RFC 5681 3.1:
  * cwnd += min(N, SMSS); RFC 3465 allows 2 SMSS per ACK).
  */
@@ -5171,6 +5222,8 @@ int main(void)
 	    T(test_ooo_beyond_fin),
 	    T(test_time_wait_blind_fin),
 	    T(test_cc_initial_window),
+	    T(test_cwnd_app_limited_newreno),
+	    T(test_cwnd_app_limited_cubic),
 	    T(test_cc_slow_start),
 	    T(test_cc_rto_one_segment),
 	    T(test_cc_fast_retransmit),
