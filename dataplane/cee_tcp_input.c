@@ -652,8 +652,15 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 	} else if (v->len > 0 && v->seq == tcb->rcv_nxt) {
 		bool hole = tcp_ooo_n(ctx, tcb) > 0; /* this segment fills (part of) it */
 		uint32_t n = deliver(ctx, tcb, v->data, v->len);
-		if (n < v->len)
+		if (n < v->len) {
 			v->fin = false;
+			// inside the window but not taken whole (the ring full): the
+			// peer hears at once where we are (RFC 9293: an acceptable
+			// segment is acknowledged). Not when no buffer could be had:
+			// its retransmission is the retry
+			if (tcb->sb != NULL)
+				tcb->flags |= CEE_TCB_F_ACK_NOW;
+		}
 		if (n > 0) {
 			tcb->rcv_nxt += n;
 			tcb->bytes_in += n;

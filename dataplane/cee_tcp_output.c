@@ -10,7 +10,8 @@
  *   taken when the first byte is queued and given back once empty and acked.
  * - Receive window: echo mode ring size - sb_len, otherwise cfg.rcv_wnd;
  *   the right edge never moves left (rcv_adv; when window scaling would
- *   round it left, we round up and trim the < 2^shift excess on arrival).
+ *   round it left, the field is rounded up and the < 2^shift excess is
+ *   trimmed on arrival: rcv_adv stays, so the excess never accumulates).
  *   The SYN-ACK window is a multiple of 2^rcv_wscale, which makes that rare.
  * - Output happens once at the end of every accept/connect/input/timer/
  *   close/send call: data from snd_nxt in snd_mss pieces within the peer's
@@ -85,13 +86,20 @@ static uint16_t wnd_field(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	uint32_t adv = rcv_advertised(tcb);
 	uint64_t f = tcp_rcv_window(ctx, tcb) >> shift;
 
-	// never shrink: round up when rounding down would pull the right edge left
-	if ((f << shift) < adv)
+	// never shrink: round up when rounding down would pull the right edge
+	// left, but keep the edge (rcv_adv) where it was: the < 2^shift the
+	// field offers beyond it is trimmed on arrival. Moved to the rounded
+	// edge, it crept right by up to 2^shift - 1 with every ACK while an
+	// echo's ring filled (segments are rarely multiples of 2^shift), past
+	// the ring: data accepted inside that window found no room and was
+	// dropped without an ACK.
+	bool up = (f << shift) < adv;
+	if (up)
 		f = ((uint64_t)adv + (1u << shift) - 1) >> shift;
 	if (f > 65535)
 		f = 65535;
 	uint32_t right = tcb->rcv_nxt + (uint32_t)(f << shift);
-	if (seq_gt(right, tcb->rcv_adv))
+	if (!up && seq_gt(right, tcb->rcv_adv))
 		tcb->rcv_adv = right;
 	return (uint16_t)f;
 }

@@ -3135,6 +3135,60 @@ static void test_persist_clock_at_zero(void **state)
 	assert_null(f->ctx.zw_head);
 }
 
+/*
+ * Fault (a review of the receive side): with window scaling, the edge we
+ * advertise crept right past an echo's ring. While the ring filled (the
+ * peer sends and does not read the echo), the window could not shrink;
+ * the field was rounded up to a multiple of 2^7 and the right edge moved
+ * to it, up to 127 bytes further with each ACK (300-byte segments: 44
+ * bytes each). Data the peer sent inside that window found no room and was
+ * dropped, with no ACK. Now the edge stays: the field's < 128 bytes beyond
+ * it are trimmed on arrival, and the edge never passes the ring's end by
+ * 2^7 or more.
+ */
+static void test_scaled_window_no_creep(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[300];
+
+	establish(f); /* echo, our window scale 7 */
+	assert_true(f->tcb.flags & CEE_TCB_F_WSCALE);
+	uint32_t ring = f->ctx.cfg.sndbuf;
+	f->p_wnd = 0; /* the peer reads nothing of the echo: the ring fills */
+	uint32_t edge = f->p_seq + 32768; /* what our SYN-ACK offered, at least */
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)i;
+	unsigned sent = 0;
+	while (sent < 1000) {
+		// a real peer: whole segments only while they fit the window
+		if ((int32_t)(edge - (f->p_seq + sizeof(buf))) < 0)
+			break;
+		f->nsegs = 0;
+		uint32_t before = f->tcb.rcv_nxt;
+		peer(f, CEE_TCP_PSH, buf, sizeof(buf));
+		sent++;
+		uint32_t took = f->tcb.rcv_nxt - before;
+		if (took < sizeof(buf)) {
+			/* only the < 2^7 past the true edge may be left, and said */
+			assert_true(sizeof(buf) - took < 128);
+			assert_true(f->nsegs > 0);
+			f->p_seq = f->tcb.rcv_nxt; /* the rest is sent again later */
+		}
+		uint32_t ring_end = f->tcb.rcv_nxt + (ring - f->tcb.sb_len);
+		for (unsigned i = 0; i < f->nsegs; i++) {
+			const struct seg_rec *r = &f->segs[i];
+			if (!(r->out.flags & CEE_TCP_ACK))
+				continue;
+			uint32_t e = r->out.ack + ((uint32_t)r->out.wnd << 7);
+			if ((int32_t)(e - edge) > 0)
+				edge = e;
+		}
+		assert_true((int32_t)(edge - ring_end) < 128);
+	}
+	assert_true(ring - f->tcb.sb_len < sizeof(buf)); /* the ring filled (to within a segment) */
+	assert_int_equal(f->tcb.bytes_in, f->tcb.sb_len); /* every byte taken is echoed, none lost */
+}
+
 /* Fault: a full send buffer overflows, or refuses instead of taking what fits. */
 static void test_send_partial(void **state)
 {
@@ -5361,6 +5415,7 @@ int main(void)
 	    T(test_sliver_window_reopens),
 	    T(test_sliver_reopens_resends_past_edge),
 	    T(test_persist_clock_at_zero),
+	    T(test_scaled_window_no_creep),
 	    T(test_send_partial),
 	    T(test_send_errors),
 	    T(test_send_echo_refused),
