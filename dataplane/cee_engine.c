@@ -238,13 +238,16 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           at most 65536)\n",
 		prog);
 	fprintf(f,
-		"  --connect NAME=tcp|tls:A.B.C.D:PORT[:echo|discard]\n"
+		"  --connect NAME=tcp|tls:A.B.C.D:PORT[:echo|discard][,sni=HOST]\n"
 		"                           a link: a persistent outbound connection, opened again\n"
-		"                           after every close (link_up, link_down events)\n"
+		"                           after every close (link_up, link_down events); a TLS\n"
+		"                           link's sni= names its server (else --tls-sni's)\n"
 		"  --links FILE             links, one NAME=... per line (# comments)\n"
 		"  --reconnect MIN:MAX      backoff between attempts, ms (default 100:30000):\n"
 		"                           [max(MIN, b/2), b], b = MIN x 2^(failures+1) up to MAX\n"
-		"  --tls-sni NAME           SNI of TLS links; they verify the server against\n"
+		"  --tls-sni NAME           server name (SNI, and matched against the certificate)\n"
+		"                           of TLS links without their own sni=; a TLS link needs\n"
+		"                           one or the other. They verify the server against\n"
 		"                           --tls-link-ca (default --tls-ca; one is required)\n"
 		"                           and present --tls-cert when asked\n"
 		"  --tls-link-ca FILE       PEM CAs TLS links verify servers against (so that\n"
@@ -1020,6 +1023,18 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		errno = ENOMEM;
 		return NULL;
 	}
+	// TLS links verify their server: a CA and a name (parse_args says
+	// which option is missing; an embedder's own cfg is held to it here)
+	for (uint32_t i = 0; i < cfg->nlinks; i++)
+		if (cfg->links[i].tls &&
+		    (!cfg->tls_client_on || cfg->tls_client.ca_file == NULL ||
+		     (cfg->links[i].sni == NULL && cfg->tls_sni == NULL))) {
+			fprintf(stderr, "cee: link '%s' is TLS without a CA or a server name to "
+					"verify its server against\n",
+				cfg->links[i].name);
+			errno = EINVAL;
+			return NULL;
+		}
 	// an explicit ring that cannot hold the reservations of a shard's
 	// links: some of them would be refused for ever, with no event
 	uint32_t recs = cee_shard_evring_records(cfg, nshards);

@@ -106,14 +106,16 @@ struct cee_engine_cfg {
 	/**
 	 * Links (--connect, --links): persistent outbound connections, link i
 	 * on shard i % nshards (cee_link.h). The array is the cfg's own
-	 * (cee_engine_cfg_free()). TLS links use the client context: tls_sni,
-	 * the server verified against tls.ca_file, tls.cert_file presented when
-	 * asked (parse_args sets tls_client from tls).
+	 * (cee_engine_cfg_free()). TLS links use the client context: the
+	 * link's own sni (else tls_sni; cee_engine_create() refuses a TLS link
+	 * with neither, or without a CA), the server verified against
+	 * tls_client.ca_file, tls.cert_file presented when asked (parse_args
+	 * sets tls_client from tls).
 	 */
 	struct cee_link_cfg *links;
 	uint32_t nlinks;
 	struct cee_link_backoff reconnect; /**< --reconnect MIN_MS:MAX_MS */
-	const char *tls_sni;               /**< --tls-sni: SNI of TLS links (NULL: none) */
+	const char *tls_sni;               /**< --tls-sni: server name of TLS links without their own */
 	/**
 	 * Set by the engine (getrandom): bytes 0-15 key the 4-tuple table's
 	 * hash, bytes 16-31 the ISN's (RFC 6528), bytes 32-47 the SYN

@@ -48,7 +48,10 @@ static int fail(char *err, unsigned elen, const char *spec, const char *why)
 bool cee_link_sni_valid(const char *name)
 {
 	size_t n = strlen(name), label = 0;
-	if (n == 0 || n > 253)
+	uint32_t ip;
+	// an address is no server name (RFC 6066 3: "Literal IPv4 and IPv6
+	// addresses are not permitted in HostName")
+	if (n == 0 || n > 253 || parse_ipv4(name, &ip) == 0)
 		return false;
 	for (size_t i = 0; i <= n; i++) {
 		char ch = name[i];
@@ -57,7 +60,9 @@ bool cee_link_sni_valid(const char *name)
 				return false;
 			label = 0;
 		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			   (ch >= '0' && ch <= '9') || (ch == '-' && label > 0)) {
+			   (ch >= '0' && ch <= '9') || ch == '_' || (ch == '-' && label > 0)) {
+			// ('_' is no LDH character, but internal names carry it, and
+			// --tls-sni took it before names were checked)
 			label++;
 		} else {
 			return false;
@@ -134,8 +139,8 @@ int cee_link_parse(const char *spec, struct cee_link_cfg *out, char *err, unsign
 			return fail(err, elen, spec, "sni= is for TLS links");
 		if (!cee_link_sni_valid(sni))
 			return fail(err, elen, spec,
-				    "sni= must be a host name (labels of A-Z a-z 0-9 -, at most 253 "
-				    "characters)");
+				    "sni= must be a host name (labels of A-Z a-z 0-9 - _, at most 253 "
+				    "characters, not an address)");
 		if ((out->sni = strdup(sni)) == NULL)
 			return fail(err, elen, spec, "out of memory"), -ENOMEM;
 	}

@@ -60,7 +60,7 @@ void cee_link_cfg_release(struct cee_link_cfg *l);
 /**
  * @p name is a DNS host name a TLS client may send as SNI and verify
  * (RFC 6066 3): 1..253 characters, dot-separated labels of 1..63 of
- * [A-Za-z0-9-], not starting or ending with '-'.
+ * [A-Za-z0-9_-], not starting or ending with '-'; not an IPv4 address.
  */
 bool cee_link_sni_valid(const char *name);
 

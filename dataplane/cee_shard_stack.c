@@ -231,7 +231,9 @@ static bool top_shutdown(struct cee_stack *st, uint16_t ws_code)
 // (the peer would read a truncated stream). @return whether it was cut.
 static bool close_cut(struct cee_stack *st, enum cee_reason reason)
 {
-	if (!st->down_short || st->dead)
+	// (not when the layer's own close already reset it: layer_close()
+	// counted it, and its abort waits for the running TCP call to end)
+	if (!st->down_short || st->dead || (st->c->tcb.uflags & CEE_TCB_U_ABORT))
 		return false;
 	st->s->stats.layer_send_fail++;
 	cee_tcp_abort(&st->s->tcp, &st->c->tcb, reason, st->s->now_ns);

@@ -14,7 +14,9 @@
  *   the SYN or SYN-ACK had to be sent again (RFC 5681 3.1). Restart after
  *   idle (RFC 5681 4.1): nothing in flight and no new data sent for an RTO
  *   -> cwnd = min(cwnd, IW) before sending.
- * - Slow start: cwnd += min(acked, 2 MSS) per ACK (RFC 3465, L = 2).
+ * - Slow start: cwnd += every byte acked (as Linux; stretch ACKs are the
+ *   rule). Growth, in slow start and after, only while cwnd limited what
+ *   was sent (cwnd_limited(): RFC 7661, RFC 9438 5.8).
  * - Fast retransmit (RFC 5681 3.2, RFC 6582 3.2): the third duplicate ACK
  *   (outstanding data, no payload, no SYN/FIN, ACK = SND.UNA, same window)
  *   resends the segment at SND.UNA, unless it covers no more than `recover`

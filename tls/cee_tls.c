@@ -948,8 +948,12 @@ static int end_on_error(struct cee_tls *t, int err)
 	wolfSSL_get_alert_history(t->ssl, &h);
 	// FATAL_ERROR is also what some of wolfSSL's own refusals return (a
 	// HelloRequest to a server, answered with its unexpected_message):
-	// the peer is credited only with a fatal alert it sent
-	if (err == FATAL_ERROR && h.last_rx.level == ALERT_LEVEL_FATAL) {
+	// the peer is credited with a fatal alert it sent, or with any alert
+	// when we sent no fatal one (TLS 1.3 ends on an error alert whatever
+	// level a peer gave it)
+	if (err == FATAL_ERROR &&
+	    (h.last_rx.level == ALERT_LEVEL_FATAL ||
+	     (h.last_tx.level != ALERT_LEVEL_FATAL && h.last_rx.code != 0))) {
 		t->info.alert = (uint8_t)h.last_rx.code;
 		t->info.alert_local = false;
 		t->ctx->stats.alerts_received++;

@@ -327,6 +327,7 @@ struct fkey {
 	char *engine, *run;
 	uint64_t shard;
 	uint64_t consumed;    // last sseq written or skipped as malformed (0: none)
+	uint64_t start;	      // the first such batch's first sseq (0: none yet)
 	uint64_t progress_ns; // when consumed last moved
 	unsigned unsettled;
 };
@@ -342,7 +343,7 @@ static struct {
 	uint64_t out_until;  // the last 'O': deliveries outstanding until then
 	bool idle_end; // timers(now, true): gaps skipped without waiting
 	bool all_strict;
-	uint64_t foreign, bad, gaps, events;
+	uint64_t foreign, bad, gaps, late, events;
 	// the output
 	char *out;
 	size_t out_len, seen;
@@ -401,6 +402,8 @@ static void fz_ack(void *handle, bool wrote)
 	}
 	struct fkey *k = &fz.keys[f->key];
 	if (!wrote && f->first <= k->consumed) { // a copy of a range covered
+		if (f->last < k->start) // or a batch from before where the reader started: late
+			fz.late++;
 		settle(f, "acknowledged");
 		return;
 	}
@@ -430,6 +433,8 @@ static void fz_ack(void *handle, bool wrote)
 		if (k->consumed > 0)
 			fz.gaps++;
 	}
+	if (k->consumed == 0)
+		k->start = f->first;
 	k->consumed = f->last;
 	k->progress_ns = fz.now;
 	if (wrote) {
@@ -720,6 +725,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   T.events, fz.events);
 	FUZZ_CHECK(T.gaps == fz.gaps, "%" PRIu64 " gaps counted, %" PRIu64 " skipped", T.gaps,
 		   fz.gaps);
+	FUZZ_CHECK(T.late == fz.late, "%" PRIu64 " late counted, %" PRIu64 " came before the start",
+		   T.late, fz.late);
 	uint64_t waiting = 0;
 	for (unsigned i = 0; i < fz.nkeys; i++)
 		waiting += fz.keys[i].unsettled;

@@ -72,11 +72,14 @@ static void test_parse(void **state)
 	assert_null(l.sni);
 	assert_int_equal(cee_link_parse("t1=tls:10.0.0.2:5061", &l, err, sizeof(err)), 0);
 	assert_null(l.sni);
+	assert_true(cee_link_sni_valid("sip_trunk.internal")); /* taken before names were checked */
+	assert_true(cee_link_sni_valid("10.0.0.2.example"));
 	static const char *const bad_sni[] = {
 	    "t=tcp:1.2.3.4:5,sni=a.example", /* not TLS */
 	    "t=tls:1.2.3.4:5,sni=",          "t=tls:1.2.3.4:5,sni=a..b",
 	    "t=tls:1.2.3.4:5,sni=-a.b",      "t=tls:1.2.3.4:5,sni=a-.b",
 	    "t=tls:1.2.3.4:5,sni=a b",       "t=tls:1.2.3.4:5,sni=a.b,sni=c",
+	    "t=tls:1.2.3.4:5,sni=10.0.0.2", /* an address (RFC 6066 3) */
 	};
 	for (unsigned i = 0; i < sizeof(bad_sni) / sizeof(bad_sni[0]); i++) {
 		err[0] = '\0';

@@ -4483,6 +4483,28 @@ static void test_partial_ack_resend_stops_at_sacked(void **state)
 	assert_true(resent);
 }
 
+/* The same at recovery's start: a hole shorter than a segment, none deemed lost yet. */
+static void test_recovery_entry_resend_stops_at_sacked(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
+	ack_to(f, b + MSS);
+	// the first 100 bytes of segment 1 are lost; the peer SACKs the next
+	// MSS (too little above to deem the hole lost): three duplicate ACKs
+	uint32_t blk[2] = {b + MSS + 100, b + 2 * MSS + 100};
+	f->nsegs = 0;
+	for (unsigned i = 0; i < 3; i++)
+		ack_sack(f, b + MSS, 1, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, b + MSS);
+	assert_int_equal(f->segs[0].len, 100); /* not the 1,360 SACKed bytes after the hole */
+}
+
 /*
  * Fault (review): the end of a lost range took a plain minimum of the next
  * SACKed range's start and the lost edge; with the two on either side of
@@ -5301,6 +5323,7 @@ int main(void)
 	    T(test_sack_recovery),
 	    T(test_sack_hole_end_across_the_wrap),
 	    T(test_partial_ack_resend_stops_at_sacked),
+	    T(test_recovery_entry_resend_stops_at_sacked),
 	    T(test_sack_rexmit_covers_the_hole),
 	    T(test_sack_loss_at_the_recovery_point),
 	    T(test_sack_lost_retransmission),
