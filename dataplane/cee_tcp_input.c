@@ -378,9 +378,12 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	bool advanced = seq_gt(seg->ack, tcb->snd_una);
 	uint32_t acked = seg->ack - tcb->snd_una;
 	// the window's right edge before this ACK, and whether it was shut (0,
-	// or a sliver) with bytes sent past it: those the peer dropped
+	// or a sliver) with bytes sent past it: those the peer dropped (by
+	// 2^scale at least: a peer that rounds its scaled window down puts the
+	// edge up to that short of what it takes)
 	uint32_t old_edge = tcb->snd_una + tcb->snd_wnd;
-	bool past_shut = seq_lt(old_edge, tcb->snd_nxt) && tcp_wnd_shut(ctx, tcb);
+	bool past_shut = seq_lt(old_edge, tcb->snd_nxt) &&
+			 tcb->snd_nxt - old_edge >= (1u << tcb->snd_wscale) && tcp_wnd_shut(ctx, tcb);
 	if (advanced)
 		ack_advance(ctx, tcb, seg->ack, seg, now_ns);
 	// RFC 6675 scoreboard: new blocks, and what SND.UNA passed dropped at once
