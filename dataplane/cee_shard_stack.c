@@ -520,8 +520,15 @@ void cee_stack_established(struct cee_shard *s, struct cee_conn *c)
 			return;
 		}
 	}
-	// the TLS handshake and the upgrade must be done within this
+	// the TLS handshake and the upgrade must be done within this; a
+	// WebSocket listener's upgrade is bounded by --ws-message-timeout even
+	// with no handshake limit (--handshake-timeout 0): a request begun
+	// holds one of the shard's few reassembly buffers, and a client that
+	// trickled a byte now and then held it for good (other clients' split
+	// messages then got 1013)
 	uint64_t limit = s->cfg->tcp.handshake_timeout_ns;
+	if (limit == 0 && st->ws != NULL && c->listener != CEE_CONN_ACTIVE)
+		limit = s->cfg->ws.message_timeout_ns;
 	if (limit)
 		cee_tcp_set_deadline(&s->tcp, &c->tcb, s->now_ns + limit,
 				     CEE_REASON_HANDSHAKE_TIMEOUT);

@@ -107,6 +107,7 @@ struct cee_ws {
 	bool in_up;
 	bool ping_outstanding;
 	bool eof;
+	bool req_seen; // server: a byte of the upgrade request came
 	// FRAMES: last input from the peer, or our ping when one is
 	// outstanding; CLOSE: our Close.
 	uint64_t t_ref;
@@ -604,7 +605,10 @@ static void ws_set_state(struct cee_ws *ws, enum ws_state next, enum cee_reason 
 		buf_give(ws);
 		break;
 	case WS_ENDED:
-		if (prev == WS_EXPECT_REQUEST || prev == WS_EXPECT_RESPONSE)
+		// (a connection that ended before it sent a byte of a request, a
+		// wss client whose TLS handshake failed, a port scan, made no
+		// upgrade attempt: it was counted as a failed one)
+		if ((prev == WS_EXPECT_REQUEST && ws->req_seen) || prev == WS_EXPECT_RESPONSE)
 			ws->ctx->stats.upgrade_failures++;
 		if (ws->info.code == 0)
 			ws->info.code = CEE_WS_ABNORMAL;
@@ -769,6 +773,7 @@ static const struct {
 struct hs_fields {
 	bool host, upgrade, connection, bad, extensions;
 	bool key_seen, version_seen, proto_offered, proto_match, proto_seen;
+	bool origin_cut; // an Origin longer than info.origin holds (or given twice)
 	char key[32];
 	char version[8];
 	char accept[32];
@@ -874,6 +879,9 @@ static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, co
 		f->proto_match |= sub[0] != '\0' && list_has(v, n, sub, false);
 		break;
 	case H_ORIGIN:
+		// one origin (RFC 6454 7.2); cut to info.origin's size, a long one
+		// matched the allow-list by its first 127 bytes
+		f->origin_cut |= cont || ws->info.origin[0] != '\0' || n >= sizeof(ws->info.origin);
 		if (!cont)
 			ws->info.origin[0] = '\0';
 		add_field(ws->info.origin, sizeof(ws->info.origin), v, n, cont);
@@ -1022,6 +1030,12 @@ static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, st
 	for (const char *c = m; (c = memchr(c, '\r', (size_t)(end - c))) != NULL; c++)
 		if (c + 1 == end || c[1] != '\n')
 			return 400;
+	// and a LF not after CR: lines split on CRLF only, so "X: y\nContent-
+	// Length: 5" hid a body length inside a value (the smuggling refusal
+	// below missed it) for a proxy that ends lines at a bare LF
+	for (const char *c = m; (c = memchr(c, '\n', (size_t)(end - c))) != NULL; c++)
+		if (c == m || c[-1] != '\r')
+			return 400;
 	ln = (size_t)(eol - m);
 	sp1 = memchr(m, ' ', ln);
 	if (sp1 == NULL)
@@ -1072,7 +1086,7 @@ static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, st
 		tl = (size_t)(q - tgt);
 	if (tl != strlen(ws->ctx->cfg.path) || memcmp(tgt, ws->ctx->cfg.path, tl) != 0)
 		return 404;
-	if (!origin_allowed(ws))
+	if (!origin_allowed(ws) || (f->origin_cut && ws->ctx->cfg.origins != NULL))
 		return 403;
 	return 101;
 }
@@ -1161,6 +1175,7 @@ static uint32_t handshake_input(struct cee_ws *ws, const uint8_t *data, uint32_t
 {
 	uint32_t limit = ws->ctx->cfg.max_header, old, k, end;
 
+	ws->req_seen |= len > 0;
 	if (ws->buf == NULL) {
 		// The whole request in one input (the usual case): no buffer.
 		end = find_end(data, len < limit ? len : limit, 0);
@@ -1778,6 +1793,10 @@ struct cee_ws *cee_ws_new_client(struct cee_ws_ctx *ctx, const struct cee_layer_
 		uint64_t r = rng_next(ctx);
 		memcpy(raw + i, &r, 8);
 	}
+	// "" is none: an empty Sec-WebSocket-Protocol header is invalid (RFC
+	// 6455 4.1: a list of at least one token), and strict servers answer 400
+	if (subprotocol != NULL && subprotocol[0] == '\0')
+		subprotocol = NULL;
 	b64_encode(raw, sizeof(raw), key);
 	accept_key(key, KEY_B64, (char *)ws->buf + PREFIX_ACCEPT);
 	set_field((char *)ws->buf + PREFIX_SUB, BUF_EXTRA - PREFIX_SUB,

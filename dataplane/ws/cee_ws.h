@@ -82,7 +82,7 @@ struct cee_ws_cfg {
 /** Counters of one context. */
 #define CEE_WS_STATS_LIST(X)                                                                       \
 	X(upgrades, "upgrades completed (101)")                                                    \
-	X(upgrade_failures, "upgrade requests refused (4xx) or cut off")                           \
+	X(upgrade_failures, "upgrade requests refused (4xx) or cut off (not counted: no request)")  \
 	X(messages_in, "data messages received")                                                   \
 	X(messages_out, "data messages sent")                                                      \
 	X(pings_sent, "pings we sent")                                                             \

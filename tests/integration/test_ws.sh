@@ -166,9 +166,12 @@ upgrades)
 	EV=$WORK/events.jsonl
 	WS_PATH=/sip
 	ORIGIN_OK=https://sip.example.test
+	# no handshake limit: a WebSocket listener's upgrade is still bounded,
+	# by --ws-message-timeout (a request begun holds a reassembly buffer;
+	# a slowloris held it for good with --handshake-timeout 0)
 	it_start_engine "$SHARDS" "$WORK/engine.log" "${BASE_ARGS[@]}" --listen "ws:$PORT:echo" \
 		--ws-path "$WS_PATH" --ws-origin "https://other.example.test,$ORIGIN_OK" \
-		--handshake-timeout "$HANDSHAKE_TIMEOUT" \
+		--handshake-timeout 0 --ws-message-timeout "$HANDSHAKE_TIMEOUT" \
 		--events "jsonl:$EV" --stats "$WORK/stats.json"
 	run_clients ws_upgrades "$IT_DIR/ws_upgrades.py" --server "$NETNS_ENGINE_IP:$PORT" \
 		--path "$WS_PATH" --origin-ok "$ORIGIN_OK" --origin-bad https://evil.example.test \

@@ -460,6 +460,32 @@ static void test_upgrade_none_offered(void **state)
 	assert_up(&f->c, "");
 }
 
+// Guards against (review): a client given "" as its subprotocol (the
+// engine's --ws-subprotocol none) sent an empty Sec-WebSocket-Protocol
+// header, which RFC 6455 4.1 does not allow (a strict server answers 400).
+static void test_client_empty_subprotocol(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+
+	struct cee_layer_io cio, sio;
+
+	make_ctxs(f, &cfg);
+	end_reset(&f->c, &f->now);
+	end_reset(&f->s, &f->now);
+	cio = end_io(&f->c);
+	sio = end_io(&f->s);
+	f->s.ws = cee_ws_new(f->sctx, &sio, f->now);
+	f->c.ws = cee_ws_new_client(f->cctx, &cio, "sbc.example.test", "/", "", f->now);
+	assert_non_null(f->c.ws);
+	assert_int_equal(cee_ws_start(f->c.ws, f->now), 0);
+	assert_true(f->c.out_len > 0); /* the request, not yet delivered */
+	assert_null(memmem(f->c.out, f->c.out_len, "Sec-WebSocket-Protocol", 22));
+	pump(f);
+	assert_up(&f->s, "");
+	assert_up(&f->c, "");
+}
+
 // Guards against: refusing a client that offers only other subprotocols
 // (it is accepted without one; the client decides).
 static void test_upgrade_other_offered(void **state)
@@ -1229,7 +1255,29 @@ static void test_upgrade_refused(void **state)
 	// absolute-form without an authority
 	snprintf(r, sizeof(r), "GET http:///%s", good_request + 5);
 	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
-	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 22);
+	// session 17 review, each accepted before:
+	// a bare LF: "X: y\nContent-Length: 6" hid a body length in a value
+	req_without(r, sizeof(r), NULL, "X: y\nContent-Length: 6\r\n");
+	strncat(r, "INVITE", sizeof(r) - strlen(r) - 1);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	// an Origin longer than the 127 bytes kept: it matched the allow-list
+	// by its first 127 (the listed origin followed by ".evil.test", had
+	// the listed one been 127 bytes long); and two Origins
+	{
+		char o[300];
+		snprintf(o, sizeof(o), "Origin: https://phone.example.test%0*d\r\n", 150, 0);
+		req_without(r, sizeof(r), "Origin", o);
+		check_refused(f, r, 403, "HTTP/1.1 403 Forbidden");
+		req_without(r, sizeof(r), "Origin",
+			    "Origin: https://phone.example.test\r\nOrigin: https://evil.test\r\n");
+		check_refused(f, r, 403, "HTTP/1.1 403 Forbidden");
+	}
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 25);
+	// a connection that ends before a byte of a request made no attempt
+	// (a wss client whose TLS handshake failed, a port scan): not counted
+	new_server(f);
+	cee_ws_eof(f->s.ws);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 25);
 	// a NUL in the key: "dGhlIHNhbXBsZSBub25jZQ==\0junk" was a valid key
 	{
 		static const char key[] = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
@@ -1654,6 +1702,7 @@ int main(void)
 	    T(test_accept_key),
 	    T(test_upgrade_sip),
 	    T(test_upgrade_none_offered),
+	    T(test_client_empty_subprotocol),
 	    T(test_upgrade_other_offered),
 	    T(test_echo_lengths),
 	    T(test_fragmented),
