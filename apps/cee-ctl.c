@@ -270,6 +270,16 @@ static void print_stats(const struct jv *r)
 			printf(" %16s", jstr(&shards->items[i], name));
 		printf(" %16s\n", total->items[k].s ? total->items[k].s : "-");
 	}
+	// the ports' driver counters and the free mbufs (they were --json only)
+	const struct jv *ports = jget(r, "ports");
+	for (size_t i = 0; ports && i < ports->n; i++) {
+		const struct jv *p = &ports->items[i];
+		printf("port %s: ipackets %s opackets %s imissed %s ierrors %s oerrors %s rx_nombuf %s\n",
+		       jstr(p, "port"), jstr(p, "ipackets"), jstr(p, "opackets"), jstr(p, "imissed"),
+		       jstr(p, "ierrors"), jstr(p, "oerrors"), jstr(p, "rx_nombuf"));
+	}
+	if (jget(r, "mbufs_free") != NULL)
+		printf("mbufs free: %s\n", jstr(r, "mbufs_free"));
 }
 
 static void print_reply(const char *cmd, const struct jv *r)
@@ -301,8 +311,11 @@ static void print_reply(const char *cmd, const struct jv *r)
 		}
 	} else if (strcmp(cmd, "kill") == 0) {
 		const struct jv *c = jget(r, "killed");
-		printf("killed %s (%s %s -> %s, was %s)\n", jstr(c, "id"), jstr(c, "proto"),
-		       jstr(c, "remote"), jstr(c, "local"), jstr(c, "state"));
+		const struct jv *before = jget(r, "closed_before");
+		printf("killed %s (%s %s -> %s, was %s)%s\n", jstr(c, "id"), jstr(c, "proto"),
+		       jstr(c, "remote"), jstr(c, "local"), jstr(c, "state"),
+		       before && before->b ? "; it had closed already: its closed event keeps its first cause"
+					   : "");
 	} else if (strcmp(cmd, "links") == 0) {
 		const struct jv *links = jget(r, "links");
 		printf("%-20s %5s %-5s %-21s %-10s %-16s %8s %6s %6s %-18s %10s %10s\n", "NAME",
@@ -310,11 +323,13 @@ static void print_reply(const char *cmd, const struct jv *r)
 		       "LAST_REASON", "UP_MS", "NEXT_MS");
 		for (size_t i = 0; links && i < links->n; i++) {
 			const struct jv *l = &links->items[i];
-			printf("%-20s %5s %-5s %-21s %-10s %-16s %8s %6s %6s %-18s %10s %10s\n",
+			const struct jv *arp = jget(l, "arp_wait");
+			printf("%-20s %5s %-5s %-21s %-10s %-16s %8s %6s %6s %-18s %10s %10s%s\n",
 			       jstr(l, "name"), jstr(l, "shard"), jstr(l, "proto"), jstr(l, "remote"),
 			       jstr(l, "state"), jstr(l, "conn"), jstr(l, "attempts"), jstr(l, "ups"),
 			       jstr(l, "downs"), jstr(l, "last_reason"), jstr(l, "up_ms"),
-			       jstr(l, "next_attempt_ms"));
+			       jstr(l, "next_attempt_ms"),
+			       arp && arp->b ? "  (waiting for ARP: next hop unresolved)" : "");
 		}
 		printf("%zu link(s)\n", links ? links->n : 0);
 	} else if (strcmp(cmd, "sinks") == 0) {

@@ -731,10 +731,27 @@ struct cee_ctl *cee_ctl_create(const struct cee_ctl_cfg *cfg)
 		c->clients[i].fd = -1;
 
 	char path[sizeof(c->sock_path)];
+	int plen;
 	if (cfg->sock_path == NULL)
-		snprintf(path, sizeof(path), "%s/%s_ctl.sock", rte_eal_get_runtime_dir(), c->name);
+		plen = snprintf(path, sizeof(path), "%s/%s_ctl.sock", rte_eal_get_runtime_dir(),
+				c->name);
 	else
-		snprintf(path, sizeof(path), "%s", cfg->sock_path);
+		plen = snprintf(path, sizeof(path), "%s", cfg->sock_path);
+	if (plen < 0 || (size_t)plen >= sizeof(path)) {
+		// (the default path was cut silently: a long --file-prefix under a
+		// long runtime directory bound a truncated name cee-ctl never finds)
+		if (cfg->sock_path == NULL)
+			fprintf(stderr,
+				"cee: control socket path %s/%s_ctl.sock is longer than %zu bytes: "
+				"give --ctl-socket PATH (or none), or a shorter --file-prefix\n",
+				rte_eal_get_runtime_dir(), c->name, sizeof(path) - 1);
+		else
+			fprintf(stderr, "cee: control socket path %s is longer than %zu bytes\n",
+				cfg->sock_path, sizeof(path) - 1);
+		cee_ctl_destroy(c);
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
 	if (path[0] != '\0' && cee_ctl_sock_open(c, path) < 0) {
 		int err = errno;
 		cee_ctl_destroy(c);

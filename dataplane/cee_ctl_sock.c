@@ -109,13 +109,20 @@ fail:
 	return -errno;
 }
 
-static void client_close(struct ctl_client *k)
+static void client_close(struct cee_ctl *c, struct ctl_client *k)
 {
 	if (k->fd < 0)
 		return;
 	close(k->fd);
 	k->fd = -1;
 	if (k->job.active) {
+		// a DRAIN cut off (the exchange's deadline, the client gone) once
+		// posted: the shards that took it refuse new connections, so the
+		// drain goes on for all of them (drain_poll()); left alone, those
+		// refused for good while the others admitted, and the engine never
+		// exited
+		if (k->cmd == CTL_CMD_DRAIN && k->job.count > 0 && c->drain == CTL_DRAIN_NONE)
+			c->drain = CTL_DRAIN_WAIT;
 		// Requests not answered yet belong to the shards now.
 		for (unsigned i = 0; i < k->job.count; i++)
 			if (k->job.req[i] != NULL && cee_mbox_req_abandon(k->job.req[i]))
@@ -149,7 +156,7 @@ void cee_ctl_sock_close(struct cee_ctl *c)
 {
 	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++) {
 		client_flush(c, &c->clients[i]);
-		client_close(&c->clients[i]);
+		client_close(c, &c->clients[i]);
 	}
 	if (c->listen_fd >= 0) {
 		close(c->listen_fd);
@@ -249,14 +256,14 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 {
 	int work = 0;
 	if (now > k->deadline_ns) {
-		client_close(k);
+		client_close(c, k);
 		return 1;
 	}
 	// 1. the request line
 	if (!k->job.active && k->out.len == 0) {
 		ssize_t n = read(k->fd, k->line + k->line_len, sizeof(k->line) - 1 - k->line_len);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			client_close(k);
+			client_close(c, k);
 			return 1;
 		}
 		if (n < 0)
@@ -276,7 +283,7 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 			if (k->cmd == CTL_CMD_WATCH && now >= k->check_ns) {
 				k->check_ns = now + WATCH_CHECK_NS;
 				if (client_gone(k)) { // the shard frees the request
-					client_close(k);
+					client_close(c, k);
 					return 1;
 				}
 			}
@@ -294,7 +301,7 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 	}
 	// 3. the reply, as fast as the client reads it
 	if (k->out.oom) {
-		client_close(k);
+		client_close(c, k);
 		return 1;
 	}
 	while (k->out_off < k->out.len) {
@@ -308,7 +315,7 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 		k->out_off += (size_t)n;
 		work = 1;
 	}
-	client_close(k);
+	client_close(c, k);
 	return 1;
 }
 

@@ -141,6 +141,23 @@ if [[ $MODE == openssl ]]; then
 	engine_must_fail links-over-max-conns "links need at least --max-conns 2" \
 		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --max-conns 1 --connect "a=tcp:$NETNS_PEER_IP:5060" \
 		--connect "b=tcp:$NETNS_PEER_IP:5061" --events "jsonl:$WORK/bad.jsonl"
+	# the default control socket path (runtime dir / NAME_ctl.sock) under a
+	# long --file-prefix: it was cut to 107 bytes silently, and cee-ctl
+	# never found the socket the engine bound (a review)
+	# (82 characters: the EAL's own mp_socket still fits, our
+	# cee_ctl.sock does not; no telemetry, whose socket name is longer)
+	LONG_PREFIX="cee-it-$$-"
+	while ((${#LONG_PREFIX} < 82)); do LONG_PREFIX+=p; done
+	rc=0
+	timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --no-telemetry --file-prefix "$LONG_PREFIX" \
+		"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" >"$WORK/bad-ctl-default.log" 2>&1 || rc=$?
+	rm -rf "/var/run/dpdk/$LONG_PREFIX"
+	if [[ $rc -eq 0 || $rc -eq 124 ]] || ! grep -q "is longer than 107 bytes" "$WORK/bad-ctl-default.log"; then
+		fail_soft "ctl-socket-default-long: engine exit $rc: $(tail -n 3 "$WORK/bad-ctl-default.log")"
+	else
+		it_log "ctl-socket-default-long: exit status $rc, $(grep -m1 'longer than' "$WORK/bad-ctl-default.log")"
+	fi
 	engine_must_fail listen-cut "tcp:00000" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--listen "tcp:$(printf '0%.0s' {1..60})5060" --events "jsonl:$WORK/bad.jsonl"
 	engine_must_fail stats-unwritable "$WORK/no/such/dir/stats.json" \
