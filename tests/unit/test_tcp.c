@@ -4440,6 +4440,24 @@ static void test_sack_recovery(void **state)
 	assert_int_equal(tcp_sacked_for_test(f), 0);
 }
 
+/* SACK on, segments 0..9 of a bulk send out, segment 0 acknowledged: @return ISS + 1. */
+static uint32_t sack_flight_one_acked(struct fake *f)
+{
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	ack_to(f, ISS + 1 + MSS);
+	return ISS + 1;
+}
+
+/* Three duplicate ACKs of @p ack with one SACK block, what they draw recorded afresh. */
+static void three_dupacks(struct fake *f, uint32_t ack, uint32_t blk[2])
+{
+	f->nsegs = 0;
+	for (unsigned i = 0; i < 3; i++)
+		ack_sack(f, ack, 1, blk);
+}
+
 /*
  * Fault (review): the resend after a partial ACK in SACK recovery (the bytes
  * at the new SND.UNA, lost too by RFC 6582's rule) and recovery's first
@@ -4449,19 +4467,12 @@ static void test_sack_recovery(void **state)
 static void test_partial_ack_resend_stops_at_sacked(void **state)
 {
 	struct fake *f = *state;
-	const uint32_t b = ISS + 1;
-
-	f->p_sack = true;
-	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
-	ack_to(f, b + MSS);
+	const uint32_t b = sack_flight_one_acked(f);
 	// segment 1 and the first 100 bytes of 2 are lost; the peer SACKs the
 	// next MSS (not enough above either hole to deem it lost: three
 	// duplicate ACKs start recovery)
 	uint32_t blk[2] = {b + 2 * MSS + 100, b + 3 * MSS + 100};
-	f->nsegs = 0;
-	for (unsigned i = 0; i < 3; i++)
-		ack_sack(f, b + MSS, 1, blk);
+	three_dupacks(f, b + MSS, blk);
 	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
 	assert_true(f->nsegs >= 1);
 	assert_int_equal(f->segs[0].out.seq, b + MSS);
@@ -4487,18 +4498,11 @@ static void test_partial_ack_resend_stops_at_sacked(void **state)
 static void test_recovery_entry_resend_stops_at_sacked(void **state)
 {
 	struct fake *f = *state;
-	const uint32_t b = ISS + 1;
-
-	f->p_sack = true;
-	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* segments 0..9 */
-	ack_to(f, b + MSS);
+	const uint32_t b = sack_flight_one_acked(f);
 	// the first 100 bytes of segment 1 are lost; the peer SACKs the next
 	// MSS (too little above to deem the hole lost): three duplicate ACKs
 	uint32_t blk[2] = {b + MSS + 100, b + 2 * MSS + 100};
-	f->nsegs = 0;
-	for (unsigned i = 0; i < 3; i++)
-		ack_sack(f, b + MSS, 1, blk);
+	three_dupacks(f, b + MSS, blk);
 	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
 	assert_true(f->nsegs >= 1);
 	assert_int_equal(f->segs[0].out.seq, b + MSS);
