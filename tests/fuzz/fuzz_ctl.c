@@ -235,7 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)client_poll(ctl, k, fuzz_now);
 		}
 		if (k->fd >= 0)
-			client_close(k);
+			client_close(ctl, k);
 	}
 	if (sv[1] >= 0) {
 		got = drain_reply(sv[1], reply, got, sizeof(reply));
