@@ -969,8 +969,9 @@ static int end_on_error(struct cee_tls *t, int err)
 		t->ctx->stats.alerts_received++;
 		return end_with(t, CEE_REASON_TLS_ALERT, -EPROTO);
 	}
-	if (t->down_failed || err == MEMORY_E || err == MEMORY_ERROR)
-		// our send buffer, or wolfSSL's heap, ran out: not the peer's fault
+	// (wolfSSL's MEMORY_E stays a protocol error: the fuzzer found a peer's
+	// input that draws it, so it does not tell our heap ran out)
+	if (t->down_failed)
 		return end_with(t, CEE_REASON_NO_RESOURCES, -ENOBUFS);
 	if (h.last_tx.level == ALERT_LEVEL_FATAL) {
 		// The alert went down through io_send inside the failed call.
