@@ -834,38 +834,37 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			}
 		}
 	// TLS links: the client context verifies servers against --tls-ca and
-	// presents --tls-cert when a server asks for one
-	for (uint32_t i = 0; i < c->nlinks; i++)
-		if (c->links[i].tls) {
-			// a link that verified nothing took any server for the peer
-			// (no CA: wolfSSL's VERIFY_NONE)
-			if (c->tls_client.ca_file == NULL && c->tls.ca_file == NULL) {
-				fprintf(stderr,
-					"%s: link '%s' is TLS: give --tls-link-ca (or --tls-ca) to verify "
-					"its server\n",
-					prog, c->links[i].name);
-				return -EINVAL;
-			}
-			// nor a link with no name to match: any certificate of the
-			// CA (one that also signs the clients of mutual TLS) was
-			// taken for its server's
-			for (uint32_t k = i; k < c->nlinks; k++)
-				if (c->links[k].tls && c->links[k].sni == NULL && c->tls_sni == NULL) {
-					fprintf(stderr,
-						"%s: link '%s' is TLS: give its server's name to verify "
-						"(--tls-sni NAME, or ,sni=NAME after the link)\n",
-						prog, c->links[k].name);
-					return -EINVAL;
-				}
-			c->tls_client_on = true;
-			if (c->tls_client.ca_file == NULL)
-				c->tls_client.ca_file = c->tls.ca_file;
-			c->tls_client.cert_file = c->tls.cert_file;
-			c->tls_client.key_file = c->tls.key_file;
-			c->tls_client.min_version = c->tls.min_version;
-			c->tls_client.ciphers = c->tls.ciphers;
-			break;
+	// a name, and presents --tls-cert when a server asks for one
+	for (uint32_t i = 0; i < c->nlinks; i++) {
+		if (!c->links[i].tls)
+			continue;
+		// a link that verified nothing took any server for the peer (no
+		// CA: wolfSSL's VERIFY_NONE), and one with no name to match any
+		// certificate of the CA (which may also sign mutual TLS's clients)
+		if (c->tls_client.ca_file == NULL && c->tls.ca_file == NULL) {
+			fprintf(stderr,
+				"%s: link '%s' is TLS: give --tls-link-ca (or --tls-ca) to verify "
+				"its server\n",
+				prog, c->links[i].name);
+			return -EINVAL;
 		}
+		if (c->links[i].sni == NULL && c->tls_sni == NULL) {
+			fprintf(stderr,
+				"%s: link '%s' is TLS: give its server's name to verify "
+				"(--tls-sni NAME, or ,sni=NAME after the link)\n",
+				prog, c->links[i].name);
+			return -EINVAL;
+		}
+		c->tls_client_on = true;
+	}
+	if (c->tls_client_on) {
+		if (c->tls_client.ca_file == NULL)
+			c->tls_client.ca_file = c->tls.ca_file;
+		c->tls_client.cert_file = c->tls.cert_file;
+		c->tls_client.key_file = c->tls.key_file;
+		c->tls_client.min_version = c->tls.min_version;
+		c->tls_client.ciphers = c->tls.ciphers;
+	}
 	// a connection reserves its whole lifecycle's records at admission: a
 	// ring below that refused every connection, for ever, without a word
 	unsigned need = cee_shard_conn_credits_max(c);

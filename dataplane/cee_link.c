@@ -141,8 +141,10 @@ int cee_link_parse(const char *spec, struct cee_link_cfg *out, char *err, unsign
 			return fail(err, elen, spec,
 				    "sni= must be a host name (labels of A-Z a-z 0-9 - _, at most 253 "
 				    "characters, not an address)");
-		if ((out->sni = strdup(sni)) == NULL)
-			return fail(err, elen, spec, "out of memory"), -ENOMEM;
+		if ((out->sni = strdup(sni)) == NULL) {
+			fail(err, elen, spec, "out of memory");
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }

@@ -321,9 +321,9 @@ CEE_TCP_INTERNAL bool tcp_send_new(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 /* Merge @p seg's SACK blocks into the scoreboard (and drop what SND.UNA passed). */
 CEE_TCP_INTERNAL void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				      struct cee_tcp_xmit *x, const struct cee_tcp_seg *seg);
-/* Start SACK recovery if a loss is detected: @return true when it started. */
 /* @p len from @p seq, cut at the first SACKed range above @p seq (a resend carries none of it). */
 CEE_TCP_INTERNAL uint32_t tcp_sack_clip(const struct cee_tcp_xmit *x, uint32_t seq, uint32_t len);
+/* Start SACK recovery if a loss is detected: @return true when it started. */
 CEE_TCP_INTERNAL bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     struct cee_tcp_xmit *x, uint64_t now_ns);
 /* Resend the hole at @p seq (up to @p len bytes); HighRxt moves by what went. */
