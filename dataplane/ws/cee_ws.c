@@ -1015,10 +1015,31 @@ static bool origin_allowed(const struct cee_ws *ws)
 	return list_has(ws->ctx->cfg.origins, strlen(ws->ctx->cfg.origins), o, true);
 }
 
+// Leading empty lines in @p p[0, n): RFC 9112 2.2 asks a server to ignore
+// at least one CRLF before the request line (a client that ended its
+// previous request with an extra CRLF). @return their bytes.
+static uint32_t lead_crlf(const uint8_t *p, uint32_t n)
+{
+	uint32_t k = 0;
+
+	while (n - k >= 2 && p[k] == '\r' && p[k + 1] == '\n')
+		k += 2;
+	return k;
+}
+
+// "HTTP/1.1" or a later 1.x at @p v (RFC 9112 2.3: a 1.x of a higher minor
+// is processed as the highest this end implements); RFC 6455 4.1 asks for
+// at least 1.1, so "HTTP/1.0" and "HTTP/2.0" are not.
+static bool http_1_1_up(const char *v)
+{
+	return memcmp(v, "HTTP/1.", 7) == 0 && v[7] >= '1' && v[7] <= '9';
+}
+
 // RFC 6455 4.2.1 and 4.2.2: @return the status to answer with.
 static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, struct hs_fields *f)
 {
-	const char *end = m + len, *eol = memmem(m, len, "\r\n", 2);
+	uint32_t lead = lead_crlf((const uint8_t *)m, len);
+	const char *end = m + len, *eol = memmem(m + lead, len - lead, "\r\n", 2);
 	const char *sp1, *sp2, *q, *tgt;
 	size_t ln, tl, sl;
 	char tbuf[sizeof(ws->info.path)];
@@ -1036,13 +1057,14 @@ static uint16_t check_request(struct cee_ws *ws, const char *m, uint32_t len, st
 	for (const char *c = m; (c = memchr(c, '\n', (size_t)(end - c))) != NULL; c++)
 		if (c == m || c[-1] != '\r')
 			return 400;
+	m += lead;
 	ln = (size_t)(eol - m);
 	sp1 = memchr(m, ' ', ln);
 	if (sp1 == NULL)
 		return 400;
 	sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
 	if (sp2 == NULL || sp2 == sp1 + 1 || (size_t)(eol - sp2 - 1) != 8 ||
-	    memcmp(sp2 + 1, "HTTP/1.1", 8) != 0)
+	    !http_1_1_up(sp2 + 1))
 		return 400;
 	tgt = sp1 + 1;
 	tl = (size_t)(sp2 - sp1 - 1);
@@ -1132,7 +1154,7 @@ static void check_response(struct cee_ws *ws, const uint8_t *mu, uint32_t len)
 	unsigned status = 0;
 
 	// status-line = HTTP-version SP 3DIGIT SP reason-phrase (RFC 7230 3.1.2)
-	if (eol - m >= 12 && memcmp(m, "HTTP/1.1 ", 9) == 0 && (eol == m + 12 || m[12] == ' '))
+	if (eol - m >= 12 && http_1_1_up(m) && m[8] == ' ' && (eol == m + 12 || m[12] == ' '))
 		for (int i = 9; i < 12; i++)
 			status = m[i] >= '0' && m[i] <= '9' ? status * 10 + (unsigned)(m[i] - '0')
 							    : 1000;
@@ -1165,7 +1187,13 @@ static void handshake_done(struct cee_ws *ws, const uint8_t *m, uint32_t len)
 // @return the offset after CRLF CRLF, 0 = not there.
 static uint32_t find_end(const uint8_t *p, uint32_t n, uint32_t from)
 {
-	const uint8_t *e = n > from ? memmem(p + from, n - from, "\r\n\r\n", 4) : NULL;
+	uint32_t lead = lead_crlf(p, n);
+	const uint8_t *e;
+
+	// the head starts after the empty lines check_request() skips: two
+	// of them are no CRLF CRLF that ends a head
+	from = from > lead ? from : lead;
+	e = n > from ? memmem(p + from, n - from, "\r\n\r\n", 4) : NULL;
 
 	return e != NULL ? (uint32_t)(e - p) + 4 : 0;
 }

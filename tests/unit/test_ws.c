@@ -1161,6 +1161,24 @@ static void test_upgrade_good_variants(void **state)
 	assert_up(&f->s, "");
 	cee_ws_get_info(f->s.ws, &info);
 	assert_string_equal(info.path, "/sip");
+	// session 18 review, each a 400 before: empty lines before the request
+	// line (RFC 9112 2.2: a server SHOULD ignore at least one), whole and
+	// a byte at a time (two CRLFs are no end of a head); and a later 1.x
+	// (RFC 9112 2.3: processed as 1.1)
+	char lead[512];
+	snprintf(lead, sizeof(lead), "\r\n\r\n%s", bare);
+	new_server(f);
+	assert_int_equal(feed(f, lead, strlen(lead)), 0);
+	assert_up(&f->s, "");
+	new_server(f);
+	for (size_t i = 0; lead[i] != '\0'; i++)
+		assert_int_equal(feed(f, lead + i, 1), 0);
+	assert_up(&f->s, "");
+	snprintf(lead, sizeof(lead), "GET /sip HTTP/1.2%s", bare + 17);
+	new_server(f);
+	assert_int_equal(feed(f, lead, strlen(lead)), 0);
+	assert_up(&f->s, "");
+	assert_true(response_has(&f->s, "HTTP/1.1 101 Switching Protocols\r\n"));
 }
 
 static void req_without(char *out, size_t cap, const char *drop, const char *add)
@@ -1219,6 +1237,13 @@ static void test_upgrade_refused(void **state)
 	snprintf(r, sizeof(r), "POST%s", good_request + 3);
 	check_refused(f, r, 405, "HTTP/1.1 405 Method Not Allowed");
 	check_refused(f, "GET / HTTP/1.0\r\nHost: h\r\n\r\n", 400, "HTTP/1.1 400 Bad Request");
+	snprintf(r, sizeof(r), "GET / HTTP/2.0%s", good_request + 27);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	snprintf(r, sizeof(r), "GET / HTTP/1.1x%s", good_request + 27);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	// a bare LF before the request line is no empty line
+	snprintf(r, sizeof(r), "\n%s", good_request);
+	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
 	check_refused(f, "GARBAGE\r\n\r\n", 400, "HTTP/1.1 400 Bad Request");
 	check_refused(f, "GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400,
 		      "HTTP/1.1 400 Bad Request");
@@ -1265,12 +1290,12 @@ static void test_upgrade_refused(void **state)
 	req_without(r, sizeof(r), "Origin",
 		    "Origin: https://evil.test\r\nOrigin: https://phone.example.test\r\n");
 	check_refused(f, r, 403, "HTTP/1.1 403 Forbidden");
-	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 24);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 27);
 	// a connection that ends before a byte of a request made no attempt
 	// (a wss client whose TLS handshake failed, a port scan): not counted
 	new_server(f);
 	cee_ws_eof(f->s.ws);
-	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 24);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 27);
 	// a NUL in the key: "dGhlIHNhbXBsZSBub25jZQ==\0junk" was a valid key
 	{
 		static const char key[] = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
