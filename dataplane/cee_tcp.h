@@ -392,6 +392,7 @@ struct cee_tcp_xmit {
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint32_t rxt_mark;  /**< SND.MAX when a hole was last resent (lost retransmissions) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
+	uint64_t ca_ack_ns; /**< CUBIC: the last ACK in congestion avoidance (epoch clock) */
 	uint64_t zw_since_ns; /**< persist: when the peer's window shut on queued data (0: open) */
 	/** Connections with zw_since_ns set, oldest first (ctx->zw_head): eviction order. */
 	struct cee_tcb *zw_prev, *zw_next;

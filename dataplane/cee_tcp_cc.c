@@ -35,7 +35,8 @@
  *   0.7, windows in MSS and t in seconds; each ACK in congestion avoidance
  *   moves cwnd towards W_cubic(t + RTT) (clamped to 1.5 cwnd), or to the
  *   Reno-friendly estimate W_est when that is larger (4.3); fast convergence
- *   (4.7). Floating point only here, on ACKs in congestion avoidance.
+ *   (4.7). Floating point only here, on ACKs in congestion avoidance. The
+ *   epoch's clock stops while cwnd does not limit what is sent (5.8).
  */
 #include <errno.h>
 #include <math.h>
@@ -261,7 +262,18 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// SACK: the ACK may show holes deemed lost (RFC 6675 IsLost) before 3 duplicates
 	if ((tcb->flags & CEE_TCB_F_SACK) && x->nsacked && tcp_sack_enter(ctx, tcb, x, now_ns))
 		return;
-	if (!cwnd_limited(tcb, acked, slow_start))
+	bool limited = cwnd_limited(tcb, acked, slow_start);
+	if (!slow_start && ctx->cfg.cc == CEE_TCP_CC_CUBIC) {
+		// W_cubic(t)'s clock stops while cwnd does not limit (RFC 9438
+		// 5.8; Linux shifts the epoch by an idle time): run on through an
+		// application- or window-limited stretch, t jumped by its length,
+		// and the next cwnd-limited ACKs grew cwnd by half of each as if
+		// the path had carried W_cubic all along
+		if (!limited && x->epoch_ns != 0 && x->ca_ack_ns != 0 && now_ns > x->ca_ack_ns)
+			x->epoch_ns += now_ns - x->ca_ack_ns;
+		x->ca_ack_ns = now_ns;
+	}
+	if (!limited)
 		return;
 	if (slow_start) {
 		slow_start_grow(tcb, acked);

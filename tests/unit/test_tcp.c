@@ -3930,6 +3930,69 @@ static void test_cc_cubic_curve(void **state)
 	(void)sent;
 }
 
+/* One RTT: the flight sent so far acknowledged a segment at a time. */
+static void cc_ack_flight(struct fake *f, uint64_t rtt)
+{
+	f->now += rtt;
+	uint32_t end = f->tcb.snd_nxt;
+	while (seq_after(end, f->tcb.snd_una)) {
+		uint32_t left = end - f->tcb.snd_una;
+		f->nsegs = 0;
+		ack_to(f, f->tcb.snd_una + (left < MSS ? left : MSS));
+	}
+}
+
+/*
+ * Fault (session 18): CUBIC's epoch clock ran on while the peer's window,
+ * not cwnd, limited the sender (RFC 9438 5.8). After 10 s held back, t had
+ * jumped by 10 s: W_cubic(t) was far above cwnd, and every ACK of the next
+ * flight grew cwnd by half of what it acknowledged (x1.5 a round trip, as
+ * if the path had carried W_cubic all along). The clock now stops while
+ * cwnd does not limit, and growth goes on along the curve where it was.
+ */
+static void test_cc_cubic_epoch_stops_when_not_cwnd_limited(void **state)
+{
+	struct fake *f = *state;
+	const uint64_t rtt = 100 * MS;
+
+	cc_establish(f, CEE_TCP_CC_CUBIC, 1 << 20);
+	f->ctx.cfg.rto_min_ns = 10 * SEC; /* no RTO in this simulation */
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, sizeof(bulk), f->now);
+	while (f->tcb.cwnd < 100 * MSS)
+		cc_ack_flight(f, rtt);
+	f->now += rtt; /* a loss: three duplicates, then the full ACK */
+	for (unsigned i = 0; i < 3; i++)
+		ack_to(f, f->tcb.snd_una);
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	ack_to(f, f->tcb.snd_max);
+	for (unsigned i = 0; i < 10; i++) { /* 1 s of cwnd-limited avoidance */
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, sizeof(bulk), f->now);
+		cc_ack_flight(f, rtt);
+	}
+	/* 10 s held back by the peer's window of 4 segments (the ACKs of
+	   the last full flight carry it) */
+	f->p_wnd = (uint16_t)(4 * MSS >> 7);
+	cc_ack_flight(f, rtt);
+	uint32_t before = f->tcb.cwnd;
+	for (unsigned i = 0; i < 100; i++) {
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, sizeof(bulk), f->now);
+		cc_ack_flight(f, rtt);
+	}
+	assert_int_equal(f->tcb.cwnd, before); /* no growth while held back */
+	/* the window opens: one cwnd goes, and its ACKs come an RTT later */
+	f->p_wnd = 65535;
+	ack_to(f, f->tcb.snd_una);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, sizeof(bulk), f->now);
+	assert_true(f->tcb.snd_max - f->tcb.snd_una + MSS >= before);
+	cc_ack_flight(f, rtt);
+	// on the curve, about 1.1 s into the epoch: a few segments, not x1.5
+	// (before the fix: 1.46 times, 180,042 to 262,009 bytes)
+	if (getenv("CUBIC_TRACE"))
+		print_message("cwnd %u before %u\n", f->tcb.cwnd, before);
+	assert_true(f->tcb.cwnd > before);
+	assert_true(f->tcb.cwnd < before + before / 20);
+}
+
 /* Fault: after an idle period a connection bursts its old, large window (RFC 5681 4.1). */
 static void test_cc_restart_after_idle(void **state)
 {
@@ -5302,6 +5365,7 @@ int main(void)
 	    T(test_ooo_beyond_fin),
 	    T(test_time_wait_blind_fin),
 	    T(test_cc_initial_window),
+	    T(test_cc_cubic_epoch_stops_when_not_cwnd_limited),
 	    T(test_cwnd_app_limited_newreno),
 	    T(test_cwnd_app_limited_cubic),
 	    T(test_cc_slow_start),
