@@ -824,8 +824,20 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 	// peer, or after our close_notify, can only fail)
 	st->closing = true;
 	cee_tcp_set_deadline(&s->tcp, &c->tcb, 0, CEE_REASON_NONE);
-	if (!st->up)
+	if (!st->up) {
+		// our FIN before the handshakes were done (the idle timeout,
+		// with no --handshake-timeout): the layers stop here, as for the
+		// app's close. A peer that went on after it (TCP still takes its
+		// bytes) completed the handshake: tls_up, ws_up or link_up came
+		// after our FIN. (The peer's FIN: no byte can follow it, and
+		// those staged before it still run, for the close's cause.)
+		if (reason != CEE_REASON_PEER_FIN) {
+			st->quiet = true;
+			if (st->pend != NULL)
+				pend_unlink(s, st);
+		}
 		return;
+	}
 	layer_enter(st);
 	if (st->ws != NULL && reason == CEE_REASON_IDLE_TIMEOUT)
 		cee_ws_shutdown(st->ws, CEE_WS_GOING_AWAY, "idle", s->now_ns);

@@ -188,6 +188,33 @@ print(f"fin hello: tls_unanswered {t['tls_unanswered']}, tls_deferred {t['tls_de
 assert t["tls_unanswered"] >= 1, "the ClientHello with the FIN was not counted"
 PY
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "fin hello: cee-audit rejected the event stream"
+
+	# A handshake the idle timeout ends (no --handshake-timeout): the client
+	# sends its Finished after the engine's FIN (a resumed TLS 1.2 session,
+	# whose last message is the client's). tls_up came after that FIN
+	# (session 18); now the handshake stops with our FIN.
+	EVENTS=$WORK/events-idle-hs.jsonl
+	it_start_engine 1 "$WORK/engine-idle-hs.log" "${TLS_ARGS[@]}" --handshake-timeout 0 \
+		--idle-timeout 1 --events "jsonl:$EVENTS"
+	it_ns "$CEE_PYTHON" "$IT_DIR/tls_idle_handshake.py" --server "$NETNS_ENGINE_IP:$PORT" \
+		--out "$WORK/idle-hs.json" || fail_soft "tls_idle_handshake.py exit status $?"
+	it_wait_until 10 "two closed events in $EVENTS" it_at_least "$EVENTS" "$(it_type_re closed)" 2 ||
+		fail_soft "idle handshake: fewer than two closed events"
+	it_stop_engine || fail_soft "idle handshake: engine exit status $? after SIGTERM"
+	"$CEE_PYTHON" - "$EVENTS" "$WORK/idle-hs.json" <<'PY' || fail_soft "idle handshake: events"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+port = json.load(open(sys.argv[2]))["port"]
+held = [e["conn"] for e in ev if e["type"] == "open" and e["remote"].endswith(f":{port}")]
+assert len(held) == 1, f"no open event for port {port}"
+mine = [e for e in ev if e.get("conn") == held[0]]
+types = [e["type"] for e in mine]
+closed = [e for e in mine if e["type"] == "closed"]
+print(f"idle handshake: port {port} events {types}, closed {[e.get('reason') for e in closed]}")
+assert "tls_up" not in types, "tls_up after the engine's FIN"
+assert len(closed) == 1 and closed[0]["reason"] == "idle_timeout", "closed is not one idle_timeout"
+PY
+	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "idle handshake: cee-audit rejected the event stream"
 else
 	SHARDS=2
 	T0=$SECONDS
