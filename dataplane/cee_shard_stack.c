@@ -740,9 +740,19 @@ void cee_stack_closed(struct cee_shard *s, struct cee_conn *c)
 	cee_tcp_set_deadline(&s->tcp, &c->tcb, 0, CEE_REASON_NONE);
 	bool fin = c->tcb.close_reason == CEE_REASON_PEER_FIN;
 	// deferred bytes came before the end: the layer sees them first
-	// (not those of a handshake the peer ended unanswered over budget)
+	// (not those of a handshake the peer ended unanswered over budget).
+	// Staged here with the FIN not judged by the unanswered rule, they
+	// came in the segment that started the layers (the ACK that completed
+	// TCP's handshake, a cookie's): a server that has not answered yet
+	// cannot now (TCP sends no more), so they are dropped as that rule
+	// drops them. (Run, they took handshake work past the budget, and the
+	// answer's failed write ended TLS as no_resources: no tls_truncated.)
 	if (st->pend != NULL) {
-		if (fin && !st->drop_input)
+		bool unanswerable = st->tls != NULL && !st->client && !st->tls_up &&
+				    !cee_tls_said(st->tls);
+		if (fin && !st->drop_input && unanswerable)
+			s->stats.tls_unanswered++;
+		if (fin && !st->drop_input && !unanswerable)
 			pend_run(s, st);
 		else
 			pend_unlink(s, st);

@@ -1133,11 +1133,14 @@ static void answer_request(struct cee_ws *ws, const uint8_t *m, uint32_t len)
 		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
 		     accept, f.proto_match ? "Sec-WebSocket-Protocol: " : "",
 		     f.proto_match ? ws->info.subprotocol : "", f.proto_match ? "\r\n" : "");
-	ws->info.http_status = 101;
+	// (101 once it went: a 101 the send buffer refused was reported in
+	// closed as the status the upgrade was refused with, beside
+	// no_resources, though the peer never got it)
 	if (down_all(ws, (const uint8_t *)r, (uint32_t)n) < 0) {
 		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
 		return;
 	}
+	ws->info.http_status = 101;
 	ws_set_state(ws, WS_EXPECT_FRAMES, CEE_REASON_NONE);
 }
 

@@ -96,6 +96,55 @@ def handshake_behind_bad_rst(a, addr, out):
     return done
 
 
+def hello_fin_on_handshake_ack(a, addr, out):
+    """The queue, then a ClientHello and a FIN on the ACK that completes
+    TCP's handshake (a spoofed address of the subnet, through AF_PACKET):
+    the layers start inside that segment, after the FIN rule was asked.
+    @return the engine's payload bytes on that tuple (its server flight).
+
+    Guards against (session 18 review): the staged hello then ran when the
+    connection closed, past the budget, for a handshake that could not be
+    answered; its answer failed on the closed connection, which ended the
+    handshake as no_resources and so reported no tls_truncated (the test
+    checks the event; stats count tls_unanswered)."""
+    from bad_input import ACK, FIN, PSH, SYN, parse
+    from half_open import HalfOpener
+    spoof = ".".join(a.src.split(".")[:3] + ["200"])
+    queued = [socket.create_connection(addr, timeout=10) for _ in range(a.queued)]
+    h = HalfOpener(a.iface, spoof, addr[0], addr[1])
+    sport, iss = 45001, 0x10000000
+    h._send(sport, iss, 0, SYN)
+    srv = []
+    deadline = time.monotonic() + 3
+    while not srv and time.monotonic() < deadline:
+        srv = [seq for dport, seq in h._synacks(0.05) if dport == sport]
+    if not srv:
+        out["hello_fin_ack"] = "no SYN-ACK"
+        return -1
+    hello = client_hello()
+    for q in queued:
+        q.sendall(client_hello())
+    h._send(sport, iss + 1, srv[0] + 1, ACK | PSH | FIN, payload=hello)
+    got, fin_seen = 0, False
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not fin_seen:
+        r, _, _ = select.select([h.s], [], [], 0.2)
+        if not r:
+            continue
+        p = parse(h.s.recvfrom(65535)[0])
+        if p is None or p["dst"] != spoof or p["dport"] != sport or p["sport"] != addr[1]:
+            continue
+        got += p["len"]
+        if p["flags"] & FIN:  # the engine's FIN: acknowledged, the tuple ends
+            fin_seen = True
+            h._send(sport, (iss + 2 + len(hello)) & 0xFFFFFFFF, (p["seq"] + p["len"] + 1)
+                    & 0xFFFFFFFF, ACK)
+    for q in queued:
+        q.close()
+    out["hello_fin_ack"] = {"spoof": f"{spoof}:{sport}", "answer_bytes": got, "fin": fin_seen}
+    return got
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True, help="IP:PORT of a tls: listener")
@@ -134,10 +183,15 @@ def main():
             pass
         s.close()
     out = {"fin_hello_answer_bytes": len(got), "queued_answered": answered}
-    ok_rst = True
+    ok_rst, hello_ack = True, 0
     if a.iface:
         ok_rst = handshake_behind_bad_rst(a, addr, out)
+        hello_ack = hello_fin_on_handshake_ack(a, addr, out)
     print(json.dumps(out))
+    if hello_ack != 0:
+        print("tls_fin_hello: FAIL: the hello and FIN on the handshake's ACK: "
+              f"{out['hello_fin_ack']}", file=sys.stderr)
+        sys.exit(1)
     if not ok_rst:
         print("tls_fin_hello: FAIL: a rejected RST (wrong sequence number) ended the handshake "
               "behind it", file=sys.stderr)

@@ -1723,6 +1723,25 @@ static void test_send_enobufs(void **state)
 	assert_int_equal(f->s.closes, 0); // the caller aborts
 }
 
+// Guards against (session 18 review): a 101 the send buffer refused was
+// reported as http_status 101 in closed, beside no_resources: the status
+// "the upgrade was refused with", which the peer never got.
+static void test_101_refused_by_sndbuf(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_info info;
+
+	raw_ctx(f);
+	new_server(f);
+	f->s.down_budget = 0;
+	assert_true(feed(f, good_request, strlen(good_request)) < 0);
+	assert_int_equal(f->s.milestones, 0);
+	assert_ended(f, &f->s, CEE_REASON_NO_RESOURCES);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_false(info.up);
+	assert_int_equal(info.http_status, 0);
+}
+
 // Guards against: cee_ws_send before the upgrade completes.
 static void test_send_before_up(void **state)
 {
@@ -1776,6 +1795,7 @@ int main(void)
 	    T(test_client_key_unpredictable),
 	    T(test_idle_holds_no_buffer),
 	    T(test_send_enobufs),
+	    T(test_101_refused_by_sndbuf),
 	    T(test_send_before_up),
 	};
 #undef T
