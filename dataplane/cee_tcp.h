@@ -391,6 +391,7 @@ struct cee_tcp_xmit {
 	uint32_t drs_seq;   /**< echo growth: RCV.NXT when this RTT's count began */
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint32_t rxt_mark;  /**< SND.MAX when a hole was last resent (lost retransmissions) */
+	uint32_t zw_una;    /**< persist: SND.UNA when its clock started (a segment taken restarts it) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	uint64_t ca_ack_ns; /**< CUBIC: the last ACK in congestion avoidance (epoch clock) */
 	uint64_t zw_since_ns; /**< persist: when the peer's window shut on queued data (0: open) */

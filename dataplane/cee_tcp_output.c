@@ -629,6 +629,22 @@ bool tcp_wnd_shut(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 	return tcb->snd_wnd < min_u32(tcb->sb_len, seg_payload_max(ctx, tcb));
 }
 
+/*
+ * The persist clock's test: tcp_wnd_shut(), or a window whose largest was
+ * under two segments and that cannot take the next full one (or the rest
+ * queued) now. SWS rule 3 does not call a small buffer's whole window shut
+ * (its resends and duplicate ACKs are a loss's), but such a window holds
+ * our buffer all the same when its peer takes nothing.
+ */
+bool tcp_wnd_short(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	if (tcp_wnd_shut(ctx, tcb))
+		return true;
+	if (tcb->sb_len == 0 || tcb->state == CEE_TCP_SYN_RECEIVED || tcb->state == CEE_TCP_SYN_SENT)
+		return false;
+	return tcb->snd_wnd < min_u32(tcb->sb_len, seg_payload_max(ctx, tcb));
+}
+
 /* Nothing in flight, data queued, and sender SWS avoidance holds it: the override timer runs. */
 bool tcp_sws_stalled(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {

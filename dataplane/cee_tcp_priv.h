@@ -279,6 +279,8 @@ CEE_TCP_INTERNAL void tcp_send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 CEE_TCP_INTERNAL bool tcp_sws_stalled(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
 /* The peer's window cannot take our next segment (0, or a sliver): the persist clock runs. */
 CEE_TCP_INTERNAL bool tcp_wnd_shut(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
+/* tcp_wnd_shut(), or a small buffer's whole window below a segment: the persist clock runs. */
+CEE_TCP_INTERNAL bool tcp_wnd_short(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
 CEE_TCP_INTERNAL void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 					 uint64_t now_ns);
 CEE_TCP_INTERNAL void tcp_challenge_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,

@@ -82,6 +82,7 @@ void tcp_zw_start(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_x
 		  uint64_t now_ns)
 {
 	x->zw_since_ns = now_ns != 0 ? now_ns : 1; /* 0 means open: a clock at 0 (a test's) */
+	x->zw_una = tcb->snd_una;
 	x->zw_next = NULL;
 	x->zw_prev = ctx->zw_tail;
 	if (ctx->zw_tail != NULL)
@@ -138,14 +139,21 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 	bool sws = !inflight && !persist && tcp_sws_stalled(ctx, tcb);
 
 	// The persist clock starts when the window shuts on queued data (0, or a
-	// sliver that cannot take a segment: tcp_wnd_shut()): that is how long
+	// sliver that cannot take a segment: tcp_wnd_short()): that is how long
 	// the peer has held our buffer (--persist-timeout), and the order in
 	// which buffers are taken back under pressure. Only a window that takes
 	// a segment again stops it; slivers offered meanwhile do not.
+	// A peer whose whole window is below a segment (SWS rule 3 does not
+	// call it shut) holds our buffer as well: the clock runs for it too,
+	// and for either a segment's worth taken since it started starts it
+	// over. (One byte offered and one taken a minute held a buffer for
+	// good: no clock, no eviction, each byte reset the retry count.)
 	struct cee_tcp_xmit *zx = NULL;
 	if (tcb->sb != NULL) {
-		if (tcp_wnd_shut(ctx, tcb)) {
+		if (tcp_wnd_short(ctx, tcb)) {
 			zx = tcp_xmit(ctx, tcb);
+			if (zx->zw_since_ns != 0 && tcb->snd_una - zx->zw_una >= tcb->snd_mss)
+				tcp_zw_stop(ctx, zx); /* progress: to the list's tail */
 			if (zx->zw_since_ns == 0)
 				tcp_zw_start(ctx, tcb, zx, now_ns);
 		} else if (ctx->zw_head != NULL && (zx = tcp_xmit_if(ctx, tcb)) != NULL) {

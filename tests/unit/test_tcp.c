@@ -3032,6 +3032,72 @@ static void test_sliver_window_persist_timeout_sack(void **state)
 }
 
 /*
+ * Fault (session 18, an attacker's review): a peer that offers a window of
+ * one byte from its handshake on, and takes a byte a minute, held its send
+ * buffer for good: a window that small was never "shut" (SWS rule 3: half
+ * the largest it ever offered), so no persist clock ran, the connection
+ * was never on the eviction list, and each byte taken reset the retry
+ * count. 4,096 such peers pinned every buffer of a shard at 70 pps. The
+ * clock now runs while the window cannot take a full segment, whatever the
+ * peer ever offered, and only a segment's worth taken starts it over.
+ */
+static void test_tiny_window_slow_reader_bounded(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	establish_unscaled(f, 1);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	assert_int_equal(f->tcb.snd_max, ISS + 2); /* one byte: the window */
+	assert_non_null(f->ctx.zw_head);	    /* the clock runs */
+	uint64_t start = f->now;
+	uint32_t una = ISS + 1;
+	while (!f->destroyed) {
+		if (f->timer_at != 0 && f->timer_at < f->now + 5 * SEC) {
+			fire(f);
+			continue;
+		}
+		f->now += 5 * SEC; /* a byte taken every 5 s */
+		una++;
+		seg_in(f, CEE_TCP_ACK, f->p_seq, una, 1, NULL, 0);
+		assert_true(f->now < start + 600 * SEC);
+	}
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
+	assert_true(f->now >= start + 10 * SEC);
+	assert_true(f->now < start + 11 * SEC);
+}
+
+/*
+ * The same clock for a peer whose whole window is small but that takes
+ * our data: a segment's worth taken starts it over (a small buffer is no
+ * attack), and it is not on the eviction list for long.
+ */
+static void test_small_window_reader_not_timed_out(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[60000];
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	establish_unscaled(f, 536);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	uint64_t start = f->now;
+	uint32_t una = ISS + 1;
+	while (una != ISS + 1 + sizeof(buf)) { /* 536 bytes a second: 112 s */
+		uint64_t next = f->now + SEC;
+		while (f->timer_at != 0 && f->timer_at <= next && !f->destroyed)
+			fire(f); /* the timers due meanwhile (resends of what the peer takes next) */
+		assert_false(f->destroyed);
+		f->now = next;
+		una = f->tcb.snd_max;
+		seg_in(f, CEE_TCP_ACK, f->p_seq, una, 536, NULL, 0);
+		assert_false(f->destroyed);
+		assert_true(f->now < start + 200 * SEC);
+	}
+	assert_null(f->ctx.zw_head);
+}
+
+/*
  * Fault: the persist clock ran on a peer whose window merely dipped: a
  * window that takes a full segment again stops it (off the eviction list).
  */
@@ -5504,6 +5570,8 @@ int main(void)
 	    T(test_sliver_window_persist_timeout),
 	    T(test_sliver_window_persist_timeout_sack),
 	    T(test_sliver_window_reopens),
+	    T(test_tiny_window_slow_reader_bounded),
+	    T(test_small_window_reader_not_timed_out),
 	    T(test_sliver_reopens_resends_past_edge),
 	    T(test_persist_clock_at_zero),
 	    T(test_scaled_window_no_creep),
