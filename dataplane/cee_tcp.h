@@ -380,7 +380,8 @@ struct cee_tcp_xmit {
 	uint8_t nsacked;    /**< ranges in sacked[] */
 	uint8_t ooo_n;      /**< ranges in ooo[] */
 	uint8_t tlp;        /**< CEE_TCP_TLP_*: the tail-loss probe of this flight */
-	uint8_t _pad[3];
+	uint8_t zw_backoff; /**< persist: probes of this shut window (their interval's doubling) */
+	uint8_t _pad[2];
 	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
 	/* CUBIC (RFC 9438), windows in bytes */
 	uint32_t w_max;     /**< window before the last reduction */

@@ -56,6 +56,21 @@
  * segment of a flight draws no duplicate ACK; the probe makes the peer's
  * SACK show it, and SACK recovery repairs it instead of an RTO.
  */
+/*
+ * The timer's interval while the window is shut: the RTO doubled for each
+ * probe of this shut window (RFC 9293 3.8.6.1), up to rto_max. The RTO
+ * itself stays: doubled by the probes (a minute after eight), it timed the
+ * first loss after the window opened, and stayed until an RTT sample.
+ */
+static uint64_t probe_ns(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	uint64_t rto = (uint64_t)tcb->rto_us * 1000;
+	const struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	unsigned b = x != NULL ? x->zw_backoff : 0;
+
+	return b == 0 ? rto : min_u64(rto << min_u32(b, 20), max_u64(ctx->cfg.rto_max_ns, rto));
+}
+
 static uint64_t pto_ns(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	uint64_t rto = (uint64_t)tcb->rto_us * 1000;
@@ -65,7 +80,7 @@ static uint64_t pto_ns(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	// and no probe into a shut window: it would resend a whole segment past it
 	if (tcb->snd_max - tcb->snd_una <= tcb->snd_mss || !(tcb->flags & CEE_TCB_F_SACK) ||
 	    tcb->srtt_us == 0 || tcb->retries || tcb->sb == NULL || tcp_wnd_shut(ctx, tcb))
-		return rto;
+		return tcb->sb != NULL && tcp_wnd_shut(ctx, tcb) ? probe_ns(ctx, tcb) : rto;
 	uint64_t pto = 2 * (uint64_t)tcb->srtt_us * 1000;
 	if (pto < 10000000ull)
 		pto = 10000000ull;
@@ -160,13 +175,17 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 			tcp_zw_stop(ctx, zx); /* (the list empty: no clock runs anywhere) */
 			zx = NULL;
 		}
+		struct cee_tcp_xmit *bx;
+		if (!tcp_wnd_shut(ctx, tcb) && (bx = tcp_xmit_if(ctx, tcb)) != NULL)
+			bx->zw_backoff = 0; /* the window opened: probes start over */
 	}
 
 	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer; RFC 8985 7.2 probe timeout
 	if (inflight || persist || sws) {
 		if (tcb->rto_at_ns == 0)
-			tcb->rto_at_ns = now_ns + (persist || sws ? (uint64_t)tcb->rto_us * 1000
-								  : pto_ns(ctx, tcb));
+			tcb->rto_at_ns = now_ns + (persist ? probe_ns(ctx, tcb)
+						   : sws   ? (uint64_t)tcb->rto_us * 1000
+							   : pto_ns(ctx, tcb));
 		// The persist clock's end is a deadline of its own: the probe
 		// interval doubles up to a minute, which would make
 		// zero_window_timeout up to that late.
@@ -309,8 +328,15 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	if (!handshake && !*probe)
 		tcp_cc_on_rto(ctx, tcb); /* before retries moves: eq. 4 on the first expiry only */
 	tcb->retries++;
-	uint64_t rto = min_u64((uint64_t)tcb->rto_us * 2000, ctx->cfg.rto_max_ns); // 5.5
-	tcb->rto_us = (uint32_t)min_u64(rto / 1000, UINT32_MAX);
+	if (*probe && tcb->sb != NULL) {
+		// a probe: its own interval doubles (probe_ns()), not the RTO
+		struct cee_tcp_xmit *px = tcp_xmit(ctx, tcb);
+		if (px->zw_backoff < UINT8_MAX)
+			px->zw_backoff++;
+	} else {
+		uint64_t rto = min_u64((uint64_t)tcb->rto_us * 2000, ctx->cfg.rto_max_ns); // 5.5
+		tcb->rto_us = (uint32_t)min_u64(rto / 1000, UINT32_MAX);
+	}
 	tcp_rtt_cancel(tcb);                   // Karn
 	tcp_rewind(ctx, tcb);		       // 5.4, go-back-N (paced by cwnd = 1 MSS)
 	return false;

@@ -1780,12 +1780,15 @@ static void test_zero_window_probe(void **state)
 	f->ctx.cfg.max_retries = 2;
 	establish(f);
 	f->p_wnd = 0;
+	uint32_t rto_us = f->tcb.rto_us;
 	peer(f, 0, "xyz", 3);
 	assert_int_equal(f->nsegs, 1);
 	assert_int_equal(last(f)->len, 0);    /* only an ACK: no window */
 	assert_int_not_equal(f->timer_at, 0); /* persist timer */
 	for (unsigned i = 0; i < 5; i++) {
 		f->nsegs = 0;
+		/* the probe interval doubles with each probe (RFC 9293 3.8.6.1) */
+		assert_int_equal(f->timer_at - f->now, ((uint64_t)rto_us * 1000) << i);
 		fire(f);
 		assert_int_equal(f->nsegs, 1);
 		assert_int_equal(last(f)->out.seq, ISS + 1);
@@ -1807,6 +1810,19 @@ static void test_zero_window_probe(void **state)
 	assert_int_equal(f->tcb.bytes_out, 3);
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 4, 512, NULL, 0);
 	assert_int_equal(f->timer_at, 0);
+	/*
+	 * Fault (session 18 review): the probes doubled the RTO itself, and
+	 * the resent bytes gave no sample (Karn) to bring it back: new data
+	 * after the window opened was timed at 32 RTOs here (eight probes: a
+	 * minute), so its loss stalled the connection that long.
+	 */
+	assert_int_equal(f->tcb.rto_us, rto_us);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 4, 512, "abc", 3); /* echoed */
+	f->p_seq += 3;
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 3);
+	assert_int_equal(f->timer_at - f->now, (uint64_t)rto_us * 1000);
 }
 
 /*
