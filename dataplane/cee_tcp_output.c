@@ -548,9 +548,13 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 	} else if (rexmit) {
 		ctx->stats.retransmits++;
 		tcb->retransmits++;
-		// Karn (RFC 6298 3): a sample running on these bytes would time the copy
-		if ((tcb->flags & CEE_TCB_F_RTT) && seq_leq(seq, tcb->rtt_seq) &&
-		    seq_lt(tcb->rtt_seq, end + (fin ? 1 : 0)))
+		// Karn (RFC 6298 3): a sample running on these bytes would time
+		// the copy; one on bytes above them would time the repair of
+		// this hole too (the cumulative ACK that covers them waits for
+		// it: a 50 ms path sampled 100 ms). As Linux, whose ACK of
+		// resent data takes no sequence sample. (The timestamps'
+		// echo still measures: tcp_rtt_cancel() leaves that to it.)
+		if ((tcb->flags & CEE_TCB_F_RTT) && seq_leq(seq, tcb->rtt_seq))
 			tcp_rtt_cancel(tcb);
 	}
 	if (!rexmit && !probe && !(tcb->flags & CEE_TCB_F_RTT))

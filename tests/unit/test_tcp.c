@@ -3918,6 +3918,34 @@ static void test_cc_recover_point_trails(void **state)
 	assert_int_equal(f->segs[0].out.seq, ISS + 1 + k * MSS);
 }
 
+/*
+ * Fault (session 18 review): a segment timed above a hole gave a sample
+ * that timed the hole's repair too: the cumulative ACK that covered it
+ * waited for the fast retransmit (Karn's rule, RFC 6298 3: Linux takes no
+ * sequence sample from an ACK of resent data). A 50 ms path sampled 100 ms.
+ */
+static void test_no_rtt_sample_above_repaired_hole(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	assert_false(f->tcb.uflags & CEE_TCB_U_TS);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
+	f->now += 50 * MS;
+	ack_to(f, ISS + 1 + MSS); /* segment 1: a 50 ms sample (after the handshake's 0) */
+	uint32_t srtt = f->tcb.srtt_us;
+	assert_int_equal(srtt, 50000 / 8);
+	uint32_t timed_above = f->tcb.snd_max; /* the next sample runs on a new segment */
+	assert_true(f->tcb.flags & CEE_TCB_F_RTT);
+	assert_true(seq_after(f->tcb.rtt_seq, ISS + 10 * MSS));
+	for (unsigned i = 0; i < 3; i++) /* segment 2 lost: three duplicates */
+		ack_to(f, ISS + 1 + MSS);
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	f->now += 50 * MS; /* the resend's ACK covers everything, 100 ms after the timed one left */
+	ack_to(f, timed_above);
+	assert_int_equal(f->tcb.srtt_us, srtt); /* (a 100 ms sample: 17,968) */
+}
+
 /* Fault: with two losses in one window the second waits for an RTO (RFC 6582 partial ACK). */
 static void test_cc_newreno_partial_ack(void **state)
 {
@@ -5448,6 +5476,7 @@ int main(void)
 	    T(test_time_wait_blind_fin),
 	    T(test_cc_initial_window),
 	    T(test_cc_cubic_epoch_stops_when_not_cwnd_limited),
+	    T(test_no_rtt_sample_above_repaired_hole),
 	    T(test_cwnd_app_limited_newreno),
 	    T(test_cwnd_app_limited_cubic),
 	    T(test_cc_slow_start),
