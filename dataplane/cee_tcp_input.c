@@ -132,6 +132,11 @@ static void synced(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 		   uint32_t wnd, uint64_t now_ns)
 {
 	ack_advance(ctx, tcb, seg->ack, seg, now_ns); /* RTT sample unless the SYN was resent */
+	// RFC 6298 5.7: our SYN or SYN-ACK had to be sent again and no sample
+	// came: data starts with an RTO of 3 s (as Linux's fallback), not the
+	// backed-off one nor the initial 1 s that a lost SYN showed too short
+	if (tcb->retransmits > 0 && tcb->srtt_us == 0)
+		tcb->rto_us = (uint32_t)min_u64(3000000, ctx->cfg.rto_max_ns / 1000);
 	tcb->snd_wnd = wnd;
 	tcb->max_snd_wnd = wnd;
 	tcb->snd_wl1 = seg->seq;

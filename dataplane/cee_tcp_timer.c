@@ -8,9 +8,9 @@
  *   On expiry: go-back-N (snd_nxt = snd_una) with the congestion window at
  *   one MSS (cee_tcp_cc.c), so one segment goes out and slow start paces
  *   the rest. Give-up after cfg.max_retries
- *   (synack_retries in SYN-SENT and SYN-RECEIVED) retransmissions. No RFC
- *   6298 5.7 (RTO back to 3 s after a lost SYN): the backed-off RTO stays
- *   until the first valid sample. With a zero window, one byte is sent
+ *   (synack_retries in SYN-SENT and SYN-RECEIVED) retransmissions. RFC
+ *   6298 5.7: after a lost SYN or SYN-ACK with no sample, data starts with
+ *   an RTO of 3 s (synced()). With a zero window, one byte is sent
  *   beyond it instead (zero_window_probes); with a sliver of window too
  *   small for the segment, what it takes (sws_overrides). Any ACK that
  *   leaves the window at 0 resets the retry count, so only an unresponsive

@@ -2370,7 +2370,8 @@ static void test_connect_karn(void **state)
 	f->now += 10 * MS;
 	syn_in(f, CEE_TCP_SYN | CEE_TCP_ACK, ISS + 1, 1460, 7);
 	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
-	assert_int_equal(RTO_NS(f), 2 * SEC); /* backed off, no sample */
+	/* no sample; RFC 6298 5.7: 3 s when data starts (it was the backed-off 2 s) */
+	assert_int_equal(RTO_NS(f), 3 * SEC);
 	assert_int_equal(f->tcb.srtt_us, 0);
 }
 
@@ -4140,6 +4141,10 @@ static void test_cc_iw_after_lost_synack(void **state)
 	peer(f, 0, NULL, 0);
 	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
 	assert_int_equal(f->tcb.cwnd, MSS);
+	/* RFC 6298 5.7 (session 18 review): no sample (Karn), so the RTO is
+	   3 s when data starts; it was the backed-off 2 s */
+	assert_int_equal(f->tcb.srtt_us, 0);
+	assert_int_equal(RTO_NS(f), 3 * SEC);
 	f->nsegs = 0;
 	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now);
 	assert_int_equal(f->nsegs, 1);
