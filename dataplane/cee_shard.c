@@ -910,13 +910,18 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 			s->tls_no_defer = false;
 			if (unanswered)
 				cee_stack_end_unanswered_after(s, id);
-			if (reuse)
+			if (reuse) {
 				tcp_passive_open(s, pi, p, bucket);
+				s->tcp.tw_iss_set = false; // (a cookie, or refused: not taken)
+			}
 			return;
 		}
 		// a SYN that ended a TIME-WAIT (RFC 6191) opens a new connection
-		if (cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns))
+		// (its ISS above the old one's: s->tcp.tw_iss)
+		if (cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns)) {
 			tcp_passive_open(s, pi, p, bucket);
+			s->tcp.tw_iss_set = false; // (a cookie, or refused: not taken)
+		}
 		return;
 	}
 	uint8_t f = p->seg.flags;

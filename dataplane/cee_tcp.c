@@ -311,7 +311,13 @@ void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_s
 {
 	ctx->stats.segs_in++;
 	passive_init(ctx, tcb, service, syn, now_ns);
-	set_iss(tcb, ctx->isn ? ctx->isn(ctx->owner, tcb, now_ns) : fallback_isn(tcb, now_ns));
+	uint32_t iss = ctx->isn ? ctx->isn(ctx->owner, tcb, now_ns) : fallback_isn(tcb, now_ns);
+	if (ctx->tw_iss_set) { // the next incarnation of a TIME-WAIT tuple
+		if (seq_lt(iss, ctx->tw_iss))
+			iss = ctx->tw_iss;
+		ctx->tw_iss_set = false;
+	}
+	set_iss(tcb, iss);
 	enter(tcb);
 	tcp_set_state(ctx, tcb, CEE_TCP_SYN_RECEIVED, now_ns);
 	finish_leave(ctx, tcb, now_ns, false);

@@ -337,6 +337,14 @@ struct cee_tcp_ctx {
 	/** Initial sequence numbers (RFC 9293 3.4.1 / RFC 6528): the owner supplies a keyed hash. */
 	uint32_t (*isn)(void *owner, const struct cee_tcb *tcb, uint64_t now_ns);
 	uint32_t half_open; /**< connections in SYN-RECEIVED now (the SYN-cookie trigger) */
+	/**
+	 * RFC 1122 4.2.2.13: the least ISS of the incarnation that a SYN in
+	 * TIME-WAIT is opening (the old one's SND.MAX + 65537); set when
+	 * cee_tcp_input() returns true, taken by the next cee_tcp_accept().
+	 * The owner clears it (tw_iss_set) if it accepts none.
+	 */
+	uint32_t tw_iss;
+	bool tw_iss_set;
 	/* RFC 5961 7 budget (cfg.challenge_ack_limit): this second's, and when it started */
 	uint64_t ack_budget_at_ns;
 	uint32_t ack_budget;

@@ -269,6 +269,14 @@ static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		// takes one), so a SYN there would end its TIME-WAIT for nothing
 		// (a blind SYN freed the tuple early); it gets an ACK, as in Linux
 		ctx->stats.time_wait_reused++;
+		// the new one's sequence numbers start above all of this one's
+		// (RFC 1122 4.2.2.13, RFC 9293 3.6.1; Linux: SND.NXT + 65537):
+		// the clock-driven ISS moves 244,140 a second, so one that sent
+		// 100 MB in the 10 s before gave the next an ISS inside its
+		// sequence space, where the old one's duplicates are taken by a
+		// peer without timestamps
+		ctx->tw_iss = tcb->snd_max + 65537;
+		ctx->tw_iss_set = true;
 		tcp_set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
 		return STEP_GONE;
 	}

@@ -5178,8 +5178,25 @@ static void test_time_wait_reuse(void **state)
 	assert_false(cee_tcp_input(&f->ctx, &f->tcb, &sg, f->now));
 	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
 	sg.seq = rcv + 64000;
+	uint32_t old_max = f->tcb.snd_max;
 	assert_true(cee_tcp_input(&f->ctx, &f->tcb, &sg, f->now));
 	assert_true(f->destroyed);
+	/*
+	 * The new incarnation's ISS lies above the old one's SND.MAX (RFC 1122
+	 * 4.2.2.13; session 18 review): the clock-driven ISS moves 244,140 a
+	 * second, so an old one that had sent 100 MB in the 10 s before gave
+	 * the next an ISS inside its sequence space. (This fake's ISN is fixed.)
+	 */
+	assert_true(f->ctx.tw_iss_set);
+	assert_int_equal(f->ctx.tw_iss, old_max + 65537);
+	fake_end(f);
+	f = fake_new(); /* the owner's next accept, on the same context */
+	*state = f;
+	f->ctx.tw_iss = old_max + 65537;
+	f->ctx.tw_iss_set = true;
+	syn_opts(f, CEE_TCP_SVC_ECHO, 1460, 0xff);
+	assert_int_equal(f->tcb.iss, old_max + 65537);
+	assert_false(f->ctx.tw_iss_set); /* taken once */
 }
 
 /*
