@@ -1533,6 +1533,9 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->tcp.ops = &shard_tcp_ops;
 	s->tcp.owner = s;
 	s->tcp.isn = tcp_isn;
+	// TSvals' offset: the ISN's key on a message no tuple makes (a remote
+	// address of 0), the high half
+	s->tcp.ts_key = (uint32_t)(cee_siphash_12(2, 4, &s->isn_key, 0x7473, 0) >> 32);
 	s->tcp.rng = rte_rand() | 1; // the RFC 5961 7 budget's draw
 	rc = cee_stack_init(s, per_shard);
 	if (rc < 0)

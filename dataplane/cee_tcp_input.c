@@ -100,7 +100,7 @@ static void rtt_sample(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint3
 	if (!(tcb->uflags & CEE_TCB_U_KARN) || !(tcb->uflags & CEE_TCB_U_TS) || seg == NULL ||
 	    !seg->ts_ok || seg->tsecr == 0)
 		return;
-	uint32_t ticks = tcp_ts_now(tcb, now_ns) - seg->tsecr;
+	uint32_t ticks = tcp_ts_now(ctx, tcb, now_ns) - seg->tsecr;
 	if (ticks > (60u << 10))
 		return; /* not an echo of ours (more than a minute) */
 	tcb->uflags &= (uint8_t)~CEE_TCB_U_KARN;

@@ -156,7 +156,7 @@ void tcp_send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 
 	tcp_out_init(&out, tcb->snd_nxt, tcb->rcv_nxt, CEE_TCP_ACK);
 	out.wnd = wnd_field(ctx, tcb);
-	tcp_add_ts(tcb, &out, now_ns);
+	tcp_add_ts(ctx, tcb, &out, now_ns);
 	add_sack_blocks(ctx, tcb, &out);
 	tcp_emit(ctx, tcb, &out);
 }
@@ -190,7 +190,7 @@ void tcp_send_keepalive(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	ctx->stats.keepalive_probes++;
 	tcp_out_init(&out, tcb->snd_nxt - 1, tcb->rcv_nxt, CEE_TCP_ACK);
 	out.wnd = wnd_field(ctx, tcb);
-	tcp_add_ts(tcb, &out, now_ns);
+	tcp_add_ts(ctx, tcb, &out, now_ns);
 	tcp_emit(ctx, tcb, &out);
 }
 
@@ -415,7 +415,7 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 			out.wnd = (uint16_t)tcp_syn_window(ctx, tcb, true);
 			if (ctx->cfg.timestamps) { // RFC 7323 3.2: offered, TSecr 0
 				out.ts = true;
-				out.tsval = tcp_ts_now(tcb, now_ns);
+				out.tsval = tcp_ts_now(ctx, tcb, now_ns);
 				out.tsecr = 0;
 			}
 		} else {
@@ -427,7 +427,7 @@ static void output_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 			out.wnd = (uint16_t)tcp_syn_window(ctx, tcb, scaled);
 			if (seq_gt(tcb->rcv_nxt + out.wnd, tcb->rcv_adv))
 				tcb->rcv_adv = tcb->rcv_nxt + out.wnd;
-			tcp_add_ts(tcb, &out, now_ns); /* only if the SYN offered them */
+			tcp_add_ts(ctx, tcb, &out, now_ns); /* only if the SYN offered them */
 		}
 		out.mss = ctx->cfg.mss; // RFC 9293 3.7.1
 		// RFC 2018 2: offered in a SYN; in a SYN-ACK only to a SYN that offered it
@@ -517,7 +517,7 @@ static bool send_segment(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 		flags |= CEE_TCP_PSH;
 	tcp_out_init(&out, seq, tcb->rcv_nxt, flags);
 	out.wnd = wnd_field(ctx, tcb);
-	tcp_add_ts(tcb, &out, now_ns);
+	tcp_add_ts(ctx, tcb, &out, now_ns);
 	add_sack_blocks(ctx, tcb, &out);
 	if (n > 0) {
 		uint32_t size = tcp_sb_size(ctx, tcb);

@@ -124,21 +124,25 @@ static inline void tcp_out_init(struct cee_tcp_out *out, uint32_t seq, uint32_t 
 }
 
 /*
- * Our TSval (RFC 7323 5.4): a 2^20 ns (about 1 ms) clock, offset per
- * connection by its ISS so that it reveals nothing of the engine's uptime.
+ * Our TSval (RFC 7323 5.4, 7): a 2^20 ns (about 1 ms) clock, offset per
+ * connection by its ISS and by the owner's secret (ctx->ts_key). The ISS
+ * alone did not hide the clock: a SYN-ACK carries both, and TSval - SEQ
+ * was the engine's clock (its uptime, to the millisecond).
  */
-static inline uint32_t tcp_ts_now(const struct cee_tcb *tcb, uint64_t now_ns)
+static inline uint32_t tcp_ts_now(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
+				  uint64_t now_ns)
 {
-	return (uint32_t)(now_ns >> 20) + tcb->iss;
+	return (uint32_t)(now_ns >> 20) + tcb->iss + ctx->ts_key;
 }
 
 /* Add the timestamps option to a segment of a connection that negotiated it. */
-static inline void tcp_add_ts(const struct cee_tcb *tcb, struct cee_tcp_out *out, uint64_t now_ns)
+static inline void tcp_add_ts(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
+			      struct cee_tcp_out *out, uint64_t now_ns)
 {
 	if (!(tcb->uflags & CEE_TCB_U_TS))
 		return;
 	out->ts = true;
-	out->tsval = tcp_ts_now(tcb, now_ns);
+	out->tsval = tcp_ts_now(ctx, tcb, now_ns);
 	out->tsecr = tcb->ts_recent;
 }
 

@@ -4999,7 +4999,17 @@ static void test_ts_negotiated_and_echoed(void **state)
 {
 	struct fake *f = *state;
 
+	/*
+	 * (Session 18 review: the SYN-ACK's TSval less its SEQ was the
+	 * engine's clock, its uptime to the millisecond; the owner's secret
+	 * offset hides it, RFC 7323 7.)
+	 */
+	f->ctx.ts_key = 0x9e3779b9;
+	f->now += 3600 * SEC;
 	ts_establish(f, 1000);
+	assert_int_equal(f->segs[0].out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
+	assert_int_equal(f->segs[0].out.tsval - f->segs[0].out.seq,
+			 (uint32_t)(f->now >> 20) + 0x9e3779b9);
 	assert_true(f->tcb.uflags & CEE_TCB_U_TS);
 	seg_ts(f, CEE_TCP_ACK, f->p_seq, ISS + 1, "abc", 3, 1005, 0);
 	f->p_seq += 3;
