@@ -358,6 +358,25 @@ static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt
 				cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
 				return true; // still half open: it ends with no event
 			}
+		}
+		if (unlikely(s->srclimit != NULL) && cee_srclimit_rate_on(s->srclimit)) {
+			// --syn-rate-per-ip counts handshakes completed here (a
+			// cookie's too): the peer holds the address. Over it: RST,
+			// never announced, as above
+			switch (cee_srclimit_rate_take(s->srclimit, c->remote_ip, s->now_ns)) {
+			case CEE_SRCLIMIT_REFUSED:
+				s->stats.syn_rate_limited++;
+				cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+				return true;
+			case CEE_SRCLIMIT_UNTRACKED:
+				s->stats.per_ip_untracked++;
+				break;
+			case CEE_SRCLIMIT_OK:
+			case CEE_SRCLIMIT_COOKIE:
+				break;
+			}
+		}
+		if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC)) {
 			cee_srclimit_conn_proven(s->srclimit, c->remote_ip);
 			c->tcb.oflags |= CEE_TCB_O_SRC_EST;
 		}
@@ -857,15 +876,21 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		return;
 	}
 	const struct cee_listener *ls = &s->cfg->listeners[l];
-	if (unlikely(s->srclimit != NULL)) {
-		enum cee_srclimit_verdict v = cee_srclimit_syn(s->srclimit, p->src_ip, s->now_ns);
-		if (v == CEE_SRCLIMIT_REFUSED) {
+	if (unlikely(s->srclimit != NULL) &&
+	    cee_srclimit_rate_peek(s->srclimit, p->src_ip, s->now_ns) == CEE_SRCLIMIT_REFUSED) {
+		// over --syn-rate-per-ip: a cookie, so that SYNs spoofed with the
+		// address (they never complete) cost it nothing; the cookie's
+		// ACK is judged by the rate when it comes (passive_unsaid()).
+		// An RST here let an off-path attacker at N + 1 SYNs a second
+		// lock out any source it chose
+		if (s->cfg->syn_cookies != CEE_SYN_COOKIES_OFF) {
+			s->stats.syn_rate_cookies++;
+			reply_cookie(s, pi, p, ls);
+		} else {
 			s->stats.syn_rate_limited++;
 			reply_rst(s, pi, p);
-			return;
 		}
-		if (v == CEE_SRCLIMIT_UNTRACKED)
-			s->stats.per_ip_untracked++;
+		return;
 	}
 	if (unlikely(cookies_engaged(s))) {
 		reply_cookie(s, pi, p, ls);

@@ -55,7 +55,8 @@
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
 	X(refused_per_ip, SUM, "SYNs (and handshake-completing ACKs) refused (RST): --max-conns-per-ip from that address") \
 	X(per_ip_cookies, SUM, "SYNs answered with a cookie: unproven ones fill their source's limit") \
-	X(syn_rate_limited, SUM, "SYNs refused (RST): over --syn-rate-per-ip from that address")  \
+	X(syn_rate_limited, SUM, "handshakes refused (RST): over --syn-rate-per-ip from that address") \
+	X(syn_rate_cookies, SUM, "SYNs answered with a cookie: their address over --syn-rate-per-ip") \
 	X(per_ip_untracked, SUM, "sources not limited: no room in the per-source table")          \
 	X(connected, SUM, "active opens started (cee_shard_connect)")                              \
 	X(connect_fail, SUM, "active opens refused: no slot, no event room, no source port")       \

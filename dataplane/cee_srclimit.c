@@ -86,17 +86,38 @@ static struct entry *find(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns, 
 	return reuse;
 }
 
-enum cee_srclimit_verdict cee_srclimit_syn(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns)
+bool cee_srclimit_rate_on(const struct cee_srclimit *t)
+{
+	return t->interval_ns != 0;
+}
+
+// GCRA: a token free at @p now_ns in @p e's bucket?
+static bool conforms(const struct cee_srclimit *t, const struct entry *e, uint64_t now_ns)
+{
+	uint64_t tat = e->tat > now_ns ? e->tat : now_ns;
+	return tat - now_ns <= t->burst_ns;
+}
+
+enum cee_srclimit_verdict cee_srclimit_rate_peek(const struct cee_srclimit *t, uint32_t ip,
+						 uint64_t now_ns)
+{
+	if (t->interval_ns == 0)
+		return CEE_SRCLIMIT_OK;
+	struct entry *e = find((struct cee_srclimit *)(uintptr_t)t, ip, now_ns, false);
+	return e == NULL || conforms(t, e, now_ns) ? CEE_SRCLIMIT_OK : CEE_SRCLIMIT_REFUSED;
+}
+
+enum cee_srclimit_verdict cee_srclimit_rate_take(struct cee_srclimit *t, uint32_t ip,
+						 uint64_t now_ns)
 {
 	if (t->interval_ns == 0)
 		return CEE_SRCLIMIT_OK;
 	struct entry *e = find(t, ip, now_ns, true);
 	if (e == NULL)
 		return CEE_SRCLIMIT_UNTRACKED;
-	uint64_t tat = e->tat > now_ns ? e->tat : now_ns;
-	if (tat - now_ns > t->burst_ns)
+	if (!conforms(t, e, now_ns))
 		return CEE_SRCLIMIT_REFUSED;
-	e->tat = tat + t->interval_ns;
+	e->tat = (e->tat > now_ns ? e->tat : now_ns) + t->interval_ns;
 	return CEE_SRCLIMIT_OK;
 }
 

@@ -4,8 +4,9 @@
 /**
  * @file
  * Per-source limits, as an SBC's flood guard (`--max-conns-per-ip`,
- * `--syn-rate-per-ip`): live connections per remote address, and SYNs per
- * second per remote address (a token bucket, burst = the rate). One table
+ * `--syn-rate-per-ip`): live connections per remote address, and new
+ * connections per second per remote address (a token bucket, burst = the
+ * rate), both counting connections whose handshake completed. One table
  * per shard, its lcore only: a source's connections are spread over the
  * shards by port, so the limits hold per shard.
  *
@@ -44,8 +45,23 @@ enum cee_srclimit_verdict {
 struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, uint32_t syn_rate,
 					 const struct cee_siphash_key *key);
 void cee_srclimit_destroy(struct cee_srclimit *t);
-/** A SYN from @p ip at @p now_ns: within its rate (a token taken), or not. */
-enum cee_srclimit_verdict cee_srclimit_syn(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns);
+/**
+ * The connection rate (--syn-rate-per-ip) counts connections whose
+ * handshake completed, as max_conns does: SYNs spoofed with a client's
+ * address must not spend its rate (an off-path attacker at N+1 SYNs a
+ * second locked out any source it chose). Is a rate set?
+ */
+bool cee_srclimit_rate_on(const struct cee_srclimit *t);
+/**
+ * A SYN from @p ip at @p now_ns: would a connection completed now be
+ * within the rate (nothing taken)? REFUSED: answer it with a SYN cookie
+ * (stateless; its ACK is judged by cee_srclimit_rate_take()).
+ */
+enum cee_srclimit_verdict cee_srclimit_rate_peek(const struct cee_srclimit *t, uint32_t ip,
+						 uint64_t now_ns);
+/** A connection from @p ip completed its handshake: within the rate (a token taken), or not. */
+enum cee_srclimit_verdict cee_srclimit_rate_take(struct cee_srclimit *t, uint32_t ip,
+						 uint64_t now_ns);
 /**
  * A connection from @p ip is about to be admitted, counted as unproven
  * (half open) until cee_srclimit_conn_proven(). The limit holds for proven

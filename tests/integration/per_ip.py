@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""--max-conns-per-ip against SYNs spoofed with a real client's address
+"""--max-conns-per-ip (and, with --rate, --syn-rate-per-ip: rate_phase())
+against SYNs spoofed with a real client's address
 (test_per_ip.sh; run inside the client's namespace, whose kernel drops what
 comes to the spoofed ports: nft, as a NAT drops unsolicited SYN-ACKs).
 
@@ -62,6 +63,50 @@ def refused(server, port):
     return False
 
 
+def rate_phase(a, h):
+    """--syn-rate-per-ip RATE (session 18, an attacker's review): 3 x RATE
+    SYNs spoofed with the client's own address at once, then the client
+    connects: it must be served (before: the spoofed SYNs took its tokens
+    and its SYN got an RST; an off-path attacker at RATE + 1 SYNs a second
+    locked out any source it chose). Then the client's own connections in
+    a burst: the rate still holds for them (some refused)."""
+    seen = {}
+    ports = [a.spoof_port + i for i in range(3 * a.rate)]
+    for i, p in enumerate(ports):
+        h._send(p, 7000 * (i + 1), 0, SYN)
+    answered = set()
+    deadline = time.monotonic() + 5
+    while len(answered) < len(ports) and time.monotonic() < deadline:
+        r, _, _ = select.select([h.s], [], [], 0.05)
+        if not r:
+            continue
+        q = parse(h.s.recvfrom(65535)[0])
+        if q is not None and q["dst"] == a.src and q["sport"] == a.port and q["dport"] in ports:
+            answered.add(q["dport"])
+    seen["spoofed_answered"] = len(answered)
+    try:
+        echo_conn(a.server, a.port).close()
+    except ConnectionRefusedError:
+        fail(f"the client refused after {len(ports)} SYNs spoofed with its address "
+             f"(--syn-rate-per-ip {a.rate})")
+    seen["client_served"] = 1
+    conns, refusals = [], 0
+    for _ in range(3 * a.rate):
+        try:
+            conns.append(echo_conn(a.server, a.port))
+        except (ConnectionRefusedError, ConnectionResetError):
+            # an RST to the SYN, or (a cookie answered the SYN over the
+            # rate) to the handshake's ACK
+            refusals += 1
+    for c in conns:
+        c.close()
+    seen["burst_served"], seen["burst_refused"] = len(conns), refusals
+    if refusals == 0:
+        fail(f"{len(conns)} connections at once from one address, none refused: "
+             f"--syn-rate-per-ip {a.rate} does not hold")
+    print(json.dumps(seen))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
@@ -71,12 +116,17 @@ def main():
     ap.add_argument("--limit", type=int, required=True)
     ap.add_argument("--spoofed", type=int, default=10)
     ap.add_argument("--spoof-port", type=int, default=50000)
+    ap.add_argument("--rate", type=int, default=0,
+                    help="the engine's --syn-rate-per-ip: that phase only")
     a = ap.parse_args()
     seen = {}
 
     if not resolve_engine(a.server):
         fail("the engine's address never resolved")
     h = HalfOpener(a.iface, a.src, a.server, a.port)
+    if a.rate:
+        rate_phase(a, h)
+        return
 
     # 1. spoofed SYNs, all answered (SYN-ACKs: slots or cookies)
     ports = [a.spoof_port + i for i in range(a.spoofed)]

@@ -12,7 +12,8 @@
 # NAT or firewall that drops unsolicited SYN-ACKs) holding its whole share
 # for --handshake-timeout while every real SYN got an RST; a half-open
 # connection counted past the limit when it completes; refused or spoofed
-# connections showing in the event stream.
+# connections showing in the event stream. --syn-rate-per-ip: SYNs spoofed
+# with the client's address spending its rate (its SYNs then got RSTs).
 # Synchronisation: per_ip.py waits for SYN-ACKs and RSTs on the wire and for
 # echoes; the destroyed events are polled with a deadline before SIGTERM.
 
@@ -65,6 +66,31 @@ assert "no_room" in t["monitors"], f"monitor counters: {t.get('monitors')}"
 # and the port's own (driver) counters beside them
 ports = json.load(open(sys.argv[1]))["ports"]
 assert len(ports) == 1 and ports[0]["ipackets"] > 0 and ports[0]["rx_nombuf"] == 0, f"ports: {ports}"
+PY
+it_audit "$EVENTS" >/dev/null
+
+# --syn-rate-per-ip: SYNs spoofed with the client's address must not spend
+# its rate (they took its tokens: its SYNs got RSTs); the rate still holds
+# for the client's own connections
+RATE=5
+EVENTS=$WORK/events-rate.jsonl
+STATS=$WORK/stats-rate.json
+it_start_engine 1 "$WORK/engine-rate.log" \
+	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:9:echo" \
+	--syn-rate-per-ip "$RATE" --events "jsonl:$EVENTS" --stats "$STATS" --poll-idle-us 50
+timeout 120 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/per_ip.py" \
+	--server "$NETNS_ENGINE_IP" --port 9 --iface "$NETNS_PEER_IF" --src "$NETNS_PEER_IP" \
+	--limit 1 --rate "$RATE" --spoof-port 50500 | tee "$WORK/per_ip_rate.json" || FAILED=1
+it_stop_engine || FAILED=1
+"$CEE_PYTHON" - "$STATS" "$EVENTS" <<'PY' || FAILED=1
+import json, sys
+t = json.load(open(sys.argv[1]))["total"]
+ev = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+ports = [int(e["remote"].rsplit(":", 1)[1]) for e in ev if e["type"] == "open"]
+print(f"rate: syn_rate_limited {t['syn_rate_limited']}, syn_rate_cookies {t['syn_rate_cookies']}, "
+      f"opened {t['opened']}")
+assert all(p < 50000 for p in ports), "a spoofed connection was announced"
+assert t["syn_rate_limited"] >= 1, "no handshake refused over the rate"
 PY
 it_audit "$EVENTS" >/dev/null
 [[ $FAILED -eq 0 ]] || it_fail "test_per_ip failed"

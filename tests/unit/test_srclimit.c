@@ -91,16 +91,34 @@ static void test_syn_rate(void **state)
 	struct cee_srclimit *t = cee_srclimit_create(1024, 0, 10, &K);
 	const uint32_t a = 0xc0000201;
 	for (unsigned i = 0; i < 10; i++) /* a second's worth at once */
-		assert_int_equal(cee_srclimit_syn(t, a, T0), CEE_SRCLIMIT_OK);
-	assert_int_equal(cee_srclimit_syn(t, a, T0), CEE_SRCLIMIT_REFUSED);
-	assert_int_equal(cee_srclimit_syn(t, a, T0 + 50 * MS), CEE_SRCLIMIT_REFUSED);
-	assert_int_equal(cee_srclimit_syn(t, a, T0 + 100 * MS), CEE_SRCLIMIT_OK); /* one more */
-	assert_int_equal(cee_srclimit_syn(t, a, T0 + 100 * MS), CEE_SRCLIMIT_REFUSED);
+		assert_int_equal(cee_srclimit_rate_take(t, a, T0), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_rate_take(t, a, T0), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_rate_take(t, a, T0 + 50 * MS), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_rate_take(t, a, T0 + 100 * MS), CEE_SRCLIMIT_OK); /* one more */
+	assert_int_equal(cee_srclimit_rate_take(t, a, T0 + 100 * MS), CEE_SRCLIMIT_REFUSED);
 	/* a steady 10/s passes for ever, 20/s only half */
 	unsigned ok = 0;
 	for (unsigned i = 0; i < 200; i++)
-		ok += cee_srclimit_syn(t, a, T0 + 2000 * MS + i * 50 * MS) == CEE_SRCLIMIT_OK;
+		ok += cee_srclimit_rate_take(t, a, T0 + 2000 * MS + i * 50 * MS) == CEE_SRCLIMIT_OK;
 	assert_true(ok >= 100 && ok <= 112);
+	/*
+	 * Session 18 (an attacker's review): the rate is taken by completed
+	 * handshakes only; a SYN only looks (a cookie when over it). SYNs
+	 * spoofed with a client's address took its tokens, and its own SYNs
+	 * got RSTs: an off-path attacker at 11 SYNs a second locked it out.
+	 */
+	const uint32_t v = 0xc0000202;
+	assert_true(cee_srclimit_rate_on(t));
+	for (unsigned i = 0; i < 1000; i++) /* spoofed SYNs look, and take nothing */
+		assert_int_equal(cee_srclimit_rate_peek(t, v, T0 + i * MS), CEE_SRCLIMIT_OK);
+	for (unsigned i = 0; i < 10; i++) /* the client's own handshakes: its whole rate */
+		assert_int_equal(cee_srclimit_rate_take(t, v, T0 + 1000 * MS), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_rate_peek(t, v, T0 + 1000 * MS), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_rate_take(t, v, T0 + 1000 * MS), CEE_SRCLIMIT_REFUSED);
+	assert_int_equal(cee_srclimit_rate_peek(t, v, T0 + 1100 * MS), CEE_SRCLIMIT_OK);
+	cee_srclimit_destroy(t);
+	t = cee_srclimit_create(1024, 0, 0, &K);
+	assert_false(cee_srclimit_rate_on(t));
 	cee_srclimit_destroy(t);
 }
 
@@ -116,7 +134,7 @@ static void test_random_sources(void **state)
 	uint64_t x = 12345;
 	for (unsigned i = 0; i < 100000; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		enum cee_srclimit_verdict v = cee_srclimit_syn(t, (uint32_t)x | 1, T0 + i * MS / 100);
+		enum cee_srclimit_verdict v = cee_srclimit_rate_take(t, (uint32_t)x | 1, T0 + i * MS / 100);
 		assert_int_not_equal(v, CEE_SRCLIMIT_REFUSED);
 		untracked += v == CEE_SRCLIMIT_UNTRACKED;
 	}
@@ -126,7 +144,7 @@ static void test_random_sources(void **state)
 	cee_srclimit_conn_proven(t, real);
 	assert_int_equal(cee_srclimit_conn_add(t, real, T0 + 2000 * MS, false), CEE_SRCLIMIT_REFUSED);
 	/* stale entries are reused: a second later, new sources are tracked again */
-	assert_int_equal(cee_srclimit_syn(t, 0x0b000001, T0 + 5000 * MS), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_rate_take(t, 0x0b000001, T0 + 5000 * MS), CEE_SRCLIMIT_OK);
 	assert_true(untracked > 0); /* the table did fill: those went unlimited, not refused */
 	cee_srclimit_destroy(t);
 }
