@@ -943,6 +943,17 @@ static int sink_connect(struct nats_sink *p, int64_t total_ms)
 		return rc;
 	}
 	atomic_store_explicit(&p->conn_state, CONN_UP, memory_order_relaxed);
+	// A callback for this connection that came before conn_cur named it
+	// (ignored), or between that and the store above (overwritten), was
+	// lost: a lost CLOSED left the publisher on a dead connection for
+	// good (it renews one only on CONN_CLOSED), the ring filling and
+	// admission stopped. The connection's own status, read after the
+	// store, says what such a callback said; one after it stores its own.
+	natsConnStatus st = natsConnection_Status(p->nc);
+	if (st == NATS_CONN_STATUS_CLOSED)
+		atomic_store_explicit(&p->conn_state, CONN_CLOSED, memory_order_relaxed);
+	else if (st == NATS_CONN_STATUS_DISCONNECTED || st == NATS_CONN_STATUS_RECONNECTING)
+		atomic_store_explicit(&p->conn_state, CONN_DOWN, memory_order_relaxed);
 	return 0;
 }
 
