@@ -29,7 +29,13 @@ int cee_ctl_shard_init(struct cee_shard *s)
 	char name[RTE_RING_NAMESIZE];
 	snprintf(name, sizeof(name), "%s_mbox_%u", s->cfg->name ? s->cfg->name : "cee", s->id);
 	// Multi-producer: the control thread and the telemetry thread post.
-	m->ring = rte_ring_create(name, CEE_MBOX_RING, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	// Neither is an EAL lcore: either may be preempted between moving the
+	// ring's head and its tail, and the default MP ring would then hold
+	// the other spinning for the rest of a time slice (longer beside a
+	// --sched fifo shard). RTS mode lets it go on (DPDK's ring guide:
+	// producers that can be preempted).
+	m->ring = rte_ring_create(name, CEE_MBOX_RING, SOCKET_ID_ANY,
+				  RING_F_MP_RTS_ENQ | RING_F_SC_DEQ);
 	if (m->ring == NULL)
 		return -rte_errno;
 	atomic_init(&m->closed, false);
@@ -324,7 +330,7 @@ void cee_ctl_job_start(struct cee_ctl *c, struct ctl_job *j, enum cee_mbox_op op
 			break;
 		}
 		r->id = id;
-		if (rte_ring_mp_enqueue(m->ring, r) != 0) {
+		if (rte_ring_enqueue(m->ring, r) != 0) { // (the ring's own mode: RTS)
 			cee_mbox_req_free(r);
 			j->rc = -EBUSY;
 			break;
