@@ -912,6 +912,17 @@ static uint64_t rd(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+// Connections live on shard @p s: destroyed read first, then opened (read
+// in the other order, or in an order the compiler chose, with the shard
+// going on between the two reads, more could be destroyed than were seen
+// opened, and the difference wrapped: a bogus conns_peak)
+static uint64_t live_of(struct cee_shard *s)
+{
+	uint64_t destroyed = rd(&s->stats.destroyed);
+	uint64_t opened = rd(&s->stats.opened);
+	return opened > destroyed ? opened - destroyed : 0;
+}
+
 static uint64_t rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -1017,8 +1028,8 @@ static void totals(struct totals *t)
 		t->gen_not_for_us += rd(&gs->stats.drops[CEE_DROP_NOT_FOR_US]);
 		t->gen_rst += rd(&gs->stats.rst_no_conn);
 		t->retransmits += rd(&e->tcp.stats.retransmits) + rd(&gs->tcp.stats.retransmits);
-		t->eng_live += rd(&e->stats.opened) - rd(&e->stats.destroyed);
-		t->gen_live += rd(&gs->stats.opened) - rd(&gs->stats.destroyed);
+		t->eng_live += live_of(e);
+		t->gen_live += live_of(gs);
 		for (unsigned d = 0; d < CEE_DROP__COUNT; d++)
 			t->eng_drops += rd(&e->stats.drops[d]);
 	}

@@ -16,12 +16,13 @@
 
 #include "cee_engine.h"
 
-static volatile bool stop_requested;
+// (sig_atomic_t: the handler may run on any of DPDK's threads)
+static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop_requested = true;
+	stop_requested = 1;
 }
 
 static bool wants_help(int argc, char **argv)

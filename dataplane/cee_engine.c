@@ -1362,7 +1362,7 @@ int cee_engine_poll(struct cee_engine *e)
 	return n;
 }
 
-int cee_engine_run(struct cee_engine *e, volatile bool *stop)
+int cee_engine_run(struct cee_engine *e, volatile sig_atomic_t *stop)
 {
 	// A sink that fails is retried by the exporter; the engine goes on.
 	while (!*stop && !cee_ctl_drained(e->ctl)) {

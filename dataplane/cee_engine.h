@@ -7,6 +7,7 @@
  * (the main lcore) that exports events and handles shutdown.
  */
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -220,11 +221,12 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg);
 int cee_engine_start(struct cee_engine *e);
 /**
  * Control loop on the calling (main) lcore: export events until @p stop
- * becomes true, then cee_engine_shutdown(). A failing sink does not stop
- * it: the exporter keeps its events and retries it.
+ * becomes non-zero (a signal handler's flag: sig_atomic_t), then
+ * cee_engine_shutdown(). A failing sink does not stop it: the exporter
+ * keeps its events and retries it.
  * @return cee_engine_shutdown()'s.
  */
-int cee_engine_run(struct cee_engine *e, volatile bool *stop);
+int cee_engine_run(struct cee_engine *e, volatile sig_atomic_t *stop);
 /** One export pass (for embedders and tests that drive the control side). @return work done (0: idle). */
 int cee_engine_export(struct cee_engine *e);
 /**

@@ -694,8 +694,8 @@ int main(int argc, char **argv)
 	struct conn c;
 	if (handshake(&c, 40010)) {
 		echo_roundtrip(&c, 5);
-		volatile bool stop = true;
-		CHECK(cee_engine_run(eng, (bool *)&stop) == 0, "shutdown run");
+		volatile sig_atomic_t stop = 1;
+		CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
 		expect_closed(c.cport, CEE_REASON_SHUTDOWN, 5, 100);
 		struct seg r = recv_seg(c.cport, 500);
 		CHECK(r.ok && (r.flags & CEE_TCP_RST), "RST at shutdown");
