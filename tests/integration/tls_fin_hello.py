@@ -112,6 +112,11 @@ def hello_fin_on_handshake_ack(a, addr, out):
     spoof = ".".join(a.src.split(".")[:3] + ["200"])
     queued = [socket.create_connection(addr, timeout=10) for _ in range(a.queued)]
     h = HalfOpener(a.iface, spoof, addr[0], addr[1])
+    # the hellos made first, then sent back to back (made one by one
+    # between the sends, a key pair each, they came slower than the
+    # engine answered them: no queue built), the frame right after them
+    hellos = [client_hello() for _ in range(len(queued) + 1)]
+    hello = hellos.pop()
     sport, iss = 45001, 0x10000000
     h._send(sport, iss, 0, SYN)
     srv = []
@@ -121,9 +126,8 @@ def hello_fin_on_handshake_ack(a, addr, out):
     if not srv:
         out["hello_fin_ack"] = "no SYN-ACK"
         return -1
-    hello = client_hello()
-    for q in queued:
-        q.sendall(client_hello())
+    for q, m in zip(queued, hellos):
+        q.sendall(m)
     h._send(sport, iss + 1, srv[0] + 1, ACK | PSH | FIN, payload=hello)
     got, fin_seen = 0, False
     deadline = time.monotonic() + 3
