@@ -661,11 +661,15 @@ static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt 
 			 const struct cee_listener *ls)
 {
 	const struct cee_tcp_seg *syn = &p->seg;
-	struct cee_syncookie_opts o = {.mss = syn->mss, .wscale = syn->wscale, .sack_ok = syn->sack_ok};
+	struct cee_syncookie_opts o = {.mss = syn->mss,
+				       .wscale = syn->wscale,
+				       .sack_ok = syn->sack_ok,
+				       .ts = cee_tcp_cookie_ts(&s->tcp, syn)};
 	struct cee_syncookie_tuple t = cookie_tuple(p);
 	uint32_t iss = cee_syncookie_make(&s->cookie_key, &t, syn->seq, &o, s->now_ns);
 	struct cee_tcp_out out;
-	cee_tcp_synack_cookie(&s->tcp, syn, iss, listener_tcp_service(ls), &out);
+	cee_tcp_synack_cookie(&s->tcp, syn, iss, listener_tcp_service(ls), cee_syncookie_ts_code(&o),
+			      s->now_ns, &out);
 	if (reply_stateless(s, pi, p, &out))
 		s->cookie_sent_ns = s->now_ns;
 }
@@ -839,7 +843,8 @@ static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p
 		return false;
 	struct cee_syncookie_tuple t = cookie_tuple(p);
 	struct cee_syncookie_opts o;
-	if (!cee_syncookie_check(&s->cookie_key, &t, p->seg.seq, p->seg.ack, s->now_ns, &o)) {
+	if (!cee_syncookie_check(&s->cookie_key, &t, p->seg.seq, p->seg.ack, p->seg.ts_ok,
+				 p->seg.tsecr, s->now_ns, &o)) {
 		s->tcp.stats.syncookies_bad++;
 		return false;
 	}
@@ -852,7 +857,7 @@ static bool cookie_ack(struct cee_shard *s, unsigned pi, const struct cee_pkt *p
 	struct cee_conn *c = admit(s, pi, p, bucket, l, true);
 	if (c != NULL)
 		cee_tcp_accept_cookie(&s->tcp, &c->tcb, listener_tcp_service(&s->cfg->listeners[l]),
-				      &p->seg, p->seg.ack - 1, o.mss, o.wscale, o.sack_ok,
+				      &p->seg, p->seg.ack - 1, o.mss, o.wscale, o.sack_ok, o.ts,
 				      s->now_ns);
 	return true;
 }

@@ -3,7 +3,7 @@
 #include "cee_syncookie.h"
 
 #define T_SHIFT 36 /* a cookie period: 2^36 ns, about 69 s */
-#define MAC_BITS 22
+#define MAC_BITS 29
 #define MAC_MASK ((UINT32_C(1) << MAC_BITS) - 1)
 
 // MSS steps: the largest at or below the peer's MSS is kept. 1460
@@ -14,55 +14,62 @@
 static const uint16_t mss_steps[8] = {64, 256, 536, 1200, 1300, 1380, 1440, 1460};
 
 static uint32_t mac(const struct cee_siphash_key *key, const struct cee_syncookie_tuple *t,
-		    uint32_t peer_isn, uint32_t period, uint32_t fields)
+		    uint32_t peer_isn, uint32_t period, unsigned mi, bool ts)
 {
 	const uint32_t in[6] = {t->local_ip,
 				t->remote_ip,
 				(uint32_t)t->local_port << 16 | t->remote_port,
 				peer_isn,
 				period,
-				fields};
+				(uint32_t)mi | (ts ? 8u : 0u)};
 	return (uint32_t)cee_siphash(2, 4, key, in, sizeof(in)) & MAC_MASK;
 }
 
-// bits 31-22 of a cookie, without the MAC
-static uint32_t encode_fields(uint32_t period, const struct cee_syncookie_opts *o)
+static unsigned mss_index(uint16_t mss)
 {
-	uint16_t mss = o->mss ? o->mss : 536;
 	unsigned mi = 0;
+	if (mss == 0)
+		mss = 536;
 	for (unsigned i = 0; i < 8; i++)
 		if (mss_steps[i] <= mss)
 			mi = i;
-	unsigned ws = o->wscale == 0xff ? 15 : (o->wscale > 14 ? 14 : o->wscale);
-	return (period & 3) << 30 | (uint32_t)mi << 27 | (uint32_t)ws << 23 |
-	       (uint32_t)(o->sack_ok ? 1 : 0) << 22;
+	return mi;
 }
 
 uint32_t cee_syncookie_make(const struct cee_siphash_key *key, const struct cee_syncookie_tuple *t,
 			    uint32_t peer_isn, const struct cee_syncookie_opts *o, uint64_t now_ns)
 {
 	uint32_t period = (uint32_t)(now_ns >> T_SHIFT);
-	uint32_t fields = encode_fields(period, o);
-	return fields | mac(key, t, peer_isn, period, fields);
+	unsigned mi = mss_index(o->mss);
+	return (uint32_t)mi << MAC_BITS | mac(key, t, peer_isn, period, mi, o->ts);
+}
+
+uint32_t cee_syncookie_ts_code(const struct cee_syncookie_opts *o)
+{
+	unsigned ws = o->wscale == 0xff ? 15 : (o->wscale > 14 ? 14 : o->wscale);
+	return (uint32_t)ws | (o->sack_ok ? 16u : 0u);
 }
 
 bool cee_syncookie_check(const struct cee_siphash_key *key, const struct cee_syncookie_tuple *t,
-			 uint32_t seq, uint32_t ack, uint64_t now_ns, struct cee_syncookie_opts *o)
+			 uint32_t seq, uint32_t ack, bool ts, uint32_t tsecr, uint64_t now_ns,
+			 struct cee_syncookie_opts *o)
 {
-	uint32_t cookie = ack - 1, peer_isn = seq - 1;
-	uint32_t fields = cookie & ~MAC_MASK;
+	uint32_t cookie = ack - 1, peer_isn = seq - 1, m = cookie & MAC_MASK;
+	unsigned mi = cookie >> MAC_BITS;
 	uint32_t now = (uint32_t)(now_ns >> T_SHIFT);
-	// the period it was made in: this one or the one before
-	uint32_t period = (now & ~UINT32_C(3)) | (cookie >> 30);
-	if (period > now)
-		period -= 4;
-	if (now - period > 1)
+	// made in this period or the one before (no period bits in clear: each
+	// would be one more guess's worth of cookies that check)
+	if (mac(key, t, peer_isn, now, mi, ts) != m && mac(key, t, peer_isn, now - 1, mi, ts) != m)
 		return false;
-	if (mac(key, t, peer_isn, period, fields) != (cookie & MAC_MASK))
-		return false;
-	o->mss = mss_steps[(cookie >> 27) & 7];
-	unsigned ws = (cookie >> 23) & 15;
-	o->wscale = ws == 15 ? 0xff : (uint8_t)ws;
-	o->sack_ok = (cookie >> 22) & 1;
+	o->mss = mss_steps[mi];
+	o->ts = ts;
+	if (ts) {
+		unsigned ws = tsecr & 15u;
+		o->wscale = ws == 15 ? 0xff : (uint8_t)ws;
+		o->sack_ok = (tsecr >> 4) & 1u;
+	} else {
+		o->wscale = 0xff; // not offered back (cee_tcp_synack_cookie())
+		o->sack_ok = false;
+	}
 	return true;
 }

@@ -323,14 +323,29 @@ void cee_tcp_accept(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_s
 	finish_leave(ctx, tcb, now_ns, false);
 }
 
-void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn, uint32_t iss,
-			   enum cee_tcp_service service, struct cee_tcp_out *out)
+bool cee_tcp_cookie_ts(const struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn)
 {
-	// a scratch tcb, as cee_tcp_accept() would have set it up, for the window
+	return syn->ts_ok && ctx->cfg.timestamps;
+}
+
+void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn, uint32_t iss,
+			   enum cee_tcp_service service, uint32_t ts_code, uint64_t now_ns,
+			   struct cee_tcp_out *out)
+{
+	// a scratch tcb, as cee_tcp_accept() would have set it up, for the window;
+	// without timestamps no window scaling or SACK is offered back: the
+	// cookie has no room for the peer's (cee_syncookie.h)
+	struct cee_tcp_seg s = *syn;
+	bool ts = cee_tcp_cookie_ts(ctx, syn);
+	if (!ts) {
+		s.wscale = 0xff;
+		s.sack_ok = false;
+	}
 	struct cee_tcb t;
 	memset(&t, 0, sizeof(t));
-	passive_init(ctx, &t, service, syn, 0);
+	passive_init(ctx, &t, service, &s, 0);
 	t.state = CEE_TCP_SYN_RECEIVED;
+	t.iss = iss;
 	bool scaled = t.flags & CEE_TCB_F_WSCALE;
 	ctx->stats.segs_in++;
 	ctx->stats.syncookies_sent++;
@@ -339,14 +354,24 @@ void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *sy
 	out->wnd = (uint16_t)tcp_syn_window(ctx, &t, scaled);
 	out->mss = ctx->cfg.mss;
 	out->sack_ok = (t.flags & CEE_TCB_F_SACK) != 0;
+	if (ts) {
+		// the peer's window scale and SACK in the low bits of our TSval
+		// (its ACK echoes them), never after the connection's clock: its
+		// later TSvals must not go back from this one (the peer's PAWS)
+		uint32_t c = tcp_ts_now(ctx, &t, now_ns);
+		uint32_t v = (c & ~UINT32_C(31)) | (ts_code & 31u);
+		out->ts = true;
+		out->tsval = (int32_t)(v - c) > 0 ? v - 32 : v;
+		out->tsecr = syn->tsval;
+	}
 	ctx->stats.segs_out++;
 }
 
 void cee_tcp_accept_cookie(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			   enum cee_tcp_service service, const struct cee_tcp_seg *ack, uint32_t iss,
-			   uint16_t mss, uint8_t wscale, bool sack_ok, uint64_t now_ns)
+			   uint16_t mss, uint8_t wscale, bool sack_ok, bool ts, uint64_t now_ns)
 {
-	// the SYN, as far as the cookie remembers it (no timestamps: none offered back)
+	// the SYN, as far as the cookie remembers it; TS.Recent from the ACK
 	struct cee_tcp_seg syn = {
 	    .seq = ack->seq - 1,
 	    .wnd = ack->wnd,
@@ -354,6 +379,8 @@ void cee_tcp_accept_cookie(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	    .wscale = wscale,
 	    .mss = mss,
 	    .sack_ok = sack_ok,
+	    .ts_ok = ts,
+	    .tsval = ack->tsval,
 	};
 	ctx->stats.syncookies_ok++;
 	passive_init(ctx, tcb, service, &syn, now_ns);

@@ -545,24 +545,30 @@ struct cee_tcb {
 #define CEE_TCB_U_TS 0x40     /**< timestamps negotiated (RFC 7323) */
 #define CEE_TCB_U_KARN 0x80   /**< an RTT sample was dropped (Karn): a TSecr may replace it */
 
+/** A cookie SYN-ACK to @p syn offers timestamps (the SYN did, and they are on). */
+bool cee_tcp_cookie_ts(const struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn);
 /**
  * SYN cookies (RFC 4987 3.6), stateless: the SYN-ACK answering @p syn with
- * ISS @p iss (the cookie), for a listener with @p service, into @p out
- * (MSS, window scale and SACK as cee_tcp_accept() would answer; no
- * timestamps). Counted in segs_in/segs_out; nothing else is kept.
+ * ISS @p iss (the cookie), for a listener with @p service, into @p out:
+ * MSS as cee_tcp_accept() would answer; with timestamps (cee_tcp_cookie_ts())
+ * window scale and SACK as it would too, and a TSval whose low 5 bits are
+ * @p ts_code (cee_syncookie_ts_code()); without, neither window scaling
+ * nor SACK. Counted in segs_in/segs_out; nothing else is kept.
  */
 void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn, uint32_t iss,
-			   enum cee_tcp_service service, struct cee_tcp_out *out);
+			   enum cee_tcp_service service, uint32_t ts_code, uint64_t now_ns,
+			   struct cee_tcp_out *out);
 /**
  * A valid cookie ACK @p ack arrived (ACK - 1 = @p iss, the cookie; the SYN
- * it answers had @p mss, @p wscale, @p sack_ok): the owner allocated @p tcb
- * (zeroed). Reports open, then takes @p ack as the handshake's last segment
- * (established, and its data if any), as if the SYN-ACK had been sent from
- * this tcb. Nothing is sent for the SYN-ACK.
+ * it answers had @p mss, @p wscale, @p sack_ok, and timestamps were
+ * offered back when @p ts): the owner allocated @p tcb (zeroed). Reports
+ * open, then takes @p ack as the handshake's last segment (established,
+ * and its data if any), as if the SYN-ACK had been sent from this tcb.
+ * Nothing is sent for the SYN-ACK.
  */
 void cee_tcp_accept_cookie(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			   enum cee_tcp_service service, const struct cee_tcp_seg *ack, uint32_t iss,
-			   uint16_t mss, uint8_t wscale, bool sack_ok, uint64_t now_ns);
+			   uint16_t mss, uint8_t wscale, bool sack_ok, bool ts, uint64_t now_ns);
 
 /**
  * Passive open: @p syn (flags SYN only) arrived for a listener with @p service

@@ -969,31 +969,55 @@ static void test_syn_cookie_handshake(void **state)
 	const uint32_t cookie = 0x5a5a0000u;
 
 	struct cee_tcp_seg syn = {.seq = IRS, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 9,
-				  .mss = 1400, .sack_ok = true};
+				  .mss = 1400, .sack_ok = true, .ts_ok = true, .tsval = 777};
 	struct cee_tcp_out out;
-	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, &out);
+	assert_true(cee_tcp_cookie_ts(&f->ctx, &syn));
+	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, 9 | 16, f->now, &out);
 	assert_int_equal(out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
 	assert_int_equal(out.seq, cookie);
 	assert_int_equal(out.ack, IRS + 1);
 	assert_int_equal(out.wscale, f->ctx.cfg.rcv_wscale);
 	assert_true(out.sack_ok);
 	assert_int_equal(out.mss, f->ctx.cfg.mss);
-	assert_false(out.ts);
+	/* timestamps offered back (session 18; none before), the peer's window
+	   scale and SACK in the TSval's low bits, never after the clock the
+	   connection's later TSvals follow (the peer's PAWS) */
+	assert_true(out.ts);
+	assert_int_equal(out.tsecr, 777);
+	assert_int_equal(out.tsval & 31, 9 | 16);
+	uint32_t clock = (uint32_t)(f->now >> 20) + cookie + f->ctx.ts_key;
+	assert_true((int32_t)(clock - out.tsval) >= 0 && clock - out.tsval < 64);
+	uint32_t synack_tsval = out.tsval;
 	assert_int_equal(f->nevts, 0); /* nothing kept, nothing reported */
 	assert_int_equal(f->ctx.half_open, 0);
 	/* a SYN without options gets none back */
 	struct cee_tcp_seg bare = {.seq = IRS, .wnd = 8192, .flags = CEE_TCP_SYN, .wscale = 0xff};
-	cee_tcp_synack_cookie(&f->ctx, &bare, cookie, CEE_TCP_SVC_ECHO, &out);
+	cee_tcp_synack_cookie(&f->ctx, &bare, cookie, CEE_TCP_SVC_ECHO, 0, f->now, &out);
 	assert_int_equal(out.wscale, 0xff);
 	assert_false(out.sack_ok);
-	assert_int_equal(f->ctx.stats.syncookies_sent, 2);
+	assert_false(out.ts);
+	/* nor window scaling and SACK without timestamps: the cookie has no
+	   room for them (cee_syncookie.h) */
+	struct cee_tcp_seg nots = syn;
+	nots.ts_ok = false;
+	assert_false(cee_tcp_cookie_ts(&f->ctx, &nots));
+	cee_tcp_synack_cookie(&f->ctx, &nots, cookie, CEE_TCP_SVC_ECHO, 0, f->now, &out);
+	assert_int_equal(out.wscale, 0xff);
+	assert_false(out.sack_ok);
+	assert_false(out.ts);
+	assert_int_equal(f->ctx.stats.syncookies_sent, 3);
 
-	/* the peer's ACK, with its first data */
+	/* the peer's ACK, with its first data and timestamps */
+	f->now += 10 * MS;
 	struct cee_tcp_seg ack = {.seq = IRS + 1, .ack = cookie + 1, .wnd = 128,
 				  .flags = CEE_TCP_ACK | CEE_TCP_PSH, .wscale = 0xff,
+				  .ts_ok = true, .tsval = 790, .tsecr = synack_tsval,
 				  .data = (const uint8_t *)"hello", .len = 5};
-	cee_tcp_accept_cookie(&f->ctx, &f->tcb, CEE_TCP_SVC_ECHO, &ack, cookie, 1380, 9, true,
+	cee_tcp_accept_cookie(&f->ctx, &f->tcb, CEE_TCP_SVC_ECHO, &ack, cookie, 1380, 9, true, true,
 			      f->now);
+	assert_true(f->tcb.uflags & CEE_TCB_U_TS);
+	assert_int_equal(f->tcb.ts_recent, 790);
+	assert_true((int32_t)(last(f)->out.tsval - synack_tsval) >= 0); /* never back */
 	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
 	assert_int_equal(f->nevts, 2); /* open, established */
 	assert_int_equal(f->evts[0].type, CEE_EVT_OPEN);
