@@ -438,15 +438,6 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 			app->established(s->cfg->app_arg, s, c);
 		return;
 	case CEE_EVT_CLOSED:
-		if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC)) {
-			// its place under --max-conns-per-ip frees when it closes, not
-			// after our TIME-WAIT (as Linux's connlimit): a client whose
-			// connections we close first (echo-close, idle timeouts) was
-			// refused for a minute after its last one ended
-			cee_srclimit_conn_del(s->srclimit, c->remote_ip,
-					      c->tcb.oflags & CEE_TCB_O_SRC_EST);
-			c->tcb.oflags &= (uint8_t)~(CEE_TCB_O_SRC | CEE_TCB_O_SRC_EST);
-		}
 		if (unlikely(s->monitors != NULL)) // by id: an old id's watchers only
 			cee_monitors_closed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
 		// the app hears only of connections it heard of: not of a spoofed
@@ -467,7 +458,7 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 		app->destroyed(s->cfg->app_arg, s, c);
 	if (unlikely(s->monitors != NULL))
 		cee_monitors_destroyed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
-	if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC)) // (closed without a closed event)
+	if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC))
 		cee_srclimit_conn_del(s->srclimit, c->remote_ip, c->tcb.oflags & CEE_TCB_O_SRC_EST);
 	if (unlikely(c->tcb.user != NULL))
 		cee_stack_destroyed(s, c);

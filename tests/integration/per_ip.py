@@ -19,8 +19,6 @@ comes to the spoofed ports: nft, as a NAT drops unsolicited SYN-ACKs).
      the limit, the cookie ones too.
   5. One real connection closes: a new one gets in (within a deadline; its
      refused tries before the engine frees the count are fine).
-  6. (--close-port) 2 x LIMIT connections one after another that the
-     engine closes first: each gets in (its TIME-WAIT holds no place).
 
 Prints one JSON line of what it saw; exit 1 on a failed expectation.
 """
@@ -118,8 +116,6 @@ def main():
     ap.add_argument("--limit", type=int, required=True)
     ap.add_argument("--spoofed", type=int, default=10)
     ap.add_argument("--spoof-port", type=int, default=50000)
-    ap.add_argument("--close-port", type=int, default=0,
-                    help="an echo-close listener: connections the engine closes first")
     ap.add_argument("--rate", type=int, default=0,
                     help="the engine's --syn-rate-per-ip: that phase only")
     a = ap.parse_args()
@@ -210,36 +206,6 @@ def main():
     seen["real_served"] += 1
     for s in conns:
         s.close()
-
-    # 6. LIMIT connections the engine closes first (echo-close): its
-    # TIME-WAIT does not hold the source's places (session 18 review: they
-    # were counted until destroyed, a minute later, and a client whose
-    # connections we end was refused meanwhile)
-    if a.close_port:
-        for i in range(2 * a.limit):
-            deadline = time.monotonic() + 5
-            while True:
-                try:
-                    c = socket.create_connection((a.server, a.close_port), timeout=5)
-                    c.sendall(b"x")
-                    got = b""
-                    while True:
-                        d = c.recv(64)
-                        if not d:
-                            break
-                        got += d
-                    c.close()
-                    if got != b"x":
-                        fail(f"echo-close answered {got!r}")
-                    break
-                except (ConnectionRefusedError, ConnectionResetError):
-                    # the place of the previous one frees when the engine
-                    # sees its last ACK, an instant after our EOF
-                    if time.monotonic() > deadline:
-                        fail(f"echo-close connection {i + 1} of {2 * a.limit} refused for 5 s: "
-                             "closed connections in TIME-WAIT hold the source's places")
-                    time.sleep(0.02)
-        seen["closed_first_served"] = 2 * a.limit
     print(json.dumps(seen))
 
 
