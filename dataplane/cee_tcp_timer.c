@@ -176,8 +176,15 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 			zx = NULL;
 		}
 		struct cee_tcp_xmit *bx;
-		if (!tcp_wnd_shut(ctx, tcb) && (bx = tcp_xmit_if(ctx, tcb)) != NULL)
-			bx->zw_backoff = 0; /* the window opened: probes start over */
+		if (!tcp_wnd_shut(ctx, tcb) && (bx = tcp_xmit_if(ctx, tcb)) != NULL &&
+		    bx->zw_backoff != 0) {
+			// the window opened: probes start over, and the backed-off
+			// deadline goes (a window update that does not acknowledge
+			// the probe byte, as Linux sends after dropping it, left it
+			// timing the resent data: up to rto_max)
+			bx->zw_backoff = 0;
+			tcb->rto_at_ns = 0;
+		}
 	}
 
 	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer; RFC 8985 7.2 probe timeout

@@ -1847,6 +1847,20 @@ static void test_zero_window_probe(void **state)
 	assert_int_equal(f->nsegs, 1);
 	assert_int_equal(last(f)->len, 3);
 	assert_int_equal(f->timer_at - f->now, (uint64_t)rto_us * 1000);
+	/* (a review of that fix) the window opens by an update that does not
+	   acknowledge the probe byte (Linux dropped it): the backed-off
+	   deadline went on timing the resent data (6.4 s after five probes) */
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 7, 0, NULL, 0);
+	peer(f, 0, "def", 3); /* echo queued behind a zero window */
+	for (unsigned i = 0; i < 5; i++) {
+		fire(f);
+		seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 7, 0, NULL, 0);
+	}
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 7, 512, NULL, 0); /* ACK = SND.UNA */
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(last(f)->out.seq, ISS + 7);
+	assert_int_equal(f->timer_at - f->now, (uint64_t)rto_us * 1000);
 }
 
 /*
