@@ -269,8 +269,13 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		// application- or window-limited stretch, t jumped by its length,
 		// and the next cwnd-limited ACKs grew cwnd by half of each as if
 		// the path had carried W_cubic all along
-		if (!limited && x->epoch_ns != 0 && x->ca_ack_ns != 0 && now_ns > x->ca_ack_ns)
-			x->epoch_ns += now_ns - x->ca_ack_ns;
+		// (or through a stall: no ACK of new data for longer than an RTO
+		// is no cwnd-limited time, whatever the ACKs on either side say;
+		// a zero window's probes draw none)
+		uint64_t gap = now_ns > x->ca_ack_ns ? now_ns - x->ca_ack_ns : 0;
+		if (x->epoch_ns != 0 && x->ca_ack_ns != 0 &&
+		    (!limited || gap > (uint64_t)tcb->rto_us * 1000))
+			x->epoch_ns += gap;
 		x->ca_ack_ns = now_ns;
 	}
 	if (!limited)

@@ -4140,6 +4140,26 @@ static void test_cc_cubic_epoch_stops_when_not_cwnd_limited(void **state)
 		print_message("cwnd %u before %u\n", f->tcb.cwnd, before);
 	assert_true(f->tcb.cwnd > before);
 	assert_true(f->tcb.cwnd < before + before / 20);
+	/*
+	 * (A review of that fix) a zero window for 10 s with the probe byte in
+	 * flight (Linux drops it): no ACK of new data at all, so no ACK said
+	 * "not cwnd-limited", and the clock ran on (x1.45 again). A stretch
+	 * without one for longer than an RTO stops it too.
+	 */
+	f->p_wnd = 0;
+	cc_ack_flight(f, rtt); /* the last full flight, acknowledged with window 0 */
+	before = f->tcb.cwnd;
+	assert_int_equal(f->tcb.snd_una, f->tcb.snd_max);
+	fire(f); /* a probe: one byte past the window, never acknowledged */
+	assert_int_equal(f->tcb.snd_max - f->tcb.snd_una, 1);
+	f->now += 10 * SEC;
+	f->p_wnd = 65535;
+	ack_to(f, f->tcb.snd_una); /* the window opens (the probe byte not taken) */
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, sizeof(bulk), f->now);
+	cc_ack_flight(f, rtt);
+	if (getenv("CUBIC_TRACE"))
+		print_message("after the zero window: cwnd %u before %u\n", f->tcb.cwnd, before);
+	assert_true(f->tcb.cwnd < before + before / 20);
 }
 
 /* Fault: after an idle period a connection bursts its old, large window (RFC 5681 4.1). */
