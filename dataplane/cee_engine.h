@@ -126,9 +126,10 @@ struct cee_engine_cfg {
 	uint8_t hash_secret[64];
 	/**
 	 * Per-source limits, per shard (a flood guard; 0 = none): live
-	 * connections from one address (--max-conns-per-ip) and SYNs per second
-	 * from one address (--syn-rate-per-ip); over them: RST, counted, no
-	 * event (cee_srclimit.h).
+	 * connections from one address (--max-conns-per-ip) and new connections
+	 * per second from one address (--syn-rate-per-ip), both counting
+	 * completed handshakes; over them: RST, counted, no event; a SYN over
+	 * them is answered with a cookie (cee_srclimit.h).
 	 */
 	uint32_t max_conns_per_ip;
 	uint32_t syn_rate_per_ip;

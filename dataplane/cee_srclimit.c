@@ -9,7 +9,7 @@ struct entry {
 	uint32_t ip;   /**< 0: never used */
 	uint32_t half; /**< connections admitted, handshake not done (unproven), not yet gone */
 	uint32_t est;  /**< connections whose handshake completed (proven), not yet gone */
-	uint64_t tat;  /**< SYN rate (GCRA): the theoretical arrival time of the next SYN */
+	uint64_t tat;  /**< connection rate (GCRA): the theoretical arrival time of the next one */
 };
 
 struct cee_srclimit {

@@ -39,8 +39,8 @@ enum cee_srclimit_verdict {
 
 /**
  * A table for about @p sources addresses at once (0: 65536), limits
- * @p max_conns live connections per address (0: none) and @p syn_rate SYNs
- * per second per address (0: none). @return NULL + errno (ENOMEM).
+ * @p max_conns live connections per address (0: none) and @p syn_rate new
+ * connections per second per address (0: none). @return NULL + errno (ENOMEM).
  */
 struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, uint32_t syn_rate,
 					 const struct cee_siphash_key *key);

@@ -336,7 +336,7 @@ struct cee_tcp_ctx {
 	struct cee_tcp_stats stats;
 	/** Initial sequence numbers (RFC 9293 3.4.1 / RFC 6528): the owner supplies a keyed hash. */
 	uint32_t (*isn)(void *owner, const struct cee_tcb *tcb, uint64_t now_ns);
-	/** Our TSvals' secret offset (RFC 7323 7), beside the ISS: the owner sets it at random. */
+	/** Our TSvals' secret offset (RFC 7323 7), beside the ISS: the owner sets a secret (0: none). */
 	uint32_t ts_key;
 	uint32_t half_open; /**< connections in SYN-RECEIVED now (the SYN-cookie trigger) */
 	/**

@@ -279,7 +279,7 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	if (tcb->snd_una == tcb->snd_max && tcp_unsent_bytes(tcb) == 0)
 		return false; /* nothing to do (stale deadline) */
 	// a window shut on our data for too long (the clock runs only while
-	// tcp_wnd_shut(): tcp_arm_rto() starts and stops it)
+	// tcp_wnd_short(): tcp_arm_rto() starts and stops it)
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
 	if (!handshake && x != NULL && x->zw_since_ns != 0 && ctx->cfg.persist_timeout_ns != 0 &&
 	    now_ns - x->zw_since_ns >= ctx->cfg.persist_timeout_ns) {

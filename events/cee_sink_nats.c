@@ -949,11 +949,18 @@ static int sink_connect(struct nats_sink *p, int64_t total_ms)
 	// good (it renews one only on CONN_CLOSED), the ring filling and
 	// admission stopped. The connection's own status, read after the
 	// store, says what such a callback said; one after it stores its own.
-	natsConnStatus st = natsConnection_Status(p->nc);
-	if (st == NATS_CONN_STATUS_CLOSED)
-		atomic_store_explicit(&p->conn_state, CONN_CLOSED, memory_order_relaxed);
-	else if (st == NATS_CONN_STATUS_DISCONNECTED || st == NATS_CONN_STATUS_RECONNECTING)
-		atomic_store_explicit(&p->conn_state, CONN_DOWN, memory_order_relaxed);
+	// (Until the status holds across the store: a callback between the
+	// read and the store, say on_reconnected's UP, was overwritten.)
+	for (;;) {
+		natsConnStatus st = natsConnection_Status(p->nc);
+		int want = st == NATS_CONN_STATUS_CLOSED ? CONN_CLOSED
+			   : st == NATS_CONN_STATUS_DISCONNECTED || st == NATS_CONN_STATUS_RECONNECTING
+			       ? CONN_DOWN
+			       : CONN_UP;
+		atomic_store_explicit(&p->conn_state, want, memory_order_relaxed);
+		if (natsConnection_Status(p->nc) == st)
+			break;
+	}
 	return 0;
 }
 

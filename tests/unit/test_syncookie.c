@@ -101,8 +101,11 @@ static void test_bound_to_tuple_isn_key(void **state)
 	for (unsigned b = 0; b < 32; b++)
 		assert_false(
 		    cee_syncookie_check(&K, &TU, isn + 1, (ck ^ (1u << b)) + 1, true, e, T0, &out));
-	/* blind guesses, either mode: 2^-28 each (2^-22 before: 2^22 guesses
-	   passed about 1.5 times, now 1/64) */
+	/* blind guesses, either mode: 2^-28 each, so about 1/64 of a hit in
+	   2^22 (a guard against a layout that lets many more through; it
+	   cannot tell 2^-22, where about 1.5 were expected and none came
+	   about 22% of the time, from 2^-28: the layout's count of valid
+	   cookies, 16, is what this file's comment and cee_syncookie.h argue) */
 	unsigned hits = 0;
 	for (uint32_t g = 0; g < (1u << 22); g++)
 		hits += cee_syncookie_check(&K, &TU, isn + 1, g * 2654435761u, g & 1, e, T0, &out);

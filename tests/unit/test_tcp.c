@@ -1007,8 +1007,8 @@ static void test_syn_cookie_handshake(void **state)
 	assert_false(out.ts);
 	assert_int_equal(f->ctx.stats.syncookies_sent, 3);
 
-	/* the peer's ACK, with its first data and timestamps */
-	f->now += 10 * MS;
+	/* the peer's ACK, with its first data and timestamps, at once (the
+	   connection's first TSval, at the SYN-ACK's instant, not before it) */
 	struct cee_tcp_seg ack = {.seq = IRS + 1, .ack = cookie + 1, .wnd = 128,
 				  .flags = CEE_TCP_ACK | CEE_TCP_PSH, .wscale = 0xff,
 				  .ts_ok = true, .tsval = 790, .tsecr = synack_tsval,
@@ -5253,7 +5253,9 @@ static void test_time_wait_reuse(void **state)
 	 * The new incarnation's ISS lies above the old one's SND.MAX (RFC 1122
 	 * 4.2.2.13; session 18 review): the clock-driven ISS moves 244,140 a
 	 * second, so an old one that had sent 100 MB in the 10 s before gave
-	 * the next an ISS inside its sequence space. (This fake's ISN is fixed.)
+	 * the next an ISS inside its sequence space. (This fake's ISN is fixed.
+	 * The floor is handed to a fresh fake as the owner's next accept; the
+	 * shard's clearing of it when it accepts none has no unit test.)
 	 */
 	assert_true(f->ctx.tw_iss_set);
 	assert_int_equal(f->ctx.tw_iss, old_max + 65537);
