@@ -369,7 +369,10 @@ static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt
 				cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
 				return true;
 			case CEE_SRCLIMIT_UNTRACKED:
-				s->stats.per_ip_untracked++;
+				// (once a connection: admit() counted it already
+				// when both limits are set; one table, one verdict)
+				if (!cee_srclimit_conns_on(s->srclimit))
+					s->stats.per_ip_untracked++;
 				break;
 			case CEE_SRCLIMIT_OK:
 			case CEE_SRCLIMIT_COOKIE:

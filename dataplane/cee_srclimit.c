@@ -91,6 +91,11 @@ bool cee_srclimit_rate_on(const struct cee_srclimit *t)
 	return t->interval_ns != 0;
 }
 
+bool cee_srclimit_conns_on(const struct cee_srclimit *t)
+{
+	return t->max_conns != 0;
+}
+
 // GCRA: a token free at @p now_ns in @p e's bucket?
 static bool conforms(const struct cee_srclimit *t, const struct entry *e, uint64_t now_ns)
 {

@@ -52,6 +52,8 @@ void cee_srclimit_destroy(struct cee_srclimit *t);
  * second locked out any source it chose). Is a rate set?
  */
 bool cee_srclimit_rate_on(const struct cee_srclimit *t);
+/** Is a limit of live connections set (max_conns)? */
+bool cee_srclimit_conns_on(const struct cee_srclimit *t);
 /**
  * A SYN from @p ip at @p now_ns: would a connection completed now be
  * within the rate (nothing taken)? REFUSED: answer it with a SYN cookie
