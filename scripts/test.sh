@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test command: install dependencies, build with warnings as errors, run
 # every test; then build again with ASan+UBSan and run the suite once more;
-# then the fuzz targets' CI slice (scripts/fuzz.sh ci: seeds and regression
-# inputs replayed, each target fuzzed a few seconds).
-#   scripts/test.sh            all three
+# then the threaded unit tests under ThreadSanitizer; then the fuzz targets'
+# CI slice (scripts/fuzz.sh ci: seeds and regression inputs replayed, each
+# target fuzzed a few seconds).
+#   scripts/test.sh            all four
 #   CEE_TEST_SANITIZE=0 scripts/test.sh   without the ASan+UBSan pass
+#   CEE_TEST_TSAN=0 scripts/test.sh       without the ThreadSanitizer pass
 #   CEE_TEST_FUZZ=0 scripts/test.sh       without the fuzz slice
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +57,19 @@ if [ "${CEE_TEST_SANITIZE:-1}" != 0 ]; then
 	# CEE_TEST_SANITIZED: bench_audit's runs a second shorter, nats_sink's
 	# broker failures at a bounded churn rate (the same paths, less load).
 	CEE_TEST_SANITIZED=1 run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -- --no-suite long
+fi
+if [ "${CEE_TEST_TSAN:-1}" != 0 ]; then
+	# ThreadSanitizer over the unit tests whose code runs on more than one
+	# thread: the event ring (a shard and the exporter, its threaded
+	# stress test), the control mailbox, the sinks (the exporter and
+	# libnats' threads). A few seconds; the rest of the suite runs DPDK's
+	# lcores, which TSan does not follow.
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+	[ -f build-tsan/build.ninja ] ||
+		meson setup build-tsan -Dwerror=true -Dnats=enabled -Db_sanitize=thread
+	ninja -C build-tsan tests/unit/test_evring tests/unit/test_mbox tests/unit/test_sink
+	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} \
+		meson test -C build-tsan --no-rebuild --print-errorlogs evring mbox sink
 fi
 if [ "${CEE_TEST_FUZZ:-1}" != 0 ]; then
 	# the libFuzzer targets (clang, ASan+UBSan): every seed and regression
