@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +449,73 @@ static void walk_step_cost(void **state)
 	cee_conn_pool_destroy(p);
 }
 
+/*
+ * The request protocol between two threads: a requester that waits for the
+ * answer or gives up at once, a shard that answers. Guards against a
+ * request freed twice or never (the give-up and the answer racing: one
+ * compare-and-swap decides who frees it), and an answer read before the
+ * shard's writes are visible (the state's release/acquire). Run under
+ * ASan (leaks, double frees) and TSan (scripts/test.sh).
+ */
+#define XCHG_N 20000
+
+struct xchg {
+	_Atomic(struct cee_mbox_req *) slot; // requester -> shard, one at a time
+	atomic_uint answered;
+};
+
+static void *shard_side(void *arg)
+{
+	struct xchg *x = arg;
+	for (unsigned i = 0; i < XCHG_N; i++) {
+		struct cee_mbox_req *r;
+		while ((r = atomic_exchange_explicit(&x->slot, NULL, memory_order_acquire)) == NULL)
+			;
+		r->n = i; // the answer, written before finish() publishes it
+		((uint32_t *)r->data)[0] = i * 7;
+		cee_mbox_req_finish(r);
+		atomic_fetch_add_explicit(&x->answered, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+static void req_protocol_two_threads(void **state)
+{
+	(void)state;
+	struct xchg x;
+	atomic_init(&x.slot, NULL);
+	atomic_init(&x.answered, 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, shard_side, &x), 0);
+	unsigned waited = 0, gave_up = 0, answered_first = 0;
+	for (unsigned i = 0; i < XCHG_N; i++) {
+		struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_STATS, 0, sizeof(uint32_t));
+		assert_non_null(r);
+		while (atomic_load_explicit(&x.slot, memory_order_acquire) != NULL)
+			; // the shard took the last one
+		atomic_store_explicit(&x.slot, r, memory_order_release);
+		if (i % 3 != 0) { // wait for the answer
+			while (!cee_mbox_req_done(r))
+				;
+			assert_int_equal(r->n, i);
+			assert_int_equal(((uint32_t *)r->data)[0], i * 7);
+			cee_mbox_req_free(r);
+			waited++;
+		} else if (cee_mbox_req_abandon(r)) {
+			gave_up++; // the shard frees it
+		} else {
+			assert_int_equal(r->n, i); // answered first: ours to read and free
+			cee_mbox_req_free(r);
+			answered_first++;
+		}
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(atomic_load(&x.answered), XCHG_N);
+	assert_int_equal(waited + gave_up + answered_first, XCHG_N);
+	print_message("waited %u, gave up %u, answered before giving up %u\n", waited, gave_up,
+		      answered_first);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +530,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(watch_list_holds_exactly_the_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(conn_next_visits_each_once, setup, teardown),
 		cmocka_unit_test(walk_step_cost),
+		cmocka_unit_test(req_protocol_two_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
