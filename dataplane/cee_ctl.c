@@ -623,9 +623,59 @@ static void render_links(struct ctl_buf *b, const struct ctl_job *j)
 	free(v);
 }
 
-void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_conn_id_t id,
-		    const struct ctl_job *j)
+bool cee_ctl_render_more(struct ctl_buf *b, enum ctl_cmd cmd, const struct ctl_job *j,
+			 struct ctl_stream *st)
 {
+	uint32_t budget = CEE_CTL_STREAM_RECORDS;
+	while (st->shard < j->count) {
+		const struct cee_mbox_req *r = j->req[st->shard];
+		if (cmd == CTL_CMD_SNAPSHOT && !st->shard_open) {
+			cee_ctl_buf_printf(b,
+					   "%s\n{\"shard\":%u,\"sseq\":%" PRIu64 ",\"ts_ns\":%" PRIu64
+					   ",\"live\":%u,\"conns\":[",
+					   st->shard ? "," : "", j->first + st->shard, r->sseq, r->now_ns,
+					   r->n);
+			st->shard_open = true;
+		}
+		for (; st->k < r->n; st->k++) {
+			if (budget-- == 0)
+				return st->on = true;
+			if (cmd == CTL_CMD_SNAPSHOT) {
+				cee_ctl_buf_printf(b, st->k ? ",\n" : "\n");
+			} else {
+				if (!st->first)
+					cee_ctl_buf_printf(b, ",\n");
+				st->first = false;
+			}
+			render_conn(b, &r->conns[st->k], r->now_ns, cmd == CTL_CMD_SNAPSHOT);
+		}
+		if (cmd == CTL_CMD_SNAPSHOT)
+			cee_ctl_buf_printf(b, "]}");
+		st->shard_open = false;
+		st->shard++;
+		st->k = 0;
+	}
+	cee_ctl_buf_printf(b, "]}\n");
+	return st->on = false;
+}
+
+// A listing's records after its head: the first piece (@p st), or all.
+static void render_listing(struct ctl_buf *b, enum ctl_cmd cmd, const struct ctl_job *j,
+			   struct ctl_stream *st)
+{
+	struct ctl_stream whole;
+	if (st == NULL)
+		st = &whole;
+	*st = (struct ctl_stream){.first = true};
+	while (cee_ctl_render_more(b, cmd, j, st) && st == &whole)
+		;
+}
+
+void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_conn_id_t id,
+		    const struct ctl_job *j, struct ctl_stream *st)
+{
+	if (st != NULL)
+		st->on = false;
 	if (j->rc < 0) {
 		cee_ctl_render_error(b, err_msg(cmd, j->rc), j->rc == -ENOENT ? id : 0);
 		return;
@@ -656,34 +706,12 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 			cee_ctl_buf_printf(b, "%s{\"shard\":%u,\"sseq\":%" PRIu64 "}", i ? "," : "",
 					   j->first + i, j->req[i]->sseq);
 		cee_ctl_buf_printf(b, "],\"conns\":[");
-		bool first = true;
-		for (unsigned i = 0; i < j->count; i++) {
-			const struct cee_mbox_req *r = j->req[i];
-			for (uint32_t k = 0; k < r->n; k++) {
-				if (!first)
-					cee_ctl_buf_printf(b, ",\n");
-				first = false;
-				render_conn(b, &r->conns[k], r->now_ns, false);
-			}
-		}
-		cee_ctl_buf_printf(b, "]}\n");
+		render_listing(b, cmd, j, st);
 		break;
 	}
 	case CTL_CMD_SNAPSHOT:
 		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"shards\":[");
-		for (unsigned i = 0; i < j->count; i++) {
-			const struct cee_mbox_req *r = j->req[i];
-			cee_ctl_buf_printf(b,
-					   "%s\n{\"shard\":%u,\"sseq\":%" PRIu64 ",\"ts_ns\":%" PRIu64
-					   ",\"live\":%u,\"conns\":[",
-					   i ? "," : "", j->first + i, r->sseq, r->now_ns, r->n);
-			for (uint32_t k = 0; k < r->n; k++) {
-				cee_ctl_buf_printf(b, k ? ",\n" : "\n");
-				render_conn(b, &r->conns[k], r->now_ns, true);
-			}
-			cee_ctl_buf_printf(b, "]}");
-		}
-		cee_ctl_buf_printf(b, "]}\n");
+		render_listing(b, cmd, j, st);
 		break;
 	case CTL_CMD_DRAIN: {
 		uint64_t live = 0;

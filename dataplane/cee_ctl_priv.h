@@ -54,6 +54,23 @@ struct ctl_buf {
 	bool oom;
 };
 
+/**
+ * A listing (conns, snapshot) rendered in pieces as the client reads it:
+ * where the next piece starts. The whole reply was built before its first
+ * byte went, about 200 bytes a connection (200 MB at a million), on the
+ * thread that also exports events.
+ */
+struct ctl_stream {
+	bool on;         /**< pieces remain */
+	bool shard_open; /**< snapshot: the current shard's head is out */
+	bool first;      /**< conns: no record out yet */
+	unsigned shard;  /**< the job's request the next record is in */
+	uint32_t k;      /**< the next record in it */
+};
+
+/** Records in a piece of a listing (about 200 KB of JSON). */
+#define CEE_CTL_STREAM_RECORDS 1024
+
 struct ctl_client {
 	int fd; /**< -1: free */
 	char line[CEE_CTL_LINE_MAX];
@@ -63,6 +80,7 @@ struct ctl_client {
 	struct ctl_job job;
 	struct ctl_buf out;
 	size_t out_off;
+	struct ctl_stream st; /**< a listing's next piece (the job held until the last) */
 	uint64_t deadline_ns; /**< whole exchange; UINT64_MAX for a watch */
 	uint64_t check_ns;    /**< watch: next look for the client having gone */
 };
@@ -133,9 +151,17 @@ void cee_ctl_buf_printf(struct ctl_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cee_ctl_buf_free(struct ctl_buf *b);
 
-/** Render the reply to @p cmd from finished job @p j (JSON object + "\n"). */
+/**
+ * Render the reply to @p cmd from finished job @p j (JSON object + "\n").
+ * A listing (conns, snapshot) with @p st renders its first piece only and
+ * leaves st->on set while more follow (cee_ctl_render_more(); @p j must
+ * stay until the last); with @p st NULL, the whole reply.
+ */
 void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_conn_id_t id,
-		    const struct ctl_job *j);
+		    const struct ctl_job *j, struct ctl_stream *st);
+/** Append a listing's next piece (the reply's tail with the last). @return st->on. */
+bool cee_ctl_render_more(struct ctl_buf *b, enum ctl_cmd cmd, const struct ctl_job *j,
+			 struct ctl_stream *st);
 /** Render an error reply. */
 void cee_ctl_render_error(struct ctl_buf *b, const char *msg, cee_conn_id_t id);
 

@@ -132,6 +132,7 @@ static void client_close(struct cee_ctl *c, struct ctl_client *k)
 	cee_ctl_buf_free(&k->out);
 	k->line_len = 0;
 	k->out_off = 0;
+	k->st.on = false;
 }
 
 // Closing: a reply that is ready (e.g. a watch answered with reason
@@ -142,9 +143,14 @@ static void client_flush(struct cee_ctl *c, struct ctl_client *k)
 	if (k->fd < 0)
 		return;
 	if (k->job.active) {
-		if (!cee_ctl_job_poll(&k->job, c))
-			return;
-		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job);
+		if (!k->st.on) {
+			if (!cee_ctl_job_poll(&k->job, c))
+				return;
+			cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job, NULL);
+		} else { // a listing under way: the rest of it, as far as it goes
+			while (cee_ctl_render_more(&k->out, k->cmd, &k->job, &k->st))
+				;
+		}
 		cee_ctl_job_release(&k->job);
 	}
 	if (!k->out.oom && k->out_off < k->out.len)
@@ -277,8 +283,8 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 		else
 			return work;
 	}
-	// 2. the shards' answers
-	if (k->job.active) {
+	// 2. the shards' answers (not again while a listing goes out in pieces)
+	if (k->job.active && !k->st.on) {
 		if (!cee_ctl_job_poll(&k->job, c)) {
 			if (k->cmd == CTL_CMD_WATCH && now >= k->check_ns) {
 				k->check_ns = now + WATCH_CHECK_NS;
@@ -289,17 +295,20 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 			}
 			return work;
 		}
-		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job);
+		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job, &k->st);
 		// once any shard took DRAIN it refuses new connections: the drain
 		// goes on (drain_poll() posts DRAIN to every shard again) even when
 		// another shard's request failed (busy, timed out), or those that
 		// took it would refuse for good and the engine never exit
 		if (k->cmd == CTL_CMD_DRAIN && k->job.count > 0 && c->drain == CTL_DRAIN_NONE)
 			c->drain = CTL_DRAIN_WAIT;
-		cee_ctl_job_release(&k->job);
+		if (!k->st.on) // (a listing's records stay until its last piece)
+			cee_ctl_job_release(&k->job);
 		work = 1;
 	}
-	// 3. the reply, as fast as the client reads it
+	// 3. the reply, as fast as the client reads it; a listing's next piece
+	// once the last one went (the control thread's work and the buffer
+	// bounded by a piece, the exporter served between pieces)
 	if (k->out.oom) {
 		client_close(c, k);
 		return 1;
@@ -310,10 +319,18 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return work;
-			break;
+			client_close(c, k);
+			return 1;
 		}
 		k->out_off += (size_t)n;
 		work = 1;
+	}
+	if (k->st.on) { // the piece went: the next one, sent at the next poll
+		k->out.len = 0;
+		k->out_off = 0;
+		if (!cee_ctl_render_more(&k->out, k->cmd, &k->job, &k->st))
+			cee_ctl_job_release(&k->job);
+		return 1;
 	}
 	client_close(c, k);
 	return 1;
@@ -341,6 +358,7 @@ int cee_ctl_sock_poll(struct cee_ctl *c)
 			k->cmd = CTL_CMD__COUNT;
 			k->deadline_ns = now + CLIENT_TIMEOUT_NS;
 			k->check_ns = 0;
+			k->st.on = false;
 			work++;
 		}
 		work += client_poll(c, k, now);
