@@ -383,9 +383,10 @@ static void tls_io_milestone(void *arg, enum cee_evt_type type)
 	cee_ext_begin(&b, c->id, CEE_EVT_TLS_UP);
 	cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, info.version);
 	cee_ext_put_str(&b, CEE_EXT_CIPHER, info.cipher);
-	cee_ext_put_u8(&b, CEE_EXT_RESUMED, info.resumed);
+	// (in docs/events.md's order: key order is part of the contract)
 	cee_ext_put_str(&b, CEE_EXT_SNI, info.sni);
 	cee_ext_put_str(&b, CEE_EXT_ALPN, info.alpn);
+	cee_ext_put_u8(&b, CEE_EXT_RESUMED, info.resumed);
 	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, info.peer_subject);
 	milestone(s, c, CEE_EVT_TLS_UP, &b);
 

@@ -318,13 +318,17 @@ static uint64_t fdout_held(const struct fdout *o)
 		return 0;
 	if (o->unit != 0) {
 		// records from the one in progress; not the file header nor a run
-		// record (binary file version 4), which are no events
+		// record (binary file version 4), which are no events, nor an
+		// extension record (held counts lifecycle events, as written
+		// does; a TLS or WebSocket stream's held was overstated)
 		size_t i = unit_start(o, o->off);
 		if (o->buf_pos + i < o->header_len)
 			i = (size_t)(o->header_len - o->buf_pos);
 		uint64_t n = 0;
-		for (; i + o->unit <= o->len; i += o->unit)
-			n += (uint8_t)o->buf[i + offsetof(struct cee_event, type)] != CEE_EVBIN_RUN;
+		for (; i + o->unit <= o->len; i += o->unit) {
+			uint8_t t = (uint8_t)o->buf[i + offsetof(struct cee_event, type)];
+			n += t != CEE_EVBIN_RUN && t != CEE_EVT_EXT;
+		}
 		return n;
 	}
 	return count_lines(o->buf + o->off, o->len - o->off);

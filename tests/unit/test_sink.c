@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -1645,6 +1646,55 @@ static void test_binary_ext_round_trip(void **state)
 	free(got);
 }
 
+// Guards against (session 18 review): a binary sink's held counting the
+// extension records it holds, where written counts lifecycle events only:
+// a TLS stream's held was overstated (cee-ctl sinks, the shutdown's
+// undelivered report).
+static void test_binary_held_counts_events(void **state)
+{
+	struct fixture *f = *state;
+	static struct tstream t;
+	memset(&t, 0, sizeof(t));
+	for (unsigned i = 0; i < 100; i++)
+		ts_tls_conn(&t, cee_id_make(5, i + 1));
+	char path[128];
+	fifo_at(f, "held-ext", path);
+	// a reader that reads nothing, its pipe a page (full at 64 records)
+	int rd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rd >= 0);
+	assert_true(fcntl(rd, F_SETPIPE_SZ, 4096) >= 4096);
+	char spec[256];
+	snprintf(spec, sizeof(spec), "binary:%s", path);
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	uint32_t taken = 0;
+	for (int i = 0; i < 1000 && taken < t.n; i++) {
+		int k = cee_sink_write(s, t.ev + taken, t.n - taken);
+		assert_true(k >= 0);
+		if (k == 0)
+			break; // the pipe is full: nobody reads
+		taken += (uint32_t)k;
+	}
+	(void)cee_sink_flush(s);
+	uint64_t held = s->held;
+	// what went into the pipe: the file head, then the first records
+	static char got[8192];
+	ssize_t n = read(rd, got, sizeof(got));
+	size_t head = sizeof(struct cee_evbin_header) + sizeof(struct cee_evbin_run);
+	assert_true(n >= (ssize_t)head);
+	uint32_t delivered = (uint32_t)(((size_t)n - head) / sizeof(struct cee_event));
+	uint64_t waiting = 0; // lifecycle events among the records not delivered
+	for (uint32_t i = delivered; i < taken; i++)
+		waiting += t.ev[i].type != CEE_EVT_EXT;
+	close(rd);
+	cee_sink_close(s);
+	print_message("taken %u records, %u delivered; held %" PRIu64 ", events waiting %" PRIu64
+		      "\n",
+		      taken, delivered, held, waiting);
+	assert_true(waiting > 0); // (the reader never read: something waits)
+	assert_int_equal(held, waiting);
+}
+
 // A link's connection (schema 3): outbound open with the link's name,
 // link_up after established, link_down after closed.
 static void ts_link_conn(struct tstream *t, cee_conn_id_t c, const char *name)
@@ -1748,6 +1798,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_binary_fifo_full_buffer_new_reader, setup_dir,
 						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_held_and_version, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_binary_held_counts_events, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_stalled_reader, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
