@@ -647,6 +647,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			break;
 		case O_WS_PONG:
 			rc = parse_seconds_ns(optarg, &c->ws.pong_timeout_ns);
+			if (rc == 0 && c->ws.pong_timeout_ns == 0)
+				rc = -EINVAL; // (0 is the layer's "default": 10 s, silently)
 			break;
 		case O_WS_MSG_TIMEOUT:
 			rc = parse_seconds_ns(optarg, &c->ws.message_timeout_ns);

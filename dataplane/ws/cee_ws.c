@@ -1280,8 +1280,13 @@ static void on_close(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 		return;
 	}
 	if (!ok) {
-		fail(ws, CEE_WS_PROTOCOL_ERROR,
-		     n == 1 ? "close payload of 1 byte" : "bad close frame");
+		// a reason that is not UTF-8 beside a valid code is bad data
+		// (1007, RFC 6455 7.4.1; it was 1002, as for a bad code)
+		if (n >= 2 && close_code_ok(code))
+			fail(ws, CEE_WS_BAD_DATA, "close reason not UTF-8");
+		else
+			fail(ws, CEE_WS_PROTOCOL_ERROR,
+			     n == 1 ? "close payload of 1 byte" : "bad close frame");
 		return;
 	}
 	ws->info.code = code;
@@ -1299,9 +1304,12 @@ static void on_control(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 		on_close(ws, p, n);
 		break;
 	case OP_PING:
-		// RFC 6455 5.5.3: a Pong with the same payload, also in the
-		// middle of a fragmented message; none after our Close.
-		if (ws->state == WS_EXPECT_FRAMES && send_frame(ws, OP_PONG, p, n) < 0)
+		// RFC 6455 5.5.2-5.5.3: a Pong with the same payload, also in
+		// the middle of a fragmented message, and after our Close (5.5.1
+		// forbids data frames then, not control frames: a Pong is owed
+		// unless the peer's Close came first, and none is read after it)
+		if ((ws->state == WS_EXPECT_FRAMES || ws->state == WS_EXPECT_CLOSE) &&
+		    send_frame(ws, OP_PONG, p, n) < 0)
 			ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
 		break;
 	default: // pong: the input already cleared the wait for it
@@ -1695,8 +1703,16 @@ void cee_ws_shutdown(struct cee_ws *ws, uint16_t code, const char *reason, uint6
 		break;
 	}
 	// 7.4.1: 1005, 1006 and 1015 are never sent: a Close without a code.
+	// Another code a peer would refuse (below 1000, 1004, 1016-2999, from
+	// 5000), or a reason that is not UTF-8 (5.5.1), from an embedder's
+	// call: 1000 and no reason, not a clean close turned into the peer's
+	// protocol error
 	if (code == CEE_WS_NO_STATUS || code == CEE_WS_ABNORMAL || code == 1015)
 		code = 0;
+	else if (code != 0 && !close_code_ok(code))
+		code = CEE_WS_NORMAL;
+	if (reason != NULL && !utf8_whole((const uint8_t *)reason, strlen(reason)))
+		reason = NULL;
 	ws->info.code = code != 0 ? code : CEE_WS_NO_STATUS;
 	if (send_close(ws, code, reason) < 0) {
 		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);

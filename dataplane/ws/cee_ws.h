@@ -18,8 +18,10 @@
  * Close frame and ends the layer (io.close(CEE_REASON_WS_CLOSE)). A
  * protocol error (unmasked frame, reserved bits or opcodes, bad UTF-8,
  * oversized frame or message, bad control frame, bad close code) sends a
- * Close frame with the matching code (1002, 1007, 1009) and ends the layer
- * with io.close(CEE_REASON_PROTOCOL_ERROR). io.close is called at most once.
+ * Close frame with the matching code (1002, 1007, 1009; 1008 for a message
+ * not finished in time) and ends the layer with
+ * io.close(CEE_REASON_PROTOCOL_ERROR); no reassembly buffer free: 1013 and
+ * io.close(CEE_REASON_NO_RESOURCES). io.close is called at most once.
  *
  * Time: the owner calls cee_ws_timer() when cee_ws_deadline() passes:
  * server pings (cfg.ping_interval_ns of silence from the peer), the pong

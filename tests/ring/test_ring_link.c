@@ -663,6 +663,12 @@ int main(int argc, char **argv)
 	tmoargs[8] = "86401";
 	CHECK(cee_engine_parse_args(&small, 9, tmoargs) != 0, "--shutdown-timeout 86401 taken");
 	cee_engine_cfg_free(&small);
+	// (session 18 review) --ws-pong-timeout 0 was taken and meant 10 s
+	cee_engine_cfg_default(&small);
+	tmoargs[7] = "--ws-pong-timeout";
+	tmoargs[8] = "0";
+	CHECK(cee_engine_parse_args(&small, 9, tmoargs) != 0, "--ws-pong-timeout 0 taken");
+	cee_engine_cfg_free(&small);
 
 	struct cee_engine_cfg cfg;
 	cee_engine_cfg_default(&cfg);

@@ -967,7 +967,9 @@ static void test_close_codes(void **state)
 		check_fail(f, w, mkframe(w, 0x88, true, p, 2, 0), 1002);
 	}
 	check_fail(f, w, mkframe(w, 0x88, true, "\x03", 1, 0), 1002);
-	check_fail(f, w, mkframe(w, 0x88, true, "\x03\xe8\xc0\x80", 4, 0), 1002);
+	/* a valid code with a reason that is not UTF-8: 1007 (session 18
+	   review: it was 1002, as for a bad code) */
+	check_fail(f, w, mkframe(w, 0x88, true, "\x03\xe8\xc0\x80", 4, 0), 1007);
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		p[0] = (uint8_t)(good[i] >> 8);
 		p[1] = (uint8_t)good[i];
@@ -982,6 +984,40 @@ static void test_close_codes(void **state)
 		assert_true(info.clean);
 		assert_ended(f, &f->s, CEE_REASON_WS_CLOSE);
 	}
+}
+
+// Guards against (session 18 review): a Ping after our Close left
+// unanswered (RFC 6455 5.5.2: a Pong is owed unless the peer's Close came
+// first; 5.5.1 forbids data frames after ours, not control frames); an
+// embedder's close code a peer refuses (2000, 1004) or a reason that is not
+// UTF-8 sent as given (the peer failed the connection: 1002 or 1007).
+static void test_after_our_close_and_bad_shutdown(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[64];
+	char reason[64];
+
+	raw_ctx(f);
+	raw_server(f);
+	cee_ws_shutdown(f->s.ws, 1000, "bye", f->now);
+	assert_int_equal(close_code_sent(&f->s, reason, sizeof(reason)), 1000);
+	f->s.out_len = 0;
+	assert_int_equal(feed(f, w, mkframe(w, 0x89, true, "hi", 2, 0)), 0);
+	assert_true(f->s.out_len >= 4);
+	assert_int_equal(f->s.out[0], 0x8a); /* the Pong, its payload echoed */
+	assert_int_equal(f->s.out[1], 2);
+	assert_memory_equal(f->s.out + 2, "hi", 2);
+	static const uint16_t refused[] = {2000, 1004, 999, 5000};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		raw_server(f);
+		cee_ws_shutdown(f->s.ws, refused[i], "\xff\xfe", f->now);
+		assert_int_equal(close_code_sent(&f->s, reason, sizeof(reason)), 1000);
+		assert_string_equal(reason, "");
+	}
+	raw_server(f); /* a valid code and reason go as given */
+	cee_ws_shutdown(f->s.ws, 4001, "r\xc3\xa9", f->now);
+	assert_int_equal(close_code_sent(&f->s, reason, sizeof(reason)), 4001);
+	assert_string_equal(reason, "r\xc3\xa9");
 }
 
 // Guards against: a frame header or payload split across inputs parsed
@@ -1780,6 +1816,7 @@ int main(void)
 	    T(test_utf8),
 	    T(test_too_big),
 	    T(test_close_codes),
+	    T(test_after_our_close_and_bad_shutdown),
 	    T(test_split_every_byte),
 	    T(test_split_upgrade_and_frame),
 	    T(test_upgrade_good_variants),
