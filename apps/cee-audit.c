@@ -6,7 +6,7 @@
 // extension values; "engine") are all read. Lines of several engines (by
 // "engine") are audited per engine.
 //
-//   cee-audit [--allow-live] [--json] FILE      (FILE "-" reads stdin)
+//   cee-audit [--allow-live] [--open-at-syn] [--json] FILE  (FILE "-" reads stdin)
 //
 // Exit status: 0 the stream is sound, 1 violations, 2 usage or I/O error.
 #include <errno.h>
@@ -24,9 +24,11 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cee-audit [--allow-live] [--json] FILE\n"
+	fprintf(f, "usage: cee-audit [--allow-live] [--open-at-syn] [--json] FILE\n"
 		   "  FILE          JSON Lines or binary event file ('-' for stdin)\n"
 		   "  --allow-live  connections not yet destroyed are live, not lost\n"
+		   "  --open-at-syn a stream of an engine from before session 13, whose\n"
+		   "                accepted connections were announced at the SYN\n"
 		   "  --json        print the result as one JSON object\n");
 }
 
@@ -621,6 +623,7 @@ static struct engine_audit **engines;
 static unsigned nengines, engines_cap, nlive;
 static struct engine_audit *last_audit; // JSON Lines: the audit of the last line
 static bool allow_live;
+static bool open_at_syn; // an older engine's stream (cee_audit_open_at_syn())
 
 // Runs seen per engine id in a binary file, for "ID#N" without a scan of
 // every earlier run (the default engine id is random per run, so a file of
@@ -694,6 +697,7 @@ static struct engine_audit *engine_add(const char *id, unsigned nth)
 		free(ea);
 		return NULL;
 	}
+	cee_audit_open_at_syn(ea->live->a, open_at_syn);
 	if (nth <= 1)
 		snprintf(ea->id, sizeof(ea->id), "%s", id);
 	else
@@ -1065,11 +1069,14 @@ int main(int argc, char **argv)
 {
 	bool json = false;
 	allow_live = false; // (a global: the fuzz target calls main again and again)
+	open_at_syn = false;
 	const char *path = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--allow-live") == 0) {
 			allow_live = true;
+		} else if (strcmp(argv[i], "--open-at-syn") == 0) {
+			open_at_syn = true;
 		} else if (strcmp(argv[i], "--json") == 0) {
 			json = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {

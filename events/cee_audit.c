@@ -26,13 +26,18 @@
 //    Such a connection is then tracked as a "ghost" from that event on, so
 //    its later events are checked against it rather than each flagged again;
 //    ghosts are not counted as lost or live at finish (already reported).
-//  - Layers: tls_up only right after established, ws_up right after
-//    established or tls_up, link_up right after established, tls_up or
-//    ws_up, link_down right after closed (out_of_order otherwise); every
-//    type at most once (a second one with a fresh cseq is a duplicate).
+//  - An accepted connection's open right before its established (it is
+//    announced when its handshake completed); layers: tls_up only right
+//    after established, ws_up right after established or tls_up, link_up
+//    right after established, tls_up or ws_up, link_down right after
+//    closed (out_of_order otherwise); every type at most once (a second
+//    one with a fresh cseq is a duplicate). A connection that got link_up
+//    destroyed without its link_down: link_bad (the link check below sees
+//    it only when a later event of the link comes).
 //  - `closed` with a TLS reason on a connection whose proto is neither tls
-//    nor wss, or a link_down whose reason is not its connection's close
-//    reason: inconsistent.
+//    nor wss, or a WebSocket reason (ws_close, ws_upgrade_failed,
+//    ws_ping_timeout) on one neither ws nor wss, or a link_down whose
+//    reason is not its connection's close reason: inconsistent.
 //
 // Links (schema 3): a link_up or link_down taken in sequence (not a
 // duplicate) is checked against its link, named by the CEE_EXT_LINK value
@@ -74,6 +79,8 @@ struct conn {
 	uint8_t ghost;        // first seen without open: already reported
 	uint8_t out;          // its open had CEE_PROTO_F_OUT (an outbound connection)
 	uint8_t close_reason; // reason of its closed, when closed
+	uint8_t link_up;      // a link_up was seen (its link_down must follow closed)
+	uint8_t link_down;    // a link_down was seen
 };
 
 // A connection emits at most one event of each type: cseq 0..7 fit `seen`.
@@ -84,6 +91,7 @@ enum verdict { V_OK, V_DUP, V_ORDER };
 // Findings of the connection check that other checks count.
 struct note {
 	bool link_inbound;    // a link_up on a connection opened inbound
+	bool link_no_down;    // destroyed after link_up without its link_down
 	bool reason_mismatch; // a link_down whose reason is not its closed's ...
 	uint8_t close_reason; // ... which is this
 };
@@ -140,6 +148,7 @@ struct cee_audit {
 	uint32_t nlinks;
 	struct cee_audit_result r; // running counters; lost/live/ok at finish
 	uint64_t lost_close;       // destroyed without closed
+	bool open_at_syn;          // an older engine's stream (cee_audit_open_at_syn())
 	uint64_t nviolations;
 	bool strict_finish; // last finish counted unfinished connections as lost
 	char violations[VIOLATIONS_KEPT][VIOLATION_LEN];
@@ -264,6 +273,11 @@ struct cee_audit *cee_audit_create(void)
 	return a;
 }
 
+void cee_audit_open_at_syn(struct cee_audit *a, bool on)
+{
+	a->open_at_syn = on;
+}
+
 void cee_audit_destroy(struct cee_audit *a)
 {
 	if (a == NULL)
@@ -343,10 +357,14 @@ static const char *type_name(uint8_t t)
 }
 
 // Whether @p t may come right after @p prev (the connection's event before
-// it): the layers and the link complete on top of an established
-// connection, link_down follows its connection's closed.
-static bool right_after_ok(uint8_t t, uint8_t prev)
+// it): an accepted connection (@p out false) is announced when its
+// handshake completed, so established follows its open at once; the layers
+// and the link complete on top of an established connection, link_down
+// follows its connection's closed.
+static bool right_after_ok(uint8_t t, uint8_t prev, bool out)
 {
+	if (prev == CEE_EVT_OPEN && !out)
+		return t == CEE_EVT_ESTABLISHED;
 	if (t == CEE_EVT_TLS_UP)
 		return prev == CEE_EVT_ESTABLISHED;
 	if (t == CEE_EVT_WS_UP)
@@ -437,7 +455,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 		v = t == c->last_type ? V_DUP : V_ORDER;
 		if (t == CEE_EVT_OPEN || (t == CEE_EVT_CLOSED && c->closed))
 			v = V_DUP;
-	} else if (!right_after_ok(t, c->last_type)) {
+	} else if (!right_after_ok(t, c->last_type, c->out || c->ghost || a->open_at_syn)) {
 		snprintf(why, wlen, "%s (cseq %u) right after %s", type_name(t), cs,
 			 type_name(c->last_type));
 		v = V_ORDER;
@@ -458,6 +476,8 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 		c->closed = 1;
 		c->close_reason = e->reason;
 	}
+	c->link_up |= t == CEE_EVT_LINK_UP;
+	c->link_down |= t == CEE_EVT_LINK_DOWN;
 	if (t == CEE_EVT_DESTROYED) {
 		if (c->ghost)
 			a->ghosts--;
@@ -465,6 +485,10 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			a->lost_close++;
 			violation(a, "conn %016" PRIx64 ": destroyed (cseq %u) without closed", e->conn,
 				  cs);
+		} else if (c->link_up && !c->link_down) {
+			// (a link's last connection: no later event of its link
+			// tells the link check that this link_down is missing)
+			note->link_no_down = true;
 		}
 		map_remove(a, c);
 	}
@@ -771,12 +795,22 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 		*last = e->sseq;
 		unsigned parts = ext_event(a, shard, e);
 		enum cee_proto proto = cee_event_proto(e);
+		bool tls_reason = e->reason == CEE_REASON_TLS_ALERT ||
+				  e->reason == CEE_REASON_TLS_CLOSE_NOTIFY;
+		bool ws_reason = e->reason == CEE_REASON_WS_CLOSE ||
+				 e->reason == CEE_REASON_WS_UPGRADE_FAILED ||
+				 e->reason == CEE_REASON_WS_PING_TIMEOUT;
 		if (e->type == CEE_EVT_CLOSED &&
-		    (e->reason == CEE_REASON_TLS_ALERT || e->reason == CEE_REASON_TLS_CLOSE_NOTIFY) &&
-		    proto != CEE_PROTO_TLS && proto != CEE_PROTO_WSS) {
+		    ((tls_reason && proto != CEE_PROTO_TLS && proto != CEE_PROTO_WSS) ||
+		     (ws_reason && proto != CEE_PROTO_WS && proto != CEE_PROTO_WSS))) {
 			a->r.inconsistent++;
 			violation(a, "conn %016" PRIx64 ": closed with reason %s on proto %s", e->conn,
 				  cee_reason_str((enum cee_reason)e->reason), cee_proto_str(proto));
+		}
+		if (v != V_DUP && note.link_no_down) {
+			a->r.link_bad++;
+			violation(a, "conn %016" PRIx64 ": destroyed after link_up without link_down",
+				  e->conn);
 		}
 		if (v != V_DUP && note.reason_mismatch) {
 			a->r.inconsistent++;

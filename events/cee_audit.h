@@ -73,6 +73,14 @@ struct cee_audit_result {
 
 /** NULL + errno ENOMEM. */
 struct cee_audit *cee_audit_create(void);
+/**
+ * Streams of engines from before accepted connections were announced at
+ * their handshake's end (session 13; schema 3 streams of that time, and 1
+ * and 2): their open came at the SYN, and a handshake that failed ended
+ * open, closed, destroyed. Not held to "established right after an
+ * accepted connection's open" (cee-audit --open-at-syn).
+ */
+void cee_audit_open_at_syn(struct cee_audit *a, bool on);
 void cee_audit_destroy(struct cee_audit *a);
 /** Check @p n records (events and extension records), in stream order. */
 void cee_audit_feed(struct cee_audit *a, const struct cee_event *ev, uint32_t n);

@@ -238,7 +238,9 @@ static void open_conn(struct model *m)
 	c->proto = (uint8_t)(proto | (out ? CEE_PROTO_F_OUT : 0));
 	c->link = -1;
 	c->plan[c->nplan++] = CEE_EVT_OPEN;
-	if (k & 0x20) {
+	// an accepted connection is announced at its handshake's end:
+	// established always follows its open (docs/events.md)
+	if ((k & 0x20) || !out) {
 		c->plan[c->nplan++] = CEE_EVT_ESTABLISHED;
 		if (proto == CEE_PROTO_TLS || proto == CEE_PROTO_WSS)
 			c->plan[c->nplan++] = CEE_EVT_TLS_UP;
@@ -251,6 +253,10 @@ static void open_conn(struct model *m)
 	c->reason = (uint8_t)(1 + r % (CEE_REASON__COUNT - 1));
 	if ((c->reason == CEE_REASON_TLS_ALERT || c->reason == CEE_REASON_TLS_CLOSE_NOTIFY) &&
 	    proto != CEE_PROTO_TLS && proto != CEE_PROTO_WSS)
+		c->reason = CEE_REASON_PEER_FIN;
+	if ((c->reason == CEE_REASON_WS_CLOSE || c->reason == CEE_REASON_WS_UPGRADE_FAILED ||
+	     c->reason == CEE_REASON_WS_PING_TIMEOUT) &&
+	    proto != CEE_PROTO_WS && proto != CEE_PROTO_WSS)
 		c->reason = CEE_REASON_PEER_FIN;
 	c->plan[c->nplan++] = CEE_EVT_CLOSED;
 	if (out && (k & 0x20))

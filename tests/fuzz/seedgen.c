@@ -481,15 +481,16 @@ static unsigned stream(struct cee_event *out, unsigned max)
 	PUSH();
 	EV(l, CEE_EVT_DESTROYED, 6, CEE_PROTO_TLS | CEE_PROTO_F_OUT);
 	PUSH();
-	// a plain TCP connection on another shard
+	// a plain TCP connection on another shard: an outbound one whose
+	// handshake timed out (an accepted one is announced at its end)
 	cee_conn_id_t t = cee_id_make(1, 1);
 	sseq = 0;
-	EV(t, CEE_EVT_OPEN, 0, CEE_PROTO_TCP);
+	EV(t, CEE_EVT_OPEN, 0, CEE_PROTO_TCP | CEE_PROTO_F_OUT);
 	PUSH();
-	EV(t, CEE_EVT_CLOSED, 1, CEE_PROTO_TCP);
+	EV(t, CEE_EVT_CLOSED, 1, CEE_PROTO_TCP | CEE_PROTO_F_OUT);
 	e.reason = CEE_REASON_HANDSHAKE_TIMEOUT;
 	PUSH();
-	EV(t, CEE_EVT_DESTROYED, 2, CEE_PROTO_TCP);
+	EV(t, CEE_EVT_DESTROYED, 2, CEE_PROTO_TCP | CEE_PROTO_F_OUT);
 	PUSH();
 	return n;
 #undef EV

@@ -214,9 +214,11 @@ static void test_correct_stream_passes(void **state)
 		emit(s, b, CEE_EVT_DESTROYED, 3);
 		emit(s, a, CEE_EVT_DESTROYED, 5);
 	}
-	// A connection refused before the handshake: open, closed, destroyed.
+	// An outbound connection that fails before its handshake: open,
+	// closed, destroyed (an accepted one is announced at its handshake's
+	// end, with established right after its open)
 	cee_conn_id_t c = conn(9, 1);
-	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT;
 	emit(s, c, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_NO_RESOURCES;
 	emit(s, c, CEE_EVT_DESTROYED, 2);
 
@@ -322,7 +324,7 @@ static void test_type_order_detected(void **state)
 {
 	struct fixture *f = *state;
 	cee_conn_id_t c = conn(4, 1);
-	emit(&f->s, c, CEE_EVT_OPEN, 0);
+	emit(&f->s, c, CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT; // (closed before established)
 	emit(&f->s, c, CEE_EVT_CLOSED, 1);
 	emit(&f->s, c, CEE_EVT_ESTABLISHED, 2);
 	emit(&f->s, c, CEE_EVT_DESTROYED, 3);
@@ -383,7 +385,7 @@ static void test_unfinished_lost_or_live(void **state)
 	struct fixture *f = *state;
 	emit(&f->s, conn(7, 1), CEE_EVT_OPEN, 0);
 	emit(&f->s, conn(7, 1), CEE_EVT_ESTABLISHED, 1);
-	emit(&f->s, conn(7, 2), CEE_EVT_OPEN, 0);
+	emit(&f->s, conn(7, 2), CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT;
 	emit(&f->s, conn(7, 2), CEE_EVT_CLOSED, 1);
 	lifecycle(&f->s, conn(7, 3));
 	cee_audit_feed(f->a, f->s.ev, f->s.n);
@@ -471,7 +473,7 @@ static void test_two_closed_detected(void **state)
 {
 	struct fixture *f = *state;
 	cee_conn_id_t c = conn(8, 2);
-	emit(&f->s, c, CEE_EVT_OPEN, 0);
+	emit(&f->s, c, CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT;
 	emit(&f->s, c, CEE_EVT_CLOSED, 1);
 	emit(&f->s, c, CEE_EVT_CLOSED, 2);
 	emit(&f->s, c, CEE_EVT_DESTROYED, 3);
@@ -499,7 +501,8 @@ static void test_many_connections(void **state)
 		while (s->n + 8 <= 4096 && closed < CONNS) {
 			if (opened < CONNS && opened - closed < LIVE) {
 				opened++;
-				emit(s, conn((unsigned)(opened % 4), opened), CEE_EVT_OPEN, 0);
+				emit(s, conn((unsigned)(opened % 4), opened), CEE_EVT_OPEN, 0)->proto |=
+				    CEE_PROTO_F_OUT; // (no established: an outbound one)
 			} else {
 				closed++;
 				cee_conn_id_t c = conn((unsigned)(closed % 4), closed);
@@ -771,6 +774,36 @@ static void test_tls_ws_order_detected(void **state)
 	assert_false(r.ok);
 }
 
+// Guards against (session 18 review of the schema): streams the docs forbid
+// passing: an accepted connection's open followed by anything but its
+// established (it is announced when its handshake completed), and a link's
+// last connection destroyed after link_up without its link_down (no later
+// event of the link showed it).
+static void test_inbound_open_and_last_link_down(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(2, 1);
+	emit(s, c, CEE_EVT_OPEN, 0); /* inbound */
+	emit(s, c, CEE_EVT_CLOSED, 1);
+	emit(s, c, CEE_EVT_DESTROYED, 2);
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 1);
+	assert_false(r.ok);
+
+	cee_audit_destroy(f->a);
+	f->a = cee_audit_create();
+	assert_non_null(f->a);
+	memset(s, 0, sizeof(*s));
+	link_up_tcp(s, conn(2, 2), "last");
+	emit(s, conn(2, 2), CEE_EVT_CLOSED, 3);
+	emit(s, conn(2, 2), CEE_EVT_DESTROYED, 4);
+	r = finish(f, false);
+	assert_int_equal(r.link_bad, 1);
+	assert_int_equal(r.out_of_order, 0);
+	assert_false(r.ok);
+}
+
 // Guards against: a TLS close reason on a connection that never ran TLS
 // (a cause recorded on the wrong connection or layer).
 static void test_tls_reason_needs_tls_proto(void **state)
@@ -778,20 +811,32 @@ static void test_tls_reason_needs_tls_proto(void **state)
 	struct fixture *f = *state;
 	struct stream *s = &f->s;
 	cee_conn_id_t c = conn(8, 1), d = conn(8, 2), w = conn(8, 3);
-	s->proto = CEE_PROTO_TCP;
+	// (outbound opens: closed may follow an outbound open at once)
+	s->proto = CEE_PROTO_TCP | CEE_PROTO_F_OUT;
 	emit(s, c, CEE_EVT_OPEN, 0);
 	emit(s, c, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_ALERT;
 	emit(s, c, CEE_EVT_DESTROYED, 2);
-	s->proto = CEE_PROTO_WS;
+	s->proto = CEE_PROTO_WS | CEE_PROTO_F_OUT;
 	emit(s, w, CEE_EVT_OPEN, 0);
 	emit(s, w, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
 	emit(s, w, CEE_EVT_DESTROYED, 2);
-	s->proto = CEE_PROTO_TLS;
+	s->proto = CEE_PROTO_TLS | CEE_PROTO_F_OUT;
 	emit(s, d, CEE_EVT_OPEN, 0);
 	emit(s, d, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_ALERT; // fine
 	emit(s, d, CEE_EVT_DESTROYED, 2);
+	// (session 18 review) a WebSocket reason on a connection that never ran
+	// WebSocket: passed; and on one that did, fine
+	cee_conn_id_t t = conn(8, 4), u = conn(8, 5);
+	s->proto = CEE_PROTO_TCP | CEE_PROTO_F_OUT;
+	emit(s, t, CEE_EVT_OPEN, 0);
+	emit(s, t, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_WS_CLOSE;
+	emit(s, t, CEE_EVT_DESTROYED, 2);
+	s->proto = CEE_PROTO_WSS | CEE_PROTO_F_OUT;
+	emit(s, u, CEE_EVT_OPEN, 0);
+	emit(s, u, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_WS_UPGRADE_FAILED; // fine
+	emit(s, u, CEE_EVT_DESTROYED, 2);
 	struct cee_audit_result r = finish(f, false);
-	assert_int_equal(r.inconsistent, 2);
+	assert_int_equal(r.inconsistent, 3);
 	assert_int_equal(r.out_of_order, 0);
 	assert_int_equal(r.lost, 0);
 	assert_false(r.ok);
@@ -997,7 +1042,7 @@ static void test_link_down_wrong_id_detected(void **state)
 	emit_link(s, c2, CEE_EVT_LINK_DOWN, 3, "a"); // ... c2 never was up
 	emit(s, c2, CEE_EVT_DESTROYED, 4);
 	struct cee_audit_result r = finish(f, false);
-	assert_int_equal(r.link_bad, 1);
+	assert_int_equal(r.link_bad, 2); // c1 destroyed without it, c2's down
 	assert_int_equal(r.link_up, 1);
 	assert_int_equal(r.link_down, 1);
 	assert_int_equal(r.out_of_order, 0);
@@ -1027,7 +1072,7 @@ static void test_two_link_ups_detected(void **state)
 	emit_link(s, c3, CEE_EVT_LINK_DOWN, 3, "b");
 	emit(s, c3, CEE_EVT_DESTROYED, 4);
 	struct cee_audit_result r = finish(f, false);
-	assert_int_equal(r.link_bad, 2);
+	assert_int_equal(r.link_bad, 3); // c1 destroyed without it, the second up, b's down
 	assert_int_equal(r.link_up, 2);
 	assert_int_equal(r.link_down, 2);
 	assert_int_equal(r.out_of_order, 0);
@@ -1133,6 +1178,7 @@ int main(void)
 		T(test_ext_not_followed_by_event_detected),
 		T(test_ext_gap_and_duplicate_detected),
 		T(test_tls_ws_order_detected),
+		T(test_inbound_open_and_last_link_down),
 		T(test_tls_reason_needs_tls_proto),
 		T(test_ext_malformed_detected),
 		T(test_link_stream_passes),
