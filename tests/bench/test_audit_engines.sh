@@ -197,5 +197,16 @@ audits runs.jsonl || fail "a JSON Lines stream of 300 runs of one engine does no
 ! audits runs_bad.jsonl || fail "a run of 300 with a line missing passed"
 [ "$(engines runs_bad.jsonl '.*VIOLATIONS$')" = 1 ] && [ "$(engines runs_bad.jsonl 'sbc-9/r0000000000c7 .*VIOLATIONS$')" = 1 ] ||
 	fail "the run with a line missing is not the one (and only one) reported" runs_bad.jsonl
+# A stream read while the engine writes it (session 18 review): its last
+# line cut short is left out with --allow-live (it aborted the audit, exit
+# 2); without --allow-live it still is a read error (exit 2).
+head -c "$(($(stat -c %s "$WORK/e1.jsonl") - 40))" "$WORK/e1.jsonl" >"$WORK/cut.jsonl"
+rc=0
+"$AUDIT" --allow-live "$WORK/cut.jsonl" >"$WORK/cut.out" 2>&1 || rc=$?
+[ "$rc" = 0 ] && grep -q "the last line is cut" "$WORK/cut.out" ||
+	fail "--allow-live: a stream whose last line is being written (exit $rc)" cut
+rc=0
+"$AUDIT" "$WORK/cut.jsonl" >"$WORK/cut2.out" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "a cut last line without --allow-live: exit $rc, not 2" cut2
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_engines"
