@@ -804,37 +804,29 @@ static void test_inbound_open_and_last_link_down(void **state)
 	assert_false(r.ok);
 }
 
+// An outbound connection of @p proto that closes with @p reason at once.
+static void closed_on(struct stream *s, cee_conn_id_t c, uint8_t proto, enum cee_reason reason)
+{
+	s->proto = (uint8_t)(proto | CEE_PROTO_F_OUT);
+	emit(s, c, CEE_EVT_OPEN, 0);
+	emit(s, c, CEE_EVT_CLOSED, 1)->reason = (uint8_t)reason;
+	emit(s, c, CEE_EVT_DESTROYED, 2);
+}
+
 // Guards against: a TLS close reason on a connection that never ran TLS
 // (a cause recorded on the wrong connection or layer).
 static void test_tls_reason_needs_tls_proto(void **state)
 {
 	struct fixture *f = *state;
 	struct stream *s = &f->s;
-	cee_conn_id_t c = conn(8, 1), d = conn(8, 2), w = conn(8, 3);
 	// (outbound opens: closed may follow an outbound open at once)
-	s->proto = CEE_PROTO_TCP | CEE_PROTO_F_OUT;
-	emit(s, c, CEE_EVT_OPEN, 0);
-	emit(s, c, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_ALERT;
-	emit(s, c, CEE_EVT_DESTROYED, 2);
-	s->proto = CEE_PROTO_WS | CEE_PROTO_F_OUT;
-	emit(s, w, CEE_EVT_OPEN, 0);
-	emit(s, w, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
-	emit(s, w, CEE_EVT_DESTROYED, 2);
-	s->proto = CEE_PROTO_TLS | CEE_PROTO_F_OUT;
-	emit(s, d, CEE_EVT_OPEN, 0);
-	emit(s, d, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_TLS_ALERT; // fine
-	emit(s, d, CEE_EVT_DESTROYED, 2);
+	closed_on(s, conn(8, 1), CEE_PROTO_TCP, CEE_REASON_TLS_ALERT);
+	closed_on(s, conn(8, 3), CEE_PROTO_WS, CEE_REASON_TLS_CLOSE_NOTIFY);
+	closed_on(s, conn(8, 2), CEE_PROTO_TLS, CEE_REASON_TLS_ALERT); // fine
 	// (session 18 review) a WebSocket reason on a connection that never ran
 	// WebSocket: passed; and on one that did, fine
-	cee_conn_id_t t = conn(8, 4), u = conn(8, 5);
-	s->proto = CEE_PROTO_TCP | CEE_PROTO_F_OUT;
-	emit(s, t, CEE_EVT_OPEN, 0);
-	emit(s, t, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_WS_CLOSE;
-	emit(s, t, CEE_EVT_DESTROYED, 2);
-	s->proto = CEE_PROTO_WSS | CEE_PROTO_F_OUT;
-	emit(s, u, CEE_EVT_OPEN, 0);
-	emit(s, u, CEE_EVT_CLOSED, 1)->reason = CEE_REASON_WS_UPGRADE_FAILED; // fine
-	emit(s, u, CEE_EVT_DESTROYED, 2);
+	closed_on(s, conn(8, 4), CEE_PROTO_TCP, CEE_REASON_WS_CLOSE);
+	closed_on(s, conn(8, 5), CEE_PROTO_WSS, CEE_REASON_WS_UPGRADE_FAILED); // fine
 	struct cee_audit_result r = finish(f, false);
 	assert_int_equal(r.inconsistent, 3);
 	assert_int_equal(r.out_of_order, 0);
