@@ -331,6 +331,7 @@ struct line_rec {
 	char link[3 * EXT_VAL_MAX]; // decoded: a byte printed as \ufffd comes back as 3
 	char engine[CEE_ENGINE_ID_MAX + 1]; // "" when the line has none
 	char run[CEE_RUN_ID_MAX + 1];	    // "" when the line has none
+	uint8_t v; // its schema version
 	// the audit's name, "ENGINE" or "ENGINE/RUN"
 	char audit_id[CEE_ENGINE_ID_MAX + CEE_RUN_ID_MAX + 2];
 };
@@ -416,6 +417,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				// xseq; 3: adds dir, link_up, link_down and U32 values.
 				if (v < 1 || v > CEE_EVT_SCHEMA_VERSION)
 					return "unsupported schema version";
+				lr->v = (uint8_t)v;
 				have |= F_V;
 			} else if (strcmp(key, "xseq") == 0) {
 				lr->xseq = v;
@@ -876,6 +878,11 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			break;
 		}
 		struct engine_live *l = ea->live;
+		// schema 1 and 2 come from engines before session 13: their
+		// accepted connections were announced at the SYN (and schema 2
+		// has no direction to tell them from outbound ones)
+		if (rec.v < 3)
+			cee_audit_open_at_syn(l->a, true);
 		if (l->batch == NULL && (l->batch = malloc(BATCH * sizeof(*l->batch))) == NULL) {
 			rc = -ENOMEM;
 			break;
@@ -961,9 +968,21 @@ static int read_binary(FILE *in, const char *name)
 		} else {
 			if (ea == NULL && (ea = engine_get("")) == NULL)
 				return -ENOMEM;
+			// versions 1 and 2: engines before session 13, accepted
+			// connections announced at the SYN (version 2 has no
+			// direction bit to tell them from outbound ones)
+			if (h.version < 3)
+				cee_audit_open_at_syn(ea->live->a, true);
 			cee_audit_feed(ea->live->a, batch, (uint32_t)n);
 		}
 		if (got % sizeof(batch[0]) != 0 && !ferror(in)) {
+			if (allow_live) { // the engine is still writing it
+				fprintf(stderr,
+					"cee-audit: %s: the last record is cut: left out, as the "
+					"engine is still writing it (--allow-live)\n",
+					name);
+				break;
+			}
 			fprintf(stderr, "cee-audit: %s: truncated last record\n", name);
 			return -EINVAL;
 		}

@@ -811,6 +811,11 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 			a->r.link_bad++;
 			violation(a, "conn %016" PRIx64 ": destroyed after link_up without link_down",
 				  e->conn);
+			// counted once: the link is down now (its next link_up is not
+			// "while up" too); a scan of the links, on this path only
+			for (uint32_t i = 0; i < a->links_cap; i++)
+				if (a->links[i].len != 0 && a->links[i].up && a->links[i].conn == e->conn)
+					a->links[i].up = 0;
 		}
 		if (v != V_DUP && note.reason_mismatch) {
 			a->r.inconsistent++;

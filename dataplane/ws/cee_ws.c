@@ -1703,10 +1703,10 @@ void cee_ws_shutdown(struct cee_ws *ws, uint16_t code, const char *reason, uint6
 		break;
 	}
 	// 7.4.1: 1005, 1006 and 1015 are never sent: a Close without a code.
-	// Another code a peer would refuse (below 1000, 1004, 1016-2999, from
-	// 5000), or a reason that is not UTF-8 (5.5.1), from an embedder's
-	// call: 1000 and no reason, not a clean close turned into the peer's
-	// protocol error
+	// From an embedder's call, another code a peer would refuse (below
+	// 1000, 1004, 1016-2999, from 5000) goes as 1000, and a reason that is
+	// not UTF-8 (5.5.1) is left out: each on its own, not a clean close
+	// turned into the peer's protocol error
 	if (code == CEE_WS_NO_STATUS || code == CEE_WS_ABNORMAL || code == 1015)
 		code = 0;
 	else if (code != 0 && !close_code_ok(code))

@@ -208,5 +208,34 @@ rc=0
 rc=0
 "$AUDIT" "$WORK/cut.jsonl" >"$WORK/cut2.out" 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "a cut last line without --allow-live: exit $rc, not 2" cut2
+# ... and a binary file's last record cut short: the same (it stopped with
+# "truncated last record" under --allow-live too)
+head -c "$(($(stat -c %s "$WORK/both.bin") - 40))" "$WORK/both.bin" >"$WORK/cut.bin"
+rc=0
+"$AUDIT" --allow-live "$WORK/cut.bin" >"$WORK/cutb.out" 2>&1 || rc=$?
+[ "$rc" = 0 ] && grep -q "the last record is cut" "$WORK/cutb.out" ||
+	fail "--allow-live: a binary file whose last record is being written (exit $rc)" cutb
+# An accepted connection that ended in its handshake, as engines before
+# session 13 wrote it (open at the SYN): schema 2 audits as it is (those
+# engines wrote no other), schema 3 only with --open-at-syn
+for v in 2 3; do
+	"$PY" - "$WORK/atsyn$v.jsonl" "$v" <<'PY'
+import json, sys
+v = int(sys.argv[2])
+base = {"v": v, "conn": "0000000000000001", "shard": 0, "ts_ns": 1, "proto": "tcp",
+        "local": "10.0.0.1:7", "remote": "10.0.0.2:40000"}
+lines = [dict(base, type="open", sseq=1, cseq=0),
+         dict(base, type="closed", sseq=2, cseq=1, reason="handshake_timeout", bytes_in=0,
+              bytes_out=0, duration_ns=1),
+         dict(base, type="destroyed", sseq=3, cseq=2)]
+if v == 3:
+    lines[0]["dir"] = "in"
+open(sys.argv[1], "w").write("".join(json.dumps(l, separators=(",", ":")) + "\n" for l in lines))
+PY
+done
+audits atsyn2.jsonl || fail "a schema 2 stream of an engine before session 13 does not audit" atsyn2.jsonl
+violates atsyn3.jsonl || fail "schema 3: an accepted connection's open not followed by established passed"
+"$AUDIT" --open-at-syn "$WORK/atsyn3.jsonl" >"$WORK/atsyn3o.out" ||
+	fail "schema 3 with --open-at-syn does not audit" atsyn3o
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_engines"
