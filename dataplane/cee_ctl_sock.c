@@ -142,20 +142,31 @@ static void client_flush(struct cee_ctl *c, struct ctl_client *k)
 {
 	if (k->fd < 0)
 		return;
-	if (k->job.active) {
-		if (!k->st.on) {
-			if (!cee_ctl_job_poll(&k->job, c))
-				return;
-			cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job, NULL);
-		} else { // a listing under way: the rest of it, as far as it goes
-			while (cee_ctl_render_more(&k->out, k->cmd, &k->job, &k->st))
-				;
-		}
-		cee_ctl_job_release(&k->job);
+	if (k->job.active && !k->st.on) {
+		if (!cee_ctl_job_poll(&k->job, c))
+			return;
+		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job, &k->st);
 	}
-	if (!k->out.oom && k->out_off < k->out.len)
-		(void)send(k->fd, k->out.p + k->out_off, k->out.len - k->out_off,
-			   MSG_NOSIGNAL | MSG_DONTWAIT);
+	// a listing piece by piece, as far as the socket takes it without
+	// waiting (rendered whole first, it was up to 200 MB for one send)
+	while (!k->out.oom) {
+		while (k->out_off < k->out.len) {
+			ssize_t n = send(k->fd, k->out.p + k->out_off, k->out.len - k->out_off,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n <= 0)
+				goto done;
+			k->out_off += (size_t)n;
+		}
+		if (!k->st.on)
+			break;
+		k->out.len = 0;
+		k->out_off = 0;
+		(void)cee_ctl_render_more(&k->out, k->cmd, &k->job, &k->st);
+	}
+done:
+	if (k->job.active)
+		cee_ctl_job_release(&k->job);
+	k->st.on = false;
 }
 
 void cee_ctl_sock_close(struct cee_ctl *c)
