@@ -51,6 +51,9 @@ struct cee_ws_ctx {
 	uint8_t *buf_mem;   // nbufs * buf_size, never moves
 	uint8_t **buf_free; // stack of free buffers
 	uint32_t nbufs, nfree, buf_size;
+	// the connections holding a buffer, in the order they took it (so by
+	// age: buf_since_ns): the oldest is the first taken back (buf_reclaim)
+	struct cee_ws *hold_head, *hold_tail;
 	uint8_t *scratch;  // a whole masked frame, unmasked (max_frame bytes)
 	bool scratch_busy; // in use by a message being delivered
 	// client keys and masks: SipHash-2-4 of a counter under a random key
@@ -113,6 +116,7 @@ struct cee_ws {
 	uint64_t t_ref;
 	uint64_t now_in;       // the time of the input (or start) being handled
 	uint64_t buf_since_ns; // when the buffer held was taken
+	struct cee_ws *hold_prev, *hold_next; // ctx's holders, while buf != NULL
 	struct cee_ws_info info;
 	struct cee_ws *next_free;
 };
@@ -374,17 +378,74 @@ static void unmask(uint8_t *dst, const uint8_t *src, uint32_t n, const uint8_t m
 
 // ---- buffers ----
 
-static bool buf_take(struct cee_ws *ws)
+static void refuse(struct cee_ws *ws, uint16_t status, enum cee_reason why);
+static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why);
+
+static bool buf_pop(struct cee_ws *ws)
 {
 	struct cee_ws_ctx *ctx = ws->ctx;
 
-	assert(ws->buf == NULL);
 	if (ctx->nfree == 0)
 		return false;
 	ws->buf = ctx->buf_free[--ctx->nfree];
 	ws->buf_len = 0;
 	ws->buf_since_ns = ws->now_in;
+	ws->hold_next = NULL;
+	ws->hold_prev = ctx->hold_tail;
+	if (ctx->hold_tail != NULL)
+		ctx->hold_tail->hold_next = ws;
+	else
+		ctx->hold_head = ws;
+	ctx->hold_tail = ws;
 	return true;
+}
+
+// None free: the connection that has held its buffer longest gives it
+// back, if it has held it for buffer_hold_ns or more (a peer that begins a
+// message or an upgrade request and trickles the rest, or stops), with
+// Close 1013 (503 for an upgrade request), reason no_resources, counted
+// in buffer_reclaims. Without it a few hundred such peers held every buffer
+// for the whole message timeout, and every other connection's split
+// message was refused with 1013 meanwhile. Not taken: a buffer being
+// delivered (io.up), a client's upgrade (our own links), @p ws's own.
+// @return whether one is free now.
+static bool buf_reclaim(struct cee_ws *ws)
+{
+	struct cee_ws_ctx *ctx = ws->ctx;
+	struct cee_ws *v = NULL;
+	int looked = 0;
+
+	// (held in the order taken: after a young one, all are young; a few
+	// that may not be taken are stepped over, no more)
+	for (struct cee_ws *h = ctx->hold_head; h != NULL && looked < 8; h = h->hold_next) {
+		if (ws->now_in < h->buf_since_ns ||
+		    ws->now_in - h->buf_since_ns < ctx->cfg.buffer_hold_ns)
+			return false;
+		if (h != ws && !h->in_up &&
+		    (h->state == WS_EXPECT_REQUEST || h->state == WS_EXPECT_FRAMES ||
+		     h->state == WS_EXPECT_CLOSE)) {
+			v = h;
+			break;
+		}
+		looked++;
+	}
+	if (v == NULL)
+		return false;
+	ctx->stats.buffer_reclaims++;
+	v->now_in = ws->now_in;
+	// (io.close for @p v: its stack may be freed from in there; it is not
+	// touched after, and its buffer went back before)
+	if (v->state == WS_EXPECT_REQUEST)
+		refuse(v, 503, CEE_REASON_NO_RESOURCES);
+	else
+		fail_end(v, CEE_WS_TRY_AGAIN, "buffer reclaimed", CEE_REASON_NO_RESOURCES);
+	return ctx->nfree > 0;
+}
+
+static bool buf_take(struct cee_ws *ws)
+{
+	assert(ws->buf == NULL);
+	return buf_pop(ws) || (buf_reclaim(ws) && buf_pop(ws));
 }
 
 static void buf_give(struct cee_ws *ws)
@@ -396,6 +457,15 @@ static void buf_give(struct cee_ws *ws)
 	ctx->buf_free[ctx->nfree++] = ws->buf;
 	ws->buf = NULL;
 	ws->buf_len = 0;
+	if (ws->hold_prev != NULL)
+		ws->hold_prev->hold_next = ws->hold_next;
+	else
+		ctx->hold_head = ws->hold_next;
+	if (ws->hold_next != NULL)
+		ws->hold_next->hold_prev = ws->hold_prev;
+	else
+		ctx->hold_tail = ws->hold_prev;
+	ws->hold_prev = ws->hold_next = NULL;
 }
 
 // The area of a buffer for the upgrade request or response.
@@ -484,6 +554,10 @@ struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, si
 		c.message_timeout_ns = 10000000000ull;
 	if (c.buffers == 0)
 		c.buffers = c.max_conns / 8 + 16;
+	if (c.buffer_hold_ns == 0)
+		c.buffer_hold_ns = 1000000000ull;
+	if (c.buffer_hold_ns > c.message_timeout_ns)
+		c.buffer_hold_ns = c.message_timeout_ns;
 	if (c.max_conns == 0)
 		return ctx_fail(NULL, err, errlen, EINVAL, "max_conns is 0");
 	if (c.path[0] != '/' || strlen(c.path) >= sizeof(((struct cee_ws_info *)0)->path))
@@ -716,6 +790,17 @@ static int send_close(struct cee_ws *ws, uint16_t code, const char *reason)
 	return send_frame(ws, OP_CLOSE, p, n);
 }
 
+// Our Close with @p code (when up), then the end with @p why.
+static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why)
+{
+	if (ws->state == WS_EXPECT_FRAMES) {
+		ws->info.code = code;
+		send_close(ws, code, reason);
+	}
+	ws->info.clean = false;
+	ws_set_state(ws, WS_ENDED, why);
+}
+
 // A protocol error (or no buffer): our Close with @p code, then the end.
 static void fail(struct cee_ws *ws, uint16_t code, const char *reason)
 {
@@ -725,12 +810,7 @@ static void fail(struct cee_ws *ws, uint16_t code, const char *reason)
 		ws->ctx->stats.no_buffer++;
 	else
 		ws->ctx->stats.protocol_errors++;
-	if (ws->state == WS_EXPECT_FRAMES) {
-		ws->info.code = code;
-		send_close(ws, code, reason);
-	}
-	ws->info.clean = false;
-	ws_set_state(ws, WS_ENDED, no_buf ? CEE_REASON_NO_RESOURCES : CEE_REASON_PROTOCOL_ERROR);
+	fail_end(ws, code, reason, no_buf ? CEE_REASON_NO_RESOURCES : CEE_REASON_PROTOCOL_ERROR);
 }
 
 // ---- the upgrade (RFC 6455 4.1, 4.2) ----

@@ -70,6 +70,13 @@ struct cee_ws_cfg {
 	 * every buffer, and other connections' split messages got 1013.
 	 */
 	uint64_t message_timeout_ns;
+	/**
+	 * When a connection needs a buffer and none is free, the one held
+	 * longest is taken back if held this long (default 1 s, at most
+	 * message_timeout_ns): its connection ends with Close 1013 (503 for an
+	 * upgrade request), no_resources, counted in buffer_reclaims.
+	 */
+	uint64_t buffer_hold_ns;
 	uint32_t max_conns;      /**< connection pool */
 	/** Buffers (max(max_header, max_message) bytes each) for upgrades and partial messages; 0 = max_conns / 8 + 16. */
 	uint32_t buffers;
@@ -93,6 +100,7 @@ struct cee_ws_cfg {
 	X(closes_sent, "Close frames sent")                                                        \
 	X(protocol_errors, "connections failed for a protocol error (1002, 1007, 1008, 1009)")     \
 	X(no_buffer, "frames refused for want of a buffer (1013)")                                 \
+	X(buffer_reclaims, "buffers taken back from the connection holding one longest (1013)")   \
 	X(message_timeouts, "connections failed: a message not finished in time (1008)")           \
 	X(no_slot, "connections refused: the pool was full")
 

@@ -23,7 +23,9 @@
 # with the wrong status (400, 426 + Sec-WebSocket-Version: 13, 431, 404,
 # 403, 405), left open, or not reported (ws_upgrade_failed, http_status,
 # ws.upgrade_failures); a slowloris upgrade holding its connection past
-# --handshake-timeout; subprotocol negotiation; --stats that disagree.
+# --handshake-timeout; subprotocol negotiation; --stats that disagree; peers
+# that begin messages and stop holding every reassembly buffer, so that
+# other connections' split messages got Close 1013.
 #
 # Usage: test_ws.sh [--engine P --audit P --python P] [--keep] mix|wss|upgrades [SHARDS]
 #   mix       (default 2 shards) phase 1: ws_mix.py, 5,000 held ws connections
@@ -39,7 +41,11 @@
 #             slowloris, good ones with and without subprotocols; then a
 #             second engine whose listener is echo-close: it sends its Close
 #             first, and the client answers with a Close, a FIN or an RST:
-#             `closed` says local_close each time (not peer_fin or peer_rst)
+#             `closed` says local_close each time (not peer_fin or peer_rst);
+#             then a third: ws_pin.py's peers begin messages and stop until
+#             the reassembly buffers run out, and 10 clients' messages split
+#             across segments are still echoed (the buffer held longest is
+#             taken back: that pinner's Close 1013, no_resources)
 # Synchronisation: the engine's ready line; the clients' own barrier
 # (ws_mix.py releases the held connections only when all are up and
 # echoing) and their exit; then as many `closed` events as the clients made
@@ -71,6 +77,7 @@ MIX_PING="pingto=200,pong=200"
 MIX_WSS="close1000=400,notify=200,fin=250,rst=200"
 MIN_CONCURRENT_MIX=5000
 MIN_CONCURRENT_WSS=1000
+PIN_LEGIT=10 # upgrades phase 3: clients whose split message needs a buffer
 
 it_require
 "$CEE_PYTHON" -c 'import websockets' 2>/dev/null ||
@@ -187,6 +194,54 @@ upgrades)
 		--path "$WS_PATH" --origin-ok "$ORIGIN_OK" --origin-bad https://evil.example.test \
 		--handshake-timeout "$HANDSHAKE_TIMEOUT" --engine-closes --log "$WORK/srvclose.json"
 	finish_phase srvclose "$EV" "$WORK/stats-srvclose.json" "$WORK/srvclose.json" --path "$WS_PATH"
+
+	it_log "phase 3: peers pin the reassembly buffers; the one held longest is taken back"
+	EV=$WORK/events-pin.jsonl
+	it_start_engine "$SHARDS" "$WORK/engine-pin.log" "${BASE_ARGS[@]}" --listen "ws:$PORT:echo" \
+		--ws-message-timeout 30 --events "jsonl:$EV" --stats "$WORK/stats-pin.json"
+	run_clients ws_pin "$IT_DIR/ws_pin.py" --server "$NETNS_ENGINE_IP:$PORT" --legit "$PIN_LEGIT" \
+		--log "$WORK/pin.json"
+	if [[ -s $WORK/pin.json ]]; then
+		n=$("$CEE_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["pinners"] + d["legit_ok"] + len(d["legit_failed"]))' "$WORK/pin.json")
+		it_wait_until 30 "$n closed events in $EV" it_at_least "$EV" "$(it_type_re closed)" "$n" ||
+			it_log "pin: only $(it_count "$EV" "$(it_type_re closed)") closed events of $n"
+	fi
+	rc=0
+	it_stop_engine || rc=$?
+	[[ $rc -eq 0 ]] || fail_soft "pin: engine exit status $rc after SIGTERM (expected 0)"
+	"$CEE_PYTHON" - "$EV" "$WORK/stats-pin.json" "$WORK/pin.json" "$PIN_LEGIT" <<'PY' || fail_soft "pin: events or stats"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tot = json.load(open(sys.argv[2]))["total"]
+pin = json.load(open(sys.argv[3]))
+legit = int(sys.argv[4])
+closed = [e for e in events if e.get("type") == "closed"]
+c1013 = [e for e in closed if e.get("ws_code") == 1013]
+bad = [e for e in c1013 if e.get("reason") != "no_resources"]
+ws = tot["ws"]
+print(f"pin: {len(closed)} closed, {len(c1013)} with ws_code 1013; stats ws.no_buffer "
+      f"{ws['no_buffer']} ws.buffer_reclaims {ws['buffer_reclaims']}; client: {json.dumps(pin)}")
+ok = True
+def check(c, what):
+    global ok
+    if not c:
+        print("FAIL: pin: " + what)
+        ok = False
+check(len(closed) == pin["pinners"] + legit, f"{len(closed)} closed events, {pin['pinners'] + legit} connections")
+check(not bad, f"a Close 1013 whose closed reason is not no_resources: {bad[:1]}")
+# the first legit client's split message took a buffer back from the
+# oldest pinner (the next ones found it free again once that message was
+# whole); the pinners read one Close 1013 each meanwhile
+check(ws["buffer_reclaims"] >= 1, "no buffer taken back (ws.buffer_reclaims 0)")
+check(pin["closed_during_legit"] == ws["buffer_reclaims"],
+      f"{pin['closed_during_legit']} pinners closed during the legit clients, ws.buffer_reclaims {ws['buffer_reclaims']}")
+check(len(c1013) == ws["no_buffer"] + ws["buffer_reclaims"],
+      f"{len(c1013)} closed with 1013, stats say {ws['no_buffer']} + {ws['buffer_reclaims']}")
+check(pin["pinners_closed"].get("1013", 0) == len(c1013), f"pinners read {pin['pinners_closed']} Close codes, events say {len(c1013)} 1013")
+sys.exit(0 if ok else 1)
+PY
+	it_log "cee-audit $EV"
+	"$CEE_AUDIT" "$EV" || fail_soft "pin: cee-audit rejected the event stream"
 	;;
 esac
 

@@ -280,6 +280,7 @@ def check_stats(st, opens, summaries, recs, pairs, args, rep):
         "closes_sent": sum(1 for r in matched if r.get("close_recv")),
         "protocol_errors": reasons["protocol_error"],
         "no_buffer": 0,
+        "buffer_reclaims": 0,
         "no_slot": 0,
     }
     for k, v in want.items():
