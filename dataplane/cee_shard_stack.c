@@ -451,8 +451,11 @@ static void ws_io_close(void *arg, enum cee_reason reason)
 	struct cee_stack *st = arg;
 	if (unlikely(st->dead))
 		return;
-	// wss: close_notify after the Close frame, before the FIN
-	if (st->tls != NULL && reason != CEE_REASON_NO_RESOURCES)
+	// wss: close_notify after the Close frame, before the FIN; also after
+	// a Close 1013 or a 503 (no_resources) that went whole: without it the
+	// client read a truncation. Not after a frame cut short (down_short):
+	// layer_close resets the stream then
+	if (st->tls != NULL && !st->down_short)
 		cee_tls_shutdown(st->tls);
 	layer_close(st, reason);
 }

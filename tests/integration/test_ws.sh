@@ -130,6 +130,69 @@ finish_phase() {
 	"$CEE_AUDIT" "$events" || fail_soft "$name: cee-audit rejected the event stream"
 }
 
+# pin_phase NAME LISTEN ENGINE_ARGS... -- WS_PIN_ARGS...: an engine with
+# --listen LISTEN; ws_pin.py's peers begin messages and stop until the
+# reassembly buffers run out, then PIN_LEGIT clients' split messages must be
+# echoed; the events, the stats and the clients' reads must agree.
+pin_phase() {
+	local name=$1 listen=$2 n rc=0 port
+	shift 2
+	port=${listen#*:}
+	port=${port%%:*}
+	local eng=()
+	while [[ $# -gt 0 && $1 != -- ]]; do
+		eng+=("$1")
+		shift
+	done
+	[[ $# -eq 0 ]] || shift
+	local EV=$WORK/events-$name.jsonl
+	# (one shard: its pool is the one the clients fill)
+	it_start_engine 1 "$WORK/engine-$name.log" "${BASE_ARGS[@]}" --listen "$listen" \
+		--ws-message-timeout 30 "${eng[@]}" --events "jsonl:$EV" --stats "$WORK/stats-$name.json"
+	run_clients "ws_pin $name" "$IT_DIR/ws_pin.py" --server "$NETNS_ENGINE_IP:$port" "$@" \
+		--legit "$PIN_LEGIT" --log "$WORK/$name.json"
+	if [[ -s $WORK/$name.json ]]; then
+		n=$("$CEE_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["pinners"] + d["legit_ok"] + len(d["legit_failed"]))' "$WORK/$name.json")
+		it_wait_until 30 "$n closed events in $EV" it_at_least "$EV" "$(it_type_re closed)" "$n" ||
+			it_log "$name: only $(it_count "$EV" "$(it_type_re closed)") closed events of $n"
+	fi
+	it_stop_engine || rc=$?
+	[[ $rc -eq 0 ]] || fail_soft "$name: engine exit status $rc after SIGTERM (expected 0)"
+	"$CEE_PYTHON" - "$EV" "$WORK/stats-$name.json" "$WORK/$name.json" "$PIN_LEGIT" "$name" <<'PY' || fail_soft "$name: events or stats"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+tot = json.load(open(sys.argv[2]))["total"]
+pin = json.load(open(sys.argv[3]))
+legit = int(sys.argv[4])
+closed = [e for e in events if e.get("type") == "closed"]
+c1013 = [e for e in closed if e.get("ws_code") == 1013]
+bad = [e for e in c1013 if e.get("reason") != "no_resources"]
+ws = tot["ws"]
+print(f"{sys.argv[5]}: {len(closed)} closed, {len(c1013)} with ws_code 1013; stats ws.no_buffer "
+      f"{ws['no_buffer']} ws.buffer_reclaims {ws['buffer_reclaims']}; client: {json.dumps(pin)}")
+ok = True
+def check(c, what):
+    global ok
+    if not c:
+        print(f"FAIL: {sys.argv[5]}: " + what)
+        ok = False
+check(len(closed) == pin["pinners"] + legit, f"{len(closed)} closed events, {pin['pinners'] + legit} connections")
+check(not bad, f"a Close 1013 whose closed reason is not no_resources: {bad[:1]}")
+# the first legit client's split message took a buffer back from the
+# oldest pinner (the next ones found it free again once that message was
+# whole): that pinner read a Close 1013 meanwhile (more were taken back
+# before when pinning took over 1 s: a pinner then took the oldest's)
+check(ws["buffer_reclaims"] >= 1, "no buffer taken back (ws.buffer_reclaims 0)")
+check(pin["closed_during_legit"] >= 1, "no pinner closed while the legit clients ran")
+check(len(c1013) == ws["no_buffer"] + ws["buffer_reclaims"],
+      f"{len(c1013)} closed with 1013, stats say {ws['no_buffer']} + {ws['buffer_reclaims']}")
+check(pin["pinners_closed"].get("1013", 0) == len(c1013), f"pinners read {pin['pinners_closed']} Close codes, events say {len(c1013)} 1013")
+sys.exit(0 if ok else 1)
+PY
+	it_log "cee-audit $EV"
+	"$CEE_AUDIT" "$EV" || fail_soft "$name: cee-audit rejected the event stream"
+}
+
 BASE_ARGS=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --time-wait 100 --poll-idle-us 50 --max-conns "$MAX_CONNS")
 # by hand only: more engine options for every engine started (word-split)
 # shellcheck disable=SC2206
@@ -168,6 +231,10 @@ wss)
 		--log "$WORK/wss.json"
 	finish_phase wss "$EV" "$WORK/stats.json" "$WORK/wss.json" --proto wss \
 		--min-concurrent "$MIN_CONCURRENT_WSS"
+
+	it_log "phase 2: peers pin the reassembly buffers over wss; a Close 1013 is followed by close_notify"
+	pin_phase pin-wss "wss:$PORT:echo" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
+		-- --certs "$CERTS"
 	;;
 upgrades)
 	EV=$WORK/events.jsonl
@@ -196,52 +263,7 @@ upgrades)
 	finish_phase srvclose "$EV" "$WORK/stats-srvclose.json" "$WORK/srvclose.json" --path "$WS_PATH"
 
 	it_log "phase 3: peers pin the reassembly buffers; the one held longest is taken back"
-	EV=$WORK/events-pin.jsonl
-	it_start_engine "$SHARDS" "$WORK/engine-pin.log" "${BASE_ARGS[@]}" --listen "ws:$PORT:echo" \
-		--ws-message-timeout 30 --events "jsonl:$EV" --stats "$WORK/stats-pin.json"
-	run_clients ws_pin "$IT_DIR/ws_pin.py" --server "$NETNS_ENGINE_IP:$PORT" --legit "$PIN_LEGIT" \
-		--log "$WORK/pin.json"
-	if [[ -s $WORK/pin.json ]]; then
-		n=$("$CEE_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["pinners"] + d["legit_ok"] + len(d["legit_failed"]))' "$WORK/pin.json")
-		it_wait_until 30 "$n closed events in $EV" it_at_least "$EV" "$(it_type_re closed)" "$n" ||
-			it_log "pin: only $(it_count "$EV" "$(it_type_re closed)") closed events of $n"
-	fi
-	rc=0
-	it_stop_engine || rc=$?
-	[[ $rc -eq 0 ]] || fail_soft "pin: engine exit status $rc after SIGTERM (expected 0)"
-	"$CEE_PYTHON" - "$EV" "$WORK/stats-pin.json" "$WORK/pin.json" "$PIN_LEGIT" <<'PY' || fail_soft "pin: events or stats"
-import json, sys
-events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-tot = json.load(open(sys.argv[2]))["total"]
-pin = json.load(open(sys.argv[3]))
-legit = int(sys.argv[4])
-closed = [e for e in events if e.get("type") == "closed"]
-c1013 = [e for e in closed if e.get("ws_code") == 1013]
-bad = [e for e in c1013 if e.get("reason") != "no_resources"]
-ws = tot["ws"]
-print(f"pin: {len(closed)} closed, {len(c1013)} with ws_code 1013; stats ws.no_buffer "
-      f"{ws['no_buffer']} ws.buffer_reclaims {ws['buffer_reclaims']}; client: {json.dumps(pin)}")
-ok = True
-def check(c, what):
-    global ok
-    if not c:
-        print("FAIL: pin: " + what)
-        ok = False
-check(len(closed) == pin["pinners"] + legit, f"{len(closed)} closed events, {pin['pinners'] + legit} connections")
-check(not bad, f"a Close 1013 whose closed reason is not no_resources: {bad[:1]}")
-# the first legit client's split message took a buffer back from the
-# oldest pinner (the next ones found it free again once that message was
-# whole); the pinners read one Close 1013 each meanwhile
-check(ws["buffer_reclaims"] >= 1, "no buffer taken back (ws.buffer_reclaims 0)")
-check(pin["closed_during_legit"] == ws["buffer_reclaims"],
-      f"{pin['closed_during_legit']} pinners closed during the legit clients, ws.buffer_reclaims {ws['buffer_reclaims']}")
-check(len(c1013) == ws["no_buffer"] + ws["buffer_reclaims"],
-      f"{len(c1013)} closed with 1013, stats say {ws['no_buffer']} + {ws['buffer_reclaims']}")
-check(pin["pinners_closed"].get("1013", 0) == len(c1013), f"pinners read {pin['pinners_closed']} Close codes, events say {len(c1013)} 1013")
-sys.exit(0 if ok else 1)
-PY
-	it_log "cee-audit $EV"
-	"$CEE_AUDIT" "$EV" || fail_soft "pin: cee-audit rejected the event stream"
+	pin_phase pin "ws:$PORT:echo"
 	;;
 esac
 

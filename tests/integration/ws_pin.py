@@ -8,7 +8,8 @@ shard's few reassembly buffers until --ws-message-timeout, so that every
 other connection's message split across segments got Close 1013 meanwhile
 (session 18's note). The engine now takes the buffer held longest back
 (held 1 s or more): that pinner gets Close 1013, and the newcomer's message
-is echoed.
+is echoed. Over wss (--certs), also: that Close 1013 (a no_resources end)
+left without a close_notify after it, a truncation to a TLS client.
 
 Steps:
   1. pinners, one after another: upgrade, then a text frame announcing
@@ -19,10 +20,13 @@ Steps:
   3. --legit clients, one at a time: upgrade, a 64-byte text message sent
      in two segments 150 ms apart (the engine buffers the first half),
      which must come back whole; then Close 1000 and the engine's Close;
-  4. every pinner's Close so far is read (code 1013), then all are reset.
+  4. every pinner's Close so far is read (code 1013); over wss each of
+     those pinners then reads on to the end of the stream, which must be a
+     close_notify (then EOF), not a bare FIN; then all are reset.
 
 Writes --log (JSON): pinners, pinners_closed (by code), legit_ok,
-legit_failed (with why); exits 1 when a legit client failed or no pinner
+legit_failed (with why), ends (wss: how each closed pinner's stream
+ended: notify, ragged, rst, timeout); exits 1 when a legit client failed or no pinner
 filled the pool.
 """
 
@@ -31,12 +35,24 @@ import json
 import os
 import select
 import socket
+import ssl
 import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ws_common import OP_CLOSE, OP_TEXT, close_payload, frame, parse_close, parse_response, raise_nofile, upgrade_request  # noqa: E402
+from ws_common import SNI, client_ssl_context, OP_CLOSE, OP_TEXT, close_payload, frame, parse_close, parse_response, raise_nofile, upgrade_request  # noqa: E402
+
+
+TLS = None  # the client context over wss
+
+
+def readable(sock, timeout):
+    """Bytes to read: decrypted ones already held (TLS), or on the socket."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending() > 0:
+        return True
+    r, _, _ = select.select([sock], [], [], timeout)
+    return bool(r)
 
 
 def read_until(sock, end, limit, timeout):
@@ -46,8 +62,7 @@ def read_until(sock, end, limit, timeout):
         left = deadline - time.monotonic()
         if left <= 0 or len(buf) > limit:
             raise TimeoutError(f"no {end!r} within {timeout} s (got {buf[:80]!r})")
-        r, _, _ = select.select([sock], [], [], left)
-        if r:
+        if readable(sock, left):
             b = sock.recv(65536)
             if not b:
                 raise ConnectionError(f"EOF before {end!r} (got {buf[:80]!r})")
@@ -58,6 +73,8 @@ def read_until(sock, end, limit, timeout):
 def upgrade(addr, path):
     s = socket.create_connection(addr, timeout=5)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if TLS is not None:
+        s = TLS.wrap_socket(s, server_hostname=SNI, suppress_ragged_eofs=False)
     s.sendall(upgrade_request(f"{addr[0]}:{addr[1]}", path))
     buf = read_until(s, b"\r\n\r\n", 16384, 5)
     head, _, rest = buf.partition(b"\r\n\r\n")
@@ -95,8 +112,7 @@ def read_frame(sock, buf, timeout):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("no frame")
-        r, _, _ = select.select([sock], [], [], left)
-        if r:
+        if readable(sock, left):
             b = sock.recv(65536)
             if not b:
                 raise ConnectionError("EOF before a frame")
@@ -105,18 +121,39 @@ def read_frame(sock, buf, timeout):
 
 def close_code_waiting(sock):
     """A pinner's Close code if one came (None: nothing yet)."""
-    r, _, _ = select.select([sock], [], [], 0)
-    if not r:
+    if not readable(sock, 0):
         return None
     try:
         b = sock.recv(65536)
-    except OSError:
+    except (OSError, ssl.SSLError):
         return -1
     f = next_frame(b)
     if f is None or f[0] != OP_CLOSE:
         return -1
     code, _ = parse_close(f[1])
     return code if code is not None else 0
+
+
+def stream_end(sock, timeout=3):
+    """How a stream ends after the Close that was read: close_notify then
+    EOF ("notify"), a FIN without it ("ragged"), an RST, or nothing."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            if readable(sock, left):
+                if not sock.recv(65536):
+                    return "notify" if isinstance(sock, ssl.SSLSocket) else "eof"
+    except ssl.SSLEOFError:
+        return "ragged"
+    except ConnectionResetError:
+        return "rst"
+    except (OSError, ssl.SSLError) as e:
+        if "UNEXPECTED_EOF" in str(e):  # (OpenSSL 3 raises this, not SSLEOFError)
+            return "ragged"
+        return f"error {type(e).__name__}: {e}"
 
 
 def legit(addr, path, idx):
@@ -149,8 +186,12 @@ def main():
     p.add_argument("--max-pinners", type=int, default=3000)
     p.add_argument("--announce", type=int, default=1000)
     p.add_argument("--legit", type=int, default=10)
+    p.add_argument("--certs", help="wss: tests/certs (trusts its ca.pem)")
     p.add_argument("--log", required=True)
     a = p.parse_args()
+    global TLS
+    if a.certs:
+        TLS = client_ssl_context(a.certs)
     ip, port = a.server.rsplit(":", 1)
     addr = (ip, int(port))
     raise_nofile(a.max_pinners + 64)
@@ -189,7 +230,7 @@ def main():
     for i in range(a.legit):
         try:
             why = legit(addr, a.path, i)
-        except (OSError, RuntimeError, TimeoutError) as e:
+        except (OSError, ssl.SSLError, RuntimeError, TimeoutError) as e:
             why = f"{type(e).__name__}: {e}"
         if why is None:
             ok += 1
@@ -201,6 +242,12 @@ def main():
             c = close_code_waiting(q)
             if c is not None:
                 closed[i] = c
+    ends = {}
+    if TLS is not None:
+        for i, c in closed.items():
+            if c == 1013:
+                e = stream_end(pinners[i])
+                ends[e] = ends.get(e, 0) + 1
     for q in pinners:
         try:
             q.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -212,11 +259,14 @@ def main():
         codes[str(c)] = codes.get(str(c), 0) + 1
     out = {"pinners": len(pinners), "filled": filled, "closed_before_legit": before,
            "pinners_closed": codes, "closed_during_legit": len(closed) - before,
-           "legit_ok": ok, "legit_failed": failed}
+           "legit_ok": ok, "legit_failed": failed, "ends": ends}
     with open(a.log, "w") as f:
         json.dump(out, f)
     print("ws_pin: " + json.dumps(out), flush=True)
-    if failed or not filled:
+    bad_ends = {k: v for k, v in ends.items() if k != "notify"}
+    if bad_ends:
+        print(f"ws_pin: over wss a Close 1013 was not followed by close_notify: {bad_ends}", flush=True)
+    if failed or not filled or bad_ends:
         sys.exit(1)
 
 
