@@ -994,10 +994,62 @@ static unsigned port_index(const struct cee_shard *s, uint16_t port_id)
 }
 
 /*
+ * A neighbour at @p ip on port @p pi announced @p mac (a gratuitous ARP, or
+ * its entry's MAC changed): a gateway's or a host's failover. Connections
+ * keep the MAC they send to (a passive one takes its SYN's source), so each
+ * one whose next hop that is must follow, or every live connection through
+ * it failed (retransmit_timeout) while new ones worked. Applied by one walk
+ * of the shard's connections (moved_walk()), at most one per 10 ms.
+ */
+static void note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6])
+{
+	uint32_t i;
+	for (i = 0; i < s->nmoved; i++)
+		if (s->moved[i].ip == ip && s->moved[i].port == pi)
+			break;
+	if (i == CEE_MOVED_MAX) {
+		s->stats.arp_moved_lost++;
+		return;
+	}
+	if (i == s->nmoved) {
+		s->moved[i].ip = ip;
+		s->moved[i].port = (uint16_t)pi;
+		s->nmoved++;
+	}
+	memcpy(s->moved[i].mac, mac, 6);
+}
+
+static void moved_fix(void *arg, struct cee_conn *c)
+{
+	struct cee_shard *s = arg;
+	if (!mac_known(c->peer_mac)) // an active open still resolving: it asks the table
+		return;
+	uint32_t nh = next_hop(s, c->remote_ip);
+	for (uint32_t i = 0; i < s->nmoved; i++)
+		if (s->moved[i].ip == nh && s->moved[i].port == c->port_id &&
+		    memcmp(c->peer_mac, s->moved[i].mac, 6) != 0) {
+			memcpy(c->peer_mac, s->moved[i].mac, 6);
+			s->stats.arp_moved++;
+		}
+}
+
+static void moved_walk(struct cee_shard *s)
+{
+	cee_conn_foreach(s->pool, moved_fix, s);
+	s->nmoved = 0;
+	s->moved_walk_ns = s->now_ns + CEE_MOVED_WALK_NS;
+}
+
+/*
  * ARP (RFC 826): learn the sender (create an entry only when it asks for one
  * of our addresses), release frames waiting for it, answer requests for us.
  * Every shard keeps its own neighbour table, so the shard that receives an
- * ARP packet passes a copy to the others. @return true when @p m was reused.
+ * ARP packet passes a copy to the others when they can use it: one for an
+ * address of ours (a reply to a shard's request, a neighbour asking for us)
+ * or a gratuitous one (a neighbour announcing its address: a gateway's
+ * failover must reach every table). Other requests on the segment are the
+ * receiving shard's alone: a busy LAN's broadcasts, copied to every shard,
+ * cost each of them a frame per broadcast. @return true when @p m was reused.
  */
 static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool owned)
 {
@@ -1013,7 +1065,8 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 		tx_enqueue(s, pi, m);
 		return true;
 	}
-	if (!owned)
+	bool for_us = ai.tip - s->cfg->ip < s->cfg->ip_count;
+	if (!owned && (for_us || ai.sip == ai.tip)) {
 		for (unsigned j = 0; j < s->nshards; j++) {
 			if (j == s->id)
 				continue;
@@ -1026,9 +1079,16 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 			if (rte_ring_sp_enqueue(s->handoff[j], copy) < 0) {
 				s->stats.drops[CEE_DROP_HANDOFF_FULL]++;
 				rte_pktmbuf_free(copy);
+			} else {
+				s->stats.arp_shared++;
 			}
 		}
-	bool for_us = ai.tip - s->cfg->ip < s->cfg->ip_count;
+	}
+	uint8_t known[6];
+	enum cee_arp_state was = cee_arp_lookup(s->arp, ai.sip, known);
+	if (ai.sip == ai.tip || ((was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE) &&
+				 memcmp(known, ai.sha.addr_bytes, 6) != 0))
+		note_moved(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
 	unsigned n = cee_arp_input(s->arp, ai.sip, ai.sha.addr_bytes,
 				   for_us && ai.op == RTE_ARP_OP_REQUEST, s->now_ns, ready);
@@ -1214,6 +1274,8 @@ unsigned cee_shard_poll(struct cee_shard *s)
 		cee_arp_tick(s->arp, s->now_ns, ARP_TICK_BUDGET, arp_request_cb, arp_drop_cb, s);
 		s->arp_tick_ns = s->now_ns + ARP_TICK_NS;
 	}
+	if (unlikely(s->nmoved > 0) && s->now_ns >= s->moved_walk_ns)
+		moved_walk(s);
 	work += cee_timer_expire(s->wheel, s->now_ns, CEE_TIMER_BUDGET, timer_fired, s);
 	work += cee_ctl_shard_poll(s); // mailbox: bounded, see cee_ctl.h
 	if (s->tcp.ackq_n) // the ACKs this iteration's segments still owe (cfg.delack)

@@ -35,6 +35,8 @@
 #define CEE_HANDOFF_RING 4096
 #define CEE_RECYCLE 64 /**< received mbufs kept for the frames the shard builds next */
 #define CEE_FRESH 32   /**< mbufs taken from the pool at once */
+#define CEE_MOVED_MAX 8 /**< neighbours' new MACs held for the next walk of the connections */
+#define CEE_MOVED_WALK_NS 10000000 /**< at most one such walk per 10 ms */
 
 /**
  * Counters of one shard: X(field, total, meaning); total SUM or MAX over
@@ -62,6 +64,9 @@
 	X(connect_fail, SUM, "active opens refused: no slot, no event room, no source port")       \
 	X(handoff_out, SUM, "frames passed to their owner shard")                                  \
 	X(arp_replies, SUM, "ARP replies sent")                                                    \
+	X(arp_moved, SUM, "connections re-pointed to a neighbour's new MAC (a gratuitous or changed ARP)") \
+	X(arp_moved_lost, SUM, "neighbour MAC changes not applied to connections: too many at once") \
+	X(arp_shared, SUM, "ARP packets copied to another shard (for our addresses, or gratuitous)") \
 	X(icmp_replies, SUM, "ICMP echo replies sent")                                             \
 	X(rst_no_conn, SUM, "RSTs sent for segments matching no connection")                       \
 	X(no_route, SUM, "frames for destinations with no next hop")                              \
@@ -148,6 +153,18 @@ struct cee_shard {
 	// Neighbours (ARP resolver) and active-open source choice.
 	struct cee_arp *arp;
 	uint64_t arp_tick_ns;
+	/**
+	 * Neighbours that announced a new MAC (a gratuitous ARP, or an entry
+	 * whose MAC changed), applied to the connections by one walk at most
+	 * every CEE_MOVED_WALK_NS (moved_walk_ns: not before).
+	 */
+	struct {
+		uint32_t ip;
+		uint16_t port;
+		uint8_t mac[6];
+	} moved[CEE_MOVED_MAX];
+	uint32_t nmoved;
+	uint64_t moved_walk_ns;
 	uint32_t src_cursor; /**< next source (address offset, port) tried by cee_shard_connect */
 	/** The bucket of the source cee_shard_open_active() tries next (prefetched) */
 	struct {
