@@ -53,6 +53,7 @@ struct cee_ctl_shard_stats {
 	struct cee_mbox_stats mbox;
 	uint32_t live, max_conns; /**< live: announced connections (cee_shard_live()) */
 	uint32_t half_open;       /**< passive connections half open, not announced */
+	uint32_t tls_live;        /**< TLS states held (cee_tls_ctx_live(), both roles) */
 	bool draining;
 };
 

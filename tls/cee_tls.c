@@ -63,6 +63,7 @@ struct cee_tls_ctx {
 	struct cee_tls *pool; // max_conns slots, never moves
 	struct cee_tls *free_head;
 	uint32_t max_conns;
+	uint32_t live; // slots in use (cee_tls_ctx_live)
 };
 
 // What the connection waits on; tls_set_state() is the only writer.
@@ -711,6 +712,11 @@ void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx)
 	free(ctx);
 }
 
+uint32_t cee_tls_ctx_live(const struct cee_tls_ctx *ctx)
+{
+	return ctx->live;
+}
+
 const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx)
 {
 	return &ctx->stats;
@@ -773,6 +779,7 @@ struct cee_tls *cee_tls_new(struct cee_tls_ctx *ctx, const struct cee_layer_io *
 		return NULL;
 	}
 	ctx->free_head = t->next_free;
+	ctx->live++;
 	memset(t, 0, sizeof(*t));
 	t->ctx = ctx;
 	t->io = *io;
@@ -819,6 +826,7 @@ void cee_tls_free(struct cee_tls *t)
 	if (t == NULL || !t->in_use)
 		return;
 	ctx = t->ctx;
+	ctx->live--;
 	if (t->ssl != NULL)
 		wolfSSL_free(t->ssl);
 	memset(t, 0, sizeof(*t));

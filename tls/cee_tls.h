@@ -114,6 +114,8 @@ struct cee_tls_ctx *cee_tls_ctx_create(const struct cee_tls_cfg *cfg, bool serve
 				       size_t errlen);
 void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx);
 const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx);
+/** Connections of @p ctx not yet freed (each holds its wolfSSL state: about 50 KB). */
+uint32_t cee_tls_ctx_live(const struct cee_tls_ctx *ctx);
 
 /**
  * Run one handshake against the server context @p ctx in memory, with a

@@ -21,7 +21,8 @@
 # Usage: test_tls.sh [--engine P --audit P --python P] [--keep] openssl|mix
 #   openssl  one shard: s_client TLS 1.2 and 1.3 with resumption, ALPN, a
 #            client rejecting the server, a TLS 1.0 client (tls_openssl.py);
-#            start-up failures on bad --tls-cert/--tls-key
+#            start-up failures on bad --tls-cert/--tls-key; TLS state
+#            freed at closed, not kept through TIME-WAIT
 #   mix      two shards: tls_mix.py, 520 held connections live at once then
 #            ended by the mix, beside handshake failures; then a second engine
 #            with --tls-ca (mutual TLS): client.pem, no certificate, other-client.pem
@@ -225,6 +226,50 @@ assert "tls_up" not in types, "tls_up after the engine's FIN"
 assert len(closed) == 1 and closed[0]["reason"] == "idle_timeout", "closed is not one idle_timeout"
 PY
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "idle handshake: cee-audit rejected the event stream"
+
+	# TLS state through TIME-WAIT: an echo-close listener closes first
+	# (close_notify, FIN), so each connection waits 60 s in TIME-WAIT after
+	# its closed event. Its wolfSSL state (about 50 KB) stayed until
+	# destroyed, 60 s later (TLS review): tls_live must be 0 with the
+	# connections still live.
+	CEE_CTL=${CEE_CTL:-$(dirname "$CEE_ENGINE")/cee-ctl}
+	EVENTS=$WORK/events-tw.jsonl
+	TW_CONNS=30
+	it_start_engine 1 "$WORK/engine-tw.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tls:$PORT:echo-close" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
+		--time-wait 60000 --poll-idle-us 50 --events "jsonl:$EVENTS"
+	TW_PREFIX="cee-it-$$-$ENGINE_SEQ"
+	it_ns "$CEE_PYTHON" - "$NETNS_ENGINE_IP" "$PORT" "$CERTS/ca.pem" "$TW_CONNS" <<'PY' || fail_soft "tls time-wait: clients"
+import socket, ssl, sys
+ip, port, ca, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ctx = ssl.create_default_context(cafile=ca)
+ctx.check_hostname = False
+for i in range(n):
+    with socket.create_connection((ip, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="server.cee.test") as s:
+            s.sendall(b"tw")
+            got = b""
+            while True:
+                b = s.recv(64)  # the echo, then close_notify: b""
+                if not b:
+                    break
+                got += b
+            assert got == b"tw", got
+print(f"tls time-wait: {n} connections echoed and closed by the engine")
+PY
+	it_wait_until 20 "$TW_CONNS closed events in $EVENTS" it_at_least "$EVENTS" "$(it_type_re closed)" "$TW_CONNS" ||
+		fail_soft "tls time-wait: fewer than $TW_CONNS closed events"
+	"$CEE_CTL" --file-prefix "$TW_PREFIX" --json stats >"$WORK/stats-tw.json" || fail_soft "tls time-wait: cee-ctl stats"
+	"$CEE_PYTHON" - "$WORK/stats-tw.json" "$TW_CONNS" <<'PY' || fail_soft "tls time-wait: TLS state held after closed"
+import json, sys
+t = json.load(open(sys.argv[1]))["total"]
+n = int(sys.argv[2])
+print(f"tls time-wait: live {t['live']} (in TIME-WAIT), tls_live {t['tls_live']}")
+assert t["live"] == n, f"live {t['live']}: the {n} connections should wait in TIME-WAIT"
+assert t["tls_live"] == 0, f"tls_live {t['tls_live']}: TLS state kept after closed"
+PY
+	it_stop_engine || fail_soft "tls time-wait: engine exit status $? after SIGTERM"
+	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "tls time-wait: cee-audit rejected the event stream"
 else
 	SHARDS=2
 	T0=$SECONDS
