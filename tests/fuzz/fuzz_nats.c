@@ -759,15 +759,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- seeds (CEE_FUZZ_NATS_SEEDS=DIR) ---- */
 
+// (the -max_len scripts/fuzz.sh gives this target: a batch of the 18
+// records as JSON lines, with an engine id and run, is over 4 KiB)
+#define SEED_MAX 8192
+
 struct sbuf {
-	uint8_t b[4096];
+	uint8_t b[SEED_MAX];
 	size_t n;
 };
 
 static void sb_put(struct sbuf *s, const void *p, size_t n)
 {
 	if (s->n + n > sizeof(s->b)) {
-		fprintf(stderr, "fuzz_nats: a seed over %zu bytes\n", sizeof(s->b));
+		fprintf(stderr, "fuzz_nats: a seed over %zu bytes (fuzz.sh's -max_len)\n",
+			sizeof(s->b));
 		exit(1);
 	}
 	memcpy(s->b + s->n, p, n);
@@ -890,7 +895,7 @@ static void sb_batch(struct sbuf *s, const char *engine, const char *run, unsign
 		sb_msg_raw(s, v, &recs[first - 1], (last - first + 1) * sizeof(recs[0]));
 		return;
 	}
-	static char body[4096];
+	static char body[SEED_MAX];
 	size_t n = 0;
 	uint64_t bad_ext = 0;
 	struct cee_jsonl_enc *enc = cee_jsonl_enc_new();
@@ -1054,6 +1059,9 @@ static void write_seeds(const char *dir)
 		snprintf(name, sizeof(name), "spec-%u", i);
 		sb_write(dir, name, &s);
 	}
+	// a seed list of servers (IPv4, IPv6, a name)
+	sb_start(&s, 2 << 1, "nats://10.0.0.1:4222,[::1]:4223,natsb/cee.events?stream=CEE&replicas=3");
+	sb_write(dir, "spec-4-servers", &s);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
