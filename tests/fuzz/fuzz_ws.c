@@ -7,7 +7,9 @@
 // Input: one byte of settings (which context: defaults with "sip"; an
 // Origin allow-list, path /sip, small header/frame/message limits and
 // pings; no subprotocol and a single reassembly buffer; echo messages; end
-// with the peer's FIN; a local close half-way), one byte seeding chunk
+// with the peer's FIN; a local close half-way; another connection of the
+// one-buffer context holding its buffer 2 s already, so that the first the
+// input needs is taken back from it), one byte seeding chunk
 // sizes and time steps (0: all at once, no time), then the bytes.
 // Checked: the layer contract (tests/fuzz/fuzz_layer.h: ws_up at most
 // once, nothing up before it, io.close at most once with a WebSocket
@@ -15,7 +17,9 @@
 // messages going up are UTF-8; what the server sent (tests/fuzz/fuzz_ws.h)
 // is an HTTP head then well-formed unmasked frames; an upgrade refused
 // ends with a 4xx and the upgrade_failed reason; cee_ws_get_info strings
-// NUL-terminated; every pool buffer is back after cee_ws_free.
+// NUL-terminated; every pool buffer is back after cee_ws_free; a holder
+// whose buffer was taken back ended with Close 1013 and no_resources, under
+// the same contract.
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,15 @@
 #define NCTX 3
 static struct cee_ws_ctx *ctxs[NCTX];
 static uint32_t bufs0[NCTX];
-static struct fuzz_end end;
+static struct fuzz_end end, hold_end;
+
+// The holder: upgraded, then a text frame of 100 bytes begun with 10.
+static const char hold_req[] = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+			       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			       "Sec-WebSocket-Version: 13\r\n\r\n";
+static const enum cee_reason hold_reasons[] = {CEE_REASON_NO_RESOURCES};
+static const uint8_t hold_frame[16] = {0x81, 0x80 | 100, 0, 0, 0, 0, 'a', 'a', 'a', 'a',
+				       'a', 'a', 'a', 'a', 'a', 'a'};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -69,9 +81,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t rng = data[1];
 	const uint8_t *in = data + 2;
 	size_t len = size - 2;
-	unsigned ci = (opt & 3) % NCTX;
+	unsigned ci = (opt & 0x20) ? 2 : (opt & 3) % NCTX;
+	struct cee_ws *holder = NULL;
 
 	ws_now = 1000 * SEC;
+	if (opt & 0x20) {
+		fuzz_end_reset(&hold_end, CEE_EVT_WS_UP, hold_reasons, 1);
+		struct cee_layer_io hio = fuzz_end_io(&hold_end);
+		holder = cee_ws_new(ctxs[ci], &hio, ws_now - 2 * SEC);
+		FUZZ_CHECK(holder != NULL, "cee_ws_new (holder): errno %d", errno);
+		hold_end.layer = holder;
+		hold_end.on_up = ws_up_check;
+		FUZZ_CHECK(cee_ws_input(holder, (const uint8_t *)hold_req, sizeof(hold_req) - 1,
+					ws_now - 2 * SEC) == 0 &&
+			       cee_ws_input(holder, hold_frame, sizeof(hold_frame), ws_now - 2 * SEC) == 0,
+			   "holder refused");
+		FUZZ_CHECK(cee_ws_ctx_buffers_free(ctxs[ci]) == 0, "the holder holds no buffer");
+	}
 	fuzz_end_reset(&end, CEE_EVT_WS_UP, ws_reasons, 4);
 	struct cee_layer_io io = fuzz_end_io(&end);
 	struct cee_ws *ws = cee_ws_new(ctxs[ci], &io, ws_now);
@@ -127,6 +153,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (end.milestones == 1)
 		FUZZ_CHECK(status == 101, "ws_up with status %u", status);
 	cee_ws_free(ws);
+	if (holder != NULL) {
+		ws_check_info(holder, &hold_end);
+		(void)ws_check_down(&hold_end, false, true);
+		if (hold_end.closes) {
+			struct cee_ws_info hi;
+			cee_ws_get_info(holder, &hi);
+			FUZZ_CHECK(hi.code == CEE_WS_TRY_AGAIN, "holder ended with code %u", hi.code);
+		}
+		cee_ws_free(holder);
+	}
 	FUZZ_CHECK(cee_ws_ctx_buffers_free(ctxs[ci]) == bufs0[ci],
 		   "%u of %u buffers free after free", cee_ws_ctx_buffers_free(ctxs[ci]),
 		   bufs0[ci]);

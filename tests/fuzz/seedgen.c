@@ -920,6 +920,11 @@ static void gen_ws(void)
 		put8(&b, runs[i].sctx | 8), put8(&b, 29), put(&b, c2s.p, c2s.len);
 		snprintf(name, sizeof(name), "%s_client_bytes_split", runs[i].name);
 		seed_buf("ws", name, &b);
+		if (runs[i].sctx == 2) { // another connection holds the one buffer, 2 s old
+			put8(&b, 2 | 0x20 | 4), put8(&b, 29), put(&b, c2s.p, c2s.len);
+			snprintf(name, sizeof(name), "%s_reclaim_split", runs[i].name);
+			seed_buf("ws", name, &b);
+		}
 		put8(&b, runs[i].copt | 4), put8(&b, 0), put(&b, s2c.p, s2c.len);
 		snprintf(name, sizeof(name), "%s_server_bytes", runs[i].name);
 		seed_buf("ws_client", name, &b);
