@@ -317,8 +317,12 @@ static void top_up(struct cee_stack *st)
 static void layer_close(struct cee_stack *st, enum cee_reason reason)
 {
 	struct cee_shard *s = st->s;
-	// the layers are done: their timers with them
+	// the layers are done: their timers with them (and a WebSocket over a
+	// TLS that ended holds no reassembly buffer from others: the message it
+	// waited for can never come)
 	st->closing = true;
+	if (st->ws != NULL)
+		cee_ws_below_gone(st->ws);
 	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
 	if (st->down_short) {
 		// part of a record or frame is queued (a pool ran out, or an
@@ -856,6 +860,8 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 			st->quiet = true;
 			if (st->pend != NULL)
 				pend_unlink(s, st);
+			if (st->ws != NULL) // an upgrade request it holds a buffer for: moot
+				cee_ws_below_gone(st->ws);
 		}
 		return;
 	}
@@ -891,6 +897,8 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 		st->quiet = true;
 		if (st->pend != NULL)
 			pend_unlink(s, st);
+		if (st->ws != NULL)
+			cee_ws_below_gone(st->ws);
 		return 1;
 	}
 	if (st->in_down)

@@ -111,6 +111,7 @@ struct cee_ws {
 	bool ping_outstanding;
 	bool eof;
 	bool req_seen; // server: a byte of the upgrade request came
+	bool below_gone; // cee_ws_below_gone(): its stream is closing under it
 	// FRAMES: last input from the peer, or our ping when one is
 	// outstanding; CLOSE: our Close.
 	uint64_t t_ref;
@@ -379,6 +380,7 @@ static void unmask(uint8_t *dst, const uint8_t *src, uint32_t n, const uint8_t m
 // ---- buffers ----
 
 static void refuse(struct cee_ws *ws, uint16_t status, enum cee_reason why);
+static void ws_set_state(struct cee_ws *ws, enum ws_state next, enum cee_reason why);
 static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why);
 
 static bool buf_pop(struct cee_ws *ws)
@@ -406,8 +408,10 @@ static bool buf_pop(struct cee_ws *ws)
 // Close 1013 (503 for an upgrade request), reason no_resources, counted
 // in buffer_reclaims. Without it a few hundred such peers held every buffer
 // for the whole message timeout, and every other connection's split
-// message was refused with 1013 meanwhile. Not taken: a buffer being
-// delivered (io.up), a client's upgrade (our own links), @p ws's own.
+// message was refused with 1013 meanwhile. A holder whose stream below is
+// closing (cee_ws_below_gone) gives it back without a word: it can send no
+// Close, and its owner is ending it already. Not taken: a buffer being
+// delivered (io.up), a client's upgrade in progress, @p ws's own.
 // @return whether one is free now.
 static bool buf_reclaim(struct cee_ws *ws)
 {
@@ -433,6 +437,10 @@ static bool buf_reclaim(struct cee_ws *ws)
 		return false;
 	ctx->stats.buffer_reclaims++;
 	v->now_in = ws->now_in;
+	if (v->below_gone) {
+		ws_set_state(v, WS_ENDED, CEE_REASON_NONE); // 1006: no Close went
+		return ctx->nfree > 0;
+	}
 	// (io.close for @p v: its stack may be freed from in there; it is not
 	// touched after, and its buffer went back before)
 	if (v->state == WS_EXPECT_REQUEST)
@@ -1810,6 +1818,11 @@ void cee_ws_shutdown(struct cee_ws *ws, uint16_t code, const char *reason, uint6
 	buf_release_idle(ws);
 }
 
+void cee_ws_below_gone(struct cee_ws *ws)
+{
+	ws->below_gone = true;
+}
+
 bool cee_ws_eof(struct cee_ws *ws)
 {
 	bool abnormal = !ws->info.close_received;
@@ -1910,7 +1923,9 @@ struct cee_ws *cee_ws_new_client(struct cee_ws_ctx *ctx, const struct cee_layer_
 	ws->state = WS_EXPECT_START;
 	ws->t_ref = now_ns;
 	ws->now_in = now_ns;
-	if (!buf_take(ws)) {
+	// (a buffer free now, or none: a connection that may not open yet
+	// takes none back from a live one)
+	if (!buf_pop(ws)) {
 		ctx->stats.no_buffer++;
 		cee_ws_free(ws);
 		errno = ENOSPC;

@@ -160,6 +160,13 @@ int cee_ws_send(struct cee_ws *ws, const uint8_t *data, uint32_t len, bool text,
  */
 void cee_ws_shutdown(struct cee_ws *ws, uint16_t code, const char *reason, uint64_t now_ns);
 /**
+ * The stream under @p ws is closing (TLS ended under it, or its owner
+ * closes before the upgrade): nothing more goes down. A reassembly buffer
+ * it still holds may then be taken back for another connection without a
+ * Close frame or io.close (the layer ends, code 1006).
+ */
+void cee_ws_below_gone(struct cee_ws *ws);
+/**
  * The stream below ended (the peer's FIN). @return true when no Close frame
  * was received (info.code 1006 unless one was set, clean false).
  */

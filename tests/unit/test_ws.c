@@ -1728,6 +1728,86 @@ static void test_buffer_reclaim(void **state)
 	end_reset(&req, &f->now);
 }
 
+// A server end, upgraded, that has begun a message (so holds a buffer).
+static void begin_holder(struct fx *f, struct end *e)
+{
+	struct cee_layer_io io;
+	uint8_t w[64];
+
+	end_reset(e, &f->now);
+	io = end_io(e);
+	e->ws = cee_ws_new(f->sctx, &io, f->now);
+	assert_non_null(e->ws);
+	assert_int_equal(cee_ws_input(e->ws, (const uint8_t *)good_request,
+				      (uint32_t)strlen(good_request), f->now),
+			 0);
+	e->out_len = 0;
+	assert_int_equal(cee_ws_input(e->ws, w, (uint32_t)mkframe(w, 0x01, true, "held", 4, 0), f->now),
+			 0);
+}
+
+// Guards against (review of the reclaim): the buffer taken back from
+// another holder than the one that held it longest (walking from the
+// newest would pass test_buffer_reclaim, which has one holder); the holder
+// list broken by a holder freed while holding (the next reclaim then took
+// a freed connection's, or none); a holder whose stream was closing under
+// it (TLS ended: no Close can go) reported as sent a Close 1013 it never
+// got; a client connection that may never open taking a live one's buffer.
+static void test_buffer_reclaim_order(void **state)
+{
+	struct fx *f = *state;
+	struct cee_ws_cfg cfg = base_cfg();
+	struct end a = {0}, b = {0}, c = {0}, d = {0};
+	struct cee_ws_info info;
+	uint8_t w[64];
+	size_t n = mkframe(w, 0x81, true, "partial", 7, 0);
+
+	cfg.buffers = 2;
+	cfg.buffer_hold_ns = 1 * SEC;
+	f->sctx = make_ctx(f, &cfg);
+	begin_holder(f, &a); /* t = 0 */
+	f->now += SEC / 2;
+	begin_holder(f, &b); /* t = 0.5 */
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 0);
+	f->now += 2 * SEC; /* both held 1 s or more: the older goes */
+	raw_server(f);
+	assert_int_equal(feed(f, w, n - 3), 0);
+	assert_int_equal(close_code_sent(&a, NULL, 0), CEE_WS_TRY_AGAIN);
+	assert_int_equal(a.closes, 1);
+	assert_int_equal(b.closes, 0);
+	assert_int_equal(close_code_sent(&b, NULL, 0), -1);
+	// b freed while holding: its buffer is back, and the list without it
+	end_reset(&b, &f->now);
+	assert_int_equal(cee_ws_ctx_buffers_free(f->sctx), 1);
+	begin_holder(f, &c); /* t = 2.5, the free one */
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->buffer_reclaims, 1);
+	// a client end that may never open takes none back (ENOSPC)
+	f->now += 2 * SEC;
+	errno = 0;
+	end_reset(&d, &f->now);
+	struct cee_layer_io cio = end_io(&d);
+	assert_null(cee_ws_new_client(f->sctx, &cio, "h", "/", NULL, f->now));
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->buffer_reclaims, 1);
+	// the oldest now is the first newcomer's (t = 2.5, f->s) or c's (t =
+	// 2.5): f->s took its first; its stream is closing under it: taken back
+	// without a Close, no io.close, code 1006
+	cee_ws_below_gone(f->s.ws);
+	size_t out_before = f->s.out_len;
+	begin_holder(f, &d);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->buffer_reclaims, 2);
+	assert_int_equal(f->s.out_len, out_before);
+	assert_int_equal(f->s.closes, 0);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_int_equal(info.code, CEE_WS_ABNORMAL);
+	assert_false(info.close_sent);
+	assert_int_equal(c.closes, 0);
+	assert_int_equal(feed(f, w + n - 3, 3), -ENOTCONN);
+	end_reset(&a, &f->now);
+	end_reset(&c, &f->now);
+	end_reset(&d, &f->now);
+}
+
 static int b64_val(char c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -1900,6 +1980,7 @@ int main(void)
 	    T(test_no_buffer),
 	    T(test_message_timeout),
 	    T(test_buffer_reclaim),
+	    T(test_buffer_reclaim_order),
 	    T(test_client_key_unpredictable),
 	    T(test_idle_holds_no_buffer),
 	    T(test_send_enobufs),
