@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,6 +21,7 @@
 #include <rte_prefetch.h>
 #include <rte_random.h>
 
+#include "cee_clock.h"
 #include "cee_ctl.h"
 #include "cee_flow.h"
 #include "cee_link.h"
@@ -30,23 +32,99 @@
 
 /* ---- clock ---------------------------------------------------------------- */
 
-static uint64_t clock_tsc0, clock_ns0;
-static double clock_ns_per_tsc;
+/*
+ * The engine clock (cee_clock.h): a line from TSC to ns, re-anchored once a
+ * second onto CLOCK_MONOTONIC by whichever thread reads it first after the
+ * second is up, and published to every thread under a sequence lock (the
+ * fields are atomics read relaxed, so that the race is a defined one).
+ */
+static struct {
+	_Atomic uint32_t seq; // odd while the line is rewritten
+	_Atomic uint64_t tsc0, ns0, ns_per_tsc; // the line (a double's bits)
+	_Atomic uint64_t next_tsc;		// the next re-anchoring
+	atomic_flag busy;			// a thread re-anchors
+	uint64_t tsc_start, mono_start, period_tsc;
+	bool ready;
+} clk = {.busy = ATOMIC_FLAG_INIT};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void clock_line_read(struct cee_clock_line *l)
+{
+	uint32_t s0, s1;
+	do {
+		s0 = atomic_load_explicit(&clk.seq, memory_order_acquire);
+		l->tsc0 = atomic_load_explicit(&clk.tsc0, memory_order_relaxed);
+		l->ns0 = atomic_load_explicit(&clk.ns0, memory_order_relaxed);
+		uint64_t bits = atomic_load_explicit(&clk.ns_per_tsc, memory_order_relaxed);
+		memcpy(&l->ns_per_tsc, &bits, sizeof(bits));
+		atomic_thread_fence(memory_order_acquire);
+		s1 = atomic_load_explicit(&clk.seq, memory_order_relaxed);
+	} while ((s0 & 1) || s0 != s1);
+}
+
+static void clock_line_write(const struct cee_clock_line *l)
+{
+	uint64_t bits;
+	memcpy(&bits, &l->ns_per_tsc, sizeof(bits));
+	uint32_t s = atomic_load_explicit(&clk.seq, memory_order_relaxed);
+	atomic_store_explicit(&clk.seq, s + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&clk.tsc0, l->tsc0, memory_order_relaxed);
+	atomic_store_explicit(&clk.ns0, l->ns0, memory_order_relaxed);
+	atomic_store_explicit(&clk.ns_per_tsc, bits, memory_order_relaxed);
+	atomic_store_explicit(&clk.seq, s + 2, memory_order_release);
+}
+
+// Once a second: the line moves onto CLOCK_MONOTONIC (one thread does it).
+static void clock_maybe_adjust(uint64_t tsc)
+{
+	if (likely(tsc < atomic_load_explicit(&clk.next_tsc, memory_order_relaxed)))
+		return;
+	if (atomic_flag_test_and_set_explicit(&clk.busy, memory_order_acquire))
+		return;
+	if (tsc >= atomic_load_explicit(&clk.next_tsc, memory_order_relaxed)) {
+		struct cee_clock_line l;
+		clock_line_read(&l);
+		uint64_t mono = mono_ns();
+		uint64_t t = rte_rdtsc();
+		cee_clock_line_adjust(&l, clk.tsc_start, clk.mono_start, t, mono);
+		clock_line_write(&l);
+		atomic_store_explicit(&clk.next_tsc, t + clk.period_tsc, memory_order_relaxed);
+	}
+	atomic_flag_clear_explicit(&clk.busy, memory_order_release);
+}
 
 static uint64_t clock_of_tsc(uint64_t tsc)
 {
-	return clock_ns0 + (uint64_t)((double)(tsc - clock_tsc0) * clock_ns_per_tsc);
+	clock_maybe_adjust(tsc);
+	struct cee_clock_line l;
+	clock_line_read(&l);
+	// (a TSC read just before a re-anchoring: a few ns before ns0)
+	return l.ns0 + (uint64_t)((double)(int64_t)(tsc - l.tsc0) * l.ns_per_tsc);
 }
 
 uint64_t cee_clock_ns(void)
 {
-	if (clock_ns_per_tsc == 0) {
+	if (!clk.ready) {
 		// First call (engine start-up, before the lcores launch).
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		clock_ns0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		clock_tsc0 = rte_rdtsc();
-		clock_ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
+		clk.mono_start = mono_ns();
+		clk.tsc_start = rte_rdtsc();
+		clk.period_tsc = rte_get_tsc_hz();
+		struct cee_clock_line l = {
+		    .tsc0 = clk.tsc_start,
+		    .ns0 = clk.mono_start,
+		    .ns_per_tsc = 1e9 / (double)rte_get_tsc_hz(),
+		};
+		clock_line_write(&l);
+		atomic_store_explicit(&clk.next_tsc, clk.tsc_start + clk.period_tsc,
+				      memory_order_relaxed);
+		clk.ready = true;
 	}
 	return clock_of_tsc(rte_rdtsc());
 }
@@ -1244,7 +1322,11 @@ unsigned cee_shard_poll(struct cee_shard *s)
 			s->stats.polls_over_2ms++;
 	}
 	s->poll_tsc = tsc;
-	s->now_ns = clock_of_tsc(tsc);
+	// (never back: a line re-anchored by another thread between our TSC
+	// read and this may put it a few ns behind the last iteration's)
+	uint64_t now = clock_of_tsc(tsc);
+	if (likely(now > s->now_ns))
+		s->now_ns = now;
 	if (unlikely(s->stacks != NULL)) // TLS: deferred handshakes first, a fresh budget
 		work += cee_stack_poll(s);
 
