@@ -15,9 +15,16 @@
 #include <rte_ethdev.h>
 
 #include "cee_engine.h"
+#include "cee_shard.h"
 
 // (sig_atomic_t: the handler may run on any of DPDK's threads)
 static volatile sig_atomic_t stop_requested;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	cee_tls_reload_request();
+}
 
 static void on_signal(int sig)
 {
@@ -63,6 +70,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup; // TLS files renewed in place: read again
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); // a sink whose reader left fails with EPIPE instead
 
 	// --stats is written at the end: an unwritable path would lose the

@@ -109,6 +109,15 @@ static uint64_t clock_of_tsc(uint64_t tsc)
 	return l.ns0 + (uint64_t)((double)(int64_t)(tsc - l.tsc0) * l.ns_per_tsc);
 }
 
+/* ---- TLS files read again (SIGHUP) ---------------------------------------- */
+
+static _Atomic uint32_t tls_reload_gen;
+
+void cee_tls_reload_request(void)
+{
+	atomic_fetch_add_explicit(&tls_reload_gen, 1, memory_order_relaxed);
+}
+
 uint64_t cee_clock_ns(void)
 {
 	if (!clk.ready) {
@@ -1358,6 +1367,11 @@ unsigned cee_shard_poll(struct cee_shard *s)
 	}
 	if (unlikely(s->nmoved > 0) && s->now_ns >= s->moved_walk_ns)
 		moved_walk(s);
+	uint32_t gen = atomic_load_explicit(&tls_reload_gen, memory_order_relaxed);
+	if (unlikely(gen != s->tls_gen)) { // on this shard's thread: its contexts are its own
+		s->tls_gen = gen;
+		cee_stack_tls_reload(s);
+	}
 	work += cee_timer_expire(s->wheel, s->now_ns, CEE_TIMER_BUDGET, timer_fired, s);
 	work += cee_ctl_shard_poll(s); // mailbox: bounded, see cee_ctl.h
 	if (s->tcp.ackq_n) // the ACKs this iteration's segments still owe (cfg.delack)

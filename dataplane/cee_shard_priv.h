@@ -44,6 +44,9 @@ struct cee_stack {
 	bool drop_input;        /**< a handshake the peer ended unanswered: its bytes go nowhere */
 };
 
+/** Read the shard's TLS files again (cee_tls_reload_request()). */
+void cee_stack_tls_reload(struct cee_shard *s);
+
 /**
  * Push event @p type of @p c, preceded by the extension records in @p ext
  * (NULL: none). Spends one credit per record.

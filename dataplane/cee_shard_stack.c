@@ -105,6 +105,23 @@ int cee_stack_init(struct cee_shard *s, uint32_t per_shard)
 	return 0;
 }
 
+void cee_stack_tls_reload(struct cee_shard *s)
+{
+	struct cee_tls_ctx *ctx[2] = {s->tls_srv, s->tls_cli};
+	const struct cee_tls_cfg *cfg[2] = {&s->cfg->tls, &s->cfg->tls_client};
+	for (unsigned k = 0; k < 2; k++) {
+		char err[256];
+		if (ctx[k] == NULL)
+			continue;
+		if (cee_tls_ctx_reload(ctx[k], cfg[k], err, sizeof(err)) < 0)
+			fprintf(stderr,
+				"cee: shard %u: TLS %s files not reloaded, the running ones stay: %s\n",
+				s->id, k == 0 ? "server" : "client", err);
+		else if (s->id == 0)
+			fprintf(stderr, "cee: TLS %s files reloaded\n", k == 0 ? "server" : "client");
+	}
+}
+
 void cee_stack_fini(struct cee_shard *s)
 {
 	cee_tls_ctx_destroy(s->tls_srv);

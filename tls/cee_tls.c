@@ -234,15 +234,20 @@ static int ticket_setup(struct cee_tls_ctx *ctx, const uint8_t key[32])
 	uint8_t okm[WOLFSSL_TICKET_NAME_SZ + CHACHA20_POLY1305_AEAD_KEYSIZE];
 	int rc;
 
-	rc = wc_HKDF(WC_SHA256, key, 32, NULL, 0, info, sizeof(info) - 1, okm, sizeof(okm));
-	if (rc != 0)
-		return -EINVAL;
-	memcpy(ctx->ticket_name, okm, sizeof(ctx->ticket_name));
-	memcpy(ctx->ticket_aead_key, okm + sizeof(ctx->ticket_name), sizeof(ctx->ticket_aead_key));
-	memset(okm, 0, sizeof(okm));
-	if (wc_InitRng(&ctx->rng) != 0)
-		return -ENOMEM;
-	ctx->rng_ready = true;
+	// (once: a reload registers the callback on its new WOLFSSL_CTX only)
+	if (!ctx->rng_ready) {
+		rc = wc_HKDF(WC_SHA256, key, 32, NULL, 0, info, sizeof(info) - 1, okm,
+			     sizeof(okm));
+		if (rc != 0)
+			return -EINVAL;
+		memcpy(ctx->ticket_name, okm, sizeof(ctx->ticket_name));
+		memcpy(ctx->ticket_aead_key, okm + sizeof(ctx->ticket_name),
+		       sizeof(ctx->ticket_aead_key));
+		memset(okm, 0, sizeof(okm));
+		if (wc_InitRng(&ctx->rng) != 0)
+			return -ENOMEM;
+		ctx->rng_ready = true;
+	}
 	if (wolfSSL_CTX_set_TicketEncCb(ctx->wctx, ticket_cb) != WOLFSSL_SUCCESS ||
 	    wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, ctx) != WOLFSSL_SUCCESS)
 		return -EINVAL;
@@ -563,8 +568,11 @@ static int sni_accept_any(WOLFSSL *ssl, int *alert, void *arg)
 	return 0;
 }
 
-static int ctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bool server, char *err,
-		     size_t errlen)
+// A WOLFSSL_CTX for @p cfg into ctx->wctx (NULL before): versions, suites,
+// groups, no session cache, our I/O, the files, verification, SNI and
+// tickets. Built at start, and again by cee_tls_ctx_reload().
+static int wctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bool server,
+		      char *err, size_t errlen)
 {
 	uint16_t minv = cfg->min_version != 0 ? cfg->min_version : CEE_TLS_V12;
 	uint16_t maxv = cfg->max_version != 0 ? cfg->max_version : CEE_TLS_V13;
@@ -572,27 +580,8 @@ static int ctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, boo
 	static const uint8_t zero_key[32];
 	int wolf_min, wolf_max, rc;
 
-	if (version_code(minv, &wolf_min) < 0)
-		return fail(err, errlen, EINVAL,
-			    "min_version 0x%04x: only 0x0303 (TLS 1.2) and "
-			    "0x0304 (TLS 1.3)",
-			    minv);
-	if (version_code(maxv, &wolf_max) < 0 || maxv < minv)
-		return fail(err, errlen, EINVAL,
-			    "max_version 0x%04x: TLS 1.2 or 1.3, not below "
-			    "min_version",
-			    maxv);
-	if (cfg->max_conns == 0)
-		return fail(err, errlen, EINVAL, "max_conns: 0");
-	if (server && (cfg->cert_file == NULL || cfg->key_file == NULL))
-		return fail(err, errlen, EINVAL, "server: cert_file and key_file are required");
-	if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
-		return fail(err, errlen, EINVAL, "cert_file and key_file go together");
-	if ((rc = check_ciphers(ciphers, minv, maxv, err, errlen)) < 0)
-		return rc;
-	if (cfg->alpn != NULL && (rc = check_alpn(cfg->alpn, err, errlen)) < 0)
-		return rc;
-
+	if (version_code(minv, &wolf_min) < 0 || version_code(maxv, &wolf_max) < 0)
+		return fail(err, errlen, EINVAL, "bad version range");
 	ctx->wctx =
 	    wolfSSL_CTX_new(server ? wolfSSLv23_server_method() : wolfSSLv23_client_method());
 	if (ctx->wctx == NULL)
@@ -642,6 +631,40 @@ static int ctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, boo
 	} else if (wolfSSL_CTX_UseSessionTicket(ctx->wctx) != WOLFSSL_SUCCESS) {
 		return fail(err, errlen, ENOMEM, "wolfSSL_CTX_UseSessionTicket failed");
 	}
+
+	return 0;
+}
+
+static int ctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bool server, char *err,
+		     size_t errlen)
+{
+	uint16_t minv = cfg->min_version != 0 ? cfg->min_version : CEE_TLS_V12;
+	uint16_t maxv = cfg->max_version != 0 ? cfg->max_version : CEE_TLS_V13;
+	const char *ciphers = cfg->ciphers != NULL ? cfg->ciphers : default_ciphers;
+	int wolf_min, wolf_max, rc;
+
+	if (version_code(minv, &wolf_min) < 0)
+		return fail(err, errlen, EINVAL,
+			    "min_version 0x%04x: only 0x0303 (TLS 1.2) and "
+			    "0x0304 (TLS 1.3)",
+			    minv);
+	if (version_code(maxv, &wolf_max) < 0 || maxv < minv)
+		return fail(err, errlen, EINVAL,
+			    "max_version 0x%04x: TLS 1.2 or 1.3, not below "
+			    "min_version",
+			    maxv);
+	if (cfg->max_conns == 0)
+		return fail(err, errlen, EINVAL, "max_conns: 0");
+	if (server && (cfg->cert_file == NULL || cfg->key_file == NULL))
+		return fail(err, errlen, EINVAL, "server: cert_file and key_file are required");
+	if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
+		return fail(err, errlen, EINVAL, "cert_file and key_file go together");
+	if ((rc = check_ciphers(ciphers, minv, maxv, err, errlen)) < 0)
+		return rc;
+	if (cfg->alpn != NULL && (rc = check_alpn(cfg->alpn, err, errlen)) < 0)
+		return rc;
+	if ((rc = wctx_setup(ctx, cfg, server, err, errlen)) < 0)
+		return rc;
 
 	if (cfg->alpn != NULL) {
 		ctx->alpn_len = (uint32_t)strlen(cfg->alpn);
@@ -693,6 +716,30 @@ struct cee_tls_ctx *cee_tls_ctx_create(const struct cee_tls_cfg *cfg, bool serve
 		return NULL;
 	}
 	return ctx;
+}
+
+int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, char *err,
+		       size_t errlen)
+{
+	WOLFSSL_CTX *old = ctx->wctx;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	ctx->wctx = NULL;
+	rc = wctx_setup(ctx, cfg, ctx->server, err, errlen);
+	if (rc < 0) {
+		if (ctx->wctx != NULL)
+			wolfSSL_CTX_free(ctx->wctx);
+		ctx->wctx = old; // the running configuration stays
+		ctx->stats.reload_failures++;
+		return rc;
+	}
+	// (wolfSSL counts the connections made from it: they keep it until
+	// the last one is freed)
+	wolfSSL_CTX_free(old);
+	ctx->stats.reloads++;
+	return 0;
 }
 
 void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx)

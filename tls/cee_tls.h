@@ -71,7 +71,9 @@ struct cee_tls_cfg {
 	X(alerts_received, "alerts the peer sent (close_notify excluded)")                         \
 	X(close_notify_received, "close_notify received")                                          \
 	X(truncated, "streams that ended (FIN) without close_notify")                              \
-	X(no_slot, "connections refused: the context's pool was full")
+	X(no_slot, "connections refused: the context's pool was full")                            \
+	X(reloads, "certificate, key and CA files read again (cee_tls_ctx_reload)")                \
+	X(reload_failures, "reloads refused (a file missing or bad): the running ones stay")
 
 #define CEE_X_TLS_STAT_FIELD(f, d) uint64_t f;
 struct cee_tls_stats {
@@ -113,6 +115,15 @@ int cee_tls_global_init(void);
 struct cee_tls_ctx *cee_tls_ctx_create(const struct cee_tls_cfg *cfg, bool server, char *err,
 				       size_t errlen);
 void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx);
+/**
+ * Read @p cfg's certificate chain, key and CA bundle again (the files
+ * renewed in place): new connections use them; live ones keep the ones
+ * they started with. The rest of @p cfg must be what @p ctx was created
+ * with. On failure nothing changes. @return 0, or -errno with a message
+ * in @p err.
+ */
+int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, char *err,
+		       size_t errlen);
 const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx);
 /** Connections of @p ctx not yet freed (each holds its wolfSSL state: about 50 KB). */
 uint32_t cee_tls_ctx_live(const struct cee_tls_ctx *ctx);

@@ -22,7 +22,8 @@
 #   openssl  one shard: s_client TLS 1.2 and 1.3 with resumption, ALPN, a
 #            client rejecting the server, a TLS 1.0 client (tls_openssl.py);
 #            start-up failures on bad --tls-cert/--tls-key; TLS state
-#            freed at closed, not kept through TIME-WAIT
+#            freed at closed, not kept through TIME-WAIT; certificates
+#            renewed and read again at SIGHUP (tls_reload.py)
 #   mix      two shards: tls_mix.py, 520 held connections live at once then
 #            ended by the mix, beside handshake failures; then a second engine
 #            with --tls-ca (mutual TLS): client.pem, no certificate, other-client.pem
@@ -270,6 +271,24 @@ assert t["tls_live"] == 0, f"tls_live {t['tls_live']}: TLS state kept after clos
 PY
 	it_stop_engine || fail_soft "tls time-wait: engine exit status $? after SIGTERM"
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "tls time-wait: cee-audit rejected the event stream"
+
+	# Certificates renewed in place and read again at SIGHUP, live
+	# connections kept (tls_reload.py says how)
+	cp "$CERTS/server.pem" "$WORK/cur.pem"
+	cp "$CERTS/server.key" "$WORK/cur.key"
+	EVENTS=$WORK/events-reload.jsonl
+	it_start_engine 1 "$WORK/engine-reload.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tls:$PORT:echo" --tls-cert "$WORK/cur.pem" --tls-key "$WORK/cur.key" \
+		--time-wait 100 --poll-idle-us 50 --events "jsonl:$EVENTS"
+	it_ns "$CEE_PYTHON" "$IT_DIR/tls_reload.py" --server "$NETNS_ENGINE_IP:$PORT" --certs "$CERTS" \
+		--cert "$WORK/cur.pem" --key "$WORK/cur.key" --pid "$ENGINE_PID" --ctl "$CEE_CTL" \
+		--prefix "cee-it-$$-$ENGINE_SEQ" || fail_soft "tls reload: tls_reload.py exit status $?"
+	grep -q "TLS server files reloaded" "$WORK/engine-reload.log" ||
+		fail_soft "tls reload: the engine did not say it reloaded"
+	grep -q "TLS server files not reloaded, the running ones stay" "$WORK/engine-reload.log" ||
+		fail_soft "tls reload: the engine did not say why the bad file was refused"
+	it_stop_engine || fail_soft "tls reload: engine exit status $? after SIGTERM"
+	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "tls reload: cee-audit rejected the event stream"
 else
 	SHARDS=2
 	T0=$SECONDS

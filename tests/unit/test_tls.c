@@ -373,6 +373,49 @@ static void test_handshake_rsa_server(void **state)
 	assert_string_equal(info.cipher, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
 }
 
+// Guards against (long-uptime review): certificates read only at start, so
+// that renewing one took a restart (every live connection ended); a reload
+// that frees the WOLFSSL_CTX a live connection still uses (ASan: its
+// records after the reload, and its free); a bad file that takes the
+// running certificate down.
+static void test_reload_files(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(CEE_TLS_V12);
+	struct cee_tls_info info;
+
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	cee_tls_get_info(f->s.t, &info);
+	assert_string_equal(info.cipher, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+	// renewed: an RSA certificate in place of the ECDSA one
+	scfg.cert_file = CERT("server-rsa.pem");
+	scfg.key_file = CERT("server-rsa.key");
+	assert_int_equal(cee_tls_ctx_reload(f->sctx, &scfg, f->err, sizeof(f->err)), 0);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->reloads, 1);
+	// the live connection goes on with what it began with
+	send_and_check(&f->c, &f->s, "after the reload");
+	send_and_check(&f->s, &f->c, "and back");
+	// (its end frees the old WOLFSSL_CTX with it)
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	cee_tls_get_info(f->s.t, &info);
+	assert_string_equal(info.cipher, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+	// a file gone: refused, said why, the running ones stay
+	scfg.cert_file = CERT("no-such.pem");
+	assert_true(cee_tls_ctx_reload(f->sctx, &scfg, f->err, sizeof(f->err)) < 0);
+	assert_non_null(strstr(f->err, "no-such.pem"));
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->reload_failures, 1);
+	// a key that is not the certificate's: refused too
+	scfg.cert_file = CERT("server.pem");
+	assert_true(cee_tls_ctx_reload(f->sctx, &scfg, f->err, sizeof(f->err)) < 0);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->reload_failures, 2);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	cee_tls_get_info(f->s.t, &info);
+	assert_string_equal(info.cipher, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+	send_and_check(&f->c, &f->s, "still RSA");
+}
+
 // Guards against: min_version 1.3 still accepting a 1.2-only client.
 static void test_min_version_13(void **state)
 {
@@ -1612,6 +1655,7 @@ int main(void)
 	    T(test_handshake_tls12),
 	    T(test_handshake_tls13),
 	    T(test_handshake_rsa_server),
+	    T(test_reload_files),
 	    T(test_min_version_13),
 	    T(test_sni_any_alpn_mismatch),
 	    T(test_mtls_subject_tls12),
