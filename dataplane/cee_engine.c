@@ -943,6 +943,13 @@ static int engine_tls_init(struct cee_engine *e)
 			strerror(errno));
 		return -errno;
 	}
+	// the ratchet's first epoch, the same for every shard (cee_tls.h)
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t period = e->cfg.tls.ticket_rotate_ns != 0 ? e->cfg.tls.ticket_rotate_ns
+							   : 3600000000000ull;
+	e->cfg.tls.ticket_epoch0 =
+	    ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) / period;
 	return 0;
 }
 
@@ -1163,6 +1170,9 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		}
 		rings[i] = e->shards[i].evring;
 	}
+	// every shard's ticket ratchet has begun from it: the key goes, so
+	// that memory read later opens no ticket of an epoch gone by
+	explicit_bzero(e->cfg.tls.ticket_key, sizeof(e->cfg.tls.ticket_key));
 	for (unsigned i = 0; i < nshards; i++)
 		for (unsigned j = 0; j < nshards; j++) {
 			if (i == j)

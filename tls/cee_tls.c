@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -57,6 +58,14 @@ struct cee_tls_ctx {
 	// from the same key derives the same name and key.
 	uint8_t ticket_name[WOLFSSL_TICKET_NAME_SZ];
 	uint8_t ticket_aead_key[CHACHA20_POLY1305_AEAD_KEYSIZE];
+	// the epoch before (accepted, never issued), and the ratchet's secret
+	uint8_t prev_name[WOLFSSL_TICKET_NAME_SZ];
+	uint8_t prev_aead_key[CHACHA20_POLY1305_AEAD_KEYSIZE];
+	bool prev_ok;
+	uint8_t chain[32]; // of epoch tk_epoch: the next epoch's derives from it
+	uint64_t tk_epoch, tk_period_ns;
+	uint64_t (*clock_ns)(void);
+	bool tickets_on;
 	WC_RNG rng; // ticket nonces
 	bool rng_ready;
 	struct cee_tls_stats stats;
@@ -189,6 +198,50 @@ int cee_tls_global_init(void)
 // AAD = key_name | nonce | length (16 bits, network order), as wolfSSL's
 // own default callback. A ticket made by any context with the same
 // cfg.ticket_key opens here; any other is rejected (full handshake).
+static uint64_t mono_clock_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// The name and key of the ratchet's current epoch from its secret.
+static int ticket_derive(struct cee_tls_ctx *ctx)
+{
+	static const uint8_t info[] = "cee tls ticket v2 name+key";
+	uint8_t okm[WOLFSSL_TICKET_NAME_SZ + CHACHA20_POLY1305_AEAD_KEYSIZE];
+	if (wc_HKDF(WC_SHA256, ctx->chain, sizeof(ctx->chain), NULL, 0, info, sizeof(info) - 1,
+		    okm, sizeof(okm)) != 0)
+		return -EINVAL;
+	memcpy(ctx->ticket_name, okm, sizeof(ctx->ticket_name));
+	memcpy(ctx->ticket_aead_key, okm + sizeof(ctx->ticket_name), sizeof(ctx->ticket_aead_key));
+	memset(okm, 0, sizeof(okm));
+	return 0;
+}
+
+// On to @p epoch: each step keeps the last key as the one before and
+// derives the next secret from the last, which is then gone.
+static int ticket_advance(struct cee_tls_ctx *ctx, uint64_t epoch)
+{
+	static const uint8_t info[] = "cee tls ticket v2 next";
+	while (ctx->tk_epoch < epoch) {
+		uint8_t next[sizeof(ctx->chain)];
+		memcpy(ctx->prev_name, ctx->ticket_name, sizeof(ctx->prev_name));
+		memcpy(ctx->prev_aead_key, ctx->ticket_aead_key, sizeof(ctx->prev_aead_key));
+		ctx->prev_ok = true;
+		if (wc_HKDF(WC_SHA256, ctx->chain, sizeof(ctx->chain), NULL, 0, info,
+			    sizeof(info) - 1, next, sizeof(next)) != 0)
+			return -EINVAL;
+		memcpy(ctx->chain, next, sizeof(next));
+		memset(next, 0, sizeof(next));
+		ctx->tk_epoch++;
+		if (ticket_derive(ctx) < 0)
+			return -EINVAL;
+		ctx->stats.ticket_rotations++;
+	}
+	return 0;
+}
+
 static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
 		     unsigned char iv[WOLFSSL_TICKET_IV_SZ],
 		     unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
@@ -196,14 +249,19 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 {
 	struct cee_tls_ctx *ctx = arg;
 	uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
+	const uint8_t *key = ctx->ticket_aead_key;
 	int rc;
 
 	if (in_len <= 0 || in_len > 0xffff)
 		return WOLFSSL_TICKET_RET_REJECT;
+	if (ticket_advance(ctx, ctx->clock_ns() / ctx->tk_period_ns) < 0)
+		return WOLFSSL_TICKET_RET_FATAL;
 	if (enc) {
 		memcpy(key_name, ctx->ticket_name, WOLFSSL_TICKET_NAME_SZ);
 		if (wc_RNG_GenerateBlock(&ctx->rng, iv, WOLFSSL_TICKET_IV_SZ) != 0)
 			return WOLFSSL_TICKET_RET_FATAL;
+	} else if (ctx->prev_ok && memcmp(key_name, ctx->prev_name, WOLFSSL_TICKET_NAME_SZ) == 0) {
+		key = ctx->prev_aead_key; // the period before: accepted, not issued
 	} else if (memcmp(key_name, ctx->ticket_name, WOLFSSL_TICKET_NAME_SZ) != 0) {
 		return WOLFSSL_TICKET_RET_REJECT;
 	}
@@ -213,12 +271,12 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 	aad[sizeof(aad) - 1] = (uint8_t)in_len;
 	if (enc) {
 		memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
-		rc = wc_ChaCha20Poly1305_Encrypt(ctx->ticket_aead_key, iv, aad, sizeof(aad), ticket,
+		rc = wc_ChaCha20Poly1305_Encrypt(key, iv, aad, sizeof(aad), ticket,
 						 (word32)in_len, ticket, mac);
 		if (rc != 0)
 			return WOLFSSL_TICKET_RET_FATAL;
 	} else {
-		rc = wc_ChaCha20Poly1305_Decrypt(ctx->ticket_aead_key, iv, aad, sizeof(aad), ticket,
+		rc = wc_ChaCha20Poly1305_Decrypt(key, iv, aad, sizeof(aad), ticket,
 						 (word32)in_len, mac, ticket);
 		if (rc != 0)
 			return WOLFSSL_TICKET_RET_REJECT;
@@ -228,22 +286,21 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 	return WOLFSSL_TICKET_RET_OK;
 }
 
-static int ticket_setup(struct cee_tls_ctx *ctx, const uint8_t key[32])
+// Tickets on @p ctx->wctx; the ratchet begins (once) at cfg's epoch from its key.
+static int ticket_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg)
 {
-	static const uint8_t info[] = "cee tls ticket v1";
-	uint8_t okm[WOLFSSL_TICKET_NAME_SZ + CHACHA20_POLY1305_AEAD_KEYSIZE];
-	int rc;
+	static const uint8_t info[] = "cee tls ticket v2 chain";
 
-	// (once: a reload registers the callback on its new WOLFSSL_CTX only)
 	if (!ctx->rng_ready) {
-		rc = wc_HKDF(WC_SHA256, key, 32, NULL, 0, info, sizeof(info) - 1, okm,
-			     sizeof(okm));
-		if (rc != 0)
+		if (wc_HKDF(WC_SHA256, cfg->ticket_key, 32, NULL, 0, info, sizeof(info) - 1,
+			    ctx->chain, sizeof(ctx->chain)) != 0)
 			return -EINVAL;
-		memcpy(ctx->ticket_name, okm, sizeof(ctx->ticket_name));
-		memcpy(ctx->ticket_aead_key, okm + sizeof(ctx->ticket_name),
-		       sizeof(ctx->ticket_aead_key));
-		memset(okm, 0, sizeof(okm));
+		ctx->tk_epoch = cfg->ticket_epoch0;
+		ctx->tk_period_ns =
+		    cfg->ticket_rotate_ns != 0 ? cfg->ticket_rotate_ns : 3600000000000ull;
+		ctx->clock_ns = cfg->clock_ns != NULL ? cfg->clock_ns : mono_clock_ns;
+		if (ticket_derive(ctx) < 0)
+			return -EINVAL;
 		if (wc_InitRng(&ctx->rng) != 0)
 			return -ENOMEM;
 		ctx->rng_ready = true;
@@ -621,8 +678,11 @@ static int wctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bo
 
 	if (server) {
 		wolfSSL_CTX_set_servername_callback(ctx->wctx, sni_accept_any);
-		if (memcmp(cfg->ticket_key, zero_key, sizeof(zero_key)) != 0) {
-			if ((rc = ticket_setup(ctx, cfg->ticket_key)) < 0)
+		// (decided at creation: the caller may have erased the key since)
+		if (!ctx->rng_ready)
+			ctx->tickets_on = memcmp(cfg->ticket_key, zero_key, sizeof(zero_key)) != 0;
+		if (ctx->tickets_on) {
+			if ((rc = ticket_setup(ctx, cfg)) < 0)
 				return fail(err, errlen, -rc, "ticket_key: set-up failed");
 		} else {
 			wolfSSL_CTX_NoTicketTLSv12(ctx->wctx);
@@ -754,6 +814,8 @@ void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx)
 	if (ctx->rng_ready)
 		wc_FreeRng(&ctx->rng);
 	memset(ctx->ticket_aead_key, 0, sizeof(ctx->ticket_aead_key));
+	memset(ctx->prev_aead_key, 0, sizeof(ctx->prev_aead_key));
+	memset(ctx->chain, 0, sizeof(ctx->chain));
 	free(ctx->alpn);
 	free(ctx->pool);
 	free(ctx);

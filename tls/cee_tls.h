@@ -52,8 +52,22 @@ struct cee_tls_cfg {
 	 * ALPN (not an alert). Client: protocols offered. NULL = no ALPN.
 	 */
 	const char *alpn;
-	/** Engine-wide ticket key (server); all zero = tickets off. */
+	/**
+	 * Engine-wide ticket key (server); all zero = tickets off. It seeds
+	 * a ratchet: the key of epoch ticket_epoch0 derives from it, each next
+	 * epoch's from the last, and a context keeps only the current epoch's
+	 * and the one before (tickets live one to two periods): a key read
+	 * from memory later opens no ticket older than that (forward secrecy
+	 * for TLS 1.2 tickets, which hold the master secret). The caller may
+	 * erase it once every context is made.
+	 */
 	uint8_t ticket_key[32];
+	/** Epoch of ticket_key: CLOCK_MONOTONIC / ticket_rotate_ns when the engine began. */
+	uint64_t ticket_epoch0;
+	/** Ticket key period (default 1 hour). */
+	uint64_t ticket_rotate_ns;
+	/** Clock for the ticket epochs (tests); NULL = CLOCK_MONOTONIC. */
+	uint64_t (*clock_ns)(void);
 	uint32_t max_conns;    /**< pool size: connections this context holds at once */
 	/**
 	 * CEE_TLS_V12 or CEE_TLS_V13 (default when 0): the highest version
@@ -73,6 +87,7 @@ struct cee_tls_cfg {
 	X(truncated, "streams that ended (FIN) without close_notify")                              \
 	X(no_slot, "connections refused: the context's pool was full")                            \
 	X(reloads, "certificate, key and CA files read again (cee_tls_ctx_reload)")                \
+	X(ticket_rotations, "ticket keys replaced (one a period; the one before still opens)")     \
 	X(reload_failures, "reloads refused (a file missing or bad): the running ones stay")
 
 #define CEE_X_TLS_STAT_FIELD(f, d) uint64_t f;

@@ -613,6 +613,73 @@ static void test_no_resume_other_key_tls13(void **state)
 	check_no_resume_other_key(state, 0);
 }
 
+#define SEC_NS 1000000000ull
+
+static uint64_t fake_ns;
+static uint64_t fake_clock(void)
+{
+	return fake_ns;
+}
+
+// Guards against (long-uptime review): one ticket key for the engine's whole
+// life. A TLS 1.2 ticket holds the session's master secret, so that key, read
+// from memory at any later time, opened every session resumed or ticketed
+// since the start; and random nonces past 2^32 under one key. The key now
+// ratchets each period: a ticket opens in its period and the next, not after;
+// two contexts (shards) started from the same key at the same epoch agree at
+// every later epoch without talking to each other.
+static void check_ticket_rotation(void **state, uint16_t version)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(version);
+	struct cee_tls_session *s, *s2;
+	struct cee_tls_info si;
+	const uint64_t P = 100 * SEC_NS;
+
+	scfg.clock_ns = fake_clock;
+	scfg.ticket_rotate_ns = P;
+	scfg.ticket_epoch0 = 10;
+	fake_ns = 10 * P + P / 2; /* epoch 10 */
+	f->sctx = make_ctx(f, &scfg, true);
+	f->sctx2 = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	s = first_session(f, f->sctx);
+	fake_ns = 11 * P + P / 2; /* epoch 11: the ticket of epoch 10 still opens */
+	handshake(f, f->sctx, "server.cee.test", s);
+	check_resumed(f, true);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->ticket_rotations, 1);
+	fake_ns = 12 * P + P / 2; /* epoch 12: it no longer does: a full handshake */
+	open_pair(f, f->sctx, "server.cee.test", s);
+	deliver(&f->c, &f->s, 0);
+	assert_int_equal(f->s.closes, 0);
+	if (version == CEE_TLS_V12)
+		assert_int_not_equal(ske_curve(f->s.out, f->s.out_len), 0);
+	pump(&f->c, &f->s);
+	cee_tls_get_info(f->s.t, &si);
+	assert_false(si.resumed);
+	if (version != CEE_TLS_V12) // (this wolfSSL's TLS 1.2 client aborts then, as in
+		assert_up(&f->s);   // test_no_resume_other_key_tls12; the server is what is checked)
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->ticket_rotations, 2);
+	// a ticket of epoch 12 from one shard opens on the other, which has
+	// not run since epoch 10 (two steps of its own)
+	s2 = first_session(f, f->sctx);
+	handshake(f, f->sctx2, "server.cee.test", s2);
+	check_resumed(f, true);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx2)->ticket_rotations, 2);
+	cee_tls_session_free(s);
+	cee_tls_session_free(s2);
+}
+
+static void test_ticket_rotation_tls12(void **state)
+{
+	check_ticket_rotation(state, CEE_TLS_V12);
+}
+
+static void test_ticket_rotation_tls13(void **state)
+{
+	check_ticket_rotation(state, CEE_TLS_V13);
+}
+
 // Guards against: an all-zero ticket_key still issuing tickets (sealed
 // under a key nobody configured).
 static void test_tickets_off(void **state)
@@ -1656,6 +1723,8 @@ int main(void)
 	    T(test_handshake_tls13),
 	    T(test_handshake_rsa_server),
 	    T(test_reload_files),
+	    T(test_ticket_rotation_tls12),
+	    T(test_ticket_rotation_tls13),
 	    T(test_min_version_13),
 	    T(test_sni_any_alpn_mismatch),
 	    T(test_mtls_subject_tls12),
