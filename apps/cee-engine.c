@@ -23,7 +23,7 @@ static volatile sig_atomic_t stop_requested;
 static void on_hup(int sig)
 {
 	(void)sig;
-	cee_tls_reload_request();
+	cee_reload_request();
 }
 
 static void on_signal(int sig)

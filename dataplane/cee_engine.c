@@ -33,6 +33,7 @@
 
 struct cee_engine {
 	struct cee_engine_cfg cfg;
+	uint32_t reload_seen; // cee_reload_generation() acted on
 	unsigned nshards;
 	unsigned nports;
 	unsigned ports_set_up; // of e->ports[], those cee_port_setup() set up (destroy closes these)
@@ -1359,6 +1360,7 @@ int cee_engine_start(struct cee_engine *e)
 		i++;
 	}
 	e->started = true;
+	e->reload_seen = cee_reload_generation();
 	return 0;
 }
 
@@ -1369,6 +1371,12 @@ int cee_engine_export(struct cee_engine *e)
 
 int cee_engine_poll(struct cee_engine *e)
 {
+	uint32_t gen = cee_reload_generation();
+	if (unlikely(gen != e->reload_seen)) { // SIGHUP: files renamed away go on anew
+		e->reload_seen = gen;
+		if (e->exporter != NULL)
+			cee_exporter_rotate(e->exporter);
+	}
 	int n = cee_engine_export(e);
 	if (n == 0 && e->exporter)
 		(void)cee_exporter_flush(e->exporter);

@@ -113,9 +113,14 @@ static uint64_t clock_of_tsc(uint64_t tsc)
 
 static _Atomic uint32_t tls_reload_gen;
 
-void cee_tls_reload_request(void)
+void cee_reload_request(void)
 {
 	atomic_fetch_add_explicit(&tls_reload_gen, 1, memory_order_relaxed);
+}
+
+uint32_t cee_reload_generation(void)
+{
+	return atomic_load_explicit(&tls_reload_gen, memory_order_relaxed);
 }
 
 uint64_t cee_clock_ns(void)

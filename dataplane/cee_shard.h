@@ -165,7 +165,7 @@ struct cee_shard {
 	} moved[CEE_MOVED_MAX];
 	uint32_t nmoved;
 	uint64_t moved_walk_ns;
-	uint32_t tls_gen; /**< the cee_tls_reload_request() count this shard has acted on */
+	uint32_t tls_gen; /**< the cee_reload_request() count this shard has acted on */
 	uint32_t src_cursor; /**< next source (address offset, port) tried by cee_shard_connect */
 	/** The bucket of the source cee_shard_open_active() tries next (prefetched) */
 	struct {
@@ -353,12 +353,16 @@ void cee_shard_abort(struct cee_shard *s, struct cee_conn *c, enum cee_reason re
 uint64_t cee_clock_ns(void);
 
 /**
- * Ask every shard to read its TLS certificate, key and CA files again
- * (renewed in place) at its next poll iteration: new connections use them,
- * live ones keep theirs. Async-signal-safe (cee-engine's SIGHUP). Each
- * shard counts tls.reloads, or tls.reload_failures and says why on stderr.
+ * SIGHUP's work (async-signal-safe): every shard reads its TLS
+ * certificate, key and CA files again (renewed in place) at its next poll
+ * iteration: new connections use them, live ones keep theirs (each shard
+ * counts tls.reloads, or tls.reload_failures and says why on stderr); and
+ * the engine's file sinks go on in a new file when theirs was renamed
+ * away (log rotation, cee_exporter_rotate()).
  */
-void cee_tls_reload_request(void);
+void cee_reload_request(void);
+/** How many cee_reload_request() calls so far. */
+uint32_t cee_reload_generation(void);
 
 /**
  * The most event records one connection of an engine configured by @p cfg

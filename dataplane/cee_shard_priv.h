@@ -44,7 +44,7 @@ struct cee_stack {
 	bool drop_input;        /**< a handshake the peer ended unanswered: its bytes go nowhere */
 };
 
-/** Read the shard's TLS files again (cee_tls_reload_request()). */
+/** Read the shard's TLS files again (cee_reload_request()). */
 void cee_stack_tls_reload(struct cee_shard *s);
 
 /**

@@ -296,6 +296,22 @@ void cee_exporter_sink_stats(const struct cee_exporter *x, unsigned i,
 	st->behind = sink_behind(x, i);
 }
 
+void cee_exporter_rotate(struct cee_exporter *x)
+{
+	for (unsigned i = 0; i < x->nsinks; i++) {
+		struct xsink *xs = &x->sinks[i];
+		int rc = cee_sink_rotate(xs->s);
+		if (rc > 0)
+			fprintf(stderr, "cee: events sink '%s': its file was renamed away; a new one goes on\n",
+				xs->s->spec);
+		else if (rc < 0)
+			fprintf(stderr,
+				"cee: events sink '%s': its file was renamed away but no new one could be "
+				"opened (%s); writing on in the old one\n",
+				xs->s->spec, strerror(-rc));
+	}
+}
+
 bool cee_exporter_idle(struct cee_exporter *x)
 {
 	for (unsigned r = 0; r < x->nrings; r++)

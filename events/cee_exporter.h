@@ -69,4 +69,10 @@ void cee_exporter_sink_stats(const struct cee_exporter *x, unsigned i,
 			     struct cee_exporter_sink_stats *st);
 /** Has every sink taken and delivered every record in the rings? */
 bool cee_exporter_idle(struct cee_exporter *x);
+/**
+ * Log rotation (SIGHUP): each file sink whose file was renamed away goes
+ * on in a new file at its path (cee_sink_rotate()); what it held is not
+ * lost. Says what it did on stderr.
+ */
+void cee_exporter_rotate(struct cee_exporter *x);
 void cee_exporter_destroy(struct cee_exporter *x);

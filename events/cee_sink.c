@@ -180,6 +180,11 @@ int cee_sink_reopen(struct cee_sink *s)
 	return cee_sink_flush(s);
 }
 
+int cee_sink_rotate(struct cee_sink *s)
+{
+	return s->ops->rotate != NULL ? s->ops->rotate(s) : 0;
+}
+
 void cee_sink_close(struct cee_sink *s)
 {
 	if (s != NULL)
@@ -554,6 +559,38 @@ static int fdout_reopen(struct fdout *o, uint64_t *held)
 	return rc == -EAGAIN ? 0 : rc;
 }
 
+// Log rotation: the file was renamed away (logrotate without copytruncate,
+// which loses what is written between its copy and its truncate): what the
+// old file can take goes there, then a file at the same path takes the
+// rest: a new one (or one the rotation created empty) gets the header when
+// there is one; a non-empty one is appended to where that is sound (lines),
+// and refused where it is not (a binary stream cannot take a second header
+// mid-file). @return 1: a new file; 0: the path is still ours; -errno.
+static int fdout_rotate(struct fdout *o, uint64_t *held)
+{
+	struct stat cur, now;
+	if (o->kind != FD_FILE)
+		return 0;
+	if (stat(o->path, &now) == 0 && fstat(o->fd, &cur) == 0 && now.st_dev == cur.st_dev &&
+	    now.st_ino == cur.st_ino)
+		return 0; // not rotated
+	(void)fdout_push(o, held); // what the old file takes (a unit cut short restarts below)
+	int fd = open(o->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &now) < 0 || (o->header_len > 0 && now.st_size > 0)) {
+		int e = now.st_size > 0 ? EEXIST : errno;
+		close(fd);
+		return -e;
+	}
+	close(o->fd);
+	o->fd = fd;
+	o->err = 0;
+	fdout_restart(o); // the header first (if any), then from the unit in progress
+	int rc = fdout_push(o, held);
+	return rc == -EAGAIN || rc >= 0 ? 1 : rc;
+}
+
 static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path, bool ack)
 {
 	size_t bufsz = ack ? SINK_ACK_WINDOW : SINK_BUF_SIZE;
@@ -784,6 +821,11 @@ static int jsonl_reopen(struct cee_sink *s)
 	return rc;
 }
 
+static int jsonl_rotate(struct cee_sink *s)
+{
+	return fdout_rotate(((struct jsonl *)s->priv)->o, &s->held);
+}
+
 static void jsonl_close(struct cee_sink *s)
 {
 	struct jsonl *j = s->priv;
@@ -808,6 +850,7 @@ static const struct cee_sink_ops jsonl_ops = {
 	.flush = jsonl_flush,
 	.reopen = jsonl_reopen,
 	.close = jsonl_close,
+	.rotate = jsonl_rotate,
 };
 
 // A connected stream socket on @p path, or -errno. @p nonblock: fail with
@@ -916,6 +959,11 @@ static int binary_flush(struct cee_sink *s)
 	return fdout_push(s->priv, &s->held);
 }
 
+static int binary_rotate(struct cee_sink *s)
+{
+	return fdout_rotate(s->priv, &s->held);
+}
+
 static int binary_reopen(struct cee_sink *s)
 {
 	return fdout_reopen(s->priv, &s->held);
@@ -933,6 +981,7 @@ static const struct cee_sink_ops binary_ops = {
 	.write = binary_write,
 	.flush = binary_flush,
 	.reopen = binary_reopen,
+	.rotate = binary_rotate,
 	.close = binary_close,
 };
 

@@ -65,6 +65,13 @@ struct cee_sink_ops {
 	/** Release everything, delivering what can be without blocking. */
 	void (*close)(struct cee_sink *s);
 	/**
+	 * The file was renamed away (log rotation): go on in a new file at
+	 * the same path, after delivering what the old one can take. NULL: not
+	 * a file (nothing to do). @return 1 when a new file was opened, 0 when
+	 * the path is still this file, or -errno (the old file stays).
+	 */
+	int (*rotate)(struct cee_sink *s);
+	/**
 	 * Count in held what was delivered meanwhile (acknowledgements that
 	 * came on their own), sending and retrying nothing: called while the
 	 * sink is failed too, when flush() is not. NULL: nothing is delivered
@@ -113,6 +120,8 @@ struct cee_sink *cee_sink_open(const char *spec);
 int cee_sink_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n);
 int cee_sink_flush(struct cee_sink *s);
 int cee_sink_reopen(struct cee_sink *s);
+/** The ops' rotate, or 0 for kinds that are not files. */
+int cee_sink_rotate(struct cee_sink *s);
 void cee_sink_close(struct cee_sink *s);
 
 /** Longest engine id (letters, digits, '-', '_'). */

@@ -282,13 +282,21 @@ PY
 		--time-wait 100 --poll-idle-us 50 --events "jsonl:$EVENTS"
 	it_ns "$CEE_PYTHON" "$IT_DIR/tls_reload.py" --server "$NETNS_ENGINE_IP:$PORT" --certs "$CERTS" \
 		--cert "$WORK/cur.pem" --key "$WORK/cur.key" --pid "$ENGINE_PID" --ctl "$CEE_CTL" \
-		--prefix "cee-it-$$-$ENGINE_SEQ" || fail_soft "tls reload: tls_reload.py exit status $?"
+		--prefix "cee-it-$$-$ENGINE_SEQ" --rotate-events "$EVENTS" ||
+		fail_soft "tls reload: tls_reload.py exit status $?"
 	grep -q "TLS server files reloaded" "$WORK/engine-reload.log" ||
 		fail_soft "tls reload: the engine did not say it reloaded"
 	grep -q "TLS server files not reloaded, the running ones stay" "$WORK/engine-reload.log" ||
 		fail_soft "tls reload: the engine did not say why the bad file was refused"
 	it_stop_engine || fail_soft "tls reload: engine exit status $? after SIGTERM"
-	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "tls reload: cee-audit rejected the event stream"
+	# the same SIGHUP rotated the event file: the renamed one and the new
+	# one together are the whole stream (nothing lost or doubled), and the
+	# new one holds what came after
+	grep -q "its file was renamed away; a new one goes on" "$WORK/engine-reload.log" ||
+		fail_soft "tls reload: the engine did not say it rotated its event file"
+	[[ -s $EVENTS ]] || fail_soft "tls reload: nothing in the new event file after the rotation"
+	cat "$EVENTS.1" "$EVENTS" | "$CEE_AUDIT" - >/dev/null ||
+		fail_soft "tls reload: cee-audit rejected the rotated event files together"
 else
 	SHARDS=2
 	T0=$SECONDS

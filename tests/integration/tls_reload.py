@@ -16,6 +16,8 @@ Steps, synchronised on what clients see and on the engine's counters
   2. server-rsa.pem/key are put in place (rename), SIGHUP: new
      connections get server-rsa.pem's certificate (polled, 10 s at most);
      A still echoes (it keeps the certificate it began with);
+     (with --rotate-events, the event file is renamed away before that
+     SIGHUP: the engine goes on in a new one);
   3. garbage is put in place of the certificate, SIGHUP: the engine
      counts a reload failure (tls.reload_failures, polled), and new
      connections still get server-rsa.pem's certificate.
@@ -90,6 +92,7 @@ def main():
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--ctl", required=True)
     p.add_argument("--prefix", required=True)
+    p.add_argument("--rotate-events", help="the engine's jsonl file: renamed to PATH.1 before the first SIGHUP")
     a = p.parse_args()
     ip, port = a.server.rsplit(":", 1)
     addr = (ip, int(port))
@@ -103,6 +106,8 @@ def main():
 
     put(os.path.join(a.certs, "server-rsa.key"), a.key)
     put(os.path.join(a.certs, "server-rsa.pem"), a.cert)
+    if a.rotate_events:  # log rotation too: the same SIGHUP
+        os.rename(a.rotate_events, a.rotate_events + ".1")
     os.kill(a.pid, signal.SIGHUP)
 
     def new_cert():
