@@ -239,6 +239,7 @@ static struct rte_mbuf *build_tcp(struct cee_shard *s, const struct cee_net_addr
 
 #define ARP_TICK_NS 1000000 // resolver housekeeping every millisecond
 #define ARP_TICK_BUDGET 64
+#define SRCLIMIT_SWEEP_BUDGET 128 // slots a millisecond: 131,072 in about a second
 
 static uint32_t next_hop(const struct cee_shard *s, uint32_t dst_ip)
 {
@@ -1368,6 +1369,8 @@ unsigned cee_shard_poll(struct cee_shard *s)
 		work += cee_shard_links_poll(s);
 	if (s->now_ns >= s->arp_tick_ns) {
 		cee_arp_tick(s->arp, s->now_ns, ARP_TICK_BUDGET, arp_request_cb, arp_drop_cb, s);
+		if (unlikely(s->srclimit != NULL)) // stale sources leave the table
+			(void)cee_srclimit_sweep(s->srclimit, s->now_ns, SRCLIMIT_SWEEP_BUDGET);
 		s->arp_tick_ns = s->now_ns + ARP_TICK_NS;
 	}
 	if (unlikely(s->nmoved > 0) && s->now_ns >= s->moved_walk_ns)

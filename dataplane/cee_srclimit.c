@@ -19,6 +19,7 @@ struct cee_srclimit {
 	uint64_t interval_ns; /**< 1 s / syn_rate; 0: no rate limit */
 	uint64_t burst_ns;    /**< (syn_rate - 1) intervals: a second's worth at once */
 	struct cee_siphash_key key;
+	uint32_t cursor; /**< the next slot cee_srclimit_sweep() looks at */
 };
 
 struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, uint32_t syn_rate,
@@ -53,6 +54,11 @@ void cee_srclimit_destroy(struct cee_srclimit *t)
 	free(t);
 }
 
+static uint32_t home(const struct cee_srclimit *t, uint32_t ip)
+{
+	return (uint32_t)(cee_siphash_12(1, 3, &t->key, ip, 0) >> 32) & t->mask;
+}
+
 // Nothing to remember: no connection and the rate's bucket full again.
 static bool stale(const struct entry *e, uint64_t now_ns)
 {
@@ -84,6 +90,53 @@ static struct entry *find(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns, 
 	if (reuse != NULL)
 		*reuse = (struct entry){.ip = ip, .tat = now_ns};
 	return reuse;
+}
+
+// Empty slot @p i without breaking a chain (linear probing's deletion by
+// backward shift, Knuth 6.4 algorithm R): each later entry of the run that
+// may sit at the hole moves into it, and its old slot is the next hole.
+// Entries only move nearer their home, so every chain stays within
+// CEE_SRCLIMIT_PROBES.
+static void erase(struct cee_srclimit *t, uint32_t i)
+{
+	uint32_t j = i;
+	t->v[i].ip = 0;
+	for (uint32_t n = 0; n <= t->mask; n++) {
+		j = (j + 1) & t->mask;
+		if (t->v[j].ip == 0)
+			return;
+		uint32_t k = home(t, t->v[j].ip);
+		// stays when its home lies cyclically in (i, j]
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		t->v[i] = t->v[j];
+		t->v[j].ip = 0;
+		i = j;
+	}
+}
+
+uint32_t cee_srclimit_sweep(struct cee_srclimit *t, uint64_t now_ns, uint32_t budget)
+{
+	uint32_t freed = 0;
+	for (uint32_t n = 0; n < budget; n++) {
+		uint32_t i = t->cursor;
+		struct entry *e = &t->v[i];
+		if (e->ip != 0 && stale(e, now_ns)) {
+			erase(t, i);
+			freed++;
+			continue; // (the slot may hold a shifted entry now: look again)
+		}
+		t->cursor = (i + 1) & t->mask;
+	}
+	return freed;
+}
+
+uint32_t cee_srclimit_used(const struct cee_srclimit *t)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i <= t->mask; i++)
+		n += t->v[i].ip != 0;
+	return n;
 }
 
 bool cee_srclimit_rate_on(const struct cee_srclimit *t)

@@ -51,6 +51,18 @@ void cee_srclimit_destroy(struct cee_srclimit *t);
  * address must not spend its rate (an off-path attacker at N+1 SYNs a
  * second locked out any source it chose). Is a rate set?
  */
+/**
+ * Empty up to @p budget slots' worth of stale entries (no connection, rate
+ * bucket full again), from where the last call stopped. A slot that held a
+ * source never became empty again (reused only for one that hashed there):
+ * after a flood of spoofed sources filled the table, every lookup of an
+ * unknown source walked all CEE_SRCLIMIT_PROBES slots for good. The shard
+ * calls it each millisecond. @return the entries emptied.
+ */
+uint32_t cee_srclimit_sweep(struct cee_srclimit *t, uint64_t now_ns, uint32_t budget);
+/** Slots in use (tests, diagnostics: walks the table). */
+uint32_t cee_srclimit_used(const struct cee_srclimit *t);
+
 bool cee_srclimit_rate_on(const struct cee_srclimit *t);
 /** Is a limit of live connections set (max_conns)? */
 bool cee_srclimit_conns_on(const struct cee_srclimit *t);

@@ -149,6 +149,54 @@ static void test_random_sources(void **state)
 	cee_srclimit_destroy(t);
 }
 
+/*
+ * Guards against (long-uptime review): slots that never became empty again.
+ * After a flood of spoofed sources every slot stayed taken (reused only by
+ * a source that hashed there), so each lookup of an unknown source walked
+ * all CEE_SRCLIMIT_PROBES slots from then on. The sweep empties stale
+ * entries by backward shift: live sources (among them ones pushed down
+ * their chains) are still found, with their counts, and the table holds
+ * only them.
+ */
+static void test_sweep(void **state)
+{
+	(void)state;
+	struct cee_srclimit *t = cee_srclimit_create(128, 4, 0, &K); /* 256 slots */
+	uint32_t live[60], gone[140];
+	for (unsigned i = 0; i < 200; i++) /* all live at once: 200 slots */
+		assert_int_equal(cee_srclimit_conn_add(t, 0x0a000000u + i * 7919u + 1, T0, false),
+				 CEE_SRCLIMIT_OK);
+	for (unsigned i = 0; i < 200; i++) {
+		uint32_t ip = 0x0a000000u + i * 7919u + 1;
+		if (i % 10 < 3) { /* 60 keep their connection, a third of them proven */
+			live[i / 10 * 3 + i % 10] = ip;
+			if (i % 10 == 0)
+				cee_srclimit_conn_proven(t, ip);
+		} else { /* 140 go */
+			gone[i / 10 * 7 + i % 10 - 3] = ip;
+			cee_srclimit_conn_del(t, ip, false);
+		}
+	}
+	assert_int_equal(cee_srclimit_used(t), 200);
+	/* a budget at a time, as the shard does, past the whole table twice */
+	uint32_t freed = 0;
+	for (unsigned k = 0; k < 8; k++)
+		freed += cee_srclimit_sweep(t, T0 + MS, 64);
+	assert_int_equal(freed, 140);
+	assert_int_equal(cee_srclimit_used(t), 60);
+	for (unsigned i = 0; i < 60; i++) {
+		assert_int_equal(cee_srclimit_live(t, live[i]), 1);
+		assert_int_equal(cee_srclimit_proven(t, live[i]), i % 3 == 0);
+	}
+	for (unsigned i = 0; i < 140; i++)
+		assert_int_equal(cee_srclimit_live(t, gone[i]), 0);
+	/* and the live ones are still counted: 4 each, then a cookie */
+	for (unsigned k = 0; k < 3; k++)
+		assert_int_equal(cee_srclimit_conn_add(t, live[1], T0 + MS, false), CEE_SRCLIMIT_OK);
+	assert_int_equal(cee_srclimit_conn_add(t, live[1], T0 + MS, false), CEE_SRCLIMIT_COOKIE);
+	cee_srclimit_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +204,7 @@ int main(void)
 	    cmocka_unit_test(test_spoofed_half_open_no_lockout),
 	    cmocka_unit_test(test_syn_rate),
 	    cmocka_unit_test(test_random_sources),
+	    cmocka_unit_test(test_sweep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
