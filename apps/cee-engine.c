@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sa.sa_handler = on_hup; // TLS files renewed in place: read again
+	sa.sa_flags = SA_RESTART; // (routine, daily: no thread's accept() fails with EINTR)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); // a sink whose reader left fails with EPIPE instead
 

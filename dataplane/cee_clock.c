@@ -1,26 +1,49 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // The engine clock's line from TSC to ns (cee_clock.h).
 
+#include <string.h>
+
 #include "cee_clock.h"
 
-int64_t cee_clock_line_adjust(struct cee_clock_line *l, uint64_t tsc_start, uint64_t mono_start,
-			      uint64_t tsc, uint64_t mono)
+void cee_clock_init(struct cee_clock *c, uint64_t tsc, uint64_t mono, double ns_per_tsc)
 {
+	memset(c, 0, sizeof(*c));
+	c->line = (struct cee_clock_line){.tsc0 = tsc, .ns0 = mono, .ns_per_tsc = ns_per_tsc};
+	c->rate = ns_per_tsc;
+	c->tsc_prev = tsc;
+	c->mono_prev = mono;
+}
+
+int64_t cee_clock_adjust(struct cee_clock *c, uint64_t tsc, uint64_t mono)
+{
+	struct cee_clock_line *l = &c->line;
 	uint64_t now = cee_clock_line_ns(l, tsc);
 	int64_t err = (int64_t)(mono - now);
-	// the TSC's rate over the whole run: the longer, the closer
-	double rate = l->ns_per_tsc;
-	if (tsc > tsc_start && mono > mono_start)
-		rate = (double)(mono - mono_start) / (double)(tsc - tsc_start);
+	// The TSC's rate over the last period, when both clocks ran through
+	// it alike; a window more than CEE_CLOCK_JUMP off the rate held is a
+	// jump of one clock (a VM paused, a host suspended), not its rate:
+	// the rate stays, and the error it left is stepped or slewed away.
+	if (tsc > c->tsc_prev && mono > c->mono_prev) {
+		double w = (double)(mono - c->mono_prev) / (double)(tsc - c->tsc_prev);
+		double dev = w / c->rate - 1.0;
+		if (dev < CEE_CLOCK_JUMP && dev > -CEE_CLOCK_JUMP)
+			c->rate = w;
+		else
+			c->jumps++;
+	}
+	c->tsc_prev = tsc;
+	c->mono_prev = mono;
 	double k = (double)err / (double)CEE_CLOCK_PERIOD_NS;
 	if (k > CEE_CLOCK_SLEW)
 		k = CEE_CLOCK_SLEW;
 	if (k < -CEE_CLOCK_SLEW)
 		k = -CEE_CLOCK_SLEW;
 	l->tsc0 = tsc;
-	l->ns0 = err > (int64_t)CEE_CLOCK_STEP_NS ? mono : now; // forward only
-	if (err > (int64_t)CEE_CLOCK_STEP_NS)
+	l->ns0 = now;
+	if (err > (int64_t)CEE_CLOCK_STEP_NS) { // behind: forward at once
+		l->ns0 = mono;
 		k = 0;
-	l->ns_per_tsc = rate * (1.0 + k);
+	}
+	l->ns_per_tsc = c->rate * (1.0 + k);
 	return err;
 }

@@ -11,11 +11,13 @@
  * 130 s a day fast), and events' ts_ns are promised to be CLOCK_MONOTONIC.
  * So once a second the line from TSC to ns is re-anchored where it is
  * (never a step back) with a slope that takes the TSC rate measured over
- * the whole run, slewed by at most CEE_CLOCK_SLEW (1 ms per second) towards
- * CLOCK_MONOTONIC; an error over CEE_CLOCK_STEP_NS ahead of the clock is
- * stepped forward at once (a clock may jump forward, never back).
+ * the last second (a second in which one clock jumped, a VM paused or a
+ * host suspended, is left out: CEE_CLOCK_JUMP), slewed by at most
+ * CEE_CLOCK_SLEW (1 ms per second) towards CLOCK_MONOTONIC; an error over
+ * CEE_CLOCK_STEP_NS ahead of the clock is stepped forward at once (a clock
+ * may jump forward, never back).
  *
- * Pure: cee_clock_line_adjust() is the arithmetic, unit-tested with made-up
+ * Pure: cee_clock_adjust() is the arithmetic, unit-tested with made-up
  * clocks (tests/unit/test_clock.c); the shard glue (cee_shard.c) publishes
  * the line to every thread under a sequence lock.
  */
@@ -32,15 +34,30 @@ struct cee_clock_line {
 	double ns_per_tsc;
 };
 
+/** The line, and what re-anchoring it needs. */
+struct cee_clock {
+	struct cee_clock_line line;
+	double rate;			/**< ns per TSC tick, measured over the last period */
+	uint64_t tsc_prev, mono_prev;	/**< the last re-anchoring's readings */
+	uint64_t jumps;			/**< periods left out of the rate: one clock jumped */
+};
+
+/** A window's rate this far off the rate held is a jump, not the rate. */
+#define CEE_CLOCK_JUMP 0.02
+
 static inline uint64_t cee_clock_line_ns(const struct cee_clock_line *l, uint64_t tsc)
 {
-	return l->ns0 + (uint64_t)((double)(tsc - l->tsc0) * l->ns_per_tsc);
+	// (signed: a TSC read just before a re-anchoring is a little before ns0)
+	int64_t d = (int64_t)((double)(int64_t)(tsc - l->tsc0) * l->ns_per_tsc);
+	return l->ns0 + (uint64_t)d;
 }
 
+/** The clock at @p tsc, CLOCK_MONOTONIC @p mono, with DPDK's rate. */
+void cee_clock_init(struct cee_clock *c, uint64_t tsc, uint64_t mono, double ns_per_tsc);
+
 /**
- * Re-anchor @p l at @p tsc, where CLOCK_MONOTONIC read @p mono; the run
- * began at (@p tsc_start, @p mono_start). @return the error corrected:
- * CLOCK_MONOTONIC minus the clock at @p tsc, before the adjustment (ns).
+ * Re-anchor the line at @p tsc, where CLOCK_MONOTONIC read @p mono.
+ * @return the error corrected: CLOCK_MONOTONIC minus the clock at @p tsc,
+ * before the adjustment (ns).
  */
-int64_t cee_clock_line_adjust(struct cee_clock_line *l, uint64_t tsc_start, uint64_t mono_start,
-			      uint64_t tsc, uint64_t mono);
+int64_t cee_clock_adjust(struct cee_clock *c, uint64_t tsc, uint64_t mono);

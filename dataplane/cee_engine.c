@@ -1536,6 +1536,7 @@ void cee_engine_destroy(struct cee_engine *e)
 {
 	if (e == NULL)
 		return;
+	explicit_bzero(e->cfg.tls.ticket_key, sizeof(e->cfg.tls.ticket_key)); // (a failed start)
 	if (e->started) {
 		for (unsigned i = 0; i < e->nshards; i++)
 			atomic_store(&e->shards[i].stop, true);

@@ -34,16 +34,18 @@
 
 /*
  * The engine clock (cee_clock.h): a line from TSC to ns, re-anchored once a
- * second onto CLOCK_MONOTONIC by whichever thread reads it first after the
- * second is up, and published to every thread under a sequence lock (the
- * fields are atomics read relaxed, so that the race is a defined one).
+ * second onto CLOCK_MONOTONIC by whichever shard finds the second up first
+ * (on its pinned lcore: the control thread, preempted inside the write,
+ * would hold every reader spinning), and published to every thread under a
+ * sequence lock (the fields are atomics read relaxed, a defined race).
  */
 static struct {
 	_Atomic uint32_t seq; // odd while the line is rewritten
 	_Atomic uint64_t tsc0, ns0, ns_per_tsc; // the line (a double's bits)
 	_Atomic uint64_t next_tsc;		// the next re-anchoring
-	atomic_flag busy;			// a thread re-anchors
-	uint64_t tsc_start, mono_start, period_tsc;
+	atomic_flag busy;			// a shard re-anchors
+	struct cee_clock state;			// under busy
+	uint64_t period_tsc;
 	bool ready;
 } clk = {.busy = ATOMIC_FLAG_INIT};
 
@@ -89,24 +91,27 @@ static void clock_maybe_adjust(uint64_t tsc)
 	if (atomic_flag_test_and_set_explicit(&clk.busy, memory_order_acquire))
 		return;
 	if (tsc >= atomic_load_explicit(&clk.next_tsc, memory_order_relaxed)) {
-		struct cee_clock_line l;
-		clock_line_read(&l);
 		uint64_t mono = mono_ns();
 		uint64_t t = rte_rdtsc();
-		cee_clock_line_adjust(&l, clk.tsc_start, clk.mono_start, t, mono);
-		clock_line_write(&l);
+		cee_clock_adjust(&clk.state, t, mono);
+		clock_line_write(&clk.state.line);
 		atomic_store_explicit(&clk.next_tsc, t + clk.period_tsc, memory_order_relaxed);
 	}
 	atomic_flag_clear_explicit(&clk.busy, memory_order_release);
 }
 
+static uint64_t clock_read(uint64_t tsc)
+{
+	struct cee_clock_line l;
+	clock_line_read(&l);
+	return cee_clock_line_ns(&l, tsc);
+}
+
+// A shard's clock (it may re-anchor the line).
 static uint64_t clock_of_tsc(uint64_t tsc)
 {
 	clock_maybe_adjust(tsc);
-	struct cee_clock_line l;
-	clock_line_read(&l);
-	// (a TSC read just before a re-anchoring: a few ns before ns0)
-	return l.ns0 + (uint64_t)((double)(int64_t)(tsc - l.tsc0) * l.ns_per_tsc);
+	return clock_read(tsc);
 }
 
 /* ---- TLS files read again (SIGHUP) ---------------------------------------- */
@@ -127,20 +132,14 @@ uint64_t cee_clock_ns(void)
 {
 	if (!clk.ready) {
 		// First call (engine start-up, before the lcores launch).
-		clk.mono_start = mono_ns();
-		clk.tsc_start = rte_rdtsc();
+		uint64_t mono = mono_ns(), t = rte_rdtsc();
 		clk.period_tsc = rte_get_tsc_hz();
-		struct cee_clock_line l = {
-		    .tsc0 = clk.tsc_start,
-		    .ns0 = clk.mono_start,
-		    .ns_per_tsc = 1e9 / (double)rte_get_tsc_hz(),
-		};
-		clock_line_write(&l);
-		atomic_store_explicit(&clk.next_tsc, clk.tsc_start + clk.period_tsc,
-				      memory_order_relaxed);
+		cee_clock_init(&clk.state, t, mono, 1e9 / (double)rte_get_tsc_hz());
+		clock_line_write(&clk.state.line);
+		atomic_store_explicit(&clk.next_tsc, t + clk.period_tsc, memory_order_relaxed);
 		clk.ready = true;
 	}
-	return clock_of_tsc(rte_rdtsc());
+	return clock_read(rte_rdtsc()); // (read only: shards re-anchor)
 }
 
 /* ---- tx ------------------------------------------------------------------- */
@@ -1177,10 +1176,14 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 			}
 		}
 	}
+	// (a gratuitous one announcing the MAC we know already, as some
+	// routers repeat every few seconds, moves nothing: it would fill the
+	// 8 places a real failover needs)
 	uint8_t known[6];
 	enum cee_arp_state was = cee_arp_lookup(s->arp, ai.sip, known);
-	if (ai.sip == ai.tip || ((was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE) &&
-				 memcmp(known, ai.sha.addr_bytes, 6) != 0))
+	bool have = was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE;
+	bool same = have && memcmp(known, ai.sha.addr_bytes, 6) == 0;
+	if ((ai.sip == ai.tip && !same) || (have && !same))
 		note_moved(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
 	unsigned n = cee_arp_input(s->arp, ai.sip, ai.sha.addr_bytes,
@@ -1371,6 +1374,10 @@ unsigned cee_shard_poll(struct cee_shard *s)
 		cee_arp_tick(s->arp, s->now_ns, ARP_TICK_BUDGET, arp_request_cb, arp_drop_cb, s);
 		if (unlikely(s->srclimit != NULL)) // stale sources leave the table
 			(void)cee_srclimit_sweep(s->srclimit, s->now_ns, SRCLIMIT_SWEEP_BUDGET);
+		if (unlikely(s->stacks != NULL) && s->now_ns >= s->tls_tick_ns) {
+			s->tls_tick_ns = s->now_ns + 1000000000ull;
+			cee_stack_tls_tick(s);
+		}
 		s->arp_tick_ns = s->now_ns + ARP_TICK_NS;
 	}
 	if (unlikely(s->nmoved > 0) && s->now_ns >= s->moved_walk_ns)

@@ -166,6 +166,7 @@ struct cee_shard {
 	uint32_t nmoved;
 	uint64_t moved_walk_ns;
 	uint32_t tls_gen; /**< the cee_reload_request() count this shard has acted on */
+	uint64_t tls_tick_ns; /**< the next step of the ticket key ratchet */
 	uint32_t src_cursor; /**< next source (address offset, port) tried by cee_shard_connect */
 	/** The bucket of the source cee_shard_open_active() tries next (prefetched) */
 	struct {

@@ -44,6 +44,8 @@ struct cee_stack {
 	bool drop_input;        /**< a handshake the peer ended unanswered: its bytes go nowhere */
 };
 
+/** The session-ticket key ratchet's step, once a second. */
+void cee_stack_tls_tick(struct cee_shard *s);
 /** Read the shard's TLS files again (cee_reload_request()). */
 void cee_stack_tls_reload(struct cee_shard *s);
 

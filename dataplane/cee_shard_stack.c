@@ -61,6 +61,7 @@ static struct cee_tls_ctx *ctx_create(struct cee_shard *s, const struct cee_tls_
 	char err[256] = "";
 	cfg.max_conns = max_conns;
 	struct cee_tls_ctx *ctx = cee_tls_ctx_create(&cfg, server, err, sizeof(err));
+	explicit_bzero(cfg.ticket_key, sizeof(cfg.ticket_key)); // (the ratchet has begun from it)
 	if (ctx == NULL) {
 		int e = errno ? errno : EINVAL;
 		fprintf(stderr, "cee: shard %u: TLS %s: %s\n", s->id, server ? "server" : "client",
@@ -103,6 +104,12 @@ int cee_stack_init(struct cee_shard *s, uint32_t per_shard)
 		s->stage_free[i] = s->stage_block + (size_t)i * STAGE_SIZE;
 	s->nstage_free = nstage;
 	return 0;
+}
+
+void cee_stack_tls_tick(struct cee_shard *s)
+{
+	if (s->tls_srv != NULL)
+		cee_tls_ctx_tick(s->tls_srv);
 }
 
 void cee_stack_tls_reload(struct cee_shard *s)

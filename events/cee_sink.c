@@ -574,7 +574,7 @@ static int fdout_rotate(struct fdout *o, uint64_t *held)
 	if (stat(o->path, &now) == 0 && fstat(o->fd, &cur) == 0 && now.st_dev == cur.st_dev &&
 	    now.st_ino == cur.st_ino)
 		return 0; // not rotated
-	(void)fdout_push(o, held); // what the old file takes (a unit cut short restarts below)
+	(void)fdout_push(o, held); // what the old file takes
 	int fd = open(o->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
@@ -583,12 +583,19 @@ static int fdout_rotate(struct fdout *o, uint64_t *held)
 		close(fd);
 		return -e;
 	}
+	// A unit the old file took in part (a short write, then a full disk)
+	// is cut off it: it goes whole to the new file, and the two files are
+	// the stream with nothing doubled.
+	size_t part = o->off - unit_start(o, o->off);
+	struct stat old;
+	if (part > 0 && fstat(o->fd, &old) == 0 && (uint64_t)old.st_size >= part)
+		(void)ftruncate(o->fd, old.st_size - (off_t)part);
 	close(o->fd);
 	o->fd = fd;
 	o->err = 0;
 	fdout_restart(o); // the header first (if any), then from the unit in progress
-	int rc = fdout_push(o, held);
-	return rc == -EAGAIN || rc >= 0 ? 1 : rc;
+	(void)fdout_push(o, held); // (a failure now is the new file's: retried as any)
+	return 1;
 }
 
 static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path, bool ack)

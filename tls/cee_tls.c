@@ -215,7 +215,7 @@ static int ticket_derive(struct cee_tls_ctx *ctx)
 		return -EINVAL;
 	memcpy(ctx->ticket_name, okm, sizeof(ctx->ticket_name));
 	memcpy(ctx->ticket_aead_key, okm + sizeof(ctx->ticket_name), sizeof(ctx->ticket_aead_key));
-	memset(okm, 0, sizeof(okm));
+	explicit_bzero(okm, sizeof(okm));
 	return 0;
 }
 
@@ -233,7 +233,7 @@ static int ticket_advance(struct cee_tls_ctx *ctx, uint64_t epoch)
 			    sizeof(info) - 1, next, sizeof(next)) != 0)
 			return -EINVAL;
 		memcpy(ctx->chain, next, sizeof(next));
-		memset(next, 0, sizeof(next));
+		explicit_bzero(next, sizeof(next));
 		ctx->tk_epoch++;
 		if (ticket_derive(ctx) < 0)
 			return -EINVAL;
@@ -802,6 +802,12 @@ int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, c
 	return 0;
 }
 
+void cee_tls_ctx_tick(struct cee_tls_ctx *ctx)
+{
+	if (ctx->rng_ready) // tickets on: the ratchet steps even with no handshake
+		(void)ticket_advance(ctx, ctx->clock_ns() / ctx->tk_period_ns);
+}
+
 void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx)
 {
 	if (ctx == NULL)
@@ -813,9 +819,9 @@ void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx)
 		wolfSSL_CTX_free(ctx->wctx);
 	if (ctx->rng_ready)
 		wc_FreeRng(&ctx->rng);
-	memset(ctx->ticket_aead_key, 0, sizeof(ctx->ticket_aead_key));
-	memset(ctx->prev_aead_key, 0, sizeof(ctx->prev_aead_key));
-	memset(ctx->chain, 0, sizeof(ctx->chain));
+	explicit_bzero(ctx->ticket_aead_key, sizeof(ctx->ticket_aead_key));
+	explicit_bzero(ctx->prev_aead_key, sizeof(ctx->prev_aead_key));
+	explicit_bzero(ctx->chain, sizeof(ctx->chain));
 	free(ctx->alpn);
 	free(ctx->pool);
 	free(ctx);

@@ -140,6 +140,12 @@ void cee_tls_ctx_destroy(struct cee_tls_ctx *ctx);
 int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, char *err,
 		       size_t errlen);
 const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx);
+/**
+ * Step the session-ticket key ratchet to the current epoch (once a
+ * second): a context with no handshake for hours would otherwise keep an
+ * old secret, from which every later key derives.
+ */
+void cee_tls_ctx_tick(struct cee_tls_ctx *ctx);
 /** Connections of @p ctx not yet freed (each holds its wolfSSL state: about 50 KB). */
 uint32_t cee_tls_ctx_live(const struct cee_tls_ctx *ctx);
 

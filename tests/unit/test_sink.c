@@ -336,18 +336,20 @@ static void test_file_rotation(void **state)
 	free(b);
 	free(want);
 
-	// binary: the new file is a whole stream of its own
+	// binary: each file is a whole stream of its own
+	char old2[300];
 	snprintf(path, sizeof(path), "%s", in_dir(f, "rot.bin"));
 	snprintf(old, sizeof(old), "%s.1", path);
+	snprintf(old2, sizeof(old2), "%s.2", path);
 	snprintf(spec, sizeof(spec), "binary:%s", path);
 	s = cee_sink_open(spec);
 	assert_non_null(s);
 	assert_int_equal(put_all(s, ev, 300), 0);
-	assert_int_equal(rename(path, old), 0);
+	assert_int_equal(rename(path, old2), 0);
 	assert_int_equal(cee_sink_rotate(s), 1);
 	assert_int_equal(put_all(s, ev + 300, 500), 0);
 	// rotated again onto a file someone left there: refused, the sink goes on
-	assert_int_equal(rename(path, old), 0); // (the second part replaces the first)
+	assert_int_equal(rename(path, old), 0);
 	int fd = open(path, O_WRONLY | O_CREAT, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "x", 1), 1);
@@ -366,6 +368,12 @@ static void test_file_rotation(void **state)
 	assert_int_equal(run.type, CEE_EVBIN_RUN);
 	assert_memory_equal(a + sizeof(h) + sizeof(run), ev + 300,
 			    (N - 300) * sizeof(struct cee_event));
+	free(a);
+	a = slurp(old2, &len1); // the first: header, run, the first 300
+	assert_non_null(a);
+	assert_int_equal(len1, sizeof(h) + sizeof(run) + 300 * sizeof(struct cee_event));
+	assert_memory_equal(a, CEE_EVBIN_MAGIC, sizeof(h.magic));
+	assert_memory_equal(a + sizeof(h) + sizeof(run), ev, 300 * sizeof(struct cee_event));
 	free(a);
 	b = slurp(path, &len2);
 	assert_int_equal(len2, 1); // left as it was
