@@ -615,6 +615,7 @@ int main(int argc, char **argv)
 		fputc('y', lf);
 	fputs("\n", lf);
 	fclose(lf);
+	cee_engine_cfg_free(&small); // (the first parse's link)
 	cee_engine_cfg_default(&small);
 	CHECK(cee_engine_parse_args(&small, 7, largs) != 0, "a link line of 330 bytes taken");
 
