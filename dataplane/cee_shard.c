@@ -60,12 +60,15 @@ static void clock_line_read(struct cee_clock_line *l)
 {
 	uint32_t s0, s1;
 	do {
+		// (no fences, which TSan does not take: the data loads acquire,
+		// so the second sequence read cannot move before them; Boehm,
+		// "Can seqlocks get along with programming language memory
+		// models?", 2012)
 		s0 = atomic_load_explicit(&clk.seq, memory_order_acquire);
-		l->tsc0 = atomic_load_explicit(&clk.tsc0, memory_order_relaxed);
-		l->ns0 = atomic_load_explicit(&clk.ns0, memory_order_relaxed);
-		uint64_t bits = atomic_load_explicit(&clk.ns_per_tsc, memory_order_relaxed);
+		l->tsc0 = atomic_load_explicit(&clk.tsc0, memory_order_acquire);
+		l->ns0 = atomic_load_explicit(&clk.ns0, memory_order_acquire);
+		uint64_t bits = atomic_load_explicit(&clk.ns_per_tsc, memory_order_acquire);
 		memcpy(&l->ns_per_tsc, &bits, sizeof(bits));
-		atomic_thread_fence(memory_order_acquire);
 		s1 = atomic_load_explicit(&clk.seq, memory_order_relaxed);
 	} while ((s0 & 1) || s0 != s1);
 }
@@ -76,10 +79,11 @@ static void clock_line_write(const struct cee_clock_line *l)
 	memcpy(&bits, &l->ns_per_tsc, sizeof(bits));
 	uint32_t s = atomic_load_explicit(&clk.seq, memory_order_relaxed);
 	atomic_store_explicit(&clk.seq, s + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(&clk.tsc0, l->tsc0, memory_order_relaxed);
-	atomic_store_explicit(&clk.ns0, l->ns0, memory_order_relaxed);
-	atomic_store_explicit(&clk.ns_per_tsc, bits, memory_order_relaxed);
+	// (release stores: the odd sequence cannot move after them, and a
+	// reader that sees one of them sees the sequence odd or later)
+	atomic_store_explicit(&clk.tsc0, l->tsc0, memory_order_release);
+	atomic_store_explicit(&clk.ns0, l->ns0, memory_order_release);
+	atomic_store_explicit(&clk.ns_per_tsc, bits, memory_order_release);
 	atomic_store_explicit(&clk.seq, s + 2, memory_order_release);
 }
 
