@@ -134,6 +134,23 @@ def close_code_waiting(sock):
     return code if code is not None else 0
 
 
+def collect(pinners, closed, quiet=0.3):
+    """Read the Close each pinner got, until none comes for @p quiet s
+    (select on every open pinner: the engine's last answers may still be on
+    their way)."""
+    while True:
+        open_ = [q for i, q in enumerate(pinners) if i not in closed]
+        ready = [q for q in open_ if isinstance(q, ssl.SSLSocket) and q.pending() > 0]
+        if not ready and open_:
+            ready, _, _ = select.select(open_, [], [], quiet)
+        if not ready:
+            return
+        for q in ready:
+            c = close_code_waiting(q)
+            if c is not None:
+                closed[pinners.index(q)] = c
+
+
 def stream_end(sock, timeout=3):
     """How a stream ends after the Close that was read: close_notify then
     EOF ("notify"), a FIN without it ("ragged"), an RST, or nothing."""
@@ -212,14 +229,7 @@ def main():
             if c is not None:
                 closed[i] = c
                 filled = True
-    if filled:
-        # the engine's answer to the last ones may still be on its way
-        time.sleep(0.2)
-    for i, q in enumerate(pinners):
-        if i not in closed:
-            c = close_code_waiting(q)
-            if c is not None:
-                closed[i] = c
+    collect(pinners, closed)
     print(f"ws_pin: {len(pinners)} pinners, {len(closed)} closed before the legit clients "
           f"(pool {'full' if filled else 'never full'})", flush=True)
     before = len(closed)
@@ -236,12 +246,7 @@ def main():
             ok += 1
         else:
             failed.append({"client": i, "why": why})
-    time.sleep(0.3)
-    for i, q in enumerate(pinners):
-        if i not in closed:
-            c = close_code_waiting(q)
-            if c is not None:
-                closed[i] = c
+    collect(pinners, closed)
     ends = {}
     if TLS is not None:
         for i, c in closed.items():
