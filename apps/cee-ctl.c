@@ -348,6 +348,11 @@ static void print_reply(const char *cmd, const struct jv *r)
 		const struct jv *c = jget(r, "closed");
 		printf("closed %s reason %s bytes_in %s bytes_out %s\n", jstr(c, "id"),
 		       jstr(c, "reason"), jstr(c, "bytes_in"), jstr(c, "bytes_out"));
+	} else if (strcmp(cmd, "reload") == 0) {
+		printf("reload %s requested: every shard reads its TLS files again (stats "
+		       "tls_reloads, tls_reload_failures), and event files renamed away are "
+		       "followed by new ones\n",
+		       jstr(r, "reload"));
 	} else if (strcmp(cmd, "drain") == 0) {
 		printf("draining: new connections are refused; %s live; the engine exits when the "
 		       "last one is gone\n",
@@ -464,6 +469,8 @@ static void usage(FILE *f)
 		"              after the last connection\n"
 		"  links       outbound links: state, current connection, attempts, ups, downs\n"
 		"  sinks       event sinks: state, events taken, held, behind, failures\n"
+		"  reload      as SIGHUP: TLS certificate, key and CA files read again;\n"
+		"              event files renamed away followed by new ones\n"
 		"  watch ID    wait for the connection's close (no time limit); print its\n"
 		"              reason and byte counts\n"
 		"options:\n"
@@ -522,7 +529,8 @@ int main(int argc, char **argv)
 	bool takes_id = cmd && (strcmp(cmd, "conn") == 0 || strcmp(cmd, "kill") == 0 || watch);
 	bool known = takes_id || (cmd && (strcmp(cmd, "stats") == 0 || strcmp(cmd, "conns") == 0 ||
 					  strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "drain") == 0 ||
-					  strcmp(cmd, "links") == 0 || strcmp(cmd, "sinks") == 0));
+					  strcmp(cmd, "links") == 0 || strcmp(cmd, "sinks") == 0 ||
+					  strcmp(cmd, "reload") == 0));
 	if (!known || nargs != (takes_id ? 2 : 1)) {
 		if (cmd && !known)
 			fprintf(stderr, "cee-ctl: unknown command '%s'\n", cmd);

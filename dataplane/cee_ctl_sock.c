@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // The command socket: a Unix stream socket (mode 0600) served from the
 // control thread without blocking. Per connection: one request line in
-// ("stats", "conns", "conn ID", "snapshot", "kill ID", "drain", "links", "sinks",
+// ("stats", "conns", "conn ID", "snapshot", "kill ID", "drain", "links", "sinks", "reload",
 // "watch ID"), one JSON reply out (it may span lines), then the server
 // closes. Every exchange has a deadline except a watch, which lasts as long
 // as its connection; a watch whose client hangs up is abandoned.
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cee_ctl_priv.h"
+#include "cee_shard.h"
 
 #define CLIENT_TIMEOUT_NS (UINT64_C(10) * 1000000000) // a whole exchange
 #define WATCH_CHECK_NS (UINT64_C(50) * 1000000)        // a watch's client still there?
@@ -199,6 +200,20 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 	char *arg = word ? strtok_r(NULL, " \t", &save) : NULL;
 	char *extra = arg ? strtok_r(NULL, " \t", &save) : NULL;
 	unsigned i;
+	if (word != NULL && strcmp(word, "reload") == 0) {
+		// SIGHUP's work, for a control plane that cannot signal the
+		// engine (another container): the shards read their TLS files
+		// at their next iteration, this thread rotates renamed sink
+		// files at its next poll. The outcome is in stats
+		// (tls_reloads, tls_reload_failures) and on stderr.
+		if (arg != NULL) {
+			cee_ctl_buf_printf(&k->out, "{\"ok\":false,\"error\":\"usage: reload\"}\n");
+			return;
+		}
+		cee_reload_request();
+		cee_ctl_buf_printf(&k->out, "{\"ok\":true,\"reload\":%u}\n", cee_reload_generation());
+		return;
+	}
 	if (word != NULL && strcmp(word, "sinks") == 0) {
 		// The event sinks live on this thread: answered at once.
 		char buf[4096];
@@ -225,7 +240,7 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 		shown[n] = '\0';
 		cee_ctl_buf_printf(&k->out,
 				   "{\"ok\":false,\"error\":\"unknown request '%s' (stats, conns, "
-				   "conn ID, snapshot, kill ID, drain, links, watch ID, sinks)\"}\n",
+				   "conn ID, snapshot, kill ID, drain, links, watch ID, sinks, reload)\"}\n",
 				   shown);
 		return;
 	}
