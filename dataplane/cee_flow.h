@@ -28,6 +28,17 @@ extern const uint8_t cee_rss_key[CEE_RSS_KEY_LEN];
  */
 uint32_t cee_flow_hash(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port);
 
+/**
+ * Source ports an active open tries for a tuple this shard owns: about 1
+ * in @p nshards of them is the shard's, so 16 of its own are tried at
+ * least (512 fixed tried 4 at 128 shards: four ports in use to the same
+ * peer refused the open).
+ */
+static inline unsigned cee_flow_src_tries(unsigned nshards)
+{
+	return nshards * 16 > 512 ? nshards * 16 : 512;
+}
+
 /** The shard that owns a flow of hash @p h among @p nshards: reta[h % RETA] = i % nshards. */
 static inline unsigned cee_flow_owner(uint32_t h, unsigned nshards)
 {

@@ -1454,7 +1454,6 @@ int cee_shard_main(void *arg)
 
 #define SPORT_FIRST 1024
 #define SPORT_COUNT (65536 - SPORT_FIRST)
-#define SRC_TRIES 512
 
 struct cee_conn *cee_shard_connect(struct cee_shard *s, unsigned pi, uint32_t dst_ip,
 				   uint16_t dst_port, enum cee_tcp_service service)
@@ -1481,7 +1480,8 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	uint32_t src_ip = 0, hash = 0, bucket = 0;
 	uint16_t sport = 0;
 	bool found = false;
-	for (unsigned t = 0; t < SRC_TRIES; t++) {
+	unsigned tries = cee_flow_src_tries(s->nshards);
+	for (unsigned t = 0; t < tries; t++) {
 		uint64_t k = s->src_cursor;
 		s->src_cursor = (uint32_t)((k + 1) % space);
 		src_ip = s->cfg->ip + (uint32_t)(k / SPORT_COUNT);

@@ -219,10 +219,38 @@ static void test_owner_range_and_balance(void **state)
 	}
 }
 
+/*
+ * Guards against (session 17's note): an active open trying a fixed 512
+ * source ports, about 4 of them the shard's own at 128 shards, so that four
+ * ports in use to one peer refused the next open. From any starting port,
+ * the ports tried hold at least 8 of each shard's own, at every shard count.
+ */
+static void test_src_tries_reach_own_ports(void **state)
+{
+	(void)state;
+	static const unsigned counts[] = {1, 2, 16, 64, 128};
+	for (unsigned c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		unsigned ns = counts[c], tries = cee_flow_src_tries(ns);
+		for (unsigned start = 1024; start < 65536 - tries; start += 7919) {
+			for (unsigned shard = 0; shard < ns; shard += ns / 4 + 1) {
+				unsigned own = 0;
+				for (unsigned p = start; p < start + tries; p++)
+					own += cee_flow_owner(cee_flow_hash(0x0a000001, 0x0a000002,
+									    (uint16_t)p, 5060),
+							      ns) == shard;
+				if (own < 8)
+					fail_msg("%u shards, shard %u, ports %u..: %u own of %u tried",
+						 ns, shard, start, own, tries);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reference_matches_microsoft_vectors),
+	    cmocka_unit_test(test_src_tries_reach_own_ports),
 	    cmocka_unit_test(test_key_is_symmetric_pattern),
 	    cmocka_unit_test(test_known_vectors),
 	    cmocka_unit_test(test_matches_reference_random),
