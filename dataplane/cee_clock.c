@@ -23,13 +23,17 @@ int64_t cee_clock_adjust(struct cee_clock *c, uint64_t tsc, uint64_t mono)
 	// it alike; a window more than CEE_CLOCK_JUMP off the rate held is a
 	// jump of one clock (a VM paused, a host suspended), not its rate:
 	// the rate stays, and the error it left is stepped or slewed away.
+	// Two windows in a row that agree with each other are the rate, however
+	// far from the one held (a VM moved to a host of another TSC rate).
 	if (tsc > c->tsc_prev && mono > c->mono_prev) {
 		double w = (double)(mono - c->mono_prev) / (double)(tsc - c->tsc_prev);
-		double dev = w / c->rate - 1.0;
-		if (dev < CEE_CLOCK_JUMP && dev > -CEE_CLOCK_JUMP)
+		double dev = w / c->rate - 1.0, agree = c->last_w > 0 ? w / c->last_w - 1.0 : 1.0;
+		if ((dev < CEE_CLOCK_JUMP && dev > -CEE_CLOCK_JUMP) ||
+		    (agree < CEE_CLOCK_JUMP / 20 && agree > -CEE_CLOCK_JUMP / 20))
 			c->rate = w;
 		else
 			c->jumps++;
+		c->last_w = w;
 	}
 	c->tsc_prev = tsc;
 	c->mono_prev = mono;

@@ -40,6 +40,7 @@ struct cee_clock {
 	double rate;			/**< ns per TSC tick, measured over the last period */
 	uint64_t tsc_prev, mono_prev;	/**< the last re-anchoring's readings */
 	uint64_t jumps;			/**< periods left out of the rate: one clock jumped */
+	double last_w;			/**< the last period's own rate (0: none yet) */
 };
 
 /** A window's rate this far off the rate held is a jump, not the rate. */

@@ -29,14 +29,17 @@ extern const uint8_t cee_rss_key[CEE_RSS_KEY_LEN];
 uint32_t cee_flow_hash(uint32_t src_ip, uint32_t dst_ip, uint16_t src_port, uint16_t dst_port);
 
 /**
- * Source ports an active open tries for a tuple this shard owns: about 1
- * in @p nshards of them is the shard's, so 16 of its own are tried at
- * least (512 fixed tried 4 at 128 shards: four ports in use to the same
- * peer refused the open).
+ * Source ports an active open tries for a tuple this shard owns: a shard
+ * owns at least CEE_RETA_SIZE / nshards (rounded down) of the table's
+ * entries, so 16 of its own ports are expected among these at least (512
+ * fixed tried about 4 at 128 shards: four ports in use to the same peer
+ * refused the open; and at 65 shards two shards own one entry each).
  */
 static inline unsigned cee_flow_src_tries(unsigned nshards)
 {
-	return nshards * 16 > 512 ? nshards * 16 : 512;
+	unsigned entries = nshards < CEE_RETA_SIZE ? CEE_RETA_SIZE / nshards : 1;
+	unsigned t = 16 * CEE_RETA_SIZE / entries;
+	return t > 512 ? t : 512;
 }
 
 /** The shard that owns a flow of hash @p h among @p nshards: reta[h % RETA] = i % nshards. */

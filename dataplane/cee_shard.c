@@ -37,7 +37,7 @@
  * second onto CLOCK_MONOTONIC by whichever shard finds the second up first
  * (on its pinned lcore: the control thread, preempted inside the write,
  * would hold every reader spinning), and published to every thread under a
- * sequence lock (the fields are atomics read relaxed, a defined race).
+ * sequence lock (the fields are atomics, stored release and read acquire).
  */
 static struct {
 	_Atomic uint32_t seq; // odd while the line is rewritten
@@ -95,8 +95,20 @@ static void clock_maybe_adjust(uint64_t tsc)
 	if (atomic_flag_test_and_set_explicit(&clk.busy, memory_order_acquire))
 		return;
 	if (tsc >= atomic_load_explicit(&clk.next_tsc, memory_order_relaxed)) {
-		uint64_t mono = mono_ns();
-		uint64_t t = rte_rdtsc();
+		// the two readings taken together: a TSC read on each side of
+		// clock_gettime(), again when something came between them (a
+		// preempted vCPU skewed both the rate and the error)
+		uint64_t mono = 0, t = 0, gap = UINT64_MAX, most = clk.period_tsc / 50000; // 20 us
+		for (int k = 0; k < 4 && gap > most; k++) {
+			uint64_t a = rte_rdtsc();
+			uint64_t m = mono_ns();
+			uint64_t b = rte_rdtsc();
+			if (b - a < gap) {
+				gap = b - a;
+				mono = m;
+				t = a + (b - a) / 2;
+			}
+		}
 		cee_clock_adjust(&clk.state, t, mono);
 		clock_line_write(&clk.state.line);
 		atomic_store_explicit(&clk.next_tsc, t + clk.period_tsc, memory_order_relaxed);

@@ -228,11 +228,11 @@ static void test_owner_range_and_balance(void **state)
 static void test_src_tries_reach_own_ports(void **state)
 {
 	(void)state;
-	static const unsigned counts[] = {1, 2, 16, 64, 128};
+	static const unsigned counts[] = {1, 2, 16, 64, 65, 100, 128};
 	for (unsigned c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
 		unsigned ns = counts[c], tries = cee_flow_src_tries(ns);
-		for (unsigned start = 1024; start < 65536 - tries; start += 7919) {
-			for (unsigned shard = 0; shard < ns; shard += ns / 4 + 1) {
+		for (unsigned start = 1024; start < 65536 - tries; start += 20011) {
+			for (unsigned shard = 0; shard < ns; shard++) {
 				unsigned own = 0;
 				for (unsigned p = start; p < start + tries; p++)
 					own += cee_flow_owner(cee_flow_hash(0x0a000001, 0x0a000002,
