@@ -130,18 +130,18 @@ static uint64_t clock_of_tsc(uint64_t tsc)
 	return clock_read(tsc);
 }
 
-/* ---- TLS files read again (SIGHUP) ---------------------------------------- */
+/* ---- SIGHUP: TLS files read again, sink files rotated ---------------------- */
 
-static _Atomic uint32_t tls_reload_gen;
+static _Atomic uint32_t reload_gen;
 
 void cee_reload_request(void)
 {
-	atomic_fetch_add_explicit(&tls_reload_gen, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&reload_gen, 1, memory_order_relaxed);
 }
 
 uint32_t cee_reload_generation(void)
 {
-	return atomic_load_explicit(&tls_reload_gen, memory_order_relaxed);
+	return atomic_load_explicit(&reload_gen, memory_order_relaxed);
 }
 
 uint64_t cee_clock_ns(void)
@@ -1398,7 +1398,7 @@ unsigned cee_shard_poll(struct cee_shard *s)
 	}
 	if (unlikely(s->nmoved > 0) && s->now_ns >= s->moved_walk_ns)
 		moved_walk(s);
-	uint32_t gen = atomic_load_explicit(&tls_reload_gen, memory_order_relaxed);
+	uint32_t gen = atomic_load_explicit(&reload_gen, memory_order_relaxed);
 	if (unlikely(gen != s->tls_gen)) { // on this shard's thread: its contexts are its own
 		s->tls_gen = gen;
 		cee_stack_tls_reload(s);

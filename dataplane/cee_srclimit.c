@@ -54,15 +54,16 @@ void cee_srclimit_destroy(struct cee_srclimit *t)
 	free(t);
 }
 
-static uint32_t home(const struct cee_srclimit *t, uint32_t ip)
-{
-	return (uint32_t)(cee_siphash_12(1, 3, &t->key, ip, 0) >> 32) & t->mask;
-}
 
 // Nothing to remember: no connection and the rate's bucket full again.
 static bool stale(const struct entry *e, uint64_t now_ns)
 {
 	return e->half == 0 && e->est == 0 && e->tat <= now_ns;
+}
+
+static uint32_t home(const struct cee_srclimit *t, uint32_t ip)
+{
+	return (uint32_t)(cee_siphash_12(1, 3, &t->key, ip, 0) >> 32) & t->mask;
 }
 
 // @p ip's entry; with @p insert, a new one (in the first stale or empty
@@ -71,7 +72,7 @@ static struct entry *find(struct cee_srclimit *t, uint32_t ip, uint64_t now_ns, 
 {
 	if (ip == 0)
 		return NULL;
-	uint32_t h = (uint32_t)(cee_siphash_12(1, 3, &t->key, ip, 0) >> 32);
+	uint32_t h = home(t, ip);
 	struct entry *reuse = NULL;
 	for (uint32_t i = 0; i < CEE_SRCLIMIT_PROBES; i++) {
 		struct entry *e = &t->v[(h + i) & t->mask];

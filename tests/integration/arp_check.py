@@ -29,19 +29,13 @@ import sys
 
 from scapy.all import ARP, Ether, conf, sendp  # noqa: E402
 
+import ctlit  # noqa: E402
+
 
 def echo_on(s, timeout):
     try:
         s.settimeout(timeout)
-        msg = b"arp check\n"
-        s.sendall(msg)
-        got = b""
-        while len(got) < len(msg):
-            b = s.recv(64)
-            if not b:
-                break
-            got += b
-        return None if got == msg else f"echo {got!r}"
+        return None if ctlit.echo(s, b"arp check\n") else "echo cut short or changed"
     except OSError as e:
         return f"{type(e).__name__}: {e}"
 

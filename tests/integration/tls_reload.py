@@ -35,6 +35,8 @@ import subprocess
 import sys
 import time
 
+from ctlit import echo
+
 
 def fingerprint_of_file(pem):
     der = ssl.PEM_cert_to_DER_cert(open(pem).read())
@@ -47,17 +49,6 @@ def connect(addr, ca):
     raw = socket.create_connection(addr, timeout=5)
     s = ctx.wrap_socket(raw, server_hostname="server.cee.test")
     return s, hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
-
-
-def echo(s, msg):
-    s.sendall(msg)
-    got = b""
-    while len(got) < len(msg):
-        b = s.recv(4096)
-        if not b:
-            break
-        got += b
-    return got == msg
 
 
 def put(src, dst):
