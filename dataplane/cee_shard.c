@@ -605,6 +605,12 @@ static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint
 		app->recv(s->cfg->app_arg, s, c, data, len);
 }
 
+static bool tcp_recv_room(void *owner, struct cee_tcb *tcb, uint32_t len)
+{
+	struct cee_conn *c = cee_conn_of_tcb(tcb);
+	return c->proto == CEE_PROTO_TCP || cee_stack_recv_room(owner, c, len);
+}
+
 // The owner's deadline of a layered connection (handshake limit, WebSocket timers).
 static void tcp_deadline(void *owner, struct cee_tcb *tcb)
 {
@@ -682,6 +688,7 @@ static const struct cee_tcp_ops shard_tcp_ops = {
 	.buf_alloc = tcp_buf_alloc,
 	.buf_free = tcp_buf_free,
 	.recv = tcp_recv,
+	.recv_room = tcp_recv_room,
 	.closing = tcp_closing,
 	.deadline = tcp_deadline,
 };

@@ -76,7 +76,8 @@
 	X(tls_max_tsc, MAX, "longest single TLS input, TSC cycles (the stall one handshake causes)") \
 	X(tls_over_1ms, SUM, "TLS inputs that took more than 1 ms")                               \
 	X(tls_deferred, SUM, "TLS handshake inputs deferred to a later poll by the budget")        \
-	X(tls_over_budget, SUM, "handshake inputs run beyond the budget: no staging room")           \
+	X(tls_over_budget, SUM, "handshake inputs run beyond the budget: a segment above a staging buffer, a link's, or one after a FIN") \
+	X(tls_held_back, SUM, "handshake segments not taken: the budget spent and no staging room (the peer sends them again)") \
 	X(tls_unanswered, SUM, "handshakes the peer ended (FIN/RST) before our answer, over budget: not run") \
 	X(link_attempts, SUM, "connections opened by links")                                      \
 	X(link_ups, SUM, "links up (link_up events)")                                              \

@@ -114,6 +114,12 @@ unsigned cee_stack_poll(struct cee_shard *s);
 void cee_stack_flush(struct cee_shard *s, struct cee_conn *c);
 /** TCP established: the layers start (server) or say hello (client). */
 void cee_stack_established(struct cee_shard *s, struct cee_conn *c);
+/**
+ * TCP asks, before it takes an in-order segment without FIN: @return false
+ * when its bytes are to wait for the peer's retransmission (a handshake
+ * input past the budget with no staging room; counted in tls_held_back).
+ */
+bool cee_stack_recv_room(struct cee_shard *s, struct cee_conn *c, uint32_t len);
 /** Bytes from TCP. */
 void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data, uint32_t len);
 /**

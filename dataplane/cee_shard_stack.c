@@ -643,6 +643,39 @@ static bool pend_add(struct cee_shard *s, struct cee_stack *st, const uint8_t *d
 	return true;
 }
 
+// Whether @p st's next input waits: bytes already wait (order is kept), or
+// a handshake comes beyond this iteration's budget. Not for bytes of a
+// handshake that already failed (closing): they take no staging buffer.
+static bool defer_input(const struct cee_shard *s, const struct cee_stack *st)
+{
+	return st->pend != NULL ||
+	       (st->tls != NULL && !st->tls_up && !st->closing && !s->tls_no_defer &&
+		s->tls_budget_tsc && s->tls_spent_tsc >= s->tls_budget_tsc);
+}
+
+/*
+ * Asked by TCP before it takes an in-order segment (not one with FIN: that
+ * one runs at once, cee_stack_end_unanswered()). A handshake input that
+ * must wait and finds no staging room (none free, or this connection's
+ * full: a ClientHello padded past 4 KiB) is not taken: the peer sends it
+ * again, and the budget holds against it too. It used to run at once, past
+ * the budget: a client could buy unbounded handshake work per iteration
+ * by padding its hello. A segment above a staging buffer (a jumbo frame's)
+ * could never be staged: it runs at once (tls_over_budget), as does a
+ * link's (we chose its server).
+ */
+bool cee_stack_recv_room(struct cee_shard *s, struct cee_conn *c, uint32_t len)
+{
+	const struct cee_stack *st = c->tcb.user;
+	if (st == NULL || st->quiet || st->drop_input || st->client || s->tls_no_defer ||
+	    !defer_input(s, st) || len > STAGE_SIZE)
+		return true;
+	if (st->pend != NULL ? st->pend_len + len <= STAGE_SIZE : s->nstage_free > 0)
+		return true; // it is staged
+	s->stats.tls_held_back++;
+	return false;
+}
+
 void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
@@ -659,11 +692,8 @@ void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data
 	// A handshake beyond this iteration's budget waits for the next one
 	// (and anything behind bytes that wait, waits too: order is kept), except
 	// the bytes of a segment that ends the stream: they run before TCP acts
-	// on its FIN or RST; and bytes for a handshake that already failed
-	// (closing): they take no staging buffer and no budget.
-	if (unlikely(st->pend != NULL ||
-		     (st->tls != NULL && !st->tls_up && !st->closing && !s->tls_no_defer &&
-		      s->tls_budget_tsc && s->tls_spent_tsc >= s->tls_budget_tsc))) {
+	// on its FIN or RST (tls_no_defer).
+	if (unlikely(defer_input(s, st))) {
 		if (s->tls_no_defer) {
 			pend_run(s, st);
 			if (c->tcb.user != st) // it ended while the old bytes ran

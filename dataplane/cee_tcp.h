@@ -241,6 +241,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(ooo_queued, TCP, "ooo_queued", "out-of-order segments held for reassembly")              \
 	X(ooo_dropped, TCP, "ooo_dropped", "out-of-order segments dropped (no room, app service)") \
 	X(no_sndbuf, TCP, "no_sndbuf", "data refused: no send buffer free")                        \
+	X(recv_refused, TCP, "recv_refused", "in-order segments the owner had no room for now (not acked: the peer sends them again)") \
 	X(zero_window_probes, TCP, "zero_window_probes", "zero-window probes sent")                \
 	X(zw_evicted, TCP, "zw_evicted", "zero-window connections reset to free a send buffer")    \
 	X(ooo_reneged, TCP, "ooo_reneged", "send buffers holding only out-of-order data freed")    \
@@ -310,6 +311,15 @@ struct cee_tcp_ops {
 	 * no tcb uses CEE_TCP_SVC_APP.
 	 */
 	void (*recv)(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint32_t len);
+	/**
+	 * Asked before recv for each in-order segment without FIN of an app or
+	 * paced connection: whether the owner takes its @p len bytes now. False:
+	 * they are not taken, counted or acknowledged, and the segment ends
+	 * there (its ACK was processed); the peer sends them again (its
+	 * retransmission, or fast retransmit on the duplicate ACKs that later
+	 * segments draw). NULL: always taken.
+	 */
+	bool (*recv_room)(void *owner, struct cee_tcb *tcb, uint32_t len);
 	/**
 	 * TCP is about to close @p tcb on its own (the idle timeout; and, for
 	 * the app and paced services, the peer's FIN): our FIN is queued when

@@ -657,6 +657,14 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 	}
 
 	if (v->len > 0 && v->seq == tcb->rcv_nxt && tcp_app_mode(tcb)) {
+		// the owner may have no room for them now (a TLS handshake's bytes
+		// past the shard's budget): left to the peer's retransmission, as
+		// echo's bytes are when no buffer can be had
+		if (!v->fin && ctx->ops->recv_room != NULL &&
+		    !ctx->ops->recv_room(ctx->owner, tcb, v->len)) {
+			ctx->stats.recv_refused++;
+			return STEP_DONE;
+		}
 		// counted and acked before the owner sees them (it may send or close from recv)
 		tcb->rcv_nxt += v->len;
 		tcb->bytes_in += v->len;

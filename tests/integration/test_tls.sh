@@ -188,6 +188,13 @@ t = json.load(open(sys.argv[1]))["total"]
 print(f"fin hello: tls_unanswered {t['tls_unanswered']}, tls_deferred {t['tls_deferred']}, "
       f"handshakes {t['tls']['handshakes']}, rst_in {t['tcp']['rst_in']}, bad_rst {t['drops']['bad_rst']}, challenge_ack {t['drops']['challenge_ack']}")
 assert t["tls_unanswered"] >= 2, "the ClientHellos with a FIN were not both counted"
+# the padded ClientHello (tls_fin_hello.py, its last phase): a segment with
+# no staging room is left to the client's retransmission, never run past
+# the budget (tls_over_budget counted it, and it ran)
+print(f"padded hello: tls_held_back {t['tls_held_back']}, tls_over_budget {t['tls_over_budget']}, "
+      f"tcp recv_refused {t['tcp']['recv_refused']}")
+assert t["tls_held_back"] >= 1, "the padded ClientHello found room: the check cannot fail"
+assert t["tls_over_budget"] == 0, "a handshake input ran past the budget"
 PY
 	"$CEE_PYTHON" - "$EVENTS" <<'PY' || fail_soft "fin hello: the hello and FIN on the handshake's ACK"
 import json, sys

@@ -17,8 +17,12 @@ handshake either: the client's handshake must complete. (A first version of
 the rule dropped the staged ClientHello for it: TCP had acknowledged the
 hello, nothing answered it, and the handshake timed out.)
 
-Prints one JSON line; exit 1 when the engine answered the FIN'd hello, or
-the handshake behind the rejected RST failed.
+Last, the same queue and a ClientHello padded past a staging buffer (4 KiB):
+its handshake must complete (the engine leaves what it cannot stage to the
+client's retransmission; test_tls.sh checks the counters).
+
+Prints one JSON line; exit 1 when the engine answered the FIN'd hello, the
+handshake behind the rejected RST failed, or the padded one did not echo.
 """
 
 import argparse
@@ -149,6 +153,67 @@ def hello_fin_on_handshake_ack(a, addr, out):
     return got
 
 
+def padded_hello(a, addr, out):
+    """The queue, then a client whose ClientHello is padded past the 4 KiB
+    a staging buffer holds (a long ALPN list, RFC 7685 padding's effect):
+    its handshake must complete and echo. @return True when it did.
+
+    Guards against (session 20): an input that found no staging room ran at
+    once, past the budget (tls_over_budget), so a client bought unbounded
+    handshake work per poll iteration by padding its hello; now TCP does not
+    take the segment (tls_held_back) and the client sends it again
+    (test_tls.sh checks both counters)."""
+    queued = [socket.create_connection(addr, timeout=10) for _ in range(a.queued)]
+    hellos = [client_hello() for _ in range(len(queued))]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols([f"x{i:02d}" + "p" * 250 for i in range(24)])  # 6 KiB
+    inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, outb, server_hostname="server.cee.test")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outb.read()
+    out["padded_hello_bytes"] = len(hello)
+    s = socket.create_connection(addr, timeout=10)
+    for q, m in zip(queued, hellos):
+        q.sendall(m)
+    s.sendall(hello)
+    done, echoed = False, b""
+    t0 = time.monotonic()
+    deadline = t0 + 10
+    while time.monotonic() < deadline and len(echoed) < 4:
+        r, _, _ = select.select([s], [], [], 0.2)
+        if r:
+            d = s.recv(65536)
+            if not d:
+                break
+            inc.write(d)
+        try:
+            if not done:
+                obj.do_handshake()
+                done = True
+                out["padded_handshake_s"] = round(time.monotonic() - t0, 3)
+                obj.write(b"ping")
+            else:
+                echoed += obj.read(4 - len(echoed))
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError as e:
+            out["padded_error"] = str(e)
+            break
+        pending = outb.read()
+        if pending:
+            s.sendall(pending)
+    out["padded_echo"] = echoed.decode(errors="replace")
+    s.close()
+    for q in queued:
+        q.close()
+    return len(hello) > 4096 and echoed == b"ping"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True, help="IP:PORT of a tls: listener")
@@ -191,7 +256,12 @@ def main():
     if a.iface:
         ok_rst = handshake_behind_bad_rst(a, addr, out)
         hello_ack = hello_fin_on_handshake_ack(a, addr, out)
+    ok_padded = padded_hello(a, addr, out)
     print(json.dumps(out))
+    if not ok_padded:
+        print("tls_fin_hello: FAIL: the padded ClientHello's handshake did not complete and echo",
+              file=sys.stderr)
+        sys.exit(1)
     if hello_ack != 0:
         print("tls_fin_hello: FAIL: the hello and FIN on the handshake's ACK: "
               f"{out['hello_fin_ack']}", file=sys.stderr)

@@ -78,6 +78,7 @@ struct fake {
 	uint8_t rbuf[16384];
 	uint32_t rlen;
 	unsigned nrecv;
+	bool no_room; /* ops->recv_room (when installed) says no */
 
 	/* the owner's reactions, run from inside the callbacks */
 	void (*on_event)(struct fake *f, enum cee_evt_type type);
@@ -3434,6 +3435,56 @@ static void test_app_out_of_order_dropped(void **state)
 	assert_int_equal(f->bufs_live, 0);
 }
 
+static bool room_refused(void *owner, struct cee_tcb *tcb, uint32_t len)
+{
+	struct fake *f = owner;
+	assert_ptr_equal(tcb, &f->tcb);
+	assert_true(len > 0);
+	return !f->no_room;
+}
+
+/*
+ * Fault: an owner with no room for a segment's bytes now (a TLS handshake
+ * past the shard's budget with no staging buffer) had to take them anyway:
+ * TCP counted, acknowledged and delivered every in-order segment, so a
+ * client that padded its ClientHello bought handshake work past the budget.
+ * A refused segment is not taken, acknowledged or delivered, and changes
+ * nothing; its retransmission is taken; a FIN is never refused.
+ */
+static void test_app_recv_room_refused(void **state)
+{
+	struct fake *f = *state;
+
+	f->ops.recv_room = room_refused;
+	establish_svc(f, CEE_TCP_SVC_APP);
+	f->no_room = true;
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abc", 3);
+	assert_int_equal(f->nrecv, 0);
+	assert_int_equal(f->nsegs, 0); /* no ACK: the peer sends it again */
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 1);
+	assert_int_equal(f->tcb.bytes_in, 0);
+	assert_int_equal(f->ctx.stats.recv_refused, 1);
+	// a later segment is out of order: dropped, with a duplicate ACK
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
+	assert_int_equal(f->nrecv, 0);
+	assert_int_equal(last(f)->out.ack, IRS + 1);
+	// room again: the retransmission is taken, once
+	f->no_room = false;
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abc", 3);
+	assert_int_equal(f->nrecv, 1);
+	assert_int_equal(f->rlen, 3);
+	assert_int_equal(f->tcb.bytes_in, 3);
+	// a FIN is not refused (its bytes run at once: the close's cause); the app
+	// service closes after it
+	f->no_room = true;
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, IRS + 4, ISS + 1, 512, "def", 3);
+	assert_int_equal(f->rlen, 6);
+	assert_memory_equal(f->rbuf, "abcdef", 6);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	assert_int_equal(f->ctx.stats.recv_refused, 1);
+	f->no_room = false;
+}
+
 /* Re-entrancy ---------------------------------------------------------------------------- */
 
 static void abort_on_recv(struct fake *f, const uint8_t *data, uint32_t len)
@@ -5717,6 +5768,7 @@ int main(void)
 	    T(test_send_echo_refused),
 	    T(test_send_close_wait),
 	    T(test_app_out_of_order_dropped),
+	    T(test_app_recv_room_refused),
 	    T(test_abort_in_recv),
 	    T(test_abort_in_established_active),
 	    T(test_abort_in_established_passive),
