@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -377,6 +378,91 @@ static void test_file_rotation(void **state)
 	free(a);
 	b = slurp(path, &len2);
 	assert_int_equal(len2, 1); // left as it was
+	free(b);
+}
+
+// Writes @p n events to a sink whose file may grow to @p limit bytes
+// (RLIMIT_FSIZE, SIGXFSZ ignored: the write that crosses it is short, the
+// next fails with EFBIG, as a full disk fails); renames the file to
+// @p old, lifts the limit and rotates. @return the rotation's result.
+static int fill_then_rotate(struct cee_sink *s, const struct cee_event *ev, uint32_t n,
+			    rlim_t limit, const char *path, const char *old)
+{
+	struct rlimit was, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	lim = was;
+	lim.rlim_cur = limit;
+	void (*h)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = put_all(s, ev, n); // (it stops at the first error of a write)
+	if (rc == 0)
+		rc = cee_sink_flush(s);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+	signal(SIGXFSZ, h);
+	assert_int_equal(rc, -EFBIG); // the file is full
+	assert_int_equal(rename(path, old), 0);
+	return cee_sink_rotate(s);
+}
+
+// Guards against: a file that filled mid-record (a short write, then a
+// full disk) and was rotated kept the record's first part, and the new
+// file began with the whole record: a torn line (or record) in the old
+// file, the event doubled across the two. The part is cut off the old
+// file at rotation; the two files are the stream, each whole.
+static void test_file_rotation_cuts_partial(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 200 };
+	static struct cee_event ev[N];
+	char path[256], old[300], spec[300];
+	size_t len1, len2;
+	make_events(ev, N, 1);
+
+	// jsonl: the old file ends at a line's end, the new holds the rest
+	snprintf(path, sizeof(path), "%s", in_dir(f, "cut.jsonl"));
+	snprintf(old, sizeof(old), "%s.1", path);
+	snprintf(spec, sizeof(spec), "jsonl:%s", path);
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(fill_then_rotate(s, ev, N, 1000, path, old), 1);
+	assert_int_equal(cee_sink_flush(s), 0); // what it held went to the new file
+	cee_sink_close(s);
+	char *a = slurp(old, &len1), *b = slurp(path, &len2);
+	char *want = expected_jsonl(ev, N);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(len1 > 0 && len1 < 1000); // a line was cut off it
+	assert_int_equal(a[len1 - 1], '\n');
+	assert_int_equal(len1 + len2, strlen(want));
+	assert_memory_equal(a, want, len1);
+	assert_string_equal(b, want + len1);
+	free(a);
+	free(b);
+	free(want);
+
+	// binary: whole records in the old file, a stream of its own in the new
+	struct cee_evbin_header h;
+	struct cee_evbin_run run;
+	const size_t head = sizeof(h) + sizeof(run), rec = sizeof(struct cee_event);
+	snprintf(path, sizeof(path), "%s", in_dir(f, "cut.bin"));
+	snprintf(old, sizeof(old), "%s.1", path);
+	snprintf(spec, sizeof(spec), "binary:%s", path);
+	s = cee_sink_open(spec);
+	assert_non_null(s);
+	const rlim_t limit = head + 5 * rec + rec / 2; // five records and a half
+	assert_int_equal(fill_then_rotate(s, ev, N, limit, path, old), 1);
+	assert_int_equal(cee_sink_flush(s), 0);
+	cee_sink_close(s);
+	a = slurp(old, &len1);
+	b = slurp(path, &len2);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(len1, head + 5 * rec);
+	assert_memory_equal(a + head, ev, 5 * rec);
+	assert_int_equal(len2, head + (N - 5) * rec);
+	assert_memory_equal(b, CEE_EVBIN_MAGIC, sizeof(h.magic));
+	assert_memory_equal(b + head, ev + 5, (N - 5) * rec);
+	free(a);
 	free(b);
 }
 
@@ -1875,6 +1961,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jsonl_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_rotation, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_file_rotation_cuts_partial, setup_dir, teardown_dir),
 		cmocka_unit_test(test_unknown_scheme),
 		cmocka_unit_test(test_custom_sink),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_socket, setup_dir, teardown_dir),
