@@ -631,7 +631,7 @@ static void usage(FILE *f, const char *prog)
 		"  --rate R            new connections per second, 0 = as fast as possible (default)\n"
 		"  --payload BYTES     sent by the client and echoed (default 64, at most 65535)\n"
 		"  --close MODE        client-fin (default), server-fin, client-rst or mix\n"
-		"  --loss P --reorder P --dup P   link impairment, both directions (0..1)\n"
+		"  --loss P --reorder P --dup P   link impairment, both directions (0..0.5)\n"
 		"  --time-wait MS      TIME-WAIT on both sides (default 100)\n"
 		"  --hold              open C connections, hold them idle for the duration, report memory\n"
 		"  --shards N          engine shards = generator lcores (default 1); needs 2N workers\n"
@@ -674,6 +674,16 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 	if (end == s || *end != '\0' || !(v >= lo) || !(v <= hi))
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+// A count: a whole number (1e6 allowed), lo..hi; not 1.9 (it ran as 1) nor
+// hex (0x10 ran as 16).
+static int parse_whole(const char *s, double lo, double hi, double *out)
+{
+	if (strpbrk(s, "xX") != NULL || parse_double(s, lo, hi, out) < 0 ||
+	    *out != (double)(uint64_t)*out)
+		return -EINVAL;
 	return 0;
 }
 
@@ -747,18 +757,18 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			rc = parse_double(optarg, 0.1, MAX_SECONDS, &o->duration);
 			break;
 		case O_CONNS:
-			rc = parse_double(optarg, 1, 1e15, &v);
+			rc = parse_whole(optarg, 1, 1e15, &v);
 			o->conns = (uint64_t)v;
 			break;
 		case O_CONC:
-			rc = parse_double(optarg, 1, 16e6, &v);
+			rc = parse_whole(optarg, 1, 16e6, &v);
 			o->concurrency = (uint32_t)v;
 			break;
 		case O_RATE:
 			rc = parse_double(optarg, 0, 1e9, &o->rate);
 			break;
 		case O_PAYLOAD:
-			rc = parse_double(optarg, 0, 65535, &v);
+			rc = parse_whole(optarg, 0, 65535, &v);
 			o->payload = (uint32_t)v;
 			break;
 		case O_CLOSE:
@@ -785,15 +795,15 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			o->hold = true;
 			break;
 		case O_SHARDS:
-			rc = parse_double(optarg, 1, CEE_MAX_SHARDS / 2, &v);
+			rc = parse_whole(optarg, 1, CEE_MAX_SHARDS / 2, &v);
 			o->shards = (unsigned)v;
 			break;
 		case O_TW:
-			rc = parse_double(optarg, 0, 600000, &v);
+			rc = parse_whole(optarg, 0, 600000, &v);
 			o->time_wait_ms = (uint32_t)v;
 			break;
 		case O_MAX:
-			rc = parse_double(optarg, 1, 1 << 24, &v);
+			rc = parse_whole(optarg, 1, 1 << 24, &v);
 			o->max_conns = (uint32_t)v;
 			break;
 		case O_EVENTS:

@@ -4,7 +4,7 @@
 // runtime directory, computed here the way DPDK computes it.
 //
 //   cee-ctl [--file-prefix P | --socket PATH] [--json] [--timeout SEC]
-//           stats | conns | conn ID | snapshot | kill ID | drain | links | sinks | watch ID
+//           stats | conns | conn ID | snapshot | kill ID | drain | links | sinks | watch ID | reload
 //
 // Exit status: 0 success; 1 the engine answered an error ("no such
 // connection", ...) or could not be reached (message on stderr); 2 bad usage.
@@ -492,13 +492,14 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *prefix = "rte", *sock = NULL;
-	bool json = false;
+	bool json = false, prefix_given = false;
 	double timeout = -1; // -1: the command's default
 	int o;
 	while ((o = getopt_long(argc, argv, "f:s:jt:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f':
 			prefix = optarg;
+			prefix_given = true;
 			break;
 		case 's':
 			sock = optarg;
@@ -543,8 +544,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cee-ctl: bad connection id '%s' (16 hex digits)\n", id);
 		return 2;
 	}
-	if (strchr(prefix, '/') != NULL) {
+	if (prefix[0] == '\0' || strchr(prefix, '/') != NULL) {
 		fprintf(stderr, "cee-ctl: bad --file-prefix '%s'\n", prefix);
+		return 2;
+	}
+	// one or the other: with both, --socket won and the prefix said nothing
+	if (sock != NULL && prefix_given) {
+		fprintf(stderr, "cee-ctl: --file-prefix and --socket name one socket: give one\n");
+		return 2;
+	}
+	if (sock != NULL && strlen(sock) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+		fprintf(stderr, "cee-ctl: --socket: a Unix socket path is at most %zu bytes\n",
+			sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
 		return 2;
 	}
 

@@ -173,7 +173,7 @@ static void usage(FILE *f)
 	    "  filter=SUBJECT   subjects to read (default PREFIX.>)\n"
 	    "  user= password= token= creds= tls= ca= cert= key=   as for the sink\n"
 	    "  --count N        exit after N events\n"
-	    "  --idle-exit MS   exit when nothing came for MS milliseconds\n"
+	    "  --idle-exit MS   exit when nothing came for MS milliseconds (at most a year)\n"
 	    "  --from-start     a new consumer starts at the stream's first message\n"
 	    "                   (default: at the messages stored after it is created)\n"
 	    "  --reorder-wait MS  how long a batch waits for a missing earlier one\n"
@@ -845,7 +845,9 @@ int main(int argc, char **argv)
 			ok = parse_num(optarg, &count) && count > 0;
 			break;
 		case O_IDLE:
-			ok = parse_num(optarg, &idle_ms) && idle_ms > 0;
+			// at most a year (in ns it must not wrap, nor turn negative)
+			ok = parse_num(optarg, &idle_ms) && idle_ms > 0 &&
+			     idle_ms <= UINT64_C(366) * 86400 * 1000;
 			break;
 		case O_REORDER:
 			ok = parse_num(optarg, &reorder_ms) && reorder_ms <= REORDER_WAIT_MAX_MS;

@@ -514,11 +514,11 @@ static const char *err_msg(enum ctl_cmd cmd, int rc)
 	}
 }
 
-void cee_ctl_render_error(struct ctl_buf *b, const char *msg, cee_conn_id_t id)
+void cee_ctl_render_error(struct ctl_buf *b, const char *msg, const cee_conn_id_t *id)
 {
 	cee_ctl_buf_printf(b, "{\"ok\":false,\"error\":\"%s\"", msg);
-	if (id != 0)
-		cee_ctl_buf_printf(b, ",\"conn\":\"%016" PRIx64 "\"", id);
+	if (id != NULL) // (id 0 too: "conn 0" names no connection, and says so)
+		cee_ctl_buf_printf(b, ",\"conn\":\"%016" PRIx64 "\"", *id);
 	cee_ctl_buf_printf(b, "}\n");
 }
 
@@ -611,7 +611,7 @@ static void render_links(struct ctl_buf *b, const struct ctl_job *j)
 	struct ctl_link *v;
 	int n = cee_ctl_links_collect(j, &v);
 	if (n < 0) {
-		cee_ctl_render_error(b, strerror(-n), 0);
+		cee_ctl_render_error(b, strerror(-n), NULL);
 		return;
 	}
 	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"links\":[");
@@ -677,7 +677,7 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 	if (st != NULL)
 		st->on = false;
 	if (j->rc < 0) {
-		cee_ctl_render_error(b, err_msg(cmd, j->rc), j->rc == -ENOENT ? id : 0);
+		cee_ctl_render_error(b, err_msg(cmd, j->rc), j->rc == -ENOENT ? &id : NULL);
 		return;
 	}
 	switch (cmd) {
@@ -735,7 +735,7 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 		break;
 	}
 	case CTL_CMD__COUNT:
-		cee_ctl_render_error(b, "bad command", 0);
+		cee_ctl_render_error(b, "bad command", NULL);
 		break;
 	}
 }

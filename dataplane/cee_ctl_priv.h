@@ -163,7 +163,7 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 bool cee_ctl_render_more(struct ctl_buf *b, enum ctl_cmd cmd, const struct ctl_job *j,
 			 struct ctl_stream *st);
 /** Render an error reply. */
-void cee_ctl_render_error(struct ctl_buf *b, const char *msg, cee_conn_id_t id);
+void cee_ctl_render_error(struct ctl_buf *b, const char *msg, const cee_conn_id_t *id);
 
 /** Socket server (cee_ctl_sock.c). */
 int cee_ctl_sock_open(struct cee_ctl *c, const char *path);

@@ -294,7 +294,12 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 	// 1. the request line
 	if (!k->job.active && k->out.len == 0) {
 		ssize_t n = read(k->fd, k->line + k->line_len, sizeof(k->line) - 1 - k->line_len);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		// a request whose writer ended it with EOF instead of a newline
+		// (printf stats | socat - UNIX:...) is a line: it got no answer
+		bool eof_line = n == 0 && k->line_len > 0 && k->line_len < sizeof(k->line) - 1;
+		if (eof_line)
+			k->line[k->line_len++] = '\n'; // (room for the '\0' stays)
+		else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			client_close(c, k);
 			return 1;
 		}

@@ -168,6 +168,12 @@ static int parse_links_file(struct cee_engine_cfg *c, const char *path)
 		if ((rc = cee_engine_cfg_add_link(c, p)) < 0)
 			fprintf(stderr, "cee: --links %s: line %u\n", path, no);
 	}
+	// a read error (a directory: EISDIR) is no end of file: no links at all
+	// was taken for an empty list
+	if (rc == 0 && ferror(f)) {
+		rc = errno ? -errno : -EIO;
+		fprintf(stderr, "cee: --links %s: %s\n", path, strerror(-rc));
+	}
 	fclose(f);
 	return rc;
 }
@@ -195,9 +201,9 @@ static int parse_keepalive(struct cee_engine_cfg *c, const char *arg)
 	double idle, intvl;
 	unsigned count;
 	char tail;
-	if (sscanf(arg, "%lf:%lf:%u%c", &idle, &intvl, &count, &tail) != 3 || !(idle > 0) ||
-	    !(intvl > 0) || idle > 1e6 || intvl > 1e6 || count == 0 || count > 255)
-		return -EINVAL;
+	if (sscanf(arg, "%lf:%lf:%u%c", &idle, &intvl, &count, &tail) != 3 || !(idle >= 1e-9) ||
+	    !(intvl >= 1e-9) || idle > 1e6 || intvl > 1e6 || count == 0 || count > 255)
+		return -EINVAL; // (below 1 ns an idle time was 0 ns: keepalive off)
 	c->tcp.keepalive_idle_ns = (uint64_t)(idle * 1e9);
 	c->tcp.keepalive_intvl_ns = (uint64_t)(intvl * 1e9);
 	c->tcp.keepalive_count = count;
@@ -365,13 +371,18 @@ static int parse_seconds_ns(const char *s, uint64_t *out)
 	if (end == s || *end != '\0' || !(v >= 0) || v > 1e7)
 		return -EINVAL;
 	*out = (uint64_t)(v * 1e9);
+	// not 0 ("off", "never") for a value that is not 0: 1e-12 s
+	if (*out == 0 && v > 0)
+		return -EINVAL;
 	return 0;
 }
 
 static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 {
-	if (c->nlisteners == CEE_MAX_LISTENERS)
+	if (c->nlisteners == CEE_MAX_LISTENERS) {
+		fprintf(stderr, "cee: --listen: at most %u listeners\n", CEE_MAX_LISTENERS);
 		return -ENOSPC;
+	}
 	bool tls = false, ws = false;
 	size_t skip = 4;
 	if (strncmp(arg, "tls:", 4) == 0)
@@ -402,8 +413,11 @@ static int parse_listen(struct cee_engine_cfg *c, const char *arg)
 	if (parse_u64(buf, 65535, &port) < 0 || port == 0)
 		return -EINVAL;
 	for (unsigned i = 0; i < c->nlisteners; i++)
-		if (c->listeners[i].port == port)
+		if (c->listeners[i].port == port) {
+			fprintf(stderr, "cee: --listen: port %u is already a listener's\n",
+				(unsigned)port);
 			return -EEXIST;
+		}
 	c->listeners[c->nlisteners++] =
 	    (struct cee_listener){.port = (uint16_t)port, .service = service, .tls = tls, .ws = ws};
 	return 0;
@@ -424,7 +438,18 @@ static int parse_ip(struct cee_engine_cfg *c, const char *arg)
 	struct in_addr a;
 	if (inet_pton(AF_INET, buf, &a) != 1)
 		return -EINVAL;
-	c->ip = ntohl(a.s_addr);
+	uint32_t ip = ntohl(a.s_addr), mask = prefix ? ~UINT32_C(0) << (32 - prefix) : 0;
+	// an address no host may own, or a subnet that takes in every address
+	// (a /0 put every link destination on it)
+	if (prefix == 0 || ip == 0 || (ip >> 24) == 127 || ip >= 0xe0000000u ||
+	    (prefix < 31 && ((ip & ~mask) == 0 || (ip & ~mask) == ~mask))) {
+		fprintf(stderr,
+			"cee: --ip %s: not an address an engine can own (a /0, the subnet's network or "
+			"broadcast address, 0.0.0.0, loopback, multicast or reserved)\n",
+			arg);
+		return -EINVAL;
+	}
+	c->ip = ip;
 	c->prefix_len = (uint8_t)prefix;
 	return 0;
 }
@@ -511,9 +536,11 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			rc = parse_listen(c, optarg);
 			break;
 		case O_EVENTS:
-			if (c->nsinks == CEE_MAX_SINKS)
+			if (c->nsinks == CEE_MAX_SINKS) {
+				fprintf(stderr, "%s: --events: at most %u sinks\n", prog,
+					CEE_MAX_SINKS);
 				rc = -ENOSPC;
-			else
+			} else
 				c->sinks[c->nsinks++] = optarg;
 			break;
 		case O_MAX_CONNS:
@@ -775,17 +802,19 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		c->tcp.rto_initial_ns = c->tcp.rto_min_ns;
 	// TLS: a record cannot be taken back, and an echo writes back what one
 	// record held (16 KiB of plaintext): a smaller send buffer reset every
-	// client that wrote that much at once (layer_send_fail)
-	// (a TLS echo: a WebSocket echo's messages are capped to fit above, a
-	// discard writes nothing back)
+	// client that wrote that much at once (layer_send_fail). Every TLS
+	// connection, a discard's and a wss: one's too, writes its handshake
+	// flight (a certificate chain) whole: with a small buffer each
+	// handshake was reset (no_resources) by an engine that had started
 	bool tls = false;
 	for (unsigned i = 0; i < c->nlisteners; i++)
-		tls |= c->listeners[i].tls && !c->listeners[i].ws &&
-		       c->listeners[i].service != CEE_TCP_SVC_DISCARD;
+		tls |= c->listeners[i].tls;
 	for (uint32_t i = 0; i < c->nlinks; i++)
-		tls |= c->links[i].tls && c->links[i].service != CEE_TCP_SVC_DISCARD;
+		tls |= c->links[i].tls;
 	if (tls && c->tcp.sndbuf < CEE_TLS_SNDBUF_MIN) {
-		fprintf(stderr, "%s: --sndbuf %u: TLS needs at least %u (one whole record and room)\n",
+		fprintf(stderr,
+			"%s: --sndbuf %u: TLS needs at least %u (a handshake flight, one whole "
+			"record and room)\n",
 			prog, c->tcp.sndbuf, CEE_TLS_SNDBUF_MIN);
 		return -EINVAL;
 	}

@@ -10,6 +10,7 @@
 #   3. a socket left by a dead engine (nobody listens): taken over; one
 #      put at the path after the engine's (the engine's own gone) is not
 #      removed when the engine exits;
+#   (1 also: a request line ended by EOF is answered; conn 0's error names it)
 #   4. cee-ctl --timeout 1 against a socket whose listener accepts nothing
 #      (its backlog full): exit 1 within the timeout, not a hang in connect().
 # Guards against: a second engine silently taking over the first one's
@@ -73,6 +74,28 @@ has "$WORK/b.log" "another engine answers on it" || {
 "$CTL" --socket "$SOCK" --timeout 10 stats >/dev/null ||
 	fail "engine a no longer answers on $SOCK after engine b's attempt"
 log "1. a second engine refused a live engine's socket (exit $rc); the first still answers"
+# a request ended by EOF instead of a newline (printf stats | socat - UNIX:...)
+# is answered (it got an empty reply and a silent close); conn 0 names no
+# connection and the error says which (the conn field was left out for id 0)
+"$PY" - "$SOCK" <<'PY' || fail "requests ended by EOF, or conn 0's error"
+import json, socket, sys
+def ask(req):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    s.sendall(req)
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while (d := s.recv(65536)):
+        out += d
+    s.close()
+    return out
+r = ask(b"stats")
+assert r.endswith(b"\n") and json.loads(r)["ok"] is True, f"stats ended by EOF: {r[:200]!r}"
+r = json.loads(ask(b"conn 0\n"))
+assert r == {"ok": False, "error": "no such connection", "conn": "0000000000000000"}, r
+print("stats ended by EOF answered; conn 0:", r)
+PY
 kill -TERM "$A"
 rc=0
 wait "$A" || rc=$?

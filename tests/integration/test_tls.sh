@@ -121,6 +121,28 @@ if [[ $MODE == openssl ]]; then
 	engine_must_fail tls-small-sndbuf "TLS needs at least" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--listen "tls:$PORT:echo" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
 		--sndbuf 8192 --events "jsonl:$WORK/bad.jsonl"
+	# (session 20 review) a TLS discard or wss: listener writes its
+	# handshake flight whole too: with a 2 KiB buffer the engine started
+	# and reset every handshake (no_resources)
+	engine_must_fail tls-discard-small-sndbuf "TLS needs at least" \
+		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "wss:$PORT:discard" \
+		--tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
+		--sndbuf 2048 --events "jsonl:$WORK/bad.jsonl"
+	# options an engine started with and ran wrong (session 20 review): a
+	# --links directory (read as no links at all), a duration that rounds
+	# to 0 ns ("never"), our address the subnet's broadcast, a /0
+	mkdir -p "$WORK/links.d"
+	engine_must_fail links-dir "Is a directory" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tcp:$PORT:echo" --links "$WORK/links.d" --events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail idle-timeout-rounds-to-0 "bad value for --idle-timeout" \
+		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:$PORT:echo" --idle-timeout 1e-12 \
+		--events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail ip-broadcast "not an address an engine can own" \
+		--ip "${NETNS_ENGINE_IP%.*}.255/24" --listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail ip-slash-0 "not an address an engine can own" \
+		--ip "$NETNS_ENGINE_IP/0" --listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl"
+	engine_must_fail listen-twice "already a listener's" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+		--listen "tcp:$PORT:echo" --listen "tcp:$PORT:discard" --events "jsonl:$WORK/bad.jsonl"
 	engine_must_fail tls-link-no-ca "give --tls-link-ca" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--connect "up1=tls:$NETNS_PEER_IP:5061" --events "jsonl:$WORK/bad.jsonl"
 	# a TLS link with no server name took any certificate of its CA (one
