@@ -694,8 +694,10 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			ooo_advance(ctx, tcb);
 			ack_in_order(ctx, tcb, hole);
 			tcp_maybe_grow_sb(ctx, tcb, now_ns);
-			// echo-close: what was just echoed is all; FIN after it
-			if (tcb->service == CEE_TCP_SVC_ECHO_CLOSE &&
+			// echo-close: what was just echoed is all; FIN after it. Not
+			// when the peer's FIN came with the data: it was first on the
+			// wire (the service closes after it anyway), peer_fin
+			if (tcb->service == CEE_TCP_SVC_ECHO_CLOSE && !v->fin &&
 			    !(tcb->flags & CEE_TCB_F_FIN_QUEUED))
 				tcp_local_close(tcb, CEE_REASON_LOCAL_CLOSE);
 		}

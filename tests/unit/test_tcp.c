@@ -2721,6 +2721,29 @@ static void test_pair_echo_close_server_fin_first(void **state)
 	assert_types(s, full_life, 4);
 }
 
+/*
+ * Fault (session 20 review): echo-close given data and the peer's FIN in
+ * one segment said local_close: it decided to close on the data before
+ * TCP read the FIN of the same segment, although the peer's FIN was first
+ * on the wire (and destroyed follows the peer's last ACK, LAST-ACK, as for
+ * a peer that closed first). Now peer_fin; the data is echoed before our FIN.
+ */
+static void test_echo_close_data_with_fin(void **state)
+{
+	struct fake *f = *state;
+
+	establish_svc(f, CEE_TCP_SVC_ECHO_CLOSE);
+	peer(f, CEE_TCP_FIN, "hello", 5);
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_PEER_FIN);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK | CEE_TCP_PSH | CEE_TCP_FIN);
+	assert_int_equal(last(f)->len, 5);
+	assert_memory_equal(last(f)->payload, "hello", 5);
+	f->p_rcv = ISS + 1 + 5 + 1;
+	peer(f, 0, NULL, 0);
+	assert_true(f->destroyed);
+}
+
 /* Fault: a client abort does not reset the server, or reports the wrong reasons. */
 static void test_pair_client_rst(void **state)
 {
@@ -5745,6 +5768,7 @@ int main(void)
 	    T(test_close_in_open_callback),
 	    T(test_pair_client_fin_after_echo),
 	    T(test_pair_echo_close_server_fin_first),
+	    T(test_echo_close_data_with_fin),
 	    T(test_pair_client_rst),
 	    T(test_pair_simultaneous_open),
 	    T(test_pair_recv_exact),
