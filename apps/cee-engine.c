@@ -26,10 +26,13 @@ static void on_hup(int sig)
 	cee_reload_request();
 }
 
+// The first stops the engine; a second cuts short its wait for the sinks
+// (cee_engine_run()).
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop_requested = 1;
+	if (stop_requested < 2)
+		stop_requested++;
 }
 
 static bool wants_help(int argc, char **argv)

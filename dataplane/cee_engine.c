@@ -34,6 +34,7 @@
 struct cee_engine {
 	struct cee_engine_cfg cfg;
 	uint32_t reload_seen; // cee_reload_generation() acted on
+	volatile sig_atomic_t *stop; // cee_engine_run()'s: 2 or more cuts the sinks' wait short
 	unsigned nshards;
 	unsigned nports;
 	unsigned ports_set_up; // of e->ports[], those cee_port_setup() set up (destroy closes these)
@@ -1416,6 +1417,7 @@ int cee_engine_poll(struct cee_engine *e)
 int cee_engine_run(struct cee_engine *e, volatile sig_atomic_t *stop)
 {
 	// A sink that fails is retried by the exporter; the engine goes on.
+	e->stop = stop;
 	while (!*stop && !cee_ctl_drained(e->ctl)) {
 		if (cee_engine_poll(e) == 0)
 			usleep(200);
@@ -1479,7 +1481,13 @@ int cee_engine_shutdown(struct cee_engine *e)
 			uint64_t now = mono_ns();
 			if (deadline == 0)
 				deadline = now + e->cfg.shutdown_timeout_ns;
-			if (now >= deadline) {
+			// a second SIGTERM/SIGINT: the operator will not wait for a
+			// stalled sink (up to a day's --shutdown-timeout); what is left
+			// is reported as at the timeout, and --stats still written
+			bool cut = e->stop != NULL && *e->stop >= 2;
+			if (cut)
+				fprintf(stderr, "cee: a second stop signal: not waiting for the sinks\n");
+			if (now >= deadline || cut) {
 				if (report_undelivered(e) > 0)
 					err = -ETIMEDOUT;
 				break;

@@ -224,7 +224,8 @@ int cee_engine_start(struct cee_engine *e);
  * Control loop on the calling (main) lcore: export events until @p stop
  * becomes non-zero (a signal handler's flag: sig_atomic_t), then
  * cee_engine_shutdown(). A failing sink does not stop it: the exporter
- * keeps its events and retries it.
+ * keeps its events and retries it. @p stop at 2 or more (a second signal)
+ * ends the wait for the sinks at once, as --shutdown-timeout would.
  * @return cee_engine_shutdown()'s.
  */
 int cee_engine_run(struct cee_engine *e, volatile sig_atomic_t *stop);

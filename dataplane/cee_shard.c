@@ -1190,7 +1190,10 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 				s->stats.drops[CEE_DROP_NO_MBUF]++;
 				continue;
 			}
-			copy->port = m->port;
+			// the port it came in on (rx_one() sets TCP's: PMDs such as
+			// net_ring leave m->port unset, and the other shard's lookup
+			// took port 0: a MAC move on port 1 re-pointed nothing there)
+			copy->port = s->ports[pi].port_id;
 			if (rte_ring_sp_enqueue(s->handoff[j], copy) < 0) {
 				s->stats.drops[CEE_DROP_HANDOFF_FULL]++;
 				rte_pktmbuf_free(copy);
@@ -1434,7 +1437,12 @@ static void abort_one(void *arg, struct cee_conn *c)
 void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason)
 {
 	struct abort_ctx a = {.s = s, .reason = reason};
-	s->now_ns = cee_clock_ns();
+	// never back (the poll loop's rule): a re-anchored clock line may read
+	// a few ns behind this shard's last iteration, and a SYN of that
+	// iteration then had a negative duration_ns (wrapped)
+	uint64_t now = cee_clock_ns();
+	if (now > s->now_ns)
+		s->now_ns = now;
 	cee_conn_foreach(s->pool, abort_one, &a);
 	tx_flush(s);
 }

@@ -31,7 +31,8 @@
 # replaces ",framecnt=4096".
 # --engine PATH --impair PATH [--audit PATH] --python PATH use given
 # binaries (no build). cee-engine writes its events to the run's
-# events.jsonl; cee-audit (when found) checks them: reported, not judged.
+# events.jsonl; cee-audit (when found) checks them: a rejected stream fails
+# the run.
 set -euo pipefail
 CALLER_PWD=$PWD # --engine/--impair/--audit/--python paths are relative to it
 cd "$(dirname "$0")/.."
@@ -357,6 +358,11 @@ one_run() {
 		local arc=0
 		"$AUDIT" "$dir/events.jsonl" >"$dir/audit.txt" 2>&1 || arc=$?
 		echo "$arc" >"$dir/audit.rc"
+		# a broken event stream under loss is a failed run, not a footnote
+		if [[ $arc -ne 0 ]]; then
+			echo "wan.sh: cee-audit rejected $dir/events.jsonl (see audit.txt)" >&2
+			return 1
+		fi
 	fi
 	[[ $rc -eq 0 ]] || return 1
 	if [[ $src -ne 0 ]]; then

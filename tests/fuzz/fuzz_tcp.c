@@ -317,6 +317,20 @@ static void own_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint
 	o->in_callback--;
 }
 
+// An owner short of memory (OP_BUFFAIL) has no room for in-order bytes
+// either (a TLS handshake past the shard's budget): TCP must leave them to
+// the peer's retransmission, and own_recv's offset check then sees every
+// delivered byte where the peer sent it (none skipped, none twice).
+static bool own_recv_room(void *owner, struct cee_tcb *tcb, uint32_t len)
+{
+	struct owner *o = owner;
+	FUZZ_CHECK(tcb == o->tcb && !o->destroyed, "recv_room for a tcb that is not live");
+	FUZZ_CHECK(tcb->service == CEE_TCP_SVC_APP || tcb->service == CEE_TCP_SVC_PACED,
+		   "recv_room for service %u", tcb->service);
+	FUZZ_CHECK(len > 0, "recv_room for no bytes");
+	return !o->buf_fail;
+}
+
 static void own_closing(void *owner, struct cee_tcb *tcb, enum cee_reason reason)
 {
 	struct owner *o = owner;
@@ -511,7 +525,7 @@ enum {
 	OP_ABORT,    /* the owner aborts */
 	OP_PMTU,     /* ICMP fragmentation needed */
 	OP_DEADLINE, /* the owner's deadline */
-	OP_BUFFAIL,  /* send buffers run out / come back */
+	OP_BUFFAIL,  /* send buffers run out / come back (and the app's room) */
 	OP_RST,	     /* RST near RCV.NXT */
 	OP__COUNT
 };
@@ -738,6 +752,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .buf_alloc = own_buf_alloc,
 	    .buf_free = own_buf_free,
 	    .recv = own_recv,
+	    .recv_room = own_recv_room,
 	    .closing = own_closing,
 	    .deadline = (o->react & 0x20) ? own_deadline : NULL,
 	};

@@ -28,18 +28,30 @@ def main():
     p.add_argument("--server", required=True)
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--refused", type=int, default=5)
+    p.add_argument("--shards", type=int, default=1, help="connections until every shard owns some")
+    p.add_argument("--count-file", help="write the number of connections opened here")
     a = p.parse_args()
     host, port = a.server.rsplit(":", 1)
     port = int(port)
     ctl = ctlit.Ctl(a.ctl, a.prefix)
     tail = ctlit.EventTail(a.events)
     try:
-        live = [ctlit.connect(host, port) for _ in range(a.count)]
-        for s in live:
+        live = []
+        shards = set()
+        # at least --count, and more until every shard owns some (10 could
+        # all land on one shard, leaving the cross-shard drain untested)
+        while len(live) < a.count or len(shards) < a.shards:
+            check(len(live) < 64, f"64 connections and still not on {a.shards} shards")
+            s = ctlit.connect(host, port)
             check(ctlit.echo(s), "echo before the drain")
-        ctlit.wait_until(20, f"{a.count} open events",
-                         lambda: len(tail.find(lambda e: e["type"] == "open")) >= a.count)
-        shards = {e["shard"] for e in tail.events if e["type"] == "open"}
+            live.append(s)
+            ctlit.wait_until(20, f"{len(live)} open events",
+                             lambda: len(tail.find(lambda e: e["type"] == "open")) >= len(live))
+            shards = {e["shard"] for e in tail.events if e["type"] == "open"}
+        a.count = len(live)
+        if a.count_file:
+            with open(a.count_file, "w") as f:
+                f.write(f"{a.count}\n")
         log(f"{a.count} connections live on shards {sorted(shards)}; drain")
         r = ctl.query("drain")
         check(r["draining"] is True and r["live"] == a.count, f"drain answered {r}")

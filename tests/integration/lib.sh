@@ -199,8 +199,16 @@ it_start_fake_engine() {
 # Send SIGTERM and wait (deadline) for a clean exit. @return engine's status.
 it_stop_engine() {
 	[[ -n $ENGINE_PID ]] || return 0
+	kill -TERM "$ENGINE_PID" 2>/dev/null
+	it_wait_engine
+}
+
+# it_wait_engine: wait for the engine to exit (after a SIGTERM the caller
+# sent: a second one would cut its wait for the sinks short), killing it
+# after 60 s. @return its exit status.
+it_wait_engine() {
+	[[ -n $ENGINE_PID ]] || return 0
 	local pid=$ENGINE_PID
-	kill -TERM "$pid" 2>/dev/null
 	local deadline=$((SECONDS + 60))
 	while kill -0 "$pid" 2>/dev/null; do
 		if ((SECONDS >= deadline)); then

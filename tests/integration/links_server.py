@@ -588,12 +588,30 @@ class Server:
         self.log.write({"type": "ctl_links", "phase": phase, "ids": sorted(c.id for c in cs.values()),
                         "reply": reply})
 
+    def watches(self):
+        """The shards' count of watches taken (stats mailbox_watches)."""
+        r = subprocess.run([self.a.ctl, "--file-prefix", self.a.prefix, "--json", "stats"],
+                           capture_output=True, text=True, timeout=15)
+        if r.returncode != 0:
+            raise Failed(f"cee-ctl stats: exit {r.returncode}: {r.stderr.strip()}")
+        return json.loads(r.stdout)["total"]["mailbox_watches"]
+
     def start_watch(self, c):
         cmd = [self.a.ctl, "--file-prefix", self.a.prefix, "--json", "watch", c.id]
+        before = self.watches()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        # No event says the watch has reached the shard: a bounded pause, then
-        # it must still be waiting.
-        time.sleep(0.3)
+        # The watch has reached the shard when its count moves (a fixed
+        # pause could end before it did: a watch that arrives after the
+        # close is answered at once, and the monitor firing at the close
+        # went untested); meanwhile it must still be waiting.
+        deadline = time.monotonic() + 15
+        while self.watches() <= before:
+            if p.poll() is not None:
+                raise Failed(f"cee-ctl watch {c.id} exited before the connection ended: "
+                             f"rc {p.returncode}, {p.stdout.read()!r} {p.stderr.read()!r}")
+            if time.monotonic() > deadline:
+                raise Failed(f"cee-ctl watch {c.id}: no shard took the watch within 15 s")
+            time.sleep(0.02)
         if p.poll() is not None:
             raise Failed(f"cee-ctl watch {c.id} exited before the connection ended: "
                          f"rc {p.returncode}, {p.stdout.read()!r} {p.stderr.read()!r}")

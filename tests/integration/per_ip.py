@@ -84,6 +84,10 @@ def rate_phase(a, h):
         if q is not None and q["dst"] == a.src and q["sport"] == a.port and q["dport"] in ports:
             answered.add(q["dport"])
     seen["spoofed_answered"] = len(answered)
+    # the precondition: the spoofed SYNs reached the engine (each is answered,
+    # a cookie or an RST); without it the client's service below proves nothing
+    if len(answered) != len(ports):
+        fail(f"{len(answered)} of {len(ports)} SYNs spoofed with the client's address answered")
     try:
         echo_conn(a.server, a.port).close()
     except ConnectionRefusedError:

@@ -41,8 +41,9 @@ it_start_engine "$SHARDS" "$WORK/engine.log" \
 PREFIX="cee-it-$$-$ENGINE_SEQ"
 
 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/ctl_drain.py" --ctl "$CEE_CTL" --prefix "$PREFIX" \
-	--events "$EVENTS" --server "$NETNS_ENGINE_IP:$PORT" --count "$COUNT" ||
-	it_fail "ctl_drain.py failed"
+	--events "$EVENTS" --server "$NETNS_ENGINE_IP:$PORT" --count "$COUNT" --shards "$SHARDS" \
+	--count-file "$WORK/count" || it_fail "ctl_drain.py failed"
+COUNT=$(cat "$WORK/count") # at least 10: more until every shard owned some
 
 # The engine exits by itself; it_wait_until would stop at its death, so
 # wait on the pid directly.

@@ -67,7 +67,8 @@ CEE_CTL=$(dirname "${CEE_ENGINE:-/nonexistent}")/cee-ctl
 CEE_TAIL=$(dirname "${CEE_ENGINE:-/nonexistent}")/cee-tail
 NATS_SERVER=$(command -v nats-server || true)
 
-[[ -n $NATS_SERVER ]] || it_skip "nats-server not installed (Debian package nats-server)"
+# scripts/deps.sh installs it: missing is a broken set-up, not a skip
+[[ -n $NATS_SERVER ]] || it_fail "nats-server not installed (scripts/deps.sh installs Debian's nats-server)"
 it_require
 [[ -x $CEE_CTL ]] || it_fail "cee-ctl not found beside the engine"
 [[ -x $CEE_TAIL ]] || it_fail "cee-tail not found beside the engine (built with libnats?)"
@@ -186,6 +187,8 @@ if [[ $MODE == cluster ]]; then
 		leader=$(py "$IT_DIR/nats_js.py" "127.0.0.1:${NPORT[1]}" leader "$STREAM" || true)
 	done
 	it_log "stream $STREAM (R3) leader: ${leader:-unknown}"
+	# otherwise the kill below is an ordinary node's loss, not the leader's
+	[[ $leader == n1 ]] || it_fail "n1 did not become the stream's leader (leader: ${leader:-unknown})"
 fi
 
 # ---- the churn ----

@@ -24,6 +24,7 @@
 #   slack) with status 1 and a report of what it could not deliver. The file
 #   sink has the whole stream (strict audit); the reader's part is a prefix
 #   of it (audit --allow-live).
+# Phase 4: a second SIGTERM ends the wait for a stalled sink at once.
 # Synchronisation: ready files and lines, bp_client.py's exit, counts of
 # closed events in the files (polled with deadlines), process exits.
 
@@ -152,7 +153,7 @@ it_log "cee-ctl stats during shutdown, after $ctl_ms ms: $(head -c 200 "$WORK/ct
 ((ctl_ms < 1500)) && grep -qE "stopping|\"total\"" "$WORK/ctl-stopping.out" ||
 	fail "cee-ctl stats during shutdown not answered (after $ctl_ms ms)"
 ENGINE_RC=0
-it_stop_engine || ENGINE_RC=$?
+it_wait_engine || ENGINE_RC=$? # (it_stop_engine's SIGTERM would be a second one)
 T1=$(date +%s.%N)
 took=$("$CEE_PYTHON" -c "print(round($T1 - $T0, 2))")
 it_log "SIGTERM with the reader stalled: exit status $ENGINE_RC after $took s"
@@ -180,6 +181,56 @@ head -c "$RL" "$FILE_SINK" | cmp -s - "$WORK/readers.jsonl" || fail "the readers
 	"$WORK/readers.jsonl" "$WORK/readers.lines.jsonl"
 it_log "cee-audit --allow-live of the readers' part ($RL of $FL bytes)"
 "$CEE_AUDIT" --allow-live "$WORK/readers.lines.jsonl" >/dev/null || fail "the readers' part does not audit"
+
+# ---- phase 4: a second SIGTERM cuts the wait short ----
+# A FIFO whose reader (this shell: opened, never read) stalls, and a
+# --shutdown-timeout of 60 s: the first SIGTERM closes every connection and
+# waits for the sink; the second ends the wait at once, reporting what is
+# left, as the timeout does. Guards against: only SIGKILL could end the
+# wait (up to a day's --shutdown-timeout), and it lost --stats.
+it_log "phase 4: a second SIGTERM while the engine waits for a stalled FIFO reader"
+FIFO=$WORK/events.fifo
+mkfifo "$FIFO"
+exec 7<>"$FIFO" # a reader that never reads: the 64 KiB pipe fills
+it_start_engine 1 "$WORK/engine-second.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+	--listen "tcp:$PORT:echo" --events "jsonl:$FIFO" --events "jsonl:$WORK/second.jsonl" \
+	--shutdown-timeout 60 --stats "$WORK/stats-second.json" --poll-idle-us 50
+PREFIX="cee-it-$$-$ENGINE_SEQ"
+it_ns "$CEE_PYTHON" - "$NETNS_ENGINE_IP" "$PORT" <<'PY' || fail "phase 4: the clients failed"
+import socket, sys
+for _ in range(400):  # about 4 events of 250 bytes each: well past 64 KiB
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+    s.sendall(b"x" * 16)
+    assert s.recv(64) == b"x" * 16
+    s.close()
+PY
+held_behind() { (($(sink_field 0 held) + $(sink_field 0 behind) > 0)); }
+it_wait_until 20 "the FIFO sink to hold events" held_behind ||
+	fail "phase 4: nothing held for the stalled FIFO reader"
+PID=$ENGINE_PID
+kill -TERM "$PID"
+stopping() {
+	local out
+	out=$("$CEE_CTL" --file-prefix "$PREFIX" --timeout 2 stats 2>&1 || true)
+	[[ $out == *stopping* ]]
+}
+it_wait_until 20 "the engine to take the first SIGTERM (cee-ctl: stopping)" stopping ||
+	fail "phase 4: the engine did not say it was stopping"
+T0=$(date +%s.%N)
+kill -TERM "$PID"
+ENGINE_RC=0
+it_wait_engine || ENGINE_RC=$?
+took=$("$CEE_PYTHON" -c "print(round($(date +%s.%N) - $T0, 2))")
+exec 7<&-
+it_log "second SIGTERM: exit status $ENGINE_RC after $took s (--shutdown-timeout 60)"
+"$CEE_PYTHON" -c "import sys; sys.exit(0 if $took <= 10 else 1)" ||
+	fail "phase 4: the engine took $took s after the second SIGTERM"
+[[ $ENGINE_RC -eq 1 ]] || fail "phase 4: exit status $ENGINE_RC with events undelivered (expected 1)"
+it_file_has "$WORK/engine-second.log" "a second stop signal" &&
+	it_file_has "$WORK/engine-second.log" "did not get" ||
+	fail "phase 4: the engine did not report the cut wait and what it left"
+[[ -s $WORK/stats-second.json ]] || fail "phase 4: --stats not written"
+it_audit "$WORK/second.jsonl"
 
 # The counters at exit, on a full disk: said, and exit 1 (they were lost
 # with exit 0). /dev/full opens, and every write to it fails with ENOSPC.

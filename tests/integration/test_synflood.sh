@@ -33,7 +33,7 @@ it_parse_args "$@"
 set -- "${IT_ARGS[@]}"
 [[ $# -eq 0 ]] || it_fail "unknown argument $1"
 [[ $EUID -eq 0 ]] || it_skip "needs root: network namespaces, veth pairs, raw (hping3) and AF_PACKET sockets"
-command -v hping3 >/dev/null || it_skip "hping3 not installed (scripts/deps.sh installs it: apt-get install hping3)"
+command -v hping3 >/dev/null || it_fail "hping3 not installed (scripts/deps.sh installs it: apt-get install hping3)"
 [[ -n $CEE_ENGINE && -x $CEE_ENGINE ]] || it_fail "cee-engine not found (pass --engine PATH)"
 [[ -n $CEE_AUDIT && -x $CEE_AUDIT ]] || it_fail "cee-audit not found (pass --audit PATH)"
 

@@ -242,6 +242,10 @@ def check_tls_up(rec, up, who, rep, mtls):
         rep.fail(f"{who}: tls_up sni {up.get('sni')!r}, client sent {SNI}")
     if (up.get("alpn") or None) != rec.get("alpn"):
         rep.fail(f"{who}: tls_up alpn {up.get('alpn')!r}, client negotiated {rec.get('alpn')!r}")
+    # the engine runs with --tls-alpn sip: a client that offered sip gets it
+    # (both ends without ALPN agreed, and passed, when --tls-alpn was ignored)
+    if rec.get("alpn_offered") == "sip" and rec.get("connected") and up.get("alpn") != "sip":
+        rep.fail(f"{who}: offered alpn sip, tls_up alpn {up.get('alpn')!r}")
     want_resumed = bool(rec.get("reused"))
     if up.get("resumed") is not want_resumed:
         rep.fail(f"{who}: tls_up resumed {up.get('resumed')!r}, client {'resumed' if want_resumed else 'did a full handshake'}")
