@@ -1275,18 +1275,29 @@ static void handshake_done(struct cee_ws *ws, const uint8_t *m, uint32_t len)
 }
 
 // End of the header block in @p p[0, n), searching from @p from.
-// @return the offset after CRLF CRLF, 0 = not there.
+// @return the offset after the empty line that ends it, 0 = not there.
+// CRLF CRLF, or an empty line with a bare LF on either side (LF LF,
+// LF CR LF): those heads are refused (400, check_request()) rather than
+// never seen to end (a client of bare LFs got no answer and, after
+// --handshake-timeout, an RST).
 static uint32_t find_end(const uint8_t *p, uint32_t n, uint32_t from)
 {
-	uint32_t lead = lead_crlf(p, n);
+	uint32_t lead = lead_crlf(p, n), end = 0;
 	const uint8_t *e;
 
 	// the head starts after the empty lines check_request() skips: two
 	// of them are no CRLF CRLF that ends a head
 	from = from > lead ? from : lead;
-	e = n > from ? memmem(p + from, n - from, "\r\n\r\n", 4) : NULL;
-
-	return e != NULL ? (uint32_t)(e - p) + 4 : 0;
+	if (n <= from)
+		return 0;
+	// (CRLF CRLF holds LF CR LF: one search finds both)
+	e = memmem(p + from, n - from, "\n\r\n", 3);
+	if (e != NULL)
+		end = (uint32_t)(e - p) + 3;
+	e = memmem(p + from, n - from, "\n\n", 2);
+	if (e != NULL && (end == 0 || (uint32_t)(e - p) + 2 < end))
+		end = (uint32_t)(e - p) + 2;
+	return end;
 }
 
 // Upgrade bytes. @return the bytes of @p data used (the rest are frames).

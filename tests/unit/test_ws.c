@@ -1321,17 +1321,29 @@ static void test_upgrade_refused(void **state)
 	req_without(r, sizeof(r), NULL, "X: y\nContent-Length: 6\r\n");
 	strncat(r, "INVITE", sizeof(r) - strlen(r) - 1);
 	check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	// session 20 review: a request of bare LFs only (or ending in one)
+	// was never seen to end: no answer, then the handshake timeout's RST
+	{
+		size_t n = 0;
+		for (const char *c = good_request; *c != '\0' && n < sizeof(r) - 1; c++)
+			if (*c != '\r')
+				r[n++] = *c;
+		r[n] = '\0';
+		check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+		snprintf(r, sizeof(r), "%.*s\n\r\n", (int)(strlen(good_request) - 4), good_request);
+		check_refused(f, r, 400, "HTTP/1.1 400 Bad Request");
+	}
 	// two Origins, the allowed one last: the last one won (RFC 6454 7.2:
 	// one origin)
 	req_without(r, sizeof(r), "Origin",
 		    "Origin: https://evil.test\r\nOrigin: https://phone.example.test\r\n");
 	check_refused(f, r, 403, "HTTP/1.1 403 Forbidden");
-	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 27);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 29);
 	// a connection that ends before a byte of a request made no attempt
 	// (a wss client whose TLS handshake failed, a port scan): not counted
 	new_server(f);
 	cee_ws_eof(f->s.ws);
-	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 27);
+	assert_int_equal(cee_ws_ctx_stats(f->sctx)->upgrade_failures, 29);
 	// a NUL in the key: "dGhlIHNhbXBsZSBub25jZQ==\0junk" was a valid key
 	{
 		static const char key[] = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
