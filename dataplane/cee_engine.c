@@ -1498,6 +1498,19 @@ int cee_engine_shutdown(struct cee_engine *e)
 	}
 	for (unsigned i = 0; i < e->nshards; i++)
 		rte_eal_wait_lcore(e->shards[i].lcore);
+	// Frames handed to a shard that had stopped already (shards see the
+	// stop at different moments): freed and counted now, with the shards
+	// gone and before --stats is written, so that rx_pkts, handoff_out and
+	// the drops add up (they were freed at destroy, in no counter).
+	for (unsigned from = 0; e->handoff != NULL && from < e->nshards; from++)
+		for (unsigned to = 0; to < e->nshards; to++) {
+			struct rte_ring *r = e->handoff[from * e->nshards + to];
+			struct rte_mbuf *m;
+			while (r != NULL && rte_ring_dequeue(r, (void **)&m) == 0) {
+				rte_pktmbuf_free(m);
+				e->shards[to].stats.drops[CEE_DROP_HANDOFF_STOPPED]++;
+			}
+		}
 	e->started = false;
 	return err;
 }

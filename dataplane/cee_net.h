@@ -35,6 +35,7 @@
 	X(NO_CONN, "no_conn")                                                                      \
 	X(NO_LISTENER, "no_listener")                                                              \
 	X(HANDOFF_FULL, "handoff_full")                                                            \
+	X(HANDOFF_STOPPED, "handoff_stopped")                                                      \
 	X(NO_MBUF, "no_mbuf")                                                                      \
 	X(TX_FULL, "tx_full")
 
