@@ -8,7 +8,8 @@ set -euo pipefail
 # llvm-14: llvm-symbolizer, so that a fuzz crash's report has its stack frames
 # hping3: the spoofed SYN flood of scripts/synflood.sh (nftables: its --shield,
 # and test_per_ip.sh's client that drops SYN-ACKs to spoofed ports);
-# python3-scapy: hand-built packets
+# python3-scapy: hand-built packets; python3-cryptography: TLS 1.3 records
+# forged under a test client's own keys (tests/integration/tls_forged.py)
 # (scripts/blind.sh); nats-server, libnats-dev: the NATS JetStream
 # sink, cee-tail and their tests with a real broker
 pkgs=(
@@ -16,7 +17,7 @@ pkgs=(
 	libdpdk-dev dpdk dpdk-dev libwolfssl-dev libcmocka-dev
 	iproute2 ethtool procps python3 python3-websockets openssl curl
 	clang-14 libfuzzer-14-dev libclang-rt-14-dev llvm-14
-	hping3 nftables python3-scapy
+	hping3 nftables python3-scapy python3-cryptography
 	nats-server libnats-dev
 )
 missing=()

@@ -88,7 +88,8 @@ struct cee_tls_cfg {
 	X(no_slot, "connections refused: the context's pool was full")                            \
 	X(reloads, "certificate, key and CA files read again (cee_tls_ctx_reload)")                \
 	X(ticket_rotations, "ticket keys replaced (one a period; the one before still opens)")     \
-	X(reload_failures, "reloads refused (a file missing or bad): the running ones stay")
+	X(reload_failures, "reloads refused (a file missing or bad): the running ones stay")     \
+	X(quiet_records_exceeded, "connections ended: too many records without plaintext after the handshake (KeyUpdate floods)")
 
 #define CEE_X_TLS_STAT_FIELD(f, d) uint64_t f;
 struct cee_tls_stats {
@@ -198,6 +199,12 @@ int cee_tls_input(struct cee_tls *t, const uint8_t *data, uint32_t len);
  * aborted: TLS records cannot be taken back).
  */
 int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len);
+/**
+ * TLS 1.3: send a KeyUpdate (RFC 8446 4.6.3) asking the peer to update
+ * its keys too. For tests (and a link that wants fresh keys).
+ * @return 0, -ENOTCONN (not up, closed, TLS 1.2), -EIO.
+ */
+int cee_tls_update_keys(struct cee_tls *t);
 
 /** Local close (from above): send close_notify once. Does not call io.close. */
 void cee_tls_shutdown(struct cee_tls *t);

@@ -203,6 +203,12 @@ if [[ $MODE == openssl ]]; then
 	it_ns "$CEE_PYTHON" "$IT_DIR/tls_fin_hello.py" --server "$NETNS_ENGINE_IP:$PORT" \
 		--iface "$NETNS_PEER_IF" --src "$NETNS_PEER_IP" ||
 		fail_soft "tls_fin_hello.py exit status $?"
+	# a warning-level error alert after the handshake, forged under the
+	# client's own keys (tls_forged.py): the engine must end the connection,
+	# not echo what followed the alert (the event is checked below)
+	it_ns "$CEE_PYTHON" "$IT_DIR/tls_forged.py" --server "$NETNS_ENGINE_IP:$PORT" \
+		>"$WORK/forged.json" || fail_soft "tls_forged.py exit status $?"
+	it_log "forged records: $(cat "$WORK/forged.json")"
 	it_stop_engine || fail_soft "fin hello: engine exit status $? after SIGTERM"
 	"$CEE_PYTHON" - "$WORK/stats-fin.json" <<'PY' || fail_soft "fin hello: stats"
 import json, sys
@@ -227,6 +233,15 @@ print(f"fin hello on the handshake's ACK: {c}")
 # FIN in a segment of its own; it ran past the budget and said no_resources
 # instead, with no flag
 assert len(c) == 1 and c[0]["reason"] == "peer_fin" and c[0].get("tls_truncated") is True
+PY
+	"$CEE_PYTHON" - "$EVENTS" "$WORK/forged.json" <<'PY' || fail_soft "forged: the warning alert's closed event"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+r = json.loads(open(sys.argv[2]).read().splitlines()[-1])
+c = [e for e in ev if e["type"] == "closed" and e["remote"].endswith(f":{r['lport']}")]
+print(f"forged warning alert: {c}")
+assert len(c) == 1 and c[0]["reason"] == "tls_alert" and c[0].get("alert") == 40 and \
+    c[0].get("alert_by") == "peer", "the warning-level handshake_failure did not end the connection as the peer's alert"
 PY
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "fin hello: cee-audit rejected the event stream"
 

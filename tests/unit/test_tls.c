@@ -1325,6 +1325,40 @@ static void test_split_tls12(void **state)
 	check_split(state, CEE_TLS_V12);
 }
 
+// Guards against (session 20 review): a peer flooding KeyUpdates after
+// the handshake (27 bytes a record, no plaintext, each costing wolfSSL a
+// key derivation and, with update_requested, a KeyUpdate back) kept a
+// shard busy at about 30 Mbit/s from one connection: no bound held it
+// (the handshake budget ends at tls_up). Now records without plaintext
+// beyond 64, plus one per KiB of plaintext, end the connection with
+// protocol_error; a few KeyUpdates among data are served as before.
+static void test_key_update_flood(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(CEE_TLS_V13);
+
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	// a legitimate peer: KeyUpdates now and then among its data
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(cee_tls_update_keys(f->c.t), 0);
+		send_and_check(&f->c, &f->s, "hello after a key update");
+		pump(&f->c, &f->s); // the server's KeyUpdate answer
+	}
+	send_and_check(&f->s, &f->c, "the server's keys moved too");
+	assert_int_equal(f->s.closes, 0);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->quiet_records_exceeded, 0);
+	// a flood: 200 in a row, no data
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(cee_tls_update_keys(f->c.t), 0);
+	deliver(&f->c, &f->s, 0);
+	assert_int_equal(f->s.closes, 1);
+	assert_int_equal(f->s.reason, CEE_REASON_PROTOCOL_ERROR);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->quiet_records_exceeded, 1);
+	assert_int_equal(cee_tls_update_keys(f->s.t), -ENOTCONN);
+}
+
 static void test_split_tls13(void **state)
 {
 	check_split(state, 0);
@@ -1759,6 +1793,7 @@ int main(void)
 	    T(test_truncation),
 	    T(test_split_tls12),
 	    T(test_split_tls13),
+	    T(test_key_update_flood),
 	    T(test_many_records_one_call),
 	    T(test_down_full),
 	    T(test_pool_exhaustion),
