@@ -202,7 +202,8 @@ int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len);
 /**
  * TLS 1.3: send a KeyUpdate (RFC 8446 4.6.3) asking the peer to update
  * its keys too. For tests (and a link that wants fresh keys).
- * @return 0, -ENOTCONN (not up, closed, TLS 1.2), -EIO.
+ * @return 0, -ENOTCONN (not up, closed, TLS 1.2), -ENOBUFS (the record did
+ * not fit below: the stream is broken), -EIO.
  */
 int cee_tls_update_keys(struct cee_tls *t);
 

@@ -1239,13 +1239,17 @@ enum { PREFIX_ACCEPT = 0, PREFIX_SUB = 32 };
 // RFC 6455 4.1, the client's checks of the server's handshake.
 static void check_response(struct cee_ws *ws, const uint8_t *mu, uint32_t len)
 {
-	const char *m = (const char *)mu, *eol = memmem(m, len, "\r\n", 2);
+	const char *m = (const char *)mu, *nl = memchr(m, '\n', len);
 	const char *offered = (const char *)ws->buf + PREFIX_SUB;
 	struct hs_fields f = {0};
 	unsigned status = 0;
 
+	// the status line ends at its LF (a CR before it left out): a head that
+	// find_end() saw end at a bare LF still reports the status it carried
+	const char *eol = nl != NULL && nl > m && nl[-1] == '\r' ? nl - 1 : nl;
 	// status-line = HTTP-version SP 3DIGIT SP reason-phrase (RFC 7230 3.1.2)
-	if (eol - m >= 12 && http_1_1_up(m) && m[8] == ' ' && (eol == m + 12 || m[12] == ' '))
+	if (eol != NULL && eol - m >= 12 && http_1_1_up(m) && m[8] == ' ' &&
+	    (eol == m + 12 || m[12] == ' '))
 		for (int i = 9; i < 12; i++)
 			status = m[i] >= '0' && m[i] <= '9' ? status * 10 + (unsigned)(m[i] - '0')
 							    : 1000;
@@ -1254,7 +1258,15 @@ static void check_response(struct cee_ws *ws, const uint8_t *mu, uint32_t len)
 		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);
 		return;
 	}
-	parse_fields(ws, &f, eol + 2, m + len);
+	// a bare LF anywhere in the head: no well-formed 101 (RFC 9112 2.2; a
+	// listener refuses such a request with 400). Taken, "X: y\n" then an
+	// empty line of LF brought a link up on a head a server never meant
+	for (const char *c = m; (c = memchr(c, '\n', (size_t)(m + len - c))) != NULL; c++)
+		if (c == m || c[-1] != '\r') {
+			ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);
+			return;
+		}
+	parse_fields(ws, &f, nl + 1, m + len);
 	if (f.bad || !f.upgrade || !f.connection || f.extensions ||
 	    strcmp(f.accept, (const char *)ws->buf + PREFIX_ACCEPT) != 0 ||
 	    (f.proto_seen &&

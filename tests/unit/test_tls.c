@@ -1357,6 +1357,19 @@ static void test_key_update_flood(void **state)
 	assert_int_equal(f->s.reason, CEE_REASON_PROTOCOL_ERROR);
 	assert_int_equal(cee_tls_ctx_stats(f->sctx)->quiet_records_exceeded, 1);
 	assert_int_equal(cee_tls_update_keys(f->s.t), -ENOTCONN);
+	// behind the client's Finished, in the input that completes the
+	// handshake (a staged 4 KiB holds 150): they count too (review: they
+	// were not, the connection took 300 and then 60 more)
+	open_pair(f, f->sctx, "server.cee.test", NULL);
+	deliver(&f->c, &f->s, 0);  // ClientHello
+	deliver(&f->s, &f->c, 0);  // the server's flight: the client is up
+	assert_up(&f->c);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(cee_tls_update_keys(f->c.t), 0);
+	deliver(&f->c, &f->s, 0); // Finished and 200 KeyUpdates, one input
+	assert_int_equal(f->s.closes, 1);
+	assert_int_equal(f->s.reason, CEE_REASON_PROTOCOL_ERROR);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->quiet_records_exceeded, 2);
 }
 
 static void test_split_tls13(void **state)
