@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// A neighbour's MAC move on the second port of a 2-port, 2-shard engine over
+// net_ring, with the peer played frame by frame on the rings themselves.
+//
+// Fault guarded against: the copy of an ARP packet that one shard hands to
+// the others carried m->port, which net_ring (like other PMDs) leaves unset;
+// the other shard looked the port up, found none and took port 0, so a
+// gratuitous ARP announcing a neighbour's new MAC on port 1 re-pointed none
+// of that shard's connections: they went on sending to the old MAC (and, on
+// a real segment, failed with retransmit_timeout) while the receiving
+// shard's own connections followed. Here every connection, on both shards,
+// must echo to the new MAC after the announcement, and stat arp_moved must
+// count each one once. A gratuitous ARP for the same address on port 0 must
+// move none of them (the next hop moved on the other port).
+// Synchronisation: events (established, closed, destroyed) and the shards'
+// counters, each awaited with a deadline; no sleeps decide an outcome.
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_arp.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_eth_ring.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "cee_audit.h"
+#include "cee_clock.h"
+#include "cee_engine.h"
+#include "cee_net.h"
+#include "cee_shard.h"
+#include "cee_sink.h"
+
+#define ENGINE_IP 0x0a000001u /* 10.0.0.1 */
+#define PEER_IP 0x0a000002u   /* 10.0.0.2 */
+#define ECHO_PORT 7
+#define NQ 2	 /* shards, and queues a port */
+#define NCONN 12 /* connections: both shards get some (checked) */
+
+static int failures;
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			failures++;                                                                \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+/* ---- in-memory event sink ------------------------------------------------ */
+
+static struct cee_event *evs;
+static size_t nevs, cap_evs;
+
+static int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
+{
+	(void)s;
+	if (nevs + n > cap_evs) {
+		size_t cap = (nevs + n) * 2;
+		struct cee_event *grown = realloc(evs, cap * sizeof(*evs));
+		if (grown == NULL)
+			return -ENOMEM;
+		evs = grown;
+		cap_evs = cap;
+	}
+	memcpy(evs + nevs, ev, n * sizeof(*ev));
+	nevs += n;
+	return (int)n;
+}
+static int mem_flush(struct cee_sink *s)
+{
+	(void)s;
+	return 0;
+}
+static void mem_close(struct cee_sink *s)
+{
+	free(s);
+}
+static const struct cee_sink_ops mem_ops = {
+    .write = mem_write,
+    .flush = mem_flush,
+    .close = mem_close,
+};
+static struct cee_sink *mem_open(const char *arg)
+{
+	(void)arg;
+	struct cee_sink *s = calloc(1, sizeof(*s));
+	if (s)
+		s->ops = &mem_ops;
+	return s;
+}
+
+/* ---- the peer, on the rings of the engine's port 1 ------------------------ */
+
+static struct cee_engine *eng;
+static struct rte_mempool *peer_mp;
+static struct rte_ring *to_eng[2][NQ], *from_eng[2][NQ]; // [port][queue]
+static struct rte_ether_addr engine_mac;		 // of port 1
+static const struct rte_ether_addr mac_a = {{0x02, 0, 0, 0, 0, 0xa}};
+static const struct rte_ether_addr mac_b = {{0x02, 0, 0, 0, 0, 0xb}};
+static const struct rte_ether_addr mac_c = {{0x02, 0, 0, 0, 0, 0xc}};
+
+static uint64_t now_ms(void)
+{
+	return cee_clock_ns() / 1000000;
+}
+
+static void pump(void)
+{
+	CHECK(cee_engine_export(eng) >= 0, "export failed");
+}
+
+// Into the engine's port @p port, queue (shard) @p q.
+static void send_frame(unsigned port, unsigned q, struct rte_mbuf *m)
+{
+	if (rte_ring_enqueue(to_eng[port][q], m) != 0) {
+		CHECK(false, "ring into port %u queue %u full", port, q);
+		rte_pktmbuf_free(m);
+	}
+}
+
+// Frames the engine has sent on port 0 are dropped as they come (nothing
+// listens there); on port 1, the next frame from either shard's queue.
+static struct rte_mbuf *recv_frame(unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		void *m;
+		for (unsigned q = 0; q < NQ; q++)
+			while (rte_ring_dequeue(from_eng[0][q], &m) == 0)
+				rte_pktmbuf_free(m);
+		for (unsigned q = 0; q < NQ; q++)
+			if (rte_ring_dequeue(from_eng[1][q], &m) == 0)
+				return m;
+		pump();
+		usleep(100);
+	} while (now_ms() < end);
+	return NULL;
+}
+
+struct seg {
+	bool ok;
+	uint8_t flags;
+	uint32_t seq, ack, len;
+	struct rte_ether_addr dst; // the MAC the engine sent it to
+	uint8_t data[256];
+};
+
+static struct seg recv_seg(uint16_t cport, unsigned ms)
+{
+	struct seg s;
+	memset(&s, 0, sizeof(s));
+	uint64_t end = now_ms() + ms;
+	while (now_ms() < end) {
+		struct rte_mbuf *m = recv_frame((unsigned)(end - now_ms()) + 1);
+		if (m == NULL)
+			break;
+		struct cee_pkt p;
+		cee_net_parse(m, PEER_IP, 1, &p);
+		if (p.kind == CEE_PKT_TCP && p.dport == cport) {
+			s.ok = true;
+			s.flags = p.seg.flags;
+			s.seq = p.seg.seq;
+			s.ack = p.seg.ack;
+			s.len = p.seg.len < sizeof(s.data) ? p.seg.len : sizeof(s.data);
+			memcpy(s.data, p.seg.data, s.len);
+			s.dst = rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->dst_addr;
+			rte_pktmbuf_free(m);
+			return s;
+		}
+		rte_pktmbuf_free(m);
+	}
+	return s;
+}
+
+// A segment from PEER_IP with source MAC @p src into port 1, queue 0.
+static void send_seg(const struct rte_ether_addr *src, uint16_t cport, uint8_t flags, uint32_t seq,
+		     uint32_t ack, const void *data, uint32_t len)
+{
+	struct cee_net_addr a = {
+	    .src_mac = *src,
+	    .dst_mac = engine_mac,
+	    .src_ip = PEER_IP,
+	    .dst_ip = ENGINE_IP,
+	    .sport = cport,
+	    .dport = ECHO_PORT,
+	};
+	bool syn = (flags & CEE_TCP_SYN) != 0;
+	struct cee_tcp_out o = {
+	    .seq = seq,
+	    .ack = ack,
+	    .wnd = 65535,
+	    .flags = flags,
+	    .wscale = syn ? 7 : 0xff,
+	    .mss = syn ? 1460 : 0,
+	    .data = {data, NULL},
+	    .len = {len, 0},
+	};
+	struct rte_mbuf *m = cee_net_build_tcp(peer_mp, &a, &o);
+	CHECK(m != NULL, "build");
+	if (m)
+		send_frame(1, 0, m);
+}
+
+// A gratuitous ARP for PEER_IP announcing @p mac, into @p port, queue @p q.
+static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *mac)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
+	CHECK(m != NULL, "alloc");
+	if (m == NULL)
+		return;
+	struct rte_ether_hdr *eth =
+	    (void *)rte_pktmbuf_append(m, sizeof(*eth) + sizeof(struct rte_arp_hdr));
+	memset(&eth->dst_addr, 0xff, 6);
+	eth->src_addr = *mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	struct rte_arp_hdr *a = (void *)(eth + 1);
+	a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
+	a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	a->arp_hlen = 6;
+	a->arp_plen = 4;
+	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	a->arp_data.arp_sha = *mac;
+	a->arp_data.arp_sip = rte_cpu_to_be_32(PEER_IP);
+	memset(&a->arp_data.arp_tha, 0, 6);
+	a->arp_data.arp_tip = rte_cpu_to_be_32(PEER_IP);
+	send_frame(port, q, m);
+}
+
+static const struct cee_event *find_event(uint16_t cport, enum cee_evt_type type, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		pump();
+		for (size_t i = 0; i < nevs; i++)
+			if (evs[i].remote_port == cport && evs[i].type == type)
+				return &evs[i];
+		usleep(200);
+	} while (now_ms() < end);
+	return NULL;
+}
+
+struct conn {
+	uint16_t cport;
+	unsigned shard;
+	uint32_t snd_nxt, rcv_nxt;
+};
+
+static bool handshake(struct conn *c, uint16_t cport)
+{
+	c->cport = cport;
+	uint32_t iss = 1000u * cport;
+	send_seg(&mac_a, cport, CEE_TCP_SYN, iss, 0, NULL, 0);
+	struct seg sa = recv_seg(cport, 2000);
+	CHECK(sa.ok && sa.flags == (CEE_TCP_SYN | CEE_TCP_ACK) && sa.ack == iss + 1,
+	      "SYN-ACK for port %u (ok=%d flags=%#x)", cport, sa.ok, sa.flags);
+	if (!sa.ok)
+		return false;
+	c->snd_nxt = iss + 1;
+	c->rcv_nxt = sa.seq + 1;
+	send_seg(&mac_a, cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
+	const struct cee_event *e = find_event(cport, CEE_EVT_ESTABLISHED, 2000);
+	CHECK(e != NULL, "established for %u", cport);
+	if (e == NULL)
+		return false;
+	c->shard = cee_event_shard(e);
+	return true;
+}
+
+// An echo of a few bytes, which must come back addressed to @p want.
+static void echo_to(struct conn *c, const struct rte_ether_addr *want, const char *when)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%s %u", when, c->cport);
+	send_seg(&mac_a, c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, buf,
+		 (uint32_t)len);
+	c->snd_nxt += (uint32_t)len;
+	struct seg e = recv_seg(c->cport, 2000);
+	CHECK(e.ok && e.len == (uint32_t)len && memcmp(e.data, buf, (size_t)len) == 0,
+	      "echo %s on %u (shard %u): ok=%d len=%u", when, c->cport, c->shard, e.ok, e.len);
+	if (!e.ok)
+		return;
+	CHECK(rte_is_same_ether_addr(&e.dst, want),
+	      "echo %s on %u (shard %u) went to %02x:%02x:%02x:%02x:%02x:%02x, not the %s MAC",
+	      when, c->cport, c->shard, e.dst.addr_bytes[0], e.dst.addr_bytes[1],
+	      e.dst.addr_bytes[2], e.dst.addr_bytes[3], e.dst.addr_bytes[4], e.dst.addr_bytes[5],
+	      rte_is_same_ether_addr(want, &mac_a) ? "first" : "announced");
+	c->rcv_nxt += e.len;
+	send_seg(&mac_a, c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
+}
+
+static uint64_t stat_sum(size_t off)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < cee_engine_nshards(eng); i++) {
+		const struct cee_shard *s = cee_engine_shard(eng, i);
+		n += __atomic_load_n((const uint64_t *)((const char *)&s->stats + off),
+				     __ATOMIC_RELAXED);
+	}
+	return n;
+}
+#define STAT(f) stat_sum(offsetof(struct cee_shard_stats, f))
+
+// Until STAT(f) reaches @p want or @p ms pass: the value.
+static uint64_t wait_stat(size_t off, uint64_t want, unsigned ms)
+{
+	uint64_t end = now_ms() + ms, v;
+	while ((v = stat_sum(off)) < want && now_ms() < end) {
+		pump();
+		usleep(500);
+	}
+	return v;
+}
+
+static int ring_port(const char *name, unsigned port)
+{
+	for (unsigned q = 0; q < NQ; q++) {
+		char rn[32];
+		snprintf(rn, sizeof(rn), "%s_in%u", name, q);
+		to_eng[port][q] = rte_ring_create(rn, 1024, 0, RING_F_SC_DEQ);
+		snprintf(rn, sizeof(rn), "%s_out%u", name, q);
+		from_eng[port][q] = rte_ring_create(rn, 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (to_eng[port][q] == NULL || from_eng[port][q] == NULL)
+			return -1;
+	}
+	return rte_eth_from_rings(name, to_eng[port], NQ, from_eng[port], NQ, 0);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=cee-ringarp-%d", getpid());
+	// three lcores on any machine of two CPUs or more: main, and a shard each
+	char *eal[] = {argv[0],	   "--no-huge",	     "-m",
+		       "512",	   prefix,	     "--lcores=0@0,1@0,2@1",
+		       "--no-pci", "--no-telemetry", "--log-level=*:warning",
+		       NULL};
+	if (rte_eal_init(9, eal) < 0) {
+		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	int p0 = ring_port("cee_p0", 0), p1 = ring_port("cee_p1", 1);
+	peer_mp = rte_pktmbuf_pool_create("peer", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	if (p0 < 0 || p1 < 0 || peer_mp == NULL) {
+		fprintf(stderr, "ring ports or peer pool: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	cee_sink_register("mem", mem_open);
+
+	struct cee_engine_cfg cfg;
+	cee_engine_cfg_default(&cfg);
+	char *args[] = {"test",	    "--ip",	      "10.0.0.1/24", "--listen", "tcp:7:echo",
+			"--events", "mem:",	      "--time-wait", "100",	 "--max-conns",
+			"64",	    "--poll-idle-us", "50",	     NULL};
+	if (cee_engine_parse_args(&cfg, 13, args) != 0)
+		return 1;
+	cfg.port_mask = (1u << p0) | (1u << p1);
+	eng = cee_engine_create(&cfg);
+	if (eng == NULL || cee_engine_start(eng) < 0) {
+		fprintf(stderr, "engine failed\n");
+		return 1;
+	}
+	CHECK(cee_engine_nshards(eng) == NQ, "%u shards, want %u", cee_engine_nshards(eng), NQ);
+	rte_eth_macaddr_get((uint16_t)p1, &engine_mac);
+
+	struct conn c[NCONN];
+	unsigned n = 0, per_shard[NQ] = {0};
+	for (unsigned i = 0; i < NCONN; i++)
+		if (handshake(&c[n], (uint16_t)(42000 + i))) {
+			per_shard[c[n].shard < NQ ? c[n].shard : 0]++;
+			n++;
+		}
+	CHECK(n == NCONN, "%u of %u connections opened", n, NCONN);
+	CHECK(per_shard[0] > 0 && per_shard[1] > 0,
+	      "connections per shard %u and %u: both shards must hold some", per_shard[0],
+	      per_shard[1]);
+	for (unsigned i = 0; i < n; i++)
+		echo_to(&c[i], &mac_a, "before");
+
+	// shard 0 receives it, and hands its copy to shard 1
+	uint64_t shared0 = STAT(arp_shared);
+	send_garp(1, 0, &mac_b);
+	uint64_t moved = wait_stat(offsetof(struct cee_shard_stats, arp_moved), n, 3000);
+	CHECK(moved == n, "arp_moved %lu after the announcement on port 1, want %u",
+	      (unsigned long)moved, n);
+	CHECK(STAT(arp_shared) > shared0, "the announcement was not handed to the other shard");
+	for (unsigned i = 0; i < n; i++)
+		echo_to(&c[i], &mac_b, "after");
+
+	// the same address announced on port 0, received by shard 1 this time:
+	// the next hop of these connections is on port 1, so none follows it
+	uint64_t shared1 = STAT(arp_shared);
+	send_garp(0, 1, &mac_c);
+	wait_stat(offsetof(struct cee_shard_stats, arp_shared), shared1 + 1, 3000);
+	CHECK(STAT(arp_shared) > shared1, "the announcement on port 0 was not handed over");
+	// (the shards apply moves at most every 10 ms: each echo below is one
+	// full round trip through both shards, well after their walks)
+	for (unsigned i = 0; i < n; i++)
+		echo_to(&c[i], &mac_b, "after the other port's");
+	CHECK(STAT(arp_moved) == n, "arp_moved %lu: a move on port 0 re-pointed port 1's",
+	      (unsigned long)STAT(arp_moved));
+	CHECK(STAT(arp_moved_lost) == 0, "arp_moved_lost %lu", (unsigned long)STAT(arp_moved_lost));
+
+	volatile sig_atomic_t stop = 1;
+	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
+	for (unsigned i = 0; i < n; i++)
+		CHECK(find_event(c[i].cport, CEE_EVT_DESTROYED, 1000) != NULL, "destroyed for %u",
+		      c[i].cport);
+
+	struct cee_audit *au = cee_audit_create();
+	cee_audit_feed(au, evs, (uint32_t)nevs);
+	struct cee_audit_result res;
+	cee_audit_finish(au, false, &res);
+	CHECK(res.ok && res.opens == n, "audit: ok=%d opens=%lu", res.ok, (unsigned long)res.opens);
+	if (!res.ok)
+		cee_audit_print_violations(au, stderr);
+	cee_audit_destroy(au);
+	printf("ring arp: %u connections (%u and %u a shard), arp_moved %lu, arp_shared %lu, "
+	       "%zu events, %d failures\n",
+	       n, per_shard[0], per_shard[1], (unsigned long)STAT(arp_moved),
+	       (unsigned long)STAT(arp_shared), nevs, failures);
+	cee_engine_destroy(eng);
+	free(evs);
+	rte_eal_cleanup();
+	return failures ? 1 : 0;
+}
