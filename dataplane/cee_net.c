@@ -66,6 +66,8 @@ uint16_t cee_net_cksum(const void *buf, uint32_t len)
 }
 
 // Bad source addresses (RFC 1122 3.2.1.3, RFC 1812 5.3.7): never answer them.
+// (The subnet's network and broadcast addresses need the prefix: the shard
+// checks those, cee_shard.c subnet_edge().)
 static bool ours(uint32_t ip, uint32_t our_ip, uint32_t ip_count)
 {
 	return ip - our_ip < ip_count;
@@ -74,7 +76,9 @@ static bool ours(uint32_t ip, uint32_t our_ip, uint32_t ip_count)
 static bool bad_src(uint32_t ip, uint32_t our_ip, uint32_t ip_count)
 {
 	uint8_t top = (uint8_t)(ip >> 24);
-	return ip == 0 || ip == 0xffffffffu || top == 127 || top >= 224 ||
+	// 0/8 is "this network" (a source only while a host boots, and never
+	// to answer: 0.1.2.3 got SYN-ACKs and echo replies)
+	return top == 0 || ip == 0xffffffffu || top == 127 || top >= 224 ||
 	       ours(ip, our_ip, ip_count);
 }
 
@@ -256,7 +260,11 @@ static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct 
 	}
 	if (et != RTE_ETHER_TYPE_IPV4)
 		return drop(p, CEE_DROP_UNSUPPORTED_ETHERTYPE);
-	if (rte_is_multicast_ether_addr(&eth->src_addr))
+	// a multicast or all-zero source is no station's (a SYN from
+	// 00:00:00:00:00:00 made its connection resolve the spoofed source
+	// by ARP, as an active open does: three broadcasts and a neighbour
+	// entry for each such SYN, and replies to the zero MAC)
+	if (!rte_is_valid_assigned_ether_addr(&eth->src_addr))
 		return drop(p, CEE_DROP_BAD_ETH);
 	// a unicast datagram sent as a link-layer broadcast or multicast is
 	// not for us (RFC 1122 3.3.6; nothing here takes IP broadcast or
@@ -556,6 +564,17 @@ int cee_net_icmp_echo_reply(struct rte_mbuf *m, const struct rte_ether_addr *our
 	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
 	unsigned ihl = (unsigned)(ip->version_ihl & 0xf) * 4;
 	unsigned tot = rte_be_to_cpu_16(ip->total_length);
+	// IP options are not sent back (RFC 1122 3.2.2.6 asks that a source
+	// route be reversed and a record route updated, which cee does not
+	// do; they went back as they came, a source route included)
+	if (ihl > sizeof(*ip)) {
+		unsigned n = tot - ihl;
+		memmove((uint8_t *)ip + sizeof(*ip), (uint8_t *)ip + ihl, n);
+		ihl = sizeof(*ip);
+		tot = ihl + n;
+		ip->version_ihl = RTE_IPV4_VHL_DEF;
+		ip->total_length = rte_cpu_to_be_16((uint16_t)tot);
+	}
 	struct rte_icmp_hdr *ic = (void *)((uint8_t *)ip + ihl);
 	// from our MAC, not the request's destination (another host's, which a
 	// switch then learned on our port, when the request was flooded to us)

@@ -264,6 +264,21 @@ static uint32_t next_hop(const struct cee_shard *s, uint32_t dst_ip)
 	return s->cfg->gateway; // 0: no route
 }
 
+/*
+ * The subnet's network or broadcast address (prefixes up to /30): no host's,
+ * so never a source to answer (RFC 1122 3.2.1.3); cee_net_parse() knows no
+ * prefix and checks the others. A SYN from 10.0.0.255 to 10.0.0.1/24 got a
+ * SYN-ACK, and ARP learnt the address.
+ */
+static bool subnet_edge(const struct cee_shard *s, uint32_t ip)
+{
+	uint8_t len = s->cfg->prefix_len;
+	if (len == 0 || len > 30)
+		return false;
+	uint32_t mask = ~UINT32_C(0) << (32 - len);
+	return ((ip ^ s->cfg->ip) & mask) == 0 && ((ip & ~mask) == 0 || (ip & ~mask) == ~mask);
+}
+
 uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip)
 {
 	return next_hop(s, dst_ip);
@@ -1152,7 +1167,10 @@ static void moved_walk(struct cee_shard *s)
 {
 	cee_conn_foreach(s->pool, moved_fix, s);
 	s->nmoved = 0;
-	s->moved_walk_ns = s->now_ns + CEE_MOVED_WALK_NS;
+	s->stats.arp_moved_walks++;
+	// from the clock after the walk, not the poll's start: a walk of a
+	// million connections takes ~14 ms, and the next one was due at once
+	s->moved_walk_ns = cee_clock_ns() + CEE_MOVED_WALK_NS;
 }
 
 /*
@@ -1180,8 +1198,19 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 		tx_enqueue(s, pi, m);
 		return true;
 	}
+	if (subnet_edge(s, ai.sip)) { // the subnet's network or broadcast address is no host's
+		s->stats.drops[CEE_DROP_BAD_ARP]++;
+		return false;
+	}
 	bool for_us = ai.tip - s->cfg->ip < s->cfg->ip_count;
-	if (!owned && (for_us || ai.sip == ai.tip)) {
+	// an announcement (gratuitous ARP) matters only for an address that
+	// can be a next hop: on our subnet (the gateway is). Others, off-link
+	// or a busy LAN's for hosts we never reach, were copied to every shard
+	// and each took one of the CEE_MOVED_MAX places and forced a walk of
+	// every connection: eight a 10 ms and a real failover's went to
+	// arp_moved_lost, its connections left on the old MAC
+	bool announce = ai.sip == ai.tip && next_hop(s, ai.sip) == ai.sip;
+	if (!owned && (for_us || announce)) {
 		for (unsigned j = 0; j < s->nshards; j++) {
 			if (j == s->id)
 				continue;
@@ -1209,7 +1238,7 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	enum cee_arp_state was = cee_arp_lookup(s->arp, ai.sip, known);
 	bool have = was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE;
 	bool same = have && memcmp(known, ai.sha.addr_bytes, 6) == 0;
-	if ((ai.sip == ai.tip && !same) || (have && !same))
+	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip)
 		note_moved(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
 	unsigned n = cee_arp_input(s->arp, ai.sip, ai.sha.addr_bytes,
@@ -1245,6 +1274,12 @@ static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct
 	struct cee_pkt *p = &it->p;
 	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, p);
 	it->ours = false;
+	if ((p->kind == CEE_PKT_TCP || p->kind == CEE_PKT_ICMP_ECHO) &&
+	    unlikely(subnet_edge(s, p->src_ip))) {
+		p->kind = CEE_PKT_DROP;
+		p->cause = CEE_DROP_BAD_IP_ADDR;
+		return;
+	}
 	if (p->kind != CEE_PKT_TCP && p->kind != CEE_PKT_ICMP_PTB)
 		return;
 	uint32_t h;

@@ -66,6 +66,7 @@
 	X(arp_replies, SUM, "ARP replies sent")                                                    \
 	X(arp_moved, SUM, "connections re-pointed to a neighbour's new MAC (a gratuitous or changed ARP)") \
 	X(arp_moved_lost, SUM, "neighbour MAC changes not applied to connections: too many at once") \
+	X(arp_moved_walks, SUM, "walks of the shard's connections that applied neighbour MAC changes") \
 	X(arp_shared, SUM, "ARP packets copied to another shard (for our addresses, or gratuitous)") \
 	X(icmp_replies, SUM, "ICMP echo replies sent")                                             \
 	X(rst_no_conn, SUM, "RSTs sent for segments matching no connection")                       \

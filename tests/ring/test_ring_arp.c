@@ -11,7 +11,10 @@
 // shard's own connections followed. Here every connection, on both shards,
 // must echo to the new MAC after the announcement, and stat arp_moved must
 // count each one once. A gratuitous ARP for the same address on port 0 must
-// move none of them (the next hop moved on the other port).
+// move none of them (the next hop moved on the other port). Also, from a
+// review of the layers below TCP: announcements of addresses that cannot
+// be a next hop must not push the real one out of the 8 places of a walk,
+// and a SYN from the subnet's broadcast address gets no answer.
 // Synchronisation: events (established, closed, destroyed) and the shards'
 // counters, each awaited with a deadline; no sleeps decide an outcome.
 #include <errno.h>
@@ -27,10 +30,12 @@
 #include <rte_eth_ring.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <rte_tcp.h>
 
 #include "cee_audit.h"
 #include "cee_clock.h"
 #include "cee_engine.h"
+#include "cee_flow.h"
 #include "cee_net.h"
 #include "cee_shard.h"
 #include "cee_sink.h"
@@ -207,8 +212,8 @@ static void send_seg(const struct rte_ether_addr *src, uint16_t cport, uint8_t f
 		send_frame(1, 0, m);
 }
 
-// A gratuitous ARP for PEER_IP announcing @p mac, into @p port, queue @p q.
-static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *mac)
+// A gratuitous ARP for @p ip announcing @p mac, into @p port, queue @p q.
+static void send_garp_ip(unsigned port, unsigned q, const struct rte_ether_addr *mac, uint32_t ip)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
 	CHECK(m != NULL, "alloc");
@@ -226,10 +231,15 @@ static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *ma
 	a->arp_plen = 4;
 	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
 	a->arp_data.arp_sha = *mac;
-	a->arp_data.arp_sip = rte_cpu_to_be_32(PEER_IP);
+	a->arp_data.arp_sip = rte_cpu_to_be_32(ip);
 	memset(&a->arp_data.arp_tha, 0, 6);
-	a->arp_data.arp_tip = rte_cpu_to_be_32(PEER_IP);
+	a->arp_data.arp_tip = rte_cpu_to_be_32(ip);
 	send_frame(port, q, m);
+}
+
+static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *mac)
+{
+	send_garp_ip(port, q, mac, PEER_IP);
 }
 
 static const struct cee_event *find_event(uint16_t cport, enum cee_evt_type type, unsigned ms)
@@ -383,13 +393,25 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++)
 		echo_to(&c[i], &mac_a, "before");
 
-	// shard 0 receives it, and hands its copy to shard 1
+	// Fault (review): announcements of addresses that cannot be a next
+	// hop (off our subnet, or its broadcast address) each took one of the
+	// 8 places of a walk, on every shard: the real one behind them went to
+	// arp_moved_lost and its connections kept the old MAC. Ten of them go
+	// first, on the same queue, so the shard reads them before it.
 	uint64_t shared0 = STAT(arp_shared);
+	for (uint32_t i = 1; i <= 9; i++)
+		send_garp_ip(1, 0, &mac_c, 0xc0000200u + i); // 192.0.2.i
+	send_garp_ip(1, 0, &mac_c, 0x0a0000ffu);	     // 10.0.0.255
+	// shard 0 receives it, and hands its copy to shard 1
 	send_garp(1, 0, &mac_b);
 	uint64_t moved = wait_stat(offsetof(struct cee_shard_stats, arp_moved), n, 3000);
 	CHECK(moved == n, "arp_moved %lu after the announcement on port 1, want %u",
 	      (unsigned long)moved, n);
-	CHECK(STAT(arp_shared) > shared0, "the announcement was not handed to the other shard");
+	CHECK(STAT(arp_shared) == shared0 + 1,
+	      "arp_shared %lu: the announcement alone is handed to the other shard, want %lu",
+	      (unsigned long)STAT(arp_shared), (unsigned long)shared0 + 1);
+	CHECK(STAT(arp_moved_lost) == 0, "arp_moved_lost %lu: the announcement was lost",
+	      (unsigned long)STAT(arp_moved_lost));
 	for (unsigned i = 0; i < n; i++)
 		echo_to(&c[i], &mac_b, "after");
 
@@ -406,6 +428,59 @@ int main(int argc, char **argv)
 	CHECK(STAT(arp_moved) == n, "arp_moved %lu: a move on port 0 re-pointed port 1's",
 	      (unsigned long)STAT(arp_moved));
 	CHECK(STAT(arp_moved_lost) == 0, "arp_moved_lost %lu", (unsigned long)STAT(arp_moved_lost));
+
+	// Fault (review): a SYN from the subnet's broadcast address (no host's,
+	// RFC 1122 3.2.1.3) got a SYN-ACK. It is dropped as bad_ip_addr, and
+	// the echo behind it on a live connection is the next frame out.
+	uint64_t bad0 = STAT(drops[CEE_DROP_BAD_IP_ADDR]);
+	struct cee_net_addr ba = {
+	    .src_mac = mac_a,
+	    .dst_mac = engine_mac,
+	    .src_ip = 0x0a0000ffu,
+	    .dst_ip = ENGINE_IP,
+	    .sport = 43000,
+	    .dport = ECHO_PORT,
+	};
+	struct cee_tcp_out bo = {.seq = 1, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 0xff};
+	struct rte_mbuf *bm = cee_net_build_tcp(peer_mp, &ba, &bo);
+	CHECK(bm != NULL, "build");
+	if (bm != NULL)
+		send_frame(1, 0, bm);
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, drops[CEE_DROP_BAD_IP_ADDR]), bad0 + 1,
+			2000) == bad0 + 1,
+	      "the SYN from the subnet's broadcast address was not dropped as bad_ip_addr");
+	// ... and it drew no reply: an echo on a connection of the shard that
+	// owns the SYN's tuple went in behind it (the same queue, then the
+	// same hand-off), so a SYN-ACK would have come out first
+	unsigned owner =
+	    cee_flow_owner(cee_flow_hash(0x0a0000ffu, ENGINE_IP, 43000, ECHO_PORT), NQ);
+	for (unsigned i = 0; i < n; i++) {
+		if (c[i].shard != owner)
+			continue;
+		send_seg(&mac_a, c[i].cport, CEE_TCP_ACK | CEE_TCP_PSH, c[i].snd_nxt, c[i].rcv_nxt,
+			 "behind", 6);
+		c[i].snd_nxt += 6;
+		bool echoed = false, answered = false;
+		uint64_t end = now_ms() + 2000;
+		while (!echoed && now_ms() < end) {
+			struct rte_mbuf *r = recv_frame(100);
+			if (r == NULL)
+				continue;
+			const struct rte_ipv4_hdr *rip =
+			    rte_pktmbuf_mtod_offset(r, const struct rte_ipv4_hdr *, 14);
+			const struct rte_tcp_hdr *rt = (const void *)(rip + 1);
+			if (rip->dst_addr == rte_cpu_to_be_32(0x0a0000ffu))
+				answered = true;
+			else if (rt->dst_port == rte_cpu_to_be_16(c[i].cport))
+				echoed = true;
+			rte_pktmbuf_free(r);
+		}
+		CHECK(echoed, "no echo on %u", c[i].cport);
+		CHECK(!answered, "the engine answered the SYN from 10.0.0.255");
+		c[i].rcv_nxt += 6;
+		send_seg(&mac_a, c[i].cport, CEE_TCP_ACK, c[i].snd_nxt, c[i].rcv_nxt, NULL, 0);
+		break;
+	}
 
 	volatile sig_atomic_t stop = 1;
 	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
