@@ -149,15 +149,21 @@ int cee_link_parse(const char *spec, struct cee_link_cfg *out, char *err, unsign
 	return 0;
 }
 
-uint32_t cee_link_backoff_ms(const struct cee_link_backoff *b, uint32_t k, uint64_t rnd)
+// b = min(max, min * 2^(k+1)), without overflow: the longest wait after k failures
+static uint64_t backoff_bound_ms(const struct cee_link_backoff *b, uint32_t k)
 {
-	// b = min(max, min * 2^(k+1)), without overflow
 	uint64_t hi = b->max_ms;
 	if (k < 32) {
 		uint64_t v = (uint64_t)b->min_ms << (k + 1);
 		if (v < hi)
 			hi = v;
 	}
+	return hi;
+}
+
+uint32_t cee_link_backoff_ms(const struct cee_link_backoff *b, uint32_t k, uint64_t rnd)
+{
+	uint64_t hi = backoff_bound_ms(b, k);
 	uint64_t lo = hi / 2 > b->min_ms ? hi / 2 : b->min_ms;
 	if (lo > hi) // max < 2 * min: the range is [min, max]
 		lo = hi;
@@ -189,8 +195,7 @@ bool cee_link_up(struct cee_link *l, cee_conn_id_t id, uint64_t now_ns)
 		return false;
 	l->state = CEE_LINK_UP;
 	l->ups++;
-	l->fails = 0;
-	l->up_ns = now_ns;
+	l->up_ns = now_ns; // (fails is reset when it proves stable: cee_link_closed())
 	return true;
 }
 
@@ -204,6 +209,8 @@ enum cee_link_close cee_link_closed(struct cee_link *l, cee_conn_id_t id, enum c
 			return CEE_LINK_STALE;
 		l->attempts++;
 		what = CEE_LINK_FAILED;
+		if (reason != CEE_REASON_NONE) // cee-ctl links shows why, not an older close's
+			l->last_reason = (uint8_t)reason;
 	} else if (l->conn != id || (l->state != CEE_LINK_CONNECTING && l->state != CEE_LINK_UP)) {
 		return CEE_LINK_STALE;
 	} else {
@@ -213,7 +220,14 @@ enum cee_link_close cee_link_closed(struct cee_link *l, cee_conn_id_t id, enum c
 	uint32_t k;
 	if (what == CEE_LINK_DOWN) {
 		l->downs++;
-		k = 0;
+		// up at least as long as the wait before it (the bound at its
+		// failures so far): stable, so the first retry is the shortest.
+		// Up for less (a server that accepts and drops at once, a TLS
+		// server that rejects the client's certificate after its
+		// Finished) counts as a failure: it was retried every 100-200 ms
+		// for ever, six events a time
+		uint64_t bound = backoff_bound_ms(b, l->fails) * 1000000;
+		k = now_ns - l->up_ns >= bound ? (l->fails = 0) : ++l->fails;
 	} else {
 		k = ++l->fails;
 	}

@@ -102,7 +102,7 @@ struct cee_link {
 	uint32_t attempts;    /**< connections opened (and tries refused locally) */
 	uint32_t attempt;     /**< ordinal of the current attempt (1 = the first) */
 	uint32_t ups, downs;
-	uint32_t fails;       /**< attempts failed since the link was last up */
+	uint32_t fails;       /**< attempts failed (or up too briefly) since the link was last up stably */
 	uint8_t state;        /**< enum cee_link_state */
 	uint8_t last_reason;  /**< enum cee_reason of the last attempt's close (NONE before) */
 	uint8_t arp_wait;     /**< BACKOFF: due, but its next hop is unresolved (ARP) */
@@ -133,9 +133,14 @@ enum cee_link_close {
 };
 /**
  * The current attempt @p id closed with @p reason (or, with @p id 0, an
- * attempt could not even be opened). Unless @p stop (drain, shutdown), the
- * next attempt is due after cee_link_backoff_ms() (from @p rnd): BACKOFF
- * with next_ns set; else DRAINED.
+ * attempt could not even be opened: @p reason, if not NONE, becomes
+ * last_reason). Unless @p stop (drain, shutdown), the next attempt is due
+ * after cee_link_backoff_ms() (from @p rnd): BACKOFF with next_ns set; else
+ * DRAINED. A link that was up at least as long as the longest wait at its
+ * failures so far was stable: its failures start over and the first retry
+ * is the shortest (k = 0); one up for less counts the drop as one more
+ * failure, so a server that drops every connection at once is retried ever
+ * more slowly.
  */
 enum cee_link_close cee_link_closed(struct cee_link *l, cee_conn_id_t id, enum cee_reason reason,
 				    uint64_t now_ns, bool stop, const struct cee_link_backoff *b,

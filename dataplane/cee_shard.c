@@ -924,6 +924,14 @@ static bool sndbuf_room(struct cee_shard *s)
 	return true;
 }
 
+bool cee_shard_link_room(const struct cee_shard *s, unsigned credits)
+{
+	if (cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots)
+		return false;
+	return s->evring == NULL || credits == 0 ||
+	       cee_evring_room(s->evring) >= (uint64_t)credits + s->link_hold_credits;
+}
+
 static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
 				   uint32_t bucket, const struct cee_listener *ls, int l)
 {
@@ -937,6 +945,14 @@ static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struc
 	}
 	bool layers = ls->tls || ls->ws;
 	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
+	// a link waiting to reconnect keeps its slot and event room: inbound
+	// clients that filled the shard took them, and the link's attempts
+	// failed locally, without an event, for as long as they stayed
+	if (unlikely(s->link_hold_slots != 0) && !cee_shard_link_room(s, credits)) {
+		s->stats.refused_link_room++;
+		reply_rst(s, pi, p);
+		return NULL;
+	}
 	if (!cee_shard_reserve_events(s, credits)) {
 		s->stats.refused++;
 		reply_rst(s, pi, p);
@@ -1534,6 +1550,14 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 		s->mbox.stats.drain_refused++;
 		s->stats.connect_fail++;
 		errno = ESHUTDOWN;
+		return NULL;
+	}
+	// another open leaves the room of the links waiting to reconnect (a
+	// link's own attempt has given its hold back: cee_shard_link.c)
+	if (link == 0 && unlikely(s->link_hold_slots != 0) && !cee_shard_link_room(s, credits)) {
+		s->stats.refused_link_room++;
+		s->stats.connect_fail++;
+		errno = ENOSPC;
 		return NULL;
 	}
 	// A source (address, port) whose flow this shard owns (the same owner

@@ -55,6 +55,7 @@
 	X(half_open_ended, SUM, "passive connections ended half open: never announced, no event")   \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
+	X(refused_link_room, SUM, "opens refused: the slots or event room left are held for links waiting to reconnect") \
 	X(refused_per_ip, SUM, "SYNs (and handshake-completing ACKs) refused (RST): --max-conns-per-ip from that address") \
 	X(per_ip_cookies, SUM, "SYNs answered with a cookie: unproven ones fill their source's limit") \
 	X(syn_rate_limited, SUM, "handshakes refused (RST): over --syn-rate-per-ip from that address") \
@@ -197,6 +198,14 @@ struct cee_shard {
 	struct cee_monitors *monitors;
 	// This shard's links (cee_shard_link.c); NULL when it has none.
 	struct cee_shard_links *links;
+	/**
+	 * Room held for this shard's links that wait to reconnect (in
+	 * backoff, no connection of theirs open): a slot each, and the event
+	 * credits of an attempt. Inbound connections and other active opens
+	 * leave it free, so that a link comes back however busy its shard.
+	 */
+	uint32_t link_hold_slots;
+	uint32_t link_hold_credits;
 
 	// Layers (cee_shard_stack.c): this shard's contexts (server for tls:
 	// and ws: listeners, clients for cee_shard_connect_layers) and the per-connection

@@ -27,6 +27,7 @@
 struct shard_link {
 	struct cee_link l; /**< first: its timer node is the wheel's node */
 	struct cee_shard *s;
+	bool held; /**< its room counts in the shard's link_hold_* */
 };
 
 struct cee_shard_links {
@@ -42,6 +43,8 @@ static struct shard_link *of_timer(struct cee_timer_node *n)
 {
 	return (struct shard_link *)((char *)n - offsetof(struct shard_link, l.timer));
 }
+
+static void hold(struct shard_link *sl, bool on);
 
 int cee_shard_links_init(struct cee_shard *s)
 {
@@ -69,6 +72,7 @@ int cee_shard_links_init(struct cee_shard *s)
 		sl->s = s;
 		cee_link_init(&sl->l, &cfg->links[i], i, s->now_ns);
 		cee_timer_arm(ls->wheel, &sl->l.timer, s->now_ns); // the first attempt at once
+		hold(sl, true);
 	}
 	s->links = ls;
 	return 0;
@@ -85,8 +89,37 @@ void cee_shard_links_fini(struct cee_shard *s)
 	s->links = NULL;
 }
 
+/* The event credits of one attempt of @p l (cee_shard_open_active()'s). */
+static unsigned attempt_credits(const struct cee_shard *s, const struct cee_link *l)
+{
+	unsigned n = l->cfg->tls ? s->evt_per_conn_layers : s->evt_per_conn;
+	return n != 0 ? n + CEE_LINK_EVT_EXTRA : 0;
+}
+
+/*
+ * Hold the room of a link that waits to reconnect (@p on), or give it back
+ * (its attempt opens now, or it drained): the shard's other opens leave it.
+ */
+static void hold(struct shard_link *sl, bool on)
+{
+	if (sl->held == on)
+		return;
+	struct cee_shard *s = sl->s;
+	unsigned credits = attempt_credits(s, &sl->l);
+	if (on) {
+		s->link_hold_slots++;
+		s->link_hold_credits += credits;
+	} else {
+		s->link_hold_slots--;
+		s->link_hold_credits -= credits;
+	}
+	sl->held = on;
+}
+
 static void schedule(struct cee_shard_links *ls, struct cee_link *l)
 {
+	struct shard_link *sl = of_timer(&l->timer);
+	hold(sl, l->state == CEE_LINK_BACKOFF);
 	if (l->state == CEE_LINK_BACKOFF)
 		cee_timer_arm(ls->wheel, &l->timer, l->next_ns);
 	else
@@ -177,6 +210,7 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 		return;
 	if (ls->stop || s->mbox.draining) {
 		cee_link_drain(l);
+		hold(sl, false);
 		return;
 	}
 	// the next hop first: a burst of SYNs behind an unresolved neighbour
@@ -191,10 +225,11 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 		return;
 	}
 	l->arp_wait = 0;
+	hold(sl, false); // the attempt takes the room held for it
 	struct cee_conn *c = open_attempt(s, sl);
 	if (c == NULL) { // no slot, no event room, no source port, no route: try again later
 		s->stats.link_open_failed++;
-		(void)cee_link_closed(l, 0, CEE_REASON_NONE, now_ns, false, &ls->backoff,
+		(void)cee_link_closed(l, 0, CEE_REASON_NO_RESOURCES, now_ns, false, &ls->backoff,
 				      cee_link_rand(&ls->rng));
 		schedule(ls, l);
 		return;

@@ -75,6 +75,16 @@ uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip);
  * link_down, and the extension records of those and of open (2 at most each).
  */
 #define CEE_LINK_EVT_EXTRA (2 + 3 * 2)
+
+/** The layers' handshake limit of an active open under --handshake-timeout 0 (10 s, its default). */
+#define CEE_ACTIVE_HANDSHAKE_NS (10 * 1000000000ull)
+
+/**
+ * Room for one more connection needing @p credits beside what this shard
+ * holds for its waiting links (cee_shard.link_hold_*): a free slot past
+ * theirs, and event room past theirs. Links' own attempts do not ask.
+ */
+bool cee_shard_link_room(const struct cee_shard *s, unsigned credits);
 /** Event credits a TCP connection holds: open, established, closed, destroyed. */
 #define CEE_CONN_EVT_TCP 4
 /** A layered one's: tls_up, ws_up, and the extension records of those and closed. */

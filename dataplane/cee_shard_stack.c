@@ -561,6 +561,12 @@ void cee_stack_established(struct cee_shard *s, struct cee_conn *c)
 	uint64_t limit = s->cfg->tcp.handshake_timeout_ns;
 	if (limit == 0 && st->ws != NULL && c->listener != CEE_CONN_ACTIVE)
 		limit = s->cfg->ws.message_timeout_ns;
+	// an active open (a link's attempt) is never without one: a server that
+	// accepted TCP and then said nothing (a plain SIP/TCP port, a hung TLS
+	// stack) kept the attempt `connecting` for ever, its keepalive probes
+	// answered, never retried
+	if (limit == 0 && c->listener == CEE_CONN_ACTIVE)
+		limit = CEE_ACTIVE_HANDSHAKE_NS;
 	if (limit)
 		cee_tcp_set_deadline(&s->tcp, &c->tcb, s->now_ns + limit,
 				     CEE_REASON_HANDSHAKE_TIMEOUT);

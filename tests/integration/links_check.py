@@ -14,7 +14,9 @@ link_down names the connection of the link_up before it, right after that
 connection's `closed` and with its reason); a link that does not come back
 after a drop, or comes back on another shard or to another server; a
 drop reported under the wrong reason (by how the server ended it);
-reconnect delays outside the backoff the spec gives; lost close events of
+reconnect delays outside the backoff the spec gives (a drop after less time
+up than the longest wait so far counts as a failure: docs/events.md);
+lost close events of
 link connections (exactly one closed and one destroyed per open); byte
 counters or TLS facts (version, truncation) that disagree with the server.
 
@@ -193,7 +195,7 @@ def main():
         rep.fail(f"{len(inbound)} connection(s) not made by a link (dir in): {inbound[:5]}")
 
     totals = {"late": 0, "late_strong": 0, "failed_attempts": {}, "reasons": {}, "blackhole_s": [],
-              "max_late_ms": 0.0}
+              "max_late_ms": 0.0, "short_ups": 0}
     for li, name in enumerate(links):
         check_link(a, rep, li, name, conns, srv_conns, lo_ms, hi_ms, totals)
 
@@ -255,7 +257,8 @@ def main():
                  f"{totals['late_strong']}, expected at least {a.min_late_strong}")
     rep.info(f"{len(links)} link(s), {len(conns)} connections; drop reasons {dict(sorted(totals['reasons'].items()))}; "
              f"failed attempts {dict(sorted(totals['failed_attempts'].items()))}; late destroys "
-             f"{totals['late']} ({totals['late_strong']} after the new connection's own drop); reconnects at most "
+             f"{totals['late']} ({totals['late_strong']} after the new connection's own drop); drops after a short "
+             f"time up (backed off as failures) {totals['short_ups']}; reconnects at most "
              f"{totals['max_late_ms']:.0f} ms after their drawn delay"
              + (f"; blackhole: every link closed within {min(totals['blackhole_s']):.2f}-"
                 f"{max(totals['blackhole_s']):.2f} s of the route" if totals["blackhole_s"] else ""))
@@ -304,50 +307,63 @@ def check_link(a, rep, li, name, conns, srv_conns, lo_ms, hi_ms, totals):
                  f"(last: {downs[-1] if downs else None})")
     elif "next_attempt_ms" in downs[-1]:
         rep.fail(f"{name}: the shutdown link_down has next_attempt_ms: {downs[-1]}")
+    # The engine's backoff, replayed: each attempt that failed counts one
+    # failure; a drop after the link was up at least as long as the longest
+    # wait at its failures so far is stable and starts over (the first
+    # retry 100-200 ms with 100:30000), a drop after less counts one more
+    # failure (a server that drops each connection at once is retried ever
+    # more slowly, not every 100-200 ms for ever). Up times within 2 ms of
+    # the bound may go either way (the event clock against the engine's).
     lo0, hi0 = backoff_range(0, lo_ms, hi_ms)
-    for d in drops:
-        n = d.get("next_attempt_ms")
-        if not isinstance(n, int) or not lo0 <= n <= hi0:
-            rep.fail(f"{name}: link_down of {d['conn']}: next_attempt_ms {n!r}, expected {lo0:g}..{hi0:g} "
-                     f"(the first retry after a drop)")
-        totals["reasons"][d["reason"]] = totals["reasons"].get(d["reason"], 0) + 1
-
-    # attempt ordinals, failed attempts, reconnect delays
     ordinal = {evs[0]["conn"]: i + 1 for i, evs in enumerate(mine)}
     for e in ups + downs:
         if e.get("attempt") != ordinal[e["conn"]]:
             rep.fail(f"{name}: {e['type']} of {e['conn']}: attempt {e.get('attempt')!r}, it is the link's "
                      f"connection number {ordinal[e['conn']]}")
-    failed_k = 0
+    fails = 0
     ever_up = False
-    prev = None
+    prev, prev_ranges = None, None
     for evs in mine:
         c = evs[0]["conn"]
         b = by[c]
-        if prev is not None:
+        if prev is not None and prev_ranges is not None:
             pb = by[prev]
-            if "link_down" in pb:
-                n = pb["link_down"].get("next_attempt_ms")
-                t_end = pb["link_down"]["ts_ns"]
-                lo, hi = (n, n) if isinstance(n, int) else (lo0, hi0)
-            elif "closed" not in pb:
-                prev = c
-                continue  # (reported: lost terminal events)
-            else:
-                t_end = pb["closed"]["ts_ns"]
-                lo, hi = backoff_range(failed_k, lo_ms, hi_ms)
-                if not ever_up:  # never up: the first retry may count as k = 0
-                    lo = backoff_range(max(0, failed_k - 1), lo_ms, hi_ms)[0]
+            n = pb.get("link_down", {}).get("next_attempt_ms")
+            t_end = pb["link_down"]["ts_ns"] if "link_down" in pb else pb["closed"]["ts_ns"]
+            ranges = [(n, n)] if isinstance(n, int) else prev_ranges
             d_ms = (b["open"]["ts_ns"] - t_end) / 1e6
+            hi = max(r[1] for r in ranges)
             totals["max_late_ms"] = max(totals["max_late_ms"], d_ms - hi)
-            if not lo - 1 <= d_ms <= hi + a.delay_slack_ms:
+            if not any(lo - 1 <= d_ms <= h + a.delay_slack_ms for lo, h in ranges):
                 rep.fail(f"{name}: attempt {ordinal[c]} ({c}) {d_ms:.1f} ms after the previous one ended; "
-                         f"expected {lo:g}..{hi:g} ms (+{a.delay_slack_ms:g} slack)")
+                         f"expected {' or '.join(f'{lo:g}..{h:g}' for lo, h in ranges)} ms "
+                         f"(+{a.delay_slack_ms:g} slack)")
+        prev_ranges = None
         if "link_up" in b:
-            failed_k = 0
             ever_up = True
+            d = b.get("link_down")
+            if d is not None and d.get("reason") != "shutdown":
+                up_ms = (d["ts_ns"] - b["link_up"]["ts_ns"]) / 1e6
+                bound = backoff_range(fails, lo_ms, hi_ms)[1]
+                ks = []
+                if up_ms >= bound - 2:
+                    ks.append(0)
+                if up_ms < bound + 2:
+                    ks.append(fails + 1)
+                fails = 0 if up_ms >= bound else fails + 1
+                prev_ranges = [backoff_range(k, lo_ms, hi_ms) for k in ks]
+                n = d.get("next_attempt_ms")
+                if not isinstance(n, int) or not any(lo <= n <= h for lo, h in prev_ranges):
+                    rep.fail(f"{name}: link_down of {c} after {up_ms:.1f} ms up: next_attempt_ms {n!r}, "
+                             f"expected {' or '.join(f'{lo:g}..{h:g}' for lo, h in prev_ranges)}")
+                totals["reasons"][d["reason"]] = totals["reasons"].get(d["reason"], 0) + 1
+                totals["short_ups"] += fails > 0
         elif "closed" in b:
-            failed_k += 1
+            fails += 1
+            lo, h = backoff_range(fails, lo_ms, hi_ms)
+            if not ever_up:  # never up: the first retry may count as k = 0
+                lo = backoff_range(max(0, fails - 1), lo_ms, hi_ms)[0]
+            prev_ranges = [(lo, h)]
             r = b["closed"]["reason"]
             totals["failed_attempts"][r] = totals["failed_attempts"].get(r, 0) + 1
             if r not in FAILED_ATTEMPT_REASONS or (r == "tls_alert" and a.proto != "tls"):

@@ -17,171 +17,23 @@
 // and a SYN from the subnet's broadcast address gets no answer.
 // Synchronisation: events (established, closed, destroyed) and the shards'
 // counters, each awaited with a deadline; no sleeps decide an outcome.
-#include <errno.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include <rte_arp.h>
 #include <rte_eal.h>
-#include <rte_ethdev.h>
-#include <rte_eth_ring.h>
-#include <rte_mbuf.h>
-#include <rte_ring.h>
 #include <rte_tcp.h>
 
 #include "cee_audit.h"
-#include "cee_clock.h"
-#include "cee_engine.h"
 #include "cee_flow.h"
-#include "cee_net.h"
-#include "cee_shard.h"
-#include "cee_sink.h"
+#include "ring_peer.h"
 
-#define ENGINE_IP 0x0a000001u /* 10.0.0.1 */
-#define PEER_IP 0x0a000002u   /* 10.0.0.2 */
 #define ECHO_PORT 7
-#define NQ 2	 /* shards, and queues a port */
+#define NQ RP_NQ /* shards */
 #define NCONN 12 /* connections: both shards get some (checked) */
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
-
-/* ---- in-memory event sink ------------------------------------------------ */
-
-static struct cee_event *evs;
-static size_t nevs, cap_evs;
-
-static int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
-{
-	(void)s;
-	if (nevs + n > cap_evs) {
-		size_t cap = (nevs + n) * 2;
-		struct cee_event *grown = realloc(evs, cap * sizeof(*evs));
-		if (grown == NULL)
-			return -ENOMEM;
-		evs = grown;
-		cap_evs = cap;
-	}
-	memcpy(evs + nevs, ev, n * sizeof(*ev));
-	nevs += n;
-	return (int)n;
-}
-static int mem_flush(struct cee_sink *s)
-{
-	(void)s;
-	return 0;
-}
-static void mem_close(struct cee_sink *s)
-{
-	free(s);
-}
-static const struct cee_sink_ops mem_ops = {
-    .write = mem_write,
-    .flush = mem_flush,
-    .close = mem_close,
-};
-static struct cee_sink *mem_open(const char *arg)
-{
-	(void)arg;
-	struct cee_sink *s = calloc(1, sizeof(*s));
-	if (s)
-		s->ops = &mem_ops;
-	return s;
-}
-
-/* ---- the peer, on the rings of the engine's port 1 ------------------------ */
-
-static struct cee_engine *eng;
-static struct rte_mempool *peer_mp;
-static struct rte_ring *to_eng[2][NQ], *from_eng[2][NQ]; // [port][queue]
-static struct rte_ether_addr engine_mac;		 // of port 1
 static const struct rte_ether_addr mac_a = {{0x02, 0, 0, 0, 0, 0xa}};
 static const struct rte_ether_addr mac_b = {{0x02, 0, 0, 0, 0, 0xb}};
 static const struct rte_ether_addr mac_c = {{0x02, 0, 0, 0, 0, 0xc}};
-
-static uint64_t now_ms(void)
-{
-	return cee_clock_ns() / 1000000;
-}
-
-static void pump(void)
-{
-	CHECK(cee_engine_export(eng) >= 0, "export failed");
-}
-
-// Into the engine's port @p port, queue (shard) @p q.
-static void send_frame(unsigned port, unsigned q, struct rte_mbuf *m)
-{
-	if (rte_ring_enqueue(to_eng[port][q], m) != 0) {
-		CHECK(false, "ring into port %u queue %u full", port, q);
-		rte_pktmbuf_free(m);
-	}
-}
-
-// Frames the engine has sent on port 0 are dropped as they come (nothing
-// listens there); on port 1, the next frame from either shard's queue.
-static struct rte_mbuf *recv_frame(unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-	do {
-		void *m;
-		for (unsigned q = 0; q < NQ; q++)
-			while (rte_ring_dequeue(from_eng[0][q], &m) == 0)
-				rte_pktmbuf_free(m);
-		for (unsigned q = 0; q < NQ; q++)
-			if (rte_ring_dequeue(from_eng[1][q], &m) == 0)
-				return m;
-		pump();
-		usleep(100);
-	} while (now_ms() < end);
-	return NULL;
-}
-
-struct seg {
-	bool ok;
-	uint8_t flags;
-	uint32_t seq, ack, len;
-	struct rte_ether_addr dst; // the MAC the engine sent it to
-	uint8_t data[256];
-};
-
-static struct seg recv_seg(uint16_t cport, unsigned ms)
-{
-	struct seg s;
-	memset(&s, 0, sizeof(s));
-	uint64_t end = now_ms() + ms;
-	while (now_ms() < end) {
-		struct rte_mbuf *m = recv_frame((unsigned)(end - now_ms()) + 1);
-		if (m == NULL)
-			break;
-		struct cee_pkt p;
-		cee_net_parse(m, PEER_IP, 1, &p);
-		if (p.kind == CEE_PKT_TCP && p.dport == cport) {
-			s.ok = true;
-			s.flags = p.seg.flags;
-			s.seq = p.seg.seq;
-			s.ack = p.seg.ack;
-			s.len = p.seg.len < sizeof(s.data) ? p.seg.len : sizeof(s.data);
-			memcpy(s.data, p.seg.data, s.len);
-			s.dst = rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->dst_addr;
-			rte_pktmbuf_free(m);
-			return s;
-		}
-		rte_pktmbuf_free(m);
-	}
-	return s;
-}
 
 // A segment from PEER_IP with source MAC @p src into port 1, queue 0.
 static void send_seg(const struct rte_ether_addr *src, uint16_t cport, uint8_t flags, uint32_t seq,
@@ -242,19 +94,6 @@ static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *ma
 	send_garp_ip(port, q, mac, PEER_IP);
 }
 
-static const struct cee_event *find_event(uint16_t cport, enum cee_evt_type type, unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-	do {
-		pump();
-		for (size_t i = 0; i < nevs; i++)
-			if (evs[i].remote_port == cport && evs[i].type == type)
-				return &evs[i];
-		usleep(200);
-	} while (now_ms() < end);
-	return NULL;
-}
-
 struct conn {
 	uint16_t cport;
 	unsigned shard;
@@ -302,43 +141,6 @@ static void echo_to(struct conn *c, const struct rte_ether_addr *want, const cha
 	      rte_is_same_ether_addr(want, &mac_a) ? "first" : "announced");
 	c->rcv_nxt += e.len;
 	send_seg(&mac_a, c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
-}
-
-static uint64_t stat_sum(size_t off)
-{
-	uint64_t n = 0;
-	for (unsigned i = 0; i < cee_engine_nshards(eng); i++) {
-		const struct cee_shard *s = cee_engine_shard(eng, i);
-		n += __atomic_load_n((const uint64_t *)((const char *)&s->stats + off),
-				     __ATOMIC_RELAXED);
-	}
-	return n;
-}
-#define STAT(f) stat_sum(offsetof(struct cee_shard_stats, f))
-
-// Until STAT(f) reaches @p want or @p ms pass: the value.
-static uint64_t wait_stat(size_t off, uint64_t want, unsigned ms)
-{
-	uint64_t end = now_ms() + ms, v;
-	while ((v = stat_sum(off)) < want && now_ms() < end) {
-		pump();
-		usleep(500);
-	}
-	return v;
-}
-
-static int ring_port(const char *name, unsigned port)
-{
-	for (unsigned q = 0; q < NQ; q++) {
-		char rn[32];
-		snprintf(rn, sizeof(rn), "%s_in%u", name, q);
-		to_eng[port][q] = rte_ring_create(rn, 1024, 0, RING_F_SC_DEQ);
-		snprintf(rn, sizeof(rn), "%s_out%u", name, q);
-		from_eng[port][q] = rte_ring_create(rn, 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-		if (to_eng[port][q] == NULL || from_eng[port][q] == NULL)
-			return -1;
-	}
-	return rte_eth_from_rings(name, to_eng[port], NQ, from_eng[port], NQ, 0);
 }
 
 int main(int argc, char **argv)

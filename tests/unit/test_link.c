@@ -166,19 +166,20 @@ static void test_late_close_of_old_attempt(void **state)
 	assert_int_equal(l.state, CEE_LINK_UP);
 	assert_false(cee_link_up(&l, 0x101, T0 + 6 * MS)); /* once */
 
-	/* it drops: link_down, the first retry 100-200 ms later */
-	assert_int_equal(cee_link_closed(&l, 0x101, CEE_REASON_TLS_CLOSE_NOTIFY, T0 + 10 * MS,
+	/* it drops after 395 ms up (stable: the longest wait so far is 200 ms):
+	   link_down, the first retry 100-200 ms later */
+	assert_int_equal(cee_link_closed(&l, 0x101, CEE_REASON_TLS_CLOSE_NOTIFY, T0 + 400 * MS,
 					 false, &B, 99),
 			 CEE_LINK_DOWN);
 	assert_int_equal(l.state, CEE_LINK_BACKOFF);
-	assert_true(l.next_ns >= T0 + 110 * MS && l.next_ns <= T0 + 210 * MS);
+	assert_true(l.next_ns >= T0 + 500 * MS && l.next_ns <= T0 + 600 * MS);
 	assert_int_equal(l.downs, 1);
 	assert_int_equal(l.last_reason, CEE_REASON_TLS_CLOSE_NOTIFY);
 
 	/* the new attempt comes up */
 	cee_link_attempt(&l, 0x202);
 	assert_int_equal(l.attempt, 2);
-	assert_true(cee_link_up(&l, 0x202, T0 + 300 * MS));
+	assert_true(cee_link_up(&l, 0x202, T0 + 700 * MS));
 	/* now the old id's late close (its destroyed after TIME-WAIT, a monitor of it) */
 	assert_int_equal(cee_link_closed(&l, 0x101, CEE_REASON_LOCAL_CLOSE, T0 + 60000 * MS, false,
 					 &B, 1),
@@ -222,11 +223,78 @@ static void test_failures_back_off(void **state)
 			 CEE_LINK_FAILED);
 	assert_int_equal(l.fails, 13);
 	assert_int_equal(l.attempts, 13);
-	/* up again: the next drop retries fast */
+	assert_int_equal(l.last_reason, CEE_REASON_PEER_RST); // (no reason given: the last stays)
+	assert_int_equal(cee_link_closed(&l, 0, CEE_REASON_NO_RESOURCES, now, false, &B, 3),
+			 CEE_LINK_FAILED);
+	assert_int_equal(l.last_reason, CEE_REASON_NO_RESOURCES); // cee-ctl links says why
+	/* up again, and stable (up as long as the longest wait, 30 s): the next drop retries fast */
+	now = l.next_ns;
 	cee_link_attempt(&l, 0x2000);
 	assert_true(cee_link_up(&l, 0x2000, now));
-	assert_int_equal(l.fails, 0);
+	now += 30000 * MS;
 	assert_int_equal(cee_link_closed(&l, 0x2000, CEE_REASON_PEER_FIN, now, false, &B, 8),
+			 CEE_LINK_DOWN);
+	assert_int_equal(l.fails, 0);
+	assert_true(l.next_ns - now <= 200 * MS);
+}
+
+/*
+ * Fault (review): any link_up reset the backoff, however briefly the link
+ * stayed up, so a server that accepts and drops each connection at once
+ * (or a TLS server that rejects the client's certificate after its
+ * Finished: tls_up, link_up, then the alert) was retried every 100-200 ms
+ * for ever. A drop after less time up than the longest wait so far now
+ * counts as a failure: the waits double up to MAX; a stable link (up as
+ * long as that) starts over at the shortest.
+ */
+static void test_flapping_backs_off(void **state)
+{
+	(void)state;
+	struct cee_link_cfg cfg;
+	assert_int_equal(cee_link_parse("f=tcp:10.0.0.2:5060", &cfg, NULL, 0), 0);
+	struct cee_link l;
+	uint64_t now = 1000 * MS;
+	cee_link_init(&l, &cfg, 0, now);
+	uint64_t last = 0;
+	for (uint32_t i = 0; i < 12; i++) {
+		cee_conn_id_t id = 0x100 + i;
+		now = l.next_ns;
+		cee_link_attempt(&l, id);
+		assert_true(cee_link_up(&l, id, now + MS));
+		now += 2 * MS; // up for 1 ms
+		assert_int_equal(cee_link_closed(&l, id, CEE_REASON_PEER_FIN, now, false, &B, i),
+				 CEE_LINK_DOWN);
+		uint64_t wait = l.next_ns - now;
+		uint64_t hi = i < 7 ? (uint64_t)100 << (i + 2) : 30000;
+		assert_true(wait >= hi / 2 * MS && wait <= hi * MS);
+		assert_true(wait >= last || wait >= 15000 * MS);
+		last = wait;
+	}
+	assert_int_equal(l.fails, 12);
+	assert_int_equal(l.downs, 12);
+	/* up 250 ms with the longest wait 30 s: still a failure */
+	now = l.next_ns;
+	cee_link_attempt(&l, 0x200);
+	assert_true(cee_link_up(&l, 0x200, now));
+	now += 250 * MS;
+	assert_int_equal(cee_link_closed(&l, 0x200, CEE_REASON_PEER_RST, now, false, &B, 1),
+			 CEE_LINK_DOWN);
+	assert_true(l.next_ns - now >= 15000 * MS);
+	/* up 30 s: stable, the first retry is the shortest again */
+	now = l.next_ns;
+	cee_link_attempt(&l, 0x201);
+	assert_true(cee_link_up(&l, 0x201, now));
+	now += 30000 * MS;
+	assert_int_equal(cee_link_closed(&l, 0x201, CEE_REASON_PEER_RST, now, false, &B, 1),
+			 CEE_LINK_DOWN);
+	assert_int_equal(l.fails, 0);
+	assert_true(l.next_ns - now <= 200 * MS);
+	/* a drop after the first up, 300 ms into it, with no failure before: stable */
+	now = l.next_ns;
+	cee_link_attempt(&l, 0x202);
+	assert_true(cee_link_up(&l, 0x202, now));
+	now += 300 * MS;
+	assert_int_equal(cee_link_closed(&l, 0x202, CEE_REASON_PEER_FIN, now, false, &B, 1),
 			 CEE_LINK_DOWN);
 	assert_true(l.next_ns - now <= 200 * MS);
 }
@@ -261,6 +329,7 @@ int main(void)
 	    cmocka_unit_test(test_backoff_bounds),
 	    cmocka_unit_test(test_late_close_of_old_attempt),
 	    cmocka_unit_test(test_failures_back_off),
+	    cmocka_unit_test(test_flapping_backs_off),
 	    cmocka_unit_test(test_drain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

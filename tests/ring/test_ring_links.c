@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Links on a one-shard engine over net_ring, the peer (the link's server
+// and clients) played frame by frame (ring_peer.h). Scenarios, one a run:
+//
+// room: one shard of 3 slots, a listener and a TCP link. Fault guarded
+// against (review of links): inbound connections took the slot a link
+// waiting to reconnect needed. Its server reset it; in its backoff three
+// clients filled the shard; each attempt then failed locally (no slot),
+// with no event of any kind, and backed off ever longer (to 30 s) for as
+// long as the clients stayed: a trunk that never came back, while the last
+// word to the control plane was a link_down promising a retry. Now a
+// waiting link holds a slot and its event room: the third client is
+// refused (RST, refused_link_room) and the link's next SYN goes out on time.
+//
+// tls0: a TLS link under --handshake-timeout 0 whose server accepts TCP,
+// acknowledges the ClientHello and says nothing (a plain SIP/TCP port, a
+// hung TLS stack). Fault guarded against (same review): the attempt stayed
+// `connecting` for ever, never retried. An active open's handshake keeps
+// a 10 s limit: closed with handshake_timeout, then the next attempt.
+//
+// Synchronisation: frames and events awaited with deadlines; the backoff
+// (1-2 s) is the window the clients arrive in.
+#include <signal.h>
+
+#include <rte_arp.h>
+#include <rte_eal.h>
+
+#include "cee_audit.h"
+#include "ring_peer.h"
+
+#define ECHO_PORT 7
+
+static uint16_t LINK_PORT = 5060; // the link's server's port
+static const struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 0xa}};
+
+static void send_tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct cee_net_addr a = {
+	    .src_mac = peer_mac,
+	    .dst_mac = engine_mac,
+	    .src_ip = PEER_IP,
+	    .dst_ip = ENGINE_IP,
+	    .sport = sport,
+	    .dport = dport,
+	};
+	bool syn = (flags & CEE_TCP_SYN) != 0;
+	struct cee_tcp_out o = {
+	    .seq = seq,
+	    .ack = ack,
+	    .wnd = 65535,
+	    .flags = flags,
+	    .wscale = syn ? 7 : 0xff,
+	    .mss = syn ? 1460 : 0,
+	};
+	struct rte_mbuf *m = cee_net_build_tcp(peer_mp, &a, &o);
+	CHECK(m != NULL, "build");
+	if (m)
+		send_frame(rp_port, 0, m);
+}
+
+// The engine's next frame of the link (to LINK_PORT), answering its ARP
+// requests for PEER_IP on the way. @return false when none came in @p ms.
+static bool link_frame(struct cee_pkt *p, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	while (now_ms() < end) {
+		struct rte_mbuf *m = recv_frame((unsigned)(end - now_ms()) + 1);
+		if (m == NULL)
+			return false;
+		cee_net_parse(m, PEER_IP, 1, p);
+		if (p->kind == CEE_PKT_ARP) {
+			struct rte_arp_hdr *a = rte_pktmbuf_mtod_offset(
+			    m, struct rte_arp_hdr *, sizeof(struct rte_ether_hdr));
+			if (a->arp_opcode == rte_cpu_to_be_16(RTE_ARP_OP_REQUEST) &&
+			    a->arp_data.arp_tip == rte_cpu_to_be_32(PEER_IP)) {
+				struct rte_ether_hdr *eth =
+				    rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+				eth->dst_addr = eth->src_addr;
+				eth->src_addr = peer_mac;
+				a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REPLY);
+				a->arp_data.arp_tha = a->arp_data.arp_sha;
+				a->arp_data.arp_tip = a->arp_data.arp_sip;
+				a->arp_data.arp_sha = peer_mac;
+				a->arp_data.arp_sip = rte_cpu_to_be_32(PEER_IP);
+				send_frame(rp_port, 0, m);
+				continue;
+			}
+		}
+		bool ours = p->kind == CEE_PKT_TCP && p->dport == LINK_PORT;
+		// (p->seg.data points into m: the link's frames carry none here)
+		rte_pktmbuf_free(m);
+		if (ours)
+			return true;
+	}
+	return false;
+}
+
+// The next SYN of the link within @p ms: its source port and ISN.
+static bool link_syn(uint16_t *port, uint32_t *isn, unsigned ms)
+{
+	struct cee_pkt p;
+	uint64_t end = now_ms() + ms;
+	while (now_ms() < end && link_frame(&p, (unsigned)(end - now_ms()) + 1))
+		if (p.seg.flags == CEE_TCP_SYN) {
+			*port = p.sport;
+			*isn = p.seg.seq;
+			return true;
+		}
+	return false;
+}
+
+static unsigned synacks, rsts;
+
+// The engine with @p n arguments @p args (after "test"): created, started.
+static bool start_engine(int port, char **args, int n)
+{
+	struct cee_engine_cfg cfg;
+	cee_engine_cfg_default(&cfg);
+	if (cee_engine_parse_args(&cfg, n, args) != 0)
+		return false;
+	cfg.port_mask = 1u << port;
+	eng = cee_engine_create(&cfg);
+	if (eng == NULL || cee_engine_start(eng) < 0) {
+		fprintf(stderr, "engine failed\n");
+		return false;
+	}
+	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
+	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
+	return true;
+}
+
+static bool room(int port)
+{
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--listen",
+			"tcp:7:echo",
+			"--events",
+			"mem:",
+			"--max-conns",
+			"3",
+			"--connect",
+			"up1=tcp:10.0.0.2:5060:echo",
+			"--reconnect",
+			"1000:2000",
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 15))
+		return false;
+	// the link comes up
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	CHECK(link_syn(&lport, &lisn, 3000),
+	      "the link's first SYN (attempts %lu, arp waits %lu, arp replies %lu)",
+	      (unsigned long)STAT(link_attempts), (unsigned long)STAT(link_arp_waits),
+	      (unsigned long)STAT(arp_replies));
+	const uint32_t piss = 777000;
+	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, lisn + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+
+	// its server resets it: link_down, the next attempt 1-2 s later
+	send_tcp(LINK_PORT, lport, CEE_TCP_RST, piss + 1, 0);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_DOWN, 2000) != NULL, "link_down");
+	CHECK(find_event(LINK_PORT, CEE_EVT_DESTROYED, 2000) != NULL,
+	      "the first attempt destroyed");
+
+	// three clients arrive in the backoff: two fit beside the link's slot
+	for (uint16_t cport = 45001; cport <= 45003; cport++) {
+		send_tcp(cport, ECHO_PORT, CEE_TCP_SYN, 1000u * cport, 0);
+		struct seg r = recv_seg(cport, 1000);
+		CHECK(r.ok, "no answer to the SYN of %u", cport);
+		if (r.ok && r.flags == (CEE_TCP_SYN | CEE_TCP_ACK)) {
+			synacks++;
+			send_tcp(cport, ECHO_PORT, CEE_TCP_ACK, 1000u * cport + 1, r.seq + 1);
+		} else if (r.ok && (r.flags & CEE_TCP_RST)) {
+			rsts++;
+		}
+	}
+	CHECK(synacks == 2 && rsts == 1,
+	      "%u clients admitted and %u refused; want 2 and 1 (the third slot is the link's)",
+	      synacks, rsts);
+	CHECK(STAT(refused_link_room) == 1, "refused_link_room %lu",
+	      (unsigned long)STAT(refused_link_room));
+
+	// the link's next attempt goes out on time, and comes up
+	uint16_t lport2 = 0;
+	uint32_t lisn2 = 0;
+	bool again = link_syn(&lport2, &lisn2, 3000);
+	CHECK(again, "no second SYN of the link within 3 s (link_open_failed %lu)",
+	      (unsigned long)STAT(link_open_failed));
+	if (again) {
+		send_tcp(LINK_PORT, lport2, CEE_TCP_SYN | CEE_TCP_ACK, piss + 5000, lisn2 + 1);
+		uint64_t end = now_ms() + 2000;
+		size_t ups = 0;
+		while (ups < 2 && now_ms() < end) {
+			pump();
+			ups = 0;
+			for (size_t i = 0; i < nevs; i++)
+				ups += evs[i].type == CEE_EVT_LINK_UP;
+			usleep(200);
+		}
+		CHECK(ups == 2, "%zu link_up events, want 2", ups);
+	}
+	CHECK(STAT(link_open_failed) == 0, "link_open_failed %lu",
+	      (unsigned long)STAT(link_open_failed));
+
+	return true;
+}
+
+static bool tls0(int port)
+{
+	LINK_PORT = 5061;
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--events",
+			"mem:",
+			"--connect",
+			"up1=tls:10.0.0.2:5061,sni=server.cee.test",
+			"--tls-ca",
+			CEE_CERT_DIR "/ca.pem",
+			"--handshake-timeout",
+			"0",
+			"--reconnect",
+			"100:200",
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 15))
+		return false;
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	CHECK(link_syn(&lport, &lisn, 3000), "the link's first SYN");
+	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, 5000, lisn + 1);
+	// the ClientHello comes: acknowledged, and nothing else ever
+	struct cee_pkt p;
+	bool hello = false;
+	uint64_t end = now_ms() + 3000;
+	while (!hello && now_ms() < end && link_frame(&p, 1000))
+		if (p.seg.len > 0 && p.dport == LINK_PORT && p.sport == lport) {
+			send_tcp(LINK_PORT, lport, CEE_TCP_ACK, 5001, p.seg.seq + p.seg.len);
+			hello = true;
+		}
+	CHECK(hello, "no ClientHello");
+	const struct cee_event *e = find_event(LINK_PORT, CEE_EVT_CLOSED, 12000);
+	CHECK(e != NULL, "the silent server's attempt was not closed within 12 s");
+	if (e != NULL)
+		CHECK(e->reason == CEE_REASON_HANDSHAKE_TIMEOUT,
+		      "closed with %s, want handshake_timeout", cee_reason_str(e->reason));
+	// and the link tries again
+	uint16_t lport2 = 0;
+	uint32_t lisn2 = 0;
+	CHECK(link_syn(&lport2, &lisn2, 3000) && lport2 != lport, "no second attempt");
+	synacks = 0;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "";
+	if (strcmp(what, "room") != 0 && strcmp(what, "tls0") != 0) {
+		fprintf(stderr, "usage: %s room|tls0\n", argv[0]);
+		return 2;
+	}
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=cee-ringlinks-%d", getpid());
+	char *eal[] = {argv[0],
+		       prefix,
+		       "--no-huge",
+		       "-m",
+		       "512",
+		       "--lcores=0@0,1@1",
+		       "--no-pci",
+		       "--no-telemetry",
+		       "--log-level=*:warning",
+		       NULL};
+	if (rte_eal_init(9, eal) < 0) {
+		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	rp_port = 0;
+	int p0 = ring_port("cee_l0", 0);
+	peer_mp = rte_pktmbuf_pool_create("peer", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	if (p0 < 0 || peer_mp == NULL) {
+		fprintf(stderr, "ring port or peer pool: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	cee_sink_register("mem", mem_open);
+
+	if (!(strcmp(what, "room") == 0 ? room(p0) : tls0(p0)))
+		return 1;
+	volatile sig_atomic_t stop = 1;
+	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
+	struct cee_audit *au = cee_audit_create();
+	cee_audit_feed(au, evs, (uint32_t)nevs);
+	struct cee_audit_result res;
+	cee_audit_finish(au, false, &res);
+	CHECK(res.ok, "audit: ok=%d", res.ok);
+	if (strcmp(what, "room") == 0)
+		CHECK(res.opens == 4, "audit: opens=%lu (want 2 link attempts, 2 clients)",
+		      (unsigned long)res.opens);
+	if (!res.ok)
+		cee_audit_print_violations(au, stderr);
+	cee_audit_destroy(au);
+	printf("ring links %s: %u clients admitted, %u refused, refused_link_room %lu, "
+	       "link_open_failed %lu, %zu events, %d failures\n",
+	       what, synacks, rsts, (unsigned long)STAT(refused_link_room),
+	       (unsigned long)STAT(link_open_failed), nevs, failures);
+	cee_engine_destroy(eng);
+	free(evs);
+	rte_eal_cleanup();
+	return failures ? 1 : 0;
+}
