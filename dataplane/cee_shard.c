@@ -1270,7 +1270,9 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 		tx_enqueue(s, pi, m);
 		return true;
 	}
-	if (!for_us && ai.op == RTE_ARP_OP_REQUEST)
+	// another host's request or reply (an announcement is acted on above);
+	// only requests were counted, other replies went in no counter
+	if (!for_us && !announce && !owned)
 		s->stats.drops[CEE_DROP_NOT_FOR_US]++;
 	return false;
 }

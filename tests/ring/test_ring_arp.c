@@ -65,7 +65,10 @@ static void send_seg(const struct rte_ether_addr *src, uint16_t cport, uint8_t f
 }
 
 // A gratuitous ARP for @p ip announcing @p mac, into @p port, queue @p q.
-static void send_garp_ip(unsigned port, unsigned q, const struct rte_ether_addr *mac, uint32_t ip)
+// An ARP packet of @p op from @p sip (MAC @p mac) for @p tip, broadcast into
+// @p port, queue @p q.
+static void send_arp(unsigned port, unsigned q, uint16_t op, const struct rte_ether_addr *mac,
+		     uint32_t sip, uint32_t tip)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
 	CHECK(m != NULL, "alloc");
@@ -81,12 +84,18 @@ static void send_garp_ip(unsigned port, unsigned q, const struct rte_ether_addr 
 	a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	a->arp_hlen = 6;
 	a->arp_plen = 4;
-	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
+	a->arp_opcode = rte_cpu_to_be_16(op);
 	a->arp_data.arp_sha = *mac;
-	a->arp_data.arp_sip = rte_cpu_to_be_32(ip);
+	a->arp_data.arp_sip = rte_cpu_to_be_32(sip);
 	memset(&a->arp_data.arp_tha, 0, 6);
-	a->arp_data.arp_tip = rte_cpu_to_be_32(ip);
+	a->arp_data.arp_tip = rte_cpu_to_be_32(tip);
 	send_frame(port, q, m);
+}
+
+// A gratuitous ARP for @p ip announcing @p mac.
+static void send_garp_ip(unsigned port, unsigned q, const struct rte_ether_addr *mac, uint32_t ip)
+{
+	send_arp(port, q, RTE_ARP_OP_REQUEST, mac, ip, ip);
 }
 
 static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *mac)
@@ -201,6 +210,9 @@ int main(int argc, char **argv)
 	// arp_moved_lost and its connections kept the old MAC. Ten of them go
 	// first, on the same queue, so the shard reads them before it.
 	uint64_t shared0 = STAT(arp_shared);
+	uint64_t nfu0 = STAT(drops[CEE_DROP_NOT_FOR_US]), badarp0 = STAT(drops[CEE_DROP_BAD_ARP]);
+	// (and a reply between two other hosts, which went in no counter)
+	send_arp(1, 0, RTE_ARP_OP_REPLY, &mac_c, 0x0a000005u, 0x0a000006u);
 	for (uint32_t i = 1; i <= 9; i++)
 		send_garp_ip(1, 0, &mac_c, 0xc0000200u + i); // 192.0.2.i
 	send_garp_ip(1, 0, &mac_c, 0x0a0000ffu);	     // 10.0.0.255
@@ -212,6 +224,13 @@ int main(int argc, char **argv)
 	CHECK(STAT(arp_shared) == shared0 + 1,
 	      "arp_shared %lu: the announcement alone is handed to the other shard, want %lu",
 	      (unsigned long)STAT(arp_shared), (unsigned long)shared0 + 1);
+	// counted: the off-link ones and the reply not for us, the subnet's
+	// broadcast address as a bad sender; the real one is acted on, not a drop
+	CHECK(STAT(drops[CEE_DROP_NOT_FOR_US]) == nfu0 + 10 &&
+		  STAT(drops[CEE_DROP_BAD_ARP]) == badarp0 + 1,
+	      "drops.not_for_us +%lu (want 10), bad_arp +%lu (want 1)",
+	      (unsigned long)(STAT(drops[CEE_DROP_NOT_FOR_US]) - nfu0),
+	      (unsigned long)(STAT(drops[CEE_DROP_BAD_ARP]) - badarp0));
 	CHECK(STAT(arp_moved_lost) == 0, "arp_moved_lost %lu: the announcement was lost",
 	      (unsigned long)STAT(arp_moved_lost));
 	for (unsigned i = 0; i < n; i++)
