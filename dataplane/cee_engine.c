@@ -835,7 +835,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		const char *why = NULL;
 		if ((d & mask) != (c->ip & mask))
 			why = "not on our subnet (there is no gateway)";
-		else if (d == c->ip)
+		else if (d - c->ip < c->ip_count) // (an embedder's ip_count: any of ours)
 			why = "our own address";
 		else if (c->prefix_len < 31 && ((d & ~mask) == 0 || (d & ~mask) == ~mask))
 			why = "the subnet's network or broadcast address";
