@@ -24,8 +24,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cee-audit [--allow-live] [--open-at-syn] [--json] FILE\n"
-		   "  FILE          JSON Lines or binary event file ('-' for stdin)\n"
+	fprintf(f, "usage: cee-audit [--allow-live] [--open-at-syn] [--json] FILE...\n"
+		   "  FILE          JSON Lines or binary event file ('-' for stdin); several\n"
+		   "                are one stream in the order given (a file sink's pieces\n"
+		   "                rotated at SIGHUP: oldest first)\n"
 		   "  --allow-live  connections not yet destroyed are live, not lost\n"
 		   "  --open-at-syn a stream of an engine from before session 13, whose\n"
 		   "                accepted connections were announced at the SYN\n"
@@ -899,11 +901,21 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 	return rc;
 }
 
+// The binary stream's current run, across the files of one audit: a file
+// that a rotation began (at SIGHUP) repeats its run's record after its
+// header, and goes on with that run. Reset by main().
+static struct engine_audit *bin_run;
+static struct cee_event bin_run_rec;
+static bool bin_run_seen;
+
 // Feed @p n records of a version 4 binary file: each run record finishes
-// the audit of the run before it and starts a new one (*@p ea); records
-// before the first go to engine "". @return 0, -EINVAL (a run record's
-// engine id is not one) or -ENOMEM.
-static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_t n)
+// the audit of the run before it and starts a new one (*@p ea), unless it
+// is a file's first record (@p file_start) and repeats the current run's
+// record byte for byte: the next piece of a rotated file. Records before
+// the first go to engine "". @return 0, -EINVAL (a run record's engine id
+// is not one) or -ENOMEM.
+static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_t n,
+		     bool file_start)
 {
 	size_t from = 0;
 	for (size_t i = 0; i <= n; i++) {
@@ -914,9 +926,16 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 				return -ENOMEM;
 			cee_audit_feed((*ea)->live->a, ev + from, (uint32_t)(i - from));
 		}
+		if (i == 0 && file_start && bin_run_seen && *ea != NULL &&
+		    memcmp(&ev[i], &bin_run_rec, sizeof(bin_run_rec)) == 0) {
+			from = i + 1; // the same run goes on
+			continue;
+		}
 		if (i < n) {
 			struct cee_evbin_run run;
 			memcpy(&run, &ev[i], sizeof(run));
+			bin_run_rec = ev[i];
+			bin_run_seen = true;
 			char id[CEE_ENGINE_ID_MAX + 1];
 			memcpy(id, run.engine, CEE_ENGINE_ID_MAX);
 			id[CEE_ENGINE_ID_MAX] = '\0';
@@ -935,7 +954,7 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 // @p in is positioned after the magic.
 static int read_binary(FILE *in, const char *name)
 {
-	struct engine_audit *ea = NULL;
+	struct engine_audit *ea = bin_run; // (a rotated file's next piece goes on with it)
 	struct cee_evbin_header h;
 	struct cee_event batch[BATCH];
 	size_t rest = sizeof(h) - sizeof(h.magic);
@@ -954,11 +973,13 @@ static int read_binary(FILE *in, const char *name)
 		return -EINVAL;
 	}
 	size_t got;
+	bool file_start = true;
 	do {
 		got = fread(batch, 1, sizeof(batch), in);
 		size_t n = got / sizeof(batch[0]);
 		if (h.version >= 4) {
-			int rc = feed_runs(&ea, batch, n);
+			int rc = feed_runs(&ea, batch, n, file_start);
+			file_start = false;
 			if (rc == -EINVAL)
 				fprintf(stderr, "cee-audit: %s: a run record with a bad engine id\n", name);
 			else if (rc < 0)
@@ -991,6 +1012,7 @@ static int read_binary(FILE *in, const char *name)
 		fprintf(stderr, "cee-audit: %s: read error\n", name);
 		return -EIO;
 	}
+	bin_run = h.version >= 4 ? ea : NULL;
 	return 0;
 }
 
@@ -1099,7 +1121,14 @@ int main(int argc, char **argv)
 	bool json = false;
 	allow_live = false; // (a global: the fuzz target calls main again and again)
 	open_at_syn = false;
-	const char *path = NULL;
+	const char **paths = calloc((size_t)argc, sizeof(*paths));
+	int npaths = 0;
+	bin_run = NULL;
+	bin_run_seen = false;
+	if (paths == NULL) {
+		fprintf(stderr, "cee-audit: %s\n", strerror(ENOMEM));
+		return 2;
+	}
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--allow-live") == 0) {
@@ -1110,27 +1139,30 @@ int main(int argc, char **argv)
 			json = true;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
+			free(paths);
 			return 0;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
 			fprintf(stderr, "cee-audit: unknown option %s\n", argv[i]);
 			usage(stderr);
+			free(paths);
 			return 2;
-		} else if (path == NULL) {
-			path = argv[i];
 		} else {
-			usage(stderr);
-			return 2;
+			paths[npaths++] = argv[i];
 		}
 	}
-	if (path == NULL) {
+	if (npaths == 0) {
 		usage(stderr);
+		free(paths);
 		return 2;
 	}
 
-	if (read_file(path) < 0) {
-		engines_free();
-		return 2;
-	}
+	for (int i = 0; i < npaths; i++)
+		if (read_file(paths[i]) < 0) {
+			engines_free();
+			free(paths);
+			return 2;
+		}
+	free(paths);
 	if (nengines == 0 && engine_get("") == NULL) {
 		fprintf(stderr, "cee-audit: %s\n", strerror(ENOMEM));
 		engines_free();

@@ -81,6 +81,9 @@ struct conn {
 	uint8_t close_reason; // reason of its closed, when closed
 	uint8_t link_up;      // a link_up was seen (its link_down must follow closed)
 	uint8_t link_down;    // a link_down was seen
+	uint8_t proto;        // enum cee_proto of its open (every event must carry it)
+	uint32_t link;        // hash of the link name of its open (0: it had none)
+	uint32_t attempt;     // the attempt of its link_up
 };
 
 // A connection emits at most one event of each type: cseq 0..7 fit `seen`.
@@ -90,6 +93,8 @@ enum verdict { V_OK, V_DUP, V_ORDER };
 
 // Findings of the connection check that other checks count.
 struct note {
+	bool proto_mismatch;  // an event whose proto is not its open's
+	bool layer_wrong;     // tls_up or ws_up on a protocol without that layer
 	bool link_inbound;    // a link_up on a connection opened inbound
 	bool link_no_down;    // destroyed after link_up without its link_down
 	bool reason_mismatch; // a link_down whose reason is not its closed's ...
@@ -356,22 +361,40 @@ static const char *type_name(uint8_t t)
 	return cee_evt_type_str((enum cee_evt_type)t);
 }
 
+// The milestone after which a connection of @p proto carries the service's
+// bytes: its top layer's.
+static uint8_t top_milestone(uint8_t proto)
+{
+	switch ((enum cee_proto)proto) {
+	case CEE_PROTO_TLS:
+		return CEE_EVT_TLS_UP;
+	case CEE_PROTO_WS:
+	case CEE_PROTO_WSS:
+		return CEE_EVT_WS_UP;
+	case CEE_PROTO_TCP:
+	case CEE_PROTO__COUNT:
+		break;
+	}
+	return CEE_EVT_ESTABLISHED;
+}
+
 // Whether @p t may come right after @p prev (the connection's event before
-// it): an accepted connection (@p out false) is announced when its
-// handshake completed, so established follows its open at once; the layers
-// and the link complete on top of an established connection, link_down
-// follows its connection's closed.
-static bool right_after_ok(uint8_t t, uint8_t prev, bool out)
+// it), on a connection of @p proto: an accepted connection (@p out false)
+// is announced when its handshake completed, so established follows its
+// open at once; TLS completes on an established connection, WebSocket on
+// it or (wss) on TLS; a link is up once its top layer is (a tls link's
+// link_up right after established: the control plane sent on a link whose
+// TLS handshake then failed); link_down follows its connection's closed.
+static bool right_after_ok(uint8_t t, uint8_t prev, bool out, uint8_t proto)
 {
 	if (prev == CEE_EVT_OPEN && !out)
 		return t == CEE_EVT_ESTABLISHED;
 	if (t == CEE_EVT_TLS_UP)
 		return prev == CEE_EVT_ESTABLISHED;
 	if (t == CEE_EVT_WS_UP)
-		return prev == CEE_EVT_ESTABLISHED || prev == CEE_EVT_TLS_UP;
+		return prev == (proto == CEE_PROTO_WSS ? CEE_EVT_TLS_UP : CEE_EVT_ESTABLISHED);
 	if (t == CEE_EVT_LINK_UP)
-		return prev == CEE_EVT_ESTABLISHED || prev == CEE_EVT_TLS_UP ||
-		       prev == CEE_EVT_WS_UP;
+		return prev == top_milestone(proto);
 	if (t == CEE_EVT_LINK_DOWN)
 		return prev == CEE_EVT_CLOSED;
 	return true;
@@ -404,6 +427,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->last_type = t;
 			c->seen = cs < 8 ? (uint8_t)(1u << cs) : 0;
 			c->out = cee_event_out(e);
+			c->proto = cee_event_proto(e);
 			if (cs != 0) {
 				snprintf(why, wlen, "open with cseq %u, expected 0", cs);
 				return V_ORDER;
@@ -425,6 +449,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->closed = t == CEE_EVT_CLOSED;
 			c->close_reason = e->reason;
 			c->out = cee_event_out(e);
+			c->proto = cee_event_proto(e);
 			c->ghost = 1;
 			a->ghosts++;
 		}
@@ -455,7 +480,8 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 		v = t == c->last_type ? V_DUP : V_ORDER;
 		if (t == CEE_EVT_OPEN || (t == CEE_EVT_CLOSED && c->closed))
 			v = V_DUP;
-	} else if (!right_after_ok(t, c->last_type, c->out || c->ghost || a->open_at_syn)) {
+	} else if (!right_after_ok(t, c->last_type, c->out || c->ghost || a->open_at_syn,
+				   c->proto)) {
 		snprintf(why, wlen, "%s (cseq %u) right after %s", type_name(t), cs,
 			 type_name(c->last_type));
 		v = V_ORDER;
@@ -463,6 +489,10 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 	// A ghost's direction is unknown (its open is missing): not judged.
 	if (t == CEE_EVT_LINK_UP && !c->out && !c->ghost)
 		note->link_inbound = true;
+	note->proto_mismatch = cee_event_proto(e) != c->proto;
+	note->layer_wrong =
+	    (t == CEE_EVT_TLS_UP && c->proto != CEE_PROTO_TLS && c->proto != CEE_PROTO_WSS) ||
+	    (t == CEE_EVT_WS_UP && c->proto != CEE_PROTO_WS && c->proto != CEE_PROTO_WSS);
 	if (t == CEE_EVT_LINK_DOWN && c->closed && e->reason != c->close_reason) {
 		note->reason_mismatch = true;
 		note->close_reason = c->close_reason;
@@ -620,7 +650,7 @@ static const char *printable(const uint8_t *name, size_t len, char *out, size_t 
 // The link rules for the link_up or link_down @p e, whose group (@p parts
 // records, 0 when none) is in @p g.
 static void check_link(struct cee_audit *a, const struct cee_event *e, const struct ext_group *g,
-		       unsigned parts, bool inbound)
+		       unsigned parts, bool inbound, struct conn *c)
 {
 	uint8_t name[GROUP_VAL_MAX];
 	char shown[CEE_AUDIT_LINK_NAME_MAX + 1];
@@ -641,6 +671,24 @@ static void check_link(struct cee_audit *a, const struct cee_event *e, const str
 		return;
 	}
 	printable(name, len, shown, sizeof(shown));
+	// the link its open named (a ghost's open is missing: not judged)
+	if (c != NULL && !c->ghost && c->link != (hash_name(name, len) | 1)) {
+		a->r.link_bad++;
+		violation(a, "conn %016" PRIx64 ": %s for link %s, %s", e->conn, t, shown,
+			  c->link == 0 ? "its open named no link" : "its open named another");
+	}
+	uint8_t av[GROUP_VAL_MAX];
+	uint32_t attempt = 0;
+	if (group_value(g, parts, CEE_EXT_ATTEMPT, av) == 4)
+		attempt = (uint32_t)av[0] | (uint32_t)av[1] << 8 | (uint32_t)av[2] << 16 |
+			  (uint32_t)av[3] << 24;
+	if (c != NULL && e->type == CEE_EVT_LINK_UP) {
+		c->attempt = attempt;
+	} else if (c != NULL && c->link_up && attempt != c->attempt) {
+		a->r.link_bad++;
+		violation(a, "conn %016" PRIx64 ": link_down of attempt %u, its link_up's was %u",
+			  e->conn, attempt, c->attempt);
+	}
 	l = link_get(a, name, len);
 	if (l == NULL) {
 		a->r.link_bad++;
@@ -823,8 +871,32 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 				  e->conn, cee_reason_str((enum cee_reason)e->reason),
 				  cee_reason_str((enum cee_reason)note.close_reason));
 		}
+		if (v != V_DUP && (note.proto_mismatch || note.layer_wrong)) {
+			a->r.inconsistent++;
+			violation(a, "conn %016" PRIx64 ": %s with proto %s%s", e->conn,
+				  type_name(e->type), cee_proto_str(proto),
+				  note.layer_wrong ? ", which has no such layer"
+						   : ", not its open's");
+		}
+		// a close without its cause (a reason none or unknown): the cause is
+		// what the control plane acts on
+		if (v != V_DUP && e->type == CEE_EVT_CLOSED &&
+		    (e->reason == CEE_REASON_NONE || e->reason >= CEE_REASON__COUNT)) {
+			a->r.inconsistent++;
+			violation(a, "conn %016" PRIx64 ": closed with reason %u (%s)", e->conn,
+				  e->reason,
+				  e->reason == CEE_REASON_NONE ? "none" : "unknown");
+		}
+		if (v != V_DUP && e->type == CEE_EVT_OPEN && parts != 0) {
+			struct conn *oc = map_find(a, e->conn);
+			uint8_t name[GROUP_VAL_MAX];
+			size_t len = group_value(&a->ext[shard], parts, CEE_EXT_LINK, name);
+			if (oc != NULL && len != 0)
+				oc->link = hash_name(name, len) | 1;
+		}
 		if (v != V_DUP && (e->type == CEE_EVT_LINK_UP || e->type == CEE_EVT_LINK_DOWN))
-			check_link(a, e, &a->ext[shard], parts, note.link_inbound);
+			check_link(a, e, &a->ext[shard], parts, note.link_inbound,
+				   map_find(a, e->conn));
 	} else if (e->sseq == prev || v == V_DUP) {
 		a->r.duplicate++;
 		violation(a, "shard %u: sseq %" PRIu64 " after %" PRIu64 " (duplicate)", shard,

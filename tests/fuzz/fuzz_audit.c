@@ -106,7 +106,8 @@ struct mconn {
 	uint8_t nplan, next;
 	uint8_t cseq; /* events emitted (a planned link event may be skipped) */
 	uint8_t reason;
-	int link; /* held link, -1 none */
+	int link;	  /* its link (named at its open, held until link_down), -1 none */
+	uint32_t attempt; /* the link's attempt it is */
 };
 
 struct model {
@@ -157,13 +158,14 @@ static void push_group(struct model *m, const struct mconn *c, enum cee_evt_type
 		break;
 	case CEE_EVT_LINK_UP:
 	case CEE_EVT_LINK_DOWN:
+	case CEE_EVT_OPEN: // (a link's attempt names its link at its open)
 		snprintf(name, sizeof(name), "trunk%d", c->link);
 		cee_ext_put_str(&b, CEE_EXT_LINK, name);
-		cee_ext_put_u32(&b,
-				of == CEE_EVT_LINK_UP ? CEE_EXT_ATTEMPT : CEE_EXT_NEXT_ATTEMPT_MS,
-				fuzz_u32(m->in));
+		if (of != CEE_EVT_OPEN)
+			cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, c->attempt);
+		if (of == CEE_EVT_LINK_DOWN)
+			cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, fuzz_u32(m->in));
 		break;
-	case CEE_EVT_OPEN:
 	case CEE_EVT_ESTABLISHED:
 	case CEE_EVT_DESTROYED:
 	case CEE_EVT__COUNT:
@@ -181,25 +183,9 @@ static void emit(struct model *m, struct mconn *c)
 	enum cee_evt_type t = (enum cee_evt_type)c->plan[c->next];
 	unsigned shard = cee_id_shard(c->id);
 
-	if (t == CEE_EVT_LINK_UP) {
-		c->link = -1;
-		for (int l = 0; l < NLINKS; l++)
-			if (m->link_conn[l] == 0) {
-				c->link = l;
-				m->link_conn[l] = c->id;
-				break;
-			}
-		if (c->link < 0) { // no link free: this connection holds none
-			c->next++;
-			return;
-		}
-	}
-	if (t == CEE_EVT_LINK_DOWN && c->link < 0) {
-		c->next++;
-		return;
-	}
 	bool group = t == CEE_EVT_TLS_UP || t == CEE_EVT_WS_UP || t == CEE_EVT_LINK_UP ||
-		     t == CEE_EVT_LINK_DOWN || (t == CEE_EVT_CLOSED && (fuzz_u8(m->in) & 1));
+		     t == CEE_EVT_LINK_DOWN || (t == CEE_EVT_OPEN && c->link >= 0) ||
+		     (t == CEE_EVT_CLOSED && (fuzz_u8(m->in) & 1));
 	if (group)
 		push_group(m, c, t);
 	struct cee_event e;
@@ -240,13 +226,24 @@ static void open_conn(struct model *m)
 	c->plan[c->nplan++] = CEE_EVT_OPEN;
 	// an accepted connection is announced at its handshake's end:
 	// established always follows its open (docs/events.md)
+	// an outbound one that comes up is a link's attempt when a link is
+	// free (one attempt of a link at a time: from its open to its
+	// link_down), else an embedder's connection, of no link
+	if (out && (k & 0x20))
+		for (int l = 0; l < NLINKS; l++)
+			if (m->link_conn[l] == 0) {
+				c->link = l;
+				m->link_conn[l] = c->id;
+				c->attempt = fuzz_u32(m->in);
+				break;
+			}
 	if ((k & 0x20) || !out) {
 		c->plan[c->nplan++] = CEE_EVT_ESTABLISHED;
 		if (proto == CEE_PROTO_TLS || proto == CEE_PROTO_WSS)
 			c->plan[c->nplan++] = CEE_EVT_TLS_UP;
 		if (proto == CEE_PROTO_WS || proto == CEE_PROTO_WSS)
 			c->plan[c->nplan++] = CEE_EVT_WS_UP;
-		if (out)
+		if (c->link >= 0)
 			c->plan[c->nplan++] = CEE_EVT_LINK_UP;
 	}
 	uint8_t r = fuzz_u8(m->in);
@@ -259,7 +256,7 @@ static void open_conn(struct model *m)
 	    proto != CEE_PROTO_WS && proto != CEE_PROTO_WSS)
 		c->reason = CEE_REASON_PEER_FIN;
 	c->plan[c->nplan++] = CEE_EVT_CLOSED;
-	if (out && (k & 0x20))
+	if (c->link >= 0)
 		c->plan[c->nplan++] = CEE_EVT_LINK_DOWN;
 	c->plan[c->nplan++] = CEE_EVT_DESTROYED;
 }

@@ -209,7 +209,7 @@ static void test_correct_stream_passes(void **state)
 		emit(s, a, CEE_EVT_WS_UP, 3);
 		// b closes before the handshake completes at all layers
 		struct cee_event *e = emit(s, b, CEE_EVT_CLOSED, 2);
-		e->reason = (uint8_t)(i % CEE_REASON__COUNT);
+		e->reason = (uint8_t)(1 + i % (CEE_REASON__COUNT - 1)); // every reason but none
 		emit(s, a, CEE_EVT_CLOSED, 4);
 		emit(s, b, CEE_EVT_DESTROYED, 3);
 		emit(s, a, CEE_EVT_DESTROYED, 5);
@@ -243,10 +243,10 @@ static void test_correct_stream_passes(void **state)
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		sum += r.by_reason[i];
 	assert_int_equal(sum, 101);
-	// reason i % COUNT for the 50 connections b (i = 1..50), plus connection c
+	// reason 1 + i % (COUNT - 1) for the 50 connections b (i = 1..50), plus connection c
 	unsigned want = 1;
 	for (int i = 1; i <= 50; i++)
-		want += i % CEE_REASON__COUNT == CEE_REASON_NO_RESOURCES;
+		want += 1 + i % (CEE_REASON__COUNT - 1) == CEE_REASON_NO_RESOURCES;
 	assert_int_equal(r.by_reason[CEE_REASON_NO_RESOURCES], want);
 }
 
@@ -764,6 +764,7 @@ static void test_tls_ws_order_detected(void **state)
 	emit(s, c3, CEE_EVT_ESTABLISHED, 1);
 	emit(s, c3, CEE_EVT_TLS_UP, 2);
 	emit(s, c3, CEE_EVT_TLS_UP, 3); // twice
+	s->proto = CEE_PROTO_WS;
 	emit(s, c4, CEE_EVT_OPEN, 0);
 	emit(s, c4, CEE_EVT_ESTABLISHED, 1);
 	emit(s, c4, CEE_EVT_WS_UP, 2); // ws over plain TCP: fine
@@ -772,6 +773,114 @@ static void test_tls_ws_order_detected(void **state)
 	assert_int_equal(r.duplicate, 1);
 	assert_int_equal(r.gaps, 0);
 	assert_false(r.ok);
+}
+
+// Guards against (review of the auditor's detection power), each passing
+// the audit before: a tls link reported up right after established (the
+// control plane sent on a link whose TLS handshake then failed); ws_up on
+// wss without tls_up; tls_up on a tcp connection, ws_up on a tls one; an
+// event whose proto is not its open's; a closed without its cause (reason
+// none, or one no engine has); link events naming another link than the
+// open's, or a connection opened without one; a link_down of another
+// attempt than its link_up's.
+static void test_layers_links_causes_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c1 = conn(3, 1), c2 = conn(3, 2), c3 = conn(3, 3), c4 = conn(3, 4);
+
+	s->proto = CEE_PROTO_TLS; // a tls link up at established: out of order
+	emit_link_open(s, c1, "tl");
+	emit(s, c1, CEE_EVT_ESTABLISHED, 1);
+	emit_link(s, c1, CEE_EVT_LINK_UP, 2, "tl");
+	emit(s, c1, CEE_EVT_CLOSED, 3)->reason = CEE_REASON_TLS_ALERT;
+	emit_link(s, c1, CEE_EVT_LINK_DOWN, 4, "tl")->reason = CEE_REASON_TLS_ALERT;
+	emit(s, c1, CEE_EVT_DESTROYED, 5);
+	s->proto = CEE_PROTO_WSS; // ws_up without tls_up: out of order
+	emit(s, c2, CEE_EVT_OPEN, 0);
+	emit(s, c2, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c2, CEE_EVT_WS_UP, 2);
+	emit(s, c2, CEE_EVT_CLOSED, 3);
+	emit(s, c2, CEE_EVT_DESTROYED, 4);
+	s->proto = CEE_PROTO_TCP; // tls_up on tcp, and its closed as tls: inconsistent twice
+	emit(s, c3, CEE_EVT_OPEN, 0);
+	emit(s, c3, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c3, CEE_EVT_TLS_UP, 2);
+	emit(s, c3, CEE_EVT_CLOSED, 3)->proto = CEE_PROTO_TLS;
+	emit(s, c3, CEE_EVT_DESTROYED, 4);
+	s->proto = CEE_PROTO_TLS; // ws_up on tls: inconsistent
+	emit(s, c4, CEE_EVT_OPEN, 0);
+	emit(s, c4, CEE_EVT_ESTABLISHED, 1);
+	emit(s, c4, CEE_EVT_TLS_UP, 2);
+	emit(s, c4, CEE_EVT_WS_UP, 3);
+	emit(s, c4, CEE_EVT_CLOSED, 4);
+	emit(s, c4, CEE_EVT_DESTROYED, 5);
+	s->proto = CEE_PROTO_TCP; // closed without a cause, and with one no engine has
+	lifecycle(s, conn(3, 5));
+	s->ev[s->n - 2].reason = CEE_REASON_NONE;
+	lifecycle(s, conn(3, 6));
+	s->ev[s->n - 2].reason = CEE_REASON__COUNT + 3;
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 3); // c1, c2, and c4's ws_up (not after established)
+	assert_int_equal(r.inconsistent, 5);
+	assert_int_equal(r.link_bad, 0);
+	assert_int_equal(r.duplicate, 0);
+	assert_int_equal(r.gaps, 0);
+	assert_false(r.ok);
+
+	// links: another link's name, a connection opened without one, another attempt
+	cee_audit_destroy(f->a);
+	f->a = cee_audit_create();
+	assert_non_null(f->a);
+	memset(s, 0, sizeof(*s));
+	link_up_tcp(s, conn(4, 1), "a");
+	emit(s, conn(4, 1), CEE_EVT_CLOSED, 3);
+	emit_link(s, conn(4, 1), CEE_EVT_LINK_DOWN, 4, "b"); // b was never up either
+	emit(s, conn(4, 1), CEE_EVT_DESTROYED, 5);
+	emit(s, conn(4, 2), CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT; // no link named
+	emit(s, conn(4, 2), CEE_EVT_ESTABLISHED, 1);
+	emit_link(s, conn(4, 2), CEE_EVT_LINK_UP, 2, "c");
+	emit(s, conn(4, 2), CEE_EVT_CLOSED, 3);
+	struct cee_ext_builder b;
+	cee_ext_begin(&b, conn(4, 2), CEE_EVT_LINK_DOWN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, "c");
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 2); // its link_up said 1
+	emit_group(s, &b);
+	emit(s, conn(4, 2), CEE_EVT_LINK_DOWN, 4);
+	emit(s, conn(4, 2), CEE_EVT_DESTROYED, 5);
+	r = finish(f, false);
+	// conn 1: link_down for b, another link than its open's (1), and b was
+	// never up (1); conn 2: up and down for a link its open did not name
+	// (2), another attempt (1)
+	assert_int_equal(r.link_bad, 5);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.inconsistent, 0);
+	assert_false(r.ok);
+
+	// and the honest forms of each pass
+	cee_audit_destroy(f->a);
+	f->a = cee_audit_create();
+	assert_non_null(f->a);
+	memset(s, 0, sizeof(*s));
+	s->proto = CEE_PROTO_TLS;
+	emit_link_open(s, conn(5, 1), "ok");
+	emit(s, conn(5, 1), CEE_EVT_ESTABLISHED, 1);
+	emit(s, conn(5, 1), CEE_EVT_TLS_UP, 2);
+	emit_link(s, conn(5, 1), CEE_EVT_LINK_UP, 3, "ok");
+	emit(s, conn(5, 1), CEE_EVT_CLOSED, 4)->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
+	emit_link(s, conn(5, 1), CEE_EVT_LINK_DOWN, 5, "ok")->reason = CEE_REASON_TLS_CLOSE_NOTIFY;
+	emit(s, conn(5, 1), CEE_EVT_DESTROYED, 6);
+	s->proto = CEE_PROTO_WSS;
+	emit(s, conn(5, 2), CEE_EVT_OPEN, 0);
+	emit(s, conn(5, 2), CEE_EVT_ESTABLISHED, 1);
+	emit(s, conn(5, 2), CEE_EVT_TLS_UP, 2);
+	emit(s, conn(5, 2), CEE_EVT_WS_UP, 3);
+	emit(s, conn(5, 2), CEE_EVT_CLOSED, 4)->reason = CEE_REASON_WS_CLOSE;
+	emit(s, conn(5, 2), CEE_EVT_DESTROYED, 5);
+	r = finish(f, false);
+	assert_clean(&r);
+	assert_int_equal(r.inconsistent, 0);
+	assert_int_equal(r.link_bad, 0);
 }
 
 // Guards against (session 18 review of the schema): streams the docs forbid
@@ -1085,7 +1194,7 @@ static void test_link_up_inbound_detected(void **state)
 	emit(s, c, CEE_EVT_ESTABLISHED, 1);
 	emit_link(s, c, CEE_EVT_LINK_UP, 2, "a");
 	struct cee_audit_result r = finish(f, true);
-	assert_int_equal(r.link_bad, 1);
+	assert_int_equal(r.link_bad, 2); // inbound, and its open named no link
 	assert_int_equal(r.out_of_order, 0);
 	assert_false(r.ok);
 
@@ -1171,6 +1280,7 @@ int main(void)
 		T(test_ext_not_followed_by_event_detected),
 		T(test_ext_gap_and_duplicate_detected),
 		T(test_tls_ws_order_detected),
+		T(test_layers_links_causes_detected),
 		T(test_inbound_open_and_last_link_down),
 		T(test_tls_reason_needs_tls_proto),
 		T(test_ext_malformed_detected),
