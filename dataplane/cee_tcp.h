@@ -401,7 +401,8 @@ struct cee_tcp_xmit {
 	uint8_t ooo_n;      /**< ranges in ooo[] */
 	uint8_t tlp;        /**< CEE_TCP_TLP_*: the tail-loss probe of this flight */
 	uint8_t zw_backoff; /**< persist: probes of this shut window (their interval's doubling) */
-	uint8_t _pad[2];
+	uint8_t tlp_edge_set; /**< tlp_edge holds: the probe was SACKed (RACK, RFC 8985 6.2) */
+	uint8_t after_rto;  /**< CUBIC: the next epoch is the first after a timeout (RFC 9438 4.8) */
 	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
 	/* CUBIC (RFC 9438), windows in bytes */
 	uint32_t w_max;     /**< window before the last reduction */
@@ -413,6 +414,8 @@ struct cee_tcp_xmit {
 	uint32_t drs_ts;    /**< ... and when (2^20 ns units; 0 = not counting) */
 	uint32_t rxt_mark;  /**< SND.MAX when a hole was last resent (lost retransmissions) */
 	uint32_t zw_una;    /**< persist: SND.UNA when its clock started (a segment taken restarts it) */
+	uint32_t tlp_seq;   /**< the tail-loss probe's first byte (tlp == CEE_TCP_TLP_SENT) */
+	uint32_t tlp_edge;  /**< start of the SACKed range that held the probe: unSACKed bytes below are lost */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	uint64_t ca_ack_ns; /**< CUBIC: the last ACK in congestion avoidance (epoch clock) */
 	uint64_t zw_since_ns; /**< persist: when the peer's window shut on queued data (0: open) */

@@ -121,6 +121,7 @@ uint32_t tcp_cc_loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb
 		else
 			x->w_max = cwnd;
 		x->epoch_ns = 0;
+		x->after_rto = 0; // (tcp_cc_on_rto sets it again after this)
 	}
 	return max_u32((uint32_t)(cwnd * CUBIC_BETA), 2 * mss);
 }
@@ -134,6 +135,10 @@ static void cubic_grow(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint32_t ack
 
 	if (x->epoch_ns == 0) {
 		x->epoch_ns = now_ns;
+		if (x->after_rto) {
+			x->w_max = tcb->cwnd;
+			x->after_rto = 0;
+		}
 		double w_max = x->w_max / mss;
 		if (cwnd < w_max) {
 			x->k_us = (uint32_t)(cbrt((w_max - cwnd) / CUBIC_C) * 1e6);
@@ -181,12 +186,20 @@ static void newreno_grow(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint32_t a
  * held an echo at 0.6 of the rate its peer sent, RTT after RTT (wan.sh
  * delay20, 1 connection, 0.79-0.91 of Linux). An ACK never acknowledges
  * more than was sent, so this grows no faster than the data delivered.
+ * Up to ssthresh, not past it (RFC 5681 3.1, Linux's tcp_slow_start()):
+ * after an RTO whose flight had arrived but for its first segment, the
+ * resend's ACK covered the whole flight, and cwnd went from 1 MSS to 11
+ * with ssthresh at 5, a window's burst into the path that had just
+ * dropped. @return the bytes left over for congestion avoidance.
  */
-static void slow_start_grow(struct cee_tcb *tcb, uint32_t acked)
+static uint32_t slow_start_grow(struct cee_tcb *tcb, uint32_t acked)
 {
-	uint64_t next = (uint64_t)tcb->cwnd + acked;
+	uint32_t room = tcb->ssthresh > tcb->cwnd ? tcb->ssthresh - tcb->cwnd : 0;
+	uint32_t take = acked < room ? acked : room;
+	uint64_t next = (uint64_t)tcb->cwnd + take;
 
 	tcb->cwnd = (uint32_t)(next > UINT32_MAX / 2 ? UINT32_MAX / 2 : next);
+	return acked - take;
 }
 
 /*
@@ -213,12 +226,14 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// slow start needs no more state than cwnd
 	if (tcb->sb == NULL || (slow_start && !(tcb->uflags & CEE_TCB_U_XMIT))) {
 		if (slow_start && cwnd_limited(tcb, acked, true))
-			slow_start_grow(tcb, acked);
+			(void)slow_start_grow(tcb, acked); // (ssthresh is still the first, "infinite")
 		return;
 	}
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 	x->dupacks = 0;
 	x->tlp = 0; /* progress: the next flight may probe again (RFC 8985 7.4) */
+	if (x->tlp_edge_set && !seq_gt(x->tlp_edge, tcb->snd_una))
+		x->tlp_edge_set = 0; /* every byte below the probe's range is acked */
 	// Outside recovery the recovery point trails SND.UNA: left where the
 	// last recovery put it, it fell 2^31 behind a bulk stream (2 GiB
 	// later), seq_geq() turned, and every later loss waited for the RTO.
@@ -281,8 +296,10 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	if (!limited)
 		return;
 	if (slow_start) {
-		slow_start_grow(tcb, acked);
-		return;
+		acked = slow_start_grow(tcb, acked);
+		if (acked == 0)
+			return;
+		// the rest of it in congestion avoidance, as Linux does
 	}
 	switch ((enum cee_tcp_cc)ctx->cfg.cc) {
 	case CEE_TCP_CC_CUBIC:
@@ -338,7 +355,12 @@ void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 
 	ctx->stats.rto_timeouts++;
-	if (tcb->retries == 0) // first expiry for this segment (RFC 5681 eq. 4)
+	// first expiry for this segment (RFC 5681 eq. 4), and not inside a
+	// recovery that cut the window for this loss already (Linux's
+	// tcp_enter_loss(): a lost resend in SACK recovery took CUBIC's
+	// ssthresh from 0.7 W to 0.49 W, and W_max down by fast convergence)
+	bool recovering = x != NULL && x->in_recovery && seq_lt(tcb->snd_una, x->recover);
+	if (tcb->retries == 0 && !recovering)
 		tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
 	tcb->cwnd = tcb->snd_mss; // the loss window
 	if (x != NULL) {
@@ -347,6 +369,11 @@ void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		x->ca_acked = 0;
 		x->recover = tcb->snd_max;
 		x->nsacked = 0; // RFC 2018 8: SACK information is not trusted past an RTO
+		x->tlp_edge_set = 0;
+		// RFC 9438 4.8: the first congestion avoidance after a timeout
+		// starts from where it begins (K = 0, W_max = that cwnd), not
+		// from the window before the timeout
+		x->after_rto = 1;
 		x->high_rxt = tcb->snd_una;
 	}
 }

@@ -95,6 +95,19 @@ void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 	x->nsacked = (uint8_t)min_u32(m, CEE_TCP_SCOREBOARD_MAX); /* the lowest ranges */
 	for (unsigned i = 0; i < x->nsacked; i++)
 		x->sacked[i] = r[i];
+	// The tail-loss probe arrived (SACKed): everything sent before it and
+	// not SACKed is lost (RFC 8985 6.2: RACK; it left after them, a probe
+	// timeout after the last of them). DupThresh alone saw one SACKed
+	// segment of a 3-segment tail as no loss, and the tail waited for the
+	// RTO, a whole RTO after the probe, at 1 MSS.
+	if (x->tlp == CEE_TCP_TLP_SENT && seq_gt(x->tlp_seq, tcb->snd_una))
+		for (unsigned i = 0; i < x->nsacked; i++)
+			if (seq_leq(x->sacked[i].start, x->tlp_seq) &&
+			    seq_lt(x->tlp_seq, x->sacked[i].end)) {
+				x->tlp_edge = x->sacked[i].start;
+				x->tlp_edge_set = 1;
+				break;
+			}
 }
 
 /*
@@ -111,18 +124,26 @@ static unsigned dupthresh(const struct cee_tcb *tcb)
 	return segs > 1 ? segs - 1 : 1;
 }
 
-/* RFC 6675 IsLost as one edge: every unSACKed byte below it is lost (SND.UNA: none). */
+/*
+ * RFC 6675 IsLost as one edge: every unSACKed byte below it is lost
+ * (SND.UNA: none); or below the SACKed tail-loss probe, if higher.
+ */
 static uint32_t lost_edge(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x)
 {
 	unsigned thresh = dupthresh(tcb);
 	uint32_t above = 0;
+	uint32_t edge = tcb->snd_una;
 
 	for (unsigned i = x->nsacked; i > 0; i--) {
 		above += range_len(&x->sacked[i - 1]);
-		if (x->nsacked - (i - 1) >= thresh || above > (thresh - 1) * tcb->snd_mss)
-			return x->sacked[i - 1].start;
+		if (x->nsacked - (i - 1) >= thresh || above > (thresh - 1) * tcb->snd_mss) {
+			edge = x->sacked[i - 1].start;
+			break;
+		}
 	}
-	return tcb->snd_una;
+	if (x->tlp_edge_set && seq_gt(x->tlp_edge, edge) && seq_leq(x->tlp_edge, tcb->snd_max))
+		edge = x->tlp_edge;
+	return edge;
 }
 
 /* SACKed bytes below @p edge (ranges are sorted; an edge is a range start or SND.UNA). */

@@ -5479,6 +5479,111 @@ static void test_tail_loss_probe(void **state)
 }
 
 /*
+ * Fault (review of loss recovery): the tail-loss probe repaired only
+ * 2-segment tails. With 3 or 4 segments lost, the probe's SACK was one
+ * SACKed segment, below DupThresh: no recovery, and the tail waited for
+ * the RTO, a whole RTO after the probe, at 1 MSS. The SACKed probe now
+ * marks every unSACKed byte sent before it lost (RFC 8985 6.2): SACK
+ * recovery resends the first of them at once.
+ */
+static void tail_of(struct fake *f, unsigned nseg)
+{
+	const uint64_t rtt = 40 * MS;
+
+	warm_rtt(f, rtt);
+	uint32_t una = f->tcb.snd_una;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, nseg * MSS, f->now); // all of it lost
+	uint32_t last_seq = f->tcb.snd_max - MSS;
+	f->nsegs = 0;
+	fire(f); // the probe: the last segment again
+	assert_int_equal(f->ctx.stats.tlp_probes, 1);
+	assert_int_equal(f->segs[0].out.seq, last_seq);
+	uint32_t blk[2] = {last_seq, last_seq + MSS};
+	f->nsegs = 0;
+	ack_sack(f, una, 1, blk); // it arrived; nothing before it did
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, una); // the first hole, at once
+	ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->tcb.snd_una, f->tcb.snd_max);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+}
+
+static void test_tail_loss_probe_3(void **state)
+{
+	tail_of(*state, 3);
+}
+
+static void test_tail_loss_probe_4(void **state)
+{
+	tail_of(*state, 4);
+}
+
+/*
+ * Fault (review of loss recovery): slow start grew past ssthresh. After an
+ * RTO whose flight had arrived but for its first segment, the resend's ACK
+ * covered the whole flight (10 MSS): cwnd went from 1 MSS to 11, ssthresh
+ * 5, and 11 segments went back to back into the path that had just
+ * dropped. Now cwnd stops at ssthresh (RFC 5681 3.1; Linux's
+ * tcp_slow_start()), the rest of the ACK counting toward congestion
+ * avoidance.
+ */
+static void test_slow_start_stops_at_ssthresh(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 60000, f->now); /* 10 segments out */
+	fire(f);
+	assert_int_equal(f->tcb.ssthresh, 5 * MSS);
+	assert_int_equal(f->tcb.cwnd, MSS);
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 10 * MSS); /* the resend, and 2..10 that had arrived */
+	assert_true(f->tcb.cwnd <= 5 * MSS + MSS); /* ssthresh, and CA's share of the rest */
+	assert_true(f->nsegs <= 6);		    /* (11 before) */
+}
+
+/*
+ * Fault (review of loss recovery): an RTO inside SACK recovery (the hole's
+ * resend lost, nothing new to send) cut the window a second time for the
+ * same loss: CUBIC's ssthresh 0.7 W became 0.49 W (Linux's tcp_enter_loss()
+ * keeps the cut made in that window). And the first congestion avoidance
+ * after the timeout starts its curve there (RFC 9438 4.8: K = 0, W_max =
+ * that cwnd), not toward the window before it.
+ */
+static void test_rto_in_recovery_keeps_ssthresh(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_CUBIC, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now); /* segments 0..9, no more */
+	uint32_t blk[2] = {b + MSS, b + 10 * MSS};
+	ack_sack(f, b, 1, blk); /* 0 lost: recovery */
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	uint32_t ssthresh = f->tcb.ssthresh;
+	fire(f); /* the resend was lost too */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	assert_int_equal(f->tcb.ssthresh, ssthresh);
+	assert_int_equal(f->tcb.cwnd, MSS);
+	// back to ssthresh in slow start, then the first epoch: K = 0
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 60 * MSS, f->now);
+	for (unsigned i = 0; i < 40 && f->tcb.cwnd <= f->tcb.ssthresh; i++) {
+		f->now += 10 * MS;
+		ack_to(f, f->tcb.snd_max);
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, 4 * MSS, f->now);
+	}
+	f->now += 10 * MS;
+	ack_to(f, f->tcb.snd_max);
+	const struct cee_tcp_xmit *x =
+	    (const void *)(f->tcb.sb + cee_tcp_xmit_off(&f->ctx.cfg, f->tcb.sb_class));
+	assert_true(f->tcb.cwnd >= f->tcb.ssthresh);
+	assert_int_not_equal(x->epoch_ns, 0);
+	assert_int_equal(x->k_us, 0);
+}
+
+/*
  * Fault: a peer that negotiated SACK but reports no blocks (it drops
  * out-of-order data, as cee-bench's generator does) left the second hole
  * of a window to the RTO: SACK recovery found nothing lost beyond the first.
@@ -5677,6 +5782,10 @@ int main(void)
 	    T(test_sack_recovery_from_data_segments),
 	    T(test_sack_scoreboard_pruned_by_ack),
 	    T(test_tail_loss_probe),
+	    T(test_tail_loss_probe_3),
+	    T(test_tail_loss_probe_4),
+	    T(test_slow_start_stops_at_ssthresh),
+	    T(test_rto_in_recovery_keeps_ssthresh),
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
 	    T(test_paws_after_24_days_idle),
