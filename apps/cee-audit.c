@@ -954,7 +954,7 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 // @p in is positioned after the magic.
 static int read_binary(FILE *in, const char *name)
 {
-	struct engine_audit *ea = bin_run; // (a rotated file's next piece goes on with it)
+	struct engine_audit *ea = NULL;
 	struct cee_evbin_header h;
 	struct cee_event batch[BATCH];
 	size_t rest = sizeof(h) - sizeof(h.magic);
@@ -972,6 +972,10 @@ static int read_binary(FILE *in, const char *name)
 			h.version, h.record_size);
 		return -EINVAL;
 	}
+	if (h.version >= 4)
+		ea = bin_run; // a rotated file's next piece goes on with its run
+	else
+		bin_run = NULL; // (and an older file never joins one)
 	size_t got;
 	bool file_start = true;
 	do {

@@ -1685,6 +1685,8 @@ int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, ui
 
 void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
+	if (reason == CEE_REASON_NONE) // every closed has a cause (cee-audit holds it to one)
+		reason = CEE_REASON_LOCAL_CLOSE;
 	// close_notify or a Close frame before the FIN (a WebSocket waits for the
 	// peer's Close; the connection may also end meanwhile)
 	if (c->tcb.user != NULL && cee_stack_close(s, c, reason) <= 0)
@@ -1694,6 +1696,8 @@ void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason re
 
 void cee_shard_abort(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
 {
+	if (reason == CEE_REASON_NONE)
+		reason = CEE_REASON_LOCAL_CLOSE;
 	cee_tcp_abort(&s->tcp, &c->tcb, reason, s->now_ns);
 }
 

@@ -150,7 +150,7 @@ static void cubic_grow(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint32_t ack
 		x->w_est = tcb->cwnd;
 	}
 	double rtt = (tcb->srtt_us ? tcb->srtt_us : 100000) / 1e6;
-	double t = (now_ns - x->epoch_ns) / 1e9 + rtt - x->k_us / 1e6;
+	double t = (now_ns > x->epoch_ns ? now_ns - x->epoch_ns : 0) / 1e9 + rtt - x->k_us / 1e6;
 	double target = x->origin / mss + CUBIC_C * t * t * t;
 	if (target < cwnd)
 		target = cwnd;
@@ -226,7 +226,7 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// slow start needs no more state than cwnd
 	if (tcb->sb == NULL || (slow_start && !(tcb->uflags & CEE_TCB_U_XMIT))) {
 		if (slow_start && cwnd_limited(tcb, acked, true))
-			(void)slow_start_grow(tcb, acked); // (ssthresh is still the first, "infinite")
+			(void)slow_start_grow(tcb, acked); // (no CUBIC state here: a leftover past ssthresh is not counted)
 		return;
 	}
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
@@ -299,7 +299,11 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		acked = slow_start_grow(tcb, acked);
 		if (acked == 0)
 			return;
-		// the rest of it in congestion avoidance, as Linux does
+		// the rest of it in congestion avoidance, as Linux does; CUBIC's
+		// epoch clock starts now (its last tick was before the loss: the
+		// next ACK took the whole RTO and slow start for idle time, and
+		// moved the epoch into the future)
+		x->ca_ack_ns = now_ns;
 	}
 	switch ((enum cee_tcp_cc)ctx->cfg.cc) {
 	case CEE_TCP_CC_CUBIC:
@@ -370,6 +374,7 @@ void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		x->recover = tcb->snd_max;
 		x->nsacked = 0; // RFC 2018 8: SACK information is not trusted past an RTO
 		x->tlp_edge_set = 0;
+		x->tlp_seq = tcb->snd_una; // (a probe before the RTO no longer marks losses)
 		// RFC 9438 4.8: the first congestion avoidance after a timeout
 		// starts from where it begins (K = 0, W_max = that cwnd), not
 		// from the window before the timeout

@@ -296,11 +296,13 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	// A shut window (0, or a sliver too small for the segment to resend):
 	// a probe, not a loss (below)
 	bool shut = !handshake && (tcb->snd_wnd == 0 || tcp_wnd_shut(ctx, tcb));
-	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED && (shut || x->in_recovery))
+	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED && (shut || x->in_recovery)) {
 		// shut, or in loss recovery, since the probe timer was set (RFC 8985
 		// 7.2: no probe in recovery): this expiry is the RTO's (a probe here
 		// had put the RTO of a recovery that stalled off by one RTO)
 		x->tlp = CEE_TCP_TLP_SENT;
+		x->tlp_seq = tcb->snd_una; // no probe went: none can come back SACKed
+	}
 	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED) {
 		// RFC 8985 7.3: the probe: new data if the windows allow, else the
 		// last segment again; then the timer is the RTO (no backoff, no cwnd change)

@@ -28,8 +28,9 @@
 //    ghosts are not counted as lost or live at finish (already reported).
 //  - An accepted connection's open right before its established (it is
 //    announced when its handshake completed); layers: tls_up only right
-//    after established, ws_up right after established or tls_up, link_up
-//    right after established, tls_up or ws_up, link_down right after
+//    after established, ws_up right after established (ws) or tls_up
+//    (wss), link_up right after its top layer's milestone (established for
+//    tcp, tls_up for tls, ws_up for ws and wss), link_down right after
 //    closed (out_of_order otherwise); every type at most once (a second
 //    one with a fresh cseq is a duplicate). A connection that got link_up
 //    destroyed without its link_down: link_bad (the link check below sees
@@ -37,17 +38,21 @@
 //  - `closed` with a TLS reason on a connection whose proto is neither tls
 //    nor wss, or a WebSocket reason (ws_close, ws_upgrade_failed,
 //    ws_ping_timeout) on one neither ws nor wss, or a link_down whose
-//    reason is not its connection's close reason: inconsistent.
+//    reason is not its connection's close reason: inconsistent. So are
+//    tls_up or ws_up on a protocol without that layer, an event whose
+//    proto is not its open's, and a closed without a cause (reason none,
+//    or one past the known reasons).
 //
 // Links (schema 3): a link_up or link_down taken in sequence (not a
 // duplicate) is checked against its link, named by the CEE_EXT_LINK value
 // of the extension group right before it. Per name: link_up, link_down,
 // link_up, ... and each link_down's conn is that of the link_up before it;
 // a link_up on a connection whose open had no CEE_PROTO_F_OUT is refused
-// too. Each event breaks at most one link rule: counted once in link_bad.
-// Names live in a map that only grows, up to CEE_AUDIT_LINKS_MAX of them.
-// The connection check knows nothing of links: an old connection's late
-// destroyed after the next connection's link_up is in order (ids differ).
+// too; and its name must be the one its connection's open named, a
+// link_down's attempt its link_up's. Each rule broken counts once in
+// link_bad. Names live in a map that only grows, up to CEE_AUDIT_LINKS_MAX
+// of them. An old connection's late destroyed after the next connection's
+// link_up is in order (ids differ).
 //
 // Extension records (schema 2) are records of the shard stream: they get
 // the same sseq check (gap, duplicate, backwards) but no connection check.

@@ -439,7 +439,10 @@ static unsigned stream(struct cee_event *out, unsigned max)
 	GROUP();
 	EV(a, CEE_EVT_WS_UP, 3, CEE_PROTO_WSS);
 	PUSH();
-	// an outbound link connection
+	// an outbound link connection (its open names its link, as a shard's does)
+	cee_ext_begin(&b, l, CEE_EVT_OPEN);
+	cee_ext_put_str(&b, CEE_EXT_LINK, "trunk1");
+	GROUP();
 	EV(l, CEE_EVT_OPEN, 0, CEE_PROTO_TLS | CEE_PROTO_F_OUT);
 	PUSH();
 	EV(l, CEE_EVT_ESTABLISHED, 1, CEE_PROTO_TLS | CEE_PROTO_F_OUT);
@@ -474,6 +477,7 @@ static unsigned stream(struct cee_event *out, unsigned max)
 	PUSH();
 	cee_ext_begin(&b, l, CEE_EVT_LINK_DOWN);
 	cee_ext_put_str(&b, CEE_EXT_LINK, "trunk1");
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 3);
 	cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, 250);
 	GROUP();
 	EV(l, CEE_EVT_LINK_DOWN, 5, CEE_PROTO_TLS | CEE_PROTO_F_OUT);

@@ -5584,6 +5584,51 @@ static void test_rto_in_recovery_keeps_ssthresh(void **state)
 }
 
 /*
+ * Fault (review of the slow-start cap): after an RTO in congestion
+ * avoidance, slow start's leftover past ssthresh started CUBIC's epoch, but
+ * its clock kept the last congestion-avoidance ACK from before the loss:
+ * the next ACK took the RTO and slow start for idle time and moved the
+ * epoch into the future, and cwnd then grew by half of every ACK (1.5x an
+ * RTT) for that long, into the path that had just dropped. After the
+ * timeout the curve starts at ssthresh, K = 0: a few MSS an RTT at first.
+ */
+static void test_cubic_after_rto_grows_slowly(void **state)
+{
+	struct fake *f = *state;
+	const uint64_t rtt = 20 * MS;
+
+	cc_establish(f, CEE_TCP_CC_CUBIC, 1 << 20);
+	f->tcb.ssthresh = 8 * MSS; // congestion avoidance soon
+	for (unsigned i = 0; i < 12; i++) { // slow start, then CA rounds: its clock runs
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, 16 * MSS, f->now);
+		f->now += rtt;
+		ack_to(f, f->tcb.snd_max);
+	}
+	const struct cee_tcp_xmit *x =
+	    (const void *)(f->tcb.sb + cee_tcp_xmit_off(&f->ctx.cfg, f->tcb.sb_class));
+	assert_int_not_equal(x->ca_ack_ns, 0);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 16 * MSS, f->now);
+	fire(f); // the RTO: cwnd 1 MSS
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	uint32_t ssthresh = f->tcb.ssthresh;
+	for (unsigned i = 0; i < 30 && f->tcb.cwnd < ssthresh; i++) { // back in slow start
+		f->now += rtt;
+		ack_to(f, f->tcb.snd_max);
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, 16 * MSS, f->now);
+	}
+	assert_true(f->tcb.cwnd >= ssthresh);
+	x = (const void *)(f->tcb.sb + cee_tcp_xmit_off(&f->ctx.cfg, f->tcb.sb_class));
+	for (unsigned i = 0; i < 5; i++) { // five RTTs of congestion avoidance
+		f->now += rtt;
+		ack_to(f, f->tcb.snd_max);
+		assert_true(x->epoch_ns <= f->now);
+		cee_tcp_send(&f->ctx, &f->tcb, bulk, 16 * MSS, f->now);
+	}
+	// K = 0 from ssthresh: a few MSS in 5 RTTs of 20 ms (1.5x an RTT before: 7x)
+	assert_true(f->tcb.cwnd < ssthresh + 4 * MSS);
+}
+
+/*
  * Fault: a peer that negotiated SACK but reports no blocks (it drops
  * out-of-order data, as cee-bench's generator does) left the second hole
  * of a window to the RTO: SACK recovery found nothing lost beyond the first.
@@ -5786,6 +5831,7 @@ int main(void)
 	    T(test_tail_loss_probe_4),
 	    T(test_slow_start_stops_at_ssthresh),
 	    T(test_rto_in_recovery_keeps_ssthresh),
+	    T(test_cubic_after_rto_grows_slowly),
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
 	    T(test_paws_after_24_days_idle),
