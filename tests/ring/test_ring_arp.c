@@ -39,27 +39,8 @@ static const struct rte_ether_addr mac_c = {{0x02, 0, 0, 0, 0, 0xc}};
 static void send_seg(const struct rte_ether_addr *src, uint16_t cport, uint8_t flags, uint32_t seq,
 		     uint32_t ack, const void *data, uint32_t len)
 {
-	struct cee_net_addr a = {
-	    .src_mac = *src,
-	    .dst_mac = engine_mac,
-	    .src_ip = PEER_IP,
-	    .dst_ip = ENGINE_IP,
-	    .sport = cport,
-	    .dport = ECHO_PORT,
-	};
-	bool syn = (flags & CEE_TCP_SYN) != 0;
-	struct cee_tcp_out o = {
-	    .seq = seq,
-	    .ack = ack,
-	    .wnd = 65535,
-	    .flags = flags,
-	    .wscale = syn ? 7 : 0xff,
-	    .mss = syn ? 1460 : 0,
-	    .data = {data, NULL},
-	    .len = {len, 0},
-	};
-	struct rte_mbuf *m = cee_net_build_tcp(peer_mp, &a, &o);
-	CHECK(m != NULL, "build");
+	struct rte_mbuf *m =
+	    peer_seg(src, &engine_mac, PEER_IP, cport, ECHO_PORT, flags, seq, ack, data, len);
 	if (m)
 		send_frame(1, 0, m);
 }
@@ -70,26 +51,9 @@ static void send_seg(const struct rte_ether_addr *src, uint16_t cport, uint8_t f
 static void send_arp(unsigned port, unsigned q, uint16_t op, const struct rte_ether_addr *mac,
 		     uint32_t sip, uint32_t tip)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
-	CHECK(m != NULL, "alloc");
-	if (m == NULL)
-		return;
-	struct rte_ether_hdr *eth =
-	    (void *)rte_pktmbuf_append(m, sizeof(*eth) + sizeof(struct rte_arp_hdr));
-	memset(&eth->dst_addr, 0xff, 6);
-	eth->src_addr = *mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
-	struct rte_arp_hdr *a = (void *)(eth + 1);
-	a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
-	a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	a->arp_hlen = 6;
-	a->arp_plen = 4;
-	a->arp_opcode = rte_cpu_to_be_16(op);
-	a->arp_data.arp_sha = *mac;
-	a->arp_data.arp_sip = rte_cpu_to_be_32(sip);
-	memset(&a->arp_data.arp_tha, 0, 6);
-	a->arp_data.arp_tip = rte_cpu_to_be_32(tip);
-	send_frame(port, q, m);
+	struct rte_mbuf *m = arp_frame(op, mac, sip, tip);
+	if (m != NULL)
+		send_frame(port, q, m);
 }
 
 // A gratuitous ARP for @p ip announcing @p mac.
@@ -254,17 +218,8 @@ int main(int argc, char **argv)
 	// RFC 1122 3.2.1.3) got a SYN-ACK. It is dropped as bad_ip_addr, and
 	// the echo behind it on a live connection is the next frame out.
 	uint64_t bad0 = STAT(drops[CEE_DROP_BAD_IP_ADDR]);
-	struct cee_net_addr ba = {
-	    .src_mac = mac_a,
-	    .dst_mac = engine_mac,
-	    .src_ip = 0x0a0000ffu,
-	    .dst_ip = ENGINE_IP,
-	    .sport = 43000,
-	    .dport = ECHO_PORT,
-	};
-	struct cee_tcp_out bo = {.seq = 1, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 0xff};
-	struct rte_mbuf *bm = cee_net_build_tcp(peer_mp, &ba, &bo);
-	CHECK(bm != NULL, "build");
+	struct rte_mbuf *bm = peer_seg(&mac_a, &engine_mac, 0x0a0000ffu, 43000, ECHO_PORT,
+				       CEE_TCP_SYN, 1, 0, NULL, 0);
 	if (bm != NULL)
 		send_frame(1, 0, bm);
 	CHECK(wait_stat(offsetof(struct cee_shard_stats, drops[CEE_DROP_BAD_IP_ADDR]), bad0 + 1,

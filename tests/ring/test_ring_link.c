@@ -29,84 +29,15 @@
 #include <rte_tcp.h>
 
 #include "cee_audit.h"
-#include "cee_engine.h"
-#include "cee_net.h"
-#include "cee_shard.h"
-#include "cee_sink.h"
+#include "ring_common.h"
 
-#define ENGINE_IP 0x0a000001u /* 10.0.0.1 */
-#define PEER_IP 0x0a000002u   /* 10.0.0.2 */
 #define ECHO_PORT 7
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
-
-/* ---- in-memory event sink ------------------------------------------------ */
-
-static struct cee_event *evs;
-static size_t nevs, cap_evs;
-
-static int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
-{
-	(void)s;
-	if (nevs + n > cap_evs) {
-		cap_evs = (nevs + n) * 2;
-		evs = realloc(evs, cap_evs * sizeof(*evs));
-		if (evs == NULL)
-			return -ENOMEM;
-	}
-	memcpy(evs + nevs, ev, n * sizeof(*ev));
-	nevs += n;
-	return (int)n;
-}
-static int mem_flush(struct cee_sink *s)
-{
-	(void)s;
-	return 0;
-}
-static void mem_close(struct cee_sink *s)
-{
-	free(s);
-}
-static const struct cee_sink_ops mem_ops = {
-	.write = mem_write,
-	.flush = mem_flush,
-	.close = mem_close,
-};
-static struct cee_sink *mem_open(const char *arg)
-{
-	(void)arg;
-	struct cee_sink *s = calloc(1, sizeof(*s));
-	if (s)
-		s->ops = &mem_ops;
-	return s;
-}
 
 /* ---- the peer ------------------------------------------------------------- */
 
-static struct cee_engine *eng;
 static uint16_t peer_port;
-static struct rte_mempool *peer_mp;
 static struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 2}};
 static struct rte_ether_addr engine_mac;
-
-static uint64_t now_ms(void)
-{
-	return cee_clock_ns() / 1000000;
-}
-
-static void pump(void)
-{
-	CHECK(cee_engine_export(eng) >= 0, "export failed");
-}
 
 static void send_frame(struct rte_mbuf *m)
 {
@@ -127,83 +58,19 @@ static struct rte_mbuf *recv_frame(unsigned ms)
 	return NULL;
 }
 
-struct seg {
-	uint8_t flags;
-	uint32_t seq, ack;
-	uint16_t wnd;
-	uint8_t data[2048];
-	uint32_t len;
-	bool ok;
-};
-
-// Next TCP segment from the engine to @p cport, parsed with the engine's own parser
-// (after the checksums, which the parser verifies).
+// Next TCP segment from the engine to @p cport.
 static struct seg recv_seg(uint16_t cport, unsigned ms)
 {
-	struct seg s;
-	memset(&s, 0, sizeof(s));
-	uint64_t end = now_ms() + ms;
-	while (now_ms() < end) {
-		struct rte_mbuf *m = recv_frame((unsigned)(end - now_ms()) + 1);
-		if (m == NULL)
-			break;
-		struct cee_pkt p;
-		cee_net_parse(m, PEER_IP, 1, &p);
-		if (p.kind == CEE_PKT_TCP && p.dport == cport) {
-			s.ok = true;
-			s.flags = p.seg.flags;
-			s.seq = p.seg.seq;
-			s.ack = p.seg.ack;
-			s.wnd = p.seg.wnd;
-			s.len = p.seg.len < sizeof(s.data) ? p.seg.len : sizeof(s.data);
-			memcpy(s.data, p.seg.data, s.len);
-			rte_pktmbuf_free(m);
-			return s;
-		}
-		rte_pktmbuf_free(m);
-	}
-	return s;
+	return recv_seg_from(recv_frame, cport, ms);
 }
 
 static void send_seg(uint16_t cport, uint8_t flags, uint32_t seq, uint32_t ack, const void *data,
-		     uint32_t len, bool syn_opts)
+		     uint32_t len)
 {
-	struct cee_net_addr a = {
-		.src_mac = peer_mac,
-		.dst_mac = engine_mac,
-		.src_ip = PEER_IP,
-		.dst_ip = ENGINE_IP,
-		.sport = cport,
-		.dport = ECHO_PORT,
-	};
-	struct cee_tcp_out o = {
-		.seq = seq,
-		.ack = ack,
-		.wnd = 65535,
-		.flags = flags,
-		.wscale = syn_opts ? 7 : 0xff,
-		.mss = syn_opts ? 1460 : 0,
-		.data = {data, NULL},
-		.len = {len, 0},
-	};
-	struct rte_mbuf *m = cee_net_build_tcp(peer_mp, &a, &o);
-	CHECK(m != NULL, "build");
+	struct rte_mbuf *m =
+	    peer_seg(&peer_mac, &engine_mac, PEER_IP, cport, ECHO_PORT, flags, seq, ack, data, len);
 	if (m)
 		send_frame(m);
-}
-
-// Wait until an event of @p type for a connection with remote port @p cport is exported.
-static const struct cee_event *wait_event(uint16_t cport, enum cee_evt_type type, unsigned ms)
-{
-	uint64_t end = now_ms() + ms;
-	do {
-		pump();
-		for (size_t i = 0; i < nevs; i++)
-			if (evs[i].remote_port == cport && evs[i].type == type)
-				return &evs[i];
-		usleep(200);
-	} while (now_ms() < end);
-	return NULL;
 }
 
 struct conn {
@@ -216,7 +83,7 @@ static bool handshake(struct conn *c, uint16_t cport)
 {
 	c->cport = cport;
 	uint32_t iss = 1000u * cport;
-	send_seg(cport, CEE_TCP_SYN, iss, 0, NULL, 0, true);
+	send_seg(cport, CEE_TCP_SYN, iss, 0, NULL, 0);
 	struct seg sa = recv_seg(cport, 2000);
 	CHECK(sa.ok && sa.flags == (CEE_TCP_SYN | CEE_TCP_ACK) && sa.ack == iss + 1,
 	      "SYN-ACK for port %u (ok=%d flags=%#x ack=%u)", cport, sa.ok, sa.flags, sa.ack);
@@ -224,8 +91,8 @@ static bool handshake(struct conn *c, uint16_t cport)
 		return false;
 	c->snd_nxt = iss + 1;
 	c->rcv_nxt = sa.seq + 1;
-	send_seg(cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0, false);
-	CHECK(wait_event(cport, CEE_EVT_ESTABLISHED, 2000) != NULL, "established for %u", cport);
+	send_seg(cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
+	CHECK(find_event(cport, CEE_EVT_ESTABLISHED, 2000) != NULL, "established for %u", cport);
 	return true;
 }
 
@@ -235,7 +102,7 @@ static void echo_roundtrip(struct conn *c, uint32_t len)
 	uint8_t buf[1024];
 	for (uint32_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 7 + c->cport);
-	send_seg(c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, buf, len, false);
+	send_seg(c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, buf, len);
 	c->snd_nxt += len;
 	struct seg e = recv_seg(c->cport, 2000);
 	CHECK(e.ok && e.len == len && e.seq == c->rcv_nxt && e.ack == c->snd_nxt &&
@@ -243,12 +110,12 @@ static void echo_roundtrip(struct conn *c, uint32_t len)
 	      "echo of %u bytes on %u (ok=%d len=%u seq=%u/%u)", len, c->cport, e.ok, e.len, e.seq,
 	      c->rcv_nxt);
 	c->rcv_nxt += e.len;
-	send_seg(c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0, false);
+	send_seg(c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
 }
 
 static void expect_closed(uint16_t cport, enum cee_reason reason, uint64_t bytes, unsigned ms)
 {
-	const struct cee_event *e = wait_event(cport, CEE_EVT_CLOSED, ms);
+	const struct cee_event *e = find_event(cport, CEE_EVT_CLOSED, ms);
 	CHECK(e != NULL, "closed for %u", cport);
 	if (e) {
 		CHECK(e->reason == reason, "reason for %u: %s, want %s", cport,
@@ -257,29 +124,16 @@ static void expect_closed(uint16_t cport, enum cee_reason reason, uint64_t bytes
 		      "bytes for %u: in %lu out %lu want %lu", cport, (unsigned long)e->bytes_in,
 		      (unsigned long)e->bytes_out, (unsigned long)bytes);
 	}
-	CHECK(wait_event(cport, CEE_EVT_DESTROYED, ms) != NULL, "destroyed for %u", cport);
+	CHECK(find_event(cport, CEE_EVT_DESTROYED, ms) != NULL, "destroyed for %u", cport);
 }
 
 /* ---- scenarios ------------------------------------------------------------ */
 
 static void arp_and_icmp(void)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
-	struct rte_ether_hdr *eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + sizeof(struct rte_arp_hdr));
-	memset(&eth->dst_addr, 0xff, 6);
-	eth->src_addr = peer_mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
-	struct rte_arp_hdr *a = (void *)(eth + 1);
-	a->arp_hardware = rte_cpu_to_be_16(RTE_ARP_HRD_ETHER);
-	a->arp_protocol = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	a->arp_hlen = 6;
-	a->arp_plen = 4;
-	a->arp_opcode = rte_cpu_to_be_16(RTE_ARP_OP_REQUEST);
-	a->arp_data.arp_sha = peer_mac;
-	a->arp_data.arp_sip = rte_cpu_to_be_32(PEER_IP);
-	memset(&a->arp_data.arp_tha, 0, 6);
-	a->arp_data.arp_tip = rte_cpu_to_be_32(ENGINE_IP);
-	send_frame(m);
+	struct rte_mbuf *m = arp_frame(RTE_ARP_OP_REQUEST, &peer_mac, PEER_IP, ENGINE_IP);
+	if (m != NULL)
+		send_frame(m);
 	struct rte_mbuf *r = recv_frame(2000);
 	CHECK(r != NULL, "ARP reply");
 	if (r) {
@@ -294,7 +148,7 @@ static void arp_and_icmp(void)
 
 	m = rte_pktmbuf_alloc(peer_mp);
 	uint16_t len = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) + 8;
-	eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + len);
+	struct rte_ether_hdr *eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + len);
 	eth->dst_addr = engine_mac;
 	eth->src_addr = peer_mac;
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
@@ -331,11 +185,11 @@ static void client_fin(void)
 		return;
 	echo_roundtrip(&c, 100);
 	echo_roundtrip(&c, 1000);
-	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK, c.snd_nxt, c.rcv_nxt, NULL, 0, false);
+	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK, c.snd_nxt, c.rcv_nxt, NULL, 0);
 	c.snd_nxt++;
 	struct seg f = recv_seg(c.cport, 2000);
 	CHECK(f.ok && (f.flags & CEE_TCP_FIN) && f.ack == c.snd_nxt, "engine FIN after peer FIN");
-	send_seg(c.cport, CEE_TCP_ACK, c.snd_nxt, f.seq + 1, NULL, 0, false);
+	send_seg(c.cport, CEE_TCP_ACK, c.snd_nxt, f.seq + 1, NULL, 0);
 	expect_closed(c.cport, CEE_REASON_PEER_FIN, 1100, 2000);
 }
 
@@ -348,7 +202,7 @@ static void half_close(void)
 	uint8_t buf[300];
 	memset(buf, 'h', sizeof(buf));
 	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK | CEE_TCP_PSH, c.snd_nxt, c.rcv_nxt, buf,
-		 sizeof(buf), false);
+		 sizeof(buf));
 	c.snd_nxt += sizeof(buf) + 1;
 	uint32_t got = 0;
 	bool fin = false;
@@ -364,7 +218,7 @@ static void half_close(void)
 		}
 	}
 	CHECK(got == sizeof(buf) && fin, "half-close: echoed %u bytes, fin=%d", got, fin);
-	send_seg(c.cport, CEE_TCP_ACK, c.snd_nxt, fin_seq + 1, NULL, 0, false);
+	send_seg(c.cport, CEE_TCP_ACK, c.snd_nxt, fin_seq + 1, NULL, 0);
 	expect_closed(c.cport, CEE_REASON_PEER_FIN, sizeof(buf), 2000);
 }
 
@@ -377,11 +231,11 @@ static void client_rst(void)
 	echo_roundtrip(&c, 10);
 	// RFC 5961: an in-window RST with the wrong sequence gets a challenge ACK
 	// and kills nothing.
-	send_seg(c.cport, CEE_TCP_RST, c.snd_nxt + 5, 0, NULL, 0, false);
+	send_seg(c.cport, CEE_TCP_RST, c.snd_nxt + 5, 0, NULL, 0);
 	struct seg ch = recv_seg(c.cport, 2000);
 	CHECK(ch.ok && ch.flags == CEE_TCP_ACK && ch.ack == c.snd_nxt, "challenge ACK");
-	CHECK(wait_event(c.cport, CEE_EVT_CLOSED, 50) == NULL, "blind RST closed the connection");
-	send_seg(c.cport, CEE_TCP_RST, c.snd_nxt, 0, NULL, 0, false);
+	CHECK(find_event(c.cport, CEE_EVT_CLOSED, 50) == NULL, "blind RST closed the connection");
+	send_seg(c.cport, CEE_TCP_RST, c.snd_nxt, 0, NULL, 0);
 	expect_closed(c.cport, CEE_REASON_PEER_RST, 10, 2000);
 }
 
@@ -410,7 +264,7 @@ static bool isn_of(uint16_t cport, size_t nth, uint32_t *isn)
 	if (!handshake(&c, cport))
 		return false;
 	*isn = c.rcv_nxt - 1;
-	send_seg(cport, CEE_TCP_RST, c.snd_nxt, 0, NULL, 0, false);
+	send_seg(cport, CEE_TCP_RST, c.snd_nxt, 0, NULL, 0);
 	size_t k = wait_count(cport, CEE_EVT_DESTROYED, nth, 2000);
 	CHECK(k == nth, "destroyed events for %u: %zu, want %zu", cport, k, nth);
 	return k == nth;
@@ -447,7 +301,7 @@ static void retransmission(void)
 		return;
 	uint8_t buf[200];
 	memset(buf, 'r', sizeof(buf));
-	send_seg(c.cport, CEE_TCP_ACK | CEE_TCP_PSH, c.snd_nxt, c.rcv_nxt, buf, sizeof(buf), false);
+	send_seg(c.cport, CEE_TCP_ACK | CEE_TCP_PSH, c.snd_nxt, c.rcv_nxt, buf, sizeof(buf));
 	c.snd_nxt += sizeof(buf);
 	struct seg first = recv_seg(c.cport, 2000);
 	CHECK(first.ok && first.len == sizeof(buf), "echo before loss");
@@ -481,7 +335,7 @@ static void idle_timeout(void)
 	CHECK(f.ok && (f.flags & CEE_TCP_FIN), "engine FIN on idle timeout");
 	if (!f.ok)
 		return;
-	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK, c.snd_nxt, f.seq + 1, NULL, 0, false);
+	send_seg(c.cport, CEE_TCP_FIN | CEE_TCP_ACK, c.snd_nxt, f.seq + 1, NULL, 0);
 	struct seg ack = recv_seg(c.cport, 2000);
 	CHECK(ack.ok && ack.ack == c.snd_nxt + 1, "ACK of peer FIN in FIN-WAIT");
 	expect_closed(c.cport, CEE_REASON_IDLE_TIMEOUT, 20, 3000);
@@ -490,10 +344,10 @@ static void idle_timeout(void)
 static void no_listener_and_stray_ack(void)
 {
 	// ACK for no connection: RST with seq = its ack, and no state.
-	send_seg(40006, CEE_TCP_ACK, 5, 777, NULL, 0, false);
+	send_seg(40006, CEE_TCP_ACK, 5, 777, NULL, 0);
 	struct seg r = recv_seg(40006, 2000);
 	CHECK(r.ok && (r.flags & CEE_TCP_RST) && r.seq == 777, "RST for stray ACK");
-	CHECK(wait_event(40006, CEE_EVT_OPEN, 50) == NULL, "stray ACK created state");
+	CHECK(find_event(40006, CEE_EVT_OPEN, 50) == NULL, "stray ACK created state");
 }
 
 static uint64_t mem_available_bytes(void)

@@ -35,25 +35,8 @@ static const struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 0xa}};
 
 static void send_tcp(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
 {
-	struct cee_net_addr a = {
-	    .src_mac = peer_mac,
-	    .dst_mac = engine_mac,
-	    .src_ip = PEER_IP,
-	    .dst_ip = ENGINE_IP,
-	    .sport = sport,
-	    .dport = dport,
-	};
-	bool syn = (flags & CEE_TCP_SYN) != 0;
-	struct cee_tcp_out o = {
-	    .seq = seq,
-	    .ack = ack,
-	    .wnd = 65535,
-	    .flags = flags,
-	    .wscale = syn ? 7 : 0xff,
-	    .mss = syn ? 1460 : 0,
-	};
-	struct rte_mbuf *m = cee_net_build_tcp(peer_mp, &a, &o);
-	CHECK(m != NULL, "build");
+	struct rte_mbuf *m =
+	    peer_seg(&peer_mac, &engine_mac, PEER_IP, sport, dport, flags, seq, ack, NULL, 0);
 	if (m)
 		send_frame(rp_port, 0, m);
 }
