@@ -63,7 +63,13 @@ upgrades) SHARDS=${2:-1} ;;
 esac
 PORT=8080
 CERTS=$IT_ROOT/tests/certs
-IDLE_TIMEOUT=6   # held clients echo every second until release
+# Held clients echo every KEEPALIVE s until release, well inside the idle
+# timeout: 5,000 clients echoing every second kept one Python event loop
+# busy while the others connected, and on a slow run (a 98 s ramp) some
+# keepalives came more than 6 s apart: the engine rightly closed those
+# clients as idle, and the test failed (it failed on the old code too).
+IDLE_TIMEOUT=10
+KEEPALIVE=2
 PING=1
 PONG_TIMEOUT=2
 HANDSHAKE_TIMEOUT=3
@@ -205,7 +211,8 @@ mix)
 		--idle-timeout "$IDLE_TIMEOUT" --ws-max-message "$MAX_MESSAGE" \
 		--events "jsonl:$EV" --stats "$WORK/stats.json"
 	run_clients "ws_mix ($MIX_MAIN)" "$IT_DIR/ws_mix.py" --server "$NETNS_ENGINE_IP:$PORT" \
-		--mix "$MIX_MAIN" --idle-timeout "$IDLE_TIMEOUT" --max-message "$MAX_MESSAGE" --log "$WORK/mix.json"
+		--mix "$MIX_MAIN" --idle-timeout "$IDLE_TIMEOUT" --keepalive "$KEEPALIVE" \
+		--max-message "$MAX_MESSAGE" --log "$WORK/mix.json"
 	finish_phase mix "$EV" "$WORK/stats.json" "$WORK/mix.json" \
 		--idle-timeout "$IDLE_TIMEOUT" --min-concurrent "$MIN_CONCURRENT_MIX"
 
