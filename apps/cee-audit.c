@@ -348,14 +348,6 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 	uint64_t v, shard = UINT64_MAX;
 	int dir = -1; // schema 3: 1 out, 0 in, -1 absent
 
-	// keys seen on this line: a key twice is refused, as it was read
-	// twice, the last one winning ("sseq":3,"sseq":4 or "type":"closed",
-	// "type":"destroyed" on one line passed as the second); a bit a key's
-	// hash, and the keys themselves to tell a clash from a repeat
-	char seen[48][sizeof(key)];
-	unsigned nseen = 0;
-	uint64_t seen_bits = 0;
-
 	memset(lr, 0, sizeof(*lr));
 	if (!eat(&c, '{'))
 		return "expected '{'";
@@ -366,18 +358,6 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 			return "bad key";
 		if (!eat(&c, ':'))
 			return "expected ':'";
-		uint32_t kh = 2166136261u; // FNV-1a
-		for (const char *k = key; *k != '\0'; k++)
-			kh = (kh ^ (uint8_t)*k) * 16777619u;
-		uint64_t bit = UINT64_C(1) << (kh & 63);
-		if (seen_bits & bit)
-			for (unsigned i = 0; i < nseen; i++)
-				if (strcmp(seen[i], key) == 0)
-					return "duplicate key";
-		seen_bits |= bit;
-		if (nseen == sizeof(seen) / sizeof(seen[0]))
-			return "too many keys";
-		memcpy(seen[nseen++], key, sizeof(key));
 		if (strcmp(key, "type") == 0 || strcmp(key, "conn") == 0 ||
 		    strcmp(key, "proto") == 0 || strcmp(key, "local") == 0 ||
 		    strcmp(key, "remote") == 0 || strcmp(key, "reason") == 0 ||
