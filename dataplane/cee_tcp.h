@@ -249,6 +249,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(partial_acks, TCP, "partial_acks", "NewReno partial ACKs (another hole resent)")         \
 	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
 	X(sack_rexmits, TCP, "sack_rexmits", "holes resent from the SACK scoreboard")              \
+	X(sack_skipped, TCP, "sack_skipped", "bytes SACKed since a timeout that its go-back-N did not send again (RFC 6675 5.1)") \
 	X(lost_rexmits, TCP, "lost_rexmits", "times resent holes were found lost again (SACKs for data sent after them)") \
 	X(bad_sack, DROP, "bad_sack", "SACK blocks beyond what was sent: ignored")                 \
 	X(paws_rejected, DROP, "paws", "segments with an old timestamp (RFC 7323 PAWS)")           \

@@ -706,8 +706,13 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 		while (tcp_unsent_bytes(tcb) > 0 ||
 		       (tcb->flags & (CEE_TCB_F_FIN_QUEUED | CEE_TCB_F_FIN_SENT)) == CEE_TCB_F_FIN_QUEUED ||
 		       seq_lt(tcb->snd_nxt, tcb->snd_max)) {
+			// go-back-N resends no SACKed bytes (RFC 6675 5.1); the window
+			// still counts them in flight until the cumulative ACK passes
+			uint32_t gap = seq_lt(tcb->snd_nxt, tcb->snd_max) ? tcp_sack_skip(ctx, tcb)
+									 : UINT32_MAX;
 			uint32_t right = tcb->snd_una + min_u32(tcb->snd_wnd, tcb->cwnd);
 			uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
+			usable = min_u32(usable, gap);
 			if (tcp_sws_holds(ctx, tcb, usable)) {
 				ctx->stats.sws_held++;
 				break;

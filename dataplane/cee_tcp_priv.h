@@ -329,6 +329,8 @@ CEE_TCP_INTERNAL void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *t
 				      struct cee_tcp_xmit *x, const struct cee_tcp_seg *seg);
 /* @p len from @p seq, cut at the first SACKed range above @p seq (a resend carries none of it). */
 CEE_TCP_INTERNAL uint32_t tcp_sack_clip(const struct cee_tcp_xmit *x, uint32_t seq, uint32_t len);
+/* Go-back-N: SND.NXT past the SACKed range it is in; @return bytes to the next one (or UINT32_MAX). */
+CEE_TCP_INTERNAL uint32_t tcp_sack_skip(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 /* Start SACK recovery if a loss is detected: @return true when it started. */
 CEE_TCP_INTERNAL bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     struct cee_tcp_xmit *x, uint64_t now_ns);

@@ -36,6 +36,8 @@
  *   Recovery ends when SND.UNA reaches recover.
  * - A resent hole still missing once more than 2 MSS of data sent after it
  *   are SACKed was lost again: resent (rexmits_lost()), not left to the RTO.
+ * - After an RTO (the scoreboard cleared), go-back-N passes over what is
+ *   SACKed since (tcp_sack_skip(), RFC 6675 5.1).
  * - A retransmission carries what fits beside its options; HighRxt moves by
  *   that, so the rest of a hole follows (a segment with SACK blocks holds
  *   12 bytes less than the one it repairs).
@@ -207,6 +209,34 @@ uint32_t tcp_sack_clip(const struct cee_tcp_xmit *x, uint32_t seq, uint32_t len)
 			len = start - seq;
 	}
 	return len;
+}
+
+/*
+ * Go-back-N from SND.UNA (an RTO's, a rewind's) passes over what the peer
+ * has SACKed since the scoreboard was last cleared: RFC 6675 5.1, a sender
+ * SHOULD use all SACK information that comes in during the loss recovery
+ * after a timeout (the timeout itself forgets the earlier blocks, RFC 2018
+ * 8: the peer may have reneged; if it reneges again, the next RTO resends
+ * all). Before, every SACKed byte went again, a segment more per ACK of
+ * slow start. SND.NXT moves past a range it stands in; @return the bytes
+ * from SND.NXT up to the next SACKed range (UINT32_MAX: none above).
+ */
+uint32_t tcp_sack_skip(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	const struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x == NULL)
+		return UINT32_MAX;
+	// sorted and disjoint, touching ranges merged: one pass
+	for (unsigned i = 0; i < x->nsacked; i++) {
+		const struct cee_tcp_sack *r = &x->sacked[i];
+		if (seq_leq(r->end, tcb->snd_nxt))
+			continue;
+		if (seq_gt(r->start, tcb->snd_nxt))
+			return r->start - tcb->snd_nxt;
+		ctx->stats.sack_skipped += r->end - tcb->snd_nxt;
+		tcb->snd_nxt = r->end;
+	}
+	return UINT32_MAX;
 }
 
 /*

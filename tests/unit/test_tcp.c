@@ -5584,6 +5584,75 @@ static void test_rto_in_recovery_keeps_ssthresh(void **state)
 }
 
 /*
+ * Fault (RFC 6675 5.1: a sender SHOULD use all SACK information that comes
+ * in during the loss recovery after a timeout): go-back-N from SND.UNA
+ * after an RTO resent every byte the peer had SACKed since, one segment
+ * more per ACK in slow start, into the path that had just lost data. Here
+ * 10 segments, 0, 3 and 6 lost: only those three go again. (What was
+ * SACKed before the timeout is still forgotten, RFC 2018 8: a peer may
+ * have reneged.)
+ */
+static void test_rto_go_back_n_skips_sacked(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	unsigned nb = f->nsegs;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now);
+	assert_int_equal(f->nsegs - nb, 10); /* 0..9 */
+	for (unsigned i = 0; i < 4 && f->ctx.stats.rto_timeouts == 0; i++)
+		fire(f); /* the tail-loss probe, then the RTO */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	assert_int_equal(last(f)->out.seq, b);
+	unsigned n0 = f->nsegs;
+	// the resend of 0 arrived: 1 and 2 too, 3 and 6 are missing
+	uint32_t blk[4] = {b + 4 * MSS, b + 6 * MSS, b + 7 * MSS, b + 10 * MSS};
+	ack_sack(f, b + 3 * MSS, 2, blk);
+	// cwnd (4 MSS) reaches both holes: 3 and 6 go, nothing SACKed
+	assert_int_equal(f->nsegs, n0 + 2);
+	assert_int_equal(f->segs[n0].out.seq, b + 3 * MSS);
+	assert_int_equal(f->segs[n0 + 1].out.seq, b + 6 * MSS);
+	assert_int_equal(f->segs[n0 + 1].len, MSS);
+	assert_int_equal(f->tcb.snd_nxt, f->tcb.snd_max);
+	uint32_t blk2[2] = {b + 7 * MSS, b + 10 * MSS};
+	ack_sack(f, b + 6 * MSS, 1, blk2); /* 3 arrived */
+	assert_int_equal(f->nsegs, n0 + 2);
+	assert_int_equal(f->ctx.stats.retransmits - f->ctx.stats.tlp_probes, 3);
+	assert_int_equal(f->ctx.stats.sack_skipped, 5 * MSS);
+	ack_to(f, b + 10 * MSS);
+	assert_int_equal(f->tcb.snd_una, b + 10 * MSS);
+	assert_int_equal(f->nsegs, n0 + 2);
+}
+
+/*
+ * Fault guarded (the other side of the rule above): blocks SACKed before
+ * the timeout are not trusted after it (RFC 2018 8, the peer may have
+ * reneged): go-back-N sends them again.
+ */
+static void test_rto_forgets_earlier_sacks(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 4 * MSS, f->now);
+	uint32_t blk[2] = {b + MSS, b + 2 * MSS}; /* 1 SACKed, 0 not yet lost */
+	ack_sack(f, b, 1, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 0);
+	for (unsigned i = 0; i < 4 && f->ctx.stats.rto_timeouts == 0; i++)
+		fire(f);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	unsigned n0 = f->nsegs;
+	ack_to(f, b + MSS); /* 0 arrived, 1 reneged: it goes again */
+	assert_true(f->nsegs > n0);
+	assert_int_equal(f->segs[n0].out.seq, b + MSS);
+	assert_int_equal(f->ctx.stats.sack_skipped, 0);
+}
+
+/*
  * Fault (review of the slow-start cap): after an RTO in congestion
  * avoidance, slow start's leftover past ssthresh started CUBIC's epoch, but
  * its clock kept the last congestion-avoidance ACK from before the loss:
@@ -5831,6 +5900,8 @@ int main(void)
 	    T(test_tail_loss_probe_4),
 	    T(test_slow_start_stops_at_ssthresh),
 	    T(test_rto_in_recovery_keeps_ssthresh),
+	    T(test_rto_go_back_n_skips_sacked),
+	    T(test_rto_forgets_earlier_sacks),
 	    T(test_cubic_after_rto_grows_slowly),
 	    T(test_ts_negotiated_and_echoed),
 	    T(test_paws),
