@@ -455,6 +455,26 @@ static int parse_ip(struct cee_engine_cfg *c, const char *arg)
 	return 0;
 }
 
+/*
+ * Why a link to @p d cannot work, or NULL. It must be reachable on our
+ * subnet (there is no gateway): one outside it, or at an address no host
+ * can answer ARP for, was retried for ever without an attempt or an event.
+ */
+static const char *link_addr_problem(const struct cee_engine_cfg *c, uint32_t d)
+{
+	uint32_t mask = c->prefix_len ? ~UINT32_C(0) << (32 - c->prefix_len) : 0;
+
+	if ((d & mask) != (c->ip & mask))
+		return "not on our subnet (there is no gateway)";
+	if (d - c->ip < c->ip_count) // (an embedder's ip_count: any of ours)
+		return "our own address";
+	if (c->prefix_len < 31 && ((d & ~mask) == 0 || (d & ~mask) == ~mask))
+		return "the subnet's network or broadcast address";
+	if ((d >> 24) == 127 || d >= 0xe0000000u)
+		return "a loopback, multicast or reserved address";
+	return NULL;
+}
+
 int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 {
 	enum {
@@ -826,21 +846,10 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			c->nlinks, c->nlinks, c->max_conns);
 		return -EINVAL;
 	}
-	// a link must be reachable on our subnet (there is no gateway): one
-	// outside it, or at an address no host can answer ARP for, retried for
-	// ever without an attempt or an event
-	uint32_t mask = c->prefix_len ? ~UINT32_C(0) << (32 - c->prefix_len) : 0;
-	for (uint32_t i = 0; i < c->nlinks; i++) {
+	for (uint32_t i = 0; i < c->nlinks; i++) { // reachable, not ours
+
+		const char *why = link_addr_problem(c, c->links[i].ip);
 		uint32_t d = c->links[i].ip;
-		const char *why = NULL;
-		if ((d & mask) != (c->ip & mask))
-			why = "not on our subnet (there is no gateway)";
-		else if (d - c->ip < c->ip_count) // (an embedder's ip_count: any of ours)
-			why = "our own address";
-		else if (c->prefix_len < 31 && ((d & ~mask) == 0 || (d & ~mask) == ~mask))
-			why = "the subnet's network or broadcast address";
-		else if ((d >> 24) == 127 || d >= 0xe0000000u)
-			why = "a loopback, multicast or reserved address";
 		if (why != NULL) {
 			struct in_addr ia = {.s_addr = htonl(d)};
 			char ab[INET_ADDRSTRLEN];
@@ -1064,8 +1073,24 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		errno = ENOMEM;
 		return NULL;
 	}
-	// TLS links verify their server: a CA and a name (parse_args says
-	// which option is missing; an embedder's own cfg is held to it here)
+	// links: an embedder's own cfg is held to parse_args' rules (which
+	// say which option is wrong) here
+	if (cfg->nlinks > cfg->max_conns) {
+		fprintf(stderr, "cee: %u links need at least %u connection slots (have %u)\n",
+			cfg->nlinks, cfg->nlinks, cfg->max_conns);
+		errno = EINVAL;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < cfg->nlinks; i++) {
+		const char *why = link_addr_problem(cfg, cfg->links[i].ip);
+		if (why != NULL) {
+			fprintf(stderr, "cee: link '%s': its address is %s\n", cfg->links[i].name,
+				why);
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	// TLS links verify their server: a CA and a name
 	for (uint32_t i = 0; i < cfg->nlinks; i++)
 		if (cfg->links[i].tls &&
 		    (!cfg->tls_client_on || cfg->tls_client.ca_file == NULL ||

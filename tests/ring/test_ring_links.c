@@ -241,6 +241,42 @@ static bool tls0(int port)
 	return true;
 }
 
+/*
+ * Fault: an embedder's own cfg (built or changed after parse_args) with a
+ * link to one of our addresses, off our subnet, or more links than
+ * connection slots was taken by cee_engine_create(): the link was retried
+ * for ever with no attempt and no event. Only parse_args checked.
+ */
+static bool embedder_checks(int port)
+{
+	char *args[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--max-conns", "3",
+			"--connect", "up1=tcp:10.0.0.2:5060:echo"};
+	struct {
+		uint32_t ip, max_conns;
+		const char *what;
+	} bad[] = {
+	    {0x0a000001, 3, "our own address"},
+	    {0x0a000104, 3, "off our subnet"},
+	    {0x0a0000ff, 3, "the subnet's broadcast"},
+	    {0x0a000002, 0, "more links than slots"},
+	};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cee_engine_cfg c;
+		cee_engine_cfg_default(&c);
+		CHECK(cee_engine_parse_args(&c, 9, args) == 0, "parse");
+		c.port_mask = 1u << port;
+		c.links[0].ip = bad[i].ip;
+		c.max_conns = bad[i].max_conns;
+		errno = 0;
+		struct cee_engine *e = cee_engine_create(&c);
+		CHECK(e == NULL && errno == EINVAL, "%s: created (errno %d)", bad[i].what, errno);
+		if (e != NULL)
+			cee_engine_destroy(e);
+		cee_engine_cfg_free(&c);
+	}
+	return failures == 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -273,6 +309,8 @@ int main(int argc, char **argv)
 	}
 	cee_sink_register("mem", mem_open);
 
+	if (strcmp(what, "room") == 0 && !embedder_checks(p0))
+		return 1;
 	if (!(strcmp(what, "room") == 0 ? room(p0) : tls0(p0)))
 		return 1;
 	volatile sig_atomic_t stop = 1;
