@@ -332,6 +332,10 @@ static void print_reply(const char *cmd, const struct jv *r)
 			       arp && arp->b ? "  (waiting for ARP: next hop unresolved)" : "");
 		}
 		printf("%zu link(s)\n", links ? links->n : 0);
+		const struct jv *cuts = jget(r, "cuts");
+		for (size_t i = 0; cuts && i < cuts->n; i++)
+			printf("shard %s: as of its event sseq %s\n", jstr(&cuts->items[i], "shard"),
+			       jstr(&cuts->items[i], "sseq"));
 	} else if (strcmp(cmd, "sinks") == 0) {
 		const struct jv *sinks = jget(r, "sinks");
 		printf("engine %s\n", jstr(r, "engine"));

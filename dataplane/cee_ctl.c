@@ -606,6 +606,21 @@ static void render_link(struct ctl_buf *b, const struct ctl_link *l)
 	cee_ctl_buf_printf(b, "}");
 }
 
+/*
+ * "cuts":[{"shard":i,"sseq":S}...]: each shard's last pushed sseq when it
+ * answered. What the reply shows of a shard is its state after exactly its
+ * events up to S: a consumer of the stream knows which of its events the
+ * reply already reflects.
+ */
+static void render_cuts(struct ctl_buf *b, const struct ctl_job *j)
+{
+	cee_ctl_buf_printf(b, "\"cuts\":[");
+	for (unsigned i = 0; i < j->count; i++)
+		cee_ctl_buf_printf(b, "%s{\"shard\":%u,\"sseq\":%" PRIu64 "}", i ? "," : "",
+				   j->first + i, j->req[i]->sseq);
+	cee_ctl_buf_printf(b, "]");
+}
+
 static void render_links(struct ctl_buf *b, const struct ctl_job *j)
 {
 	struct ctl_link *v;
@@ -614,7 +629,9 @@ static void render_links(struct ctl_buf *b, const struct ctl_job *j)
 		cee_ctl_render_error(b, strerror(-n), NULL);
 		return;
 	}
-	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"links\":[");
+	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,");
+	render_cuts(b, j);
+	cee_ctl_buf_printf(b, ",\"links\":[");
 	for (int i = 0; i < n; i++) {
 		cee_ctl_buf_printf(b, i ? ",\n" : "\n");
 		render_link(b, &v[i]);
@@ -700,12 +717,9 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 		uint64_t count = 0;
 		for (unsigned i = 0; i < j->count; i++)
 			count += j->req[i]->n;
-		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"count\":%" PRIu64 ",\"cuts\":[",
-				   count);
-		for (unsigned i = 0; i < j->count; i++)
-			cee_ctl_buf_printf(b, "%s{\"shard\":%u,\"sseq\":%" PRIu64 "}", i ? "," : "",
-					   j->first + i, j->req[i]->sseq);
-		cee_ctl_buf_printf(b, "],\"conns\":[");
+		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"count\":%" PRIu64 ",", count);
+		render_cuts(b, j);
+		cee_ctl_buf_printf(b, ",\"conns\":[");
 		render_listing(b, cmd, j, st);
 		break;
 	}

@@ -178,6 +178,10 @@ class Tail:
         with self.lock:
             return self.t.find(pred)
 
+    def reached(self, cuts):
+        with self.lock:
+            return self.t.reached(cuts)
+
     def wait(self, secs, what, pred):
         """@return the events matching @p pred, once there are some."""
         return ctlit.wait_until(secs, what, lambda: self.find(pred))
@@ -554,6 +558,15 @@ class Server:
         reply = self.ctl.query("links")
         check(reply.get("ok") is True and reply.get("v") == 1, f"cee-ctl links ({phase}): {reply}")
         entries = {e.get("name"): e for e in reply.get("links", [])}
+        # Fault: the reply said nothing of which events it reflects (no
+        # sseq): a control plane merging it with the stream could not tell
+        # whether a link_down it read next came before or after the listing.
+        # Each shard's cut: its counts are exactly its link events up to it.
+        cuts = {c.get("shard"): c.get("sseq") for c in reply.get("cuts", [])}
+        check(sorted(cuts) == list(range(a.shards)) and all(isinstance(v, int) for v in cuts.values()),
+              f"cee-ctl links ({phase}): cuts {reply.get('cuts')!r}, expected one sseq per shard")
+        self.tail.wait_fn(a.deadline, f"the stream up to the cuts {cuts}",
+                          lambda: self.tail.reached(cuts) or None)
         names = a.link_names + ([a.unresolved] if a.unresolved else [])
         check(set(entries) == set(names), f"cee-ctl links ({phase}) names {sorted(entries)}, expected {names}")
         if a.unresolved:
@@ -569,9 +582,10 @@ class Server:
                   f"cee-ctl links ({phase}) {a.unresolved}: next_attempt_ms {nxt!r}, expected the next look within 10 ms")
         for i, n in enumerate(a.link_names):
             e, c = entries[n], cs[n]
-            opens = self.tail.link_events(n, "open")
-            ups = self.tail.link_events(n, "link_up")
-            downs = self.tail.link_events(n, "link_down")
+            cut = cuts[i % a.shards]
+            opens = [x for x in self.tail.link_events(n, "open") if x["sseq"] <= cut]
+            ups = [x for x in self.tail.link_events(n, "link_up") if x["sseq"] <= cut]
+            downs = [x for x in self.tail.link_events(n, "link_down") if x["sseq"] <= cut]
             want = {"state": "up", "conn": c.id, "shard": i % a.shards, "proto": a.proto, "remote": a.listen,
                     "attempts": len(opens), "ups": len(ups), "downs": len(downs)}
             got = {k: e.get(k) for k in want}
