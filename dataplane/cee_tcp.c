@@ -508,8 +508,11 @@ void cee_tcp_set_deadline(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t
 void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint16_t mtu,
 		  uint64_t now_ns)
 {
-	if (!serves_input((enum cee_tcp_state)tcb->state) || tcb->state == CEE_TCP_SYN_SENT)
+	// (every message not acted on is counted: a flood of forged ones shows)
+	if (!serves_input((enum cee_tcp_state)tcb->state) || tcb->state == CEE_TCP_SYN_SENT) {
+		ctx->stats.pmtu_ignored++;
 		return;
+	}
 	// RFC 5927 4.1: only a segment in flight (SND.UNA <= seq < SND.MAX) is believed
 	if (!seq_geq(seq, tcb->snd_una) || !seq_lt(seq, tcb->snd_max)) {
 		ctx->stats.bad_icmp_seq++;
@@ -528,8 +531,10 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 	uint32_t mss = mtu > 40 ? mtu - 40u : 0;
 	if (mss < CEE_TCP_MIN_PMTU_MSS)
 		mss = CEE_TCP_MIN_PMTU_MSS; /* a router that names a tiny MTU */
-	if (mss >= tcb->snd_mss)
+	if (mss >= tcb->snd_mss) {
+		ctx->stats.pmtu_ignored++;
 		return; /* nothing to lower */
+	}
 	ctx->stats.pmtu_lowered++;
 	tcb->snd_mss = (uint16_t)mss;
 	// the larger segments in flight were dropped: send them again, smaller, now

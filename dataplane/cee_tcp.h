@@ -256,6 +256,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(time_wait_reused, TCP, "time_wait_reused", "TIME-WAIT ended by a new SYN (RFC 6191)")    \
 	X(pmtu_lowered, TCP, "pmtu_lowered", "segment sizes lowered by ICMP frag-needed (RFC 1191)") \
 	X(bad_icmp_seq, DROP, "bad_icmp_seq", "ICMP about no data in flight (RFC 5927): ignored") \
+	X(pmtu_ignored, DROP, "pmtu_ignored", "ICMP frag-needed naming no lower MTU, or for a connection not sending (SYN-SENT, TIME-WAIT)") \
 	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
 	X(tlp_probes, TCP, "tlp_probes", "tail-loss probes sent (RFC 8985 7)")                     \
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \

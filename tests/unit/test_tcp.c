@@ -5401,6 +5401,7 @@ static void test_pmtu(void **state)
 	// a larger MTU later changes nothing
 	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1, 1500, f->now);
 	assert_int_equal(f->tcb.snd_mss, 1240);
+	assert_int_equal(f->ctx.stats.pmtu_ignored, 1); /* (counted: forged ones show) */
 	// a router that names no MTU (RFC 1191 5): the next plateau below the
 	// 1,280 in use, 1,006 (the floor at once before, 512)
 	cee_tcp_pmtu(&f->ctx, &f->tcb, ISS + 1, 0, f->now);
@@ -5412,6 +5413,27 @@ static void test_pmtu(void **state)
 	while (f->tcb.snd_una != f->tcb.snd_max)
 		ack_to(f, f->tcb.snd_max);
 	assert_int_equal(f->tcb.bytes_out, 10 * MSS);
+	// after the FIN exchange (TIME-WAIT, nothing in flight): ignored, counted
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	uint32_t fin = f->tcb.snd_max - 1;
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, f->p_seq, f->tcb.snd_max, f->p_wnd, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
+	uint64_t before = f->ctx.stats.pmtu_ignored + f->ctx.stats.bad_icmp_seq;
+	cee_tcp_pmtu(&f->ctx, &f->tcb, fin, 576, f->now);
+	assert_int_equal(f->ctx.stats.pmtu_ignored + f->ctx.stats.bad_icmp_seq, before + 1);
+	assert_int_equal(f->tcb.snd_mss, CEE_TCP_MIN_PMTU_MSS);
+}
+
+/* Fault: ICMP frag-needed quoting an active open's SYN was ignored uncounted. */
+static void test_pmtu_syn_sent_counted(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
+	cee_tcp_pmtu(&f->ctx, &f->tcb, f->tcb.iss, 576, f->now);
+	assert_int_equal(f->ctx.stats.pmtu_ignored, 1);
+	assert_int_equal(f->ctx.stats.pmtu_lowered, 0);
 }
 
 /*
@@ -5916,6 +5938,7 @@ int main(void)
 	    T(test_time_wait_reuse),
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
+	    T(test_pmtu_syn_sent_counted),
 	    T(test_segment_fits_mss_with_options),
 	    T(test_handshake),
 	    T(test_echo),
