@@ -39,12 +39,15 @@
 // Exit: 0; 1 when a gap was skipped or a message could not be read; 2 on bad
 // usage, connection or consumer errors.
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,7 +135,7 @@ static struct {
 	uint32_t *idx, idx_mask; // key_get()'s index
 	struct ack *acks; // settled, to acknowledge after the flush
 	unsigned nacks, acks_cap;
-	uint64_t messages, events, duplicates, reordered, gaps, late, foreign, bad;
+	uint64_t messages, events, duplicates, reordered, gaps, late, foreign, bad, overlaps;
 	uint64_t reorder_wait_ns;
 	uint64_t hold_until_ns; // no gap is given up before then (lost deliveries)
 	// Are deliveries still to come that this reader does not hold (NULL:
@@ -148,6 +151,7 @@ static struct {
 	uint64_t max_pos, pos_cap_ns;
 	char line[CEE_JSONL_ENC_ROOM];
 	bool out_err;
+	bool oom; // out of memory writing a batch (drain()): the reader stops
 } T;
 
 static volatile sig_atomic_t stop;
@@ -155,10 +159,20 @@ static volatile sig_atomic_t stop;
 // or libnats dropped messages for a slow subscription (its threads write it).
 static _Atomic uint64_t wire_loss_ns;
 
+static int out_flags = -1; // stdout's file status flags at start (restored at exit)
+
+// SIGINT/SIGTERM stop the run now, even when stdout's reader has stalled:
+// no batch is written after it, and stdout becomes non-blocking, so a
+// write blocked on the reader fails at once (an interrupted write that had
+// moved some bytes returns their count, and stdio then blocks on the rest:
+// EINTR alone did not end it). A reader that was behind then may get a cut
+// last line; what was not written whole is not acknowledged.
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+	if (out_flags >= 0)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, out_flags | O_NONBLOCK);
 }
 
 static void usage(FILE *f)
@@ -202,6 +216,8 @@ static bool add_ack(void *handle, bool wrote)
 // Flush the output, then acknowledge what was settled. @return 0 or -EIO.
 static int flush_and_ack(void)
 {
+	if (T.out_err)
+		return -EIO; /* (a flush would block again on a reader that stalled) */
 	if (fflush(T.out) != 0 || ferror(T.out)) {
 		if (!T.out_err)
 			fprintf(stderr, "%s: writing stdout: %s\n", WHO, strerror(errno));
@@ -346,6 +362,99 @@ static int write_batch(struct key *k, const struct held *h)
 	return 0;
 }
 
+// A top-level number "key":N in a jsonl line p[0..n) (our writer's lines:
+// the key follows '{' or ','; a string holding "key": has its quotes
+// escaped, so never matches). @return false when absent.
+static bool line_num(const char *p, size_t n, const char *key, uint64_t *v)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 1; i + kl + 3 <= n; i++) {
+		if ((p[i - 1] != '{' && p[i - 1] != ',') || p[i] != '"' ||
+		    memcmp(p + i + 1, key, kl) != 0 || p[i + 1 + kl] != '"' || p[i + 2 + kl] != ':')
+			continue;
+		uint64_t x = 0;
+		size_t j = i + 3 + kl, d = 0;
+		for (; j < n && p[j] >= '0' && p[j] <= '9' && d < 20; j++, d++)
+			x = x * 10 + (uint64_t)(p[j] - '0');
+		if (d == 0 || d == 20)
+			return false;
+		*v = x;
+		return true;
+	}
+	return false;
+}
+
+// A batch that overlaps what was written (first < @p next <= last): a
+// sealed batch never changes, but two sinks of one engine publishing to
+// one prefix batch the same events at other bounds. Its events from
+// @p next on are new: h keeps just those (a jsonl line that holds
+// extension records covers xseq..sseq: one that straddles next cannot be
+// cut). @return 0, or -EINVAL when the body does not split at next.
+static int slice_from(struct held *h, uint64_t next)
+{
+	uint64_t skip = next - h->first;
+	if (h->binary) {
+		if (h->len % sizeof(struct cee_event) != 0 ||
+		    h->len / sizeof(struct cee_event) != h->last - h->first + 1)
+			return -EINVAL;
+		h->data += skip * sizeof(struct cee_event);
+		h->len -= skip * sizeof(struct cee_event);
+		// events: the records that are not extension records
+		h->events = 0;
+		for (size_t i = 0; i < h->len / sizeof(struct cee_event); i++) {
+			struct cee_event e;
+			memcpy(&e, h->data + i * sizeof(e), sizeof(e));
+			h->events += e.type != CEE_EVT_EXT;
+		}
+	} else {
+		const char *p = h->data;
+		size_t len = h->len;
+		for (;;) {
+			const char *nl = len > 0 ? memchr(p, '\n', len) : NULL;
+			uint64_t from, to;
+			if (nl == NULL || !line_num(p, (size_t)(nl - p), "sseq", &to))
+				return -EINVAL;
+			if (!line_num(p, (size_t)(nl - p), "xseq", &from))
+				from = to;
+			if (to >= next) {
+				if (from != next)
+					return -EINVAL;
+				break;
+			}
+			len -= (size_t)(nl - p) + 1;
+			p = nl + 1;
+		}
+		h->data = p;
+		h->len = len;
+		h->events = 0; // one a line
+		for (const char *q = p; (q = memchr(q, '\n', len - (size_t)(q - p))) != NULL; q++)
+			h->events++;
+	}
+	h->first = next;
+	return 0;
+}
+
+// A batch overlapping what was written: said and counted, its new events
+// kept (slice_from()). @return false when it could not be cut (malformed:
+// said, counted, settled by the caller).
+static bool take_overlap(const struct key *k, struct held *h)
+{
+	if (T.overlaps++ == 0)
+		fprintf(stderr,
+			"%s: engine %s shard %u: sseq %" PRIu64 "..%" PRIu64
+			" overlaps what was written (up to %" PRIu64
+			"): its events after that taken (two sinks on one prefix?)\n",
+			WHO, k->engine, k->shard, h->first, h->last, k->next - 1);
+	if (slice_from(h, k->next) == 0)
+		return true;
+	fprintf(stderr,
+		"%s: engine %s shard %u sseq %" PRIu64 "..%" PRIu64
+		": overlapping batch does not split at %" PRIu64 ": skipped\n",
+		WHO, k->engine, k->shard, h->first, h->last, k->next);
+	T.bad++;
+	return false;
+}
+
 static void drop_held(struct key *k, unsigned i)
 {
 	memmove(&k->held[i], &k->held[i + 1], (k->nheld - i - 1) * sizeof(*k->held));
@@ -356,8 +465,17 @@ static void drop_held(struct key *k, unsigned i)
 static void drain(struct key *k, uint64_t now, bool reordered)
 {
 	uint64_t next = k->next;
-	while (k->nheld > 0) {
+	while (k->nheld > 0 && !stop && !T.out_err) {
 		struct held h = k->held[0];
+		if (h.first < k->next && h.last >= k->next) {
+			if (!take_overlap(k, &k->held[0])) { // malformed: its range skipped
+				drop_held(k, 0);
+				k->next = h.last + 1;
+				add_ack(h.handle, false);
+				continue;
+			}
+			h = k->held[0];
+		}
 		if (h.first < k->next) { // a copy of what was written
 			T.duplicates++;
 			drop_held(k, 0);
@@ -366,8 +484,15 @@ static void drain(struct key *k, uint64_t now, bool reordered)
 		}
 		if (h.first != k->next)
 			break;
+		int rc = write_batch(k, &h);
+		if (rc == -ENOMEM) {
+			// not malformed: kept, not acknowledged (it was counted
+			// malformed and acknowledged: lost); the reader stops
+			T.oom = true;
+			break;
+		}
 		drop_held(k, 0);
-		bool wrote = write_batch(k, &h) == 0;
+		bool wrote = rc == 0;
 		if (!wrote) {
 			fprintf(stderr,
 				"%s: engine %s shard %u sseq %" PRIu64 "..%" PRIu64
@@ -432,7 +557,16 @@ static int take(const struct msg *m, uint64_t now)
 	struct key *k = key_get(m->engine, run, (unsigned)shard);
 	if (k == NULL)
 		return -ENOMEM;
-	if (k->started && first < k->next) {
+	struct held h = {.handle = m->handle,
+			 .data = m->data,
+			 .len = m->len,
+			 .first = first,
+			 .last = last,
+			 .events = (uint32_t)events,
+			 .binary = m->format[0] == 'b'};
+	// (one that overlaps what was written is held: drain() takes its new
+	// events; it was taken for a copy, and those lost)
+	if (k->started && first < k->next && last < k->next) {
 		if (last < k->start) {
 			// Not a copy: a batch from before where this reader joined
 			// the shard's stream (mid-stream, after --reorder-wait),
@@ -451,17 +585,14 @@ static int take(const struct msg *m, uint64_t now)
 		add_ack(m->handle, false);
 		return 0;
 	}
-	struct held h = {.handle = m->handle,
-			 .data = m->data,
-			 .len = m->len,
-			 .first = first,
-			 .last = last,
-			 .events = (uint32_t)events,
-			 .binary = m->format[0] == 'b'};
+	// by first sseq, the longer first where two start at one sseq (another
+	// sink's bounds: the shorter is then a copy of what the longer wrote;
+	// a longer one that replaced a shorter lost the rest)
 	unsigned i = 0;
-	while (i < k->nheld && k->held[i].first < first)
+	while (i < k->nheld && (k->held[i].first < first ||
+				(k->held[i].first == first && k->held[i].last > h.last)))
 		i++;
-	if (i < k->nheld && k->held[i].first == first) {
+	if (i < k->nheld && k->held[i].first == first && k->held[i].last == h.last) {
 		// a redelivery of a batch still waiting, or another copy of it:
 		// keep the newer (the one to acknowledge, with its own headers and
 		// body), settle the older (T.ops->replaced)
@@ -485,9 +616,11 @@ static int take(const struct msg *m, uint64_t now)
 		k->started = true;
 		k->next = k->start = 1;
 	}
-	if (k->started)
+	if (k->started) {
 		drain(k, now, false);
-	else if (k->deadline_ns == 0) {
+		if (T.oom)
+			return -ENOMEM;
+	} else if (k->deadline_ns == 0) {
 		// joined mid-stream: wait a little for batches before this one
 		k->deadline_ns = now + T.reorder_wait_ns;
 		k->wait_pos_asked = false;
@@ -788,6 +921,27 @@ static uint64_t ask_position(void)
 	return pos;
 }
 
+// How long without a message before the fetch loop asks whether its
+// consumer is still there (consumer_gone()).
+#define GONE_CHECK_NS (5 * 1000000000ull)
+
+// The durable or its stream was deleted (said): nothing more will come to
+// this reader, and what a stream made again holds is not its sequel.
+static bool consumer_gone(void)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetConsumerInfo(&ci, O.js, O.stream, O.durable, &O.jo, &jerr);
+	jsConsumerInfo_Destroy(ci);
+	if (s == NATS_OK || (jerr != JSConsumerNotFoundErr && jerr != JSStreamNotFoundErr))
+		return false; /* there, or the server does not answer now */
+	fprintf(stderr,
+		"%s: consumer '%s' on stream '%s' is gone (%s): deleted, or its stream was; "
+		"what was not read is lost to this reader\n",
+		WHO, O.durable, O.stream, jerr == JSStreamNotFoundErr ? "no such stream" : "no such consumer");
+	return true;
+}
+
 static bool deliveries_outstanding(uint64_t now)
 {
 	if (O.asked_ns != 0 && now - O.asked_ns < OUT_ASK_MS * 1000000ull)
@@ -888,6 +1042,15 @@ int main(int argc, char **argv)
 	T.out = stdout;
 	T.ops = &nats_msg_ops;
 
+	// SIGINT and SIGTERM go to this thread only: libnats' threads (made
+	// from here on) inherit them blocked. A signal one of them took left
+	// this thread's write into a stalled stdout blocked for ever.
+	sigset_t stopsigs;
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGINT);
+	sigaddset(&stopsigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stopsigs, NULL);
+
 	struct cee_nats_spec sp;
 	struct consumer cs;
 	if (cee_nats_spec_parse(argv[optind] + 5, &sp, WHO) < 0 || consumer_spec(&sp, &cs) < 0)
@@ -955,8 +1118,15 @@ int main(int argc, char **argv)
 		natsOptions_Destroy(opts);
 		return 2;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	// without SA_RESTART (signal() sets it): a write into a full stdout
+	// pipe returns EINTR and the loop sees the stop (before, SIGTERM could
+	// not end a reader whose own reader had stalled)
+	out_flags = fcntl(STDOUT_FILENO, F_GETFL);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &stopsigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	static char outbuf[OUT_BUF];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
@@ -973,6 +1143,7 @@ int main(int argc, char **argv)
 	if (4 * max_payload > fetch_max)
 		fetch_max = 4 * max_payload;
 	int64_t fetch_bytes = fetch_max;
+	uint64_t fetch_errors = 0;
 	// 2 ack waits (below), and time for the redelivery to be fetched and
 	// read: 1 s was too little once on a loaded 2-CPU machine under ASan (a
 	// gap given up whose messages came after it), so half an ack wait
@@ -992,7 +1163,8 @@ int main(int argc, char **argv)
 	T.outstanding = deliveries_outstanding;
 	T.position = ask_position;
 	T.pos_cap_ns = hold_ns;
-	while (!stop && !T.out_err && !(count && T.events >= count)) {
+	uint64_t checked_ns = cee_nats_now_ns();
+	while (!stop && !T.out_err && !T.oom && !(count && T.events >= count)) {
 		natsMsgList list = {0};
 		int64_t wait = FETCH_WAIT_MS;
 		if (idle_ms && (int64_t)idle_ms < wait)
@@ -1043,8 +1215,20 @@ int main(int argc, char **argv)
 				list.Msgs[i] = NULL; // ours now
 			}
 		} else if (s != NATS_TIMEOUT) {
-			fprintf(stderr, "%s: fetch: %s\n", WHO, natsStatus_GetText(s));
+			if (fetch_errors++ < 10 || fetch_errors % 100 == 0)
+				fprintf(stderr, "%s: fetch: %s\n", WHO, natsStatus_GetText(s));
 			usleep(100000);
+		}
+		// Nothing for a while: is the consumer still there? Deleted (or
+		// its stream, which the sink creates again), fetches time out or
+		// fail for ever, and --idle-exit ended the read with exit 0 as if
+		// the stream had been read whole.
+		if (s != NATS_OK && now - last_msg >= GONE_CHECK_NS && now - checked_ns >= GONE_CHECK_NS) {
+			checked_ns = now;
+			if (consumer_gone()) {
+				rc = 2;
+				break;
+			}
 		}
 		natsMsgList_Destroy(&list);
 		// what is settled is acknowledged before the server is asked about
@@ -1057,21 +1241,39 @@ int main(int argc, char **argv)
 		timers(now, idle);
 		if (flush_and_ack() < 0)
 			rc = 1;
-		if (idle)
+		if (idle) {
+			if (consumer_gone()) // (not "read whole")
+				rc = 2;
 			break;
+		}
+	}
+	if (T.oom) {
+		fprintf(stderr, "%s: out of memory\n", WHO);
+		rc = 2;
 	}
 	timers(cee_nats_now_ns(), false);
-	close_groups();
-	if (flush_and_ack() < 0)
+	if (!T.out_err) {
+		close_groups();
+		if (flush_and_ack() < 0)
+			rc = 1;
+	}
+	if (T.out_err) {
+		// what stdio still holds goes nowhere (not acknowledged: the
+		// broker delivers it again); exit() must not block flushing it
+		__fpurge(stdout);
 		rc = 1;
+	}
+	if (out_flags >= 0)
+		(void)fcntl(STDOUT_FILENO, F_SETFL, out_flags);
 	uint64_t left = release();
 	natsConnection_FlushTimeout(nc, 2000); // the acks
 	fprintf(stderr,
 		"%s: %" PRIu64 " messages, %" PRIu64 " events, %" PRIu64
 		" duplicates skipped, %" PRIu64 " reordered, %" PRIu64 " gaps, %" PRIu64
-		" late, %" PRIu64 " foreign, %" PRIu64 " malformed, %" PRIu64 " left waiting\n",
+		" late, %" PRIu64 " foreign, %" PRIu64 " malformed, %" PRIu64 " overlapping, %" PRIu64
+		" left waiting\n",
 		WHO, T.messages, T.events, T.duplicates, T.reordered, T.gaps, T.late, T.foreign,
-		T.bad, left);
+		T.bad, T.overlaps, left);
 	if (T.gaps || T.late || T.bad)
 		rc = 1;
 	natsSubscription_Destroy(sub);

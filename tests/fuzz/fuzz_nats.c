@@ -343,7 +343,7 @@ static struct {
 	uint64_t out_until;  // the last 'O': deliveries outstanding until then
 	bool idle_end; // timers(now, true): gaps skipped without waiting
 	bool all_strict;
-	uint64_t foreign, bad, gaps, late, events;
+	uint64_t foreign, bad, gaps, late, events, overlaps;
 	// the output
 	char *out;
 	size_t out_len, seen;
@@ -391,6 +391,73 @@ static uint64_t waiting_since(unsigned key)
 	return oldest != UINT64_MAX && oldest > t ? oldest : t;
 }
 
+static bool own_lines(const char *p, size_t n, bool strict);
+
+// "KEY":N at the top level of the line p[0..n) (after '{' or ','; inside a
+// string the quotes are escaped). @return false when absent.
+static bool top_num(const char *p, size_t n, const char *key, uint64_t *v)
+{
+	char pat[16];
+	int pl = snprintf(pat, sizeof(pat), "\"%s\":", key);
+	for (size_t i = 1; i + (size_t)pl < n; i++) {
+		if ((p[i - 1] != '{' && p[i - 1] != ',') || memcmp(p + i, pat, (size_t)pl) != 0)
+			continue;
+		size_t j = i + (size_t)pl, d = 0;
+		uint64_t x = 0;
+		while (j < n && d < 20 && p[j] >= '0' && p[j] <= '9')
+			x = x * 10 + (uint64_t)(p[j++] - '0'), d++;
+		if (d == 0 || d == 20)
+			return false;
+		*v = x;
+		return true;
+	}
+	return false;
+}
+
+// An overlapping batch @p f cut at @p next (the format's rule, docs/nats.md):
+// binary, whole 64-byte records, those from next on numbered next...; jsonl,
+// each line before the cut numbered, the first at or past it starting at
+// next (a line of extension records covers xseq..sseq), the rest whole
+// lines. @return whether cee-tail writes it; *off: where the part begins.
+static bool cut_at(const struct fmsg *f, uint64_t next, size_t *off, uint64_t *events)
+{
+	size_t len = f->m.len;
+	*events = 0;
+	if (f->binary) {
+		if (len % 64 != 0 || len / 64 - 1 != f->last - f->first)
+			return false;
+		for (uint64_t q = next; q <= f->last; q++) {
+			struct cee_event e;
+			memcpy(&e, f->body + 64 * (q - f->first), sizeof(e));
+			if (e.sseq != q)
+				return false;
+			*events += e.type != CEE_EVT_EXT; /* an event: not an extension record */
+		}
+		*off = (size_t)(next - f->first) * 64;
+		return true;
+	}
+	size_t i = 0;
+	while (i < len) {
+		const char *nl = memchr(f->body + i, '\n', len - i);
+		if (nl == NULL)
+			return false;
+		size_t n = (size_t)(nl - (f->body + i));
+		uint64_t from, to;
+		if (!top_num(f->body + i, n, "sseq", &to))
+			return false;
+		if (!top_num(f->body + i, n, "xseq", &from))
+			from = to;
+		if (to >= next) {
+			*off = i;
+			for (size_t j = i; j < len; j++) /* an event a line */
+				*events += f->body[j] == '\n';
+			return from == next && own_lines(f->body + i, len - i, false);
+		}
+		i += n + 1;
+	}
+	return false;
+}
+
 static void fz_ack(void *handle, bool wrote)
 {
 	struct fmsg *f = handle;
@@ -401,6 +468,33 @@ static void fz_ack(void *handle, bool wrote)
 		return;
 	}
 	struct fkey *k = &fz.keys[f->key];
+	if (k->consumed > 0 && f->first <= k->consumed && f->last > k->consumed) {
+		// overlapping what was written: its part after that, when the
+		// body splits there and that part is whole
+		size_t off = 0;
+		uint64_t events;
+		bool ok = cut_at(f, k->consumed + 1, &off, &events);
+		FUZZ_CHECK(wrote == ok, "an overlapping batch %s (sseq %" PRIu64 "..%" PRIu64
+			   " after %" PRIu64 ", %s)",
+			   wrote ? "written that does not split whole" : "skipped that splits whole",
+			   f->first, f->last, k->consumed, f->binary ? "binary" : "jsonl");
+		fz.overlaps++;
+		if (wrote) {
+			fz.events += events;
+			if (f->binary) {
+				fz.expect_known = false;
+			} else {
+				expect_add(f->body + off, f->m.len - off);
+				fz.all_strict &= f->strict;
+			}
+		} else {
+			fz.bad++;
+		}
+		k->consumed = f->last;
+		k->progress_ns = fz.now;
+		settle(f, "acknowledged");
+		return;
+	}
 	if (!wrote && f->first <= k->consumed) { // a copy of a range covered
 		if (f->last < k->start) // or a batch from before where the reader started: late
 			fz.late++;
@@ -725,6 +819,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   T.events, fz.events);
 	FUZZ_CHECK(T.gaps == fz.gaps, "%" PRIu64 " gaps counted, %" PRIu64 " skipped", T.gaps,
 		   fz.gaps);
+	FUZZ_CHECK(T.overlaps == fz.overlaps, "%" PRIu64 " overlaps counted, %" PRIu64 " seen",
+		   T.overlaps, fz.overlaps);
 	FUZZ_CHECK(T.late == fz.late, "%" PRIu64 " late counted, %" PRIu64 " came before the start",
 		   T.late, fz.late);
 	uint64_t waiting = 0;
@@ -978,6 +1074,24 @@ static void write_seeds(const char *dir)
 	sb_tick(&s, 4);
 	sb_tick(&s, 12);
 	sb_write(dir, "loss-holds-gap", &s);
+
+	// overlapping batches (two sinks on one prefix): their new events
+	// written; one that cuts conn 1's tls_up line (records 3..4) is
+	// malformed; two from one sseq behind a gap, the longer kept
+	sb_start(&s, 1 << 1, "nats://h:4222/cee?stream=CEE");
+	sb_batch(&s, E, R, 0, 1, 8, "jsonl");
+	sb_batch(&s, E, R, 0, 7, 12, "jsonl");
+	sb_batch(&s, E, R, 0, 10, 14, "binary");
+	sb_batch(&s, E, R, 0, 17, n, "jsonl");
+	sb_batch(&s, E, R, 0, 17, 18, "jsonl");
+	sb_batch(&s, E, R, 0, 15, 16, "jsonl");
+	sb_tick(&s, 5);
+	sb_write(dir, "overlaps", &s);
+	sb_start(&s, 1 << 1, "nats://h:4222/cee?stream=CEE");
+	sb_batch(&s, E, R, 0, 1, 3, "binary");
+	sb_batch(&s, E, R, 0, 1, 9, "jsonl");
+	sb_tick(&s, 5);
+	sb_write(dir, "overlap-cuts-group", &s);
 
 	// a killed reader's deliveries outstanding (40 ms): a stream joined
 	// mid-stream is not started, and its gap not given up, before they

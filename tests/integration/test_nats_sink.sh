@@ -15,6 +15,9 @@
 #   0d. a reader slower than the stream (its output blocked past the reorder
 #      wait) with a batch stored after 600 others: the gap waits for it
 #      (stream position), rather than skip it.
+#   0g. the stream deleted under a reader: it finds its consumer gone and
+#      exits 2 (not 0 at --idle-exit, as if it had read the stream whole).
+#   0h. SIGTERM to a reader blocked on a stdout nobody reads: it exits.
 #   0b. specs the sink must refuse at open, with a message: unknown option,
 #      bad prefix, batch_bytes above the server's max_payload, a stream that
 #      exists with other subjects, no server on the port.
@@ -322,6 +325,76 @@ grep -q "sseq 1..20 came after this reader had started the shard at 21" "$WORK/j
 grep -q " 0 duplicates skipped, [0-9]* reordered, 0 gaps, 1 late" "$WORK/joinlate.err" ||
 	fail "join late: counted as something else"
 log "join late: a batch stored after the reader started past it is reported (exit 1)"
+
+# 0g. the stream deleted under a reader that has read all it held: no more
+# messages come (a stream the sink makes again is another consumer's). The
+# old reader ran on until --idle-exit and exited 0, as if it had read the
+# stream whole. Now it finds its consumer gone (5 s without a message) and
+# exits 2, saying so.
+"$CRAFT" "nats://127.0.0.1:$PORT" gone TG 0 || fail "nats_craft could not publish"
+"$TAIL" "nats://127.0.0.1:$PORT/gone?stream=TG" --from-start --reorder-wait 300 \
+	--idle-exit 60000 >"$WORK/gone.jsonl" 2>"$WORK/gone.err" &
+GONE_PID=$!
+for ((i = 0; i < 400; i++)); do # until batch 0 is written: the reader is in its loop
+	[[ $(grep -c . "$WORK/gone.jsonl") -lt 20 ]] || break
+	kill -0 "$GONE_PID" 2>/dev/null || break
+	sleep 0.05
+done
+[[ $(grep -c . "$WORK/gone.jsonl") -eq 20 ]] || fail "gone: the reader did not write batch 0"
+"$PY" "$(dirname "$0")/nats_js.py" "127.0.0.1:$PORT" delete TG >/dev/null || fail "gone: the stream could not be deleted"
+rc=0
+for ((i = 0; i < 300; i++)); do # 15 s: the 5 s check and its answer
+	kill -0 "$GONE_PID" 2>/dev/null || break
+	sleep 0.05
+done
+if kill -0 "$GONE_PID" 2>/dev/null; then
+	kill "$GONE_PID"
+	wait "$GONE_PID" || true
+	cat "$WORK/gone.err"
+	fail "gone: cee-tail still running 15 s after its stream was deleted"
+else
+	wait "$GONE_PID" || rc=$?
+	cat "$WORK/gone.err"
+	[[ $rc -eq 2 ]] || fail "gone: cee-tail exit $rc after its stream was deleted"
+	grep -q "consumer 'cee-tail' on stream 'TG' is gone" "$WORK/gone.err" ||
+		fail "gone: cee-tail did not say its consumer was gone"
+fi
+log "gone: a reader whose stream was deleted says so and exits 2"
+
+# 0h. SIGTERM to a reader whose own stdout reader has stalled (a FIFO
+# nobody reads: 16,000 events fill it). The old reader stayed blocked in
+# write() for ever: libnats' threads took the signal, and an interrupted
+# write that had moved some bytes was carried on by stdio. Now it exits
+# within a few seconds, saying what it could not write.
+"$CRAFT" "nats://127.0.0.1:$PORT" stall TSt late:800:100 >/dev/null || fail "nats_craft could not publish"
+mkfifo "$WORK/stall.fifo"
+exec {STALL_FD}<>"$WORK/stall.fifo" # open, never read
+"$TAIL" "nats://127.0.0.1:$PORT/stall?stream=TSt" --from-start --reorder-wait 300 \
+	--idle-exit 60000 >"$WORK/stall.fifo" 2>"$WORK/stall.err" &
+ST_PID=$!
+for ((i = 0; i < 400; i++)); do # until it is blocked writing into the full FIFO
+	grep -q pipe_write "/proc/$ST_PID/wchan" 2>/dev/null && break
+	kill -0 "$ST_PID" 2>/dev/null || break
+	sleep 0.05
+done
+grep -q pipe_write "/proc/$ST_PID/wchan" 2>/dev/null || fail "stall: cee-tail never blocked on its stdout"
+kill -TERM "$ST_PID"
+for ((i = 0; i < 200; i++)); do # 10 s
+	kill -0 "$ST_PID" 2>/dev/null || break
+	sleep 0.05
+done
+if kill -0 "$ST_PID" 2>/dev/null; then
+	kill -KILL "$ST_PID"
+	wait "$ST_PID" || true
+	fail "stall: cee-tail still blocked on its stdout 10 s after SIGTERM"
+else
+	rc=0
+	wait "$ST_PID" || rc=$?
+	cat "$WORK/stall.err"
+	[[ $rc -eq 1 ]] || fail "stall: cee-tail exit $rc after SIGTERM with its output unwritten"
+fi
+exec {STALL_FD}<&-
+log "stall: SIGTERM ends a reader blocked on its stalled stdout"
 
 # 0b. refused at open
 refused() { # SPEC WHAT: cee-bench must fail at start-up, saying WHAT
