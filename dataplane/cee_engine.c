@@ -1504,8 +1504,10 @@ int cee_engine_shutdown(struct cee_engine *e)
 			if (e->exporter == NULL || cee_exporter_idle(e->exporter))
 				break;
 			uint64_t now = mono_ns();
-			if (deadline == 0)
+			if (deadline == 0) {
 				deadline = now + e->cfg.shutdown_timeout_ns;
+				cee_exporter_shutdown(e->exporter);
+			}
 			// a second SIGTERM/SIGINT: the operator will not wait for a
 			// stalled sink (up to a day's --shutdown-timeout); what is left
 			// is reported as at the timeout, and --stats still written

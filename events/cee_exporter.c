@@ -2,6 +2,8 @@
 // The exporter runs on the control thread only; it is the single consumer of
 // every shard ring it holds.
 #include <errno.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +37,25 @@ struct cee_exporter {
 	uint64_t *taken;
 	uint64_t exported; // records released after every sink took them
 	uint64_t retry_min_ns, retry_max_ns;
+	uint64_t rng; // the retries' jitter (xorshift64*, seeded per process)
+	bool shutting_down; // cee_exporter_shutdown(): retries every SHUTDOWN_RETRY_NS
 	cee_exporter_tap_fn tap;
 	void *tap_arg;
 };
+
+// While the engine shuts down, a failed sink is retried at least this
+// often: its --shutdown-timeout (0.5 s, say) may be shorter than the
+// backoff it had reached (up to 2 s), and a reader back in the meantime
+// was never tried (cee_exporter_shutdown()).
+#define SHUTDOWN_RETRY_NS (50 * 1000000ull)
+
+static uint64_t rng_next(struct cee_exporter *x)
+{
+	x->rng ^= x->rng >> 12;
+	x->rng ^= x->rng << 25;
+	x->rng ^= x->rng >> 27;
+	return x->rng * 0x2545F4914F6CDD1Dull;
+}
 
 static uint64_t now_ns(void)
 {
@@ -77,6 +95,12 @@ struct cee_exporter *cee_exporter_create(struct cee_evring *const *rings, unsign
 		memcpy(x->rings, rings, nrings * sizeof(*rings));
 	for (unsigned i = 0; i < nsinks; i++)
 		x->sinks[i].s = sinks[i];
+	// the jitter differs from engine to engine (rand() unseeded drew the
+	// same sequence in every process: engines that lost a broker together
+	// retried in step)
+	if (getrandom(&x->rng, sizeof(x->rng), GRND_NONBLOCK) != (ssize_t)sizeof(x->rng))
+		x->rng = now_ns() ^ ((uint64_t)getpid() << 32);
+	x->rng |= 1;
 	x->nrings = nrings;
 	x->nsinks = nsinks;
 	// A ring may have been written to before the exporter came: start at
@@ -122,8 +146,22 @@ static void sink_failed(struct cee_exporter *x, struct xsink *xs, int err, uint6
 	xs->err = err;
 	// Jitter in [backoff/2, backoff]: sinks of several engines sharing a
 	// broker do not retry in step.
+	if (x->shutting_down && xs->backoff_ns > SHUTDOWN_RETRY_NS)
+		xs->backoff_ns = SHUTDOWN_RETRY_NS;
 	uint64_t half = xs->backoff_ns / 2;
-	xs->retry_at_ns = now + half + (half ? (uint64_t)rand() % (half + 1) : 0);
+	xs->retry_at_ns = now + half + (half ? rng_next(x) % (half + 1) : 0);
+}
+
+void cee_exporter_shutdown(struct cee_exporter *x)
+{
+	if (x->shutting_down)
+		return;
+	x->shutting_down = true;
+	for (unsigned s = 0; s < x->nsinks; s++)
+		if (x->sinks[s].failed) {
+			x->sinks[s].retry_at_ns = 0; // now
+			x->sinks[s].backoff_ns = SHUTDOWN_RETRY_NS;
+		}
 }
 
 static void sink_retry(struct cee_exporter *x, struct xsink *xs, uint64_t now)

@@ -67,6 +67,13 @@ uint64_t cee_exporter_exported(const struct cee_exporter *x);
 unsigned cee_exporter_nsinks(const struct cee_exporter *x);
 void cee_exporter_sink_stats(const struct cee_exporter *x, unsigned i,
 			     struct cee_exporter_sink_stats *st);
+/**
+ * The engine is shutting down (the sinks have --shutdown-timeout left): a
+ * failed sink is retried now, and then at least every 50 ms instead of
+ * after its backoff (up to seconds), so a reader back in the meantime gets
+ * the rest before the deadline.
+ */
+void cee_exporter_shutdown(struct cee_exporter *x);
 /** Has every sink taken and delivered every record in the rings? */
 bool cee_exporter_idle(struct cee_exporter *x);
 /**

@@ -615,10 +615,12 @@ static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path, bool
 	o->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
 	struct stat st;
 	o->is_pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
-	// Never block the control thread on a reader: pipes and sockets are
-	// made non-blocking (stdout's flags are put back at close). Regular
-	// files and terminals are left as they are.
-	if (o->is_socket || o->is_pipe) {
+	// Never block the control thread on a reader: pipes, sockets and
+	// terminals are made non-blocking (stdout's flags are put back at
+	// close). A terminal left blocking (a pty nobody read, Ctrl-S) held
+	// the control thread, the other sinks and SIGTERM in one write().
+	// Regular files are left as they are.
+	if (o->is_socket || o->is_pipe || isatty(fd)) {
 		o->saved_fl = fcntl(fd, F_GETFL);
 		o->restore_fl = kind == FD_STDOUT && o->saved_fl >= 0;
 		(void)set_nonblock(fd);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -1207,6 +1208,64 @@ static void test_jsonl_stalled_reader(void **state)
 	close(sv[1]);
 }
 
+// Guards against (review): jsonl:- on a terminal (a pty whose master is not
+// read: tmux copy mode, a stalled ssh, `script`; or Ctrl-S) was left
+// blocking, and one write() held the control thread, every other sink and
+// SIGTERM with it. Made non-blocking as pipes and sockets are, it takes
+// what fits, then nothing, and holds the rest until the terminal reads.
+static void test_jsonl_stalled_tty(void **state)
+{
+	(void)state;
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	assert_true(m >= 0);
+	assert_int_equal(grantpt(m), 0);
+	assert_int_equal(unlockpt(m), 0);
+	int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+	assert_true(sl >= 0);
+	struct termios t;
+	assert_int_equal(tcgetattr(sl, &t), 0);
+	cfmakeraw(&t); // the bytes as written (no CR added before each LF)
+	assert_int_equal(tcsetattr(sl, TCSANOW, &t), 0);
+	int saved = dup(STDOUT_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(sl, STDOUT_FILENO), STDOUT_FILENO);
+	alarm(60); // (blocked: the test fails, not hangs)
+	struct cee_sink *s = cee_sink_open("jsonl:-");
+	assert_non_null(s);
+	enum { N = 4000 };
+	static struct cee_event ev[N];
+	make_events(ev, N, 1);
+	uint32_t taken = 0;
+	int zero_takes = 0;
+	for (int i = 0; i < 1000 && taken < N; i++) {
+		int k = cee_sink_write(s, ev + taken, N - taken);
+		assert_true(k >= 0);
+		taken += (uint32_t)k;
+		zero_takes += k == 0;
+		if (k == 0 && zero_takes > 3)
+			break; // full: it takes nothing more and did not block
+	}
+	assert_true(taken > 0 && taken < N);
+	assert_int_equal(cee_sink_flush(s), -EAGAIN);
+	pthread_t th;
+	struct reader_fd rd = {.fd = m};
+	assert_int_equal(pthread_create(&th, NULL, read_all_thread, &rd), 0);
+	assert_int_equal(put_all(s, ev + taken, N - taken), 0);
+	assert_int_equal(s->written, N);
+	cee_sink_close(s);
+	assert_int_equal(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
+	close(saved);
+	assert_int_equal(tcdrain(sl), 0);
+	close(sl); // the master reads what is left, then EIO
+	assert_int_equal(pthread_join(th, NULL), 0);
+	alarm(0);
+	char *want = expected_jsonl(ev, N);
+	assert_string_equal(rd.buf, want); // every line once, in order
+	free(want);
+	free(rd.buf);
+	close(m);
+}
+
 /* ---- exporter ---- */
 
 static void push_n(struct cee_evring *r, unsigned shard, uint32_t n, uint64_t *serial)
@@ -1290,6 +1349,51 @@ static void test_exporter_drains_all(void **state)
 	cee_sink_close(sinks[1]);
 	for (unsigned i = 0; i < 3; i++)
 		cee_evring_destroy(rings[i]);
+}
+
+// Guards against (review): at shutdown a failed sink was retried only
+// after its backoff (up to seconds), so with a --shutdown-timeout shorter
+// than that a reader back in the meantime was never tried: its events were
+// reported undelivered and the engine exited 1. Now it is retried at once,
+// then at least every 50 ms.
+static void test_exporter_shutdown_retries_now(void **state)
+{
+	(void)state;
+	assert_int_equal(register_mem_once(), 0);
+	struct cee_evring *r = cee_evring_create(0, 64);
+	assert_non_null(r);
+	uint64_t serial = 1;
+	push_n(r, 0, 10, &serial);
+	struct cee_sink *sink = cee_sink_open("mem:");
+	struct mem_sink *m = last_mem;
+	struct cee_exporter *x = cee_exporter_create(&r, 1, &sink, 1);
+	assert_non_null(x);
+	cee_exporter_set_retry(x, 10000, 20000); // 5-10 s before a retry
+	m->fail = -EIO;
+	(void)cee_exporter_poll(x, 100);
+	struct cee_exporter_sink_stats st;
+	cee_exporter_sink_stats(x, 0, &st);
+	assert_true(st.failed);
+	m->fail = 0; // the reader is back
+	(void)cee_exporter_poll(x, 100);
+	assert_int_equal(m->n, 0); // (its backoff: seconds away)
+	cee_exporter_shutdown(x);
+	(void)cee_exporter_poll(x, 100);
+	assert_int_equal(m->n, 10);
+	assert_true(cee_exporter_idle(x));
+	// a failure during shutdown: the next try within 50 ms
+	push_n(r, 0, 5, &serial);
+	m->fail = -EIO;
+	(void)cee_exporter_poll(x, 100);
+	cee_exporter_sink_stats(x, 0, &st);
+	assert_true(st.failed);
+	m->fail = 0;
+	usleep(60 * 1000);
+	(void)cee_exporter_poll(x, 100);
+	assert_int_equal(m->n, 15);
+	cee_exporter_destroy(x);
+	cee_sink_close(sink);
+	cee_evring_destroy(r);
 }
 
 // Guards against: a failing sink losing the batch (it must stay in the
@@ -1973,7 +2077,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_binary_held_and_version, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_held_counts_events, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_stalled_reader, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_jsonl_stalled_tty, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
+		cmocka_unit_test(test_exporter_shutdown_retries_now),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
 		cmocka_unit_test(test_exporter_slow_sink_stops_admission),
 		cmocka_unit_test_setup_teardown(test_jsonl_merges_ext_groups, setup_dir, teardown_dir),
