@@ -39,6 +39,7 @@ struct cee_exporter {
 	uint64_t retry_min_ns, retry_max_ns;
 	uint64_t rng; // the retries' jitter (xorshift64*, seeded per process)
 	bool shutting_down; // cee_exporter_shutdown(): retries every SHUTDOWN_RETRY_NS
+	uint64_t flushed_ns; // the last cee_exporter_poll() that flushed
 	cee_exporter_tap_fn tap;
 	void *tap_arg;
 };
@@ -48,6 +49,7 @@ struct cee_exporter {
 // backoff it had reached (up to 2 s), and a reader back in the meantime
 // was never tried (cee_exporter_shutdown()).
 #define SHUTDOWN_RETRY_NS (50 * 1000000ull)
+#define IDLE_FLUSH_NS (100 * 1000000ull)
 
 static uint64_t rng_next(struct cee_exporter *x)
 {
@@ -258,8 +260,12 @@ int cee_exporter_poll(struct cee_exporter *x, uint32_t budget)
 
 	// Push what this round produced so a quiet engine does not leave events
 	// sitting in sink buffers: one write per sink per round, not per event.
-	if (total > 0)
+	// Idle, every IDLE_FLUSH_NS: a sink finds a reader gone then (a FIFO's:
+	// its next reader must not get the pipe as the old one left it).
+	if (total > 0 || (x->nsinks > 0 && now - x->flushed_ns >= IDLE_FLUSH_NS)) {
 		(void)cee_exporter_flush(x);
+		x->flushed_ns = now;
+	}
 	return total > INT32_MAX ? INT32_MAX : (int)total;
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -408,6 +409,21 @@ static int fdout_push(struct fdout *o, uint64_t *held)
 {
 	if (o->err != 0)
 		return o->err;
+	if (o->kind == FD_FIFO && o->fd >= 0 && o->off == o->len) {
+		// Nothing to write: is the reader still there? One that left
+		// while the engine was quiet was seen only at the next write, and
+		// a new reader that came first got the pipe as the old one left
+		// it: the rest of a line or record, and a binary stream without
+		// its header (the exporter flushes an idle sink every 100 ms)
+		struct pollfd pf = {.fd = o->fd, .events = POLLOUT};
+		if (poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR)) {
+			o->err = -EPIPE;
+			*held = fdout_held(o);
+			close(o->fd);
+			o->fd = -1;
+			return o->err;
+		}
+	}
 	if (o->ack) {
 		int rc = fdout_read_acks(o);
 		if (rc < 0) {

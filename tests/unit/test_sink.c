@@ -1018,6 +1018,73 @@ static void test_binary_fifo_new_reader(void **state)
 	free(fr2.buf);
 }
 
+// Guards against (review): a FIFO reader that left while the engine had
+// nothing to write was seen only at the next write; a new reader that
+// opened first got the pipe as the old one had left it: the rest of a
+// record, and a binary stream without its header and run record. An idle
+// flush now finds the reader gone (POLLERR), so the next reader gets a
+// pipe of its own, starting with the header.
+static void test_binary_fifo_reader_gone_while_idle(void **state)
+{
+	struct fixture *f = *state;
+	char path[128];
+	fifo_at(f, "idlefifo", path);
+	static struct cee_event ev[20];
+	make_events(ev, 20, 1);
+	const size_t head = sizeof(struct cee_evbin_header) + sizeof(struct cee_evbin_run);
+	// the first reader takes the header and 10 bytes, then leaves
+	struct fifo_reader fr = {.path = path, .stop_after = head + 10};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr), 0);
+	char spec[256];
+	snprintf(spec, sizeof(spec), "binary:%s", path);
+	struct cee_sink *s = cee_sink_open(spec); // blocks until the reader opens
+	assert_non_null(s);
+	assert_int_equal(put_all(s, ev, 20), 0); // all in the pipe (1.3 KiB)
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(fr.len >= head);
+	free(fr.buf);
+	// quiet: the idle flush finds the reader gone
+	assert_int_equal(cee_sink_flush(s), -EPIPE);
+	struct fifo_reader fr2 = {.path = path};
+	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr2), 0);
+	int rc;
+	for (int i = 0; i < 20000 && (rc = cee_sink_reopen(s)) == -ENXIO; i++)
+		usleep(100);
+	assert_int_equal(rc, 0);
+	static struct cee_event ev2[5];
+	make_events(ev2, 5, 5000);
+	assert_int_equal(put_all(s, ev2, 5), 0);
+	cee_sink_close(s);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(fr2.len, head + sizeof(ev2)); // nothing of the old pipe
+	assert_memory_equal(fr2.buf, "CEEEVT", 6);
+	assert_memory_equal(fr2.buf + head, ev2, sizeof(ev2));
+	free(fr2.buf);
+}
+
+// Guards against: an idle exporter never flushing its sinks, so none could
+// find its reader gone until the next event (the check above).
+static void test_exporter_flushes_when_idle(void **state)
+{
+	(void)state;
+	assert_int_equal(register_mem_once(), 0);
+	struct cee_evring *r = cee_evring_create(0, 64);
+	assert_non_null(r);
+	struct cee_sink *sink = cee_sink_open("mem:");
+	struct mem_sink *m = last_mem;
+	struct cee_exporter *x = cee_exporter_create(&r, 1, &sink, 1);
+	assert_non_null(x);
+	(void)cee_exporter_poll(x, 100);
+	int before = m->flushes;
+	usleep(120 * 1000);
+	(void)cee_exporter_poll(x, 100);
+	assert_true(m->flushes > before);
+	cee_exporter_destroy(x);
+	cee_sink_close(sink);
+	cee_evring_destroy(r);
+}
+
 // A binary FIFO sink with a full buffer (its reader stalled, then gone)
 // gets a new reader whose pipe is small (F_SETPIPE_SZ, or pipe-user-pages
 // limits): the header goes back in front of the full buffer, which is then
@@ -2080,6 +2147,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jsonl_stalled_tty, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_drains_all),
 		cmocka_unit_test(test_exporter_shutdown_retries_now),
+		cmocka_unit_test(test_exporter_flushes_when_idle),
+		cmocka_unit_test_setup_teardown(test_binary_fifo_reader_gone_while_idle, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
 		cmocka_unit_test(test_exporter_slow_sink_stops_admission),
 		cmocka_unit_test_setup_teardown(test_jsonl_merges_ext_groups, setup_dir, teardown_dir),
