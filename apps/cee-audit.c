@@ -83,6 +83,9 @@ static bool parse_u64(struct cursor *c, uint64_t *v)
 	skip_ws(c);
 	uint64_t x = 0;
 	const char *start = c->p;
+	// JSON has no leading zeros (the writer puts none: "007" is not its)
+	if (c->end - c->p >= 2 && c->p[0] == '0' && c->p[1] >= '0' && c->p[1] <= '9')
+		return false;
 	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
 		unsigned d = (unsigned)(*c->p - '0');
 		if (x > (UINT64_MAX - d) / 10)
@@ -233,16 +236,52 @@ static bool skip_str(struct cursor *c)
 	return true;
 }
 
-// Skips a value of a field we do not know: string, number or literal.
+// Skips a value of a field we do not know: a string, a JSON number, true,
+// false or null (what the writer puts). Anything else up to the next ',' or
+// '}' was taken too: a line the writer could not have made passed.
 static bool skip_value(struct cursor *c)
 {
 	skip_ws(c);
 	if (c->p < c->end && *c->p == '"')
 		return skip_str(c);
-	const char *start = c->p;
-	while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != '{' && *c->p != '[')
-		c->p++;
-	return c->p > start && c->p < c->end && *c->p != '{' && *c->p != '[';
+	static const char *const lit[] = {"true", "false", "null"};
+	for (size_t i = 0; i < sizeof(lit) / sizeof(lit[0]); i++) {
+		size_t n = strlen(lit[i]);
+		if ((size_t)(c->end - c->p) >= n && memcmp(c->p, lit[i], n) == 0) {
+			c->p += n;
+			return true;
+		}
+	}
+	// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+	const char *p = c->p, *e = c->end;
+	if (p < e && *p == '-')
+		p++;
+	if (p < e && *p == '0')
+		p++;
+	else if (p < e && *p >= '1' && *p <= '9')
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+	else
+		return false;
+	if (p < e && *p == '.') {
+		const char *d = ++p;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		if (p == d)
+			return false;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		const char *d = p;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		if (p == d)
+			return false;
+	}
+	c->p = p;
+	return true;
 }
 
 static bool parse_hex64(const char *s, uint64_t *v)
@@ -377,8 +416,11 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				lr->of = t < 0 ? UINT8_MAX : (uint8_t)t;
 				have |= F_OF;
 			} else if (strcmp(key, "conn") == 0) {
-				if (!parse_hex64(sval, &e->conn))
-					return "bad conn";
+				// as the writer puts it: 16 lowercase hex digits (a
+				// short or upper-case id was taken for the same one)
+				if (strlen(sval) != 16 || strspn(sval, "0123456789abcdef") != 16 ||
+				    !parse_hex64(sval, &e->conn))
+					return "bad conn (16 lowercase hex digits)";
 				have |= F_CONN;
 			} else if (strcmp(key, "proto") == 0) {
 				int p = -1;
@@ -553,6 +595,10 @@ struct lines {
 };
 
 // @return 1 with a line (without '\n') in @p line/@p len, 0 at end, -errno.
+// A line of the writer is a few KiB at most (an event and its extension
+// group); a longer one is not a cee stream, and was read whole into memory.
+#define LINE_MAX_BYTES (1u << 20)
+
 static int next_line(struct lines *lr, char **line, size_t *len)
 {
 	for (;;) {
@@ -575,6 +621,8 @@ static int next_line(struct lines *lr, char **line, size_t *len)
 		memmove(lr->buf, lr->buf + lr->start, lr->end - lr->start);
 		lr->end -= lr->start;
 		lr->start = 0;
+		if (lr->end >= LINE_MAX_BYTES)
+			return -E2BIG; /* no writer's line: the whole input was buffered */
 		if (lr->end == lr->cap) {
 			char *nb = realloc(lr->buf, lr->cap * 2);
 			if (nb == NULL)
@@ -613,6 +661,7 @@ struct engine_live {
 	struct cee_audit *a;
 	struct cee_event *batch; // JSON Lines: BATCH records fed at once
 	uint32_t n;
+	uint8_t v; // JSON Lines: the schema of its lines (0: none yet)
 };
 
 struct engine_audit {
@@ -880,6 +929,18 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			break;
 		}
 		struct engine_live *l = ea->live;
+		// an engine writes one schema: a line of another in its stream
+		// (which switched its whole audit to the old open-at-SYN rules)
+		// is not its
+		if (l->v != 0 && rec.v != l->v) {
+			fprintf(stderr,
+				"cee-audit: %s:%" PRIu64 ": a line of schema %u in the stream of "
+				"engine '%s', whose lines are of schema %u\n",
+				name, lineno, rec.v, ea->id, l->v);
+			rc = -EINVAL;
+			break;
+		}
+		l->v = rec.v;
 		// schema 1 and 2 come from engines before session 13: their
 		// accepted connections were announced at the SYN (and schema 2
 		// has no direction to tell them from outbound ones)
@@ -894,6 +955,12 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			l->n = 0;
 		}
 		l->n += line_records(&rec, &l->batch[l->n]);
+	}
+	if (rc == -E2BIG) {
+		fprintf(stderr, "cee-audit: %s:%" PRIu64 ": a line longer than %u bytes: not a cee "
+				"event stream\n",
+			name, lineno + 1, LINE_MAX_BYTES);
+		rc = -EINVAL;
 	}
 	if (rc != 0 && rc != -EINVAL)
 		fprintf(stderr, "cee-audit: %s: %s\n", name, strerror(-rc));

@@ -257,5 +257,34 @@ audits atsyn2.jsonl || fail "a schema 2 stream of an engine before session 13 do
 violates atsyn3.jsonl || fail "schema 3: an accepted connection's open not followed by established passed"
 "$AUDIT" --open-at-syn "$WORK/atsyn3.jsonl" >"$WORK/atsyn3o.out" ||
 	fail "schema 3 with --open-at-syn does not audit" atsyn3o
+# The reader takes only what the writer could have written (review: each
+# of these passed, exit 0, as the same stream): a short or upper-case conn
+# id, a number with a leading zero, a bare word for a key it does not know,
+# a line of another schema in an engine's stream (it switched the whole
+# audit to the open-at-SYN rules of old engines), a line longer than any
+# writer's (read whole into memory). Each: exit 2, saying which line.
+cp "$WORK/e1.jsonl" "$WORK/strict.jsonl"
+"$PY" - "$WORK" <<'PY'
+import re, sys
+w = sys.argv[1]
+lines = open(f"{w}/strict.jsonl").read().splitlines()
+def variant(name, i, fn):
+    v = lines[:]
+    v[i] = fn(v[i])
+    assert v[i] != lines[i], name
+    open(f"{w}/strict_{name}.jsonl", "w").write("\n".join(v) + "\n")
+variant("shortconn", 5, lambda l: re.sub(r'"conn":"0*([0-9a-f]+)"', r'"conn":"\1"', l, count=1))
+variant("upperconn", next(i for i, l in enumerate(lines) if re.search(r'"conn":"[0-9a-f]*[a-f]', l)), lambda l: re.sub(r'"conn":"([0-9a-f]+)"', lambda m: '"conn":"%s"' % m.group(1).upper(), l, count=1))
+variant("leadzero", 7, lambda l: l.replace('"cseq":', '"cseq":0', 1))
+variant("bareword", 9, lambda l: l[:-1] + ',"x":some words}')
+variant("schema", 11, lambda l: l.replace('"v":3,', '"v":2,', 1))
+variant("longline", 13, lambda l: l[:-1] + ',"x":"' + "y" * (2 << 20) + '"}')
+PY
+for v in shortconn upperconn leadzero bareword schema longline; do
+	rc=0
+	"$AUDIT" "$WORK/strict_$v.jsonl" >"$WORK/strict_$v.out" 2>&1 || rc=$?
+	[ "$rc" = 2 ] && grep -q "strict_$v.jsonl:[0-9]*: " "$WORK/strict_$v.out" ||
+		fail "a line the writer could not have made ($v): exit $rc" "strict_$v"
+done
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_engines"
