@@ -862,6 +862,7 @@ struct hs_fields {
 	bool host, upgrade, connection, bad, extensions;
 	bool key_seen, version_seen, proto_offered, proto_match, proto_seen;
 	bool origin_cut; // an Origin longer than info.origin holds (or given twice)
+	bool accept_seen, upgrade_seen; // (a 101's: once each)
 	char key[32];
 	char version[8];
 	char accept[32];
@@ -931,6 +932,17 @@ static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, co
 		f->extensions |= list_nonempty(v, n);
 		break;
 	case H_UPGRADE:
+		if (ws->client) {
+			// a 101's Upgrade is "websocket" (RFC 6455 4.1 item 2),
+			// once: "websocket, h2c" brought a link up
+			const char *t = v;
+			size_t tn = n;
+			trim(&t, &tn);
+			f->upgrade = !f->upgrade_seen && !cont && tn == 9 &&
+				     strncasecmp(t, "websocket", 9) == 0;
+			f->upgrade_seen = true;
+			break;
+		}
 		f->upgrade |= list_has(v, n, "websocket", true);
 		break;
 	case H_CONNECTION:
@@ -980,6 +992,9 @@ static void on_header(struct cee_ws *ws, struct hs_fields *f, enum hdr_id id, co
 		add_field(ws->info.user_agent, sizeof(ws->info.user_agent), v, n, cont);
 		break;
 	case H_ACCEPT:
+		if (f->accept_seen && !cont)
+			f->bad = true; // two: the last one was taken, whatever came first
+		f->accept_seen = true;
 		if (!cont)
 			f->accept[0] = '\0';
 		add_field(f->accept, sizeof(f->accept), v, n, cont);
@@ -1267,8 +1282,12 @@ static void check_response(struct cee_ws *ws, const uint8_t *mu, uint32_t len)
 			return;
 		}
 	parse_fields(ws, &f, nl + 1, m + len);
+	// A subprotocol offered must come back (RFC 7118 4.1: a 101 without
+	// "sip" MUST close; this client speaks only what it offered): a 101
+	// without one brought the connection up with none.
 	if (f.bad || !f.upgrade || !f.connection || f.extensions ||
 	    strcmp(f.accept, (const char *)ws->buf + PREFIX_ACCEPT) != 0 ||
+	    (offered[0] != '\0' && !f.proto_seen) ||
 	    (f.proto_seen &&
 	     (offered[0] == '\0' || !list_has(offered, strlen(offered), f.proto, false)))) {
 		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);

@@ -487,7 +487,9 @@ static void test_client_empty_subprotocol(void **state)
 }
 
 // Guards against: refusing a client that offers only other subprotocols
-// (it is accepted without one; the client decides).
+// (the server accepts it without one: RFC 6455 4.2.2 lets the client
+// decide), and our client going on without the one it offered (RFC 7118
+// 4.1: a 101 without "sip" MUST be closed; review: it came up with none).
 static void test_upgrade_other_offered(void **state)
 {
 	struct fx *f = *state;
@@ -496,7 +498,8 @@ static void test_upgrade_other_offered(void **state)
 	make_ctxs(f, &cfg);
 	open_pair(f, "chat");
 	assert_up(&f->s, "");
-	assert_up(&f->c, "");
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	assert_int_equal(f->c.milestones, 0);
 }
 
 // ---- data ----
@@ -1474,7 +1477,16 @@ static void client_vs(struct fx *f, const char *response)
 
 // A new client answered with a 101 that carries its right
 // Sec-WebSocket-Accept and the header lines @p extra: cee_ws_input()'s result.
+static int client_vs_101_p(struct fx *f, const char *proto, const char *extra);
+
+// A 101 with the "sip" our client offered, and @p extra header lines.
 static int client_vs_101(struct fx *f, const char *extra)
+{
+	return client_vs_101_p(f, "Sec-WebSocket-Protocol: sip\r\n", extra);
+}
+
+// A 101 with @p proto (its subprotocol line, or "") and @p extra.
+static int client_vs_101_p(struct fx *f, const char *proto, const char *extra)
 {
 	struct cee_layer_io cio;
 	char resp[512], acc[29], k[25];
@@ -1492,8 +1504,8 @@ static int client_vs_101(struct fx *f, const char *extra)
 	cee_ws_accept_key(k, acc);
 	snprintf(resp, sizeof(resp),
 		 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
-		 acc, extra);
+		 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s\r\n",
+		 acc, proto, extra);
 	return cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)strlen(resp), f->now);
 }
 
@@ -1518,8 +1530,24 @@ static void test_client_checks(void **state)
 	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
 	assert_int_equal(f->c.milestones, 0);
 	// a server that answers with a subprotocol we did not offer
-	assert_int_equal(client_vs_101(f, "Sec-WebSocket-Protocol: chat\r\n"), -EPROTO);
+	assert_int_equal(client_vs_101_p(f, "Sec-WebSocket-Protocol: chat\r\n", ""), -EPROTO);
 	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	// ... or with none (RFC 7118 4.1: the client MUST close; review: it
+	// came up with no subprotocol)
+	assert_int_equal(client_vs_101_p(f, "", ""), -EPROTO);
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	assert_int_equal(client_vs_101(f, ""), 0); /* (with "sip": up) */
+	cee_ws_get_info(f->c.ws, &info);
+	assert_true(info.up);
+	// a second Sec-WebSocket-Accept after a wrong one (review: the last
+	// was taken), an Upgrade that is not just "websocket" (RFC 6455 4.1
+	// item 2), Upgrade twice
+	assert_int_equal(client_vs_101(f, "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"),
+			 -EPROTO);
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	assert_int_equal(client_vs_101(f, "Upgrade: h2c\r\n"), -EPROTO);
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	end_reset(&f->c, &f->now);
 	// a server that names an extension we did not offer (RFC 6455 4.1
 	// item 5: the client MUST fail; review: it was taken, and its frames
 	// then failed on RSV bits as 1002)
