@@ -838,7 +838,9 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 			s->stats.per_ip_untracked++;
 			break;
 		case CEE_SRCLIMIT_COOKIE:
-			if (s->cfg->syn_cookies != CEE_SYN_COOKIES_OFF) {
+			// (not for a SYN that ended a TIME-WAIT: refused, its next
+			// try finds no TIME-WAIT; tcp_passive_open())
+			if (s->cfg->syn_cookies != CEE_SYN_COOKIES_OFF && !s->tcp.tw_iss_set) {
 				s->stats.per_ip_cookies++;
 				reply_cookie(s, pi, p, ls);
 				return NULL;
@@ -1030,7 +1032,13 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		return;
 	}
 	const struct cee_listener *ls = &s->cfg->listeners[l];
-	if (unlikely(s->srclimit != NULL) &&
+	// A SYN that ended a TIME-WAIT (RFC 6191) gets no cookie: a cookie's
+	// ISS bears no relation to the old incarnation's sequence space, and
+	// the new one must start above it (s->tcp.tw_iss; RFC 9293 3.6.1, as
+	// Linux takes no cookie for such a SYN). It takes the slot the old
+	// connection held, so it costs a flood nothing more.
+	bool tw = s->tcp.tw_iss_set;
+	if (unlikely(s->srclimit != NULL) && !tw &&
 	    cee_srclimit_rate_peek(s->srclimit, p->src_ip, s->now_ns) == CEE_SRCLIMIT_REFUSED) {
 		// over --syn-rate-per-ip: a cookie, so that SYNs spoofed with the
 		// address (they never complete) cost it nothing; the cookie's
@@ -1046,7 +1054,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		}
 		return;
 	}
-	if (unlikely(cookies_engaged(s))) {
+	if (unlikely(cookies_engaged(s)) && !tw) {
 		reply_cookie(s, pi, p, ls);
 		return;
 	}

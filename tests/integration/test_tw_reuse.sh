@@ -48,5 +48,41 @@ PY
 	echo "FAIL: cee-audit rejected the event stream"
 	FAILED=1
 }
+
+# The same with --syn-cookies always, each incarnation's ISS watched: a SYN
+# that ended a TIME-WAIT was answered with a cookie, whose ISS bore no
+# relation to the old sequence space (below it half the time); it takes no
+# cookie, and its ISS is above the old SND.MAX (RFC 9293 3.6.1).
+EVENTS2=$WORK/events2.jsonl
+STATS2=$WORK/stats2.json
+it_start_engine 1 "$WORK/engine2.log" \
+	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:8:echo-close" \
+	--events "jsonl:$EVENTS2" --stats "$STATS2" --time-wait 60000 --poll-idle-us 50 \
+	--syn-cookies always
+timeout 120 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/tw_reuse.py" \
+	--server "$NETNS_ENGINE_IP:8" --bind "$NETNS_PEER_IP" --rounds "$ROUNDS" \
+	--sport 41008 --iface "$NETNS_PEER_IF" >"$WORK/cookies.json" || {
+	cat "$WORK/cookies.json"
+	FAILED=1
+}
+it_wait_until 30 "closed events" it_at_least "$EVENTS2" "$(it_type_re closed)" "$ROUNDS" || FAILED=1
+it_stop_engine || FAILED=1
+"$CEE_PYTHON" - "$STATS2" "$WORK/cookies.json" "$ROUNDS" <<'PY' || FAILED=1
+import json, sys
+t = json.load(open(sys.argv[1]))["total"]
+r = json.load(open(sys.argv[2]))
+rounds = int(sys.argv[3])
+print(f"--syn-cookies always: time_wait_reused {t['tcp']['time_wait_reused']}, "
+      f"syncookies_sent {t['tcp']['syncookies_sent']}, ISS checked {r.get('iss_checked')} times, "
+      f"errors {r['errors'][:3]}")
+assert not r["errors"], r["errors"]
+assert r["iss_checked"] == rounds - 1, r
+assert t["tcp"]["time_wait_reused"] == rounds - 1, "each reconnection should end the last TIME-WAIT"
+assert t["tcp"]["syncookies_sent"] == 1, "only the first SYN (no TIME-WAIT) takes a cookie"
+PY
+"$CEE_AUDIT" "$EVENTS2" >/dev/null || {
+	echo "FAIL: cee-audit rejected the event stream (--syn-cookies always)"
+	FAILED=1
+}
 [[ $FAILED -eq 0 ]] || it_fail "test_tw_reuse failed"
 it_log "PASS test_tw_reuse"

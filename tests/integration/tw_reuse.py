@@ -9,6 +9,13 @@ second later): with timestamps (RFC 6191) the new SYN carries a newer
 TSval and must open the next incarnation at once. Every round must echo its
 bytes; the engine's counters (checked by the caller) must show the reuses.
 Prints one JSON object; exit 1 when a round failed.
+
+With --iface (the namespace's veth end) the engine's segments are watched
+too (an AF_PACKET socket): each new incarnation's ISS must be above the
+last one's sequence space (RFC 9293 3.6.1; the engine sets it 65537 past
+the old SND.MAX). Guards against a SYN that ended a TIME-WAIT being
+answered with a SYN cookie (--syn-cookies always, or a flood): the
+cookie's ISS was unrelated to the old connection's, below it half the time.
 """
 
 import argparse
@@ -17,7 +24,49 @@ import json
 import socket
 import struct
 import sys
+import threading
 import time
+
+ETH_P_IP = 0x0800
+
+
+class Watch(threading.Thread):
+    """The engine's TCP segments to (CLIENT, SPORT): (flags, seq) in order."""
+
+    def __init__(self, iface, server, client, sport):
+        super().__init__(daemon=True)
+        self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+        self.s.bind((iface, ETH_P_IP))
+        self.s.settimeout(0.2)
+        host, port = server.rsplit(":", 1)
+        self.src, self.sport = socket.inet_aton(host), int(port)
+        self.dst, self.dport = socket.inet_aton(client), sport
+        self.segs, self.lock, self.stop = [], threading.Lock(), False
+
+    def run(self):
+        while not self.stop:
+            try:
+                f, addr = self.s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if addr[2] == socket.PACKET_OUTGOING or len(f) < 14 + 20 + 20:
+                continue
+            ip = f[14:]
+            ihl = (ip[0] & 15) * 4
+            if ip[9] != 6 or ip[12:16] != self.src or ip[16:20] != self.dst:
+                continue
+            sp, dp, seq = struct.unpack_from("!HHI", ip, ihl)
+            if sp == self.sport and dp == self.dport:
+                with self.lock:
+                    self.segs.append((ip[ihl + 13], seq))
+
+    def mark(self):
+        with self.lock:
+            return len(self.segs)
+
+    def since(self, i):
+        with self.lock:
+            return self.segs[i:]
 
 
 def main():
@@ -26,10 +75,18 @@ def main():
     ap.add_argument("--bind", required=True, help="the client's address")
     ap.add_argument("--sport", type=int, default=41007)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--iface", help="watch the engine's ISS on this interface")
     a = ap.parse_args()
     host, port = a.server.rsplit(":", 1)
     out = {"rounds": a.rounds, "ok": 0, "errors": [], "syn_retries": 0}
+    watch = None
+    if a.iface:
+        watch = Watch(a.iface, a.server, a.bind, a.sport)
+        watch.start()
+        out["iss_checked"] = 0
+    old_max = None  # the last incarnation's SND.MAX (its FIN + 1)
     for i in range(a.rounds):
+        mark = watch.mark() if watch else 0
         msg = f"round {i}".encode()
         for attempt in range(50):
             s = socket.socket()
@@ -71,6 +128,24 @@ def main():
             out["errors"].append(f"round {i}: {e!r}")
         finally:
             s.close()
+        if watch:
+            time.sleep(0.05)  # (the FIN's copy on the capture socket)
+            segs = watch.since(mark)
+            synack = [q for fl, q in segs if fl & 0x12 == 0x12]
+            fins = [q for fl, q in segs if fl & 0x01]
+            if not synack or not fins:
+                out["errors"].append(f"round {i}: watched no SYN-ACK or FIN: {segs}")
+                old_max = None
+                continue
+            if old_max is not None:
+                d = (synack[0] - old_max) & 0xFFFFFFFF
+                out["iss_checked"] += 1
+                if d == 0 or d >= 1 << 31:
+                    out["errors"].append(f"round {i}: ISS {synack[0]} not above the last "
+                                         f"incarnation's SND.MAX {old_max}")
+            old_max = (fins[-1] + 1) & 0xFFFFFFFF
+    if watch:
+        watch.stop = True
     print(json.dumps(out))
     return 0 if out["ok"] == a.rounds else 1
 
