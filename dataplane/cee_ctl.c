@@ -85,7 +85,9 @@ static void watch_fired(void *arg, cee_conn_id_t id, int reason)
 	cee_mbox_watch_release(&s->mbox, r); // waited under a monitor that is now spent
 	if (reason == CEE_MONITOR_GONE)
 		s->mbox.stats.stale_id++;
-	struct cee_conn *c = cee_conn_by_id(s->pool, id);
+	// (a half-open accepted connection is GONE to a watch: not announced,
+	// so none of its state goes into the answer)
+	struct cee_conn *c = reason == CEE_MONITOR_GONE ? NULL : cee_conn_by_id(s->pool, id);
 	cee_mbox_watch_answer(r, id, reason, c);
 	if (c != NULL) { // the closed event's figures: the service's bytes (plaintext above TLS)
 		r->conn.bytes_in = cee_shard_conn_bytes_in(c);
@@ -121,7 +123,7 @@ static bool watch_start(struct cee_shard *s, struct cee_mbox_req *r)
 	struct cee_mbox *m = &s->mbox;
 	watch_reap(s);
 	r->owner = s;
-	int h = cee_shard_monitor_add(s, r->id, watch_fired, r);
+	int64_t h = cee_shard_monitor_add(s, r->id, watch_fired, r);
 	if (h > 0) {
 		cee_mbox_watch_hold(m, r, h);
 		m->stats.watches++;
@@ -129,7 +131,7 @@ static bool watch_start(struct cee_shard *s, struct cee_mbox_req *r)
 	}
 	if (h == 0)
 		return true; // fired at once: closed already, or no such connection
-	r->rc = h; // -ENOSPC: as many monitors wait as there are slots; -ENOMEM
+	r->rc = (int)h; // -ENOSPC: as many monitors wait as there are slots; -ENOMEM
 	return false;
 }
 

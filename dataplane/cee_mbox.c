@@ -95,7 +95,7 @@ void cee_mbox_watch_answer(struct cee_mbox_req *r, cee_conn_id_t id, int reason,
 	r->conn.closed = 1;
 }
 
-void cee_mbox_watch_hold(struct cee_mbox *m, struct cee_mbox_req *r, int handle)
+void cee_mbox_watch_hold(struct cee_mbox *m, struct cee_mbox_req *r, int64_t handle)
 {
 	r->watch_handle = handle;
 	r->watch_prev = NULL;

@@ -142,7 +142,7 @@ struct cee_mbox_req {
 	/* shard only, while a WATCH waits (cee_mbox_watch_hold()) */
 	void *owner;         /**< the serving shard (the monitor callback's way back) */
 	struct cee_mbox_req *watch_prev, *watch_next;
-	int watch_handle;    /**< its monitor (> 0) while it waits, else 0 */
+	int64_t watch_handle; /**< its monitor (> 0) while it waits, else 0 */
 	/* requester and shard: enum cee_mbox_state */
 	_Atomic int state;
 };
@@ -249,7 +249,7 @@ struct cee_mbox {
  * Shard: WATCH request @p r waits under monitor @p handle (> 0) until its
  * connection closes: the shard answers it then, or drops it at shutdown.
  */
-void cee_mbox_watch_hold(struct cee_mbox *m, struct cee_mbox_req *r, int handle);
+void cee_mbox_watch_hold(struct cee_mbox *m, struct cee_mbox_req *r, int64_t handle);
 /** Shard: @p r no longer waits (its monitor fired or was removed). Nothing when it did not wait. */
 void cee_mbox_watch_release(struct cee_mbox *m, struct cee_mbox_req *r);
 

@@ -8,20 +8,23 @@
 
 #include "cee_monitor.h"
 
-// A handle is a positive int: the slot in the low slot_bits (as many as the
-// capacity needs), its generation in the bits above, up to 16 of them and
-// at least 6 (so a capacity up to 2^25 - 1: a shard's 2^24 connections and
-// the watches and link attempts beside them).
-#define HANDLE_BITS 31
-#define HANDLE_GEN_MIN_BITS 6
-#define HANDLE_GEN_MAX_BITS 16
+// A handle is a positive int64_t: the slot in the low slot_bits (as many as
+// the capacity needs, at most 25: a shard's 2^24 connections and the
+// watches and link attempts beside them), its generation in the 38 or more
+// bits above. With a 31-bit handle the generation had 6 to 16 bits: with
+// the table nearly full a slot came back every 64 adds or so, its handle
+// repeated after 64 x 2^6 of them, and an embedder's late remove of a
+// monitor that had fired removed another connection's (design fault 1,
+// by handle instead of by address).
+#define HANDLE_BITS 63
+#define SLOT_MAX_BITS 25
 
 struct slot {
 	cee_conn_id_t id;
 	cee_monitor_fn fn;
 	void *arg;
+	uint64_t gen;  // generation: moves on at each release
 	uint32_t next; // next slot in the bucket or the free list, 0 = end
-	uint16_t gen;
 	bool used;
 };
 
@@ -34,7 +37,7 @@ struct cee_monitors {
 	uint32_t free_tail; // last, so a stale handle's generation lasts longest
 	uint32_t waiting;
 	unsigned slot_bits; // of a handle: the slot's
-	uint16_t gen_mask;  // of a slot's generation (HANDLE_BITS - slot_bits bits, at most 16)
+	uint64_t gen_mask;  // of a slot's generation (HANDLE_BITS - slot_bits bits)
 	struct cee_monitor_stats stats;
 };
 
@@ -46,14 +49,12 @@ static uint32_t bucket_of(const struct cee_monitors *m, cee_conn_id_t id)
 
 struct cee_monitors *cee_monitors_create(uint32_t capacity)
 {
-	if (capacity == 0 || capacity >= (1u << (HANDLE_BITS - HANDLE_GEN_MIN_BITS))) {
+	if (capacity == 0 || capacity >= (1u << SLOT_MAX_BITS)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	unsigned slot_bits = 32 - (unsigned)__builtin_clz(capacity); // slots 1 .. capacity
 	unsigned gen_bits = HANDLE_BITS - slot_bits;
-	if (gen_bits > HANDLE_GEN_MAX_BITS)
-		gen_bits = HANDLE_GEN_MAX_BITS;
 	struct cee_monitors *m = calloc(1, sizeof(*m));
 	uint32_t nb = 16;
 	while (nb < capacity)
@@ -70,7 +71,7 @@ struct cee_monitors *cee_monitors_create(uint32_t capacity)
 	m->mask = nb - 1;
 	m->capacity = capacity;
 	m->slot_bits = slot_bits;
-	m->gen_mask = (uint16_t)((1u << gen_bits) - 1);
+	m->gen_mask = (UINT64_C(1) << gen_bits) - 1;
 	for (uint32_t i = capacity; i >= 1; i--) {
 		m->slots[i].next = m->free_head;
 		m->free_head = i;
@@ -88,8 +89,8 @@ void cee_monitors_destroy(struct cee_monitors *m)
 	free(m);
 }
 
-int cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_monitor_fn fn,
-		     void *arg)
+int64_t cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_monitor_fn fn,
+			 void *arg)
 {
 	if (state != CEE_MONITOR_LIVE) {
 		// gone, or closed already: it fires now (exactly once either way)
@@ -118,7 +119,7 @@ int cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_mo
 	m->bucket[b] = i;
 	m->waiting++;
 	m->stats.added++;
-	return (int)(i | (uint32_t)sl->gen << m->slot_bits);
+	return (int64_t)(i | sl->gen << m->slot_bits);
 }
 
 // Unlink slot @p i from its bucket and free it (its generation moves on).
@@ -130,7 +131,7 @@ static void release(struct cee_monitors *m, uint32_t i)
 		p = &m->slots[*p].next;
 	*p = sl->next;
 	sl->used = false;
-	sl->gen = (uint16_t)((sl->gen + 1) & m->gen_mask);
+	sl->gen = (sl->gen + 1) & m->gen_mask;
 	sl->next = 0;
 	if (m->free_tail != 0)
 		m->slots[m->free_tail].next = i;
@@ -140,12 +141,12 @@ static void release(struct cee_monitors *m, uint32_t i)
 	m->waiting--;
 }
 
-int cee_monitors_remove(struct cee_monitors *m, int handle)
+int cee_monitors_remove(struct cee_monitors *m, int64_t handle)
 {
 	if (handle <= 0)
 		return -ENOENT;
-	uint32_t i = (uint32_t)handle & ((1u << m->slot_bits) - 1);
-	uint32_t gen = (uint32_t)handle >> m->slot_bits;
+	uint32_t i = (uint32_t)((uint64_t)handle & ((UINT64_C(1) << m->slot_bits) - 1));
+	uint64_t gen = (uint64_t)handle >> m->slot_bits;
 	if (i == 0 || i > m->capacity || !m->slots[i].used || m->slots[i].gen != gen)
 		return -ENOENT; // fired, removed, or the slot serves another monitor now
 	release(m, i);

@@ -58,11 +58,16 @@ void cee_monitors_destroy(struct cee_monitors *m);
  * @return a handle > 0 while the monitor waits, 0 when it fired at once,
  * -ENOSPC when the table is full (counted; nothing fires).
  */
-int cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_monitor_fn fn,
-		     void *arg);
+int64_t cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, cee_monitor_fn fn,
+			 void *arg);
 #define CEE_MONITOR_LIVE (-2)
-/** Remove a waiting monitor (it will not fire). @return 0, or -ENOENT (fired or unknown). */
-int cee_monitors_remove(struct cee_monitors *m, int handle);
+/**
+ * Remove a waiting monitor (it will not fire). @return 0, or -ENOENT (fired
+ * or unknown). A handle names its slot and the slot's use (a 63-bit handle:
+ * at least 38 bits of generation), so a stale one matches nothing until
+ * its slot has served 2^38 more monitors.
+ */
+int cee_monitors_remove(struct cee_monitors *m, int64_t handle);
 /** Connection @p id closed with @p reason: its monitors fire, once each. */
 void cee_monitors_closed(struct cee_monitors *m, cee_conn_id_t id, enum cee_reason reason);
 /** Connection @p id was destroyed: monitors still waiting (none should) fire, then all of its go. */

@@ -1661,7 +1661,7 @@ bool cee_shard_neigh_ready(struct cee_shard *s, unsigned pi, uint32_t dst_ip)
 	return false;
 }
 
-int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg)
+int64_t cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg)
 {
 	if (s->monitors == NULL) {
 		// as many as connections, plus room for cee-ctl watches and link
@@ -1679,7 +1679,7 @@ int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn 
 	return cee_monitors_add(s->monitors, id, state, fn, arg);
 }
 
-int cee_shard_monitor_remove(struct cee_shard *s, int handle)
+int cee_shard_monitor_remove(struct cee_shard *s, int64_t handle)
 {
 	return s->monitors != NULL ? cee_monitors_remove(s->monitors, handle) : -ENOENT;
 }

@@ -302,9 +302,9 @@ struct cee_ws *cee_shard_ws(struct cee_conn *c);
  * @return a handle > 0 while it waits, 0 when it fired at once, -ENOSPC
  * (as many monitors as connection slots wait), -ENOMEM.
  */
-int cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg);
+int64_t cee_shard_monitor_add(struct cee_shard *s, cee_conn_id_t id, cee_monitor_fn fn, void *arg);
 /** Stop a waiting monitor. @return 0, or -ENOENT (it fired, or a stale handle). */
-int cee_shard_monitor_remove(struct cee_shard *s, int handle);
+int cee_shard_monitor_remove(struct cee_shard *s, int64_t handle);
 /** One link as cee_shard_links_fill() reports it (host byte order). */
 struct cee_link_info {
 	char name[CEE_LINK_NAME_MAX + 1];

@@ -239,7 +239,7 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	// the link hears of this attempt's close through a monitor on its id;
 	// it is never removed (it fires once, at that close)
 	cee_conn_id_t id = c->id;
-	int h = cee_shard_monitor_add(s, id, attempt_closed, sl);
+	int64_t h = cee_shard_monitor_add(s, id, attempt_closed, sl);
 	if (h < 0) {
 		// no monitor: the link would never hear of this attempt again. The
 		// abort frees the slot (c->id is 0 after it): the id saved above
@@ -249,7 +249,8 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 		if (l->state == CEE_LINK_CONNECTING && l->conn == id)
 			attempt_closed(sl, id, CEE_REASON_NO_RESOURCES);
 	}
-	// h == 0: it fired at once (the attempt closed already, e.g. no route)
+	// h == 0: it fired at once (not for an attempt just made: its close
+	// comes later, at the earliest from the SYN's timeout)
 }
 
 unsigned cee_shard_links_poll(struct cee_shard *s)
