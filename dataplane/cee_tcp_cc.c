@@ -109,7 +109,10 @@ uint32_t tcp_cc_loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb
 
 	switch ((enum cee_tcp_cc)ctx->cfg.cc) {
 	case CEE_TCP_CC_NEWRENO:
-		return max_u32(flight / 2, 2 * mss); // RFC 5681 eq. 4
+		// RFC 5681 eq. 4, FlightSize without what limited transmit sent
+		// past cwnd (RFC 5681 3.2 step 2: it MUST NOT count; cwnd does
+		// not move during duplicate ACKs, so that is what lies past it)
+		return max_u32(min_u32(flight, tcb->cwnd) / 2, 2 * mss);
 	case CEE_TCP_CC_CUBIC:
 		break;
 	}
@@ -337,7 +340,7 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 		return;
 	}
 	if (x->dupacks < 3)
-		return; /* RFC 5681 3.2 step 1: limited transmit is not used */
+		return; /* RFC 5681 3.2 step 1: output() sends limited transmit's segment */
 	x->dupacks = 0;
 	// RFC 6582 3.2 step 2: not for losses of a window already recovered
 	// (recover is SND.MAX then, one past its highest byte: an ACK reaching

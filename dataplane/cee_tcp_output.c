@@ -701,6 +701,20 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 	} else {
 		if (tcp_unsent_bytes(tcb) > 0)
 			tcp_cc_before_send(ctx, tcb, now_ns);
+		// RFC 3042 limited transmit: on the first and second duplicate
+		// ACK, one new segment each past cwnd (cwnd itself unchanged), so
+		// that a small window still draws the ACKs (and SACK blocks) that
+		// show its loss; without it a window of 3 or 4 segments with one
+		// lost waited for the tail-loss probe or the RTO
+		uint32_t lt = 0;
+		if (__builtin_expect((tcb->uflags & CEE_TCB_U_XMIT) != 0, 0)) {
+			const struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+			if (!x->in_recovery && (x->dupacks == 1 || x->dupacks == 2) &&
+			    tcb->snd_nxt == tcb->snd_max)
+				lt = x->dupacks * (uint32_t)tcb->snd_mss;
+		}
+		uint32_t wnd = min_u32(tcb->snd_wnd, tcb->cwnd > UINT32_MAX - lt ? UINT32_MAX
+										 : tcb->cwnd + lt);
 		// nothing queued past SND.NXT and no FIN to send: no segment (the common
 		// case of an ACK or of the call after the last segment went)
 		while (tcp_unsent_bytes(tcb) > 0 ||
@@ -710,7 +724,7 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 			// still counts them in flight until the cumulative ACK passes
 			uint32_t gap = seq_lt(tcb->snd_nxt, tcb->snd_max) ? tcp_sack_skip(ctx, tcb)
 									 : UINT32_MAX;
-			uint32_t right = tcb->snd_una + min_u32(tcb->snd_wnd, tcb->cwnd);
+			uint32_t right = tcb->snd_una + wnd;
 			uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
 			usable = min_u32(usable, gap);
 			if (tcp_sws_holds(ctx, tcb, usable)) {

@@ -3973,12 +3973,17 @@ static void test_cc_fast_retransmit(void **state)
 	f->nsegs = 0;
 	ack_to(f, ISS + 1);
 	ack_to(f, ISS + 1);
-	assert_int_equal(f->nsegs, 0);
+	// RFC 3042 limited transmit: a new segment on each of the first two
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 10 * MSS);
+	assert_int_equal(f->segs[1].out.seq, ISS + 1 + 11 * MSS);
+	assert_int_equal(f->tcb.cwnd, 10 * MSS); /* (cwnd itself unchanged) */
 	ack_to(f, ISS + 1);
-	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->nsegs, 3);
 	assert_int_equal(last(f)->out.seq, ISS + 1);
 	assert_int_equal(last(f)->len, MSS);
 	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	// FlightSize without limited transmit's 2 segments (RFC 5681 3.2 step 2)
 	assert_int_equal(f->tcb.ssthresh, 5 * MSS);
 	assert_int_equal(f->tcb.cwnd, 8 * MSS); /* ssthresh + 3 SMSS */
 	// six more duplicates inflate the window: new data flows during recovery
@@ -3986,16 +3991,57 @@ static void test_cc_fast_retransmit(void **state)
 	for (unsigned i = 0; i < 6; i++)
 		ack_to(f, ISS + 1);
 	assert_int_equal(f->tcb.cwnd, 14 * MSS);
-	assert_int_equal(f->nsegs, 4); /* 14 - 10 in flight */
-	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 10 * MSS);
-	// the resent segment fills the hole: a full ACK ends recovery, cwnd = ssthresh
+	assert_int_equal(f->nsegs, 2); /* 14 - 12 in flight */
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 12 * MSS);
+	// the resent segment fills the hole: a full ACK (of all sent before
+	// the fast retransmit) ends recovery; cwnd = min(ssthresh, FlightSize
+	// + SMSS) (RFC 6582 3.2 step 3)
 	f->nsegs = 0;
-	ack_to(f, ISS + 1 + 10 * MSS);
-	assert_int_equal(f->tcb.cwnd, 5 * MSS);
+	ack_to(f, ISS + 1 + 12 * MSS);
+	assert_int_equal(f->tcb.cwnd, 3 * MSS);
 	assert_int_equal(f->ctx.stats.retransmits, 1);
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 	// and no second fast retransmit for duplicates of the recovered window
 	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+}
+
+/*
+ * Fault (RFC 3042 limited transmit, unused before): a window of 3 segments
+ * with the first lost draws only two duplicate ACKs; without a new segment
+ * for each of them no third one ever came, and without SACK the loss
+ * waited for the RTO (at least 200 ms, the window cut to one segment).
+ * Each of the first two now sends one new segment past cwnd (cwnd
+ * unchanged), whose duplicate ACKs start fast retransmit.
+ */
+static void test_limited_transmit(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	f->tcb.cwnd = 3 * MSS;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 20 * MSS, f->now); /* 0, 1, 2 */
+	assert_int_equal(f->tcb.snd_max, b + 3 * MSS);
+	f->nsegs = 0;
+	ack_to(f, b); /* 1 arrived */
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(f->segs[0].out.seq, b + 3 * MSS);
+	ack_to(f, b); /* 2 */
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(f->segs[1].out.seq, b + 4 * MSS);
+	assert_int_equal(f->tcb.cwnd, 3 * MSS);
+	ack_to(f, b); /* 3, sent by limited transmit: the third duplicate */
+	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
+	assert_int_equal(last(f)->out.seq, b);
+	assert_int_equal(f->tcb.ssthresh, 2 * MSS); /* max(min(5, 3) / 2, 2) MSS */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	assert_int_equal(f->tcb.cwnd, 5 * MSS); /* ssthresh + 3: 0-4 in flight, nothing new */
+	assert_int_equal(f->tcb.snd_max, b + 5 * MSS);
+	// a fourth duplicate (4): recovery inflates by one segment, and one
+	// new segment goes, no limited transmit's on top (only before recovery)
+	ack_to(f, b);
+	assert_int_equal(f->tcb.cwnd, 6 * MSS);
+	assert_int_equal(f->tcb.snd_max, b + 6 * MSS);
 }
 
 /*
@@ -4010,9 +4056,9 @@ static void test_cc_recover_point_trails(void **state)
 
 	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
 	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
-	for (unsigned i = 0; i < 3; i++) /* a first loss, recovered */
+	for (unsigned i = 0; i < 3; i++) /* a first loss, recovered (2 sent by limited transmit) */
 		ack_to(f, ISS + 1);
-	ack_to(f, ISS + 1 + 10 * MSS);
+	ack_to(f, ISS + 1 + 12 * MSS);
 	assert_int_equal(f->ctx.stats.fast_retransmits, 1);
 	assert_true(f->tcb.uflags & CEE_TCB_U_XMIT);
 	struct cee_tcp_xmit *x =
@@ -4020,15 +4066,15 @@ static void test_cc_recover_point_trails(void **state)
 	// as if the last recovery were nearly 2 GiB ago; the stream goes on
 	// past 2^31 from it, an ACK of one segment at a time
 	x->recover = f->tcb.snd_una - 0x7fff8000u;
-	unsigned k = 10;
-	while (k < 40) /* 30 segments: 43,800 bytes, past the 2^31 mark */
+	unsigned k = 12;
+	while (k < 42) /* 30 segments: 43,800 bytes, past the 2^31 mark */
 		ack_to(f, ISS + 1 + ++k * MSS);
 	f->nsegs = 0;
 	for (unsigned i = 0; i < 3; i++) /* the next segment lost */
 		ack_to(f, ISS + 1 + k * MSS);
 	assert_int_equal(f->ctx.stats.fast_retransmits, 2);
 	assert_true(f->nsegs >= 1);
-	assert_int_equal(f->segs[0].out.seq, ISS + 1 + k * MSS);
+	assert_int_equal(last(f)->out.seq, ISS + 1 + k * MSS); /* (after limited transmit's) */
 }
 
 /*
@@ -4078,7 +4124,7 @@ static void test_cc_newreno_partial_ack(void **state)
 	assert_int_equal(f->segs[0].len, MSS);
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 	f->nsegs = 0;
-	ack_to(f, ISS + 1 + 10 * MSS); /* full ACK, nothing else in flight */
+	ack_to(f, ISS + 1 + 12 * MSS); /* full ACK (limited transmit's 2 too), nothing else in flight */
 	assert_int_equal(f->tcb.cwnd, 2 * MSS); /* min(ssthresh, max(FlightSize, SMSS) + SMSS) */
 	assert_int_equal(f->ctx.stats.retransmits, 2);
 }
@@ -4710,14 +4756,18 @@ static void test_sack_recovery(void **state)
 	blk[1] = b + 4 * MSS;
 	ack_sack(f, b + MSS, 1, blk); /* 3: 2 MSS SACKed above 1: not lost yet */
 	assert_int_equal(f->ctx.stats.sack_recoveries, 0);
-	assert_int_equal(f->nsegs, 0);
+	// limited transmit (RFC 3042): a new segment for each of the two
+	assert_int_equal(f->nsegs, 2);
+	assert_int_equal(f->segs[0].out.seq, b + 12 * MSS);
+	assert_int_equal(f->segs[1].out.seq, b + 13 * MSS);
 	uint32_t blk2[4] = {b + 5 * MSS, b + 6 * MSS, b + 2 * MSS, b + 4 * MSS};
 	ack_sack(f, b + MSS, 2, blk2); /* 5: 3 MSS above 1, two ranges: 1 is lost */
 	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
-	assert_int_equal(f->nsegs, 1);
-	assert_int_equal(f->segs[0].out.seq, b + MSS); /* hole 1, at once */
-	assert_int_equal(f->segs[0].len, MSS);
-	assert_int_equal(f->tcb.ssthresh, 11 * MSS / 2); /* FlightSize (11 MSS) / 2 */
+	assert_int_equal(f->nsegs, 3);
+	assert_int_equal(f->segs[2].out.seq, b + MSS); /* hole 1, at once */
+	assert_int_equal(f->segs[2].len, MSS);
+	/* FlightSize (11 MSS, without limited transmit's 2) / 2 */
+	assert_int_equal(f->tcb.ssthresh, 11 * MSS / 2);
 	assert_int_equal(f->tcb.cwnd, f->tcb.ssthresh);
 	// 6, then 7: three ranges (or > 2 MSS) above 4: hole 4 is lost and resent,
 	// without waiting for the ACK of 1
@@ -4728,7 +4778,13 @@ static void test_sack_recovery(void **state)
 	ack_sack(f, b + MSS, 2, blk4); /* 4 is lost now, but pipe (5 MSS) fills cwnd */
 	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
 	uint32_t blk5[4] = {b + 5 * MSS, b + 9 * MSS, b + 2 * MSS, b + 4 * MSS};
-	ack_sack(f, b + MSS, 2, blk5); /* 8 left the network: room for hole 4 */
+	ack_sack(f, b + MSS, 2, blk5); /* 8 left the network (pipe: 9-13 and the resent 1) */
+	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
+	uint32_t blk6[4] = {b + 5 * MSS, b + 10 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk6); /* 9: pipe 5 MSS, cwnd 5.5 */
+	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
+	uint32_t blk7[4] = {b + 5 * MSS, b + 11 * MSS, b + 2 * MSS, b + 4 * MSS};
+	ack_sack(f, b + MSS, 2, blk7); /* 10 left the network: room for hole 4 */
 	bool hole4 = false;
 	for (unsigned i = 0; i < f->nsegs; i++) {
 		assert_false(seq_after(b + 4 * MSS, f->segs[i].out.seq) &&
@@ -4739,7 +4795,7 @@ static void test_sack_recovery(void **state)
 	assert_int_equal(f->ctx.stats.sack_rexmits, 2);
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 	// everything up to the recovery point acknowledged: recovery ends
-	ack_to(f, b + 12 * MSS);
+	ack_to(f, b + 14 * MSS);
 	assert_int_equal(f->ctx.stats.retransmits, 2);
 	assert_int_equal(f->ctx.stats.partial_acks, 0);
 	f->nsegs = 0;
@@ -4758,6 +4814,15 @@ static uint32_t sack_flight_one_acked(struct fake *f)
 	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now);
 	ack_to(f, ISS + 1 + MSS);
 	return ISS + 1;
+}
+
+/* The first segment recorded that starts at @p seq, or NULL. */
+static const struct seg_rec *seg_at(const struct fake *f, uint32_t seq)
+{
+	for (unsigned i = 0; i < f->nsegs; i++)
+		if (f->segs[i].out.seq == seq)
+			return &f->segs[i];
+	return NULL;
 }
 
 /* Three duplicate ACKs of @p ack with one SACK block, what they draw recorded afresh. */
@@ -4784,9 +4849,9 @@ static void test_partial_ack_resend_stops_at_sacked(void **state)
 	uint32_t blk[2] = {b + 2 * MSS + 100, b + 3 * MSS + 100};
 	three_dupacks(f, b + MSS, blk);
 	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
-	assert_true(f->nsegs >= 1);
-	assert_int_equal(f->segs[0].out.seq, b + MSS);
-	assert_int_equal(f->segs[0].len, MSS); /* segment 1, up to the hole's end */
+	const struct seg_rec *r1 = seg_at(f, b + MSS); /* (after limited transmit's 2) */
+	assert_non_null(r1);
+	assert_int_equal(r1->len, MSS); /* segment 1, up to the hole's end */
 	// the resend of 1 arrives: a partial ACK at the 100-byte hole
 	f->nsegs = 0;
 	ack_sack(f, b + 2 * MSS, 1, blk);
@@ -4814,9 +4879,9 @@ static void test_recovery_entry_resend_stops_at_sacked(void **state)
 	uint32_t blk[2] = {b + MSS + 100, b + 2 * MSS + 100};
 	three_dupacks(f, b + MSS, blk);
 	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
-	assert_true(f->nsegs >= 1);
-	assert_int_equal(f->segs[0].out.seq, b + MSS);
-	assert_int_equal(f->segs[0].len, 100); /* not the 1,360 SACKed bytes after the hole */
+	const struct seg_rec *r1 = seg_at(f, b + MSS); /* (after limited transmit's 2) */
+	assert_non_null(r1);
+	assert_int_equal(r1->len, 100); /* not the 1,360 SACKed bytes after the hole */
 }
 
 /*
@@ -5889,6 +5954,7 @@ int main(void)
 	    T(test_cc_slow_start),
 	    T(test_cc_rto_one_segment),
 	    T(test_cc_fast_retransmit),
+	    T(test_limited_transmit),
 	    T(test_cc_recover_point_trails),
 	    T(test_cc_newreno_partial_ack),
 	    T(test_cc_cubic_curve),
