@@ -120,6 +120,12 @@ struct key {
 	struct held *held;    // batches waiting, by first sseq
 	unsigned nheld, cap;
 	struct cee_jsonl_enc *enc; // binary batches
+	// the last gaps given up, [lo, hi] (hi 0: none): a batch of one that
+	// comes after all is late, not a copy of what was written
+	struct {
+		uint64_t lo, hi;
+	} skipped[4];
+	unsigned nskipped; // gaps given up (the last 4 kept)
 };
 
 struct ack {
@@ -518,6 +524,15 @@ static void drain(struct key *k, uint64_t now, bool reordered)
 	}
 }
 
+// Does [first, last] lie in a gap @p k gave up (one of its last 4)?
+static bool in_skipped(const struct key *k, uint64_t first, uint64_t last)
+{
+	for (unsigned j = 0; j < 4 && j < k->nskipped; j++)
+		if (k->skipped[j].hi != 0 && first >= k->skipped[j].lo && last <= k->skipped[j].hi)
+			return true;
+	return false;
+}
+
 static bool parse_num(const char *s, uint64_t *v)
 {
 	char *end;
@@ -579,6 +594,14 @@ static int take(const struct msg *m, uint64_t now)
 				": not written (out of order)\n",
 				WHO, k->engine, k->shard, first, last, k->start);
 			T.late++;
+		} else if (in_skipped(k, first, last)) {
+			// a batch of a gap given up, come after all: not a copy
+			// (it was counted as one); its events are in no output
+			fprintf(stderr,
+				"%s: engine %s shard %u: sseq %" PRIu64 "..%" PRIu64
+				" came after its gap was given up: not written (out of order)\n",
+				WHO, k->engine, k->shard, first, last);
+			T.late++;
 		} else { // written already
 			T.duplicates++;
 		}
@@ -638,6 +661,9 @@ static void skip_gap(struct key *k, uint64_t now)
 			" never came; skipped\n",
 			WHO, k->engine, k->shard, k->next, k->held[0].first - 1);
 		T.gaps++;
+		unsigned j = k->nskipped++ % 4;
+		k->skipped[j].lo = k->next;
+		k->skipped[j].hi = k->held[0].first - 1;
 	}
 	if (!k->started)
 		k->start = k->held[0].first;

@@ -330,6 +330,8 @@ struct fkey {
 	uint64_t start;	      // the first such batch's first sseq (0: none yet)
 	uint64_t progress_ns; // when consumed last moved
 	unsigned unsettled;
+	uint64_t gap_lo[4], gap_hi[4]; // the last 4 gaps skipped (cee-tail keeps as many)
+	unsigned ngaps;
 };
 
 static struct {
@@ -496,7 +498,10 @@ static void fz_ack(void *handle, bool wrote)
 		return;
 	}
 	if (!wrote && f->first <= k->consumed) { // a copy of a range covered
-		if (f->last < k->start) // or a batch from before where the reader started: late
+		bool in_gap = false; // or of a gap given up, come after all
+		for (unsigned j = 0; j < 4 && j < k->ngaps; j++)
+			in_gap |= f->first >= k->gap_lo[j] && f->last <= k->gap_hi[j];
+		if (f->last < k->start || in_gap) // or from before where the reader started: late
 			fz.late++;
 		settle(f, "acknowledged");
 		return;
@@ -524,8 +529,12 @@ static void fz_ack(void *handle, bool wrote)
 			   "sseq %" PRIu64 " after %" PRIu64 " given up %" PRIu64
 			   " ns before the deliveries outstanding came",
 			   f->first, k->consumed, fz.out_until - fz.now);
-		if (k->consumed > 0)
+		if (k->consumed > 0) {
 			fz.gaps++;
+			unsigned j = k->ngaps++ % 4;
+			k->gap_lo[j] = k->consumed + 1;
+			k->gap_hi[j] = f->first - 1;
+		}
 	}
 	if (k->consumed == 0)
 		k->start = f->first;

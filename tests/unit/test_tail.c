@@ -276,6 +276,15 @@ static void test_gap_given_up_past_the_stream(void **state)
 	timers(T0 + 3 * SEC + 1 * SEC + CAP, false); /* the cap */
 	assert_int_equal(T.gaps, 2);
 	assert_int_equal(T.keys[0].next, 13);
+	// (review) a batch of a gap given up that comes after all is late (in
+	// no output), not a copy of what was written
+	uint64_t dups = T.duplicates;
+	put(3, 4, 12, T0 + 10 * SEC);
+	assert_int_equal(T.late, 1);
+	assert_int_equal(T.duplicates, dups);
+	put(7, 8, 13, T0 + 10 * SEC); /* this one was written: a copy */
+	assert_int_equal(T.late, 1);
+	assert_int_equal(T.duplicates, dups + 1);
 }
 
 /*
