@@ -1219,6 +1219,24 @@ static void test_binary_held_and_version(void **state)
 	free(got);
 }
 
+// Offer @p n records to @p s until it takes nothing more (a stalled
+// reader): without blocking, some but not all. @return how many it took.
+static uint32_t write_until_full(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
+{
+	uint32_t taken = 0;
+	int zero_takes = 0;
+	for (int i = 0; i < 1000 && taken < n; i++) {
+		int k = cee_sink_write(s, ev + taken, n - taken);
+		assert_true(k >= 0);
+		taken += (uint32_t)k;
+		zero_takes += k == 0;
+		if (k == 0 && zero_takes > 3)
+			break; // full: it takes nothing more and did not block
+	}
+	assert_true(taken > 0 && taken < n);
+	return taken;
+}
+
 // Guards against: a control plane that stops reading blocking the engine's
 // control thread (and with it SIGTERM and every other sink), or losing or
 // repeating lines when it reads again. The sink takes what fits, then
@@ -1242,17 +1260,7 @@ static void test_jsonl_stalled_reader(void **state)
 	enum { N = 4000 };
 	static struct cee_event ev[N];
 	make_events(ev, N, 1);
-	uint32_t taken = 0;
-	int zero_takes = 0;
-	for (int i = 0; i < 1000 && taken < N; i++) {
-		int k = cee_sink_write(s, ev + taken, N - taken);
-		assert_true(k >= 0);
-		taken += (uint32_t)k;
-		zero_takes += k == 0;
-		if (k == 0 && zero_takes > 3)
-			break; // full: it takes nothing more and did not block
-	}
-	assert_true(taken > 0 && taken < N);
+	uint32_t taken = write_until_full(s, ev, N);
 	assert_int_equal(cee_sink_flush(s), -EAGAIN);
 	assert_true(s->held > 0);
 
@@ -1302,17 +1310,7 @@ static void test_jsonl_stalled_tty(void **state)
 	enum { N = 4000 };
 	static struct cee_event ev[N];
 	make_events(ev, N, 1);
-	uint32_t taken = 0;
-	int zero_takes = 0;
-	for (int i = 0; i < 1000 && taken < N; i++) {
-		int k = cee_sink_write(s, ev + taken, N - taken);
-		assert_true(k >= 0);
-		taken += (uint32_t)k;
-		zero_takes += k == 0;
-		if (k == 0 && zero_takes > 3)
-			break; // full: it takes nothing more and did not block
-	}
-	assert_true(taken > 0 && taken < N);
+	uint32_t taken = write_until_full(s, ev, N);
 	assert_int_equal(cee_sink_flush(s), -EAGAIN);
 	pthread_t th;
 	struct reader_fd rd = {.fd = m};
