@@ -892,6 +892,16 @@ static void *fifo_read(void *arg)
 	return NULL;
 }
 
+// Reopen FIFO sink @p s once its new reader (a thread just started) has
+// opened its end: ENXIO until then (up to 2 s). @return the last result.
+static int reopen_when_read(struct cee_sink *s)
+{
+	int rc = -ENXIO;
+	for (int i = 0; i < 20000 && (rc = cee_sink_reopen(s)) == -ENXIO; i++)
+		usleep(100);
+	return rc;
+}
+
 // A FIFO at @p name in the fixture's directory; its path in @p path.
 static const char *fifo_at(struct fixture *f, const char *name, char path[128])
 {
@@ -948,9 +958,7 @@ static void test_jsonl_fifo(void **state)
 	// start; the new reader gets whole lines, the newest last.
 	struct fifo_reader fr3 = {.path = path};
 	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr3), 0);
-	for (int i = 0; i < 20000 && (rc = cee_sink_reopen(s)) == -ENXIO; i++)
-		usleep(100); // until the reader thread has opened its end
-	assert_int_equal(rc, 0);
+	assert_int_equal(reopen_when_read(s), 0);
 	static struct cee_event ev3[50];
 	make_events(ev3, 50, 5000);
 	assert_int_equal(put_all(s, ev3, 50), 0);
@@ -1000,9 +1008,7 @@ static void test_binary_fifo_new_reader(void **state)
 
 	struct fifo_reader fr2 = {.path = path};
 	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr2), 0);
-	for (int i = 0; i < 20000 && (rc = cee_sink_reopen(s)) == -ENXIO; i++)
-		usleep(100);
-	assert_int_equal(rc, 0);
+	assert_int_equal(reopen_when_read(s), 0);
 	static struct cee_event ev2[50];
 	make_events(ev2, 50, 5000);
 	assert_int_equal(put_all(s, ev2, 50), 0);
@@ -1048,10 +1054,7 @@ static void test_binary_fifo_reader_gone_while_idle(void **state)
 	assert_int_equal(cee_sink_flush(s), -EPIPE);
 	struct fifo_reader fr2 = {.path = path};
 	assert_int_equal(pthread_create(&th, NULL, fifo_read, &fr2), 0);
-	int rc;
-	for (int i = 0; i < 20000 && (rc = cee_sink_reopen(s)) == -ENXIO; i++)
-		usleep(100);
-	assert_int_equal(rc, 0);
+	assert_int_equal(reopen_when_read(s), 0);
 	static struct cee_event ev2[5];
 	make_events(ev2, 5, 5000);
 	assert_int_equal(put_all(s, ev2, 5), 0);
