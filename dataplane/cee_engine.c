@@ -279,14 +279,19 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           RST beyond, no event; a SYN over it gets a cookie;\n"
 		"                           default 0: no limit)\n"
 		"  --persist-timeout SEC    reset a peer whose window stays 0 with data queued\n"
-		"                           (zero_window_timeout; default 120; 0: never)\n"
-		"  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, jsonl:unix+ack:PATH,\n"
+		"                           (zero_window_timeout; default 120; 0: never)\n",
+	      f);
+	fputs("  --events SINK            jsonl:-, jsonl:PATH, jsonl:unix:PATH, jsonl:unix+ack:PATH,\n"
 		"                           binary:PATH, null:,\n"
 		"                           nats://HOST:PORT[,HOST:PORT...]/PREFIX[?stream=NAME&...]\n"
 		"                           (repeatable)\n"
 		"  --engine-id ID           this engine's id in every event (default: random)\n"
 		"  --shutdown-timeout SEC   at shutdown, wait at most SEC for the sinks to take\n"
 		"                           and deliver every event (default 10, at most 86400)\n"
+		"  --shutdown-grace SEC     at shutdown, close connections gracefully first (a\n"
+		"                           WebSocket Close 1001, close_notify, FIN) and wait at\n"
+		"                           most SEC for them; then reset the rest (default 0:\n"
+		"                           reset at once; at most 3600)\n"
 		"  --max-conns N            live connections, whole engine (default 65536)\n"
 		"  --idle-timeout SEC       close listeners' connections idle for SEC (idle_timeout;\n"
 		"                           default 600; 0: never)\n"
@@ -485,7 +490,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
 		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP,
-		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT, O_WS_MSG_TIMEOUT,
+		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT, O_SHUTDOWN_GRACE, O_WS_MSG_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -540,6 +545,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"syn-rate-per-ip", required_argument, NULL, O_SYN_RATE_IP},
 		{"engine-id", required_argument, NULL, O_ENGINE_ID},
 		{"shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT},
+		{"shutdown-grace", required_argument, NULL, O_SHUTDOWN_GRACE},
 		{"ws-message-timeout", required_argument, NULL, O_WS_MSG_TIMEOUT},
 		{NULL, 0, NULL, 0},
 	};
@@ -742,6 +748,11 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			// seconds with a fraction, as every other SEC option (2.5 was refused)
 			rc = parse_seconds_ns(optarg, &c->shutdown_timeout_ns);
 			if (rc == 0 && c->shutdown_timeout_ns > 86400ull * 1000000000)
+				rc = -EINVAL;
+			break;
+		case O_SHUTDOWN_GRACE:
+			rc = parse_seconds_ns(optarg, &c->shutdown_grace_ns);
+			if (rc == 0 && c->shutdown_grace_ns > 3600ull * 1000000000)
 				rc = -EINVAL;
 			break;
 		case O_SYN_BACKLOG:
@@ -1493,6 +1504,10 @@ int cee_engine_shutdown(struct cee_engine *e)
 		atomic_store_explicit(&e->shards[i].stop, true, memory_order_release);
 	uint64_t deadline = 0;
 	for (;;) {
+		// a second SIGTERM/SIGINT cuts --shutdown-grace short too
+		if (e->stop != NULL && *e->stop >= 2)
+			for (unsigned i = 0; i < e->nshards; i++)
+				atomic_store_explicit(&e->shards[i].hurry, true, memory_order_release);
 		bool all_done = true;
 		for (unsigned i = 0; i < e->nshards; i++)
 			all_done &= atomic_load_explicit(&e->shards[i].done, memory_order_acquire);

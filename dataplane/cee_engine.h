@@ -169,6 +169,15 @@ struct cee_engine_cfg {
 	 * (a stalled reader, a broker down). What is left is reported.
 	 */
 	uint64_t shutdown_timeout_ns;
+	/**
+	 * --shutdown-grace: at shutdown, every shard first closes its
+	 * connections as their peers would want to see a server go (a
+	 * WebSocket Close 1001 "going away", TLS close_notify, a FIN after the
+	 * data queued) and waits up to this long for each close to be done
+	 * (our FIN acknowledged); what is left then is reset. 0 (the default):
+	 * every connection is reset at once. Either way closed says shutdown.
+	 */
+	uint64_t shutdown_grace_ns;
 
 	/* Embedding (defaults suit cee-engine). */
 	const char *name;       /**< prefix of DPDK object names (default "cee"): distinct per engine */

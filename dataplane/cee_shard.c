@@ -1508,6 +1508,74 @@ void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason)
 	tx_flush(s);
 }
 
+static void close_graceful(void *arg, struct cee_conn *c)
+{
+	struct cee_shard *s = arg;
+	// a half-open one was never announced: it ends silently at the abort
+	if (c->tcb.state == CEE_TCP_SYN_RECEIVED)
+		return;
+	cee_shard_close(s, c, CEE_REASON_SHUTDOWN);
+}
+
+// Connections whose close is still under way: our FIN (or, for a
+// WebSocket, our Close frame and the peer's) not yet acknowledged. In
+// FIN-WAIT-2 and TIME-WAIT everything we sent has arrived.
+static void count_closing(void *arg, struct cee_conn *c)
+{
+	unsigned *n = arg;
+	switch ((enum cee_tcp_state)c->tcb.state) {
+	case CEE_TCP_ESTABLISHED:
+	case CEE_TCP_CLOSE_WAIT:
+	case CEE_TCP_FIN_WAIT_1:
+	case CEE_TCP_CLOSING:
+	case CEE_TCP_LAST_ACK:
+		(*n)++;
+		break;
+	case CEE_TCP_CLOSED:
+	case CEE_TCP_SYN_SENT:
+	case CEE_TCP_SYN_RECEIVED:
+	case CEE_TCP_FIN_WAIT_2:
+	case CEE_TCP_TIME_WAIT:
+	case CEE_TCP_STATE__COUNT:
+		break;
+	}
+}
+
+#define GRACE_CHECK_NS (1000000ull) /* a walk of the table at most every 1 ms */
+
+/*
+ * --shutdown-grace: close every connection as a server going away should
+ * (a WebSocket Close 1001, close_notify, a FIN after the queued data), then
+ * poll on (acknowledgements, the peers' Close frames and FINs, retransmits;
+ * new SYNs are refused: draining) until each close is done or the grace
+ * ends (or a second stop signal). The abort that follows resets what is
+ * left; closed has said shutdown already.
+ */
+static void shutdown_grace(struct cee_shard *s, uint32_t idle_us)
+{
+	uint64_t now = cee_clock_ns();
+	if (now > s->now_ns)
+		s->now_ns = now;
+	uint64_t deadline = s->now_ns + s->cfg->shutdown_grace_ns;
+	cee_conn_foreach(s->pool, close_graceful, s);
+	tx_flush(s);
+	uint64_t next_check = 0;
+	while (!atomic_load_explicit(&s->hurry, memory_order_acquire)) {
+		unsigned n = cee_shard_poll(s);
+		if (s->now_ns >= deadline)
+			break;
+		if (s->now_ns >= next_check) {
+			unsigned closing = 0;
+			cee_conn_foreach(s->pool, count_closing, &closing);
+			if (closing == 0)
+				break;
+			next_check = s->now_ns + GRACE_CHECK_NS;
+		}
+		if (n == 0 && idle_us)
+			rte_delay_us_sleep(idle_us);
+	}
+}
+
 int cee_shard_main(void *arg)
 {
 	struct cee_shard *s = arg;
@@ -1531,6 +1599,8 @@ int cee_shard_main(void *arg)
 	// the abort walk below might pass its slot, and it would end without
 	// closed and destroyed
 	s->mbox.draining = true;
+	if (s->cfg->shutdown_grace_ns != 0)
+		shutdown_grace(s, idle_us);
 	cee_shard_abort_all(s, CEE_REASON_SHUTDOWN);
 	mbuf_recycle_drain(s);
 	cee_ctl_shard_close(s);

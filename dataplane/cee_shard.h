@@ -232,6 +232,8 @@ struct cee_shard {
 
 	// Control -> shard: stop request (control writes, shard reads).
 	atomic_bool stop;
+	// Control -> shard: a second stop signal: --shutdown-grace is cut short.
+	atomic_bool hurry;
 	// Shard -> control: the shard aborted everything and left its loop.
 	atomic_bool done;
 } __rte_cache_aligned;

@@ -964,7 +964,9 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 	if (st->in_down)
 		return 1; // from inside a layer's send: TCP's FIN follows what it sends
 	layer_enter(st);
-	bool now = top_shutdown(st, CEE_WS_NORMAL);
+	// (a server going down: 1001, RFC 6455 7.4.1)
+	bool now = top_shutdown(st, reason == CEE_REASON_SHUTDOWN ? CEE_WS_GOING_AWAY
+								  : CEE_WS_NORMAL);
 	if (!now) // our Close frame is out, the peer's awaited: this side closed first
 		cee_tcp_set_close_reason(&c->tcb, reason);
 	else if (close_cut(st, reason))
