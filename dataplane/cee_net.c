@@ -496,9 +496,15 @@ int cee_net_arp_info(const struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_coun
 	rte_ether_addr_copy(&a->arp_data.arp_sha, &ai->sha);
 	if (ai->op != RTE_ARP_OP_REQUEST && ai->op != RTE_ARP_OP_REPLY)
 		return -EINVAL;
-	ai->probe = ai->op == RTE_ARP_OP_REQUEST && ai->sip == 0 && ours(ai->tip, our_ip, ip_count);
-	if ((!ai->probe && bad_src(ai->sip, our_ip, ip_count)) ||
-	    !rte_is_unicast_ether_addr(&ai->sha) || rte_is_zero_ether_addr(&ai->sha))
+	if (!rte_is_unicast_ether_addr(&ai->sha) || rte_is_zero_ether_addr(&ai->sha))
+		return -EINVAL;
+	bool from_none = ai->op == RTE_ARP_OP_REQUEST && ai->sip == 0;
+	ai->probe = from_none && ours(ai->tip, our_ip, ip_count);
+	// (another host's probe is ordinary LAN traffic, not bad input; a
+	// sender claiming our address is a conflict an operator must see)
+	ai->other_probe = from_none && !ai->probe;
+	ai->conflict = ours(ai->sip, our_ip, ip_count);
+	if (!from_none && !ai->conflict && bad_src(ai->sip, our_ip, ip_count))
 		return -EINVAL;
 	return 0;
 }

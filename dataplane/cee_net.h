@@ -127,12 +127,18 @@ struct cee_arp_info {
 	struct rte_ether_addr sha;
 	bool probe; /**< a request from 0.0.0.0 for one of our addresses: another
 		     *   host checks it is free (RFC 5227); answered, nothing learnt */
+	bool other_probe; /**< a request from 0.0.0.0 for another address: a host
+			   *   checks that one is free (RFC 5227); not for us */
+	bool conflict; /**< the sender claims one of our addresses (sip ours): an
+			*   address conflict, or our own frame looped back
+			*   (the caller compares sha with its MAC); nothing learnt */
 };
 
 /**
  * Read the ARP packet in @p m (already validated by cee_net_parse()).
- * @return 0, or -EINVAL for an opcode other than request/reply or a sender
- * that must not be learned (ours, broadcast, multicast, zero MAC).
+ * @return 0 (see probe, other_probe, conflict), or -EINVAL for an opcode
+ * other than request/reply or a sender that must not be learned (broadcast,
+ * multicast, loopback, 0/8, zero or multicast MAC).
  */
 int cee_net_arp_info(const struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count,
 		     struct cee_arp_info *ai);

@@ -2,6 +2,7 @@
 // The shard poll loop: rx burst -> steer -> protocol -> timers -> tx flush.
 // Events are pushed to the shard's ring as they happen (push never blocks:
 // room was reserved at admission).
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -1208,6 +1209,8 @@ static void moved_walk(struct cee_shard *s)
  * receiving shard's alone: a busy LAN's broadcasts, copied to every shard,
  * cost each of them a frame per broadcast. @return true when @p m was reused.
  */
+#define ARP_CONFLICT_SAY_NS (10 * 1000000000ull)
+
 static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool owned)
 {
 	struct cee_arp_info ai;
@@ -1221,6 +1224,33 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 		s->stats.arp_replies++;
 		tx_enqueue(s, pi, m);
 		return true;
+	}
+	if (ai.other_probe) { // another host checks another address is free (RFC 5227)
+		if (!owned)
+			s->stats.drops[CEE_DROP_NOT_FOR_US]++;
+		return false;
+	}
+	if (ai.conflict) {
+		// our own frame looped back (a tap of the port) is no one's claim;
+		// another MAC with our address is: counted and said (at most every
+		// 10 s a shard), never learnt. It went in bad_arp, among garbage.
+		if (rte_is_same_ether_addr(&ai.sha, &s->ports[pi].mac)) {
+			s->stats.drops[CEE_DROP_BAD_ARP]++;
+			return false;
+		}
+		s->stats.arp_conflicts++;
+		if (s->arp_conflict_said_ns == 0 ||
+		    s->now_ns - s->arp_conflict_said_ns >= ARP_CONFLICT_SAY_NS) {
+			s->arp_conflict_said_ns = s->now_ns;
+			char ip[INET_ADDRSTRLEN];
+			struct in_addr a = {.s_addr = rte_cpu_to_be_32(ai.sip)};
+			inet_ntop(AF_INET, &a, ip, sizeof(ip));
+			fprintf(stderr,
+				"cee: shard %u: address conflict: " RTE_ETHER_ADDR_PRT_FMT
+				" on port %u claims our address %s (arp_conflicts counts them)\n",
+				s->id, RTE_ETHER_ADDR_BYTES(&ai.sha), s->ports[pi].port_id, ip);
+		}
+		return false;
 	}
 	if (subnet_edge(s, ai.sip)) { // the subnet's network or broadcast address is no host's
 		s->stats.drops[CEE_DROP_BAD_ARP]++;
@@ -1265,8 +1295,13 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip)
 		note_moved(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
+	// an entry is made for a neighbour that asks for us, when it can be a
+	// next hop: an off-link sender's could never be used, and spoofed ones
+	// (their sets computable) pushed the gateway's entry out
 	unsigned n = cee_arp_input(s->arp, ai.sip, ai.sha.addr_bytes,
-				   for_us && ai.op == RTE_ARP_OP_REQUEST, s->now_ns, ready);
+				   for_us && ai.op == RTE_ARP_OP_REQUEST &&
+				       next_hop(s, ai.sip) == ai.sip,
+				   s->now_ns, ready);
 	for (unsigned i = 0; i < n; i++) {
 		struct rte_mbuf *f = ready[i];
 		set_dst_mac(f, ai.sha.addr_bytes);

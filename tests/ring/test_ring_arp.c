@@ -14,7 +14,9 @@
 // move none of them (the next hop moved on the other port). Also, from a
 // review of the layers below TCP: announcements of addresses that cannot
 // be a next hop must not push the real one out of the 8 places of a walk,
-// and a SYN from the subnet's broadcast address gets no answer.
+// and a SYN from the subnet's broadcast address gets no answer; an off-link
+// sender asking for us is answered but not learnt; another host's RFC 5227
+// probe is not bad input; a host claiming our address is an arp_conflict.
 // Synchronisation: events (established, closed, destroyed) and the shards'
 // counters, each awaited with a deadline; no sleeps decide an outcome.
 #include <signal.h>
@@ -258,8 +260,39 @@ int main(int argc, char **argv)
 		break;
 	}
 
+	// Faults (review of the layers below TCP): a request for us from an
+	// off-link sender made a neighbour entry on every shard (one that can
+	// never be a next hop, and spoofed ones pushed the gateway's out of its
+	// set); another host's RFC 5227 probe for its own address was counted
+	// as bad input (bad_arp), and so was a host claiming our address, an
+	// address conflict that went unseen among garbage.
+	const uint32_t offlink = 0xc0000263u; // 192.0.2.99
+	uint64_t rep0 = STAT(arp_replies), nfu2 = STAT(drops[CEE_DROP_NOT_FOR_US]);
+	uint64_t bad2 = STAT(drops[CEE_DROP_BAD_ARP]);
+	send_arp(1, 0, RTE_ARP_OP_REQUEST, &mac_c, offlink, ENGINE_IP);
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_replies), rep0 + 1, 2000) == rep0 + 1,
+	      "the off-link sender's request for us was not answered (once)");
+	send_arp(1, 0, RTE_ARP_OP_REQUEST, &mac_c, 0, 0x0a000063u); // a probe for 10.0.0.99
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, drops[CEE_DROP_NOT_FOR_US]), nfu2 + 1,
+			2000) == nfu2 + 1,
+	      "another host's probe for its own address is not counted not_for_us");
+	send_arp(1, 0, RTE_ARP_OP_REPLY, &mac_c, ENGINE_IP, PEER_IP); // mac_c claims 10.0.0.1
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_conflicts), 1, 2000) == 1,
+	      "arp_conflicts %lu after a host claimed our address, want 1",
+	      (unsigned long)STAT(arp_conflicts));
+	CHECK(STAT(drops[CEE_DROP_BAD_ARP]) == bad2, "bad_arp +%lu: a probe or a conflict counted as garbage",
+	      (unsigned long)(STAT(drops[CEE_DROP_BAD_ARP]) - bad2));
+
 	volatile sig_atomic_t stop = 1;
 	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
+	// (the shards are stopped: their tables are read here without a race)
+	for (unsigned i = 0; i < cee_engine_nshards(eng); i++) {
+		uint8_t mac[6];
+		CHECK(cee_arp_lookup(cee_engine_shard(eng, i)->arp, offlink, mac) == CEE_ARP_FREE,
+		      "shard %u made a neighbour entry for the off-link sender 192.0.2.99", i);
+		CHECK(cee_arp_lookup(cee_engine_shard(eng, i)->arp, ENGINE_IP, mac) == CEE_ARP_FREE,
+		      "shard %u learnt a neighbour entry for our own address", i);
+	}
 	for (unsigned i = 0; i < n; i++)
 		CHECK(find_event(c[i].cport, CEE_EVT_DESTROYED, 1000) != NULL, "destroyed for %u",
 		      c[i].cport);

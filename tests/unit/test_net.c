@@ -533,13 +533,23 @@ static void test_arp_probe_answered(void **state)
 	assert_int_equal(rte_be_to_cpu_32(a->arp_data.arp_sip), OUR_IP + 1);
 	assert_memory_equal(&a->arp_data.arp_sha, &mac, sizeof(mac));
 
-	m = arp_request_frame(&f, 0, PEER_IP); // a probe for another address
-	assert_int_equal(cee_net_arp_info(m, OUR_IP, 2, &ai), -EINVAL);
+	// a probe for another address: another host's check (not bad input,
+	// not answered); it was -EINVAL, counted as bad_arp
+	m = arp_request_frame(&f, 0, PEER_IP);
+	assert_int_equal(cee_net_arp_info(m, OUR_IP, 2, &ai), 0);
+	assert_true(ai.other_probe);
+	assert_false(ai.probe);
+	assert_false(ai.conflict);
 	assert_int_equal(cee_net_arp_reply(m, &mac, OUR_IP, 2), -EINVAL);
 	m = arp_request_frame(&f, PEER_IP, OUR_IP); // an ordinary request
 	assert_int_equal(cee_net_arp_info(m, OUR_IP, 2, &ai), 0);
-	assert_false(ai.probe);
-	m = arp_request_frame(&f, OUR_IP, OUR_IP); // our own address as sender: refused
+	assert_false(ai.probe || ai.other_probe || ai.conflict);
+	// our own address as sender (either of them): a conflict, for the
+	// caller to count (it was -EINVAL, bad_arp among garbage)
+	m = arp_request_frame(&f, OUR_IP + 1, OUR_IP);
+	assert_int_equal(cee_net_arp_info(m, OUR_IP, 2, &ai), 0);
+	assert_true(ai.conflict);
+	m = arp_request_frame(&f, 0x7f000001u, OUR_IP); // loopback as sender: refused
 	assert_int_equal(cee_net_arp_info(m, OUR_IP, 2, &ai), -EINVAL);
 }
 
