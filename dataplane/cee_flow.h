@@ -12,6 +12,7 @@
  * No DPDK.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /** RSS key length in bytes (40, as most NICs take). */
@@ -46,4 +47,45 @@ static inline unsigned cee_flow_src_tries(unsigned nshards)
 static inline unsigned cee_flow_owner(uint32_t h, unsigned nshards)
 {
 	return (h & (CEE_RETA_SIZE - 1)) % nshards;
+}
+
+/**
+ * A NIC's RSS hash, trusted only once checked: a driver may ignore
+ * cee_rss_key (some refuse a key and keep their own, some hash by another
+ * function), and then a SYN-ACK of an active open, steered by the NIC's
+ * value, went to a shard that did not own it (no_conn, an RST). Each shard
+ * compares the NIC's value with cee_flow_hash() on the first
+ * CEE_RSS_CHECKS TCP frames of each port; at the first difference it stops
+ * trusting that port's value for good.
+ */
+#define CEE_RSS_CHECKS 64
+
+struct cee_rss_check {
+	uint16_t left; /**< frames still to compare (CEE_RSS_CHECKS at first) */
+	bool off;      /**< a difference seen: the software hash from now on */
+};
+
+/**
+ * The steering hash of a TCP frame whose NIC hash is @p nic (tuple as
+ * received, host order). @return @p nic, or cee_flow_hash() while checking
+ * or once a difference was seen; *@p mismatch set true for the frame that
+ * showed the first difference.
+ */
+static inline uint32_t cee_rss_hash(struct cee_rss_check *c, uint32_t nic, uint32_t src_ip,
+				    uint32_t dst_ip, uint16_t src_port, uint16_t dst_port,
+				    bool *mismatch)
+{
+	*mismatch = false;
+	if (__builtin_expect(c->left == 0 && !c->off, 1))
+		return nic;
+	uint32_t sw = cee_flow_hash(src_ip, dst_ip, src_port, dst_port);
+	if (!c->off) {
+		if (sw == nic) {
+			c->left--;
+			return nic;
+		}
+		c->off = true;
+		*mismatch = true;
+	}
+	return sw;
 }

@@ -24,6 +24,19 @@ static int program_reta(uint16_t port_id, uint16_t reta_size, unsigned nshards)
 	return rte_eth_dev_rss_reta_update(port_id, reta, reta_size);
 }
 
+// Does the port hash IPv4/TCP with cee_rss_key? (A driver that cannot say
+// -- no rss_hash_conf_get -- is taken at its word; the shards' checks of
+// the values remain.)
+static bool rss_key_taken(uint16_t port_id)
+{
+	uint8_t key[CEE_RSS_KEY_LEN];
+	struct rte_eth_rss_conf rc = {.rss_key = key, .rss_key_len = sizeof(key)};
+	if (rte_eth_dev_rss_hash_conf_get(port_id, &rc) != 0)
+		return true;
+	return rc.rss_key_len == CEE_RSS_KEY_LEN && memcmp(key, cee_rss_key, sizeof(key)) == 0 &&
+	       (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0;
+}
+
 int cee_port_setup(uint16_t port_id, unsigned nshards, struct rte_mempool *mp,
 		   struct cee_port_info *info)
 {
@@ -87,6 +100,16 @@ int cee_port_setup(uint16_t port_id, unsigned nshards, struct rte_mempool *mp,
 	}
 	if (rss && program_reta(port_id, di.reta_size, nshards) < 0)
 		rss = false; // software hand-off still delivers every flow to its owner
+	if (rss && !rss_key_taken(port_id)) {
+		// a driver that keeps its own key computes another hash: its
+		// value must not steer (an active open's SYN-ACK went to a shard
+		// that did not own it); the shards check the values too (cee_flow.h)
+		fprintf(stderr,
+			"cee: port %u (%s): the driver did not take our RSS key: frames are "
+			"steered by software hash\n",
+			port_id, di.driver_name);
+		rss = false;
+	}
 	info->rss = rss;
 	rte_eth_macaddr_get(port_id, &info->mac);
 	if (rte_is_zero_ether_addr(&info->mac)) {

@@ -1329,6 +1329,18 @@ struct rx_item {
 	bool ours;      /**< TCP owned by this shard */
 };
 
+// A port's NIC computes another RSS hash than ours (cee_flow.h): said once
+// per shard and port, counted; this shard steers by its own from now on.
+static void rss_mismatch(struct cee_shard *s, unsigned pi, uint32_t nic, uint32_t ours)
+{
+	s->stats.rss_mismatch++;
+	fprintf(stderr,
+		"cee: shard %u: port %u: the NIC's RSS hash 0x%08x differs from ours 0x%08x "
+		"(its driver did not take our key or hash function): frames are steered by "
+		"software hash from now on (rss_mismatch)\n",
+		s->id, s->ports[pi].port_id, nic, ours);
+}
+
 // Stage 1: parse; for TCP, the steering hash and its owner.
 static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct rx_item *it)
 {
@@ -1347,9 +1359,14 @@ static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct
 	if (owned)
 		h = m->hash.rss;
 	else if (p->kind == CEE_PKT_TCP && s->ports[it->pi].rss &&
-		 (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH))
-		h = m->hash.rss; // an ICMP message's RSS hash is not its connection's
-	else
+		 (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)) {
+		// (an ICMP message's RSS hash is not its connection's)
+		bool mismatch;
+		h = cee_rss_hash(&s->rss_check[it->pi], m->hash.rss, p->src_ip, p->dst_ip, p->sport,
+				 p->dport, &mismatch);
+		if (unlikely(mismatch))
+			rss_mismatch(s, it->pi, m->hash.rss, h);
+	} else
 		h = cee_flow_hash(p->src_ip, p->dst_ip, p->sport, p->dport);
 	it->hash = h;
 	it->ours = cee_flow_owner(h, s->nshards) == s->id;
@@ -1866,6 +1883,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->cfg = cfg;
 	s->ports = ports;
 	s->nports = nports;
+	for (unsigned pi = 0; pi < CEE_MAX_PORTS; pi++)
+		s->rss_check[pi] = (struct cee_rss_check){.left = CEE_RSS_CHECKS};
 	s->mp = mp;
 	s->min_buf_len = rte_pktmbuf_data_room_size(mp);
 	s->data_off0 = (uint16_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(mp) +

@@ -19,6 +19,7 @@
 #include <rte_ring.h>
 
 #include "cee_arp.h"
+#include "cee_flow.h"
 #include "cee_link.h"
 #include "cee_conn.h"
 #include "cee_engine.h"
@@ -64,6 +65,7 @@
 	X(connected, SUM, "active opens started (cee_shard_connect)")                              \
 	X(connect_fail, SUM, "active opens refused: no slot, no event room, no source port")       \
 	X(handoff_out, SUM, "frames passed to their owner shard")                                  \
+	X(rss_mismatch, SUM, "ports whose NIC RSS hash differed from ours: steered by software hash") \
 	X(arp_replies, SUM, "ARP replies sent")                                                    \
 	X(arp_moved, SUM, "connections re-pointed to a neighbour's new MAC (a gratuitous or changed ARP)") \
 	X(arp_moved_lost, SUM, "neighbour MAC changes not applied to connections: too many at once") \
@@ -141,6 +143,8 @@ struct cee_shard {
 		struct rte_mbuf *pkts[CEE_TX_BURST];
 		uint16_t n;
 	} tx[CEE_MAX_PORTS];
+	// per port: is the NIC's RSS hash ours (cee_flow.h)?
+	struct cee_rss_check rss_check[CEE_MAX_PORTS];
 
 	// Received mbufs, once processed, become the next frames this shard
 	// builds: their header and first data lines are still in this core's

@@ -246,6 +246,43 @@ static void test_src_tries_reach_own_ports(void **state)
 	}
 }
 
+// Fault (review): a NIC's RSS hash was trusted without a check; a driver
+// that kept its own key or function steered an active open's SYN-ACK to a
+// shard that did not own it (no_conn, an RST). The first CEE_RSS_CHECKS
+// frames of a port are compared; a difference turns the NIC's value off
+// for good (and is reported once); agreement stops the checks.
+static void test_rss_check(void **state)
+{
+	(void)state;
+	const uint32_t a = 0x0a000001, b = 0x0a000002;
+	struct cee_rss_check ok = {.left = CEE_RSS_CHECKS};
+	bool mm;
+	for (unsigned i = 0; i < CEE_RSS_CHECKS; i++) {
+		uint32_t h = cee_flow_hash(b, a, (uint16_t)(1024 + i), 5060);
+		assert_int_equal(cee_rss_hash(&ok, h, b, a, (uint16_t)(1024 + i), 5060, &mm), h);
+		assert_false(mm);
+	}
+	assert_int_equal(ok.left, 0);
+	assert_false(ok.off);
+	// checked: the NIC's value is taken as it is from now on (no hashing)
+	assert_int_equal(cee_rss_hash(&ok, 0x1234, b, a, 1, 5060, &mm), 0x1234);
+	assert_false(mm);
+
+	struct cee_rss_check bad = {.left = CEE_RSS_CHECKS};
+	uint32_t h1 = cee_flow_hash(b, a, 40000, 5060);
+	assert_int_equal(cee_rss_hash(&bad, h1, b, a, 40000, 5060, &mm), h1); // agrees
+	assert_false(mm);
+	uint32_t h2 = cee_flow_hash(b, a, 40001, 5060);
+	assert_int_equal(cee_rss_hash(&bad, h2 ^ 0x55, b, a, 40001, 5060, &mm), h2);
+	assert_true(mm); // the first difference: reported
+	assert_true(bad.off);
+	uint32_t h3 = cee_flow_hash(b, a, 40002, 5060);
+	assert_int_equal(cee_rss_hash(&bad, h3, b, a, 40002, 5060, &mm), h3);
+	assert_false(mm); // reported once; the software hash from now on, even when they agree
+	assert_int_equal(cee_rss_hash(&bad, 0x77, b, a, 40002, 5060, &mm), h3);
+	assert_false(mm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +294,7 @@ int main(void)
 	    cmocka_unit_test(test_symmetric),
 	    cmocka_unit_test(test_owner_range_and_balance),
 	    cmocka_unit_test(test_every_shard_owns_flows),
+	    cmocka_unit_test(test_rss_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
