@@ -466,16 +466,18 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  stats       counters per shard and total\n"
 		"  conns       live connections (every shard)\n"
-		"  conn ID     one connection (ID: 16 hex digits, as in the events)\n"
+		"  conn ID [RUN]  one connection (ID: 16 hex digits, as in the events; RUN:\n"
+		"              answer only if the engine runs that run: its run id, or its\n"
+		"              engine id when random; else \"no such connection in this run\")\n"
 		"  snapshot    each shard's live connections with its sseq at the cut\n"
-		"  kill ID     close the connection (RST, reason admin_kill)\n"
+		"  kill ID [RUN]  close the connection (RST, reason admin_kill)\n"
 		"  drain       refuse new connections and link reconnects; the engine exits\n"
 		"              after the last connection\n"
 		"  links       outbound links: state, current connection, attempts, ups, downs\n"
 		"  sinks       event sinks: state, events taken, held, behind, failures\n"
 		"  reload      as SIGHUP: TLS certificate, key and CA files read again;\n"
 		"              event files renamed away followed by new ones\n"
-		"  watch ID    wait for the connection's close (no time limit); print its\n"
+		"  watch ID [RUN]  wait for the connection's close (no time limit); print its\n"
 		"              reason and byte counts\n"
 		"options:\n"
 		"  --file-prefix P  the engine's EAL --file-prefix (default rte)\n"
@@ -536,13 +538,20 @@ int main(int argc, char **argv)
 					  strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "drain") == 0 ||
 					  strcmp(cmd, "links") == 0 || strcmp(cmd, "sinks") == 0 ||
 					  strcmp(cmd, "reload") == 0));
-	if (!known || nargs != (takes_id ? 2 : 1)) {
+	if (!known || (takes_id ? nargs != 2 && nargs != 3 : nargs != 1)) {
 		if (cmd && !known)
 			fprintf(stderr, "cee-ctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 2;
 	}
 	const char *id = takes_id ? argv[optind + 1] : NULL;
+	const char *run = takes_id && nargs == 3 ? argv[optind + 2] : NULL;
+	if (run && (strlen(run) == 0 || strlen(run) > 40 ||
+		    strspn(run, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._:-") !=
+			strlen(run))) {
+		fprintf(stderr, "cee-ctl: bad run '%s' (a run id, or a random engine id)\n", run);
+		return 2;
+	}
 	if (id && (strlen(id) == 0 || strlen(id) > 16 ||
 		   strspn(id, "0123456789abcdefABCDEF") != strlen(id))) {
 		fprintf(stderr, "cee-ctl: bad connection id '%s' (16 hex digits)\n", id);
@@ -563,15 +572,25 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	char path[256], line[64];
+	char path[256], line[128];
 	if (sock)
 		snprintf(path, sizeof(path), "%s", sock);
 	else {
 		char dir[200];
 		runtime_dir(dir, sizeof(dir), prefix);
 		snprintf(path, sizeof(path), "%s/cee_ctl.sock", dir);
+		// (a long --file-prefix or runtime directory: a usage error, as
+		// for --socket, not a failed exchange)
+		if (strlen(path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+			fprintf(stderr,
+				"cee-ctl: the socket path %s is longer than a Unix socket path can be "
+				"(%zu bytes): give --socket\n",
+				path, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+			return 2;
+		}
 	}
-	snprintf(line, sizeof(line), "%s%s%s\n", cmd, id ? " " : "", id ? id : "");
+	snprintf(line, sizeof(line), "%s%s%s%s%s\n", cmd, id ? " " : "", id ? id : "", run ? " " : "",
+		 run ? run : "");
 	// A watch lasts as long as the connection does.
 	if (timeout < 0)
 		timeout = watch ? 0 : 10;

@@ -524,12 +524,22 @@ void cee_ctl_render_error(struct ctl_buf *b, const char *msg, const cee_conn_id_
 	cee_ctl_buf_printf(b, "}\n");
 }
 
+// A success reply's head: which engine and run answered. Connection ids
+// and sseq start again with each run: a control plane that kept an id or a
+// cut from before a restart tells them apart by these (docs/control.md).
+static void ok_head(const struct cee_ctl *c, struct ctl_buf *b)
+{
+	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"engine\":\"%s\",\"run\":\"%s\",", c->engine,
+			   c->run);
+}
+
 static void render_stats(struct cee_ctl *c, struct ctl_buf *b, const struct ctl_job *j)
 {
 	struct ctl_stat total[CTL_STATS_MAX], one[CTL_STATS_MAX];
 	memset(total, 0, sizeof(total));
 	unsigned n = 0;
-	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"shards\":[");
+	ok_head(c, b);
+	cee_ctl_buf_printf(b, "\"shards\":[");
 	for (unsigned i = 0; i < j->count; i++) {
 		n = cee_ctl_stat_fields(j->req[i]->data, one);
 		cee_ctl_stat_add(total, one, n);
@@ -623,7 +633,7 @@ static void render_cuts(struct ctl_buf *b, const struct ctl_job *j)
 	cee_ctl_buf_printf(b, "]");
 }
 
-static void render_links(struct ctl_buf *b, const struct ctl_job *j)
+static void render_links(const struct cee_ctl *c, struct ctl_buf *b, const struct ctl_job *j)
 {
 	struct ctl_link *v;
 	int n = cee_ctl_links_collect(j, &v);
@@ -631,7 +641,7 @@ static void render_links(struct ctl_buf *b, const struct ctl_job *j)
 		cee_ctl_render_error(b, strerror(-n), NULL);
 		return;
 	}
-	cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,");
+	ok_head(c, b);
 	render_cuts(b, j);
 	cee_ctl_buf_printf(b, ",\"links\":[");
 	for (int i = 0; i < n; i++) {
@@ -706,8 +716,8 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 	case CTL_CMD_CONN:
 	case CTL_CMD_KILL: {
 		const struct cee_mbox_req *r = j->req[0];
-		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"%s\":",
-				   cmd == CTL_CMD_KILL ? "killed" : "conn");
+		ok_head(c, b);
+		cee_ctl_buf_printf(b, "\"%s\":", cmd == CTL_CMD_KILL ? "killed" : "conn");
 		render_conn(b, &r->conn, r->now_ns, false);
 		if (cmd == CTL_CMD_KILL)
 			cee_ctl_buf_printf(b, ",\"closed_before\":%s",
@@ -719,31 +729,34 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 		uint64_t count = 0;
 		for (unsigned i = 0; i < j->count; i++)
 			count += j->req[i]->n;
-		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"count\":%" PRIu64 ",", count);
+		ok_head(c, b);
+		cee_ctl_buf_printf(b, "\"count\":%" PRIu64 ",", count);
 		render_cuts(b, j);
 		cee_ctl_buf_printf(b, ",\"conns\":[");
 		render_listing(b, cmd, j, st);
 		break;
 	}
 	case CTL_CMD_SNAPSHOT:
-		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"shards\":[");
+		ok_head(c, b);
+		cee_ctl_buf_printf(b, "\"shards\":[");
 		render_listing(b, cmd, j, st);
 		break;
 	case CTL_CMD_DRAIN: {
 		uint64_t live = 0;
 		for (unsigned i = 0; i < j->count; i++)
 			live += j->req[i]->live;
-		cee_ctl_buf_printf(b, "{\"ok\":true,\"v\":1,\"draining\":true,\"live\":%" PRIu64 "}\n",
-				   live);
+		ok_head(c, b);
+		cee_ctl_buf_printf(b, "\"draining\":true,\"live\":%" PRIu64 "}\n", live);
 		break;
 	}
 	case CTL_CMD_LINKS:
-		render_links(b, j);
+		render_links(c, b, j);
 		break;
 	case CTL_CMD_WATCH: {
 		const struct cee_mbox_conn *x = &j->req[0]->conn;
+		ok_head(c, b);
 		cee_ctl_buf_printf(b,
-				   "{\"ok\":true,\"v\":1,\"closed\":{\"id\":\"%016" PRIx64
+				   "\"closed\":{\"id\":\"%016" PRIx64
 				   "\",\"reason\":\"%s\",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 				   "}}\n",
 				   x->id, cee_reason_str((enum cee_reason)x->close_reason), x->bytes_in,
@@ -768,6 +781,9 @@ struct cee_ctl *cee_ctl_create(const struct cee_ctl_cfg *cfg)
 	if (c == NULL)
 		return NULL;
 	snprintf(c->name, sizeof(c->name), "%s", cfg->name ? cfg->name : "cee");
+	snprintf(c->engine, sizeof(c->engine), "%s", cfg->engine_id ? cfg->engine_id : "");
+	snprintf(c->run, sizeof(c->run), "%s", cfg->run_id ? cfg->run_id : "");
+	c->engine_per_run = cfg->engine_per_run;
 	c->nshards = cfg->nshards;
 	for (unsigned i = 0; i < cfg->nshards; i++)
 		c->mbox[i] = cfg->mbox[i];

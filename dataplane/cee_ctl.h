@@ -97,6 +97,15 @@ struct cee_ctl_cfg {
 	 */
 	int (*ports_json)(void *arg, char *buf, size_t len);
 	void *ports_arg;
+	/**
+	 * Which engine and run answer (every success reply carries both), and
+	 * the guard of `conn`, `kill` and `watch` (ID RUN: answered only in
+	 * that run): the run id, or the engine id when @p engine_per_run
+	 * (a random one, made for this run). NULL: "".
+	 */
+	const char *engine_id;
+	const char *run_id;
+	bool engine_per_run;
 };
 
 /**

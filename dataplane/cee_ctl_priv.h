@@ -95,6 +95,9 @@ struct cee_ctl {
 	void *sinks_arg;
 	int (*ports_json)(void *arg, char *buf, size_t len);
 	void *ports_arg;
+	char engine[48]; /**< cee_ctl_cfg.engine_id (at most CEE_ENGINE_ID_MAX) */
+	char run[24];    /**< cee_ctl_cfg.run_id */
+	bool engine_per_run;
 
 	// Control thread only.
 	char sock_path[108];

@@ -199,6 +199,7 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 	char *word = strtok_r(line, " \t", &save);
 	char *arg = word ? strtok_r(NULL, " \t", &save) : NULL;
 	char *extra = arg ? strtok_r(NULL, " \t", &save) : NULL;
+	char *more = extra ? strtok_r(NULL, " \t", &save) : NULL;
 	unsigned i;
 	if (word != NULL && strcmp(word, "reload") == 0) {
 		// SIGHUP's work, for a control plane that cannot signal the
@@ -240,16 +241,26 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 		shown[n] = '\0';
 		cee_ctl_buf_printf(&k->out,
 				   "{\"ok\":false,\"error\":\"unknown request '%s' (stats, conns, "
-				   "conn ID, snapshot, kill ID, drain, links, watch ID, sinks, reload)\"}\n",
+				   "conn ID, snapshot, kill ID, drain, links, watch ID, sinks, reload; "
+				   "ID [RUN])\"}\n",
 				   shown);
 		return;
 	}
 	k->cmd = (enum ctl_cmd)i;
 	k->id = 0;
-	if (cmds[i].takes_id != (arg != NULL) || extra != NULL ||
-	    (arg != NULL && cee_ctl_parse_id(arg, &k->id) < 0)) {
+	// an id command's second word is its run guard (ID RUN): ids start
+	// again with each run, and an id kept from before a restart named
+	// another run's connection (a kill of it reset a stranger)
+	if (cmds[i].takes_id != (arg != NULL) || (extra != NULL && !cmds[i].takes_id) ||
+	    more != NULL || (arg != NULL && cee_ctl_parse_id(arg, &k->id) < 0)) {
 		cee_ctl_buf_printf(&k->out, "{\"ok\":false,\"error\":\"usage: %s%s\"}\n",
-				   cmds[i].word, cmds[i].takes_id ? " ID (16 hex digits)" : "");
+				   cmds[i].word,
+				   cmds[i].takes_id ? " ID [RUN] (ID: 16 hex digits)" : "");
+		return;
+	}
+	if (extra != NULL && strcmp(extra, c->run) != 0 &&
+	    !(c->engine_per_run && strcmp(extra, c->engine) == 0)) {
+		cee_ctl_render_error(&k->out, "no such connection in this run", &k->id);
 		return;
 	}
 	if (k->cmd == CTL_CMD_WATCH) {

@@ -1280,6 +1280,9 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		.sinks_arg = e,
 		.ports_json = engine_ports_json,
 		.ports_arg = e,
+		.engine_id = e->cfg.engine_id,
+		.run_id = e->cfg.run_id,
+		.engine_per_run = !id_given,
 	});
 	if (e->ctl == NULL)
 		goto fail;

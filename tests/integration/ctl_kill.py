@@ -130,8 +130,28 @@ def main():
               f"events appeared after kill of a stale id: {tail.events[events_before:]}")
         check(ctl.query("conn", new)["conn"]["state"] == "ESTABLISHED", "new connection not established")
 
-        # 4. kill NEW: exactly that connection, admin_kill, the client sees the RST.
-        killed = ctl.query("kill", new)["killed"]
+        # 3b. The run guard. Ids start again with each run: an id a control
+        # plane kept from before a restart named another run's connection,
+        # and its kill reset a stranger. Every reply says which engine and
+        # run answered; `kill ID RUN` of another run changes nothing.
+        st = ctl.query("stats")
+        ev_engine = tail.find(lambda e: e["type"] == "open")[0]["engine"]
+        check(st.get("engine") == ev_engine and str(st.get("run", "")).startswith("r"),
+              f"stats names engine {st.get('engine')!r} run {st.get('run')!r}; the events {ev_engine!r}")
+        for guard in ("r000000000000", "0123456789abcdef"):
+            rc, out, err = ctl.run("kill", new, guard, json_out=False)
+            check(rc == 1 and "no such connection in this run" in err,
+                  f"kill {new} {guard} (another run): exit {rc}, stderr {err!r}")
+        check(ctlit.echo(s_new, b"guarded"), "the connection stopped working after a kill of another run")
+        check(len(tail.find(lambda e: True)) == events_before,
+              f"events after kills of another run: {tail.events[events_before:]}")
+        # (a random engine id is this run's too: it guards as the run id does)
+        got = ctl.query("conn", new, ev_engine)
+        check(got["conn"]["id"] == new and got["run"] == st["run"], f"conn {new} {ev_engine}: {got}")
+
+        # 4. kill NEW (guarded by its run): exactly that connection,
+        # admin_kill, the client sees the RST.
+        killed = ctl.query("kill", new, st["run"])["killed"]
         check(killed["id"] == new, f"kill answered {killed}")
         ev = tail.wait_event(20, f"closed of {new}", lambda e: e["conn"] == new and e["type"] == "closed")
         check(ev["reason"] == "admin_kill", f"closed reason {ev['reason']}")
@@ -156,7 +176,8 @@ def main():
         check(set(c["id"] for c in ctl.query("conns")["conns"]) == set(held), "conns after the kills")
 
         # 6. Usage errors (exit 2) and an id of no shard (exit 1).
-        for args in (["kill"], ["kill", "xyz"], ["conn", "1", "2"], ["frobnicate"], ["kill", "1" * 17]):
+        for args in (["kill"], ["kill", "xyz"], ["conn", "1", "r1", "3"], ["kill", "1", "bad run"],
+                     ["frobnicate"], ["kill", "1" * 17], ["stats", "r1"]):
             rc, _, _ = ctl.run(*args, json_out=False)
             check(rc == 2, f"cee-ctl {' '.join(args)}: exit {rc}, expected 2")
         rc, _, err = ctl.run("kill", "7f00000000000001", json_out=False)
