@@ -88,11 +88,7 @@ static void watch_fired(void *arg, cee_conn_id_t id, int reason)
 	// (a half-open accepted connection is GONE to a watch: not announced,
 	// so none of its state goes into the answer)
 	struct cee_conn *c = reason == CEE_MONITOR_GONE ? NULL : cee_conn_by_id(s->pool, id);
-	cee_mbox_watch_answer(r, id, reason, c);
-	if (c != NULL) { // the closed event's figures: the service's bytes (plaintext above TLS)
-		r->conn.bytes_in = cee_shard_conn_bytes_in(c);
-		r->conn.bytes_out = cee_shard_conn_bytes_out(c);
-	}
+	cee_mbox_watch_answer(r, id, reason, c); // (the service's bytes, as closed has them)
 	cee_mbox_req_finish(r);
 }
 
@@ -477,8 +473,7 @@ int cee_ctl_parse_id(const char *s, cee_conn_id_t *id)
 	return 0;
 }
 
-static void render_conn(struct ctl_buf *b, const struct cee_mbox_conn *x, uint64_t now,
-			bool snapshot)
+static void render_conn(struct ctl_buf *b, const struct cee_mbox_conn *x, uint64_t now)
 {
 	char local[32], remote[32];
 	cee_ctl_addr_str(local, sizeof(local), x->local_ip, x->local_port);
@@ -493,7 +488,9 @@ static void render_conn(struct ctl_buf *b, const struct cee_mbox_conn *x, uint64
 	if (x->close_reason != CEE_REASON_NONE)
 		cee_ctl_buf_printf(b, ",\"reason\":\"%s\"",
 				   cee_reason_str((enum cee_reason)x->close_reason));
-	if (snapshot && x->departed)
+	// (conns too: it is the same exact cut, and a row of a connection
+	// destroyed since, unmarked, listed a gone connection as live)
+	if (x->departed)
 		cee_ctl_buf_printf(b, ",\"departed\":true");
 	cee_ctl_buf_printf(b, "}");
 }
@@ -676,7 +673,7 @@ bool cee_ctl_render_more(struct ctl_buf *b, enum ctl_cmd cmd, const struct ctl_j
 					cee_ctl_buf_printf(b, ",\n");
 				st->first = false;
 			}
-			render_conn(b, &r->conns[st->k], r->now_ns, cmd == CTL_CMD_SNAPSHOT);
+			render_conn(b, &r->conns[st->k], r->now_ns);
 		}
 		if (cmd == CTL_CMD_SNAPSHOT)
 			cee_ctl_buf_printf(b, "]}");
@@ -718,7 +715,7 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 		const struct cee_mbox_req *r = j->req[0];
 		ok_head(c, b);
 		cee_ctl_buf_printf(b, "\"%s\":", cmd == CTL_CMD_KILL ? "killed" : "conn");
-		render_conn(b, &r->conn, r->now_ns, false);
+		render_conn(b, &r->conn, r->now_ns);
 		if (cmd == CTL_CMD_KILL)
 			cee_ctl_buf_printf(b, ",\"closed_before\":%s",
 					   r->conn.closed ? "true" : "false");

@@ -60,13 +60,26 @@ void cee_mbox_req_finish(struct cee_mbox_req *r)
 		cee_mbox_req_free(r); // abandoned: nobody else holds it
 }
 
+// (written before any shard starts, read by the shards: one process-wide
+// pair, the same functions for every engine)
+static cee_mbox_bytes_fn bytes_in_fn, bytes_out_fn;
+
+void cee_mbox_set_bytes_fns(cee_mbox_bytes_fn in, cee_mbox_bytes_fn out)
+{
+	bytes_in_fn = in;
+	bytes_out_fn = out;
+}
+
 void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c)
 {
+	// the service's bytes, as closed and watch say them: conn, conns and
+	// kill said TCP's (TLS records, WebSocket frames), and a control plane
+	// matching them with the stream saw counters go back
 	*out = (struct cee_mbox_conn){
 		.id = c->id,
 		.open_ns = c->tcb.open_ns,
-		.bytes_in = c->tcb.bytes_in,
-		.bytes_out = c->tcb.bytes_out,
+		.bytes_in = bytes_in_fn != NULL ? bytes_in_fn(c) : c->tcb.bytes_in,
+		.bytes_out = bytes_out_fn != NULL ? bytes_out_fn(c) : c->tcb.bytes_out,
 		.local_ip = c->local_ip,
 		.remote_ip = c->remote_ip,
 		.local_port = c->local_port,

@@ -187,6 +187,15 @@ static inline bool cee_mbox_req_abandoned(struct cee_mbox_req *r)
 void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c);
 
 /**
+ * The byte counts cee_mbox_conn_fill() reports: the service's (plaintext
+ * above TLS, message payload above WebSocket), as `closed` and `watch` have
+ * them; set once by the dataplane (cee_shard_conn_bytes_in/out). Unset
+ * (unit tests of the mailbox alone): TCP's payload bytes.
+ */
+typedef uint64_t (*cee_mbox_bytes_fn)(const struct cee_conn *c);
+void cee_mbox_set_bytes_fns(cee_mbox_bytes_fn in, cee_mbox_bytes_fn out);
+
+/**
  * Shard: the answer to WATCH request @p r, whose monitor fired for
  * connection @p id with @p reason (enum cee_reason, or CEE_MONITOR_GONE:
  * no such connection, rc -ENOENT). @p c is that connection while it still

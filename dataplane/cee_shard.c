@@ -1883,6 +1883,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->cfg = cfg;
 	s->ports = ports;
 	s->nports = nports;
+	cee_mbox_set_bytes_fns(cee_shard_conn_bytes_in, cee_shard_conn_bytes_out);
 	for (unsigned pi = 0; pi < CEE_MAX_PORTS; pi++)
 		s->rss_check[pi] = (struct cee_rss_check){.left = CEE_RSS_CHECKS};
 	s->mp = mp;

@@ -17,6 +17,8 @@ test to check against the final event stream.
 
 import argparse
 import json
+import os
+import ssl
 import sys
 
 import ctlit
@@ -34,6 +36,8 @@ def main():
     p.add_argument("--peer-ip", required=True)
     p.add_argument("--shards", type=int, default=2)
     p.add_argument("--result", required=True)
+    p.add_argument("--tls-port", type=int, default=0, help="a tls:PORT:echo listener")
+    p.add_argument("--certs", help="tests/certs (with --tls-port)")
     a = p.parse_args()
     host, port = a.server.rsplit(":", 1)
     port = int(port)
@@ -160,8 +164,36 @@ def main():
         rc, _, err = ctl.run("kill", new, json_out=False)
         check(rc == 1 and "no such connection" in err, f"second kill of {new}: exit {rc} {err!r}")
 
-        # 5. One kill per shard, routed by the id.
+        # 4b. The byte counts of conn and kill are the service's, as closed
+        # says them (plaintext above TLS): they were TCP's (records,
+        # handshake included), and a control plane matching the two saw
+        # counters disagree.
         killed_ids = [new]
+        if a.tls_port:
+            ctx = ssl.create_default_context(cafile=os.path.join(a.certs, "ca.pem"))
+            t = ssl_wrap = ctx.wrap_socket(ctlit.connect(host, a.tls_port), server_hostname="server.cee.test")
+            payload = b"p" * 1000
+            ssl_wrap.sendall(payload)
+            got = b""
+            while len(got) < len(payload):
+                chunk = ssl_wrap.recv(4096)
+                check(chunk, "the TLS echo ended early")
+                got += chunk
+            check(got == payload, "the TLS echo changed the bytes")
+            tid = tail.wait_event(20, "open of the TLS connection",
+                                  lambda e: e["type"] == "open" and e["remote"] == f"{a.peer_ip}:{ctlit.local_port(t)}")["conn"]
+            c = ctl.query("conn", tid)["conn"]
+            check(c["proto"] == "tls" and c["bytes_in"] == 1000 and c["bytes_out"] == 1000,
+                  f"conn {tid}: {c} (the plaintext was 1000 bytes each way)")
+            k = ctl.query("kill", tid, st["run"])["killed"]
+            ev = tail.wait_event(20, f"closed of {tid}", lambda e: e["conn"] == tid and e["type"] == "closed")
+            check(k["bytes_in"] == ev["bytes_in"] == 1000 and k["bytes_out"] == ev["bytes_out"] == 1000,
+                  f"kill answered bytes {k['bytes_in']}/{k['bytes_out']}, closed says {ev['bytes_in']}/{ev['bytes_out']}")
+            killed_ids.append(tid)
+            t.close()
+            log("TLS: conn, kill and closed agree on the plaintext byte counts")
+
+        # 5. One kill per shard, routed by the id.
         for sh in range(a.shards):
             victim = sorted(i for i in held if ctlit.conn_shard(i) == sh)[0]
             ctl.query("kill", victim)

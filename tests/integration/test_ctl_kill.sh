@@ -37,7 +37,8 @@ it_setup "ctlkill$SHARDS"
 EVENTS=$WORK/events.jsonl
 RESULT=$WORK/kill.json
 it_start_engine "$SHARDS" "$WORK/engine.log" \
-	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:$PORT:echo" \
+	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:$PORT:echo" --listen "tls:7443:echo" \
+	--tls-cert "$IT_ROOT/tests/certs/server.pem" --tls-key "$IT_ROOT/tests/certs/server.key" \
 	--events "jsonl:$EVENTS" --stats "$WORK/stats.json" --time-wait 100 --poll-idle-us 50
 PREFIX="cee-it-$$-$ENGINE_SEQ"
 SOCK=/var/run/dpdk/$PREFIX/cee_ctl.sock
@@ -48,7 +49,7 @@ MODE=$(stat -c %a "$SOCK")
 FAILED=0
 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/ctl_kill.py" --ctl "$CEE_CTL" --prefix "$PREFIX" \
 	--events "$EVENTS" --server "$NETNS_ENGINE_IP:$PORT" --peer-ip "$NETNS_PEER_IP" \
-	--shards "$SHARDS" --result "$RESULT" || FAILED=1
+	--shards "$SHARDS" --result "$RESULT" --tls-port 7443 --certs "$IT_ROOT/tests/certs" || FAILED=1
 
 ENGINE_RC=0
 it_stop_engine || ENGINE_RC=$?
