@@ -695,8 +695,13 @@ static int wctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bo
 	if (server) {
 		wolfSSL_CTX_set_servername_callback(ctx->wctx, sni_accept_any);
 		// (decided at creation: the caller may have erased the key since)
+		// Asking for client certificates (ca_file): no tickets. wolfSSL's
+		// ticket holds no peer certificate, so a resumed connection had no
+		// subject for tls_up, and skipped the chain's check (a CA reload
+		// that dropped an issuer let its clients resume on).
 		if (!ctx->rng_ready)
-			ctx->tickets_on = memcmp(cfg->ticket_key, zero_key, sizeof(zero_key)) != 0;
+			ctx->tickets_on = memcmp(cfg->ticket_key, zero_key, sizeof(zero_key)) != 0 &&
+					  cfg->ca_file == NULL;
 		if (ctx->tickets_on) {
 			if ((rc = ticket_setup(ctx, cfg)) < 0)
 				return fail(err, errlen, -rc, "ticket_key: set-up failed");
