@@ -898,6 +898,24 @@ void cee_stack_deadline(struct cee_shard *s, struct cee_conn *c)
 	layer_leave(s, st);
 }
 
+// Closed before the top layer was up, with TLS up below it (wss: the
+// upgrade not done yet): close_notify before our FIN (RFC 8446 6.1), as
+// once up. It went as a bare FIN: the peer read a truncated stream.
+// @return 1 (our FIN may follow), 0 (the stream was cut: reset instead),
+// -1 (the connection went away: @p st is gone).
+static int close_notify_before_up(struct cee_shard *s, struct cee_stack *st,
+				  enum cee_reason reason)
+{
+	if (st->tls == NULL || !st->tls_up || st->in_down)
+		return 1;
+	layer_enter(st);
+	cee_tls_shutdown(st->tls);
+	bool cut = close_cut(st, reason);
+	if (!layer_leave(s, st))
+		return -1;
+	return cut ? 0 : 1;
+}
+
 // TCP closes on its own (idle timeout, the peer's FIN): the layers' last
 // words go before our FIN: a Close frame (idle timeout), close_notify.
 void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)
@@ -922,6 +940,7 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 				pend_unlink(s, st);
 			if (st->ws != NULL) // an upgrade request it holds a buffer for: moot
 				cee_ws_below_gone(st->ws);
+			(void)close_notify_before_up(s, st, reason);
 		}
 		return;
 	}
@@ -959,7 +978,7 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 			pend_unlink(s, st);
 		if (st->ws != NULL)
 			cee_ws_below_gone(st->ws);
-		return 1;
+		return close_notify_before_up(s, st, reason);
 	}
 	if (st->in_down)
 		return 1; // from inside a layer's send: TCP's FIN follows what it sends

@@ -20,6 +20,9 @@ Kinds (--mix KIND=N,...):
   wss     the same over TLS, then close_notify
   silent  WebSocket echo that never answers the Close: expects the Close
           frame 1001 and then an RST when the grace is over (or cut short)
+  wssnoup wss whose TLS handshake is done but which sends no upgrade
+          request: expects close_notify, then the FIN (it was a bare FIN:
+          a truncated TLS stream)
 Writes --log: {"conns": [{"kind", "lport", "close_code", "end", "ok",
 "error"}, ...]}; --closes-file gets a line once every ws/wss/silent client
 has its Close frame and every tcp/tls one its end.
@@ -35,7 +38,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ws_common as wc  # noqa: E402
 
-KINDS = ("tcp", "tls", "ws", "wss", "silent")
+KINDS = ("tcp", "tls", "ws", "wss", "silent", "wssnoup")
 
 
 def parse_args():
@@ -55,8 +58,8 @@ class Client:
     def __init__(self, kind, args, ports):
         self.kind = kind
         self.args = args
-        self.port = ports["ws" if kind == "silent" else kind]
-        self.tls = kind in ("tls", "wss")
+        self.port = ports[{"silent": "ws", "wssnoup": "wss"}.get(kind, kind)]
+        self.tls = kind in ("tls", "wss", "wssnoup")
         self.ws = kind in ("ws", "wss", "silent")
         self.rec = {"kind": kind, "lport": None, "close_code": None, "end": None, "ok": False, "error": None}
         self.ready = asyncio.Event()
@@ -69,7 +72,9 @@ class Client:
             self.rec["lport"] = c.lport
             if self.tls:
                 await c.start_tls()
-            if self.ws:
+            if self.kind == "wssnoup":
+                pass  # TLS up, no upgrade request: nothing to echo
+            elif self.ws:
                 await c.send(wc.upgrade_request(f"{self.args.ip}:{self.port}", user_agent=f"cee-it/{self.kind}"))
                 status, _ = wc.parse_response(await c.read_head())
                 if status != 101:
@@ -100,6 +105,7 @@ class Client:
             "ws": r["close_code"] == 1001 and r["end"] == "eof",
             "wss": r["close_code"] == 1001 and r["end"] == "close_notify",
             "silent": r["close_code"] == 1001 and r["end"] == "rst",
+            "wssnoup": r["end"] == "close_notify",
         }[k]
 
     async def finish(self, c):

@@ -8,7 +8,7 @@
 #
 # Guards against: a graceful shutdown that resets clients anyway (an SBC
 # restart that every browser sees as 1006 abnormal closure, every TLS peer
-# as a truncated stream); a WebSocket Close other than 1001 "going away"
+# as a truncated stream, a wss client whose upgrade was not done yet too); a WebSocket Close other than 1001 "going away"
 # (RFC 6455 7.4.1), or our FIN before the peer's Close; TLS without
 # close_notify; a peer that never answers holding the engine past the grace;
 # a second SIGTERM that does not cut the grace short; closes reported with
@@ -29,7 +29,7 @@ SHARDS=${1:-2}
 CERTS=$IT_ROOT/tests/certs
 PORTS=7000,7443,8080,8443
 GRACE=3 # (below the WebSocket close timeout, 5 s: the silent ones are reset at the grace)
-MIX="tcp=20,tls=20,ws=20,wss=20,silent=10"
+MIX="tcp=20,tls=20,ws=20,wss=20,silent=10,wssnoup=5"
 
 it_require
 it_setup "grace$SHARDS"
