@@ -18,7 +18,8 @@
  *   shut (0, or a sliver: tcp_wnd_shut()) is reset after
  *   cfg.persist_timeout_ns from when the window shut on queued data
  *   (zero_window_timeout), on time: its end is a deadline of its own. Only
- *   a window that takes a segment again starts that clock over.
+ *   a window that takes a segment again, and a segment's worth (or all
+ *   we had) acknowledged, starts that clock over.
  *
  * user_at_ns is the owner's deadline (cee_tcp_set_deadline, e.g. a TLS
  * handshake limit, WebSocket pings): ops->deadline runs, or the connection
@@ -172,7 +173,16 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 			if (zx->zw_since_ns == 0)
 				tcp_zw_start(ctx, tcb, zx, now_ns);
 		} else if (ctx->zw_head != NULL && (zx = tcp_xmit_if(ctx, tcb)) != NULL) {
-			tcp_zw_stop(ctx, zx); /* (the list empty: no clock runs anywhere) */
+			// (the list empty: no clock runs anywhere) A window that
+			// takes a segment stops the clock once the peer has taken
+			// something: a segment's worth acknowledged since it
+			// started, or all we had. A peer that opened its window,
+			// dropped what came and shut it again (every 100 s) held
+			// our buffer for good: each opening started the clock over
+			// and put it last in the eviction order.
+			if (zx->zw_since_ns == 0 || tcb->snd_una - zx->zw_una >= tcb->snd_mss ||
+			    (tcb->snd_una == tcb->snd_max && tcp_unsent_bytes(tcb) == 0))
+				tcp_zw_stop(ctx, zx);
 			zx = NULL;
 		}
 		struct cee_tcp_xmit *bx;

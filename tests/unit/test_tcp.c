@@ -1878,24 +1878,28 @@ static void test_zero_window_persist_timeout(void **state)
 	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
 	establish(f);
 	f->p_wnd = 0;
+	uint64_t first = f->now; /* the window is shut on queued data: the clock starts */
 	peer(f, 0, "xyz", 3);
-	fire(f); /* the first probe: the clock starts */
-	uint64_t first = f->now;
+	fire(f); /* the first probe */
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
-	/* the window opens for a moment (one byte taken), then shuts again */
+	/*
+	 * the window opens for a moment, then shuts again, nothing taken
+	 * (ack unchanged): the clock runs on from the first zero window
+	 * (it started over, and a peer doing this every 100 s held our
+	 * buffer for good: test_zero_window_flapping)
+	 */
 	f->now += 1 * SEC;
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 1, NULL, 0);
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
-	uint64_t reopened = f->now;
 	while (!f->destroyed) {
 		fire(f);
 		if (!f->destroyed)
 			seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
 		assert_true(f->now < first + 60 * SEC);
 	}
-	assert_true(f->now >= reopened + 10 * SEC); /* not from the first zero window */
+	assert_true(f->now >= first + 10 * SEC);
 	/* on time: not up to a doubled probe interval (a minute) late */
-	assert_true(f->now < reopened + 12 * SEC);
+	assert_true(f->now < first + 12 * SEC);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
 	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
 	/*
@@ -1904,6 +1908,41 @@ static void test_zero_window_persist_timeout(void **state)
 	 * 3.2) and learns of the reset only from its own next segment.
 	 */
 	assert_int_equal(last(f)->out.seq, ISS + 1);
+}
+
+/*
+ * Fault (review): a peer that opened its window, dropped what it was sent
+ * and shut it again, over and over, held our send buffer for good: each
+ * opening stopped the persist clock and the next shut started it over
+ * (and put the connection last in the eviction order). Only a segment's
+ * worth taken (or all we had) stops the clock now.
+ */
+static void establish_unscaled(struct fake *f, uint16_t wnd);
+
+static void test_zero_window_flapping(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0); /* shut, nothing taken */
+	uint64_t shut = f->now;
+	while (!f->destroyed && f->now < shut + 60 * SEC) {
+		f->now += 3 * SEC / 2;
+		seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 2920, NULL, 0); /* open: we resend */
+		if (!f->destroyed)
+			seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0); /* dropped; shut */
+		while (!f->destroyed && f->timer_at != 0 && f->timer_at <= f->now)
+			fire(f);
+	}
+	assert_true(f->destroyed);
+	assert_true(f->now >= shut + 10 * SEC);
+	assert_true(f->now < shut + 12 * SEC);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
+	/* a peer that takes everything it was sent stops the clock: off the list */
+	assert_null(f->ctx.zw_head);
 }
 
 /*
@@ -1923,13 +1962,16 @@ static void test_zero_window_evict(void **state)
 	fire(f); /* the first probe: on the list */
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
 	assert_false(cee_tcp_evict_zero_window(&f->ctx, SEC, f->now)); /* too young */
-	/* the window opens and shuts: off the list, then on again at the next probe */
+	/* the window opens and shuts, nothing taken: it stays on the list, as
+	 * old as it was (an opening put it last, a flapping peer never first) */
+	uint64_t shut = f->now;
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 1, NULL, 0);
-	assert_false(cee_tcp_evict_zero_window(&f->ctx, 0, f->now + 5 * SEC));
+	assert_non_null(f->ctx.zw_head);
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0);
 	fire(f);
 	assert_false(f->destroyed);
-	f->now += 2 * SEC;
+	assert_false(cee_tcp_evict_zero_window(&f->ctx, 2 * SEC, shut + SEC)); /* too young */
+	f->now = shut + 2 * SEC;
 	assert_true(cee_tcp_evict_zero_window(&f->ctx, SEC, f->now));
 	assert_true(f->destroyed);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
@@ -3193,7 +3235,8 @@ static void test_sliver_window_reopens(void **state)
 	f->now += 5 * SEC;
 	f->nsegs = 0;
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 2920, NULL, 0);
-	assert_null(f->ctx.zw_head);
+	/* open, nothing taken yet: the clock runs until the peer takes a segment */
+	assert_non_null(f->ctx.zw_head);
 	assert_int_equal(f->nsegs, 2); /* two full segments at once */
 	assert_int_equal(f->segs[0].len, 1460);
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 12, NULL, 0);
@@ -6056,6 +6099,7 @@ int main(void)
 	    T(test_zero_window_probe),
 	    T(test_zero_window_dead_peer),
 	    T(test_zero_window_persist_timeout),
+	    T(test_zero_window_flapping),
 	    T(test_zero_window_evict),
 	    T(test_abort_shutdown),
 	    T(test_abort_time_wait),
