@@ -266,6 +266,7 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 	struct cee_tls_ctx *ctx = arg;
 	uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
 	const uint8_t *key = ctx->ticket_aead_key;
+	bool renew = false;
 	int rc;
 
 	if (in_len <= 0 || in_len > 0xffff)
@@ -278,6 +279,7 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 			return WOLFSSL_TICKET_RET_FATAL;
 	} else if (ctx->prev_ok && memcmp(key_name, ctx->prev_name, WOLFSSL_TICKET_NAME_SZ) == 0) {
 		key = ctx->prev_aead_key; // the period before: accepted, not issued
+		renew = true;
 	} else if (memcmp(key_name, ctx->ticket_name, WOLFSSL_TICKET_NAME_SZ) != 0) {
 		return WOLFSSL_TICKET_RET_REJECT;
 	}
@@ -298,7 +300,14 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
 			return WOLFSSL_TICKET_RET_REJECT;
 	}
 	*out_len = in_len;
-	(void)ssl;
+	// A ticket of the period before resumes, and TLS 1.2 gets a new one
+	// in this handshake (TLS 1.3 gets one after every handshake): else a
+	// client resuming often kept its first ticket until it stopped
+	// opening, and this wolfSSL's TLS 1.2 client then failed the
+	// connection instead of a full handshake. (In a TLS 1.3 handshake
+	// wolfSSL takes only RET_OK for a PSK.)
+	if (renew && wolfSSL_GetVersion(ssl) != WOLFSSL_TLSV1_3)
+		return WOLFSSL_TICKET_RET_CREATE;
 	return WOLFSSL_TICKET_RET_OK;
 }
 
