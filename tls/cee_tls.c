@@ -1152,7 +1152,9 @@ static int end_on_error(struct cee_tls *t, int err)
 	// input that draws it, so it does not tell our heap ran out)
 	if (t->down_failed)
 		return end_with(t, CEE_REASON_NO_RESOURCES, -ENOBUFS);
-	if (h.last_tx.level == ALERT_LEVEL_FATAL) {
+	// (after our close_notify io_send swallows what wolfSSL writes: an
+	// alert there never went out, and was reported as ours)
+	if (h.last_tx.level == ALERT_LEVEL_FATAL && !t->close_out) {
 		// The alert went down through io_send inside the failed call.
 		t->info.alert = (uint8_t)h.last_tx.code;
 		t->info.alert_local = true;

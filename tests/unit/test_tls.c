@@ -846,6 +846,45 @@ static void test_close_notify_from_server(void **state)
 	assert_int_equal(f->s.reason, CEE_REASON_TLS_CLOSE_NOTIFY);
 }
 
+// Fault (review): after our close_notify, what wolfSSL still writes goes
+// nowhere (RFC 8446 6.1); an alert it "sent" at a bad record from the
+// peer was still reported as ours: closed said alert 20, alert_by local,
+// and alerts_sent counted it, though nothing went on the wire.
+static void check_alert_after_close_notify(void **state, uint16_t version)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(version);
+	struct cee_tls_info si;
+
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	cee_tls_shutdown(f->s.t); // ours first
+	size_t sent = f->s.out_len;
+	assert_true(sent > 0);
+	assert_int_equal(cee_tls_send(f->c.t, (const uint8_t *)"late data", 9), 9);
+	assert_true(f->c.out_len > 6);
+	f->c.out[f->c.out_len - 1] ^= 0x55; // its tag: a bad record (bad_record_mac)
+	deliver(&f->c, &f->s, 0);
+	assert_int_equal(f->s.closes, 1);
+	assert_int_equal(f->s.out_len, sent); // nothing went down after close_notify
+	cee_tls_get_info(f->s.t, &si);
+	assert_int_equal(si.alert, 0);
+	assert_false(si.alert_local);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->alerts_sent, 0);
+	assert_int_not_equal(f->s.reason, CEE_REASON_TLS_ALERT);
+}
+
+static void test_alert_after_close_notify_tls12(void **state)
+{
+	check_alert_after_close_notify(state, CEE_TLS_V12);
+}
+
+static void test_alert_after_close_notify_tls13(void **state)
+{
+	check_alert_after_close_notify(state, 0);
+}
+
 // Guards against: a peer's fatal alert not reported as tls_alert with
 // the peer's number and alert_local false, and our own alert (the
 // client cannot verify the server) not sent before io.close.
@@ -1865,6 +1904,8 @@ int main(void)
 	    T(test_tickets_off),
 	    T(test_close_notify_from_client),
 	    T(test_close_notify_from_server),
+	    T(test_alert_after_close_notify_tls12),
+	    T(test_alert_after_close_notify_tls13),
 	    T(test_peer_alert_tls12),
 	    T(test_peer_alert_tls13),
 	    T(test_peer_alert_in_clear_tls13),
