@@ -567,6 +567,11 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 				fprintf(stderr, "%s: --events: at most %u sinks\n", prog,
 					CEE_MAX_SINKS);
 				rc = -ENOSPC;
+			} else if (strlen(optarg) > CEE_SINK_SPEC_MAX) {
+				// (said here, not as "File name too long" when it opens)
+				fprintf(stderr, "%s: --events: a sink is at most %u characters\n",
+					prog, CEE_SINK_SPEC_MAX);
+				rc = -EINVAL;
 			} else
 				c->sinks[c->nsinks++] = optarg;
 			break;
@@ -1618,7 +1623,7 @@ void cee_engine_stats_json(struct cee_engine *e, FILE *f)
 	int pn = engine_ports_json(e, ports, sizeof(ports));
 	if (pn > 0)
 		fprintf(f, ",%.*s", pn, ports);
-	char sinks[4096];
+	char sinks[4096]; // (four specs of CEE_SINK_SPEC_MAX and their figures)
 	int sn = engine_sinks_json(e, sinks, sizeof(sinks));
 	if (sn >= 2)
 		fprintf(f, ",%.*s", sn - 2, sinks + 1); // "engine" and "sinks"

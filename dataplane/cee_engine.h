@@ -20,6 +20,8 @@
 
 #define CEE_MAX_LISTENERS 16
 #define CEE_MAX_SINKS 4
+/** Longest --events spec (struct cee_sink's spec; the sinks' JSON is sized for four). */
+#define CEE_SINK_SPEC_MAX 255
 #define CEE_MAX_PORTS 4
 
 /** cee_engine_cfg.syn_cookies */

@@ -86,7 +86,10 @@ out:
 // the password of a URL's user:password@, become "***".
 static void redact(char *out, const char *spec)
 {
-	size_t n = 0, cap = sizeof(((struct cee_sink *)0)->spec) - 4;
+	// (every spec cee_sink_open() takes fits whole: a cap 3 short cut the
+	// longest ones' paths in cee-ctl sinks and --stats; only one whose
+	// "***" is longer than the secret it hides can be cut)
+	size_t n = 0, cap = sizeof(((struct cee_sink *)0)->spec) - 1;
 	// The password of "//user:password@": the first ':' between "//" and '@'.
 	const char *at = strchr(spec, '@'), *slashes = strstr(spec, "//"), *colon = NULL;
 	if (slashes != NULL && at != NULL && at > slashes)

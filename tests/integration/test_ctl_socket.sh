@@ -164,4 +164,39 @@ dt=$((dt_ms / 1000)).$(printf %03d $((dt_ms % 1000)))
 # about 1 s; an ignored --timeout gives up after cee-ctl's default, 10 s
 ((dt_ms >= 900 && dt_ms <= 3000)) || fail "cee-ctl --timeout 1 gave up after $dt s"
 log "4. cee-ctl --timeout 1, backlog full: exit 1 after ${dt} s: $(cat "$WORK/ctl.err")"
+
+# 5. four sinks with the longest specs (255 characters): `sinks` and --stats
+# list every one (their 4 KiB buffers must hold them: a list that did not
+# fit was answered "no sinks" and left out of --stats); a longer spec is
+# refused at once, saying so (it was "File name too long" at its open)
+LONG=$WORK/$(printf 'd%.0s' $(seq $((255 - ${#WORK} - 16))))
+mkdir -p "$LONG"
+rc=0
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-f" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo \
+	--events "jsonl:$LONG/e10.jsonl" >"$WORK/f.log" 2>&1 || rc=$?
+[[ $rc -eq 2 ]] && has "$WORK/f.log" "a sink is at most 255 characters" ||
+	fail "a 256-character sink spec: exit $rc, $(tail -n 1 "$WORK/f.log")"
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-e" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo \
+	--events "jsonl:$LONG/e1.jsonl" --events "jsonl:$LONG/e2.jsonl" \
+	--events "jsonl:$LONG/e3.jsonl" --events "jsonl:$LONG/e4.jsonl" \
+	--ctl-socket "$SOCK" --stats "$WORK/stats-e.json" >"$WORK/e.log" 2>&1 &
+E=$!
+PIDS+=("$E")
+wait_until 60 "engine e ready" has "$WORK/e.log" "cee-engine: ready"
+"$CTL" --socket "$SOCK" --timeout 10 --json sinks >"$WORK/sinks.json" ||
+	fail "cee-ctl sinks with four long specs: exit $? ($(cat "$WORK/sinks.json"))"
+kill -TERM "$E"
+wait "$E" || fail "engine e exited non-zero at SIGTERM"
+"$PY" - "$WORK/sinks.json" "$WORK/stats-e.json" "$LONG" <<'PY' || fail "the sinks' lists with long specs"
+import json, sys
+want = [f"jsonl:{sys.argv[3]}/e{i}.jsonl" for i in range(1, 5)]
+assert all(len(w) == 255 for w in want), [len(w) for w in want]
+got = [x["spec"] for x in json.load(open(sys.argv[1]))["sinks"]]
+assert got == want, f"cee-ctl sinks: {len(got)} specs"
+st = json.load(open(sys.argv[2]))
+assert [x["spec"] for x in st.get("sinks", [])] == want, "--stats: the sinks list is missing or cut"
+print(f"5. four sinks of {len(want[0])} characters each: cee-ctl sinks and --stats list them all")
+PY
 log "PASS test_ctl_socket"
