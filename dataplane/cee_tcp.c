@@ -385,6 +385,13 @@ void cee_tcp_accept_cookie(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	ctx->stats.syncookies_ok++;
 	passive_init(ctx, tcb, service, &syn, now_ns);
 	set_iss(tcb, iss);
+	// No timed segment (the SYN-ACK went statelessly): with timestamps the
+	// ACK's echo of the SYN-ACK's TSval is the handshake's RTT sample, as
+	// after Karn dropped one (about 1 ms resolution, up to 32 ticks long:
+	// the low bits carry the cookie's options). Without it the connection
+	// started on the initial RTO (1 s) with no estimate, as Linux does not.
+	if (tcb->uflags & CEE_TCB_U_TS)
+		tcb->uflags |= CEE_TCB_U_KARN;
 	// the window our SYN-ACK announced (cee_tcp_synack_cookie)
 	bool scaled = tcb->flags & CEE_TCB_F_WSCALE;
 	tcb->rcv_adv = tcb->rcv_nxt + tcp_syn_window(ctx, tcb, scaled);

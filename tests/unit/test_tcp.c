@@ -1043,6 +1043,32 @@ static void test_syn_cookie_handshake(void **state)
 	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
 }
 
+/*
+ * Fault (a known gap): a cookie connection took no RTT sample from its
+ * handshake (the SYN-ACK was stateless, nothing timed), and started on the
+ * initial RTO with no estimate. With timestamps the ACK's echo of the
+ * SYN-ACK's TSval measures it (the TSval's low 5 bits carry the cookie's
+ * options: up to 32 ticks long); without them there is nothing to measure.
+ */
+static void test_syn_cookie_rtt(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t cookie = 0x5a5a0000u;
+	struct cee_tcp_seg syn = {.seq = IRS, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 9,
+				  .mss = 1400, .sack_ok = true, .ts_ok = true, .tsval = 777};
+	struct cee_tcp_out out;
+	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, 9 | 16, f->now, &out);
+	f->now += 40 * 1000000ull; /* the ACK, 40 ms later */
+	struct cee_tcp_seg ack = {.seq = IRS + 1, .ack = cookie + 1, .wnd = 128,
+				  .flags = CEE_TCP_ACK, .wscale = 0xff, .ts_ok = true,
+				  .tsval = 790, .tsecr = out.tsval};
+	cee_tcp_accept_cookie(&f->ctx, &f->tcb, CEE_TCP_SVC_ECHO, &ack, cookie, 1380, 9, true, true,
+			      f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_true(f->tcb.srtt_us >= 38000 && f->tcb.srtt_us <= 40000 + 35000);
+	assert_true(f->tcb.rto_us < 1000000); /* not the initial RTO */
+}
+
 /* Fault: the half-open count (the cookie trigger) leaks when handshakes fail. */
 static void test_half_open_count(void **state)
 {
@@ -6074,6 +6100,7 @@ int main(void)
 	    T(test_oow_ack_per_connection),
 	    T(test_dup_data_acked_past_the_limits),
 	    T(test_syn_cookie_handshake),
+	    T(test_syn_cookie_rtt),
 	    T(test_half_open_count),
 	    T(test_retransmit_lost_segment),
 	    T(test_retransmit_go_back_n),
