@@ -726,8 +726,12 @@ static void output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns
 									 : UINT32_MAX;
 			uint32_t right = tcb->snd_una + wnd;
 			uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
+			// a hole below SACKed data, shorter than a segment, is a
+			// resend, not a runt the window cut: no SWS hold (it waited
+			// for a tail-loss probe or a second RTO)
+			bool hole = gap < usable;
 			usable = min_u32(usable, gap);
-			if (tcp_sws_holds(ctx, tcb, usable)) {
+			if (!hole && tcp_sws_holds(ctx, tcb, usable)) {
 				ctx->stats.sws_held++;
 				break;
 			}

@@ -5783,6 +5783,41 @@ static void test_rto_go_back_n_skips_sacked(void **state)
 }
 
 /*
+ * Fault (review, from the rule above): a hole shorter than a segment below
+ * what the peer SACKed after an RTO (a 100-byte record between two full
+ * segments) was held by sender SWS avoidance, as a runt the window cut: it
+ * waited for a tail-loss probe or a second RTO. A resend of a hole is no
+ * SWS runt: it goes at once.
+ */
+static void test_rto_short_hole_not_held(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	unsigned nb = f->nsegs;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 100, f->now);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, MSS, f->now);
+	assert_int_equal(f->nsegs - nb, 3);
+	for (unsigned i = 0; i < 4 && f->ctx.stats.rto_timeouts == 0; i++)
+		fire(f); /* the tail-loss probe, then the RTO */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	assert_int_equal(last(f)->out.seq, b);
+	unsigned n0 = f->nsegs;
+	uint64_t held = f->ctx.stats.sws_held;
+	uint32_t blk[2] = {b + MSS + 100, b + 2 * MSS + 100}; /* the third arrived */
+	ack_sack(f, b + MSS, 1, blk);
+	assert_int_equal(f->nsegs, n0 + 1);
+	assert_int_equal(f->segs[n0].out.seq, b + MSS);
+	assert_int_equal(f->segs[n0].len, 100);
+	assert_int_equal(f->ctx.stats.sws_held, held);
+	ack_to(f, b + 2 * MSS + 100);
+	assert_int_equal(f->tcb.snd_una, b + 2 * MSS + 100);
+}
+
+/*
  * Fault guarded (the other side of the rule above): blocks SACKed before
  * the timeout are not trusted after it (RFC 2018 8, the peer may have
  * reneged): go-back-N sends them again.
@@ -6058,6 +6093,7 @@ int main(void)
 	    T(test_slow_start_stops_at_ssthresh),
 	    T(test_rto_in_recovery_keeps_ssthresh),
 	    T(test_rto_go_back_n_skips_sacked),
+	    T(test_rto_short_hole_not_held),
 	    T(test_rto_forgets_earlier_sacks),
 	    T(test_cubic_after_rto_grows_slowly),
 	    T(test_ts_negotiated_and_echoed),
