@@ -210,8 +210,13 @@ static inline struct cee_tcp_xmit *tcp_xmit_if(const struct cee_tcp_ctx *ctx,
  */
 static inline void tcp_recovery_rearm(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint64_t now_ns)
 {
-	if (x->tlp == CEE_TCP_TLP_ARMED)
+	if (x->tlp == CEE_TCP_TLP_ARMED) {
 		x->tlp = CEE_TCP_TLP_SENT;
+		// no probe went, none can come back SACKed (as rto_expired()):
+		// the position left from set-up (0) or an old probe, once inside
+		// the flight, marked every unSACKed byte below it lost
+		x->tlp_seq = tcb->snd_una;
+	}
 	tcb->rto_at_ns = now_ns + (uint64_t)tcb->rto_us * 1000;
 }
 

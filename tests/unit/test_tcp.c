@@ -5783,6 +5783,34 @@ static void test_rto_go_back_n_skips_sacked(void **state)
 }
 
 /*
+ * Fault (review): loss recovery that began while a tail-loss probe was only
+ * armed took that probe for sent (no probe goes in recovery) but left its
+ * position as it was: 0 from set-up, or an old probe's. When that lay in a
+ * SACKed range above SND.UNA (here: 0, the sequence space having wrapped
+ * into the flight), every unSACKed byte below it was marked lost and
+ * resent, merely reordered segments too. Now the position is SND.UNA: no
+ * probe went, none can come back SACKed.
+ */
+static void test_recovery_no_stale_probe_edge(void **state)
+{
+	struct fake *f = *state;
+	/* 0 inside segment 8 of the flight sent after warm_rtt's 21 segments */
+	f->iss = (uint32_t)(0u - (8 * MSS + MSS / 2)) - 1 - 21 * MSS;
+	warm_rtt(f, 40 * MS);
+	const uint32_t b = f->tcb.snd_una;
+	assert_true(seq_after(0, b + 8 * MSS - 1) && seq_after(b + 9 * MSS, 0));
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now);
+	uint32_t blk[4] = {b + 8 * MSS, b + 9 * MSS, b + 2 * MSS, b + 3 * MSS};
+	for (unsigned i = 0; i < 3; i++)
+		ack_sack(f, b, 2, blk);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_int_equal(f->ctx.stats.sack_rexmits, 1); /* segment 0 */
+	ack_sack(f, b, 2, blk);
+	/* 1 is not lost (only 2 MSS SACKed above it, one range): not resent */
+	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
+}
+
+/*
  * Fault (review, from the rule above): a hole shorter than a segment below
  * what the peer SACKed after an RTO (a 100-byte record between two full
  * segments) was held by sender SWS avoidance, as a runt the window cut: it
@@ -6094,6 +6122,7 @@ int main(void)
 	    T(test_rto_in_recovery_keeps_ssthresh),
 	    T(test_rto_go_back_n_skips_sacked),
 	    T(test_rto_short_hole_not_held),
+	    T(test_recovery_no_stale_probe_edge),
 	    T(test_rto_forgets_earlier_sacks),
 	    T(test_cubic_after_rto_grows_slowly),
 	    T(test_ts_negotiated_and_echoed),
