@@ -250,6 +250,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
 	X(sack_rexmits, TCP, "sack_rexmits", "holes resent from the SACK scoreboard")              \
 	X(sack_skipped, TCP, "sack_skipped", "bytes SACKed since a timeout that its go-back-N did not send again (RFC 6675 5.1)") \
+	X(tlp_losses, TCP, "tlp_losses", "tail-loss probes that resent data and were acknowledged without a D-SACK: a loss repaired, the window reduced (RFC 8985 7.4.2)") \
 	X(lost_rexmits, TCP, "lost_rexmits", "times resent holes were found lost again (SACKs for data sent after them)") \
 	X(bad_sack, DROP, "bad_sack", "SACK blocks beyond what was sent: ignored")                 \
 	X(paws_rejected, DROP, "paws", "segments with an old timestamp (RFC 7323 PAWS)")           \
@@ -405,6 +406,7 @@ struct cee_tcp_xmit {
 	uint8_t zw_backoff; /**< persist: probes of this shut window (their interval's doubling) */
 	uint8_t tlp_edge_set; /**< tlp_edge holds: the probe was SACKed (RACK, RFC 8985 6.2) */
 	uint8_t after_rto;  /**< CUBIC: the next epoch is the first after a timeout (RFC 9438 4.8) */
+	uint8_t tlp_rxt;    /**< the probe resent data, and no D-SACK said the original arrived */
 	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
 	/* CUBIC (RFC 9438), windows in bytes */
 	uint32_t w_max;     /**< window before the last reduction */

@@ -101,10 +101,17 @@ void tcp_cc_before_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 }
 
 /* The window after a loss (ssthresh); CUBIC also starts its next epoch here. */
+static uint32_t loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t flight);
+
 uint32_t tcp_cc_loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
+	return loss_ssthresh(ctx, tcb, tcb->snd_max - tcb->snd_una);
+}
+
+// ssthresh after a loss with @p flight bytes out (FlightSize when it was seen).
+static uint32_t loss_ssthresh(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t flight)
+{
 	uint32_t mss = tcb->snd_mss;
-	uint32_t flight = tcb->snd_max - tcb->snd_una;
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 
 	switch ((enum cee_tcp_cc)ctx->cfg.cc) {
@@ -233,7 +240,22 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		return;
 	}
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
+	bool reduced = false;
 	x->dupacks = 0;
+	// RFC 8985 7.4.2: a probe that resent data, acknowledged with no
+	// D-SACK for it: it repaired a loss (its original, or the ACK of it),
+	// and the window is reduced as for any loss (Linux: CWR in
+	// tcp_process_tlp_ack()); it grew on as if nothing was lost. The
+	// flight is the one before this ACK.
+	if (x->tlp == CEE_TCP_TLP_SENT && x->tlp_rxt && seq_gt(tcb->snd_una, x->tlp_seq) &&
+	    !x->in_recovery) {
+		ctx->stats.tlp_losses++;
+		tcb->ssthresh = loss_ssthresh(ctx, tcb, tcb->snd_max - tcb->snd_una + acked);
+		tcb->cwnd = min_u32(tcb->cwnd, tcb->ssthresh);
+		x->ca_acked = 0;
+		reduced = true;
+	}
+	x->tlp_rxt = 0;
 	x->tlp = 0; /* progress: the next flight may probe again (RFC 8985 7.4) */
 	if (x->tlp_edge_set && !seq_gt(x->tlp_edge, tcb->snd_una))
 		x->tlp_edge_set = 0; /* every byte below the probe's range is acked */
@@ -242,6 +264,8 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// later), seq_geq() turned, and every later loss waited for the RTO.
 	if (!x->in_recovery && seq_gt(tcb->snd_una, x->recover))
 		x->recover = tcb->snd_una;
+	if (reduced)
+		return; /* no growth on the ACK that showed the loss */
 	if (x->in_recovery == CEE_TCP_REC_SACK) {
 		// RFC 6675: ends when SND.UNA reaches the recovery point; cwnd stays
 		// at ssthresh; holes and new data go out from tcp_sack_output()
@@ -378,6 +402,7 @@ void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		x->nsacked = 0; // RFC 2018 8: SACK information is not trusted past an RTO
 		x->tlp_edge_set = 0;
 		x->tlp_seq = tcb->snd_una; // (a probe before the RTO no longer marks losses)
+		x->tlp_rxt = 0;            // (nor is it the loss: the timeout's response stands)
 		// RFC 9438 4.8: the first congestion avoidance after a timeout
 		// starts from where it begins (K = 0, W_max = that cwnd), not
 		// from the window before the timeout

@@ -72,8 +72,14 @@ void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 			ctx->stats.bad_sack++;
 			continue;
 		}
-		if (seq_leq(a.end, tcb->snd_una))
-			continue; /* D-SACK (RFC 2883) or stale: nothing left to learn */
+		if (seq_leq(a.end, tcb->snd_una)) {
+			// D-SACK (RFC 2883) or stale: nothing left to learn, but
+			// that the probe's bytes came twice (its original was not
+			// lost: no congestion response, RFC 8985 7.4.2)
+			if (x->tlp_rxt && seq_leq(a.start, x->tlp_seq) && seq_lt(x->tlp_seq, a.end))
+				x->tlp_rxt = 0;
+			continue;
+		}
 		if (seq_lt(a.start, tcb->snd_una))
 			a.start = tcb->snd_una;
 		r[n++] = a;

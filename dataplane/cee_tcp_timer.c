@@ -320,8 +320,10 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		ctx->stats.tlp_probes++;
 		uint32_t right = tcb->snd_una + tcb->snd_wnd;
 		x->tlp_seq = tcb->snd_nxt;
+		x->tlp_rxt = 0;
 		if (!(tcp_unsent_bytes(tcb) > 0 && seq_lt(tcb->snd_nxt, right) &&
 		      tcp_send_new(ctx, tcb, now_ns, min_u32(right - tcb->snd_nxt, tcb->snd_mss)))) {
+			x->tlp_rxt = 1; // a resend: its ACK without a D-SACK is a loss (RFC 8985 7.4.2)
 			uint32_t data_end = tcb->snd_una + tcb->sb_len; /* before a FIN */
 			uint32_t end = seq_lt(data_end, tcb->snd_max) ? data_end : tcb->snd_max;
 			uint32_t len = min_u32(end - tcb->snd_una, tcb->snd_mss);

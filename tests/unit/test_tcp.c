@@ -5783,6 +5783,48 @@ static void test_rto_go_back_n_skips_sacked(void **state)
 }
 
 /*
+ * Fault (review, RFC 8985 7.4.2 MUST): a loss repaired by the tail-loss
+ * probe drew no congestion response: the probe resent the tail's last
+ * segment, the ACK covered everything, and cwnd went on growing as if
+ * nothing was lost (repeated tail losses of short responses never reduced
+ * the window). Without a D-SACK for the probe the window is reduced as for
+ * a loss (tlp_losses); with one (the original had arrived, only its ACK
+ * was late or lost) nothing is.
+ */
+static void test_tlp_loss_response(void **state)
+{
+	struct fake *f = *state;
+
+	warm_rtt(f, 40 * MS);
+	assert_int_equal(f->tcb.ssthresh, UINT32_MAX);
+	uint32_t b = f->tcb.snd_una;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 4 * MSS, f->now);
+	fire(f); /* the probe: nothing new to send, the last segment again */
+	assert_int_equal(f->ctx.stats.tlp_probes, 1);
+	assert_int_equal(last(f)->out.seq, b + 3 * MSS);
+	f->now += 40 * MS;
+	ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->ctx.stats.tlp_losses, 1);
+	assert_int_equal(f->tcb.ssthresh, 2 * MSS); /* FlightSize 4 MSS / 2 */
+	assert_true(f->tcb.cwnd <= f->tcb.ssthresh);
+
+	/* the same, and the peer says (D-SACK) the probe's bytes came twice */
+	uint32_t cwnd = f->tcb.cwnd, ssthresh = f->tcb.ssthresh;
+	f->now += 40 * MS;
+	b = f->tcb.snd_una;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 2 * MSS, f->now);
+	fire(f);
+	assert_int_equal(f->ctx.stats.tlp_probes, 2);
+	assert_int_equal(last(f)->out.seq, b + MSS);
+	f->now += 40 * MS;
+	uint32_t dsack[2] = {b + MSS, b + 2 * MSS};
+	ack_sack(f, b + 2 * MSS, 1, dsack);
+	assert_int_equal(f->ctx.stats.tlp_losses, 1);
+	assert_int_equal(f->tcb.ssthresh, ssthresh);
+	assert_true(f->tcb.cwnd >= cwnd);
+}
+
+/*
  * Fault (review): loss recovery that began while a tail-loss probe was only
  * armed took that probe for sent (no probe goes in recovery) but left its
  * position as it was: 0 from set-up, or an old probe's. When that lay in a
@@ -6123,6 +6165,7 @@ int main(void)
 	    T(test_rto_go_back_n_skips_sacked),
 	    T(test_rto_short_hole_not_held),
 	    T(test_recovery_no_stale_probe_edge),
+	    T(test_tlp_loss_response),
 	    T(test_rto_forgets_earlier_sacks),
 	    T(test_cubic_after_rto_grows_slowly),
 	    T(test_ts_negotiated_and_echoed),
