@@ -36,6 +36,7 @@ struct cee_engine {
 	uint32_t reload_seen; // cee_reload_generation() acted on
 	volatile sig_atomic_t *stop; // cee_engine_run()'s: 2 or more cuts the sinks' wait short
 	unsigned nshards;
+	atomic_uint grace_left; // --shutdown-grace: shards whose closes are not done (cee_shard.h)
 	unsigned nports;
 	unsigned ports_set_up; // of e->ports[], those cee_port_setup() set up (destroy closes these)
 	struct cee_port_info ports[CEE_MAX_PORTS];
@@ -1508,8 +1509,11 @@ int cee_engine_shutdown(struct cee_engine *e)
 	// the exporter (its events have reserved room), so the shards finish
 	// whatever the sinks do; then the sinks get --shutdown-timeout to take
 	// and deliver the rest.
-	for (unsigned i = 0; i < e->nshards; i++)
+	atomic_store_explicit(&e->grace_left, e->nshards, memory_order_relaxed);
+	for (unsigned i = 0; i < e->nshards; i++) {
+		e->shards[i].grace_left = &e->grace_left;
 		atomic_store_explicit(&e->shards[i].stop, true, memory_order_release);
+	}
 	uint64_t deadline = 0;
 	for (;;) {
 		// a second SIGTERM/SIGINT cuts --shutdown-grace short too

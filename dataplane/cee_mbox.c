@@ -66,8 +66,12 @@ static cee_mbox_bytes_fn bytes_in_fn, bytes_out_fn;
 
 void cee_mbox_set_bytes_fns(cee_mbox_bytes_fn in, cee_mbox_bytes_fn out)
 {
-	bytes_in_fn = in;
-	bytes_out_fn = out;
+	// written once: a second engine set up while a first one's shards read
+	// them finds the same functions there and writes nothing (no race)
+	if (bytes_in_fn != in)
+		bytes_in_fn = in;
+	if (bytes_out_fn != out)
+		bytes_out_fn = out;
 }
 
 void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c)

@@ -161,12 +161,31 @@ uint64_t cee_clock_ns(void)
 
 /* ---- tx ------------------------------------------------------------------- */
 
+#define TX_PATIENCE_NS (10 * 1000000ull) /* tx_patient: a queue that takes nothing for 10 ms */
+
 static void tx_flush_port(struct cee_shard *s, unsigned pi)
 {
 	uint16_t n = s->tx[pi].n;
 	if (n == 0)
 		return;
 	uint16_t sent = rte_eth_tx_burst(s->ports[pi].port_id, (uint16_t)s->id, s->tx[pi].pkts, n);
+	if (unlikely(s->tx_patient) && sent < n) {
+		// the shutdown's RSTs: sent once, their connections gone; a
+		// full queue dropped most of them (680,129 at the end of one
+		// cee-bench run): wait for room, up to TX_PATIENCE_NS without
+		// progress
+		uint64_t give_up = cee_clock_ns() + TX_PATIENCE_NS;
+		while (sent < n && cee_clock_ns() < give_up) {
+			uint16_t k = rte_eth_tx_burst(s->ports[pi].port_id, (uint16_t)s->id,
+						      &s->tx[pi].pkts[sent], (uint16_t)(n - sent));
+			if (k > 0) {
+				sent = (uint16_t)(sent + k);
+				give_up = cee_clock_ns() + TX_PATIENCE_NS;
+			} else {
+				rte_pause();
+			}
+		}
+	}
 	s->stats.tx_pkts += sent;
 	if (sent < n) {
 		// The segments are lost on the wire, as a full link would lose
@@ -1234,10 +1253,13 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 		// our own frame looped back (a tap of the port) is no one's claim;
 		// another MAC with our address is: counted and said (at most every
 		// 10 s a shard), never learnt. It went in bad_arp, among garbage.
-		if (rte_is_same_ether_addr(&ai.sha, &s->ports[pi].mac)) {
-			s->stats.drops[CEE_DROP_BAD_ARP]++;
-			return false;
-		}
+		// (any port's: a request of ours from another port on the same
+		// segment is ours too)
+		for (unsigned j = 0; j < s->nports; j++)
+			if (rte_is_same_ether_addr(&ai.sha, &s->ports[j].mac)) {
+				s->stats.drops[CEE_DROP_BAD_ARP]++;
+				return false;
+			}
 		s->stats.arp_conflicts++;
 		if (s->arp_conflict_said_ns == 0 ||
 		    s->now_ns - s->arp_conflict_said_ns >= ARP_CONFLICT_SAY_NS) {
@@ -1556,25 +1578,41 @@ void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason)
 	uint64_t now = cee_clock_ns();
 	if (now > s->now_ns)
 		s->now_ns = now;
+	s->tx_patient = true; // every RST out, not dropped at a full queue
 	cee_conn_foreach(s->pool, abort_one, &a);
 	tx_flush(s);
+	s->tx_patient = false;
 }
+
+struct grace_walk {
+	struct cee_shard *s;
+	unsigned closing;
+};
 
 static void close_graceful(void *arg, struct cee_conn *c)
 {
-	struct cee_shard *s = arg;
+	struct grace_walk *w = arg;
 	// a half-open one was never announced: it ends silently at the abort
+	// (or, its handshake completing meanwhile, is closed by count_closing)
 	if (c->tcb.state == CEE_TCP_SYN_RECEIVED)
 		return;
-	cee_shard_close(s, c, CEE_REASON_SHUTDOWN);
+	w->closing++;
+	cee_shard_close(w->s, c, CEE_REASON_SHUTDOWN);
 }
 
 // Connections whose close is still under way: our FIN (or, for a
 // WebSocket, our Close frame and the peer's) not yet acknowledged. In
-// FIN-WAIT-2 and TIME-WAIT everything we sent has arrived.
+// FIN-WAIT-2 and TIME-WAIT everything we sent has arrived. One whose
+// handshake completed since the first walk (half open then: skipped) and
+// has no close cause yet is closed now: it was announced and served, and
+// held the grace to its end.
 static void count_closing(void *arg, struct cee_conn *c)
 {
-	unsigned *n = arg;
+	struct grace_walk *w = arg;
+	unsigned *n = &w->closing;
+	if ((c->tcb.state == CEE_TCP_ESTABLISHED || c->tcb.state == CEE_TCP_CLOSE_WAIT) &&
+	    c->tcb.close_reason == CEE_REASON_NONE)
+		cee_shard_close(w->s, c, CEE_REASON_SHUTDOWN);
 	switch ((enum cee_tcp_state)c->tcb.state) {
 	case CEE_TCP_ESTABLISHED:
 	case CEE_TCP_CLOSE_WAIT:
@@ -1609,20 +1647,37 @@ static void shutdown_grace(struct cee_shard *s, uint32_t idle_us)
 	if (now > s->now_ns)
 		s->now_ns = now;
 	uint64_t deadline = s->now_ns + s->cfg->shutdown_grace_ns;
-	cee_conn_foreach(s->pool, close_graceful, s);
+	struct grace_walk first = {.s = s};
+	cee_conn_foreach(s->pool, close_graceful, &first);
 	tx_flush(s);
+	fprintf(stderr, "cee: shard %u: shutdown-grace: closing %u connections (at most %.1f s)\n",
+		s->id, first.closing, (double)s->cfg->shutdown_grace_ns / 1e9);
 	uint64_t next_check = 0;
+	bool done = false; // this shard's closes: counted out of grace_left
 	while (!atomic_load_explicit(&s->hurry, memory_order_acquire)) {
 		unsigned n = cee_shard_poll(s);
 		if (s->now_ns >= deadline)
 			break;
+		// (done, the walks go on: a handshake that completes here while
+		// another shard is still closing is closed too)
 		if (s->now_ns >= next_check) {
-			unsigned closing = 0;
-			cee_conn_foreach(s->pool, count_closing, &closing);
-			if (closing == 0)
-				break;
+			struct grace_walk w = {.s = s};
+			cee_conn_foreach(s->pool, count_closing, &w);
+			tx_flush(s);
+			bool d = w.closing == 0;
+			if (d != done && s->grace_left != NULL) {
+				if (d)
+					atomic_fetch_sub_explicit(s->grace_left, 1, memory_order_acq_rel);
+				else
+					atomic_fetch_add_explicit(s->grace_left, 1, memory_order_acq_rel);
+			}
+			done = d;
 			next_check = s->now_ns + GRACE_CHECK_NS;
 		}
+		// done: on until every shard is (their frames may come in here)
+		if (done && (s->grace_left == NULL ||
+			     atomic_load_explicit(s->grace_left, memory_order_acquire) == 0))
+			break;
 		if (n == 0 && idle_us)
 			rte_delay_us_sleep(idle_us);
 	}

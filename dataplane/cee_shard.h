@@ -143,6 +143,9 @@ struct cee_shard {
 		struct rte_mbuf *pkts[CEE_TX_BURST];
 		uint16_t n;
 	} tx[CEE_MAX_PORTS];
+	// cee_shard_abort_all(): a full tx queue is waited for (bounded), not
+	// dropped: the RSTs of connections that are gone are not sent again
+	bool tx_patient;
 	// per port: is the NIC's RSS hash ours (cee_flow.h)?
 	struct cee_rss_check rss_check[CEE_MAX_PORTS];
 
@@ -240,6 +243,11 @@ struct cee_shard {
 	atomic_bool stop;
 	// Control -> shard: a second stop signal: --shutdown-grace is cut short.
 	atomic_bool hurry;
+	// --shutdown-grace: shards whose own closes are not done yet (the
+	// engine's, shared; NULL: this shard alone). One that is done keeps
+	// polling until none is left: frames of another shard's connections
+	// that land on its queue (software steering) are handed over.
+	atomic_uint *grace_left;
 	// Shard -> control: the shard aborted everything and left its loop.
 	atomic_bool done;
 } __rte_cache_aligned;

@@ -23,6 +23,11 @@ Kinds (--mix KIND=N,...):
   wssnoup wss whose TLS handshake is done but which sends no upgrade
           request: expects close_notify, then the FIN (it was a bare FIN:
           a truncated TLS stream)
+  stuck   plain TCP echo, a small receive buffer, 16 KiB sent and nothing
+          read: ready once the engine acknowledged all of it (what it
+          echoes waits behind a zero window, and our FIN behind that: the
+          close cannot finish); reads nothing until --exit-file appears
+          (the engine is gone), then expects an RST
 Writes --log: {"conns": [{"kind", "lport", "close_code", "end", "ok",
 "error"}, ...]}; --closes-file gets a line once every ws/wss/silent client
 has its Close frame and every tcp/tls one its end.
@@ -30,15 +35,18 @@ has its Close frame and every tcp/tls one its end.
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
+import socket
 import struct
 import sys
+import termios
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ws_common as wc  # noqa: E402
 
-KINDS = ("tcp", "tls", "ws", "wss", "silent", "wssnoup")
+KINDS = ("tcp", "tls", "ws", "wss", "silent", "wssnoup", "stuck")
 
 
 def parse_args():
@@ -50,6 +58,7 @@ def parse_args():
     p.add_argument("--ready-file", required=True)
     p.add_argument("--closes-file", required=True)
     p.add_argument("--log", required=True)
+    p.add_argument("--exit-file", default="/nonexistent", help="(stuck) written once the engine exited")
     p.add_argument("--timeout", type=float, default=120)
     return p.parse_args()
 
@@ -58,7 +67,7 @@ class Client:
     def __init__(self, kind, args, ports):
         self.kind = kind
         self.args = args
-        self.port = ports[{"silent": "ws", "wssnoup": "wss"}.get(kind, kind)]
+        self.port = ports[{"silent": "ws", "wssnoup": "wss", "stuck": "tcp"}.get(kind, kind)]
         self.tls = kind in ("tls", "wss", "wssnoup")
         self.ws = kind in ("ws", "wss", "silent")
         self.rec = {"kind": kind, "lport": None, "close_code": None, "end": None, "ok": False, "error": None}
@@ -68,11 +77,14 @@ class Client:
     async def run(self, ctx):
         c = wc.RawConn(ctx if self.tls else None)
         try:
-            await c.connect((self.args.ip, self.port))
-            self.rec["lport"] = c.lport
+            if self.kind != "stuck":
+                await c.connect((self.args.ip, self.port))
+                self.rec["lport"] = c.lport
             if self.tls:
                 await c.start_tls()
-            if self.kind == "wssnoup":
+            if self.kind == "stuck":
+                await self.stuck(c)
+            elif self.kind == "wssnoup":
                 pass  # TLS up, no upgrade request: nothing to echo
             elif self.ws:
                 await c.send(wc.upgrade_request(f"{self.args.ip}:{self.port}", user_agent=f"cee-it/{self.kind}"))
@@ -88,8 +100,9 @@ class Client:
                 if not await c.fill(5) or bytes(c.buf[:5]) != b"hello":
                     raise RuntimeError("echo lost")
                 del c.buf[:5]
-            self.ready.set()
-            await self.finish(c)
+            if self.kind != "stuck":
+                self.ready.set()
+                await self.finish(c)
         except ConnectionResetError:
             self.rec["end"] = "rst"
         except Exception as e:  # noqa: BLE001 (recorded, the checker fails it)
@@ -106,7 +119,31 @@ class Client:
             "wss": r["close_code"] == 1001 and r["end"] == "close_notify",
             "silent": r["close_code"] == 1001 and r["end"] == "rst",
             "wssnoup": r["end"] == "close_notify",
+            "stuck": r["end"] == "rst",
         }[k]
+
+    async def stuck(self, c):
+        c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        c.sock.setblocking(False)
+        await c.loop.sock_connect(c.sock, (self.args.ip, self.port))
+        self.rec["lport"] = c.sock.getsockname()[1]
+        await c.loop.sock_sendall(c.sock, b"s" * 16384)
+        while True:  # every byte acknowledged: the engine holds the echo
+            outq = struct.unpack("i", fcntl.ioctl(c.sock, termios.TIOCOUTQ, b"\0" * 4))[0]
+            if outq == 0:
+                break
+            await asyncio.sleep(0.01)
+        self.ready.set()
+        self.closed_seen.set()
+        while not os.path.exists(self.args.exit_file):
+            await asyncio.sleep(0.05)
+        try:
+            while await c.loop.sock_recv(c.sock, 65536):
+                pass
+            self.rec["end"] = "eof"
+        except ConnectionResetError:
+            self.rec["end"] = "rst"
 
     async def finish(self, c):
         if not self.ws:

@@ -48,10 +48,16 @@ phase() {
 		--time-wait 100 --shutdown-grace "$grace" --events "jsonl:$ev" --stats "$WORK/stats-$name.json"
 	ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/shutdown_grace.py" --ip "$NETNS_ENGINE_IP" \
 		--ports "$PORTS" --certs "$CERTS" --mix "$mix" --ready-file "$WORK/ready-$name" \
-		--closes-file "$WORK/closes-$name" --log "$log" --timeout 120 &
+		--closes-file "$WORK/closes-$name" --log "$log" --timeout 120 --exit-file "$WORK/exited-$name" &
 	local cpid=$!
 	it_wait_until 60 "the clients of $name up" test -s "$WORK/ready-$name" ||
 		it_fail "$name: the clients did not get ready"
+	# (a TLS client is up on its side before the engine read its Finished:
+	# the engine's tls_up events say it is up on both)
+	local tls_ups
+	tls_ups=$(tr , '\n' <<<"$mix" | awk -F= '$1 == "tls" || $1 == "wss" || $1 == "wssnoup" { n += $2 } END { print n + 0 }')
+	it_wait_until 30 "$tls_ups tls_up events" it_at_least "$ev" "$(it_type_re tls_up)" "$tls_ups" ||
+		it_fail "$name: the engine did not report every TLS client up"
 	it_log "$name: $(cat "$WORK/ready-$name"); SIGTERM"
 	local t0=$SECONDS
 	kill -TERM "$ENGINE_PID"
@@ -70,6 +76,7 @@ phase() {
 	fi
 	local rc=0
 	wait "$pid" || rc=$?
+	touch "$WORK/exited-$name"
 	it_log "$name: engine exited with status $rc after $((SECONDS - t0)) s"
 	[[ $rc -eq 0 ]] || it_fail "$name: engine exit status $rc"
 	rc=0
@@ -105,9 +112,56 @@ PY
 # 1: the grace is used: every client that answers ends cleanly, the silent
 # ones (no answer to the Close) are reset when the grace is over
 phase graceful "$GRACE" "$MIX" 0 $((GRACE + 30))
-# 2: a grace far longer than the test, cut short by a second SIGTERM
-phase cut 600 "tcp=5,silent=5" 1 30
-# 3: without --shutdown-grace every connection is reset at once (today's
+# 2: every client answers: the engine leaves as soon as every close is
+# done (its FIN acknowledged), long before the grace (over two shards that
+# hand frames to each other: a shard done first keeps forwarding)
+phase quick 60 "tcp=10,tls=10,ws=10,wss=10,wssnoup=3" 0 15
+# 3: a grace far longer than the test, cut short by a second SIGTERM: the
+# stuck clients' closes cannot finish (our FIN waits behind a zero window)
+# for --persist-timeout's 120 s
+phase cut 600 "tcp=5,stuck=5" 1 30
+# 4: a handshake that completes during the grace: announced, then closed
+# by the grace too (it was left open, and held the engine to the grace's
+# end). Silent WebSocket clients hold the grace meanwhile, until the
+# WebSocket close timeout (5 s) ends theirs with our FIN.
+it_log "phase late: a handshake completed after the grace began"
+rm -f "$WORK/late-"*
+it_start_engine "$SHARDS" "$WORK/engine-late.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+	--listen tcp:7000:echo --listen ws:8080:echo --poll-idle-us 50 --shutdown-grace 60 \
+	--events "jsonl:$WORK/events-late.jsonl"
+ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/shutdown_grace.py" --ip "$NETNS_ENGINE_IP" \
+	--ports "$PORTS" --certs "$CERTS" --mix "silent=6" --ready-file "$WORK/late-clients-ready" \
+	--closes-file "$WORK/late-closes" --log "$WORK/late-clients.json" --timeout 60 &
+HPID=$!
+LATE_IP=${NETNS_ENGINE_IP%.*}.77
+ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/grace_late.py" --iface "$NETNS_PEER_IF" \
+	--src-ip "$LATE_IP" --engine-ip "$NETNS_ENGINE_IP" --port 7000 --ready-file "$WORK/late-ready" \
+	--go-file "$WORK/late-go" --result "$WORK/late-result" &
+LPID=$!
+it_wait_until 30 "the late client half open" test -s "$WORK/late-ready" || it_fail "late: no SYN-ACK"
+it_wait_until 30 "the silent clients up" test -s "$WORK/late-clients-ready" || it_fail "late: clients"
+kill -TERM "$ENGINE_PID"
+T0=$SECONDS
+it_wait_until 30 "every shard's graceful close begun" \
+	it_at_least "$WORK/engine-late.log" "shutdown-grace: closing" "$SHARDS" ||
+	it_fail "late: the shards did not say they were closing"
+touch "$WORK/late-go"
+LATE_PID=$ENGINE_PID
+ENGINE_PID=
+late_gone() { ! kill -0 "$LATE_PID" 2>/dev/null; }
+it_wait_until 15 "the engine to exit" late_gone || {
+	ENGINE_PID=$LATE_PID
+	it_fail "late: the engine held its 60 s grace past the silent clients' 5 s (the late connection left open?)"
+}
+wait "$LATE_PID" || it_fail "late: engine exit status"
+wait "$LPID" || it_fail "late: grace_late.py failed"
+wait "$HPID" || true # (silent clients expect an RST: here the close timeout's FIN came first)
+[[ $(cat "$WORK/late-result") == fin ]] || it_fail "late: the late connection ended with $(cat "$WORK/late-result"), not our FIN"
+it_audit "$WORK/events-late.jsonl"
+[[ $(it_count "$WORK/events-late.jsonl" '"reason": *"shutdown"') -eq 7 ]] ||
+	it_fail "late: not every closed (6 silent, the late one) says shutdown"
+it_log "late: closed by the grace with a FIN; the engine left after $((SECONDS - T0)) s"
+# 5: without --shutdown-grace every connection is reset at once (today's
 # shutdown, unchanged): the clients expect nothing graceful here
 it_log "phase reset: --shutdown-grace 0"
 rm -f "$WORK/ready-reset"
