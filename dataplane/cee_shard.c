@@ -185,6 +185,10 @@ static void tx_flush_port(struct cee_shard *s, unsigned pi)
 				rte_pause();
 			}
 		}
+		// a queue that took nothing for that long is not draining (a link
+		// down): the rest go as before, not 10 ms a burst
+		if (sent < n)
+			s->tx_patient = false;
 	}
 	s->stats.tx_pkts += sent;
 	if (sent < n) {
