@@ -171,8 +171,8 @@ static void tx_flush_port(struct cee_shard *s, unsigned pi)
 	uint16_t sent = rte_eth_tx_burst(s->ports[pi].port_id, (uint16_t)s->id, s->tx[pi].pkts, n);
 	if (unlikely(s->tx_patient) && sent < n) {
 		// the shutdown's RSTs: sent once, their connections gone; a
-		// full queue dropped most of them (680,129 at the end of one
-		// cee-bench run): wait for room, up to TX_PATIENCE_NS without
+		// full queue dropped most of them (680,129 at the end of session
+		// 2's cee-bench hold run): wait for room, up to TX_PATIENCE_NS without
 		// progress
 		uint64_t give_up = cee_clock_ns() + TX_PATIENCE_NS;
 		while (sent < n && cee_clock_ns() < give_up) {

@@ -4,7 +4,7 @@
 //
 // Fault guarded against: at shutdown each shard aborts its connections in
 // a tight loop, one RST each, and a full tx queue dropped them (counted in
-// drops.tx_full: 680,129 at the end of one cee-bench run): a connection's
+// drops.tx_full: 680,129 at the end of a cee-bench hold run in session 2): a connection's
 // RST is sent once, the connection is gone, and its peer never learnt it
 // had ended. Here 4,000 established connections (about 2,000 a shard, each ring 1,023) end at
 // shutdown while the peer drains the rings at a fraction of the shards'
