@@ -161,7 +161,7 @@ uint64_t cee_clock_ns(void)
 
 /* ---- tx ------------------------------------------------------------------- */
 
-#define TX_PATIENCE_NS (10 * 1000000ull) /* tx_patient: a queue that takes nothing for 10 ms */
+#define TX_PATIENCE_NS (100 * 1000000ull) /* tx_patient: a queue that takes nothing for 100 ms */
 
 static void tx_flush_port(struct cee_shard *s, unsigned pi)
 {
@@ -182,11 +182,13 @@ static void tx_flush_port(struct cee_shard *s, unsigned pi)
 				sent = (uint16_t)(sent + k);
 				give_up = cee_clock_ns() + TX_PATIENCE_NS;
 			} else {
-				rte_pause();
+				// (sleeping: on a machine with fewer cores than
+				// threads, whoever drains the queue needs the CPU)
+				rte_delay_us_sleep(10);
 			}
 		}
 		// a queue that took nothing for that long is not draining (a link
-		// down): the rest go as before, not 10 ms a burst
+		// down): the rest go as before, not 100 ms a burst
 		if (sent < n)
 			s->tx_patient = false;
 	}
