@@ -406,7 +406,7 @@ struct cee_tcp_xmit {
 	uint8_t zw_backoff; /**< persist: probes of this shut window (their interval's doubling) */
 	uint8_t tlp_edge_set; /**< tlp_edge holds: the probe was SACKed (RACK, RFC 8985 6.2) */
 	uint8_t after_rto;  /**< CUBIC: the next epoch is the first after a timeout (RFC 9438 4.8) */
-	uint8_t tlp_rxt;    /**< the probe resent data, and no D-SACK said the original arrived */
+	uint8_t tlp_rxt;    /**< a probe that resent data is open (RFC 8985 7.4.2: until tlp_end is passed, or a D-SACK or a pure duplicate ACK closes it) */
 	uint32_t ca_acked;  /**< NewReno: bytes acked towards the next MSS of growth */
 	/* CUBIC (RFC 9438), windows in bytes */
 	uint32_t w_max;     /**< window before the last reduction */
@@ -419,6 +419,7 @@ struct cee_tcp_xmit {
 	uint32_t rxt_mark;  /**< SND.MAX when a hole was last resent (lost retransmissions) */
 	uint32_t zw_una;    /**< persist: SND.UNA when its clock started (a segment taken restarts it) */
 	uint32_t tlp_seq;   /**< the tail-loss probe's first byte (tlp == CEE_TCP_TLP_SENT) */
+	uint32_t tlp_end;   /**< SND.NXT when a probe that resent data went (TLP.end_seq, with tlp_rxt) */
 	uint32_t tlp_edge;  /**< start of the SACKed range that held the probe: unSACKed bytes below are lost */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	uint64_t ca_ack_ns; /**< CUBIC: the last ACK in congestion avoidance (epoch clock) */

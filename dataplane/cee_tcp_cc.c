@@ -242,20 +242,21 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 	bool reduced = false;
 	x->dupacks = 0;
-	// RFC 8985 7.4.2: a probe that resent data, acknowledged with no
-	// D-SACK for it: it repaired a loss (its original, or the ACK of it),
-	// and the window is reduced as for any loss (Linux: CWR in
+	// RFC 8985 7.4.2: the episode of a probe that resent data ends with an
+	// ACK past TLP.end_seq and no D-SACK for the probe (tcp_sack_update()
+	// closes it at one): it repaired a loss (its original, or the ACK of
+	// it), and the window is reduced as for any loss (Linux: CWR in
 	// tcp_process_tlp_ack()); it grew on as if nothing was lost. The
-	// flight is the one before this ACK.
-	if (x->tlp == CEE_TCP_TLP_SENT && x->tlp_rxt && seq_gt(tcb->snd_una, x->tlp_seq) &&
-	    !x->in_recovery) {
+	// flight is the one before this ACK; recover = SND.MAX, so that the
+	// same flight's losses are not cut for again.
+	if (x->tlp_rxt && seq_gt(tcb->snd_una, x->tlp_end) && !x->in_recovery) {
+		x->tlp_rxt = 0;
 		ctx->stats.tlp_losses++;
 		tcb->ssthresh = loss_ssthresh(ctx, tcb, tcb->snd_max - tcb->snd_una + acked);
 		tcb->cwnd = min_u32(tcb->cwnd, tcb->ssthresh);
 		x->ca_acked = 0;
 		reduced = true;
 	}
-	x->tlp_rxt = 0;
 	x->tlp = 0; /* progress: the next flight may probe again (RFC 8985 7.4) */
 	if (x->tlp_edge_set && !seq_gt(x->tlp_edge, tcb->snd_una))
 		x->tlp_edge_set = 0; /* every byte below the probe's range is acked */
@@ -264,8 +265,14 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// later), seq_geq() turned, and every later loss waited for the RTO.
 	if (!x->in_recovery && seq_gt(tcb->snd_una, x->recover))
 		x->recover = tcb->snd_una;
-	if (reduced)
+	if (reduced) {
+		// holes this ACK's blocks show: recovery, without a second cut;
+		// else recover = SND.MAX: this flight's losses were cut for
+		if (!((tcb->flags & CEE_TCB_F_SACK) && x->nsacked &&
+		      tcp_sack_enter_cut(ctx, tcb, x, now_ns, false)))
+			x->recover = tcb->snd_max;
 		return; /* no growth on the ACK that showed the loss */
+	}
 	if (x->in_recovery == CEE_TCP_REC_SACK) {
 		// RFC 6675: ends when SND.UNA reaches the recovery point; cwnd stays
 		// at ssthresh; holes and new data go out from tcp_sack_output()

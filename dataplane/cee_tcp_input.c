@@ -407,6 +407,13 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		if (x != NULL && (seg->nsack || (advanced && x->nsacked)))
 			tcp_sack_update(ctx, tcb, x, seg);
 	}
+	// RFC 8985 7.4.2: a pure duplicate ACK (no SACK) at TLP.end_seq: the
+	// probe and its original both arrived: the episode ends, no loss
+	if (!advanced && seg->nsack == 0 && seg->len == 0 && seg->ack == tcb->snd_una) {
+		struct cee_tcp_xmit *tx = x != NULL ? x : tcp_xmit_if(ctx, tcb);
+		if (tx != NULL && tx->tlp_rxt && seg->ack == tx->tlp_end)
+			tx->tlp_rxt = 0;
+	}
 	if (advanced) {
 		tcp_cc_on_ack(ctx, tcb, acked, now_ns);
 	} else if (seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max && seg->len == 0 &&

@@ -210,6 +210,7 @@ static inline struct cee_tcp_xmit *tcp_xmit_if(const struct cee_tcp_ctx *ctx,
  */
 static inline void tcp_recovery_rearm(struct cee_tcb *tcb, struct cee_tcp_xmit *x, uint64_t now_ns)
 {
+	x->tlp_rxt = 0; // (the recovery's response covers a probe's loss too)
 	if (x->tlp == CEE_TCP_TLP_ARMED) {
 		x->tlp = CEE_TCP_TLP_SENT;
 		// no probe went, none can come back SACKed (as rto_expired()):
@@ -339,6 +340,9 @@ CEE_TCP_INTERNAL uint32_t tcp_sack_skip(struct cee_tcp_ctx *ctx, struct cee_tcb 
 /* Start SACK recovery if a loss is detected: @return true when it started. */
 CEE_TCP_INTERNAL bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     struct cee_tcp_xmit *x, uint64_t now_ns);
+/* The same; @p cut false: ssthresh and cwnd stay (just reduced for this loss). */
+CEE_TCP_INTERNAL bool tcp_sack_enter_cut(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+					 struct cee_tcp_xmit *x, uint64_t now_ns, bool cut);
 /* Resend the hole at @p seq (up to @p len bytes); HighRxt moves by what went. */
 CEE_TCP_INTERNAL void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				      struct cee_tcp_xmit *x, uint32_t seq, uint32_t len,

@@ -76,7 +76,7 @@ void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 			// D-SACK (RFC 2883) or stale: nothing left to learn, but
 			// that the probe's bytes came twice (its original was not
 			// lost: no congestion response, RFC 8985 7.4.2)
-			if (x->tlp_rxt && seq_leq(a.start, x->tlp_seq) && seq_lt(x->tlp_seq, a.end))
+			if (x->tlp_rxt && seq_lt(a.start, x->tlp_end) && seq_leq(x->tlp_end, a.end))
 				x->tlp_rxt = 0;
 			continue;
 		}
@@ -265,6 +265,12 @@ void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
 		    uint64_t now_ns)
 {
+	return tcp_sack_enter_cut(ctx, tcb, x, now_ns, true);
+}
+
+bool tcp_sack_enter_cut(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
+			uint64_t now_ns, bool cut)
+{
 	// RFC 6675 5 / RFC 6582 3.2: not for the window already recovered; the
 	// first byte sent after it (SND.UNA = recover) is a new window's
 	if (x->in_recovery || !seq_geq(tcb->snd_una, x->recover))
@@ -273,8 +279,10 @@ bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp
 		return false;
 	ctx->stats.fast_retransmits++;
 	ctx->stats.sack_recoveries++;
-	tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
-	tcb->cwnd = tcb->ssthresh;
+	if (cut) { // (else the caller has just reduced the window for this loss)
+		tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
+		tcb->cwnd = tcb->ssthresh;
+	}
 	x->recover = tcb->snd_max;
 	x->in_recovery = CEE_TCP_REC_SACK;
 	x->dupacks = 0;

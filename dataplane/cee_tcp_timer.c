@@ -306,7 +306,8 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 	// A shut window (0, or a sliver too small for the segment to resend):
 	// a probe, not a loss (below)
 	bool shut = !handshake && (tcb->snd_wnd == 0 || tcp_wnd_shut(ctx, tcb));
-	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED && (shut || x->in_recovery)) {
+	// (or the episode of the last probe still open: one at a time, RFC 8985 7.3)
+	if (x != NULL && x->tlp == CEE_TCP_TLP_ARMED && (shut || x->in_recovery || x->tlp_rxt)) {
 		// shut, or in loss recovery, since the probe timer was set (RFC 8985
 		// 7.2: no probe in recovery): this expiry is the RTO's (a probe here
 		// had put the RTO of a recovery that stalled off by one RTO)
@@ -320,10 +321,14 @@ static bool rto_expired(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t n
 		ctx->stats.tlp_probes++;
 		uint32_t right = tcb->snd_una + tcb->snd_wnd;
 		x->tlp_seq = tcb->snd_nxt;
-		x->tlp_rxt = 0;
 		if (!(tcp_unsent_bytes(tcb) > 0 && seq_lt(tcb->snd_nxt, right) &&
 		      tcp_send_new(ctx, tcb, now_ns, min_u32(right - tcb->snd_nxt, tcb->snd_mss)))) {
-			x->tlp_rxt = 1; // a resend: its ACK without a D-SACK is a loss (RFC 8985 7.4.2)
+			// a resend: its episode is open (RFC 8985 7.4.2) until an
+			// ACK passes TLP.end_seq (SND.NXT now) with no D-SACK for
+			// it (a loss it repaired), or a D-SACK or a pure duplicate
+			// ACK at it shows the original arrived too
+			x->tlp_rxt = 1;
+			x->tlp_end = tcb->snd_nxt;
 			uint32_t data_end = tcb->snd_una + tcb->sb_len; /* before a FIN */
 			uint32_t end = seq_lt(data_end, tcb->snd_max) ? data_end : tcb->snd_max;
 			uint32_t len = min_u32(end - tcb->snd_una, tcb->snd_mss);

@@ -5784,44 +5784,67 @@ static void test_rto_go_back_n_skips_sacked(void **state)
 
 /*
  * Fault (review, RFC 8985 7.4.2 MUST): a loss repaired by the tail-loss
- * probe drew no congestion response: the probe resent the tail's last
- * segment, the ACK covered everything, and cwnd went on growing as if
- * nothing was lost (repeated tail losses of short responses never reduced
- * the window). Without a D-SACK for the probe the window is reduced as for
- * a loss (tlp_losses); with one (the original had arrived, only its ACK
- * was late or lost) nothing is.
+ * probe drew no congestion response: the window grew on as if nothing was
+ * lost. The probe's episode ends with an ACK past TLP.end_seq (SND.NXT when
+ * the probe went) without a D-SACK for the probe: the window is reduced as
+ * for a loss (tlp_losses). An ACK only up to it is ambiguous (the original
+ * may have arrived, its ACK late) and leaves the episode open; a D-SACK for
+ * the probe, or a pure duplicate ACK at it, ends it with no response.
  */
+static void tlp_probe_then_more(struct fake *f, uint32_t *b)
+{
+	*b = f->tcb.snd_una;
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 4 * MSS, f->now);
+	fire(f); /* the probe: nothing new to send, the last segment again */
+	assert_int_equal(last(f)->out.seq, *b + 3 * MSS);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 6 * MSS, f->now); /* after the probe (cwnd: 10 MSS) */
+	assert_int_equal(f->tcb.snd_max, *b + 10 * MSS);
+}
+
 static void test_tlp_loss_response(void **state)
 {
 	struct fake *f = *state;
+	uint32_t b;
 
 	warm_rtt(f, 40 * MS);
 	assert_int_equal(f->tcb.ssthresh, UINT32_MAX);
-	uint32_t b = f->tcb.snd_una;
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, 4 * MSS, f->now);
-	fire(f); /* the probe: nothing new to send, the last segment again */
+	tlp_probe_then_more(f, &b);
 	assert_int_equal(f->ctx.stats.tlp_probes, 1);
-	assert_int_equal(last(f)->out.seq, b + 3 * MSS);
 	f->now += 40 * MS;
-	ack_to(f, f->tcb.snd_max);
+	ack_to(f, b + 4 * MSS); /* up to the probe's end: ambiguous, no response yet */
+	assert_int_equal(f->ctx.stats.tlp_losses, 0);
+	assert_int_equal(f->tcb.ssthresh, UINT32_MAX);
+	ack_to(f, b + 10 * MSS); /* past it, no D-SACK: the probe repaired a loss */
 	assert_int_equal(f->ctx.stats.tlp_losses, 1);
-	assert_int_equal(f->tcb.ssthresh, 2 * MSS); /* FlightSize 4 MSS / 2 */
+	assert_int_equal(f->tcb.ssthresh, 3 * MSS); /* FlightSize before the ACK (6 MSS) / 2 */
 	assert_true(f->tcb.cwnd <= f->tcb.ssthresh);
+}
 
-	/* the same, and the peer says (D-SACK) the probe's bytes came twice */
-	uint32_t cwnd = f->tcb.cwnd, ssthresh = f->tcb.ssthresh;
+static void test_tlp_dsack_no_response(void **state)
+{
+	struct fake *f = *state;
+	uint32_t b;
+
+	warm_rtt(f, 40 * MS);
+	/* the original arrived, its ACK late: the cumulative ACK first, then the
+	   D-SACK for the probe in a duplicate ACK */
+	tlp_probe_then_more(f, &b);
 	f->now += 40 * MS;
-	b = f->tcb.snd_una;
-	cee_tcp_send(&f->ctx, &f->tcb, bulk, 2 * MSS, f->now);
-	fire(f);
+	ack_to(f, b + 4 * MSS);
+	uint32_t dsack[2] = {b + 3 * MSS, b + 4 * MSS};
+	ack_sack(f, b + 4 * MSS, 1, dsack);
+	ack_to(f, b + 10 * MSS);
+	assert_int_equal(f->ctx.stats.tlp_losses, 0);
+	assert_int_equal(f->tcb.ssthresh, UINT32_MAX);
+	/* a peer without D-SACK: its pure duplicate ACK at the probe's end */
+	tlp_probe_then_more(f, &b);
+	f->now += 40 * MS;
+	ack_to(f, b + 4 * MSS);
+	ack_to(f, b + 4 * MSS);
+	ack_to(f, b + 10 * MSS);
 	assert_int_equal(f->ctx.stats.tlp_probes, 2);
-	assert_int_equal(last(f)->out.seq, b + MSS);
-	f->now += 40 * MS;
-	uint32_t dsack[2] = {b + MSS, b + 2 * MSS};
-	ack_sack(f, b + 2 * MSS, 1, dsack);
-	assert_int_equal(f->ctx.stats.tlp_losses, 1);
-	assert_int_equal(f->tcb.ssthresh, ssthresh);
-	assert_true(f->tcb.cwnd >= cwnd);
+	assert_int_equal(f->ctx.stats.tlp_losses, 0);
+	assert_int_equal(f->tcb.ssthresh, UINT32_MAX);
 }
 
 /*
@@ -6166,6 +6189,7 @@ int main(void)
 	    T(test_rto_short_hole_not_held),
 	    T(test_recovery_no_stale_probe_edge),
 	    T(test_tlp_loss_response),
+	    T(test_tlp_dsack_no_response),
 	    T(test_rto_forgets_earlier_sacks),
 	    T(test_cubic_after_rto_grows_slowly),
 	    T(test_ts_negotiated_and_echoed),
