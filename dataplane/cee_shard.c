@@ -162,6 +162,7 @@ uint64_t cee_clock_ns(void)
 /* ---- tx ------------------------------------------------------------------- */
 
 #define TX_PATIENCE_NS (100 * 1000000ull) /* tx_patient: a queue that takes nothing for 100 ms */
+#define TX_PATIENCE_BUDGET_NS (2000 * 1000000ull) /* tx_patient: the whole abort's waiting */
 
 static void tx_flush_port(struct cee_shard *s, unsigned pi)
 {
@@ -169,13 +170,17 @@ static void tx_flush_port(struct cee_shard *s, unsigned pi)
 	if (n == 0)
 		return;
 	uint16_t sent = rte_eth_tx_burst(s->ports[pi].port_id, (uint16_t)s->id, s->tx[pi].pkts, n);
-	if (unlikely(s->tx_patient) && sent < n) {
+	if (unlikely(s->tx_patient) && sent < n && !(s->tx_stalled & (1u << pi))) {
 		// the shutdown's RSTs: sent once, their connections gone; a
 		// full queue dropped most of them (680,129 at the end of session
 		// 2's cee-bench hold run): wait for room, up to TX_PATIENCE_NS without
 		// progress
 		uint64_t give_up = cee_clock_ns() + TX_PATIENCE_NS;
-		while (sent < n && cee_clock_ns() < give_up) {
+		// (and within the abort's whole budget, unless a second stop
+		// signal: a queue that takes a frame now and then is no reason
+		// to hold the shutdown without end)
+		while (sent < n && cee_clock_ns() < give_up && cee_clock_ns() < s->tx_patient_until &&
+		       !atomic_load_explicit(&s->hurry, memory_order_relaxed)) {
 			uint16_t k = rte_eth_tx_burst(s->ports[pi].port_id, (uint16_t)s->id,
 						      &s->tx[pi].pkts[sent], (uint16_t)(n - sent));
 			if (k > 0) {
@@ -188,9 +193,9 @@ static void tx_flush_port(struct cee_shard *s, unsigned pi)
 			}
 		}
 		// a queue that took nothing for that long is not draining (a link
-		// down): the rest go as before, not 100 ms a burst
+		// down): the rest of this port's go as before, not 100 ms a burst
 		if (sent < n)
-			s->tx_patient = false;
+			s->tx_stalled |= (uint8_t)(1u << pi);
 	}
 	s->stats.tx_pkts += sent;
 	if (sent < n) {
@@ -1585,6 +1590,8 @@ void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason)
 	if (now > s->now_ns)
 		s->now_ns = now;
 	s->tx_patient = true; // every RST out, not dropped at a full queue
+	s->tx_stalled = 0;
+	s->tx_patient_until = cee_clock_ns() + TX_PATIENCE_BUDGET_NS;
 	cee_conn_foreach(s->pool, abort_one, &a);
 	tx_flush(s);
 	s->tx_patient = false;
