@@ -53,6 +53,24 @@ static inline struct seg recv_seg(uint16_t cport, unsigned ms)
 	return recv_seg_from(recv_frame, cport, ms);
 }
 
+// The EAL of a ring test program: no hugepages, 512 MB, no PCI or
+// telemetry, warnings only, --file-prefix cee-NAME-PID (tests run side by
+// side), lcores @p lcores. @return 0, or -1 with a message on stderr.
+static inline int ring_eal_init(const char *argv0, const char *name, const char *lcores)
+{
+	char prefix[64], lc[64];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=cee-%s-%d", name, getpid());
+	snprintf(lc, sizeof(lc), "--lcores=%s", lcores);
+	char *eal[] = {(char *)argv0, "--no-huge",	   "-m",		    "512",
+		       prefix,	      lc,		   "--no-pci",	    "--no-telemetry",
+		       "--log-level=*:warning", NULL};
+	if (rte_eal_init(9, eal) < 0) {
+		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
 static inline int ring_port(const char *name, unsigned port)
 {
 	for (unsigned q = 0; q < RP_NQ; q++) {

@@ -121,17 +121,8 @@ static void echo_to(struct conn *c, const struct rte_ether_addr *want, const cha
 int main(int argc, char **argv)
 {
 	(void)argc;
-	char prefix[64];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=cee-ringarp-%d", getpid());
-	// three lcores on any machine of two CPUs or more: main, and a shard each
-	char *eal[] = {argv[0],	   "--no-huge",	     "-m",
-		       "512",	   prefix,	     "--lcores=0@0,1@0,2@1",
-		       "--no-pci", "--no-telemetry", "--log-level=*:warning",
-		       NULL};
-	if (rte_eal_init(9, eal) < 0) {
-		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+	if (ring_eal_init(argv[0], "ringarp", "0@0,1@0,2@1") < 0)
 		return 1;
-	}
 	int p0 = ring_port("cee_p0", 0), p1 = ring_port("cee_p1", 1);
 	peer_mp = rte_pktmbuf_pool_create("peer", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
 	if (p0 < 0 || p1 < 0 || peer_mp == NULL) {

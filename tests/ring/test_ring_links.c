@@ -284,22 +284,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s room|tls0\n", argv[0]);
 		return 2;
 	}
-	char prefix[64];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=cee-ringlinks-%d", getpid());
-	char *eal[] = {argv[0],
-		       prefix,
-		       "--no-huge",
-		       "-m",
-		       "512",
-		       "--lcores=0@0,1@1",
-		       "--no-pci",
-		       "--no-telemetry",
-		       "--log-level=*:warning",
-		       NULL};
-	if (rte_eal_init(9, eal) < 0) {
-		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+	if (ring_eal_init(argv[0], "ringlinks", "0@0,1@1") < 0)
 		return 1;
-	}
 	rp_port = 0;
 	int p0 = ring_port("cee_l0", 0);
 	peer_mp = rte_pktmbuf_pool_create("peer", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);

@@ -92,16 +92,8 @@ static void *drain(void *arg)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	char prefix[64];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=cee-ringshut-%d", getpid());
-	char *eal[] = {argv[0],	   "--no-huge",	     "-m",
-		       "512",	   prefix,	     "--lcores=0@0,1@0,2@1",
-		       "--no-pci", "--no-telemetry", "--log-level=*:warning",
-		       NULL};
-	if (rte_eal_init(9, eal) < 0) {
-		fprintf(stderr, "EAL init failed: %s\n", rte_strerror(rte_errno));
+	if (ring_eal_init(argv[0], "ringshut", "0@0,1@0,2@1") < 0)
 		return 1;
-	}
 	rp_port = 0;
 	int p0 = ring_port("cee_p0", 0);
 	peer_mp = rte_pktmbuf_pool_create("peer", 8192, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);

@@ -1967,8 +1967,26 @@ static void test_zero_window_flapping(void **state)
 	assert_true(f->now >= shut + 10 * SEC);
 	assert_true(f->now < shut + 12 * SEC);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_ZERO_WINDOW_TIMEOUT);
-	/* a peer that takes everything it was sent stops the clock: off the list */
+}
+
+/* The other side of the rule above: an opening that takes a segment's worth
+ * stops the clock (off the eviction list), and the connection lives on. */
+static void test_zero_window_reopen_taken(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	f->ctx.cfg.persist_timeout_ns = 10 * SEC;
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 0, NULL, 0); /* shut, nothing taken */
+	assert_non_null(f->ctx.zw_head);
+	f->now += 3 * SEC / 2;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1, 2920, NULL, 0); /* open: we resend */
+	assert_non_null(f->ctx.zw_head); /* nothing taken yet: the clock runs */
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 2920, NULL, 0); /* taken */
 	assert_null(f->ctx.zw_head);
+	assert_false(f->destroyed);
 }
 
 /*
@@ -6259,6 +6277,7 @@ int main(void)
 	    T(test_zero_window_dead_peer),
 	    T(test_zero_window_persist_timeout),
 	    T(test_zero_window_flapping),
+	    T(test_zero_window_reopen_taken),
 	    T(test_zero_window_evict),
 	    T(test_abort_shutdown),
 	    T(test_abort_time_wait),

@@ -460,19 +460,27 @@ static void test_sni_any_alpn_mismatch(void **state)
 	send_and_check(&f->c, &f->s, "ping");
 }
 
-// Guards against: the client's subject not captured under mutual TLS
-// (it must be kept before the handshake resources are freed).
-static void check_mtls_subject(void **state, uint16_t version)
+// Server and client contexts for mutual TLS: the server asks for a
+// certificate of ca.pem, the client presents client.pem.
+static void mtls_ctxs(struct fx *f, uint16_t version)
 {
-	struct fx *f = *state;
 	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(version);
-	struct cee_tls_info si;
 
 	scfg.ca_file = CERT("ca.pem");
 	ccfg.cert_file = CERT("client.pem");
 	ccfg.key_file = CERT("client.key");
 	f->sctx = make_ctx(f, &scfg, true);
 	f->cctx = make_ctx(f, &ccfg, false);
+}
+
+// Guards against: the client's subject not captured under mutual TLS
+// (it must be kept before the handshake resources are freed).
+static void check_mtls_subject(void **state, uint16_t version)
+{
+	struct fx *f = *state;
+	struct cee_tls_info si;
+
+	mtls_ctxs(f, version);
 	handshake(f, f->sctx, "server.cee.test", NULL);
 	cee_tls_get_info(f->s.t, &si);
 	assert_int_equal(si.version, version != 0 ? version : CEE_TLS_V13);
@@ -504,14 +512,9 @@ static struct cee_tls_session *first_session(struct fx *f, struct cee_tls_ctx *s
 static void check_mtls_resume(void **state, uint16_t version)
 {
 	struct fx *f = *state;
-	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(version);
 	struct cee_tls_info si;
 
-	scfg.ca_file = CERT("ca.pem");
-	ccfg.cert_file = CERT("client.pem");
-	ccfg.key_file = CERT("client.key");
-	f->sctx = make_ctx(f, &scfg, true);
-	f->cctx = make_ctx(f, &ccfg, false);
+	mtls_ctxs(f, version);
 	handshake(f, f->sctx, "server.cee.test", NULL);
 	send_and_check(&f->s, &f->c, "hello"); // (TLS 1.3: a ticket would come with it)
 	struct cee_tls_session *s = cee_tls_session_get(f->c.t);
