@@ -161,8 +161,8 @@ uint64_t cee_clock_ns(void)
 
 /* ---- tx ------------------------------------------------------------------- */
 
-#define TX_PATIENCE_NS (100 * 1000000ull) /* tx_patient: a queue that takes nothing for 100 ms */
-#define TX_PATIENCE_BUDGET_NS (2000 * 1000000ull) /* tx_patient: the whole abort's waiting */
+#define TX_PATIENCE_NS (100 * 1000000ull) /* tx_patient_until: a queue that takes nothing for 100 ms */
+#define TX_PATIENCE_BUDGET_NS (2000 * 1000000ull) /* tx_patient_until: the whole abort's waiting */
 
 static void tx_flush_port(struct cee_shard *s, unsigned pi)
 {
@@ -170,7 +170,7 @@ static void tx_flush_port(struct cee_shard *s, unsigned pi)
 	if (n == 0)
 		return;
 	uint16_t sent = rte_eth_tx_burst(s->ports[pi].port_id, (uint16_t)s->id, s->tx[pi].pkts, n);
-	if (unlikely(s->tx_patient) && sent < n && !(s->tx_stalled & (1u << pi))) {
+	if (unlikely(s->tx_patient_until != 0) && sent < n && !(s->tx_stalled & (1u << pi))) {
 		// the shutdown's RSTs: sent once, their connections gone; a
 		// full queue dropped most of them (680,129 at the end of session
 		// 2's cee-bench hold run): wait for room, up to TX_PATIENCE_NS without
@@ -1589,12 +1589,12 @@ void cee_shard_abort_all(struct cee_shard *s, enum cee_reason reason)
 	uint64_t now = cee_clock_ns();
 	if (now > s->now_ns)
 		s->now_ns = now;
-	s->tx_patient = true; // every RST out, not dropped at a full queue
+	// every RST out, not dropped at a full queue
 	s->tx_stalled = 0;
 	s->tx_patient_until = cee_clock_ns() + TX_PATIENCE_BUDGET_NS;
 	cee_conn_foreach(s->pool, abort_one, &a);
 	tx_flush(s);
-	s->tx_patient = false;
+	s->tx_patient_until = 0;
 }
 
 struct grace_walk {
@@ -1622,7 +1622,6 @@ static void close_graceful(void *arg, struct cee_conn *c)
 static void count_closing(void *arg, struct cee_conn *c)
 {
 	struct grace_walk *w = arg;
-	unsigned *n = &w->closing;
 	if ((c->tcb.state == CEE_TCP_ESTABLISHED || c->tcb.state == CEE_TCP_CLOSE_WAIT) &&
 	    c->tcb.close_reason == CEE_REASON_NONE)
 		cee_shard_close(w->s, c, CEE_REASON_SHUTDOWN);
@@ -1632,7 +1631,7 @@ static void count_closing(void *arg, struct cee_conn *c)
 	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_CLOSING:
 	case CEE_TCP_LAST_ACK:
-		(*n)++;
+		w->closing++;
 		break;
 	case CEE_TCP_CLOSED:
 	case CEE_TCP_SYN_SENT:

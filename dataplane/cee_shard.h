@@ -143,11 +143,12 @@ struct cee_shard {
 		struct rte_mbuf *pkts[CEE_TX_BURST];
 		uint16_t n;
 	} tx[CEE_MAX_PORTS];
-	// cee_shard_abort_all(): a full tx queue is waited for (bounded), not
-	// dropped: the RSTs of connections that are gone are not sent again
-	bool tx_patient;
-	uint8_t tx_stalled;	   // ... ports found not draining (bits): not waited for again
-	uint64_t tx_patient_until; // ... and the abort's whole budget for waiting
+	// cee_shard_abort_all() (0 otherwise): until when a full tx queue is
+	// waited for (bounded), not dropped: the RSTs of connections that are
+	// gone are not sent again; and the ports found not draining (bits),
+	// not waited for again
+	uint64_t tx_patient_until;
+	uint8_t tx_stalled;
 	// per port: is the NIC's RSS hash ours (cee_flow.h)?
 	struct cee_rss_check rss_check[CEE_MAX_PORTS];
 
