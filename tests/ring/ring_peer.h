@@ -71,6 +71,24 @@ static inline int ring_eal_init(const char *argv0, const char *name, const char 
 	return 0;
 }
 
+static inline int ring_port(const char *name, unsigned port);
+
+// One engine port @p name (the peer on it), the peer's pool of @p nmbufs
+// frames (@p cache per lcore) and the "mem" event sink: the set-up of a
+// one-port ring test. @return the port id, or -1 with a message on stderr.
+static inline int ring_peer_setup(const char *name, unsigned nmbufs, unsigned cache)
+{
+	rp_port = 0;
+	int p0 = ring_port(name, 0);
+	peer_mp = rte_pktmbuf_pool_create("peer", nmbufs, cache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	if (p0 < 0 || peer_mp == NULL) {
+		fprintf(stderr, "ring port or peer pool: %s\n", rte_strerror(rte_errno));
+		return -1;
+	}
+	cee_sink_register("mem", mem_open);
+	return p0;
+}
+
 static inline int ring_port(const char *name, unsigned port)
 {
 	for (unsigned q = 0; q < RP_NQ; q++) {

@@ -286,14 +286,9 @@ int main(int argc, char **argv)
 	}
 	if (ring_eal_init(argv[0], "ringlinks", "0@0,1@1") < 0)
 		return 1;
-	rp_port = 0;
-	int p0 = ring_port("cee_l0", 0);
-	peer_mp = rte_pktmbuf_pool_create("peer", 4096, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	if (p0 < 0 || peer_mp == NULL) {
-		fprintf(stderr, "ring port or peer pool: %s\n", rte_strerror(rte_errno));
+	int p0 = ring_peer_setup("cee_l0", 4096, 0);
+	if (p0 < 0)
 		return 1;
-	}
-	cee_sink_register("mem", mem_open);
 
 	if (strcmp(what, "room") == 0 && !embedder_checks(p0))
 		return 1;

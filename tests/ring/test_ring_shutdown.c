@@ -94,14 +94,9 @@ int main(int argc, char **argv)
 	(void)argc;
 	if (ring_eal_init(argv[0], "ringshut", "0@0,1@0,2@1") < 0)
 		return 1;
-	rp_port = 0;
-	int p0 = ring_port("cee_p0", 0);
-	peer_mp = rte_pktmbuf_pool_create("peer", 8192, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	if (p0 < 0 || peer_mp == NULL) {
-		fprintf(stderr, "ring port or peer pool: %s\n", rte_strerror(rte_errno));
+	int p0 = ring_peer_setup("cee_p0", 8192, 256);
+	if (p0 < 0)
 		return 1;
-	}
-	cee_sink_register("mem", mem_open);
 	struct cee_engine_cfg cfg;
 	cee_engine_cfg_default(&cfg);
 	char *args[] = {"test",	       "--ip",		"10.0.0.1/24", "--listen",
