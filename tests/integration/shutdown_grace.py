@@ -28,7 +28,7 @@ Kinds (--mix KIND=N,...):
           echoes waits behind a zero window, and our FIN behind that: the
           close cannot finish); reads nothing until --exit-file appears
           (the engine is gone), then expects an RST
-Writes --log: {"conns": [{"kind", "lport", "close_code", "end", "ok",
+Writes --log: {"conns": [{"kind", "port" (the engine's), "lport", "close_code", "end", "ok",
 "error"}, ...]}; --closes-file gets a line once every ws/wss/silent client
 has its Close frame and every tcp/tls one its end.
 """
@@ -70,7 +70,7 @@ class Client:
         self.port = ports[{"silent": "ws", "wssnoup": "wss", "stuck": "tcp"}.get(kind, kind)]
         self.tls = kind in ("tls", "wss", "wssnoup")
         self.ws = kind in ("ws", "wss", "silent")
-        self.rec = {"kind": kind, "lport": None, "close_code": None, "end": None, "ok": False, "error": None}
+        self.rec = {"kind": kind, "port": self.port, "lport": None, "close_code": None, "end": None, "ok": False, "error": None}
         self.ready = asyncio.Event()
         self.closed_seen = asyncio.Event()  # the Close frame (ws) or the end (tcp, tls)
 

@@ -88,14 +88,17 @@ import collections, json, sys
 events = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 clients = json.load(open(sys.argv[2]))["conns"]
 stats = json.load(open(sys.argv[3]))
-kinds = {(c["lport"]): c["kind"] for c in clients}
+# (by both ports: Linux gives one ephemeral port to connections to two
+# listeners at once, and a tls client's closed was once checked as a wss one's)
+kinds = {(c["lport"], c["port"]): c["kind"] for c in clients}
+assert len(kinds) == len(clients), "two clients with the same ports"
 opened = {e["conn"]: e for e in events if e["type"] == "open"}
 closed = [e for e in events if e["type"] == "closed"]
 assert len(closed) == len(clients) == len(opened), f"{len(closed)} closed, {len(opened)} open, {len(clients)} clients"
 by = collections.Counter()
 for e in closed:
     o = opened[e["conn"]]
-    kind = kinds.get(int(o["remote"].rsplit(":", 1)[1]))
+    kind = kinds.get((int(o["remote"].rsplit(":", 1)[1]), int(o["local"].rsplit(":", 1)[1])))
     assert kind is not None, f"a connection of no client: {o}"
     assert e["reason"] == "shutdown", f"{kind}: closed with reason {e['reason']}: {e}"
     if kind in ("ws", "wss"):
