@@ -56,7 +56,7 @@
 	X(half_open_ended, SUM, "passive connections ended half open: never announced, no event")   \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
-	X(refused_link_room, SUM, "opens refused: the slots or event room left are held for links waiting to reconnect") \
+	X(refused_link_room, SUM, "opens refused: the slots or event room left are held for links' next attempts") \
 	X(refused_per_ip, SUM, "SYNs (and handshake-completing ACKs) refused (RST): --max-conns-per-ip from that address") \
 	X(per_ip_cookies, SUM, "SYNs answered with a cookie: unproven ones fill their source's limit") \
 	X(syn_rate_limited, SUM, "handshakes refused (RST): over --syn-rate-per-ip from that address") \

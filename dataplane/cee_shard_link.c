@@ -97,8 +97,14 @@ static unsigned attempt_credits(const struct cee_shard *s, const struct cee_link
 }
 
 /*
- * Hold the room of a link that waits to reconnect (@p on), or give it back
- * (its attempt opens now, or it drained): the shard's other opens leave it.
+ * Hold the room of a link's next attempt (@p on), or give it back (the
+ * attempt opens now and takes it, or the link drained): the shard's other
+ * opens leave it. Held all the while the link is not drained, up as well:
+ * held only while it waited to reconnect, inbound clients filled the shard
+ * while it was up, and its last attempt, closed but lingering (TIME-WAIT
+ * for 60 s, LAST-ACK to a server gone), kept the slot the hold counted on:
+ * every retry failed locally (link_open_failed, no event) and backed off
+ * to 30 s, after a link_down that promised one in 150 ms.
  */
 static void hold(struct shard_link *sl, bool on)
 {
@@ -119,7 +125,7 @@ static void hold(struct shard_link *sl, bool on)
 static void schedule(struct cee_shard_links *ls, struct cee_link *l)
 {
 	struct shard_link *sl = of_timer(&l->timer);
-	hold(sl, l->state == CEE_LINK_BACKOFF);
+	hold(sl, l->state != CEE_LINK_DRAINED);
 	if (l->state == CEE_LINK_BACKOFF)
 		cee_timer_arm(ls->wheel, &l->timer, l->next_ns);
 	else
@@ -235,6 +241,7 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 		return;
 	}
 	s->stats.link_attempts++;
+	hold(sl, true); // the room of the attempt after this one
 	cee_link_attempt(l, c->id);
 	// the link hears of this attempt's close through a monitor on its id;
 	// it is never removed (it fires once, at that close)

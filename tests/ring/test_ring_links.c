@@ -12,6 +12,16 @@
 // waiting link holds a slot and its event room: the third client is
 // refused (RST, refused_link_room) and the link's next SYN goes out on time.
 //
+// linger: the same shard, the link up when two clients arrive. Fault
+// guarded against (review of links): the link held its room only while it
+// waited to reconnect, so both clients were admitted beside it and filled
+// the shard; its server then closed it (FIN) and never acknowledged ours,
+// and the closed attempt kept its slot in LAST-ACK: every retry failed
+// locally (link_open_failed, no event) and backed off ever longer, after a
+// link_down that promised one within a second or two. Now the room of the
+// next attempt is held while the link is up too: the second client is
+// refused, and the next SYN goes out on time beside the lingering attempt.
+//
 // tls0: a TLS link under --handshake-timeout 0 whose server accepts TCP,
 // acknowledges the ClientHello and says nothing (a plain SIP/TCP port, a
 // hung TLS stack). Fault guarded against (same review): the attempt stayed
@@ -193,6 +203,65 @@ static bool room(int port)
 	return true;
 }
 
+static bool linger(int port)
+{
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--listen",
+			"tcp:7:echo",
+			"--events",
+			"mem:",
+			"--max-conns",
+			"3",
+			"--connect",
+			"up1=tcp:10.0.0.2:5060:echo",
+			"--reconnect",
+			"1000:2000",
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 15))
+		return false;
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	CHECK(link_syn(&lport, &lisn, 3000), "the link's first SYN");
+	const uint32_t piss = 888000;
+	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, lisn + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+
+	// two clients while it is up: one fits beside the link and the room of
+	// its next attempt
+	for (uint16_t cport = 46001; cport <= 46002; cport++) {
+		send_tcp(cport, ECHO_PORT, CEE_TCP_SYN, 1000u * cport, 0);
+		struct seg r = recv_seg(cport, 1000);
+		CHECK(r.ok, "no answer to the SYN of %u", cport);
+		if (r.ok && r.flags == (CEE_TCP_SYN | CEE_TCP_ACK)) {
+			synacks++;
+			send_tcp(cport, ECHO_PORT, CEE_TCP_ACK, 1000u * cport + 1, r.seq + 1);
+		} else if (r.ok && (r.flags & CEE_TCP_RST)) {
+			rsts++;
+		}
+	}
+	CHECK(synacks == 1 && rsts == 1,
+	      "%u clients admitted and %u refused while the link was up; want 1 and 1", synacks,
+	      rsts);
+
+	// its server closes it and never acknowledges our FIN: the attempt
+	// lingers in LAST-ACK, on its slot
+	send_tcp(LINK_PORT, lport, CEE_TCP_FIN | CEE_TCP_ACK, piss + 1, lisn + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_DOWN, 2000) != NULL, "link_down");
+	uint16_t lport2 = 0;
+	uint32_t lisn2 = 0;
+	bool again = link_syn(&lport2, &lisn2, 5000);
+	CHECK(again && lport2 != lport,
+	      "no second SYN of the link within 5 s (reconnect 1-2 s; link_open_failed %lu)",
+	      (unsigned long)STAT(link_open_failed));
+	CHECK(STAT(link_open_failed) == 0, "link_open_failed %lu",
+	      (unsigned long)STAT(link_open_failed));
+	return true;
+}
+
 static bool tls0(int port)
 {
 	LINK_PORT = 5061;
@@ -280,8 +349,8 @@ static bool embedder_checks(int port)
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
-	if (strcmp(what, "room") != 0 && strcmp(what, "tls0") != 0) {
-		fprintf(stderr, "usage: %s room|tls0\n", argv[0]);
+	if (strcmp(what, "room") != 0 && strcmp(what, "tls0") != 0 && strcmp(what, "linger") != 0) {
+		fprintf(stderr, "usage: %s room|linger|tls0\n", argv[0]);
 		return 2;
 	}
 	if (ring_eal_init(argv[0], "ringlinks", "0@0,1@1") < 0)
@@ -292,7 +361,9 @@ int main(int argc, char **argv)
 
 	if (strcmp(what, "room") == 0 && !embedder_checks(p0))
 		return 1;
-	if (!(strcmp(what, "room") == 0 ? room(p0) : tls0(p0)))
+	if (!(strcmp(what, "room") == 0	    ? room(p0)
+	      : strcmp(what, "linger") == 0 ? linger(p0)
+					    : tls0(p0)))
 		return 1;
 	volatile sig_atomic_t stop = 1;
 	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
@@ -303,6 +374,9 @@ int main(int argc, char **argv)
 	CHECK(res.ok, "audit: ok=%d", res.ok);
 	if (strcmp(what, "room") == 0)
 		CHECK(res.opens == 4, "audit: opens=%lu (want 2 link attempts, 2 clients)",
+		      (unsigned long)res.opens);
+	if (strcmp(what, "linger") == 0)
+		CHECK(res.opens == 3, "audit: opens=%lu (want 2 link attempts, 1 client)",
 		      (unsigned long)res.opens);
 	if (!res.ok)
 		cee_audit_print_violations(au, stderr);
