@@ -339,14 +339,15 @@ static void print_reply(const char *cmd, const struct jv *r)
 	} else if (strcmp(cmd, "sinks") == 0) {
 		const struct jv *sinks = jget(r, "sinks");
 		printf("engine %s\n", jstr(r, "engine"));
-		printf("%-40s %-8s %12s %8s %8s %8s %8s %8s %10s %s\n", "SPEC", "STATE", "WRITTEN",
-		       "HELD", "BEHIND", "RESENT", "FAILURES", "RETRIES", "DOWN_MS", "LAST_ERROR");
+		printf("%-40s %-8s %12s %8s %8s %8s %8s %8s %10s %7s %s\n", "SPEC", "STATE",
+		       "WRITTEN", "HELD", "BEHIND", "RESENT", "FAILURES", "RETRIES", "DOWN_MS",
+		       "BAD_EXT", "LAST_ERROR");
 		for (size_t i = 0; sinks && i < sinks->n; i++) {
 			const struct jv *k = &sinks->items[i];
-			printf("%-40s %-8s %12s %8s %8s %8s %8s %8s %10s %s\n", jstr(k, "spec"),
+			printf("%-40s %-8s %12s %8s %8s %8s %8s %8s %10s %7s %s\n", jstr(k, "spec"),
 			       jstr(k, "state"), jstr(k, "written"), jstr(k, "held"), jstr(k, "behind"),
 			       jstr(k, "resent"), jstr(k, "failures"), jstr(k, "retries"),
-			       jstr(k, "down_ms"), jstr(k, "last_error"));
+			       jstr(k, "down_ms"), jstr(k, "bad_ext"), jstr(k, "last_error"));
 		}
 	} else if (strcmp(cmd, "watch") == 0) {
 		const struct jv *c = jget(r, "closed");

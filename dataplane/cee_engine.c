@@ -1351,11 +1351,11 @@ static int engine_sinks_json(void *arg, char *buf, size_t len)
 			     "%s{\"spec\":\"%.*s\",\"state\":\"%s\",\"last_error\":\"%s\",\"written\":%" PRIu64
 			     ",\"held\":%" PRIu64 ",\"behind\":%" PRIu64 ",\"resent\":%" PRIu64
 			     ",\"failures\":%" PRIu64 ",\"retries\":%" PRIu64
-			     ",\"down_ms\":%" PRIu64 "}",
+			     ",\"down_ms\":%" PRIu64 ",\"bad_ext\":%" PRIu64 "}",
 			     i ? "," : "", (int)strcspn(st.spec, "\"\\"), st.spec,
 			     st.failed ? "retrying" : "ok", st.err ? strerror(-st.err) : "",
 			     st.written, st.held, st.behind, st.resent, st.failures, st.retries,
-			     st.down_ns / 1000000);
+			     st.down_ns / 1000000, st.bad_ext);
 	}
 	if (w < 0 || (size_t)w >= len - n)
 		return -ENOSPC;

@@ -338,6 +338,7 @@ void cee_exporter_sink_stats(const struct cee_exporter *x, unsigned i,
 	st->retries = xs->retries;
 	st->down_ns = xs->down_ns + (xs->failed ? now_ns() - xs->failed_at_ns : 0);
 	st->behind = sink_behind(x, i);
+	st->bad_ext = xs->s->bad_ext;
 }
 
 void cee_exporter_rotate(struct cee_exporter *x)

@@ -39,6 +39,7 @@ struct cee_exporter_sink_stats {
 	uint64_t failures;    /**< times it failed */
 	uint64_t retries;     /**< recovery attempts */
 	uint64_t down_ns;     /**< time spent failed, the current failure included */
+	uint64_t bad_ext;     /**< extension groups written standalone (a producer's fault) */
 };
 
 /**

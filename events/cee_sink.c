@@ -578,6 +578,32 @@ static int fdout_reopen(struct fdout *o, uint64_t *held)
 	return rc == -EAGAIN ? 0 : rc;
 }
 
+// A JSONL file that an earlier writer left in the middle of a line (a run
+// cut short by a full disk at its shutdown timeout, or killed within a
+// write) gets a newline before our first line: appended to the fragment,
+// that line could not be read, and a reader lost our first event with it.
+// Said on stderr; the fragment itself stays as it was.
+static void jsonl_end_torn_line(int fd, const char *path)
+{
+	struct stat st;
+	char last = '\n';
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return;
+	int rfd = open(path, O_RDONLY | O_CLOEXEC); // (ours is write-only: a FIFO's must be)
+	if (rfd < 0)
+		return;
+	ssize_t got = pread(rfd, &last, 1, st.st_size - 1);
+	close(rfd);
+	if (got != 1 || last == '\n')
+		return;
+	fprintf(stderr,
+		"cee: jsonl:%s ended within a line (an earlier writer cut short): that line is "
+		"left as it is, and ours begin on the next\n",
+		path);
+	while (write(fd, "\n", 1) < 0 && errno == EINTR) {
+	}
+}
+
 // Log rotation: the file was renamed away (logrotate without copytruncate,
 // which loses what is written between its copy and its truncate): what the
 // old file can take goes there, then a file at the same path takes the
@@ -602,6 +628,8 @@ static int fdout_rotate(struct fdout *o, uint64_t *held)
 		close(fd);
 		return -e;
 	}
+	if (o->header_len == 0)
+		jsonl_end_torn_line(fd, o->path);
 	// A unit the old file took in part (a short write, then a full disk)
 	// is cut off it: it goes whole to the new file, and the two files are
 	// the stream with nothing doubled.
@@ -939,6 +967,7 @@ static struct cee_sink *jsonl_open(const char *arg)
 		struct stat st;
 		if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
 			kind = FD_FIFO;
+		jsonl_end_torn_line(fd, arg);
 	}
 	struct jsonl *j = calloc(1, sizeof(*j));
 	struct fdout *o = fdout_new(fd, kind, path, ack);
@@ -1055,8 +1084,15 @@ static struct cee_sink *binary_open(const char *arg)
 				"cee: binary:%s is an event file of version %u; this engine writes "
 				"version %u and appends only to its own: move the file away\n",
 				arg, have.version, want->version);
+		off_t torn = (st.st_size - (off_t)sizeof(*want)) % (off_t)sizeof(struct cee_event);
+		if (got == (ssize_t)sizeof(have) && memcmp(&have, want, sizeof(*want)) == 0 && torn != 0)
+			fprintf(stderr,
+				"cee: binary:%s ends within a record (%lld bytes past the last whole "
+				"one: an earlier writer cut short): truncate it to %lld bytes, or move "
+				"it away\n",
+				arg, (long long)torn, (long long)(st.st_size - torn));
 		if (got != (ssize_t)sizeof(have) || memcmp(&have, want, sizeof(*want)) != 0 ||
-		    (st.st_size - (off_t)sizeof(*want)) % (off_t)sizeof(struct cee_event) != 0) {
+		    torn != 0) {
 			errno = EINVAL;
 			goto fail;
 		}

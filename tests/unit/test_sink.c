@@ -234,6 +234,48 @@ static void test_jsonl_file(void **state)
 	free(want);
 }
 
+// Guards against (review of the sinks): a JSONL file that an earlier run
+// left within a line (cut short by a full disk at its shutdown timeout, or
+// killed within a write) took our first line appended to the fragment: a
+// reader could parse neither, and lost our first event.
+static void test_jsonl_torn_line(void **state)
+{
+	struct fixture *f = *state;
+	static struct cee_event ev[3];
+	make_events(ev, 3, 1);
+	const char *path = in_dir(f, "torn.jsonl");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "{\"v\":3,\"ty", 10), 10);
+	close(fd);
+	char spec[256];
+	snprintf(spec, sizeof(spec), "jsonl:%s", path);
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(put_all(s, ev, 3), 0);
+	cee_sink_close(s);
+	size_t len;
+	char *got = slurp(path, &len);
+	char *want = expected_jsonl(ev, 3);
+	assert_non_null(got);
+	assert_int_equal(len, 11 + strlen(want));
+	assert_memory_equal(got, "{\"v\":3,\"ty\n", 11); // the fragment, on a line of its own
+	assert_string_equal(got + 11, want);                 // then ours, whole
+	free(got);
+	// a file that ends on a line's end gets nothing added
+	s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(put_all(s, ev, 1), 0);
+	cee_sink_close(s);
+	got = slurp(path, &len);
+	char *one = expected_jsonl(ev, 1);
+	assert_int_equal(len, 11 + strlen(want) + strlen(one));
+	assert_string_equal(got + 11 + strlen(want), one);
+	free(one);
+	free(want);
+	free(got);
+}
+
 // Guards against: binary records written with a wrong header or layout, so
 // a reader would misparse every event after it.
 static void test_binary_file(void **state)
@@ -2131,6 +2173,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_jsonl_file, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_jsonl_torn_line, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_rotation, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_rotation_cuts_partial, setup_dir, teardown_dir),
