@@ -90,6 +90,8 @@ def check_client(rec, report, args):
         wait = rec.get("idle_wait") or 0.0
         # the idle limit, neither early nor late (as tls_check and ws_check
         # bound it): a timer that fires at half or at 10x the limit fails
+        # (idle_wait runs from the client's send, before the engine's idle
+        # clock starts: a late-scheduled client cannot make it read short)
         if rec["outcome"] in ("server_fin", "server_rst") and not (
                 0.8 * args.idle_timeout <= wait <= args.idle_timeout + 5):
             report.fail(f"{who}: closed after {wait:.2f} s idle, idle timeout is {args.idle_timeout} s")

@@ -180,8 +180,13 @@ def main():
                 check(chunk, "the TLS echo ended early")
                 got += chunk
             check(got == payload, "the TLS echo changed the bytes")
+            # by both ports, and not a connection already matched: Linux may
+            # give this connection (to the TLS port) the ephemeral port of a
+            # held one (to the echo port), whose open then matched
             tid = tail.wait_event(20, "open of the TLS connection",
-                                  lambda e: e["type"] == "open" and e["remote"] == f"{a.peer_ip}:{ctlit.local_port(t)}")["conn"]
+                                  lambda e: e["type"] == "open" and e["remote"] == f"{a.peer_ip}:{ctlit.local_port(t)}"
+                                  and e["local"].endswith(f":{a.tls_port}") and e["conn"] not in seen)["conn"]
+            seen.add(tid)
             c = ctl.query("conn", tid)["conn"]
             check(c["proto"] == "tls" and c["bytes_in"] == 1000 and c["bytes_out"] == 1000,
                   f"conn {tid}: {c} (the plaintext was 1000 bytes each way)")

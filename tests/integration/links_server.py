@@ -367,11 +367,14 @@ class Conn(threading.Thread):
 
     def echo(self, data):
         self.rec["sent"] += len(data)
+        # taken before the send: the engine's idle clock starts later (its
+        # echo of this); taken after recv_exact, a thread scheduled late
+        # made wait_s read short of the idle timeout
+        self.t_last = time.monotonic()
         self.stream.send(data)
         back = self.stream.recv_exact(len(data))
         self.rec["recv"] += len(back)
         check(back == data, f"{self.link} round {self.round}: echo differs ({back[:40]!r} for {data[:40]!r})")
-        self.t_last = time.monotonic()
 
     def run(self):
         srv, a = self.srv, self.srv.a

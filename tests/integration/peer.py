@@ -26,7 +26,8 @@ established it writes --ready (JSON: how many pooled connections were
 accepted, so the test can wait for that many `closed` events). At the end it
 writes --log: {"meta": {...}, "conns": [record, ...]}, one record per
 connection: id, behaviour, lport, sent, recv, echo_ok, outcome, error,
-t_connect (CLOCK_MONOTONIC s), idle_wait (s, idle only).
+t_connect (CLOCK_MONOTONIC s), idle_wait (s, idle only: from the send to
+the server's close).
 """
 
 import argparse
@@ -131,6 +132,10 @@ def run_one(args, server, idx, behaviour, size, lport=None):
     if s is None:
         return rec
     try:
+        # idle: the wait runs from here, before the send; the engine's idle
+        # clock starts later (its echo), so idle_wait never reads short. From
+        # after the echo's recv, a client scheduled late read under 0.8 x it
+        t_out = time.monotonic()
         s.sendall(payload)
         rec["sent"] = len(payload)
         if behaviour == "halfclose":
@@ -149,7 +154,6 @@ def run_one(args, server, idx, behaviour, size, lport=None):
             rec["outcome"] = "ok" if rec["echo_ok"] else "short_echo"
         else:  # idle: send nothing more, wait for the server to close
             s.settimeout(args.idle_wait)
-            t0 = time.monotonic()
             try:
                 extra = s.recv(65536)
                 rec["outcome"] = "server_fin" if not extra else "unexpected_data"
@@ -158,7 +162,7 @@ def run_one(args, server, idx, behaviour, size, lport=None):
                 rec["outcome"] = "no_server_close"
             except ConnectionResetError:
                 rec["outcome"] = "server_rst"
-            rec["idle_wait"] = time.monotonic() - t0
+            rec["idle_wait"] = time.monotonic() - t_out
             s.close()
     except OSError as e:
         rec["outcome"] = "error"

@@ -127,11 +127,13 @@ phase cut 600 "tcp=5,stuck=5" 1 30
 # by the grace too (it was left open, and held the engine to the grace's
 # end). Silent WebSocket clients hold the grace meanwhile, until the
 # WebSocket close timeout (5 s) ends theirs with our FIN.
+# --handshake-timeout 120: the default 10 s could abort the half-open late
+# connection (SYN-RECEIVED) before its ACK on a slow run of this phase
 it_log "phase late: a handshake completed after the grace began"
 rm -f "$WORK/late-"*
 it_start_engine "$SHARDS" "$WORK/engine-late.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 	--listen tcp:7000:echo --listen ws:8080:echo --poll-idle-us 50 --shutdown-grace 60 \
-	--events "jsonl:$WORK/events-late.jsonl"
+	--handshake-timeout 120 --events "jsonl:$WORK/events-late.jsonl"
 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/shutdown_grace.py" --ip "$NETNS_ENGINE_IP" \
 	--ports "$PORTS" --certs "$CERTS" --mix "silent=6" --ready-file "$WORK/late-clients-ready" \
 	--closes-file "$WORK/late-closes" --log "$WORK/late-clients.json" --timeout 60 &

@@ -86,7 +86,10 @@ it_wait_until 60 "$ACC1 closed events from the reader" it_at_least "$READER_OUT"
 	fail "the reader got $(it_count "$READER_OUT" "$closed_re") closed events of $ACC1"
 it_wait_until 30 "$ACC1 closed events in the file sink" it_at_least "$FILE_SINK" "$closed_re" "$ACC1" ||
 	fail "the file sink got $(it_count "$FILE_SINK" "$closed_re") closed events of $ACC1"
-cmp -s "$READER_OUT" "$FILE_SINK" || fail "the stalled reader's stream differs from the file sink's"
+# polled: the closed events are in both, the last destroyed (TIME-WAIT,
+# 100 ms later) may still be on its way to one of them
+it_wait_until 10 "the reader's stream to equal the file sink's" cmp -s "$READER_OUT" "$FILE_SINK" ||
+	fail "the stalled reader's stream differs from the file sink's"
 
 # ---- phase 2: the reader goes away, another comes ----
 it_log "phase 2: the socket reader is killed and replaced"
@@ -122,9 +125,14 @@ it_file_has "$WORK/engine.log" "recovered" || fail "the engine log does not say 
 [[ $(sink_field 0 state) == ok && $(sink_field 0 failures) -ge 1 && $(sink_field 0 retries) -ge 1 ]] ||
 	fail "cee-ctl sinks does not show the socket sink's failure and recovery"
 [[ $(sink_field 1 failures) -eq 0 ]] || fail "the file sink failed"
+# (bad_ext, a producer's fault, was kept by the sink and shown nowhere)
+[[ $(sink_field 0 bad_ext) == 0 && $(sink_field 1 bad_ext) == 0 ]] ||
+	fail "cee-ctl sinks: bad_ext missing or not 0"
 # The old reader had read everything when it was killed: the two readers
-# together hold the file sink's stream, once each.
-cat "$WORK/reader1.jsonl" "$READER_OUT" | cmp -s - "$FILE_SINK" ||
+# together hold the file sink's stream, once each (polled, as in phase 1:
+# the last destroyed events may still be on their way)
+readers_equal() { cat "$WORK/reader1.jsonl" "$READER_OUT" | cmp -s - "$FILE_SINK"; }
+it_wait_until 10 "old + new reader to equal the file sink" readers_equal ||
 	fail "old + new reader differ from the file sink"
 
 # ---- phase 3: a reader stalled at SIGTERM ----
@@ -146,20 +154,24 @@ kill -TERM "$ENGINE_PID"
 # While the engine waits for the stalled reader (up to 3 s), cee-ctl is
 # answered (the shards' "stopping", or counters): the control socket was
 # not served after SIGTERM, and a request waited in the backlog until exit.
+# (3 s, not 1.5: cee-ctl's own start on a loaded machine; a request left in
+# the backlog gets no answer at all, so it still fails)
 t_ctl=$(date +%s%N)
-"$CEE_CTL" --file-prefix "$PREFIX" --timeout 2 stats >"$WORK/ctl-stopping.out" 2>&1 || true
+"$CEE_CTL" --file-prefix "$PREFIX" --timeout 3 stats >"$WORK/ctl-stopping.out" 2>&1 || true
 ctl_ms=$((($(date +%s%N) - t_ctl) / 1000000))
 it_log "cee-ctl stats during shutdown, after $ctl_ms ms: $(head -c 200 "$WORK/ctl-stopping.out")"
-((ctl_ms < 1500)) && grep -qE "stopping|\"total\"" "$WORK/ctl-stopping.out" ||
+((ctl_ms < 3000)) && grep -qE "stopping|\"total\"" "$WORK/ctl-stopping.out" ||
 	fail "cee-ctl stats during shutdown not answered (after $ctl_ms ms)"
 ENGINE_RC=0
 it_wait_engine || ENGINE_RC=$? # (it_stop_engine's SIGTERM would be a second one)
 T1=$(date +%s.%N)
 took=$("$CEE_PYTHON" -c "print(round($T1 - $T0, 2))")
 it_log "SIGTERM with the reader stalled: exit status $ENGINE_RC after $took s"
-# Within --shutdown-timeout (3 s) and a margin well under the engine's
-# default of 10 s: an ignored --shutdown-timeout (exit after ~10 s) fails.
-"$CEE_PYTHON" -c "import sys; sys.exit(0 if $took <= $SHUTDOWN_TIMEOUT + 3 else 1)" ||
+# Within --shutdown-timeout (3 s) and a margin still under the engine's
+# default of 10 s: an ignored --shutdown-timeout (exit after over 10 s)
+# fails. (+6, not +3: the shards' closes before the timeout starts, on a
+# loaded machine; +10 would pass the ignored option)
+"$CEE_PYTHON" -c "import sys; sys.exit(0 if $took <= $SHUTDOWN_TIMEOUT + 6 else 1)" ||
 	fail "the engine took $took s to exit (--shutdown-timeout $SHUTDOWN_TIMEOUT)"
 [[ $ENGINE_RC -eq 1 ]] || fail "engine exit status $ENGINE_RC with events undelivered (expected 1)"
 it_file_has "$WORK/engine.log" "did not get" || fail "the engine did not report what it could not deliver"

@@ -220,6 +220,9 @@ def check_pair(rec, s, args, rep, mtls):
         if code != 20:
             rep.fail(f"{who}: client's verification error {code}, expected 20 (unable to get local issuer)")
     if rec["kind"] == "idle" and args.idle_timeout:
+        # (wait_s runs from the client's last send, before the engine's
+        # idle clock starts: a late-scheduled client thread cannot make it
+        # read short)
         w = rec.get("wait_s") or 0.0
         if not 0.8 * args.idle_timeout <= w <= args.idle_timeout + 5:
             rep.fail(f"{who}: closed {w:.2f} s after the last exchange; idle timeout {args.idle_timeout} s")

@@ -41,7 +41,7 @@ tls_max ("1.0"/"1.2"/"1.3"/null), lport, t_connect (CLOCK_MONOTONIC s),
 connected, version, cipher, alpn_offered, alpn, sent, recv (plaintext bytes),
 echo_ok, ready (reached the barrier), end (close_notify, eof, rst, timeout,
 error), alert_seen (number the client received), wait_s (idle: from the
-last echo received to the engine's close; stall: from the half ClientHello
+last echo's send to the engine's close; stall: from the half ClientHello
 sent to the engine's close), ok (the client saw what its kind
 expects) and error.
 """
@@ -173,6 +173,10 @@ class Client:
 
     def echo(self, s, data):
         self.rec["sent"] += len(data)  # counted first: the engine may take it even if we fail
+        # the idle clock's start: the engine's starts later (at its echo of
+        # this), so wait_s never reads short; taken after our recv, a
+        # thread scheduled late made it read under 0.8 x the timeout
+        self.t_last_out = time.monotonic()
         s.sendall(data)
         back = self.recv_exact(s, len(data))
         self.rec["recv"] += len(back)
@@ -181,7 +185,6 @@ class Client:
             raise RuntimeError(f"echo: sent {len(data)} bytes, got {len(back)} (or different)")
         if self.rec["echo_ok"] is None:
             self.rec["echo_ok"] = True
-        self.t_last = time.monotonic()
 
     def read_end(self, s, timeout):
         """Read until the engine ends the stream. @return how: close_notify
@@ -273,7 +276,7 @@ class Client:
             self.rec["ok"] = True
         elif kind == "idle":
             self.rec["end"] = self.read_end(s, self.args.idle_timeout + 15)
-            self.rec["wait_s"] = time.monotonic() - self.t_last  # since the engine's last byte to us
+            self.rec["wait_s"] = time.monotonic() - self.t_last_out  # since our last send (echo())
             if self.rec["end"] == "close_notify" and self.rec["id"] % 2 == 0:
                 # (the engine's echo of it counted a send failure and reset
                 # the connection: tls_check.py wants layer_send_fail 0)

@@ -88,7 +88,11 @@ def main():
     for i in range(a.rounds):
         mark = watch.mark() if watch else 0
         msg = f"round {i}".encode()
-        for attempt in range(50):
+        # against a deadline, not a count: 50 x 20 ms (about 1 s) of
+        # EADDRNOTAVAIL ran out on a loaded machine before our last socket
+        # on this tuple had left LAST-ACK
+        deadline = time.monotonic() + 10
+        while True:
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.settimeout(10)
@@ -99,7 +103,7 @@ def main():
             except OSError as e:
                 s.close()
                 # our own last socket on this tuple may still be in LAST-ACK for an instant
-                if e.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) and attempt < 49:
+                if e.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) and time.monotonic() < deadline:
                     time.sleep(0.02)
                     continue
                 out["errors"].append(f"round {i}: connect: {e!r}")
@@ -129,10 +133,17 @@ def main():
         finally:
             s.close()
         if watch:
-            time.sleep(0.05)  # (the FIN's copy on the capture socket)
-            segs = watch.since(mark)
-            synack = [q for fl, q in segs if fl & 0x12 == 0x12]
-            fins = [q for fl, q in segs if fl & 0x01]
+            # the FIN's copy on the capture socket: polled, not slept for
+            # (0.05 s was sometimes too short for the capture thread on a
+            # loaded machine); our recv saw the FIN, so it is on its way
+            deadline = time.monotonic() + 5
+            while True:
+                segs = watch.since(mark)
+                synack = [q for fl, q in segs if fl & 0x12 == 0x12]
+                fins = [q for fl, q in segs if fl & 0x01]
+                if (synack and fins) or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.01)
             if not synack or not fins:
                 out["errors"].append(f"round {i}: watched no SYN-ACK or FIN: {segs}")
                 old_max = None
