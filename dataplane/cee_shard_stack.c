@@ -357,6 +357,15 @@ static void layer_close(struct cee_stack *st, enum cee_reason reason)
 		cee_tcp_abort(&s->tcp, &st->c->tcb, reason, s->now_ns);
 		return;
 	}
+	if (reason == CEE_REASON_WS_PING_TIMEOUT) {
+		// no Pong within --ws-pong-timeout: the peer is taken for gone,
+		// as by a keepalive timeout, and reset. A FIN to a peer that had
+		// vanished (a phone off the network) waited for the retransmission
+		// timeout, minutes, before closed told the control plane what the
+		// pings had found out
+		cee_tcp_abort(&s->tcp, &st->c->tcb, reason, s->now_ns);
+		return;
+	}
 	// (a pool ran out but what the layer said went whole, e.g. a Close 1013
 	// or a 503: it goes, then our FIN)
 	cee_tcp_close(&s->tcp, &st->c->tcb, reason, s->now_ns);
@@ -483,7 +492,7 @@ static void ws_io_close(void *arg, enum cee_reason reason)
 	// a Close 1013 or a 503 (no_resources) that went whole: without it the
 	// client read a truncation. Not after a frame cut short (down_short):
 	// layer_close resets the stream then
-	if (st->tls != NULL && !st->down_short)
+	if (st->tls != NULL && !st->down_short && reason != CEE_REASON_WS_PING_TIMEOUT)
 		cee_tls_shutdown(st->tls);
 	layer_close(st, reason);
 }

@@ -716,7 +716,9 @@ static int down_all(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 {
 	int rc = ws->io.down(ws->io.arg, p, n);
 
-	return rc == (int)n ? 0 : -ENOBUFS;
+	// -ENOTCONN: the way down is closed for sending (our FIN or
+	// close_notify is out), nothing of it taken; else what fell short
+	return rc == (int)n ? 0 : rc == -ENOTCONN ? -ENOTCONN : -ENOBUFS;
 }
 
 // One frame with FIN (RFC 6455 5.2): unmasked from a server, masked with a
@@ -750,7 +752,7 @@ static int send_frame(struct cee_ws *ws, uint8_t op, const uint8_t *data, uint32
 			return down_all(ws, out, h + len);
 		}
 		int rc = down_all(ws, out, h);
-		return rc < 0 ? rc : down_all(ws, data, len);
+		return rc < 0 ? rc : down_all(ws, data, len) < 0 ? -ENOBUFS : 0;
 	}
 	uint32_t r = (uint32_t)rng_next(ws->ctx);
 	memcpy(mask, &r, 4);
@@ -762,8 +764,9 @@ static int send_frame(struct cee_ws *ws, uint8_t op, const uint8_t *data, uint32
 
 		if (k > 0) // (a ping has no payload: data is NULL, and NULL + 0 is undefined)
 			unmask(out + h, data + off, k, mask, off);
-		if (down_all(ws, out, h + k) < 0)
-			return -ENOBUFS;
+		int rc = down_all(ws, out, h + k);
+		if (rc < 0)
+			return off == 0 ? rc : -ENOBUFS;
 		off += k;
 		h = 0;
 	} while (off < len);
@@ -1440,9 +1443,18 @@ static void on_control(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 		// the middle of a fragmented message, and after our Close (5.5.1
 		// forbids data frames then, not control frames: a Pong is owed
 		// unless the peer's Close came first, and none is read after it)
-		if ((ws->state == WS_EXPECT_FRAMES || ws->state == WS_EXPECT_CLOSE) &&
-		    send_frame(ws, OP_PONG, p, n) < 0)
-			ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+		if (ws->state == WS_EXPECT_FRAMES || ws->state == WS_EXPECT_CLOSE) {
+			int rc = send_frame(ws, OP_PONG, p, n);
+			// after our Close, our FIN (or close_notify) may be out
+			// too (an idle timeout's): no Pong can go, and none is
+			// owed on a stream we closed; the peer's Close is still
+			// read. It ended the layer (no_resources), and the Close
+			// that completed the handshake was dropped: ws_clean false
+			if (rc == -ENOTCONN && ws->state == WS_EXPECT_CLOSE)
+				break;
+			if (rc < 0)
+				ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+		}
 		break;
 	default: // pong: the input already cleared the wait for it
 		break;

@@ -36,7 +36,8 @@ barrier); then all end at once, each as its kind says:
   badop      raw: a frame with reserved opcode 0x3: Close 1002 expected
   toobig     raw: a binary frame of --max-message + 1 bytes: Close 1009 expected
 Unheld kinds (an engine with --ws-ping): after the echo they go silent at once:
-  pingto     raw: never answers the engine's pings; reads until the engine closes
+  pingto     raw: never answers the engine's pings; reads until the engine
+             resets it (a FIN kept a vanished peer's closed back for minutes)
   pong       raw: answers every ping with a pong for --hold seconds (longer
              than ping + pong timeout), then Close 1000 "done"
 
@@ -393,8 +394,10 @@ class Client:
         if kind == "pingto":
             self.rec["end"] = await self.read_to_end(a.ping + a.pong_timeout + a.timeout, answer_pings=False)
             self.rec["wait_s"] = time.monotonic() - self.t_last_out  # the engine hears nothing after this
-            self.rec["ok"] = self.rec["pings_recv"] >= 1 and self.rec["end"] in (
-                "eof", "rst", "close_notify+eof")
+            # reset: a peer that answers no ping is taken for gone; a FIN
+            # (close_notify) to one that had vanished waited minutes for the
+            # retransmission timeout before the engine said closed
+            self.rec["ok"] = self.rec["pings_recv"] >= 1 and self.rec["end"] == "rst"
             return
         # pong: answer pings for --hold seconds, then a Close handshake. The
         # read under way at the deadline is not cancelled (a cancelled read

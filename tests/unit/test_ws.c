@@ -32,6 +32,7 @@ struct end {
 	int closes;
 	enum cee_reason reason;
 	long down_budget;	 // bytes io.down still takes; <0: unlimited
+	bool down_shut;		 // io.down refuses (-ENOTCONN): our FIN is out
 	bool echo;		 // send every message back
 	uint16_t shutdown_in_up; // cee_ws_shutdown with this code from io.up
 	uint64_t *now;
@@ -55,6 +56,8 @@ static int end_down(void *arg, const uint8_t *data, uint32_t len)
 	uint32_t n = len;
 
 	assert_int_equal(e->closes, 0); // nothing goes down after io.close
+	if (e->down_shut)
+		return -ENOTCONN;
 	if (e->down_budget >= 0) {
 		if (e->down_budget == 0)
 			return -ENOBUFS;
@@ -1021,6 +1024,39 @@ static void test_after_our_close_and_bad_shutdown(void **state)
 	cee_ws_shutdown(f->s.ws, 4001, "r\xc3\xa9", f->now);
 	assert_int_equal(close_code_sent(&f->s, reason, sizeof(reason)), 4001);
 	assert_string_equal(reason, "r\xc3\xa9");
+}
+
+// Fault (review of the WebSocket layer): after an idle timeout's Close
+// 1001 our FIN is out too, and TCP takes nothing more. A Ping the peer sent
+// before it read our Close (a keepalive timer's) found no way down: the
+// layer ended no_resources, and the peer's Close that followed, which
+// completed the handshake, was dropped: closed said ws_clean false. No
+// Pong is owed on a stream we closed: the Close is still read. A Pong that
+// the send buffer cannot take (the way still open) ends it as before.
+static void test_ping_after_our_close_and_fin(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[64], c[2] = {0x03, 0xe9}; // 1001
+	struct cee_ws_info info;
+
+	raw_ctx(f);
+	raw_server(f);
+	cee_ws_shutdown(f->s.ws, 1001, "idle", f->now);
+	f->s.down_shut = true;
+	assert_int_equal(feed(f, w, mkframe(w, 0x89, true, "ka", 2, 0)), 0);
+	assert_int_equal(f->s.closes, 0);
+	assert_int_equal(feed(f, w, mkframe(w, 0x88, true, c, 2, 0)), -EPROTO); // (ended in it)
+	assert_ended(f, &f->s, CEE_REASON_WS_CLOSE);
+	cee_ws_get_info(f->s.ws, &info);
+	assert_true(info.clean);
+	assert_int_equal(info.code, 1001);
+	f->s.down_shut = false;
+
+	raw_server(f);
+	cee_ws_shutdown(f->s.ws, 1001, "idle", f->now);
+	f->s.down_budget = 0; // open, but full: the Pong is lost, and the stream with it
+	assert_int_equal(feed(f, w, mkframe(w, 0x89, true, "ka", 2, 0)), -EPROTO);
+	assert_ended(f, &f->s, CEE_REASON_NO_RESOURCES);
 }
 
 // Guards against: a frame header or payload split across inputs parsed
@@ -2021,6 +2057,7 @@ int main(void)
 	    T(test_too_big),
 	    T(test_close_codes),
 	    T(test_after_our_close_and_bad_shutdown),
+	    T(test_ping_after_our_close_and_fin),
 	    T(test_split_every_byte),
 	    T(test_split_upgrade_and_frame),
 	    T(test_upgrade_good_variants),
