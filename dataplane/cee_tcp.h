@@ -421,6 +421,12 @@ struct cee_tcp_xmit {
 	uint32_t tlp_seq;   /**< the tail-loss probe's first byte (tlp == CEE_TCP_TLP_SENT) */
 	uint32_t tlp_end;   /**< SND.NXT when a probe that resent data went (TLP.end_seq, with tlp_rxt) */
 	uint32_t tlp_edge;  /**< start of the SACKed range that held the probe: unSACKed bytes below are lost */
+	/* PRR (RFC 9937), in SACK recovery */
+	uint32_t prr_delivered; /**< bytes the peer got (acked or SACKed) since recovery began */
+	uint32_t prr_out;   /**< bytes sent since (resent holes and new data) */
+	uint32_t recover_fs; /**< RecoverFS: pipe before the ACK that began recovery */
+	uint32_t prr_last;  /**< DeliveredData of the last ACK, until an output used it */
+	uint8_t prr_safe;   /**< that ACK moved SND.UNA and showed nothing lost anew (PRR-SSRB) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	uint64_t ca_ack_ns; /**< CUBIC: the last ACK in congestion avoidance (epoch clock) */
 	uint64_t zw_since_ns; /**< persist: when the peer's window shut on queued data (0: open) */

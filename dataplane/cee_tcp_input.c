@@ -402,10 +402,17 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	// RFC 6675 scoreboard: new blocks, and what SND.UNA passed dropped at once
 	// (a range left below SND.UNA would make IsLost and pipe nonsense)
 	struct cee_tcp_xmit *x = NULL;
+	// PRR's DeliveredData (RFC 9937): the change in SND.UNA plus the change
+	// in SACKed bytes (bytes SACKed before count once: SND.UNA passing them
+	// takes them off the scoreboard)
+	uint32_t sacked0 = 0, sacked1 = 0;
 	if ((tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL) {
 		x = seg->nsack ? tcp_xmit(ctx, tcb) : tcp_xmit_if(ctx, tcb);
-		if (x != NULL && (seg->nsack || (advanced && x->nsacked)))
+		if (x != NULL && (seg->nsack || (advanced && x->nsacked))) {
+			sacked0 = tcp_sack_bytes(x);
 			tcp_sack_update(ctx, tcb, x, seg);
+			sacked1 = tcp_sack_bytes(x);
+		}
 	}
 	// RFC 8985 7.4.2: a pure duplicate ACK (no SACK) at TLP.end_seq: the
 	// probe and its original both arrived: the episode ends, no loss
@@ -427,6 +434,13 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		// not a duplicate ACK by RFC 5681 (it carries data: an echo's peer sends
 		// while it acknowledges), but its blocks may show a loss (RFC 6675 IsLost)
 		tcp_sack_enter(ctx, tcb, x, now_ns);
+	}
+	if (x != NULL && x->in_recovery == CEE_TCP_REC_SACK) {
+		// (the ACK that began recovery counts too; recovery's last does not)
+		int64_t d = (int64_t)(advanced ? acked : 0) + (int64_t)sacked1 - (int64_t)sacked0;
+		if (!advanced && seg->nsack == 0 && seg->len == 0 && seg->ack == tcb->snd_una)
+			d = tcb->snd_mss; // a duplicate ACK without blocks: a segment left the network
+		tcp_prr_ack(x, d > 0 ? (uint32_t)d : 0, advanced && sacked1 <= sacked0);
 	}
 	// window update from the newest segment (SND.WL1, SND.WL2), and from any
 	// ACK that moved SND.UNA (as Linux's tcp_may_update_window()): the window

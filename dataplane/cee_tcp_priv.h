@@ -347,7 +347,11 @@ CEE_TCP_INTERNAL bool tcp_sack_enter_cut(struct cee_tcp_ctx *ctx, struct cee_tcb
 CEE_TCP_INTERNAL void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				      struct cee_tcp_xmit *x, uint32_t seq, uint32_t len,
 				      uint64_t now_ns);
-/* In SACK recovery: send lost holes, then new data, while cwnd - pipe >= 1 MSS. */
+/* SACKed bytes on the scoreboard (all above SND.UNA). */
+CEE_TCP_INTERNAL uint32_t tcp_sack_bytes(const struct cee_tcp_xmit *x);
+/* PRR: an ACK in SACK recovery delivered @p delivered bytes (@p safe: PRR-SSRB may add an MSS). */
+CEE_TCP_INTERNAL void tcp_prr_ack(struct cee_tcp_xmit *x, uint32_t delivered, bool safe);
+/* In SACK recovery: send lost holes, then new data, as much as PRR (RFC 9937) allows. */
 CEE_TCP_INTERNAL void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				      struct cee_tcp_xmit *x, uint64_t now_ns);
 

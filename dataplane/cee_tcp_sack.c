@@ -34,6 +34,19 @@
  *   next SACKed range), else new data within the peer's window (rule 2).
  *   pipe (SetPipe) = unSACKed bytes not deemed lost + resent bytes.
  *   Recovery ends when SND.UNA reaches recover.
+ * - How much goes on each ACK in recovery: PRR (RFC 9937), not cwnd - pipe.
+ *   With cwnd = ssthresh at once, a single loss in a flight of F left pipe
+ *   near F, above cwnd (0.7 F for CUBIC): nothing went for the first 30%
+ *   of the ACKs of the recovery, then one segment per ACK, a flight sent in
+ *   a burst at its end. PRR sends ssthresh / RecoverFS of what each ACK
+ *   delivered (DeliveredData: SND.UNA's advance plus the change in SACKed
+ *   bytes) while pipe is above ssthresh, so the flight shrinks to ssthresh
+ *   evenly over one RTT, ACK-clocked; once pipe is at or below ssthresh, what
+ *   was delivered (PRR-CRB), an MSS more on an ACK that moved SND.UNA and
+ *   showed no new loss (PRR-SSRB), never past ssthresh. RecoverFS = pipe
+ *   as recovery begins. prr_out counts the bytes resent and
+ *   sent, whole segments: a budget below an MSS sends one, and the next
+ *   ACK's is that much less (rounding up, as Linux counts in segments).
  * - A resent hole still missing once more than 2 MSS of data sent after it
  *   are SACKed was lost again: resent (rexmits_lost()), not left to the RTO.
  * - After an RTO (the scoreboard cleared), go-back-N passes over what is
@@ -258,8 +271,47 @@ void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 {
 	uint32_t sent = tcp_retransmit_at(ctx, tcb, seq, len, now_ns);
 
+	x->prr_out += sent;
 	x->high_rxt = seq + (sent > 0 && sent < len ? sent : len);
 	x->rxt_mark = tcb->snd_max;
+}
+
+uint32_t tcp_sack_bytes(const struct cee_tcp_xmit *x)
+{
+	uint32_t n = 0;
+	for (unsigned i = 0; i < x->nsacked; i++)
+		n += range_len(&x->sacked[i]);
+	return n;
+}
+
+void tcp_prr_ack(struct cee_tcp_xmit *x, uint32_t delivered, bool safe)
+{
+	x->prr_delivered += delivered;
+	x->prr_last = delivered;
+	x->prr_safe = safe;
+}
+
+/* RFC 9937: the bytes PRR lets go now (sndcnt), @p p being pipe. */
+static uint32_t prr_sndcnt(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x, uint32_t p)
+{
+	int64_t n;
+	if (p > tcb->ssthresh) {
+		// proportional: ceil(prr_delivered * ssthresh / RecoverFS) - prr_out
+		uint64_t fs = x->recover_fs != 0 ? x->recover_fs : 1;
+		n = (int64_t)(((uint64_t)x->prr_delivered * tcb->ssthresh + fs - 1) / fs) -
+		    (int64_t)x->prr_out;
+	} else {
+		// PRR-CRB: what was delivered and not yet answered, at least this
+		// ACK's; PRR-SSRB: an MSS more when recovery goes well; up to ssthresh
+		n = (int64_t)x->prr_delivered - (int64_t)x->prr_out;
+		if (n < (int64_t)x->prr_last)
+			n = x->prr_last;
+		if (x->prr_safe)
+			n += tcb->snd_mss;
+		if (n > (int64_t)(tcb->ssthresh - p))
+			n = tcb->ssthresh - p;
+	}
+	return n > 0 ? (uint32_t)min_u64((uint64_t)n, UINT32_MAX) : 0;
 }
 
 bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
@@ -287,8 +339,16 @@ bool tcp_sack_enter_cut(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee
 	x->in_recovery = CEE_TCP_REC_SACK;
 	x->dupacks = 0;
 	x->ca_acked = 0;
-	// RFC 6675 5 (4.3): the first lost segment goes at once, whatever pipe says
 	x->high_rxt = tcb->snd_una;
+	// PRR (RFC 9937): RecoverFS is pipe as recovery begins; this ACK's
+	// DeliveredData is counted after (tcp_prr_ack()), the resend below in
+	// prr_out
+	x->recover_fs = pipe(tcb, x);
+	x->prr_delivered = 0;
+	x->prr_out = 0;
+	x->prr_last = 0;
+	x->prr_safe = 0;
+	// RFC 6675 5 (4.3): the first lost segment goes at once, whatever pipe says
 	uint32_t seq, len;
 	if (!next_lost(tcb, x, &seq, &len)) {
 		seq = tcb->snd_una;
@@ -331,10 +391,11 @@ void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 		     uint64_t now_ns)
 {
 	rexmits_lost(ctx, tcb, x);
-	for (;;) {
-		uint32_t p = pipe(tcb, x);
-		if (p >= tcb->cwnd || tcb->cwnd - p < tcb->snd_mss)
-			return;
+	uint32_t sndcnt = prr_sndcnt(tcb, x, pipe(tcb, x));
+	x->prr_last = 0; // this ACK's share is taken: a later call has only what is left
+	x->prr_safe = 0;
+	uint32_t out0 = x->prr_out;
+	while (x->prr_out - out0 < sndcnt) {
 		uint32_t seq, len;
 		if (next_lost(tcb, x, &seq, &len)) {
 			tcp_resend_hole(ctx, tcb, x, seq, len, now_ns);
@@ -344,7 +405,9 @@ void tcp_sack_output(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 		// rule 2: new data the peer's window allows
 		uint32_t right = tcb->snd_una + tcb->snd_wnd;
 		uint32_t usable = seq_lt(tcb->snd_nxt, right) ? right - tcb->snd_nxt : 0;
-		if (!tcp_send_new(ctx, tcb, now_ns, usable))
+		uint32_t nxt = tcb->snd_nxt;
+		if (!tcp_send_new(ctx, tcb, now_ns, usable) || tcb->snd_nxt == nxt)
 			return;
+		x->prr_out += tcb->snd_nxt - nxt;
 	}
 }

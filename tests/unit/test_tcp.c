@@ -4859,29 +4859,29 @@ static void test_sack_recovery(void **state)
 	/* FlightSize (11 MSS, without limited transmit's 2) / 2 */
 	assert_int_equal(f->tcb.ssthresh, 11 * MSS / 2);
 	assert_int_equal(f->tcb.cwnd, f->tcb.ssthresh);
-	// 6, then 7: three ranges (or > 2 MSS) above 4: hole 4 is lost and resent,
-	// without waiting for the ACK of 1
-	f->nsegs = 0;
-	uint32_t blk3[4] = {b + 5 * MSS, b + 7 * MSS, b + 2 * MSS, b + 4 * MSS};
-	ack_sack(f, b + MSS, 2, blk3);
-	uint32_t blk4[4] = {b + 5 * MSS, b + 8 * MSS, b + 2 * MSS, b + 4 * MSS};
-	ack_sack(f, b + MSS, 2, blk4); /* 4 is lost now, but pipe (5 MSS) fills cwnd */
-	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
-	uint32_t blk5[4] = {b + 5 * MSS, b + 9 * MSS, b + 2 * MSS, b + 4 * MSS};
-	ack_sack(f, b + MSS, 2, blk5); /* 8 left the network (pipe: 9-13 and the resent 1) */
-	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
-	uint32_t blk6[4] = {b + 5 * MSS, b + 10 * MSS, b + 2 * MSS, b + 4 * MSS};
-	ack_sack(f, b + MSS, 2, blk6); /* 9: pipe 5 MSS, cwnd 5.5 */
-	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
-	uint32_t blk7[4] = {b + 5 * MSS, b + 11 * MSS, b + 2 * MSS, b + 4 * MSS};
-	ack_sack(f, b + MSS, 2, blk7); /* 10 left the network: room for hole 4 */
-	bool hole4 = false;
-	for (unsigned i = 0; i < f->nsegs; i++) {
-		assert_false(seq_after(b + 4 * MSS, f->segs[i].out.seq) &&
-			     seq_after(f->segs[i].out.seq + 1, b + 2 * MSS)); /* SACKed: not resent */
-		hole4 |= f->segs[i].out.seq == b + 4 * MSS;
+	// 6 ... 10 SACKed, an ACK each: one segment delivered per ACK. PRR (RFC
+	// 9937) sends ssthresh / RecoverFS (5.5 / 9 MSS, pipe as recovery
+	// began) of that: 3 segments over these 5 ACKs, spread, hole 4 (lost
+	// once 7 is SACKed: more than 2 MSS above it) the first lost one. By
+	// cwnd - pipe (RFC 6675 alone) nothing went until 10 was SACKed: pipe
+	// stayed above cwnd = ssthresh, and the flight left in a burst after.
+	static const uint32_t top[5] = {7, 8, 9, 10, 11};
+	static const int sends[5] = {1, 0, 1, 1, 0}; // ceil(k x 5.5 / 9) - what went
+	for (unsigned k = 0; k < 5; k++) {
+		f->nsegs = 0;
+		uint32_t blks[4] = {b + 5 * MSS, b + top[k] * MSS, b + 2 * MSS, b + 4 * MSS};
+		ack_sack(f, b + MSS, 2, blks);
+		assert_int_equal(f->nsegs, sends[k]);
+		for (unsigned i = 0; i < f->nsegs; i++) {
+			uint32_t q = f->segs[i].out.seq;
+			if (k == 2) // the third ACK's: hole 4, lost since the second
+				assert_int_equal(q, b + 4 * MSS);
+			else // new data
+				assert_true(q == b + 14 * MSS || q == b + 15 * MSS);
+			/* SACKed: not resent */
+			assert_false(seq_after(b + 4 * MSS, q) && seq_after(q + 1, b + 2 * MSS));
+		}
 	}
-	assert_true(hole4);
 	assert_int_equal(f->ctx.stats.sack_rexmits, 2);
 	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 	// everything up to the recovery point acknowledged: recovery ends
@@ -4894,6 +4894,60 @@ static void test_sack_recovery(void **state)
 	fire(f); /* an RTO clears the scoreboard (RFC 2018 8) */
 	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
 	assert_int_equal(tcp_sacked_for_test(f), 0);
+}
+
+/*
+ * Fault: recovery sent by cwnd - pipe (RFC 6675 alone): with cwnd cut to
+ * ssthresh (0.7 of the flight for CUBIC) at once, pipe stayed above it for
+ * the first 30% of the recovery's ACKs and nothing went, then one segment
+ * per ACK: the reduced flight left in the second part of the round trip
+ * instead of spread over it, the ACK clock stopped for a third of an RTT.
+ * PRR (RFC 9937) sends ssthresh / RecoverFS of what each ACK delivered,
+ * from the first ACK on, and the flight is ssthresh when recovery ends.
+ */
+static void test_sack_prr_spreads_the_reduction(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = true;
+	cc_establish(f, CEE_TCP_CC_CUBIC, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 200000, f->now); /* 0..9 */
+	for (uint32_t k = 1; k <= 10; k++) // slow start: 0..9 acked, the flight 20 segments (10..29)
+		ack_to(f, b + k * MSS);
+	assert_int_equal(f->tcb.snd_max - f->tcb.snd_una, 20 * MSS);
+	// 10 is lost; 11 ... arrive, an ACK each with its SACK block, up to
+	// the recovery point (SND.MAX as it began: 29 and limited transmit's 2)
+	unsigned sent[32] = {0}, n = 0;
+	uint32_t recover = 0, ssthresh = 0;
+	for (uint32_t k = 12; recover == 0 || b + k * MSS <= recover; k++) {
+		assert_true(k < 40);
+		uint32_t max = f->tcb.snd_max;
+		f->nsegs = 0;
+		uint32_t blk[2] = {b + 11 * MSS, b + k * MSS};
+		ack_sack(f, b + 10 * MSS, 1, blk);
+		if (recover == 0 && f->ctx.stats.sack_recoveries == 1) {
+			recover = max;
+			ssthresh = f->tcb.ssthresh;
+		}
+		if (recover != 0) {
+			assert_true(f->nsegs <= 2); // no burst
+			sent[n++] = f->nsegs;
+		}
+	}
+	assert_int_equal(ssthresh, 14 * MSS); // CUBIC: 0.7 x 20 segments
+	assert_int_equal(recover, b + 32 * MSS);
+	// from the first ACKs after the one that began recovery (its resend of
+	// 10 went at once) segments go: by cwnd - pipe none of the next five did
+	assert_true(n > 10);
+	assert_true(sent[1] + sent[2] + sent[3] >= 2);
+	// the resend of 10 arrives: recovery ends, the flight (what went past
+	// the recovery point) at ssthresh
+	ack_to(f, recover);
+	uint32_t flight = f->tcb.snd_max - f->tcb.snd_una;
+	assert_true(flight + MSS >= ssthresh && flight <= ssthresh + MSS);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
 }
 
 /* SACK on, segments 0..9 of a bulk send out, segment 0 acknowledged: @return ISS + 1. */
@@ -5208,8 +5262,11 @@ static void test_sack_lost_retransmission(void **state)
 	assert_int_equal(f->ctx.stats.sack_rexmits, 1);
 	uint32_t blk[2] = {b + MSS, b + 10 * MSS};
 	f->nsegs = 0;
-	ack_sack(f, b, 1, blk); /* 1..9 in: pipe leaves room for new data */
-	assert_true(f->nsegs >= 3);
+	ack_sack(f, b, 1, blk); /* 1..9 in: room for new data */
+	// (PRR sent 3 new segments on the ACK that began recovery already: 4
+	// MSS delivered of a pipe of 5, ssthresh 5; this ACK's room is 1 MSS:
+	// ssthresh - pipe)
+	assert_true(f->nsegs >= 1);
 	for (unsigned i = 0; i < f->nsegs; i++)
 		assert_true(seq_after(f->segs[i].out.seq + 1, b + 10 * MSS)); /* new, not 0 */
 	uint32_t max = f->tcb.snd_max;
@@ -6191,6 +6248,7 @@ int main(void)
 	    T(test_sack_negotiation),
 	    T(test_sack_blocks_sent),
 	    T(test_sack_recovery),
+	    T(test_sack_prr_spreads_the_reduction),
 	    T(test_sack_hole_end_across_the_wrap),
 	    T(test_partial_ack_resend_stops_at_sacked),
 	    T(test_recovery_entry_resend_stops_at_sacked),
