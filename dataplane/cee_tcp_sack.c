@@ -296,8 +296,11 @@ static uint32_t prr_sndcnt(const struct cee_tcb *tcb, const struct cee_tcp_xmit 
 {
 	int64_t n;
 	if (p > tcb->ssthresh) {
-		// proportional: ceil(prr_delivered * ssthresh / RecoverFS) - prr_out
-		uint64_t fs = x->recover_fs != 0 ? x->recover_fs : 1;
+		// proportional: ceil(prr_delivered * ssthresh / RecoverFS) -
+		// prr_out; never more than delivered (a RecoverFS below ssthresh,
+		// a small pipe as recovery began, whose rounding put pipe above
+		// ssthresh since, would have sent a burst)
+		uint64_t fs = max_u32(x->recover_fs, tcb->ssthresh);
 		n = (int64_t)(((uint64_t)x->prr_delivered * tcb->ssthresh + fs - 1) / fs) -
 		    (int64_t)x->prr_out;
 	} else {
