@@ -800,8 +800,10 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			return -EINVAL;
 		}
 		if (rc < 0) {
+			char shown[256];
+			cee_sink_redact(shown, optarg); // (a sink spec's secrets)
 			fprintf(stderr, "%s: bad value for --%s: '%s'\n", prog, opts[o - O_IP].name,
-				optarg);
+				o == O_EVENTS ? shown : optarg);
 			return -EINVAL;
 		}
 	}
@@ -856,11 +858,14 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			prog, c->tcp.sndbuf, CEE_TLS_SNDBUF_MIN);
 		return -EINVAL;
 	}
-	// each link holds a connection slot while it connects or is up: more
-	// links than slots attempted for ever with no connection and no event
-	if (c->nlinks > c->max_conns) {
+	// each link needs two connection slots: its attempt's, and the one
+	// held for its next (its last attempt may linger closed on its own,
+	// TIME-WAIT, LAST-ACK). More links than slots attempted for ever with
+	// no connection and no event; one slot each failed every retry locally
+	// while the last attempt lingered
+	if (c->nlinks > c->max_conns / 2) {
 		fprintf(stderr, "%s: %u links need at least --max-conns %u (have %u)\n", prog,
-			c->nlinks, c->nlinks, c->max_conns);
+			c->nlinks, 2 * c->nlinks, c->max_conns);
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < c->nlinks; i++) { // reachable, not ours
@@ -1092,9 +1097,14 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	}
 	// links: an embedder's own cfg is held to parse_args' rules (which
 	// say which option is wrong) here
-	if (cfg->nlinks > cfg->max_conns) {
-		fprintf(stderr, "cee: %u links need at least %u connection slots (have %u)\n",
-			cfg->nlinks, cfg->nlinks, cfg->max_conns);
+	// (two slots a link on its shard: its attempt's, and its next's)
+	uint32_t links_max = (cfg->nlinks + nshards - 1) / nshards;
+	uint32_t slots = (cfg->max_conns + nshards - 1) / nshards;
+	if (cfg->nlinks > 0 && (uint64_t)links_max * 2 > slots) {
+		fprintf(stderr,
+			"cee: %u links (%u on a shard) need at least %u connection slots a shard "
+			"(have %u)\n",
+			cfg->nlinks, links_max, 2 * links_max, slots);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -1263,7 +1273,11 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	for (unsigned k = 0; k < cfg->nsinks; k++) {
 		e->sinks[k] = cee_sink_open(cfg->sinks[k]);
 		if (e->sinks[k] == NULL) {
-			fprintf(stderr, "cee: events sink '%s': %s\n", cfg->sinks[k], strerror(errno));
+			// (redacted: a broker's password or token went to the journal)
+			int err = errno;
+			char shown[256];
+			cee_sink_redact(shown, cfg->sinks[k]);
+			fprintf(stderr, "cee: events sink '%s': %s\n", shown, strerror(err));
 			goto fail;
 		}
 	}

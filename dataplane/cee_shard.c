@@ -1678,10 +1678,24 @@ static void shutdown_grace(struct cee_shard *s, uint32_t idle_us)
 			tx_flush(s);
 			bool d = w.closing == 0;
 			if (d != done && s->grace_left != NULL) {
-				if (d)
+				if (d) {
 					atomic_fetch_sub_explicit(s->grace_left, 1, memory_order_acq_rel);
-				else
-					atomic_fetch_add_explicit(s->grace_left, 1, memory_order_acq_rel);
+				} else {
+					// back from 0 never: every other shard may have
+					// left, and this close's ACK or FIN can come in on
+					// their queues, read by none (the grace held to
+					// its end); it is left to the abort, as one past
+					// the grace
+					unsigned cur = atomic_load_explicit(s->grace_left,
+									    memory_order_acquire);
+					while (cur != 0 &&
+					       !atomic_compare_exchange_weak_explicit(
+						   s->grace_left, &cur, cur + 1, memory_order_acq_rel,
+						   memory_order_acquire)) {
+					}
+					if (cur == 0)
+						break;
+				}
 			}
 			done = d;
 			next_check = s->now_ns + GRACE_CHECK_NS;

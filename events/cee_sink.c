@@ -82,9 +82,7 @@ out:
 	return rc;
 }
 
-// @p spec as it may be printed: the values of password= and token=, and
-// the password of a URL's user:password@, become "***".
-static void redact(char *out, const char *spec)
+void cee_sink_redact(char out[static 256], const char *spec)
 {
 	// (every spec cee_sink_open() takes fits whole: a cap 3 short cut the
 	// longest ones' paths in cee-ctl sinks and --stats; only one whose
@@ -152,7 +150,7 @@ struct cee_sink *cee_sink_open(const char *spec)
 		return NULL;
 	}
 	s->written = 0;
-	redact(s->spec, spec);
+	cee_sink_redact(s->spec, spec);
 	return s;
 }
 

@@ -116,6 +116,12 @@ typedef struct cee_sink *(*cee_sink_open_fn)(const char *arg);
 int cee_sink_register(const char *scheme, cee_sink_open_fn open);
 /** Open a sink from @p spec. @return the sink, or NULL with errno (EINVAL for an unknown scheme). */
 struct cee_sink *cee_sink_open(const char *spec);
+/**
+ * @p spec as it may be printed (logs, errors, cee-ctl): the values of
+ * password= and token=, and the password of a URL's user:password@, become
+ * "***"; cut to fit @p out (the size of struct cee_sink's spec).
+ */
+void cee_sink_redact(char out[static 256], const char *spec);
 /** ops->write(), counting the lifecycle events taken in written. */
 int cee_sink_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n);
 int cee_sink_flush(struct cee_sink *s);

@@ -478,13 +478,14 @@ int main(int argc, char **argv)
 	// their extension records): 1,000 links on 1,000 slots found room for
 	// 341, and the others were refused for ever, with no event. The ring
 	// now has their room; an explicit --event-ring without it is refused.
+	// (--max-conns 2000: two slots a link, its attempt's and its next's)
 	lf = fopen(lpath, "w");
 	for (int i = 0; i < 1000; i++)
 		fprintf(lf, "l%d=tcp:10.0.0.2:%d:echo\n", i, 5000 + i);
 	fclose(lf);
 	cee_engine_cfg_default(&small);
 	char *margs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
-			 "--max-conns", "1000", NULL};
+			 "--max-conns", "2000", NULL};
 	CHECK(cee_engine_parse_args(&small, 9, margs) == 0 && small.nlinks == 1000,
 	      "1000 links: nlinks %u", small.nlinks);
 	uint32_t recs = cee_shard_evring_records(&small, 1);
@@ -492,7 +493,7 @@ int main(int argc, char **argv)
 	cee_engine_cfg_free(&small);
 	cee_engine_cfg_default(&small);
 	char *eargs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
-			 "--max-conns", "1000", "--event-ring", "4096", NULL};
+			 "--max-conns", "2000", "--event-ring", "4096", NULL};
 	CHECK(cee_engine_parse_args(&small, 11, eargs) == 0, "--event-ring 4096 with links refused early");
 	small.port_mask = 1u << pa;
 	errno = 0;

@@ -328,6 +328,9 @@ static bool embedder_checks(int port)
 	    {0x0a000104, 3, "off our subnet"},
 	    {0x0a0000ff, 3, "the subnet's broadcast"},
 	    {0x0a000002, 0, "more links than slots"},
+	    // (review: one slot, and its lingering last attempt on it, failed
+	    // every retry locally: two a link, its attempt's and its next's)
+	    {0x0a000002, 1, "one slot for a link"},
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct cee_engine_cfg c;
@@ -343,6 +346,12 @@ static bool embedder_checks(int port)
 			cee_engine_destroy(e);
 		cee_engine_cfg_free(&c);
 	}
+	struct cee_engine_cfg c;
+	cee_engine_cfg_default(&c);
+	char *one[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--max-conns", "1",
+		       "--connect", "up1=tcp:10.0.0.2:5060:echo"};
+	CHECK(cee_engine_parse_args(&c, 9, one) == -EINVAL, "--max-conns 1 with a link taken");
+	cee_engine_cfg_free(&c);
 	return failures == 0;
 }
 
