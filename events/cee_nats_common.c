@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cee_nats_common.h"
+#include "cee_sink.h"
 
 #define DEFAULT_PORT 4222
 
@@ -156,9 +157,13 @@ static int parse_server(const char *p, const char *end, struct cee_nats_server *
 int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *who)
 {
 	memset(sp, 0, sizeof(*sp));
+	// (errors show the spec redacted: its password= and token= went to the
+	// journal when another part of it was wrong)
+	char shown[256];
+	cee_sink_redact(shown, arg != NULL ? arg : "");
 	if (arg == NULL || strncmp(arg, "//", 2) != 0) {
 		fprintf(stderr, "%s: '%s': expected nats://HOST[:PORT]/PREFIX[?options]\n", who,
-			arg ? arg : "");
+			shown);
 		return -EINVAL;
 	}
 	const char *p = arg + 2;
@@ -167,11 +172,11 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 		const char *comma = memchr(p, ',', (size_t)(auth_end - p));
 		const char *end = comma ? comma : auth_end;
 		if (sp->nservers == CEE_NATS_SERVERS_MAX) {
-			fprintf(stderr, "%s: '%s': more than %d servers\n", who, arg,
+			fprintf(stderr, "%s: '%s': more than %d servers\n", who, shown,
 				CEE_NATS_SERVERS_MAX);
 			return -EINVAL;
 		}
-		int rc = parse_server(p, end, &sp->servers[sp->nservers], arg, who);
+		int rc = parse_server(p, end, &sp->servers[sp->nservers], shown, who);
 		if (rc < 0)
 			return rc;
 		sp->nservers++;
@@ -198,7 +203,7 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 		size_t pl = strcspn(p, "?");
 		if (pl >= sizeof(sp->prefix)) {
 			fprintf(stderr, "%s: '%s': subject prefix too long (at most %zu)\n", who,
-				arg, sizeof(sp->prefix) - 1);
+				shown, sizeof(sp->prefix) - 1);
 			return -EINVAL;
 		}
 		memcpy(sp->prefix, p, pl);
@@ -208,7 +213,7 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 			    stderr,
 			    "%s: '%s': bad subject prefix '%s' (dot-separated tokens, no spaces, "
 			    "no '*' or '>')\n",
-			    who, arg, sp->prefix);
+			    who, shown, sp->prefix);
 			return -EINVAL;
 		}
 		p += pl;
@@ -220,17 +225,17 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 		const char *amp = p + strcspn(p, "&");
 		const char *eq = memchr(p, '=', (size_t)(amp - p));
 		if (eq == NULL || eq == p) {
-			fprintf(stderr, "%s: '%s': option '%.*s' is not KEY=VALUE\n", who, arg,
+			fprintf(stderr, "%s: '%s': option '%.*s' is not KEY=VALUE\n", who, shown,
 				(int)(amp - p), p);
 			return -EINVAL;
 		}
 		if (sp->nkv == CEE_NATS_SPEC_KV_MAX) {
-			fprintf(stderr, "%s: '%s': too many options\n", who, arg);
+			fprintf(stderr, "%s: '%s': too many options\n", who, shown);
 			return -EINVAL;
 		}
 		size_t kl = (size_t)(eq - p);
 		if (kl >= sizeof(sp->kv[0].key)) {
-			fprintf(stderr, "%s: '%s': unknown option '%.*s'\n", who, arg, (int)kl, p);
+			fprintf(stderr, "%s: '%s': unknown option '%.*s'\n", who, shown, (int)kl, p);
 			return -EINVAL;
 		}
 		unsigned i = sp->nkv;
@@ -238,13 +243,13 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 		sp->kv[i].key[kl] = '\0';
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(sp->kv[j].key, sp->kv[i].key) == 0) {
-				fprintf(stderr, "%s: '%s': option '%s' given twice\n", who, arg,
+				fprintf(stderr, "%s: '%s': option '%s' given twice\n", who, shown,
 					sp->kv[i].key);
 				return -EINVAL;
 			}
 		if (pct_decode(eq + 1, amp, sp->kv[i].val, sizeof(sp->kv[i].val)) < 0) {
 			fprintf(stderr, "%s: '%s': bad value for '%s' (percent-encoding, length)\n",
-				who, arg, sp->kv[i].key);
+				who, shown, sp->kv[i].key);
 			return -EINVAL;
 		}
 		sp->nkv++;

@@ -199,4 +199,22 @@ st = json.load(open(sys.argv[2]))
 assert [x["spec"] for x in st.get("sinks", [])] == want, "--stats: the sinks list is missing or cut"
 print(f"5. four sinks of {len(want[0])} characters each: cee-ctl sinks and --stats list them all")
 PY
+# 6. a sink that cannot open at start (a broker down), and a fifth sink:
+# exit 2, and the message shows the spec with its password and token as
+# *** (they were printed in clear: the journal kept a broker's password)
+rc=0
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-g" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo \
+	--events "nats://cee:PW-s3cret@127.0.0.1:1/cee?stream=S&token=TK-s3cret" >"$WORK/g.log" 2>&1 || rc=$?
+[[ $rc -eq 2 ]] && has "$WORK/g.log" "events sink 'nats://cee:***@127.0.0.1:1" &&
+	! has "$WORK/g.log" "s3cret" || fail "a sink that did not open: exit $rc, $(tail -n 2 "$WORK/g.log")"
+rc=0
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-h" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo --events null: \
+	--events null: --events null: --events null: \
+	--events "nats://127.0.0.1:4222/cee?stream=S&password=PW-s3cret" >"$WORK/h.log" 2>&1 || rc=$?
+[[ $rc -eq 2 ]] && has "$WORK/h.log" "password=***" && ! has "$WORK/h.log" "s3cret" ||
+	fail "a fifth sink: exit $rc, $(tail -n 2 "$WORK/h.log")"
+log "6. sinks refused at start: exit 2, their secrets shown as ***"
+
 log "PASS test_ctl_socket"
