@@ -141,7 +141,10 @@ static int parse_links_file(struct cee_engine_cfg *c, const char *path)
 		fprintf(stderr, "cee: --links %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	char line[256];
+	// (the longest link a line holds: a 32-character name, tls:, an
+	// address and port, and ,sni= with a 253-character name; 256 refused
+	// from the file links --connect takes)
+	char line[512];
 	unsigned no = 0;
 	int rc = 0;
 	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {

@@ -465,13 +465,28 @@ int main(int argc, char **argv)
 	      "a long comment in --links: nlinks %u", small.nlinks);
 	lf = fopen(lpath, "w");
 	fputs("up1=tcp:10.0.0.2:5060:echo#", lf);
-	for (int i = 0; i < 300; i++)
+	for (int i = 0; i < 600; i++)
 		fputc('y', lf);
 	fputs("\n", lf);
 	fclose(lf);
 	cee_engine_cfg_free(&small); // (the first parse's link)
 	cee_engine_cfg_default(&small);
-	CHECK(cee_engine_parse_args(&small, 7, largs) != 0, "a link line of 330 bytes taken");
+	CHECK(cee_engine_parse_args(&small, 7, largs) != 0, "a link line of 630 bytes taken");
+	// Fault (review of the configuration): the longest link --connect
+	// takes (a 32-character name, a 253-character SNI) did not fit a line
+	// of the file: "line 1 longer than 254 characters"
+	lf = fopen(lpath, "w");
+	fputs("abcdefghijklmnopqrstuvwxyz012345=tls:10.0.0.2:5061,sni=", lf);
+	for (int i = 0; i < 4; i++) // 4 labels of 62 and one of 1, dots: 253
+		fprintf(lf, "%.62s.", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	fputs("b\n", lf);
+	fclose(lf);
+	cee_engine_cfg_free(&small);
+	cee_engine_cfg_default(&small);
+	char *targs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
+			 "--tls-ca", CEE_CERT_DIR "/ca.pem", NULL};
+	CHECK(cee_engine_parse_args(&small, 9, targs) == 0 && small.nlinks == 1,
+	      "a link of the longest name and SNI in --links: nlinks %u", small.nlinks);
 
 	// Fault (review): the default event ring was sized for the slots alone
 	// (4 records each), but a link reserves 8 more (link_up, link_down and
