@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -131,6 +132,48 @@ int cee_engine_cfg_add_link(struct cee_engine_cfg *c, const char *spec)
 	}
 	c->links[c->nlinks++] = l;
 	return 0;
+}
+
+// The file a sink spec writes (jsonl:PATH, binary:PATH), or NULL: stdout,
+// a Unix socket (its reader may take several connections), a NATS stream
+// (several publishers), or another kind.
+static const char *sink_file(const char *spec)
+{
+	const char *a = strchr(spec, ':');
+	if (a == NULL || a[1] == '\0' || strcmp(a + 1, "-") == 0 ||
+	    strncmp(a + 1, "unix:", 5) == 0 || strncmp(a + 1, "unix+ack:", 9) == 0)
+		return NULL;
+	if (strncmp(spec, "jsonl:", 6) != 0 && strncmp(spec, "binary:", 7) != 0)
+		return NULL;
+	return a + 1;
+}
+
+// @p path made absolute, links resolved: the file's own when it exists, else
+// its directory's and its name (the file a later open creates). @return
+// false when neither resolves (the open reports that).
+static bool file_identity(const char *path, char out[PATH_MAX])
+{
+	if (realpath(path, out) != NULL)
+		return true;
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash != NULL ? slash + 1 : path;
+	int n = slash == NULL ? snprintf(dir, sizeof(dir), ".")
+	      : slash == path ? snprintf(dir, sizeof(dir), "/")
+			      : snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	char real[PATH_MAX];
+	if (n < 0 || (size_t)n >= sizeof(dir) || realpath(dir, real) == NULL)
+		return false;
+	n = snprintf(out, PATH_MAX, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+	return n > 0 && n < PATH_MAX;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return true;
+	char ra[PATH_MAX], rb[PATH_MAX];
+	return file_identity(a, ra) && file_identity(b, rb) && strcmp(ra, rb) == 0;
 }
 
 // --links FILE: one link per line; blank lines and # comments skipped.
@@ -888,20 +931,30 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 			sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		return -EINVAL;
 	}
-	// two sinks on one file: both append, each event twice (or two formats)
-	for (unsigned i = 0; i < c->nsinks; i++)
+	// two sinks on one file: both append, each event twice (or two formats);
+	// --stats on a sink's file: the counters replaced the run's events at
+	// exit. By the file, not the spelling: ./e.jsonl and e.jsonl, or a
+	// link to it, were one file too
+	for (unsigned i = 0; i < c->nsinks; i++) {
+		const char *a = sink_file(c->sinks[i]);
+		if (a == NULL)
+			continue;
 		for (unsigned j = i + 1; j < c->nsinks; j++) {
-			const char *a = strchr(c->sinks[i], ':'), *b = strchr(c->sinks[j], ':');
-			// (files only: a Unix socket's reader may take several
-			// connections, a NATS stream several publishers)
-			if (a != NULL && b != NULL && a[1] != '\0' && strcmp(a + 1, "-") != 0 &&
-			    strncmp(c->sinks[i], "nats", 4) != 0 && strncmp(a + 1, "unix", 4) != 0 &&
-			    strcmp(a + 1, b + 1) == 0) {
-				fprintf(stderr, "%s: --events %s and %s: one file\n", prog, c->sinks[i],
-					c->sinks[j]);
+			const char *b = sink_file(c->sinks[j]);
+			if (b != NULL && same_file(a, b)) {
+				char sa[256], sb[256];
+				cee_sink_redact(sa, c->sinks[i]);
+				cee_sink_redact(sb, c->sinks[j]);
+				fprintf(stderr, "%s: --events %s and %s: one file\n", prog, sa, sb);
 				return -EINVAL;
 			}
 		}
+		if (c->stats_path != NULL && same_file(a, c->stats_path)) {
+			fprintf(stderr, "%s: --stats %s is the file of --events %s\n", prog,
+				c->stats_path, c->sinks[i]);
+			return -EINVAL;
+		}
+	}
 	// TLS links: the client context verifies servers against --tls-ca and
 	// a name, and presents --tls-cert when a server asks for one
 	for (uint32_t i = 0; i < c->nlinks; i++) {

@@ -488,6 +488,34 @@ int main(int argc, char **argv)
 	CHECK(cee_engine_parse_args(&small, 9, targs) == 0 && small.nlinks == 1,
 	      "a link of the longest name and SNI in --links: nlinks %u", small.nlinks);
 
+	// Fault (review of the configuration): two sinks on one file were
+	// found by their spelling alone (./e.jsonl and e.jsonl wrote each
+	// event twice), and --stats on a sink's file replaced the run's events
+	// with the counters at exit
+	char sdir[] = "/tmp/cee-ring-sinks-XXXXXX";
+	CHECK(mkdtemp(sdir) != NULL, "mkdtemp");
+	char e1[96], e2[96], e3[96], st[96];
+	snprintf(e1, sizeof(e1), "jsonl:%s/e.jsonl", sdir);
+	snprintf(e2, sizeof(e2), "binary:%s/./e.jsonl", sdir);
+	snprintf(e3, sizeof(e3), "jsonl:%s/f.jsonl", sdir);
+	snprintf(st, sizeof(st), "%s/../%s/e.jsonl", sdir, strrchr(sdir, '/') + 1);
+	struct {
+		const char *a, *b, *stats;
+		int want;
+	} sinks[] = {
+	    {e1, e2, NULL, -EINVAL}, {e1, e3, NULL, 0}, {e1, e3, st, -EINVAL}, {e3, "null:", st, 0}};
+	for (unsigned i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++) {
+		char *a[] = {"test",   "--ip",	     "10.0.0.1/24", "--listen", "tcp:7:echo",
+			     "--events", (char *)sinks[i].a, "--events",    (char *)sinks[i].b,
+			     "--stats",  (char *)sinks[i].stats, NULL};
+		cee_engine_cfg_free(&small);
+		cee_engine_cfg_default(&small);
+		CHECK(cee_engine_parse_args(&small, sinks[i].stats ? 11 : 9, a) == sinks[i].want,
+		      "--events %s --events %s --stats %s: not %s", sinks[i].a, sinks[i].b,
+		      sinks[i].stats ? sinks[i].stats : "-", sinks[i].want ? "refused" : "taken");
+	}
+	rmdir(sdir);
+
 	// Fault (review): the default event ring was sized for the slots alone
 	// (4 records each), but a link reserves 8 more (link_up, link_down and
 	// their extension records): 1,000 links on 1,000 slots found room for
