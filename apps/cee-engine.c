@@ -50,6 +50,19 @@ int main(int argc, char **argv)
 		cee_engine_usage(stdout, argv[0]);
 		return 0;
 	}
+	// The handlers first: a SIGHUP (logrotate, a reload) during the EAL's
+	// set-up, seconds with hugepages, killed the engine (its default), and
+	// a SIGTERM then ended it by the signal rather than a stop
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup; // TLS files renewed in place: read again
+	sa.sa_flags = SA_RESTART; // (routine, daily: no thread's accept() fails with EINTR)
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); // a sink whose reader left fails with EPIPE instead
+
 	int n = rte_eal_init(argc, argv);
 	if (n < 0) {
 		fprintf(stderr, "cee-engine: EAL init failed: %s\n", rte_strerror(rte_errno));
@@ -68,16 +81,6 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_hup; // TLS files renewed in place: read again
-	sa.sa_flags = SA_RESTART; // (routine, daily: no thread's accept() fails with EINTR)
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN); // a sink whose reader left fails with EPIPE instead
-
 	// --stats is written at the end: an unwritable path would lose the
 	// whole run's counters, so it is tried now (appending: nothing lost)
 	bool stats_made = false; // the file is ours to remove if the engine never runs
@@ -92,14 +95,20 @@ int main(int argc, char **argv)
 		}
 		fclose(f);
 	}
-	struct cee_engine *e = cee_engine_create(&cfg);
+	struct cee_engine *e = stop_requested ? NULL : cee_engine_create(&cfg);
 	if (e == NULL) {
-		fprintf(stderr, "cee-engine: %s\n", strerror(errno));
+		// stopped before it ran (a SIGTERM that interrupted the wait for a
+		// FIFO sink's reader, EINTR): a stop, exit 0, not a failure
+		bool stopped = stop_requested != 0;
+		if (stopped)
+			fprintf(stderr, "cee-engine: stopped during start-up\n");
+		else
+			fprintf(stderr, "cee-engine: %s\n", strerror(errno));
 		if (stats_made)
 			unlink(cfg.stats_path);
 		cee_engine_cfg_free(&cfg);
 		rte_eal_cleanup();
-		return 2;
+		return stopped ? 0 : 2;
 	}
 	rc = cee_engine_start(e);
 	if (rc < 0) {

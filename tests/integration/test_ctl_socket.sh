@@ -217,4 +217,22 @@ rc=0
 	fail "a fifth sink: exit $rc, $(tail -n 2 "$WORK/h.log")"
 log "6. sinks refused at start: exit 2, their secrets shown as ***"
 
+# 7. SIGTERM while the engine waits at start-up for a FIFO sink's reader:
+# a stop (exit 0), not a failure (the open's EINTR was exit 2, "Interrupted
+# system call"). Synchronised on the kernel's wait for the FIFO's reader.
+mkfifo "$WORK/fifo"
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-i" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo \
+	--events "jsonl:$WORK/fifo" >"$WORK/i.log" 2>&1 &
+I=$!
+PIDS+=("$I")
+fifo_wait() { grep -q wait_for_partner "/proc/$I/wchan" 2>/dev/null; }
+wait_until 60 "the engine waiting for the FIFO's reader" fifo_wait
+kill -TERM "$I"
+rc=0
+wait "$I" || rc=$?
+[[ $rc -eq 0 ]] && has "$WORK/i.log" "stopped during start-up" ||
+	fail "SIGTERM while waiting for a FIFO's reader: exit $rc, $(tail -n 2 "$WORK/i.log")"
+log "7. SIGTERM during start-up (a FIFO sink without its reader): exit 0"
+
 log "PASS test_ctl_socket"
