@@ -776,7 +776,7 @@ static struct engine_audit *engine_get(const char *id)
 	return ea != NULL ? ea : engine_add(id, 1);
 }
 
-static int engine_finish(struct engine_audit *ea);
+static int engine_finish(struct engine_audit *ea, bool live_ok);
 
 // The audit of a JSON line's @p id ("ENGINE" or "ENGINE/RUN"). Runs of one
 // engine follow each other (a restart), so when ENGINES_LIVE audits are
@@ -797,7 +797,7 @@ static struct engine_audit *jsonl_audit(const char *id)
 		for (unsigned i = 0; i < nengines; i++) {
 			struct engine_audit *e = engines[i];
 			if (e->live != NULL && strncmp(e->id, id, el) == 0 && e->id[el] == '/') {
-				if (engine_finish(e) < 0)
+				if (engine_finish(e, false) < 0) // (ended: its engine runs again)
 					return NULL;
 				break;
 			}
@@ -819,15 +819,18 @@ static struct engine_audit *engine_new_run(const char *id)
 }
 
 // Finish @p ea's audit: feed what is batched, keep the result and the text
-// of the violations, free the audit. @return 0 or -ENOMEM.
-static int engine_finish(struct engine_audit *ea)
+// of the violations, free the audit. @p live_ok: connections still open are
+// allowed (--allow-live, and the run may still be going on); a run that a
+// later run of its engine followed has ended, and never is (its open
+// connections' closed can never come: lost). @return 0 or -ENOMEM.
+static int engine_finish(struct engine_audit *ea, bool live_ok)
 {
 	struct engine_live *l = ea->live;
 	if (l == NULL)
 		return 0;
 	if (l->n != 0)
 		cee_audit_feed(l->a, l->batch, l->n);
-	cee_audit_finish(l->a, allow_live, &ea->res);
+	cee_audit_finish(l->a, live_ok, &ea->res);
 	FILE *m = open_memstream(&ea->violations, &ea->violations_len);
 	if (m == NULL)
 		return -ENOMEM;
@@ -840,6 +843,20 @@ static int engine_finish(struct engine_audit *ea)
 	ea->live = NULL;
 	nlive--;
 	return 0;
+}
+
+// A later audit of the same engine follows audit @p i (ids ENGINE/RUN): its
+// run has ended.
+static bool superseded(unsigned i)
+{
+	const char *id = engines[i]->id, *slash = strchr(id, '/');
+	if (slash == NULL)
+		return false;
+	size_t el = (size_t)(slash - id);
+	for (unsigned j = i + 1; j < nengines; j++)
+		if (strncmp(engines[j]->id, id, el) == 0 && engines[j]->id[el] == '/')
+			return true;
+	return false;
 }
 
 static void engines_free(void)
@@ -1008,7 +1025,7 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 			id[CEE_ENGINE_ID_MAX] = '\0';
 			if (id[0] != '\0' && !cee_engine_id_valid(id))
 				return -EINVAL;
-			if (*ea != NULL && engine_finish(*ea) < 0)
+			if (*ea != NULL && engine_finish(*ea, false) < 0) // (a new run: it ended)
 				return -ENOMEM;
 			if ((*ea = engine_new_run(id)) == NULL)
 				return -ENOMEM;
@@ -1245,7 +1262,9 @@ int main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.ok = true;
 	for (unsigned i = 0; i < nengines; i++) {
-		if (engine_finish(engines[i]) < 0) {
+		// --allow-live excuses open connections of each engine's last run
+		// only: with it every run passed, one that crashed and restarted too
+		if (engine_finish(engines[i], allow_live && !superseded(i)) < 0) {
 			fprintf(stderr, "cee-audit: %s\n", strerror(ENOMEM));
 			engines_free();
 			return 2;
