@@ -89,6 +89,7 @@ struct conn {
 	uint8_t proto;        // enum cee_proto of its open (every event must carry it)
 	uint32_t link;        // hash of the link name of its open (0: it had none)
 	uint32_t attempt;     // the attempt of its link_up
+	uint64_t last_ts;     // the latest ts_ns of its events (the clock never steps back)
 };
 
 // A connection emits at most one event of each type: cseq 0..7 fit `seen`.
@@ -104,6 +105,8 @@ struct note {
 	bool link_no_down;    // destroyed after link_up without its link_down
 	bool reason_mismatch; // a link_down whose reason is not its closed's ...
 	uint8_t close_reason; // ... which is this
+	bool ts_back;         // a ts_ns before an earlier event's of the connection
+	uint64_t ts_prev;     // ... that one
 };
 
 // The extension group a shard has open. parts == 0: none.
@@ -433,6 +436,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->seen = cs < 8 ? (uint8_t)(1u << cs) : 0;
 			c->out = cee_event_out(e);
 			c->proto = cee_event_proto(e);
+			c->last_ts = e->ts_ns;
 			if (cs != 0) {
 				snprintf(why, wlen, "open with cseq %u, expected 0", cs);
 				return V_ORDER;
@@ -456,9 +460,16 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->out = cee_event_out(e);
 			c->proto = cee_event_proto(e);
 			c->ghost = 1;
+			c->last_ts = e->ts_ns;
 			a->ghosts++;
 		}
 		return V_ORDER;
+	}
+	if (e->ts_ns < c->last_ts) {
+		note->ts_back = true;
+		note->ts_prev = c->last_ts;
+	} else {
+		c->last_ts = e->ts_ns;
 	}
 
 	if (cs <= c->last_cseq) {
@@ -869,6 +880,14 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 			for (uint32_t i = 0; i < a->links_cap; i++)
 				if (a->links[i].len != 0 && a->links[i].up && a->links[i].conn == e->conn)
 					a->links[i].up = 0;
+		}
+		// (one clock, never stepping back, stamps a connection's events:
+		// docs/events.md; nothing compared them)
+		if (v != V_DUP && note.ts_back) {
+			a->r.inconsistent++;
+			violation(a,
+				  "conn %016" PRIx64 ": %s at ts_ns %" PRIu64 ", before its earlier event's %" PRIu64,
+				  e->conn, type_name(e->type), e->ts_ns, note.ts_prev);
 		}
 		if (v != V_DUP && note.reason_mismatch) {
 			a->r.inconsistent++;

@@ -165,8 +165,8 @@ if [[ $MODE == openssl ]]; then
 	engine_must_fail ctl-socket-long "at most 107 bytes" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" \
 		--ctl-socket "$WORK/$(printf 'x%.0s' {1..120}).sock"
-	engine_must_fail links-over-max-conns "links need at least --max-conns 2" \
-		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --max-conns 1 --connect "a=tcp:$NETNS_PEER_IP:5060" \
+	engine_must_fail links-over-max-conns "links need at least --max-conns 4" \
+		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --max-conns 3 --connect "a=tcp:$NETNS_PEER_IP:5060" \
 		--connect "b=tcp:$NETNS_PEER_IP:5061" --events "jsonl:$WORK/bad.jsonl"
 	# the default control socket path (runtime dir / NAME_ctl.sock) under a
 	# long --file-prefix: it was cut to 107 bytes silently, and cee-ctl

@@ -1255,11 +1255,35 @@ static void test_many_links(void **state)
 	assert_false(r.ok);
 }
 
+/*
+ * Fault (review of cee-audit): ts_ns was never compared. One clock that
+ * never steps back stamps a connection's events (docs/events.md): a closed
+ * stamped before its open passed.
+ */
+static void test_ts_back_detected(void **state)
+{
+	struct fixture *f = *state;
+	cee_conn_id_t c1 = conn(0, 1), c2 = conn(0, 2);
+	emit(&f->s, c1, CEE_EVT_OPEN, 0)->ts_ns = 500;
+	emit(&f->s, c1, CEE_EVT_ESTABLISHED, 1)->ts_ns = 500; // the same instant: fine
+	emit(&f->s, c1, CEE_EVT_CLOSED, 2)->ts_ns = 100;      // before its open
+	emit(&f->s, c1, CEE_EVT_DESTROYED, 3)->ts_ns = 600;
+	emit(&f->s, c2, CEE_EVT_OPEN, 0)->ts_ns = 700;
+	emit(&f->s, c2, CEE_EVT_ESTABLISHED, 1)->ts_ns = 700;
+	emit(&f->s, c2, CEE_EVT_CLOSED, 2)->ts_ns = 900;
+	emit(&f->s, c2, CEE_EVT_DESTROYED, 3)->ts_ns = 900;
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.inconsistent, 1);
+	assert_int_equal(r.out_of_order, 0);
+	assert_false(r.ok);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_correct_stream_passes),
+		T(test_ts_back_detected),
 		T(test_gap_detected),
 		T(test_duplicate_detected),
 		T(test_late_duplicate_is_duplicate),
