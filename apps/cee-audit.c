@@ -769,11 +769,16 @@ static struct engine_audit *engine_find(const char *id)
 	return NULL;
 }
 
-// The audit of engine @p id, created on first use. NULL: too many or no memory.
+// The live audit of engine @p id, created on first use (and again after a
+// run of that id was finished: a version 4 file's run of engine "", then a
+// version 3 file, read a finished audit's freed state). NULL: too many or
+// no memory.
 static struct engine_audit *engine_get(const char *id)
 {
-	struct engine_audit *ea = engine_find(id);
-	return ea != NULL ? ea : engine_add(id, 1);
+	for (unsigned i = nengines; i > 0; i--)
+		if (engines[i - 1]->live != NULL && strcmp(engines[i - 1]->id, id) == 0)
+			return engines[i - 1];
+	return engine_add(id, 1);
 }
 
 static int engine_finish(struct engine_audit *ea, bool live_ok);

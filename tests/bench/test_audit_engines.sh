@@ -264,6 +264,23 @@ rc=0
 "$AUDIT" --allow-live "$WORK/running.jsonl" >"$WORK/running.out" 2>&1 || rc=$?
 [ "$rc" = 0 ] || fail "--allow-live: the last run's open connection not excused (exit $rc)" running
 violates running.jsonl || fail "without --allow-live: the last run's open connection passed"
+# A version 4 file whose first run is engine "" (records before any run
+# record, or a run record naming none), another run after it, then a
+# version 3 file (review of cee-audit): the old file's records went to the
+# finished audit of "", whose state was freed (a crash)
+"$PY" - "$WORK" <<'PY'
+import struct, sys
+w = sys.argv[1]
+def run(engine):  # struct cee_evbin_run: sseq, engine[32], ts_ns, reserved, type 0x1e
+    return struct.pack("<Q32sQ12sB3s", 0, engine, 1, b"", 0x1E, b"")
+hdr = lambda v: b"CEEEVT\0\0" + struct.pack("<II", v, 64)
+assert len(run(b"")) == 64
+open(f"{w}/runs_a.bin", "wb").write(hdr(4) + run(b"") + run(b"x1"))
+open(f"{w}/runs_b.bin", "wb").write(hdr(3))
+PY
+rc=0
+"$AUDIT" "$WORK/runs_a.bin" "$WORK/runs_b.bin" >"$WORK/runs_ab.out" 2>&1 || rc=$?
+[ "$rc" -le 2 ] || fail "a version 4 file's run of engine \"\", then a version 3 file: exit $rc" runs_ab
 # An accepted connection that ended in its handshake, as engines before
 # session 13 wrote it (open at the SYN): schema 2 audits as it is (those
 # engines wrote no other), schema 3 only with --open-at-syn
