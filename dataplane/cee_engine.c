@@ -1514,14 +1514,20 @@ int cee_engine_export(struct cee_engine *e)
 	return e->exporter ? cee_exporter_poll(e->exporter, 4096) : 0;
 }
 
-int cee_engine_poll(struct cee_engine *e)
+// SIGHUP (or cee-ctl reload): event files renamed away go on anew.
+static void rotate_if_asked(struct cee_engine *e)
 {
 	uint32_t gen = cee_reload_generation();
-	if (unlikely(gen != e->reload_seen)) { // SIGHUP: files renamed away go on anew
+	if (unlikely(gen != e->reload_seen)) {
 		e->reload_seen = gen;
 		if (e->exporter != NULL)
 			cee_exporter_rotate(e->exporter);
 	}
+}
+
+int cee_engine_poll(struct cee_engine *e)
+{
+	rotate_if_asked(e);
 	int n = cee_engine_export(e);
 	if (n == 0 && e->exporter)
 		(void)cee_exporter_flush(e->exporter);
@@ -1593,6 +1599,10 @@ int cee_engine_shutdown(struct cee_engine *e)
 		bool all_done = true;
 		for (unsigned i = 0; i < e->nshards; i++)
 			all_done &= atomic_load_explicit(&e->shards[i].done, memory_order_acquire);
+		// a rotation during the shutdown too (a grace of up to an hour, a
+		// sink timeout of up to a day): the closing events went on into
+		// the renamed file, and after its removal to an unlinked inode
+		rotate_if_asked(e);
 		int n = cee_engine_export(e);
 		// the control socket is still served: a request (or a watch's
 		// shutdown answer) waited in the backlog until the end otherwise
