@@ -621,6 +621,14 @@ static void impair_remove(unsigned nq)
 
 /* ---- options --------------------------------------------------------------- */
 
+// A set-up failure (a sink that does not open, a bad certificate, no
+// lcores): exit 2 as for bad options, not 1, which says the audit failed
+static int setup_failed(void)
+{
+	rte_eal_cleanup();
+	return 2;
+}
+
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
@@ -663,7 +671,9 @@ static void usage(FILE *f, const char *prog)
 		"  --syn-cookies auto|always|off   the engine's SYN cookies (default auto)\n"
 		"Lcores: main = control thread (exporter, audit); workers 0..N-1 = engine shards;\n"
 		"workers N..2N-1 = generators. On 2 cores: --lcores 0@1,1@1,2@0 (the\n"
-		"control thread beside the engine shard, the generator alone on cpu 0).\n",
+		"control thread beside the engine shard, the generator alone on cpu 0).\n"
+		"Exit status: 0 the audit passed; 1 it failed, the run failed, or nothing\n"
+		"reached the engine; 2 bad options or a set-up that failed (a sink, a file).\n",
 		prog);
 }
 
@@ -1452,7 +1462,7 @@ int main(int argc, char **argv)
 	if (B.audit == NULL || cee_sink_register("audit", audit_open) < 0 ||
 	    link_create(o->shards) < 0) {
 		fprintf(stderr, "cee-bench: set-up failed: %s\n", strerror(errno));
-		return 1;
+		return setup_failed();
 	}
 #ifdef CEE_HAVE_NATS
 	// the kind cee_sink_nats_register() adds, through bench_nats_open
@@ -1464,14 +1474,14 @@ int main(int argc, char **argv)
 	B.gen = B.eng ? make_engine(true) : NULL;
 	if (B.gen == NULL) {
 		fprintf(stderr, "cee-bench: engine set-up failed\n");
-		return 1;
+		return setup_failed();
 	}
 	struct rte_mempool *imp_mp = rte_pktmbuf_pool_create("bench_dup", 16384, 256, 0,
 							     RTE_MBUF_DEFAULT_BUF_SIZE,
 							     (int)rte_socket_id());
 	if (imp_mp == NULL || impair_install(o->shards, imp_mp) < 0) {
 		fprintf(stderr, "cee-bench: link impairment set-up failed\n");
-		return 1;
+		return setup_failed();
 	}
 	B.tsc_hz = (double)rte_get_tsc_hz();
 	if (o->syn_flood > 0) {
@@ -1481,7 +1491,7 @@ int main(int argc, char **argv)
 						     (int)rte_socket_id());
 		if (B.flood_mp == NULL || rte_eth_macaddr_get(link_port[0], &B.eng_mac) != 0) {
 			fprintf(stderr, "cee-bench: --syn-flood set-up failed\n");
-			return 1;
+			return setup_failed();
 		}
 	}
 	for (unsigned i = 0; i < o->shards; i++) {
@@ -1499,7 +1509,7 @@ int main(int argc, char **argv)
 	r.rss_max = r.rss_base;
 	if (cee_engine_start(B.eng) < 0 || cee_engine_start(B.gen) < 0) {
 		fprintf(stderr, "cee-bench: cannot launch the lcores\n");
-		return 1;
+		return setup_failed();
 	}
 
 	unsigned max_samples = (unsigned)(o->duration > 0 ? o->duration : 0) + 3600;

@@ -157,4 +157,15 @@ run wss --duration $D2 --concurrency 64 --wss --close mix
 # the generator's connections
 run synflood --duration $D2 --concurrency 256 --syn-flood 50000 --syn-cookies always
 run synflood_auto --duration $D2 --concurrency 256 --syn-flood 50000 --syn-cookies auto
+# a set-up that fails (a sink that cannot open) is exit 2, as bad options
+# are: it was 1, which says the audit failed (review of the configuration)
+rc=0
+"$BENCH" --no-huge -m 1024 --no-pci --file-prefix "cee-bt-$$-bad" --lcores "$LCORES" \
+	--log-level=lib.eal:error -- --conns 10 --events "binary:$WORK/no-such-dir/e.bin" \
+	>"$WORK/bad.out" 2>&1 || rc=$?
+if [ "$rc" -ne 2 ]; then
+	echo "FAIL: cee-bench with a sink that cannot open exited $rc, not 2"
+	cat "$WORK/bad.out"
+	exit 1
+fi
 echo "test_bench: all runs passed their audit"
