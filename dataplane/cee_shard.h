@@ -90,7 +90,8 @@
 	X(link_failed, SUM, "link attempts that closed before they were up")                      \
 	X(link_open_failed, SUM, "link attempts not opened: no slot, event room or source port")  \
 	X(link_arp_waits, SUM, "link attempts put off 10 ms: next hop not resolved yet")          \
-	X(link_no_monitor, SUM, "link attempts aborted: no monitor slot")
+	X(link_no_monitor, SUM, "link attempts aborted: no monitor slot")                          \
+	X(link_reclaimed, SUM, "a link's closed attempts in TIME-WAIT or LAST-ACK ended early: its next attempt needed the slot")
 
 /** Counters of one shard. Writer: the shard's lcore. */
 #define CEE_X_SHARD_STAT_FIELD(f, t, d) uint64_t f;

@@ -24,10 +24,14 @@
 #define LINK_CONNECTS_PER_POLL 64 /**< attempts opened per poll iteration at most */
 #define LINK_ARP_WAIT_NS (10 * 1000000ull) /**< next look at an unresolved next hop */
 
+#define LINK_GONE_MAX 4 /**< closed attempts a link remembers (lingering on their slots) */
+
 struct shard_link {
 	struct cee_link l; /**< first: its timer node is the wheel's node */
 	struct cee_shard *s;
 	bool held; /**< its room counts in the shard's link_hold_* */
+	uint8_t gone_next;                   /**< the next of gone[] to overwrite */
+	cee_conn_id_t gone[LINK_GONE_MAX];   /**< its last closed attempts, oldest at gone_next */
 };
 
 struct cee_shard_links {
@@ -177,6 +181,10 @@ static void attempt_closed(void *arg, cee_conn_id_t id, int reason)
 	enum cee_reason why = reason >= 0 ? (enum cee_reason)reason : CEE_REASON_NONE;
 	enum cee_link_close what =
 	    cee_link_closed(l, id, why, s->now_ns, stop, &ls->backoff, cee_link_rand(&ls->rng));
+	if (what != CEE_LINK_STALE) { // (closed: it may linger on its slot, reclaim_gone())
+		sl->gone[sl->gone_next] = id;
+		sl->gone_next = (uint8_t)((sl->gone_next + 1) % LINK_GONE_MAX);
+	}
 	switch (what) {
 	case CEE_LINK_STALE:
 		return;
@@ -192,6 +200,33 @@ static void attempt_closed(void *arg, cee_conn_id_t id, int reason)
 	}
 	}
 	schedule(ls, l);
+}
+
+/*
+ * The link's next attempt finds no room: its own closed attempts that
+ * linger on their slots (TIME-WAIT after our close, 60 s; LAST-ACK to a
+ * server gone after its FIN) end now, the oldest first, until there is.
+ * The room held for it covered one lingering attempt: a link that dropped
+ * twice within a TIME-WAIT, on a shard that clients filled, failed every
+ * retry locally (or took the room another link held). Its `closed` is out
+ * already; `destroyed` follows, as at the end of its TIME-WAIT. The next
+ * attempt has a new source port: the old tuple's late segments meet no one.
+ */
+static void reclaim_gone(struct cee_shard *s, struct shard_link *sl)
+{
+	// (the slots alone: the other links' held rooms stay theirs)
+	for (unsigned k = 0; k < LINK_GONE_MAX &&
+			     cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots;
+	     k++) {
+		unsigned i = (sl->gone_next + k) % LINK_GONE_MAX;
+		struct cee_conn *c = sl->gone[i] != 0 ? cee_conn_by_id(s->pool, sl->gone[i]) : NULL;
+		sl->gone[i] = 0;
+		if (c == NULL ||
+		    (c->tcb.state != CEE_TCP_TIME_WAIT && c->tcb.state != CEE_TCP_LAST_ACK))
+			continue;
+		s->stats.link_reclaimed++;
+		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+	}
 }
 
 static struct cee_conn *open_attempt(struct cee_shard *s, struct shard_link *sl)
@@ -232,6 +267,7 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	}
 	l->arp_wait = 0;
 	hold(sl, false); // the attempt takes the room held for it
+	reclaim_gone(s, sl); // (none unless the room is gone)
 	struct cee_conn *c = open_attempt(s, sl);
 	if (c == NULL) { // no slot, no event room, no source port, no route: try again later
 		s->stats.link_open_failed++;
