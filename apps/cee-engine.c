@@ -65,8 +65,17 @@ int main(int argc, char **argv)
 
 	int n = rte_eal_init(argc, argv);
 	if (n < 0) {
+		if (stop_requested) { // (a step of it interrupted by the stop: EINTR)
+			fprintf(stderr, "cee-engine: stopped during start-up\n");
+			return 0;
+		}
 		fprintf(stderr, "cee-engine: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return 2;
+	}
+	if (stop_requested) {
+		fprintf(stderr, "cee-engine: stopped during start-up\n");
+		rte_eal_cleanup();
+		return 0;
 	}
 	argc -= n;
 	argv += n;

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <rte_ethdev.h>
@@ -172,6 +173,9 @@ static bool same_file(const char *a, const char *b)
 {
 	if (strcmp(a, b) == 0)
 		return true;
+	struct stat sa, sb; // (both there: hard links too)
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 	char ra[PATH_MAX], rb[PATH_MAX];
 	return file_identity(a, ra) && file_identity(b, rb) && strcmp(ra, rb) == 0;
 }

@@ -424,7 +424,7 @@ struct cee_tcp_xmit {
 	/* PRR (RFC 9937), in SACK recovery */
 	uint32_t prr_delivered; /**< bytes the peer got (acked or SACKed) since recovery began */
 	uint32_t prr_out;   /**< bytes sent since (resent holes and new data) */
-	uint32_t recover_fs; /**< RecoverFS: pipe before the ACK that began recovery */
+	uint32_t recover_fs; /**< RecoverFS: pipe as recovery began (that ACK's blocks taken) */
 	uint32_t prr_last;  /**< DeliveredData of the last ACK, until an output used it */
 	uint8_t prr_safe;   /**< that ACK moved SND.UNA and showed nothing lost anew (PRR-SSRB) */
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */

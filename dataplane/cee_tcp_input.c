@@ -421,14 +421,15 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 		if (tx != NULL && tx->tlp_rxt && seg->ack == tx->tlp_end)
 			tx->tlp_rxt = 0;
 	}
+	// RFC 5681 2, DUPLICATE ACKNOWLEDGMENT (a shut window's answers to
+	// probes are not: nothing was lost; the third of a sliver's sent a
+	// full segment past it by fast retransmit)
+	bool dupack = !advanced && seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max &&
+		      seg->len == 0 && !(seg->flags & CEE_TCP_FIN) && seg_wnd == tcb->snd_wnd &&
+		      seg_wnd != 0 && !tcp_wnd_shut(ctx, tcb);
 	if (advanced) {
 		tcp_cc_on_ack(ctx, tcb, acked, now_ns);
-	} else if (seg->ack == tcb->snd_una && tcb->snd_una != tcb->snd_max && seg->len == 0 &&
-		   !(seg->flags & CEE_TCP_FIN) && seg_wnd == tcb->snd_wnd && seg_wnd != 0 &&
-		   !tcp_wnd_shut(ctx, tcb)) {
-		// RFC 5681 2, DUPLICATE ACKNOWLEDGMENT (a shut window's answers to
-		// probes are not: nothing was lost; the third of a sliver's sent a
-		// full segment past it by fast retransmit)
+	} else if (dupack) {
 		tcp_cc_on_dupack(ctx, tcb, now_ns);
 	} else if (seg->nsack && x != NULL && !x->in_recovery) {
 		// not a duplicate ACK by RFC 5681 (it carries data: an echo's peer sends
@@ -438,7 +439,7 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	if (x != NULL && x->in_recovery == CEE_TCP_REC_SACK) {
 		// (the ACK that began recovery counts too; recovery's last does not)
 		int64_t d = (int64_t)(advanced ? acked : 0) + (int64_t)sacked1 - (int64_t)sacked0;
-		if (!advanced && seg->nsack == 0 && seg->len == 0 && seg->ack == tcb->snd_una)
+		if (dupack && seg->nsack == 0)
 			d = tcb->snd_mss; // a duplicate ACK without blocks: a segment left the network
 		tcp_prr_ack(x, d > 0 ? (uint32_t)d : 0, advanced && sacked1 <= sacked0);
 	}

@@ -499,11 +499,21 @@ int main(int argc, char **argv)
 	snprintf(e2, sizeof(e2), "binary:%s/./e.jsonl", sdir);
 	snprintf(e3, sizeof(e3), "jsonl:%s/f.jsonl", sdir);
 	snprintf(st, sizeof(st), "%s/../%s/e.jsonl", sdir, strrchr(sdir, '/') + 1);
+	// (and a hard link to a file there: one file under two names)
+	char e4[112], hf[96], hl[96];
+	snprintf(hf, sizeof(hf), "%s/h.jsonl", sdir);
+	snprintf(hl, sizeof(hl), "%s/hl.jsonl", sdir);
+	fclose(fopen(hf, "w"));
+	CHECK(link(hf, hl) == 0, "link");
+	snprintf(e4, sizeof(e4), "jsonl:%s", hl);
+	char e5[112];
+	snprintf(e5, sizeof(e5), "jsonl:%s", hf);
 	struct {
 		const char *a, *b, *stats;
 		int want;
 	} sinks[] = {
-	    {e1, e2, NULL, -EINVAL}, {e1, e3, NULL, 0}, {e1, e3, st, -EINVAL}, {e3, "null:", st, 0}};
+	    {e1, e2, NULL, -EINVAL}, {e1, e3, NULL, 0},	      {e1, e3, st, -EINVAL},
+	    {e3, "null:", st, 0},    {e4, e5, NULL, -EINVAL}, {e4, e1, NULL, 0}};
 	for (unsigned i = 0; i < sizeof(sinks) / sizeof(sinks[0]); i++) {
 		char *a[] = {"test",   "--ip",	     "10.0.0.1/24", "--listen", "tcp:7:echo",
 			     "--events", (char *)sinks[i].a, "--events",    (char *)sinks[i].b,
@@ -514,6 +524,8 @@ int main(int argc, char **argv)
 		      "--events %s --events %s --stats %s: not %s", sinks[i].a, sinks[i].b,
 		      sinks[i].stats ? sinks[i].stats : "-", sinks[i].want ? "refused" : "taken");
 	}
+	unlink(hl);
+	unlink(hf);
 	rmdir(sdir);
 
 	// Fault (review): the default event ring was sized for the slots alone
