@@ -670,8 +670,9 @@ static void test_ext_not_followed_by_event_detected(void **state)
 	cee_conn_id_t c = conn(4, 1), d = conn(4, 2);
 	s->proto = CEE_PROTO_TLS;
 	emit(s, c, CEE_EVT_OPEN, 0);
-	emit(s, d, CEE_EVT_OPEN, 0);
 	emit(s, c, CEE_EVT_ESTABLISHED, 1);
+	// (outbound: an accepted one's open and established go out together)
+	emit(s, d, CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT;
 	ext_for(s, c, CEE_EVT_TLS_UP, 10);
 	emit(s, d, CEE_EVT_ESTABLISHED, 1); // another connection's event in between
 	emit(s, c, CEE_EVT_TLS_UP, 2);
@@ -1256,6 +1257,47 @@ static void test_many_links(void **state)
 }
 
 /*
+ * Fault (review of cee-audit): an accepted connection's open and
+ * established go out together (same ts_ns, consecutive sseq: docs/events.md),
+ * and nothing checked it: a regression that announced the open at the SYN
+ * again passed every stream whose handshakes completed.
+ */
+static void test_open_established_apart_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t a = conn(0, 1), b = conn(0, 2), c = conn(0, 3);
+	emit(s, a, CEE_EVT_OPEN, 0)->ts_ns = 100;
+	emit(s, b, CEE_EVT_OPEN, 0)->ts_ns = 100;
+	emit(s, a, CEE_EVT_ESTABLISHED, 1)->ts_ns = 900; // apart: sseq and ts
+	emit(s, b, CEE_EVT_ESTABLISHED, 1)->ts_ns = 950; // apart: ts
+	emit(s, c, CEE_EVT_OPEN, 0)->ts_ns = 1000;       // together: fine
+	emit(s, c, CEE_EVT_ESTABLISHED, 1)->ts_ns = 1000;
+	for (cee_conn_id_t x = a; x <= c; x++) {
+		emit(s, x, CEE_EVT_CLOSED, 2)->ts_ns = 2000;
+		emit(s, x, CEE_EVT_DESTROYED, 3)->ts_ns = 2000;
+	}
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.out_of_order, 2);
+	assert_false(r.ok);
+	// the same apart for an outbound connection (its open at the SYN): fine
+	cee_audit_destroy(f->a);
+	f->a = cee_audit_create();
+	memset(s, 0, sizeof(*s));
+	emit(s, a, CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT;
+	emit(s, b, CEE_EVT_OPEN, 0)->proto |= CEE_PROTO_F_OUT;
+	emit(s, a, CEE_EVT_ESTABLISHED, 1)->ts_ns = 900;
+	emit(s, b, CEE_EVT_ESTABLISHED, 1)->ts_ns = 950;
+	for (cee_conn_id_t x = a; x <= b; x++) {
+		emit(s, x, CEE_EVT_CLOSED, 2)->ts_ns = 2000;
+		emit(s, x, CEE_EVT_DESTROYED, 3)->ts_ns = 2000;
+	}
+	r = finish(f, false);
+	assert_clean(&r);
+	assert_true(r.ok);
+}
+
+/*
  * Fault (review of cee-audit): ts_ns was never compared. One clock that
  * never steps back stamps a connection's events (docs/events.md): a closed
  * stamped before its open passed.
@@ -1284,6 +1326,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_correct_stream_passes),
 		T(test_ts_back_detected),
+		T(test_open_established_apart_detected),
 		T(test_gap_detected),
 		T(test_duplicate_detected),
 		T(test_late_duplicate_is_duplicate),
