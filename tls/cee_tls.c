@@ -549,6 +549,21 @@ static int load_files(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, ch
 		if (rc != WOLFSSL_SUCCESS)
 			return fail(err, errlen, EINVAL, "ca_file %s: not a PEM CA bundle (%s)",
 				    cfg->ca_file, wolf_strerror(rc, why, sizeof(why)));
+#ifdef WOLFSSL_TRUST_PEER_CERT
+		// A wolfSSL built with WOLFSSL_TRUST_PEER_CERT and
+		// OPENSSL_COMPATIBLE_DEFAULTS (Debian's) loads the CA file a
+		// second time as "trusted peer" certificates, and by its source
+		// a certificate that matches one by subject and signature bytes
+		// skips chain verification: one forged with the public CA
+		// certificate's subject and signature and another key could pass
+		// as any server (a link) or client (mutual TLS). 5.5.4 here
+		// refused the forgery tried (test_ca_clone_*) even so; none is
+		// kept, whatever the library's build.
+		rc = wolfSSL_CTX_Unload_trust_peers(ctx->wctx);
+		if (rc != WOLFSSL_SUCCESS)
+			return fail(err, errlen, EIO, "ca_file %s: trusted peers not cleared (%s)",
+				    cfg->ca_file, wolf_strerror(rc, why, sizeof(why)));
+#endif
 	}
 	return 0;
 }

@@ -53,5 +53,16 @@ leaf client ca client.cee.test clientAuth
 ec_key other-client.key
 leaf other-client other-ca client.cee.test clientAuth
 
+# a forged "CA clone": the CA's subject and signature bytes, another key,
+# the server's names (ca_clone.py says why; test_tls.c expects refusals)
+ec_key ca-clone.key
+openssl req -new -x509 -key ca-clone.key -out ca-clone-self.pem -days "$DAYS" -sha256 \
+	-subj "/O=cee/CN=cee test CA" \
+	-addext "basicConstraints=critical,CA:FALSE" \
+	-addext "keyUsage=critical,digitalSignature" \
+	-addext "extendedKeyUsage=serverAuth,clientAuth" -addext "$SAN"
+python3 ./ca_clone.py ca.pem ca-clone-self.pem ca-clone.pem
+rm -f ca-clone-self.pem
+
 rm -f ca.srl other-ca.srl
 chmod 0644 ./*.key ./*.pem

@@ -1075,6 +1075,83 @@ static void check_mtls_unknown_ca(void **state, uint16_t version)
 	assert_int_equal(cee_tls_ctx_stats(f->sctx)->handshakes, 0);
 }
 
+// The first fatal alert @p e ended with, whoever sent it; the handshake
+// never completed on that side (no tls_up).
+static void assert_refused(struct end *e)
+{
+	struct cee_tls_info info;
+
+	assert_int_equal(e->closes, 1);
+	assert_int_equal(e->reason, CEE_REASON_TLS_ALERT);
+	cee_tls_get_info(e->t, &info);
+	assert_int_not_equal(info.alert, 0);
+}
+
+/*
+ * Guards against (review of the TLS client side): Debian's wolfSSL (built
+ * with WOLFSSL_TRUST_PEER_CERT and OPENSSL_COMPATIBLE_DEFAULTS) loads the CA
+ * file a second time as "trusted peers", and its source skips chain
+ * verification for a certificate that matches one by subject and
+ * signature bytes. The CA certificate is public: a forged one with its
+ * subject, its signature bytes copied, another key and the server's names
+ * (tests/certs/ca-clone.*, made by ca_clone.py) must be refused as the
+ * server (a link's man in the middle) and as a client (mutual TLS). With
+ * 5.5.4 here it was refused (bad_certificate) before the trusted peers
+ * were unloaded too: this keeps it so, whatever the library's build.
+ */
+static void check_ca_clone_server(void **state, uint16_t version)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(version);
+
+	scfg.cert_file = CERT("ca-clone.pem");
+	scfg.key_file = CERT("ca-clone.key");
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	open_pair(f, f->sctx, "server.cee.test", NULL);
+	pump(&f->c, &f->s);
+	assert_refused(&f->c);
+	assert_int_equal(f->c.milestones, 0); // never up
+	assert_int_equal(cee_tls_ctx_stats(f->cctx)->handshakes, 0);
+}
+
+static void test_ca_clone_server_tls12(void **state)
+{
+	check_ca_clone_server(state, CEE_TLS_V12);
+}
+
+static void test_ca_clone_server_tls13(void **state)
+{
+	check_ca_clone_server(state, 0);
+}
+
+static void check_ca_clone_client(void **state, uint16_t version)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(version);
+
+	scfg.ca_file = CERT("ca.pem");
+	ccfg.cert_file = CERT("ca-clone.pem");
+	ccfg.key_file = CERT("ca-clone.key");
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	open_pair(f, f->sctx, "server.cee.test", NULL);
+	pump(&f->c, &f->s);
+	assert_refused(&f->s);
+	assert_int_equal(f->s.milestones, 0); // the server never took it
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->handshakes, 0);
+}
+
+static void test_ca_clone_client_tls12(void **state)
+{
+	check_ca_clone_client(state, CEE_TLS_V12);
+}
+
+static void test_ca_clone_client_tls13(void **state)
+{
+	check_ca_clone_client(state, 0);
+}
+
 static void test_mtls_unknown_ca_tls12(void **state)
 {
 	check_mtls_unknown_ca(state, CEE_TLS_V12);
@@ -1914,6 +1991,10 @@ int main(void)
 	    T(test_peer_alert_in_clear_tls13),
 	    T(test_forged_clear_alert_not_credited),
 	    T(test_client_name_mismatch),
+	    T(test_ca_clone_server_tls12),
+	    T(test_ca_clone_server_tls13),
+	    T(test_ca_clone_client_tls12),
+	    T(test_ca_clone_client_tls13),
 	    T(test_mtls_unknown_ca_tls12),
 	    T(test_mtls_unknown_ca_tls13),
 	    T(test_mtls_no_cert_tls12),
