@@ -71,6 +71,7 @@
 struct msg {
 	const char *subject; // for what goes to stderr
 	const char *engine, *run, *shard, *first, *last, *events, *format;
+	const char *schema; // Cee-Schema (NULL: not given, taken for ours)
 	const char *data;
 	size_t len;
 	void *handle;
@@ -101,6 +102,7 @@ struct held {
 	uint64_t first, last;
 	uint32_t events;
 	bool binary;
+	bool schema_other; // binary records of another schema: not ours to read
 };
 
 // One (engine, run, shard) stream of batches.
@@ -142,6 +144,7 @@ static struct {
 	struct ack *acks; // settled, to acknowledge after the flush
 	unsigned nacks, acks_cap;
 	uint64_t messages, events, duplicates, reordered, gaps, late, foreign, bad, overlaps;
+	uint64_t schema_other; // binary batches of another schema (counted in bad too)
 	uint64_t reorder_wait_ns;
 	uint64_t hold_until_ns; // no gap is given up before then (lost deliveries)
 	// Are deliveries still to come that this reader does not hold (NULL:
@@ -330,6 +333,8 @@ static bool jsonl_framed(const char *p, size_t len)
 // written), -ENOMEM.
 static int write_batch(struct key *k, const struct held *h)
 {
+	if (h->schema_other)
+		return -EINVAL; // (said in take())
 	if (!h->binary) {
 		if (!jsonl_framed(h->data, h->len))
 			return -EINVAL;
@@ -579,6 +584,20 @@ static int take(const struct msg *m, uint64_t now)
 			 .last = last,
 			 .events = (uint32_t)events,
 			 .binary = m->format[0] == 'b'};
+	// Binary records are this build's struct cee_event: another schema's
+	// (an engine of another version in a rolling upgrade) were read
+	// field by field as ours, and written as lines that looked right and
+	// were not, exit 0. Malformed now: not written, counted, exit 1.
+	uint64_t schema;
+	if (h.binary && m->schema != NULL &&
+	    (!parse_num(m->schema, &schema) || schema != CEE_EVT_SCHEMA_VERSION)) {
+		h.schema_other = true;
+		if (T.schema_other++ == 0)
+			fprintf(stderr,
+				"%s: engine %s: binary batches of schema %s; this reader reads "
+				"schema %u: not written (a cee-tail of that version reads them)\n",
+				WHO, m->engine, m->schema, CEE_EVT_SCHEMA_VERSION);
+	}
 	// (one that overlaps what was written is held: drain() takes its new
 	// events; it was taken for a copy, and those lost)
 	if (k->started && first < k->next && last < k->next) {
@@ -886,6 +905,7 @@ static int take_nats(natsMsg *m, uint64_t now)
 	    .last = header(m, "Cee-Last-Sseq"),
 	    .events = header(m, "Cee-Events"),
 	    .format = header(m, "Cee-Format"),
+	    .schema = header(m, "Cee-Schema"),
 	    .data = natsMsg_GetData(m),
 	    .len = len > 0 ? (size_t)len : 0,
 	    .handle = m,

@@ -530,8 +530,11 @@ static void pump(struct nats_sink *p, uint64_t now)
 		// the queue for this thread.)
 		natsMsg *m = b->msg;
 		pthread_mutex_unlock(&p->mu);
-		p->js_used = true;
 		natsStatus s = js_PublishMsgAsync(p->js, &m, &p->pubo);
+		// (only once a publish went: libnats frees the pending table a
+		// first publish failed in, and its pending list then reads NULL)
+		if (s == NATS_OK)
+			p->js_used = true;
 		pthread_mutex_lock(&p->mu);
 		if (s != NATS_OK) {
 			p->inflight--;

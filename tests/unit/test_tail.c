@@ -324,6 +324,48 @@ static void test_many_runs_bounded(void **state)
 		assert_null(T.keys[i].enc);        /* no group open: no encoder kept */
 }
 
+/*
+ * Fault (review of the NATS sink): cee-tail never read Cee-Schema; binary
+ * batches of an engine of another schema (a rolling upgrade) were read as
+ * this build's records and written as lines that looked right, exit 0.
+ */
+static void test_binary_other_schema_not_written(void **state)
+{
+	(void)state;
+	static struct cee_event ev[2];
+	memset(ev, 0, sizeof(ev));
+	for (unsigned i = 0; i < 2; i++) {
+		ev[i].sseq = i + 1;
+		ev[i].conn = cee_id_make(0, 1);
+		ev[i].type = i == 0 ? CEE_EVT_OPEN : CEE_EVT_ESTABLISHED;
+		ev[i].cseq = (uint8_t)i;
+	}
+	struct msg m = {.subject = "cee.e.0.events", .engine = "e1", .run = "r1", .shard = "0",
+			.first = "1", .last = "2", .events = "2", .format = "binary",
+			.schema = "4", .data = (const char *)ev, .len = sizeof(ev), .pos = 1};
+	assert_int_equal(take(&m, T0), 0);
+	assert_int_equal(flush_and_ack(), 0);
+	assert_int_equal(T.bad, 1);
+	assert_int_equal(T.schema_other, 1);
+	assert_int_equal(T.events, 0);
+	fflush(T.out);
+	assert_int_equal(out_len, 0);
+	// this schema's (and none given: the sink always names it) are written
+	static struct cee_event ev2[2];
+	memcpy(ev2, ev, sizeof(ev));
+	ev2[0].sseq = 3, ev2[1].sseq = 4;
+	ev2[0].conn = ev2[1].conn = cee_id_make(0, 2);
+	char ours[8];
+	snprintf(ours, sizeof(ours), "%u", CEE_EVT_SCHEMA_VERSION);
+	struct msg m2 = {.subject = "cee.e.0.events", .engine = "e1", .run = "r1", .shard = "0",
+			 .first = "3", .last = "4", .events = "2", .format = "binary",
+			 .schema = ours, .data = (const char *)ev2, .len = sizeof(ev2), .pos = 2};
+	assert_int_equal(take(&m2, T0), 0);
+	assert_int_equal(flush_and_ack(), 0);
+	assert_int_equal(T.events, 2);
+	assert_int_equal(T.bad, 1);
+}
+
 /* The sseqs written so far, in order, each line's ("xseq".."sseq" of a
  * line with extension records) checked to follow on from the last. */
 static uint64_t written_through(void)
@@ -413,6 +455,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_gap_given_up_past_the_stream, setup_pos,
 					    teardown_pos),
 	    cmocka_unit_test_setup_teardown(test_many_runs_bounded, setup_pos, teardown_pos),
+
+	    cmocka_unit_test_setup_teardown(test_binary_other_schema_not_written, setup_pos, teardown_pos),
 	    cmocka_unit_test_setup_teardown(test_overlap_taken, setup_pos, teardown_pos),
 	    cmocka_unit_test_setup_teardown(test_same_first_longer_kept, setup_pos, teardown_pos),
 	    cmocka_unit_test_setup_teardown(test_overlap_uncuttable, setup_pos, teardown_pos),
