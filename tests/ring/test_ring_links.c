@@ -125,86 +125,6 @@ static bool start_engine(int port, char **args, int n)
 	return true;
 }
 
-static bool room(int port)
-{
-	char *args[] = {"test",
-			"--ip",
-			"10.0.0.1/24",
-			"--listen",
-			"tcp:7:echo",
-			"--events",
-			"mem:",
-			"--max-conns",
-			"3",
-			"--connect",
-			"up1=tcp:10.0.0.2:5060:echo",
-			"--reconnect",
-			"3000:6000",
-			"--poll-idle-us",
-			"50",
-			NULL};
-	if (!start_engine(port, args, 15))
-		return false;
-	// the link comes up
-	uint16_t lport = 0;
-	uint32_t lisn = 0;
-	CHECK(link_syn(&lport, &lisn, 3000),
-	      "the link's first SYN (attempts %lu, arp waits %lu, arp replies %lu)",
-	      (unsigned long)STAT(link_attempts), (unsigned long)STAT(link_arp_waits),
-	      (unsigned long)STAT(arp_replies));
-	const uint32_t piss = 777000;
-	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, lisn + 1);
-	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
-
-	// its server resets it: link_down, the next attempt 3-6 s later
-	send_tcp(LINK_PORT, lport, CEE_TCP_RST, piss + 1, 0);
-	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_DOWN, 2000) != NULL, "link_down");
-	CHECK(find_event(LINK_PORT, CEE_EVT_DESTROYED, 2000) != NULL,
-	      "the first attempt destroyed");
-
-	// three clients arrive in the backoff: two fit beside the link's slot
-	for (uint16_t cport = 45001; cport <= 45003; cport++) {
-		send_tcp(cport, ECHO_PORT, CEE_TCP_SYN, 1000u * cport, 0);
-		struct seg r = recv_seg(cport, 1000);
-		CHECK(r.ok, "no answer to the SYN of %u", cport);
-		if (r.ok && r.flags == (CEE_TCP_SYN | CEE_TCP_ACK)) {
-			synacks++;
-			send_tcp(cport, ECHO_PORT, CEE_TCP_ACK, 1000u * cport + 1, r.seq + 1);
-		} else if (r.ok && (r.flags & CEE_TCP_RST)) {
-			rsts++;
-		}
-	}
-	CHECK(synacks == 2 && rsts == 1,
-	      "%u clients admitted and %u refused; want 2 and 1 (the third slot is the link's)",
-	      synacks, rsts);
-	CHECK(STAT(refused_link_room) == 1, "refused_link_room %lu",
-	      (unsigned long)STAT(refused_link_room));
-
-	// the link's next attempt goes out on time, and comes up
-	uint16_t lport2 = 0;
-	uint32_t lisn2 = 0;
-	bool again = link_syn(&lport2, &lisn2, 8000);
-	CHECK(again, "no second SYN of the link within 8 s (link_open_failed %lu)",
-	      (unsigned long)STAT(link_open_failed));
-	if (again) {
-		send_tcp(LINK_PORT, lport2, CEE_TCP_SYN | CEE_TCP_ACK, piss + 5000, lisn2 + 1);
-		uint64_t end = now_ms() + 2000;
-		size_t ups = 0;
-		while (ups < 2 && now_ms() < end) {
-			pump();
-			ups = 0;
-			for (size_t i = 0; i < nevs; i++)
-				ups += evs[i].type == CEE_EVT_LINK_UP;
-			usleep(200);
-		}
-		CHECK(ups == 2, "%zu link_up events, want 2", ups);
-	}
-	CHECK(STAT(link_open_failed) == 0, "link_open_failed %lu",
-	      (unsigned long)STAT(link_open_failed));
-
-	return true;
-}
-
 // At least @p n events of @p type (any connection) within @p ms.
 static bool count_events(enum cee_evt_type type, size_t n, unsigned ms)
 {
@@ -221,7 +141,11 @@ static bool count_events(enum cee_evt_type type, size_t n, unsigned ms)
 	return false;
 }
 
-static bool linger(int port)
+// room's and linger's engine: one shard of 3 slots, a listener and a TCP
+// link (--reconnect @p reconnect), the link brought up (its server's ISN
+// @p piss): its port and ISN.
+static bool start_link_up(int port, char *reconnect, uint32_t piss, uint16_t *lport,
+			  uint32_t *lisn)
 {
 	char *args[] = {"test",
 			"--ip",
@@ -235,22 +159,26 @@ static bool linger(int port)
 			"--connect",
 			"up1=tcp:10.0.0.2:5060:echo",
 			"--reconnect",
-			"1000:2000",
+			reconnect,
 			"--poll-idle-us",
 			"50",
 			NULL};
 	if (!start_engine(port, args, 15))
 		return false;
-	uint16_t lport = 0;
-	uint32_t lisn = 0;
-	CHECK(link_syn(&lport, &lisn, 3000), "the link's first SYN");
-	const uint32_t piss = 888000;
-	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, lisn + 1);
+	CHECK(link_syn(lport, lisn, 3000),
+	      "the link's first SYN (attempts %lu, arp waits %lu, arp replies %lu)",
+	      (unsigned long)STAT(link_attempts), (unsigned long)STAT(link_arp_waits),
+	      (unsigned long)STAT(arp_replies));
+	send_tcp(LINK_PORT, *lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, *lisn + 1);
 	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+	return true;
+}
 
-	// two clients while it is up: one fits beside the link and the room of
-	// its next attempt
-	for (uint16_t cport = 46001; cport <= 46002; cport++) {
+// Clients from ports @p lo .. @p hi: each a SYN, and the handshake's ACK
+// when a SYN-ACK answers (synacks), or an RST (rsts).
+static void clients(uint16_t lo, uint16_t hi)
+{
+	for (uint16_t cport = lo; cport <= hi; cport++) {
 		send_tcp(cport, ECHO_PORT, CEE_TCP_SYN, 1000u * cport, 0);
 		struct seg r = recv_seg(cport, 1000);
 		CHECK(r.ok, "no answer to the SYN of %u", cport);
@@ -261,6 +189,57 @@ static bool linger(int port)
 			rsts++;
 		}
 	}
+}
+
+static bool room(int port)
+{
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	const uint32_t piss = 777000;
+	if (!start_link_up(port, "3000:6000", piss, &lport, &lisn))
+		return false;
+
+	// its server resets it: link_down, the next attempt 3-6 s later
+	send_tcp(LINK_PORT, lport, CEE_TCP_RST, piss + 1, 0);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_DOWN, 2000) != NULL, "link_down");
+	CHECK(find_event(LINK_PORT, CEE_EVT_DESTROYED, 2000) != NULL,
+	      "the first attempt destroyed");
+
+	// three clients arrive in the backoff: two fit beside the link's slot
+	clients(45001, 45003);
+	CHECK(synacks == 2 && rsts == 1,
+	      "%u clients admitted and %u refused; want 2 and 1 (the third slot is the link's)",
+	      synacks, rsts);
+	CHECK(STAT(refused_link_room) == 1, "refused_link_room %lu",
+	      (unsigned long)STAT(refused_link_room));
+
+	// the link's next attempt goes out on time, and comes up
+	uint16_t lport2 = 0;
+	uint32_t lisn2 = 0;
+	bool again = link_syn(&lport2, &lisn2, 8000);
+	CHECK(again, "no second SYN of the link within 8 s (link_open_failed %lu)",
+	      (unsigned long)STAT(link_open_failed));
+	if (again) {
+		send_tcp(LINK_PORT, lport2, CEE_TCP_SYN | CEE_TCP_ACK, piss + 5000, lisn2 + 1);
+		CHECK(count_events(CEE_EVT_LINK_UP, 2, 2000), "no second link_up");
+	}
+	CHECK(STAT(link_open_failed) == 0, "link_open_failed %lu",
+	      (unsigned long)STAT(link_open_failed));
+
+	return true;
+}
+
+static bool linger(int port)
+{
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	const uint32_t piss = 888000;
+	if (!start_link_up(port, "1000:2000", piss, &lport, &lisn))
+		return false;
+
+	// two clients while it is up: one fits beside the link and the room of
+	// its next attempt
+	clients(46001, 46002);
 	CHECK(synacks == 1 && rsts == 1,
 	      "%u clients admitted and %u refused while the link was up; want 1 and 1", synacks,
 	      rsts);

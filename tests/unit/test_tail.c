@@ -292,6 +292,18 @@ static void test_gap_given_up_past_the_stream(void **state)
  * ~66 KiB encoder for good (1 MiB per restart of a 16-shard engine with a
  * random id), and keys were found by a linear scan of all of them.
  */
+/* An open and an established of connection @p serial, sseq @p sseq and the next. */
+static void two_events(struct cee_event ev[2], uint64_t serial, uint64_t sseq)
+{
+	memset(ev, 0, 2 * sizeof(ev[0]));
+	for (unsigned i = 0; i < 2; i++) {
+		ev[i].sseq = sseq + i;
+		ev[i].conn = cee_id_make(0, serial);
+		ev[i].type = i == 0 ? CEE_EVT_OPEN : CEE_EVT_ESTABLISHED;
+		ev[i].cseq = (uint8_t)i;
+	}
+}
+
 static void test_many_runs_bounded(void **state)
 {
 	(void)state;
@@ -301,13 +313,7 @@ static void test_many_runs_bounded(void **state)
 	for (unsigned r = 0; r < 2 * RUNS; r++) {
 		unsigned rr = r % RUNS; /* the second round: the same keys again */
 		snprintf(run, sizeof(run), "r%012u", rr);
-		memset(ev, 0, sizeof(ev));
-		for (unsigned i = 0; i < 2; i++) {
-			ev[i].sseq = i + 1;
-			ev[i].conn = cee_id_make(0, 1);
-			ev[i].type = i == 0 ? CEE_EVT_OPEN : CEE_EVT_ESTABLISHED;
-			ev[i].cseq = (uint8_t)i;
-		}
+		two_events(ev, 1, 1);
 		snprintf(num[0], sizeof(num[0]), "1");
 		snprintf(num[1], sizeof(num[1]), "2");
 		snprintf(num[2], sizeof(num[2]), "2");
@@ -333,13 +339,7 @@ static void test_binary_other_schema_not_written(void **state)
 {
 	(void)state;
 	static struct cee_event ev[2];
-	memset(ev, 0, sizeof(ev));
-	for (unsigned i = 0; i < 2; i++) {
-		ev[i].sseq = i + 1;
-		ev[i].conn = cee_id_make(0, 1);
-		ev[i].type = i == 0 ? CEE_EVT_OPEN : CEE_EVT_ESTABLISHED;
-		ev[i].cseq = (uint8_t)i;
-	}
+	two_events(ev, 1, 1);
 	struct msg m = {.subject = "cee.e.0.events", .engine = "e1", .run = "r1", .shard = "0",
 			.first = "1", .last = "2", .events = "2", .format = "binary",
 			.schema = "4", .data = (const char *)ev, .len = sizeof(ev), .pos = 1};
@@ -352,9 +352,7 @@ static void test_binary_other_schema_not_written(void **state)
 	assert_int_equal(out_len, 0);
 	// this schema's (and none given: the sink always names it) are written
 	static struct cee_event ev2[2];
-	memcpy(ev2, ev, sizeof(ev));
-	ev2[0].sseq = 3, ev2[1].sseq = 4;
-	ev2[0].conn = ev2[1].conn = cee_id_make(0, 2);
+	two_events(ev2, 2, 3);
 	char ours[8];
 	snprintf(ours, sizeof(ours), "%u", CEE_EVT_SCHEMA_VERSION);
 	struct msg m2 = {.subject = "cee.e.0.events", .engine = "e1", .run = "r1", .shard = "0",
