@@ -670,11 +670,13 @@ struct engine_audit {
 	struct cee_audit_result res;
 	char *violations; // the finished audit's, as cee_audit_print_violations() prints them
 	size_t violations_len;
+	uint64_t seen; // JSON Lines: when its last line came (jsonl_seen)
 };
 
 static struct engine_audit **engines;
 static unsigned nengines, engines_cap, nlive;
 static struct engine_audit *last_audit; // JSON Lines: the audit of the last line
+static uint64_t jsonl_seen;             // JSON Lines: lines of a new audit so far
 static bool allow_live;
 static bool open_at_syn; // an older engine's stream (cee_audit_open_at_syn())
 
@@ -794,8 +796,10 @@ static struct engine_audit *jsonl_audit(const char *id)
 	if (last_audit != NULL && strcmp(last_audit->id, id) == 0)
 		return last_audit;
 	struct engine_audit *found = engine_find(id);
-	if (found != NULL)
+	if (found != NULL) {
+		found->seen = ++jsonl_seen;
 		return last_audit = found;
+	}
 	const char *slash = strchr(id, '/');
 	if (nlive == ENGINES_LIVE && slash != NULL) {
 		size_t el = (size_t)(slash - id);
@@ -808,7 +812,32 @@ static struct engine_audit *jsonl_audit(const char *id)
 			}
 		}
 	}
-	return last_audit = engine_add(id, 1);
+	if (nlive == ENGINES_LIVE) {
+		// Engine ids without a run id (the default one is random per run:
+		// each restart a new id): the audit seen longest ago with nothing
+		// open finishes to make room (a file sink appended to by its 257th
+		// start exited 2, "more than 256 engines"). A later line of it is
+		// said, as for a run finished above.
+		struct engine_audit *old = NULL;
+		for (unsigned i = 0; i < nengines; i++) {
+			struct engine_audit *e = engines[i];
+			if (e->live == NULL || (old != NULL && e->seen >= old->seen))
+				continue;
+			struct engine_live *l = e->live;
+			if (l->n != 0) { // (its batch first: what is open)
+				cee_audit_feed(l->a, l->batch, l->n);
+				l->n = 0;
+			}
+			if (cee_audit_idle(l->a))
+				old = e;
+		}
+		if (old != NULL && engine_finish(old, false) < 0)
+			return NULL;
+	}
+	struct engine_audit *ea = engine_add(id, 1);
+	if (ea != NULL)
+		ea->seen = ++jsonl_seen;
+	return last_audit = ea;
 }
 
 // A new audit for a binary file's run of engine @p id. NULL: no memory.
@@ -867,6 +896,7 @@ static bool superseded(unsigned i)
 static void engines_free(void)
 {
 	last_audit = NULL;
+	jsonl_seen = 0;
 	for (unsigned i = 0; i < nengines; i++) {
 		if (engines[i]->live != NULL) {
 			cee_audit_destroy(engines[i]->live->a);
@@ -945,7 +975,7 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 		if (ea->live == NULL) {
 			fprintf(stderr,
 				"cee-audit: %s:%" PRIu64 ": a line of %s after its audit was finished "
-				"to make room for a later run of its engine (more than %d audits live)\n",
+				"to make room for a later run or engine (more than %d audits live)\n",
 				name, lineno, ea->id, ENGINES_LIVE);
 			rc = -EINVAL;
 			break;

@@ -976,6 +976,16 @@ void cee_audit_feed(struct cee_audit *a, const struct cee_event *ev, uint32_t n)
 		feed_one(a, &ev[i]);
 }
 
+bool cee_audit_idle(const struct cee_audit *a)
+{
+	if (a->count != a->ghosts)
+		return false;
+	for (unsigned sh = 0; sh < CEE_MAX_SHARDS; sh++)
+		if (a->ext[sh].parts != 0)
+			return false;
+	return true;
+}
+
 void cee_audit_finish(struct cee_audit *a, bool allow_live, struct cee_audit_result *res)
 {
 	*res = a->r;

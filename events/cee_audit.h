@@ -86,5 +86,7 @@ void cee_audit_destroy(struct cee_audit *a);
 void cee_audit_feed(struct cee_audit *a, const struct cee_event *ev, uint32_t n);
 /** Fill @p res. @p allow_live: connections not yet destroyed are live, not lost. */
 void cee_audit_finish(struct cee_audit *a, bool allow_live, struct cee_audit_result *res);
+/** No connection open and no extension group waiting for its event: a stream that could end here. */
+bool cee_audit_idle(const struct cee_audit *a);
 /** Print the first few violations seen (for diagnostics). */
 void cee_audit_print_violations(const struct cee_audit *a, FILE *f);

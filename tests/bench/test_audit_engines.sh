@@ -198,19 +198,28 @@ JSEED=$(dirname "$0")/../fuzz/corpus/audit_reader/events.jsonl
 import json, sys
 seed, w = sys.argv[1], sys.argv[2]
 lines = [json.loads(l) for l in open(seed) if l.strip()]
-def runs(drop=None):
+def runs(drop=None, ids=False):
     out = []
     for k in range(300):
         for i, d in enumerate(lines):
             if (k, i) == drop:
                 continue
-            e = {"v": d["v"], "engine": "sbc-9", "run": "r%012x" % k}
+            # ids: an engine id of its own per run, no run id (the default,
+            # random at each start: a file sink appended to by restarts)
+            e = {"v": d["v"], "engine": "e%03d" % k} if ids else \
+                {"v": d["v"], "engine": "sbc-9", "run": "r%012x" % k}
             e.update((x, y) for x, y in d.items() if x != "v")
             out.append(json.dumps(e, separators=(",", ":"), ensure_ascii=False))
     return "\n".join(out) + "\n"
 open(f"{w}/runs.jsonl", "w").write(runs())
 open(f"{w}/runs_bad.jsonl", "w").write(runs(drop=(199, len(lines) // 2)))
+open(f"{w}/ids.jsonl", "w").write(runs(ids=True))
 PY
+# (review of cee-audit: 300 engine ids without run ids exited 2, "more
+# than 256 engines"; the one seen longest ago with nothing open finishes)
+audits ids.jsonl || fail "a JSON Lines stream of 300 engine ids, one run each, does not audit" ids.jsonl
+[ "$(engines ids.jsonl 'e[0-9]* .*OK$')" = 300 ] ||
+	fail "cee-audit does not report 300 clean engines" ids.jsonl
 audits runs.jsonl || fail "a JSON Lines stream of 300 runs of one engine does not audit" runs.jsonl
 [ "$(engines runs.jsonl 'sbc-9/r[0-9a-f]* .*OK$')" = 300 ] ||
 	fail "cee-audit does not report 300 clean runs of sbc-9" runs.jsonl

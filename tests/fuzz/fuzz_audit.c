@@ -92,7 +92,7 @@ static void audit_jsonl(const struct cee_event *ev, unsigned n, struct cee_audit
 	struct engine_audit *ea = engine_get("");
 	FUZZ_CHECK(ea != NULL, "engine_get");
 	allow_live = false; // (cee-audit's global; its main() sets it)
-	FUZZ_CHECK(engine_finish(ea) == 0, "engine_finish");
+	FUZZ_CHECK(engine_finish(ea, false) == 0, "engine_finish");
 	*res = ea->res;
 	engines_free();
 }
@@ -265,6 +265,10 @@ static void step(struct model *m, unsigned i)
 {
 	struct mconn *c = &m->live[i];
 	emit(m, c);
+	// an accepted connection's open and established go out together
+	// (consecutive sseq, one ts_ns: docs/events.md)
+	if (c->next == 1 && !(c->proto & CEE_PROTO_F_OUT))
+		emit(m, c);
 	if (c->next == c->nplan)
 		m->live[i] = m->live[--m->nlive];
 }

@@ -420,6 +420,7 @@ static unsigned stream(struct cee_event *out, unsigned max)
 	EV(a, CEE_EVT_OPEN, 0, CEE_PROTO_WSS);
 	PUSH();
 	EV(a, CEE_EVT_ESTABLISHED, 1, CEE_PROTO_WSS);
+	e.ts_ns -= 1000000; // (an accepted connection's open and established: one instant)
 	PUSH();
 	cee_ext_begin(&b, a, CEE_EVT_TLS_UP);
 	cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, 0x0304);
