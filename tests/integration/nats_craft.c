@@ -87,7 +87,8 @@ int main(int argc, char **argv)
 			memset(e, 0, sizeof(*e));
 			e->sseq = n + 1;
 			e->conn = cee_id_make(0, c + 1);
-			e->ts_ns = 1000 + n;
+			// (an accepted connection's open and established: one instant)
+			e->ts_ns = 1000 + n - (k == 1);
 			e->type = types[k];
 			e->reason =
 			    types[k] == CEE_EVT_CLOSED ? CEE_REASON_PEER_FIN : CEE_REASON_NONE;
