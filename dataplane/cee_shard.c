@@ -957,9 +957,14 @@ static bool sndbuf_room(struct cee_shard *s)
 	return true;
 }
 
+bool cee_shard_slots_held(const struct cee_shard *s)
+{
+	return cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots;
+}
+
 bool cee_shard_link_room(const struct cee_shard *s, unsigned credits)
 {
-	if (cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots)
+	if (cee_shard_slots_held(s))
 		return false;
 	return s->evring == NULL || credits == 0 ||
 	       cee_evring_room(s->evring) >= (uint64_t)credits + s->link_hold_credits;

@@ -215,9 +215,7 @@ static void attempt_closed(void *arg, cee_conn_id_t id, int reason)
 static void reclaim_gone(struct cee_shard *s, struct shard_link *sl)
 {
 	// (the slots alone: the other links' held rooms stay theirs)
-	for (unsigned k = 0; k < LINK_GONE_MAX &&
-			     cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots;
-	     k++) {
+	for (unsigned k = 0; k < LINK_GONE_MAX && cee_shard_slots_held(s); k++) {
 		unsigned i = (sl->gone_next + k) % LINK_GONE_MAX;
 		struct cee_conn *c = sl->gone[i] != 0 ? cee_conn_by_id(s->pool, sl->gone[i]) : NULL;
 		sl->gone[i] = 0;

@@ -85,6 +85,8 @@ uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip);
  * theirs, and event room past theirs. Links' own attempts do not ask.
  */
 bool cee_shard_link_room(const struct cee_shard *s, unsigned credits);
+/** The free slots are all held for links' next attempts (or fewer). */
+bool cee_shard_slots_held(const struct cee_shard *s);
 /** Event credits a TCP connection holds: open, established, closed, destroyed. */
 #define CEE_CONN_EVT_TCP 4
 /** A layered one's: tls_up, ws_up, and the extension records of those and closed. */

@@ -409,9 +409,9 @@ static enum step check_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	if ((tcb->flags & CEE_TCB_F_SACK) && tcb->sb != NULL) {
 		x = seg->nsack ? tcp_xmit(ctx, tcb) : tcp_xmit_if(ctx, tcb);
 		if (x != NULL && (seg->nsack || (advanced && x->nsacked))) {
-			sacked0 = tcp_sack_bytes(x);
+			sacked0 = tcp_sack_bytes(tcb, x);
 			tcp_sack_update(ctx, tcb, x, seg);
-			sacked1 = tcp_sack_bytes(x);
+			sacked1 = tcp_sack_bytes(tcb, x);
 		}
 	}
 	// RFC 8985 7.4.2: a pure duplicate ACK (no SACK) at TLP.end_seq: the

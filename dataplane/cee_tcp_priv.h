@@ -348,7 +348,7 @@ CEE_TCP_INTERNAL void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *t
 				      struct cee_tcp_xmit *x, uint32_t seq, uint32_t len,
 				      uint64_t now_ns);
 /* SACKed bytes on the scoreboard (all above SND.UNA). */
-CEE_TCP_INTERNAL uint32_t tcp_sack_bytes(const struct cee_tcp_xmit *x);
+CEE_TCP_INTERNAL uint32_t tcp_sack_bytes(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x);
 /* PRR: an ACK in SACK recovery delivered @p delivered bytes (@p safe: PRR-SSRB may add an MSS). */
 CEE_TCP_INTERNAL void tcp_prr_ack(struct cee_tcp_xmit *x, uint32_t delivered, bool safe);
 /* In SACK recovery: send lost holes, then new data, as much as PRR (RFC 9937) allows. */

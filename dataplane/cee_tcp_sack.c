@@ -37,8 +37,8 @@
  * - How much goes on each ACK in recovery: PRR (RFC 9937), not cwnd - pipe.
  *   With cwnd = ssthresh at once, a single loss in a flight of F left pipe
  *   near F, above cwnd (0.7 F for CUBIC): nothing went for the first 30%
- *   of the ACKs of the recovery, then one segment per ACK, a flight sent in
- *   a burst at its end. PRR sends ssthresh / RecoverFS of what each ACK
+ *   of the ACKs of the recovery, then one segment per ACK: the reduced
+ *   flight left in the second part of the round trip, not spread over it. PRR sends ssthresh / RecoverFS of what each ACK
  *   delivered (DeliveredData: SND.UNA's advance plus the change in SACKed
  *   bytes) while pipe is above ssthresh, so the flight shrinks to ssthresh
  *   evenly over one RTT, ACK-clocked; once pipe is at or below ssthresh, what
@@ -276,12 +276,9 @@ void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 	x->rxt_mark = tcb->snd_max;
 }
 
-uint32_t tcp_sack_bytes(const struct cee_tcp_xmit *x)
+uint32_t tcp_sack_bytes(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x)
 {
-	uint32_t n = 0;
-	for (unsigned i = 0; i < x->nsacked; i++)
-		n += range_len(&x->sacked[i]);
-	return n;
+	return sacked_below(x, tcb->snd_max); /* (none is SACKed beyond SND.MAX) */
 }
 
 void tcp_prr_ack(struct cee_tcp_xmit *x, uint32_t delivered, bool safe)
