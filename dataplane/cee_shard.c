@@ -315,6 +315,13 @@ uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip)
 	return next_hop(s, dst_ip);
 }
 
+bool cee_shard_neigh_failed(const struct cee_shard *s, uint32_t dst_ip)
+{
+	uint32_t nh = next_hop(s, dst_ip);
+	uint8_t mac[6];
+	return nh != 0 && cee_arp_lookup(s->arp, nh, mac) == CEE_ARP_FAILED;
+}
+
 static void arp_request(struct cee_shard *s, unsigned pi, uint32_t ip)
 {
 	struct rte_mbuf *m = cee_net_build_arp_request(s->mp, &s->ports[pi].mac, s->cfg->ip, ip);
@@ -500,6 +507,7 @@ static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt
 	case CEE_EVT_OPEN:
 		c->tcb.oflags |= CEE_TCB_O_QUIET;
 		s->half_open++;
+		s->half_open_credits += c->reserved; // (unchanged while it is quiet)
 		return true;
 	case CEE_EVT_ESTABLISHED:
 		if (unlikely(c->tcb.oflags & CEE_TCB_O_SRC)) {
@@ -539,6 +547,7 @@ static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt
 		}
 		c->tcb.oflags &= (uint8_t)~CEE_TCB_O_QUIET;
 		s->half_open--;
+		s->half_open_credits -= c->reserved;
 		emit(s, c, CEE_EVT_OPEN);
 		cee_mbox_lifecycle(&s->mbox, s->pool, c, CEE_EVT_OPEN);
 		s->stats.opened++;
@@ -547,6 +556,7 @@ static bool passive_unsaid(struct cee_shard *s, struct cee_conn *c, enum cee_evt
 		return true;
 	case CEE_EVT_DESTROYED:
 		s->half_open--;
+		s->half_open_credits -= c->reserved;
 		s->stats.half_open_ended++;
 		return true;
 	case CEE_EVT_TLS_UP:
@@ -812,12 +822,15 @@ static bool cookies_engaged(const struct cee_shard *s)
 		return true;
 	// the ring short of credits because half-open connections hold them (a
 	// flood). Not when its reader stalled: a cookie would only move the
-	// refusal after the client's handshake (an RST to an "open" connection)
-	if (s->evring == NULL || s->tcp.half_open == 0)
+	// refusal after the client's handshake (an RST to an "open" connection).
+	// What they hold, not 4 each: a TLS or WebSocket listener's hold 18,
+	// and with established connections holding half the ring the slots'
+	// 4 each never reached an eighth before the ring ran out: every SYN of
+	// a flood and of the real clients beside it refused (RST), no cookie
+	if (s->evring == NULL || s->half_open_credits == 0)
 		return false;
 	uint32_t eighth = cee_evring_capacity(s->evring) / 8;
-	return cee_evring_room(s->evring) < eighth &&
-	       (uint64_t)s->tcp.half_open * s->evt_per_conn >= eighth;
+	return cee_evring_room(s->evring) < eighth && s->half_open_credits >= eighth;
 }
 
 // Answer SYN @p p with a cookie SYN-ACK: nothing is kept, nothing reported.

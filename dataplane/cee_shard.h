@@ -91,7 +91,8 @@
 	X(link_open_failed, SUM, "link attempts not opened: no slot, event room or source port")  \
 	X(link_arp_waits, SUM, "link attempts put off 10 ms: next hop not resolved yet")          \
 	X(link_no_monitor, SUM, "link attempts aborted: no monitor slot")                          \
-	X(link_reclaimed, SUM, "a link's closed attempts in TIME-WAIT or LAST-ACK ended early: its next attempt needed the slot")
+	X(link_reclaimed, SUM, "a link's closed attempts in TIME-WAIT or LAST-ACK ended early: its next attempt needed the slot") \
+	X(link_unreachable, SUM, "link attempts closed host_unreachable at once: ARP for the next hop went unanswered")
 
 /** Counters of one shard. Writer: the shard's lcore. */
 #define CEE_X_SHARD_STAT_FIELD(f, t, d) uint64_t f;
@@ -202,6 +203,7 @@ struct cee_shard {
 	uint64_t cookie_sent_ns; /**< when the last SYN cookie went (0: never): cookie ACKs are checked for 130 s after */
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
 	uint32_t half_open;    /**< passive connections not announced yet (CEE_TCB_O_QUIET) */
+	uint64_t half_open_credits; /**< the event credits those hold (4 each on TCP, 18 with layers) */
 
 	struct cee_shard_stats stats;
 

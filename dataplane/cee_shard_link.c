@@ -254,14 +254,23 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	}
 	// the next hop first: a burst of SYNs behind an unresolved neighbour
 	// would overflow the resolver's queue and wait for retransmission
+	bool unreachable = false;
 	if (cee_shard_next_hop(s, l->cfg->ip) != 0 && !cee_shard_neigh_ready(s, 0, l->cfg->ip)) {
-		s->stats.link_arp_waits++;
-		// cee-ctl links shows the wait (arp_wait, and the next look in
-		// next_attempt_ms), not a due time long past
-		l->arp_wait = 1;
-		l->next_ns = now_ns + LINK_ARP_WAIT_NS;
-		cee_timer_arm(ls->wheel, n, l->next_ns);
-		return;
+		// until the resolver gives up (its requests unanswered, about 3 s):
+		// then the attempt is made and closes at once, host_unreachable,
+		// as connect() fails with EHOSTUNREACH. Before, a next hop that
+		// never answered kept the link waiting for ever with no event:
+		// its last word a link_down that promised a retry
+		unreachable = cee_shard_neigh_failed(s, l->cfg->ip);
+		if (!unreachable) {
+			s->stats.link_arp_waits++;
+			// cee-ctl links shows the wait (arp_wait, and the next look
+			// in next_attempt_ms), not a due time long past
+			l->arp_wait = 1;
+			l->next_ns = now_ns + LINK_ARP_WAIT_NS;
+			cee_timer_arm(ls->wheel, n, l->next_ns);
+			return;
+		}
 	}
 	l->arp_wait = 0;
 	hold(sl, false); // the attempt takes the room held for it
@@ -292,6 +301,11 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	}
 	// h == 0: it fired at once (not for an attempt just made: its close
 	// comes later, at the earliest from the SYN's timeout)
+	if (unreachable && h > 0) {
+		// (its SYN met the resolver's hold-down: dropped, counted there)
+		s->stats.link_unreachable++;
+		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_HOST_UNREACHABLE, now_ns);
+	}
 }
 
 unsigned cee_shard_links_poll(struct cee_shard *s)

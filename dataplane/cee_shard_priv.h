@@ -68,6 +68,12 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 				       enum cee_proto proto, void *user, uint32_t link);
 /** Next hop towards @p dst_ip (itself on link, else the gateway); 0: no route. */
 uint32_t cee_shard_next_hop(const struct cee_shard *s, uint32_t dst_ip);
+/**
+ * The resolver gave up on the next hop towards @p dst_ip: its requests went
+ * unanswered (CEE_ARP_FAILED: frames to it are dropped until the hold-down
+ * ends, then it is asked again).
+ */
+bool cee_shard_neigh_failed(const struct cee_shard *s, uint32_t dst_ip);
 
 /* cee_shard_link.c */
 /**

@@ -19,7 +19,7 @@ _Static_assert(CEE_REASON_NONE == 0 && CEE_REASON_PEER_FIN == 1 && CEE_REASON_PE
 		       CEE_REASON_SHUTDOWN == 13 && CEE_REASON_NO_RESOURCES == 14 &&
 		       CEE_REASON_WS_UPGRADE_FAILED == 15 && CEE_REASON_WS_PING_TIMEOUT == 16 &&
 		       CEE_REASON_KEEPALIVE_TIMEOUT == 17 && CEE_REASON_ZERO_WINDOW_TIMEOUT == 18 &&
-		       CEE_REASON__COUNT == 19,
+		       CEE_REASON_HOST_UNREACHABLE == 19 && CEE_REASON__COUNT == 20,
 	       "reason numbers are part of the binary format");
 
 #define X_STR(e, s) s,

@@ -52,7 +52,8 @@
 	X(WS_UPGRADE_FAILED, "ws_upgrade_failed")                                                  \
 	X(WS_PING_TIMEOUT, "ws_ping_timeout")                                                      \
 	X(KEEPALIVE_TIMEOUT, "keepalive_timeout")                                                  \
-	X(ZERO_WINDOW_TIMEOUT, "zero_window_timeout")
+	X(ZERO_WINDOW_TIMEOUT, "zero_window_timeout")                                              \
+	X(HOST_UNREACHABLE, "host_unreachable")
 
 #define CEE_PROTO_LIST(X)                                                                          \
 	X(TCP, "tcp")                                                                              \

@@ -22,7 +22,7 @@ REASONS = {"peer_fin", "peer_rst", "local_close", "idle_timeout", "handshake_tim
            "retransmit_timeout", "tls_alert", "tls_close_notify", "ws_close",
            "protocol_error", "admin_kill", "port_down", "shutdown", "no_resources",
            "ws_upgrade_failed", "ws_ping_timeout", "keepalive_timeout",
-           "zero_window_timeout"}
+           "zero_window_timeout", "host_unreachable"}
 DIRS = ("in", "out")
 ID_SHARD_SHIFT = 56
 

@@ -30,6 +30,15 @@
 // `connecting` for ever, never retried. An active open's handshake keeps
 // a 10 s limit: closed with handshake_timeout, then the next attempt.
 //
+// unreach: a TCP link whose next hop never answers ARP. Fault guarded
+// against (review of the network layer): the link waited for ARP for ever,
+// 10 ms at a time, with no attempt and no event (only link_arp_waits
+// grew): a trunk to a host that is gone was silent. Now, once the
+// resolver gives up (3 requests unanswered), the attempt is made and
+// closes at once with host_unreachable (open, closed, destroyed; no
+// link_down: it was never up), and the link tries again on its backoff:
+// when the neighbour answers, its SYN goes.
+//
 // Synchronisation: frames and events awaited with deadlines; the backoff
 // (3-6 s) is the window the clients arrive in (a second each at most).
 #include <signal.h>
@@ -326,6 +335,73 @@ static bool tls0(int port)
 	return true;
 }
 
+static bool unreach(int port)
+{
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--events",
+			"mem:",
+			"--connect",
+			"up1=tcp:10.0.0.2:5060:echo",
+			"--reconnect",
+			"1000:2000",
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 11))
+		return false;
+	// nobody answers its ARP requests: within the resolver's 3 s (and a
+	// margin) the attempt closes, and no SYN went out
+	unsigned requests = 0, syns = 0;
+	const struct cee_event *e = NULL;
+	uint64_t end = now_ms() + 8000;
+	while (e == NULL && now_ms() < end) {
+		struct rte_mbuf *m = recv_frame(20);
+		if (m != NULL) {
+			struct cee_pkt p;
+			cee_net_parse(m, PEER_IP, 1, &p);
+			requests += p.kind == CEE_PKT_ARP;
+			syns += p.kind == CEE_PKT_TCP && p.dport == LINK_PORT;
+			rte_pktmbuf_free(m);
+		}
+		e = find_event(LINK_PORT, CEE_EVT_CLOSED, 0);
+	}
+	CHECK(e != NULL,
+	      "no closed of the link's attempt within 8 s of unanswered ARP (attempts %lu, arp "
+	      "waits %lu, %u ARP requests seen)",
+	      (unsigned long)STAT(link_attempts), (unsigned long)STAT(link_arp_waits), requests);
+	if (e == NULL)
+		return true;
+	CHECK(e->reason == CEE_REASON_HOST_UNREACHABLE, "closed with %s, want host_unreachable",
+	      cee_reason_str(e->reason));
+	CHECK(requests >= 2 && syns == 0, "%u ARP requests and %u SYNs before it", requests, syns);
+	cee_conn_id_t id = e->conn;
+	bool open = false, destroyed = false, down = false;
+	for (unsigned k = 0; k < 200 && !destroyed; k++, usleep(1000)) {
+		pump();
+		for (size_t i = 0; i < nevs; i++) {
+			open |= evs[i].conn == id && evs[i].type == CEE_EVT_OPEN;
+			destroyed |= evs[i].conn == id && evs[i].type == CEE_EVT_DESTROYED;
+			down |= evs[i].type == CEE_EVT_LINK_DOWN || evs[i].type == CEE_EVT_LINK_UP;
+		}
+	}
+	CHECK(open && destroyed && !down, "its open %d, destroyed %d; link_up/down %d", open,
+	      destroyed, down);
+	CHECK(STAT(link_unreachable) >= 1 && STAT(link_failed) >= 1,
+	      "link_unreachable %lu, link_failed %lu", (unsigned long)STAT(link_unreachable),
+	      (unsigned long)STAT(link_failed));
+	// the neighbour answers from now on: after the resolver's hold-down
+	// (5 s) and the backoff (1-2 s) the link's SYN goes, and it comes up
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	CHECK(link_syn(&lport, &lisn, 12000), "no SYN once ARP was answered (link_unreachable %lu)",
+	      (unsigned long)STAT(link_unreachable));
+	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, 4242, lisn + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+	return true;
+}
+
 /*
  * Fault: an embedder's own cfg (built or changed after parse_args) with a
  * link to one of our addresses, off our subnet, or more links than
@@ -374,8 +450,9 @@ static bool embedder_checks(int port)
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
-	if (strcmp(what, "room") != 0 && strcmp(what, "tls0") != 0 && strcmp(what, "linger") != 0) {
-		fprintf(stderr, "usage: %s room|linger|tls0\n", argv[0]);
+	if (strcmp(what, "room") != 0 && strcmp(what, "tls0") != 0 && strcmp(what, "linger") != 0 &&
+	    strcmp(what, "unreach") != 0) {
+		fprintf(stderr, "usage: %s room|linger|tls0|unreach\n", argv[0]);
 		return 2;
 	}
 	if (ring_eal_init(argv[0], "ringlinks", "0@0,1@1") < 0)
@@ -386,9 +463,10 @@ int main(int argc, char **argv)
 
 	if (strcmp(what, "room") == 0 && !embedder_checks(p0))
 		return 1;
-	if (!(strcmp(what, "room") == 0	    ? room(p0)
-	      : strcmp(what, "linger") == 0 ? linger(p0)
-					    : tls0(p0)))
+	if (!(strcmp(what, "room") == 0	     ? room(p0)
+	      : strcmp(what, "linger") == 0  ? linger(p0)
+	      : strcmp(what, "unreach") == 0 ? unreach(p0)
+					     : tls0(p0)))
 		return 1;
 	volatile sig_atomic_t stop = 1;
 	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
