@@ -491,7 +491,7 @@ void cee_tcp_flush_acks(struct cee_tcp_ctx *ctx, uint64_t now_ns)
 	for (uint32_t i = 0; i < ctx->ackq_n; i++) {
 		struct cee_tcb *tcb = ctx->ackq[i];
 		bool owed = tcb->aflags & CEE_TCB_A_OWED; /* else a segment of ours carried it */
-		tcb->aflags = 0;
+		tcb->aflags &= (uint8_t)~(CEE_TCB_A_OWED | CEE_TCB_A_QUEUED);
 		if (owed && serves_input((enum cee_tcp_state)tcb->state)) {
 			ctx->stats.acks_at_burst_end++;
 			tcp_send_ack(ctx, tcb, now_ns);

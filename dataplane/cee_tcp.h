@@ -550,6 +550,8 @@ struct cee_tcb {
 /** tcb->aflags: */
 #define CEE_TCB_A_OWED 0x01   /**< in-order data not acknowledged yet, the ACK delayed */
 #define CEE_TCB_A_QUEUED 0x02 /**< in ctx->ackq, until cee_tcp_flush_acks() */
+/** rto_at_ns was armed with no data in flight: the persist or SWS-override clock */
+#define CEE_TCB_A_RTO_IDLE 0x04
 
 /** tcb->oflags, set by the owner before the open: */
 #define CEE_TCB_O_LINK_IDLE 0x01 /**< cfg.link_idle_timeout_ns applies instead of idle_timeout_ns */

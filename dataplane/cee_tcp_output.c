@@ -150,11 +150,24 @@ static inline void add_sack_blocks(const struct cee_tcp_ctx *ctx, const struct c
 	out->nsack = (uint8_t)n;
 }
 
+/*
+ * A pure ACK: SEQ = SND.NXT, unless that lies beyond the peer's window (our
+ * zero-window probe's byte, which the peer did not take): then the
+ * window's right edge, as for an RST (tcp_send_rst(); Linux's
+ * tcp_acceptable_seq()). SND.NXT one past a shut window is out of the
+ * peer's window, and Linux drops such a segment unread (tcp_sequence()):
+ * every ACK and window update of ours went unheard until a probe, backed
+ * off up to a minute, and the peer's data waited on its own timeouts.
+ */
 void tcp_send_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_tcp_out out;
+	uint32_t seq = tcb->snd_nxt, right = tcb->snd_una + tcb->snd_wnd;
 
-	tcp_out_init(&out, tcb->snd_nxt, tcb->rcv_nxt, CEE_TCP_ACK);
+	if (seq_gt(seq, right) && tcb->state != CEE_TCP_SYN_SENT &&
+	    tcb->state != CEE_TCP_SYN_RECEIVED)
+		seq = right;
+	tcp_out_init(&out, seq, tcb->rcv_nxt, CEE_TCP_ACK);
 	out.wnd = wnd_field(ctx, tcb);
 	tcp_add_ts(ctx, tcb, &out, now_ns);
 	add_sack_blocks(ctx, tcb, &out);

@@ -199,10 +199,22 @@ void tcp_arm_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 
 	// RFC 6298 5.1; RFC 9293 3.8.6.1 persist timer; RFC 8985 7.2 probe timeout
 	if (inflight || persist || sws) {
-		if (tcb->rto_at_ns == 0)
+		// A deadline armed for a shut window or held-back data does not
+		// time data sent since: a window that opened (or an SWS override
+		// that sent) before that deadline left it timing the new flight,
+		// often less than an RTT away: a spurious timeout (cwnd to one
+		// segment, the RTO doubled, the flight resent)
+		if (inflight && !persist && (tcb->aflags & CEE_TCB_A_RTO_IDLE))
+			tcb->rto_at_ns = 0;
+		if (tcb->rto_at_ns == 0) {
 			tcb->rto_at_ns = now_ns + (persist ? probe_ns(ctx, tcb)
 						   : sws   ? (uint64_t)tcb->rto_us * 1000
 							   : pto_ns(ctx, tcb));
+			if (persist || sws)
+				tcb->aflags |= CEE_TCB_A_RTO_IDLE;
+			else
+				tcb->aflags &= (uint8_t)~CEE_TCB_A_RTO_IDLE;
+		}
 		// The persist clock's end is a deadline of its own: the probe
 		// interval doubles up to a minute, which would make
 		// zero_window_timeout up to that late.

@@ -3296,6 +3296,84 @@ static void test_sliver_window_reopens(void **state)
 }
 
 /*
+ * Fault (review of the TCP timers, session 26): a window that opened before
+ * the first persist probe left the persist deadline armed (only a probe's
+ * backoff, or an ACK that moved SND.UNA, cleared it), and that deadline then
+ * timed the flight sent into the opened window: it fired a few ms after the
+ * send, long before an RTT, as a real timeout: cwnd to one segment, the RTO
+ * doubled, the flight resent. The same for the SWS override's deadline.
+ */
+static void test_window_opens_before_persist_deadline(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	f->now += 10 * MS;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0); /* all taken, shut */
+	uint64_t dl = f->tcb.rto_at_ns;
+	assert_int_not_equal(dl, 0);
+	uint32_t cwnd = f->tcb.cwnd, rto_us = f->tcb.rto_us;
+	/* the peer reads just before the probe was due: a window update */
+	f->now = dl - 5 * MS;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 2920, NULL, 0);
+	assert_int_equal(f->nsegs, 2);
+	assert_true(f->tcb.rto_at_ns >= f->now + 10 * MS); /* its own deadline */
+	/* the old deadline passes: nothing happens */
+	f->now = dl + MS;
+	f->nsegs = 0;
+	cee_tcp_timer(&f->ctx, &f->tcb, f->now);
+	assert_int_equal(f->nsegs, 0);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	assert_int_equal(f->tcb.cwnd, cwnd);
+	assert_int_equal(f->tcb.rto_us, rto_us);
+	/* the flight's ACK: the next one is timed from its own send */
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 5840, 2920, NULL, 0);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+}
+
+/*
+ * Fault (review of the TCP timers, session 26): after our one-byte
+ * zero-window probe, which the peer did not take, SND.NXT lies one past
+ * its shut window, and every pure ACK carried SEQ = SND.NXT: out of the
+ * peer's window, dropped unread by Linux (tcp_sequence()). The peer's data
+ * went unacknowledged until our next probe (backed off up to a minute).
+ * Now an ACK's SEQ is the window's right edge then (SND.UNA), as an RST's.
+ */
+static void test_ack_after_probe_within_peer_window(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8000];
+
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	f->now += 10 * MS;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0); /* all taken, shut */
+	f->nsegs = 0;
+	fire(f);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->len, 1); /* the probe */
+	assert_int_equal(f->tcb.snd_nxt, ISS + 1 + 2921);
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0); /* the byte dropped */
+	/* the peer sends a request: our ACK must lie in its window */
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_PSH, f->p_seq, ISS + 1 + 2920, 0, (const uint8_t *)"req",
+	       3);
+	cee_tcp_flush_acks(&f->ctx, f->now);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(last(f)->len, 0);
+	assert_int_equal(last(f)->out.ack, f->tcb.rcv_nxt);
+	assert_int_equal(last(f)->out.seq, ISS + 1 + 2920);
+	/* and once the window opens, the data goes from SND.UNA again */
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 2920, NULL, 0);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(f->segs[0].out.seq, ISS + 1 + 2920);
+}
+
+/*
  * Fault (a gap sessions 13-16 left open): a peer that shrank its window to a
  * sliver below what we had sent (a Linux receiver under memory pressure
  * drops what lay past the edge) and then opened it again before any timer
@@ -6380,6 +6458,8 @@ int main(void)
 	    T(test_sliver_window_persist_timeout),
 	    T(test_sliver_window_persist_timeout_sack),
 	    T(test_sliver_window_reopens),
+	    T(test_window_opens_before_persist_deadline),
+	    T(test_ack_after_probe_within_peer_window),
 	    T(test_tiny_window_slow_reader_bounded),
 	    T(test_small_window_reader_not_timed_out),
 	    T(test_sliver_reopens_resends_past_edge),
