@@ -422,7 +422,9 @@ static char *exchange(const char *path, const char *line, double timeout)
 	}
 	size_t cap = 65536, n = 0;
 	char *buf = malloc(cap);
-	while (buf != NULL) {
+	if (buf == NULL)
+		goto nomem;
+	for (;;) {
 		double left = deadline - mono_s();
 		int left_ms = timeout == 0 ? -1 : left > 1e6 ? 1000000000 : (int)(left * 1000);
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -436,7 +438,7 @@ static char *exchange(const char *path, const char *line, double timeout)
 		if (n + 1 >= cap) {
 			char *t = realloc(buf, cap *= 2);
 			if (t == NULL)
-				goto fail;
+				goto nomem;
 			buf = t;
 		}
 		ssize_t got = read(fd, buf + n, cap - n - 1);
@@ -451,9 +453,10 @@ static char *exchange(const char *path, const char *line, double timeout)
 		n += (size_t)got;
 	}
 	close(fd);
-	if (buf != NULL)
-		buf[n] = '\0';
+	buf[n] = '\0';
 	return buf;
+nomem: // (said: it exited 1 with no word)
+	fprintf(stderr, "cee-ctl: no memory for a reply of %zu bytes\n", cap);
 fail:
 	free(buf);
 	close(fd);
@@ -626,5 +629,13 @@ int main(int argc, char **argv)
 	}
 	jv_free(&root);
 	free(reply);
+	// what was printed reached its file: a listing into a full disk or a
+	// closed pipe exited 0, the output lost
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "cee-ctl: writing the reply: %s\n",
+			errno != 0 ? strerror(errno) : "output error");
+		return 1;
+	}
 	return status;
 }

@@ -330,6 +330,7 @@ void cee_ctl_job_start(struct cee_ctl *c, struct ctl_job *j, enum cee_mbox_op op
 		r->id = id;
 		if (rte_ring_enqueue(m->ring, r) != 0) { // (the ring's own mode: RTS)
 			cee_mbox_req_free(r);
+			atomic_fetch_add_explicit(&m->full, 1, memory_order_relaxed);
 			j->rc = -EBUSY;
 			break;
 		}
@@ -349,11 +350,14 @@ bool cee_ctl_job_poll(struct ctl_job *j, const struct cee_ctl *c)
 		all = false;
 		struct cee_mbox *m = c->mbox[j->first + i];
 		bool closed = atomic_load_explicit(&m->closed, memory_order_acquire);
-		if (j->rc == 0 && !closed && now_ns() < j->deadline_ns)
+		bool late = !closed && now_ns() >= j->deadline_ns;
+		if (j->rc == 0 && !closed && !late)
 			continue;
 		// Give up on it: failed already elsewhere, shard stopped, or too slow.
 		if (cee_mbox_req_abandon(r)) {
 			j->req[i] = NULL;
+			if (late)
+				atomic_fetch_add_explicit(&m->timeouts, 1, memory_order_relaxed);
 			if (j->rc == 0)
 				j->rc = closed ? -ESHUTDOWN : -ETIMEDOUT;
 		}
@@ -495,7 +499,7 @@ static void render_conn(struct ctl_buf *b, const struct cee_mbox_conn *x, uint64
 	cee_ctl_buf_printf(b, "}");
 }
 
-static const char *err_msg(enum ctl_cmd cmd, int rc)
+const char *cee_ctl_err_msg(enum ctl_cmd cmd, int rc)
 {
 	switch (-rc) {
 	case ENOENT:
@@ -703,7 +707,7 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 	if (st != NULL)
 		st->on = false;
 	if (j->rc < 0) {
-		cee_ctl_render_error(b, err_msg(cmd, j->rc), j->rc == -ENOENT ? &id : NULL);
+		cee_ctl_render_error(b, cee_ctl_err_msg(cmd, j->rc), j->rc == -ENOENT ? &id : NULL);
 		return;
 	}
 	switch (cmd) {

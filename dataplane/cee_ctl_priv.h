@@ -45,6 +45,9 @@ struct ctl_job {
 #define CEE_X_ENUM_CTL_CMD(e, s, op, id) CTL_CMD_##e,
 enum ctl_cmd { CEE_CTL_CMD_LIST(CEE_X_ENUM_CTL_CMD) CTL_CMD__COUNT };
 
+/** A failed job's words (-ENOENT: "no such connection", ...), the socket's and telemetry's. */
+const char *cee_ctl_err_msg(enum ctl_cmd cmd, int rc);
+
 enum ctl_drain { CTL_DRAIN_NONE, CTL_DRAIN_WAIT, CTL_DRAIN_DONE };
 
 /** A growing text buffer. */

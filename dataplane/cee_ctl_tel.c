@@ -53,7 +53,7 @@ static int do_stats(struct cee_ctl *c, struct rte_tel_data *d)
 	cee_ctl_job_start(c, &j, CEE_MBOX_OP_STATS, 0);
 	if (cee_ctl_job_wait(&j, c) < 0) {
 		cee_ctl_job_release(&j);
-		return tel_error(d, strerror(-j.rc), NULL);
+		return tel_error(d, cee_ctl_err_msg(CTL_CMD_STATS, j.rc), NULL);
 	}
 	struct ctl_stat total[CTL_STATS_MAX], one[CTL_STATS_MAX];
 	memset(total, 0, sizeof(total));
@@ -105,6 +105,14 @@ static struct rte_tel_data *conn_dict(const struct cee_mbox_conn *x, uint64_t no
 	rte_tel_data_add_dict_u64(cd, "age_ms", cee_ctl_age_ms(x->open_ns, now));
 	rte_tel_data_add_dict_u64(cd, "bytes_in", x->bytes_in);
 	rte_tel_data_add_dict_u64(cd, "bytes_out", x->bytes_out);
+	// as the socket's listing: a connection closed (TIME-WAIT, LAST-ACK)
+	// says why, and one destroyed after the cut is marked (departed 1),
+	// or a gone connection passed for a live one
+	if (x->close_reason != CEE_REASON_NONE)
+		rte_tel_data_add_dict_string(cd, "reason",
+					     cee_reason_str((enum cee_reason)x->close_reason));
+	if (x->departed)
+		rte_tel_data_add_dict_u64(cd, "departed", 1);
 	return cd;
 }
 
@@ -116,7 +124,8 @@ static int do_list(struct cee_ctl *c, struct rte_tel_data *d, bool snapshot)
 	cee_ctl_job_start(c, &j, CEE_MBOX_OP_LIST, 0);
 	if (cee_ctl_job_wait(&j, c) < 0) {
 		cee_ctl_job_release(&j);
-		return tel_error(d, strerror(-j.rc), NULL);
+		return tel_error(d, cee_ctl_err_msg(snapshot ? CTL_CMD_SNAPSHOT : CTL_CMD_CONNS, j.rc),
+				 NULL);
 	}
 	uint64_t count = 0;
 	for (unsigned i = 0; i < j.count; i++)
@@ -178,7 +187,7 @@ static int do_conn(struct cee_ctl *c, const char *params, struct rte_tel_data *d
 		cee_ctl_job_release(&j);
 		char idstr[20];
 		snprintf(idstr, sizeof(idstr), "%016" PRIx64, id);
-		return tel_error(d, rc == -ENOENT ? "no such connection" : strerror(-rc), idstr);
+		return tel_error(d, cee_ctl_err_msg(CTL_CMD_CONN, rc), idstr);
 	}
 	const struct cee_mbox_req *r = j.req[0];
 	char local[32], remote[32], idstr[20];
@@ -196,6 +205,9 @@ static int do_conn(struct cee_ctl *c, const char *params, struct rte_tel_data *d
 	rte_tel_data_add_dict_u64(d, "age_ms", cee_ctl_age_ms(r->conn.open_ns, r->now_ns));
 	rte_tel_data_add_dict_u64(d, "bytes_in", r->conn.bytes_in);
 	rte_tel_data_add_dict_u64(d, "bytes_out", r->conn.bytes_out);
+	if (r->conn.close_reason != CEE_REASON_NONE)
+		rte_tel_data_add_dict_string(d, "reason",
+					     cee_reason_str((enum cee_reason)r->conn.close_reason));
 	cee_ctl_job_release(&j);
 	return 0;
 }
@@ -209,7 +221,7 @@ static int do_links(struct cee_ctl *c, struct rte_tel_data *d)
 	cee_ctl_job_start(c, &j, CEE_MBOX_OP_LINKS, 0);
 	if (cee_ctl_job_wait(&j, c) < 0) {
 		cee_ctl_job_release(&j);
-		return tel_error(d, strerror(-j.rc), NULL);
+		return tel_error(d, cee_ctl_err_msg(CTL_CMD_LINKS, j.rc), NULL);
 	}
 	struct ctl_link *v;
 	int n = cee_ctl_links_collect(&j, &v);

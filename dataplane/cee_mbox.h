@@ -110,6 +110,9 @@ struct cee_mbox_stats {
 	uint64_t ns_max;        /**< longest phase (wall): the most a poll iteration was held up */
 	uint64_t cpu_ns_total;  /**< the shard thread's CPU time in those phases */
 	uint64_t cpu_ns_max;    /**< longest phase in CPU time: the work itself, without preemption */
+	/* counted by the requesters (cee_mbox.full, .timeouts), copied in at a STATS answer */
+	uint64_t full;          /**< requests not posted: the mailbox's ring was full */
+	uint64_t timeouts;      /**< requests given up unanswered at their deadline */
 };
 
 /**
@@ -246,6 +249,12 @@ struct cee_mbox {
 	 * side exists; read-only afterwards.
 	 */
 	uint32_t nlinks;
+	/**
+	 * Requesters (the control and telemetry threads) count here what never
+	 * reached the shard or was given up on: a shard that stalled or fell
+	 * behind showed only in the clients' "try again" replies.
+	 */
+	_Atomic uint64_t full, timeouts;
 	/* shard only */
 	bool draining;             /**< admission stopped by DRAIN */
 	struct cee_mbox_req *watch_head; /**< WATCH requests waiting for a close */

@@ -50,6 +50,8 @@ static const struct cee_stat_def defs[] = {
 	MBOX("max_ns", ns_max, true)
 	MBOX("cpu_total_ns", cpu_ns_total, false)
 	MBOX("cpu_max_ns", cpu_ns_max, true)
+	MBOX("full", full, false)
+	MBOX("timeouts", timeouts, false)
 	// the neighbour resolver: frames it dropped (queue full, no answer,
 	// hold-down) were counted only inside it
 	ARP(requests)
@@ -185,6 +187,8 @@ void cee_stat_snapshot(const struct cee_shard *s, struct cee_ctl_shard_stats *st
 	if (s->evring != NULL)
 		cee_evring_stats(s->evring, &st->ring);
 	st->mbox = s->mbox.stats;
+	st->mbox.full = atomic_load_explicit(&s->mbox.full, memory_order_relaxed);
+	st->mbox.timeouts = atomic_load_explicit(&s->mbox.timeouts, memory_order_relaxed);
 	if (s->arp != NULL)
 		cee_arp_stats(s->arp, &st->arp);
 	if (s->monitors != NULL)

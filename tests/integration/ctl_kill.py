@@ -94,6 +94,9 @@ def main():
         check(ts["total"]["live"] == len(held), f"/cee/stats total live {ts['total']['live']}")
         check(all(f"shard_{sh}" in ts for sh in range(a.shards)), f"/cee/stats keys {sorted(ts)}")
         check("mailbox_max_ns" in ts["total"], "/cee/stats lacks mailbox_max_ns")
+        check(ts["total"].get("mailbox_full") == 0 and ts["total"].get("mailbox_timeouts") == 0,
+              f"/cee/stats mailbox_full {ts['total'].get('mailbox_full')}, "
+              f"mailbox_timeouts {ts['total'].get('mailbox_timeouts')}")
         tc = tel[1]["/cee/conns"]
         check(tc["count"] == len(held), f"/cee/conns count {tc['count']}")
         check({k for k in tc if len(k) == 16} == set(held), f"/cee/conns ids {sorted(tc)}")

@@ -187,6 +187,14 @@ PIDS+=("$E")
 wait_until 60 "engine e ready" has "$WORK/e.log" "cee-engine: ready"
 "$CTL" --socket "$SOCK" --timeout 10 --json sinks >"$WORK/sinks.json" ||
 	fail "cee-ctl sinks with four long specs: exit $? ($(cat "$WORK/sinks.json"))"
+# a reply that cannot be written (a full disk): exit 1 and why, as the
+# engine's --stats does (cee-ctl exited 0, the listing lost)
+for fmt in --json ""; do
+	rc=0
+	"$CTL" --socket "$SOCK" --timeout 10 $fmt sinks >/dev/full 2>"$WORK/full.err" || rc=$?
+	[[ $rc -eq 1 ]] && has "$WORK/full.err" "writing the reply: No space left on device" ||
+		fail "cee-ctl ${fmt:-(tables)} sinks into /dev/full: exit $rc, $(cat "$WORK/full.err")"
+done
 kill -TERM "$E"
 wait "$E" || fail "engine e exited non-zero at SIGTERM"
 "$PY" - "$WORK/sinks.json" "$WORK/stats-e.json" "$LONG" <<'PY' || fail "the sinks' lists with long specs"

@@ -6,15 +6,18 @@
  * shows (two hand-kept lists had diverged: ooo_*, no_sndbuf, connected,
  * connect_fail, no_route were missing from cee-ctl).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include <rte_ring.h>
 #include <rte_telemetry.h>
 
 #include "cee_ctl_priv.h"
@@ -114,12 +117,74 @@ static void test_fits_ctl_and_telemetry(void **state)
 	assert_true(CTL_STATS_MAX + 8 <= RTE_TEL_MAX_DICT_ENTRIES);
 }
 
+/*
+ * Fault (review of the control plane, session 26): a request that found its
+ * shard's mailbox full ("try again"), or that a shard left unanswered past
+ * the deadline, was counted nowhere: a shard that stalled or fell behind
+ * showed only in the clients' replies. Now mailbox_full and
+ * mailbox_timeouts count them (the requesters write them, atomically).
+ */
+static void test_mailbox_full_and_timeouts_counted(void **state)
+{
+	(void)state;
+	size_t sz = (size_t)rte_ring_get_memsize(4);
+	struct rte_ring *ring = aligned_alloc(128, (sz + 127) & ~(size_t)127);
+	assert_non_null(ring);
+	assert_int_equal(rte_ring_init(ring, "t", 4, RING_F_SC_DEQ), 0); /* holds 3 */
+	static struct cee_mbox m;
+	static struct cee_ctl c;
+	memset(&m, 0, sizeof(m));
+	memset(&c, 0, sizeof(c));
+	m.ring = ring;
+	c.nshards = 1;
+	c.mbox[0] = &m;
+	struct ctl_job j[4];
+	for (unsigned i = 0; i < 3; i++) {
+		cee_ctl_job_start(&c, &j[i], CEE_MBOX_OP_STATS, 0);
+		assert_int_equal(j[i].rc, 0);
+	}
+	cee_ctl_job_start(&c, &j[3], CEE_MBOX_OP_STATS, 0); /* no room */
+	assert_int_equal(j[3].rc, -EBUSY);
+	assert_int_equal(atomic_load(&m.full), 1);
+	assert_true(cee_ctl_job_poll(&j[3], &c));
+	cee_ctl_job_release(&j[3]);
+	/* the shard never answers: the first job's deadline passes */
+	assert_false(cee_ctl_job_poll(&j[0], &c));
+	j[0].deadline_ns = 1;
+	assert_true(cee_ctl_job_poll(&j[0], &c));
+	assert_int_equal(j[0].rc, -ETIMEDOUT);
+	assert_int_equal(atomic_load(&m.timeouts), 1);
+	cee_ctl_job_release(&j[0]);
+	/* a shard that stopped is not a timeout */
+	atomic_store(&m.closed, true);
+	j[1].deadline_ns = 1;
+	assert_true(cee_ctl_job_poll(&j[1], &c));
+	assert_int_equal(j[1].rc, -ESHUTDOWN);
+	assert_int_equal(atomic_load(&m.timeouts), 1);
+	cee_ctl_job_release(&j[1]);
+	/* the shard side: the abandoned ones are freed by it, the answered one by us */
+	void *r;
+	while (rte_ring_dequeue(ring, &r) == 0)
+		cee_mbox_req_finish(r);
+	assert_true(cee_ctl_job_poll(&j[2], &c));
+	cee_ctl_job_release(&j[2]);
+	/* and exported */
+	struct cee_ctl_shard_stats st;
+	memset(&st, 0, sizeof(st));
+	st.mbox.full = 21;
+	st.mbox.timeouts = 22;
+	assert_int_equal(flat(&st, "mailbox_full"), 21);
+	assert_int_equal(flat(&st, "mailbox_timeouts"), 22);
+	free(ring);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_field_exported),
 	    cmocka_unit_test(test_ring_mbox_and_names),
 	    cmocka_unit_test(test_fits_ctl_and_telemetry),
+	    cmocka_unit_test(test_mailbox_full_and_timeouts_counted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
