@@ -17,7 +17,7 @@ usage() {
 }
 
 PAIRS=5
-DURATION=2
+DURATION=3
 BASE=
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -63,9 +63,19 @@ for d in "$OLD" "$NEW"; do
 	fi
 	ninja -C "$d/build-ab" >/dev/null || { echo "ab.sh: build failed in $d" >&2; exit 1; }
 done
+# the two builds alike (a build-ab set up by hand, or by another version of
+# this script, could differ in buildtype or cpu and the ratio would say so)
+opts() { meson introspect --buildoptions "$1/build-ab" |
+	"$PY" -c 'import json,sys; print(sorted((o["name"], str(o["value"])) for o in json.load(sys.stdin)
+	if o["name"] in ("buildtype", "cpu", "optimization", "debug", "b_sanitize", "b_lto", "b_ndebug")))'; }
+if [[ $(opts "$OLD") != "$(opts "$NEW")" ]]; then
+	echo "ab.sh: the builds' options differ: base $(opts "$OLD"), new $(opts "$NEW")" >&2
+	exit 1
+fi
 
-# the lcore layout of every A/B in docs/performance.md: the generator and
-# the engine's shard share CPU 1, the main lcore on CPU 0
+# the lcore layout of every A/B in docs/performance.md: the main lcore (the
+# control thread: the audit) and the engine's shard share CPU 1, the
+# generator has CPU 0
 EAL=(--no-huge -m 1024 --no-pci --lcores 0@1,1@1,2@0)
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

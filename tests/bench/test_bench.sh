@@ -106,6 +106,11 @@ if "monitor" in r:
     mo = r["monitor"]
     need(mo["failed"] == 0 and mo["gone"] == 0, f"monitors not added or gone: {mo}")
     need(mo["fired"] == mo["opened"] and mo["opened"] >= r["lifecycles"], f"monitors fired {mo}")
+# every run, lossy ones too: the echo came back byte for byte, and no
+# connection was left open after the drain (a stuck one closed with
+# `shutdown` at teardown and passed the audit unnoticed)
+need(r["echo_mismatch"] == 0, f"{r['echo_mismatch']} echoes differed from what was sent")
+need(r["stalled"] == 0, f"{r['stalled']} connections still open after the drain")
 if name.endswith("impaired"):
     need(r["link"]["lost"] > 0 and r["link"]["reordered"] > 0 and r["link"]["duplicated"] > 0,
          f"impairment not applied: {r['link']}")
