@@ -210,7 +210,14 @@ bool tcp_input_syn_sent(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 static enum step check_rst(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 			   const struct seg_view *v, uint64_t now_ns)
 {
-	if (v->seq == tcb->rcv_nxt) {
+	// or, after the peer's FIN, at the FIN's own number: a client that
+	// aborts with SO_LINGER 0 after its FIN (macOS, iOS) sends that one;
+	// dropped (out of the window), the slot lingered until our next
+	// retransmission drew an RST at RCV.NXT (Linux's tcp_reset_check())
+	bool after_fin = v->seq == tcb->rcv_nxt - 1 && (tcb->flags & CEE_TCB_F_FIN_RCVD) &&
+			 (tcb->state == CEE_TCP_CLOSE_WAIT || tcb->state == CEE_TCP_LAST_ACK ||
+			  tcb->state == CEE_TCP_CLOSING);
+	if (v->seq == tcb->rcv_nxt || after_fin) {
 		tcp_set_reason(tcb, CEE_REASON_PEER_RST);
 		tcp_set_state(ctx, tcb, CEE_TCP_CLOSED, now_ns);
 		return STEP_GONE;

@@ -785,6 +785,43 @@ static void test_rst_time_wait(void **state)
 	rst_in_state(*state, CEE_TCP_TIME_WAIT, CEE_REASON_LOCAL_CLOSE);
 }
 
+/*
+ * Fault (review of TCP input, session 26): after the peer's FIN, an RST at
+ * the FIN's own number (RCV.NXT - 1: a client that aborts with SO_LINGER 0
+ * after its FIN) was out of the window and dropped (bad_rst): the slot
+ * lingered until a retransmission of ours drew another RST. Linux accepts
+ * it in CLOSE-WAIT, LAST-ACK and CLOSING; so now do we. Not in other states.
+ */
+static void test_rst_at_fin_after_fin(void **state)
+{
+	enum cee_tcp_state sts[] = {CEE_TCP_CLOSE_WAIT, CEE_TCP_LAST_ACK, CEE_TCP_CLOSING};
+	enum cee_reason why[] = {CEE_REASON_PEER_FIN, CEE_REASON_PEER_FIN, CEE_REASON_LOCAL_CLOSE};
+	for (unsigned i = 0; i < 3; i++) {
+		struct fake *f = *state;
+		if (i > 0) {
+			fake_end(f);
+			f = fake_new();
+			*state = f;
+		}
+		drive(f, sts[i]);
+		assert_true(f->tcb.flags & CEE_TCB_F_FIN_RCVD);
+		seg_in(f, CEE_TCP_RST, f->tcb.rcv_nxt - 1, 0, 0, NULL, 0);
+		assert_true(f->destroyed);
+		assert_int_equal(nevt(f, CEE_EVT_CLOSED), 1);
+		assert_int_equal(closed_evt(f)->reason, why[i]);
+	}
+	/* in ESTABLISHED (no FIN came) one below RCV.NXT is still dropped */
+	struct fake *f = *state;
+	fake_end(f);
+	f = fake_new();
+	*state = f;
+	drive(f, CEE_TCP_ESTABLISHED);
+	uint64_t bad = f->ctx.stats.bad_rst;
+	seg_in(f, CEE_TCP_RST, f->tcb.rcv_nxt - 1, 0, 0, NULL, 0);
+	assert_false(f->destroyed);
+	assert_int_equal(f->ctx.stats.bad_rst, bad + 1);
+}
+
 /* Fault: a blind in-window RST resets the connection (RFC 5961 3.2). */
 static void test_rst_in_window_challenge(void **state)
 {
@@ -6459,6 +6496,7 @@ int main(void)
 	    T(test_sliver_window_persist_timeout_sack),
 	    T(test_sliver_window_reopens),
 	    T(test_window_opens_before_persist_deadline),
+	    T(test_rst_at_fin_after_fin),
 	    T(test_ack_after_probe_within_peer_window),
 	    T(test_tiny_window_slow_reader_bounded),
 	    T(test_small_window_reader_not_timed_out),
