@@ -436,9 +436,17 @@ struct cee_tcp_xmit {
 	struct cee_tcp_sack sacked[CEE_TCP_SCOREBOARD_MAX];
 	/**
 	 * Out-of-order data held (receiving side), the newest first: echo's bytes
-	 * are in the ring at their place; discard keeps the ranges alone.
+	 * are in the ring at their place; discard keeps the ranges alone; an app
+	 * service's (TLS, WebSocket, the API's) are in rb.
 	 */
 	struct cee_tcp_ooo ooo[CEE_TCP_OOO_MAX];
+	/**
+	 * App services: a class-0 buffer (its ring part) holding the bytes of
+	 * ooo[], byte SEQ at (SEQ - rb_base) mod the ring size; taken at the
+	 * first out-of-order segment, given back when none is held. NULL: none.
+	 */
+	uint8_t *rb;
+	uint32_t rb_base; /**< RCV.NXT when rb was taken */
 };
 
 #define CEE_TCP_REC_NEWRENO 1 /**< fast recovery by NewReno (RFC 6582): no SACK */

@@ -540,6 +540,21 @@ static bool ranges_touch(uint32_t s1, uint32_t e1, uint32_t s2, uint32_t e2)
 	return seq_leq(s1, e2) && seq_leq(s2, e1);
 }
 
+/* rb's ring position of byte @p seq (held bytes lie within one ring of RCV.NXT). */
+static uint32_t rb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcp_xmit *x, uint32_t seq)
+{
+	return (seq - x->rb_base) % cee_tcp_ring_size(&ctx->cfg, 0);
+}
+
+static void rb_write(const struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x, uint32_t seq,
+		     const uint8_t *data, uint32_t len)
+{
+	uint32_t pos = rb_pos(ctx, x, seq);
+	uint32_t first = min_u32(len, cee_tcp_ring_size(&ctx->cfg, 0) - pos);
+	memcpy(x->rb + pos, data, first);
+	memcpy(x->rb, data + first, len - first);
+}
+
 /* An out-of-order segment [seq, seq + len), seq > rcv_nxt, within the window. */
 static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, const uint8_t *data,
 		    uint32_t len)
@@ -548,11 +563,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 	uint32_t off = seq - tcb->rcv_nxt;
 	bool echo = tcp_echo_mode(tcb);
 
-	if (tcp_app_mode(tcb)) {
-		// recv sees in-order bytes only; the peer retransmits these
-		ctx->stats.ooo_dropped++;
-		return;
-	}
+	bool app = tcp_app_mode(tcb);
 	// the ranges live with the send buffer (echo's bytes too): none, nothing held
 	if (!tcp_ensure_sb(ctx, tcb))
 		return;
@@ -565,6 +576,27 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 			return;
 		}
 		len = min_u32(len, space - off);
+	} else if (app) {
+		// recv sees in-order bytes only: these wait in rb, a buffer of
+		// the pool's, for the hole before them (SACKed meanwhile). They
+		// were dropped: with SACK agreed and only bare duplicate ACKs
+		// coming back, a Linux sender (RACK) found no loss, and every loss
+		// on a TLS or WebSocket connection waited for its RTO
+		uint32_t space = cee_tcp_ring_size(&ctx->cfg, 0);
+		if (off >= space) {
+			ctx->stats.ooo_dropped++;
+			return;
+		}
+		len = min_u32(len, space - off);
+		if (x->rb == NULL) {
+			x->rb = ctx->ops->buf_alloc(ctx->owner, 0);
+			x->rb_base = tcb->rcv_nxt;
+			x = tcp_xmit_if(ctx, tcb); // (the pool's renege passes over this one)
+			if (x->rb == NULL) {
+				ctx->stats.ooo_dropped++;
+				return;
+			}
+		}
 	}
 
 	uint32_t end = seq + len;
@@ -579,6 +611,8 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 		// at its final place: tail + (seq - rcv_nxt); stays valid as rcv_nxt and sb_len
 		// move together
 		tcp_sb_write(ctx, tcb, tcb->sb_len + off, data, len);
+	else if (app)
+		rb_write(ctx, x, seq, data, len);
 
 	// merge every range it touches (restart after a merge: the union may touch more)
 	for (unsigned i = 0; i < x->ooo_n;) {
@@ -632,12 +666,64 @@ static void ooo_advance(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	}
 }
 
+/*
+ * App: rcv_nxt moved; hand the owner the held bytes it now reaches, in
+ * order, from rb (at most two pieces a range: the ring wraps). An owner
+ * with no room for them now (recv_room) has the rest reneged: held bytes
+ * are SACKed, so the peer would not send them again before its timeout;
+ * dropped and unSACKed, they come again. @return false when the owner
+ * asked to abort.
+ */
+static bool app_ooo_deliver(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	uint32_t size = cee_tcp_ring_size(&ctx->cfg, 0);
+	for (;;) {
+		struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+		if (x == NULL || x->rb == NULL)
+			return true;
+		unsigned i = 0;
+		while (i < x->ooo_n && seq_gt(x->ooo[i].seq, tcb->rcv_nxt))
+			i++;
+		if (i == x->ooo_n) {
+			if (x->ooo_n == 0)
+				tcp_free_rb(ctx, x);
+			return true;
+		}
+		uint32_t end = x->ooo[i].seq + x->ooo[i].len;
+		for (unsigned j = i + 1; j < x->ooo_n; j++) // keep the recency order
+			x->ooo[j - 1] = x->ooo[j];
+		x->ooo_n--;
+		uint8_t *rb = x->rb; // (a recv may grow the send buffer: x moves, rb stays)
+		uint32_t base = x->rb_base;
+		while (seq_gt(end, tcb->rcv_nxt)) {
+			uint32_t pos = (tcb->rcv_nxt - base) % size;
+			uint32_t n = min_u32(end - tcb->rcv_nxt, size - pos);
+			if (ctx->ops->recv_room != NULL && !ctx->ops->recv_room(ctx->owner, tcb, n)) {
+				ctx->stats.recv_refused++;
+				ctx->stats.ooo_reneged++;
+				x = tcp_xmit_if(ctx, tcb);
+				x->ooo_n = 0;
+				tcp_free_rb(ctx, x);
+				return true;
+			}
+			tcb->rcv_nxt += n;
+			tcb->bytes_in += n;
+			if (ctx->ops->recv != NULL)
+				ctx->ops->recv(ctx->owner, tcb, rb + pos, n);
+			if (tcp_abort_requested(tcb))
+				return false;
+		}
+	}
+}
+
 /* Nothing follows the peer's FIN: held ranges are not data. */
-static void ooo_clear(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+static void ooo_clear(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
-	if (x != NULL)
+	if (x != NULL) {
 		x->ooo_n = 0;
+		tcp_free_rb(ctx, x);
+	}
 }
 
 /*
@@ -694,13 +780,16 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			ctx->stats.recv_refused++;
 			return STEP_DONE;
 		}
+		bool hole = tcp_ooo_n(ctx, tcb) > 0; /* this segment fills (part of) it */
 		// counted and acked before the owner sees them (it may send or close from recv)
 		tcb->rcv_nxt += v->len;
 		tcb->bytes_in += v->len;
-		ack_in_order(ctx, tcb, false);
+		ack_in_order(ctx, tcb, hole);
 		if (ctx->ops->recv != NULL)
 			ctx->ops->recv(ctx->owner, tcb, v->data, v->len);
 		if (tcp_abort_requested(tcb))
+			return STEP_DONE;
+		if (hole && !app_ooo_deliver(ctx, tcb))
 			return STEP_DONE;
 	} else if (v->len > 0 && v->seq == tcb->rcv_nxt) {
 		bool hole = tcp_ooo_n(ctx, tcb) > 0; /* this segment fills (part of) it */

@@ -292,12 +292,22 @@ void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	if (tcb->sb == NULL)
 		return;
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
-	if (x != NULL)
+	if (x != NULL) {
 		tcp_zw_stop(ctx, x); /* off the eviction list with its buffer */
+		tcp_free_rb(ctx, x);
+	}
 	ctx->ops->buf_free(ctx->owner, tcb->sb, tcb->sb_class);
 	tcb->sb = NULL;
 	tcb->sb_head = 0;
 	tcb->uflags &= (uint8_t)~(CEE_TCB_U_XMIT | CEE_TCB_U_NOGROW);
+}
+
+void tcp_free_rb(struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x)
+{
+	if (x->rb == NULL)
+		return;
+	ctx->ops->buf_free(ctx->owner, x->rb, 0);
+	x->rb = NULL;
 }
 
 /* Copy @p len bytes to offset @p off from the head (wrapping). */

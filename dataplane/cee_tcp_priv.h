@@ -305,6 +305,8 @@ CEE_TCP_INTERNAL uint32_t tcp_syn_window(const struct cee_tcp_ctx *ctx, const st
 					 bool on_grid);
 CEE_TCP_INTERNAL bool tcp_ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 CEE_TCP_INTERNAL void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+/* An app service's out-of-order bytes' buffer (x->rb) back to the pool, if held. */
+CEE_TCP_INTERNAL void tcp_free_rb(struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x);
 CEE_TCP_INTERNAL void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				   uint32_t off, const uint8_t *data, uint32_t len);
 CEE_TCP_INTERNAL uint32_t tcp_unsent_bytes(const struct cee_tcb *tcb);

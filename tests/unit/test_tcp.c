@@ -3641,26 +3641,80 @@ static void test_send_close_wait(void **state)
 	assert_types(f, full_life, 4);
 }
 
-/* Fault: recv sees out-of-order bytes (a gap), or in-order bytes are not all delivered. */
-static void test_app_out_of_order_dropped(void **state)
+/*
+ * Fault (review of TCP input, session 26): an app service (TLS, WebSocket,
+ * the API's) agreed to SACK but dropped every out-of-order segment and
+ * answered with bare duplicate ACKs. A Linux sender finds losses by what
+ * is SACKed (RACK), so each loss on a TLS or WebSocket connection waited
+ * for its RTO (cwnd to one segment, the flight resent). Now the bytes wait
+ * in a buffer of the pool, SACKed, and go to recv in order once the hole
+ * is filled; the buffer goes back then.
+ */
+static void test_app_out_of_order_held(void **state)
 {
 	struct fake *f = *state;
 
+	f->p_sack = true;
 	establish_svc(f, CEE_TCP_SVC_APP);
+	assert_true(f->tcb.flags & CEE_TCB_F_SACK);
+	seg_in(f, CEE_TCP_ACK, IRS + 7, ISS + 1, 512, "ghi", 3);
 	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
 	assert_int_equal(f->nrecv, 0);
-	assert_int_equal(f->ctx.stats.ooo_dropped, 1);
-	assert_int_equal(last(f)->out.ack, IRS + 1); /* duplicate ACK */
+	assert_int_equal(f->ctx.stats.ooo_dropped, 0);
+	assert_int_equal(last(f)->out.ack, IRS + 1); /* duplicate ACK ... */
+	assert_int_equal(last(f)->out.nsack, 1);     /* ... saying what came */
+	assert_int_equal(last(f)->out.sack[0].start, IRS + 4);
+	assert_int_equal(last(f)->out.sack[0].end, IRS + 10);
+	assert_int_equal(f->bufs_live, 2); /* the ranges' (send buffer) and the bytes' */
 	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abc", 3);
-	assert_int_equal(f->nrecv, 1);
-	assert_int_equal(f->rlen, 3);
-	assert_memory_equal(f->rbuf, "abc", 3);
-	assert_int_equal(last(f)->out.ack, IRS + 4); /* "def" was not kept */
+	assert_int_equal(f->nrecv, 2); /* the segment, then what was held */
+	assert_int_equal(f->rlen, 9);
+	assert_memory_equal(f->rbuf, "abcdefghi", 9);
+	assert_int_equal(f->tcb.bytes_in, 9);
+	assert_int_equal(last(f)->out.ack, IRS + 10);
+	assert_int_equal(last(f)->out.nsack, 0);
+	assert_int_equal(f->bufs_live, 0); /* both back to the pool */
+	/* a retransmission of held bytes changes nothing */
 	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
-	assert_int_equal(f->rlen, 6);
-	assert_memory_equal(f->rbuf, "abcdef", 6);
-	assert_int_equal(f->tcb.bytes_in, 6);
-	assert_int_equal(f->bufs_live, 0);
+	assert_int_equal(f->rlen, 9);
+	assert_int_equal(f->tcb.bytes_in, 9);
+}
+
+/*
+ * Held bytes across the end of the buffer's ring, and a segment that covers
+ * held ones: each byte goes to recv once, in order.
+ */
+static void test_app_out_of_order_wraps(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t big[12000];
+
+	f->ctx.cfg.sndbuf = 8000; /* an 8,000-byte ring (no power of two) */
+	f->p_sack = true;
+	establish_svc(f, CEE_TCP_SVC_APP);
+	for (unsigned i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 1);
+	/* byte k of the stream is big[k], at IRS + 1 + k */
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 7000, ISS + 1, 512, big + 7000, 500); /* held */
+	for (uint32_t k = 0; k < 6500; k += 1000) {
+		uint32_t n = 6500 - k < 1000 ? 6500 - k : 1000;
+		seg_in(f, CEE_TCP_ACK, IRS + 1 + k, ISS + 1, 512, big + k, n);
+		f->rlen = 0; /* (the fake's record holds 16 KiB) */
+	}
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 1 + 6500);
+	/* more held, past the ring's end (bytes 7,500-10,000) */
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 7500, ISS + 1, 512, big + 7500, 1400);
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 8900, ISS + 1, 512, big + 8900, 1100);
+	assert_int_equal(f->rlen, 0);
+	assert_int_equal(last(f)->out.nsack, 1);
+	assert_int_equal(last(f)->out.sack[0].start, IRS + 1 + 7000);
+	assert_int_equal(last(f)->out.sack[0].end, IRS + 1 + 10000);
+	/* the hole, and 200 of the held ones: every byte once, in order */
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 6500, ISS + 1, 512, big + 6500, 700);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 1 + 10000);
+	assert_int_equal(f->rlen, 3500);
+	assert_memory_equal(f->rbuf, big + 6500, 3500);
+	assert_int_equal(f->tcb.bytes_in, 10000);
 }
 
 static bool room_refused(void *owner, struct cee_tcb *tcb, uint32_t len)
@@ -3692,16 +3746,16 @@ static void test_app_recv_room_refused(void **state)
 	assert_int_equal(f->tcb.rcv_nxt, IRS + 1);
 	assert_int_equal(f->tcb.bytes_in, 0);
 	assert_int_equal(f->ctx.stats.recv_refused, 1);
-	// a later segment is out of order: dropped, with a duplicate ACK
+	// a later segment is out of order: held, with a duplicate ACK
 	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
 	assert_int_equal(f->nrecv, 0);
 	assert_int_equal(last(f)->out.ack, IRS + 1);
-	// room again: the retransmission is taken, once
+	// room again: the retransmission is taken, once, and what was held
 	f->no_room = false;
 	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abc", 3);
-	assert_int_equal(f->nrecv, 1);
-	assert_int_equal(f->rlen, 3);
-	assert_int_equal(f->tcb.bytes_in, 3);
+	assert_int_equal(f->nrecv, 2);
+	assert_int_equal(f->rlen, 6);
+	assert_int_equal(f->tcb.bytes_in, 6);
 	// a FIN is not refused (its bytes run at once: the close's cause); the app
 	// service closes after it
 	f->no_room = true;
@@ -3711,6 +3765,40 @@ static void test_app_recv_room_refused(void **state)
 	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
 	assert_int_equal(f->ctx.stats.recv_refused, 1);
 	f->no_room = false;
+}
+
+/* Room for the first delivery only. */
+static bool room_for_first(void *owner, struct cee_tcb *tcb, uint32_t len)
+{
+	struct fake *f = owner;
+	(void)tcb;
+	(void)len;
+	return f->nrecv == 0;
+}
+
+/*
+ * The owner has no room when the hole fills (recv_room: a TLS handshake past
+ * its budget): what was held is reneged, unSACKed and dropped (the peer sends
+ * it again), never delivered out of order or skipped.
+ */
+static void test_app_out_of_order_room_refused(void **state)
+{
+	struct fake *f = *state;
+
+	f->ops.recv_room = room_for_first;
+	f->p_sack = true;
+	establish_svc(f, CEE_TCP_SVC_APP);
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abc", 3); /* taken; then no room */
+	f->ops.recv_room = room_refused;
+	assert_int_equal(f->rlen, 3);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 4);
+	assert_int_equal(f->ctx.stats.ooo_reneged, 1);
+	assert_int_equal(last(f)->out.ack, IRS + 4);
+	assert_int_equal(last(f)->out.nsack, 0);
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "def", 3);
+	assert_int_equal(f->rlen, 6);
+	assert_memory_equal(f->rbuf, "abcdef", 6);
 }
 
 /* Re-entrancy ---------------------------------------------------------------------------- */
@@ -6507,7 +6595,9 @@ int main(void)
 	    T(test_send_errors),
 	    T(test_send_echo_refused),
 	    T(test_send_close_wait),
-	    T(test_app_out_of_order_dropped),
+	    T(test_app_out_of_order_held),
+	    T(test_app_out_of_order_wraps),
+	    T(test_app_out_of_order_room_refused),
 	    T(test_app_recv_room_refused),
 	    T(test_abort_in_recv),
 	    T(test_abort_in_established_active),
