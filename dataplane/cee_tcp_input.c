@@ -546,6 +546,18 @@ static uint32_t rb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcp_xmit 
 	return (seq - x->rb_base) % cee_tcp_ring_size(&ctx->cfg, 0);
 }
 
+/*
+ * rb_base moved up by whole rings towards RCV.NXT: positions unchanged, and
+ * SEQ - rb_base below two rings. Held for good (a long upload that always
+ * has a hole), SEQ - rb_base wrapped at 2^32, and with a ring that does not
+ * divide 2^32 (--sndbuf 8000) every position moved: the wrong bytes to recv.
+ */
+static void rb_rebase(const struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x, uint32_t rcv_nxt)
+{
+	uint32_t d = rcv_nxt - x->rb_base;
+	x->rb_base += d - d % cee_tcp_ring_size(&ctx->cfg, 0);
+}
+
 static void rb_write(const struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x, uint32_t seq,
 		     const uint8_t *data, uint32_t len)
 {
@@ -611,8 +623,10 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 		// at its final place: tail + (seq - rcv_nxt); stays valid as rcv_nxt and sb_len
 		// move together
 		tcp_sb_write(ctx, tcb, tcb->sb_len + off, data, len);
-	else if (app)
+	else if (app) {
+		rb_rebase(ctx, x, tcb->rcv_nxt);
 		rb_write(ctx, x, seq, data, len);
+	}
 
 	// merge every range it touches (restart after a merge: the union may touch more)
 	for (unsigned i = 0; i < x->ooo_n;) {
@@ -681,6 +695,7 @@ static bool app_ooo_deliver(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
 		if (x == NULL || x->rb == NULL)
 			return true;
+		rb_rebase(ctx, x, tcb->rcv_nxt);
 		unsigned i = 0;
 		while (i < x->ooo_n && seq_gt(x->ooo[i].seq, tcb->rcv_nxt))
 			i++;
@@ -789,7 +804,11 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			ctx->ops->recv(ctx->owner, tcb, v->data, v->len);
 		if (tcp_abort_requested(tcb))
 			return STEP_DONE;
-		if (hole && !app_ooo_deliver(ctx, tcb))
+		// nothing follows the peer's FIN: held ranges beyond it are not
+		// data (delivered, they moved RCV.NXT past the FIN, which was lost)
+		if (hole && v->fin)
+			ooo_clear(ctx, tcb);
+		else if (hole && !app_ooo_deliver(ctx, tcb))
 			return STEP_DONE;
 	} else if (v->len > 0 && v->seq == tcb->rcv_nxt) {
 		bool hole = tcp_ooo_n(ctx, tcb) > 0; /* this segment fills (part of) it */

@@ -3767,6 +3767,64 @@ static void test_app_recv_room_refused(void **state)
 	f->no_room = false;
 }
 
+/*
+ * Fault (review of this session's change): rb's positions are (SEQ - base)
+ * mod the ring; held for good (a long upload that always has a hole), SEQ
+ * - base crossed 2^32, and with a ring that does not divide 2^32 the bytes
+ * held on either side of the crossing were read from the wrong place. The
+ * base now moves up by whole rings. Here it is set 536,870 rings back (as
+ * after about 4 GiB), so that the crossing falls at stream byte 7,296.
+ */
+static void test_app_out_of_order_base_wrap(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t big[7400];
+
+	f->ctx.cfg.sndbuf = 8000;
+	f->p_sack = true;
+	establish_svc(f, CEE_TCP_SVC_APP);
+	for (unsigned i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 13 + 5);
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 7000, ISS + 1, 512, big + 7000, 50); /* takes rb */
+	struct cee_tcp_xmit *x =
+	    (void *)(f->tcb.sb + cee_tcp_xmit_off(&f->ctx.cfg, f->tcb.sb_class));
+	assert_non_null(x->rb);
+	assert_int_equal(x->rb_base, IRS + 1);
+	x->rb_base -= 536870u * 8000u; /* the same positions, 4,294,960,000 bytes back */
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 7250, ISS + 1, 512, big + 7250, 46);
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 7296, ISS + 1, 512, big + 7296, 54);
+	for (uint32_t k = 0; k < 7000; k += 1000) {
+		seg_in(f, CEE_TCP_ACK, IRS + 1 + k, ISS + 1, 512, big + k, 1000);
+		f->rlen = 0;
+	}
+	assert_int_equal(f->rlen, 0);
+	seg_in(f, CEE_TCP_ACK, IRS + 1 + 7050, ISS + 1, 512, big + 7050, 200);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 1 + 7350);
+	assert_int_equal(f->rlen, 300);
+	assert_memory_equal(f->rbuf, big + 7050, 300);
+}
+
+/*
+ * Fault (same review): a segment with the peer's FIN that fills a hole,
+ * with bytes held past it (a peer that breaks the protocol): they were
+ * delivered, RCV.NXT moved past the FIN and the FIN was lost (every
+ * retransmission of it an old duplicate: the connection hung until the
+ * idle timeout). Nothing follows a FIN: the held bytes go, the FIN is taken.
+ */
+static void test_app_out_of_order_past_fin(void **state)
+{
+	struct fake *f = *state;
+
+	f->p_sack = true;
+	establish_svc(f, CEE_TCP_SVC_APP);
+	seg_in(f, CEE_TCP_ACK, IRS + 4, ISS + 1, 512, "xyz", 3);
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, IRS + 1, ISS + 1, 512, "abc", 3);
+	assert_int_equal(f->rlen, 3);
+	assert_memory_equal(f->rbuf, "abc", 3);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 5); /* the FIN taken */
+	assert_true(f->tcb.flags & CEE_TCB_F_FIN_RCVD);
+}
+
 /* Room for the first delivery only. */
 static bool room_for_first(void *owner, struct cee_tcb *tcb, uint32_t len)
 {
@@ -6598,6 +6656,8 @@ int main(void)
 	    T(test_app_out_of_order_held),
 	    T(test_app_out_of_order_wraps),
 	    T(test_app_out_of_order_room_refused),
+	    T(test_app_out_of_order_base_wrap),
+	    T(test_app_out_of_order_past_fin),
 	    T(test_app_recv_room_refused),
 	    T(test_abort_in_recv),
 	    T(test_abort_in_established_active),
