@@ -9,7 +9,7 @@
 #
 #   scripts/wan.sh [--quick] [--profile NAME]... [--conns N] [--mib M]
 #                  [--seed N] [--timeout S] [--keep] [--pcap] [--linux-cc NAME]
-#                  [-- cee-engine options]
+#                  [--tls] [-- cee-engine options]
 #
 # Profiles (both directions): delay20 (20 ms each way; 1 and 8 connections),
 # loss1 (20 ms + 1% loss; 1 and 8), bottleneck (50 Mbit/s, 250 KB FIFO,
@@ -22,6 +22,9 @@
 # and kernel echo server's (TCP_CONGESTION; default cubic, cee's default,
 # so the two TCPs are compared with the same algorithm; "default" keeps the
 # kernel's, which on some kernels is bbr). Recorded in linux-tcp.txt.
+# --tls: TLS on every connection (cee's tls: listener, the kernel's echo
+# behind Python's ssl; tests/certs), each client on one thread with at
+# most 16 KiB unechoed (no half-close under TLS; wan_client.py).
 # --pcap: each run's cee-impair writes the frames it delivers to path.pcap
 # and those it drops to drops.pcap (first 128 bytes of each, both
 # directions) in the run's directory.
@@ -52,6 +55,7 @@ IMPAIR=
 AUDIT=
 PYTHON=/usr/bin/python3
 LINUX_CC=cubic
+TLS=0
 EXTRA=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -64,6 +68,7 @@ while [[ $# -gt 0 ]]; do
 	--keep) KEEP=1 && shift ;;
 	--pcap) PCAP=1 && shift ;;
 	--linux-cc) LINUX_CC=$2 && shift 2 ;;
+	--tls) TLS=1 && shift ;;
 	--engine) ENGINE=$2 && shift 2 ;;
 	--impair) IMPAIR=$2 && shift 2 ;;
 	--audit) AUDIT=$2 && shift 2 ;;
@@ -247,6 +252,14 @@ fi
 
 # ---- the runs ----
 ENGINE_OPTS=(--ip "$CEE_IP/24" --listen "tcp:$PORT:echo" --poll-idle-us 20)
+ECHO_TLS=()
+CLIENT_TLS=()
+if [[ $TLS == 1 ]]; then
+	ENGINE_OPTS=(--ip "$CEE_IP/24" --listen "tls:$PORT:echo" --tls-cert tests/certs/server.pem
+		--tls-key tests/certs/server.key --poll-idle-us 20)
+	ECHO_TLS=(--tls-cert tests/certs/server.pem --tls-key tests/certs/server.key)
+	CLIENT_TLS=(--tls-ca tests/certs/ca.pem --tls-name server.cee.test)
+fi
 RUN_N=0
 FAILED=0
 
@@ -271,7 +284,8 @@ profile() {
 client() {
 	local out=$1
 	shift
-	ip netns exec "$NS_CLI" "$PYTHON" scripts/wan_client.py --seed "$SEED" --out "$out" "${LINUX_CC_ARG[@]}" "$@" >/dev/null &
+	ip netns exec "$NS_CLI" "$PYTHON" scripts/wan_client.py --seed "$SEED" --out "$out" "${LINUX_CC_ARG[@]}" \
+		"${CLIENT_TLS[@]}" "$@" >/dev/null &
 	local pid=$!
 	PIDS+=("$pid")
 	local crc=0
@@ -320,7 +334,7 @@ one_run() {
 		fi
 	else
 		ip netns exec "$NS_SRV" "$PYTHON" scripts/wan_echo.py --bind "$LINUX_IP" --port "$PORT" "${LINUX_CC_ARG[@]}" \
-			--ready "$dir/echo.ready" >"$dir/echo.json" 2>"$dir/echo.log" &
+			"${ECHO_TLS[@]}" --ready "$dir/echo.ready" >"$dir/echo.json" 2>"$dir/echo.log" &
 		spid=$!
 		PIDS+=("$spid")
 		server=$LINUX_IP:$PORT
@@ -507,7 +521,7 @@ for name in "${PROFILES[@]}"; do
 done
 
 echo
-echo "== cee-engine vs Linux kernel TCP, echo over the same impaired path (seed $SEED) =="
+echo "== cee-engine vs Linux kernel TCP, echo$([[ $TLS == 0 ]] || echo ' over TLS') over the same impaired path (seed $SEED) =="
 echo "$HEADER"
 printf '%s\n' "${TABLE[@]}"
 echo "(Mbit/s: echoed bytes x 8 / wall time of the whole set; ratio: cee/Linux; per-run JSON: $WORK/summary.jsonl$(

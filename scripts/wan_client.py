@@ -4,6 +4,7 @@
 
   wan_client.py --server IP:PORT [--conns N] [--mib M | --bytes B]
                 [--timeout S] [--seed N] [--out FILE] [--label TEXT]
+                [--tls-ca FILE --tls-name NAME]
 
 Each of N connections sends B bytes of a deterministic pseudo-random pattern
 (its own offset into it) from a sender thread, half-closes, and a receiver
@@ -19,11 +20,19 @@ Prints one JSON object (and writes it to --out). Exit 0 when every
 connection got every byte back, unaltered, and the server's FIN; 1
 otherwise (wrong byte, reset, timeout: each is listed under "errors"),
 never because of a goodput figure. --timeout bounds the whole run.
+
+With --tls-ca, each connection is TLS (Python's ssl, the server verified
+against that CA as NAME), driven by one thread (an SSL object is not for
+two): it sends while at most TLS_AHEAD bytes are unechoed, reads and checks
+the echo, and closes after the last byte (TLS has no half-close: no
+server FIN is awaited).
 """
 import argparse
 import json
 import random
+import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -32,6 +41,10 @@ import time
 CHUNK = 65536
 PATTERN_LEN = (1 << 20) + 4099  # not a multiple of CHUNK: boundaries move
 POLL_S = 0.25  # socket timeout: how often threads look at the deadline
+# TLS: bytes sent and not yet echoed, at most: a request/answer pace (an
+# SBC's), and cee's TLS echo keeps its answers in its send buffer (32 KiB by
+# default) and resets a peer that overruns it (no_resources)
+TLS_AHEAD = 16 * 1024
 
 
 class Conn:
@@ -42,6 +55,8 @@ class Conn:
         self.offset0 = (idx * 7919 * 131) % PATTERN_LEN
         self.deadline = deadline
         self.cc = None  # TCP_CONGESTION, None: the kernel's default
+        self.tls = None  # ssl.SSLContext, and the server's name
+        self.tls_name = None
         self.sock = None
         self.t_start = None  # before connect()
         self.t_connected = None
@@ -126,6 +141,57 @@ class Conn:
         except OSError as e:
             self.fail("recv: %s (received %d of %d)" % (e, self.received, self.total))
 
+    # -- TLS: one thread sends and receives (non-blocking, select)
+    def exchange_tls(self):
+        s = self.sock
+        mv = memoryview(self.pattern2)
+        buf = bytearray(CHUNK)
+        last = self.t_connected
+        s.setblocking(False)
+        while self.received < self.total and self.error is None:
+            now = time.monotonic()
+            if now > self.deadline:
+                self.fail("timeout waiting for the echo (received %d of %d)"
+                          % (self.received, self.total))
+                return
+            sending = self.sent < self.total and self.sent - self.received < TLS_AHEAD
+            if s.pending() == 0:
+                r, w, _ = select.select([s], [s] if sending else [], [], POLL_S)
+                if not r and not w:
+                    self.max_stall = max(self.max_stall, time.monotonic() - last)
+                    continue
+            if sending:
+                n = min(CHUNK, self.total - self.sent, TLS_AHEAD - (self.sent - self.received))
+                start = (self.offset0 + self.sent) % PATTERN_LEN
+                try:
+                    self.sent += s.send(mv[start:start + n])
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+            while self.error is None:
+                try:
+                    n = s.recv_into(buf)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                now = time.monotonic()
+                if n == 0:
+                    self.fail("EOF after %d of %d bytes" % (self.received, self.total))
+                    return
+                if self.received + n > self.total:
+                    self.fail("%d bytes more than were sent" % (self.received + n - self.total))
+                    return
+                got = bytes(buf[:n])
+                exp = self.expected(self.received, n)
+                if got != exp:
+                    bad = next(i for i in range(n) if got[i] != exp[i])
+                    self.fail("wrong byte at offset %d: got 0x%02x, expected 0x%02x"
+                              % (self.received + bad, got[bad], exp[bad]))
+                    return
+                self.max_stall = max(self.max_stall, now - last)
+                last = now
+                self.received += n
+                if self.received == self.total:
+                    self.t_last = now
+
     def read_tcp_info(self):
         try:
             raw = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
@@ -152,6 +218,19 @@ class Conn:
                 self.sock.connect((host, port))
             except OSError as e:
                 self.fail("connect: %s" % e)
+                return
+            if self.tls is not None:
+                try:
+                    self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.tls_name)
+                except (OSError, ssl.SSLError) as e:
+                    self.fail("TLS handshake: %s" % e)
+                    return
+                self.t_connected = time.monotonic()
+                try:
+                    self.exchange_tls()
+                except OSError as e:
+                    self.fail("TLS: %s (received %d of %d)" % (e, self.received, self.total))
+                self.read_tcp_info()
                 return
             self.t_connected = time.monotonic()
             self.sock.settimeout(POLL_S)
@@ -198,6 +277,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--label", default="")
+    ap.add_argument("--tls-ca", help="TLS: the CA that signed the server's certificate")
+    ap.add_argument("--tls-name", default="server.cee.test", help="TLS: the server's name")
     ap.add_argument("--cc", help="TCP congestion control of the client sockets "
                     "(TCP_CONGESTION; default: the kernel's)")
     args = ap.parse_args()
@@ -208,8 +289,13 @@ def main():
     pattern2 = pattern + pattern[:CHUNK]
     deadline = time.monotonic() + args.timeout
     conns = [Conn(i, total, pattern2, deadline) for i in range(args.conns)]
+    tls = None
+    if args.tls_ca:
+        tls = ssl.create_default_context(cafile=args.tls_ca)
     for c in conns:
         c.cc = args.cc
+        c.tls = tls
+        c.tls_name = args.tls_name
     threads = [threading.Thread(target=c.run, args=(host, int(port)), daemon=True)
                for c in conns]
     t0 = time.monotonic()
@@ -232,6 +318,7 @@ def main():
     out = {
         "label": args.label, "server": args.server, "conns": args.conns,
         "cc": args.cc or open("/proc/sys/net/ipv4/tcp_congestion_control").read().strip(),
+        "tls": tls is not None,
         "bytes_per_conn": total, "seed": args.seed,
         "mbit_per_conn": per,
         "total_mbit": round(received * 8 / wall / 1e6, 3) if wall else 0.0,

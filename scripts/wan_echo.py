@@ -4,7 +4,9 @@
 
 One thread per connection: recv() up to 64 KiB, sendall() it back; at the
 peer's FIN, shutdown(SHUT_WR) and close (as cee's echo service does).
-  wan_echo.py --bind 10.88.X.3 --port 7 [--ready FILE]
+  wan_echo.py --bind 10.88.X.3 --port 7 [--ready FILE] [--tls-cert F --tls-key F]
+With --tls-cert, each connection is TLS (Python's ssl over the kernel's
+TCP): at the peer's close, it closes.
 Runs until SIGTERM/SIGINT; prints one JSON line (connections, bytes, errors)
 on stdout at exit.
 """
@@ -12,6 +14,7 @@ import argparse
 import json
 import signal
 import socket
+import ssl
 import sys
 import threading
 
@@ -20,13 +23,16 @@ stats = {"connections": 0, "bytes": 0, "errors": 0}
 lock = threading.Lock()
 
 
-def serve(conn):
+def serve(conn, tls=None):
     n = 0
     try:
+        if tls is not None:
+            conn = tls.wrap_socket(conn, server_side=True)
         while True:
             data = conn.recv(CHUNK)
             if not data:
-                conn.shutdown(socket.SHUT_WR)
+                if tls is None:
+                    conn.shutdown(socket.SHUT_WR)
                 break
             conn.sendall(data)
             n += len(data)
@@ -44,10 +50,16 @@ def main():
     ap.add_argument("--bind", required=True)
     ap.add_argument("--port", type=int, default=7)
     ap.add_argument("--ready", help="file created once listening")
+    ap.add_argument("--tls-cert", help="TLS: the server's certificate (PEM)")
+    ap.add_argument("--tls-key", help="TLS: its key (PEM)")
     ap.add_argument("--cc", help="TCP congestion control of the listening socket, "
                     "inherited by accepted ones (TCP_CONGESTION; default: the kernel's)")
     args = ap.parse_args()
 
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if args.cc:
@@ -70,7 +82,7 @@ def main():
                 stats["connections"] += 1
                 stats["conn_cc"] = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION,
                                                    16).rstrip(b"\0").decode()
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            threading.Thread(target=serve, args=(conn, tls), daemon=True).start()
     except KeyboardInterrupt:
         pass
     ls.close()
