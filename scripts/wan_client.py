@@ -79,6 +79,25 @@ class Conn:
         start = (self.offset0 + off) % PATTERN_LEN
         return self.pattern2[start:start + n]
 
+    # -- n echoed bytes in buf, arrived at now (the one before at last):
+    # checked against the pattern. @return False after a failure
+    def take(self, buf, n, now, last):
+        if self.received + n > self.total:
+            self.fail("%d bytes more than were sent" % (self.received + n - self.total))
+            return False
+        got = bytes(buf[:n])
+        exp = self.expected(self.received, n)
+        if got != exp:
+            bad = next(i for i in range(n) if got[i] != exp[i])
+            self.fail("wrong byte at offset %d: got 0x%02x, expected 0x%02x"
+                      % (self.received + bad, got[bad], exp[bad]))
+            return False
+        self.max_stall = max(self.max_stall, now - last)
+        self.received += n
+        if self.received == self.total:
+            self.t_last = now
+        return True
+
     # -- sender: B bytes of the pattern, then SHUT_WR
     def send_all(self):
         mv = memoryview(self.pattern2)
@@ -122,22 +141,9 @@ class Conn:
                     else:
                         self.t_fin = now
                     return
-                if self.received + n > self.total:
-                    self.fail("%d bytes more than were sent" % (self.received + n - self.total))
+                if not self.take(buf, n, now, last):
                     return
-                got = bytes(buf[:n])
-                exp = self.expected(self.received, n)
-                if got != exp:
-                    bad = next(i for i in range(n) if got[i] != exp[i])
-                    self.fail("wrong byte at offset %d: got 0x%02x, expected 0x%02x"
-                              % (self.received + bad, got[bad], exp[bad]))
-                    return
-                if self.received < self.total:
-                    self.max_stall = max(self.max_stall, now - last)
                 last = now
-                self.received += n
-                if self.received == self.total:
-                    self.t_last = now
         except OSError as e:
             self.fail("recv: %s (received %d of %d)" % (e, self.received, self.total))
 
@@ -176,21 +182,9 @@ class Conn:
                 if n == 0:
                     self.fail("EOF after %d of %d bytes" % (self.received, self.total))
                     return
-                if self.received + n > self.total:
-                    self.fail("%d bytes more than were sent" % (self.received + n - self.total))
+                if not self.take(buf, n, now, last):
                     return
-                got = bytes(buf[:n])
-                exp = self.expected(self.received, n)
-                if got != exp:
-                    bad = next(i for i in range(n) if got[i] != exp[i])
-                    self.fail("wrong byte at offset %d: got 0x%02x, expected 0x%02x"
-                              % (self.received + bad, got[bad], exp[bad]))
-                    return
-                self.max_stall = max(self.max_stall, now - last)
                 last = now
-                self.received += n
-                if self.received == self.total:
-                    self.t_last = now
 
     def read_tcp_info(self):
         try:
