@@ -139,8 +139,17 @@ static void check_tcb(struct owner *o)
 	FUZZ_CHECK(t->state != CEE_TCP_CLOSED, "live tcb in CLOSED");
 	FUZZ_CHECK(o->timer_at == t->timer_at_ns, "owner timer %llu, tcb timer_at_ns %llu",
 		   (unsigned long long)o->timer_at, (unsigned long long)t->timer_at_ns);
-	FUZZ_CHECK((t->sb != NULL) == (o->bufs_live == 1) && o->bufs_live <= 1,
-		   "send buffer held %d, tcb->sb %p", o->bufs_live, (void *)t->sb);
+	// the send buffer, and an app service's out-of-order bytes' (x->rb):
+	// held only while it holds ranges, given back with them
+	const struct cee_tcp_xmit *x =
+	    t->sb != NULL && (t->uflags & CEE_TCB_U_XMIT)
+		? (const void *)(t->sb + cee_tcp_xmit_off(&o->ctx.cfg, t->sb_class))
+		: NULL;
+	int rb = x != NULL && x->rb != NULL;
+	FUZZ_CHECK(o->bufs_live == (t->sb != NULL) + rb, "buffers held %d, tcb->sb %p, rb %d",
+		   o->bufs_live, (void *)t->sb, rb);
+	FUZZ_CHECK(!rb || (x->ooo_n > 0 && t->service >= CEE_TCP_SVC_APP),
+		   "rb held with %u ranges, service %u", x != NULL ? x->ooo_n : 0, t->service);
 	uint32_t ring = cee_tcp_ring_size(&o->ctx.cfg, t->sb_class);
 	FUZZ_CHECK(t->sb_len <= ring, "sb_len %u > ring %u", t->sb_len, ring);
 	FUZZ_CHECK(t->sb != NULL || t->sb_len == 0, "sb_len %u without a buffer", t->sb_len);
