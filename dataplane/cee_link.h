@@ -106,6 +106,7 @@ struct cee_link {
 	uint8_t state;        /**< enum cee_link_state */
 	uint8_t last_reason;  /**< enum cee_reason of the last attempt's close (NONE before) */
 	uint8_t arp_wait;     /**< BACKOFF: due, but its next hop is unresolved (ARP) */
+	uint8_t arp_asked;    /**< it waited while the resolver asked (not failed): a failure now is news */
 };
 
 /** Links of @p nlinks that shard @p shard of @p nshards owns (link i: shard i % nshards). */

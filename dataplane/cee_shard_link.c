@@ -260,9 +260,16 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 		// then the attempt is made and closes at once, host_unreachable,
 		// as connect() fails with EHOSTUNREACH. Before, a next hop that
 		// never answered kept the link waiting for ever with no event:
-		// its last word a link_down that promised a retry
-		unreachable = cee_shard_neigh_failed(s, l->cfg->ip);
+		// its last word a link_down that promised a retry. Once for each
+		// time the resolver gives up: a link that finds the neighbour
+		// failed without having waited for it (its report made, its
+		// backoff over within the 5 s hold-down) waits for the next round
+		// of requests, or a short backoff made three events of it every
+		// 100 ms for nothing new
+		bool failed = cee_shard_neigh_failed(s, l->cfg->ip);
+		unreachable = failed && l->arp_asked;
 		if (!unreachable) {
+			l->arp_asked |= !failed;
 			s->stats.link_arp_waits++;
 			// cee-ctl links shows the wait (arp_wait, and the next look
 			// in next_attempt_ms), not a due time long past
@@ -273,6 +280,7 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 		}
 	}
 	l->arp_wait = 0;
+	l->arp_asked = 0;
 	hold(sl, false); // the attempt takes the room held for it
 	reclaim_gone(s, sl); // (none unless the room is gone)
 	struct cee_conn *c = open_attempt(s, sl);

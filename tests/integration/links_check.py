@@ -199,6 +199,27 @@ def main():
     for li, name in enumerate(links):
         check_link(a, rep, li, name, conns, srv_conns, lo_ms, hi_ms, totals)
 
+    # a link whose next hop answers no ARP: each time the resolver gives
+    # up (three requests a second apart, then 5 s of hold-down), one
+    # attempt, closed at once host_unreachable: open, closed, destroyed
+    unresolved = meta.get("unresolved") or ""
+    if unresolved:
+        mine = [evs for evs in conns.values() if evs[0].get("link") == unresolved]
+        if not mine:
+            rep.fail(f"{unresolved}: no attempt (host_unreachable) at all")
+        for evs in mine:
+            types = [e["type"] for e in evs]
+            reason = next((e.get("reason") for e in evs if e["type"] == "closed"), None)
+            if types != ["open", "closed", "destroyed"] or reason != "host_unreachable":
+                rep.fail(f"{unresolved}: conn {evs[0]['conn']}: {types}, reason {reason!r}; expected "
+                         "open, closed (host_unreachable), destroyed")
+        # once per round of the resolver (about 8 s), not at every retry
+        if len(mine) > 1:
+            ts = sorted(evs[0]["ts_ns"] for evs in mine)
+            gap = min(b - x for x, b in zip(ts, ts[1:])) / 1e9
+            if gap < 5.0:
+                rep.fail(f"{unresolved}: attempts {gap:.2f} s apart: one per failure of the resolver expected")
+        links = links + [unresolved]
     strays = [c for c, o in first.items() if o.get("dir") == "out" and o.get("link") not in links]
     if strays:
         rep.fail(f"connections of unknown links: {strays[:5]}")

@@ -27,7 +27,8 @@
 #         idle timeout; then back once more, held until SIGTERM (shutdown)
 #   tcp   one shard, link up1=tcp:PEER:7000:echo, 50 drops: FIN, RST,
 #         restart, blackhole, idle timeout; and link noarp to an address of
-#         the subnet that answers no ARP (cee-ctl links: arp_wait)
+#         the subnet that answers no ARP (cee-ctl links: arp_wait; one
+#         attempt closed host_unreachable each time the resolver gives up)
 #   tcp2  two shards, 8 links l0..l7 (link i on shard i % 2), 7 drops each,
 #         several endings mixed within a round
 # Synchronisation: the server's log (listening, done) and the engine's events
