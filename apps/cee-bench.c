@@ -1731,7 +1731,7 @@ int main(int argc, char **argv)
 	r.tls_mean_us = r.tls_handshakes ? r.tls_mean_us / (double)r.tls_handshakes : 0;
 	// Whole seconds of the measured phase only (the last partial one is out),
 	// and not the first when there are more: it holds the start-up (the
-	// ramp to --concurrency, ARP, first use of the slots' pages), 5-10%
+	// ramp to --concurrency, ARP, first use of the slots' pages), 8-11%
 	// below the rest, and of a 2-second run it was half the median
 	unsigned skip = nsamples >= 2;
 	r.cps_first = nsamples ? (double)samples[0] : 0;

@@ -4,7 +4,7 @@
 # steering, timers, exporter) over two net_ring ports; every event goes
 # through the exporter into an in-process audit. Prints a live line per
 # second, then the report: lifecycles, connections/s, events/s, handshake and
-# event latency, memory, and the exactly-once audit (exit 1 if it fails).
+# event latency, memory, and the exactly-once audit (exit 1 if it fails, if an echo differs or a connection stalls).
 #   scripts/run.sh [cee-bench options...]     e.g. --duration 10 --close mix
 # EAL arguments: $CEE_BENCH_EAL (default: --no-huge, 2 cores as below).
 # Real Linux TCP peers over a veth pair: scripts/run-linux-peers.sh (root).
