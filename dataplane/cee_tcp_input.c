@@ -540,10 +540,10 @@ static bool ranges_touch(uint32_t s1, uint32_t e1, uint32_t s2, uint32_t e2)
 	return seq_leq(s1, e2) && seq_leq(s2, e1);
 }
 
-/* rb's ring position of byte @p seq (held bytes lie within one ring of RCV.NXT). */
-static uint32_t rb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcp_xmit *x, uint32_t seq)
+/* rb's ring position of byte @p seq, rb_base @p base (held bytes lie within one ring of RCV.NXT). */
+static uint32_t rb_pos(const struct cee_tcp_ctx *ctx, uint32_t base, uint32_t seq)
 {
-	return (seq - x->rb_base) % cee_tcp_ring_size(&ctx->cfg, 0);
+	return (seq - base) % cee_tcp_ring_size(&ctx->cfg, 0);
 }
 
 /*
@@ -556,15 +556,6 @@ static void rb_rebase(const struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x, uin
 {
 	uint32_t d = rcv_nxt - x->rb_base;
 	x->rb_base += d - d % cee_tcp_ring_size(&ctx->cfg, 0);
-}
-
-static void rb_write(const struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x, uint32_t seq,
-		     const uint8_t *data, uint32_t len)
-{
-	uint32_t pos = rb_pos(ctx, x, seq);
-	uint32_t first = min_u32(len, cee_tcp_ring_size(&ctx->cfg, 0) - pos);
-	memcpy(x->rb + pos, data, first);
-	memcpy(x->rb, data + first, len - first);
 }
 
 /* An out-of-order segment [seq, seq + len), seq > rcv_nxt, within the window. */
@@ -603,8 +594,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 		if (x->rb == NULL) {
 			x->rb = ctx->ops->buf_alloc(ctx->owner, 0);
 			x->rb_base = tcb->rcv_nxt;
-			x = tcp_xmit_if(ctx, tcb); // (the pool's renege passes over this one)
-			if (x->rb == NULL) {
+			if (x->rb == NULL) { // (the pool's renege passed over this one: x stays)
 				ctx->stats.ooo_dropped++;
 				return;
 			}
@@ -625,7 +615,8 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 		tcp_sb_write(ctx, tcb, tcb->sb_len + off, data, len);
 	else if (app) {
 		rb_rebase(ctx, x, tcb->rcv_nxt);
-		rb_write(ctx, x, seq, data, len);
+		tcp_ring_put(x->rb, cee_tcp_ring_size(&ctx->cfg, 0), rb_pos(ctx, x->rb_base, seq),
+			     data, len);
 	}
 
 	// merge every range it touches (restart after a merge: the union may touch more)
@@ -711,7 +702,7 @@ static bool app_ooo_deliver(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 		uint8_t *rb = x->rb; // (a recv may grow the send buffer: x moves, rb stays)
 		uint32_t base = x->rb_base;
 		while (seq_gt(end, tcb->rcv_nxt)) {
-			uint32_t pos = (tcb->rcv_nxt - base) % size;
+			uint32_t pos = rb_pos(ctx, base, tcb->rcv_nxt);
 			uint32_t n = min_u32(end - tcb->rcv_nxt, size - pos);
 			if (ctx->ops->recv_room != NULL && !ctx->ops->recv_room(ctx->owner, tcb, n)) {
 				ctx->stats.recv_refused++;

@@ -314,12 +314,7 @@ void tcp_free_rb(struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x)
 void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t off,
 		  const uint8_t *data, uint32_t len)
 {
-	uint32_t size = tcp_sb_size(ctx, tcb);
-	uint32_t pos = tcp_sb_pos(ctx, tcb, off);
-	uint32_t first = min_u32(len, size - pos);
-
-	memcpy(tcp_ring(tcb) + pos, data, first);
-	memcpy(tcp_ring(tcb), data + first, len - first);
+	tcp_ring_put(tcp_ring(tcb), tcp_sb_size(ctx, tcb), tcp_sb_pos(ctx, tcb, off), data, len);
 }
 
 /*

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cee_tcp.h"
 
@@ -307,6 +308,14 @@ CEE_TCP_INTERNAL bool tcp_ensure_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb
 CEE_TCP_INTERNAL void tcp_free_sb(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 /* An app service's out-of-order bytes' buffer (x->rb) back to the pool, if held. */
 CEE_TCP_INTERNAL void tcp_free_rb(struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x);
+/* Copy @p len bytes into @p ring of @p size bytes from index @p pos on, wrapping. */
+static inline void tcp_ring_put(uint8_t *ring, uint32_t size, uint32_t pos, const uint8_t *data,
+				uint32_t len)
+{
+	uint32_t first = min_u32(len, size - pos);
+	memcpy(ring + pos, data, first);
+	memcpy(ring, data + first, len - first);
+}
 CEE_TCP_INTERNAL void tcp_sb_write(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				   uint32_t off, const uint8_t *data, uint32_t len);
 CEE_TCP_INTERNAL uint32_t tcp_unsent_bytes(const struct cee_tcb *tcb);

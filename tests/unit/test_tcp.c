@@ -3333,6 +3333,20 @@ static void test_sliver_window_reopens(void **state)
 }
 
 /*
+ * An app connection (window 2,920) with 8,000 bytes queued: the first
+ * flight goes, and the peer takes it all and shuts its window.
+ */
+static void shut_after_flight(struct fake *f)
+{
+	static uint8_t buf[8000];
+
+	establish_unscaled(f, 2920);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
+	f->now += 10 * MS;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0); /* all taken, shut */
+}
+
+/*
  * Fault (review of the TCP timers, session 26): a window that opened before
  * the first persist probe left the persist deadline armed (only a probe's
  * backoff, or an ACK that moved SND.UNA, cleared it), and that deadline then
@@ -3343,12 +3357,8 @@ static void test_sliver_window_reopens(void **state)
 static void test_window_opens_before_persist_deadline(void **state)
 {
 	struct fake *f = *state;
-	static uint8_t buf[8000];
 
-	establish_unscaled(f, 2920);
-	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
-	f->now += 10 * MS;
-	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0); /* all taken, shut */
+	shut_after_flight(f);
 	uint64_t dl = f->tcb.rto_at_ns;
 	assert_int_not_equal(dl, 0);
 	uint32_t cwnd = f->tcb.cwnd, rto_us = f->tcb.rto_us;
@@ -3382,12 +3392,8 @@ static void test_window_opens_before_persist_deadline(void **state)
 static void test_ack_after_probe_within_peer_window(void **state)
 {
 	struct fake *f = *state;
-	static uint8_t buf[8000];
 
-	establish_unscaled(f, 2920);
-	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, sizeof(buf), f->now), sizeof(buf));
-	f->now += 10 * MS;
-	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 1 + 2920, 0, NULL, 0); /* all taken, shut */
+	shut_after_flight(f);
 	f->nsegs = 0;
 	fire(f);
 	assert_int_equal(f->nsegs, 1);
