@@ -667,6 +667,12 @@ static bool tcp_recv_room(void *owner, struct cee_tcb *tcb, uint32_t len)
 	return c->proto == CEE_PROTO_TCP || cee_stack_recv_room(owner, c, len);
 }
 
+static uint32_t tcp_paced_keep(void *owner, const struct cee_tcb *tcb, uint32_t buff)
+{
+	(void)owner;
+	return cee_stack_paced_keep(cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb), buff);
+}
+
 // The owner's deadline of a layered connection (handshake limit, WebSocket timers).
 static void tcp_deadline(void *owner, struct cee_tcb *tcb)
 {
@@ -745,6 +751,7 @@ static const struct cee_tcp_ops shard_tcp_ops = {
 	.buf_free = tcp_buf_free,
 	.recv = tcp_recv,
 	.recv_room = tcp_recv_room,
+	.paced_keep = tcp_paced_keep,
 	.closing = tcp_closing,
 	.deadline = tcp_deadline,
 };

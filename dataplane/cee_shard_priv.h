@@ -138,6 +138,8 @@ void cee_stack_established(struct cee_shard *s, struct cee_conn *c);
  * input past the budget with no staging room; counted in tls_held_back).
  */
 bool cee_stack_recv_room(struct cee_shard *s, struct cee_conn *c, uint32_t len);
+/** TCP's paced_keep for a layered connection (@p buff: its send buffer's size). */
+uint32_t cee_stack_paced_keep(const struct cee_conn *c, uint32_t buff);
 /** Bytes from TCP. */
 void cee_stack_recv(struct cee_shard *s, struct cee_conn *c, const uint8_t *data, uint32_t len);
 /**

@@ -669,6 +669,37 @@ static bool defer_input(const struct cee_shard *s, const struct cee_stack *st)
 }
 
 /*
+ * The send-buffer room a layered connection's receive window leaves aside
+ * (TCP's paced_keep): until the top layer is up, a quarter of the buffer,
+ * for the handshake flight or the upgrade's answer. Then, for an echo,
+ * what it will write for input its layers hold unanswered (a TLS record,
+ * a WebSocket message not yet whole: each goes back whole, at once, when
+ * it is) and PACED_RESERVE for words of its own (close_notify, a Close
+ * frame). Without the held input, a window of the free room let a peer
+ * complete a 16 KiB record into a buffer that had room for part of it:
+ * the echo could not be written and the connection was reset
+ * (no_resources) though the peer kept to its window. Never more than
+ * 7/8 of the buffer: a peer whose framing keeps more held than that (a
+ * wss record ending one large message and beginning another) is still
+ * given a window, at the risk of that reset, rather than none for good.
+ * Other services (discard, the application's) keep the quarter.
+ */
+#define PACED_RESERVE 512
+uint32_t cee_stack_paced_keep(const struct cee_conn *c, uint32_t buff)
+{
+	const struct cee_stack *st = c->tcb.user;
+	if (st == NULL || !st->up ||
+	    (st->service != CEE_TCP_SVC_ECHO && st->service != CEE_TCP_SVC_ECHO_CLOSE))
+		return buff / 4;
+	uint64_t keep = PACED_RESERVE;
+	if (st->tls != NULL)
+		keep += cee_tls_held(st->tls);
+	if (st->ws != NULL)
+		keep += cee_ws_held(st->ws);
+	return keep < buff - buff / 8 ? (uint32_t)keep : buff - buff / 8;
+}
+
+/*
  * Asked by TCP before it takes an in-order segment (not one with FIN: that
  * one runs at once, cee_stack_end_unanswered()). A handshake input that
  * must wait and finds no staging room (none free, or this connection's

@@ -86,9 +86,11 @@ enum cee_tcp_service {
 	 * As CEE_TCP_SVC_APP, for an owner that answers what it receives from
 	 * the send buffer (a TLS layer echoing, or anything that writes about
 	 * as much as it reads): the receive window is the send buffer's free
-	 * room less a quarter of it (room for a handshake flight and what the
-	 * answer adds), not cfg.rcv_wnd, so a peer that does not read what we
-	 * send stops being given window instead of overflowing the buffer.
+	 * room less what the owner keeps aside (ops->paced_keep: what it will
+	 * write for input it holds unanswered, and room for its own words; a
+	 * quarter of the buffer without that op), not cfg.rcv_wnd, so a peer
+	 * that does not read what we send stops being given window instead of
+	 * overflowing the buffer.
 	 */
 	CEE_TCP_SVC_PACED,
 };
@@ -323,6 +325,14 @@ struct cee_tcp_ops {
 	 * segments draw). NULL: always taken.
 	 */
 	bool (*recv_room)(void *owner, struct cee_tcb *tcb, uint32_t len);
+	/**
+	 * CEE_TCP_SVC_PACED: the bytes of @p tcb's send buffer (@p buff in
+	 * all) its receive window leaves aside besides those queued: room for
+	 * what the owner will write for input it took and holds unanswered (a
+	 * TLS record or WebSocket message not yet whole) and for words of its
+	 * own (a handshake flight). NULL: a quarter of the buffer.
+	 */
+	uint32_t (*paced_keep)(void *owner, const struct cee_tcb *tcb, uint32_t buff);
 	/**
 	 * TCP is about to close @p tcb on its own (the idle timeout; and, for
 	 * the app and paced services, the peer's FIN): our FIN is queued when

@@ -919,6 +919,28 @@ static void ts_recent_update(struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 		tcb->ts_recent = seg->tsval;
 }
 
+/*
+ * The window a segment is checked against: ours, and for an owner that
+ * takes what comes (app and paced services; not echo, whose ring has no
+ * room past the edge) the band a scaled field may have offered past the
+ * edge (wnd_field() rounds up rather than pull the edge left, and leaves
+ * rcv_adv where it was): a later field, rounded down, offered less than
+ * the one before, and what the peer had sent into the difference was
+ * dropped (out_of_window) and sent again. On a clean path, bulk TLS
+ * clients lost 200 segments of 6,000 so. (The paced window keeps the
+ * band's room aside: tcp_rcv_window().)
+ */
+static uint32_t rcv_window_in(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	uint32_t wnd = tcp_rcv_window(ctx, tcb);
+	if (tcp_app_mode(tcb) && (tcb->flags & CEE_TCB_F_WSCALE) && tcb->rcv_wscale > 0) {
+		uint32_t band_end = tcb->rcv_adv + (1u << tcb->rcv_wscale) - 1;
+		if (seq_gt(band_end, tcb->rcv_nxt + wnd))
+			wnd = band_end - tcb->rcv_nxt;
+	}
+	return wnd;
+}
+
 bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 		    uint64_t now_ns, bool *reopen)
 {
@@ -927,7 +949,7 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	    .data = seg->data,
 	    .len = seg->len,
 	    .fin = seg->flags & CEE_TCP_FIN,
-	    .wnd = tcp_rcv_window(ctx, tcb),
+	    .wnd = rcv_window_in(ctx, tcb),
 	};
 	enum step st;
 

@@ -65,10 +65,24 @@ __attribute__((always_inline)) inline uint32_t tcp_rcv_window(const struct cee_t
 
 	if (__builtin_expect(tcb->service == CEE_TCP_SVC_PACED, 0)) {
 		// what the owner answers goes into the send buffer: offer only
-		// its free room, less a quarter kept for a handshake flight
+		// its free room, less what the owner keeps aside (input it holds
+		// unanswered: a record whole with the bytes this window lets in
+		// is answered at once, all of it)
 		buff = tcp_sb_size(ctx, tcb);
-		uint32_t cap = buff - buff / 4;
-		space = tcb->sb_len < cap ? cap - tcb->sb_len : 0;
+		uint32_t keep = ctx->ops->paced_keep != NULL
+				    ? ctx->ops->paced_keep(ctx->owner, tcb, buff)
+				    : buff / 4;
+		// and the band a scaled field may offer past the edge (taken on
+		// arrival: cee_tcp_input.c, rcv_window_in())
+		if ((tcb->flags & CEE_TCB_F_WSCALE) && tcb->rcv_wscale > 0)
+			keep += (1u << tcb->rcv_wscale) - 1;
+		uint64_t used = (uint64_t)tcb->sb_len + keep;
+		space = used < buff ? buff - (uint32_t)used : 0;
+		// shut, with nothing queued to free room: what there is opens
+		// now, even below a segment (the SWS rule would keep it shut for
+		// good when the held input alone leaves less than that)
+		if (adv == 0 && tcb->sb_len == 0 && space > 0)
+			return space;
 	}
 
 	if (space <= adv)

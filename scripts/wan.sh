@@ -9,7 +9,7 @@
 #
 #   scripts/wan.sh [--quick] [--profile NAME]... [--conns N] [--mib M]
 #                  [--seed N] [--timeout S] [--keep] [--pcap] [--linux-cc NAME]
-#                  [--tls] [-- cee-engine options]
+#                  [--tls [--tls-ahead BYTES]] [-- cee-engine options]
 #
 # Profiles (both directions): delay20 (20 ms each way; 1 and 8 connections),
 # loss1 (20 ms + 1% loss; 1 and 8), bottleneck (50 Mbit/s, 250 KB FIFO,
@@ -24,7 +24,8 @@
 # kernel's, which on some kernels is bbr). Recorded in linux-tcp.txt.
 # --tls: TLS on every connection (cee's tls: listener, the kernel's echo
 # behind Python's ssl; tests/certs), each client on one thread with at
-# most 16 KiB unechoed (no half-close under TLS; wan_client.py).
+# most 16 KiB unechoed (no half-close under TLS; wan_client.py); --tls-ahead
+# BYTES: that many instead (whole 16 KiB records when it allows them).
 # --pcap: each run's cee-impair writes the frames it delivers to path.pcap
 # and those it drops to drops.pcap (first 128 bytes of each, both
 # directions) in the run's directory.
@@ -56,6 +57,7 @@ AUDIT=
 PYTHON=/usr/bin/python3
 LINUX_CC=cubic
 TLS=0
+TLS_AHEAD=16384
 EXTRA=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -69,6 +71,7 @@ while [[ $# -gt 0 ]]; do
 	--pcap) PCAP=1 && shift ;;
 	--linux-cc) LINUX_CC=$2 && shift 2 ;;
 	--tls) TLS=1 && shift ;;
+	--tls-ahead) TLS_AHEAD=$2 && shift 2 ;;
 	--engine) ENGINE=$2 && shift 2 ;;
 	--impair) IMPAIR=$2 && shift 2 ;;
 	--audit) AUDIT=$2 && shift 2 ;;
@@ -258,7 +261,7 @@ if [[ $TLS == 1 ]]; then
 	ENGINE_OPTS=(--ip "$CEE_IP/24" --listen "tls:$PORT:echo" --tls-cert tests/certs/server.pem
 		--tls-key tests/certs/server.key --poll-idle-us 20)
 	ECHO_TLS=(--tls-cert tests/certs/server.pem --tls-key tests/certs/server.key)
-	CLIENT_TLS=(--tls-ca tests/certs/ca.pem --tls-name server.cee.test)
+	CLIENT_TLS=(--tls-ca tests/certs/ca.pem --tls-name server.cee.test --tls-ahead "$TLS_AHEAD")
 fi
 RUN_N=0
 FAILED=0

@@ -23,7 +23,7 @@ never because of a goodput figure. --timeout bounds the whole run.
 
 With --tls-ca, each connection is TLS (Python's ssl, the server verified
 against that CA as NAME), driven by one thread (an SSL object is not for
-two): it sends while at most TLS_AHEAD bytes are unechoed, reads and checks
+two): it sends while at most --tls-ahead bytes are unechoed, reads and checks
 the echo, and closes after the last byte (TLS has no half-close: no
 server FIN is awaited).
 """
@@ -44,7 +44,6 @@ POLL_S = 0.25  # socket timeout: how often threads look at the deadline
 # TLS: bytes sent and not yet echoed, at most: a request/answer pace (an
 # SBC's), and cee's TLS echo keeps its answers in its send buffer (32 KiB by
 # default) and resets a peer that overruns it (no_resources)
-TLS_AHEAD = 16 * 1024
 
 
 class Conn:
@@ -55,6 +54,7 @@ class Conn:
         self.offset0 = (idx * 7919 * 131) % PATTERN_LEN
         self.deadline = deadline
         self.cc = None  # TCP_CONGESTION, None: the kernel's default
+        self.tls_ahead = 16 * 1024  # TLS: unechoed bytes at most
         self.tls = None  # ssl.SSLContext, and the server's name
         self.tls_name = None
         self.sock = None
@@ -160,14 +160,15 @@ class Conn:
                 self.fail("timeout waiting for the echo (received %d of %d)"
                           % (self.received, self.total))
                 return
-            sending = self.sent < self.total and self.sent - self.received < TLS_AHEAD
+            ahead = self.tls_ahead
+            sending = self.sent < self.total and self.sent - self.received < ahead
             if s.pending() == 0:
                 r, w, _ = select.select([s], [s] if sending else [], [], POLL_S)
                 if not r and not w:
                     self.max_stall = max(self.max_stall, time.monotonic() - last)
                     continue
             if sending:
-                n = min(CHUNK, self.total - self.sent, TLS_AHEAD - (self.sent - self.received))
+                n = min(CHUNK, self.total - self.sent, ahead - (self.sent - self.received))
                 start = (self.offset0 + self.sent) % PATTERN_LEN
                 try:
                     self.sent += s.send(mv[start:start + n])
@@ -273,6 +274,8 @@ def main():
     ap.add_argument("--label", default="")
     ap.add_argument("--tls-ca", help="TLS: the CA that signed the server's certificate")
     ap.add_argument("--tls-name", default="server.cee.test", help="TLS: the server's name")
+    ap.add_argument("--tls-ahead", type=int, default=16 * 1024,
+                    help="TLS: unechoed bytes at most per connection (default 16384)")
     ap.add_argument("--cc", help="TCP congestion control of the client sockets "
                     "(TCP_CONGESTION; default: the kernel's)")
     args = ap.parse_args()
@@ -288,6 +291,7 @@ def main():
         tls = ssl.create_default_context(cafile=args.tls_ca)
     for c in conns:
         c.cc = args.cc
+        c.tls_ahead = args.tls_ahead
         c.tls = tls
         c.tls_name = args.tls_name
     threads = [threading.Thread(target=c.run, args=(host, int(port)), daemon=True)

@@ -1341,6 +1341,16 @@ int cee_tls_input(struct cee_tls *t, const uint8_t *data, uint32_t len)
 	return rc;
 }
 
+uint32_t cee_tls_held(const struct cee_tls *t)
+{
+	if (t->state == TLS_ENDED || t->rec_nh == 0)
+		return 0;
+	if (t->rec_nh < 5)
+		return t->rec_nh;
+	uint32_t len = (uint32_t)t->rec_hdr[3] << 8 | t->rec_hdr[4];
+	return 5u + len - t->rec_left;
+}
+
 int cee_tls_start(struct cee_tls *t)
 {
 	int ret, err;

@@ -219,6 +219,13 @@ bool cee_tls_eof(struct cee_tls *t);
 /** Has anything of @p t gone down yet (a server: its first flight)? */
 bool cee_tls_said(const struct cee_tls *t);
 
+/**
+ * Input bytes @p t holds unanswered: those of the record the input ended
+ * inside (wolfSSL keeps them until the rest comes; each read takes only
+ * what the record needs). Its plaintext goes up when it is whole.
+ */
+uint32_t cee_tls_held(const struct cee_tls *t);
+
 /** Fill @p info. Strings stay valid after the handshake resources are freed. */
 void cee_tls_get_info(const struct cee_tls *t, struct cee_tls_info *info);
 

@@ -1811,6 +1811,11 @@ int cee_ws_input(struct cee_ws *ws, const uint8_t *data, uint32_t len, uint64_t 
 	return ws->state == WS_ENDED ? -EPROTO : 0;
 }
 
+uint32_t cee_ws_held(const struct cee_ws *ws)
+{
+	return ws->msg_op != 0 ? ws->msg_len : 0;
+}
+
 bool cee_ws_msg_text(const struct cee_ws *ws)
 {
 	return ws->up_text;

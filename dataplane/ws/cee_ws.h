@@ -147,6 +147,11 @@ int cee_ws_input(struct cee_ws *ws, const uint8_t *data, uint32_t len, uint64_t 
 /** During io.up: whether the message is text (opcode 1) or binary (2). */
 bool cee_ws_msg_text(const struct cee_ws *ws);
 /**
+ * Payload bytes of a data message begun and not yet whole (held in a
+ * reassembly buffer): it goes up, and an echo answers it, when it ends.
+ */
+uint32_t cee_ws_held(const struct cee_ws *ws);
+/**
  * Send one message (unmasked, one frame). @return @p len, -ENOTCONN before
  * ws_up or once a Close was sent or received, -ENOBUFS when io.down could
  * not take it all (the connection must then be aborted).

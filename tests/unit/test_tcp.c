@@ -6446,6 +6446,74 @@ static void test_paced_window(void **state)
 	assert_int_equal(f->tcb.sb_len, 6144);
 }
 
+/* ops->paced_keep: what the owner keeps aside (the test sets it) */
+static uint32_t paced_keep;
+static uint32_t fake_paced_keep(void *owner, const struct cee_tcb *tcb, uint32_t buff)
+{
+	(void)owner, (void)tcb, (void)buff;
+	return paced_keep;
+}
+
+/*
+ * Fault: the paced window offered the send buffer's free room blind to the
+ * input its owner held unanswered (a TLS record not yet whole): bytes that
+ * completed a record came in through room the record's own answer needed,
+ * the echo could not be written, and every TLS client that wrote 256 KiB
+ * ahead was reset (no_resources). The window leaves aside what the owner
+ * keeps (ops->paced_keep); and when that leaves less than a segment with
+ * nothing queued to free room, it opens what there is instead of staying
+ * shut for good (the SWS rule would wait for a segment's worth).
+ */
+static void test_paced_window_keeps_held(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[8192];
+
+	f->ctx.cfg.sndbuf = 8192;
+	f->ctx.cfg.rcv_wnd = 1u << 20;
+	f->ops.paced_keep = fake_paced_keep;
+	paced_keep = 512;
+	syn_opts(f, CEE_TCP_SVC_PACED, 1460, 0xff); /* no scaling: window fields are bytes */
+	assert_int_equal(last(f)->out.wnd, 8192 - 512);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+
+	// the owner takes 3000 bytes and holds them (a record not yet whole):
+	// the right edge stays where it was, the held bytes are not offered again
+	paced_keep = 512 + 3000;
+	peer(f, CEE_TCP_PSH, buf, 3000);
+	assert_int_equal(f->rlen, 3000);
+	assert_int_equal(last(f)->out.wnd, 8192 - 512 - 3000);
+	// the peer fills the window; the owner holds it all: shut
+	paced_keep = 512 + 3000 + 4680;
+	peer(f, 0, buf, 4680);
+	assert_int_equal(f->rlen, 7680);
+	assert_int_equal(last(f)->out.wnd, 0);
+	// 300 bytes of room once the owner's keep shrinks, nothing queued:
+	// the peer's probe is taken, and its ACK offers the room (the fake
+	// owner keeps nothing for the byte), though less than a segment
+	paced_keep = 8192 - 300;
+	f->nsegs = 0;
+	peer(f, 0, buf, 1);
+	assert_int_equal(f->rlen, 7681);
+	assert_int_equal(last(f)->out.wnd, 300);
+	// the owner holds all that comes: shut again
+	paced_keep = 8192;
+	peer(f, 0, buf, 300);
+	assert_int_equal(f->rlen, 7981);
+	assert_int_equal(last(f)->out.wnd, 0);
+	// with bytes queued the SWS rule holds (their ACK will free room): a
+	// sliver of room is not offered, the probe not taken
+	uint32_t una = f->tcb.snd_una;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, buf, 100, f->now), 100);
+	paced_keep = 8192 - 100 - 500;
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, f->p_seq, una, f->p_wnd, buf, 1); /* the 100 not acked yet */
+	assert_int_equal(f->tcb.sb_len, 100);
+	assert_int_equal(f->rlen, 7981);
+	assert_int_equal(last(f)->out.wnd, 0);
+}
+
 /*
  * Fault: an owner's deadline (a TLS handshake limit) is lost behind TCP's
  * own timers, or fires without closing exactly once with its reason.
@@ -6480,6 +6548,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_cfg_and_names),
 	    T(test_paced_window),
+	    T(test_paced_window_keeps_held),
 	    T(test_owner_deadline),
 	    T(test_idle_timeout_closing_hook),
 	    T(test_owner_deadline_callback),
