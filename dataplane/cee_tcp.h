@@ -570,6 +570,12 @@ struct cee_tcb {
 #define CEE_TCB_A_QUEUED 0x02 /**< in ctx->ackq, until cee_tcp_flush_acks() */
 /** rto_at_ns was armed with no data in flight: the persist or SWS-override clock */
 #define CEE_TCB_A_RTO_IDLE 0x04
+/**
+ * A window field offered past rcv_adv (rounded up to the scale): the band
+ * up to rcv_adv + 2^scale - 1 is taken from app and paced peers, until a
+ * field covers it or a zero window is offered
+ */
+#define CEE_TCB_A_BAND 0x08
 
 /** tcb->oflags, set by the owner before the open: */
 #define CEE_TCB_O_LINK_IDLE 0x01 /**< cfg.link_idle_timeout_ns applies instead of idle_timeout_ns */

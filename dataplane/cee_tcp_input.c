@@ -928,12 +928,15 @@ static void ts_recent_update(struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
  * the one before, and what the peer had sent into the difference was
  * dropped (out_of_window) and sent again. On a clean path, bulk TLS
  * clients lost 200 segments of 6,000 so. (The paced window keeps the
- * band's room aside: tcp_rcv_window().)
+ * band's room aside: tcp_rcv_window().) Only while a field offered past
+ * rcv_adv may still be in force (CEE_TCB_A_BAND, cleared by a zero window):
+ * a peer sending past a zero window gains nothing, once or repeatedly.
  */
 static uint32_t rcv_window_in(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
 	uint32_t wnd = tcp_rcv_window(ctx, tcb);
-	if (tcp_app_mode(tcb) && (tcb->flags & CEE_TCB_F_WSCALE) && tcb->rcv_wscale > 0) {
+	if ((tcb->aflags & CEE_TCB_A_BAND) && tcp_app_mode(tcb) &&
+	    (tcb->flags & CEE_TCB_F_WSCALE) && tcb->rcv_wscale > 0) {
 		uint32_t band_end = tcb->rcv_adv + (1u << tcb->rcv_wscale) - 1;
 		if (seq_gt(band_end, tcb->rcv_nxt + wnd))
 			wnd = band_end - tcb->rcv_nxt;

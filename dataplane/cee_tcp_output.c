@@ -113,8 +113,18 @@ static uint16_t wnd_field(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	if (f > 65535)
 		f = 65535;
 	uint32_t right = tcb->rcv_nxt + (uint32_t)(f << shift);
-	if (!up && seq_gt(right, tcb->rcv_adv))
+	// what the peer may have been offered past rcv_adv (the band, taken
+	// on arrival from app and paced peers: rcv_window_in()) ends with a
+	// zero window, or once the edge moves past all of it
+	if (up)
+		tcb->aflags |= CEE_TCB_A_BAND;
+	else if (f == 0)
+		tcb->aflags &= (uint8_t)~CEE_TCB_A_BAND;
+	if (!up && seq_gt(right, tcb->rcv_adv)) {
+		if (seq_geq(right, tcb->rcv_adv + (1u << shift) - 1))
+			tcb->aflags &= (uint8_t)~CEE_TCB_A_BAND;
 		tcb->rcv_adv = right;
+	}
 	return (uint16_t)f;
 }
 

@@ -6515,6 +6515,46 @@ static void test_paced_window_keeps_held(void **state)
 }
 
 /*
+ * Fault: a scaled window field rounded up (rather than pull the right edge
+ * left) offers up to 2^scale - 1 bytes past rcv_adv, which stays put; the
+ * next field, rounded down, offers less. A paced connection dropped what
+ * the peer had sent into that band (out_of_window; bulk TLS clients on a
+ * clean path resent 200 segments of 6,000). It takes it now, and its
+ * window keeps the band's room aside.
+ */
+static void test_paced_window_scaled_band(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[16384];
+
+	f->ctx.cfg.sndbuf = 16384;
+	f->ops.paced_keep = fake_paced_keep;
+	paced_keep = 512;
+	syn_opts(f, CEE_TCP_SVC_PACED, 1460, 7);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.rcv_wscale, 7);
+	uint32_t edge = f->tcb.rcv_adv;
+	// the owner holds what comes: the edge stays, and each field rounds up
+	// to offer it
+	paced_keep = 512 + 1000;
+	f->nsegs = 0;
+	peer(f, CEE_TCP_PSH, buf, 1000);
+	assert_int_equal(f->tcb.rcv_adv, edge);
+	uint32_t wire = f->tcb.rcv_nxt + ((uint32_t)last(f)->out.wnd << 7);
+	assert_true((int32_t)(wire - edge) > 0); /* (edge - rcv_nxt is not a multiple of 128) */
+	// the peer fills the window its last field gave: all of it is taken
+	uint32_t n = wire - f->tcb.rcv_nxt;
+	paced_keep = 512 + 1000 + n;
+	peer(f, 0, buf, n);
+	assert_int_equal(f->rlen, 1000 + n);
+	assert_int_equal(f->tcb.rcv_nxt, wire);
+	assert_int_equal(f->ctx.stats.out_of_window, 0);
+	// beyond the band: trimmed as before
+	peer(f, 0, buf, 200);
+	assert_int_equal(f->rlen, 1000 + n);
+}
+
+/*
  * Fault: an owner's deadline (a TLS handshake limit) is lost behind TCP's
  * own timers, or fires without closing exactly once with its reason.
  */
@@ -6549,6 +6589,7 @@ int main(void)
 	    T(test_cfg_and_names),
 	    T(test_paced_window),
 	    T(test_paced_window_keeps_held),
+	    T(test_paced_window_scaled_band),
 	    T(test_owner_deadline),
 	    T(test_idle_timeout_closing_hook),
 	    T(test_owner_deadline_callback),
