@@ -61,7 +61,8 @@ for l in open(sys.argv[1]):
 run_suite build-ci
 if [ "${CEE_TEST_SANITIZE:-1}" != 0 ]; then
 	# DPDK's EAL and LeakSanitizer disagree about memory it maps itself;
-	# leaks are checked in the unit tests only (no EAL there).
+	# leaks are checked in the unit tests only (no EAL there: their own
+	# ASAN_OPTIONS, tests/unit/meson.build, turns LeakSanitizer back on).
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	# The suite 'long' (the longest behaviour runs: ws_mix_2shards, links_tcp,
