@@ -180,19 +180,26 @@ it_log "late: closed by the grace with a FIN; the engine left after $((SECONDS -
 it_log "phase reset: --shutdown-grace 0"
 rm -f "$WORK/ready-reset"
 it_start_engine "$SHARDS" "$WORK/engine-reset.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
-	--listen tcp:7000:echo --listen ws:8080:echo --poll-idle-us 50 --events "jsonl:$WORK/events-reset.jsonl"
+	--listen tcp:7000:echo --listen ws:8080:echo --poll-idle-us 50 --shutdown-grace 0 \
+	--events "jsonl:$WORK/events-reset.jsonl"
 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/shutdown_grace.py" --ip "$NETNS_ENGINE_IP" \
 	--ports "$PORTS" --certs "$CERTS" --mix "tcp=5,silent=5" --ready-file "$WORK/ready-reset" \
 	--closes-file "$WORK/closes-reset" --log "$WORK/clients-reset.json" --timeout 60 &
 CPID=$!
 it_wait_until 60 "the clients of reset up" test -s "$WORK/ready-reset" || it_fail "reset: clients not ready"
 it_stop_engine || it_fail "reset: engine exit status"
-wait "$CPID" || true # (they expect a graceful end: not this phase's)
+# (the clients expect a graceful end, not this phase's: their status
+# says so; what each saw is in their log, checked below)
+wait "$CPID" || true
 it_audit "$WORK/events-reset.jsonl"
-"$CEE_PYTHON" - "$WORK/clients-reset.json" <<'PY' || it_fail "reset: the clients were not reset at once"
+"$CEE_PYTHON" - "$WORK/clients-reset.json" "$WORK/events-reset.jsonl" <<'PY' || it_fail "reset: the clients were not reset at once"
 import json, sys
 ends = [(c["kind"], c["end"], c["close_code"]) for c in json.load(open(sys.argv[1]))["conns"]]
+assert len(ends) == 10, f"{len(ends)} client connections in the log, 10 made"
 assert all(e == "rst" and code is None for _, e, code in ends), ends
-print(f"reset: {len(ends)} clients, every one reset without a Close frame")
+events = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+reasons = [e.get("reason") for e in events if e.get("type") == "closed"]
+assert len(reasons) == 10 and all(r == "shutdown" for r in reasons), f"closed reasons {reasons}"
+print(f"reset: {len(ends)} clients, every one reset without a Close frame; 10 closed, reason shutdown")
 PY
 it_log "PASS test_shutdown_grace ($SHARDS shard(s))"
