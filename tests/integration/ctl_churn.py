@@ -9,6 +9,10 @@ Writes --ready (JSON) once the idle connections are up and --warm
 connections have completed; at the end prints a summary. With --raw-iface
 and --raw-src-ip, also half-open connections from that address
 (half_open.py): completed (announced late) or abandoned.
+
+Exit 1 when a connection failed (an error, an echo that differs from what
+was sent), or an idle connection did not echo once more at the end: the
+snapshots must not cost live connections anything.
 """
 
 import argparse
@@ -43,7 +47,7 @@ def main():
     host, port = a.server.rsplit(":", 1)
     port = int(port)
     lock = threading.Lock()
-    done = {"n": 0, "fin": 0, "rst": 0, "errors": 0}
+    done = {"n": 0, "fin": 0, "rst": 0, "errors": 0, "bad_echo": 0}
     stop = threading.Event()
 
     # Idle connections: in child processes of at most PER sockets each (the
@@ -77,6 +81,19 @@ def main():
                 # Until the stop file, or the parent is gone (test killed).
                 while not os.path.exists(a.stop) and os.getppid() == parent:
                     time.sleep(0.1)
+                # still live and served after every snapshot: one more echo
+                for s in socks:
+                    s.sendall(b"again")
+                for s in socks:
+                    got = b""
+                    while len(got) < 5:
+                        chunk = s.recv(5 - len(got))
+                        if not chunk:
+                            break
+                        got += chunk
+                    if got != b"again":
+                        print(f"ctl_churn: idle holder: echo at the end {got!r}", file=sys.stderr, flush=True)
+                        code = 1
                 for s in socks:
                     s.close()
             except OSError as e:
@@ -105,6 +122,9 @@ def main():
                     if not chunk:
                         break
                     got += chunk
+                if got != payload:
+                    with lock:
+                        done["bad_echo"] += 1
                 time.sleep(rnd.random() * a.hold_max)
                 if rnd.random() < 0.3:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -141,13 +161,17 @@ def main():
     stop.set()
     for t in threads:
         t.join(timeout=20)
+    holders_failed = 0
     for pid, _, _ in children:
-        os.waitpid(pid, 0)
+        _, status = os.waitpid(pid, 0)
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            holders_failed += 1
     print(f"ctl_churn: {done['n']} connections ({done['fin']} FIN, {done['rst']} RST), "
-          f"{done['errors']} errors, {sum(idle)} idle held", flush=True)
+          f"{done['errors']} errors, {done['bad_echo']} wrong echoes, {sum(idle)} idle held, "
+          f"{holders_failed} idle holders failed", flush=True)
     if opener is not None:
         print("ctl_churn: half-open " + " ".join(f"{k}={v}" for k, v in opener.stats.items()), flush=True)
-    return 0
+    return 1 if done["errors"] or done["bad_echo"] or holders_failed else 0
 
 
 if __name__ == "__main__":

@@ -79,6 +79,11 @@ touch "$STOP"
 churn_done() { ! kill -0 "$CHURN_PID" 2>/dev/null; }
 it_wait_until 60 "ctl_churn.py to stop" churn_done || FAILED=1
 cat "$WORK/churn.log"
+# its status: every churn connection echoed right, every idle one once more
+wait "$CHURN_PID" || {
+	echo "FAIL: ctl_churn.py: a connection failed under the snapshots (see above)"
+	FAILED=1
+}
 
 # The stall: the longest mailbox phase of any shard, with the listing sizes
 # above: wall time (what the poll loop waited, preemption included: shards
