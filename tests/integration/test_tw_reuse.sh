@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# TIME-WAIT reuse with a real Linux client (RFC 6191, issue 9): the client
+# TIME-WAIT reuse with a real Linux client (RFC 6191, issue 9), with the
+# engine's timestamps off and on (--timestamps; the new SYN judged by its
+# sequence number, then by its TSval against TS.Recent): the client
 # reconnects from one fixed port to an echo-close listener (the engine closes
 # first and holds TIME-WAIT for 60 s).
 #
@@ -20,34 +22,45 @@ ROUNDS=20
 it_require
 it_setup twreuse
 
-STATS=$WORK/stats.json
-EVENTS=$WORK/events.jsonl
-it_start_engine 1 "$WORK/engine.log" \
-	--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:8:echo-close" \
-	--events "jsonl:$EVENTS" --stats "$STATS" --time-wait 60000 --poll-idle-us 50
-
+# Twice: with timestamps off (the engine's default: the new SYN's
+# sequence number decides, RFC 6191 without timestamps) and on (its TSval
+# against TS.Recent decides: the SYN's sequence number may be anywhere).
+# The client's SYNs sent again (syn_retries) are counted too: a SYN the
+# engine dropped silently is resent, and the retry still ends the TIME-WAIT.
 FAILED=0
-timeout 120 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/tw_reuse.py" \
-	--server "$NETNS_ENGINE_IP:8" --bind "$NETNS_PEER_IP" --rounds "$ROUNDS" || FAILED=1
-it_wait_until 30 "closed events" it_at_least "$EVENTS" "$(it_type_re closed)" "$ROUNDS" || FAILED=1
-it_stop_engine || FAILED=1
+for TS in off on; do
+	STATS=$WORK/stats-ts$TS.json
+	EVENTS=$WORK/events-ts$TS.jsonl
+	it_start_engine 1 "$WORK/engine-ts$TS.log" \
+		--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:8:echo-close" --timestamps "$TS" \
+		--events "jsonl:$EVENTS" --stats "$STATS" --time-wait 60000 --poll-idle-us 50
+	timeout 120 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/tw_reuse.py" \
+		--server "$NETNS_ENGINE_IP:8" --bind "$NETNS_PEER_IP" --rounds "$ROUNDS" \
+		--sport $((41010 + ${#TS})) >"$WORK/clients-ts$TS.json" || FAILED=1
+	it_wait_until 30 "closed events" it_at_least "$EVENTS" "$(it_type_re closed)" "$ROUNDS" || FAILED=1
+	it_stop_engine || FAILED=1
 
-"$CEE_PYTHON" - "$STATS" "$EVENTS" "$ROUNDS" <<'PY' || FAILED=1
+	"$CEE_PYTHON" - "$STATS" "$EVENTS" "$ROUNDS" "$WORK/clients-ts$TS.json" "$TS" <<'PY' || FAILED=1
 import json, sys
 t = json.load(open(sys.argv[1]))["total"]
 rounds = int(sys.argv[3])
 ev = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+cl = json.load(open(sys.argv[4]))
 opens = {e["conn"] for e in ev if e["type"] == "open"}
-print(f"engine: time_wait_reused {t['tcp']['time_wait_reused']}, bad_syn {t['drops']['bad_syn']}, "
-      f"{len(opens)} connections opened")
+print(f"timestamps {sys.argv[5]}: time_wait_reused {t['tcp']['time_wait_reused']}, "
+      f"bad_syn {t['drops']['bad_syn']}, {len(opens)} connections opened; client: ok {cl['ok']}, "
+      f"SYNs sent again {cl['syn_retries']}, errors {cl['errors'][:3]}")
+assert not cl["errors"] and cl["ok"] == rounds, "a round failed"
 assert len(opens) == rounds, f"{len(opens)} connections for {rounds} rounds"
 assert t["tcp"]["time_wait_reused"] == rounds - 1, "each reconnection should end the last TIME-WAIT"
 assert t["drops"]["bad_syn"] == 0, "a new SYN was answered with a challenge ACK"
+assert cl["syn_retries"] == 0, "a new SYN went unanswered: the client sent it again"
 PY
-"$CEE_AUDIT" "$EVENTS" >/dev/null || {
-	echo "FAIL: cee-audit rejected the event stream"
-	FAILED=1
-}
+	"$CEE_AUDIT" "$EVENTS" >/dev/null || {
+		echo "FAIL: cee-audit rejected the event stream (timestamps $TS)"
+		FAILED=1
+	}
+done
 
 # The same with --syn-cookies always, each incarnation's ISS watched: a SYN
 # that ended a TIME-WAIT was answered with a cookie, whose ISS bore no
