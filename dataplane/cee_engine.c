@@ -1159,7 +1159,7 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	// say which option is wrong) here
 	// (two slots a link on its shard: its attempt's, and its next's)
 	uint32_t links_max = (cfg->nlinks + nshards - 1) / nshards;
-	uint32_t slots = (cfg->max_conns + nshards - 1) / nshards;
+	uint32_t slots = cee_flow_share(cfg->max_conns, nshards - 1, nshards); // (the least)
 	if (cfg->nlinks > 0 && (uint64_t)links_max * 2 > slots) {
 		fprintf(stderr,
 			"cee: %u links (%u on a shard) need at least %u connection slots a shard "

@@ -49,6 +49,27 @@ static inline unsigned cee_flow_owner(uint32_t h, unsigned nshards)
 	return (h & (CEE_RETA_SIZE - 1)) % nshards;
 }
 
+/** Table entries shard @p shard owns among @p nshards (1..128): its share of the flows. */
+static inline unsigned cee_flow_entries(unsigned shard, unsigned nshards)
+{
+	return CEE_RETA_SIZE / nshards + (shard < CEE_RETA_SIZE % nshards ? 1u : 0u);
+}
+
+/**
+ * Shard @p shard's part of @p total (connection slots, --max-conns): in
+ * proportion to the entries it owns, rounded up (at least 1). Split evenly,
+ * a shard count that does not divide 128 gave the shards that own one entry
+ * more (and so more flows) the same slots as the rest: they refused new
+ * connections while the engine was well below the limit (at 89% of it with
+ * 24 shards, at half with 127).
+ */
+static inline uint32_t cee_flow_share(uint32_t total, unsigned shard, unsigned nshards)
+{
+	uint64_t v = ((uint64_t)total * cee_flow_entries(shard, nshards) + CEE_RETA_SIZE - 1) /
+		     CEE_RETA_SIZE;
+	return v > 0 ? (uint32_t)v : 1;
+}
+
 /**
  * A NIC's RSS hash, trusted only once checked: a driver may ignore
  * cee_rss_key (some refuse a key and keep their own, some hash by another

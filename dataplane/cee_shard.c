@@ -1952,7 +1952,8 @@ uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nsh
 {
 	if (cfg->no_events || nshards == 0)
 		return 0;
-	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
+	// (one size for every shard's ring: shard 0's share, the largest)
+	uint32_t per_shard = cee_flow_share(cfg->max_conns, 0, nshards);
 	bool layers = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL);
 	// every slot's reservation, and a link's link_up and link_down on top
 	// for the links of the shard that has the most (shard 0): sized for
@@ -2013,7 +2014,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 			return -ENOMEM;
 	}
 
-	uint32_t per_shard = (cfg->max_conns + nshards - 1) / nshards;
+	uint32_t per_shard = cee_flow_share(cfg->max_conns, id, nshards);
 	s->pool = cee_conn_pool_create(id, per_shard);
 	if (s->pool == NULL)
 		return -errno;
