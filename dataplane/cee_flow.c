@@ -19,6 +19,12 @@
 #define KEY_10 KEY_2, KEY_2, KEY_2, KEY_2, KEY_2
 const uint8_t cee_rss_key[CEE_RSS_KEY_LEN] = {KEY_10, KEY_10, KEY_10, KEY_10};
 
+void cee_rss_key_fill(uint8_t *key, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++)
+		key[i] = i % 2 ? KEY_LO : KEY_HI;
+}
+
 // 64 key bits; the 32-bit window at bit k (k < 32) is KEY64 >> (32 - k).
 #define KEY64 ((uint64_t)KEY_WORD * UINT64_C(0x0001000100010001))
 #define WIN(k) ((uint32_t)(KEY64 >> (32 - (k))))

@@ -23,6 +23,15 @@
 extern const uint8_t cee_rss_key[CEE_RSS_KEY_LEN];
 
 /**
+ * Fill @p key with the same pattern for a NIC whose key is @p len bytes
+ * (an even number; i40e and ice take 52): the IPv4/TCP input uses only its
+ * first 16 bytes, so every such key hashes as cee_rss_key. (Only 40-byte
+ * keys were programmed: on a NIC with another size every frame came in on
+ * queue 0 and shard 0 handed (n - 1) / n of them off.)
+ */
+void cee_rss_key_fill(uint8_t *key, unsigned len);
+
+/**
  * Toeplitz hash of the tuple as a NIC computes it for IPv4/TCP
  * (input: src ip, dst ip, src port, dst port, network order). Arguments in
  * host order. Symmetric: swapping (src, dst) gives the same value.

@@ -10,10 +10,14 @@
 
 #define RX_DESC 1024
 #define TX_DESC 1024
+// The largest redirection table and key programmed (ice: 2048 entries, a
+// 52-byte key; beyond them the port is steered by software hash)
+#define RETA_MAX 4096
+#define KEY_MAX 128
 
 static int program_reta(uint16_t port_id, uint16_t reta_size, unsigned nshards)
 {
-	struct rte_eth_rss_reta_entry64 reta[RTE_ETH_RSS_RETA_SIZE_512 / RTE_ETH_RETA_GROUP_SIZE];
+	static struct rte_eth_rss_reta_entry64 reta[RETA_MAX / RTE_ETH_RETA_GROUP_SIZE];
 	memset(reta, 0, sizeof(reta));
 	for (unsigned i = 0; i < reta_size; i++) {
 		reta[i / RTE_ETH_RETA_GROUP_SIZE].mask |= UINT64_C(1) << (i % RTE_ETH_RETA_GROUP_SIZE);
@@ -24,16 +28,16 @@ static int program_reta(uint16_t port_id, uint16_t reta_size, unsigned nshards)
 	return rte_eth_dev_rss_reta_update(port_id, reta, reta_size);
 }
 
-// Does the port hash IPv4/TCP with cee_rss_key? (A driver that cannot say
-// -- no rss_hash_conf_get -- is taken at its word; the shards' checks of
-// the values remain.)
-static bool rss_key_taken(uint16_t port_id)
+// Does the port hash IPv4/TCP with our key (@p want, @p len bytes)? (A
+// driver that cannot say -- no rss_hash_conf_get -- is taken at its word;
+// the shards' checks of the values remain.)
+static bool rss_key_taken(uint16_t port_id, const uint8_t *want, uint8_t len)
 {
-	uint8_t key[CEE_RSS_KEY_LEN];
-	struct rte_eth_rss_conf rc = {.rss_key = key, .rss_key_len = sizeof(key)};
+	uint8_t key[KEY_MAX];
+	struct rte_eth_rss_conf rc = {.rss_key = key, .rss_key_len = len};
 	if (rte_eth_dev_rss_hash_conf_get(port_id, &rc) != 0)
 		return true;
-	return rc.rss_key_len == CEE_RSS_KEY_LEN && memcmp(key, cee_rss_key, sizeof(key)) == 0 &&
+	return rc.rss_key_len == len && memcmp(key, want, len) == 0 &&
 	       (rc.rss_hf & RTE_ETH_RSS_NONFRAG_IPV4_TCP) != 0;
 }
 
@@ -57,14 +61,19 @@ int cee_port_setup(uint16_t port_id, unsigned nshards, struct rte_mempool *mp,
 
 	struct rte_eth_conf conf;
 	memset(&conf, 0, sizeof(conf));
+	// our key pattern at the port's key size (any even size from 16
+	// bytes: the input uses the first 16)
+	static uint8_t key[KEY_MAX];
+	uint8_t key_len = di.hash_key_size;
 	bool rss = nshards > 1 && info->nb_rxq == nshards &&
-		   (di.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP) &&
-		   di.hash_key_size == CEE_RSS_KEY_LEN && di.reta_size >= CEE_RETA_SIZE &&
-		   di.reta_size <= RTE_ETH_RSS_RETA_SIZE_512 && di.reta_size % CEE_RETA_SIZE == 0;
+		   (di.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP) && key_len >= 16 &&
+		   key_len <= KEY_MAX && key_len % 2 == 0 && di.reta_size >= CEE_RETA_SIZE &&
+		   di.reta_size <= RETA_MAX && di.reta_size % CEE_RETA_SIZE == 0;
 	if (rss) {
+		cee_rss_key_fill(key, key_len);
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		conf.rx_adv_conf.rss_conf.rss_key = (uint8_t *)(uintptr_t)cee_rss_key;
-		conf.rx_adv_conf.rss_conf.rss_key_len = CEE_RSS_KEY_LEN;
+		conf.rx_adv_conf.rss_conf.rss_key = key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = key_len;
 		conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_NONFRAG_IPV4_TCP;
 		if (di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH)
 			conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
@@ -100,7 +109,7 @@ int cee_port_setup(uint16_t port_id, unsigned nshards, struct rte_mempool *mp,
 	}
 	if (rss && program_reta(port_id, di.reta_size, nshards) < 0)
 		rss = false; // software hand-off still delivers every flow to its owner
-	if (rss && !rss_key_taken(port_id)) {
+	if (rss && !rss_key_taken(port_id, key, key_len)) {
 		// a driver that keeps its own key computes another hash: its
 		// value must not steer (an active open's SYN-ACK went to a shard
 		// that did not own it); the shards check the values too (cee_flow.h)
