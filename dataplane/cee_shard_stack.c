@@ -223,12 +223,16 @@ static int tcp_down(struct cee_stack *st, const uint8_t *data, uint32_t len)
 }
 
 // A message (or plaintext) from the service down through the top layer.
+// Counted before it goes down (what was not taken is taken back after):
+// TCP may send it with our FIN and report closed from inside the send
+// (LAST-ACK acknowledged at once), and closed's bytes_out, final by then,
+// missed it.
 static int top_send(struct cee_stack *st, const uint8_t *data, uint32_t len, bool text)
 {
+	st->plain_out += len;
 	int rc = st->ws != NULL ? cee_ws_send(st->ws, data, len, text, st->s->now_ns)
 				: cee_tls_send(st->tls, data, len);
-	if (rc > 0)
-		st->plain_out += (uint32_t)rc;
+	st->plain_out -= rc > 0 ? len - (uint32_t)rc : len;
 	return rc;
 }
 
@@ -984,6 +988,11 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 		}
 		return;
 	}
+	// the cause first: a Close frame that finds no room ends the layer
+	// (no_resources), which must not become the connection's first cause
+	// (TLS's close_notify path already kept it: the reason depended on the
+	// layer)
+	cee_tcp_set_close_reason(&c->tcb, reason);
 	layer_enter(st);
 	if (st->ws != NULL && reason == CEE_REASON_IDLE_TIMEOUT)
 		cee_ws_shutdown(st->ws, CEE_WS_GOING_AWAY, "idle", s->now_ns);
@@ -1023,12 +1032,16 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 	if (st->in_down)
 		return 1; // from inside a layer's send: TCP's FIN follows what it sends
 	layer_enter(st);
+	// The cause first (this side closes first, whether our Close frame goes
+	// out or not): a Close frame that found no room in the send buffer
+	// ended the WebSocket layer with no_resources, and that became the
+	// connection's cause where TLS in the same spot reported shutdown,
+	// idle_timeout or local_close
+	cee_tcp_set_close_reason(&c->tcb, reason);
 	// (a server going down: 1001, RFC 6455 7.4.1)
 	bool now = top_shutdown(st, reason == CEE_REASON_SHUTDOWN ? CEE_WS_GOING_AWAY
 								  : CEE_WS_NORMAL);
-	if (!now) // our Close frame is out, the peer's awaited: this side closed first
-		cee_tcp_set_close_reason(&c->tcb, reason);
-	else if (close_cut(st, reason))
+	if (now && close_cut(st, reason))
 		now = false; // reset: no FIN after it
 	if (!layer_leave(s, st))
 		return -1;
