@@ -19,7 +19,9 @@ import argparse
 import json
 import os
 import ssl
+import subprocess
 import sys
+import time
 
 import ctlit
 from ctlit import Failed, check, log
@@ -226,6 +228,33 @@ def main():
         check(rc == 0 and "mailbox_max_ns" in out, "cee-ctl stats (table)")
         rc, out, _ = ctl.run("conns", json_out=False)
         check(rc == 0 and f"{len(held)} connection(s)" in out, f"cee-ctl conns (table): {out[-200:]}")
+
+        # 7. The socket's watch bound (docs/control.md): at most 24 clients
+        # waiting in `watch`; a 25th is refused ("too many watches
+        # waiting"), and other requests still find a slot. Synchronised on
+        # the refusal itself: a 25th that came before the 24 were all
+        # registered waits instead (its --timeout 2 ends it), and is tried
+        # again. Then the watched connection ends: every watch answers.
+        watched = sorted(held)[0]
+        watchers = [subprocess.Popen([a.ctl, "--file-prefix", a.prefix, "--json", "watch", watched],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    for _ in range(24)]
+        refused, deadline = None, time.monotonic() + 30
+        while refused is None and time.monotonic() < deadline:
+            rc, _, err = ctl.run("--timeout", "2", "watch", watched, json_out=False)
+            if "too many watches waiting" in err:
+                refused = rc
+        check(refused == 1, f"a 25th watch: never refused within 30 s (exit {refused})")
+        rc, out, _ = ctl.run("stats", json_out=False)
+        check(rc == 0 and "mailbox_max_ns" in out, "cee-ctl stats with 24 watches waiting")
+        held.pop(watched).close()
+        answers = []
+        for w in watchers:
+            out, err = w.communicate(timeout=20)
+            answers.append((w.returncode, out))
+        check(all(rc == 0 and '"reason":"peer_fin"' in out.replace(" ", "") for rc, out in answers),
+              f"the 24 watches of {watched} when it closed: {answers[:2]}")
+        log(f"watch: 24 waiting, the 25th refused (exit 1), stats answered; all 24 answered peer_fin")
 
         with open(a.result, "w") as f:
             json.dump({"killed": killed_ids, "stale": old, "held": sorted(held)}, f)

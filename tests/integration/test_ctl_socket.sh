@@ -243,4 +243,64 @@ wait "$I" || rc=$?
 	fail "SIGTERM while waiting for a FIFO's reader: exit $rc, $(tail -n 2 "$WORK/i.log")"
 log "7. SIGTERM during start-up (a FIFO sink without its reader): exit 0"
 
+# 8. the socket's own bounds (docs/control.md): 32 clients at a time, each
+# exchange within 10 s. 32 clients that connect and say nothing hold every
+# slot: a request waits (cee-ctl --timeout 3 gives up), and is answered once
+# their deadline closes them (about 10 s after they came); 31 leave a slot.
+# Guards against: silent clients locking the operator out for good (no
+# deadline), or a limit other than the documented one.
+engine j "$WORK/j.sock"
+J=$EPID
+wait_until 60 "engine j ready" has "$WORK/j.log" "cee-engine: ready"
+"$PY" - "$WORK/j.sock" "$CTL" <<'PY' || fail "8. the socket's bounds: see above"
+import socket, subprocess, sys, time
+path, ctl = sys.argv[1], sys.argv[2]
+def ctl_stats(timeout):
+    t0 = time.monotonic()
+    r = subprocess.run([ctl, "--socket", path, "--timeout", str(timeout), "stats"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return r.returncode, time.monotonic() - t0
+def silent(n):
+    out = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        out.append(s)
+    return out  # (accepted in turn, before any request that comes after them)
+ok = True
+def check(c, what):
+    global ok
+    if not c:
+        print("FAIL: 8. " + what)
+        ok = False
+held = silent(31)
+rc, dt = ctl_stats(3)
+check(rc == 0, f"31 silent clients: cee-ctl stats exit {rc} after {dt:.1f} s (a slot was left)")
+for s in held:
+    s.close()
+t0 = time.monotonic()
+held = silent(32)
+rc, dt = ctl_stats(3)
+check(rc == 1, f"32 silent clients: cee-ctl --timeout 3 stats exit {rc} after {dt:.1f} s (expected 1: no slot)")
+rc, dt = ctl_stats(20)
+waited = time.monotonic() - t0
+check(rc == 0, f"32 silent clients: cee-ctl --timeout 20 stats exit {rc} (their deadline frees the slots)")
+check(8.5 <= waited <= 16, f"answered {waited:.1f} s after the silent clients came (their deadline: 10 s)")
+closed = 0
+for s in held:
+    s.settimeout(5)
+    try:
+        while s.recv(4096):
+            pass
+        closed += 1
+    except OSError:
+        closed += 1 if s.fileno() < 0 else 0
+check(closed == 32, f"{closed} of the 32 silent clients closed by the engine")
+print(f"8. 31 silent clients: answered; 32: none until their deadline, {waited:.1f} s; all 32 closed")
+sys.exit(0 if ok else 1)
+PY
+kill -TERM "$J"
+wait "$J" || fail "8. engine j: exit status $?"
+log "8. 32 clients at a time, each exchange within 10 s"
+
 log "PASS test_ctl_socket"
