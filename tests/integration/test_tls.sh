@@ -250,6 +250,60 @@ assert len(c) == 1 and c[0]["reason"] == "tls_alert" and c[0].get("alert") == 40
 PY
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "fin hello: cee-audit rejected the event stream"
 
+	# --tls-min-version 1.3 and --tls-ciphers, as given on the command line
+	# (the unit tests set the TLS configuration directly: the options'
+	# way into it was never run): a client capped at TLS 1.2 gets
+	# protocol_version (70, ours); a TLS 1.3 client gets the one suite
+	# allowed, TLS_AES_256_GCM_SHA384 (without the option: TLS_AES_128_GCM_SHA256)
+	EVENTS=$WORK/events-minver.jsonl
+	it_start_engine 1 "$WORK/engine-minver.log" "${TLS_ARGS[@]}" --tls-min-version 1.3 \
+		--tls-ciphers TLS13-AES256-GCM-SHA384 --events "jsonl:$EVENTS"
+	it_ns "$CEE_PYTHON" - "$NETNS_ENGINE_IP" "$PORT" "$CERTS/ca.pem" >"$WORK/minver.json" <<'PY' ||
+import json, socket, ssl, sys
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out = {}
+for v in ("1.2", "1.3"):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2 if v == "1.2" else ssl.TLSVersion.TLSv1_3
+    s = socket.create_connection((host, port), timeout=10)
+    r = {"lport": s.getsockname()[1]}
+    try:
+        t = ctx.wrap_socket(s, server_hostname="server.cee.test")
+        r["version"], r["cipher"] = t.version(), t.cipher()[0]
+        t.sendall(b"min")
+        r["echo"] = t.recv(16).decode()
+        t.close()
+    except ssl.SSLError as e:
+        r["error"] = getattr(e, "reason", None) or str(e)
+        s.close()
+    out[v] = r
+print(json.dumps(out))
+ok = "error" in out["1.2"] and "PROTOCOL_VERSION" in out["1.2"]["error"].upper() and \
+    out["1.3"].get("version") == "TLSv1.3" and out["1.3"].get("cipher") == "TLS_AES_256_GCM_SHA384" and \
+    out["1.3"].get("echo") == "min"
+sys.exit(0 if ok else 1)
+PY
+		fail_soft "min version: clients $(cat "$WORK/minver.json")"
+	it_wait_until 30 "2 closed events" it_at_least "$EVENTS" "$(it_type_re closed)" 2 ||
+		fail_soft "min version: closed events missing"
+	it_stop_engine || fail_soft "min version: engine exit status $? after SIGTERM"
+	"$CEE_PYTHON" - "$EVENTS" "$WORK/minver.json" <<'PY' || fail_soft "min version: events"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+r = json.loads(open(sys.argv[2]).read())
+def closed(lport):
+    c = [e for e in ev if e["type"] == "closed" and e["remote"].endswith(f":{lport}")]
+    assert len(c) == 1, f"closed of :{lport}: {c}"
+    return c[0]
+c12, c13 = closed(r["1.2"]["lport"]), closed(r["1.3"]["lport"])
+up = [e for e in ev if e["type"] == "tls_up"]
+print(f"min version: TLS 1.2 client closed {c12.get('reason')} alert {c12.get('alert')} by {c12.get('alert_by')}; "
+      f"tls_up {[(e.get('tls_version'), e.get('cipher')) for e in up]}")
+assert c12["reason"] == "tls_alert" and c12.get("alert") == 70 and c12.get("alert_by") == "local", c12
+assert len(up) == 1 and up[0]["conn"] == c13["conn"] and up[0].get("cipher") == "TLS_AES_256_GCM_SHA384", up
+PY
+	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "min version: cee-audit rejected the event stream"
+
 	# A handshake the idle timeout ends (no --handshake-timeout): the client
 	# sends its Finished after the engine's FIN (a resumed TLS 1.2 session,
 	# whose last message is the client's). tls_up came after that FIN
