@@ -1322,7 +1322,8 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 				continue;
 			char rname[RTE_RING_NAMESIZE];
 			snprintf(rname, sizeof(rname), "%s_ho_%u_%u", cfg->name, i, j);
-			struct rte_ring *r = rte_ring_create(rname, CEE_HANDOFF_RING, SOCKET_ID_ANY,
+			struct rte_ring *r = rte_ring_create(rname, cee_handoff_ring_size(nshards),
+							     SOCKET_ID_ANY,
 							     RING_F_SP_ENQ | RING_F_SC_DEQ);
 			if (r == NULL)
 				goto fail_nomem;

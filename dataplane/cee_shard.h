@@ -33,7 +33,24 @@
 #define CEE_RX_BURST 32
 #define CEE_TX_BURST 32
 #define CEE_TIMER_BUDGET 256
-#define CEE_HANDOFF_RING 4096
+#define CEE_HANDOFF_RING 4096 /**< the largest hand-off ring (two or three shards) */
+
+/**
+ * Slots of each hand-off ring (one per ordered pair of shards) with
+ * @p nshards: a power of two, 512 to CEE_HANDOFF_RING, such that what all
+ * rings into one shard hold stays near the pool's 8192 mbufs a shard
+ * ((n - 1) x size <= 8192 while size > 512). At 4096 each, one stalled
+ * shard of 16 held 61,425 of the pool's 167,936 mbufs in its inbound rings,
+ * two held enough to leave the receive queues of every shard without
+ * mbufs: one slow shard stalled all of them.
+ */
+static inline unsigned cee_handoff_ring_size(unsigned nshards)
+{
+	unsigned size = CEE_HANDOFF_RING;
+	while (size > 512 && (nshards > 1 ? nshards - 1 : 1) * size > 8192)
+		size /= 2;
+	return size;
+}
 #define CEE_RECYCLE 64 /**< received mbufs kept for the frames the shard builds next */
 #define CEE_FRESH 32   /**< mbufs taken from the pool at once */
 #define CEE_MOVED_MAX 8 /**< neighbours' new MACs held for the next walk of the connections */

@@ -21,6 +21,7 @@
 #include <rte_telemetry.h>
 
 #include "cee_ctl_priv.h"
+#include "cee_shard.h"
 #include "cee_stats.h"
 
 /* Find the counter whose flat name is @p name. @return its value in @p st, or -1. */
@@ -178,6 +179,28 @@ static void test_mailbox_full_and_timeouts_counted(void **state)
 	free(ring);
 }
 
+/*
+ * Fault: hand-off rings of 4,096 slots whatever the shard count: the rings
+ * into one stalled shard of 16 held 61,425 of the pool's 167,936 mbufs,
+ * and two stalled shards left every receive queue without mbufs. The
+ * rings into one shard hold about its 8,192 of the pool, down to rings of
+ * 512 (a burst's worth many times over).
+ */
+static void test_handoff_rings_bounded(void **state)
+{
+	(void)state;
+	assert_int_equal(cee_handoff_ring_size(2), 4096);
+	assert_int_equal(cee_handoff_ring_size(3), 4096);
+	for (unsigned n = 2; n <= 128; n++) {
+		unsigned size = cee_handoff_ring_size(n);
+		assert_true(size >= 512 && size <= CEE_HANDOFF_RING);
+		assert_int_equal(size & (size - 1), 0); /* a power of two (rte_ring) */
+		assert_true(size == 512 || (n - 1) * size <= 8192);
+		assert_true(size == CEE_HANDOFF_RING || (n - 1) * size * 2 > 8192);
+	}
+	assert_int_equal(cee_handoff_ring_size(16), 512);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +208,7 @@ int main(void)
 	    cmocka_unit_test(test_ring_mbox_and_names),
 	    cmocka_unit_test(test_fits_ctl_and_telemetry),
 	    cmocka_unit_test(test_mailbox_full_and_timeouts_counted),
+	    cmocka_unit_test(test_handoff_rings_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
