@@ -38,6 +38,27 @@ for TS in off on; do
 		--server "$NETNS_ENGINE_IP:8" --bind "$NETNS_PEER_IP" --rounds "$ROUNDS" \
 		--sport $((41010 + ${#TS})) >"$WORK/clients-ts$TS.json" || FAILED=1
 	it_wait_until 30 "closed events" it_at_least "$EVENTS" "$(it_type_re closed)" "$ROUNDS" || FAILED=1
+	# The last round's connection is closed and held in TIME-WAIT (60 s):
+	# telemetry must say so (`reason` local_close, state TIME-WAIT) and list
+	# none of the rounds before (each destroyed when the next reused its
+	# tuple). Telemetry once omitted the reason: a gone connection passed
+	# for a live one.
+	[[ $TS == on ]] || "$CEE_PYTHON" - "$IT_DIR" "cee-it-$$-$ENGINE_SEQ" "$EVENTS" <<'PY' || FAILED=1
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import ctlit
+ev = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
+opens = [e["conn"] for e in ev if e["type"] == "open"]
+last = opens[-1]
+tel = ctlit.telemetry(sys.argv[2], ["/cee/conns", f"/cee/conn,{last}"])
+conns, one = tel[0]["/cee/conns"], tel[1]["/cee/conn"]
+listed = sorted(k for k in conns if len(k) == 16)
+print(f"telemetry: /cee/conns {listed}; /cee/conn,{last}: state {one.get('state')} reason {one.get('reason')}")
+assert listed == [last], f"/cee/conns lists {listed}, only {last} is left"
+assert conns[last].get("reason") == "local_close" and conns[last].get("state") == "TIME-WAIT", conns[last]
+assert one.get("reason") == "local_close" and one.get("state") == "TIME-WAIT", one
+assert "departed" not in conns[last], conns[last]
+PY
 	it_stop_engine || FAILED=1
 
 	"$CEE_PYTHON" - "$STATS" "$EVENTS" "$ROUNDS" "$WORK/clients-ts$TS.json" "$TS" <<'PY' || FAILED=1
