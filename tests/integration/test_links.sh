@@ -19,8 +19,9 @@
 # stream must hold); the stream must also pass cee-audit.
 #
 # Usage: test_links.sh [--engine P --audit P --python P] [--ctl P] [--keep] tls|tcp|tcp2
-#   tls   one shard, link up1=tls:PEER:5061:echo,sni=server.cee.test (--tls-ca
-#         ca.pem; --tls-sni other.cee.test, which the link's own name
+#   tls   one shard, link up1=tls:PEER:5061:echo,sni=server.cee.test
+#         (--tls-link-ca ca.pem, beside a --tls-ca other-ca.pem the link must
+#         not use; --tls-sni other.cee.test, which the link's own name
 #         overrides), 50 drops: close_notify+FIN, close_notify only (the
 #         engine FINs first), FIN without close_notify, RST, server restart
 #         (a server of another CA in the first gap), blackhole (keepalive),
@@ -129,7 +130,10 @@ if [[ $PROTO == tls ]]; then
 	for i in "${!CONNECT[@]}"; do
 		[[ ${CONNECT[$i]} == --connect ]] || CONNECT[i]+=,sni=server.cee.test
 	done
-	TLS=(--tls-ca "$CERTS/ca.pem" --tls-sni other.cee.test)
+	# links verify against --tls-link-ca; --tls-ca (for tls: listeners'
+	# clients) names a CA that does not know the server: a link that took
+	# it would fail every handshake (the option's way in was untested)
+	TLS=(--tls-link-ca "$CERTS/ca.pem" --tls-ca "$CERTS/other-ca.pem" --tls-sni other.cee.test)
 	SRV_TLS=(--certs "$CERTS" --sni server.cee.test --badcert)
 fi
 
