@@ -244,8 +244,28 @@ static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct 
 	if (len < sizeof(struct rte_ether_hdr) || m->nb_segs != 1)
 		return drop(p, CEE_DROP_BAD_ETH);
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-	rte_ether_addr_copy(&eth->src_addr, &p->src_mac);
 	uint16_t et = rte_be_to_cpu_16(eth->ether_type);
+	// An 802.1Q tag with VLAN id 0 (priority-tagged, 802.1p: the class of
+	// service marked on an untagged network, by a switch or a host) is the
+	// untagged network's: the tag comes off in place, and the frame reads
+	// as untagged everywhere after (answers go untagged, as Linux's do).
+	// Such frames were dropped as an unsupported ethertype: a network that
+	// tags priorities could not reach the engine at all. Other VLAN ids
+	// are not ours (the engine has no VLAN interfaces).
+	if (et == RTE_ETHER_TYPE_VLAN && len >= sizeof(*eth) + sizeof(struct rte_vlan_hdr)) {
+		const struct rte_vlan_hdr *vh = (const void *)(eth + 1);
+		if ((rte_be_to_cpu_16(vh->vlan_tci) & 0x0fff) == 0) {
+			// the MACs move up over the tag: the inner type is then
+			// where an untagged frame has its type
+			memmove(rte_pktmbuf_mtod_offset(m, uint8_t *, sizeof(struct rte_vlan_hdr)),
+				rte_pktmbuf_mtod(m, uint8_t *), 2 * RTE_ETHER_ADDR_LEN);
+			rte_pktmbuf_adj(m, sizeof(struct rte_vlan_hdr));
+			eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+			et = rte_be_to_cpu_16(eth->ether_type);
+			len = rte_pktmbuf_data_len(m);
+		}
+	}
+	rte_ether_addr_copy(&eth->src_addr, &p->src_mac);
 	p->l3_off = sizeof(*eth);
 	len -= sizeof(*eth);
 

@@ -553,6 +553,79 @@ static void test_arp_probe_answered(void **state)
 	assert_int_equal(cee_net_arp_info(m, OUR_IP, 2, &ai), -EINVAL);
 }
 
+// Insert an 802.1Q tag (TCI @p tci) after the MACs of frame @p m.
+static void add_tag(struct rte_mbuf *m, uint16_t tci)
+{
+	uint8_t macs[12];
+	memcpy(macs, rte_pktmbuf_mtod(m, uint8_t *), sizeof(macs));
+	assert_non_null(rte_pktmbuf_prepend(m, 4));
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+	memcpy(p, macs, sizeof(macs));
+	p[12] = 0x81;
+	p[13] = 0x00;
+	p[14] = (uint8_t)(tci >> 8);
+	p[15] = (uint8_t)tci;
+}
+
+// Fault: priority-tagged frames (an 802.1Q tag with VLAN id 0: 802.1p
+// marking on an untagged network) were dropped as an unsupported
+// ethertype, so a network that tags priorities could not reach the engine.
+// The tag comes off (the frame then reads as untagged: an ARP request is
+// answered in place, untagged); another VLAN id is still not ours.
+static void test_priority_tagged(void **state)
+{
+	(void)state;
+	static struct frame f;
+	struct cee_net_addr a = {.src_ip = PEER_IP, .dst_ip = OUR_IP, .sport = 40000, .dport = 5060};
+	memcpy(a.src_mac.addr_bytes, "\x02\x00\x00\x00\x00\x02", 6);
+	memcpy(a.dst_mac.addr_bytes, "\x02\xce\xe0\x00\x00\x01", 6);
+	struct cee_tcp_out out;
+	memset(&out, 0, sizeof(out));
+	out.flags = CEE_TCP_SYN;
+	out.seq = 1234;
+	out.mss = 1460;
+	out.wscale = 0xff;
+	struct cee_pkt p;
+	for (unsigned prio = 0; prio < 8; prio++) {
+		struct rte_mbuf *m = frame_reset(&f);
+		m->data_off = 64; /* room to prepend the tag */
+		assert_int_equal(cee_net_fill_tcp(m, &a, &out), 0);
+		uint16_t untagged = rte_pktmbuf_data_len(m);
+		add_tag(m, (uint16_t)(prio << 13));
+		m->ol_flags = 0;
+		cee_net_parse(m, OUR_IP, 1, &p);
+		assert_int_equal(p.kind, CEE_PKT_TCP);
+		assert_int_equal(p.src_ip, PEER_IP);
+		assert_int_equal(p.seg.seq, 1234);
+		assert_int_equal(p.seg.mss, 1460);
+		assert_int_equal(rte_pktmbuf_data_len(m), untagged);
+		const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+		assert_int_equal(rte_be_to_cpu_16(eth->ether_type), RTE_ETHER_TYPE_IPV4);
+		assert_memory_equal(&eth->src_addr, &a.src_mac, 6);
+		assert_memory_equal(&p.src_mac, &a.src_mac, 6);
+	}
+	// VLAN 5: not ours
+	struct rte_mbuf *m = frame_reset(&f);
+	m->data_off = 64;
+	assert_int_equal(cee_net_fill_tcp(m, &a, &out), 0);
+	add_tag(m, 5);
+	m->ol_flags = 0;
+	cee_net_parse(m, OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_DROP);
+	assert_int_equal(p.cause, CEE_DROP_UNSUPPORTED_ETHERTYPE);
+	// an ARP request, priority-tagged: parsed and answered, untagged
+	m = arp_request_frame(&f, PEER_IP, OUR_IP);
+	add_tag(m, 3 << 13);
+	cee_net_parse(m, OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_ARP);
+	struct cee_arp_info ai;
+	assert_int_equal(cee_net_arp_info(m, OUR_IP, 1, &ai), 0);
+	assert_int_equal(ai.sip, PEER_IP);
+	struct rte_ether_addr mac = {{0x02, 0xce, 0xe0, 0, 0, 1}};
+	assert_int_equal(cee_net_arp_reply(m, &mac, OUR_IP, 1), 0);
+	assert_int_equal(rte_pktmbuf_data_len(m), sizeof(struct rte_ether_hdr) + sizeof(struct rte_arp_hdr));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_icmp_echo_options),
 		cmocka_unit_test(test_bad_sources),
 		cmocka_unit_test(test_arp_probe_answered),
+		cmocka_unit_test(test_priority_tagged),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
