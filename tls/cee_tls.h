@@ -216,6 +216,13 @@ void cee_tls_shutdown(struct cee_tls *t);
  */
 bool cee_tls_eof(struct cee_tls *t);
 
+/**
+ * Whether the default cipher list (no --tls-ciphers) puts ChaCha20-Poly1305
+ * first: when the wolfSSL built against has no AES-NI, where its AES-GCM
+ * is the slower (cee_tls.c); else AES-GCM first.
+ */
+bool cee_tls_prefers_chacha(void);
+
 /** Has anything of @p t gone down yet (a server: its first flight)? */
 bool cee_tls_said(const struct cee_tls *t);
 

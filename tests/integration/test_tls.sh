@@ -254,7 +254,8 @@ PY
 	# (the unit tests set the TLS configuration directly: the options'
 	# way into it was never run): a client capped at TLS 1.2 gets
 	# protocol_version (70, ours); a TLS 1.3 client gets the one suite
-	# allowed, TLS_AES_256_GCM_SHA384 (without the option: TLS_AES_128_GCM_SHA256)
+	# allowed, TLS_AES_256_GCM_SHA384 (without the option: ChaCha20-Poly1305
+	# or TLS_AES_128_GCM_SHA256, the default list's first)
 	EVENTS=$WORK/events-minver.jsonl
 	it_start_engine 1 "$WORK/engine-minver.log" "${TLS_ARGS[@]}" --tls-min-version 1.3 \
 		--tls-ciphers TLS13-AES256-GCM-SHA384 --events "jsonl:$EVENTS"
