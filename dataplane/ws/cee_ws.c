@@ -109,6 +109,9 @@ struct cee_ws {
 	bool up_text; // during io.up
 	bool in_up;
 	bool ping_outstanding;
+	bool pong_owed; // a ping of this input not answered yet: pong[] (flush_pong())
+	uint8_t pong_len;
+	uint8_t pong[CTL_MAX];
 	bool eof;
 	bool req_seen; // server: a byte of the upgrade request came
 	bool below_gone; // cee_ws_below_gone(): its stream is closing under it
@@ -1391,6 +1394,27 @@ static bool is_control(uint8_t op)
 	return (op & 0x8) != 0;
 }
 
+// The Pong owed for the input's last ping (on_control()), before anything
+// else goes down after it: a Close of ours, or the end of the input.
+static void flush_pong(struct cee_ws *ws)
+{
+	if (!ws->pong_owed)
+		return;
+	ws->pong_owed = false;
+	if (ws->state != WS_EXPECT_FRAMES && ws->state != WS_EXPECT_CLOSE)
+		return;
+	int rc = send_frame(ws, OP_PONG, ws->pong, ws->pong_len);
+	// after our Close, our FIN (or close_notify) may be out too (an idle
+	// timeout's): no Pong can go, and none is owed on a stream we
+	// closed; the peer's Close is still read. It ended the layer
+	// (no_resources), and the Close that completed the handshake was
+	// dropped: ws_clean false
+	if (rc == -ENOTCONN && ws->state == WS_EXPECT_CLOSE)
+		return;
+	if (rc < 0)
+		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+}
+
 // RFC 6455 5.5.1: the peer's Close.
 static void on_close(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 {
@@ -1425,6 +1449,10 @@ static void on_close(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 		return;
 	}
 	ws->info.code = code;
+	// a ping before it is answered first (it came before the Close)
+	flush_pong(ws);
+	if (ws->state == WS_ENDED)
+		return;
 	// Echo the code (none when the peer sent none), without a reason.
 	ws->info.clean = send_close(ws, n >= 2 ? code : 0, NULL) == 0;
 	if (n > 2)
@@ -1442,18 +1470,17 @@ static void on_control(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 		// RFC 6455 5.5.2-5.5.3: a Pong with the same payload, also in
 		// the middle of a fragmented message, and after our Close (5.5.1
 		// forbids data frames then, not control frames: a Pong is owed
-		// unless the peer's Close came first, and none is read after it)
+		// unless the peer's Close came first, and none is read after it).
+		// One per input, for the last ping (5.5.3 allows answering only
+		// the most recent): a Pong each, a record each under TLS (24
+		// bytes for a 6-byte ping), let one segment of pings fill the
+		// send buffer and end the connection as no_resources
 		if (ws->state == WS_EXPECT_FRAMES || ws->state == WS_EXPECT_CLOSE) {
-			int rc = send_frame(ws, OP_PONG, p, n);
-			// after our Close, our FIN (or close_notify) may be out
-			// too (an idle timeout's): no Pong can go, and none is
-			// owed on a stream we closed; the peer's Close is still
-			// read. It ended the layer (no_resources), and the Close
-			// that completed the handshake was dropped: ws_clean false
-			if (rc == -ENOTCONN && ws->state == WS_EXPECT_CLOSE)
-				break;
-			if (rc < 0)
-				ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);
+			if (ws->pong_owed)
+				ws->ctx->stats.pongs_coalesced++;
+			ws->pong_owed = true;
+			ws->pong_len = (uint8_t)n;
+			memcpy(ws->pong, p, n);
 		}
 		break;
 	default: // pong: the input already cleared the wait for it
@@ -1806,8 +1833,10 @@ int cee_ws_input(struct cee_ws *ws, const uint8_t *data, uint32_t len, uint64_t 
 	case WS_EXPECT_CLOSE:
 		break;
 	}
-	if (len > 0 && receiving(ws))
+	if (len > 0 && receiving(ws)) {
 		frames_input(ws, data, len);
+		flush_pong(ws);
+	}
 	return ws->state == WS_ENDED ? -EPROTO : 0;
 }
 

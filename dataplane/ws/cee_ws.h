@@ -95,6 +95,7 @@ struct cee_ws_cfg {
 	X(messages_in, "data messages received")                                                   \
 	X(messages_out, "data messages sent")                                                      \
 	X(pings_sent, "pings we sent")                                                             \
+	X(pongs_coalesced, "pings answered by the pong of a later one in the same input")         \
 	X(ping_timeouts, "connections ended: no answer to our ping")                               \
 	X(closes_received, "Close frames received")                                                \
 	X(closes_sent, "Close frames sent")                                                        \
