@@ -894,7 +894,7 @@ void cee_stack_closed(struct cee_shard *s, struct cee_conn *c)
 		if (wi.up) {
 			cee_ext_put_u16(&b, CEE_EXT_WS_CODE, wi.code);
 			cee_ext_put_u8(&b, CEE_EXT_WS_CLEAN, wi.clean);
-			cee_ext_put_str(&b, CEE_EXT_WS_REASON, wi.reason);
+			cee_ext_put(&b, CEE_EXT_WS_REASON, wi.reason, wi.reason_len);
 		} else if (wi.http_status != 0) { // the upgrade was refused
 			cee_ext_put_u16(&b, CEE_EXT_HTTP_STATUS, wi.http_status);
 		}

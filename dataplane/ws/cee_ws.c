@@ -800,6 +800,7 @@ static int send_close(struct cee_ws *ws, uint16_t code, const char *reason)
 		n = 2 + (uint32_t)r;
 		set_field(ws->info.reason, sizeof(ws->info.reason), reason != NULL ? reason : "",
 			  r);
+		ws->info.reason_len = (uint8_t)strlen(ws->info.reason);
 	}
 	return send_frame(ws, OP_CLOSE, p, n);
 }
@@ -1455,8 +1456,14 @@ static void on_close(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 		return;
 	// Echo the code (none when the peer sent none), without a reason.
 	ws->info.clean = send_close(ws, n >= 2 ? code : 0, NULL) == 0;
-	if (n > 2)
+	if (n > 2) {
+		// (its length kept: a NUL in it is valid UTF-8, and strlen() cut
+		// the reason there in closed's ws_reason)
 		set_field(ws->info.reason, sizeof(ws->info.reason), (const char *)p + 2, n - 2);
+		ws->info.reason_len = (uint8_t)(n - 2 < sizeof(ws->info.reason) - 1
+						    ? n - 2
+						    : sizeof(ws->info.reason) - 1);
+	}
 	ws_set_state(ws, WS_ENDED, CEE_REASON_WS_CLOSE);
 }
 

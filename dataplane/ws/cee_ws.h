@@ -120,6 +120,7 @@ struct cee_ws_info {
 	uint16_t http_status;  /**< status we answered the upgrade with (101, 400, ...), 0 = none yet */
 	uint16_t code;         /**< close code: the peer's (or 1005), or ours on a protocol error; 1006 = none */
 	char reason[124];      /**< close reason text (the peer's, or ours) */
+	uint8_t reason_len;    /**< its bytes: the peer's may hold a NUL (U+0000 is UTF-8) */
 	char path[128];
 	char subprotocol[32];  /**< the one chosen, "" = none */
 	char origin[128];
