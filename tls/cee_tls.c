@@ -349,8 +349,17 @@ static int ticket_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg)
 			return -ENOMEM;
 		ctx->rng_ready = true;
 	}
+	// The lifetime a ticket is announced with (TLS 1.2's hint, TLS 1.3's
+	// ticket_lifetime): one rotation period, what any ticket is good for
+	// at least (its epoch and the next are accepted). wolfSSL's default,
+	// 300 s, made clients that honour it (OpenSSL, Go, wolfSSL) drop their
+	// tickets after 5 minutes and reconnect with full handshakes.
+	uint64_t hint = ctx->tk_period_ns / 1000000000ull;
+	if (hint > 604800) // RFC 8446 4.6.1: at most 7 days
+		hint = 604800;
 	if (wolfSSL_CTX_set_TicketEncCb(ctx->wctx, ticket_cb) != WOLFSSL_SUCCESS ||
-	    wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, ctx) != WOLFSSL_SUCCESS)
+	    wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, ctx) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_TicketHint(ctx->wctx, hint > 0 ? (int)hint : 1) != WOLFSSL_SUCCESS)
 		return -EINVAL;
 	return 0;
 }
@@ -625,6 +634,13 @@ static int check_ciphers(const char *list, uint16_t minv, uint16_t maxv, char *e
 			    tok);
 		if (strstr(tok, "NULL") != NULL)
 			return fail(err, errlen, EINVAL, "ciphers: \"%s\" does not encrypt", tok);
+		// this wolfSSL has them (Debian builds RC4 and 3DES in): an old
+		// list copied in started without a word
+		if (strstr(tok, "RC4") != NULL || strstr(tok, "DES") != NULL)
+			return fail(err, errlen, EINVAL,
+				    "ciphers: \"%s\" is broken (RC4: RFC 7465; 3DES: its 64-bit "
+				    "blocks, Sweet32)",
+				    tok);
 		v12 = true;
 	}
 	if (!(v13 && maxv >= CEE_TLS_V13) && !(v12 && minv <= CEE_TLS_V12))
@@ -1044,6 +1060,13 @@ struct cee_tls_session *cee_tls_session_get(struct cee_tls *t)
 		return NULL;
 	}
 	return (struct cee_tls_session *)s;
+}
+
+uint32_t cee_tls_session_lifetime_s(const struct cee_tls_session *s)
+{
+	return s != NULL ? (uint32_t)wolfSSL_SESSION_get_ticket_lifetime_hint(
+			       (const WOLFSSL_SESSION *)s)
+			 : 0;
 }
 
 void cee_tls_session_free(struct cee_tls_session *s)

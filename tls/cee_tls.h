@@ -175,6 +175,8 @@ int cee_tls_set_session(struct cee_tls *t, const struct cee_tls_session *s);
 /** Client: the session to resume later (a ticket), or NULL. Free with cee_tls_session_free. */
 struct cee_tls_session *cee_tls_session_get(struct cee_tls *t);
 void cee_tls_session_free(struct cee_tls_session *s);
+/** The lifetime (s) the server gave @p s's ticket: a client drops it after that. */
+uint32_t cee_tls_session_lifetime_s(const struct cee_tls_session *s);
 
 /** Client: send the ClientHello. @return 0 or -errno. */
 int cee_tls_start(struct cee_tls *t);

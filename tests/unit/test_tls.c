@@ -592,6 +592,9 @@ static void check_resume(void **state, uint16_t version)
 	cee_tls_get_info(f->c.t, &ci);
 	assert_int_equal(ci.version, version != 0 ? version : CEE_TLS_V13);
 
+	// the ticket's announced lifetime: the rotation period (the default
+	// hour; wolfSSL's own 300 s made clients drop it after 5 minutes)
+	assert_int_equal(cee_tls_session_lifetime_s(s), 3600);
 	handshake(f, f->sctx, "server.cee.test", s); // same context
 	check_resumed(f, true);
 	handshake(f, f->sctx2, "server.cee.test", s); // another shard
@@ -1795,6 +1798,18 @@ static void test_bad_options(void **state)
 
 	cfg.ciphers = "AES128-GCM-SHA256";
 	assert_null(cee_tls_ctx_create(&cfg, true, f->err, sizeof(f->err)));
+	// RC4 and 3DES with ECDHE: in this wolfSSL, and broken (they started)
+	static const char *const broken[] = {"ECDHE-RSA-RC4-SHA", "ECDHE-ECDSA-RC4-SHA",
+					     "ECDHE-RSA-DES-CBC3-SHA", "ECDHE-ECDSA-DES-CBC3-SHA"};
+	for (unsigned i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		char list[128];
+		snprintf(list, sizeof(list), "ECDHE-ECDSA-AES128-GCM-SHA256:%s", broken[i]);
+		cfg.ciphers = list;
+		errno = 0;
+		assert_null(cee_tls_ctx_create(&cfg, true, f->err, sizeof(f->err)));
+		assert_int_equal(errno, EINVAL);
+		assert_non_null(strstr(f->err, broken[i]));
+	}
 	cfg.ciphers = "ALL";
 	assert_null(cee_tls_ctx_create(&cfg, true, f->err, sizeof(f->err)));
 
