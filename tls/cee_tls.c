@@ -1076,6 +1076,70 @@ void cee_tls_session_free(struct cee_tls_session *s)
 }
 
 // What the handshake negotiated, kept before wolfSSL frees what it used.
+// Append @p s to @p out (@p cap bytes) at *@p o when all of it fits.
+static bool put_piece(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+	if (*o + n + 1 > cap)
+		return false;
+	memcpy(out + *o, s, n);
+	*o += n;
+	out[*o] = '\0';
+	return true;
+}
+
+// The subject in one line: "/SN=value" per attribute, in the certificate's
+// order, as OpenSSL's X509_NAME_oneline() writes it, each value from its
+// own bytes with '/' and '\' written "\/" and "\\" and every byte outside
+// printable ASCII as "\xHH". wolfSSL's oneline pasted the values' raw bytes:
+// a CN "x/CN=admin" read "/O=cee/CN=x/CN=admin" (a second CN, for a
+// control plane that authorises by subject), and a NUL ended the string
+// ("admin\0..." read "admin"). Cut to @p cap at an attribute or escape's
+// edge, never within one.
+static void subject_line(WOLFSSL_X509_NAME *name, char *out, size_t cap)
+{
+	size_t o = 0;
+	int count = wolfSSL_X509_NAME_entry_count(name);
+
+	out[0] = '\0';
+	for (int i = 0; i < count; i++) {
+		WOLFSSL_X509_NAME_ENTRY *e = wolfSSL_X509_NAME_get_entry(name, i);
+		WOLFSSL_ASN1_OBJECT *obj = e != NULL ? wolfSSL_X509_NAME_ENTRY_get_object(e) : NULL;
+		WOLFSSL_ASN1_STRING *d = e != NULL ? wolfSSL_X509_NAME_ENTRY_get_data(e) : NULL;
+		if (obj == NULL || d == NULL)
+			continue;
+		char sn[64];
+		const char *s = wolfSSL_OBJ_nid2sn(wolfSSL_OBJ_obj2nid(obj));
+		if (s == NULL) {
+			if (wolfSSL_OBJ_obj2txt(sn, (int)sizeof(sn), obj, 1) <= 0)
+				snprintf(sn, sizeof(sn), "UNDEF");
+			s = sn;
+		}
+		char head[72];
+		int hn = snprintf(head, sizeof(head), "/%s=", s);
+		if (hn < 0 || (size_t)hn >= sizeof(head) || !put_piece(out, cap, &o, head, (size_t)hn))
+			return;
+		const unsigned char *v = wolfSSL_ASN1_STRING_data(d);
+		int vn = wolfSSL_ASN1_STRING_length(d);
+		for (int k = 0; v != NULL && k < vn; k++) {
+			char esc[5];
+			size_t en;
+			if (v[k] == '/' || v[k] == '\\') {
+				esc[0] = '\\';
+				esc[1] = (char)v[k];
+				en = 2;
+			} else if (v[k] < 0x20 || v[k] > 0x7e) {
+				snprintf(esc, sizeof(esc), "\\x%02X", v[k]);
+				en = 4;
+			} else {
+				esc[0] = (char)v[k];
+				en = 1;
+			}
+			if (!put_piece(out, cap, &o, esc, en))
+				return;
+		}
+	}
+}
+
 static void capture_info(struct cee_tls *t)
 {
 	struct cee_tls_info *info = &t->info;
@@ -1110,8 +1174,7 @@ static void capture_info(struct cee_tls *t)
 		WOLFSSL_X509_NAME *subject = wolfSSL_X509_get_subject_name(peer);
 
 		if (subject != NULL)
-			wolfSSL_X509_NAME_oneline(subject, info->peer_subject,
-						  (int)sizeof(info->peer_subject));
+			subject_line(subject, info->peer_subject, sizeof(info->peer_subject));
 		wolfSSL_X509_free(peer);
 	}
 }

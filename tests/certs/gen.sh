@@ -53,6 +53,16 @@ leaf client ca client.cee.test clientAuth
 ec_key other-client.key
 leaf other-client other-ca client.cee.test clientAuth
 
+# a client whose subject holds what a one-line subject must escape: a CN
+# that reads like a second attribute, a control byte and a backslash
+ec_key tricky-client.key
+openssl req -new -utf8 -key tricky-client.key -out tricky-client.csr \
+	-subj "/O=cee/OU=a$(printf '\a')b\\\\c/CN=x\/CN=admin"
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >tricky-client.ext
+openssl x509 -req -in tricky-client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -CAserial ca.srl \
+	-days "$DAYS" -sha256 -extfile tricky-client.ext -out tricky-client.pem
+rm -f tricky-client.csr tricky-client.ext
+
 # a forged "CA clone": the CA's subject and signature bytes, another key,
 # the server's names (ca_clone.py says why; test_tls.c expects refusals)
 ec_key ca-clone.key

@@ -495,6 +495,29 @@ static void check_mtls_subject(void **state, uint16_t version)
 	send_and_check(&f->c, &f->s, "REGISTER");
 }
 
+// Fault (review): peer_subject was wolfSSL's one-line subject, the values'
+// raw bytes pasted between "/" separators: a client certificate whose CN
+// is "x/CN=admin" read "/O=cee/CN=x/CN=admin" (a CN admin, for a control
+// plane that authorises by subject), and a NUL ended the string there. The
+// values are escaped: '/' and '\' as "\/" and "\\", other bytes outside
+// printable ASCII as \xHH (tests/certs/tricky-client.pem: OU "a" BEL "b\c").
+static void test_mtls_subject_escaped(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(0);
+	struct cee_tls_info si;
+
+	scfg.ca_file = CERT("ca.pem");
+	ccfg.cert_file = CERT("tricky-client.pem");
+	ccfg.key_file = CERT("tricky-client.key");
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	cee_tls_get_info(f->s.t, &si);
+	assert_string_equal(si.peer_subject, "/O=cee/OU=a\\x07b\\\\c/CN=x\\/CN=admin");
+	send_and_check(&f->c, &f->s, "REGISTER");
+}
+
 static void test_mtls_subject_tls12(void **state)
 {
 	check_mtls_subject(state, CEE_TLS_V12);
@@ -2040,6 +2063,7 @@ int main(void)
 	    T(test_min_version_13),
 	    T(test_sni_any_alpn_mismatch),
 	    T(test_mtls_subject_tls12),
+	    T(test_mtls_subject_escaped),
 	    T(test_mtls_subject_tls13),
 	    T(test_mtls_resume_tls12),
 	    T(test_mtls_resume_tls13),
