@@ -135,18 +135,25 @@ int cee_engine_cfg_add_link(struct cee_engine_cfg *c, const char *spec)
 	return 0;
 }
 
-// The file a sink spec writes (jsonl:PATH, binary:PATH), or NULL: stdout,
-// a Unix socket (its reader may take several connections), a NATS stream
-// (several publishers), or another kind.
-static const char *sink_file(const char *spec)
+// The file a sink spec writes, for the one-file checks: jsonl:PATH or
+// binary:PATH, or jsonl:- with *@p is_stdout set (stdout); NULL for a
+// Unix socket (jsonl:unix:, jsonl:unix+ack: its reader may take several
+// connections), a NATS stream (several publishers), null: or another kind.
+// binary: has no stdout or socket form: binary:- and binary:unix:x are
+// files of those names (they were let pass, and binary:- with --stats -
+// was one file, the counters written over the events).
+static const char *sink_file(const char *spec, bool *is_stdout)
 {
-	const char *a = strchr(spec, ':');
-	if (a == NULL || a[1] == '\0' || strcmp(a + 1, "-") == 0 ||
-	    strncmp(a + 1, "unix:", 5) == 0 || strncmp(a + 1, "unix+ack:", 9) == 0)
+	*is_stdout = false;
+	if (strncmp(spec, "binary:", 7) == 0)
+		return spec[7] != '\0' ? spec + 7 : NULL;
+	if (strncmp(spec, "jsonl:", 6) != 0)
 		return NULL;
-	if (strncmp(spec, "jsonl:", 6) != 0 && strncmp(spec, "binary:", 7) != 0)
+	const char *a = spec + 6;
+	if (a[0] == '\0' || strncmp(a, "unix:", 5) == 0 || strncmp(a, "unix+ack:", 9) == 0)
 		return NULL;
-	return a + 1;
+	*is_stdout = strcmp(a, "-") == 0;
+	return a;
 }
 
 // @p path made absolute, links resolved: the file's own when it exists, else
@@ -178,6 +185,23 @@ static bool same_file(const char *a, const char *b)
 		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 	char ra[PATH_MAX], rb[PATH_MAX];
 	return file_identity(a, ra) && file_identity(b, rb) && strcmp(ra, rb) == 0;
+}
+
+// Is @p a (stdout when @p a_stdout) the file of @p b (stdout when
+// @p b_stdout)? Stdout is one file: two jsonl:- sinks wrote each event
+// twice, interleaved their partial lines when the pipe filled, and each
+// put back at exit the O_NONBLOCK it found (the second, the first's). A
+// path is stdout's file when it is the one stdout is open on (by device
+// and inode: stdout redirected to it, /dev/stdout).
+static bool same_target(const char *a, bool a_stdout, const char *b, bool b_stdout)
+{
+	if (a_stdout && b_stdout)
+		return true;
+	if (!a_stdout && !b_stdout)
+		return same_file(a, b);
+	struct stat so, sp;
+	return fstat(STDOUT_FILENO, &so) == 0 && stat(a_stdout ? b : a, &sp) == 0 &&
+	       so.st_dev == sp.st_dev && so.st_ino == sp.st_ino;
 }
 
 // --links FILE: one link per line; blank lines and # comments skipped.
@@ -940,22 +964,24 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	// exit. By the file, not the spelling: ./e.jsonl and e.jsonl, or a
 	// link to it, were one file too
 	for (unsigned i = 0; i < c->nsinks; i++) {
-		const char *a = sink_file(c->sinks[i]);
+		bool a_out, b_out;
+		const char *a = sink_file(c->sinks[i], &a_out);
 		if (a == NULL)
 			continue;
 		for (unsigned j = i + 1; j < c->nsinks; j++) {
-			const char *b = sink_file(c->sinks[j]);
-			if (b != NULL && same_file(a, b)) {
+			const char *b = sink_file(c->sinks[j], &b_out);
+			if (b != NULL && same_target(a, a_out, b, b_out)) {
 				char sa[256], sb[256];
 				cee_sink_redact(sa, c->sinks[i]);
 				cee_sink_redact(sb, c->sinks[j]);
-				fprintf(stderr, "%s: --events %s and %s: one file\n", prog, sa, sb);
+				fprintf(stderr, "%s: --events %s and --events %s: one file%s\n", prog, sa,
+					sb, a_out || b_out ? " (stdout)" : "");
 				return -EINVAL;
 			}
 		}
-		if (c->stats_path != NULL && same_file(a, c->stats_path)) {
-			fprintf(stderr, "%s: --stats %s is the file of --events %s\n", prog,
-				c->stats_path, c->sinks[i]);
+		if (c->stats_path != NULL && same_target(a, a_out, c->stats_path, false)) {
+			fprintf(stderr, "%s: --stats %s is the file of --events %s%s\n", prog,
+				c->stats_path, c->sinks[i], a_out ? " (stdout)" : "");
 			return -EINVAL;
 		}
 	}

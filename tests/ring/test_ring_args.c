@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// Configurations the engine must refuse before it runs (cee-engine exits
+// 2), each with a message that names the options at fault: cases of
+// cee_engine_parse_args() and of cee_engine_create()'s checks, which ran
+// before an engine that started and then served something else than asked
+// for, or failed after all its set-up with a bare "Invalid argument". Each
+// case names the fault it guards against. The EAL, a net_ring port and
+// the "mem" sink (ring_peer.h) are here for cee_engine_create(); no
+// traffic.
+#include <fcntl.h>
+
+#include <rte_eal.h>
+
+#include "ring_peer.h"
+
+static char msg[4096]; // what the last parse() said on stderr
+
+// cee_engine_parse_args() on @p args (NULL-terminated) into @p c (set to
+// the defaults first), stderr captured in msg and copied to stderr.
+static int parse(struct cee_engine_cfg *c, const char *const *args)
+{
+	int n = 0;
+	while (args[n] != NULL)
+		n++;
+	cee_engine_cfg_default(c);
+	fflush(stderr);
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	if (tmp == NULL || saved < 0 || dup2(fileno(tmp), STDERR_FILENO) < 0) {
+		fprintf(stderr, "capturing stderr: %s\n", strerror(errno));
+		exit(1);
+	}
+	int rc = cee_engine_parse_args(c, n, (char **)args);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	size_t got = (size_t)pread(fileno(tmp), msg, sizeof(msg) - 1, 0);
+	msg[got < sizeof(msg) ? got : 0] = '\0';
+	fclose(tmp);
+	fputs(msg, stderr);
+	return rc;
+}
+
+struct args_case {
+	const char *fault; // what it guards against
+	const char *args[24];
+	int want;	  // parse_args' return
+	const char *says; // in its message (NULL: not checked)
+};
+
+static void run_cases(const struct args_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct cee_engine_cfg c;
+		int rc = parse(&c, cases[i].args);
+		CHECK(rc == cases[i].want, "%s: parse_args %d, want %d", cases[i].fault, rc,
+		      cases[i].want);
+		if (cases[i].says != NULL)
+			CHECK(strstr(msg, cases[i].says) != NULL,
+			      "%s: the message does not say '%s'", cases[i].fault, cases[i].says);
+		cee_engine_cfg_free(&c);
+	}
+}
+
+#define BASE "test", "--ip", "10.0.0.1/24", "--listen", "tcp:7"
+
+/*
+ * Fault (review of the configuration): the two-sinks-on-one-file check
+ * skipped every sink whose text after its kind was '-' or began with
+ * "unix:", whatever the kind: two jsonl:- sinks wrote every event twice to
+ * stdout (partial lines interleaved when the pipe filled, O_NONBLOCK put
+ * back wrong at exit); binary:- is a file named "-", which --stats -
+ * overwrote with the counters at exit; binary:unix:x twice, one file.
+ */
+static void sinks_one_file(void)
+{
+	static const struct args_case cases[] = {
+	    {"two jsonl:- sinks",
+	     {BASE, "--events", "jsonl:-", "--events", "jsonl:-", NULL},
+	     -EINVAL,
+	     "--events jsonl:- and --events jsonl:-: one file (stdout)"},
+	    {"binary:- and --stats -",
+	     {BASE, "--events", "binary:-", "--stats", "-", NULL},
+	     -EINVAL,
+	     "--stats - is the file of --events binary:-"},
+	    {"binary:unix:x twice",
+	     {BASE, "--events", "binary:unix:x", "--events", "binary:unix:x", NULL},
+	     -EINVAL,
+	     "one file"},
+	    {"jsonl:- and binary:- (stdout and a file named -)",
+	     {BASE, "--events", "jsonl:-", "--events", "binary:-", NULL},
+	     0,
+	     NULL},
+	    {"two sinks on one Unix socket (its reader takes both)",
+	     {BASE, "--events", "jsonl:unix:/tmp/cee-ring-args.sock", "--events",
+	      "jsonl:unix:/tmp/cee-ring-args.sock", NULL},
+	     0,
+	     NULL},
+	};
+	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+
+	// stdout redirected to a file that another sink, or --stats, names
+	char path[] = "/tmp/cee-ring-args-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp");
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	char file_sink[64];
+	snprintf(file_sink, sizeof(file_sink), "jsonl:%s", path);
+	const struct args_case redirected[] = {
+	    {"jsonl:- and a sink on the file stdout is redirected to",
+	     {BASE, "--events", "jsonl:-", "--events", file_sink, NULL},
+	     -EINVAL,
+	     "one file (stdout)"},
+	    {"jsonl:- and --stats on stdout's file",
+	     {BASE, "--events", "jsonl:-", "--stats", path, NULL},
+	     -EINVAL,
+	     "is the file of --events jsonl:- (stdout)"},
+	};
+	run_cases(redirected, sizeof(redirected) / sizeof(redirected[0]));
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(fd);
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	if (ring_eal_init(argv[0], "ringargs", "0@0,1@0") < 0)
+		return 1;
+	if (ring_peer_setup("cee_g0", 1024, 0) < 0)
+		return 1;
+	(void)engine_mac; // (no peer here: ring_peer.h for its set-up)
+	sinks_one_file();
+	printf("ring args: %d failures\n", failures);
+	rte_eal_cleanup();
+	return failures ? 1 : 0;
+}
