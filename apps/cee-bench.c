@@ -1093,6 +1093,64 @@ static uint32_t round_up(uint32_t v, uint32_t to)
 	return (v + to - 1) / to * to;
 }
 
+// The most connection slots one side's engine is given: each shard's pool
+// holds CEE_CONN_POOL_MAX, and 2^24 in all (the event rings: 4 GiB).
+static uint64_t bench_slots_most(const struct opts *o)
+{
+	uint64_t most = (uint64_t)CEE_CONN_POOL_MAX * o->shards;
+	return most < (1u << 24) ? most : 1u << 24;
+}
+
+// Connection slots of one side's engine (the generator's when @p gen).
+static uint32_t bench_slots(const struct opts *o, bool gen)
+{
+	if (!gen && o->max_conns)
+		return o->max_conns;
+	// Slots: the connections in flight plus those in TIME-WAIT on the side
+	// that closes first (the generator for client-fin, the engine for
+	// server-fin; mix has both). Sized tight: slots are used round robin,
+	// so a larger table only spreads the working set over more memory.
+	uint64_t conc = o->concurrency;
+	// TIME-WAIT holds a slot for time_wait_ms: room for 4M closes per
+	// second per shard (fewer slots cap the rate: opens fail with ENOSPC,
+	// reported as "connect refused locally").
+	uint64_t tw = (uint64_t)o->time_wait_ms * 4000;
+	// (WebSocket: after the Close handshake the server closes TCP first, and
+	// a client answering the server's Close closes as it answers: both sides)
+	bool closes_first = o->ws || (gen ? o->close != CLOSE_SERVER_FIN
+					  : o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX);
+	uint64_t slots = o->hold ? conc : 2 * conc + 8192 + (closes_first ? tw : 0);
+	// (the TIME-WAIT room trimmed to what the pools hold: above it one
+	// shard's engine failed at set-up with a bare "Invalid argument")
+	uint64_t most = bench_slots_most(o);
+	return (uint32_t)(slots < most ? slots : most);
+}
+
+// Whether both engines' slots fit their pools (before any set-up): the
+// engine's --max-conns a shard, and the concurrency (the connections held
+// at once) on each side. @return 0, or -EINVAL with a message.
+static int bench_slots_check(const struct opts *o)
+{
+	uint64_t most = bench_slots_most(o);
+	if (o->max_conns > most) {
+		fprintf(stderr,
+			"cee-bench: --max-conns %u: %u a shard, more than a shard holds (%u); "
+			"give at most %" PRIu64 " (or more --shards)\n",
+			o->max_conns, (o->max_conns + o->shards - 1) / o->shards, CEE_CONN_POOL_MAX,
+			most);
+		return -EINVAL;
+	}
+	if (o->concurrency > most) {
+		fprintf(stderr,
+			"cee-bench: --concurrency %u: more connections than the engines hold "
+			"(%u a shard, at most %" PRIu64 " on %u shard(s)); lower it (or more "
+			"--shards)\n",
+			o->concurrency, CEE_CONN_POOL_MAX, most, o->shards);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static struct cee_engine *make_engine(bool gen)
 {
 	struct cee_engine_cfg c;
@@ -1118,23 +1176,7 @@ static struct cee_engine *make_engine(bool gen)
 	// WebSocket: a message is echoed whole (the engine's --ws-max-message rule)
 	if (o->ws && c.tcp.sndbuf < 2 * o->payload + 64)
 		c.tcp.sndbuf = round_up(2 * o->payload + 64, 1024);
-	// Slots: the connections in flight plus those in TIME-WAIT on the side
-	// that closes first (the generator for client-fin, the engine for
-	// server-fin; mix has both). Sized tight: slots are used round robin,
-	// so a larger table only spreads the working set over more memory.
-	uint64_t conc = o->concurrency;
-	// TIME-WAIT holds a slot for time_wait_ms: room for 4M closes per
-	// second per shard (fewer slots cap the rate: opens fail with ENOSPC,
-	// reported as "connect refused locally").
-	uint64_t tw = (uint64_t)o->time_wait_ms * 4000;
-	// (WebSocket: after the Close handshake the server closes TCP first, and
-	// a client answering the server's Close closes as it answers: both sides)
-	bool closes_first = o->ws || (gen ? o->close != CLOSE_SERVER_FIN
-					  : o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX);
-	uint64_t slots = o->hold ? conc : 2 * conc + 8192 + (closes_first ? tw : 0);
-	if (!gen && o->max_conns)
-		slots = o->max_conns;
-	c.max_conns = (uint32_t)(slots < (1u << 24) ? slots : 1u << 24);
+	c.max_conns = bench_slots(o, gen);
 	uint64_t bufs = (uint64_t)o->concurrency / o->shards + 1024;
 	c.sndbufs = (uint32_t)(bufs < (1u << 20) ? bufs : 1u << 20);
 	if (gen) {
@@ -1463,6 +1505,10 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 	struct opts *o = &B.o;
+	if (bench_slots_check(o) < 0) {
+		rte_eal_cleanup();
+		return 2;
+	}
 	if (rte_lcore_count() < 1 + 2 * o->shards) {
 		fprintf(stderr,
 			"cee-bench: %u shard(s) need %u worker lcores (engine + generator) besides "

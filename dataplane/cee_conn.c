@@ -29,7 +29,7 @@ static uint32_t pow2_at_least(uint64_t v)
 	uint64_t p = 64;
 	while (p < v)
 		p <<= 1;
-	return p > (UINT64_C(1) << 24) ? 0 : (uint32_t)p;
+	return p > CEE_CONN_SLOTS_MAX ? 0 : (uint32_t)p;
 }
 
 struct cee_conn_pool *cee_conn_pool_create(unsigned shard, uint32_t max_conns)

@@ -44,8 +44,21 @@ struct cee_conn_pool;
 #define CEE_CONN_ACTIVE 0xff
 
 /**
+ * Most slots a pool has: a power of two (the 4-tuple table has as many
+ * buckets, and cee_conn.bucket holds a bucket in 24 bits).
+ */
+#define CEE_CONN_SLOTS_MAX (1u << 24)
+/**
+ * Most live connections one pool (one shard) holds: its slots are 1.25 x
+ * that and one more, rounded up to a power of two, at most
+ * CEE_CONN_SLOTS_MAX (13,421,772).
+ */
+#define CEE_CONN_POOL_MAX ((CEE_CONN_SLOTS_MAX - 1) / 5 * 4)
+
+/**
  * Pool for shard @p shard holding at most @p max_conns live connections.
- * @return the pool, or NULL with errno EINVAL (0 or too many) / ENOMEM.
+ * @return the pool, or NULL with errno EINVAL (0 or more than
+ * CEE_CONN_POOL_MAX) / ENOMEM.
  */
 struct cee_conn_pool *cee_conn_pool_create(unsigned shard, uint32_t max_conns);
 void cee_conn_pool_destroy(struct cee_conn_pool *p);

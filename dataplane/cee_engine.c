@@ -367,7 +367,8 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           WebSocket Close 1001, close_notify, FIN) and wait at\n"
 		"                           most SEC for them; then reset the rest (default 0:\n"
 		"                           reset at once; at most 3600)\n"
-		"  --max-conns N            live connections, whole engine (default 65536)\n"
+		"  --max-conns N            live connections, whole engine (default 65536; at\n"
+		"                           most 13421772 a shard)\n"
 		"  --idle-timeout SEC       close listeners' connections idle for SEC (idle_timeout;\n"
 		"                           default 600; 0: never)\n"
 		"  --handshake-timeout SEC  SYN-RECEIVED (and a link's SYN-SENT) limit, and TLS\n"
@@ -1142,6 +1143,25 @@ int cee_engine_evrings_fit(const struct cee_engine_cfg *cfg, unsigned nshards, u
 	return -ENOMEM;
 }
 
+int cee_engine_conns_fit(const struct cee_engine_cfg *cfg, unsigned nshards)
+{
+	// A shard's pool holds at most CEE_CONN_POOL_MAX: beyond it the
+	// engine set up its ports and shards and then failed with a bare
+	// "Invalid argument" (--max-conns took up to 2^24 on one shard)
+	if (nshards == 0)
+		return 0;
+	uint64_t share = ((uint64_t)cfg->max_conns + nshards - 1) / nshards;
+	if (share <= CEE_CONN_POOL_MAX)
+		return 0;
+	uint64_t most = (uint64_t)CEE_CONN_POOL_MAX * nshards;
+	fprintf(stderr,
+		"cee: --max-conns %u: %" PRIu64 " a shard on %u shard(s), more than a shard "
+		"holds (%u); give at most %" PRIu64 " (or more shards)\n",
+		cfg->max_conns, share, nshards, CEE_CONN_POOL_MAX,
+		most < (1u << 24) ? most : (uint64_t)(1u << 24));
+	return -EINVAL;
+}
+
 struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 {
 	unsigned workers = rte_lcore_count() - 1;
@@ -1156,6 +1176,10 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		fprintf(stderr, "cee: need 1..%u worker lcores (one per shard) besides the main "
 				"lcore, have %u (use e.g. -l 0,1)\n",
 			max_shards, workers);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (cee_engine_conns_fit(cfg, nshards) < 0) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -218,6 +218,14 @@ void cee_engine_usage(FILE *f, const char *prog);
 struct cee_engine;
 
 /**
+ * Whether @p cfg's --max-conns fits @p nshards shards: each shard's share
+ * (rounded up) at most CEE_CONN_POOL_MAX, the most one connection pool
+ * holds (cee_engine_create() asks before it allocates anything).
+ * @return 0, or -EINVAL with a message on stderr naming --max-conns.
+ */
+int cee_engine_conns_fit(const struct cee_engine_cfg *cfg, unsigned nshards);
+
+/**
  * Whether the event rings of @p cfg on @p nshards shards fit in @p avail
  * bytes of memory (cee_engine_create() asks with the memory available;
  * @p avail 0: unknown, taken). @return 0, or -ENOMEM with a message on stderr.

@@ -11,33 +11,49 @@
 
 #include <rte_eal.h>
 
+#include "cee_conn.h"
+
 #include "ring_peer.h"
 
-static char msg[4096]; // what the last parse() said on stderr
+static char msg[4096]; // what the last captured call said on stderr
+static FILE *cap_file;
+static int cap_saved = -1;
+
+// stderr into a temporary file until capture_end(), which reads it into msg
+// and copies it to stderr (for the log)
+static void capture_begin(void)
+{
+	fflush(stderr);
+	cap_file = tmpfile();
+	cap_saved = dup(STDERR_FILENO);
+	if (cap_file == NULL || cap_saved < 0 || dup2(fileno(cap_file), STDERR_FILENO) < 0) {
+		fprintf(stderr, "capturing stderr: %s\n", strerror(errno));
+		exit(1);
+	}
+}
+
+static void capture_end(void)
+{
+	fflush(stderr);
+	dup2(cap_saved, STDERR_FILENO);
+	close(cap_saved);
+	ssize_t got = pread(fileno(cap_file), msg, sizeof(msg) - 1, 0);
+	msg[got > 0 ? got : 0] = '\0';
+	fclose(cap_file);
+	fputs(msg, stderr);
+}
 
 // cee_engine_parse_args() on @p args (NULL-terminated) into @p c (set to
-// the defaults first), stderr captured in msg and copied to stderr.
+// the defaults first), what it says in msg
 static int parse(struct cee_engine_cfg *c, const char *const *args)
 {
 	int n = 0;
 	while (args[n] != NULL)
 		n++;
 	cee_engine_cfg_default(c);
-	fflush(stderr);
-	FILE *tmp = tmpfile();
-	int saved = dup(STDERR_FILENO);
-	if (tmp == NULL || saved < 0 || dup2(fileno(tmp), STDERR_FILENO) < 0) {
-		fprintf(stderr, "capturing stderr: %s\n", strerror(errno));
-		exit(1);
-	}
+	capture_begin();
 	int rc = cee_engine_parse_args(c, n, (char **)args);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	size_t got = (size_t)pread(fileno(tmp), msg, sizeof(msg) - 1, 0);
-	msg[got < sizeof(msg) ? got : 0] = '\0';
-	fclose(tmp);
-	fputs(msg, stderr);
+	capture_end();
 	return rc;
 }
 
@@ -126,15 +142,57 @@ static void sinks_one_file(void)
 	unlink(path);
 }
 
+/*
+ * Fault (review of the configuration): --max-conns took up to 2^24, but a
+ * shard's connection pool holds at most 13,421,772 (CEE_CONN_POOL_MAX):
+ * one shard above it set up the EAL, its ports and shards and then failed
+ * with a bare "Invalid argument". cee_engine_create() now refuses it
+ * before it allocates anything, naming --max-conns and the limit.
+ */
+static void max_conns_per_shard(int port)
+{
+	struct cee_engine_cfg c;
+	const char *args[] = {BASE, "--events", "mem:", "--max-conns", "13421773", NULL};
+	CHECK(parse(&c, args) == 0, "--max-conns 13421773 refused by parse_args");
+	capture_begin();
+	int one = cee_engine_conns_fit(&c, 1);
+	capture_end();
+	CHECK(one == -EINVAL, "13421773 connections on one shard fit: %d", one);
+	CHECK(strstr(msg, "--max-conns 13421773") != NULL && strstr(msg, "13421772") != NULL,
+	      "the message names --max-conns and the limit");
+	CHECK(cee_engine_conns_fit(&c, 2) == 0, "13421773 on two shards refused");
+	c.max_conns = CEE_CONN_POOL_MAX;
+	CHECK(cee_engine_conns_fit(&c, 1) == 0, "the pool's limit on one shard refused");
+	c.max_conns = 1u << 24;
+	CHECK(cee_engine_conns_fit(&c, 2) == 0, "2^24 on two shards refused");
+
+	// and the engine refuses it before its ports and shards (no mbuf
+	// pool, no event rings of 3.4 GiB)
+	c.max_conns = CEE_CONN_POOL_MAX + 1;
+	c.nshards = 1;
+	c.port_mask = 1u << port;
+	errno = 0;
+	capture_begin();
+	struct cee_engine *e = cee_engine_create(&c);
+	capture_end();
+	CHECK(e == NULL && errno == EINVAL, "created (errno %d)", errno);
+	CHECK(strstr(msg, "--max-conns") != NULL, "cee_engine_create does not name --max-conns");
+	if (e != NULL)
+		cee_engine_destroy(e);
+	cee_engine_cfg_free(&c);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
 	if (ring_eal_init(argv[0], "ringargs", "0@0,1@0") < 0)
 		return 1;
-	if (ring_peer_setup("cee_g0", 1024, 0) < 0)
+	int port = ring_peer_setup("cee_g0", 1024, 0);
+	if (port < 0)
 		return 1;
 	(void)engine_mac; // (no peer here: ring_peer.h for its set-up)
 	sinks_one_file();
+	max_conns_per_shard(port);
 	printf("ring args: %d failures\n", failures);
 	rte_eal_cleanup();
 	return failures ? 1 : 0;
