@@ -522,12 +522,14 @@ static int parse_ip(struct cee_engine_cfg *c, const char *arg)
 		return -EINVAL;
 	uint32_t ip = ntohl(a.s_addr), mask = prefix ? ~UINT32_C(0) << (32 - prefix) : 0;
 	// an address no host may own, or a subnet that takes in every address
-	// (a /0 put every link destination on it)
-	if (prefix == 0 || ip == 0 || (ip >> 24) == 127 || ip >= 0xe0000000u ||
+	// (a /0 put every link destination on it). 0/8 is "this network" (RFC
+	// 1122 3.2.1.3): the packet path drops every source in it (bad_src),
+	// so an engine at 0.1.2.3 started and never heard a peer's answer
+	if (prefix == 0 || (ip >> 24) == 0 || (ip >> 24) == 127 || ip >= 0xe0000000u ||
 	    (prefix < 31 && ((ip & ~mask) == 0 || (ip & ~mask) == ~mask))) {
 		fprintf(stderr,
 			"cee: --ip %s: not an address an engine can own (a /0, the subnet's network or "
-			"broadcast address, 0.0.0.0, loopback, multicast or reserved)\n",
+			"broadcast address, 0.0.0.0/8, loopback, multicast or reserved)\n",
 			arg);
 		return -EINVAL;
 	}
@@ -551,8 +553,10 @@ static const char *link_addr_problem(const struct cee_engine_cfg *c, uint32_t d)
 		return "our own address";
 	if (c->prefix_len < 31 && ((d & ~mask) == 0 || (d & ~mask) == ~mask))
 		return "the subnet's network or broadcast address";
-	if ((d >> 24) == 127 || d >= 0xe0000000u)
-		return "a loopback, multicast or reserved address";
+	// (0/8: "this network", RFC 1122 3.2.1.3; the packet path drops every
+	// answer from it, bad_src: a link there was retried for ever)
+	if ((d >> 24) == 0 || (d >> 24) == 127 || d >= 0xe0000000u)
+		return "a 0.0.0.0/8, loopback, multicast or reserved address";
 	return NULL;
 }
 

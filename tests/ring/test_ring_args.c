@@ -182,6 +182,51 @@ static void max_conns_per_shard(int port)
 	cee_engine_cfg_free(&c);
 }
 
+/*
+ * Fault (review of the configuration): --ip and a link's address took
+ * 0.0.0.0/8 (all but 0.0.0.0), but the packet path drops every source in
+ * it ("this network", RFC 1122 3.2.1.3): an engine at 0.1.2.3 started and
+ * never heard an answer, a link there was retried for ever.
+ */
+static void this_network(int port)
+{
+	static const struct args_case cases[] = {
+	    {"--ip in 0/8",
+	     {"test", "--ip", "0.1.2.3/24", "--listen", "tcp:7", "--events", "mem:", NULL},
+	     -EINVAL,
+	     "--ip 0.1.2.3/24: not an address an engine can own"},
+	    {"--ip 0.0.0.1/8",
+	     {"test", "--ip", "0.0.0.1/8", "--listen", "tcp:7", "--events", "mem:", NULL},
+	     -EINVAL,
+	     "0.0.0.0/8"},
+	    {"a link in 0/8 on our subnet (a /7)",
+	     {"test", "--ip", "1.0.0.1/7", "--events", "mem:", "--connect", "up1=tcp:0.1.2.3:5060",
+	      NULL},
+	     -EINVAL,
+	     "link 'up1': 0.1.2.3 is a 0.0.0.0/8"},
+	    {"a link beside 0/8 on that subnet",
+	     {"test", "--ip", "1.0.0.1/7", "--events", "mem:", "--connect", "up1=tcp:1.2.3.4:5060",
+	      NULL},
+	     0,
+	     NULL},
+	};
+	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+
+	// an embedder's cfg, its link moved into 0/8 after parse_args
+	struct cee_engine_cfg c;
+	CHECK(parse(&c, cases[3].args) == 0, "parse");
+	c.links[0].ip = 0x00010203;
+	c.port_mask = 1u << port;
+	errno = 0;
+	capture_begin();
+	struct cee_engine *e = cee_engine_create(&c);
+	capture_end();
+	CHECK(e == NULL && errno == EINVAL, "a link to 0.1.2.3 created (errno %d)", errno);
+	if (e != NULL)
+		cee_engine_destroy(e);
+	cee_engine_cfg_free(&c);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -193,6 +238,7 @@ int main(int argc, char **argv)
 	(void)engine_mac; // (no peer here: ring_peer.h for its set-up)
 	sinks_one_file();
 	max_conns_per_shard(port);
+	this_network(port);
 	printf("ring args: %d failures\n", failures);
 	rte_eal_cleanup();
 	return failures ? 1 : 0;
