@@ -630,11 +630,15 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
+	uint64_t given = 0; // bit o - O_IP: option o was given
+	_Static_assert(O_WS_MSG_TIMEOUT - O_IP < 64, "an option's bit in given");
 	optind = 1;
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int rc = 0;
 		uint64_t v = 0;
+		if (o >= O_IP && o <= O_WS_MSG_TIMEOUT)
+			given |= UINT64_C(1) << (o - O_IP);
 		switch (o) {
 		case O_IP:
 			rc = parse_ip(c, optarg);
@@ -894,6 +898,60 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		fprintf(stderr, "%s: --ip, --listen (or --connect) and --events are required\n",
 			prog);
 		cee_engine_usage(stderr, prog);
+		return -EINVAL;
+	}
+	// TLS and WebSocket options that nothing uses: a typo (--listen
+	// tcp:5061 for tls:5061, with --tls-cert and --tls-key) served
+	// plaintext without a word. ALPN is a listener's only (links offer
+	// none); --tls-sni and --tls-link-ca are TLS links'.
+	enum { USE_SRV_TLS = 1, USE_LINK_TLS = 2, USE_SRV_WS = 4 };
+	unsigned have = 0;
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		have |= (c->listeners[i].tls ? USE_SRV_TLS : 0) | (c->listeners[i].ws ? USE_SRV_WS : 0);
+	for (uint32_t i = 0; i < c->nlinks; i++)
+		have |= c->links[i].tls ? USE_LINK_TLS : 0;
+	static const struct {
+		int opt;
+		unsigned users;
+	} uses[] = {
+	    {O_TLS_CERT, USE_SRV_TLS | USE_LINK_TLS},	 {O_TLS_KEY, USE_SRV_TLS | USE_LINK_TLS},
+	    {O_TLS_CA, USE_SRV_TLS | USE_LINK_TLS},	 {O_TLS_MIN, USE_SRV_TLS | USE_LINK_TLS},
+	    {O_TLS_CIPHERS, USE_SRV_TLS | USE_LINK_TLS}, {O_TLS_ALPN, USE_SRV_TLS},
+	    {O_TLS_SNI, USE_LINK_TLS},			 {O_TLS_LINK_CA, USE_LINK_TLS},
+	    {O_WS_PATH, USE_SRV_WS},			 {O_WS_SUBPROTOCOL, USE_SRV_WS},
+	    {O_WS_ORIGIN, USE_SRV_WS},			 {O_WS_PING, USE_SRV_WS},
+	    {O_WS_PONG, USE_SRV_WS},			 {O_WS_MAX, USE_SRV_WS},
+	    {O_WS_MSG_TIMEOUT, USE_SRV_WS},
+	};
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+		if (!(given >> (uses[i].opt - O_IP) & 1) || (uses[i].users & have) != 0)
+			continue;
+		unsigned u = uses[i].users;
+		fprintf(stderr, "%s: --%s is given, but %s\n", prog, opts[uses[i].opt - O_IP].name,
+			u == USE_SRV_WS	    ? "there is no ws: or wss: listener (a tcp: one is plain TCP)"
+			: u == USE_LINK_TLS ? "there is no TLS link (--connect NAME=tls:...)"
+			: u == USE_SRV_TLS  ? "there is no tls: or wss: listener (a tcp: one is "
+					      "plaintext; links offer no ALPN)"
+					    : "there is no tls: or wss: listener (a tcp: one is "
+					      "plaintext) and no TLS link");
+		return -EINVAL;
+	}
+	// a certificate without its key, or a key without its certificate: a
+	// TLS link's client certificate went without a word (a listener's
+	// is refused below)
+	if ((c->tls.cert_file == NULL) != (c->tls.key_file == NULL)) {
+		fprintf(stderr, "%s: --%s without --%s: a certificate and its key go together\n",
+			prog, c->tls.cert_file != NULL ? "tls-cert" : "tls-key",
+			c->tls.cert_file != NULL ? "tls-key" : "tls-cert");
+		return -EINVAL;
+	}
+	// a send buffer never grows past --sndbuf-max: one below --sndbuf
+	// turned growth off without a word (0 says so)
+	if ((given >> (O_SNDBUF_MAX - O_IP) & 1) && c->tcp.sndbuf_max != 0 &&
+	    c->tcp.sndbuf_max < c->tcp.sndbuf) {
+		fprintf(stderr,
+			"%s: --sndbuf-max %u is below --sndbuf %u: no buffer would grow (0: never)\n",
+			prog, c->tcp.sndbuf_max, c->tcp.sndbuf);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < c->nlisteners; i++)

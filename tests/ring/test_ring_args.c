@@ -227,6 +227,108 @@ static void this_network(int port)
 	cee_engine_cfg_free(&c);
 }
 
+#define TLS_LINK "--connect", "up1=tls:10.0.0.2:5061,sni=server.cee.test"
+
+/*
+ * Fault (review of the configuration): TLS and WebSocket options that no
+ * listener or link uses were taken and ignored: --listen tcp:5061 with
+ * --tls-cert and --tls-key (a typo for tls:5061) served plaintext. So were
+ * a certificate without its key (a TLS link's client certificate) and a
+ * --sndbuf-max below --sndbuf (no buffer ever grew; 0 says "never").
+ */
+static void unused_options(void)
+{
+	static const struct args_case cases[] = {
+	    {"--tls-cert and --tls-key with a tcp: listener",
+	     {BASE, "--events", "mem:", "--tls-cert", "s.pem", "--tls-key", "s.key", NULL},
+	     -EINVAL,
+	     "--tls-cert is given, but there is no tls: or wss: listener"},
+	    {"--tls-ca with a tcp: listener",
+	     {BASE, "--events", "mem:", "--tls-ca", "ca.pem", NULL},
+	     -EINVAL,
+	     "--tls-ca is given"},
+	    {"--tls-min-version with a ws: listener",
+	     {"test", "--ip", "10.0.0.1/24", "--listen", "ws:80", "--events",
+	      "mem:", "--tls-min-version", "1.3", NULL},
+	     -EINVAL,
+	     "--tls-min-version is given"},
+	    {"--tls-ciphers with a tcp: link",
+	     {"test", "--ip", "10.0.0.1/24", "--connect", "up1=tcp:10.0.0.2:5060", "--events",
+	      "mem:", "--tls-ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256", NULL},
+	     -EINVAL,
+	     "--tls-ciphers is given"},
+	    {"--tls-alpn with a TLS link only (links offer no ALPN)",
+	     {"test", "--ip", "10.0.0.1/24", TLS_LINK, "--tls-ca", "ca.pem", "--events",
+	      "mem:", "--tls-alpn", "sip", NULL},
+	     -EINVAL,
+	     "links offer no ALPN"},
+	    {"--tls-sni with a tls: listener only",
+	     {"test", "--ip", "10.0.0.1/24", "--listen", "tls:5061", "--tls-cert", "s.pem",
+	      "--tls-key", "s.key", "--events", "mem:", "--tls-sni", "sbc.example", NULL},
+	     -EINVAL,
+	     "--tls-sni is given, but there is no TLS link"},
+	    {"--tls-link-ca with a tcp: link",
+	     {"test", "--ip", "10.0.0.1/24", "--connect", "up1=tcp:10.0.0.2:5060", "--events",
+	      "mem:", "--tls-link-ca", "ca.pem", NULL},
+	     -EINVAL,
+	     "--tls-link-ca is given, but there is no TLS link"},
+	    {"--ws-path with a tls: listener",
+	     {"test", "--ip", "10.0.0.1/24", "--listen", "tls:5061", "--tls-cert", "s.pem",
+	      "--tls-key", "s.key", "--events", "mem:", "--ws-path", "/sip", NULL},
+	     -EINVAL,
+	     "--ws-path is given, but there is no ws: or wss: listener"},
+	    {"--ws-message-timeout with a tcp: listener",
+	     {BASE, "--events", "mem:", "--ws-message-timeout", "5", NULL},
+	     -EINVAL,
+	     "--ws-message-timeout is given"},
+	    {"--tls-cert without --tls-key on a TLS link",
+	     {"test", "--ip", "10.0.0.1/24", TLS_LINK, "--tls-ca", "ca.pem", "--events",
+	      "mem:", "--tls-cert", "c.pem", NULL},
+	     -EINVAL,
+	     "--tls-cert without --tls-key"},
+	    {"--tls-key without --tls-cert on a TLS link",
+	     {"test", "--ip", "10.0.0.1/24", TLS_LINK, "--tls-ca", "ca.pem", "--events",
+	      "mem:", "--tls-key", "c.key", NULL},
+	     -EINVAL,
+	     "--tls-key without --tls-cert"},
+	    {"--sndbuf-max below --sndbuf",
+	     {BASE, "--events", "mem:", "--sndbuf-max", "16384", NULL},
+	     -EINVAL,
+	     "--sndbuf-max 16384 is below --sndbuf 32768"},
+	    // what uses them is taken
+	    {"a tls: listener's options",
+	     {"test", "--ip", "10.0.0.1/24", "--listen", "tls:5061", "--tls-cert", "s.pem",
+	      "--tls-key", "s.key", "--tls-ca", "ca.pem", "--tls-alpn", "sip", "--tls-min-version",
+	      "1.3", "--events", "mem:", NULL},
+	     0,
+	     NULL},
+	    {"a wss: listener's options",
+	     {"test", "--ip", "10.0.0.1/24", "--listen", "wss:443", "--tls-cert", "s.pem",
+	      "--tls-key", "s.key", "--ws-path", "/sip", "--ws-ping", "5", "--events",
+	      "mem:", NULL},
+	     0,
+	     NULL},
+	    {"a TLS link's options, and its client certificate",
+	     {"test", "--ip", "10.0.0.1/24", TLS_LINK, "--tls-link-ca", "ca.pem", "--tls-sni",
+	      "sbc.example", "--tls-cert", "c.pem", "--tls-key", "c.key", "--events", "mem:", NULL},
+	     0,
+	     NULL},
+	    {"--sndbuf-max 0 (never)",
+	     {BASE, "--events", "mem:", "--sndbuf-max", "0", NULL},
+	     0,
+	     NULL},
+	    {"--sndbuf above the default --sndbuf-max, which is not given",
+	     {BASE, "--events", "mem:", "--sndbuf", "4194304", NULL},
+	     0,
+	     NULL},
+	    {"--sndbuf-max equal to --sndbuf",
+	     {BASE, "--events", "mem:", "--sndbuf", "65536", "--sndbuf-max", "65536", NULL},
+	     0,
+	     NULL},
+	};
+	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -239,6 +341,7 @@ int main(int argc, char **argv)
 	sinks_one_file();
 	max_conns_per_shard(port);
 	this_network(port);
+	unused_options();
 	printf("ring args: %d failures\n", failures);
 	rte_eal_cleanup();
 	return failures ? 1 : 0;
