@@ -918,7 +918,17 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			for (const struct option *p = lo; p->name != NULL; p++)
 				if (p->val == c)
 					name = p->name;
-			fprintf(stderr, "cee-bench: bad value for --%s: '%s'\n", name, optarg);
+			// (a sink spec redacted: its password= and token= went to the log)
+			char shown[256];
+			cee_sink_redact(shown, optarg);
+			if (rc == -ENOSPC)
+				fprintf(stderr,
+					"cee-bench: --events %s: at most %u sinks (the audit is the "
+					"engine's %uth)\n",
+					shown, CEE_MAX_SINKS - 1, CEE_MAX_SINKS);
+			else
+				fprintf(stderr, "cee-bench: bad value for --%s: '%s'\n", name,
+					c == O_EVENTS ? shown : optarg);
 			return -EINVAL;
 		}
 	}

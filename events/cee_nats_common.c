@@ -221,12 +221,23 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 	if (*p == '\0')
 		return 0;
 	p++; // '?'
+	// After a password= or token=, an option's text is never shown: an
+	// unencoded '&' in the secret splits it, and its rest was echoed as an
+	// option that "is not KEY=VALUE" (a password "ab&cd" printed "cd")
+	bool after_secret = false;
+#define AFTER_SECRET                                                                               \
+	"an option after password= or token= (not shown: it may be part of the secret; write '&' " \
+	"in a secret as %%26)"
 	while (*p != '\0') {
 		const char *amp = p + strcspn(p, "&");
 		const char *eq = memchr(p, '=', (size_t)(amp - p));
 		if (eq == NULL || eq == p) {
-			fprintf(stderr, "%s: '%s': option '%.*s' is not KEY=VALUE\n", who, shown,
-				(int)(amp - p), p);
+			if (after_secret)
+				fprintf(stderr, "%s: '%s': " AFTER_SECRET " is not KEY=VALUE\n", who,
+					shown);
+			else
+				fprintf(stderr, "%s: '%s': option '%.*s' is not KEY=VALUE\n", who,
+					shown, (int)(amp - p), p);
 			return -EINVAL;
 		}
 		if (sp->nkv == CEE_NATS_SPEC_KV_MAX) {
@@ -235,26 +246,45 @@ int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *w
 		}
 		size_t kl = (size_t)(eq - p);
 		if (kl >= sizeof(sp->kv[0].key)) {
-			fprintf(stderr, "%s: '%s': unknown option '%.*s'\n", who, shown, (int)kl, p);
+			if (after_secret)
+				fprintf(stderr, "%s: '%s': " AFTER_SECRET " is unknown\n", who, shown);
+			else
+				fprintf(stderr, "%s: '%s': unknown option '%.*s'\n", who, shown,
+					(int)kl, p);
 			return -EINVAL;
 		}
 		unsigned i = sp->nkv;
 		memcpy(sp->kv[i].key, p, kl);
 		sp->kv[i].key[kl] = '\0';
+		sp->kv[i].after_secret = after_secret;
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(sp->kv[j].key, sp->kv[i].key) == 0) {
-				fprintf(stderr, "%s: '%s': option '%s' given twice\n", who, shown,
-					sp->kv[i].key);
+				if (after_secret)
+					fprintf(stderr, "%s: '%s': " AFTER_SECRET " is given twice\n",
+						who, shown);
+				else
+					fprintf(stderr, "%s: '%s': option '%s' given twice\n", who,
+						shown, sp->kv[i].key);
 				return -EINVAL;
 			}
 		if (pct_decode(eq + 1, amp, sp->kv[i].val, sizeof(sp->kv[i].val)) < 0) {
-			fprintf(stderr, "%s: '%s': bad value for '%s' (percent-encoding, length)\n",
-				who, shown, sp->kv[i].key);
+			if (after_secret)
+				fprintf(stderr,
+					"%s: '%s': " AFTER_SECRET " has a bad value (percent-encoding, "
+					"length)\n",
+					who, shown);
+			else
+				fprintf(stderr,
+					"%s: '%s': bad value for '%s' (percent-encoding, length)\n",
+					who, shown, sp->kv[i].key);
 			return -EINVAL;
 		}
 		sp->nkv++;
+		after_secret |=
+		    strcmp(sp->kv[i].key, "password") == 0 || strcmp(sp->kv[i].key, "token") == 0;
 		p = *amp ? amp + 1 : amp;
 	}
+#undef AFTER_SECRET
 	return 0;
 }
 
@@ -266,6 +296,14 @@ const char *cee_nats_spec_get(struct cee_nats_spec *sp, const char *key)
 			return sp->kv[i].val;
 		}
 	return NULL;
+}
+
+const char *cee_nats_spec_shown(const struct cee_nats_spec *sp, const char *val)
+{
+	for (unsigned i = 0; i < sp->nkv; i++)
+		if (sp->kv[i].val == val && sp->kv[i].after_secret)
+			return "(not shown: given after password= or token=)";
+	return val;
 }
 
 int cee_nats_spec_u64(struct cee_nats_spec *sp, const char *key, uint64_t lo, uint64_t hi,
@@ -282,7 +320,7 @@ int cee_nats_spec_u64(struct cee_nats_spec *sp, const char *key, uint64_t lo, ui
 	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n < lo || n > hi) {
 		fprintf(stderr,
 			"%s: bad value for %s: '%s' (a number in %" PRIu64 "..%" PRIu64 ")\n", who,
-			key, v, lo, hi);
+			key, cee_nats_spec_shown(sp, v), lo, hi);
 		return -EINVAL;
 	}
 	*out = n;
@@ -293,7 +331,15 @@ int cee_nats_spec_check_unused(const struct cee_nats_spec *sp, const char *who)
 {
 	for (unsigned i = 0; i < sp->nkv; i++)
 		if (!sp->kv[i].used) {
-			fprintf(stderr, "%s: unknown option '%s'\n", who, sp->kv[i].key);
+			// (one after a secret may be a piece of it: "ab&cd=x")
+			if (sp->kv[i].after_secret)
+				fprintf(stderr,
+					"%s: an unknown option after password= or token= (not shown: "
+					"it may be part of the secret; write '&' in a secret as "
+					"%%26)\n",
+					who);
+			else
+				fprintf(stderr, "%s: unknown option '%s'\n", who, sp->kv[i].key);
 			return -EINVAL;
 		}
 	return 0;
@@ -363,7 +409,8 @@ int cee_nats_options(struct cee_nats_spec *sp, int64_t connect_timeout_ms, natsO
 
 	if (tls != NULL) {
 		if (strcmp(tls, "1") != 0 && strcmp(tls, "0") != 0) {
-			fprintf(stderr, "%s: bad value for tls: '%s' (0 or 1)\n", who, tls);
+			fprintf(stderr, "%s: bad value for tls: '%s' (0 or 1)\n", who,
+				cee_nats_spec_shown(sp, tls));
 			return -EINVAL;
 		}
 		if (tls[0] == '0' && secure) {
@@ -387,8 +434,8 @@ int cee_nats_options(struct cee_nats_spec *sp, int64_t connect_timeout_ms, natsO
 	const char *files[] = {creds, ca, cert, key};
 	for (unsigned i = 0; i < 4; i++)
 		if (files[i] != NULL && !readable(files[i])) {
-			fprintf(stderr, "%s: cannot read '%s': %s\n", who, files[i],
-				strerror(errno));
+			fprintf(stderr, "%s: cannot read '%s': %s\n", who,
+				cee_nats_spec_shown(sp, files[i]), strerror(errno));
 			return -EINVAL;
 		}
 

@@ -50,6 +50,11 @@ struct cee_nats_spec {
 		char key[32];
 		char val[CEE_NATS_SPEC_VAL_MAX];
 		bool used; /**< read by a cee_nats_spec_*() getter */
+		/**
+		 * Given after a password= or token=: possibly a piece of the
+		 * secret (an unencoded '&' in it), so messages do not show it.
+		 */
+		bool after_secret;
 	} kv[CEE_NATS_SPEC_KV_MAX];
 };
 
@@ -60,6 +65,12 @@ struct cee_nats_spec {
  * given twice, more than CEE_NATS_SERVERS_MAX servers).
  */
 int cee_nats_spec_parse(const char *arg, struct cee_nats_spec *sp, const char *who);
+/**
+ * @p val (a value cee_nats_spec_get() returned) as a message may show it:
+ * a placeholder for one given after a password= or token=, which may be a
+ * piece of the secret.
+ */
+const char *cee_nats_spec_shown(const struct cee_nats_spec *sp, const char *val);
 /** Value of @p key (marked used), or NULL when absent. */
 const char *cee_nats_spec_get(struct cee_nats_spec *sp, const char *key);
 /**

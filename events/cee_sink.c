@@ -82,6 +82,21 @@ out:
 	return rc;
 }
 
+// The end of a password= or token= value at @p v: the '&' that begins the
+// next KEY=VALUE option, or the end. An '&' that begins no such option is
+// taken as the secret's own (written unencoded, not as %26): the redacted
+// spec showed "password=***&cd" for the password "ab&cd".
+static const char *secret_end(const char *v)
+{
+	for (const char *p = v + strcspn(v, "&"); *p != '\0'; p += 1 + strcspn(p + 1, "&")) {
+		size_t k = strspn(p + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789_-.");
+		if (k > 0 && p[1 + k] == '=')
+			return p;
+	}
+	return v + strlen(v);
+}
+
 void cee_sink_redact(char out[static 256], const char *spec)
 {
 	// (every spec cee_sink_open() takes fits whole: a cap 3 short cut the
@@ -104,7 +119,7 @@ void cee_sink_redact(char out[static 256], const char *spec)
 			n += k;
 			memcpy(out + n, "***", 3);
 			n += 3;
-			p = v + strcspn(v, key ? "&" : "@");
+			p = key ? secret_end(v) : v + strcspn(v, "@");
 			continue;
 		}
 		out[n++] = *p++;

@@ -1311,7 +1311,7 @@ static int configure(struct nats_sink *p, uint64_t *replicas, uint64_t *dedup_s,
 		stream = DEFAULT_STREAM;
 	if (!cee_nats_name_valid(stream)) {
 		fprintf(stderr, "%s: bad stream name '%s' (1..64 of A-Z a-z 0-9 _ -)\n", WHO,
-			stream);
+			cee_nats_spec_shown(sp, stream));
 		return -EINVAL;
 	}
 	snprintf(p->stream, sizeof(p->stream), "%s", stream);
@@ -1322,7 +1322,8 @@ static int configure(struct nats_sink *p, uint64_t *replicas, uint64_t *dedup_s,
 	} else if (strcmp(f, "binary") == 0) {
 		p->fmt = FMT_BINARY;
 	} else {
-		fprintf(stderr, "%s: bad format '%s' (jsonl or binary)\n", WHO, f);
+		fprintf(stderr, "%s: bad format '%s' (jsonl or binary)\n", WHO,
+			cee_nats_spec_shown(sp, f));
 		return -EINVAL;
 	}
 	uint64_t bb, linger, window, ack_wait;

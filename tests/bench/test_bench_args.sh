@@ -52,5 +52,10 @@ bench() {
 expect bench-max-conns 2 "cee-bench: --max-conns 13421773" -- bench --max-conns 13421773
 expect bench-concurrency 2 "cee-bench: --concurrency 16000000" -- bench --concurrency 16000000
 
+# Fault (review of the configuration): a fourth --events spec was refused
+# with the spec in clear: a broker's password in the log
+expect bench-events-redacted 2 "at most 3 sinks" "BENCHSECRET" -- bench --events null: \
+	--events null: --events null: --events 'nats://h:4222/p?user=u&password=BENCHSECRET'
+
 [[ $FAILED -eq 0 ]] || exit 1
 echo "PASS test_bench_args"
