@@ -156,6 +156,39 @@ static const char *sink_file(const char *spec, bool *is_stdout)
 	return a;
 }
 
+// Whether @p spec's kind is known now, said on stderr when not: an unknown
+// one (--events /tmp/e.jsonl, jsnol:-), or nats:// in a build without
+// libnats, failed only after the EAL, port and shard set-up, with a bare
+// "Invalid argument". (nats is registered by cee_engine_create().)
+static bool sink_kind_known(const char *prog, const char *spec)
+{
+	bool nats = strncmp(spec, "nats:", 5) == 0;
+#ifdef CEE_HAVE_NATS
+	if (nats || cee_sink_kind_known(spec))
+		return true;
+	const char *more = cee_sink_kind_known("nats:") ? "" : ", nats://";
+#else
+	if (nats) {
+		fprintf(stderr,
+			"%s: --events nats://...: this build has no NATS support (built without "
+			"libnats: meson setup -Dnats=enabled)\n",
+			prog);
+		return false;
+	}
+	if (cee_sink_kind_known(spec))
+		return true;
+	const char *more = "";
+#endif
+	char shown[256], kinds[160];
+	cee_sink_redact(shown, spec);
+	cee_sink_kinds(kinds, sizeof(kinds));
+	fprintf(stderr,
+		"%s: --events %s: not a sink kind this engine knows (%s%s; a file is "
+		"jsonl:PATH)\n",
+		prog, shown, kinds, more);
+	return false;
+}
+
 // @p path made absolute, links resolved: the file's own when it exists, else
 // its directory's and its name (the file a later open creates). @return
 // false when neither resolves (the open reports that).
@@ -655,6 +688,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 				// (said here, not as "File name too long" when it opens)
 				fprintf(stderr, "%s: --events: a sink is at most %u characters\n",
 					prog, CEE_SINK_SPEC_MAX);
+				rc = -EINVAL;
+			} else if (!sink_kind_known(prog, optarg)) {
 				rc = -EINVAL;
 			} else
 				c->sinks[c->nsinks++] = optarg;

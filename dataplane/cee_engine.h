@@ -209,7 +209,9 @@ int cee_engine_cfg_add_link(struct cee_engine_cfg *c, const char *spec);
 bool cee_engine_cfg_layers(const struct cee_engine_cfg *c, bool *srv_tls, bool *srv_ws,
 			   bool *cli_tls, bool *cli_ws);
 /**
- * Parse the application options (after the EAL's "--").
+ * Parse the application options (after the EAL's "--"). An --events kind
+ * must be registered (cee_sink_register()) before: an unknown one is
+ * refused here (nats:// is known in a build with libnats).
  * @return 0, 1 when --help was printed, or -EINVAL with a message on stderr.
  */
 int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv);

@@ -127,6 +127,36 @@ void cee_sink_redact(char out[static 256], const char *spec)
 	out[n] = '\0';
 }
 
+bool cee_sink_kind_known(const char *spec)
+{
+	const char *colon = spec != NULL ? strchr(spec, ':') : NULL;
+	if (colon == NULL || colon == spec)
+		return false;
+	size_t n = (size_t)(colon - spec);
+	bool known = false;
+	pthread_mutex_lock(&reg_lock);
+	for (unsigned i = 0; i < nschemes && !known; i++)
+		known = strlen(schemes[i].name) == n && memcmp(schemes[i].name, spec, n) == 0;
+	pthread_mutex_unlock(&reg_lock);
+	return known;
+}
+
+void cee_sink_kinds(char *buf, size_t len)
+{
+	size_t n = 0;
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	pthread_mutex_lock(&reg_lock);
+	for (unsigned i = 0; i < nschemes && n < len; i++) {
+		int w = snprintf(buf + n, len - n, "%s%s:", i ? ", " : "", schemes[i].name);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
 struct cee_sink *cee_sink_open(const char *spec)
 {
 	if (spec == NULL) {

@@ -114,6 +114,13 @@ typedef struct cee_sink *(*cee_sink_open_fn)(const char *arg);
 
 /** Add a sink kind. @return 0, -EEXIST, or -ENOSPC. */
 int cee_sink_register(const char *scheme, cee_sink_open_fn open);
+/** Is the kind of @p spec (its text before the first ':') registered? */
+bool cee_sink_kind_known(const char *spec);
+/**
+ * The kinds registered, as "jsonl:, binary:, null:" (registration order),
+ * into @p buf of @p len bytes (cut to fit).
+ */
+void cee_sink_kinds(char *buf, size_t len);
 /** Open a sink from @p spec. @return the sink, or NULL with errno (EINVAL for an unknown scheme). */
 struct cee_sink *cee_sink_open(const char *spec);
 /**

@@ -524,6 +524,19 @@ static void test_unknown_scheme(void **state)
 	errno = 0;
 	assert_null(cee_sink_open("jsonl:/nonexistent-dir-cee/x.jsonl"));
 	assert_int_equal(errno, ENOENT);
+	// and the engine asks before it opens anything (parse_args: the kinds
+	// it lists)
+	assert_false(cee_sink_kind_known("kafka:localhost"));
+	assert_false(cee_sink_kind_known("no-colon-at-all"));
+	assert_false(cee_sink_kind_known(":x"));
+	assert_false(cee_sink_kind_known("jsonlx:-"));
+	assert_true(cee_sink_kind_known("jsonl:-"));
+	assert_true(cee_sink_kind_known("null:"));
+	char kinds[64];
+	cee_sink_kinds(kinds, sizeof(kinds));
+	assert_int_equal(strncmp(kinds, "jsonl:, binary:, null:", 22), 0);
+	cee_sink_kinds(kinds, 8); // cut to fit
+	assert_true(strlen(kinds) < 8);
 
 	struct cee_sink *s = cee_sink_open("null:");
 	assert_non_null(s);
