@@ -70,6 +70,23 @@ static void die(const char *what)
 	exit(1);
 }
 
+// --@p opt's value @p s, a whole number in [@p lo, @p hi] (decimal, or 0x
+// hex), or exit 2: strtoul unchecked took "12x" as 12 and "" as 0, and
+// "-1" or 2^32 + 1 wrapped to 32 bits
+static uint32_t parse_opt(const char *opt, const char *s, uint32_t lo, uint32_t hi)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || s[strspn(s, " \t")] == '-' || v < lo ||
+	    v > hi) {
+		fprintf(stderr, "cee-hashflood: bad value for --%s: '%s' (a whole number in %u..%u)\n",
+			opt, s, lo, hi);
+		exit(2);
+	}
+	return (uint32_t)v;
+}
+
 static void shuffle(struct tuple *t, uint32_t n)
 {
 	for (uint32_t i = n; i > 1; i--) {
@@ -176,14 +193,11 @@ int main(int argc, char **argv)
 	    {"lookups", required_argument, NULL, 'l'},   {"passes", required_argument, NULL, 'p'},
 	    {NULL, 0, NULL, 0}};
 	for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-		unsigned long v = 0;
-		if (o != '?')
-			v = strtoul(optarg, NULL, 0);
 		switch (o) {
-		case 'c': max_conns = (uint32_t)v; break;
-		case 'm': m = (uint32_t)v; break;
-		case 'l': lookups = (uint32_t)v; break;
-		case 'p': passes = (unsigned)v; break;
+		case 'c': max_conns = parse_opt("max-conns", optarg, 1, CEE_CONN_POOL_MAX); break;
+		case 'm': m = parse_opt("legit", optarg, 1, CEE_CONN_POOL_MAX); break;
+		case 'l': lookups = parse_opt("lookups", optarg, 1, 1u << 30); break;
+		case 'p': passes = parse_opt("passes", optarg, 1, 64); break;
 		default:
 			fprintf(stderr, "usage: %s [--max-conns N] [--legit M] [--lookups L] "
 					"[--passes P (1..64)]\n", argv[0]);
@@ -192,8 +206,11 @@ int main(int argc, char **argv)
 	}
 	static const uint32_t flood[] = {0, 1000, 5000, 20000};
 	const uint32_t n_max = flood[sizeof(flood) / sizeof(flood[0]) - 1];
-	if (passes < 1 || passes > 64 || lookups == 0 || m == 0 || m + n_max > max_conns)
-		die("bad options (need 1 <= passes <= 64, legit + 20000 <= max-conns)");
+	if ((uint64_t)m + n_max > max_conns) { // (in 64 bits: a legit near 2^32 wrapped)
+		fprintf(stderr, "cee-hashflood: --legit %u + %u (the flood) > --max-conns %u\n", m,
+			n_max, max_conns);
+		return 2;
+	}
 
 	// The engine's key: random per engine.
 	struct cee_siphash_key key;

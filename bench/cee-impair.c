@@ -185,6 +185,19 @@ static bool parse_double(const char *s, double lo, double hi, double *out)
 	return true;
 }
 
+// @p s as a whole number (decimal, or 0x hex) of at most @p max: no sign
+// ("-1" was 2^64 - 1), nothing after it, no overflow
+static bool parse_whole(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || s[strspn(s, " \t")] == '-' || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
 static int open_if(const char *ifname)
 {
 	unsigned idx = if_nametoindex(ifname);
@@ -554,7 +567,7 @@ int main(int argc, char **argv)
 	unsigned long slots = 16384;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		char *end;
+		unsigned long long v;
 		switch (opt) {
 		case O_A:
 			if_a = optarg;
@@ -563,23 +576,21 @@ int main(int argc, char **argv)
 			if_b = optarg;
 			break;
 		case O_SEED:
-			errno = 0;
-			seed = strtoull(optarg, &end, 0);
-			if (errno != 0 || end == optarg || *end != '\0') {
+			if (!parse_whole(optarg, UINT64_MAX, &v)) {
 				fprintf(stderr, "cee-impair: bad --seed '%s'\n", optarg);
 				return 2;
 			}
+			seed = v;
 			break;
 		case O_SLOTS:
-			errno = 0;
-			slots = strtoul(optarg, &end, 0);
-			if (errno != 0 || end == optarg || *end != '\0' || slots < BATCH ||
-			    slots > (1ul << 20) || (slots & (slots - 1)) != 0) {
+			if (!parse_whole(optarg, 1ul << 20, &v) || v < BATCH ||
+			    (v & (v - 1)) != 0) {
 				fprintf(stderr,
 					"cee-impair: --slots must be a power of two in [%u, %lu]\n",
 					BATCH, 1ul << 20);
 				return 2;
 			}
+			slots = (unsigned long)v;
 			break;
 		case O_PCAP:
 			pcap_path = optarg;
@@ -588,14 +599,13 @@ int main(int argc, char **argv)
 			drops_path = optarg;
 			break;
 		case O_SNAP:
-			errno = 0;
-			snap_len = (uint32_t)strtoul(optarg, &end, 0);
-			if (errno != 0 || end == optarg || *end != '\0' || snap_len < 14 ||
-			    snap_len > SLOT_BYTES) {
+			// (checked before it is cut to 32 bits: 2^32 + 14 was 14)
+			if (!parse_whole(optarg, SLOT_BYTES, &v) || v < 14) {
 				fprintf(stderr, "cee-impair: --snap must be in [14, %u]\n",
 					SLOT_BYTES);
 				return 2;
 			}
+			snap_len = (uint32_t)v;
 			break;
 		case 'h':
 		case O_HELP:

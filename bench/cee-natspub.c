@@ -108,6 +108,7 @@ int main(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		char *end = NULL;
+		errno = 0;
 		switch (c) {
 		case O_COUNT:
 			count = strtoull(optarg, &end, 10);
@@ -126,8 +127,11 @@ int main(int argc, char **argv)
 				WHO);
 			return c == O_HELP ? 0 : 2;
 		}
-		if (end != NULL && (*end != '\0' || end == optarg)) {
-			fprintf(stderr, "%s: bad number '%s'\n", WHO, optarg);
+		// (no sign: --count -1 was 2^64 - 1 messages; no overflow)
+		if (end != NULL && (*end != '\0' || end == optarg || errno != 0 ||
+				    optarg[strspn(optarg, " \t")] == '-')) {
+			fprintf(stderr, "%s: bad value for --%s: '%s' (a whole number)\n", WHO,
+				c == O_COUNT ? "count" : "size", optarg);
 			return 2;
 		}
 	}

@@ -314,6 +314,22 @@ static double time_handshakes(const char *cert, const char *key, int n, int roun
 	return best;
 }
 
+// --@p opt's value @p s, a whole number in [@p lo, @p hi], or exit 2: atoi
+// took "10x" as 10, overflowed without a word, and --handshakes -1 skipped
+// the handshakes as 0 does
+static int parse_opt(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "cee-tlscrypto: bad value for --%s: '%s' (a whole number in %ld..%ld)\n",
+			opt, s, lo, hi);
+		exit(2);
+	}
+	return (int)v;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -356,16 +372,16 @@ int main(int argc, char **argv)
 			rsa_file = optarg;
 			break;
 		case 'n':
-			iters = atoi(optarg);
+			iters = parse_opt("iters", optarg, 1, 100000000);
 			break;
 		case 'R':
-			rounds = atoi(optarg);
+			rounds = parse_opt("rounds", optarg, 1, 1000);
 			break;
 		case 'j':
 			json = true;
 			break;
 		case 'H':
-			nhs = atoi(optarg);
+			nhs = parse_opt("handshakes", optarg, 0, 10000000);
 			break;
 		case 'h':
 			usage(stdout);
