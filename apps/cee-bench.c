@@ -1107,7 +1107,7 @@ static uint32_t round_up(uint32_t v, uint32_t to)
 // holds CEE_CONN_POOL_MAX, and 2^24 in all (the event rings: 4 GiB).
 static uint64_t bench_slots_most(const struct opts *o)
 {
-	uint64_t most = (uint64_t)CEE_CONN_POOL_MAX * o->shards;
+	uint64_t most = cee_flow_total_most(CEE_CONN_POOL_MAX, o->shards);
 	return most < (1u << 24) ? most : 1u << 24;
 }
 
@@ -1146,7 +1146,7 @@ static int bench_slots_check(const struct opts *o)
 		fprintf(stderr,
 			"cee-bench: --max-conns %u: %u a shard, more than a shard holds (%u); "
 			"give at most %" PRIu64 " (or more --shards)\n",
-			o->max_conns, (o->max_conns + o->shards - 1) / o->shards, CEE_CONN_POOL_MAX,
+			o->max_conns, cee_flow_share(o->max_conns, 0, o->shards), CEE_CONN_POOL_MAX,
 			most);
 		return -EINVAL;
 	}

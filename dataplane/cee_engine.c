@@ -1247,10 +1247,11 @@ int cee_engine_conns_fit(const struct cee_engine_cfg *cfg, unsigned nshards)
 	// "Invalid argument" (--max-conns took up to 2^24 on one shard)
 	if (nshards == 0)
 		return 0;
-	uint64_t share = ((uint64_t)cfg->max_conns + nshards - 1) / nshards;
+	// (shard 0's share, the largest: cee_flow_share())
+	uint64_t share = cee_flow_share(cfg->max_conns, 0, nshards);
 	if (share <= CEE_CONN_POOL_MAX)
 		return 0;
-	uint64_t most = (uint64_t)CEE_CONN_POOL_MAX * nshards;
+	uint64_t most = cee_flow_total_most(CEE_CONN_POOL_MAX, nshards);
 	fprintf(stderr,
 		"cee: --max-conns %u: %" PRIu64 " a shard on %u shard(s), more than a shard "
 		"holds (%u); give at most %" PRIu64 " (or more shards)\n",

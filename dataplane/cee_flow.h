@@ -80,6 +80,15 @@ static inline uint32_t cee_flow_share(uint32_t total, unsigned shard, unsigned n
 }
 
 /**
+ * The largest total whose every share (cee_flow_share()) is at most
+ * @p per_shard: shard 0's, the largest, bounds it.
+ */
+static inline uint64_t cee_flow_total_most(uint32_t per_shard, unsigned nshards)
+{
+	return (uint64_t)per_shard * CEE_RETA_SIZE / cee_flow_entries(0, nshards);
+}
+
+/**
  * A NIC's RSS hash, trusted only once checked: a driver may ignore
  * cee_rss_key (some refuse a key and keep their own, some hash by another
  * function), and then a SYN-ACK of an active open, steered by the NIC's
