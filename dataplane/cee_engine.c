@@ -945,6 +945,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		have |= (c->listeners[i].tls ? USE_SRV_TLS : 0) | (c->listeners[i].ws ? USE_SRV_WS : 0);
 	for (uint32_t i = 0; i < c->nlinks; i++)
 		have |= c->links[i].tls ? USE_LINK_TLS : 0;
+	// an embedder's own TLS or WebSocket client connections (its cfg's
+	// tls_client_on or ws_client_on, set before parsing) use them too
+	have |= (c->tls_client_on ? USE_LINK_TLS : 0) | (c->ws_client_on ? USE_SRV_WS : 0);
 	static const struct {
 		int opt;
 		unsigned users;
@@ -1247,8 +1250,8 @@ int cee_engine_conns_fit(const struct cee_engine_cfg *cfg, unsigned nshards)
 	// "Invalid argument" (--max-conns took up to 2^24 on one shard)
 	if (nshards == 0)
 		return 0;
-	// (shard 0's share, the largest: cee_flow_share())
-	uint64_t share = cee_flow_share(cfg->max_conns, 0, nshards);
+	// (shard 0's slots, the most: cee_shard_slots())
+	uint64_t share = cee_shard_slots(cfg, 0, nshards);
 	if (share <= CEE_CONN_POOL_MAX)
 		return 0;
 	uint64_t most = cee_flow_total_most(CEE_CONN_POOL_MAX, nshards);
@@ -1305,14 +1308,11 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 	}
 	// links: an embedder's own cfg is held to parse_args' rules (which
 	// say which option is wrong) here
-	// (two slots a link on its shard: its attempt's, and its next's)
-	uint32_t links_max = (cfg->nlinks + nshards - 1) / nshards;
-	uint32_t slots = cee_flow_share(cfg->max_conns, nshards - 1, nshards); // (the least)
-	if (cfg->nlinks > 0 && (uint64_t)links_max * 2 > slots) {
-		fprintf(stderr,
-			"cee: %u links (%u on a shard) need at least %u connection slots a shard "
-			"(have %u)\n",
-			cfg->nlinks, links_max, 2 * links_max, slots);
+	// (two slots a link: its attempt's, and its next's; parse_args' rule.
+	// Each shard's slots hold two for each of its own: cee_shard_slots())
+	if (cfg->nlinks > 0 && (uint64_t)cfg->nlinks * 2 > cfg->max_conns) {
+		fprintf(stderr, "cee: %u links need at least --max-conns %u (have %u)\n",
+			cfg->nlinks, 2 * cfg->nlinks, cfg->max_conns);
 		errno = EINVAL;
 		return NULL;
 	}

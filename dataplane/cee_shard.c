@@ -1948,12 +1948,19 @@ unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg)
 	return n + (cfg->nlinks > 0 ? CEE_LINK_EVT_EXTRA : 0);
 }
 
+uint32_t cee_shard_slots(const struct cee_engine_cfg *cfg, unsigned shard, unsigned nshards)
+{
+	uint32_t share = cee_flow_share(cfg->max_conns, shard, nshards);
+	uint64_t links = 2 * (uint64_t)cee_links_on_shard(cfg->nlinks, shard, nshards);
+	return links > share ? (uint32_t)links : share;
+}
+
 uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nshards)
 {
 	if (cfg->no_events || nshards == 0)
 		return 0;
-	// (one size for every shard's ring: shard 0's share, the largest)
-	uint32_t per_shard = cee_flow_share(cfg->max_conns, 0, nshards);
+	// (one size for every shard's ring: shard 0's slots, the most)
+	uint32_t per_shard = cee_shard_slots(cfg, 0, nshards);
 	bool layers = cee_engine_cfg_layers(cfg, NULL, NULL, NULL, NULL);
 	// every slot's reservation, and a link's link_up and link_down on top
 	// for the links of the shard that has the most (shard 0): sized for
@@ -2014,7 +2021,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 			return -ENOMEM;
 	}
 
-	uint32_t per_shard = cee_flow_share(cfg->max_conns, id, nshards);
+	uint32_t per_shard = cee_shard_slots(cfg, id, nshards);
 	s->pool = cee_conn_pool_create(id, per_shard);
 	if (s->pool == NULL)
 		return -errno;

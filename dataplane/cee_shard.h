@@ -428,6 +428,15 @@ unsigned cee_shard_conn_credits_max(const struct cee_engine_cfg *cfg);
  * (--event-ring, or every slot's reservation), 0 without events.
  */
 uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nshards);
+/**
+ * Connection slots of shard @p shard: its share of --max-conns, which
+ * follows the flows it owns (cee_flow_share()), and at least two for each
+ * of its links (its attempt's and its next's; links go round robin). With
+ * many shards the share of a shard that owns one table entry fell below
+ * its links' (1,000 over 100 shards, 500 links: 8 for 10), and a
+ * configuration that had started was refused.
+ */
+uint32_t cee_shard_slots(const struct cee_engine_cfg *cfg, unsigned shard, unsigned nshards);
 
 /**
  * Event records the links of shard @p shard (of @p nshards) reserve while

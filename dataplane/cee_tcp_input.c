@@ -935,9 +935,8 @@ static void ts_recent_update(struct cee_tcb *tcb, const struct cee_tcp_seg *seg,
 static uint32_t rcv_window_in(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
 {
 	uint32_t wnd = tcp_rcv_window(ctx, tcb);
-	if ((tcb->aflags & CEE_TCB_A_BAND) && tcp_app_mode(tcb) &&
-	    (tcb->flags & CEE_TCB_F_WSCALE) && tcb->rcv_wscale > 0) {
-		uint32_t band_end = tcb->rcv_adv + (1u << tcb->rcv_wscale) - 1;
+	if ((tcb->aflags & CEE_TCB_A_BAND) && tcp_app_mode(tcb)) {
+		uint32_t band_end = tcb->rcv_adv + tcp_band(ctx, tcb);
 		if (seq_gt(band_end, tcb->rcv_nxt + wnd))
 			wnd = band_end - tcb->rcv_nxt;
 	}

@@ -74,8 +74,7 @@ __attribute__((always_inline)) inline uint32_t tcp_rcv_window(const struct cee_t
 				    : buff / 4;
 		// and the band a scaled field may offer past the edge (taken on
 		// arrival: cee_tcp_input.c, rcv_window_in())
-		if ((tcb->flags & CEE_TCB_F_WSCALE) && tcb->rcv_wscale > 0)
-			keep += (1u << tcb->rcv_wscale) - 1;
+		keep += tcp_band(ctx, tcb);
 		uint64_t used = (uint64_t)tcb->sb_len + keep;
 		space = used < buff ? buff - (uint32_t)used : 0;
 		// shut, with nothing queued to free room: what there is opens

@@ -256,6 +256,23 @@ static inline uint32_t tcp_sb_size(const struct cee_tcp_ctx *ctx, const struct c
 	return cee_tcp_ring_size(&ctx->cfg, tcb->sb_class);
 }
 
+/*
+ * The band a scaled window field rounded up may offer past rcv_adv (less
+ * than 2^scale), which app and paced connections take (cee_tcp_input.c,
+ * rcv_window_in()); a paced one keeps its room aside, at most a 16th of
+ * its buffer (an embedder's scale of 11 or more left a paced window of
+ * nothing once the band was set aside).
+ */
+static inline uint32_t tcp_band(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	if (!(tcb->flags & CEE_TCB_F_WSCALE) || tcb->rcv_wscale == 0)
+		return 0;
+	uint32_t band = (1u << tcb->rcv_wscale) - 1;
+	if (tcb->service == CEE_TCP_SVC_PACED && band > tcp_sb_size(ctx, tcb) / 16)
+		band = tcp_sb_size(ctx, tcb) / 16;
+	return band;
+}
+
 /* Ring index of the byte @p off after the head; off <= ring size, so no division. */
 static inline uint32_t tcp_sb_pos(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
 				  uint32_t off)

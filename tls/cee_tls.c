@@ -353,15 +353,26 @@ static int ticket_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg)
 	// ticket_lifetime): one rotation period, what any ticket is good for
 	// at least (its epoch and the next are accepted). wolfSSL's default,
 	// 300 s, made clients that honour it (OpenSSL, Go, wolfSSL) drop their
-	// tickets after 5 minutes and reconnect with full handshakes.
+	// tickets after 5 minutes and reconnect with full handshakes. The
+	// session timeout too: a wolfSSL server refuses a TLS 1.3 ticket older
+	// than it (its default, 500 s), however long the hint said.
 	uint64_t hint = ctx->tk_period_ns / 1000000000ull;
 	if (hint > 604800) // RFC 8446 4.6.1: at most 7 days
 		hint = 604800;
+	if (hint == 0)
+		hint = 1;
 	if (wolfSSL_CTX_set_TicketEncCb(ctx->wctx, ticket_cb) != WOLFSSL_SUCCESS ||
 	    wolfSSL_CTX_set_TicketEncCtx(ctx->wctx, ctx) != WOLFSSL_SUCCESS ||
-	    wolfSSL_CTX_set_TicketHint(ctx->wctx, hint > 0 ? (int)hint : 1) != WOLFSSL_SUCCESS)
+	    wolfSSL_CTX_set_TicketHint(ctx->wctx, (int)hint) != WOLFSSL_SUCCESS ||
+	    // (this build, OpenSSL-compatible, returns the previous timeout)
+	    wolfSSL_CTX_set_timeout(ctx->wctx, (unsigned)hint) < 0)
 		return -EINVAL;
 	return 0;
+}
+
+long cee_tls_session_timeout_s(const struct cee_tls *t)
+{
+	return wolfSSL_get_timeout(t->ssl);
 }
 
 // ---- custom I/O: wolfSSL reads what cee_tls_input() handed in ----
@@ -1076,29 +1087,21 @@ void cee_tls_session_free(struct cee_tls_session *s)
 }
 
 // What the handshake negotiated, kept before wolfSSL frees what it used.
-// Append @p s to @p out (@p cap bytes) at *@p o when all of it fits.
-static bool put_piece(char *out, size_t cap, size_t *o, const char *s, size_t n)
-{
-	if (*o + n + 1 > cap)
-		return false;
-	memcpy(out + *o, s, n);
-	*o += n;
-	out[*o] = '\0';
-	return true;
-}
-
 // The subject in one line: "/SN=value" per attribute, in the certificate's
 // order, as OpenSSL's X509_NAME_oneline() writes it, each value from its
-// own bytes with '/' and '\' written "\/" and "\\" and every byte outside
-// printable ASCII as "\xHH". wolfSSL's oneline pasted the values' raw bytes:
+// own bytes with '/' and '\\' written "\\/" and "\\\\" and every byte outside
+// printable ASCII as "\\xHH". wolfSSL's oneline pasted the values' raw bytes:
 // a CN "x/CN=admin" read "/O=cee/CN=x/CN=admin" (a second CN, for a
 // control plane that authorises by subject), and a NUL ended the string
-// ("admin\0..." read "admin"). Cut to @p cap at an attribute or escape's
-// edge, never within one.
+// ("admin\\0..." read "admin"). An attribute that does not fit @p cap is
+// left out whole and the line ends "/...": cut within a value, a padded
+// subject could end "/CN=admin" where the CN was "adminEVIL".
+#define SUBJECT_MORE "/..."
 static void subject_line(WOLFSSL_X509_NAME *name, char *out, size_t cap)
 {
 	size_t o = 0;
 	int count = wolfSSL_X509_NAME_entry_count(name);
+	char attr[1200]; // one attribute, escaped (longer: left out, as one past the line)
 
 	out[0] = '\0';
 	for (int i = 0; i < count; i++) {
@@ -1114,29 +1117,36 @@ static void subject_line(WOLFSSL_X509_NAME *name, char *out, size_t cap)
 				snprintf(sn, sizeof(sn), "UNDEF");
 			s = sn;
 		}
-		char head[72];
-		int hn = snprintf(head, sizeof(head), "/%s=", s);
-		if (hn < 0 || (size_t)hn >= sizeof(head) || !put_piece(out, cap, &o, head, (size_t)hn))
-			return;
+		int hn = snprintf(attr, sizeof(attr), "/%s=", s);
+		size_t n = hn > 0 ? (size_t)hn : 0;
 		const unsigned char *v = wolfSSL_ASN1_STRING_data(d);
 		int vn = wolfSSL_ASN1_STRING_length(d);
-		for (int k = 0; v != NULL && k < vn; k++) {
-			char esc[5];
-			size_t en;
-			if (v[k] == '/' || v[k] == '\\') {
-				esc[0] = '\\';
-				esc[1] = (char)v[k];
-				en = 2;
+		bool whole = hn > 0 && (size_t)hn < sizeof(attr);
+		for (int k = 0; whole && v != NULL && k < vn; k++) {
+			if (n + 5 > sizeof(attr)) {
+				whole = false;
+			} else if (v[k] == '/' || v[k] == '\\') {
+				attr[n++] = '\\';
+				attr[n++] = (char)v[k];
 			} else if (v[k] < 0x20 || v[k] > 0x7e) {
-				snprintf(esc, sizeof(esc), "\\x%02X", v[k]);
-				en = 4;
+				snprintf(attr + n, 5, "\\x%02X", v[k]);
+				n += 4;
 			} else {
-				esc[0] = (char)v[k];
-				en = 1;
+				attr[n++] = (char)v[k];
 			}
-			if (!put_piece(out, cap, &o, esc, en))
-				return;
 		}
+		// (room is kept for the mark after each attribute but the last)
+		size_t keep = i + 1 < count ? sizeof(SUBJECT_MORE) - 1 : 0;
+		if (!whole || o + n + keep + 1 > cap) {
+			if (o + sizeof(SUBJECT_MORE) <= cap) {
+				memcpy(out + o, SUBJECT_MORE, sizeof(SUBJECT_MORE));
+				o += sizeof(SUBJECT_MORE) - 1;
+			}
+			return;
+		}
+		memcpy(out + o, attr, n);
+		o += n;
+		out[o] = '\0';
 	}
 }
 

@@ -177,6 +177,8 @@ struct cee_tls_session *cee_tls_session_get(struct cee_tls *t);
 void cee_tls_session_free(struct cee_tls_session *s);
 /** The lifetime (s) the server gave @p s's ticket: a client drops it after that. */
 uint32_t cee_tls_session_lifetime_s(const struct cee_tls_session *s);
+/** Server: how old (s) a ticket @p t still resumes from (wolfSSL's session timeout). */
+long cee_tls_session_timeout_s(const struct cee_tls *t);
 
 /** Client: send the ClientHello. @return 0 or -errno. */
 int cee_tls_start(struct cee_tls *t);

@@ -63,6 +63,17 @@ openssl x509 -req -in tricky-client.csr -CA ca.pem -CAkey ca.key -CAcreateserial
 	-days "$DAYS" -sha256 -extfile tricky-client.ext -out tricky-client.pem
 rm -f tricky-client.csr tricky-client.ext
 
+# a client whose one-line subject is too long for peer_subject (255 bytes),
+# padded so that a cut within a value would end the line "/CN=admin"
+ec_key long-client.key
+pad() { printf "%0${1}d" 0 | tr 0 "$2"; }
+openssl req -new -key long-client.key -out long-client.csr \
+	-subj "/O=cee/OU=$(pad 56 a)/OU=$(pad 56 b)/OU=$(pad 56 c)/OU=$(pad 56 d)/CN=adminEVIL"
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >long-client.ext
+openssl x509 -req -in long-client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -CAserial ca.srl \
+	-days "$DAYS" -sha256 -extfile long-client.ext -out long-client.pem
+rm -f long-client.csr long-client.ext
+
 # a forged "CA clone": the CA's subject and signature bytes, another key,
 # the server's names (ca_clone.py says why; test_tls.c expects refusals)
 ec_key ca-clone.key

@@ -6555,6 +6555,28 @@ static void test_paced_window_scaled_band(void **state)
 }
 
 /*
+ * Fault (review): the band kept aside grew with the scale (2^14 - 1 at an
+ * embedder's scale of 14), and a paced connection's window, set aside
+ * with it, was nothing: its SYN-ACK offered 0 (the window on the scale's
+ * grid). The band is at most a 16th of the buffer.
+ */
+static void test_paced_window_large_scale(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.sndbuf = 32768;
+	f->ctx.cfg.rcv_wscale = 14;
+	f->ops.paced_keep = fake_paced_keep;
+	paced_keep = 512;
+	syn_opts(f, CEE_TCP_SVC_PACED, 1460, 7);
+	assert_int_equal(f->tcb.rcv_wscale, 14);
+	assert_true(last(f)->out.wnd > 0);
+	peer(f, 0, NULL, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_true(f->tcb.rcv_adv - f->tcb.rcv_nxt >= 16384);
+}
+
+/*
  * Fault: an owner's deadline (a TLS handshake limit) is lost behind TCP's
  * own timers, or fires without closing exactly once with its reason.
  */
@@ -6590,6 +6612,7 @@ int main(void)
 	    T(test_paced_window),
 	    T(test_paced_window_keeps_held),
 	    T(test_paced_window_scaled_band),
+	    T(test_paced_window_large_scale),
 	    T(test_owner_deadline),
 	    T(test_idle_timeout_closing_hook),
 	    T(test_owner_deadline_callback),

@@ -518,6 +518,35 @@ static void test_mtls_subject_escaped(void **state)
 	send_and_check(&f->c, &f->s, "REGISTER");
 }
 
+// Fault (review of the escaping): peer_subject cut within a value at 255
+// bytes: a subject padded so that the cut fell after "/CN=admin" read as
+// CN admin where the CN was "adminEVIL" (tests/certs/long-client.pem). An
+// attribute that does not fit is left out whole, and the line ends "/...".
+static void test_mtls_subject_cut_whole(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(0);
+	struct cee_tls_info si;
+	char want[256];
+
+	scfg.ca_file = CERT("ca.pem");
+	ccfg.cert_file = CERT("long-client.pem");
+	ccfg.key_file = CERT("long-client.key");
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	cee_tls_get_info(f->s.t, &si);
+	int n = snprintf(want, sizeof(want), "/O=cee");
+	for (char c = 'a'; c <= 'd'; c++) {
+		n += snprintf(want + n, sizeof(want) - (size_t)n, "/OU=");
+		memset(want + n, c, 56);
+		n += 56;
+	}
+	snprintf(want + n, sizeof(want) - (size_t)n, "/...");
+	assert_string_equal(si.peer_subject, want);
+	assert_null(strstr(si.peer_subject, "CN="));
+}
+
 static void test_mtls_subject_tls12(void **state)
 {
 	check_mtls_subject(state, CEE_TLS_V12);
@@ -618,6 +647,9 @@ static void check_resume(void **state, uint16_t version)
 	// the ticket's announced lifetime: the rotation period (the default
 	// hour; wolfSSL's own 300 s made clients drop it after 5 minutes)
 	assert_int_equal(cee_tls_session_lifetime_s(s), 3600);
+	// and the server resumes from a ticket that old (wolfSSL's session
+	// timeout, 500 s by default, refused older TLS 1.3 tickets)
+	assert_true(cee_tls_session_timeout_s(f->s.t) >= 3600);
 	handshake(f, f->sctx, "server.cee.test", s); // same context
 	check_resumed(f, true);
 	handshake(f, f->sctx2, "server.cee.test", s); // another shard
@@ -2064,6 +2096,7 @@ int main(void)
 	    T(test_sni_any_alpn_mismatch),
 	    T(test_mtls_subject_tls12),
 	    T(test_mtls_subject_escaped),
+	    T(test_mtls_subject_cut_whole),
 	    T(test_mtls_subject_tls13),
 	    T(test_mtls_resume_tls12),
 	    T(test_mtls_resume_tls13),
