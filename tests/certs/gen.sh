@@ -21,9 +21,10 @@ ca_cert() {
 		-addext "keyUsage=critical,keyCertSign,cRLSign"
 }
 
-# leaf NAME CA CN EKU [SAN]: a certificate for NAME.key signed by CA
-leaf() {
-	name=$1 ca=$2 cn=$3 eku=$4 san=${5:-}
+# leaf_subj NAME CA SUBJECT EKU [SAN]: a certificate for NAME.key signed
+# by CA (SUBJECT in openssl's -subj form, UTF-8)
+leaf_subj() {
+	name=$1 ca=$2 subj=$3 eku=$4 san=${5:-}
 	ext=$(mktemp)
 	{
 		echo "basicConstraints=critical,CA:FALSE"
@@ -31,11 +32,16 @@ leaf() {
 		echo "extendedKeyUsage=$eku"
 		[ -n "$san" ] && echo "$san"
 	} >"$ext"
-	openssl req -new -key "$name.key" -subj "/O=cee/CN=$cn" -out "$name.csr"
+	openssl req -new -utf8 -key "$name.key" -subj "$subj" -out "$name.csr"
 	openssl x509 -req -in "$name.csr" -CA "$ca.pem" -CAkey "$ca.key" \
 		-CAcreateserial -CAserial "$ca.srl" -days "$DAYS" -sha256 \
 		-extfile "$ext" -out "$name.pem"
 	rm -f "$name.csr" "$ext"
+}
+
+# leaf NAME CA CN EKU [SAN]: the same, subject /O=cee/CN=CN
+leaf() {
+	leaf_subj "$1" "$2" "/O=cee/CN=$3" "$4" "${5:-}"
 }
 
 ca_cert ca "cee test CA"
@@ -56,23 +62,14 @@ leaf other-client other-ca client.cee.test clientAuth
 # a client whose subject holds what a one-line subject must escape: a CN
 # that reads like a second attribute, a control byte and a backslash
 ec_key tricky-client.key
-openssl req -new -utf8 -key tricky-client.key -out tricky-client.csr \
-	-subj "/O=cee/OU=a$(printf '\a')b\\\\c/CN=x\/CN=admin"
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >tricky-client.ext
-openssl x509 -req -in tricky-client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -CAserial ca.srl \
-	-days "$DAYS" -sha256 -extfile tricky-client.ext -out tricky-client.pem
-rm -f tricky-client.csr tricky-client.ext
+leaf_subj tricky-client ca "/O=cee/OU=a$(printf '\a')b\\\\c/CN=x\/CN=admin" clientAuth
 
 # a client whose one-line subject is too long for peer_subject (255 bytes),
 # padded so that a cut within a value would end the line "/CN=admin"
 ec_key long-client.key
 pad() { printf "%0${1}d" 0 | tr 0 "$2"; }
-openssl req -new -key long-client.key -out long-client.csr \
-	-subj "/O=cee/OU=$(pad 56 a)/OU=$(pad 56 b)/OU=$(pad 56 c)/OU=$(pad 56 d)/CN=adminEVIL"
-printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >long-client.ext
-openssl x509 -req -in long-client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -CAserial ca.srl \
-	-days "$DAYS" -sha256 -extfile long-client.ext -out long-client.pem
-rm -f long-client.csr long-client.ext
+leaf_subj long-client ca \
+	"/O=cee/OU=$(pad 56 a)/OU=$(pad 56 b)/OU=$(pad 56 c)/OU=$(pad 56 d)/CN=adminEVIL" clientAuth
 
 # a forged "CA clone": the CA's subject and signature bytes, another key,
 # the server's names (ca_clone.py says why; test_tls.c expects refusals)
