@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,21 +39,6 @@ def pattern(seed):
         x = (x * 6364136223846793005 + 1442695040888963407) & ((1 << 64) - 1)
         out += x.to_bytes(8, "little")
     return bytes(out[:PATTERN_LEN])
-
-
-def masked_frame(payload):
-    """A masked binary frame (fast XOR over the whole payload)."""
-    key = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x82, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x82, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x82, 0x80 | 127, n)
-    mask = (key * (n // 4 + 1))[:n]
-    body = (int.from_bytes(payload, "little") ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
-    return head + key + body
 
 
 class Conn:
@@ -88,7 +72,8 @@ class Conn:
                 self.more.clear()
                 await self.more.wait()
             data = self.expect(self.sent, n)
-            await rc.send(masked_frame(data) if self.args.proto != "tls" else data)
+            await rc.send(ws_common.frame(ws_common.OP_BINARY, data)
+                          if self.args.proto != "tls" else data)
             self.sent += n
 
     def take(self, data):

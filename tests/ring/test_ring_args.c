@@ -13,34 +13,24 @@
 
 #include "cee_conn.h"
 
+#include "../stderr_capture.h"
 #include "ring_peer.h"
 
 static char msg[4096]; // what the last captured call said on stderr
-static FILE *cap_file;
-static int cap_saved = -1;
+static struct stderr_capture cap;
 
-// stderr into a temporary file until capture_end(), which reads it into msg
-// and copies it to stderr (for the log)
 static void capture_begin(void)
 {
-	fflush(stderr);
-	cap_file = tmpfile();
-	cap_saved = dup(STDERR_FILENO);
-	if (cap_file == NULL || cap_saved < 0 || dup2(fileno(cap_file), STDERR_FILENO) < 0) {
-		fprintf(stderr, "capturing stderr: %s\n", strerror(errno));
+	int rc = stderr_capture_begin(&cap);
+	if (rc < 0) {
+		fprintf(stderr, "capturing stderr: %s\n", strerror(-rc));
 		exit(1);
 	}
 }
 
 static void capture_end(void)
 {
-	fflush(stderr);
-	dup2(cap_saved, STDERR_FILENO);
-	close(cap_saved);
-	ssize_t got = pread(fileno(cap_file), msg, sizeof(msg) - 1, 0);
-	msg[got > 0 ? got : 0] = '\0';
-	fclose(cap_file);
-	fputs(msg, stderr);
+	stderr_capture_end(&cap, msg, sizeof(msg));
 }
 
 // cee_engine_parse_args() on @p args (NULL-terminated) into @p c (set to

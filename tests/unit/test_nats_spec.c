@@ -16,32 +16,21 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "../stderr_capture.h"
 #include "cee_nats_common.h"
 #include "cee_sink.h"
 
 static char said[4096]; // what the last captured call wrote to stderr
-static FILE *cap;
-static int saved = -1;
+static struct stderr_capture cap;
 
 static void capture_begin(void)
 {
-	fflush(stderr);
-	cap = tmpfile();
-	assert_non_null(cap);
-	saved = dup(STDERR_FILENO);
-	assert_true(saved >= 0);
-	assert_true(dup2(fileno(cap), STDERR_FILENO) >= 0);
+	assert_int_equal(stderr_capture_begin(&cap), 0);
 }
 
 static void capture_end(void)
 {
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	ssize_t n = pread(fileno(cap), said, sizeof(said) - 1, 0);
-	said[n > 0 ? n : 0] = '\0';
-	fclose(cap);
-	fputs(said, stderr); // (in the test's log)
+	stderr_capture_end(&cap, said, sizeof(said));
 }
 
 static int parse(const char *arg, struct cee_nats_spec *sp)
