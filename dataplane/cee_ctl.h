@@ -54,6 +54,7 @@ struct cee_ctl_shard_stats {
 	uint32_t live, max_conns; /**< live: announced connections (cee_shard_live()) */
 	uint32_t half_open;       /**< passive connections half open, not announced */
 	uint32_t tls_live;        /**< TLS states held (cee_tls_ctx_live(), both roles) */
+	uint64_t tls_heap;        /**< wolfSSL's heap, the whole process's (cee_tls_heap_bytes()) */
 	bool draining;
 };
 

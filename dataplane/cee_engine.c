@@ -340,6 +340,10 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --tls-alpn LIST          protocols accepted by ALPN, comma separated (e.g. sip)\n"
 		"  --tls-budget-us US       TLS handshake work per shard per poll iteration;\n"
 		"                           more waits for the next one (default 1000; 0: none)\n"
+		"  --tls-mem MIB            heap TLS connections may use, all shards together;\n"
+		"                           past 7/8 of it new ones get no_resources (default\n"
+		"                           128 KiB x max-conns, at most a quarter of the memory\n"
+		"                           available at start)\n"
 		"  --listen ws:PORT[:SVC]   a WebSocket listener (RFC 6455): echo answers each\n"
 		"                           message with its type; wss:PORT[:SVC] over TLS\n"
 		"  --ws-path PATH           the path upgraded (default /; others get 404)\n"
@@ -603,7 +607,8 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
 		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP,
-		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT, O_SHUTDOWN_GRACE, O_WS_MSG_TIMEOUT,
+		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT, O_SHUTDOWN_GRACE, O_WS_MSG_TIMEOUT, O_TLS_MEM,
+		O_END, // (opts[] below lists them in this order: opts[o - O_IP] is o's)
 	};
 	static const struct option opts[] = {
 		{"ip", required_argument, NULL, O_IP},
@@ -660,17 +665,22 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT},
 		{"shutdown-grace", required_argument, NULL, O_SHUTDOWN_GRACE},
 		{"ws-message-timeout", required_argument, NULL, O_WS_MSG_TIMEOUT},
+		{"tls-mem", required_argument, NULL, O_TLS_MEM},
 		{NULL, 0, NULL, 0},
 	};
 	const char *prog = argc > 0 ? argv[0] : "cee-engine";
 	uint64_t given = 0; // bit o - O_IP: option o was given
-	_Static_assert(O_WS_MSG_TIMEOUT - O_IP < 64, "an option's bit in given");
+	_Static_assert(O_END - O_IP <= 64, "an option's bit in given");
+	_Static_assert(sizeof(opts) / sizeof(opts[0]) == O_END - O_IP + 1, "an option not in opts[]");
+	// (an option put out of order named its neighbour in every message)
+	for (int i = 0; i < O_END - O_IP; i++)
+		RTE_VERIFY(opts[i].val == O_IP + i);
 	optind = 1;
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		int rc = 0;
 		uint64_t v = 0;
-		if (o >= O_IP && o <= O_WS_MSG_TIMEOUT)
+		if (o >= O_IP && o < O_END)
 			given |= UINT64_C(1) << (o - O_IP);
 		switch (o) {
 		case O_IP:
@@ -809,6 +819,12 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		case O_TLS_BUDGET:
 			rc = parse_u64(optarg, 1000000, &v);
 			c->tls_budget_us = (uint32_t)v;
+			break;
+		case O_TLS_MEM:
+			rc = parse_u64(optarg, 1u << 24, &v);
+			if (rc == 0 && v == 0)
+				rc = -EINVAL;
+			c->tls_mem = v << 20;
 			break;
 		case O_WS_PATH:
 			if (optarg[0] != '/')
@@ -959,7 +975,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 	    {O_WS_PATH, USE_SRV_WS},			 {O_WS_SUBPROTOCOL, USE_SRV_WS},
 	    {O_WS_ORIGIN, USE_SRV_WS},			 {O_WS_PING, USE_SRV_WS},
 	    {O_WS_PONG, USE_SRV_WS},			 {O_WS_MAX, USE_SRV_WS},
-	    {O_WS_MSG_TIMEOUT, USE_SRV_WS},
+	    {O_WS_MSG_TIMEOUT, USE_SRV_WS},		 {O_TLS_MEM, USE_SRV_TLS | USE_LINK_TLS},
 	};
 	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
 		if (!(given >> (uses[i].opt - O_IP) & 1) || (uses[i].users & have) != 0)
@@ -1243,6 +1259,45 @@ int cee_engine_evrings_fit(const struct cee_engine_cfg *cfg, unsigned nshards, u
 	return -ENOMEM;
 }
 
+int cee_engine_mem_fit(const struct cee_engine_cfg *cfg, unsigned nshards, uint64_t avail,
+		       uint64_t *tls_mem)
+{
+	if (cee_engine_evrings_fit(cfg, nshards, avail) < 0)
+		return -ENOMEM;
+	// What peers can make the engine touch, beyond the rings: send and
+	// WebSocket buffers (touched as connections use them) and wolfSSL's
+	// heap (a state of tens of KB for each TLS connection). Past the
+	// machine's memory the OOM killer ended the engine mid-run, with
+	// every connection it held, and no word of why.
+	uint32_t recs = cee_shard_evring_records(cfg, nshards);
+	uint64_t rings = recs != 0 ? cee_evring_bytes(recs) * nshards : 0, pools = 0;
+	for (unsigned i = 0; i < nshards; i++)
+		pools += cee_shard_pool_bytes(cfg, i, nshards);
+	bool srv, cli;
+	cee_engine_cfg_layers(cfg, &srv, NULL, &cli, NULL);
+	uint64_t tls = 0;
+	if (srv || cli) {
+		tls = cfg->tls_mem;
+		if (tls == 0) {
+			tls = (uint64_t)cfg->max_conns << 17;
+			if (avail != 0 && tls > avail / 4)
+				tls = avail / 4;
+		}
+	}
+	*tls_mem = tls;
+	if (avail == 0 || rings + pools + tls <= avail)
+		return 0;
+	const double gib = (double)(1u << 30);
+	fprintf(stderr,
+		"cee: the engine's memory can reach %.1f GiB (event rings %.1f, send and "
+		"WebSocket buffers %.1f, TLS %.1f), more than the %.1f GiB available: give "
+		"smaller --sndbufs, --sndbuf, --sndbuf-max, --ws-max-message, --tls-mem or "
+		"--max-conns\n",
+		(double)(rings + pools + tls) / gib, (double)rings / gib, (double)pools / gib,
+		(double)tls / gib, (double)avail / gib);
+	return -ENOMEM;
+}
+
 int cee_engine_conns_fit(const struct cee_engine_cfg *cfg, unsigned nshards)
 {
 	// A shard's pool holds at most CEE_CONN_POOL_MAX: beyond it the
@@ -1302,7 +1357,8 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (cee_engine_evrings_fit(cfg, nshards, mem_available()) < 0) {
+	uint64_t tls_mem;
+	if (cee_engine_mem_fit(cfg, nshards, mem_available(), &tls_mem) < 0) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1461,6 +1517,9 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 		}
 		rings[i] = e->shards[i].evring;
 	}
+	// the budget on top of what the contexts hold (certificates, keys)
+	if (tls_mem != 0)
+		cee_tls_heap_budget((int64_t)tls_mem);
 	// every shard's ticket ratchet has begun from it: the key goes, so
 	// that memory read later opens no ticket of an epoch gone by
 	explicit_bzero(e->cfg.tls.ticket_key, sizeof(e->cfg.tls.ticket_key));

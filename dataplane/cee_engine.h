@@ -100,6 +100,13 @@ struct cee_engine_cfg {
 	 */
 	uint32_t tls_budget_us;
 	/**
+	 * Bytes of heap wolfSSL may use for connections, all shards together
+	 * (--tls-mem; cee_tls_heap_budget()); 0 = 128 KiB a connection slot,
+	 * at most a quarter of the memory available at start. Refused at
+	 * start when it and the shards' pools do not fit in that memory.
+	 */
+	uint64_t tls_mem;
+	/**
 	 * WebSocket listeners (ws:, wss:) and clients (cee_shard_connect_layers,
 	 * when ws_client_on): one server and one client context per shard. The
 	 * upgrade must be done within tcp.handshake_timeout_ns of established.
@@ -233,6 +240,16 @@ int cee_engine_conns_fit(const struct cee_engine_cfg *cfg, unsigned nshards);
  * @p avail 0: unknown, taken). @return 0, or -ENOMEM with a message on stderr.
  */
 int cee_engine_evrings_fit(const struct cee_engine_cfg *cfg, unsigned nshards, uint64_t avail);
+/**
+ * Whether what the engine can come to use fits in @p avail bytes (0 =
+ * unknown: it fits): the event rings (cee_engine_evrings_fit()), the
+ * shards' send and WebSocket buffers (cee_shard_pool_bytes()) and wolfSSL's
+ * heap budget, set in @p tls_mem (cfg->tls_mem, or its default: 128 KiB a
+ * connection slot, at most avail / 4; 0 without TLS). @return 0, or
+ * -ENOMEM with a message on stderr that names the parts.
+ */
+int cee_engine_mem_fit(const struct cee_engine_cfg *cfg, unsigned nshards, uint64_t avail,
+		       uint64_t *tls_mem);
 
 /**
  * Build an engine over every probed ethdev port, one shard per worker lcore

@@ -1955,6 +1955,25 @@ uint32_t cee_shard_slots(const struct cee_engine_cfg *cfg, unsigned shard, unsig
 	return links > share ? (uint32_t)links : share;
 }
 
+// the send buffers of a shard with @p per_shard slots: small, large
+static void sndbufs_of(const struct cee_engine_cfg *cfg, uint32_t per_shard, uint32_t *nsb,
+		       uint32_t *nlarge)
+{
+	*nsb = cfg->sndbufs ? cfg->sndbufs : (per_shard < 4096 ? per_shard : 4096);
+	*nlarge = cfg->tcp.sndbuf_max > cfg->tcp.sndbuf ? cfg->sndbufs_max : 0;
+}
+
+uint64_t cee_shard_pool_bytes(const struct cee_engine_cfg *cfg, unsigned shard, unsigned nshards)
+{
+	uint32_t per_shard = cee_shard_slots(cfg, shard, nshards), nsb, nlarge;
+	sndbufs_of(cfg, per_shard, &nsb, &nlarge);
+	uint64_t bytes = cee_stack_pool_bytes(cfg, per_shard);
+	for (unsigned cls = 0; cls < 2; cls++)
+		bytes += (uint64_t)(cls == 0 ? nsb : nlarge) *
+			 RTE_ALIGN_CEIL((uint64_t)cee_tcp_buf_size(&cfg->tcp, cls), RTE_CACHE_LINE_SIZE);
+	return bytes;
+}
+
 uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nshards)
 {
 	if (cfg->no_events || nshards == 0)
@@ -2073,8 +2092,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 		return -errno;
 	cee_timer_wheel_set_prefetch(s->wheel, timer_prefetch);
 
-	uint32_t nsb = cfg->sndbufs ? cfg->sndbufs : (per_shard < 4096 ? per_shard : 4096);
-	uint32_t nlarge = cfg->tcp.sndbuf_max > cfg->tcp.sndbuf ? cfg->sndbufs_max : 0;
+	uint32_t nsb, nlarge;
+	sndbufs_of(cfg, per_shard, &nsb, &nlarge);
 	if (sb_pool_init(s, 0, nsb) < 0 || sb_pool_init(s, 1, nlarge) < 0)
 		return -ENOMEM;
 

@@ -437,6 +437,14 @@ uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nsh
  * configuration that had started was refused.
  */
 uint32_t cee_shard_slots(const struct cee_engine_cfg *cfg, unsigned shard, unsigned nshards);
+/**
+ * Bytes of the pools shard @p shard fills as peers use them: its send
+ * buffers (--sndbufs x --sndbuf, --sndbufs-max x --sndbuf-max, each with
+ * its loss-recovery state) and its WebSocket buffers. Anonymous memory
+ * touched only when used: what peers can make it touch, not what it
+ * takes at start.
+ */
+uint64_t cee_shard_pool_bytes(const struct cee_engine_cfg *cfg, unsigned shard, unsigned nshards);
 
 /**
  * Event records the links of shard @p shard (of @p nshards) reserve while

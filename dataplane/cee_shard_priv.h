@@ -118,6 +118,8 @@ struct cee_conn *cee_stack_connect(struct cee_shard *s, unsigned pi, uint32_t ds
 				   enum cee_tcp_service service, uint32_t link);
 /** Contexts and the stack pool, when the engine has layers. @return 0 or -errno (message printed). */
 int cee_stack_init(struct cee_shard *s, uint32_t per_shard);
+/** Bytes of the layers' buffer pools (WebSocket's) a shard of @p per_shard slots holds. */
+uint64_t cee_stack_pool_bytes(const struct cee_engine_cfg *cfg, uint32_t per_shard);
 void cee_stack_fini(struct cee_shard *s);
 /**
  * Start of a poll iteration: the TLS budget is fresh, and deferred

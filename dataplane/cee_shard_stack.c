@@ -29,11 +29,10 @@
 #define STAGE_SIZE 4096
 #define STAGE_COUNT 256
 
-static struct cee_ws_ctx *ws_ctx_create(struct cee_shard *s, const struct cee_ws_cfg *base,
-					uint32_t max_conns)
+// A shard's WebSocket settings for @p max_conns connections.
+static struct cee_ws_cfg ws_cfg(const struct cee_engine_cfg *ecfg, uint32_t max_conns)
 {
-	struct cee_ws_cfg cfg = *base;
-	char err[256] = "";
+	struct cee_ws_cfg cfg = ecfg->ws;
 	cfg.max_conns = max_conns;
 	// buffers hold only upgrades and messages split across segments: a few
 	// per thousand connections, not one each (64 KiB each by default)
@@ -41,9 +40,25 @@ static struct cee_ws_ctx *ws_ctx_create(struct cee_shard *s, const struct cee_ws
 		cfg.buffers = max_conns / 64 + 16 < 1024 ? max_conns / 64 + 16 : 1024;
 	// an echo writes a message back whole: it must fit the send buffer
 	if (cfg.max_message == 0) {
-		uint32_t fit = (s->cfg->tcp.sndbuf - 32) / 2;
+		uint32_t fit = (ecfg->tcp.sndbuf - 32) / 2;
 		cfg.max_message = cfg.max_frame = fit < 65536 ? fit : 65536;
 	}
+	return cfg;
+}
+
+uint64_t cee_stack_pool_bytes(const struct cee_engine_cfg *cfg, uint32_t per_shard)
+{
+	bool ws_srv, ws_cli;
+	if (!cee_engine_cfg_layers(cfg, NULL, &ws_srv, NULL, &ws_cli))
+		return 0;
+	struct cee_ws_cfg w = ws_cfg(cfg, per_shard);
+	return (uint64_t)(ws_srv + ws_cli) * cee_ws_ctx_buffer_bytes(&w);
+}
+
+static struct cee_ws_ctx *ws_ctx_create(struct cee_shard *s, uint32_t max_conns)
+{
+	struct cee_ws_cfg cfg = ws_cfg(s->cfg, max_conns);
+	char err[256] = "";
 	// client keys and masks: the context's key comes from getrandom() (seed 0)
 	struct cee_ws_ctx *ctx = cee_ws_ctx_create(&cfg, err, sizeof(err));
 	if (ctx == NULL) {
@@ -81,9 +96,9 @@ int cee_stack_init(struct cee_shard *s, uint32_t per_shard)
 		return -errno;
 	if (cli && (s->tls_cli = ctx_create(s, &cfg->tls_client, false, per_shard)) == NULL)
 		return -errno;
-	if (ws_srv && (s->ws_srv = ws_ctx_create(s, &cfg->ws, per_shard)) == NULL)
+	if (ws_srv && (s->ws_srv = ws_ctx_create(s, per_shard)) == NULL)
 		return -errno;
-	if (ws_cli && (s->ws_cli = ws_ctx_create(s, &cfg->ws, per_shard)) == NULL)
+	if (ws_cli && (s->ws_cli = ws_ctx_create(s, per_shard)) == NULL)
 		return -errno;
 	// one stack per connection at most: as many as connection slots
 	s->stacks = calloc(per_shard, sizeof(*s->stacks));

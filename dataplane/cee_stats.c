@@ -24,6 +24,7 @@ static const struct cee_stat_def defs[] = {
 	TOP("live", live, false)
 	TOP("half_open", half_open, false)
 	TOP("tls_live", tls_live, false)
+	TOP("tls_heap", tls_heap, true)
 	TOP("max_conns", max_conns, false)
 	CEE_SHARD_STATS_LIST(X_SHARD)
 	TOP("refused_draining", mbox.drain_refused, false)
@@ -171,6 +172,7 @@ void cee_stat_snapshot(const struct cee_shard *s, struct cee_ctl_shard_stats *st
 			continue;
 		const struct cee_tls_stats *t = cee_tls_ctx_stats(ctx[k]);
 		st->tls_live += cee_tls_ctx_live(ctx[k]);
+		st->tls_heap = (uint64_t)cee_tls_heap_bytes();
 #define X_TLS_ADD(f, d) st->tls.f += t->f;
 		CEE_TLS_STATS_LIST(X_TLS_ADD)
 #undef X_TLS_ADD

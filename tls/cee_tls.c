@@ -156,16 +156,39 @@ struct cee_tls {
 	const uint8_t *pre;
 	uint32_t pre_len;
 	struct cee_tls_info info;
+	// heap_refusals when wolfSSL was last called for this connection: a
+	// failure with it moved since is the heap budget's (heap_refused)
+	uint64_t refusals_at;
 	struct cee_tls *next_free;
 };
 
-// ---- the counting allocator behind cee_tls_heap_bytes() ----
+// ---- the counting allocator behind cee_tls_heap_bytes(), and its budget ----
 
 static atomic_int_fast64_t heap_bytes;
+// The bound on heap_bytes (0 = none: cee_tls_heap_budget()), and the
+// level above which no new connection's state is made.
+static atomic_int_fast64_t heap_limit, heap_admit;
+// Allocations this thread's allocator refused: a wolfSSL call that fails
+// while this moved failed for want of the budget, not for the peer's input.
+static _Thread_local uint64_t heap_refusals;
+// This thread is warming a context up (cee_tls_ctx_warm): outside the budget
+static _Thread_local bool heap_exempt;
+
+// true when @p grow more bytes would pass the budget (counted)
+static bool over_budget(size_t grow)
+{
+	int64_t lim = atomic_load_explicit(&heap_limit, memory_order_relaxed);
+
+	if (lim <= 0 || heap_exempt ||
+	    atomic_load_explicit(&heap_bytes, memory_order_relaxed) + (int64_t)grow <= lim)
+		return false;
+	heap_refusals++;
+	return true;
+}
 
 static void *count_malloc(size_t size)
 {
-	void *p = malloc(size);
+	void *p = over_budget(size) ? NULL : malloc(size);
 
 	if (p != NULL)
 		atomic_fetch_add_explicit(&heap_bytes, (int64_t)malloc_usable_size(p),
@@ -191,6 +214,8 @@ static void *count_realloc(void *p, size_t size)
 		count_free(p);
 		return NULL;
 	}
+	if (size > old && over_budget(size - old))
+		return NULL; // (p stays, as realloc leaves it)
 	q = realloc(p, size);
 	if (q != NULL)
 		atomic_fetch_add_explicit(&heap_bytes,
@@ -202,6 +227,21 @@ static void *count_realloc(void *p, size_t size)
 int64_t cee_tls_heap_bytes(void)
 {
 	return atomic_load_explicit(&heap_bytes, memory_order_relaxed);
+}
+
+void cee_tls_heap_budget(int64_t bytes)
+{
+	int64_t now = cee_tls_heap_bytes();
+
+	if (bytes <= 0) {
+		atomic_store_explicit(&heap_limit, 0, memory_order_relaxed);
+		atomic_store_explicit(&heap_admit, 0, memory_order_relaxed);
+		return;
+	}
+	// an eighth kept for the connections already made: their records,
+	// a KeyUpdate, a shutdown (wolfSSL allocates on each)
+	atomic_store_explicit(&heap_admit, now + bytes - bytes / 8, memory_order_relaxed);
+	atomic_store_explicit(&heap_limit, now + bytes, memory_order_relaxed);
 }
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -984,6 +1024,12 @@ struct cee_tls *cee_tls_new(struct cee_tls_ctx *ctx, const struct cee_layer_io *
 		errno = EINVAL;
 		return NULL;
 	}
+	int64_t admit = atomic_load_explicit(&heap_admit, memory_order_relaxed);
+	if (admit > 0 && !heap_exempt && cee_tls_heap_bytes() >= admit) {
+		ctx->stats.no_heap++;
+		errno = ENOMEM;
+		return NULL;
+	}
 	ctx->free_head = t->next_free;
 	ctx->live++;
 	memset(t, 0, sizeof(*t));
@@ -1232,6 +1278,17 @@ static bool warning_alert(struct cee_tls *t)
 	return true;
 }
 
+// Whether the heap budget refused an allocation since wolfSSL was called
+// for @p t (counted once).
+static bool budget_refused(struct cee_tls *t)
+{
+	if (heap_refusals == t->refusals_at)
+		return false;
+	t->refusals_at = heap_refusals;
+	t->ctx->stats.heap_refused++;
+	return true;
+}
+
 static int end_with(struct cee_tls *t, enum cee_reason reason, int rc)
 {
 	tls_set_state(t, TLS_ENDED, reason);
@@ -1278,8 +1335,11 @@ static int end_on_error(struct cee_tls *t, int err)
 		t->ctx->stats.alerts_received++;
 		return end_with(t, CEE_REASON_TLS_ALERT, -EPROTO);
 	}
-	// (wolfSSL's MEMORY_E stays a protocol error: the fuzzer found a peer's
-	// input that draws it, so it does not tell our heap ran out)
+	// (wolfSSL's MEMORY_E alone stays a protocol error: the fuzzer found a
+	// peer's input that draws it, so it does not tell our heap ran out;
+	// an allocation our budget refused does, whatever wolfSSL answered)
+	if (budget_refused(t))
+		return end_with(t, CEE_REASON_NO_RESOURCES, -ENOMEM);
 	if (t->down_failed)
 		return end_with(t, CEE_REASON_NO_RESOURCES, -ENOBUFS);
 	// (after our close_notify io_send swallows what wolfSSL writes: an
@@ -1303,6 +1363,7 @@ static int pump(struct cee_tls *t)
 	uint8_t buf[READ_CHUNK];
 	int ret = 0, err;
 
+	t->refusals_at = heap_refusals;
 	for (;;) {
 		uint32_t in_len_before = t->in_len + t->pre_len;
 
@@ -1475,6 +1536,7 @@ int cee_tls_start(struct cee_tls *t)
 	if (t->state != TLS_EXPECT_START)
 		return -EALREADY;
 	tls_set_state(t, TLS_EXPECT_HANDSHAKE, CEE_REASON_NONE);
+	t->refusals_at = heap_refusals;
 	ret = wolfSSL_connect(t->ssl);
 	err = wolfSSL_get_error(t->ssl, ret);
 	if (ret != WOLFSSL_SUCCESS && err == WOLFSSL_ERROR_WANT_READ && !t->down_failed)
@@ -1482,7 +1544,7 @@ int cee_tls_start(struct cee_tls *t)
 	// Nothing came from the peer yet: only our own side can have failed,
 	// and the caller learns it from the return code.
 	tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
-	return t->down_failed ? -ENOBUFS : -EIO;
+	return budget_refused(t) ? -ENOMEM : t->down_failed ? -ENOBUFS : -EIO;
 }
 
 int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len)
@@ -1493,6 +1555,7 @@ int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len)
 		return -ENOTCONN;
 	if (len > INT32_MAX)
 		return -EINVAL;
+	t->refusals_at = heap_refusals;
 	while (off < len) {
 		uint32_t chunk = len - off < (1u << 20) ? len - off : (1u << 20);
 		int ret = wolfSSL_write(t->ssl, data + off, (int)chunk);
@@ -1501,7 +1564,7 @@ int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len)
 			// Part of the data may be on the wire already: the
 			// connection cannot continue.
 			tls_set_state(t, TLS_ENDED, CEE_REASON_NONE);
-			return t->down_failed ? -ENOBUFS : -EIO;
+			return budget_refused(t) ? -ENOMEM : t->down_failed ? -ENOBUFS : -EIO;
 		}
 		off += (uint32_t)ret;
 	}
@@ -1604,6 +1667,10 @@ int cee_tls_ctx_warm(struct cee_tls_ctx *ctx)
 	if (cctx == NULL)
 		return -errno;
 	struct cee_tls_stats saved = ctx->stats;
+	// What wolfSSL keeps of it (its per-thread set-up) is not any
+	// connection's: outside the budget, which grows by it
+	int64_t before = cee_tls_heap_bytes();
+	heap_exempt = true;
 	struct warm_end *se = calloc(1, sizeof(*se)), *ce = calloc(1, sizeof(*ce));
 	uint8_t *tmp = malloc(sizeof(se->buf));
 	int rc = -ENOMEM;
@@ -1640,5 +1707,11 @@ out:
 	free(ce);
 	free(tmp);
 	cee_tls_ctx_destroy(cctx);
+	heap_exempt = false;
+	int64_t kept = cee_tls_heap_bytes() - before;
+	if (kept > 0 && atomic_load_explicit(&heap_limit, memory_order_relaxed) > 0) {
+		atomic_fetch_add_explicit(&heap_limit, kept, memory_order_relaxed);
+		atomic_fetch_add_explicit(&heap_admit, kept, memory_order_relaxed);
+	}
 	return rc;
 }

@@ -86,6 +86,8 @@ struct cee_tls_cfg {
 	X(close_notify_received, "close_notify received")                                          \
 	X(truncated, "streams that ended (FIN) without close_notify")                              \
 	X(no_slot, "connections refused: the context's pool was full")                            \
+	X(no_heap, "connections refused: wolfSSL's heap was near its budget (cee_tls_heap_budget)") \
+	X(heap_refused, "connections ended: an allocation of wolfSSL's passed the heap budget")     \
 	X(reloads, "certificate, key and CA files read again (cee_tls_ctx_reload)")                \
 	X(ticket_rotations, "ticket keys replaced (one a period; the one before still opens)")     \
 	X(reload_failures, "reloads refused (a file missing or bad): the running ones stay")     \
@@ -147,6 +149,19 @@ const struct cee_tls_stats *cee_tls_ctx_stats(const struct cee_tls_ctx *ctx);
  * old secret, from which every later key derives.
  */
 void cee_tls_ctx_tick(struct cee_tls_ctx *ctx);
+/**
+ * Bound the heap wolfSSL may use, all contexts and threads together, to
+ * what it uses now (the contexts: certificates, keys) plus @p bytes; 0 =
+ * no bound (the default). No new connection's state is made once the heap
+ * is above seven eighths of it (cee_tls_new: ENOMEM, stats.no_heap): the
+ * last eighth is for the connections already made. An allocation that
+ * would pass it fails, and the connection whose call it was ends with
+ * no_resources (stats.heap_refused). Without it, each connection's state
+ * (tens of KB) is allocated as peers come, and a machine whose memory ran
+ * out killed the engine with every connection it held.
+ */
+void cee_tls_heap_budget(int64_t bytes);
+
 /** Connections of @p ctx not yet freed (each holds its wolfSSL state: about 50 KB). */
 uint32_t cee_tls_ctx_live(const struct cee_tls_ctx *ctx);
 
@@ -163,7 +178,8 @@ int cee_tls_ctx_warm(struct cee_tls_ctx *ctx);
  * A connection of @p ctx talking through @p io (copied). @p sni: client
  * only, the server name to send and verify (NULL: none). The server waits
  * for the ClientHello; a client sends it in cee_tls_start().
- * @return it, or NULL with errno ENOSPC (pool full, counted) / ENOMEM.
+ * @return it, or NULL with errno ENOSPC (pool full, counted) / ENOMEM (the
+ * heap budget, counted; or out of memory).
  */
 struct cee_tls *cee_tls_new(struct cee_tls_ctx *ctx, const struct cee_layer_io *io,
 			    const char *sni);

@@ -537,16 +537,11 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
-struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, size_t errlen)
+// @p cfg with its zeros replaced by the defaults (cee_ws.h)
+static struct cee_ws_cfg with_defaults(const struct cee_ws_cfg *cfg)
 {
-	struct cee_ws_ctx *ctx;
-	struct cee_ws_cfg c;
-	bool oom = false;
-	size_t big;
+	struct cee_ws_cfg c = *cfg;
 
-	if (cfg == NULL)
-		return ctx_fail(NULL, err, errlen, EINVAL, "no configuration");
-	c = *cfg;
 	if (c.path == NULL)
 		c.path = "/";
 	if (c.subprotocol == NULL)
@@ -569,6 +564,33 @@ struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, si
 		c.buffer_hold_ns = 1000000000ull;
 	if (c.buffer_hold_ns > c.message_timeout_ns)
 		c.buffer_hold_ns = c.message_timeout_ns;
+	return c;
+}
+
+// one buffer: the largest upgrade or message, and its extra
+static uint32_t buf_size(const struct cee_ws_cfg *c)
+{
+	size_t big = c->max_header > c->max_message ? c->max_header : c->max_message;
+
+	return (uint32_t)((big + BUF_EXTRA + 63) & ~(size_t)63);
+}
+
+uint64_t cee_ws_ctx_buffer_bytes(const struct cee_ws_cfg *cfg)
+{
+	struct cee_ws_cfg c = with_defaults(cfg);
+
+	return (uint64_t)c.buffers * buf_size(&c);
+}
+
+struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, size_t errlen)
+{
+	struct cee_ws_ctx *ctx;
+	struct cee_ws_cfg c;
+	bool oom = false;
+
+	if (cfg == NULL)
+		return ctx_fail(NULL, err, errlen, EINVAL, "no configuration");
+	c = with_defaults(cfg);
 	if (c.max_conns == 0)
 		return ctx_fail(NULL, err, errlen, EINVAL, "max_conns is 0");
 	if (c.path[0] != '/' || strlen(c.path) >= sizeof(((struct cee_ws_info *)0)->path))
@@ -593,8 +615,7 @@ struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, si
 	c.subprotocol = ctx->subprotocol;
 	c.origins = ctx->origins;
 	ctx->cfg = c;
-	big = c.max_header > c.max_message ? c.max_header : c.max_message;
-	ctx->buf_size = (uint32_t)((big + BUF_EXTRA + 63) & ~(size_t)63);
+	ctx->buf_size = buf_size(&c);
 	ctx->nbufs = c.buffers;
 	ctx->pool = calloc(c.max_conns, sizeof(*ctx->pool));
 	ctx->buf_mem = aligned_alloc(64, (size_t)ctx->nbufs * ctx->buf_size);

@@ -132,6 +132,11 @@ struct cee_ws;
 
 /** @return a context, or NULL with errno and a message in @p err (bad cfg, ENOMEM). */
 struct cee_ws_ctx *cee_ws_ctx_create(const struct cee_ws_cfg *cfg, char *err, size_t errlen);
+/**
+ * Bytes of the buffers a context made from @p cfg holds (its largest
+ * block: touched as upgrades and split messages use it).
+ */
+uint64_t cee_ws_ctx_buffer_bytes(const struct cee_ws_cfg *cfg);
 void cee_ws_ctx_destroy(struct cee_ws_ctx *ctx);
 const struct cee_ws_stats *cee_ws_ctx_stats(const struct cee_ws_ctx *ctx);
 

@@ -305,6 +305,81 @@ assert len(up) == 1 and up[0]["conn"] == c13["conn"] and up[0].get("cipher") == 
 PY
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "min version: cee-audit rejected the event stream"
 
+	# --tls-mem: wolfSSL's heap has a bound (resource review: tens of KB a
+	# connection and none, so peers could grow it until the OOM killer
+	# ended the engine with every connection it held). With 1 MiB, clients
+	# are served until seven eighths of it are taken; the next ones are
+	# refused with an event (closed no_resources; tls.no_heap, or
+	# tls.heap_refused for a handshake cut short), and the memory given back
+	# when the served ones close serves again.
+	EVENTS=$WORK/events-heap.jsonl
+	it_start_engine 1 "$WORK/engine-heap.log" "${TLS_ARGS[@]}" --tls-mem 1 \
+		--events "jsonl:$EVENTS" --stats "$WORK/stats-heap.json"
+	it_ns "$CEE_PYTHON" - "$NETNS_ENGINE_IP" "$PORT" "$CERTS/ca.pem" >"$WORK/heap.json" <<'PY' ||
+import json, socket, ssl, sys, time
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+def one():
+    s = None
+    try:  # (the engine's RST can beat connect()'s return)
+        s = socket.create_connection((host, port), timeout=10)
+        t = ctx.wrap_socket(s, server_hostname="server.cee.test")
+        t.sendall(b"heap")
+        if t.recv(16) != b"heap":
+            raise OSError("no echo")
+        return t
+    except (OSError, ssl.SSLError):
+        if s is not None:
+            s.close()
+        return None
+held, refused = [], 0
+while len(held) < 64 and refused < 4:
+    t = one()
+    if t is None:
+        refused += 1
+    else:
+        held.append(t)
+for t in held:
+    t.close()
+after = None
+deadline = time.monotonic() + 10
+while after is None and time.monotonic() < deadline:
+    after = one()
+    if after is None:
+        refused += 1
+        time.sleep(0.2)
+if after is not None:
+    after.close()
+print(json.dumps({"held": len(held), "refused": refused, "after": after is not None}))
+PY
+		fail_soft "heap budget: client exit status $?"
+	read -r HEAP_HELD HEAP_REFUSED HEAP_AFTER < <("$CEE_PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["held"], r["refused"], int(r["after"]))' "$WORK/heap.json")
+	it_log "heap budget: $(cat "$WORK/heap.json")"
+	it_wait_until 30 "$((HEAP_HELD + HEAP_REFUSED + HEAP_AFTER)) closed events" it_at_least "$EVENTS" \
+		"$(it_type_re closed)" "$((HEAP_HELD + HEAP_REFUSED + HEAP_AFTER))" ||
+		fail_soft "heap budget: closed events missing"
+	it_stop_engine || fail_soft "heap budget: engine exit status $? after SIGTERM"
+	"$CEE_PYTHON" - "$EVENTS" "$WORK/heap.json" "$WORK/stats-heap.json" <<'PY' || fail_soft "heap budget: events and counters"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+r = json.load(open(sys.argv[2]))
+t = json.load(open(sys.argv[3]))["total"]
+reasons = {}
+for e in ev:
+    if e["type"] == "closed":
+        reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
+print(f"heap budget: {r}; closed reasons {reasons}; tls no_heap {t['tls']['no_heap']}, "
+      f"heap_refused {t['tls']['heap_refused']}, handshakes {t['tls']['handshakes']}")
+# the budget served some and then stopped (1 MiB: 18 states here)
+assert 4 <= r["held"] < 64, r
+assert r["after"], "memory given back did not serve a client again"
+# each refused client has its event, and the counters say why
+assert reasons.get("no_resources", 0) == r["refused"], (reasons, r)
+assert t["tls"]["no_heap"] + t["tls"]["heap_refused"] == r["refused"], t["tls"]
+assert t["tls"]["handshakes"] == r["held"] + 1, t["tls"]
+PY
+	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "heap budget: cee-audit rejected the event stream"
+
 	# A handshake the idle timeout ends (no --handshake-timeout): the client
 	# sends its Finished after the engine's FIN (a resumed TLS 1.2 session,
 	# whose last message is the client's). tls_up came after that FIN

@@ -447,6 +447,44 @@ int main(int argc, char **argv)
 		       (double)avail / (1u << 30));
 	}
 
+	// Fault (review): only the event rings were held to the memory
+	// available. Send buffers, WebSocket buffers and wolfSSL's heap (tens
+	// of KB a TLS connection, with no bound) are touched as peers use
+	// them: a configuration that started was killed mid-run by the OOM
+	// killer, with every connection it held. cee_engine_mem_fit() counts
+	// them all, and gives TLS a heap budget that fits.
+	const uint64_t gib = UINT64_C(1) << 30;
+	uint64_t tls_mem = 1;
+	char *fitargs[] = {"test", "--ip", "10.0.0.1/24", "--listen", "tcp:7:echo", "--events", "mem:",
+			 "--sndbufs", "100000", "--sndbuf", "16777216", NULL};
+	cee_engine_cfg_default(&small);
+	CHECK(cee_engine_parse_args(&small, 11, fitargs) == 0, "--sndbufs 100000 --sndbuf 16 MiB refused");
+	CHECK(cee_engine_mem_fit(&small, 1, 24 * gib, &tls_mem) == -ENOMEM,
+	      "1.5 TiB of send buffers fit in 24 GiB");
+	cee_engine_cfg_default(&small);
+	CHECK(cee_engine_parse_args(&small, 7, fitargs) == 0, "the defaults refused");
+	CHECK(cee_engine_mem_fit(&small, 1, 24 * gib, &tls_mem) == 0 && tls_mem == 0,
+	      "the defaults (no TLS) do not fit in 24 GiB, or got a TLS budget (%" PRIu64 ")",
+	      tls_mem);
+	// TLS: 128 KiB a slot (8 GiB for 65,536), at most a quarter of the memory
+	small.tls_client_on = true;
+	CHECK(cee_engine_mem_fit(&small, 1, 24 * gib, &tls_mem) == 0 && tls_mem == 6 * gib,
+	      "TLS budget %" PRIu64 " with 24 GiB, not 6 GiB", tls_mem);
+	CHECK(cee_engine_mem_fit(&small, 1, 64 * gib, &tls_mem) == 0 && tls_mem == 8 * gib,
+	      "TLS budget %" PRIu64 " with 64 GiB, not 8 GiB", tls_mem);
+	small.tls_mem = 24 * gib;
+	CHECK(cee_engine_mem_fit(&small, 1, 24 * gib, &tls_mem) == -ENOMEM,
+	      "--tls-mem 24 GiB and the pools fit in 24 GiB");
+	// WebSocket: 1,024 buffers of 16 MiB messages, 16 GiB
+	char *wargs[] = {"test", "--ip", "10.0.0.1/24", "--listen", "ws:7:discard", "--events", "mem:",
+			 "--ws-max-message", "16777216", NULL};
+	cee_engine_cfg_default(&small);
+	CHECK(cee_engine_parse_args(&small, 9, wargs) == 0, "--ws-max-message 16 MiB refused");
+	CHECK(cee_engine_mem_fit(&small, 1, 16 * gib, &tls_mem) == -ENOMEM,
+	      "16 GiB of WebSocket buffers and the rest fit in 16 GiB");
+	CHECK(cee_engine_mem_fit(&small, 1, 24 * gib, &tls_mem) == 0,
+	      "16 GiB of WebSocket buffers and the rest refused with 24 GiB");
+
 	// Fault (review): a --links line longer than the reader's 255 bytes was
 	// read in pieces: a long comment's rest was parsed as a link (start-up
 	// failed, naming the wrong line); a long link line is an error

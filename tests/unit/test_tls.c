@@ -12,7 +12,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <wolfssl/options.h>
 #include <wolfssl/version.h> // LIBWOLFSSL_VERSION_HEX: what this wolfSSL can do
+#include <wolfssl/wolfcrypt/memory.h> // wolfSSL_Malloc: through cee's counting allocator
 
 #include "cee_tls.h"
 
@@ -1756,6 +1758,56 @@ static void test_pool_exhaustion(void **state)
 	cee_tls_free(c);
 }
 
+// Guards against: wolfSSL's heap growing without a bound as peers come (a
+// machine out of memory killed the engine with every connection it held).
+// Under a budget: no new state once the heap is past seven eighths of it
+// (no_heap); an allocation past it fails, and the connection whose call it
+// was ends with no_resources (heap_refused), not a protocol error; and
+// memory given back admits again.
+static void test_heap_budget(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg(), ccfg = client_cfg(0);
+	struct cee_layer_io io = end_io(&f->s);
+	struct cee_tls *t;
+	void *p;
+
+	f->sctx = make_ctx(f, &scfg, true);
+	f->cctx = make_ctx(f, &ccfg, false);
+
+	// admission: 60 of 64 KiB taken (wolfSSL's allocator is cee's)
+	cee_tls_heap_budget(64 << 10);
+	assert_null(wolfSSL_Malloc(65 << 10));
+	p = wolfSSL_Malloc(60 << 10);
+	assert_non_null(p);
+	errno = 0;
+	assert_null(cee_tls_new(f->sctx, &io, NULL));
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->no_heap, 1);
+	assert_int_equal(cee_tls_ctx_live(f->sctx), 0);
+	wolfSSL_Free(p);
+	t = cee_tls_new(f->sctx, &io, NULL);
+	assert_non_null(t);
+	cee_tls_free(t);
+
+	// a handshake whose allocations the budget refuses: no_resources
+	cee_tls_heap_budget(0);
+	open_pair(f, f->sctx, "server.cee.test", NULL);
+	int64_t before = cee_tls_heap_bytes();
+	cee_tls_heap_budget(1);
+	deliver(&f->c, &f->s, 0);
+	assert_int_equal(f->s.closes, 1);
+	assert_int_equal(f->s.reason, CEE_REASON_NO_RESOURCES);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->heap_refused, 1);
+	assert_true(cee_tls_heap_bytes() <= before + 1);
+
+	// with no bound again, the next handshake is whole
+	cee_tls_heap_budget(0);
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	send_and_check(&f->c, &f->s, "after the budget");
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->heap_refused, 1);
+}
+
 // Guards against: the warm-up handshake (run on each shard's lcore at
 // start) leaking a pool slot, changing the counters, or leaving the
 // context unable to serve real clients, with or without mutual TLS.
@@ -2138,6 +2190,7 @@ int main(void)
 	    T(test_many_records_one_call),
 	    T(test_down_full),
 	    T(test_pool_exhaustion),
+	    T(test_heap_budget),
 	    T(test_ctx_warm),
 	    T(test_bad_files),
 	    T(test_bad_options),
