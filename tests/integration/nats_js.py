@@ -14,7 +14,20 @@
                                           a file stream as an operator might
                                           make it, its messages at most
                                           MAX_MSG_SIZE bytes
+  nats_js.py HOST:PORT whole STREAM       exit 0 when the stream's state is
+                                          whole (first_seq 1, messages =
+                                          last_seq), 3 when it shows
+                                          nats-server's recovery fault below
 Exit 1 when the request fails or is answered with an error.
+
+nats-server before 2.9.17 (Debian 12 has 2.9.10) can recover a stream that
+was SIGKILLed just after it began a new message block with too high a
+first sequence (filestore.go recoverMsgs: an empty block read as sequence 0,
+blocks taken in name order; fixed upstream by 3602ff514). The messages below
+it stay on disk and counted, but no consumer is given them: acknowledged
+batches look lost. Its mark, on a fresh stream with no limits (cee never
+deletes from a stream): first_seq > 1 with more messages than
+last_seq - first_seq + 1. A clean restart after later writes recovers them.
 """
 
 import json
@@ -59,7 +72,7 @@ def main():
     try:
         if cmd == "ready":
             r = request(hp, "$JS.API.INFO")
-        elif cmd in ("info", "leader"):
+        elif cmd in ("info", "leader", "whole"):
             r = request(hp, "$JS.API.STREAM.INFO." + sys.argv[3])
         elif cmd == "stepdown":
             r = request(hp, "$JS.API.STREAM.LEADER.STEPDOWN." + sys.argv[3])
@@ -77,6 +90,13 @@ def main():
     if "error" in r:
         print(json.dumps(r))
         return 1
+    if cmd == "whole":
+        st = r.get("state", {})
+        m, f, l = st.get("messages", 0), st.get("first_seq", 0), st.get("last_seq", 0)
+        print(f"messages {m} first_seq {f} last_seq {l}")
+        if f <= 1 and m == l:
+            return 0
+        return 3 if f > 1 and m > l - f + 1 else 1
     if cmd == "leader":
         leader = r.get("cluster", {}).get("leader")
         if not leader:

@@ -361,6 +361,26 @@ it_stop_engine || ENGINE_RC=$?
 [[ $ENGINE_RC -eq 0 ]] || fail "engine exit status $ENGINE_RC after SIGTERM with everything delivered (expected 0)"
 
 # ---- the stream read back against the file sink ----
+# After its SIGKILLs the broker must give consumers the whole stream:
+# nats-server 2.9.10 sometimes recovers it with its first messages hidden
+# (on its disk, counted, acknowledged, never delivered; nats_js.py's
+# docstring), which read as batches cee lost. That mark alone (nothing cee
+# does makes it) gets the broker a clean restart, which recovers them; the
+# checks below are unchanged.
+if [[ $MODE == broker_kill ]]; then
+	rc=0
+	state=$(py "$IT_DIR/nats_js.py" "127.0.0.1:${NPORT[1]}" whole "$STREAM") || rc=$?
+	if ((rc == 3)); then
+		it_log "NOTE: nats-server recovered $STREAM with its first messages hidden ($state; its fault before 2.9.17): restarting it cleanly"
+		kill "${NPID[1]}"
+		wait "${NPID[1]}" 2>/dev/null || true
+		start_node 1
+		it_wait_until 60 "JetStream to answer on n1" js_ready 1 || it_fail "JetStream not ready on n1 after the clean restart"
+		rc=0
+		state=$(py "$IT_DIR/nats_js.py" "127.0.0.1:${NPORT[1]}" whole "$STREAM") || rc=$?
+	fi
+	((rc == 0)) || fail "stream $STREAM not whole after the broker's restarts: $state"
+fi
 it_audit "$FILE_SINK"
 FILE_EVENTS=$(wc -l <"$FILE_SINK")
 CLOSED=$(it_count "$FILE_SINK" "$(it_type_re closed)")

@@ -140,6 +140,28 @@ start_server() { # [nats-server options]
 		eval '(( $(grep -c "Server is ready" "$WORK/server.log") > n ))'
 }
 
+# broker_whole STREAM NAME: after a SIGKILL and restart, the broker must give
+# consumers the whole stream. nats-server 2.9.10 sometimes recovers it with
+# its first messages hidden (nats_js.py's docstring): they are on its disk
+# and counted, acknowledged, and never delivered, which read as batches cee
+# lost. That mark alone (nothing cee does makes it) gets the broker a clean
+# restart, which recovers them; the read-back's checks are unchanged after.
+broker_whole() {
+	local rc=0 state
+	state=$("$PY" "$(dirname "$0")/nats_js.py" "127.0.0.1:$PORT" whole "$1") || rc=$?
+	((rc == 0)) && return 0
+	((rc == 3)) || fail "$2: stream $1 not whole after the restart: $state"
+	log "NOTE $2: nats-server recovered $1 with its first messages hidden ($state; its fault before 2.9.17): restarting it cleanly"
+	kill "$SERVER_PID"
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+	start_server
+	rc=0
+	state=$("$PY" "$(dirname "$0")/nats_js.py" "127.0.0.1:$PORT" whole "$1") || rc=$?
+	((rc == 0)) || fail "$2: stream $1 still not whole after a clean restart of the broker: $state"
+	log "$2: after the clean restart: $state"
+}
+
 ncpu=$(nproc)
 if [ "$ncpu" -ge 2 ]; then LCORES="0@1,1@1,2@0"; else LCORES="0@0,1@0,2@0"; fi
 bench() { # NAME ARGS...: cee-bench in the background, report in NAME.json
@@ -476,6 +498,7 @@ start_server
 log "nats-server back"
 bench_wait failover
 has "$WORK/failover.err" "reconnected to" || fail "failover: the sink did not report reconnecting"
+broker_whole TF failover
 tail_and_audit failover fo TF failover
 
 # 4. the broker stalled: SIGSTOP, not a crash (its sockets stay open)
