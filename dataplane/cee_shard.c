@@ -686,7 +686,7 @@ static void tcp_closing(void *owner, struct cee_tcb *tcb, enum cee_reason reason
 		cee_stack_closing(owner, cee_conn_of_tcb(tcb), reason);
 }
 
-static bool sndbuf_renege(struct cee_shard *s);
+static bool sndbuf_renege(struct cee_shard *s, bool evict);
 
 static void *tcp_buf_alloc(void *owner, unsigned cls)
 {
@@ -694,7 +694,7 @@ static void *tcp_buf_alloc(void *owner, unsigned cls)
 	// none left: one held only by out-of-order data is taken back (never
 	// the caller's: cee_tcp_renege() passes over a connection in a call)
 	if (s->sb[cls].nfree == 0 && cls == 0)
-		(void)sndbuf_renege(s);
+		(void)sndbuf_renege(s, false); // (inside another connection's call: no reset)
 	return s->sb[cls].nfree ? s->sb[cls].free[--s->sb[cls].nfree] : NULL;
 }
 
@@ -934,13 +934,14 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
  * No shut window to take a buffer from: one held only by out-of-order data
  * (a peer that sent past a hole and never fills it: a byte per connection
  * pinned every buffer, and nothing else could free them) is reneged
- * (cee_tcp_renege()). A clock hand over the pool, at most
+ * (cee_tcp_renege()); at admission (@p evict), a connection whose peer
+ * stopped acknowledging is reset (cee_tcp_evict_stalled()). A clock hand over the pool, at most
  * CEE_RENEGE_SLOTS slots and CEE_RENEGE_CONNS connections per call: bounded
  * work for each SYN that finds the buffers short.
  */
 #define CEE_RENEGE_SLOTS 4096
 #define CEE_RENEGE_CONNS 256
-static bool sndbuf_renege(struct cee_shard *s)
+static bool sndbuf_renege(struct cee_shard *s, bool evict)
 {
 	// one fruitless look per poll iteration: every buffer the iteration
 	// failed to find (no_sndbuf) would otherwise scan again
@@ -954,7 +955,8 @@ static bool sndbuf_renege(struct cee_shard *s)
 	struct cee_conn *c;
 	for (unsigned n = 0;
 	     n < CEE_RENEGE_CONNS && (c = cee_conn_next(s->pool, &s->renege_slot, end)) != NULL; n++)
-		if (c->tcb.sb != NULL && cee_tcp_renege(&s->tcp, &c->tcb))
+		if (c->tcb.sb != NULL && (cee_tcp_renege(&s->tcp, &c->tcb) ||
+					  (evict && cee_tcp_evict_stalled(&s->tcp, &c->tcb, s->now_ns))))
 			return true;
 	s->renege_none_ns = s->now_ns;
 	return false;
@@ -972,7 +974,7 @@ static bool sndbuf_room(struct cee_shard *s)
 {
 	for (int i = 0; i < 2 && sndbuf_low(s); i++)
 		if (!cee_tcp_evict_zero_window(&s->tcp, CEE_ZW_EVICT_MIN_NS, s->now_ns) &&
-		    !sndbuf_renege(s))
+		    !sndbuf_renege(s, true))
 			return false;
 	return true;
 }

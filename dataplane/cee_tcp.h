@@ -247,6 +247,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(zero_window_probes, TCP, "zero_window_probes", "zero-window probes sent")                \
 	X(zw_evicted, TCP, "zw_evicted", "zero-window connections reset to free a send buffer")    \
 	X(ooo_reneged, TCP, "ooo_reneged", "send buffers holding only out-of-order data freed")    \
+	X(stall_evicted, TCP, "stall_evicted", "connections reset to free a send buffer: no ACK for CEE_TCP_STALL_RETRIES timeouts") \
 	X(fast_retransmits, TCP, "fast_retransmits", "losses repaired after 3 duplicate ACKs")     \
 	X(partial_acks, TCP, "partial_acks", "NewReno partial ACKs (another hole resent)")         \
 	X(sack_recoveries, TCP, "sack_recoveries", "loss recoveries driven by SACK (RFC 6675)")    \
@@ -732,6 +733,24 @@ void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
  * @return true when one was reset.
  */
 bool cee_tcp_evict_zero_window(struct cee_tcp_ctx *ctx, uint64_t min_ns, uint64_t now_ns);
+
+/** Timeouts of the oldest segment after which a stalled peer's buffer may be taken. */
+#define CEE_TCP_STALL_RETRIES 3
+
+/**
+ * Send buffers run short: reset @p tcb if its peer has stopped
+ * acknowledging: the oldest segment timed out CEE_TCP_STALL_RETRIES times
+ * in a row (1.4 s at the least with a 200 ms RTO) with the window open
+ * (a shut one is cee_tcp_evict_zero_window()'s). Reason
+ * retransmit_timeout, the one it would end with later; counted in
+ * stall_evicted. A peer that takes our echo and never acknowledges it
+ * (every ACK dropped, an address that went away) held the buffer through
+ * the whole backoff, about 51 s: 80 such connections a second pinned a
+ * shard's 4,096 buffers, and every other client was refused. As Linux
+ * resets sockets in backoff under memory pressure (tcp_out_of_resources()).
+ * Not from inside a callback of @p tcb. @return true when it was reset.
+ */
+bool cee_tcp_evict_stalled(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns);
 
 /**
  * Send buffers run short: if @p tcb holds one only for out-of-order data

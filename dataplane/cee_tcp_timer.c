@@ -135,6 +135,18 @@ bool cee_tcp_evict_zero_window(struct cee_tcp_ctx *ctx, uint64_t min_ns, uint64_
 	return true;
 }
 
+bool cee_tcp_evict_stalled(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
+{
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x == NULL || tcb->retries < CEE_TCP_STALL_RETRIES || x->zw_since_ns != 0 ||
+	    tcb->snd_una == tcb->snd_max || (tcb->uflags & CEE_TCB_U_BUSY) ||
+	    tcb->state == CEE_TCP_SYN_SENT || tcb->state == CEE_TCP_SYN_RECEIVED)
+		return false;
+	ctx->stats.stall_evicted++;
+	tcp_abort_conn(ctx, tcb, CEE_REASON_RETRANSMIT_TIMEOUT, now_ns);
+	return true;
+}
+
 bool cee_tcp_renege(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);

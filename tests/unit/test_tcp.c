@@ -2066,6 +2066,54 @@ static void test_zero_window_evict(void **state)
 	assert_null(f->ctx.zw_tail);
 }
 
+/*
+ * Fault (resource review): a peer that takes our echo and never acknowledges
+ * it held the send buffer through the whole backoff (8 timeouts, about 51 s
+ * with a 200 ms RTO), and nothing took it back: 80 such connections a second
+ * pinned a shard's buffers. Under pressure the owner resets one whose oldest
+ * segment timed out CEE_TCP_STALL_RETRIES times with the window open; not
+ * before, not one whose window is shut (the zero-window list's), and an ACK
+ * that moves starts the count again.
+ */
+static void test_stall_evict(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	peer(f, 0, "hello", 5);
+	assert_false(cee_tcp_evict_stalled(&f->ctx, &f->tcb, f->now)); /* just sent */
+	for (unsigned i = 1; i < CEE_TCP_STALL_RETRIES; i++)
+		fire(f);
+	assert_false(cee_tcp_evict_stalled(&f->ctx, &f->tcb, f->now)); /* one timeout short */
+	seg_in(f, CEE_TCP_ACK, f->p_seq, ISS + 3, f->p_wnd, NULL, 0); /* progress */
+	for (unsigned i = 1; i < CEE_TCP_STALL_RETRIES; i++)
+		fire(f);
+	assert_false(cee_tcp_evict_stalled(&f->ctx, &f->tcb, f->now)); /* counted again */
+	fire(f);
+	assert_int_equal(f->tcb.retries, CEE_TCP_STALL_RETRIES);
+	assert_true(cee_tcp_evict_stalled(&f->ctx, &f->tcb, f->now));
+	assert_true(f->destroyed);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_RETRANSMIT_TIMEOUT);
+	assert_int_equal(f->ctx.stats.stall_evicted, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+}
+
+/* the window shut: a probe's timeouts are the zero-window list's to judge */
+static void test_stall_evict_not_shut(void **state)
+{
+	struct fake *f = *state;
+
+	establish(f);
+	f->p_wnd = 0;
+	peer(f, 0, "xyz", 3);
+	for (unsigned i = 0; i < CEE_TCP_STALL_RETRIES + 1; i++)
+		fire(f);
+	assert_true(f->tcb.retries >= CEE_TCP_STALL_RETRIES);
+	assert_false(cee_tcp_evict_stalled(&f->ctx, &f->tcb, f->now));
+	assert_false(f->destroyed);
+	assert_int_equal(f->ctx.stats.stall_evicted, 0);
+}
+
 /* Fault: a zero-window peer that stops answering is probed forever. */
 static void test_zero_window_dead_peer(void **state)
 {
@@ -6740,6 +6788,8 @@ int main(void)
 	    T(test_zero_window_flapping),
 	    T(test_zero_window_reopen_taken),
 	    T(test_zero_window_evict),
+	    T(test_stall_evict),
+	    T(test_stall_evict_not_shut),
 	    T(test_abort_shutdown),
 	    T(test_abort_time_wait),
 	    T(test_close_in_syn_received),
