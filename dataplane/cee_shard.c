@@ -979,6 +979,37 @@ static bool sndbuf_room(struct cee_shard *s)
 	return true;
 }
 
+/*
+ * No slot free for a new connection (beyond those held for links): a
+ * connection in TIME-WAIT ends now for it. Its `closed` is out; its
+ * `destroyed` follows, as at the end of the 60 s. Slots in TIME-WAIT counted
+ * against --max-conns and nothing took them back: one source drawing closes
+ * the engine begins (refused upgrades, echo-close, TLS alerts) at 1,100 a
+ * second filled 65,536 slots, and every SYN was refused. Linux likewise
+ * keeps no more TIME-WAIT than tcp_max_tw_buckets. The same clock hand over
+ * the slots as sndbuf_renege()'s (bounded work a SYN), not the oldest: any
+ * connection in TIME-WAIT has said everything. @return true when one ended.
+ */
+static bool tw_reclaim(struct cee_shard *s)
+{
+	if (s->tw_none_ns == s->now_ns)
+		return false;
+	uint32_t cap = cee_conn_capacity(s->pool);
+	if (s->tw_slot >= cap)
+		s->tw_slot = 0;
+	uint32_t end = cap - s->tw_slot > CEE_RENEGE_SLOTS ? s->tw_slot + CEE_RENEGE_SLOTS : cap;
+	struct cee_conn *c;
+	for (unsigned n = 0;
+	     n < CEE_RENEGE_CONNS && (c = cee_conn_next(s->pool, &s->tw_slot, end)) != NULL; n++)
+		if (c->tcb.state == CEE_TCP_TIME_WAIT) {
+			s->stats.tw_reclaimed++;
+			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
+			return true;
+		}
+	s->tw_none_ns = s->now_ns;
+	return false;
+}
+
 bool cee_shard_slots_held(const struct cee_shard *s)
 {
 	return cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots;
@@ -1005,6 +1036,9 @@ static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struc
 	}
 	bool layers = ls->tls || ls->ws;
 	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
+	// (beyond the slots held for links)
+	if (unlikely(cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots))
+		(void)tw_reclaim(s);
 	// a link waiting to reconnect keeps its slot and event room: inbound
 	// clients that filled the shard took them, and the link's attempts
 	// failed locally, without an event, for as long as they stayed

@@ -73,6 +73,7 @@ static inline unsigned cee_handoff_ring_size(unsigned nshards)
 	X(half_open_ended, SUM, "passive connections ended half open: never announced, no event")   \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
+	X(tw_reclaimed, SUM, "TIME-WAIT connections ended early for a new one's slot (pool full)") \
 	X(refused_link_room, SUM, "opens refused: the slots or event room left are held for links' next attempts") \
 	X(refused_per_ip, SUM, "SYNs (and handshake-completing ACKs) refused (RST): --max-conns-per-ip from that address") \
 	X(per_ip_cookies, SUM, "SYNs answered with a cookie: unproven ones fill their source's limit") \
@@ -152,6 +153,8 @@ struct cee_shard {
 	uint32_t renege_slot;    /**< where sndbuf_renege()'s clock hand goes on */
 	uint32_t syn_backlog;    /**< --syn-backlog, at most half this shard's slots */
 	uint64_t renege_none_ns; /**< the poll iteration (now_ns) whose look found none */
+	uint32_t tw_slot;        /**< where tw_reclaim()'s clock hand goes on */
+	uint64_t tw_none_ns;     /**< the poll iteration whose look found no TIME-WAIT */
 
 	// Software steering: handoff[j] carries packets from this shard to
 	// shard j (single producer: us; single consumer: j).

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-// Send buffers pinned by peers that never acknowledge, over net_ring, the
-// clients played frame by frame (ring_peer.h).
+// Resources pinned by peers, taken back when a new client needs them, over
+// net_ring, the clients played frame by frame (ring_peer.h).
+//   test_ring_pin stall     send buffers of peers that never acknowledge
+//   test_ring_pin timewait  slots in TIME-WAIT
 //
-// Fault guarded against (review of resource bounds): a peer that takes our
+// stall: fault guarded against (review of resource bounds): a peer that takes our
 // echo and never acknowledges it (every ACK dropped, an address that went
 // away) held the send buffer through the whole backoff, 8 timeouts, about
 // 51 s with a 200 ms RTO. Only shut windows and out-of-order data were
@@ -13,6 +15,14 @@
 // (tcp.rto_timeouts), four new clients must each be served (their byte
 // echoed), each taking the buffer of a stalled one, which ends with
 // retransmit_timeout (tcp.stall_evicted).
+//
+// timewait: fault guarded against (review of resource bounds): slots in
+// TIME-WAIT counted against --max-conns and nothing took them back, so one
+// source drawing closes the engine begins (echo-close here; refused
+// upgrades, TLS alerts) at 1,100 a second filled 65,536 slots for 60 s,
+// and every SYN was refused. Here 8 echo-close connections fill
+// --max-conns 8 with TIME-WAIT; three more clients must each be served,
+// each in the slot of one that ends early (its destroyed, tw_reclaimed).
 //
 // Synchronisation: each segment's answer awaited with a deadline; the
 // timeouts by the shard's counter.
@@ -26,6 +36,9 @@
 #define ECHO_PORT 7
 #define NPIN 31 /* of 32 buffers: fewer than 1/16 left */
 #define NNEW 4
+
+#define NTW 8 /* --max-conns */
+#define NTW_NEW 3
 
 static const struct rte_ether_addr peer_mac = {{0x02, 0, 0, 0, 0, 0xd}};
 
@@ -65,31 +78,57 @@ static bool client(uint16_t cport, uint8_t *syn_answer)
 	return false;
 }
 
-int main(int argc, char **argv)
+// The engine on a ring port with @p args (NULL-ended); its shard's counters
+// and events then read by the scenario.
+static int engine_up(int port, char **args, struct cee_engine_cfg *cfg)
 {
-	(void)argc;
-	if (ring_eal_init(argv[0], "ringpin", "0@0,1@1") < 0)
-		return 1;
-	int port = ring_peer_setup("cee_p0", 4096, 0);
-	if (port < 0)
-		return 1;
+	int n = 0;
+	while (args[n] != NULL)
+		n++;
+	cee_engine_cfg_default(cfg);
+	if (cee_engine_parse_args(cfg, n, args) != 0)
+		return -1;
+	cfg->port_mask = 1u << port;
+	eng = cee_engine_create(cfg);
+	if (eng == NULL || cee_engine_start(eng) < 0) {
+		fprintf(stderr, "engine failed\n");
+		return -1;
+	}
+	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
+	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
+	return 0;
+}
+
+// Stop the engine and audit the stream: @p opens connections, every one
+// with its whole lifecycle.
+static void engine_down(struct cee_engine_cfg *cfg, unsigned opens)
+{
+	volatile sig_atomic_t stop = 1;
+	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
+	struct cee_audit *au = cee_audit_create();
+	cee_audit_feed(au, evs, (uint32_t)nevs);
+	struct cee_audit_result res;
+	cee_audit_finish(au, false, &res);
+	CHECK(res.ok && res.opens == opens, "audit: ok=%d opens=%lu (want %u)", res.ok,
+	      (unsigned long)res.opens, opens);
+	if (!res.ok)
+		cee_audit_print_violations(au, stderr);
+	cee_audit_destroy(au);
+	cee_engine_destroy(eng);
+	cee_engine_cfg_free(cfg);
+}
+
+static void stall(int port)
+{
 	char *args[] = {"test",	      "--ip",	       "10.0.0.1/24",  "--listen",
 			"tcp:7:echo", "--events",      "mem:",	       "--sndbufs",
 			"32",	      "--max-conns",   "256",	       "--poll-idle-us",
 			"50",	      "--sndbuf-max",  "0",	       NULL};
 	struct cee_engine_cfg cfg;
-	cee_engine_cfg_default(&cfg);
-	if (cee_engine_parse_args(&cfg, 15, args) != 0)
-		return 1;
-	cfg.port_mask = 1u << port;
-	eng = cee_engine_create(&cfg);
-	if (eng == NULL || cee_engine_start(eng) < 0) {
-		fprintf(stderr, "engine failed\n");
-		return 1;
+	if (engine_up(port, args, &cfg) < 0) {
+		failures++;
+		return;
 	}
-	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
-	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
-
 	unsigned pinned = 0;
 	uint8_t ans;
 	for (uint16_t i = 0; i < NPIN; i++)
@@ -128,23 +167,90 @@ int main(int argc, char **argv)
 	}
 	CHECK(evicted == NNEW, "%u pinned connections closed, want %u", evicted, NNEW);
 
-	volatile sig_atomic_t stop = 1;
-	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
-	struct cee_audit *au = cee_audit_create();
-	cee_audit_feed(au, evs, (uint32_t)nevs);
-	struct cee_audit_result res;
-	cee_audit_finish(au, false, &res);
-	CHECK(res.ok && res.opens == NPIN + NNEW, "audit: ok=%d opens=%lu (want %u)", res.ok,
-	      (unsigned long)res.opens, NPIN + NNEW);
-	if (!res.ok)
-		cee_audit_print_violations(au, stderr);
-	cee_audit_destroy(au);
 	printf("ring pin: %u pinned, %u new served, stall_evicted %lu, refused_sndbuf %lu, "
 	       "%zu events, %d failures\n",
 	       pinned, served, (unsigned long)TCP_STAT(stall_evicted),
 	       (unsigned long)STAT(refused_sndbuf), nevs, failures);
-	cee_engine_destroy(eng);
-	cee_engine_cfg_free(&cfg);
+	engine_down(&cfg, NPIN + NNEW);
+}
+
+// An echo-close client on @p cport, to TIME-WAIT on the engine's side:
+// handshake, a byte, its echo and the engine's FIN, our FIN.
+static bool tw_client(uint16_t cport, uint8_t *syn_answer)
+{
+	send_tcp(cport, CEE_TCP_SYN, 1000, 0, NULL);
+	struct seg sa = recv_seg(cport, 2000);
+	*syn_answer = sa.ok ? sa.flags : 0;
+	if (!sa.ok || sa.flags != (CEE_TCP_SYN | CEE_TCP_ACK))
+		return false;
+	send_tcp(cport, CEE_TCP_ACK, 1001, sa.seq + 1, NULL);
+	send_tcp(cport, CEE_TCP_ACK | CEE_TCP_PSH, 1001, sa.seq + 1, "x");
+	bool echoed = false;
+	for (int i = 0; i < 6; i++) {
+		struct seg e = recv_seg(cport, 2000);
+		if (!e.ok)
+			break;
+		echoed |= e.len == 1 && e.data[0] == 'x';
+		if (e.flags & CEE_TCP_FIN) {
+			send_tcp(cport, CEE_TCP_ACK | CEE_TCP_FIN, 1002, e.seq + e.len + 1, NULL);
+			return echoed && find_event(cport, CEE_EVT_CLOSED, 2000) != NULL;
+		}
+	}
+	return false;
+}
+
+static void timewait(int port)
+{
+	char *args[] = {"test",		   "--ip",	"10.0.0.1/24", "--listen",
+			"tcp:7:echo-close", "--events",	"mem:",	       "--max-conns",
+			"8",		   "--poll-idle-us", "50",	       NULL};
+	struct cee_engine_cfg cfg;
+	if (engine_up(port, args, &cfg) < 0) {
+		failures++;
+		return;
+	}
+	uint8_t ans;
+	unsigned tw = 0, served = 0;
+	for (uint16_t i = 0; i < NTW; i++)
+		tw += tw_client((uint16_t)(31000 + i), &ans);
+	CHECK(tw == NTW, "%u of %u clients to TIME-WAIT", tw, NTW);
+	CHECK(cee_conn_live(cee_engine_shard(eng, 0)->pool) == NTW, "%u slots live, want %u",
+	      cee_conn_live(cee_engine_shard(eng, 0)->pool), NTW);
+	for (uint16_t i = 0; i < NTW_NEW; i++) {
+		bool ok = tw_client((uint16_t)(41000 + i), &ans);
+		CHECK(ok, "new client %u: %s", i,
+		      ans == 0 ? "no answer" : (ans & CEE_TCP_RST) ? "refused (RST)" : "not served");
+		served += ok;
+	}
+	unsigned destroyed = 0;
+	for (uint16_t i = 0; i < NTW; i++)
+		destroyed += find_event((uint16_t)(31000 + i), CEE_EVT_DESTROYED, 0) != NULL;
+	CHECK(STAT(tw_reclaimed) == NTW_NEW && destroyed == NTW_NEW && STAT(refused) == 0,
+	      "tw_reclaimed %lu, %u of the first destroyed, refused %lu",
+	      (unsigned long)STAT(tw_reclaimed), destroyed, (unsigned long)STAT(refused));
+	printf("ring pin timewait: %u in TIME-WAIT, %u new served, tw_reclaimed %lu, refused %lu, "
+	       "%zu events, %d failures\n",
+	       tw, served, (unsigned long)STAT(tw_reclaimed), (unsigned long)STAT(refused), nevs,
+	       failures);
+	engine_down(&cfg, NTW + NTW_NEW);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	if (strcmp(mode, "stall") != 0 && strcmp(mode, "timewait") != 0) {
+		fprintf(stderr, "usage: test_ring_pin stall|timewait\n");
+		return 2;
+	}
+	if (ring_eal_init(argv[0], mode, "0@0,1@1") < 0)
+		return 1;
+	int port = ring_peer_setup("cee_p0", 4096, 0);
+	if (port < 0)
+		return 1;
+	if (strcmp(mode, "stall") == 0)
+		stall(port);
+	else
+		timewait(port);
 	free(evs);
 	rte_eal_cleanup();
 	return failures ? 1 : 0;
