@@ -31,10 +31,7 @@ trap 'rm -rf "$WORK"' EXIT
 ncpu=$(nproc)
 if [ "$ncpu" -ge 2 ]; then LCORES="0@1,1@1,2@0"; else LCORES="0@0,1@0,2@0"; fi
 
-# Under ASan+UBSan (scripts/test.sh's second pass, CEE_TEST_SANITIZED=1)
-# each run is a second shorter: the same paths, less churn (CI time).
 D2=2 D3=3
-[ "${CEE_TEST_SANITIZED:-0}" = 1 ] && D2=1 D3=2
 
 run() {
 	local name=$1

@@ -172,11 +172,6 @@ bench() { # NAME ARGS...: cee-bench in the background, report in NAME.json
 		--log-level=lib.eal:error -- --json "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" &
 	BENCH_PID=$!
 }
-# Under ASan+UBSan (scripts/test.sh's second pass) the broker-failure phases
-# churn at a bounded rate: the same failures, fewer events to read back and
-# audit (the plain pass runs them at full load; CI time).
-LOAD=()
-[[ ${CEE_TEST_SANITIZED:-0} == 1 ]] && LOAD=(--rate 30000)
 bench_wait() {
 	local name=$1 rc=0
 	wait "$BENCH_PID" || rc=$?
@@ -486,7 +481,7 @@ sort "$WORK/restart.jsonl" | cmp - "$WORK/restart.txt.sorted" ||
 log "restart: two runs of sbc-r, $want events, audited per run; binary lines identical to jsonl"
 
 # 3. the broker killed under load and started again on its store
-bench failover --duration 6 --concurrency 256 "${LOAD[@]}" \
+bench failover --duration 6 --concurrency 256 \
 	--events "nats://127.0.0.1:$PORT/fo?stream=TF&ack_wait_ms=1000"
 wait_until 60 "cee-bench's first live line" has "$WORK/failover.err" "cee-bench: t="
 log "killing nats-server (SIGKILL)"
@@ -502,7 +497,7 @@ broker_whole TF failover
 tail_and_audit failover fo TF failover
 
 # 4. the broker stalled: SIGSTOP, not a crash (its sockets stay open)
-bench stall --duration 6 --concurrency 256 "${LOAD[@]}" \
+bench stall --duration 6 --concurrency 256 \
 	--events "nats://127.0.0.1:$PORT/st?stream=TS&ack_wait_ms=1000" \
 	--events "jsonl:$WORK/stall.file.jsonl"
 wait_until 60 "cee-bench's first live line" has "$WORK/stall.err" "cee-bench: t="
@@ -543,7 +538,7 @@ auth_conf one
 nats-server -c "$WORK/auth.conf" >"$WORK/auth-server.log" 2>&1 &
 AUTH_PID=$!
 wait_until 20 "the password broker ready" has "$WORK/auth-server.log" "Server is ready"
-bench auth --duration 8 --concurrency 64 "${LOAD[@]}" \
+bench auth --duration 8 --concurrency 64 \
 	--events "nats://127.0.0.1:$APORT/au?stream=TA&user=cee&password=one"
 wait_until 60 "cee-bench's first live line" has "$WORK/auth.err" "cee-bench: t="
 log "password changed on the broker (reload)"
