@@ -33,7 +33,8 @@ struct cee_monitors {
 	uint32_t *bucket;   // head slot per bucket
 	uint32_t mask;      // buckets - 1
 	uint32_t capacity;
-	uint32_t free_head; // free slots, oldest first: a freed slot is used again
+	uint32_t fresh;     // slots never used: fresh .. capacity, taken first
+	uint32_t free_head; // freed slots, oldest first: a freed slot is used again
 	uint32_t free_tail; // last, so a stale handle's generation lasts longest
 	uint32_t waiting;
 	unsigned slot_bits; // of a handle: the slot's
@@ -72,11 +73,13 @@ struct cee_monitors *cee_monitors_create(uint32_t capacity)
 	m->capacity = capacity;
 	m->slot_bits = slot_bits;
 	m->gen_mask = (UINT64_C(1) << gen_bits) - 1;
-	for (uint32_t i = capacity; i >= 1; i--) {
-		m->slots[i].next = m->free_head;
-		m->free_head = i;
-	}
-	m->free_tail = capacity;
+	// Slots are taken from the never-used ones first, not from a free list
+	// threaded through all of them: the table is sized for every
+	// connection, and writing each slot's link made the first cee-ctl
+	// watch on a large shard touch hundreds of MB on its lcore (537 MB at
+	// 2^24 connections) while its receive rings overflowed. Untouched,
+	// calloc's pages cost nothing until a monitor uses them.
+	m->fresh = 1;
 	return m;
 }
 
@@ -101,15 +104,20 @@ int64_t cee_monitors_add(struct cee_monitors *m, cee_conn_id_t id, int state, ce
 		fn(arg, id, state);
 		return 0;
 	}
-	uint32_t i = m->free_head;
-	if (i == 0) {
+	uint32_t i;
+	struct slot *sl;
+	if (m->fresh <= m->capacity) {
+		i = m->fresh++;
+		sl = &m->slots[i];
+	} else if ((i = m->free_head) != 0) {
+		sl = &m->slots[i];
+		m->free_head = sl->next;
+		if (m->free_head == 0)
+			m->free_tail = 0;
+	} else {
 		m->stats.no_room++;
 		return -ENOSPC;
 	}
-	struct slot *sl = &m->slots[i];
-	m->free_head = sl->next;
-	if (m->free_head == 0)
-		m->free_tail = 0;
 	uint32_t b = bucket_of(m, id);
 	sl->id = id;
 	sl->fn = fn;

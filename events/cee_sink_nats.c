@@ -886,8 +886,15 @@ static int nats_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n
 	for (i = 0; i < n; i++) {
 		// a batch is a run of consecutive records: anything else starts a new one
 		if (ob->records > 0 && (ev[i].sseq != ob->last + 1 || !takes_more(p, ob))) {
-			if (seal(p, ob, shard, false) < 0) {
-				p->cst.window_full++;
+			int rc = seal(p, ob, shard, false);
+			if (rc < 0) {
+				// (-ENOMEM: libnats could not make the message; the
+				// records stay and are taken again, as when the
+				// window is full, but that is not what happened)
+				if (rc == -ENOSPC)
+					p->cst.window_full++;
+				else
+					p->cst.fail_other++;
 				break;
 			}
 		}
