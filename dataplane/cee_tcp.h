@@ -257,6 +257,7 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(lost_rexmits, TCP, "lost_rexmits", "times resent holes were found lost again (SACKs for data sent after them)") \
 	X(bad_sack, DROP, "bad_sack", "SACK blocks beyond what was sent: ignored")                 \
 	X(paws_rejected, DROP, "paws", "segments with an old timestamp (RFC 7323 PAWS)")           \
+	X(abort_on_data, TCP, "abort_on_data", "connections reset for new data after our close (FIN-WAIT-1/2, RFC 1122 4.2.2.13)") \
 	X(time_wait_reused, TCP, "time_wait_reused", "TIME-WAIT ended by a new SYN (RFC 6191)")    \
 	X(pmtu_lowered, TCP, "pmtu_lowered", "segment sizes lowered by ICMP frag-needed (RFC 1191)") \
 	X(bad_icmp_seq, DROP, "bad_icmp_seq", "ICMP about no data in flight (RFC 5927): ignored") \

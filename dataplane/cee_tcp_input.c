@@ -26,8 +26,11 @@
  *   peer's FIN; echo first drains what it queued. Once our FIN is queued
  *   (local close or peer FIN) echo stops echoing: further in-order bytes are
  *   acked, counted in bytes_in and dropped, as in discard ("echo mode" =
- *   echo/echo-close && !FIN_QUEUED). Echo-close closes (local_close) right
- *   after the first in-order bytes it takes: they are echoed, then our FIN.
+ *   echo/echo-close && !FIN_QUEUED), until our FIN is out: new data in
+ *   FIN-WAIT-1/2 after a close of ours resets the connection (RFC 1122
+ *   4.2.2.13; every close of ours is a full one), abort_on_data. Echo-close
+ *   closes (local_close) right after the first in-order bytes it takes:
+ *   they are echoed, then our FIN.
  *   App hands in-order bytes to ops->recv (counted in bytes_in and acked
  *   first) and drops out-of-order ones (ooo_dropped: recv never sees a gap).
  * - Out-of-order data: up to cfg.ooo_max_segs ranges; echo writes the bytes
@@ -759,12 +762,21 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 		tcb->last_activity_ns = now_ns;
 	switch ((enum cee_tcp_state)tcb->state) {
 	case CEE_TCP_ESTABLISHED:
-	case CEE_TCP_FIN_WAIT_1:
 		break;
+	case CEE_TCP_FIN_WAIT_1:
 	case CEE_TCP_FIN_WAIT_2:
-		// a half-closed peer that still sends is alive: its deadline starts again
-		if (v->len > 0 && ctx->cfg.fin_wait_2_ns)
-			tcb->idle_at_ns = now_ns + ctx->cfg.fin_wait_2_ns;
+		// RFC 1122 4.2.2.13: our close is a full one (the owner reads
+		// nothing after it; no call half-closes), so new data after it
+		// is lost: reset, as Linux does (TCPAbortOnData), with the close's
+		// first cause. Taken and acked, a peer that kept writing (a SIP
+		// server's keepalives) held FIN-WAIT-2 for ever with no closed:
+		// a link stayed up, never retried
+		if (v->len > 0 && (tcb->uflags & CEE_TCB_U_CLOSE) &&
+		    seq_gt(v->seq + v->len, tcb->rcv_nxt)) {
+			ctx->stats.abort_on_data++;
+			tcp_abort_conn(ctx, tcb, (enum cee_reason)tcb->close_reason, now_ns);
+			return STEP_GONE;
+		}
 		break;
 	case CEE_TCP_CLOSE_WAIT:
 	case CEE_TCP_CLOSING:

@@ -41,8 +41,9 @@
  *                  max(last_activity_ns, peer_at_ns) + idle + probes *
  *                  interval; after keepalive_count probes -> abort,
  *                  keepalive_timeout (RFC 9293 3.8.4);
- *   FIN-WAIT-2     entry + fin_wait_2_ns (0 = none), restarted by data from
- *                  the half-closed peer -> abort (RST);
+ *   FIN-WAIT-2     entry + fin_wait_2_ns (0 = none), never restarted (new
+ *                  data after our close resets at once: abort_on_data)
+ *                  -> abort (RST);
  *   TIME-WAIT      entry + time_wait_ns, restarted by the peer's FIN sent
  *                  again (exactly at RCV.NXT - 1; any other FIN is out of
  *                  window and changes nothing) -> destroyed. A RST at RCV.NXT in TIME-WAIT destroys at

@@ -592,28 +592,23 @@ static void test_server_close_time_wait(void **state)
 	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_2);
 	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.fin_wait_2_ns);
 
-	// half-close: the peer's data is still taken (not echoed after our FIN)
-	peer(f, 0, "late", 4);
-	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
-	assert_int_equal(last(f)->out.ack, IRS + 5);
-	assert_int_equal(f->tcb.bytes_in, 4);
-
+	// (data from the peer now resets: test_fin_wait_2_data_resets)
 	f->nsegs = 0;
 	peer(f, CEE_TCP_FIN, NULL, 0);
 	assert_int_equal(f->nsegs, 1);
 	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
-	assert_int_equal(last(f)->out.ack, IRS + 6);
+	assert_int_equal(last(f)->out.ack, IRS + 2);
 	assert_int_equal(f->tcb.state, CEE_TCP_TIME_WAIT);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
-	assert_int_equal(closed_evt(f)->bytes_in, 4);
+	assert_int_equal(closed_evt(f)->bytes_in, 0);
 	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
 
 	// the peer did not get our ACK: its FIN again is re-acked and restarts TIME-WAIT
 	f->now += 10 * SEC;
-	seg_in(f, CEE_TCP_FIN | CEE_TCP_ACK, IRS + 5, ISS + 2, 512, NULL, 0);
+	seg_in(f, CEE_TCP_FIN | CEE_TCP_ACK, IRS + 1, ISS + 2, 512, NULL, 0);
 	assert_int_equal(f->nsegs, 2);
 	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
-	assert_int_equal(last(f)->out.ack, IRS + 6);
+	assert_int_equal(last(f)->out.ack, IRS + 2);
 	assert_int_equal(f->timer_at, f->now + f->ctx.cfg.time_wait_ns);
 
 	// a SYN on the same tuple below RCV.NXT (an old duplicate): ACK, no reuse
@@ -2879,20 +2874,46 @@ static void test_pair_echo_close_server_fin_first(void **state)
 	cee_tcp_connect(&c->ctx, &c->tcb, CEE_TCP_SVC_APP, c->now);
 	pump(c);
 	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "hello", 5, c->now), 5);
-	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "world", 5, c->now), 5);
 	pump(c);
-	assert_int_equal(c->rlen, 5); /* only the first bytes come back */
+	assert_int_equal(c->rlen, 5);
 	assert_memory_equal(c->rbuf, "hello", 5);
 	assert_int_equal(s->tcb.state, CEE_TCP_TIME_WAIT);
 	assert_int_equal(closed_evt(s)->reason, CEE_REASON_LOCAL_CLOSE);
-	assert_int_equal(closed_evt(s)->bytes_in, 10);
+	assert_int_equal(closed_evt(s)->bytes_in, 5);
 	assert_int_equal(closed_evt(s)->bytes_out, 5);
 	assert_types(c, full_life, 4);
 	assert_int_equal(closed_evt(c)->reason, CEE_REASON_PEER_FIN);
 	assert_int_equal(closed_evt(c)->bytes_in, 5);
-	assert_int_equal(closed_evt(c)->bytes_out, 10);
+	assert_int_equal(closed_evt(c)->bytes_out, 5);
 	fire(s);
 	assert_types(s, full_life, 4);
+}
+
+/*
+ * Fault: bytes the client sent after echo-close's answer and FIN were
+ * taken and acked after a close that reads nothing more (it was a full
+ * close): the client never learnt they were lost. Now they reset the
+ * connection (RFC 1122 4.2.2.13), the close's cause kept, and are not echoed.
+ */
+static void test_pair_echo_close_late_data_resets(void **state)
+{
+	struct fake *c = *state;
+	struct fake *s = pair(c, CEE_TCP_SVC_ECHO_CLOSE);
+
+	cee_tcp_connect(&c->ctx, &c->tcb, CEE_TCP_SVC_APP, c->now);
+	pump(c);
+	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "hello", 5, c->now), 5);
+	assert_int_equal(cee_tcp_send(&c->ctx, &c->tcb, "world", 5, c->now), 5);
+	pump(c);
+	assert_int_equal(c->rlen, 5); /* only the first bytes come back */
+	assert_memory_equal(c->rbuf, "hello", 5);
+	assert_true(s->destroyed);
+	assert_int_equal(s->ctx.stats.abort_on_data, 1);
+	assert_int_equal(closed_evt(s)->reason, CEE_REASON_LOCAL_CLOSE);
+	assert_int_equal(closed_evt(s)->bytes_in, 5);
+	assert_int_equal(closed_evt(s)->bytes_out, 5);
+	assert_true(c->destroyed);
+	assert_int_equal(nevt(c, CEE_EVT_CLOSED), 1);
 }
 
 /*
@@ -4147,27 +4168,48 @@ static void test_karn_after_window_reopen(void **state)
 	assert_int_equal(RTO_NS(f), rto);
 }
 
-/* Fault: a peer still sending in FIN-WAIT-2 (half-close) was reset when the deadline set on entry passed. */
-static void test_fin_wait_2_refreshed_by_data(void **state)
+/*
+ * Fault (review of links): a peer that acked our FIN, never sent its own and
+ * kept writing (a SIP server's keepalives) held FIN-WAIT-2 for ever: each
+ * byte was taken and restarted the deadline, and no closed ever came (a
+ * link stayed up and never retried). Our close is a full one: new data
+ * after it resets at once (RFC 1122 4.2.2.13, Linux's TCPAbortOnData),
+ * closed with the close's first cause; the deadline set on entry stands.
+ */
+static void test_fin_wait_2_data_resets(void **state)
 {
 	struct fake *f = *state;
 
 	f->ctx.cfg.fin_wait_2_ns = 5 * SEC;
 	drive(f, CEE_TCP_FIN_WAIT_2);
-	f->now += 4 * SEC;
-	peer(f, 0, "more", 4);
-	assert_int_equal(f->tcb.bytes_in, 4);
-	assert_int_equal(f->timer_at, f->now + 5 * SEC);
-	f->now += 4 * SEC; /* 8 s after entry, 4 s after the data */
-	peer(f, 0, "even more", 9);
+	uint64_t deadline = f->timer_at;
+	assert_int_equal(deadline, f->now + 5 * SEC);
+	f->now += 1 * SEC;
+	peer(f, 0, NULL, 0); /* a bare ACK changes nothing */
 	assert_false(f->destroyed);
-	assert_int_equal(f->tcb.state, CEE_TCP_FIN_WAIT_2);
-	assert_int_equal(f->tcb.bytes_in, 13);
-	// a peer that goes quiet is still given up on
+	assert_int_equal(f->timer_at, deadline);
 	f->nsegs = 0;
-	fire(f);
+	peer(f, 0, "more", 4);
 	assert_true(f->destroyed);
+	assert_int_equal(f->ctx.stats.abort_on_data, 1);
 	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(nevt(f, CEE_EVT_CLOSED), 1);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+	assert_int_equal(closed_evt(f)->bytes_in, 0);
+}
+
+/* Fault: as above, data right after our FIN (FIN-WAIT-1) taken and acked. */
+static void test_fin_wait_1_data_resets(void **state)
+{
+	struct fake *f = *state;
+
+	drive(f, CEE_TCP_FIN_WAIT_1);
+	f->nsegs = 0;
+	peer(f, 0, "x", 1);
+	assert_true(f->destroyed);
+	assert_int_equal(f->ctx.stats.abort_on_data, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
 }
 
 /* Fault: out-of-order bytes held beyond the peer's FIN moved RCV.NXT past the FIN, which was lost. */
@@ -6666,7 +6708,8 @@ int main(void)
 	    T(test_owner_deadline_callback),
 	    T(test_zero_window_fin_with_data),
 	    T(test_karn_after_window_reopen),
-	    T(test_fin_wait_2_refreshed_by_data),
+	    T(test_fin_wait_2_data_resets),
+	    T(test_fin_wait_1_data_resets),
 	    T(test_ooo_beyond_fin),
 	    T(test_time_wait_blind_fin),
 	    T(test_cc_initial_window),
@@ -6816,6 +6859,7 @@ int main(void)
 	    T(test_close_in_open_callback),
 	    T(test_pair_client_fin_after_echo),
 	    T(test_pair_echo_close_server_fin_first),
+	    T(test_pair_echo_close_late_data_resets),
 	    T(test_echo_close_data_with_fin),
 	    T(test_pair_client_rst),
 	    T(test_pair_simultaneous_open),
