@@ -140,6 +140,16 @@ static enum cee_arp_res hold(struct cee_arp *a, struct entry *e, void *frame)
 	return CEE_ARP_QUEUED;
 }
 
+// A stale entry's probes went unanswered: failed, its old answer forgotten.
+static void stale_failed(struct cee_arp *a, struct entry *e, uint64_t now_ns)
+{
+	e->state = CEE_ARP_FAILED;
+	e->next_ns = now_ns + a->cfg.holddown_ns;
+	memset(e->mac, 0, sizeof(e->mac));
+	a->st.failed++;
+	a->st.stale_failed++;
+}
+
 enum cee_arp_res cee_arp_resolve(struct cee_arp *a, unsigned port, uint32_t ip, uint64_t now_ns,
 				 uint8_t mac[6], void *frame, bool *send_request)
 {
@@ -162,16 +172,29 @@ enum cee_arp_res cee_arp_resolve(struct cee_arp *a, unsigned port, uint32_t ip, 
 	switch ((enum cee_arp_state)e->state) {
 	case CEE_ARP_REACHABLE:
 	case CEE_ARP_STALE:
-		memcpy(mac, e->mac, 6);
-		if (now_ns - e->updated_ns > a->cfg.reachable_ns) {
-			// Keep using the old answer while asking again (RFC 4861 7.3.3).
-			e->state = CEE_ARP_STALE;
-			if (now_ns >= e->next_ns) {
-				e->next_ns = now_ns + a->cfg.retrans_ns;
-				a->st.requests++;
-				*send_request = true;
-			}
+		if (now_ns - e->updated_ns <= a->cfg.reachable_ns) {
+			memcpy(mac, e->mac, 6);
+			return CEE_ARP_OK;
 		}
+		// Keep using the old answer while asking again (RFC 4861 7.3.3),
+		// max_probes times a retrans_ns apart (the next ones from the tick,
+		// as Linux's NUD_PROBE): then it failed, as an unanswered new
+		// entry does. It kept re-asking for ever, answered or not: a host
+		// that vanished was never found gone (a link to it failed every
+		// attempt with handshake_timeout, never host_unreachable).
+		e->state = CEE_ARP_STALE;
+		if (e->probes == 0) {
+			e->probes = 1;
+			e->next_ns = now_ns + a->cfg.retrans_ns;
+			a->st.requests++;
+			*send_request = true;
+		} else if (e->probes >= a->cfg.max_probes && now_ns >= e->next_ns) {
+			stale_failed(a, e, now_ns); // (the tick has not come round yet)
+			if (frame)
+				a->st.dropped++;
+			return CEE_ARP_DROP;
+		}
+		memcpy(mac, e->mac, 6);
 		return CEE_ARP_OK;
 	case CEE_ARP_INCOMPLETE:
 		return hold(a, e, frame);
@@ -240,6 +263,15 @@ unsigned cee_arp_tick(struct cee_arp *a, uint64_t now_ns, unsigned budget,
 				e->next_ns = now_ns + a->cfg.holddown_ns;
 				a->st.failed++;
 				drop_queue(a, e, drop, arg);
+				continue;
+			}
+			e->probes++;
+			e->next_ns = now_ns + a->cfg.retrans_ns;
+			a->st.requests++;
+			request(arg, e->ip, e->port);
+		} else if (e->state == CEE_ARP_STALE && e->probes > 0) {
+			if (e->probes >= a->cfg.max_probes) {
+				stale_failed(a, e, now_ns);
 				continue;
 			}
 			e->probes++;

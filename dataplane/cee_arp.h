@@ -27,7 +27,7 @@ enum cee_arp_state {
 	CEE_ARP_FREE,
 	CEE_ARP_INCOMPLETE, /**< request sent, no answer yet */
 	CEE_ARP_REACHABLE,  /**< answered within reachable_ns */
-	CEE_ARP_STALE,      /**< known but old: used, and refreshed by a new request */
+	CEE_ARP_STALE,      /**< known but old: used while max_probes requests ask again, then FAILED */
 	CEE_ARP_FAILED,     /**< no answer after max_probes: frames dropped until hold-down ends */
 };
 
@@ -44,7 +44,8 @@ struct cee_arp_stats {
 	uint64_t resolved;   /**< incomplete entries that got their answer */
 	uint64_t queued;     /**< frames held waiting for an answer */
 	uint64_t dropped;    /**< frames dropped: queue full, failed or evicted entry */
-	uint64_t failed;     /**< entries that got no answer */
+	uint64_t failed;     /**< entries that got no answer (new or stale) */
+	uint64_t stale_failed; /**< of those, stale entries whose probes went unanswered */
 	uint64_t evicted;    /**< entries evicted to make room */
 	uint64_t table_full; /**< lookups refused: every entry busy resolving */
 };
@@ -84,8 +85,9 @@ unsigned cee_arp_input(struct cee_arp *a, uint32_t ip, const uint8_t mac[6], boo
 		       uint64_t now_ns, void *ready[CEE_ARP_QUEUE]);
 
 /**
- * Periodic work: re-send requests for incomplete entries (@p request is
- * called per address), fail those out of probes (their frames go to @p drop).
+ * Periodic work: re-send requests for incomplete entries and for stale
+ * ones being probed (@p request is called per address), fail those out of
+ * probes (an incomplete entry's frames go to @p drop).
  * Call it about every millisecond or less often; it scans at most
  * @p budget entries per call (round robin). @return entries visited.
  */

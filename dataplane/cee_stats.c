@@ -61,6 +61,7 @@ static const struct cee_stat_def defs[] = {
 	ARP(queued)
 	ARP(dropped)
 	ARP(failed)
+	ARP(stale_failed)
 	ARP(evicted)
 	ARP(table_full)
 	MON(added)

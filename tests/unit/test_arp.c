@@ -162,6 +162,76 @@ static void test_stale_refresh(void **state)
 	cee_arp_destroy(a, NULL, NULL);
 }
 
+// Fault guarded (review of links): a neighbour that answered once was never
+// found gone. A stale entry kept returning its old MAC and asked again every
+// second for ever, with no count of unanswered requests: a link to a host
+// that vanished got handshake_timeout on every attempt, never
+// host_unreachable. Now max_probes requests (the first from the lookup that
+// found it stale, the rest from the tick) and it fails, then hold-down.
+static void test_stale_unanswered_fails(void **state)
+{
+	(void)state;
+	struct cee_arp *a = mk(64);
+	struct log l = {0};
+	uint8_t mac[6];
+	bool req;
+	void *ready[CEE_ARP_QUEUE];
+	int f;
+	uint32_t ip = IP(10, 0, 0, 2);
+	cee_arp_resolve(a, 1, ip, T0, mac, NULL, &req);
+	cee_arp_input(a, ip, MAC1, false, T0, ready);
+	uint64_t t = T0 + 31 * S;
+	assert_int_equal(cee_arp_resolve(a, 1, ip, t, mac, &f, &req), CEE_ARP_OK);
+	assert_true(req);
+	assert_memory_equal(mac, MAC1, 6); // still used while it is asked
+	for (int i = 0; i < 10; i++) {
+		t += 500 * MS;
+		cee_arp_tick(a, t, 1u << 20, on_request, on_drop, &l);
+		if (i < 2) // (no frame goes stale-probing's way to the tick: OK meanwhile)
+			assert_int_equal(cee_arp_resolve(a, 1, ip, t, mac, &f, &req), CEE_ARP_OK);
+	}
+	assert_int_equal(l.nreq, 2); // 3 in all, a second apart
+	assert_int_equal(l.req[0], ip);
+	assert_int_equal(l.port[1], 1);
+	assert_int_equal(cee_arp_lookup(a, ip, mac), CEE_ARP_FAILED);
+	assert_int_equal(cee_arp_resolve(a, 1, ip, t, mac, &f, &req), CEE_ARP_DROP);
+	assert_false(req);
+	struct cee_arp_stats st;
+	cee_arp_stats(a, &st);
+	assert_int_equal(st.failed, 1);
+	assert_int_equal(st.stale_failed, 1);
+	// a lookup that comes before the tick fails it as well
+	cee_arp_destroy(a, NULL, NULL);
+	a = mk(64);
+	cee_arp_resolve(a, 1, ip, T0, mac, NULL, &req);
+	cee_arp_input(a, ip, MAC1, false, T0, ready);
+	t = T0 + 31 * S;
+	assert_int_equal(cee_arp_resolve(a, 1, ip, t, mac, NULL, &req), CEE_ARP_OK);
+	for (int i = 0; i < 2; i++) {
+		t += S;
+		cee_arp_tick(a, t, 1u << 20, on_request, on_drop, &l);
+	}
+	t += S;
+	assert_int_equal(cee_arp_resolve(a, 1, ip, t, mac, &f, &req), CEE_ARP_DROP);
+	assert_int_equal(cee_arp_lookup(a, ip, mac), CEE_ARP_FAILED);
+	// an answer in time keeps it: reachable again, probes start over
+	cee_arp_destroy(a, NULL, NULL);
+	a = mk(64);
+	cee_arp_resolve(a, 1, ip, T0, mac, NULL, &req);
+	cee_arp_input(a, ip, MAC1, false, T0, ready);
+	t = T0 + 31 * S;
+	assert_int_equal(cee_arp_resolve(a, 1, ip, t, mac, NULL, &req), CEE_ARP_OK);
+	t += 1500 * MS;
+	cee_arp_tick(a, t, 1u << 20, on_request, on_drop, &l);
+	cee_arp_input(a, ip, MAC1, false, t, ready);
+	t += 10 * S;
+	cee_arp_tick(a, t, 1u << 20, on_request, on_drop, &l);
+	assert_int_equal(cee_arp_lookup(a, ip, mac), CEE_ARP_REACHABLE);
+	assert_int_equal(cee_arp_resolve(a, 1, ip, t, mac, NULL, &req), CEE_ARP_OK);
+	assert_false(req);
+	cee_arp_destroy(a, NULL, NULL);
+}
+
 // Fault guarded: unsolicited replies fill the table (cache poisoning), and a
 // full table crashes or loses queued frames.
 static void test_bounded_table(void **state)
@@ -217,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_queue_then_resolve),
 		cmocka_unit_test(test_no_answer_fails_then_holddown),
 		cmocka_unit_test(test_stale_refresh),
+		cmocka_unit_test(test_stale_unanswered_fails),
 		cmocka_unit_test(test_bounded_table),
 		cmocka_unit_test(test_create_invalid),
 	};
