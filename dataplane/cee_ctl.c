@@ -591,7 +591,7 @@ int cee_ctl_links_collect(const struct ctl_job *j, struct ctl_link **out)
 	return (int)n;
 }
 
-// {"name","shard","proto","remote","state","conn"?,"attempts","ups","downs",
+// {"name","shard","proto","remote","state","conn"?,"attempts","refused","ups","downs",
 //  "last_reason"?,"up_ms"? (up),"next_attempt_ms"? (backoff),"arp_wait"? (backoff)}
 static void render_link(struct ctl_buf *b, const struct ctl_link *l)
 {
@@ -605,8 +605,10 @@ static void render_link(struct ctl_buf *b, const struct ctl_link *l)
 			   cee_link_state_str((enum cee_link_state)x->state));
 	if (x->conn != 0)
 		cee_ctl_buf_printf(b, ",\"conn\":\"%016" PRIx64 "\"", x->conn);
-	cee_ctl_buf_printf(b, ",\"attempts\":%" PRIu32 ",\"ups\":%" PRIu32 ",\"downs\":%" PRIu32,
-			   x->attempts, x->ups, x->downs);
+	cee_ctl_buf_printf(b,
+			   ",\"attempts\":%" PRIu32 ",\"refused\":%" PRIu32 ",\"ups\":%" PRIu32
+			   ",\"downs\":%" PRIu32,
+			   x->attempts, x->refused, x->ups, x->downs);
 	if (x->last_reason != CEE_REASON_NONE)
 		cee_ctl_buf_printf(b, ",\"last_reason\":\"%s\"",
 				   cee_reason_str((enum cee_reason)x->last_reason));

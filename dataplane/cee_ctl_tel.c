@@ -253,6 +253,7 @@ static int do_links(struct cee_ctl *c, struct rte_tel_data *d)
 			rte_tel_data_add_dict_string(ld, "conn", conn);
 		}
 		rte_tel_data_add_dict_u64(ld, "attempts", x->attempts);
+		rte_tel_data_add_dict_u64(ld, "refused", x->refused);
 		rte_tel_data_add_dict_u64(ld, "ups", x->ups);
 		rte_tel_data_add_dict_u64(ld, "downs", x->downs);
 		if (x->last_reason != CEE_REASON_NONE)

@@ -184,7 +184,7 @@ void cee_link_init(struct cee_link *l, const struct cee_link_cfg *cfg, uint32_t 
 void cee_link_attempt(struct cee_link *l, cee_conn_id_t id)
 {
 	l->attempts++;
-	l->attempt = l->attempts;
+	l->attempt = l->attempts + l->refused;
 	l->conn = id;
 	l->state = CEE_LINK_CONNECTING;
 }
@@ -207,7 +207,7 @@ enum cee_link_close cee_link_closed(struct cee_link *l, cee_conn_id_t id, enum c
 	if (id == 0) { // an attempt refused locally (no slot, no source port, ...)
 		if (l->state != CEE_LINK_BACKOFF)
 			return CEE_LINK_STALE;
-		l->attempts++;
+		l->refused++; // (not in attempts: no open said it)
 		what = CEE_LINK_FAILED;
 		if (reason != CEE_REASON_NONE) // cee-ctl links shows why, not an older close's
 			l->last_reason = (uint8_t)reason;

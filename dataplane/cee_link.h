@@ -99,8 +99,9 @@ struct cee_link {
 	uint64_t up_ns;       /**< when it came up (UP) */
 	uint64_t next_ns;     /**< when the next attempt is due (BACKOFF) */
 	uint32_t index;       /**< in the engine's list of links */
-	uint32_t attempts;    /**< connections opened (and tries refused locally) */
-	uint32_t attempt;     /**< ordinal of the current attempt (1 = the first) */
+	uint32_t attempts;    /**< connections opened (its `open` events) */
+	uint32_t refused;     /**< tries refused locally, before a connection existed (no event) */
+	uint32_t attempt;     /**< ordinal of the current attempt, tries refused included (1 = the first) */
 	uint32_t ups, downs;
 	uint32_t fails;       /**< attempts failed (or up too briefly) since the link was last up stably */
 	uint8_t state;        /**< enum cee_link_state */

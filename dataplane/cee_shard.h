@@ -109,8 +109,9 @@ static inline unsigned cee_handoff_ring_size(unsigned nshards)
 	X(link_open_failed, SUM, "link attempts not opened: no slot, event room or source port")  \
 	X(link_arp_waits, SUM, "link attempts put off 10 ms: next hop not resolved yet")          \
 	X(link_no_monitor, SUM, "link attempts aborted: no monitor slot")                          \
-	X(link_reclaimed, SUM, "a link's closed attempts in TIME-WAIT or LAST-ACK ended early: its next attempt needed the slot") \
-	X(link_unreachable, SUM, "link attempts closed host_unreachable at once: ARP for the next hop went unanswered")
+	X(link_reclaimed, SUM, "a link's closed attempts in CLOSING, LAST-ACK or TIME-WAIT ended early: its next attempt needed the slot") \
+	X(link_unreachable, SUM, "link attempts closed host_unreachable at once: ARP for the next hop went unanswered") \
+	X(link_drain_notices, SUM, "links a drain stopped while not up: an attempt opened and closed shutdown at once, no SYN (the stream's word that no retry comes)")
 
 /** Counters of one shard. Writer: the shard's lcore. */
 #define CEE_X_SHARD_STAT_FIELD(f, t, d) uint64_t f;
@@ -358,7 +359,9 @@ struct cee_link_info {
 	uint8_t last_reason;   /**< enum cee_reason of the last attempt's close */
 	uint8_t arp_wait;      /**< BACKOFF: waiting for its next hop's ARP answer */
 	cee_conn_id_t conn;    /**< current attempt, 0 when none */
-	uint32_t attempts, ups, downs;
+	uint32_t attempts;     /**< connections opened: its open events */
+	uint32_t refused;      /**< tries refused locally (no slot, event room, source port): no event */
+	uint32_t ups, downs;
 	uint64_t up_ms;        /**< UP: since link_up */
 	uint64_t next_ms;      /**< BACKOFF: until the next attempt */
 };

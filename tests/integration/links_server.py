@@ -48,7 +48,9 @@ engine stops: its connection is then closed with reason shutdown.
 
 --ctl-rounds R,...: in those rounds (and the final one), with every link up,
 `cee-ctl links` must list every link `up` with the id of its current
-connection and attempts/ups/downs/last_reason equal to the event stream's,
+connection and attempts/ups/downs/last_reason equal to the event stream's
+(attempts: its open events; refused, the tries refused locally with no
+event, 0 here: before, attempts counted those too),
 and telemetry /cee/links must name the same ids; `cee-ctl watch ID` is
 started on the last link's connection before the round's ending, must print
 that connection's closed (reason, bytes) and exit 0; once its `destroyed`
@@ -582,8 +584,8 @@ class Server:
             e = entries[a.unresolved]
             cut = cuts[len(a.link_names) % a.shards]
             opens = [x for x in self.tail.link_events(a.unresolved, "open") if x["sseq"] <= cut]
-            got = {k: e.get(k) for k in ("state", "attempts", "ups")}
-            want = {"state": "backoff", "attempts": len(opens), "ups": 0}
+            got = {k: e.get(k) for k in ("state", "attempts", "refused", "ups")}
+            want = {"state": "backoff", "attempts": len(opens), "refused": 0, "ups": 0}
             check(got == want, f"cee-ctl links ({phase}) {a.unresolved}: {got}, expected {want} (entry {e})")
             # (before the resolver's first failure, about 3 s in: waiting)
             check(e.get("last_reason") == "host_unreachable" if opens else e.get("arp_wait") is True,
@@ -600,7 +602,7 @@ class Server:
             ups = [x for x in self.tail.link_events(n, "link_up") if x["sseq"] <= cut]
             downs = [x for x in self.tail.link_events(n, "link_down") if x["sseq"] <= cut]
             want = {"state": "up", "conn": c.id, "shard": i % a.shards, "proto": a.proto, "remote": a.listen,
-                    "attempts": len(opens), "ups": len(ups), "downs": len(downs)}
+                    "attempts": len(opens), "refused": 0, "ups": len(ups), "downs": len(downs)}
             got = {k: e.get(k) for k in want}
             check(got == want, f"cee-ctl links ({phase}) {n}: {got}, expected {want} (entry {e})")
             check(isinstance(e.get("up_ms"), int) and e["up_ms"] >= 0, f"cee-ctl links {n}: up_ms {e.get('up_ms')!r}")
