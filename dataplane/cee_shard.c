@@ -1826,9 +1826,12 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 		errno = ESHUTDOWN;
 		return NULL;
 	}
-	// another open leaves the room of the links waiting to reconnect (a
-	// link's own attempt has given its hold back: cee_shard_link.c)
-	if (link == 0 && unlikely(s->link_hold_slots != 0) && !cee_shard_link_room(s, credits)) {
+	// every open leaves the room of the links waiting to reconnect; a
+	// link's own attempt has given its hold back (cee_shard_link.c), so
+	// what it finds held is the other links'. (Links' attempts did not
+	// ask: one whose lingering attempts were not reclaimed took the slot
+	// another link held, whose next attempt then failed locally.)
+	if (unlikely(s->link_hold_slots != 0) && !cee_shard_link_room(s, credits)) {
 		s->stats.refused_link_room++;
 		s->stats.connect_fail++;
 		errno = ENOSPC;

@@ -40,7 +40,8 @@ struct cee_shard_links {
 	struct cee_timer_wheel *wheel; /**< the links' next attempts */
 	struct cee_link_backoff backoff;
 	uint64_t rng;
-	bool stop; /**< shutting down: no more attempts */
+	bool stop;   /**< shutting down: no more attempts */
+	bool notice; /**< drain_notice()'s attempt is opening: it ends at its open */
 };
 
 static struct shard_link *of_timer(struct cee_timer_node *n)
@@ -158,6 +159,46 @@ void cee_shard_link_open_ext(struct cee_shard *s, struct cee_conn *c)
 	cee_ext_begin(&b, c->id, CEE_EVT_OPEN);
 	cee_ext_put_str(&b, CEE_EXT_LINK, s->links->v[c->link - 1].l.cfg->name);
 	cee_shard_emit(s, c, CEE_EVT_OPEN, &b);
+	if (unlikely(s->links->notice)) // (when this callback returns: before its SYN goes)
+		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_SHUTDOWN, s->now_ns);
+}
+
+/*
+ * cee-ctl drain stops link @p sl while it is not up: waiting out its
+ * backoff (its link_down promised the next attempt in next_attempt_ms), or
+ * its attempt just failed. The stream says so with the attempt it will not
+ * make: opened and ended at once, as an active open is refused during a
+ * drain (ESHUTDOWN): open (with the link's name), closed with reason
+ * shutdown, destroyed; no SYN goes out. Before, the link went `drained`
+ * with no event, and the control plane waited for the retry promised. It
+ * takes the room held for the link's next attempt (cee_shard_open_active()
+ * refuses it otherwise, as during a drain: the flag lifts that for it alone).
+ */
+static void drain_notice(struct cee_shard *s, struct shard_link *sl)
+{
+	struct cee_shard_links *ls = s->links;
+	struct cee_link *l = &sl->l;
+	const struct cee_link_cfg *lc = l->cfg;
+	uint32_t tag = (uint32_t)(sl - ls->v) + 1;
+	hold(sl, false);
+	bool draining = s->mbox.draining;
+	s->mbox.draining = false;
+	ls->notice = true;
+	// (its layers never start: a bare connection of the link's protocol)
+	struct cee_conn *c =
+	    cee_shard_open_active(s, 0, lc->ip, lc->port, (enum cee_tcp_service)lc->service,
+				  lc->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP, NULL, tag);
+	ls->notice = false;
+	s->mbox.draining = draining;
+	if (c == NULL) { // no slot, event room or source port: it goes unsaid
+		s->stats.link_open_failed++;
+		return;
+	}
+	// (c is destroyed: closed and destroyed went out from inside the open)
+	s->stats.link_drain_notices++;
+	l->attempts++;
+	l->attempt = l->attempts + l->refused;
+	l->last_reason = CEE_REASON_SHUTDOWN;
 }
 
 void cee_shard_link_up(struct cee_shard *s, struct cee_conn *c)
@@ -190,6 +231,8 @@ static void attempt_closed(void *arg, cee_conn_id_t id, int reason)
 		return;
 	case CEE_LINK_FAILED:
 		s->stats.link_failed++;
+		if (s->mbox.draining && !ls->stop) // stopped while not up: the stream says it
+			drain_notice(s, sl);
 		break;
 	case CEE_LINK_DOWN: {
 		s->stats.link_downs++;
@@ -205,7 +248,8 @@ static void attempt_closed(void *arg, cee_conn_id_t id, int reason)
 /*
  * The link's next attempt finds no room: its own closed attempts that
  * linger on their slots (TIME-WAIT after our close, 60 s; LAST-ACK to a
- * server gone after its FIN) end now, the oldest first, until there is.
+ * server gone after its FIN; CLOSING after FINs that crossed) end now, the
+ * oldest first, until there is.
  * The room held for it covered one lingering attempt: a link that dropped
  * twice within a TIME-WAIT, on a shard that clients filled, failed every
  * retry locally (or took the room another link held). Its `closed` is out
@@ -219,8 +263,12 @@ static void reclaim_gone(struct cee_shard *s, struct shard_link *sl)
 		unsigned i = (sl->gone_next + k) % LINK_GONE_MAX;
 		struct cee_conn *c = sl->gone[i] != 0 ? cee_conn_by_id(s->pool, sl->gone[i]) : NULL;
 		sl->gone[i] = 0;
+		// (closed means CLOSING, LAST-ACK or TIME-WAIT: a CLOSING one, its
+		// server's FIN crossing ours and our FIN never acked, lingered
+		// until its retransmissions ran out, minutes)
 		if (c == NULL ||
-		    (c->tcb.state != CEE_TCP_TIME_WAIT && c->tcb.state != CEE_TCP_LAST_ACK))
+		    (c->tcb.state != CEE_TCP_TIME_WAIT && c->tcb.state != CEE_TCP_LAST_ACK &&
+		     c->tcb.state != CEE_TCP_CLOSING))
 			continue;
 		s->stats.link_reclaimed++;
 		cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_NO_RESOURCES, s->now_ns);
@@ -248,6 +296,8 @@ static void link_due(void *arg, struct cee_timer_node *n, uint64_t now_ns)
 	if (l->state != CEE_LINK_BACKOFF)
 		return;
 	if (ls->stop || s->mbox.draining) {
+		if (!ls->stop)
+			drain_notice(s, sl);
 		cee_link_drain(l);
 		hold(sl, false);
 		return;
@@ -329,8 +379,11 @@ void cee_shard_links_drain(struct cee_shard *s, bool stop)
 	if (stop)
 		ls->stop = true;
 	for (uint32_t i = 0; i < ls->n; i++) {
-		cee_link_drain(&ls->v[i].l);
-		schedule(ls, &ls->v[i].l);
+		struct cee_link *l = &ls->v[i].l;
+		if (!ls->stop && l->state == CEE_LINK_BACKOFF)
+			drain_notice(s, &ls->v[i]);
+		cee_link_drain(l);
+		schedule(ls, l);
 	}
 }
 
@@ -353,6 +406,7 @@ uint32_t cee_shard_links_fill(struct cee_shard *s, struct cee_link_info *out, ui
 		o->last_reason = l->last_reason;
 		o->conn = l->conn;
 		o->attempts = l->attempts;
+		o->refused = l->refused;
 		o->ups = l->ups;
 		o->downs = l->downs;
 		o->up_ms = l->state == CEE_LINK_UP ? (s->now_ns - l->up_ns) / 1000000 : 0;

@@ -88,7 +88,7 @@ bool cee_shard_neigh_failed(const struct cee_shard *s, uint32_t dst_ip);
 /**
  * Room for one more connection needing @p credits beside what this shard
  * holds for its waiting links (cee_shard.link_hold_*): a free slot past
- * theirs, and event room past theirs. Links' own attempts do not ask.
+ * theirs, and event room past theirs. A link's own attempt asks once it gave its hold back.
  */
 bool cee_shard_link_room(const struct cee_shard *s, unsigned credits);
 /** The free slots are all held for links' next attempts (or fewer). */
