@@ -40,9 +40,35 @@
 // and the link tries again on its backoff: when the neighbour answers, its
 // SYN goes.
 //
+// finwait: a TCP link under --link-idle-timeout 1 whose server acks the
+// engine's FIN, never sends its own and keeps writing (SIP keepalives, a
+// byte every 200 ms). Fault guarded against (review of links): each byte
+// was taken, acked and restarted the FIN-WAIT-2 deadline, and `closed`
+// comes only at CLOSING, LAST-ACK or TIME-WAIT: no closed, no link_down,
+// no new attempt, ever, the link `up` in cee-ctl links. Now data after
+// our close resets the connection (RFC 1122 4.2.2.13, Linux's
+// TCPAbortOnData): closed with its first cause (idle_timeout), link_down,
+// and the next SYN within the backoff.
+//
+// drain: a link that went down and waits out its backoff when cee-ctl
+// drain comes (over the command socket). Fault guarded against (review of
+// links): it became `drained` with no event, the retry its link_down
+// promised (next_attempt_ms) never made nor withdrawn. Now the stream says
+// it: the attempt it will not make is opened and ended at once (open,
+// closed with reason shutdown, destroyed; no SYN on the wire), and cee-ctl
+// links counts it in attempts, as every open.
+//
+// closing: as linger, the link's attempts ending in CLOSING (FINs crossed,
+// ours never acked: --link-idle-timeout 6 closes, the server's FIN
+// crosses it) and LAST-ACK. Fault guarded against (review of links): the
+// reclaim took TIME-WAIT and LAST-ACK only, so the link's oldest lingering
+// attempt (CLOSING) kept its slot and the newer one was ended instead.
+//
 // Synchronisation: frames and events awaited with deadlines; the backoff
 // (3-6 s) is the window the clients arrive in (a second each at most).
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <rte_arp.h>
 #include <rte_eal.h>
@@ -115,6 +141,42 @@ static bool link_syn(uint16_t *port, uint32_t *isn, unsigned ms)
 }
 
 static unsigned synacks, rsts;
+
+static void send_data(uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+		      const void *data, uint32_t len)
+{
+	struct rte_mbuf *m =
+	    peer_seg(&peer_mac, &engine_mac, PEER_IP, sport, dport, flags, seq, ack, data, len);
+	if (m)
+		send_frame(rp_port, 0, m);
+}
+
+// The link's next FIN (from @p lport) within @p ms: its sequence number.
+static bool link_fin(uint16_t lport, uint32_t *seq, unsigned ms)
+{
+	struct cee_pkt p;
+	uint64_t end = now_ms() + ms;
+	while (now_ms() < end && link_frame(&p, (unsigned)(end - now_ms()) + 1))
+		if (p.sport == lport && (p.seg.flags & CEE_TCP_FIN)) {
+			*seq = p.seg.seq;
+			return true;
+		}
+	return false;
+}
+
+// An event of @p type on the connection whose engine side is port @p lport, within @p ms.
+static const struct cee_event *event_of(uint16_t lport, enum cee_evt_type type, unsigned ms)
+{
+	uint64_t end = now_ms() + ms;
+	do {
+		pump();
+		for (size_t i = 0; i < nevs; i++)
+			if (evs[i].local_port == lport && evs[i].type == type)
+				return &evs[i];
+		usleep(200);
+	} while (now_ms() < end);
+	return NULL;
+}
 
 // The engine with @p n arguments @p args (after "test"): created, started.
 static struct cee_engine_cfg cfg; // (the engine's copy shares its links: freed after it)
@@ -288,6 +350,216 @@ static bool linger(int port)
 	return true;
 }
 
+static bool finwait(int port)
+{
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--events",
+			"mem:",
+			"--connect",
+			"up1=tcp:10.0.0.2:5060:echo",
+			"--link-idle-timeout",
+			"1",
+			"--reconnect",
+			"100:200",
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 13))
+		return false;
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	const uint32_t piss = 515000;
+	CHECK(link_syn(&lport, &lisn, 3000), "the link's first SYN");
+	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, lisn + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+	// idle for 1 s: the engine closes first; its FIN is acked (FIN-WAIT-2)
+	uint32_t fin = 0;
+	CHECK(link_fin(lport, &fin, 3000), "no FIN of the idle link within 3 s");
+	send_tcp(LINK_PORT, lport, CEE_TCP_ACK, piss + 1, fin + 1);
+	// the server never FINs and writes a byte every 200 ms, for up to 5 s
+	const struct cee_event *down = NULL;
+	uint32_t seq = piss + 1;
+	for (unsigned k = 0; k < 25 && down == NULL; k++) {
+		send_data(LINK_PORT, lport, CEE_TCP_ACK | CEE_TCP_PSH, seq++, fin + 1, "k", 1);
+		down = find_event(LINK_PORT, CEE_EVT_LINK_DOWN, 200);
+	}
+	CHECK(down != NULL, "no link_down within 5 s of a server that writes after our FIN "
+			    "(tcp abort_on_data %lu)",
+	      (unsigned long)cee_engine_shard(eng, 0)->tcp.stats.abort_on_data);
+	const struct cee_event *closed = find_event(LINK_PORT, CEE_EVT_CLOSED, 0);
+	CHECK(closed != NULL && closed->reason == CEE_REASON_IDLE_TIMEOUT,
+	      "closed with %s, want idle_timeout (its first cause)",
+	      closed ? cee_reason_str(closed->reason) : "nothing");
+	CHECK(event_of(lport, CEE_EVT_DESTROYED, 1000) != NULL, "not destroyed");
+	// and the link tries again on its backoff (100-200 ms)
+	uint16_t lport2 = 0;
+	uint32_t lisn2 = 0;
+	CHECK(link_syn(&lport2, &lisn2, 3000) && lport2 != lport, "no new SYN after link_down");
+	return true;
+}
+
+// A request line on the engine's command socket @p path: its reply (the
+// engine's control polled meanwhile) in @p out. @return false on no reply in 3 s.
+static bool ctl_request(const char *path, const char *line, char *out, size_t cap)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	size_t n = 0;
+	bool sent = false, done = false;
+	uint64_t end = now_ms() + 3000;
+	while (!done && now_ms() < end) {
+		(void)cee_engine_poll(eng);
+		if (!sent)
+			sent = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+		ssize_t r = read(fd, out + n, cap - 1 - n);
+		if (r > 0)
+			n += (size_t)r;
+		done = r == 0 || n == cap - 1;
+		usleep(500);
+	}
+	out[n] = '\0';
+	close(fd);
+	return done && n > 0;
+}
+
+static bool drain(int port)
+{
+	char sock[64];
+	snprintf(sock, sizeof(sock), "/tmp/cee-ringlinks-%d.sock", getpid());
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--events",
+			"mem:",
+			"--connect",
+			"up1=tcp:10.0.0.2:5060:echo",
+			"--reconnect",
+			"3000:6000",
+			"--ctl-socket",
+			sock,
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 13))
+		return false;
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	const uint32_t piss = 616000;
+	CHECK(link_syn(&lport, &lisn, 3000), "the link's first SYN");
+	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, lisn + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+	// its server resets it: link_down promises the next attempt in 3-6 s
+	send_tcp(LINK_PORT, lport, CEE_TCP_RST, piss + 1, 0);
+	CHECK(event_of(lport, CEE_EVT_DESTROYED, 2000) != NULL, "the first attempt destroyed");
+	// (the record of link_down is in evs; its next_attempt_ms is in its extension)
+	char reply[4096];
+	CHECK(ctl_request(sock, "drain\n", reply, sizeof(reply)) && strstr(reply, "\"ok\":true"),
+	      "drain: %s", reply);
+	// the stream says the link stops: an attempt opened and closed shutdown at once
+	const struct cee_event *c = NULL;
+	uint64_t end = now_ms() + 2000;
+	while (c == NULL && now_ms() < end) {
+		(void)cee_engine_poll(eng);
+		for (size_t i = 0; i < nevs && c == NULL; i++)
+			if (evs[i].type == CEE_EVT_CLOSED && evs[i].local_port != lport &&
+			    evs[i].remote_port == LINK_PORT)
+				c = &evs[i];
+		usleep(500);
+	}
+	CHECK(c != NULL, "no event said the drain stopped the link (link_drain_notices %lu)",
+	      (unsigned long)STAT(link_drain_notices));
+	if (c != NULL) {
+		CHECK(c->reason == CEE_REASON_SHUTDOWN, "closed with %s, want shutdown",
+		      cee_reason_str(c->reason));
+		uint16_t l2 = c->local_port;
+		bool open = false, destroyed = false;
+		for (size_t i = 0; i < nevs; i++) {
+			open |= evs[i].local_port == l2 && evs[i].type == CEE_EVT_OPEN &&
+				(evs[i].proto & CEE_PROTO_F_OUT);
+			destroyed |= evs[i].local_port == l2 && evs[i].type == CEE_EVT_DESTROYED;
+		}
+		CHECK(open && destroyed, "its open %d, destroyed %d", open, destroyed);
+	}
+	// no SYN went out, now or when the backoff would have ended
+	uint16_t p2 = 0;
+	uint32_t i2 = 0;
+	CHECK(!link_syn(&p2, &i2, 6500), "a SYN of the drained link (port %u)", p2);
+	CHECK(ctl_request(sock, "links\n", reply, sizeof(reply)) &&
+		  strstr(reply, "\"state\":\"drained\"") && strstr(reply, "\"attempts\":2") &&
+		  strstr(reply, "\"last_reason\":\"shutdown\""),
+	      "links: %s", reply);
+	return true;
+}
+
+static bool closing(int port)
+{
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--listen",
+			"tcp:7:echo",
+			"--events",
+			"mem:",
+			"--max-conns",
+			"3",
+			"--connect",
+			"up1=tcp:10.0.0.2:5060:echo",
+			"--link-idle-timeout",
+			"6",
+			"--reconnect",
+			"1000:2000",
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 17))
+		return false;
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	const uint32_t piss = 919000;
+	CHECK(link_syn(&lport, &lisn, 3000), "the link's first SYN");
+	send_tcp(LINK_PORT, lport, CEE_TCP_SYN | CEE_TCP_ACK, piss, lisn + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+	clients(47001, 47002); // one fits beside the link and its held room
+	CHECK(synacks == 1 && rsts == 1, "%u clients admitted, %u refused; want 1 and 1", synacks,
+	      rsts);
+	// idle for 6 s: our FIN; the server's FIN crosses it and ours is never
+	// acked: CLOSING, on its slot (until its own idle limit, 6 s on)
+	uint32_t fin = 0;
+	CHECK(link_fin(lport, &fin, 9000), "no FIN of the idle link");
+	send_tcp(LINK_PORT, lport, CEE_TCP_FIN | CEE_TCP_ACK, piss + 1, lisn + 1);
+	CHECK(count_events(CEE_EVT_LINK_DOWN, 1, 2000), "link_down");
+	// the next attempt: up, then its server closes it and never acks our
+	// FIN (LAST-ACK)
+	uint16_t lport2 = 0;
+	uint32_t lisn2 = 0;
+	CHECK(link_syn(&lport2, &lisn2, 3000) && lport2 != lport, "no second SYN");
+	send_tcp(LINK_PORT, lport2, CEE_TCP_SYN | CEE_TCP_ACK, piss + 7000, lisn2 + 1);
+	CHECK(count_events(CEE_EVT_LINK_UP, 2, 2000), "the second link_up");
+	send_tcp(LINK_PORT, lport2, CEE_TCP_FIN | CEE_TCP_ACK, piss + 7001, lisn2 + 1);
+	CHECK(count_events(CEE_EVT_LINK_DOWN, 2, 2000), "the second link_down");
+	// the third finds no slot: the oldest lingering attempt (CLOSING) ends
+	uint16_t lport3 = 0;
+	uint32_t lisn3 = 0;
+	CHECK(link_syn(&lport3, &lisn3, 3000) && lport3 != lport2, "no third SYN (link_open_failed %lu)",
+	      (unsigned long)STAT(link_open_failed));
+	CHECK(STAT(link_reclaimed) == 1 && STAT(link_open_failed) == 0,
+	      "link_reclaimed %lu, link_open_failed %lu (want 1 and 0)",
+	      (unsigned long)STAT(link_reclaimed), (unsigned long)STAT(link_open_failed));
+	CHECK(event_of(lport, CEE_EVT_DESTROYED, 0) != NULL,
+	      "the oldest lingering attempt (CLOSING) was not the one ended");
+	CHECK(event_of(lport2, CEE_EVT_DESTROYED, 0) == NULL,
+	      "the newer lingering attempt (LAST-ACK) was ended instead of the oldest");
+	return true;
+}
+
 static bool tls0(int port)
 {
 	LINK_PORT = 5061;
@@ -457,8 +729,9 @@ int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
 	if (strcmp(what, "room") != 0 && strcmp(what, "tls0") != 0 && strcmp(what, "linger") != 0 &&
-	    strcmp(what, "unreach") != 0) {
-		fprintf(stderr, "usage: %s room|linger|tls0|unreach\n", argv[0]);
+	    strcmp(what, "unreach") != 0 && strcmp(what, "finwait") != 0 &&
+	    strcmp(what, "drain") != 0 && strcmp(what, "closing") != 0) {
+		fprintf(stderr, "usage: %s room|linger|tls0|unreach|finwait|drain|closing\n", argv[0]);
 		return 2;
 	}
 	if (ring_eal_init(argv[0], "ringlinks", "0@0,1@1") < 0)
@@ -472,6 +745,9 @@ int main(int argc, char **argv)
 	if (!(strcmp(what, "room") == 0	     ? room(p0)
 	      : strcmp(what, "linger") == 0  ? linger(p0)
 	      : strcmp(what, "unreach") == 0 ? unreach(p0)
+	      : strcmp(what, "finwait") == 0 ? finwait(p0)
+	      : strcmp(what, "drain") == 0   ? drain(p0)
+	      : strcmp(what, "closing") == 0 ? closing(p0)
 					     : tls0(p0)))
 		return 1;
 	volatile sig_atomic_t stop = 1;
