@@ -286,10 +286,10 @@ static bool close_cut(struct cee_stack *st, enum cee_reason reason)
 // Answers of the echo services: records and frames cannot be taken back,
 // so a send buffer without room (the paced window makes it rare) ends the
 // connection with no_resources rather than losing bytes silently. Data
-// that comes after our close_notify or Close frame (-ENOTCONN: the peer
-// may still send, nothing answers it) goes nowhere, as over TCP after our
-// FIN: the close goes on. (It was counted as a send failure and the
-// connection reset.)
+// that comes after our Close frame (-ENOTCONN: the peer may still send,
+// nothing answers it) goes nowhere: the close goes on. (It was counted as
+// a send failure and the connection reset.) After our close_notify and
+// FIN, TCP resets at such data (abort_on_data): it never comes here.
 static void echo(struct cee_stack *st, const uint8_t *data, uint32_t len, bool text)
 {
 	struct cee_shard *s = st->s;

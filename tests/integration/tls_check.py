@@ -198,9 +198,11 @@ def check_pair(rec, s, args, rep, mtls):
             rep.fail(f"{who}: no tls_up (client negotiated {rec.get('version')} {rec.get('cipher')})")
         else:
             check_tls_up(rec, up, who, rep, mtls)
-        # (a record sent after the engine's close_notify is taken in, and
-        # not echoed)
-        sent = rec["sent"] + rec.get("late_sent", 0)
+        # (a record sent after the engine's close_notify and FIN is not
+        # taken: it resets the connection, RFC 1122 4.2.2.13, the close's
+        # cause kept; before, it was taken in, counted and acked after a
+        # close that reads nothing more)
+        sent = rec["sent"]
         if closed["bytes_in"] != sent or closed["bytes_out"] != rec["recv"]:
             rep.fail(f"{who}: plaintext bytes_in {closed['bytes_in']} bytes_out {closed['bytes_out']}, "
                      f"client sent {sent} received {rec['recv']}")
@@ -383,12 +385,16 @@ def run():
             rep.check(tot.get("live") == 0, f"stats total.live {tot.get('live')} after shutdown")
             rep.check(tot.get("refused") == 0, f"stats total.refused {tot.get('refused')}")
             # no echo failed: a record after the engine's close_notify (idle
-            # clients send one) is dropped, not a send failure with an RST
+            # clients send one) resets at TCP (tcp.abort_on_data), never
+            # reaching an echo that would count a send failure
             rep.check(tot.get("layer_send_fail") == 0,
                       f"stats total.layer_send_fail {tot.get('layer_send_fail')}")
             late = sum(1 for r, _ in pairs if r.get("late_sent"))
             if any(r["kind"] == "idle" for r, _ in pairs):
                 rep.check(late > 0, "no idle client sent a record after the engine's close_notify")
+                aod = (tot.get("tcp") or {}).get("abort_on_data", tot.get("tcp_abort_on_data"))
+                rep.check(aod is None or aod >= late,
+                          f"stats tcp abort_on_data {aod!r}, {late} idle clients wrote after our close")
                 rep.info(f"{late} idle clients sent a record after the engine's close_notify")
             rep.check(len(st["shards"]) == args.shards, f"stats lists {len(st['shards'])} shards")
             check_tls_stats(tot.get("tls"), summaries, rep)

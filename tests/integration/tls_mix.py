@@ -279,7 +279,8 @@ class Client:
             self.rec["wait_s"] = time.monotonic() - self.t_last_out  # since our last send (echo())
             if self.rec["end"] == "close_notify" and self.rec["id"] % 2 == 0:
                 # (the engine's echo of it counted a send failure and reset
-                # the connection: tls_check.py wants layer_send_fail 0)
+                # the connection: tls_check.py wants layer_send_fail 0; now
+                # TCP resets it, data after our close: abort_on_data)
                 try:
                     s.sendall(b"late")
                     self.rec["late_sent"] = 4
