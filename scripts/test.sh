@@ -10,6 +10,9 @@
 #   CEE_TEST_FUZZ=0 scripts/test.sh       without the fuzz slice
 #   CEE_TEST_ALLOW_SKIP=1 scripts/test.sh  a test that skips (exit 77) as root
 #                                          does not fail the run
+#   CEE_TEST_JOBS=N scripts/test.sh      N tests at a time (default 2; those
+#                                          meson marks is_parallel: false
+#                                          always run alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -32,7 +35,10 @@ run_suite() {
 	ninja -C "$dir"
 	local marker rc=0
 	marker=$(mktemp)
-	meson test -C "$dir" --print-errorlogs --num-processes 1 "${tests[@]}" || rc=$?
+	# two at a time: most tests wait on peers far more than they compute;
+	# the busy-polling, flooding and timing ones run alone (is_parallel:
+	# false, tests/integration/meson.build)
+	meson test -C "$dir" --print-errorlogs --num-processes "${CEE_TEST_JOBS:-2}" "${tests[@]}" || rc=$?
 	# meson counts a skip (exit 77) as a pass: as root, with scripts/deps.sh
 	# run, no test has a reason to skip, and one that did tested nothing
 	if [ "$rc" -eq 0 ] && [ "$(id -u)" -eq 0 ] && [ "${CEE_TEST_ALLOW_SKIP:-0}" != 1 ]; then
