@@ -90,9 +90,13 @@ void cee_mbox_conn_fill(struct cee_mbox_conn *out, const struct cee_conn *c)
 		.remote_port = c->remote_port,
 		.state = c->tcb.state,
 		.proto = c->proto,
-		.close_reason = c->tcb.close_reason,
 		.closed = (c->tcb.flags & CEE_TCB_F_CLOSED) != 0,
 	};
+	// The reason only once closed was pushed: the first cause is known
+	// earlier (our FIN in FIN-WAIT, the peer's in CLOSE-WAIT), and a row
+	// with it named a close the stream had not said yet.
+	if (out->closed)
+		out->close_reason = c->tcb.close_reason;
 }
 
 void cee_mbox_watch_answer(struct cee_mbox_req *r, cee_conn_id_t id, int reason,

@@ -91,7 +91,7 @@ struct cee_mbox_conn {
 	uint16_t local_port, remote_port;
 	uint8_t state;        /**< enum cee_tcp_state when read */
 	uint8_t proto;        /**< enum cee_proto */
-	uint8_t close_reason; /**< enum cee_reason, NONE while open */
+	uint8_t close_reason; /**< enum cee_reason: NONE until its closed event was pushed */
 	uint8_t closed;       /**< its closed event was pushed (e.g. TIME-WAIT, LAST-ACK) */
 	uint8_t departed;     /**< LIST: destroyed after the cut, before the walk reached it */
 };

@@ -342,6 +342,29 @@ static void watch_answer_reports_the_close(void **state)
 	cee_mbox_req_free(r);
 }
 
+// Fault (review of the control plane): a row (conn, conns, snapshot) gave
+// a close reason for a connection whose closed event was not pushed yet:
+// our FIN out in FIN-WAIT (closed comes at TIME-WAIT or CLOSING), or the
+// peer's taken in CLOSE-WAIT (closed at LAST-ACK). The first cause is
+// known then, the stream has not said it: a consumer joining the two saw
+// a close the stream did not have. The reason shows once closed was pushed.
+static void conn_row_reason_only_after_closed(void **state)
+{
+	struct fixture *f = *state;
+	open_one(f);
+	struct cee_conn *c = f->live[0];
+	cee_tcp_set_close_reason(&c->tcb, CEE_REASON_IDLE_TIMEOUT); // our FIN: FIN-WAIT-1
+	struct cee_mbox_conn row;
+	cee_mbox_conn_fill(&row, c);
+	assert_int_equal(row.close_reason, CEE_REASON_NONE);
+	assert_false(row.closed);
+
+	c->tcb.flags |= CEE_TCB_F_CLOSED; // TIME-WAIT: closed pushed
+	cee_mbox_conn_fill(&row, c);
+	assert_int_equal(row.close_reason, CEE_REASON_IDLE_TIMEOUT);
+	assert_true(row.closed);
+}
+
 // Fault: a waiting watch lost (leaked at shutdown) or released twice (a
 // monitor firing after the shard dropped it). The shard's list holds
 // exactly the watches that wait; releasing one that does not wait changes
@@ -527,6 +550,7 @@ int main(void)
 		cmocka_unit_test(op_names),
 		cmocka_unit_test(links_request_has_room_for_its_records),
 		cmocka_unit_test_setup_teardown(watch_answer_reports_the_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(conn_row_reason_only_after_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(watch_list_holds_exactly_the_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(conn_next_visits_each_once, setup, teardown),
 		cmocka_unit_test(walk_step_cost),
