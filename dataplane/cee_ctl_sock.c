@@ -279,6 +279,9 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 		k->deadline_ns = UINT64_MAX;
 	}
 	cee_ctl_job_start(c, &k->job, (enum cee_mbox_op)cmds[i].op, k->id);
+	// answered within the exchange: a line that came late gets a shorter wait
+	if (k->job.deadline_ns > k->deadline_ns)
+		k->job.deadline_ns = k->deadline_ns;
 }
 
 // A watch's client hung up (closed its socket: POLLHUP; a half-close after
@@ -299,6 +302,17 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 {
 	int work = 0;
 	if (now > k->deadline_ns) {
+		// A request still waiting for a shard at the exchange's end is
+		// answered "a shard did not answer in time" (its job's deadline
+		// is the exchange's at the latest): it was closed in silence when
+		// the line came late in the exchange (the job's own 5 s ran past
+		// it). A listing going out is cut (its client reads too slowly).
+		if (k->job.active && !k->st.on && k->out.len == 0) {
+			bool drain = k->cmd == CTL_CMD_DRAIN && k->job.count > 0;
+			client_flush(c, k);
+			if (drain && c->drain == CTL_DRAIN_NONE)
+				c->drain = CTL_DRAIN_WAIT; // (as client_close() does)
+		}
 		client_close(c, k);
 		return 1;
 	}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests for the command socket's exchanges (cee_ctl_sock.c) over a
+ * real Unix socket, with mailboxes whose "shards" the test plays by hand
+ * (it answers a request, or never does). No EAL: rings are rte_ring_init()
+ * on plain memory, as in test_stats.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rte_ring.h>
+
+#include "cee_ctl_priv.h"
+
+#define NSHARDS 2
+
+uint64_t __wrap_cee_clock_ns(void);
+
+// The engine clock without the EAL (no TSC rate): CLOCK_MONOTONIC.
+uint64_t __wrap_cee_clock_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct fixture {
+	struct cee_ctl c;
+	struct cee_mbox m[NSHARDS];
+	char path[108];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -1;
+	size_t sz = (size_t)rte_ring_get_memsize(16);
+	for (unsigned i = 0; i < NSHARDS; i++) {
+		f->m[i].ring = aligned_alloc(128, (sz + 127) & ~(size_t)127);
+		if (f->m[i].ring == NULL || rte_ring_init(f->m[i].ring, "t", 16, RING_F_SC_DEQ) != 0)
+			return -1;
+		f->c.mbox[i] = &f->m[i];
+	}
+	f->c.nshards = NSHARDS;
+	f->c.listen_fd = -1;
+	snprintf(f->c.engine, sizeof(f->c.engine), "e1");
+	snprintf(f->c.run, sizeof(f->c.run), "r000000000001");
+	for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++)
+		f->c.clients[i].fd = -1;
+	snprintf(f->path, sizeof(f->path), "/tmp/cee-test-ctl-%d.sock", getpid());
+	(void)unlink(f->path);
+	if (cee_ctl_sock_open(&f->c, f->path) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	cee_ctl_sock_close(&f->c);
+	for (unsigned i = 0; i < NSHARDS; i++) {
+		// the shards' side: what is still posted is finished (an
+		// abandoned one is freed by that)
+		void *r;
+		while (rte_ring_dequeue(f->m[i].ring, &r) == 0)
+			cee_mbox_req_finish(r);
+		free(f->m[i].ring);
+	}
+	free(f);
+	return 0;
+}
+
+static int client_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+// The server's side of client @p fd (accepted by a pass of the server).
+static struct ctl_client *served(struct fixture *f)
+{
+	for (int pass = 0; pass < 100; pass++) {
+		(void)cee_ctl_sock_poll(&f->c);
+		for (unsigned i = 0; i < CEE_CTL_MAX_CLIENTS; i++)
+			if (f->c.clients[i].fd >= 0)
+				return &f->c.clients[i];
+		usleep(1000);
+	}
+	fail_msg("the server did not accept the client");
+	return NULL;
+}
+
+// Poll the server until @p fd reads EOF (within @p ms): the reply in @p out.
+static size_t reply_of(struct fixture *f, int fd, char *out, size_t cap, unsigned ms)
+{
+	size_t n = 0;
+	uint64_t end = __wrap_cee_clock_ns() + (uint64_t)ms * 1000000;
+	while (__wrap_cee_clock_ns() < end) {
+		(void)cee_ctl_sock_poll(&f->c);
+		ssize_t r = recv(fd, out + n, cap - 1 - n, MSG_DONTWAIT);
+		if (r == 0)
+			break;
+		if (r > 0)
+			n += (size_t)r;
+		usleep(1000);
+	}
+	out[n] = '\0';
+	return n;
+}
+
+/*
+ * Fault (review of the control plane): a request whose line came late in
+ * its exchange (more than 5 s after the connection: a slow writer, a
+ * client that connects ahead) and that a shard left unanswered got no
+ * reply at all: the exchange's 10 s deadline closed the client before the
+ * job's own 5 s ran out. Now the job's deadline is the exchange's at the
+ * latest, and the client is answered "a shard did not answer in time".
+ */
+static void late_line_unanswered_gets_an_error(void **state)
+{
+	struct fixture *f = *state;
+	int fd = client_connect(f->path);
+	struct ctl_client *k = served(f);
+	// as if 9.8 s of the exchange's 10 had gone when the line comes
+	k->deadline_ns = __wrap_cee_clock_ns() + 200 * 1000000ull;
+	assert_int_equal(send(fd, "stats\n", 6, 0), 6);
+	char out[4096];
+	size_t n = reply_of(f, fd, out, sizeof(out), 3000);
+	assert_true(n > 0);
+	assert_non_null(strstr(out, "\"ok\":false"));
+	assert_non_null(strstr(out, "a shard did not answer in time"));
+	assert_int_equal(atomic_load(&f->m[0].timeouts) + atomic_load(&f->m[1].timeouts), 2);
+	close(fd);
+}
+
+/*
+ * Fault guarded against: a listing whose one shard answered and the other
+ * did not in time going out as a partial listing (the answered shard's
+ * connections as if they were all), or not at all. It is an error reply.
+ */
+static void one_shard_silent_is_an_error_not_a_partial_listing(void **state)
+{
+	struct fixture *f = *state;
+	int fd = client_connect(f->path);
+	struct ctl_client *k = served(f);
+	assert_int_equal(send(fd, "conns\n", 6, 0), 6);
+	for (int pass = 0; pass < 100 && !k->job.active; pass++) {
+		(void)cee_ctl_sock_poll(&f->c);
+		usleep(1000);
+	}
+	assert_true(k->job.active);
+	// shard 0 answers (no connection); shard 1 never does
+	void *p = NULL;
+	assert_int_equal(rte_ring_dequeue(f->m[0].ring, &p), 0);
+	struct cee_mbox_req *r = p;
+	r->rc = 0;
+	r->n = 0;
+	r->sseq = 7;
+	cee_mbox_req_finish(r);
+	k->job.deadline_ns = __wrap_cee_clock_ns() + 100 * 1000000ull;
+	char out[4096];
+	size_t n = reply_of(f, fd, out, sizeof(out), 3000);
+	assert_true(n > 0);
+	assert_non_null(strstr(out, "a shard did not answer in time"));
+	assert_null(strstr(out, "\"conns\""));
+	assert_int_equal(atomic_load(&f->m[1].timeouts), 1);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(late_line_unanswered_gets_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(one_shard_silent_is_an_error_not_a_partial_listing,
+					    setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
