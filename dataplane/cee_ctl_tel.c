@@ -24,6 +24,10 @@
 #define TEL_IDS_MAX 400
 /** Links /cee/links details at most (each ~250 bytes of the 16 KiB reply). */
 #define TEL_LINKS_MAX 48
+/** What /cee/stats fills of telemetry's 16 KiB reply at most (a margin kept). */
+#define TEL_REPLY_BYTES (16384 - 256)
+/** /cee/stats' own entries and the command's name around them. */
+#define TEL_HEAD_BYTES 200
 
 // The engine served: registration is once per process and cannot be undone,
 // so handlers find their control plane here, under the lock that destroy
@@ -47,6 +51,28 @@ static void add_stats(struct rte_tel_data *d, const struct ctl_stat *st, unsigne
 		rte_tel_data_add_dict_u64(d, st[k].name, st[k].v);
 }
 
+// Which engine and run answered, as the socket's replies say it: ids and
+// sseq start again with each run, so a cut or an id taken from telemetry
+// named something else after a restart, with nothing in the reply to tell.
+static void add_identity(const struct cee_ctl *c, struct rte_tel_data *d)
+{
+	rte_tel_data_add_dict_string(d, "engine", c->engine);
+	rte_tel_data_add_dict_string(d, "run", c->run);
+}
+
+// The JSON telemetry writes for "key":{counters} (DPDK 22.11's format),
+// to know beforehand what fits in its reply: what does not fit is dropped
+// without a word.
+static size_t stats_json_len(const char *key, const struct ctl_stat *st, unsigned n)
+{
+	size_t len = strlen(key) + 5; // "key":{} and a comma
+	char num[24];
+	for (unsigned k = 0; k < n; k++)
+		len += strlen(st[k].name) + 4 +
+		       (size_t)snprintf(num, sizeof(num), "%" PRIu64, st[k].v);
+	return len;
+}
+
 static int do_stats(struct cee_ctl *c, struct rte_tel_data *d)
 {
 	struct ctl_job j;
@@ -60,11 +86,28 @@ static int do_stats(struct cee_ctl *c, struct rte_tel_data *d)
 	unsigned n = 0;
 	rte_tel_data_start_dict(d);
 	// the total first: a reply is at most 16 KiB, and telemetry drops what
-	// does not fit (with 157 counters, the shards after about the fourth)
+	// does not fit without a word (the shards after the first few): the
+	// shards that fit are counted before, and the reply says how many it
+	// shows ("shards", "shown", "truncated")
 	for (unsigned i = 0; i < j.count; i++) {
 		n = cee_ctl_stat_fields(j.req[i]->data, one);
 		cee_ctl_stat_add(total, one, n);
 	}
+	size_t used = TEL_HEAD_BYTES + stats_json_len("total", total, n);
+	unsigned shown = 0;
+	for (unsigned i = 0; i < j.count; i++) {
+		unsigned m = cee_ctl_stat_fields(j.req[i]->data, one);
+		char name[16];
+		snprintf(name, sizeof(name), "shard_%u", j.first + i);
+		used += stats_json_len(name, one, m);
+		if (used > TEL_REPLY_BYTES)
+			break;
+		shown++;
+	}
+	add_identity(c, d);
+	rte_tel_data_add_dict_u64(d, "shards", j.count);
+	rte_tel_data_add_dict_u64(d, "shown", shown);
+	rte_tel_data_add_dict_u64(d, "truncated", shown < j.count);
 	struct rte_tel_data *td = rte_tel_data_alloc();
 	if (td != NULL) {
 		rte_tel_data_start_dict(td);
@@ -72,7 +115,7 @@ static int do_stats(struct cee_ctl *c, struct rte_tel_data *d)
 		if (rte_tel_data_add_dict_container(d, "total", td, 0) < 0)
 			rte_tel_data_free(td);
 	}
-	for (unsigned i = 0; i < j.count; i++) {
+	for (unsigned i = 0; i < shown; i++) {
 		n = cee_ctl_stat_fields(j.req[i]->data, one);
 		struct rte_tel_data *sd = rte_tel_data_alloc();
 		if (sd == NULL)
@@ -133,6 +176,7 @@ static int do_list(struct cee_ctl *c, struct rte_tel_data *d, bool snapshot)
 	unsigned cap = snapshot ? TEL_IDS_MAX : TEL_CONNS_MAX;
 	unsigned shown = 0;
 	rte_tel_data_start_dict(d);
+	add_identity(c, d);
 	rte_tel_data_add_dict_u64(d, "count", count);
 	rte_tel_data_add_dict_u64(d, "truncated", count > cap);
 	struct rte_tel_data *ids = NULL;
@@ -195,6 +239,7 @@ static int do_conn(struct cee_ctl *c, const char *params, struct rte_tel_data *d
 	cee_ctl_addr_str(local, sizeof(local), r->conn.local_ip, r->conn.local_port);
 	cee_ctl_addr_str(remote, sizeof(remote), r->conn.remote_ip, r->conn.remote_port);
 	rte_tel_data_start_dict(d);
+	add_identity(c, d);
 	rte_tel_data_add_dict_string(d, "id", idstr);
 	rte_tel_data_add_dict_u64(d, "shard", cee_id_shard(r->conn.id));
 	rte_tel_data_add_dict_string(d, "state",
@@ -231,6 +276,7 @@ static int do_links(struct cee_ctl *c, struct rte_tel_data *d)
 	}
 	unsigned shown = (unsigned)n < TEL_LINKS_MAX ? (unsigned)n : TEL_LINKS_MAX;
 	rte_tel_data_start_dict(d);
+	add_identity(c, d);
 	rte_tel_data_add_dict_u64(d, "count", (uint64_t)n);
 	rte_tel_data_add_dict_u64(d, "truncated", (unsigned)n > shown);
 	rte_tel_data_add_dict_u64(d, "shown", shown);

@@ -90,9 +90,33 @@ def main():
         check(st.get("mbufs_free", 0) > 0, f"stats mbufs_free {st.get('mbufs_free')}")
         # Telemetry agrees (DPDK's own client).
         some = sorted(held)[0]
+        port0 = ports[0]["port"] if ports else 0
         tel = ctlit.telemetry(a.prefix, ["/cee/stats", "/cee/conns", f"/cee/conn,{some}",
-                                         "/cee/conn,00ffffffffffffff", "/cee/snapshot"])
+                                         "/cee/conn,00ffffffffffffff", "/cee/snapshot",
+                                         f"/ethdev/stats,{port0}", "/mempool/info,cee_mbufs"])
         ts = tel[0]["/cee/stats"]
+        # which engine and run answered, as the socket says it (review of the
+        # control plane: telemetry's cuts and ids named no run, and an id or
+        # sseq taken there before a restart named something else after it)
+        for k, name in ((0, "/cee/stats"), (1, "/cee/conns"), (2, "/cee/conn"),
+                        (4, "/cee/snapshot")):
+            r = tel[k][name]
+            check(r.get("engine") == st["engine"] and r.get("run") == st["run"],
+                  f"{name}: engine {r.get('engine')} run {r.get('run')}, the socket's "
+                  f"{st['engine']} {st['run']}")
+        # every shard shown, and it says so (a shard that did not fit was
+        # dropped by telemetry without a word)
+        check(ts.get("shards") == a.shards and ts.get("shown") == a.shards and
+              ts.get("truncated") == 0,
+              f"/cee/stats shards {ts.get('shards')} shown {ts.get('shown')} "
+              f"truncated {ts.get('truncated')}")
+        # the ports' counters and the free mbufs: DPDK's own commands
+        # (docs/control.md), agreeing with cee-ctl stats
+        te = tel[5]["/ethdev/stats"]
+        check(te.get("ipackets", 0) >= ports[0]["ipackets"] if ports else False,
+              f"/ethdev/stats,{port0}: {te}")
+        tm = tel[6]["/mempool/info"]
+        check(tm.get("name") == "cee_mbufs" and tm.get("size", 0) > 0, f"/mempool/info: {tm}")
         check(ts["total"]["live"] == len(held), f"/cee/stats total live {ts['total']['live']}")
         check(all(f"shard_{sh}" in ts for sh in range(a.shards)), f"/cee/stats keys {sorted(ts)}")
         check("mailbox_max_ns" in ts["total"], "/cee/stats lacks mailbox_max_ns")
