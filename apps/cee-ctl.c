@@ -359,9 +359,9 @@ static void print_reply(const char *cmd, const struct jv *r)
 		       "followed by new ones\n",
 		       jstr(r, "reload"));
 	} else if (strcmp(cmd, "drain") == 0) {
-		printf("draining: new connections are refused; %s live; the engine exits when the "
-		       "last one is gone\n",
-		       jstr(r, "live"));
+		printf("draining: new connections are refused; %s live (%s without their closed "
+		       "event yet); the engine exits when the last one is gone\n",
+		       jstr(r, "live"), jstr(r, "unclosed"));
 	}
 }
 

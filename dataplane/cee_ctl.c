@@ -144,6 +144,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 	r->now_ns = s->now_ns;
 	r->sseq = shard_sseq(s);
 	r->live = cee_shard_live(s);
+	r->unclosed = (uint32_t)(s->stats.opened - s->stats.closed);
 	m->stats.requests++;
 	struct cee_conn *c = NULL;
 	switch ((enum cee_mbox_op)r->op) {
@@ -169,6 +170,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 			m->stats.kills++;
 			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_ADMIN_KILL, s->now_ns);
 			r->live = cee_shard_live(s);
+			r->unclosed = (uint32_t)(s->stats.opened - s->stats.closed);
 			r->sseq = shard_sseq(s);
 		}
 		break;
@@ -745,11 +747,17 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 		render_listing(b, cmd, j, st);
 		break;
 	case CTL_CMD_DRAIN: {
-		uint64_t live = 0;
-		for (unsigned i = 0; i < j->count; i++)
+		// live: announced, not destroyed (what the drain waits for);
+		// unclosed: of those, without their closed event yet (the rest
+		// linger in TIME-WAIT, LAST-ACK or CLOSING: closed already)
+		uint64_t live = 0, unclosed = 0;
+		for (unsigned i = 0; i < j->count; i++) {
 			live += j->req[i]->live;
+			unclosed += j->req[i]->unclosed;
+		}
 		ok_head(c, b);
-		cee_ctl_buf_printf(b, "\"draining\":true,\"live\":%" PRIu64 "}\n", live);
+		cee_ctl_buf_printf(b, "\"draining\":true,\"live\":%" PRIu64 ",\"unclosed\":%" PRIu64 "}\n",
+				   live, unclosed);
 		break;
 	}
 	case CTL_CMD_LINKS:

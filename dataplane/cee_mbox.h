@@ -135,6 +135,7 @@ struct cee_mbox_req {
 	int rc;              /**< 0, -ENOENT (no such connection), -ENOSPC, -ENOMEM, -ESHUTDOWN */
 	uint32_t n;          /**< LIST, LINKS: records written */
 	uint32_t live;       /**< live connections (LIST: at the cut) */
+	uint32_t unclosed;   /**< of those, without their closed event yet */
 	uint64_t sseq;       /**< the shard's last sseq (LIST: at the cut) */
 	uint64_t now_ns;     /**< the shard's clock (LIST: at the cut) */
 	/**

@@ -605,6 +605,8 @@ static void tcp_lifecycle(void *owner, struct cee_tcb *tcb, enum cee_evt_type ty
 			app->established(s->cfg->app_arg, s, c);
 		return;
 	case CEE_EVT_CLOSED:
+		if (said) // opened - closed: the connections the stream shows unclosed
+			s->stats.closed++;
 		if (unlikely(s->monitors != NULL)) // by id: an old id's watchers only
 			cee_monitors_closed(s->monitors, c->id, (enum cee_reason)c->tcb.close_reason);
 		// the app hears only of connections it heard of: not of a spoofed

@@ -70,6 +70,7 @@ static inline unsigned cee_handoff_ring_size(unsigned nshards)
 	X(polls_over_2ms, SUM, "iterations that found work and took more than 2 ms")               \
 	X(opened, SUM, "connections announced (open events)")                                      \
 	X(destroyed, SUM, "connections freed (destroyed events)")                                  \
+	X(closed, SUM, "connections closed (closed events)")                                       \
 	X(half_open_ended, SUM, "passive connections ended half open: never announced, no event")   \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \

@@ -55,6 +55,9 @@ def main():
         log(f"{a.count} connections live on shards {sorted(shards)}; drain")
         r = ctl.query("drain")
         check(r["draining"] is True and r["live"] == a.count, f"drain answered {r}")
+        # every one established: none has its closed yet (unclosed counts
+        # them as the stream does: open without closed)
+        check(r.get("unclosed") == a.count, f"drain answered unclosed {r.get('unclosed')}")
 
         for s in live:
             check(ctlit.echo(s, b"after drain"), "a live connection stopped working after drain")

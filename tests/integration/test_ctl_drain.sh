@@ -73,6 +73,8 @@ assert len([e for e in events if e["type"] == "destroyed"]) == count, "destroyed
 assert set(reasons) <= {"peer_fin", "peer_rst"}, f"close reasons {reasons}: a drain closes nothing itself"
 t = stats["total"]
 assert t["live"] == 0 and t["refused"] >= 5, f"final stats: live {t['live']}, refused {t['refused']}"
+closes = len([e for e in events if e["type"] == "closed"])
+assert t["closed"] == closes == count, f"final stats: closed {t['closed']}, the stream's {closes}"
 print(f"drained stream: {count} connections, closes {reasons}, refused {t['refused']}")
 PY
 it_log "PASS test_ctl_drain ($SHARDS shard(s))"
