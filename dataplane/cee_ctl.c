@@ -536,6 +536,25 @@ static void ok_head(const struct cee_ctl *c, struct ctl_buf *b)
 			   c->run);
 }
 
+int cee_ctl_part(int (*fn)(void *arg, char *buf, size_t len), void *arg, char **out)
+{
+	*out = NULL;
+	for (size_t len = 4096; len <= CEE_CTL_PART_MAX; len *= 2) {
+		char *buf = malloc(len);
+		if (buf == NULL)
+			return -ENOMEM;
+		int n = fn(arg, buf, len);
+		if (n >= 0) {
+			*out = buf;
+			return n;
+		}
+		free(buf);
+		if (n != -ENOSPC)
+			return n;
+	}
+	return -ENOSPC;
+}
+
 static void render_stats(struct cee_ctl *c, struct ctl_buf *b, const struct ctl_job *j)
 {
 	struct ctl_stat total[CTL_STATS_MAX], one[CTL_STATS_MAX];
@@ -557,10 +576,15 @@ static void render_stats(struct cee_ctl *c, struct ctl_buf *b, const struct ctl_
 	cee_ctl_buf_printf(b, "}");
 	// the ports' driver counters (frames lost before a shard saw them), as
 	// --stats has them
-	char ports[2048];
-	int pn = c->ports_json != NULL ? c->ports_json(c->ports_arg, ports, sizeof(ports)) : 0;
+	// (in a fixed 2 KiB, a part that did not fit was left out in silence)
+	char *ports = NULL;
+	int pn = c->ports_json != NULL ? cee_ctl_part(c->ports_json, c->ports_arg, &ports) : 0;
 	if (pn > 0)
 		cee_ctl_buf_printf(b, ",%.*s", pn, ports);
+	else if (pn < 0)
+		cee_ctl_buf_printf(b, ",\"ports_error\":\"%s\"",
+				   pn == -ENOSPC ? "over 1 MiB" : strerror(-pn));
+	free(ports);
 	cee_ctl_buf_printf(b, "}\n");
 }
 

@@ -216,16 +216,21 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 		return;
 	}
 	if (word != NULL && strcmp(word, "sinks") == 0) {
-		// The event sinks live on this thread: answered at once.
-		char buf[4096];
-		int n = arg == NULL && c->sinks_json != NULL ? c->sinks_json(c->sinks_arg, buf,
-									      sizeof(buf))
+		// The event sinks live on this thread: answered at once. (Into a
+		// fixed 4 KiB, a listing that did not fit was answered "no sinks".)
+		char *buf = NULL;
+		int n = arg == NULL && c->sinks_json != NULL ? cee_ctl_part(c->sinks_json, c->sinks_arg,
+									     &buf)
 							     : -EINVAL;
-		if (n >= 0)
+		if (n >= 2)
 			cee_ctl_buf_printf(&k->out, "{\"ok\":true,%.*s}\n", n - 2, buf + 1);
 		else
 			cee_ctl_buf_printf(&k->out, "{\"ok\":false,\"error\":\"%s\"}\n",
-					   arg != NULL ? "usage: sinks" : "no sinks");
+					   arg != NULL		 ? "usage: sinks"
+					   : n == -EINVAL || n >= 0 ? "no sinks"
+					   : n == -ENOSPC		 ? "the sinks listing is over 1 MiB"
+								 : strerror(-n));
+		free(buf);
 		return;
 	}
 	for (i = 0; i < CTL_CMD__COUNT; i++)

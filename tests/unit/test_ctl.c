@@ -241,6 +241,68 @@ static void idle_drain_completes(void **state)
 	close(fd);
 }
 
+// A sinks listing (or ports part) of about 8.5 KiB: -ENOSPC in less.
+static int big_part(void *arg, char *buf, size_t len)
+{
+	const char *key = arg;
+	size_t n = (size_t)snprintf(buf, len, "{\"%s\":[", key);
+	for (unsigned i = 0; i < 100 && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n,
+				      "%s{\"spec\":\"jsonl:/var/log/cee/events-%03u-padding-padding-padding"
+				      "-padding-padding.jsonl\"}",
+				      i ? "," : "", i);
+	if (n < len)
+		n += (size_t)snprintf(buf + n, len - n, "]}");
+	return n < len ? (int)n : -ENOSPC;
+}
+
+/*
+ * Fault (review of the control plane): the socket rendered the sinks
+ * listing and the ports' part of stats into fixed buffers (4 KiB, 2 KiB):
+ * a listing that did not fit was answered "no sinks", and ports that did
+ * not fit were left out of stats without a word. Now they grow up to
+ * 1 MiB (larger: an explicit error).
+ */
+static void large_sinks_listing_is_whole(void **state)
+{
+	struct fixture *f = *state;
+	f->c.sinks_json = big_part;
+	f->c.sinks_arg = "sinks";
+	int fd = client_connect(f->path);
+	(void)served(f);
+	assert_int_equal(send(fd, "sinks\n", 6, 0), 6);
+	static char out[65536];
+	size_t n = reply_of(f, fd, out, sizeof(out), 3000);
+	assert_true(n > 8000);
+	assert_non_null(strstr(out, "{\"ok\":true,\"sinks\":["));
+	assert_non_null(strstr(out, "events-099-padding"));
+	assert_non_null(strstr(out, "]}\n"));
+	close(fd);
+}
+
+static void large_ports_part_is_whole(void **state)
+{
+	struct fixture *f = *state;
+	f->c.ports_json = big_part;
+	f->c.ports_arg = "ports";
+	struct ctl_job j;
+	cee_ctl_job_start(&f->c, &j, CEE_MBOX_OP_STATS, 0);
+	assert_int_equal(j.rc, 0);
+	for (unsigned i = 0; i < NSHARDS; i++) {
+		void *p = NULL;
+		assert_int_equal(rte_ring_dequeue(f->m[i].ring, &p), 0);
+		((struct cee_mbox_req *)p)->rc = 0;
+		cee_mbox_req_finish(p);
+	}
+	assert_true(cee_ctl_job_poll(&j, &f->c));
+	struct ctl_buf b = {0};
+	cee_ctl_render(&f->c, &b, CTL_CMD_STATS, 0, &j, NULL);
+	assert_false(b.oom);
+	assert_non_null(strstr(b.p, "events-099-padding"));
+	cee_ctl_buf_free(&b);
+	cee_ctl_job_release(&j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +310,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(one_shard_silent_is_an_error_not_a_partial_listing,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(idle_drain_completes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(large_sinks_listing_is_whole, setup, teardown),
+	    cmocka_unit_test_setup_teardown(large_ports_part_is_whole, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
