@@ -780,8 +780,9 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 			unclosed += j->req[i]->unclosed;
 		}
 		ok_head(c, b);
-		cee_ctl_buf_printf(b, "\"draining\":true,\"live\":%" PRIu64 ",\"unclosed\":%" PRIu64 "}\n",
-				   live, unclosed);
+		cee_ctl_buf_printf(
+		    b, "\"draining\":true,\"live\":%" PRIu64 ",\"unclosed\":%" PRIu64 "}\n", live,
+		    unclosed);
 		break;
 	}
 	case CTL_CMD_LINKS:

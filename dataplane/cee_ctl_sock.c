@@ -219,9 +219,9 @@ static void client_request(struct cee_ctl *c, struct ctl_client *k)
 		// The event sinks live on this thread: answered at once. (Into a
 		// fixed 4 KiB, a listing that did not fit was answered "no sinks".)
 		char *buf = NULL;
-		int n = arg == NULL && c->sinks_json != NULL ? cee_ctl_part(c->sinks_json, c->sinks_arg,
-									     &buf)
-							     : -EINVAL;
+		int n = arg == NULL && c->sinks_json != NULL
+			    ? cee_ctl_part(c->sinks_json, c->sinks_arg, &buf)
+			    : -EINVAL;
 		if (n >= 2)
 			cee_ctl_buf_printf(&k->out, "{\"ok\":true,%.*s}\n", n - 2, buf + 1);
 		else

@@ -51,7 +51,8 @@ static int setup(void **state)
 	size_t sz = (size_t)rte_ring_get_memsize(16);
 	for (unsigned i = 0; i < NSHARDS; i++) {
 		f->m[i].ring = aligned_alloc(128, (sz + 127) & ~(size_t)127);
-		if (f->m[i].ring == NULL || rte_ring_init(f->m[i].ring, "t", 16, RING_F_SC_DEQ) != 0)
+		if (f->m[i].ring == NULL ||
+		    rte_ring_init(f->m[i].ring, "t", 16, RING_F_SC_DEQ) != 0)
 			return -1;
 		f->c.mbox[i] = &f->m[i];
 	}
@@ -247,10 +248,11 @@ static int big_part(void *arg, char *buf, size_t len)
 	const char *key = arg;
 	size_t n = (size_t)snprintf(buf, len, "{\"%s\":[", key);
 	for (unsigned i = 0; i < 100 && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n,
-				      "%s{\"spec\":\"jsonl:/var/log/cee/events-%03u-padding-padding-padding"
-				      "-padding-padding.jsonl\"}",
-				      i ? "," : "", i);
+		n += (size_t)snprintf(
+		    buf + n, len - n,
+		    "%s{\"spec\":\"jsonl:/var/log/cee/events-%03u-padding-padding-padding"
+		    "-padding-padding.jsonl\"}",
+		    i ? "," : "", i);
 	if (n < len)
 		n += (size_t)snprintf(buf + n, len - n, "]}");
 	return n < len ? (int)n : -ENOSPC;
