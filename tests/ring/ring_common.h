@@ -7,15 +7,19 @@
 #pragma once
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <rte_arp.h>
 #include <rte_mbuf.h>
 
+#include "cee_audit.h"
 #include "cee_clock.h"
 #include "cee_engine.h"
 #include "cee_net.h"
@@ -90,6 +94,68 @@ static inline uint64_t now_ms(void)
 static inline void pump(void)
 {
 	CHECK(cee_engine_export(eng) >= 0, "export failed");
+}
+
+/* ---- the end of a run: the stream audited -------------------------------- */
+
+// Audit every event the sink took: the result in @p res, the violations
+// printed when it fails (the caller CHECKs what it expects of @p res).
+static inline void ring_audit(struct cee_audit_result *res)
+{
+	struct cee_audit *au = cee_audit_create();
+	CHECK(au != NULL, "audit: no memory");
+	if (au == NULL) {
+		memset(res, 0, sizeof(*res));
+		return;
+	}
+	cee_audit_feed(au, evs, (uint32_t)nevs);
+	cee_audit_finish(au, false, res);
+	if (!res->ok)
+		cee_audit_print_violations(au, stderr);
+	cee_audit_destroy(au);
+}
+
+// Stop the engine (its shutdown run: every connection left ends, its
+// events exported), then ring_audit().
+static inline void ring_stop_audit(struct cee_audit_result *res)
+{
+	volatile sig_atomic_t stop = 1;
+	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
+	ring_audit(res);
+}
+
+/* ---- the command socket -------------------------------------------------- */
+
+// A request line on the command socket at @p path: its whole reply in
+// @p out (the engine's control side polled meanwhile, as an embedder's
+// loop would). @return false when none came whole within @p ms.
+static inline bool ring_ctl_request(const char *path, const char *line, char *out, size_t cap,
+				    unsigned ms)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	size_t n = 0;
+	bool sent = false, done = false;
+	uint64_t end = now_ms() + ms;
+	while (!done && now_ms() < end) {
+		(void)cee_engine_poll(eng);
+		if (!sent)
+			sent = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+		ssize_t r = read(fd, out + n, cap - 1 - n);
+		if (r > 0)
+			n += (size_t)r;
+		done = r == 0 || n == cap - 1;
+		usleep(500);
+	}
+	out[n] = '\0';
+	close(fd);
+	return done && n > 0;
 }
 
 // A segment the engine sent, as the engine's own parser reads it (after

@@ -89,6 +89,22 @@ static inline int ring_peer_setup(const char *name, unsigned nmbufs, unsigned ca
 	return p0;
 }
 
+// Start the engine of @p cfg (its options parsed) on the peer's port
+// @p port alone, with one shard (checked); engine_mac is that port's.
+// @return false, with a message, when it did not start.
+static inline bool ring_engine_start(struct cee_engine_cfg *cfg, int port)
+{
+	cfg->port_mask = 1u << port;
+	eng = cee_engine_create(cfg);
+	if (eng == NULL || cee_engine_start(eng) < 0) {
+		fprintf(stderr, "engine failed\n");
+		return false;
+	}
+	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
+	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
+	return true;
+}
+
 static inline int ring_port(const char *name, unsigned port)
 {
 	for (unsigned q = 0; q < RP_NQ; q++) {

@@ -288,14 +288,9 @@ int main(int argc, char **argv)
 		CHECK(find_event(c[i].cport, CEE_EVT_DESTROYED, 1000) != NULL, "destroyed for %u",
 		      c[i].cport);
 
-	struct cee_audit *au = cee_audit_create();
-	cee_audit_feed(au, evs, (uint32_t)nevs);
 	struct cee_audit_result res;
-	cee_audit_finish(au, false, &res);
+	ring_audit(&res);
 	CHECK(res.ok && res.opens == n, "audit: ok=%d opens=%lu", res.ok, (unsigned long)res.opens);
-	if (!res.ok)
-		cee_audit_print_violations(au, stderr);
-	cee_audit_destroy(au);
 	printf("ring arp: %u connections (%u and %u a shard), arp_moved %lu, arp_shared %lu, "
 	       "%zu events, %d failures\n",
 	       n, per_shard[0], per_shard[1], (unsigned long)STAT(arp_moved),

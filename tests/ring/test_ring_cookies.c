@@ -71,14 +71,8 @@ int main(int argc, char **argv)
 	cee_engine_cfg_default(&cfg);
 	if (cee_engine_parse_args(&cfg, 15, args) != 0)
 		return 1;
-	cfg.port_mask = 1u << port;
-	eng = cee_engine_create(&cfg);
-	if (eng == NULL || cee_engine_start(eng) < 0) {
-		fprintf(stderr, "engine failed\n");
+	if (!ring_engine_start(&cfg, port))
 		return 1;
-	}
-	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
-	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
 
 	// established WebSocket connections (their upgrade not begun: the
 	// 60 s handshake limit bounds them), 18 credits each
@@ -117,17 +111,10 @@ int main(int argc, char **argv)
 	CHECK(cookies_sent() > 0 && STAT(refused) == 0, "cookies %lu, refused %lu",
 	      (unsigned long)cookies_sent(), (unsigned long)STAT(refused));
 
-	volatile sig_atomic_t stop = 1;
-	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
-	struct cee_audit *au = cee_audit_create();
-	cee_audit_feed(au, evs, (uint32_t)nevs);
 	struct cee_audit_result res;
-	cee_audit_finish(au, false, &res);
+	ring_stop_audit(&res);
 	CHECK(res.ok && res.opens == NEST, "audit: ok=%d opens=%lu (want %u: the flood unsaid)",
 	      res.ok, (unsigned long)res.opens, NEST);
-	if (!res.ok)
-		cee_audit_print_violations(au, stderr);
-	cee_audit_destroy(au);
 	printf("ring cookies: %u established, flood %u SYN-ACKs (%lu cookies), %u refused, "
 	       "%zu events, %d failures\n",
 	       est, synacks, (unsigned long)cookies_sent(), rsts, nevs, failures);

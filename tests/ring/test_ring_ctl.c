@@ -22,8 +22,6 @@
 // control side polled by the test while it waits for a reply.
 #include <signal.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <rte_eal.h>
 
@@ -43,36 +41,6 @@ static void send_tcp(uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack)
 	    peer_seg(&peer_mac, &engine_mac, PEER_IP, sport, ECHO_PORT, flags, seq, ack, NULL, 0);
 	if (m)
 		send_frame(rp_port, 0, m);
-}
-
-// A request line on the command socket: its whole reply in @p out (the
-// engine's control side polled meanwhile). @return false on none within @p ms.
-static bool ctl_request(const char *line, char *out, size_t cap, unsigned ms)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	size_t n = 0;
-	bool sent = false, done = false;
-	uint64_t end = now_ms() + ms;
-	while (!done && now_ms() < end) {
-		(void)cee_engine_poll(eng);
-		if (!sent)
-			sent = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
-		ssize_t r = read(fd, out + n, cap - 1 - n);
-		if (r > 0)
-			n += (size_t)r;
-		done = r == 0 || n == cap - 1;
-		usleep(500);
-	}
-	out[n] = '\0';
-	close(fd);
-	return done && n > 0;
 }
 
 static atomic_bool stall_shard;
@@ -97,15 +65,9 @@ static bool start_engine(int port)
 	cee_engine_cfg_default(&cfg);
 	if (cee_engine_parse_args(&cfg, 15, args) != 0)
 		return false;
-	cfg.port_mask = 1u << port;
 	cfg.app = &stall_ops;
-	eng = cee_engine_create(&cfg);
-	if (eng == NULL || cee_engine_start(eng) < 0) {
-		fprintf(stderr, "engine failed\n");
+	if (!ring_engine_start(&cfg, port))
 		return false;
-	}
-	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
-	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
 	return true;
 }
 
@@ -129,24 +91,24 @@ static bool reason(void)
 		fin = recv_seg(CPORT, 500);
 	CHECK(fin.ok && (fin.flags & CEE_TCP_FIN), "no FIN after the idle timeout");
 	char reply[8192];
-	CHECK(ctl_request("conns\n", reply, sizeof(reply), 3000), "conns: no reply");
+	CHECK(ring_ctl_request(sock, "conns\n", reply, sizeof(reply), 3000), "conns: no reply");
 	CHECK(strstr(reply, "\"state\":\"FIN-WAIT-1\"") != NULL, "conns in FIN-WAIT-1: %s", reply);
 	CHECK(find_event(CPORT, CEE_EVT_CLOSED, 0) == NULL, "closed pushed in FIN-WAIT-1");
 	CHECK(strstr(reply, "\"reason\"") == NULL,
 	      "conns shows a reason the stream has not said (no closed yet): %s", reply);
 	char line[64];
 	snprintf(line, sizeof(line), "conn %016" PRIx64 "\n", open->conn);
-	CHECK(ctl_request(line, reply, sizeof(reply), 3000) && strstr(reply, "\"ok\":true") &&
-		  strstr(reply, "\"reason\"") == NULL,
+	CHECK(ring_ctl_request(sock, line, reply, sizeof(reply), 3000) &&
+		  strstr(reply, "\"ok\":true") && strstr(reply, "\"reason\"") == NULL,
 	      "conn in FIN-WAIT-1: %s", reply);
-	CHECK(ctl_request("snapshot\n", reply, sizeof(reply), 3000) &&
+	CHECK(ring_ctl_request(sock, "snapshot\n", reply, sizeof(reply), 3000) &&
 		  strstr(reply, "FIN-WAIT-1") && strstr(reply, "\"reason\"") == NULL,
 	      "snapshot in FIN-WAIT-1: %s", reply);
 	// the peer acknowledges it and closes too: TIME-WAIT, closed pushed
 	send_tcp(CPORT, CEE_TCP_FIN | CEE_TCP_ACK, piss + 1, fin.seq + 1);
 	const struct cee_event *closed = find_event(CPORT, CEE_EVT_CLOSED, 2000);
 	CHECK(closed != NULL && closed->reason == CEE_REASON_IDLE_TIMEOUT, "closed idle_timeout");
-	CHECK(ctl_request("conns\n", reply, sizeof(reply), 3000) &&
+	CHECK(ring_ctl_request(sock, "conns\n", reply, sizeof(reply), 3000) &&
 		  strstr(reply, "\"state\":\"TIME-WAIT\"") &&
 		  strstr(reply, "\"reason\":\"idle_timeout\""),
 	      "conns in TIME-WAIT, its closed pushed: %s", reply);
@@ -156,18 +118,19 @@ static bool reason(void)
 static bool stall(void)
 {
 	char reply[8192];
-	CHECK(ctl_request("stats\n", reply, sizeof(reply), 3000) && strstr(reply, "\"ok\":true"),
+	CHECK(ring_ctl_request(sock, "stats\n", reply, sizeof(reply), 3000) &&
+		  strstr(reply, "\"ok\":true"),
 	      "stats before the stall: %.200s", reply);
 	atomic_store(&stall_shard, true);
 	uint64_t t0 = now_ms();
-	bool got = ctl_request("stats\n", reply, sizeof(reply), 9000);
+	bool got = ring_ctl_request(sock, "stats\n", reply, sizeof(reply), 9000);
 	uint64_t took = now_ms() - t0;
 	atomic_store(&stall_shard, false);
 	CHECK(got && strstr(reply, "{\"ok\":false,\"error\":\"a shard did not answer in time\"}"),
 	      "stats to a stalled shard after %lu ms: %.300s", (unsigned long)took, reply);
 	CHECK(took >= 4500, "answered after %lu ms, before the 5 s timeout", (unsigned long)took);
-	CHECK(ctl_request("stats\n", reply, sizeof(reply), 3000) && strstr(reply, "\"ok\":true") &&
-		  strstr(reply, "\"mailbox_timeouts\":1"),
+	CHECK(ring_ctl_request(sock, "stats\n", reply, sizeof(reply), 3000) &&
+		  strstr(reply, "\"ok\":true") && strstr(reply, "\"mailbox_timeouts\":1"),
 	      "stats once the shard polls again: %.300s", reply);
 	return true;
 }
@@ -185,16 +148,9 @@ int main(int argc, char **argv)
 	if (p0 < 0 || !start_engine(p0))
 		return 1;
 	bool ok = strcmp(what, "reason") == 0 ? reason() : stall();
-	volatile sig_atomic_t stop = 1;
-	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
-	struct cee_audit *au = cee_audit_create();
-	cee_audit_feed(au, evs, (uint32_t)nevs);
 	struct cee_audit_result res;
-	cee_audit_finish(au, false, &res);
+	ring_stop_audit(&res);
 	CHECK(res.ok, "audit: ok=%d", res.ok);
-	if (!res.ok)
-		cee_audit_print_violations(au, stderr);
-	cee_audit_destroy(au);
 	printf("ring ctl %s: %zu events, %d failures\n", what, nevs, failures);
 	cee_engine_destroy(eng);
 	cee_engine_cfg_free(&cfg);

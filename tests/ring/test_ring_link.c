@@ -656,18 +656,12 @@ int main(int argc, char **argv)
 		CHECK(r.ok && (r.flags & CEE_TCP_RST), "RST at shutdown");
 	}
 
-	struct cee_audit *au = cee_audit_create();
-	cee_audit_feed(au, evs, (uint32_t)nevs);
 	struct cee_audit_result res;
-	cee_audit_finish(au, false, &res);
-	CHECK(res.ok && res.lost == 0 && res.gaps == 0 && res.duplicate == 0 &&
-		      res.out_of_order == 0,
-	      "audit: ok=%d lost=%lu gaps=%lu dup=%lu ooo=%lu", res.ok, (unsigned long)res.lost,
-	      (unsigned long)res.gaps, (unsigned long)res.duplicate,
-	      (unsigned long)res.out_of_order);
-	if (!res.ok)
-		cee_audit_print_violations(au, stderr);
-	cee_audit_destroy(au);
+	ring_audit(&res);
+	CHECK(
+	    res.ok && res.lost == 0 && res.gaps == 0 && res.duplicate == 0 && res.out_of_order == 0,
+	    "audit: ok=%d lost=%lu gaps=%lu dup=%lu ooo=%lu", res.ok, (unsigned long)res.lost,
+	    (unsigned long)res.gaps, (unsigned long)res.duplicate, (unsigned long)res.out_of_order);
 	printf("ring link: %zu events, %lu opens, %d failures\n", nevs, (unsigned long)res.opens,
 	       failures);
 	cee_engine_stats_json(eng, stdout);

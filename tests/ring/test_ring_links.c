@@ -67,8 +67,6 @@
 // Synchronisation: frames and events awaited with deadlines; the backoff
 // (3-6 s) is the window the clients arrive in (a second each at most).
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <rte_arp.h>
 #include <rte_eal.h>
@@ -186,14 +184,8 @@ static bool start_engine(int port, char **args, int n)
 	cee_engine_cfg_default(&cfg);
 	if (cee_engine_parse_args(&cfg, n, args) != 0)
 		return false;
-	cfg.port_mask = 1u << port;
-	eng = cee_engine_create(&cfg);
-	if (eng == NULL || cee_engine_start(eng) < 0) {
-		fprintf(stderr, "engine failed\n");
+	if (!ring_engine_start(&cfg, port))
 		return false;
-	}
-	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
-	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
 	return true;
 }
 
@@ -400,36 +392,6 @@ static bool finwait(int port)
 	return true;
 }
 
-// A request line on the engine's command socket @p path: its reply (the
-// engine's control polled meanwhile) in @p out. @return false on no reply in 3 s.
-static bool ctl_request(const char *path, const char *line, char *out, size_t cap)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	size_t n = 0;
-	bool sent = false, done = false;
-	uint64_t end = now_ms() + 3000;
-	while (!done && now_ms() < end) {
-		(void)cee_engine_poll(eng);
-		if (!sent)
-			sent = write(fd, line, strlen(line)) == (ssize_t)strlen(line);
-		ssize_t r = read(fd, out + n, cap - 1 - n);
-		if (r > 0)
-			n += (size_t)r;
-		done = r == 0 || n == cap - 1;
-		usleep(500);
-	}
-	out[n] = '\0';
-	close(fd);
-	return done && n > 0;
-}
-
 static bool drain(int port)
 {
 	char sock[64];
@@ -461,7 +423,8 @@ static bool drain(int port)
 	CHECK(event_of(lport, CEE_EVT_DESTROYED, 2000) != NULL, "the first attempt destroyed");
 	// (the record of link_down is in evs; its next_attempt_ms is in its extension)
 	char reply[4096];
-	CHECK(ctl_request(sock, "drain\n", reply, sizeof(reply)) && strstr(reply, "\"ok\":true"),
+	CHECK(ring_ctl_request(sock, "drain\n", reply, sizeof(reply), 3000) &&
+		  strstr(reply, "\"ok\":true"),
 	      "drain: %s", reply);
 	// the stream says the link stops: an attempt opened and closed shutdown at once
 	const struct cee_event *c = NULL;
@@ -492,7 +455,7 @@ static bool drain(int port)
 	uint16_t p2 = 0;
 	uint32_t i2 = 0;
 	CHECK(!link_syn(&p2, &i2, 6500), "a SYN of the drained link (port %u)", p2);
-	CHECK(ctl_request(sock, "links\n", reply, sizeof(reply)) &&
+	CHECK(ring_ctl_request(sock, "links\n", reply, sizeof(reply), 3000) &&
 		  strstr(reply, "\"state\":\"drained\"") && strstr(reply, "\"attempts\":2") &&
 		  strstr(reply, "\"last_reason\":\"shutdown\""),
 	      "links: %s", reply);
@@ -750,12 +713,8 @@ int main(int argc, char **argv)
 	      : strcmp(what, "closing") == 0 ? closing(p0)
 					     : tls0(p0)))
 		return 1;
-	volatile sig_atomic_t stop = 1;
-	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
-	struct cee_audit *au = cee_audit_create();
-	cee_audit_feed(au, evs, (uint32_t)nevs);
 	struct cee_audit_result res;
-	cee_audit_finish(au, false, &res);
+	ring_stop_audit(&res);
 	CHECK(res.ok, "audit: ok=%d", res.ok);
 	if (strcmp(what, "room") == 0)
 		CHECK(res.opens == 4, "audit: opens=%lu (want 2 link attempts, 2 clients)",
@@ -763,9 +722,6 @@ int main(int argc, char **argv)
 	if (strcmp(what, "linger") == 0)
 		CHECK(res.opens == 4, "audit: opens=%lu (want 3 link attempts, 1 client)",
 		      (unsigned long)res.opens);
-	if (!res.ok)
-		cee_audit_print_violations(au, stderr);
-	cee_audit_destroy(au);
 	printf("ring links %s: %u clients admitted, %u refused, refused_link_room %lu, "
 	       "link_open_failed %lu, %zu events, %d failures\n",
 	       what, synacks, rsts, (unsigned long)STAT(refused_link_room),

@@ -88,14 +88,8 @@ static int engine_up(int port, char **args, struct cee_engine_cfg *cfg)
 	cee_engine_cfg_default(cfg);
 	if (cee_engine_parse_args(cfg, n, args) != 0)
 		return -1;
-	cfg->port_mask = 1u << port;
-	eng = cee_engine_create(cfg);
-	if (eng == NULL || cee_engine_start(eng) < 0) {
-		fprintf(stderr, "engine failed\n");
+	if (!ring_engine_start(cfg, port))
 		return -1;
-	}
-	CHECK(cee_engine_nshards(eng) == 1, "%u shards", cee_engine_nshards(eng));
-	rte_eth_macaddr_get((uint16_t)port, &engine_mac);
 	return 0;
 }
 
@@ -103,17 +97,10 @@ static int engine_up(int port, char **args, struct cee_engine_cfg *cfg)
 // with its whole lifecycle.
 static void engine_down(struct cee_engine_cfg *cfg, unsigned opens)
 {
-	volatile sig_atomic_t stop = 1;
-	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
-	struct cee_audit *au = cee_audit_create();
-	cee_audit_feed(au, evs, (uint32_t)nevs);
 	struct cee_audit_result res;
-	cee_audit_finish(au, false, &res);
+	ring_stop_audit(&res);
 	CHECK(res.ok && res.opens == opens, "audit: ok=%d opens=%lu (want %u)", res.ok,
 	      (unsigned long)res.opens, opens);
-	if (!res.ok)
-		cee_audit_print_violations(au, stderr);
-	cee_audit_destroy(au);
 	cee_engine_destroy(eng);
 	cee_engine_cfg_free(cfg);
 }
