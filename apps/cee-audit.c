@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		   "  FILE          JSON Lines or binary event file ('-' for stdin); several\n"
 		   "                are one stream in the order given (a file sink's pieces\n"
 		   "                rotated at SIGHUP: oldest first)\n"
-		   "  --allow-live  connections not yet destroyed are live, not lost\n"
+		   "  --allow-live  connections not yet destroyed are live, not lost, and the\n"
+		   "                last FILE may end in a line or record cut short\n"
 		   "  --open-at-syn a stream of an engine from before session 13, whose\n"
 		   "                accepted connections were announced at the SYN\n"
 		   "  --json        print the result as one JSON object\n");
@@ -914,7 +915,9 @@ static void engines_free(void)
 	run_counts_cap = run_counts_used = 0;
 }
 
-static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t plen)
+// @p last: the last FILE of the command line, the only one whose end may
+// be cut short by an engine still writing it (--allow-live).
+static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t plen, bool last)
 {
 	struct lines lr = {.in = in, .cap = 1 << 20};
 	struct line_rec rec;
@@ -939,8 +942,8 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 		if (i == len)
 			continue; // blank line
 		const char *err = parse_line(line, len, &rec);
-		if (err != NULL && allow_live && lr.eof && lr.start == lr.end &&
-		    (line + len == lr.buf + lr.end)) {
+		bool at_end = lr.eof && lr.start == lr.end && line + len == lr.buf + lr.end;
+		if (err != NULL && allow_live && last && at_end) {
 			// the last line, without its newline, of a stream read while
 			// the engine runs: the rest of it is still being written
 			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": the last line is cut (%s): "
@@ -950,7 +953,12 @@ static int read_jsonl(FILE *in, const char *name, const char *prefix, size_t ple
 			break;
 		}
 		if (err != NULL) {
-			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": %s\n", name, lineno, err);
+			// (an earlier FILE is a finished piece: its end cut short is
+			// damage, not a line still being written)
+			fprintf(stderr, "cee-audit: %s:%" PRIu64 ": %s%s\n", name, lineno, err,
+				allow_live && at_end ? " (the last line of a FILE before the last: "
+						       "only the last FILE may end cut short)"
+						     : "");
 			rc = -EINVAL;
 			break;
 		}
@@ -1070,8 +1078,8 @@ static int feed_runs(struct engine_audit **ea, const struct cee_event *ev, size_
 	return 0;
 }
 
-// @p in is positioned after the magic.
-static int read_binary(FILE *in, const char *name)
+// @p in is positioned after the magic. @p last: as for read_jsonl().
+static int read_binary(FILE *in, const char *name, bool last)
 {
 	struct engine_audit *ea = NULL;
 	struct cee_evbin_header h;
@@ -1120,14 +1128,17 @@ static int read_binary(FILE *in, const char *name)
 			cee_audit_feed(ea->live->a, batch, (uint32_t)n);
 		}
 		if (got % sizeof(batch[0]) != 0 && !ferror(in)) {
-			if (allow_live) { // the engine is still writing it
+			if (allow_live && last) { // the engine is still writing it
 				fprintf(stderr,
 					"cee-audit: %s: the last record is cut: left out, as the "
 					"engine is still writing it (--allow-live)\n",
 					name);
 				break;
 			}
-			fprintf(stderr, "cee-audit: %s: truncated last record\n", name);
+			fprintf(stderr, "cee-audit: %s: truncated last record%s\n", name,
+				allow_live ? " (in a FILE before the last: only the last FILE "
+					     "may end cut short)"
+					   : "");
 			return -EINVAL;
 		}
 	} while (got == sizeof(batch));
@@ -1139,7 +1150,8 @@ static int read_binary(FILE *in, const char *name)
 	return 0;
 }
 
-static int read_file(const char *path)
+// @p last: @p path is the last FILE given (see read_jsonl()).
+static int read_file(const char *path, bool last)
 {
 	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (in == NULL) {
@@ -1155,9 +1167,9 @@ static int read_file(const char *path)
 		fprintf(stderr, "cee-audit: %s: read error\n", path);
 		rc = -EIO;
 	} else if (got == sizeof(magic) && memcmp(magic, CEE_EVBIN_MAGIC, sizeof(magic)) == 0) {
-		rc = read_binary(in, path);
+		rc = read_binary(in, path, last);
 	} else {
-		rc = read_jsonl(in, path, magic, got);
+		rc = read_jsonl(in, path, magic, got, last);
 	}
 	if (in != stdin)
 		fclose(in);
@@ -1280,7 +1292,7 @@ int main(int argc, char **argv)
 	}
 
 	for (int i = 0; i < npaths; i++)
-		if (read_file(paths[i]) < 0) {
+		if (read_file(paths[i], i == npaths - 1) < 0) {
 			engines_free();
 			free(paths);
 			return 2;

@@ -79,7 +79,7 @@ static void audit_jsonl(const struct cee_event *ev, unsigned n, struct cee_audit
 	FUZZ_CHECK(s != NULL, "cee_sink_open");
 	FUZZ_CHECK(n == 0 || cee_sink_write(s, ev, n) == (int)n, "jsonl write");
 	cee_sink_close(s);
-	int rc = read_file(jsonl_file.path);
+	int rc = read_file(jsonl_file.path, true);
 	if (rc < 0) {
 		size_t len;
 		char *text = fuzz_file_get(&jsonl_file, &len);

@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# cee-audit on small hand-made JSON Lines streams (no engine run, no root):
+# what the program does with its input beyond the audit library's checks
+# (tests/unit/test_audit.c): several FILEs under --allow-live, events that
+# lack fields the writer always puts, close reasons of newer engines.
+#
+# Guards against (review of cee-audit):
+#  - --allow-live leaving out a cut last line or record at the end of every
+#    FILE, not only the last: a rotated piece that lost its end passed;
+#  - an event without a field its type always carries (proto, local,
+#    remote, shard, ts_ns; reason and the counters on closed; dir on a
+#    schema 3 open) read as if it had a default value (tcp, 0.0.0.0:0,
+#    reason none) instead of refused as bad input (exit 2);
+#  - a close reason of a newer engine failing the whole read (exit 2)
+#    where docs/events.md (Versioning) says a consumer takes it for a
+#    cause it cannot act on: counted (unknown_reason) and reported.
+#
+# Usage: test_audit_cli.sh CEE_AUDIT PYTHON
+set -euo pipefail
+AUDIT=$1
+PY=${2:-/usr/bin/python3}
+WORK=$(mktemp -d /tmp/cee-audit-cli.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# Streams: two clean TCP lifecycles per file (ids 1..4 on shard 0), as the
+# jsonl sink writes them; variants of their lines.
+"$PY" - "$WORK" <<'PY'
+import json, sys
+w = sys.argv[1]
+def life(conn, sseq, reason="peer_fin", v=3):
+    base = {"v": v, "conn": "%016x" % conn, "shard": 0, "ts_ns": 1000 * conn, "proto": "tcp",
+            "local": "10.0.0.1:7", "remote": "10.0.0.2:%d" % (40000 + conn)}
+    o = dict(base, type="open", sseq=sseq, cseq=0)
+    if v == 3:
+        o = {**{k: o[k] for k in ("v", "type", "conn", "shard", "sseq", "cseq", "ts_ns", "proto")},
+             "dir": "in", "local": o["local"], "remote": o["remote"]}
+    return [o,
+            dict(base, type="established", sseq=sseq + 1, cseq=1),
+            dict(base, type="closed", sseq=sseq + 2, cseq=2, reason=reason, bytes_in=10,
+                 bytes_out=10, duration_ns=5),
+            dict(base, type="destroyed", sseq=sseq + 3, cseq=3)]
+def text(lines):
+    return "".join(json.dumps(l, separators=(",", ":")) + "\n" for l in lines)
+a = life(1, 1) + life(2, 5)
+b = life(3, 9) + life(4, 13)
+open(f"{w}/a.jsonl", "w").write(text(a))
+open(f"{w}/b.jsonl", "w").write(text(b))
+# a's last line cut short (no newline): a rotated piece that lost its end
+t = text(a)
+open(f"{w}/a_cut.jsonl", "w").write(t[:-20])
+t = text(b)
+open(f"{w}/b_cut.jsonl", "w").write(t[:-20])
+PY
+
+FAILED=0
+# fail WHAT [NAME]: a check failed; NAME's output ($WORK/NAME.out) shown
+fail() {
+	[ -z "${2:-}" ] || tail -n 30 "$WORK/$2.out"
+	echo "FAIL: $1"
+	FAILED=1
+}
+# run NAME ARGS...: cee-audit ARGS, output in $WORK/NAME.out, exit status in $rc
+run() {
+	local name=$1
+	shift
+	rc=0
+	"$AUDIT" "$@" >"$WORK/$name.out" 2>&1 || rc=$?
+}
+
+run clean "$WORK/a.jsonl" "$WORK/b.jsonl"
+[ "$rc" = 0 ] || fail "two clean pieces: exit $rc, not 0" clean
+
+# --allow-live: a cut line is left out at the end of the last FILE only.
+run live_last --allow-live "$WORK/a.jsonl" "$WORK/b_cut.jsonl"
+[ "$rc" = 0 ] && grep -q "the last line is cut" "$WORK/live_last.out" ||
+	fail "--allow-live: the last FILE's cut last line (exit $rc, not 0)" live_last
+run live_first --allow-live "$WORK/a_cut.jsonl" "$WORK/b.jsonl"
+[ "$rc" = 2 ] && grep -q "a_cut.jsonl:8: .*only the last FILE may end cut short" "$WORK/live_first.out" ||
+	fail "--allow-live: a FILE before the last ending cut short (exit $rc, not 2)" live_first
+# ... and the binary sink's pieces the same way: a record cut short ends
+# only the last FILE
+"$PY" - "$WORK" <<'PY'
+import struct, sys
+w = sys.argv[1]
+def rec(sseq, conn, typ, cseq, reason=0):  # struct cee_event, little-endian
+    return struct.pack("<QQQQQQIIHHBBBB", sseq, conn, 1000 * conn, 0, 0, 0, 0x0a000001,
+                       0x0a000002, 7, 40000 + conn, typ, reason, 0, cseq)
+hdr = b"CEEEVT\0\0" + struct.pack("<II", 3, 64)
+def life(conn, sseq):
+    return b"".join(rec(sseq + i, conn, t, i, 1 if t == 4 else 0) for i, t in enumerate((0, 1, 4, 5)))
+open(f"{w}/p1.bin", "wb").write(hdr + life(1, 1) + life(2, 5)[:-24])
+open(f"{w}/p2.bin", "wb").write(hdr + life(3, 9))
+open(f"{w}/p0.bin", "wb").write(hdr + life(1, 1))
+open(f"{w}/p1b.bin", "wb").write(hdr + life(2, 5)[:-24])
+PY
+run bin_first --allow-live "$WORK/p1.bin" "$WORK/p2.bin"
+[ "$rc" = 2 ] && grep -q "truncated last record.*only the last FILE" "$WORK/bin_first.out" ||
+	fail "--allow-live: a binary FILE before the last ending cut short (exit $rc, not 2)" bin_first
+run bin_last --allow-live "$WORK/p0.bin" "$WORK/p1b.bin"
+[ "$rc" = 0 ] && grep -q "the last record is cut" "$WORK/bin_last.out" ||
+	fail "--allow-live: the last binary FILE's cut record (exit $rc, not 0)" bin_last
+
+[ "$FAILED" -eq 0 ] || exit 1
+echo "PASS test_audit_cli"
