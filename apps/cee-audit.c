@@ -350,10 +350,50 @@ enum {
 	F_CSEQ = 1u << 4,
 	F_XSEQ = 1u << 5,
 	F_OF = 1u << 6,
+	F_SHARD = 1u << 7,
+	F_TS = 1u << 8,
+	F_PROTO = 1u << 9,
+	F_LOCAL = 1u << 10,
+	F_REMOTE = 1u << 11,
+	F_DIR = 1u << 12,
+	F_REASON = 1u << 13,
+	F_BYTES_IN = 1u << 14,
+	F_BYTES_OUT = 1u << 15,
+	F_DURATION = 1u << 16,
 };
-#define F_REQUIRED (F_V | F_TYPE | F_CONN | F_SSEQ | F_CSEQ)
-// A line of type "ext": extension records the sink could not merge.
-#define F_REQUIRED_EXT (F_V | F_TYPE | F_CONN | F_SSEQ | F_OF)
+
+// The keys every writer (schema 1 on) put on a line of each kind, by the
+// bit of `have`; a line without one is not the writer's (docs/events.md,
+// Fields), and read with a default (proto tcp, address 0.0.0.0:0, reason
+// none) it would be audited as an event it never was.
+static const struct {
+	unsigned bit;
+	const char *key;
+} line_keys[] = {
+	{F_V, "v"},	      {F_TYPE, "type"},		  {F_OF, "of"},
+	{F_CONN, "conn"},     {F_SHARD, "shard"},	  {F_SSEQ, "sseq"},
+	{F_CSEQ, "cseq"},     {F_TS, "ts_ns"},		  {F_PROTO, "proto"},
+	{F_DIR, "dir"},	      {F_LOCAL, "local"},	  {F_REMOTE, "remote"},
+	{F_REASON, "reason"}, {F_BYTES_IN, "bytes_in"},	  {F_BYTES_OUT, "bytes_out"},
+	{F_DURATION, "duration_ns"},
+};
+
+// The keys a line must have: an "ext" line (extension records the sink
+// could not merge), or an event of @p type in schema @p v.
+static unsigned keys_required(bool ext, uint8_t type, uint8_t v)
+{
+	if (ext)
+		return F_V | F_TYPE | F_OF | F_CONN | F_SHARD | F_SSEQ;
+	unsigned k = F_V | F_TYPE | F_CONN | F_SHARD | F_SSEQ | F_CSEQ | F_TS | F_PROTO |
+		     F_LOCAL | F_REMOTE;
+	if (type == CEE_EVT_OPEN && v >= 3)
+		k |= F_DIR; // schema 3: every open says which way it goes
+	if (type == CEE_EVT_CLOSED)
+		k |= F_REASON | F_BYTES_IN | F_BYTES_OUT | F_DURATION;
+	if (type == CEE_EVT_LINK_DOWN)
+		k |= F_REASON; // its closed's
+	return k;
+}
 
 // Bytes of a group's values (what a group of CEE_EVT_EXT_MAX records holds).
 #define EXT_VAL_MAX (CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA)
@@ -377,6 +417,11 @@ struct line_rec {
 	// the audit's name, "ENGINE" or "ENGINE/RUN"
 	char audit_id[CEE_ENGINE_ID_MAX + CEE_RUN_ID_MAX + 2];
 };
+
+static const char *type_name_str(uint8_t t)
+{
+	return cee_evt_type_str((enum cee_evt_type)t);
+}
 
 // @return NULL on success, or what is wrong with the line.
 static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
@@ -431,6 +476,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				if (p < 0)
 					return "unknown proto";
 				e->proto = (uint8_t)p;
+				have |= F_PROTO;
 			} else if (strcmp(key, "dir") == 0) {
 				if (strcmp(sval, "in") == 0)
 					dir = 0;
@@ -438,17 +484,21 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 					dir = 1;
 				else
 					return "unknown dir";
+				have |= F_DIR;
 			} else if (strcmp(key, "local") == 0) {
 				if (!parse_addr(sval, &e->local_ip, &e->local_port))
 					return "bad local address";
+				have |= F_LOCAL;
 			} else if (strcmp(key, "remote") == 0) {
 				if (!parse_addr(sval, &e->remote_ip, &e->remote_port))
 					return "bad remote address";
+				have |= F_REMOTE;
 			} else {
 				int r = cee_reason_parse(sval);
 				if (r < 0)
 					return "unknown reason";
 				e->reason = (uint8_t)r;
+				have |= F_REASON;
 			}
 		} else if (strcmp(key, "v") == 0 || strcmp(key, "shard") == 0 ||
 			   strcmp(key, "sseq") == 0 || strcmp(key, "cseq") == 0 ||
@@ -469,6 +519,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				have |= F_XSEQ;
 			} else if (strcmp(key, "shard") == 0) {
 				shard = v;
+				have |= F_SHARD;
 			} else if (strcmp(key, "sseq") == 0) {
 				e->sseq = v;
 				have |= F_SSEQ;
@@ -479,12 +530,16 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				have |= F_CSEQ;
 			} else if (strcmp(key, "ts_ns") == 0) {
 				e->ts_ns = v;
+				have |= F_TS;
 			} else if (strcmp(key, "bytes_in") == 0) {
 				e->bytes_in = v;
+				have |= F_BYTES_IN;
 			} else if (strcmp(key, "bytes_out") == 0) {
 				e->bytes_out = v;
+				have |= F_BYTES_OUT;
 			} else {
 				e->duration_ns = v;
+				have |= F_DURATION;
 			}
 		} else if (strcmp(key, "engine") == 0) {
 			if (!parse_str(&c, lr->engine, sizeof(lr->engine)) ||
@@ -515,17 +570,29 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 	skip_ws(&c);
 	if (c.p != c.end)
 		return "trailing characters";
+	if (!(have & F_TYPE))
+		return "missing field \"type\"";
+	unsigned need = keys_required(lr->ext, e->type, lr->v);
+	if ((have & need) != need) {
+		// (one line at a time, and the message is printed before the next)
+		static char missing[96];
+		for (size_t i = 0; i < sizeof(line_keys) / sizeof(line_keys[0]); i++)
+			if ((need & ~have) & line_keys[i].bit) {
+				snprintf(missing, sizeof(missing),
+					 "missing field \"%s\" (required on every %s line%s)",
+					 line_keys[i].key, lr->ext ? "ext" : type_name_str(e->type),
+					 line_keys[i].bit == F_DIR ? " of schema 3" : "");
+				break;
+			}
+		return missing;
+	}
 	if (lr->ext) {
-		if ((have & F_REQUIRED_EXT) != F_REQUIRED_EXT)
-			return "missing field (v, type, of, conn and sseq are required on ext)";
 		if (!(have & F_XSEQ))
 			lr->xseq = e->sseq;
 		// The records it covers: [xseq .. sseq], one group at most.
 		if (lr->xseq == 0 || lr->xseq > e->sseq || e->sseq - lr->xseq >= CEE_EVT_EXT_MAX)
 			return "xseq out of range";
 	} else {
-		if ((have & F_REQUIRED) != F_REQUIRED)
-			return "missing field (v, type, conn, sseq and cseq are required)";
 		if (!(have & F_XSEQ))
 			lr->xseq = e->sseq;
 		// Extension records [xseq .. sseq - 1], then the event at sseq.

@@ -102,5 +102,60 @@ run bin_last --allow-live "$WORK/p0.bin" "$WORK/p1b.bin"
 [ "$rc" = 0 ] && grep -q "the last record is cut" "$WORK/bin_last.out" ||
 	fail "--allow-live: the last binary FILE's cut record (exit $rc, not 0)" bin_last
 
+# Events without a field the writer always puts on their type: bad input
+# (exit 2) naming the field and the line, not an event with a default
+# value (proto tcp, 0.0.0.0:0, reason none) audited as valid, or a
+# violation (exit 1) of a close without its cause.
+"$PY" - "$WORK" <<'PY'
+import json, sys
+w = sys.argv[1]
+lines = [json.loads(l) for l in open(f"{w}/a.jsonl")]
+# (line index, type, key) of a.jsonl: one lifecycle is open, established,
+# closed, destroyed
+cases = [(0, "shard"), (0, "dir"), (0, "proto"), (1, "ts_ns"), (1, "proto"), (2, "local"),
+         (2, "reason"), (2, "bytes_in"), (2, "bytes_out"), (2, "duration_ns"), (3, "remote"),
+         (3, "cseq")]
+names = []
+for i, key in cases:
+    v = [dict(l) for l in lines]
+    assert key in v[i], (i, key)
+    del v[i][key]
+    name = f"miss_{v[i]['type']}_{key}"
+    open(f"{w}/{name}.jsonl", "w").write(
+        "".join(json.dumps(l, separators=(",", ":")) + "\n" for l in v))
+    names.append(f"{name} {i + 1} {key}")
+# an "ext" line (a group the sink could not merge) without its shard
+ext = {"v": 3, "type": "ext", "of": "tls_up", "conn": "0000000000000009", "sseq": 1, "xseq": 1}
+open(f"{w}/miss_ext_shard.jsonl", "w").write(json.dumps(ext, separators=(",", ":")) + "\n")
+names.append("miss_ext_shard 1 shard")
+# a link_down without its reason (link_down repeats its closed's)
+ld = [{"v": 3, "type": "open", "conn": "0000000000000001", "shard": 0, "sseq": 2, "cseq": 0,
+       "ts_ns": 1, "proto": "tcp", "dir": "out", "local": "10.0.0.1:49152",
+       "remote": "10.0.0.9:5060", "link": "l", "xseq": 1}]
+base = {"v": 3, "conn": "0000000000000001", "shard": 0, "ts_ns": 1, "proto": "tcp",
+        "local": "10.0.0.1:49152", "remote": "10.0.0.9:5060"}
+ld.append(dict(base, type="established", sseq=3, cseq=1))
+ld.append(dict(base, type="link_up", sseq=5, cseq=2, link="l", attempt=1, xseq=4))
+ld.append(dict(base, type="closed", sseq=6, cseq=3, reason="peer_fin", bytes_in=0, bytes_out=0,
+               duration_ns=1))
+ld.append(dict(base, type="link_down", sseq=8, cseq=4, link="l", attempt=1, xseq=7))
+ld.append(dict(base, type="destroyed", sseq=9, cseq=5))
+open(f"{w}/miss_link_down_reason.jsonl", "w").write(
+    "".join(json.dumps(l, separators=(",", ":")) + "\n" for l in ld))
+names.append("miss_link_down_reason 5 reason")
+# ... and the same link stream with it audits clean
+ld[4]["reason"] = "peer_fin"
+open(f"{w}/link_ok.jsonl", "w").write(
+    "".join(json.dumps(l, separators=(",", ":")) + "\n" for l in ld))
+open(f"{w}/missing.txt", "w").write("\n".join(names) + "\n")
+PY
+run link_ok "$WORK/link_ok.jsonl"
+[ "$rc" = 0 ] || fail "a link's connection with every field: exit $rc, not 0" link_ok
+while read -r name line key; do
+	run "$name" "$WORK/$name.jsonl"
+	[ "$rc" = 2 ] && grep -q "$name.jsonl:$line: missing field \"$key\"" "$WORK/$name.out" ||
+		fail "a line without \"$key\" ($name): exit $rc, not 2 naming the field" "$name"
+done <"$WORK/missing.txt"
+
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_cli"
