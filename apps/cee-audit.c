@@ -418,6 +418,22 @@ struct line_rec {
 	char audit_id[CEE_ENGINE_ID_MAX + CEE_RUN_ID_MAX + 2];
 };
 
+// The reason of a line whose name is none of CEE_REASON_LIST's: past them
+// all (in a binary record, any number past them means the same).
+#define REASON_UNKNOWN UINT8_MAX
+_Static_assert(CEE_REASON__COUNT < REASON_UNKNOWN, "room for REASON_UNKNOWN");
+
+// Could @p s be a reason's name, as the writer prints them?
+static bool reason_name(const char *s)
+{
+	if (!(*s >= 'a' && *s <= 'z'))
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
 static const char *type_name_str(uint8_t t)
 {
 	return cee_evt_type_str((enum cee_evt_type)t);
@@ -494,10 +510,14 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 					return "bad remote address";
 				have |= F_REMOTE;
 			} else {
+				// A name this reader does not know is a newer engine's
+				// reason (appended within a schema version): taken, as
+				// one past the known ones, and counted by the audit
+				// (unknown_reason). Not a name at all is bad input.
 				int r = cee_reason_parse(sval);
-				if (r < 0)
-					return "unknown reason";
-				e->reason = (uint8_t)r;
+				if (r < 0 && !reason_name(sval))
+					return "bad reason (not a reason's name: [a-z][a-z0-9_]*)";
+				e->reason = r < 0 ? REASON_UNKNOWN : (uint8_t)r;
 				have |= F_REASON;
 			}
 		} else if (strcmp(key, "v") == 0 || strcmp(key, "shard") == 0 ||
@@ -1261,15 +1281,20 @@ static void print_human(const struct cee_audit_result *r, FILE *f)
 		"inconsistent  %" PRIu64 "\n"
 		"link_up       %" PRIu64 "\n"
 		"link_down     %" PRIu64 "\n"
-		"link_bad      %" PRIu64 "\n",
+		"link_bad      %" PRIu64 "\n"
+		"unknown_reason %" PRIu64 "\n",
 		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
 		r->duplicate, r->out_of_order, r->lost, r->live, r->ext, r->ext_bad,
-		r->inconsistent, r->link_up, r->link_down, r->link_bad);
+		r->inconsistent, r->link_up, r->link_down, r->link_bad, r->unknown_reason);
 	fprintf(f, "closed by reason:\n");
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		if (r->by_reason[i] != 0)
 			fprintf(f, "  %-20s %" PRIu64 "\n", cee_reason_str((enum cee_reason)i),
 				r->by_reason[i]);
+	if (r->unknown_reason != 0)
+		fprintf(f, "  %-20s %" PRIu64 "  (reasons this cee-audit does not know: a newer "
+			   "engine's, not a violation)\n",
+			"(unknown)", r->unknown_reason);
 	fprintf(f, "result: %s\n", r->ok ? "OK" : "VIOLATIONS");
 }
 
@@ -1291,6 +1316,7 @@ static void result_add(struct cee_audit_result *sum, const struct cee_audit_resu
 	sum->link_up += r->link_up;
 	sum->link_down += r->link_down;
 	sum->link_bad += r->link_bad;
+	sum->unknown_reason += r->unknown_reason;
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		sum->by_reason[i] += r->by_reason[i];
 	sum->ok = sum->ok && r->ok;
@@ -1304,10 +1330,11 @@ static void print_json(const struct cee_audit_result *r, FILE *f)
 		",\"duplicate\":%" PRIu64 ",\"out_of_order\":%" PRIu64 ",\"lost\":%" PRIu64
 		",\"live\":%" PRIu64 ",\"ext\":%" PRIu64 ",\"ext_bad\":%" PRIu64
 		",\"inconsistent\":%" PRIu64 ",\"link_up\":%" PRIu64 ",\"link_down\":%" PRIu64
-		",\"link_bad\":%" PRIu64 ",\"ok\":%s,\"by_reason\":{",
+		",\"link_bad\":%" PRIu64 ",\"unknown_reason\":%" PRIu64 ",\"ok\":%s,\"by_reason\":{",
 		r->events, r->opens, r->established, r->closes, r->destroys, r->gaps,
 		r->duplicate, r->out_of_order, r->lost, r->live, r->ext, r->ext_bad,
-		r->inconsistent, r->link_up, r->link_down, r->link_bad, r->ok ? "true" : "false");
+		r->inconsistent, r->link_up, r->link_down, r->link_bad, r->unknown_reason,
+		r->ok ? "true" : "false");
 	for (int i = 0; i < CEE_REASON__COUNT; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 0 ? "," : "",
 			cee_reason_str((enum cee_reason)i), r->by_reason[i]);

@@ -67,7 +67,13 @@ struct cee_audit_result {
 	 * CEE_AUDIT_LINKS_MAX names
 	 */
 	uint64_t link_bad;
-	uint64_t by_reason[CEE_REASON__COUNT]; /**< closed events per reason */
+	/**
+	 * closed events whose reason this audit does not know (past the last
+	 * of CEE_REASON_LIST: a newer engine's, docs/events.md Versioning):
+	 * counted and reported, not a violation
+	 */
+	uint64_t unknown_reason;
+	uint64_t by_reason[CEE_REASON__COUNT]; /**< closed events per known reason */
 	bool ok;
 };
 

@@ -157,5 +157,22 @@ while read -r name line key; do
 		fail "a line without \"$key\" ($name): exit $rc, not 2 naming the field" "$name"
 done <"$WORK/missing.txt"
 
+# A close reason this cee-audit does not know (a newer engine's: reasons
+# are appended within a schema version, docs/events.md Versioning): read,
+# counted and reported (unknown_reason), not a read error (exit 2, as it
+# was) nor a violation. A value that is no reason's name is bad input.
+sed 's/"reason":"peer_fin"/"reason":"quantum_teardown"/' "$WORK/a.jsonl" >"$WORK/newreason.jsonl"
+run newreason "$WORK/newreason.jsonl"
+[ "$rc" = 0 ] && grep -q "^unknown_reason 2$" "$WORK/newreason.out" &&
+	grep -q "^  (unknown) *2 " "$WORK/newreason.out" && grep -q "^result: OK" "$WORK/newreason.out" ||
+	fail "closes with a reason of a newer engine: exit $rc, not 0 with unknown_reason 2" newreason
+run newreason_json --json "$WORK/newreason.jsonl"
+[ "$rc" = 0 ] && grep -q '"unknown_reason":2,' "$WORK/newreason_json.out" ||
+	fail "--json: closes with a reason of a newer engine: exit $rc, not 0 with \"unknown_reason\":2" newreason_json
+sed '0,/"reason":"peer_fin"/s//"reason":"Peer FIN"/' "$WORK/a.jsonl" >"$WORK/badreason.jsonl"
+run badreason "$WORK/badreason.jsonl"
+[ "$rc" = 2 ] && grep -q "badreason.jsonl:3: bad reason" "$WORK/badreason.out" ||
+	fail "a reason that is no reason's name: exit $rc, not 2" badreason
+
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_cli"

@@ -36,7 +36,8 @@ static struct fuzz_file jsonl_file;
 #define RESULT_FIELDS(X)                                                                           \
 	X(events)                                                                                  \
 	X(ext) X(opens) X(established) X(closes) X(destroys) X(gaps) X(duplicate) X(out_of_order)  \
-	    X(lost) X(live) X(ext_bad) X(inconsistent) X(link_up) X(link_down) X(link_bad)
+	    X(lost) X(live) X(ext_bad) X(inconsistent) X(link_up) X(link_down) X(link_bad)        \
+	    X(unknown_reason)
 
 static void same_result(const struct cee_audit_result *a, const struct cee_audit_result *b,
 			const char *what)
