@@ -35,10 +35,13 @@
 //    one with a fresh cseq is a duplicate). A connection that got link_up
 //    destroyed without its link_down: link_bad (the link check below sees
 //    it only when a later event of the link comes).
-//  - `closed` with a TLS reason on a connection whose proto is neither tls
-//    nor wss, or a WebSocket reason (ws_close, ws_upgrade_failed,
-//    ws_ping_timeout) on one neither ws nor wss, or a link_down whose
-//    reason is not its connection's close reason: inconsistent. So are
+//  - `closed` with a reason its protocol or the milestones its connection
+//    reached before it cannot have (reason_rules: a TLS reason on neither
+//    tls nor wss or before established, a WebSocket reason on neither ws
+//    nor wss, ws_close before ws_up, handshake_timeout after the top
+//    layer's milestone, ...; the state only when every earlier event of
+//    the connection came), or a link_down whose reason is not its
+//    connection's close reason: inconsistent. So are
 //    tls_up or ws_up on a protocol without that layer, an event whose
 //    proto is not its open's, and a closed without a cause (reason none).
 //    A reason past the known ones (a newer engine's) is counted in
@@ -88,6 +91,7 @@ struct conn {
 	uint8_t link_up;      // a link_up was seen (its link_down must follow closed)
 	uint8_t link_down;    // a link_down was seen
 	uint8_t proto;        // enum cee_proto of its open (every event must carry it)
+	uint8_t types;        // bit t: an event of type t accepted in order (milestones reached)
 	uint32_t link;        // hash of the link name of its open (0: it had none)
 	uint32_t attempt;     // the attempt of its link_up
 	uint64_t last_ts;     // the latest ts_ns of its events (the clock never steps back)
@@ -112,6 +116,9 @@ struct note {
 	bool pair;            // an accepted connection's established right after its open ...
 	uint64_t open_sseq;   // ... whose sseq ...
 	uint64_t open_ts;     // ... and ts_ns it must follow at once (docs/events.md)
+	bool state_known;     // a closed right after all of its connection's events before it ...
+	uint8_t reached;      // ... which are of these types (conn.types) ...
+	bool out;             // ... on a connection opened outbound (the reason rules)
 };
 
 // The extension group a shard has open. parts == 0: none.
@@ -415,6 +422,112 @@ static bool right_after_ok(uint8_t t, uint8_t prev, bool out, uint8_t proto)
 	return true;
 }
 
+/* ---- close reasons: what each says about the connection it ended ---- */
+
+// Milestones of a reason rule: event types, and two that depend on the
+// protocol: its top layer's milestone (top_milestone()) and, for a
+// WebSocket reason, the milestone of the layer under WebSocket (tls_up on
+// wss, else established).
+enum {
+	R_EST = 1u << CEE_EVT_ESTABLISHED,
+	R_WS = 1u << CEE_EVT_WS_UP,
+	R_TOP = 1u << 8,
+	R_UNDER_WS = 1u << 9,
+};
+#define P_ANY ((1u << CEE_PROTO__COUNT) - 1)
+#define P_TLS (1u << CEE_PROTO_TLS | 1u << CEE_PROTO_WSS)
+#define P_WS (1u << CEE_PROTO_WS | 1u << CEE_PROTO_WSS)
+
+// The rule of a close reason (docs/events.md, Reasons and "What cee-audit
+// checks"): the protocols it comes on, the milestones its connection must
+// have reached before its closed (needs) and those it cannot have (never),
+// and whether only an outbound connection (a link's attempt) has it. A
+// reason without an entry here (peer_fin, peer_rst, local_close,
+// idle_timeout, retransmit_timeout, protocol_error, admin_kill,
+// port_down, shutdown, no_resources) may end a connection in any state.
+struct reason_rule {
+	uint16_t protos; // bit p: proto p (0: no rule, any)
+	uint16_t needs;
+	uint16_t never;
+	bool out_only;
+};
+
+static const struct reason_rule reason_rules[CEE_REASON__COUNT] = {
+	// a link's TCP handshake, or the TLS handshake or WebSocket upgrade,
+	// not done in time: never after the top layer is up (the stack's
+	// deadline is a handshake's only while it is not)
+	[CEE_REASON_HANDSHAKE_TIMEOUT] = {P_ANY, 0, R_TOP, false},
+	// TLS runs on an established connection (the handshake's alert:
+	// without tls_up; a close_notify or alert later: with it)
+	[CEE_REASON_TLS_ALERT] = {P_TLS, R_EST, 0, false},
+	[CEE_REASON_TLS_CLOSE_NOTIFY] = {P_TLS, R_EST, 0, false},
+	// Close frames and pings come after the upgrade
+	[CEE_REASON_WS_CLOSE] = {P_WS, R_WS, 0, false},
+	[CEE_REASON_WS_PING_TIMEOUT] = {P_WS, R_WS, 0, false},
+	// the upgrade request, refused: over the layer under it, never after
+	// ws_up
+	[CEE_REASON_WS_UPGRADE_FAILED] = {P_WS, R_UNDER_WS, R_WS, false},
+	// probes and a shut window of an established connection
+	[CEE_REASON_KEEPALIVE_TIMEOUT] = {P_ANY, R_EST, 0, false},
+	[CEE_REASON_ZERO_WINDOW_TIMEOUT] = {P_ANY, R_EST, 0, false},
+	// a link's attempt whose next hop did not answer ARP: opened and
+	// closed at once, no SYN sent
+	[CEE_REASON_HOST_UNREACHABLE] = {P_ANY, 0, R_EST, true},
+};
+
+// The event types that milestones @p m of a rule stand for on @p proto.
+static uint8_t rule_types(uint16_t m, uint8_t proto)
+{
+	uint8_t t = (uint8_t)(m & 0xff);
+	if (m & R_TOP)
+		t |= (uint8_t)(1u << top_milestone(proto));
+	if (m & R_UNDER_WS)
+		t |= (uint8_t)(1u << (proto == CEE_PROTO_WSS ? CEE_EVT_TLS_UP : CEE_EVT_ESTABLISHED));
+	return t;
+}
+
+// The first milestone of @p types, by name (for a violation's text).
+static const char *first_type(uint8_t types)
+{
+	for (unsigned t = 0; t < CEE_EVT__COUNT; t++)
+		if (types & (1u << t))
+			return cee_evt_type_str((enum cee_evt_type)t);
+	return "?";
+}
+
+// The closed @p e against its reason's rule (@p note: what its connection
+// reached, when known). @return NULL when it keeps it, else what breaks
+// it. A reason past the known ones (a newer engine's) has no rule.
+static const char *reason_broken(const struct cee_event *e, const struct note *note)
+{
+	static char why[96];
+	if (e->reason >= CEE_REASON__COUNT)
+		return NULL;
+	const struct reason_rule *r = &reason_rules[e->reason];
+	uint8_t proto = cee_event_proto(e);
+	if (r->protos == 0)
+		return NULL;
+	if (!(r->protos & (1u << proto))) {
+		snprintf(why, sizeof(why), "on proto %s", cee_proto_str((enum cee_proto)proto));
+		return why;
+	}
+	if (!note->state_known)
+		return NULL; // a ghost, or events of it missing (reported already)
+	uint8_t needs = rule_types(r->needs, proto), never = rule_types(r->never, proto);
+	if ((note->reached & needs) != needs) {
+		snprintf(why, sizeof(why), "on a connection without %s",
+			 first_type((uint8_t)(needs & ~note->reached)));
+		return why;
+	}
+	if (note->reached & never) {
+		snprintf(why, sizeof(why), "after %s", first_type(note->reached & never));
+		return why;
+	}
+	if (r->out_only && !note->out)
+		return "on an inbound connection (only a link's attempt has it)";
+	return NULL;
+}
+
 // The connection check. Updates the connection's state unless the event is
 // a duplicate. Writes a description of a violation into @p why, and what
 // other checks count into @p note.
@@ -445,6 +558,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->proto = cee_event_proto(e);
 			c->last_ts = e->ts_ns;
 			c->open_sseq = e->sseq;
+			c->types = 1u << CEE_EVT_OPEN;
 			if (cs != 0) {
 				snprintf(why, wlen, "open with cseq %u, expected 0", cs);
 				return V_ORDER;
@@ -519,6 +633,14 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 	// A ghost's direction is unknown (its open is missing): not judged.
 	if (t == CEE_EVT_LINK_UP && !c->out && !c->ghost)
 		note->link_inbound = true;
+	// what the connection reached before its close, when every event
+	// before it came (a ghost's open is missing: not judged)
+	if (t == CEE_EVT_CLOSED && v == V_OK && !c->ghost && cs < 8 &&
+	    c->seen == (uint8_t)((1u << cs) - 1)) {
+		note->state_known = true;
+		note->reached = c->types;
+		note->out = c->out;
+	}
 	note->proto_mismatch = cee_event_proto(e) != c->proto;
 	note->layer_wrong =
 	    (t == CEE_EVT_TLS_UP && c->proto != CEE_PROTO_TLS && c->proto != CEE_PROTO_WSS) ||
@@ -538,6 +660,8 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 	}
 	c->link_up |= t == CEE_EVT_LINK_UP;
 	c->link_down |= t == CEE_EVT_LINK_DOWN;
+	if (v == V_OK)
+		c->types |= (uint8_t)(1u << t);
 	if (t == CEE_EVT_DESTROYED) {
 		if (c->ghost)
 			a->ghosts--;
@@ -873,17 +997,11 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 		*last = e->sseq;
 		unsigned parts = ext_event(a, shard, e);
 		enum cee_proto proto = cee_event_proto(e);
-		bool tls_reason = e->reason == CEE_REASON_TLS_ALERT ||
-				  e->reason == CEE_REASON_TLS_CLOSE_NOTIFY;
-		bool ws_reason = e->reason == CEE_REASON_WS_CLOSE ||
-				 e->reason == CEE_REASON_WS_UPGRADE_FAILED ||
-				 e->reason == CEE_REASON_WS_PING_TIMEOUT;
-		if (e->type == CEE_EVT_CLOSED &&
-		    ((tls_reason && proto != CEE_PROTO_TLS && proto != CEE_PROTO_WSS) ||
-		     (ws_reason && proto != CEE_PROTO_WS && proto != CEE_PROTO_WSS))) {
+		const char *broken = e->type == CEE_EVT_CLOSED ? reason_broken(e, &note) : NULL;
+		if (broken != NULL) {
 			a->r.inconsistent++;
-			violation(a, "conn %016" PRIx64 ": closed with reason %s on proto %s", e->conn,
-				  cee_reason_str((enum cee_reason)e->reason), cee_proto_str(proto));
+			violation(a, "conn %016" PRIx64 ": closed with reason %s %s", e->conn,
+				  cee_reason_str((enum cee_reason)e->reason), broken);
 		}
 		if (v != V_DUP && note.link_no_down) {
 			a->r.link_bad++;

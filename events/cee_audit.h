@@ -11,8 +11,11 @@
  *    exactly one `destroyed`, nothing after; tls_up only right after
  *    established, ws_up right after established or tls_up, link_up right
  *    after established, tls_up or ws_up, link_down right after closed;
- *    `closed` with reason tls_alert or tls_close_notify only with proto tls
- *    or wss; link_down with the reason of its connection's `closed`;
+ *    a `closed`'s reason fits its protocol and the milestones its
+ *    connection reached (reason_rules in cee_audit.c: no handshake_timeout
+ *    after the top layer is up, TLS reasons after established, ws_close
+ *    after ws_up, ...); link_down with the reason of its connection's
+ *    `closed`;
  *  - links (schema 3), by the name in the `link` key of the event's
  *    extension group: link_up and link_down alternate, starting with
  *    link_up; each link_down names the connection of the link_up before it;
@@ -55,8 +58,10 @@ struct cee_audit_result {
 	 */
 	uint64_t ext_bad;
 	/**
-	 * events whose fields contradict: a TLS reason without TLS, a link_down
-	 * whose reason is not its connection's close reason
+	 * events whose fields contradict: a close reason its connection's
+	 * protocol or state cannot have (a TLS reason without TLS, a
+	 * handshake_timeout after the handshake, ...), a link_down whose
+	 * reason is not its connection's close reason
 	 */
 	uint64_t inconsistent;
 	uint64_t link_up, link_down; /**< link events (schema 3) */

@@ -256,6 +256,19 @@ static void open_conn(struct model *m)
 	     c->reason == CEE_REASON_WS_PING_TIMEOUT) &&
 	    proto != CEE_PROTO_WS && proto != CEE_PROTO_WSS)
 		c->reason = CEE_REASON_PEER_FIN;
+	// and one the state it closes in can end with (docs/events.md,
+	// Reasons): every layer up, or (an outbound attempt) nothing past open
+	bool up = (k & 0x20) || !out;
+	if (up && (c->reason == CEE_REASON_HANDSHAKE_TIMEOUT ||
+		   c->reason == CEE_REASON_HOST_UNREACHABLE ||
+		   c->reason == CEE_REASON_WS_UPGRADE_FAILED))
+		c->reason = CEE_REASON_PEER_FIN;
+	if (!up && (c->reason == CEE_REASON_TLS_ALERT || c->reason == CEE_REASON_TLS_CLOSE_NOTIFY ||
+		    c->reason == CEE_REASON_WS_CLOSE || c->reason == CEE_REASON_WS_PING_TIMEOUT ||
+		    c->reason == CEE_REASON_WS_UPGRADE_FAILED ||
+		    c->reason == CEE_REASON_KEEPALIVE_TIMEOUT ||
+		    c->reason == CEE_REASON_ZERO_WINDOW_TIMEOUT))
+		c->reason = CEE_REASON_PEER_RST;
 	c->plan[c->nplan++] = CEE_EVT_CLOSED;
 	if (c->link >= 0)
 		c->plan[c->nplan++] = CEE_EVT_LINK_DOWN;

@@ -199,19 +199,35 @@ static void test_correct_stream_passes(void **state)
 	struct stream *s = &f->s;
 
 	s->proto = CEE_PROTO_WSS; // every reason, TLS ones included, is valid on wss
+	uint64_t want_est = 50;
 	for (uint64_t i = 1; i <= 50; i++) {
 		cee_conn_id_t a = conn(0, i), b = conn(5, i);
+		// b closes with every reason but none, each in a state where it
+		// can (the reason rules): mostly before the handshake completes
+		// at all layers
+		uint8_t why = (uint8_t)(1 + i % (CEE_REASON__COUNT - 1));
+		bool b_out = why == CEE_REASON_HOST_UNREACHABLE; // a link's attempt, no SYN sent
+		bool b_ws = why == CEE_REASON_WS_CLOSE || why == CEE_REASON_WS_PING_TIMEOUT;
+		bool b_tls = b_ws || why == CEE_REASON_WS_UPGRADE_FAILED;
+		uint8_t bc = 0;
 		emit(s, a, CEE_EVT_OPEN, 0);
-		emit(s, b, CEE_EVT_OPEN, 0);
+		struct cee_event *bo = emit(s, b, CEE_EVT_OPEN, bc++);
+		if (b_out)
+			bo->proto |= CEE_PROTO_F_OUT;
 		emit(s, a, CEE_EVT_ESTABLISHED, 1);
 		emit(s, a, CEE_EVT_TLS_UP, 2);
-		emit(s, b, CEE_EVT_ESTABLISHED, 1);
+		if (!b_out) {
+			emit(s, b, CEE_EVT_ESTABLISHED, bc++);
+			want_est++;
+		}
+		if (b_tls)
+			emit(s, b, CEE_EVT_TLS_UP, bc++);
 		emit(s, a, CEE_EVT_WS_UP, 3);
-		// b closes before the handshake completes at all layers
-		struct cee_event *e = emit(s, b, CEE_EVT_CLOSED, 2);
-		e->reason = (uint8_t)(1 + i % (CEE_REASON__COUNT - 1)); // every reason but none
+		if (b_ws)
+			emit(s, b, CEE_EVT_WS_UP, bc++);
+		emit(s, b, CEE_EVT_CLOSED, bc++)->reason = why;
 		emit(s, a, CEE_EVT_CLOSED, 4);
-		emit(s, b, CEE_EVT_DESTROYED, 3);
+		emit(s, b, CEE_EVT_DESTROYED, bc++);
 		emit(s, a, CEE_EVT_DESTROYED, 5);
 	}
 	// An outbound connection that fails before its handshake: open,
@@ -235,7 +251,8 @@ static void test_correct_stream_passes(void **state)
 	assert_clean(&r);
 	assert_int_equal(r.events, s->n);
 	assert_int_equal(r.opens, 101);
-	assert_int_equal(r.established, 100);
+	assert_int_equal(r.established, want_est);
+	assert_int_equal(r.inconsistent, 0);
 	assert_int_equal(r.closes, 101);
 	assert_int_equal(r.destroys, 101);
 	assert_int_equal(r.live, 0);
@@ -912,13 +929,31 @@ static void test_inbound_open_and_last_link_down(void **state)
 	assert_false(r.ok);
 }
 
+// An outbound connection of @p proto that closes with @p reason after the
+// milestones @p upto (event types, in contract order, 0-terminated).
+static void closed_after(struct stream *s, cee_conn_id_t c, uint8_t proto, enum cee_reason reason,
+			 const uint8_t *upto)
+{
+	uint8_t cs = 0;
+	s->proto = proto;
+	emit(s, c, CEE_EVT_OPEN, cs++)->proto |= CEE_PROTO_F_OUT;
+	for (; *upto != 0; upto++)
+		emit(s, c, (enum cee_evt_type)*upto, cs++);
+	emit(s, c, CEE_EVT_CLOSED, cs++)->reason = (uint8_t)reason;
+	emit(s, c, CEE_EVT_DESTROYED, cs++);
+	s->proto = CEE_PROTO_TCP;
+}
+
+static const uint8_t UPTO_OPEN[] = {0};
+static const uint8_t UPTO_EST[] = {CEE_EVT_ESTABLISHED, 0};
+static const uint8_t UPTO_TLS[] = {CEE_EVT_ESTABLISHED, CEE_EVT_TLS_UP, 0};
+static const uint8_t UPTO_WS[] = {CEE_EVT_ESTABLISHED, CEE_EVT_WS_UP, 0};
+static const uint8_t UPTO_WSS[] = {CEE_EVT_ESTABLISHED, CEE_EVT_TLS_UP, CEE_EVT_WS_UP, 0};
+
 // An outbound connection of @p proto that closes with @p reason at once.
 static void closed_on(struct stream *s, cee_conn_id_t c, uint8_t proto, enum cee_reason reason)
 {
-	s->proto = (uint8_t)(proto | CEE_PROTO_F_OUT);
-	emit(s, c, CEE_EVT_OPEN, 0);
-	emit(s, c, CEE_EVT_CLOSED, 1)->reason = (uint8_t)reason;
-	emit(s, c, CEE_EVT_DESTROYED, 2);
+	closed_after(s, c, proto, reason, UPTO_OPEN);
 }
 
 // Guards against: a TLS close reason on a connection that never ran TLS
@@ -930,11 +965,11 @@ static void test_tls_reason_needs_tls_proto(void **state)
 	// (outbound opens: closed may follow an outbound open at once)
 	closed_on(s, conn(8, 1), CEE_PROTO_TCP, CEE_REASON_TLS_ALERT);
 	closed_on(s, conn(8, 3), CEE_PROTO_WS, CEE_REASON_TLS_CLOSE_NOTIFY);
-	closed_on(s, conn(8, 2), CEE_PROTO_TLS, CEE_REASON_TLS_ALERT); // fine
+	closed_after(s, conn(8, 2), CEE_PROTO_TLS, CEE_REASON_TLS_ALERT, UPTO_EST); // fine
 	// (session 18 review) a WebSocket reason on a connection that never ran
 	// WebSocket: passed; and on one that did, fine
 	closed_on(s, conn(8, 4), CEE_PROTO_TCP, CEE_REASON_WS_CLOSE);
-	closed_on(s, conn(8, 5), CEE_PROTO_WSS, CEE_REASON_WS_UPGRADE_FAILED); // fine
+	closed_after(s, conn(8, 5), CEE_PROTO_WSS, CEE_REASON_WS_UPGRADE_FAILED, UPTO_TLS); // fine
 	struct cee_audit_result r = finish(f, false);
 	assert_int_equal(r.inconsistent, 3);
 	assert_int_equal(r.out_of_order, 0);
@@ -980,6 +1015,65 @@ static void test_unknown_reason_counted(void **state)
 	assert_int_equal(r.inconsistent, 1);
 	assert_int_equal(r.unknown_reason, 0);
 	assert_false(r.ok);
+}
+
+// Guards against (review of cee-audit): a close reason that
+// contradicts the state its connection reached passing because only its
+// protocol was checked: a handshake_timeout after the handshake it names
+// was done, a TLS reason before TCP was up, a WebSocket Close or ping
+// timeout before the upgrade, an upgrade refused after ws_up, keepalive or
+// zero-window timeouts before established, host_unreachable (no SYN sent)
+// after established or on an accepted connection. Each is inconsistent
+// once; the honest forms of each pass (docs/events.md, Reasons).
+static void test_reason_rules_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	uint64_t n = 0;
+	// broken: 11
+	closed_after(s, conn(7, ++n), CEE_PROTO_TLS, CEE_REASON_TLS_ALERT, UPTO_OPEN);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_HANDSHAKE_TIMEOUT, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TLS, CEE_REASON_HANDSHAKE_TIMEOUT, UPTO_TLS);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WS, CEE_REASON_WS_CLOSE, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WSS, CEE_REASON_WS_PING_TIMEOUT, UPTO_TLS);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WS, CEE_REASON_WS_UPGRADE_FAILED, UPTO_WS);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WSS, CEE_REASON_WS_UPGRADE_FAILED, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_KEEPALIVE_TIMEOUT, UPTO_OPEN);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_ZERO_WINDOW_TIMEOUT, UPTO_OPEN);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_HOST_UNREACHABLE, UPTO_EST);
+	s->proto = CEE_PROTO_TCP; // an accepted connection
+	lifecycle(s, conn(7, ++n));
+	s->ev[s->n - 2].reason = CEE_REASON_HOST_UNREACHABLE;
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.inconsistent, 11);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+
+	// the honest forms
+	cee_audit_destroy(f->a);
+	f->a = cee_audit_create();
+	assert_non_null(f->a);
+	memset(s, 0, sizeof(*s));
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_HANDSHAKE_TIMEOUT, UPTO_OPEN);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TLS, CEE_REASON_HANDSHAKE_TIMEOUT, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WSS, CEE_REASON_HANDSHAKE_TIMEOUT, UPTO_TLS);
+	// the TLS handshake's alert: no tls_up (docs/events.md's example)
+	closed_after(s, conn(7, ++n), CEE_PROTO_TLS, CEE_REASON_TLS_ALERT, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TLS, CEE_REASON_TLS_CLOSE_NOTIFY, UPTO_TLS);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WS, CEE_REASON_WS_UPGRADE_FAILED, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WSS, CEE_REASON_WS_UPGRADE_FAILED, UPTO_TLS);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WS, CEE_REASON_WS_CLOSE, UPTO_WS);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WSS, CEE_REASON_WS_PING_TIMEOUT, UPTO_WSS);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_KEEPALIVE_TIMEOUT, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_ZERO_WINDOW_TIMEOUT, UPTO_EST);
+	closed_after(s, conn(7, ++n), CEE_PROTO_TCP, CEE_REASON_HOST_UNREACHABLE, UPTO_OPEN);
+	// no rule: any state
+	closed_after(s, conn(7, ++n), CEE_PROTO_TLS, CEE_REASON_PEER_RST, UPTO_OPEN);
+	closed_after(s, conn(7, ++n), CEE_PROTO_WSS, CEE_REASON_SHUTDOWN, UPTO_WSS);
+	r = finish(f, false);
+	assert_clean(&r);
+	assert_int_equal(r.inconsistent, 0);
 }
 
 // Guards against: malformed extension records (no valid group shape, or
@@ -1390,6 +1484,7 @@ int main(void)
 		T(test_tls_reason_needs_tls_proto),
 		T(test_ext_malformed_detected),
 		T(test_unknown_reason_counted),
+		T(test_reason_rules_detected),
 		T(test_link_stream_passes),
 		T(test_link_late_destroyed_passes),
 		T(test_link_up_before_established_detected),
