@@ -43,7 +43,8 @@
 //    the connection came), or a link_down whose reason is not its
 //    connection's close reason: inconsistent. So are
 //    tls_up or ws_up on a protocol without that layer, an event whose
-//    proto is not its open's, and a closed without a cause (reason none).
+//    proto or 4-tuple (local and remote address and port) is not its
+//    open's, and a closed without a cause (reason none).
 //    A reason past the known ones (a newer engine's) is counted in
 //    unknown_reason and judged by no rule.
 //
@@ -78,6 +79,12 @@
 #define VIOLATIONS_KEPT 20
 #define VIOLATION_LEN 160
 
+// A connection's addresses, host byte order.
+struct tuple {
+	uint32_t local_ip, remote_ip;
+	uint16_t local_port, remote_port;
+};
+
 // One live connection. id 0 marks an empty slot (id 0 is never issued).
 struct conn {
 	cee_conn_id_t id;
@@ -96,6 +103,7 @@ struct conn {
 	uint32_t attempt;     // the attempt of its link_up
 	uint64_t last_ts;     // the latest ts_ns of its events (the clock never steps back)
 	uint64_t open_sseq;   // the sseq of its open
+	struct tuple tuple;   // as its open (a ghost: its first event) gave it: every event has it
 };
 
 // A connection emits at most one event of each type: cseq 0..7 fit `seen`.
@@ -106,6 +114,8 @@ enum verdict { V_OK, V_DUP, V_ORDER };
 // Findings of the connection check that other checks count.
 struct note {
 	bool proto_mismatch;  // an event whose proto is not its open's
+	bool addr_mismatch;   // an event whose 4-tuple is not its open's ...
+	struct tuple tuple;   // ... which is this
 	bool layer_wrong;     // tls_up or ws_up on a protocol without that layer
 	bool link_inbound;    // a link_up on a connection opened inbound
 	bool link_no_down;    // destroyed after link_up without its link_down
@@ -528,6 +538,25 @@ static const char *reason_broken(const struct cee_event *e, const struct note *n
 	return NULL;
 }
 
+static struct tuple tuple_of(const struct cee_event *e)
+{
+	struct tuple t;
+	memset(&t, 0, sizeof(t)); // (no padding, but compared with memcmp)
+	t.local_ip = e->local_ip;
+	t.remote_ip = e->remote_ip;
+	t.local_port = e->local_port;
+	t.remote_port = e->remote_port;
+	return t;
+}
+
+// "a.b.c.d:port" of @p ip and @p port, into @p out (22 bytes).
+static const char *addr_str(uint32_t ip, uint16_t port, char *out)
+{
+	snprintf(out, 22, "%u.%u.%u.%u:%u", ip >> 24, ip >> 16 & 0xff, ip >> 8 & 0xff, ip & 0xff,
+		 port);
+	return out;
+}
+
 // The connection check. Updates the connection's state unless the event is
 // a duplicate. Writes a description of a violation into @p why, and what
 // other checks count into @p note.
@@ -556,6 +585,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->seen = cs < 8 ? (uint8_t)(1u << cs) : 0;
 			c->out = cee_event_out(e);
 			c->proto = cee_event_proto(e);
+			c->tuple = tuple_of(e);
 			c->last_ts = e->ts_ns;
 			c->open_sseq = e->sseq;
 			c->types = 1u << CEE_EVT_OPEN;
@@ -581,6 +611,7 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 			c->close_reason = e->reason;
 			c->out = cee_event_out(e);
 			c->proto = cee_event_proto(e);
+			c->tuple = tuple_of(e);
 			c->ghost = 1;
 			c->last_ts = e->ts_ns;
 			a->ghosts++;
@@ -642,6 +673,12 @@ static enum verdict check_conn(struct cee_audit *a, const struct cee_event *e, c
 		note->out = c->out;
 	}
 	note->proto_mismatch = cee_event_proto(e) != c->proto;
+	// an id names one connection, never an address (design fault 1): an
+	// event of the id with another 4-tuple is another connection's, or
+	// its own misattributed
+	struct tuple et = tuple_of(e);
+	note->addr_mismatch = memcmp(&et, &c->tuple, sizeof(et)) != 0;
+	note->tuple = c->tuple;
 	note->layer_wrong =
 	    (t == CEE_EVT_TLS_UP && c->proto != CEE_PROTO_TLS && c->proto != CEE_PROTO_WSS) ||
 	    (t == CEE_EVT_WS_UP && c->proto != CEE_PROTO_WS && c->proto != CEE_PROTO_WSS);
@@ -1038,6 +1075,16 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 			violation(a, "conn %016" PRIx64 ": link_down with reason %s, its closed with %s",
 				  e->conn, cee_reason_str((enum cee_reason)e->reason),
 				  cee_reason_str((enum cee_reason)note.close_reason));
+		}
+		if (v != V_DUP && note.addr_mismatch) {
+			const struct tuple *o = &note.tuple;
+			char l[22], r[22], ol[22], or[22];
+			a->r.inconsistent++;
+			violation(a, "conn %016" PRIx64 ": %s %s-%s, its open's %s-%s", e->conn,
+				  type_name(e->type), addr_str(e->local_ip, e->local_port, l),
+				  addr_str(e->remote_ip, e->remote_port, r),
+				  addr_str(o->local_ip, o->local_port, ol),
+				  addr_str(o->remote_ip, o->remote_port, or));
 		}
 		if (v != V_DUP && (note.proto_mismatch || note.layer_wrong)) {
 			a->r.inconsistent++;

@@ -1076,6 +1076,62 @@ static void test_reason_rules_detected(void **state)
 	assert_int_equal(r.inconsistent, 0);
 }
 
+// Sets @p e's 4-tuple: 10.0.0.1:@p lport - 10.0.0.@p rhost:@p rport.
+static struct cee_event *tuple(struct cee_event *e, uint16_t lport, uint8_t rhost, uint16_t rport)
+{
+	e->local_ip = 0x0a000001;
+	e->remote_ip = 0x0a000000 | rhost;
+	e->local_port = lport;
+	e->remote_port = rport;
+	return e;
+}
+
+// Guards against (review of cee-audit; design fault 1, an
+// address taken for a connection's name): events of one id carrying
+// another 4-tuple than its open passed, so a stream that put one
+// connection's events under another's id (a slot reused, a table keyed by
+// address) audited clean wherever the types and sequence numbers fitted.
+// Each event whose 4-tuple is not its open's is inconsistent once, its
+// destroyed too; two connections on one 4-tuple one after the other (a
+// reconnect from the same port, the old one's destroyed late) pass.
+static void test_tuple_tied_to_id(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	cee_conn_id_t c = conn(6, 1);
+	tuple(emit(s, c, CEE_EVT_OPEN, 0), 5060, 2, 40000);
+	tuple(emit(s, c, CEE_EVT_ESTABLISHED, 1), 5060, 2, 40001); // remote port
+	tuple(emit(s, c, CEE_EVT_CLOSED, 2), 5061, 2, 40000);	  // local port
+	tuple(emit(s, c, CEE_EVT_DESTROYED, 3), 5060, 3, 40000);   // remote address
+	struct cee_audit_result r = finish(f, false);
+	assert_int_equal(r.inconsistent, 3);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.duplicate, 0);
+	assert_int_equal(r.lost, 0);
+	assert_false(r.ok);
+
+	cee_audit_destroy(f->a);
+	f->a = cee_audit_create();
+	assert_non_null(f->a);
+	memset(s, 0, sizeof(*s));
+	cee_conn_id_t old = conn(6, 2), next = conn(6, 3), other = conn(7, 1);
+	tuple(emit(s, old, CEE_EVT_OPEN, 0), 5060, 2, 40000);
+	tuple(emit(s, old, CEE_EVT_ESTABLISHED, 1), 5060, 2, 40000);
+	tuple(emit(s, other, CEE_EVT_OPEN, 0), 5060, 9, 40000);
+	tuple(emit(s, other, CEE_EVT_ESTABLISHED, 1), 5060, 9, 40000);
+	tuple(emit(s, old, CEE_EVT_CLOSED, 2), 5060, 2, 40000);
+	tuple(emit(s, next, CEE_EVT_OPEN, 0), 5060, 2, 40000); // the same 4-tuple again
+	tuple(emit(s, next, CEE_EVT_ESTABLISHED, 1), 5060, 2, 40000);
+	tuple(emit(s, old, CEE_EVT_DESTROYED, 3), 5060, 2, 40000); // late, after next's open
+	tuple(emit(s, other, CEE_EVT_CLOSED, 2), 5060, 9, 40000);
+	tuple(emit(s, next, CEE_EVT_CLOSED, 2), 5060, 2, 40000);
+	tuple(emit(s, next, CEE_EVT_DESTROYED, 3), 5060, 2, 40000);
+	tuple(emit(s, other, CEE_EVT_DESTROYED, 3), 5060, 9, 40000);
+	r = finish(f, false);
+	assert_clean(&r);
+	assert_int_equal(r.inconsistent, 0);
+}
+
 // Guards against: malformed extension records (no valid group shape, or
 // one part past a complete group) being accepted or crashing the audit.
 static void test_ext_malformed_detected(void **state)
@@ -1485,6 +1541,7 @@ int main(void)
 		T(test_ext_malformed_detected),
 		T(test_unknown_reason_counted),
 		T(test_reason_rules_detected),
+		T(test_tuple_tied_to_id),
 		T(test_link_stream_passes),
 		T(test_link_late_destroyed_passes),
 		T(test_link_up_before_established_detected),
