@@ -54,7 +54,10 @@
 // link_up, ... and each link_down's conn is that of the link_up before it;
 // a link_up on a connection whose open had no CEE_PROTO_F_OUT is refused
 // too; and its name must be the one its connection's open named, a
-// link_down's attempt its link_up's. Each rule broken counts once in
+// link_down's attempt its link_up's. Every link event carries an attempt
+// (from 1), each link_up's past every earlier link_up's of its link (the
+// ordinal counts the link's attempts since the engine started), and
+// next_attempt_ms only on link_down. Each rule broken counts once in
 // link_bad. Names live in a map that only grows, up to CEE_AUDIT_LINKS_MAX
 // of them. An old connection's late destroyed after the next connection's
 // link_up is in order (ids differ).
@@ -148,6 +151,7 @@ struct ext_group {
 // One link name. len 0 marks an empty slot (names are not empty).
 struct link {
 	cee_conn_id_t conn; // of its last link_up
+	uint32_t attempt;   // the highest attempt of its link_ups (0: none yet)
 	uint8_t len;
 	uint8_t up; // its last event was a link_up
 	uint8_t name[CEE_AUDIT_LINK_NAME_MAX];
@@ -870,12 +874,26 @@ static void check_link(struct cee_audit *a, const struct cee_event *e, const str
 	}
 	uint8_t av[GROUP_VAL_MAX];
 	uint32_t attempt = 0;
-	if (group_value(g, parts, CEE_EXT_ATTEMPT, av) == 4)
+	size_t alen = group_value(g, parts, CEE_EXT_ATTEMPT, av);
+	if (alen == 4)
 		attempt = (uint32_t)av[0] | (uint32_t)av[1] << 8 | (uint32_t)av[2] << 16 |
 			  (uint32_t)av[3] << 24;
+	// every link event says its attempt, an ordinal from 1 (docs/events.md,
+	// attempt); next_attempt_ms is link_down's alone
+	if (attempt == 0) {
+		a->r.link_bad++;
+		violation(a, "conn %016" PRIx64 ": %s for link %s %s", e->conn, t, shown,
+			  alen == 0 ? "without an attempt"
+				    : alen != 4 ? "with a malformed attempt" : "with attempt 0");
+	}
+	if (e->type == CEE_EVT_LINK_UP && group_value(g, parts, CEE_EXT_NEXT_ATTEMPT_MS, av) != 0) {
+		a->r.link_bad++;
+		violation(a, "conn %016" PRIx64 ": link_up for link %s with next_attempt_ms",
+			  e->conn, shown);
+	}
 	if (c != NULL && e->type == CEE_EVT_LINK_UP) {
 		c->attempt = attempt;
-	} else if (c != NULL && c->link_up && attempt != c->attempt) {
+	} else if (c != NULL && c->link_up && attempt != 0 && attempt != c->attempt) {
 		a->r.link_bad++;
 		violation(a, "conn %016" PRIx64 ": link_down of attempt %u, its link_up's was %u",
 			  e->conn, attempt, c->attempt);
@@ -888,6 +906,17 @@ static void check_link(struct cee_audit *a, const struct cee_event *e, const str
 		return;
 	}
 	if (e->type == CEE_EVT_LINK_UP) {
+		// the attempt ordinal counts the link's attempts since the engine
+		// started: each link_up's is past every earlier one's of its link
+		if (attempt != 0 && attempt <= l->attempt) {
+			a->r.link_bad++;
+			violation(a,
+				  "link %s: link_up of conn %016" PRIx64 " with attempt %u, after a "
+				  "link_up with attempt %u",
+				  shown, e->conn, attempt, l->attempt);
+		}
+		if (attempt > l->attempt)
+			l->attempt = attempt;
 		if (inbound) {
 			a->r.link_bad++;
 			violation(a, "link %s: link_up on conn %016" PRIx64 ", an inbound connection",

@@ -19,7 +19,9 @@
  *  - links (schema 3), by the name in the `link` key of the event's
  *    extension group: link_up and link_down alternate, starting with
  *    link_up; each link_down names the connection of the link_up before it;
- *    link_up only on an outbound connection (dir out at its open);
+ *    link_up only on an outbound connection (dir out at its open); every
+ *    link event with an attempt from 1, each link_up's past every earlier
+ *    one's of its link, a link_down's its link_up's;
  *  - extension records (schema 2) take part in the sseq check like any
  *    record; each group is complete (parts 0 .. parts-1 in order, one conn
  *    and one `of`) and immediately followed, in its shard's stream, by its
@@ -68,7 +70,10 @@ struct cee_audit_result {
 	/**
 	 * link events that break the link invariants: no link name, two link_ups
 	 * of a link in a row, a link_down without a link_up before it or naming
-	 * another connection, link_up on an inbound connection, more than
+	 * another connection, link_up on an inbound connection, a link event
+	 * without an attempt (or 0), a link_up whose attempt is not past every
+	 * earlier link_up's of its link, a link_down whose attempt is not its
+	 * link_up's, a link_up with next_attempt_ms, more than
 	 * CEE_AUDIT_LINKS_MAX names
 	 */
 	uint64_t link_bad;

@@ -117,6 +117,7 @@ struct model {
 	struct mconn live[MAX_LIVE];
 	unsigned nlive;
 	cee_conn_id_t link_conn[NLINKS]; /* 0: down */
+	uint32_t link_attempt[NLINKS];	 /* the attempt ordinal of its last connection */
 	unsigned n;			 /* records written */
 	struct fuzz_in *in;
 };
@@ -235,7 +236,10 @@ static void open_conn(struct model *m)
 			if (m->link_conn[l] == 0) {
 				c->link = l;
 				m->link_conn[l] = c->id;
-				c->attempt = fuzz_u32(m->in);
+				// the link's attempt ordinal grows by its
+				// attempts, some never up (no link events)
+				m->link_attempt[l] += 1 + fuzz_u8(m->in) % 4;
+				c->attempt = m->link_attempt[l];
 				break;
 			}
 	if ((k & 0x20) || !out) {

@@ -131,20 +131,31 @@ static void lifecycle(struct stream *s, cee_conn_id_t c)
 /* ---- links (schema 3) ---- */
 
 // A link event of @p c (link_up or link_down) after its group: the link's
-// name (NULL: no group) and attempt, as a shard emits them.
-static struct cee_event *emit_link(struct stream *s, cee_conn_id_t c, enum cee_evt_type t,
-				   uint8_t cseq, const char *name)
+// name (NULL: no group), attempt @p attempt (0: none) and, when @p next,
+// next_attempt_ms.
+static struct cee_event *emit_link_att(struct stream *s, cee_conn_id_t c, enum cee_evt_type t,
+				       uint8_t cseq, const char *name, uint32_t attempt, bool next)
 {
 	if (name != NULL) {
 		struct cee_ext_builder b;
 		cee_ext_begin(&b, c, t);
 		cee_ext_put_str(&b, CEE_EXT_LINK, name);
-		cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 1);
-		if (t == CEE_EVT_LINK_DOWN)
+		if (attempt != 0)
+			cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, attempt);
+		if (next)
 			cee_ext_put_u32(&b, CEE_EXT_NEXT_ATTEMPT_MS, 150);
 		emit_group(s, &b);
 	}
 	return emit(s, c, t, cseq);
+}
+
+// ... as a shard emits them: the attempt ordinal grows with the link's
+// attempts, here the connection's serial; next_attempt_ms on link_down.
+static struct cee_event *emit_link(struct stream *s, cee_conn_id_t c, enum cee_evt_type t,
+				   uint8_t cseq, const char *name)
+{
+	return emit_link_att(s, c, t, cseq, name, (uint32_t)cee_id_serial(c),
+			     t == CEE_EVT_LINK_DOWN);
 }
 
 // The open of an outbound connection of link @p name.
@@ -860,7 +871,7 @@ static void test_layers_links_causes_detected(void **state)
 	struct cee_ext_builder b;
 	cee_ext_begin(&b, conn(4, 2), CEE_EVT_LINK_DOWN);
 	cee_ext_put_str(&b, CEE_EXT_LINK, "c");
-	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 2); // its link_up said 1
+	cee_ext_put_u32(&b, CEE_EXT_ATTEMPT, 3); // its link_up said 2 (conn(4, 2)'s serial)
 	emit_group(s, &b);
 	emit(s, conn(4, 2), CEE_EVT_LINK_DOWN, 4);
 	emit(s, conn(4, 2), CEE_EVT_DESTROYED, 5);
@@ -1130,6 +1141,75 @@ static void test_tuple_tied_to_id(void **state)
 	r = finish(f, false);
 	assert_clean(&r);
 	assert_int_equal(r.inconsistent, 0);
+}
+
+// Guards against (review of cee-audit): link events whose
+// attempt ordinal breaks docs/events.md passing: a link_up whose attempt
+// is not past every earlier link_up's of its link (the ordinal counts the
+// link's attempts since the engine started: backwards or repeated is a
+// stale or misattributed event), a link event without an attempt or with
+// attempt 0 (it passed when link_up and link_down both lacked it), and a
+// link_up with next_attempt_ms (link_down's). Each is link_bad once;
+// ordinals with holes (attempts that never came up) and per-link ordinals
+// pass.
+static void test_link_attempts_detected(void **state)
+{
+	struct fixture *f = *state;
+	struct stream *s = &f->s;
+	struct {
+		cee_conn_id_t c;
+		const char *name;
+		uint32_t up, down; // attempts (0: none)
+		bool next_on_up;
+	} broken[] = {
+		{conn(1, 1), "a", 3, 3, false},
+		{conn(1, 2), "a", 2, 2, false}, // backwards
+		{conn(1, 3), "a", 3, 3, false}, // repeated
+		{conn(1, 4), "a", 0, 4, false}, // link_up without one (and 4 != its 0)
+		{conn(1, 5), "a", 5, 0, false}, // link_down without one
+		{conn(1, 6), "a", 6, 6, true},  // next_attempt_ms on link_up
+		{conn(1, 7), "b", 0, 0, false}, // neither (it passed)
+	};
+	for (unsigned i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		cee_conn_id_t c = broken[i].c;
+		emit_link_open(s, c, broken[i].name);
+		emit(s, c, CEE_EVT_ESTABLISHED, 1);
+		emit_link_att(s, c, CEE_EVT_LINK_UP, 2, broken[i].name, broken[i].up,
+			      broken[i].next_on_up);
+		emit(s, c, CEE_EVT_CLOSED, 3);
+		emit_link_att(s, c, CEE_EVT_LINK_DOWN, 4, broken[i].name, broken[i].down, true);
+		emit(s, c, CEE_EVT_DESTROYED, 5);
+	}
+	struct cee_audit_result r = finish(f, false);
+	// backwards 1, repeated 1, conn 4's up 1 (+1: its down's 4 is not its
+	// up's), conn 5's down 1, conn 6's up 1, conn 7 2
+	assert_int_equal(r.link_bad, 8);
+	assert_int_equal(r.link_up, 7);
+	assert_int_equal(r.out_of_order, 0);
+	assert_int_equal(r.inconsistent, 0);
+	assert_false(r.ok);
+
+	// holes (attempts that never came up) and two links' own ordinals
+	cee_audit_destroy(f->a);
+	f->a = cee_audit_create();
+	assert_non_null(f->a);
+	memset(s, 0, sizeof(*s));
+	const uint32_t att[] = {1, 4, 9};
+	for (unsigned i = 0; i < 3; i++)
+		for (unsigned l = 0; l < 2; l++) {
+			cee_conn_id_t c = conn(2 + l, 1 + i);
+			const char *name = l ? "y" : "x";
+			emit_link_open(s, c, name);
+			emit(s, c, CEE_EVT_ESTABLISHED, 1);
+			emit_link_att(s, c, CEE_EVT_LINK_UP, 2, name, att[i], false);
+			emit(s, c, CEE_EVT_CLOSED, 3);
+			emit_link_att(s, c, CEE_EVT_LINK_DOWN, 4, name, att[i], i < 2);
+			emit(s, c, CEE_EVT_DESTROYED, 5);
+		}
+	r = finish(f, false);
+	assert_clean(&r);
+	assert_int_equal(r.link_bad, 0);
+	assert_int_equal(r.link_up, 6);
 }
 
 // Guards against: malformed extension records (no valid group shape, or
@@ -1542,6 +1622,7 @@ int main(void)
 		T(test_unknown_reason_counted),
 		T(test_reason_rules_detected),
 		T(test_tuple_tied_to_id),
+		T(test_link_attempts_detected),
 		T(test_link_stream_passes),
 		T(test_link_late_destroyed_passes),
 		T(test_link_up_before_established_detected),
