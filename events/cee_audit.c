@@ -495,8 +495,8 @@ static uint8_t rule_types(uint16_t m, uint8_t proto)
 	uint8_t t = (uint8_t)(m & 0xff);
 	if (m & R_TOP)
 		t |= (uint8_t)(1u << top_milestone(proto));
-	if (m & R_UNDER_WS)
-		t |= (uint8_t)(1u << (proto == CEE_PROTO_WSS ? CEE_EVT_TLS_UP : CEE_EVT_ESTABLISHED));
+	if (m & R_UNDER_WS) // (WebSocket over TLS on wss)
+		t |= proto == CEE_PROTO_WSS ? 1u << CEE_EVT_TLS_UP : 1u << CEE_EVT_ESTABLISHED;
 	return t;
 }
 
@@ -1107,13 +1107,13 @@ static void feed_one(struct cee_audit *a, const struct cee_event *e)
 		}
 		if (v != V_DUP && note.addr_mismatch) {
 			const struct tuple *o = &note.tuple;
-			char l[22], r[22], ol[22], or[22];
+			char l[22], r[22], open_l[22], open_r[22];
 			a->r.inconsistent++;
 			violation(a, "conn %016" PRIx64 ": %s %s-%s, its open's %s-%s", e->conn,
 				  type_name(e->type), addr_str(e->local_ip, e->local_port, l),
 				  addr_str(e->remote_ip, e->remote_port, r),
-				  addr_str(o->local_ip, o->local_port, ol),
-				  addr_str(o->remote_ip, o->remote_port, or));
+				  addr_str(o->local_ip, o->local_port, open_l),
+				  addr_str(o->remote_ip, o->remote_port, open_r));
 		}
 		if (v != V_DUP && (note.proto_mismatch || note.layer_wrong)) {
 			a->r.inconsistent++;

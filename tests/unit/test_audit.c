@@ -844,7 +844,8 @@ static void test_layers_links_causes_detected(void **state)
 	emit(s, c4, CEE_EVT_WS_UP, 3);
 	emit(s, c4, CEE_EVT_CLOSED, 4);
 	emit(s, c4, CEE_EVT_DESTROYED, 5);
-	s->proto = CEE_PROTO_TCP; // closed without a cause (one no engine has: test_unknown_reason_counted)
+	// closed without a cause (one no engine has: test_unknown_reason_counted)
+	s->proto = CEE_PROTO_TCP;
 	lifecycle(s, conn(3, 5));
 	s->ev[s->n - 2].reason = CEE_REASON_NONE;
 	struct cee_audit_result r = finish(f, false);
