@@ -521,7 +521,9 @@ static const char *reason_broken(const struct cee_event *e, const struct note *n
 	uint8_t proto = cee_event_proto(e);
 	if (r->protos == 0)
 		return NULL;
-	if (!(r->protos & (1u << proto))) {
+	// (a record's proto may be any of 7 bits: one past the known ones
+	// keeps only a rule that takes any)
+	if (proto < CEE_PROTO__COUNT ? !(r->protos & (1u << proto)) : r->protos != P_ANY) {
 		snprintf(why, sizeof(why), "on proto %s", cee_proto_str((enum cee_proto)proto));
 		return why;
 	}
