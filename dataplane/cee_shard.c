@@ -1038,9 +1038,15 @@ static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struc
 	}
 	bool layers = ls->tls || ls->ws;
 	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
-	// (beyond the slots held for links)
-	if (unlikely(cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots))
+	// (beyond the slots held for links) a TIME-WAIT slot is taken back
+	// only for a SYN that then has the event room it needs: one refused
+	// for that (a stalled consumer) ended a TIME-WAIT for nothing, and a
+	// stream of SYNs emptied TIME-WAIT while admission had stopped
+	if (unlikely(cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots) &&
+	    cee_shard_reserve_events(s, credits + s->link_hold_credits)) {
+		unreserve_events(s, credits + s->link_hold_credits);
 		(void)tw_reclaim(s);
+	}
 	// a link waiting to reconnect keeps its slot and event room: inbound
 	// clients that filled the shard took them, and the link's attempts
 	// failed locally, without an event, for as long as they stayed

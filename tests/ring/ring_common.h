@@ -44,10 +44,15 @@ static int failures;
 
 static struct cee_event *evs;
 static size_t nevs, cap_evs;
+// set: the sink takes nothing (a stalled consumer), the records are
+// offered again later and the shards' event rings fill
+static volatile bool mem_stalled;
 
 static inline int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 {
 	(void)s;
+	if (mem_stalled)
+		return 0;
 	if (nevs + n > cap_evs) {
 		size_t cap = (nevs + n) * 2;
 		struct cee_event *grown = realloc(evs, cap * sizeof(*evs));

@@ -23,6 +23,11 @@
 // and every SYN was refused. Here 8 echo-close connections fill
 // --max-conns 8 with TIME-WAIT; three more clients must each be served,
 // each in the slot of one that ends early (its destroyed, tw_reclaimed).
+// Then the consumer stalls (no export): clients are served until the
+// event ring (--event-ring 32) has no room for one more, whose SYN is
+// refused; it must not have ended a TIME-WAIT connection for nothing (a
+// stream of SYNs emptied TIME-WAIT while admission had stopped; review of
+// session 28).
 //
 // Synchronisation: each segment's answer awaited with a deadline; the
 // timeouts by the shard's counter.
@@ -162,8 +167,9 @@ static void stall(int port)
 }
 
 // An echo-close client on @p cport, to TIME-WAIT on the engine's side:
-// handshake, a byte, its echo and the engine's FIN, our FIN.
-static bool tw_client(uint16_t cport, uint8_t *syn_answer)
+// handshake, a byte, its echo and the engine's FIN, our FIN; its closed
+// awaited (the events exported) unless @p stalled.
+static bool tw_client(uint16_t cport, uint8_t *syn_answer, bool stalled)
 {
 	send_tcp(cport, CEE_TCP_SYN, 1000, 0, NULL);
 	struct seg sa = recv_seg(cport, 2000);
@@ -180,7 +186,7 @@ static bool tw_client(uint16_t cport, uint8_t *syn_answer)
 		echoed |= e.len == 1 && e.data[0] == 'x';
 		if (e.flags & CEE_TCP_FIN) {
 			send_tcp(cport, CEE_TCP_ACK | CEE_TCP_FIN, 1002, e.seq + e.len + 1, NULL);
-			return echoed && find_event(cport, CEE_EVT_CLOSED, 2000) != NULL;
+			return echoed && (stalled || find_event(cport, CEE_EVT_CLOSED, 2000) != NULL);
 		}
 	}
 	return false;
@@ -190,7 +196,8 @@ static void timewait(int port)
 {
 	char *args[] = {"test",		   "--ip",	"10.0.0.1/24", "--listen",
 			"tcp:7:echo-close", "--events",	"mem:",	       "--max-conns",
-			"8",		   "--poll-idle-us", "50",	       NULL};
+			"8",		   "--poll-idle-us", "50",	       "--event-ring",
+			"32",		   NULL};
 	struct cee_engine_cfg cfg;
 	if (engine_up(port, args, &cfg) < 0) {
 		failures++;
@@ -199,12 +206,12 @@ static void timewait(int port)
 	uint8_t ans;
 	unsigned tw = 0, served = 0;
 	for (uint16_t i = 0; i < NTW; i++)
-		tw += tw_client((uint16_t)(31000 + i), &ans);
+		tw += tw_client((uint16_t)(31000 + i), &ans, false);
 	CHECK(tw == NTW, "%u of %u clients to TIME-WAIT", tw, NTW);
 	CHECK(cee_conn_live(cee_engine_shard(eng, 0)->pool) == NTW, "%u slots live, want %u",
 	      cee_conn_live(cee_engine_shard(eng, 0)->pool), NTW);
 	for (uint16_t i = 0; i < NTW_NEW; i++) {
-		bool ok = tw_client((uint16_t)(41000 + i), &ans);
+		bool ok = tw_client((uint16_t)(41000 + i), &ans, false);
 		CHECK(ok, "new client %u: %s", i,
 		      ans == 0 ? "no answer" : (ans & CEE_TCP_RST) ? "refused (RST)" : "not served");
 		served += ok;
@@ -215,11 +222,28 @@ static void timewait(int port)
 	CHECK(STAT(tw_reclaimed) == NTW_NEW && destroyed == NTW_NEW && STAT(refused) == 0,
 	      "tw_reclaimed %lu, %u of the first destroyed, refused %lu",
 	      (unsigned long)STAT(tw_reclaimed), destroyed, (unsigned long)STAT(refused));
-	printf("ring pin timewait: %u in TIME-WAIT, %u new served, tw_reclaimed %lu, refused %lu, "
-	       "%zu events, %d failures\n",
-	       tw, served, (unsigned long)STAT(tw_reclaimed), (unsigned long)STAT(refused), nevs,
-	       failures);
-	engine_down(&cfg, NTW + NTW_NEW);
+
+	// the consumer stalls: served clients fill the event ring (4 records
+	// each, the destroyed of the one whose slot it took among them) until
+	// a SYN finds no room
+	uint64_t rec0 = STAT(tw_reclaimed), ref0 = STAT(refused);
+	unsigned stalled = 0;
+	ans = 0;
+	mem_stalled = true;
+	for (uint16_t i = 0; i < 16 && STAT(refused) == ref0; i++)
+		stalled += tw_client((uint16_t)(42000 + i), &ans, true);
+	mem_stalled = false;
+	CHECK(STAT(refused) == ref0 + 1 && (ans & CEE_TCP_RST) && stalled > 0,
+	      "stalled consumer: %u served, then refused %lu (answer %#x)", stalled,
+	      (unsigned long)(STAT(refused) - ref0), ans);
+	CHECK(STAT(tw_reclaimed) - rec0 == stalled,
+	      "tw_reclaimed %lu for %u clients served: the refused SYN ended one for nothing",
+	      (unsigned long)(STAT(tw_reclaimed) - rec0), stalled);
+	printf("ring pin timewait: %u in TIME-WAIT, %u new served, %u more with the consumer "
+	       "stalled, then refused; tw_reclaimed %lu, refused %lu, %zu events, %d failures\n",
+	       tw, served, stalled, (unsigned long)STAT(tw_reclaimed), (unsigned long)STAT(refused),
+	       nevs, failures);
+	engine_down(&cfg, NTW + NTW_NEW + stalled);
 }
 
 int main(int argc, char **argv)
