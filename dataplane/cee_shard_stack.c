@@ -283,6 +283,24 @@ static bool close_cut(struct cee_stack *st, enum cee_reason reason)
 	return true;
 }
 
+// Our last words went with our FIN (the idle timeout's Close frame and
+// close_notify; a TLS close): the peer owes its answer (RFC 6455 5.5.1, a
+// Close; RFC 8446 6.1, close_notify), which comes after our FIN and is
+// read, not reset by TCP (abort_on_data), until the layer has it
+// (answered()). Not when the layer already ended (nothing left to read).
+static void await_answer(struct cee_stack *st)
+{
+	if (!st->down_short && !(st->c->tcb.uflags & CEE_TCB_U_ABORT))
+		st->c->tcb.oflags |= CEE_TCB_O_READS_ON;
+}
+
+// The layer that awaited the peer's answer has it (or ended): data after
+// it is new again, and resets (abort_on_data).
+static void answered(struct cee_stack *st)
+{
+	st->c->tcb.oflags &= (uint8_t)~CEE_TCB_O_READS_ON;
+}
+
 // Answers of the echo services: records and frames cannot be taken back,
 // so a send buffer without room (the paced window makes it rare) ends the
 // connection with no_resources rather than losing bytes silently. Data
@@ -459,6 +477,7 @@ static void tls_io_close(void *arg, enum cee_reason reason)
 	struct cee_stack *st = arg;
 	if (unlikely(st->dead)) // the connection is gone; the layer finishes its call
 		return;
+	answered(st); // (the peer's close_notify or alert: its last words)
 	layer_close(st, reason);
 }
 
@@ -511,8 +530,12 @@ static void ws_io_close(void *arg, enum cee_reason reason)
 	// a Close 1013 or a 503 (no_resources) that went whole: without it the
 	// client read a truncation. Not after a frame cut short (down_short):
 	// layer_close resets the stream then
-	if (st->tls != NULL && !st->down_short && reason != CEE_REASON_WS_PING_TIMEOUT)
+	if (st->tls != NULL && !st->down_short && reason != CEE_REASON_WS_PING_TIMEOUT) {
 		cee_tls_shutdown(st->tls);
+		await_answer(st); // (the peer's close_notify follows our FIN)
+	} else {
+		answered(st);
+	}
 	layer_close(st, reason);
 }
 
@@ -970,6 +993,8 @@ static int close_notify_before_up(struct cee_shard *s, struct cee_stack *st,
 	layer_enter(st);
 	cee_tls_shutdown(st->tls);
 	bool cut = close_cut(st, reason);
+	if (!cut)
+		await_answer(st);
 	if (!layer_leave(s, st))
 		return -1;
 	return cut ? 0 : 1;
@@ -1009,11 +1034,18 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 	// layer)
 	cee_tcp_set_close_reason(&c->tcb, reason);
 	layer_enter(st);
-	if (st->ws != NULL && reason == CEE_REASON_IDLE_TIMEOUT)
+	bool words = false;
+	if (st->ws != NULL && reason == CEE_REASON_IDLE_TIMEOUT) {
 		cee_ws_shutdown(st->ws, CEE_WS_GOING_AWAY, "idle", s->now_ns);
-	if (st->tls != NULL)
+		words = cee_ws_deadline(st->ws) != 0; // (it awaits the peer's Close)
+	}
+	if (st->tls != NULL) {
 		cee_tls_shutdown(st->tls);
-	close_cut(st, reason); // (TCP aborts when its running call leaves)
+		// (not after the peer's FIN: it can answer nothing more)
+		words = reason != CEE_REASON_PEER_FIN;
+	}
+	if (!close_cut(st, reason) && words) // (TCP aborts when its running call leaves)
+		await_answer(st);
 	layer_leave(s, st);
 }
 
@@ -1058,6 +1090,8 @@ int cee_stack_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason rea
 								  : CEE_WS_NORMAL);
 	if (now && close_cut(st, reason))
 		now = false; // reset: no FIN after it
+	else if (now && st->tls != NULL)
+		await_answer(st); // (close_notify, then our FIN)
 	if (!layer_leave(s, st))
 		return -1;
 	return now ? 1 : 0;

@@ -587,6 +587,13 @@ struct cee_tcb {
 #define CEE_TCB_O_QUIET 0x08 /**< passive, half open: its open waits for established */
 #define CEE_TCB_O_LATE 0x10  /**< announced after the running LIST walk's cut: not part of it */
 #define CEE_TCB_O_SRC_EST 0x20 /**< CEE_TCB_O_SRC, counted proven (handshake done) */
+/**
+ * tcb->oflags, set and cleared by the owner while open, read by TCP: after
+ * our FIN a layer still reads, awaiting the peer's answer to its close
+ * (close_notify, a Close frame); new data then is taken in, not reset
+ * (abort_on_data).
+ */
+#define CEE_TCB_O_READS_ON 0x40
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */

@@ -28,7 +28,9 @@
  *   acked, counted in bytes_in and dropped, as in discard ("echo mode" =
  *   echo/echo-close && !FIN_QUEUED), until our FIN is out: new data in
  *   FIN-WAIT-1/2 after a close of ours resets the connection (RFC 1122
- *   4.2.2.13; every close of ours is a full one), abort_on_data. Echo-close
+ *   4.2.2.13; every close of ours is a full one), abort_on_data, except
+ *   while the owner's layer awaits the peer's answer to its close
+ *   (CEE_TCB_O_READS_ON: close_notify, a WebSocket Close). Echo-close
  *   closes (local_close) right after the first in-order bytes it takes:
  *   they are echoed, then our FIN.
  *   App hands in-order bytes to ops->recv (counted in bytes_in and acked
@@ -771,8 +773,14 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 		// first cause. Taken and acked, a peer that kept writing (a SIP
 		// server's keepalives) held FIN-WAIT-2 for ever with no closed:
 		// a link stayed up, never retried
+		// A layer that awaits the peer's answer to its close (our
+		// close_notify or Close frame went with the FIN: the idle
+		// timeout's) still reads it (CEE_TCB_O_READS_ON): RFC 8446 6.1
+		// and RFC 6455 5.5.1 oblige the peer to answer, and it was reset
+		// for doing so (ws_clean false, its alert unreported); the
+		// FIN-WAIT-2 limit bounds a peer that keeps writing meanwhile
 		if (v->len > 0 && (tcb->uflags & CEE_TCB_U_CLOSE) &&
-		    seq_gt(v->seq + v->len, tcb->rcv_nxt)) {
+		    !(tcb->oflags & CEE_TCB_O_READS_ON) && seq_gt(v->seq + v->len, tcb->rcv_nxt)) {
 			ctx->stats.abort_on_data++;
 			tcp_abort_conn(ctx, tcb, (enum cee_reason)tcb->close_reason, now_ns);
 			return STEP_GONE;

@@ -279,11 +279,21 @@ class Client:
             self.rec["wait_s"] = time.monotonic() - self.t_last_out  # since our last send (echo())
             if self.rec["end"] == "close_notify" and self.rec["id"] % 2 == 0:
                 # (the engine's echo of it counted a send failure and reset
-                # the connection: tls_check.py wants layer_send_fail 0; now
-                # TCP resets it, data after our close: abort_on_data)
+                # the connection: tls_check.py wants layer_send_fail 0; it
+                # is taken in, the engine awaiting our close_notify, and
+                # goes nowhere: no reset, tcp.abort_on_data 0)
                 try:
                     s.sendall(b"late")
                     self.rec["late_sent"] = 4
+                except (ssl.SSLError, OSError) as e:
+                    self.rec["late_error"] = f"{type(e).__name__}: {e}"
+            elif self.rec["end"] == "close_notify":
+                # the others answer the engine's close_notify with theirs
+                # (RFC 8446 6.1), after its FIN: read, not reset
+                # (tls_check.py wants tcp.abort_on_data 0)
+                try:
+                    s.unwrap()
+                    self.rec["notify_sent"] = True
                 except (ssl.SSLError, OSError) as e:
                     self.rec["late_error"] = f"{type(e).__name__}: {e}"
             s.close()

@@ -33,6 +33,9 @@ Expected per client kind:
                  ws_clean false (the client answers no Close), ws_reason = the reason
                  text of the engine's Close; the client got that Close 1001
                  --idle-timeout after the last exchange
+  idle_answer    the same, but ws_clean true: the client answered the engine's
+                 Close (after the engine's FIN, sent with it), and the answer
+                 was read, not reset (tcp.abort_on_data: ws_clean false)
   unmasked, badop   protocol_error, ws_code 1002, ws_clean false
   badutf8        protocol_error, ws_code 1007, ws_clean false
   toobig         protocol_error, ws_code 1009, ws_clean false
@@ -55,7 +58,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ceeit import Report, check_addresses, check_handshake_limit, check_contract_v2, conn_summary, load_events, load_stats, main_guard, match_by_port  # noqa: E402
 
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
-HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "unmasked", "badutf8", "badop", "toobig")
+HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "unmasked", "badutf8",
+        "badop", "toobig")
 GOOD = ("good_sip", "good_other", "good_none", "good_split")
 REFUSED = ("nokey", "badkey", "version", "bigheaders", "path", "origin", "post", "malformed", "noupgrade")
 
@@ -102,11 +106,13 @@ def expected(rec, proto):
         e.update(reason="tls_close_notify")
     elif k == "rst":
         e.update(reason="peer_rst")
-    elif k == "idle":
+    elif k in ("idle", "idle_answer"):
         # docs/events.md: ws_code is ours for a close we started (1001), with
-        # the reason text our Close frame carried
+        # the reason text our Close frame carried; clean when the client
+        # answered it
         cr = rec.get("close_recv")
-        e.update(reason="idle_timeout", code=1001, ws_reason=(cr[1] or None) if cr else None)
+        e.update(reason="idle_timeout", code=1001, ws_reason=(cr[1] or None) if cr else None,
+                 clean=k == "idle_answer")
     elif k in PROTO_ERR:
         cr = rec.get("close_recv")
         e.update(reason="protocol_error", code=PROTO_ERR[k], ws_reason=(cr[1] or None) if cr else None)
@@ -211,7 +217,7 @@ def check_pair(rec, s, args, rep):
         rep.fail(f"{who}: the client did not see what its kind expects: end {rec.get('end')}, status "
                  f"{rec.get('status')}, close_recv {rec.get('close_recv')}, pings {rec.get('pings_recv')}, "
                  f"echo {rec.get('echo_ok')}, error {rec.get('error')}")
-    if rec["kind"] == "idle" and args.idle_timeout:
+    if rec["kind"] in ("idle", "idle_answer") and args.idle_timeout:
         w = rec.get("wait_s") or 0.0
         if not 0.8 * args.idle_timeout <= w <= args.idle_timeout + 5:
             rep.fail(f"{who}: closed {w:.2f} s after the last exchange; --idle-timeout {args.idle_timeout} s")

@@ -31,6 +31,11 @@ barrier); then all end at once, each as its kind says:
   rst        raw: SO_LINGER {1, 0} and close: RST
   idle       raw: silent, answers nothing, reads until the engine closes
              (its Close 1001 then FIN)
+  idle_answer raw: silent until the engine's Close 1001 (and its FIN, sent
+             with it), which it answers with a Close echoing its code, as
+             RFC 6455 5.5.1 asks, then reads to the end: a FIN, no RST
+             (the answer comes after the engine's FIN: a reset for it was
+             data after a full close, ws_clean false)
   unmasked   raw: a text frame without a mask: Close 1002 expected
   badutf8    raw: a masked text frame with invalid UTF-8: Close 1007 expected
   badop      raw: a frame with reserved opcode 0x3: Close 1002 expected
@@ -67,7 +72,8 @@ import websockets  # noqa: E402  (Debian python3-websockets)
 import websockets.exceptions  # noqa: E402
 
 LIB_KINDS = ("close1000", "close4k")
-HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "unmasked", "badutf8", "badop", "toobig")
+HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "unmasked", "badutf8",
+        "badop", "toobig")
 UNHELD = ("pingto", "pong")
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
 TEXT_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 <>&\"\\/éüß€中文😀"
@@ -289,14 +295,18 @@ class Client:
         self.count_in(back)
         self.check_echo(msg, back)
 
-    async def on_frame(self, f, answer_pings):
-        """A frame read while no message is awaited: Close recorded, pings
-        counted (and answered), anything else recorded as unexpected."""
+    async def on_frame(self, f, answer_pings, answer_close=False):
+        """A frame read while no message is awaited: Close recorded (and
+        answered, echoing its code), pings counted (and answered), anything
+        else recorded as unexpected."""
         _, opcode, payload = f
         if opcode == wc.OP_CLOSE:
             if self.rec["close_recv"] is not None:
                 self.fail(f"a second Close frame {list(wc.parse_close(payload))}")
             self.rec["close_recv"] = list(wc.parse_close(payload))
+            if answer_close:
+                await self.conn.send(wc.frame(wc.OP_CLOSE, payload[:2]))
+                self.rec["close_sent"] = [self.rec["close_recv"][0], ""]
         elif opcode == wc.OP_PING:
             self.rec["pings_recv"] += 1
             if answer_pings:
@@ -307,7 +317,7 @@ class Client:
         else:
             self.rec["unexpected"] = self.rec.get("unexpected", 0) + 1
 
-    async def read_to_end(self, timeout, answer_pings=False, pending=None):
+    async def read_to_end(self, timeout, answer_pings=False, pending=None, answer_close=False):
         """Read frames until the engine ends the stream: record its Close
         frame and pings; for TLS, what follows close_notify too. @p pending:
         a read_frame task already under way. @return end (eof, close_notify,
@@ -320,7 +330,7 @@ class Client:
                     pending = None
                     if f is None:
                         break
-                    await self.on_frame(f, answer_pings)
+                    await self.on_frame(f, answer_pings, answer_close)
                 end = c.end
                 if end == "close_notify":  # then the TCP end
                     while await c.loop.sock_recv(c.sock, 65536):
@@ -360,8 +370,9 @@ class Client:
             c.reset()
             self.rec["end"] = "rst_sent"
             self.rec["ok"] = True
-        elif kind == "idle":
-            self.rec["end"] = await self.read_to_end(a.idle_timeout + a.timeout)
+        elif kind in ("idle", "idle_answer"):
+            self.rec["end"] = await self.read_to_end(a.idle_timeout + a.timeout,
+                                                     answer_close=kind == "idle_answer")
             # from the client's last send: the engine's idle clock starts
             # later (at the ACK of its echo, which this kernel sends at
             # once), so this never reads short; the echo's arrival, taken

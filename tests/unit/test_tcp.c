@@ -4212,6 +4212,39 @@ static void test_fin_wait_1_data_resets(void **state)
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
 }
 
+/*
+ * Fault: the answer a layer awaits after its last words went with our FIN
+ * (the peer's close_notify, its WebSocket Close: the idle timeout's close)
+ * was reset as new data after a full close: a WebSocket client answering
+ * the Close 1001 saw an RST, ws_clean false. While the owner marks it
+ * (CEE_TCB_O_READS_ON) it is taken in and acked; once cleared, new data
+ * resets again.
+ */
+static void test_fin_wait_2_reads_on_takes_answer(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.fin_wait_2_ns = 5 * SEC;
+	drive(f, CEE_TCP_FIN_WAIT_2);
+	uint64_t deadline = f->timer_at;
+	f->tcb.oflags |= CEE_TCB_O_READS_ON;
+	f->nsegs = 0;
+	peer(f, 0, "answer", 6);
+	assert_false(f->destroyed);
+	assert_int_equal(f->ctx.stats.abort_on_data, 0);
+	assert_true(f->nsegs >= 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_ACK);
+	assert_int_equal(last(f)->out.ack, f->p_seq);
+	assert_int_equal(f->timer_at, deadline);       /* FIN-WAIT-2's limit still bounds it */
+	f->tcb.oflags &= (uint8_t)~CEE_TCB_O_READS_ON; /* the layer has its answer */
+	peer(f, 0, "more", 4);
+	assert_true(f->destroyed);
+	assert_int_equal(f->ctx.stats.abort_on_data, 1);
+	assert_int_equal(last(f)->out.flags, CEE_TCP_RST | CEE_TCP_ACK);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_LOCAL_CLOSE);
+	assert_int_equal(closed_evt(f)->bytes_in, 6);
+}
+
 /* Fault: out-of-order bytes held beyond the peer's FIN moved RCV.NXT past the FIN, which was lost. */
 static void test_ooo_beyond_fin(void **state)
 {
@@ -6710,6 +6743,7 @@ int main(void)
 	    T(test_karn_after_window_reopen),
 	    T(test_fin_wait_2_data_resets),
 	    T(test_fin_wait_1_data_resets),
+	    T(test_fin_wait_2_reads_on_takes_answer),
 	    T(test_ooo_beyond_fin),
 	    T(test_time_wait_blind_fin),
 	    T(test_cc_initial_window),
