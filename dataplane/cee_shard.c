@@ -946,21 +946,26 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 static bool sndbuf_renege(struct cee_shard *s, bool evict)
 {
 	// one fruitless look per poll iteration: every buffer the iteration
-	// failed to find (no_sndbuf) would otherwise scan again
-	if (s->renege_none_ns == s->now_ns)
+	// failed to find (no_sndbuf) would otherwise scan again. The evicting
+	// look (admission) has its own mark and hand: a buffer's allocation
+	// that found none to renege in the same iteration (a segment before the
+	// SYN in one burst) had the SYN refused (refused_sndbuf) beside stalled
+	// peers it may reset, and moved the hand past them
+	uint64_t *none = evict ? &s->evict_none_ns : &s->renege_none_ns;
+	uint32_t *hand = evict ? &s->evict_slot : &s->renege_slot;
+	if (*none == s->now_ns)
 		return false;
 	uint32_t cap = cee_conn_capacity(s->pool);
-	if (s->renege_slot >= cap)
-		s->renege_slot = 0;
-	uint32_t end = cap - s->renege_slot > CEE_RENEGE_SLOTS ? s->renege_slot + CEE_RENEGE_SLOTS
-							       : cap;
+	if (*hand >= cap)
+		*hand = 0;
+	uint32_t end = cap - *hand > CEE_RENEGE_SLOTS ? *hand + CEE_RENEGE_SLOTS : cap;
 	struct cee_conn *c;
 	for (unsigned n = 0;
-	     n < CEE_RENEGE_CONNS && (c = cee_conn_next(s->pool, &s->renege_slot, end)) != NULL; n++)
+	     n < CEE_RENEGE_CONNS && (c = cee_conn_next(s->pool, hand, end)) != NULL; n++)
 		if (c->tcb.sb != NULL && (cee_tcp_renege(&s->tcp, &c->tcb) ||
 					  (evict && cee_tcp_evict_stalled(&s->tcp, &c->tcb, s->now_ns))))
 			return true;
-	s->renege_none_ns = s->now_ns;
+	*none = s->now_ns;
 	return false;
 }
 

@@ -155,6 +155,8 @@ struct cee_shard {
 	uint32_t renege_slot;    /**< where sndbuf_renege()'s clock hand goes on */
 	uint32_t syn_backlog;    /**< --syn-backlog, at most half this shard's slots */
 	uint64_t renege_none_ns; /**< the poll iteration (now_ns) whose look found none */
+	uint32_t evict_slot;	 /**< the same at admission, which may also reset stalled peers */
+	uint64_t evict_none_ns;
 	uint32_t tw_slot;        /**< where tw_reclaim()'s clock hand goes on */
 	uint64_t tw_none_ns;     /**< the poll iteration whose look found no TIME-WAIT */
 

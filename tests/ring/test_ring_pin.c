@@ -14,7 +14,12 @@
 // acknowledge it; once their oldest segment has timed out three times
 // (tcp.rto_timeouts), four new clients must each be served (their byte
 // echoed), each taking the buffer of a stalled one, which ends with
-// retransmit_timeout (tcp.stall_evicted).
+// retransmit_timeout (tcp.stall_evicted). Then, the last free buffer
+// taken, one burst brings a segment of an idle client, whose echo finds
+// no buffer (a look that resets nobody), and a new client's SYN: it must
+// be admitted, not refused because the look before it in the same poll
+// iteration found nothing (review of session 28: the two looks shared
+// their mark).
 //
 // timewait: fault guarded against (review of resource bounds): slots in
 // TIME-WAIT counted against --max-conns and nothing took them back, so one
@@ -83,6 +88,18 @@ static bool client(uint16_t cport, uint8_t *syn_answer)
 	return false;
 }
 
+// A client on @p cport that completes its handshake and says nothing yet.
+// @return the engine's ISS + 1, 0 when its SYN was not answered so.
+static uint32_t idle_client(uint16_t cport)
+{
+	send_tcp(cport, CEE_TCP_SYN, 1000, 0, NULL);
+	struct seg sa = recv_seg(cport, 2000);
+	if (!sa.ok || sa.flags != (CEE_TCP_SYN | CEE_TCP_ACK))
+		return 0;
+	send_tcp(cport, CEE_TCP_ACK, 1001, sa.seq + 1, NULL);
+	return sa.seq + 1;
+}
+
 // The engine on a ring port with @p args (NULL-ended); its shard's counters
 // and events then read by the scenario.
 static int engine_up(int port, char **args, struct cee_engine_cfg *cfg)
@@ -123,6 +140,9 @@ static void stall(int port)
 	}
 	unsigned pinned = 0;
 	uint8_t ans;
+	// two idle clients, for the burst at the end
+	uint32_t a_ack = idle_client(20001), b_ack = idle_client(20002);
+	CHECK(a_ack != 0 && b_ack != 0, "idle clients not connected");
 	for (uint16_t i = 0; i < NPIN; i++)
 		pinned += client((uint16_t)(30000 + i), &ans);
 	CHECK(pinned == NPIN, "%u of %u clients echoed", pinned, NPIN);
@@ -159,11 +179,43 @@ static void stall(int port)
 	}
 	CHECK(evicted == NNEW, "%u pinned connections closed, want %u", evicted, NNEW);
 
-	printf("ring pin: %u pinned, %u new served, stall_evicted %lu, refused_sndbuf %lu, "
-	       "%zu events, %d failures\n",
+	// A's echo takes the last free buffer (and is never acknowledged)
+	send_tcp(20001, CEE_TCP_ACK | CEE_TCP_PSH, 1001, a_ack, "x");
+	bool a_echo = false;
+	for (int i = 0; i < 4 && !a_echo; i++) {
+		struct seg e = recv_seg(20001, 2000);
+		a_echo = e.ok && e.len == 1;
+	}
+	CHECK(a_echo, "idle client A: no echo");
+	// one burst: B's byte (no buffer for its echo), then C's SYN
+	uint64_t evicted0 = TCP_STAT(stall_evicted);
+	struct rte_mbuf *burst[2] = {peer_seg(&peer_mac, &engine_mac, PEER_IP, 20002, ECHO_PORT,
+					      CEE_TCP_ACK | CEE_TCP_PSH, 1001, b_ack, "y", 1),
+				     peer_seg(&peer_mac, &engine_mac, PEER_IP, 20003, ECHO_PORT,
+					      CEE_TCP_SYN, 1000, 0, NULL, 0)};
+	CHECK(burst[0] != NULL && burst[1] != NULL &&
+		  rte_ring_enqueue_bulk(to_eng[rp_port][0], (void **)burst, 2, NULL) == 2,
+	      "burst not sent");
+	struct seg sc = recv_seg(20003, 2000);
+	CHECK(sc.ok && sc.flags == (CEE_TCP_SYN | CEE_TCP_ACK),
+	      "C's SYN after B's segment in one burst: %s (refused_sndbuf %lu, stall_evicted %lu)",
+	      !sc.ok			 ? "no answer"
+	      : (sc.flags & CEE_TCP_RST) ? "refused (RST)"
+					 : "not a SYN-ACK",
+	      (unsigned long)STAT(refused_sndbuf), (unsigned long)TCP_STAT(stall_evicted));
+	if (sc.ok && sc.flags == (CEE_TCP_SYN | CEE_TCP_ACK))
+		send_tcp(20003, CEE_TCP_ACK, 1001, sc.seq + 1, NULL);
+	CHECK(TCP_STAT(stall_evicted) > evicted0 && STAT(refused_sndbuf) == 0,
+	      "after the burst: stall_evicted %lu (was %lu), refused_sndbuf %lu",
+	      (unsigned long)TCP_STAT(stall_evicted), (unsigned long)evicted0,
+	      (unsigned long)STAT(refused_sndbuf));
+	CHECK(find_event(20003, CEE_EVT_OPEN, 2000) != NULL, "C announced");
+
+	printf("ring pin: %u pinned, %u new served, then one in a burst after a fruitless look; "
+	       "stall_evicted %lu, refused_sndbuf %lu, %zu events, %d failures\n",
 	       pinned, served, (unsigned long)TCP_STAT(stall_evicted),
 	       (unsigned long)STAT(refused_sndbuf), nevs, failures);
-	engine_down(&cfg, NPIN + NNEW);
+	engine_down(&cfg, NPIN + NNEW + 3);
 }
 
 // An echo-close client on @p cport, to TIME-WAIT on the engine's side:
