@@ -79,7 +79,9 @@ if [ "${CEE_TEST_SANITIZE:-1}" != 0 ]; then
 	# nats_broker_kill and fuzz_nats, cee-bench by audit_engines and
 	# bench_args) runs in the plain pass only, to keep CI well under 15
 	# minutes (1,061 s with nats_sink and bench_audit in both passes, session
-	# 28; 785 s with links_tls in both, session 14).
+	# 28; 785 s with links_tls in both, session 14; 998 s one test at a time
+	# and 761 s two at a time, the whole of .ci/run on a fresh clone,
+	# sessions 28 and 29).
 	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -- --no-suite long
 fi
 if [ "${CEE_TEST_TSAN:-1}" != 0 ]; then
