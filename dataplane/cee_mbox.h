@@ -258,6 +258,8 @@ struct cee_mbox {
 	_Atomic uint64_t full, timeouts;
 	/* shard only */
 	bool draining;             /**< admission stopped by DRAIN */
+	bool drain_exempt; /**< the next active open alone passes the drain (a link's drain notice)
+			    */
 	struct cee_mbox_req *watch_head; /**< WATCH requests waiting for a close */
 	uint32_t watching;         /**< how many */
 	struct cee_mbox_walk walk;

@@ -1833,11 +1833,17 @@ struct cee_conn *cee_shard_open_active(struct cee_shard *s, unsigned pi, uint32_
 	unsigned credits = proto != CEE_PROTO_TCP ? s->evt_per_conn_layers : s->evt_per_conn;
 	if (link != 0 && credits != 0)
 		credits += CEE_LINK_EVT_EXTRA;
-	if (s->mbox.draining) { // cee-ctl drain: no new connections, ours included
-		s->mbox.stats.drain_refused++;
-		s->stats.connect_fail++;
-		errno = ESHUTDOWN;
-		return NULL;
+	// cee-ctl drain: no new connections, ours included; a link's drain
+	// notice passes, that one open alone (not the opens its callbacks
+	// would make: an app's closed hook that reconnects)
+	if (unlikely(s->mbox.draining)) {
+		if (!s->mbox.drain_exempt) {
+			s->mbox.stats.drain_refused++;
+			s->stats.connect_fail++;
+			errno = ESHUTDOWN;
+			return NULL;
+		}
+		s->mbox.drain_exempt = false;
 	}
 	// every open leaves the room of the links waiting to reconnect; a
 	// link's own attempt has given its hold back (cee_shard_link.c), so

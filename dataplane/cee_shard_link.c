@@ -172,7 +172,8 @@ void cee_shard_link_open_ext(struct cee_shard *s, struct cee_conn *c)
  * shutdown, destroyed; no SYN goes out. Before, the link went `drained`
  * with no event, and the control plane waited for the retry promised. It
  * takes the room held for the link's next attempt (cee_shard_open_active()
- * refuses it otherwise, as during a drain: the flag lifts that for it alone).
+ * refuses it otherwise, as during a drain: mbox.drain_exempt lifts that for
+ * it alone, not for the opens its callbacks make).
  */
 static void drain_notice(struct cee_shard *s, struct shard_link *sl)
 {
@@ -181,15 +182,17 @@ static void drain_notice(struct cee_shard *s, struct shard_link *sl)
 	const struct cee_link_cfg *lc = l->cfg;
 	uint32_t tag = (uint32_t)(sl - ls->v) + 1;
 	hold(sl, false);
-	bool draining = s->mbox.draining;
-	s->mbox.draining = false;
+	// this open alone passes the drain: its closed and destroyed come from
+	// inside it, and an app's hook that opened another there got one
+	// through the drain (the drain itself was lifted meanwhile)
+	s->mbox.drain_exempt = true;
 	ls->notice = true;
 	// (its layers never start: a bare connection of the link's protocol)
 	struct cee_conn *c =
 	    cee_shard_open_active(s, 0, lc->ip, lc->port, (enum cee_tcp_service)lc->service,
 				  lc->tls ? CEE_PROTO_TLS : CEE_PROTO_TCP, NULL, tag);
 	ls->notice = false;
-	s->mbox.draining = draining;
+	s->mbox.drain_exempt = false;
 	if (c == NULL) { // no slot, event room or source port: it goes unsaid
 		s->stats.link_open_failed++;
 		return;

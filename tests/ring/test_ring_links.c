@@ -179,11 +179,15 @@ static const struct cee_event *event_of(uint16_t lport, enum cee_evt_type type, 
 // The engine with @p n arguments @p args (after "test"): created, started.
 static struct cee_engine_cfg cfg; // (the engine's copy shares its links: freed after it)
 
+// An embedder's hooks for the next start_engine() (NULL: none).
+static const struct cee_app_ops *app_ops;
+
 static bool start_engine(int port, char **args, int n)
 {
 	cee_engine_cfg_default(&cfg);
 	if (cee_engine_parse_args(&cfg, n, args) != 0)
 		return false;
+	cfg.app = app_ops;
 	if (!ring_engine_start(&cfg, port))
 		return false;
 	return true;
@@ -392,6 +396,29 @@ static bool finwait(int port)
 	return true;
 }
 
+// drain: an embedder's closed hook that opens a connection (as an app
+// reconnecting would), tried at every closed; ESHUTDOWN counted once the
+// drain is on. The drain notice's own closed came with the drain lifted for
+// it, and such a hook got a connection through the drain.
+static unsigned hook_tries, hook_opened_draining, hook_refused;
+static volatile bool drain_asked; // (set before the request: the hook runs on the shard's lcore)
+
+static void reconnect_closed(void *arg, struct cee_shard *s, struct cee_conn *c)
+{
+	(void)arg;
+	(void)c;
+	if (!drain_asked)
+		return;
+	hook_tries++;
+	struct cee_conn *n = cee_shard_connect(s, 0, PEER_IP, 5099, CEE_TCP_SVC_ECHO);
+	if (n != NULL)
+		hook_opened_draining++;
+	else if (errno == ESHUTDOWN)
+		hook_refused++;
+}
+
+static const struct cee_app_ops reconnect_ops = {.closed = reconnect_closed};
+
 static bool drain(int port)
 {
 	char sock[64];
@@ -410,7 +437,10 @@ static bool drain(int port)
 			"--poll-idle-us",
 			"50",
 			NULL};
-	if (!start_engine(port, args, 13))
+	app_ops = &reconnect_ops;
+	bool up = start_engine(port, args, 13);
+	app_ops = NULL;
+	if (!up)
 		return false;
 	uint16_t lport = 0;
 	uint32_t lisn = 0;
@@ -423,6 +453,7 @@ static bool drain(int port)
 	CHECK(event_of(lport, CEE_EVT_DESTROYED, 2000) != NULL, "the first attempt destroyed");
 	// (the record of link_down is in evs; its next_attempt_ms is in its extension)
 	char reply[4096];
+	drain_asked = true;
 	CHECK(ring_ctl_request(sock, "drain\n", reply, sizeof(reply), 3000) &&
 		  strstr(reply, "\"ok\":true"),
 	      "drain: %s", reply);
@@ -459,6 +490,11 @@ static bool drain(int port)
 		  strstr(reply, "\"state\":\"drained\"") && strstr(reply, "\"attempts\":2") &&
 		  strstr(reply, "\"last_reason\":\"shutdown\""),
 	      "links: %s", reply);
+	// an embedder's closed hook that opened a connection during the drain
+	// (at the notice's closed) was refused as every open is then
+	CHECK(hook_tries >= 1 && hook_opened_draining == 0 && hook_refused == hook_tries,
+	      "closed hook during the drain: %u tries, %u opened, %u refused (ESHUTDOWN)",
+	      hook_tries, hook_opened_draining, hook_refused);
 	return true;
 }
 
