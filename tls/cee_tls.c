@@ -173,6 +173,11 @@ static atomic_int_fast64_t heap_limit, heap_admit;
 static _Thread_local uint64_t heap_refusals;
 // This thread is warming a context up (cee_tls_ctx_warm): outside the budget
 static _Thread_local bool heap_exempt;
+// What this thread's allocations and frees moved heap_bytes by while
+// exempt: what its warm-up kept. (Measured on heap_bytes, process-wide,
+// it took in what other shards allocated meanwhile: their handshakes'
+// state during a reconnect storm at start grew the budget for good.)
+static _Thread_local int64_t heap_exempt_net;
 
 // true when @p grow more bytes would pass the budget (counted)
 static bool over_budget(size_t grow)
@@ -190,9 +195,12 @@ static void *count_malloc(size_t size)
 {
 	void *p = over_budget(size) ? NULL : malloc(size);
 
-	if (p != NULL)
-		atomic_fetch_add_explicit(&heap_bytes, (int64_t)malloc_usable_size(p),
-					  memory_order_relaxed);
+	if (p != NULL) {
+		int64_t n = (int64_t)malloc_usable_size(p);
+		atomic_fetch_add_explicit(&heap_bytes, n, memory_order_relaxed);
+		if (heap_exempt)
+			heap_exempt_net += n;
+	}
 	return p;
 }
 
@@ -200,8 +208,10 @@ static void count_free(void *p)
 {
 	if (p == NULL)
 		return;
-	atomic_fetch_sub_explicit(&heap_bytes, (int64_t)malloc_usable_size(p),
-				  memory_order_relaxed);
+	int64_t n = (int64_t)malloc_usable_size(p);
+	atomic_fetch_sub_explicit(&heap_bytes, n, memory_order_relaxed);
+	if (heap_exempt)
+		heap_exempt_net -= n;
 	free(p);
 }
 
@@ -217,16 +227,23 @@ static void *count_realloc(void *p, size_t size)
 	if (size > old && over_budget(size - old))
 		return NULL; // (p stays, as realloc leaves it)
 	q = realloc(p, size);
-	if (q != NULL)
-		atomic_fetch_add_explicit(&heap_bytes,
-					  (int64_t)malloc_usable_size(q) - (int64_t)old,
-					  memory_order_relaxed);
+	if (q != NULL) {
+		int64_t d = (int64_t)malloc_usable_size(q) - (int64_t)old;
+		atomic_fetch_add_explicit(&heap_bytes, d, memory_order_relaxed);
+		if (heap_exempt)
+			heap_exempt_net += d;
+	}
 	return q;
 }
 
 int64_t cee_tls_heap_bytes(void)
 {
 	return atomic_load_explicit(&heap_bytes, memory_order_relaxed);
+}
+
+int64_t cee_tls_heap_limit(void)
+{
+	return atomic_load_explicit(&heap_limit, memory_order_relaxed);
 }
 
 void cee_tls_heap_budget(int64_t bytes)
@@ -1669,7 +1686,7 @@ int cee_tls_ctx_warm(struct cee_tls_ctx *ctx)
 	struct cee_tls_stats saved = ctx->stats;
 	// What wolfSSL keeps of it (its per-thread set-up) is not any
 	// connection's: outside the budget, which grows by it
-	int64_t before = cee_tls_heap_bytes();
+	heap_exempt_net = 0;
 	heap_exempt = true;
 	struct warm_end *se = calloc(1, sizeof(*se)), *ce = calloc(1, sizeof(*ce));
 	uint8_t *tmp = malloc(sizeof(se->buf));
@@ -1708,7 +1725,7 @@ out:
 	free(tmp);
 	cee_tls_ctx_destroy(cctx);
 	heap_exempt = false;
-	int64_t kept = cee_tls_heap_bytes() - before;
+	int64_t kept = heap_exempt_net; // (this thread's, not the other shards')
 	if (kept > 0 && atomic_load_explicit(&heap_limit, memory_order_relaxed) > 0) {
 		atomic_fetch_add_explicit(&heap_limit, kept, memory_order_relaxed);
 		atomic_fetch_add_explicit(&heap_admit, kept, memory_order_relaxed);

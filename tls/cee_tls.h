@@ -258,3 +258,8 @@ void cee_tls_get_info(const struct cee_tls *t, struct cee_tls_info *info);
 
 /** Bytes wolfSSL holds on the heap now, all threads (the counting allocator). */
 int64_t cee_tls_heap_bytes(void);
+/**
+ * The bound cee_tls_heap_budget() put on cee_tls_heap_bytes() (0: none),
+ * with what each shard's warm-up kept on its own thread added to it.
+ */
+int64_t cee_tls_heap_limit(void);

@@ -2,6 +2,7 @@
 // tls/: a client and a server cee_tls pumped through each other in memory
 // (two byte queues), no EAL. Each test names the fault it guards against.
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1808,6 +1809,82 @@ static void test_heap_budget(void **state)
 	assert_int_equal(cee_tls_ctx_stats(f->sctx)->heap_refused, 1);
 }
 
+// A shard's warm-up on a fresh thread (wolfSSL's per-thread set-up is
+// made anew), while a second thread (another shard's handshakes) holds
+// 64 KiB blocks it takes as long as the warm-up runs.
+struct warm_race {
+	struct cee_tls_ctx *ctx;
+	volatile bool warming, done, hog;
+	int rc;
+	unsigned held; // blocks taken while the warm-up ran
+	void *blk[64];
+};
+
+static void *warm_thread(void *arg)
+{
+	struct warm_race *w = arg;
+	w->warming = true;
+	w->rc = cee_tls_ctx_warm(w->ctx);
+	w->warming = false;
+	w->done = true;
+	return NULL;
+}
+
+static void *hog_thread(void *arg)
+{
+	struct warm_race *w = arg;
+	while (!w->done) {
+		if (w->hog && w->warming && w->held < 64)
+			w->blk[w->held++] = wolfSSL_Malloc(64 << 10);
+		usleep(20);
+	}
+	return NULL;
+}
+
+// @return how much the budget's bound grew by a warm-up (another thread
+// taking blocks meanwhile when @p hog): 0 with w->held too small to tell.
+static int64_t warm_growth(struct cee_tls_ctx *ctx, bool hog, unsigned *held)
+{
+	struct warm_race w = {.ctx = ctx, .hog = hog};
+	int64_t lim0 = cee_tls_heap_limit();
+	pthread_t a, b;
+	assert_int_equal(pthread_create(&b, NULL, hog_thread, &w), 0);
+	assert_int_equal(pthread_create(&a, NULL, warm_thread, &w), 0);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	assert_int_equal(w.rc, 0);
+	int64_t grown = cee_tls_heap_limit() - lim0;
+	for (unsigned i = 0; i < w.held; i++)
+		wolfSSL_Free(w.blk[i]);
+	*held = w.held;
+	return grown;
+}
+
+// Guards against (review of session 28): a shard's warm-up took what the
+// heap grew by while it ran, process-wide, as what it kept, and added it to
+// the budget for good: other shards' handshakes meanwhile (a reconnect
+// storm at start) inflated --tls-mem by their state. Only the warm-up's
+// own thread's allocations count now: the bound grows about as much with
+// another thread taking blocks as without.
+static void test_warm_budget_own_thread(void **state)
+{
+	struct fx *f = *state;
+	struct cee_tls_cfg scfg = server_cfg();
+	f->sctx = make_ctx(f, &scfg, true);
+	cee_tls_heap_budget(256 << 20);
+	unsigned held = 0;
+	int64_t alone = warm_growth(f->sctx, false, &held);
+	int64_t raced = 0;
+	for (int i = 0; i < 5 && held < 2; i++) // (blocks taken during the warm-up: at least 2)
+		raced = warm_growth(f->sctx, true, &held);
+	cee_tls_heap_budget(0);
+	print_message("warm-up: the bound grew %lld bytes alone, %lld with %u blocks of 64 KiB "
+		      "taken by another thread meanwhile\n",
+		      (long long)alone, (long long)raced, held);
+	assert_true(held >= 2);
+	assert_true(raced <= alone + (32 << 10));
+}
+
 // Guards against: the warm-up handshake (run on each shard's lcore at
 // start) leaking a pool slot, changing the counters, or leaving the
 // context unable to serve real clients, with or without mutual TLS.
@@ -2191,6 +2268,7 @@ int main(void)
 	    T(test_down_full),
 	    T(test_pool_exhaustion),
 	    T(test_heap_budget),
+	    T(test_warm_budget_own_thread),
 	    T(test_ctx_warm),
 	    T(test_bad_files),
 	    T(test_bad_options),
