@@ -1030,28 +1030,39 @@ bool cee_shard_link_room(const struct cee_shard *s, unsigned credits)
 	       cee_evring_room(s->evring) >= (uint64_t)credits + s->link_hold_credits;
 }
 
+// Event room for a new connection needing @p credits beside what links
+// hold: asked before taking anything back for it (a TIME-WAIT slot, a
+// stalled peer's buffer), which a SYN refused for want of it would take for
+// nothing (a stalled consumer: every SYN reset a peer or ended a TIME-WAIT).
+static bool event_room(struct cee_shard *s, unsigned credits)
+{
+	if (!cee_shard_reserve_events(s, credits + s->link_hold_credits))
+		return false;
+	unreserve_events(s, credits + s->link_hold_credits);
+	return true;
+}
+
 static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
 				   uint32_t bucket, const struct cee_listener *ls, int l)
 {
-	if (unlikely(sndbuf_low(s)) && !sndbuf_room(s)) {
+	bool layers = ls->tls || ls->ws;
+	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
+	if (unlikely(sndbuf_low(s)) && event_room(s, credits) && !sndbuf_room(s)) {
 		// send buffers nearly gone and none to take back: a new connection
 		// could not echo or answer; refused at once, counted, rather than
-		// admitted into a stall
+		// admitted into a stall. (Only a SYN with the event room it needs
+		// may reset a peer for its buffer; one without is refused below.)
 		s->stats.refused_sndbuf++;
 		reply_rst(s, pi, p);
 		return NULL;
 	}
-	bool layers = ls->tls || ls->ws;
-	unsigned credits = layers ? s->evt_per_conn_layers : s->evt_per_conn;
 	// (beyond the slots held for links) a TIME-WAIT slot is taken back
 	// only for a SYN that then has the event room it needs: one refused
 	// for that (a stalled consumer) ended a TIME-WAIT for nothing, and a
 	// stream of SYNs emptied TIME-WAIT while admission had stopped
 	if (unlikely(cee_conn_max(s->pool) - cee_conn_live(s->pool) <= s->link_hold_slots) &&
-	    cee_shard_reserve_events(s, credits + s->link_hold_credits)) {
-		unreserve_events(s, credits + s->link_hold_credits);
+	    event_room(s, credits))
 		(void)tw_reclaim(s);
-	}
 	// a link waiting to reconnect keeps its slot and event room: inbound
 	// clients that filled the shard took them, and the link's attempts
 	// failed locally, without an event, for as long as they stayed
