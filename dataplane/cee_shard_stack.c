@@ -290,8 +290,15 @@ static bool close_cut(struct cee_stack *st, enum cee_reason reason)
 // (answered()). Not when the layer already ended (nothing left to read).
 static void await_answer(struct cee_stack *st)
 {
-	if (!st->down_short && !(st->c->tcb.uflags & CEE_TCB_U_ABORT))
-		st->c->tcb.oflags |= CEE_TCB_O_READS_ON;
+	if (st->down_short || (st->c->tcb.uflags & CEE_TCB_U_ABORT))
+		return;
+	// for as long as a WebSocket Close of ours waits for the peer's (5 s):
+	// a peer that writes on and never answers (a SIP server's keepalives
+	// after a link's idle timeout) is reset at its next byte after that
+	// (cee_stack_deadline()), not held to FIN-WAIT-2's limit
+	st->c->tcb.oflags |= CEE_TCB_O_READS_ON;
+	cee_tcp_set_deadline(&st->s->tcp, &st->c->tcb,
+			     st->s->now_ns + st->s->cfg->ws.close_timeout_ns, CEE_REASON_NONE);
 }
 
 // The layer that awaited the peer's answer has it (or ended): data after
@@ -343,9 +350,12 @@ static void service_up(struct cee_stack *st, const uint8_t *data, uint32_t len, 
 		// deferred handshake's input from cee_stack_poll())
 		if (st->dead)
 			return;
-		if (close_now && !close_cut(st, CEE_REASON_LOCAL_CLOSE))
+		if (close_now && !close_cut(st, CEE_REASON_LOCAL_CLOSE)) {
+			if (st->tls != NULL) // (close_notify, then our FIN)
+				await_answer(st);
 			cee_tcp_close(&s->tcp, &st->c->tcb, CEE_REASON_LOCAL_CLOSE, s->now_ns);
-		else if (!close_now) // our Close frame is out: this side closed first, however it ends
+		} else if (!close_now) // our Close frame is out: this side closed first, however it
+				       // ends
 			cee_tcp_set_close_reason(&st->c->tcb, CEE_REASON_LOCAL_CLOSE);
 		return;
 	case CEE_TCP_SVC_DISCARD:
@@ -966,6 +976,10 @@ void cee_stack_destroyed(struct cee_shard *s, struct cee_conn *c)
 void cee_stack_deadline(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
+	if (st != NULL && (c->tcb.oflags & CEE_TCB_O_READS_ON)) {
+		answered(st); // no answer to our close in time: data from now on resets
+		return;
+	}
 	if (st == NULL || st->quiet || st->closing)
 		return;
 	if (!st->up) {
@@ -993,8 +1007,8 @@ static int close_notify_before_up(struct cee_shard *s, struct cee_stack *st,
 	layer_enter(st);
 	cee_tls_shutdown(st->tls);
 	bool cut = close_cut(st, reason);
-	if (!cut)
-		await_answer(st);
+	// (no await_answer(): the stack is quiet, nothing would read the
+	// answer; data after our FIN resets, abort_on_data)
 	if (!layer_leave(s, st))
 		return -1;
 	return cut ? 0 : 1;

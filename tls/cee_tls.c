@@ -1680,14 +1680,19 @@ int cee_tls_ctx_warm(struct cee_tls_ctx *ctx)
 		return -EINVAL;
 	char err[256];
 	struct cee_tls_cfg ccfg = {.max_conns = 1}; // no verification, no certificate
-	struct cee_tls_ctx *cctx = cee_tls_ctx_create(&ccfg, false, err, sizeof(err));
-	if (cctx == NULL)
-		return -errno;
-	struct cee_tls_stats saved = ctx->stats;
 	// What wolfSSL keeps of it (its per-thread set-up) is not any
-	// connection's: outside the budget, which grows by it
+	// connection's: outside the budget, which grows by it. (The client
+	// context inside too: made outside and freed inside, it was taken off
+	// what the warm-up kept.)
 	heap_exempt_net = 0;
 	heap_exempt = true;
+	struct cee_tls_ctx *cctx = cee_tls_ctx_create(&ccfg, false, err, sizeof(err));
+	if (cctx == NULL) {
+		int e = errno;
+		heap_exempt = false;
+		return -e;
+	}
+	struct cee_tls_stats saved = ctx->stats;
 	struct warm_end *se = calloc(1, sizeof(*se)), *ce = calloc(1, sizeof(*ce));
 	uint8_t *tmp = malloc(sizeof(se->buf));
 	int rc = -ENOMEM;

@@ -36,6 +36,9 @@ Expected per client kind:
   idle_answer    the same, but ws_clean true: the client answered the engine's
                  Close (after the engine's FIN, sent with it), and the answer
                  was read, not reset (tcp.abort_on_data: ws_clean false)
+  idle_chatter   the same as idle; the client, writing on without a Close, is
+                 reset within 9 s of the engine's Close (its 5 s wait for an
+                 answer; before, FIN-WAIT-2's 60 s)
   unmasked, badop   protocol_error, ws_code 1002, ws_clean false
   badutf8        protocol_error, ws_code 1007, ws_clean false
   toobig         protocol_error, ws_code 1009, ws_clean false
@@ -58,8 +61,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ceeit import Report, check_addresses, check_handshake_limit, check_contract_v2, conn_summary, load_events, load_stats, main_guard, match_by_port  # noqa: E402
 
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
-HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "unmasked", "badutf8",
-        "badop", "toobig")
+HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "idle_chatter",
+        "unmasked", "badutf8", "badop", "toobig")
 GOOD = ("good_sip", "good_other", "good_none", "good_split")
 REFUSED = ("nokey", "badkey", "version", "bigheaders", "path", "origin", "post", "malformed", "noupgrade")
 
@@ -106,7 +109,7 @@ def expected(rec, proto):
         e.update(reason="tls_close_notify")
     elif k == "rst":
         e.update(reason="peer_rst")
-    elif k in ("idle", "idle_answer"):
+    elif k in ("idle", "idle_answer", "idle_chatter"):
         # docs/events.md: ws_code is ours for a close we started (1001), with
         # the reason text our Close frame carried; clean when the client
         # answered it

@@ -36,6 +36,10 @@ barrier); then all end at once, each as its kind says:
              RFC 6455 5.5.1 asks, then reads to the end: a FIN, no RST
              (the answer comes after the engine's FIN: a reset for it was
              data after a full close, ws_clean false)
+  idle_chatter raw: after the engine's Close 1001 (and its FIN), a text
+             frame every 0.5 s and never a Close: reset once the engine's
+             wait for an answer (5 s) is over (it was held to FIN-WAIT-2's
+             60 s limit)
   unmasked   raw: a text frame without a mask: Close 1002 expected
   badutf8    raw: a masked text frame with invalid UTF-8: Close 1007 expected
   badop      raw: a frame with reserved opcode 0x3: Close 1002 expected
@@ -72,8 +76,8 @@ import websockets  # noqa: E402  (Debian python3-websockets)
 import websockets.exceptions  # noqa: E402
 
 LIB_KINDS = ("close1000", "close4k")
-HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "unmasked", "badutf8",
-        "badop", "toobig")
+HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "idle_chatter",
+        "unmasked", "badutf8", "badop", "toobig")
 UNHELD = ("pingto", "pong")
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
 TEXT_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 <>&\"\\/éüß€中文😀"
@@ -345,6 +349,34 @@ class Client:
             self.fail(f"ProtocolViolation: {e}")
             return "violation"
 
+    async def chatter_after_close(self, timeout):
+        """Read until the engine's Close, then write a text frame every 0.5 s
+        (never a Close) until the engine resets the connection. @return end
+        (rst, timeout, violation); reset_after_s: from its Close."""
+        c = self.conn
+        try:
+            async with asyncio.timeout(timeout):
+                while self.rec["close_recv"] is None:
+                    f = await c.read_frame()
+                    if f is None:
+                        return c.end or "eof"
+                    await self.on_frame(f, False)
+                t0 = time.monotonic()
+                try:
+                    while True:
+                        await c.send(wc.frame(wc.OP_TEXT, b"still here"))
+                        await asyncio.sleep(0.5)
+                except (ConnectionResetError, BrokenPipeError):
+                    self.rec["reset_after_s"] = time.monotonic() - t0
+                    return "rst"
+        except TimeoutError:
+            return "timeout"
+        except (ConnectionResetError, BrokenPipeError):
+            return "rst"
+        except wc.ProtocolViolation as e:
+            self.fail(f"ProtocolViolation: {e}")
+            return "violation"
+
     def tls_end_ok(self, end):
         """How the engine's side must end: ws: FIN; wss: close_notify then FIN."""
         return end == ("close_notify+eof" if self.ssl_ctx else "eof")
@@ -370,6 +402,12 @@ class Client:
             c.reset()
             self.rec["end"] = "rst_sent"
             self.rec["ok"] = True
+        elif kind == "idle_chatter":
+            self.rec["end"] = await self.chatter_after_close(a.idle_timeout + a.timeout)
+            cr = self.rec["close_recv"]
+            w = self.rec.get("reset_after_s")
+            self.rec["ok"] = (cr is not None and cr[0] == 1001 and self.rec["end"] == "rst"
+                              and w is not None and w <= 9)
         elif kind in ("idle", "idle_answer"):
             self.rec["end"] = await self.read_to_end(a.idle_timeout + a.timeout,
                                                      answer_close=kind == "idle_answer")
