@@ -321,26 +321,13 @@ class Client:
         else:
             self.rec["unexpected"] = self.rec.get("unexpected", 0) + 1
 
-    async def read_to_end(self, timeout, answer_pings=False, pending=None, answer_close=False):
-        """Read frames until the engine ends the stream: record its Close
-        frame and pings; for TLS, what follows close_notify too. @p pending:
-        a read_frame task already under way. @return end (eof, close_notify,
-        rst, timeout); ProtocolViolation recorded."""
-        c = self.conn
+    async def ended(self, timeout, body):
+        """Run the coroutine function @p body within @p timeout: its end, or
+        how the stream ended under it (timeout, rst; ProtocolViolation
+        recorded: violation)."""
         try:
             async with asyncio.timeout(timeout):
-                while True:
-                    f = await (pending if pending is not None else c.read_frame())
-                    pending = None
-                    if f is None:
-                        break
-                    await self.on_frame(f, answer_pings, answer_close)
-                end = c.end
-                if end == "close_notify":  # then the TCP end
-                    while await c.loop.sock_recv(c.sock, 65536):
-                        pass
-                    end = "close_notify+eof"
-                return end
+                return await body()
         except TimeoutError:
             return "timeout"
         except (ConnectionResetError, BrokenPipeError):
@@ -349,33 +336,52 @@ class Client:
             self.fail(f"ProtocolViolation: {e}")
             return "violation"
 
+    async def read_to_end(self, timeout, answer_pings=False, pending=None, answer_close=False):
+        """Read frames until the engine ends the stream: record its Close
+        frame and pings; for TLS, what follows close_notify too. @p pending:
+        a read_frame task already under way. @return end (eof, close_notify,
+        rst, timeout); ProtocolViolation recorded."""
+        c = self.conn
+
+        async def body():
+            nonlocal pending
+            while True:
+                f = await (pending if pending is not None else c.read_frame())
+                pending = None
+                if f is None:
+                    break
+                await self.on_frame(f, answer_pings, answer_close)
+            end = c.end
+            if end == "close_notify":  # then the TCP end
+                while await c.loop.sock_recv(c.sock, 65536):
+                    pass
+                end = "close_notify+eof"
+            return end
+
+        return await self.ended(timeout, body)
+
     async def chatter_after_close(self, timeout):
         """Read until the engine's Close, then write a text frame every 0.5 s
         (never a Close) until the engine resets the connection. @return end
         (rst, timeout, violation); reset_after_s: from its Close."""
         c = self.conn
-        try:
-            async with asyncio.timeout(timeout):
-                while self.rec["close_recv"] is None:
-                    f = await c.read_frame()
-                    if f is None:
-                        return c.end or "eof"
-                    await self.on_frame(f, False)
-                t0 = time.monotonic()
-                try:
-                    while True:
-                        await c.send(wc.frame(wc.OP_TEXT, b"still here"))
-                        await asyncio.sleep(0.5)
-                except (ConnectionResetError, BrokenPipeError):
-                    self.rec["reset_after_s"] = time.monotonic() - t0
-                    return "rst"
-        except TimeoutError:
-            return "timeout"
-        except (ConnectionResetError, BrokenPipeError):
-            return "rst"
-        except wc.ProtocolViolation as e:
-            self.fail(f"ProtocolViolation: {e}")
-            return "violation"
+
+        async def body():
+            while self.rec["close_recv"] is None:
+                f = await c.read_frame()
+                if f is None:
+                    return c.end or "eof"
+                await self.on_frame(f, False)
+            t0 = time.monotonic()
+            try:
+                while True:
+                    await c.send(wc.frame(wc.OP_TEXT, b"still here"))
+                    await asyncio.sleep(0.5)
+            except (ConnectionResetError, BrokenPipeError):
+                self.rec["reset_after_s"] = time.monotonic() - t0
+                return "rst"
+
+        return await self.ended(timeout, body)
 
     def tls_end_ok(self, end):
         """How the engine's side must end: ws: FIN; wss: close_notify then FIN."""

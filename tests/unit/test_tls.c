@@ -15,6 +15,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/version.h> // LIBWOLFSSL_VERSION_HEX: what this wolfSSL can do
+#include <wolfssl/wolfcrypt/ecc.h> // wc_ecc_fp_free: a thread's ECC cache
 #include <wolfssl/wolfcrypt/memory.h> // wolfSSL_Malloc: through cee's counting allocator
 
 #include "cee_tls.h"
@@ -1827,6 +1828,9 @@ static void *warm_thread(void *arg)
 	w->rc = cee_tls_ctx_warm(w->ctx);
 	w->warming = false;
 	w->done = true;
+	// the thread's ECC fixed-point cache, most of what its warm-up kept
+	// (a shard's lives as long as the engine): freed as the thread ends
+	wc_ecc_fp_free();
 	return NULL;
 }
 
