@@ -133,6 +133,14 @@ static bool watch_start(struct cee_shard *s, struct cee_mbox_req *r)
 
 // One request: everything but LIST and WATCH is answered at once; LIST
 // starts a walk that later visits finish, WATCH waits for a close.
+// A request's view of @p s: connections announced and not destroyed, and
+// of those, the ones without their closed event yet.
+static void shard_counts(const struct cee_shard *s, struct cee_mbox_req *r)
+{
+	r->live = cee_shard_live(s);
+	r->unclosed = (uint32_t)(s->stats.opened - s->stats.closed);
+}
+
 static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 {
 	struct cee_mbox *m = &s->mbox;
@@ -143,8 +151,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 	r->rc = 0;
 	r->now_ns = s->now_ns;
 	r->sseq = shard_sseq(s);
-	r->live = cee_shard_live(s);
-	r->unclosed = (uint32_t)(s->stats.opened - s->stats.closed);
+	shard_counts(s, r);
 	m->stats.requests++;
 	struct cee_conn *c = NULL;
 	switch ((enum cee_mbox_op)r->op) {
@@ -169,8 +176,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 			// closed already) and destroyed are pushed now.
 			m->stats.kills++;
 			cee_tcp_abort(&s->tcp, &c->tcb, CEE_REASON_ADMIN_KILL, s->now_ns);
-			r->live = cee_shard_live(s);
-			r->unclosed = (uint32_t)(s->stats.opened - s->stats.closed);
+			shard_counts(s, r);
 			r->sseq = shard_sseq(s);
 		}
 		break;

@@ -109,6 +109,16 @@ struct cee_ctl_cfg {
 	bool engine_per_run;
 };
 
+/** The most a part from a callback (sinks, ports) may take, in a reply or --stats. */
+#define CEE_CTL_PART_MAX (1u << 20)
+/**
+ * Call @p fn (a cee_ctl_cfg sinks_json or ports_json) into a buffer that
+ * grows from 4 KiB until the part fits, up to CEE_CTL_PART_MAX.
+ * @return its length with *@p out to free(), -ENOSPC when it is larger,
+ * -ENOMEM, or @p fn's other error (*@p out NULL then).
+ */
+int cee_ctl_part(int (*fn)(void *arg, char *buf, size_t len), void *arg, char **out);
+
 /**
  * Open the command socket and register the telemetry commands.
  * @return the control plane, or NULL with errno (message on stderr).

@@ -171,16 +171,6 @@ bool cee_ctl_render_more(struct ctl_buf *b, enum ctl_cmd cmd, const struct ctl_j
 /** Render an error reply. */
 void cee_ctl_render_error(struct ctl_buf *b, const char *msg, const cee_conn_id_t *id);
 
-/** The most a reply's part from a callback (sinks, ports) may take. */
-#define CEE_CTL_PART_MAX (1u << 20)
-/**
- * Call @p fn (a cee_ctl_cfg sinks_json or ports_json) into a buffer that
- * grows from 4 KiB until the part fits, up to CEE_CTL_PART_MAX.
- * @return its length with *@p out to free(), -ENOSPC when it is larger,
- * -ENOMEM, or @p fn's other error (*@p out NULL then).
- */
-int cee_ctl_part(int (*fn)(void *arg, char *buf, size_t len), void *arg, char **out);
-
 /** Socket server (cee_ctl_sock.c). */
 int cee_ctl_sock_open(struct cee_ctl *c, const char *path);
 void cee_ctl_sock_close(struct cee_ctl *c);

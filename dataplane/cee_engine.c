@@ -1915,14 +1915,17 @@ void cee_engine_stats_json(struct cee_engine *e, FILE *f)
 	fprintf(f, ",\"exported\":%" PRIu64 ",\"conn_bytes\":%" PRIu64 "}",
 		e->exporter ? cee_exporter_exported(e->exporter) : 0,
 		e->nshards ? cee_conn_pool_bytes(e->shards[0].pool) * e->nshards : 0);
-	char ports[2048];
-	int pn = engine_ports_json(e, ports, sizeof(ports));
+	// (grown as the command socket's are: in fixed buffers, a part that
+	// did not fit was left out in silence)
+	char *ports = NULL, *sinks = NULL;
+	int pn = cee_ctl_part(engine_ports_json, e, &ports);
 	if (pn > 0)
 		fprintf(f, ",%.*s", pn, ports);
-	char sinks[4096]; // (four specs of CEE_SINK_SPEC_MAX and their figures)
-	int sn = engine_sinks_json(e, sinks, sizeof(sinks));
+	int sn = cee_ctl_part(engine_sinks_json, e, &sinks);
 	if (sn >= 2)
 		fprintf(f, ",%.*s", sn - 2, sinks + 1); // "engine" and "sinks"
+	free(ports);
+	free(sinks);
 	fprintf(f, "}\n");
 	free(total);
 	free(one);
