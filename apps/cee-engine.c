@@ -10,12 +10,18 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 
 #include "cee_engine.h"
+#include "cee_port.h"
 #include "cee_shard.h"
+
+// exit status of a start that failed only for the AF_PACKET fanout group
+// clash below: EX_TEMPFAIL, the same command started again succeeds
+#define EXIT_START_AGAIN 75
 
 // (sig_atomic_t: the handler may run on any of DPDK's threads)
 static volatile sig_atomic_t stop_requested;
@@ -43,6 +49,61 @@ static bool wants_help(int argc, char **argv)
 	return false;
 }
 
+// The EAL's --vdev arguments (argv before "--"; copied before
+// rte_eal_init(), which may reorder them). @return their count.
+#define VDEV_MAX 8
+static int vdev_args(int argc, char **argv, const char *out[VDEV_MAX])
+{
+	int n = 0;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0 && n < VDEV_MAX; i++) {
+		if (strncmp(argv[i], "--vdev=", 7) == 0)
+			out[n++] = argv[i] + 7;
+		else if (strcmp(argv[i], "--vdev") == 0 && i + 1 < argc)
+			out[n++] = argv[++i];
+	}
+	return n;
+}
+
+// A net_af_packet --vdev that has no port after the EAL's probe: when the
+// reason is the fanout group clash of DPDK 22.11's PMD (cee_port.h), say
+// so and @return EXIT_START_AGAIN; 0 otherwise (the engine's own check of
+// its ports then reports what is missing, after the EAL's log of why).
+static int af_packet_clash(int n, const char *vdevs[VDEV_MAX])
+{
+	for (int i = 0; i < n; i++) {
+		char name[RTE_DEV_NAME_MAX_LEN], ifname[IF_NAMESIZE] = "";
+		const char *comma = strchr(vdevs[i], ',');
+		size_t len = comma ? (size_t)(comma - vdevs[i]) : strlen(vdevs[i]);
+		if (len >= sizeof(name))
+			continue;
+		memcpy(name, vdevs[i], len);
+		name[len] = '\0';
+		if (strncmp(name, "net_af_packet", 13) != 0 && strncmp(name, "eth_af_packet", 13) != 0)
+			continue;
+		uint16_t port;
+		if (rte_eth_dev_get_port_by_name(name, &port) == 0)
+			continue;
+		for (const char *kv = comma; kv != NULL; kv = strchr(kv + 1, ',')) {
+			if (strncmp(kv + 1, "iface=", 6) == 0) {
+				size_t l = strcspn(kv + 7, ",");
+				if (l < sizeof(ifname)) {
+					memcpy(ifname, kv + 7, l);
+					ifname[l] = '\0';
+				}
+			}
+		}
+		if (ifname[0] != '\0' && cee_port_af_packet_fanout_taken(ifname) == 1) {
+			fprintf(stderr,
+				"cee-engine: %s: the AF_PACKET fanout group id this process draws "
+				"for %s (DPDK's net_af_packet: pid XOR ifindex) is held by another "
+				"process's port on another interface; start again (exit %d)\n",
+				name, ifname, EXIT_START_AGAIN);
+			return EXIT_START_AGAIN;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	// --help needs no EAL (and no root).
@@ -63,6 +124,8 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); // a sink whose reader left fails with EPIPE instead
 
+	const char *vdevs[VDEV_MAX];
+	int nvdevs = vdev_args(argc, argv, vdevs);
 	int n = rte_eal_init(argc, argv);
 	if (n < 0) {
 		if (stop_requested) { // (a step of it interrupted by the stop: EINTR)
@@ -76,6 +139,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cee-engine: stopped during start-up\n");
 		rte_eal_cleanup();
 		return 0;
+	}
+	int clash = af_packet_clash(nvdevs, vdevs);
+	if (clash != 0) {
+		rte_eal_cleanup();
+		return clash;
 	}
 	argc -= n;
 	argv += n;

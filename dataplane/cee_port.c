@@ -2,6 +2,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
 
 #include <rte_ethdev.h>
 
@@ -132,4 +139,37 @@ int cee_port_setup(uint16_t port_id, unsigned nshards, struct rte_mempool *mp,
 		info->mac = mac;
 	}
 	return 0;
+}
+
+int cee_port_af_packet_fanout_taken(const char *ifname)
+{
+	unsigned ifindex = if_nametoindex(ifname);
+	if (ifindex == 0)
+		return -errno;
+	int fd = socket(AF_PACKET, SOCK_RAW, 0);
+	if (fd < 0)
+		return -errno;
+	// bound as the PMD binds its queues (all protocols, this interface):
+	// a group is joined only by sockets bound alike
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+		.sll_ifindex = (int)ifindex,
+	};
+	int rc = 0;
+	if (bind(fd, (const struct sockaddr *)&sll, sizeof(sll)) != 0) {
+		rc = -errno;
+	} else {
+		// the PMD's id, mode and flags (drivers/net/af_packet, 22.11)
+		int arg = (int)(((unsigned)getpid() ^ ifindex) & 0xffff);
+		arg |= (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG | PACKET_FANOUT_FLAG_ROLLOVER)
+		       << 16;
+		// EINVAL: a group of that id exists for another interface (or
+		// with another mode); a free id makes a group of our own, gone
+		// when the socket closes
+		if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0)
+			rc = errno == EINVAL ? 1 : -errno;
+	}
+	close(fd);
+	return rc;
 }

@@ -109,15 +109,12 @@ start_server() {
 
 # The engine, as it_start_engine starts it, with a larger af_packet ring.
 start_engine() {
-	ENGINE_SEQ=$((ENGINE_SEQ + 1))
-	ENGINE_LOG=$WORK/engine.log
 	local vdev="net_af_packet0,iface=$NETNS_HOST_IF${CEE_LINKS_VDEV_ARGS-,framecnt=4096}"
 	local lcores=(-l "0,1")
 	if [[ $SHARDS == 2 ]]; then
 		vdev+=",qpairs=2"
 		lcores=(--lcores "0@0,1@1,2@0")
 	fi
-	local eal=(--no-huge -m 1024 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" "--vdev=$vdev" "${lcores[@]}")
 	local args=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --links "$LINKS_FILE" --max-conns "${MAX_CONNS:-$((2 * N + 1024))}"
 		--time-wait 1000 --events "jsonl:$EVENTS" --stats "$WORK/stats.json" --poll-idle-us 50)
 	# (room for every link's reservation, 12 records, on the shard with the
@@ -125,12 +122,7 @@ start_engine() {
 	[[ -z $MAX_CONNS ]] || args+=(--event-ring $(((N + SHARDS - 1) / SHARDS * 12 + 65536)))
 	[[ -z $RECONNECT ]] || args+=(--reconnect "$RECONNECT")
 	[[ $KEEPALIVE == off ]] || args+=(--keepalive "$KEEPALIVE")
-	it_log "engine: $CEE_ENGINE ${eal[*]} -- ${args[*]}"
-	"$CEE_ENGINE" "${eal[@]}" -- "${args[@]}" 2>"$ENGINE_LOG" &
-	ENGINE_PID=$!
-	it_wait_until 60 "'cee-engine: ready' on the engine's stderr" it_file_has "$ENGINE_LOG" "cee-engine: ready" ||
-		it_fail "engine did not become ready"
-	it_log "engine ready (pid $ENGINE_PID)"
+	it_launch_engine "$WORK/engine.log" -m 1024 "--vdev=$vdev" "${lcores[@]}" -- "${args[@]}"
 }
 
 start_server first

@@ -10,7 +10,7 @@
 #   CEE_TEST_FUZZ=0 scripts/test.sh       without the fuzz slice
 #   CEE_TEST_ALLOW_SKIP=1 scripts/test.sh  a test that skips (exit 77) as root
 #                                          does not fail the run
-#   CEE_TEST_JOBS=N scripts/test.sh      N tests at a time (default 1; those
+#   CEE_TEST_JOBS=N scripts/test.sh      N tests at a time (default 2; those
 #                                          meson marks is_parallel: false
 #                                          always run alone)
 set -euo pipefail
@@ -35,15 +35,13 @@ run_suite() {
 	ninja -C "$dir"
 	local marker rc=0
 	marker=$(mktemp)
-	# one at a time by default. Two at a time (CEE_TEST_JOBS=2, the
-	# busy-polling, flooding and timing tests still alone: is_parallel:
-	# false in tests/*/meson.build) took CI from 998 s to 761 s, but two
-	# engines started side by side can draw the same AF_PACKET fanout group
-	# id (DPDK 22.11's net_af_packet derives it from the pid and the
-	# interface index), and the second fails to start ("could not set
-	# PACKET_FANOUT"): two tests failed so in one CI run of session 29.
-	# Until engine starts retry on that, CI runs them one at a time.
-	meson test -C "$dir" --print-errorlogs --num-processes "${CEE_TEST_JOBS:-1}" "${tests[@]}" || rc=$?
+	# two at a time (the busy-polling, flooding and timing tests still
+	# alone: is_parallel: false in tests/*/meson.build): CI 998 s one at a
+	# time, 761 s two at a time (session 29). Two engines started side by
+	# side can draw the same AF_PACKET fanout group id (DPDK 22.11's
+	# net_af_packet: pid XOR ifindex); the second then exits 75 and the
+	# tests start it again (it_launch_engine, tests/integration/lib.sh).
+	meson test -C "$dir" --print-errorlogs --num-processes "${CEE_TEST_JOBS:-2}" "${tests[@]}" || rc=$?
 	# meson counts a skip (exit 77) as a pass: as root, with scripts/deps.sh
 	# run, no test has a reason to skip, and one that did tested nothing
 	if [ "$rc" -eq 0 ] && [ "$(id -u)" -eq 0 ] && [ "${CEE_TEST_ALLOW_SKIP:-0}" != 1 ]; then

@@ -150,10 +150,8 @@ it_at_least() { (($(it_count "$1" "$2") >= $3)); }
 # it_start_engine SHARDS LOG ENGINE_ARGS...: start cee-engine on the host veth
 # end with SHARDS (1 or 2) shards and wait for its ready line.
 it_start_engine() {
-	local shards=$1
-	ENGINE_LOG=$2
+	local shards=$1 log=$2
 	shift 2
-	ENGINE_SEQ=$((ENGINE_SEQ + 1))
 	local vdev="net_af_packet0,iface=$NETNS_HOST_IF" lcores
 	case $shards in
 	1) lcores=(-l "0,1") ;;
@@ -164,17 +162,55 @@ it_start_engine() {
 		;;
 	*) it_fail "unsupported shard count $shards" ;;
 	esac
-	local eal=(--no-huge -m 512 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" "--vdev=$vdev" "${lcores[@]}")
 	if [[ ${CEE_IT_FAKE_ENGINE:-0} == 1 ]]; then
+		ENGINE_LOG=$log
+		ENGINE_SEQ=$((ENGINE_SEQ + 1))
 		it_start_fake_engine "$shards" "$@"
-	else
-		it_log "engine: $CEE_ENGINE ${eal[*]} -- $*"
-		"$CEE_ENGINE" "${eal[@]}" -- "$@" 2>"$ENGINE_LOG" &
-		ENGINE_PID=$!
+		it_wait_until 60 "'cee-engine: ready' on the engine's stderr" it_file_has "$ENGINE_LOG" "cee-engine: ready" ||
+			it_fail "engine did not become ready"
+		return
 	fi
-	it_wait_until 60 "'cee-engine: ready' on the engine's stderr" it_file_has "$ENGINE_LOG" "cee-engine: ready" ||
-		it_fail "engine did not become ready"
-	it_log "engine ready (pid $ENGINE_PID)"
+	it_launch_engine "$log" -m 512 "--vdev=$vdev" "${lcores[@]}" -- "$@"
+}
+
+# it_launch_engine LOG EAL_ARGS... -- ENGINE_ARGS...: start cee-engine in the
+# background (ENGINE_PID; stderr in LOG) with --no-huge --no-pci, a
+# --file-prefix of its own (cee-it-PID-ENGINE_SEQ) and EAL_ARGS, and wait
+# for its ready line.
+# Exit 75 is started again (twice at most): DPDK 22.11's net_af_packet drew
+# the AF_PACKET fanout group id (pid XOR ifindex) of another test's engine
+# on another veth end of this namespace (cee_port.h; tests run two at a
+# time, scripts/test.sh); another start, another pid, draws another id.
+it_launch_engine() {
+	ENGINE_LOG=$1
+	shift
+	local eal=()
+	while [[ $# -gt 0 && $1 != -- ]]; do
+		eal+=("$1")
+		shift
+	done
+	[[ $# -gt 0 ]] && shift
+	# (one prefix for every attempt: tests name it from ENGINE_SEQ, and the
+	# EAL takes over a prefix whose process has gone)
+	ENGINE_SEQ=$((ENGINE_SEQ + 1))
+	local attempt rc
+	for attempt in 1 2 3; do
+		local all=(--no-huge --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" "${eal[@]}")
+		it_log "engine: $CEE_ENGINE ${all[*]} -- $*"
+		"$CEE_ENGINE" "${all[@]}" -- "$@" 2>"$ENGINE_LOG" &
+		ENGINE_PID=$!
+		if it_wait_until 60 "'cee-engine: ready' on the engine's stderr" \
+			it_file_has "$ENGINE_LOG" "cee-engine: ready"; then
+			it_log "engine ready (pid $ENGINE_PID)"
+			return
+		fi
+		rc=0
+		kill -0 "$ENGINE_PID" 2>/dev/null || { wait "$ENGINE_PID" || rc=$?; }
+		[[ $rc -eq 75 && $attempt -lt 3 ]] || it_fail "engine did not become ready"
+		it_log "engine start $attempt: its AF_PACKET fanout group id was taken (exit 75); starting again"
+		mv "$ENGINE_LOG" "$ENGINE_LOG.start$attempt"
+		ENGINE_PID=
+	done
 }
 
 # Harness self-check only (CEE_IT_FAKE_ENGINE=1): fake_engine.py, Linux

@@ -64,11 +64,18 @@ fail_soft() {
 engine_must_fail() {
 	local name=$1 needle=$2
 	shift 2
-	local log=$WORK/bad-$name.log rc=0
+	local log=$WORK/bad-$name.log rc attempt
 	ENGINE_SEQ=$((ENGINE_SEQ + 1))
 	it_log "engine must refuse to start ($name): -- $*"
-	timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" \
-		"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- "$@" >"$log" 2>&1 || rc=$?
+	# exit 75, its AF_PACKET fanout group id taken: started again
+	# (it_launch_engine)
+	for attempt in 1 2 3; do
+		rc=0
+		timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" \
+			"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- "$@" >"$log" 2>&1 || rc=$?
+		[[ $rc -eq 75 ]] || break
+		it_log "$name: start $attempt: AF_PACKET fanout group id taken (exit 75); starting again"
+	done
 	if [[ $rc -eq 0 || $rc -eq 124 ]]; then
 		fail_soft "$name: engine exit status $rc, expected a start-up failure"
 	elif grep -q "cee-engine: ready" "$log"; then
@@ -175,10 +182,13 @@ if [[ $MODE == openssl ]]; then
 	# cee_ctl.sock does not; no telemetry, whose socket name is longer)
 	LONG_PREFIX="cee-it-$$-"
 	while ((${#LONG_PREFIX} < 82)); do LONG_PREFIX+=p; done
-	rc=0
-	timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --no-telemetry --file-prefix "$LONG_PREFIX" \
-		"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
-		--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" >"$WORK/bad-ctl-default.log" 2>&1 || rc=$?
+	for attempt in 1 2 3; do # (exit 75: as in engine_must_fail)
+		rc=0
+		timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --no-telemetry --file-prefix "$LONG_PREFIX" \
+			"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
+			--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" >"$WORK/bad-ctl-default.log" 2>&1 || rc=$?
+		[[ $rc -eq 75 ]] || break
+	done
 	rm -rf "/var/run/dpdk/$LONG_PREFIX"
 	if [[ $rc -eq 0 || $rc -eq 124 ]] || ! grep -q "is longer than 107 bytes" "$WORK/bad-ctl-default.log"; then
 		fail_soft "ctl-socket-default-long: engine exit $rc: $(tail -n 3 "$WORK/bad-ctl-default.log")"
