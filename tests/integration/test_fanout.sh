@@ -26,12 +26,15 @@ it_parse_args "$@"
 it_require
 it_setup fanout
 
-eal() { echo --no-huge -m 512 --no-pci --file-prefix "cee-it-$$-$1"; }
+eal() { printf "%s\n" --no-huge -m 512 --no-pci --file-prefix "cee-it-$$-$1"; }
+mapfile -t EAL_CLASH < <(eal clash)
+mapfile -t EAL_CLASH2 < <(eal clash2)
+mapfile -t EAL_NOSUCH < <(eal nosuch)
 ARGS=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --listen "tcp:7:echo")
 FAILED=0
 
 # 1. The group taken on lo for the pid the engine will have
-rc=$("$CEE_PYTHON" "$IT_DIR/fanout_clash.py" "$NETNS_HOST_IF" lo "$CEE_ENGINE" $(eal clash) -l 0,1 \
+rc=$("$CEE_PYTHON" "$IT_DIR/fanout_clash.py" "$NETNS_HOST_IF" lo "$CEE_ENGINE" "${EAL_CLASH[@]}" -l 0,1 \
 	"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -- "${ARGS[@]}" \
 	--events "jsonl:$WORK/clash.jsonl" 2>"$WORK/clash.log" </dev/null)
 it_log "fanout id taken: exit $rc: $(grep -m1 'fanout group id' "$WORK/clash.log" || true)"
@@ -42,7 +45,7 @@ grep -q "cee-engine: ready" "$WORK/clash.log" && { echo "FAIL: the engine said r
 [[ ! -e $WORK/clash.jsonl ]] || { echo "FAIL: the failed start made its event file"; FAILED=1; }
 
 # 2. The same, two queues (qpairs=2: both sockets join one group)
-rc=$("$CEE_PYTHON" "$IT_DIR/fanout_clash.py" "$NETNS_HOST_IF" lo "$CEE_ENGINE" $(eal clash2) \
+rc=$("$CEE_PYTHON" "$IT_DIR/fanout_clash.py" "$NETNS_HOST_IF" lo "$CEE_ENGINE" "${EAL_CLASH2[@]}" \
 	"--vdev=net_af_packet0,iface=$NETNS_HOST_IF,qpairs=2" --lcores 0@0,1@1,2@0 -- "${ARGS[@]}" \
 	--events "jsonl:$WORK/clash2.jsonl" 2>"$WORK/clash2.log" </dev/null)
 it_log "fanout id taken, two queues: exit $rc"
@@ -50,7 +53,7 @@ it_log "fanout id taken, two queues: exit $rc"
 
 # 3. No such interface: a port missing for another reason is not a clash
 rc=0
-"$CEE_ENGINE" $(eal nosuch) -l 0,1 "--vdev=net_af_packet0,iface=cee-nosuch0" -- "${ARGS[@]}" \
+"$CEE_ENGINE" "${EAL_NOSUCH[@]}" -l 0,1 "--vdev=net_af_packet0,iface=cee-nosuch0" -- "${ARGS[@]}" \
 	--events "jsonl:$WORK/nosuch.jsonl" 2>"$WORK/nosuch.log" </dev/null || rc=$?
 it_log "no such interface: exit $rc: $(grep -m1 'need 1' "$WORK/nosuch.log" || true)"
 [[ $rc == 2 ]] || { echo "FAIL: an interface that does not exist: exit $rc, not 2"; FAILED=1; }
