@@ -856,8 +856,12 @@ static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt 
 	struct cee_tcp_out out;
 	cee_tcp_synack_cookie(&s->tcp, syn, iss, listener_tcp_service(ls), cee_syncookie_ts_code(&o),
 			      s->now_ns, &out);
-	if (reply_stateless(s, pi, p, &out))
+	// counted once it is out: without an mbuf nothing went (no_mbuf), and
+	// syncookies_sent said a SYN-ACK had
+	if (reply_stateless(s, pi, p, &out)) {
+		s->tcp.stats.syncookies_sent++;
 		s->cookie_sent_ns = s->now_ns;
+	}
 }
 
 static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,

@@ -348,7 +348,7 @@ void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *sy
 	t.iss = iss;
 	bool scaled = t.flags & CEE_TCB_F_WSCALE;
 	ctx->stats.segs_in++;
-	ctx->stats.syncookies_sent++;
+	// (syncookies_sent: counted by the caller once the frame is out)
 	tcp_out_init(out, iss, syn->seq + 1, CEE_TCP_SYN | CEE_TCP_ACK);
 	out->wscale = scaled ? t.rcv_wscale : 0xff;
 	out->wnd = (uint16_t)tcp_syn_window(ctx, &t, scaled);

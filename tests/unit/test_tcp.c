@@ -1038,7 +1038,8 @@ static void test_syn_cookie_handshake(void **state)
 	assert_int_equal(out.wscale, 0xff);
 	assert_false(out.sack_ok);
 	assert_false(out.ts);
-	assert_int_equal(f->ctx.stats.syncookies_sent, 3);
+	/* counted by the shard once the frame is out (an mbuf had) */
+	assert_int_equal(f->ctx.stats.syncookies_sent, 0);
 
 	/* the peer's ACK, with its first data and timestamps, at once (the
 	   connection's first TSval, at the SYN-ACK's instant, not before it) */
