@@ -13,6 +13,8 @@
 #   (1 also: a request line ended by EOF is answered; conn 0's error names it)
 #   4. cee-ctl --timeout 1 against a socket whose listener accepts nothing
 #      (its backlog full): exit 1 within the timeout, not a hang in connect().
+#   (5-8: long sink specs, sinks refused at start, SIGTERM at start-up, the
+#   socket's bounds; 9: telemetry's /cee/stats of 8 shards, truncated)
 # Guards against: a second engine silently taking over the first one's
 # socket (cee-ctl drain or kill then acting on the wrong engine, the first
 # unreachable once the second exits), a file deleted because a path was
@@ -302,5 +304,40 @@ PY
 kill -TERM "$J"
 wait "$J" || fail "8. engine j: exit status $?"
 log "8. 32 clients at a time, each exchange within 10 s"
+
+# 9. telemetry's /cee/stats of 8 shards: more than a 16 KiB reply holds
+# (about 4.5 KiB a shard). DPDK's telemetry drops what does not fit without
+# a word; the reply must say how many shards it shows ("shards", "shown",
+# "truncated"), show whole shards only, and still total every shard.
+# Guards against: a total of the shards shown (a control plane reading
+# max_conns 24,576 of 65,536), a shard cut in half, or a reply that says
+# nothing of what it left out. (net_null without rx: idle shards.)
+"$ENGINE" --no-huge -m 1024 --no-pci --file-prefix "cee-ctls-$$-k" --vdev net_null0,no-rx=1 \
+	--lcores '0@0,(1-8)@(0,1)' --log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo \
+	--events null: --poll-idle-us 200 --ctl-socket "$WORK/k.sock" >"$WORK/k.log" 2>&1 &
+K=$!
+PIDS+=("$K")
+wait_until 60 "engine k ready" has "$WORK/k.log" "cee-engine: ready"
+"$PY" - "cee-ctls-$$-k" "$IT_DIR" <<'PY' || fail "9. /cee/stats of 8 shards: see above"
+import sys
+sys.path.insert(0, sys.argv[2])
+import ctlit
+st = ctlit.telemetry(sys.argv[1], ["/cee/stats"])[0]["/cee/stats"]
+shown = sorted(k for k in st if k.startswith("shard_"))
+print(f"9. /cee/stats: shards {st.get('shards')} shown {st.get('shown')} truncated {st.get('truncated')}; "
+      f"{shown}; total max_conns {st['total'].get('max_conns')}")
+assert st["shards"] == 8, st["shards"]
+assert st["truncated"] == 1 and 0 < st["shown"] < 8, (st["shown"], st["truncated"])
+assert shown == [f"shard_{i}" for i in range(st["shown"])], shown
+# whole shards: every shown one has the total's counters
+for k in shown:
+    assert set(st[k]) == set(st["total"]), f"{k}: {len(st[k])} counters, the total {len(st['total'])}"
+    assert st[k]["max_conns"] == 8192, (k, st[k]["max_conns"])
+assert st["total"]["max_conns"] == 65536, f"total max_conns {st['total']['max_conns']}: not every shard"
+assert st["total"]["ring_capacity"] == 8 * st["shard_0"]["ring_capacity"], st["total"]["ring_capacity"]
+PY
+kill -TERM "$K"
+wait "$K" || fail "9. engine k: exit status $?"
+log "9. /cee/stats of 8 shards: truncated, said so, every shard totalled"
 
 log "PASS test_ctl_socket"
