@@ -421,19 +421,24 @@ PY
 	# (close_notify, FIN), so each connection waits 60 s in TIME-WAIT after
 	# its closed event. Its wolfSSL state (about 50 KB) stayed until
 	# destroyed, 60 s later (TLS review): tls_live must be 0 with the
-	# connections still live.
+	# connections still live. Every other client answers the engine's
+	# close_notify with its own (RFC 8446 6.1), after the engine's FIN: the
+	# engine must read it, not reset the connection for data after its
+	# close (tcp.abort_on_data 0; it was 30 when the echo-close path did
+	# not await the answer, CEE_TCB_O_READS_ON).
 	CEE_CTL=${CEE_CTL:-$(dirname "$CEE_ENGINE")/cee-ctl}
 	EVENTS=$WORK/events-tw.jsonl
 	TW_CONNS=30
 	it_start_engine 1 "$WORK/engine-tw.log" --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 		--listen "tls:$PORT:echo-close" --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
-		--time-wait 60000 --poll-idle-us 50 --events "jsonl:$EVENTS"
+		--time-wait 60000 --poll-idle-us 50 --events "jsonl:$EVENTS" --stats "$WORK/stats-tw-end.json"
 	TW_PREFIX="cee-it-$$-$ENGINE_SEQ"
 	it_ns "$CEE_PYTHON" - "$NETNS_ENGINE_IP" "$PORT" "$CERTS/ca.pem" "$TW_CONNS" <<'PY' || fail_soft "tls time-wait: clients"
 import socket, ssl, sys
 ip, port, ca, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 ctx = ssl.create_default_context(cafile=ca)
 ctx.check_hostname = False
+answered = 0
 for i in range(n):
     with socket.create_connection((ip, port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="server.cee.test") as s:
@@ -445,7 +450,10 @@ for i in range(n):
                     break
                 got += b
             assert got == b"tw", got
-print(f"tls time-wait: {n} connections echoed and closed by the engine")
+            if i % 2:
+                s.unwrap()  # our close_notify, after the engine's FIN
+                answered += 1
+print(f"tls time-wait: {n} connections echoed and closed by the engine, {answered} answered its close_notify")
 PY
 	it_wait_until 20 "$TW_CONNS closed events in $EVENTS" it_at_least "$EVENTS" "$(it_type_re closed)" "$TW_CONNS" ||
 		fail_soft "tls time-wait: fewer than $TW_CONNS closed events"
@@ -459,6 +467,12 @@ assert t["live"] == n, f"live {t['live']}: the {n} connections should wait in TI
 assert t["tls_live"] == 0, f"tls_live {t['tls_live']}: TLS state kept after closed"
 PY
 	it_stop_engine || fail_soft "tls time-wait: engine exit status $? after SIGTERM"
+	"$CEE_PYTHON" - "$WORK/stats-tw-end.json" <<'PY' || fail_soft "tls time-wait: close_notify answers reset"
+import json, sys
+t = json.load(open(sys.argv[1]))["total"]
+print(f"tls time-wait: tcp.abort_on_data {t['tcp']['abort_on_data']}, layer_send_fail {t['layer_send_fail']}")
+assert t["tcp"]["abort_on_data"] == 0, "the clients' close_notify after the engine's FIN was reset"
+PY
 	"$CEE_AUDIT" "$EVENTS" >/dev/null || fail_soft "tls time-wait: cee-audit rejected the event stream"
 
 	# Certificates renewed in place and read again at SIGHUP, live
