@@ -427,7 +427,7 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"                           (discard; default 1 MiB)\n"
 		"  --event-ring N           event records per shard (default 4 x max-conns/shard,\n"
 		"                           18 x with a TLS or WebSocket listener or a TLS link;\n"
-		"                           + 8 per link)\n"
+		"                           + 16 per link)\n"
 		"  --poll-idle-us US        sleep when a poll finds nothing (default 0: busy poll)\n"
 		"  --sched fifo:N|rr:N|other  the shards' scheduling policy and real-time priority\n"
 		"                           (default other: as started; needs CAP_SYS_NICE)\n"
@@ -1402,7 +1402,8 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 			continue;
 		fprintf(stderr,
 			"cee: --event-ring %u: the %u links of shard %u reserve %" PRIu64
-			" records (12 a TCP link, 26 a TLS link); give at least that\n",
+			" records (24 a TCP link, 52 a TLS link: its attempt's and its next one's); "
+			"give at least that\n",
 			cfg->event_ring, cee_links_on_shard(cfg->nlinks, i, nshards), i, links_need);
 		errno = ENOBUFS;
 		return NULL;

@@ -2058,10 +2058,17 @@ uint32_t cee_shard_evring_records(const struct cee_engine_cfg *cfg, unsigned nsh
 	// for the links of the shard that has the most (shard 0): sized for
 	// slots alone, a ring held a third of them as TCP links, and the rest
 	// of the links were refused for ever, without an event
+	// and twice: a link holds its next attempt's whole room (hold(),
+	// cee_shard_link.c) beside its current attempt's, for as long as it
+	// runs. With slots S, n links and R records a slot (A = R + 8 a link's
+	// attempt), the most reserved and held at once is (S - 2n) R for the
+	// slots the links leave + 2n A, that is S R + 2n 8. At S R + 8n, 4 links
+	// on 8 slots had 64 records of the 96 they need: the fourth link was
+	// never let in, while the three others stayed up (test_ring_links many)
 	uint64_t ring = cfg->event_ring
 			    ? cfg->event_ring
 			    : (uint64_t)per_shard * (layers ? CEE_CONN_EVT_LAYERS : CEE_CONN_EVT_TCP) +
-				  (uint64_t)cee_links_on_shard(cfg->nlinks, 0, nshards) *
+				  (uint64_t)cee_links_on_shard(cfg->nlinks, 0, nshards) * 2 *
 				      CEE_LINK_EVT_EXTRA;
 	return ring > (UINT32_C(1) << 30) ? UINT32_C(1) << 30 : (uint32_t)ring;
 }
@@ -2072,10 +2079,11 @@ uint64_t cee_shard_links_credits(const struct cee_engine_cfg *cfg, unsigned shar
 	if (cfg->no_events || nshards == 0)
 		return 0;
 	uint64_t n = 0;
-	// the links cee_shard_links_init() gives the shard
+	// the links cee_shard_links_init() gives the shard: each its current
+	// attempt's records and its next one's, held (hold())
 	for (uint32_t i = shard; i < cfg->nlinks; i += nshards)
-		n += (cfg->links[i].tls ? CEE_CONN_EVT_LAYERS : CEE_CONN_EVT_TCP) +
-		     CEE_LINK_EVT_EXTRA;
+		n += 2 * ((cfg->links[i].tls ? CEE_CONN_EVT_LAYERS : CEE_CONN_EVT_TCP) +
+			  CEE_LINK_EVT_EXTRA);
 	return n;
 }
 
@@ -2140,7 +2148,8 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 		// links' reservations first: they hold theirs for good)
 		uint64_t links = cee_shard_links_credits(cfg, id, nshards);
 		uint64_t cap = cee_evring_capacity(s->evring);
-		uint32_t mine = cee_links_on_shard(cfg->nlinks, id, nshards);
+		// (the links' slots: each its attempt's and the one held for its next)
+		uint32_t mine = 2 * cee_links_on_shard(cfg->nlinks, id, nshards);
 		uint32_t fits = mine + (uint32_t)((cap > links ? cap - links : 0) / need);
 		if (id == 0 && cfg->event_ring && fits < per_shard)
 			fprintf(stderr,

@@ -456,9 +456,10 @@ uint32_t cee_shard_slots(const struct cee_engine_cfg *cfg, unsigned shard, unsig
 uint64_t cee_shard_pool_bytes(const struct cee_engine_cfg *cfg, unsigned shard, unsigned nshards);
 
 /**
- * Event records the links of shard @p shard (of @p nshards) reserve while
- * each has a connection: a TCP link's lifecycle (4) or a TLS link's (18),
- * with link_up and link_down (8). 0 without events.
+ * Event records the links of shard @p shard (of @p nshards) keep: each its
+ * current attempt's and the room of its next one, held while it runs: twice
+ * a TCP link's lifecycle (4) or a TLS link's (18), with link_up and
+ * link_down (8). 0 without events.
  */
 uint64_t cee_shard_links_credits(const struct cee_engine_cfg *cfg, unsigned shard,
 				 unsigned nshards);

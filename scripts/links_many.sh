@@ -30,7 +30,8 @@
 # --json FILE   the figures as JSON (links_many.py report)
 # --max-conns M the engine's connection slots (default 2N + 1024, below);
 #               with a large M the event ring stays at 65,536 records
-#               beside the links' own (12 each).
+#               beside the links' own (24 each: an attempt's and the
+#               next one's, held).
 #               1100000 on one shard: a monitor table above 2^20 monitors
 #               (a shard's table is its slots + 64), which could not be made
 #               before: every link attempt then closed no_resources and the
@@ -117,9 +118,9 @@ start_engine() {
 	fi
 	local args=(--ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" --links "$LINKS_FILE" --max-conns "${MAX_CONNS:-$((2 * N + 1024))}"
 		--time-wait 1000 --events "jsonl:$EVENTS" --stats "$WORK/stats.json" --poll-idle-us 50)
-	# (room for every link's reservation, 12 records, on the shard with the
+	# (room for every link's reservations, 24 records, on the shard with the
 	# most, and 65,536 more)
-	[[ -z $MAX_CONNS ]] || args+=(--event-ring $(((N + SHARDS - 1) / SHARDS * 12 + 65536)))
+	[[ -z $MAX_CONNS ]] || args+=(--event-ring $(((N + SHARDS - 1) / SHARDS * 24 + 65536)))
 	[[ -z $RECONNECT ]] || args+=(--reconnect "$RECONNECT")
 	[[ $KEEPALIVE == off ]] || args+=(--keepalive "$KEEPALIVE")
 	it_launch_engine "$WORK/engine.log" -m 1024 "--vdev=$vdev" "${lcores[@]}" -- "${args[@]}"

@@ -581,8 +581,11 @@ int main(int argc, char **argv)
 			 "--max-conns", "2000", NULL};
 	CHECK(cee_engine_parse_args(&small, 9, margs) == 0 && small.nlinks == 1000,
 	      "1000 links: nlinks %u", small.nlinks);
+	// (and each link holds its next attempt's room beside its current
+	// one's: 24 records a link, test_ring_links many; the slots, two a
+	// link, leave none for others)
 	uint32_t recs = cee_shard_evring_records(&small, 1);
-	CHECK(recs >= 1000 * 12, "a ring of %u records for 1000 links of 12", recs);
+	CHECK(recs >= 1000 * 24, "a ring of %u records for 1000 links of 24", recs);
 	cee_engine_cfg_free(&small);
 	cee_engine_cfg_default(&small);
 	char *eargs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
@@ -592,7 +595,22 @@ int main(int argc, char **argv)
 	errno = 0;
 	struct cee_engine *tight = cee_engine_create(&small);
 	CHECK(tight == NULL && errno == ENOBUFS,
-	      "an --event-ring of 4096 records taken for 1000 links (12 each): %s",
+	      "an --event-ring of 4096 records taken for 1000 links (24 each): %s",
+	      tight ? "created" : strerror(errno));
+	if (tight != NULL)
+		cee_engine_destroy(tight);
+	cee_engine_cfg_free(&small);
+	// 16,384 records held each link's attempt (12) but not the next one's
+	// beside it: taken, the last links were never let in
+	cee_engine_cfg_default(&small);
+	char *e2args[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
+			  "--max-conns", "2000", "--event-ring", "16384", NULL};
+	CHECK(cee_engine_parse_args(&small, 11, e2args) == 0, "--event-ring 16384 with links refused early");
+	small.port_mask = 1u << pa;
+	errno = 0;
+	tight = cee_engine_create(&small);
+	CHECK(tight == NULL && errno == ENOBUFS,
+	      "an --event-ring of 16384 records taken for 1000 links (24 each): %s",
 	      tight ? "created" : strerror(errno));
 	if (tight != NULL)
 		cee_engine_destroy(tight);
