@@ -394,7 +394,11 @@ static void layer_close(struct cee_stack *st, enum cee_reason reason)
 	st->closing = true;
 	if (st->ws != NULL)
 		cee_ws_below_gone(st->ws);
-	cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
+	// (but not the bound on the wait for the peer's answer to our close,
+	// await_answer()'s: cleared, a wss peer writing on without its
+	// close_notify after our Close was held to FIN-WAIT-2's 60 s, not 5)
+	if (!(st->c->tcb.oflags & CEE_TCB_O_READS_ON))
+		cee_tcp_set_deadline(&s->tcp, &st->c->tcb, 0, CEE_REASON_NONE);
 	if (st->down_short) {
 		// part of a record or frame is queued (a pool ran out, or an
 		// error Close or echoed Close that the send buffer took only in
@@ -540,9 +544,20 @@ static void ws_io_close(void *arg, enum cee_reason reason)
 	// a Close 1013 or a 503 (no_resources) that went whole: without it the
 	// client read a truncation. Not after a frame cut short (down_short):
 	// layer_close resets the stream then
-	if (st->tls != NULL && !st->down_short && reason != CEE_REASON_WS_PING_TIMEOUT) {
+	bool words = !st->down_short && reason != CEE_REASON_WS_PING_TIMEOUT;
+	if (st->tls != NULL && words) {
 		cee_tls_shutdown(st->tls);
 		await_answer(st); // (the peer's close_notify follows our FIN)
+	} else if (words && (cee_ws_close_owed(st->ws) || reason == CEE_REASON_WS_UPGRADE_FAILED)) {
+		// ws: our Close went (a protocol error's 1002, 1007 or 1009, a
+		// message timeout's 1008, a 1013) with our FIN, and the peer owes
+		// its own (RFC 6455 5.5.1): read, not reset (abort_on_data). A
+		// browser's answer drew an RST (wasClean false), and a peer still
+		// sending the rest of a message too big lost our Close 1009 with
+		// its receive queue, reading 1006. Likewise the rest of a refused
+		// upgrade request (a 431's headers still coming: RFC 9112 9.6's
+		// lingering close): reset, the client could lose our answer
+		await_answer(st);
 	} else {
 		answered(st);
 	}

@@ -1955,6 +1955,11 @@ bool cee_ws_eof(struct cee_ws *ws)
 	return abnormal;
 }
 
+bool cee_ws_close_owed(const struct cee_ws *ws)
+{
+	return ws->info.close_sent && !ws->info.close_received;
+}
+
 uint64_t cee_ws_deadline(const struct cee_ws *ws)
 {
 	const struct cee_ws_cfg *cfg = &ws->ctx->cfg;

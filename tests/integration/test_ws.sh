@@ -84,7 +84,7 @@ MAX_CONNS=8192
 # phase 1: 5,000 held at once
 MIX_MAIN="close1000=1000,closeempty=200,close4k=1000,fin=900,rst=800,idle=400,idle_answer=200,idle_chatter=100,unmasked=150,badutf8=150,badop=50,toobig=50"
 MIX_PING="pingto=200,pong=200"
-MIX_WSS="close1000=400,notify=200,fin=250,rst=200"
+MIX_WSS="close1000=400,notify=200,fin=250,rst=200,close_chatter=50"
 MIN_CONCURRENT_MIX=5000
 MIN_CONCURRENT_WSS=1000
 PIN_LEGIT=10 # upgrades phase 3: clients whose split message needs a buffer

@@ -19,6 +19,9 @@ with the client; gaps in a shard's sseq (ceeit.check_contract: a line covers
 
 Expected per client kind:
   close1000      ws_close, ws_code 1000, ws_clean true, no ws_reason
+  close_chatter  (wss) the same; the client, writing on after the engine's
+                 Close without its close_notify, is reset within 9 s (5 s
+                 wait; before, FIN-WAIT-2's 60 s)
   close4k, pong  ws_close, the client's code and reason, ws_clean true
   closeempty     ws_close, ws_code 1005 (a Close without a code), ws_clean true
   good_*         ws_close 1000, ws_clean true (ws_upgrades.py)
@@ -62,7 +65,7 @@ from ceeit import Report, check_addresses, check_handshake_limit, check_contract
 
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
 HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "idle_chatter",
-        "unmasked", "badutf8", "badop", "toobig")
+        "close_chatter", "unmasked", "badutf8", "badop", "toobig")
 GOOD = ("good_sip", "good_other", "good_none", "good_split")
 REFUSED = ("nokey", "badkey", "version", "bigheaders", "path", "origin", "post", "malformed", "noupgrade")
 
@@ -93,7 +96,7 @@ def expected(rec, proto):
     (a value of None for code/ws_reason: the key must be absent)."""
     k = rec["kind"]
     e = {"up": True, "code": 1006, "clean": False, "ws_reason": None, "truncated": False, "http": None}
-    if k in ("close1000", "close4k", "pong") or k in GOOD:
+    if k in ("close1000", "close4k", "pong", "close_chatter") or k in GOOD:
         # a client that failed before its Close: the reason check reports it
         code, text = rec["close_sent"] or ("its own", "")
         e.update(reason="ws_close", code=code, clean=True, ws_reason=text or None)
@@ -294,6 +297,13 @@ def check_stats(st, opens, summaries, recs, pairs, args, rep):
     }
     for k, v in want.items():
         rep.check(ws.get(k) == v, f"stats total.ws.{k} {ws.get(k)}, the events and clients say {v}")
+    # data after our FIN is reset only when no answer to our close is due:
+    # the chatter kinds, past the 5 s wait; never a peer's answer (its Close
+    # to our idle or error Close, its close_notify), nor the rest of a
+    # message too big (toobig) that was on its way
+    chatter = sum(1 for r in matched if r["kind"] in ("idle_chatter", "close_chatter"))
+    aod = tot.get("tcp", {}).get("abort_on_data")
+    rep.check(aod == chatter, f"stats total.tcp.abort_on_data {aod}, the chatter clients {chatter}")
     if args.proto == "wss":
         check_wss_tls_stats(tot.get("tls"), summaries, rep)
 

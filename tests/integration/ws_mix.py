@@ -40,10 +40,19 @@ barrier); then all end at once, each as its kind says:
              frame every 0.5 s and never a Close: reset once the engine's
              wait for an answer (5 s) is over (it was held to FIN-WAIT-2's
              60 s limit)
+  close_chatter raw, wss: Close 1000, then after the engine's Close (and its
+             close_notify and FIN) a text frame every 0.5 s, never
+             close_notify: reset once the engine's wait for it (5 s) is
+             over (the wait's bound was cleared as the layer closed: held
+             to FIN-WAIT-2's 60 s)
   unmasked   raw: a text frame without a mask: Close 1002 expected
   badutf8    raw: a masked text frame with invalid UTF-8: Close 1007 expected
   badop      raw: a frame with reserved opcode 0x3: Close 1002 expected
   toobig     raw: a binary frame of --max-message + 1 bytes: Close 1009 expected
+             (protocol errors: odd ids answer the engine's Close with theirs,
+             as RFC 6455 5.5.1 asks, after its FIN; ws: read, not reset:
+             tcp.abort_on_data, ws_check.py. The engine's layer ended with
+             its Close: the answer is not counted, close_answered)
 Unheld kinds (an engine with --ws-ping): after the echo they go silent at once:
   pingto     raw: never answers the engine's pings; reads until the engine
              resets it (a FIN kept a vanished peer's closed back for minutes)
@@ -77,7 +86,7 @@ import websockets.exceptions  # noqa: E402
 
 LIB_KINDS = ("close1000", "close4k")
 HELD = ("close1000", "close4k", "closeempty", "fin", "notify", "rst", "idle", "idle_answer", "idle_chatter",
-        "unmasked", "badutf8", "badop", "toobig")
+        "close_chatter", "unmasked", "badutf8", "badop", "toobig")
 UNHELD = ("pingto", "pong")
 PROTO_ERR = {"unmasked": 1002, "badutf8": 1007, "badop": 1002, "toobig": 1009}
 TEXT_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 <>&\"\\/éüß€中文😀"
@@ -414,6 +423,14 @@ class Client:
             w = self.rec.get("reset_after_s")
             self.rec["ok"] = (cr is not None and cr[0] == 1001 and self.rec["end"] == "rst"
                               and w is not None and w <= 9)
+        elif kind == "close_chatter":
+            self.rec["close_sent"] = [1000, ""]
+            await c.send(wc.frame(wc.OP_CLOSE, wc.close_payload(1000)))
+            self.rec["end"] = await self.chatter_after_close(a.timeout + 10)
+            cr = self.rec["close_recv"]
+            w = self.rec.get("reset_after_s")
+            self.rec["ok"] = (cr is not None and cr[0] == 1000 and self.rec["end"] == "rst"
+                              and w is not None and w <= 9)
         elif kind in ("idle", "idle_answer"):
             self.rec["end"] = await self.read_to_end(a.idle_timeout + a.timeout,
                                                      answer_close=kind == "idle_answer")
@@ -427,7 +444,11 @@ class Client:
             self.rec["ok"] = cr is not None and cr[0] == 1001 and self.tls_end_ok(self.rec["end"])
         elif kind in PROTO_ERR:
             send = asyncio.ensure_future(c.send(self.bad_frame(kind)))
-            self.rec["end"] = await self.read_to_end(a.timeout)
+            answer = self.rec["id"] % 2 == 1
+            self.rec["end"] = await self.read_to_end(a.timeout, answer_close=answer)
+            if answer and self.rec["close_sent"] is not None:
+                self.rec["close_answered"] = self.rec.pop("close_sent")
+                self.rec["close_sent"] = None
             if not send.done():
                 send.cancel()
             elif send.exception() is not None:
