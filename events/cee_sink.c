@@ -533,7 +533,14 @@ static bool fdout_room(struct fdout *o, size_t room, uint64_t *held)
 		fdout_compact(o);
 	if (fdout_left(o) >= room)
 		return true;
-	(void)fdout_push(o, held);
+	// a sink that fails on this push takes nothing more: what the write
+	// would add stays in the ring (held, set by the push, stays true).
+	// It went on into the room the push made (an ack sink's reader that
+	// acknowledged everything and left): lines in the buffer of a failed
+	// sink that held did not count, and a quiet engine took it for idle
+	// and exited 0 without them
+	if (fdout_push(o, held) < 0 && o->err != 0)
+		return false;
 	if (o->ack ? o->acked > 0 : o->off > 0)
 		fdout_compact(o);
 	return fdout_left(o) >= room;

@@ -800,6 +800,68 @@ static void send_str(int fd, const char *t)
 	assert_int_equal(write(fd, t, strlen(t)), (ssize_t)strlen(t));
 }
 
+// jsonl:unix+ack: a reader that acknowledged its whole window (1 MiB of
+// lines) and left. Fault guarded against (review of the sinks): the next
+// write found the buffer full, pushed, read the ack and the EOF (the sink
+// failed, held 0: nothing unacknowledged) and went on filling the space the
+// ack freed: 10 lines in the buffer of a failed sink, held still 0. With no
+// event after them, the exporter took the sink for idle and the engine
+// exited 0 at SIGTERM with the 10 lines never sent. A failed sink takes
+// nothing more (the events stay in the ring) and its held stays true; the
+// next reader gets them.
+static void test_jsonl_unix_ack_gone_full_window(void **state)
+{
+	struct sockaddr_un sa;
+	char spec[256];
+	int lfd, cfd;
+	struct cee_sink *s = open_unix_sink(*state, "unix+ack", &sa, spec, &lfd, &cfd);
+	// fill the window: every line sent and read, none acknowledged
+	struct cee_event ev[64];
+	uint64_t sseq = 1, lines = 0;
+	char buf[65536];
+	for (int rounds = 0; rounds < 100000; rounds++) {
+		make_events(ev, 64, sseq);
+		int k = cee_sink_write(s, ev, 64);
+		assert_true(k >= 0);
+		sseq += (uint64_t)k;
+		lines += (uint64_t)k;
+		(void)cee_sink_flush(s);
+		while (recv(cfd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+		if (k < 64)
+			break;
+	}
+	assert_true(lines > 1000);
+	assert_int_equal(s->held, lines);
+	// all acknowledged, and the reader goes
+	char ack[64];
+	snprintf(ack, sizeof(ack), "ack %" PRIu64 "\n", lines);
+	send_str(cfd, ack);
+	close(cfd);
+	make_events(ev, 10, sseq);
+	int k = cee_sink_write(s, ev, 10);
+	assert_true(k == -EPIPE || k == -ECONNRESET); // failed: nothing taken
+	assert_int_equal(s->held, 0);
+	int rc = cee_sink_flush(s);
+	assert_true(rc == -EPIPE || rc == -ECONNRESET);
+	assert_int_equal(s->held, 0);
+	// a new reader: the 10, written now, arrive whole
+	assert_int_equal(cee_sink_reopen(s), 0);
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	assert_int_equal(s->resent, 0);
+	char *want = expected_jsonl(ev, 10);
+	assert_int_equal(put_acked_later(s, ev, 10), 0);
+	assert_int_equal(s->held, 10);
+	char *got = read_n(cfd, strlen(want));
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	close(cfd);
+	close(lfd);
+	cee_sink_close(s);
+}
+
 // jsonl:unix+ack: the reader acknowledges lines, and a new reader gets
 // every line the last one did not acknowledge, whole, in order.
 // Guards against: lines lost in a socket buffer when the reader goes away
@@ -2194,6 +2256,8 @@ int main(void)
 		cmocka_unit_test(test_custom_sink),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_socket, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_ack, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_jsonl_unix_ack_gone_full_window, setup_dir,
+						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_jsonl_fifo, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_fifo_new_reader, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_binary_fifo_full_buffer_new_reader, setup_dir,
