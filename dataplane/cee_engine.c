@@ -1539,6 +1539,11 @@ struct cee_engine *cee_engine_create(const struct cee_engine_cfg *cfg)
 			e->shards[i].handoff[j] = r;
 			e->shards[j].handoff_in[i] = r;
 		}
+	// a rotation asked for from now on is one of the files opened below:
+	// taken at start, a SIGHUP meanwhile (a FIFO sink's open waits for its
+	// reader) was never acted on, and the sink wrote on into the file
+	// renamed away until the next one, a day later (review)
+	e->reload_seen = cee_reload_generation();
 	for (unsigned k = 0; k < cfg->nsinks; k++) {
 		e->sinks[k] = cee_sink_open(cfg->sinks[k]);
 		if (e->sinks[k] == NULL) {
@@ -1718,7 +1723,6 @@ int cee_engine_start(struct cee_engine *e)
 		i++;
 	}
 	e->started = true;
-	e->reload_seen = cee_reload_generation();
 	return 0;
 }
 

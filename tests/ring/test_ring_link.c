@@ -12,6 +12,8 @@
 //  - retransmission that never happens after a dropped segment;
 //  - ARP/ICMP not answered (the peer could never reach the engine).
 #include <errno.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -637,22 +639,39 @@ int main(int argc, char **argv)
 	CHECK(cee_engine_parse_args(&small, 9, tmoargs) != 0, "--ws-pong-timeout 0 taken");
 	cee_engine_cfg_free(&small);
 
+	// Fault (review of the sinks): a rotation asked for between the sinks'
+	// open and the engine's start (a SIGHUP while a FIFO sink waited for its
+	// reader) was never acted on: the file sink wrote on into the file
+	// renamed away. Here the second sink's file is renamed and a reload
+	// asked for before the start: the run's events must be in a new file
+	// at the path, none in the renamed one.
+	char rdir[] = "/tmp/cee-ring-rotate-XXXXXX";
+	CHECK(mkdtemp(rdir) != NULL, "mkdtemp");
+	char rpath[64], rold[72], rspec[80];
+	snprintf(rpath, sizeof(rpath), "%s/r.jsonl", rdir);
+	snprintf(rold, sizeof(rold), "%s.1", rpath);
+	snprintf(rspec, sizeof(rspec), "jsonl:%s", rpath);
 	struct cee_engine_cfg cfg;
 	cee_engine_cfg_default(&cfg);
 	char *args[] = {"test", "--ip", "10.0.0.1/24", "--listen", "tcp:7:echo", "--events",
 			"mem:", "--idle-timeout", "2.5", "--time-wait", "100", "--rto-min", "50",
-			"--max-conns", "64", NULL};
-	if (cee_engine_parse_args(&cfg, 15, args) != 0)
+			"--max-conns", "64", "--events", rspec, NULL};
+	if (cee_engine_parse_args(&cfg, 17, args) != 0)
 		return 1;
 	cfg.port_mask = 1u << pa;
 	cfg.tcp.rto_initial_ns = 100000000; // 100 ms
 	cfg.tcp.rto_max_ns = 400000000;
 	cfg.tcp.max_retries = 4;
 	eng = cee_engine_create(&cfg);
-	if (eng == NULL || cee_engine_start(eng) < 0) {
+	if (eng == NULL)
+		return 1;
+	CHECK(rename(rpath, rold) == 0, "rename %s: %s", rpath, strerror(errno));
+	cee_reload_request();
+	if (cee_engine_start(eng) < 0) {
 		fprintf(stderr, "engine failed\n");
 		return 1;
 	}
+	(void)cee_engine_poll(eng); // the control loop's first round
 
 	arp_and_icmp();
 	client_fin();
@@ -673,6 +692,16 @@ int main(int argc, char **argv)
 		struct seg r = recv_seg(c.cport, 500);
 		CHECK(r.ok && (r.flags & CEE_TCP_RST), "RST at shutdown");
 	}
+
+	struct stat rst_new, rst_old;
+	CHECK(stat(rpath, &rst_new) == 0 && rst_new.st_size > 0,
+	      "the run's events not in a new file at %s (a reload asked for before the start)", rpath);
+	CHECK(stat(rold, &rst_old) == 0 && rst_old.st_size == 0,
+	      "%jd bytes of events in the file renamed away before the start",
+	      (intmax_t)rst_old.st_size);
+	unlink(rpath);
+	unlink(rold);
+	rmdir(rdir);
 
 	struct cee_audit_result res;
 	ring_audit(&res);
