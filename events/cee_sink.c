@@ -975,8 +975,10 @@ static int unix_connect(const char *path, bool nonblock)
 	if (fd < 0)
 		return -errno;
 	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == EINTR)
-			continue;
+		// (EINTR: a stop, SIGTERM or SIGINT, whose handler does not
+		// restart calls; SIGHUP's does. At start-up, a reader whose backlog
+		// is full, that accepts nothing, held the engine: SIGTERM was
+		// taken and connect() waited again, for ever)
 		int e = errno == EAGAIN ? EBUSY : errno;
 		close(fd);
 		return -e;

@@ -244,6 +244,44 @@ wait "$I" || rc=$?
 [[ $rc -eq 0 ]] && has "$WORK/i.log" "stopped during start-up" ||
 	fail "SIGTERM while waiting for a FIFO's reader: exit $rc, $(tail -n 2 "$WORK/i.log")"
 log "7. SIGTERM during start-up (a FIFO sink without its reader): exit 0"
+# ... and a jsonl:unix: sink whose reader accepts nothing, its backlog full
+# (a wedged control plane): SIGTERM was taken and connect() waited again, for
+# ever. Synchronised on the kernel's wait for the listener's room.
+"$PY" - "$WORK/stuck.sock" "$WORK/stuck.ready" <<'PYEOF' &
+import socket, sys, time
+path, ready = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(0)
+held = []
+while True:
+    c = socket.socket(socket.AF_UNIX)
+    c.setblocking(False)
+    try:
+        c.connect(path)
+        held.append(c)
+    except BlockingIOError:
+        c.close()
+        break
+open(ready, "w").write(f"{len(held)}\n")
+time.sleep(120)
+PYEOF
+PIDS+=("$!")
+wait_until 30 "the stuck listener" test -e "$WORK/stuck.ready"
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-l" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo \
+	--events "jsonl:unix:$WORK/stuck.sock" >"$WORK/l.log" 2>&1 &
+L=$!
+PIDS+=("$L")
+peer_wait() { grep -q unix_wait_for_peer "/proc/$L/wchan" 2>/dev/null; }
+wait_until 60 "the engine waiting for the socket's reader to accept" peer_wait
+kill -TERM "$L"
+wait_until 10 "the engine's exit after SIGTERM" gone "$L"
+rc=0
+wait "$L" || rc=$?
+[[ $rc -eq 0 ]] && has "$WORK/l.log" "stopped during start-up" ||
+	fail "SIGTERM while connecting to a unix socket's reader: exit $rc, $(tail -n 2 "$WORK/l.log")"
+log "7. SIGTERM during start-up (a jsonl:unix: reader that accepts nothing): exit 0"
 
 # 8. the socket's own bounds (docs/control.md): 32 clients at a time, each
 # exchange within 10 s. 32 clients that connect and say nothing hold every
