@@ -109,6 +109,7 @@ struct cee_ws {
 	bool up_text; // during io.up
 	bool in_up;
 	bool ping_outstanding;
+	bool pong_due; // our last Ping's Pong not seen (cee_ws_answer_owed())
 	bool pong_owed; // a ping of this input not answered yet: pong[] (flush_pong())
 	uint8_t pong_len;
 	uint8_t pong[CTL_MAX];
@@ -1494,6 +1495,9 @@ static void on_control(struct cee_ws *ws, const uint8_t *p, uint32_t n)
 	case OP_CLOSE:
 		on_close(ws, p, n);
 		break;
+	case OP_PONG:
+		ws->pong_due = false;
+		break;
 	case OP_PING:
 		// RFC 6455 5.5.2-5.5.3: a Pong with the same payload, also in
 		// the middle of a fragmented message, and after our Close (5.5.1
@@ -1955,9 +1959,9 @@ bool cee_ws_eof(struct cee_ws *ws)
 	return abnormal;
 }
 
-bool cee_ws_close_owed(const struct cee_ws *ws)
+bool cee_ws_answer_owed(const struct cee_ws *ws)
 {
-	return ws->info.close_sent && !ws->info.close_received;
+	return (ws->info.close_sent && !ws->info.close_received) || ws->pong_due;
 }
 
 uint64_t cee_ws_deadline(const struct cee_ws *ws)
@@ -2013,6 +2017,7 @@ void cee_ws_timer(struct cee_ws *ws, uint64_t now_ns)
 	} else {
 		ws->ctx->stats.pings_sent++;
 		ws->ping_outstanding = true;
+		ws->pong_due = true;
 		ws->t_ref = now_ns;
 	}
 }

@@ -57,7 +57,12 @@ Unheld kinds (an engine with --ws-ping): after the echo they go silent at once:
   pingto     raw: never answers the engine's pings; reads until the engine
              resets it (a FIN kept a vanished peer's closed back for minutes)
   pong       raw: answers every ping with a pong for --hold seconds (longer
-             than ping + pong timeout), then Close 1000 "done"
+             than ping + pong timeout), then Close 1000 "done"; odd ids
+             then wait for the next ping and send their Close before its
+             Pong (a ping that crossed the Close: RFC 6455 5.5.1 forbids
+             data frames after a Close, not a Pong; read by the engine,
+             not reset, tcp.abort_on_data 0: a browser answers pings
+             itself, and the reset could cost it our Close)
 
 Writes --log: {"meta": {...}, "conns": [record, ...]}; a record holds id,
 kind, proto, lport, t_connect (CLOCK_MONOTONIC s), connected, up,
@@ -494,8 +499,27 @@ class Client:
             await self.on_frame(f, answer_pings=True)
             if self.rec["close_recv"] is not None:
                 self.fail(f"the engine sent Close {self.rec['close_recv']} while the client answered its pings")
+        crossing = None
+        if self.rec["id"] % 2 == 1:
+            # the next ping, answered only after our Close
+            while crossing is None:
+                f = await asyncio.wait_for(pending or self.conn.read_frame(), a.ping + a.timeout)
+                pending = None
+                if f is None:
+                    self.rec["end"] = self.conn.end
+                    self.fail("the engine ended the connection while the client waited for a ping")
+                    return
+                if f[1] == wc.OP_PING:
+                    self.rec["pings_recv"] += 1
+                    crossing = f[2]
+                else:
+                    await self.on_frame(f, answer_pings=True)
         self.rec["close_sent"] = [1000, "done"]
         await self.conn.send(wc.frame(wc.OP_CLOSE, wc.close_payload(1000, "done")))
+        if crossing is not None:
+            await self.conn.send(wc.frame(wc.OP_PONG, crossing))
+            self.rec["pongs_sent"] += 1
+            self.rec["pong_after_close"] = True
         self.rec["end"] = await self.read_to_end(a.timeout, answer_pings=True, pending=pending)
         cr = self.rec["close_recv"]
         self.rec["ok"] = (self.rec["pings_recv"] >= 2 and self.rec["pongs_sent"] == self.rec["pings_recv"]
