@@ -161,8 +161,10 @@ int cee_port_af_packet_fanout_taken(const char *ifname)
 		rc = -errno;
 	} else {
 		// the PMD's id, mode and flags (drivers/net/af_packet, 22.11)
-		int arg = (int)(((unsigned)getpid() ^ ifindex) & 0xffff);
-		arg |= (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG | PACKET_FANOUT_FLAG_ROLLOVER)
+		// (unsigned: the flags reach bit 31, past an int's shift)
+		unsigned arg = ((unsigned)getpid() ^ ifindex) & 0xffff;
+		arg |= (unsigned)(PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG |
+				  PACKET_FANOUT_FLAG_ROLLOVER)
 		       << 16;
 		// EINVAL: a group of that id exists for another interface (or
 		// with another mode); a free id makes a group of our own, gone
