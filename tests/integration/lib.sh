@@ -265,6 +265,25 @@ it_wait_engine() {
 # would be a subshell, not the command).
 it_ns() { ip netns exec "$NETNS_NAME" "$@"; }
 
+# it_ns_echo PORT TEXT: a Linux client in the namespace sends TEXT to the
+# engine's PORT and prints what comes back (as many bytes, or fewer at the
+# stream's end); nothing when it fails.
+it_ns_echo() {
+	it_ns "$CEE_PYTHON" -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+want = sys.argv[3].encode()
+s.sendall(want)
+buf = b""
+while len(buf) < len(want):
+    d = s.recv(64)
+    if not d:
+        break
+    buf += d
+s.close()
+print(buf.decode())' "$NETNS_ENGINE_IP" "$1" "$2" 2>/dev/null || true
+}
+
 # it_ns_shield_ports SPORT LO HI: in the namespace, drop what comes from the
 # engine's port SPORT to local ports LO..HI (hand-built connections there,
 # from the namespace's own address, as a NAT drops unsolicited segments: the

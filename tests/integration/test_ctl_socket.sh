@@ -135,8 +135,10 @@ wait "$D" || fail "engine d exited non-zero at SIGTERM"
 rm -f "$SOCK"
 log "3. a stale socket: taken over"
 
-# 4. a listener that accepts nothing, its backlog full
-"$PY" - "$WORK/full.sock" "$WORK/full.ready" <<'PYEOF' &
+# stuck_listener NAME: a Unix socket $WORK/NAME.sock whose listener accepts
+# nothing, its backlog full (the next connect waits), in the background
+stuck_listener() {
+	"$PY" - "$WORK/$1.sock" "$WORK/$1.ready" <<'PYEOF' &
 import socket, sys, time
 path, ready = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX)
@@ -155,8 +157,12 @@ while True:  # fill the backlog: the next connect would wait
 open(ready, "w").write(f"{len(held)}\n")
 time.sleep(120)
 PYEOF
-PIDS+=("$!")
-wait_until 30 "the full listener" test -e "$WORK/full.ready"
+	PIDS+=("$!")
+	wait_until 30 "the listener that accepts nothing ($1)" test -e "$WORK/$1.ready"
+}
+
+# 4. a listener that accepts nothing, its backlog full
+stuck_listener full
 t0=$(date +%s%N)
 rc=0
 timeout 60 "$CTL" --socket "$WORK/full.sock" --timeout 1 stats 2>"$WORK/ctl.err" || rc=$?
@@ -247,27 +253,7 @@ log "7. SIGTERM during start-up (a FIFO sink without its reader): exit 0"
 # ... and a jsonl:unix: sink whose reader accepts nothing, its backlog full
 # (a wedged control plane): SIGTERM was taken and connect() waited again, for
 # ever. Synchronised on the kernel's wait for the listener's room.
-"$PY" - "$WORK/stuck.sock" "$WORK/stuck.ready" <<'PYEOF' &
-import socket, sys, time
-path, ready = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX)
-s.bind(path)
-s.listen(0)
-held = []
-while True:
-    c = socket.socket(socket.AF_UNIX)
-    c.setblocking(False)
-    try:
-        c.connect(path)
-        held.append(c)
-    except BlockingIOError:
-        c.close()
-        break
-open(ready, "w").write(f"{len(held)}\n")
-time.sleep(120)
-PYEOF
-PIDS+=("$!")
-wait_until 30 "the stuck listener" test -e "$WORK/stuck.ready"
+stuck_listener stuck
 "$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-ctls-$$-l" --vdev net_null0 -l 0,1 \
 	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --listen tcp:7:echo \
 	--events "jsonl:unix:$WORK/stuck.sock" >"$WORK/l.log" 2>&1 &

@@ -62,17 +62,7 @@ grep -q "fanout group id" "$WORK/nosuch.log" &&
 
 # 4. The same command with its group free: the engine starts and serves
 it_start_engine 1 "$WORK/engine.log" "${ARGS[@]}" --events "jsonl:$WORK/events.jsonl" --poll-idle-us 50
-got=$(it_ns "$CEE_PYTHON" -c '
-import socket, sys
-s = socket.create_connection((sys.argv[1], 7), timeout=5)
-s.sendall(b"fanout-echo")
-buf = b""
-while len(buf) < 11:
-    d = s.recv(64)
-    if not d:
-        break
-    buf += d
-print(buf.decode())' "$NETNS_ENGINE_IP") || got=
+got=$(it_ns_echo 7 fanout-echo)
 [[ $got == fanout-echo ]] || { echo "FAIL: echo after the clash: '$got'"; FAILED=1; }
 rc=0
 it_stop_engine || rc=$?

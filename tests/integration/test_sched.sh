@@ -64,18 +64,7 @@ done
 [[ $(thread_sched /proc/"$ENGINE_PID") == "0 0" ]] ||
 	{ echo "FAIL: the control thread is not SCHED_OTHER after the start-up check"; FAILED=1; }
 
-got=$(it_ns "$CEE_PYTHON" -c '
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-s.sendall(b"sched-fifo-echo")
-buf = b""
-while len(buf) < 15:
-    d = s.recv(64)
-    if not d:
-        break
-    buf += d
-s.close()
-print(buf.decode())' "$NETNS_ENGINE_IP" "$PORT") || got=
+got=$(it_ns_echo "$PORT" sched-fifo-echo)
 [[ $got == sched-fifo-echo ]] || { echo "FAIL: echo through the FIFO shard: '$got'"; FAILED=1; }
 
 ENGINE_RC=0

@@ -352,6 +352,28 @@ static void no_listener_and_stray_ack(void)
 	CHECK(find_event(40006, CEE_EVT_OPEN, 50) == NULL, "stray ACK created state");
 }
 
+// An engine for the 1,000 links of @p lpath on 2,000 slots with an
+// --event-ring of @p recs records: refused at creation (ENOBUFS), each link
+// holding 24 (its attempt's and its next one's).
+static void links_ring_refused(char *lpath, int pa, char *recs)
+{
+	struct cee_engine_cfg c;
+	cee_engine_cfg_default(&c);
+	char *args[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
+			"--max-conns", "2000", "--event-ring", recs, NULL};
+	CHECK(cee_engine_parse_args(&c, 11, args) == 0, "--event-ring %s with links refused early",
+	      recs);
+	c.port_mask = 1u << pa;
+	errno = 0;
+	struct cee_engine *tight = cee_engine_create(&c);
+	CHECK(tight == NULL && errno == ENOBUFS,
+	      "an --event-ring of %s records taken for 1000 links (24 each): %s", recs,
+	      tight ? "created" : strerror(errno));
+	if (tight != NULL)
+		cee_engine_destroy(tight);
+	cee_engine_cfg_free(&c);
+}
+
 static uint64_t mem_available_bytes(void)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
@@ -589,34 +611,11 @@ int main(int argc, char **argv)
 	uint32_t recs = cee_shard_evring_records(&small, 1);
 	CHECK(recs >= 1000 * 24, "a ring of %u records for 1000 links of 24", recs);
 	cee_engine_cfg_free(&small);
-	cee_engine_cfg_default(&small);
-	char *eargs[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
-			 "--max-conns", "2000", "--event-ring", "4096", NULL};
-	CHECK(cee_engine_parse_args(&small, 11, eargs) == 0, "--event-ring 4096 with links refused early");
-	small.port_mask = 1u << pa;
-	errno = 0;
-	struct cee_engine *tight = cee_engine_create(&small);
-	CHECK(tight == NULL && errno == ENOBUFS,
-	      "an --event-ring of 4096 records taken for 1000 links (24 each): %s",
-	      tight ? "created" : strerror(errno));
-	if (tight != NULL)
-		cee_engine_destroy(tight);
-	cee_engine_cfg_free(&small);
-	// 16,384 records held each link's attempt (12) but not the next one's
-	// beside it: taken, the last links were never let in
-	cee_engine_cfg_default(&small);
-	char *e2args[] = {"test", "--ip", "10.0.0.1/24", "--events", "mem:", "--links", lpath,
-			  "--max-conns", "2000", "--event-ring", "16384", NULL};
-	CHECK(cee_engine_parse_args(&small, 11, e2args) == 0, "--event-ring 16384 with links refused early");
-	small.port_mask = 1u << pa;
-	errno = 0;
-	tight = cee_engine_create(&small);
-	CHECK(tight == NULL && errno == ENOBUFS,
-	      "an --event-ring of 16384 records taken for 1000 links (24 each): %s",
-	      tight ? "created" : strerror(errno));
-	if (tight != NULL)
-		cee_engine_destroy(tight);
-	cee_engine_cfg_free(&small);
+	// an explicit ring that cannot hold them is refused at start-up: 4,096
+	// records; 16,384, which held each link's attempt (12) but not the next
+	// one's beside it (taken, the last links were never let in)
+	links_ring_refused(lpath, pa, "4096");
+	links_ring_refused(lpath, pa, "16384");
 	unlink(lpath);
 
 	// Fault (docs review): --shutdown-timeout alone took whole seconds
