@@ -8,6 +8,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <rte_ethdev.h>
@@ -149,6 +150,20 @@ int cee_port_af_packet_fanout_taken(const char *ifname)
 	int fd = socket(AF_PACKET, SOCK_RAW, 0);
 	if (fd < 0)
 		return -errno;
+	// a socket bound to an interface that is down joins no group (EINVAL,
+	// as for a clash): the PMD failed for that, not a clash (review)
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		close(fd);
+		return 0;
+	}
 	// bound as the PMD binds its queues (all protocols, this interface):
 	// a group is joined only by sockets bound alike
 	struct sockaddr_ll sll = {

@@ -548,7 +548,8 @@ static void ws_io_close(void *arg, enum cee_reason reason)
 	if (st->tls != NULL && words) {
 		cee_tls_shutdown(st->tls);
 		await_answer(st); // (the peer's close_notify follows our FIN)
-	} else if (words && (cee_ws_answer_owed(st->ws) || reason == CEE_REASON_WS_UPGRADE_FAILED)) {
+	} else if (words && (cee_ws_answer_owed(st->ws, st->s->now_ns) ||
+			     (reason == CEE_REASON_WS_UPGRADE_FAILED && st->c->link == 0))) {
 		// ws: our Close went (a protocol error's 1002, 1007 or 1009, a
 		// message timeout's 1008, a 1013) with our FIN, and the peer owes
 		// its own (RFC 6455 5.5.1): read, not reset (abort_on_data). A

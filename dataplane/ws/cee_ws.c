@@ -110,6 +110,8 @@ struct cee_ws {
 	bool in_up;
 	bool ping_outstanding;
 	bool pong_due; // our last Ping's Pong not seen (cee_ws_answer_owed())
+	bool close_timed_out; // no answer to our Close within the close timeout
+	uint64_t ping_sent_ns; // our last Ping
 	bool pong_owed; // a ping of this input not answered yet: pong[] (flush_pong())
 	uint8_t pong_len;
 	uint8_t pong[CTL_MAX];
@@ -1959,9 +1961,14 @@ bool cee_ws_eof(struct cee_ws *ws)
 	return abnormal;
 }
 
-bool cee_ws_answer_owed(const struct cee_ws *ws)
+bool cee_ws_answer_owed(const struct cee_ws *ws, uint64_t now_ns)
 {
-	return (ws->info.close_sent && !ws->info.close_received) || ws->pong_due;
+	if (ws->close_timed_out) // (its wait was the close timeout: 5 s, not 10)
+		return false;
+	// a Pong still on its way: to a Ping of the last pong timeout (a peer
+	// that chats and never sends one is not waited for at every close)
+	bool pong = ws->pong_due && now_ns - ws->ping_sent_ns < ws->ctx->cfg.pong_timeout_ns;
+	return (ws->info.close_sent && !ws->info.close_received) || pong;
 }
 
 uint64_t cee_ws_deadline(const struct cee_ws *ws)
@@ -2005,6 +2012,7 @@ void cee_ws_timer(struct cee_ws *ws, uint64_t now_ns)
 		return;
 	}
 	if (ws->state == WS_EXPECT_CLOSE) {
+		ws->close_timed_out = true; // (waited for: nothing more is owed)
 		ws->info.clean = false; // no answer to our Close
 		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_CLOSE);
 	} else if (ws->ping_outstanding) {
@@ -2018,6 +2026,7 @@ void cee_ws_timer(struct cee_ws *ws, uint64_t now_ns)
 		ws->ctx->stats.pings_sent++;
 		ws->ping_outstanding = true;
 		ws->pong_due = true;
+		ws->ping_sent_ns = now_ns;
 		ws->t_ref = now_ns;
 	}
 }

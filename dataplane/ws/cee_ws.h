@@ -187,10 +187,11 @@ bool cee_ws_eof(struct cee_ws *ws);
  * Does the peer owe us an answer? Its Close, when ours went down (a
  * protocol error's, a message timeout's, a 1013, a shutdown's) and its own
  * has not come (RFC 6455 5.5.1 obliges it to answer); or the Pong to our
- * last Ping, which it may send after its own Close (5.5.1 forbids data
- * frames then, not control frames: a Ping that crossed its Close).
+ * last Ping (sent within the pong timeout), which it may send after its own
+ * Close (5.5.1 forbids data frames then, not control frames: a Ping that
+ * crossed its Close). Not after our Close waited out the close timeout.
  */
-bool cee_ws_answer_owed(const struct cee_ws *ws);
+bool cee_ws_answer_owed(const struct cee_ws *ws, uint64_t now_ns);
 /** @return the next time cee_ws_timer() must run, 0 = none. */
 uint64_t cee_ws_deadline(const struct cee_ws *ws);
 /** Timers due at @p now_ns: ping, pong timeout, close timeout. */

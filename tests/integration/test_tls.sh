@@ -424,7 +424,7 @@ PY
 	# connections still live. Every other client answers the engine's
 	# close_notify with its own (RFC 8446 6.1), after the engine's FIN: the
 	# engine must read it, not reset the connection for data after its
-	# close (tcp.abort_on_data 0; it was 30 when the echo-close path did
+	# close (tcp.abort_on_data 0; it was 15 when the echo-close path did
 	# not await the answer, CEE_TCB_O_READS_ON).
 	CEE_CTL=${CEE_CTL:-$(dirname "$CEE_ENGINE")/cee-ctl}
 	EVENTS=$WORK/events-tw.jsonl

@@ -301,9 +301,14 @@ def check_stats(st, opens, summaries, recs, pairs, args, rep):
     # the chatter kinds, past the 5 s wait; never a peer's answer (its Close
     # to our idle or error Close, its close_notify), nor the rest of a
     # message too big (toobig) that was on its way
+    # (a little more allowed, 1 in 100 clients, at least 2: an answer that a
+    # loaded machine sent past the engine's 5 s wait is reset by design;
+    # the faults this guards against reset 17 to 310 of them)
     chatter = sum(1 for r in matched if r["kind"] in ("idle_chatter", "close_chatter"))
+    slack = max(2, len(matched) // 100)
     aod = tot.get("tcp", {}).get("abort_on_data")
-    rep.check(aod == chatter, f"stats total.tcp.abort_on_data {aod}, the chatter clients {chatter}")
+    rep.check(aod is not None and chatter <= aod <= chatter + slack,
+              f"stats total.tcp.abort_on_data {aod}, the chatter clients {chatter} (+{slack} allowed)")
     if args.proto == "wss":
         check_wss_tls_stats(tot.get("tls"), summaries, rep)
 
