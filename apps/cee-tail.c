@@ -137,6 +137,9 @@ struct ack {
 
 static struct {
 	FILE *out;
+	// T.out's buffer size when it has one of its own (0: none known): the
+	// output then reaches the reader in whole lines (out_lines())
+	size_t out_cap;
 	const struct msg_ops *ops;
 	struct key *keys;
 	unsigned nkeys, cap;
@@ -222,17 +225,51 @@ static bool add_ack(void *handle, bool wrote)
 	return true;
 }
 
+static bool out_flush(void)
+{
+	if (fflush(T.out) != 0 || ferror(T.out)) {
+		if (!T.out_err)
+			fprintf(stderr, "%s: writing stdout: %s\n", WHO, strerror(errno));
+		T.out_err = true;
+		return false;
+	}
+	return true;
+}
+
+// Write whole lines @p p[0..len) to T.out such that what leaves its buffer
+// ends at a line's end: stdio writes a full buffer out wherever the buffer
+// ends, mid-line, and a cee-tail killed then (SIGKILL, a crash) left a cut
+// line in its output; the next run, given the batch again, wrote its first
+// line on after it. (A write(2) cut by a fatal signal may still cut one.)
+static void out_lines(const char *p, size_t len)
+{
+	while (len > 0 && !T.out_err) {
+		if (T.out_cap == 0 || __fpending(T.out) + len <= T.out_cap) {
+			if (fwrite(p, 1, len, T.out) != len)
+				T.out_err = true;
+			return;
+		}
+		if (__fpending(T.out) > 0 && !out_flush())
+			return;
+		size_t n = len;
+		if (n > T.out_cap) { // more than a buffer: up to the last line's end in one
+			const char *nl = memrchr(p, '\n', T.out_cap);
+			n = nl != NULL ? (size_t)(nl - p) + 1 : T.out_cap;
+		}
+		if (fwrite(p, 1, n, T.out) != n)
+			T.out_err = true;
+		p += n;
+		len -= n;
+	}
+}
+
 // Flush the output, then acknowledge what was settled. @return 0 or -EIO.
 static int flush_and_ack(void)
 {
 	if (T.out_err)
 		return -EIO; /* (a flush would block again on a reader that stalled) */
-	if (fflush(T.out) != 0 || ferror(T.out)) {
-		if (!T.out_err)
-			fprintf(stderr, "%s: writing stdout: %s\n", WHO, strerror(errno));
-		T.out_err = true;
+	if (!out_flush())
 		return -EIO;
-	}
 	for (unsigned i = 0; i < T.nacks; i++)
 		T.ops->ack(T.acks[i].handle, T.acks[i].wrote);
 	T.nacks = 0;
@@ -338,8 +375,7 @@ static int write_batch(struct key *k, const struct held *h)
 	if (!h->binary) {
 		if (!jsonl_framed(h->data, h->len))
 			return -EINVAL;
-		if (h->len > 0 && fwrite(h->data, 1, h->len, T.out) != h->len)
-			T.out_err = true;
+		out_lines(h->data, h->len);
 		return 0;
 	}
 	// h->last < UINT64_MAX (take()): n does not wrap
@@ -361,8 +397,7 @@ static int write_batch(struct key *k, const struct held *h)
 		struct cee_event e;
 		memcpy(&e, h->data + i * sizeof(e), sizeof(e));
 		size_t w = cee_jsonl_enc_put(k->enc, &e, T.line, &bad_ext);
-		if (w > 0 && fwrite(T.line, 1, w, T.out) != w)
-			T.out_err = true;
+		out_lines(T.line, w);
 	}
 	// an encoder is ~66 KiB and a key lives as long as the reader (each
 	// engine run has its own): kept only while it holds a group
@@ -472,11 +507,17 @@ static void drop_held(struct key *k, unsigned i)
 	k->nheld--;
 }
 
+// Nothing more is written: a stop signal, stdout failed, or out of memory.
+static bool stopping(void)
+{
+	return stop || T.out_err || T.oom;
+}
+
 // Write what follows on from k->next; acknowledge late copies.
 static void drain(struct key *k, uint64_t now, bool reordered)
 {
 	uint64_t next = k->next;
-	while (k->nheld > 0 && !stop && !T.out_err) {
+	while (k->nheld > 0 && !stopping()) {
 		struct held h = k->held[0];
 		if (h.first < k->next && h.last >= k->next) {
 			if (!take_overlap(k, &k->held[0])) { // malformed: its range skipped
@@ -729,13 +770,17 @@ static bool behind_stream(const struct key *k, uint64_t now)
 // next sseq: counted as duplicates).
 static void timers(uint64_t now, bool all)
 {
-	if (now < T.hold_until_ns)
+	// stopping (a signal, stdout failed, out of memory): nothing is written
+	// any more, so no gap is given up (the batch behind it stayed held and
+	// due, and this looped for ever); what is held is delivered again
+	if (now < T.hold_until_ns || stopping())
 		return;
 	if (T.outstanding != NULL && due(now, all) && T.outstanding(now))
 		return;
 	for (unsigned i = 0; i < T.nkeys; i++) {
 		struct key *k = &T.keys[i];
-		while (k->nheld > 0 && (all || (now >= k->deadline_ns && !behind_stream(k, now))))
+		while (k->nheld > 0 && !stopping() &&
+		       (all || (now >= k->deadline_ns && !behind_stream(k, now))))
 			skip_gap(k, now);
 	}
 }
@@ -768,8 +813,7 @@ static void close_groups(void)
 		uint64_t bad_ext = 0;
 		json_engine(k);
 		size_t w = cee_jsonl_enc_drain(k->enc, T.line, sizeof(T.line), &bad_ext);
-		if (w > 0 && fwrite(T.line, 1, w, T.out) != w)
-			T.out_err = true;
+		out_lines(T.line, w);
 	}
 }
 
@@ -1176,6 +1220,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	static char outbuf[OUT_BUF];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	T.out_cap = sizeof(outbuf);
 
 	int rc = 0;
 	uint64_t last_msg = cee_nats_now_ns(), loss_seen = 0;
