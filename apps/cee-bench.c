@@ -1030,6 +1030,7 @@ static double now_s(void)
 struct totals {
 	uint64_t opened, established, lifecycles, errors, connect_fail, active, hold_est, mismatch;
 	uint64_t eng_rx, eng_tx, eng_live, gen_live, refused, retransmits, eng_drops;
+	uint64_t refused_ring; /**< refusals for want of event ring room (a consumer behind) */
 	uint64_t eng_busy, gen_busy; /**< TSC cycles in poll iterations that found work */
 	/* --syn-flood: the generators' spoofed SYNs; the engine's cookie counters and
 	 * half-open connections now; frames the generators dropped as not theirs and
@@ -1061,6 +1062,11 @@ static void totals(struct totals *t)
 		t->gen_busy += rd(&gs->stats.busy_tsc);
 		t->eng_tx += rd(&e->stats.tx_pkts);
 		t->refused += rd(&e->stats.refused);
+		if (e->evring != NULL) {
+			struct cee_evring_stats rs;
+			cee_evring_stats(e->evring, &rs);
+			t->refused_ring += rs.refused;
+		}
 		t->cookies_sent += rd(&e->tcp.stats.syncookies_sent);
 		t->cookies_ok += rd(&e->tcp.stats.syncookies_ok);
 		t->cookies_bad += rd(&e->tcp.stats.syncookies_bad);
@@ -1236,7 +1242,7 @@ static void on_signal(int sig)
 struct report {
 	double seconds, cps, cps_mean;
 	double cps_first; /**< the first second's rate (not in cps when there are more) */
-	uint64_t lifecycles, errors, connect_fail, refused, retransmits, drops;
+	uint64_t lifecycles, errors, connect_fail, refused, refused_ring, retransmits, drops;
 	uint64_t echo_mismatch; /**< echoes that differed from what was sent */
 	uint64_t stalled; /**< connections still open when the drain ended (in errors too) */
 	uint64_t lifecycles_drained; /**< finished after the measured phase (not in the rates) */
@@ -1335,10 +1341,10 @@ static void print_report(const struct report *r)
 		printf("\"lifecycles\":%" PRIu64 ",\"lifecycles_drained\":%" PRIu64
 		       ",\"cps\":%.0f,\"cps_mean\":%.0f,\"cps_first_s\":%.0f,\"events\":%" PRIu64
 		       ",\"events_per_s\":%.0f,\"errors\":%" PRIu64 ",\"connect_fail\":%" PRIu64
-		       ",\"refused\":%" PRIu64 ",\"retransmits\":%" PRIu64 ",\"drops\":%" PRIu64
-		       ",\"echo_mismatch\":%" PRIu64 ",\"stalled\":%" PRIu64 ",",
+		       ",\"refused\":%" PRIu64 ",\"refused_ring\":%" PRIu64 ",\"retransmits\":%" PRIu64
+		       ",\"drops\":%" PRIu64 ",\"echo_mismatch\":%" PRIu64 ",\"stalled\":%" PRIu64 ",",
 		       r->lifecycles, r->lifecycles_drained, r->cps, r->cps_mean, r->cps_first, r->exported, evs,
-		       r->errors, r->connect_fail, r->refused, r->retransmits, r->drops,
+		       r->errors, r->connect_fail, r->refused, r->refused_ring, r->retransmits, r->drops,
 		       r->echo_mismatch, r->stalled);
 		if (o->hold)
 			printf("\"hold_established\":%" PRIu64 ",", r->hold_established);
@@ -1403,8 +1409,10 @@ static void print_report(const struct report *r)
 	       o->payload, o->concurrency, o->rate > 0 ? "limited" : "max", o->time_wait_ms, o->loss,
 	       o->reorder, o->dup, o->hold ? " hold" : "");
 	printf("lifecycles     %" PRIu64 " (errors %" PRIu64 ", connect refused locally %" PRIu64
-	       ", refused by engine %" PRIu64 "; %" PRIu64 " more finished in the drain)\n",
-	       r->lifecycles, r->errors, r->connect_fail, r->refused, r->lifecycles_drained);
+	       ", refused by engine %" PRIu64 " (%" PRIu64 " for want of event ring room); %" PRIu64
+	       " more finished in the drain)\n",
+	       r->lifecycles, r->errors, r->connect_fail, r->refused, r->refused_ring,
+	       r->lifecycles_drained);
 	if (r->echo_mismatch || r->stalled)
 		printf("FAULTS         %" PRIu64 " echoes differed from what was sent, %" PRIu64
 		       " connections still open after the drain\n",
@@ -1742,6 +1750,7 @@ int main(int argc, char **argv)
 	r.echo_mismatch = cur.mismatch;
 	r.connect_fail = cur.connect_fail;
 	r.refused = cur.refused;
+	r.refused_ring = cur.refused_ring;
 	r.retransmits = cur.retransmits;
 	r.drops = cur.eng_drops;
 	r.flood_sent = at_end.flood_sent;
