@@ -263,7 +263,9 @@ static void print_stats(const struct jv *r)
 	for (size_t k = 0; k < total->n; k++) {
 		const char *name = total->keys[k];
 		// Drop counters only when something was dropped.
-		if (strncmp(name, "drop_", 5) == 0 && strcmp(total->items[k].s, "0") == 0)
+		// (a value that is not a number or a string has no .s: shown "-")
+		if (strncmp(name, "drop_", 5) == 0 && total->items[k].s != NULL &&
+		    strcmp(total->items[k].s, "0") == 0)
 			continue;
 		printf("%-22s", name);
 		for (size_t i = 0; i < shards->n; i++)

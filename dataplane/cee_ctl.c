@@ -184,9 +184,14 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 		cee_mbox_walk_begin(&m->walk, r, s->pool, r->sseq, s->now_ns);
 		return; // finished by the walk
 	case CEE_MBOX_OP_DRAIN:
-		m->draining = true;
 		// Links stop reconnecting too; those up keep their connection.
-		cee_shard_links_drain(s, false);
+		// Once: drain_poll() asks again every 10 ms for the live count,
+		// and a walk of every link at each (O(links), cache-cold) found
+		// nothing more to do (a link closing later is drained as it closes).
+		if (!m->draining) {
+			m->draining = true;
+			cee_shard_links_drain(s, false);
+		}
 		break;
 	case CEE_MBOX_OP_LINKS:
 		// O(links of this shard) in one visit.
