@@ -73,6 +73,7 @@ enum {
 	// and one more per KiB of plaintext it sent (a legitimate peer sends
 	// a KeyUpdate per 2^24 records or so, RFC 8446 5.5)
 	QUIET_RECORDS = 64,
+	QUIET_CAP = 128, // the most quiet records plaintext can have paid for in advance
 	HS_RECORDS = 16, // records a handshake's last flight may take (see cee_tls_input())
 };
 
@@ -138,8 +139,9 @@ struct cee_tls {
 	// Records completed in the input (track_records()), records that
 	// brought plaintext, its bytes, and the records after the handshake
 	// that brought none (against QUIET_RECORDS)
-	uint32_t rec_count, plain_reads, quiet_recs;
-	uint64_t plain_rx;
+	uint32_t rec_count, plain_reads;
+	uint32_t quiet_credit; // quiet records still allowed (QUIET_RECORDS at first)
+	uint64_t plain_rx, plain_credited; // plaintext in; of which turned into credit
 	// wolfSSL's last received alert when the handshake completed: one
 	// after it, at warning level, is told by a change (warning_alert())
 	int rx_alert_code, rx_alert_level;
@@ -1054,6 +1056,7 @@ struct cee_tls *cee_tls_new(struct cee_tls_ctx *ctx, const struct cee_layer_io *
 	t->io = *io;
 	t->in_use = true;
 	t->state = ctx->server ? TLS_EXPECT_HANDSHAKE : TLS_EXPECT_START;
+	t->quiet_credit = QUIET_RECORDS;
 
 	t->ssl = wolfSSL_new(ctx->wctx);
 	if (t->ssl == NULL) {
@@ -1524,12 +1527,22 @@ int cee_tls_input(struct cee_tls *t, const uint8_t *data, uint32_t len)
 		uint32_t recs = t->rec_count - recs0, reads = t->plain_reads - reads0;
 		if (!data_state)
 			recs = recs > HS_RECORDS ? recs - HS_RECORDS : 0;
-		if (recs > reads)
-			t->quiet_recs += recs - reads;
-		if (t->quiet_recs > QUIET_RECORDS + t->plain_rx / 1024) {
+		// one more allowed per KiB of plaintext, up to QUIET_CAP held:
+		// a sum over the connection's life (64 + plain_rx / 1024) let a
+		// peer that had sent 1 GB send a million KeyUpdates in one burst
+		// (30 s of the shard's time), and a long-lived SIP trunk earned
+		// that much legitimately
+		uint64_t kib = (t->plain_rx - t->plain_credited) / 1024;
+		t->plain_credited += kib * 1024;
+		uint64_t credit = t->quiet_credit + kib;
+		t->quiet_credit = (uint32_t)(credit < QUIET_CAP ? credit : QUIET_CAP);
+		uint32_t quiet = recs > reads ? recs - reads : 0;
+		if (quiet > t->quiet_credit) {
+			t->quiet_credit = 0;
 			t->ctx->stats.quiet_records_exceeded++;
 			return end_with(t, CEE_REASON_PROTOCOL_ERROR, -EPROTO);
 		}
+		t->quiet_credit -= quiet;
 	}
 	return rc;
 }

@@ -1638,7 +1638,7 @@ static void test_split_tls12(void **state)
 // key derivation and, with update_requested, a KeyUpdate back) kept a
 // shard busy at about 30 Mbit/s from one connection: no bound held it
 // (the handshake budget ends at tls_up). Now records without plaintext
-// beyond 64, plus one per KiB of plaintext, end the connection with
+// beyond 64, plus one per KiB of plaintext (at most 128 held), end the connection with
 // protocol_error; a few KeyUpdates among data are served as before.
 static void test_key_update_flood(void **state)
 {
@@ -1678,6 +1678,41 @@ static void test_key_update_flood(void **state)
 	assert_int_equal(f->s.closes, 1);
 	assert_int_equal(f->s.reason, CEE_REASON_PROTOCOL_ERROR);
 	assert_int_equal(cee_tls_ctx_stats(f->sctx)->quiet_records_exceeded, 2);
+	// (review) the allowance was a sum over the connection's life: a peer
+	// that had sent 1 MiB could then send 1,088 in one burst (1 GB: a
+	// million, 30 s of the shard's time). Now plaintext pays for at most
+	// 128 ahead: bursts of 100 with 128 KiB between them are served, and
+	// 200 after 1 MiB are not.
+	open_pair(f, f->sctx, "server.cee.test", NULL);
+	pump(&f->c, &f->s);
+	assert_up(&f->s);
+	static uint8_t chunk[16384];
+	memset(chunk, 'x', sizeof(chunk));
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 8; i++) { // 128 KiB
+			assert_int_equal(cee_tls_send(f->c.t, chunk, sizeof(chunk)), (int)sizeof(chunk));
+			deliver(&f->c, &f->s, 0);
+		}
+		for (int i = 0; i < 100; i++)
+			assert_int_equal(cee_tls_update_keys(f->c.t), 0);
+		deliver(&f->c, &f->s, 0);
+		assert_int_equal(f->s.closes, 0);
+		// the server's answers not delivered: quiet records to the
+		// client, which had no plaintext to pay for them (only the
+		// client's sending is looked at here)
+		f->s.out_len = 0;
+	}
+	for (int i = 0; i < 56; i++) { // 1 MiB more
+		assert_int_equal(cee_tls_send(f->c.t, chunk, sizeof(chunk)), (int)sizeof(chunk));
+		deliver(&f->c, &f->s, 0);
+	}
+	assert_int_equal(f->s.closes, 0);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(cee_tls_update_keys(f->c.t), 0);
+	deliver(&f->c, &f->s, 0);
+	assert_int_equal(f->s.closes, 1);
+	assert_int_equal(f->s.reason, CEE_REASON_PROTOCOL_ERROR);
+	assert_int_equal(cee_tls_ctx_stats(f->sctx)->quiet_records_exceeded, 3);
 }
 
 static void test_split_tls13(void **state)
