@@ -8,12 +8,16 @@
 //
 //   Subject   PREFIX.<engine>.<shard>.events     e.g. "cee.edge-1.0.events"
 //   Headers
-//     Nats-Msg-Id     <engine>.<shard>.<first_sseq>.<run>: JetStream's
-//                     de-duplication id. A resend is the same sealed message
-//                     with the same id, so within the stream's duplicate window
-//                     (dedup_window_s) the stream stores it once. <run> keeps
-//                     an engine restarted with the same id (its sseq starting
-//                     at 1 again) from being taken for resends of its last run.
+//     Nats-Msg-Id     <engine>.<shard>.<first_sseq>-<last_sseq>.<run>:
+//                     JetStream's de-duplication id. A resend is the same
+//                     sealed message with the same id, so within the stream's
+//                     duplicate window (dedup_window_s) the stream stores it
+//                     once. <run> keeps an engine restarted with the same id
+//                     (its sseq starting at 1 again) from being taken for
+//                     resends of its last run; <last_sseq>, two sinks of one
+//                     engine on one stream that batch at other bounds (a
+//                     batch of one was dropped as a copy of the other's
+//                     shorter one from the same sseq, and counted delivered).
 //     Cee-Engine      the engine id, cee_evt_json_engine(); when the engine has
 //                     none, the run id
 //     Cee-Run         "r" and 12 random hex digits, one per engine run: the
@@ -416,8 +420,9 @@ static int seal(struct nats_sink *p, struct open_batch *ob, unsigned shard, bool
 	if (nfree == 0)
 		return -ENOSPC;
 	natsMsg *m = NULL;
-	char id[CEE_ENGINE_ID_MAX + 64];
-	snprintf(id, sizeof(id), "%s.%u.%" PRIu64 ".%s", p->engine, shard, ob->first, p->run);
+	char id[CEE_ENGINE_ID_MAX + 96];
+	snprintf(id, sizeof(id), "%s.%u.%" PRIu64 "-%" PRIu64 ".%s", p->engine, shard, ob->first,
+		 ob->last, p->run);
 	natsStatus s = natsMsg_Create(&m, ob->subject, NULL, ob->buf, (int)ob->len);
 	int rc = s == NATS_OK ? 0 : -ENOMEM;
 	if (rc == 0 && (natsMsgHeader_Set(m, "Nats-Msg-Id", id) != NATS_OK ||

@@ -29,6 +29,8 @@
 #   2b. an engine given its id (--engine-id) started twice into the same
 #      streams: the lines carry each start's run, binary ones converted alike,
 #      and the stream audits clean per run.
+#   2c. two NATS sinks of one engine on one stream at other batch bounds:
+#      every batch of both stored (none taken for a copy of the other's).
 #   3. the broker killed (SIGKILL) while cee-bench runs and started again on
 #      the same store once the sink has reported the failure: every event
 #      still reaches the stream once.
@@ -479,6 +481,37 @@ want=$("$PY" -c 'import json,sys; print(sum(json.loads(open(f).read().splitlines
 sort "$WORK/restart.jsonl" | cmp - "$WORK/restart.txt.sorted" ||
 	fail "restart: cee-tail's lines of binary batches differ from the jsonl sink's"
 log "restart: two runs of sbc-r, $want events, audited per run; binary lines identical to jsonl"
+
+# 2c. two NATS sinks of one engine on one stream, batching at other bounds
+# (docs/nats.md allows it; cee-tail takes the overlaps): every batch of both
+# must be stored. Before, the de-duplication id had no last sseq: a batch of
+# one sink was dropped as a copy of the other's from the same sseq, and its
+# sink counted it delivered (acknowledged as a duplicate) though the stream
+# held only the shorter batch.
+bench twosinks --conns 3000 --concurrency 64 \
+	--events "nats://127.0.0.1:$PORT/two?stream=T2&batch_bytes=4096" \
+	--events "nats://127.0.0.1:$PORT/two?stream=T2"
+bench_wait twosinks
+"$PY" - "$WORK/twosinks.json" <<'PYEOF' || fail "twosinks: a batch of one sink was taken for a copy of the other's"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+ends = [n["end"] for n in r["nats"]]
+print("twosinks: messages %s, duplicates %s, events %s of %d" % (
+    [e["messages"] for e in ends], [e["duplicates"] for e in ends],
+    [e["events"] for e in ends], r["audit"]["events"]))
+assert all(e["events"] == r["audit"]["events"] for e in ends)
+assert all(e["duplicates"] == 0 for e in ends)
+PYEOF
+stored=$("$PY" "$(dirname "$0")/nats_js.py" "127.0.0.1:$PORT" info T2 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["state"]["messages"])') ||
+	fail "twosinks: no stream info"
+sent=$("$PY" -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(sum(n["end"]["messages"] for n in r["nats"]))' "$WORK/twosinks.json")
+[[ $stored == "$sent" ]] || fail "twosinks: the stream holds $stored messages of the $sent both sinks had acknowledged"
+want=$("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["audit"]["events"])' "$WORK/twosinks.json")
+"$TAIL" "nats://127.0.0.1:$PORT/two?stream=T2" --from-start --count "$want" --idle-exit 20000 \
+	2>"$WORK/twosinks.tail.err" | "$AUDIT" - >"$WORK/twosinks.audit" 2>&1 ||
+	fail "twosinks: the stream read back does not audit (see $WORK/twosinks.audit)"
+tail -n 1 "$WORK/twosinks.tail.err"
+log "twosinks: both sinks' $sent batches stored; $want events read back and audited"
 
 # 3. the broker killed under load and started again on its store
 bench failover --duration 6 --concurrency 256 \
