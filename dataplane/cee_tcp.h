@@ -73,7 +73,10 @@ enum cee_tcp_service {
 	/**
 	 * Echo the in-order bytes of the first data segment(s) accepted, then close
 	 * (FIN after them, as cee_tcp_close(local_close)): this side closes first.
-	 * Later bytes are acked and counted in bytes_in, not echoed.
+	 * Later bytes that come before our FIN is out are acked and counted in
+	 * bytes_in, not echoed; bytes after it reset the connection
+	 * (abort_on_data, RFC 1122 4.2.2.13), unless the owner's layer awaits
+	 * the peer's answer to its close (CEE_TCB_O_READS_ON).
 	 */
 	CEE_TCP_SVC_ECHO_CLOSE,
 	/**

@@ -297,7 +297,14 @@ static enum step check_syn(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	return STEP_DONE;
 }
 
-/* RFC 9293 3.10.7.4 first: sequence number check, then trim to the window. */
+/*
+ * RFC 9293 3.10.7.4 first: sequence number check, then trim to the window.
+ * A segment that begins below RCV.NXT and ends past the window (neither its
+ * first nor its last byte in it: a retransmission of one we trimmed, our
+ * ACK lost) holds the whole window: taken, trimmed at both edges ("only the
+ * new parts are processed"; Linux's tcp_sequence() likewise). Dropped, its
+ * new bytes were lost to a peer that resends it unchanged.
+ */
 static bool acceptable(uint32_t seq, uint32_t seg_len, uint32_t rcv_nxt, uint32_t wnd)
 {
 	if (wnd == 0)
@@ -306,7 +313,8 @@ static bool acceptable(uint32_t seq, uint32_t seg_len, uint32_t rcv_nxt, uint32_
 	if (seg_len == 0)
 		return first_in;
 	uint32_t last = seq + seg_len - 1;
-	return first_in || (seq_leq(rcv_nxt, last) && seq_lt(last, rcv_nxt + wnd));
+	return first_in || (seq_leq(rcv_nxt, last) && seq_lt(last, rcv_nxt + wnd)) ||
+	       (seq_lt(seq, rcv_nxt) && seq_geq(last, rcv_nxt + wnd));
 }
 
 static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct seg_view *v,

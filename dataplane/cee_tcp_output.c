@@ -247,9 +247,12 @@ bool tcp_oow_ack_ok(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_n
 bool tcp_oow_ack_ok_in(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
 		       bool shard_budget)
 {
-	// per connection first: one per oow_ack_interval_ns
+	// per connection first: one per oow_ack_interval_ns (its slot taken
+	// only by an ACK then sent: one the shard's budget refused used it,
+	// and the connection's next answer due was held back too)
+	uint8_t now8 = 0;
 	if (ctx->cfg.oow_ack_interval_ns != 0) {
-		uint8_t now8 = (uint8_t)(now_ns >> 26);
+		now8 = (uint8_t)(now_ns >> 26);
 		uint32_t ticks = (uint32_t)(ctx->cfg.oow_ack_interval_ns >> 26);
 		if (ticks > 255)
 			ticks = 255;
@@ -259,11 +262,13 @@ bool tcp_oow_ack_ok_in(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 			ctx->stats.acks_throttled++;
 			return false;
 		}
-		tcb->oow_at = now8;
 	}
 	uint32_t limit = ctx->cfg.challenge_ack_limit;
-	if (limit == 0 || !shard_budget)
+	if (limit == 0 || !shard_budget) {
+		if (now8 != 0)
+			tcb->oow_at = now8;
 		return true;
+	}
 	if (now_ns - ctx->ack_budget_at_ns >= 1000000000ull) {
 		uint64_t x = ctx->rng ? ctx->rng : 0x9e3779b97f4a7c15ull;
 		x ^= x >> 12;
@@ -278,6 +283,8 @@ bool tcp_oow_ack_ok_in(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t no
 		return false;
 	}
 	ctx->ack_budget--;
+	if (now8 != 0)
+		tcb->oow_at = now8;
 	return true;
 }
 

@@ -1776,6 +1776,70 @@ static void test_trim_overlap(void **state)
 	assert_int_equal(f->ctx.stats.out_of_window, 1);
 }
 
+/*
+ * Fault (review): a segment that begins below RCV.NXT and ends past the
+ * window's right edge (a retransmission of a segment we trimmed, our ACK
+ * lost) failed RFC 9293's literal test (neither its first nor its last
+ * byte in the window) and was dropped whole, answered only within the
+ * out-of-window budget: its new bytes in the window were lost to a peer
+ * that resends it unchanged. It is trimmed at both edges now (as Linux's
+ * tcp_sequence() takes it).
+ */
+static void test_overhang_both_edges(void **state)
+{
+	struct fake *f = *state;
+	static uint8_t buf[4200];
+
+	f->ctx.cfg.rcv_wnd = 4000;
+	syn_opts(f, CEE_TCP_SVC_DISCARD, 1460, 0xff); /* no scaling */
+	peer(f, 0, NULL, 0);
+	peer(f, 0, buf, 100);
+	uint32_t nxt = f->tcb.rcv_nxt, edge = f->tcb.rcv_adv;
+	assert_int_equal(nxt, IRS + 101);
+	assert_true((int32_t)(edge - nxt) > 0 && (int32_t)(nxt - 100 + (uint32_t)sizeof(buf) - edge) > 0);
+	f->nsegs = 0;
+	seg_in(f, CEE_TCP_ACK, nxt - 100, ISS + 1, 512, buf, sizeof(buf));
+	assert_int_equal(f->tcb.rcv_nxt, edge); /* up to the window's edge */
+	assert_int_equal(f->tcb.bytes_in, 100 + (edge - nxt));
+	assert_int_equal(f->ctx.stats.out_of_window, 0);
+	assert_int_equal(last(f)->out.ack, edge);
+}
+
+/*
+ * Fault (review): a segment throttled by the shard's out-of-window budget
+ * (nothing sent) still used the connection's once-per-interval slot: for
+ * the next ~470 ms a copy of taken data ending below RCV.NXT (our ACK
+ * lost), answered at the per-connection pace, got no answer either.
+ */
+static void test_oow_slot_kept_when_budget_refuses(void **state)
+{
+	struct fake *f = *state;
+
+	f->ctx.cfg.challenge_ack_limit = 1;
+	establish(f);
+	peer(f, 0, "hello", 5);
+	uint32_t rn = f->tcb.rcv_nxt;
+	/* the shard's budget ([1, 2) a second) spent by RSTs at other tuples:
+	 * one connection's in-window RSTs here, the interval off meanwhile */
+	uint64_t interval = f->ctx.cfg.oow_ack_interval_ns;
+	f->ctx.cfg.oow_ack_interval_ns = 0;
+	for (unsigned i = 0; i < 4; i++)
+		seg_in(f, CEE_TCP_RST, rn + 100 + i, 0, 0, NULL, 0);
+	f->ctx.cfg.oow_ack_interval_ns = interval;
+	assert_true(interval != 0);
+	uint64_t throttled = f->ctx.stats.acks_throttled;
+	f->nsegs = 0;
+	/* spoofed data far from the window: throttled by the shard budget */
+	seg_in(f, CEE_TCP_ACK, rn + (1u << 30), f->p_rcv, f->p_wnd, "z", 1);
+	assert_int_equal(f->nsegs, 0);
+	assert_int_equal(f->ctx.stats.acks_throttled, throttled + 1);
+	/* 10 ms on, a copy of taken data not ending at RCV.NXT: answered */
+	f->now += 10 * MS;
+	seg_in(f, CEE_TCP_ACK, rn - 5, f->p_rcv, f->p_wnd, "hel", 3);
+	assert_int_equal(f->nsegs, 1);
+	assert_int_equal(last(f)->out.ack, rn);
+}
+
 /* Fault: window scaling used when not offered, or the shifts applied the wrong way. */
 static void test_wscale_negotiated(void **state)
 {
@@ -6829,6 +6893,8 @@ int main(void)
 	    T(test_rst_time_wait),
 	    T(test_rst_in_window_challenge),
 	    T(test_rst_out_of_window),
+	    T(test_overhang_both_edges),
+	    T(test_oow_slot_kept_when_budget_refuses),
 	    T(test_syn_on_established),
 	    T(test_dup_syn_in_syn_received),
 	    T(test_bad_ack),
