@@ -1357,7 +1357,14 @@ int main(int argc, char **argv)
 	if (out_flags >= 0)
 		(void)fcntl(STDOUT_FILENO, F_SETFL, out_flags);
 	uint64_t left = release();
-	natsConnection_FlushTimeout(nc, 2000); // the acks
+	// the acks: one lost here has its batch delivered (and written) again
+	// to the next reader on this durable
+	natsStatus fs = natsConnection_FlushTimeout(nc, 2000);
+	if (fs != NATS_OK)
+		fprintf(stderr,
+			"%s: the last acknowledgements may not have reached the server (%s): "
+			"the next reader may write their batches again\n",
+			WHO, natsStatus_GetText(fs));
 	fprintf(stderr,
 		"%s: %" PRIu64 " messages, %" PRIu64 " events, %" PRIu64
 		" duplicates skipped, %" PRIu64 " reordered, %" PRIu64 " gaps, %" PRIu64

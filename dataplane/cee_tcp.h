@@ -442,6 +442,8 @@ struct cee_tcp_xmit {
 	uint32_t recover_fs; /**< RecoverFS: pipe as recovery began (that ACK's blocks taken) */
 	uint32_t prr_last;  /**< DeliveredData of the last ACK, until an output used it */
 	uint8_t prr_safe;   /**< that ACK moved SND.UNA and showed nothing lost anew (PRR-SSRB) */
+	uint8_t ooo_fin;    /**< the peer's FIN came past a hole, at ooo_fin_seq: taken when RCV.NXT gets there */
+	uint32_t ooo_fin_seq;
 	uint64_t epoch_ns;  /**< start of this congestion-avoidance epoch (0: none) */
 	uint64_t ca_ack_ns; /**< CUBIC: the last ACK in congestion avoidance (epoch clock) */
 	uint64_t zw_since_ns; /**< persist: when the peer's window shut on queued data (0: open) */

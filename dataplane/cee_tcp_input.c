@@ -19,9 +19,12 @@
  *   ACKs to out-of-window segments and unacceptable ACKs come from a
  *   per-shard budget (RFC 5961 7, tcp_oow_ack_ok()).
  * - Data on a SYN is ignored (not acked; the peer sends it again after the
- *   handshake). A FIN in an out-of-order segment is forgotten (not acked;
- *   the peer retransmits it). A FIN needs no window: a FIN at RCV.NXT is
- *   accepted even when the window is 0.
+ *   handshake). A FIN in an out-of-order segment whose data is held whole
+ *   is held with it (ooo_fin) and taken when the hole fills: forgotten, the
+ *   close waited for the peer to send the FIN again (a cee link client, its
+ *   flight one segment, sends no tail-loss probe: a whole RTO). A bare
+ *   out-of-order FIN is forgotten (the peer retransmits it). A FIN needs no
+ *   window: a FIN at RCV.NXT is accepted even when the window is 0.
  * - Services: echo, echo-close, discard and app all close (FIN) after the
  *   peer's FIN; echo first drains what it queued. Once our FIN is queued
  *   (local close or peer FIN) echo stops echoing: further in-order bytes are
@@ -571,8 +574,11 @@ static void rb_rebase(const struct cee_tcp_ctx *ctx, struct cee_tcp_xmit *x, uin
 	x->rb_base += d - d % cee_tcp_ring_size(&ctx->cfg, 0);
 }
 
-/* An out-of-order segment [seq, seq + len), seq > rcv_nxt, within the window. */
-static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, const uint8_t *data,
+/*
+ * An out-of-order segment [seq, seq + len), seq > rcv_nxt, within the
+ * window. @return true when it is held whole.
+ */
+static bool ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, const uint8_t *data,
 		    uint32_t len)
 {
 	uint32_t cap = min_u32(ctx->cfg.ooo_max_segs, CEE_TCP_OOO_MAX);
@@ -580,16 +586,17 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 	bool echo = tcp_echo_mode(tcb);
 
 	bool app = tcp_app_mode(tcb);
+	uint32_t whole = len;
 	// the ranges live with the send buffer (echo's bytes too): none, nothing held
 	if (!tcp_ensure_sb(ctx, tcb))
-		return;
+		return false;
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 
 	if (echo) {
 		uint32_t space = tcp_sb_size(ctx, tcb) - tcb->sb_len;
 		if (off >= space) {
 			ctx->stats.ooo_dropped++;
-			return;
+			return false;
 		}
 		len = min_u32(len, space - off);
 	} else if (app) {
@@ -601,7 +608,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 		uint32_t space = cee_tcp_ring_size(&ctx->cfg, 0);
 		if (off >= space) {
 			ctx->stats.ooo_dropped++;
-			return;
+			return false;
 		}
 		len = min_u32(len, space - off);
 		if (x->rb == NULL) {
@@ -609,7 +616,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 			x->rb_base = tcb->rcv_nxt;
 			if (x->rb == NULL) { // (the pool's renege passed over this one: x stays)
 				ctx->stats.ooo_dropped++;
-				return;
+				return false;
 			}
 		}
 	}
@@ -620,7 +627,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 		touches |= ranges_touch(seq, end, x->ooo[i].seq, x->ooo[i].seq + x->ooo[i].len);
 	if (!touches && x->ooo_n >= cap) {
 		ctx->stats.ooo_dropped++;
-		return;
+		return false;
 	}
 	if (echo)
 		// at its final place: tail + (seq - rcv_nxt); stays valid as rcv_nxt and sb_len
@@ -654,6 +661,7 @@ static void ooo_add(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, 
 	x->ooo[0] = (struct cee_tcp_ooo){.seq = seq, .len = end - seq};
 	x->ooo_n++;
 	ctx->stats.ooo_queued++;
+	return len == whole;
 }
 
 /* rcv_nxt moved: take every held range it reaches. */
@@ -722,6 +730,7 @@ static bool app_ooo_deliver(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 				ctx->stats.ooo_reneged++;
 				x = tcp_xmit_if(ctx, tcb);
 				x->ooo_n = 0;
+				x->ooo_fin = 0;
 				tcp_free_rb(ctx, x);
 				return true;
 			}
@@ -741,8 +750,38 @@ static void ooo_clear(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
 	if (x != NULL) {
 		x->ooo_n = 0;
+		x->ooo_fin = 0;
 		tcp_free_rb(ctx, x);
 	}
+}
+
+/*
+ * A FIN on out-of-order data held whole (@p whole) is held with it; data
+ * held past a FIN held (a peer that contradicts itself) forgets it.
+ */
+static void ooo_fin_note(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
+			 const struct seg_view *v, bool whole)
+{
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x == NULL)
+		return;
+	uint32_t end = v->seq + v->len;
+	if (x->ooo_fin && v->len > 0 && seq_gt(end, x->ooo_fin_seq))
+		x->ooo_fin = 0;
+	if (v->fin && whole && x->ooo_n > 0) {
+		x->ooo_fin = 1;
+		x->ooo_fin_seq = end;
+	}
+}
+
+/* Has RCV.NXT reached a FIN held past a hole (every held range taken)? */
+static bool ooo_fin_reached(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
+	if (x == NULL || !x->ooo_fin || x->ooo_n != 0 || tcb->rcv_nxt != x->ooo_fin_seq)
+		return false;
+	x->ooo_fin = 0;
+	return true;
 }
 
 /*
@@ -858,8 +897,8 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 				tcp_local_close(tcb, CEE_REASON_LOCAL_CLOSE);
 		}
 	} else if ((v->len > 0 || v->fin) && v->seq != tcb->rcv_nxt) {
-		if (v->len > 0)
-			ooo_add(ctx, tcb, v->seq, v->data, v->len);
+		bool whole = v->len > 0 && ooo_add(ctx, tcb, v->seq, v->data, v->len);
+		ooo_fin_note(ctx, tcb, v, whole);
 		v->fin = false;
 		tcb->flags |= CEE_TCB_F_ACK_NOW; /* duplicate ACK for out-of-order data */
 	}
@@ -1006,6 +1045,11 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	ts_recent_update(tcb, seg, now_ns);
 	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
+	if (!v.fin && ooo_fin_reached(ctx, tcb)) { // this segment filled the hole before it
+		v.fin = true;
+		v.seq = tcb->rcv_nxt;
+		v.len = 0;
+	}
 	take_fin(ctx, tcb, &v, now_ns);
 	return false;
 }

@@ -154,6 +154,7 @@ bool cee_tcp_renege(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	if (x == NULL || tcb->sb_len != 0 || x->ooo_n == 0 || (tcb->uflags & CEE_TCB_U_BUSY))
 		return false;
 	x->ooo_n = 0;
+	x->ooo_fin = 0;
 	tcp_free_sb(ctx, tcb);
 	ctx->stats.ooo_reneged++;
 	return true;

@@ -1777,6 +1777,67 @@ static void test_trim_overlap(void **state)
 }
 
 /*
+ * Fault (review): a FIN on an out-of-order segment was forgotten; when the
+ * hole filled, RCV.NXT stopped at the data's end and the connection stayed
+ * ESTABLISHED until the peer sent its FIN again (a cee link client, its
+ * flight one segment, sends no tail-loss probe: a whole RTO, 3 s after a
+ * lost SYN). The ordinary close under loss: the last data segment carries
+ * the FIN and the one before it is lost. Echo, app (rb) and discard.
+ */
+static void establish_app(struct fake *f, uint16_t wnd);
+
+static void ooo_fin_case(struct fake *f, enum cee_tcp_service svc)
+{
+	if (svc == CEE_TCP_SVC_APP)
+		establish_app(f, 512);
+	else
+		establish_svc(f, svc);
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, IRS + 11, ISS + 1, 512, "0123456789", 10);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(last(f)->out.ack, IRS + 1); /* a duplicate ACK: the hole */
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abcdefghij", 10);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 22); /* the data and the FIN */
+	assert_int_equal(f->tcb.bytes_in, 20);
+	assert_true(f->tcb.state == CEE_TCP_CLOSE_WAIT || f->tcb.state == CEE_TCP_LAST_ACK);
+	assert_int_equal(last(f)->out.ack, IRS + 22);
+	if (svc == CEE_TCP_SVC_APP) {
+		assert_int_equal(f->rlen, 20);
+		assert_memory_equal(f->rbuf, "abcdefghij0123456789", 20);
+	}
+}
+
+static void test_ooo_fin_taken_when_the_hole_fills(void **state)
+{
+	struct fake *f = *state;
+	static const enum cee_tcp_service svcs[] = {CEE_TCP_SVC_ECHO, CEE_TCP_SVC_APP,
+						    CEE_TCP_SVC_DISCARD};
+	for (unsigned i = 0; i < 3; i++) {
+		if (i > 0) {
+			fake_end(f);
+			f = fake_new();
+			*state = f;
+		}
+		ooo_fin_case(f, svcs[i]);
+	}
+	/* a peer that then holds data past its FIN: the FIN is forgotten (its
+	 * retransmission decides), the data taken as before */
+	fake_end(f);
+	f = fake_new();
+	*state = f;
+	establish(f);
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, IRS + 11, ISS + 1, 512, "0123456789", 10);
+	seg_in(f, CEE_TCP_ACK, IRS + 21, ISS + 1, 512, "xy", 2);
+	seg_in(f, CEE_TCP_ACK, IRS + 1, ISS + 1, 512, "abcdefghij", 10);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 23);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	/* a bare FIN past a hole is not held (nothing of it to hold) */
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, IRS + 30, ISS + 1, 512, NULL, 0);
+	seg_in(f, CEE_TCP_ACK, IRS + 23, ISS + 1, 512, "0123456", 7);
+	assert_int_equal(f->tcb.rcv_nxt, IRS + 30);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+}
+
+/*
  * Fault (review): a segment that begins below RCV.NXT and ends past the
  * window's right edge (a retransmission of a segment we trimmed, our ACK
  * lost) failed RFC 9293's literal test (neither its first nor its last
@@ -6894,6 +6955,7 @@ int main(void)
 	    T(test_rst_in_window_challenge),
 	    T(test_rst_out_of_window),
 	    T(test_overhang_both_edges),
+	    T(test_ooo_fin_taken_when_the_hole_fills),
 	    T(test_oow_slot_kept_when_budget_refuses),
 	    T(test_syn_on_established),
 	    T(test_dup_syn_in_syn_received),
