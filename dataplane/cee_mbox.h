@@ -181,6 +181,7 @@ bool cee_mbox_req_abandon(struct cee_mbox_req *r);
  */
 void cee_mbox_req_finish(struct cee_mbox_req *r);
 
+
 /** Shard: @return true when the requester gave up on @p r (the shard may free it at once). */
 static inline bool cee_mbox_req_abandoned(struct cee_mbox_req *r)
 {
@@ -242,6 +243,12 @@ bool cee_mbox_walk_step(struct cee_mbox_walk *w, struct cee_conn_pool *p, uint32
 struct cee_mbox {
 	/** Request pointers, control side (multi-producer) -> shard (single consumer). Set at init. */
 	struct rte_ring *ring;
+	/**
+	 * Abandoned requests the shard is done with, shard (single producer) ->
+	 * control thread (single consumer), which frees them. Set at init
+	 * (NULL: the shard frees them itself).
+	 */
+	struct rte_ring *back;
 	/** Shard writes (release) when it stops serving; requesters read it to stop waiting. */
 	_Atomic bool closed;
 	/**
