@@ -101,6 +101,17 @@ struct cee_tls_ctx {
 	struct cee_tls *free_head;
 	uint32_t max_conns;
 	uint32_t live; // slots in use (cee_tls_ctx_live)
+	// --tls-mem is on top of what the contexts hold: a reload's new context
+	// (exempt while built) raises the budget by its size, and the budget
+	// comes down by an old one's when wolfSSL frees it, with the last
+	// connection made from it (before, a reload's context was charged to
+	// the connections' budget, and one kept by old connections too).
+	// Generations retired while connections still used them are summed.
+	uint32_t gen;		// this generation (cee_tls.gen of its connections)
+	uint32_t gen_live;	// connections made from wctx
+	int64_t wctx_bytes;	// what building wctx kept
+	uint32_t retired_live;	// connections of earlier generations
+	int64_t retired_bytes;	// their contexts' sizes
 };
 
 // What the connection waits on; tls_set_state() is the only writer.
@@ -114,6 +125,7 @@ enum tls_state {
 struct cee_tls {
 	struct cee_tls_ctx *ctx;
 	WOLFSSL *ssl;
+	uint32_t gen; // the context generation it was made from
 	struct cee_layer_io io;
 	enum tls_state state;
 	bool in_use;
@@ -261,6 +273,32 @@ void cee_tls_heap_budget(int64_t bytes)
 	// a KeyUpdate, a shutdown (wolfSSL allocates on each)
 	atomic_store_explicit(&heap_admit, now + bytes - bytes / 8, memory_order_relaxed);
 	atomic_store_explicit(&heap_limit, now + bytes, memory_order_relaxed);
+}
+
+// The budget (when one is set) moves by @p d bytes: what contexts hold.
+static void heap_budget_move(int64_t d)
+{
+	if (d == 0 || atomic_load_explicit(&heap_limit, memory_order_relaxed) <= 0)
+		return;
+	atomic_fetch_add_explicit(&heap_limit, d, memory_order_relaxed);
+	atomic_fetch_add_explicit(&heap_admit, d, memory_order_relaxed);
+}
+
+// Build @p ctx->wctx outside the budget and note what it kept.
+static int wctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bool server,
+		      char *err, size_t errlen);
+static int wctx_build(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, char *err,
+		      size_t errlen, int64_t *kept)
+{
+	bool was = heap_exempt;
+	int64_t net = heap_exempt_net;
+	heap_exempt_net = 0;
+	heap_exempt = true;
+	int rc = wctx_setup(ctx, cfg, ctx->server, err, errlen);
+	*kept = heap_exempt_net;
+	heap_exempt = was;
+	heap_exempt_net = net + (was ? *kept : 0);
+	return rc;
 }
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -873,7 +911,8 @@ static int ctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, boo
 		return rc;
 	if (cfg->alpn != NULL && (rc = check_alpn(cfg->alpn, err, errlen)) < 0)
 		return rc;
-	if ((rc = wctx_setup(ctx, cfg, server, err, errlen)) < 0)
+	ctx->server = server;
+	if ((rc = wctx_build(ctx, cfg, err, errlen, &ctx->wctx_bytes)) < 0)
 		return rc;
 
 	if (cfg->alpn != NULL) {
@@ -937,17 +976,39 @@ int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, c
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	ctx->wctx = NULL;
-	rc = wctx_setup(ctx, cfg, ctx->server, err, errlen);
+	int64_t kept = 0;
+	rc = wctx_build(ctx, cfg, err, errlen, &kept);
 	if (rc < 0) {
-		if (ctx->wctx != NULL)
+		if (ctx->wctx != NULL) {
+			bool was = heap_exempt;
+			heap_exempt = true; // (what it kept goes as it came)
 			wolfSSL_CTX_free(ctx->wctx);
+			heap_exempt = was;
+		}
 		ctx->wctx = old; // the running configuration stays
 		ctx->stats.reload_failures++;
 		return rc;
 	}
+	heap_budget_move(kept);
 	// (wolfSSL counts the connections made from it: they keep it until
-	// the last one is freed)
+	// the last one is freed: then cee_tls_free() takes the rest of its
+	// size off; part of it may go now)
+	bool was = heap_exempt;
+	int64_t net = heap_exempt_net;
+	heap_exempt_net = 0;
+	heap_exempt = true;
 	wolfSSL_CTX_free(old);
+	int64_t freed = -heap_exempt_net;
+	heap_exempt = was;
+	heap_exempt_net = net - (was ? freed : 0);
+	heap_budget_move(-freed);
+	if (ctx->gen_live != 0) {
+		ctx->retired_live += ctx->gen_live;
+		ctx->retired_bytes += ctx->wctx_bytes - freed;
+	}
+	ctx->gen++;
+	ctx->gen_live = 0;
+	ctx->wctx_bytes = kept;
 	ctx->stats.reloads++;
 	return 0;
 }
@@ -1057,6 +1118,8 @@ struct cee_tls *cee_tls_new(struct cee_tls_ctx *ctx, const struct cee_layer_io *
 	t->in_use = true;
 	t->state = ctx->server ? TLS_EXPECT_HANDSHAKE : TLS_EXPECT_START;
 	t->quiet_credit = QUIET_RECORDS;
+	t->gen = ctx->gen;
+	ctx->gen_live++;
 
 	t->ssl = wolfSSL_new(ctx->wctx);
 	if (t->ssl == NULL) {
@@ -1101,6 +1164,14 @@ void cee_tls_free(struct cee_tls *t)
 	ctx->live--;
 	if (t->ssl != NULL)
 		wolfSSL_free(t->ssl);
+	if (t->gen == ctx->gen) {
+		ctx->gen_live--;
+	} else if (--ctx->retired_live == 0) {
+		// the last connection of the contexts a reload retired: wolfSSL
+		// freed them with it
+		heap_budget_move(-ctx->retired_bytes);
+		ctx->retired_bytes = 0;
+	}
 	memset(t, 0, sizeof(*t));
 	t->ctx = ctx;
 	t->next_free = ctx->free_head;
