@@ -399,7 +399,8 @@ struct cee_tls *cee_shard_tls(struct cee_conn *c);
  * cee_tcp_send() at the shard's current time; above TLS or WebSocket,
  * plaintext or one message: -ENOTCONN before the top layer is up or once it
  * closed for sending, -ENOBUFS or -EIO when the send buffer could not take
- * the whole record or frame. Records and frames cannot be taken back: the
+ * the whole record or frame, -ENOMEM when TLS's heap budget (--tls-mem)
+ * refused the record. Records and frames cannot be taken back: the
  * caller must then end the connection (cee_shard_abort(), reason
  * no_resources), as cee-bench's generator and the echo services do.
  */

@@ -1677,9 +1677,13 @@ int cee_tls_update_keys(struct cee_tls *t)
 	if (t->state != TLS_EXPECT_DATA || t->close_sent || t->info.version != CEE_TLS_V13)
 		return -ENOTCONN;
 	int ret = wolfSSL_update_keys(t->ssl);
+	// io.down refused the record: wolfSSL fails with a socket error then,
+	// so this is looked at first (it said -EIO where -ENOBUFS was promised)
+	if (t->down_failed)
+		return -ENOBUFS;
 	if (ret != WOLFSSL_SUCCESS && wolfSSL_get_error(t->ssl, ret) != WOLFSSL_ERROR_WANT_WRITE)
 		return -EIO;
-	return t->down_failed ? -ENOBUFS : 0;
+	return 0;
 }
 
 void cee_tls_shutdown(struct cee_tls *t)

@@ -22,7 +22,9 @@
  * cache is off (it is process-wide and locked).
  *
  * Handshake resources (wolfSSL's arrays, the peer's certificate chain
- * beyond the subject we keep) are freed as soon as the handshake is done.
+ * beyond the subject we keep) are freed as soon as the handshake is done,
+ * on a server; a client keeps wolfSSL's arrays for the connection's life
+ * (a TLS 1.3 NewSessionTicket after the handshake needs them).
  */
 
 #include <stdbool.h>
@@ -205,9 +207,11 @@ int cee_tls_start(struct cee_tls *t);
  * tls_close_notify (our close_notify is sent back), tls_alert (a fatal
  * alert from the peer, or one we sent for bad input: bad certificate,
  * unknown CA, protocol version, decode error), protocol_error (garbage
- * that is not TLS). Split records are fine: bytes are kept until whole.
- * @return 0, or -errno after io.close was called (-EPROTO) or when
- * called after the end (-ENOTCONN).
+ * that is not TLS), no_resources (the heap budget refused an allocation,
+ * or io.down refused a record). Split records are fine: bytes are kept
+ * until whole.
+ * @return 0, or -errno after io.close was called (-EPROTO; -ENOMEM or
+ * -ENOBUFS with no_resources) or when called after the end (-ENOTCONN).
  */
 int cee_tls_input(struct cee_tls *t, const uint8_t *data, uint32_t len);
 

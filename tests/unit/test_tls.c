@@ -1816,6 +1816,15 @@ static void test_down_full(void **state)
 	deliver(&f->c, &f->s, 0);
 	assert_int_equal(f->s.closes, 1);
 	assert_int_equal(f->s.reason, CEE_REASON_NO_RESOURCES);
+
+	// a KeyUpdate io.down cannot take: -ENOBUFS as documented (review:
+	// wolfSSL's socket error came first, and it said -EIO)
+	handshake(f, f->sctx, "server.cee.test", NULL);
+	struct cee_tls_info si;
+	cee_tls_get_info(f->s.t, &si);
+	assert_int_equal(si.version, CEE_TLS_V13);
+	f->s.down_budget = 10;
+	assert_int_equal(cee_tls_update_keys(f->s.t), -ENOBUFS);
 }
 
 // ---- resources ----
