@@ -1841,6 +1841,11 @@ int cee_engine_shutdown(struct cee_engine *e)
 			if (now >= deadline || cut) {
 				if (report_undelivered(e) > 0)
 					err = -ETIMEDOUT;
+				// the sinks' closes wait for nothing more: what
+				// they hold is reported undelivered already
+				for (unsigned k = 0; k < CEE_MAX_SINKS; k++)
+					if (e->sinks[k] != NULL)
+						e->sinks[k]->close_by_ns = now;
 				break;
 			}
 		}

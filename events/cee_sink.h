@@ -106,6 +106,14 @@ struct cee_sink {
 	 * Written by the kind; 0 for kinds that keep records raw.
 	 */
 	uint64_t bad_ext;
+	/**
+	 * When its close must be done by (CLOCK_MONOTONIC ns; 0: its own
+	 * bounds). The engine sets it once its --shutdown-timeout has passed
+	 * with events undelivered (reported): the close then waits for nothing
+	 * more. A NATS sink waited up to a second more for acknowledgements
+	 * (the engine had just waited for them), each sink in turn.
+	 */
+	uint64_t close_by_ns;
 	char spec[256];      /**< the spec it was opened with */
 };
 

@@ -146,6 +146,7 @@
 #define BACKOFF_MAX_MS 2000
 #define FORCE_SEAL_NS (100 * 1000000ull) // a batch ending in an unfinished group
 #define CLOSE_WAIT_MS 1000
+#define CLOSE_GRACE_MS 100 // past the engine's shutdown timeout (cee_sink.close_by_ns)
 #define HEADER_ROOM 512 // "NATS/1.0" and our headers, counted in max_payload
 #define REC 64		// sizeof(struct cee_event)
 
@@ -1056,27 +1057,51 @@ static void release(struct nats_sink *p)
 	free(p);
 }
 
-static void publisher_stop(struct nats_sink *p)
+// Stop the publisher thread. @return false when it did not end by @p by_ns
+// (CLOCK_MONOTONIC; 0: no bound) and CLOSE_GRACE_MS: it still runs, in a
+// libnats call, with p.
+static bool publisher_stop(struct nats_sink *p, uint64_t by_ns)
 {
 	if (!p->pub_started)
-		return;
+		return true;
 	pthread_mutex_lock(&p->mu);
 	p->stop = true;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	// It looks at stop between its libnats calls: the join waits for the
 	// one in progress (a publish: WRITE_DEADLINE_MS; a new connection:
-	// CONNECT_TIMEOUT_MS per server; a stream look: 500 ms).
-	pthread_join(p->pub, NULL);
+	// CONNECT_TIMEOUT_MS per server; a stream look: 500 ms), unless the
+	// engine's shutdown timeout has passed: then a moment for it to see
+	// the stop (a broker that stalled held each sink's close half a second)
+	if (by_ns == 0) {
+		pthread_join(p->pub, NULL);
+	} else {
+		uint64_t now = cee_nats_now_ns(), until = by_ns + (uint64_t)CLOSE_GRACE_MS * 1000000u;
+		uint64_t wait = until > now ? until - now : 0;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts); // (pthread_timedjoin_np's clock)
+		uint64_t at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + wait;
+		ts.tv_sec = (time_t)(at / 1000000000u);
+		ts.tv_nsec = (long)(at % 1000000000u);
+		if (pthread_timedjoin_np(p->pub, NULL, &ts) != 0)
+			return false;
+	}
 	p->pub_started = false;
+	return true;
 }
 
 static void nats_close(struct cee_sink *s)
 {
 	struct nats_sink *p = s->priv;
 	// What can still be delivered in a second is (the engine waited for
-	// the acks before, with flush).
+	// the acks before, with flush), unless the engine's shutdown timeout
+	// has passed (s->close_by_ns): it reported what is undelivered, and
+	// each sink's second made a SIGTERM with a stalled broker last
+	// --shutdown-timeout + 1.2 s a NATS sink
+	uint64_t by = s->close_by_ns;
 	uint64_t deadline = cee_nats_now_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
+	if (by != 0 && by < deadline)
+		deadline = by;
 	for (;;) {
 		if (!conn_closed(p))
 			seal_aged(p, cee_nats_now_ns(), true);
@@ -1087,11 +1112,24 @@ static void nats_close(struct cee_sink *s)
 		usleep(1000);
 	}
 	// From here on the publisher's objects are ours.
-	publisher_stop(p);
-	take_acked(p);
+	bool stopped = publisher_stop(p, by);
+	if (stopped)
+		take_acked(p);
 	if (s->held > 0 || any_open(p))
 		fprintf(stderr, "%s (%s): closing with %" PRIu64 " events not acknowledged\n", WHO,
 			p->name, s->held);
+	if (by != 0) {
+		// Past the engine's shutdown timeout (what is held was reported
+		// undelivered): the process exits next, and the connection is
+		// left to it. Its teardown flushes to the broker under libnats'
+		// write deadline (500 ms a sink, one after the other, with a
+		// broker that stalled), and the publisher may still be in a
+		// libnats call with p.
+		if (!stopped)
+			fprintf(stderr, "%s (%s): its publisher is still in a libnats call\n", WHO,
+				p->name);
+		return;
+	}
 	// Stop the callbacks: take back what libnats holds, then wait for the
 	// outcomes of callbacks already running (they touch p).
 	reclaim(p, p->js, true);

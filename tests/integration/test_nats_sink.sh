@@ -51,6 +51,9 @@
 #      context that never published: the engine crashed at the new
 #      connection and at shutdown; and a sink with nothing to deliver but no
 #      broker held the shutdown for all of --shutdown-timeout).
+#   6b. cee-engine with three NATS sinks holding events while the broker is
+#      stalled (SIGSTOP): SIGTERM ends it within --shutdown-timeout (exit 1,
+#      the undelivered events reported), not seconds later in the closes.
 #   7. cee-tail on a broker that drops it as a slow consumer (max_pending
 #      4 MiB, below cee-tail's first fetch): the deliveries lost with the
 #      connection come back after the consumer's ack wait, and cee-tail must
@@ -104,6 +107,7 @@ cleanup() {
 	[[ -z $AUTH_PID ]] || kill "$AUTH_PID" 2>/dev/null || true
 	[[ -z $FULL_PID ]] || kill "$FULL_PID" 2>/dev/null || true
 	[[ -z $ENGINE_PID ]] || kill -KILL "$ENGINE_PID" 2>/dev/null || true
+	[[ -z $SERVER_PID || -z ${STOPPED:-} ]] || kill -CONT "$SERVER_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2>/dev/null || true
 	[[ -z $SERVER_PID ]] || wait "$SERVER_PID" 2>/dev/null || true
 	if [[ $rc -ne 0 || $KEEP == --keep ]]; then
@@ -614,6 +618,40 @@ ENGINE_PID=
 ((SECONDS - t_term < 30)) ||
 	fail "idle: SIGTERM took $((SECONDS - t_term)) s with the broker down and nothing to deliver (--shutdown-timeout 60)"
 log "idle: connected again; broker gone, nothing pending: exit 0 at SIGTERM in $((SECONDS - t_term)) s"
+
+# 6b. SIGTERM with events held by three NATS sinks whose broker stalled
+# (SIGSTOP): the engine must end within --shutdown-timeout (reporting what
+# was not delivered), not wait more in the sinks' closes. Before, each sink
+# waited a second more for acknowledgements and half a second in libnats'
+# connection teardown (its write deadline), one sink after the other: 2 s
+# became 6.5 s. The events: 20 links whose attempts end host_unreachable
+# (no neighbour on net_null, about 3 s after the start), after the stall.
+log "cee-engine, three NATS sinks, broker stalled, SIGTERM"
+links=()
+for i in $(seq 11 30); do links+=(--connect "l$i=tcp:10.9.0.$i:80"); done
+"$ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-nats-$$-term" --vdev net_null0 -l 0,1 \
+	--log-level=lib.eal:error -- --ip 10.9.0.1/24 --ctl-socket none --shutdown-timeout 2 \
+	"${links[@]}" --events "jsonl:$WORK/term.jsonl" \
+	--events "nats://127.0.0.1:$PORT/ta?stream=TTA" --events "nats://127.0.0.1:$PORT/tb?stream=TTB" \
+	--events "nats://127.0.0.1:$PORT/tc?stream=TTC" >"$WORK/term.log" 2>&1 &
+ENGINE_PID=$!
+wait_until 30 "the engine ready" has "$WORK/term.log" "cee-engine: ready"
+kill -STOP "$SERVER_PID"
+STOPPED=1
+wait_until 30 "link attempts to end after the broker stalled" has "$WORK/term.jsonl" '"host_unreachable"'
+t_term=$(date +%s%N)
+kill -TERM "$ENGINE_PID"
+rc=0
+wait "$ENGINE_PID" || rc=$?
+ENGINE_PID=
+ms=$((($(date +%s%N) - t_term) / 1000000))
+kill -CONT "$SERVER_PID"
+STOPPED=
+grep -E "shutdown timeout|not acknowledged" "$WORK/term.log" | head -n 4
+[[ $rc -eq 1 ]] || fail "term: cee-engine exited $rc at SIGTERM with events undelivered (expected 1)"
+has "$WORK/term.log" "did not deliver" || fail "term: the undelivered events were not reported"
+((ms < 3000)) || fail "term: SIGTERM took $ms ms with --shutdown-timeout 2 (three NATS sinks, broker stalled)"
+log "term: exit 1 ${ms} ms after SIGTERM (--shutdown-timeout 2), undelivered events reported"
 
 # 7. a reader the broker drops as a slow consumer: the main broker started
 # again with a 4 MiB buffer per client (max_pending), below what cee-tail
