@@ -316,8 +316,11 @@ static bool acceptable(uint32_t seq, uint32_t seg_len, uint32_t rcv_nxt, uint32_
 	if (seg_len == 0)
 		return first_in;
 	uint32_t last = seq + seg_len - 1;
+	// (the overhang in plain lengths: compared modulo 2^32, a segment
+	// nearly 2^31 behind "ended past the window"; the fuzzer found it)
+	uint32_t behind = rcv_nxt - seq;
 	return first_in || (seq_leq(rcv_nxt, last) && seq_lt(last, rcv_nxt + wnd)) ||
-	       (seq_lt(seq, rcv_nxt) && seq_geq(last, rcv_nxt + wnd));
+	       (seq_lt(seq, rcv_nxt) && seg_len > behind && seg_len - behind > wnd);
 }
 
 static enum step check_seq(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct seg_view *v,

@@ -1864,6 +1864,16 @@ static void test_overhang_both_edges(void **state)
 	assert_int_equal(f->tcb.bytes_in, 100 + (edge - nxt));
 	assert_int_equal(f->ctx.stats.out_of_window, 0);
 	assert_int_equal(last(f)->out.ack, edge);
+	/* a segment from nearly 2^31 behind does not overhang (modular
+	 * comparisons said it did: fuzz_tcp), nor a FIN below RCV.NXT */
+	nxt = f->tcb.rcv_nxt;
+	uint64_t in = f->tcb.bytes_in;
+	seg_in(f, CEE_TCP_ACK, nxt - 0x7fffff00u, ISS + 1, 512, buf, 100);
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, nxt - 0x7fffff00u, ISS + 1, 512, NULL, 0);
+	assert_int_equal(f->tcb.rcv_nxt, nxt);
+	assert_int_equal(f->tcb.bytes_in, in);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+	assert_int_equal(f->ctx.stats.out_of_window, 2);
 }
 
 /*
