@@ -862,6 +862,14 @@ size_t cee_jsonl_enc_put(struct cee_jsonl_enc *j, const struct cee_event *e, cha
 	return x != NULL ? enc_ext(j, x, buf, bad_ext) : enc_event(j, e, buf, bad_ext);
 }
 
+size_t cee_jsonl_enc_drain_shard(struct cee_jsonl_enc *j, unsigned shard, char *buf,
+				 uint64_t *bad_ext)
+{
+	if (shard >= CEE_MAX_SHARDS)
+		return 0;
+	return drop_pending(j, &j->pend[shard], buf, bad_ext);
+}
+
 size_t cee_jsonl_enc_drain(struct cee_jsonl_enc *j, char *buf, size_t len, uint64_t *bad_ext)
 {
 	size_t w = 0;

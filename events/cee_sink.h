@@ -192,6 +192,12 @@ size_t cee_jsonl_enc_put(struct cee_jsonl_enc *j, const struct cee_event *e, cha
 			 uint64_t *bad_ext);
 /** Write every group still waiting as "ext" lines (at close). @return bytes; @p buf as above. */
 size_t cee_jsonl_enc_drain(struct cee_jsonl_enc *j, char *buf, size_t len, uint64_t *bad_ext);
+/**
+ * Write shard @p shard's group still waiting as an "ext" line (a NATS
+ * batch sealed at close). @return bytes; @p buf has CEE_EVT_JSON_EXT_MAX free.
+ */
+size_t cee_jsonl_enc_drain_shard(struct cee_jsonl_enc *j, unsigned shard, char *buf,
+				 uint64_t *bad_ext);
 /** Extension records held, over all shards. */
 uint32_t cee_jsonl_enc_pending(const struct cee_jsonl_enc *j);
 

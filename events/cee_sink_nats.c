@@ -713,6 +713,16 @@ static void seal_aged(struct nats_sink *p, uint64_t now, bool all)
 		if (!all && (age < p->linger_ns ||
 			     (ob->last_ext && now - since < p->linger_ns + FORCE_SEAL_NS)))
 			continue;
+		// at close (all): a group cut short has no next batch to carry it;
+		// it goes in this one as an "ext" line (counted in bad_ext), as the
+		// jsonl sink writes it at close. Left in the encoder, the batch's
+		// Cee-Last-Sseq named records it did not hold. (Room: an append
+		// left at least CEE_EVT_JSON_EXT_MAX of p->room free.)
+		if (all && p->fmt == FMT_JSONL && ob->last_ext) {
+			ob->len += cee_jsonl_enc_drain_shard(p->enc, shard, ob->buf + ob->len,
+							     &p->sink->bad_ext);
+			ob->last_ext = false;
+		}
 		if (seal(p, ob, shard, true) == -ENOSPC)
 			return;
 	}
