@@ -556,6 +556,7 @@ struct mem_sink {
 	uint32_t room; // takes at most this many more records when > 0 (a slow reader)
 	int flushes;
 	int *closed;
+	int extra; // a buggy kind: says it took this many more than it was given
 };
 
 static struct mem_sink *last_mem;
@@ -574,7 +575,7 @@ static int mem_write(struct cee_sink *s, const struct cee_event *ev, uint32_t n)
 		return -ENOSPC;
 	memcpy(&m->ev[m->n], ev, n * sizeof(*ev));
 	m->n += n;
-	return (int)n;
+	return (int)n + m->extra;
 }
 
 static int mem_flush(struct cee_sink *s)
@@ -1483,6 +1484,37 @@ static void tap(void *arg, const struct cee_event *ev, uint32_t n)
 	}
 }
 
+// Guards against (review): a sink kind (cee_sink_register()) that says it
+// took more records than it was given moved its cursor past what the ring
+// holds (ev[k - 1] read past the batch): it is failed now (-EPROTO), its
+// records kept in the ring.
+static void test_exporter_sink_says_too_many(void **state)
+{
+	(void)state;
+	assert_int_equal(register_mem_once(), 0);
+	struct cee_evring *r = cee_evring_create(0, 64);
+	assert_non_null(r);
+	uint64_t serial = 1;
+	push_n(r, 0, 10, &serial);
+	struct cee_sink *sink = cee_sink_open("mem:");
+	struct mem_sink *m = last_mem;
+	m->extra = 1;
+	struct cee_exporter *x = cee_exporter_create(&r, 1, &sink, 1);
+	assert_non_null(x);
+	(void)cee_exporter_poll(x, 100);
+	struct cee_exporter_sink_stats st;
+	cee_exporter_sink_stats(x, 0, &st);
+	assert_true(st.failed);
+	assert_int_equal(st.err, -EPROTO);
+	assert_int_equal(cee_exporter_exported(x), 0);
+	struct cee_evring_stats rs;
+	cee_evring_stats(r, &rs);
+	assert_int_equal(rs.used, 10); /* kept */
+	cee_exporter_destroy(x);
+	cee_sink_close(sink);
+	cee_evring_destroy(r);
+}
+
 // Guards against: events drained out of sseq order, a ring starved by the
 // others, or events missing from a sink or the tap.
 static void test_exporter_drains_all(void **state)
@@ -2269,6 +2301,7 @@ int main(void)
 		cmocka_unit_test(test_exporter_drains_all),
 		cmocka_unit_test(test_exporter_shutdown_retries_now),
 		cmocka_unit_test(test_exporter_flushes_when_idle),
+	    cmocka_unit_test(test_exporter_sink_says_too_many),
 		cmocka_unit_test_setup_teardown(test_binary_fifo_reader_gone_while_idle, setup_dir, teardown_dir),
 		cmocka_unit_test(test_exporter_sink_failure_keeps_events),
 		cmocka_unit_test(test_exporter_slow_sink_stops_admission),
