@@ -777,14 +777,34 @@ static void ooo_fin_note(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 	}
 }
 
-/* Has RCV.NXT reached a FIN held past a hole (every held range taken)? */
+/*
+ * Has RCV.NXT reached a FIN held past a hole (every held range taken)? One
+ * it went past (in-order data beyond it: a peer that contradicts itself)
+ * is forgotten: kept, it could match RCV.NXT again 2^32 bytes later.
+ */
 static bool ooo_fin_reached(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
 	struct cee_tcp_xmit *x = tcp_xmit_if(ctx, tcb);
-	if (x == NULL || !x->ooo_fin || x->ooo_n != 0 || tcb->rcv_nxt != x->ooo_fin_seq)
+	if (x == NULL || !x->ooo_fin)
+		return false;
+	if (seq_gt(tcb->rcv_nxt, x->ooo_fin_seq)) {
+		x->ooo_fin = 0;
+		return false;
+	}
+	if (x->ooo_n != 0 || tcb->rcv_nxt != x->ooo_fin_seq)
 		return false;
 	x->ooo_fin = 0;
 	return true;
+}
+
+/* The segment in @p v filled the hole before a held FIN: it carries it now. */
+static void take_held_fin(const struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct seg_view *v)
+{
+	if (!v->fin && ooo_fin_reached(ctx, tcb)) {
+		v->fin = true;
+		v->seq = tcb->rcv_nxt;
+		v->len = 0;
+	}
 }
 
 /*
@@ -892,6 +912,10 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			ooo_advance(ctx, tcb);
 			ack_in_order(ctx, tcb, hole);
 			tcp_maybe_grow_sb(ctx, tcb, now_ns);
+			// (before echo-close's own close: a FIN held past the hole
+			// was first on the wire; peer_fin, as with data and FIN in
+			// one segment)
+			take_held_fin(ctx, tcb, v);
 			// echo-close: what was just echoed is all; FIN after it. Not
 			// when the peer's FIN came with the data: it was first on the
 			// wire (the service closes after it anyway), peer_fin
@@ -1048,11 +1072,7 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	ts_recent_update(tcb, seg, now_ns);
 	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
-	if (!v.fin && ooo_fin_reached(ctx, tcb)) { // this segment filled the hole before it
-		v.fin = true;
-		v.seq = tcb->rcv_nxt;
-		v.len = 0;
-	}
+	take_held_fin(ctx, tcb, &v); // this segment filled the hole before it (app's)
 	take_fin(ctx, tcb, &v, now_ns);
 	return false;
 }
