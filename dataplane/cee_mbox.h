@@ -18,9 +18,11 @@
  *
  *   requester: fill it, post it (state POSTED), poll cee_mbox_req_done();
  *              after a timeout cee_mbox_req_abandon(): when that wins, the
- *              request belongs to the shard, which frees it;
- *   shard:     serve it, then cee_mbox_req_finish(): POSTED -> DONE, or
- *              free it when the requester abandoned it.
+ *              request belongs to the shard until it is done with it;
+ *   shard:     serve it, then cee_mbox_req_settle() (cee_ctl.h): POSTED ->
+ *              DONE, or, abandoned, hand it back to the control thread
+ *              (the mailbox's back ring), which frees it
+ *              (cee_mbox_req_finish() frees it in place: tests).
  *
  * Snapshot cut (cee_mbox_walk_*): at the first visit the shard records its
  * last sseq and the serial of the last id its pool issued (ids only grow,
@@ -176,13 +178,14 @@ static inline bool cee_mbox_req_done(struct cee_mbox_req *r)
 bool cee_mbox_req_abandon(struct cee_mbox_req *r);
 
 /**
- * Shard: the answer is complete. Publishes it (release), or frees @p r when
- * the requester abandoned it. @p r must not be used afterwards.
+ * The answer is complete. Publishes it (release), or frees @p r in place
+ * when the requester abandoned it (a shard hands it back instead:
+ * cee_mbox_req_settle()). @p r must not be used afterwards.
  */
 void cee_mbox_req_finish(struct cee_mbox_req *r);
 
 
-/** Shard: @return true when the requester gave up on @p r (the shard may free it at once). */
+/** Shard: @return true when the requester gave up on @p r (the shard gives it back at once). */
 static inline bool cee_mbox_req_abandoned(struct cee_mbox_req *r)
 {
 	return atomic_load_explicit(&r->state, memory_order_acquire) == CEE_MBOX_ABANDONED;

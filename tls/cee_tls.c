@@ -77,6 +77,8 @@ enum {
 	HS_RECORDS = 16, // records a handshake's last flight may take (see cee_tls_input())
 };
 
+#define RETIRED_MAX 8
+
 struct cee_tls_ctx {
 	WOLFSSL_CTX *wctx;
 	bool server;
@@ -106,12 +108,19 @@ struct cee_tls_ctx {
 	// comes down by an old one's when wolfSSL frees it, with the last
 	// connection made from it (before, a reload's context was charged to
 	// the connections' budget, and one kept by old connections too).
-	// Generations retired while connections still used them are summed.
+	// Generations retired while connections still used them are kept
+	// apart (summed in one, a long-lived connection of the first held
+	// every later one's size in the budget: it grew by a context at each
+	// reload); past RETIRED_MAX the two youngest are merged.
 	uint32_t gen;		// this generation (cee_tls.gen of its connections)
 	uint32_t gen_live;	// connections made from wctx
 	int64_t wctx_bytes;	// what building wctx kept
-	uint32_t retired_live;	// connections of earlier generations
-	int64_t retired_bytes;	// their contexts' sizes
+	struct retired_gen {
+		uint32_t lo, hi; // the generations it stands for
+		uint32_t live;	 // their connections
+		int64_t bytes;	 // their contexts' sizes still in the budget
+	} retired[RETIRED_MAX];
+	unsigned nretired;
 };
 
 // What the connection waits on; tls_set_state() is the only writer.
@@ -1003,8 +1012,17 @@ int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, c
 	heap_exempt_net = net - (was ? freed : 0);
 	heap_budget_move(-freed);
 	if (ctx->gen_live != 0) {
-		ctx->retired_live += ctx->gen_live;
-		ctx->retired_bytes += ctx->wctx_bytes - freed;
+		struct retired_gen *r = ctx->retired;
+		if (ctx->nretired == RETIRED_MAX) { // the two youngest as one
+			unsigned n = RETIRED_MAX;
+			r[n - 2].hi = r[n - 1].hi;
+			r[n - 2].live += r[n - 1].live;
+			r[n - 2].bytes += r[n - 1].bytes;
+			ctx->nretired--;
+		}
+		r[ctx->nretired++] = (struct retired_gen){.lo = ctx->gen, .hi = ctx->gen,
+							  .live = ctx->gen_live,
+							  .bytes = ctx->wctx_bytes - freed};
 	}
 	ctx->gen++;
 	ctx->gen_live = 0;
@@ -1166,11 +1184,20 @@ void cee_tls_free(struct cee_tls *t)
 		wolfSSL_free(t->ssl);
 	if (t->gen == ctx->gen) {
 		ctx->gen_live--;
-	} else if (--ctx->retired_live == 0) {
-		// the last connection of the contexts a reload retired: wolfSSL
-		// freed them with it
-		heap_budget_move(-ctx->retired_bytes);
-		ctx->retired_bytes = 0;
+	} else {
+		for (unsigned i = 0; i < ctx->nretired; i++) {
+			struct retired_gen *r = &ctx->retired[i];
+			if (t->gen < r->lo || t->gen > r->hi)
+				continue;
+			if (--r->live == 0) {
+				// the last connection of the contexts a reload
+				// retired: wolfSSL freed them with it
+				heap_budget_move(-r->bytes);
+				memmove(r, r + 1, (ctx->nretired - i - 1) * sizeof(*r));
+				ctx->nretired--;
+			}
+			break;
+		}
 	}
 	memset(t, 0, sizeof(*t));
 	t->ctx = ctx;

@@ -219,8 +219,9 @@ int cee_tls_input(struct cee_tls *t, const uint8_t *data, uint32_t len);
  * Plaintext from above, sent as records through io.down.
  * @return @p len, -ENOTCONN before tls_up, after our close_notify (the peer
  * may still send: nothing can answer) or after the end, -ENOBUFS when
- * io.down could not take the records (the connection must then be
- * aborted: TLS records cannot be taken back).
+ * io.down could not take the records, -ENOMEM when the heap budget
+ * (--tls-mem) refused the record, -EIO when wolfSSL failed otherwise (the
+ * connection must then be aborted: TLS records cannot be taken back).
  */
 int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len);
 /**
