@@ -698,8 +698,24 @@ static void seal_aged(struct nats_sink *p, uint64_t now, bool all)
 	for (unsigned i = 0; i < p->nseen; i++) {
 		unsigned shard = p->seen[i];
 		struct open_batch *ob = p->open[shard];
-		if (ob->records == 0)
+		if (ob->records == 0) {
+			// at close: a group whose batch was sealed inside it (by
+			// age, a gap, its size) waits in the encoder for an event
+			// that will not come now; the batch that named its
+			// records is gone, and no later one can hold them:
+			// counted (bad_ext) and said, not dropped silently
+			if (all && p->fmt == FMT_JSONL) {
+				static char scratch[CEE_EVT_JSON_EXT_MAX];
+				if (cee_jsonl_enc_drain_shard(p->enc, shard, scratch,
+							      &p->sink->bad_ext) > 0)
+					fprintf(stderr,
+						"%s (%s): closing: shard %u's extension group was cut "
+						"short after its batch went; its records are not in "
+						"the stream (bad_ext)\n",
+						WHO, p->name, shard);
+			}
 			continue;
+		}
 		uint64_t age = now - ob->t0_ns;
 		// a group is forced out unfinished only when the rest of it has had
 		// time to come while the sink took records: timed from the group's
