@@ -1062,11 +1062,7 @@ static void totals(struct totals *t)
 		t->gen_busy += rd(&gs->stats.busy_tsc);
 		t->eng_tx += rd(&e->stats.tx_pkts);
 		t->refused += rd(&e->stats.refused);
-		if (e->evring != NULL) {
-			struct cee_evring_stats rs;
-			cee_evring_stats(e->evring, &rs);
-			t->refused_ring += rs.refused;
-		}
+		t->refused_ring += rd(&e->stats.refused_event_room);
 		t->cookies_sent += rd(&e->tcp.stats.syncookies_sent);
 		t->cookies_ok += rd(&e->tcp.stats.syncookies_ok);
 		t->cookies_bad += rd(&e->tcp.stats.syncookies_bad);

@@ -1077,6 +1077,7 @@ static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struc
 	}
 	if (!cee_shard_reserve_events(s, credits)) {
 		s->stats.refused++;
+		s->stats.refused_event_room++;
 		reply_rst(s, pi, p);
 		return NULL;
 	}

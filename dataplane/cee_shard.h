@@ -73,6 +73,7 @@ static inline unsigned cee_handoff_ring_size(unsigned nshards)
 	X(closed, SUM, "connections closed (closed events)")                                       \
 	X(half_open_ended, SUM, "passive connections ended half open: never announced, no event")   \
 	X(refused, SUM, "SYNs refused: no event room, max_conns or draining")                      \
+	X(refused_event_room, SUM, "of those, for want of event ring room (a consumer behind)")    \
 	X(refused_sndbuf, SUM, "SYNs refused (RST): fewer than 1/16 of the send buffers free")    \
 	X(tw_reclaimed, SUM, "TIME-WAIT connections ended early for a new one's slot (pool full)") \
 	X(refused_link_room, SUM, "opens refused: the slots or event room left are held for links' next attempts") \

@@ -288,6 +288,10 @@ static void timewait(int port)
 	CHECK(STAT(refused) == ref0 + 1 && (ans & CEE_TCP_RST) && stalled > 0,
 	      "stalled consumer: %u served, then refused %lu (answer %#x)", stalled,
 	      (unsigned long)(STAT(refused) - ref0), ans);
+	// counted as the event ring's (cee-bench's refused_ring; the ring's own
+	// count also took event_room()'s probes: one SYN, two refusals)
+	CHECK(STAT(refused_event_room) == 1, "refused_event_room %lu for the one refused",
+	      (unsigned long)STAT(refused_event_room));
 	CHECK(STAT(tw_reclaimed) - rec0 == stalled,
 	      "tw_reclaimed %lu for %u clients served: the refused SYN ended one for nothing",
 	      (unsigned long)(STAT(tw_reclaimed) - rec0), stalled);
