@@ -1284,6 +1284,7 @@ static void note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint
 			break;
 	if (i == CEE_MOVED_MAX) {
 		s->stats.arp_moved_lost++;
+		s->moved_resync = true;
 		return;
 	}
 	if (i == s->nmoved) {
@@ -1292,6 +1293,28 @@ static void note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint
 		s->nmoved++;
 	}
 	memcpy(s->moved[i].mac, mac, 6);
+}
+
+/*
+ * An announcement of @p ip (no entry in the table) with @p mac on port @p
+ * pi: @return true when the same came within CEE_ANNOUNCED_NS (nothing
+ * moved since); else remembered. A host refreshing its announcement every
+ * few seconds (keepalived, VRRP peers) forced a walk of every connection,
+ * on every shard, each time.
+ */
+static bool announced_again(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6])
+{
+	_Static_assert(CEE_ANNOUNCED_MAX == 32, "the index below takes 5 bits");
+	unsigned i = (ip * 2654435761u) >> 27;
+	if (s->announced[i].ip == ip && s->announced[i].port == pi &&
+	    memcmp(s->announced[i].mac, mac, 6) == 0 &&
+	    s->now_ns - s->announced[i].at_ns < CEE_ANNOUNCED_NS)
+		return true;
+	s->announced[i].ip = ip;
+	s->announced[i].port = (uint16_t)pi;
+	memcpy(s->announced[i].mac, mac, 6);
+	s->announced[i].at_ns = s->now_ns;
+	return false;
 }
 
 static void moved_fix(void *arg, struct cee_conn *c)
@@ -1306,12 +1329,21 @@ static void moved_fix(void *arg, struct cee_conn *c)
 			memcpy(c->peer_mac, s->moved[i].mac, 6);
 			s->stats.arp_moved++;
 		}
+	uint8_t mac[6];
+	enum cee_arp_state st;
+	if (s->moved_resync &&
+	    ((st = cee_arp_lookup(s->arp, nh, mac)) == CEE_ARP_REACHABLE || st == CEE_ARP_STALE) &&
+	    memcmp(c->peer_mac, mac, 6) != 0) {
+		memcpy(c->peer_mac, mac, 6);
+		s->stats.arp_moved++;
+	}
 }
 
 static void moved_walk(struct cee_shard *s)
 {
 	cee_conn_foreach(s->pool, moved_fix, s);
 	s->nmoved = 0;
+	s->moved_resync = false;
 	s->stats.arp_moved_walks++;
 	// from the clock after the walk, not the poll's start: a walk of a
 	// million connections takes ~14 ms, and the next one was due at once
@@ -1415,7 +1447,8 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	enum cee_arp_state was = cee_arp_lookup(s->arp, ai.sip, known);
 	bool have = was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE;
 	bool same = have && memcmp(known, ai.sha.addr_bytes, 6) == 0;
-	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip)
+	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip &&
+	    (have || !announced_again(s, pi, ai.sip, ai.sha.addr_bytes)))
 		note_moved(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
 	// an entry is made for a neighbour that asks for us, when it can be a

@@ -54,6 +54,8 @@ static inline unsigned cee_handoff_ring_size(unsigned nshards)
 #define CEE_RECYCLE 64 /**< received mbufs kept for the frames the shard builds next */
 #define CEE_FRESH 32   /**< mbufs taken from the pool at once */
 #define CEE_MOVED_MAX 8 /**< neighbours' new MACs held for the next walk of the connections */
+#define CEE_ANNOUNCED_MAX 32 /**< announcements of addresses with no entry remembered (by address) */
+#define CEE_ANNOUNCED_NS (60ull * 1000000000) /**< ... for this long */
 #define CEE_MOVED_WALK_NS 10000000 /**< at most one such walk per 10 ms */
 
 /**
@@ -207,6 +209,27 @@ struct cee_shard {
 	} moved[CEE_MOVED_MAX];
 	uint32_t nmoved;
 	uint64_t moved_walk_ns;
+	/**
+	 * A move did not fit in moved[] (arp_moved_lost): the next walk also
+	 * points each connection at its next hop's entry in the neighbour
+	 * table (which took the new MAC): lost, a gateway's failover behind
+	 * eight other announcements left its connections on the old MAC for
+	 * good (the router's repeats then matched the entry: never noted).
+	 */
+	bool moved_resync;
+	/**
+	 * Announcements of on-link addresses the table has no entry for (a
+	 * passive connection's neighbour may have none), by address: one
+	 * repeated with the same MAC within CEE_ANNOUNCED_NS is not noted
+	 * again. Each forced a walk of every connection on every shard,
+	 * however often a host refreshed it.
+	 */
+	struct {
+		uint32_t ip;
+		uint16_t port;
+		uint8_t mac[6];
+		uint64_t at_ns;
+	} announced[CEE_ANNOUNCED_MAX];
 	uint32_t tls_gen; /**< the cee_reload_request() count this shard has acted on */
 	uint64_t tls_tick_ns; /**< the next step of the ticket key ratchet */
 	uint32_t src_cursor; /**< next source (address offset, port) tried by cee_shard_connect */
