@@ -489,6 +489,8 @@ static void test_output_whole_lines(void **state)
 	static char vbuf[256];
 	assert_int_equal(setvbuf(f, vbuf, _IOFBF, sizeof(vbuf)), 0);
 	fclose(T.out);
+	free(out_buf); /* (the memstream's buffer: setup's, replaced below) */
+	out_buf = NULL;
 	T.out = f;
 	T.out_cap = sizeof(vbuf);
 	uint64_t sseq = 1;
