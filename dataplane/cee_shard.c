@@ -1509,6 +1509,19 @@ static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct
 		p->cause = CEE_DROP_BAD_IP_ADDR;
 		return;
 	}
+	// An IP frame for another station's MAC is not ours, whatever its IP
+	// (the parser refused multicast ones; a hand-off's was checked where it
+	// came in). A port that sees other stations' unicast (af_packet on an
+	// interface in promiscuous mode: a tcpdump; a bridge port) answered
+	// them: after an HA pair's address moved to the other node, this one
+	// reset the new active node's connections (RST for no connection).
+	if (!owned && p->kind != CEE_PKT_ARP && p->kind != CEE_PKT_DROP &&
+	    unlikely(!rte_is_same_ether_addr(rte_pktmbuf_mtod(m, const struct rte_ether_addr *),
+					     &s->ports[it->pi].mac))) {
+		p->kind = CEE_PKT_DROP;
+		p->cause = CEE_DROP_NOT_FOR_US;
+		return;
+	}
 	if (p->kind != CEE_PKT_TCP && p->kind != CEE_PKT_ICMP_PTB)
 		return;
 	uint32_t h;

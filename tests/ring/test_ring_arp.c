@@ -145,7 +145,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	CHECK(cee_engine_nshards(eng) == NQ, "%u shards, want %u", cee_engine_nshards(eng), NQ);
-	rte_eth_macaddr_get((uint16_t)p1, &engine_mac);
+	engine_mac = ring_engine_mac(1); // (port p1: index 1)
 
 	struct conn c[NCONN];
 	unsigned n = 0, per_shard[NQ] = {0};
@@ -312,6 +312,44 @@ int main(int argc, char **argv)
 		c[i].rcv_nxt += 6;
 		send_seg(&mac_a, c[i].cport, CEE_TCP_ACK, c[i].snd_nxt, c[i].rcv_nxt, NULL, 0);
 		break;
+	}
+
+	// Fault (review): a frame for our address but another station's MAC
+	// (a port that sees other stations' unicast: af_packet in promiscuous
+	// mode, a bridge port) was answered: after an HA pair's address moved,
+	// the old node reset the new active node's connections. A SYN to
+	// mac_c is dropped as not_for_us, and the echo behind it on a live
+	// connection (the same queue) is the next frame out, no SYN-ACK first.
+	uint64_t nfu3 = STAT(drops[CEE_DROP_NOT_FOR_US]);
+	struct rte_mbuf *om = peer_seg(&mac_a, &mac_c, PEER_IP, 43001, ECHO_PORT, CEE_TCP_SYN, 1, 0,
+				       NULL, 0);
+	if (om != NULL)
+		send_frame(1, 0, om);
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, drops[CEE_DROP_NOT_FOR_US]), nfu3 + 1,
+			2000) == nfu3 + 1,
+	      "the SYN to another station's MAC was not dropped as not_for_us");
+	send_seg(&mac_a, c[0].cport, CEE_TCP_ACK | CEE_TCP_PSH, c[0].snd_nxt, c[0].rcv_nxt, "next", 4);
+	c[0].snd_nxt += 4;
+	{
+		bool echoed = false, answered = false;
+		uint64_t end = now_ms() + 2000;
+		while (!echoed && now_ms() < end) {
+			struct rte_mbuf *r = recv_frame(100);
+			if (r == NULL)
+				continue;
+			const struct rte_ipv4_hdr *rip =
+			    rte_pktmbuf_mtod_offset(r, const struct rte_ipv4_hdr *, 14);
+			const struct rte_tcp_hdr *rt = (const void *)(rip + 1);
+			if (rt->dst_port == rte_cpu_to_be_16(43001))
+				answered = true;
+			else if (rt->dst_port == rte_cpu_to_be_16(c[0].cport))
+				echoed = true;
+			rte_pktmbuf_free(r);
+		}
+		CHECK(echoed, "no echo on %u", c[0].cport);
+		CHECK(!answered, "the engine answered a SYN sent to another station's MAC");
+		c[0].rcv_nxt += 4;
+		send_seg(&mac_a, c[0].cport, CEE_TCP_ACK, c[0].snd_nxt, c[0].rcv_nxt, NULL, 0);
 	}
 
 	// Faults (review of the layers below TCP): a request for us from an

@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	CHECK(cee_engine_nshards(eng) == RP_NQ, "%u shards, want %u", cee_engine_nshards(eng), RP_NQ);
-	rte_eth_macaddr_get((uint16_t)p0, &engine_mac);
+	engine_mac = ring_engine_mac(0);
 
 	// NCONN handshakes, BATCH at a time (the rings into the engine hold 1023)
 	unsigned opened = 0;
