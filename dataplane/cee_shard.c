@@ -1276,7 +1276,7 @@ static unsigned port_index(const struct cee_shard *s, uint16_t port_id)
  * it failed (retransmit_timeout) while new ones worked. Applied by one walk
  * of the shard's connections (moved_walk()), at most one per 10 ms.
  */
-static void note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6])
+static bool note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6])
 {
 	uint32_t i;
 	for (i = 0; i < s->nmoved; i++)
@@ -1284,8 +1284,7 @@ static void note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint
 			break;
 	if (i == CEE_MOVED_MAX) {
 		s->stats.arp_moved_lost++;
-		s->moved_resync = true;
-		return;
+		return false;
 	}
 	if (i == s->nmoved) {
 		s->moved[i].ip = ip;
@@ -1293,28 +1292,40 @@ static void note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint
 		s->nmoved++;
 	}
 	memcpy(s->moved[i].mac, mac, 6);
+	return true;
 }
 
 /*
- * An announcement of @p ip (no entry in the table) with @p mac on port @p
- * pi: @return true when the same came within CEE_ANNOUNCED_NS (nothing
- * moved since); else remembered. A host refreshing its announcement every
- * few seconds (keepalived, VRRP peers) forced a walk of every connection,
- * on every shard, each time.
+ * Announcements of addresses with no entry in the table, noted for a walk
+ * (announced_note()): one of @p ip with @p mac on port @p pi within
+ * CEE_ANNOUNCED_NS is the same again (nothing moved since). A host
+ * refreshing its announcement every few seconds (keepalived, VRRP peers)
+ * forced a walk of every connection, on every shard, each time. Only a
+ * note that found a place is remembered: a lost one's repeats are its
+ * next chance.
  */
-static bool announced_again(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6])
+static unsigned announced_slot(uint32_t ip)
 {
 	_Static_assert(CEE_ANNOUNCED_MAX == 32, "the index below takes 5 bits");
-	unsigned i = (ip * 2654435761u) >> 27;
-	if (s->announced[i].ip == ip && s->announced[i].port == pi &&
-	    memcmp(s->announced[i].mac, mac, 6) == 0 &&
-	    s->now_ns - s->announced[i].at_ns < CEE_ANNOUNCED_NS)
-		return true;
+	return (ip * 2654435761u) >> 27;
+}
+
+static bool announced_again(const struct cee_shard *s, unsigned pi, uint32_t ip,
+			    const uint8_t mac[6])
+{
+	unsigned i = announced_slot(ip);
+	return s->announced[i].ip == ip && s->announced[i].port == pi &&
+	       memcmp(s->announced[i].mac, mac, 6) == 0 &&
+	       s->now_ns - s->announced[i].at_ns < CEE_ANNOUNCED_NS;
+}
+
+static void announced_note(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6])
+{
+	unsigned i = announced_slot(ip);
 	s->announced[i].ip = ip;
 	s->announced[i].port = (uint16_t)pi;
 	memcpy(s->announced[i].mac, mac, 6);
 	s->announced[i].at_ns = s->now_ns;
-	return false;
 }
 
 static void moved_fix(void *arg, struct cee_conn *c)
@@ -1329,21 +1340,12 @@ static void moved_fix(void *arg, struct cee_conn *c)
 			memcpy(c->peer_mac, s->moved[i].mac, 6);
 			s->stats.arp_moved++;
 		}
-	uint8_t mac[6];
-	enum cee_arp_state st;
-	if (s->moved_resync &&
-	    ((st = cee_arp_lookup(s->arp, nh, mac)) == CEE_ARP_REACHABLE || st == CEE_ARP_STALE) &&
-	    memcmp(c->peer_mac, mac, 6) != 0) {
-		memcpy(c->peer_mac, mac, 6);
-		s->stats.arp_moved++;
-	}
 }
 
 static void moved_walk(struct cee_shard *s)
 {
 	cee_conn_foreach(s->pool, moved_fix, s);
 	s->nmoved = 0;
-	s->moved_resync = false;
 	s->stats.arp_moved_walks++;
 	// from the clock after the walk, not the poll's start: a walk of a
 	// million connections takes ~14 ms, and the next one was due at once
@@ -1448,8 +1450,9 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	bool have = was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE;
 	bool same = have && memcmp(known, ai.sha.addr_bytes, 6) == 0;
 	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip &&
-	    (have || !announced_again(s, pi, ai.sip, ai.sha.addr_bytes)))
-		note_moved(s, pi, ai.sip, ai.sha.addr_bytes);
+	    (have || !announced_again(s, pi, ai.sip, ai.sha.addr_bytes)) &&
+	    note_moved(s, pi, ai.sip, ai.sha.addr_bytes) && !have)
+		announced_note(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
 	// an entry is made for a neighbour that asks for us, when it can be a
 	// next hop: an off-link sender's could never be used, and spoofed ones

@@ -210,14 +210,6 @@ struct cee_shard {
 	uint32_t nmoved;
 	uint64_t moved_walk_ns;
 	/**
-	 * A move did not fit in moved[] (arp_moved_lost): the next walk also
-	 * points each connection at its next hop's entry in the neighbour
-	 * table (which took the new MAC): lost, a gateway's failover behind
-	 * eight other announcements left its connections on the old MAC for
-	 * good (the router's repeats then matched the entry: never noted).
-	 */
-	bool moved_resync;
-	/**
 	 * Announcements of on-link addresses the table has no entry for (a
 	 * passive connection's neighbour may have none), by address: one
 	 * repeated with the same MAC within CEE_ANNOUNCED_NS is not noted
