@@ -118,6 +118,50 @@ static void echo_to(struct conn *c, const struct rte_ether_addr *want, const cha
 	send_seg(&mac_a, c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
 }
 
+// An echo of @p data on @p c that must be the next frame out: nothing to
+// address @p ip (when not 0) or port @p dport (when not 0) comes first
+// (a reply to a frame that went in ahead of it, on the same queue).
+static void echo_first(struct conn *c, const char *data, uint32_t ip, uint16_t dport,
+		       const char *what)
+{
+	uint32_t len = (uint32_t)strlen(data);
+	send_seg(&mac_a, c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, data, len);
+	c->snd_nxt += len;
+	bool echoed = false, answered = false;
+	uint64_t end = now_ms() + 2000;
+	while (!echoed && now_ms() < end) {
+		struct rte_mbuf *r = recv_frame(100);
+		if (r == NULL)
+			continue;
+		const struct rte_ipv4_hdr *rip =
+		    rte_pktmbuf_mtod_offset(r, const struct rte_ipv4_hdr *, 14);
+		const struct rte_tcp_hdr *rt = (const void *)(rip + 1);
+		if ((ip != 0 && rip->dst_addr == rte_cpu_to_be_32(ip)) ||
+		    (dport != 0 && rt->dst_port == rte_cpu_to_be_16(dport)))
+			answered = true;
+		else if (rt->dst_port == rte_cpu_to_be_16(c->cport))
+			echoed = true;
+		rte_pktmbuf_free(r);
+	}
+	CHECK(echoed, "no echo on %u", c->cport);
+	CHECK(!answered, "the engine answered %s", what);
+	c->rcv_nxt += len;
+	send_seg(&mac_a, c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
+}
+
+// Wait (a deadline) until no shard holds a move waiting for its walk.
+static void no_moves_waiting(void)
+{
+	for (uint64_t end = now_ms() + 2000; now_ms() < end;) {
+		unsigned waiting = 0;
+		for (unsigned i = 0; i < NQ; i++)
+			waiting += __atomic_load_n(&cee_engine_shard(eng, i)->nmoved, __ATOMIC_RELAXED);
+		if (waiting == 0)
+			return;
+		usleep(1000);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -214,14 +258,7 @@ int main(int argc, char **argv)
 	// neighbour may have no entry), then not again with the same MAC.
 	// (no move of the last phase still waiting for its walk: the count
 	// below is this phase's alone)
-	for (uint64_t end = now_ms() + 2000; now_ms() < end;) {
-		unsigned waiting = 0;
-		for (unsigned i = 0; i < NQ; i++)
-			waiting += __atomic_load_n(&cee_engine_shard(eng, i)->nmoved, __ATOMIC_RELAXED);
-		if (waiting == 0)
-			break;
-		usleep(1000);
-	}
+	no_moves_waiting();
 	uint64_t walks0 = STAT(arp_moved_walks);
 	send_garp_ip(1, 0, &mac_c, 0x0a000050u); // 10.0.0.80
 	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_moved_walks), walks0 + NQ, 2000) >=
@@ -258,14 +295,7 @@ int main(int argc, char **argv)
 	      "the burst did not overflow the places of a walk (arp_moved_lost %lu)",
 	      (unsigned long)STAT(arp_moved_lost));
 	// (the walks of the decoys done: nothing of them left waiting)
-	for (uint64_t end = now_ms() + 2000; now_ms() < end;) {
-		unsigned waiting = 0;
-		for (unsigned i = 0; i < NQ; i++)
-			waiting += __atomic_load_n(&cee_engine_shard(eng, i)->nmoved, __ATOMIC_RELAXED);
-		if (waiting == 0)
-			break;
-		usleep(1000);
-	}
+	no_moves_waiting();
 	send_garp(1, 0, &mac_a); // the router's repeat
 	uint64_t moved2 = wait_stat(offsetof(struct cee_shard_stats, arp_moved), moved1 + n, 3000);
 	CHECK(moved2 == moved1 + n, "arp_moved +%lu after a lost move and its repeat, want %u",
@@ -292,28 +322,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++) {
 		if (c[i].shard != owner)
 			continue;
-		send_seg(&mac_a, c[i].cport, CEE_TCP_ACK | CEE_TCP_PSH, c[i].snd_nxt, c[i].rcv_nxt,
-			 "behind", 6);
-		c[i].snd_nxt += 6;
-		bool echoed = false, answered = false;
-		uint64_t end = now_ms() + 2000;
-		while (!echoed && now_ms() < end) {
-			struct rte_mbuf *r = recv_frame(100);
-			if (r == NULL)
-				continue;
-			const struct rte_ipv4_hdr *rip =
-			    rte_pktmbuf_mtod_offset(r, const struct rte_ipv4_hdr *, 14);
-			const struct rte_tcp_hdr *rt = (const void *)(rip + 1);
-			if (rip->dst_addr == rte_cpu_to_be_32(0x0a0000ffu))
-				answered = true;
-			else if (rt->dst_port == rte_cpu_to_be_16(c[i].cport))
-				echoed = true;
-			rte_pktmbuf_free(r);
-		}
-		CHECK(echoed, "no echo on %u", c[i].cport);
-		CHECK(!answered, "the engine answered the SYN from 10.0.0.255");
-		c[i].rcv_nxt += 6;
-		send_seg(&mac_a, c[i].cport, CEE_TCP_ACK, c[i].snd_nxt, c[i].rcv_nxt, NULL, 0);
+		echo_first(&c[i], "behind", 0x0a0000ffu, 0, "the SYN from 10.0.0.255");
 		break;
 	}
 
@@ -331,29 +340,7 @@ int main(int argc, char **argv)
 	CHECK(wait_stat(offsetof(struct cee_shard_stats, drops[CEE_DROP_NOT_FOR_US]), nfu3 + 1,
 			2000) == nfu3 + 1,
 	      "the SYN to another station's MAC was not dropped as not_for_us");
-	send_seg(&mac_a, c[0].cport, CEE_TCP_ACK | CEE_TCP_PSH, c[0].snd_nxt, c[0].rcv_nxt, "next", 4);
-	c[0].snd_nxt += 4;
-	{
-		bool echoed = false, answered = false;
-		uint64_t end = now_ms() + 2000;
-		while (!echoed && now_ms() < end) {
-			struct rte_mbuf *r = recv_frame(100);
-			if (r == NULL)
-				continue;
-			const struct rte_ipv4_hdr *rip =
-			    rte_pktmbuf_mtod_offset(r, const struct rte_ipv4_hdr *, 14);
-			const struct rte_tcp_hdr *rt = (const void *)(rip + 1);
-			if (rt->dst_port == rte_cpu_to_be_16(43001))
-				answered = true;
-			else if (rt->dst_port == rte_cpu_to_be_16(c[0].cport))
-				echoed = true;
-			rte_pktmbuf_free(r);
-		}
-		CHECK(echoed, "no echo on %u", c[0].cport);
-		CHECK(!answered, "the engine answered a SYN sent to another station's MAC");
-		c[0].rcv_nxt += 4;
-		send_seg(&mac_a, c[0].cport, CEE_TCP_ACK, c[0].snd_nxt, c[0].rcv_nxt, NULL, 0);
-	}
+	echo_first(&c[0], "next", 0, 43001, "a SYN sent to another station's MAC");
 
 	// Faults (review of the layers below TCP): a request for us from an
 	// off-link sender made a neighbour entry on every shard (one that can

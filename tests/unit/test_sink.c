@@ -1484,6 +1484,37 @@ static void tap(void *arg, const struct cee_event *ev, uint32_t n)
 	}
 }
 
+// One ring of 64 holding 10 records (serial from *@p serial) and one "mem"
+// sink (*@p m, @p extra as its mem_sink.extra) under an exporter.
+struct mem_export {
+	struct cee_evring *r;
+	struct cee_sink *sink;
+	struct mem_sink *m;
+	struct cee_exporter *x;
+	uint64_t serial;
+};
+
+static void mem_export_start(struct mem_export *e, int extra)
+{
+	assert_int_equal(register_mem_once(), 0);
+	e->r = cee_evring_create(0, 64);
+	assert_non_null(e->r);
+	e->serial = 1;
+	push_n(e->r, 0, 10, &e->serial);
+	e->sink = cee_sink_open("mem:");
+	e->m = last_mem;
+	e->m->extra = extra;
+	e->x = cee_exporter_create(&e->r, 1, &e->sink, 1);
+	assert_non_null(e->x);
+}
+
+static void mem_export_end(struct mem_export *e)
+{
+	cee_exporter_destroy(e->x);
+	cee_sink_close(e->sink);
+	cee_evring_destroy(e->r);
+}
+
 // Guards against (review): a sink kind (cee_sink_register()) that says it
 // took more records than it was given moved its cursor past what the ring
 // holds (ev[k - 1] read past the batch): it is failed now (-EPROTO), its
@@ -1491,28 +1522,18 @@ static void tap(void *arg, const struct cee_event *ev, uint32_t n)
 static void test_exporter_sink_says_too_many(void **state)
 {
 	(void)state;
-	assert_int_equal(register_mem_once(), 0);
-	struct cee_evring *r = cee_evring_create(0, 64);
-	assert_non_null(r);
-	uint64_t serial = 1;
-	push_n(r, 0, 10, &serial);
-	struct cee_sink *sink = cee_sink_open("mem:");
-	struct mem_sink *m = last_mem;
-	m->extra = 1;
-	struct cee_exporter *x = cee_exporter_create(&r, 1, &sink, 1);
-	assert_non_null(x);
-	(void)cee_exporter_poll(x, 100);
+	struct mem_export e;
+	mem_export_start(&e, 1);
+	(void)cee_exporter_poll(e.x, 100);
 	struct cee_exporter_sink_stats st;
-	cee_exporter_sink_stats(x, 0, &st);
+	cee_exporter_sink_stats(e.x, 0, &st);
 	assert_true(st.failed);
 	assert_int_equal(st.err, -EPROTO);
-	assert_int_equal(cee_exporter_exported(x), 0);
+	assert_int_equal(cee_exporter_exported(e.x), 0);
 	struct cee_evring_stats rs;
-	cee_evring_stats(r, &rs);
+	cee_evring_stats(e.r, &rs);
 	assert_int_equal(rs.used, 10); /* kept */
-	cee_exporter_destroy(x);
-	cee_sink_close(sink);
-	cee_evring_destroy(r);
+	mem_export_end(&e);
 }
 
 // Guards against: events drained out of sseq order, a ring starved by the
@@ -1576,15 +1597,12 @@ static void test_exporter_drains_all(void **state)
 static void test_exporter_shutdown_retries_now(void **state)
 {
 	(void)state;
-	assert_int_equal(register_mem_once(), 0);
-	struct cee_evring *r = cee_evring_create(0, 64);
-	assert_non_null(r);
-	uint64_t serial = 1;
-	push_n(r, 0, 10, &serial);
-	struct cee_sink *sink = cee_sink_open("mem:");
-	struct mem_sink *m = last_mem;
-	struct cee_exporter *x = cee_exporter_create(&r, 1, &sink, 1);
-	assert_non_null(x);
+	struct mem_export e;
+	mem_export_start(&e, 0);
+	struct cee_evring *r = e.r;
+	struct mem_sink *m = e.m;
+	struct cee_exporter *x = e.x;
+	uint64_t serial = e.serial;
 	cee_exporter_set_retry(x, 10000, 20000); // 5-10 s before a retry
 	m->fail = -EIO;
 	(void)cee_exporter_poll(x, 100);
@@ -1608,9 +1626,7 @@ static void test_exporter_shutdown_retries_now(void **state)
 	usleep(60 * 1000);
 	(void)cee_exporter_poll(x, 100);
 	assert_int_equal(m->n, 15);
-	cee_exporter_destroy(x);
-	cee_sink_close(sink);
-	cee_evring_destroy(r);
+	mem_export_end(&e);
 }
 
 // Guards against: a failing sink losing the batch (it must stay in the
