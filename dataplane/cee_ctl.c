@@ -39,7 +39,7 @@ int cee_ctl_shard_init(struct cee_shard *s)
 	if (m->ring == NULL)
 		return -rte_errno;
 	// abandoned requests back to the control thread, which frees them
-	// (cee_mbox_req_settle()); a full one: freed here
+	// (cee_ctl_req_settle()); a full one: freed here
 	snprintf(name, sizeof(name), "%s_mback_%u", s->cfg->name ? s->cfg->name : "cee", s->id);
 	m->back = rte_ring_create(name, 2 * CEE_MBOX_RING, SOCKET_ID_ANY,
 				  RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -71,7 +71,7 @@ void cee_ctl_shard_fini(struct cee_shard *s)
 		cee_mbox_watch_release(m, r);
 		cee_mbox_req_free(r);
 	}
-	(void)cee_mbox_back_drain(m);
+	(void)cee_ctl_back_drain(m);
 	rte_ring_free(m->back);
 	m->back = NULL;
 	if (m->ring == NULL)
@@ -83,21 +83,21 @@ void cee_ctl_shard_fini(struct cee_shard *s)
 	m->ring = NULL;
 }
 
-void cee_mbox_req_give_back(struct cee_mbox *m, struct cee_mbox_req *r)
+void cee_ctl_req_give_back(struct cee_mbox *m, struct cee_mbox_req *r)
 {
 	if (m == NULL || m->back == NULL || rte_ring_sp_enqueue(m->back, r) != 0)
 		cee_mbox_req_free(r);
 }
 
-void cee_mbox_req_settle(struct cee_mbox *m, struct cee_mbox_req *r)
+void cee_ctl_req_settle(struct cee_mbox *m, struct cee_mbox_req *r)
 {
 	int expect = CEE_MBOX_POSTED;
 	if (!atomic_compare_exchange_strong_explicit(&r->state, &expect, CEE_MBOX_DONE,
 						     memory_order_acq_rel, memory_order_acquire))
-		cee_mbox_req_give_back(m, r); // abandoned: nobody else holds it
+		cee_ctl_req_give_back(m, r); // abandoned: nobody else holds it
 }
 
-unsigned cee_mbox_back_drain(struct cee_mbox *m)
+unsigned cee_ctl_back_drain(struct cee_mbox *m)
 {
 	unsigned n = 0;
 	void *p;
@@ -128,7 +128,7 @@ static void watch_fired(void *arg, cee_conn_id_t id, int reason)
 	// so none of its state goes into the answer)
 	struct cee_conn *c = reason == CEE_MONITOR_GONE ? NULL : cee_conn_by_id(s->pool, id);
 	cee_mbox_watch_answer(r, id, reason, c); // (the service's bytes, as closed has them)
-	cee_mbox_req_settle(&s->mbox, r);
+	cee_ctl_req_settle(&s->mbox, r);
 }
 
 // Watches whose requester went away (client disconnected) would hold a
@@ -144,7 +144,7 @@ static void watch_reap(struct cee_shard *s)
 		if (cee_mbox_req_abandoned(r)) {
 			(void)cee_shard_monitor_remove(s, r->watch_handle);
 			cee_mbox_watch_release(m, r);
-			cee_mbox_req_give_back(m, r);
+			cee_ctl_req_give_back(m, r);
 			m->stats.watch_reaped++;
 		}
 		r = next;
@@ -184,7 +184,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 {
 	struct cee_mbox *m = &s->mbox;
 	if (cee_mbox_req_abandoned(r)) {
-		cee_mbox_req_give_back(m, r);
+		cee_ctl_req_give_back(m, r);
 		return;
 	}
 	r->rc = 0;
@@ -246,7 +246,7 @@ static void serve_one(struct cee_shard *s, struct cee_mbox_req *r)
 		r->rc = -EINVAL;
 		break;
 	}
-	cee_mbox_req_settle(m, r);
+	cee_ctl_req_settle(m, r);
 }
 
 unsigned cee_ctl_shard_poll(struct cee_shard *s)
@@ -267,10 +267,10 @@ unsigned cee_ctl_shard_poll(struct cee_shard *s)
 			// its marks cleared a step at a time, as the walk went (one
 			// pass over a large pool would stall this shard's poll)
 			if (cee_mbox_walk_abandon(&m->walk, s->pool, CEE_MBOX_WALK_SLOTS))
-				cee_mbox_req_give_back(m, r);
+				cee_ctl_req_give_back(m, r);
 		} else if (cee_mbox_walk_step(&m->walk, s->pool, CEE_MBOX_WALK_SLOTS)) {
 			m->walk.req = NULL;
-			cee_mbox_req_settle(m, r);
+			cee_ctl_req_settle(m, r);
 		}
 		work = 1;
 	} else {
@@ -306,14 +306,14 @@ void cee_ctl_shard_close(struct cee_shard *s)
 		return;
 	if (m->walk.req != NULL) {
 		m->walk.req->rc = -ESHUTDOWN;
-		cee_mbox_req_settle(m, m->walk.req);
+		cee_ctl_req_settle(m, m->walk.req);
 		m->walk.req = NULL;
 	}
 	void *p;
 	while (rte_ring_sc_dequeue(m->ring, &p) == 0) {
 		struct cee_mbox_req *r = p;
 		r->rc = -ESHUTDOWN;
-		cee_mbox_req_settle(m, r);
+		cee_ctl_req_settle(m, r);
 	}
 	// The shard aborted every connection before this (their watches were
 	// answered with reason shutdown); anything still waiting is answered
@@ -323,7 +323,7 @@ void cee_ctl_shard_close(struct cee_shard *s)
 		(void)cee_shard_monitor_remove(s, r->watch_handle);
 		cee_mbox_watch_release(m, r);
 		r->rc = -ESHUTDOWN;
-		cee_mbox_req_settle(m, r);
+		cee_ctl_req_settle(m, r);
 	}
 	// Requests posted from now on are abandoned by their requesters when
 	// they see this; cee_ctl_shard_fini() frees them.
@@ -982,6 +982,6 @@ int cee_ctl_poll(struct cee_ctl *c)
 	// them) is freed here, off their lcores
 	int n = 0;
 	for (unsigned i = 0; i < c->nshards; i++)
-		n += (int)cee_mbox_back_drain(c->mbox[i]);
+		n += (int)cee_ctl_back_drain(c->mbox[i]);
 	return n + cee_ctl_sock_poll(c) + drain_poll(c);
 }

@@ -79,16 +79,16 @@ void cee_ctl_shard_close(struct cee_shard *s);
 /**
  * Shard: done with @p r. Answered (DONE) when its requester still waits;
  * abandoned, it goes back to the control thread through @p m's back ring
- * (freed there: cee_mbox_back_drain()), or is freed here when @p m is NULL
+ * (freed there: cee_ctl_back_drain()), or is freed here when @p m is NULL
  * or that ring is full. A LIST's record array (up to max_conns x 56
  * bytes, 56 MB at a million) freed on the shard's lcore was an munmap (or
  * the control thread's malloc arena lock) inside its poll loop.
  */
-void cee_mbox_req_settle(struct cee_mbox *m, struct cee_mbox_req *r);
-/** Shard: free-or-give-back an abandoned request @p r (as cee_mbox_req_settle()). */
-void cee_mbox_req_give_back(struct cee_mbox *m, struct cee_mbox_req *r);
+void cee_ctl_req_settle(struct cee_mbox *m, struct cee_mbox_req *r);
+/** Shard: free-or-give-back an abandoned request @p r (as cee_ctl_req_settle()). */
+void cee_ctl_req_give_back(struct cee_mbox *m, struct cee_mbox_req *r);
 /** Control thread: free what the shard gave back. @return how many. */
-unsigned cee_mbox_back_drain(struct cee_mbox *m);
+unsigned cee_ctl_back_drain(struct cee_mbox *m);
 
 /* ---- control side --------------------------------------------------------- */
 

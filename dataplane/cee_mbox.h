@@ -19,7 +19,7 @@
  *   requester: fill it, post it (state POSTED), poll cee_mbox_req_done();
  *              after a timeout cee_mbox_req_abandon(): when that wins, the
  *              request belongs to the shard until it is done with it;
- *   shard:     serve it, then cee_mbox_req_settle() (cee_ctl.h): POSTED ->
+ *   shard:     serve it, then cee_ctl_req_settle() (cee_ctl.h): POSTED ->
  *              DONE, or, abandoned, hand it back to the control thread
  *              (the mailbox's back ring), which frees it
  *              (cee_mbox_req_finish() frees it in place: tests).
@@ -180,7 +180,7 @@ bool cee_mbox_req_abandon(struct cee_mbox_req *r);
 /**
  * The answer is complete. Publishes it (release), or frees @p r in place
  * when the requester abandoned it (a shard hands it back instead:
- * cee_mbox_req_settle()). @p r must not be used afterwards.
+ * cee_ctl_req_settle()). @p r must not be used afterwards.
  */
 void cee_mbox_req_finish(struct cee_mbox_req *r);
 

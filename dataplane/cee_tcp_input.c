@@ -891,6 +891,8 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			ooo_clear(ctx, tcb);
 		else if (hole && !app_ooo_deliver(ctx, tcb))
 			return STEP_DONE;
+		if (hole) // (a FIN can be held only past a hole)
+			take_held_fin(ctx, tcb, v);
 	} else if (v->len > 0 && v->seq == tcb->rcv_nxt) {
 		bool hole = tcp_ooo_n(ctx, tcb) > 0; /* this segment fills (part of) it */
 		uint32_t n = deliver(ctx, tcb, v->data, v->len);
@@ -915,7 +917,8 @@ static enum step take_text(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct 
 			// (before echo-close's own close: a FIN held past the hole
 			// was first on the wire; peer_fin, as with data and FIN in
 			// one segment)
-			take_held_fin(ctx, tcb, v);
+			if (hole)
+				take_held_fin(ctx, tcb, v);
 			// echo-close: what was just echoed is all; FIN after it. Not
 			// when the peer's FIN came with the data: it was first on the
 			// wire (the service closes after it anyway), peer_fin
@@ -1072,7 +1075,6 @@ bool tcp_input_sync(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct c
 	ts_recent_update(tcb, seg, now_ns);
 	if ((st = take_text(ctx, tcb, &v, now_ns)) != STEP_NEXT)
 		return st == STEP_GONE;
-	take_held_fin(ctx, tcb, &v); // this segment filled the hole before it (app's)
 	take_fin(ctx, tcb, &v, now_ns);
 	return false;
 }

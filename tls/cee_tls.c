@@ -293,20 +293,40 @@ static void heap_budget_move(int64_t d)
 	atomic_fetch_add_explicit(&heap_admit, d, memory_order_relaxed);
 }
 
+// A stretch of this thread's allocations outside the budget (a context
+// built or freed), nested in another one (the warm-up's) or not.
+struct exempt_scope {
+	bool was;
+	int64_t net;
+};
+
+static void exempt_enter(struct exempt_scope *e)
+{
+	e->was = heap_exempt;
+	e->net = heap_exempt_net;
+	heap_exempt_net = 0;
+	heap_exempt = true;
+}
+
+// @return what the stretch moved the heap by (kept: > 0; freed: < 0).
+static int64_t exempt_leave(const struct exempt_scope *e)
+{
+	int64_t moved = heap_exempt_net;
+	heap_exempt = e->was;
+	heap_exempt_net = e->net + (e->was ? moved : 0);
+	return moved;
+}
+
 // Build @p ctx->wctx outside the budget and note what it kept.
 static int wctx_setup(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, bool server,
 		      char *err, size_t errlen);
 static int wctx_build(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, char *err,
 		      size_t errlen, int64_t *kept)
 {
-	bool was = heap_exempt;
-	int64_t net = heap_exempt_net;
-	heap_exempt_net = 0;
-	heap_exempt = true;
+	struct exempt_scope e;
+	exempt_enter(&e);
 	int rc = wctx_setup(ctx, cfg, ctx->server, err, errlen);
-	*kept = heap_exempt_net;
-	heap_exempt = was;
-	heap_exempt_net = net + (was ? *kept : 0);
+	*kept = exempt_leave(&e);
 	return rc;
 }
 
@@ -988,11 +1008,11 @@ int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, c
 	int64_t kept = 0;
 	rc = wctx_build(ctx, cfg, err, errlen, &kept);
 	if (rc < 0) {
-		if (ctx->wctx != NULL) {
-			bool was = heap_exempt;
-			heap_exempt = true; // (what it kept goes as it came)
+		if (ctx->wctx != NULL) { // (what it kept goes as it came: outside)
+			struct exempt_scope e;
+			exempt_enter(&e);
 			wolfSSL_CTX_free(ctx->wctx);
-			heap_exempt = was;
+			(void)exempt_leave(&e);
 		}
 		ctx->wctx = old; // the running configuration stays
 		ctx->stats.reload_failures++;
@@ -1002,14 +1022,10 @@ int cee_tls_ctx_reload(struct cee_tls_ctx *ctx, const struct cee_tls_cfg *cfg, c
 	// (wolfSSL counts the connections made from it: they keep it until
 	// the last one is freed: then cee_tls_free() takes the rest of its
 	// size off; part of it may go now)
-	bool was = heap_exempt;
-	int64_t net = heap_exempt_net;
-	heap_exempt_net = 0;
-	heap_exempt = true;
+	struct exempt_scope e;
+	exempt_enter(&e);
 	wolfSSL_CTX_free(old);
-	int64_t freed = -heap_exempt_net;
-	heap_exempt = was;
-	heap_exempt_net = net - (was ? freed : 0);
+	int64_t freed = -exempt_leave(&e);
 	heap_budget_move(-freed);
 	if (ctx->gen_live != 0) {
 		struct retired_gen *r = ctx->retired;

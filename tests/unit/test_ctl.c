@@ -325,7 +325,7 @@ static void abandoned_request_freed_by_the_control_thread(void **state)
 	struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_LIST, 1000, 0);
 	assert_non_null(r);
 	assert_true(cee_mbox_req_abandon(r)); /* the requester gives up */
-	cee_mbox_req_settle(&f->m[0], r);     /* the shard is done with it */
+	cee_ctl_req_settle(&f->m[0], r);     /* the shard is done with it */
 	assert_int_equal(rte_ring_count(back), 1); /* handed back, not freed */
 	assert_int_equal(rte_ring_count(f->m[1].ring), 0);
 	(void)cee_ctl_poll(&f->c); /* the control thread frees it (ASan: once) */
@@ -333,7 +333,7 @@ static void abandoned_request_freed_by_the_control_thread(void **state)
 	/* one answered in time stays the requester's */
 	struct cee_mbox_req *a = cee_mbox_req_alloc(CEE_MBOX_OP_STATS, 0, 64);
 	assert_non_null(a);
-	cee_mbox_req_settle(&f->m[0], a);
+	cee_ctl_req_settle(&f->m[0], a);
 	assert_true(cee_mbox_req_done(a));
 	assert_int_equal(rte_ring_count(back), 0);
 	cee_mbox_req_free(a);
