@@ -503,12 +503,21 @@ long cee_tls_session_timeout_s(const struct cee_tls *t)
 
 // ---- custom I/O: wolfSSL reads what cee_tls_input() handed in ----
 
+static int warning_alert_code(struct cee_tls *t);
+
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
 	struct cee_tls *t = arg;
 	uint32_t n;
 
 	(void)ssl;
+	// wolfSSL asks for one record's header, then its body. A warning-level
+	// error alert is not an error to it: it reads on within the same
+	// call, and a close_notify after the alert takes its place in the
+	// alert history (reported as the peer's close_notify). Nothing more
+	// is read past such an alert: pump() ends the connection on it.
+	if (t->state == TLS_EXPECT_DATA && warning_alert_code(t) != 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
 	if (t->pre_len > 0 && sz > 0) { // held bytes first: they came first
 		n = t->pre_len < (uint32_t)sz ? t->pre_len : (uint32_t)sz;
 		memcpy(buf, t->pre, n);
@@ -1391,6 +1400,21 @@ static void handshake_done(struct cee_tls *t)
 	tls_set_state(t, TLS_EXPECT_DATA, CEE_REASON_NONE);
 }
 
+// The code of a warning-level error alert read since the handshake
+// (warning_alert()), or 0.
+static int warning_alert_code(struct cee_tls *t)
+{
+	WOLFSSL_ALERT_HISTORY h;
+
+	if (t->info.version != CEE_TLS_V13 ||
+	    wolfSSL_get_alert_history(t->ssl, &h) != WOLFSSL_SUCCESS ||
+	    h.last_rx.level != ALERT_LEVEL_WARNING || h.last_rx.code <= 0 ||
+	    h.last_rx.code == ALERT_USER_CANCELED ||
+	    (h.last_rx.code == t->rx_alert_code && h.last_rx.level == t->rx_alert_level))
+		return 0;
+	return h.last_rx.code;
+}
+
 // RFC 8446 6: in TLS 1.3 every alert but close_notify and user_canceled
 // is an error alert, whatever level the peer gave it, and so is one of a
 // type unknown. wolfSSL 5.5.4 reads past a warning-level one: the
@@ -1399,14 +1423,11 @@ static void handshake_done(struct cee_tls *t)
 // connection ends with tls_alert, credited to the peer.
 static bool warning_alert(struct cee_tls *t)
 {
-	WOLFSSL_ALERT_HISTORY h;
-	if (t->info.version != CEE_TLS_V13 ||
-	    wolfSSL_get_alert_history(t->ssl, &h) != WOLFSSL_SUCCESS ||
-	    h.last_rx.level != ALERT_LEVEL_WARNING || h.last_rx.code <= 0 ||
-	    h.last_rx.code == ALERT_USER_CANCELED ||
-	    (h.last_rx.code == t->rx_alert_code && h.last_rx.level == t->rx_alert_level))
+	int code = warning_alert_code(t);
+
+	if (code == 0)
 		return false;
-	t->info.alert = (uint8_t)h.last_rx.code;
+	t->info.alert = (uint8_t)code;
 	t->info.alert_local = false;
 	t->ctx->stats.alerts_received++;
 	return true;

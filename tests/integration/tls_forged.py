@@ -12,10 +12,16 @@ listener (test_tls.sh openssl):
                  the data after it was echoed; the engine now ends it
                  (closed: tls_alert, alert 40, alert_by peer; the shell
                  checks the event).
+  warning_close  the same alert, then a close_notify, in one segment:
+                 wolfSSL reads both in one call, and its alert history
+                 keeps only the last. Guards against (session 32): the
+                 connection was reported as ended by the peer's
+                 close_notify (closed: tls_close_notify), the error alert
+                 lost; it must say tls_alert, alert 40, alert_by peer.
 
 Prints one JSON line per case: its local port, whether the data after the
 alert came back (decrypted under the server's keys), and whether the
-connection ended. Exit 1 when the data came back or the connection lived on.
+connection ended. Exit 1 when the data came back or a connection lived on.
 """
 
 import argparse
@@ -140,17 +146,21 @@ def server_records(s, rx, wait):
     return got, ended
 
 
-def warning_alert(a, addr, keylog):
+def warning_alert(a, addr, keylog, case):
     s, tx, rx, obj, suite = handshake(addr, keylog)
     lport = s.getsockname()[1]
     # the server's NewSessionTicket(s), if any, come first: read them
     pre, _ = server_records(s, rx, 0.3)
-    s.sendall(tx.seal(21, b"\x01\x28"))  # warning, handshake_failure
-    s.sendall(tx.seal(23, b"after-warning-alert"))
+    alert = tx.seal(21, b"\x01\x28")  # warning, handshake_failure
+    if case == "warning_alert":
+        s.sendall(alert)
+        s.sendall(tx.seal(23, b"after-warning-alert"))
+    else:  # one segment (TCP_NODELAY, one send): read in one call
+        s.sendall(alert + tx.seal(21, b"\x01\x00"))  # close_notify
     got, ended = server_records(s, rx, 3.0)
     echoed = any(t == 23 and b"after-warning-alert" in p for t, p in got)
     s.close()
-    return {"case": "warning_alert", "lport": lport, "suite": suite,
+    return {"case": case, "lport": lport, "suite": suite,
             "before": [t for t, _ in pre], "after": [t for t, _ in got],
             "echoed": echoed, "ended": ended}
 
@@ -161,13 +171,17 @@ def main():
     a = ap.parse_args()
     host, port = a.server.rsplit(":", 1)
     addr = (host, int(port))
-    with tempfile.TemporaryDirectory() as d:
-        r = warning_alert(a, addr, os.path.join(d, "keylog"))
-    print(json.dumps(r))
-    if r["echoed"] or not r["ended"]:
-        print("tls_forged: FAIL: the connection went on after a warning-level error alert "
-              f"(data echoed: {r['echoed']}, ended: {r['ended']})", file=sys.stderr)
-        sys.exit(1)
+    bad = False
+    for case in ("warning_alert", "warning_close"):
+        with tempfile.TemporaryDirectory() as d:
+            r = warning_alert(a, addr, os.path.join(d, "keylog"), case)
+        print(json.dumps(r))
+        if r["echoed"] or not r["ended"]:
+            print(f"tls_forged: FAIL: {case}: the connection went on after a warning-level "
+                  f"error alert (data echoed: {r['echoed']}, ended: {r['ended']})",
+                  file=sys.stderr)
+            bad = True
+    sys.exit(1 if bad else 0)
 
 
 if __name__ == "__main__":
