@@ -840,7 +840,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			rc = parse_double(optarg, 0, 3600, &o->drain_s);
 			break;
 		case O_EXPORT_SLEEP:
-			rc = parse_double(optarg, 0, 1000000, &v);
+			rc = parse_whole(optarg, 0, 1000000, &v); // (0.5 was cut to 0: off)
 			o->export_sleep_us = (uint32_t)v;
 			break;
 		case O_VERBOSE:
@@ -892,7 +892,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			o->monitor = true;
 			break;
 		case O_TLS_BUDGET:
-			rc = parse_double(optarg, 0, 1000000, &v);
+			rc = parse_whole(optarg, 0, 1000000, &v); // (0.5 was cut to 0: off)
 			o->tls_budget_us = (uint32_t)v;
 			break;
 		case O_SYN_FLOOD:
@@ -936,9 +936,28 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "cee-bench: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (o->close == CLOSE_SERVER_FIN && o->payload == 0) {
-		fprintf(stderr, "cee-bench: --close server-fin needs --payload > 0 (the server "
-				"closes after echoing it)\n");
+	// (mix sends a third of its connections to the echo-close listener:
+	// with nothing to echo, those waited for --idle-timeout, filled the
+	// concurrency and the run stalled)
+	if ((o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX) && o->payload == 0) {
+		fprintf(stderr, "cee-bench: --close %s needs --payload > 0 (the server "
+				"closes after echoing it)\n",
+			o->close == CLOSE_MIX ? "mix" : "server-fin");
+		return -EINVAL;
+	}
+	// (a shard's room is its part of the concurrency: with none, it never
+	// opened its part of --conns and the run never ended)
+	if (o->concurrency < o->shards) {
+		fprintf(stderr, "cee-bench: --concurrency %u < --shards %u: each shard needs "
+				"room for one connection\n",
+			o->concurrency, o->shards);
+		return -EINVAL;
+	}
+	// (held connections never close: a run that ends when all of --conns
+	// have closed went on until the idle timeout ended them)
+	if (o->hold && o->conns) {
+		fprintf(stderr, "cee-bench: --hold runs for --duration (its connections do not "
+				"close): --conns is not for it\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -1131,7 +1150,17 @@ static uint32_t bench_slots(const struct opts *o, bool gen)
 	// a client answering the server's Close closes as it answers: both sides)
 	bool closes_first = o->ws || (gen ? o->close != CLOSE_SERVER_FIN
 					  : o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX);
-	uint64_t slots = o->hold ? conc : 2 * conc + 8192 + (closes_first ? tw : 0);
+	uint64_t slots = 2 * conc + 8192 + (closes_first ? tw : 0);
+	if (o->hold) {
+		// each shard holds its part of the concurrency (up to
+		// ceil(conc / shards)), and its part of the slots follows the
+		// table entries it owns: sized for the shard with the fewest
+		// (conc alone gave it fewer than it was asked to hold when the
+		// shard count does not divide the table)
+		uint64_t q = (conc + o->shards - 1) / o->shards;
+		unsigned fewest = cee_flow_entries(o->shards - 1, o->shards);
+		slots = (q * CEE_RETA_SIZE + fewest - 1) / fewest;
+	}
 	// (the TIME-WAIT room trimmed to what the pools hold: above it one
 	// shard's engine failed at set-up with a bare "Invalid argument")
 	uint64_t most = bench_slots_most(o);
@@ -1185,6 +1214,16 @@ static struct cee_engine *make_engine(bool gen)
 	// 256) must fit, and a quarter is kept back by the paced window
 	if ((o->tls || o->ws) && c.tcp.sndbuf < 32768)
 		c.tcp.sndbuf = 32768;
+	// TLS: the payload goes out whole in records of up to 16 KiB, each with
+	// its header, tag and padding (64 bytes is room for any suite), beside
+	// the end of the handshake (the client's Finished may not be acked
+	// yet): --tls --payload 32768 needed 32812 bytes of a 32768 buffer,
+	// and every connection was aborted with no_resources
+	if (o->tls) {
+		uint32_t need = round_up(o->payload + (o->payload / 16384 + 1) * 64 + 1024, 1024);
+		if (c.tcp.sndbuf < need)
+			c.tcp.sndbuf = need;
+	}
 	// WebSocket: a message is echoed whole (the engine's --ws-max-message rule)
 	if (o->ws && c.tcp.sndbuf < 2 * o->payload + 64)
 		c.tcp.sndbuf = round_up(2 * o->payload + 64, 1024);
@@ -1225,12 +1264,12 @@ static struct cee_engine *make_engine(bool gen)
 	return cee_engine_create(&c);
 }
 
-static volatile bool interrupted;
+static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	interrupted = true;
+	interrupted = 1;
 }
 
 /* ---- report ------------------------------------------------------------------- */
@@ -1531,8 +1570,14 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 2;
 	}
-	if ((o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX) && o->payload > 1460) {
-		fprintf(stderr, "cee-bench: server-fin and mix echo one segment: --payload <= 1460\n");
+	// (12 bytes of each segment go to the timestamp option: a 1460-byte
+	// payload came in two segments, the server echoed the first and
+	// closed, and every echo-close lifecycle was an error)
+	uint32_t seg_most = o->ts ? 1448 : 1460;
+	if ((o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX) && o->payload > seg_most) {
+		fprintf(stderr,
+			"cee-bench: server-fin and mix echo one segment: --payload <= %u%s\n",
+			seg_most, o->ts ? " (with --timestamps on)" : "");
 		rte_eal_cleanup();
 		return 2;
 	}
@@ -1643,7 +1688,11 @@ int main(int argc, char **argv)
 				busy_pct(cur.gen_busy - prev.gen_busy, dt));
 			prev = cur;
 			prev_events = ev;
+			// (a sample more than a second late: the next one a second
+			// from now, not at once with a few microseconds' rates)
 			next += 1;
+			if (next <= t)
+				next = t + 1;
 		}
 		if (interrupted)
 			break;
@@ -1673,7 +1722,7 @@ int main(int argc, char **argv)
 	atomic_store(&B.stop_opening, true);
 	// Let the connections in flight finish (not counted in the rate).
 	double drain_until = now_s() + (o->hold ? 0 : o->drain_s);
-	while (!failed && now_s() < drain_until) {
+	while (!failed && !interrupted && now_s() < drain_until) {
 		totals(&cur);
 		// (eng_live counts announced connections: the spoofed half-open
 		// ones of --syn-flood are not among them; the shutdown ends them)
@@ -1698,7 +1747,8 @@ int main(int argc, char **argv)
 		// (every connection opened is up or has failed: no more are
 		// opened; a held one that closed counts in both, and in errors)
 		double up_until = now_s() + o->drain_s;
-		while (!failed && cur.hold_est + cur.errors < cur.opened && now_s() < up_until) {
+		while (!failed && !interrupted && cur.hold_est + cur.errors < cur.opened &&
+		       now_s() < up_until) {
 			if (export_once() < 0)
 				failed = true;
 			totals(&cur);

@@ -150,6 +150,10 @@ run impaired --duration $D3 --concurrency 256 --close mix --loss 0.01 --reorder 
 # TLS on both sides: tls_up and closed carry extension records the audit checks
 run tls --duration $D2 --concurrency 64 --tls --close mix
 run tls_resume --duration $D2 --concurrency 64 --tls-resume
+# two 16 KiB records each way: the send buffer was sized for the payload
+# alone, a record did not fit, and every connection was aborted with
+# no_resources (review of cee-bench, session 32)
+run tls_big --duration $D2 --concurrency 64 --tls --payload 32768
 run tls_impaired --duration $D3 --concurrency 64 --tls --close mix --loss 0.01 --reorder 0.01 --dup 0.01
 # WebSocket: upgrade, a message each way, the Close handshake (or RST)
 run ws --duration $D2 --concurrency 256 --ws --close mix
@@ -164,6 +168,24 @@ run wss --duration $D2 --concurrency 64 --wss --close mix
 # errors in CI at 637k lifecycles/s, which this test is not about)
 run synflood --duration $D2 --concurrency 256 --syn-flood 50000 --syn-cookies always --max-conns 65536
 run synflood_auto --duration $D2 --concurrency 256 --syn-flood 50000 --syn-cookies auto --max-conns 65536
+# --hold on 3 shards (128 table entries do not split evenly): every one of
+# the 3000 connections is held. Slots sized at the concurrency gave the
+# shard with the fewest entries 985 for its 1000: "2985 of 3000 up", and
+# connect_fail grew on every poll (review of cee-bench, session 32)
+rc=0
+"$BENCH" --no-huge -m 1024 --no-pci --file-prefix "cee-bt-$$-hold" \
+	--lcores "0@1,1@1,2@1,3@1,4@0,5@0,6@0" --log-level=lib.eal:error -- \
+	--json --hold --shards 3 --concurrency 3000 --duration 1 >"$WORK/hold.json" 2>"$WORK/hold.err" || rc=$?
+tail -n 3 "$WORK/hold.err"
+"$PY" - "$WORK/hold.json" "$rc" <<'PYEOF' || exit 1
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print(f"hold: rc {sys.argv[2]}, held {r['hold_established']} of {r['concurrency']}, "
+      f"connect_fail {r['connect_fail']}, errors {r['errors']}")
+if sys.argv[2] != "0" or r["hold_established"] != 3000 or r["connect_fail"] != 0:
+    print("FAIL: hold: not every connection of --concurrency 3000 on 3 shards was held")
+    sys.exit(1)
+PYEOF
 # a set-up that fails (a sink that cannot open) is exit 2, as bad options
 # are: it was 1, which says the audit failed (review of the configuration)
 rc=0

@@ -42,11 +42,12 @@ expect() {
 }
 
 # cee-bench: its options are read after the EAL's (no hugepages, no root):
-# eal sets EAL to the EAL's options, a file prefix of its own each time
+# eal [LCORES] sets EAL to the EAL's options, a file prefix of its own each
+# time
 eal() {
 	N=$((N + 1))
 	EAL=(--no-huge -m 128 --no-pci --no-telemetry --file-prefix "cee-ba-$$-$N"
-		--lcores "0@0,1@0,2@0" "--log-level=*:error" --)
+		--lcores "${1:-0@0,1@0,2@0}" "--log-level=*:error" --)
 }
 
 # Fault (review of the configuration): --max-conns up to 2^24 was taken, but
@@ -64,6 +65,34 @@ eal
 expect bench-events-redacted 2 "at most 3 sinks" "BENCHSECRET" -- "$BENCH" "${EAL[@]}" \
 	--events null: --events null: --events null: \
 	--events 'nats://h:4222/p?user=u&password=BENCHSECRET'
+
+# Faults (review of cee-bench, session 32), each a run that never ended or
+# measured nothing, now refused at once:
+# - --concurrency below --shards: a shard with no room never opened its
+#   part of --conns, and the run spun until killed;
+# - --close mix --payload 0: the third of the connections sent to the
+#   echo-close listener waited for the idle timeout (600 s) and filled the
+#   concurrency;
+# - --hold --conns: held connections never close, and the run waited for
+#   all of them to;
+# - --timestamps on with a 1460-byte server-fin payload: it went out in two
+#   segments, the server echoed the first and closed, and every lifecycle
+#   was an error;
+# - --export-sleep 0.5: cut to 0, which turned the sleep off.
+eal "0@0,1@0,2@0,3@0,4@0"
+expect bench-conc-below-shards 2 "--concurrency 1 < --shards 2" -- "$BENCH" "${EAL[@]}" \
+	--shards 2 --concurrency 1 --conns 10
+eal
+expect bench-mix-payload0 2 "--close mix needs --payload > 0" -- "$BENCH" "${EAL[@]}" \
+	--close mix --payload 0 --conns 10
+eal
+expect bench-hold-conns 2 "--conns is not for it" -- "$BENCH" "${EAL[@]}" --hold --conns 100
+eal
+expect bench-ts-server-fin 2 "--payload <= 1448 (with --timestamps on)" -- "$BENCH" "${EAL[@]}" \
+	--timestamps on --close server-fin --payload 1460 --conns 10
+eal
+expect bench-export-sleep-fraction 2 "bad value for --export-sleep: '0.5'" -- "$BENCH" \
+	"${EAL[@]}" --export-sleep 0.5 --conns 10
 
 # Fault (review of the configuration): the bench tools read numbers without
 # checks: strtoul with no end or errno check and a 32-bit result
