@@ -549,7 +549,7 @@ static void ws_io_close(void *arg, enum cee_reason reason)
 		cee_tls_shutdown(st->tls);
 		await_answer(st); // (the peer's close_notify follows our FIN)
 	} else if (words && (cee_ws_answer_owed(st->ws, st->s->now_ns) ||
-			     (reason == CEE_REASON_WS_UPGRADE_FAILED && st->c->link == 0))) {
+			     (reason == CEE_REASON_WS_UPGRADE_FAILED && !st->client))) {
 		// ws: our Close went (a protocol error's 1002, 1007 or 1009, a
 		// message timeout's 1008, a 1013) with our FIN, and the peer owes
 		// its own (RFC 6455 5.5.1): read, not reset (abort_on_data). A
@@ -561,7 +561,9 @@ static void ws_io_close(void *arg, enum cee_reason reason)
 		// 1006; ws_mix_2shards' pong clients, 17 of 200 in a CI run), and
 		// the rest of a refused
 		// upgrade request (a 431's headers still coming: RFC 9112 9.6's
-		// lingering close): reset, the client could lose our answer
+		// lingering close): reset, the client could lose our answer.
+		// (A listener's only: links are never WebSocket, so a test of
+		// link == 0 let an embedder's WebSocket client linger too.)
 		await_answer(st);
 	} else {
 		answered(st);

@@ -388,6 +388,7 @@ static void unmask(uint8_t *dst, const uint8_t *src, uint32_t n, const uint8_t m
 static void refuse(struct cee_ws *ws, uint16_t status, enum cee_reason why);
 static void ws_set_state(struct cee_ws *ws, enum ws_state next, enum cee_reason why);
 static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why);
+static void flush_pong(struct cee_ws *ws);
 
 static bool buf_pop(struct cee_ws *ws)
 {
@@ -832,6 +833,9 @@ static int send_close(struct cee_ws *ws, uint16_t code, const char *reason)
 // Our Close with @p code (when up), then the end with @p why.
 static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why)
 {
+	flush_pong(ws); // (nothing after our Close)
+	if (ws->state == WS_ENDED)
+		return; // (the Pong could not go: ended, no_resources)
 	if (ws->state == WS_EXPECT_FRAMES) {
 		ws->info.code = code;
 		send_close(ws, code, reason);
@@ -1420,7 +1424,8 @@ static bool is_control(uint8_t op)
 }
 
 // The Pong owed for the input's last ping (on_control()), before anything
-// else goes down after it: a Close of ours, or the end of the input.
+// else goes down after it: a Close of ours (the peer's, fail_end(),
+// cee_ws_shutdown()), or the end of the input.
 static void flush_pong(struct cee_ws *ws)
 {
 	if (!ws->pong_owed)
@@ -1925,6 +1930,11 @@ void cee_ws_shutdown(struct cee_ws *ws, uint16_t code, const char *reason, uint6
 		code = CEE_WS_NORMAL;
 	if (reason != NULL && !utf8_whole((const uint8_t *)reason, strlen(reason)))
 		reason = NULL;
+	// the Pong owed for this input's ping goes before our Close (the
+	// service closing from io.up): a peer may stop reading at our Close
+	flush_pong(ws);
+	if (ws->state != WS_EXPECT_FRAMES)
+		return; // (it could not go: ended, no_resources)
 	ws->info.code = code != 0 ? code : CEE_WS_NO_STATUS;
 	if (send_close(ws, code, reason) < 0) {
 		ws_set_state(ws, WS_ENDED, CEE_REASON_NO_RESOURCES);

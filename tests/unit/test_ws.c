@@ -668,6 +668,47 @@ static void test_ping_burst_one_pong(void **state)
 	assert_int_equal(f->s.reason, CEE_REASON_WS_CLOSE);
 }
 
+// Fault (review, session 32): the Pong owed for a ping went out after our
+// Close when the Close was ours: the service closing from io.up (a ping,
+// then a message, in one input: echo, Close, Pong), or a protocol error
+// after the ping (Close 1002, then the Pong). Nothing goes after our Close
+// but what the peer may not stop reading for: a peer that stops at our
+// Close dropped the Pong. The Pong comes before our Close.
+static void test_pong_before_our_close(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[64];
+	struct frm fr;
+	size_t n = 0, k;
+
+	raw_ctx(f);
+	raw_server(f);
+	f->s.shutdown_in_up = 1000;
+	n += mkframe(w + n, 0x89, true, "ka", 2, 0);
+	n += mkframe(w + n, 0x81, true, "x", 1, 0);
+	feed(f, w, n);
+	assert_int_equal(f->s.up_calls, 1);
+	k = parse_frame(f->s.out, f->s.out_len, &fr);
+	assert_true(k > 0);
+	assert_int_equal(fr.b0, 0x8a);
+	assert_memory_equal(fr.p, "ka", 2);
+	assert_int_equal(parse_frame(f->s.out + k, f->s.out_len - k, &fr), f->s.out_len - k);
+	assert_int_equal(fr.b0, 0x88);
+
+	// a ping, then a frame with RSV1 set: the Pong, then Close 1002
+	raw_server(f); // (a new connection: shutdown_in_up off)
+	n = mkframe(w, 0x89, true, "kb", 2, 0);
+	n += mkframe(w + n, 0xc1, true, "hi", 2, 0);
+	assert_int_equal(feed(f, w, n), -EPROTO);
+	k = parse_frame(f->s.out, f->s.out_len, &fr);
+	assert_true(k > 0);
+	assert_int_equal(fr.b0, 0x8a);
+	assert_memory_equal(fr.p, "kb", 2);
+	assert_int_equal(parse_frame(f->s.out + k, f->s.out_len - k, &fr), f->s.out_len - k);
+	assert_int_equal(fr.b0, 0x88);
+	assert_int_equal(close_code_sent(&f->s, NULL, 0), 1002);
+}
+
 // Fault (review): the peer's Close reason kept as a C string: a NUL in it
 // (U+0000 is valid UTF-8: the Close is clean) cut closed's ws_reason there,
 // or left it out when the reason began with one. Its length is kept.
@@ -2116,6 +2157,7 @@ int main(void)
 	    T(test_close_timeout),
 	    T(test_ping_pong_timeout),
 	    T(test_ping_burst_one_pong),
+	    T(test_pong_before_our_close),
 	    T(test_close_reason_with_nul),
 	    T(test_eof_without_close),
 	    T(test_shutdown_from_up),
