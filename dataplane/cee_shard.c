@@ -1205,15 +1205,19 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 			bool may = (p->seg.flags & CEE_TCP_RST)
 				       ? sq == nxt
 				       : (int32_t)(nxt - sq) >= 0 && (int32_t)(sq + p->seg.len - nxt) >= 0;
+			// (and only such a segment runs the staged bytes: a blind
+			// RST or a stale FIN, which TCP refuses, ran a deferred
+			// ClientHello at once, ahead of the budget and the queue:
+			// review of session 32)
 			bool unanswered = may && cee_stack_end_unanswered(s, c);
-			if (!unanswered) {
+			if (may && !unanswered) {
 				cee_stack_flush(s, c); // outside TCP's callbacks: it may end c
 				if (cee_conn_by_id(s->pool, id) != c) {
 					s->stats.drops[CEE_DROP_NO_CONN]++;
 					return;
 				}
 			}
-			s->tls_no_defer = true;
+			s->tls_no_defer = may;
 			bool reuse = cee_tcp_input(&s->tcp, &c->tcb, &p->seg, s->now_ns);
 			s->tls_no_defer = false;
 			if (unanswered)

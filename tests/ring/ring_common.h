@@ -296,6 +296,15 @@ static inline uint64_t stat_sum(size_t off)
 }
 #define STAT(f) stat_sum(offsetof(struct cee_shard_stats, f))
 
+// Shard 0's TCP counter at @p off (TCP_STAT(f): struct cee_tcp_stats' f).
+static inline uint64_t tcp_stat(size_t off)
+{
+	return __atomic_load_n((const uint64_t *)((const char *)&cee_engine_shard(eng, 0)->tcp.stats +
+						  off),
+			       __ATOMIC_RELAXED);
+}
+#define TCP_STAT(f) tcp_stat(offsetof(struct cee_tcp_stats, f))
+
 // Until STAT(f) reaches @p want or @p ms pass: the value.
 static inline uint64_t wait_stat(size_t off, uint64_t want, unsigned ms)
 {

@@ -60,14 +60,6 @@ static void send_tcp(uint16_t sport, uint8_t flags, uint32_t seq, uint32_t ack, 
 		send_frame(rp_port, 0, m);
 }
 
-static uint64_t tcp_stat(size_t off)
-{
-	return __atomic_load_n((const uint64_t *)((const char *)&cee_engine_shard(eng, 0)->tcp.stats +
-						  off),
-			       __ATOMIC_RELAXED);
-}
-#define TCP_STAT(f) tcp_stat(offsetof(struct cee_tcp_stats, f))
-
 // A client on @p cport: handshake, one byte; @return whether its echo came
 // (its ACK is not sent: the echo's buffer stays held). @p syn_answer: the
 // flags the SYN drew.
