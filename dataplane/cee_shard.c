@@ -2166,16 +2166,16 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	atomic_init(&s->done, false);
 	memcpy(&s->isn_key, cfg->hash_secret + 16, sizeof(s->isn_key));
 	memcpy(&s->cookie_key, cfg->hash_secret + 32, sizeof(s->cookie_key));
+	uint32_t per_shard = cee_shard_slots(cfg, id, nshards);
 	if (cfg->max_conns_per_ip || cfg->syn_rate_per_ip) {
 		struct cee_siphash_key skey;
 		memcpy(&skey, cfg->hash_secret + 48, sizeof(skey));
-		s->srclimit =
-		    cee_srclimit_create(0, cfg->max_conns_per_ip, cfg->syn_rate_per_ip, &skey);
+		s->srclimit = cee_srclimit_create(cee_srclimit_sources_for(per_shard),
+						  cfg->max_conns_per_ip, cfg->syn_rate_per_ip, &skey);
 		if (s->srclimit == NULL)
 			return -ENOMEM;
 	}
 
-	uint32_t per_shard = cee_shard_slots(cfg, id, nshards);
 	s->pool = cee_conn_pool_create(id, per_shard);
 	if (s->pool == NULL)
 		return -errno;

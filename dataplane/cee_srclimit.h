@@ -46,6 +46,18 @@ struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, u
 					 const struct cee_siphash_key *key);
 void cee_srclimit_destroy(struct cee_srclimit *t);
 /**
+ * The sources a shard's table is made for, given its @p slots connection
+ * slots: every slot's connection may come from another address (each live
+ * entry holds a connection), so never fewer than the slots, and 65536 at
+ * least. (Sized at 65536 whatever the slots, a shard of 1M slots filled
+ * it with its own live sources, and every new source went untracked: the
+ * limits no longer held for anyone new, an abuser included.)
+ */
+static inline uint32_t cee_srclimit_sources_for(uint32_t slots)
+{
+	return slots > 65536 ? slots : 65536;
+}
+/**
  * The connection rate (--syn-rate-per-ip) counts connections whose
  * handshake completed, as max_conns does: SYNs spoofed with a client's
  * address must not spend its rate (an off-path attacker at N+1 SYNs a

@@ -85,6 +85,37 @@ static void test_spoofed_half_open_no_lockout(void **state)
 	cee_srclimit_destroy(t);
 }
 
+/*
+ * Fault (review of session 32): the shard made its table for 65536 sources
+ * whatever its slots. A shard of 262,144 slots holding 140,000 live sources
+ * (real clients, or spoofed half-open ones) filled every probe chain, and
+ * each new source went untracked: an abuser arriving then was limited by
+ * neither --max-conns-per-ip nor --syn-rate-per-ip. Sized for the shard's
+ * slots (cee_srclimit_sources_for), the table has room for every source
+ * its connections can come from.
+ */
+static void test_sized_for_the_shard(void **state)
+{
+	(void)state;
+	const uint32_t slots = 262144, live = 140000;
+	assert_true(cee_srclimit_sources_for(slots) >= slots);
+	assert_int_equal(cee_srclimit_sources_for(1000), 65536);
+	struct cee_srclimit *t = cee_srclimit_create(cee_srclimit_sources_for(slots), 3, 0, &K);
+	assert_non_null(t);
+	uint32_t untracked = 0;
+	for (uint32_t i = 0; i < live; i++)
+		untracked += cee_srclimit_conn_add(t, 0x0b000000 + i, T0, false) ==
+			     CEE_SRCLIMIT_UNTRACKED;
+	assert_int_equal(untracked, 0);
+	const uint32_t abuser = 0x0a000001;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cee_srclimit_conn_add(t, abuser, T0, true), CEE_SRCLIMIT_OK);
+		cee_srclimit_conn_proven(t, abuser);
+	}
+	assert_int_equal(cee_srclimit_conn_add(t, abuser, T0, true), CEE_SRCLIMIT_REFUSED);
+	cee_srclimit_destroy(t);
+}
+
 static void test_syn_rate(void **state)
 {
 	(void)state;
@@ -205,6 +236,7 @@ int main(void)
 	    cmocka_unit_test(test_syn_rate),
 	    cmocka_unit_test(test_random_sources),
 	    cmocka_unit_test(test_sweep),
+	    cmocka_unit_test(test_sized_for_the_shard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
