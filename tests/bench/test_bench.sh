@@ -124,6 +124,9 @@ if f["pps_offered"] > 0:
     # connections: only a clean run says the flood was never answered)
     if r["retransmits"] == 0:
         need(f["gen_rst_no_conn"] == 0, f"generator sent {f['gen_rst_no_conn']} RSTs")
+    else:  # (said, not silent: the guard did not run this time)
+        print(f"{name}: {r['retransmits']} retransmits: the generator's RSTs "
+              f"({f['gen_rst_no_conn']}) not held to 0 this run")
     need(f["gen_not_for_us"] > 0, "no SYN-ACK to a spoofed address came back")
     need(f["opens_legit"] + f["opens_spoofed"] == a["opens"], "open events not all classified")
     need(f["opens_spoofed"] == 0, f"{f['opens_spoofed']} spoofed opens with cookies {f['syn_cookies']}")

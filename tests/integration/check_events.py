@@ -9,7 +9,7 @@ reasons, byte counters that disagree with the client's, events emitted by a
 shard that does not own the connection, all connections landing on one shard,
 gaps in a shard's sseq, and --stats that disagree with the event stream.
 
-Expected per behaviour: fin/halfclose -> peer_fin, rst -> peer_rst,
+Expected per behaviour: fin/halfclose/burst -> peer_fin, rst -> peer_rst,
 idle -> idle_timeout, hold -> shutdown; bytes_in == bytes the client sent,
 bytes_out == bytes it received (hold: within the last in-flight ping).
 """
@@ -21,7 +21,7 @@ import sys
 
 from ceeit import Report, check_contract, conn_summary, load_events, load_stats, main_guard, match_by_port
 
-EXPECTED_REASON = {"fin": "peer_fin", "halfclose": "peer_fin", "rst": "peer_rst", "reuse": "peer_rst",
+EXPECTED_REASON = {"fin": "peer_fin", "halfclose": "peer_fin", "burst": "peer_fin", "rst": "peer_rst", "reuse": "peer_rst",
                    "idle": "idle_timeout", "hold": "shutdown"}
 
 
@@ -80,7 +80,7 @@ def check_client(rec, report, args):
     if rec["echo_ok"] is False:
         report.fail(f"{who}: echo differs from what was sent (sent {rec['sent']}, got {rec['recv']}; "
                     f"outcome {rec['outcome']}, {rec['error']})")
-    if b in ("fin", "rst", "halfclose", "reuse") and rec["outcome"] != "ok":
+    if b in ("fin", "rst", "halfclose", "reuse", "burst") and rec["outcome"] != "ok":
         report.fail(f"{who}: outcome {rec['outcome']} {rec['error'] or ''}")
     if b == "idle":
         if rec["outcome"] not in ("server_fin", "server_rst"):
@@ -110,6 +110,11 @@ def run():
              f"({m['completed']} completed in {m['elapsed_s']:.2f} s, concurrency {m['concurrency']}, "
              f"idle ones wait for the {args.idle_timeout:g} s idle timeout)")
 
+    if m.get("burst"):
+        # the burst's closes came together: every one of its connections
+        # was open when the first was closed (else it was no burst)
+        rep.check(m["burst_open"] == m["burst"],
+                  f"burst: {m['burst_open']} of {m['burst']} connections open at once")
     conns = check_contract(events, rep)
     summaries = [conn_summary(evs) for evs in conns.values()]
     opens = sum(1 for e in events if e.get("type") == "open")

@@ -78,7 +78,9 @@ it_setup() {
 	WORK=$(mktemp -d "/tmp/cee-it-$1-XXXXXX")
 	trap it_cleanup EXIT
 	trap 'exit 130' INT TERM
-	netns_up "$$" || it_skip "network namespace setup failed (see above)"
+	# (it_require proved namespaces can be made: a failure now is the
+	# set-up's, not a missing capability, and was reported as a skip)
+	netns_up "$$" || it_fail "network namespace setup failed (see above)"
 	it_log "netns $NETNS_NAME: engine $NETNS_ENGINE_IP on $NETNS_HOST_IF, peer $NETNS_PEER_IP on $NETNS_PEER_IF; work dir $WORK"
 }
 

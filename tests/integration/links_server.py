@@ -62,8 +62,8 @@ the engine's attempts: each must fail (tls_alert by the engine, no tls_up,
 no link_up) until every link has failed once on it.
 
 Synchronisation: the engine's events (ctlit.EventTail on --events), never a
-sleep standing in for an event; the one bounded pause is after starting
-`cee-ctl watch` (no event says it has registered).
+sleep standing in for an event; after starting `cee-ctl watch`, the shard's
+watch counter says it has registered.
 
 Writes --log (JSON Lines, appended by the supervisor and each server
 process): meta, listening, conn (one per connection: link, round, id,

@@ -16,6 +16,9 @@ behaviour drawn from --mix:
   reuse      --reuse-rounds rst connections one after the other from the same
              local port (an RST leaves no TIME_WAIT): the same 4-tuple names
              several connections in turn, each must get its own id
+then --burst connections, all established at once, each echoing 8 bytes,
+and closed (FIN) back to back once all of them are open: a burst of
+concurrent closes (check_events.py: burst -> peer_fin, the bytes exact);
 and, in a separate process, --hold connections that exchange data every
 --hold-interval seconds (so the idle timeout never fires) until the server
 resets them (engine shutdown), the --stop file appears or --hold-deadline
@@ -50,6 +53,7 @@ def parse_args():
     p.add_argument("--server", required=True, help="IP:PORT of the echo listener")
     p.add_argument("--count", type=int, default=1200)
     p.add_argument("--hold", type=int, default=20)
+    p.add_argument("--burst", type=int, default=0, help="connections closed at once after the pool")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--mix", default="fin=40,rst=20,halfclose=25,idle=10,reuse=5")
     p.add_argument("--reuse-rounds", type=int, default=3)
@@ -106,6 +110,88 @@ def connect(server, timeout, rec, lport=None):
     rec["lport"] = s.getsockname()[1]
     rec["accepted"] = True
     return s
+
+
+def burst(args, server, first_id):
+    """--burst connections open at once (non-blocking connects), each
+    echoing 8 bytes, then all closed back to back: the engine sees that many
+    FINs in a few milliseconds. @return their records."""
+    import resource
+    import selectors
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = args.burst + args.concurrency + 256
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    recs, socks = [], {}
+    sel, rsel = selectors.DefaultSelector(), selectors.DefaultSelector()
+    for i in range(args.burst):
+        rec = {"id": first_id + i, "behaviour": "burst", "lport": None, "sent": 0, "recv": 0,
+               "echo_ok": None, "outcome": None, "error": None, "accepted": False,
+               "t_connect": time.monotonic()}
+        recs.append(rec)
+        s = socket.socket()
+        s.setblocking(False)
+        rc = s.connect_ex(server)
+        if rc not in (0, errno.EINPROGRESS):
+            rec["outcome"], rec["error"] = "connect_failed", os.strerror(rc)
+            s.close()
+            continue
+        socks[i] = s
+        sel.register(s, selectors.EVENT_WRITE, i)
+    # connected: each sends its 8 bytes (its id and a tag) at once
+    want_echo = {}
+    deadline = time.monotonic() + args.timeout
+    while len(want_echo) + sum(1 for r in recs if r["outcome"]) < args.burst and \
+            time.monotonic() < deadline:
+        for key, _ in sel.select(0.2):
+            i, s = key.data, key.fileobj
+            sel.unregister(s)
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                recs[i]["outcome"], recs[i]["error"] = "connect_failed", os.strerror(err)
+                s.close()
+                del socks[i]
+                continue
+            recs[i]["accepted"] = True
+            recs[i]["lport"] = s.getsockname()[1]
+            msg = struct.pack("!II", recs[i]["id"], 0xB0B0)
+            s.send(msg)  # 8 bytes into an empty send buffer: whole
+            recs[i]["sent"] = len(msg)
+            want_echo[i] = (msg, bytearray())
+            rsel.register(s, selectors.EVENT_READ, i)
+    deadline = time.monotonic() + args.timeout
+    waiting = set(want_echo)
+    while waiting and time.monotonic() < deadline:
+        for key, _ in rsel.select(0.2):
+            i, s = key.data, key.fileobj
+            msg, got = want_echo[i]
+            try:
+                d = s.recv(64)
+            except OSError as e:
+                d = b""
+                recs[i]["error"] = repr(e)
+            got += d
+            if not d or len(got) >= len(msg):
+                rsel.unregister(s)
+                waiting.discard(i)
+    sel.close()
+    rsel.close()
+    # every connection open at once, now closed back to back
+    open_at_close = len(socks)
+    for i, s in socks.items():
+        msg, got = want_echo.get(i, (b"", bytearray()))
+        rec = recs[i]
+        rec["recv"] = len(got)
+        rec["echo_ok"] = bytes(got) == msg
+        if rec["outcome"] is None:
+            rec["outcome"] = "ok" if rec["echo_ok"] else "short_echo"
+        s.close()
+    for i in range(args.burst):
+        if recs[i]["outcome"] is None:
+            recs[i]["outcome"] = "connect_timeout"
+    print(f"peer: burst: {open_at_close} of {args.burst} connections open at once, closed back "
+          f"to back; {sum(1 for r in recs if r['outcome'] == 'ok')} echoed", flush=True)
+    return recs, open_at_close
 
 
 def run_job(args, server, job):
@@ -264,10 +350,15 @@ def main():
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.concurrency) as pool:
         recs = [r for rs in pool.map(lambda j: run_job(args, server, j), jobs) for r in rs]
+    burst_open = 0
+    if args.burst:
+        brecs, burst_open = burst(args, server, args.count + args.hold)
+        recs += brecs
     elapsed = time.monotonic() - t0
     accepted = sum(1 for r in recs if r["accepted"])
     completed = sum(1 for r in recs if r["outcome"] in ("ok", "server_fin", "server_rst"))
     meta = {"server": args.server, "seed": seed, "count": len(recs), "hold": args.hold,
+            "burst": args.burst, "burst_open": burst_open,
             "concurrency": args.concurrency, "accepted": accepted, "completed": completed,
             "elapsed_s": elapsed, "conns_per_s": completed / elapsed if elapsed > 0 else 0.0}
     print(f"peer: {completed}/{len(recs)} connections completed in {elapsed:.2f} s "

@@ -20,6 +20,8 @@ Kinds (--mix KIND=N,...):
   wss     the same over TLS, then close_notify
   silent  WebSocket echo that never answers the Close: expects the Close
           frame 1001 and then an RST when the grace is over (or cut short)
+  silentfin  the same, ended by our FIN: the WebSocket close timeout ran
+          out before the grace did
   wssnoup wss whose TLS handshake is done but which sends no upgrade
           request: expects close_notify, then the FIN (it was a bare FIN:
           a truncated TLS stream)
@@ -46,7 +48,7 @@ import termios
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ws_common as wc  # noqa: E402
 
-KINDS = ("tcp", "tls", "ws", "wss", "silent", "wssnoup", "stuck")
+KINDS = ("tcp", "tls", "ws", "wss", "silent", "silentfin", "wssnoup", "stuck")
 
 
 def parse_args():
@@ -67,9 +69,11 @@ class Client:
     def __init__(self, kind, args, ports):
         self.kind = kind
         self.args = args
-        self.port = ports[{"silent": "ws", "wssnoup": "wss", "stuck": "tcp"}.get(kind, kind)]
+        self.port = ports[{"silent": "ws", "silentfin": "ws", "wssnoup": "wss",
+                           "stuck": "tcp"}.get(kind, kind)]
         self.tls = kind in ("tls", "wss", "wssnoup")
-        self.ws = kind in ("ws", "wss", "silent")
+        self.ws = kind in ("ws", "wss", "silent", "silentfin")
+        self.silent = kind in ("silent", "silentfin")
         self.rec = {"kind": kind, "port": self.port, "lport": None, "close_code": None, "end": None, "ok": False, "error": None}
         self.ready = asyncio.Event()
         self.closed_seen = asyncio.Event()  # the Close frame (ws) or the end (tcp, tls)
@@ -118,6 +122,7 @@ class Client:
             "ws": r["close_code"] == 1001 and r["end"] == "eof",
             "wss": r["close_code"] == 1001 and r["end"] == "close_notify",
             "silent": r["close_code"] == 1001 and r["end"] == "rst",
+            "silentfin": r["close_code"] == 1001 and r["end"] == "eof",
             "wssnoup": r["end"] == "close_notify",
             "stuck": r["end"] == "rst",
         }[k]
@@ -161,7 +166,7 @@ class Client:
             raise RuntimeError(f"frame opcode {f[1]} before the Close")
         self.rec["close_code"] = struct.unpack("!H", f[2][:2])[0] if len(f[2]) >= 2 else None
         self.closed_seen.set()
-        if self.kind != "silent":
+        if not self.silent:
             await c.send(wc.frame(wc.OP_CLOSE, wc.close_payload(self.rec["close_code"])))
         while True:
             data = await c.recv()
@@ -169,7 +174,7 @@ class Client:
                 self.rec["end"] = c.end
                 return
             c.buf += data
-            if self.kind != "silent":
+            if not self.silent:
                 raise RuntimeError(f"bytes after the Close: {bytes(c.buf[:20])!r}")
 
 

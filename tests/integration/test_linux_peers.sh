@@ -3,8 +3,9 @@
 #
 # Real Linux TCP peers against cee-engine's echo port over af_packet/veth.
 #
-# Guards against: lost close events under ~1000 connections closing
-# concurrently (fault 3); identity confusion when a client port is reused
+# Guards against: lost close events under 1000 connections closing
+# concurrently (fault 3: peer.py --burst, all open at once, their FINs back
+# to back); identity confusion when a client port is reused
 # (fault 1: events matched by id and by the order of opens per port, never by
 # address alone); wrong close reasons (peer_fin, peer_rst, idle_timeout,
 # shutdown); half-close handled as a full close; byte counters that disagree
@@ -13,7 +14,7 @@
 # leaves connections without closed/destroyed, does not RST peers or does not
 # exit 0; --stats disagreeing with the event stream.
 #
-# Usage: test_linux_peers.sh [--engine P --audit P --python P] [--count N] SHARDS
+# Usage: test_linux_peers.sh [--engine P --audit P --python P] [--count N] [--hold N] [--burst N] SHARDS
 # Synchronisation: the engine's ready line; peer.py's ready file (all pooled
 # connections done, hold connections established); then as many `closed`
 # events in the events file as the peer had connections accepted; all polled
@@ -25,10 +26,12 @@ it_parse_args "$@"
 set -- "${IT_ARGS[@]}"
 COUNT=1200
 HOLD=20
+BURST=1000
 while [[ $# -gt 1 ]]; do
 	case $1 in
 	--count) COUNT=$2 && shift 2 ;;
 	--hold) HOLD=$2 && shift 2 ;;
+	--burst) BURST=$2 && shift 2 ;;
 	*) it_fail "unknown argument $1" ;;
 	esac
 done
@@ -50,9 +53,9 @@ it_start_engine "$SHARDS" "$WORK/engine.log" \
 	--events "jsonl:$EVENTS" --stats "$STATS" \
 	--idle-timeout "$IDLE_TIMEOUT" --time-wait 100 --poll-idle-us 50
 
-it_log "peer: $COUNT pooled connections + $HOLD held"
+it_log "peer: $COUNT pooled connections, then a burst of $BURST closed at once; $HOLD held"
 ip netns exec "$NETNS_NAME" "$CEE_PYTHON" "$IT_DIR/peer.py" --server "$NETNS_ENGINE_IP:$PORT" \
-	--count "$COUNT" --hold "$HOLD" --concurrency 64 \
+	--count "$COUNT" --hold "$HOLD" --burst "$BURST" --concurrency 64 \
 	--log "$PEER_LOG" --ready "$READY" --stop "$STOP" &
 PEER_PID=$!
 IT_PIDS+=("$PEER_PID")

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # The NATS JetStream sink against a real broker: nats-server -js on a free
-# port (exit 77, skipped, without nats-server), cee-bench exporting through
+# port (nats-server missing is a failure: scripts/deps.sh installs it),
+# cee-bench exporting through
 # the sink, cee-tail reading the stream back into cee-audit.
 #
 #   0. hand-made batches (nats_craft) published out of order and twice:

@@ -69,8 +69,11 @@ wait_until 60 "the reader to have written 20 MB" bigger "$WORK/out.jsonl" 200000
 # and then its window are full, all of it unacknowledged
 kill -STOP "$READER_PID"
 log "reader stopped at $(stat -c %s "$WORK/out.jsonl") bytes"
-lines=$(grep -c "cee-bench: t=" "$WORK/bench.err" || true)
-wait_until 30 "cee-bench's next live line" eval '(( $(grep -c "cee-bench: t=" "$WORK/bench.err") > lines ))'
+# lines sent and not read (so not acknowledged): the stopped reader's end of
+# the socket holds them (ss: Recv-Q of the socket on $SOCK). (It waited for
+# cee-bench's next once-a-second live line instead: a tick, not the state.)
+unread() { ss -xnH 2>/dev/null | awk -v p="$SOCK" 'index($0, p) && $3 > 0 { f = 1 } END { exit !f }'; }
+wait_until 30 "the stopped reader's socket to hold unread lines" unread
 kill -KILL "$READER_PID"
 wait "$READER_PID" 2>/dev/null || true
 log "reader killed; another one started"
