@@ -735,14 +735,37 @@ static int sb_pool_init(struct cee_shard *s, unsigned cls, uint32_t count)
 // table hash's spare half, which would save this PRF: ISNs are sent to
 // anyone who sends a SYN, and SipHash-1-3's outputs are kept for values
 // that never leave, as Linux keeps hsiphash; one key would then guard both.)
+// The keyed hash of a 4-tuple (RFC 6528's F): its low half is the ISN's
+// offset, its high half our TSvals' (tuple_ts_off()), neither telling the
+// other.
+static inline uint64_t tuple_hash(const struct cee_shard *s, uint32_t local_ip, uint32_t remote_ip,
+				  uint16_t local_port, uint16_t remote_port)
+{
+	return cee_siphash_12(2, 4, &s->isn_key, (uint64_t)remote_ip << 32 | local_ip,
+			      (uint32_t)local_port << 16 | remote_port);
+}
+
 static uint32_t tcp_isn(void *owner, const struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_shard *s = owner;
 	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
-	uint32_t f = (uint32_t)cee_siphash_12(
-	    2, 4, &s->isn_key, (uint64_t)c->remote_ip << 32 | c->local_ip,
-	    (uint32_t)c->local_port << 16 | c->remote_port);
+	uint32_t f = (uint32_t)tuple_hash(s, c->local_ip, c->remote_ip, c->local_port,
+					  c->remote_port);
 	return f + (uint32_t)(now_ns >> 12);
+}
+
+// Our TSvals' offset (cee_tcp_ctx.ts_off): the same for every connection of
+// a 4-tuple (their TSvals keep rising), unrelated to its ISS.
+static inline uint32_t tuple_ts_off(const struct cee_shard *s, uint32_t local_ip,
+				    uint32_t remote_ip, uint16_t local_port, uint16_t remote_port)
+{
+	return (uint32_t)(tuple_hash(s, local_ip, remote_ip, local_port, remote_port) >> 32);
+}
+
+static uint32_t conn_ts_off(void *owner, const struct cee_tcb *tcb)
+{
+	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
+	return tuple_ts_off(owner, c->local_ip, c->remote_ip, c->local_port, c->remote_port);
 }
 
 static const struct cee_tcp_ops shard_tcp_ops = {
@@ -855,7 +878,8 @@ static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt 
 	uint32_t iss = cee_syncookie_make(&s->cookie_key, &t, syn->seq, &o, s->now_ns);
 	struct cee_tcp_out out;
 	cee_tcp_synack_cookie(&s->tcp, syn, iss, listener_tcp_service(ls), cee_syncookie_ts_code(&o),
-			      s->now_ns, &out);
+			      tuple_ts_off(s, p->dst_ip, p->src_ip, p->dport, p->sport), s->now_ns,
+			      &out);
 	// counted once it is out: without an mbuf nothing went (no_mbuf), and
 	// syncookies_sent said a SYN-ACK had
 	if (reply_stateless(s, pi, p, &out)) {
@@ -2237,9 +2261,7 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->tcp.ops = &shard_tcp_ops;
 	s->tcp.owner = s;
 	s->tcp.isn = tcp_isn;
-	// TSvals' offset: the ISN's key on a message no tuple makes (a remote
-	// address of 0), the high half
-	s->tcp.ts_key = (uint32_t)(cee_siphash_12(2, 4, &s->isn_key, 0x7473, 0) >> 32);
+	s->tcp.ts_off = conn_ts_off;
 	s->tcp.rng = rte_rand() | 1; // the RFC 5961 7 budget's draw
 	rc = cee_stack_init(s, per_shard);
 	if (rc < 0)

@@ -329,8 +329,8 @@ bool cee_tcp_cookie_ts(const struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *
 }
 
 void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn, uint32_t iss,
-			   enum cee_tcp_service service, uint32_t ts_code, uint64_t now_ns,
-			   struct cee_tcp_out *out)
+			   enum cee_tcp_service service, uint32_t ts_code, uint32_t ts_off,
+			   uint64_t now_ns, struct cee_tcp_out *out)
 {
 	// a scratch tcb, as cee_tcp_accept() would have set it up, for the window;
 	// without timestamps no window scaling or SACK is offered back: the
@@ -358,7 +358,10 @@ void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *sy
 		// the peer's window scale and SACK in the low bits of our TSval
 		// (its ACK echoes them), never after the connection's clock: its
 		// later TSvals must not go back from this one (the peer's PAWS)
-		uint32_t c = tcp_ts_now(ctx, &t, now_ns);
+		// (the scratch tcb is in no connection: the owner's offset
+		// for the tuple comes from the caller)
+		uint32_t c = (uint32_t)(now_ns >> 20) +
+			     (ctx->ts_off != NULL ? ts_off : tcp_ts_off(ctx, &t));
 		uint32_t v = (c & ~UINT32_C(31)) | (ts_code & 31u);
 		out->ts = true;
 		out->tsval = (int32_t)(v - c) > 0 ? v - 32 : v;

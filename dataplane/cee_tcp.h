@@ -364,7 +364,18 @@ struct cee_tcp_ctx {
 	struct cee_tcp_stats stats;
 	/** Initial sequence numbers (RFC 9293 3.4.1 / RFC 6528): the owner supplies a keyed hash. */
 	uint32_t (*isn)(void *owner, const struct cee_tcb *tcb, uint64_t now_ns);
-	/** Our TSvals' secret offset (RFC 7323 7), beside the ISS: the owner sets a secret (0: none). */
+	/**
+	 * Our TSvals' offset for @p tcb's 4-tuple (RFC 7323 7.1): the owner
+	 * supplies a keyed hash, the same for every connection of a tuple
+	 * (their TSvals go on rising: a peer holding the tuple's TIME-WAIT
+	 * takes a new SYN only with a newer TSval) and unrelated to the ISS.
+	 * NULL: the ISS plus ts_key, whose TSval - ISS was one value for
+	 * every connection of the engine (its clock plus the key: two
+	 * connections, through two addresses or NATs, told they reached the
+	 * same engine, and its clock's skew could be measured).
+	 */
+	uint32_t (*ts_off)(void *owner, const struct cee_tcb *tcb);
+	/** Without ts_off: our TSvals' offset beside the ISS (0: none). */
 	uint32_t ts_key;
 	uint32_t half_open; /**< connections in SYN-RECEIVED now (the SYN-cookie trigger) */
 	/**
@@ -617,11 +628,13 @@ bool cee_tcp_cookie_ts(const struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *
  * MSS as cee_tcp_accept() would answer; with timestamps (cee_tcp_cookie_ts())
  * window scale and SACK as it would too, and a TSval whose low 5 bits are
  * @p ts_code (cee_syncookie_ts_code()); without, neither window scaling
- * nor SACK. Counted in segs_in/segs_out; nothing else is kept.
+ * nor SACK. @p ts_off: the TSval offset ctx->ts_off will give the
+ * connection (its tuple's; ignored without ctx->ts_off). Counted in
+ * segs_in/segs_out; nothing else is kept.
  */
 void cee_tcp_synack_cookie(struct cee_tcp_ctx *ctx, const struct cee_tcp_seg *syn, uint32_t iss,
-			   enum cee_tcp_service service, uint32_t ts_code, uint64_t now_ns,
-			   struct cee_tcp_out *out);
+			   enum cee_tcp_service service, uint32_t ts_code, uint32_t ts_off,
+			   uint64_t now_ns, struct cee_tcp_out *out);
 /**
  * A valid cookie ACK @p ack arrived (ACK - 1 = @p iss, the cookie; the SYN
  * it answers had @p mss, @p wscale, @p sack_ok, and timestamps were

@@ -126,14 +126,21 @@ static inline void tcp_out_init(struct cee_tcp_out *out, uint32_t seq, uint32_t 
 
 /*
  * Our TSval (RFC 7323 5.4, 7): a 2^20 ns (about 1 ms) clock, offset per
- * connection by its ISS and by the owner's secret (ctx->ts_key). The ISS
- * alone did not hide the clock: a SYN-ACK carries both, and TSval - SEQ
- * was the engine's clock (its uptime, to the millisecond).
+ * 4-tuple by the owner's keyed hash (ctx->ts_off). The ISS alone did not
+ * hide the clock: a SYN-ACK carries both, and TSval - SEQ was the engine's
+ * clock (its uptime, to the millisecond); with a secret beside the ISS
+ * (ctx->ts_key, the fallback), it was the clock plus one constant, the
+ * same for every connection.
  */
+static inline uint32_t tcp_ts_off(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	return ctx->ts_off != NULL ? ctx->ts_off(ctx->owner, tcb) : tcb->iss + ctx->ts_key;
+}
+
 static inline uint32_t tcp_ts_now(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb,
 				  uint64_t now_ns)
 {
-	return (uint32_t)(now_ns >> 20) + tcb->iss + ctx->ts_key;
+	return (uint32_t)(now_ns >> 20) + tcp_ts_off(ctx, tcb);
 }
 
 /* Add the timestamps option to a segment of a connection that negotiated it. */

@@ -2,7 +2,8 @@
 # A/B of cee-bench's default scenario: a base revision against the working
 # tree, release builds, runs in pairs whose order alternates (base then new,
 # new then base), so that drift of the machine's speed falls on both alike.
-#   scripts/ab.sh [--pairs N] [--duration S] BASE_REV
+#   scripts/ab.sh [--pairs N] [--duration S] BASE_REV [-- CEE_BENCH_OPTIONS...]
+# (options after -- go to both runs: another scenario, e.g. --timestamps on)
 # Prints one line per run ("pair mode cps audit errors"), then the ratio
 # new/base of the medians and the pairwise median, for all pairs and for
 # pairs whose two runs fell in the same speed mode (a small VM jumps between
@@ -13,12 +14,13 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,12s/^# \{0,1\}//p' "$0"
+	sed -n '2,13s/^# \{0,1\}//p' "$0"
 }
 
 PAIRS=5
 DURATION=3
 BASE=
+EXTRA=()
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-h | --help)
@@ -32,6 +34,11 @@ while [[ $# -gt 0 ]]; do
 		fi
 		[[ $1 == --pairs ]] && PAIRS=$2 || DURATION=$2
 		shift 2
+		;;
+	--)
+		shift
+		EXTRA=("$@")
+		break
 		;;
 	-*)
 		echo "ab.sh: unknown option $1" >&2
@@ -82,7 +89,7 @@ trap 'rm -f "$results"' EXIT
 run() { # run PAIR MODE DIR
 	local out
 	out=$("$3/build-ab/apps/cee-bench" "${EAL[@]}" --file-prefix "ab$$" -- \
-		--json --duration "$DURATION" 2>/dev/null | tail -n 1) || {
+		--json --duration "$DURATION" "${EXTRA[@]}" 2>/dev/null | tail -n 1) || {
 		echo "ab.sh: cee-bench failed ($2, pair $1)" >&2
 		return 1
 	}

@@ -1005,7 +1005,7 @@ static void test_syn_cookie_handshake(void **state)
 				  .mss = 1400, .sack_ok = true, .ts_ok = true, .tsval = 777};
 	struct cee_tcp_out out;
 	assert_true(cee_tcp_cookie_ts(&f->ctx, &syn));
-	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, 9 | 16, f->now, &out);
+	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, 9 | 16, 0, f->now, &out);
 	assert_int_equal(out.flags, CEE_TCP_SYN | CEE_TCP_ACK);
 	assert_int_equal(out.seq, cookie);
 	assert_int_equal(out.ack, IRS + 1);
@@ -1025,7 +1025,7 @@ static void test_syn_cookie_handshake(void **state)
 	assert_int_equal(f->ctx.half_open, 0);
 	/* a SYN without options gets none back */
 	struct cee_tcp_seg bare = {.seq = IRS, .wnd = 8192, .flags = CEE_TCP_SYN, .wscale = 0xff};
-	cee_tcp_synack_cookie(&f->ctx, &bare, cookie, CEE_TCP_SVC_ECHO, 0, f->now, &out);
+	cee_tcp_synack_cookie(&f->ctx, &bare, cookie, CEE_TCP_SVC_ECHO, 0, 0, f->now, &out);
 	assert_int_equal(out.wscale, 0xff);
 	assert_false(out.sack_ok);
 	assert_false(out.ts);
@@ -1034,7 +1034,7 @@ static void test_syn_cookie_handshake(void **state)
 	struct cee_tcp_seg nots = syn;
 	nots.ts_ok = false;
 	assert_false(cee_tcp_cookie_ts(&f->ctx, &nots));
-	cee_tcp_synack_cookie(&f->ctx, &nots, cookie, CEE_TCP_SVC_ECHO, 0, f->now, &out);
+	cee_tcp_synack_cookie(&f->ctx, &nots, cookie, CEE_TCP_SVC_ECHO, 0, 0, f->now, &out);
 	assert_int_equal(out.wscale, 0xff);
 	assert_false(out.sack_ok);
 	assert_false(out.ts);
@@ -1090,7 +1090,7 @@ static void test_syn_cookie_rtt(void **state)
 	struct cee_tcp_seg syn = {.seq = IRS, .wnd = 65535, .flags = CEE_TCP_SYN, .wscale = 9,
 				  .mss = 1400, .sack_ok = true, .ts_ok = true, .tsval = 777};
 	struct cee_tcp_out out;
-	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, 9 | 16, f->now, &out);
+	cee_tcp_synack_cookie(&f->ctx, &syn, cookie, CEE_TCP_SVC_ECHO, 9 | 16, 0, f->now, &out);
 	f->now += 40 * 1000000ull; /* the ACK, 40 ms later */
 	struct cee_tcp_seg ack = {.seq = IRS + 1, .ack = cookie + 1, .wnd = 128,
 				  .flags = CEE_TCP_ACK, .wscale = 0xff, .ts_ok = true,
