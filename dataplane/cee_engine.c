@@ -23,6 +23,7 @@
 
 #include "cee_ctl.h"
 #include "cee_engine.h"
+#include "cee_srclimit.h"
 #include "cee_exporter.h"
 #include "cee_flow.h"
 #include "cee_port.h"
@@ -1270,9 +1271,15 @@ int cee_engine_mem_fit(const struct cee_engine_cfg *cfg, unsigned nshards, uint6
 	// machine's memory the OOM killer ended the engine mid-run, with
 	// every connection it held, and no word of why.
 	uint32_t recs = cee_shard_evring_records(cfg, nshards);
-	uint64_t rings = recs != 0 ? cee_evring_bytes(recs) * nshards : 0, pools = 0;
-	for (unsigned i = 0; i < nshards; i++)
+	uint64_t rings = recs != 0 ? cee_evring_bytes(recs) * nshards : 0, pools = 0, srcs = 0;
+	for (unsigned i = 0; i < nshards; i++) {
 		pools += cee_shard_pool_bytes(cfg, i, nshards);
+		// the per-source tables, sized for the shard's slots: a stream
+		// of new source addresses touches all of one
+		if (cfg->max_conns_per_ip || cfg->syn_rate_per_ip)
+			srcs += cee_srclimit_bytes(
+			    cee_srclimit_sources_for(cee_shard_slots(cfg, i, nshards)));
+	}
 	bool srv, cli;
 	cee_engine_cfg_layers(cfg, &srv, NULL, &cli, NULL);
 	uint64_t tls = 0;
@@ -1285,16 +1292,16 @@ int cee_engine_mem_fit(const struct cee_engine_cfg *cfg, unsigned nshards, uint6
 		}
 	}
 	*tls_mem = tls;
-	if (avail == 0 || rings + pools + tls <= avail)
+	if (avail == 0 || rings + pools + srcs + tls <= avail)
 		return 0;
 	const double gib = (double)(1u << 30);
 	fprintf(stderr,
 		"cee: the engine's memory can reach %.1f GiB (event rings %.1f, send and "
-		"WebSocket buffers %.1f, TLS %.1f), more than the %.1f GiB available: give "
-		"smaller --sndbufs, --sndbuf, --sndbuf-max, --ws-max-message, --tls-mem or "
-		"--max-conns\n",
-		(double)(rings + pools + tls) / gib, (double)rings / gib, (double)pools / gib,
-		(double)tls / gib, (double)avail / gib);
+		"WebSocket buffers %.1f, per-source tables %.1f, TLS %.1f), more than the %.1f "
+		"GiB available: give smaller --sndbufs, --sndbuf, --sndbuf-max, "
+		"--ws-max-message, --tls-mem or --max-conns\n",
+		(double)(rings + pools + srcs + tls) / gib, (double)rings / gib,
+		(double)pools / gib, (double)srcs / gib, (double)tls / gib, (double)avail / gib);
 	return -ENOMEM;
 }
 

@@ -735,37 +735,32 @@ static int sb_pool_init(struct cee_shard *s, unsigned cls, uint32_t count)
 // table hash's spare half, which would save this PRF: ISNs are sent to
 // anyone who sends a SYN, and SipHash-1-3's outputs are kept for values
 // that never leave, as Linux keeps hsiphash; one key would then guard both.)
-// The keyed hash of a 4-tuple (RFC 6528's F): its low half is the ISN's
-// offset, its high half our TSvals' (tuple_ts_off()), neither telling the
-// other.
-static inline uint64_t tuple_hash(const struct cee_shard *s, uint32_t local_ip, uint32_t remote_ip,
-				  uint16_t local_port, uint16_t remote_port)
-{
-	return cee_siphash_12(2, 4, &s->isn_key, (uint64_t)remote_ip << 32 | local_ip,
-			      (uint32_t)local_port << 16 | remote_port);
-}
-
 static uint32_t tcp_isn(void *owner, const struct cee_tcb *tcb, uint64_t now_ns)
 {
 	struct cee_shard *s = owner;
 	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
-	uint32_t f = (uint32_t)tuple_hash(s, c->local_ip, c->remote_ip, c->local_port,
-					  c->remote_port);
+	uint32_t f = (uint32_t)cee_siphash_12(
+	    2, 4, &s->isn_key, (uint64_t)c->remote_ip << 32 | c->local_ip,
+	    (uint32_t)c->local_port << 16 | c->remote_port);
 	return f + (uint32_t)(now_ns >> 12);
 }
 
-// Our TSvals' offset (cee_tcp_ctx.ts_off): the same for every connection of
-// a 4-tuple (their TSvals keep rising), unrelated to its ISS.
-static inline uint32_t tuple_ts_off(const struct cee_shard *s, uint32_t local_ip,
-				    uint32_t remote_ip, uint16_t local_port, uint16_t remote_port)
+// Our TSvals' offset (cee_tcp_ctx.ts_off) for the 4-tuples of table bucket
+// @p bucket: the bucket is a keyed hash of the tuple (the table's key, not
+// the ISN's), taken through a secret odd multiplier and offset. The same
+// for every connection of a tuple (their TSvals keep rising), unrelated to
+// its ISS, and no hash per segment (the bucket is the connection's, found
+// once per packet for the table anyway; a SipHash per segment sent and per
+// RTT sample was the first version: review of the session's diff).
+static inline uint32_t bucket_ts_off(const struct cee_shard *s, uint32_t bucket)
 {
-	return (uint32_t)(tuple_hash(s, local_ip, remote_ip, local_port, remote_port) >> 32);
+	return bucket * s->ts_mul + s->tcp.ts_key;
 }
 
 static uint32_t conn_ts_off(void *owner, const struct cee_tcb *tcb)
 {
 	const struct cee_conn *c = cee_conn_of_tcb((struct cee_tcb *)(uintptr_t)tcb);
-	return tuple_ts_off(owner, c->local_ip, c->remote_ip, c->local_port, c->remote_port);
+	return bucket_ts_off(owner, c->bucket);
 }
 
 static const struct cee_tcp_ops shard_tcp_ops = {
@@ -867,7 +862,7 @@ static bool cookies_engaged(const struct cee_shard *s)
 
 // Answer SYN @p p with a cookie SYN-ACK: nothing is kept, nothing reported.
 static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
-			 const struct cee_listener *ls)
+			 uint32_t bucket, const struct cee_listener *ls)
 {
 	const struct cee_tcp_seg *syn = &p->seg;
 	struct cee_syncookie_opts o = {.mss = syn->mss,
@@ -878,8 +873,7 @@ static void reply_cookie(struct cee_shard *s, unsigned pi, const struct cee_pkt 
 	uint32_t iss = cee_syncookie_make(&s->cookie_key, &t, syn->seq, &o, s->now_ns);
 	struct cee_tcp_out out;
 	cee_tcp_synack_cookie(&s->tcp, syn, iss, listener_tcp_service(ls), cee_syncookie_ts_code(&o),
-			      tuple_ts_off(s, p->dst_ip, p->src_ip, p->dport, p->sport), s->now_ns,
-			      &out);
+			      bucket_ts_off(s, bucket), s->now_ns, &out);
 	// counted once it is out: without an mbuf nothing went (no_mbuf), and
 	// syncookies_sent said a SYN-ACK had
 	if (reply_stateless(s, pi, p, &out)) {
@@ -923,7 +917,7 @@ static struct cee_conn *admit(struct cee_shard *s, unsigned pi, const struct cee
 			// try finds no TIME-WAIT; tcp_passive_open())
 			if (s->cfg->syn_cookies != CEE_SYN_COOKIES_OFF && !s->tcp.tw_iss_set) {
 				s->stats.per_ip_cookies++;
-				reply_cookie(s, pi, p, ls);
+				reply_cookie(s, pi, p, bucket, ls);
 				return NULL;
 			}
 			s->stats.refused_per_ip++; // no cookies: refused
@@ -1192,7 +1186,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		// lock out any source it chose
 		if (s->cfg->syn_cookies != CEE_SYN_COOKIES_OFF) {
 			s->stats.syn_rate_cookies++;
-			reply_cookie(s, pi, p, ls);
+			reply_cookie(s, pi, p, bucket, ls);
 		} else {
 			s->stats.syn_rate_limited++;
 			reply_rst(s, pi, p);
@@ -1200,7 +1194,7 @@ static void tcp_passive_open(struct cee_shard *s, unsigned pi, const struct cee_
 		return;
 	}
 	if (unlikely(cookies_engaged(s)) && !tw) {
-		reply_cookie(s, pi, p, ls);
+		reply_cookie(s, pi, p, bucket, ls);
 		return;
 	}
 	struct cee_conn *c = admit(s, pi, p, bucket, l, false);
@@ -2262,6 +2256,10 @@ int cee_shard_init(struct cee_shard *s, unsigned id, unsigned nshards, unsigned 
 	s->tcp.owner = s;
 	s->tcp.isn = tcp_isn;
 	s->tcp.ts_off = conn_ts_off;
+	// (the ISN's key on a message no tuple makes: a remote address of 0)
+	uint64_t tsk = cee_siphash_12(2, 4, &s->isn_key, 0x7473, 0);
+	s->tcp.ts_key = (uint32_t)(tsk >> 32);
+	s->ts_mul = (uint32_t)tsk | 1;
 	s->tcp.rng = rte_rand() | 1; // the RFC 5961 7 budget's draw
 	rc = cee_stack_init(s, per_shard);
 	if (rc < 0)

@@ -240,6 +240,7 @@ struct cee_shard {
 	bool poll_worked;   /**< the previous iteration found work */
 	struct cee_siphash_key isn_key; /**< RFC 6528 F's secret (from cfg->hash_secret) */
 	struct cee_siphash_key cookie_key; /**< the SYN cookies' MAC key (from cfg->hash_secret) */
+	uint32_t ts_mul; /**< our TSvals' offset: bucket * ts_mul + tcp.ts_key (odd, secret) */
 	uint64_t cookie_sent_ns; /**< when the last SYN cookie went (0: never): cookie ACKs are checked for 130 s after */
 	unsigned evt_per_conn; /**< credits reserved per admitted connection */
 	uint32_t half_open;    /**< passive connections not announced yet (CEE_TCB_O_QUIET) */

@@ -22,13 +22,25 @@ struct cee_srclimit {
 	uint32_t cursor; /**< the next slot cee_srclimit_sweep() looks at */
 };
 
-struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, uint32_t syn_rate,
-					 const struct cee_siphash_key *key)
+// The table's slots for @p sources addresses: twice as many, a power of two.
+static uint64_t slots_for(uint32_t sources)
 {
 	uint64_t cap = 64;
 	uint64_t want = 2 * (uint64_t)(sources ? sources : 65536);
 	while (cap < want && cap < (UINT64_C(1) << 26))
 		cap <<= 1;
+	return cap;
+}
+
+uint64_t cee_srclimit_bytes(uint32_t sources)
+{
+	return slots_for(sources) * sizeof(struct entry) + sizeof(struct cee_srclimit);
+}
+
+struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, uint32_t syn_rate,
+					 const struct cee_siphash_key *key)
+{
+	uint64_t cap = slots_for(sources);
 	struct cee_srclimit *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;

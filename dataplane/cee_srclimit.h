@@ -46,6 +46,12 @@ struct cee_srclimit *cee_srclimit_create(uint32_t sources, uint32_t max_conns, u
 					 const struct cee_siphash_key *key);
 void cee_srclimit_destroy(struct cee_srclimit *t);
 /**
+ * The memory a table for @p sources addresses takes (cee_srclimit_create()):
+ * all of it can be touched, by a stream of new source addresses (the
+ * engine's memory check counts it).
+ */
+uint64_t cee_srclimit_bytes(uint32_t sources);
+/**
  * The sources a shard's table is made for, given its @p slots connection
  * slots: every slot's connection may come from another address (each live
  * entry holds a connection), so never fewer than the slots, and 65536 at

@@ -99,6 +99,9 @@ r = json.loads(sys.argv[4])
 a = r["audit"]
 ok = a["ok"] is True and all(a[k] == 0 for k in ("lost", "duplicate", "out_of_order", "gaps"))
 print(sys.argv[1], sys.argv[2], round(r["cps"]), ok, r.get("errors", 0))
+if r.get("errors", 0):  # (what they were: the event ring full is the known rare one)
+    print("  errors:", {k: r.get(k) for k in ("refused", "refused_ring", "connect_fail", "stalled",
+                                              "echo_mismatch")}, file=sys.stderr)
 ' "$1" "$2" "$3" "$out" | tee -a "$results"
 }
 for ((i = 1; i <= PAIRS; i++)); do

@@ -6,9 +6,10 @@
 # --duration (default 5) goes to both programs; --payload, --close and
 # --conns, when given, go to both; every other option goes to cee-bench
 # only. One that changes cee-bench's work beyond what the kernel baseline
-# does (--tls, --loss, --shards, ...; not --concurrency, each side's own)
-# makes the ratio no like-for-like figure: printed so, stored with
-# "quotable": false. The EAL
+# does (--tls, --ws, --loss, --shards, --events, --syn-flood, ...; not a
+# tuning such as --concurrency, each side's own, or --timestamps) makes the
+# ratio no like-for-like figure: printed so, stored with "quotable":
+# false. The EAL
 # arguments come from $CEE_BENCH_EAL when set. Both JSON reports and the ratio
 # are saved to $CEE_BENCH_OUT (default build-bench/bench-results.json).
 # Exit status: 0; 1 when cee-bench is missing or fails, its audit fails, or
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,14s/^# \{0,1\}//p' "$0"
+	sed -n '2,16s/^# \{0,1\}//p' "$0"
 }
 
 OUT=${CEE_BENCH_OUT:-}
@@ -53,10 +54,16 @@ while [[ $# -gt 0 ]]; do
 		;;
 	*)
 		# (a review found --tls or --loss 0.01 compared against plain
-		# kernel TCP, and the ratio stored as quotable)
-		case $1 in
-		--concurrency | --concurrency=* | --engine-id | --engine-id=*) ;;
-		--*) CEE_ONLY+=("${1%%=*}") ;;
+		# kernel TCP, and the ratio stored as quotable). Options that
+		# change what cee-bench does beyond the kernel baseline's work;
+		# the others tune it (--concurrency, --drain, --cc, --timestamps:
+		# the kernel has its own, and timestamps on)
+		case ${1%%=*} in
+		--rate | --loss | --reorder | --dup | --hold | --shards | --events | --monitor | \
+			--tls | --tls-resume | --tls-cert | --tls-key | --tls-ca | --tls-budget-us | \
+			--ws | --wss | --syn-flood | --syn-cookies)
+			CEE_ONLY+=("${1%%=*}")
+			;;
 		esac
 		CEE_ARGS+=("$1")
 		shift

@@ -388,7 +388,6 @@ static void unmask(uint8_t *dst, const uint8_t *src, uint32_t n, const uint8_t m
 static void refuse(struct cee_ws *ws, uint16_t status, enum cee_reason why);
 static void ws_set_state(struct cee_ws *ws, enum ws_state next, enum cee_reason why);
 static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why);
-static void flush_pong(struct cee_ws *ws);
 
 static bool buf_pop(struct cee_ws *ws)
 {
@@ -833,9 +832,13 @@ static int send_close(struct cee_ws *ws, uint16_t code, const char *reason)
 // Our Close with @p code (when up), then the end with @p why.
 static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why)
 {
-	flush_pong(ws); // (nothing after our Close)
-	if (ws->state == WS_ENDED)
-		return; // (the Pong could not go: ended, no_resources)
+	// the Pong owed goes first (nothing after our Close); one that finds
+	// no room does not change the cause: the protocol error's (a Pong's
+	// failure ended the layer as no_resources: review of the session's diff)
+	if (ws->pong_owed && ws->state == WS_EXPECT_FRAMES) {
+		ws->pong_owed = false;
+		(void)send_frame(ws, OP_PONG, ws->pong, ws->pong_len);
+	}
 	if (ws->state == WS_EXPECT_FRAMES) {
 		ws->info.code = code;
 		send_close(ws, code, reason);

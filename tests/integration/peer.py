@@ -114,83 +114,99 @@ def connect(server, timeout, rec, lport=None):
 
 def burst(args, server, first_id):
     """--burst connections open at once (non-blocking connects), each
-    echoing 8 bytes, then all closed back to back: the engine sees that many
-    FINs in a few milliseconds. @return their records."""
+    echoing 8-byte messages, then all closed back to back: the engine sees
+    that many FINs in a few milliseconds. While some still connect (a SYN
+    retransmitted after a loss takes a second or more), those connected send
+    another message every half second, so that none sits idle into the
+    engine's idle timeout. @return (their records, how many were connected
+    and echoed when the closes began)."""
     import resource
     import selectors
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = args.burst + args.concurrency + 256
     if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-    recs, socks = [], {}
-    sel, rsel = selectors.DefaultSelector(), selectors.DefaultSelector()
+    recs, socks, echo = [], {}, {}  # echo: i -> [bytes sent, bytes received]
+    sel = selectors.DefaultSelector()
+
+    def fail(i, outcome, error):
+        recs[i]["outcome"], recs[i]["error"] = outcome, error
+        if i in socks:
+            sel.unregister(socks[i])
+            socks.pop(i).close()
+
+    def send_msg(i):
+        msg = struct.pack("!II", recs[i]["id"], echo[i][0] // 8)
+        try:
+            socks[i].send(msg)  # 8 bytes, the last ones echoed: room for them
+        except OSError as e:
+            fail(i, "error", repr(e))
+            return
+        echo[i][0] += len(msg)
+        recs[i]["sent"] = echo[i][0]
+
     for i in range(args.burst):
-        rec = {"id": first_id + i, "behaviour": "burst", "lport": None, "sent": 0, "recv": 0,
-               "echo_ok": None, "outcome": None, "error": None, "accepted": False,
-               "t_connect": time.monotonic()}
-        recs.append(rec)
+        recs.append({"id": first_id + i, "behaviour": "burst", "lport": None, "sent": 0, "recv": 0,
+                     "echo_ok": None, "outcome": None, "error": None, "accepted": False,
+                     "t_connect": time.monotonic()})
         s = socket.socket()
         s.setblocking(False)
         rc = s.connect_ex(server)
         if rc not in (0, errno.EINPROGRESS):
-            rec["outcome"], rec["error"] = "connect_failed", os.strerror(rc)
+            recs[i]["outcome"], recs[i]["error"] = "connect_failed", os.strerror(rc)
             s.close()
             continue
         socks[i] = s
         sel.register(s, selectors.EVENT_WRITE, i)
-    # connected: each sends its 8 bytes (its id and a tag) at once
-    want_echo = {}
-    deadline = time.monotonic() + args.timeout
-    while len(want_echo) + sum(1 for r in recs if r["outcome"]) < args.burst and \
-            time.monotonic() < deadline:
-        for key, _ in sel.select(0.2):
+
+    def settled():  # every connection connected (or failed) and its echo back
+        return all(i in echo and echo[i][0] == echo[i][1] for i in socks)
+
+    deadline = time.monotonic() + 3 * args.timeout
+    next_keep = time.monotonic() + 0.5
+    while not settled() and time.monotonic() < deadline:
+        for key, ev in sel.select(0.1):
             i, s = key.data, key.fileobj
-            sel.unregister(s)
-            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                recs[i]["outcome"], recs[i]["error"] = "connect_failed", os.strerror(err)
-                s.close()
-                del socks[i]
+            if i not in socks:
                 continue
-            recs[i]["accepted"] = True
-            recs[i]["lport"] = s.getsockname()[1]
-            msg = struct.pack("!II", recs[i]["id"], 0xB0B0)
-            s.send(msg)  # 8 bytes into an empty send buffer: whole
-            recs[i]["sent"] = len(msg)
-            want_echo[i] = (msg, bytearray())
-            rsel.register(s, selectors.EVENT_READ, i)
-    deadline = time.monotonic() + args.timeout
-    waiting = set(want_echo)
-    while waiting and time.monotonic() < deadline:
-        for key, _ in rsel.select(0.2):
-            i, s = key.data, key.fileobj
-            msg, got = want_echo[i]
+            if i not in echo:  # connecting
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    fail(i, "connect_failed", os.strerror(err))
+                    continue
+                recs[i]["accepted"] = True
+                recs[i]["lport"] = s.getsockname()[1]
+                sel.modify(s, selectors.EVENT_READ, i)
+                echo[i] = [0, 0]
+                send_msg(i)
+                continue
             try:
-                d = s.recv(64)
+                d = s.recv(4096)
             except OSError as e:
-                d = b""
-                recs[i]["error"] = repr(e)
-            got += d
-            if not d or len(got) >= len(msg):
-                rsel.unregister(s)
-                waiting.discard(i)
+                fail(i, "error", repr(e))
+                continue
+            if not d:
+                fail(i, "server_fin", None)
+                continue
+            echo[i][1] += len(d)
+            recs[i]["recv"] = echo[i][1]
+        if time.monotonic() >= next_keep:  # (pacing, not synchronisation)
+            next_keep = time.monotonic() + 0.5
+            for i in [i for i in socks if i in echo and echo[i][0] == echo[i][1]]:
+                send_msg(i)
     sel.close()
-    rsel.close()
     # every connection open at once, now closed back to back
-    open_at_close = len(socks)
+    open_at_close = sum(1 for i in socks if i in echo and echo[i][0] == echo[i][1])
     for i, s in socks.items():
-        msg, got = want_echo.get(i, (b"", bytearray()))
         rec = recs[i]
-        rec["recv"] = len(got)
-        rec["echo_ok"] = bytes(got) == msg
-        if rec["outcome"] is None:
+        if i not in echo:
+            rec["outcome"] = "connect_timeout"
+        else:
+            rec["echo_ok"] = echo[i][0] == echo[i][1]
             rec["outcome"] = "ok" if rec["echo_ok"] else "short_echo"
         s.close()
-    for i in range(args.burst):
-        if recs[i]["outcome"] is None:
-            recs[i]["outcome"] = "connect_timeout"
-    print(f"peer: burst: {open_at_close} of {args.burst} connections open at once, closed back "
-          f"to back; {sum(1 for r in recs if r['outcome'] == 'ok')} echoed", flush=True)
+    print(f"peer: burst: {open_at_close} of {args.burst} connections open and echoed at once, "
+          f"closed back to back", flush=True)
     return recs, open_at_close
 
 

@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../stderr_capture.h"
+
 #include <rte_arp.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -508,6 +510,26 @@ int main(int argc, char **argv)
 	      "16 GiB of WebSocket buffers and the rest fit in 16 GiB");
 	CHECK(cee_engine_mem_fit(&small, 1, 24 * gib, &tls_mem) == 0,
 	      "16 GiB of WebSocket buffers and the rest refused with 24 GiB");
+	// Fault (review of session 32): the per-source table, sized for the
+	// shard's slots (768 MiB at a pool's most: 2^25 entries of 24 bytes),
+	// was not counted; a stream of new source addresses touches all of it
+	char *pargs[] = {"test",	  "--ip",	   "10.0.0.1/24", "--listen",
+			 "tcp:7:echo",	  "--events",	   "mem:",	  "--event-ring",
+			 "65536",	  "--max-conns",   "13421772",	  "--max-conns-per-ip",
+			 "8",		  NULL};
+	cee_engine_cfg_default(&small);
+	CHECK(cee_engine_parse_args(&small, 11, pargs) == 0, "13M slots refused");
+	CHECK(cee_engine_mem_fit(&small, 1, gib / 2, &tls_mem) == 0,
+	      "13M slots' send buffers (0.2 GiB) do not fit in 512 MiB");
+	cee_engine_cfg_default(&small);
+	CHECK(cee_engine_parse_args(&small, 13, pargs) == 0, "--max-conns-per-ip refused");
+	struct stderr_capture cap;
+	char said[1024] = "";
+	CHECK(stderr_capture_begin(&cap) == 0, "stderr capture");
+	int prc = cee_engine_mem_fit(&small, 1, gib / 2, &tls_mem);
+	stderr_capture_end(&cap, said, sizeof(said));
+	CHECK(prc == -ENOMEM && strstr(said, "per-source tables 0.8,") != NULL,
+	      "the per-source table (768 MiB) not counted: rc %d, '%s'", prc, said);
 
 	// Fault (review): a --links line longer than the reader's 255 bytes was
 	// read in pieces: a long comment's rest was parsed as a link (start-up

@@ -127,9 +127,27 @@ static struct tseg syn(uint16_t cport, uint32_t tsval)
 	return sa;
 }
 
-// The connection of @p sa on @p cport: handshake done, "x" echoed, then
-// reset. @return the echo's TSval (0 when it did not come).
-static uint32_t echo_and_reset(uint16_t cport, const struct tseg *sa, uint32_t tsval)
+// Until @p cport has @p n destroyed events (2 s at most): whether it has.
+static bool destroyed(uint16_t cport, unsigned n)
+{
+	uint64_t end = now_ms() + 2000;
+	do {
+		pump();
+		unsigned k = 0;
+		for (size_t i = 0; i < nevs; i++)
+			k += evs[i].remote_port == cport && evs[i].type == CEE_EVT_DESTROYED;
+		if (k >= n)
+			return true;
+		usleep(200);
+	} while (now_ms() < end);
+	return false;
+}
+
+// The connection of @p sa on @p cport (its @p nth): handshake done, "x"
+// echoed, then reset. @return the echo's TSval (0 when it did not come),
+// and in @p at_ms when it came.
+static uint32_t echo_and_reset(uint16_t cport, unsigned nth, const struct tseg *sa,
+			       uint32_t tsval, uint64_t *at_ms)
 {
 	send_ts(cport, CEE_TCP_ACK, 1001, sa->seq + 1, tsval, sa->tsval, NULL);
 	send_ts(cport, CEE_TCP_ACK | CEE_TCP_PSH, 1001, sa->seq + 1, tsval + 1, sa->tsval, "x");
@@ -139,9 +157,10 @@ static uint32_t echo_and_reset(uint16_t cport, const struct tseg *sa, uint32_t t
 		if (e.ok && e.len == 1)
 			echo_ts = e.tsval;
 	}
+	*at_ms = now_ms();
 	CHECK(echo_ts != 0, "port %u: no echo", cport);
 	send_ts(cport, CEE_TCP_RST, 1002, 0, tsval + 2, 0, NULL);
-	CHECK(find_event(cport, CEE_EVT_DESTROYED, 2000) != NULL, "port %u: not destroyed", cport);
+	CHECK(destroyed(cport, nth), "port %u: connection %u not destroyed", cport, nth);
 	return echo_ts;
 }
 
@@ -163,22 +182,23 @@ static void offsets(int port)
 	      "TSval - ISS of two tuples differ by %lld in %u ms: one value for the engine "
 	      "(its clock plus a constant)",
 	      (long long)apart, ms);
-	uint32_t a_echo = echo_and_reset(51001, &a, 100);
-	uint32_t b_echo = echo_and_reset(51002, &b, 100);
-	(void)b_echo;
+	uint64_t a_at, b_at;
+	uint32_t a_echo = echo_and_reset(51001, 1, &a, 100, &a_at);
+	echo_and_reset(51002, 1, &b, 100, &b_at);
 
-	// the same tuple again, later: its TSvals go on from the first one's
-	t0 = now_ms();
+	// the same tuple again, later: its TSvals go on from the first one's,
+	// by the milliseconds since its echo (the clock's ticks: 2^20 ns)
 	struct tseg a2 = syn(51001, 200);
-	uint32_t gone = (uint32_t)(now_ms() - t0) + 2;
+	uint32_t gone = (uint32_t)((now_ms() - a_at) * 1000000 >> 20) + 2;
 	int32_t step = (int32_t)(a2.tsval - a_echo);
 	printf("ring ts: the same tuple again: TSval %u after %u (+%d)\n", a2.tsval, a_echo, step);
-	CHECK(step >= 0 && step <= (int32_t)gone + 50,
+	CHECK(step >= 0 && step <= (int32_t)gone,
 	      "the tuple's next connection's TSval went %d from its last one's (want 0..%u: "
 	      "the tuple's offset again, only the clock moved; back, a peer in TIME-WAIT "
 	      "would refuse its SYN)",
-	      step, gone + 50);
-	echo_and_reset(51001, &a2, 200);
+	      step, gone);
+	uint64_t a2_at;
+	echo_and_reset(51001, 2, &a2, 200, &a2_at);
 	engine_down(&cfg, 3);
 }
 
@@ -189,8 +209,10 @@ static void cookie(int port)
 		failures++;
 		return;
 	}
+	uint64_t t0 = now_ms(), echo_at;
 	struct tseg sa = syn(52001, 300);
-	uint32_t echo_ts = echo_and_reset(52001, &sa, 300);
+	uint32_t echo_ts = echo_and_reset(52001, 1, &sa, 300, &echo_at);
+	uint32_t ticks = (uint32_t)((echo_at - t0) * 1000000 >> 20) + 2;
 	int32_t step = (int32_t)(echo_ts - sa.tsval);
 	printf("ring ts: cookie SYN-ACK TSval %u, the connection's echo %u (+%d)\n", sa.tsval,
 	       echo_ts, step);
@@ -198,11 +220,11 @@ static void cookie(int port)
 			      __ATOMIC_RELAXED) == 1,
 	      "the connection was not made by a cookie");
 	// (the cookie's TSval is the clock with its low 5 bits replaced: up to
-	// 32 below it, never above)
-	CHECK(step >= 0 && step <= 32 + 100,
-	      "the cookie connection's TSval went %d from its SYN-ACK's: another offset than "
-	      "the cookie's",
-	      step);
+	// 32 below it, never above; then the clock's ticks since)
+	CHECK(step >= 0 && step <= 32 + (int32_t)ticks,
+	      "the cookie connection's TSval went %d from its SYN-ACK's (want 0..%u): another "
+	      "offset than the cookie's",
+	      step, 32 + ticks);
 	engine_down(&cfg, 1);
 }
 

@@ -707,6 +707,16 @@ static void test_pong_before_our_close(void **state)
 	assert_int_equal(parse_frame(f->s.out + k, f->s.out_len - k, &fr), f->s.out_len - k);
 	assert_int_equal(fr.b0, 0x88);
 	assert_int_equal(close_code_sent(&f->s, NULL, 0), 1002);
+
+	// the same with no room below: the cause stays the protocol error's
+	// (the Pong's failure ended the layer as no_resources: review of the
+	// session's diff)
+	raw_server(f);
+	f->s.down_budget = 0;
+	n = mkframe(w, 0x89, true, "kc", 2, 0);
+	n += mkframe(w + n, 0xc1, true, "hi", 2, 0);
+	assert_int_equal(feed(f, w, n), -EPROTO);
+	assert_int_equal(f->s.reason, CEE_REASON_PROTOCOL_ERROR);
 }
 
 // Fault (review): the peer's Close reason kept as a C string: a NUL in it
