@@ -85,7 +85,7 @@ fi
 # generator has CPU 0
 EAL=(--no-huge -m 1024 --no-pci --lcores 0@1,1@1,2@0)
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+trap 'rm -f "$results"; rm -rf "/var/run/dpdk/ab$$"' EXIT
 run() { # run PAIR MODE DIR
 	local out
 	out=$("$3/build-ab/apps/cee-bench" "${EAL[@]}" --file-prefix "ab$$" -- \
@@ -113,7 +113,6 @@ for ((i = 1; i <= PAIRS; i++)); do
 		run "$i" base "$OLD"
 	fi
 done
-rm -rf "/var/run/dpdk/ab$$"
 
 "$PY" - "$results" <<'EOF'
 import statistics, sys

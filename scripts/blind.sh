@@ -141,7 +141,7 @@ trap twons_cleanup EXIT
 trap 'exit 130' INT TERM
 
 setup_ns() {
-	twons_setup
+	twons_setup || return 1
 }
 if ! setup_ns 2>"$WORK/setup.err"; then
 	cat "$WORK/setup.err" >&2

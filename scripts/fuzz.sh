@@ -128,7 +128,13 @@ replay_target() {
 	mkdir -p "$BUILD/fuzz-logs"
 	local n
 	n=$(find "tests/fuzz/corpus/$t" -type f | wc -l)
-	if ! env -u CEE_FUZZ_KNOWN "$bin" -runs=0 "tests/fuzz/corpus/$t" >"$log" 2>&1; then
+	if [ "$n" -eq 0 ]; then # (an emptied corpus passed, replaying nothing)
+		echo "replay $t: no seeds in tests/fuzz/corpus/$t"
+		rc=1
+	fi
+	# (-timeout: an input that loops fails in 25 s, not libFuzzer's 1200)
+	if ! env -u CEE_FUZZ_KNOWN "$bin" -runs=0 -timeout=25 -rss_limit_mb=2560 \
+		"tests/fuzz/corpus/$t" >"$log" 2>&1; then
 		echo "replay $t: a seed fails (log: $log)"
 		rc=1
 	fi
@@ -136,7 +142,8 @@ replay_target() {
 	if [ -d "tests/fuzz/regress/$t" ]; then
 		while IFS= read -r f; do
 			nreg=$((nreg + 1))
-			if ! env -u CEE_FUZZ_KNOWN "$bin" "$f" >"$log.regress" 2>&1; then
+			if ! env -u CEE_FUZZ_KNOWN "$bin" -timeout=25 -rss_limit_mb=2560 "$f" \
+				>"$log.regress" 2>&1; then
 				bad=$((bad + 1))
 				echo "replay $t: regression input fails: $f"
 				grep -a -m1 -E 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error|fuzz check failed' "$log.regress" | sed 's/^/  /'
@@ -180,6 +187,14 @@ ci)
 	secs=${2:-10}
 	build "${TARGETS[@]}"
 	rc=0
+	# (a regression folder under a name no target has was never replayed)
+	for d in tests/fuzz/regress/*/; do
+		d=$(basename "$d")
+		[[ " ${TARGETS[*]} " == *" $d "* ]] || {
+			echo "fuzz.sh ci: tests/fuzz/regress/$d is no target's: never replayed"
+			rc=1
+		}
+	done
 	for t in "${TARGETS[@]}"; do
 		replay_target "$t" || rc=1
 	done

@@ -172,14 +172,14 @@ trap twons_cleanup EXIT
 trap 'exit 130' INT TERM
 
 setup_ns() {
-	twons_setup
+	twons_setup || return 1
 	local a
 	for a in "${SRC_IPS[@]}"; do
-		ip netns exec "$NS_CLI" ip addr add "$a/24" dev "$IF_CLI"
+		ip netns exec "$NS_CLI" ip addr add "$a/24" dev "$IF_CLI" || return 1
 	done
 	# the Linux server's accept queue as deep as cee's admission (5,000
 	# connects in batches of 256)
-	ip netns exec "$NS_SRV" sysctl -qw net.core.somaxconn=4096
+	ip netns exec "$NS_SRV" sysctl -qw net.core.somaxconn=4096 || return 1
 }
 if ! setup_ns 2>"$WORK/setup.err"; then
 	cat "$WORK/setup.err" >&2

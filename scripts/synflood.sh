@@ -295,13 +295,13 @@ trap 'exit 130' INT TERM
 
 # ---- topology: CLI --veth-- SRV ----
 setup_ns() {
-	twons_setup
+	twons_setup || return 1
 	# A server on a network: replies to any source leave by a route (without
 	# one the kernel would not even queue a spoofed SYN). Loose source
 	# checks, as on an Internet-facing host.
-	ip netns exec "$NS_SRV" ip route add default via "$CLI_IP"
-	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.conf.all.rp_filter=0
-	ip netns exec "$NS_SRV" sysctl -qw "net.ipv4.conf.$IF_SRV.rp_filter=0"
+	ip netns exec "$NS_SRV" ip route add default via "$CLI_IP" || return 1
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.conf.all.rp_filter=0 || return 1
+	ip netns exec "$NS_SRV" sysctl -qw "net.ipv4.conf.$IF_SRV.rp_filter=0" || return 1
 }
 if ! setup_ns 2>"$WORK/setup.err"; then
 	cat "$WORK/setup.err" >&2

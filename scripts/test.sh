@@ -16,6 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# where the time goes (CI's whole must stay well under 15 minutes)
+phase() { echo "test.sh: $1 done at ${SECONDS} s"; }
+phase deps
 
 # run_suite DIR [meson setup options] [-- meson test options]
 run_suite() {
@@ -68,12 +71,19 @@ for l in open(sys.argv[1]):
 }
 
 run_suite build-ci
+phase "plain pass"
 if [ "${CEE_TEST_SANITIZE:-1}" != 0 ]; then
 	# DPDK's EAL and LeakSanitizer disagree about memory it maps itself;
 	# leaks are checked in the unit tests only (no EAL there: their own
 	# ASAN_OPTIONS, tests/unit/meson.build, turns LeakSanitizer back on).
-	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
-	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	# Reports also go to files (log_path): a tool run whose status a test
+	# does not look at (`cee-ctl ... || true`, a helper killed at cleanup)
+	# lost its report with its stderr; any report fails the pass.
+	san=$PWD/build-asan/san-reports
+	rm -rf "$san"
+	mkdir -p "$san"
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:log_path=$san/asan}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:log_path=$san/ubsan}
 	# The suite 'long' (the longest behaviour runs: ws_mix_2shards, links_tcp,
 	# links_tls, synflood_quick, nats_cluster, nats_stream_delete,
 	# hostile_quick, nats_sink, bench_audit; their code paths are taken by
@@ -85,7 +95,15 @@ if [ "${CEE_TEST_SANITIZE:-1}" != 0 ]; then
 	# 28; 785 s with links_tls in both, session 14; 998 s one test at a time
 	# and 761 s two at a time, the whole of .ci/run on a fresh clone,
 	# sessions 28 and 29).
-	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -- --no-suite long
+	rc=0
+	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -- --no-suite long || rc=$?
+	if [ -n "$(find "$san" -type f -size +0 2>/dev/null)" ]; then
+		echo "test.sh: sanitizer reports in the ASan+UBSan pass:" >&2
+		find "$san" -type f -size +0 -exec sh -c 'echo "== $1"; head -n 60 "$1"' _ {} \; >&2
+		rc=1
+	fi
+	[ "$rc" -eq 0 ] || exit "$rc"
+	phase "ASan+UBSan pass"
 fi
 if [ "${CEE_TEST_TSAN:-1}" != 0 ]; then
 	# ThreadSanitizer over the unit tests whose code runs on more than one
@@ -99,6 +117,7 @@ if [ "${CEE_TEST_TSAN:-1}" != 0 ]; then
 	ninja -C build-tsan tests/unit/test_evring tests/unit/test_mbox tests/unit/test_sink
 	TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} \
 		meson test -C build-tsan --no-rebuild --print-errorlogs evring mbox sink
+	phase "TSan pass"
 fi
 if [ "${CEE_TEST_FUZZ:-1}" != 0 ]; then
 	# the libFuzzer targets (clang, ASan+UBSan): every seed and regression
@@ -106,5 +125,6 @@ if [ "${CEE_TEST_FUZZ:-1}" != 0 ]; then
 	# runs are scripts/fuzz.sh TARGET SECONDS
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 	scripts/fuzz.sh ci "${CEE_TEST_FUZZ_SECONDS:-3}"
+	phase "fuzz slice"
 fi
 echo "test.sh: all suites passed"

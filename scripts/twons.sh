@@ -30,24 +30,26 @@
 
 TWONS_OFFLOADS=(rx off tx off tso off gso off gro off)
 
+# (each step says its own failure: called as `if ! setup_ns`, set -e is off
+# in here, and a failed step went unnoticed but for the last)
 twons_setup() {
 	local ns pair dev
 	for ns in "$NS_CLI" "$NS_SRV"; do
-		ip netns add "$ns"
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-		ip netns exec "$ns" ip link set lo up
+		ip netns add "$ns" || return 1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || return 1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1 || return 1
+		ip netns exec "$ns" ip link set lo up || return 1
 	done
-	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_SRV" netns "$NS_SRV"
+	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_SRV" netns "$NS_SRV" || return 1
 	for pair in "$NS_CLI:$IF_CLI" "$NS_SRV:$IF_SRV"; do
 		ns=${pair%%:*}
 		dev=${pair#*:}
-		ip netns exec "$ns" ip link set "$dev" mtu 1500
-		ip netns exec "$ns" ethtool -K "$dev" "${TWONS_OFFLOADS[@]}" >/dev/null 2>&1
-		ip netns exec "$ns" ip link set "$dev" up
+		ip netns exec "$ns" ip link set "$dev" mtu 1500 || return 1
+		ip netns exec "$ns" ethtool -K "$dev" "${TWONS_OFFLOADS[@]}" >/dev/null || return 1
+		ip netns exec "$ns" ip link set "$dev" up || return 1
 	done
-	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI"
-	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV"
+	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI" || return 1
+	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV" || return 1
 }
 
 twons_cleanup() {

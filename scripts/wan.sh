@@ -197,27 +197,28 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- topology: CLI --veth-- MID (cee-impair) --veth-- SRV ----
+# (each step says its own failure: set -e is off under `if !`)
 setup_ns() {
 	local ns
 	for ns in "$NS_CLI" "$NS_MID" "$NS_SRV"; do
-		ip netns add "$ns"
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-		ip netns exec "$ns" ip link set lo up
+		ip netns add "$ns" || return 1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 || return 1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1 || return 1
+		ip netns exec "$ns" ip link set lo up || return 1
 	done
-	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_MC" netns "$NS_MID"
-	ip link add "$IF_SRV" netns "$NS_SRV" type veth peer name "$IF_MS" netns "$NS_MID"
+	ip link add "$IF_CLI" netns "$NS_CLI" type veth peer name "$IF_MC" netns "$NS_MID" || return 1
+	ip link add "$IF_SRV" netns "$NS_SRV" type veth peer name "$IF_MS" netns "$NS_MID" || return 1
 	local pair
 	for pair in "$NS_CLI:$IF_CLI" "$NS_MID:$IF_MC" "$NS_MID:$IF_MS" "$NS_SRV:$IF_SRV"; do
 		ns=${pair%%:*}
 		local dev=${pair#*:}
-		ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
-		ip netns exec "$ns" ip link set "$dev" mtu 1500
-		ip netns exec "$ns" ethtool -K "$dev" "${OFFLOADS[@]}" >/dev/null 2>&1
-		ip netns exec "$ns" ip link set "$dev" up
+		ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1" || return 1
+		ip netns exec "$ns" ip link set "$dev" mtu 1500 || return 1
+		ip netns exec "$ns" ethtool -K "$dev" "${OFFLOADS[@]}" >/dev/null || return 1
+		ip netns exec "$ns" ip link set "$dev" up || return 1
 	done
-	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI"
-	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV"
+	ip netns exec "$NS_CLI" ip addr add "$CLI_IP/24" dev "$IF_CLI" || return 1
+	ip netns exec "$NS_SRV" ip addr add "$LINUX_IP/24" dev "$IF_SRV" || return 1
 }
 if ! setup_ns 2>"$WORK/setup.err"; then
 	cat "$WORK/setup.err" >&2

@@ -102,6 +102,9 @@ it_cleanup() {
 	done
 	netns_down
 	[[ -n ${FAKE_NS:-} ]] && ip netns del "$FAKE_NS" 2>/dev/null
+	# the EAL's runtime directories of this test's engines (6-13 MB each
+	# in /run, a tmpfs: test.sh swept them only at the end of a pass)
+	rm -rf /var/run/dpdk/cee-it-$$-* 2>/dev/null
 	if [[ $rc -ne 0 && $rc -ne 77 && -n $ENGINE_LOG && -s $ENGINE_LOG ]]; then
 		echo "---- last lines of the engine's stderr ($ENGINE_LOG) ----"
 		tail -n 40 "$ENGINE_LOG"

@@ -42,6 +42,7 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # (meson's timeout: the tmpfs is unmounted)
 mkdir "$MNT"
 # 100,000 lifecycles make about 87 MB of lines and 26 MB of records; the 8 MB
 # free at first fill up after a fifteenth of them
