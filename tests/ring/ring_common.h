@@ -129,6 +129,18 @@ static inline void ring_stop_audit(struct cee_audit_result *res)
 	ring_audit(res);
 }
 
+// Stop the engine of @p cfg, audit its stream (@p opens connections, every
+// one with its whole lifecycle), destroy it.
+static inline void ring_engine_down(struct cee_engine_cfg *cfg, unsigned opens)
+{
+	struct cee_audit_result res;
+	ring_stop_audit(&res);
+	CHECK(res.ok && res.opens == opens, "audit: ok=%d opens=%lu (want %u)", res.ok,
+	      (unsigned long)res.opens, opens);
+	cee_engine_destroy(eng);
+	cee_engine_cfg_free(cfg);
+}
+
 /* ---- the command socket -------------------------------------------------- */
 
 // A request line on the command socket at @p path: its whole reply in

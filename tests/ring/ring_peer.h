@@ -113,6 +113,42 @@ static inline bool ring_engine_start(struct cee_engine_cfg *cfg, int port)
 	return true;
 }
 
+// One mode of a ring test program: argv[1] names it; it runs on the peer's
+// port.
+struct ring_mode {
+	const char *name;
+	void (*run)(int port);
+};
+
+// The main of a ring test program of @p n @p modes: an unknown mode is a
+// usage error (2); else the EAL (a file prefix of the mode's name), the
+// peer's port @p port_name, the mode, the teardown. @return the exit
+// status: 1 on any failed CHECK.
+static inline int ring_mode_main(int argc, char **argv, const struct ring_mode *modes, size_t n,
+				 const char *port_name)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	size_t m = 0;
+	while (m < n && strcmp(mode, modes[m].name) != 0)
+		m++;
+	if (m == n) {
+		fprintf(stderr, "usage: %s", argv[0]);
+		for (size_t i = 0; i < n; i++)
+			fprintf(stderr, "%s%s", i ? "|" : " ", modes[i].name);
+		fputc('\n', stderr);
+		return 2;
+	}
+	if (ring_eal_init(argv[0], mode, "0@0,1@1") < 0)
+		return 1;
+	int port = ring_peer_setup(port_name, 4096, 0);
+	if (port < 0)
+		return 1;
+	modes[m].run(port);
+	free(evs);
+	rte_eal_cleanup();
+	return failures ? 1 : 0;
+}
+
 static inline int ring_port(const char *name, unsigned port)
 {
 	for (unsigned q = 0; q < RP_NQ; q++) {

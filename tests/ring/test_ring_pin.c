@@ -107,18 +107,6 @@ static int engine_up(int port, char **args, struct cee_engine_cfg *cfg)
 	return 0;
 }
 
-// Stop the engine and audit the stream: @p opens connections, every one
-// with its whole lifecycle.
-static void engine_down(struct cee_engine_cfg *cfg, unsigned opens)
-{
-	struct cee_audit_result res;
-	ring_stop_audit(&res);
-	CHECK(res.ok && res.opens == opens, "audit: ok=%d opens=%lu (want %u)", res.ok,
-	      (unsigned long)res.opens, opens);
-	cee_engine_destroy(eng);
-	cee_engine_cfg_free(cfg);
-}
-
 static void stall(int port)
 {
 	char *args[] = {"test",	      "--ip",	       "10.0.0.1/24",  "--listen",
@@ -207,7 +195,7 @@ static void stall(int port)
 	       "stall_evicted %lu, refused_sndbuf %lu, %zu events, %d failures\n",
 	       pinned, served, (unsigned long)TCP_STAT(stall_evicted),
 	       (unsigned long)STAT(refused_sndbuf), nevs, failures);
-	engine_down(&cfg, NPIN + NNEW + 3);
+	ring_engine_down(&cfg, NPIN + NNEW + 3);
 }
 
 // An echo-close client on @p cport, to TIME-WAIT on the engine's side:
@@ -291,26 +279,11 @@ static void timewait(int port)
 	       "stalled, then refused; tw_reclaimed %lu, refused %lu, %zu events, %d failures\n",
 	       tw, served, stalled, (unsigned long)STAT(tw_reclaimed), (unsigned long)STAT(refused),
 	       nevs, failures);
-	engine_down(&cfg, NTW + NTW_NEW + stalled);
+	ring_engine_down(&cfg, NTW + NTW_NEW + stalled);
 }
 
 int main(int argc, char **argv)
 {
-	const char *mode = argc > 1 ? argv[1] : "";
-	if (strcmp(mode, "stall") != 0 && strcmp(mode, "timewait") != 0) {
-		fprintf(stderr, "usage: test_ring_pin stall|timewait\n");
-		return 2;
-	}
-	if (ring_eal_init(argv[0], mode, "0@0,1@1") < 0)
-		return 1;
-	int port = ring_peer_setup("cee_p0", 4096, 0);
-	if (port < 0)
-		return 1;
-	if (strcmp(mode, "stall") == 0)
-		stall(port);
-	else
-		timewait(port);
-	free(evs);
-	rte_eal_cleanup();
-	return failures ? 1 : 0;
+	static const struct ring_mode modes[] = {{"stall", stall}, {"timewait", timewait}};
+	return ring_mode_main(argc, argv, modes, 2, "cee_p0");
 }

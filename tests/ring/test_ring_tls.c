@@ -201,28 +201,11 @@ static void blind_end(int port)
 		      "client %c not destroyed after its RST", name[i]);
 out:
 	cee_tls_ctx_destroy(cctx);
-	struct cee_audit_result res;
-	ring_stop_audit(&res);
-	CHECK(res.ok && res.opens == NCLI, "audit: ok=%d opens=%lu (want %d)", res.ok,
-	      (unsigned long)res.opens, NCLI);
-	cee_engine_destroy(eng);
-	cee_engine_cfg_free(&cfg);
+	ring_engine_down(&cfg, NCLI);
 }
 
 int main(int argc, char **argv)
 {
-	const char *mode = argc > 1 ? argv[1] : "";
-	if (strcmp(mode, "blind_end") != 0) {
-		fprintf(stderr, "usage: test_ring_tls blind_end\n");
-		return 2;
-	}
-	if (ring_eal_init(argv[0], "tls", "0@0,1@1") < 0)
-		return 1;
-	int port = ring_peer_setup("cee_p0", 4096, 0);
-	if (port < 0)
-		return 1;
-	blind_end(port);
-	free(evs);
-	rte_eal_cleanup();
-	return failures ? 1 : 0;
+	static const struct ring_mode modes[] = {{"blind_end", blind_end}};
+	return ring_mode_main(argc, argv, modes, 1, "cee_p0");
 }

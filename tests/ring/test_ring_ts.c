@@ -107,16 +107,6 @@ static bool engine_up(int port, const char *cookies, struct cee_engine_cfg *cfg)
 	return cee_engine_parse_args(cfg, 13, args) == 0 && ring_engine_start(cfg, port);
 }
 
-static void engine_down(struct cee_engine_cfg *cfg, unsigned opens)
-{
-	struct cee_audit_result res;
-	ring_stop_audit(&res);
-	CHECK(res.ok && res.opens == opens, "audit: ok=%d opens=%lu (want %u)", res.ok,
-	      (unsigned long)res.opens, opens);
-	cee_engine_destroy(eng);
-	cee_engine_cfg_free(cfg);
-}
-
 // A SYN from @p cport (ISN 1000, TSval @p tsval): the SYN-ACK.
 static struct tseg syn(uint16_t cport, uint32_t tsval)
 {
@@ -199,7 +189,7 @@ static void offsets(int port)
 	      step, gone);
 	uint64_t a2_at;
 	echo_and_reset(51001, 2, &a2, 200, &a2_at);
-	engine_down(&cfg, 3);
+	ring_engine_down(&cfg, 3);
 }
 
 static void cookie(int port)
@@ -225,26 +215,11 @@ static void cookie(int port)
 	      "the cookie connection's TSval went %d from its SYN-ACK's (want 0..%u): another "
 	      "offset than the cookie's",
 	      step, 32 + ticks);
-	engine_down(&cfg, 1);
+	ring_engine_down(&cfg, 1);
 }
 
 int main(int argc, char **argv)
 {
-	const char *mode = argc > 1 ? argv[1] : "";
-	if (strcmp(mode, "offsets") != 0 && strcmp(mode, "cookie") != 0) {
-		fprintf(stderr, "usage: test_ring_ts offsets|cookie\n");
-		return 2;
-	}
-	if (ring_eal_init(argv[0], mode, "0@0,1@1") < 0)
-		return 1;
-	int port = ring_peer_setup("cee_t0", 4096, 0);
-	if (port < 0)
-		return 1;
-	if (strcmp(mode, "offsets") == 0)
-		offsets(port);
-	else
-		cookie(port);
-	free(evs);
-	rte_eal_cleanup();
-	return failures ? 1 : 0;
+	static const struct ring_mode modes[] = {{"offsets", offsets}, {"cookie", cookie}};
+	return ring_mode_main(argc, argv, modes, 2, "cee_t0");
 }

@@ -668,6 +668,18 @@ static void test_ping_burst_one_pong(void **state)
 	assert_int_equal(f->s.reason, CEE_REASON_WS_CLOSE);
 }
 
+// What @p e sent: a Pong of 2 bytes @p payload, then a Close, nothing else.
+static void assert_pong_then_close(struct end *e, const char *payload)
+{
+	struct frm fr;
+	size_t k = parse_frame(e->out, e->out_len, &fr);
+	assert_true(k > 0);
+	assert_int_equal(fr.b0, 0x8a);
+	assert_memory_equal(fr.p, payload, 2);
+	assert_int_equal(parse_frame(e->out + k, e->out_len - k, &fr), e->out_len - k);
+	assert_int_equal(fr.b0, 0x88);
+}
+
 // Fault (review, session 32): the Pong owed for a ping went out after our
 // Close when the Close was ours: the service closing from io.up (a ping,
 // then a message, in one input: echo, Close, Pong), or a protocol error
@@ -678,8 +690,7 @@ static void test_pong_before_our_close(void **state)
 {
 	struct fx *f = *state;
 	uint8_t w[64];
-	struct frm fr;
-	size_t n = 0, k;
+	size_t n = 0;
 
 	raw_ctx(f);
 	raw_server(f);
@@ -688,24 +699,14 @@ static void test_pong_before_our_close(void **state)
 	n += mkframe(w + n, 0x81, true, "x", 1, 0);
 	feed(f, w, n);
 	assert_int_equal(f->s.up_calls, 1);
-	k = parse_frame(f->s.out, f->s.out_len, &fr);
-	assert_true(k > 0);
-	assert_int_equal(fr.b0, 0x8a);
-	assert_memory_equal(fr.p, "ka", 2);
-	assert_int_equal(parse_frame(f->s.out + k, f->s.out_len - k, &fr), f->s.out_len - k);
-	assert_int_equal(fr.b0, 0x88);
+	assert_pong_then_close(&f->s, "ka");
 
 	// a ping, then a frame with RSV1 set: the Pong, then Close 1002
 	raw_server(f); // (a new connection: shutdown_in_up off)
 	n = mkframe(w, 0x89, true, "kb", 2, 0);
 	n += mkframe(w + n, 0xc1, true, "hi", 2, 0);
 	assert_int_equal(feed(f, w, n), -EPROTO);
-	k = parse_frame(f->s.out, f->s.out_len, &fr);
-	assert_true(k > 0);
-	assert_int_equal(fr.b0, 0x8a);
-	assert_memory_equal(fr.p, "kb", 2);
-	assert_int_equal(parse_frame(f->s.out + k, f->s.out_len - k, &fr), f->s.out_len - k);
-	assert_int_equal(fr.b0, 0x88);
+	assert_pong_then_close(&f->s, "kb");
 	assert_int_equal(close_code_sent(&f->s, NULL, 0), 1002);
 
 	// the same with no room below: the cause stays the protocol error's
