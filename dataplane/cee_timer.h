@@ -52,7 +52,10 @@ static inline bool cee_timer_armed(const struct cee_timer_node *n)
 
 /**
  * Fire every node whose deadline is <= @p now_ns, at most @p budget of them
- * (the rest fire on the next call). Nodes fire in deadline-tick order.
+ * (the rest fire on the next call). Nodes fire in deadline-tick order,
+ * but after a stall of more than one revolution: the walk then visits each
+ * slot once, and a node due in an earlier revolution fires in its slot's
+ * turn, after nodes of later ticks (none fires early, none is lost).
  * @return nodes fired.
  */
 unsigned cee_timer_expire(struct cee_timer_wheel *w, uint64_t now_ns, unsigned budget,
