@@ -388,6 +388,7 @@ static void unmask(uint8_t *dst, const uint8_t *src, uint32_t n, const uint8_t m
 static void refuse(struct cee_ws *ws, uint16_t status, enum cee_reason why);
 static void ws_set_state(struct cee_ws *ws, enum ws_state next, enum cee_reason why);
 static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum cee_reason why);
+static int send_pong(struct cee_ws *ws);
 
 static bool buf_pop(struct cee_ws *ws)
 {
@@ -835,10 +836,8 @@ static void fail_end(struct cee_ws *ws, uint16_t code, const char *reason, enum 
 	// the Pong owed goes first (nothing after our Close); one that finds
 	// no room does not change the cause: the protocol error's (a Pong's
 	// failure ended the layer as no_resources: review of the session's diff)
-	if (ws->pong_owed && ws->state == WS_EXPECT_FRAMES) {
-		ws->pong_owed = false;
-		(void)send_frame(ws, OP_PONG, ws->pong, ws->pong_len);
-	}
+	if (ws->state == WS_EXPECT_FRAMES)
+		(void)send_pong(ws);
 	if (ws->state == WS_EXPECT_FRAMES) {
 		ws->info.code = code;
 		send_close(ws, code, reason);
@@ -1426,17 +1425,24 @@ static bool is_control(uint8_t op)
 	return (op & 0x8) != 0;
 }
 
-// The Pong owed for the input's last ping (on_control()), before anything
-// else goes down after it: a Close of ours (the peer's, fail_end(),
-// cee_ws_shutdown()), or the end of the input.
-static void flush_pong(struct cee_ws *ws)
+// The Pong owed for the input's last ping (on_control()), if one is and it
+// can go: send_frame()'s result, 0 when none went.
+static int send_pong(struct cee_ws *ws)
 {
 	if (!ws->pong_owed)
-		return;
+		return 0;
 	ws->pong_owed = false;
 	if (ws->state != WS_EXPECT_FRAMES && ws->state != WS_EXPECT_CLOSE)
-		return;
-	int rc = send_frame(ws, OP_PONG, ws->pong, ws->pong_len);
+		return 0;
+	return send_frame(ws, OP_PONG, ws->pong, ws->pong_len);
+}
+
+// The Pong owed, before anything else goes down after it: a Close of
+// ours (the peer's, cee_ws_shutdown(); fail_end() sends it itself), or the
+// end of the input.
+static void flush_pong(struct cee_ws *ws)
+{
+	int rc = send_pong(ws);
 	// after our Close, our FIN (or close_notify) may be out too (an idle
 	// timeout's): no Pong can go, and none is owed on a stream we
 	// closed; the peer's Close is still read. It ended the layer
