@@ -25,6 +25,7 @@
 #include "cee_tls.h"
 #include "fuzz.h"
 #include "fuzz_layer.h"
+#include "fuzz_seed.h"
 
 #ifndef CEE_CERT_DIR
 #error "CEE_CERT_DIR must name tests/certs"
@@ -33,6 +34,12 @@
 
 static struct cee_tls_ctx *ctxs[4];
 static struct fuzz_end end;
+// CEE_FUZZ_EXPECT_UP=N (scripts/fuzz.sh's replay of seedgen's recorded
+// flights): every input must reach tls_up, pass N bytes of plaintext up and
+// end with the peer's close_notify. It fails if the flights no longer
+// replay, e.g. with a libwolfssl that no longer takes its entropy from
+// fuzz_seed.c, which would leave the fuzzer short of the records after it.
+static long expect_up = -1;
 static const enum cee_reason tls_reasons[] = {CEE_REASON_TLS_ALERT, CEE_REASON_TLS_CLOSE_NOTIFY,
 					      CEE_REASON_PROTOCOL_ERROR};
 
@@ -43,6 +50,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	char err[256];
 	if (cee_tls_global_init() != 0)
 		abort();
+	if (getenv("CEE_FUZZ_EXPECT_UP") != NULL)
+		expect_up = atol(getenv("CEE_FUZZ_EXPECT_UP"));
 	struct cee_tls_cfg cfg[4] = {
 	    {.cert_file = CERT("server.pem"),
 	     .key_file = CERT("server.key"),
@@ -106,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fuzz_end_reset(&end, CEE_EVT_TLS_UP, tls_reasons, 3);
 	struct cee_layer_io io = fuzz_end_io(&end);
+	fuzz_seed_reset(FUZZ_SEED_SERVER); // the same input, the same handshake
 	struct cee_tls *t = cee_tls_new(ctxs[opt & 3], &io, NULL);
 	FUZZ_CHECK(t != NULL, "cee_tls_new: errno %d", errno);
 	end.layer = t;
@@ -136,6 +146,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((opt & 8) && end.closes == 0)
 		(void)cee_tls_eof(t);
 	check_info(t, &end);
+	FUZZ_CHECK(expect_up < 0 || (end.milestones == 1 && end.up_total == (size_t)expect_up &&
+				     end.reason == CEE_REASON_TLS_CLOSE_NOTIFY),
+		   "CEE_FUZZ_EXPECT_UP=%ld: recorded flights not replayed: tls_up %u, %zu bytes up, "
+		   "closes %u, reason %d",
+		   expect_up, end.milestones, end.up_total, end.closes, (int)end.reason);
 	cee_tls_free(t);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "cee_tcp.h"
 #include "cee_tls.h"
 #include "cee_ws.h"
+#include "fuzz_seed.h"
 
 #ifndef CEE_CERT_DIR
 #error "CEE_CERT_DIR must name tests/certs"
@@ -684,7 +685,27 @@ static struct cee_tls_ctx *tls_ctx(const struct cee_tls_cfg *cfg, bool server)
 	return c;
 }
 
-/* A handshake; @p c2s and @p s2c get everything each side sent (prefixed). */
+/* Each end's new output to the other (and to @p c2s, @p s2c) until both are quiet. */
+static void tls_pump(struct tend *c, struct tend *s, size_t *cs, size_t *sc, struct buf *c2s,
+		     struct buf *s2c)
+{
+	for (int i = 0; i < 16; i++) {
+		if (c->out.len > *cs) {
+			size_t from = *cs;
+			*cs = c->out.len;
+			put(c2s, c->out.p + from, *cs - from);
+			(void)cee_tls_input(s->t, c->out.p + from, (uint32_t)(*cs - from));
+		}
+		if (s->out.len > *sc) {
+			size_t from = *sc;
+			*sc = s->out.len;
+			put(s2c, s->out.p + from, *sc - from);
+			(void)cee_tls_input(c->t, s->out.p + from, (uint32_t)(*sc - from));
+		}
+	}
+}
+
+/* A handshake, data, KeyUpdates and close_notify each way; @p c2s and @p s2c get everything each side sent (prefixed). */
 static void tls_run(const struct cee_tls_cfg *scfg, const struct cee_tls_cfg *ccfg, const char *sni,
 		    struct buf *c2s, struct buf *s2c, struct buf *hello)
 {
@@ -692,28 +713,32 @@ static void tls_run(const struct cee_tls_cfg *scfg, const struct cee_tls_cfg *cc
 	struct tend s = {0}, c = {0};
 	struct cee_layer_io sio = {tend_down, tend_up, tend_milestone, tend_close, &s};
 	struct cee_layer_io cio = {tend_down, tend_up, tend_milestone, tend_close, &c};
+	// each end seeded as the fuzz target that replays the other's flights
+	// seeds its own (fuzz_seed.c)
+	fuzz_seed_reset(FUZZ_SEED_SERVER);
 	s.t = cee_tls_new(sctx, &sio, NULL);
+	fuzz_seed_reset(FUZZ_SEED_CLIENT);
 	c.t = cee_tls_new(cctx, &cio, sni);
 	if (s.t == NULL || c.t == NULL || cee_tls_start(c.t) != 0)
 		die("tls start");
 	put(hello, c.out.p, c.out.len);
 	size_t cs = 0, sc = 0;
-	for (int i = 0; i < 16; i++) {
-		if (c.out.len > cs) {
-			put(c2s, c.out.p + cs, c.out.len - cs);
-			(void)cee_tls_input(s.t, c.out.p + cs, (uint32_t)(c.out.len - cs));
-			cs = c.out.len;
-		}
-		if (s.out.len > sc) {
-			put(s2c, s.out.p + sc, s.out.len - sc);
-			(void)cee_tls_input(c.t, s.out.p + sc, (uint32_t)(s.out.len - sc));
-			sc = s.out.len;
-		}
-	}
-	// some application data and a close_notify each way
-	(void)cee_tls_send(c.t, (const uint8_t *)"OPTIONS sip:x SIP/2.0\r\n\r\n", 25);
+	tls_pump(&c, &s, &cs, &sc, c2s, s2c);
+	// application data in two records each way, a KeyUpdate each way on
+	// TLS 1.3 (the server's answer to the client's among them), data under
+	// the new keys, then a close_notify each way
+	static const char req[] = "OPTIONS sip:x SIP/2.0\r\n\r\n", resp[] = "SIP/2.0 200 OK\r\n\r\n";
+	(void)cee_tls_send(c.t, (const uint8_t *)req, 10);
+	(void)cee_tls_send(c.t, (const uint8_t *)req + 10, sizeof(req) - 11);
+	(void)cee_tls_update_keys(c.t);
+	(void)cee_tls_send(c.t, (const uint8_t *)req, sizeof(req) - 1);
+	tls_pump(&c, &s, &cs, &sc, c2s, s2c);
+	(void)cee_tls_send(s.t, (const uint8_t *)resp, 7);
+	(void)cee_tls_send(s.t, (const uint8_t *)resp + 7, sizeof(resp) - 8);
+	(void)cee_tls_update_keys(s.t);
+	(void)cee_tls_send(s.t, (const uint8_t *)resp, sizeof(resp) - 1);
+	tls_pump(&c, &s, &cs, &sc, c2s, s2c);
 	cee_tls_shutdown(c.t);
-	(void)cee_tls_send(s.t, (const uint8_t *)"SIP/2.0 200 OK\r\n\r\n", 18);
 	cee_tls_shutdown(s.t);
 	put(c2s, c.out.p + cs, c.out.len - cs);
 	put(s2c, s.out.p + sc, s.out.len - sc);
@@ -746,7 +771,8 @@ static void gen_tls(void)
 	struct cee_tls_cfg s3 = {.cert_file = CERT("server-rsa.pem"),
 				 .key_file = CERT("server-rsa.key"),
 				 .max_version = CEE_TLS_V12,
-				 .max_conns = 2};
+				 .max_conns = 2,
+				 .ticket_key = {9}};
 	struct cee_tls_cfg c13 = {.ca_file = CERT("ca.pem"), .alpn = "sip", .max_conns = 2};
 	struct cee_tls_cfg c12 = {
 	    .ca_file = CERT("ca.pem"), .alpn = "sip", .max_conns = 2, .max_version = CEE_TLS_V12};
