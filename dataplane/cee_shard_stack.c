@@ -469,13 +469,8 @@ static void tls_io_milestone(void *arg, enum cee_evt_type type)
 	cee_tls_get_info(st->tls, &info);
 	struct cee_ext_builder b;
 	cee_ext_begin(&b, c->id, CEE_EVT_TLS_UP);
-	cee_ext_put_u16(&b, CEE_EXT_TLS_VERSION, info.version);
-	cee_ext_put_str(&b, CEE_EXT_CIPHER, info.cipher);
-	// (in docs/events.md's order: key order is part of the contract)
-	cee_ext_put_str(&b, CEE_EXT_SNI, info.sni);
-	cee_ext_put_str(&b, CEE_EXT_ALPN, info.alpn);
-	cee_ext_put_u8(&b, CEE_EXT_RESUMED, info.resumed);
-	cee_ext_put_str(&b, CEE_EXT_PEER_SUBJECT, info.peer_subject);
+	cee_ext_tls_up(&b, info.version, info.cipher, info.sni, info.alpn, info.resumed,
+		       info.peer_subject);
 	milestone(s, c, CEE_EVT_TLS_UP, &b);
 
 	if (st->ws == NULL) {
@@ -527,10 +522,7 @@ static void ws_io_milestone(void *arg, enum cee_evt_type type)
 	cee_ws_get_info(st->ws, &info);
 	struct cee_ext_builder b;
 	cee_ext_begin(&b, c->id, CEE_EVT_WS_UP);
-	cee_ext_put_str(&b, CEE_EXT_WS_PATH, info.path);
-	cee_ext_put_str(&b, CEE_EXT_WS_SUBPROTOCOL, info.subprotocol);
-	cee_ext_put_str(&b, CEE_EXT_WS_ORIGIN, info.origin);
-	cee_ext_put_str(&b, CEE_EXT_WS_USER_AGENT, info.user_agent);
+	cee_ext_ws_up(&b, info.path, info.subprotocol, info.origin, info.user_agent);
 	milestone(s, c, CEE_EVT_WS_UP, &b);
 	top_up(st);
 }

@@ -304,6 +304,47 @@ void cee_ext_begin(struct cee_ext_builder *b, cee_conn_id_t conn, enum cee_evt_t
 void cee_ext_put(struct cee_ext_builder *b, enum cee_ext_key key, const void *val, uint32_t len);
 /** Add the string @p s (without its NUL); NULL or "" adds nothing. */
 void cee_ext_put_str(struct cee_ext_builder *b, enum cee_ext_key key, const char *s);
+/**
+ * The longest value one more put takes whole (the TLV headers of its pieces
+ * counted); a longer one is cut.
+ */
+uint32_t cee_ext_room(const struct cee_ext_builder *b);
+/**
+ * Add @p len bytes at @p val under @p key only when they fit whole;
+ * otherwise add nothing and flag the group (ext_truncated). For values a
+ * cut would turn into another value a reader trusts (a server name, an
+ * Origin: "trusted.example.com.evil.net" cut after ".com").
+ * @return true when added (or empty).
+ */
+bool cee_ext_put_whole(struct cee_ext_builder *b, enum cee_ext_key key, const void *val,
+		       uint32_t len);
+/** cee_ext_put_whole() of the string @p s (NULL or "" adds nothing: true). */
+bool cee_ext_put_str_whole(struct cee_ext_builder *b, enum cee_ext_key key, const char *s);
+/**
+ * Add a certificate subject line ("/O=Example/CN=client1", '/' and '\\' in
+ * values escaped with '\\'): whole when it fits, else cut before the first
+ * attribute that does not fit and ended "/..." (ext_truncated flagged;
+ * nothing when not even the first attribute fits). A cut inside a value
+ * would let a subject padded to the room read "/CN=admin" where the CN was
+ * "adminEVIL".
+ */
+void cee_ext_put_subject(struct cee_ext_builder *b, enum cee_ext_key key, const char *line);
+/**
+ * The tls_up group: version, cipher, sni, alpn, resumed, peer_subject (in
+ * that order; NULL or "" strings left out). Each value whole or absent
+ * (ext_truncated), the subject cut by attributes (cee_ext_put_subject()),
+ * and the client's SNI left out when the subject would not fit whole
+ * after it.
+ */
+void cee_ext_tls_up(struct cee_ext_builder *b, uint16_t version, const char *cipher,
+		    const char *sni, const char *alpn, bool resumed, const char *subject);
+/**
+ * The ws_up group: path, subprotocol, origin, user_agent. Each whole or
+ * absent but the User-Agent (cut to the room left); the path left out when
+ * the Origin would not fit whole after it.
+ */
+void cee_ext_ws_up(struct cee_ext_builder *b, const char *path, const char *subprotocol,
+		   const char *origin, const char *user_agent);
 /** Add a 1-byte value (BOOL, U8, ALERT, BY keys). */
 void cee_ext_put_u8(struct cee_ext_builder *b, enum cee_ext_key key, uint8_t v);
 /** Add a 2-byte value, little-endian (VERSION keys). */

@@ -123,6 +123,128 @@ void cee_ext_put(struct cee_ext_builder *b, enum cee_ext_key key, const void *va
 	}
 }
 
+// data bytes record @p i (1-based) holds
+static unsigned rec_cap(unsigned i)
+{
+	return CEE_EVT_EXT_DATA - (i == CEE_EVT_EXT_MAX ? TRUNC_TLV_LEN : 0);
+}
+
+uint32_t cee_ext_room(const struct cee_ext_builder *b)
+{
+	unsigned n = b->n, off = b->off;
+	if (n == 0) // (the first put opens the first record)
+		n = 1, off = 0;
+	uint32_t later = 0; // in the records not opened yet, a TLV header each
+	for (unsigned i = n + 1; i <= CEE_EVT_EXT_MAX; i++)
+		later += rec_cap(i) - 2;
+	uint32_t here = rec_cap(n) > off + 2 ? rec_cap(n) - off - 2 : 0;
+	// A value goes on in the next records only from a chunk of SPLIT_MIN
+	// here; one that does not fit in less starts in the next record.
+	if (here >= SPLIT_MIN)
+		return here + later;
+	return here > later ? here : later;
+}
+
+bool cee_ext_put_whole(struct cee_ext_builder *b, enum cee_ext_key key, const void *val,
+		       uint32_t len)
+{
+	if (len > cee_ext_room(b)) {
+		b->truncated = true;
+		return false;
+	}
+	cee_ext_put(b, key, val, len);
+	return true;
+}
+
+bool cee_ext_put_str_whole(struct cee_ext_builder *b, enum cee_ext_key key, const char *s)
+{
+	if (s == NULL)
+		return true;
+	size_t n = strlen(s);
+	return cee_ext_put_whole(b, key, s, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+}
+
+#define SUBJECT_MORE "/..."
+
+void cee_ext_put_subject(struct cee_ext_builder *b, enum cee_ext_key key, const char *line)
+{
+	if (line == NULL || line[0] == '\0')
+		return;
+	size_t len = strlen(line);
+	uint32_t room = cee_ext_room(b);
+	if (len <= room) {
+		cee_ext_put(b, key, line, (uint32_t)len);
+		return;
+	}
+	b->truncated = true;
+	// The last attribute start ("/" not escaped by a "\\") after which the
+	// mark still fits; attributes from it on are left out whole.
+	size_t cut = 0;
+	for (size_t i = 0; i < len && i + sizeof(SUBJECT_MORE) - 1 <= room; i++) {
+		if (line[i] == '\\')
+			i++; // "\\/" and "\\\\": an escaped byte, not a start
+		else if (line[i] == '/')
+			cut = i;
+	}
+	if (cut == 0) // not even the first attribute and the mark: nothing
+		return;
+	char out[CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA];
+	memcpy(out, line, cut);
+	memcpy(out + cut, SUBJECT_MORE, sizeof(SUBJECT_MORE) - 1);
+	cee_ext_put(b, key, out, (uint32_t)(cut + sizeof(SUBJECT_MORE) - 1));
+}
+
+void cee_ext_tls_up(struct cee_ext_builder *b, uint16_t version, const char *cipher,
+		    const char *sni, const char *alpn, bool resumed, const char *subject)
+{
+	cee_ext_put_u16(b, CEE_EXT_TLS_VERSION, version);
+	cee_ext_put_str_whole(b, CEE_EXT_CIPHER, cipher);
+	// (in docs/events.md's order: key order is part of the contract) The
+	// group holds 165 bytes of values: the client's SNI (up to 255) left
+	// the subject no room, or chose where it was cut ("/CN=admin" of
+	// "adminEVIL"). Values go whole or not at all, and the peer's identity
+	// first: the SNI is left out when what follows it (the negotiated
+	// protocol, resumed, the subject) would then not fit whole.
+	struct cee_ext_builder before_sni = *b;
+	if (cee_ext_put_str_whole(b, CEE_EXT_SNI, sni) && sni != NULL && sni[0] != '\0') {
+		struct cee_ext_builder probe = *b;
+		bool fit = cee_ext_put_str_whole(&probe, CEE_EXT_ALPN, alpn) &&
+			   cee_ext_put_whole(&probe, CEE_EXT_RESUMED, &(uint8_t){resumed}, 1) &&
+			   (subject == NULL || strlen(subject) <= cee_ext_room(&probe));
+		if (!fit) {
+			*b = before_sni;
+			b->truncated = true;
+		}
+	}
+	cee_ext_put_str_whole(b, CEE_EXT_ALPN, alpn);
+	cee_ext_put_u8(b, CEE_EXT_RESUMED, resumed);
+	cee_ext_put_subject(b, CEE_EXT_PEER_SUBJECT, subject);
+}
+
+void cee_ext_ws_up(struct cee_ext_builder *b, const char *path, const char *subprotocol,
+		   const char *origin, const char *user_agent)
+{
+	// Path and Origin up to 127 bytes each: values go whole or not at all
+	// (a cut Origin "https://trusted.example.com.evil.net" read
+	// "https://trusted.example.com"), the Origin before the path when both
+	// do not fit (the browser's word on who calls, which the client's path
+	// could otherwise push out), as is the subprotocol we chose; only the
+	// User-Agent, free text, is cut to the room left.
+	struct cee_ext_builder before_path = *b;
+	if (cee_ext_put_str_whole(b, CEE_EXT_WS_PATH, path) && path != NULL && path[0] != '\0') {
+		struct cee_ext_builder probe = *b;
+		bool fit = cee_ext_put_str_whole(&probe, CEE_EXT_WS_SUBPROTOCOL, subprotocol) &&
+			   cee_ext_put_str_whole(&probe, CEE_EXT_WS_ORIGIN, origin);
+		if (!fit) {
+			*b = before_path;
+			b->truncated = true;
+		}
+	}
+	cee_ext_put_str_whole(b, CEE_EXT_WS_SUBPROTOCOL, subprotocol);
+	cee_ext_put_str_whole(b, CEE_EXT_WS_ORIGIN, origin);
+	cee_ext_put_str(b, CEE_EXT_WS_USER_AGENT, user_agent);
+}
+
 void cee_ext_put_str(struct cee_ext_builder *b, enum cee_ext_key key, const char *s)
 {
 	if (s == NULL)
@@ -151,10 +273,16 @@ void cee_ext_put_u32(struct cee_ext_builder *b, enum cee_ext_key key, uint32_t v
 
 unsigned cee_ext_end(struct cee_ext_builder *b)
 {
+	// A value left out whole (cee_ext_put_whole) may flag the group before
+	// the last record: the flag then goes in the next one when this one has
+	// no room for it (the last record always kept TRUNC_TLV_LEN bytes), and
+	// alone when nothing else was put.
+	if (b->truncated && (b->n == 0 || (b->n < CEE_EVT_EXT_MAX &&
+					   b->off + TRUNC_TLV_LEN > CEE_EVT_EXT_DATA)))
+		open_record(b);
 	if (b->n == 0)
 		return 0;
 	if (b->truncated) {
-		// Only the last record can run out, and it kept TRUNC_TLV_LEN bytes.
 		uint8_t *d = &b->rec[b->n - 1].ext.data[b->off];
 		d[0] = CEE_EXT_EXT_TRUNCATED;
 		d[1] = 1;

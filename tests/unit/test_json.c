@@ -567,6 +567,178 @@ static void test_builder_truncates_at_limit(void **state)
 	}
 }
 
+// Guards against: cee_ext_room() promising room a put then cuts (a
+// "whole or absent" value cut after all) or refusing room a put has, after
+// every first value from 0 to 200 bytes and a short second one.
+static void test_builder_room_exact(void **state)
+{
+	uint8_t v[256], got[256];
+	memset(v, 'v', sizeof(v));
+	for (unsigned first = 0; first <= 200; first++) {
+		for (unsigned second = 0; second <= 5; second++) {
+			struct cee_ext_builder b;
+			cee_ext_begin(&b, cee_id_make(0, 1), CEE_EVT_TLS_UP);
+			cee_ext_put(&b, CEE_EXT_SNI, v, first);
+			cee_ext_put(&b, CEE_EXT_ALPN, v, second);
+			bool cut = b.truncated;
+			uint32_t room = cee_ext_room(&b);
+			struct cee_ext_builder fits = b, over = b;
+			cee_ext_put(&fits, CEE_EXT_PEER_SUBJECT, v, room);
+			assert_int_equal(fits.truncated, cut);
+			unsigned n = cee_ext_end(&fits);
+			assert_int_equal(collect(&fits, n, CEE_EXT_PEER_SUBJECT, got), room);
+			if (room < sizeof(v)) {
+				cee_ext_put(&over, CEE_EXT_PEER_SUBJECT, v, room + 1);
+				assert_true(over.truncated);
+				// refused whole: nothing of it, the flag set
+				struct cee_ext_builder whole = b;
+				assert_false(cee_ext_put_whole(&whole, CEE_EXT_PEER_SUBJECT, v,
+							       room + 1));
+				assert_true(whole.truncated);
+				n = cee_ext_end(&whole);
+				assert_int_equal(collect(&whole, n, CEE_EXT_PEER_SUBJECT, got), 0);
+				assert_true(has_key(&whole, n, CEE_EXT_EXT_TRUNCATED));
+			}
+		}
+	}
+}
+
+// A value of @p key in the group of @p b as a string ("" when absent).
+static const char *ext_str(struct cee_ext_builder *b, enum cee_ext_key key, char *out)
+{
+	unsigned n = b->n; // (cee_ext_end() already ran)
+	size_t len = collect(b, n, key, (uint8_t *)out);
+	out[len] = '\0';
+	return out;
+}
+
+// @p got is @p line whole, or @p line cut before one of its attributes (a
+// '/' not escaped) and ended "/...".
+static bool subject_whole_or_cut_by_attribute(const char *got, const char *line)
+{
+	size_t g = strlen(got);
+	if (strcmp(got, line) == 0)
+		return true;
+	if (g < 4 || strcmp(got + g - 4, "/...") != 0)
+		return false;
+	size_t cut = g - 4;
+	if (cut == 0 || strncmp(got, line, cut) != 0 || line[cut] != '/')
+		return false;
+	size_t bs = 0; // backslashes right before: an odd count escapes the '/'
+	while (bs < cut && line[cut - 1 - bs] == '\\')
+		bs++;
+	return bs % 2 == 0;
+}
+
+// Guards against (review of session 33): the client's SNI (up to 255 bytes,
+// 165 in the group) choosing where the peer's subject was cut, "/CN=admin"
+// of a certificate whose CN is "adminEVIL", or pushing the subject out of
+// tls_up altogether; and a cut SNI read as another server name. For every
+// SNI length: the subject whole (or, when longer than the group, cut by
+// attributes), the SNI whole or absent, the flag when something was left
+// out.
+static void test_tls_up_identity_not_cut_by_sni(void **state)
+{
+	static const char *subjects[] = {
+	    "/O=Example/CN=adminEVIL",
+	    // tests/certs/long-client.pem's line as cee_tls cuts it at 255
+	    "/O=cee/OU=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "/OU=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "/OU=cccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	    "/OU=dddddddddddddddddddddddddddddddddddddddddddddddddddddddd/...",
+	    // escaped '/' and '\\' where a byte cut would fall
+	    "/O=cee/OU=x\\/CN=admin\\\\/OU=yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+	    "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\\/CN=root/CN=adminEVIL",
+	    // the same, short enough for the group
+	    "/O=cee/OU=x\\/CN=admin\\\\/OU=yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\\/CN=root/CN=adminEVIL",
+	};
+	char sni[256], got[512], sgot[512];
+	for (unsigned k = 0; k < sizeof(subjects) / sizeof(subjects[0]); k++) {
+		// whether the subject fits the group without an SNI
+		struct cee_ext_builder alone;
+		cee_ext_begin(&alone, cee_id_make(0, 1), CEE_EVT_TLS_UP);
+		cee_ext_tls_up(&alone, 0x0304, "TLS_AES_128_GCM_SHA256", "", "sip", true,
+			       subjects[k]);
+		cee_ext_end(&alone);
+		bool fits = strcmp(ext_str(&alone, CEE_EXT_PEER_SUBJECT, got), subjects[k]) == 0;
+		assert_int_equal(fits, k == 0 || k == 3); // (the others are cut in any case)
+		for (unsigned len = 0; len <= 255; len++) {
+			memset(sni, 'a', len);
+			sni[len] = '\0';
+			struct cee_ext_builder b;
+			cee_ext_begin(&b, cee_id_make(0, 1), CEE_EVT_TLS_UP);
+			cee_ext_tls_up(&b, 0x0304, "TLS_AES_128_GCM_SHA256", sni, "sip", true,
+				       subjects[k]);
+			unsigned n = cee_ext_end(&b);
+			assert_true(n >= 1 && n <= CEE_EVT_EXT_MAX);
+			const char *subj = ext_str(&b, CEE_EXT_PEER_SUBJECT, got);
+			if (fits)
+				assert_string_equal(subj, subjects[k]);
+			else
+				assert_true(subject_whole_or_cut_by_attribute(subj, subjects[k]));
+			assert_true(strlen(subj) > 0);
+			const char *s = ext_str(&b, CEE_EXT_SNI, sgot);
+			assert_true(strcmp(s, sni) == 0 || (s[0] == '\0' && b.truncated));
+			assert_string_equal(ext_str(&b, CEE_EXT_ALPN, got), "sip");
+			assert_string_equal(ext_str(&b, CEE_EXT_CIPHER, got), "TLS_AES_128_GCM_SHA256");
+			assert_int_equal(collect(&b, n, CEE_EXT_RESUMED, (uint8_t *)got), 1);
+			assert_int_equal(has_key(&b, n, CEE_EXT_EXT_TRUNCATED), b.truncated);
+			// a short SNI stays beside a subject that fits with it; beside
+			// one that does not, the subject keeps the room
+			if (len <= 16 && fits)
+				assert_string_equal(s, sni);
+			if (!fits)
+				assert_string_equal(s, "");
+		}
+	}
+	// Without a subject the SNI goes whole when it fits (165 bytes of the
+	// group), and is left out, flagged, when it does not: never cut.
+	for (unsigned len = 1; len <= 255; len++) {
+		memset(sni, 'a', len);
+		sni[len] = '\0';
+		struct cee_ext_builder b;
+		cee_ext_begin(&b, cee_id_make(0, 1), CEE_EVT_TLS_UP);
+		cee_ext_tls_up(&b, 0x0304, "TLS_AES_128_GCM_SHA256", sni, "sip", false, "");
+		cee_ext_end(&b);
+		const char *s = ext_str(&b, CEE_EXT_SNI, got);
+		assert_true(strcmp(s, sni) == 0 || (s[0] == '\0' && b.truncated));
+		if (len <= 100)
+			assert_string_equal(s, sni);
+		assert_string_equal(ext_str(&b, CEE_EXT_ALPN, got), "sip");
+	}
+}
+
+// Guards against (review of session 33): the client's request path pushing
+// the Origin out of ws_up, or choosing where it was cut
+// ("https://trusted.example.com" of "https://trusted.example.com.evil.net").
+static void test_ws_up_origin_not_cut_by_path(void **state)
+{
+	static const char origin[] = "https://trusted.example.com.evil.net";
+	char path[128], ua[128], got[256];
+	memset(ua, 'u', 127);
+	ua[127] = '\0';
+	for (unsigned len = 1; len <= 127; len++) {
+		path[0] = '/';
+		memset(path + 1, 'p', len - 1);
+		path[len] = '\0';
+		struct cee_ext_builder b;
+		cee_ext_begin(&b, cee_id_make(0, 1), CEE_EVT_WS_UP);
+		cee_ext_ws_up(&b, path, "sip", origin, ua);
+		unsigned n = cee_ext_end(&b);
+		assert_string_equal(ext_str(&b, CEE_EXT_WS_ORIGIN, got), origin);
+		assert_string_equal(ext_str(&b, CEE_EXT_WS_SUBPROTOCOL, got), "sip");
+		const char *p = ext_str(&b, CEE_EXT_WS_PATH, got);
+		assert_true(strcmp(p, path) == 0 || (p[0] == '\0' && b.truncated));
+		if (len <= 64)
+			assert_string_equal(p, path);
+		// the User-Agent, free text, is cut to the room left (flagged)
+		const char *u = ext_str(&b, CEE_EXT_WS_USER_AGENT, got);
+		assert_true(strncmp(u, ua, strlen(u)) == 0);
+		assert_int_equal(has_key(&b, n, CEE_EXT_EXT_TRUNCATED), b.truncated);
+		assert_true(b.truncated);
+	}
+}
+
 /* ---- extension records: JSON ---- */
 
 static struct cee_event tls_event(enum cee_evt_type t, uint64_t sseq)
@@ -973,6 +1145,9 @@ int main(void)
 		cmocka_unit_test(test_builder_packs),
 		cmocka_unit_test(test_builder_splits_long_value),
 		cmocka_unit_test(test_builder_truncates_at_limit),
+		cmocka_unit_test(test_builder_room_exact),
+		cmocka_unit_test(test_tls_up_identity_not_cut_by_sni),
+		cmocka_unit_test(test_ws_up_origin_not_cut_by_path),
 		cmocka_unit_test(test_ext_json_tls_up_exact),
 		cmocka_unit_test(test_ext_json_closed_alert_exact),
 		cmocka_unit_test(test_alert_names),
