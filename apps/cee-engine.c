@@ -123,6 +123,7 @@ int main(int argc, char **argv)
 	sa.sa_flags = SA_RESTART; // (routine, daily: no thread's accept() fails with EINTR)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); // a sink whose reader left fails with EPIPE instead
+	signal(SIGXFSZ, SIG_IGN); // a file at RLIMIT_FSIZE fails with EFBIG instead
 
 	const char *vdevs[VDEV_MAX];
 	int nvdevs = vdev_args(argc, argv, vdevs);

@@ -253,6 +253,7 @@ struct fdout {
 	enum fd_kind kind;
 	bool is_socket;  // send() with MSG_NOSIGNAL: a gone reader is EPIPE, not a signal
 	bool is_pipe;    // FIFO or pipe: SIGPIPE blocked around write(), same effect
+	bool is_file;    // regular file: SIGXFSZ blocked around write() (EFBIG instead)
 	bool restore_fl; // stdout's file status flags are put back at close
 	int saved_fl;
 	int err;         // last write error, until reopen
@@ -297,28 +298,41 @@ static ssize_t fd_write_once(struct fdout *o, const char *p, size_t n)
 	}
 }
 
-// fd_write_once() to a pipe whose reader may be gone: a write then raises
-// SIGPIPE, which would kill the engine before it could shut down cleanly.
-// Block it in this thread for the write and swallow the one we caused, so
-// the caller sees -EPIPE and the process-wide disposition is left alone.
-static ssize_t fd_write_pipe(struct fdout *o, const char *p, size_t n)
+// fd_write_once() to a pipe whose reader may be gone, or to a regular file
+// that may reach the process's file-size limit (RLIMIT_FSIZE: systemd's
+// LimitFSIZE=, ulimit -f): the write then raises SIGPIPE or SIGXFSZ, whose
+// default action kills the engine before it could shut down cleanly (with
+// SIGXFSZ, every event still in the rings lost and the file cut mid-line).
+// Block @p sig in this thread for the write and swallow the one we caused,
+// so the caller sees -EPIPE or -EFBIG (a failure it retries, as a full
+// disk) and the process-wide disposition is left alone.
+static ssize_t fd_write_guarded(struct fdout *o, const char *p, size_t n, int sig, ssize_t err)
 {
-	sigset_t pipe_set, old, pending;
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
+	sigset_t set, old, pending;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
 	sigemptyset(&pending);
 	sigpending(&pending);
-	bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	bool was_pending = sigismember(&pending, sig) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &old);
 
 	ssize_t rc = fd_write_once(o, p, n);
-	if (rc == -EPIPE && !was_pending) {
+	if (rc == err && !was_pending) {
 		const struct timespec zero = {0, 0};
-		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
 			;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
+}
+
+static ssize_t fd_write(struct fdout *o, const char *p, size_t n)
+{
+	if (o->is_pipe)
+		return fd_write_guarded(o, p, n, SIGPIPE, -EPIPE);
+	if (o->is_file)
+		return fd_write_guarded(o, p, n, SIGXFSZ, -EFBIG);
+	return fd_write_once(o, p, n);
 }
 
 // Start (in buf) of the unit that buf[at] belongs to.
@@ -479,8 +493,7 @@ static int fdout_push(struct fdout *o, uint64_t *held)
 		}
 	}
 	while (o->off < o->len) {
-		ssize_t w = o->is_pipe ? fd_write_pipe(o, o->buf + o->off, o->len - o->off)
-				       : fd_write_once(o, o->buf + o->off, o->len - o->off);
+		ssize_t w = fd_write(o, o->buf + o->off, o->len - o->off);
 		if (w == -EAGAIN)
 			break;
 		if (w < 0) {
@@ -711,7 +724,9 @@ static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path, bool
 	socklen_t tl = sizeof(type);
 	o->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
 	struct stat st;
-	o->is_pipe = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+	bool st_ok = fstat(fd, &st) == 0;
+	o->is_pipe = st_ok && S_ISFIFO(st.st_mode);
+	o->is_file = st_ok && S_ISREG(st.st_mode);
 	// Never block the control thread on a reader: pipes, sockets and
 	// terminals are made non-blocking (stdout's flags are put back at
 	// close). A terminal left blocking (a pty nobody read, Ctrl-S) held

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 #include <inttypes.h>
@@ -445,6 +446,49 @@ static int fill_then_rotate(struct cee_sink *s, const struct cee_event *ev, uint
 	assert_int_equal(rc, -EFBIG); // the file is full
 	assert_int_equal(rename(path, old), 0);
 	return cee_sink_rotate(s);
+}
+
+// Guards against (review of session 33): a file sink at the process's
+// file-size limit (systemd's LimitFSIZE=, ulimit -f) killed by SIGXFSZ,
+// whose default action ends the process: the events in the rings and the
+// sink's buffer lost, the file cut mid-line. With SIGXFSZ left at its
+// default (as an embedder of the library leaves it), the write fails with
+// EFBIG, as a full disk, and the process lives on. In a child: the old code
+// killed it.
+static void test_file_size_limit_not_fatal(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 200 };
+	static struct cee_event ev[N];
+	char spec[300];
+	make_events(ev, N, 1);
+	snprintf(spec, sizeof(spec), "jsonl:%s", in_dir(f, "fsize.jsonl"));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_DFL);
+		struct rlimit lim;
+		if (getrlimit(RLIMIT_FSIZE, &lim) != 0)
+			_exit(10);
+		lim.rlim_cur = 1000;
+		if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+			_exit(11);
+		struct cee_sink *s = cee_sink_open(spec);
+		if (s == NULL)
+			_exit(12);
+		int rc = put_all(s, ev, N);
+		if (rc == 0)
+			rc = cee_sink_flush(s);
+		// (no close: it would wait for the file to take the rest)
+		_exit(rc == -EFBIG ? 0 : 13);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (WIFSIGNALED(st))
+		fail_msg("the sink's process was killed by signal %d (SIGXFSZ is %d)", WTERMSIG(st),
+			 SIGXFSZ);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 // Guards against: a file that filled mid-record (a short write, then a
@@ -2300,6 +2344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_binary_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_rotation, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_rotation_cuts_partial, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_file_size_limit_not_fatal, setup_dir, teardown_dir),
 		cmocka_unit_test(test_unknown_scheme),
 		cmocka_unit_test(test_custom_sink),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_socket, setup_dir, teardown_dir),
