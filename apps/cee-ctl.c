@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -503,6 +504,9 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	// a reader gone (cee-ctl conns | head) is a write error: exit 1 and
+	// why, not death by SIGPIPE without a word
+	signal(SIGPIPE, SIG_IGN);
 	const char *prefix = "rte", *sock = NULL;
 	bool json = false, prefix_given = false;
 	double timeout = -1; // -1: the command's default

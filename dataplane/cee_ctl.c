@@ -433,6 +433,14 @@ int cee_ctl_job_wait(struct ctl_job *j, const struct cee_ctl *c)
 	return j->rc;
 }
 
+bool cee_ctl_job_taken(const struct ctl_job *j)
+{
+	for (unsigned i = 0; i < j->count; i++)
+		if (j->req[i] != NULL)
+			return true;
+	return false;
+}
+
 void cee_ctl_job_release(struct ctl_job *j)
 {
 	for (unsigned i = 0; i < j->count; i++) {
@@ -785,7 +793,15 @@ void cee_ctl_render(struct cee_ctl *c, struct ctl_buf *b, enum ctl_cmd cmd, cee_
 	if (st != NULL)
 		st->on = false;
 	if (j->rc < 0) {
-		cee_ctl_render_error(b, cee_ctl_err_msg(cmd, j->rc), j->rc == -ENOENT ? &id : NULL);
+		const char *msg = cee_ctl_err_msg(cmd, j->rc);
+		char both[160];
+		if (cmd == CTL_CMD_DRAIN && cee_ctl_job_taken(j)) {
+			// a shard took it: the drain goes on (docs/control.md), which
+			// "try again" alone did not say
+			snprintf(both, sizeof(both), "%s; a shard took the drain: it goes on", msg);
+			msg = both;
+		}
+		cee_ctl_render_error(b, msg, j->rc == -ENOENT ? &id : NULL);
 		return;
 	}
 	switch (cmd) {

@@ -121,6 +121,15 @@ bool cee_ctl_job_poll(struct ctl_job *j, const struct cee_ctl *c);
 /** Blocking cee_ctl_job_poll() (telemetry thread). @return j->rc. */
 int cee_ctl_job_wait(struct ctl_job *j, const struct cee_ctl *c);
 /** Free the answered requests. */
+/**
+ * Whether a shard took one of @p j's requests: answered it, or has it (an
+ * abandon found it served or being served). Given up requests, NULL, were
+ * not: call after giving up those still waiting. A DRAIN posted to one
+ * shard and given up unserved when the next shard's mailbox was full drained
+ * nothing, yet the drain went on for every shard while the reply said "try
+ * again".
+ */
+bool cee_ctl_job_taken(const struct ctl_job *j);
 void cee_ctl_job_release(struct ctl_job *j);
 
 /** A counter by name, in the order every renderer prints them. */

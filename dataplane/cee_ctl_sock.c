@@ -117,17 +117,18 @@ static void client_close(struct cee_ctl *c, struct ctl_client *k)
 	close(k->fd);
 	k->fd = -1;
 	if (k->job.active) {
-		// a DRAIN cut off (the exchange's deadline, the client gone) once
-		// posted: the shards that took it refuse new connections, so the
-		// drain goes on for all of them (drain_poll()); left alone, those
-		// refused for good while the others admitted, and the engine never
-		// exited
-		if (k->cmd == CTL_CMD_DRAIN && k->job.count > 0 && c->drain == CTL_DRAIN_NONE)
-			c->drain = CTL_DRAIN_WAIT;
 		// Requests not answered yet belong to the shards now.
 		for (unsigned i = 0; i < k->job.count; i++)
 			if (k->job.req[i] != NULL && cee_mbox_req_abandon(k->job.req[i]))
 				k->job.req[i] = NULL;
+		// a DRAIN cut off (the exchange's deadline, the client gone) that
+		// a shard took: the shards that took it refuse new connections, so
+		// the drain goes on for all of them (drain_poll()); left alone,
+		// those refused for good while the others admitted, and the engine
+		// never exited. (One given up unserved drained nothing.)
+		if (k->cmd == CTL_CMD_DRAIN && cee_ctl_job_taken(&k->job) &&
+		    c->drain == CTL_DRAIN_NONE)
+			c->drain = CTL_DRAIN_WAIT;
 		cee_ctl_job_release(&k->job);
 	}
 	cee_ctl_buf_free(&k->out);
@@ -312,12 +313,8 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 		// is the exchange's at the latest): it was closed in silence when
 		// the line came late in the exchange (the job's own 5 s ran past
 		// it). A listing going out is cut (its client reads too slowly).
-		if (k->job.active && !k->st.on && k->out.len == 0) {
-			bool drain = k->cmd == CTL_CMD_DRAIN && k->job.count > 0;
-			client_flush(c, k);
-			if (drain && c->drain == CTL_DRAIN_NONE)
-				c->drain = CTL_DRAIN_WAIT; // (as client_close() does)
-		}
+		if (k->job.active && !k->st.on && k->out.len == 0)
+			client_flush(c, k); // (a DRAIN a shard took goes on: client_close())
 		client_close(c, k);
 		return 1;
 	}
@@ -360,8 +357,11 @@ static int client_poll(struct cee_ctl *c, struct ctl_client *k, uint64_t now)
 		// once any shard took DRAIN it refuses new connections: the drain
 		// goes on (drain_poll() posts DRAIN to every shard again) even when
 		// another shard's request failed (busy, timed out), or those that
-		// took it would refuse for good and the engine never exit
-		if (k->cmd == CTL_CMD_DRAIN && k->job.count > 0 && c->drain == CTL_DRAIN_NONE)
+		// took it would refuse for good and the engine never exit; one
+		// posted and given up unserved (the next shard's mailbox full)
+		// drained nothing: no drain, and the reply's "try again" holds
+		if (k->cmd == CTL_CMD_DRAIN && cee_ctl_job_taken(&k->job) &&
+		    c->drain == CTL_DRAIN_NONE)
 			c->drain = CTL_DRAIN_WAIT;
 		if (!k->st.on) // (a listing's records stay until its last piece)
 			cee_ctl_job_release(&k->job);

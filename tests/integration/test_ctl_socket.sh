@@ -203,6 +203,20 @@ for fmt in --json ""; do
 	[[ $rc -eq 1 ]] && has "$WORK/full.err" "writing the reply: No space left on device" ||
 		fail "cee-ctl ${fmt:-(tables)} sinks into /dev/full: exit $rc, $(cat "$WORK/full.err")"
 done
+# ... or into a pipe whose reader is gone (cee-ctl conns | head -c 10): exit
+# 1 and why, not killed by SIGPIPE (status 141, no message: review of
+# session 33). The pipe's read end is closed before cee-ctl starts.
+"$PY" - "$CTL" "$SOCK" "$WORK/pipe.err" <<'PY' || fail "cee-ctl into a pipe without a reader"
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+with open(sys.argv[3], "w") as err:
+    p = subprocess.run([sys.argv[1], "--socket", sys.argv[2], "--timeout", "10", "--json", "sinks"],
+                       stdout=w, stderr=err)  # (SIGPIPE at its default in the child)
+os.close(w)
+msg = open(sys.argv[3]).read()
+assert p.returncode == 1 and "writing the reply: Broken pipe" in msg, (p.returncode, msg)
+PY
 kill -TERM "$E"
 wait "$E" || fail "engine e exited non-zero at SIGTERM"
 "$PY" - "$WORK/sinks.json" "$WORK/stats-e.json" "$LONG" <<'PY' || fail "the sinks' lists with long specs"

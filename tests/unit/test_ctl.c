@@ -187,22 +187,29 @@ static void one_shard_silent_is_an_error_not_a_partial_listing(void **state)
 	close(fd);
 }
 
-// The shards' side of DRAIN: every request posted answered with @p live
-// connections each. @return requests answered.
+// Shard @p i's side of DRAIN: every request posted answered with @p live
+// connections. @return requests answered.
+static unsigned answer_drains_of(struct fixture *f, unsigned i, uint32_t live)
+{
+	unsigned n = 0;
+	void *p = NULL;
+	while (rte_ring_dequeue(f->m[i].ring, &p) == 0) {
+		struct cee_mbox_req *r = p;
+		assert_int_equal(r->op, CEE_MBOX_OP_DRAIN);
+		r->rc = 0;
+		r->live = live;
+		cee_mbox_req_finish(r);
+		n++;
+	}
+	return n;
+}
+
+// Every shard's side of DRAIN (answer_drains_of()). @return requests answered.
 static unsigned answer_drains(struct fixture *f, uint32_t live)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < NSHARDS; i++) {
-		void *p = NULL;
-		while (rte_ring_dequeue(f->m[i].ring, &p) == 0) {
-			struct cee_mbox_req *r = p;
-			assert_int_equal(r->op, CEE_MBOX_OP_DRAIN);
-			r->rc = 0;
-			r->live = live;
-			cee_mbox_req_finish(r);
-			n++;
-		}
-	}
+	for (unsigned i = 0; i < NSHARDS; i++)
+		n += answer_drains_of(f, i, live);
 	return n;
 }
 
@@ -240,6 +247,100 @@ static void idle_drain_completes(void **state)
 	assert_non_null(strstr(out, "\"draining\":true"));
 	assert_non_null(strstr(out, "\"unclosed\":"));
 	close(fd);
+}
+
+// Fills shard @p i's mailbox with requests no shard serves: @return them.
+static unsigned fill_mailbox(struct fixture *f, unsigned i, struct cee_mbox_req **held, unsigned cap)
+{
+	unsigned n = 0;
+	for (;;) {
+		struct cee_mbox_req *r = cee_mbox_req_alloc(CEE_MBOX_OP_STATS, 0, 0);
+		assert_non_null(r);
+		if (rte_ring_enqueue(f->m[i].ring, r) != 0) {
+			cee_mbox_req_free(r);
+			return n;
+		}
+		assert_true(n < cap);
+		held[n++] = r;
+	}
+}
+
+static void unfill_mailbox(struct fixture *f, unsigned i, struct cee_mbox_req **held, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		void *p = NULL;
+		assert_int_equal(rte_ring_dequeue(f->m[i].ring, &p), 0);
+		assert_ptr_equal(p, held[k]);
+		cee_mbox_req_free(held[k]);
+	}
+}
+
+/*
+ * Fault guarded against (review of session 33): a drain whose second
+ * shard's mailbox was full answered "try again", the request posted to the
+ * first shard given up unserved, and yet the engine drained: the control
+ * thread went on with the drain because a request had been posted, not
+ * because a shard took it. Now no shard took it, no drain: the reply's
+ * "try again" holds.
+ */
+static void drain_busy_untaken_does_not_drain(void **state)
+{
+	struct fixture *f = *state;
+	struct cee_mbox_req *held[32];
+	unsigned nheld = fill_mailbox(f, 1, held, 32);
+	int fd = client_connect(f->path);
+	(void)served(f);
+	assert_int_equal(send(fd, "drain\n", 6, 0), 6);
+	char out[4096];
+	size_t n = reply_of(f, fd, out, sizeof(out), 3000);
+	assert_true(n > 0);
+	assert_non_null(strstr(out, "a shard's mailbox is full; try again"));
+	assert_null(strstr(out, "goes on"));
+	assert_int_equal(f->c.drain, CTL_DRAIN_NONE);
+	assert_int_equal(atomic_load(&f->m[1].full), 1);
+	// the first shard's request, given up: the shard drops it unserved
+	void *p = NULL;
+	assert_int_equal(rte_ring_dequeue(f->m[0].ring, &p), 0);
+	cee_mbox_req_finish(p); // (frees it: abandoned)
+	unfill_mailbox(f, 1, held, nheld);
+	close(fd);
+}
+
+/*
+ * The other side of it: the first shard took the drain before the second's
+ * full mailbox failed the job. That shard refuses new connections now, so
+ * the drain goes on (docs/control.md), and the reply says so beside "try
+ * again" (it said "try again" alone).
+ */
+static void drain_busy_taken_says_it_goes_on(void **state)
+{
+	struct fixture *f = *state;
+	struct cee_mbox_req *held[32];
+	unsigned nheld = fill_mailbox(f, 1, held, 32);
+	struct ctl_job j;
+	cee_ctl_job_start(&f->c, &j, CEE_MBOX_OP_DRAIN, 0);
+	assert_int_equal(j.rc, -EBUSY);
+	assert_int_equal(j.count, 1);
+	// shard 0 serves its DRAIN before the job is looked at again
+	assert_int_equal(answer_drains_of(f, 0, 0), 1);
+	assert_true(cee_ctl_job_poll(&j, &f->c));
+	assert_true(cee_ctl_job_taken(&j));
+	struct ctl_buf b = {0};
+	cee_ctl_render(&f->c, &b, CTL_CMD_DRAIN, 0, &j, NULL);
+	assert_non_null(b.p);
+	assert_non_null(strstr(b.p, "try again; a shard took the drain: it goes on"));
+	cee_ctl_buf_free(&b);
+	cee_ctl_job_release(&j);
+	// and given up before a shard took it: not taken
+	cee_ctl_job_start(&f->c, &j, CEE_MBOX_OP_DRAIN, 0);
+	assert_int_equal(j.rc, -EBUSY);
+	assert_true(cee_ctl_job_poll(&j, &f->c));
+	assert_false(cee_ctl_job_taken(&j));
+	cee_ctl_job_release(&j);
+	void *p = NULL;
+	assert_int_equal(rte_ring_dequeue(f->m[0].ring, &p), 0);
+	cee_mbox_req_finish(p);
+	unfill_mailbox(f, 1, held, nheld);
 }
 
 // A sinks listing (or ports part) of about 8.5 KiB: -ENOSPC in less.
@@ -348,6 +449,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(one_shard_silent_is_an_error_not_a_partial_listing,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(idle_drain_completes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(drain_busy_untaken_does_not_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(drain_busy_taken_says_it_goes_on, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_sinks_listing_is_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_ports_part_is_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(abandoned_request_freed_by_the_control_thread, setup,
