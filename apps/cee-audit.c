@@ -434,6 +434,31 @@ static bool reason_name(const char *s)
 	return true;
 }
 
+// The number an unknown reason's name stands for: N for "reason_N" (the
+// JSON writers' name for a number they do not know, N past the known
+// ones), else one of its own from 254 down, the same for the same name
+// (two different unknown names were one, 255, and a closed and its
+// link_down that disagreed passed), 255 once those run out.
+static uint8_t unknown_reason_code(const char *s)
+{
+	static char names[64][48];
+	static unsigned nnames;
+	if (strncmp(s, "reason_", 7) == 0 && s[7] >= '1' && s[7] <= '9' && strlen(s) <= 10) {
+		unsigned long n = strtoul(s + 7, NULL, 10);
+		if (n >= CEE_REASON__COUNT && n <= UINT8_MAX)
+			return (uint8_t)n;
+	}
+	for (unsigned i = 0; i < nnames; i++)
+		if (strcmp(names[i], s) == 0)
+			return (uint8_t)(REASON_UNKNOWN - 1 - i);
+	if (nnames < 64 && REASON_UNKNOWN - 1 - nnames >= CEE_REASON__COUNT &&
+	    strlen(s) < sizeof(names[0])) {
+		snprintf(names[nnames], sizeof(names[0]), "%s", s);
+		return (uint8_t)(REASON_UNKNOWN - 1 - nnames++);
+	}
+	return REASON_UNKNOWN;
+}
+
 static const char *type_name_str(uint8_t t)
 {
 	return cee_evt_type_str((enum cee_evt_type)t);
@@ -517,7 +542,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				int r = cee_reason_parse(sval);
 				if (r < 0 && !reason_name(sval))
 					return "bad reason (not a reason's name: [a-z][a-z0-9_]*)";
-				e->reason = r < 0 ? REASON_UNKNOWN : (uint8_t)r;
+				e->reason = r < 0 ? unknown_reason_code(sval) : (uint8_t)r;
 				have |= F_REASON;
 			}
 		} else if (strcmp(key, "v") == 0 || strcmp(key, "shard") == 0 ||

@@ -174,5 +174,32 @@ run badreason "$WORK/badreason.jsonl"
 [ "$rc" = 2 ] && grep -q "badreason.jsonl:3: bad reason" "$WORK/badreason.out" ||
 	fail "a reason that is no reason's name: exit $rc, not 2" badreason
 
+
+# Two different unknown reasons, a link's closed and its link_down (which
+# repeats it): inconsistent, as in a binary stream (every unknown name was
+# one number, 255, and the pair passed: review of session 33). The link
+# stream is fuzz_seedgen's (tests/fuzz/corpus/audit_reader/events.jsonl).
+SEED=$(dirname "$0")/../fuzz/corpus/audit_reader/events.jsonl
+run linkseed "$SEED"
+[ "$rc" = 0 ] || fail "the seed stream with a link: exit $rc, not 0" linkseed
+sed -e '/"type":"closed","conn":"0000000000000002"/s/"reason":"tls_alert"/"reason":"future_a"/' \
+	-e '/"type":"link_down"/s/"reason":"tls_alert"/"reason":"future_b"/' "$SEED" >"$WORK/twounknown.jsonl"
+run twounknown "$WORK/twounknown.jsonl"
+[ "$rc" = 1 ] && grep -q "^inconsistent *1$" "$WORK/twounknown.out" ||
+	fail "closed future_a, its link_down future_b: exit $rc, not 1 with inconsistent 1" twounknown
+sed -e '/"type":"closed","conn":"0000000000000002"/s/"reason":"tls_alert"/"reason":"future_a"/' \
+	-e '/"type":"link_down"/s/"reason":"tls_alert"/"reason":"future_a"/' "$SEED" >"$WORK/oneunknown.jsonl"
+run oneunknown "$WORK/oneunknown.jsonl"
+[ "$rc" = 0 ] && grep -q "^unknown_reason 1$" "$WORK/oneunknown.out" ||
+	fail "closed and its link_down with one unknown reason: exit $rc, not 0 with unknown_reason 1" oneunknown
+# the JSON writers' name for a number they do not know (cee-tail converting
+# a newer engine's binary batches): "reason_N", an unknown cause, not bad
+# input ("?" was, exit 2)
+sed -e '/"type":"closed","conn":"0000000000000002"/s/"reason":"tls_alert"/"reason":"reason_200"/' \
+	-e '/"type":"link_down"/s/"reason":"tls_alert"/"reason":"reason_200"/' "$SEED" >"$WORK/reasonn.jsonl"
+run reasonn "$WORK/reasonn.jsonl"
+[ "$rc" = 0 ] && grep -q "^unknown_reason 1$" "$WORK/reasonn.out" ||
+	fail "closed and its link_down with reason_200: exit $rc, not 0 with unknown_reason 1" reasonn
+
 [ "$FAILED" -eq 0 ] || exit 1
 echo "PASS test_audit_cli"

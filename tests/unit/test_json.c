@@ -235,6 +235,29 @@ static void test_every_type_and_reason_encoded(void **state)
 	}
 }
 
+// Guards against (review of session 33): a reason number this writer does
+// not know (cee-tail converting a newer engine's binary batches) written
+// "reason":"?", which cee-audit refuses as malformed (exit 2), where
+// docs/events.md (Versioning) has readers take a newer reason as an unknown
+// cause. It is "reason_N", a name as the others are ([a-z][a-z0-9_]*).
+static void test_unknown_reason_has_a_name(void **state)
+{
+	struct cee_event e = open_event();
+	char buf[1024];
+	e.type = CEE_EVT_CLOSED;
+	for (unsigned r = CEE_REASON__COUNT; r <= UINT8_MAX; r++) {
+		char want[64];
+		e.reason = (uint8_t)r;
+		assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+		snprintf(want, sizeof(want), "\"reason\":\"reason_%u\",", r);
+		assert_non_null(strstr(buf, want));
+	}
+	e.type = CEE_EVT_LINK_DOWN;
+	e.reason = CEE_REASON__COUNT;
+	assert_true(cee_evt_to_json(&e, buf, sizeof(buf)) > 0);
+	assert_null(strstr(buf, "\"?\""));
+}
+
 // Guards against: the direction bit leaking into `proto` (an outbound TLS
 // connection printed as an unknown protocol "?") or a wrong or missing
 // "dir" on open (schema 3: consumers tell links' connections from
@@ -1138,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_engine_and_run),
 		cmocka_unit_test(test_names_round_trip),
 		cmocka_unit_test(test_every_type_and_reason_encoded),
+		cmocka_unit_test(test_unknown_reason_has_a_name),
 		cmocka_unit_test(test_dir_in_out_on_open),
 		cmocka_unit_test(test_link_events_exact),
 		cmocka_unit_test(test_ext_json_u32_values),
