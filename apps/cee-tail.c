@@ -1067,6 +1067,14 @@ static bool deliveries_outstanding(uint64_t now)
 	return out;
 }
 
+// The exit status: 2 (out of memory, the consumer gone) stays 2 when a
+// gap, a malformed batch or an output error (1) is found after it (a run
+// that skipped a malformed batch and then lost its durable exited 1).
+static int worse(int rc, int now)
+{
+	return now > rc ? now : rc;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_COUNT = 256, O_IDLE, O_FROM_START, O_REORDER, O_ACK_WAIT, O_HELP };
@@ -1317,7 +1325,7 @@ int main(int argc, char **argv)
 		if (s != NATS_OK && now - last_msg >= GONE_CHECK_NS && now - checked_ns >= GONE_CHECK_NS) {
 			checked_ns = now;
 			if (consumer_gone()) {
-				rc = 2;
+				rc = worse(rc, 2);
 				break;
 			}
 		}
@@ -1325,34 +1333,34 @@ int main(int argc, char **argv)
 		// what is settled is acknowledged before the server is asked about
 		// the rest (a question can wait for the server)
 		if (flush_and_ack() < 0)
-			rc = 1;
+			rc = worse(rc, 1);
 		wait_positions();
 		bool idle = idle_ms && now - last_msg >= idle_ms * 1000000u &&
 			    now >= T.hold_until_ns && !(due(now, true) && deliveries_outstanding(now));
 		timers(now, idle);
 		if (flush_and_ack() < 0)
-			rc = 1;
+			rc = worse(rc, 1);
 		if (idle) {
 			if (consumer_gone()) // (not "read whole")
-				rc = 2;
+				rc = worse(rc, 2);
 			break;
 		}
 	}
 	if (T.oom) {
 		fprintf(stderr, "%s: out of memory\n", WHO);
-		rc = 2;
+		rc = worse(rc, 2);
 	}
 	timers(cee_nats_now_ns(), false);
 	if (!T.out_err) {
 		close_groups();
 		if (flush_and_ack() < 0)
-			rc = 1;
+			rc = worse(rc, 1);
 	}
 	if (T.out_err) {
 		// what stdio still holds goes nowhere (not acknowledged: the
 		// broker delivers it again); exit() must not block flushing it
 		__fpurge(stdout);
-		rc = 1;
+		rc = worse(rc, 1);
 	}
 	if (out_flags >= 0)
 		(void)fcntl(STDOUT_FILENO, F_SETFL, out_flags);
@@ -1373,7 +1381,7 @@ int main(int argc, char **argv)
 		WHO, T.messages, T.events, T.duplicates, T.reordered, T.gaps, T.late, T.foreign,
 		T.bad, T.overlaps, left);
 	if (T.gaps || T.late || T.bad)
-		rc = 1;
+		rc = worse(rc, 1);
 	natsSubscription_Destroy(sub);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

@@ -14,6 +14,8 @@
 // events, 3 duplicates skipped, 3 batches reordered (2, 5, 9), no gap.
 // ORDER (batch numbers 0-11, comma separated) publishes those instead, in
 // that order (the stream is made if it is not there).
+// An "x" in ORDER publishes batch 1 with its last record left out (19
+// records for sseq 21-40): a batch cee-tail counts malformed and skips.
 // ORDER late:N:G publishes N batches (5 lifecycles each) in order, but for
 // batch G, published last (a batch resent after all the others).
 // --consumer prints the durable consumer's state as the server has it:
@@ -30,6 +32,7 @@
 
 #define LIFECYCLES 60
 #define PER_BATCH 20
+#define MALFORMED UINT32_MAX // ORDER's "x" (a malformed batch 1)
 
 int main(int argc, char **argv)
 {
@@ -132,10 +135,14 @@ int main(int argc, char **argv)
 		for (const char *p = argv[4];;) {
 			char *end;
 			unsigned long b = strtoul(p, &end, 10);
-			if (end == p || b >= LIFECYCLES * 4 / PER_BATCH || (*end != ',' && *end != '\0') ||
-			    norder == 64) {
-				fprintf(stderr, "nats_craft: bad ORDER '%s' (at most 64 of 0-%u)\n", argv[4],
-					LIFECYCLES * 4 / PER_BATCH - 1);
+			if (*p == 'x') { // a malformed batch
+				b = MALFORMED;
+				end = (char *)p + 1;
+			}
+			if (norder == 64 || (*end != ',' && *end != '\0') ||
+			    (b != MALFORMED && (end == p || b >= LIFECYCLES * 4 / PER_BATCH))) {
+				fprintf(stderr, "nats_craft: bad ORDER '%s' (at most 64 of 0-%u, x)\n",
+					argv[4], LIFECYCLES * 4 / PER_BATCH - 1);
 				return 2;
 			}
 			order[norder++] = (unsigned)b;
@@ -146,11 +153,12 @@ int main(int argc, char **argv)
 	}
 	snprintf(subj, sizeof(subj), "%s.craft.0.events", prefix);
 	for (unsigned i = 0; s == NATS_OK && i < norder; i++) {
-		unsigned b = order[i];
+		bool bad = order[i] == MALFORMED;
+		unsigned b = bad ? 1 : order[i];
 		natsMsg *m = NULL;
 		char v[32];
 		s = natsMsg_Create(&m, subj, NULL, (const char *)&rec[b * PER_BATCH],
-				   PER_BATCH * (int)sizeof(struct cee_event));
+				   (PER_BATCH - bad) * (int)sizeof(struct cee_event));
 		if (s == NATS_OK)
 			s = natsMsgHeader_Set(m, "Cee-Engine", "craft");
 		if (s == NATS_OK)
@@ -164,7 +172,7 @@ int main(int argc, char **argv)
 		if (s == NATS_OK)
 			s = natsMsgHeader_Set(m, "Cee-Last-Sseq", v);
 		if (s == NATS_OK)
-			s = natsMsgHeader_Set(m, "Cee-Events", "20");
+			s = natsMsgHeader_Set(m, "Cee-Events", bad ? "19" : "20");
 		if (s == NATS_OK)
 			s = natsMsgHeader_Set(m, "Cee-Format", "binary");
 		if (s == NATS_OK)
