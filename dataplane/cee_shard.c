@@ -1298,7 +1298,8 @@ static unsigned port_index(const struct cee_shard *s, uint16_t port_id)
  * it failed (retransmit_timeout) while new ones worked. Applied by one walk
  * of the shard's connections (moved_walk()), at most one per 10 ms.
  */
-static bool note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6])
+static bool note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint8_t mac[6],
+		       const uint8_t *old)
 {
 	uint32_t i;
 	for (i = 0; i < s->nmoved; i++)
@@ -1311,9 +1312,14 @@ static bool note_moved(struct cee_shard *s, unsigned pi, uint32_t ip, const uint
 	if (i == s->nmoved) {
 		s->moved[i].ip = ip;
 		s->moved[i].port = (uint16_t)pi;
+		s->moved[i].has_old = false;
 		s->nmoved++;
 	}
 	memcpy(s->moved[i].mac, mac, 6);
+	if (old != NULL && !s->moved[i].has_old) { // (moved twice before a walk: the first)
+		memcpy(s->moved[i].old, old, 6);
+		s->moved[i].has_old = true;
+	}
 	return true;
 }
 
@@ -1356,9 +1362,16 @@ static void moved_fix(void *arg, struct cee_conn *c)
 	if (!mac_known(c->peer_mac)) // an active open still resolving: it asks the table
 		return;
 	uint32_t nh = next_hop(s, c->remote_ip);
+	// A peer off the subnet is reached through the router its frames came
+	// from: with no gateway configured (--ip has no route) its next hop is
+	// 0, and a router's failover re-pointed none of them (they failed with
+	// retransmit_timeout). It follows a move of the MAC it sends to.
+	bool off_link = nh != c->remote_ip;
 	for (uint32_t i = 0; i < s->nmoved; i++)
-		if (s->moved[i].ip == nh && s->moved[i].port == c->port_id &&
-		    memcmp(c->peer_mac, s->moved[i].mac, 6) != 0) {
+		if (s->moved[i].port == c->port_id && memcmp(c->peer_mac, s->moved[i].mac, 6) != 0 &&
+		    (s->moved[i].ip == nh ||
+		     (off_link && s->moved[i].has_old &&
+		      memcmp(c->peer_mac, s->moved[i].old, 6) == 0))) {
 			memcpy(c->peer_mac, s->moved[i].mac, 6);
 			s->stats.arp_moved++;
 		}
@@ -1473,7 +1486,7 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	bool same = have && memcmp(known, ai.sha.addr_bytes, 6) == 0;
 	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip &&
 	    (have || !announced_again(s, pi, ai.sip, ai.sha.addr_bytes)) &&
-	    note_moved(s, pi, ai.sip, ai.sha.addr_bytes) && !have)
+	    note_moved(s, pi, ai.sip, ai.sha.addr_bytes, have ? known : NULL) && !have)
 		announced_note(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
 	// an entry is made for a neighbour that asks for us, when it can be a

@@ -206,6 +206,8 @@ struct cee_shard {
 		uint32_t ip;
 		uint16_t port;
 		uint8_t mac[6];
+		uint8_t old[6]; // the MAC the table had for ip (has_old)
+		bool has_old;
 	} moved[CEE_MOVED_MAX];
 	uint32_t nmoved;
 	uint64_t moved_walk_ns;

@@ -16,7 +16,8 @@
 // be a next hop must not push the real one out of the 8 places of a walk,
 // and a SYN from the subnet's broadcast address gets no answer; an off-link
 // sender asking for us is answered but not learnt; another host's RFC 5227
-// probe is not bad input; a host claiming our address is an arp_conflict.
+// probe is not bad input; a host claiming our address is an arp_conflict;
+// a router's move is followed by the connections of clients off the subnet.
 // Synchronisation: events (established, closed, destroyed) and the shards'
 // counters, each awaited with a deadline; no sleeps decide an outcome.
 #include <signal.h>
@@ -36,15 +37,24 @@
 static const struct rte_ether_addr mac_a = {{0x02, 0, 0, 0, 0, 0xa}};
 static const struct rte_ether_addr mac_b = {{0x02, 0, 0, 0, 0, 0xb}};
 static const struct rte_ether_addr mac_c = {{0x02, 0, 0, 0, 0, 0xc}};
+static const struct rte_ether_addr mac_d = {{0x02, 0, 0, 0, 0, 0xd}}; // a router
+static const struct rte_ether_addr mac_e = {{0x02, 0, 0, 0, 0, 0xe}}; // ... after its failover
+
+// A segment from @p ip with source MAC @p src into port 1, queue 0.
+static void send_seg_ip(const struct rte_ether_addr *src, uint32_t ip, uint16_t cport,
+			uint8_t flags, uint32_t seq, uint32_t ack, const void *data, uint32_t len)
+{
+	struct rte_mbuf *m =
+	    peer_seg(src, &engine_mac, ip, cport, ECHO_PORT, flags, seq, ack, data, len);
+	if (m)
+		send_frame(1, 0, m);
+}
 
 // A segment from PEER_IP with source MAC @p src into port 1, queue 0.
 static void send_seg(const struct rte_ether_addr *src, uint16_t cport, uint8_t flags, uint32_t seq,
 		     uint32_t ack, const void *data, uint32_t len)
 {
-	struct rte_mbuf *m =
-	    peer_seg(src, &engine_mac, PEER_IP, cport, ECHO_PORT, flags, seq, ack, data, len);
-	if (m)
-		send_frame(1, 0, m);
+	send_seg_ip(src, PEER_IP, cport, flags, seq, ack, data, len);
 }
 
 // A gratuitous ARP for @p ip announcing @p mac, into @p port, queue @p q.
@@ -69,25 +79,61 @@ static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *ma
 	send_garp_ip(port, q, mac, PEER_IP);
 }
 
+// The next segment of the engine to @p ip, port @p cport, within @p ms
+// (recv_seg() knows PEER_IP alone).
+static struct seg recv_seg_ip(uint32_t ip, uint16_t cport, unsigned ms)
+{
+	struct seg sg;
+	memset(&sg, 0, sizeof(sg));
+	for (uint64_t end = now_ms() + ms; now_ms() < end;) {
+		struct rte_mbuf *m = recv_frame((unsigned)(end - now_ms()) + 1);
+		if (m == NULL)
+			break;
+		struct cee_pkt p;
+		cee_net_parse(m, ip, 1, &p);
+		bool mine = p.kind == CEE_PKT_TCP && p.dport == cport;
+		if (mine) {
+			sg.ok = true;
+			sg.flags = p.seg.flags;
+			sg.seq = p.seg.seq;
+			sg.ack = p.seg.ack;
+			sg.len = p.seg.len < sizeof(sg.data) ? p.seg.len : sizeof(sg.data);
+			memcpy(sg.data, p.seg.data, sg.len);
+			sg.dst = rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->dst_addr;
+		}
+		rte_pktmbuf_free(m);
+		if (mine)
+			break;
+	}
+	return sg;
+}
+
 struct conn {
 	uint16_t cport;
 	unsigned shard;
 	uint32_t snd_nxt, rcv_nxt;
+	uint32_t ip;			   // the peer's address (PEER_IP, on the subnet)
+	const struct rte_ether_addr *via; // the MAC its frames come from (mac_a)
 };
 
-static bool handshake(struct conn *c, uint16_t cport)
+// A connection from @p ip, its frames from @p via (a router's MAC when
+// @p ip is off the subnet).
+static bool handshake_via(struct conn *c, uint16_t cport, uint32_t ip,
+			  const struct rte_ether_addr *via)
 {
 	c->cport = cport;
+	c->ip = ip;
+	c->via = via;
 	uint32_t iss = 1000u * cport;
-	send_seg(&mac_a, cport, CEE_TCP_SYN, iss, 0, NULL, 0);
-	struct seg sa = recv_seg(cport, 2000);
+	send_seg_ip(c->via, c->ip, cport, CEE_TCP_SYN, iss, 0, NULL, 0);
+	struct seg sa = recv_seg_ip(c->ip, cport, 2000);
 	CHECK(sa.ok && sa.flags == (CEE_TCP_SYN | CEE_TCP_ACK) && sa.ack == iss + 1,
 	      "SYN-ACK for port %u (ok=%d flags=%#x)", cport, sa.ok, sa.flags);
 	if (!sa.ok)
 		return false;
 	c->snd_nxt = iss + 1;
 	c->rcv_nxt = sa.seq + 1;
-	send_seg(&mac_a, cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
+	send_seg_ip(c->via, c->ip, cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
 	const struct cee_event *e = find_event(cport, CEE_EVT_ESTABLISHED, 2000);
 	CHECK(e != NULL, "established for %u", cport);
 	if (e == NULL)
@@ -96,26 +142,31 @@ static bool handshake(struct conn *c, uint16_t cport)
 	return true;
 }
 
+static bool handshake(struct conn *c, uint16_t cport)
+{
+	return handshake_via(c, cport, PEER_IP, &mac_a);
+}
+
 // An echo of a few bytes, which must come back addressed to @p want.
 static void echo_to(struct conn *c, const struct rte_ether_addr *want, const char *when)
 {
 	char buf[32];
 	int len = snprintf(buf, sizeof(buf), "%s %u", when, c->cport);
-	send_seg(&mac_a, c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, buf,
-		 (uint32_t)len);
+	send_seg_ip(c->via, c->ip, c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, buf,
+		    (uint32_t)len);
 	c->snd_nxt += (uint32_t)len;
-	struct seg e = recv_seg(c->cport, 2000);
+	struct seg e = recv_seg_ip(c->ip, c->cport, 2000);
 	CHECK(e.ok && e.len == (uint32_t)len && memcmp(e.data, buf, (size_t)len) == 0,
 	      "echo %s on %u (shard %u): ok=%d len=%u", when, c->cport, c->shard, e.ok, e.len);
 	if (!e.ok)
 		return;
 	CHECK(rte_is_same_ether_addr(&e.dst, want),
-	      "echo %s on %u (shard %u) went to %02x:%02x:%02x:%02x:%02x:%02x, not the %s MAC",
+	      "echo %s on %u (shard %u) went to %02x:%02x:%02x:%02x:%02x:%02x, not to ..:%02x",
 	      when, c->cport, c->shard, e.dst.addr_bytes[0], e.dst.addr_bytes[1],
 	      e.dst.addr_bytes[2], e.dst.addr_bytes[3], e.dst.addr_bytes[4], e.dst.addr_bytes[5],
-	      rte_is_same_ether_addr(want, &mac_a) ? "first" : "announced");
+	      want->addr_bytes[5]);
 	c->rcv_nxt += e.len;
-	send_seg(&mac_a, c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
+	send_seg_ip(c->via, c->ip, c->cport, CEE_TCP_ACK, c->snd_nxt, c->rcv_nxt, NULL, 0);
 }
 
 // An echo of @p data on @p c that must be the next frame out: nothing to
@@ -365,6 +416,42 @@ int main(int argc, char **argv)
 	CHECK(STAT(drops[CEE_DROP_BAD_ARP]) == bad2, "bad_arp +%lu: a probe or a conflict counted as garbage",
 	      (unsigned long)(STAT(drops[CEE_DROP_BAD_ARP]) - bad2));
 
+	// Fault (review of session 33): a router's MAC change reached none of
+	// the connections of clients off the subnet that come through it. A
+	// walk re-pointed a connection whose next hop was the moved address;
+	// an off-link client's next hop is the gateway, and none is configured
+	// (--ip has no route), so none matched, and they failed with
+	// retransmit_timeout. Now a connection off the subnet follows a move of
+	// the MAC it sends to (the moved address's old one, from the table).
+	const uint32_t router = 0x0a0000feu, client = 0xc0a80707u; // 10.0.0.254, 192.168.7.7
+	uint64_t moved3 = STAT(arp_moved);
+	uint64_t shared3 = STAT(arp_shared);
+	send_arp(1, 0, RTE_ARP_OP_REQUEST, &mac_d, router, ENGINE_IP); // the router asks: an entry
+	wait_stat(offsetof(struct cee_shard_stats, arp_shared), shared3 + 1, 2000);
+	struct conn r[NCONN];
+	unsigned nr = 0, r_shard[NQ] = {0};
+	for (unsigned i = 0; i < NCONN; i++)
+		if (handshake_via(&r[nr], (uint16_t)(44000 + i), client, &mac_d)) {
+			r_shard[r[nr].shard < NQ ? r[nr].shard : 0]++;
+			nr++;
+		}
+	CHECK(nr == NCONN && r_shard[0] > 0 && r_shard[1] > 0,
+	      "%u of %u connections from 192.168.7.7 (%u and %u a shard)", nr, NCONN, r_shard[0],
+	      r_shard[1]);
+	for (unsigned i = 0; i < nr; i++)
+		echo_to(&r[i], &mac_d, "before the router's move");
+	send_garp_ip(1, 0, &mac_e, router); // the router's address moves to mac_e
+	uint64_t moved4 = wait_stat(offsetof(struct cee_shard_stats, arp_moved), moved3 + nr, 3000);
+	CHECK(moved4 == moved3 + nr, "arp_moved +%lu after the router's move, want %u",
+	      (unsigned long)(moved4 - moved3), nr);
+	for (unsigned i = 0; i < nr; i++) {
+		r[i].via = &mac_e; // (its frames come from the router's new MAC now)
+		echo_to(&r[i], &mac_e, "after the router's move");
+	}
+	// the on-subnet connections stay where they were (mac_a: not the router's)
+	for (unsigned i = 0; i < n; i++)
+		echo_to(&c[i], &mac_a, "after the router's move");
+
 	volatile sig_atomic_t stop = 1;
 	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
 	// (the shards are stopped: their tables are read here without a race)
@@ -378,10 +465,13 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++)
 		CHECK(find_event(c[i].cport, CEE_EVT_DESTROYED, 1000) != NULL, "destroyed for %u",
 		      c[i].cport);
+	for (unsigned i = 0; i < nr; i++)
+		CHECK(find_event(r[i].cport, CEE_EVT_DESTROYED, 1000) != NULL, "destroyed for %u",
+		      r[i].cport);
 
 	struct cee_audit_result res;
 	ring_audit(&res);
-	CHECK(res.ok && res.opens == n, "audit: ok=%d opens=%lu", res.ok, (unsigned long)res.opens);
+	CHECK(res.ok && res.opens == n + nr, "audit: ok=%d opens=%lu", res.ok, (unsigned long)res.opens);
 	printf("ring arp: %u connections (%u and %u a shard), arp_moved %lu, arp_shared %lu, "
 	       "%zu events, %d failures\n",
 	       n, per_shard[0], per_shard[1], (unsigned long)STAT(arp_moved),
