@@ -424,6 +424,12 @@ struct cee_tcp_ooo {
  */
 struct cee_tcp_xmit {
 	uint32_t recover;   /**< RFC 6582: snd_max when recovery began */
+	/**
+	 * snd_max when the window was last reduced for a loss (recovery, a
+	 * tail-loss probe's response); trails snd_una after: losses below it
+	 * are that reduction's, and draw no second one (Linux: high_seq)
+	 */
+	uint32_t cut_end;
 	uint8_t dupacks;    /**< consecutive duplicate ACKs (RFC 5681 2) */
 	uint8_t in_recovery; /**< 0, CEE_TCP_REC_NEWRENO or CEE_TCP_REC_SACK */
 	uint8_t nsacked;    /**< ranges in sacked[] */

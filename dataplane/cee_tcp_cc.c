@@ -28,7 +28,8 @@
  *   was at least one MSS); a full ACK leaves recovery with cwnd =
  *   min(ssthresh, max(FlightSize, MSS) + MSS).
  * - RTO (RFC 5681 3.1 eq. 4, RFC 6298 5.5): on the first expiry of a
- *   segment ssthresh = as above, then cwnd = 1 MSS (the loss window);
+ *   segment ssthresh = as above (unless SND.UNA is below cut_end: the
+ *   window was cut for this flight already), then cwnd = 1 MSS (the loss window);
  *   recover = SND.MAX (RFC 6582 4: no fast retransmit for ACKs of the old
  *   window). Go-back-N then proceeds at the pace of slow start.
  * - CUBIC (RFC 9438 4): W_cubic(t) = C (t - K)^3 + W_max, C = 0.4, beta =
@@ -85,6 +86,7 @@ void tcp_cc_xmit_init(struct cee_tcb *tcb, struct cee_tcp_xmit *x)
 	tcb->uflags |= CEE_TCB_U_XMIT;
 	memset(x, 0, sizeof(*x));
 	x->recover = tcb->snd_una; /* RFC 6582 3.2: no window recovered yet */
+	x->cut_end = tcb->snd_una;
 }
 
 /* Restart after idle (RFC 5681 4.1), before new data goes out with nothing in flight. */
@@ -247,7 +249,7 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// closes it at one): it repaired a loss (its original, or the ACK of
 	// it), and the window is reduced as for any loss (Linux: CWR in
 	// tcp_process_tlp_ack()); it grew on as if nothing was lost. The
-	// flight is the one before this ACK; recover = SND.MAX, so that the
+	// flight is the one before this ACK; cut_end = SND.MAX, so that the
 	// same flight's losses are not cut for again.
 	if (x->tlp_rxt && seq_gt(tcb->snd_una, x->tlp_end) && !x->in_recovery) {
 		x->tlp_rxt = 0;
@@ -255,6 +257,7 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 		tcb->ssthresh = loss_ssthresh(ctx, tcb, tcb->snd_max - tcb->snd_una + acked);
 		tcb->cwnd = min_u32(tcb->cwnd, tcb->ssthresh);
 		x->ca_acked = 0;
+		x->cut_end = tcb->snd_max;
 		reduced = true;
 	}
 	x->tlp = 0; /* progress: the next flight may probe again (RFC 8985 7.4) */
@@ -265,12 +268,16 @@ void tcp_cc_on_ack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t acked,
 	// later), seq_geq() turned, and every later loss waited for the RTO.
 	if (!x->in_recovery && seq_gt(tcb->snd_una, x->recover))
 		x->recover = tcb->snd_una;
+	// (and so does the reduced point, for the same reason)
+	if (seq_gt(tcb->snd_una, x->cut_end))
+		x->cut_end = tcb->snd_una;
 	if (reduced) {
-		// holes this ACK's blocks show: recovery, without a second cut;
-		// else recover = SND.MAX: this flight's losses were cut for
-		if (!((tcb->flags & CEE_TCB_F_SACK) && x->nsacked &&
-		      tcp_sack_enter_cut(ctx, tcb, x, now_ns, false)))
-			x->recover = tcb->snd_max;
+		// holes this ACK's blocks show: recovery, without a second cut
+		// (cut_end); recover stays: a loss later in this flight must
+		// still start recovery (with recover = SND.MAX here, none could:
+		// a second probe, then the RTO and a second cut)
+		if ((tcb->flags & CEE_TCB_F_SACK) && x->nsacked)
+			(void)tcp_sack_enter(ctx, tcb, x, now_ns);
 		return; /* no growth on the ACK that showed the loss */
 	}
 	if (x->in_recovery == CEE_TCP_REC_SACK) {
@@ -381,6 +388,7 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 	ctx->stats.fast_retransmits++;
 	tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
 	x->recover = tcb->snd_max;
+	x->cut_end = tcb->snd_max;
 	x->in_recovery = CEE_TCP_REC_NEWRENO;
 	x->ca_acked = 0;
 	tcp_retransmit_at(ctx, tcb, tcb->snd_una, mss, now_ns);
@@ -393,12 +401,14 @@ void tcp_cc_on_rto(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 	struct cee_tcp_xmit *x = tcp_xmit(ctx, tcb);
 
 	ctx->stats.rto_timeouts++;
-	// first expiry for this segment (RFC 5681 eq. 4), and not inside a
-	// recovery that cut the window for this loss already (Linux's
-	// tcp_enter_loss(): a lost resend in SACK recovery took CUBIC's
-	// ssthresh from 0.7 W to 0.49 W, and W_max down by fast convergence)
-	bool recovering = x != NULL && x->in_recovery && seq_lt(tcb->snd_una, x->recover);
-	if (tcb->retries == 0 && !recovering)
+	// first expiry for this segment (RFC 5681 eq. 4), and not for a
+	// flight the window was cut for already (Linux's tcp_enter_loss(): a
+	// lost resend in SACK recovery took CUBIC's ssthresh from 0.7 W to
+	// 0.49 W, and W_max down by fast convergence): by cut_end, not by a
+	// recovery running, which a rewind ends and a probe's response never
+	// starts
+	bool reduced = x != NULL && seq_lt(tcb->snd_una, x->cut_end);
+	if (tcb->retries == 0 && !reduced)
 		tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
 	tcb->cwnd = tcb->snd_mss; // the loss window
 	if (x != NULL) {

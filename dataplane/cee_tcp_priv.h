@@ -372,12 +372,12 @@ CEE_TCP_INTERNAL void tcp_sack_update(struct cee_tcp_ctx *ctx, struct cee_tcb *t
 CEE_TCP_INTERNAL uint32_t tcp_sack_clip(const struct cee_tcp_xmit *x, uint32_t seq, uint32_t len);
 /* Go-back-N: SND.NXT past the SACKed range it is in; @return bytes to the next one (or UINT32_MAX). */
 CEE_TCP_INTERNAL uint32_t tcp_sack_skip(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
-/* Start SACK recovery if a loss is detected: @return true when it started. */
+/*
+ * Start SACK recovery if a loss is detected: @return true when it started.
+ * ssthresh and cwnd stay when SND.UNA is below cut_end (reduced for this flight).
+ */
 CEE_TCP_INTERNAL bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				     struct cee_tcp_xmit *x, uint64_t now_ns);
-/* The same; @p cut false: ssthresh and cwnd stay (just reduced for this loss). */
-CEE_TCP_INTERNAL bool tcp_sack_enter_cut(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
-					 struct cee_tcp_xmit *x, uint64_t now_ns, bool cut);
 /* Resend the hole at @p seq (up to @p len bytes); HighRxt moves by what went. */
 CEE_TCP_INTERNAL void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb,
 				      struct cee_tcp_xmit *x, uint32_t seq, uint32_t len,

@@ -27,9 +27,11 @@
  *   so that the peer's SACK shows a tail loss for the rules above.
  * - Recovery starts (RFC 6675 5) on the third duplicate ACK or when
  *   SND.UNA + 1 is lost, unless SND.UNA has not passed the last recovery
- *   point: ssthresh from the congestion control, cwnd = ssthresh, recover
- *   = SND.MAX, HighRxt = SND.UNA, and the first lost segment is resent at
- *   once. Then, on every ACK: while cwnd - pipe >= 1 MSS, NextSeg (rule 1:
+ *   point: ssthresh from the congestion control, cwnd = ssthresh (both
+ *   left as they are below cut_end: a tail-loss probe's response cut them
+ *   for this flight), recover = cut_end = SND.MAX, HighRxt = SND.UNA, and
+ *   the first lost segment is resent at once. Then, on every ACK: while
+ *   cwnd - pipe >= 1 MSS, NextSeg (rule 1:
  *   the first lost, unSACKed, not yet resent bytes, up to an MSS and the
  *   next SACKed range), else new data within the peer's window (rule 2).
  *   pipe (SetPipe) = unSACKed bytes not deemed lost + resent bytes.
@@ -317,12 +319,6 @@ static uint32_t prr_sndcnt(const struct cee_tcb *tcb, const struct cee_tcp_xmit 
 bool tcp_sack_enter(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
 		    uint64_t now_ns)
 {
-	return tcp_sack_enter_cut(ctx, tcb, x, now_ns, true);
-}
-
-bool tcp_sack_enter_cut(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tcp_xmit *x,
-			uint64_t now_ns, bool cut)
-{
 	// RFC 6675 5 / RFC 6582 3.2: not for the window already recovered; the
 	// first byte sent after it (SND.UNA = recover) is a new window's
 	if (x->in_recovery || !seq_geq(tcb->snd_una, x->recover))
@@ -331,11 +327,15 @@ bool tcp_sack_enter_cut(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee
 		return false;
 	ctx->stats.fast_retransmits++;
 	ctx->stats.sack_recoveries++;
-	if (cut) { // (else the caller has just reduced the window for this loss)
+	// not for a loss in a flight the window was reduced for already (a
+	// tail-loss probe's response: Linux goes from CWR to Recovery
+	// without a second cut)
+	if (!seq_lt(tcb->snd_una, x->cut_end)) {
 		tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
 		tcb->cwnd = tcb->ssthresh;
 	}
 	x->recover = tcb->snd_max;
+	x->cut_end = tcb->snd_max;
 	x->in_recovery = CEE_TCP_REC_SACK;
 	x->dupacks = 0;
 	x->ca_acked = 0;

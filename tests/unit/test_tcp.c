@@ -6357,6 +6357,26 @@ static void test_rto_in_recovery_keeps_ssthresh(void **state)
 }
 
 /*
+ * Guards against (review of loss recovery, low): a path-MTU drop (or a
+ * window reopened) in SACK recovery ends it with go-back-N; an RTO before
+ * SND.UNA reached the recovery point then found no recovery running and
+ * cut ssthresh a second time for the loss the recovery had cut for.
+ */
+static void test_rto_after_rewind_keeps_ssthresh(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	sack_lose_first_segment(f);
+	uint32_t ssthresh = f->tcb.ssthresh;
+	cee_tcp_pmtu(&f->ctx, &f->tcb, b, 1240, f->now); /* the resend was too large */
+	fire(f);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	assert_int_equal(f->tcb.ssthresh, ssthresh);
+	assert_int_equal(f->tcb.cwnd, 1200); /* the loss window, in the new size */
+}
+
+/*
  * Fault (RFC 6675 5.1: a sender SHOULD use all SACK information that comes
  * in during the loss recovery after a timeout): go-back-N from SND.UNA
  * after an RTO resent every byte the peer had SACKed since, one segment
@@ -6462,6 +6482,64 @@ static void test_tlp_dsack_no_response(void **state)
 	assert_int_equal(f->ctx.stats.tlp_probes, 2);
 	assert_int_equal(f->ctx.stats.tlp_losses, 0);
 	assert_int_equal(f->tcb.ssthresh, UINT32_MAX);
+}
+
+/*
+ * Guards against (review of loss recovery, high): the response to a loss
+ * repaired by a tail-loss probe set recover = SND.MAX so that the flight's
+ * window would not be cut twice; recover also keeps SACK recovery from
+ * starting, so a later loss among the bytes then in flight had nothing to
+ * resend it: a second probe, then the RTO (cwnd 1 MSS, the scoreboard
+ * dropped), which cut ssthresh a second time for the same flight. Now
+ * recovery starts on the third duplicate ACK, without a second cut (as
+ * Linux goes from CWR to Recovery).
+ */
+static void tlp_loss_then_more_lost(struct fake *f, uint32_t *b, uint32_t *ssthresh)
+{
+	warm_rtt(f, 40 * MS);
+	tlp_probe_then_more(f, b); /* 0..3, the probe resends 3, then 4..9 */
+	f->now += 40 * MS;
+	ack_to(f, *b + 4 * MSS); /* up to the probe's end: ambiguous */
+	f->now += MS;
+	ack_to(f, *b + 5 * MSS); /* past it: the probe repaired a loss */
+	assert_int_equal(f->ctx.stats.tlp_losses, 1);
+	*ssthresh = f->tcb.ssthresh;
+	assert_true(*ssthresh < UINT32_MAX);
+}
+
+static void test_tlp_loss_then_sack_recovery(void **state)
+{
+	struct fake *f = *state;
+	uint32_t b, ssthresh;
+
+	tlp_loss_then_more_lost(f, &b, &ssthresh);
+	// 5 is lost, 6.. arrive: the third duplicate ACK starts recovery
+	f->nsegs = 0;
+	for (unsigned k = 7; k <= 9; k++) {
+		uint32_t blk[2] = {b + 6 * MSS, b + k * MSS};
+		ack_sack(f, b + 5 * MSS, 1, blk);
+	}
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+	assert_non_null(seg_at(f, b + 5 * MSS));
+	assert_int_equal(f->tcb.ssthresh, ssthresh); /* the probe's response was the cut */
+	f->now += 40 * MS;
+	ack_to(f, f->tcb.snd_max); /* the resend arrived */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	assert_int_equal(f->tcb.ssthresh, ssthresh);
+}
+
+/* Guards against (the same review): an RTO for the flight a probe's response cut for cut again. */
+static void test_tlp_loss_then_rto_no_second_cut(void **state)
+{
+	struct fake *f = *state;
+	uint32_t b, ssthresh;
+
+	tlp_loss_then_more_lost(f, &b, &ssthresh);
+	for (unsigned i = 0; i < 4 && f->ctx.stats.rto_timeouts == 0; i++)
+		fire(f); /* 5.. lost, nothing comes back: a probe, then the RTO */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	assert_int_equal(f->tcb.ssthresh, ssthresh);
+	assert_int_equal(f->tcb.cwnd, MSS);
 }
 
 /*
@@ -6938,11 +7016,14 @@ int main(void)
 	    T(test_tail_loss_probe_4),
 	    T(test_slow_start_stops_at_ssthresh),
 	    T(test_rto_in_recovery_keeps_ssthresh),
+	    T(test_rto_after_rewind_keeps_ssthresh),
 	    T(test_rto_go_back_n_skips_sacked),
 	    T(test_rto_short_hole_not_held),
 	    T(test_recovery_no_stale_probe_edge),
 	    T(test_tlp_loss_response),
 	    T(test_tlp_dsack_no_response),
+	    T(test_tlp_loss_then_sack_recovery),
+	    T(test_tlp_loss_then_rto_no_second_cut),
 	    T(test_rto_forgets_earlier_sacks),
 	    T(test_cubic_after_rto_grows_slowly),
 	    T(test_ts_negotiated_and_echoed),
