@@ -276,6 +276,12 @@ void tcp_resend_hole(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, struct cee_tc
 	x->prr_out += sent;
 	x->high_rxt = seq + (sent > 0 && sent < len ? sent : len);
 	x->rxt_mark = tcb->snd_max;
+	// The head went again (its copy lost, rexmits_lost()): the timer runs
+	// a whole RTO from this copy, as Linux re-arms it for the head in
+	// tcp_xmit_retransmit_queue(). Left running from the first copy, it
+	// expired before this one's ACK could come back: a spurious RTO.
+	if (seq == tcb->snd_una && sent > 0)
+		tcb->rto_at_ns = now_ns + (uint64_t)tcb->rto_us * 1000;
 }
 
 uint32_t tcp_sack_bytes(const struct cee_tcb *tcb, const struct cee_tcp_xmit *x)

@@ -5822,6 +5822,40 @@ static void test_sack_lost_retransmission(void **state)
 	assert_int_equal(f->ctx.stats.lost_rexmits, 1);
 }
 
+/*
+ * Guards against (review of loss recovery, medium): the head's resend found
+ * lost and sent again (rexmits_lost()) left the retransmission timer
+ * running from the first copy, so it expired before the second copy's ACK
+ * could come back: a spurious RTO (cwnd 1 MSS, the scoreboard dropped,
+ * go-back-N). A resend of the head restarts the timer, as Linux re-arms it
+ * for the retransmission queue's head. Here the RTT is half the RTO.
+ */
+static void test_sack_lost_retransmission_restarts_rto(void **state)
+{
+	struct fake *f = *state;
+	const uint32_t b = ISS + 1;
+
+	sack_lose_first_segment(f);
+	const uint64_t t0 = f->now, rto = RTO_NS(f), rtt = rto / 2;
+	f->now = t0 + rtt;
+	uint32_t blk[2] = {b + MSS, b + 10 * MSS};
+	ack_sack(f, b, 1, blk); /* 1..9 in: new data goes */
+	f->now = t0 + rto * 9 / 10;
+	blk[1] = f->tcb.snd_max;
+	f->nsegs = 0;
+	ack_sack(f, b, 1, blk); /* the new data arrived, 0's copy did not */
+	assert_int_equal(f->ctx.stats.lost_rexmits, 1);
+	assert_int_equal(f->segs[0].out.seq, b);
+	// the second copy's ACK, an RTT later: the timer must not expire first
+	const uint64_t acked_at = f->now + rtt;
+	while (f->timer_at != 0 && f->timer_at <= acked_at)
+		fire(f);
+	f->now = acked_at;
+	ack_to(f, f->tcb.snd_max);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 0);
+	assert_int_equal(f->ctx.stats.sack_recoveries, 1);
+}
+
 /* Fault: a SACK block naming bytes never sent is believed (a blind or broken peer). */
 static void test_sack_bad_block(void **state)
 {
@@ -7007,6 +7041,7 @@ int main(void)
 	    T(test_sack_rexmit_covers_the_hole),
 	    T(test_sack_loss_at_the_recovery_point),
 	    T(test_sack_lost_retransmission),
+	    T(test_sack_lost_retransmission_restarts_rto),
 	    T(test_sack_bad_block),
 	    T(test_sack_recovery_without_blocks),
 	    T(test_sack_recovery_from_data_segments),
