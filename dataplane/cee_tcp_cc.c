@@ -372,19 +372,25 @@ void tcp_cc_on_dupack(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now
 			tcb->cwnd += mss;
 		return;
 	}
-	x->dupacks++;
+	// saturating: while recovery may not start (SND.UNA below recover),
+	// the count goes on past 3, and it must not come back to 1 or 2, on
+	// which output() sends limited transmit's segment past cwnd (a byte
+	// wrapped after 255 duplicates)
+	if (x->dupacks < UINT8_MAX)
+		x->dupacks++;
 	if (tcb->flags & CEE_TCB_F_SACK) {
 		tcp_sack_enter(ctx, tcb, x, now_ns); // RFC 6675 5
 		return;
 	}
 	if (x->dupacks < 3)
 		return; /* RFC 5681 3.2 step 1: output() sends limited transmit's segment */
-	x->dupacks = 0;
 	// RFC 6582 3.2 step 2: not for losses of a window already recovered
 	// (recover is SND.MAX then, one past its highest byte: an ACK reaching
-	// it covers the whole window, and the loss is of the next)
+	// it covers the whole window, and the loss is of the next); the count
+	// stays (set back to 0 here, the next two sent past cwnd again)
 	if (!seq_geq(tcb->snd_una, x->recover))
 		return;
+	x->dupacks = 0;
 	ctx->stats.fast_retransmits++;
 	tcb->ssthresh = tcp_cc_loss_ssthresh(ctx, tcb);
 	x->recover = tcb->snd_max;

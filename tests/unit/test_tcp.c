@@ -4674,6 +4674,51 @@ static void test_limited_transmit(void **state)
 }
 
 /*
+ * Guards against (review of loss recovery, low): the duplicate-ACK count,
+ * one byte, went on past the third while recovery could not start (SND.UNA
+ * below the recovery point an RTO set) and wrapped after 255 with SACK; it
+ * read 1 and 2 again and limited transmit sent past cwnd while the old
+ * window was still being repaired. Without SACK the count went back to 0
+ * at every third, and limited transmit came back on the fourth and fifth.
+ * RFC 3042: only the first two duplicate ACKs send.
+ */
+static void limited_transmit_once(struct fake *f, bool sack)
+{
+	const uint32_t b = ISS + 1;
+
+	f->p_sack = sack;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 10 * MSS, f->now); /* 0..9, no more */
+	for (unsigned i = 0; i < 4 && f->ctx.stats.rto_timeouts == 0; i++)
+		fire(f); /* (with SACK, the tail-loss probe first), the RTO */
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+	ack_to(f, b + 9 * MSS); /* the resend of 0 and 1..8 arrived: 9 goes again */
+	assert_int_equal(f->tcb.snd_nxt, f->tcb.snd_max);
+	for (unsigned i = 0; i < 3; i++)
+		ack_to(f, b + 9 * MSS); /* no recovery below the point the RTO set */
+	assert_int_equal(f->ctx.stats.fast_retransmits, 0);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 40 * MSS, f->now); /* up to cwnd */
+	uint32_t cwnd = f->tcb.cwnd;
+	assert_int_equal(f->tcb.snd_max - f->tcb.snd_una, cwnd);
+	unsigned n = f->nsegs;
+	for (unsigned i = 3; i < 300; i++)
+		ack_to(f, b + 9 * MSS);
+	assert_int_equal(f->nsegs, n); /* nothing past cwnd */
+	assert_int_equal(f->tcb.cwnd, cwnd);
+	assert_int_equal(f->ctx.stats.rto_timeouts, 1);
+}
+
+static void test_limited_transmit_once_sack(void **state)
+{
+	limited_transmit_once(*state, true);
+}
+
+static void test_limited_transmit_once_no_sack(void **state)
+{
+	limited_transmit_once(*state, false);
+}
+
+/*
  * Fault: the recovery point (RFC 6582 "recover") stayed where the last
  * recovery left it. A bulk stream 2 GiB later is 2^31 past it: seq_geq()
  * turns, no loss starts a fast retransmit any more, and each waits for the
@@ -7016,6 +7061,8 @@ int main(void)
 	    T(test_cc_rto_one_segment),
 	    T(test_cc_fast_retransmit),
 	    T(test_limited_transmit),
+	    T(test_limited_transmit_once_sack),
+	    T(test_limited_transmit_once_no_sack),
 	    T(test_cc_recover_point_trails),
 	    T(test_cc_newreno_partial_ack),
 	    T(test_cc_cubic_curve),
