@@ -1056,12 +1056,12 @@ bool cee_shard_link_room(const struct cee_shard *s, unsigned credits)
 // hold: asked before taking anything back for it (a TIME-WAIT slot, a
 // stalled peer's buffer), which a SYN refused for want of it would take for
 // nothing (a stalled consumer: every SYN reset a peer or ended a TIME-WAIT).
+// (A look, not a reservation: reserved and given back, each failed look
+// counted in the ring's refusals, ring_refused, two or three for one SYN.)
 static bool event_room(struct cee_shard *s, unsigned credits)
 {
-	if (!cee_shard_reserve_events(s, credits + s->link_hold_credits))
-		return false;
-	unreserve_events(s, credits + s->link_hold_credits);
-	return true;
+	return s->evring == NULL || credits + s->link_hold_credits == 0 ||
+	       cee_evring_room(s->evring) >= (uint64_t)credits + s->link_hold_credits;
 }
 
 static struct cee_conn *admit_slot(struct cee_shard *s, unsigned pi, const struct cee_pkt *p,
