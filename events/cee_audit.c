@@ -167,8 +167,13 @@ struct link {
 // is issued once (events/cee_id.h), so an open of one seen before is an id
 // used twice, even after the first was destroyed and left the map. Opens
 // come out of serial order by no more than the half-open connections of
-// the moment; older than the window: not judged.
-#define OPENED_BITS (1u << 20)
+// the moment; older than the window: not judged. The window slides to keep
+// the newest serial in its upper half, so twice the 2^20 serials it is
+// documented to cover back from the newest (it was 2^20, which covered
+// 2^19 once it slid: an id reused 600,000 serials back passed). 256 KiB a
+// shard.
+#define OPENED_SPAN (1u << 20)
+#define OPENED_BITS (2 * OPENED_SPAN)
 struct opened {
 	uint64_t base; // lowest serial in the window (a multiple of 64)
 	uint64_t *w;   // OPENED_BITS / 64 words, serial s at bit s % OPENED_BITS

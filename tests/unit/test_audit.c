@@ -495,6 +495,29 @@ static void test_id_reused_after_destroyed_detected(void **state)
 	cee_audit_destroy(a);
 }
 
+// Guards against (review of session 33): the id-reuse check covering 2^19
+// serials back from the newest, not the 2^20 documented (docs/events.md):
+// its window of 2^20 bits slid to keep the newest serial in its upper half.
+// Serial 1000 opened again after serial 1000 + 2^20 - 1 is a duplicate.
+static void test_id_reused_within_2_20_detected(void **state)
+{
+	(void)state;
+	struct cee_audit *a = cee_audit_create();
+	assert_non_null(a);
+	struct stream *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	lifecycle(s, conn(0, 1000));
+	lifecycle(s, conn(0, 1000 + (1u << 20) - 1));
+	lifecycle(s, conn(0, 1000));
+	cee_audit_feed(a, s->ev, s->n);
+	struct cee_audit_result r;
+	cee_audit_finish(a, false, &r);
+	assert_int_equal(r.duplicate, 1);
+	assert_false(r.ok);
+	free(s);
+	cee_audit_destroy(a);
+}
+
 // Guards against: a connection reporting `closed` twice (two terminal paths
 // taken, the fault the single terminal path exists to prevent).
 static void test_two_closed_detected(void **state)
@@ -1607,6 +1630,7 @@ int main(void)
 		T(test_unfinished_lost_or_live),
 		T(test_event_after_destroyed_detected),
 		T(test_id_reused_after_destroyed_detected),
+		T(test_id_reused_within_2_20_detected),
 		T(test_two_closed_detected),
 		T(test_many_connections),
 		T(test_print_violations),
