@@ -114,6 +114,14 @@ static void client_close(struct cee_ctl *c, struct ctl_client *k)
 {
 	if (k->fd < 0)
 		return;
+	// What the client sent beyond what was read (the rest of a line too
+	// long, a second request) is read away first: closed with it unread,
+	// the socket reset the client, whose read after the reply failed with
+	// ECONNRESET instead of EOF (a client that takes a read error as fatal
+	// lost a whole reply). Bounded: a client writing on and on is reset.
+	char junk[512];
+	for (int i = 0; i < 64 && recv(k->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+		;
 	close(k->fd);
 	k->fd = -1;
 	if (k->job.active) {

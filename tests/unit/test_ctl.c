@@ -249,6 +249,45 @@ static void idle_drain_completes(void **state)
 	close(fd);
 }
 
+/*
+ * Fault guarded against (review of session 33): a request line too long
+ * (255 bytes without a newline) was answered, then the socket closed with
+ * the rest of the client's bytes unread, which resets the connection: the
+ * client's read after the reply failed with ECONNRESET, not EOF.
+ */
+static void long_line_answered_then_eof(void **state)
+{
+	struct fixture *f = *state;
+	int fd = client_connect(f->path);
+	(void)served(f);
+	char line[400];
+	memset(line, 'a', sizeof(line));
+	assert_int_equal(send(fd, line, sizeof(line), 0), (ssize_t)sizeof(line));
+	char out[4096];
+	size_t n = 0;
+	ssize_t r = 0;
+	int err = 0;
+	for (uint64_t end = __wrap_cee_clock_ns() + 3000 * 1000000ull;
+	     __wrap_cee_clock_ns() < end;) {
+		(void)cee_ctl_sock_poll(&f->c);
+		r = recv(fd, out + n, sizeof(out) - 1 - n, MSG_DONTWAIT);
+		if (r > 0) {
+			n += (size_t)r;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			err = r < 0 ? errno : 0;
+			break;
+		}
+		usleep(1000);
+	}
+	out[n] = '\0';
+	assert_non_null(strstr(out, "request line too long"));
+	assert_int_equal(err, 0); // EOF, not ECONNRESET
+	assert_int_equal(r, 0);
+	close(fd);
+}
+
 // Fills shard @p i's mailbox with requests no shard serves: @return them.
 static unsigned fill_mailbox(struct fixture *f, unsigned i, struct cee_mbox_req **held, unsigned cap)
 {
@@ -450,6 +489,7 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(idle_drain_completes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drain_busy_untaken_does_not_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(long_line_answered_then_eof, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drain_busy_taken_says_it_goes_on, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_sinks_listing_is_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_ports_part_is_whole, setup, teardown),
