@@ -275,6 +275,10 @@ struct fdout {
 	uint64_t buf_pos; // stream position of buf[0] (binary units)
 	const void *header; // binary: written again at the start of a new reader's stream
 	size_t header_len;
+	// binary, appended to a file that has its header: the stream position
+	// of this run's record (the file's size at open), until a restart puts
+	// the header in front; UINT64_MAX otherwise
+	uint64_t append_pos;
 	// binary: the file header and this run's record (header points here)
 	unsigned char head[sizeof(struct cee_evbin_header) + sizeof(struct cee_evbin_run)];
 	size_t off;
@@ -591,12 +595,23 @@ static void fdout_restart(struct fdout *o)
 		return;
 	}
 	size_t from = unit_start(o, o->off);
-	if (o->header_len == 0 || o->buf_pos + from < o->header_len) {
+	if (o->header_len == 0 ||
+	    (o->append_pos == UINT64_MAX && o->buf_pos + from < o->header_len)) {
 		// Lines; or the header itself was not wholly out: it starts buf.
 		o->off = from;
 		fdout_compact(o);
 		return;
 	}
+	// Appended to a file that had a header (an earlier writer's, cut short
+	// after it: 16 bytes), the header is that file's, not in buf: the new
+	// stream needs it, and the header carries this run's record, which
+	// buf starts with while it is not wholly out. (Taken from the stream
+	// position alone, a file shorter than the header and a run record read
+	// as "the header not out, it starts buf", and the new file began with
+	// the run record, which no reader takes.)
+	if (o->append_pos != UINT64_MAX && o->buf_pos + from == o->append_pos)
+		from += sizeof(struct cee_evbin_run);
+	o->append_pos = UINT64_MAX;
 	// Room for it is kept free at the end of buf (fdout_cap()); buf may be
 	// fuller than fdout_cap() afterwards (fdout_left()).
 	memmove(o->buf + o->header_len, o->buf + from, o->len - from);
@@ -718,6 +733,7 @@ static struct fdout *fdout_new(int fd, enum fd_kind kind, const char *path, bool
 	o->ack = ack;
 	o->fd = fd;
 	o->kind = kind;
+	o->append_pos = UINT64_MAX;
 	if (path != NULL)
 		snprintf(o->path, sizeof(o->path), "%s", path);
 	int type;
@@ -1198,6 +1214,7 @@ static struct cee_sink *binary_open(const char *arg)
 	o->header_len = sizeof(o->head);
 	if (append) {
 		o->buf_pos = (uint64_t)st.st_size;
+		o->append_pos = (uint64_t)st.st_size;
 		memcpy(o->buf, &run, sizeof(run));
 		o->len = sizeof(run);
 	} else {

@@ -553,6 +553,56 @@ static void test_file_rotation_cuts_partial(void **state)
 	free(b);
 }
 
+// Guards against (review of session 33): a binary sink appending to a file
+// that held its header alone (16 bytes: an earlier writer cut short after
+// it), rotated before its first write got through (the disk full), began
+// the new file with the run record and no header: a file no reader takes
+// (taken from the stream position, the header read as not out yet, so
+// buf, the run record, started the new file). Now the new file is a
+// stream of its own: header, one run record, the records.
+static void test_append_header_only_then_rotate(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 20 };
+	static struct cee_event ev[N];
+	char path[256], old[300], spec[300];
+	size_t len;
+	make_events(ev, N, 1);
+	snprintf(path, sizeof(path), "%s", in_dir(f, "hdr.bin"));
+	snprintf(old, sizeof(old), "%s.1", path);
+	snprintf(spec, sizeof(spec), "binary:%s", path);
+	// a file of this version's header alone: the first 16 bytes a sink writes
+	struct cee_sink *s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(cee_sink_flush(s), 0);
+	cee_sink_close(s);
+	struct cee_evbin_header h;
+	struct cee_evbin_run run;
+	char *a = slurp(path, &len);
+	assert_non_null(a);
+	assert_int_equal(len, sizeof(h) + sizeof(run));
+	assert_int_equal(truncate(path, sizeof(h)), 0);
+	free(a);
+	// appended to, full at once (nothing of it goes), rotated
+	s = cee_sink_open(spec);
+	assert_non_null(s);
+	assert_int_equal(fill_then_rotate(s, ev, N, sizeof(h), path, old), 1);
+	assert_int_equal(cee_sink_flush(s), 0);
+	cee_sink_close(s);
+	a = slurp(old, &len);
+	assert_non_null(a);
+	assert_int_equal(len, sizeof(h)); // as it was
+	free(a);
+	char *b = slurp(path, &len);
+	assert_non_null(b);
+	assert_int_equal(len, sizeof(h) + sizeof(run) + N * sizeof(struct cee_event));
+	assert_memory_equal(b, CEE_EVBIN_MAGIC, sizeof(h.magic));
+	memcpy(&run, b + sizeof(h), sizeof(run));
+	assert_int_equal(run.type, CEE_EVBIN_RUN);
+	assert_memory_equal(b + sizeof(h) + sizeof(run), ev, N * sizeof(struct cee_event));
+	free(b);
+}
+
 // Guards against: a typo in the sink spec silently discarding every event.
 static void test_unknown_scheme(void **state)
 {
@@ -2345,6 +2395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_rotation, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_rotation_cuts_partial, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_size_limit_not_fatal, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_append_header_only_then_rotate, setup_dir, teardown_dir),
 		cmocka_unit_test(test_unknown_scheme),
 		cmocka_unit_test(test_custom_sink),
 		cmocka_unit_test_setup_teardown(test_jsonl_unix_socket, setup_dir, teardown_dir),
