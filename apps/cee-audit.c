@@ -68,7 +68,8 @@ static bool parse_str(struct cursor *c, char *out, size_t len)
 		return false;
 	size_t n = 0;
 	while (c->p < c->end && *c->p != '"') {
-		if (*c->p == '\\' || n + 1 >= len)
+		// (a raw NUL or control byte is no JSON: "open\0x" read "open")
+		if (*c->p == '\\' || (unsigned char)*c->p < 0x20 || n + 1 >= len)
 			return false;
 		out[n++] = *c->p++;
 	}
@@ -149,6 +150,107 @@ static bool parse_hex4(struct cursor *c, uint32_t *v)
 	return true;
 }
 
+// The length of the well-formed UTF-8 sequence at @p p (RFC 3629: no
+// overlong form, no surrogate, at most U+10FFFF), 0 when there is none.
+static size_t utf8_seq(const char *p, const char *end)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t left = (size_t)(end - p);
+	if (u[0] < 0x80)
+		return 1;
+	size_t n;
+	uint32_t cp;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 2, cp = u[0] & 0x1f;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		n = 3, cp = u[0] & 0x0f;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		n = 4, cp = u[0] & 0x07;
+	else
+		return 0;
+	if (left < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+// One character of a JSON string at c->p (not its closing quote): an
+// escape, checked (and decoded into *cp when @p cp), or a byte that is not
+// a control byte, or a well-formed UTF-8 sequence (copied to @p raw).
+// @return bytes taken, 0 when it is no JSON.
+static size_t str_char(struct cursor *c, uint32_t *cp, size_t *raw)
+{
+	const char *p = c->p;
+	if ((unsigned char)*p < 0x20)
+		return 0; // a raw control byte (NUL too): escaped in JSON
+	if (*p != '\\') {
+		size_t n = utf8_seq(p, c->end);
+		*raw = n;
+		c->p += n;
+		return n;
+	}
+	*raw = 0;
+	if (c->end - p < 2)
+		return 0;
+	uint32_t x;
+	switch (p[1]) {
+	case '"':
+	case '\\':
+	case '/':
+		x = (uint8_t)p[1];
+		break;
+	case 'b':
+		x = '\b';
+		break;
+	case 'f':
+		x = '\f';
+		break;
+	case 'n':
+		x = '\n';
+		break;
+	case 'r':
+		x = '\r';
+		break;
+	case 't':
+		x = '\t';
+		break;
+	case 'u': {
+		struct cursor h = {p + 2, c->end};
+		if (!parse_hex4(&h, &x))
+			return 0;
+		if (x >= 0xd800 && x <= 0xdbff) {
+			// A surrogate pair: the low half must follow.
+			uint32_t lo;
+			if (h.end - h.p < 2 || h.p[0] != '\\' || h.p[1] != 'u')
+				return 0;
+			h.p += 2;
+			if (!parse_hex4(&h, &lo) || lo < 0xdc00 || lo > 0xdfff)
+				return 0;
+			x = 0x10000 + ((x - 0xd800) << 10) + (lo - 0xdc00);
+		} else if (x >= 0xdc00 && x <= 0xdfff) {
+			return 0;
+		}
+		c->p = h.p;
+		if (cp != NULL)
+			*cp = x;
+		return (size_t)(h.p - p);
+	}
+	default:
+		return 0;
+	}
+	c->p += 2;
+	if (cp != NULL)
+		*cp = x;
+	return 2;
+}
+
 // A string with escapes (RFC 8259 section 7), decoded into @p out (no NUL
 // added): an extension value. At most @p len bytes, else false.
 static bool parse_str_esc(struct cursor *c, char *out, size_t len, size_t *n)
@@ -157,59 +259,19 @@ static bool parse_str_esc(struct cursor *c, char *out, size_t len, size_t *n)
 		return false;
 	*n = 0;
 	while (c->p < c->end && *c->p != '"') {
-		char ch = *c->p++;
-		if (ch != '\\') {
-			if (*n + 1 > len)
-				return false;
-			out[(*n)++] = ch;
-			continue;
-		}
-		if (c->p == c->end)
+		const char *at = c->p;
+		uint32_t cp = 0;
+		size_t raw = 0;
+		if (str_char(c, &cp, &raw) == 0)
 			return false;
-		ch = *c->p++;
-		uint32_t cp;
-		switch (ch) {
-		case '"':
-		case '\\':
-		case '/':
-			cp = (uint8_t)ch;
-			break;
-		case 'b':
-			cp = '\b';
-			break;
-		case 'f':
-			cp = '\f';
-			break;
-		case 'n':
-			cp = '\n';
-			break;
-		case 'r':
-			cp = '\r';
-			break;
-		case 't':
-			cp = '\t';
-			break;
-		case 'u':
-			if (!parse_hex4(c, &cp))
+		if (raw > 0) {
+			if (*n + raw > len)
 				return false;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				// A surrogate pair: the low half must follow.
-				uint32_t lo;
-				if (c->end - c->p < 2 || c->p[0] != '\\' || c->p[1] != 'u')
-					return false;
-				c->p += 2;
-				if (!parse_hex4(c, &lo) || lo < 0xdc00 || lo > 0xdfff)
-					return false;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
-				return false;
-			}
-			break;
-		default:
+			memcpy(out + *n, at, raw);
+			*n += raw;
+		} else if (!put_utf8(out, len, n, cp)) {
 			return false;
 		}
-		if (!put_utf8(out, len, n, cp))
-			return false;
 	}
 	if (c->p == c->end)
 		return false;
@@ -223,13 +285,12 @@ static bool skip_str(struct cursor *c)
 {
 	if (!eat(c, '"'))
 		return false;
+	// (each character checked: a bad escape, a raw control byte or bytes
+	// that are not UTF-8 made a line no JSON reader takes, and it passed)
 	while (c->p < c->end && *c->p != '"') {
-		if (*c->p == '\\') {
-			c->p++;
-			if (c->p == c->end)
-				return false;
-		}
-		c->p++;
+		size_t raw;
+		if (str_char(c, NULL, &raw) == 0)
+			return false;
 	}
 	if (c->p == c->end)
 		return false;
@@ -310,6 +371,8 @@ static bool parse_dec(const char **s, unsigned max, unsigned *v)
 {
 	unsigned x = 0;
 	const char *p = *s;
+	if (p[0] == '0' && p[1] >= '0' && p[1] <= '9')
+		return false; // "010.00.0.1:0007" is not the writer's
 	while (*p >= '0' && *p <= '9') {
 		x = x * 10 + (unsigned)(*p - '0');
 		if (x > max)
@@ -465,6 +528,16 @@ static const char *type_name_str(uint8_t t)
 }
 
 // @return NULL on success, or what is wrong with the line.
+// A key the line has: twice is no line of the writer's ("sseq":9 then
+// "sseq":4 read as 4, the gap hidden; RFC 8259 leaves duplicate names to
+// the reader).
+#define HAVE(f)                                                                                    \
+	do {                                                                                       \
+		if (have & (f))                                                                    \
+			return "duplicate key";                                                    \
+		have |= (f);                                                                       \
+	} while (0)
+
 static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 {
 	struct cursor c = {line, line + len};
@@ -496,19 +569,19 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 					return "unknown type";
 				e->type = (uint8_t)t;
 				lr->ext = t == CEE_EVT_EXT;
-				have |= F_TYPE;
+				HAVE(F_TYPE);
 			} else if (strcmp(key, "of") == 0) {
 				int t = cee_evt_type_parse(sval);
 				// An unknown "of" is kept out of range: the audit flags it.
 				lr->of = t < 0 ? UINT8_MAX : (uint8_t)t;
-				have |= F_OF;
+				HAVE(F_OF);
 			} else if (strcmp(key, "conn") == 0) {
 				// as the writer puts it: 16 lowercase hex digits (a
 				// short or upper-case id was taken for the same one)
 				if (strlen(sval) != 16 || strspn(sval, "0123456789abcdef") != 16 ||
 				    !parse_hex64(sval, &e->conn))
 					return "bad conn (16 lowercase hex digits)";
-				have |= F_CONN;
+				HAVE(F_CONN);
 			} else if (strcmp(key, "proto") == 0) {
 				int p = -1;
 				for (int i = 0; i < CEE_PROTO__COUNT; i++)
@@ -517,7 +590,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				if (p < 0)
 					return "unknown proto";
 				e->proto = (uint8_t)p;
-				have |= F_PROTO;
+				HAVE(F_PROTO);
 			} else if (strcmp(key, "dir") == 0) {
 				if (strcmp(sval, "in") == 0)
 					dir = 0;
@@ -525,15 +598,15 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 					dir = 1;
 				else
 					return "unknown dir";
-				have |= F_DIR;
+				HAVE(F_DIR);
 			} else if (strcmp(key, "local") == 0) {
 				if (!parse_addr(sval, &e->local_ip, &e->local_port))
 					return "bad local address";
-				have |= F_LOCAL;
+				HAVE(F_LOCAL);
 			} else if (strcmp(key, "remote") == 0) {
 				if (!parse_addr(sval, &e->remote_ip, &e->remote_port))
 					return "bad remote address";
-				have |= F_REMOTE;
+				HAVE(F_REMOTE);
 			} else {
 				// A name this reader does not know is a newer engine's
 				// reason (appended within a schema version): taken, as
@@ -543,7 +616,7 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				if (r < 0 && !reason_name(sval))
 					return "bad reason (not a reason's name: [a-z][a-z0-9_]*)";
 				e->reason = r < 0 ? unknown_reason_code(sval) : (uint8_t)r;
-				have |= F_REASON;
+				HAVE(F_REASON);
 			}
 		} else if (strcmp(key, "v") == 0 || strcmp(key, "shard") == 0 ||
 			   strcmp(key, "sseq") == 0 || strcmp(key, "cseq") == 0 ||
@@ -558,47 +631,55 @@ static const char *parse_line(const char *line, size_t len, struct line_rec *lr)
 				if (v < 1 || v > CEE_EVT_SCHEMA_VERSION)
 					return "unsupported schema version";
 				lr->v = (uint8_t)v;
-				have |= F_V;
+				HAVE(F_V);
 			} else if (strcmp(key, "xseq") == 0) {
 				lr->xseq = v;
-				have |= F_XSEQ;
+				HAVE(F_XSEQ);
 			} else if (strcmp(key, "shard") == 0) {
 				shard = v;
-				have |= F_SHARD;
+				HAVE(F_SHARD);
 			} else if (strcmp(key, "sseq") == 0) {
 				e->sseq = v;
-				have |= F_SSEQ;
+				HAVE(F_SSEQ);
 			} else if (strcmp(key, "cseq") == 0) {
 				if (v > UINT8_MAX)
 					return "cseq out of range";
 				e->cseq = (uint8_t)v;
-				have |= F_CSEQ;
+				HAVE(F_CSEQ);
 			} else if (strcmp(key, "ts_ns") == 0) {
 				e->ts_ns = v;
-				have |= F_TS;
+				HAVE(F_TS);
 			} else if (strcmp(key, "bytes_in") == 0) {
 				e->bytes_in = v;
-				have |= F_BYTES_IN;
+				HAVE(F_BYTES_IN);
 			} else if (strcmp(key, "bytes_out") == 0) {
 				e->bytes_out = v;
-				have |= F_BYTES_OUT;
+				HAVE(F_BYTES_OUT);
 			} else {
 				e->duration_ns = v;
-				have |= F_DURATION;
+				HAVE(F_DURATION);
 			}
 		} else if (strcmp(key, "engine") == 0) {
+			if (lr->engine[0] != '\0')
+				return "duplicate key";
 			if (!parse_str(&c, lr->engine, sizeof(lr->engine)) ||
 			    !cee_engine_id_valid(lr->engine))
 				return "bad engine";
 		} else if (strcmp(key, "run") == 0) {
+			if (lr->run[0] != '\0')
+				return "duplicate key";
 			if (!parse_str(&c, lr->run, sizeof(lr->run)) || !cee_engine_id_valid(lr->run))
 				return "bad run";
 		} else if (strcmp(key, "link") == 0) {
+			if (lr->link_len != 0)
+				return "duplicate key";
 			if (!parse_str_esc(&c, lr->link, sizeof(lr->link), &lr->link_len))
 				return "bad link";
 		} else if (strcmp(key, "attempt") == 0 || strcmp(key, "next_attempt_ms") == 0) {
 			if (!parse_u64(&c, &v) || v > UINT32_MAX)
 				return "bad number";
+			if (strcmp(key, "attempt") == 0 ? lr->has_attempt : lr->has_next_attempt)
+				return "duplicate key";
 			if (strcmp(key, "attempt") == 0) {
 				lr->attempt = (uint32_t)v;
 				lr->has_attempt = true;

@@ -175,6 +175,38 @@ run badreason "$WORK/badreason.jsonl"
 	fail "a reason that is no reason's name: exit $rc, not 2" badreason
 
 
+# Lines that are no JSON (RFC 8259), or not the writer's, are bad input
+# (exit 2, the line named): they passed, read as something else (review
+# of session 33). A raw NUL in a value ("open\0garbage" read "open"; a conn
+# with bytes after its 16 digits), a key twice ("sseq":9 then "sseq":4
+# read 4, and the gap was hidden), a raw control byte, bytes that are not
+# UTF-8 or a bad escape in a value the reader skips, leading zeros in an
+# address. The seed stream (tests/fuzz/corpus/audit_reader/events.jsonl)
+# carries extension values to spoil.
+"$PY" - "$WORK" "$(dirname "$0")/../fuzz/corpus/audit_reader/events.jsonl" >"$WORK/nojson.txt" <<'PY'
+import sys
+w, seed = sys.argv[1], sys.argv[2]
+lines = open(seed, "rb").read().split(b"\n")
+def spoil(name, n, old, new):
+    l = list(lines)
+    assert old in l[n - 1], (name, l[n - 1])
+    l[n - 1] = l[n - 1].replace(old, new, 1)
+    open(f"{w}/{name}.jsonl", "wb").write(b"\n".join(l))
+    print(name, n)
+spoil("nul_type", 1, b'"type":"open"', b'"type":"open\x00garbage"')
+spoil("nul_conn", 1, b'"conn":"0000000000000001"', b'"conn":"0000000000000001\x00zz"')
+spoil("dup_sseq", 2, b'"sseq":2,', b'"sseq":2,"sseq":2,')
+spoil("ctl_value", 3, b'"sni":"', b'"sni":"\x09')
+spoil("bad_utf8", 3, b'"sni":"', b'"sni":"\xff')
+spoil("bad_escape", 3, b'"sni":"', b'"sni":"\\q')
+spoil("zero_addr", 1, b'"local":"10.0.0.1:5061"', b'"local":"010.0.0.1:5061"')
+PY
+while read -r name line; do
+	run "$name" "$WORK/$name.jsonl"
+	[ "$rc" = 2 ] && grep -q "$name.jsonl:$line: " "$WORK/$name.out" ||
+		fail "a line that is no JSON or not the writer's ($name): exit $rc, not 2 naming line $line" "$name"
+done <"$WORK/nojson.txt"
+
 # Two different unknown reasons, a link's closed and its link_down (which
 # repeats it): inconsistent, as in a binary stream (every unknown name was
 # one number, 255, and the pair passed: review of session 33). The link
