@@ -206,14 +206,14 @@ static int parse_tcp(const struct rte_ipv4_hdr *ip, unsigned ihl, unsigned tot, 
 }
 
 /*
- * ICMP destination unreachable, fragmentation needed (RFC 792, RFC 1191 4):
- * the next-hop MTU, then the IP header and at least 8 bytes of the datagram
+ * ICMP destination unreachable (RFC 792), fragmentation needed (RFC 1191 4:
+ * the next-hop MTU) or another code: then the IP header and at least 8 bytes of the datagram
  * it was about, which must be a TCP segment from one of our addresses. The
  * quoted tuple becomes the packet's, in the orientation of the connection's
  * incoming segments, so that it steers to the shard that owns it.
  */
-static int parse_icmp_ptb(const struct rte_icmp_hdr *ic, unsigned len, uint32_t our_ip,
-			  uint32_t ip_count, struct cee_pkt *p)
+static int parse_icmp_quote(const struct rte_icmp_hdr *ic, unsigned len, uint32_t our_ip,
+			    uint32_t ip_count, struct cee_pkt *p)
 {
 	const struct rte_ipv4_hdr *in = (const void *)(ic + 1);
 	if (len < sizeof(*ic) + sizeof(*in) + 8)
@@ -232,10 +232,26 @@ static int parse_icmp_ptb(const struct rte_icmp_hdr *ic, unsigned len, uint32_t 
 	p->dport = (uint16_t)(t[0] << 8 | t[1]);
 	memset(&p->seg, 0, sizeof(p->seg));
 	p->seg.seq = (uint32_t)t[4] << 24 | (uint32_t)t[5] << 16 | (uint32_t)t[6] << 8 | t[7];
-	// RFC 1191 4: the MTU is the low 16 bits of the second word (the "unused" half before)
-	p->icmp_mtu = rte_be_to_cpu_16(ic->icmp_seq_nb);
-	p->kind = CEE_PKT_ICMP_PTB;
+	if (ic->icmp_code == 4) {
+		// RFC 1191 4: the MTU is the low 16 bits of the second word (the
+		// "unused" half before)
+		p->icmp_mtu = rte_be_to_cpu_16(ic->icmp_seq_nb);
+		p->kind = CEE_PKT_ICMP_PTB;
+	} else {
+		p->icmp_code = ic->icmp_code;
+		p->kind = CEE_PKT_ICMP_UNREACH;
+	}
 	return 0;
+}
+
+// Destination unreachable codes a connection's SYN may draw (RFC 792: net,
+// host, protocol, port; RFC 1122 3.2.2.1: network or host unknown,
+// isolated, prohibited; RFC 1812 5.2.7.1: communication administratively
+// prohibited): the destination cannot be reached. Not 4 (fragmentation
+// needed: PMTU), nor source route failed, TOS and precedence codes.
+static bool unreach_code(uint8_t code)
+{
+	return code <= 3 || (code >= 6 && code <= 10) || code == 13;
 }
 
 static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct cee_pkt *p)
@@ -323,10 +339,13 @@ static int parse(struct rte_mbuf *m, uint32_t our_ip, uint32_t ip_count, struct 
 		const struct rte_icmp_hdr *ic = (const void *)((const uint8_t *)ip + ihl);
 		if (tot - ihl < sizeof(*ic) || cee_net_cksum(ic, tot - ihl) != 0xffff)
 			return drop(p, CEE_DROP_BAD_ICMP);
-		if (ic->icmp_type == 3 && ic->icmp_code == 4)
-			return parse_icmp_ptb(ic, tot - ihl, our_ip, ip_count, p);
+		if (ic->icmp_type == 3 && (ic->icmp_code == 4 || unreach_code(ic->icmp_code)))
+			return parse_icmp_quote(ic, tot - ihl, our_ip, ip_count, p);
+		// other ICMP (echo replies, time exceeded, redirects, ...):
+		// a protocol we speak, a message we do not act on (counted as
+		// unsupported_proto before, which climbed as clients went away)
 		if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || ic->icmp_code != 0)
-			return drop(p, CEE_DROP_UNSUPPORTED_PROTO);
+			return drop(p, CEE_DROP_ICMP_IGNORED);
 		p->kind = CEE_PKT_ICMP_ECHO;
 		return 0;
 	}

@@ -37,7 +37,8 @@
 	X(HANDOFF_FULL, "handoff_full")                                                            \
 	X(HANDOFF_STOPPED, "handoff_stopped")                                                      \
 	X(NO_MBUF, "no_mbuf")                                                                      \
-	X(TX_FULL, "tx_full")
+	X(TX_FULL, "tx_full")                                                                      \
+	X(ICMP_IGNORED, "icmp_ignored")
 
 #define CEE_X_ENUM_DROP(e, s) CEE_DROP_##e,
 enum cee_drop { CEE_DROP_LIST(CEE_X_ENUM_DROP) CEE_DROP__COUNT };
@@ -56,6 +57,13 @@ enum cee_pkt_kind {
 	 * number, icmp_mtu the next-hop MTU.
 	 */
 	CEE_PKT_ICMP_PTB,
+	/**
+	 * ICMP destination unreachable (RFC 792: net, host, protocol or port
+	 * unreachable; RFC 1122 and 1812: network or host unknown, or
+	 * administratively prohibited) about a TCP segment we sent: tuple and
+	 * seg.seq as for CEE_PKT_ICMP_PTB, icmp_code the code.
+	 */
+	CEE_PKT_ICMP_UNREACH,
 };
 
 /** A parsed TCP/IPv4 frame. Addresses and ports in host order. */
@@ -67,6 +75,7 @@ struct cee_pkt {
 	uint16_t sport, dport;
 	struct rte_ether_addr src_mac;
 	uint16_t icmp_mtu; /**< CEE_PKT_ICMP_PTB: the next-hop MTU (0 when the router gave none) */
+	uint8_t icmp_code; /**< CEE_PKT_ICMP_UNREACH: the code */
 	struct cee_tcp_seg seg;
 };
 

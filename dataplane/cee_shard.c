@@ -1271,15 +1271,19 @@ static void tcp_rx(struct cee_shard *s, unsigned pi, const struct cee_pkt *p, ui
 	reply_rst(s, pi, p);
 }
 
-// ICMP fragmentation needed, steered here by the connection it quotes.
-static void icmp_ptb_rx(struct cee_shard *s, const struct cee_pkt *p)
+// ICMP fragmentation needed or destination unreachable, steered here by
+// the connection it quotes.
+static void icmp_quote_rx(struct cee_shard *s, const struct cee_pkt *p)
 {
 	struct cee_conn *c = cee_conn_by_tuple(s->pool, p->dst_ip, p->dport, p->src_ip, p->sport);
 	if (c == NULL) {
 		s->stats.drops[CEE_DROP_NO_CONN]++;
 		return;
 	}
-	cee_tcp_pmtu(&s->tcp, &c->tcb, p->seg.seq, p->icmp_mtu, s->now_ns);
+	if (p->kind == CEE_PKT_ICMP_PTB)
+		cee_tcp_pmtu(&s->tcp, &c->tcb, p->seg.seq, p->icmp_mtu, s->now_ns);
+	else
+		cee_tcp_icmp_unreach(&s->tcp, &c->tcb, p->seg.seq, p->icmp_code, s->now_ns);
 }
 
 static unsigned port_index(const struct cee_shard *s, uint16_t port_id)
@@ -1560,7 +1564,7 @@ static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct
 		p->cause = CEE_DROP_NOT_FOR_US;
 		return;
 	}
-	if (p->kind != CEE_PKT_TCP && p->kind != CEE_PKT_ICMP_PTB)
+	if (p->kind != CEE_PKT_TCP && p->kind != CEE_PKT_ICMP_PTB && p->kind != CEE_PKT_ICMP_UNREACH)
 		return;
 	uint32_t h;
 	if (owned)
@@ -1599,6 +1603,7 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 		return;
 	case CEE_PKT_TCP:
 	case CEE_PKT_ICMP_PTB:
+	case CEE_PKT_ICMP_UNREACH:
 		if (!it->ours) {
 			unsigned owner = cee_flow_owner(it->hash, s->nshards);
 			m->hash.rss = it->hash;
@@ -1613,7 +1618,7 @@ static void rx_one(struct cee_shard *s, struct rte_mbuf *m, bool owned, const st
 		if (p->kind == CEE_PKT_TCP)
 			tcp_rx(s, pi, p, it->bucket);
 		else
-			icmp_ptb_rx(s, p);
+			icmp_quote_rx(s, p);
 		break;
 	}
 	mbuf_put(s, m);

@@ -557,6 +557,28 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 	finish_leave(ctx, tcb, now_ns, false);
 }
 
+void cee_tcp_icmp_unreach(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
+			  uint8_t code, uint64_t now_ns)
+{
+	(void)code;
+	if (tcb->state != CEE_TCP_SYN_SENT) {
+		ctx->stats.icmp_unreach_ignored++;
+		return;
+	}
+	// RFC 5927 4.1: only our SYN (SND.UNA, the ISS) is believed
+	if (seq != tcb->snd_una) {
+		ctx->stats.bad_icmp_seq++;
+		return;
+	}
+	ctx->stats.icmp_unreach_aborts++;
+	if (tcb->uflags & CEE_TCB_U_BUSY) { // (from a callback: when it returns)
+		tcp_set_reason(tcb, CEE_REASON_HOST_UNREACHABLE);
+		tcb->uflags |= CEE_TCB_U_ABORT;
+		return;
+	}
+	tcp_abort_conn(ctx, tcb, CEE_REASON_HOST_UNREACHABLE, now_ns);
+}
+
 /* User calls ------------------------------------------------------------------------------- */
 
 void cee_tcp_set_close_reason(struct cee_tcb *tcb, enum cee_reason reason)

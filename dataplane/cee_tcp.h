@@ -265,6 +265,8 @@ void cee_tcp_cfg_default(struct cee_tcp_cfg *c);
 	X(pmtu_lowered, TCP, "pmtu_lowered", "segment sizes lowered by ICMP frag-needed (RFC 1191)") \
 	X(bad_icmp_seq, DROP, "bad_icmp_seq", "ICMP about no data in flight (RFC 5927): ignored") \
 	X(pmtu_ignored, DROP, "pmtu_ignored", "ICMP frag-needed naming no lower MTU, or for a connection not sending (SYN-SENT, TIME-WAIT)") \
+	X(icmp_unreach_aborts, TCP, "icmp_unreach_aborts", "active opens ended by ICMP destination unreachable about their SYN (host_unreachable)") \
+	X(icmp_unreach_ignored, DROP, "icmp_unreach_ignored", "ICMP destination unreachable for a connection past SYN-SENT: not acted on (RFC 5927, as Linux)") \
 	X(rto_timeouts, TCP, "rto_timeouts", "retransmission timer expiries with data in flight")  \
 	X(tlp_probes, TCP, "tlp_probes", "tail-loss probes sent (RFC 8985 7)")                     \
 	X(cwnd_restarts, TCP, "cwnd_restarts", "windows cut back to IW after an idle RTO")         \
@@ -707,6 +709,18 @@ bool cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
  */
 void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint16_t mtu,
 		  uint64_t now_ns);
+/**
+ * ICMP destination unreachable (code @p code) quoting our segment @p seq.
+ * A connection in SYN-SENT whose SYN it quotes (seq == ISS: RFC 5927 4.1,
+ * a blind attacker must guess it) is aborted, reason host_unreachable
+ * (connect()'s EHOSTUNREACH or, for a port, ECONNREFUSED: a firewall's
+ * REJECT; it waited for handshake_timeout, its SYN sent again); later
+ * states are left alone, as Linux leaves an established connection (a
+ * soft error; RFC 1122 4.2.3.9's SHOULD abort for codes 2-4 is not
+ * followed: a forged message cannot end a connection). Counted either way.
+ */
+void cee_tcp_icmp_unreach(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
+			  uint8_t code, uint64_t now_ns);
 
 /** The smallest segment size a path-MTU message can bring us to (Linux: min_pmtu 552). */
 #define CEE_TCP_MIN_PMTU_MSS 512

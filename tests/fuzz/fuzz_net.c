@@ -239,7 +239,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_icmp_reply(m, &p);
 		break;
 	case CEE_PKT_ICMP_PTB:
-		FUZZ_CHECK(p.dst_ip - OUR_IP < count, "PTB about a datagram not ours (%08x)",
+	case CEE_PKT_ICMP_UNREACH:
+		FUZZ_CHECK(p.dst_ip - OUR_IP < count, "ICMP about a datagram not ours (%08x)",
 			   p.dst_ip);
 		break;
 	case CEE_PKT_ARP: {

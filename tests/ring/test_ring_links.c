@@ -690,6 +690,103 @@ static bool unreach(int port)
 	return true;
 }
 
+// ICMP destination unreachable (code @p code) from router 10.0.0.254 about
+// the link's segment from our port @p lport with sequence number @p seq.
+static void send_unreach(uint16_t lport, uint32_t seq, uint8_t code)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
+	CHECK(m != NULL, "alloc");
+	if (m == NULL)
+		return;
+	uint16_t len = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) +
+		       sizeof(struct rte_ipv4_hdr) + 8;
+	struct rte_ether_hdr *eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + len);
+	eth->dst_addr = engine_mac;
+	eth->src_addr = peer_mac;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
+	memset(ip, 0, len);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16(len);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_ICMP;
+	ip->src_addr = rte_cpu_to_be_32(0x0a0000feu);
+	ip->dst_addr = rte_cpu_to_be_32(ENGINE_IP);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	struct rte_icmp_hdr *ic = (void *)(ip + 1);
+	ic->icmp_type = 3;
+	ic->icmp_code = code;
+	struct rte_ipv4_hdr *in = (void *)(ic + 1);
+	in->version_ihl = RTE_IPV4_VHL_DEF;
+	in->total_length = rte_cpu_to_be_16(60);
+	in->time_to_live = 63;
+	in->next_proto_id = IPPROTO_TCP;
+	in->src_addr = rte_cpu_to_be_32(ENGINE_IP);
+	in->dst_addr = rte_cpu_to_be_32(PEER_IP);
+	in->hdr_checksum = rte_ipv4_cksum(in);
+	uint8_t *t = (uint8_t *)(in + 1);
+	t[0] = (uint8_t)(lport >> 8), t[1] = (uint8_t)lport;
+	t[2] = (uint8_t)(LINK_PORT >> 8), t[3] = (uint8_t)LINK_PORT;
+	t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8);
+	t[7] = (uint8_t)seq;
+	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, len - sizeof(*ip));
+	send_frame(rp_port, 0, m);
+}
+
+/*
+ * Fault (review of session 33): a link's SYN answered by ICMP destination
+ * unreachable (a router's host unreachable, a firewall's REJECT) went again
+ * and again until handshake_timeout, every attempt: ICMP other than
+ * fragmentation needed was dropped as unsupported_proto. Now the attempt
+ * ends at once with host_unreachable (before the SYN's first retransmission,
+ * 1 s), the link backs off and tries again; one quoting another sequence
+ * number (a blind guess) changes nothing.
+ */
+static bool icmp(int port)
+{
+	char *args[] = {"test",
+			"--ip",
+			"10.0.0.1/24",
+			"--events",
+			"mem:",
+			"--connect",
+			"up1=tcp:10.0.0.2:5060:echo",
+			"--reconnect",
+			"1000:2000",
+			"--poll-idle-us",
+			"50",
+			NULL};
+	if (!start_engine(port, args, 11))
+		return false;
+	uint16_t lport = 0;
+	uint32_t lisn = 0;
+	CHECK(link_syn(&lport, &lisn, 3000), "no SYN of the link");
+	uint64_t t0 = now_ms();
+	send_unreach(lport, lisn + 1000, 1); // not our SYN: ignored
+	for (uint64_t end = now_ms() + 1000; TCP_STAT(bad_icmp_seq) == 0 && now_ms() < end;)
+		pump(), usleep(500);
+	CHECK(TCP_STAT(bad_icmp_seq) == 1,
+	      "bad_icmp_seq %lu for an ICMP quoting another sequence number",
+	      (unsigned long)TCP_STAT(bad_icmp_seq));
+	CHECK(find_event(LINK_PORT, CEE_EVT_CLOSED, 0) == NULL, "closed on a forged ICMP");
+	send_unreach(lport, lisn, 3); // port unreachable about our SYN
+	const struct cee_event *e = find_event(LINK_PORT, CEE_EVT_CLOSED, 900);
+	CHECK(e != NULL && e->reason == CEE_REASON_HOST_UNREACHABLE,
+	      "no closed host_unreachable within 900 ms of the ICMP (%s)",
+	      e != NULL ? cee_reason_str(e->reason) : "none");
+	CHECK(now_ms() - t0 < 1000, "the attempt ended %lu ms after its SYN: the SYN went again",
+	      (unsigned long)(now_ms() - t0));
+	CHECK(TCP_STAT(icmp_unreach_aborts) == 1, "icmp_unreach_aborts %lu",
+	      (unsigned long)TCP_STAT(icmp_unreach_aborts));
+	// the next attempt after the backoff comes up
+	uint16_t lport2 = 0;
+	uint32_t lisn2 = 0;
+	CHECK(link_syn(&lport2, &lisn2, 4000), "no second attempt after the ICMP");
+	send_tcp(LINK_PORT, lport2, CEE_TCP_SYN | CEE_TCP_ACK, 4242, lisn2 + 1);
+	CHECK(find_event(LINK_PORT, CEE_EVT_LINK_UP, 2000) != NULL, "link_up");
+	return true;
+}
+
 /*
  * Fault: an embedder's own cfg (built or changed after parse_args) with a
  * link to one of our addresses, off our subnet, or more links than
@@ -790,8 +887,9 @@ int main(int argc, char **argv)
 	const char *what = argc > 1 ? argv[1] : "";
 	if (strcmp(what, "room") != 0 && strcmp(what, "tls0") != 0 && strcmp(what, "linger") != 0 &&
 	    strcmp(what, "unreach") != 0 && strcmp(what, "finwait") != 0 &&
-	    strcmp(what, "drain") != 0 && strcmp(what, "closing") != 0 && strcmp(what, "many") != 0) {
-		fprintf(stderr, "usage: %s room|linger|tls0|unreach|finwait|drain|closing|many\n",
+	    strcmp(what, "drain") != 0 && strcmp(what, "closing") != 0 && strcmp(what, "many") != 0 &&
+	    strcmp(what, "icmp") != 0) {
+		fprintf(stderr, "usage: %s room|linger|tls0|unreach|finwait|drain|closing|many|icmp\n",
 			argv[0]);
 		return 2;
 	}
@@ -810,6 +908,7 @@ int main(int argc, char **argv)
 	      : strcmp(what, "drain") == 0   ? drain(p0)
 	      : strcmp(what, "closing") == 0 ? closing(p0)
 	      : strcmp(what, "many") == 0    ? many(p0)
+	      : strcmp(what, "icmp") == 0    ? icmp(p0)
 					     : tls0(p0)))
 		return 1;
 	struct cee_audit_result res;

@@ -310,6 +310,52 @@ static struct rte_mbuf *icmp_ptb(struct frame *f, uint32_t router, uint32_t quot
 	return m;
 }
 
+// Fault (review of session 33): ICMP destination unreachable about our
+// segment was dropped as unsupported_proto, never acted on; and every other
+// ICMP message (an echo reply, time exceeded) counted unsupported_proto,
+// which climbed as clients went away. An unreachable of the codes that
+// mean the destination cannot be reached is parsed as the connection's
+// (quoted tuple, sequence number, code); other ICMP is icmp_ignored.
+static struct rte_mbuf *icmp_of(struct frame *f, uint32_t quoted_src, uint8_t type, uint8_t code)
+{
+	struct rte_mbuf *m = icmp_ptb(f, 0x0b000001u, quoted_src, 0x12345678u, 0, 8);
+	uint8_t *ic = rte_pktmbuf_mtod(m, uint8_t *) + 14 + 20;
+	ic[0] = type;
+	ic[1] = code;
+	ic[2] = ic[3] = 0;
+	uint16_t ck = (uint16_t)~rte_raw_cksum(ic, 8 + 20 + 8);
+	memcpy(ic + 2, &ck, 2);
+	return m;
+}
+
+static void test_icmp_unreach(void **state)
+{
+	(void)state;
+	static struct frame f;
+	struct cee_pkt p;
+	static const uint8_t acted[] = {0, 1, 2, 3, 6, 7, 9, 10, 13};
+	for (size_t i = 0; i < sizeof(acted); i++) {
+		cee_net_parse(icmp_of(&f, OUR_IP, 3, acted[i]), OUR_IP, 1, &p);
+		assert_int_equal(p.kind, CEE_PKT_ICMP_UNREACH);
+		assert_int_equal(p.icmp_code, acted[i]);
+		assert_int_equal(p.src_ip, PEER_IP);
+		assert_int_equal(p.sport, 40000);
+		assert_int_equal(p.dport, 7);
+		assert_int_equal(p.seg.seq, 0x12345678u);
+	}
+	// other codes (source route failed, TOS) and other types: icmp_ignored
+	static const uint8_t type_code[][2] = {{3, 5}, {3, 11}, {0, 0}, {11, 0}, {5, 1}};
+	for (size_t i = 0; i < sizeof(type_code) / sizeof(type_code[0]); i++) {
+		cee_net_parse(icmp_of(&f, OUR_IP, type_code[i][0], type_code[i][1]), OUR_IP, 1, &p);
+		assert_int_equal(p.kind, CEE_PKT_DROP);
+		assert_int_equal(p.cause, CEE_DROP_ICMP_IGNORED);
+	}
+	// quoting a datagram not ours: bad_icmp, as frag-needed
+	cee_net_parse(icmp_of(&f, PEER_IP, 3, 1), OUR_IP, 1, &p);
+	assert_int_equal(p.kind, CEE_PKT_DROP);
+	assert_int_equal(p.cause, CEE_DROP_BAD_ICMP);
+}
+
 // Fault: ICMP fragmentation needed is dropped (a path with a smaller MTU
 // black-holes full-size segments), or one quoting a datagram that is not
 // ours, or that is malformed, is believed.
@@ -635,6 +681,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_wscale_255),
 		cmocka_unit_test(test_cksum_matches_dpdk),
 		cmocka_unit_test(test_icmp_ptb),
+		cmocka_unit_test(test_icmp_unreach),
 		cmocka_unit_test(test_icmp_echo_macs),
 		cmocka_unit_test(test_icmp_echo_options),
 		cmocka_unit_test(test_bad_sources),

@@ -6267,6 +6267,46 @@ static void test_pmtu_syn_sent_counted(void **state)
 }
 
 /*
+ * Fault (review of session 33): an ICMP destination unreachable about an
+ * active open's SYN (a router's host unreachable, a firewall's REJECT with
+ * port unreachable) was not acted on: the SYN went again until the
+ * handshake timed out (a link's attempt waited handshake_timeout each
+ * time). It ends the attempt at once, host_unreachable; one that does not
+ * quote the SYN (a blind guess), or for a connection past SYN-SENT, is
+ * counted and ignored.
+ */
+static void test_icmp_unreach_ends_syn_sent(void **state)
+{
+	struct fake *f = *state;
+
+	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
+	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, f->tcb.iss + 1, 1, f->now);
+	assert_int_equal(f->ctx.stats.bad_icmp_seq, 1);
+	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
+	f->now += 100 * MS;
+	unsigned segs = f->nsegs;
+	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, f->tcb.iss, 3, f->now);
+	assert_int_equal(f->ctx.stats.icmp_unreach_aborts, 1);
+	assert_int_equal(closed_evt(f)->reason, CEE_REASON_HOST_UNREACHABLE);
+	const enum cee_evt_type want[] = {CEE_EVT_OPEN, CEE_EVT_CLOSED, CEE_EVT_DESTROYED};
+	assert_types(f, want, 3);
+	assert_int_equal(f->nsegs, segs); // no RST: the peer never had it
+}
+
+static void test_icmp_unreach_ignored_when_established(void **state)
+{
+	struct fake *f = *state;
+
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
+	cee_tcp_send(&f->ctx, &f->tcb, bulk, 2 * MSS, f->now);
+	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, ISS + 1, 1, f->now);
+	assert_int_equal(f->ctx.stats.icmp_unreach_ignored, 1);
+	assert_int_equal(f->ctx.stats.icmp_unreach_aborts, 0);
+	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
+}
+
+/*
  * Fault: a full-size segment carried its options on top of the MSS (RFC
  * 6691): 1460 bytes + 12 of timestamps made 1526-byte frames that a
  * 1500-byte hop dropped (seen with Linux clients once segments coalesced).
@@ -7122,6 +7162,8 @@ int main(void)
 	    T(test_ts_rtt_after_retransmission),
 	    T(test_pmtu),
 	    T(test_pmtu_syn_sent_counted),
+	    T(test_icmp_unreach_ends_syn_sent),
+	    T(test_icmp_unreach_ignored_when_established),
 	    T(test_segment_fits_mss_with_options),
 	    T(test_handshake),
 	    T(test_echo),
