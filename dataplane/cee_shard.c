@@ -1435,6 +1435,22 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 				return false;
 			}
 		s->stats.arp_conflicts++;
+		// Defended (RFC 5227 2.4(c), a server's address is not given up):
+		// one announcement of ours, sender and target our address, at
+		// most every 10 s. Counted and said alone, the claim stood: the
+		// neighbours that took it (Linux updates an entry it has from a
+		// gratuitous ARP) sent our peers' segments to the claimant.
+		if (s->arp_defended_ns == 0 || s->now_ns - s->arp_defended_ns >= ARP_CONFLICT_SAY_NS) {
+			struct rte_mbuf *a =
+			    cee_net_build_arp_request(s->mp, &s->ports[pi].mac, ai.sip, ai.sip);
+			if (a != NULL) {
+				s->arp_defended_ns = s->now_ns;
+				s->stats.arp_defended++;
+				tx_enqueue(s, pi, a);
+			} else {
+				s->stats.drops[CEE_DROP_NO_MBUF]++;
+			}
+		}
 		if (s->arp_conflict_said_ns == 0 ||
 		    s->now_ns - s->arp_conflict_said_ns >= ARP_CONFLICT_SAY_NS) {
 			s->arp_conflict_said_ns = s->now_ns;

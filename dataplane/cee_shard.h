@@ -93,6 +93,7 @@ static inline unsigned cee_handoff_ring_size(unsigned nshards)
 	X(arp_moved_lost, SUM, "neighbour MAC changes not applied to connections: too many at once") \
 	X(arp_moved_walks, SUM, "walks of the shard's connections that applied neighbour MAC changes") \
 	X(arp_conflicts, SUM, "ARP packets from another MAC claiming one of our addresses (address conflict)") \
+	X(arp_defended, SUM, "ARP announcements of our address sent against a conflict (RFC 5227 2.4(c): at most one in 10 s)") \
 	X(arp_shared, SUM, "ARP packets copied to another shard (for our addresses, or gratuitous)") \
 	X(icmp_replies, SUM, "ICMP echo replies sent")                                             \
 	X(rst_no_conn, SUM, "RSTs sent for segments matching no connection")                       \
@@ -197,6 +198,7 @@ struct cee_shard {
 	struct cee_arp *arp;
 	uint64_t arp_tick_ns;
 	uint64_t arp_conflict_said_ns; // the last address conflict said on stderr
+	uint64_t arp_defended_ns;      // our last announcement against one
 	/**
 	 * Neighbours that announced a new MAC (a gratuitous ARP, or an entry
 	 * whose MAC changed), applied to the connections by one walk at most

@@ -415,6 +415,33 @@ int main(int argc, char **argv)
 	      (unsigned long)STAT(arp_conflicts));
 	CHECK(STAT(drops[CEE_DROP_BAD_ARP]) == bad2, "bad_arp +%lu: a probe or a conflict counted as garbage",
 	      (unsigned long)(STAT(drops[CEE_DROP_BAD_ARP]) - bad2));
+	// Fault (review of session 33): the conflict was counted and said, and
+	// the claim stood: neighbours that took it sent our peers' segments to
+	// the claimant. The engine defends its address (RFC 5227 2.4(c)): one
+	// announcement, sender and target 10.0.0.1 from its own MAC, at most
+	// one in 10 s (a second claim at once draws none).
+	bool announced = false;
+	for (uint64_t end = now_ms() + 2000; !announced && now_ms() < end;) {
+		struct rte_mbuf *r = recv_frame(100);
+		if (r == NULL)
+			continue;
+		const struct rte_ether_hdr *eh = rte_pktmbuf_mtod(r, const struct rte_ether_hdr *);
+		const struct rte_arp_hdr *ah = (const void *)(eh + 1);
+		announced = eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP) &&
+			    ah->arp_data.arp_sip == rte_cpu_to_be_32(ENGINE_IP) &&
+			    ah->arp_data.arp_tip == rte_cpu_to_be_32(ENGINE_IP) &&
+			    rte_is_same_ether_addr(&ah->arp_data.arp_sha, &engine_mac) &&
+			    rte_is_broadcast_ether_addr(&eh->dst_addr);
+		rte_pktmbuf_free(r);
+	}
+	CHECK(announced && STAT(arp_defended) == 1,
+	      "no announcement of 10.0.0.1 against the conflict (arp_defended %lu)",
+	      (unsigned long)STAT(arp_defended));
+	send_arp(1, 0, RTE_ARP_OP_REPLY, &mac_c, ENGINE_IP, PEER_IP); // claimed again at once
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_conflicts), 2, 2000) == 2 &&
+		  STAT(arp_defended) == 1,
+	      "a second claim within 10 s: arp_conflicts %lu, arp_defended %lu (want 2, 1)",
+	      (unsigned long)STAT(arp_conflicts), (unsigned long)STAT(arp_defended));
 
 	// Fault (review of session 33): a router's MAC change reached none of
 	// the connections of clients off the subnet that come through it. A
