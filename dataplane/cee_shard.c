@@ -1398,7 +1398,8 @@ static void moved_walk(struct cee_shard *s)
  * ARP packet passes a copy to the others when they can use it: one for an
  * address of ours (a reply to a shard's request, a neighbour asking for us)
  * or a gratuitous one (a neighbour announcing its address: a gateway's
- * failover must reach every table). Other requests on the segment are the
+ * failover must reach every table), or a known neighbour's packet from a
+ * new MAC. Other requests on the segment are the
  * receiving shard's alone: a busy LAN's broadcasts, copied to every shard,
  * cost each of them a frame per broadcast. @return true when @p m was reused.
  */
@@ -1476,7 +1477,19 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	// every connection: eight a 10 ms and a real failover's went to
 	// arp_moved_lost, its connections left on the old MAC
 	bool announce = ai.sip == ai.tip && next_hop(s, ai.sip) == ai.sip;
-	if (!owned && (for_us || announce)) {
+	// (a gratuitous one announcing the MAC we know already, as some
+	// routers repeat every few seconds, moves nothing: it would fill the
+	// 8 places a real failover needs)
+	uint8_t known[6];
+	enum cee_arp_state was = cee_arp_lookup(s->arp, ai.sip, known);
+	bool have = was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE;
+	bool same = have && memcmp(known, ai.sha.addr_bytes, 6) == 0;
+	// a neighbour we know speaking from a new MAC in any ARP packet (a
+	// request for another host): every shard's table and connections must
+	// follow, not only this one's (the others kept the old MAC until it
+	// next asked for us)
+	bool moved = have && !same && next_hop(s, ai.sip) == ai.sip;
+	if (!owned && (for_us || announce || moved)) {
 		for (unsigned j = 0; j < s->nshards; j++) {
 			if (j == s->id)
 				continue;
@@ -1497,13 +1510,6 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 			}
 		}
 	}
-	// (a gratuitous one announcing the MAC we know already, as some
-	// routers repeat every few seconds, moves nothing: it would fill the
-	// 8 places a real failover needs)
-	uint8_t known[6];
-	enum cee_arp_state was = cee_arp_lookup(s->arp, ai.sip, known);
-	bool have = was == CEE_ARP_REACHABLE || was == CEE_ARP_STALE;
-	bool same = have && memcmp(known, ai.sha.addr_bytes, 6) == 0;
 	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip &&
 	    (have || !announced_again(s, pi, ai.sip, ai.sha.addr_bytes)) &&
 	    note_moved(s, pi, ai.sip, ai.sha.addr_bytes, have ? known : NULL) && !have)
@@ -1527,9 +1533,10 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 		tx_enqueue(s, pi, m);
 		return true;
 	}
-	// another host's request or reply (an announcement is acted on above);
-	// only requests were counted, other replies went in no counter
-	if (!for_us && !announce && !owned)
+	// another host's request or reply (an announcement, or a known
+	// neighbour's new MAC, is acted on above); only requests were counted,
+	// other replies went in no counter
+	if (!for_us && !announce && !moved && !owned)
 		s->stats.drops[CEE_DROP_NOT_FOR_US]++;
 	return false;
 }

@@ -479,6 +479,31 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n; i++)
 		echo_to(&c[i], &mac_a, "after the router's move");
 
+	// Fault (review of session 33): a known neighbour speaking from a new
+	// MAC in a request for another host (who has 10.0.0.77, tell 10.0.0.2)
+	// was acted on by the shard that received it alone: the other shard's
+	// table and connections kept the old MAC. The packet now goes to every
+	// shard, and every connection follows. First 10.0.0.2 asks for us
+	// from mac_a (an entry on both shards), then asks for 10.0.0.77 from
+	// mac_b, on queue 0 (shard 0) only.
+	uint64_t shared5 = STAT(arp_shared);
+	send_arp(1, 0, RTE_ARP_OP_REQUEST, &mac_a, PEER_IP, ENGINE_IP);
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_shared), shared5 + 1, 2000) ==
+		  shared5 + 1,
+	      "10.0.0.2's request for us was not handed to the other shard");
+	no_moves_waiting();
+	uint64_t moved5 = STAT(arp_moved), nfu5 = STAT(drops[CEE_DROP_NOT_FOR_US]);
+	send_arp(1, 0, RTE_ARP_OP_REQUEST, &mac_b, PEER_IP, 0x0a00004du);
+	uint64_t moved6 = wait_stat(offsetof(struct cee_shard_stats, arp_moved), moved5 + n, 3000);
+	CHECK(moved6 == moved5 + n, "arp_moved +%lu after 10.0.0.2 asked for another host from "
+				    "a new MAC, want %u (both shards)",
+	      (unsigned long)(moved6 - moved5), n);
+	CHECK(STAT(drops[CEE_DROP_NOT_FOR_US]) == nfu5,
+	      "not_for_us +%lu: a request acted on counted as not for us",
+	      (unsigned long)(STAT(drops[CEE_DROP_NOT_FOR_US]) - nfu5));
+	for (unsigned i = 0; i < n; i++)
+		echo_to(&c[i], &mac_b, "after a request from a new MAC");
+
 	volatile sig_atomic_t stop = 1;
 	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
 	// (the shards are stopped: their tables are read here without a race)
