@@ -67,6 +67,7 @@ struct opts {
 	uint32_t concurrency;
 	double rate; // new connections per second, 0 = as fast as possible
 	uint32_t payload;
+	uint32_t gen_sndbuf; // the generator's send buffer (0: sized for the payload)
 	enum close_mode close;
 	double loss, reorder, dup;
 	bool json;
@@ -166,6 +167,7 @@ struct gen_shard {
 	uint64_t lifecycles;  // echo complete and closed as asked
 	uint64_t errors;      // anything else (timeouts, unexpected resets, short echo)
 	uint64_t echo_mismatch; // echoed bytes that differ from what was sent at their offset
+	uint64_t send_waits;    // sends that waited for room (-EAGAIN, then writable)
 	uint64_t connect_fail;
 	uint64_t active;      // opened and not yet closed
 	uint64_t hold_established; // hold mode: live established connections
@@ -366,6 +368,35 @@ static void gen_poll(void *arg, struct cee_shard *s)
 	}
 }
 
+// The payload, or what is left of it. Plain TCP and WebSocket: whole (their
+// send buffers are sized for it). TLS: in pieces of what the send buffer
+// takes now (cee_shard_send_room()); one that finds no room is refused
+// (-EAGAIN, nothing sent) and the rest goes when an ACK makes room
+// (gen_writable): --gen-sndbuf below the payload streams it so.
+static void gen_send(struct gen_shard *g, struct cee_shard *s, struct cee_conn *c)
+{
+	uint64_t sent = cee_shard_conn_bytes_out(c); // (above TLS: the plaintext sent)
+	while (sent < B.o.payload) {
+		uint32_t n = B.o.payload - (uint32_t)sent;
+		if (B.o.tls && !B.o.ws) {
+			uint32_t room = cee_shard_send_room(s, c);
+			// (a sliver of room is not worth a record of its own)
+			if (room >= 1024 && n > room)
+				n = room;
+		}
+		int rc = cee_shard_send(s, c, B.payload + sent, n);
+		if (rc == -EAGAIN) {
+			g->send_waits++;
+			return;
+		}
+		if (rc != (int)n) {
+			cee_shard_abort(s, c, CEE_REASON_NO_RESOURCES);
+			return;
+		}
+		sent += n;
+	}
+}
+
 static void gen_established(void *arg, struct cee_shard *s, struct cee_conn *c)
 {
 	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
@@ -385,9 +416,14 @@ static void gen_established(void *arg, struct cee_shard *s, struct cee_conn *c)
 		finish_conn(s, c);
 		return;
 	}
-	int rc = cee_shard_send(s, c, B.payload, B.o.payload);
-	if (rc != (int)B.o.payload) // the send buffer is sized for the payload
-		cee_shard_abort(s, c, CEE_REASON_NO_RESOURCES);
+	gen_send(g, s, c);
+}
+
+// An ACK made room after a send found none: the rest of the payload.
+static void gen_writable(void *arg, struct cee_shard *s, struct cee_conn *c)
+{
+	struct gen_shard *g = &((struct bench *)arg)->gs[s->id];
+	gen_send(g, s, c);
 }
 
 static void gen_recv(void *arg, struct cee_shard *s, struct cee_conn *c, const uint8_t *data,
@@ -435,6 +471,7 @@ static const struct cee_app_ops gen_app = {
 	.established = gen_established,
 	.recv = gen_recv,
 	.closed = gen_closed,
+	.writable = gen_writable,
 };
 
 /* ---- the audit sink (control thread) -------------------------------------- */
@@ -658,6 +695,9 @@ static void usage(FILE *f, const char *prog)
 		"                      (the in-process audit is the engine's fourth sink)\n"
 		"  --drain S           after the run, how long connections in flight get to\n"
 		"                      finish (default 10)\n"
+		"  --gen-sndbuf BYTES  the generator's send buffer (4096..16777216; default:\n"
+		"                      sized for the payload); with --tls only: a payload\n"
+		"                      above it goes in pieces as ACKs make room (writable)\n"
 		"  --engine-id ID      the exporting engine's id (default: random per run)\n"
 		"  --json              final report as one JSON object on stdout\n"
 		"  --verbose           also print both engines' counters (JSON) on stderr\n"
@@ -710,7 +750,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 {
 	enum {
 		O_DURATION = 256, O_CONNS, O_CONC, O_RATE, O_PAYLOAD, O_CLOSE, O_LOSS, O_REORDER,
-		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP,
+		O_DUP, O_JSON, O_HOLD, O_SHARDS, O_TW, O_MAX, O_EVENTS, O_DRAIN, O_VERBOSE, O_HELP, O_GEN_SNDBUF,
 		O_EXPORT_SLEEP, O_CC, O_TS, O_SACK, O_DELACK, O_TLS, O_TLS_RESUME, O_TLS_CERT, O_TLS_KEY,
 		O_TLS_CA, O_TLS_BUDGET, O_WS, O_WSS, O_MONITOR, O_SYN_FLOOD, O_SYN_COOKIES, O_ENGINE_ID,
 	};
@@ -732,6 +772,7 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 		{"events", required_argument, NULL, O_EVENTS},
 		{"engine-id", required_argument, NULL, O_ENGINE_ID},
 		{"drain", required_argument, NULL, O_DRAIN},
+		{"gen-sndbuf", required_argument, NULL, O_GEN_SNDBUF},
 		{"export-sleep", required_argument, NULL, O_EXPORT_SLEEP},
 		{"verbose", no_argument, NULL, O_VERBOSE},
 		{"cc", required_argument, NULL, O_CC},
@@ -838,6 +879,10 @@ static int parse_opts(struct opts *o, int argc, char **argv)
 			break;
 		case O_DRAIN:
 			rc = parse_double(optarg, 0, 3600, &o->drain_s);
+			break;
+		case O_GEN_SNDBUF:
+			rc = parse_whole(optarg, 4096, 1u << 24, &v);
+			o->gen_sndbuf = (uint32_t)v;
 			break;
 		case O_EXPORT_SLEEP:
 			rc = parse_whole(optarg, 0, 1000000, &v); // (0.5 was cut to 0: off)
@@ -1048,6 +1093,7 @@ static double now_s(void)
 
 struct totals {
 	uint64_t opened, established, lifecycles, errors, connect_fail, active, hold_est, mismatch;
+	uint64_t send_waits;
 	uint64_t eng_rx, eng_tx, eng_live, gen_live, refused, retransmits, eng_drops;
 	uint64_t refused_ring; /**< refusals for want of event ring room (a consumer behind) */
 	uint64_t eng_busy, gen_busy; /**< TSC cycles in poll iterations that found work */
@@ -1068,6 +1114,7 @@ static void totals(struct totals *t)
 		t->lifecycles += rd(&g->lifecycles);
 		t->errors += rd(&g->errors);
 		t->mismatch += rd(&g->echo_mismatch);
+		t->send_waits += rd(&g->send_waits);
 		t->connect_fail += rd(&g->connect_fail);
 		t->active += rd(&g->active);
 		t->flood_sent += rd(&g->flood_sent);
@@ -1227,6 +1274,10 @@ static struct cee_engine *make_engine(bool gen)
 	// WebSocket: a message is echoed whole (the engine's --ws-max-message rule)
 	if (o->ws && c.tcp.sndbuf < 2 * o->payload + 64)
 		c.tcp.sndbuf = round_up(2 * o->payload + 64, 1024);
+	if (gen && o->gen_sndbuf != 0) { // (checked at start: --tls without --ws)
+		c.tcp.sndbuf = o->gen_sndbuf;
+		c.tcp.sndbuf_max = o->gen_sndbuf; // (not grown for a long path either)
+	}
 	c.max_conns = bench_slots(o, gen);
 	uint64_t bufs = (uint64_t)o->concurrency / o->shards + 1024;
 	c.sndbufs = (uint32_t)(bufs < (1u << 20) ? bufs : 1u << 20);
@@ -1279,6 +1330,7 @@ struct report {
 	double cps_first; /**< the first second's rate (not in cps when there are more) */
 	uint64_t lifecycles, errors, connect_fail, refused, refused_ring, retransmits, drops;
 	uint64_t echo_mismatch; /**< echoes that differed from what was sent */
+	uint64_t send_waits; /**< sends that waited for room (--gen-sndbuf) */
 	uint64_t stalled; /**< connections still open when the drain ended (in errors too) */
 	uint64_t lifecycles_drained; /**< finished after the measured phase (not in the rates) */
 	uint64_t events_measured;    /**< events audited by the end of the measured phase */
@@ -1377,10 +1429,11 @@ static void print_report(const struct report *r)
 		       ",\"cps\":%.0f,\"cps_mean\":%.0f,\"cps_first_s\":%.0f,\"events\":%" PRIu64
 		       ",\"events_per_s\":%.0f,\"errors\":%" PRIu64 ",\"connect_fail\":%" PRIu64
 		       ",\"refused\":%" PRIu64 ",\"refused_ring\":%" PRIu64 ",\"retransmits\":%" PRIu64
-		       ",\"drops\":%" PRIu64 ",\"echo_mismatch\":%" PRIu64 ",\"stalled\":%" PRIu64 ",",
+		       ",\"drops\":%" PRIu64 ",\"echo_mismatch\":%" PRIu64 ",\"stalled\":%" PRIu64
+		       ",\"send_waits\":%" PRIu64 ",",
 		       r->lifecycles, r->lifecycles_drained, r->cps, r->cps_mean, r->cps_first, r->exported, evs,
 		       r->errors, r->connect_fail, r->refused, r->refused_ring, r->retransmits, r->drops,
-		       r->echo_mismatch, r->stalled);
+		       r->echo_mismatch, r->stalled, r->send_waits);
 		if (o->hold)
 			printf("\"hold_established\":%" PRIu64 ",", r->hold_established);
 		printf("\"link\":{\"lost\":%" PRIu64 ",\"reordered\":%" PRIu64
@@ -1573,6 +1626,14 @@ int main(int argc, char **argv)
 	// (12 bytes of each segment go to the timestamp option: a 1460-byte
 	// payload came in two segments, the server echoed the first and
 	// closed, and every echo-close lifecycle was an error)
+	// --gen-sndbuf: TLS streams a payload in pieces as ACKs make room; a
+	// plain send is cut where the buffer ends and a WebSocket message goes
+	// whole, so below the payload the run would stall or fail
+	if (o->gen_sndbuf != 0 && (!o->tls || o->ws)) {
+		fprintf(stderr, "cee-bench: --gen-sndbuf is for --tls (without --ws)\n");
+		rte_eal_cleanup();
+		return 2;
+	}
 	uint32_t seg_most = o->ts ? 1448 : 1460;
 	if ((o->close == CLOSE_SERVER_FIN || o->close == CLOSE_MIX) && o->payload > seg_most) {
 		fprintf(stderr,
@@ -1797,6 +1858,7 @@ int main(int argc, char **argv)
 	r.lifecycles_drained = cur.lifecycles - at_end.lifecycles;
 	r.errors = cur.errors + r.stalled;
 	r.echo_mismatch = cur.mismatch;
+	r.send_waits = cur.send_waits;
 	r.connect_fail = cur.connect_fail;
 	r.refused = cur.refused;
 	r.refused_ring = cur.refused_ring;

@@ -51,6 +51,13 @@ struct cee_app_ops {
 	void (*closed)(void *arg, struct cee_shard *s, struct cee_conn *c);
 	/** Last call for @p c: its slot is freed when this returns. */
 	void (*destroyed)(void *arg, struct cee_shard *s, struct cee_conn *c);
+	/**
+	 * After cee_shard_send() took less than it was given (plain TCP) or
+	 * refused it (-EAGAIN, above TLS or WebSocket), once, when an ACK freed
+	 * room in the send buffer: send the rest (cee_shard_send_room() says
+	 * how much goes). NULL: the app looks for itself.
+	 */
+	void (*writable)(void *arg, struct cee_shard *s, struct cee_conn *c);
 };
 
 struct cee_listener {

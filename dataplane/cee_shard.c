@@ -663,6 +663,18 @@ static void tcp_recv(void *owner, struct cee_tcb *tcb, const uint8_t *data, uint
 		app->recv(s->cfg->app_arg, s, c, data, len);
 }
 
+// An ACK freed send-buffer room after an app's send did not fit.
+static void tcp_writable(void *owner, struct cee_tcb *tcb)
+{
+	struct cee_shard *s = owner;
+	struct cee_conn *c = cee_conn_of_tcb(tcb);
+	const struct cee_app_ops *app = s->cfg->app;
+	if (app == NULL || app->writable == NULL)
+		return;
+	if (c->proto == CEE_PROTO_TCP ? tcb->service == CEE_TCP_SVC_APP : cee_stack_app_up(c))
+		app->writable(s->cfg->app_arg, s, c);
+}
+
 static bool tcp_recv_room(void *owner, struct cee_tcb *tcb, uint32_t len)
 {
 	struct cee_conn *c = cee_conn_of_tcb(tcb);
@@ -774,6 +786,7 @@ static const struct cee_tcp_ops shard_tcp_ops = {
 	.paced_keep = tcp_paced_keep,
 	.closing = tcp_closing,
 	.deadline = tcp_deadline,
+	.writable = tcp_writable,
 };
 
 /* ---- rx ------------------------------------------------------------------- */
@@ -2102,7 +2115,19 @@ int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, ui
 {
 	if (c->tcb.user != NULL)
 		return cee_stack_send(s, c, data, len);
-	return cee_tcp_send(&s->tcp, &c->tcb, data, len, s->now_ns);
+	int rc = cee_tcp_send(&s->tcp, &c->tcb, data, len, s->now_ns);
+	if (rc >= 0 && (uint32_t)rc < len) { // the rest when an ACK makes room (writable)
+		c->tcb.oflags |= CEE_TCB_O_WANT_WRITE;
+		s->stats.app_send_deferred++;
+	}
+	return rc;
+}
+
+uint32_t cee_shard_send_room(struct cee_shard *s, struct cee_conn *c)
+{
+	if (c->tcb.user != NULL)
+		return cee_stack_send_room(s, c);
+	return cee_tcp_send_room(&s->tcp, &c->tcb);
 }
 
 void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason)

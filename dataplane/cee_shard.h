@@ -100,6 +100,7 @@ static inline unsigned cee_handoff_ring_size(unsigned nshards)
 	X(no_route, SUM, "frames for destinations with no next hop")                              \
 	X(layer_no_state, SUM, "TLS/WebSocket connections aborted: no layer state (pool or memory)") \
 	X(layer_send_fail, SUM, "TLS/WebSocket connections aborted: a record or frame did not fit")  \
+	X(app_send_deferred, SUM, "app sends that did not fit (taken in part, or -EAGAIN above TLS/WebSocket): writable follows") \
 	X(tls_tsc, SUM, "TSC cycles spent in the TLS layer's input (handshakes, decryption)")      \
 	X(tls_max_tsc, MAX, "longest single TLS input, TSC cycles (the stall one handshake causes)") \
 	X(tls_over_1ms, SUM, "TLS inputs that took more than 1 ms")                               \
@@ -417,15 +418,25 @@ uint64_t cee_shard_conn_bytes_out(const struct cee_conn *c);
 /** The TLS layer of @p c (NULL for plain TCP): cee_tls_get_info(), cee_tls_session_get(). */
 struct cee_tls *cee_shard_tls(struct cee_conn *c);
 /**
- * cee_tcp_send() at the shard's current time; above TLS or WebSocket,
- * plaintext or one message: -ENOTCONN before the top layer is up or once it
- * closed for sending, -ENOBUFS or -EIO when the send buffer could not take
- * the whole record or frame, -ENOMEM when TLS's heap budget (--tls-mem)
- * refused the record. Records and frames cannot be taken back: the
- * caller must then end the connection (cee_shard_abort(), reason
- * no_resources), as cee-bench's generator and the echo services do.
+ * cee_tcp_send() at the shard's current time (bytes taken, up to the send
+ * buffer's room); above TLS or WebSocket, plaintext or one message, whole
+ * or not at all: -EAGAIN, nothing sent, when it is more than
+ * cee_shard_send_room() (before session 33 the record or frame was begun,
+ * cut, and the connection lost), -ENOTCONN before the top layer is up or
+ * once it closed for sending, -ENOMEM when TLS's heap budget (--tls-mem)
+ * refused the record, -ENOBUFS or -EIO when the layer failed otherwise
+ * (then the caller must end the connection: cee_shard_abort(), reason
+ * no_resources). After a send cut short (plain TCP) or -EAGAIN, the app's
+ * writable hook runs once, when an ACK frees room.
  */
 int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len);
+/**
+ * Bytes (plaintext above TLS, one message's payload above WebSocket) that
+ * cee_shard_send() takes whole now: the send buffer's free room, less the
+ * layers' records and frame header (counted for the worst case). 0 when
+ * the connection does not send (not up, closed for sending).
+ */
+uint32_t cee_shard_send_room(struct cee_shard *s, struct cee_conn *c);
 /** cee_tcp_close() at the shard's current time. */
 void cee_shard_close(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason);
 /** cee_tcp_abort() at the shard's current time. */

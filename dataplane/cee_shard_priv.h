@@ -163,8 +163,15 @@ void cee_stack_destroyed(struct cee_shard *s, struct cee_conn *c);
 void cee_stack_deadline(struct cee_shard *s, struct cee_conn *c);
 /** TCP closes on its own (idle timeout, peer FIN): the layers' last words. */
 void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason reason);
-/** Data from the app (cee_shard_send). @return bytes taken or -errno. */
+/**
+ * Data from the app (cee_shard_send). @return bytes taken or -errno;
+ * -EAGAIN, nothing sent, when more than cee_stack_send_room().
+ */
 int cee_stack_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len);
+/** What cee_stack_send() takes whole now (cee_shard_send_room()). */
+uint32_t cee_stack_send_room(struct cee_shard *s, struct cee_conn *c);
+/** An app's connection, up and not closed: its sends are the app's (writable). */
+bool cee_stack_app_up(const struct cee_conn *c);
 /**
  * Local close from the app: close_notify, or a WebSocket Close frame
  * (before the handshakes are done the layers just stop). @return 1: close

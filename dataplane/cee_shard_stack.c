@@ -1079,11 +1079,38 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 
 /* ---- the app's calls (cee-bench's generator, embedders) ----------------------------------- */
 
+uint32_t cee_stack_send_room(struct cee_shard *s, struct cee_conn *c)
+{
+	struct cee_stack *st = c->tcb.user;
+	if (!st->up || st->quiet || st->in_down)
+		return 0;
+	uint32_t wire = cee_tcp_send_room(&s->tcp, &c->tcb);
+	if (st->tls != NULL) // (a WebSocket frame goes down to TLS in pieces)
+		wire = cee_tls_send_room(st->tls, wire, st->ws != NULL ? CEE_WS_SEND_PIECE : 0);
+	if (st->ws != NULL)
+		wire = wire > CEE_WS_FRAME_HDR_MAX ? wire - CEE_WS_FRAME_HDR_MAX : 0;
+	return wire;
+}
+
+bool cee_stack_app_up(const struct cee_conn *c)
+{
+	const struct cee_stack *st = c->tcb.user;
+	return st->service == CEE_TCP_SVC_APP && st->up && !st->quiet;
+}
+
 int cee_stack_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
 	if (!st->up || st->quiet || st->in_down) // not up, closed, or from inside a layer's send
 		return -ENOTCONN;
+	// A record or frame that does not fit whole is not begun: the stream
+	// would be cut (-ENOBUFS, the connection lost). The app waits for
+	// writable (an ACK freeing room) and sends it then.
+	if (len > cee_stack_send_room(s, c)) {
+		c->tcb.oflags |= CEE_TCB_O_WANT_WRITE;
+		s->stats.app_send_deferred++;
+		return -EAGAIN;
+	}
 	layer_enter(st);
 	int rc = top_send(st, data, len, false);
 	return layer_leave(s, st) ? rc : -ENOTCONN;

@@ -260,6 +260,14 @@ static void leave(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns)
 static void finish_leave(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t now_ns,
 			 bool probe)
 {
+	if (__builtin_expect(tcb->aflags & CEE_TCB_A_WRITABLE, 0)) {
+		// an ACK freed room the owner waits for: it sends before the
+		// output, so what it sends goes with this segment's answer
+		tcb->aflags &= (uint8_t)~CEE_TCB_A_WRITABLE;
+		tcb->oflags &= (uint8_t)~CEE_TCB_O_WANT_WRITE;
+		if (!tcp_abort_requested(tcb) && ctx->ops->writable != NULL)
+			ctx->ops->writable(ctx->owner, tcb);
+	}
 	if (!tcp_abort_requested(tcb))
 		tcp_finish(ctx, tcb, now_ns, probe);
 	leave(ctx, tcb, now_ns);
@@ -632,6 +640,17 @@ void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 		return;
 	}
 	tcp_abort_conn(ctx, tcb, reason, now_ns);
+}
+
+uint32_t cee_tcp_send_room(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
+{
+	if ((tcb->state != CEE_TCP_ESTABLISHED && tcb->state != CEE_TCP_CLOSE_WAIT) ||
+	    (tcb->uflags & (CEE_TCB_U_CLOSE | CEE_TCB_U_ABORT)) ||
+	    tcb->service == CEE_TCP_SVC_ECHO || tcb->service == CEE_TCP_SVC_ECHO_CLOSE ||
+	    !tcp_ensure_sb(ctx, tcb))
+		return 0;
+	uint32_t room = tcp_sb_size(ctx, tcb) - tcb->sb_len;
+	return room < INT32_MAX ? room : INT32_MAX;
 }
 
 int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data, uint32_t len,

@@ -353,6 +353,13 @@ struct cee_tcp_ops {
 	 * NULL: TCP aborts with the deadline's reason.
 	 */
 	void (*deadline)(void *owner, struct cee_tcb *tcb);
+	/**
+	 * An ACK freed room in @p tcb's send buffer after the owner set
+	 * CEE_TCB_O_WANT_WRITE (cleared now): the owner may send again
+	 * (cee_tcp_send() from here goes out with this segment's answer).
+	 * Not while an abort is pending. NULL allowed.
+	 */
+	void (*writable)(void *owner, struct cee_tcb *tcb);
 };
 
 /** One shard's TCP context. */
@@ -602,6 +609,8 @@ struct cee_tcb {
  * field covers it or a zero window is offered
  */
 #define CEE_TCB_A_BAND 0x08
+/** An ACK freed send-buffer room and the owner wants to know: ops->writable before the output */
+#define CEE_TCB_A_WRITABLE 0x10
 
 /** tcb->oflags, set by the owner before the open: */
 #define CEE_TCB_O_LINK_IDLE 0x01 /**< cfg.link_idle_timeout_ns applies instead of idle_timeout_ns */
@@ -618,6 +627,12 @@ struct cee_tcb {
  * (abort_on_data).
  */
 #define CEE_TCB_O_READS_ON 0x40
+/**
+ * tcb->oflags, set by the owner when a send did not fit (cee_shard_send()
+ * short or refused), cleared by TCP when an ACK frees send-buffer room:
+ * ops->writable runs then, once.
+ */
+#define CEE_TCB_O_WANT_WRITE 0x80
 
 #define CEE_TCB_U_ACTIVE 0x01 /**< opened by cee_tcp_connect() */
 #define CEE_TCB_U_BUSY 0x02   /**< a cee_tcp_* call on this tcb is running (re-entrancy) */
@@ -686,6 +701,13 @@ void cee_tcp_connect(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_tcp_
  */
 int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data, uint32_t len,
 		 uint64_t now_ns);
+/**
+ * Bytes cee_tcp_send() takes now: the send buffer's free room (a buffer
+ * is taken for @p tcb if it has none: 0 when none is free), 0 when it does
+ * not send (not ESTABLISHED or CLOSE-WAIT, closed for sending, an echo
+ * service).
+ */
+uint32_t cee_tcp_send_room(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
 
 /**
  * Process one segment for an existing connection (RFC 9293 3.10.7).

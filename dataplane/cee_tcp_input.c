@@ -126,6 +126,8 @@ static void ack_advance(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t a
 	if (acked > 0) {
 		tcb->sb_head = tcp_sb_pos(ctx, tcb, acked);
 		tcb->sb_len -= acked;
+		if (__builtin_expect(tcb->oflags & CEE_TCB_O_WANT_WRITE, 0))
+			tcb->aflags |= CEE_TCB_A_WRITABLE; // (ops->writable in finish_leave())
 	}
 	tcb->snd_una = ack;
 	if (seq_lt(tcb->snd_nxt, ack))

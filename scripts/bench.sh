@@ -61,7 +61,7 @@ while [[ $# -gt 0 ]]; do
 		case ${1%%=*} in
 		--rate | --loss | --reorder | --dup | --hold | --shards | --events | --monitor | \
 			--tls | --tls-resume | --tls-cert | --tls-key | --tls-ca | --tls-budget-us | \
-			--ws | --wss | --syn-flood | --syn-cookies)
+			--ws | --wss | --syn-flood | --syn-cookies | --gen-sndbuf)
 			CEE_ONLY+=("${1%%=*}")
 			;;
 		esac

@@ -1736,6 +1736,27 @@ int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len)
 	return (int)len;
 }
 
+uint32_t cee_tls_send_room(struct cee_tls *t, uint32_t wire, uint32_t chunk)
+{
+	if (t->state != TLS_EXPECT_DATA || t->close_sent)
+		return 0;
+	int frag = wolfSSL_GetMaxOutputSize(t->ssl); // plaintext a record holds
+	int full = frag > 0 ? wolfSSL_GetOutputSize(t->ssl, frag) : -1;
+	if (frag <= 0 || full <= frag)
+		return 0;
+	// per record: what a full one adds, and a cipher block more (a short
+	// record of a block cipher pads up to one; AEAD suites add the same)
+	uint64_t ovh = (uint64_t)(full - frag) + 16;
+	uint64_t piece = chunk != 0 && chunk < (uint32_t)frag ? chunk : (uint64_t)frag;
+	// n bytes go in at most n / piece + 2 records (a last short piece, and
+	// a short first one when the pieces do not start at a record's start):
+	// the largest n with n + ovh * (n / piece + 2) <= wire
+	if (wire <= 2 * ovh)
+		return 0;
+	uint64_t n = (wire - 2 * ovh) * piece / (piece + ovh);
+	return n < INT32_MAX ? (uint32_t)n : INT32_MAX;
+}
+
 int cee_tls_update_keys(struct cee_tls *t)
 {
 	if (t->state != TLS_EXPECT_DATA || t->close_sent || t->info.version != CEE_TLS_V13)

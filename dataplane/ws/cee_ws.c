@@ -36,9 +36,8 @@ enum {
 };
 
 // Header and payload up to this many bytes go down in one io.down call.
-#ifndef CEE_WS_SEND_COALESCE
-#define CEE_WS_SEND_COALESCE 4096
-#endif
+#define CEE_WS_SEND_COALESCE (CEE_WS_SEND_PIECE - CEE_WS_FRAME_HDR_MAX)
+_Static_assert(HDR_MAX == CEE_WS_FRAME_HDR_MAX, "cee_ws.h says the header's most");
 
 static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; // RFC 6455 1.3
 

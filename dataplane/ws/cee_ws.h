@@ -165,6 +165,14 @@ uint32_t cee_ws_held(const struct cee_ws *ws);
  */
 int cee_ws_send(struct cee_ws *ws, const uint8_t *data, uint32_t len, bool text, uint64_t now_ns);
 /**
+ * How a message goes down (for the room of the layer below): at most
+ * CEE_WS_FRAME_HDR_MAX bytes of header beside its payload, in io.down calls
+ * of at most CEE_WS_SEND_PIECE bytes, or two (the header, then the payload)
+ * when a server's message is longer.
+ */
+#define CEE_WS_FRAME_HDR_MAX 14
+#define CEE_WS_SEND_PIECE (4096 + CEE_WS_FRAME_HDR_MAX)
+/**
  * Local close from above: send a Close frame with @p code and @p reason
  * (once), then wait up to cfg.close_timeout_ns for the peer's Close, which
  * ends the layer (io.close(CEE_REASON_WS_CLOSE), clean). Before ws_up:

@@ -4456,6 +4456,58 @@ static void ack_to(struct fake *f, uint32_t ack)
 	seg_in(f, CEE_TCP_ACK, f->p_seq, ack, f->p_wnd, NULL, 0);
 }
 
+static unsigned writable_calls;
+static uint32_t writable_room;
+
+// The owner's writable: its room, and the rest of its message sent at once.
+static void fake_writable(void *owner, struct cee_tcb *tcb)
+{
+	struct fake *f = owner;
+	writable_calls++;
+	writable_room = cee_tcp_send_room(&f->ctx, tcb);
+	assert_int_equal(cee_tcp_send(&f->ctx, tcb, bulk, writable_room, f->now),
+			 (int)writable_room);
+}
+
+/*
+ * Guards against (session 33: an app's sends that do not fit): no way to
+ * learn when the send buffer has room again but polling. cee_tcp_send_room()
+ * says what a send takes; with the owner's CEE_TCB_O_WANT_WRITE, the first
+ * ACK that frees room runs ops->writable once (the flag cleared), and what
+ * it sends goes out with that ACK's answer; without the flag, no call.
+ */
+static void test_writable_after_ack(void **state)
+{
+	struct fake *f = *state;
+
+	writable_calls = 0;
+	f->ops.writable = fake_writable;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 4 * MSS);
+	assert_int_equal(cee_tcp_send_room(&f->ctx, &f->tcb), 4 * MSS);
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, bulk, 6 * MSS, f->now), 4 * MSS);
+	assert_int_equal(cee_tcp_send_room(&f->ctx, &f->tcb), 0);
+	ack_to(f, ISS + 1 + MSS); // room, and no one asked
+	assert_int_equal(writable_calls, 0);
+	assert_int_equal(cee_tcp_send_room(&f->ctx, &f->tcb), MSS);
+	f->tcb.oflags |= CEE_TCB_O_WANT_WRITE;
+	f->nsegs = 0;
+	ack_to(f, ISS + 1 + 2 * MSS);
+	assert_int_equal(writable_calls, 1);
+	assert_int_equal(writable_room, 2 * MSS);
+	assert_false(f->tcb.oflags & CEE_TCB_O_WANT_WRITE);
+	assert_int_equal(cee_tcp_send_room(&f->ctx, &f->tcb), 0);
+	// what writable sent went with the ACK's answer
+	uint32_t out = 0;
+	for (unsigned i = 0; i < f->nsegs; i++)
+		out += f->segs[i].len;
+	assert_true(out >= MSS);
+	ack_to(f, ISS + 1 + 3 * MSS); // once: the flag is gone
+	assert_int_equal(writable_calls, 1);
+	// not for a connection that does not send
+	cee_tcp_close(&f->ctx, &f->tcb, CEE_REASON_LOCAL_CLOSE, f->now);
+	assert_int_equal(cee_tcp_send_room(&f->ctx, &f->tcb), 0);
+}
+
 /* Fault: a new connection sends the peer's whole window at once (no initial window, RFC 6928). */
 static void test_cc_initial_window(void **state)
 {
@@ -7164,6 +7216,7 @@ int main(void)
 	    T(test_pmtu_syn_sent_counted),
 	    T(test_icmp_unreach_ends_syn_sent),
 	    T(test_icmp_unreach_ignored_when_established),
+	    T(test_writable_after_ack),
 	    T(test_segment_fits_mss_with_options),
 	    T(test_handshake),
 	    T(test_echo),
