@@ -156,6 +156,12 @@ static void client_flush(struct cee_ctl *c, struct ctl_client *k)
 		if (!cee_ctl_job_poll(&k->job, c))
 			return;
 		cee_ctl_render(c, &k->out, k->cmd, k->id, &k->job, &k->st);
+		// (the exchange's deadline answering a DRAIN a shard took: it goes
+		// on, as after step 2 of client_poll(); the job is released below,
+		// and client_close() no longer sees it)
+		if (k->cmd == CTL_CMD_DRAIN && cee_ctl_job_taken(&k->job) &&
+		    c->drain == CTL_DRAIN_NONE)
+			c->drain = CTL_DRAIN_WAIT;
 	}
 	// a listing piece by piece, as far as the socket takes it without
 	// waiting (rendered whole first, it was up to 200 MB for one send)

@@ -346,6 +346,36 @@ static void drain_busy_untaken_does_not_drain(void **state)
 }
 
 /*
+ * Fault guarded against (review of session 33's diff): a drain line that
+ * came late in its exchange, taken by one shard and not yet by the other
+ * when the exchange's deadline answered it ("a shard did not answer in
+ * time; a shard took the drain: it goes on"), and the drain did not go on:
+ * the deadline's reply released the job before client_close() could see a
+ * shard had taken it. Shard 0 refused for good, shard 1 admitted, and the
+ * engine never drained.
+ */
+static void late_drain_taken_goes_on(void **state)
+{
+	struct fixture *f = *state;
+	int fd = client_connect(f->path);
+	struct ctl_client *k = served(f);
+	k->deadline_ns = __wrap_cee_clock_ns() + 300 * 1000000ull;
+	assert_int_equal(send(fd, "drain\n", 6, 0), 6);
+	for (int pass = 0; pass < 100 && !k->job.active; pass++) {
+		(void)cee_ctl_sock_poll(&f->c);
+		usleep(1000);
+	}
+	assert_true(k->job.active);
+	assert_int_equal(answer_drains_of(f, 0, 0), 1); // shard 0 takes it; shard 1 does not
+	char out[4096];
+	size_t n = reply_of(f, fd, out, sizeof(out), 3000);
+	assert_true(n > 0);
+	assert_non_null(strstr(out, "it goes on"));
+	assert_int_equal(f->c.drain, CTL_DRAIN_WAIT);
+	close(fd);
+}
+
+/*
  * The other side of it: the first shard took the drain before the second's
  * full mailbox failed the job. That shard refuses new connections now, so
  * the drain goes on (docs/control.md), and the reply says so beside "try
@@ -490,6 +520,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(idle_drain_completes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drain_busy_untaken_does_not_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(long_line_answered_then_eof, setup, teardown),
+	    cmocka_unit_test_setup_teardown(late_drain_taken_goes_on, setup, teardown),
 	    cmocka_unit_test_setup_teardown(drain_busy_taken_says_it_goes_on, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_sinks_listing_is_whole, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_ports_part_is_whole, setup, teardown),
