@@ -295,6 +295,17 @@ enum cee_arp_state cee_arp_lookup(const struct cee_arp *a, uint32_t ip, uint8_t 
 	return (enum cee_arp_state)e->state;
 }
 
+bool cee_arp_mac_shared(const struct cee_arp *a, uint32_t ip, const uint8_t mac[6])
+{
+	for (uint32_t i = 0; i < (a->mask + 1) * WAYS; i++) {
+		const struct entry *e = &a->e[i];
+		if (e->ip != ip && (e->state == CEE_ARP_REACHABLE || e->state == CEE_ARP_STALE) &&
+		    memcmp(e->mac, mac, 6) == 0)
+			return true;
+	}
+	return false;
+}
+
 void cee_arp_stats(const struct cee_arp *a, struct cee_arp_stats *st)
 {
 	*st = a->st;

@@ -98,5 +98,11 @@ unsigned cee_arp_tick(struct cee_arp *a, uint64_t now_ns, unsigned budget,
 
 /** Look up without side effects. @return the state (CEE_ARP_FREE when unknown). */
 enum cee_arp_state cee_arp_lookup(const struct cee_arp *a, uint32_t ip, uint8_t mac[6]);
+/**
+ * Whether a known entry (reachable or stale) other than @p ip's has
+ * @p mac: one station answering for several addresses (a router's
+ * secondary address, proxy ARP). A walk of the whole table.
+ */
+bool cee_arp_mac_shared(const struct cee_arp *a, uint32_t ip, const uint8_t mac[6]);
 
 void cee_arp_stats(const struct cee_arp *a, struct cee_arp_stats *st);

@@ -1382,8 +1382,11 @@ static void moved_fix(void *arg, struct cee_conn *c)
 	// A peer off the subnet is reached through the router its frames came
 	// from: with no gateway configured (--ip has no route) its next hop is
 	// 0, and a router's failover re-pointed none of them (they failed with
-	// retransmit_timeout). It follows a move of the MAC it sends to.
-	bool off_link = nh != c->remote_ip;
+	// retransmit_timeout). It follows a move of the MAC it sends to, when
+	// that MAC was the moved address's alone (note_moved() is given no old
+	// MAC when another entry has it too: a router's secondary address, or
+	// proxy ARP, moving took every off-link connection with it).
+	bool off_link = nh == 0;
 	for (uint32_t i = 0; i < s->nmoved; i++)
 		if (s->moved[i].port == c->port_id && memcmp(c->peer_mac, s->moved[i].mac, 6) != 0 &&
 		    (s->moved[i].ip == nh ||
@@ -1525,7 +1528,9 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 	}
 	if ((announce || have) && !same && next_hop(s, ai.sip) == ai.sip &&
 	    (have || !announced_again(s, pi, ai.sip, ai.sha.addr_bytes)) &&
-	    note_moved(s, pi, ai.sip, ai.sha.addr_bytes, have ? known : NULL) && !have)
+	    note_moved(s, pi, ai.sip, ai.sha.addr_bytes,
+		       have && !cee_arp_mac_shared(s->arp, ai.sip, known) ? known : NULL) &&
+	    !have)
 		announced_note(s, pi, ai.sip, ai.sha.addr_bytes);
 	void *ready[CEE_ARP_QUEUE];
 	// an entry is made for a neighbour that asks for us, when it can be a

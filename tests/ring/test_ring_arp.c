@@ -150,8 +150,9 @@ static bool handshake(struct conn *c, uint16_t cport)
 // An echo of a few bytes, which must come back addressed to @p want.
 static void echo_to(struct conn *c, const struct rte_ether_addr *want, const char *when)
 {
-	char buf[32];
+	char buf[64];
 	int len = snprintf(buf, sizeof(buf), "%s %u", when, c->cport);
+	CHECK(len > 0 && (size_t)len < sizeof(buf), "echo label too long: %s", when);
 	send_seg_ip(c->via, c->ip, c->cport, CEE_TCP_ACK | CEE_TCP_PSH, c->snd_nxt, c->rcv_nxt, buf,
 		    (uint32_t)len);
 	c->snd_nxt += (uint32_t)len;
@@ -502,7 +503,30 @@ int main(int argc, char **argv)
 	      "not_for_us +%lu: a request acted on counted as not for us",
 	      (unsigned long)(STAT(drops[CEE_DROP_NOT_FOR_US]) - nfu5));
 	for (unsigned i = 0; i < n; i++)
-		echo_to(&c[i], &mac_b, "after a request from a new MAC");
+		echo_to(&c[i], &mac_b, "after a new-MAC ask");
+
+	// Fault (review of session 33's diff): the move of an address whose
+	// MAC another address shares (the router answering for 10.0.0.50 by
+	// proxy ARP, or a secondary address of its own) took every off-link
+	// connection through that MAC with it. 10.0.0.50 asks for us from the
+	// router's MAC (an entry on both shards), then from its own: the
+	// connections from 192.168.7.7 stay on the router.
+	uint64_t shared7 = STAT(arp_shared);
+	send_arp(1, 0, RTE_ARP_OP_REQUEST, &mac_e, 0x0a000032u, ENGINE_IP);
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_shared), shared7 + 1, 2000) ==
+		  shared7 + 1,
+	      "10.0.0.50's request for us was not handed to the other shard");
+	no_moves_waiting();
+	uint64_t walks7 = STAT(arp_moved_walks), moved7 = STAT(arp_moved);
+	send_arp(1, 0, RTE_ARP_OP_REQUEST, &mac_c, 0x0a000032u, ENGINE_IP);
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_moved_walks), walks7 + NQ, 2000) >=
+		  walks7 + NQ,
+	      "10.0.0.50's new MAC was not walked by both shards");
+	CHECK(STAT(arp_moved) == moved7, "arp_moved +%lu: 10.0.0.50's move took connections "
+					 "through the router's MAC",
+	      (unsigned long)(STAT(arp_moved) - moved7));
+	for (unsigned i = 0; i < nr; i++)
+		echo_to(&r[i], &mac_e, "after a proxy move");
 
 	volatile sig_atomic_t stop = 1;
 	CHECK(cee_engine_run(eng, &stop) == 0, "shutdown run");
