@@ -382,6 +382,9 @@ void cee_engine_usage(FILE *f, const char *prog)
 		"  --challenge-ack-limit N  ACKs answering bad segments (RFC 5961 challenge ACKs,\n"
 		"                           out of window) per shard per second: N..2N, drawn\n"
 		"                           each second (default 2000; 0: no limit)\n"
+		"  --arp-defend             answer another MAC claiming one of our addresses\n"
+		"                           with an ARP announcement (RFC 5227 2.4(c), at most\n"
+		"                           one every 10 s a shard; default: counted only)\n"
 		"  --syn-cookies auto|always|off  SYN cookies (RFC 4987): auto (default) while a\n"
 		"                           shard has --syn-backlog N (default 1024) connections\n"
 		"                           half open or its event ring is short of credits\n"
@@ -607,7 +610,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		O_TLS_CERT, O_TLS_KEY, O_TLS_CA, O_TLS_LINK_CA, O_TLS_MIN, O_TLS_CIPHERS, O_TLS_ALPN, O_TLS_BUDGET,
 		O_WS_PATH, O_WS_SUBPROTOCOL, O_WS_ORIGIN, O_WS_PING, O_WS_PONG, O_WS_MAX,
 		O_CONNECT, O_LINKS, O_RECONNECT, O_TLS_SNI, O_KEEPALIVE, O_CHALLENGE_ACK,
-		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP,
+		O_PERSIST, O_SYN_BACKLOG, O_SYN_COOKIES, O_MAX_PER_IP, O_SYN_RATE_IP, O_ARP_DEFEND,
 		O_ENGINE_ID, O_SHUTDOWN_TIMEOUT, O_SHUTDOWN_GRACE, O_WS_MSG_TIMEOUT, O_TLS_MEM,
 		O_END, // (opts[] below lists them in this order: opts[o - O_IP] is o's)
 	};
@@ -662,6 +665,7 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		{"syn-cookies", required_argument, NULL, O_SYN_COOKIES},
 		{"max-conns-per-ip", required_argument, NULL, O_MAX_PER_IP},
 		{"syn-rate-per-ip", required_argument, NULL, O_SYN_RATE_IP},
+		{"arp-defend", no_argument, NULL, O_ARP_DEFEND},
 		{"engine-id", required_argument, NULL, O_ENGINE_ID},
 		{"shutdown-timeout", required_argument, NULL, O_SHUTDOWN_TIMEOUT},
 		{"shutdown-grace", required_argument, NULL, O_SHUTDOWN_GRACE},
@@ -909,6 +913,9 @@ int cee_engine_parse_args(struct cee_engine_cfg *c, int argc, char **argv)
 		case O_SYN_RATE_IP:
 			rc = parse_u64(optarg, 1000000, &v);
 			c->syn_rate_per_ip = (uint32_t)v;
+			break;
+		case O_ARP_DEFEND:
+			c->arp_defend = true;
 			break;
 		case O_SYN_COOKIES:
 			if (strcmp(optarg, "auto") == 0)

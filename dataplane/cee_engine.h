@@ -164,6 +164,13 @@ struct cee_engine_cfg {
 	 * handshake is done); off never.
 	 */
 	uint8_t syn_cookies;
+	/**
+	 * --arp-defend: answer another MAC claiming one of our addresses with an
+	 * ARP announcement of ours (RFC 5227 2.4(c), at most one every 10 s a
+	 * shard). Off by default: an HA pair whose address moved to the other
+	 * node while this one runs would pull it back.
+	 */
+	bool arp_defend;
 	uint32_t syn_backlog;
 	/**
 	 * --engine-id: this instance's id, carried in every JSON event as

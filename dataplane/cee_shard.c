@@ -1452,12 +1452,15 @@ static bool arp_rx(struct cee_shard *s, unsigned pi, struct rte_mbuf *m, bool ow
 				return false;
 			}
 		s->stats.arp_conflicts++;
-		// Defended (RFC 5227 2.4(c), a server's address is not given up):
-		// one announcement of ours, sender and target our address, at
-		// most every 10 s. Counted and said alone, the claim stood: the
-		// neighbours that took it (Linux updates an entry it has from a
-		// gratuitous ARP) sent our peers' segments to the claimant.
-		if (s->arp_defended_ns == 0 || s->now_ns - s->arp_defended_ns >= ARP_CONFLICT_SAY_NS) {
+		// --arp-defend (RFC 5227 2.4(c), a server's address is not given
+		// up): one announcement of ours, sender and target our address,
+		// at most every 10 s. Counted and said alone, the claim stands:
+		// the neighbours that took it (Linux updates an entry it has from
+		// a gratuitous ARP) send our peers' segments to the claimant. Off
+		// by default: an HA pair's node whose address moved to the other
+		// while it runs would pull it back.
+		if (s->cfg->arp_defend &&
+		    (s->arp_defended_ns == 0 || s->now_ns - s->arp_defended_ns >= ARP_CONFLICT_SAY_NS)) {
 			struct rte_mbuf *a =
 			    cee_net_build_arp_request(s->mp, &s->ports[pi].mac, ai.sip, ai.sip);
 			if (a != NULL) {

@@ -231,8 +231,8 @@ int main(int argc, char **argv)
 	cee_engine_cfg_default(&cfg);
 	char *args[] = {"test",	    "--ip",	      "10.0.0.1/24", "--listen", "tcp:7:echo",
 			"--events", "mem:",	      "--time-wait", "100",	 "--max-conns",
-			"64",	    "--poll-idle-us", "50",	     NULL};
-	if (cee_engine_parse_args(&cfg, 13, args) != 0)
+			"64",	    "--poll-idle-us", "50",	     "--arp-defend", NULL};
+	if (cee_engine_parse_args(&cfg, 14, args) != 0)
 		return 1;
 	cfg.port_mask = (1u << p0) | (1u << p1);
 	eng = cee_engine_create(&cfg);
@@ -443,6 +443,17 @@ int main(int argc, char **argv)
 		  STAT(arp_defended) == 1,
 	      "a second claim within 10 s: arp_conflicts %lu, arp_defended %lu (want 2, 1)",
 	      (unsigned long)STAT(arp_conflicts), (unsigned long)STAT(arp_defended));
+	// without --arp-defend (the default: an HA pair's node must not pull
+	// back an address that moved to the other), a claim is counted only:
+	// shard 1, which has not defended yet, with the option off
+	struct cee_engine_cfg *live = (struct cee_engine_cfg *)(uintptr_t)cee_engine_shard(eng, 1)->cfg;
+	__atomic_store_n(&live->arp_defend, false, __ATOMIC_RELAXED);
+	send_arp(1, 1, RTE_ARP_OP_REPLY, &mac_c, ENGINE_IP, PEER_IP);
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, arp_conflicts), 3, 2000) == 3,
+	      "the claim on shard 1 was not counted");
+	CHECK(STAT(arp_defended) == 1, "arp_defended %lu without --arp-defend, want 1 (shard 0's)",
+	      (unsigned long)STAT(arp_defended));
+	__atomic_store_n(&live->arp_defend, true, __ATOMIC_RELAXED);
 
 	// Fault (review of session 33): a router's MAC change reached none of
 	// the connections of clients off the subnet that come through it. A
