@@ -68,8 +68,11 @@ static bool parse_str(struct cursor *c, char *out, size_t len)
 		return false;
 	size_t n = 0;
 	while (c->p < c->end && *c->p != '"') {
-		// (a raw NUL or control byte is no JSON: "open\0x" read "open")
-		if (*c->p == '\\' || (unsigned char)*c->p < 0x20 || n + 1 >= len)
+		// (a raw NUL or control byte is no JSON: "open\0x" read "open";
+		// the keys and the values read here are ASCII as the writer puts
+		// them: a byte above 0x7f, UTF-8 or not, is not the writer's)
+		if (*c->p == '\\' || (unsigned char)*c->p < 0x20 || (unsigned char)*c->p > 0x7e ||
+		    n + 1 >= len)
 			return false;
 		out[n++] = *c->p++;
 	}
@@ -497,20 +500,15 @@ static bool reason_name(const char *s)
 	return true;
 }
 
-// The number an unknown reason's name stands for: N for "reason_N" (the
-// JSON writers' name for a number they do not know, N past the known
-// ones), else one of its own from 254 down, the same for the same name
-// (two different unknown names were one, 255, and a closed and its
-// link_down that disagreed passed), 255 once those run out.
+// The number an unknown reason's name stands for: one of its own from 254
+// down, the same for the same name (two different unknown names were one,
+// 255, and a closed and its link_down that disagreed passed), 255 once
+// those run out. By name alone ("reason_N" too, the JSON writers' name for
+// a number they do not know): read back as N, it met a name given N here.
 static uint8_t unknown_reason_code(const char *s)
 {
 	static char names[64][48];
 	static unsigned nnames;
-	if (strncmp(s, "reason_", 7) == 0 && s[7] >= '1' && s[7] <= '9' && strlen(s) <= 10) {
-		unsigned long n = strtoul(s + 7, NULL, 10);
-		if (n >= CEE_REASON__COUNT && n <= UINT8_MAX)
-			return (uint8_t)n;
-	}
 	for (unsigned i = 0; i < nnames; i++)
 		if (strcmp(names[i], s) == 0)
 			return (uint8_t)(REASON_UNKNOWN - 1 - i);

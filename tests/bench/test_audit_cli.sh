@@ -200,6 +200,7 @@ spoil("ctl_value", 3, b'"sni":"', b'"sni":"\x09')
 spoil("bad_utf8", 3, b'"sni":"', b'"sni":"\xff')
 spoil("bad_escape", 3, b'"sni":"', b'"sni":"\\q')
 spoil("zero_addr", 1, b'"local":"10.0.0.1:5061"', b'"local":"010.0.0.1:5061"')
+spoil("utf8_key", 1, b'"v":3,', b'"v":3,"k\xff":1,')
 PY
 while read -r name line; do
 	run "$name" "$WORK/$name.jsonl"
