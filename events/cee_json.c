@@ -441,26 +441,71 @@ static char *put_field(char *p, enum cee_ext_key k, const uint8_t *v, unsigned n
 	return p;
 }
 
+// Whether put_field() writes a value of @p n bytes under @p k.
+static bool field_written(enum cee_ext_key k, unsigned n)
+{
+	int kind = cee_ext_key_kind(k);
+	if (kind < 0 || n == 0)
+		return false;
+	switch ((enum cee_ext_kind)kind) {
+	case CEE_EXT_KIND_VERSION:
+	case CEE_EXT_KIND_U16:
+		return n >= 2;
+	case CEE_EXT_KIND_U32:
+		return n >= 4;
+	case CEE_EXT_KIND_STR:
+	case CEE_EXT_KIND_BOOL:
+	case CEE_EXT_KIND_U8:
+	case CEE_EXT_KIND_ALERT:
+	case CEE_EXT_KIND_BY:
+		return true;
+	case CEE_EXT_KIND__COUNT:
+		break;
+	}
+	return false;
+}
+
 // The keys of @p nrec records, flattened: consecutive TLVs of one key make
-// one value. Stops (drops the remaining keys) rather than pass @p end.
+// one value. A key written once: of a key that comes again after another
+// (a producer's fault), the last value (readers that took the last of
+// several such keys read it; a line with a key twice is no line cee-audit
+// takes, found by fuzz_json). Stops (drops the remaining keys) rather than
+// pass @p end.
 static char *put_fields(char *p, char *end, const struct cee_event_ext *const *rec, unsigned nrec)
 {
+	enum { RUNS = CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA / 2 };
 	uint8_t val[CEE_EVT_EXT_MAX * CEE_EVT_EXT_DATA];
+	uint8_t key[RUNS];
+	uint16_t at[RUNS], n[RUNS];
+	unsigned runs = 0, used = 0;
 	struct tlv_iter it = {rec, nrec < CEE_EVT_EXT_MAX ? nrec : CEE_EVT_EXT_MAX, 0, 0};
 	const uint8_t *v;
 	unsigned len, k = tlv_next(&it, &v, &len);
 
-	while (k != 0) {
-		unsigned n = len, next;
-		memcpy(val, v, len);
-		while ((next = tlv_next(&it, &v, &len)) == k) {
-			memcpy(val + n, v, len); // the group holds at most sizeof(val) bytes
-			n += len;
-		}
-		if ((size_t)(end - p) < FIELD_FIXED_MAX + 6 * (size_t)n + TAIL_MAX)
-			break; // cannot happen with CEE_EVT_JSON_EXT_MAX of room
-		p = put_field(p, (enum cee_ext_key)k, val, n);
+	while (k != 0) { // (each TLV takes 2 bytes at least: RUNS runs at most)
+		unsigned r = runs++;
+		key[r] = (uint8_t)k;
+		at[r] = (uint16_t)used;
+		n[r] = 0;
+		unsigned next;
+		do {
+			memcpy(val + used, v, len); // the group holds at most sizeof(val) bytes
+			used += len;
+			n[r] = (uint16_t)(n[r] + len);
+		} while ((next = tlv_next(&it, &v, &len)) == k);
 		k = next;
+	}
+	for (unsigned r = 0; r < runs; r++) {
+		if (!field_written((enum cee_ext_key)key[r], n[r]))
+			continue;
+		bool later = false;
+		for (unsigned q = r + 1; q < runs && !later; q++)
+			later = key[q] == key[r] && field_written((enum cee_ext_key)key[q], n[q]);
+		if (later)
+			continue;
+		if ((size_t)(end - p) < FIELD_FIXED_MAX + 6 * (size_t)n[r] + TAIL_MAX)
+			break; // cannot happen with CEE_EVT_JSON_EXT_MAX of room
+		p = put_field(p, (enum cee_ext_key)key[r], val + at[r], n[r]);
 	}
 	return p;
 }
