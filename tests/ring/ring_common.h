@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <rte_arp.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
 
 #include "cee_audit.h"
@@ -186,12 +188,12 @@ struct seg {
 	uint8_t data[2048];
 };
 
-// @p m as a TCP segment of the engine to port @p cport of PEER_IP in @p s
+// @p m as a TCP segment of the engine to port @p cport of @p ip in @p s
 // (s->ok); @p m stays the caller's. @return false when it is not one.
-static inline bool seg_of(struct rte_mbuf *m, uint16_t cport, struct seg *s)
+static inline bool seg_of_ip(struct rte_mbuf *m, uint32_t ip, uint16_t cport, struct seg *s)
 {
 	struct cee_pkt p;
-	cee_net_parse(m, PEER_IP, 1, &p);
+	cee_net_parse(m, ip, 1, &p);
 	if (p.kind != CEE_PKT_TCP || p.dport != cport)
 		return false;
 	s->ok = true;
@@ -205,10 +207,16 @@ static inline bool seg_of(struct rte_mbuf *m, uint16_t cport, struct seg *s)
 	return true;
 }
 
-// The next TCP segment of the engine to @p cport within @p ms, from the
-// frames @p recv returns (in @p ms ms at most, or NULL).
-static inline struct seg recv_seg_from(struct rte_mbuf *(*recv)(unsigned), uint16_t cport,
-				       unsigned ms)
+// seg_of_ip() of PEER_IP.
+static inline bool seg_of(struct rte_mbuf *m, uint16_t cport, struct seg *s)
+{
+	return seg_of_ip(m, PEER_IP, cport, s);
+}
+
+// The next TCP segment of the engine to @p ip, port @p cport, within @p
+// ms, from the frames @p recv returns (in @p ms ms at most, or NULL).
+static inline struct seg recv_seg_ip_from(struct rte_mbuf *(*recv)(unsigned), uint32_t ip,
+					  uint16_t cport, unsigned ms)
 {
 	struct seg s;
 	memset(&s, 0, sizeof(s));
@@ -217,12 +225,47 @@ static inline struct seg recv_seg_from(struct rte_mbuf *(*recv)(unsigned), uint1
 		struct rte_mbuf *m = recv((unsigned)(end - now_ms()) + 1);
 		if (m == NULL)
 			break;
-		bool mine = seg_of(m, cport, &s);
+		bool mine = seg_of_ip(m, ip, cport, &s);
 		rte_pktmbuf_free(m);
 		if (mine)
 			break;
 	}
 	return s;
+}
+
+// recv_seg_ip_from() of PEER_IP.
+static inline struct seg recv_seg_from(struct rte_mbuf *(*recv)(unsigned), uint16_t cport,
+				       unsigned ms)
+{
+	return recv_seg_ip_from(recv, PEER_IP, cport, ms);
+}
+
+// An IPv4 ICMP frame from @p src (@p sip) to @p dst (@p dip) with @p len
+// bytes of ICMP, zeroed, at *@p ic (the caller fills it and its checksum).
+static inline struct rte_mbuf *icmp_frame(const struct rte_ether_addr *src,
+					  const struct rte_ether_addr *dst, uint32_t sip,
+					  uint32_t dip, uint16_t len, struct rte_icmp_hdr **ic)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
+	CHECK(m != NULL, "alloc");
+	if (m == NULL)
+		return NULL;
+	uint16_t tot = (uint16_t)(sizeof(struct rte_ipv4_hdr) + len);
+	struct rte_ether_hdr *eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + tot);
+	eth->dst_addr = *dst;
+	eth->src_addr = *src;
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
+	memset(ip, 0, tot);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16(tot);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_ICMP;
+	ip->src_addr = rte_cpu_to_be_32(sip);
+	ip->dst_addr = rte_cpu_to_be_32(dip);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	*ic = (void *)(ip + 1);
+	return m;
 }
 
 // A broadcast ARP packet of @p op from @p sip (MAC @p sha) for @p tip.

@@ -79,33 +79,10 @@ static void send_garp(unsigned port, unsigned q, const struct rte_ether_addr *ma
 	send_garp_ip(port, q, mac, PEER_IP);
 }
 
-// The next segment of the engine to @p ip, port @p cport, within @p ms
-// (recv_seg() knows PEER_IP alone).
+// The next segment of the engine to @p ip, port @p cport, within @p ms.
 static struct seg recv_seg_ip(uint32_t ip, uint16_t cport, unsigned ms)
 {
-	struct seg sg;
-	memset(&sg, 0, sizeof(sg));
-	for (uint64_t end = now_ms() + ms; now_ms() < end;) {
-		struct rte_mbuf *m = recv_frame((unsigned)(end - now_ms()) + 1);
-		if (m == NULL)
-			break;
-		struct cee_pkt p;
-		cee_net_parse(m, ip, 1, &p);
-		bool mine = p.kind == CEE_PKT_TCP && p.dport == cport;
-		if (mine) {
-			sg.ok = true;
-			sg.flags = p.seg.flags;
-			sg.seq = p.seg.seq;
-			sg.ack = p.seg.ack;
-			sg.len = p.seg.len < sizeof(sg.data) ? p.seg.len : sizeof(sg.data);
-			memcpy(sg.data, p.seg.data, sg.len);
-			sg.dst = rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->dst_addr;
-		}
-		rte_pktmbuf_free(m);
-		if (mine)
-			break;
-	}
-	return sg;
+	return recv_seg_ip_from(recv_frame, ip, cport, ms);
 }
 
 struct conn {

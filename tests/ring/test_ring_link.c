@@ -150,26 +150,14 @@ static void arp_and_icmp(void)
 		rte_pktmbuf_free(r);
 	}
 
-	m = rte_pktmbuf_alloc(peer_mp);
-	uint16_t len = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) + 8;
-	struct rte_ether_hdr *eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + len);
-	eth->dst_addr = engine_mac;
-	eth->src_addr = peer_mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
-	memset(ip, 0, len);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16(len);
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_ICMP;
-	ip->src_addr = rte_cpu_to_be_32(PEER_IP);
-	ip->dst_addr = rte_cpu_to_be_32(ENGINE_IP);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	struct rte_icmp_hdr *ic = (void *)(ip + 1);
-	ic->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
-	ic->icmp_ident = rte_cpu_to_be_16(77);
-	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, sizeof(*ic) + 8);
-	send_frame(m);
+	struct rte_icmp_hdr *ic;
+	m = icmp_frame(&peer_mac, &engine_mac, PEER_IP, ENGINE_IP, sizeof(*ic) + 8, &ic);
+	if (m != NULL) {
+		ic->icmp_type = RTE_IP_ICMP_ECHO_REQUEST;
+		ic->icmp_ident = rte_cpu_to_be_16(77);
+		ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, sizeof(*ic) + 8);
+		send_frame(m);
+	}
 	r = recv_frame(2000);
 	CHECK(r != NULL, "ICMP echo reply");
 	if (r) {

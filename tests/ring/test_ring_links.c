@@ -618,7 +618,8 @@ static bool tls0(int port)
 	return true;
 }
 
-static bool unreach(int port)
+// An engine with one link, up1 to 10.0.0.2:5060, reconnecting after 1-2 s.
+static bool start_one_link(int port)
 {
 	char *args[] = {"test",
 			"--ip",
@@ -632,7 +633,12 @@ static bool unreach(int port)
 			"--poll-idle-us",
 			"50",
 			NULL};
-	if (!start_engine(port, args, 11))
+	return start_engine(port, args, 11);
+}
+
+static bool unreach(int port)
+{
+	if (!start_one_link(port))
 		return false;
 	// nobody answers its ARP requests: within the resolver's 3 s (and a
 	// margin) the attempt closes, and no SYN went out
@@ -694,26 +700,11 @@ static bool unreach(int port)
 // the link's segment from our port @p lport with sequence number @p seq.
 static void send_unreach(uint16_t lport, uint32_t seq, uint8_t code)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(peer_mp);
-	CHECK(m != NULL, "alloc");
+	struct rte_icmp_hdr *ic;
+	uint16_t len = sizeof(*ic) + sizeof(struct rte_ipv4_hdr) + 8;
+	struct rte_mbuf *m = icmp_frame(&peer_mac, &engine_mac, 0x0a0000feu, ENGINE_IP, len, &ic);
 	if (m == NULL)
 		return;
-	uint16_t len = sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_icmp_hdr) +
-		       sizeof(struct rte_ipv4_hdr) + 8;
-	struct rte_ether_hdr *eth = (void *)rte_pktmbuf_append(m, sizeof(*eth) + len);
-	eth->dst_addr = engine_mac;
-	eth->src_addr = peer_mac;
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	struct rte_ipv4_hdr *ip = (void *)(eth + 1);
-	memset(ip, 0, len);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16(len);
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_ICMP;
-	ip->src_addr = rte_cpu_to_be_32(0x0a0000feu);
-	ip->dst_addr = rte_cpu_to_be_32(ENGINE_IP);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	struct rte_icmp_hdr *ic = (void *)(ip + 1);
 	ic->icmp_type = 3;
 	ic->icmp_code = code;
 	struct rte_ipv4_hdr *in = (void *)(ic + 1);
@@ -729,7 +720,7 @@ static void send_unreach(uint16_t lport, uint32_t seq, uint8_t code)
 	t[2] = (uint8_t)(LINK_PORT >> 8), t[3] = (uint8_t)LINK_PORT;
 	t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8);
 	t[7] = (uint8_t)seq;
-	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, len - sizeof(*ip));
+	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, len);
 	send_frame(rp_port, 0, m);
 }
 
@@ -744,19 +735,7 @@ static void send_unreach(uint16_t lport, uint32_t seq, uint8_t code)
  */
 static bool icmp(int port)
 {
-	char *args[] = {"test",
-			"--ip",
-			"10.0.0.1/24",
-			"--events",
-			"mem:",
-			"--connect",
-			"up1=tcp:10.0.0.2:5060:echo",
-			"--reconnect",
-			"1000:2000",
-			"--poll-idle-us",
-			"50",
-			NULL};
-	if (!start_engine(port, args, 11))
+	if (!start_one_link(port))
 		return false;
 	uint16_t lport = 0;
 	uint32_t lisn = 0;
