@@ -370,8 +370,8 @@ static void gen_poll(void *arg, struct cee_shard *s)
 
 // The payload, or what is left of it. Plain TCP and WebSocket: whole (their
 // send buffers are sized for it). TLS: in pieces of what the send buffer
-// takes now (cee_shard_send_room()); one that finds no room is refused
-// (-EAGAIN, nothing sent) and the rest goes when an ACK makes room
+// takes now (cee_shard_send_room()); one that finds too little room is
+// refused (-EAGAIN, nothing sent) and the rest goes when an ACK makes room
 // (gen_writable): --gen-sndbuf below the payload streams it so.
 static void gen_send(struct gen_shard *g, struct cee_shard *s, struct cee_conn *c)
 {
@@ -380,9 +380,12 @@ static void gen_send(struct gen_shard *g, struct cee_shard *s, struct cee_conn *
 		uint32_t n = B.o.payload - (uint32_t)sent;
 		if (B.o.tls && !B.o.ws) {
 			uint32_t room = cee_shard_send_room(s, c);
-			// (a sliver of room is not worth a record of its own)
-			if (room >= 1024 && n > room)
-				n = room;
+			// A piece of the room; with a sliver of it (not worth a record
+			// of its own), 1 KiB, which waits (-EAGAIN) for writable: a
+			// send larger than an empty buffer's room is refused outright
+			// (-EMSGSIZE)
+			if (n > room)
+				n = room >= 1024 ? room : (n < 1024 ? n : 1024);
 		}
 		int rc = cee_shard_send(s, c, B.payload + sent, n);
 		if (rc == -EAGAIN) {

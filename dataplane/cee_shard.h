@@ -420,21 +420,28 @@ struct cee_tls *cee_shard_tls(struct cee_conn *c);
 /**
  * cee_tcp_send() at the shard's current time (bytes taken, up to the send
  * buffer's room); above TLS or WebSocket, plaintext or one message, whole
- * or not at all: -EAGAIN, nothing sent, when it is more than
- * cee_shard_send_room() (before session 33 the record or frame was begun,
- * cut, and the connection lost), -ENOTCONN before the top layer is up or
- * once it closed for sending, -ENOMEM when TLS's heap budget (--tls-mem)
- * refused the record, -ENOBUFS or -EIO when the layer failed otherwise
- * (then the caller must end the connection: cee_shard_abort(), reason
+ * or not at all, nothing sent when it does not go: -EAGAIN when it is more
+ * than cee_shard_send_room() (before session 33 the record or frame was
+ * begun, cut, and the connection lost), -EMSGSIZE when it is more than the
+ * room of the empty buffer (it never goes whole: TLS plaintext goes in
+ * pieces), -ENOBUFS when no send buffer is to be had and nothing is in
+ * flight (no ACK will make room), -ENOTCONN before the top layer is up or
+ * once a layer or TCP closed for sending (our close_notify or Close frame,
+ * the peer's, a close). Sent and then failed: -ENOMEM when TLS's heap budget
+ * (--tls-mem) refused the record, -ENOBUFS or -EIO when the layer failed
+ * otherwise (the caller must end the connection: cee_shard_abort(), reason
  * no_resources). After a send cut short (plain TCP) or -EAGAIN, the app's
- * writable hook runs once, when an ACK frees room.
+ * writable hook runs once, when an ACK frees room, while the connection
+ * still sends.
  */
 int cee_shard_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len);
 /**
  * Bytes (plaintext above TLS, one message's payload above WebSocket) that
  * cee_shard_send() takes whole now: the send buffer's free room, less the
- * layers' records and frame header (counted for the worst case). 0 when
- * the connection does not send (not up, closed for sending).
+ * layers' records and frame header (counted for the worst case), and less
+ * room kept for the layers' own words (a Pong and a Close frame, a
+ * close_notify and a KeyUpdate's answer). 0 when the connection does not
+ * send (not up, closed for sending).
  */
 uint32_t cee_shard_send_room(struct cee_shard *s, struct cee_conn *c);
 /** cee_tcp_close() at the shard's current time. */

@@ -1079,34 +1079,63 @@ void cee_stack_closing(struct cee_shard *s, struct cee_conn *c, enum cee_reason 
 
 /* ---- the app's calls (cee-bench's generator, embedders) ----------------------------------- */
 
+// Whether the app's sends go down now or later: the layers up, none of
+// them closed for sending (our close_notify or Close frame, the peer's),
+// TCP not closing.
+static bool top_sends(const struct cee_stack *st)
+{
+	return st->up && !st->quiet && !st->closing && cee_tcp_sends(&st->c->tcb) &&
+	       (st->tls == NULL || cee_tls_sends(st->tls)) && (st->ws == NULL || cee_ws_sends(st->ws));
+}
+
+// Room kept for the layers' own words after an app's send that took all
+// the room: a Pong and a Close frame (WebSocket), a close_notify and the
+// answer to a KeyUpdate (TLS). Taken, the app's message left a peer's
+// Ping or our Close no room, and the connection was lost.
+#define WS_WORDS (2 * (CEE_WS_FRAME_HDR_MAX + 125))
+#define TLS_WORDS 96
+
+// The app's room above the layers when TCP takes @p wire bytes.
+static uint32_t layers_room(const struct cee_stack *st, uint32_t wire)
+{
+	if (st->tls != NULL) // (a WebSocket frame goes down to TLS in pieces)
+		wire = cee_tls_send_room(st->tls, wire, st->ws != NULL ? CEE_WS_SEND_PIECE : 0);
+	uint32_t keep = (st->ws != NULL ? CEE_WS_FRAME_HDR_MAX + WS_WORDS : 0) +
+			(st->tls != NULL ? TLS_WORDS : 0);
+	return wire > keep ? wire - keep : 0;
+}
+
 uint32_t cee_stack_send_room(struct cee_shard *s, struct cee_conn *c)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (!st->up || st->quiet || st->in_down)
+	if (!top_sends(st) || st->in_down)
 		return 0;
-	uint32_t wire = cee_tcp_send_room(&s->tcp, &c->tcb);
-	if (st->tls != NULL) // (a WebSocket frame goes down to TLS in pieces)
-		wire = cee_tls_send_room(st->tls, wire, st->ws != NULL ? CEE_WS_SEND_PIECE : 0);
-	if (st->ws != NULL)
-		wire = wire > CEE_WS_FRAME_HDR_MAX ? wire - CEE_WS_FRAME_HDR_MAX : 0;
-	return wire;
+	return layers_room(st, cee_tcp_send_room(&s->tcp, &c->tcb));
 }
 
 bool cee_stack_app_up(const struct cee_conn *c)
 {
 	const struct cee_stack *st = c->tcb.user;
-	return st->service == CEE_TCP_SVC_APP && st->up && !st->quiet;
+	return st->service == CEE_TCP_SVC_APP && top_sends(st);
 }
 
 int cee_stack_send(struct cee_shard *s, struct cee_conn *c, const void *data, uint32_t len)
 {
 	struct cee_stack *st = c->tcb.user;
-	if (!st->up || st->quiet || st->in_down) // not up, closed, or from inside a layer's send
+	// not up, closed for sending, or from inside a layer's send
+	if (!top_sends(st) || st->in_down)
 		return -ENOTCONN;
 	// A record or frame that does not fit whole is not begun: the stream
 	// would be cut (-ENOBUFS, the connection lost). The app waits for
-	// writable (an ACK freeing room) and sends it then.
+	// writable (an ACK freeing room) and sends it then, if an ACK is to
+	// come: not for a message larger than the empty buffer holds
+	// (-EMSGSIZE), nor when no buffer is to be had and nothing is in it
+	// (-ENOBUFS: no ACK will free one for it). Nothing sent either way.
 	if (len > cee_stack_send_room(s, c)) {
+		if (len > layers_room(st, cee_tcp_send_size(&s->tcp, &c->tcb)))
+			return -EMSGSIZE;
+		if (c->tcb.sb_len == 0)
+			return -ENOBUFS;
 		c->tcb.oflags |= CEE_TCB_O_WANT_WRITE;
 		s->stats.app_send_deferred++;
 		return -EAGAIN;

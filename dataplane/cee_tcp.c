@@ -265,7 +265,9 @@ static void finish_leave(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint64_t 
 		// output, so what it sends goes with this segment's answer
 		tcb->aflags &= (uint8_t)~CEE_TCB_A_WRITABLE;
 		tcb->oflags &= (uint8_t)~CEE_TCB_O_WANT_WRITE;
-		if (!tcp_abort_requested(tcb) && ctx->ops->writable != NULL)
+		// (not once it no longer sends: after the peer's FIN our FIN went
+		// with the last bytes, and the owner had its closed already)
+		if (!tcp_abort_requested(tcb) && cee_tcp_sends(tcb) && ctx->ops->writable != NULL)
 			ctx->ops->writable(ctx->owner, tcb);
 	}
 	if (!tcp_abort_requested(tcb))
@@ -642,12 +644,21 @@ void cee_tcp_abort(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, enum cee_reason
 	tcp_abort_conn(ctx, tcb, reason, now_ns);
 }
 
+bool cee_tcp_sends(const struct cee_tcb *tcb)
+{
+	return (tcb->state == CEE_TCP_ESTABLISHED || tcb->state == CEE_TCP_CLOSE_WAIT) &&
+	       !(tcb->uflags & (CEE_TCB_U_CLOSE | CEE_TCB_U_ABORT)) && tcb->service != CEE_TCP_SVC_ECHO &&
+	       tcb->service != CEE_TCP_SVC_ECHO_CLOSE;
+}
+
+uint32_t cee_tcp_send_size(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb)
+{
+	return tcb->sb != NULL ? tcp_sb_size(ctx, tcb) : ctx->cfg.sndbuf;
+}
+
 uint32_t cee_tcp_send_room(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb)
 {
-	if ((tcb->state != CEE_TCP_ESTABLISHED && tcb->state != CEE_TCP_CLOSE_WAIT) ||
-	    (tcb->uflags & (CEE_TCB_U_CLOSE | CEE_TCB_U_ABORT)) ||
-	    tcb->service == CEE_TCP_SVC_ECHO || tcb->service == CEE_TCP_SVC_ECHO_CLOSE ||
-	    !tcp_ensure_sb(ctx, tcb))
+	if (!cee_tcp_sends(tcb) || !tcp_ensure_sb(ctx, tcb))
 		return 0;
 	uint32_t room = tcp_sb_size(ctx, tcb) - tcb->sb_len;
 	return room < INT32_MAX ? room : INT32_MAX;

@@ -357,7 +357,8 @@ struct cee_tcp_ops {
 	 * An ACK freed room in @p tcb's send buffer after the owner set
 	 * CEE_TCB_O_WANT_WRITE (cleared now): the owner may send again
 	 * (cee_tcp_send() from here goes out with this segment's answer).
-	 * Not while an abort is pending. NULL allowed.
+	 * Only while it sends (cee_tcp_sends(): not after a close, nor with
+	 * an abort pending). NULL allowed.
 	 */
 	void (*writable)(void *owner, struct cee_tcb *tcb);
 };
@@ -708,6 +709,17 @@ int cee_tcp_send(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const void *data,
  * service).
  */
 uint32_t cee_tcp_send_room(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb);
+/**
+ * Whether cee_tcp_send() may take bytes of @p tcb now or later: ESTABLISHED
+ * or CLOSE-WAIT (before our FIN goes: the peer's FIN queued it after what
+ * is in the buffer), not closed for sending, not an echo service.
+ */
+bool cee_tcp_sends(const struct cee_tcb *tcb);
+/**
+ * The send buffer's size for @p tcb (its own, else a plain one's): the
+ * most cee_tcp_send_room() can ever say while it keeps that buffer.
+ */
+uint32_t cee_tcp_send_size(const struct cee_tcp_ctx *ctx, const struct cee_tcb *tcb);
 
 /**
  * Process one segment for an existing connection (RFC 9293 3.10.7).

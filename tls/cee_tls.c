@@ -1747,14 +1747,30 @@ uint32_t cee_tls_send_room(struct cee_tls *t, uint32_t wire, uint32_t chunk)
 	// per record: what a full one adds, and a cipher block more (a short
 	// record of a block cipher pads up to one; AEAD suites add the same)
 	uint64_t ovh = (uint64_t)(full - frag) + 16;
-	uint64_t piece = chunk != 0 && chunk < (uint32_t)frag ? chunk : (uint64_t)frag;
-	// n bytes go in at most n / piece + 2 records (a last short piece, and
-	// a short first one when the pieces do not start at a record's start):
-	// the largest n with n + ovh * (n / piece + 2) <= wire
-	if (wire <= 2 * ovh)
-		return 0;
-	uint64_t n = (wire - 2 * ovh) * piece / (piece + ovh);
+	uint64_t n;
+	if (chunk == 0 || chunk <= (uint32_t)frag) {
+		// n bytes go in at most n / piece + 2 records (a last short piece,
+		// and a short first one when the pieces do not start at a record's
+		// start): the largest n with n + ovh * (n / piece + 2) <= wire
+		uint64_t piece = chunk != 0 ? chunk : (uint64_t)frag;
+		if (wire <= 2 * ovh)
+			return 0;
+		n = (wire - 2 * ovh) * piece / (piece + ovh);
+	} else {
+		// pieces longer than a record holds (a negotiated maximum fragment
+		// length below a WebSocket piece): each takes rpp records, and n
+		// bytes come in at most n / chunk + 1 pieces
+		uint64_t rpp = ((uint64_t)chunk + (uint64_t)frag - 1) / (uint64_t)frag;
+		if (wire <= rpp * ovh)
+			return 0;
+		n = (wire - rpp * ovh) * chunk / (chunk + rpp * ovh);
+	}
 	return n < INT32_MAX ? (uint32_t)n : INT32_MAX;
+}
+
+bool cee_tls_sends(const struct cee_tls *t)
+{
+	return t->state == TLS_EXPECT_DATA && !t->close_sent;
 }
 
 int cee_tls_update_keys(struct cee_tls *t)

@@ -229,11 +229,14 @@ int cee_tls_send(struct cee_tls *t, const uint8_t *data, uint32_t len);
  * @p wire bytes now, given in sends of at most @p chunk bytes each (0:
  * one send; a WebSocket frame goes down in pieces): each record's header,
  * tag and padding counted (wolfSSL_GetOutputSize() of a full record, and a
- * block more), a record per piece. 0 when it does not send (not up, our
+ * block more), the records of each piece (more than one when a piece is
+ * longer than a record holds). 0 when it does not send (not up, our
  * close_notify out). The heap budget (--tls-mem) may still refuse a send
  * (-ENOMEM).
  */
 uint32_t cee_tls_send_room(struct cee_tls *t, uint32_t wire, uint32_t chunk);
+/** Whether cee_tls_send() takes plaintext now or later: up, our close_notify not out. */
+bool cee_tls_sends(const struct cee_tls *t);
 /**
  * TLS 1.3: send a KeyUpdate (RFC 8446 4.6.3) asking the peer to update
  * its keys too. For tests (and a link that wants fresh keys).

@@ -1897,6 +1897,11 @@ bool cee_ws_msg_text(const struct cee_ws *ws)
 	return ws->up_text;
 }
 
+bool cee_ws_sends(const struct cee_ws *ws)
+{
+	return ws->state == WS_EXPECT_FRAMES;
+}
+
 int cee_ws_send(struct cee_ws *ws, const uint8_t *data, uint32_t len, bool text, uint64_t now_ns)
 {
 	(void)now_ns;

@@ -172,6 +172,8 @@ int cee_ws_send(struct cee_ws *ws, const uint8_t *data, uint32_t len, bool text,
  */
 #define CEE_WS_FRAME_HDR_MAX 14
 #define CEE_WS_SEND_PIECE (4096 + CEE_WS_FRAME_HDR_MAX)
+/** Whether cee_ws_send() takes a message now or later: up, no Close sent or received. */
+bool cee_ws_sends(const struct cee_ws *ws);
 /**
  * Local close from above: send a Close frame with @p code and @p reason
  * (once), then wait up to cfg.close_timeout_ns for the peer's Close, which

@@ -4508,6 +4508,33 @@ static void test_writable_after_ack(void **state)
 	assert_int_equal(cee_tcp_send_room(&f->ctx, &f->tcb), 0);
 }
 
+/*
+ * Guards against (review of session 33's diff): writable ran after the
+ * owner's closed. The app's send was cut short (6 MSS into 4); the peer's
+ * FIN then queued ours after the 4 MSS, which went with it (LAST-ACK,
+ * closed reported); the next ACK ran writable for a connection that sends
+ * nothing more (the app freed its state at closed: a use after free).
+ */
+static void test_writable_not_after_closed(void **state)
+{
+	struct fake *f = *state;
+
+	writable_calls = 0;
+	f->ops.writable = fake_writable;
+	cc_establish(f, CEE_TCP_CC_NEWRENO, 4 * MSS);
+	f->p_wnd = 65535;
+	assert_int_equal(cee_tcp_send(&f->ctx, &f->tcb, bulk, 6 * MSS, f->now), 4 * MSS);
+	f->tcb.oflags |= CEE_TCB_O_WANT_WRITE;
+	seg_in(f, CEE_TCP_ACK | CEE_TCP_FIN, f->p_seq, ISS + 1, f->p_wnd, NULL, 0);
+	f->p_seq++;
+	assert_int_equal(f->tcb.state, CEE_TCP_LAST_ACK);
+	assert_non_null(closed_evt(f));
+	ack_to(f, ISS + 1 + 2 * MSS);
+	assert_int_equal(writable_calls, 0);
+	assert_int_equal(cee_tcp_send_room(&f->ctx, &f->tcb), 0);
+	assert_false(cee_tcp_sends(&f->tcb));
+}
+
 /* Fault: a new connection sends the peer's whole window at once (no initial window, RFC 6928). */
 static void test_cc_initial_window(void **state)
 {
@@ -7217,6 +7244,7 @@ int main(void)
 	    T(test_icmp_unreach_ends_syn_sent),
 	    T(test_icmp_unreach_ignored_when_established),
 	    T(test_writable_after_ack),
+	    T(test_writable_not_after_closed),
 	    T(test_segment_fits_mss_with_options),
 	    T(test_handshake),
 	    T(test_echo),
