@@ -1587,25 +1587,29 @@ static void rss_mismatch(struct cee_shard *s, unsigned pi, uint32_t nic, uint32_
 static void rx_parse(struct cee_shard *s, struct rte_mbuf *m, bool owned, struct rx_item *it)
 {
 	struct cee_pkt *p = &it->p;
-	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, p);
 	it->ours = false;
+	// A frame for another station's MAC is not ours, whatever it holds,
+	// and it is not parsed (a port that sees other stations' unicast:
+	// af_packet on an interface in promiscuous mode, a tcpdump; a bridge
+	// port). Its IP frames were answered: after an HA pair's address moved
+	// to the other node, this one reset the new active node's connections
+	// (RST for no connection); parsed first, its fragments or bad
+	// checksums counted as ip_fragment, bad_tcp_csum, ... (review of
+	// session 33). Group addresses (broadcast ARP) go on to the parser,
+	// which refuses multicast IP. (A hand-off's was checked where it came
+	// in.)
+	const struct rte_ether_addr *dst = rte_pktmbuf_mtod(m, const struct rte_ether_addr *);
+	if (!owned && rte_pktmbuf_data_len(m) >= RTE_ETHER_ADDR_LEN && rte_is_unicast_ether_addr(dst) &&
+	    unlikely(!rte_is_same_ether_addr(dst, &s->ports[it->pi].mac))) {
+		p->kind = CEE_PKT_DROP;
+		p->cause = CEE_DROP_NOT_FOR_US;
+		return;
+	}
+	cee_net_parse(m, s->cfg->ip, s->cfg->ip_count, p);
 	if ((p->kind == CEE_PKT_TCP || p->kind == CEE_PKT_ICMP_ECHO) &&
 	    unlikely(subnet_edge(s, p->src_ip))) {
 		p->kind = CEE_PKT_DROP;
 		p->cause = CEE_DROP_BAD_IP_ADDR;
-		return;
-	}
-	// An IP frame for another station's MAC is not ours, whatever its IP
-	// (the parser refused multicast ones; a hand-off's was checked where it
-	// came in). A port that sees other stations' unicast (af_packet on an
-	// interface in promiscuous mode: a tcpdump; a bridge port) answered
-	// them: after an HA pair's address moved to the other node, this one
-	// reset the new active node's connections (RST for no connection).
-	if (!owned && p->kind != CEE_PKT_ARP && p->kind != CEE_PKT_DROP &&
-	    unlikely(!rte_is_same_ether_addr(rte_pktmbuf_mtod(m, const struct rte_ether_addr *),
-					     &s->ports[it->pi].mac))) {
-		p->kind = CEE_PKT_DROP;
-		p->cause = CEE_DROP_NOT_FOR_US;
 		return;
 	}
 	if (p->kind != CEE_PKT_TCP && p->kind != CEE_PKT_ICMP_PTB && p->kind != CEE_PKT_ICMP_UNREACH)

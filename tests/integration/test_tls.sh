@@ -68,13 +68,13 @@ engine_must_fail() {
 	ENGINE_SEQ=$((ENGINE_SEQ + 1))
 	it_log "engine must refuse to start ($name): -- $*"
 	# exit 75, its AF_PACKET fanout group id taken: started again
-	# (it_launch_engine)
+	# (it_launch_engine, it_start_again)
 	for attempt in 1 2 3; do
 		rc=0
 		timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --file-prefix "cee-it-$$-$ENGINE_SEQ" \
 			"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- "$@" >"$log" 2>&1 || rc=$?
-		[[ $rc -eq 75 ]] || break
-		it_log "$name: start $attempt: AF_PACKET fanout group id taken (exit 75); starting again"
+		it_start_again "$rc" "$log" || break
+		it_log "$name: start $attempt: AF_PACKET fanout group id taken (exit $rc); starting again"
 	done
 	if [[ $rc -eq 0 || $rc -eq 124 ]]; then
 		fail_soft "$name: engine exit status $rc, expected a start-up failure"
@@ -187,7 +187,7 @@ if [[ $MODE == openssl ]]; then
 		timeout 60 "$CEE_ENGINE" --no-huge -m 512 --no-pci --no-telemetry --file-prefix "$LONG_PREFIX" \
 			"--vdev=net_af_packet0,iface=$NETNS_HOST_IF" -l 0,1 -- --ip "$NETNS_ENGINE_IP/$NETNS_PREFIX" \
 			--listen "tcp:$PORT:echo" --events "jsonl:$WORK/bad.jsonl" >"$WORK/bad-ctl-default.log" 2>&1 || rc=$?
-		[[ $rc -eq 75 ]] || break
+		it_start_again "$rc" "$WORK/bad-ctl-default.log" || break
 	done
 	rm -rf "/var/run/dpdk/$LONG_PREFIX"
 	if [[ $rc -eq 0 || $rc -eq 124 ]] || ! grep -q "is longer than 107 bytes" "$WORK/bad-ctl-default.log"; then

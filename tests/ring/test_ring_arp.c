@@ -370,6 +370,25 @@ int main(int argc, char **argv)
 			2000) == nfu3 + 1,
 	      "the SYN to another station's MAC was not dropped as not_for_us");
 	echo_first(&c[0], "next", 0, 43001, "a SYN sent to another station's MAC");
+	// ... and (review of session 33) such a frame is not parsed: a
+	// fragment for another station counted as ip_fragment, a bad checksum
+	// as bad_tcp_csum, where not_for_us says what they are
+	uint64_t nfu4 = STAT(drops[CEE_DROP_NOT_FOR_US]), frag4 = STAT(drops[CEE_DROP_IP_FRAGMENT]);
+	struct rte_mbuf *fm = peer_seg(&mac_a, &mac_c, PEER_IP, 43002, ECHO_PORT, CEE_TCP_SYN, 1, 0,
+				       NULL, 0);
+	if (fm != NULL) {
+		struct rte_ipv4_hdr *fip = rte_pktmbuf_mtod_offset(fm, struct rte_ipv4_hdr *, 14);
+		fip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
+		fip->hdr_checksum = 0;
+		fip->hdr_checksum = rte_ipv4_cksum(fip);
+		send_frame(1, 0, fm);
+	}
+	CHECK(wait_stat(offsetof(struct cee_shard_stats, drops[CEE_DROP_NOT_FOR_US]), nfu4 + 1,
+			2000) == nfu4 + 1 &&
+		  STAT(drops[CEE_DROP_IP_FRAGMENT]) == frag4,
+	      "a fragment for another station's MAC: not_for_us +%lu, ip_fragment +%lu (want 1, 0)",
+	      (unsigned long)(STAT(drops[CEE_DROP_NOT_FOR_US]) - nfu4),
+	      (unsigned long)(STAT(drops[CEE_DROP_IP_FRAGMENT]) - frag4));
 
 	// Faults (review of the layers below TCP): a request for us from an
 	// off-link sender made a neighbour entry on every shard (one that can
