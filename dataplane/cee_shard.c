@@ -1296,7 +1296,7 @@ static void icmp_quote_rx(struct cee_shard *s, const struct cee_pkt *p)
 	if (p->kind == CEE_PKT_ICMP_PTB)
 		cee_tcp_pmtu(&s->tcp, &c->tcb, p->seg.seq, p->icmp_mtu, s->now_ns);
 	else
-		cee_tcp_icmp_unreach(&s->tcp, &c->tcb, p->seg.seq, p->icmp_code, s->now_ns);
+		cee_tcp_icmp_unreach(&s->tcp, &c->tcb, p->seg.seq, s->now_ns);
 }
 
 static unsigned port_index(const struct cee_shard *s, uint16_t port_id)

@@ -568,9 +568,8 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
 }
 
 void cee_tcp_icmp_unreach(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
-			  uint8_t code, uint64_t now_ns)
+			  uint64_t now_ns)
 {
-	(void)code;
 	if (tcb->state != CEE_TCP_SYN_SENT) {
 		ctx->stats.icmp_unreach_ignored++;
 		return;
@@ -581,12 +580,7 @@ void cee_tcp_icmp_unreach(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t
 		return;
 	}
 	ctx->stats.icmp_unreach_aborts++;
-	if (tcb->uflags & CEE_TCB_U_BUSY) { // (from a callback: when it returns)
-		tcp_set_reason(tcb, CEE_REASON_HOST_UNREACHABLE);
-		tcb->uflags |= CEE_TCB_U_ABORT;
-		return;
-	}
-	tcp_abort_conn(ctx, tcb, CEE_REASON_HOST_UNREACHABLE, now_ns);
+	cee_tcp_abort(ctx, tcb, CEE_REASON_HOST_UNREACHABLE, now_ns);
 }
 
 /* User calls ------------------------------------------------------------------------------- */

@@ -744,7 +744,7 @@ bool cee_tcp_input(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, const struct ce
 void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, uint16_t mtu,
 		  uint64_t now_ns);
 /**
- * ICMP destination unreachable (code @p code) quoting our segment @p seq.
+ * ICMP destination unreachable (any code cee_net_parse() takes) quoting our segment @p seq.
  * A connection in SYN-SENT whose SYN it quotes (seq == ISS: RFC 5927 4.1,
  * a blind attacker must guess it) is aborted, reason host_unreachable
  * (connect()'s EHOSTUNREACH or, for a port, ECONNREFUSED: a firewall's
@@ -754,7 +754,7 @@ void cee_tcp_pmtu(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq, ui
  * followed: a forged message cannot end a connection). Counted either way.
  */
 void cee_tcp_icmp_unreach(struct cee_tcp_ctx *ctx, struct cee_tcb *tcb, uint32_t seq,
-			  uint8_t code, uint64_t now_ns);
+			  uint64_t now_ns);
 
 /** The smallest segment size a path-MTU message can bring us to (Linux: min_pmtu 552). */
 #define CEE_TCP_MIN_PMTU_MSS 512

@@ -6360,12 +6360,12 @@ static void test_icmp_unreach_ends_syn_sent(void **state)
 
 	cee_tcp_connect(&f->ctx, &f->tcb, CEE_TCP_SVC_APP, f->now);
 	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
-	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, f->tcb.iss + 1, 1, f->now);
+	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, f->tcb.iss + 1, f->now);
 	assert_int_equal(f->ctx.stats.bad_icmp_seq, 1);
 	assert_int_equal(f->tcb.state, CEE_TCP_SYN_SENT);
 	f->now += 100 * MS;
 	unsigned segs = f->nsegs;
-	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, f->tcb.iss, 3, f->now);
+	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, f->tcb.iss, f->now);
 	assert_int_equal(f->ctx.stats.icmp_unreach_aborts, 1);
 	assert_int_equal(closed_evt(f)->reason, CEE_REASON_HOST_UNREACHABLE);
 	const enum cee_evt_type want[] = {CEE_EVT_OPEN, CEE_EVT_CLOSED, CEE_EVT_DESTROYED};
@@ -6379,7 +6379,7 @@ static void test_icmp_unreach_ignored_when_established(void **state)
 
 	cc_establish(f, CEE_TCP_CC_NEWRENO, 1 << 20);
 	cee_tcp_send(&f->ctx, &f->tcb, bulk, 2 * MSS, f->now);
-	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, ISS + 1, 1, f->now);
+	cee_tcp_icmp_unreach(&f->ctx, &f->tcb, ISS + 1, f->now);
 	assert_int_equal(f->ctx.stats.icmp_unreach_ignored, 1);
 	assert_int_equal(f->ctx.stats.icmp_unreach_aborts, 0);
 	assert_int_equal(f->tcb.state, CEE_TCP_ESTABLISHED);
