@@ -368,17 +368,19 @@ static void gen_poll(void *arg, struct cee_shard *s)
 	}
 }
 
-// The payload, or what is left of it. Plain TCP and WebSocket: whole (their
-// send buffers are sized for it). TLS: in pieces of what the send buffer
-// takes now (cee_shard_send_room()); one that finds too little room is
-// refused (-EAGAIN, nothing sent) and the rest goes when an ACK makes room
-// (gen_writable): --gen-sndbuf below the payload streams it so.
+// The payload, or what is left of it. Plain TCP: whole (its send buffer is
+// sized for it). TLS and WebSocket: in pieces of what the send buffer takes
+// now (cee_shard_send_room()), a record or a message each; one that finds
+// too little room is refused (-EAGAIN, nothing sent) and the rest goes when
+// an ACK makes room (gen_writable): --gen-sndbuf below the payload streams
+// it so. (The echo is compared byte for byte at its offset, so a payload
+// sent as several messages comes back as several.)
 static void gen_send(struct gen_shard *g, struct cee_shard *s, struct cee_conn *c)
 {
 	uint64_t sent = cee_shard_conn_bytes_out(c); // (above TLS: the plaintext sent)
 	while (sent < B.o.payload) {
 		uint32_t n = B.o.payload - (uint32_t)sent;
-		if (B.o.tls && !B.o.ws) {
+		if (B.o.tls || B.o.ws) {
 			uint32_t room = cee_shard_send_room(s, c);
 			// A piece of the room; with a sliver of it (not worth a record
 			// of its own), 1 KiB, which waits (-EAGAIN) for writable: a
@@ -699,8 +701,9 @@ static void usage(FILE *f, const char *prog)
 		"  --drain S           after the run, how long connections in flight get to\n"
 		"                      finish (default 10)\n"
 		"  --gen-sndbuf BYTES  the generator's send buffer (4096..16777216; default:\n"
-		"                      sized for the payload); with --tls only: a payload\n"
-		"                      above it goes in pieces as ACKs make room (writable)\n"
+		"                      sized for the payload); with --tls, --ws or --wss:\n"
+		"                      a payload above it goes in pieces (records, messages)\n"
+		"                      as ACKs make room (writable)\n"
 		"  --engine-id ID      the exporting engine's id (default: random per run)\n"
 		"  --json              final report as one JSON object on stdout\n"
 		"  --verbose           also print both engines' counters (JSON) on stderr\n"
@@ -1277,9 +1280,15 @@ static struct cee_engine *make_engine(bool gen)
 	// WebSocket: a message is echoed whole (the engine's --ws-max-message rule)
 	if (o->ws && c.tcp.sndbuf < 2 * o->payload + 64)
 		c.tcp.sndbuf = round_up(2 * o->payload + 64, 1024);
-	if (gen && o->gen_sndbuf != 0) { // (checked at start: --tls without --ws)
+	if (gen && o->gen_sndbuf != 0) { // (checked at start: with a layer)
 		c.tcp.sndbuf = o->gen_sndbuf;
 		c.tcp.sndbuf_max = o->gen_sndbuf; // (not grown for a long path either)
+		// the echo's messages, each one of ours, come in whole: the
+		// engine's default bound follows the send buffer, for an echo
+		// that writes them back (at 8192, 4080: every echo of a 7.9 KiB
+		// message was refused, 1009)
+		if (o->ws)
+			c.ws.max_message = c.ws.max_frame = 65536;
 	}
 	c.max_conns = bench_slots(o, gen);
 	uint64_t bufs = (uint64_t)o->concurrency / o->shards + 1024;
@@ -1629,11 +1638,11 @@ int main(int argc, char **argv)
 	// (12 bytes of each segment go to the timestamp option: a 1460-byte
 	// payload came in two segments, the server echoed the first and
 	// closed, and every echo-close lifecycle was an error)
-	// --gen-sndbuf: TLS streams a payload in pieces as ACKs make room; a
-	// plain send is cut where the buffer ends and a WebSocket message goes
-	// whole, so below the payload the run would stall or fail
-	if (o->gen_sndbuf != 0 && (!o->tls || o->ws)) {
-		fprintf(stderr, "cee-bench: --gen-sndbuf is for --tls (without --ws)\n");
+	// --gen-sndbuf: TLS and WebSocket stream a payload in pieces (records,
+	// messages) as ACKs make room; a plain send is cut where the buffer
+	// ends, so below the payload the run would stall or fail
+	if (o->gen_sndbuf != 0 && !o->tls && !o->ws) {
+		fprintf(stderr, "cee-bench: --gen-sndbuf is for --tls, --ws or --wss\n");
 		rte_eal_cleanup();
 		return 2;
 	}
