@@ -1317,6 +1317,16 @@ static void check_response(struct cee_ws *ws, const uint8_t *mu, uint32_t len)
 			ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);
 			return;
 		}
+	// nor a NUL or a CR not before LF, as check_request() refuses them:
+	// values were compared up to a NUL, so "<the right accept>\0zz" and a
+	// subprotocol "sip\0evil" brought a link up (session 34 review)
+	bool bare_cr = false;
+	for (const char *c = m; !bare_cr && (c = memchr(c, '\r', (size_t)(m + len - c))) != NULL; c++)
+		bare_cr = c + 1 == m + len || c[1] != '\n';
+	if (bare_cr || memchr(m, '\0', len) != NULL) {
+		ws_set_state(ws, WS_ENDED, CEE_REASON_WS_UPGRADE_FAILED);
+		return;
+	}
 	parse_fields(ws, &f, nl + 1, m + len);
 	// A subprotocol offered must come back (RFC 7118 4.1: a 101 without
 	// "sip" MUST close; this client speaks only what it offered): a 101

@@ -1641,12 +1641,16 @@ static int client_vs_101(struct fx *f, const char *extra)
 	return client_vs_101_p(f, "Sec-WebSocket-Protocol: sip\r\n", extra);
 }
 
-// A 101 with @p proto (its subprotocol line, or "") and @p extra.
-static int client_vs_101_p(struct fx *f, const char *proto, const char *extra)
+// A 101 with @p proto (its subprotocol line, or "") and @p extra, its
+// right Sec-WebSocket-Accept followed by @p acc_tail; a DEL (0x7f) in any
+// of the three stands for a NUL.
+static int client_vs_101_full(struct fx *f, const char *acc_tail, const char *proto,
+			      const char *extra)
 {
 	struct cee_layer_io cio;
 	char resp[512], acc[29], k[25];
 	const char *key;
+	size_t n;
 
 	end_reset(&f->c, &f->now);
 	cio = end_io(&f->c);
@@ -1660,9 +1664,17 @@ static int client_vs_101_p(struct fx *f, const char *proto, const char *extra)
 	cee_ws_accept_key(k, acc);
 	snprintf(resp, sizeof(resp),
 		 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s\r\n",
-		 acc, proto, extra);
-	return cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)strlen(resp), f->now);
+		 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s%s\r\n%s%s\r\n",
+		 acc, acc_tail, proto, extra);
+	n = strlen(resp);
+	for (char *c = resp; (c = memchr(c, 0x7f, n - (size_t)(c - resp))) != NULL;)
+		*c++ = '\0';
+	return cee_ws_input(f->c.ws, (const uint8_t *)resp, (uint32_t)n, f->now);
+}
+
+static int client_vs_101_p(struct fx *f, const char *proto, const char *extra)
+{
+	return client_vs_101_full(f, "", proto, extra);
 }
 
 // Guards against: a client that accepts a refusal, a wrong
@@ -1729,6 +1741,21 @@ static void test_client_checks(void **state)
 	client_vs(f, "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\n"
 		     "Connection: Upgrade\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n\n");
 	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	// a NUL in the head (session 34 review): the Accept compared up to it
+	// ("<right value>\0zz" matched) and the subprotocol taken as "sip"
+	// from "sip\0evil", so the link came up on a 101 no server meant; a
+	// CR not before LF likewise (a listener refuses both with 400)
+	assert_int_equal(client_vs_101_full(f, "\x7fzz", "Sec-WebSocket-Protocol: sip\r\n", ""),
+			 -EPROTO);
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	assert_int_equal(client_vs_101_p(f, "Sec-WebSocket-Protocol: sip\x7f" "evil\r\n", ""),
+			 -EPROTO);
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	assert_int_equal(client_vs_101(f, "X: a\rb\r\n"), -EPROTO);
+	assert_ended(f, &f->c, CEE_REASON_WS_UPGRADE_FAILED);
+	cee_ws_get_info(f->c.ws, &info);
+	assert_false(info.up);
+	assert_int_equal(info.http_status, 101);
 	cee_ws_get_info(f->c.ws, &info);
 	assert_int_equal(info.http_status, 101);
 	// masked frame from the server
